@@ -1,0 +1,3 @@
+from mnist_rnn.cli import main
+
+main()

@@ -1,0 +1,88 @@
+"""Command line: ``python -m mnist_rnn fit|validate|test|predict`` (or ``mnist-rnn``), built on LightningCLI.
+
+Adds to LightningCLI: this project's defaults (TensorBoard under ``lightning_logs/``, a checkpoint of the
+best ``val/acc`` plus ``last.ckpt``, a seed), the values the model takes from the data, the test of the best
+checkpoint after ``fit``, and the one place where known errors become a clear one-line message.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
+
+from mnist_rnn.data import MNISTDataModule
+from mnist_rnn.errors import UserError
+from mnist_rnn.model import RNNClassifier
+
+# Values the model takes from the data module, so nobody types them twice.
+DATA_TO_MODEL = ("num_classes", "mean", "std", "dataset", "class_names")
+
+
+class MNISTRNNCLI(LightningCLI):
+    """LightningCLI with this project's defaults and the test-after-fit step."""
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.set_defaults(
+            {
+                "checkpoint.monitor": "val/acc",
+                "checkpoint.mode": "max",
+                "checkpoint.save_last": True,
+                # No "/" from the metric name in the file name: it would make a sub-folder.
+                "checkpoint.filename": "best-epoch{epoch:02d}-val_acc{val/acc:.4f}",
+                "checkpoint.auto_insert_metric_name": False,
+            }
+        )
+        for name in DATA_TO_MODEL:
+            parser.link_arguments(f"data.{name}", f"model.{name}", apply_on="instantiate")
+
+    def after_fit(self) -> None:
+        """Test the best checkpoint, as the lab did, so one command gives the final number."""
+        trainer = self.trainer
+        if trainer.fast_dev_run or trainer.interrupted:
+            return
+        best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+        results = trainer.test(self.model, datamodule=self.datamodule, ckpt_path=best or None, verbose=False)
+        accuracy = results[0]["test/acc"]
+        if trainer.is_global_zero:
+            print(
+                f"Test accuracy {accuracy:.2%} (test error {1 - accuracy:.2%}) on "
+                f"{len(self.datamodule.test_set):,} test images, from {best or 'the final weights'}"
+            )
+
+
+def main(args: ArgsType = None) -> None:
+    """Run the command line; ``args`` (a list like ``["fit", "--config", ...]``) lets tests run it in-process.
+
+    Errors the user can fix end with one line on stderr and exit status 2; set ``MNIST_RNN_DEBUG=1`` to see
+    the full traceback instead.
+    """
+    try:
+        MNISTRNNCLI(
+            RNNClassifier,
+            MNISTDataModule,
+            seed_everything_default=42,
+            save_config_kwargs={"overwrite": True},
+            trainer_defaults=TRAINER_DEFAULTS,
+            auto_configure_optimizers=False,  # the model owns its optimiser and schedule
+            args=args,
+        )
+    except (UserError, ValueError) as error:
+        if os.environ.get("MNIST_RNN_DEBUG"):
+            raise
+        print(f"mnist-rnn: error: {error}", file=sys.stderr)
+        sys.exit(2)
+
+
+TRAINER_DEFAULTS: dict[str, Any] = {
+    "logger": {
+        "class_path": "lightning.pytorch.loggers.TensorBoardLogger",
+        # default_hp_metric=False: the hyperparameters tab shows the real val/acc and test/acc, not -1.
+        "init_args": {"save_dir": ".", "name": "lightning_logs", "default_hp_metric": False},
+    },
+    "max_epochs": 5,
+}

@@ -1,0 +1,223 @@
+"""MNIST-family data: IDX files on disk -> uint8 tensors in memory -> whole batches by index.
+
+torchvision's dataset classes download the files and decode them, but their ``__getitem__`` turns every
+sample into a PIL image and back into a tensor, one at a time, which costs more than the LSTM itself on a
+CPU. Here the decoded uint8 tensors stay in memory and a DataLoader fetches a whole batch with one indexing
+operation (``__getitems__``). Normalisation happens in the model, on the device, so the batch crosses to
+the GPU as uint8 (4x fewer bytes) and a checkpoint alone knows how to normalise raw images.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import torch
+from lightning.pytorch import LightningDataModule
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset
+from torchvision import datasets
+
+from mnist_rnn.errors import DataError
+
+DatasetName = Literal["mnist", "fashion_mnist", "kmnist"]
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What the model needs to know about a data set: its torchvision class and pixel statistics."""
+
+    torchvision_class: type[datasets.MNIST]
+    mean: float  # of the training pixels, scaled to [0, 1]
+    std: float
+
+    @property
+    def folder(self) -> str:
+        """The folder under ``data_dir`` that torchvision reads, e.g. ``MNIST`` or ``FashionMNIST``."""
+        return self.torchvision_class.__name__
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.torchvision_class.classes)
+
+    @property
+    def file_names(self) -> list[str]:
+        """The four uncompressed IDX files torchvision expects under ``<data_dir>/<folder>/raw/``."""
+        return [Path(url).stem for url, _ in self.torchvision_class.resources]
+
+
+# Statistics of the 60,000 training images of each set (MNIST's measured on the real files here).
+DATASETS: dict[str, DatasetInfo] = {
+    "mnist": DatasetInfo(datasets.MNIST, mean=0.1307, std=0.3081),
+    "fashion_mnist": DatasetInfo(datasets.FashionMNIST, mean=0.2860, std=0.3530),
+    "kmnist": DatasetInfo(datasets.KMNIST, mean=0.1918, std=0.3483),
+}
+
+
+class InMemoryImages(Dataset):
+    """uint8 images of shape (N, 1, H, W) and int64 labels, served a whole batch per index list.
+
+    The DataLoader's default fetcher calls ``__getitems__`` with the batch's indices (torch >= 2.1), so a
+    batch is one tensor gather instead of ``batch_size`` Python calls and a collate. Samplers are untouched,
+    so Lightning can still swap in a DistributedSampler to give each process its own shard.
+    """
+
+    def __init__(self, images: Tensor, labels: Tensor) -> None:
+        if len(images) != len(labels):
+            raise ValueError(f"{len(images)} images but {len(labels)} labels")
+        self.images = images
+        self.labels = labels
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
+        return self.images[index], self.labels[index]
+
+    def __getitems__(self, indices: list[int]) -> tuple[Tensor, Tensor]:
+        index = torch.as_tensor(indices)
+        return self.images[index], self.labels[index]
+
+
+def keep_batch(batch: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
+    """collate_fn for :class:`InMemoryImages`: its batches come already stacked."""
+    return batch
+
+
+class MNISTDataModule(LightningDataModule):
+    """MNIST, Fashion-MNIST or KMNIST from torchvision's folder layout, held in memory.
+
+    Args:
+        data_dir: Folder holding ``MNIST/raw/`` (or ``FashionMNIST/raw/``, ``KMNIST/raw/``). Files missing
+            there are downloaded by ``prepare_data``.
+        dataset: Which MNIST-family set to use.
+        batch_size: Images per training, validation and test batch.
+        num_workers: DataLoader worker processes; 0 loads in the main process (fastest for in-memory data).
+        val_size: Images held out of the 60,000 training images for validation and checkpoint selection.
+        split_seed: Seed of the train/val split, so that every process and every call get the same split.
+    """
+
+    def __init__(
+        self,
+        data_dir: str = "data/",
+        dataset: DatasetName = "mnist",
+        batch_size: int = 50,
+        num_workers: int = 0,
+        val_size: int = 5000,
+        split_seed: int = 0,
+    ) -> None:
+        super().__init__()
+        if dataset not in DATASETS:
+            raise ValueError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
+        if batch_size <= 0:
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        if num_workers < 0:
+            raise ValueError(f"num_workers must be 0 or more, got {num_workers}")
+        if val_size <= 0:
+            raise ValueError(f"val_size must be positive, got {val_size}")
+        self.save_hyperparameters()
+        self.data_dir = Path(data_dir)
+        self.dataset = dataset
+        self.info = DATASETS[dataset]
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.val_size = val_size
+        self.split_seed = split_seed
+        self.train_set: InMemoryImages | None = None
+        self.val_set: InMemoryImages | None = None
+        self.test_set: InMemoryImages | None = None
+
+    # Values the CLI links into the model, so the user never types them twice.
+    @property
+    def num_classes(self) -> int:
+        return len(self.info.class_names)
+
+    @property
+    def class_names(self) -> list[str]:
+        return self.info.class_names
+
+    @property
+    def mean(self) -> float:
+        return self.info.mean
+
+    @property
+    def std(self) -> float:
+        return self.info.std
+
+    @property
+    def raw_folder(self) -> Path:
+        return self.data_dir / self.info.folder / "raw"
+
+    def prepare_data(self) -> None:
+        """Download the files if they are missing (the only method that touches the network)."""
+        if self._files_present():
+            return
+        for train in (True, False):
+            # torchvision prints each failed mirror to stdout; keep that out of the user's way and say
+            # once, clearly, what is missing.
+            noise = io.StringIO()
+            try:
+                with contextlib.redirect_stdout(noise):
+                    self.info.torchvision_class(str(self.data_dir), train=train, download=True)
+            except Exception as error:  # no network, a mirror down, a bad checksum...
+                raise DataError(self._missing_message(f"the download failed ({_first_line(error)})")) from error
+
+    def setup(self, stage: str | None = None) -> None:
+        """Decode the files into memory once; the split is the same on every call and in every process."""
+        if stage in (None, "fit", "validate") and self.train_set is None:
+            images, labels = self._load(train=True)
+            if self.val_size >= len(labels):
+                raise DataError(f"val_size={self.val_size} leaves no training images: there are only {len(labels)}")
+            order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(self.split_seed))
+            val_index, train_index = order[: self.val_size], order[self.val_size :]
+            self.train_set = InMemoryImages(images[train_index], labels[train_index])
+            self.val_set = InMemoryImages(images[val_index], labels[val_index])
+        if stage in (None, "test") and self.test_set is None:
+            self.test_set = InMemoryImages(*self._load(train=False))
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_set, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_set, shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.test_set, shuffle=False)
+
+    def _loader(self, dataset: InMemoryImages | None, shuffle: bool) -> DataLoader:
+        if dataset is None:
+            raise RuntimeError("call setup() before asking for a dataloader")
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            collate_fn=keep_batch,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            pin_memory=torch.cuda.is_available(),
+        )
+
+    def _load(self, train: bool) -> tuple[Tensor, Tensor]:
+        """Decode one split with torchvision's own reader: uint8 images (N, 1, H, W), int64 labels (N,)."""
+        if not self._files_present():
+            raise DataError(self._missing_message("they are not there"))
+        data = self.info.torchvision_class(str(self.data_dir), train=train, download=False)
+        return data.data.unsqueeze(1).contiguous(), data.targets.long()
+
+    def _files_present(self) -> bool:
+        return all((self.raw_folder / name).is_file() for name in self.info.file_names)
+
+    def _missing_message(self, reason: str) -> str:
+        return (
+            f"{self.info.folder} files not found in {self.raw_folder}/ and {reason}: expected "
+            f"{', '.join(self.info.file_names)}. Pass --data.data_dir pointing at a folder that holds "
+            f"{self.info.folder}/raw/."
+        )
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__

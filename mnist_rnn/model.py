@@ -1,0 +1,209 @@
+"""The LightningModule: image -> sequence -> recurrent layers -> last state -> Linear -> logits.
+
+Normalisation and the image-to-sequence step live here, not in the data pipeline, so that a checkpoint
+alone classifies raw images (uint8 0-255 or float 0-1) whatever its sequence mode.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from lightning.pytorch import LightningModule
+from torch import Tensor, nn
+from torchmetrics.classification import MulticlassAccuracy
+
+from mnist_rnn.augment import random_affine
+
+Cell = Literal["lstm", "gru", "rnn"]
+Sequence = Literal["rows", "pixels", "permuted"]
+CELLS: dict[str, type[nn.RNNBase]] = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
+SEQUENCES = ("rows", "pixels", "permuted")
+
+
+class RNNClassifier(LightningModule):
+    """A recurrent classifier of MNIST-style images, read as a sequence.
+
+    With the defaults it is the lab's model: 28 time steps (the image rows) of 28 pixels, a 2-layer LSTM
+    with 128 hidden units, and a Linear layer on the last time step, trained with Adam at lr 0.01.
+
+    Args:
+        cell: Recurrent cell: ``lstm``, ``gru`` or ``rnn`` (tanh).
+        hidden_size: Units per recurrent layer (and direction).
+        num_layers: Stacked recurrent layers.
+        bidirectional: Read each sequence both ways and classify from both final states.
+        dropout: Dropout between recurrent layers (needs ``num_layers`` > 1) and before the Linear layer.
+        sequence: How an image becomes a sequence: ``rows`` (28 steps of 28 pixels), ``pixels`` (784 steps
+            of 1 pixel) or ``permuted`` (784 steps of 1 pixel in a fixed random order).
+        permutation_seed: Seed of the pixel order in ``permuted`` mode (saved, so a reload gets the same one).
+        num_classes: Output classes; linked from the data by the CLI.
+        image_size: Height (= width) of the images; linked from the data by the CLI.
+        mean: Pixel mean of the training set in [0, 1]; linked from the data by the CLI.
+        std: Pixel standard deviation of the training set; linked from the data by the CLI.
+        dataset: Name of the data set the model is trained on; linked from the data by the CLI.
+        class_names: Names of the classes, index order; linked from the data by the CLI.
+        optimizer: ``adam`` or ``adamw`` (decoupled weight decay).
+        lr: Learning rate (the peak one under a schedule).
+        weight_decay: Weight decay of the optimiser.
+        lr_schedule: ``constant``, ``onecycle`` (warm-up then cosine annealing, per step) or ``cosine``
+            (cosine annealing to zero, per step).
+        label_smoothing: Label smoothing of the cross-entropy loss.
+        augment_shift: Largest random shift of training images, in pixels (0: none).
+        augment_rotation: Largest random rotation of training images, in degrees (0: none).
+        augment_scale: Largest random relative change of size of training images (0: none).
+    """
+
+    def __init__(
+        self,
+        cell: Cell = "lstm",
+        hidden_size: int = 128,
+        num_layers: int = 2,
+        bidirectional: bool = False,
+        dropout: float = 0.0,
+        sequence: Sequence = "rows",
+        permutation_seed: int = 0,
+        num_classes: int = 10,
+        image_size: int = 28,
+        mean: float = 0.1307,
+        std: float = 0.3081,
+        dataset: str = "mnist",
+        class_names: list[str] | None = None,
+        optimizer: Literal["adam", "adamw"] = "adam",
+        lr: float = 0.01,
+        weight_decay: float = 0.0,
+        lr_schedule: Literal["constant", "onecycle", "cosine"] = "constant",
+        label_smoothing: float = 0.0,
+        augment_shift: float = 0.0,
+        augment_rotation: float = 0.0,
+        augment_scale: float = 0.0,
+    ) -> None:
+        super().__init__()
+        _check_settings(locals())
+        self.save_hyperparameters()
+        steps, step_size = image_size, image_size  # rows
+        if sequence != "rows":
+            steps, step_size = image_size * image_size, 1
+        if sequence == "permuted":
+            generator = torch.Generator().manual_seed(permutation_seed)
+            self.register_buffer("permutation", torch.randperm(steps, generator=generator))
+        self.sequence_shape = (steps, step_size)
+        self.rnn = CELLS[cell](
+            input_size=step_size,
+            hidden_size=hidden_size,
+            num_layers=num_layers,
+            batch_first=True,
+            dropout=dropout if num_layers > 1 else 0.0,
+            bidirectional=bidirectional,
+        )
+        self.num_directions = 2 if bidirectional else 1
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(hidden_size * self.num_directions, num_classes)
+        # One metric object per stage, so their states never mix.
+        self.train_acc = MulticlassAccuracy(num_classes, average="micro")
+        self.val_acc = MulticlassAccuracy(num_classes, average="micro")
+        self.test_acc = MulticlassAccuracy(num_classes, average="micro")
+
+    # ----- the network -----------------------------------------------------------------------------
+
+    def forward(self, images: Tensor) -> Tensor:
+        """Logits (B, num_classes) of a batch of images (B, 1, H, W): uint8 0-255 or float 0-1."""
+        return self.classify(self.to_sequence(self.scale(images)))
+
+    @staticmethod
+    def scale(images: Tensor) -> Tensor:
+        """Pixels as float in [0, 1]: uint8 images are divided by 255, float ones are taken as they are."""
+        if images.dtype == torch.uint8:
+            return images.float().div_(255)
+        return images.float()
+
+    def to_sequence(self, images: Tensor) -> Tensor:
+        """Normalise [0, 1] images (B, 1, H, W) and read them as sequences (B, steps, features)."""
+        hp = self.hparams
+        pixels = images.reshape(len(images), -1)
+        pixels = (pixels - hp.mean) / hp.std
+        if hp.sequence == "permuted":
+            pixels = pixels[:, self.permutation]
+        return pixels.view(len(images), *self.sequence_shape)
+
+    def classify(self, sequences: Tensor) -> Tensor:
+        """Logits from the final hidden state of the last layer (both directions when bidirectional).
+
+        For a one-way network this is the output of the last time step, as in the lab.
+        """
+        _, state = self.rnn(sequences)
+        final = state[0] if isinstance(state, tuple) else state  # LSTMs return (h_n, c_n)
+        last_layer = final[-self.num_directions :]  # (directions, B, hidden)
+        features = last_layer.transpose(0, 1).reshape(len(sequences), -1)
+        return self.head(self.dropout(features))
+
+    # ----- training and evaluation ------------------------------------------------------------------
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        images, labels = batch
+        pixels = self.scale(images)
+        hp = self.hparams
+        pixels = random_affine(pixels, hp.augment_shift, hp.augment_rotation, hp.augment_scale)
+        logits = self.classify(self.to_sequence(pixels))
+        loss = F.cross_entropy(logits, labels, label_smoothing=hp.label_smoothing)
+        # Tensors, not numbers: Lightning reads them only when it writes a log line or refreshes the
+        # progress bar, so the step itself never waits for the GPU.
+        self.train_acc(logits.detach(), labels)
+        self.log("train/loss", loss.detach(), prog_bar=True)
+        self.log("train/acc", self.train_acc, on_step=False, on_epoch=True)
+        return loss
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._evaluate(batch, "val", self.val_acc)
+
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._evaluate(batch, "test", self.test_acc)
+
+    def _evaluate(self, batch: tuple[Tensor, Tensor], stage: str, accuracy: MulticlassAccuracy) -> Tensor:
+        images, labels = batch
+        logits = self(images)
+        accuracy(logits, labels)
+        self.log(f"{stage}/loss", F.cross_entropy(logits, labels), prog_bar=True)
+        self.log(f"{stage}/acc", accuracy, prog_bar=True)
+        return logits
+
+    def predict_step(self, batch: Any, batch_idx: int) -> Tensor:
+        """Class probabilities (B, num_classes) of a batch of images, or of (images, ...) tuples."""
+        images = batch[0] if isinstance(batch, (tuple, list)) else batch
+        return self(images).softmax(dim=-1)
+
+    def configure_optimizers(self) -> Any:
+        hp = self.hparams
+        optimizer_class = torch.optim.AdamW if hp.optimizer == "adamw" else torch.optim.Adam
+        optimizer = optimizer_class(self.parameters(), lr=hp.lr, weight_decay=hp.weight_decay)
+        if hp.lr_schedule == "constant":
+            return optimizer
+        total_steps = max(1, int(self.trainer.estimated_stepping_batches))
+        if hp.lr_schedule == "onecycle":
+            scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=hp.lr, total_steps=total_steps)
+        else:
+            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+def _check_settings(settings: dict[str, Any]) -> None:
+    """Refuse settings that make no sense before anything is built or trained."""
+    problems = []
+    for name in ("hidden_size", "num_layers", "num_classes", "image_size"):
+        if settings[name] <= 0:
+            problems.append(f"{name} must be positive, got {settings[name]}")
+    for name in ("lr", "std"):
+        if not settings[name] > 0:
+            problems.append(f"{name} must be positive, got {settings[name]}")
+    if not 0 <= settings["dropout"] < 1:
+        problems.append(f"dropout must be in [0, 1), got {settings['dropout']}")
+    if not 0 <= settings["label_smoothing"] < 1:
+        problems.append(f"label_smoothing must be in [0, 1), got {settings['label_smoothing']}")
+    if settings["weight_decay"] < 0:
+        problems.append(f"weight_decay must be 0 or more, got {settings['weight_decay']}")
+    if settings["cell"] not in CELLS:
+        problems.append(f"cell must be one of {', '.join(CELLS)}, got {settings['cell']!r}")
+    if settings["sequence"] not in SEQUENCES:
+        problems.append(f"sequence must be one of {', '.join(SEQUENCES)}, got {settings['sequence']!r}")
+    if problems:
+        raise ValueError("; ".join(problems))

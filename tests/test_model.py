@@ -1,0 +1,57 @@
+import pytest
+import torch
+from lightning.pytorch import Trainer
+
+from mnist_rnn.data import MNISTDataModule
+from mnist_rnn.model import RNNClassifier
+
+
+def test_output_shape_for_uint8_and_float_images():
+    model = RNNClassifier()
+    images = torch.randint(0, 256, (5, 1, 28, 28), dtype=torch.uint8)
+    logits = model(images)
+    assert logits.shape == (5, 10)
+    # float images in [0, 1] are the same pixels as uint8 0-255
+    assert torch.allclose(model(images.float() / 255), logits, atol=1e-5)
+
+
+def test_image_rows_are_the_time_steps():
+    model = RNNClassifier(mean=0.5, std=0.25)
+    images = torch.rand(3, 1, 28, 28)
+    sequence = model.to_sequence(images)
+    assert sequence.shape == (3, 28, 28)  # (batch, time steps, features)
+    assert torch.allclose(sequence[:, 7], (images[:, 0, 7, :] - 0.5) / 0.25)  # step 7 is row 7
+
+
+def test_the_lab_model_is_a_2x128_lstm_with_a_linear_head():
+    model = RNNClassifier()
+    assert isinstance(model.rnn, torch.nn.LSTM)
+    assert (model.rnn.input_size, model.rnn.hidden_size, model.rnn.num_layers) == (28, 128, 2)
+    assert model.rnn.batch_first
+    assert (model.head.in_features, model.head.out_features) == (128, 10)
+
+
+def test_the_logits_come_from_the_last_time_step():
+    model = RNNClassifier().eval()
+    images = torch.rand(2, 1, 28, 28)
+    outputs, _ = model.rnn(model.to_sequence(images))
+    assert torch.allclose(model(images), model.head(outputs[:, -1]), atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "settings", [{"hidden_size": 0}, {"num_layers": 0}, {"lr": 0.0}, {"lr": -1.0}, {"dropout": 1.0}, {"cell": "tcn"}]
+)
+def test_settings_that_make_no_sense_are_refused(settings):
+    with pytest.raises(ValueError):
+        RNNClassifier(**settings)
+
+
+def test_fast_dev_run_fit_on_cpu(fake_data_dir, in_tmp_dir):
+    data = MNISTDataModule(data_dir=str(fake_data_dir), val_size=40, batch_size=16)
+    model = RNNClassifier()
+    before = [p.detach().clone() for p in model.parameters()]
+    trainer = Trainer(fast_dev_run=True, accelerator="cpu", enable_progress_bar=False)
+    trainer.fit(model, datamodule=data)
+    assert trainer.state.finished
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    assert set(trainer.callback_metrics) >= {"train/loss", "val/loss", "val/acc"}
