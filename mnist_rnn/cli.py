@@ -11,7 +11,8 @@ import os
 import sys
 from typing import Any
 
-from lightning.pytorch.callbacks import ModelCheckpoint
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
 
 from mnist_rnn.data import MNISTDataModule
@@ -26,6 +27,10 @@ class MNISTRNNCLI(LightningCLI):
     """LightningCLI with this project's defaults and the test-after-fit step."""
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        # The bar refreshes every 20 steps, not every step: each refresh reads the logged loss, which waits
+        # for the GPU. --trainer.enable_progress_bar false still works (it sets refresh_rate to 0).
+        parser.add_lightning_class_args(TQDMProgressBar, "progress_bar")
+        parser.set_defaults({"progress_bar.refresh_rate": 20})
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
         parser.set_defaults(
             {
@@ -40,6 +45,32 @@ class MNISTRNNCLI(LightningCLI):
         for name in DATA_TO_MODEL:
             parser.link_arguments(f"data.{name}", f"model.{name}", apply_on="instantiate")
 
+    def before_instantiate_classes(self) -> None:
+        config = self.config.get(str(self.subcommand), self.config)  # flat when run=False
+        if config.trainer.enable_progress_bar is False:
+            # Lightning refuses a progress-bar callback beside enable_progress_bar=False; a bar that never
+            # refreshes is the same thing.
+            config.trainer.enable_progress_bar = True
+            config.progress_bar.refresh_rate = 0
+        self._check_checkpoint_dataset(config)
+
+    def _check_checkpoint_dataset(self, config: Any) -> None:
+        """A checkpoint keeps its own data set: its normalisation and classes must not be silently replaced.
+
+        ``--ckpt_path`` rebuilds the model from the checkpoint's hyperparameters, but the links from the data
+        module would overwrite its mean, std and class names with those of ``--data.dataset``.
+        """
+        ckpt_path = config.get("ckpt_path")
+        if not ckpt_path or not os.path.isfile(ckpt_path):
+            return
+        hparams = torch.load(ckpt_path, map_location="cpu", weights_only=True).get("hyper_parameters", {})
+        trained_on = hparams.get("dataset", config.data.dataset)
+        if trained_on != config.data.dataset:
+            raise UserError(
+                f"{ckpt_path} was trained on {trained_on}, not {config.data.dataset}: "
+                f"add --data.dataset {trained_on}"
+            )
+
     def after_fit(self) -> None:
         """Test the best checkpoint, as the lab did, so one command gives the final number."""
         trainer = self.trainer
@@ -47,6 +78,7 @@ class MNISTRNNCLI(LightningCLI):
             return
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
         results = trainer.test(self.model, datamodule=self.datamodule, ckpt_path=best or None, verbose=False)
+        self.test_results = results[0]
         accuracy = results[0]["test/acc"]
         if trainer.is_global_zero:
             print(

@@ -1,0 +1,93 @@
+"""Recurrent cells, sequence modes and MNIST-family data sets (issue 5)."""
+
+import itertools
+from pathlib import Path
+
+import pytest
+import torch
+from lightning.pytorch import Trainer
+
+from mnist_rnn.cli import main
+from mnist_rnn.data import DATASETS, MNISTDataModule
+from mnist_rnn.model import RNNClassifier
+from tests.test_cli import QUIET, data_args
+
+
+@pytest.mark.parametrize(
+    "cell,sequence,bidirectional", list(itertools.product(["lstm", "gru", "rnn"], ["rows", "pixels", "permuted"], [False, True]))
+)
+def test_every_cell_and_sequence_trains_under_fast_dev_run(fake_data_dir, in_tmp_dir, cell, sequence, bidirectional):
+    data = MNISTDataModule(data_dir=str(fake_data_dir), val_size=40, batch_size=8)
+    model = RNNClassifier(cell=cell, sequence=sequence, bidirectional=bidirectional, hidden_size=8, dropout=0.2)
+    trainer = Trainer(fast_dev_run=True, accelerator="cpu", enable_progress_bar=False, enable_model_summary=False)
+    trainer.fit(model, datamodule=data)
+    assert trainer.state.finished and torch.isfinite(trainer.callback_metrics["train/loss"])
+
+
+@pytest.mark.parametrize("sequence,shape", [("rows", (2, 28, 28)), ("pixels", (2, 784, 1)), ("permuted", (2, 784, 1))])
+def test_sequence_shapes(sequence, shape):
+    model = RNNClassifier(sequence=sequence, mean=0.0, std=1.0)
+    images = torch.rand(2, 1, 28, 28)
+    steps = model.to_sequence(images)
+    assert steps.shape == shape
+    flat = images.reshape(2, -1)
+    if sequence == "pixels":  # pixel t is step t, in reading order
+        assert torch.equal(steps[:, :, 0], flat)
+    if sequence == "permuted":  # the same pixels, in a fixed order that is not the reading order
+        assert torch.equal(steps[:, :, 0], flat[:, model.permutation])
+        assert not torch.equal(model.permutation, torch.arange(784))
+
+
+def test_permutation_comes_from_its_seed():
+    first, again, other = (RNNClassifier(sequence="permuted", permutation_seed=s) for s in (3, 3, 4))
+    assert torch.equal(first.permutation, again.permutation)
+    assert not torch.equal(first.permutation, other.permutation)
+
+
+def test_bidirectional_head_sees_both_directions():
+    model = RNNClassifier(cell="gru", bidirectional=True, hidden_size=16)
+    assert model.head.in_features == 32
+    assert model(torch.rand(3, 1, 28, 28)).shape == (3, 10)
+
+
+@pytest.mark.parametrize("dataset", list(DATASETS))
+def test_dataset_settings_reach_the_model_through_the_cli(fake_data_dir, in_tmp_dir, dataset):
+    main(["fit", *data_args(fake_data_dir), *QUIET, "--data.dataset", dataset, "--model.hidden_size", "8",
+          "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "1",
+          "--trainer.limit_test_batches", "1"])
+    checkpoint = next(Path("lightning_logs").glob("version_0/checkpoints/best-*.ckpt"))
+    model = RNNClassifier.load_from_checkpoint(checkpoint, map_location="cpu")
+    info = DATASETS[dataset]
+    assert model.hparams.dataset == dataset
+    assert (model.hparams.mean, model.hparams.std) == (info.mean, info.std)
+    assert model.hparams.class_names == info.class_names
+    assert model.head.out_features == 10
+
+
+def test_permuted_checkpoint_round_trip_through_the_cli(fake_data_dir, in_tmp_dir, capsys):
+    main(["fit", *data_args(fake_data_dir), *QUIET, "--model.sequence", "permuted", "--model.permutation_seed", "7",
+          "--model.cell", "gru", "--model.hidden_size", "8", "--trainer.max_epochs", "1",
+          "--trainer.limit_train_batches", "3"])
+    checkpoint = next(Path("lightning_logs").glob("version_0/checkpoints/best-*.ckpt"))
+    model = RNNClassifier.load_from_checkpoint(checkpoint, map_location="cpu").eval()
+    assert torch.equal(model.permutation, RNNClassifier(sequence="permuted", permutation_seed=7).permutation)
+    capsys.readouterr()
+    # The test subcommand rebuilds the same model from the checkpoint alone and gets the fit's accuracy.
+    main(["test", "--ckpt_path", str(checkpoint), *data_args(fake_data_dir), *QUIET])
+    tested = float(next(l for l in capsys.readouterr().out.splitlines() if "test/acc" in l).split()[-1])
+    data = MNISTDataModule(data_dir=str(fake_data_dir), val_size=40)
+    data.setup("test")
+    with torch.no_grad():
+        expected = (model(data.test_set.images).argmax(1) == data.test_set.labels).float().mean().item()
+    assert tested == pytest.approx(expected)
+
+
+def test_a_checkpoint_refuses_another_dataset(fake_data_dir, in_tmp_dir, capsys):
+    main(["fit", *data_args(fake_data_dir), *QUIET, "--data.dataset", "kmnist", "--model.hidden_size", "8",
+          "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "1", "--trainer.limit_val_batches", "1",
+          "--trainer.limit_test_batches", "1"])
+    checkpoint = next(Path("lightning_logs").glob("version_0/checkpoints/last.ckpt"))
+    with pytest.raises(SystemExit) as exit_info:
+        main(["test", "--ckpt_path", str(checkpoint), *data_args(fake_data_dir), *QUIET])
+    assert exit_info.value.code == 2
+    assert "was trained on kmnist, not mnist: add --data.dataset kmnist" in capsys.readouterr().err
