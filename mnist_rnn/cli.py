@@ -94,20 +94,26 @@ def main(args: ArgsType = None) -> None:
     the full traceback instead.
     """
     try:
-        MNISTRNNCLI(
-            RNNClassifier,
-            MNISTDataModule,
-            seed_everything_default=42,
-            save_config_kwargs={"overwrite": True},
-            trainer_defaults=TRAINER_DEFAULTS,
-            auto_configure_optimizers=False,  # the model owns its optimiser and schedule
-            args=args,
-        )
+        build_cli(args)
     except (UserError, ValueError) as error:
         if os.environ.get("MNIST_RNN_DEBUG"):
             raise
         print(f"mnist-rnn: error: {error}", file=sys.stderr)
         sys.exit(2)
+
+
+def build_cli(args: ArgsType = None, run: bool = True) -> MNISTRNNCLI:
+    """The CLI with this project's settings; ``run=False`` only builds the model, data and trainer."""
+    return MNISTRNNCLI(
+        RNNClassifier,
+        MNISTDataModule,
+        seed_everything_default=42,
+        save_config_kwargs={"overwrite": True},
+        trainer_defaults=TRAINER_DEFAULTS,
+        auto_configure_optimizers=False,  # the model owns its optimiser and schedule
+        args=args,
+        run=run,
+    )
 
 
 TRAINER_DEFAULTS: dict[str, Any] = {

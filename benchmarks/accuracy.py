@@ -1,0 +1,138 @@
+"""Accuracy over seeds: train a config once per seed on a local MNIST folder and print a table.
+
+    python benchmarks/accuracy.py --config configs/default.yaml --seeds 0 1 2 --data-dir ../shared/mnist
+    python benchmarks/accuracy.py --config configs/seed.yaml --seeds 0 1 2 --data-dir ../shared/mnist \
+        --parallel 3 -- --trainer.accelerator gpu
+
+Each seed runs the real CLI (``fit``, then the test of its best checkpoint, as ``python -m mnist_rnn fit``
+does) in its own process; ``--parallel`` runs several at once (useful on a GPU, which one small LSTM leaves
+mostly idle; on a 2-core CPU keep 1, or the wall times mean nothing). Arguments after ``--`` go to the CLI.
+
+Columns: test accuracy of the best-val checkpoint, best validation accuracy, epochs trained, training wall
+time (fit only, validation included, the final test not), and the training time at which the run first
+reached 99.0% validation accuracy ('-' if never). The summary gives mean and sample std over the seeds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from lightning.pytorch import Callback, LightningModule, Trainer
+
+TARGET = 0.99
+RESULT_PREFIX = "ACCURACY_RESULT "
+
+
+class RunClock(Callback):
+    """Training wall time, and when validation accuracy first reached TARGET."""
+
+    def __init__(self) -> None:
+        self.start = 0.0
+        self.train_seconds = 0.0
+        self.seconds_to_target: float | None = None
+
+    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self.start = time.perf_counter()
+
+    def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        accuracy = trainer.callback_metrics.get("val/acc")
+        reached = accuracy is not None and float(accuracy) >= TARGET
+        if not trainer.sanity_checking and reached and self.seconds_to_target is None:
+            self.seconds_to_target = time.perf_counter() - self.start
+
+    def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self.train_seconds = time.perf_counter() - self.start
+
+
+def run_one(cli_args: list[str]) -> dict:
+    """Train and test one seed in this process, the way ``python -m mnist_rnn fit`` does."""
+    from mnist_rnn.cli import build_cli
+
+    cli = build_cli(cli_args, run=False)
+    clock = RunClock()
+    cli.trainer.callbacks.append(clock)
+    cli.trainer.fit(cli.model, datamodule=cli.datamodule)
+    cli.after_fit()
+    checkpoint = cli.trainer.checkpoint_callback
+    return {
+        "test_acc": cli.test_results["test/acc"],
+        "best_val_acc": float(checkpoint.best_model_score) if checkpoint and checkpoint.best_model_score is not None else None,
+        "epochs": cli.trainer.current_epoch,
+        "train_seconds": clock.train_seconds,
+        "seconds_to_99": clock.seconds_to_target,
+        "device": _device_name(cli.trainer),
+    }
+
+
+def _device_name(trainer: Trainer) -> str:
+    import platform
+
+    import torch
+
+    if trainer.strategy.root_device.type == "cuda":
+        return torch.cuda.get_device_name()
+    return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", required=True, help="a YAML config of the CLI, e.g. configs/default.yaml")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--data-dir", default="data/")
+    parser.add_argument("--parallel", type=int, default=1, help="seeds trained at once (each its own process)")
+    parser.add_argument("--log-dir", default="lightning_logs", help="where the runs' logs go")
+    parser.add_argument("--name", help="the runs' folder under --log-dir (default: the config's name)")
+    parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)  # internal: a single seed
+    args, cli_extra = parser.parse_known_args()
+    cli_extra = [a for a in cli_extra if a != "--"]
+
+    name = args.name or Path(args.config).stem
+    if args.one:
+        # Each seed its own folder, named up front: runs in parallel must never share a checkpoint folder.
+        version = f"seed{args.seeds[0]}-{time.strftime('%Y%m%d-%H%M%S')}"
+        cli_args = [
+            "--config", args.config, "--seed_everything", str(args.seeds[0]), "--data.data_dir", args.data_dir,
+            "--trainer.enable_progress_bar", "false", "--trainer.logger.init_args.save_dir", args.log_dir,
+            "--trainer.logger.init_args.name", name, "--trainer.logger.init_args.version", version, *cli_extra,
+        ]
+        print(RESULT_PREFIX + json.dumps(run_one(cli_args)), flush=True)
+        return
+
+    def run_seed(seed: int) -> dict:
+        command = [sys.executable, __file__, "--one", "--config", args.config, "--seeds", str(seed),
+                   "--data-dir", args.data_dir, "--log-dir", args.log_dir, "--name", name, *cli_extra]
+        done = subprocess.run(command, capture_output=True, text=True)
+        lines = [l for l in done.stdout.splitlines() if l.startswith(RESULT_PREFIX)]
+        if done.returncode != 0 or not lines:
+            sys.exit(f"seed {seed} failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
+        result = json.loads(lines[-1][len(RESULT_PREFIX):])
+        print(f"seed {seed}: test {result['test_acc']:.2%} in {result['train_seconds']:.0f} s", flush=True)
+        return {"seed": seed, **result}
+
+    with ThreadPoolExecutor(max_workers=args.parallel) as pool:
+        results = list(pool.map(run_seed, args.seeds))
+
+    print(f"\n{name}: {args.config} {' '.join(cli_extra)} on {results[0]['device']}, {args.parallel} run(s) at a time")
+    print("| seed | test acc | best val acc | epochs | train time | time to 99.0% val |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: |")
+    for r in results:
+        to_99 = f"{r['seconds_to_99']:.0f} s" if r["seconds_to_99"] is not None else "-"
+        print(f"| {r['seed']} | {r['test_acc']:.2%} | {r['best_val_acc']:.2%} | {r['epochs']} "
+              f"| {r['train_seconds']:.0f} s | {to_99} |")
+    accuracies = [r["test_acc"] for r in results]
+    spread = statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0
+    print(f"mean test accuracy {statistics.mean(accuracies):.2%} +- {spread:.2%} (min {min(accuracies):.2%}), "
+          f"mean best val {statistics.mean(r['best_val_acc'] for r in results):.2%}, "
+          f"mean train time {statistics.mean(r['train_seconds'] for r in results):.0f} s")
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    main()
