@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import os
 import sys
+from argparse import ArgumentError
+from pathlib import Path
 from typing import Any
 
-from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
 
+from mnist_rnn.checkpoint import SafeModelCheckpoint, check_checkpoint, find_last_checkpoint
 from mnist_rnn.data import MNISTDataModule
 from mnist_rnn.errors import UserError
+from mnist_rnn.finite_loss import StopOnNonFiniteLoss
 from mnist_rnn.model import RNNClassifier
 
 # Values the model takes from the data module, so nobody types them twice.
@@ -26,7 +29,8 @@ class MNISTRNNCLI(LightningCLI):
     """LightningCLI with this project's defaults and the test-after-fit step."""
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
-        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.add_lightning_class_args(SafeModelCheckpoint, "checkpoint")
+        parser.add_lightning_class_args(StopOnNonFiniteLoss, "finite_loss")
         parser.set_defaults(
             {
                 "checkpoint.monitor": "val/acc",
@@ -39,6 +43,32 @@ class MNISTRNNCLI(LightningCLI):
         )
         for name in DATA_TO_MODEL:
             parser.link_arguments(f"data.{name}", f"model.{name}", apply_on="instantiate")
+
+    def parse_arguments(self, parser: LightningArgumentParser, args: ArgsType) -> None:
+        """Parse, then refuse settings and checkpoints that cannot work, before anything is built or written."""
+        super().parse_arguments(parser, args)
+        subcommand = self.config.get("subcommand")
+        if subcommand is None:
+            return
+        config = self.config[subcommand]
+        max_epochs = config.trainer.max_epochs
+        if max_epochs is not None and (max_epochs == 0 or max_epochs < -1):
+            raise UserError(f"trainer.max_epochs must be positive (or -1 for no limit), got {max_epochs}")
+        if config.get("ckpt_path") == "last" and subcommand == "fit":
+            config.ckpt_path = str(find_last_checkpoint(self._checkpoint_folders(config)))
+        if config.get("ckpt_path") not in (None, "best", "last", "hpc"):
+            check_checkpoint(config.ckpt_path)
+
+    @staticmethod
+    def _checkpoint_folders(config: Any) -> list[Path]:
+        """Where earlier runs wrote checkpoints: ``checkpoint.dirpath``, or ``<logs>/version_*/checkpoints``."""
+        if config.checkpoint.dirpath:
+            return [Path(config.checkpoint.dirpath)]
+        logger = config.trainer.logger
+        init_args = getattr(logger, "init_args", None) or {}
+        save_dir = init_args.get("save_dir") or config.trainer.default_root_dir or "."
+        name = init_args.get("name") or "lightning_logs"
+        return [Path(save_dir) / name / "version_*" / "checkpoints"]
 
     def after_fit(self) -> None:
         """Test the best checkpoint, as the lab did, so one command gives the final number."""
@@ -70,12 +100,25 @@ def main(args: ArgsType = None) -> None:
             trainer_defaults=TRAINER_DEFAULTS,
             auto_configure_optimizers=False,  # the model owns its optimiser and schedule
             args=args,
+            # Bad options raise ArgumentError (shown below in one line) instead of printing the whole usage.
+            parser_kwargs={"exit_on_error": False},
         )
-    except (UserError, ValueError) as error:
+    except (UserError, ValueError, ArgumentError) as error:
         if os.environ.get("MNIST_RNN_DEBUG"):
             raise
-        print(f"mnist-rnn: error: {error}", file=sys.stderr)
+        print(f"mnist-rnn: error: {_short(error)}", file=sys.stderr)
         sys.exit(2)
+
+
+def _short(error: BaseException) -> str:
+    """The message of an error in one line: jsonargparse's span several, the last naming the given value."""
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    text = " ".join(lines[:2])
+    if len(lines) > 2 and lines[-1].startswith("Given value"):
+        text += f" ({lines[-1]})"
+    if isinstance(error, ArgumentError):
+        text += " (see --help)"
+    return text
 
 
 TRAINER_DEFAULTS: dict[str, Any] = {
