@@ -49,6 +49,25 @@ class SafeModelCheckpoint(ModelCheckpoint):
             _fsync(os.path.dirname(filepath) or ".")  # make the rename itself durable
         self._last_checkpoint_saved = filepath
 
+    # ----- keeping last.ckpt current -------------------------------------------------------------------
+    # Lightning (2.6) rewrites last.ckpt at the end of an epoch only when a top-k file was saved at the same
+    # step: after an epoch that did not improve val/acc, last.ckpt would still hold an older epoch, and a
+    # resumed run would redo it. These two hooks refresh it at the end of every epoch.
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        super().on_validation_end(trainer, pl_module)
+        if not self._should_save_on_train_epoch_end(trainer):
+            self._refresh_last(trainer)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        super().on_train_epoch_end(trainer, pl_module)
+        if self._should_save_on_train_epoch_end(trainer):
+            self._refresh_last(trainer)
+
+    def _refresh_last(self, trainer: pl.Trainer) -> None:
+        if self.save_last and not self._should_skip_saving_checkpoint(trainer):
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+
     # ----- stopping on a signal ------------------------------------------------------------------------
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
