@@ -39,7 +39,7 @@ def check_idx_pair(images: Path, labels: Path, image_size: int = 28, num_classes
         first = int(bad[0])
         raise DataError(
             f"{labels}: labels must be 0-{num_classes - 1}, found {int(values[first])} at index {first:,} "
-            f"({len(bad):,} bad labels in all)"
+            f"({len(bad):,} of {len(values):,} labels out of range)"
         )
     return count
 
