@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 import pytest
 
@@ -31,6 +33,6 @@ def test_a_good_pair_gives_its_count(pair):
 )
 def test_damaged_pairs_name_the_file_and_the_problem(pair, damage, message):
     damage(*pair)
-    with pytest.raises(DataError, match=message.replace("(", r"\(")) as error:
+    with pytest.raises(DataError, match=re.escape(message)) as error:
         check_idx_pair(*pair)
     assert str(pair[0].parent) in str(error.value) and "\n" not in str(error.value)
