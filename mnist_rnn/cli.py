@@ -2,7 +2,9 @@
 
 Adds to LightningCLI: this project's defaults (TensorBoard under ``lightning_logs/``, a checkpoint of the
 best ``val/acc`` plus ``last.ckpt``, a seed), the values the model takes from the data, the test of the best
-checkpoint after ``fit``, and the one place where known errors become a clear one-line message.
+checkpoint after ``fit``, and the one place where known errors become a clear one-line message. Settings and
+``--ckpt_path`` are checked right after parsing, so a bad one fails before any folder or file is written;
+``--ckpt_path last`` means the newest ``last.ckpt`` of the earlier runs (see :mod:`mnist_rnn.checkpoint`).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ DATA_TO_MODEL = ("num_classes", "mean", "std", "dataset", "class_names")
 
 
 class MNISTRNNCLI(LightningCLI):
-    """LightningCLI with this project's defaults and the test-after-fit step."""
+    """LightningCLI with this project's defaults, early checks, safe checkpoints and the test-after-fit step."""
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_lightning_class_args(SafeModelCheckpoint, "checkpoint")
@@ -54,7 +56,7 @@ class MNISTRNNCLI(LightningCLI):
         max_epochs = config.trainer.max_epochs
         if max_epochs is not None and (max_epochs == 0 or max_epochs < -1):
             raise UserError(f"trainer.max_epochs must be positive (or -1 for no limit), got {max_epochs}")
-        if config.get("ckpt_path") == "last" and subcommand == "fit":
+        if config.get("ckpt_path") == "last":
             config.ckpt_path = str(find_last_checkpoint(self._checkpoint_folders(config)))
         if config.get("ckpt_path") not in (None, "best", "last", "hpc"):
             check_checkpoint(config.ckpt_path)
