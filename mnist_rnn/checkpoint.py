@@ -49,6 +49,19 @@ class SafeModelCheckpoint(ModelCheckpoint):
             _fsync(os.path.dirname(filepath) or ".")  # make the rename itself durable
         self._last_checkpoint_saved = filepath
 
+    # ----- resuming with fresh data order ---------------------------------------------------------------
+    # A resumed process starts from the same seed as the first one, so without this its shuffles would
+    # replay the first epochs' order (and, with limit_train_batches, the very same images). Saving torch's
+    # RNG state (a plain tensor, safe for weights_only loading) lets it draw new ones, as the run would have.
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "torch_rng_state": torch.get_rng_state()}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        super().load_state_dict(state_dict)
+        if "torch_rng_state" in state_dict:
+            torch.set_rng_state(state_dict["torch_rng_state"])
+
     # ----- keeping last.ckpt current -------------------------------------------------------------------
     # Lightning (2.6) rewrites last.ckpt at the end of an epoch only when a top-k file was saved at the same
     # step: after an epoch that did not improve val/acc, last.ckpt would still hold an older epoch, and a

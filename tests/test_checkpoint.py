@@ -128,3 +128,15 @@ def test_check_checkpoint_refuses_what_is_not_one(tmp_path):
         with pytest.raises(UserError, match=message):
             check_checkpoint(tmp_path / name)
     check_checkpoint(tmp_path / "good.ckpt")
+
+
+def test_the_random_state_travels_with_the_checkpoint():
+    # So a resumed run shuffles on as the first one would have, instead of replaying its first epochs.
+    torch.manual_seed(0)
+    first_epoch = torch.randperm(100)
+    state = SafeModelCheckpoint().state_dict()
+    second_epoch = torch.randperm(100)
+    torch.manual_seed(0)  # what a resumed process does first
+    SafeModelCheckpoint().load_state_dict(state)
+    resumed = torch.randperm(100)
+    assert torch.equal(resumed, second_epoch) and not torch.equal(resumed, first_epoch)
