@@ -2,21 +2,27 @@
 
 Adds to LightningCLI: this project's defaults (TensorBoard under ``lightning_logs/``, a checkpoint of the
 best ``val/acc`` plus ``last.ckpt``, a seed), the values the model takes from the data, the test of the best
-checkpoint after ``fit``, and the one place where known errors become a clear one-line message.
+checkpoint after ``fit``, and the one place where known errors become a clear one-line message. Settings and
+``--ckpt_path`` are checked right after parsing, so a bad one fails before any folder or file is written;
+``--ckpt_path last`` means the newest ``last.ckpt`` of the earlier runs (see :mod:`mnist_rnn.checkpoint`).
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from argparse import ArgumentError
+from pathlib import Path
 from typing import Any
 
 import torch
-from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
+from lightning.pytorch.callbacks import TQDMProgressBar
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
 
+from mnist_rnn.checkpoint import SafeModelCheckpoint, check_checkpoint, find_last_checkpoint
 from mnist_rnn.data import MNISTDataModule
 from mnist_rnn.errors import UserError
+from mnist_rnn.finite_loss import StopOnNonFiniteLoss
 from mnist_rnn.model import RNNClassifier
 
 # Values the model takes from the data module, so nobody types them twice.
@@ -24,14 +30,15 @@ DATA_TO_MODEL = ("num_classes", "mean", "std", "dataset", "class_names")
 
 
 class MNISTRNNCLI(LightningCLI):
-    """LightningCLI with this project's defaults and the test-after-fit step."""
+    """LightningCLI with this project's defaults, early checks, safe checkpoints and the test-after-fit step."""
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         # The bar refreshes every 20 steps, not every step: each refresh reads the logged loss, which waits
         # for the GPU. --trainer.enable_progress_bar false still works (it sets refresh_rate to 0).
         parser.add_lightning_class_args(TQDMProgressBar, "progress_bar")
         parser.set_defaults({"progress_bar.refresh_rate": 20})
-        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.add_lightning_class_args(SafeModelCheckpoint, "checkpoint")
+        parser.add_lightning_class_args(StopOnNonFiniteLoss, "finite_loss")
         parser.set_defaults(
             {
                 "checkpoint.monitor": "val/acc",
@@ -44,6 +51,32 @@ class MNISTRNNCLI(LightningCLI):
         )
         for name in DATA_TO_MODEL:
             parser.link_arguments(f"data.{name}", f"model.{name}", apply_on="instantiate")
+
+    def parse_arguments(self, parser: LightningArgumentParser, args: ArgsType) -> None:
+        """Parse, then refuse settings and checkpoints that cannot work, before anything is built or written."""
+        super().parse_arguments(parser, args)
+        subcommand = self.config.get("subcommand")
+        if subcommand is None:
+            return
+        config = self.config[subcommand]
+        max_epochs = config.trainer.max_epochs
+        if max_epochs is not None and (max_epochs == 0 or max_epochs < -1):
+            raise UserError(f"trainer.max_epochs must be positive (or -1 for no limit), got {max_epochs}")
+        if config.get("ckpt_path") == "last":
+            config.ckpt_path = str(find_last_checkpoint(self._checkpoint_folders(config)))
+        if config.get("ckpt_path") not in (None, "best", "last", "hpc"):
+            check_checkpoint(config.ckpt_path)
+
+    @staticmethod
+    def _checkpoint_folders(config: Any) -> list[Path]:
+        """Where earlier runs wrote checkpoints: ``checkpoint.dirpath``, or ``<logs>/version_*/checkpoints``."""
+        if config.checkpoint.dirpath:
+            return [Path(config.checkpoint.dirpath)]
+        logger = config.trainer.logger
+        init_args = getattr(logger, "init_args", None) or {}
+        save_dir = init_args.get("save_dir") or config.trainer.default_root_dir or "."
+        name = init_args.get("name") or "lightning_logs"
+        return [Path(save_dir) / name / "version_*" / "checkpoints"]
 
     def before_instantiate_classes(self) -> None:
         config = self.config.get(str(self.subcommand), self.config)  # flat when run=False
@@ -95,10 +128,10 @@ def main(args: ArgsType = None) -> None:
     """
     try:
         build_cli(args)
-    except (UserError, ValueError) as error:
+    except (UserError, ValueError, ArgumentError) as error:
         if os.environ.get("MNIST_RNN_DEBUG"):
             raise
-        print(f"mnist-rnn: error: {error}", file=sys.stderr)
+        print(f"mnist-rnn: error: {_short(error)}", file=sys.stderr)
         sys.exit(2)
 
 
@@ -113,7 +146,20 @@ def build_cli(args: ArgsType = None, run: bool = True) -> MNISTRNNCLI:
         auto_configure_optimizers=False,  # the model owns its optimiser and schedule
         args=args,
         run=run,
+        # Bad options raise ArgumentError (shown in one line by main) instead of printing the whole usage.
+        parser_kwargs={"exit_on_error": False},
     )
+
+
+def _short(error: BaseException) -> str:
+    """The message of an error in one line: jsonargparse's span several, the last naming the given value."""
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    text = " ".join(lines[:2])
+    if len(lines) > 2 and lines[-1].startswith("Given value"):
+        text += f" ({lines[-1]})"
+    if isinstance(error, ArgumentError):
+        text += " (see --help)"
+    return text
 
 
 TRAINER_DEFAULTS: dict[str, Any] = {

@@ -21,7 +21,8 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 from torchvision import datasets
 
-from mnist_rnn.errors import DataError
+from mnist_rnn.errors import DataError, first_line
+from mnist_rnn.idx import check_idx_pair
 
 DatasetName = Literal["mnist", "fashion_mnist", "kmnist"]
 
@@ -153,9 +154,18 @@ class MNISTDataModule(LightningDataModule):
         return self.data_dir / self.info.folder / "raw"
 
     def prepare_data(self) -> None:
-        """Download the files if they are missing (the only method that touches the network)."""
-        if self._files_present():
-            return
+        """Download the files if they are missing (the only method that touches the network), then check them.
+
+        The checks run here too (not only in ``setup``) because Lightning calls ``prepare_data`` before it
+        creates the log folder: bad files then leave no empty ``lightning_logs/version_N`` behind.
+        """
+        if not self._files_present():
+            self._download()
+        train_count = self._check_files(train=True)
+        self._check_files(train=False)
+        self._check_val_size(train_count)
+
+    def _download(self) -> None:
         for train in (True, False):
             # torchvision prints each failed mirror to stdout; keep that out of the user's way and say
             # once, clearly, what is missing.
@@ -164,14 +174,13 @@ class MNISTDataModule(LightningDataModule):
                 with contextlib.redirect_stdout(noise):
                     self.info.torchvision_class(str(self.data_dir), train=train, download=True)
             except Exception as error:  # no network, a mirror down, a bad checksum...
-                raise DataError(self._missing_message(f"the download failed ({_first_line(error)})")) from error
+                raise DataError(self._missing_message(f"the download failed ({first_line(error)})")) from error
 
     def setup(self, stage: str | None = None) -> None:
         """Decode the files into memory once; the split is the same on every call and in every process."""
         if stage in (None, "fit", "validate") and self.train_set is None:
             images, labels = self._load(train=True)
-            if self.val_size >= len(labels):
-                raise DataError(f"val_size={self.val_size} leaves no training images: there are only {len(labels)}")
+            self._check_val_size(len(labels))
             order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(self.split_seed))
             val_index, train_index = order[: self.val_size], order[self.val_size :]
             self.train_set = InMemoryImages(images[train_index], labels[train_index])
@@ -203,10 +212,24 @@ class MNISTDataModule(LightningDataModule):
 
     def _load(self, train: bool) -> tuple[Tensor, Tensor]:
         """Decode one split with torchvision's own reader: uint8 images (N, 1, H, W), int64 labels (N,)."""
-        if not self._files_present():
-            raise DataError(self._missing_message("they are not there"))
+        self._check_files(train)
         data = self.info.torchvision_class(str(self.data_dir), train=train, download=False)
         return data.data.unsqueeze(1).contiguous(), data.targets.long()
+
+    def _check_files(self, train: bool) -> int:
+        """Check one split's pair of IDX files (cheap: headers, sizes, labels); return its number of images."""
+        if not self._files_present():
+            raise DataError(self._missing_message("they are not there"))
+        # torchvision lists them in this order: train images, train labels, test images, test labels.
+        images, labels = self.info.file_names[:2] if train else self.info.file_names[2:]
+        return check_idx_pair(self.raw_folder / images, self.raw_folder / labels, num_classes=self.num_classes)
+
+    def _check_val_size(self, train_count: int) -> None:
+        if self.val_size >= train_count:
+            raise DataError(
+                f"val_size={self.val_size} leaves no training images: {self.raw_folder} holds only "
+                f"{train_count:,} training images (pass a smaller --data.val_size)"
+            )
 
     def _files_present(self) -> bool:
         return all((self.raw_folder / name).is_file() for name in self.info.file_names)
@@ -218,7 +241,3 @@ class MNISTDataModule(LightningDataModule):
             f"{self.info.folder}/raw/."
         )
 
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return text[0] if text else type(error).__name__

@@ -7,3 +7,13 @@ class UserError(Exception):
 
 class DataError(UserError):
     """The data files are missing, unreadable or inconsistent."""
+
+
+class NonFiniteLossError(UserError):
+    """The training loss became NaN or infinite: training on would only spread it to every weight."""
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an error's message (or its type's name), to quote inside a one-line message."""
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__

@@ -163,7 +163,9 @@ class RNNClassifier(LightningModule):
         images, labels = batch
         logits = self(images)
         accuracy(logits, labels)
-        self.log(f"{stage}/loss", F.cross_entropy(logits, labels), prog_bar=True)
+        # sync_dist: with several processes the epoch's loss is averaged over all of them (once, at the
+        # end of the epoch); the accuracy object syncs its own counts.
+        self.log(f"{stage}/loss", F.cross_entropy(logits, labels), prog_bar=True, sync_dist=True)
         self.log(f"{stage}/acc", accuracy, prog_bar=True)
         return logits
 

@@ -5,7 +5,10 @@ No test touches the network or the real data set.
 
 from __future__ import annotations
 
+import os
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -63,3 +66,25 @@ def in_tmp_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Run a test in its own folder, so lightning_logs/ lands there."""
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+ROOT = Path(__file__).parents[1]
+
+
+def cli_subprocess(args: list[str], cwd: Path, **kwargs) -> subprocess.Popen:
+    """Start ``python -m mnist_rnn ARGS`` in ``cwd`` with this checkout's code, output to ``cwd/run.log``."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    log = open(cwd / "run.log", "ab")
+    return subprocess.Popen(
+        [sys.executable, "-m", "mnist_rnn", *args], cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, **kwargs
+    )
+
+
+def finish(process: subprocess.Popen, timeout: float = 240) -> int:
+    """Wait for a subprocess (killing it after ``timeout`` seconds, so a hang fails instead of blocking CI)."""
+    try:
+        return process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        raise

@@ -7,6 +7,7 @@ import torch
 
 from mnist_rnn.cli import main
 from mnist_rnn.model import RNNClassifier
+from tests.bad_inputs import BAD_INPUTS, make_data
 
 SEED_CONFIG = str(Path(__file__).parents[1] / "configs" / "seed.yaml")
 QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
@@ -75,3 +76,57 @@ def test_missing_data_is_one_clear_line_and_exit_status_2(tmp_path, in_tmp_dir, 
     err = capsys.readouterr().err
     assert "mnist-rnn: error: MNIST files not found in" in err
     assert "Traceback" not in err
+
+
+def no_network(monkeypatch) -> None:
+    def fail(*args, **kwargs):
+        raise RuntimeError("Error downloading train-images-idx3-ubyte.gz")
+
+    monkeypatch.setattr("torchvision.datasets.mnist.download_and_extract_archive", fail)
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` but the data, with its content: to see that nothing was written."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file() and "data" not in p.parts}
+
+
+@pytest.mark.parametrize("case", BAD_INPUTS, ids=lambda case: case.what)
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(case, in_tmp_dir, capsys, monkeypatch):
+    no_network(monkeypatch)
+    data = make_data(in_tmp_dir, case)
+    if case.args != ["--ckpt_path", "last"]:  # an earlier run, whose files must stay as they are
+        earlier = in_tmp_dir / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt"
+        earlier.parent.mkdir(parents=True)
+        torch.save({"state_dict": {}, "epoch": 3}, earlier)
+    before = snapshot(in_tmp_dir)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", *data_args(data), *QUIET, *case.args])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("mnist-rnn: error: ")]
+    assert len(errors) == 1 and case.expected in errors[0], err
+    assert "Traceback" not in err
+    assert snapshot(in_tmp_dir) == before
+
+
+def test_debug_switch_shows_the_exception(fake_data_dir, in_tmp_dir, monkeypatch):
+    monkeypatch.setenv("MNIST_RNN_DEBUG", "1")
+    with pytest.raises(ValueError, match="hidden_size"):
+        main(["fit", *data_args(fake_data_dir), *QUIET, "--model.hidden_size", "0"])
+
+
+def test_same_seed_same_result(fake_data_dir, tmp_path, monkeypatch, capsys):
+    results = []
+    for name in ("first", "second"):
+        (tmp_path / name).mkdir()
+        monkeypatch.chdir(tmp_path / name)
+        run = fit_tiny(fake_data_dir, "--model.hidden_size", "32", "--trainer.max_epochs", "2", "--seed_everything", "7")
+        out = capsys.readouterr()
+        accuracy = next(line for line in (out.out + out.err).splitlines() if line.startswith("Test accuracy"))
+        best = next((run / "checkpoints").glob("best-*.ckpt")).name  # holds the epoch and val/acc
+        weights = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)["state_dict"]
+        results.append((accuracy.split(" on ")[0], best, weights))
+    (accuracy_1, best_1, weights_1), (accuracy_2, best_2, weights_2) = results
+    assert accuracy_1 == accuracy_2 and best_1 == best_2
+    assert weights_1.keys() == weights_2.keys()
+    assert all(torch.equal(weights_1[key], weights_2[key]) for key in weights_1)

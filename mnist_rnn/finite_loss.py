@@ -1,0 +1,65 @@
+"""Stop a run whose training loss becomes NaN or infinite, and say at which step.
+
+Once the loss is NaN the next optimiser step spreads it to every weight, and the run goes on for hours
+producing nothing. Reading the loss on the host every step would make each GPU step wait for the device,
+so the check is done on the device (a running "first bad step" tensor, no synchronisation) and read only
+every ``check_every_n_steps`` steps: every step on a CPU, where reading is free, and every 50 steps
+elsewhere by default. The step it names is still the exact first bad one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from lightning.pytorch.callbacks import Callback
+from torch import Tensor
+
+from mnist_rnn.errors import NonFiniteLossError
+
+
+class StopOnNonFiniteLoss(Callback):
+    """Raise :class:`NonFiniteLossError` (a one-line message from the CLI) when the training loss is not finite.
+
+    Args:
+        check_every_n_steps: How often the device-side record is read on the host; ``None``: every step on
+            a CPU, every 50 steps on an accelerator.
+    """
+
+    def __init__(self, check_every_n_steps: int | None = None) -> None:
+        if check_every_n_steps is not None and check_every_n_steps <= 0:
+            raise ValueError(f"check_every_n_steps must be positive, got {check_every_n_steps}")
+        self.check_every_n_steps = check_every_n_steps
+        self._first_bad: Tensor | None = None  # global step of the first non-finite loss, or -1
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.check_every_n_steps is None:
+            self.check_every_n_steps = 1 if pl_module.device.type == "cpu" else 50
+        self._first_bad = torch.tensor(-1, device=pl_module.device)
+
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
+        if not isinstance(loss, Tensor) or self._first_bad is None:
+            return  # a skipped step (training_step returned None)
+        step = trainer.global_step - 1  # the optimiser step this batch just made (0-based)
+        bad = ~torch.isfinite(loss.detach()).all()
+        self._first_bad = torch.where(bad & (self._first_bad < 0), step, self._first_bad)
+        if (step + 1) % self.check_every_n_steps == 0:
+            self._check(trainer)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self._first_bad is not None:
+            self._check(trainer)
+
+    def _check(self, trainer: pl.Trainer) -> None:
+        first_bad = int(self._first_bad)  # the one host-device synchronisation
+        # Every process must stop together, or the others wait forever in the next all-reduce.
+        if trainer.strategy.reduce_boolean_decision(first_bad >= 0, all=False):
+            where = f"at step {first_bad} (epoch {trainer.current_epoch})" if first_bad >= 0 else "in another process"
+            raise NonFiniteLossError(
+                f"the training loss became NaN or infinite {where}; stopped instead of training on it. "
+                "Try a lower --model.lr, or gradient clipping (--trainer.gradient_clip_val 1.0)"
+            )

@@ -1,0 +1,63 @@
+import math
+
+import pytest
+import torch
+from lightning.pytorch import Trainer
+
+from mnist_rnn.cli import main
+from mnist_rnn.data import MNISTDataModule
+from mnist_rnn.errors import NonFiniteLossError
+from mnist_rnn.finite_loss import StopOnNonFiniteLoss
+from mnist_rnn.model import RNNClassifier
+
+
+class NaNAtStep(RNNClassifier):
+    """A model whose loss becomes NaN at one training step, as after an exploding gradient."""
+
+    def __init__(self, bad_step: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.bad_step = bad_step
+
+    def training_step(self, batch, batch_idx):
+        loss = super().training_step(batch, batch_idx)
+        return loss * math.nan if self.global_step == self.bad_step else loss
+
+
+def fit(model, data_dir, **callback_args) -> Trainer:
+    data = MNISTDataModule(data_dir=str(data_dir), val_size=40, batch_size=20)
+    trainer = Trainer(
+        max_epochs=1, callbacks=[StopOnNonFiniteLoss(**callback_args)], logger=False, enable_progress_bar=False,
+        enable_checkpointing=False,
+    )  # fmt: skip
+    trainer.fit(model, datamodule=data)
+    return trainer
+
+
+@pytest.mark.parametrize("check_every_n_steps", [None, 4])
+def test_nan_loss_stops_the_run_and_names_the_step(fake_data_dir, in_tmp_dir, check_every_n_steps):
+    model = NaNAtStep(bad_step=6, hidden_size=16)
+    with pytest.raises(NonFiniteLossError, match="NaN or infinite at step 6 "):
+        fit(model, fake_data_dir, check_every_n_steps=check_every_n_steps)
+    # Read every step on a CPU, so the NaN never reaches a second optimiser step.
+    if check_every_n_steps is None:
+        assert model.global_step == 7
+
+
+def test_finite_losses_train_to_the_end(fake_data_dir, in_tmp_dir):
+    trainer = fit(RNNClassifier(hidden_size=16), fake_data_dir)
+    assert trainer.state.finished and trainer.current_epoch == 1
+
+
+def test_cli_reports_it_in_one_line(fake_data_dir, in_tmp_dir, capsys, monkeypatch):
+    monkeypatch.setattr("mnist_rnn.cli.RNNClassifier", NaNAtStep2)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", "--data.data_dir", str(fake_data_dir), "--data.val_size", "40", "--trainer.enable_progress_bar", "false", "--model.hidden_size", "16"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "mnist-rnn: error: the training loss became NaN or infinite at step 2 (epoch 0)" in err
+    assert "Traceback" not in err
+
+
+class NaNAtStep2(NaNAtStep):
+    def __init__(self, **kwargs) -> None:
+        super().__init__(bad_step=2, **kwargs)
