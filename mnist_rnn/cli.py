@@ -2,7 +2,7 @@
 
 Adds to LightningCLI: this project's defaults (TensorBoard under ``lightning_logs/``, a checkpoint of the
 best ``val/acc`` plus ``last.ckpt``, a seed), the values the model takes from the data, the test of the best
-checkpoint after ``fit``, and the one place where known errors become a clear one-line message.
+checkpoint after ``fit``, the CSV of ``predict``, and the one place where known errors become a clear one-line message.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCL
 from mnist_rnn.data import MNISTDataModule
 from mnist_rnn.errors import UserError
 from mnist_rnn.model import RNNClassifier
+from mnist_rnn.predictions import PredictionWriter
 
 # Values the model takes from the data module, so nobody types them twice.
 DATA_TO_MODEL = ("num_classes", "mean", "std", "dataset", "class_names")
@@ -39,6 +40,24 @@ class MNISTRNNCLI(LightningCLI):
         )
         for name in DATA_TO_MODEL:
             parser.link_arguments(f"data.{name}", f"model.{name}", apply_on="instantiate")
+
+    def before_instantiate_classes(self) -> None:
+        if self.subcommand == "predict":
+            # stdout is for the CSV; the progress bar would print there too.
+            self.config.predict.trainer.enable_progress_bar = False
+
+    def before_predict(self) -> None:
+        """Predicting with untrained weights would print confident nonsense: insist on a checkpoint."""
+        if not self.config.predict.ckpt_path:
+            raise UserError("predict needs a trained model: pass --ckpt_path CHECKPOINT")
+        self.trainer.callbacks.append(PredictionWriter())
+
+    def after_predict(self) -> None:
+        """Some files could not be read: their rows say why; the exit status says so too."""
+        failures = self.datamodule.predict_failures
+        if failures:
+            total = len(failures) + len(self.datamodule.predict_files)
+            raise UserError(f"{len(failures)} of {total} files could not be read (rows with digit 'error')")
 
     def after_fit(self) -> None:
         """Test the best checkpoint, as the lab did, so one command gives the final number."""
