@@ -178,6 +178,8 @@ class RNNClassifier(LightningModule):
 
     def configure_callbacks(self) -> list[Any]:
         """The TensorBoard pictures at the end of test come with the model, whatever runs it."""
+        if any(isinstance(callback, TestPictures) for callback in self.trainer.callbacks):
+            return []  # the test after fit reuses the trainer, which has them already
         return [TestPictures()]
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

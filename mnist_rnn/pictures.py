@@ -92,10 +92,7 @@ def short_names(class_names: list[str] | None, num_classes: int) -> list[str]:
 
 def confusion_figure(matrix: Tensor, names: list[str]) -> Figure:
     """The confusion matrix (rows: true class, columns: predicted) with counts, as torchmetrics draws it."""
-    # torchmetrics' own plot, on a fresh metric holding this matrix: one drawing code for everyone.
-    metric = MulticlassConfusionMatrix(len(names))
-    metric.confmat = matrix.to(metric.confmat)
-    figure, axes = metric.plot(labels=names)
+    figure, axes = MulticlassConfusionMatrix(len(names)).plot(val=matrix, labels=names)  # torchmetrics' own drawing
     figure.set_size_inches(max(6, 0.6 * len(names)), max(6, 0.6 * len(names)))
     axes.set_title("Test confusion matrix")
     return figure
