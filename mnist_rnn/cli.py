@@ -42,9 +42,21 @@ class MNISTRNNCLI(LightningCLI):
             parser.link_arguments(f"data.{name}", f"model.{name}", apply_on="instantiate")
 
     def before_instantiate_classes(self) -> None:
+        config = self.config[self.subcommand]
+        if config.get("ckpt_path"):
+            # LightningCLI put the checkpoint's hyperparameters in model.*, but the links above would
+            # overwrite its data set, statistics and class names with those of --data.dataset.
+            trained_on = config.model.get("dataset")
+            if trained_on and trained_on != config.data.dataset:
+                if self.subcommand != "predict":
+                    raise UserError(
+                        f"the checkpoint was trained on {trained_on}, not {config.data.dataset}: "
+                        f"pass --data.dataset {trained_on}"
+                    )
+                config.data.dataset = trained_on  # predict reads no data set: the checkpoint decides
         if self.subcommand == "predict":
             # stdout is for the CSV; the progress bar would print there too.
-            self.config.predict.trainer.enable_progress_bar = False
+            config.trainer.enable_progress_bar = False
 
     def before_predict(self) -> None:
         """Predicting with untrained weights would print confident nonsense: insist on a checkpoint."""

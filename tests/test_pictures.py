@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+import pytest
+
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 
@@ -23,28 +25,37 @@ def hparams_metrics(accumulator: EventAccumulator) -> set[str]:
     return {info.name.tag for info in data.experiment.metric_infos}
 
 
-def test_fit_then_test_writes_the_confusion_matrix_the_misclassified_and_the_hparams(fake_data_dir, in_tmp_dir):
-    run = fit_tiny(fake_data_dir, "--model.hidden_size", "16")  # a weak model: some test digits are wrong
+@pytest.fixture(scope="module")
+def run(fake_data_dir, tmp_path_factory) -> Path:
+    """The run folder of one fit (and its test) of a small, weak model: some test digits are wrong."""
+    folder = tmp_path_factory.mktemp("pictures")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(folder)
+        patch.setattr("sys.argv", ["mnist-rnn"])
+        return folder / fit_tiny(fake_data_dir, "--model.hidden_size", "16")
+
+
+def test_fit_then_test_writes_the_confusion_matrix_the_misclassified_and_the_hparams(run):
     accumulator = events(run)
     assert {"test/confusion_matrix", "test/misclassified"} <= set(accumulator.Tags()["images"])
     assert hparams_metrics(accumulator) == {"val/acc", "test/acc"}
-    # The tab shows the real numbers: the last values of the val/acc and test/acc scalars.
+    # The tab shows the real numbers: the last values of the val/acc and test/acc scalars...
     test_acc = accumulator.Scalars("test/acc")[-1].value
     val_acc = accumulator.Scalars("val/acc")[-1].value
-    assert 0 <= test_acc <= 1 and 0 <= val_acc <= 1
-    # The best checkpoint's own val/acc, from its file name, is the one reported beside test/acc.
+    assert 0 < test_acc < 1  # some right, some wrong: a picture in each
+    # ... and val/acc is that of the tested (best) checkpoint, as its file name says.
     best = next((run / "checkpoints").glob("best-*.ckpt")).stem
     assert f"{val_acc:.4f}" == best.split("val_acc")[1]
 
 
-def test_the_test_subcommand_alone_writes_the_pictures_too(fake_data_dir, in_tmp_dir):
-    run = fit_tiny(fake_data_dir, "--model.hidden_size", "16")
+def test_the_test_subcommand_alone_writes_the_pictures_too(run, fake_data_dir, monkeypatch):
+    monkeypatch.chdir(run.parents[1])
     best = next((run / "checkpoints").glob("best-*.ckpt"))
     main(["test", "--ckpt_path", str(best), *data_args(fake_data_dir), *QUIET])
-    test_run = run.parent / "version_1"
-    accumulator = events(test_run)
+    accumulator = events(run.parent / "version_1")
     assert {"test/confusion_matrix", "test/misclassified"} <= set(accumulator.Tags()["images"])
     assert hparams_metrics(accumulator) == {"val/acc", "test/acc"}  # val/acc comes from the checkpoint
+    assert accumulator.Scalars("val/acc")[-1].value == pytest.approx(float(best.stem.split("val_acc")[1]), abs=1e-4)
 
 
 def test_misclassified_grid_with_nothing_wrong_still_draws():

@@ -11,7 +11,7 @@ from PIL import Image
 from mnist_rnn.cli import main
 from mnist_rnn.images import load_image, to_mnist
 from mnist_rnn.model import RNNClassifier
-from tests.test_cli import QUIET, data_args
+from tests.test_cli import QUIET, data_args, fit_tiny
 from tests.test_images import render_digit
 
 
@@ -52,17 +52,34 @@ def test_predict_prints_csv_and_writes_predictions_csv(checkpoint, pictures, in_
     out = capsys.readouterr().out
     rows = read_csv(out)
     assert rows[0] == ["path", "digit", "probability"]
-    files = sorted(pictures.iterdir())
-    assert [Path(row[0]) for row in rows[1:]] == files
-    # Each row is what the checkpoint's model says of the preprocessed image: argmax and its probability.
-    model = RNNClassifier.load_from_checkpoint(checkpoint, map_location="cpu").eval()
-    with torch.no_grad():
-        probabilities = model(torch.stack([to_mnist(load_image(f)) for f in files])).softmax(-1)
-    assert [int(row[1]) for row in rows[1:]] == probabilities.argmax(-1).tolist()
-    assert [float(row[2]) for row in rows[1:]] == pytest.approx(probabilities.max(-1).values.tolist(), abs=1e-4)
+    assert [Path(row[0]) for row in rows[1:]] == sorted(pictures.iterdir())
+    assert_rows_are_the_models(rows, checkpoint)
     # The same table lands in the run's log folder, beside its config.
     saved = Path("lightning_logs/version_0/predictions.csv")
     assert saved.read_text() == out
+
+
+def assert_rows_are_the_models(rows: list[list[str]], checkpoint: Path) -> None:
+    """Each row is what the checkpoint's model says of the preprocessed image: argmax and its probability."""
+    model = RNNClassifier.load_from_checkpoint(checkpoint, map_location="cpu").eval()
+    with torch.no_grad():
+        probabilities = model(torch.stack([to_mnist(load_image(row[0])) for row in rows[1:]])).softmax(-1)
+    assert [int(row[1]) for row in rows[1:]] == probabilities.argmax(-1).tolist()
+    assert [float(row[2]) for row in rows[1:]] == pytest.approx(probabilities.max(-1).values.tolist(), abs=1e-4)
+
+
+def test_the_checkpoint_decides_the_data_set(fake_data_dir, pictures, in_tmp_dir, capsys):
+    # Trained on Fashion-MNIST: predict must use its statistics without being told --data.dataset.
+    run = fit_tiny(fake_data_dir, "--data.dataset", "fashion_mnist", "--model.hidden_size", "16")
+    fashion = run / "checkpoints" / "last.ckpt"
+    capsys.readouterr()
+    predict(fashion, pictures)
+    assert_rows_are_the_models(read_csv(capsys.readouterr().out), fashion)
+    # Testing it on another data set is a mistake, said in one line.
+    with pytest.raises(SystemExit) as exit_info:
+        main(["test", "--ckpt_path", str(fashion), *data_args(fake_data_dir), *QUIET])
+    assert exit_info.value.code == 2
+    assert "trained on fashion_mnist, not mnist: pass --data.dataset fashion_mnist" in capsys.readouterr().err
 
 
 def test_predict_one_file_or_a_glob(checkpoint, pictures, in_tmp_dir, capsys):
