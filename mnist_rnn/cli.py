@@ -62,10 +62,13 @@ class MNISTRNNCLI(LightningCLI):
         """Predicting with untrained weights would print confident nonsense: insist on a checkpoint."""
         if not self.config.predict.ckpt_path:
             raise UserError("predict needs a trained model: pass --ckpt_path CHECKPOINT")
-        self.trainer.callbacks.append(PredictionWriter())
+        self.prediction_writer = PredictionWriter()
+        self.trainer.callbacks.append(self.prediction_writer)
 
     def after_predict(self) -> None:
         """Some files could not be read: their rows say why; the exit status says so too."""
+        if not self.datamodule.predict_files:  # no batches, so Lightning ran no hooks: write the table here
+            self.prediction_writer.write_table(self.trainer)
         failures = self.datamodule.predict_failures
         if failures:
             total = len(failures) + len(self.datamodule.predict_files)

@@ -191,6 +191,9 @@ class RNNClassifier(LightningModule):
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.checkpoint_val_acc = checkpoint.get("val_acc")
 
+    def on_train_start(self) -> None:
+        self.checkpoint_val_acc = None  # training changes the weights: a loaded val/acc no longer holds
+
     def configure_optimizers(self) -> Any:
         hp = self.hparams
         optimizer_class = torch.optim.AdamW if hp.optimizer == "adamw" else torch.optim.Adam

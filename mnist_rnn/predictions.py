@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import torch
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import BasePredictionWriter
 from torch import Tensor
@@ -35,9 +34,6 @@ class PredictionWriter(BasePredictionWriter):
         self.rows: list[tuple[Path, str, str]] = []
         self.path: Path | None = None  # where the CSV was written, once it is
 
-    def on_predict_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self.rows = []
-
     def write_on_batch_end(
         self,
         trainer: Trainer,
@@ -53,7 +49,16 @@ class PredictionWriter(BasePredictionWriter):
         for index, p, d in zip(batch[1].tolist(), probability.tolist(), digit.tolist()):
             self.rows.append((files[index], str(d), f"{p:.4f}"))
 
+    def on_predict_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self.rows = []
+        self.path = None
+
     def on_predict_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self.write_table(trainer)
+
+    def write_table(self, trainer: Trainer) -> None:
+        """Print and save the table. Call it yourself when no image could be read: Lightning skips a
+        predict loop without batches, and its hooks with it."""
         if not trainer.is_global_zero:
             return
         failures = [(path, "error", reason) for path, reason in trainer.datamodule.predict_failures]

@@ -1,8 +1,5 @@
 """Users' own pictures -> MNIST-style tensors, on synthetic images made here (no data set, no network)."""
 
-from pathlib import Path
-
-import numpy as np
 import pytest
 import torch
 from PIL import Image, ImageDraw, ImageFont

@@ -125,6 +125,13 @@ def test_no_images_or_no_checkpoint_is_one_clear_line(checkpoint, tmp_path, in_t
         predict(checkpoint, tmp_path / "nowhere")
     assert exit_info.value.code == 2
     assert "no images found at" in capsys.readouterr().err
+    # Not one readable image: still the table, with the file's row, and the exit status.
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "only.png").write_text("no picture here")
+    with pytest.raises(SystemExit) as exit_info:
+        predict(checkpoint, tmp_path / "bad")
+    assert exit_info.value.code == 2
+    assert read_csv(capsys.readouterr().out)[1][:2] == [str(tmp_path / "bad" / "only.png"), "error"]
     Image.new("L", (28, 28)).save(tmp_path / "blank.png")
     with pytest.raises(SystemExit) as exit_info:
         main(["predict", "--data.predict_path", str(tmp_path / "blank.png")])
