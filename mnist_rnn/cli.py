@@ -57,6 +57,9 @@ class MNISTRNNCLI(LightningCLI):
         if self.subcommand == "predict":
             # stdout is for the CSV; the progress bar would print there too.
             config.trainer.enable_progress_bar = False
+            # One process: the table is written by one process from its own rows, and a folder of
+            # images is too little work to share.
+            config.trainer.devices = 1
 
     def before_predict(self) -> None:
         """Predicting with untrained weights would print confident nonsense: insist on a checkpoint."""
