@@ -2,7 +2,7 @@
 
 Adds to LightningCLI: this project's defaults (TensorBoard under ``lightning_logs/``, a checkpoint of the
 best ``val/acc`` plus ``last.ckpt``, a seed), the values the model takes from the data, the test of the best
-checkpoint after ``fit``, and the one place where known errors become a clear one-line message. Settings and
+checkpoint after ``fit``, the CSV of ``predict``, and the one place where known errors become a clear one-line message. Settings and
 ``--ckpt_path`` are checked right after parsing, so a bad one fails before any folder or file is written;
 ``--ckpt_path last`` means the newest ``last.ckpt`` of the earlier runs (see :mod:`mnist_rnn.checkpoint`).
 """
@@ -24,6 +24,7 @@ from mnist_rnn.data import MNISTDataModule
 from mnist_rnn.errors import UserError
 from mnist_rnn.finite_loss import StopOnNonFiniteLoss
 from mnist_rnn.model import RNNClassifier
+from mnist_rnn.predictions import PredictionWriter
 
 # Values the model takes from the data module, so nobody types them twice.
 DATA_TO_MODEL = ("num_classes", "mean", "std", "dataset", "class_names")
@@ -85,24 +86,39 @@ class MNISTRNNCLI(LightningCLI):
             # refreshes is the same thing.
             config.trainer.enable_progress_bar = True
             config.progress_bar.refresh_rate = 0
-        self._check_checkpoint_dataset(config)
+        if config.get("ckpt_path"):
+            # LightningCLI put the checkpoint's hyperparameters in model.*, but the links above would
+            # overwrite its data set, statistics and class names with those of --data.dataset.
+            trained_on = config.model.get("dataset")
+            if trained_on and trained_on != config.data.dataset:
+                if self.subcommand != "predict":
+                    raise UserError(
+                        f"the checkpoint was trained on {trained_on}, not {config.data.dataset}: "
+                        f"pass --data.dataset {trained_on}"
+                    )
+                config.data.dataset = trained_on  # predict reads no data set: the checkpoint decides
+        if self.subcommand == "predict":
+            # stdout is for the CSV; the progress bar would print there too.
+            config.progress_bar.refresh_rate = 0
+            # One process: the table is written by one process from its own rows, and a folder of
+            # images is too little work to share.
+            config.trainer.devices = 1
 
-    def _check_checkpoint_dataset(self, config: Any) -> None:
-        """A checkpoint keeps its own data set: its normalisation and classes must not be silently replaced.
+    def before_predict(self) -> None:
+        """Predicting with untrained weights would print confident nonsense: insist on a checkpoint."""
+        if not self.config.predict.ckpt_path:
+            raise UserError("predict needs a trained model: pass --ckpt_path CHECKPOINT")
+        self.prediction_writer = PredictionWriter()
+        self.trainer.callbacks.append(self.prediction_writer)
 
-        ``--ckpt_path`` rebuilds the model from the checkpoint's hyperparameters, but the links from the data
-        module would overwrite its mean, std and class names with those of ``--data.dataset``.
-        """
-        ckpt_path = config.get("ckpt_path")
-        if not ckpt_path or not os.path.isfile(ckpt_path):
-            return
-        hparams = torch.load(ckpt_path, map_location="cpu", weights_only=True).get("hyper_parameters", {})
-        trained_on = hparams.get("dataset", config.data.dataset)
-        if trained_on != config.data.dataset:
-            raise UserError(
-                f"{ckpt_path} was trained on {trained_on}, not {config.data.dataset}: "
-                f"add --data.dataset {trained_on}"
-            )
+    def after_predict(self) -> None:
+        """Some files could not be read: their rows say why; the exit status says so too."""
+        if not self.datamodule.predict_files:  # no batches, so Lightning ran no hooks: write the table here
+            self.prediction_writer.write_table(self.trainer)
+        failures = self.datamodule.predict_failures
+        if failures:
+            total = len(failures) + len(self.datamodule.predict_files)
+            raise UserError(f"{len(failures)} of {total} files could not be read (rows with digit 'error')")
 
     def after_fit(self) -> None:
         """Test the best checkpoint, as the lab did, so one command gives the final number."""

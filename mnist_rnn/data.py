@@ -21,8 +21,9 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 from torchvision import datasets
 
-from mnist_rnn.errors import DataError, first_line
+from mnist_rnn.errors import DataError, UserError, first_line
 from mnist_rnn.idx import check_idx_pair
+from mnist_rnn.images import ImageError, find_images, load_image, to_mnist
 
 DatasetName = Literal["mnist", "fashion_mnist", "kmnist"]
 
@@ -100,6 +101,8 @@ class MNISTDataModule(LightningDataModule):
         num_workers: DataLoader worker processes; 0 loads in the main process (fastest for in-memory data).
         val_size: Images held out of the 60,000 training images for validation and checkpoint selection.
         split_seed: Seed of the train/val split, so that every process and every call get the same split.
+        predict_path: Images to classify with ``predict``: an image file, a folder of images or a glob.
+            Predicting needs only these and a checkpoint, not the MNIST files.
     """
 
     def __init__(
@@ -110,6 +113,7 @@ class MNISTDataModule(LightningDataModule):
         num_workers: int = 0,
         val_size: int = 5000,
         split_seed: int = 0,
+        predict_path: str | None = None,
     ) -> None:
         super().__init__()
         if dataset not in DATASETS:
@@ -128,9 +132,15 @@ class MNISTDataModule(LightningDataModule):
         self.num_workers = num_workers
         self.val_size = val_size
         self.split_seed = split_seed
+        self.predict_path = predict_path
         self.train_set: InMemoryImages | None = None
         self.val_set: InMemoryImages | None = None
         self.test_set: InMemoryImages | None = None
+        # For predict: the images' files, in the order of ``predict_set`` (whose labels are indices into
+        # this list), and the files that could not be read, each with its reason.
+        self.predict_set: InMemoryImages | None = None
+        self.predict_files: list[Path] = []
+        self.predict_failures: list[tuple[Path, str]] = []
 
     # Values the CLI links into the model, so the user never types them twice.
     @property
@@ -158,7 +168,10 @@ class MNISTDataModule(LightningDataModule):
 
         The checks run here too (not only in ``setup``) because Lightning calls ``prepare_data`` before it
         creates the log folder: bad files then leave no empty ``lightning_logs/version_N`` behind.
+        Not when predicting: that reads only the user's images.
         """
+        if self.trainer is not None and self.trainer.predicting:
+            return
         if not self._files_present():
             self._download()
         train_count = self._check_files(train=True)
@@ -187,6 +200,8 @@ class MNISTDataModule(LightningDataModule):
             self.val_set = InMemoryImages(images[val_index], labels[val_index])
         if stage in (None, "test") and self.test_set is None:
             self.test_set = InMemoryImages(*self._load(train=False))
+        if stage == "predict" and self.predict_set is None:
+            self._load_predict_images()
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train_set, shuffle=True)
@@ -196,6 +211,29 @@ class MNISTDataModule(LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return self._loader(self.test_set, shuffle=False)
+
+    def predict_dataloader(self) -> DataLoader:
+        """Batches of (images uint8 (B, 1, 28, 28), their indices into ``predict_files``), in file order."""
+        return self._loader(self.predict_set, shuffle=False)
+
+    def _load_predict_images(self) -> None:
+        """Decode every image up front: a bad file is recorded with its reason and the others still go on.
+
+        Done before the first batch so one unreadable file never ends the run halfway, and the writer
+        can report good and bad files together at the end.
+        """
+        if not self.predict_path:
+            raise UserError("predict needs images: pass --data.predict_path FILE, FOLDER or GLOB")
+        images = []
+        for path in find_images(self.predict_path):
+            try:
+                images.append(to_mnist(load_image(path)))
+            except ImageError as error:
+                self.predict_failures.append((path, error.reason))
+            else:
+                self.predict_files.append(path)
+        stacked = torch.stack(images) if images else torch.zeros(0, 1, 28, 28, dtype=torch.uint8)
+        self.predict_set = InMemoryImages(stacked, torch.arange(len(images)))
 
     def _loader(self, dataset: InMemoryImages | None, shuffle: bool) -> DataLoader:
         if dataset is None:

@@ -15,6 +15,7 @@ from torch import Tensor, nn
 from torchmetrics.classification import MulticlassAccuracy
 
 from mnist_rnn.augment import random_affine
+from mnist_rnn.pictures import TestPictures
 
 Cell = Literal["lstm", "gru", "rnn"]
 Sequence = Literal["rows", "pixels", "permuted"]
@@ -103,6 +104,8 @@ class RNNClassifier(LightningModule):
         self.train_acc = MulticlassAccuracy(num_classes, average="micro")
         self.val_acc = MulticlassAccuracy(num_classes, average="micro")
         self.test_acc = MulticlassAccuracy(num_classes, average="micro")
+        # val/acc of the weights, read from their checkpoint, for TensorBoard's hyperparameters tab.
+        self.checkpoint_val_acc: float | None = None
 
     # ----- the network -----------------------------------------------------------------------------
 
@@ -156,8 +159,9 @@ class RNNClassifier(LightningModule):
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         self._evaluate(batch, "val", self.val_acc)
 
-    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        self._evaluate(batch, "test", self.test_acc)
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        """Logits of the batch, returned for the pictures of :class:`TestPictures`."""
+        return self._evaluate(batch, "test", self.test_acc).detach()
 
     def _evaluate(self, batch: tuple[Tensor, Tensor], stage: str, accuracy: MulticlassAccuracy) -> Tensor:
         images, labels = batch
@@ -173,6 +177,24 @@ class RNNClassifier(LightningModule):
         """Class probabilities (B, num_classes) of a batch of images, or of (images, ...) tuples."""
         images = batch[0] if isinstance(batch, (tuple, list)) else batch
         return self(images).softmax(dim=-1)
+
+    def configure_callbacks(self) -> list[Any]:
+        """The TensorBoard pictures at the end of test come with the model, whatever runs it."""
+        if any(isinstance(callback, TestPictures) for callback in self.trainer.callbacks):
+            return []  # the test after fit reuses the trainer, which has them already
+        return [TestPictures()]
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Keep the val/acc of these weights in their checkpoint, so a later test can report it."""
+        val_acc = self.trainer.callback_metrics.get("val/acc") if self._trainer is not None else None
+        if val_acc is not None:
+            checkpoint["val_acc"] = float(val_acc)
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.checkpoint_val_acc = checkpoint.get("val_acc")
+
+    def on_train_start(self) -> None:
+        self.checkpoint_val_acc = None  # training changes the weights: a loaded val/acc no longer holds
 
     def configure_optimizers(self) -> Any:
         hp = self.hparams

@@ -90,4 +90,4 @@ def test_a_checkpoint_refuses_another_dataset(fake_data_dir, in_tmp_dir, capsys)
     with pytest.raises(SystemExit) as exit_info:
         main(["test", "--ckpt_path", str(checkpoint), *data_args(fake_data_dir), *QUIET])
     assert exit_info.value.code == 2
-    assert "was trained on kmnist, not mnist: add --data.dataset kmnist" in capsys.readouterr().err
+    assert "trained on kmnist, not mnist: pass --data.dataset kmnist" in capsys.readouterr().err

@@ -1,0 +1,79 @@
+"""Does ``predict`` on PNG files agree with the model on the test tensors? (issue 6's first "done when")
+
+Saves the first N MNIST test images as PNG files, runs ``python -m mnist_rnn predict`` on them in-process,
+and compares each row with the checkpoint's own prediction on the same test tensor. Preprocessing of an
+MNIST image should change nothing that matters, so the two should agree on (nearly) every image.
+
+    python benchmarks/predict_agreement.py --ckpt CKPT --data_dir /work/shared/mnist [--count 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import io
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from mnist_rnn.cli import main
+from mnist_rnn.data import MNISTDataModule
+from mnist_rnn.model import RNNClassifier
+
+
+def run_predict(ckpt: Path, folder: Path, workdir: Path) -> dict[str, tuple[int, float]]:
+    """The CLI's CSV as {file name: (digit, probability)}; its logs go to ``workdir``."""
+    stdout = io.StringIO()
+    cwd = os.getcwd()
+    os.chdir(workdir)
+    try:
+        with contextlib.redirect_stdout(stdout):
+            main(["predict", "--ckpt_path", str(ckpt), "--data.predict_path", str(folder)])
+    finally:
+        os.chdir(cwd)
+    rows = list(csv.DictReader(io.StringIO(stdout.getvalue())))
+    return {Path(row["path"]).name: (int(row["digit"]), float(row["probability"])) for row in rows}
+
+
+def main_cli() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--ckpt", type=Path, required=True)
+    parser.add_argument("--data_dir", default="data/")
+    parser.add_argument("--count", type=int, default=200)
+    args = parser.parse_args()
+
+    data = MNISTDataModule(data_dir=args.data_dir)
+    data.setup("test")
+    images, labels = data.test_set.images[: args.count], data.test_set.labels[: args.count]
+    model = RNNClassifier.load_from_checkpoint(args.ckpt, map_location="cpu").eval()
+    with torch.no_grad():
+        probabilities = model(images).softmax(-1)
+    own_prob, own_digit = probabilities.max(-1)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder, workdir = Path(tmp) / "png", Path(tmp) / "run"
+        folder.mkdir()
+        workdir.mkdir()
+        names = [f"{i:05d}.png" for i in range(len(images))]
+        for name, image in zip(names, images):
+            Image.fromarray(image[0].numpy()).save(folder / name)
+        predicted = run_predict(args.ckpt.resolve(), folder, workdir)
+
+    cli_digit = torch.tensor([predicted[name][0] for name in names])
+    cli_prob = torch.tensor([predicted[name][1] for name in names])
+    agree = int((cli_digit == own_digit).sum())
+    print(f"images: {len(names)}")
+    print(f"predict (PNG files) agrees with the model on the test tensors: {agree}/{len(names)} ({agree / len(names):.2%})")
+    print(f"accuracy on these images: test tensors {(own_digit == labels).float().mean():.2%}, "
+          f"PNG via predict {(cli_digit == labels).float().mean():.2%}")
+    print(f"largest probability difference: {(cli_prob - own_prob).abs().max():.4f}")
+    for i in (cli_digit != own_digit).nonzero().flatten().tolist():
+        print(f"  disagree: {names[i]} label {int(labels[i])}: tensor {int(own_digit[i])}, predict {int(cli_digit[i])}")
+
+
+if __name__ == "__main__":
+    main_cli()

@@ -1,0 +1,80 @@
+"""Writing predictions: one CSV row ``path,digit,probability`` per image, on stdout and in the run's folder.
+
+A Lightning callback, so it works from the command line and from ``Trainer(callbacks=[...]).predict``.
+It takes the file names from the data module (``predict_files``, ``predict_failures``), so files that
+could not be read get their own row, in the same table, with ``error`` as the digit and the reason in place of the probability.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import sys
+from pathlib import Path
+from typing import Any
+
+from lightning.pytorch import LightningModule, Trainer
+from lightning.pytorch.callbacks import BasePredictionWriter
+from torch import Tensor
+
+HEADER = ("path", "digit", "probability")
+FILE_NAME = "predictions.csv"
+
+
+class PredictionWriter(BasePredictionWriter):
+    """Collect the most likely class and its probability per image; print and save the table at the end.
+
+    Args:
+        stdout: Also print the CSV on standard output (the command line's result).
+    """
+
+    def __init__(self, stdout: bool = True) -> None:
+        super().__init__(write_interval="batch")
+        self.stdout = stdout
+        self.rows: list[tuple[Path, str, str]] = []
+        self.path: Path | None = None  # where the CSV was written, once it is
+
+    def write_on_batch_end(
+        self,
+        trainer: Trainer,
+        pl_module: LightningModule,
+        prediction: Tensor,
+        batch_indices: Any,
+        batch: tuple[Tensor, Tensor],
+        batch_idx: int,
+        dataloader_idx: int,
+    ) -> None:
+        files = trainer.datamodule.predict_files
+        probability, digit = prediction.max(dim=-1)
+        for index, p, d in zip(batch[1].tolist(), probability.tolist(), digit.tolist()):
+            self.rows.append((files[index], str(d), f"{p:.4f}"))
+
+    def on_predict_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self.rows = []
+        self.path = None
+
+    def on_predict_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self.write_table(trainer)
+
+    def write_table(self, trainer: Trainer) -> None:
+        """Print and save the table. Call it yourself when no image could be read: Lightning skips a
+        predict loop without batches, and its hooks with it."""
+        if not trainer.is_global_zero:
+            return
+        failures = [(path, "error", reason) for path, reason in trainer.datamodule.predict_failures]
+        rows = sorted(self.rows + failures, key=lambda row: row[0])
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(HEADER)
+        writer.writerows((str(path), digit, probability) for path, digit, probability in rows)
+        text = buffer.getvalue()
+        if trainer.log_dir is not None:
+            self.path = Path(trainer.log_dir) / FILE_NAME
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.write_text(text)
+        if self.stdout:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        for path, _, reason in failures:
+            print(f"mnist-rnn: {path}: {reason}", file=sys.stderr)
+

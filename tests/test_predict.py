@@ -1,0 +1,139 @@
+"""``python -m mnist_rnn predict`` in-process: a tiny checkpoint from the fake data, and pictures made here."""
+
+import csv
+import io
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from mnist_rnn.cli import main
+from mnist_rnn.images import load_image, to_mnist
+from mnist_rnn.model import RNNClassifier
+from tests.test_cli import QUIET, data_args, fit_tiny
+from tests.test_images import render_digit
+
+
+@pytest.fixture(scope="module")
+def checkpoint(fake_data_dir, tmp_path_factory) -> Path:
+    """A small model trained one epoch on the fake data (its predictions are arbitrary but fixed)."""
+    folder = tmp_path_factory.mktemp("train")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(folder)
+        patch.setattr("sys.argv", ["mnist-rnn"])
+        main(["fit", *data_args(fake_data_dir), *QUIET, "--trainer.max_epochs", "1", "--model.hidden_size", "16"])
+    return folder / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt"
+
+
+@pytest.fixture
+def pictures(tmp_path) -> Path:
+    """A folder of digits in several formats and modes: scans, a photo, a drawing app's PNG, MNIST-style."""
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    render_digit(3, canvas=(300, 200), size=120, at=(150, 40), ink=0, paper=255).save(folder / "scan.png")
+    render_digit(7, canvas=(200, 300), size=150, ink=(20, 20, 80), paper=(230, 220, 200), mode="RGB").save(folder / "photo.jpg")
+    render_digit(1, canvas=(100, 100), size=70, ink=(0, 0, 0, 255), paper=(0, 0, 0, 0), mode="RGBA").save(folder / "drawn.png")
+    render_digit(5, canvas=(64, 64), size=50, ink=0, paper=255).save(folder / "five.bmp")
+    render_digit(8).save(folder / "mnist_style.gif")
+    return folder
+
+
+def predict(checkpoint: Path, path, *extra: str) -> None:
+    main(["predict", "--ckpt_path", str(checkpoint), "--data.predict_path", str(path), *extra])
+
+
+def read_csv(text: str) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(text)))
+
+
+def test_predict_prints_csv_and_writes_predictions_csv(checkpoint, pictures, in_tmp_dir, capsys):
+    predict(checkpoint, pictures)
+    out = capsys.readouterr().out
+    rows = read_csv(out)
+    assert rows[0] == ["path", "digit", "probability"]
+    assert [Path(row[0]) for row in rows[1:]] == sorted(pictures.iterdir())
+    assert_rows_are_the_models(rows, checkpoint)
+    # The same table lands in the run's log folder, beside its config.
+    saved = Path("lightning_logs/version_0/predictions.csv")
+    assert saved.read_text() == out
+
+
+def assert_rows_are_the_models(rows: list[list[str]], checkpoint: Path) -> None:
+    """Each row is what the checkpoint's model says of the preprocessed image: argmax and its probability."""
+    model = RNNClassifier.load_from_checkpoint(checkpoint, map_location="cpu").eval()
+    with torch.no_grad():
+        probabilities = model(torch.stack([to_mnist(load_image(row[0])) for row in rows[1:]])).softmax(-1)
+    assert [int(row[1]) for row in rows[1:]] == probabilities.argmax(-1).tolist()
+    assert [float(row[2]) for row in rows[1:]] == pytest.approx(probabilities.max(-1).values.tolist(), abs=1e-4)
+
+
+def test_the_checkpoint_decides_the_data_set(fake_data_dir, pictures, in_tmp_dir, capsys):
+    # Trained on Fashion-MNIST: predict must use its statistics without being told --data.dataset.
+    run = fit_tiny(fake_data_dir, "--data.dataset", "fashion_mnist", "--model.hidden_size", "16")
+    fashion = run / "checkpoints" / "last.ckpt"
+    capsys.readouterr()
+    predict(fashion, pictures)
+    assert_rows_are_the_models(read_csv(capsys.readouterr().out), fashion)
+    # Testing it on another data set is a mistake, said in one line.
+    with pytest.raises(SystemExit) as exit_info:
+        main(["test", "--ckpt_path", str(fashion), *data_args(fake_data_dir), *QUIET])
+    assert exit_info.value.code == 2
+    assert "trained on fashion_mnist, not mnist: pass --data.dataset fashion_mnist" in capsys.readouterr().err
+
+
+def test_predict_one_file_or_a_glob(checkpoint, pictures, in_tmp_dir, capsys):
+    predict(checkpoint, pictures / "scan.png")
+    assert [row[0] for row in read_csv(capsys.readouterr().out)[1:]] == [str(pictures / "scan.png")]
+    predict(checkpoint, pictures / "*.png")
+    assert [Path(row[0]).name for row in read_csv(capsys.readouterr().out)[1:]] == ["drawn.png", "scan.png"]
+
+
+def test_predict_needs_no_training_data_and_no_network(checkpoint, pictures, in_tmp_dir, capsys, monkeypatch):
+    def no_network(*args, **kwargs):
+        raise AssertionError("predict tried to download MNIST")
+
+    monkeypatch.setattr("torchvision.datasets.mnist.download_and_extract_archive", no_network)
+    predict(checkpoint, pictures, "--data.data_dir", str(in_tmp_dir / "no-data-here"))
+    assert len(read_csv(capsys.readouterr().out)) == 1 + 5
+
+
+def test_bad_files_get_a_row_the_others_are_predicted_and_the_exit_status_says_so(checkpoint, pictures, in_tmp_dir, capsys):
+    (pictures / "text.png").write_text("this is not a picture\n")
+    (pictures / "empty.jpg").touch()
+    good = (pictures / "scan.png").read_bytes()
+    (pictures / "truncated.png").write_bytes(good[: len(good) // 2])
+    with pytest.raises(SystemExit) as exit_info:
+        predict(checkpoint, pictures)
+    assert exit_info.value.code != 0
+    captured = capsys.readouterr()
+    rows = {Path(row[0]).name: row[1:] for row in read_csv(captured.out)[1:]}
+    assert len(rows) == 8
+    for name in ("text.png", "empty.jpg", "truncated.png"):
+        assert rows[name][0] == "error" and "not a readable image" in rows[name][1]
+        assert str(pictures / name) in captured.err
+    for name in ("scan.png", "photo.jpg", "drawn.png", "five.bmp", "mnist_style.gif"):
+        assert rows[name][0].isdigit() and 0 < float(rows[name][1]) <= 1
+    assert "3 of 8 files could not be read" in captured.err
+    assert "Traceback" not in captured.err
+    saved = read_csv(Path("lightning_logs/version_0/predictions.csv").read_text())
+    assert len(saved) == 1 + 8
+
+
+def test_no_images_or_no_checkpoint_is_one_clear_line(checkpoint, tmp_path, in_tmp_dir, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        predict(checkpoint, tmp_path / "nowhere")
+    assert exit_info.value.code == 2
+    assert "no images found at" in capsys.readouterr().err
+    # Not one readable image: still the table, with the file's row, and the exit status.
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "only.png").write_text("no picture here")
+    with pytest.raises(SystemExit) as exit_info:
+        predict(checkpoint, tmp_path / "bad")
+    assert exit_info.value.code == 2
+    assert read_csv(capsys.readouterr().out)[1][:2] == [str(tmp_path / "bad" / "only.png"), "error"]
+    Image.new("L", (28, 28)).save(tmp_path / "blank.png")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["predict", "--data.predict_path", str(tmp_path / "blank.png")])
+    assert exit_info.value.code == 2
+    assert "--ckpt_path" in capsys.readouterr().err
