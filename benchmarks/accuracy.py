@@ -113,7 +113,8 @@ def main() -> None:
         if done.returncode != 0 or not lines:
             sys.exit(f"seed {seed} failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
         result = json.loads(lines[-1][len(RESULT_PREFIX):])
-        print(f"seed {seed}: test {result['test_acc']:.2%} in {result['train_seconds']:.0f} s", flush=True)
+        print(f"seed {seed}: test {result['test_acc']:.2%}, best val {result['best_val_acc']:.2%}, "
+              f"{result['epochs']} epochs in {result['train_seconds']:.0f} s", flush=True)
         return {"seed": seed, **result}
 
     with ThreadPoolExecutor(max_workers=args.parallel) as pool:
