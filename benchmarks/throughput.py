@@ -20,6 +20,7 @@ import argparse
 import statistics
 import tempfile
 import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -29,11 +30,19 @@ from torch import nn
 from torch.utils.data import DataLoader
 from torchvision import datasets, transforms
 
+import yaml
+
 from mnist_rnn.data import MNISTDataModule
 from mnist_rnn.model import RNNClassifier
 
 BATCH = 50
 LR = 0.01
+SEED_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "seed.yaml"
+
+
+def lab_model() -> RNNClassifier:
+    """This project's model with the lab's settings (configs/seed.yaml: Adam at a fixed lr 0.01, no extras)."""
+    return RNNClassifier(**yaml.safe_load(SEED_CONFIG.read_text())["model"])
 
 
 class LabRNN(nn.Module):
@@ -77,7 +86,7 @@ def lab_loop(data_dir: str, steps: int, device: torch.device) -> float:
 
 def pipeline_loop(data: MNISTDataModule, steps: int, device: torch.device) -> float:
     """(c) A plain loop over this project's DataModule and LightningModule, no Trainer."""
-    model = RNNClassifier().to(device)
+    model = lab_model().to(device)
     optimizer = model.configure_optimizers()
     start = time.perf_counter()
     for step, (images, labels) in enumerate(data.train_dataloader()):
@@ -118,7 +127,7 @@ def fit_loop(data: MNISTDataModule, steps: int, accelerator: str, log_dir: str) 
         logger=TensorBoardLogger(log_dir, name="throughput", default_hp_metric=False),
         callbacks=[timer],
     )
-    trainer.fit(RNNClassifier(), datamodule=data)
+    trainer.fit(lab_model(), datamodule=data)
     return steps * BATCH / timer.seconds
 
 
@@ -171,7 +180,7 @@ def main() -> None:
 
     lab, fit, pipeline = (statistics.median(results[k]) for k in ("lab", "fit", "pipeline"))
     peak = gemm_peak(device)
-    flops = training_flops_per_image(RNNClassifier())
+    flops = training_flops_per_image(lab_model())
     limit = peak / flops
     name = torch.cuda.get_device_name() if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     print(f"\n{name}; {steps * BATCH:,} training images per measurement, batch {BATCH}, median of {args.rounds}")

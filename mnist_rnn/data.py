@@ -109,7 +109,7 @@ class MNISTDataModule(LightningDataModule):
         self,
         data_dir: str = "data/",
         dataset: DatasetName = "mnist",
-        batch_size: int = 50,
+        batch_size: int = 128,
         num_workers: int = 0,
         val_size: int = 5000,
         split_seed: int = 0,

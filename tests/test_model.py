@@ -7,7 +7,7 @@ from mnist_rnn.model import RNNClassifier
 
 
 def test_output_shape_for_uint8_and_float_images():
-    model = RNNClassifier()
+    model = RNNClassifier().eval()
     images = torch.randint(0, 256, (5, 1, 28, 28), dtype=torch.uint8)
     logits = model(images)
     assert logits.shape == (5, 10)
