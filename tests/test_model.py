@@ -54,4 +54,4 @@ def test_fast_dev_run_fit_on_cpu(fake_data_dir, in_tmp_dir):
     trainer.fit(model, datamodule=data)
     assert trainer.state.finished
     assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
-    assert set(trainer.callback_metrics) >= {"train/loss", "val/loss", "val/acc"}
+    assert set(trainer.callback_metrics) >= {"train/loss", "train/acc", "val/loss", "val/acc"}
