@@ -24,13 +24,12 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+import yaml
 from lightning.pytorch import Callback, Trainer, seed_everything
 from lightning.pytorch.loggers import TensorBoardLogger
 from torch import nn
 from torch.utils.data import DataLoader
 from torchvision import datasets, transforms
-
-import yaml
 
 from mnist_rnn.data import MNISTDataModule
 from mnist_rnn.model import RNNClassifier

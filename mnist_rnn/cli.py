@@ -15,7 +15,6 @@ from argparse import ArgumentError
 from pathlib import Path
 from typing import Any
 
-import torch
 from lightning.pytorch.callbacks import TQDMProgressBar
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
 

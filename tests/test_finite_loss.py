@@ -1,7 +1,6 @@
 import math
 
 import pytest
-import torch
 from lightning.pytorch import Trainer
 
 from mnist_rnn.cli import main
