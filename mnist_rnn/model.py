@@ -37,6 +37,10 @@ class RNNClassifier(LightningModule):
         num_layers: Stacked recurrent layers.
         bidirectional: Read each sequence both ways and classify from both final states.
         dropout: Dropout between recurrent layers (needs ``num_layers`` > 1) and before the Linear layer.
+        forget_bias: LSTM only. ``None`` keeps PyTorch's initial biases (uniform, as in the lab); a number
+            starts every bias at 0 except the forget gates', which start at this value. With 1.0 the
+            gates start open, so the gradient reaches early rows from the first step (Jozefowicz et al.,
+            2015); it trains faster in short runs (``configs/fast.yaml``).
         sequence: How an image becomes a sequence: ``rows`` (28 steps of 28 pixels), ``pixels`` (784 steps
             of 1 pixel) or ``permuted`` (784 steps of 1 pixel in a fixed random order).
         permutation_seed: Seed of the pixel order in ``permuted`` mode (saved, so a reload gets the same one).
@@ -64,6 +68,7 @@ class RNNClassifier(LightningModule):
         num_layers: int = 2,
         bidirectional: bool = False,
         dropout: float = 0.1,
+        forget_bias: float | None = None,
         sequence: Sequence = "rows",
         permutation_seed: int = 0,
         num_classes: int = 10,
@@ -99,6 +104,8 @@ class RNNClassifier(LightningModule):
             dropout=dropout if num_layers > 1 else 0.0,
             bidirectional=bidirectional,
         )
+        if forget_bias is not None:
+            _set_forget_bias(self.rnn, forget_bias)
         self.num_directions = 2 if bidirectional else 1
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(hidden_size * self.num_directions, num_classes)
@@ -156,8 +163,20 @@ class RNNClassifier(LightningModule):
         # Tensors, not numbers: Lightning reads them only when it writes a log line or refreshes the
         # progress bar, so the step itself never waits for the GPU.
         self.train_acc.update(logits.detach(), labels)  # update only: no per-batch accuracy is computed
-        self.log("train/loss", loss.detach(), prog_bar=True)
+        if self._logs_this_step():
+            self.log("train/loss", loss.detach(), prog_bar=True)
         return loss
+
+    def _logs_this_step(self) -> bool:
+        """Whether the Trainer writes step metrics after this step (every ``log_every_n_steps``), or the
+        epoch ends (so that even a short run has its last loss in ``trainer.callback_metrics``).
+
+        Each ``self.log`` costs about half a millisecond of Python on a CPU, 5% of a step at batch 50, and
+        the values of the other steps are never written: the logger sees exactly the same curve.
+        """
+        trainer = self.trainer
+        every = trainer.log_every_n_steps
+        return (every > 0 and (trainer.global_step + 1) % every == 0) or trainer.is_last_batch
 
     def on_train_epoch_end(self) -> None:
         # Logged once per epoch, not from every step: each self.log of a metric object walks its whole state
@@ -218,6 +237,17 @@ class RNNClassifier(LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
 
+def _set_forget_bias(lstm: nn.LSTM, value: float) -> None:
+    """Set every bias of ``lstm`` to 0, except its forget gates' input biases, to ``value``."""
+    hidden = lstm.hidden_size
+    with torch.no_grad():
+        for name, bias in lstm.named_parameters():
+            if name.startswith("bias_"):
+                bias.zero_()
+                if name.startswith("bias_ih"):
+                    bias[hidden : 2 * hidden] = value  # PyTorch's gate order: input, forget, cell, output
+
+
 def _check_settings(settings: dict[str, Any]) -> None:
     """Refuse settings that make no sense before anything is built or trained."""
     problems = []
@@ -235,6 +265,8 @@ def _check_settings(settings: dict[str, Any]) -> None:
         problems.append(f"weight_decay must be 0 or more, got {settings['weight_decay']}")
     if settings["cell"] not in CELLS:
         problems.append(f"cell must be one of {', '.join(CELLS)}, got {settings['cell']!r}")
+    if settings["forget_bias"] is not None and settings["cell"] != "lstm":
+        problems.append(f"forget_bias applies to LSTM cells only, not {settings['cell']!r}")
     if settings["sequence"] not in SEQUENCES:
         problems.append(f"sequence must be one of {', '.join(SEQUENCES)}, got {settings['sequence']!r}")
     if problems:

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from mnist_rnn.cli import main
+from mnist_rnn.cli import build_cli, main
 from mnist_rnn.model import RNNClassifier
 from tests.bad_inputs import BAD_INPUTS, make_data
 
@@ -130,3 +130,12 @@ def test_same_seed_same_result(fake_data_dir, tmp_path, monkeypatch, capsys):
     assert accuracy_1 == accuracy_2 and best_1 == best_2
     assert weights_1.keys() == weights_2.keys()
     assert all(torch.equal(weights_1[key], weights_2[key]) for key in weights_1)
+
+
+def test_fast_config_trains_in_bf16_mixed_precision(fake_data_dir, in_tmp_dir):
+    """configs/fast.yaml runs the LSTM's matrix products in bfloat16 (float32 weights), on a CPU too."""
+    fast = str(Path(SEED_CONFIG).with_name("fast.yaml"))
+    cli = build_cli(["fit", "--config", fast, *data_args(fake_data_dir), *QUIET, "--trainer.fast_dev_run", "2"])
+    assert cli.trainer.precision == "bf16-mixed"
+    assert cli.trainer.state.finished and torch.isfinite(cli.trainer.callback_metrics["train/loss"])
+    assert all(p.dtype == torch.float32 for p in cli.model.parameters())

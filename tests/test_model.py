@@ -1,6 +1,9 @@
+import csv
+
 import pytest
 import torch
 from lightning.pytorch import Trainer
+from lightning.pytorch.loggers import CSVLogger
 
 from mnist_rnn.data import MNISTDataModule
 from mnist_rnn.model import RNNClassifier
@@ -39,8 +42,12 @@ def test_the_logits_come_from_the_last_time_step():
 
 
 @pytest.mark.parametrize(
-    "settings", [{"hidden_size": 0}, {"num_layers": 0}, {"lr": 0.0}, {"lr": -1.0}, {"dropout": 1.0}, {"cell": "tcn"}]
-)
+    "settings",
+    [
+        {"hidden_size": 0}, {"num_layers": 0}, {"lr": 0.0}, {"lr": -1.0}, {"dropout": 1.0}, {"cell": "tcn"},
+        {"cell": "gru", "forget_bias": 1.0},
+    ],
+)  # fmt: skip
 def test_settings_that_make_no_sense_are_refused(settings):
     with pytest.raises(ValueError):
         RNNClassifier(**settings)
@@ -55,3 +62,45 @@ def test_fast_dev_run_fit_on_cpu(fake_data_dir, in_tmp_dir):
     assert trainer.state.finished
     assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
     assert set(trainer.callback_metrics) >= {"train/loss", "train/acc", "val/loss", "val/acc"}
+
+
+def test_train_loss_is_logged_on_the_steps_the_logger_writes(fake_data_dir, tmp_path):
+    """train/loss is only logged where Lightning writes step metrics (every log_every_n_steps), plus the last
+    batch of each epoch, so the logger's curve is the one it would write if every step were logged."""
+    data = MNISTDataModule(data_dir=str(fake_data_dir), val_size=40, batch_size=20)  # 10 batches per epoch
+    logger = CSVLogger(tmp_path, name="", version="")
+    trainer = Trainer(
+        max_epochs=2, log_every_n_steps=3, logger=logger, limit_val_batches=0, accelerator="cpu",
+        enable_progress_bar=False, enable_checkpointing=False, enable_model_summary=False,
+    )  # fmt: skip
+    logged_steps = []
+    original_log = RNNClassifier.log
+
+    def spy(self, name, *args, **kwargs):
+        if name == "train/loss":
+            logged_steps.append(self.trainer.global_step)
+        return original_log(self, name, *args, **kwargs)
+
+    model = RNNClassifier()
+    model.log = spy.__get__(model)
+    trainer.fit(model, datamodule=data)
+    # steps 2, 5, 8, ... (global_step + 1 divisible by 3) and 9, 19: the last batch of each epoch
+    assert logged_steps == [2, 5, 8, 9, 11, 14, 17, 19]
+    with open(tmp_path / "metrics.csv") as file:
+        written = [int(row["step"]) for row in csv.DictReader(file) if row.get("train/loss")]
+    assert written == [2, 5, 8, 11, 14, 17]
+    assert torch.isfinite(trainer.callback_metrics["train/loss"])
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_forget_bias_opens_every_forget_gate_and_zeroes_the_other_biases(bidirectional):
+    model = RNNClassifier(hidden_size=8, num_layers=2, bidirectional=bidirectional, forget_bias=1.0)
+    biases = {name: p for name, p in model.rnn.named_parameters() if name.startswith("bias_")}
+    assert len(biases) == (8 if bidirectional else 4)  # ih and hh, per layer and direction
+    for name, bias in biases.items():
+        expected = torch.zeros(32)
+        if name.startswith("bias_ih"):
+            expected[8:16] = 1.0  # gates in PyTorch's order: input, forget, cell, output
+        assert torch.equal(bias.detach(), expected), name
+    # Without it, PyTorch's own uniform initialisation is kept, as in the lab.
+    assert RNNClassifier(hidden_size=8).rnn.bias_ih_l0.detach().abs().sum() > 0
