@@ -24,6 +24,14 @@ def fit_tiny(data_dir, *extra: str) -> Path:
     return runs[-1]
 
 
+def fit_tiny_in(folder: Path, data_dir, *extra: str) -> Path:
+    """:func:`fit_tiny` run from ``folder``, for module-scoped fixtures (which get no ``monkeypatch``)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(folder)
+        patch.setattr("sys.argv", ["mnist-rnn"])
+        return folder / fit_tiny(data_dir, *extra)
+
+
 def test_seed_config_fast_dev_run(fake_data_dir, in_tmp_dir):
     main(["fit", "--config", SEED_CONFIG, *data_args(fake_data_dir), *QUIET, "--trainer.fast_dev_run", "1"])
 

@@ -9,7 +9,7 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 
 from mnist_rnn.cli import main
 from mnist_rnn.pictures import misclassified_figure, short_names
-from tests.test_cli import QUIET, data_args, fit_tiny
+from tests.test_cli import QUIET, data_args, fit_tiny_in
 
 
 def events(run: Path) -> EventAccumulator:
@@ -28,11 +28,7 @@ def hparams_metrics(accumulator: EventAccumulator) -> set[str]:
 @pytest.fixture(scope="module")
 def run(fake_data_dir, tmp_path_factory) -> Path:
     """The run folder of one fit (and its test) of a small, weak model: some test digits are wrong."""
-    folder = tmp_path_factory.mktemp("pictures")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(folder)
-        patch.setattr("sys.argv", ["mnist-rnn"])
-        return folder / fit_tiny(fake_data_dir, "--model.hidden_size", "16")
+    return fit_tiny_in(tmp_path_factory.mktemp("pictures"), fake_data_dir, "--model.hidden_size", "16")
 
 
 def test_fit_then_test_writes_the_confusion_matrix_the_misclassified_and_the_hparams(run):

@@ -11,19 +11,15 @@ from PIL import Image
 from mnist_rnn.cli import main
 from mnist_rnn.images import load_image, to_mnist
 from mnist_rnn.model import RNNClassifier
-from tests.test_cli import QUIET, data_args, fit_tiny
+from tests.test_cli import QUIET, data_args, fit_tiny, fit_tiny_in
 from tests.test_images import render_digit
 
 
 @pytest.fixture(scope="module")
 def checkpoint(fake_data_dir, tmp_path_factory) -> Path:
     """A small model trained one epoch on the fake data (its predictions are arbitrary but fixed)."""
-    folder = tmp_path_factory.mktemp("train")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(folder)
-        patch.setattr("sys.argv", ["mnist-rnn"])
-        main(["fit", *data_args(fake_data_dir), *QUIET, "--trainer.max_epochs", "1", "--model.hidden_size", "16"])
-    return folder / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt"
+    run = fit_tiny_in(tmp_path_factory.mktemp("train"), fake_data_dir, "--model.hidden_size", "16")
+    return run / "checkpoints" / "last.ckpt"
 
 
 @pytest.fixture
