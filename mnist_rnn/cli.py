@@ -2,9 +2,10 @@
 
 Adds to LightningCLI: this project's defaults (TensorBoard under ``lightning_logs/``, a checkpoint of the
 best ``val/acc`` plus ``last.ckpt``, a seed), the values the model takes from the data, the test of the best
-checkpoint after ``fit``, the CSV of ``predict``, and the one place where known errors become a clear one-line message. Settings and
-``--ckpt_path`` are checked right after parsing, so a bad one fails before any folder or file is written;
-``--ckpt_path last`` means the newest ``last.ckpt`` of the earlier runs (see :mod:`mnist_rnn.checkpoint`).
+checkpoint after ``fit``, the CSV of ``predict``, and the one place where known errors become a clear
+one-line message. Settings and ``--ckpt_path`` are checked right after parsing, so a bad one fails before
+any folder or file is written; ``--ckpt_path last`` means the newest ``last.ckpt`` of the earlier runs (see
+:mod:`mnist_rnn.checkpoint`).
 """
 
 from __future__ import annotations

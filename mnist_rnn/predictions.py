@@ -2,7 +2,8 @@
 
 A Lightning callback, so it works from the command line and from ``Trainer(callbacks=[...]).predict``.
 It takes the file names from the data module (``predict_files``, ``predict_failures``), so files that
-could not be read get their own row, in the same table, with ``error`` as the digit and the reason in place of the probability.
+could not be read get their own row, in the same table, with ``error`` as the digit and the reason in
+place of the probability.
 """
 
 from __future__ import annotations
