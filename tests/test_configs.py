@@ -33,3 +33,4 @@ def test_seed_config_is_the_lab(monkeypatch, tmp_path):
     assert config.trainer.gradient_clip_val is None and config.data.batch_size == 50
     assert config.model.augment_shift == config.model.augment_rotation == config.model.augment_scale == 0
     assert config.model.label_smoothing == 0 and config.model.weight_decay == 0
+    assert config.model.normalize is False  # the lab fed ToTensor's [0, 1] pixels to the LSTM

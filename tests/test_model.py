@@ -24,6 +24,9 @@ def test_image_rows_are_the_time_steps():
     sequence = model.to_sequence(images)
     assert sequence.shape == (3, 28, 28)  # (batch, time steps, features)
     assert torch.allclose(sequence[:, 7], (images[:, 0, 7, :] - 0.5) / 0.25)  # step 7 is row 7
+    # Without normalisation the rows are the [0, 1] pixels themselves, as the lab's ToTensor gave them.
+    raw = RNNClassifier(mean=0.5, std=0.25, normalize=False).to_sequence(images)
+    assert torch.equal(raw[:, 7], images[:, 0, 7, :])
 
 
 def test_the_lab_model_is_a_2x128_lstm_with_a_linear_head():
@@ -104,3 +107,21 @@ def test_forget_bias_opens_every_forget_gate_and_zeroes_the_other_biases(bidirec
         assert torch.equal(bias.detach(), expected), name
     # Without it, PyTorch's own uniform initialisation is kept, as in the lab.
     assert RNNClassifier(hidden_size=8).rnn.bias_ih_l0.detach().abs().sum() > 0
+
+
+@pytest.mark.parametrize(
+    ("precision", "clip", "fused"),
+    [("32-true", None, True), ("32-true", 1.0, True), ("bf16-mixed", None, True), ("bf16-mixed", 1.0, False)],
+)
+def test_adam_is_fused_except_where_lightning_clips_under_mixed_precision(
+    fake_data_dir, in_tmp_dir, precision, clip, fused
+):
+    """Lightning's mixed-precision plugin raises when it clips the gradients of a fused optimiser, so that one
+    combination trains with the plain Adam(W); every other one gets the faster fused step."""
+    data = MNISTDataModule(data_dir=str(fake_data_dir), val_size=40, batch_size=16)
+    trainer = Trainer(
+        fast_dev_run=True, accelerator="cpu", precision=precision, gradient_clip_val=clip, enable_progress_bar=False
+    )
+    trainer.fit(RNNClassifier(hidden_size=8), datamodule=data)
+    assert trainer.state.finished
+    assert trainer.optimizers[0].defaults["fused"] is fused
