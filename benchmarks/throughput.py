@@ -75,13 +75,19 @@ class LabRNN(nn.Module):
         return self.fc(out[:, -1, :])
 
 
-def lab_loop(data_dir: str, steps: int, device: torch.device) -> float:
-    """(a) The lab's loop: per-sample PIL -> ToTensor -> collate, loss.item() every 100 steps as it printed."""
+def lab_setup(
+    data_dir: str, device: torch.device
+) -> tuple[DataLoader, LabRNN, nn.CrossEntropyLoss, torch.optim.Adam]:
+    """The lab's training set-up: torchvision MNIST with ToTensor, a shuffled DataLoader, its model, Adam."""
     train_set = datasets.MNIST(data_dir, train=True, transform=transforms.ToTensor(), download=False)
     loader = DataLoader(train_set, batch_size=BATCH, shuffle=True)
     model = LabRNN().to(device)
-    criterion = nn.CrossEntropyLoss()
-    optimizer = torch.optim.Adam(model.parameters(), lr=LR)
+    return loader, model, nn.CrossEntropyLoss(), torch.optim.Adam(model.parameters(), lr=LR)
+
+
+def lab_loop(data_dir: str, steps: int, device: torch.device) -> float:
+    """(a) The lab's loop: per-sample PIL -> ToTensor -> collate, loss.item() every 100 steps as it printed."""
+    loader, model, criterion, optimizer = lab_setup(data_dir, device)
     for step, (images, labels) in enumerate(loader):
         if step == WARMUP_STEPS:
             start = time.perf_counter()
