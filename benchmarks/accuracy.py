@@ -63,7 +63,9 @@ def run_one(cli_args: list[str]) -> dict:
     checkpoint = cli.trainer.checkpoint_callback
     return {
         "test_acc": cli.test_results["test/acc"],
-        "best_val_acc": float(checkpoint.best_model_score) if checkpoint and checkpoint.best_model_score is not None else None,
+        "best_val_acc": float(checkpoint.best_model_score)
+        if checkpoint and checkpoint.best_model_score is not None
+        else None,
         "epochs": cli.trainer.current_epoch,
         "train_seconds": clock.train_seconds,
         "seconds_to_99": clock.seconds_to_target,
@@ -98,23 +100,52 @@ def main() -> None:
         # Each seed its own folder, named up front: runs in parallel must never share a checkpoint folder.
         version = f"seed{args.seeds[0]}-{time.strftime('%Y%m%d-%H%M%S')}"
         cli_args = [
-            "--config", args.config, "--seed_everything", str(args.seeds[0]), "--data.data_dir", args.data_dir,
-            "--trainer.enable_progress_bar", "false", "--trainer.logger.init_args.save_dir", args.log_dir,
-            "--trainer.logger.init_args.name", name, "--trainer.logger.init_args.version", version, *cli_extra,
+            "--config",
+            args.config,
+            "--seed_everything",
+            str(args.seeds[0]),
+            "--data.data_dir",
+            args.data_dir,
+            "--trainer.enable_progress_bar",
+            "false",
+            "--trainer.logger.init_args.save_dir",
+            args.log_dir,
+            "--trainer.logger.init_args.name",
+            name,
+            "--trainer.logger.init_args.version",
+            version,
+            *cli_extra,
         ]
         print(RESULT_PREFIX + json.dumps(run_one(cli_args)), flush=True)
         return
 
     def run_seed(seed: int) -> dict:
-        command = [sys.executable, __file__, "--one", "--config", args.config, "--seeds", str(seed),
-                   "--data-dir", args.data_dir, "--log-dir", args.log_dir, "--name", name, *cli_extra]
+        command = [
+            sys.executable,
+            __file__,
+            "--one",
+            "--config",
+            args.config,
+            "--seeds",
+            str(seed),
+            "--data-dir",
+            args.data_dir,
+            "--log-dir",
+            args.log_dir,
+            "--name",
+            name,
+            *cli_extra,
+        ]
         done = subprocess.run(command, capture_output=True, text=True)
-        lines = [l for l in done.stdout.splitlines() if l.startswith(RESULT_PREFIX)]
+        lines = [line for line in done.stdout.splitlines() if line.startswith(RESULT_PREFIX)]
         if done.returncode != 0 or not lines:
             sys.exit(f"seed {seed} failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
-        result = json.loads(lines[-1][len(RESULT_PREFIX):])
-        print(f"seed {seed}: test {result['test_acc']:.2%}, best val {result['best_val_acc']:.2%}, "
-              f"{result['epochs']} epochs in {result['train_seconds']:.0f} s", flush=True)
+        result = json.loads(lines[-1][len(RESULT_PREFIX) :])
+        print(
+            f"seed {seed}: test {result['test_acc']:.2%}, best val {result['best_val_acc']:.2%}, "
+            f"{result['epochs']} epochs in {result['train_seconds']:.0f} s",
+            flush=True,
+        )
         return {"seed": seed, **result}
 
     with ThreadPoolExecutor(max_workers=args.parallel) as pool:
@@ -125,13 +156,17 @@ def main() -> None:
     print("| ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in results:
         to_99 = f"{r['seconds_to_99']:.0f} s" if r["seconds_to_99"] is not None else "-"
-        print(f"| {r['seed']} | {r['test_acc']:.2%} | {r['best_val_acc']:.2%} | {r['epochs']} "
-              f"| {r['train_seconds']:.0f} s | {to_99} |")
+        print(
+            f"| {r['seed']} | {r['test_acc']:.2%} | {r['best_val_acc']:.2%} | {r['epochs']} "
+            f"| {r['train_seconds']:.0f} s | {to_99} |"
+        )
     accuracies = [r["test_acc"] for r in results]
     spread = statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0
-    print(f"mean test accuracy {statistics.mean(accuracies):.2%} +- {spread:.2%} (min {min(accuracies):.2%}), "
-          f"mean best val {statistics.mean(r['best_val_acc'] for r in results):.2%}, "
-          f"mean train time {statistics.mean(r['train_seconds'] for r in results):.0f} s")
+    print(
+        f"mean test accuracy {statistics.mean(accuracies):.2%} +- {spread:.2%} (min {min(accuracies):.2%}), "
+        f"mean best val {statistics.mean(r['best_val_acc'] for r in results):.2%}, "
+        f"mean train time {statistics.mean(r['train_seconds'] for r in results):.0f} s"
+    )
 
 
 if __name__ == "__main__":

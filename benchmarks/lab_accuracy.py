@@ -56,8 +56,10 @@ def main() -> None:
     args = parser.parse_args()
     finals = [train_lab(args.data_dir, seed, args.epochs)[-1] for seed in args.seeds]
     spread = statistics.stdev(finals) if len(finals) > 1 else 0.0
-    print(f"lab loop, {args.epochs} epochs, seeds {args.seeds}: final test accuracy "
-          f"{', '.join(f'{a:.2%}' for a in finals)}; mean {statistics.mean(finals):.2%} +- {spread:.2%}")
+    print(
+        f"lab loop, {args.epochs} epochs, seeds {args.seeds}: final test accuracy "
+        f"{', '.join(f'{a:.2%}' for a in finals)}; mean {statistics.mean(finals):.2%} +- {spread:.2%}"
+    )
 
 
 if __name__ == "__main__":

@@ -39,8 +39,15 @@ def fonts() -> dict[str, ImageFont.FreeTypeFont]:
     return found
 
 
-def render(digit: int, font_path: Path | None, canvas: tuple[int, int], size: int, where: tuple[float, float],
-           ink: tuple[int, int, int], paper: tuple[int, int, int]) -> Image.Image:
+def render(
+    digit: int,
+    font_path: Path | None,
+    canvas: tuple[int, int],
+    size: int,
+    where: tuple[float, float],
+    ink: tuple[int, int, int],
+    paper: tuple[int, int, int],
+) -> Image.Image:
     font = ImageFont.load_default(size=size) if font_path is None else ImageFont.truetype(str(font_path), size)
     image = Image.new("RGB", canvas, paper)
     draw = ImageDraw.Draw(image)
@@ -71,9 +78,16 @@ def main_cli() -> None:
                 truth[name] = digit
         predicted = run_predict(args.ckpt.resolve(), folder, workdir)
         if args.grid:
-            rows = [sorted(n for n in truth if n.rsplit("_", 1)[0] == stem) for stem in sorted({n.rsplit("_", 1)[0] for n in truth})]
-            grid = np.concatenate([np.concatenate([to_mnist(load_image(folder / n))[0].numpy() for n in row], 1) for row in rows])
-            Image.fromarray(grid).resize((grid.shape[1] * 2, grid.shape[0] * 2), Image.Resampling.NEAREST).save(args.grid)
+            rows = [
+                sorted(n for n in truth if n.rsplit("_", 1)[0] == stem)
+                for stem in sorted({n.rsplit("_", 1)[0] for n in truth})
+            ]
+            grid = np.concatenate(
+                [np.concatenate([to_mnist(load_image(folder / n))[0].numpy() for n in row], 1) for row in rows]
+            )
+            Image.fromarray(grid).resize((grid.shape[1] * 2, grid.shape[0] * 2), Image.Resampling.NEAREST).save(
+                args.grid
+            )
 
     per_font: dict[str, list[bool]] = defaultdict(list)
     mistakes = []

@@ -59,7 +59,7 @@ def main_cli() -> None:
         folder.mkdir()
         workdir.mkdir()
         names = [f"{i:05d}.png" for i in range(len(images))]
-        for name, image in zip(names, images):
+        for name, image in zip(names, images, strict=False):
             Image.fromarray(image[0].numpy()).save(folder / name)
         predicted = run_predict(args.ckpt.resolve(), folder, workdir)
 
@@ -67,9 +67,14 @@ def main_cli() -> None:
     cli_prob = torch.tensor([predicted[name][1] for name in names])
     agree = int((cli_digit == own_digit).sum())
     print(f"images: {len(names)}")
-    print(f"predict (PNG files) agrees with the model on the test tensors: {agree}/{len(names)} ({agree / len(names):.2%})")
-    print(f"accuracy on these images: test tensors {(own_digit == labels).float().mean():.2%}, "
-          f"PNG via predict {(cli_digit == labels).float().mean():.2%}")
+    print(
+        "predict (PNG files) agrees with the model on the test tensors: "
+        f"{agree}/{len(names)} ({agree / len(names):.2%})"
+    )
+    print(
+        f"accuracy on these images: test tensors {(own_digit == labels).float().mean():.2%}, "
+        f"PNG via predict {(cli_digit == labels).float().mean():.2%}"
+    )
     print(f"largest probability difference: {(cli_prob - own_prob).abs().max():.4f}")
     for i in (cli_digit != own_digit).nonzero().flatten().tolist():
         print(f"  disagree: {names[i]} label {int(labels[i])}: tensor {int(own_digit[i])}, predict {int(cli_digit[i])}")

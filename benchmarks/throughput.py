@@ -75,9 +75,7 @@ class LabRNN(nn.Module):
         return self.fc(out[:, -1, :])
 
 
-def lab_setup(
-    data_dir: str, device: torch.device
-) -> tuple[DataLoader, LabRNN, nn.CrossEntropyLoss, torch.optim.Adam]:
+def lab_setup(data_dir: str, device: torch.device) -> tuple[DataLoader, LabRNN, nn.CrossEntropyLoss, torch.optim.Adam]:
     """The lab's training set-up: torchvision MNIST with ToTensor, a shuffled DataLoader, its model, Adam."""
     train_set = datasets.MNIST(data_dir, train=True, transform=transforms.ToTensor(), download=False)
     loader = DataLoader(train_set, batch_size=BATCH, shuffle=True)
@@ -187,7 +185,7 @@ def training_flops_per_image(model: RNNClassifier) -> float:
 
 def _ratios(numerators: list[float], denominators: list[float]) -> str:
     """Median and range of the ratios of each round's pair, measured seconds apart on the same machine."""
-    ratios = sorted(n / d for n, d in zip(numerators, denominators))
+    ratios = sorted(n / d for n, d in zip(numerators, denominators, strict=False))
     return f"{statistics.median(ratios):.2f} [{ratios[0]:.2f}, {ratios[-1]:.2f}]"
 
 
@@ -202,8 +200,13 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=20_000, help="training images per measurement")
     parser.add_argument("--rounds", type=int, default=3, help="alternations of (a), (b), (c)")
     parser.add_argument("--accelerator", default="cpu", choices=["cpu", "gpu"])
-    parser.add_argument("--precision", nargs="+", default=["32-true", "bf16-mixed"], choices=list(PRECISIONS),
-                        help="precisions of (b) and (c), each measured in every round")
+    parser.add_argument(
+        "--precision",
+        nargs="+",
+        default=["32-true", "bf16-mixed"],
+        choices=list(PRECISIONS),
+        help="precisions of (b) and (c), each measured in every round",
+    )
     args = parser.parse_args()
     device = torch.device("cuda" if args.accelerator == "gpu" else "cpu")
     steps = args.images // BATCH

@@ -1,6 +1,6 @@
 """Write docs/errors.md: run the command line on each bad input of tests/bad_inputs.py, record what it says.
 
-    python docs/make_errors_table.py      (from the repository root; about a minute on a CPU, no network)
+python docs/make_errors_table.py      (from the repository root; about a minute on a CPU, no network)
 """
 
 from __future__ import annotations

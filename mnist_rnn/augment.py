@@ -1,4 +1,4 @@
-"""Batch-level augmentation on the device: small random affine moves of whole batches of digits.
+"""Batch-level augmentation on the device: random affine moves, mirror images and erased patches.
 
 Done on the batch tensor inside the training step (not per sample in the DataLoader), so it costs one
 ``affine_grid`` + ``grid_sample`` per batch and runs on the GPU when there is one.
@@ -39,3 +39,41 @@ def random_affine(images: Tensor, shift: float = 0.0, rotation: float = 0.0, sca
     )
     grid = F.affine_grid(theta, list(images.shape), align_corners=False)
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def random_flip(images: Tensor, probability: float = 0.5) -> Tensor:
+    """Mirror each image left-right with ``probability``: a mirrored garment is still the same garment, a
+    mirrored digit is not (use it for Fashion-MNIST, never for MNIST)."""
+    if probability == 0:
+        return images
+    flip = torch.rand(len(images), device=images.device) < probability
+    return torch.where(flip.view(-1, 1, 1, 1), images.flip(-1), images)
+
+
+def random_erase(images: Tensor, probability: float = 0.0, max_area: float = 0.25) -> Tensor:
+    """Blank one random rectangle (to the background, 0) in each image with ``probability``.
+
+    Random erasing (Zhong et al., 2017): the network must classify from the parts it still sees, so it
+    cannot lean on a single region. The rectangle covers 2% to ``max_area`` of the image, with an aspect
+    ratio between 1:3 and 3:1. Done with one mask for the whole batch, no Python loop over images.
+    """
+    if probability == 0:
+        return images
+    batch, _, height, width = images.shape
+    device = images.device
+    area = (0.02 + torch.rand(batch, device=device) * (max_area - 0.02)) * height * width
+    aspect = torch.exp((torch.rand(batch, device=device) * 2 - 1) * math.log(3))
+    box_h = (area * aspect).sqrt().clamp(1, height)
+    box_w = (area / aspect).sqrt().clamp(1, width)
+    top = torch.rand(batch, device=device) * (height - box_h)
+    left = torch.rand(batch, device=device) * (width - box_w)
+    rows = torch.arange(height, device=device).view(1, height, 1)
+    cols = torch.arange(width, device=device).view(1, 1, width)
+    inside = (
+        (rows >= top.view(-1, 1, 1))
+        & (rows < (top + box_h).view(-1, 1, 1))
+        & (cols >= left.view(-1, 1, 1))
+        & (cols < (left + box_w).view(-1, 1, 1))
+    )
+    erase = inside & (torch.rand(batch, 1, 1, device=device) < probability)
+    return images.masked_fill(erase.unsqueeze(1), 0.0)

@@ -110,7 +110,9 @@ class SafeModelCheckpoint(ModelCheckpoint):
         name = signal.Signals(self._stop_signal).name
         exception.code = 128 + self._stop_signal  # the shell's convention for "killed by this signal"
         if trainer.is_global_zero:
-            saved = f"saved {self.last_model_path}" if self.last_model_path else "no checkpoint saved (save_last is off)"
+            saved = (
+                f"saved {self.last_model_path}" if self.last_model_path else "no checkpoint saved (save_last is off)"
+            )
             print(
                 f"mnist-rnn: stopped by {name} at epoch {trainer.current_epoch}, step {trainer.global_step}; "
                 f"{saved}. Resume with the same command and --ckpt_path last",
@@ -155,4 +157,3 @@ def check_checkpoint(path: str | Path) -> None:
         raise UserError(f"--ckpt_path {path}: not a readable checkpoint ({first_line(error)})") from error
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise UserError(f"--ckpt_path {path}: a torch file, but not a Lightning checkpoint (no state_dict)")
-

@@ -278,4 +278,3 @@ class MNISTDataModule(LightningDataModule):
             f"{', '.join(self.info.file_names)}. Pass --data.data_dir pointing at a folder that holds "
             f"{self.info.folder}/raw/."
         )
-

@@ -65,4 +65,3 @@ def _read_header(path: Path, magic: int, kind: str) -> tuple[int, ...]:
             f"but the file has {actual:,} bytes; download it again"
         )
     return dims
-

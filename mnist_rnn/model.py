@@ -15,7 +15,7 @@ from lightning.pytorch.plugins.precision import MixedPrecision
 from torch import Tensor, nn
 from torchmetrics.classification import MulticlassAccuracy
 
-from mnist_rnn.augment import random_affine
+from mnist_rnn.augment import random_affine, random_erase, random_flip
 from mnist_rnn.pictures import TestPictures
 
 Cell = Literal["lstm", "gru", "rnn"]
@@ -62,6 +62,10 @@ class RNNClassifier(LightningModule):
         augment_shift: Largest random shift of training images, in pixels (0: none).
         augment_rotation: Largest random rotation of training images, in degrees (0: none).
         augment_scale: Largest random relative change of size of training images (0: none).
+        augment_flip: Mirror half of the training images left-right. For clothes (Fashion-MNIST), where a
+            mirrored garment is still the same garment; never for digits.
+        augment_erase: Probability of blanking one random rectangle of a training image (random erasing;
+            0: none).
     """
 
     def __init__(
@@ -89,6 +93,8 @@ class RNNClassifier(LightningModule):
         augment_shift: float = 2.0,
         augment_rotation: float = 10.0,
         augment_scale: float = 0.1,
+        augment_flip: bool = False,
+        augment_erase: float = 0.0,
     ) -> None:
         super().__init__()
         _check_settings(locals())
@@ -163,6 +169,8 @@ class RNNClassifier(LightningModule):
         pixels = self.scale(images)
         hp = self.hparams
         pixels = random_affine(pixels, hp.augment_shift, hp.augment_rotation, hp.augment_scale)
+        pixels = random_flip(pixels, 0.5 if hp.augment_flip else 0.0)
+        pixels = random_erase(pixels, hp.augment_erase)
         logits = self.classify(self.to_sequence(pixels))
         loss = F.cross_entropy(logits, labels, label_smoothing=hp.label_smoothing)
         # Tensors, not numbers: Lightning reads them only when it writes a log line or refreshes the
@@ -282,6 +290,8 @@ def _check_settings(settings: dict[str, Any]) -> None:
         problems.append(f"dropout must be in [0, 1), got {settings['dropout']}")
     if not 0 <= settings["label_smoothing"] < 1:
         problems.append(f"label_smoothing must be in [0, 1), got {settings['label_smoothing']}")
+    if not 0 <= settings["augment_erase"] <= 1:
+        problems.append(f"augment_erase must be in [0, 1], got {settings['augment_erase']}")
     if settings["weight_decay"] < 0:
         problems.append(f"weight_decay must be 0 or more, got {settings['weight_decay']}")
     if settings["cell"] not in CELLS:

@@ -37,7 +37,13 @@ class TestPictures(Callback):
         self.wrong = []
 
     def on_test_batch_end(
-        self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0
+        self,
+        trainer: Trainer,
+        pl_module: LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
     ) -> None:
         if self.confusion is None or not isinstance(outputs, Tensor):
             return
@@ -47,7 +53,9 @@ class TestPictures(Callback):
         room = self.max_misclassified - len(self.wrong)
         if room > 0:
             wrong = (predicted != labels).nonzero().flatten()[:room].cpu()
-            for image, true, guess in zip(images[wrong].cpu(), labels[wrong].tolist(), predicted[wrong].tolist()):
+            for image, true, guess in zip(
+                images[wrong].cpu(), labels[wrong].tolist(), predicted[wrong].tolist(), strict=False
+            ):
                 self.wrong.append((image, true, guess))
 
     def on_test_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
@@ -114,7 +122,9 @@ def misclassified_figure(wrong: list[tuple[Tensor, int, int]], names: list[str])
     return figure
 
 
-def log_hparams_with_metrics(logger: TensorBoardLogger, params: dict[str, Any], metrics: dict[str, float], step: int) -> None:
+def log_hparams_with_metrics(
+    logger: TensorBoardLogger, params: dict[str, Any], metrics: dict[str, float], step: int
+) -> None:
     """Fill TensorBoard's hyperparameters tab: the hyperparameters and the final metrics of this run.
 
     ``TensorBoardLogger.log_hyperparams(params, metrics)`` would do it but logs the metrics at step 0, which

@@ -47,7 +47,7 @@ class PredictionWriter(BasePredictionWriter):
     ) -> None:
         files = trainer.datamodule.predict_files
         probability, digit = prediction.max(dim=-1)
-        for index, p, d in zip(batch[1].tolist(), probability.tolist(), digit.tolist()):
+        for index, p, d in zip(batch[1].tolist(), probability.tolist(), digit.tolist(), strict=False):
             self.rows.append((files[index], str(d), f"{p:.4f}"))
 
     def on_predict_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
@@ -78,4 +78,3 @@ class PredictionWriter(BasePredictionWriter):
             sys.stdout.flush()
         for path, _, reason in failures:
             print(f"mnist-rnn: {path}: {reason}", file=sys.stderr)
-

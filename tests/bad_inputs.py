@@ -6,9 +6,9 @@ exact messages in ``docs/errors.md``), so that the documented messages are the t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -77,8 +77,11 @@ BAD_INPUTS = [
     BadInput("lr <= 0", ["--model.lr", "-0.1"], "lr must be positive, got -0.1"),
     BadInput("`val_size` >= the training set", ["--data.val_size", "240"], "val_size=240 leaves no training images"),
     BadInput("unknown cell", ["--model.cell", "tcn"], 'Parser key "model.cell"'),
-    BadInput("forget bias on a GRU", ["--model.cell", "gru", "--model.forget_bias", "1.0"],
-             "forget_bias applies to LSTM cells only, not 'gru'"),
+    BadInput(
+        "forget bias on a GRU",
+        ["--model.cell", "gru", "--model.forget_bias", "1.0"],
+        "forget_bias applies to LSTM cells only, not 'gru'",
+    ),
     BadInput("unknown sequence mode", ["--model.sequence", "columns"], 'Parser key "model.sequence"'),
 ]
 

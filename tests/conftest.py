@@ -33,7 +33,7 @@ def fake_digits(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     labels = np.arange(count) % 10
     rng.shuffle(labels)
     images = rng.integers(0, 40, size=(count, 28, 28), dtype=np.uint8)
-    for image, label in zip(images, labels):
+    for image, label in zip(images, labels, strict=False):
         image[2 + 2 * label : 4 + 2 * label, 4:24] = 255
     return images, labels.astype(np.uint8)
 

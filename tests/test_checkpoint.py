@@ -124,7 +124,11 @@ def test_check_checkpoint_refuses_what_is_not_one(tmp_path):
     (tmp_path / "text.ckpt").write_text("hello")
     torch.save({"weights": 1}, tmp_path / "other.pt")
     torch.save({"state_dict": {}}, tmp_path / "good.ckpt")
-    for name, message in (("missing.ckpt", "no such file"), ("text.ckpt", "not a checkpoint"), ("other.pt", "no state_dict")):
+    for name, message in (
+        ("missing.ckpt", "no such file"),
+        ("text.ckpt", "not a checkpoint"),
+        ("other.pt", "no state_dict"),
+    ):
         with pytest.raises(UserError, match=message):
             check_checkpoint(tmp_path / name)
     check_checkpoint(tmp_path / "good.ckpt")

@@ -68,8 +68,10 @@ def test_test_subcommand_reproduces_the_accuracy_from_the_checkpoint(fake_data_d
     main(["test", "--ckpt_path", str(best), *data_args(fake_data_dir), *QUIET])
     tested = capsys.readouterr().out
     # The fit's final line and the table of the test subcommand give the same number.
-    fit_accuracy = float(next(l for l in (printed.out + printed.err).splitlines() if "Test accuracy" in l).split()[2][:-1])
-    test_accuracy = float(next(l for l in tested.splitlines() if "test/acc" in l).split()[-1])
+    fit_accuracy = float(
+        next(line for line in (printed.out + printed.err).splitlines() if "Test accuracy" in line).split()[2][:-1]
+    )
+    test_accuracy = float(next(line for line in tested.splitlines() if "test/acc" in line).split()[-1])
     assert test_accuracy * 100 == pytest.approx(fit_accuracy, abs=0.01)
 
 
@@ -95,7 +97,9 @@ def no_network(monkeypatch) -> None:
 
 def snapshot(folder: Path) -> dict[str, bytes]:
     """Every file under ``folder`` but the data, with its content: to see that nothing was written."""
-    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file() and "data" not in p.parts}
+    return {
+        str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file() and "data" not in p.parts
+    }
 
 
 @pytest.mark.parametrize("case", BAD_INPUTS, ids=lambda case: case.what)
@@ -128,7 +132,9 @@ def test_same_seed_same_result(fake_data_dir, tmp_path, monkeypatch, capsys):
     for name in ("first", "second"):
         (tmp_path / name).mkdir()
         monkeypatch.chdir(tmp_path / name)
-        run = fit_tiny(fake_data_dir, "--model.hidden_size", "32", "--trainer.max_epochs", "2", "--seed_everything", "7")
+        run = fit_tiny(
+            fake_data_dir, "--model.hidden_size", "32", "--trainer.max_epochs", "2", "--seed_everything", "7"
+        )
         out = capsys.readouterr()
         accuracy = next(line for line in (out.out + out.err).splitlines() if line.startswith("Test accuracy"))
         best = next((run / "checkpoints").glob("best-*.ckpt")).name  # holds the epoch and val/acc

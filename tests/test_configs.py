@@ -25,7 +25,12 @@ def test_seed_config_is_the_lab(monkeypatch, tmp_path):
     assert lab["trainer"]["max_epochs"] == 5
     assert lab["data"]["batch_size"] == 50
     assert {k: lab["model"][k] for k in ("cell", "hidden_size", "num_layers", "sequence", "optimizer", "lr")} == {
-        "cell": "lstm", "hidden_size": 128, "num_layers": 2, "sequence": "rows", "optimizer": "adam", "lr": 0.01,
+        "cell": "lstm",
+        "hidden_size": 128,
+        "num_layers": 2,
+        "sequence": "rows",
+        "optimizer": "adam",
+        "lr": 0.01,
     }
     assert lab["model"]["lr_schedule"] == "constant" and lab["model"]["dropout"] == 0.0
     # Every training setting whose default differs from the lab's is set back explicitly.

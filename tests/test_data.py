@@ -74,7 +74,12 @@ def test_missing_data_names_folder_and_files(tmp_path, monkeypatch):
         data.prepare_data()
     message = str(error.value)
     assert str(tmp_path / "MNIST" / "raw") in message
-    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+    for name in (
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+    ):
         assert name in message
     assert "\n" not in message
 

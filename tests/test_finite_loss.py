@@ -50,7 +50,21 @@ def test_finite_losses_train_to_the_end(fake_data_dir, in_tmp_dir):
 def test_cli_reports_it_in_one_line(fake_data_dir, in_tmp_dir, capsys, monkeypatch):
     monkeypatch.setattr("mnist_rnn.cli.RNNClassifier", NaNAtStep2)
     with pytest.raises(SystemExit) as exit_info:
-        main(["fit", "--data.data_dir", str(fake_data_dir), "--data.val_size", "40", "--data.batch_size", "20", "--trainer.enable_progress_bar", "false", "--model.hidden_size", "16"])
+        main(
+            [
+                "fit",
+                "--data.data_dir",
+                str(fake_data_dir),
+                "--data.val_size",
+                "40",
+                "--data.batch_size",
+                "20",
+                "--trainer.enable_progress_bar",
+                "false",
+                "--model.hidden_size",
+                "16",
+            ]
+        )
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert "mnist-rnn: error: the training loss became NaN or infinite at step 2 (epoch 0)" in err

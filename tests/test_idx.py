@@ -28,7 +28,10 @@ def test_a_good_pair_gives_its_count(pair):
         (lambda images, labels: images.write_bytes(b""), "the file is empty"),
         (lambda images, labels: labels.write_bytes(images.read_bytes()), "not an IDX label file"),
         (lambda images, labels: write_idx(labels, np.array([0, 1, 255], dtype=np.uint8)), "30 images but"),
-        (lambda images, labels: write_idx(labels, np.full(30, 10, dtype=np.uint8)), "found 10 at index 0 (30 of 30 labels out of range)"),
+        (
+            lambda images, labels: write_idx(labels, np.full(30, 10, dtype=np.uint8)),
+            "found 10 at index 0 (30 of 30 labels out of range)",
+        ),
     ],
 )
 def test_damaged_pairs_name_the_file_and_the_problem(pair, damage, message):

@@ -62,7 +62,7 @@ def test_dark_ink_on_light_paper_off_centre_on_a_large_canvas():
 
 def test_font_digits_dark_on_large_light_canvases_off_centre_match_their_own_digit():
     references = torch.stack([mnist_style(d) for d in range(10)])
-    for digit, (canvas, at) in zip(range(10), [((800, 600), (560, 300)), ((400, 900), (20, 30))] * 5):
+    for digit, (canvas, at) in zip(range(10), [((800, 600), (560, 300)), ((400, 900), (20, 30))] * 5, strict=False):
         # Same font size as the reference: where the digit sits, the canvas and the colours must not matter.
         ours = to_mnist(render_digit(digit, canvas=canvas, size=200, at=at, ink=30, paper=225))
         distances = [close(ours, reference) for reference in references]
@@ -70,7 +70,9 @@ def test_font_digits_dark_on_large_light_canvases_off_centre_match_their_own_dig
 
 
 def test_rgb_jpeg_like_photo_with_grey_paper():
-    photo = render_digit(5, canvas=(400, 400), size=180, at=(30, 150), ink=(40, 30, 90), paper=(200, 190, 180), mode="RGB")
+    photo = render_digit(
+        5, canvas=(400, 400), size=180, at=(30, 150), ink=(40, 30, 90), paper=(200, 190, 180), mode="RGB"
+    )
     assert close(to_mnist(photo), mnist_style(5)) < 0.03
 
 
@@ -82,7 +84,9 @@ def test_rgba_with_a_transparent_background(stroke):
 
 
 def test_transparent_palette_gif(tmp_path):
-    drawing = render_digit(6, canvas=(200, 200), size=120, at=(10, 40), ink=(0, 0, 0, 255), paper=(0, 0, 0, 0), mode="RGBA")
+    drawing = render_digit(
+        6, canvas=(200, 200), size=120, at=(10, 40), ink=(0, 0, 0, 255), paper=(0, 0, 0, 0), mode="RGBA"
+    )
     drawing.save(tmp_path / "six.gif")
     assert close(to_mnist(load_image(tmp_path / "six.gif")), mnist_style(6)) < 0.04
 

@@ -63,7 +63,7 @@ def test_fast_dev_run_fit_on_cpu(fake_data_dir, in_tmp_dir):
     trainer = Trainer(fast_dev_run=True, accelerator="cpu", enable_progress_bar=False)
     trainer.fit(model, datamodule=data)
     assert trainer.state.finished
-    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=False))
     assert set(trainer.callback_metrics) >= {"train/loss", "train/acc", "val/loss", "val/acc"}
 
 

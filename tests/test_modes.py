@@ -14,7 +14,8 @@ from tests.test_cli import QUIET, data_args
 
 
 @pytest.mark.parametrize(
-    "cell,sequence,bidirectional", list(itertools.product(["lstm", "gru", "rnn"], ["rows", "pixels", "permuted"], [False, True]))
+    "cell,sequence,bidirectional",
+    list(itertools.product(["lstm", "gru", "rnn"], ["rows", "pixels", "permuted"], [False, True])),
 )
 def test_every_cell_and_sequence_trains_under_fast_dev_run(fake_data_dir, in_tmp_dir, cell, sequence, bidirectional):
     data = MNISTDataModule(data_dir=str(fake_data_dir), val_size=40, batch_size=8)
@@ -52,9 +53,25 @@ def test_bidirectional_head_sees_both_directions():
 
 @pytest.mark.parametrize("dataset", list(DATASETS))
 def test_dataset_settings_reach_the_model_through_the_cli(fake_data_dir, in_tmp_dir, dataset):
-    main(["fit", *data_args(fake_data_dir), *QUIET, "--data.dataset", dataset, "--model.hidden_size", "8",
-          "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "1",
-          "--trainer.limit_test_batches", "1"])
+    main(
+        [
+            "fit",
+            *data_args(fake_data_dir),
+            *QUIET,
+            "--data.dataset",
+            dataset,
+            "--model.hidden_size",
+            "8",
+            "--trainer.max_epochs",
+            "1",
+            "--trainer.limit_train_batches",
+            "2",
+            "--trainer.limit_val_batches",
+            "1",
+            "--trainer.limit_test_batches",
+            "1",
+        ]
+    )
     checkpoint = next(Path("lightning_logs").glob("version_0/checkpoints/best-*.ckpt"))
     model = RNNClassifier.load_from_checkpoint(checkpoint, map_location="cpu")
     info = DATASETS[dataset]
@@ -65,16 +82,32 @@ def test_dataset_settings_reach_the_model_through_the_cli(fake_data_dir, in_tmp_
 
 
 def test_permuted_checkpoint_round_trip_through_the_cli(fake_data_dir, in_tmp_dir, capsys):
-    main(["fit", *data_args(fake_data_dir), *QUIET, "--model.sequence", "permuted", "--model.permutation_seed", "7",
-          "--model.cell", "gru", "--model.hidden_size", "8", "--trainer.max_epochs", "1",
-          "--trainer.limit_train_batches", "3"])
+    main(
+        [
+            "fit",
+            *data_args(fake_data_dir),
+            *QUIET,
+            "--model.sequence",
+            "permuted",
+            "--model.permutation_seed",
+            "7",
+            "--model.cell",
+            "gru",
+            "--model.hidden_size",
+            "8",
+            "--trainer.max_epochs",
+            "1",
+            "--trainer.limit_train_batches",
+            "3",
+        ]
+    )
     checkpoint = next(Path("lightning_logs").glob("version_0/checkpoints/best-*.ckpt"))
     model = RNNClassifier.load_from_checkpoint(checkpoint, map_location="cpu").eval()
     assert torch.equal(model.permutation, RNNClassifier(sequence="permuted", permutation_seed=7).permutation)
     capsys.readouterr()
     # The test subcommand rebuilds the same model from the checkpoint alone and gets the fit's accuracy.
     main(["test", "--ckpt_path", str(checkpoint), *data_args(fake_data_dir), *QUIET])
-    tested = float(next(l for l in capsys.readouterr().out.splitlines() if "test/acc" in l).split()[-1])
+    tested = float(next(line for line in capsys.readouterr().out.splitlines() if "test/acc" in line).split()[-1])
     data = MNISTDataModule(data_dir=str(fake_data_dir), val_size=40)
     data.setup("test")
     with torch.no_grad():
@@ -83,9 +116,25 @@ def test_permuted_checkpoint_round_trip_through_the_cli(fake_data_dir, in_tmp_di
 
 
 def test_a_checkpoint_refuses_another_dataset(fake_data_dir, in_tmp_dir, capsys):
-    main(["fit", *data_args(fake_data_dir), *QUIET, "--data.dataset", "kmnist", "--model.hidden_size", "8",
-          "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "1", "--trainer.limit_val_batches", "1",
-          "--trainer.limit_test_batches", "1"])
+    main(
+        [
+            "fit",
+            *data_args(fake_data_dir),
+            *QUIET,
+            "--data.dataset",
+            "kmnist",
+            "--model.hidden_size",
+            "8",
+            "--trainer.max_epochs",
+            "1",
+            "--trainer.limit_train_batches",
+            "1",
+            "--trainer.limit_val_batches",
+            "1",
+            "--trainer.limit_test_batches",
+            "1",
+        ]
+    )
     checkpoint = next(Path("lightning_logs").glob("version_0/checkpoints/last.ckpt"))
     with pytest.raises(SystemExit) as exit_info:
         main(["test", "--ckpt_path", str(checkpoint), *data_args(fake_data_dir), *QUIET])

@@ -28,8 +28,12 @@ def pictures(tmp_path) -> Path:
     folder = tmp_path / "pictures"
     folder.mkdir()
     render_digit(3, canvas=(300, 200), size=120, at=(150, 40), ink=0, paper=255).save(folder / "scan.png")
-    render_digit(7, canvas=(200, 300), size=150, ink=(20, 20, 80), paper=(230, 220, 200), mode="RGB").save(folder / "photo.jpg")
-    render_digit(1, canvas=(100, 100), size=70, ink=(0, 0, 0, 255), paper=(0, 0, 0, 0), mode="RGBA").save(folder / "drawn.png")
+    render_digit(7, canvas=(200, 300), size=150, ink=(20, 20, 80), paper=(230, 220, 200), mode="RGB").save(
+        folder / "photo.jpg"
+    )
+    render_digit(1, canvas=(100, 100), size=70, ink=(0, 0, 0, 255), paper=(0, 0, 0, 0), mode="RGBA").save(
+        folder / "drawn.png"
+    )
     render_digit(5, canvas=(64, 64), size=50, ink=0, paper=255).save(folder / "five.bmp")
     render_digit(8).save(folder / "mnist_style.gif")
     return folder
@@ -94,7 +98,9 @@ def test_predict_needs_no_training_data_and_no_network(checkpoint, pictures, in_
     assert len(read_csv(capsys.readouterr().out)) == 1 + 5
 
 
-def test_bad_files_get_a_row_the_others_are_predicted_and_the_exit_status_says_so(checkpoint, pictures, in_tmp_dir, capsys):
+def test_bad_files_get_a_row_the_others_are_predicted_and_the_exit_status_says_so(
+    checkpoint, pictures, in_tmp_dir, capsys
+):
     (pictures / "text.png").write_text("this is not a picture\n")
     (pictures / "empty.jpg").touch()
     good = (pictures / "scan.png").read_bytes()
