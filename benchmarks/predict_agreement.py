@@ -25,8 +25,9 @@ from mnist_rnn.data import MNISTDataModule
 from mnist_rnn.model import RNNClassifier
 
 
-def run_predict(ckpt: Path, folder: Path, workdir: Path) -> dict[str, tuple[int, float]]:
-    """The CLI's CSV as {file name: (digit, probability)}; its logs go to ``workdir``."""
+def run_predict(ckpt: Path, folder: Path, workdir: Path) -> dict[str, tuple[str, str]]:
+    """The CLI's CSV as {file name: (digit, probability)}, as written (a digit may be ``blank``); its logs
+    go to ``workdir``."""
     stdout = io.StringIO()
     cwd = os.getcwd()
     os.chdir(workdir)
@@ -36,7 +37,7 @@ def run_predict(ckpt: Path, folder: Path, workdir: Path) -> dict[str, tuple[int,
     finally:
         os.chdir(cwd)
     rows = list(csv.DictReader(io.StringIO(stdout.getvalue())))
-    return {Path(row["path"]).name: (int(row["digit"]), float(row["probability"])) for row in rows}
+    return {Path(row["path"]).name: (row["digit"], row["probability"]) for row in rows}
 
 
 def main_cli() -> None:
@@ -63,8 +64,8 @@ def main_cli() -> None:
             Image.fromarray(image[0].numpy()).save(folder / name)
         predicted = run_predict(args.ckpt.resolve(), folder, workdir)
 
-    cli_digit = torch.tensor([predicted[name][0] for name in names])
-    cli_prob = torch.tensor([predicted[name][1] for name in names])
+    cli_digit = torch.tensor([int(predicted[name][0]) for name in names])
+    cli_prob = torch.tensor([float(predicted[name][1]) for name in names])
     agree = int((cli_digit == own_digit).sum())
     print(f"images: {len(names)}")
     print(

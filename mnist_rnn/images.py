@@ -2,19 +2,24 @@
 
 A model trained on MNIST has only ever seen one kind of picture: a light digit on a black background,
 scaled so its longer side is 20 pixels and placed in a 28x28 frame with its centre of mass in the middle.
-A scan of dark ink on paper, or a drawing app's PNG with a transparent background, looks nothing like that,
-so :func:`to_mnist` redoes MNIST's own normalisation on it. An image that already looks like MNIST goes
-through unchanged, or at most shifted by one pixel.
+A photo of dark ink on paper, a scan, or a drawing app's PNG with a transparent background looks nothing
+like that, so :func:`prepare` finds the digit in it and redoes MNIST's own normalisation. An image that
+already looks like MNIST goes through unchanged, or at most shifted by one pixel.
+
+:class:`UserImages` holds a whole set of them for ``predict``: the prepared tensors, the files they came
+from, the files that could not be read and the images in which no digit was found.
 """
 
 from __future__ import annotations
 
 import glob
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
-from PIL import Image
+import torch.nn.functional as F
+from PIL import Image, ImageOps
 from torch import Tensor
 
 from mnist_rnn.errors import UserError
@@ -23,7 +28,19 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 FRAME = 28  # MNIST's image size
 BOX = 20  # MNIST's digits fit a 20x20 box inside the frame
 CENTRE = 14.0  # where MNIST's centres of mass lie (mean over the test set: 13.99 down, 14.01 across)
-INK = 0.05  # pixels fainter than this (in [0, 1], after removing the background) are not ink
+# Finding the digit happens on a copy at most this many pixels on its longer side (enough to see a digit,
+# small enough to be quick); the digit itself is then cut from the full-resolution image.
+WORKING_SIZE = 256
+# The background is what an opening with a square this fraction of the shorter side leaves: anything
+# narrower (a pen stroke) is ink; anything wider (a sheet, a table, a shadow, the light's fall-off) is not.
+BACKGROUND_WINDOW = 1 / 3
+STRONG, WEAK = 0.5, 0.2  # of the digit's peak: a digit has strokes above STRONG; its extent is above WEAK
+INK = 0.05  # of the digit's peak: the crop box holds the pixels above this, not the faintest edge
+# A region with fewer pixels than this times its longer side squared is a hairline, not a digit (a thin
+# MNIST 1 has about 0.1; the sliver along a sheet's edge 0.01).
+HAIRLINE = 0.04
+LIGHT_INK = 0.35  # above this fraction of light pixels, the light part is paper (see _ink_is_dark)
+NO_CONTRAST = 0.05  # no pixel stands out from its surroundings by this much (of full scale): a blank image
 
 
 class ImageError(UserError):
@@ -72,45 +89,268 @@ def load_image(path: str | Path) -> Image.Image:
         raise ImageError(path, f"not a readable image ({reason})") from error
 
 
-def to_mnist(image: Image.Image) -> Tensor:
-    """An image of one digit as MNIST would have it: uint8 tensor (1, 28, 28), light digit on black.
+class Prepared(NamedTuple):
+    """An image as the model sees it: uint8 (1, 28, 28), light digit on black; ``blank`` when there was no
+    digit to find (one colour, fully transparent, a single pixel): the pixels are then all black."""
 
-    The steps of MNIST's own preparation: grayscale (transparent pixels are background); dark ink on a
-    light background inverted; the background level removed and the ink stretched to full brightness;
-    cropped to the ink's bounding box; scaled to fit 20x20 keeping the aspect ratio; placed in a 28x28
-    frame with its centre of mass in the middle.
+    pixels: Tensor
+    blank: bool
+
+
+def to_mnist(image: Image.Image) -> Tensor:
+    """An image of one digit as MNIST would have it: uint8 tensor (1, 28, 28), light digit on black."""
+    return prepare(image).pixels
+
+
+def prepare(image: Image.Image) -> Prepared:
+    """MNIST's preparation, after finding the digit among whatever else the picture shows.
+
+    The steps: turned upright by its EXIF orientation tag; grayscale in [0, 1] whatever the mode (16-bit
+    scans scaled, not clipped; transparent pixels are background); the ink's polarity decided; the
+    background (paper, table, shadows, vignetting) estimated locally and removed; the digit found as the
+    strongly inked region not touching the picture's edge, with any strokes near it; cropped to it and
+    stretched to full brightness; scaled so the longer side is 20 pixels, keeping the aspect ratio;
+    placed in a 28x28 black frame with its centre of mass in the middle.
     """
-    ink = _ink(image)
-    rows, cols = np.nonzero(ink > INK)
-    if len(rows) == 0:  # a blank image: nothing to centre, and the model will say what it says
-        return torch.zeros(1, FRAME, FRAME, dtype=torch.uint8)
+    gray = _grayscale(_upright(image))
+    if gray is None or min(gray.shape) < 2:
+        return _blank()
+    ink = _ink(gray)
+    if ink is None:
+        return _blank()
+    ink = ink / ink.max()
+    rows, cols = np.nonzero(ink > INK)  # the box of the clearly inked pixels, not of their faintest edge
     digit = ink[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
     digit = _fit(digit, BOX)
     frame = _place(digit, FRAME, CENTRE)
-    return torch.from_numpy(np.rint(frame * 255).astype(np.uint8)).unsqueeze(0)
+    return Prepared(torch.from_numpy(np.rint(frame * 255).astype(np.uint8)).unsqueeze(0), blank=False)
 
 
-def _ink(image: Image.Image) -> np.ndarray:
-    """Ink as float32 in [0, 1] on a background of 0, whatever the mode, transparency and polarity."""
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+def _blank() -> Prepared:
+    return Prepared(torch.zeros(1, FRAME, FRAME, dtype=torch.uint8), blank=True)
+
+
+def _upright(image: Image.Image) -> Image.Image:
+    """Turned as its EXIF orientation tag says (phones store pictures sideways and set the tag)."""
+    try:
+        return ImageOps.exif_transpose(image)
+    except Exception:  # a malformed EXIF block: the pixels are still there, as stored
+        return image
+
+
+def _grayscale(image: Image.Image) -> np.ndarray | None:
+    """float32 in [0, 1]; transparent pixels become background; None if nothing is visible."""
+    if image.mode in ("I", "I;16", "I;16L", "I;16B", "I;16N", "F"):
+        # 16-bit scans (and 32-bit integer or float images): scale by the range the values use, since
+        # converting to 8 bits would clip everything above 255 to white.
+        values = np.asarray(image, dtype=np.float32)
+        top = float(values.max(initial=0))
+        full = 1.0 if top <= 1 and image.mode == "F" else 255.0 if top <= 255 else 65535.0
+        return np.clip(values / full, 0, 1)
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
         alpha = np.asarray(rgba.getchannel("A"), dtype=np.float32) / 255
         gray = np.asarray(rgba.convert("L"), dtype=np.float32) / 255
+        weight = alpha.sum()
+        if weight == 0:
+            return None
         # Transparent pixels are background: lay the picture on the colour opposite to its visible
         # strokes (black ink goes on white, white ink on black), and the rest is an opaque picture.
-        weight = alpha.sum()
-        ink_is_dark = weight > 0 and (gray * alpha).sum() / weight < 0.5
-        gray = gray * alpha + (1.0 if ink_is_dark else 0.0) * (1 - alpha)
-    else:
-        gray = np.asarray(image.convert("L"), dtype=np.float32) / 255
-    # The border is (almost always) background: its median tells the polarity and the paper's level.
-    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
-    background = float(np.median(border))
-    if background > 0.5:  # dark ink on light paper
-        gray, background = 1 - gray, 1 - background
+        ink_is_dark = (gray * alpha).sum() / weight < 0.5
+        return gray * alpha + (1.0 if ink_is_dark else 0.0) * (1 - alpha)
+    return np.asarray(image.convert("L"), dtype=np.float32) / 255
+
+
+def _ink(gray: np.ndarray) -> np.ndarray | None:
+    """The digit's ink in [0, 1] on a background of exactly 0, the size of ``gray``; None if there is none.
+
+    Found on a small working copy: the ink's polarity, the background, the strongly inked regions and
+    which of them make the digit. The ink is then measured on the full image, inside those regions.
+    """
+    scale = min(1.0, WORKING_SIZE / max(gray.shape))
+    small = _resize(gray, scale) if scale < 1 else gray
+    window = max(3, int(min(small.shape) * BACKGROUND_WINDOW) | 1)
+    if _ink_is_dark(small):
+        gray, small = 1 - gray, 1 - small
+    background = _opening(small, window)
+    ink = small - background
+    peak = _peak(ink)
+    if peak < NO_CONTRAST:
+        return None
+    digit = _digit_regions(ink, peak)
+    if digit is None:
+        return None
+    # The strokes' soft edges belong to the digit: keep what is within four working pixels of it (MNIST's
+    # own digits have faint edges up to two pixels wide, and resampling leaves faint ripples beyond).
+    digit = _dilate(digit.astype(np.float32), 9)
+    # Back to full resolution: the background as a smooth surface, the digit's regions as a mask.
+    if scale < 1:
+        background = _resize(background, gray.shape)
+        digit = _resize(digit, gray.shape, Image.Resampling.NEAREST)
     ink = np.clip(gray - background, 0, None)
-    peak = float(ink.max())
-    return ink / peak if peak > 0 else ink
+    ink = np.clip(ink - _noise_level(ink), 0, None) * (digit > 0)
+    return ink if ink.max() > 0 else None
+
+
+def _ink_is_dark(gray: np.ndarray) -> bool:
+    """Dark ink on a light background, unless the light part of the picture is too small to be paper.
+
+    Light and dark split at the middle of the picture's range. A digit covers little of its picture: at
+    most a third of an MNIST image is light (0.33 over the test set). Paper covers more, even when a
+    photo shows it lying on a darker table or a scan has dark corners, so more light than LIGHT_INK means
+    paper. Not the median: a sheet may cover less than half of a photo.
+    """
+    low, high = np.percentile(gray, [0.1, 99.9])
+    return float((gray > (low + high) / 2).mean()) > LIGHT_INK
+
+
+def _digit_regions(ink: np.ndarray, peak: float) -> np.ndarray | None:
+    """The regions of ``ink`` (a working copy, background 0) that make up the digit, as a boolean mask.
+
+    Regions are the connected areas above WEAK times the peak; a region's weight is its ink above STRONG
+    times it (a faint smudge weighs nothing). The digit is the heaviest region that neither touches the
+    picture's edge (what does is a table, a scanner's fill, a shadow's corner) nor is a hairline (the
+    sliver a sheet's slanted edge leaves), else the heaviest that does not touch the edge, else the
+    heaviest of all (a digit cropped tightly). Strokes of the same digit that are not joined to it (a 5's
+    flag) are the other regions clear of the edge that lie within its box widened by a quarter.
+    """
+    labels = _label(ink > WEAK * peak)
+    count = int(labels.max())
+    if count == 0:
+        return None
+    regions = range(1, count + 1)
+    edge = np.zeros(count + 1, dtype=bool)
+    edge[np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])] = True
+    # The ink's strength is judged among the regions clear of the edge: a black scanner fill or a dark
+    # table is often darker than a pencil's stroke.
+    clear = ~edge[labels] & (labels > 0)
+    if clear.any():
+        peak = _peak(np.where(clear, ink, 0))
+    weight = np.bincount(labels.ravel(), weights=np.clip(ink - STRONG * peak, 0, None).ravel(), minlength=count + 1)
+    boxes = {k: _box(labels == k) for k in regions if weight[k] > 0}
+    if not boxes:
+        return None
+    pixels = np.bincount(labels.ravel(), minlength=count + 1)
+    inside = [k for k in boxes if not edge[k]]
+    solid = [k for k in inside if pixels[k] >= HAIRLINE * _long_side(boxes[k]) ** 2]
+    main = max(solid or inside or list(boxes), key=lambda k: weight[k])
+    top, bottom, left, right = boxes[main]
+    margin = _long_side(boxes[main]) / 4
+    keep = [main]
+    for k in inside:
+        t, b, lf, rt = boxes[k]
+        if k != main and t >= top - margin and b <= bottom + margin and lf >= left - margin and rt <= right + margin:
+            keep.append(k)
+    return np.isin(labels, keep)
+
+
+def _long_side(box: tuple[int, int, int, int]) -> int:
+    top, bottom, left, right = box
+    return max(bottom - top, right - left) + 1
+
+
+def _box(mask: np.ndarray) -> tuple[int, int, int, int]:
+    rows, cols = np.nonzero(mask)
+    return int(rows.min()), int(rows.max()), int(cols.min()), int(cols.max())
+
+
+def _label(mask: np.ndarray) -> np.ndarray:
+    """Connected regions of a boolean mask (8-neighbours), numbered 1, 2, ... (0 is background).
+
+    Every pixel starts with its own number and takes the largest number among its neighbours until
+    nothing changes; then the numbers are made consecutive.
+    """
+    labels = np.where(mask, np.arange(1, mask.size + 1, dtype=np.int64).reshape(mask.shape), 0)
+    while True:
+        grown = _max_filter(labels, 3) * mask
+        if np.array_equal(grown, labels):
+            break
+        labels = grown
+    _, consecutive = np.unique(labels, return_inverse=True)
+    # unique sorts, so background (0) stays 0 when there is any, and regions get 1, 2, ...
+    return (consecutive if not mask.all() else consecutive + 1).reshape(mask.shape)
+
+
+def _peak(ink: np.ndarray) -> float:
+    """The brightest ink, from a 3x3 average so that one hot pixel of noise does not count."""
+    pixels = torch.from_numpy(np.array(ink, dtype=np.float32))[None, None]
+    return float(F.avg_pool2d(pixels, 3, stride=1, padding=1, count_include_pad=False).max())
+
+
+def _noise_level(ink: np.ndarray) -> float:
+    """How far the background's noise reaches: its median plus three robust standard deviations."""
+    median = float(np.median(ink))
+    spread = 1.4826 * float(np.median(np.abs(ink - median)))
+    return median + 3 * spread
+
+
+def _max_filter(image: np.ndarray, size: int) -> np.ndarray:
+    """Maximum over a ``size`` x ``size`` square (the edge repeated beyond the picture)."""
+    return _line_max(_line_max(image, size, (0, 1)), size, (1, 0))
+
+
+def _octagon_max(image: np.ndarray, size: int) -> np.ndarray:
+    """Maximum over a regular octagon about ``size`` pixels across: a square's sides plus a diamond's.
+
+    An octagon, not a square, so that an opening slides along the slanted edge of a sheet lying askew as
+    well as along a straight one, and leaves no sliver of the sheet behind to be taken for ink.
+    """
+    diagonal = max(1, round(size / (2 + 2**0.5)))
+    straight = max(1, size - 2 * diagonal)
+    for direction, length in (((0, 1), straight), ((1, 0), straight), ((1, 1), diagonal + 1), ((1, -1), diagonal + 1)):
+        image = _line_max(image, length, direction)
+    return image
+
+
+def _line_max(image: np.ndarray, length: int, direction: tuple[int, int]) -> np.ndarray:
+    """Maximum over ``length`` pixels along a line in ``direction`` (a step in rows, columns), centred,
+    the picture's edge repeated beyond it.
+
+    Windows of 1, 2, 4... pixels are built from halves; two overlapping power-of-two windows then cover
+    any length, in a few whole-array steps.
+    """
+    height, width = image.shape
+    padded = np.pad(image, length, mode="edge")
+    dy, dx = direction
+
+    def window_start(values: np.ndarray, offset: int) -> np.ndarray:
+        """``values`` (padded) seen from ``offset`` steps along the line, cut back to the picture's size."""
+        top, left = length + offset * dy, length + offset * dx
+        return values[top : top + height, left : left + width]
+
+    span, running = 1, padded
+    while span * 2 <= length:
+        shifted = np.roll(running, (-span * dy, -span * dx), axis=(0, 1))
+        running = np.maximum(running, shifted)
+        span *= 2
+    start = -(length // 2)
+    return np.maximum(window_start(running, start), window_start(running, start + length - span))
+
+
+def _dilate(image: np.ndarray, size: int) -> np.ndarray:
+    return _max_filter(image, size)
+
+
+def _opening(image: np.ndarray, size: int) -> np.ndarray:
+    """What is left when everything light and narrower than ``size`` is flattened: the background under
+    light ink. Wide areas, straight edges and smooth gradients pass unchanged."""
+    return _octagon_max(-_octagon_max(-image, size), size)
+
+
+def _closing(image: np.ndarray, size: int) -> np.ndarray:
+    """The same for dark things: the background behind dark ink."""
+    return -_opening(-image, size)
+
+
+def _resize(image: np.ndarray, scale_or_shape, resample=Image.Resampling.BOX) -> np.ndarray:
+    """A float image resized by a factor (area averaging, for the working copy) or to a (rows, cols) shape
+    (bilinear by default, to bring a smooth background back to full size)."""
+    if isinstance(scale_or_shape, tuple):
+        size = (scale_or_shape[1], scale_or_shape[0])
+        resample = Image.Resampling.BILINEAR if resample == Image.Resampling.BOX else resample
+    else:
+        size = (max(2, round(image.shape[1] * scale_or_shape)), max(2, round(image.shape[0] * scale_or_shape)))
+    return np.asarray(Image.fromarray(image.astype(np.float32)).resize(size, resample))
 
 
 def _fit(digit: np.ndarray, box: int) -> np.ndarray:
