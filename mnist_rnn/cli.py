@@ -112,13 +112,17 @@ class MNISTRNNCLI(LightningCLI):
         self.trainer.callbacks.append(self.prediction_writer)
 
     def after_predict(self) -> None:
-        """Some files could not be read: their rows say why; the exit status says so too."""
-        if not self.datamodule.predict_files:  # no batches, so Lightning ran no hooks: write the table here
+        """Some files could not be read: their rows say why; the exit status says so too.
+
+        A blank image is not a failure: the file was read, its row says ``blank`` and stderr warns, but
+        the exit status stays 0, so a folder of scans with one empty page still counts as done.
+        """
+        images = self.datamodule.predict_set
+        if not len(images):  # no batches, so Lightning ran no hooks: write the table here
             self.prediction_writer.write_table(self.trainer)
-        failures = self.datamodule.predict_failures
-        if failures:
-            total = len(failures) + len(self.datamodule.predict_files)
-            raise UserError(f"{len(failures)} of {total} files could not be read (rows with digit 'error')")
+        if images.failures:
+            total = len(images.failures) + len(images)
+            raise UserError(f"{len(images.failures)} of {total} files could not be read (rows with digit 'error')")
 
     def after_fit(self) -> None:
         """Test the best checkpoint, as the lab did, so one command gives the final number."""

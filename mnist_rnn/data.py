@@ -23,7 +23,7 @@ from torchvision import datasets
 
 from mnist_rnn.errors import DataError, UserError, first_line
 from mnist_rnn.idx import check_idx_pair
-from mnist_rnn.images import ImageError, find_images, load_image, to_mnist
+from mnist_rnn.images import UserImages
 
 DatasetName = Literal["mnist", "fashion_mnist", "kmnist"]
 
@@ -103,6 +103,8 @@ class MNISTDataModule(LightningDataModule):
         split_seed: Seed of the train/val split, so that every process and every call get the same split.
         predict_path: Images to classify with ``predict``: an image file, a folder of images or a glob.
             Predicting needs only these and a checkpoint, not the MNIST files.
+        save_prepared: A folder where ``predict`` saves the 28x28 images the model sees, one PNG per
+            image file, named after it: to check what the preparation made of a digit read wrongly.
     """
 
     def __init__(
@@ -114,6 +116,7 @@ class MNISTDataModule(LightningDataModule):
         val_size: int = 5000,
         split_seed: int = 0,
         predict_path: str | None = None,
+        save_prepared: str | None = None,
     ) -> None:
         super().__init__()
         if dataset not in DATASETS:
@@ -133,14 +136,12 @@ class MNISTDataModule(LightningDataModule):
         self.val_size = val_size
         self.split_seed = split_seed
         self.predict_path = predict_path
+        self.save_prepared = save_prepared
         self.train_set: InMemoryImages | None = None
         self.val_set: InMemoryImages | None = None
         self.test_set: InMemoryImages | None = None
-        # For predict: the images' files, in the order of ``predict_set`` (whose labels are indices into
-        # this list), and the files that could not be read, each with its reason.
-        self.predict_set: InMemoryImages | None = None
-        self.predict_files: list[Path] = []
-        self.predict_failures: list[tuple[Path, str]] = []
+        # For predict: the prepared images, their files, the files that could not be read, the blank ones.
+        self.predict_set: UserImages | None = None
 
     # Values the CLI links into the model, so the user never types them twice.
     @property
@@ -213,29 +214,19 @@ class MNISTDataModule(LightningDataModule):
         return self._loader(self.test_set, shuffle=False)
 
     def predict_dataloader(self) -> DataLoader:
-        """Batches of (images uint8 (B, 1, 28, 28), their indices into ``predict_files``), in file order."""
+        """Batches of (images uint8 (B, 1, 28, 28), their indices into ``predict_set.files``), in file order."""
         return self._loader(self.predict_set, shuffle=False)
 
     def _load_predict_images(self) -> None:
-        """Decode every image up front: a bad file is recorded with its reason and the others still go on.
-
-        Done before the first batch so one unreadable file never ends the run halfway, and the writer
-        can report good and bad files together at the end.
-        """
+        """Read every image before the first batch, so one unreadable file never ends the run halfway and
+        the writer can report good and bad files together at the end."""
         if not self.predict_path:
             raise UserError("predict needs images: pass --data.predict_path FILE, FOLDER or GLOB")
-        images = []
-        for path in find_images(self.predict_path):
-            try:
-                images.append(to_mnist(load_image(path)))
-            except ImageError as error:
-                self.predict_failures.append((path, error.reason))
-            else:
-                self.predict_files.append(path)
-        stacked = torch.stack(images) if images else torch.zeros(0, 1, 28, 28, dtype=torch.uint8)
-        self.predict_set = InMemoryImages(stacked, torch.arange(len(images)))
+        self.predict_set = UserImages.load(self.predict_path)
+        if self.save_prepared:
+            self.predict_set.save(self.save_prepared)
 
-    def _loader(self, dataset: InMemoryImages | None, shuffle: bool) -> DataLoader:
+    def _loader(self, dataset: InMemoryImages | UserImages | None, shuffle: bool) -> DataLoader:
         if dataset is None:
             raise RuntimeError("call setup() before asking for a dataloader")
         return DataLoader(

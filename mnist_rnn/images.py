@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps
 from torch import Tensor
+from torch.utils.data import Dataset
 
 from mnist_rnn.errors import UserError
 
@@ -87,6 +88,72 @@ def load_image(path: str | Path) -> Image.Image:
         # PIL's UnidentifiedImageError (not an image, or empty) is an OSError, as is "image file is truncated".
         reason = "empty file" if Path(path).stat().st_size == 0 else str(error).strip() or type(error).__name__
         raise ImageError(path, f"not a readable image ({reason})") from error
+
+
+class UserImages(Dataset):
+    """Users' images prepared for the model, and where each came from: the one record ``predict`` keeps.
+
+    ``images[i]`` was prepared from ``files[i]``, and ``blank[i]`` says that no digit was found in it;
+    the files that could not be read are in ``failures``, each with its reason, and have no image. A
+    DataLoader batch is ``(images uint8 (B, 1, 28, 28), indices)``: the indices point into ``files``, so
+    whoever writes the predictions knows which file each row is about.
+    """
+
+    def __init__(self, files: list[Path], images: Tensor, blank: list[bool], failures: list[tuple[Path, str]]) -> None:
+        if not len(files) == len(images) == len(blank):
+            raise ValueError(f"{len(files)} files, {len(images)} images and {len(blank)} blank flags")
+        self.files = files
+        self.images = images
+        self.blank = blank
+        self.failures = failures
+
+    @classmethod
+    def load(cls, path_or_glob: str | Path) -> UserImages:
+        """Read and prepare every image up front: a bad file is recorded with its reason, the others go on."""
+        files, images, blank, failures = [], [], [], []
+        for path in find_images(path_or_glob):
+            try:
+                prepared = prepare(load_image(path))
+            except ImageError as error:
+                failures.append((path, error.reason))
+            else:
+                files.append(path)
+                images.append(prepared.pixels)
+                blank.append(prepared.blank)
+        stacked = torch.stack(images) if images else torch.zeros(0, 1, FRAME, FRAME, dtype=torch.uint8)
+        return cls(files, stacked, blank, failures)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
+        return self.images[index], torch.tensor(index)
+
+    def __getitems__(self, indices: list[int]) -> tuple[Tensor, Tensor]:
+        """A whole batch in one gather (see :class:`mnist_rnn.data.InMemoryImages`)."""
+        index = torch.as_tensor(indices)
+        return self.images.index_select(0, index), index
+
+    def save(self, folder: str | Path) -> list[Path]:
+        """Write each prepared image as a 28x28 PNG named after its file: ``scan.jpg`` -> ``scan.png``; a
+        second file with the same stem (``scan.png``, or ``other/scan.jpg``) -> ``scan-2.png``, and so on.
+        Returns the paths written, in the order of ``files``."""
+        folder = Path(folder)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            taken: set[str] = set()
+            written = []
+            for path, image in zip(self.files, self.images, strict=True):
+                name, count = f"{path.stem}.png", 1
+                while name in taken:
+                    count += 1
+                    name = f"{path.stem}-{count}.png"
+                taken.add(name)
+                Image.fromarray(image[0].numpy()).save(folder / name)
+                written.append(folder / name)
+        except OSError as error:
+            raise UserError(f"cannot save the prepared images in {folder}: {error.strerror or error}") from error
+        return written
 
 
 class Prepared(NamedTuple):
@@ -208,11 +275,11 @@ def _digit_regions(ink: np.ndarray, peak: float) -> np.ndarray | None:
     """The regions of ``ink`` (a working copy, background 0) that make up the digit, as a boolean mask.
 
     Regions are the connected areas above WEAK times the peak; a region's weight is its ink above STRONG
-    times it (a faint smudge weighs nothing). The digit is the heaviest region that neither touches the
-    picture's edge (what does is a table, a scanner's fill, a shadow's corner) nor is a hairline (the
-    sliver a sheet's slanted edge leaves), else the heaviest that does not touch the edge, else the
-    heaviest of all (a digit cropped tightly). Strokes of the same digit that are not joined to it (a 5's
-    flag) are the other regions clear of the edge that lie within its box widened by a quarter.
+    times it, squared (a faint smudge weighs little or nothing). The digit is the heaviest region that
+    neither touches the picture's edge (what does is a table, a scanner's fill, a shadow's corner) nor is
+    a hairline (the sliver a sheet's slanted edge leaves), else the heaviest that does not touch the edge,
+    else the heaviest of all (a digit cropped tightly). Strokes of the same digit that are not joined to
+    it (a 5's flag) are the other regions clear of the edge that lie within its box widened by a quarter.
     """
     labels = _label(ink > WEAK * peak)
     count = int(labels.max())
@@ -221,12 +288,15 @@ def _digit_regions(ink: np.ndarray, peak: float) -> np.ndarray | None:
     regions = range(1, count + 1)
     edge = np.zeros(count + 1, dtype=bool)
     edge[np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])] = True
-    # The ink's strength is judged among the regions clear of the edge: a black scanner fill or a dark
-    # table is often darker than a pencil's stroke.
+    # The ink's strength is judged among the regions clear of the edge, as a black scanner fill or a dark
+    # table is often darker than a pencil's stroke; unless all they hold is faint (smudges beside a digit
+    # that touches the edge).
     clear = ~edge[labels] & (labels > 0)
-    if clear.any():
+    if clear.any() and _peak(np.where(clear, ink, 0)) > 2 * WEAK * peak:
         peak = _peak(np.where(clear, ink, 0))
-    weight = np.bincount(labels.ravel(), weights=np.clip(ink - STRONG * peak, 0, None).ravel(), minlength=count + 1)
+    # Squared, so that a few strong strokes outweigh a wide, faint blot that barely passes STRONG.
+    excess = np.clip(ink - STRONG * peak, 0, None) ** 2
+    weight = np.bincount(labels.ravel(), weights=excess.ravel(), minlength=count + 1)
     boxes = {k: _box(labels == k) for k in regions if weight[k] > 0}
     if not boxes:
         return None

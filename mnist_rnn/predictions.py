@@ -1,9 +1,10 @@
 """Writing predictions: one CSV row ``path,digit,probability`` per image, on stdout and in the run's folder.
 
 A Lightning callback, so it works from the command line and from ``Trainer(callbacks=[...]).predict``.
-It takes the file names from the data module (``predict_files``, ``predict_failures``), so files that
-could not be read get their own row, in the same table, with ``error`` as the digit and the reason in
-place of the probability.
+It takes the files from the data module's :class:`~mnist_rnn.images.UserImages` (``predict_set``), so
+every file gets its row in the same table: files that could not be read have ``error`` as the digit and
+the reason in place of the probability; images in which no digit was found (blank, one colour, fully
+transparent, a single pixel) have ``blank`` and the reason, and a warning on stderr.
 """
 
 from __future__ import annotations
@@ -18,8 +19,11 @@ from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import BasePredictionWriter
 from torch import Tensor
 
+from mnist_rnn.images import UserImages
+
 HEADER = ("path", "digit", "probability")
 FILE_NAME = "predictions.csv"
+BLANK = ("blank", "no digit found (the image is blank)")
 
 
 class PredictionWriter(BasePredictionWriter):
@@ -45,10 +49,11 @@ class PredictionWriter(BasePredictionWriter):
         batch_idx: int,
         dataloader_idx: int,
     ) -> None:
-        files = trainer.datamodule.predict_files
+        images: UserImages = trainer.datamodule.predict_set
         probability, digit = prediction.max(dim=-1)
-        for index, p, d in zip(batch[1].tolist(), probability.tolist(), digit.tolist(), strict=False):
-            self.rows.append((files[index], str(d), f"{p:.4f}"))
+        for index, p, d in zip(batch[1].tolist(), probability.tolist(), digit.tolist(), strict=True):
+            row = BLANK if images.blank[index] else (str(d), f"{p:.4f}")
+            self.rows.append((images.files[index], *row))
 
     def on_predict_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self.rows = []
@@ -62,7 +67,7 @@ class PredictionWriter(BasePredictionWriter):
         predict loop without batches, and its hooks with it."""
         if not trainer.is_global_zero:
             return
-        failures = [(path, "error", reason) for path, reason in trainer.datamodule.predict_failures]
+        failures = [(path, "error", reason) for path, reason in trainer.datamodule.predict_set.failures]
         rows = sorted(self.rows + failures, key=lambda row: row[0])
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
@@ -76,5 +81,8 @@ class PredictionWriter(BasePredictionWriter):
         if self.stdout:
             sys.stdout.write(text)
             sys.stdout.flush()
-        for path, _, reason in failures:
-            print(f"mnist-rnn: {path}: {reason}", file=sys.stderr)
+        for path, digit, reason in rows:
+            if digit == "error":
+                print(f"mnist-rnn: {path}: {reason}", file=sys.stderr)
+            elif digit == BLANK[0]:
+                print(f"mnist-rnn: warning: {path}: {reason}", file=sys.stderr)

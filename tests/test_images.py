@@ -1,11 +1,14 @@
 """Users' own pictures -> MNIST-style tensors, on synthetic images made here (no data set, no network)."""
 
+import io
+
+import numpy as np
 import pytest
 import torch
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from mnist_rnn.errors import UserError
-from mnist_rnn.images import ImageError, find_images, load_image, to_mnist
+from mnist_rnn.images import ImageError, UserImages, find_images, load_image, prepare, to_mnist
 
 
 def render_digit(digit: int, canvas=(28, 28), size=20, at=(4, 2), ink=255, paper=0, mode="L") -> Image.Image:
@@ -97,8 +100,181 @@ def test_aspect_ratio_is_kept():
     assert ink_box(to_mnist(bar)) == (20, 2)
 
 
-def test_blank_image_is_all_background():
-    assert torch.equal(to_mnist(Image.new("RGB", (50, 80), "white")), torch.zeros(1, 28, 28, dtype=torch.uint8))
+@pytest.mark.parametrize(
+    "image",
+    [
+        Image.new("RGB", (50, 80), "white"),
+        Image.new("L", (28, 28), 0),
+        Image.new("RGBA", (64, 64), (0, 0, 0, 0)),
+        Image.new("RGBA", (64, 64), (255, 255, 255, 0)),
+        Image.new("L", (1, 1), 0),
+        Image.new("RGB", (1, 40), "black"),
+        Image.new("I;16", (30, 30), 40000),
+    ],
+    ids=["white", "black", "transparent", "transparent-white", "1x1", "1-wide", "16-bit-grey"],
+)
+def test_blank_images_are_flagged_and_all_background(image):
+    prepared = prepare(image)
+    assert prepared.blank
+    assert torch.equal(prepared.pixels, torch.zeros(1, 28, 28, dtype=torch.uint8))
+
+
+def test_a_digit_is_not_blank():
+    assert not prepare(render_digit(4, canvas=(100, 100), size=60, ink=0, paper=255)).blank
+    assert not prepare(Image.fromarray(mnist_style(1)[0].numpy())).blank
+
+
+# Pictures as people take them, each hiding a 3 (drawn 150 pixels tall, slightly rotated and blurred): the
+# prepared digit must fill MNIST's 20-pixel box and sit centred, and look like a clean 3.
+
+
+def digit_layer(digit: int = 3, size: int = 150, angle: float = 4.0, blur: float = 1.5) -> np.ndarray:
+    """How much ink covers each pixel of a digit (float in [0, 1]), tightly cropped."""
+    layer = render_digit(digit, canvas=(size * 2, size * 2), size=size, at=(size // 2, size // 3), ink=255)
+    layer = layer.rotate(angle, resample=Image.Resampling.BICUBIC).filter(ImageFilter.GaussianBlur(blur))
+    ink = np.asarray(layer, dtype=np.float32) / 255
+    rows, cols = np.nonzero(ink > 0.01)
+    return ink[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+
+
+def on_paper(width: int, height: int, at: tuple[int, int], paper: float = 235, ink: float = 30) -> np.ndarray:
+    """A grey sheet (float 0-255) with the digit inked at ``at`` (its top-left corner)."""
+    sheet = np.full((height, width), paper, dtype=np.float32)
+    coverage = digit_layer()
+    h, w = coverage.shape
+    sheet[at[1] : at[1] + h, at[0] : at[0] + w] = paper * (1 - coverage) + ink * coverage
+    return sheet
+
+
+def grey(pixels: np.ndarray) -> Image.Image:
+    return Image.fromarray(np.clip(np.rint(pixels), 0, 255).astype(np.uint8))
+
+
+def sheet_on_dark_table() -> Image.Image:
+    table = Image.new("L", (600, 450), 70)
+    sheet = grey(on_paper(420, 330, at=(200, 120))).convert("RGBA").rotate(7, expand=True)
+    table = table.convert("RGBA")
+    table.alpha_composite(sheet, (60, 40))
+    return table.convert("L")
+
+
+def grey_sheet_on_white_table() -> Image.Image:
+    table = np.full((450, 600), 252, dtype=np.float32)
+    table[60:400, 80:540] = on_paper(460, 340, at=(260, 100), paper=190)
+    return grey(table)
+
+
+def rotated_scan_with_black_fill() -> Image.Image:
+    return grey(on_paper(500, 400, at=(80, 200))).rotate(12, expand=True, fillcolor=0)
+
+
+def shadow_across_the_page() -> Image.Image:
+    sheet = on_paper(500, 400, at=(260, 120))
+    light = np.linspace(1.0, 0.45, 500, dtype=np.float32)[None, :]  # dark towards the right, behind the digit
+    return grey(sheet * light)
+
+
+def vignetting() -> Image.Image:
+    sheet = on_paper(500, 400, at=(60, 40))
+    rows, cols = np.mgrid[0:400, 0:500].astype(np.float32)
+    radius2 = ((cols - 250) / 250) ** 2 + ((rows - 200) / 200) ** 2
+    return grey(sheet * (1 - 0.25 * radius2))  # the corners at half the centre's brightness
+
+
+def jpeg_noise() -> Image.Image:
+    noisy = on_paper(500, 400, at=(200, 150)) + np.random.default_rng(0).normal(0, 12, (400, 500))
+    buffer = io.BytesIO()
+    grey(noisy).save(buffer, "JPEG", quality=20)
+    return Image.open(io.BytesIO(buffer.getvalue()))
+
+
+def faint_smudges() -> Image.Image:
+    image = grey(on_paper(500, 400, at=(150, 120)))
+    draw = ImageDraw.Draw(image)
+    draw.ellipse((20, 20, 110, 90), fill=200)  # a blot, a fifth as dark as the ink
+    draw.line((300, 330, 480, 250), fill=205, width=6)  # a stray pencil line
+    draw.ellipse((260, 150, 330, 200), fill=210)  # a faint smudge touching the digit
+    return image.filter(ImageFilter.GaussianBlur(2))
+
+
+def transparent_drawing() -> Image.Image:
+    alpha = grey(np.pad(digit_layer() * 255, ((40, 90), (120, 30))))
+    drawing = Image.new("RGBA", alpha.size, (20, 60, 200, 0))
+    drawing.putalpha(alpha)
+    return drawing
+
+
+FAILURE_KINDS = [
+    sheet_on_dark_table,
+    grey_sheet_on_white_table,
+    rotated_scan_with_black_fill,
+    shadow_across_the_page,
+    vignetting,
+    jpeg_noise,
+    faint_smudges,
+    transparent_drawing,
+]
+
+
+@pytest.mark.parametrize("make", FAILURE_KINDS, ids=lambda make: make.__name__)
+def test_the_digit_is_found_on_uneven_backgrounds(make):
+    prepared = prepare(make())
+    assert not prepared.blank
+    assert 19 <= max(ink_box(prepared.pixels)) <= 20  # the digit, not the sheet, fills the 20-pixel box
+    row, col = centre_of_mass(prepared.pixels)
+    assert abs(row - 14) <= 1.5 and abs(col - 14) <= 1.5
+    clean = to_mnist(grey(np.pad(digit_layer() * 255, 50)))
+    references = torch.stack([clean, *(mnist_style(d) for d in (2, 5, 8, 9))])
+    distances = [close(prepared.pixels, reference) for reference in references]
+    assert distances.index(min(distances)) == 0 and distances[0] < 0.1  # and it looks like the clean 3
+
+
+def test_the_exif_orientation_tag_is_applied(tmp_path):
+    upright = render_digit(
+        7, canvas=(300, 400), size=200, at=(60, 60), ink=(20, 20, 20), paper=(240, 235, 225), mode="RGB"
+    )
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to view": the camera stored the picture sideways
+    upright.transpose(Image.Transpose.ROTATE_90).save(tmp_path / "phone.jpg", exif=exif, quality=95)
+    upright.save(tmp_path / "upright.png")
+    phone = to_mnist(load_image(tmp_path / "phone.jpg"))
+    assert close(phone, to_mnist(load_image(tmp_path / "upright.png"))) < 0.02
+    sideways = to_mnist(upright.transpose(Image.Transpose.ROTATE_90))
+    assert close(phone, sideways) > 0.05  # the tag mattered
+
+
+def test_a_16_bit_scan_is_scaled_not_clipped(tmp_path):
+    scan8 = render_digit(2, canvas=(300, 300), size=200, at=(60, 20), ink=30, paper=220)
+    scan16 = Image.fromarray(np.asarray(scan8, dtype=np.uint16) * 257)  # mode I;16
+    scan16.save(tmp_path / "scan16.png")
+    loaded = load_image(tmp_path / "scan16.png")
+    assert loaded.mode in ("I;16", "I")  # really read as 16 bits
+    assert close(to_mnist(loaded), to_mnist(scan8)) < 0.01
+
+
+def test_user_images_hold_files_images_failures_and_blank_flags(tmp_path):
+    render_digit(3, canvas=(64, 64), size=40, ink=0, paper=255).save(tmp_path / "a.png")
+    Image.new("L", (40, 40), 255).save(tmp_path / "b.png")
+    (tmp_path / "c.png").write_text("no picture")
+    images = UserImages.load(tmp_path)
+    assert images.files == [tmp_path / "a.png", tmp_path / "b.png"] and images.blank == [False, True]
+    assert [path for path, _ in images.failures] == [tmp_path / "c.png"]
+    batch, indices = images.__getitems__([1, 0])
+    assert batch.shape == (2, 1, 28, 28) and batch.dtype == torch.uint8 and indices.tolist() == [1, 0]
+    assert torch.equal(batch[1], to_mnist(load_image(tmp_path / "a.png")))
+
+
+def test_saved_prepared_images_are_named_after_their_files_without_collisions(tmp_path):
+    (tmp_path / "in" / "sub").mkdir(parents=True)
+    for path in ("in/3.png", "in/3.jpg", "in/sub/3.png", "in/3-2.png"):
+        render_digit(3, canvas=(64, 64), size=40, ink=0, paper=255).save(tmp_path / path)
+    images = UserImages.load(str(tmp_path / "in" / "**" / "*.*"))
+    written = images.save(tmp_path / "out")
+    # In file order: in/3-2.png, in/3.jpg, in/3.png, in/sub/3.png.
+    assert [path.name for path in written] == ["3-2.png", "3.png", "3-3.png", "3-4.png"]
+    assert sorted(path.name for path in (tmp_path / "out").iterdir()) == sorted(path.name for path in written)
+    for path, image in zip(written, images.images, strict=True):
+        assert torch.equal(torch.from_numpy(np.array(Image.open(path)))[None], image)
 
 
 def test_find_images_in_a_folder_a_glob_or_one_file(tmp_path):

@@ -4,6 +4,7 @@ import csv
 import io
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -107,7 +108,7 @@ def test_bad_files_get_a_row_the_others_are_predicted_and_the_exit_status_says_s
     (pictures / "truncated.png").write_bytes(good[: len(good) // 2])
     with pytest.raises(SystemExit) as exit_info:
         predict(checkpoint, pictures)
-    assert exit_info.value.code != 0
+    assert exit_info.value.code == 2
     captured = capsys.readouterr()
     rows = {Path(row[0]).name: row[1:] for row in read_csv(captured.out)[1:]}
     assert len(rows) == 8
@@ -139,3 +140,52 @@ def test_no_images_or_no_checkpoint_is_one_clear_line(checkpoint, tmp_path, in_t
         main(["predict", "--data.predict_path", str(tmp_path / "blank.png")])
     assert exit_info.value.code == 2
     assert "--ckpt_path" in capsys.readouterr().err
+
+
+def test_a_phone_photo_with_an_exif_tag_and_a_16_bit_scan_predict_as_their_8_bit_originals(
+    checkpoint, tmp_path, in_tmp_dir, capsys
+):
+    folder = tmp_path / "variants"
+    folder.mkdir()
+    original = render_digit(4, canvas=(280, 280), size=200, at=(50, 20), ink=20, paper=235)
+    original.save(folder / "a_original.png")
+    exif = Image.Exif()
+    exif[0x0112] = 8  # "rotate 90 degrees counter-clockwise to view"
+    original.transpose(Image.Transpose.ROTATE_270).save(folder / "b_phone.jpg", exif=exif, quality=95)
+    Image.fromarray(np.asarray(original, dtype=np.uint16) * 257).save(folder / "c_scan16.png")  # mode I;16
+    predict(checkpoint, folder)
+    rows = read_csv(capsys.readouterr().out)[1:]
+    assert [Path(row[0]).name for row in rows] == ["a_original.png", "b_phone.jpg", "c_scan16.png"]
+    digits = {row[1] for row in rows}
+    assert len(digits) == 1 and digits != {"blank"}
+    assert float(rows[1][2]) == pytest.approx(float(rows[0][2]), abs=0.02)
+    assert float(rows[2][2]) == pytest.approx(float(rows[0][2]), abs=0.002)
+
+
+def test_blank_images_are_flagged_in_their_row_and_on_stderr_and_the_exit_status_stays_0(
+    checkpoint, pictures, in_tmp_dir, capsys
+):
+    Image.new("RGB", (200, 100), "white").save(pictures / "empty_page.jpg")
+    Image.new("RGBA", (64, 64), (0, 0, 0, 0)).save(pictures / "nothing_drawn.png")
+    Image.new("L", (1, 1), 0).save(pictures / "one_pixel.png")
+    predict(checkpoint, pictures)  # no SystemExit: every file was read
+    captured = capsys.readouterr()
+    rows = {Path(row[0]).name: row[1:] for row in read_csv(captured.out)[1:]}
+    for name in ("empty_page.jpg", "nothing_drawn.png", "one_pixel.png"):
+        assert rows[name] == ["blank", "no digit found (the image is blank)"]
+        assert f"mnist-rnn: warning: {pictures / name}: no digit found" in captured.err
+    for name in ("scan.png", "photo.jpg", "drawn.png", "five.bmp", "mnist_style.gif"):
+        assert rows[name][0].isdigit()
+        assert str(pictures / name) not in captured.err
+
+
+def test_save_prepared_writes_the_images_the_model_saw(checkpoint, pictures, in_tmp_dir, capsys):
+    render_digit(2, canvas=(90, 90), size=60, ink=0, paper=255).save(pictures / "scan.jpg")  # same stem as scan.png
+    predict(checkpoint, pictures, "--data.save_prepared", "prepared")
+    rows = read_csv(capsys.readouterr().out)[1:]
+    saved = sorted(path.name for path in Path("prepared").iterdir())
+    assert saved == ["drawn.png", "five.png", "mnist_style.png", "photo.png", "scan-2.png", "scan.png"]
+    for row in rows:
+        name = {"scan.png": "scan-2.png", "scan.jpg": "scan.png"}.get(Path(row[0]).name, Path(row[0]).stem + ".png")
+        image = np.array(Image.open(Path("prepared") / name))
+        assert image.shape == (28, 28) and torch.equal(torch.from_numpy(image)[None], to_mnist(load_image(row[0])))
