@@ -35,6 +35,7 @@ WORKING_SIZE = 256
 # The background is what an opening with a square this fraction of the shorter side leaves: anything
 # narrower (a pen stroke) is ink; anything wider (a sheet, a table, a shadow, the light's fall-off) is not.
 BACKGROUND_WINDOW = 1 / 3
+MIN_WINDOW = 15  # pixels: in a small image a bold stroke's blob is up to 9 across (MNIST's 28x28 ones)
 STRONG, WEAK = 0.5, 0.2  # of the digit's peak: a digit has strokes above STRONG; its extent is above WEAK
 INK = 0.05  # of the digit's peak: the crop box holds the pixels above this, not the faintest edge
 # A region with fewer pixels than this times its longer side squared is a hairline, not a digit (a thin
@@ -236,7 +237,7 @@ def _ink(gray: np.ndarray) -> np.ndarray | None:
     """
     scale = min(1.0, WORKING_SIZE / max(gray.shape))
     small = _resize(gray, scale) if scale < 1 else gray
-    window = max(3, int(min(small.shape) * BACKGROUND_WINDOW) | 1)
+    window = max(MIN_WINDOW, int(min(small.shape) * BACKGROUND_WINDOW) | 1)
     if _ink_is_dark(small):
         gray, small = 1 - gray, 1 - small
     background = _opening(small, window)
@@ -279,7 +280,7 @@ def _digit_regions(ink: np.ndarray, peak: float) -> np.ndarray | None:
     neither touches the picture's edge (what does is a table, a scanner's fill, a shadow's corner) nor is
     a hairline (the sliver a sheet's slanted edge leaves), else the heaviest that does not touch the edge,
     else the heaviest of all (a digit cropped tightly). Strokes of the same digit that are not joined to
-    it (a 5's flag) are the other regions clear of the edge that lie within its box widened by a quarter.
+    it (a 5's flag) are the other regions clear of the edge that reach into its box widened by a quarter.
     """
     labels = _label(ink > WEAK * peak)
     count = int(labels.max())
@@ -309,7 +310,7 @@ def _digit_regions(ink: np.ndarray, peak: float) -> np.ndarray | None:
     keep = [main]
     for k in inside:
         t, b, lf, rt = boxes[k]
-        if k != main and t >= top - margin and b <= bottom + margin and lf >= left - margin and rt <= right + margin:
+        if k != main and b >= top - margin and t <= bottom + margin and rt >= left - margin and lf <= right + margin:
             keep.append(k)
     return np.isin(labels, keep)
 
