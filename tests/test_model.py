@@ -6,6 +6,7 @@ from lightning.pytorch import Trainer
 from lightning.pytorch.loggers import CSVLogger
 from torch.utils.data import DataLoader, TensorDataset
 
+from mnist_rnn.cli import build_cli
 from mnist_rnn.data import MNISTDataModule
 from mnist_rnn.model import RNNClassifier
 
@@ -55,6 +56,25 @@ def test_the_logits_come_from_the_last_time_step():
 def test_settings_that_make_no_sense_are_refused(settings):
     with pytest.raises(ValueError):
         RNNClassifier(**settings)
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"optimizer": "sgd"}, "optimizer must be one of adam, adamw, got 'sgd'"),
+        ({"lr_schedule": "linear"}, "lr_schedule must be one of constant, onecycle, cosine, got 'linear'"),
+    ],
+)
+def test_unknown_optimizer_and_schedule_names_are_refused_not_replaced(settings, message):
+    """From Python too (the command line's types refuse them already): no quiet Adam or cosine instead."""
+    with pytest.raises(ValueError, match=message):
+        RNNClassifier(**settings)
+
+
+def test_the_image_size_comes_from_the_data(fake_data_dir, in_tmp_dir):
+    cli = build_cli(["--data.data_dir", str(fake_data_dir), "--trainer.logger", "false"], run=False)
+    assert cli.datamodule.image_size == 28
+    assert cli.model.hparams.image_size == 28 and cli.model.network.steps == 28
 
 
 def test_fast_dev_run_fit_on_cpu(fake_data_dir, in_tmp_dir):
