@@ -1,5 +1,8 @@
 """Command line: ``python -m mnist_rnn fit|validate|test|predict`` (or ``mnist-rnn``), built on LightningCLI.
 
+``export`` and ``serve`` (:mod:`mnist_rnn.export`, :mod:`mnist_rnn.serve`) run no Trainer: ``main`` hands them
+their arguments before LightningCLI sees any.
+
 Adds to LightningCLI: this project's defaults (TensorBoard under ``lightning_logs/``, a checkpoint of the
 best ``val/acc`` plus ``last.ckpt``, a seed), the values the model takes from the data, the test of the best
 checkpoint after ``fit``, the CSV of ``predict``, and the one place where known errors become a clear
@@ -10,6 +13,7 @@ any folder or file is written; ``--ckpt_path last`` means the newest ``last.ckpt
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from argparse import ArgumentError
@@ -28,6 +32,8 @@ from mnist_rnn.predictions import PredictionWriter
 
 # Values the model takes from the data module, so nobody types them twice.
 DATA_TO_MODEL = ("num_classes", "image_size", "mean", "std", "dataset", "class_names")
+# Commands that run no Trainer, so not LightningCLI's: each has its own argparse in mnist_rnn/<name>.py.
+TOOLS = ("export", "serve")
 
 
 class MNISTRNNCLI(LightningCLI):
@@ -143,7 +149,11 @@ def main(args: ArgsType = None) -> None:
     the full traceback instead.
     """
     try:
-        build_cli(args)
+        argv = sys.argv[1:] if args is None else args
+        if isinstance(argv, list) and argv and argv[0] in TOOLS:
+            importlib.import_module(f"mnist_rnn.{argv[0]}").main(argv[1:])
+        else:
+            build_cli(args)
     except (UserError, ValueError, ArgumentError) as error:
         if os.environ.get("MNIST_RNN_DEBUG"):
             raise

@@ -95,12 +95,13 @@ class RNNNetwork(nn.Module):
 
         Training augments the images between :meth:`scale` and this step.
         """
-        flat = pixels.reshape(len(pixels), -1)
+        # shape[0], not len(): len() returns a plain int, which would fix the batch size in torch.export.
+        flat = pixels.reshape(pixels.shape[0], -1)
         if self.normalize:
             flat = (flat - self.mean) / self.std
         if self.sequence == "permuted":
             flat = flat[:, self.permutation]
-        return flat.view(len(pixels), self.steps, self.step_size)
+        return flat.view(pixels.shape[0], self.steps, self.step_size)
 
     def classify(self, sequences: Tensor) -> Tensor:
         """Logits from the final hidden state of the last layer (both directions when bidirectional).
@@ -142,7 +143,7 @@ class RNNNetwork(nn.Module):
         outputs, state = self.rnn(sequences)
         final = state[0] if isinstance(state, tuple) else state  # LSTMs return (h_n, c_n)
         last_layer = final[-self.num_directions :]  # (directions, B, hidden)
-        features = last_layer.transpose(0, 1).reshape(len(sequences), -1)
+        features = last_layer.transpose(0, 1).reshape(sequences.shape[0], -1)
         logits = self.head(self.dropout(features))
         if not every_row:
             return logits, None
