@@ -165,13 +165,14 @@ def generated_images(count: int, size: int = 28, seed: int = 0) -> Tensor:
     """Stroke-like uint8 images: a few bright bars on faint noise, so the classes vary and are clear-cut."""
     generator = torch.Generator().manual_seed(seed)
     images = torch.randint(0, 30, (count, 1, size, size), generator=generator, dtype=torch.uint8)
+    length = max(2, size // 3)
     for image in images:
         for _ in range(3):
-            row, col = torch.randint(2, size - 6, (2,), generator=generator).tolist()
+            row, col = torch.randint(0, size - length + 1, (2,), generator=generator).tolist()
             if torch.rand(1, generator=generator).item() < 0.5:
-                image[0, row : row + 2, col : col + size // 3] = 255
+                image[0, row : row + 2, col : col + length] = 255
             else:
-                image[0, row : row + size // 3, col : col + 2] = 255
+                image[0, row : row + length, col : col + 2] = 255
     return images
 
 
