@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tests.conftest import fake_digits, write_fake_set, write_idx
+from tests.helpers import fake_digits, write_fake_set, write_idx
 
 RAW = Path("MNIST") / "raw"
 

@@ -5,7 +5,7 @@ import torch
 
 from mnist_rnn.data import DATASETS, MNISTDataModule
 from mnist_rnn.errors import DataError
-from tests.conftest import TEST_IMAGES, TRAIN_IMAGES, fake_digits
+from tests.helpers import TEST_IMAGES, TRAIN_IMAGES, fake_digits
 
 
 def make_data(data_dir: Path, **kwargs) -> MNISTDataModule:
@@ -63,13 +63,8 @@ def test_each_dataset_reads_its_own_folder(fake_data_dir, dataset):
     assert 0 < data.mean < 1 and 0 < data.std < 1
 
 
-def test_missing_data_names_folder_and_files(tmp_path, monkeypatch):
+def test_missing_data_names_folder_and_files(tmp_path, no_network):
     data = MNISTDataModule(data_dir=str(tmp_path))
-
-    def no_network(*args, **kwargs):
-        raise RuntimeError("Error downloading train-images-idx3-ubyte.gz")
-
-    monkeypatch.setattr("torchvision.datasets.mnist.download_and_extract_archive", no_network)
     with pytest.raises(DataError) as error:
         data.prepare_data()
     message = str(error.value)
