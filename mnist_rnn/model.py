@@ -13,6 +13,7 @@ from typing import Any, Literal
 import torch
 import torch.nn.functional as F
 from lightning.pytorch import LightningModule
+from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.plugins.precision import MixedPrecision
 from torch import Tensor
 from torchmetrics.classification import MulticlassAccuracy
@@ -166,21 +167,26 @@ class RNNClassifier(LightningModule):
         self.log("train/acc", self.train_acc)
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        self._evaluate(batch, "val", self.val_acc)
-
-    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
-        """Logits of the batch, returned for the pictures of :class:`TestPictures`."""
-        return self._evaluate(batch, "test", self.test_acc).detach()
-
-    def _evaluate(self, batch: tuple[Tensor, Tensor], stage: str, accuracy: MulticlassAccuracy) -> Tensor:
         images, labels = batch
-        logits = self(images)
+        self._evaluate(self(images), labels, "val", self.val_acc)
+
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> dict[str, Tensor]:
+        """The batch's logits and, for a one-way network, its logits after each row, for the pictures of
+        :class:`TestPictures`. Both come from one pass of the recurrent layers, and the logits are computed
+        exactly as :meth:`forward` computes them, so the test accuracy is the same as without the rows."""
+        images, labels = batch
+        if self.network.bidirectional:  # it has read the whole image at every step: no reading curve
+            return {"logits": self._evaluate(self(images), labels, "test", self.test_acc)}
+        logits, row_logits = self.network.logits_and_row_logits(images)
+        return {"logits": self._evaluate(logits, labels, "test", self.test_acc), "row_logits": row_logits.detach()}
+
+    def _evaluate(self, logits: Tensor, labels: Tensor, stage: str, accuracy: MulticlassAccuracy) -> Tensor:
         accuracy.update(logits, labels)
         # sync_dist: with several processes the epoch's loss is averaged over all of them (once, at the
         # end of the epoch); the accuracy object syncs its own counts.
         self.log(f"{stage}/loss", F.cross_entropy(logits, labels), prog_bar=True, sync_dist=True)
         self.log(f"{stage}/acc", accuracy, prog_bar=True)
-        return logits
+        return logits.detach()
 
     def predict_step(self, batch: Any, batch_idx: int) -> Tensor:
         """Class probabilities (B, num_classes) of a batch of images, or of (images, ...) tuples."""
@@ -188,10 +194,16 @@ class RNNClassifier(LightningModule):
         return self(images).softmax(dim=-1)
 
     def configure_callbacks(self) -> list[Any]:
-        """The TensorBoard pictures at the end of test come with the model, whatever runs it."""
-        if any(isinstance(callback, TestPictures) for callback in self.trainer.callbacks):
-            return []  # the test after fit reuses the trainer, which has them already
-        return [TestPictures()]
+        """Callbacks that come with the model, whatever runs it: the TensorBoard pictures at the end of test,
+        and the learning-rate curve wherever there is a logger to draw it (without one Lightning's
+        ``LearningRateMonitor`` refuses to run)."""
+        present = self.trainer.callbacks  # the test after fit reuses the trainer, which has ours already
+        callbacks: list[Any] = []
+        if not any(isinstance(callback, TestPictures) for callback in present):
+            callbacks.append(TestPictures())
+        if self.trainer.loggers and not any(isinstance(callback, LearningRateMonitor) for callback in present):
+            callbacks.append(LearningRateMonitor(logging_interval="step"))
+        return callbacks
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Keep the val/acc of these weights in their checkpoint, so a later test can report it."""
