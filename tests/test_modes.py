@@ -89,7 +89,7 @@ def test_permuted_checkpoint_round_trip_through_the_cli(fake_data_dir, in_tmp_di
             *QUIET,
             "--model.sequence",
             "permuted",
-            "--model.network.permutation_seed",
+            "--model.permutation_seed",
             "7",
             "--model.cell",
             "gru",
