@@ -144,9 +144,9 @@ def gemm_peak(device: torch.device, dtype: torch.dtype, size: int = 1024, repeat
 
 def training_flops_per_image(model: RNNClassifier) -> float:
     """Multiply-adds of the recurrent and linear weights at every step, x2 for FLOPs, x3 for forward+backward."""
-    steps = model.sequence_shape[0]
-    recurrent = sum(p.numel() for name, p in model.rnn.named_parameters() if name.startswith("weight"))
-    head = model.head.weight.numel()
+    steps = model.network.steps
+    recurrent = sum(p.numel() for name, p in model.network.rnn.named_parameters() if name.startswith("weight"))
+    head = model.network.head.weight.numel()
     return 3 * 2 * (recurrent * steps + head)
 
 

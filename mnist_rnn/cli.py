@@ -27,7 +27,7 @@ from mnist_rnn.model import RNNClassifier
 from mnist_rnn.predictions import PredictionWriter
 
 # Values the model takes from the data module, so nobody types them twice.
-DATA_TO_MODEL = ("num_classes", "mean", "std", "dataset", "class_names")
+DATA_TO_MODEL = ("num_classes", "image_size", "mean", "std", "dataset", "class_names")
 
 
 class MNISTRNNCLI(LightningCLI):

@@ -160,6 +160,12 @@ class MNISTDataModule(LightningDataModule):
         return self.info.std
 
     @property
+    def image_size(self) -> int:
+        """Height (= width) of the images: 28 in every MNIST-family set (the IDX checks refuse other sizes, and
+        users' images are framed at 28x28)."""
+        return 28
+
+    @property
     def raw_folder(self) -> Path:
         return self.data_dir / self.info.folder / "raw"
 

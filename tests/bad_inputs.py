@@ -83,6 +83,13 @@ BAD_INPUTS = [
         "forget_bias applies to LSTM cells only, not 'gru'",
     ),
     BadInput("unknown sequence mode", ["--model.sequence", "columns"], 'Parser key "model.sequence"'),
+    BadInput("unknown optimizer", ["--model.optimizer", "sgd"], 'Parser key "model.optimizer"'),
+    BadInput("unknown learning-rate schedule", ["--model.lr_schedule", "linear"], 'Parser key "model.lr_schedule"'),
+    BadInput(
+        "image size set by hand (it comes from the data)",
+        ["--model.image_size", "32"],
+        'Linked "model.image_size" must be given via "data.image_size"',
+    ),
 ]
 
 
