@@ -16,7 +16,9 @@ from torch import Tensor, nn
 from torchmetrics.classification import MulticlassAccuracy
 
 from mnist_rnn.augment import random_affine, random_erase, random_flip
+from mnist_rnn.errors import SettingsError
 from mnist_rnn.pictures import TestPictures
+from mnist_rnn.schedules import StretchableCosineAnnealingLR, StretchableOneCycleLR
 
 Cell = Literal["lstm", "gru", "rnn"]
 Sequence = Literal["rows", "pixels", "permuted"]
@@ -246,9 +248,9 @@ class RNNClassifier(LightningModule):
             return optimizer
         total_steps = max(1, int(self.trainer.estimated_stepping_batches))
         if hp.lr_schedule == "onecycle":
-            scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=hp.lr, total_steps=total_steps)
+            scheduler = StretchableOneCycleLR(optimizer, max_lr=hp.lr, total_steps=total_steps)
         else:
-            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
+            scheduler = StretchableCosineAnnealingLR(optimizer, T_max=total_steps)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     def _can_fuse_optimizer(self) -> bool:
@@ -301,4 +303,4 @@ def _check_settings(settings: dict[str, Any]) -> None:
     if settings["sequence"] not in SEQUENCES:
         problems.append(f"sequence must be one of {', '.join(SEQUENCES)}, got {settings['sequence']!r}")
     if problems:
-        raise ValueError("; ".join(problems))
+        raise SettingsError("; ".join(problems))
