@@ -18,6 +18,7 @@ sys.path.insert(0, str(ROOT))
 
 from mnist_rnn.cli import main  # noqa: E402
 from tests.bad_inputs import BAD_INPUTS, make_data  # noqa: E402
+from tests.helpers import DOWNLOAD, refuse_download  # noqa: E402
 
 HEADER = """# Errors: what each bad input prints
 
@@ -64,14 +65,10 @@ def run(args: list[str]) -> tuple[int, str]:
     return code, "<br>".join(lines) or "(no message)"
 
 
-def no_network(*args, **kwargs):
-    raise RuntimeError("Error downloading train-images-idx3-ubyte.gz")
-
-
 def main_() -> None:
     rows = []
     start = Path.cwd()
-    with mock.patch("torchvision.datasets.mnist.download_and_extract_archive", no_network):
+    with mock.patch(DOWNLOAD, refuse_download):
         for case in BAD_INPUTS:
             with tempfile.TemporaryDirectory() as folder:
                 os.chdir(folder)

@@ -255,8 +255,8 @@ class RNNClassifier(LightningModule):
 
     def _can_fuse_optimizer(self) -> bool:
         """Whether Adam(W) may run fused: one kernel updates every weight instead of about ten operations per
-        weight tensor, which took the optimiser step from 1.3-1.7 to 0.9-1.0 ms at batch 50 on the 2-core CPU
-        (README "Performance"), and saves kernel launches on a GPU.
+        weight tensor: a shorter optimiser step on a CPU (docs/results.md, "Performance") and fewer kernel
+        launches on a GPU.
 
         Not where Lightning's mixed-precision plugin clips the gradients: it refuses to clip for any fused
         optimiser (fused steps unscale float16 gradients themselves, after clipping would have seen them).

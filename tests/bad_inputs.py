@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tests.conftest import fake_digits, write_fake_set, write_idx
+from tests.helpers import fake_digits, write_fake_set, write_idx
 
 RAW = Path("MNIST") / "raw"
 

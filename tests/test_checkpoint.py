@@ -20,7 +20,7 @@ from mnist_rnn.data import MNISTDataModule
 from mnist_rnn.errors import UserError
 from mnist_rnn.model import RNNClassifier
 from tests.bad_inputs import lightning_checkpoint
-from tests.conftest import cli_subprocess, finish
+from tests.helpers import cli_subprocess, finish
 
 STEPS_PER_EPOCH = 10  # 200 training images (240 - 40 for validation) in batches of 20
 
@@ -69,6 +69,7 @@ def test_a_failed_write_leaves_the_previous_checkpoint_whole(fake_data_dir, in_t
         assert "state_dict" in load(path)
 
 
+@pytest.mark.slow
 def test_sigkill_mid_epoch_then_resume_from_last(fake_data_dir, tmp_path):
     max_epochs = 4
     args = fit_args(fake_data_dir, max_epochs, "--checkpoint.every_n_train_steps", "3")
@@ -91,6 +92,7 @@ def test_sigkill_mid_epoch_then_resume_from_last(fake_data_dir, tmp_path):
     assert f"`Trainer.fit` stopped: `max_epochs={max_epochs}` reached." in log and "Test accuracy" in log
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_sigterm_and_sigint_save_last_and_stop(fake_data_dir, tmp_path, signum):
     run = cli_subprocess(fit_args(fake_data_dir, 1000, "--checkpoint.every_n_train_steps", "3"), tmp_path)

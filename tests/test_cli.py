@@ -8,28 +8,7 @@ import torch
 from mnist_rnn.cli import build_cli, main
 from mnist_rnn.model import RNNClassifier
 from tests.bad_inputs import BAD_INPUTS, make_data
-
-SEED_CONFIG = str(Path(__file__).parents[1] / "configs" / "seed.yaml")
-QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
-
-
-def data_args(data_dir) -> list[str]:
-    return ["--data.data_dir", str(data_dir), "--data.val_size", "40", "--data.batch_size", "20"]
-
-
-def fit_tiny(data_dir, *extra: str) -> Path:
-    """Train for one short epoch with the lab's config; return the run folder."""
-    main(["fit", "--config", SEED_CONFIG, *data_args(data_dir), *QUIET, "--trainer.max_epochs", "1", *extra])
-    runs = sorted(Path("lightning_logs").glob("version_*"), key=lambda p: int(p.name.split("_")[1]))
-    return runs[-1]
-
-
-def fit_tiny_in(folder: Path, data_dir, *extra: str) -> Path:
-    """:func:`fit_tiny` run from ``folder``, for module-scoped fixtures (which get no ``monkeypatch``)."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(folder)
-        patch.setattr("sys.argv", ["mnist-rnn"])
-        return folder / fit_tiny(data_dir, *extra)
+from tests.helpers import QUIET, SEED_CONFIG, data_args, fit_tiny
 
 
 def test_seed_config_fast_dev_run(fake_data_dir, in_tmp_dir):
@@ -75,24 +54,13 @@ def test_test_subcommand_reproduces_the_accuracy_from_the_checkpoint(fake_data_d
     assert test_accuracy * 100 == pytest.approx(fit_accuracy, abs=0.01)
 
 
-def test_missing_data_is_one_clear_line_and_exit_status_2(tmp_path, in_tmp_dir, capsys, monkeypatch):
-    def no_network(*args, **kwargs):
-        raise RuntimeError("Error downloading train-images-idx3-ubyte.gz")
-
-    monkeypatch.setattr("torchvision.datasets.mnist.download_and_extract_archive", no_network)
+def test_missing_data_is_one_clear_line_and_exit_status_2(tmp_path, in_tmp_dir, capsys, no_network):
     with pytest.raises(SystemExit) as exit_info:
         main(["fit", "--data.data_dir", str(tmp_path / "nothing"), *QUIET])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert "mnist-rnn: error: MNIST files not found in" in err
     assert "Traceback" not in err
-
-
-def no_network(monkeypatch) -> None:
-    def fail(*args, **kwargs):
-        raise RuntimeError("Error downloading train-images-idx3-ubyte.gz")
-
-    monkeypatch.setattr("torchvision.datasets.mnist.download_and_extract_archive", fail)
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
@@ -103,8 +71,7 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 
 
 @pytest.mark.parametrize("case", BAD_INPUTS, ids=lambda case: case.what)
-def test_bad_input_is_one_line_exit_2_and_writes_nothing(case, in_tmp_dir, capsys, monkeypatch):
-    no_network(monkeypatch)
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(case, in_tmp_dir, capsys, no_network):
     if "gpu" in case.args and torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
     data = make_data(in_tmp_dir, case)  # with an earlier run, whose files must stay as they are

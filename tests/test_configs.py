@@ -6,6 +6,7 @@ import torch
 import yaml
 
 from mnist_rnn.cli import build_cli
+from tests.helpers import data_args
 
 CONFIGS = Path(__file__).parents[1] / "configs"
 
@@ -45,8 +46,7 @@ def test_seed_config_is_the_lab(monkeypatch, tmp_path):
 def test_fashion_config_is_the_lab_model_with_garment_augmentation(fake_data_dir, in_tmp_dir):
     """configs/fashion.yaml keeps the lab's 2x128 LSTM on rows (issue 16) and trains on Fashion-MNIST."""
     fashion = str(CONFIGS / "fashion.yaml")
-    args = ["--data.data_dir", str(fake_data_dir), "--data.val_size", "40", "--data.batch_size", "20"]
-    cli = build_cli(["fit", "--config", fashion, *args, "--trainer.fast_dev_run", "2"])
+    cli = build_cli(["fit", "--config", fashion, *data_args(fake_data_dir), "--trainer.fast_dev_run", "2"])
     hp = cli.model.hparams
     assert (hp.cell, hp.hidden_size, hp.num_layers, hp.sequence, hp.bidirectional) == ("lstm", 128, 2, "rows", False)
     assert hp.dataset == "fashion_mnist" and hp.class_names[0] == "T-shirt/top"

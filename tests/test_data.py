@@ -6,14 +6,7 @@ import torch
 
 from mnist_rnn.data import DATASETS, MNISTDataModule
 from mnist_rnn.errors import DataError
-from tests.conftest import TEST_IMAGES, TRAIN_IMAGES, fake_digits, write_fake_set, write_idx
-
-
-def no_network(monkeypatch) -> None:
-    def fail(*args, **kwargs):
-        raise RuntimeError("Error downloading train-images-idx3-ubyte.gz")
-
-    monkeypatch.setattr("torchvision.datasets.mnist.download_and_extract_archive", fail)
+from tests.helpers import TEST_IMAGES, TRAIN_IMAGES, fake_digits, write_fake_set, write_idx
 
 
 def make_data(data_dir: Path, **kwargs) -> MNISTDataModule:
@@ -71,13 +64,8 @@ def test_each_dataset_reads_its_own_folder(fake_data_dir, dataset):
     assert 0 < data.mean < 1 and 0 < data.std < 1
 
 
-def test_missing_data_names_folder_and_files(tmp_path, monkeypatch):
+def test_missing_data_names_folder_and_files(tmp_path, no_network):
     data = MNISTDataModule(data_dir=str(tmp_path))
-
-    def no_network(*args, **kwargs):
-        raise RuntimeError("Error downloading train-images-idx3-ubyte.gz")
-
-    monkeypatch.setattr("torchvision.datasets.mnist.download_and_extract_archive", no_network)
     with pytest.raises(DataError) as error:
         data.prepare_data()
     message = str(error.value)
@@ -115,8 +103,7 @@ def gzip_all(raw: Path) -> dict[str, bytes]:
     return originals
 
 
-def test_gz_files_alone_are_unpacked_and_used(tmp_path, monkeypatch):
-    no_network(monkeypatch)
+def test_gz_files_alone_are_unpacked_and_used(tmp_path, no_network):
     write_fake_set(tmp_path, "MNIST")
     originals = gzip_all(tmp_path / "MNIST" / "raw")
     data = MNISTDataModule(data_dir=str(tmp_path), val_size=40)
@@ -127,8 +114,7 @@ def test_gz_files_alone_are_unpacked_and_used(tmp_path, monkeypatch):
         assert (tmp_path / "MNIST" / "raw" / name).read_bytes() == content
 
 
-def test_a_bad_gz_file_is_named_and_nothing_is_left(tmp_path, monkeypatch):
-    no_network(monkeypatch)
+def test_a_bad_gz_file_is_named_and_nothing_is_left(tmp_path, no_network):
     write_fake_set(tmp_path, "MNIST")
     raw = tmp_path / "MNIST" / "raw"
     write_idx(raw / "t10k-labels-idx1-ubyte", fake_digits(50, seed=1)[1])  # 60 images, 50 labels
@@ -146,16 +132,14 @@ def test_a_bad_gz_file_is_named_and_nothing_is_left(tmp_path, monkeypatch):
     assert not list(raw.glob(".*"))
 
 
-def test_a_mistyped_data_dir_leaves_no_empty_folders(tmp_path, monkeypatch):
-    no_network(monkeypatch)
+def test_a_mistyped_data_dir_leaves_no_empty_folders(tmp_path, no_network):
     with pytest.raises(DataError, match="files not found"):
         MNISTDataModule(data_dir=str(tmp_path / "dta" / "mnist")).prepare_data()
     assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("how", ["folder", "loop", "dangling"])
-def test_a_data_file_that_cannot_be_a_file_is_named(tmp_path, monkeypatch, how):
-    no_network(monkeypatch)
+def test_a_data_file_that_cannot_be_a_file_is_named(tmp_path, no_network, how):
     write_fake_set(tmp_path, "MNIST")
     path = tmp_path / "MNIST" / "raw" / "train-images-idx3-ubyte"
     path.unlink()

@@ -10,7 +10,7 @@ from lightning.pytorch import Trainer
 from mnist_rnn.cli import main
 from mnist_rnn.data import DATASETS, MNISTDataModule
 from mnist_rnn.model import RNNClassifier
-from tests.test_cli import QUIET, data_args
+from tests.helpers import QUIET, data_args
 
 
 @pytest.mark.parametrize(

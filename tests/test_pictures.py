@@ -8,7 +8,7 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 
 from mnist_rnn.cli import main
 from mnist_rnn.pictures import misclassified_figure, short_names
-from tests.test_cli import QUIET, data_args, fit_tiny_in
+from tests.helpers import QUIET, data_args, fit_tiny_in
 
 
 def events(run: Path) -> EventAccumulator:
