@@ -19,8 +19,10 @@ from torch import Tensor
 from torchmetrics.classification import MulticlassAccuracy
 
 from mnist_rnn.augment import random_affine, random_erase, random_flip
+from mnist_rnn.errors import SettingsError
 from mnist_rnn.network import CELLS, SEQUENCES, Cell, RNNNetwork, Sequence
 from mnist_rnn.pictures import TestPictures
+from mnist_rnn.schedules import StretchableCosineAnnealingLR, StretchableOneCycleLR
 
 OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
 LR_SCHEDULES = ("constant", "onecycle", "cosine")
@@ -226,9 +228,9 @@ class RNNClassifier(LightningModule):
             return optimizer
         total_steps = max(1, int(self.trainer.estimated_stepping_batches))
         if hp.lr_schedule == "onecycle":
-            scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=hp.lr, total_steps=total_steps)
+            scheduler = StretchableOneCycleLR(optimizer, max_lr=hp.lr, total_steps=total_steps)
         else:  # cosine, the only other name _check_settings lets through
-            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
+            scheduler = StretchableCosineAnnealingLR(optimizer, T_max=total_steps)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     def _can_fuse_optimizer(self) -> bool:
@@ -274,7 +276,7 @@ def _check_settings(settings: dict[str, Any]) -> None:
     if settings["lr_schedule"] not in LR_SCHEDULES:
         problems.append(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {settings['lr_schedule']!r}")
     if problems:
-        raise ValueError("; ".join(problems))
+        raise SettingsError("; ".join(problems))
 
 
 # The state-dict entries of the network in checkpoints written before it became its own module.

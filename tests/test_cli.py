@@ -72,14 +72,12 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 
 @pytest.mark.parametrize("case", BAD_INPUTS, ids=lambda case: case.what)
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(case, in_tmp_dir, capsys, no_network):
-    data = make_data(in_tmp_dir, case)
-    if case.args != ["--ckpt_path", "last"]:  # an earlier run, whose files must stay as they are
-        earlier = in_tmp_dir / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt"
-        earlier.parent.mkdir(parents=True)
-        torch.save({"state_dict": {}, "epoch": 3}, earlier)
+    if "gpu" in case.args and torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    data = make_data(in_tmp_dir, case)  # with an earlier run, whose files must stay as they are
     before = snapshot(in_tmp_dir)
     with pytest.raises(SystemExit) as exit_info:
-        main(["fit", *data_args(data), *QUIET, *case.args])
+        main([case.command, *data_args(data), *QUIET, *case.args])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     errors = [line for line in err.splitlines() if line.startswith("mnist-rnn: error: ")]
@@ -120,3 +118,76 @@ def test_fast_config_trains_in_bf16_mixed_precision(fake_data_dir, in_tmp_dir):
     assert cli.trainer.precision == "bf16-mixed"
     assert cli.trainer.state.finished and torch.isfinite(cli.trainer.callback_metrics["train/loss"])
     assert all(p.dtype == torch.float32 for p in cli.model.parameters())
+
+
+def test_help_names_the_program_and_what_it_does(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: mnist-rnn ")  # sys.argv[0] is "mnist-rnn" here (the installed script)
+    assert "recurrent network" in out and "Lightning Trainer command line tool" not in out
+
+
+def test_only_user_errors_become_one_line(fake_data_dir, in_tmp_dir, monkeypatch):
+    # A bug inside torch or Lightning shows its traceback instead of hiding behind exit status 2.
+    def bug(self):
+        raise ValueError("a bug, not a bad input")
+
+    monkeypatch.setattr(RNNClassifier, "configure_optimizers", bug)
+    with pytest.raises(ValueError, match="a bug"):
+        main(["fit", *data_args(fake_data_dir), *QUIET, "--trainer.fast_dev_run", "1"])
+
+
+def resume_args(data_dir, max_epochs: int, *extra: str) -> list[str]:
+    """The default recipe (one-cycle schedule) on the fake data, tiny."""
+    return [
+        "fit",
+        *data_args(data_dir),
+        *QUIET,
+        "--model.hidden_size",
+        "16",
+        "--trainer.max_epochs",
+        str(max_epochs),
+        *extra,
+    ]
+
+
+def test_a_finished_run_trains_longer_and_last_takes_the_commands_own_run(fake_data_dir, in_tmp_dir, capsys):
+    main(resume_args(fake_data_dir, 1, "--model.cell", "gru"))  # version_0: the run to extend
+    main(resume_args(fake_data_dir, 1, "--model.hidden_size", "32"))  # version_1: newer, another run
+    capsys.readouterr()
+    main(resume_args(fake_data_dir, 2, "--model.cell", "gru", "--ckpt_path", "last"))
+    err = capsys.readouterr().err
+    assert "mnist-rnn: resuming from lightning_logs/version_0/checkpoints/last.ckpt" in err
+    assert "the onecycle lr schedule of the checkpoint spanned 10 steps, this run spans 20" in err
+    final = torch.load("lightning_logs/version_2/checkpoints/last.ckpt", map_location="cpu", weights_only=True)
+    assert final["global_step"] == 20 and final["hyper_parameters"]["cell"] == "gru"
+    assert final["lr_schedulers"][0]["total_steps"] == 20
+    # Typed options that disagree with the checkpoint: an error for fit, a warning naming them for test.
+    with pytest.raises(SystemExit) as exit_info:
+        main(resume_args(fake_data_dir, 3, "--ckpt_path", "lightning_logs/version_2", "--model.cell", "lstm"))
+    assert exit_info.value.code == 2
+    assert "model.cell='lstm' (checkpoint: 'gru')" in capsys.readouterr().err
+    main(["test", *data_args(fake_data_dir), *QUIET, "--ckpt_path", "best", "--model.cell", "gru"])
+    err = capsys.readouterr().err
+    assert "mnist-rnn: using lightning_logs/version_2/checkpoints/best-epoch" in err
+    main(["test", *data_args(fake_data_dir), *QUIET, "--ckpt_path", "lightning_logs/version_2", "--model.cell", "lstm"])
+    err = capsys.readouterr().err
+    assert (
+        "mnist-rnn: warning: ignoring model.cell='lstm' (checkpoint: 'gru'): the checkpoint's settings are used" in err
+    )
+
+
+def test_default_root_dir_holds_logs_and_checkpoints_and_the_test_line_counts_the_tested(
+    fake_data_dir, in_tmp_dir, capsys
+):
+    limits = ["--trainer.limit_train_batches", "2", "--trainer.limit_test_batches", "2"]
+    main(resume_args(fake_data_dir, 1, "--trainer.default_root_dir", "out", *limits))
+    assert (in_tmp_dir / "out" / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt").is_file()
+    assert list((in_tmp_dir / "out" / "lightning_logs" / "version_0").glob("events.out.tfevents.*"))
+    assert not (in_tmp_dir / "lightning_logs").exists()
+    out = capsys.readouterr()
+    assert "on 40 test images" in out.out + out.err  # 2 batches of 20, of the 60
+    main(resume_args(fake_data_dir, 2, "--trainer.default_root_dir", "out", *limits, "--ckpt_path", "last"))
+    assert "resuming from out/lightning_logs/version_0/checkpoints/last.ckpt" in capsys.readouterr().err
