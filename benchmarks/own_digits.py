@@ -5,14 +5,13 @@ colours and canvas sizes; saves them as PNG files; runs ``python -m mnist_rnn pr
 and prints the accuracy, per font and overall, and the mistakes. ``--grid`` saves what the model saw
 (the preprocessed 28x28 images, one row per rendering) for a look.
 
-    python benchmarks/own_digits.py --ckpt CKPT [--grid own_digits.png]
+    python -m benchmarks.own_digits --ckpt-path CKPT [--grid own_digits.png]
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
-import sys
 import tempfile
 from collections import defaultdict
 from pathlib import Path
@@ -20,10 +19,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-sys.path.insert(0, str(Path(__file__).parent))
-from predict_agreement import run_predict  # noqa: E402
-
-from mnist_rnn.images import load_image, to_mnist  # noqa: E402
+from benchmarks.predict_agreement import run_predict
+from mnist_rnn.images import load_image, to_mnist
 
 FONT_FOLDER = Path("/usr/share/fonts/truetype/dejavu")
 FONTS = ["DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSerif.ttf", "DejaVuSansMono.ttf", "DejaVuSansCondensed.ttf"]
@@ -60,7 +57,7 @@ def render(
 
 def main_cli() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--ckpt", type=Path, required=True)
+    parser.add_argument("--ckpt-path", type=Path, required=True, help="a checkpoint written by fit")
     parser.add_argument("--grid", type=Path, help="save the preprocessed digits as one PNG here")
     args = parser.parse_args()
 
@@ -76,7 +73,7 @@ def main_cli() -> None:
                 name = f"{font}_l{layout_index}_i{ink_index}_{digit}.png"
                 render(digit, path, *layout, ink, paper).save(folder / name)
                 truth[name] = digit
-        predicted = run_predict(args.ckpt.resolve(), folder, workdir)
+        predicted = run_predict(args.ckpt_path.resolve(), folder, workdir)
         if args.grid:
             rows = [
                 sorted(n for n in truth if n.rsplit("_", 1)[0] == stem)

@@ -25,7 +25,7 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.trainer.states import TrainerFn
 from torch import Tensor
 
-from mnist_rnn.errors import NonFiniteLossError
+from mnist_rnn.errors import NonFiniteLossError, SettingsError
 
 
 class StopOnNonFiniteLoss(Callback):
@@ -38,7 +38,7 @@ class StopOnNonFiniteLoss(Callback):
 
     def __init__(self, check_every_n_steps: int | None = None) -> None:
         if check_every_n_steps is not None and check_every_n_steps <= 0:
-            raise ValueError(f"check_every_n_steps must be positive, got {check_every_n_steps}")
+            raise SettingsError(f"check_every_n_steps must be positive, got {check_every_n_steps}")
         self.check_every_n_steps = check_every_n_steps
         self._first_bad: Tensor | None = None  # global step of the first non-finite loss, or -1
 

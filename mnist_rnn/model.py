@@ -13,13 +13,16 @@ from typing import Any, Literal
 import torch
 import torch.nn.functional as F
 from lightning.pytorch import LightningModule
+from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.plugins.precision import MixedPrecision
 from torch import Tensor
 from torchmetrics.classification import MulticlassAccuracy
 
 from mnist_rnn.augment import random_affine, random_erase, random_flip
+from mnist_rnn.errors import SettingsError
 from mnist_rnn.network import CELLS, SEQUENCES, Cell, RNNNetwork, Sequence
 from mnist_rnn.pictures import TestPictures
+from mnist_rnn.schedules import StretchableCosineAnnealingLR, StretchableOneCycleLR
 
 OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
 LR_SCHEDULES = ("constant", "onecycle", "cosine")
@@ -166,21 +169,26 @@ class RNNClassifier(LightningModule):
         self.log("train/acc", self.train_acc)
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        self._evaluate(batch, "val", self.val_acc)
-
-    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
-        """Logits of the batch, returned for the pictures of :class:`TestPictures`."""
-        return self._evaluate(batch, "test", self.test_acc).detach()
-
-    def _evaluate(self, batch: tuple[Tensor, Tensor], stage: str, accuracy: MulticlassAccuracy) -> Tensor:
         images, labels = batch
-        logits = self(images)
+        self._evaluate(self(images), labels, "val", self.val_acc)
+
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> dict[str, Tensor]:
+        """The batch's logits and, for a one-way network, its logits after each row, for the pictures of
+        :class:`TestPictures`. Both come from one pass of the recurrent layers, and the logits are computed
+        exactly as :meth:`forward` computes them, so the test accuracy is the same as without the rows."""
+        images, labels = batch
+        if self.network.bidirectional:  # it has read the whole image at every step: no reading curve
+            return {"logits": self._evaluate(self(images), labels, "test", self.test_acc)}
+        logits, row_logits = self.network.logits_and_row_logits(images)
+        return {"logits": self._evaluate(logits, labels, "test", self.test_acc), "row_logits": row_logits.detach()}
+
+    def _evaluate(self, logits: Tensor, labels: Tensor, stage: str, accuracy: MulticlassAccuracy) -> Tensor:
         accuracy.update(logits, labels)
         # sync_dist: with several processes the epoch's loss is averaged over all of them (once, at the
         # end of the epoch); the accuracy object syncs its own counts.
         self.log(f"{stage}/loss", F.cross_entropy(logits, labels), prog_bar=True, sync_dist=True)
         self.log(f"{stage}/acc", accuracy, prog_bar=True)
-        return logits
+        return logits.detach()
 
     def predict_step(self, batch: Any, batch_idx: int) -> Tensor:
         """Class probabilities (B, num_classes) of a batch of images, or of (images, ...) tuples."""
@@ -188,10 +196,16 @@ class RNNClassifier(LightningModule):
         return self(images).softmax(dim=-1)
 
     def configure_callbacks(self) -> list[Any]:
-        """The TensorBoard pictures at the end of test come with the model, whatever runs it."""
-        if any(isinstance(callback, TestPictures) for callback in self.trainer.callbacks):
-            return []  # the test after fit reuses the trainer, which has them already
-        return [TestPictures()]
+        """Callbacks that come with the model, whatever runs it: the TensorBoard pictures at the end of test,
+        and the learning-rate curve wherever there is a logger to draw it (without one Lightning's
+        ``LearningRateMonitor`` refuses to run)."""
+        present = self.trainer.callbacks  # the test after fit reuses the trainer, which has ours already
+        callbacks: list[Any] = []
+        if not any(isinstance(callback, TestPictures) for callback in present):
+            callbacks.append(TestPictures())
+        if self.trainer.loggers and not any(isinstance(callback, LearningRateMonitor) for callback in present):
+            callbacks.append(LearningRateMonitor(logging_interval="step"))
+        return callbacks
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Keep the val/acc of these weights in their checkpoint, so a later test can report it."""
@@ -214,15 +228,15 @@ class RNNClassifier(LightningModule):
             return optimizer
         total_steps = max(1, int(self.trainer.estimated_stepping_batches))
         if hp.lr_schedule == "onecycle":
-            scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=hp.lr, total_steps=total_steps)
+            scheduler = StretchableOneCycleLR(optimizer, max_lr=hp.lr, total_steps=total_steps)
         else:  # cosine, the only other name _check_settings lets through
-            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
+            scheduler = StretchableCosineAnnealingLR(optimizer, T_max=total_steps)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     def _can_fuse_optimizer(self) -> bool:
         """Whether Adam(W) may run fused: one kernel updates every weight instead of about ten operations per
-        weight tensor, which took the optimiser step from 1.3-1.7 to 0.9-1.0 ms at batch 50 on the 2-core CPU
-        (README "Performance"), and saves kernel launches on a GPU.
+        weight tensor: a shorter optimiser step on a CPU (docs/results.md, "Performance") and fewer kernel
+        launches on a GPU.
 
         Not where Lightning's mixed-precision plugin clips the gradients: it refuses to clip for any fused
         optimiser (fused steps unscale float16 gradients themselves, after clipping would have seen them).
@@ -262,7 +276,7 @@ def _check_settings(settings: dict[str, Any]) -> None:
     if settings["lr_schedule"] not in LR_SCHEDULES:
         problems.append(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {settings['lr_schedule']!r}")
     if problems:
-        raise ValueError("; ".join(problems))
+        raise SettingsError("; ".join(problems))
 
 
 # The state-dict entries of the network in checkpoints written before it became its own module.

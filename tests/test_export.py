@@ -13,7 +13,7 @@ from mnist_rnn import export
 from mnist_rnn.cli import main
 from mnist_rnn.export import ProbabilityModel, compare, generated_images, run_exported
 from mnist_rnn.network import RNNNetwork
-from tests.test_cli import fit_tiny_in
+from tests.helpers import fit_tiny_in
 
 # Every cell, every sequence mode and a bidirectional network; pixel sequences on 8x8 images keep them short.
 NETWORKS = {
@@ -70,6 +70,7 @@ def test_without_the_data_the_check_uses_generated_images(checkpoint, tmp_path, 
     assert "same class on 1,000 of 1,000 generated images" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_the_pt2_file_runs_in_plain_torch_without_this_package(checkpoint, tmp_path):
     path = tmp_path / "digits.pt2"
     export.export_checkpoint(checkpoint, "pt2", path, check=False)

@@ -10,7 +10,7 @@ from lightning.pytorch import Trainer
 from mnist_rnn.cli import main
 from mnist_rnn.data import DATASETS, MNISTDataModule
 from mnist_rnn.model import RNNClassifier
-from tests.test_cli import QUIET, data_args
+from tests.helpers import QUIET, data_args
 
 
 @pytest.mark.parametrize(
@@ -89,7 +89,7 @@ def test_permuted_checkpoint_round_trip_through_the_cli(fake_data_dir, in_tmp_di
             *QUIET,
             "--model.sequence",
             "permuted",
-            "--model.network.permutation_seed",
+            "--model.permutation_seed",
             "7",
             "--model.cell",
             "gru",

@@ -26,10 +26,10 @@ from PIL import Image
 
 from mnist_rnn.cli import main
 from mnist_rnn.serve import rows_of
-from tests.conftest import cli_subprocess
+from tests.helpers import cli_subprocess, fit_tiny_in, render_digit
 from tests.page_driver import DIGITS, chromium, draw, wait_for_answer
-from tests.test_cli import fit_tiny_in
-from tests.test_images import render_digit
+
+pytestmark = pytest.mark.slow  # a server in a subprocess (still run by CI: .ci/run runs every test)
 
 
 def free_port() -> int:
