@@ -230,3 +230,21 @@ def test_the_page_in_chromium_draws_and_shows_the_answer_and_the_reading_view(se
         driver.find_element(By.ID, "clear").click()
         assert driver.find_elements(By.CSS_SELECTOR, "#reading .row") == []
         assert driver.find_element(By.ID, "preview").get_attribute("data-ready") is None
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--ckpt_path", "missing.ckpt"], "--ckpt_path missing.ckpt: no such file"),
+        (["--ckpt_path", "CKPT", "--port", "80"], "--port 80: choose a port from 1024 to 65535"),
+        (["--ckpt_path", "CKPT", "--backend", "tensorflow"], "invalid choice: 'tensorflow'"),
+        (["--ckpt_path", "CKPT", "--backend", "onnx", "--onnx", "missing.onnx"], "--onnx missing.onnx: no such file"),
+    ],
+)
+def test_bad_serve_options_are_one_line(args, message, checkpoint, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit:
+        main(["serve", *[str(checkpoint) if a == "CKPT" else a for a in args]])
+    assert exit.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("mnist-rnn: error: ") and message in err and err.count("\n") == 1
