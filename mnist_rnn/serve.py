@@ -6,7 +6,8 @@
   (the probabilities after every time step) and ``per_row`` (after each image row: the page's reading view).
 - ``GET /``: the page (``mnist_rnn/web/index.html``); ``GET /health``: ``ok`` once the model is loaded;
   ``GET /info``: the model's description.
-- A bad request gets a 4xx answer ``{"error": "..."}`` naming the problem, and the server carries on.
+- A bad request gets a 4xx answer ``{"error": "..."}`` naming the problem, and the server carries on. A
+  blank image is one (422): the model would answer anyway, with a guess.
 
 How the work is split, and why not all of it is LitServe's ``LitAPI``:
 
@@ -113,9 +114,12 @@ def prepare_upload(body: bytes, content_type: str) -> Tensor:
     """The 28x28 uint8 image (1, 28, 28) the model sees, from a request body, exactly as ``predict`` makes it."""
     image = open_image(upload_bytes(body, content_type))
     try:
-        return to_mnist(image)
-    except UserError as error:  # e.g. nothing drawn
+        prepared = to_mnist(image)
+    except UserError as error:
         raise RequestError(422, str(error)) from error
+    if not prepared.any():  # to_mnist found no ink: any answer would be a guess
+        raise RequestError(422, "blank image: no digit found (draw or upload one digit)")
+    return prepared
 
 
 class ImageUploads:

@@ -168,6 +168,12 @@ def bad_requests() -> list[tuple[str, dict, int, str]]:
         ("truncated file", {"data": png[: len(png) // 2], "content_type": "image/png"}, 400, "truncated"),
         ("over 20 MB", {"data": b"\x89PNG" + bytes(21 * 2**20), "content_type": "image/png"}, 413, "20 MB"),
         ("over 4000 pixels", {"data": huge, "content_type": "image/png"}, 413, "4001 x 10 pixels"),
+        (
+            "blank image",
+            {"data": encode(Image.new("L", (50, 50), 255), "PNG"), "content_type": "image/png"},
+            422,
+            "blank image",
+        ),  # fmt: skip
         ("TIFF", {"data": encode(Image.new("L", (28, 28)), "TIFF"), "content_type": "image/tiff"}, 415, "PNG"),
         ("multipart without 'file'", {"data": form, "content_type": form_type}, 400, "'file'"),
         ("wrong method", {"method": "GET"}, 405, "GET is not allowed on /predict"),
