@@ -1,6 +1,6 @@
 """Load on ``python -m mnist_rnn serve``: concurrent clients posting MNIST test images as PNG, on loopback.
 
-For each backend it starts a server from ``--ckpt_path`` (or targets a running one with ``--url``), then:
+For each backend it starts a server from ``--ckpt-path`` (or targets a running one with ``--url``), then:
 
 1. the accuracy check: each of the first ``--images`` test images is sent once (8 clients); the answers'
    accuracy and errors, beside the accuracy of the same network in-process on the same images (what
@@ -8,7 +8,7 @@ For each backend it starts a server from ``--ckpt_path`` (or targets a running o
 2. the load: for 1, 8 and 32 clients, each client sends images back to back for ``--seconds``: requests/s,
    p50 and p99 latency, errors, and the accuracy of the answers.
 
-    python benchmarks/serve_load.py --ckpt_path CKPT --data-dir ../shared/mnist [--backends torch onnx]
+    python -m benchmarks.serve_load --ckpt-path CKPT --data-dir ../shared/mnist [--backends torch onnx]
         [--clients 1 8 32] [--seconds 10] [-- SERVE OPTIONS, e.g. --max_batch_size 8 --batch_timeout 0.002]
 
 Loopback only, and bounded: at most 64 clients and 120 seconds per run.
@@ -36,7 +36,6 @@ import torch
 from PIL import Image
 
 ROOT = Path(__file__).parents[1]
-sys.path.insert(0, str(ROOT))
 MAX_CLIENTS, MAX_SECONDS = 64, 120
 
 
@@ -180,7 +179,7 @@ def main() -> None:
     argv = argv[: argv.index("--")] if "--" in argv else argv
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     target = parser.add_mutually_exclusive_group(required=True)
-    target.add_argument("--ckpt_path", help="start a server for this checkpoint, once per backend")
+    target.add_argument("--ckpt-path", dest="ckpt_path", help="start a server for this checkpoint, once per backend")
     target.add_argument("--url", help="a running server on this machine, e.g. http://127.0.0.1:8000")
     parser.add_argument("--backends", nargs="+", default=["torch", "onnx"], choices=["torch", "onnx"])
     parser.add_argument("--clients", nargs="+", type=int, default=[1, 8, 32])
