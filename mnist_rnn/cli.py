@@ -248,7 +248,9 @@ def build_cli(args: ArgsType = None, run: bool = True) -> MNISTRNNCLI:
             "exit_on_error": False,
             "prog": _program_name(),
             "description": "Train, test and use a recurrent network (LSTM, GRU, RNN) that reads MNIST-family "
-            "images row by row.",
+            "images row by row. Two more commands take a trained checkpoint out of the training loop: export "
+            "(ONNX or torch.export) and serve (an HTTP server with a page to draw digits on); add --help to any "
+            "command for its options.",
         },
     )
 
