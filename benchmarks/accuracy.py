@@ -1,7 +1,7 @@
 """Accuracy over seeds: train a config once per seed on a local MNIST folder and print a table.
 
-    python benchmarks/accuracy.py --config configs/default.yaml --seeds 0 1 2 --data-dir ../shared/mnist
-    python benchmarks/accuracy.py --config configs/seed.yaml --seeds 0 1 2 --data-dir ../shared/mnist \
+    python -m benchmarks.accuracy --config configs/default.yaml --seeds 0 1 2 --data-dir ../shared/mnist
+    python -m benchmarks.accuracy --config configs/seed.yaml --seeds 0 1 2 --data-dir ../shared/mnist \
         --parallel 3 -- --trainer.accelerator gpu
 
 Each seed runs the real CLI (``fit``, then the test of its best checkpoint, as ``python -m mnist_rnn fit``
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -26,6 +27,7 @@ from pathlib import Path
 
 from lightning.pytorch import Callback, LightningModule, Trainer
 
+ROOT = Path(__file__).resolve().parents[1]
 TARGET = 0.99
 RESULT_PREFIX = "ACCURACY_RESULT "
 
@@ -87,7 +89,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", required=True, help="a YAML config of the CLI, e.g. configs/default.yaml")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--data-dir", default="data/")
+    parser.add_argument("--data-dir", default="data/", help="folder holding MNIST/raw/")
     parser.add_argument("--parallel", type=int, default=1, help="seeds trained at once (each its own process)")
     parser.add_argument("--log-dir", default="lightning_logs", help="where the runs' logs go")
     parser.add_argument("--name", help="the runs' folder under --log-dir (default: the config's name)")
@@ -119,10 +121,14 @@ def main() -> None:
         print(RESULT_PREFIX + json.dumps(run_one(cli_args)), flush=True)
         return
 
+    # The children import this checkout's code, wherever the command was started from.
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+
     def run_seed(seed: int) -> dict:
         command = [
             sys.executable,
-            __file__,
+            "-m",
+            "benchmarks.accuracy",
             "--one",
             "--config",
             args.config,
@@ -136,7 +142,7 @@ def main() -> None:
             name,
             *cli_extra,
         ]
-        done = subprocess.run(command, capture_output=True, text=True)
+        done = subprocess.run(command, capture_output=True, text=True, env=env)
         lines = [line for line in done.stdout.splitlines() if line.startswith(RESULT_PREFIX)]
         if done.returncode != 0 or not lines:
             sys.exit(f"seed {seed} failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
@@ -170,5 +176,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     main()

@@ -1,9 +1,9 @@
 """The lab's own training loop, as the lab wrote it, for its test accuracy: the reference of configs/seed.yaml.
 
-    python benchmarks/lab_accuracy.py --data-dir ../shared/mnist --seeds 0 1 2
+    python -m benchmarks.lab_accuracy --data-dir ../shared/mnist --seeds 0 1 2
 
 Plain PyTorch, no part of this project: torchvision MNIST with ``ToTensor`` (pixels in [0, 1]), all 60,000
-training images, batch 50, the lab's 2x128 LSTM, Adam at a fixed lr 0.01 (``throughput.lab_setup``), 5 epochs.
+training images, batch 50, the lab's 2x128 LSTM, Adam at a fixed lr 0.01 (``benchmarks/lab.py``), 5 epochs.
 It prints the test accuracy after every epoch; the lab reported the last one (97.3%).
 """
 
@@ -14,36 +14,21 @@ import statistics
 import time
 
 import torch
-from throughput import lab_setup
-from torch import nn
-from torch.utils.data import DataLoader
-from torchvision import datasets, transforms
 
-
-def test_accuracy(model: nn.Module, test_set: datasets.MNIST) -> float:
-    model.eval()
-    correct = 0
-    with torch.no_grad():
-        for images, labels in DataLoader(test_set, batch_size=1000):
-            correct += (model(images.reshape(-1, 28, 28)).argmax(dim=1) == labels).sum().item()
-    model.train()
-    return correct / len(test_set)
+from benchmarks.lab import lab_setup, lab_step, lab_test_accuracy, lab_test_set
 
 
 def train_lab(data_dir: str, seed: int, epochs: int) -> list[float]:
     """Test accuracy after each epoch of the lab's loop, seeded with ``seed``."""
     torch.manual_seed(seed)
     loader, model, criterion, optimizer = lab_setup(data_dir, torch.device("cpu"))
-    test_set = datasets.MNIST(data_dir, train=False, transform=transforms.ToTensor())
+    test_set = lab_test_set(data_dir)
     accuracies = []
     start = time.perf_counter()
     for epoch in range(epochs):
         for images, labels in loader:
-            loss = criterion(model(images.reshape(-1, 28, 28)), labels)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-        accuracies.append(test_accuracy(model, test_set))
+            lab_step(model, criterion, optimizer, images, labels)
+        accuracies.append(lab_test_accuracy(model, test_set))
         print(f"seed {seed}, epoch {epoch + 1}: test {accuracies[-1]:.2%} ({time.perf_counter() - start:.0f} s)")
     return accuracies
 

@@ -20,7 +20,7 @@ random size and place, with a little sensor noise. Everything is drawn from one 
 same on every run. ``--grid`` saves what the model saw (the prepared 28x28 images, one row of ten digits
 per kind, font and format); ``--samples DIR`` saves one generated picture per kind and format to look at.
 
-    python benchmarks/own_digits.py --ckpt CKPT [--grid own_digits.png] [--samples DIR] [--seed 0]
+    python -m benchmarks.own_digits --ckpt-path CKPT [--grid own_digits.png] [--samples DIR] [--seed 0]
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ import argparse
 import io
 import itertools
 import shutil
-import sys
 import tempfile
 from collections import defaultdict
 from pathlib import Path
@@ -37,10 +36,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-sys.path.insert(0, str(Path(__file__).parent))
-from predict_agreement import run_predict  # noqa: E402
-
-from mnist_rnn.images import load_image, to_mnist  # noqa: E402
+from benchmarks.predict_agreement import run_predict
+from mnist_rnn.images import load_image, to_mnist
 
 FONT_FOLDER = Path("/usr/share/fonts/truetype/dejavu")
 FONTS = ["DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSerif.ttf", "DejaVuSansMono.ttf", "DejaVuSansCondensed.ttf"]
@@ -298,7 +295,7 @@ def kind_of(name: str) -> str:
 
 def main_cli() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--ckpt", type=Path, required=True)
+    parser.add_argument("--ckpt-path", type=Path, required=True, help="a checkpoint written by fit")
     parser.add_argument("--grid", type=Path, help="save the prepared digits as one PNG here")
     parser.add_argument("--samples", type=Path, help="copy one generated picture per kind and format here")
     parser.add_argument("--seed", type=int, default=0, help="seed of the generated pictures")
@@ -309,7 +306,7 @@ def main_cli() -> None:
         folder.mkdir()
         workdir.mkdir()
         truth = generate(folder, args.seed)
-        predicted = run_predict(args.ckpt.resolve(), folder, workdir)
+        predicted = run_predict(args.ckpt_path.resolve(), folder, workdir)
         if args.grid:
             save_grid(folder, truth, args.grid)
         if args.samples:

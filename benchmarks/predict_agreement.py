@@ -4,7 +4,7 @@ Saves the first N MNIST test images as PNG files, runs ``python -m mnist_rnn pre
 and compares each row with the checkpoint's own prediction on the same test tensor. Preprocessing of an
 MNIST image should change nothing that matters, so the two should agree on (nearly) every image.
 
-    python benchmarks/predict_agreement.py --ckpt CKPT --data_dir /work/shared/mnist [--count 200]
+    python -m benchmarks.predict_agreement --ckpt-path CKPT --data-dir /work/shared/mnist [--count 200]
 """
 
 from __future__ import annotations
@@ -42,15 +42,15 @@ def run_predict(ckpt: Path, folder: Path, workdir: Path) -> dict[str, tuple[str,
 
 def main_cli() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--ckpt", type=Path, required=True)
-    parser.add_argument("--data_dir", default="data/")
+    parser.add_argument("--ckpt-path", type=Path, required=True, help="a checkpoint written by fit")
+    parser.add_argument("--data-dir", default="data/", help="folder holding MNIST/raw/")
     parser.add_argument("--count", type=int, default=200)
     args = parser.parse_args()
 
     data = MNISTDataModule(data_dir=args.data_dir)
     data.setup("test")
     images, labels = data.test_set.images[: args.count], data.test_set.labels[: args.count]
-    model = RNNClassifier.load_from_checkpoint(args.ckpt, map_location="cpu").eval()
+    model = RNNClassifier.load_from_checkpoint(args.ckpt_path, map_location="cpu").eval()
     with torch.no_grad():
         probabilities = model(images).softmax(-1)
     own_prob, own_digit = probabilities.max(-1)
@@ -62,7 +62,7 @@ def main_cli() -> None:
         names = [f"{i:05d}.png" for i in range(len(images))]
         for name, image in zip(names, images, strict=False):
             Image.fromarray(image[0].numpy()).save(folder / name)
-        predicted = run_predict(args.ckpt.resolve(), folder, workdir)
+        predicted = run_predict(args.ckpt_path.resolve(), folder, workdir)
 
     cli_digit = torch.tensor([int(predicted[name][0]) for name in names])
     cli_prob = torch.tensor([float(predicted[name][1]) for name in names])

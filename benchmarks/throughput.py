@@ -1,12 +1,12 @@
 """Training throughput: the lab's plain-PyTorch loop vs this project's Trainer.fit vs a plain loop on our pipeline.
 
-    python benchmarks/throughput.py --data-dir ../shared/mnist [--images 20000] [--rounds 3] [--accelerator cpu]
+    python -m benchmarks.throughput --data-dir ../shared/mnist [--images 20000] [--rounds 3] [--accelerator cpu]
         [--precision 32-true bf16-mixed]
 
 In one run, on one machine, it alternates three ways of training the same 2x128 LSTM with Adam at batch 50
 for the same number of training images each, and prints images/s (best of the rounds) and their ratios:
 
-  (a) lab:      the lab's loop as the lab wrote it: torchvision MNIST + ToTensor + DataLoader, its nn.Module
+  (a) lab:      the lab's loop as the lab wrote it (benchmarks/lab.py): torchvision MNIST + ToTensor, its LSTM
   (b) fit:      this project's Trainer.fit with the seed config (in-memory pipeline, the LightningModule)
   (c) pipeline: a plain PyTorch loop over this project's DataModule and model, no Lightning around it
 
@@ -36,19 +36,15 @@ import torch
 import torch.nn.functional as F
 import yaml
 from lightning.pytorch import Callback, Trainer, seed_everything
-from torch import nn
-from torch.utils.data import DataLoader
-from torchvision import datasets, transforms
 
+from benchmarks.lab import BATCH, lab_setup, lab_step
 from mnist_rnn.cli import build_cli
 from mnist_rnn.data import MNISTDataModule
 from mnist_rnn.model import RNNClassifier
 
-BATCH = 50
 # Steps each loop runs before its clock starts: first-call costs (allocations, lazy optimizer state, the
 # first autocast and oneDNN kernel setup) are not throughput, and they would weigh on short measurements.
 WARMUP_STEPS = 5
-LR = 0.01
 # Lightning precision names measured here -> the dtype of their matrix products.
 PRECISIONS = {"32-true": torch.float32, "bf16-mixed": torch.bfloat16}
 SEED_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "seed.yaml"
@@ -59,30 +55,6 @@ def lab_model() -> RNNClassifier:
     return RNNClassifier(**yaml.safe_load(SEED_CONFIG.read_text())["model"])
 
 
-class LabRNN(nn.Module):
-    """The lab's model, as written in the report (zero initial states made on the input's device)."""
-
-    def __init__(self, input_size: int = 28, hidden_size: int = 128, num_layers: int = 2, num_classes: int = 10):
-        super().__init__()
-        self.hidden_size, self.num_layers = hidden_size, num_layers
-        self.lstm = nn.LSTM(input_size, hidden_size, num_layers, batch_first=True)
-        self.fc = nn.Linear(hidden_size, num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h0 = torch.zeros(self.num_layers, x.size(0), self.hidden_size, device=x.device)
-        c0 = torch.zeros(self.num_layers, x.size(0), self.hidden_size, device=x.device)
-        out, _ = self.lstm(x, (h0, c0))
-        return self.fc(out[:, -1, :])
-
-
-def lab_setup(data_dir: str, device: torch.device) -> tuple[DataLoader, LabRNN, nn.CrossEntropyLoss, torch.optim.Adam]:
-    """The lab's training set-up: torchvision MNIST with ToTensor, a shuffled DataLoader, its model, Adam."""
-    train_set = datasets.MNIST(data_dir, train=True, transform=transforms.ToTensor(), download=False)
-    loader = DataLoader(train_set, batch_size=BATCH, shuffle=True)
-    model = LabRNN().to(device)
-    return loader, model, nn.CrossEntropyLoss(), torch.optim.Adam(model.parameters(), lr=LR)
-
-
 def lab_loop(data_dir: str, steps: int, device: torch.device) -> float:
     """(a) The lab's loop: per-sample PIL -> ToTensor -> collate, loss.item() every 100 steps as it printed."""
     loader, model, criterion, optimizer = lab_setup(data_dir, device)
@@ -91,12 +63,7 @@ def lab_loop(data_dir: str, steps: int, device: torch.device) -> float:
             start = time.perf_counter()
         if step == WARMUP_STEPS + steps:
             break
-        images = images.reshape(-1, 28, 28).to(device)
-        labels = labels.to(device)
-        loss = criterion(model(images), labels)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+        loss = lab_step(model, criterion, optimizer, images.to(device), labels.to(device))
         if (step + 1) % 100 == 0:
             _ = loss.item()
     _sync(device)
@@ -177,9 +144,9 @@ def gemm_peak(device: torch.device, dtype: torch.dtype, size: int = 1024, repeat
 
 def training_flops_per_image(model: RNNClassifier) -> float:
     """Multiply-adds of the recurrent and linear weights at every step, x2 for FLOPs, x3 for forward+backward."""
-    steps = model.sequence_shape[0]
-    recurrent = sum(p.numel() for name, p in model.rnn.named_parameters() if name.startswith("weight"))
-    head = model.head.weight.numel()
+    steps = model.network.steps
+    recurrent = sum(p.numel() for name, p in model.network.rnn.named_parameters() if name.startswith("weight"))
+    head = model.network.head.weight.numel()
     return 3 * 2 * (recurrent * steps + head)
 
 

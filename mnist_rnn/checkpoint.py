@@ -4,18 +4,25 @@
   file elsewhere and then copy it: a SIGKILL during the copy leaves a truncated ``.ckpt``. Here every
   checkpoint is written to a hidden ``.partial`` file in the same folder, flushed to disk, then renamed over
   the old one (``os.replace`` is atomic): a ``.ckpt`` file is always complete or absent.
+  A full disk ends in one line naming the file and the space it needed, and leaves no ``.partial`` behind.
 - On SIGTERM Lightning finishes the current batch and raises ``SIGTERMException``; this callback then saves
   ``last.ckpt`` and says how to resume. Ctrl+C (SIGINT) is turned into the same SIGTERM path, so the batch
-  in flight is never cut in half; a second Ctrl+C aborts at once.
+  in flight is never cut in half; a second Ctrl+C aborts at once. The process ends with 128 + the signal's
+  number whenever it was stopped, never 0. Only training saves: a stop during the sanity check, or during
+  ``validate``, ``test`` or ``predict``, writes nothing. A stop during a validation of ``fit`` keeps the
+  previous ``last.ckpt`` (saving there would mark the epoch as validated, and the resumed run would skip its
+  validation): the resumed run trains that epoch again and validates it.
 - Lightning resolves ``--ckpt_path last`` only in the *current* run's folder, which a new process has just
   created empty, so it would silently train from scratch; :func:`find_last_checkpoint` looks in the earlier
-  run folders instead.
+  run folders instead, for the newest ``last.ckpt`` of a run with the command's settings.
 """
 
 from __future__ import annotations
 
+import errno
 import glob
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -27,6 +34,7 @@ from typing import Any
 import lightning.pytorch as pl
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from mnist_rnn.errors import UserError, first_line
@@ -42,11 +50,19 @@ class SafeModelCheckpoint(ModelCheckpoint):
 
     def _save_checkpoint(self, trainer: pl.Trainer, filepath: str) -> None:
         partial = os.path.join(os.path.dirname(filepath), f".{os.path.basename(filepath)}.partial")
-        super()._save_checkpoint(trainer, partial)  # every process takes part; global rank 0 writes
-        if trainer.is_global_zero:
-            _fsync(partial)
-            os.replace(partial, filepath)
-            _fsync(os.path.dirname(filepath) or ".")  # make the rename itself durable
+        try:
+            super()._save_checkpoint(trainer, partial)  # every process takes part; global rank 0 writes
+            if trainer.is_global_zero:
+                _fsync(partial)
+                os.replace(partial, filepath)
+                _fsync(os.path.dirname(filepath) or ".")  # make the rename itself durable
+        except OSError as error:
+            written = os.path.getsize(partial) if os.path.exists(partial) else 0
+            if os.path.exists(partial):
+                os.remove(partial)
+            if error.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise UserError(_disk_full_message(filepath, written)) from error
+            raise
         self._last_checkpoint_saved = filepath
 
     # ----- resuming with fresh data order ---------------------------------------------------------------
@@ -83,10 +99,31 @@ class SafeModelCheckpoint(ModelCheckpoint):
 
     # ----- stopping on a signal ------------------------------------------------------------------------
 
+    # Each stage's first hook: here, not in setup, because Lightning's own SIGTERM handler, which ours
+    # relies on, is in place by now (it is installed just before the stage runs).
+
+    def on_sanity_check_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        super().on_sanity_check_start(trainer, pl_module)
+        self._catch_sigint()
+
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        # Here, not in setup: Lightning's own SIGTERM handler, which ours relies on, is in place by now.
         super().on_train_start(trainer, pl_module)
-        if threading.current_thread() is threading.main_thread():
+        self._catch_sigint()
+
+    def on_validation_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        super().on_validation_start(trainer, pl_module)
+        self._catch_sigint()
+
+    def on_test_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        super().on_test_start(trainer, pl_module)
+        self._catch_sigint()
+
+    def on_predict_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        super().on_predict_start(trainer, pl_module)
+        self._catch_sigint()
+
+    def _catch_sigint(self) -> None:
+        if self._previous_sigint is None and threading.current_thread() is threading.main_thread():
             self._previous_sigint = signal.signal(signal.SIGINT, self._on_sigint)
 
     def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
@@ -104,20 +141,58 @@ class SafeModelCheckpoint(ModelCheckpoint):
 
     def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
         super().on_exception(trainer, pl_module, exception)
-        if not isinstance(exception, SIGTERMException) or trainer.fast_dev_run or trainer.sanity_checking:
+        if not isinstance(exception, SIGTERMException):
             return  # a crash or a non-finite loss: the weights may be bad, keep the last good checkpoint
-        self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
-        name = signal.Signals(self._stop_signal).name
+        # SIGTERMException is a SystemExit whose code is None, which would end the process with status 0.
         exception.code = 128 + self._stop_signal  # the shell's convention for "killed by this signal"
+        name = signal.Signals(self._stop_signal).name
+        where = f"at epoch {trainer.current_epoch}, step {trainer.global_step}"
+        if trainer.state.fn != TrainerFn.FITTING:
+            stage = trainer.state.stage.value if trainer.state.stage else trainer.state.fn.value
+            outcome = f"stopped by {name} while {_ING.get(stage, stage)}; no checkpoint written"
+            if self.best_model_path:  # the test after fit: training had finished
+                outcome += f" (training had finished: the best checkpoint is {self.best_model_path})"
+        elif trainer.sanity_checking:
+            outcome = f"stopped by {name} during the sanity check, before any training; no checkpoint written"
+        elif trainer.fast_dev_run or not self.save_last:
+            outcome = f"stopped by {name} {where}; no checkpoint saved (fast_dev_run or save_last off)"
+        elif trainer.validating:
+            kept = f"kept {self.last_model_path}" if self.last_model_path else "no checkpoint saved yet"
+            outcome = (
+                f"stopped by {name} during the validation of epoch {trainer.current_epoch}; {kept}, so a resumed "
+                f"run trains this epoch again and validates it. Resume with the same command and --ckpt_path last"
+            )
+        else:
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+            outcome = (
+                f"stopped by {name} {where}; saved {self.last_model_path}. "
+                f"Resume with the same command and --ckpt_path last"
+            )
         if trainer.is_global_zero:
-            saved = (
-                f"saved {self.last_model_path}" if self.last_model_path else "no checkpoint saved (save_last is off)"
-            )
-            print(
-                f"mnist-rnn: stopped by {name} at epoch {trainer.current_epoch}, step {trainer.global_step}; "
-                f"{saved}. Resume with the same command and --ckpt_path last",
-                file=sys.stderr,
-            )
+            print(f"mnist-rnn: {outcome}", file=sys.stderr)
+
+
+_ING = {"validate": "validating", "test": "testing", "predict": "predicting"}
+
+
+def _disk_full_message(filepath: str, written: int) -> str:
+    """Which file could not be written, about how much space it needed, and how much there is."""
+    folder = os.path.dirname(filepath) or "."
+    siblings = [path.stat().st_size for path in Path(folder).glob("*.ckpt")]
+    needed = f"about {_size(max(siblings))}" if siblings else f"more than the {_size(written)} written"
+    free = _size(shutil.disk_usage(folder).free)
+    return (
+        f"no space left on the device to write {filepath}: it needs {needed}, {free} are free in {folder}/. "
+        f"Earlier checkpoints are intact; free some space and resume with --ckpt_path last"
+    )
+
+
+def _size(size: int) -> str:
+    """A size in the unit that shows it best: "84 kB", "2.1 MB", "3.5 GB"."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6)):
+        if size >= scale:
+            return f"{size / scale:.1f} {unit}"
+    return f"{size / 1e3:.0f} kB"
 
 
 def _fsync(path: str) -> None:
@@ -128,32 +203,95 @@ def _fsync(path: str) -> None:
         os.close(descriptor)
 
 
-def find_last_checkpoint(folders: list[Path]) -> Path:
-    """The newest ``last*.ckpt`` in ``folders`` (each a checkpoint folder or a glob of them).
+def find_last_checkpoint(folders: list[Path], settings: dict[str, Any] | None = None) -> Path:
+    """The newest ``last*.ckpt`` in ``folders`` (each a checkpoint folder or a glob of them) of a run whose
+    saved settings agree with ``settings`` (flat, e.g. ``{"model.cell": "gru", "data.val_size": 5000}``;
+    a setting the checkpoint does not hold is not compared).
 
     Raises:
-        UserError: when there is none, rather than training from scratch without a word.
+        UserError: when there is none, rather than training from scratch, or another run on, without a word.
     """
     candidates = [Path(path) for folder in folders for path in glob.glob(str(folder / "last*.ckpt"))]
+    where = " or ".join(f"{folder}/" for folder in folders)
     if not candidates:
-        where = " or ".join(f"{folder}/" for folder in folders)
         raise UserError(f"--ckpt_path last: no last.ckpt found in {where}")
-    return max(candidates, key=lambda path: path.stat().st_mtime)
+    candidates.sort(key=lambda path: path.stat().st_mtime, reverse=True)
+    if not settings:
+        return candidates[0]
+    differences = {}
+    for path in candidates:
+        differences[path] = setting_differences(settings, saved_settings(path))
+        if not differences[path]:
+            return path
+    newest = candidates[0]
+    listed = ", ".join(f"{key}={saved!r} (this command: {ours!r})" for key, ours, saved in differences[newest][:3])
+    raise UserError(
+        f"--ckpt_path last: none of the {len(candidates)} last.ckpt files in {where} is of a run with this "
+        f"command's settings; the newest, {newest}, has {listed}. Run the command that started the run, or "
+        f"pass --ckpt_path with its folder or file"
+    )
 
 
-def check_checkpoint(path: str | Path) -> None:
+def saved_settings(path: str | Path) -> dict[str, Any]:
+    """The model's and the data's settings saved in a checkpoint, flat: ``{"model.cell": "lstm", ...}``."""
+    checkpoint = _load_keys(path)
+    flat = {f"model.{key}": value for key, value in checkpoint.get("hyper_parameters", {}).items()}
+    flat.update({f"data.{key}": value for key, value in checkpoint.get("datamodule_hyper_parameters", {}).items()})
+    return {key: value for key, value in flat.items() if not key.split(".", 1)[1].startswith("_")}
+
+
+def setting_differences(settings: dict[str, Any], saved: dict[str, Any]) -> list[tuple[str, Any, Any]]:
+    """(key, value in ``settings``, value in ``saved``) of each key both hold with different values."""
+    return [(key, value, saved[key]) for key, value in settings.items() if key in saved and saved[key] != value]
+
+
+def best_checkpoint(last: Path) -> Path:
+    """The best checkpoint of the run that wrote ``last``, as its checkpoint callback recorded it.
+
+    Raises:
+        UserError: when the run recorded none (no validation yet, or no monitored metric).
+    """
+    states = _load_keys(last).get("callbacks", {})
+    recorded = next((state.get("best_model_path") for state in states.values() if "best_model_path" in state), "")
+    if recorded:
+        for path in (Path(recorded), last.parent / Path(recorded).name):  # the run folder may have moved
+            if path.is_file():
+                return path
+    raise UserError(f"--ckpt_path best: the run of {last} recorded no best checkpoint (was it validated?)")
+
+
+def _load_keys(path: str | Path) -> dict[str, Any]:
+    """A checkpoint's top-level entries, memory-mapped: its tensors are not read."""
+    return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+
+
+def check_checkpoint(path: str | Path, resume: bool = False) -> None:
     """Refuse a ``--ckpt_path`` that is missing or is not a Lightning checkpoint, before any work starts.
 
     Cheap: a checkpoint is a zip archive (torch's format since 1.6), and its keys are read memory-mapped.
+    With ``resume``, also refuse a file that holds only weights (``save_weights_only``): training cannot
+    go on from it.
     """
     path = Path(path)
+    if path.is_dir():
+        raise UserError(f"--ckpt_path {path}: a folder with no last.ckpt, not a checkpoint file")
     if not path.is_file():
         raise UserError(f"--ckpt_path {path}: no such file")
     if not zipfile.is_zipfile(path):
         raise UserError(f"--ckpt_path {path}: not a checkpoint (not a file written by torch.save, or truncated)")
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        checkpoint = _load_keys(path)
     except Exception as error:
         raise UserError(f"--ckpt_path {path}: not a readable checkpoint ({first_line(error)})") from error
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise UserError(f"--ckpt_path {path}: a torch file, but not a Lightning checkpoint (no state_dict)")
+    if "pytorch-lightning_version" not in checkpoint:
+        raise UserError(
+            f"--ckpt_path {path}: a state_dict saved with torch.save, not a Lightning checkpoint (no "
+            f"pytorch-lightning_version); load it in Python with RNNClassifier(...).load_state_dict"
+        )
+    if resume and ("optimizer_states" not in checkpoint or "loops" not in checkpoint):
+        raise UserError(
+            f"--ckpt_path {path}: holds only the weights (saved with save_weights_only), so training cannot "
+            f"resume from it; test or predict with it instead"
+        )

@@ -1,33 +1,52 @@
 """Command line: ``python -m mnist_rnn fit|validate|test|predict`` (or ``mnist-rnn``), built on LightningCLI.
 
+``export`` and ``serve`` (:mod:`mnist_rnn.export`, :mod:`mnist_rnn.serve`) run no Trainer: ``main`` hands them
+their arguments before LightningCLI sees any.
+
 Adds to LightningCLI: this project's defaults (TensorBoard under ``lightning_logs/``, a checkpoint of the
 best ``val/acc`` plus ``last.ckpt``, a seed), the values the model takes from the data, the test of the best
 checkpoint after ``fit``, the CSV of ``predict``, and the one place where known errors become a clear
-one-line message. Settings and ``--ckpt_path`` are checked right after parsing, so a bad one fails before
-any folder or file is written; ``--ckpt_path last`` means the newest ``last.ckpt`` of the earlier runs (see
-:mod:`mnist_rnn.checkpoint`).
+one-line message. Settings, config files and ``--ckpt_path`` are checked right after parsing, so a bad one
+fails before any folder or file is written. ``--ckpt_path last`` means the newest ``last.ckpt`` of the earlier
+runs with this command's settings, ``--ckpt_path best`` that run's best checkpoint, and ``--ckpt_path FOLDER``
+the ``last.ckpt`` of that run folder (see :mod:`mnist_rnn.checkpoint`).
 """
 
 from __future__ import annotations
 
+import importlib
 import os
+import signal
 import sys
 from argparse import ArgumentError
 from pathlib import Path
 from typing import Any
 
+import torch
+import yaml
 from lightning.pytorch.callbacks import TQDMProgressBar
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
 
-from mnist_rnn.checkpoint import SafeModelCheckpoint, check_checkpoint, find_last_checkpoint
+from mnist_rnn.checkpoint import (
+    SafeModelCheckpoint,
+    best_checkpoint,
+    check_checkpoint,
+    find_last_checkpoint,
+    saved_settings,
+    setting_differences,
+)
 from mnist_rnn.data import MNISTDataModule
-from mnist_rnn.errors import UserError
+from mnist_rnn.errors import UserError, first_line
 from mnist_rnn.finite_loss import StopOnNonFiniteLoss
 from mnist_rnn.model import RNNClassifier
 from mnist_rnn.predictions import PredictionWriter
 
 # Values the model takes from the data module, so nobody types them twice.
-DATA_TO_MODEL = ("num_classes", "mean", "std", "dataset", "class_names")
+DATA_TO_MODEL = ("num_classes", "image_size", "mean", "std", "dataset", "class_names")
+# The data settings that make a run what it is (with the model's), compared by --ckpt_path last.
+RUN_DATA_SETTINGS = ("dataset", "batch_size", "val_size", "split_seed")
+# Commands that run no Trainer, so not LightningCLI's: each has its own argparse in mnist_rnn/<name>.py.
+TOOLS = ("export", "serve")
 
 
 class MNISTRNNCLI(LightningCLI):
@@ -55,6 +74,8 @@ class MNISTRNNCLI(LightningCLI):
 
     def parse_arguments(self, parser: LightningArgumentParser, args: ArgsType) -> None:
         """Parse, then refuse settings and checkpoints that cannot work, before anything is built or written."""
+        raw_args = [str(arg) for arg in (sys.argv[1:] if args is None else args)] if not isinstance(args, dict) else []
+        _check_config_files(raw_args)
         super().parse_arguments(parser, args)
         subcommand = self.config.get("subcommand")
         if subcommand is None:
@@ -63,10 +84,57 @@ class MNISTRNNCLI(LightningCLI):
         max_epochs = config.trainer.max_epochs
         if max_epochs is not None and (max_epochs == 0 or max_epochs < -1):
             raise UserError(f"trainer.max_epochs must be positive (or -1 for no limit), got {max_epochs}")
-        if config.get("ckpt_path") == "last":
-            config.ckpt_path = str(find_last_checkpoint(self._checkpoint_folders(config)))
-        if config.get("ckpt_path") not in (None, "best", "last", "hpc"):
-            check_checkpoint(config.ckpt_path)
+        _check_accelerator(config.trainer.accelerator)
+        if subcommand in ("test", "validate") and not config.get("ckpt_path"):
+            # Lightning would score the untrained weights; predict refuses that too.
+            raise UserError(f"{subcommand} needs a trained model: pass --ckpt_path CHECKPOINT (or last, or best)")
+        if config.get("ckpt_path") not in (None, "hpc"):
+            config.ckpt_path = str(self._resolve_checkpoint(subcommand, config, _typed_model_options(raw_args)))
+
+    def _resolve_checkpoint(self, subcommand: str, config: Any, typed: set[str]) -> Path:
+        """The file ``--ckpt_path`` names, checked; say which one when it was found (``last``, ``best``, a folder).
+
+        A resumed ``fit`` refuses model options that disagree with the checkpoint (LightningCLI would replace
+        them with its settings without a word); ``test`` and ``predict`` warn that they are ignored.
+        """
+        resume = subcommand == "fit"
+        model = {f"model.{key}": value for key, value in config.model.items() if key not in DATA_TO_MODEL}
+        chosen = {key for key in model if key in typed or model[key] != self._default(subcommand, key)}
+        if resume:  # every setting of the run, so the same command resumes its own run
+            wanted = {**model, **{f"data.{key}": config.data[key] for key in RUN_DATA_SETTINGS}}
+        else:  # only what the user chose: the checkpoint brings the rest
+            wanted = {**{key: model[key] for key in chosen}, "data.dataset": config.data.dataset}
+        given = config.ckpt_path
+        if given in ("last", "best") or Path(given).is_dir():
+            if given == "best" and resume:
+                raise UserError("--ckpt_path best: fit resumes a run from its last state: pass --ckpt_path last")
+            if Path(given).is_dir():  # a run folder the user named: its own last.ckpt
+                path = find_last_checkpoint([Path(given), Path(given) / "checkpoints"])
+            else:
+                path = find_last_checkpoint(self._checkpoint_folders(config), wanted)
+            if given == "best":
+                path = best_checkpoint(path)
+            print(f"mnist-rnn: {'resuming from' if resume else 'using'} {path}", file=sys.stderr)
+        else:
+            path = Path(given)
+        check_checkpoint(path, resume=resume)
+        typed_model = {key: model[key] for key in chosen}
+        ignored = setting_differences(typed_model, saved_settings(path))
+        if ignored:
+            listed = ", ".join(f"{key}={ours!r} (checkpoint: {saved!r})" for key, ours, saved in ignored)
+            if resume:
+                raise UserError(
+                    f"--ckpt_path {path} was trained with other settings: {listed}; a resumed run keeps the "
+                    f"checkpoint's, so drop these options (or start a new run without --ckpt_path)"
+                )
+            print(f"mnist-rnn: warning: ignoring {listed}: the checkpoint's settings are used", file=sys.stderr)
+        return path
+
+    def _default(self, subcommand: str, key: str) -> Any:
+        """The parser's default of ``key`` (e.g. ``model.cell``), to tell the settings a user chose."""
+        if not hasattr(self, "_defaults"):
+            self._defaults = self._subcommand_parsers[subcommand].get_defaults()
+        return self._defaults.get(key)
 
     @staticmethod
     def _checkpoint_folders(config: Any) -> list[Path]:
@@ -75,12 +143,16 @@ class MNISTRNNCLI(LightningCLI):
             return [Path(config.checkpoint.dirpath)]
         logger = config.trainer.logger
         init_args = getattr(logger, "init_args", None) or {}
-        save_dir = init_args.get("save_dir") or config.trainer.default_root_dir or "."
+        save_dir = _log_root(config.trainer)
         name = init_args.get("name") or "lightning_logs"
         return [Path(save_dir) / name / "version_*" / "checkpoints"]
 
     def before_instantiate_classes(self) -> None:
         config = self.config.get(str(self.subcommand), self.config)  # flat when run=False
+        init_args = getattr(config.trainer.logger, "init_args", None)
+        if init_args is not None and init_args.get("save_dir") == ".":
+            # The logger's folder (and so the checkpoints' folder) follows --trainer.default_root_dir.
+            init_args.save_dir = _log_root(config.trainer)
         if config.trainer.enable_progress_bar is False:
             # Lightning refuses a progress-bar callback beside enable_progress_bar=False; a bar that never
             # refreshes is the same thing.
@@ -129,14 +201,19 @@ class MNISTRNNCLI(LightningCLI):
         trainer = self.trainer
         if trainer.fast_dev_run or trainer.interrupted:
             return
+        if trainer.received_sigterm:  # it came after the last check of the training loop: stop here
+            print("mnist-rnn: stopped by a signal at the end of training, before the test", file=sys.stderr)
+            sys.exit(128 + signal.SIGTERM)
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
         results = trainer.test(self.model, datamodule=self.datamodule, ckpt_path=best or None, verbose=False)
         self.test_results = results[0]
         accuracy = results[0]["test/acc"]
+        # limit_test_batches may have cut the test set short: count the images of the batches that ran.
+        tested = min(len(self.datamodule.test_set), int(sum(trainer.num_test_batches)) * self.datamodule.batch_size)
         if trainer.is_global_zero:
             print(
                 f"Test accuracy {accuracy:.2%} (test error {1 - accuracy:.2%}) on "
-                f"{len(self.datamodule.test_set):,} test images, from {best or 'the final weights'}"
+                f"{tested:,} test images, from {best or 'the final weights'}"
             )
 
 
@@ -147,8 +224,12 @@ def main(args: ArgsType = None) -> None:
     the full traceback instead.
     """
     try:
-        build_cli(args)
-    except (UserError, ValueError, ArgumentError) as error:
+        argv = sys.argv[1:] if args is None else args
+        if isinstance(argv, list) and argv and argv[0] in TOOLS:
+            importlib.import_module(f"mnist_rnn.{argv[0]}").main(argv[1:])
+        else:
+            build_cli(args)
+    except (UserError, ArgumentError) as error:
         if os.environ.get("MNIST_RNN_DEBUG"):
             raise
         print(f"mnist-rnn: error: {_short(error)}", file=sys.stderr)
@@ -166,9 +247,77 @@ def build_cli(args: ArgsType = None, run: bool = True) -> MNISTRNNCLI:
         auto_configure_optimizers=False,  # the model owns its optimiser and schedule
         args=args,
         run=run,
-        # Bad options raise ArgumentError (shown in one line by main) instead of printing the whole usage.
-        parser_kwargs={"exit_on_error": False},
+        parser_kwargs={
+            # Bad options raise ArgumentError (shown in one line by main) instead of printing the whole usage.
+            "exit_on_error": False,
+            "prog": _program_name(),
+            "description": "Train, test and use a recurrent network (LSTM, GRU, RNN) that reads MNIST-family "
+            "images row by row. Two more commands take a trained checkpoint out of the training loop: export "
+            "(ONNX or torch.export) and serve (an HTTP server with a page to draw digits on); add --help to any "
+            "command for its options.",
+        },
     )
+
+
+def _program_name() -> str:
+    """The command as the user typed it: ``mnist-rnn`` (the installed script) or ``python -m mnist_rnn``."""
+    return "mnist-rnn" if Path(sys.argv[0]).name == "mnist-rnn" else "python -m mnist_rnn"
+
+
+def _typed_model_options(args: list[str]) -> set[str]:
+    """The ``model.*`` options typed on the command line (``--model.cell gru`` or ``--model.cell=gru``)."""
+    return {arg[2:].split("=", 1)[0] for arg in args if arg.startswith("--model.")}
+
+
+def _check_config_files(args: list[str]) -> None:
+    """Name the file and the line of a config file that is not valid YAML, or that is empty.
+
+    jsonargparse reports these without the file's name ("Unexpected config" for an empty one).
+    """
+    paths = [after for flag, after in zip(args, args[1:], strict=False) if flag in ("-c", "--config")]
+    paths += [arg.split("=", 1)[1] for arg in args if arg.startswith("--config=")]
+    for path in map(Path, paths):
+        if not path.is_file():
+            continue  # jsonargparse says "File does not exist"
+        try:
+            settings = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as error:
+            mark = getattr(error, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            problem = getattr(error, "problem", None) or first_line(error)
+            context, start = getattr(error, "context", None), getattr(error, "context_mark", None)
+            if context and start:  # where the unclosed bracket or quote began
+                problem += f" ({context} that starts at line {start.line + 1})"
+            raise UserError(f"--config {path}: not valid YAML{where}: {problem}") from error
+        except (OSError, UnicodeDecodeError) as error:
+            raise UserError(f"--config {path}: cannot be read ({first_line(error)})") from error
+        if settings is None:
+            raise UserError(f"--config {path}: the file is empty (or only comments): put settings in it or drop it")
+        if not isinstance(settings, dict):
+            raise UserError(f"--config {path}: expected settings (key: value lines), found a {type(settings).__name__}")
+
+
+def _check_accelerator(accelerator: Any) -> None:
+    """``--trainer.accelerator gpu`` where torch sees no GPU: say so in one line, not in a Lightning traceback."""
+    if accelerator not in ("gpu", "cuda") or torch.cuda.is_available():
+        return
+    if accelerator == "gpu" and torch.backends.mps.is_available():
+        return  # Apple's GPU
+    build = f"this torch build has CUDA {torch.version.cuda}" if torch.version.cuda else "this torch build has no CUDA"
+    raise UserError(
+        f"--trainer.accelerator {accelerator}: no GPU is visible to torch ({build}); "
+        f"--trainer.accelerator cpu or auto runs on the CPU"
+    )
+
+
+def _log_root(trainer: Any) -> str:
+    """Where logs and checkpoints go: the logger's ``save_dir``, unless it is the default "." and
+    ``--trainer.default_root_dir`` names a folder."""
+    init_args = getattr(trainer.logger, "init_args", None) or {}
+    save_dir = init_args.get("save_dir")
+    if save_dir in (None, ".") and trainer.default_root_dir:
+        return str(trainer.default_root_dir)
+    return save_dir or "."
 
 
 def _short(error: BaseException) -> str:

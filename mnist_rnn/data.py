@@ -10,7 +10,12 @@ the GPU as uint8 (4x fewer bytes) and a checkpoint alone knows how to normalise 
 from __future__ import annotations
 
 import contextlib
+import errno
+import gzip
 import io
+import os
+import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -21,7 +26,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 from torchvision import datasets
 
-from mnist_rnn.errors import DataError, UserError, first_line
+from mnist_rnn.errors import DataError, SettingsError, UserError, first_line
 from mnist_rnn.idx import check_idx_pair
 from mnist_rnn.images import UserImages
 
@@ -50,6 +55,9 @@ class DatasetInfo:
         """The four uncompressed IDX files torchvision expects under ``<data_dir>/<folder>/raw/``."""
         return [Path(url).stem for url, _ in self.torchvision_class.resources]
 
+
+# Fewer validation images than this make val/acc too coarse to choose the best checkpoint on: a warning.
+SMALL_VALIDATION = 1000
 
 # Statistics of the 60,000 training images of each set (MNIST's measured on the real files here).
 DATASETS: dict[str, DatasetInfo] = {
@@ -120,13 +128,13 @@ class MNISTDataModule(LightningDataModule):
     ) -> None:
         super().__init__()
         if dataset not in DATASETS:
-            raise ValueError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
+            raise SettingsError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
         if batch_size <= 0:
-            raise ValueError(f"batch_size must be positive, got {batch_size}")
+            raise SettingsError(f"batch_size must be positive, got {batch_size}")
         if num_workers < 0:
-            raise ValueError(f"num_workers must be 0 or more, got {num_workers}")
+            raise SettingsError(f"num_workers must be 0 or more, got {num_workers}")
         if val_size <= 0:
-            raise ValueError(f"val_size must be positive, got {val_size}")
+            raise SettingsError(f"val_size must be positive, got {val_size}")
         self.save_hyperparameters()
         self.data_dir = Path(data_dir)
         self.dataset = dataset
@@ -142,6 +150,7 @@ class MNISTDataModule(LightningDataModule):
         self.test_set: InMemoryImages | None = None
         # For predict: the prepared images, their files, the files that could not be read, the blank ones.
         self.predict_set: UserImages | None = None
+        self._warned_val_size = False
 
     # Values the CLI links into the model, so the user never types them twice.
     @property
@@ -161,11 +170,18 @@ class MNISTDataModule(LightningDataModule):
         return self.info.std
 
     @property
+    def image_size(self) -> int:
+        """Height (= width) of the images: 28 in every MNIST-family set (the IDX checks refuse other sizes, and
+        users' images are framed at 28x28)."""
+        return 28
+
+    @property
     def raw_folder(self) -> Path:
         return self.data_dir / self.info.folder / "raw"
 
     def prepare_data(self) -> None:
-        """Download the files if they are missing (the only method that touches the network), then check them.
+        """Unpack or download the files if they are missing (only the download touches the network), then
+        check them.
 
         The checks run here too (not only in ``setup``) because Lightning calls ``prepare_data`` before it
         creates the log folder: bad files then leave no empty ``lightning_logs/version_N`` behind.
@@ -173,13 +189,67 @@ class MNISTDataModule(LightningDataModule):
         """
         if self.trainer is not None and self.trainer.predicting:
             return
+        self._check_paths()
+        self._unpack_gz_files()
         if not self._files_present():
             self._download()
         train_count = self._check_files(train=True)
         self._check_files(train=False)
         self._check_val_size(train_count)
+        if self.trainer is None or self.trainer.state.fn == "fit":
+            self._check_batch_size(train_count)
+
+    def _check_paths(self) -> None:
+        """Name a data file that is there but cannot be a file: a folder, a symbolic link that loops, one to
+        nothing. Otherwise it would read as "files not found", and a download would try to write over it."""
+        for name in self.info.file_names:
+            path = self.raw_folder / name
+            try:
+                path.stat()
+            except OSError as error:
+                if error.errno == errno.ELOOP:
+                    raise DataError(f"{path}: a symbolic link that loops (points back to itself)") from error
+                if path.is_symlink():
+                    raise DataError(f"{path}: a symbolic link to {os.readlink(path)}, which does not exist") from error
+                continue  # simply missing: unpacked or downloaded below
+            if path.is_dir():
+                raise DataError(f"{path}: a folder, not a file: put the {name} file there (or its {name}.gz)")
+
+    def _unpack_gz_files(self) -> None:
+        """Unpack ``NAME.gz`` files in ``raw/`` whose uncompressed file is missing (what people download by
+        hand), and check each pair like uncompressed files: by their IDX content, not by a checksum."""
+        names = self.info.file_names
+        for images, labels in (names[:2], names[2:]):
+            pair = [self.raw_folder / images, self.raw_folder / labels]
+            if all(path.is_file() for path in pair) or not any(_gz(path).is_file() for path in pair):
+                continue
+            missing = [path for path in pair if not path.is_file() and not _gz(path).is_file()]
+            if missing:
+                raise DataError(self._missing_message(f"{missing[0].name} is missing (nor is its .gz there)"))
+            unpacked: dict[Path, Path] = {}
+            try:
+                for path in pair:
+                    if not path.is_file():
+                        unpacked[path] = _unpack(_gz(path))
+                check_idx_pair(*(unpacked.get(path, path) for path in pair), num_classes=self.num_classes)
+            except DataError as error:
+                message = str(error)
+                for path, partial in unpacked.items():
+                    partial.unlink()
+                    message = message.replace(str(partial), f"{_gz(path)} (unpacked)")
+                raise DataError(message) from error
+            for path, partial in unpacked.items():
+                os.replace(partial, path)
+                print(f"mnist-rnn: unpacked {_gz(path)}", file=sys.stderr)
 
     def _download(self) -> None:
+        # torchvision creates data_dir/<folder>/raw/ before it downloads: after a failure (no network, a
+        # mistyped --data.data_dir) remove the folders it made, so no empty folders are left behind.
+        made = []  # the folders that are not there yet, deepest first
+        folder = self.raw_folder.absolute()
+        while not folder.exists():
+            made.append(folder)
+            folder = folder.parent
         for train in (True, False):
             # torchvision prints each failed mirror to stdout; keep that out of the user's way and say
             # once, clearly, what is missing.
@@ -188,6 +258,9 @@ class MNISTDataModule(LightningDataModule):
                 with contextlib.redirect_stdout(noise):
                     self.info.torchvision_class(str(self.data_dir), train=train, download=True)
             except Exception as error:  # no network, a mirror down, a bad checksum...
+                for path in made:
+                    with contextlib.suppress(OSError):
+                        path.rmdir()  # only if empty: never a file
                 raise DataError(self._missing_message(f"the download failed ({first_line(error)})")) from error
 
     def setup(self, stage: str | None = None) -> None:
@@ -259,6 +332,25 @@ class MNISTDataModule(LightningDataModule):
                 f"val_size={self.val_size} leaves no training images: {self.raw_folder} holds only "
                 f"{train_count:,} training images (pass a smaller --data.val_size)"
             )
+        fitting = self.trainer is None or self.trainer.state.fn in ("fit", "validate")
+        if self.val_size < SMALL_VALIDATION and fitting and not self._warned_val_size:
+            self._warned_val_size = True
+            print(
+                f"mnist-rnn: warning: val_size={self.val_size}: val/acc moves in steps of "
+                f"{1 / self.val_size:.2%}, too coarse to choose the best checkpoint on "
+                f"(--data.val_size {SMALL_VALIDATION:,} or more gives steps of {1 / SMALL_VALIDATION:.1%})",
+                file=sys.stderr,
+            )
+
+    def _check_batch_size(self, train_count: int) -> None:
+        """A batch larger than the training set would silently become one batch of all of it (and as much
+        memory as that needs); refuse it."""
+        train_images = train_count - self.val_size
+        if self.batch_size > train_images:
+            raise DataError(
+                f"batch_size={self.batch_size:,} is more than the {train_images:,} training images "
+                f"({train_count:,} minus val_size={self.val_size:,}): pass a smaller --data.batch_size"
+            )
 
     def _files_present(self) -> bool:
         return all((self.raw_folder / name).is_file() for name in self.info.file_names)
@@ -269,3 +361,19 @@ class MNISTDataModule(LightningDataModule):
             f"{', '.join(self.info.file_names)}. Pass --data.data_dir pointing at a folder that holds "
             f"{self.info.folder}/raw/."
         )
+
+
+def _gz(path: Path) -> Path:
+    return path.with_name(path.name + ".gz")
+
+
+def _unpack(gz_path: Path) -> Path:
+    """Unpack ``NAME.gz`` into a hidden ``.NAME.partial`` beside it; the caller checks it, then renames it."""
+    partial = gz_path.with_name(f".{gz_path.name[: -len('.gz')]}.partial")
+    try:
+        with gzip.open(gz_path, "rb") as source, open(partial, "wb") as target:
+            shutil.copyfileobj(source, target)
+    except (OSError, EOFError) as error:  # not gzip, truncated, or a read-only folder
+        partial.unlink(missing_ok=True)
+        raise DataError(f"{gz_path}: cannot be unpacked ({first_line(error)})") from error
+    return partial

@@ -5,6 +5,11 @@ class UserError(Exception):
     """Bad input from the user (files, paths, settings); the message says what is wrong and where."""
 
 
+class SettingsError(UserError, ValueError):
+    """A setting that cannot work (a size <= 0, an unknown name). Also a ``ValueError``, so Python code that
+    builds the model or the data module and catches ``ValueError`` keeps working."""
+
+
 class DataError(UserError):
     """The data files are missing, unreadable or inconsistent."""
 

@@ -5,6 +5,14 @@ producing nothing. Reading the loss on the host every step would make each GPU s
 so the check is done on the device (a running "first bad step" tensor, no synchronisation) and read only
 every ``check_every_n_steps`` steps: every step on a CPU, where reading is free, and every 50 steps
 elsewhere by default. The step it names is still the exact first bad one.
+
+It is also read before every validation of ``fit``. Lightning validates inside the training epoch, before
+``on_train_epoch_end`` (2.6: ``_TrainingEpochLoop.on_advance_end`` runs the validation loop, then
+``_FitLoop.on_advance_end`` calls ``on_train_epoch_end``), and when validation runs more than once per epoch
+or not every epoch, the checkpoint callback saves the best checkpoint and ``last.ckpt`` at the end of each
+validation. A NaN in the last steps before it must stop the run there, not reach a checkpoint that
+``--ckpt_path last`` would resume from. (With one validation per epoch the checkpoint callback saves in its
+``on_train_epoch_end``, which Lightning calls after this callback's.)
 """
 
 from __future__ import annotations
@@ -14,9 +22,10 @@ from typing import Any
 import lightning.pytorch as pl
 import torch
 from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.trainer.states import TrainerFn
 from torch import Tensor
 
-from mnist_rnn.errors import NonFiniteLossError
+from mnist_rnn.errors import NonFiniteLossError, SettingsError
 
 
 class StopOnNonFiniteLoss(Callback):
@@ -29,7 +38,7 @@ class StopOnNonFiniteLoss(Callback):
 
     def __init__(self, check_every_n_steps: int | None = None) -> None:
         if check_every_n_steps is not None and check_every_n_steps <= 0:
-            raise ValueError(f"check_every_n_steps must be positive, got {check_every_n_steps}")
+            raise SettingsError(f"check_every_n_steps must be positive, got {check_every_n_steps}")
         self.check_every_n_steps = check_every_n_steps
         self._first_bad: Tensor | None = None  # global step of the first non-finite loss, or -1
 
@@ -50,7 +59,14 @@ class StopOnNonFiniteLoss(Callback):
         if (step + 1) % self.check_every_n_steps == 0:
             self._check(trainer)
 
+    def on_validation_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # Before the validation whose end writes checkpoints; not in the sanity check before training.
+        if self._first_bad is not None and trainer.state.fn == TrainerFn.FITTING and not trainer.sanity_checking:
+            self._check(trainer)
+
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # For epochs without validation; runs before the checkpoint callback's on_train_epoch_end (Lightning
+        # calls the monitoring callbacks last).
         if self._first_bad is not None:
             self._check(trainer)
 

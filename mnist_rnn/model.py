@@ -1,7 +1,9 @@
-"""The LightningModule: image -> sequence -> recurrent layers -> last state -> Linear -> logits.
+"""The LightningModule: the plain network of :mod:`mnist_rnn.network` plus how it is trained.
 
-Normalisation and the image-to-sequence step live here, not in the data pipeline, so that a checkpoint
-alone classifies raw images (uint8 0-255 or float 0-1) whatever its sequence mode.
+The network (scaling, standardisation, image to sequence, recurrent layers, head) is ``self.network``;
+this class adds the loss, the metrics, the optimiser and its schedule, the augmentation and Lightning's
+hooks. Its hyperparameters stay flat, so the command line and the configs name them as before and a
+checkpoint alone rebuilds the model.
 """
 
 from __future__ import annotations
@@ -11,17 +13,19 @@ from typing import Any, Literal
 import torch
 import torch.nn.functional as F
 from lightning.pytorch import LightningModule
+from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.plugins.precision import MixedPrecision
-from torch import Tensor, nn
+from torch import Tensor
 from torchmetrics.classification import MulticlassAccuracy
 
 from mnist_rnn.augment import random_affine, random_erase, random_flip
+from mnist_rnn.errors import SettingsError
+from mnist_rnn.network import CELLS, SEQUENCES, Cell, RNNNetwork, Sequence
 from mnist_rnn.pictures import TestPictures
+from mnist_rnn.schedules import StretchableCosineAnnealingLR, StretchableOneCycleLR
 
-Cell = Literal["lstm", "gru", "rnn"]
-Sequence = Literal["rows", "pixels", "permuted"]
-CELLS: dict[str, type[nn.RNNBase]] = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
-SEQUENCES = ("rows", "pixels", "permuted")
+OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
+LR_SCHEDULES = ("constant", "onecycle", "cosine")
 
 
 class RNNClassifier(LightningModule):
@@ -99,26 +103,23 @@ class RNNClassifier(LightningModule):
         super().__init__()
         _check_settings(locals())
         self.save_hyperparameters()
-        steps, step_size = image_size, image_size  # rows
-        if sequence != "rows":
-            steps, step_size = image_size * image_size, 1
-        if sequence == "permuted":
-            generator = torch.Generator().manual_seed(permutation_seed)
-            self.register_buffer("permutation", torch.randperm(steps, generator=generator))
-        self.sequence_shape = (steps, step_size)
-        self.rnn = CELLS[cell](
-            input_size=step_size,
+        self.network = RNNNetwork(
+            cell=cell,
             hidden_size=hidden_size,
             num_layers=num_layers,
-            batch_first=True,
-            dropout=dropout if num_layers > 1 else 0.0,
             bidirectional=bidirectional,
+            dropout=dropout,
+            forget_bias=forget_bias,
+            sequence=sequence,
+            permutation_seed=permutation_seed,
+            num_classes=num_classes,
+            image_size=image_size,
+            mean=mean,
+            std=std,
+            normalize=normalize,
         )
-        if forget_bias is not None:
-            _set_forget_bias(self.rnn, forget_bias)
-        self.num_directions = 2 if bidirectional else 1
-        self.dropout = nn.Dropout(dropout)
-        self.head = nn.Linear(hidden_size * self.num_directions, num_classes)
+        # Checkpoints of earlier versions hold the network's weights at the top level (rnn.*, head.*).
+        self.register_load_state_dict_pre_hook(_move_old_keys_into_network)
         # One metric object per stage, so their states never mix.
         # validate_args=False: the inputs are our own logits and labels, and the checks cost more than the
         # update itself (they scan the labels on every call).
@@ -128,50 +129,21 @@ class RNNClassifier(LightningModule):
         # val/acc of the weights, read from their checkpoint, for TensorBoard's hyperparameters tab.
         self.checkpoint_val_acc: float | None = None
 
-    # ----- the network -----------------------------------------------------------------------------
-
     def forward(self, images: Tensor) -> Tensor:
         """Logits (B, num_classes) of a batch of images (B, 1, H, W): uint8 0-255 or float 0-1."""
-        return self.classify(self.to_sequence(self.scale(images)))
-
-    @staticmethod
-    def scale(images: Tensor) -> Tensor:
-        """Pixels as float in [0, 1]: uint8 images are divided by 255, float ones are taken as they are."""
-        if images.dtype == torch.uint8:
-            return images.float().div_(255)
-        return images.float()
-
-    def to_sequence(self, images: Tensor) -> Tensor:
-        """Read [0, 1] images (B, 1, H, W) as sequences (B, steps, features), standardised if ``normalize``."""
-        hp = self.hparams
-        pixels = images.reshape(len(images), -1)
-        if hp.normalize:
-            pixels = (pixels - hp.mean) / hp.std
-        if hp.sequence == "permuted":
-            pixels = pixels[:, self.permutation]
-        return pixels.view(len(images), *self.sequence_shape)
-
-    def classify(self, sequences: Tensor) -> Tensor:
-        """Logits from the final hidden state of the last layer (both directions when bidirectional).
-
-        For a one-way network this is the output of the last time step, as in the lab.
-        """
-        _, state = self.rnn(sequences)
-        final = state[0] if isinstance(state, tuple) else state  # LSTMs return (h_n, c_n)
-        last_layer = final[-self.num_directions :]  # (directions, B, hidden)
-        features = last_layer.transpose(0, 1).reshape(len(sequences), -1)
-        return self.head(self.dropout(features))
+        return self.network(images)
 
     # ----- training and evaluation ------------------------------------------------------------------
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         images, labels = batch
-        pixels = self.scale(images)
+        network = self.network
+        pixels = network.scale(images)
         hp = self.hparams
         pixels = random_affine(pixels, hp.augment_shift, hp.augment_rotation, hp.augment_scale)
         pixels = random_flip(pixels, 0.5 if hp.augment_flip else 0.0)
         pixels = random_erase(pixels, hp.augment_erase)
-        logits = self.classify(self.to_sequence(pixels))
+        logits = network.classify(network.to_sequence(pixels))
         loss = F.cross_entropy(logits, labels, label_smoothing=hp.label_smoothing)
         # Tensors, not numbers: Lightning reads them only when it writes a log line or refreshes the
         # progress bar, so the step itself never waits for the GPU.
@@ -197,21 +169,26 @@ class RNNClassifier(LightningModule):
         self.log("train/acc", self.train_acc)
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        self._evaluate(batch, "val", self.val_acc)
-
-    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
-        """Logits of the batch, returned for the pictures of :class:`TestPictures`."""
-        return self._evaluate(batch, "test", self.test_acc).detach()
-
-    def _evaluate(self, batch: tuple[Tensor, Tensor], stage: str, accuracy: MulticlassAccuracy) -> Tensor:
         images, labels = batch
-        logits = self(images)
+        self._evaluate(self(images), labels, "val", self.val_acc)
+
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> dict[str, Tensor]:
+        """The batch's logits and, for a one-way network, its logits after each row, for the pictures of
+        :class:`TestPictures`. Both come from one pass of the recurrent layers, and the logits are computed
+        exactly as :meth:`forward` computes them, so the test accuracy is the same as without the rows."""
+        images, labels = batch
+        if self.network.bidirectional:  # it has read the whole image at every step: no reading curve
+            return {"logits": self._evaluate(self(images), labels, "test", self.test_acc)}
+        logits, row_logits = self.network.logits_and_row_logits(images)
+        return {"logits": self._evaluate(logits, labels, "test", self.test_acc), "row_logits": row_logits.detach()}
+
+    def _evaluate(self, logits: Tensor, labels: Tensor, stage: str, accuracy: MulticlassAccuracy) -> Tensor:
         accuracy.update(logits, labels)
         # sync_dist: with several processes the epoch's loss is averaged over all of them (once, at the
         # end of the epoch); the accuracy object syncs its own counts.
         self.log(f"{stage}/loss", F.cross_entropy(logits, labels), prog_bar=True, sync_dist=True)
         self.log(f"{stage}/acc", accuracy, prog_bar=True)
-        return logits
+        return logits.detach()
 
     def predict_step(self, batch: Any, batch_idx: int) -> Tensor:
         """Class probabilities (B, num_classes) of a batch of images, or of (images, ...) tuples."""
@@ -219,10 +196,16 @@ class RNNClassifier(LightningModule):
         return self(images).softmax(dim=-1)
 
     def configure_callbacks(self) -> list[Any]:
-        """The TensorBoard pictures at the end of test come with the model, whatever runs it."""
-        if any(isinstance(callback, TestPictures) for callback in self.trainer.callbacks):
-            return []  # the test after fit reuses the trainer, which has them already
-        return [TestPictures()]
+        """Callbacks that come with the model, whatever runs it: the TensorBoard pictures at the end of test,
+        and the learning-rate curve wherever there is a logger to draw it (without one Lightning's
+        ``LearningRateMonitor`` refuses to run)."""
+        present = self.trainer.callbacks  # the test after fit reuses the trainer, which has ours already
+        callbacks: list[Any] = []
+        if not any(isinstance(callback, TestPictures) for callback in present):
+            callbacks.append(TestPictures())
+        if self.trainer.loggers and not any(isinstance(callback, LearningRateMonitor) for callback in present):
+            callbacks.append(LearningRateMonitor(logging_interval="step"))
+        return callbacks
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Keep the val/acc of these weights in their checkpoint, so a later test can report it."""
@@ -238,23 +221,22 @@ class RNNClassifier(LightningModule):
 
     def configure_optimizers(self) -> Any:
         hp = self.hparams
-        optimizer_class = torch.optim.AdamW if hp.optimizer == "adamw" else torch.optim.Adam
-        optimizer = optimizer_class(
+        optimizer = OPTIMIZERS[hp.optimizer](
             self.parameters(), lr=hp.lr, weight_decay=hp.weight_decay, fused=self._can_fuse_optimizer()
         )
         if hp.lr_schedule == "constant":
             return optimizer
         total_steps = max(1, int(self.trainer.estimated_stepping_batches))
         if hp.lr_schedule == "onecycle":
-            scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=hp.lr, total_steps=total_steps)
-        else:
-            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
+            scheduler = StretchableOneCycleLR(optimizer, max_lr=hp.lr, total_steps=total_steps)
+        else:  # cosine, the only other name _check_settings lets through
+            scheduler = StretchableCosineAnnealingLR(optimizer, T_max=total_steps)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     def _can_fuse_optimizer(self) -> bool:
         """Whether Adam(W) may run fused: one kernel updates every weight instead of about ten operations per
-        weight tensor, which took the optimiser step from 1.3-1.7 to 0.9-1.0 ms at batch 50 on the 2-core CPU
-        (README "Performance"), and saves kernel launches on a GPU.
+        weight tensor: a shorter optimiser step on a CPU (docs/results.md, "Performance") and fewer kernel
+        launches on a GPU.
 
         Not where Lightning's mixed-precision plugin clips the gradients: it refuses to clip for any fused
         optimiser (fused steps unscale float16 gradients themselves, after clipping would have seen them).
@@ -264,17 +246,6 @@ class RNNClassifier(LightningModule):
         trainer = self._trainer
         clips = trainer is not None and bool(trainer.gradient_clip_val)
         return not (clips and isinstance(trainer.precision_plugin, MixedPrecision))
-
-
-def _set_forget_bias(lstm: nn.LSTM, value: float) -> None:
-    """Set every bias of ``lstm`` to 0, except its forget gates' input biases, to ``value``."""
-    hidden = lstm.hidden_size
-    with torch.no_grad():
-        for name, bias in lstm.named_parameters():
-            if name.startswith("bias_"):
-                bias.zero_()
-                if name.startswith("bias_ih"):
-                    bias[hidden : 2 * hidden] = value  # PyTorch's gate order: input, forget, cell, output
 
 
 def _check_settings(settings: dict[str, Any]) -> None:
@@ -300,5 +271,25 @@ def _check_settings(settings: dict[str, Any]) -> None:
         problems.append(f"forget_bias applies to LSTM cells only, not {settings['cell']!r}")
     if settings["sequence"] not in SEQUENCES:
         problems.append(f"sequence must be one of {', '.join(SEQUENCES)}, got {settings['sequence']!r}")
+    if settings["optimizer"] not in OPTIMIZERS:
+        problems.append(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {settings['optimizer']!r}")
+    if settings["lr_schedule"] not in LR_SCHEDULES:
+        problems.append(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {settings['lr_schedule']!r}")
     if problems:
-        raise ValueError("; ".join(problems))
+        raise SettingsError("; ".join(problems))
+
+
+# The state-dict entries of the network in checkpoints written before it became its own module.
+OLD_NETWORK_KEYS = ("rnn.", "head.", "permutation")
+
+
+def _move_old_keys_into_network(
+    module: RNNClassifier, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any
+) -> None:
+    """Load a checkpoint of an earlier version: its ``rnn.*``, ``head.*`` and ``permutation`` entries are
+    the network's, now under ``network.``. Runs before every ``load_state_dict`` (``load_from_checkpoint``,
+    ``Trainer.fit/test/predict(ckpt_path=...)``), and changes nothing in a checkpoint of this version."""
+    for key in list(state_dict):
+        name = key[len(prefix) :]
+        if key.startswith(prefix) and name.startswith(OLD_NETWORK_KEYS):
+            state_dict[f"{prefix}network.{name}"] = state_dict.pop(key)

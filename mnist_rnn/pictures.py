@@ -1,5 +1,5 @@
-"""TensorBoard pictures at the end of ``test``: a confusion matrix, the misclassified digits, and the
-hyperparameters tab with the real ``val/acc`` and ``test/acc``.
+"""TensorBoard pictures at the end of ``test``: a confusion matrix, the misclassified digits, the test
+accuracy after reading each row, and the hyperparameters tab with the real ``val/acc`` and ``test/acc``.
 
 A look at which digits a model confuses, and at the digits themselves, says more than one accuracy. This
 is a callback that the model adds to every trainer (``RNNClassifier.configure_callbacks``), so it works
@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import matplotlib
 import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.loggers import TensorBoardLogger
@@ -21,20 +22,28 @@ from torchmetrics.classification import MulticlassConfusionMatrix
 
 
 class TestPictures(Callback):
-    """Collect the confusion matrix and up to ``max_misclassified`` wrong test digits; draw them at the end.
+    """Collect the confusion matrix, up to ``max_misclassified`` wrong test digits and the accuracy after each
+    row; draw them at the end.
 
-    The test step must return the logits of its batch (``RNNClassifier.test_step`` does), so nothing is
-    computed twice.
+    The test step returns ``{"logits": (B, classes), "row_logits": (B, rows, classes)}`` (``RNNClassifier.
+    test_step`` does; ``row_logits`` only for one-way networks) or just the logits, so nothing is computed
+    twice. Few misclassified digits, in large tiles: TensorBoard shrinks a picture to the width of its card.
     """
 
-    def __init__(self, max_misclassified: int = 64) -> None:
+    def __init__(self, max_misclassified: int = 12) -> None:
         self.max_misclassified = max_misclassified
         self.confusion: MulticlassConfusionMatrix | None = None
         self.wrong: list[tuple[Tensor, int, int]] = []  # (image (1, H, W), true class, predicted class)
+        # Right answers after reading k rows, per class (rows, classes), and the test images per class.
+        self.reading_correct: Tensor | None = None
+        self.class_counts: Tensor | None = None
 
     def on_test_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self.confusion = MulticlassConfusionMatrix(pl_module.hparams.num_classes).to(pl_module.device)
+        num_classes = pl_module.hparams.num_classes
+        self.confusion = MulticlassConfusionMatrix(num_classes).to(pl_module.device)
         self.wrong = []
+        self.reading_correct = None
+        self.class_counts = torch.zeros(num_classes, dtype=torch.long, device=pl_module.device)
 
     def on_test_batch_end(
         self,
@@ -45,11 +54,14 @@ class TestPictures(Callback):
         batch_idx: int,
         dataloader_idx: int = 0,
     ) -> None:
-        if self.confusion is None or not isinstance(outputs, Tensor):
+        logits = outputs.get("logits") if isinstance(outputs, dict) else outputs
+        if self.confusion is None or not isinstance(logits, Tensor):
             return
         images, labels = batch
-        predicted = outputs.argmax(dim=-1)
+        predicted = logits.argmax(dim=-1)
         self.confusion.update(predicted, labels)
+        if isinstance(outputs, dict) and isinstance(outputs.get("row_logits"), Tensor):
+            self._count_reading(outputs["row_logits"], labels)
         room = self.max_misclassified - len(self.wrong)
         if room > 0:
             wrong = (predicted != labels).nonzero().flatten()[:room].cpu()
@@ -58,18 +70,34 @@ class TestPictures(Callback):
             ):
                 self.wrong.append((image, true, guess))
 
+    def _count_reading(self, row_logits: Tensor, labels: Tensor) -> None:
+        hits = (row_logits.argmax(dim=-1) == labels.unsqueeze(1)).long()  # (B, rows)
+        if self.reading_correct is None:
+            self.reading_correct = hits.new_zeros(hits.shape[1], len(self.class_counts))
+        self.reading_correct.index_add_(1, labels, hits.T)
+        self.class_counts += torch.bincount(labels, minlength=len(self.class_counts))
+
     def on_test_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         logger = _tensorboard(trainer)
         if self.confusion is None:
             return
-        matrix = self.confusion.compute()  # every process takes part in the sync; only one draws
+        # Every process takes part in the syncs; only one draws.
+        matrix = self.confusion.compute()
+        reading = None
+        if self.reading_correct is not None:
+            reading = [trainer.strategy.reduce(t, reduce_op="sum") for t in (self.reading_correct, self.class_counts)]
         if logger is None or not trainer.is_global_zero:
             return
-        names = short_names(pl_module.hparams.class_names, pl_module.hparams.num_classes)
+        hp = pl_module.hparams
+        names = short_names(hp.class_names, hp.num_classes)
         step = trainer.global_step
         writer = logger.experiment
         writer.add_figure("test/confusion_matrix", confusion_figure(matrix.cpu(), names), step)
-        writer.add_figure("test/misclassified", misclassified_figure(self.wrong, names), step)
+        total_wrong = int(matrix.sum() - matrix.trace())
+        writer.add_figure("test/misclassified", misclassified_figure(self.wrong, names, total_wrong), step)
+        if reading is not None:
+            correct, counts = (t.cpu() for t in reading)
+            writer.add_figure("test/reading_accuracy", reading_figure(correct, counts, names, hp.sequence), step)
         log_hparams_with_metrics(logger, dict(pl_module.hparams), _final_metrics(trainer, pl_module), step)
         writer.flush()
 
@@ -106,19 +134,58 @@ def confusion_figure(matrix: Tensor, names: list[str]) -> Figure:
     return figure
 
 
-def misclassified_figure(wrong: list[tuple[Tensor, int, int]], names: list[str]) -> Figure:
-    """A grid of wrongly classified digits, each titled with its true and predicted class."""
-    columns = max(1, min(8, len(wrong)))
+def misclassified_figure(wrong: list[tuple[Tensor, int, int]], names: list[str], total: int | None = None) -> Figure:
+    """A grid of wrongly classified digits, each titled with its true and predicted class in a large font."""
+    columns = max(1, min(4, len(wrong)))
     rows = max(1, math.ceil(len(wrong) / columns))
-    figure = Figure(figsize=(1.5 * columns, 1.7 * rows), layout="constrained")
+    figure = Figure(figsize=(2.4 * columns, 2.6 * rows + 0.6), layout="constrained", dpi=80)
     if not wrong:
-        figure.text(0.5, 0.5, "no misclassified test images", ha="center", va="center")
+        figure.text(0.5, 0.5, "no misclassified test images", ha="center", va="center", fontsize=16)
         return figure
+    of_total = f" of {total:,}" if total is not None and total > len(wrong) else ""
+    figure.suptitle(f"Misclassified test images ({len(wrong)}{of_total})", fontsize=20)
     for index, (image, true, guess) in enumerate(wrong):
         axes = figure.add_subplot(rows, columns, index + 1)
         axes.imshow(image[0].float().numpy(), cmap="gray", vmin=0, vmax=255 if image.dtype == torch.uint8 else 1)
-        axes.set_title(f"true {names[true]}\npred {names[guess]}", fontsize=8)
+        axes.set_title(f"true {names[true]}\npredicted {names[guess]}", fontsize=18)
         axes.axis("off")
+    return figure
+
+
+def reading_figure(correct: Tensor, counts: Tensor, names: list[str], sequence: str = "rows") -> Figure:
+    """Test accuracy after reading the first k rows, k = 1..rows: of all images (thick) and of each class.
+
+    Args:
+        correct: (rows, classes) right answers after each row, per true class.
+        counts: (classes,) test images per class.
+        sequence: The model's sequence mode, for the label of the horizontal axis.
+    """
+    rows = correct.shape[0]
+    read = range(1, rows + 1)
+    figure = Figure(figsize=(10, 6), layout="constrained", dpi=80)
+    axes = figure.add_subplot()
+    colours = matplotlib.colormaps["tab10" if len(names) <= 10 else "tab20"]
+    for index, name in enumerate(names):
+        if counts[index] > 0:
+            accuracy = 100 * correct[:, index].double() / counts[index]
+            axes.plot(read, accuracy.numpy(), color=colours(index % colours.N), linewidth=1.5, label=name)
+    overall = 100 * correct.sum(dim=1).double() / max(1, int(counts.sum()))
+    axes.plot(read, overall.numpy(), color="black", linewidth=4, label="all")
+    axes.set_title(f"Test accuracy after reading k rows (of {rows})", fontsize=18)
+    axes.set_xlabel(
+        {
+            "rows": "rows read, k",
+            "pixels": f"rows read, k (pixel steps {rows}k)",
+            "permuted": f"k/{rows} of the permuted pixels read",
+        }.get(sequence, "k"),
+        fontsize=15,
+    )
+    axes.set_ylabel("test accuracy (%)", fontsize=15)
+    axes.set_xlim(1, rows)
+    axes.set_ylim(0, 100)
+    axes.tick_params(labelsize=13)
+    axes.grid(alpha=0.3)
+    axes.legend(title="true class", fontsize=12, title_fontsize=13, loc="center left", bbox_to_anchor=(1.01, 0.5))
     return figure
 
 
@@ -132,9 +199,20 @@ def log_hparams_with_metrics(
     """
     if not metrics:
         return
-    plain = {key: value if isinstance(value, (int, float, str, bool)) else str(value) for key, value in params.items()}
+    plain = plain_hparams(params)
     writer = logger.experiment
     for summary in hparams(plain, metrics):
         writer._get_file_writer().add_summary(summary)  # what Lightning itself does
     for name, value in metrics.items():
         writer.add_scalar(name, value, step)
+
+
+def plain_hparams(params: dict[str, Any]) -> dict[str, int | float | str | bool]:
+    """The hyperparameters worth a column in TensorBoard's table: numbers, strings, booleans and ``None`` (as
+    ``"None"``), without Lightning's private entries (``_instantiator``, the class that LightningCLI built)
+    and without lists such as ``class_names``."""
+    return {
+        key: "None" if value is None else value
+        for key, value in params.items()
+        if not key.startswith("_") and (value is None or isinstance(value, (int, float, str, bool)))
+    }

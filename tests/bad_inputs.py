@@ -1,4 +1,4 @@
-"""The bad inputs of issue 7, each with the way to make it and a piece of the message the user must see.
+"""The bad inputs of issues 7 and 14, each with the way to make it and a piece of the message the user must see.
 
 Shared by ``tests/test_cli.py`` (each must fail cleanly) and ``docs/make_errors_table.py`` (the table of
 exact messages in ``docs/errors.md``), so that the documented messages are the tested ones.
@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
-from tests.conftest import fake_digits, write_fake_set, write_idx
+from tests.helpers import fake_digits, write_fake_set, write_idx
 
 RAW = Path("MNIST") / "raw"
 
@@ -52,12 +53,60 @@ def _text_file(root: Path) -> None:
     (root.parent / "notes.txt").write_text("not a checkpoint\n")
 
 
+def _state_dict_file(root: Path) -> None:
+    # What torch.save(model.state_dict()) users hand over: weights, but no Lightning checkpoint around them.
+    torch.save({"state_dict": {"head.weight": torch.zeros(10, 128)}}, root.parent / "weights.pt")
+
+
+def _bad_yaml(root: Path) -> None:
+    (root.parent / "bad.yaml").write_text("model:\n  hidden_size: 64\n  cell: [lstm\ndata:\n  batch_size: 20\n")
+
+
+def _empty_yaml(root: Path) -> None:
+    (root.parent / "empty.yaml").write_text("# nothing yet\n")
+
+
+def _folder_for_file(root: Path) -> None:
+    path = root / RAW / "t10k-labels-idx1-ubyte"
+    path.unlink()
+    path.mkdir()
+
+
+def _symlink_loop(root: Path) -> None:
+    path = root / RAW / "t10k-labels-idx1-ubyte"
+    path.unlink()
+    path.symlink_to(path.name)
+
+
+def lightning_checkpoint(path: Path, **hyper_parameters) -> None:
+    """A small file with the entries of a Lightning checkpoint that the CLI reads before it loads one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    checkpoint = {
+        "state_dict": {},
+        "pytorch-lightning_version": "2.6.0",
+        "hyper_parameters": hyper_parameters,
+        "optimizer_states": [],
+        "loops": {},
+    }
+    torch.save(checkpoint, path)
+
+
+def _gru_checkpoint(root: Path) -> None:
+    lightning_checkpoint(root.parent / "gru.ckpt", cell="gru")
+
+
+def _other_run(root: Path) -> None:
+    lightning_checkpoint(root.parent / "lightning_logs/version_0/checkpoints/last.ckpt", hidden_size=64)
+
+
 @dataclass(frozen=True)
 class BadInput:
     what: str  # the row of the table
-    args: list[str]  # options added to a normal fit command; "{data}" is the data folder
+    args: list[str]  # options added to a normal command
     expected: str  # a piece of the one-line message
     break_data: Callable[[Path], None] | None = None  # what to do to a good fake data folder
+    command: str = "fit"
+    earlier_run: bool = True  # whether the folder holds an earlier run's last.ckpt (which must stay as it is)
 
 
 BAD_INPUTS = [
@@ -69,7 +118,53 @@ BAD_INPUTS = [
     BadInput("label outside 0-9", [], "labels must be 0-9, found 12 at index 17", _bad_label),
     BadInput("`--ckpt_path` that does not exist", ["--ckpt_path", "missing.ckpt"], "missing.ckpt: no such file"),
     BadInput("`--ckpt_path` that is not a checkpoint", ["--ckpt_path", "notes.txt"], "not a checkpoint", _text_file),
-    BadInput("`--ckpt_path last` with no earlier run", ["--ckpt_path", "last"], "no last.ckpt found"),
+    BadInput(
+        "`--ckpt_path last` with no earlier run", ["--ckpt_path", "last"], "no last.ckpt found", earlier_run=False
+    ),
+    BadInput(
+        "`--ckpt_path last` where only another run's (64 units) is",
+        ["--ckpt_path", "last"],
+        "has model.hidden_size=64 (this command: 128)",
+        _other_run,
+        earlier_run=False,
+    ),
+    BadInput(
+        "resuming with a model option that disagrees with the checkpoint",
+        ["--ckpt_path", "gru.ckpt", "--model.cell", "lstm"],
+        "was trained with other settings: model.cell='lstm' (checkpoint: 'gru')",
+        _gru_checkpoint,
+    ),
+    BadInput(
+        "a `torch.save(model.state_dict())` file as `--ckpt_path`",
+        ["--ckpt_path", "weights.pt"],
+        "a state_dict saved with torch.save, not a Lightning checkpoint",
+        _state_dict_file,
+        command="test",
+    ),
+    BadInput("`test` without `--ckpt_path`", [], "test needs a trained model: pass --ckpt_path", command="test"),
+    BadInput(
+        "`test --ckpt_path best` when the run recorded no best",
+        ["--ckpt_path", "best"],
+        "recorded no best checkpoint",
+        command="test",
+    ),
+    BadInput("YAML syntax error", ["--config", "bad.yaml"], "bad.yaml: not valid YAML at line 4", _bad_yaml),
+    BadInput("empty YAML", ["--config", "empty.yaml"], "empty.yaml: the file is empty", _empty_yaml),
+    BadInput("a data file that is a folder", [], "t10k-labels-idx1-ubyte: a folder, not a file", _folder_for_file),
+    BadInput("a data file that is a symbolic link loop", [], "a symbolic link that loops", _symlink_loop),
+    BadInput(
+        "mistyped `--data.data_dir`, no network", ["--data.data_dir", "dta"], "MNIST files not found in dta/MNIST/raw/"
+    ),
+    BadInput(
+        "batch larger than the training set",
+        ["--data.batch_size", "500"],
+        "batch_size=500 is more than the 200 training images",
+    ),
+    BadInput(
+        "`--trainer.accelerator gpu` where torch sees no GPU",
+        ["--trainer.accelerator", "gpu"],
+        "no GPU is visible to torch",
+    ),
     BadInput("hidden size <= 0", ["--model.hidden_size", "0"], "hidden_size must be positive, got 0"),
     BadInput("layers <= 0", ["--model.num_layers", "0"], "num_layers must be positive, got 0"),
     BadInput("batch size <= 0", ["--data.batch_size", "0"], "batch_size must be positive, got 0"),
@@ -83,13 +178,25 @@ BAD_INPUTS = [
         "forget_bias applies to LSTM cells only, not 'gru'",
     ),
     BadInput("unknown sequence mode", ["--model.sequence", "columns"], 'Parser key "model.sequence"'),
+    BadInput("unknown optimizer", ["--model.optimizer", "sgd"], 'Parser key "model.optimizer"'),
+    BadInput("unknown learning-rate schedule", ["--model.lr_schedule", "linear"], 'Parser key "model.lr_schedule"'),
+    BadInput(
+        "image size set by hand (it comes from the data)",
+        ["--model.image_size", "32"],
+        'Linked "model.image_size" must be given via "data.image_size"',
+    ),
 ]
 
 
 def make_data(root: Path, case: BadInput) -> Path:
-    """A fake MNIST data folder under ``root``, broken the way ``case`` says."""
+    """A fake MNIST data folder under ``root``, broken the way ``case`` says, and an earlier run's
+    ``lightning_logs/version_0/checkpoints/last.ckpt`` unless the case says there is none."""
     data = root / "data"
     write_fake_set(data, "MNIST")
+    if case.earlier_run:
+        earlier = root / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt"
+        earlier.parent.mkdir(parents=True)
+        torch.save({"state_dict": {}, "epoch": 3}, earlier)
     if case.break_data is not None:
         case.break_data(data)
     return data

@@ -1,20 +1,26 @@
-"""Checkpoints survive interruption: atomic writes, SIGKILL then resume, SIGTERM/SIGINT save and stop."""
+"""Checkpoints survive interruption: atomic writes, SIGKILL then resume, SIGTERM/SIGINT save and stop, a full
+disk, and ``--ckpt_path last`` taking the command's own run."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import signal
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
 import torch
-from lightning.pytorch import Trainer
+from lightning.pytorch import Callback, Trainer
 
 from mnist_rnn.checkpoint import SafeModelCheckpoint, check_checkpoint, find_last_checkpoint
+from mnist_rnn.cli import main
 from mnist_rnn.data import MNISTDataModule
 from mnist_rnn.errors import UserError
 from mnist_rnn.model import RNNClassifier
-from tests.conftest import cli_subprocess, finish
+from tests.bad_inputs import lightning_checkpoint
+from tests.helpers import cli_subprocess, finish
 
 STEPS_PER_EPOCH = 10  # 200 training images (240 - 40 for validation) in batches of 20
 
@@ -63,6 +69,7 @@ def test_a_failed_write_leaves_the_previous_checkpoint_whole(fake_data_dir, in_t
         assert "state_dict" in load(path)
 
 
+@pytest.mark.slow
 def test_sigkill_mid_epoch_then_resume_from_last(fake_data_dir, tmp_path):
     max_epochs = 4
     args = fit_args(fake_data_dir, max_epochs, "--checkpoint.every_n_train_steps", "3")
@@ -85,6 +92,7 @@ def test_sigkill_mid_epoch_then_resume_from_last(fake_data_dir, tmp_path):
     assert f"`Trainer.fit` stopped: `max_epochs={max_epochs}` reached." in log and "Test accuracy" in log
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_sigterm_and_sigint_save_last_and_stop(fake_data_dir, tmp_path, signum):
     run = cli_subprocess(fit_args(fake_data_dir, 1000, "--checkpoint.every_n_train_steps", "3"), tmp_path)
@@ -123,15 +131,32 @@ def test_find_last_checkpoint_takes_the_newest(tmp_path):
 def test_check_checkpoint_refuses_what_is_not_one(tmp_path):
     (tmp_path / "text.ckpt").write_text("hello")
     torch.save({"weights": 1}, tmp_path / "other.pt")
-    torch.save({"state_dict": {}}, tmp_path / "good.ckpt")
+    torch.save({"state_dict": {}}, tmp_path / "weights.pt")  # torch.save(model.state_dict()), wrapped
+    torch.save({"state_dict": {}, "pytorch-lightning_version": "2.6.0"}, tmp_path / "weights_only.ckpt")
+    lightning_checkpoint(tmp_path / "good.ckpt")
     for name, message in (
         ("missing.ckpt", "no such file"),
         ("text.ckpt", "not a checkpoint"),
         ("other.pt", "no state_dict"),
+        ("weights.pt", "saved with torch.save, not a Lightning checkpoint"),
     ):
         with pytest.raises(UserError, match=message):
             check_checkpoint(tmp_path / name)
-    check_checkpoint(tmp_path / "good.ckpt")
+    check_checkpoint(tmp_path / "weights_only.ckpt")  # enough to test or predict with
+    with pytest.raises(UserError, match="holds only the weights"):
+        check_checkpoint(tmp_path / "weights_only.ckpt", resume=True)
+    check_checkpoint(tmp_path / "good.ckpt", resume=True)
+
+
+def test_find_last_checkpoint_takes_the_newest_of_the_commands_run(tmp_path):
+    for version, hidden_size in ((0, 128), (1, 64)):  # the 64-unit run is newer
+        lightning_checkpoint(tmp_path / f"version_{version}/checkpoints/last.ckpt", hidden_size=hidden_size)
+        time.sleep(0.01)
+    folders = [tmp_path / "version_*" / "checkpoints"]
+    assert find_last_checkpoint(folders, {"model.hidden_size": 128}).parent.parent.name == "version_0"
+    assert find_last_checkpoint(folders, {"model.hidden_size": 64}).parent.parent.name == "version_1"
+    with pytest.raises(UserError, match=r"has model.hidden_size=64 \(this command: 32\)"):
+        find_last_checkpoint(folders, {"model.hidden_size": 32})
 
 
 def test_the_random_state_travels_with_the_checkpoint():
@@ -144,3 +169,128 @@ def test_the_random_state_travels_with_the_checkpoint():
     SafeModelCheckpoint().load_state_dict(state)
     resumed = torch.randperm(100)
     assert torch.equal(resumed, second_epoch) and not torch.equal(resumed, first_epoch)
+
+
+# ----- stops at every moment of fit, run in-process: the signal goes to this process, Lightning's handler
+# (in place during each stage) turns it into a stop -----------------------------------------------------
+
+VALIDATED_EPOCHS: list[int] = []
+
+
+class SignalAt(Callback):
+    """Send ``signum`` to this process at the first batch of ``stage``: "sanity", "validation" (of epoch
+    ``epoch``) or "test". Records the epochs it sees validated (outside the sanity check)."""
+
+    def __init__(self, stage: str = "none", signum: int = 15, epoch: int = 0) -> None:
+        self.stage, self.signum, self.epoch = stage, signum, epoch
+
+    def _send(self) -> None:
+        self.stage = "sent"
+        os.kill(os.getpid(), self.signum)
+
+    def on_validation_batch_start(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0) -> None:
+        if trainer.sanity_checking:
+            if self.stage == "sanity":
+                self._send()
+            return
+        if batch_idx == 0:
+            VALIDATED_EPOCHS.append(trainer.current_epoch)
+        if self.stage == "validation" and trainer.current_epoch == self.epoch:
+            self._send()
+
+    def on_test_batch_start(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0) -> None:
+        if self.stage == "test":
+            self._send()
+
+
+def stop_at(data_dir: Path, stage: str, *extra: str, signum: int = signal.SIGTERM, command: str = "fit") -> int:
+    args = fit_args(data_dir, 3)[1:] if command == "fit" else fit_args(data_dir, 3)[1:9]
+    callback = ["--trainer.callbacks", "tests.test_checkpoint.SignalAt", "--trainer.callbacks.stage", stage]
+    with pytest.raises(SystemExit) as stop:
+        main(
+            [
+                command,
+                *args,
+                *callback,
+                "--trainer.callbacks.epoch",
+                "1",
+                "--trainer.callbacks.signum",
+                str(int(signum)),
+                *extra,
+            ]
+        )
+    return stop.value.code
+
+
+def test_a_stop_during_the_sanity_check_exits_128_plus_the_signal(fake_data_dir, in_tmp_dir, capsys):
+    assert stop_at(fake_data_dir, "sanity", signum=signal.SIGINT) == 130
+    assert (
+        "stopped by SIGINT during the sanity check, before any training; no checkpoint written"
+        in capsys.readouterr().err
+    )
+    assert not list(in_tmp_dir.rglob("*.ckpt"))
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handed back
+
+
+def test_a_stop_during_validation_keeps_the_epoch_for_the_resumed_run(fake_data_dir, in_tmp_dir, capsys):
+    VALIDATED_EPOCHS.clear()
+    assert stop_at(fake_data_dir, "validation") == 143
+    assert "stopped by SIGTERM during the validation of epoch 1; kept" in capsys.readouterr().err
+    last = in_tmp_dir / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt"
+    assert load(last)["global_step"] == STEPS_PER_EPOCH  # the end of epoch 0, not a half-validated epoch 1
+    VALIDATED_EPOCHS.clear()
+    main([*fit_args(fake_data_dir, 3), "--trainer.callbacks", "tests.test_checkpoint.SignalAt", "--ckpt_path", "last"])
+    assert VALIDATED_EPOCHS == [1, 2]  # the interrupted epoch is validated, and may become the best
+    assert "resuming from lightning_logs/version_0/checkpoints/last.ckpt" in capsys.readouterr().err
+
+
+def test_a_stop_while_testing_writes_no_checkpoint(fake_data_dir, in_tmp_dir, capsys):
+    assert stop_at(fake_data_dir, "test") == 143  # the test after fit
+    assert "stopped by SIGTERM while testing; no checkpoint written (training had finished" in capsys.readouterr().err
+    last = in_tmp_dir / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt"
+    finished = last.read_bytes()
+    assert load(last)["global_step"] == 3 * STEPS_PER_EPOCH
+    assert stop_at(fake_data_dir, "test", "--ckpt_path", str(last), command="test") == 143  # the test subcommand
+    assert last.read_bytes() == finished
+    assert sorted(path.relative_to(in_tmp_dir) for path in in_tmp_dir.rglob("last*.ckpt")) == [
+        last.relative_to(in_tmp_dir)
+    ]
+
+
+# ----- a full disk ------------------------------------------------------------------------------------
+
+
+class FillDisk(Callback):
+    """Fill the disk of the run folder when epoch ``epoch`` starts, but for ``leave`` bytes."""
+
+    def __init__(self, epoch: int = 1, leave: int = 1000) -> None:
+        self.epoch, self.leave = epoch, leave
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        if trainer.current_epoch == self.epoch:
+            free = shutil.disk_usage(trainer.log_dir).free
+            Path(trainer.log_dir, "filler").write_bytes(bytes(max(0, free - self.leave)))
+
+
+@pytest.mark.slow
+def test_a_full_disk_is_one_line_and_keeps_the_earlier_checkpoints(fake_data_dir, tmp_path):
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs to fill (needs root): {mounted.stderr.decode().strip()}")
+    try:
+        args = [*fit_args(fake_data_dir, 3), "--trainer.default_root_dir", str(disk)]
+        run = cli_subprocess([*args, "--trainer.callbacks", "tests.test_checkpoint.FillDisk"], tmp_path)
+        assert finish(run) == 2
+        log = (tmp_path / "run.log").read_text()
+        errors = [line for line in log.splitlines() if line.startswith("mnist-rnn: error:")]
+        assert len(errors) == 1 and "Traceback" not in log, log
+        assert f"no space left on the device to write {disk}/lightning_logs/version_0/checkpoints/" in errors[0]
+        assert "it needs about 8" in errors[0] and "kB are free" in errors[0]  # an 84 kB checkpoint
+        checkpoints = disk / "lightning_logs" / "version_0" / "checkpoints"
+        assert not list(checkpoints.glob(".*partial"))
+        assert load(checkpoints / "last.ckpt")["global_step"] == STEPS_PER_EPOCH  # epoch 0's, whole
+        assert not (tmp_path / "lightning_logs").exists()  # default_root_dir is honoured
+    finally:
+        subprocess.run(["umount", str(disk)], check=False)

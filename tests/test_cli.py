@@ -8,28 +8,7 @@ import torch
 from mnist_rnn.cli import build_cli, main
 from mnist_rnn.model import RNNClassifier
 from tests.bad_inputs import BAD_INPUTS, make_data
-
-SEED_CONFIG = str(Path(__file__).parents[1] / "configs" / "seed.yaml")
-QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
-
-
-def data_args(data_dir) -> list[str]:
-    return ["--data.data_dir", str(data_dir), "--data.val_size", "40", "--data.batch_size", "20"]
-
-
-def fit_tiny(data_dir, *extra: str) -> Path:
-    """Train for one short epoch with the lab's config; return the run folder."""
-    main(["fit", "--config", SEED_CONFIG, *data_args(data_dir), *QUIET, "--trainer.max_epochs", "1", *extra])
-    runs = sorted(Path("lightning_logs").glob("version_*"), key=lambda p: int(p.name.split("_")[1]))
-    return runs[-1]
-
-
-def fit_tiny_in(folder: Path, data_dir, *extra: str) -> Path:
-    """:func:`fit_tiny` run from ``folder``, for module-scoped fixtures (which get no ``monkeypatch``)."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(folder)
-        patch.setattr("sys.argv", ["mnist-rnn"])
-        return folder / fit_tiny(data_dir, *extra)
+from tests.helpers import QUIET, SEED_CONFIG, data_args, fit_tiny
 
 
 def test_seed_config_fast_dev_run(fake_data_dir, in_tmp_dir):
@@ -75,24 +54,13 @@ def test_test_subcommand_reproduces_the_accuracy_from_the_checkpoint(fake_data_d
     assert test_accuracy * 100 == pytest.approx(fit_accuracy, abs=0.01)
 
 
-def test_missing_data_is_one_clear_line_and_exit_status_2(tmp_path, in_tmp_dir, capsys, monkeypatch):
-    def no_network(*args, **kwargs):
-        raise RuntimeError("Error downloading train-images-idx3-ubyte.gz")
-
-    monkeypatch.setattr("torchvision.datasets.mnist.download_and_extract_archive", no_network)
+def test_missing_data_is_one_clear_line_and_exit_status_2(tmp_path, in_tmp_dir, capsys, no_network):
     with pytest.raises(SystemExit) as exit_info:
         main(["fit", "--data.data_dir", str(tmp_path / "nothing"), *QUIET])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert "mnist-rnn: error: MNIST files not found in" in err
     assert "Traceback" not in err
-
-
-def no_network(monkeypatch) -> None:
-    def fail(*args, **kwargs):
-        raise RuntimeError("Error downloading train-images-idx3-ubyte.gz")
-
-    monkeypatch.setattr("torchvision.datasets.mnist.download_and_extract_archive", fail)
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
@@ -103,16 +71,13 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 
 
 @pytest.mark.parametrize("case", BAD_INPUTS, ids=lambda case: case.what)
-def test_bad_input_is_one_line_exit_2_and_writes_nothing(case, in_tmp_dir, capsys, monkeypatch):
-    no_network(monkeypatch)
-    data = make_data(in_tmp_dir, case)
-    if case.args != ["--ckpt_path", "last"]:  # an earlier run, whose files must stay as they are
-        earlier = in_tmp_dir / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt"
-        earlier.parent.mkdir(parents=True)
-        torch.save({"state_dict": {}, "epoch": 3}, earlier)
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(case, in_tmp_dir, capsys, no_network):
+    if "gpu" in case.args and torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    data = make_data(in_tmp_dir, case)  # with an earlier run, whose files must stay as they are
     before = snapshot(in_tmp_dir)
     with pytest.raises(SystemExit) as exit_info:
-        main(["fit", *data_args(data), *QUIET, *case.args])
+        main([case.command, *data_args(data), *QUIET, *case.args])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     errors = [line for line in err.splitlines() if line.startswith("mnist-rnn: error: ")]
@@ -153,3 +118,76 @@ def test_fast_config_trains_in_bf16_mixed_precision(fake_data_dir, in_tmp_dir):
     assert cli.trainer.precision == "bf16-mixed"
     assert cli.trainer.state.finished and torch.isfinite(cli.trainer.callback_metrics["train/loss"])
     assert all(p.dtype == torch.float32 for p in cli.model.parameters())
+
+
+def test_help_names_the_program_and_what_it_does(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: mnist-rnn ")  # sys.argv[0] is "mnist-rnn" here (the installed script)
+    assert "recurrent network" in out and "Lightning Trainer command line tool" not in out
+
+
+def test_only_user_errors_become_one_line(fake_data_dir, in_tmp_dir, monkeypatch):
+    # A bug inside torch or Lightning shows its traceback instead of hiding behind exit status 2.
+    def bug(self):
+        raise ValueError("a bug, not a bad input")
+
+    monkeypatch.setattr(RNNClassifier, "configure_optimizers", bug)
+    with pytest.raises(ValueError, match="a bug"):
+        main(["fit", *data_args(fake_data_dir), *QUIET, "--trainer.fast_dev_run", "1"])
+
+
+def resume_args(data_dir, max_epochs: int, *extra: str) -> list[str]:
+    """The default recipe (one-cycle schedule) on the fake data, tiny."""
+    return [
+        "fit",
+        *data_args(data_dir),
+        *QUIET,
+        "--model.hidden_size",
+        "16",
+        "--trainer.max_epochs",
+        str(max_epochs),
+        *extra,
+    ]
+
+
+def test_a_finished_run_trains_longer_and_last_takes_the_commands_own_run(fake_data_dir, in_tmp_dir, capsys):
+    main(resume_args(fake_data_dir, 1, "--model.cell", "gru"))  # version_0: the run to extend
+    main(resume_args(fake_data_dir, 1, "--model.hidden_size", "32"))  # version_1: newer, another run
+    capsys.readouterr()
+    main(resume_args(fake_data_dir, 2, "--model.cell", "gru", "--ckpt_path", "last"))
+    err = capsys.readouterr().err
+    assert "mnist-rnn: resuming from lightning_logs/version_0/checkpoints/last.ckpt" in err
+    assert "the onecycle lr schedule of the checkpoint spanned 10 steps, this run spans 20" in err
+    final = torch.load("lightning_logs/version_2/checkpoints/last.ckpt", map_location="cpu", weights_only=True)
+    assert final["global_step"] == 20 and final["hyper_parameters"]["cell"] == "gru"
+    assert final["lr_schedulers"][0]["total_steps"] == 20
+    # Typed options that disagree with the checkpoint: an error for fit, a warning naming them for test.
+    with pytest.raises(SystemExit) as exit_info:
+        main(resume_args(fake_data_dir, 3, "--ckpt_path", "lightning_logs/version_2", "--model.cell", "lstm"))
+    assert exit_info.value.code == 2
+    assert "model.cell='lstm' (checkpoint: 'gru')" in capsys.readouterr().err
+    main(["test", *data_args(fake_data_dir), *QUIET, "--ckpt_path", "best", "--model.cell", "gru"])
+    err = capsys.readouterr().err
+    assert "mnist-rnn: using lightning_logs/version_2/checkpoints/best-epoch" in err
+    main(["test", *data_args(fake_data_dir), *QUIET, "--ckpt_path", "lightning_logs/version_2", "--model.cell", "lstm"])
+    err = capsys.readouterr().err
+    assert (
+        "mnist-rnn: warning: ignoring model.cell='lstm' (checkpoint: 'gru'): the checkpoint's settings are used" in err
+    )
+
+
+def test_default_root_dir_holds_logs_and_checkpoints_and_the_test_line_counts_the_tested(
+    fake_data_dir, in_tmp_dir, capsys
+):
+    limits = ["--trainer.limit_train_batches", "2", "--trainer.limit_test_batches", "2"]
+    main(resume_args(fake_data_dir, 1, "--trainer.default_root_dir", "out", *limits))
+    assert (in_tmp_dir / "out" / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt").is_file()
+    assert list((in_tmp_dir / "out" / "lightning_logs" / "version_0").glob("events.out.tfevents.*"))
+    assert not (in_tmp_dir / "lightning_logs").exists()
+    out = capsys.readouterr()
+    assert "on 40 test images" in out.out + out.err  # 2 batches of 20, of the 60
+    main(resume_args(fake_data_dir, 2, "--trainer.default_root_dir", "out", *limits, "--ckpt_path", "last"))
+    assert "resuming from out/lightning_logs/version_0/checkpoints/last.ckpt" in capsys.readouterr().err

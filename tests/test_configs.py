@@ -2,9 +2,11 @@
 
 from pathlib import Path
 
+import torch
 import yaml
 
 from mnist_rnn.cli import build_cli
+from tests.helpers import data_args
 
 CONFIGS = Path(__file__).parents[1] / "configs"
 
@@ -39,3 +41,15 @@ def test_seed_config_is_the_lab(monkeypatch, tmp_path):
     assert config.model.augment_shift == config.model.augment_rotation == config.model.augment_scale == 0
     assert config.model.label_smoothing == 0 and config.model.weight_decay == 0
     assert config.model.normalize is False  # the lab fed ToTensor's [0, 1] pixels to the LSTM
+
+
+def test_fashion_config_is_the_lab_model_with_garment_augmentation(fake_data_dir, in_tmp_dir):
+    """configs/fashion.yaml keeps the lab's 2x128 LSTM on rows (issue 16) and trains on Fashion-MNIST."""
+    fashion = str(CONFIGS / "fashion.yaml")
+    cli = build_cli(["fit", "--config", fashion, *data_args(fake_data_dir), "--trainer.fast_dev_run", "2"])
+    hp = cli.model.hparams
+    assert (hp.cell, hp.hidden_size, hp.num_layers, hp.sequence, hp.bidirectional) == ("lstm", 128, 2, "rows", False)
+    assert hp.dataset == "fashion_mnist" and hp.class_names[0] == "T-shirt/top"
+    assert hp.augment_flip and hp.augment_erase == 0.5 and hp.augment_rotation == 0
+    assert yaml.safe_load(Path(fashion).read_text())["trainer"]["max_epochs"] <= 30
+    assert cli.trainer.state.finished and torch.isfinite(cli.trainer.callback_metrics["train/loss"])

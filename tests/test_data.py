@@ -1,3 +1,4 @@
+import gzip
 from pathlib import Path
 
 import pytest
@@ -5,7 +6,7 @@ import torch
 
 from mnist_rnn.data import DATASETS, MNISTDataModule
 from mnist_rnn.errors import DataError
-from tests.conftest import TEST_IMAGES, TRAIN_IMAGES, fake_digits
+from tests.helpers import TEST_IMAGES, TRAIN_IMAGES, fake_digits, write_fake_set, write_idx
 
 
 def make_data(data_dir: Path, **kwargs) -> MNISTDataModule:
@@ -63,13 +64,8 @@ def test_each_dataset_reads_its_own_folder(fake_data_dir, dataset):
     assert 0 < data.mean < 1 and 0 < data.std < 1
 
 
-def test_missing_data_names_folder_and_files(tmp_path, monkeypatch):
+def test_missing_data_names_folder_and_files(tmp_path, no_network):
     data = MNISTDataModule(data_dir=str(tmp_path))
-
-    def no_network(*args, **kwargs):
-        raise RuntimeError("Error downloading train-images-idx3-ubyte.gz")
-
-    monkeypatch.setattr("torchvision.datasets.mnist.download_and_extract_archive", no_network)
     with pytest.raises(DataError) as error:
         data.prepare_data()
     message = str(error.value)
@@ -94,3 +90,80 @@ def test_val_size_larger_than_training_set(fake_data_dir):
     data = MNISTDataModule(data_dir=str(fake_data_dir), val_size=TRAIN_IMAGES)
     with pytest.raises(DataError, match="val_size"):
         data.setup("fit")
+
+
+def gzip_all(raw: Path) -> dict[str, bytes]:
+    """Compress each file of ``raw`` as people download them (NAME.gz, no NAME); return the originals."""
+    originals = {}
+    for path in list(raw.iterdir()):
+        originals[path.name] = path.read_bytes()
+        # Compressed here, so not the official bytes: judged by their content, not by a checksum.
+        path.with_name(path.name + ".gz").write_bytes(gzip.compress(originals[path.name], mtime=0))
+        path.unlink()
+    return originals
+
+
+def test_gz_files_alone_are_unpacked_and_used(tmp_path, no_network):
+    write_fake_set(tmp_path, "MNIST")
+    originals = gzip_all(tmp_path / "MNIST" / "raw")
+    data = MNISTDataModule(data_dir=str(tmp_path), val_size=40)
+    data.prepare_data()
+    data.setup()
+    assert len(data.train_set) == TRAIN_IMAGES - 40 and len(data.test_set) == TEST_IMAGES
+    for name, content in originals.items():
+        assert (tmp_path / "MNIST" / "raw" / name).read_bytes() == content
+
+
+def test_a_bad_gz_file_is_named_and_nothing_is_left(tmp_path, no_network):
+    write_fake_set(tmp_path, "MNIST")
+    raw = tmp_path / "MNIST" / "raw"
+    write_idx(raw / "t10k-labels-idx1-ubyte", fake_digits(50, seed=1)[1])  # 60 images, 50 labels
+    gzip_all(raw)
+    with pytest.raises(DataError, match=r"t10k-labels-idx1-ubyte.gz \(unpacked\) holds 50 labels"):
+        MNISTDataModule(data_dir=str(tmp_path), val_size=40).prepare_data()
+    assert sorted(path.name for path in raw.iterdir() if not path.name.startswith("t")) == []
+    assert sorted(path.name for path in raw.iterdir() if "t10k" in path.name) == [
+        "t10k-images-idx3-ubyte.gz",
+        "t10k-labels-idx1-ubyte.gz",
+    ]
+    (raw / "t10k-images-idx3-ubyte.gz").write_bytes(b"not gzip")
+    with pytest.raises(DataError, match="t10k-images-idx3-ubyte.gz: cannot be unpacked"):
+        MNISTDataModule(data_dir=str(tmp_path), val_size=40).prepare_data()
+    assert not list(raw.glob(".*"))
+
+
+def test_a_mistyped_data_dir_leaves_no_empty_folders(tmp_path, no_network):
+    with pytest.raises(DataError, match="files not found"):
+        MNISTDataModule(data_dir=str(tmp_path / "dta" / "mnist")).prepare_data()
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("how", ["folder", "loop", "dangling"])
+def test_a_data_file_that_cannot_be_a_file_is_named(tmp_path, no_network, how):
+    write_fake_set(tmp_path, "MNIST")
+    path = tmp_path / "MNIST" / "raw" / "train-images-idx3-ubyte"
+    path.unlink()
+    if how == "folder":
+        path.mkdir()
+    else:
+        path.symlink_to(path.name if how == "loop" else "elsewhere")
+    message = {"folder": "a folder, not a file", "loop": "loops", "dangling": "elsewhere, which does not exist"}[how]
+    with pytest.raises(DataError, match=f"{path}: .*{message}"):
+        MNISTDataModule(data_dir=str(tmp_path), val_size=40).prepare_data()
+
+
+def test_a_batch_larger_than_the_training_set_is_refused(fake_data_dir):
+    with pytest.raises(DataError, match="batch_size=201 is more than the 200 training images"):
+        MNISTDataModule(data_dir=str(fake_data_dir), val_size=40, batch_size=201).prepare_data()
+    MNISTDataModule(data_dir=str(fake_data_dir), val_size=40, batch_size=200).prepare_data()
+
+
+def test_a_small_validation_set_is_warned_once(fake_data_dir, capsys):
+    data = MNISTDataModule(data_dir=str(fake_data_dir), val_size=40)
+    data.prepare_data()
+    data.setup("fit")
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("mnist-rnn: warning:")]
+    assert warnings == [
+        "mnist-rnn: warning: val_size=40: val/acc moves in steps of 2.50%, too coarse to choose the best "
+        "checkpoint on (--data.val_size 1,000 or more gives steps of 0.1%)"
+    ]

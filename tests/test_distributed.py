@@ -1,10 +1,12 @@
 """Two processes on the CPU (DDP over gloo), as a real subprocess: Lightning re-launches the command line."""
 
+import pytest
 import torch
 
-from tests.conftest import TRAIN_IMAGES, cli_subprocess, finish
+from tests.helpers import TRAIN_IMAGES, cli_subprocess, finish
 
 
+@pytest.mark.slow
 def test_two_process_ddp_fit_shards_the_data_and_writes_one_checkpoint_set(fake_data_dir, tmp_path):
     val_size, batch_size = 40, 20
     args = [

@@ -1,8 +1,10 @@
 import math
 
 import pytest
+import torch
 from lightning.pytorch import Trainer
 
+from mnist_rnn.checkpoint import SafeModelCheckpoint
 from mnist_rnn.cli import main
 from mnist_rnn.data import MNISTDataModule
 from mnist_rnn.errors import NonFiniteLossError
@@ -40,6 +42,26 @@ def test_nan_loss_stops_the_run_and_names_the_step(fake_data_dir, in_tmp_dir, ch
     # Read every step on a CPU, so the NaN never reaches a second optimiser step.
     if check_every_n_steps is None:
         assert model.global_step == 7
+
+
+def test_a_nan_in_the_last_step_of_an_epoch_reaches_no_checkpoint(fake_data_dir, tmp_path):
+    """On an accelerator the record is read only every few steps. When validation runs more than once per epoch
+    (or not every epoch) Lightning saves the checkpoints at the end of each validation, before
+    on_train_epoch_end: the record is read before validating, so last.ckpt keeps the last good weights and
+    ``--ckpt_path last`` resumes from a sound state."""
+    data = MNISTDataModule(data_dir=str(fake_data_dir), val_size=40, batch_size=20)  # 10 steps per epoch
+    checkpoints = SafeModelCheckpoint(dirpath=tmp_path, monitor="val/acc", mode="max", save_last=True)
+    trainer = Trainer(
+        max_epochs=3, val_check_interval=0.5, callbacks=[StopOnNonFiniteLoss(check_every_n_steps=1000), checkpoints],
+        logger=False, enable_progress_bar=False, enable_model_summary=False,
+    )  # fmt: skip
+    with pytest.raises(NonFiniteLossError, match="at step 19 "):  # the last step of the second epoch
+        trainer.fit(NaNAtStep(bad_step=19, hidden_size=16, lr_schedule="constant"), datamodule=data)
+    last = torch.load(tmp_path / "last.ckpt", weights_only=False)
+    assert last["global_step"] == 15  # from the validation in the middle of the epoch, the last before the NaN
+    for path in tmp_path.glob("*.ckpt"):
+        checkpoint = torch.load(path, weights_only=False)
+        assert all(torch.isfinite(value).all() for value in checkpoint["state_dict"].values()), path.name
 
 
 def test_finite_losses_train_to_the_end(fake_data_dir, in_tmp_dir):

@@ -5,7 +5,7 @@ import pytest
 
 from mnist_rnn.errors import DataError
 from mnist_rnn.idx import check_idx_pair
-from tests.conftest import fake_digits, write_idx
+from tests.helpers import fake_digits, write_idx
 
 
 @pytest.fixture

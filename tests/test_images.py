@@ -5,18 +5,11 @@ import io
 import numpy as np
 import pytest
 import torch
-from PIL import Image, ImageDraw, ImageFilter, ImageFont
+from PIL import Image, ImageDraw, ImageFilter
 
 from mnist_rnn.errors import UserError
 from mnist_rnn.images import ImageError, UserImages, find_images, load_image, prepare, to_mnist
-
-
-def render_digit(digit: int, canvas=(28, 28), size=20, at=(4, 2), ink=255, paper=0, mode="L") -> Image.Image:
-    """A digit drawn with Pillow's own scalable font: ``ink`` on ``paper``, its top-left corner ``at``."""
-    image = Image.new(mode, canvas, paper)
-    font = ImageFont.load_default(size=size)
-    ImageDraw.Draw(image).text(at, str(digit), fill=ink, font=font)
-    return image
+from tests.helpers import render_digit
 
 
 def mnist_style(digit: int) -> torch.Tensor:

@@ -4,7 +4,9 @@ import pytest
 import torch
 from lightning.pytorch import Trainer
 from lightning.pytorch.loggers import CSVLogger
+from torch.utils.data import DataLoader, TensorDataset
 
+from mnist_rnn.cli import build_cli
 from mnist_rnn.data import MNISTDataModule
 from mnist_rnn.model import RNNClassifier
 
@@ -21,27 +23,27 @@ def test_output_shape_for_uint8_and_float_images():
 def test_image_rows_are_the_time_steps():
     model = RNNClassifier(mean=0.5, std=0.25)
     images = torch.rand(3, 1, 28, 28)
-    sequence = model.to_sequence(images)
+    sequence = model.network.to_sequence(images)
     assert sequence.shape == (3, 28, 28)  # (batch, time steps, features)
     assert torch.allclose(sequence[:, 7], (images[:, 0, 7, :] - 0.5) / 0.25)  # step 7 is row 7
     # Without normalisation the rows are the [0, 1] pixels themselves, as the lab's ToTensor gave them.
-    raw = RNNClassifier(mean=0.5, std=0.25, normalize=False).to_sequence(images)
+    raw = RNNClassifier(mean=0.5, std=0.25, normalize=False).network.to_sequence(images)
     assert torch.equal(raw[:, 7], images[:, 0, 7, :])
 
 
 def test_the_lab_model_is_a_2x128_lstm_with_a_linear_head():
     model = RNNClassifier()
-    assert isinstance(model.rnn, torch.nn.LSTM)
-    assert (model.rnn.input_size, model.rnn.hidden_size, model.rnn.num_layers) == (28, 128, 2)
-    assert model.rnn.batch_first
-    assert (model.head.in_features, model.head.out_features) == (128, 10)
+    assert isinstance(model.network.rnn, torch.nn.LSTM)
+    assert (model.network.rnn.input_size, model.network.rnn.hidden_size, model.network.rnn.num_layers) == (28, 128, 2)
+    assert model.network.rnn.batch_first
+    assert (model.network.head.in_features, model.network.head.out_features) == (128, 10)
 
 
 def test_the_logits_come_from_the_last_time_step():
     model = RNNClassifier().eval()
     images = torch.rand(2, 1, 28, 28)
-    outputs, _ = model.rnn(model.to_sequence(images))
-    assert torch.allclose(model(images), model.head(outputs[:, -1]), atol=1e-6)
+    outputs, _ = model.network.rnn(model.network.to_sequence(images))
+    assert torch.allclose(model(images), model.network.head(outputs[:, -1]), atol=1e-6)
 
 
 @pytest.mark.parametrize(
@@ -54,6 +56,25 @@ def test_the_logits_come_from_the_last_time_step():
 def test_settings_that_make_no_sense_are_refused(settings):
     with pytest.raises(ValueError):
         RNNClassifier(**settings)
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"optimizer": "sgd"}, "optimizer must be one of adam, adamw, got 'sgd'"),
+        ({"lr_schedule": "linear"}, "lr_schedule must be one of constant, onecycle, cosine, got 'linear'"),
+    ],
+)
+def test_unknown_optimizer_and_schedule_names_are_refused_not_replaced(settings, message):
+    """From Python too (the command line's types refuse them already): no quiet Adam or cosine instead."""
+    with pytest.raises(ValueError, match=message):
+        RNNClassifier(**settings)
+
+
+def test_the_image_size_comes_from_the_data(fake_data_dir, in_tmp_dir):
+    cli = build_cli(["--data.data_dir", str(fake_data_dir), "--trainer.logger", "false"], run=False)
+    assert cli.datamodule.image_size == 28
+    assert cli.model.hparams.image_size == 28 and cli.model.network.steps == 28
 
 
 def test_fast_dev_run_fit_on_cpu(fake_data_dir, in_tmp_dir):
@@ -98,7 +119,7 @@ def test_train_loss_is_logged_on_the_steps_the_logger_writes(fake_data_dir, tmp_
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_forget_bias_opens_every_forget_gate_and_zeroes_the_other_biases(bidirectional):
     model = RNNClassifier(hidden_size=8, num_layers=2, bidirectional=bidirectional, forget_bias=1.0)
-    biases = {name: p for name, p in model.rnn.named_parameters() if name.startswith("bias_")}
+    biases = {name: p for name, p in model.network.rnn.named_parameters() if name.startswith("bias_")}
     assert len(biases) == (8 if bidirectional else 4)  # ih and hh, per layer and direction
     for name, bias in biases.items():
         expected = torch.zeros(32)
@@ -106,7 +127,7 @@ def test_forget_bias_opens_every_forget_gate_and_zeroes_the_other_biases(bidirec
             expected[8:16] = 1.0  # gates in PyTorch's order: input, forget, cell, output
         assert torch.equal(bias.detach(), expected), name
     # Without it, PyTorch's own uniform initialisation is kept, as in the lab.
-    assert RNNClassifier(hidden_size=8).rnn.bias_ih_l0.detach().abs().sum() > 0
+    assert RNNClassifier(hidden_size=8).network.rnn.bias_ih_l0.detach().abs().sum() > 0
 
 
 @pytest.mark.parametrize(
@@ -125,3 +146,45 @@ def test_adam_is_fused_except_where_lightning_clips_under_mixed_precision(
     trainer.fit(RNNClassifier(hidden_size=8), datamodule=data)
     assert trainer.state.finished
     assert trainer.optimizers[0].defaults["fused"] is fused
+
+
+def test_a_checkpoint_of_the_earlier_layout_loads_and_predicts_the_same(fake_data_dir, in_tmp_dir):
+    """Checkpoints written before the network became its own module hold ``rnn.*``, ``head.*`` and
+    ``permutation`` at the top of their state dict: they load everywhere a checkpoint is read, to the same
+    predictions."""
+    data = MNISTDataModule(data_dir=str(fake_data_dir), val_size=40, batch_size=20)
+    # constant lr: a one-cycle schedule refuses to step past the run it was made for, as the resume below does
+    settings = {"hidden_size": 8, "sequence": "permuted", "permutation_seed": 5, "lr_schedule": "constant"}
+    quiet = {"logger": False, "enable_progress_bar": False, "enable_model_summary": False, "accelerator": "cpu"}
+    trainer = Trainer(max_epochs=1, limit_train_batches=3, limit_val_batches=1, enable_checkpointing=False, **quiet)
+    model = RNNClassifier(**settings)
+    trainer.fit(model, datamodule=data)
+    trainer.save_checkpoint("new.ckpt")
+    checkpoint = torch.load("new.ckpt", weights_only=False)
+    old_state = {key.removeprefix("network."): value for key, value in checkpoint["state_dict"].items()}
+    assert {"rnn.weight_ih_l0", "head.weight", "permutation"} <= set(old_state)  # today's layout
+    torch.save({**checkpoint, "state_dict": old_state}, "old.ckpt")
+
+    images = torch.randint(0, 256, (6, 1, 28, 28), dtype=torch.uint8)
+    expected = model.eval()(images)
+    loaded = RNNClassifier.load_from_checkpoint("old.ckpt").eval()
+    assert torch.equal(loaded(images), expected)
+    assert torch.equal(loaded.network.permutation, model.network.permutation)
+
+    # Through the Trainer: test and predict give the same as the checkpoint of the new layout ...
+    def test_and_predict(path):
+        fresh = RNNClassifier(**settings)
+        accuracy = Trainer(**quiet).test(fresh, datamodule=data, ckpt_path=path, verbose=False)[0]["test/acc"]
+        batches = Trainer(**quiet).predict(fresh, DataLoader(TensorDataset(images), batch_size=6), ckpt_path=path)
+        return accuracy, torch.cat(batches)
+
+    (old_acc, old_probabilities), (new_acc, new_probabilities) = (
+        test_and_predict("old.ckpt"),
+        test_and_predict("new.ckpt"),
+    )
+    assert old_acc == new_acc and torch.equal(old_probabilities, new_probabilities)
+    assert torch.allclose(old_probabilities, expected.softmax(dim=-1), atol=1e-6)
+    # ... and fit resumes from it, optimiser state included.
+    resumed = Trainer(max_epochs=2, limit_train_batches=3, limit_val_batches=1, enable_checkpointing=False, **quiet)
+    resumed.fit(RNNClassifier(**settings), data, ckpt_path="old.ckpt")
+    assert resumed.global_step == 6

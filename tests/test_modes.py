@@ -10,7 +10,7 @@ from lightning.pytorch import Trainer
 from mnist_rnn.cli import main
 from mnist_rnn.data import DATASETS, MNISTDataModule
 from mnist_rnn.model import RNNClassifier
-from tests.test_cli import QUIET, data_args
+from tests.helpers import QUIET, data_args
 
 
 @pytest.mark.parametrize(
@@ -29,25 +29,25 @@ def test_every_cell_and_sequence_trains_under_fast_dev_run(fake_data_dir, in_tmp
 def test_sequence_shapes(sequence, shape):
     model = RNNClassifier(sequence=sequence, mean=0.0, std=1.0)
     images = torch.rand(2, 1, 28, 28)
-    steps = model.to_sequence(images)
+    steps = model.network.to_sequence(images)
     assert steps.shape == shape
     flat = images.reshape(2, -1)
     if sequence == "pixels":  # pixel t is step t, in reading order
         assert torch.equal(steps[:, :, 0], flat)
     if sequence == "permuted":  # the same pixels, in a fixed order that is not the reading order
-        assert torch.equal(steps[:, :, 0], flat[:, model.permutation])
-        assert not torch.equal(model.permutation, torch.arange(784))
+        assert torch.equal(steps[:, :, 0], flat[:, model.network.permutation])
+        assert not torch.equal(model.network.permutation, torch.arange(784))
 
 
 def test_permutation_comes_from_its_seed():
     first, again, other = (RNNClassifier(sequence="permuted", permutation_seed=s) for s in (3, 3, 4))
-    assert torch.equal(first.permutation, again.permutation)
-    assert not torch.equal(first.permutation, other.permutation)
+    assert torch.equal(first.network.permutation, again.network.permutation)
+    assert not torch.equal(first.network.permutation, other.network.permutation)
 
 
 def test_bidirectional_head_sees_both_directions():
     model = RNNClassifier(cell="gru", bidirectional=True, hidden_size=16)
-    assert model.head.in_features == 32
+    assert model.network.head.in_features == 32
     assert model(torch.rand(3, 1, 28, 28)).shape == (3, 10)
 
 
@@ -78,7 +78,7 @@ def test_dataset_settings_reach_the_model_through_the_cli(fake_data_dir, in_tmp_
     assert model.hparams.dataset == dataset
     assert (model.hparams.mean, model.hparams.std) == (info.mean, info.std)
     assert model.hparams.class_names == info.class_names
-    assert model.head.out_features == 10
+    assert model.network.head.out_features == 10
 
 
 def test_permuted_checkpoint_round_trip_through_the_cli(fake_data_dir, in_tmp_dir, capsys):
@@ -103,7 +103,9 @@ def test_permuted_checkpoint_round_trip_through_the_cli(fake_data_dir, in_tmp_di
     )
     checkpoint = next(Path("lightning_logs").glob("version_0/checkpoints/best-*.ckpt"))
     model = RNNClassifier.load_from_checkpoint(checkpoint, map_location="cpu").eval()
-    assert torch.equal(model.permutation, RNNClassifier(sequence="permuted", permutation_seed=7).permutation)
+    assert torch.equal(
+        model.network.permutation, RNNClassifier(sequence="permuted", permutation_seed=7).network.permutation
+    )
     capsys.readouterr()
     # The test subcommand rebuilds the same model from the checkpoint alone and gets the fit's accuracy.
     main(["test", "--ckpt_path", str(checkpoint), *data_args(fake_data_dir), *QUIET])

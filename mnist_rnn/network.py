@@ -1,0 +1,169 @@
+"""The network alone, as a plain ``torch.nn.Module``: raw images -> sequence -> recurrent layers -> logits.
+
+No Lightning here, so that export, serving and the reading view can use a trained network without the
+training machinery around it: ``RNNClassifier.load_from_checkpoint(path).network.eval()``. Scaling,
+standardisation and the image-to-sequence step are part of the network, so it classifies raw images
+(uint8 0-255 or float 0-1) whatever its sequence mode.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+
+Cell = Literal["lstm", "gru", "rnn"]
+Sequence = Literal["rows", "pixels", "permuted"]
+CELLS: dict[str, type[nn.RNNBase]] = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
+SEQUENCES = ("rows", "pixels", "permuted")
+
+
+class RNNNetwork(nn.Module):
+    """A recurrent classifier of square one-channel images, read as a sequence.
+
+    The arguments are those of :class:`mnist_rnn.model.RNNClassifier` that describe the network (see there).
+    Its state dict holds ``rnn.*``, ``head.*`` and, in ``permuted`` mode, ``permutation``.
+
+    Attributes:
+        steps: Time steps per image: ``image_size`` for rows, ``image_size**2`` for pixels and permuted.
+        image_size: Height (= width) of the images.
+        bidirectional: Whether the sequence is read both ways (then there are no per-step logits).
+    """
+
+    def __init__(
+        self,
+        cell: Cell = "lstm",
+        hidden_size: int = 128,
+        num_layers: int = 2,
+        bidirectional: bool = False,
+        dropout: float = 0.1,
+        forget_bias: float | None = None,
+        sequence: Sequence = "rows",
+        permutation_seed: int = 0,
+        num_classes: int = 10,
+        image_size: int = 28,
+        mean: float = 0.1307,
+        std: float = 0.3081,
+        normalize: bool = True,
+    ) -> None:
+        super().__init__()
+        if cell not in CELLS:
+            raise ValueError(f"cell must be one of {', '.join(CELLS)}, got {cell!r}")
+        if sequence not in SEQUENCES:
+            raise ValueError(f"sequence must be one of {', '.join(SEQUENCES)}, got {sequence!r}")
+        self.sequence = sequence
+        self.image_size = image_size
+        self.bidirectional = bidirectional
+        self.mean, self.std, self.normalize = mean, std, normalize
+        self.steps, step_size = image_size, image_size  # rows
+        if sequence != "rows":
+            self.steps, step_size = image_size * image_size, 1
+        if sequence == "permuted":
+            generator = torch.Generator().manual_seed(permutation_seed)
+            self.register_buffer("permutation", torch.randperm(self.steps, generator=generator))
+        self.step_size = step_size
+        # The recurrent layers first, then the head: the order in which they draw their initial weights from
+        # the global random generator, so a seeded run starts from the same weights as earlier versions.
+        self.rnn = CELLS[cell](
+            input_size=step_size,
+            hidden_size=hidden_size,
+            num_layers=num_layers,
+            batch_first=True,
+            dropout=dropout if num_layers > 1 else 0.0,
+            bidirectional=bidirectional,
+        )
+        if forget_bias is not None:
+            set_forget_bias(self.rnn, forget_bias)
+        self.num_directions = 2 if bidirectional else 1
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(hidden_size * self.num_directions, num_classes)
+
+    def forward(self, images: Tensor) -> Tensor:
+        """Logits (B, num_classes) of raw images (B, 1, H, W): uint8 0-255 or float 0-1."""
+        return self.classify(self.to_sequence(self.scale(images)))
+
+    @staticmethod
+    def scale(images: Tensor) -> Tensor:
+        """Pixels as float in [0, 1]: uint8 images are divided by 255, float ones are taken as they are."""
+        if images.dtype == torch.uint8:
+            return images.float().div_(255)
+        return images.float()
+
+    def to_sequence(self, pixels: Tensor) -> Tensor:
+        """Read [0, 1] images (B, 1, H, W) as sequences (B, steps, features), standardised if ``normalize``.
+
+        Training augments the images between :meth:`scale` and this step.
+        """
+        # shape[0], not len(): len() returns a plain int, which would fix the batch size in torch.export.
+        flat = pixels.reshape(pixels.shape[0], -1)
+        if self.normalize:
+            flat = (flat - self.mean) / self.std
+        if self.sequence == "permuted":
+            flat = flat[:, self.permutation]
+        return flat.view(pixels.shape[0], self.steps, self.step_size)
+
+    def classify(self, sequences: Tensor) -> Tensor:
+        """Logits from the final hidden state of the last layer (both directions when bidirectional).
+
+        For a one-way network this is the output of the last time step, as in the lab.
+        """
+        return self._read(sequences, every_row=False)[0]
+
+    def step_logits(self, images: Tensor) -> Tensor:
+        """Logits after every time step (B, steps, num_classes): the head on the top layer's output at each step.
+
+        One-way networks only: a bidirectional network has read the whole image at every step. ``[:, -1]``
+        equals :meth:`forward` in eval mode.
+        """
+        self._check_one_way()
+        outputs, _ = self.rnn(self.to_sequence(self.scale(images)))
+        return self.head(self.dropout(outputs))
+
+    def row_logits(self, images: Tensor) -> Tensor:
+        """Logits after each row has been read (B, image_size, num_classes).
+
+        For rows these are :meth:`step_logits`; for pixels the steps that end each row (every
+        ``image_size``-th); for permuted, the steps after each ``1/image_size`` of the sequence.
+        """
+        return self.logits_and_row_logits(images)[1]
+
+    def logits_and_row_logits(self, images: Tensor) -> tuple[Tensor, Tensor]:
+        """:meth:`forward` and :meth:`row_logits` from one pass of the recurrent layers.
+
+        The logits are computed exactly as :meth:`forward` computes them (from the final state), so a test
+        that uses them scores the same as one that calls the network.
+        """
+        self._check_one_way()
+        logits, rows = self._read(self.to_sequence(self.scale(images)), every_row=True)
+        assert rows is not None
+        return logits, rows
+
+    def _read(self, sequences: Tensor, every_row: bool) -> tuple[Tensor, Tensor | None]:
+        outputs, state = self.rnn(sequences)
+        final = state[0] if isinstance(state, tuple) else state  # LSTMs return (h_n, c_n)
+        last_layer = final[-self.num_directions :]  # (directions, B, hidden)
+        features = last_layer.transpose(0, 1).reshape(sequences.shape[0], -1)
+        logits = self.head(self.dropout(features))
+        if not every_row:
+            return logits, None
+        stride = self.steps // self.image_size
+        row_ends = outputs[:, stride - 1 :: stride]  # (B, image_size, hidden)
+        return logits, self.head(self.dropout(row_ends))
+
+    def _check_one_way(self) -> None:
+        if self.bidirectional:
+            raise ValueError(
+                "per-step logits need a one-way network: a bidirectional one has read the whole image at every step"
+            )
+
+
+def set_forget_bias(lstm: nn.LSTM, value: float) -> None:
+    """Set every bias of ``lstm`` to 0, except its forget gates' input biases, to ``value``."""
+    hidden = lstm.hidden_size
+    with torch.no_grad():
+        for name, bias in lstm.named_parameters():
+            if name.startswith("bias_"):
+                bias.zero_()
+                if name.startswith("bias_ih"):
+                    bias[hidden : 2 * hidden] = value  # PyTorch's gate order: input, forget, cell, output

@@ -1,0 +1,123 @@
+"""Helpers shared by the test modules (and by docs/make_errors_table.py): fake data, the CLI, pictures.
+
+Test modules import these from here, never from ``conftest.py`` or from each other; ``conftest.py`` holds
+only fixtures.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from mnist_rnn.cli import main
+
+ROOT = Path(__file__).parents[1]
+SEED_CONFIG = str(ROOT / "configs" / "seed.yaml")
+
+# Small, but large enough for a 5,000-image-free split: val_size is set per test.
+TRAIN_IMAGES = 240
+TEST_IMAGES = 60
+FOLDERS = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST", "kmnist": "KMNIST"}
+
+# Where torchvision downloads a missing data set; tests and the errors table make it fail as it does offline.
+DOWNLOAD = "torchvision.datasets.mnist.download_and_extract_archive"
+OFFLINE_ERROR = "Error downloading train-images-idx3-ubyte.gz"
+
+QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
+
+
+# --- Fake data in the real IDX format and folder layout, so torchvision's own reader runs ---
+
+
+def write_idx(path: Path, array: np.ndarray) -> None:
+    """Write a uint8 array as an IDX file: magic (0, 0, 0x08 = ubyte, ndim), the sizes, then the bytes."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = struct.pack(">HBB", 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    path.write_bytes(header + np.ascontiguousarray(array, dtype=np.uint8).tobytes())
+
+
+def fake_digits(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Images whose class is easy to see: class k lights up a bar at row 2 + 2k, plus a little noise."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(count) % 10
+    rng.shuffle(labels)
+    images = rng.integers(0, 40, size=(count, 28, 28), dtype=np.uint8)
+    for image, label in zip(images, labels, strict=False):
+        image[2 + 2 * label : 4 + 2 * label, 4:24] = 255
+    return images, labels.astype(np.uint8)
+
+
+def write_fake_set(root: Path, folder: str) -> None:
+    """A train and a test split of :func:`fake_digits` in ``root/folder/raw``, named as torchvision expects."""
+    raw = root / folder / "raw"
+    for prefix, count, seed in (("train", TRAIN_IMAGES, 0), ("t10k", TEST_IMAGES, 1)):
+        images, labels = fake_digits(count, seed)
+        write_idx(raw / f"{prefix}-images-idx3-ubyte", images)
+        write_idx(raw / f"{prefix}-labels-idx1-ubyte", labels)
+
+
+def refuse_download(*args, **kwargs) -> None:
+    """Stand-in for torchvision's download: fail with the error torchvision raises when offline."""
+    raise RuntimeError(OFFLINE_ERROR)
+
+
+# --- Users' pictures ---
+
+
+def render_digit(digit: int, canvas=(28, 28), size=20, at=(4, 2), ink=255, paper=0, mode="L") -> Image.Image:
+    """A digit drawn with Pillow's own scalable font: ``ink`` on ``paper``, its top-left corner ``at``."""
+    image = Image.new(mode, canvas, paper)
+    font = ImageFont.load_default(size=size)
+    ImageDraw.Draw(image).text(at, str(digit), fill=ink, font=font)
+    return image
+
+
+# --- The command line, in-process ---
+
+
+def data_args(data_dir) -> list[str]:
+    return ["--data.data_dir", str(data_dir), "--data.val_size", "40", "--data.batch_size", "20"]
+
+
+def fit_tiny(data_dir, *extra: str) -> Path:
+    """Train for one short epoch with the lab's config; return the run folder."""
+    main(["fit", "--config", SEED_CONFIG, *data_args(data_dir), *QUIET, "--trainer.max_epochs", "1", *extra])
+    runs = sorted(Path("lightning_logs").glob("version_*"), key=lambda p: int(p.name.split("_")[1]))
+    return runs[-1]
+
+
+def fit_tiny_in(folder: Path, data_dir, *extra: str) -> Path:
+    """:func:`fit_tiny` run from ``folder``, for module-scoped fixtures (which get no ``monkeypatch``)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(folder)
+        patch.setattr("sys.argv", ["mnist-rnn"])
+        return folder / fit_tiny(data_dir, *extra)
+
+
+# --- The command line in a subprocess (signals, DDP): these tests are marked slow ---
+
+
+def cli_subprocess(args: list[str], cwd: Path, **kwargs) -> subprocess.Popen:
+    """Start ``python -m mnist_rnn ARGS`` in ``cwd`` with this checkout's code, output to ``cwd/run.log``."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    log = open(cwd / "run.log", "ab")
+    return subprocess.Popen(
+        [sys.executable, "-m", "mnist_rnn", *args], cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, **kwargs
+    )
+
+
+def finish(process: subprocess.Popen, timeout: float = 240) -> int:
+    """Wait for a subprocess (killing it after ``timeout`` seconds, so a hang fails instead of blocking CI)."""
+    try:
+        return process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        raise

@@ -1,0 +1,86 @@
+"""The plain network module: no Lightning, per-step and per-row logits, and the lab's initial weights."""
+
+import subprocess
+import sys
+
+import pytest
+import torch
+from lightning.pytorch import seed_everything
+from torch import nn
+
+from mnist_rnn.model import RNNClassifier
+from mnist_rnn.network import RNNNetwork
+
+
+def test_the_network_imports_no_lightning():
+    code = "import sys, mnist_rnn.network; print(sorted(m for m in sys.modules if m.startswith('lightning')))"
+    printed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert printed.strip() == "[]"
+
+
+def test_the_package_still_offers_the_lightning_classes():
+    from mnist_rnn import MNISTDataModule, RNNClassifier  # noqa: F401  (imported lazily, on first use)
+
+
+@pytest.mark.parametrize(
+    ("sequence", "cell", "steps"), [("rows", "lstm", 28), ("pixels", "gru", 784), ("permuted", "rnn", 784)]
+)
+def test_step_and_row_logits_end_with_the_logits(sequence, cell, steps):
+    network = RNNNetwork(cell=cell, sequence=sequence, hidden_size=8, num_layers=2, dropout=0.3).eval()
+    assert network.steps == steps
+    images = torch.randint(0, 256, (3, 1, 28, 28), dtype=torch.uint8)
+    logits = network(images)
+    assert logits.shape == (3, 10)
+    every_step = network.step_logits(images)
+    assert every_step.shape == (3, steps, 10)
+    assert torch.allclose(every_step[:, -1], logits, atol=1e-6)
+    rows = network.row_logits(images)
+    assert rows.shape == (3, 28, 10)
+    assert torch.equal(rows, every_step[:, steps // 28 - 1 :: steps // 28])  # the step that ends each row
+    # The pair the test step uses: the logits exactly as forward computes them, and the rows of one pass.
+    same_logits, same_rows = network.logits_and_row_logits(images)
+    assert torch.equal(same_logits, logits) and torch.equal(same_rows, rows)
+
+
+def test_logits_after_reading_only_the_first_rows_ignore_the_rest():
+    network = RNNNetwork(hidden_size=8).eval()
+    images = torch.rand(2, 1, 28, 28)
+    changed = images.clone()
+    changed[:, :, 10:] = torch.rand(2, 1, 18, 28)  # rows 10-27 differ
+    first, second = network.row_logits(images), network.row_logits(changed)
+    assert torch.equal(first[:, :10], second[:, :10])
+    assert not torch.allclose(first[:, 10:], second[:, 10:])
+
+
+def test_bidirectional_networks_have_no_per_step_logits():
+    network = RNNNetwork(bidirectional=True, hidden_size=8)
+    assert network(torch.rand(2, 1, 28, 28)).shape == (2, 10)
+    for method in (network.step_logits, network.row_logits):
+        with pytest.raises(ValueError, match="one-way"):
+            method(torch.rand(2, 1, 28, 28))
+
+
+def test_the_network_is_the_model_forward():
+    model = RNNClassifier(hidden_size=8, sequence="permuted").eval()
+    images = torch.rand(2, 1, 28, 28)
+    assert torch.equal(model(images), model.network(images))
+    assert set(model.network.state_dict()) >= {"permutation", "rnn.weight_ih_l0", "head.weight"}
+
+
+@pytest.mark.parametrize("forget_bias", [None, 1.0])
+def test_a_seeded_model_starts_from_the_lab_weights(forget_bias):
+    """The recurrent layers draw their initial weights first, then the head, as before the network was its own
+    module: configs/seed.yaml's runs start from the same weights (those of the lab's LSTM + Linear)."""
+    seed_everything(42, verbose=False)
+    lstm = nn.LSTM(input_size=28, hidden_size=128, num_layers=2, batch_first=True)
+    head = nn.Linear(128, 10)
+    seed_everything(42, verbose=False)
+    network = RNNClassifier(dropout=0.0, forget_bias=forget_bias).network
+    expected = {
+        **{f"rnn.{k}": v for k, v in lstm.state_dict().items()},
+        **{f"head.{k}": v for k, v in head.state_dict().items()},
+    }
+    assert list(network.state_dict()) == list(expected)
+    for name, value in network.state_dict().items():
+        if forget_bias is None or not name.startswith("rnn.bias"):
+            assert torch.equal(value, expected[name]), name

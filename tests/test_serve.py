@@ -1,0 +1,256 @@
+"""``python -m mnist_rnn serve`` over real HTTP on a free loopback port, and its page in a real headless Chromium.
+
+One server (a subprocess, as a user starts it) serves every test here; the checkpoint is a tiny one trained
+on the fake data. The browser test needs Debian's ``chromium`` and ``chromium-driver`` (``.ci/run``
+installs them); it is never skipped.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from mnist_rnn.cli import main
+from mnist_rnn.serve import rows_of
+from tests.helpers import cli_subprocess, fit_tiny_in, render_digit
+from tests.page_driver import DIGITS, chromium, draw, wait_for_answer
+
+pytestmark = pytest.mark.slow  # a server in a subprocess (still run by CI: .ci/run runs every test)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def checkpoint(fake_data_dir, tmp_path_factory) -> Path:
+    run = fit_tiny_in(tmp_path_factory.mktemp("train"), fake_data_dir, "--model.hidden_size", "16")
+    return run / "checkpoints" / "last.ckpt"
+
+
+@pytest.fixture(scope="module")
+def server(checkpoint, tmp_path_factory) -> str:
+    """The base URL of a running ``serve``; stopped (SIGTERM, as a user would) after the module's tests."""
+    folder = tmp_path_factory.mktemp("serve")
+    port = free_port()
+    process = cli_subprocess(
+        ["serve", "--ckpt_path", str(checkpoint), "--port", str(port)], folder, start_new_session=True
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"serve exited with {process.returncode}:\n{(folder / 'run.log').read_text()}")
+            try:
+                if get(url + "/health")[0] == 200:
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"serve did not answer /health:\n{(folder / 'run.log').read_text()}")
+            time.sleep(0.5)
+        yield url
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    assert process.returncode == 0, (folder / "run.log").read_text()
+
+
+def request(url: str, data: bytes | None = None, content_type: str | None = None, method: str = "POST"):
+    """(status, body) of one HTTP request; error statuses are answers too."""
+    headers = {"Content-Type": content_type} if content_type else {}
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, data=data, method=method, headers=headers)) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def get(url: str):
+    return request(url, method="GET")
+
+
+def encode(image: Image.Image, format: str) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format)
+    return buffer.getvalue()
+
+
+def multipart(field: str, data: bytes, boundary: str = "mnistrnnboundary") -> tuple[bytes, str]:
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; filename="digit.png"\r\n'
+            f"Content-Type: image/png\r\n\r\n"
+        ).encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+PICTURES = {
+    "scan.png": lambda: render_digit(3, canvas=(300, 200), size=120, at=(150, 40), ink=0, paper=255),
+    "photo.jpg": lambda: render_digit(7, (200, 300), 150, ink=(20, 20, 80), paper=(230, 220, 200), mode="RGB"),
+    "five.bmp": lambda: render_digit(5, canvas=(64, 64), size=50, ink=0, paper=255),
+    "mnist_style.gif": lambda: render_digit(8),
+}  # fmt: skip
+FORMATS = {".png": "PNG", ".jpg": "JPEG", ".bmp": "BMP", ".gif": "GIF"}
+
+
+def test_an_image_gets_the_answer_predict_gives(server, checkpoint, tmp_path, monkeypatch, capsys):
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    answers = {}
+    for name, make in PICTURES.items():
+        data = encode(make(), FORMATS[Path(name).suffix])
+        (folder / name).write_bytes(data)
+        status, body = request(server + "/predict", data, "application/octet-stream")
+        assert status == 200, body
+        answers[name] = json.loads(body)
+
+    monkeypatch.chdir(tmp_path)
+    main(["predict", "--ckpt_path", str(checkpoint), "--data.predict_path", str(folder)])
+    rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))[1:]
+    assert len(rows) == len(PICTURES)
+    for path, digit, probability in rows:
+        answer = answers[Path(path).name]
+        assert answer["class"] == int(digit)
+        assert abs(answer["probabilities"][answer["class"]] - float(probability)) <= 1e-4
+
+    for answer in answers.values():
+        probabilities = np.array(answer["probabilities"])
+        assert probabilities.shape == (10,) and abs(probabilities.sum() - 1) < 1e-5
+        assert answer["class"] == int(probabilities.argmax())
+        assert answer["class_name"].startswith(f"{answer['class']} - ")  # MNIST's names: "7 - seven"
+        prepared = np.array(answer["prepared"])
+        assert prepared.shape == (28, 28) and prepared.min() >= 0 and prepared.max() == 255
+        per_step, per_row = np.array(answer["per_step"]), np.array(answer["per_row"])
+        assert per_step.shape == (28, 10) and per_row.shape == (28, 10)  # rows: one step per row
+        assert np.abs(per_step[-1] - probabilities).max() < 1e-5  # the last step is the answer
+
+
+def test_a_multipart_upload_answers_like_the_raw_body(server):
+    data = encode(render_digit(4, canvas=(120, 120), size=90, ink=0, paper=255), "PNG")
+    raw = json.loads(request(server + "/predict", data, "image/png")[1])
+    status, body = request(server + "/predict", *multipart("file", data))
+    assert status == 200, body
+    assert json.loads(body)["probabilities"] == raw["probabilities"]
+
+
+def bad_requests() -> list[tuple[str, dict, int, str]]:
+    png = encode(render_digit(2, canvas=(100, 100), size=70), "PNG")
+    form, form_type = multipart("image", png)
+    huge = encode(Image.new("L", (4001, 10)), "PNG")
+    return [
+        ("not an image", {"data": b"just some text", "content_type": "text/plain"}, 415, "not an image"),
+        ("empty body", {"data": b"", "content_type": "image/png"}, 400, "empty body"),
+        ("truncated file", {"data": png[: len(png) // 2], "content_type": "image/png"}, 400, "truncated"),
+        ("over 20 MB", {"data": b"\x89PNG" + bytes(21 * 2**20), "content_type": "image/png"}, 413, "20 MB"),
+        ("over 4000 pixels", {"data": huge, "content_type": "image/png"}, 413, "4001 x 10 pixels"),
+        (
+            "blank image",
+            {"data": encode(Image.new("L", (50, 50), 255), "PNG"), "content_type": "image/png"},
+            422,
+            "blank image",
+        ),  # fmt: skip
+        ("TIFF", {"data": encode(Image.new("L", (28, 28)), "TIFF"), "content_type": "image/tiff"}, 415, "PNG"),
+        ("multipart without 'file'", {"data": form, "content_type": form_type}, 400, "'file'"),
+        ("wrong method", {"method": "GET"}, 405, "GET is not allowed on /predict"),
+        ("wrong path", {"path": "/classify", "data": png}, 404, "no such path: /classify"),
+    ]
+
+
+@pytest.mark.parametrize("what, kwargs, status, message", bad_requests(), ids=[case[0] for case in bad_requests()])
+def test_a_bad_request_gets_a_4xx_naming_the_problem_and_the_server_carries_on(server, what, kwargs, status, message):
+    kwargs = dict(kwargs)
+    url = server + kwargs.pop("path", "/predict")
+    got, body = request(url, **kwargs)
+    assert got == status, body
+    assert message in json.loads(body)["error"]
+    assert get(server + "/health") == (200, b"ok")
+    good = encode(render_digit(1, canvas=(80, 80), size=60), "PNG")
+    assert request(server + "/predict", good, "image/png")[0] == 200
+
+
+def test_eight_clients_at_once(server):
+    images = [encode(render_digit(k, canvas=(90, 90), size=70, ink=0, paper=255), "PNG") for k in range(8)]
+    alone = [json.loads(request(server + "/predict", image, "image/png")[1]) for image in images]
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda i: request(server + "/predict", images[i % 8], "image/png"), range(32)))
+    assert [status for status, _ in answers] == [200] * 32
+    for i, (_, body) in enumerate(answers):
+        assert json.loads(body)["probabilities"] == alone[i % 8]["probabilities"]
+
+
+def test_health_info_and_the_page(server):
+    assert get(server + "/health") == (200, b"ok")
+    status, page = get(server + "/")
+    assert status == 200 and b'<canvas id="pad"' in page
+    assert b"http://" not in page and b"https://" not in page  # nothing fetched from the network
+    info = json.loads(get(server + "/info")[1])["model"]
+    assert info["sequence"] == "rows" and info["class_names"][7] == "7 - seven"
+
+
+def test_rows_of_picks_the_step_that_ends_each_row():
+    steps = np.arange(784)[:, None]
+    assert rows_of(steps, 28)[:, 0].tolist() == list(range(27, 784, 28))
+    assert rows_of(np.arange(28)[:, None], 28)[:, 0].tolist() == list(range(28))
+
+
+def test_the_page_in_chromium_draws_and_shows_the_answer_and_the_reading_view(server):
+    from selenium.webdriver.common.by import By
+
+    with chromium() as driver:
+        driver.get(server + "/")
+        assert driver.find_element(By.ID, "summary").get_attribute("aria-live") == "polite"
+        draw(driver, driver.find_element(By.ID, "pad"), DIGITS["7"])
+        shown = wait_for_answer(driver)
+        assert shown["error"] == ""
+        assert shown["big"] in [str(k) for k in range(10)] and shown["bars"] == 3
+        assert shown["summary"].startswith("The answer is ")
+        assert (shown["preview_width"], shown["preview_height"]) == (28, 28) and shown["preview_shown"] >= 200
+        assert shown["lit_pixels"] > 20  # the drawn stroke, prepared
+        assert shown["rows"] == [str(r) for r in range(1, 29)] and shown["cells_per_row"] == 10
+
+        driver.find_element(By.ID, "clear").click()
+        assert driver.find_elements(By.CSS_SELECTOR, "#reading .row") == []
+        assert driver.find_element(By.ID, "preview").get_attribute("data-ready") is None
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--ckpt_path", "missing.ckpt"], "--ckpt_path missing.ckpt: no such file"),
+        (["--ckpt_path", "CKPT", "--port", "80"], "--port 80: choose a port from 1024 to 65535"),
+        (["--ckpt_path", "CKPT", "--backend", "tensorflow"], "invalid choice: 'tensorflow'"),
+        (["--ckpt_path", "CKPT", "--backend", "onnx", "--onnx", "missing.onnx"], "--onnx missing.onnx: no such file"),
+    ],
+)
+def test_bad_serve_options_are_one_line(args, message, checkpoint, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit:
+        main(["serve", *[str(checkpoint) if a == "CKPT" else a for a in args]])
+    assert exit.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("mnist-rnn: error: ") and message in err and err.count("\n") == 1
