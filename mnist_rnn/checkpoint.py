@@ -102,25 +102,15 @@ class SafeModelCheckpoint(ModelCheckpoint):
     # Each stage's first hook: here, not in setup, because Lightning's own SIGTERM handler, which ours
     # relies on, is in place by now (it is installed just before the stage runs).
 
-    def on_sanity_check_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        super().on_sanity_check_start(trainer, pl_module)
-        self._catch_sigint()
-
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         super().on_train_start(trainer, pl_module)
         self._catch_sigint()
 
-    def on_validation_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        super().on_validation_start(trainer, pl_module)
+    def _on_stage_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._catch_sigint()
 
-    def on_test_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        super().on_test_start(trainer, pl_module)
-        self._catch_sigint()
-
-    def on_predict_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        super().on_predict_start(trainer, pl_module)
-        self._catch_sigint()
+    # ModelCheckpoint has none of these hooks of its own, so there is nothing to hand on to.
+    on_sanity_check_start = on_validation_start = on_test_start = on_predict_start = _on_stage_start
 
     def _catch_sigint(self) -> None:
         if self._previous_sigint is None and threading.current_thread() is threading.main_thread():

@@ -39,6 +39,10 @@ CHECK_IMAGES = 1000
 class ToolParser(argparse.ArgumentParser):
     """argparse for ``export`` and ``serve``: a bad option is a :class:`UserError`, shown in one line."""
 
+    def __init__(self, command: str, description: str) -> None:
+        super().__init__(prog=f"mnist-rnn {command}", description=description)
+        self.add_argument("--ckpt_path", required=True, help=f"the Lightning checkpoint to {command}")
+
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UserError(f"{self.prog}: {message} (see --help)")
 
@@ -251,11 +255,10 @@ def default_data_dir(ckpt_path: str | Path) -> str:
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = ToolParser(
-        prog="mnist-rnn export",
-        description="Export a checkpoint as ONNX or as a torch.export program (.pt2), and check the file against "
-        "PyTorch on 1,000 test images (or generated images when the data is not found).",
+        "export",
+        "Export a checkpoint as ONNX or as a torch.export program (.pt2), and check the file against PyTorch on "
+        "1,000 test images (or generated images when the data is not found).",
     )
-    parser.add_argument("--ckpt_path", required=True, help="the Lightning checkpoint to export")
     parser.add_argument("--format", required=True, choices=FORMATS, help="onnx (onnxruntime) or pt2 (torch.export)")
     parser.add_argument("--output", help="the file to write (default: the checkpoint's name with .onnx or .pt2)")
     parser.add_argument(

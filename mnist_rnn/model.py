@@ -20,7 +20,7 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from mnist_rnn.augment import random_affine, random_erase, random_flip
 from mnist_rnn.errors import SettingsError
-from mnist_rnn.network import CELLS, SEQUENCES, Cell, RNNNetwork, Sequence
+from mnist_rnn.network import CELLS, NETWORK_DEFAULTS, SEQUENCES, Cell, RNNNetwork, Sequence
 from mnist_rnn.pictures import TestPictures
 from mnist_rnn.schedules import StretchableCosineAnnealingLR, StretchableOneCycleLR
 
@@ -74,19 +74,19 @@ class RNNClassifier(LightningModule):
 
     def __init__(
         self,
-        cell: Cell = "lstm",
-        hidden_size: int = 128,
-        num_layers: int = 2,
-        bidirectional: bool = False,
-        dropout: float = 0.1,
-        forget_bias: float | None = None,
-        sequence: Sequence = "rows",
-        permutation_seed: int = 0,
-        num_classes: int = 10,
-        image_size: int = 28,
-        mean: float = 0.1307,
-        std: float = 0.3081,
-        normalize: bool = True,
+        cell: Cell = NETWORK_DEFAULTS["cell"],
+        hidden_size: int = NETWORK_DEFAULTS["hidden_size"],
+        num_layers: int = NETWORK_DEFAULTS["num_layers"],
+        bidirectional: bool = NETWORK_DEFAULTS["bidirectional"],
+        dropout: float = NETWORK_DEFAULTS["dropout"],
+        forget_bias: float | None = NETWORK_DEFAULTS["forget_bias"],
+        sequence: Sequence = NETWORK_DEFAULTS["sequence"],
+        permutation_seed: int = NETWORK_DEFAULTS["permutation_seed"],
+        num_classes: int = NETWORK_DEFAULTS["num_classes"],
+        image_size: int = NETWORK_DEFAULTS["image_size"],
+        mean: float = NETWORK_DEFAULTS["mean"],
+        std: float = NETWORK_DEFAULTS["std"],
+        normalize: bool = NETWORK_DEFAULTS["normalize"],
         dataset: str = "mnist",
         class_names: list[str] | None = None,
         optimizer: Literal["adam", "adamw"] = "adamw",
@@ -103,21 +103,7 @@ class RNNClassifier(LightningModule):
         super().__init__()
         _check_settings(locals())
         self.save_hyperparameters()
-        self.network = RNNNetwork(
-            cell=cell,
-            hidden_size=hidden_size,
-            num_layers=num_layers,
-            bidirectional=bidirectional,
-            dropout=dropout,
-            forget_bias=forget_bias,
-            sequence=sequence,
-            permutation_seed=permutation_seed,
-            num_classes=num_classes,
-            image_size=image_size,
-            mean=mean,
-            std=std,
-            normalize=normalize,
-        )
+        self.network = RNNNetwork(**{name: self.hparams[name] for name in NETWORK_DEFAULTS})
         # Checkpoints of earlier versions hold the network's weights at the top level (rnn.*, head.*).
         self.register_load_state_dict_pre_hook(_move_old_keys_into_network)
         # One metric object per stage, so their states never mix.

@@ -8,7 +8,8 @@ standardisation and the image-to-sequence step are part of the network, so it cl
 
 from __future__ import annotations
 
-from typing import Literal
+import inspect
+from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
@@ -156,6 +157,13 @@ class RNNNetwork(nn.Module):
             raise ValueError(
                 "per-step logits need a one-way network: a bidirectional one has read the whole image at every step"
             )
+
+
+# The network's settings and their defaults, defined once (in the signature above): RNNClassifier takes the
+# same settings as flat hyperparameters, with these defaults, and hands them on.
+NETWORK_DEFAULTS: dict[str, Any] = {
+    name: parameter.default for name, parameter in inspect.signature(RNNNetwork).parameters.items()
+}
 
 
 def set_forget_bias(lstm: nn.LSTM, value: float) -> None:

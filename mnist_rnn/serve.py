@@ -413,11 +413,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     from mnist_rnn.export import ToolParser
 
     parser = ToolParser(
-        prog="mnist-rnn serve",
-        description="Serve a checkpoint over HTTP: POST /predict takes an image and answers JSON; / is a page "
-        "to draw digits on.",
+        "serve", "Serve a checkpoint over HTTP: POST /predict takes an image and answers JSON; / is a page to draw on."
     )
-    parser.add_argument("--ckpt_path", required=True, help="the Lightning checkpoint to serve")
     parser.add_argument("--host", default="127.0.0.1", choices=["127.0.0.1", "0.0.0.0", "::"])
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--backend", choices=["torch", "onnx"], default="torch")

@@ -121,3 +121,16 @@ def finish(process: subprocess.Popen, timeout: float = 240) -> int:
         process.kill()
         process.wait()
         raise
+
+
+def one_line_error(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    """Run the CLI in-process with ``args`` that must fail: exit status 2 and one ``mnist-rnn: error:`` line,
+    which is returned."""
+    from mnist_rnn.cli import main
+
+    with pytest.raises(SystemExit) as exit:
+        main(args)
+    assert exit.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("mnist-rnn: error: ") and err.count("\n") == 1, err
+    return err

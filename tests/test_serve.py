@@ -10,10 +10,8 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import signal
 import socket
-import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -26,7 +24,7 @@ from PIL import Image
 
 from mnist_rnn.cli import main
 from mnist_rnn.serve import rows_of
-from tests.helpers import cli_subprocess, fit_tiny_in, render_digit
+from tests.helpers import cli_subprocess, finish, fit_tiny_in, one_line_error, render_digit
 from tests.page_driver import DIGITS, chromium, draw, wait_for_answer
 
 pytestmark = pytest.mark.slow  # a server in a subprocess (still run by CI: .ci/run runs every test)
@@ -69,11 +67,7 @@ def server(checkpoint, tmp_path_factory) -> str:
         yield url
     finally:
         process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        finish(process, timeout=60)
     assert process.returncode == 0, (folder / "run.log").read_text()
 
 
@@ -241,16 +235,16 @@ def test_the_page_in_chromium_draws_and_shows_the_answer_and_the_reading_view(se
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--ckpt_path", "missing.ckpt"], "--ckpt_path missing.ckpt: no such file"),
-        (["--ckpt_path", "CKPT", "--port", "80"], "--port 80: choose a port from 1024 to 65535"),
-        (["--ckpt_path", "CKPT", "--backend", "tensorflow"], "invalid choice: 'tensorflow'"),
-        (["--ckpt_path", "CKPT", "--backend", "onnx", "--onnx", "missing.onnx"], "--onnx missing.onnx: no such file"),
+        pytest.param(["--ckpt_path", "missing.ckpt"], "--ckpt_path missing.ckpt: no such file", id="no checkpoint"),
+        pytest.param(["--ckpt_path", "CKPT", "--port", "80"], "--port 80: choose a port from 1024", id="port 80"),
+        pytest.param(["--ckpt_path", "CKPT", "--backend", "tf"], "invalid choice: 'tf'", id="unknown backend"),
+        pytest.param(
+            ["--ckpt_path", "CKPT", "--backend", "onnx", "--onnx", "missing.onnx"],
+            "--onnx missing.onnx: no such file",
+            id="no onnx file",
+        ),
     ],
 )
 def test_bad_serve_options_are_one_line(args, message, checkpoint, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(SystemExit) as exit:
-        main(["serve", *[str(checkpoint) if a == "CKPT" else a for a in args]])
-    assert exit.value.code == 2
-    err = capsys.readouterr().err
-    assert err.startswith("mnist-rnn: error: ") and message in err and err.count("\n") == 1
+    assert message in one_line_error(["serve", *[str(checkpoint) if a == "CKPT" else a for a in args]], capsys)
