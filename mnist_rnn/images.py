@@ -42,6 +42,7 @@ INK = 0.05  # of the digit's peak: the crop box holds the pixels above this, not
 # MNIST 1 has about 0.1; the sliver along a sheet's edge 0.01).
 HAIRLINE = 0.04
 LIGHT_INK = 0.35  # above this fraction of light pixels, the light part is paper (see _ink_is_dark)
+SHEET_SIZE, SHEET_FILL = 0.4, 0.6  # a light region this wide and this solid is paper (see _looks_like_a_sheet)
 NO_CONTRAST = 0.05  # no pixel stands out from its surroundings by this much (of full scale): a blank image
 
 
@@ -261,15 +262,35 @@ def _ink(gray: np.ndarray) -> np.ndarray | None:
 
 
 def _ink_is_dark(gray: np.ndarray) -> bool:
-    """Dark ink on a light background, unless the light part of the picture is too small to be paper.
+    """Dark ink on a light background, unless the light part of the picture is too small to be paper, and
+    is not shaped like a sheet either.
 
     Light and dark split at the middle of the picture's range. A digit covers little of its picture: at
     most a third of an MNIST image is light (0.33 over the test set). Paper covers more, even when a
     photo shows it lying on a darker table or a scan has dark corners, so more light than LIGHT_INK means
-    paper. Not the median: a sheet may cover less than half of a photo.
+    paper. Not the median: a sheet may cover less than half of a photo. A smaller sheet, a note on a desk,
+    is told from a light digit by its shape: see :func:`_looks_like_a_sheet`.
     """
     low, high = np.percentile(gray, [0.1, 99.9])
-    return float((gray > (low + high) / 2).mean()) > LIGHT_INK
+    light = gray > (low + high) / 2
+    return float(light.mean()) > LIGHT_INK or _looks_like_a_sheet(light)
+
+
+def _looks_like_a_sheet(light: np.ndarray) -> bool:
+    """Whether the largest light region is a sheet rather than a digit: wide in both directions (its box's
+    shorter side at least SHEET_SIZE of the picture's) and filling most of its box (at least SHEET_FILL,
+    a slanted sheet included). A digit's strokes leave most of its box empty (a 0, an 8), or its box is
+    narrow (a 1)."""
+    labels = _label(light)
+    if labels.max() == 0:
+        return False
+    sizes = np.bincount(labels.ravel())
+    sizes[0] = 0
+    largest = int(sizes.argmax())
+    top, bottom, left, right = _box(labels == largest)
+    height, width = bottom - top + 1, right - left + 1
+    wide = min(height, width) >= SHEET_SIZE * min(light.shape)
+    return wide and sizes[largest] >= SHEET_FILL * height * width
 
 
 def _digit_regions(ink: np.ndarray, peak: float) -> np.ndarray | None:

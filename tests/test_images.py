@@ -151,6 +151,15 @@ def sheet_on_dark_table() -> Image.Image:
     return table.convert("L")
 
 
+def small_note_on_a_desk() -> Image.Image:
+    """A sheet covering a fifth of the photo: less light than a sheet usually shows, but shaped like one."""
+    desk = Image.new("L", (900, 700), 80)
+    note = grey(on_paper(330, 360, at=(90, 100))).convert("RGBA").rotate(-9, expand=True)
+    desk = desk.convert("RGBA")
+    desk.alpha_composite(note, (420, 150))
+    return desk.convert("L")
+
+
 def grey_sheet_on_white_table() -> Image.Image:
     table = np.full((450, 600), 252, dtype=np.float32)
     table[60:400, 80:540] = on_paper(460, 340, at=(260, 100), paper=190)
@@ -199,6 +208,7 @@ def transparent_drawing() -> Image.Image:
 
 FAILURE_KINDS = [
     sheet_on_dark_table,
+    small_note_on_a_desk,
     grey_sheet_on_white_table,
     rotated_scan_with_black_fill,
     shadow_across_the_page,
