@@ -2,7 +2,7 @@
 
 - ``POST /predict``: one image (PNG, JPEG, BMP or GIF; the raw body, or a multipart upload in a field named
   ``file``) -> JSON: ``class``, ``class_name``, ``probabilities``, ``prepared`` (the 28x28 image the model saw,
-  prepared by :func:`mnist_rnn.images.to_mnist` as ``predict`` does), and for one-way networks ``per_step``
+  prepared by :func:`mnist_rnn.images.prepare` as ``predict`` does), and for one-way networks ``per_step``
   (the probabilities after every time step) and ``per_row`` (after each image row: the page's reading view).
 - ``GET /``: the page (``mnist_rnn/web/index.html``); ``GET /health``: ``ok`` once the model is loaded;
   ``GET /info``: the model's description.
@@ -41,7 +41,7 @@ from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 
 from mnist_rnn.errors import UserError
-from mnist_rnn.images import to_mnist
+from mnist_rnn.images import prepare
 
 PAGE = Path(__file__).parent / "web" / "index.html"
 API_PATH = "/predict"
@@ -114,12 +114,12 @@ def prepare_upload(body: bytes, content_type: str) -> Tensor:
     """The 28x28 uint8 image (1, 28, 28) the model sees, from a request body, exactly as ``predict`` makes it."""
     image = open_image(upload_bytes(body, content_type))
     try:
-        prepared = to_mnist(image)
+        prepared = prepare(image)
     except UserError as error:
         raise RequestError(422, str(error)) from error
-    if not prepared.any():  # to_mnist found no ink: any answer would be a guess
+    if prepared.blank:  # no digit to find: any answer would be a guess
         raise RequestError(422, "blank image: no digit found (draw or upload one digit)")
-    return prepared
+    return prepared.pixels
 
 
 class ImageUploads:
