@@ -43,6 +43,9 @@ INK = 0.05  # of the digit's peak: the crop box holds the pixels above this, not
 HAIRLINE = 0.04
 LIGHT_INK = 0.35  # above this fraction of light pixels, the light part is paper (see _ink_is_dark)
 SHEET_SIZE, SHEET_FILL = 0.4, 0.6  # a light region this wide and this solid is paper (see _looks_like_a_sheet)
+# Only photos are looked at for a sheet: in an image smaller than this (MNIST's own 28x28), a bold light
+# digit can fill its box as much as a slanted sheet does.
+SHEET_MIN_SIDE = 64
 NO_CONTRAST = 0.05  # no pixel stands out from its surroundings by this much (of full scale): a blank image
 
 
@@ -280,7 +283,9 @@ def _looks_like_a_sheet(light: np.ndarray) -> bool:
     """Whether the largest light region is a sheet rather than a digit: wide in both directions (its box's
     shorter side at least SHEET_SIZE of the picture's) and filling most of its box (at least SHEET_FILL,
     a slanted sheet included). A digit's strokes leave most of its box empty (a 0, an 8), or its box is
-    narrow (a 1)."""
+    narrow (a 1). Small images are never taken for photos of a sheet (SHEET_MIN_SIDE)."""
+    if min(light.shape) < SHEET_MIN_SIDE:
+        return False
     labels = _label(light)
     if labels.max() == 0:
         return False
