@@ -42,10 +42,16 @@ INK = 0.05  # of the digit's peak: the crop box holds the pixels above this, not
 # MNIST 1 has about 0.1; the sliver along a sheet's edge 0.01).
 HAIRLINE = 0.04
 LIGHT_INK = 0.35  # above this fraction of light pixels, the light part is paper (see _ink_is_dark)
-SHEET_SIZE, SHEET_FILL = 0.4, 0.6  # a light region this wide and this solid is paper (see _looks_like_a_sheet)
-# Only photos are looked at for a sheet: in an image smaller than this (MNIST's own 28x28), a bold light
-# digit can fill its box as much as a slanted sheet does.
+# A light region is paper when it is shaped like a sheet (see _looks_like_a_sheet): at least SHEET_SIZE of
+# the picture's shorter side wide in every direction, filling SHEET_SOLIDITY of its convex hull once the
+# ink on it is filled in, and with an outline of at most SHEET_CORNERS corners (four, or a few more where
+# the picture's edge cuts it) when straightened within CORNER_TOLERANCE of its diagonal. A digit's own
+# outline, however bold, is rounded: ten corners or more at that tolerance.
+SHEET_SIZE, SHEET_SOLIDITY, SHEET_CORNERS, CORNER_TOLERANCE = 0.2, 0.9, 6, 0.03
+# Only photos are looked at for a sheet: in an image smaller than this (MNIST's own 28x28), a digit's
+# outline is a few pixels across and can straighten into a few corners (1 of MNIST's 10,000 test digits).
 SHEET_MIN_SIDE = 64
+RING_NEAR, RING_FAR = 3, 6  # working pixels: where a stroke's surroundings are (see _stands_out)
 NO_CONTRAST = 0.05  # no pixel stands out from its surroundings by this much (of full scale): a blank image
 
 
@@ -249,7 +255,7 @@ def _ink(gray: np.ndarray) -> np.ndarray | None:
     peak = _peak(ink)
     if peak < NO_CONTRAST:
         return None
-    digit = _digit_regions(ink, peak)
+    digit = _digit_regions(ink, peak, small)
     if digit is None:
         return None
     # The strokes' soft edges belong to the digit: keep what is within four working pixels of it (MNIST's
@@ -280,10 +286,9 @@ def _ink_is_dark(gray: np.ndarray) -> bool:
 
 
 def _looks_like_a_sheet(light: np.ndarray) -> bool:
-    """Whether the largest light region is a sheet rather than a digit: wide in both directions (its box's
-    shorter side at least SHEET_SIZE of the picture's) and filling most of its box (at least SHEET_FILL,
-    a slanted sheet included). A digit's strokes leave most of its box empty (a 0, an 8), or its box is
-    narrow (a 1). Small images are never taken for photos of a sheet (SHEET_MIN_SIDE)."""
+    """Whether the largest light region is a sheet of paper rather than a light digit: wide, convex and
+    four-cornered (see SHEET_SIZE), whichever way it is turned and even seen at a slant, as a note lying on
+    a desk is. Small images are never taken for photos of a sheet (SHEET_MIN_SIDE)."""
     if min(light.shape) < SHEET_MIN_SIDE:
         return False
     labels = _label(light)
@@ -291,23 +296,98 @@ def _looks_like_a_sheet(light: np.ndarray) -> bool:
         return False
     sizes = np.bincount(labels.ravel())
     sizes[0] = 0
-    largest = int(sizes.argmax())
-    top, bottom, left, right = _box(labels == largest)
-    height, width = bottom - top + 1, right - left + 1
-    wide = min(height, width) >= SHEET_SIZE * min(light.shape)
-    return wide and sizes[largest] >= SHEET_FILL * height * width
+    region = _fill_holes(labels == sizes.argmax())
+    outline = _convex_hull(region)
+    if _width(outline) < SHEET_SIZE * min(light.shape) or region.sum() < SHEET_SOLIDITY * _area(outline):
+        return False
+    diagonal = float(np.hypot(*np.ptp(outline, axis=0)))
+    return len(_corners(outline, CORNER_TOLERANCE * diagonal)) <= SHEET_CORNERS
 
 
-def _digit_regions(ink: np.ndarray, peak: float) -> np.ndarray | None:
+def _fill_holes(mask: np.ndarray) -> np.ndarray:
+    """``mask`` with every hole in it filled: whatever it encloses (ink on a sheet, a digit's loops)."""
+    outside = _label(~mask)
+    reaching_edge = np.unique(np.concatenate([outside[0], outside[-1], outside[:, 0], outside[:, -1]]))
+    return mask | ~np.isin(outside, reaching_edge)
+
+
+def _convex_hull(mask: np.ndarray) -> np.ndarray:
+    """The convex hull of a mask's pixels (each a unit square) as polygon corners (x, y), counter-clockwise.
+
+    Andrew's monotone chain, on the outer corners of each row's first and last pixel: only those can be on
+    the hull, which keeps it to a few hundred points.
+    """
+    rows = np.flatnonzero(mask.any(axis=1))
+    first = mask[rows].argmax(axis=1)
+    last = mask.shape[1] - 1 - mask[rows, ::-1].argmax(axis=1)
+    points = sorted(
+        {
+            (int(x), int(y))
+            for row, left, right in zip(rows, first, last + 1, strict=True)
+            for x in (left, right)
+            for y in (row, row + 1)
+        }
+    )
+
+    def chain(points: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        kept: list[tuple[int, int]] = []
+        for x, y in points:
+            while len(kept) >= 2:
+                (x1, y1), (x2, y2) = kept[-2], kept[-1]
+                if (x2 - x1) * (y - y1) - (y2 - y1) * (x - x1) > 0:
+                    break
+                kept.pop()  # not a left turn: that point lies inside
+            kept.append((x, y))
+        return kept
+
+    lower, upper = chain(points), chain(points[::-1])
+    return np.array(lower[:-1] + upper[:-1], dtype=np.float64)
+
+
+def _area(polygon: np.ndarray) -> float:
+    """A polygon's area (the shoelace formula)."""
+    x, y = polygon[:, 0], polygon[:, 1]
+    return 0.5 * abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
+
+
+def _width(polygon: np.ndarray) -> float:
+    """A convex polygon's smallest width over all directions (to the degree): a sheet's shorter side."""
+    angles = np.radians(np.arange(180))
+    along = polygon @ np.stack([np.cos(angles), np.sin(angles)])
+    return float(np.ptp(along, axis=0).min())
+
+
+def _corners(polygon: np.ndarray, tolerance: float) -> list[np.ndarray]:
+    """The corners left when a closed polygon's outline is straightened wherever that moves it by at most
+    ``tolerance`` (Douglas-Peucker, from the two corners farthest apart)."""
+
+    def straighten(chain: np.ndarray) -> list[np.ndarray]:
+        start, end = chain[0], chain[-1]
+        if len(chain) < 3:
+            return [start]
+        direction = end - start
+        offsets = np.abs(direction[0] * (chain[:, 1] - start[1]) - direction[1] * (chain[:, 0] - start[0]))
+        offsets /= max(float(np.hypot(*direction)), 1e-9)
+        farthest = int(offsets.argmax())
+        if offsets[farthest] <= tolerance:
+            return [start]
+        return straighten(chain[: farthest + 1]) + straighten(chain[farthest:])
+
+    far = int(((polygon - polygon[0]) ** 2).sum(axis=1).argmax())
+    return straighten(polygon[: far + 1]) + straighten(np.concatenate([polygon[far:], polygon[:1]]))
+
+
+def _digit_regions(ink: np.ndarray, peak: float, picture: np.ndarray) -> np.ndarray | None:
     """The regions of ``ink`` (a working copy, background 0) that make up the digit, as a boolean mask.
 
     Regions are the connected areas above WEAK times the peak; a region's weight is its ink above STRONG
     times it, squared (a faint smudge weighs little or nothing). The digit is the heaviest region that
-    neither touches the picture's edge (what does is a table, a scanner's fill, a shadow's corner) nor is
-    a hairline (the sliver a sheet's slanted edge leaves), else the heaviest that does not touch the edge,
-    else the heaviest of all (a digit cropped tightly). Strokes of the same digit that are not joined to
-    it (a 5's flag) are the other regions clear of the edge that lie within its box widened by a third
-    (or anywhere, on a spotless background).
+    neither touches the picture's edge (what does is a table, a scanner's fill, a shadow's corner), nor is
+    a hairline (the sliver a sheet's slanted edge leaves), nor fails to stand out from its surroundings
+    (what is left in a sheet's corner, see :func:`_stands_out`): else the heaviest that does not touch the
+    edge, else the heaviest of all (a digit cropped tightly). Strokes of the same digit that are not joined
+    to it (a 5's flag) are the other such regions that lie within its box widened by a third; on a spotless
+    background (MNIST's, a drawing app's) every region clear of the edge is.
     """
     labels = _label(ink > WEAK * peak)
     count = int(labels.max())
@@ -330,20 +410,49 @@ def _digit_regions(ink: np.ndarray, peak: float) -> np.ndarray | None:
         return None
     pixels = np.bincount(labels.ravel(), minlength=count + 1)
     inside = [k for k in boxes if not edge[k]]
-    solid = [k for k in inside if pixels[k] >= HAIRLINE * _long_side(boxes[k]) ** 2]
-    main = max(solid or inside or list(boxes), key=lambda k: weight[k])
+    strokes = [
+        k
+        for k in inside
+        if pixels[k] >= HAIRLINE * _long_side(boxes[k]) ** 2 and _stands_out(k, labels, boxes[k], ink, picture)
+    ]
+    main = max(strokes or inside or list(boxes), key=lambda k: weight[k])
     top, bottom, left, right = boxes[main]
     margin = _long_side(boxes[main]) / 3
     keep = [main]
-    # On a spotless background (exactly 0 over most of the picture: MNIST's images, a drawing app's) every
-    # inked region is part of the drawing; elsewhere only those near the digit are.
-    spotless = (ink == 0).mean() > 0.5
-    for k in inside:
+    # On a spotless background (one flat level, the ink exactly 0 over most of the picture: MNIST's images,
+    # a drawing app's) every inked region is part of the drawing; elsewhere only the strokes near the digit
+    # are (not the slivers along a sheet's edges on a clean, flat table).
+    spotless = (ink == 0).mean() > 0.5 and float(np.ptp(picture - ink)) < 1 / 255
+    for k in inside if spotless else strokes:
         t, b, lf, rt = boxes[k]
         near = t >= top - margin and b <= bottom + margin and lf >= left - margin and rt <= right + margin
         if k != main and (near or spotless):
             keep.append(k)
     return np.isin(labels, keep)
+
+
+def _stands_out(
+    region: int, labels: np.ndarray, box: tuple[int, int, int, int], ink: np.ndarray, picture: np.ndarray
+) -> bool:
+    """Whether region ``region`` of ``labels`` stands out from the paper all around it, as ink does.
+
+    What an opening leaves at the corner of a sheet lying askew (the structuring element cannot reach into
+    the corner) has the sheet's own brightness, and the rest of the sheet lies right beside it; a stroke is
+    brighter (``picture`` is after polarity: ink light) than everything around it that is not ink itself.
+    Its surroundings are the pixels RING_NEAR to RING_FAR pixels from it that belong to no region.
+    """
+    top, bottom, left, right = box
+    top, left = max(0, top - RING_FAR), max(0, left - RING_FAR)
+    bottom, right = bottom + RING_FAR + 1, right + RING_FAR + 1
+    crop = labels[top:bottom, left:right]
+    mine = (crop == region).astype(np.float32)
+    around = (_dilate(mine, 2 * RING_FAR + 1) > 0) & ~(_dilate(mine, 2 * RING_NEAR + 1) > 0) & (crop == 0)
+    if not around.any():
+        return True
+    inside = mine > 0
+    level = float(np.median(picture[top:bottom, left:right][inside]))
+    strength = float(np.median(ink[top:bottom, left:right][inside]))
+    return float(np.percentile(picture[top:bottom, left:right][around], 90)) < level - strength / 2
 
 
 def _long_side(box: tuple[int, int, int, int]) -> int:
@@ -435,13 +544,21 @@ def _dilate(image: np.ndarray, size: int) -> np.ndarray:
 
 def _opening(image: np.ndarray, size: int) -> np.ndarray:
     """What is left when everything light and narrower than ``size`` is flattened: the background under
-    light ink. Wide areas, straight edges and smooth gradients pass unchanged."""
-    return _octagon_max(-_octagon_max(-image, size), size)
+    light ink. Wide areas, straight edges and smooth gradients pass unchanged.
 
-
-def _closing(image: np.ndarray, size: int) -> np.ndarray:
-    """The same for dark things: the background behind dark ink."""
-    return -_opening(-image, size)
+    The picture is first extended beyond its edge, as if what lies around it (a table, a shadow, the
+    page) went on: outwards from each side, each of its outermost pixels replaced by the darkest within
+    ``size`` along that side, so that a stroke the edge cuts is not carried outwards. A strip of table
+    between a sheet and the picture's edge, or a shadow along it, then stays background even where it is
+    narrower than ``size``, while the stroke stays ink. (A stroke running along a whole side, as a tightly
+    cropped 7's bar does, is carried outwards and lost: leave a pixel of margin.)
+    """
+    framed = image.copy()
+    for side in (framed[0], framed[-1], framed[:, 0], framed[:, -1]):  # views into ``framed``
+        side[:] = -_line_max(-side[None], size, (0, 1))[0]
+    padded = np.pad(framed, size, mode="edge")
+    padded[size:-size, size:-size] = image
+    return _octagon_max(-_octagon_max(-padded, size), size)[size:-size, size:-size]
 
 
 def _resize(image: np.ndarray, scale_or_shape, resample=Image.Resampling.BOX) -> np.ndarray:

@@ -5,7 +5,7 @@ import io
 import numpy as np
 import pytest
 import torch
-from PIL import Image, ImageDraw, ImageFilter
+from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
 from mnist_rnn.errors import UserError
 from mnist_rnn.images import ImageError, UserImages, find_images, load_image, prepare, to_mnist
@@ -160,6 +160,35 @@ def small_note_on_a_desk() -> Image.Image:
     return desk.convert("L")
 
 
+def note_turned_and_seen_at_a_slant(desk: int = 60) -> Image.Image:
+    """A note turned by 35 degrees and photographed from the side (a trapezoid), a seventh of the photo."""
+    note = grey(on_paper(300, 260, at=(70, 60))).convert("RGBA").rotate(35, expand=True)
+    width, height = note.size
+    lean = 0.15 * width  # the far edge looks wider than the near one
+    corners = (-lean, 0, 0, height, width, height, width + lean, 0)
+    note = note.transform(note.size, Image.Transform.QUAD, corners, resample=Image.Resampling.BICUBIC)
+    photo = Image.new("RGBA", (1000, 800), (desk, desk, desk, 255))
+    photo.alpha_composite(note, (120, 300))
+    return photo.convert("L")
+
+
+def grey_sheet_turned_on_a_white_table() -> Image.Image:
+    """Pencil on grey paper: the sheet's corners stick out of any rounded background estimate as far as
+    the strokes do from the paper, and what is left there is not ink."""
+    sheet = grey(on_paper(300, 420, at=(120, 40), paper=180, ink=110)).convert("RGBA").rotate(6, expand=True)
+    table = Image.new("RGBA", (520, 560), (250, 250, 250, 255))
+    table.alpha_composite(sheet, (60, 50))
+    return table.convert("L")
+
+
+def sheet_close_to_the_picture_edge() -> Image.Image:
+    """A strip of dark table, narrower than the digit, between the sheet and the picture's right edge."""
+    sheet = grey(on_paper(330, 440, at=(110, 170), ink=120)).convert("RGBA").rotate(-8, expand=True)
+    table = Image.new("RGBA", (420, 520), (70, 70, 70, 255))
+    table.alpha_composite(sheet, (20, 15))
+    return table.convert("L")
+
+
 def grey_sheet_on_white_table() -> Image.Image:
     table = np.full((450, 600), 252, dtype=np.float32)
     table[60:400, 80:540] = on_paper(460, 340, at=(260, 100), paper=190)
@@ -210,6 +239,8 @@ FAILURE_KINDS = [
     sheet_on_dark_table,
     small_note_on_a_desk,
     grey_sheet_on_white_table,
+    grey_sheet_turned_on_a_white_table,
+    sheet_close_to_the_picture_edge,
     rotated_scan_with_black_fill,
     shadow_across_the_page,
     vignetting,
@@ -230,6 +261,27 @@ def test_the_digit_is_found_on_uneven_backgrounds(make):
     references = torch.stack([clean, *(mnist_style(d) for d in (2, 5, 8, 9))])
     distances = [close(prepared.pixels, reference) for reference in references]
     assert distances.index(min(distances)) == 0 and distances[0] < 0.1  # and it looks like the clean 3
+
+
+def test_a_note_turned_and_seen_at_a_slant_is_paper():
+    """The digit is found on the note as it is written there (turned with it); the reference is the same
+    note on a desk as light as its paper, where only the digit shows."""
+    prepared = prepare(note_turned_and_seen_at_a_slant())
+    alone = prepare(note_turned_and_seen_at_a_slant(desk=235))
+    assert not prepared.blank
+    assert close(prepared.pixels, alone.pixels) < 0.03
+
+
+@pytest.mark.parametrize("digit", [0, 8, 3])
+@pytest.mark.parametrize("side", [80, 300])
+def test_a_bold_light_digit_filling_its_picture_is_not_taken_for_a_sheet(digit, side):
+    """Light on black, bold and as wide as the picture, as an MNIST digit scaled up or a drawing app's
+    thick white brush: its outline is rounded, a sheet's is not, so it stays the ink."""
+    bold = render_digit(digit, canvas=(side, side), size=int(side * 1.2), at=(-side // 12, -side // 3))
+    bold = bold.filter(ImageFilter.MaxFilter(2 * (side // 40) + 1))  # strokes a fifth of the digit's width
+    prepared = prepare(bold)
+    assert close(prepared.pixels, to_mnist(ImageOps.invert(bold))) < 0.01  # the same either way round
+    assert close(prepared.pixels, mnist_style(digit)) < 0.15
 
 
 def test_the_exif_orientation_tag_is_applied(tmp_path):
