@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from benchmarks.own_digits import FONT_FOLDER, sensor_noise, to_image
 from benchmarks.predict_agreement import run_predict
 from mnist_rnn.images import load_image, prepare
 
-FONT_FOLDER = Path("/usr/share/fonts/truetype/dejavu")
 FONTS = ["DejaVuSans.ttf", "DejaVuSerif.ttf", "DejaVuSans-Bold.ttf", "DejaVuSansMono.ttf"]
 
 
@@ -53,8 +53,7 @@ def desk_notes(count: int, seed: int) -> Iterator[tuple[int, Image.Image]]:
             note = note.transform(note.size, Image.Transform.QUAD, corners, resample=Image.Resampling.BICUBIC)
         at = (int(rng.uniform(0, max(1, width - note.width))), int(rng.uniform(0, max(1, height - note.height))))
         desk.alpha_composite(note, at)
-        photo = np.asarray(desk.convert("RGB"), dtype=np.float32) + rng.normal(0, 3, (height, width, 1))
-        yield digit, Image.fromarray(np.clip(np.rint(photo), 0, 255).astype(np.uint8))
+        yield digit, to_image(sensor_noise(np.asarray(desk.convert("RGB"), dtype=np.float32), rng, 3))
 
 
 def main_cli() -> None:

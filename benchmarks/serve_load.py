@@ -25,6 +25,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.parse
@@ -35,21 +36,22 @@ import numpy as np
 import torch
 from PIL import Image
 
+from mnist_rnn.data import MNISTDataModule
+
 ROOT = Path(__file__).parents[1]
 MAX_CLIENTS, MAX_SECONDS = 64, 120
 
 
 def load_test_images(data_dir: str, count: int) -> tuple[torch.Tensor, list[bytes], np.ndarray]:
-    from torchvision.datasets import MNIST
-
-    test_set = MNIST(data_dir, train=False, download=False)
-    images = test_set.data[:count].unsqueeze(1).contiguous()
+    data = MNISTDataModule(data_dir=data_dir)
+    data.setup("test")
+    images, labels = data.test_set.images[:count], data.test_set.labels[:count]
     pngs = []
     for image in images:
         buffer = io.BytesIO()
         Image.fromarray(image[0].numpy()).save(buffer, "PNG")
         pngs.append(buffer.getvalue())
-    return images, pngs, test_set.targets[:count].numpy()
+    return images, pngs, labels.numpy()
 
 
 def in_process_accuracy(ckpt_path: str, images: torch.Tensor, labels: np.ndarray) -> float:
@@ -203,7 +205,8 @@ def main() -> None:
         process = None
         url = args.url
         if args.ckpt_path:
-            process, url = start_server(args.ckpt_path, backend, extra, Path(f"serve_load_{backend}.log"))
+            log = Path(tempfile.gettempdir()) / f"serve_load_{backend}.log"  # read it when a server fails
+            process, url = start_server(args.ckpt_path, backend, extra, log)
         try:
             accuracy, errors = accuracy_check(url, pngs, labels)
             print(f"| {backend} | all {len(pngs)} images once | {len(pngs)} | | | | {errors} | {accuracy:.2%} |")

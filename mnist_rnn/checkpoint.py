@@ -208,13 +208,12 @@ def find_last_checkpoint(folders: list[Path], settings: dict[str, Any] | None = 
     candidates.sort(key=lambda path: path.stat().st_mtime, reverse=True)
     if not settings:
         return candidates[0]
-    differences = {}
-    for path in candidates:
-        differences[path] = setting_differences(settings, saved_settings(path))
-        if not differences[path]:
-            return path
+    match = next((path for path in candidates if not setting_differences(settings, saved_settings(path))), None)
+    if match is not None:
+        return match
     newest = candidates[0]
-    listed = ", ".join(f"{key}={saved!r} (this command: {ours!r})" for key, ours, saved in differences[newest][:3])
+    differences = setting_differences(settings, saved_settings(newest))
+    listed = ", ".join(f"{key}={saved!r} (this command: {ours!r})" for key, ours, saved in differences[:3])
     raise UserError(
         f"--ckpt_path last: none of the {len(candidates)} last.ckpt files in {where} is of a run with this "
         f"command's settings; the newest, {newest}, has {listed}. Run the command that started the run, or "
@@ -224,7 +223,7 @@ def find_last_checkpoint(folders: list[Path], settings: dict[str, Any] | None = 
 
 def saved_settings(path: str | Path) -> dict[str, Any]:
     """The model's and the data's settings saved in a checkpoint, flat: ``{"model.cell": "lstm", ...}``."""
-    checkpoint = _load_keys(path)
+    checkpoint = load_keys(path)
     flat = {f"model.{key}": value for key, value in checkpoint.get("hyper_parameters", {}).items()}
     flat.update({f"data.{key}": value for key, value in checkpoint.get("datamodule_hyper_parameters", {}).items()})
     return {key: value for key, value in flat.items() if not key.split(".", 1)[1].startswith("_")}
@@ -241,7 +240,7 @@ def best_checkpoint(last: Path) -> Path:
     Raises:
         UserError: when the run recorded none (no validation yet, or no monitored metric).
     """
-    states = _load_keys(last).get("callbacks", {})
+    states = load_keys(last).get("callbacks", {})
     recorded = next((state.get("best_model_path") for state in states.values() if "best_model_path" in state), "")
     if recorded:
         for path in (Path(recorded), last.parent / Path(recorded).name):  # the run folder may have moved
@@ -250,7 +249,7 @@ def best_checkpoint(last: Path) -> Path:
     raise UserError(f"--ckpt_path best: the run of {last} recorded no best checkpoint (was it validated?)")
 
 
-def _load_keys(path: str | Path) -> dict[str, Any]:
+def load_keys(path: str | Path) -> dict[str, Any]:
     """A checkpoint's top-level entries, memory-mapped: its tensors are not read."""
     return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
 
@@ -270,7 +269,7 @@ def check_checkpoint(path: str | Path, resume: bool = False) -> None:
     if not zipfile.is_zipfile(path):
         raise UserError(f"--ckpt_path {path}: not a checkpoint (not a file written by torch.save, or truncated)")
     try:
-        checkpoint = _load_keys(path)
+        checkpoint = load_keys(path)
     except Exception as error:
         raise UserError(f"--ckpt_path {path}: not a readable checkpoint ({first_line(error)})") from error
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:

@@ -99,11 +99,12 @@ class MNISTRNNCLI(LightningCLI):
         """
         resume = subcommand == "fit"
         model = {f"model.{key}": value for key, value in config.model.items() if key not in DATA_TO_MODEL}
-        chosen = {key for key in model if key in typed or model[key] != self._default(subcommand, key)}
+        defaults = self._subcommand_parsers[subcommand].get_defaults()
+        chosen = {key: value for key, value in model.items() if key in typed or value != defaults.get(key)}
         if resume:  # every setting of the run, so the same command resumes its own run
             wanted = {**model, **{f"data.{key}": config.data[key] for key in RUN_DATA_SETTINGS}}
         else:  # only what the user chose: the checkpoint brings the rest
-            wanted = {**{key: model[key] for key in chosen}, "data.dataset": config.data.dataset}
+            wanted = {**chosen, "data.dataset": config.data.dataset}
         given = config.ckpt_path
         if given in ("last", "best") or Path(given).is_dir():
             if given == "best" and resume:
@@ -118,8 +119,7 @@ class MNISTRNNCLI(LightningCLI):
         else:
             path = Path(given)
         check_checkpoint(path, resume=resume)
-        typed_model = {key: model[key] for key in chosen}
-        ignored = setting_differences(typed_model, saved_settings(path))
+        ignored = setting_differences(chosen, saved_settings(path))
         if ignored:
             listed = ", ".join(f"{key}={ours!r} (checkpoint: {saved!r})" for key, ours, saved in ignored)
             if resume:
@@ -129,12 +129,6 @@ class MNISTRNNCLI(LightningCLI):
                 )
             print(f"mnist-rnn: warning: ignoring {listed}: the checkpoint's settings are used", file=sys.stderr)
         return path
-
-    def _default(self, subcommand: str, key: str) -> Any:
-        """The parser's default of ``key`` (e.g. ``model.cell``), to tell the settings a user chose."""
-        if not hasattr(self, "_defaults"):
-            self._defaults = self._subcommand_parsers[subcommand].get_defaults()
-        return self._defaults.get(key)
 
     @staticmethod
     def _checkpoint_folders(config: Any) -> list[Path]:

@@ -28,7 +28,7 @@ from torchvision import datasets
 
 from mnist_rnn.errors import DataError, SettingsError, UserError, first_line
 from mnist_rnn.idx import check_idx_pair
-from mnist_rnn.images import UserImages
+from mnist_rnn.images import FRAME, UserImages
 
 DatasetName = Literal["mnist", "fashion_mnist", "kmnist"]
 
@@ -173,7 +173,7 @@ class MNISTDataModule(LightningDataModule):
     def image_size(self) -> int:
         """Height (= width) of the images: 28 in every MNIST-family set (the IDX checks refuse other sizes, and
         users' images are framed at 28x28)."""
-        return 28
+        return FRAME
 
     @property
     def raw_folder(self) -> Path:

@@ -72,8 +72,9 @@ class ProbabilityModel(nn.Module):
 
 def checkpoint_hparams(ckpt_path: str | Path) -> dict[str, Any]:
     """The model's hyperparameters saved in a checkpoint, read without building the model."""
-    checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=True, mmap=True)
-    return dict(checkpoint.get("hyper_parameters", {}))
+    from mnist_rnn.checkpoint import load_keys
+
+    return dict(load_keys(ckpt_path).get("hyper_parameters", {}))
 
 
 def load_network(ckpt_path: str | Path) -> nn.Module:
@@ -242,10 +243,10 @@ class ExportCheckError(Exception):
 
 def default_data_dir(ckpt_path: str | Path) -> str:
     """Where the checkpoint's data module read its data (saved by LightningCLI), else the data module's default."""
+    from mnist_rnn.checkpoint import load_keys
     from mnist_rnn.data import MNISTDataModule
 
-    checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=True, mmap=True)
-    saved = (checkpoint.get("datamodule_hyper_parameters") or {}).get("data_dir")
+    saved = (load_keys(ckpt_path).get("datamodule_hyper_parameters") or {}).get("data_dir")
     if saved:
         return str(saved)
     import inspect

@@ -442,17 +442,15 @@ def _stands_out(
     Its surroundings are the pixels RING_NEAR to RING_FAR pixels from it that belong to no region.
     """
     top, bottom, left, right = box
-    top, left = max(0, top - RING_FAR), max(0, left - RING_FAR)
-    bottom, right = bottom + RING_FAR + 1, right + RING_FAR + 1
-    crop = labels[top:bottom, left:right]
+    near = np.s_[max(0, top - RING_FAR) : bottom + RING_FAR + 1, max(0, left - RING_FAR) : right + RING_FAR + 1]
+    crop, picture, ink = labels[near], picture[near], ink[near]
     mine = (crop == region).astype(np.float32)
     around = (_dilate(mine, 2 * RING_FAR + 1) > 0) & ~(_dilate(mine, 2 * RING_NEAR + 1) > 0) & (crop == 0)
     if not around.any():
         return True
     inside = mine > 0
-    level = float(np.median(picture[top:bottom, left:right][inside]))
-    strength = float(np.median(ink[top:bottom, left:right][inside]))
-    return float(np.percentile(picture[top:bottom, left:right][around], 90)) < level - strength / 2
+    level, strength = float(np.median(picture[inside])), float(np.median(ink[inside]))
+    return float(np.percentile(picture[around], 90)) < level - strength / 2
 
 
 def _long_side(box: tuple[int, int, int, int]) -> int:

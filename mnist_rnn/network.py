@@ -109,7 +109,7 @@ class RNNNetwork(nn.Module):
 
         For a one-way network this is the output of the last time step, as in the lab.
         """
-        return self._read(sequences, every_row=False)[0]
+        return self._final_logits(self.rnn(sequences)[1])
 
     def step_logits(self, images: Tensor) -> Tensor:
         """Logits after every time step (B, steps, num_classes): the head on the top layer's output at each step.
@@ -136,21 +136,16 @@ class RNNNetwork(nn.Module):
         that uses them scores the same as one that calls the network.
         """
         self._check_one_way()
-        logits, rows = self._read(self.to_sequence(self.scale(images)), every_row=True)
-        assert rows is not None
-        return logits, rows
-
-    def _read(self, sequences: Tensor, every_row: bool) -> tuple[Tensor, Tensor | None]:
-        outputs, state = self.rnn(sequences)
-        final = state[0] if isinstance(state, tuple) else state  # LSTMs return (h_n, c_n)
-        last_layer = final[-self.num_directions :]  # (directions, B, hidden)
-        features = last_layer.transpose(0, 1).reshape(sequences.shape[0], -1)
-        logits = self.head(self.dropout(features))
-        if not every_row:
-            return logits, None
+        outputs, state = self.rnn(self.to_sequence(self.scale(images)))
         stride = self.steps // self.image_size
         row_ends = outputs[:, stride - 1 :: stride]  # (B, image_size, hidden)
-        return logits, self.head(self.dropout(row_ends))
+        return self._final_logits(state), self.head(self.dropout(row_ends))
+
+    def _final_logits(self, state: Tensor | tuple[Tensor, Tensor]) -> Tensor:
+        """The head on the last layer's final hidden state (both directions), as :meth:`classify` gives."""
+        final = state[0] if isinstance(state, tuple) else state  # LSTMs return (h_n, c_n)
+        last_layer = final[-self.num_directions :]  # (directions, B, hidden)
+        return self.head(self.dropout(last_layer.transpose(0, 1).reshape(final.shape[1], -1)))
 
     def _check_one_way(self) -> None:
         if self.bidirectional:

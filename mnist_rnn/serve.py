@@ -35,6 +35,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Any
 
+import litserve
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
@@ -112,11 +113,7 @@ def open_image(data: bytes) -> Image.Image:
 
 def prepare_upload(body: bytes, content_type: str) -> Tensor:
     """The 28x28 uint8 image (1, 28, 28) the model sees, from a request body, exactly as ``predict`` makes it."""
-    image = open_image(upload_bytes(body, content_type))
-    try:
-        prepared = prepare(image)
-    except UserError as error:
-        raise RequestError(422, str(error)) from error
+    prepared = prepare(open_image(upload_bytes(body, content_type)))
     if prepared.blank:  # no digit to find: any answer would be a guess
         raise RequestError(422, "blank image: no digit found (draw or upload one digit)")
     return prepared.pixels
@@ -231,13 +228,7 @@ class OnnxBackend(Backend):
         return outputs[0], (outputs[1] if len(outputs) > 1 else None)
 
 
-def _litapi_base() -> type:
-    import litserve
-
-    return litserve.LitAPI
-
-
-class DigitAPI(_litapi_base()):
+class DigitAPI(litserve.LitAPI):
     """The model in LitServe's inference worker: prepared 28x28 images in, probabilities out.
 
     Args:
@@ -351,7 +342,6 @@ def build_server(
     batch_timeout: float = 0.0,
 ) -> Any:
     """The LitServer for a checkpoint: :class:`DigitAPI` behind :class:`ImageUploads`, plus the page."""
-    import litserve
     from fastapi import Request
     from fastapi.responses import HTMLResponse, JSONResponse
     from starlette.exceptions import HTTPException

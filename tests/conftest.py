@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import DOWNLOAD, FOLDERS, OFFLINE_ERROR, write_fake_set
+from tests.helpers import DOWNLOAD, FOLDERS, refuse_download, write_fake_set
 
 
 @pytest.fixture(scope="session")
@@ -28,7 +28,7 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     def fail(url: str, *args, **kwargs) -> None:
         attempts.append(url)
-        raise RuntimeError(OFFLINE_ERROR)
+        refuse_download()
 
     monkeypatch.setattr(DOWNLOAD, fail)
     return attempts

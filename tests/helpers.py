@@ -126,8 +126,6 @@ def finish(process: subprocess.Popen, timeout: float = 240) -> int:
 def one_line_error(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:
     """Run the CLI in-process with ``args`` that must fail: exit status 2 and one ``mnist-rnn: error:`` line,
     which is returned."""
-    from mnist_rnn.cli import main
-
     with pytest.raises(SystemExit) as exit:
         main(args)
     assert exit.value.code == 2
