@@ -36,8 +36,9 @@ RESULT_PREFIX = "ACCURACY_RESULT "
 class RunClock(Callback):
     """Training wall time, and when (seconds, epoch) validation accuracy first reached ``threshold``."""
 
-    def __init__(self, threshold: float = THRESHOLD) -> None:
+    def __init__(self, threshold: float = THRESHOLD, stop_after: float | None = None) -> None:
         self.threshold = threshold
+        self.stop_after = stop_after  # seconds: end the run at the first epoch's end past this
         self.start = 0.0
         self.train_seconds = 0.0
         self.seconds_to_target: float | None = None
@@ -53,18 +54,26 @@ class RunClock(Callback):
             self.seconds_to_target = time.perf_counter() - self.start
             self.epochs_to_target = trainer.current_epoch + 1
 
+    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        # Not Lightning's Timer: its elapsed time is restored on resume, so a resumed run would stop at once.
+        if self.stop_after is not None and time.perf_counter() - self.start > self.stop_after:
+            trainer.should_stop = True
+
     def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self.train_seconds = time.perf_counter() - self.start
 
 
-def run_one(cli_args: list[str], threshold: float = THRESHOLD) -> dict:
-    """Train and test one seed in this process, the way ``python -m mnist_rnn fit`` does."""
+def run_one(
+    cli_args: list[str], threshold: float = THRESHOLD, ckpt_path: str | None = None, stop_after: float | None = None
+) -> dict:
+    """Train and test one seed in this process, the way ``python -m mnist_rnn fit`` does (resuming from
+    ``ckpt_path`` when given)."""
     from mnist_rnn.cli import build_cli
 
     cli = build_cli(cli_args, run=False)
-    clock = RunClock(threshold)
+    clock = RunClock(threshold, stop_after)
     cli.trainer.callbacks.append(clock)
-    cli.trainer.fit(cli.model, datamodule=cli.datamodule)
+    cli.trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=ckpt_path)
     cli.after_fit()
     checkpoint = cli.trainer.checkpoint_callback
     return {
@@ -101,6 +110,15 @@ def main() -> None:
     parser.add_argument(
         "--threshold", type=float, default=THRESHOLD, help="validation accuracy of the 'time to' column (0.99: 99%%)"
     )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="name each seed's folder seedN (no time stamp) and continue from its last.ckpt when there is one: "
+        "a run that does not fit one sitting goes on in the next",
+    )
+    parser.add_argument(
+        "--stop-after", type=float, help="seconds: stop each run at the end of the first epoch past this (see --resume)"
+    )
     parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)  # internal: a single seed
     args, cli_extra = parser.parse_known_args()
     cli_extra = [a for a in cli_extra if a != "--"]
@@ -108,7 +126,9 @@ def main() -> None:
     name = args.name or Path(args.config).stem
     if args.one:
         # Each seed its own folder, named up front: runs in parallel must never share a checkpoint folder.
-        version = f"seed{args.seeds[0]}-{time.strftime('%Y%m%d-%H%M%S')}"
+        version = f"seed{args.seeds[0]}" + ("" if args.resume else f"-{time.strftime('%Y%m%d-%H%M%S')}")
+        last = Path(args.log_dir) / name / version / "checkpoints" / "last.ckpt"
+        ckpt_path = str(last) if args.resume and last.is_file() else None
         cli_args = [
             "--config",
             args.config,
@@ -126,7 +146,7 @@ def main() -> None:
             version,
             *cli_extra,
         ]
-        print(RESULT_PREFIX + json.dumps(run_one(cli_args, args.threshold)), flush=True)
+        print(RESULT_PREFIX + json.dumps(run_one(cli_args, args.threshold, ckpt_path, args.stop_after)), flush=True)
         return
 
     # The children import this checkout's code, wherever the command was started from.
@@ -150,6 +170,8 @@ def main() -> None:
             name,
             "--threshold",
             str(args.threshold),
+            *(["--resume"] if args.resume else []),
+            *(["--stop-after", str(args.stop_after)] if args.stop_after is not None else []),
             *cli_extra,
         ]
         done = subprocess.run(command, capture_output=True, text=True, env=env)

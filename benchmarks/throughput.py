@@ -65,7 +65,7 @@ def lab_model() -> RNNClassifier:
 def lab_loop(data_dir: str, steps: int, device: torch.device, batch: int) -> float:
     """(a) The lab's loop: per-sample PIL -> ToTensor -> collate, loss.item() every 100 steps as it printed."""
     loader, model, criterion, optimizer = lab_setup(data_dir, device, batch)
-    for step, (images, labels) in enumerate(loader):
+    for step, (images, labels) in enumerate(_epochs(loader)):
         if step == WARMUP_STEPS:
             _sync(device)
             start = time.perf_counter()
@@ -86,7 +86,7 @@ def pipeline_loop(
     optimizer = model.configure_optimizers()
     data.batch_size = batch
     profiling = profiler if profiler is not None else nullcontext()
-    for step, (images, labels) in enumerate(data.train_dataloader()):
+    for step, (images, labels) in enumerate(_epochs(data.train_dataloader())):
         if step == WARMUP_STEPS:
             start = time.perf_counter()
             profiling.__enter__()
@@ -195,7 +195,14 @@ class _TrainTimer(Callback):
 
 
 def fit_loop(
-    data_dir: str, steps: int, accelerator: str, precision: str, log_dir: str, batch: int, profiler: Any = None
+    data_dir: str,
+    steps: int,
+    accelerator: str,
+    precision: str,
+    log_dir: str,
+    batch: int,
+    profiler: Any = None,
+    val_size: int = 5000,
 ) -> float:
     """(b) This project's Trainer.fit, built by its CLI from configs/seed.yaml (callbacks, logger, progress
     bar and all), with validation left out so that only training is timed."""
@@ -204,6 +211,7 @@ def fit_loop(
             "--config", str(SEED_CONFIG),
             "--data.data_dir", data_dir,
             "--data.batch_size", str(batch),
+            "--data.val_size", str(val_size),
             "--trainer.accelerator", accelerator,
             "--trainer.devices", "1",
             "--trainer.precision", precision,
@@ -239,7 +247,16 @@ def profile(args: argparse.Namespace, device: torch.device, data: MNISTDataModul
     for batch in args.batch_sizes:
         for precision in args.precision:
             recorded = {name: torch.profiler.profile(activities=activities) for name in ("(b) fit", "(c) plain")}
-            fit_loop(args.data_dir, PROFILED_STEPS, args.accelerator, precision, log_dir, batch, recorded["(b) fit"])
+            fit_loop(
+                args.data_dir,
+                PROFILED_STEPS,
+                args.accelerator,
+                precision,
+                log_dir,
+                batch,
+                recorded["(b) fit"],
+                args.val_size,
+            )
             plain_loop(data, PROFILED_STEPS, device, precision, batch, recorded["(c) plain"])
             for name, profiler in recorded.items():
                 print(f"\n=== {name}, batch {batch}, {precision}: {PROFILED_STEPS} steps, by {sort}")
@@ -259,6 +276,12 @@ def _spread(values: list[float], form: str = "{:,.0f}") -> str:
     return f"{form.format(middle)} [{form.format(low)}, {form.format(high)}]"
 
 
+def _epochs(loader: Any) -> Any:
+    """The batches of ``loader``, epoch after epoch: a measurement may be longer than one epoch."""
+    while True:
+        yield from loader
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -271,7 +294,9 @@ def measure(args: argparse.Namespace, device: torch.device, data: MNISTDataModul
             steps = max(1, args.images // batch)
             results.setdefault(f"lab {batch}", []).append(lab_loop(args.data_dir, steps, device, batch))
             for precision in args.precision:
-                fit = fit_loop(args.data_dir, steps, args.accelerator, precision, log_dir, batch)
+                fit = fit_loop(
+                    args.data_dir, steps, args.accelerator, precision, log_dir, batch, val_size=args.val_size
+                )
                 results.setdefault(f"fit {batch} {precision}", []).append(fit)
                 plain = plain_loop(data, steps, device, precision, batch)
                 results.setdefault(f"plain {batch} {precision}", []).append(plain)
@@ -338,6 +363,7 @@ def main() -> None:
         "--batch-sizes", type=int, nargs="+", help=f"batch sizes (default: {BATCH} on a CPU, {BATCH} and 128 on a GPU)"
     )
     parser.add_argument("--profile", action="store_true", help="profile a few steps of (b) and (c) instead")
+    parser.add_argument("--val-size", type=int, default=5000, help=argparse.SUPPRESS)  # for tiny generated data
     args = parser.parse_args()
     if args.accelerator == "gpu" and not torch.cuda.is_available():
         parser.exit(2, "throughput: --accelerator gpu: torch sees no CUDA GPU here\n")
@@ -345,7 +371,7 @@ def main() -> None:
     args.batch_sizes = args.batch_sizes or ([BATCH, 128] if device.type == "cuda" else [BATCH])
 
     seed_everything(0, verbose=False)
-    data = MNISTDataModule(args.data_dir, batch_size=BATCH)
+    data = MNISTDataModule(args.data_dir, batch_size=BATCH, val_size=args.val_size)
     data.setup("fit")
     if device.type == "cuda":  # (c)'s data, resident on the device like (b)'s
         data.train_set.images = data.train_set.images.to(device)
