@@ -34,6 +34,8 @@ warnings.filterwarnings("ignore", message=r"You have overridden `on_after_batch_
 
 OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
 LR_SCHEDULES = ("constant", "onecycle", "cosine")
+# The augmentation settings; each is off at 0 (False).
+AUGMENTATIONS = ("augment_shift", "augment_rotation", "augment_scale", "augment_flip", "augment_erase")
 
 
 class RNNClassifier(LightningModule):
@@ -137,8 +139,6 @@ class RNNClassifier(LightningModule):
         self.checkpoint_val_acc: float | None = None
         # The network's training pass as a CUDA graph, captured on the first training batch (on a GPU).
         self.graphed: GraphedNetwork | None = None
-        # The global gradient norm before clipping, on the device, of the last logging step.
-        self.grad_norm: Tensor | None = None
 
     def forward(self, images: Tensor) -> Tensor:
         """Logits (B, num_classes) of a batch of images (B, 1, H, W): uint8 0-255 or float 0-1."""
@@ -166,15 +166,12 @@ class RNNClassifier(LightningModule):
                 "--model.cuda_graph true needs a CUDA GPU (--trainer.accelerator gpu); "
                 "use auto or false on this accelerator"
             )
-        layout = {"augment_shift": 0, "augment_rotation": 0, "augment_scale": 0, "augment_flip": False}
-        used = [name for name, off in layout.items() if hp[name] != off] + (
-            ["augment_erase"] if hp.augment_erase else []
-        )
+        used = [name for name in AUGMENTATIONS if hp[name]]
         if hp.sequence == "permuted" and used:
+            off = ", ".join(f"--model.{name} {'false' if name == 'augment_flip' else 0}" for name in used)
             raise SettingsError(
                 f"--model.sequence permuted reads the pixels in a fixed shuffled order, so augmentation that moves "
-                f"them in 2-D does not apply: set {', '.join(f'--model.{name} 0' for name in used)} "
-                f"(or use --config configs/psmnist.yaml)"
+                f"them in 2-D does not apply: set {off} (or use --config configs/psmnist.yaml)"
             )
 
     # ----- augmentation, on the device ----------------------------------------------------------------
@@ -188,7 +185,7 @@ class RNNClassifier(LightningModule):
             return batch
         images, labels = batch
         hp = self.hparams
-        if not (hp.augment_shift or hp.augment_rotation or hp.augment_scale or hp.augment_flip or hp.augment_erase):
+        if not any(hp[name] for name in AUGMENTATIONS):
             return batch
         pixels = self.network.scale(images)
         pixels = random_affine(pixels, hp.augment_shift, hp.augment_rotation, hp.augment_scale)
@@ -225,8 +222,7 @@ class RNNClassifier(LightningModule):
             return
         norms = [p.grad.detach().norm() for p in self.parameters() if p.grad is not None]
         if norms:
-            self.grad_norm = torch.stack(norms).norm()
-            self.log("train/grad_norm", self.grad_norm)
+            self.log("train/grad_norm", torch.stack(norms).norm())
 
     def _logs_this_step(self) -> bool:
         """Whether the Trainer writes step metrics after this step (every ``log_every_n_steps``), or the
