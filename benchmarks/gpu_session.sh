@@ -10,8 +10,9 @@
 #                                                       throughput benchmark, seed.yaml and default.yaml fits
 #                benchmarks/gpu_session.sh pixels [S]   (~S s, default 500) sMNIST and psMNIST, 3 seeds each,
 #                                                       all six side by side on the card; each run stops at the
-#                                                       end of the first epoch after S - 100 s and resumes from
-#                                                       its last.ckpt in the next call (carry "runs" back in)
+#                                                       end of the first epoch after S - 100 s (or at S s, by
+#                                                       SIGTERM, which saves last.ckpt) and resumes from its
+#                                                       last.ckpt in the next call (carry "runs" back in)
 #   anywhere:    benchmarks/gpu_session.sh measure --dry-run (and pixels --dry-run): the same steps on the CPU,
 #                on generated data, tiny: a check that the script runs (tests/test_gpu_session.py runs it)
 #
@@ -132,7 +133,9 @@ pixels() {
     for recipe in smnist:0.985 psmnist:0.94; do
         local name=${recipe%%:*} threshold=${recipe##*:}
         # 3 seeds of one recipe at once (--parallel 3); the two recipes side by side: 6 runs on the card.
-        "$PYTHON" -m benchmarks.accuracy --config "configs/$name.yaml" --seeds 0 1 2 --parallel 3 --resume \
+        # A run still in its epoch at $seconds gets SIGTERM (timeout signals the whole process group): it
+        # saves last.ckpt after its batch and stops, to go on from there in the next call.
+        timeout --signal=TERM --kill-after=30 "$seconds" "$PYTHON" -m benchmarks.accuracy --config "configs/$name.yaml" --seeds 0 1 2 --parallel 3 --resume \
             --stop-after "$train_for" --threshold "$threshold" --data-dir "$DATA" --log-dir runs --name "$name" \
             -- --trainer.accelerator "$ACCELERATOR" "${TINY[@]}" \
             > "$OUT/$name.txt" 2>&1 &

@@ -372,6 +372,7 @@ def main() -> None:
 
     seed_everything(0, verbose=False)
     data = MNISTDataModule(args.data_dir, batch_size=BATCH, val_size=args.val_size)
+    data.prepare_data()  # unpacks .gz files (what benchmarks/gpu_session.sh carries), which (a) reads too
     data.setup("fit")
     if device.type == "cuda":  # (c)'s data, resident on the device like (b)'s
         data.train_set.images = data.train_set.images.to(device)
