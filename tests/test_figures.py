@@ -1,4 +1,4 @@
-"""TensorBoard pictures at the end of test: read back from the event files that fit and test write."""
+"""TensorBoard figures at the end of test: read back from the event files that fit and test write."""
 
 from pathlib import Path
 
@@ -12,8 +12,16 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 
 from mnist_rnn.cli import main
 from mnist_rnn.data import MNISTDataModule
+from mnist_rnn.figures import (
+    TestFigures,
+    confusion_figure,
+    first_ink_rows,
+    misclassified_figure,
+    plain_hparams,
+    reading_figure,
+    short_names,
+)
 from mnist_rnn.model import RNNClassifier
-from mnist_rnn.pictures import TestPictures, misclassified_figure, reading_figure, short_names
 from tests.helpers import QUIET, data_args, fit_tiny_in
 
 
@@ -44,24 +52,53 @@ def hparams_names(accumulator: EventAccumulator) -> set[str]:
     return set(plugin_data_pb2.HParamsPluginData.FromString(content).session_start_info.hparams)
 
 
-PICTURES = {"test/confusion_matrix", "test/misclassified", "test/reading_accuracy"}
+FIGURES = {"test/confusion_matrix", "test/misclassified", "test/reading_accuracy", "test/reliability"}
+HP_METRICS = {"hp/val_acc", "hp/test_acc", "hp/test_ece"}
 
 
-def test_fit_then_test_writes_the_confusion_matrix_the_misclassified_and_the_hparams(run):
+def hparams_values(accumulator: EventAccumulator) -> dict:
+    """The run's hyperparameters as the tab shows them: {name: number, string or bool}."""
+    content = accumulator.PluginTagToContent("hparams")["_hparams_/session_start_info"]
+    values = plugin_data_pb2.HParamsPluginData.FromString(content).session_start_info.hparams
+    return {name: getattr(value, value.WhichOneof("kind")) for name, value in values.items()}
+
+
+def hparams_infos(accumulator: EventAccumulator) -> dict:
+    content = accumulator.PluginTagToContent("hparams")["_hparams_/experiment"]
+    return {info.name: info for info in plugin_data_pb2.HParamsPluginData.FromString(content).experiment.hparam_infos}
+
+
+def test_fit_then_test_writes_the_figures_the_calibration_and_the_hparams(run):
     accumulator = events(run)
-    assert PICTURES <= set(accumulator.Tags()["images"])
-    assert hparams_metrics(accumulator) == {"val/acc", "test/acc"}
+    assert FIGURES <= set(accumulator.Tags()["images"])
+    assert hparams_metrics(accumulator) == HP_METRICS
     # Plain hyperparameters only: not LightningCLI's _instantiator, not the list of class names.
     names = hparams_names(accumulator)
     assert {"lr", "hidden_size", "optimizer", "forget_bias"} <= names
     assert not any(name.startswith("_") for name in names) and "class_names" not in names
-    # The tab shows the real numbers: the last values of the val/acc and test/acc scalars...
-    test_acc = accumulator.Scalars("test/acc")[-1].value
-    val_acc = accumulator.Scalars("val/acc")[-1].value
-    assert 0 < test_acc < 1  # some right, some wrong: a picture in each
-    # ... and val/acc is that of the tested (best) checkpoint, as its file name says.
+    # The data module's and the trainer's deciding settings, as readable values: booleans as words.
+    values = hparams_values(accumulator)
+    assert values["batch_size"] == 20 and values["val_size"] == 40 and values["dataset"] == "mnist"
+    assert values["max_epochs"] == 1 and values["precision"] == "32-true" and values["seed"] == 42
+    assert values["bidirectional"] == "false" and values["normalize"] == "false"  # seed.yaml: no standardising
+    # Every string setting has a domain (without one TensorBoard warns "cannot process domain type").
+    infos = hparams_infos(accumulator)
+    assert all(infos[name].HasField("domain_discrete") for name, value in values.items() if isinstance(value, str))
+    # The calibration scalars of the test: before and after temperature scaling, and the temperature.
+    before = accumulator.Scalars("test/ece_uncalibrated")[-1].value
+    after = accumulator.Scalars("test/ece")[-1].value
+    temperature = accumulator.Scalars("test/temperature")[-1].value
+    assert 0 <= after < 1 and 0 <= before < 1 and temperature > 0 and temperature != 1.0  # fit calibrated it
+    # The tab shows the real numbers, under names of their own...
+    test_acc = accumulator.Scalars("hp/test_acc")[-1].value
+    assert test_acc == accumulator.Scalars("test/acc")[-1].value
+    assert accumulator.Scalars("hp/test_ece")[-1].value == after
+    assert 0 < test_acc < 1  # some right, some wrong: a figure in each
+    # ... hp/val_acc is that of the tested (best) checkpoint, as its file name says...
     best = next((run / "checkpoints").glob("best-*.ckpt")).stem
-    assert f"{val_acc:.4f}" == best.split("val_acc")[1]
+    assert f"{accumulator.Scalars('hp/val_acc')[-1].value:.4f}" == best.split("val_acc")[1]
+    # ... and val/acc has one point per epoch (one epoch here): no extra point at the last step.
+    assert len(accumulator.Scalars("val/acc")) == 1
 
 
 def test_the_test_subcommand_alone_writes_the_pictures_too(run, fake_data_dir, monkeypatch):
@@ -69,9 +106,11 @@ def test_the_test_subcommand_alone_writes_the_pictures_too(run, fake_data_dir, m
     best = next((run / "checkpoints").glob("best-*.ckpt"))
     main(["test", "--ckpt_path", str(best), *data_args(fake_data_dir), *QUIET])
     accumulator = events(run.parent / "version_1")
-    assert PICTURES <= set(accumulator.Tags()["images"])
-    assert hparams_metrics(accumulator) == {"val/acc", "test/acc"}  # val/acc comes from the checkpoint
-    assert accumulator.Scalars("val/acc")[-1].value == pytest.approx(float(best.stem.split("val_acc")[1]), abs=1e-4)
+    assert FIGURES <= set(accumulator.Tags()["images"])
+    assert hparams_metrics(accumulator) == HP_METRICS  # hp/val_acc comes from the checkpoint
+    val_acc = accumulator.Scalars("hp/val_acc")[-1].value
+    assert val_acc == pytest.approx(float(best.stem.split("val_acc")[1]), abs=1e-4)
+    assert "val/acc" not in accumulator.Tags()["scalars"]  # a test draws no validation curve
 
 
 def test_misclassified_grid_with_nothing_wrong_still_draws():
@@ -108,7 +147,7 @@ def test_the_learning_rate_monitor_comes_only_with_a_logger(fake_data_dir, tmp_p
 @pytest.mark.parametrize("sequence", ["rows", "pixels"])
 def test_the_reading_accuracy_after_the_last_row_is_the_test_accuracy(fake_data_dir, in_tmp_dir, sequence):
     data = MNISTDataModule(data_dir=str(fake_data_dir), val_size=40, batch_size=20)
-    pictures = TestPictures()
+    pictures = TestFigures()
     trainer = Trainer(logger=False, callbacks=[pictures], enable_progress_bar=False, enable_model_summary=False)
     accuracy = trainer.test(RNNClassifier(hidden_size=8, sequence=sequence), datamodule=data, verbose=False)[0]
     correct, counts = pictures.reading_correct, pictures.class_counts
@@ -119,18 +158,19 @@ def test_the_reading_accuracy_after_the_last_row_is_the_test_accuracy(fake_data_
 
 def test_no_reading_accuracy_for_a_bidirectional_network(fake_data_dir, in_tmp_dir):
     data = MNISTDataModule(data_dir=str(fake_data_dir), val_size=40, batch_size=20)
-    pictures = TestPictures()
+    pictures = TestFigures()
     trainer = Trainer(logger=False, callbacks=[pictures], enable_progress_bar=False, enable_model_summary=False)
     trainer.test(RNNClassifier(hidden_size=8, bidirectional=True), datamodule=data, verbose=False)
     assert pictures.reading_correct is None and int(pictures.confusion.compute().sum()) == 60
 
 
-def test_reading_figure_draws_each_class_and_all_in_percent():
+def test_reading_figure_draws_each_class_and_all_in_percent_and_marks_chance():
     correct = torch.tensor([[0, 1], [2, 3], [4, 4]])  # 3 rows, 2 classes
     figure = reading_figure(correct, torch.tensor([4, 4]), ["cat", "dog"])
     axes = figure.axes[0]
-    lines = {line.get_label(): list(line.get_ydata()) for line in axes.get_lines()}
+    lines = {line.get_label(): list(line.get_ydata()) for line in axes.get_lines() if line.get_label()[0] != "_"}
     assert lines == {"cat": [0, 50, 100], "dog": [25, 75, 100], "all": [12.5, 62.5, 100]}
+    assert "chance" in [text.get_text() for text in axes.texts]
     assert list(axes.get_lines()[0].get_xdata()) == [1, 2, 3]
     assert "after reading k rows" in axes.get_title() and "%" in axes.get_ylabel()
 
@@ -142,3 +182,38 @@ def test_misclassified_titles_are_large_enough_to_read():
     assert len(titles) == 12 and titles[0].get_text() == "true 4\npredicted 9"
     assert min(title.get_fontsize() for title in titles) >= 14
     assert "12 of 49" in figure.get_suptitle()
+
+
+def test_the_reading_accuracy_counts_rows_from_the_first_row_with_ink():
+    """An image whose digit starts at row 2: its rows 0-1 are guesses, not reading, and are not counted."""
+    images = torch.zeros(2, 1, 4, 4, dtype=torch.uint8)
+    images[0, 0, 2:, 1] = 255
+    images[1, 0, 0, 1] = 255
+    assert first_ink_rows(images).tolist() == [2, 0]
+    figures = TestFigures()
+    figures.class_counts = torch.zeros(2, dtype=torch.long)
+    # Image 0 (class 1) is answered 1 on the empty rows and 0 once the digit begins; image 1 (class 0) always 0.
+    row_logits = torch.tensor([[[0.0, 1], [0, 1], [1, 0], [1, 0]], [[1.0, 0], [1, 0], [1, 0], [1, 0]]])
+    figures._count_reading(row_logits, torch.tensor([1, 0]), first_ink_rows(images))
+    # Class 1's count starts at its first inked row (wrong from there), padded with its last answer.
+    assert figures.reading_correct[:, 1].tolist() == [0, 0, 0, 0]
+    assert figures.reading_correct[:, 0].tolist() == [1, 1, 1, 1]
+
+
+def test_the_confusion_matrix_writes_every_count_upright_and_colours_errors():
+    matrix = torch.tensor([[1000, 15, 0], [3, 1100, 31], [0, 0, 980]])
+    figure = confusion_figure(matrix, ["0", "1", "2"])
+    axes = figure.axes[0]
+    assert [label.get_rotation() for label in axes.get_xticklabels()] == [0, 0, 0]
+    written = {text.get_text() for text in axes.texts}
+    assert {"1000", "1100", "980", "15", "3", "31"} <= written
+    errors = axes.images[1].get_array()  # the red layer: the errors only, by share of their true class
+    assert errors.count() == 3 and errors.max() == pytest.approx(31 / 1134)
+
+
+def test_booleans_and_none_become_words_in_the_hparams_tab():
+    assert plain_hparams({"flip": False, "bias": None, "lr": 0.1, "names": ["a"], "_x": 1}) == {
+        "flip": "false",
+        "bias": "None",
+        "lr": 0.1,
+    }
