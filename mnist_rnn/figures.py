@@ -204,7 +204,9 @@ def confusion_figure(matrix: Tensor, names: list[str]) -> Figure:
     axes.imshow(np.ma.masked_where(~diagonal, share), cmap="Greys", vmin=0, vmax=2.5)
     worst = float(errors.max()) if errors.count() else 1.0
     axes.imshow(errors, cmap="Reds", vmin=0, vmax=worst * 1.15)
-    fontsize = min(15, 150 / n / max(1, len(str(int(counts.max()))) * 0.6))
+    # The largest type whose widest count still fits its cell: a cell is about 0.8 * side / n inches wide.
+    digits = len(str(int(counts.max())))
+    fontsize = min(16, 0.8 * side / n * 72 * 0.85 / (0.62 * digits))
     for (row, column), count in np.ndenumerate(counts):
         if count or row == column:
             dark = row != column and share[row, column] > 0.6 * worst
@@ -258,8 +260,16 @@ def reading_figure(correct: Tensor, counts: Tensor, names: list[str], sequence: 
             axes.plot(read, accuracy.numpy(), color=colours(index % colours.N), linewidth=1.5, label=name)
     overall = 100 * correct.sum(dim=1).double() / max(1, int(counts.sum()))
     axes.plot(read, overall.numpy(), color="black", linewidth=4, label="all")
-    axes.axhline(100 / len(names), color="grey", linestyle="--", linewidth=1.5)
-    axes.text(rows, 100 / len(names) + 1.5, "chance", ha="right", va="bottom", fontsize=14, color="dimgrey")
+    chance = 100 / len(names)
+    axes.axhline(chance, color="grey", linestyle="--", linewidth=1.5)
+    axes.text(rows, chance + 1.5, "chance", ha="right", va="bottom", fontsize=14, color="dimgrey")
+    # Until the network is right twice as often as chance it is guessing: a class it guesses for every image
+    # scores 100% there. Shade those rows, so that such a start is not read as knowledge.
+    above = (overall >= 2 * chance).nonzero()
+    guessing = int(above[0]) + 1 if len(above) else rows
+    if guessing > 1:
+        axes.axvspan(1, guessing, color="grey", alpha=0.15, linewidth=0)
+        axes.text(1.3, 97, "guessing", ha="left", va="top", fontsize=14, color="dimgrey")
     axes.set_title("Test accuracy after reading k rows", fontsize=18)
     axes.set_xlabel(
         {
@@ -280,34 +290,36 @@ def reading_figure(correct: Tensor, counts: Tensor, names: list[str], sequence: 
 
 def reliability_figure(bins: Tensor, temperature: float) -> Figure:
     """Reliability diagrams before (T = 1) and after temperature scaling: per confidence bin, how often the
-    answer was right (bars) against how sure it was (the diagonal). Bars below it: too sure; above: too shy.
+    answer was right (bars) against how sure it was (dots; the diagonal if calibrated). A dot above its bar:
+    too sure; below: too shy. The title says how many images the top bin holds, since the others hold few.
 
     Args:
         bins: (3, 2, BINS): images, sum of confidences and right answers per bin, at T = 1 and at ``temperature``.
     """
-    figure = Figure(figsize=(10, 5.2), layout="constrained", dpi=DPI)
+    figure = Figure(figsize=(10, 6), layout="constrained", dpi=DPI)
+    figure.suptitle("Test reliability: accuracy against confidence", fontsize=18)
     edges = np.linspace(0, 1, BINS + 1)
     centres = (edges[:-1] + edges[1:]) / 2
-    total = max(1.0, float(bins[0, 0].sum()))
     for column, title in enumerate(("before: T = 1", f"after: T = {temperature:.2f}")):
         images, confidence, right = (bins[row, column].numpy() for row in range(3))
+        total = max(1.0, float(images.sum()))
         used = images > 0
         accuracy = np.divide(right, images, out=np.zeros_like(right), where=used)
         mean_confidence = np.divide(confidence, images, out=np.zeros_like(confidence), where=used)
         ece = float(np.abs(right - confidence).sum() / total)
         axes = figure.add_subplot(1, 2, column + 1)
         axes.bar(centres[used], accuracy[used], width=1 / BINS, color="#3b2fc9", edgecolor="white", label="accuracy")
-        axes.plot(mean_confidence[used], accuracy[used], "o", color="#f59e0b", markersize=7, label="mean confidence")
+        axes.plot(centres[used], mean_confidence[used], "o", color="#f59e0b", markersize=8, label="confidence")
         axes.plot([0, 1], [0, 1], "--", color="grey", linewidth=1.5)
-        axes.set_title(f"{title}\nECE {ece:.2%}", fontsize=17)
+        top = float(images[-1] / total)
+        axes.set_title(f"{title}: ECE {ece:.2%}\n{top:.1%} of images in the top bin", fontsize=15)
         axes.set_xlim(0, 1)
-        axes.set_ylim(0, 1)
-        axes.set_aspect("equal")
-        axes.set_xlabel("confidence (top probability)", fontsize=15)
+        axes.set_ylim(0, 1.02)
+        axes.set_xlabel("confidence (top probability)", fontsize=14)
         axes.tick_params(labelsize=13)
         if column == 0:
-            axes.set_ylabel("accuracy in the bin", fontsize=15)
-            axes.legend(fontsize=12, loc="upper left")
+            axes.set_ylabel("accuracy in the bin", fontsize=14)
+            axes.legend(fontsize=13, loc="upper left")
     return figure
 
 

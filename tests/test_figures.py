@@ -19,6 +19,7 @@ from mnist_rnn.figures import (
     misclassified_figure,
     plain_hparams,
     reading_figure,
+    reliability_figure,
     short_names,
 )
 from mnist_rnn.model import RNNClassifier
@@ -217,3 +218,19 @@ def test_booleans_and_none_become_words_in_the_hparams_tab():
         "bias": "None",
         "lr": 0.1,
     }
+
+
+def test_the_reliability_diagram_titles_each_side_with_its_calibration_error():
+    bins = torch.zeros(3, 2, 15, dtype=torch.float64)
+    bins[:, 0, 13] = torch.tensor([100, 90, 99])  # T = 1: 100 images about 90% sure, 99 right: 9 points off
+    bins[:, 1, 14] = torch.tensor([100, 99, 99])  # calibrated: 99% sure, 99 right
+    titles = [axes.get_title() for axes in reliability_figure(bins, 0.5).axes]
+    assert titles[0].startswith("before: T = 1: ECE 9.00%") and titles[1].startswith("after: T = 0.50: ECE 0.00%")
+    assert "100.0% of images in the top bin" in titles[1]
+
+
+def test_the_reading_figure_shades_the_rows_where_the_network_guesses():
+    correct = torch.tensor([[10, 0], [10, 1], [10, 9], [10, 10]])  # class 0 guessed for all at first
+    axes = reading_figure(correct, torch.tensor([10, 10]), ["a", "b"]).axes[0]
+    assert "guessing" in [text.get_text() for text in axes.texts]
+    assert axes.patches  # the shaded band
