@@ -132,7 +132,11 @@ class TestFigures(Callback):
             correct, counts = (t.cpu() for t in reading)
             writer.add_figure("test/reading_accuracy", reading_figure(correct, counts, names, hp.sequence), step)
         temperature = float(getattr(getattr(pl_module, "network", None), "temperature", 1.0))
-        writer.add_figure("test/reliability", reliability_figure(bins.cpu(), temperature), step)
+        logged = trainer.callback_metrics
+        errors = None
+        if "test/ece" in logged and "test/ece_uncalibrated" in logged:
+            errors = (float(logged["test/ece_uncalibrated"]), float(logged["test/ece"]))
+        writer.add_figure("test/reliability", reliability_figure(bins.cpu(), temperature, errors), step)
         log_hparams_with_metrics(logger, run_settings(trainer, pl_module), _final_metrics(trainer, pl_module), step)
         writer.flush()
 
@@ -198,7 +202,7 @@ def confusion_figure(matrix: Tensor, names: list[str]) -> Figure:
     share = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
     diagonal = np.eye(n, dtype=bool)
     errors = np.ma.masked_where(diagonal | (counts == 0), share)
-    side = max(6.4, 0.62 * n + 1.6)
+    side = max(6.4, 0.5 * n + 1.4)  # 512 pixels for 10 classes: about the width of TensorBoard's card
     figure = Figure(figsize=(side, side), layout="constrained", dpi=DPI)
     axes = figure.add_subplot()
     axes.imshow(np.ma.masked_where(~diagonal, share), cmap="Greys", vmin=0, vmax=2.5)
@@ -226,16 +230,16 @@ def misclassified_figure(wrong: list[tuple[Tensor, int, int]], names: list[str],
     """A grid of wrongly classified digits, each titled with its true and predicted class in a large font."""
     columns = max(1, min(4, len(wrong)))
     rows = max(1, math.ceil(len(wrong) / columns))
-    figure = Figure(figsize=(2.4 * columns, 2.6 * rows + 0.6), layout="constrained", dpi=80)
+    figure = Figure(figsize=(2.0 * columns, 2.2 * rows + 0.5), layout="constrained", dpi=DPI)
     if not wrong:
         figure.text(0.5, 0.5, "no misclassified test images", ha="center", va="center", fontsize=16)
         return figure
     of_total = f" of {total:,}" if total is not None and total > len(wrong) else ""
-    figure.suptitle(f"Misclassified test images ({len(wrong)}{of_total})", fontsize=20)
+    figure.suptitle(f"Misclassified test images ({len(wrong)}{of_total})", fontsize=18)
     for index, (image, true, guess) in enumerate(wrong):
         axes = figure.add_subplot(rows, columns, index + 1)
         axes.imshow(image[0].float().numpy(), cmap="gray", vmin=0, vmax=255 if image.dtype == torch.uint8 else 1)
-        axes.set_title(f"true {names[true]}\npredicted {names[guess]}", fontsize=18)
+        axes.set_title(f"true {names[true]}\npredicted {names[guess]}", fontsize=16)
         axes.axis("off")
     return figure
 
@@ -251,7 +255,7 @@ def reading_figure(correct: Tensor, counts: Tensor, names: list[str], sequence: 
     """
     rows = correct.shape[0]
     read = range(1, rows + 1)
-    figure = Figure(figsize=(8, 5.4), layout="constrained", dpi=DPI)
+    figure = Figure(figsize=(7, 4.8), layout="constrained", dpi=DPI)
     axes = figure.add_subplot()
     colours = matplotlib.colormaps["tab10" if len(names) <= 10 else "tab20"]
     for index, name in enumerate(names):
@@ -284,42 +288,42 @@ def reading_figure(correct: Tensor, counts: Tensor, names: list[str], sequence: 
     axes.set_ylim(0, 100)
     axes.tick_params(labelsize=14)
     axes.grid(alpha=0.3)
-    axes.legend(title="true class", fontsize=13, title_fontsize=13, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    axes.legend(title="class", fontsize=12, title_fontsize=12, loc="center left", bbox_to_anchor=(1.01, 0.5))
     return figure
 
 
-def reliability_figure(bins: Tensor, temperature: float) -> Figure:
-    """Reliability diagrams before (T = 1) and after temperature scaling: per confidence bin, how often the
-    answer was right (bars) against how sure it was (dots; the diagonal if calibrated). A dot above its bar:
-    too sure; below: too shy. The title says how many images the top bin holds, since the others hold few.
+def reliability_figure(bins: Tensor, temperature: float, errors: tuple[float, float] | None = None) -> Figure:
+    """A reliability diagram before (T = 1) and after temperature scaling: per confidence bin, how often the
+    answer was right against how sure it was (the diagonal if calibrated). Below the diagonal: too sure;
+    above: too shy. A point's area is its bin's share of the images (most are in one or two bins).
 
     Args:
         bins: (3, 2, BINS): images, sum of confidences and right answers per bin, at T = 1 and at ``temperature``.
+        errors: The calibration errors before and after as the test logged them (torchmetrics'), for the
+            legend; else computed from ``bins`` (which may differ in the last digit: a confidence on a bin's
+            edge can fall on either side).
     """
-    figure = Figure(figsize=(10, 6), layout="constrained", dpi=DPI)
-    figure.suptitle("Test reliability: accuracy against confidence", fontsize=18)
-    edges = np.linspace(0, 1, BINS + 1)
-    centres = (edges[:-1] + edges[1:]) / 2
-    for column, title in enumerate(("before: T = 1", f"after: T = {temperature:.2f}")):
+    figure = Figure(figsize=(6.4, 5.6), layout="constrained", dpi=DPI)
+    axes = figure.add_subplot()
+    axes.plot([0, 1], [0, 1], "--", color="grey", linewidth=1.5)
+    for column, (name, colour) in enumerate((("T = 1", "#f59e0b"), (f"T = {temperature:.2f}", "#3b2fc9"))):
         images, confidence, right = (bins[row, column].numpy() for row in range(3))
         total = max(1.0, float(images.sum()))
         used = images > 0
-        accuracy = np.divide(right, images, out=np.zeros_like(right), where=used)
-        mean_confidence = np.divide(confidence, images, out=np.zeros_like(confidence), where=used)
-        ece = float(np.abs(right - confidence).sum() / total)
-        axes = figure.add_subplot(1, 2, column + 1)
-        axes.bar(centres[used], accuracy[used], width=1 / BINS, color="#3b2fc9", edgecolor="white", label="accuracy")
-        axes.plot(centres[used], mean_confidence[used], "o", color="#f59e0b", markersize=8, label="confidence")
-        axes.plot([0, 1], [0, 1], "--", color="grey", linewidth=1.5)
-        top = float(images[-1] / total)
-        axes.set_title(f"{title}: ECE {ece:.2%}\n{top:.1%} of images in the top bin", fontsize=15)
-        axes.set_xlim(0, 1)
-        axes.set_ylim(0, 1.02)
-        axes.set_xlabel("confidence (top probability)", fontsize=14)
-        axes.tick_params(labelsize=13)
-        if column == 0:
-            axes.set_ylabel("accuracy in the bin", fontsize=14)
-            axes.legend(fontsize=13, loc="upper left")
+        accuracy = right[used] / images[used]
+        mean_confidence = confidence[used] / images[used]
+        ece = errors[column] if errors is not None else float(np.abs(right - confidence).sum() / total)
+        label = f"{name}: ECE {ece:.2%}"
+        axes.plot(mean_confidence, accuracy, "-", color=colour, linewidth=2, label=label)
+        axes.scatter(mean_confidence, accuracy, s=20 + 600 * images[used] / total, color=colour, zorder=3)
+    axes.set_title("Test reliability (before and after scaling)", fontsize=16)
+    axes.set_xlabel("confidence (top probability)", fontsize=15)
+    axes.set_ylabel("accuracy", fontsize=15)
+    axes.set_xlim(0, 1.02)
+    axes.set_ylim(0, 1.02)
+    axes.tick_params(labelsize=14)
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=14, loc="upper left")
     return figure
 
 

@@ -220,13 +220,18 @@ def test_booleans_and_none_become_words_in_the_hparams_tab():
     }
 
 
-def test_the_reliability_diagram_titles_each_side_with_its_calibration_error():
+def test_the_reliability_diagram_names_each_temperature_with_its_calibration_error():
     bins = torch.zeros(3, 2, 15, dtype=torch.float64)
     bins[:, 0, 13] = torch.tensor([100, 90, 99])  # T = 1: 100 images about 90% sure, 99 right: 9 points off
     bins[:, 1, 14] = torch.tensor([100, 99, 99])  # calibrated: 99% sure, 99 right
-    titles = [axes.get_title() for axes in reliability_figure(bins, 0.5).axes]
-    assert titles[0].startswith("before: T = 1: ECE 9.00%") and titles[1].startswith("after: T = 0.50: ECE 0.00%")
-    assert "100.0% of images in the top bin" in titles[1]
+    axes = reliability_figure(bins, 0.5).axes[0]
+    labels = [text.get_text() for text in axes.get_legend().get_texts()]
+    assert labels == ["T = 1: ECE 9.00%", "T = 0.50: ECE 0.00%"]
+    points = {line.get_label(): (list(line.get_xdata()), list(line.get_ydata())) for line in axes.get_lines()}
+    assert points["T = 1: ECE 9.00%"] == ([0.9], [0.99])
+    # The test's own (torchmetrics') figures win where given.
+    axes = reliability_figure(bins, 0.5, errors=(0.087, 0.0019)).axes[0]
+    assert [text.get_text() for text in axes.get_legend().get_texts()] == ["T = 1: ECE 8.70%", "T = 0.50: ECE 0.19%"]
 
 
 def test_the_reading_figure_shades_the_rows_where_the_network_guesses():

@@ -357,6 +357,7 @@ def test_the_page_on_a_phone_shows_the_answer_and_keeps_the_rows_aligned(server)
         # The answer is on screen after drawing, without scrolling, and nothing is wider than the screen.
         assert driver.execute_script("return window.scrollY") == 0
         assert page["big_box"]["bottom"] <= 844 and page["answer"]["bottom"] <= 844
+        assert page["preview"]["bottom"] <= 844 and page["reading"]["bottom"] <= 844  # the reading view too
         assert page["scroll_width"] <= 390
         # The preview and the reading view side by side, row for row.
         preview, reading = page["preview"], page["reading"]
