@@ -192,7 +192,8 @@ class MNISTRNNCLI(LightningCLI):
             raise UserError(f"{len(images.failures)} of {total} files could not be read (rows with digit 'error')")
 
     def after_fit(self) -> None:
-        """Test the best checkpoint, as the lab did, so one command gives the final number."""
+        """Calibrate the best checkpoint on the validation split (:mod:`mnist_rnn.calibration`), then test it, as
+        the lab did, so one command gives the final numbers."""
         trainer = self.trainer
         if trainer.fast_dev_run or trainer.interrupted:
             return
@@ -220,8 +221,10 @@ class MNISTRNNCLI(LightningCLI):
             print(calibration_line(results[0]))
 
     def after_test(self) -> None:
-        if self.trainer.is_global_zero and self.trainer.callback_metrics:
-            print(calibration_line({k: float(v) for k, v in self.trainer.callback_metrics.items()}))
+        """Say how well the probabilities match how often the model is right, before and after calibration."""
+        metrics = {key: float(value) for key, value in self.trainer.callback_metrics.items()}
+        if self.trainer.is_global_zero and "test/ece" in metrics:
+            print(calibration_line(metrics))
 
 
 def calibration_line(results: dict[str, float]) -> str:

@@ -186,7 +186,8 @@ class RNNClassifier(LightningModule):
         self.test_ece.update((logits / temperature).softmax(dim=-1), labels)
         self.log("test/ece_uncalibrated", self.test_ece_uncalibrated)
         self.log("test/ece", self.test_ece)
-        self.log("test/temperature", temperature.float())
+        # The same in every process; sync_dist only says so to Lightning (it warns about epoch values otherwise).
+        self.log("test/temperature", temperature.float(), sync_dist=True)
 
     def _evaluate(self, logits: Tensor, labels: Tensor, stage: str, accuracy: MulticlassAccuracy) -> Tensor:
         accuracy.update(logits, labels)

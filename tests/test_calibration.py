@@ -17,7 +17,7 @@ from mnist_rnn.calibration import calibrate, calibration_error, fit_temperature
 from mnist_rnn.cli import main
 from mnist_rnn.export import ProbabilityModel
 from mnist_rnn.model import RNNClassifier
-from tests.helpers import fit_tiny_in, one_line_error, render_digit
+from tests.helpers import QUIET, data_args, fit_tiny_in, one_line_error, render_digit
 
 
 def overconfident(count: int = 4000, true_temperature: float = 2.5, seed: int = 0):
@@ -153,3 +153,13 @@ def test_bad_calibrate_options_are_one_line(args, message, run, tmp_path, monkey
     before = path.read_bytes()
     assert message in one_line_error(["calibrate", *[str(path) if a == "CKPT" else a for a in args]], capsys)
     assert path.read_bytes() == before
+
+
+def test_test_prints_the_calibration_error_before_and_after(run, fake_data_dir, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    best = next((run / "checkpoints").glob("best-*.ckpt"))
+    main(["test", "--ckpt_path", str(best), *data_args(fake_data_dir), *QUIET])
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    temperature = temperature_of(best)
+    assert line.startswith("Test calibration error (ECE, 15 bins) ")
+    assert f"at temperature {temperature:.3f}" in line and "uncalibrated, at 1.0" in line
