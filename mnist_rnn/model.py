@@ -9,6 +9,7 @@ the configs name them as before and a checkpoint alone rebuilds the model.
 
 from __future__ import annotations
 
+import sys
 import warnings
 from typing import Any, Literal
 
@@ -19,13 +20,13 @@ from lightning.pytorch.accelerators import CUDAAccelerator
 from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.plugins.precision import MixedPrecision
 from torch import Tensor
-from torchmetrics.classification import MulticlassAccuracy
+from torchmetrics.classification import MulticlassAccuracy, MulticlassCalibrationError
 
 from mnist_rnn.augment import random_affine, random_erase, random_flip
 from mnist_rnn.cuda_graph import CudaGraphSetting, GraphedNetwork, wanted
 from mnist_rnn.errors import SettingsError
+from mnist_rnn.figures import TestFigures
 from mnist_rnn.network import CELLS, NETWORK_DEFAULTS, SEQUENCES, Cell, RNNNetwork, Sequence
-from mnist_rnn.pictures import TestPictures
 from mnist_rnn.schedules import StretchableCosineAnnealingLR, StretchableOneCycleLR
 
 # Lightning warns whenever the model, not the data module, transforms batches (on_after_batch_transfer): here
@@ -135,6 +136,10 @@ class RNNClassifier(LightningModule):
         self.train_acc = MulticlassAccuracy(num_classes, average="micro", validate_args=False)
         self.val_acc = MulticlassAccuracy(num_classes, average="micro", validate_args=False)
         self.test_acc = MulticlassAccuracy(num_classes, average="micro", validate_args=False)
+        # The test set's expected calibration error, as the probabilities come out before temperature scaling
+        # (T = 1) and after it (the network's temperature); see mnist_rnn.calibration.
+        self.test_ece_uncalibrated = calibration_error_metric(num_classes)
+        self.test_ece = calibration_error_metric(num_classes)
         # val/acc of the weights, read from their checkpoint, for TensorBoard's hyperparameters tab.
         self.checkpoint_val_acc: float | None = None
         # The network's training pass as a CUDA graph, captured on the first training batch (on a GPU).
@@ -245,14 +250,30 @@ class RNNClassifier(LightningModule):
         self._evaluate(self(images), labels, "val", self.val_acc)
 
     def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> dict[str, Tensor]:
-        """The batch's logits and, for a one-way network, its logits after each row, for the pictures of
-        :class:`TestPictures`. Both come from one pass of the recurrent layers, and the logits are computed
+        """The batch's logits and, for a one-way network, its logits after each row, for the figures of
+        :class:`TestFigures`. Both come from one pass of the recurrent layers, and the logits are computed
         exactly as :meth:`forward` computes them, so the test accuracy is the same as without the rows."""
         images, labels = batch
         if self.network.bidirectional:  # it has read the whole image at every step: no reading curve
-            return {"logits": self._evaluate(self(images), labels, "test", self.test_acc)}
-        logits, row_logits = self.network.logits_and_row_logits(images)
-        return {"logits": self._evaluate(logits, labels, "test", self.test_acc), "row_logits": row_logits.detach()}
+            outputs = {"logits": self._evaluate(self(images), labels, "test", self.test_acc)}
+        else:
+            logits, row_logits = self.network.logits_and_row_logits(images)
+            outputs = {
+                "logits": self._evaluate(logits, labels, "test", self.test_acc),
+                "row_logits": row_logits.detach(),
+            }
+        self._log_calibration(outputs["logits"].float(), labels)
+        return outputs
+
+    def _log_calibration(self, logits: Tensor, labels: Tensor) -> None:
+        """The test set's calibration error before temperature scaling (T = 1) and after it."""
+        temperature = self.network.temperature
+        self.test_ece_uncalibrated.update(logits.softmax(dim=-1), labels)
+        self.test_ece.update((logits / temperature).softmax(dim=-1), labels)
+        self.log("test/ece_uncalibrated", self.test_ece_uncalibrated)
+        self.log("test/ece", self.test_ece)
+        # The same in every process; sync_dist only says so to Lightning (it warns about epoch values otherwise).
+        self.log("test/temperature", temperature.float(), sync_dist=True)
 
     def _evaluate(self, logits: Tensor, labels: Tensor, stage: str, accuracy: MulticlassAccuracy) -> Tensor:
         accuracy.update(logits, labels)
@@ -263,18 +284,18 @@ class RNNClassifier(LightningModule):
         return logits.detach()
 
     def predict_step(self, batch: Any, batch_idx: int) -> Tensor:
-        """Class probabilities (B, num_classes) of a batch of images, or of (images, ...) tuples."""
+        """Calibrated class probabilities (B, num_classes) of a batch of images, or of (images, ...) tuples."""
         images = batch[0] if isinstance(batch, (tuple, list)) else batch
-        return self(images).softmax(dim=-1)
+        return self.network.probabilities(images)
 
     def configure_callbacks(self) -> list[Any]:
-        """Callbacks that come with the model, whatever runs it: the TensorBoard pictures at the end of test,
+        """Callbacks that come with the model, whatever runs it: the TensorBoard figures at the end of test,
         and the learning-rate curve wherever there is a logger to draw it (without one Lightning's
         ``LearningRateMonitor`` refuses to run)."""
         present = self.trainer.callbacks  # the test after fit reuses the trainer, which has ours already
         callbacks: list[Any] = []
-        if not any(isinstance(callback, TestPictures) for callback in present):
-            callbacks.append(TestPictures())
+        if not any(isinstance(callback, TestFigures) for callback in present):
+            callbacks.append(TestFigures())
         if self.trainer.loggers and not any(isinstance(callback, LearningRateMonitor) for callback in present):
             callbacks.append(LearningRateMonitor(logging_interval="step"))
         return callbacks
@@ -360,17 +381,30 @@ def _check_settings(settings: dict[str, Any]) -> None:
         raise SettingsError("; ".join(problems))
 
 
+def calibration_error_metric(num_classes: int) -> MulticlassCalibrationError:
+    """The expected calibration error this project reports: 15 equal-width confidence bins, L1 (Guo et al.)."""
+    return MulticlassCalibrationError(num_classes, n_bins=15, norm="l1")
+
+
 # The state-dict entries of the network in checkpoints written before it became its own module.
 OLD_NETWORK_KEYS = ("rnn.", "head.", "permutation")
+UNCALIBRATED_NOTE = (
+    "mnist-rnn: note: this checkpoint has no calibration temperature (it predates calibration), so its "
+    "probabilities are uncalibrated; `python -m mnist_rnn calibrate --ckpt_path CKPT` fits one"
+)
 
 
 def _move_old_keys_into_network(
     module: RNNClassifier, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any
 ) -> None:
     """Load a checkpoint of an earlier version: its ``rnn.*``, ``head.*`` and ``permutation`` entries are
-    the network's, now under ``network.``. Runs before every ``load_state_dict`` (``load_from_checkpoint``,
-    ``Trainer.fit/test/predict(ckpt_path=...)``), and changes nothing in a checkpoint of this version."""
+    the network's, now under ``network.``, and one without a temperature gets 1.0 (no scaling), with a note.
+    Runs before every ``load_state_dict`` (``load_from_checkpoint``, ``Trainer.fit/test/predict(ckpt_path=
+    ...)``), and changes nothing in a checkpoint of this version."""
     for key in list(state_dict):
         name = key[len(prefix) :]
         if key.startswith(prefix) and name.startswith(OLD_NETWORK_KEYS):
             state_dict[f"{prefix}network.{name}"] = state_dict.pop(key)
+    if f"{prefix}network.temperature" not in state_dict:
+        state_dict[f"{prefix}network.temperature"] = torch.tensor(1.0)
+        print(UNCALIBRATED_NOTE, file=sys.stderr)

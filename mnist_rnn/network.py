@@ -24,7 +24,11 @@ class RNNNetwork(nn.Module):
     """A recurrent classifier of square one-channel images, read as a sequence.
 
     The arguments are those of :class:`mnist_rnn.model.RNNClassifier` that describe the network (see there).
-    Its state dict holds ``rnn.*``, ``head.*`` and, in ``permuted`` mode, ``permutation``.
+    Its state dict holds ``rnn.*``, ``head.*``, ``temperature`` and, in ``permuted`` mode, ``permutation``.
+
+    ``temperature`` divides the logits before the softmax wherever probabilities are given (``predict``,
+    ``serve``, the exported models): 1.0 until :mod:`mnist_rnn.calibration` fits it on the validation split
+    (temperature scaling, Guo et al. 2017). The logits themselves, and so every class, are left as they are.
 
     Attributes:
         steps: Time steps per image: ``image_size`` for rows, ``image_size**2`` for pixels and permuted.
@@ -85,10 +89,16 @@ class RNNNetwork(nn.Module):
         self.num_directions = 2 if bidirectional else 1
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(hidden_size * self.num_directions, num_classes)
+        # A buffer, not a parameter: saved in the checkpoint and exported, but never trained by the optimiser.
+        self.register_buffer("temperature", torch.tensor(1.0))
 
     def forward(self, images: Tensor) -> Tensor:
         """Logits (B, num_classes) of raw images (B, 1, H, W): uint8 0-255 or float 0-1."""
         return self.classify(self.to_sequence(self.scale(images)))
+
+    def probabilities(self, images: Tensor) -> Tensor:
+        """Calibrated class probabilities (B, num_classes): ``softmax(logits / temperature)``."""
+        return (self(images) / self.temperature).softmax(dim=-1)
 
     @staticmethod
     def scale(images: Tensor) -> Tensor:
