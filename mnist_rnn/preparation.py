@@ -50,7 +50,6 @@ SHEET_SIZE, SHEET_SOLIDITY, SHEET_CORNERS, CORNER_TOLERANCE = 0.2, 0.9, 6, 0.03
 # Only photos are looked at for a sheet: in an image smaller than this (MNIST's own 28x28), a digit's
 # outline is a few pixels across and can straighten into a few corners (1 of MNIST's 10,000 test digits).
 SHEET_MIN_SIDE = 64
-RING_NEAR, RING_FAR = 3, 6  # working pixels: where a stroke's surroundings are (see _stands_out)
 # The background's noise is measured on a grid of about this many of a large picture's pixels: enough for
 # its median, and the median of a photo's every pixel costs more than all the rest of its preparation.
 NOISE_SAMPLES = 65536
@@ -67,7 +66,7 @@ class Prepared(NamedTuple):
 
     ``blank`` when there was no digit to find (one colour, fully transparent, a single pixel, a ruled page
     with nothing on it): the pixels are then all black. ``several`` when the picture holds more than one
-    digit-like mark clear of each other (two digits side by side): the pixels show the heaviest only.
+    digit-like mark clear of each other (two digits side by side): the pixels show one of them only.
     """
 
     pixels: Tensor
@@ -84,8 +83,8 @@ def prepare(image: Image.Image) -> Prepared:
     """MNIST's preparation, after finding the digit among whatever else the picture shows.
 
     The steps (the picture taken as it is: :func:`mnist_rnn.user_images.decode_image` has already turned
-    a file upright by its EXIF tag): grayscale in [0, 1] whatever the mode (16-bit
-    scans scaled, not clipped; transparent pixels are background); the ink's polarity decided; the
+    a file upright by its EXIF tag): grayscale in [0, 1] whatever the mode (16-bit scans scaled, not
+    clipped; transparent pixels are background); the ink's polarity decided; the
     background (paper, table, shadows, vignetting) estimated locally and removed; the digit found as the
     strongly inked region not touching the picture's edge, with any strokes near it; cropped to it and
     stretched to full brightness; scaled so the longer side is 20 pixels, keeping the aspect ratio;
@@ -289,10 +288,9 @@ def _digit_regions(ink: np.ndarray, peak: float, picture: np.ndarray) -> tuple[n
 
     Regions are the connected areas above WEAK times the peak; a region's weight is its ink above STRONG
     times it, squared (a faint smudge weighs little or nothing). Hairlines (the sliver a sheet's slanted
-    edge leaves, a ruled page's lines) are never the digit. The digit is the heaviest region that neither
-    touches the picture's edge (what does is a table, a scanner's fill, a shadow's corner) nor fails to
-    stand out from its surroundings (what is left in a sheet's corner, see :func:`_stands_out`): else the
-    heaviest that does not touch the edge, else the heaviest of all (a digit cropped tightly). Strokes of
+    edge leaves, a ruled page's lines) are never the digit. The digit is the heaviest region that does not
+    touch the picture's edge (what does is a table, a scanner's fill, a shadow's corner), else the
+    heaviest of all (a digit cropped tightly). Strokes of
     the same digit that are not joined to it (a 5's flag) are the other such regions that lie within its
     box widened by a third; on a spotless background (MNIST's, a drawing app's) every region clear of the
     edge is.
@@ -321,42 +319,19 @@ def _digit_regions(ink: np.ndarray, peak: float, picture: np.ndarray) -> tuple[n
     if not boxes:
         return None
     inside = [k for k in boxes if not edge[k]]
-    strokes = [k for k in inside if _stands_out(k, labels, boxes[k], ink, picture)]
-    main = max(strokes or inside or list(boxes), key=lambda k: weight[k])
+    main = max(inside or list(boxes), key=lambda k: weight[k])
     near = boxes[main].widened(boxes[main].long_side / 3)
     # On a spotless background (one flat level, the ink exactly 0 over most of the picture: MNIST's images,
     # a drawing app's) every inked region is part of the drawing; elsewhere only the strokes near the digit
     # are (not the slivers along a sheet's edges on a clean, flat table).
     spotless = (ink == 0).mean() > 0.5 and float(np.ptp(picture - ink)) < 1 / 255
-    keep = [k for k in (inside if spotless else strokes) if k == main or spotless or boxes[k].within(near)]
-    others = [k for k in strokes if not boxes[k].within(near)]
+    keep = [k for k in inside if spotless or boxes[k].within(near)]
+    others = [k for k in inside if not boxes[k].within(near)]
     several = any(
         weight[k] >= ANOTHER_DIGIT * weight[main] and boxes[k].long_side >= ANOTHER_DIGIT * boxes[main].long_side
         for k in others
     )
     return np.isin(labels, [main, *keep]), several
-
-
-def _stands_out(region: int, labels: np.ndarray, box: _Box, ink: np.ndarray, picture: np.ndarray) -> bool:
-    """Whether region ``region`` of ``labels`` stands out from the paper all around it, as ink does.
-
-    What an opening leaves at the corner of a sheet lying askew (the structuring element cannot reach into
-    the corner) has the sheet's own brightness, and the rest of the sheet lies right beside it; a stroke is
-    brighter (``picture`` is after polarity: ink light) than everything around it that is not ink itself.
-    Its surroundings are the pixels RING_NEAR to RING_FAR pixels from it that belong to no region.
-    """
-    near = np.s_[
-        max(0, box.top - RING_FAR) : box.bottom + RING_FAR + 1, max(0, box.left - RING_FAR) : box.right + RING_FAR + 1
-    ]
-    crop, picture, ink = labels[near], picture[near], ink[near]
-    inside = crop == region
-    far = ndimage.maximum_filter(inside, 2 * RING_FAR + 1, mode="nearest")
-    close = ndimage.maximum_filter(inside, 2 * RING_NEAR + 1, mode="nearest")
-    around = far & ~close & (crop == 0)
-    if not around.any():
-        return True
-    level, strength = float(np.median(picture[inside])), float(np.median(ink[inside]))
-    return float(np.percentile(picture[around], 90)) < level - strength / 2
 
 
 def _peak(ink: np.ndarray) -> float:
