@@ -413,3 +413,21 @@ def test_the_background_noise_around_the_strokes_is_not_ink():
     noisy = prepare(grey(on_paper(500, 400, at=(200, 150)) + noise)).pixels
     assert (noisy > 0).sum() <= 1.1 * (clean > 0).sum()  # 1.36 times as many with the noise taken for ink
     assert close(noisy, clean) < 0.08
+
+
+def test_a_bold_light_bar_is_a_digit_not_a_sheet():
+    """A white 1 drawn as a plain bar on black is as convex and four-cornered as a sheet, but narrower than
+    a fifth of the picture: it stays the ink, and comes out as the same bar as its dark-on-light twin."""
+    bar = Image.new("L", (300, 300), 0)
+    ImageDraw.Draw(bar).rectangle((130, 50, 169, 249), fill=255)  # 40 wide, 200 tall
+    prepared = to_mnist(bar)
+    assert ink_box(prepared) == (20, 4)
+    assert torch.equal(prepared, to_mnist(ImageOps.invert(bar)))
+
+
+def test_a_small_square_zero_is_a_digit_not_a_sheet():
+    """In MNIST's 28x28 a bold 0 can be as square as a sheet once its hole is filled: pictures that small
+    are never looked at for a sheet, so it stays light ink on black and goes through (almost) unchanged."""
+    zero = Image.new("L", (28, 28), 0)
+    ImageDraw.Draw(zero).rectangle((6, 4, 21, 23), outline=255, width=3)  # 16 wide, 20 tall
+    assert close(to_mnist(zero), torch.from_numpy(np.array(zero))[None]) < 0.05
