@@ -431,3 +431,31 @@ def test_a_small_square_zero_is_a_digit_not_a_sheet():
     zero = Image.new("L", (28, 28), 0)
     ImageDraw.Draw(zero).rectangle((6, 4, 21, 23), outline=255, width=3)  # 16 wide, 20 tall
     assert close(to_mnist(zero), torch.from_numpy(np.array(zero))[None]) < 0.05
+
+
+def test_a_note_with_a_bold_digit_is_paper():
+    """A fifth of this note is ink: the note is a sheet once the ink on it is filled in (its holes), and
+    the digit is read as on a desk as light as the paper."""
+
+    def note_with_a_bold_eight(desk: int) -> Image.Image:
+        eight = render_digit(8, canvas=(300, 300), size=260, at=(60, -10)).filter(ImageFilter.MaxFilter(15))
+        note = grey(235 - np.asarray(eight, dtype=np.float32) * (205 / 255))
+        photo = Image.new("L", (900, 700), desk)
+        photo.paste(note, (400, 200))
+        return photo
+
+    assert close(prepare(note_with_a_bold_eight(80)).pixels, prepare(note_with_a_bold_eight(235)).pixels) < 0.01
+
+
+def test_a_plain_picture_with_faint_noise_is_blank():
+    noise = np.random.default_rng(1).normal(0, 2, (300, 400))  # a grey wall, a camera's faint noise
+    assert prepare(grey(140 + noise)).blank
+
+
+def test_a_dark_band_along_the_edge_is_not_the_digit():
+    """A scanner's black margin narrower than the background window stays "ink", and outweighs the digit;
+    touching the picture's edge, it is not taken for it."""
+    scan = on_paper(400, 300, at=(150, 60))
+    scan[:, :25] = 10
+    prepared = prepare(grey(scan))
+    assert close(prepared.pixels, prepare(grey(on_paper(400, 300, at=(150, 60)))).pixels) < 0.02
