@@ -459,3 +459,22 @@ def test_a_dark_band_along_the_edge_is_not_the_digit():
     scan[:, :25] = 10
     prepared = prepare(grey(scan))
     assert close(prepared.pixels, prepare(grey(on_paper(400, 300, at=(150, 60)))).pixels) < 0.02
+
+
+def test_a_pencil_digit_beside_a_black_scanner_margin_keeps_its_strength():
+    """The black margin is far darker than the pencil: the ink's strength is judged among the regions clear
+    of the edge, or the pencil's strokes would all fall below STRONG and the margin would be the digit."""
+    scan = on_paper(400, 300, at=(150, 60), ink=135)
+    scan[:, :25] = 10
+    prepared = prepare(grey(scan))
+    assert close(prepared.pixels, prepare(grey(on_paper(400, 300, at=(150, 60), ink=135))).pixels) < 0.02
+
+
+def test_faint_smudges_do_not_outweigh_a_digit_cut_by_the_edge():
+    """A digit cut by the picture's edge, faint smudges clear of it: the smudges are not judged strong
+    among themselves, so they stay weightless and the digit is found."""
+    page = on_paper(420, 300, at=(330, 60))  # the 3 runs off the right edge
+    page[200:230, 40:90] = 215  # a faint smudge
+    page[40:60, 60:120] = 220
+    alone = prepare(grey(on_paper(420, 300, at=(330, 60)))).pixels
+    assert close(prepare(grey(page)).pixels, alone) < 0.02
