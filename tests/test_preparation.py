@@ -478,3 +478,15 @@ def test_faint_smudges_do_not_outweigh_a_digit_cut_by_the_edge():
     page[40:60, 60:120] = 220
     alone = prepare(grey(on_paper(420, 300, at=(330, 60)))).pixels
     assert close(prepare(grey(page)).pixels, alone) < 0.02
+
+
+def test_on_a_spotless_background_a_stroke_drawn_far_apart_still_belongs_to_the_digit():
+    """On black (MNIST's, the page's canvas) every mark clear of the edge is part of the drawing, however
+    far apart: a 5's flag drawn high above its body is kept (on paper only strokes near the digit are)."""
+    five = Image.new("L", (200, 200), 0)
+    ImageDraw.Draw(five).line((70, 12, 140, 12), fill=255, width=12)
+    ImageDraw.Draw(five).line((60, 60, 60, 95, 120, 95, 140, 130, 120, 160, 60, 160), fill=255, width=12)
+    prepared = prepare(five)
+    height, width = ink_box(prepared.pixels)
+    assert height == 20 and width <= 12  # the flag's height is in the box: 155 pixels tall, 92 wide
+    assert not prepared.several
