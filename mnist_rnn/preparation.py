@@ -313,7 +313,8 @@ def _digit_regions(ink: np.ndarray, peak: float, picture: np.ndarray) -> tuple[n
     weight = np.bincount(labels.ravel(), weights=excess.ravel(), minlength=count + 1)
     pixels = np.bincount(labels.ravel(), minlength=count + 1)
     inked = labels > 0
-    outline = np.bincount(labels[inked & ~ndimage.binary_erosion(inked)], minlength=count + 1)
+    solid = ndimage.binary_closing(inked, EIGHT_NEIGHBOURS)  # without noise's pinholes and ragged edges
+    outline = np.bincount(labels[inked & ~ndimage.binary_erosion(solid)], minlength=count + 1)
     boxes = {k: _Box.of(where) for k, where in enumerate(ndimage.find_objects(labels), start=1) if weight[k] > 0}
     boxes = {k: box for k, box in boxes.items() if 2 * pixels[k] >= HAIRLINE * box.long_side * outline[k]}
     if not boxes:
