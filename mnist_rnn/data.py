@@ -34,7 +34,8 @@ from torchvision import datasets
 
 from mnist_rnn.errors import DataError, SettingsError, UserError, first_line
 from mnist_rnn.idx import check_idx_pair
-from mnist_rnn.images import FRAME, UserImages
+from mnist_rnn.preparation import FRAME
+from mnist_rnn.user_images import UserImages
 
 DatasetName = Literal["mnist", "fashion_mnist", "kmnist"]
 

@@ -5,7 +5,7 @@ and gives the calibrated class probabilities (``softmax(logits / temperature)``,
 :mod:`mnist_rnn.calibration`) (batch, classes) and, for a one-way network, the probabilities after
 every time step (batch, steps, classes). Scaling, standardisation and the image-to-sequence step are
 inside, so a user feeds raw pixels, prepared as MNIST's (light digit on black, centred; see
-:func:`mnist_rnn.images.to_mnist`).
+:func:`mnist_rnn.preparation.to_mnist`).
 
 - ONNX runs in onnxruntime (``pip install -e ".[serve]"``).
 - The ``.pt2`` file loads with ``torch.export.load(path).module()`` in plain PyTorch, without this package.
