@@ -105,11 +105,12 @@ def test_predict_gives_the_calibrated_probability(run, fake_data_dir, tmp_path, 
     monkeypatch.chdir(tmp_path)
     main(["predict", "--ckpt_path", str(best), "--data.predict_path", str(folder)])
     (_, digit, probability) = list(csv.reader(io.StringIO(capsys.readouterr().out)))[1]
-    from mnist_rnn.images import load_image, to_mnist
+    from mnist_rnn.preparation import to_mnist
+    from mnist_rnn.user_images import decode_image
 
     network = RNNClassifier.load_from_checkpoint(best).network.eval()
     with torch.no_grad():
-        expected = network.probabilities(to_mnist(load_image(folder / "three.png"))[None])[0]
+        expected = network.probabilities(to_mnist(decode_image(folder / "three.png"))[None])[0]
     assert int(digit) == int(expected.argmax()) and float(probability) == pytest.approx(float(expected.max()), abs=1e-4)
 
 
