@@ -1,7 +1,7 @@
 """The command line of the tools that run no Trainer (``export``, ``serve``, ...): plain argparse.
 
 LightningCLI builds its parser from a LightningModule and a Trainer; these commands take a checkpoint and
-a few options of their own, so each has an :class:`ToolParser` instead, whose errors the CLI shows in one line.
+a few options of their own, so each has a :class:`ToolParser` instead, whose errors the CLI shows in one line.
 """
 
 from __future__ import annotations

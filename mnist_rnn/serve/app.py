@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
+import shutil
 import signal
 import socket
 import sys
@@ -201,81 +202,111 @@ def main(argv: list[str]) -> None:
     """``python -m mnist_rnn serve ...``: check the options and the checkpoint, then serve until Ctrl+C or SIGTERM.
 
     A stop while serving is LitServe's orderly shutdown (exit 0); one while starting ends with one line and
-    exit status 130 (Ctrl+C) or 143 (SIGTERM), leaving no process behind.
+    exit status 130 (Ctrl+C) or 143 (SIGTERM), leaving no process behind (see :class:`Stop`).
     """
     from mnist_rnn.checkpoint import check_checkpoint
 
-    received = _stop_on_signals()
+    folder = Path(tempfile.mkdtemp(prefix="mnist-rnn-serve-"))  # for the ONNX file of --backend onnx
+    stop = Stop(folder)
     try:
         args = parse_args(argv)
         check_checkpoint(args.ckpt_path)
         check_port(args.host, args.port)
         network = load_network(args.ckpt_path)  # refuses, in one line, a checkpoint of another model
-        with tempfile.TemporaryDirectory(prefix="mnist-rnn-serve-") as folder:
-            onnx_path = args.onnx
-            if args.backend == "onnx" and onnx_path is None:
-                onnx_path = Path(folder) / "model.onnx"
-                onnx_path.write_bytes(onnx_bytes(ProbabilityModel(network)))
-            elif onnx_path is not None:
-                check_onnx_file(onnx_path, args.ckpt_path, network)
-            server = build_server(
-                args.ckpt_path,
-                args.backend,
-                onnx_path,
-                workers=args.workers,
-                threads=args.threads,
-                max_batch_size=args.max_batch_size,
-                batch_timeout=args.batch_timeout,
+        onnx_path = args.onnx
+        if args.backend == "onnx" and onnx_path is None:
+            onnx_path = folder / "model.onnx"
+            onnx_path.write_bytes(onnx_bytes(ProbabilityModel(network)))
+        elif onnx_path is not None:
+            check_onnx_file(onnx_path, args.ckpt_path, network)
+        server = build_server(
+            args.ckpt_path,
+            args.backend,
+            onnx_path,
+            workers=args.workers,
+            threads=args.threads,
+            max_batch_size=args.max_batch_size,
+            batch_timeout=args.batch_timeout,
+        )
+        if args.host != "127.0.0.1":
+            print(
+                f"mnist-rnn: warning: --host {args.host} listens on every network interface, without "
+                f"authentication: anyone who can reach this machine can use the server",
+                file=sys.stderr,
             )
-            if args.host != "127.0.0.1":
-                print(
-                    f"mnist-rnn: warning: --host {args.host} listens on every network interface, without "
-                    f"authentication: anyone who can reach this machine can use the server",
-                    file=sys.stderr,
-                )
-            print(f"mnist-rnn: serving {args.ckpt_path} at {' or '.join(urls(args.host, args.port))}", file=sys.stderr)
-            sys.stderr.flush()
-            # The HTTP processes (forked from this one) prepare single images: small arrays, for which a second
-            # torch thread costs more than it gives (canvas uploads: 20% less CPU with one on the 2-core CPU).
-            torch.set_num_threads(1)
-            server.run(
-                host=args.host,
-                port=args.port,
-                num_api_servers=args.api_servers,
-                generate_client_file=False,
-                log_level=args.log_level,
-            )
-    except KeyboardInterrupt:
-        # Once it serves, LitServe catches the interrupt and shuts down in order; one that gets here came while
-        # starting (loading, exporting, or LitServe starting its workers, which it does not stop then).
-        for child in multiprocessing.active_children():
-            child.terminate()
-            child.join(timeout=10)
-        signum = received[-1] if received else signal.SIGINT
-        print(f"mnist-rnn: serve stopped by {signal.Signals(signum).name} while starting", file=sys.stderr)
-        sys.exit(128 + signum)
+        print(f"mnist-rnn: serving {args.ckpt_path} at {' or '.join(urls(args.host, args.port))}", file=sys.stderr)
+        sys.stderr.flush()
+        # The HTTP processes (forked from this one) prepare single images: small arrays, for which a second
+        # torch thread costs more than it gives (canvas uploads: 20% less CPU with one on the 2-core CPU).
+        torch.set_num_threads(1)
+        server.run(
+            host=args.host,
+            port=args.port,
+            num_api_servers=args.api_servers,
+            generate_client_file=False,
+            log_level=args.log_level,
+        )
+    finally:
+        stop.uninstall()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
-def _stop_on_signals() -> list[int]:
-    """SIGTERM and SIGINT raise ``KeyboardInterrupt`` in this process, which LitServe takes as the call to shut
-    down in order; returns the list the signals received are added to. Ctrl+C works even where a shell started
-    the server in the background (which ignores SIGINT there).
+class Stop:
+    """What SIGTERM and SIGINT do while ``serve`` runs (installed by the constructor; Ctrl+C works even where a
+    shell started the server in the background, which ignores SIGINT there).
 
-    The HTTP processes LitServe forks inherit the handler (and uvicorn re-raises the signal once it has
-    stopped): there it ends the process as the signal would. This process is told by its id, taken here and not
-    at import, so a server started in a process forked after the import still stops in order.
+    - Serving (LitServe's HTTP processes exist): ``KeyboardInterrupt``, which LitServe takes as the call to
+      shut down in order.
+    - Starting: nothing to shut down in order, and an exception raised there may land in one of the hooks
+      around LitServe's forks, which swallow it (the server would start anyway): so end here, the processes
+      started so far terminated, with one line and exit status 128 + the signal's number.
+    - In a process LitServe forked (which inherits the handler, and where uvicorn re-raises the signal once
+      it has stopped): end that process as the signal would.
+
+    This process is told by its id, taken when ``serve`` starts and not at import, so a server started in a
+    process forked after the import still stops in order.
     """
-    main_pid = os.getpid()
-    received: list[int] = []
 
-    def interrupt(signum: int, frame: Any) -> None:
-        if os.getpid() != main_pid:
+    def __init__(self, folder: Path) -> None:
+        self.main_pid = os.getpid()
+        self.folder = folder
+        self.previous = {signum: signal.signal(signum, self) for signum in (signal.SIGTERM, signal.SIGINT)}
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        if os.getpid() != self.main_pid:
             signal.signal(signum, signal.SIG_DFL)
             os.kill(os.getpid(), signum)
             return
-        received.append(signum)
-        raise KeyboardInterrupt
+        children = multiprocessing.active_children()
+        if any(child.name.startswith("LitServer-") for child in children):  # LitServe's names for them
+            raise KeyboardInterrupt
+        for child in children:
+            child.terminate()
+        for pid in _forked_but_not_listed(self.main_pid, children):
+            os.kill(pid, signal.SIGTERM)  # it has this handler: it ends as the signal would
+        for child in children:
+            child.join(timeout=10)
+        shutil.rmtree(self.folder, ignore_errors=True)
+        print(f"mnist-rnn: serve stopped by {signal.Signals(signum).name} while starting", file=sys.stderr, flush=True)
+        os._exit(128 + signum)
 
-    signal.signal(signal.SIGTERM, interrupt)
-    signal.signal(signal.SIGINT, interrupt)
-    return received
+    def uninstall(self) -> None:
+        """Put back the handlers there were (for ``main`` called from Python, e.g. a test)."""
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+
+
+def _forked_but_not_listed(parent: int, listed: list[multiprocessing.Process]) -> list[int]:
+    """Processes whose parent is ``parent`` that multiprocessing does not list yet: one forked just as the signal
+    came, before ``Process.start`` had recorded it (read from /proc; Linux, where LitServe forks)."""
+    known = {child.pid for child in listed}
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # ended meanwhile
+            continue
+        pid = int(stat.parent.name)
+        if int(fields[1]) == parent and pid not in known:
+            found.append(pid)
+    return found
