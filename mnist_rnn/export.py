@@ -3,8 +3,8 @@
 The exported computation (:class:`mnist_rnn.inference.ProbabilityModel`) takes uint8 images (batch, 1,
 28, 28), any batch size, and gives the class probabilities (batch, classes) and, for a one-way network,
 the probabilities after every time step (batch, steps, classes). Scaling, standardisation and the
-image-to-sequence step are inside, so a user feeds raw pixels, prepared as MNIST's (light digit on black, centred; see
-:func:`mnist_rnn.images.to_mnist`).
+image-to-sequence step are inside, so a user feeds raw pixels, prepared as MNIST's (light digit on black,
+centred; see :func:`mnist_rnn.images.to_mnist`).
 
 - ONNX runs in onnxruntime (``pip install -e ".[serve]"``).
 - The ``.pt2`` file loads with ``torch.export.load(path).module()`` in plain PyTorch, without this package.

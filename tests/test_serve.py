@@ -158,7 +158,8 @@ def test_a_multipart_upload_answers_like_the_raw_body(server):
     raw = json.loads(request(server + "/predict", data, "image/png")[1])
     status, body = request(server + "/predict", *multipart("file", data))
     assert status == 200, body
-    assert json.loads(body)["probabilities"] == raw["probabilities"]
+    assert json.loads(body)["prepared"] == raw["prepared"]
+    assert np.abs(np.array(json.loads(body)["probabilities"]) - raw["probabilities"]).max() < 1e-5
 
 
 def test_a_multipart_file_holding_the_boundary_without_a_crlf_before_it_is_kept_whole():
@@ -188,10 +189,7 @@ def test_a_png_holding_the_boundary_is_read_whole_over_http(server):
     assert b"--mnistrnnboundary" in data
     status, body = request(server + "/predict", *multipart("file", data))
     assert status == 200, body
-    assert (
-        json.loads(body)["probabilities"]
-        == json.loads(request(server + "/predict", data, "image/png")[1])["probabilities"]
-    )
+    assert json.loads(body)["prepared"] == json.loads(request(server + "/predict", data, "image/png")[1])["prepared"]
 
 
 def bad_requests() -> list[tuple[str, dict, int, str]]:
@@ -251,7 +249,10 @@ def test_eight_clients_at_once(server):
         answers = list(pool.map(lambda i: request(server + "/predict", images[i % 8], "image/png"), range(32)))
     assert [status for status, _ in answers] == [200] * 32
     for i, (_, body) in enumerate(answers):
-        assert json.loads(body)["probabilities"] == alone[i % 8]["probabilities"]
+        answer = json.loads(body)
+        assert answer["class"] == alone[i % 8]["class"]
+        # Batched (the default) the arithmetic runs in another order: the same answer to float32's rounding.
+        assert np.abs(np.array(answer["probabilities"]) - alone[i % 8]["probabilities"]).max() < 1e-5
 
 
 def test_health_info_and_the_page(server):
