@@ -16,7 +16,7 @@ to a server started from another checkout (e.g. a worktree of an earlier commit)
 by run, and the ratios are printed: what the two versions did under the same load on the same host.
 
     python -m benchmarks.serve_load --ckpt-path CKPT --data-dir ../shared/mnist [--baseline ../base]
-        [--payloads mnist canvas photo] [--clients 1 8 32] [--seconds 10] [--backend torch|onnx]
+        [--payloads mnist canvas photo] [--clients 1 8 32] [--seconds 10] [--repeats 1] [--backend torch|onnx]
         [--variants "" "--api_servers 2" "--max_batch_size 8 --batch_timeout 0.002"]
 
 ``--variants`` starts one server of this checkout per set of ``serve`` options, to tune them side by side.
@@ -253,11 +253,14 @@ def main() -> None:
     parser.add_argument("--payloads", nargs="+", default=list(PAYLOADS), choices=PAYLOADS)
     parser.add_argument("--clients", nargs="+", type=int, default=[1, 8, 32])
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each load run")
+    parser.add_argument("--repeats", type=int, default=1, help="runs of each payload and client count, alternating")
     parser.add_argument("--images", type=int, default=300, help="files per payload (MNIST's first N test images)")
     parser.add_argument("--backend", default="torch", choices=["torch", "onnx"])
     args = parser.parse_args()
     if any(not 1 <= c <= MAX_CLIENTS for c in args.clients) or not 0 < args.seconds <= MAX_SECONDS:
         parser.error(f"clients must be 1-{MAX_CLIENTS} and seconds at most {MAX_SECONDS}")
+    if not 1 <= args.repeats <= 10:
+        parser.error("--repeats must be 1 to 10")
 
     print(f"in-process accuracy on the first {args.images} MNIST test images (what test computes): "
           f"{in_process_accuracy(args.ckpt_path, args.data_dir, args.images):.2%}")  # fmt: skip
@@ -275,7 +278,13 @@ def main() -> None:
         print(TABLE_HEAD)
         print("|---|---|---|---|---|---|---|---|---|---|")
         ratios = []
-        for run, (kind, clients) in enumerate((k, c) for k in args.payloads for c in args.clients):
+        cells = [
+            (kind, clients, repeat)
+            for kind in args.payloads
+            for clients in args.clients
+            for repeat in range(args.repeats)
+        ]
+        for run, (kind, clients, _) in enumerate(cells):
             content_type = "image/jpeg" if kind == "photo" else "image/png"
             order = servers if run % 2 == 0 else servers[::-1]  # alternate which goes first
             figures = {}
@@ -295,10 +304,12 @@ def main() -> None:
         for server in servers:
             server.stop()
     if ratios:
-        print("\n| payload | clients | server | requests/s, server / baseline | CPU per request, baseline / server |")
+        print("\nMedians over the repeats (each repeat a pair of runs, one after the other):")
+        print("| payload | clients | server | requests/s, server / baseline | CPU per request, baseline / server |")
         print("|---|---|---|---|---|")
-        for kind, clients, name, speed, cpu in ratios:
-            print(f"| {kind} | {clients} | {name} | {speed:.2f}x | {cpu:.2f}x |")
+        for key in dict.fromkeys((kind, clients, name) for kind, clients, name, _, _ in ratios):
+            speed, cpu = np.median([r[3:] for r in ratios if r[:3] == key], axis=0)
+            print(f"| {' | '.join(map(str, key))} | {speed:.2f}x | {cpu:.2f}x |")
 
 
 if __name__ == "__main__":
