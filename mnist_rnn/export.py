@@ -1,7 +1,8 @@
 """``python -m mnist_rnn export``: a checkpoint as an ONNX file or a ``torch.export`` program (``.pt2``).
 
 The exported computation (:class:`mnist_rnn.inference.ProbabilityModel`) takes uint8 images (batch, 1,
-28, 28), any batch size, and gives the class probabilities (batch, classes) and, for a one-way network,
+28, 28), any batch size, and gives the calibrated class probabilities (``softmax(logits / temperature)``, see
+:mod:`mnist_rnn.calibration`) (batch, classes) and, for a one-way network,
 the probabilities after every time step (batch, steps, classes). Scaling, standardisation and the
 image-to-sequence step are inside, so a user feeds raw pixels, prepared as MNIST's (light digit on black,
 centred; see :func:`mnist_rnn.images.to_mnist`).

@@ -53,7 +53,8 @@ def load_network(ckpt_path: str | Path) -> RNNNetwork:
 
 
 class ProbabilityModel(nn.Module):
-    """What is exported and served: uint8 images -> probabilities (and per-step probabilities if one-way).
+    """What is exported and served: uint8 images -> calibrated probabilities (``softmax(logits / temperature)``,
+    see :mod:`mnist_rnn.calibration`), and per-step probabilities if one-way.
 
     For a one-way network both outputs come from one pass of the recurrent layers: the probabilities are
     those of the last step, which is what the network's ``forward`` classifies from.
@@ -66,8 +67,8 @@ class ProbabilityModel(nn.Module):
 
     def forward(self, images: Tensor) -> Tensor | tuple[Tensor, Tensor]:
         if not self.per_step:
-            return self.network(images).softmax(dim=-1)
-        per_step = self.network.step_logits(images).softmax(dim=-1)
+            return self.network.probabilities(images)
+        per_step = (self.network.step_logits(images) / self.network.temperature).softmax(dim=-1)
         return per_step[:, -1], per_step
 
     @property
