@@ -1,17 +1,27 @@
-"""Load on ``python -m mnist_rnn serve``: concurrent clients posting MNIST test images as PNG, on loopback.
+"""Load on ``python -m mnist_rnn serve`` with what users send, optionally side by side with another version.
 
-For each backend it starts a server from ``--ckpt-path`` (or targets a running one with ``--url``), then:
+Three payloads, each with its true digit, so the answers' accuracy is known:
 
-1. the accuracy check: each of the first ``--images`` test images is sent once (8 clients); the answers'
-   accuracy and errors, beside the accuracy of the same network in-process on the same images (what
-   ``test`` computes on them);
-2. the load: for 1, 8 and 32 clients, each client sends images back to back for ``--seconds``: requests/s,
-   p50 and p99 latency, errors, and the accuracy of the answers.
+- ``mnist``: MNIST test images as 28x28 PNG files;
+- ``canvas``: the page's drawings: MNIST test digits drawn large, as the page posts its pad (a 320x320 RGBA
+  PNG, white strokes about 25 pixels wide with soft edges on black; see ``mnist_rnn/web/index.html``);
+- ``photo``: phone photos: a digit inked on paper (``benchmarks.own_digits.page``), 1000x750, a little
+  sensor noise, JPEG at quality 85.
 
-    python -m benchmarks.serve_load --ckpt-path CKPT --data-dir ../shared/mnist [--backends torch onnx]
-        [--clients 1 8 32] [--seconds 10] [-- SERVE OPTIONS, e.g. --max_batch_size 8 --batch_timeout 0.002]
+For each payload and each number of clients (1, 8, 32), each client sends payloads back to back over a
+keep-alive connection for ``--seconds``: requests/s, p50 and p99 latency, errors, the accuracy of the
+answers, and the server's CPU time per request (its whole process tree's user + system time from
+``/proc``, so a busy host does not hide what the server costs). With ``--baseline DIR`` the same runs go
+to a server started from another checkout (e.g. a worktree of an earlier commit), the two alternating run
+by run, and the ratios are printed: what the two versions did under the same load on the same host.
 
-Loopback only, and bounded: at most 64 clients and 120 seconds per run.
+    python -m benchmarks.serve_load --ckpt-path CKPT --data-dir ../shared/mnist [--baseline ../base]
+        [--payloads mnist canvas photo] [--clients 1 8 32] [--seconds 10] [--repeats 1] [--backend torch|onnx]
+        [--variants "" "--api_servers 2" "--max_batch_size 8 --batch_timeout 0.002"]
+
+``--variants`` starts one server of this checkout per set of ``serve`` options, to tune them side by side.
+
+Loopback only (127.0.0.1), and bounded: at most 64 clients and 120 seconds per run.
 """
 
 from __future__ import annotations
@@ -28,8 +38,7 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.parse
-from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -40,40 +49,84 @@ from mnist_rnn.data import MNISTDataModule
 
 ROOT = Path(__file__).parents[1]
 MAX_CLIENTS, MAX_SECONDS = 64, 120
+PAYLOADS = ("mnist", "canvas", "photo")
+CANVAS = 320  # the page's pad, in pixels
+PHOTO = (1000, 750)
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+TABLE_HEAD = "| payload | clients | server | requests | requests/s | p50 ms | p99 ms | errors | accuracy | CPU ms/req |"
 
 
-def load_test_images(data_dir: str, count: int) -> tuple[torch.Tensor, list[bytes], np.ndarray]:
+# ----- what users send ------------------------------------------------------------------------------------
+
+
+def png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def canvas_drawing(digit: np.ndarray) -> Image.Image:
+    """A 28x28 MNIST digit as the page's pad would post it if a user drew it: 320x320 RGBA, white on black.
+
+    Enlarged smoothly, then its soft grey edges steepened, so that the strokes are white with a rim of about
+    two anti-aliased pixels (as a canvas draws them), about as wide as the page's pen (320/13 = 25 pixels at
+    mean pressure).
+    """
+    large = Image.fromarray(digit).resize((CANVAS, CANVAS), Image.Resampling.BICUBIC)
+    ink = np.clip((np.asarray(large, dtype=np.float32) - 100) * 5, 0, 255).astype(np.uint8)
+    rgba = np.dstack([ink, ink, ink, np.full_like(ink, 255)])  # the pad is opaque: black fill, then strokes
+    return Image.fromarray(rgba, "RGBA")
+
+
+def phone_photo(digit: int, seed: int) -> bytes:
+    """A phone photo of a digit inked on paper: 1000x750 JPEG (quality 85) with a little sensor noise."""
+    from benchmarks.own_digits import fonts, page, sensor_noise, to_image
+
+    rng = np.random.default_rng([seed, digit])
+    font_paths = list(fonts().values())
+    sheet = page(digit, font_paths[seed % len(font_paths)], rng, PHOTO)
+    buffer = io.BytesIO()
+    to_image(sensor_noise(sheet, rng, rng.uniform(1, 4))).save(buffer, "JPEG", quality=85)
+    return buffer.getvalue()
+
+
+def payloads(kind: str, data_dir: str, count: int) -> tuple[list[bytes], np.ndarray]:
+    """``count`` files of one kind and their true digits."""
+    if kind == "photo":
+        labels = np.arange(count) % 10
+        return [phone_photo(int(digit), seed) for seed, digit in enumerate(labels)], labels
     data = MNISTDataModule(data_dir=data_dir)
     data.setup("test")
-    images, labels = data.test_set.images[:count], data.test_set.labels[:count]
-    pngs = []
-    for image in images:
-        buffer = io.BytesIO()
-        Image.fromarray(image[0].numpy()).save(buffer, "PNG")
-        pngs.append(buffer.getvalue())
-    return images, pngs, labels.numpy()
+    images, labels = data.test_set.images[:count, 0].numpy(), data.test_set.labels[:count].numpy()
+    if kind == "mnist":
+        return [png(Image.fromarray(image)) for image in images], labels
+    return [png(canvas_drawing(image)) for image in images], labels
 
 
-def in_process_accuracy(ckpt_path: str, images: torch.Tensor, labels: np.ndarray) -> float:
-    """What ``test`` computes on these images: the network on the raw test tensors."""
-    from mnist_rnn.export import load_network
+def in_process_accuracy(ckpt_path: str, data_dir: str, count: int) -> float:
+    """What ``test`` computes on the first ``count`` MNIST test images: the network on the raw tensors."""
+    from mnist_rnn.inference import load_network
 
+    data = MNISTDataModule(data_dir=data_dir)
+    data.setup("test")
     with torch.inference_mode():
-        predicted = load_network(ckpt_path)(images).argmax(dim=-1).numpy()
-    return float((predicted == labels).mean())
+        predicted = load_network(ckpt_path)(data.test_set.images[:count]).argmax(dim=-1).numpy()
+    return float((predicted == data.test_set.labels[:count].numpy()).mean())
+
+
+# ----- the clients ----------------------------------------------------------------------------------------
 
 
 class Client:
-    """One keep-alive HTTP connection posting PNGs to /predict."""
+    """One keep-alive HTTP connection posting files to /predict."""
 
-    def __init__(self, url: str) -> None:
-        parts = urllib.parse.urlsplit(url)
-        self.connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    def __init__(self, port: int) -> None:
+        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
 
-    def predict(self, png: bytes) -> tuple[int, int | None]:
+    def predict(self, data: bytes, content_type: str) -> tuple[int, int | None]:
         """(status, class) of one request; status 0 when the connection failed."""
         try:
-            self.connection.request("POST", "/predict", body=png, headers={"Content-Type": "image/png"})
+            self.connection.request("POST", "/predict", body=data, headers={"Content-Type": content_type})
             response = self.connection.getresponse()
             body = response.read()
         except (OSError, http.client.HTTPException):
@@ -84,35 +137,20 @@ class Client:
         return 200, json.loads(body)["class"]
 
 
-def accuracy_check(url: str, pngs: list[bytes], labels: np.ndarray) -> tuple[float, int]:
-    """Send every image once (8 clients); the accuracy of the answers and the number of errors."""
-    local = threading.local()
-
-    def one(i: int) -> tuple[int, int | None]:
-        if not hasattr(local, "client"):
-            local.client = Client(url)
-        return local.client.predict(pngs[i])
-
-    with ThreadPoolExecutor(8) as pool:
-        answers = list(pool.map(one, range(len(pngs))))
-    errors = sum(status != 200 for status, _ in answers)
-    correct = sum(answer == label for (_, answer), label in zip(answers, labels, strict=True))
-    return correct / len(pngs), errors
-
-
-def load_run(url: str, pngs: list[bytes], labels: np.ndarray, clients: int, seconds: float) -> dict:
-    """``clients`` threads, each posting images back to back for ``seconds``."""
+def load_run(server: Server, files: list[bytes], labels: np.ndarray, content_type: str, clients: int, seconds: float):
+    """``clients`` threads, each posting files back to back for ``seconds``; the figures of the run."""
     results: list[list[tuple[float, int, bool]]] = [[] for _ in range(clients)]
+    cpu_before = server.cpu_seconds()
     start = time.perf_counter()
     stop = start + seconds
 
     def work(c: int) -> None:
-        client = Client(url)
-        i = c * 997  # each client starts elsewhere in the images
+        client = Client(server.port)
+        i = c * 997  # each client starts elsewhere in the files
         while time.perf_counter() < stop:
-            k = i % len(pngs)
+            k = i % len(files)
             sent = time.perf_counter()
-            status, answer = client.predict(pngs[k])
+            status, answer = client.predict(files[k], content_type)
             results[c].append((time.perf_counter() - sent, status, answer == labels[k]))
             i += 1
 
@@ -122,104 +160,156 @@ def load_run(url: str, pngs: list[bytes], labels: np.ndarray, clients: int, seco
     for thread in threads:
         thread.join()
     elapsed = time.perf_counter() - start
+    cpu = server.cpu_seconds() - cpu_before
     rows = [row for per_client in results for row in per_client]
     latencies = np.array([latency for latency, status, _ in rows if status == 200]) * 1000
     ok = [correct for _, status, correct in rows if status == 200]
     return {
-        "clients": clients,
         "requests": len(rows),
         "per_s": len(rows) / elapsed,
         "p50": float(np.percentile(latencies, 50)) if len(latencies) else float("nan"),
         "p99": float(np.percentile(latencies, 99)) if len(latencies) else float("nan"),
         "errors": len(rows) - len(ok),
         "accuracy": float(np.mean(ok)) if ok else float("nan"),
+        "cpu_ms": 1000 * cpu / max(1, len(rows)),
     }
 
 
-def start_server(ckpt_path: str, backend: str, extra: list[str], log: Path) -> tuple[subprocess.Popen, str]:
+# ----- the servers ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Server:
+    name: str
+    process: subprocess.Popen
+    port: int
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of every process in the server's session (its workers included)."""
+        total = 0
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:  # the process ended meanwhile
+                continue
+            if int(fields[3]) == self.process.pid:  # session id (field 6 of stat; the 4th after the name)
+                total += int(fields[11]) + int(fields[12])  # utime, stime
+        return total / CLOCK_TICKS
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            pass
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)  # anything the server left behind
+        except ProcessLookupError:
+            pass
+        self.process.wait()
+
+
+def start_server(name: str, checkout: Path, ckpt_path: str, options: list[str], log: Path) -> Server:
+    """``python -m mnist_rnn serve`` from ``checkout``'s code, in a session of its own, on a free port."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    command = [sys.executable, "-m", "mnist_rnn", "serve", "--ckpt_path", ckpt_path, "--port", str(port)]
+    env = {**os.environ, "PYTHONPATH": str(checkout)}
+    command = [sys.executable, "-m", "mnist_rnn", "serve", "--ckpt_path", ckpt_path, "--port", str(port), *options]
     process = subprocess.Popen(
-        [*command, "--backend", backend, *extra],
-        env=env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+        command, cwd=checkout, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True
     )
-    url = f"http://127.0.0.1:{port}"
+    server = Server(name, process, port)
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise SystemExit(f"serve exited with {process.returncode}; see {log}")
+            raise SystemExit(f"the {name} server exited with {process.returncode}; see {log}")
         try:
             connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
             connection.request("GET", "/health")
             if connection.getresponse().status == 200:
-                return process, url
+                return server
         except OSError:
             pass
         time.sleep(0.5)
-    stop_server(process)
-    raise SystemExit(f"serve did not become healthy; see {log}")
-
-
-def stop_server(process: subprocess.Popen) -> None:
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+    server.stop()
+    raise SystemExit(f"the {name} server did not become healthy; see {log}")
 
 
 def main() -> None:
-    argv = sys.argv[1:]
-    extra = argv[argv.index("--") + 1 :] if "--" in argv else []
-    argv = argv[: argv.index("--")] if "--" in argv else argv
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    target = parser.add_mutually_exclusive_group(required=True)
-    target.add_argument("--ckpt-path", dest="ckpt_path", help="start a server for this checkpoint, once per backend")
-    target.add_argument("--url", help="a running server on this machine, e.g. http://127.0.0.1:8000")
-    parser.add_argument("--backends", nargs="+", default=["torch", "onnx"], choices=["torch", "onnx"])
+    parser.add_argument("--ckpt-path", dest="ckpt_path", required=True, help="the checkpoint every server serves")
+    parser.add_argument("--data-dir", default="data", help="folder holding MNIST/raw/")
+    parser.add_argument("--baseline", type=Path, help="a checkout of another version, served side by side")
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        default=[""],
+        metavar="OPTIONS",
+        help='serve options of this checkout\'s servers, one server each (e.g. "" "--api_servers 2"): to tune them',
+    )
+    parser.add_argument("--payloads", nargs="+", default=list(PAYLOADS), choices=PAYLOADS)
     parser.add_argument("--clients", nargs="+", type=int, default=[1, 8, 32])
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each load run")
-    parser.add_argument("--images", type=int, default=1000, help="test images used (the first N)")
-    parser.add_argument("--data-dir", default="data", help="folder holding MNIST/raw/")
-    args = parser.parse_args(argv)
+    parser.add_argument("--repeats", type=int, default=1, help="runs of each payload and client count, alternating")
+    parser.add_argument("--images", type=int, default=300, help="files per payload (MNIST's first N test images)")
+    parser.add_argument("--backend", default="torch", choices=["torch", "onnx"])
+    args = parser.parse_args()
     if any(not 1 <= c <= MAX_CLIENTS for c in args.clients) or not 0 < args.seconds <= MAX_SECONDS:
         parser.error(f"clients must be 1-{MAX_CLIENTS} and seconds at most {MAX_SECONDS}")
-    if args.url and urllib.parse.urlsplit(args.url).hostname not in ("127.0.0.1", "localhost"):
-        parser.error("loopback only: --url must be http://127.0.0.1:PORT")
+    if not 1 <= args.repeats <= 10:
+        parser.error("--repeats must be 1 to 10")
 
-    images, pngs, labels = load_test_images(args.data_dir, args.images)
-    if args.ckpt_path:
-        accuracy = in_process_accuracy(args.ckpt_path, images, labels)
-        print(f"in-process accuracy on these {len(pngs)} images (what test computes): {accuracy:.2%}")
-    print(f"server options: {' '.join(extra) or '(defaults)'}; {os.cpu_count()} CPUs")
-    print("| backend | clients | requests | requests/s | p50 ms | p99 ms | errors | accuracy |")
-    print("|---|---|---|---|---|---|---|---|")
-    for backend in args.backends if args.ckpt_path else ["(running server)"]:
-        process = None
-        url = args.url
-        if args.ckpt_path:
-            log = Path(tempfile.gettempdir()) / f"serve_load_{backend}.log"  # read it when a server fails
-            process, url = start_server(args.ckpt_path, backend, extra, log)
-        try:
-            accuracy, errors = accuracy_check(url, pngs, labels)
-            print(f"| {backend} | all {len(pngs)} images once | {len(pngs)} | | | | {errors} | {accuracy:.2%} |")
-            for clients in args.clients:
-                r = load_run(url, pngs, labels, clients, args.seconds)
+    print(f"in-process accuracy on the first {args.images} MNIST test images (what test computes): "
+          f"{in_process_accuracy(args.ckpt_path, args.data_dir, args.images):.2%}")  # fmt: skip
+    files = {kind: payloads(kind, args.data_dir, args.images) for kind in args.payloads}
+    logs = Path(tempfile.mkdtemp(prefix="serve_load_"))  # read them when a server fails
+    backend = ["--backend", args.backend]
+    servers = []
+    try:
+        for i, options in enumerate(args.variants):
+            name = f"new {options}".strip() if len(args.variants) > 1 or options else "new"
+            servers.append(start_server(name, ROOT, args.ckpt_path, [*backend, *options.split()], logs / f"{i}.log"))
+        if args.baseline:
+            servers.append(start_server("baseline", args.baseline, args.ckpt_path, backend, logs / "baseline.log"))
+        print(f"backend {args.backend}; {os.cpu_count()} CPUs; server logs in {logs}")
+        print(TABLE_HEAD)
+        print("|---|---|---|---|---|---|---|---|---|---|")
+        ratios = []
+        cells = [
+            (kind, clients, repeat)
+            for kind in args.payloads
+            for clients in args.clients
+            for repeat in range(args.repeats)
+        ]
+        for run, (kind, clients, _) in enumerate(cells):
+            content_type = "image/jpeg" if kind == "photo" else "image/png"
+            order = servers if run % 2 == 0 else servers[::-1]  # alternate which goes first
+            figures = {}
+            for server in order:
+                r = figures[server.name] = load_run(server, *files[kind], content_type, clients, args.seconds)
                 print(
-                    f"| {backend} | {clients} | {r['requests']} | {r['per_s']:.0f} | {r['p50']:.1f} | {r['p99']:.1f} "
-                    f"| {r['errors']} | {r['accuracy']:.2%} |",
+                    f"| {kind} | {clients} | {server.name} | {r['requests']} | {r['per_s']:.1f} | {r['p50']:.1f} "
+                    f"| {r['p99']:.1f} | {r['errors']} | {r['accuracy']:.2%} | {r['cpu_ms']:.1f} |",
                     flush=True,
                 )
-        finally:
-            if process is not None:
-                stop_server(process)
+            if args.baseline:
+                old = figures["baseline"]
+                for name, new in figures.items():
+                    if name != "baseline":
+                        ratios.append((kind, clients, name, new["per_s"] / old["per_s"], old["cpu_ms"] / new["cpu_ms"]))
+    finally:
+        for server in servers:
+            server.stop()
+    if ratios:
+        print("\nMedians over the repeats (each repeat a pair of runs, one after the other):")
+        print("| payload | clients | server | requests/s, server / baseline | CPU per request, baseline / server |")
+        print("|---|---|---|---|---|")
+        for key in dict.fromkeys((kind, clients, name) for kind, clients, name, _, _ in ratios):
+            speed, cpu = np.median([r[3:] for r in ratios if r[:3] == key], axis=0)
+            print(f"| {' | '.join(map(str, key))} | {speed:.2f}x | {cpu:.2f}x |")
 
 
 if __name__ == "__main__":

@@ -175,7 +175,7 @@ def write_temperature(ckpt_path: str | Path, calibration: Calibration) -> None:
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    from mnist_rnn.export import ToolParser
+    from mnist_rnn.tools import ToolParser
 
     parser = ToolParser(
         "calibrate",

@@ -153,8 +153,7 @@ class RNNNetwork(nn.Module):
         """
         self._check_one_way()
         outputs, state = self.rnn(self.to_sequence(self.scale(images)))
-        stride = self.steps // self.image_size
-        row_ends = outputs[:, stride - 1 :: stride]  # (B, image_size, hidden)
+        row_ends = outputs[:, row_end_steps(self.steps, self.image_size)]  # (B, image_size, hidden)
         return self._final_logits(state), self.head(self.dropout(row_ends))
 
     def _final_logits(self, state: Tensor | tuple[Tensor, Tensor]) -> Tensor:
@@ -175,6 +174,14 @@ class RNNNetwork(nn.Module):
 NETWORK_DEFAULTS: dict[str, Any] = {
     name: parameter.default for name, parameter in inspect.signature(RNNNetwork).parameters.items()
 }
+
+
+def row_end_steps(steps: int, image_size: int) -> slice:
+    """The time steps that end each image row: every step for rows; for a pixel sequence (784 steps) steps
+    27, 55, ..., 783; for permuted, the step after each ``1/image_size`` of the sequence. The one definition
+    of "after each row", for :meth:`RNNNetwork.row_logits` and for per-step outputs of exported models."""
+    stride = steps // image_size
+    return slice(stride - 1, None, stride)
 
 
 def set_forget_bias(lstm: nn.LSTM, value: float) -> None:

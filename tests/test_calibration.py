@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from mnist_rnn import calibration
 from mnist_rnn.calibration import calibrate, calibration_error, fit_temperature
 from mnist_rnn.cli import main
-from mnist_rnn.export import ProbabilityModel
+from mnist_rnn.inference import ProbabilityModel
 from mnist_rnn.model import RNNClassifier
 from tests.helpers import QUIET, data_args, fit_tiny_in, one_line_error, render_digit
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,9 +12,10 @@ import torch
 
 from mnist_rnn import export
 from mnist_rnn.cli import main
-from mnist_rnn.export import ProbabilityModel, compare, generated_images, run_exported
+from mnist_rnn.export import run_exported
+from mnist_rnn.inference import EXPORTERS, ProbabilityModel, compare, generated_images
 from mnist_rnn.network import RNNNetwork
-from tests.helpers import fit_tiny_in, one_line_error
+from tests.helpers import ROOT, fit_tiny_in, one_line_error
 
 # Every cell, every sequence mode and a bidirectional network; pixel sequences on 8x8 images keep them short.
 NETWORKS = {
@@ -26,16 +28,15 @@ NETWORKS = {
 
 @pytest.mark.parametrize("format", export.FORMATS)
 @pytest.mark.parametrize("name", NETWORKS)
-def test_every_kind_of_network_exports_with_a_dynamic_batch_and_gives_pytorchs_answers(name, format, tmp_path):
+def test_every_kind_of_network_exports_with_a_dynamic_batch_and_gives_pytorchs_answers(name, format):
     torch.manual_seed(0)
     network = RNNNetwork(hidden_size=8, **NETWORKS[name])
     model = ProbabilityModel(network)
-    path = tmp_path / f"model.{format}"
-    (export.write_onnx if format == "onnx" else export.write_pt2)(model, path)
+    data = EXPORTERS[format](model)
     size = network.image_size
     for batch in (1, 5):  # not the batch of the example the export traced (2)
         images = generated_images(batch, size, seed=batch)
-        outputs = run_exported(path, format, images)
+        outputs = run_exported(data, format, images)
         assert outputs[0].shape == (batch, 10)
         if network.bidirectional:
             assert len(outputs) == 1  # no per-step answers: it has read the whole image at every step
@@ -110,8 +111,90 @@ def test_an_export_that_disagrees_with_pytorch_fails_and_writes_nothing(checkpoi
         (["--ckpt_path", "missing.ckpt", "--format", "pt2"], "missing.ckpt: no such file"),
         (["--ckpt_path", "CKPT", "--format", "torchscript"], "invalid choice: 'torchscript'"),
         (["--ckpt_path", "CKPT", "--format", "pt2", "--output", "no/such/folder/x.pt2"], "does not exist"),
+        (["--ckpt_path", "CKPT", "--format", "pt2", "--output", "."], "--output .: a folder; name a file in it"),
+        (["--ckpt_path", "CKPT", "--format", "pt2", "--output", "x.onnx"], "a pt2 file must end in .pt2"),
+        (["--ckpt_path", "CKPT", "--format", "onnx", "--output", "x.pt2"], "an onnx file must end in .onnx"),
     ],
 )
 def test_bad_options_are_one_line(args, message, checkpoint, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert message in one_line_error(["export", *[str(checkpoint) if a == "CKPT" else a for a in args]], capsys)
+
+
+@pytest.fixture(scope="module")
+def other_models_checkpoint(tmp_path_factory) -> Path:
+    """A Lightning checkpoint, but of another LightningModule (a linear layer with its own hyperparameter)."""
+    path = tmp_path_factory.mktemp("other") / "other.ckpt"
+    torch.save(
+        {
+            "state_dict": {"layer.weight": torch.zeros(2, 3), "layer.bias": torch.zeros(2)},
+            "pytorch-lightning_version": "2.6.6",
+            "hyper_parameters": {"in_features": 3},
+        },
+        path,
+    )
+    return path
+
+
+def test_a_checkpoint_of_another_model_is_one_line(other_models_checkpoint, tmp_path, capsys):
+    args = [
+        "export",
+        "--ckpt_path",
+        str(other_models_checkpoint),
+        "--format",
+        "pt2",
+        "--output",
+        str(tmp_path / "x.pt2"),
+    ]
+    assert "a Lightning checkpoint, but not of this project's model" in one_line_error(args, capsys)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_existing_file_is_replaced_only_with_overwrite(checkpoint, tmp_path, capsys):
+    output = tmp_path / "digits.pt2"
+    output.write_bytes(b"the user's own file")
+    args = ["export", "--ckpt_path", str(checkpoint), "--format", "pt2", "--output", str(output), "--data_dir", "none"]
+    assert "the file exists; pass --overwrite to replace it" in one_line_error(args, capsys)
+    assert output.read_bytes() == b"the user's own file"
+    main([*args, "--overwrite"])
+    assert f"Wrote {output}" in capsys.readouterr().out
+    assert torch.export.load(str(output)).module()(torch.zeros(1, 1, 28, 28, dtype=torch.uint8))[0].shape == (1, 10)
+    assert [p.name for p in tmp_path.iterdir()] == ["digits.pt2"]
+
+
+@pytest.fixture
+def small_disk(tmp_path, request):
+    """A tmpfs mounted at tmp_path/disk: ``request.param`` is its mount options (a full or read-only disk)."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", request.param, "tmpfs", str(disk)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs (needs root): {mounted.stderr.decode().strip()}")
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", str(disk)], check=False)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "small_disk, format, reason",
+    [
+        pytest.param("size=16k", "pt2", "No space left on device", id="full disk, pt2"),
+        pytest.param("size=16k", "onnx", "No space left on device", id="full disk, onnx"),
+        pytest.param("ro,size=1m", "pt2", "Read-only file system", id="read-only"),
+    ],
+    indirect=["small_disk"],
+)
+def test_an_output_that_cannot_be_written_is_one_line_and_leaves_no_file(checkpoint, small_disk, format, reason):
+    output = small_disk / f"digits.{format}"
+    # A subprocess: torch's own .pt2 writer used to abort the whole process (SIGABRT) on a full disk.
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    args = ["--ckpt_path", str(checkpoint), "--format", format, "--output", str(output), "--data_dir", "none"]
+    result = subprocess.run(
+        [sys.executable, "-m", "mnist_rnn", "export", *args], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("mnist-rnn: error: "), result.stderr
+    assert f"--output {output}: cannot be written ([Errno" in result.stderr and reason in result.stderr
+    assert list(small_disk.iterdir()) == []  # no partial file

@@ -9,7 +9,7 @@ from lightning.pytorch import seed_everything
 from torch import nn
 
 from mnist_rnn.model import RNNClassifier
-from mnist_rnn.network import RNNNetwork
+from mnist_rnn.network import RNNNetwork, row_end_steps
 
 
 def test_the_network_imports_no_lightning():
@@ -86,3 +86,8 @@ def test_a_seeded_model_starts_from_the_lab_weights(forget_bias):
     for name, value in weights.items():
         if forget_bias is None or not name.startswith("rnn.bias"):
             assert torch.equal(value, expected[name]), name
+
+
+def test_row_end_steps_picks_the_step_that_ends_each_row():
+    assert list(range(784))[row_end_steps(784, 28)] == list(range(27, 784, 28))  # pixels: 27, 55, ..., 783
+    assert list(range(28))[row_end_steps(28, 28)] == list(range(28))  # rows: every step

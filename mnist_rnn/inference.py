@@ -1,0 +1,167 @@
+"""A checkpoint as a ready network, outside training: what ``export`` and ``serve`` both use.
+
+- :func:`checkpoint_hparams` and :func:`load_network` read a checkpoint (refusing, in one line, a Lightning
+  checkpoint of another model);
+- :class:`ProbabilityModel` is the computation that is exported and served: uint8 images -> probabilities
+  (and the probabilities after every time step);
+- :class:`Parity` and :func:`compare` tell whether another runtime (onnxruntime, a ``.pt2`` program) gives the
+  PyTorch network's answers, on images from :func:`generated_images` when no test set is at hand.
+
+Neither ``export`` nor ``serve`` imports the other; both import this module.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from mnist_rnn.errors import UserError, first_line
+from mnist_rnn.network import NETWORK_DEFAULTS, RNNNetwork
+
+TOLERANCE = 1e-4  # the largest difference of a probability that still counts as the same answer
+
+
+def checkpoint_hparams(ckpt_path: str | Path) -> dict[str, Any]:
+    """The model's hyperparameters saved in a checkpoint, over the network's defaults (for older checkpoints
+    that lack a setting), read without building the model."""
+    from mnist_rnn.checkpoint import load_keys
+
+    return {**NETWORK_DEFAULTS, **(load_keys(ckpt_path).get("hyper_parameters") or {})}
+
+
+def load_network(ckpt_path: str | Path) -> RNNNetwork:
+    """The plain network of a checkpoint, in eval mode, on the CPU.
+
+    Raises:
+        UserError: the file is a Lightning checkpoint, but of another model (other hyperparameters or weights).
+    """
+    from mnist_rnn.checkpoint import load_keys
+    from mnist_rnn.model import RNNClassifier
+
+    weights = load_keys(ckpt_path).get("state_dict") or {}
+    # network.* (rnn.* and head.* in checkpoints of earlier versions): checked first, so that no note about
+    # this model's checkpoints (e.g. a missing temperature) comes before the refusal of another model's.
+    if not any(name.startswith(("network.", "rnn.", "head.")) for name in weights):
+        raise UserError(
+            f"--ckpt_path {ckpt_path}: a Lightning checkpoint, but not of this project's model (no network weights)"
+        )
+    try:
+        return RNNClassifier.load_from_checkpoint(ckpt_path, map_location="cpu").network.eval()
+    except (TypeError, KeyError, RuntimeError, ValueError) as error:
+        # TypeError: hyperparameters this model does not take; RuntimeError: weights of other names or shapes.
+        raise UserError(
+            f"--ckpt_path {ckpt_path}: a Lightning checkpoint, but not of this project's model ({first_line(error)})"
+        ) from error
+
+
+class ProbabilityModel(nn.Module):
+    """What is exported and served: uint8 images -> calibrated probabilities (``softmax(logits / temperature)``,
+    see :mod:`mnist_rnn.calibration`), and per-step probabilities if one-way.
+
+    For a one-way network both outputs come from one pass of the recurrent layers: the probabilities are
+    those of the last step, which is what the network's ``forward`` classifies from.
+    """
+
+    def __init__(self, network: RNNNetwork) -> None:
+        super().__init__()
+        self.network = network.eval()
+        self.per_step = not network.bidirectional
+
+    def forward(self, images: Tensor) -> Tensor | tuple[Tensor, Tensor]:
+        if not self.per_step:
+            return self.network.probabilities(images)
+        per_step = (self.network.step_logits(images) / self.network.temperature).softmax(dim=-1)
+        return per_step[:, -1], per_step
+
+    @property
+    def output_names(self) -> list[str]:
+        return ["probabilities", "per_step"] if self.per_step else ["probabilities"]
+
+
+def onnx_bytes(model: ProbabilityModel) -> bytes:
+    """The model as an ONNX file's bytes, with a dynamic batch size."""
+    example = torch.zeros(2, 1, model.network.image_size, model.network.image_size, dtype=torch.uint8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the exporter's notes about its own internals
+        program = torch.onnx.export(
+            model,
+            (example,),
+            dynamo=True,
+            input_names=["images"],
+            output_names=model.output_names,
+            dynamic_shapes={"images": {0: torch.export.Dim("batch")}},
+            verbose=False,
+        )
+    return program.model_proto.SerializeToString()
+
+
+def pt2_bytes(model: ProbabilityModel) -> bytes:
+    """The model as a ``torch.export`` archive's bytes (a ``.pt2`` file), with a dynamic batch size."""
+    example = torch.zeros(2, 1, model.network.image_size, model.network.image_size, dtype=torch.uint8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a note that the LSTM's flat weights are not buffers: harmless here
+        program = torch.export.export(model, (example,), dynamic_shapes={"images": {0: torch.export.Dim("batch")}})
+    buffer = io.BytesIO()
+    torch.export.save(program, buffer)
+    return buffer.getvalue()
+
+
+EXPORTERS = {"onnx": onnx_bytes, "pt2": pt2_bytes}  # the portable forms, by format name
+
+
+@dataclass
+class Parity:
+    """How another runtime's outputs compare with the PyTorch network's on the same images."""
+
+    images: int
+    source: str  # where the images came from
+    same_class: int  # images given the same class
+    max_difference: float  # the largest |probability difference|, over every output
+
+    @property
+    def passed(self) -> bool:
+        return self.same_class == self.images and self.max_difference <= TOLERANCE
+
+    def __str__(self) -> str:
+        return (
+            f"same class on {self.same_class:,} of {self.images:,} {self.source}; "
+            f"largest probability difference {self.max_difference:.2e} (bound {TOLERANCE:g})"
+        )
+
+
+def compare(model: ProbabilityModel, outputs: list[Tensor], images: Tensor, source: str) -> Parity:
+    """Compare another runtime's ``outputs`` on ``images`` with the PyTorch network's own answers.
+
+    Raises:
+        ValueError: the outputs are not those of this model (another number of outputs, or other shapes).
+    """
+    with torch.inference_mode():
+        reference = model(images)
+    reference = list(reference) if isinstance(reference, tuple) else [reference]
+    shapes = [tuple(output.shape) for output in outputs]
+    if shapes != [tuple(output.shape) for output in reference]:
+        raise ValueError(f"outputs of shapes {shapes}, expected {[tuple(r.shape) for r in reference]}")
+    same = int((outputs[0].argmax(dim=-1) == reference[0].argmax(dim=-1)).sum())
+    difference = max(float((got.float() - want).abs().max()) for got, want in zip(outputs, reference, strict=True))
+    return Parity(len(images), source, same, difference)
+
+
+def generated_images(count: int, size: int = 28, seed: int = 0) -> Tensor:
+    """Stroke-like uint8 images: a few bright bars on faint noise, so the classes vary and are clear-cut."""
+    generator = torch.Generator().manual_seed(seed)
+    images = torch.randint(0, 30, (count, 1, size, size), generator=generator, dtype=torch.uint8)
+    length = max(2, size // 3)
+    for image in images:
+        for _ in range(3):
+            row, col = torch.randint(0, size - length + 1, (2,), generator=generator).tolist()
+            if torch.rand(1, generator=generator).item() < 0.5:
+                image[0, row : row + 2, col : col + length] = 255
+            else:
+                image[0, row : row + length, col : col + 2] = 255
+    return images

@@ -1,0 +1,312 @@
+"""The server of ``serve``: its options, the checks before it starts, the LitServer, and an orderly stop.
+
+``GET /`` replaces LitServe's own ``litserve running`` text with the page: a plain FastAPI route on
+LitServe's app, since LitServe has no notion of static pages.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import litserve
+import torch
+
+from mnist_rnn.errors import UserError, first_line
+from mnist_rnn.inference import (
+    ProbabilityModel,
+    checkpoint_hparams,
+    compare,
+    generated_images,
+    load_network,
+    onnx_bytes,
+)
+from mnist_rnn.network import RNNNetwork
+from mnist_rnn.serve.http import API_PATH, ImageUploads, http_error
+from mnist_rnn.serve.worker import DigitAPI, OnnxBackend
+from mnist_rnn.tools import ToolParser
+
+PAGE = Path(__file__).parents[1] / "web" / "index.html"
+ONNX_CHECK_IMAGES = 32  # generated images an --onnx file must answer as the checkpoint does
+
+# The best of the variants measured with benchmarks/serve_load.py on the 2-core CPU (docs/serve.md, "Tuning").
+DEFAULTS = {"workers": 1, "threads": 1, "api_servers": 1, "max_batch_size": 8, "batch_timeout": 0.002}
+
+
+def describe(hparams: dict[str, Any]) -> str:
+    """One line about the model for the page: e.g. "A 2-layer LSTM with 128 units reads the image row by row"."""
+    size = hparams["image_size"]
+    reads = {
+        "rows": f"reads the image row by row ({size} steps of {size} pixels)",
+        "pixels": f"reads the image pixel by pixel ({size * size} steps)",
+        "permuted": f"reads the pixels in a fixed shuffled order ({size * size} steps)",
+    }[hparams["sequence"]]
+    both = "bidirectional " if hparams["bidirectional"] else ""
+    cell = str(hparams["cell"]).upper()
+    return f"A {hparams['num_layers']}-layer {both}{cell} with {hparams['hidden_size']} units {reads}."
+
+
+def build_server(
+    ckpt_path: str | Path,
+    backend: str = "torch",
+    onnx_path: str | Path | None = None,
+    workers: int = DEFAULTS["workers"],
+    threads: int = DEFAULTS["threads"],
+    max_batch_size: int = DEFAULTS["max_batch_size"],
+    batch_timeout: float = DEFAULTS["batch_timeout"],
+) -> litserve.LitServer:
+    """The LitServer for a checkpoint: :class:`DigitAPI` behind :class:`ImageUploads`, plus the page."""
+    from fastapi.responses import HTMLResponse
+    from starlette.exceptions import HTTPException
+
+    hparams = checkpoint_hparams(ckpt_path)
+    class_names = list(hparams.get("class_names") or [str(k) for k in range(hparams["num_classes"])])
+    api = DigitAPI(
+        ckpt_path,
+        class_names,
+        image_size=hparams["image_size"],
+        backend=backend,
+        onnx_path=onnx_path,
+        threads=threads,
+        max_batch_size=max_batch_size,
+        batch_timeout=batch_timeout,
+    )
+    metadata = {
+        "checkpoint": Path(ckpt_path).name,
+        "backend": backend,
+        "description": describe(hparams),
+        "class_names": class_names,
+        **{key: hparams.get(key) for key in ("dataset", "cell", "sequence", "bidirectional", "hidden_size")},
+    }
+    server = litserve.LitServer(
+        api,
+        accelerator="cpu",
+        workers_per_device=workers,
+        model_metadata=metadata,
+        middlewares=[(ImageUploads, {"api_path": API_PATH})],
+        fast_queue=True,
+    )
+    app = server.app
+    app.router.routes[:] = [route for route in app.router.routes if getattr(route, "path", None) != "/"]
+    page = PAGE.read_text(encoding="utf-8")
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def index() -> HTMLResponse:
+        return HTMLResponse(page)
+
+    app.add_exception_handler(HTTPException, http_error)
+    return server
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = ToolParser(
+        "serve", "Serve a checkpoint over HTTP: POST /predict takes an image and answers JSON; / is a page to draw on."
+    )
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        choices=["127.0.0.1", "0.0.0.0", "::"],
+        help="127.0.0.1: this machine only (default); 0.0.0.0 or ::, every network interface, without authentication",
+    )
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--backend", choices=["torch", "onnx"], default="torch")
+    parser.add_argument(
+        "--onnx", help="the ONNX file for --backend onnx (default: export the checkpoint to a temporary file)"
+    )
+    parser.add_argument("--workers", type=int, default=DEFAULTS["workers"], help="inference worker processes")
+    parser.add_argument("--threads", type=int, default=DEFAULTS["threads"], help="threads per worker for the model")
+    parser.add_argument(
+        "--api_servers",
+        type=int,
+        default=DEFAULTS["api_servers"],
+        help="HTTP processes, which read and prepare the uploads",
+    )
+    parser.add_argument("--max_batch_size", type=int, default=DEFAULTS["max_batch_size"], help="requests run together")
+    parser.add_argument(
+        "--batch_timeout", type=float, default=DEFAULTS["batch_timeout"], help="seconds to wait to fill a batch"
+    )
+    parser.add_argument("--log_level", default="warning", choices=["debug", "info", "warning", "error"])
+    args = parser.parse_args(argv)
+    if not 1024 <= args.port <= 65535:
+        parser.error(f"--port {args.port}: choose a port from 1024 to 65535")
+    for name in ("workers", "threads", "api_servers", "max_batch_size"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be at least 1")
+    if args.batch_timeout < 0:
+        parser.error("--batch_timeout must not be negative")
+    if args.onnx is not None and args.backend != "onnx":
+        parser.error("--onnx goes with --backend onnx")
+    if args.onnx is not None and not Path(args.onnx).is_file():
+        raise UserError(f"--onnx {args.onnx}: no such file")
+    return args
+
+
+def check_port(host: str, port: int) -> None:
+    """Refuse a port that another program holds, before anything says it is serving."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: a closing port is free
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise UserError(
+                f"--port {port}: cannot listen on {host}:{port} ({first_line(error)}); choose another --port"
+            ) from error
+
+
+def check_onnx_file(onnx_path: str | Path, ckpt_path: str | Path, network: RNNNetwork) -> None:
+    """Refuse an ``--onnx`` file that onnxruntime cannot run, or that answers otherwise than the checkpoint:
+    the page would show another model's answers under this checkpoint's description."""
+    from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
+
+    runtime_errors = (OSError, ort_errors.Fail, ort_errors.InvalidArgument, ort_errors.InvalidGraph,
+                      ort_errors.InvalidProtobuf, ort_errors.NoSuchFile, ort_errors.NotImplemented,
+                      ort_errors.RuntimeException)  # fmt: skip
+    images = generated_images(ONNX_CHECK_IMAGES, network.image_size)
+    try:
+        outputs = OnnxBackend(onnx_path, threads=1)(images.numpy())
+    except runtime_errors as error:
+        raise UserError(f"--onnx {onnx_path}: not an ONNX model of --ckpt_path ({first_line(error)})") from error
+    try:
+        parity = compare(
+            ProbabilityModel(network),
+            [torch.from_numpy(output) for output in outputs if output is not None],
+            images,
+            "generated images",
+        )
+    except ValueError as error:
+        raise UserError(f"--onnx {onnx_path}: not an ONNX model of --ckpt_path ({error})") from error
+    if not parity.passed:
+        raise UserError(
+            f"--onnx {onnx_path}: answers otherwise than --ckpt_path {ckpt_path} ({parity}): exported from another "
+            f"checkpoint? Export this one with: python -m mnist_rnn export --ckpt_path {ckpt_path} --format onnx"
+        )
+
+
+def urls(host: str, port: int) -> list[str]:
+    """Addresses a browser can open: loopback, and this machine's name when every interface listens."""
+    if host == "127.0.0.1":
+        return [f"http://127.0.0.1:{port}/"]
+    loopback = "127.0.0.1" if host == "0.0.0.0" else "[::1]"
+    return [f"http://{loopback}:{port}/", f"http://{socket.gethostname()}:{port}/"]
+
+
+def main(argv: list[str]) -> None:
+    """``python -m mnist_rnn serve ...``: check the options and the checkpoint, then serve until Ctrl+C or SIGTERM.
+
+    A stop while serving is LitServe's orderly shutdown (exit 0); one while starting ends with one line and
+    exit status 130 (Ctrl+C) or 143 (SIGTERM), leaving no process behind (see :class:`Stop`).
+    """
+    from mnist_rnn.checkpoint import check_checkpoint
+
+    folder = Path(tempfile.mkdtemp(prefix="mnist-rnn-serve-"))  # for the ONNX file of --backend onnx
+    stop = Stop(folder)
+    try:
+        args = parse_args(argv)
+        check_checkpoint(args.ckpt_path)
+        check_port(args.host, args.port)
+        network = load_network(args.ckpt_path)  # refuses, in one line, a checkpoint of another model
+        onnx_path = args.onnx
+        if args.backend == "onnx" and onnx_path is None:
+            onnx_path = folder / "model.onnx"
+            onnx_path.write_bytes(onnx_bytes(ProbabilityModel(network)))
+        elif onnx_path is not None:
+            check_onnx_file(onnx_path, args.ckpt_path, network)
+        server = build_server(
+            args.ckpt_path,
+            args.backend,
+            onnx_path,
+            workers=args.workers,
+            threads=args.threads,
+            max_batch_size=args.max_batch_size,
+            batch_timeout=args.batch_timeout,
+        )
+        if args.host != "127.0.0.1":
+            print(
+                f"mnist-rnn: warning: --host {args.host} listens on every network interface, without "
+                f"authentication: anyone who can reach this machine can use the server",
+                file=sys.stderr,
+            )
+        print(f"mnist-rnn: serving {args.ckpt_path} at {' or '.join(urls(args.host, args.port))}", file=sys.stderr)
+        sys.stderr.flush()
+        # The HTTP processes (forked from this one) prepare single images: small arrays, for which a second
+        # torch thread costs more than it gives (canvas uploads: 20% less CPU with one on the 2-core CPU).
+        torch.set_num_threads(1)
+        server.run(
+            host=args.host,
+            port=args.port,
+            num_api_servers=args.api_servers,
+            generate_client_file=False,
+            log_level=args.log_level,
+        )
+    finally:
+        stop.uninstall()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+class Stop:
+    """What SIGTERM and SIGINT do while ``serve`` runs (installed by the constructor; Ctrl+C works even where a
+    shell started the server in the background, which ignores SIGINT there).
+
+    - Serving (LitServe's HTTP processes exist): ``KeyboardInterrupt``, which LitServe takes as the call to
+      shut down in order.
+    - Starting: nothing to shut down in order, and an exception raised there may land in one of the hooks
+      around LitServe's forks, which swallow it (the server would start anyway): so end here, the processes
+      started so far terminated, with one line and exit status 128 + the signal's number.
+    - In a process LitServe forked (which inherits the handler, and where uvicorn re-raises the signal once
+      it has stopped): end that process as the signal would.
+
+    This process is told by its id, taken when ``serve`` starts and not at import, so a server started in a
+    process forked after the import still stops in order.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.main_pid = os.getpid()
+        self.folder = folder
+        self.previous = {signum: signal.signal(signum, self) for signum in (signal.SIGTERM, signal.SIGINT)}
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        if os.getpid() != self.main_pid:
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        children = multiprocessing.active_children()
+        if any(child.name.startswith("LitServer-") for child in children):  # LitServe's names for them
+            raise KeyboardInterrupt
+        for child in children:
+            child.terminate()
+        for pid in _forked_but_not_listed(self.main_pid, children):
+            os.kill(pid, signal.SIGTERM)  # it has this handler: it ends as the signal would
+        for child in children:
+            child.join(timeout=10)
+        shutil.rmtree(self.folder, ignore_errors=True)
+        print(f"mnist-rnn: serve stopped by {signal.Signals(signum).name} while starting", file=sys.stderr, flush=True)
+        os._exit(128 + signum)
+
+    def uninstall(self) -> None:
+        """Put back the handlers there were (for ``main`` called from Python, e.g. a test)."""
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+
+
+def _forked_but_not_listed(parent: int, listed: list[multiprocessing.Process]) -> list[int]:
+    """Processes whose parent is ``parent`` that multiprocessing does not list yet: one forked just as the signal
+    came, before ``Process.start`` had recorded it (read from /proc; Linux, where LitServe forks)."""
+    known = {child.pid for child in listed}
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # ended meanwhile
+            continue
+        pid = int(stat.parent.name)
+        if int(fields[1]) == parent and pid not in known:
+            found.append(pid)
+    return found

@@ -1,0 +1,166 @@
+"""The HTTP side of ``serve``: each upload read, checked and prepared in the HTTP process, and errors as JSON.
+
+Why this is an ASGI middleware and not LitServe's ``LitAPI.decode_request``: LitServe (0.2.19) reads a
+request body only as JSON or as a form and hands it to its inference worker, in another process, through a
+queue. A raw image body would fail as bad JSON, and a form's file would have to cross the queue as a
+temporary-file object. And when requests are batched, one request whose ``decode_request`` raises fails
+every request in its batch. So :class:`ImageUploads` reads each upload here (multipart forms through
+Starlette's ``Request.form()``, that is python-multipart), prepares the 28x28 image and passes that on as a
+small JSON document; a bad request is answered here, alone.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from torch import Tensor
+
+from mnist_rnn.preparation import prepare
+from mnist_rnn.user_images import ImageError, ImageTooLarge, NotAnImage, decode_image
+
+API_PATH = "/predict"
+MAX_BYTES = 20 * 1024 * 1024  # the largest upload taken (its pixels are limited by decode_image, as predict's)
+DRAIN_LIMIT = 4 * MAX_BYTES  # an oversized body is read (and dropped) up to here, so the client sees the 413
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+
+class RequestError(Exception):
+    """A request the server refuses: the HTTP status and a message that names the problem."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    """Every error the server gives: ``{"error": message}`` with its HTTP status."""
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+def prepare_upload(data: bytes) -> Tensor:
+    """The 28x28 uint8 image (1, 28, 28) the model sees, from an image file's bytes, as ``predict`` makes it:
+    decoded by the same function (same formats, limits and EXIF turn), its errors as HTTP statuses."""
+    try:
+        image = decode_image(data)
+    except NotAnImage as error:
+        raise RequestError(400 if not data else 415, f"{error}: send one PNG, JPEG, BMP or GIF file") from error
+    except ImageTooLarge as error:
+        raise RequestError(413, str(error)) from error
+    except ImageError as error:  # DamagedImage, and any other reason it names
+        raise RequestError(400, str(error)) from error
+    prepared = prepare(image)
+    if prepared.blank:  # no digit to find: any answer would be a guess
+        raise RequestError(422, "blank image: no digit found (draw or upload one digit)")
+    return prepared.pixels
+
+
+async def read_body(receive: Receive) -> bytes:
+    """The whole request body, counting its bytes: over :data:`MAX_BYTES` is a 413."""
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise RequestError(400, "the client went away before the body was complete")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size <= MAX_BYTES:
+            chunks.append(chunk)
+        elif size > DRAIN_LIMIT:
+            break
+        if not message.get("more_body", False):
+            break
+    if size > MAX_BYTES:
+        raise RequestError(413, f"upload of more than {MAX_BYTES // 2**20} MB: the limit is {MAX_BYTES // 2**20} MB")
+    return b"".join(chunks)
+
+
+async def upload_bytes(scope: Scope, body: bytes) -> bytes:
+    """The image file in a request body: the body itself, or the field ``file`` of a multipart form."""
+
+    async def replay() -> Message:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    request = Request(scope, replay)
+    if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
+        return body
+    try:
+        form = await request.form(max_files=1, max_fields=16, max_part_size=MAX_BYTES)
+    except (HTTPException, MultiPartException) as error:  # HTTPException: Starlette's wrapping inside an app
+        raise RequestError(400, f"not a readable multipart upload ({getattr(error, 'detail', error)})") from error
+    try:
+        upload = form.get("file")
+        if upload is None:
+            raise RequestError(
+                400, "multipart upload without a field named 'file' (send the image in the field 'file')"
+            )
+        if not isinstance(upload, UploadFile):
+            raise RequestError(400, "the field 'file' holds text, not a file (e.g. curl -F file=@digit.png)")
+        return await upload.read()
+    finally:
+        await form.close()
+
+
+class ImageUploads:
+    """ASGI middleware: turns ``POST /predict`` bodies into prepared 28x28 images, or answers a 4xx itself.
+
+    The body is read here (over :data:`MAX_BYTES`: 413), then decoded and prepared in a thread, so a large
+    image does not hold up other requests. The endpoint behind receives ``{"prepared": [784 ints]}`` as
+    JSON, which LitServe passes to :meth:`mnist_rnn.serve.worker.DigitAPI.decode_request`.
+    """
+
+    def __init__(self, app: Callable, api_path: str = API_PATH) -> None:
+        self.app = app
+        self.api_path = api_path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != self.api_path or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        try:
+            body = await upload_bytes(scope, await read_body(receive))
+            prepared = await run_in_threadpool(prepare_upload, body)
+        except RequestError as error:
+            await error_response(error.status, error.message)(scope, receive, send)
+            return
+        payload = json.dumps({"prepared": prepared.flatten().tolist()}).encode()
+        rest = [(k, v) for k, v in scope["headers"] if k not in (b"content-type", b"content-length")]
+        scope = {
+            **scope,
+            "headers": [*rest, (b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())],
+        }
+        sent = False
+
+        async def receive_prepared() -> Message:
+            nonlocal sent
+            if sent:  # later calls wait for the client to go away, as the original receive does
+                return await receive()
+            sent = True
+            return {"type": "http.request", "body": payload, "more_body": False}
+
+        await self.app(scope, receive_prepared, send)
+
+
+async def http_error(request: Request, error: HTTPException) -> JSONResponse:
+    """Every other error (404, 405, ...) as ``{"error": ...}``, naming what was wrong, like the uploads' own."""
+    path = request.url.path
+    if error.status_code == 404:
+        message = f"no such path: {path} (POST images to {API_PATH}; the page is at /)"
+    elif error.status_code == 405:
+        allowed = {k.lower(): v for k, v in (error.headers or {}).items()}.get("allow", "?")
+        message = f"{request.method} is not allowed on {path} (allowed: {allowed})"
+    else:
+        message = str(error.detail)
+    return error_response(error.status_code, message, error.headers)

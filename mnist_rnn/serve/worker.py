@@ -1,0 +1,133 @@
+"""The inference worker of ``serve``: LitServe's ``LitAPI`` around a backend that runs the network.
+
+It only runs the network, optionally on batches: uploads arrive already prepared (see
+:mod:`mnist_rnn.serve.http`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import litserve
+import numpy as np
+import torch
+from starlette.responses import Response
+from torch import Tensor
+
+from mnist_rnn.inference import ProbabilityModel, load_network
+from mnist_rnn.network import row_end_steps
+from mnist_rnn.serve.http import API_PATH
+
+
+class Backend:
+    """Runs the exported computation: uint8 images (B, 1, 28, 28) -> probabilities, per-step probabilities."""
+
+    def __call__(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        raise NotImplementedError
+
+
+class TorchBackend(Backend):
+    def __init__(self, ckpt_path: str | Path) -> None:
+        self.model = ProbabilityModel(load_network(ckpt_path))
+
+    @torch.inference_mode()
+    def __call__(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        outputs = self.model(torch.from_numpy(images))
+        if isinstance(outputs, Tensor):
+            return outputs.numpy(), None
+        return outputs[0].numpy(), outputs[1].numpy()
+
+
+class OnnxBackend(Backend):
+    def __init__(self, onnx_path: str | Path, threads: int) -> None:
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        self.session = onnxruntime.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+
+    def __call__(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        outputs = self.session.run(None, {"images": images})
+        return outputs[0], (outputs[1] if len(outputs) > 1 else None)
+
+
+class DigitAPI(litserve.LitAPI):
+    """The model in LitServe's inference worker: prepared 28x28 images in, probabilities out.
+
+    Args:
+        ckpt_path: The Lightning checkpoint (read again in the worker process).
+        class_names: The names of the classes, index order.
+        image_size: Rows of the images; ``per_row`` has one line per row.
+        backend: ``torch`` (the network in PyTorch) or ``onnx`` (the exported model in onnxruntime).
+        onnx_path: The ONNX file, for the ``onnx`` backend.
+        threads: Threads for the model's arithmetic in the worker.
+        max_batch_size: Requests run together at most (LitServe's batching); 1: one at a time.
+        batch_timeout: Seconds LitServe waits to fill a batch.
+    """
+
+    def __init__(
+        self,
+        ckpt_path: str | Path,
+        class_names: list[str],
+        image_size: int,
+        backend: str = "torch",
+        onnx_path: str | Path | None = None,
+        threads: int = 1,
+        max_batch_size: int = 1,
+        batch_timeout: float = 0.0,
+    ) -> None:
+        super().__init__(max_batch_size=max_batch_size, batch_timeout=batch_timeout, api_path=API_PATH)
+        self.ckpt_path = str(ckpt_path)
+        self.class_names = list(class_names)
+        self.image_size = image_size
+        self.backend_name = backend
+        self.onnx_path = None if onnx_path is None else str(onnx_path)
+        self.threads = threads
+
+    def setup(self, device: str) -> None:
+        torch.set_num_threads(self.threads)
+        if self.backend_name == "onnx":
+            self.backend: Backend = OnnxBackend(self.onnx_path, self.threads)
+        else:
+            self.backend = TorchBackend(self.ckpt_path)
+        self.backend(np.zeros((1, 1, self.image_size, self.image_size), dtype=np.uint8))  # warm up
+
+    def decode_request(self, request):  # no annotation: LitServe takes the request type from it
+        """The prepared image from :class:`mnist_rnn.serve.http.ImageUploads` (a dict read from JSON) as uint8
+        (1, 28, 28)."""
+        size = self.image_size
+        return np.asarray(request["prepared"], dtype=np.uint8).reshape(1, size, size)
+
+    def predict(self, images: np.ndarray) -> list[dict[str, Any]]:
+        single = images.ndim == 3  # without batching LitServe passes one request; with it, LitAPI.batch stacks them
+        batch = images[None] if single else images
+        probabilities, per_step = self.backend(batch)
+        results = [
+            {
+                "prepared": image[0],
+                "probabilities": probabilities[i],
+                "per_step": None if per_step is None else per_step[i],
+            }
+            for i, image in enumerate(batch)
+        ]
+        return results[0] if single else results
+
+    def encode_response(self, output: dict[str, Any]):  # no annotation: LitServe then passes a Response through
+        """The answer as a ready JSON response, encoded here with ``json.dumps``: given a dict, FastAPI would encode
+        it in the HTTP process with ``jsonable_encoder``, 0.9 ms a request there against 0.16 ms here."""
+        probabilities = output["probabilities"]
+        best = int(probabilities.argmax())
+        answer = {
+            "class": best,
+            "class_name": self.class_names[best],
+            "probabilities": probabilities.tolist(),
+            "prepared": output["prepared"].tolist(),
+        }
+        per_step = output["per_step"]
+        if per_step is not None:
+            answer["per_step"] = np.round(per_step, 6).tolist()
+            answer["per_row"] = np.round(per_step[row_end_steps(len(per_step), self.image_size)], 6).tolist()
+        return Response(json.dumps(answer), media_type="application/json")

@@ -1,0 +1,22 @@
+"""The command line of the tools that run no Trainer (``export``, ``serve``, ...): plain argparse.
+
+LightningCLI builds its parser from a LightningModule and a Trainer; these commands take a checkpoint and
+a few options of their own, so each has a :class:`ToolParser` instead, whose errors the CLI shows in one line.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from mnist_rnn.errors import UserError
+
+
+class ToolParser(argparse.ArgumentParser):
+    """argparse for one tool: ``--ckpt_path`` is required, and a bad option is a :class:`UserError`."""
+
+    def __init__(self, command: str, description: str) -> None:
+        super().__init__(prog=f"mnist-rnn {command}", description=description)
+        self.add_argument("--ckpt_path", required=True, help=f"the Lightning checkpoint to {command}")
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UserError(f"{self.prog}: {message} (see --help)")
