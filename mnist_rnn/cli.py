@@ -343,7 +343,7 @@ def build_cli(args: ArgsType = None, run: bool = True) -> MNISTRNNCLI:
             "prog": _program_name(),
             "usage": f"{_program_name()} [-h] [-c CONFIG] {{{','.join([*TRAINER_COMMANDS, *TOOLS])}}} ...",
             "description": "Train, test and use a recurrent network (LSTM, GRU, RNN) that reads MNIST-family "
-            "images row by row. The commands that run no training loop take a trained checkpoint: "
+            "images row by row. Besides fit, validate, test and predict: "
             + "; ".join(f"{name}: {what}" for name, what in TOOLS.items())
             + ". Add --help to any command for its options.",
         },
