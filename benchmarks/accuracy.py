@@ -180,7 +180,7 @@ def main() -> None:
             sys.exit(f"seed {seed} failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
         result = json.loads(lines[-1][len(RESULT_PREFIX) :])
         print(
-            f"seed {seed}: test {result['test_acc']:.2%}, best val {result['best_val_acc']:.2%}, "
+            f"seed {seed}: test {result['test_acc']:.2%}, best val {_percent(result['best_val_acc'])}, "
             f"{result['epochs']} epochs in {result['train_seconds']:.0f} s",
             flush=True,
         )
@@ -196,16 +196,26 @@ def main() -> None:
         seconds, epochs = r["seconds_to_target"], r["epochs_to_target"]
         to_target = f"{seconds:.0f} s ({epochs} epochs)" if seconds is not None else "-"
         print(
-            f"| {r['seed']} | {r['test_acc']:.2%} | {r['best_val_acc']:.2%} | {r['epochs']} "
+            f"| {r['seed']} | {r['test_acc']:.2%} | {_percent(r['best_val_acc'])} | {r['epochs']} "
             f"| {r['train_seconds']:.0f} s | {to_target} |"
         )
     accuracies = [r["test_acc"] for r in results]
     spread = statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0
     print(
         f"mean test accuracy {statistics.mean(accuracies):.2%} +- {spread:.2%} (min {min(accuracies):.2%}), "
-        f"mean best val {statistics.mean(r['best_val_acc'] for r in results):.2%}, "
+        f"mean best val {_percent(_mean([r['best_val_acc'] for r in results]))}, "
         f"mean train time {statistics.mean(r['train_seconds'] for r in results):.0f} s"
     )
+
+
+def _percent(value: float | None) -> str:
+    """A percentage, or "-" where there is none (no validation ran, so no checkpoint had a best val/acc)."""
+    return "-" if value is None else f"{value:.2%}"
+
+
+def _mean(values: list[float | None]) -> float | None:
+    present = [value for value in values if value is not None]
+    return statistics.mean(present) if present else None
 
 
 if __name__ == "__main__":

@@ -26,14 +26,17 @@ from mnist_rnn.model import RNNClassifier
 
 
 def run_predict(ckpt: Path, folder: Path, workdir: Path) -> dict[str, tuple[str, str]]:
-    """The CLI's CSV as {file name: (digit, probability)}, as written (a digit may be ``blank``); its logs
-    go to ``workdir``."""
+    """The CLI's CSV as {file name: (digit, probability)}, as written (a digit may be ``blank`` or ``error``,
+    with the reason in place of the probability); its logs go to ``workdir``."""
     stdout = io.StringIO()
     cwd = os.getcwd()
     os.chdir(workdir)
     try:
         with contextlib.redirect_stdout(stdout):
             main(["predict", "--ckpt_path", str(ckpt), "--data.predict_path", str(folder)])
+    except SystemExit as exit_:  # exit status 2: some files could not be read; their rows say so
+        if exit_.code != 2:
+            raise
     finally:
         os.chdir(cwd)
     rows = list(csv.DictReader(io.StringIO(stdout.getvalue())))
@@ -64,10 +67,14 @@ def main_cli() -> None:
             Image.fromarray(image[0].numpy()).save(folder / name)
         predicted = run_predict(args.ckpt_path.resolve(), folder, workdir)
 
-    cli_digit = torch.tensor([int(predicted[name][0]) for name in names])
-    cli_prob = torch.tensor([float(predicted[name][1]) for name in names])
+    # A blank or unreadable image has no digit: -1, which agrees with nothing (and has probability 0).
+    cli_digit = torch.tensor([int(d) if d.isdigit() else -1 for d, _ in (predicted[name] for name in names)])
+    cli_prob = torch.tensor([float(p) if d.isdigit() else 0.0 for d, p in (predicted[name] for name in names)])
     agree = int((cli_digit == own_digit).sum())
     print(f"images: {len(names)}")
+    for name in names:
+        if not predicted[name][0].isdigit():
+            print(f"  no digit: {name}: {predicted[name][0]} ({predicted[name][1]})")
     print(
         "predict (PNG files) agrees with the model on the test tensors: "
         f"{agree}/{len(names)} ({agree / len(names):.2%})"
@@ -76,7 +83,9 @@ def main_cli() -> None:
         f"accuracy on these images: test tensors {(own_digit == labels).float().mean():.2%}, "
         f"PNG via predict {(cli_digit == labels).float().mean():.2%}"
     )
-    print(f"largest probability difference: {(cli_prob - own_prob).abs().max():.4f}")
+    read = cli_digit >= 0
+    gap = (cli_prob - own_prob)[read].abs().max().item() if read.any() else float("nan")
+    print(f"largest probability difference (images with a digit): {gap:.4f}")
     for i in (cli_digit != own_digit).nonzero().flatten().tolist():
         print(f"  disagree: {names[i]} label {int(labels[i])}: tensor {int(own_digit[i])}, predict {int(cli_digit[i])}")
 

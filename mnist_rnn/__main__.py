@@ -1,3 +1,26 @@
-from mnist_rnn.cli import main
+"""``python -m mnist_rnn`` and the ``mnist-rnn`` script: the stop handlers first, then the command line.
 
-main()
+The handlers go in before :mod:`mnist_rnn.cli` is imported (torch and Lightning take seconds to import), so
+Ctrl+C or SIGTERM at any moment ends with exit status 130 or 143 and one line (:mod:`mnist_rnn.stopping`).
+"""
+
+from __future__ import annotations
+
+import sys
+
+from mnist_rnn.stopping import Stopped, stop_handlers
+
+
+def run() -> None:
+    """Install the stop handlers, then import and run :func:`mnist_rnn.cli.main`."""
+    with stop_handlers():
+        try:
+            from mnist_rnn.cli import main
+        except Stopped as stop:
+            print(f"mnist-rnn: {stop}", file=sys.stderr)
+            sys.exit(stop.exit_status)
+        main()
+
+
+if __name__ == "__main__":
+    run()

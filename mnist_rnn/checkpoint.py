@@ -1,20 +1,27 @@
 """Checkpoints that survive interruption: atomic writes, a save on SIGINT/SIGTERM, and ``--ckpt_path last``.
 
 - Lightning writes a checkpoint through fsspec, whose local "transaction" may first write to a temporary
-  file elsewhere and then copy it: a SIGKILL during the copy leaves a truncated ``.ckpt``. Here every
-  checkpoint is written to a hidden ``.partial`` file in the same folder, flushed to disk, then renamed over
-  the old one (``os.replace`` is atomic): a ``.ckpt`` file is always complete or absent.
-  A full disk ends in one line naming the file and the space it needed, and leaves no ``.partial`` behind.
+  file elsewhere and then copy it: a SIGKILL during the copy leaves a truncated ``.ckpt``. Here the
+  :class:`AtomicCheckpointIO` plugin (Lightning's public place for how checkpoints are written; the CLI
+  gives it to the Trainer, ``Trainer(plugins=[AtomicCheckpointIO()])`` from Python) writes every checkpoint
+  to a hidden ``.NAME.partial`` file in the same folder, flushes it to disk, then renames it over the old
+  one (``os.replace`` is atomic): a ``.ckpt`` file is always complete or absent, and loggers that upload
+  checkpoints hear of one only once its file is final. A full disk ends in one line naming the file and
+  the space it needed, and leaves no ``.partial`` behind. A ``.partial`` left by a SIGKILL is removed by
+  the next save into its folder, and ``--ckpt_path last`` never takes one (see below).
 - On SIGTERM Lightning finishes the current batch and raises ``SIGTERMException``; this callback then saves
   ``last.ckpt`` and says how to resume. Ctrl+C (SIGINT) is turned into the same SIGTERM path, so the batch
   in flight is never cut in half; a second Ctrl+C aborts at once. The process ends with 128 + the signal's
-  number whenever it was stopped, never 0. Only training saves: a stop during the sanity check, or during
-  ``validate``, ``test`` or ``predict``, writes nothing. A stop during a validation of ``fit`` keeps the
-  previous ``last.ckpt`` (saving there would mark the epoch as validated, and the resumed run would skip its
-  validation): the resumed run trains that epoch again and validates it.
+  number whenever it was stopped, never 0 (outside a Trainer's stage, :mod:`mnist_rnn.stopping` sees to
+  it). Only training saves: a stop during the sanity check, or during ``validate``, ``test`` or
+  ``predict``, writes nothing. A stop during a validation of ``fit`` keeps the previous ``last.ckpt``
+  (saving there would mark the epoch as validated, and the resumed run would skip its validation): the
+  resumed run trains that epoch again and validates it.
 - Lightning resolves ``--ckpt_path last`` only in the *current* run's folder, which a new process has just
   created empty, so it would silently train from scratch; :func:`find_last_checkpoint` looks in the earlier
-  run folders instead, for the newest ``last.ckpt`` of a run with the command's settings.
+  run folders instead, for the newest ``last.ckpt`` of a run with the command's settings. Where a SIGKILL
+  cut the write of ``last.ckpt`` short (its ``.partial`` is still there), the newest complete checkpoint of
+  that folder stands in for it.
 """
 
 from __future__ import annotations
@@ -24,7 +31,6 @@ import glob
 import os
 import shutil
 import signal
-import sys
 import threading
 import zipfile
 from pathlib import Path
@@ -33,37 +39,72 @@ from typing import Any
 
 import lightning.pytorch as pl
 import torch
+from lightning.fabric.utilities.types import _PATH
 from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from mnist_rnn.errors import UserError, first_line
+from mnist_rnn import stopping
+from mnist_rnn.errors import UserError, first_line, tell
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning's torch checkpoint writer, made atomic: temporary file, fsync, ``os.replace``, fsync of the folder.
+
+    Give it to a Trainer as ``plugins=[AtomicCheckpointIO()]`` (the CLI does). Only global rank 0 writes
+    (Lightning's strategies call the plugin there only).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._swept: set[str] = set()  # folders already rid of stale .partial files
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: _PATH, storage_options: Any | None = None) -> None:
+        filepath = os.fspath(path)
+        folder = os.path.dirname(filepath) or "."
+        os.makedirs(folder, exist_ok=True)
+        self._sweep(folder)
+        partial = partial_path(filepath)
+        try:
+            super().save_checkpoint(checkpoint, partial, storage_options)
+            _fsync(partial)
+            os.replace(partial, filepath)
+            _fsync(folder)  # make the rename itself durable
+        except BaseException as error:  # a full disk, or a Ctrl+C in the middle: no half-written file stays
+            written = os.path.getsize(partial) if os.path.exists(partial) else 0
+            if os.path.exists(partial):
+                os.remove(partial)
+            if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise UserError(_disk_full_message(filepath, written)) from error
+            raise
+
+    def _sweep(self, folder: str) -> None:
+        """Remove the ``.partial`` files a killed process left here (only this process writes in its folder)."""
+        if folder in self._swept:
+            return
+        self._swept.add(folder)
+        for stale in Path(folder).glob(".*.ckpt.partial"):
+            stale.unlink(missing_ok=True)
+            tell(f"removed {stale}, a checkpoint whose write was cut short by an earlier run's end")
+
+
+def partial_path(filepath: str) -> str:
+    """Where :class:`AtomicCheckpointIO` writes ``filepath`` before renaming it: ``.NAME.partial`` beside it."""
+    return os.path.join(os.path.dirname(filepath), f".{os.path.basename(filepath)}.partial")
 
 
 class SafeModelCheckpoint(ModelCheckpoint):
-    """ModelCheckpoint whose files are never half-written, and which saves ``last.ckpt`` when stopped."""
+    """ModelCheckpoint that keeps ``last.ckpt`` current, saves it when stopped, and says how to resume.
+
+    Its files are atomic when the Trainer writes through :class:`AtomicCheckpointIO`.
+    """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._previous_sigint: Any = None
         self._stop_signal = signal.SIGTERM
-
-    def _save_checkpoint(self, trainer: pl.Trainer, filepath: str) -> None:
-        partial = os.path.join(os.path.dirname(filepath), f".{os.path.basename(filepath)}.partial")
-        try:
-            super()._save_checkpoint(trainer, partial)  # every process takes part; global rank 0 writes
-            if trainer.is_global_zero:
-                _fsync(partial)
-                os.replace(partial, filepath)
-                _fsync(os.path.dirname(filepath) or ".")  # make the rename itself durable
-        except OSError as error:
-            written = os.path.getsize(partial) if os.path.exists(partial) else 0
-            if os.path.exists(partial):
-                os.remove(partial)
-            if error.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise UserError(_disk_full_message(filepath, written)) from error
-            raise
-        self._last_checkpoint_saved = filepath
+        self._trained_best = ""  # the best checkpoint of a fit that ended in this process
 
     # ----- resuming with fresh data order ---------------------------------------------------------------
     # A resumed process starts from the same seed as the first one, so without this its shuffles would
@@ -123,11 +164,16 @@ class SafeModelCheckpoint(ModelCheckpoint):
             self._previous_sigint = None
 
     def _on_sigint(self, signum: int, frame: FrameType | None) -> None:
-        """First Ctrl+C: stop like SIGTERM, after this batch. A second one: the usual KeyboardInterrupt."""
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        """First Ctrl+C: stop like SIGTERM, after this batch. A second one: stop at once (exit status 130)."""
+        signal.signal(signal.SIGINT, stopping.raise_stopped)
+        stopping.doing("a second time: stopped at once; the checkpoints written before are kept")
         self._stop_signal = signal.SIGINT
-        print("\nmnist-rnn: stopping after this batch (Ctrl+C again to abort at once)", file=sys.stderr)
+        tell("stopping after this batch (Ctrl+C again to abort at once)", after_progress_bar=True)
         os.kill(os.getpid(), signal.SIGTERM)
+
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        super().on_fit_end(trainer, pl_module)
+        self._trained_best = self.best_model_path
 
     def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
         super().on_exception(trainer, pl_module, exception)
@@ -140,26 +186,28 @@ class SafeModelCheckpoint(ModelCheckpoint):
         if trainer.state.fn != TrainerFn.FITTING:
             stage = trainer.state.stage.value if trainer.state.stage else trainer.state.fn.value
             outcome = f"stopped by {name} while {_ING.get(stage, stage)}; no checkpoint written"
-            if self.best_model_path:  # the test after fit: training had finished
-                outcome += f" (training had finished: the best checkpoint is {self.best_model_path})"
+            if self._trained_best:  # the test after fit: training had finished, in this process
+                outcome += f" (training had finished: the best checkpoint is {self._trained_best})"
         elif trainer.sanity_checking:
             outcome = f"stopped by {name} during the sanity check, before any training; no checkpoint written"
         elif trainer.fast_dev_run or not self.save_last:
             outcome = f"stopped by {name} {where}; no checkpoint saved (fast_dev_run or save_last off)"
         elif trainer.validating:
-            kept = f"kept {self.last_model_path}" if self.last_model_path else "no checkpoint saved yet"
-            outcome = (
-                f"stopped by {name} during the validation of epoch {trainer.current_epoch}; {kept}, so a resumed "
-                f"run trains this epoch again and validates it. Resume with the same command and --ckpt_path last"
-            )
+            if self.last_model_path and os.path.isfile(self.last_model_path):
+                kept = (
+                    f"kept {self.last_model_path}, so a resumed run trains this epoch again and validates it. "
+                    "Resume with the same command and --ckpt_path last"
+                )
+            else:  # the first validation: nothing to resume from
+                kept = "no checkpoint saved yet: run the same command again to start over"
+            outcome = f"stopped by {name} during the validation of epoch {trainer.current_epoch}; {kept}"
         else:
             self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
             outcome = (
                 f"stopped by {name} {where}; saved {self.last_model_path}. "
                 f"Resume with the same command and --ckpt_path last"
             )
-        if trainer.is_global_zero:
-            print(f"mnist-rnn: {outcome}", file=sys.stderr)
+        tell(outcome)
 
 
 _ING = {"validate": "validating", "test": "testing", "predict": "predicting"}
@@ -171,10 +219,11 @@ def _disk_full_message(filepath: str, written: int) -> str:
     siblings = [path.stat().st_size for path in Path(folder).glob("*.ckpt")]
     needed = f"about {_size(max(siblings))}" if siblings else f"more than the {_size(written)} written"
     free = _size(shutil.disk_usage(folder).free)
-    return (
-        f"no space left on the device to write {filepath}: it needs {needed}, {free} are free in {folder}/. "
-        f"Earlier checkpoints are intact; free some space and resume with --ckpt_path last"
-    )
+    if list(Path(folder).glob("last*.ckpt")):
+        then = "Earlier checkpoints are intact; free some space and resume with --ckpt_path last"
+    else:  # nothing to resume from yet
+        then = "No checkpoint of this run was saved yet; free some space and run the command again"
+    return f"no space left on the device to write {filepath}: it needs {needed}, {free} are free in {folder}/. {then}"
 
 
 def _size(size: int) -> str:
@@ -193,18 +242,24 @@ def _fsync(path: str) -> None:
         os.close(descriptor)
 
 
-def find_last_checkpoint(folders: list[Path], settings: dict[str, Any] | None = None) -> Path:
+def find_last_checkpoint(folders: list[Path], settings: dict[str, Any] | None = None, option: str = "last") -> Path:
     """The newest ``last*.ckpt`` in ``folders`` (each a checkpoint folder or a glob of them) of a run whose
     saved settings agree with ``settings`` (flat, e.g. ``{"model.cell": "gru", "data.val_size": 5000}``;
-    a setting the checkpoint does not hold is not compared).
+    a setting the checkpoint does not hold is not compared). ``option``: the ``--ckpt_path`` value being
+    resolved, for the messages (``best`` is looked up through the run's ``last.ckpt``).
 
     Raises:
         UserError: when there is none, rather than training from scratch, or another run on, without a word.
     """
-    candidates = [Path(path) for folder in folders for path in glob.glob(str(folder / "last*.ckpt"))]
+    candidates = [path for folder in folders for found in glob.glob(str(folder)) for path in _last_of(Path(found))]
     where = " or ".join(f"{folder}/" for folder in folders)
     if not candidates:
-        raise UserError(f"--ckpt_path last: no last.ckpt found in {where}")
+        if option == "best":
+            raise UserError(
+                f"--ckpt_path best: no run found in {where} (the best checkpoint is looked up through a run's "
+                f"last.ckpt); pass the checkpoint file, or the run folder"
+            )
+        raise UserError(f"--ckpt_path {option}: no last.ckpt found in {where}")
     candidates.sort(key=lambda path: path.stat().st_mtime, reverse=True)
     if not settings:
         return candidates[0]
@@ -215,10 +270,21 @@ def find_last_checkpoint(folders: list[Path], settings: dict[str, Any] | None = 
     differences = setting_differences(settings, saved_settings(newest))
     listed = ", ".join(f"{key}={saved!r} (this command: {ours!r})" for key, ours, saved in differences[:3])
     raise UserError(
-        f"--ckpt_path last: none of the {len(candidates)} last.ckpt files in {where} is of a run with this "
+        f"--ckpt_path {option}: none of the {len(candidates)} last.ckpt files in {where} is of a run with this "
         f"command's settings; the newest, {newest}, has {listed}. Run the command that started the run, or "
         f"pass --ckpt_path with its folder or file"
     )
+
+
+def _last_of(folder: Path) -> list[Path]:
+    """The ``last*.ckpt`` files of a checkpoint folder; where a SIGKILL cut the write of one short (its
+    ``.partial`` is still there), the newest complete checkpoint of the folder instead, when it is newer:
+    the run saved it just before (Lightning saves the best checkpoint, then ``last.ckpt``)."""
+    lasts = list(folder.glob("last*.ckpt"))
+    if not list(folder.glob(".last*.ckpt.partial")):
+        return lasts
+    newest = max(folder.glob("*.ckpt"), key=lambda path: path.stat().st_mtime, default=None)
+    return [newest] if newest is not None else []
 
 
 def saved_settings(path: str | Path) -> dict[str, Any]:

@@ -16,19 +16,26 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import signal
 import sys
+import warnings
 from argparse import ArgumentError
 from pathlib import Path
 from typing import Any
 
 import torch
 import yaml
+from lightning.pytorch import Trainer
+from lightning.pytorch.accelerators import AcceleratorRegistry
 from lightning.pytorch.callbacks import TQDMProgressBar
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
+from lightning.pytorch.plugins.io import CheckpointIO
 
+from mnist_rnn import stopping
 from mnist_rnn.calibration import calibrate_checkpoint
 from mnist_rnn.checkpoint import (
+    AtomicCheckpointIO,
     SafeModelCheckpoint,
     best_checkpoint,
     check_checkpoint,
@@ -37,17 +44,39 @@ from mnist_rnn.checkpoint import (
     setting_differences,
 )
 from mnist_rnn.data import MNISTDataModule
-from mnist_rnn.errors import UserError, first_line
+from mnist_rnn.errors import UserError, first_line, tell, warn
 from mnist_rnn.finite_loss import StopOnNonFiniteLoss
 from mnist_rnn.model import RNNClassifier
+from mnist_rnn.precision import supported_precision
 from mnist_rnn.predictions import PredictionWriter
 
 # Values the model takes from the data module, so nobody types them twice.
 DATA_TO_MODEL = ("num_classes", "image_size", "mean", "std", "dataset", "class_names")
 # The data settings that make a run what it is (with the model's), compared by --ckpt_path last.
 RUN_DATA_SETTINGS = ("dataset", "batch_size", "val_size", "split_seed")
-# Commands that run no Trainer, so not LightningCLI's: each has its own argparse in its module.
-TOOLS = {"export": "mnist_rnn.export", "serve": "mnist_rnn.serve", "calibrate": "mnist_rnn.calibration"}
+# Commands that run no Trainer, so not LightningCLI's: each has its own argparse and main(argv) in its module.
+# One entry each: the command -> (its module, what it does, for the top-level --help).
+TOOLS: dict[str, tuple[str, str]] = {
+    "export": ("mnist_rnn.export", "write the model as ONNX or torch.export, checked against PyTorch"),
+    "serve": ("mnist_rnn.serve", "an HTTP server with a page to draw digits on"),
+    "calibrate": ("mnist_rnn.calibration", "fit a checkpoint's probability temperature on its validation split"),
+}
+TRAINER_COMMANDS = ("fit", "validate", "test", "predict")
+
+# --ckpt_path in this project's terms (Lightning's own help speaks of "hpc" and "registry").
+CKPT_PATH_HELP = (
+    "The checkpoint to start from: a .ckpt file; `last`: the newest last.ckpt of an earlier run with this "
+    "command's settings (under lightning_logs/version_*/checkpoints/, or --checkpoint.dirpath); `best`: that "
+    "run's best val/acc checkpoint (not for fit, which resumes from a run's last state); or a run folder "
+    "(lightning_logs/version_3): its last.ckpt. fit resumes training from it; validate, test and predict use "
+    "its weights and its model settings."
+)
+
+# Lightning warns that a run resumed in the middle of an epoch may give "unreliable results": the rest of
+# that epoch reshuffles the training set (from the random state the checkpoint saved), so some images come
+# twice and others not at all in that one epoch. Nothing a user can change; a stop by Ctrl+C always lands
+# there.
+warnings.filterwarnings("ignore", message=".*resuming from a checkpoint that ended before the epoch ended.*")
 
 
 class MNISTRNNCLI(LightningCLI):
@@ -73,8 +102,18 @@ class MNISTRNNCLI(LightningCLI):
         for name in DATA_TO_MODEL:
             parser.link_arguments(f"data.{name}", f"model.{name}", apply_on="instantiate")
 
+    def setup_parser(
+        self, add_subcommands: bool, main_kwargs: dict[str, Any], subparser_kwargs: dict[str, Any]
+    ) -> None:
+        super().setup_parser(add_subcommands, main_kwargs, subparser_kwargs)
+        for parser in getattr(self, "_subcommand_parsers", {}).values():
+            for action in parser._actions:
+                if action.dest == "ckpt_path":
+                    action.help = CKPT_PATH_HELP
+
     def parse_arguments(self, parser: LightningArgumentParser, args: ArgsType) -> None:
         """Parse, then refuse settings and checkpoints that cannot work, before anything is built or written."""
+        stopping.doing("while reading the settings; nothing was written")
         raw_args = [str(arg) for arg in (sys.argv[1:] if args is None else args)] if not isinstance(args, dict) else []
         _check_config_files(raw_args)
         super().parse_arguments(parser, args)
@@ -85,7 +124,11 @@ class MNISTRNNCLI(LightningCLI):
         max_epochs = config.trainer.max_epochs
         if max_epochs is not None and (max_epochs == 0 or max_epochs < -1):
             raise UserError(f"trainer.max_epochs must be positive (or -1 for no limit), got {max_epochs}")
+        _check_seed(config.seed_everything)
         _check_accelerator(config.trainer.accelerator)
+        config.trainer.precision, replaced = supported_precision(config.trainer.precision, config.trainer.accelerator)
+        if replaced:
+            warn(replaced)
         if subcommand in ("test", "validate") and not config.get("ckpt_path"):
             # Lightning would score the untrained weights; predict refuses that too.
             raise UserError(f"{subcommand} needs a trained model: pass --ckpt_path CHECKPOINT (or last, or best)")
@@ -110,13 +153,14 @@ class MNISTRNNCLI(LightningCLI):
         if given in ("last", "best") or Path(given).is_dir():
             if given == "best" and resume:
                 raise UserError("--ckpt_path best: fit resumes a run from its last state: pass --ckpt_path last")
+            option = given if given in ("last", "best") else "last"
             if Path(given).is_dir():  # a run folder the user named: its own last.ckpt
-                path = find_last_checkpoint([Path(given), Path(given) / "checkpoints"])
+                path = find_last_checkpoint([Path(given), Path(given) / "checkpoints"], option=option)
             else:
-                path = find_last_checkpoint(self._checkpoint_folders(config), wanted)
+                path = find_last_checkpoint(self._checkpoint_folders(config), wanted, option=option)
             if given == "best":
                 path = best_checkpoint(path)
-            print(f"mnist-rnn: {'resuming from' if resume else 'using'} {path}", file=sys.stderr)
+            tell(f"{'resuming from' if resume else 'using'} {path}")
         else:
             path = Path(given)
         check_checkpoint(path, resume=resume)
@@ -128,7 +172,7 @@ class MNISTRNNCLI(LightningCLI):
                     f"--ckpt_path {path} was trained with other settings: {listed}; a resumed run keeps the "
                     f"checkpoint's, so drop these options (or start a new run without --ckpt_path)"
                 )
-            print(f"mnist-rnn: warning: ignoring {listed}: the checkpoint's settings are used", file=sys.stderr)
+            warn(f"ignoring {listed}: the checkpoint's settings are used")
         return path
 
     @staticmethod
@@ -171,10 +215,31 @@ class MNISTRNNCLI(LightningCLI):
             # images is too little work to share.
             config.trainer.devices = 1
 
+    def instantiate_trainer(self, **kwargs: Any) -> Trainer:
+        """The Trainer, writing checkpoints through :class:`AtomicCheckpointIO` unless the user chose a
+        ``CheckpointIO`` plugin of their own."""
+        plugins = self._get(self.config_init, "trainer", default={}).get("plugins") or []
+        plugins = list(plugins) if isinstance(plugins, list | tuple) else [plugins]
+        if not any(isinstance(plugin, CheckpointIO) for plugin in plugins):
+            kwargs["plugins"] = [*plugins, AtomicCheckpointIO()]
+        return super().instantiate_trainer(**kwargs)
+
+    def before_fit(self) -> None:
+        stopping.doing("while preparing the data and the model, before training; no checkpoint written")
+
+    def before_validate(self) -> None:
+        stopping.doing("while preparing the data and the model, before validating; nothing was written")
+
+    def before_test(self) -> None:
+        stopping.doing("while preparing the data and the model, before testing; nothing was written")
+
     def before_predict(self) -> None:
-        """Predicting with untrained weights would print confident nonsense: insist on a checkpoint."""
+        """Predicting with untrained weights would print confident nonsense: insist on a checkpoint. Read the
+        images now, before the Trainer creates the run folder: a bad ``--data.predict_path`` leaves none."""
         if not self.config.predict.ckpt_path:
             raise UserError("predict needs a trained model: pass --ckpt_path CHECKPOINT")
+        stopping.doing("while reading the images, before predicting; nothing was written")
+        self.datamodule.setup("predict")
         self.prediction_writer = PredictionWriter()
         self.trainer.callbacks.append(self.prediction_writer)
 
@@ -187,9 +252,22 @@ class MNISTRNNCLI(LightningCLI):
         images = self.datamodule.predict_set
         if not len(images):  # no batches, so Lightning ran no hooks: write the table here
             self.prediction_writer.write_table(self.trainer)
+        self._exit_if_stopped("predicting")
         if images.failures:
             total = len(images.failures) + len(images)
-            raise UserError(f"{len(images.failures)} of {total} files could not be read (rows with digit 'error')")
+            column = self.prediction_writer.header[1]
+            raise UserError(f"{len(images.failures)} of {total} files could not be read (rows with {column} 'error')")
+
+    def after_validate(self) -> None:
+        self._exit_if_stopped("validating")
+
+    def _exit_if_stopped(self, stage: str) -> None:
+        """A signal during the last batch of a stage: Lightning finishes the stage without a word (it stops
+        only between batches). The results are complete, but the exit status still says it was stopped."""
+        if self.trainer.received_sigterm:
+            signum = _stop_signal(self.trainer)
+            tell(f"stopped by {signal.Signals(signum).name} at the end of {stage}: the results above are complete")
+            sys.exit(128 + signum)
 
     def after_fit(self) -> None:
         """Calibrate the best checkpoint on the validation split (:mod:`mnist_rnn.calibration`), then test it, as
@@ -197,10 +275,13 @@ class MNISTRNNCLI(LightningCLI):
         trainer = self.trainer
         if trainer.fast_dev_run or trainer.interrupted:
             return
-        if trainer.received_sigterm:  # it came after the last check of the training loop: stop here
-            print("mnist-rnn: stopped by a signal at the end of training, before the test", file=sys.stderr)
-            sys.exit(128 + signal.SIGTERM)
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+        test_it = f"test it with --ckpt_path {best}" if best else "no checkpoint was saved"
+        if trainer.received_sigterm:  # it came after the last check of the training loop: stop here
+            signum = _stop_signal(trainer)
+            tell(f"stopped by {signal.Signals(signum).name} at the end of training, before the test; {test_it}")
+            sys.exit(128 + signum)
+        stopping.doing(f"after training, before the test; {test_it}")
         if best:  # temperature scaling on the validation split, written into the checkpoint the test loads
             if trainer.is_global_zero:
                 calibration = calibrate_checkpoint(
@@ -211,8 +292,10 @@ class MNISTRNNCLI(LightningCLI):
         results = trainer.test(self.model, datamodule=self.datamodule, ckpt_path=best or None, verbose=False)
         self.test_results = results[0]
         accuracy = results[0]["test/acc"]
-        # limit_test_batches may have cut the test set short: count the images of the batches that ran.
-        tested = min(len(self.datamodule.test_set), int(sum(trainer.num_test_batches)) * self.datamodule.batch_size)
+        # limit_test_batches may have cut the test set short: count the images of the batches that ran, in
+        # every process (under DDP each tests its own share).
+        batches = int(sum(trainer.num_test_batches)) * trainer.world_size
+        tested = min(len(self.datamodule.test_set), batches * self.datamodule.batch_size)
         if trainer.is_global_zero:
             print(
                 f"Test accuracy {accuracy:.2%} (test error {1 - accuracy:.2%}) on "
@@ -225,6 +308,7 @@ class MNISTRNNCLI(LightningCLI):
         metrics = {key: float(value) for key, value in self.trainer.callback_metrics.items()}
         if self.trainer.is_global_zero and "test/ece" in metrics:
             print(calibration_line(metrics))
+        self._exit_if_stopped("testing")
 
 
 def calibration_line(results: dict[str, float]) -> str:
@@ -235,23 +319,34 @@ def calibration_line(results: dict[str, float]) -> str:
     )
 
 
+def _stop_signal(trainer: Trainer) -> int:
+    """The signal that stopped ``trainer``: SIGINT when it came as Ctrl+C (turned into SIGTERM), else SIGTERM."""
+    checkpoint = trainer.checkpoint_callback
+    return getattr(checkpoint, "_stop_signal", signal.SIGTERM)
+
+
 def main(args: ArgsType = None) -> None:
     """Run the command line; ``args`` (a list like ``["fit", "--config", ...]``) lets tests run it in-process.
 
     Errors the user can fix end with one line on stderr and exit status 2; set ``MNIST_RNN_DEBUG=1`` to see
-    the full traceback instead.
+    the full traceback instead. SIGINT and SIGTERM end with 130 and 143 and one line, whenever they come.
     """
-    try:
-        argv = sys.argv[1:] if args is None else args
-        if isinstance(argv, list) and argv and argv[0] in TOOLS:
-            importlib.import_module(TOOLS[argv[0]]).main(argv[1:])
-        else:
-            build_cli(args)
-    except (UserError, ArgumentError) as error:
-        if os.environ.get("MNIST_RNN_DEBUG"):
-            raise
-        print(f"mnist-rnn: error: {_short(error)}", file=sys.stderr)
-        sys.exit(2)
+    with stopping.stop_handlers():
+        stopping.doing("before any work started; nothing was written")
+        try:
+            argv = sys.argv[1:] if args is None else args
+            if isinstance(argv, list) and argv and argv[0] in TOOLS:
+                importlib.import_module(TOOLS[argv[0]][0]).main(argv[1:])
+            else:
+                build_cli(args)
+        except stopping.Stopped as stop:
+            print(f"mnist-rnn: {stop}", file=sys.stderr)
+            sys.exit(stop.exit_status)
+        except (UserError, ArgumentError) as error:
+            if os.environ.get("MNIST_RNN_DEBUG"):
+                raise
+            print(f"mnist-rnn: error: {_short(error)}", file=sys.stderr)
+            sys.exit(2)
 
 
 def build_cli(args: ArgsType = None, run: bool = True) -> MNISTRNNCLI:
@@ -269,11 +364,11 @@ def build_cli(args: ArgsType = None, run: bool = True) -> MNISTRNNCLI:
             # Bad options raise ArgumentError (shown in one line by main) instead of printing the whole usage.
             "exit_on_error": False,
             "prog": _program_name(),
+            "usage": f"{_program_name()} [-h] [-c CONFIG] {{{','.join([*TRAINER_COMMANDS, *TOOLS])}}} ...",
             "description": "Train, test and use a recurrent network (LSTM, GRU, RNN) that reads MNIST-family "
-            "images row by row. Three more commands take a trained checkpoint out of the training loop: export "
-            "(ONNX or torch.export), serve (an HTTP server with a page to draw digits on) and calibrate (fit "
-            "the temperature of its probabilities on the validation split); add --help to any command for its "
-            "options.",
+            "images row by row. Besides fit, validate, test and predict: "
+            + "; ".join(f"{name}: {what}" for name, (_, what) in TOOLS.items())
+            + ". Add --help to any command for its options.",
         },
     )
 
@@ -316,9 +411,29 @@ def _check_config_files(args: list[str]) -> None:
             raise UserError(f"--config {path}: expected settings (key: value lines), found a {type(settings).__name__}")
 
 
+def _check_seed(seed: Any) -> None:
+    """A seed numpy cannot take (Lightning would end in a traceback)."""
+    if not isinstance(seed, bool) and isinstance(seed, int) and not 0 <= seed <= 2**32 - 1:
+        raise UserError(f"--seed_everything must be between 0 and 4294967295 (or true for a random one), got {seed}")
+
+
 def _check_accelerator(accelerator: Any) -> None:
-    """``--trainer.accelerator gpu`` where torch sees no GPU: say so in one line, not in a Lightning traceback."""
-    if accelerator not in ("gpu", "cuda") or torch.cuda.is_available():
+    """An accelerator that does not exist, or that this machine lacks (``gpu`` where torch sees no GPU, ``mps``
+    off a Mac, ``tpu`` without torch_xla): say so in one line, not in a Lightning traceback."""
+    if not isinstance(accelerator, str) or accelerator == "auto":
+        return  # an Accelerator object (from Python or a config's class_path): Lightning checks it
+    known = sorted(AcceleratorRegistry.available_accelerators())
+    if accelerator not in (*known, "gpu", "auto"):
+        choices = ", ".join(["auto", "gpu", *known])
+        raise UserError(f"--trainer.accelerator {accelerator}: no such accelerator; choose one of {choices}")
+    if accelerator not in ("gpu", "cuda"):
+        if not AcceleratorRegistry[accelerator]["accelerator"].is_available():
+            raise UserError(
+                f"--trainer.accelerator {accelerator}: not available on this machine (torch sees no such device); "
+                f"--trainer.accelerator cpu or auto runs on the CPU"
+            )
+        return
+    if torch.cuda.is_available():
         return
     if accelerator == "gpu" and torch.backends.mps.is_available():
         return  # Apple's GPU
@@ -341,6 +456,11 @@ def _log_root(trainer: Any) -> str:
 
 def _short(error: BaseException) -> str:
     """The message of an error in one line: jsonargparse's span several, the last naming the given value."""
+    linked = re.search(r'Linked "model\.(\w+)" must be given via', str(error))
+    if linked:  # jsonargparse names data.<name>, which is no option (a property of the data module) but for dataset
+        name = linked.group(1)
+        via = f"; choose the data set with --data.{name}" if name == "dataset" else ""
+        return f"--model.{name} is not an option: the model takes it from the data set it is trained on{via}"
     lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
     text = " ".join(lines[:2])
     if len(lines) > 2 and lines[-1].startswith("Given value"):

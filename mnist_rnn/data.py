@@ -20,7 +20,6 @@ import io
 import math
 import os
 import shutil
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +31,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 from torchvision import datasets
 
-from mnist_rnn.errors import DataError, SettingsError, UserError, first_line
+from mnist_rnn.errors import DataError, SettingsError, UserError, first_line, tell, warn
 from mnist_rnn.idx import check_idx_pair
 from mnist_rnn.preparation import FRAME
 from mnist_rnn.user_images import UserImages
@@ -262,6 +261,11 @@ class MNISTDataModule(LightningDataModule):
         """
         if self.trainer is not None and self.trainer.predicting:
             return
+        if self.data_dir.exists() and not self.data_dir.is_dir():
+            raise DataError(
+                f"--data.data_dir {self.data_dir}: a file, not a folder: pass the folder that holds "
+                f"{self.info.folder}/raw/"
+            )
         self._check_paths()
         self._unpack_gz_files()
         if not self._files_present():
@@ -313,7 +317,7 @@ class MNISTDataModule(LightningDataModule):
                 raise DataError(message) from error
             for path, partial in unpacked.items():
                 os.replace(partial, path)
-                print(f"mnist-rnn: unpacked {_gz(path)}", file=sys.stderr)
+                tell(f"unpacked {_gz(path)}")
 
     def _download(self) -> None:
         # torchvision creates data_dir/<folder>/raw/ before it downloads: after a failure (no network, a
@@ -431,11 +435,10 @@ class MNISTDataModule(LightningDataModule):
         fitting = self.trainer is None or self.trainer.state.fn in ("fit", "validate")
         if self.val_size < SMALL_VALIDATION and fitting and not self._warned_val_size:
             self._warned_val_size = True
-            print(
-                f"mnist-rnn: warning: val_size={self.val_size}: val/acc moves in steps of "
+            warn(
+                f"val_size={self.val_size}: val/acc moves in steps of "
                 f"{1 / self.val_size:.2%}, too coarse to choose the best checkpoint on "
-                f"(--data.val_size {SMALL_VALIDATION:,} or more gives steps of {1 / SMALL_VALIDATION:.1%})",
-                file=sys.stderr,
+                f"(--data.val_size {SMALL_VALIDATION:,} or more gives steps of {1 / SMALL_VALIDATION:.1%})"
             )
 
     def _check_batch_size(self, train_count: int) -> None:

@@ -1,4 +1,20 @@
-"""Errors the user can fix: the CLI shows their message in one line, without a traceback."""
+"""Errors the user can fix, and the one-line messages the user sees.
+
+The CLI shows an error's message in one line, without a traceback. :func:`tell` and :func:`warn` print the
+other lines (what was resumed, what was replaced, what was written) once, from the process of global rank
+0, through Lightning's ``rank_zero_only``: under DDP every process runs the same code, and would print each
+line once per process. They print to ``sys.stderr`` as it is at the call (not through the ``logging``
+handler of ``rank_zero_info``, which keeps the stream it found at import), so pytest's ``capsys`` and
+``contextlib.redirect_stderr`` see them too; stdout stays free for results (the CSV of ``predict``).
+"""
+
+from __future__ import annotations
+
+import sys
+
+from lightning.fabric.utilities.rank_zero import rank_zero_only
+
+PREFIX = "mnist-rnn: "
 
 
 class UserError(Exception):
@@ -22,3 +38,15 @@ def first_line(error: BaseException) -> str:
     """The first line of an error's message (or its type's name), to quote inside a one-line message."""
     text = str(error).strip().splitlines()
     return text[0] if text else type(error).__name__
+
+
+@rank_zero_only
+def tell(text: str, after_progress_bar: bool = False) -> None:
+    """Print ``mnist-rnn: TEXT`` on stderr, from global rank 0 only; ``after_progress_bar``: on a line of its
+    own even while a progress bar is drawn (it leaves the cursor at the end of its line)."""
+    print(f"{chr(10) if after_progress_bar else ''}{PREFIX}{text}", file=sys.stderr, flush=True)
+
+
+def warn(text: str) -> None:
+    """Print ``mnist-rnn: warning: TEXT`` on stderr, from global rank 0 only."""
+    tell(f"warning: {text}")

@@ -1,4 +1,6 @@
-"""Writing predictions: one CSV row ``path,digit,probability`` per image, on stdout and in the run's folder.
+"""Writing predictions: one CSV row ``path,digit,probability`` per image, on stdout and in the run's folder
+(``lightning_logs/version_N/predictions.csv``, named on stderr). A model of another data set than MNIST
+gets ``path,class,probability``, with the class's name (``Trouser``): its classes are not digits.
 
 A Lightning callback, so it works from the command line and from ``Trainer(callbacks=[...]).predict``.
 It takes the files from the data module's :class:`~mnist_rnn.user_images.UserImages` (``predict_set``), so
@@ -13,6 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +23,10 @@ from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import BasePredictionWriter
 from torch import Tensor
 
+from mnist_rnn.errors import tell, warn
 from mnist_rnn.user_images import UserImages
 
-HEADER = ("path", "digit", "probability")
+HEADER = ("path", "digit", "probability")  # a model of MNIST; other data sets: "class" instead of "digit"
 FILE_NAME = "predictions.csv"
 BLANK = ("blank", "no digit found (the image is blank)")
 SEVERAL = "more than one digit found; the row is about one of them (one digit per image: crop the others out)"
@@ -40,6 +44,8 @@ class PredictionWriter(BasePredictionWriter):
         self.stdout = stdout
         self.rows: list[tuple[Path, str, str]] = []
         self.path: Path | None = None  # where the CSV was written, once it is
+        self.header: tuple[str, str, str] = HEADER
+        self._labels: Sequence[str] = []  # the class names the table uses (MNIST: the digits)
 
     def write_on_batch_end(
         self,
@@ -54,12 +60,23 @@ class PredictionWriter(BasePredictionWriter):
         images: UserImages = trainer.datamodule.predict_set
         probability, digit = prediction.max(dim=-1)
         for index, p, d in zip(batch[1].tolist(), probability.tolist(), digit.tolist(), strict=True):
-            row = BLANK if images.blank[index] else (str(d), f"{p:.4f}")
+            row = BLANK if images.blank[index] else (self._labels[d], f"{p:.4f}")
             self.rows.append((images.files[index], *row))
 
     def on_predict_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self.rows = []
         self.path = None
+        self.set_classes(pl_module)
+
+    def set_classes(self, pl_module: LightningModule) -> None:
+        """Name the column and the classes after the model's data set."""
+        hparams = getattr(pl_module, "hparams", {})
+        num_classes = hparams.get("num_classes", 10)
+        names = hparams.get("class_names") or [str(index) for index in range(num_classes)]
+        if hparams.get("dataset", "mnist") == "mnist":
+            self.header, self._labels = HEADER, [str(index) for index in range(num_classes)]
+        else:
+            self.header, self._labels = ("path", "class", "probability"), list(names)
 
     def on_predict_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self.write_table(trainer)
@@ -69,11 +86,13 @@ class PredictionWriter(BasePredictionWriter):
         predict loop without batches, and its hooks with it."""
         if not trainer.is_global_zero:
             return
+        if trainer.lightning_module is not None:
+            self.set_classes(trainer.lightning_module)
         failures = [(path, "error", reason) for path, reason in trainer.datamodule.predict_set.failures]
         rows = sorted(self.rows + failures, key=lambda row: row[0])
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(HEADER)
+        writer.writerow(self.header)
         writer.writerows((str(path), digit, probability) for path, digit, probability in rows)
         text = buffer.getvalue()
         if trainer.log_dir is not None:
@@ -87,8 +106,10 @@ class PredictionWriter(BasePredictionWriter):
         several = {path for path, flag in zip(predict_set.files, predict_set.several, strict=True) if flag}
         for path, digit, reason in rows:
             if digit == "error":
-                print(f"mnist-rnn: {path}: {reason}", file=sys.stderr)
+                tell(f"{path}: {reason}")
             elif digit == BLANK[0]:
-                print(f"mnist-rnn: warning: {path}: {reason}", file=sys.stderr)
+                warn(f"{path}: {reason}")
             elif path in several:
-                print(f"mnist-rnn: warning: {path}: {SEVERAL}", file=sys.stderr)
+                warn(f"{path}: {SEVERAL}")
+        if self.path is not None:
+            tell(f"the table is also in {self.path}")

@@ -11,14 +11,26 @@ schedule planned for the new length, as if the longer run had been planned from 
 from __future__ import annotations
 
 import math
-import sys
 from typing import Any
 
 from torch.optim.lr_scheduler import CosineAnnealingLR, OneCycleLR
 
+from mnist_rnn.errors import SettingsError, tell
+
 
 class StretchableOneCycleLR(OneCycleLR):
     """``OneCycleLR`` that keeps its own ``total_steps`` when a checkpoint's state is loaded into it."""
+
+    def step(self, epoch: int | None = None) -> None:
+        # A run resumed with fewer steps than the checkpoint has made (a smaller --trainer.limit_train_batches
+        # or max_epochs) is past the end of its schedule: torch would raise "Tried to step N times".
+        if self.last_epoch >= self.total_steps:
+            raise SettingsError(
+                f"the checkpoint has trained {self.last_epoch:,} steps, but this run's one-cycle lr schedule "
+                f"ends after {self.total_steps:,} (max_epochs x training batches per epoch): resume with the "
+                f"first run's --trainer.limit_train_batches, or a larger --trainer.max_epochs"
+            )
+        super().step(epoch)
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         planned = {"total_steps": self.total_steps, "_schedule_phases": self._schedule_phases}
@@ -49,8 +61,7 @@ class StretchableCosineAnnealingLR(CosineAnnealingLR):
 
 
 def _say_stretched(name: str, saved_total: int, total: int, step: int) -> None:
-    print(
-        f"mnist-rnn: the {name} lr schedule of the checkpoint spanned {saved_total:,} steps, this run spans "
-        f"{total:,}: training continues at step {step:,} of a schedule planned for {total:,} steps",
-        file=sys.stderr,
+    tell(
+        f"the {name} lr schedule of the checkpoint spanned {saved_total:,} steps, this run spans "
+        f"{total:,}: training continues at step {step:,} of a schedule planned for {total:,} steps"
     )

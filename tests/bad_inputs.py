@@ -183,7 +183,31 @@ BAD_INPUTS = [
     BadInput(
         "image size set by hand (it comes from the data)",
         ["--model.image_size", "32"],
-        'Linked "model.image_size" must be given via "data.image_size"',
+        "--model.image_size is not an option: the model takes it from the data set",
+    ),
+    BadInput("a negative seed", ["--seed_everything", "-1"], "--seed_everything must be between 0 and 4294967295"),
+    BadInput("`--trainer.accelerator mps` off a Mac", ["--trainer.accelerator", "mps"], "mps: not available"),
+    BadInput("`--trainer.accelerator tpu` without torch_xla", ["--trainer.accelerator", "tpu"], "tpu: not available"),
+    BadInput("a misspelled accelerator", ["--trainer.accelerator", "cpux"], "cpux: no such accelerator; choose one"),
+    BadInput(
+        "`--data.data_dir` naming a file",
+        ["--data.data_dir", "notes.txt"],
+        "notes.txt: a file, not a folder",
+        _text_file,
+    ),
+    BadInput(
+        "`test --ckpt_path best` with no earlier run",
+        ["--ckpt_path", "best"],
+        "--ckpt_path best: no run found in lightning_logs/version_*/checkpoints/",
+        command="test",
+        earlier_run=False,
+    ),
+    BadInput(
+        "`predict` where `--data.predict_path` finds no image",
+        ["--ckpt_path", "gru.ckpt", "--data.predict_path", "nothing"],
+        "no images found at nothing",
+        _gru_checkpoint,
+        command="predict",
     ),
 ]
 

@@ -13,8 +13,16 @@ from pathlib import Path
 import pytest
 import torch
 from lightning.pytorch import Callback, Trainer
+from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from mnist_rnn.checkpoint import SafeModelCheckpoint, check_checkpoint, find_last_checkpoint
+from mnist_rnn.checkpoint import (
+    AtomicCheckpointIO,
+    SafeModelCheckpoint,
+    _disk_full_message,
+    check_checkpoint,
+    find_last_checkpoint,
+)
 from mnist_rnn.cli import main
 from mnist_rnn.data import MNISTDataModule
 from mnist_rnn.errors import UserError
@@ -52,21 +60,67 @@ def load(path: Path) -> dict:
 def test_a_failed_write_leaves_the_previous_checkpoint_whole(fake_data_dir, in_tmp_dir, monkeypatch):
     checkpoint = SafeModelCheckpoint(dirpath=in_tmp_dir / "ckpts", save_last=True, monitor="val/acc", mode="max")
     data = MNISTDataModule(data_dir=str(fake_data_dir), val_size=40, batch_size=20)
-    trainer = Trainer(max_epochs=1, callbacks=[checkpoint], logger=False, enable_progress_bar=False)
+    trainer = Trainer(
+        max_epochs=1, callbacks=[checkpoint], logger=False, enable_progress_bar=False, plugins=[AtomicCheckpointIO()]
+    )
     trainer.fit(RNNClassifier(hidden_size=16), datamodule=data)
     last = in_tmp_dir / "ckpts" / "last.ckpt"
     good = last.read_bytes()
 
-    def crash_halfway(checkpoint, path, storage_options=None):  # a kill in the middle of a write
+    def crash_halfway(self, checkpoint, path, storage_options=None):  # a kill in the middle of a write
         Path(path).write_bytes(b"PK half a checkpoint")
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(trainer.strategy.checkpoint_io, "save_checkpoint", crash_halfway)
+    monkeypatch.setattr(TorchCheckpointIO, "save_checkpoint", crash_halfway)  # what the plugin writes with
     with pytest.raises(KeyboardInterrupt):
-        checkpoint._save_checkpoint(trainer, str(last))
+        trainer.save_checkpoint(last)
     assert last.read_bytes() == good
     for path in last.parent.glob("*.ckpt"):
         assert "state_dict" in load(path)
+    assert not list(last.parent.glob(".*"))  # no half-written file left either
+
+
+class CheckpointSeen(CSVLogger):
+    """A logger that uploads checkpoints (as MLflow's or W&B's ``log_model`` do): what was on disk when it heard."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.seen: list[tuple[str, bool]] = []
+
+    def after_save_checkpoint(self, checkpoint_callback) -> None:
+        for path in (checkpoint_callback.best_model_path, checkpoint_callback.last_model_path):
+            self.seen.append((Path(path).name, Path(path).is_file() and load(path)["global_step"] > 0))
+
+
+def test_loggers_hear_of_a_checkpoint_once_its_file_is_final(fake_data_dir, in_tmp_dir):
+    checkpoint = SafeModelCheckpoint(dirpath="ckpts", save_last=True, monitor="val/acc", mode="max")
+    logger = CheckpointSeen(in_tmp_dir)
+    data = MNISTDataModule(data_dir=str(fake_data_dir), val_size=40, batch_size=20)
+    trainer = Trainer(
+        max_epochs=1, callbacks=[checkpoint], logger=logger, enable_progress_bar=False, plugins=[AtomicCheckpointIO()]
+    )
+    trainer.fit(RNNClassifier(hidden_size=16), datamodule=data)
+    assert ("last.ckpt", True) in logger.seen
+    assert all(final for name, final in logger.seen if name), logger.seen
+
+
+def test_a_stale_partial_file_is_swept_and_last_takes_the_newer_complete_checkpoint(tmp_path, capsys):
+    folder = tmp_path / "version_0" / "checkpoints"
+    lightning_checkpoint(folder / "last.ckpt", hidden_size=16)  # epoch 0
+    time.sleep(0.01)
+    lightning_checkpoint(folder / "best-epoch01.ckpt", hidden_size=16)  # epoch 1: saved, then...
+    (folder / ".last.ckpt.partial").write_bytes(b"PK half")  # ...SIGKILL between last.ckpt's write and rename
+    assert find_last_checkpoint([tmp_path / "version_*" / "checkpoints"]) == folder / "best-epoch01.ckpt"
+    # The next save into that folder removes it, and says so.
+    AtomicCheckpointIO().save_checkpoint({"state_dict": {}}, folder / "last.ckpt")
+    assert not list(folder.glob(".*")) and "state_dict" in load(folder / "last.ckpt")
+    assert f"mnist-rnn: removed {folder / '.last.ckpt.partial'}" in capsys.readouterr().err
+
+
+def test_a_full_disk_advises_resuming_only_where_there_is_a_last_checkpoint(tmp_path):
+    assert "run the command again" in _disk_full_message(str(tmp_path / "best.ckpt"), 1000)
+    lightning_checkpoint(tmp_path / "last.ckpt")
+    assert "resume with --ckpt_path last" in _disk_full_message(str(tmp_path / "best.ckpt"), 1000)
 
 
 @pytest.mark.slow
@@ -89,6 +143,7 @@ def test_sigkill_mid_epoch_then_resume_from_last(fake_data_dir, tmp_path):
     assert final["global_step"] > killed_at["last.ckpt"]
     log = (tmp_path / "run.log").read_text()
     assert "Restoring states from the checkpoint path at" in log
+    assert "unreliable results" not in log  # Lightning's warning on a mid-epoch resume: nothing a user can do
     assert f"`Trainer.fit` stopped: `max_epochs={max_epochs}` reached." in log and "Test accuracy" in log
 
 
@@ -110,7 +165,9 @@ def test_last_checkpoint_is_refreshed_every_epoch(fake_data_dir, in_tmp_dir):
     # Lightning alone rewrites last.ckpt only when val/acc improves; a constant lr of 0 never improves it.
     checkpoint = SafeModelCheckpoint(dirpath="ckpts", save_last=True, monitor="val/acc", mode="max")
     data = MNISTDataModule(data_dir=str(fake_data_dir), val_size=40, batch_size=20)
-    trainer = Trainer(max_epochs=3, callbacks=[checkpoint], logger=False, enable_progress_bar=False)
+    trainer = Trainer(
+        max_epochs=3, callbacks=[checkpoint], logger=False, enable_progress_bar=False, plugins=[AtomicCheckpointIO()]
+    )
     model = RNNClassifier(hidden_size=16)
     model.configure_optimizers = lambda: torch.optim.SGD(model.parameters(), lr=0.0)
     trainer.fit(model, datamodule=data)
@@ -202,8 +259,19 @@ class SignalAt(Callback):
         if self.stage == "test":
             self._send()
 
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if self.stage == "twice" and trainer.current_epoch == self.epoch:  # Ctrl+C, and again
+            self._send()
+            os.kill(os.getpid(), self.signum)
 
-def stop_at(data_dir: Path, stage: str, *extra: str, signum: int = signal.SIGTERM, command: str = "fit") -> int:
+    def on_train_end(self, trainer, pl_module) -> None:
+        if self.stage == "train_end":  # after the training loop's last check for a signal
+            self._send()
+
+
+def stop_at(
+    data_dir: Path, stage: str, *extra: str, signum: int = signal.SIGTERM, command: str = "fit", epoch: int = 1
+) -> int:
     args = fit_args(data_dir, 3)[1:] if command == "fit" else fit_args(data_dir, 3)[1:9]
     callback = ["--trainer.callbacks", "tests.test_checkpoint.SignalAt", "--trainer.callbacks.stage", stage]
     with pytest.raises(SystemExit) as stop:
@@ -213,7 +281,7 @@ def stop_at(data_dir: Path, stage: str, *extra: str, signum: int = signal.SIGTER
                 *args,
                 *callback,
                 "--trainer.callbacks.epoch",
-                "1",
+                str(epoch),
                 "--trainer.callbacks.signum",
                 str(int(signum)),
                 *extra,
@@ -255,6 +323,75 @@ def test_a_stop_while_testing_writes_no_checkpoint(fake_data_dir, in_tmp_dir, ca
     assert sorted(path.relative_to(in_tmp_dir) for path in in_tmp_dir.rglob("last*.ckpt")) == [
         last.relative_to(in_tmp_dir)
     ]
+    # The test subcommand names no best checkpoint: the one recorded in the file may be another machine's.
+    assert "best checkpoint" not in capsys.readouterr().err
+
+
+def test_a_stop_during_the_first_validation_does_not_advise_a_resume(fake_data_dir, in_tmp_dir, capsys):
+    assert stop_at(fake_data_dir, "validation", epoch=0) == 143
+    err = capsys.readouterr().err
+    assert "during the validation of epoch 0; no checkpoint saved yet: run the same command again" in err
+    assert "--ckpt_path last" not in err and not list(in_tmp_dir.rglob("*.ckpt"))
+
+
+def test_a_ctrl_c_after_the_training_loop_exits_130_before_the_test(fake_data_dir, in_tmp_dir, capsys):
+    assert stop_at(fake_data_dir, "train_end", signum=signal.SIGINT) == 130
+    err = capsys.readouterr().err
+    assert "mnist-rnn: stopped by SIGINT at the end of training, before the test; test it with --ckpt_path" in err
+
+
+def test_a_second_ctrl_c_aborts_at_once_with_130(fake_data_dir, in_tmp_dir, capsys):
+    assert stop_at(fake_data_dir, "twice", signum=signal.SIGINT, epoch=0) == 130
+    err = capsys.readouterr().err
+    assert "mnist-rnn: stopped by SIGINT a second time: stopped at once" in err and "Traceback" not in err
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handed back
+
+
+def test_a_stop_on_the_last_test_batch_still_exits_143(fake_data_dir, in_tmp_dir, capsys):
+    # Lightning stops only between batches, so a signal during the last one (here the only one) lets the test finish.
+    checkpoint = in_tmp_dir / "model.ckpt"
+    main([*fit_args(fake_data_dir, 1), "--trainer.limit_train_batches", "2", "--checkpoint.dirpath", str(in_tmp_dir)])
+    (in_tmp_dir / "last.ckpt").rename(checkpoint)
+    capsys.readouterr()
+    assert (
+        stop_at(fake_data_dir, "test", "--ckpt_path", str(checkpoint), "--data.batch_size", "60", command="test") == 143
+    )
+    assert (
+        "mnist-rnn: stopped by SIGTERM at the end of testing: the results above are complete" in capsys.readouterr().err
+    )
+
+
+@pytest.mark.parametrize(
+    ("where", "signum", "message"),
+    [
+        ("mnist_rnn.cli._check_config_files", signal.SIGINT, "while reading the settings; nothing was written"),
+        (
+            "mnist_rnn.data.MNISTDataModule._check_paths",
+            signal.SIGTERM,
+            "while preparing the data and the model, before training; no checkpoint written",
+        ),
+    ],
+)
+def test_a_stop_before_the_trainer_handles_signals_is_one_line(
+    fake_data_dir, in_tmp_dir, capsys, monkeypatch, where, signum, message
+):
+    monkeypatch.setattr(where, lambda *args: os.kill(os.getpid(), signum))
+    with pytest.raises(SystemExit) as stop:
+        main(fit_args(fake_data_dir, 1))
+    assert stop.value.code == 128 + signum
+    err = capsys.readouterr().err
+    assert f"mnist-rnn: stopped by {signal.Signals(signum).name} {message}" in err and "Traceback" not in err
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # main hands the handlers back
+
+
+@pytest.mark.slow
+def test_ctrl_c_while_the_command_line_starts_exits_130(fake_data_dir, tmp_path):
+    run = cli_subprocess(fit_args(fake_data_dir, 1), tmp_path)
+    time.sleep(0.5)  # importing torch and Lightning takes longer
+    run.send_signal(signal.SIGINT)
+    assert finish(run) == 130
+    log = (tmp_path / "run.log").read_text()
+    assert log.startswith("mnist-rnn: stopped by SIGINT ") and log.count("\n") == 1, log
 
 
 # ----- a full disk ------------------------------------------------------------------------------------

@@ -7,12 +7,15 @@ import torch
 
 from mnist_rnn.cli import build_cli, main
 from mnist_rnn.model import RNNClassifier
+from mnist_rnn.precision import bf16_supported
 from tests.bad_inputs import BAD_INPUTS, make_data
 from tests.helpers import QUIET, SEED_CONFIG, data_args, fit_tiny
 
 
 def test_seed_config_fast_dev_run(fake_data_dir, in_tmp_dir):
-    main(["fit", "--config", SEED_CONFIG, *data_args(fake_data_dir), *QUIET, "--trainer.fast_dev_run", "1"])
+    cli = build_cli(["fit", "--config", SEED_CONFIG, *data_args(fake_data_dir), *QUIET, "--trainer.fast_dev_run", "1"])
+    assert cli.trainer.state.finished and cli.trainer.global_step == 1
+    assert cli.model.hparams.hidden_size == 128 and cli.datamodule.batch_size == 20  # the config, then the options
 
 
 def test_fit_writes_checkpoints_logs_and_prints_the_test_accuracy(fake_data_dir, in_tmp_dir, capsys):
@@ -72,8 +75,8 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 
 @pytest.mark.parametrize("case", BAD_INPUTS, ids=lambda case: case.what)
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(case, in_tmp_dir, capsys, no_network):
-    if "gpu" in case.args and torch.cuda.is_available():
-        pytest.skip("this machine has a GPU")
+    if "gpu" in case.args and torch.cuda.is_available() or "mps" in case.args and torch.backends.mps.is_available():
+        pytest.skip("this machine has that GPU")
     data = make_data(in_tmp_dir, case)  # with an earlier run, whose files must stay as they are
     before = snapshot(in_tmp_dir)
     with pytest.raises(SystemExit) as exit_info:
@@ -111,13 +114,59 @@ def test_same_seed_same_result(fake_data_dir, tmp_path, monkeypatch, capsys):
     assert all(torch.equal(weights_1[key], weights_2[key]) for key in weights_1)
 
 
-def test_fast_config_trains_in_bf16_mixed_precision(fake_data_dir, in_tmp_dir):
-    """configs/fast.yaml runs the LSTM's matrix products in bfloat16 (float32 weights), on a CPU too."""
-    fast = str(Path(SEED_CONFIG).with_name("fast.yaml"))
-    cli = build_cli(["fit", "--config", fast, *data_args(fake_data_dir), *QUIET, "--trainer.fast_dev_run", "2"])
+FAST = str(Path(SEED_CONFIG).with_name("fast.yaml"))
+
+
+@pytest.mark.skipif(not bf16_supported("cpu"), reason="this CPU has no native bfloat16 (the fallback is tested)")
+def test_fast_config_trains_in_bf16_mixed_precision(fake_data_dir, in_tmp_dir, capsys):
+    """configs/fast.yaml runs the LSTM's matrix products in bfloat16 (float32 weights), on a CPU that has it."""
+    cli = build_cli(["fit", "--config", FAST, *data_args(fake_data_dir), *QUIET, "--trainer.fast_dev_run", "2"])
     assert cli.trainer.precision == "bf16-mixed"
     assert cli.trainer.state.finished and torch.isfinite(cli.trainer.callback_metrics["train/loss"])
     assert all(p.dtype == torch.float32 for p in cli.model.parameters())
+    assert "replaced by" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("precision", ["bf16-mixed", "bf16-true"])
+def test_bf16_falls_back_to_float32_on_a_cpu_without_it(fake_data_dir, in_tmp_dir, capsys, monkeypatch, precision):
+    """On a CPU without native bfloat16 oneDNN cannot build a bf16 LSTM: train in float32 and say so, once."""
+    monkeypatch.setattr("mnist_rnn.precision.bf16_supported", lambda device_type: False)
+    extra = ["--trainer.precision", precision, "--trainer.fast_dev_run", "2"]
+    cli = build_cli(["fit", "--config", FAST, *data_args(fake_data_dir), *QUIET, *extra])
+    assert cli.trainer.precision == "32-true"
+    assert cli.trainer.state.finished and torch.isfinite(cli.trainer.callback_metrics["train/loss"])
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "bfloat16" in line]
+    assert warnings == [
+        "mnist-rnn: warning: this CPU has no native bfloat16 (AVX512-BF16 or AMX), and oneDNN cannot run the LSTM "
+        f"in it: --trainer.precision {precision} replaced by 32-true (float32)"
+    ]
+
+
+def test_help_explains_ckpt_path_in_this_projects_terms_and_lists_every_command(capsys):
+    with pytest.raises(SystemExit):
+        main(["fit", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "`last`: the newest last.ckpt of an earlier run with this command's settings" in out
+    assert "hpc" not in out and "Path/URL of the checkpoint" not in out  # Lightning's own help for it
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert out.startswith("usage: mnist-rnn [-h] [-c CONFIG] {fit,validate,test,predict,export,serve}")
+    assert "export: write the model as ONNX" in " ".join(out.split())
+
+
+def test_resuming_with_fewer_steps_than_the_checkpoint_made_is_one_line(fake_data_dir, in_tmp_dir, capsys):
+    main(resume_args(fake_data_dir, 1))  # 10 steps of a one-cycle schedule
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        main(resume_args(fake_data_dir, 2, "--trainer.limit_train_batches", "2", "--ckpt_path", "last"))
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert (
+        "mnist-rnn: error: the checkpoint has trained 10 steps, but this run's one-cycle lr schedule ends after 4"
+        in err
+    )
+    assert "Traceback" not in err
 
 
 def test_help_names_the_program_and_what_it_does(capsys):

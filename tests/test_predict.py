@@ -50,22 +50,25 @@ def read_csv(text: str) -> list[list[str]]:
 
 def test_predict_prints_csv_and_writes_predictions_csv(checkpoint, pictures, in_tmp_dir, capsys):
     predict(checkpoint, pictures)
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
     rows = read_csv(out)
     assert rows[0] == ["path", "digit", "probability"]
     assert [Path(row[0]) for row in rows[1:]] == sorted(pictures.iterdir())
     assert_rows_are_the_models(rows, checkpoint)
-    # The same table lands in the run's log folder, beside its config.
+    # The same table lands in the run's log folder, beside its config, and stderr says where.
     saved = Path("lightning_logs/version_0/predictions.csv")
     assert saved.read_text() == out
+    assert f"mnist-rnn: the table is also in {saved}" in err
 
 
 def assert_rows_are_the_models(rows: list[list[str]], checkpoint: Path) -> None:
-    """Each row is what the checkpoint's model says of the preprocessed image: argmax and its probability."""
+    """Each row is what the checkpoint's model says of the preprocessed image: argmax and its probability;
+    MNIST's classes are the digits, other data sets' their names."""
     model = RNNClassifier.load_from_checkpoint(checkpoint, map_location="cpu").eval()
     with torch.no_grad():
         probabilities = model(torch.stack([to_mnist(decode_image(row[0])) for row in rows[1:]])).softmax(-1)
-    assert [int(row[1]) for row in rows[1:]] == probabilities.argmax(-1).tolist()
+    names = [str(index) for index in range(10)] if model.hparams.dataset == "mnist" else model.hparams.class_names
+    assert [row[1] for row in rows[1:]] == [names[index] for index in probabilities.argmax(-1).tolist()]
     assert [float(row[2]) for row in rows[1:]] == pytest.approx(probabilities.max(-1).values.tolist(), abs=1e-4)
 
 
@@ -75,7 +78,21 @@ def test_the_checkpoint_decides_the_data_set(fake_data_dir, pictures, in_tmp_dir
     fashion = run / "checkpoints" / "last.ckpt"
     capsys.readouterr()
     predict(fashion, pictures)
-    assert_rows_are_the_models(read_csv(capsys.readouterr().out), fashion)
+    rows = read_csv(capsys.readouterr().out)
+    assert rows[0] == ["path", "class", "probability"]  # its classes are not digits: named, like "Trouser"
+    assert {row[1] for row in rows[1:]} <= {
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
+    }
+    assert_rows_are_the_models(rows, fashion)
     # Testing it on another data set is a mistake, said in one line.
     with pytest.raises(SystemExit) as exit_info:
         main(["test", "--ckpt_path", str(fashion), *data_args(fake_data_dir), *QUIET])
@@ -198,3 +215,14 @@ def test_save_prepared_writes_the_images_the_model_saw(checkpoint, pictures, in_
         name = {"scan.png": "scan-2.png", "scan.jpg": "scan.png"}.get(Path(row[0]).name, Path(row[0]).stem + ".png")
         image = np.array(Image.open(Path("prepared") / name))
         assert image.shape == (28, 28) and torch.equal(torch.from_numpy(image)[None], to_mnist(decode_image(row[0])))
+
+
+def test_the_agreement_benchmark_reads_error_and_blank_rows(checkpoint, pictures, tmp_path, capsys):
+    from benchmarks.predict_agreement import run_predict
+
+    (pictures / "text.png").write_text("this is not a picture\n")
+    Image.new("L", (28, 28)).save(pictures / "blank.png")
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    rows = run_predict(checkpoint, pictures, workdir)  # exit status 2 for text.png, yet every row comes back
+    assert rows["text.png"][0] == "error" and rows["blank.png"][0] == "blank" and rows["scan.png"][0].isdigit()

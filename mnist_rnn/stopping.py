@@ -1,0 +1,72 @@
+"""Ctrl+C (SIGINT) and SIGTERM end the command with exit status 130 or 143 and one line, in every phase.
+
+While a Trainer runs a stage, Lightning's SIGTERM handler and :class:`~mnist_rnn.checkpoint.SafeModelCheckpoint`'s
+SIGINT handler are in place: they let the batch finish, save ``last.ckpt`` and say so. Before and after
+(importing, parsing, preparing the data, restoring a checkpoint, between ``fit`` and its test) the handler
+here raises :class:`Stopped`, which ``main`` turns into the line and the exit status. Python's own default
+would end SIGINT in a traceback and exit 1, and SIGTERM in a silent death.
+
+It is installed first thing (``mnist_rnn/__main__.py``, before torch is imported) and imports nothing
+heavy for that reason. Python runs a handler between bytecodes, so a signal that arrives while a C
+extension loads takes effect when that extension returns.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+from typing import Any
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+# What the command is doing, for the line a stop prints; the CLI updates it as it goes.
+_doing = "before any work started; nothing was written"
+
+
+class Stopped(BaseException):
+    """A stop signal outside a Trainer's stage. A ``BaseException``, like ``KeyboardInterrupt``, so that no
+    ``except Exception`` swallows it."""
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+        super().__init__(f"stopped by {signal.Signals(signum).name} {_doing}")
+
+    @property
+    def exit_status(self) -> int:
+        """128 + the signal's number: the shell's convention for "ended by this signal"."""
+        return 128 + self.signum
+
+
+def doing(what: str) -> None:
+    """Set the end of the line a stop prints from now on: where the command was and what that leaves,
+    e.g. ``"while preparing the data, before training; no checkpoint written"``."""
+    global _doing
+    _doing = what
+
+
+def raise_stopped(signum: int, frame: FrameType | None) -> None:
+    """The handler: raise :class:`Stopped`, unless a Trainer's own handler is the one in place.
+
+    Lightning's SIGTERM handler calls the handler it replaced too (this one): the Trainer then handles
+    the stop itself, after the batch, so this one must not raise in the middle of it.
+    """
+    if signal.getsignal(signum) is raise_stopped:
+        raise Stopped(signum)
+
+
+@contextmanager
+def stop_handlers() -> Iterator[None]:
+    """Install :func:`raise_stopped` for SIGINT and SIGTERM, and hand the previous handlers back at the end
+    (so a test that runs ``main`` in-process leaves pytest's own Ctrl+C handling as it was)."""
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
+        yield
+        return
+    previous: dict[int, Any] = {signum: signal.signal(signum, raise_stopped) for signum in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
