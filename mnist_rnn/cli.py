@@ -46,7 +46,7 @@ DATA_TO_MODEL = ("num_classes", "image_size", "mean", "std", "dataset", "class_n
 # The data settings that make a run what it is (with the model's), compared by --ckpt_path last.
 RUN_DATA_SETTINGS = ("dataset", "batch_size", "val_size", "split_seed")
 # Commands that run no Trainer, so not LightningCLI's: each has its own argparse in mnist_rnn/<name>.py.
-TOOLS = ("export", "serve")
+TOOLS = ("export", "serve", "tune")
 
 
 class MNISTRNNCLI(LightningCLI):
@@ -230,9 +230,12 @@ def main(args: ArgsType = None) -> None:
         sys.exit(2)
 
 
-def build_cli(args: ArgsType = None, run: bool = True) -> MNISTRNNCLI:
-    """The CLI with this project's settings; ``run=False`` only builds the model, data and trainer."""
-    return MNISTRNNCLI(
+def build_cli(args: ArgsType = None, run: bool = True, cli_class: type[MNISTRNNCLI] | None = None) -> MNISTRNNCLI:
+    """The CLI with this project's settings; ``run=False`` only builds the model, data and trainer.
+
+    ``cli_class``: a subclass of :class:`MNISTRNNCLI` (``tune`` checks settings with one that builds nothing).
+    """
+    return (cli_class or MNISTRNNCLI)(
         RNNClassifier,
         MNISTDataModule,
         seed_everything_default=42,
