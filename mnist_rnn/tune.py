@@ -40,6 +40,7 @@ import threading
 import time
 import warnings
 from argparse import ArgumentError
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -273,7 +274,8 @@ class ValAccPruning(Callback):
 
 
 def run_trial(request: dict[str, Any], log: Path) -> None:
-    """Train one trial and write ``result.json`` into its folder: the body of a trial's own process.
+    """The body of a trial's own process (or of a confirming run's): train, and write ``result.json`` into
+    its folder.
 
     Its output goes to ``log``; a setting the model or the data refuse ends it with the CLI's one-line
     error and exit status 2.
@@ -284,19 +286,21 @@ def run_trial(request: dict[str, Any], log: Path) -> None:
     with contextlib.suppress(OSError, AttributeError):  # Linux: end with the tune process, even on its SIGKILL
         ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG; SIGTERM saves last.ckpt first
     sys.argv = sys.argv[:1]  # LightningCLI warns about arguments it was not given
+    import torch
+
+    # cores / --workers threads each: more threads than free cores makes torch's threads wait for each other
+    # (docs/tune.md: a confirming run with 2 threads on the busy 2-core machine crawled).
+    torch.set_num_threads(request["threads"])
     try:
-        _train_trial(request)
+        (_confirm_run if request.get("confirm") else _train_trial)(request)
     except (UserError, ArgumentError) as error:
         print(f"mnist-rnn: error: {_one_line(error)}", file=sys.stderr)
         sys.exit(REFUSED_EXIT)
 
 
 def _train_trial(request: dict[str, Any]) -> None:
-    import torch
-
     from mnist_rnn.cli import build_cli
 
-    torch.set_num_threads(request["threads"])
     storage = optuna.storages.RDBStorage(request["storage"], engine_kwargs=_engine_kwargs(request["storage"]))
     pruner = make_pruner(request["pruner"], **request["pruning"])
     study = optuna.load_study(study_name=request["study"], storage=storage, pruner=pruner)
@@ -311,6 +315,22 @@ def _train_trial(request: dict[str, Any]) -> None:
     if cli.trainer.interrupted:
         sys.exit(130)
     result = {"best": pruning.best, "epochs": pruning.epochs, "validations": pruning.step, "pruned": pruning.pruned}
+    (folder / "result.json").write_text(json.dumps(result))
+
+
+def _confirm_run(request: dict[str, Any]) -> None:
+    """``fit --config best.yaml`` with another seed, with its test after training; its test/acc and val/acc."""
+    from mnist_rnn.cli import build_cli
+
+    folder = Path(request["folder"])
+    args = ["fit", "--config", request["config"], "--seed_everything", str(request["seed"])]
+    cli = build_cli([*args, "--trainer.default_root_dir", str(folder), "--trainer.enable_progress_bar", "false"])
+    if not hasattr(cli, "test_results"):  # stopped before the test
+        sys.exit(1)
+    result = {
+        "test": float(cli.test_results["test/acc"]),
+        "val": float(cli.trainer.checkpoint_callback.best_model_score),
+    }
     (folder / "result.json").write_text(json.dumps(result))
 
 
@@ -505,10 +525,11 @@ class Tuner:
         if returncode < 0:
             return f"killed by {signal.Signals(-returncode).name}"
         lines = [line.strip() for line in _tail(folder / "fit.log").splitlines() if line.strip()]
-        last = next((line for line in reversed(lines) if line.startswith("mnist-rnn:")), lines[-1] if lines else "")
         if returncode in (130, 143):
             return f"stopped by {'SIGINT' if returncode == 130 else 'SIGTERM'}"
-        return last.removeprefix("mnist-rnn: error: ") or f"exit status {returncode}"
+        errors = [line.removeprefix("mnist-rnn: error: ") for line in lines if line.startswith("mnist-rnn: error: ")]
+        # else a crash: the last line of its traceback (the exception), or whatever the log kept
+        return errors[-1] if errors else f"exit status {returncode}" + (f": {lines[-1]}" if lines else "")
 
     def progress(self, study: Any, trial: Any) -> None:
         """One line per trial this command ran, when it ends."""
@@ -638,21 +659,27 @@ class Tuner:
         print(f"tune: plots in {folder}: {', '.join(written) or 'none'}")
 
     def confirm(self, seeds: int) -> None:
-        """Train the best config again on ``seeds`` seeds, with the test after training, as ``fit`` does."""
-        from mnist_rnn.cli import build_cli
-
+        """Train the best config again on seeds 0..seeds-1 (``--workers`` at once), each with the test after
+        training, as ``fit`` does, and print test/acc mean +- std beside the val/acc it was chosen by."""
         best = self.study.best_trial
         best_yaml = self.root / "best.yaml"
-        tests, vals = [], []
-        for seed in range(seeds):
+
+        def one(seed: int) -> dict[str, float]:
             folder = self.root / "confirm" / f"seed_{seed}"
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / "result.json").unlink(missing_ok=True)
             print(f"tune: confirming trial {best.number} with seed {seed} ({folder})", flush=True)
-            args = ["fit", "--config", str(best_yaml), "--seed_everything", str(seed)]
-            cli = build_cli(
-                [*args, "--trainer.default_root_dir", str(folder), "--trainer.enable_progress_bar", "false"]
-            )
-            tests.append(float(cli.test_results["test/acc"]))
-            vals.append(float(cli.trainer.checkpoint_callback.best_model_score))
+            request = {"confirm": True, "config": str(best_yaml), "seed": seed, "folder": str(folder)}
+            returncode = self._train(folder, {**request, "threads": max(1, _cores() // self.options.workers)})
+            if returncode != 0 or not (folder / "result.json").is_file():
+                raise UserError(f"confirming with seed {seed}: {self._failure_reason(folder, returncode)}")
+            result = json.loads((folder / "result.json").read_text())
+            print(f"tune: seed {seed}: test/acc {result['test']:.2%}, val/acc {result['val']:.2%}", flush=True)
+            return result
+
+        with ThreadPoolExecutor(self.options.workers) as pool:
+            results = list(pool.map(one, range(seeds)))
+        tests, vals = [r["test"] for r in results], [r["val"] for r in results]
         spread = statistics.stdev(tests) if len(tests) > 1 else 0.0
         val_spread = statistics.stdev(vals) if len(vals) > 1 else 0.0
         print(
@@ -780,22 +807,25 @@ def main(argv: list[str] | None = None) -> None:
         previous = {sig: signal.signal(sig, tuner.on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             tuner.run()
+            if tuner.stopped_by is None:
+                tuner.write_results()
+                if options.confirm_seeds:
+                    tuner.confirm(options.confirm_seeds)
+        except UserError:
+            if tuner.stopped_by is None:
+                raise
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-        done = tuner.finished()
         if tuner.stopped_by is not None:
             name = signal.Signals(tuner.stopped_by).name
             print(
-                f"tune: stopped by {name} with {done} of {options.trials} trials finished; "
+                f"tune: stopped by {name} with {tuner.finished()} of {options.trials} trials finished; "
                 "the same command continues the study",
                 file=sys.stderr,
             )
             tuner.write_results()
             sys.exit(128 + tuner.stopped_by)
-        tuner.write_results()
-        if options.confirm_seeds:
-            tuner.confirm(options.confirm_seeds)
     except UserError:
         raise
     except OSError as error:
