@@ -6,12 +6,12 @@ same command continues a study after Ctrl+C, SIGTERM or SIGKILL, and several com
 can work on one study at once.
 
 How a trial runs: this process asks Optuna for settings, writes them into the trial's config (the base
-config with the trial's values set), and starts ``python -m mnist_rnn.tune TRIAL`` on it in a subprocess,
-which builds the model, data and Trainer through the project's own CLI (so every check and default of
-``fit`` applies) and trains without the test that ``fit`` runs after training: the test set is never read
-while searching. Subprocesses because a trial can then be killed alone, ``--workers K`` trains K at once
-without sharing one Python interpreter, and a SIGKILL of this process takes its trials with it (their
-heartbeats stop; the next command marks them failed and runs their settings again).
+config with the trial's values set), and runs :func:`run_trial` on it in a process of its own (forked from
+a server that has imported torch once), which builds the model, data and Trainer through the project's own
+CLI (so every check and default of ``fit`` applies) and trains without the test that ``fit`` runs after
+training: the test set is never read while searching. Processes because a trial can then be stopped alone,
+``--workers K`` trains K at once without sharing one Python interpreter, and a SIGKILL of this process takes
+its trials with it (their heartbeats stop; the next command marks them failed and runs their settings again).
 
 Pruning is done by :class:`ValAccPruning` inside the trial's process, which talks to the same storage. It
 is this project's own callback, not optuna-integration's ``PyTorchLightningPruningCallback``: that one
@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from jsonargparse import Namespace
 from lightning.pytorch import Callback, LightningModule, Trainer
 
 from mnist_rnn.errors import UserError, first_line
@@ -56,8 +57,8 @@ except ImportError:  # an optional extra: `tune` says how to install it
 
 INSTALL_HINT = 'tune needs Optuna: pip install -e ".[tune]" (or pip install optuna)'
 METRIC = "val/acc"
-# The trial's own process exits with these when it did not finish training.
-REFUSED_EXIT = 2  # a setting the model or the data refuse: the CLI's one-line error
+# A trial's process exits with this for a setting the model or the data refuse (the CLI's one-line error).
+REFUSED_EXIT = 2
 FINISHED_STATES = ("COMPLETE", "PRUNED")
 # A study stops when this many trials in a row fail in one command (a broken base config, a full disk).
 FAILURES_IN_A_ROW = 3
@@ -186,7 +187,7 @@ def _flat_keys(config: Any, prefix: str = "") -> list[str]:
     keys = []
     for key, value in vars(config).items():
         keys.append(prefix + key)
-        if hasattr(value, "__dict__") and type(value).__name__ == "Namespace":
+        if isinstance(value, Namespace):
             keys += _flat_keys(value, f"{prefix}{key}.")
     return keys
 
@@ -733,8 +734,15 @@ def _text_table(rows: list[dict[str, Any]]) -> str:
 # ----- the command -------------------------------------------------------------------------------------
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse whose errors (a missing --space, a word for --trials) are one line, as the CLI's are."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UserError(f"{self.prog}: {message} (see --help)")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=f"{'mnist-rnn' if Path(sys.argv[0]).name == 'mnist-rnn' else 'python -m mnist_rnn'} tune",
         description="Search fit's settings with Optuna: each trial is a real fit (its own run folder, "
         "checkpoints and TensorBoard log under --root), scored by its best val/acc and pruned on its val/acc "

@@ -81,6 +81,15 @@ def test_a_bad_fit_option_or_base_config_is_one_line(fake_data_dir, in_tmp_dir, 
     assert "missing.yaml: no such file" in tune_error(args, capsys)
 
 
+def test_bad_tune_options_are_one_line(capsys):
+    assert "the following arguments are required: --space" in tune_error(["--config", SEED_CONFIG], capsys)
+    err = tune_error(["--config", SEED_CONFIG, "--space", "s.yaml", "--trials", "many"], capsys)
+    assert "--trials: invalid int value: 'many'" in err
+    assert "--workers must be 1 or more, got 0" in tune_error(
+        ["--config", SEED_CONFIG, "--space", "s", "--workers", "0"], capsys
+    )
+
+
 def test_help_lists_every_option(capsys):
     with pytest.raises(SystemExit) as exit:
         main(["tune", "--help"])
