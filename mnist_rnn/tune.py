@@ -395,6 +395,15 @@ class Tuner:
             sampler=optuna.samplers.TPESampler(seed=options.seed, constant_liar=True),
             pruner=make_pruner(options.pruner, options.startup_trials, options.warmup_steps),
         )
+        # One ask at a time in this command: SQLite has no row locks, so two threads could both take the same
+        # queued trial.
+        ask, lock = study.ask, threading.Lock()
+
+        def ask_alone(*args: Any, **kwargs: Any) -> Any:
+            with lock:
+                return ask(*args, **kwargs)
+
+        study.ask = ask_alone
         made_with = {"space": self.space, "base": self.base_settings(), "metric": METRIC}
         for key, value in made_with.items():
             if key not in study.user_attrs:
@@ -452,10 +461,15 @@ class Tuner:
                     catch=(TrialFailed,),
                     callbacks=[optuna.study.MaxTrialsCallback(wanted, states=states), self.progress],
                 )
-            except optuna.exceptions.UpdateFinishedTrialError as error:
-                # Its heartbeat came late (a very busy machine) and a command took it for dead: that command
-                # marked it failed and queued its settings again, so its result is dropped here.
-                print(f"tune: {first_line(error)} (marked failed for a late heartbeat; its settings run again)")
+            except (optuna.exceptions.UpdateFinishedTrialError, ValueError) as error:
+                # The trial was finished by someone else: a command took it for dead (a late heartbeat on a very
+                # busy machine) and queued its settings again, or (SQLite has no row locks) another command
+                # took the same queued re-run at the same moment. Its result is dropped here.
+                if not isinstance(error, optuna.exceptions.UpdateFinishedTrialError) and "Cannot tell" not in str(
+                    error
+                ):
+                    raise
+                print(f"tune: {first_line(error)} (finished elsewhere meanwhile: this run of it is dropped)")
             if self.failures_in_a_row >= FAILURES_IN_A_ROW:
                 raise UserError(
                     f"{self.failures_in_a_row} trials in a row failed, the last with: {self.last_failure}; "
