@@ -22,7 +22,8 @@ from PIL import Image, ImageDraw, ImageFont
 
 from benchmarks.own_digits import FONT_FOLDER, sensor_noise, to_image
 from benchmarks.predict_agreement import run_predict
-from mnist_rnn.images import load_image, prepare
+from mnist_rnn.preparation import prepare
+from mnist_rnn.user_images import decode_image
 
 FONTS = ["DejaVuSans.ttf", "DejaVuSerif.ttf", "DejaVuSans-Bold.ttf", "DejaVuSansMono.ttf"]
 
@@ -77,8 +78,8 @@ def main_cli() -> None:
         if args.samples:
             args.samples.mkdir(parents=True, exist_ok=True)
             for name in sorted(truth)[:8]:
-                load_image(folder / name).save(args.samples / name)
-                seen = prepare(load_image(folder / name)).pixels[0].numpy()
+                decode_image(folder / name).save(args.samples / name)
+                seen = prepare(decode_image(folder / name)).pixels[0].numpy()
                 Image.fromarray(seen).save(args.samples / f"{Path(name).stem}_prepared.png")
 
     right = [name for name, digit in truth.items() if predicted[name][0] == str(digit)]

@@ -37,7 +37,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from benchmarks.predict_agreement import run_predict
-from mnist_rnn.images import load_image, to_mnist
+from mnist_rnn.preparation import to_mnist
+from mnist_rnn.user_images import decode_image
 
 FONT_FOLDER = Path("/usr/share/fonts/truetype/dejavu")
 FONTS = ["DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSerif.ttf", "DejaVuSansMono.ttf", "DejaVuSansCondensed.ttf"]
@@ -284,7 +285,7 @@ def save_grid(folder: Path, truth: dict[str, int], out: Path) -> None:
             rows.append(np.full((6, 280), 80, dtype=np.uint8))  # a grey gap between kinds
         previous_kind = kind
         names = sorted((n for n in truth if n.rsplit("_", 1)[0] == stem), key=lambda n: truth[n])
-        rows.append(np.concatenate([to_mnist(load_image(folder / n))[0].numpy() for n in names], 1))
+        rows.append(np.concatenate([to_mnist(decode_image(folder / n))[0].numpy() for n in names], 1))
     grid = np.concatenate(rows)
     Image.fromarray(grid).save(out)
 

@@ -31,11 +31,13 @@ def random_affine(images: Tensor, shift: float = 0.0, rotation: float = 0.0, sca
 
     angle = uniform(batch) * math.radians(rotation)
     zoom = 1 + uniform(batch) * scale
-    # affine_grid maps output to input coordinates in [-1, 1]: one pixel is 2 / size.
-    offset = uniform(batch, 2) * shift * 2 / torch.tensor([width, height], device=images.device)
+    # affine_grid maps output to input coordinates in [-1, 1]: one pixel is 2 / size. (Divided by plain
+    # numbers: a tensor of the sizes would be a copy from the host, which waits for the GPU.)
+    offset = uniform(batch, 2) * shift * 2
     cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
     theta = torch.stack(
-        [torch.stack([cos, -sin, offset[:, 0]], dim=1), torch.stack([sin, cos, offset[:, 1]], dim=1)], dim=1
+        [torch.stack([cos, -sin, offset[:, 0] / width], dim=1), torch.stack([sin, cos, offset[:, 1] / height], dim=1)],
+        dim=1,
     )
     grid = F.affine_grid(theta, list(images.shape), align_corners=False)
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)

@@ -1,7 +1,7 @@
 """Command line: ``python -m mnist_rnn fit|validate|test|predict`` (or ``mnist-rnn``), built on LightningCLI.
 
-``export`` and ``serve`` (:mod:`mnist_rnn.export`, :mod:`mnist_rnn.serve`) run no Trainer: ``main`` hands them
-their arguments before LightningCLI sees any.
+``export``, ``serve`` and ``calibrate`` (:mod:`mnist_rnn.export`, :mod:`mnist_rnn.serve`,
+:mod:`mnist_rnn.calibration`) run no Trainer: ``main`` hands them their arguments before LightningCLI sees any.
 
 Adds to LightningCLI: this project's defaults (TensorBoard under ``lightning_logs/``, a checkpoint of the
 best ``val/acc`` plus ``last.ckpt``, a seed), the values the model takes from the data, the test of the best
@@ -27,6 +27,7 @@ import yaml
 from lightning.pytorch.callbacks import TQDMProgressBar
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
 
+from mnist_rnn.calibration import calibrate_checkpoint
 from mnist_rnn.checkpoint import (
     SafeModelCheckpoint,
     best_checkpoint,
@@ -45,8 +46,14 @@ from mnist_rnn.predictions import PredictionWriter
 DATA_TO_MODEL = ("num_classes", "image_size", "mean", "std", "dataset", "class_names")
 # The data settings that make a run what it is (with the model's), compared by --ckpt_path last.
 RUN_DATA_SETTINGS = ("dataset", "batch_size", "val_size", "split_seed")
-# Commands that run no Trainer, so not LightningCLI's: each has its own argparse in mnist_rnn/<name>.py.
-TOOLS = ("export", "serve", "tune")
+# Commands that run no Trainer, so not LightningCLI's: each has its own argparse in its module (tune runs
+# its trials' Trainers in processes of its own).
+TOOLS = {
+    "export": "mnist_rnn.export",
+    "serve": "mnist_rnn.serve",
+    "calibrate": "mnist_rnn.calibration",
+    "tune": "mnist_rnn.tune",
+}
 
 
 class MNISTRNNCLI(LightningCLI):
@@ -191,7 +198,8 @@ class MNISTRNNCLI(LightningCLI):
             raise UserError(f"{len(images.failures)} of {total} files could not be read (rows with digit 'error')")
 
     def after_fit(self) -> None:
-        """Test the best checkpoint, as the lab did, so one command gives the final number."""
+        """Calibrate the best checkpoint on the validation split (:mod:`mnist_rnn.calibration`), then test it, as
+        the lab did, so one command gives the final numbers."""
         trainer = self.trainer
         if trainer.fast_dev_run or trainer.interrupted:
             return
@@ -199,6 +207,13 @@ class MNISTRNNCLI(LightningCLI):
             print("mnist-rnn: stopped by a signal at the end of training, before the test", file=sys.stderr)
             sys.exit(128 + signal.SIGTERM)
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+        if best:  # temperature scaling on the validation split, written into the checkpoint the test loads
+            if trainer.is_global_zero:
+                calibration = calibrate_checkpoint(
+                    best, datamodule=self.datamodule, device=trainer.strategy.root_device
+                )
+                print(f"Calibrated {best}: {calibration}")
+            trainer.strategy.barrier()
         results = trainer.test(self.model, datamodule=self.datamodule, ckpt_path=best or None, verbose=False)
         self.test_results = results[0]
         accuracy = results[0]["test/acc"]
@@ -209,6 +224,21 @@ class MNISTRNNCLI(LightningCLI):
                 f"Test accuracy {accuracy:.2%} (test error {1 - accuracy:.2%}) on "
                 f"{tested:,} test images, from {best or 'the final weights'}"
             )
+            print(calibration_line(results[0]))
+
+    def after_test(self) -> None:
+        """Say how well the probabilities match how often the model is right, before and after calibration."""
+        metrics = {key: float(value) for key, value in self.trainer.callback_metrics.items()}
+        if self.trainer.is_global_zero and "test/ece" in metrics:
+            print(calibration_line(metrics))
+
+
+def calibration_line(results: dict[str, float]) -> str:
+    """The test set's calibration error before and after temperature scaling, in one line."""
+    return (
+        f"Test calibration error (ECE, 15 bins) {results['test/ece']:.2%} at temperature "
+        f"{results['test/temperature']:.3f} ({results['test/ece_uncalibrated']:.2%} uncalibrated, at 1.0)"
+    )
 
 
 def main(args: ArgsType = None) -> None:
@@ -220,7 +250,7 @@ def main(args: ArgsType = None) -> None:
     try:
         argv = sys.argv[1:] if args is None else args
         if isinstance(argv, list) and argv and argv[0] in TOOLS:
-            importlib.import_module(f"mnist_rnn.{argv[0]}").main(argv[1:])
+            importlib.import_module(TOOLS[argv[0]]).main(argv[1:])
         else:
             build_cli(args)
     except (UserError, ArgumentError) as error:
@@ -249,9 +279,10 @@ def build_cli(args: ArgsType = None, run: bool = True, cli_class: type[MNISTRNNC
             "exit_on_error": False,
             "prog": _program_name(),
             "description": "Train, test and use a recurrent network (LSTM, GRU, RNN) that reads MNIST-family "
-            "images row by row. Two more commands take a trained checkpoint out of the training loop: export "
-            "(ONNX or torch.export) and serve (an HTTP server with a page to draw digits on); add --help to any "
-            "command for its options.",
+            "images row by row. Three more commands take a trained checkpoint out of the training loop: export "
+            "(ONNX or torch.export), serve (an HTTP server with a page to draw digits on) and calibrate (fit "
+            "the temperature of its probabilities on the validation split); add --help to any command for its "
+            "options.",
         },
     )
 

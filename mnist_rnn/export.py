@@ -1,10 +1,11 @@
 """``python -m mnist_rnn export``: a checkpoint as an ONNX file or a ``torch.export`` program (``.pt2``).
 
 The exported computation (:class:`ProbabilityModel`) takes uint8 images (batch, 1, 28, 28), any batch size,
-and gives the class probabilities (batch, classes) and, for a one-way network, the probabilities after
+and gives the calibrated class probabilities (``softmax(logits / temperature)``, see
+:mod:`mnist_rnn.calibration`) (batch, classes) and, for a one-way network, the probabilities after
 every time step (batch, steps, classes). Scaling, standardisation and the image-to-sequence step are
 inside, so a user feeds raw pixels, prepared as MNIST's (light digit on black, centred; see
-:func:`mnist_rnn.images.to_mnist`).
+:func:`mnist_rnn.preparation.to_mnist`).
 
 - ONNX runs in onnxruntime (``pip install -e ".[serve]"``).
 - The ``.pt2`` file loads with ``torch.export.load(path).module()`` in plain PyTorch, without this package.
@@ -61,8 +62,8 @@ class ProbabilityModel(nn.Module):
 
     def forward(self, images: Tensor) -> Tensor | tuple[Tensor, Tensor]:
         if not self.per_step:
-            return self.network(images).softmax(dim=-1)
-        per_step = self.network.step_logits(images).softmax(dim=-1)
+            return (self.network(images) / self.network.temperature).softmax(dim=-1)
+        per_step = (self.network.step_logits(images) / self.network.temperature).softmax(dim=-1)
         return per_step[:, -1], per_step
 
     @property
@@ -185,9 +186,9 @@ def compare(model: ProbabilityModel, outputs: list[Tensor], images: Tensor, sour
     """Compare an exported model's ``outputs`` on ``images`` with the PyTorch network's own answers."""
     network = model.network
     with torch.inference_mode():
-        reference = [network(images).softmax(dim=-1)]
+        reference = [network.probabilities(images)]
         if model.per_step:
-            reference.append(network.step_logits(images).softmax(dim=-1))
+            reference.append((network.step_logits(images) / network.temperature).softmax(dim=-1))
     if len(outputs) != len(reference):
         raise RuntimeError(f"the exported model gave {len(outputs)} outputs, expected {len(reference)}")
     same = int((outputs[0].argmax(dim=-1) == reference[0].argmax(dim=-1)).sum())

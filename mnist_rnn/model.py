@@ -2,30 +2,41 @@
 
 The network (scaling, standardisation, image to sequence, recurrent layers, head) is ``self.network``;
 this class adds the loss, the metrics, the optimiser and its schedule, the augmentation and Lightning's
-hooks. Its hyperparameters stay flat, so the command line and the configs name them as before and a
-checkpoint alone rebuilds the model.
+hooks. Augmentation runs on the device as a batch hook (``on_after_batch_transfer``), so the training step
+calls the whole network exactly as validation does. Its hyperparameters stay flat, so the command line and
+the configs name them as before and a checkpoint alone rebuilds the model.
 """
 
 from __future__ import annotations
 
+import sys
+import warnings
 from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
 from lightning.pytorch import LightningModule
+from lightning.pytorch.accelerators import CUDAAccelerator
 from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.plugins.precision import MixedPrecision
 from torch import Tensor
-from torchmetrics.classification import MulticlassAccuracy
+from torchmetrics.classification import MulticlassAccuracy, MulticlassCalibrationError
 
 from mnist_rnn.augment import random_affine, random_erase, random_flip
+from mnist_rnn.cuda_graph import CudaGraphSetting, GraphedNetwork, wanted
 from mnist_rnn.errors import SettingsError
+from mnist_rnn.figures import TestFigures
 from mnist_rnn.network import CELLS, NETWORK_DEFAULTS, SEQUENCES, Cell, RNNNetwork, Sequence
-from mnist_rnn.pictures import TestPictures
 from mnist_rnn.schedules import StretchableCosineAnnealingLR, StretchableOneCycleLR
+
+# Lightning warns whenever the model, not the data module, transforms batches (on_after_batch_transfer): here
+# that is the design (the augmentation settings are the model's), so the warning would only mislead users.
+warnings.filterwarnings("ignore", message=r"You have overridden `on_after_batch_transfer` in `LightningModule`")
 
 OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
 LR_SCHEDULES = ("constant", "onecycle", "cosine")
+# The augmentation settings; each is off at 0 (False).
+AUGMENTATIONS = ("augment_shift", "augment_rotation", "augment_scale", "augment_flip", "augment_erase")
 
 
 class RNNClassifier(LightningModule):
@@ -46,6 +57,11 @@ class RNNClassifier(LightningModule):
             starts every bias at 0 except the forget gates', which start at this value. With 1.0 the
             gates start open, so the gradient reaches early rows from the first step (Jozefowicz et al.,
             2015); it trains faster in short runs (``configs/fast.yaml``).
+        chrono_init: LSTM only, instead of ``forget_bias``: chrono initialisation (Tallec & Ollivier, 2018):
+            forget-gate biases ``log(U(1, steps - 1))`` and input-gate biases their negatives, so the cells
+            start out remembering over spans of 1 to ``steps`` time steps: for 784-step pixel sequences.
+        orthogonal_init: Start the recurrent (hidden-to-hidden) weights as orthogonal matrices, one per gate,
+            which keep the norm of the state through many steps (Saxe et al., 2014; Henaff et al., 2016).
         sequence: How an image becomes a sequence: ``rows`` (28 steps of 28 pixels), ``pixels`` (784 steps
             of 1 pixel) or ``permuted`` (784 steps of 1 pixel in a fixed random order).
         permutation_seed: Seed of the pixel order in ``permuted`` mode (saved, so a reload gets the same one).
@@ -70,6 +86,9 @@ class RNNClassifier(LightningModule):
             mirrored garment is still the same garment; never for digits.
         augment_erase: Probability of blanking one random rectangle of a training image (random erasing;
             0: none).
+        cuda_graph: Replay the network's training forward and backward as CUDA graphs (one launch for all
+            of a step's kernels, :mod:`mnist_rnn.cuda_graph`): ``auto`` on a CUDA GPU, off elsewhere;
+            ``true`` is refused off a GPU.
     """
 
     def __init__(
@@ -80,6 +99,8 @@ class RNNClassifier(LightningModule):
         bidirectional: bool = NETWORK_DEFAULTS["bidirectional"],
         dropout: float = NETWORK_DEFAULTS["dropout"],
         forget_bias: float | None = NETWORK_DEFAULTS["forget_bias"],
+        chrono_init: bool = NETWORK_DEFAULTS["chrono_init"],
+        orthogonal_init: bool = NETWORK_DEFAULTS["orthogonal_init"],
         sequence: Sequence = NETWORK_DEFAULTS["sequence"],
         permutation_seed: int = NETWORK_DEFAULTS["permutation_seed"],
         num_classes: int = NETWORK_DEFAULTS["num_classes"],
@@ -99,10 +120,13 @@ class RNNClassifier(LightningModule):
         augment_scale: float = 0.1,
         augment_flip: bool = False,
         augment_erase: float = 0.0,
+        cuda_graph: CudaGraphSetting = "auto",
     ) -> None:
         super().__init__()
         _check_settings(locals())
-        self.save_hyperparameters()
+        # cuda_graph says how this machine runs a step, not what the model is: not kept in the checkpoint.
+        self.save_hyperparameters(ignore=["cuda_graph"])
+        self.cuda_graph = cuda_graph
         self.network = RNNNetwork(**{name: self.hparams[name] for name in NETWORK_DEFAULTS})
         # Checkpoints of earlier versions hold the network's weights at the top level (rnn.*, head.*).
         self.register_load_state_dict_pre_hook(_move_old_keys_into_network)
@@ -112,31 +136,98 @@ class RNNClassifier(LightningModule):
         self.train_acc = MulticlassAccuracy(num_classes, average="micro", validate_args=False)
         self.val_acc = MulticlassAccuracy(num_classes, average="micro", validate_args=False)
         self.test_acc = MulticlassAccuracy(num_classes, average="micro", validate_args=False)
+        # The test set's expected calibration error, as the probabilities come out before temperature scaling
+        # (T = 1) and after it (the network's temperature); see mnist_rnn.calibration.
+        self.test_ece_uncalibrated = calibration_error_metric(num_classes)
+        self.test_ece = calibration_error_metric(num_classes)
         # val/acc of the weights, read from their checkpoint, for TensorBoard's hyperparameters tab.
         self.checkpoint_val_acc: float | None = None
+        # The network's training pass as a CUDA graph, captured on the first training batch (on a GPU).
+        self.graphed: GraphedNetwork | None = None
 
     def forward(self, images: Tensor) -> Tensor:
         """Logits (B, num_classes) of a batch of images (B, 1, H, W): uint8 0-255 or float 0-1."""
+        if self.graphed is not None and self.training and self.graphed.fits(images):
+            return self.graphed(images)
         return self.network(images)
 
-    # ----- training and evaluation ------------------------------------------------------------------
+    # ----- checks that need the Trainer ---------------------------------------------------------------
 
-    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
-        images, labels = batch
-        network = self.network
-        pixels = network.scale(images)
+    def prepare_data(self) -> None:
+        # Lightning calls this before it creates the run's folder: a refused setting leaves nothing behind.
+        self._check_fit_settings()
+
+    def setup(self, stage: str) -> None:
+        self._check_fit_settings()  # prepare_data runs in one process per node; this runs in every one
+
+    def _check_fit_settings(self) -> None:
+        """Refuse training settings that need the Trainer to judge (fit only: a checkpoint tests anywhere)."""
+        trainer = self._trainer
+        if trainer is None or trainer.state.fn != "fit":
+            return
         hp = self.hparams
+        if self.cuda_graph is True and not isinstance(trainer.accelerator, CUDAAccelerator):
+            raise SettingsError(
+                "--model.cuda_graph true needs a CUDA GPU (--trainer.accelerator gpu); "
+                "use auto or false on this accelerator"
+            )
+        used = [name for name in AUGMENTATIONS if hp[name]]
+        if hp.sequence == "permuted" and used:
+            off = ", ".join(f"--model.{name} {'false' if name == 'augment_flip' else 0}" for name in used)
+            raise SettingsError(
+                f"--model.sequence permuted reads the pixels in a fixed shuffled order, so augmentation that moves "
+                f"them in 2-D does not apply: set {off} (or use --config configs/psmnist.yaml)"
+            )
+
+    # ----- augmentation, on the device ----------------------------------------------------------------
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """Augment training batches once they are on the device: float pixels in [0, 1], each image moved,
+        mirrored or erased at random as the settings say. Validation, test and predict batches pass as they
+        came (uint8), so ``training_step`` and ``validation_step`` both simply call the network."""
+        trainer = self._trainer
+        if trainer is None or not trainer.training:
+            return batch
+        images, labels = batch
+        hp = self.hparams
+        if not any(hp[name] for name in AUGMENTATIONS):
+            return batch
+        pixels = self.network.scale(images)
         pixels = random_affine(pixels, hp.augment_shift, hp.augment_rotation, hp.augment_scale)
         pixels = random_flip(pixels, 0.5 if hp.augment_flip else 0.0)
         pixels = random_erase(pixels, hp.augment_erase)
-        logits = network.classify(network.to_sequence(pixels))
-        loss = F.cross_entropy(logits, labels, label_smoothing=hp.label_smoothing)
+        return pixels, labels
+
+    # ----- training and evaluation ------------------------------------------------------------------
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        """Capture the CUDA graph on the first training batch (already augmented, so of the training dtype)."""
+        if self.graphed is not None or not wanted(self.cuda_graph, self.device):
+            return
+        precision = str(self.trainer.precision)
+        autocast_dtype = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}.get(precision)
+        self.graphed = GraphedNetwork(self.network, batch[0], autocast_dtype)
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        images, labels = batch
+        logits = self(images)
+        loss = F.cross_entropy(logits, labels, label_smoothing=self.hparams.label_smoothing)
         # Tensors, not numbers: Lightning reads them only when it writes a log line or refreshes the
         # progress bar, so the step itself never waits for the GPU.
         self.train_acc.update(logits.detach(), labels)  # update only: no per-batch accuracy is computed
         if self._logs_this_step():
             self.log("train/loss", loss.detach(), prog_bar=True)
         return loss
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        """Log the global gradient norm before clipping (Lightning clips after this hook), on logging steps
+        only: a device tensor, so the step does not wait for it. A plateau (vanishing) or a spike (exploding
+        gradients, what clipping cuts) shows in TensorBoard's ``train/grad_norm`` curve."""
+        if not self._logs_this_step():
+            return
+        norms = [p.grad.detach().norm() for p in self.parameters() if p.grad is not None]
+        if norms:
+            self.log("train/grad_norm", torch.stack(norms).norm())
 
     def _logs_this_step(self) -> bool:
         """Whether the Trainer writes step metrics after this step (every ``log_every_n_steps``), or the
@@ -159,14 +250,30 @@ class RNNClassifier(LightningModule):
         self._evaluate(self(images), labels, "val", self.val_acc)
 
     def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> dict[str, Tensor]:
-        """The batch's logits and, for a one-way network, its logits after each row, for the pictures of
-        :class:`TestPictures`. Both come from one pass of the recurrent layers, and the logits are computed
+        """The batch's logits and, for a one-way network, its logits after each row, for the figures of
+        :class:`TestFigures`. Both come from one pass of the recurrent layers, and the logits are computed
         exactly as :meth:`forward` computes them, so the test accuracy is the same as without the rows."""
         images, labels = batch
         if self.network.bidirectional:  # it has read the whole image at every step: no reading curve
-            return {"logits": self._evaluate(self(images), labels, "test", self.test_acc)}
-        logits, row_logits = self.network.logits_and_row_logits(images)
-        return {"logits": self._evaluate(logits, labels, "test", self.test_acc), "row_logits": row_logits.detach()}
+            outputs = {"logits": self._evaluate(self(images), labels, "test", self.test_acc)}
+        else:
+            logits, row_logits = self.network.logits_and_row_logits(images)
+            outputs = {
+                "logits": self._evaluate(logits, labels, "test", self.test_acc),
+                "row_logits": row_logits.detach(),
+            }
+        self._log_calibration(outputs["logits"].float(), labels)
+        return outputs
+
+    def _log_calibration(self, logits: Tensor, labels: Tensor) -> None:
+        """The test set's calibration error before temperature scaling (T = 1) and after it."""
+        temperature = self.network.temperature
+        self.test_ece_uncalibrated.update(logits.softmax(dim=-1), labels)
+        self.test_ece.update((logits / temperature).softmax(dim=-1), labels)
+        self.log("test/ece_uncalibrated", self.test_ece_uncalibrated)
+        self.log("test/ece", self.test_ece)
+        # The same in every process; sync_dist only says so to Lightning (it warns about epoch values otherwise).
+        self.log("test/temperature", temperature.float(), sync_dist=True)
 
     def _evaluate(self, logits: Tensor, labels: Tensor, stage: str, accuracy: MulticlassAccuracy) -> Tensor:
         accuracy.update(logits, labels)
@@ -177,18 +284,18 @@ class RNNClassifier(LightningModule):
         return logits.detach()
 
     def predict_step(self, batch: Any, batch_idx: int) -> Tensor:
-        """Class probabilities (B, num_classes) of a batch of images, or of (images, ...) tuples."""
+        """Calibrated class probabilities (B, num_classes) of a batch of images, or of (images, ...) tuples."""
         images = batch[0] if isinstance(batch, (tuple, list)) else batch
-        return self(images).softmax(dim=-1)
+        return self.network.probabilities(images)
 
     def configure_callbacks(self) -> list[Any]:
-        """Callbacks that come with the model, whatever runs it: the TensorBoard pictures at the end of test,
+        """Callbacks that come with the model, whatever runs it: the TensorBoard figures at the end of test,
         and the learning-rate curve wherever there is a logger to draw it (without one Lightning's
         ``LearningRateMonitor`` refuses to run)."""
         present = self.trainer.callbacks  # the test after fit reuses the trainer, which has ours already
         callbacks: list[Any] = []
-        if not any(isinstance(callback, TestPictures) for callback in present):
-            callbacks.append(TestPictures())
+        if not any(isinstance(callback, TestFigures) for callback in present):
+            callbacks.append(TestFigures())
         if self.trainer.loggers and not any(isinstance(callback, LearningRateMonitor) for callback in present):
             callbacks.append(LearningRateMonitor(logging_interval="step"))
         return callbacks
@@ -204,6 +311,9 @@ class RNNClassifier(LightningModule):
 
     def on_train_start(self) -> None:
         self.checkpoint_val_acc = None  # training changes the weights: a loaded val/acc no longer holds
+
+    def on_train_end(self) -> None:
+        self.graphed = None  # its memory pool is the graph's: free it when training ends
 
     def configure_optimizers(self) -> Any:
         hp = self.hparams
@@ -255,6 +365,12 @@ def _check_settings(settings: dict[str, Any]) -> None:
         problems.append(f"cell must be one of {', '.join(CELLS)}, got {settings['cell']!r}")
     if settings["forget_bias"] is not None and settings["cell"] != "lstm":
         problems.append(f"forget_bias applies to LSTM cells only, not {settings['cell']!r}")
+    if settings["chrono_init"] and settings["cell"] != "lstm":
+        problems.append(f"chrono_init applies to LSTM cells only, not {settings['cell']!r}")
+    if settings["chrono_init"] and settings["forget_bias"] is not None:
+        problems.append("chrono_init sets the forget-gate biases itself: drop forget_bias (or chrono_init)")
+    if settings["cuda_graph"] not in ("auto", True, False):
+        problems.append(f"cuda_graph must be auto, true or false, got {settings['cuda_graph']!r}")
     if settings["sequence"] not in SEQUENCES:
         problems.append(f"sequence must be one of {', '.join(SEQUENCES)}, got {settings['sequence']!r}")
     if settings["optimizer"] not in OPTIMIZERS:
@@ -265,17 +381,30 @@ def _check_settings(settings: dict[str, Any]) -> None:
         raise SettingsError("; ".join(problems))
 
 
+def calibration_error_metric(num_classes: int) -> MulticlassCalibrationError:
+    """The expected calibration error this project reports: 15 equal-width confidence bins, L1 (Guo et al.)."""
+    return MulticlassCalibrationError(num_classes, n_bins=15, norm="l1")
+
+
 # The state-dict entries of the network in checkpoints written before it became its own module.
 OLD_NETWORK_KEYS = ("rnn.", "head.", "permutation")
+UNCALIBRATED_NOTE = (
+    "mnist-rnn: note: this checkpoint has no calibration temperature (it predates calibration), so its "
+    "probabilities are uncalibrated; `python -m mnist_rnn calibrate --ckpt_path CKPT` fits one"
+)
 
 
 def _move_old_keys_into_network(
     module: RNNClassifier, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any
 ) -> None:
     """Load a checkpoint of an earlier version: its ``rnn.*``, ``head.*`` and ``permutation`` entries are
-    the network's, now under ``network.``. Runs before every ``load_state_dict`` (``load_from_checkpoint``,
-    ``Trainer.fit/test/predict(ckpt_path=...)``), and changes nothing in a checkpoint of this version."""
+    the network's, now under ``network.``, and one without a temperature gets 1.0 (no scaling), with a note.
+    Runs before every ``load_state_dict`` (``load_from_checkpoint``, ``Trainer.fit/test/predict(ckpt_path=
+    ...)``), and changes nothing in a checkpoint of this version."""
     for key in list(state_dict):
         name = key[len(prefix) :]
         if key.startswith(prefix) and name.startswith(OLD_NETWORK_KEYS):
             state_dict[f"{prefix}network.{name}"] = state_dict.pop(key)
+    if f"{prefix}network.temperature" not in state_dict:
+        state_dict[f"{prefix}network.temperature"] = torch.tensor(1.0)
+        print(UNCALIBRATED_NOTE, file=sys.stderr)

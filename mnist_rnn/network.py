@@ -24,7 +24,11 @@ class RNNNetwork(nn.Module):
     """A recurrent classifier of square one-channel images, read as a sequence.
 
     The arguments are those of :class:`mnist_rnn.model.RNNClassifier` that describe the network (see there).
-    Its state dict holds ``rnn.*``, ``head.*`` and, in ``permuted`` mode, ``permutation``.
+    Its state dict holds ``rnn.*``, ``head.*``, ``temperature`` and, in ``permuted`` mode, ``permutation``.
+
+    ``temperature`` divides the logits before the softmax wherever probabilities are given (``predict``,
+    ``serve``, the exported models): 1.0 until :mod:`mnist_rnn.calibration` fits it on the validation split
+    (temperature scaling, Guo et al. 2017). The logits themselves, and so every class, are left as they are.
 
     Attributes:
         steps: Time steps per image: ``image_size`` for rows, ``image_size**2`` for pixels and permuted.
@@ -40,6 +44,8 @@ class RNNNetwork(nn.Module):
         bidirectional: bool = False,
         dropout: float = 0.1,
         forget_bias: float | None = None,
+        chrono_init: bool = False,
+        orthogonal_init: bool = False,
         sequence: Sequence = "rows",
         permutation_seed: int = 0,
         num_classes: int = 10,
@@ -74,15 +80,25 @@ class RNNNetwork(nn.Module):
             dropout=dropout if num_layers > 1 else 0.0,
             bidirectional=bidirectional,
         )
+        if orthogonal_init:
+            set_orthogonal_recurrent_weights(self.rnn)
         if forget_bias is not None:
             set_forget_bias(self.rnn, forget_bias)
+        if chrono_init:
+            set_chrono_biases(self.rnn, self.steps)
         self.num_directions = 2 if bidirectional else 1
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(hidden_size * self.num_directions, num_classes)
+        # A buffer, not a parameter: saved in the checkpoint and exported, but never trained by the optimiser.
+        self.register_buffer("temperature", torch.tensor(1.0))
 
     def forward(self, images: Tensor) -> Tensor:
         """Logits (B, num_classes) of raw images (B, 1, H, W): uint8 0-255 or float 0-1."""
         return self.classify(self.to_sequence(self.scale(images)))
+
+    def probabilities(self, images: Tensor) -> Tensor:
+        """Calibrated class probabilities (B, num_classes): ``softmax(logits / temperature)``."""
+        return (self(images) / self.temperature).softmax(dim=-1)
 
     @staticmethod
     def scale(images: Tensor) -> Tensor:
@@ -170,3 +186,33 @@ def set_forget_bias(lstm: nn.LSTM, value: float) -> None:
                 bias.zero_()
                 if name.startswith("bias_ih"):
                     bias[hidden : 2 * hidden] = value  # PyTorch's gate order: input, forget, cell, output
+
+
+def set_chrono_biases(lstm: nn.LSTM, steps: int) -> None:
+    """Chrono initialisation (Tallec & Ollivier, 2018, "Can recurrent neural networks warp time?").
+
+    Forget-gate biases ``log(u)`` with ``u ~ U(1, steps - 1)`` and input-gate biases ``-log(u)``, every other
+    bias 0: each unit starts out keeping its cell for about ``u`` steps, so the layer covers time scales up to
+    the sequence's length (784 pixels), where a forget bias of 1 forgets within a few steps. Drawn from the
+    global random generator, like the other initial weights, so a seeded run is repeatable.
+    """
+    hidden = lstm.hidden_size
+    with torch.no_grad():
+        for name, bias in lstm.named_parameters():
+            if not name.startswith("bias_"):
+                continue
+            bias.zero_()
+            if name.startswith("bias_ih"):  # one of the two bias vectors carries the values; the other stays 0
+                timescales = torch.empty(hidden).uniform_(1, max(steps - 1, 2))
+                bias[hidden : 2 * hidden] = timescales.log()  # forget gate
+                bias[:hidden] = -timescales.log()  # input gate
+
+
+def set_orthogonal_recurrent_weights(rnn: nn.RNNBase) -> None:
+    """Each gate's hidden-to-hidden matrix (``weight_hh_*``, gates stacked along the rows) an orthogonal one."""
+    hidden = rnn.hidden_size
+    with torch.no_grad():
+        for name, weight in rnn.named_parameters():
+            if name.startswith("weight_hh"):
+                for gate in weight.split(hidden):
+                    nn.init.orthogonal_(gate)

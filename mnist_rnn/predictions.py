@@ -1,10 +1,11 @@
 """Writing predictions: one CSV row ``path,digit,probability`` per image, on stdout and in the run's folder.
 
 A Lightning callback, so it works from the command line and from ``Trainer(callbacks=[...]).predict``.
-It takes the files from the data module's :class:`~mnist_rnn.images.UserImages` (``predict_set``), so
+It takes the files from the data module's :class:`~mnist_rnn.user_images.UserImages` (``predict_set``), so
 every file gets its row in the same table: files that could not be read have ``error`` as the digit and
 the reason in place of the probability; images in which no digit was found (blank, one colour, fully
-transparent, a single pixel) have ``blank`` and the reason, and a warning on stderr.
+transparent, a single pixel) have ``blank`` and the reason, and a warning on stderr; so do images that hold
+more than one digit (their row is about one of them).
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import BasePredictionWriter
 from torch import Tensor
 
-from mnist_rnn.images import UserImages
+from mnist_rnn.user_images import UserImages
 
 HEADER = ("path", "digit", "probability")
 FILE_NAME = "predictions.csv"
 BLANK = ("blank", "no digit found (the image is blank)")
+SEVERAL = "more than one digit found; the row is about one of them (one digit per image: crop the others out)"
 
 
 class PredictionWriter(BasePredictionWriter):
@@ -81,8 +83,12 @@ class PredictionWriter(BasePredictionWriter):
         if self.stdout:
             sys.stdout.write(text)
             sys.stdout.flush()
+        predict_set = trainer.datamodule.predict_set
+        several = {path for path, flag in zip(predict_set.files, predict_set.several, strict=True) if flag}
         for path, digit, reason in rows:
             if digit == "error":
                 print(f"mnist-rnn: {path}: {reason}", file=sys.stderr)
             elif digit == BLANK[0]:
                 print(f"mnist-rnn: warning: {path}: {reason}", file=sys.stderr)
+            elif path in several:
+                print(f"mnist-rnn: warning: {path}: {SEVERAL}", file=sys.stderr)

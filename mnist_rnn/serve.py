@@ -2,7 +2,7 @@
 
 - ``POST /predict``: one image (PNG, JPEG, BMP or GIF; the raw body, or a multipart upload in a field named
   ``file``) -> JSON: ``class``, ``class_name``, ``probabilities``, ``prepared`` (the 28x28 image the model saw,
-  prepared by :func:`mnist_rnn.images.prepare` as ``predict`` does), and for one-way networks ``per_step``
+  prepared by :func:`mnist_rnn.preparation.prepare` as ``predict`` does), and for one-way networks ``per_step``
   (the probabilities after every time step) and ``per_row`` (after each image row: the page's reading view).
 - ``GET /``: the page (``mnist_rnn/web/index.html``); ``GET /health``: ``ok`` once the model is loaded;
   ``GET /info``: the model's description.
@@ -42,7 +42,7 @@ from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 
 from mnist_rnn.errors import UserError
-from mnist_rnn.images import prepare
+from mnist_rnn.preparation import prepare
 
 PAGE = Path(__file__).parent / "web" / "index.html"
 API_PATH = "/predict"

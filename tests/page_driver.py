@@ -46,12 +46,18 @@ DIGITS: dict[str, list[list[tuple[float, float]]]] = {
         ]
     ],  # fmt: skip
     "7": [[(0.27, 0.22), (0.72, 0.22), (0.58, 0.45), (0.45, 0.82)]],
+    # Three strokes, as a 4 is often drawn: its first stroke alone looks like another digit.
+    "4": [[(0.55, 0.18), (0.30, 0.55), (0.70, 0.55)], [(0.58, 0.35), (0.58, 0.85)]],
 }
 
 
+PHONE = (390, 844)  # an iPhone 12-15's screen in CSS pixels
+
+
 @contextmanager
-def chromium(width: int = 1280, height: int = 1000) -> Iterator:
-    """A headless Chromium under Selenium, closed afterwards."""
+def chromium(width: int = 1280, height: int = 1000, phone: bool = False) -> Iterator:
+    """A headless Chromium under Selenium, closed afterwards; ``phone``: a 390x844 phone's screen (mobile
+    viewport, touch), emulated through the DevTools protocol."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -62,6 +68,12 @@ def chromium(width: int = 1280, height: int = 1000) -> Iterator:
                      f"--window-size={width},{height}", "--force-device-scale-factor=1"):  # fmt: skip
         options.add_argument(argument)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    # The viewport exactly this size (a headless window's size counts the browser's own bars).
+    size = PHONE if phone else (width, height)
+    metrics = {"width": size[0], "height": size[1], "deviceScaleFactor": 1, "mobile": phone}
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
+    if phone:
+        driver.execute_cdp_cmd("Emulation.setTouchEmulationEnabled", {"enabled": True, "maxTouchPoints": 5})
     try:
         yield driver
     finally:
@@ -89,6 +101,16 @@ def draw(driver, canvas, strokes: list[list[tuple[float, float]]], step: float =
         actions.release().perform()
 
 
+def count_requests(driver) -> None:
+    """Count the page's POSTs from now on, in ``window.posts`` (its fetch, wrapped)."""
+    driver.execute_script(
+        """window.posts = 0;
+        const original = window.fetch;
+        window.fetch = (url, options) => { if (options && options.method === "POST") window.posts++;
+                                           return original(url, options); };"""
+    )
+
+
 def wait_for_answer(driver, timeout: float = 30.0) -> dict:
     """Wait until the page shows an answer; return what it shows: class, preview pixels, reading-view rows."""
     from selenium.webdriver.common.by import By
@@ -114,6 +136,7 @@ def wait_for_answer(driver, timeout: float = 30.0) -> dict:
           preview_shown: preview.getBoundingClientRect().width,
           lit_pixels: pixels.filter((v) => v > 0).length,
           rows: Array.from(document.querySelectorAll("#reading .row")).map((r) => r.dataset.row),
+          unread: Array.from(document.querySelectorAll("#reading .row.unread")).map((r) => Number(r.dataset.row)),
           cells_per_row: document.querySelector("#reading .row") ?
               document.querySelector("#reading .row").querySelectorAll(".cell").length : 0,
         };

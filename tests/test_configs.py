@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import pytest
 import torch
 import yaml
 
@@ -53,3 +54,24 @@ def test_fashion_config_is_the_lab_model_with_garment_augmentation(fake_data_dir
     assert hp.augment_flip and hp.augment_erase == 0.5 and hp.augment_rotation == 0
     assert yaml.safe_load(Path(fashion).read_text())["trainer"]["max_epochs"] <= 30
     assert cli.trainer.state.finished and torch.isfinite(cli.trainer.callback_metrics["train/loss"])
+
+
+@pytest.mark.parametrize("name,sequence", [("smnist", "pixels"), ("psmnist", "permuted")])
+def test_pixel_configs_train_the_lab_network_one_pixel_at_a_time(fake_data_dir, in_tmp_dir, name, sequence):
+    """configs/smnist.yaml and psmnist.yaml (issue 24): the lab's 2x128 LSTM, 784 steps, training changed only;
+    psMNIST's pixel order is fixed by permutation_seed, whatever the run's seed, and kept in the checkpoint."""
+    config = str(CONFIGS / f"{name}.yaml")
+    models = [build_cli(["--config", config, "--seed_everything", seed], run=False).model for seed in ("1", "2")]
+    hp = models[0].hparams
+    assert (hp.cell, hp.hidden_size, hp.num_layers, hp.bidirectional, hp.sequence) == ("lstm", 128, 2, False, sequence)
+    assert hp.chrono_init and models[0].network.steps == 784
+    assert not (hp.augment_shift or hp.augment_rotation or hp.augment_scale or hp.augment_erase or hp.augment_flip)
+    assert not torch.equal(models[0].network.head.weight, models[1].network.head.weight)  # the seeds differ
+    if sequence == "permuted":
+        assert hp.permutation_seed == 0
+        assert torch.equal(models[0].network.permutation, models[1].network.permutation)
+        assert "network.permutation" in models[0].state_dict()
+    # It trains (a smaller network: 784 steps are slow on a CPU).
+    cli = build_cli(["fit", "--config", config, *data_args(fake_data_dir), "--trainer.fast_dev_run", "1",
+                     "--model.hidden_size", "8", "--trainer.enable_progress_bar", "false"])  # fmt: skip
+    assert torch.isfinite(cli.trainer.callback_metrics["train/loss"])

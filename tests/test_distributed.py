@@ -7,13 +7,15 @@ from tests.helpers import TRAIN_IMAGES, cli_subprocess, finish
 
 
 @pytest.mark.slow
-def test_two_process_ddp_fit_shards_the_data_and_writes_one_checkpoint_set(fake_data_dir, tmp_path):
+@pytest.mark.parametrize("device_resident", ["false", "true"])  # DataLoader + DistributedSampler, or DeviceBatches
+def test_two_process_ddp_fit_shards_the_data_and_writes_one_checkpoint_set(fake_data_dir, tmp_path, device_resident):
     val_size, batch_size = 40, 20
     args = [
         "fit", "--data.data_dir", str(fake_data_dir), "--data.val_size", str(val_size),
         "--data.batch_size", str(batch_size), "--model.hidden_size", "16", "--trainer.max_epochs", "2",
         "--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.strategy", "ddp",
         "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
+        "--data.device_resident", device_resident,
     ]  # fmt: skip
     assert finish(cli_subprocess(args, tmp_path), timeout=300) == 0, (tmp_path / "run.log").read_text()
     log = (tmp_path / "run.log").read_text()

@@ -148,13 +148,14 @@ def test_adam_is_fused_except_where_lightning_clips_under_mixed_precision(
     assert trainer.optimizers[0].defaults["fused"] is fused
 
 
-def test_a_checkpoint_of_the_earlier_layout_loads_and_predicts_the_same(fake_data_dir, in_tmp_dir):
+def test_a_checkpoint_of_the_earlier_layout_loads_and_predicts_the_same(fake_data_dir, in_tmp_dir, capsys):
     """Checkpoints written before the network became its own module hold ``rnn.*``, ``head.*`` and
-    ``permutation`` at the top of their state dict: they load everywhere a checkpoint is read, to the same
-    predictions."""
+    ``permutation`` at the top of their state dict, and no temperature: they load everywhere a checkpoint is
+    read, to the same predictions (at temperature 1.0, with a one-line note)."""
     data = MNISTDataModule(data_dir=str(fake_data_dir), val_size=40, batch_size=20)
     # constant lr: a one-cycle schedule refuses to step past the run it was made for, as the resume below does
     settings = {"hidden_size": 8, "sequence": "permuted", "permutation_seed": 5, "lr_schedule": "constant"}
+    settings |= {"augment_shift": 0, "augment_rotation": 0, "augment_scale": 0}  # no 2-D moves of permuted pixels
     quiet = {"logger": False, "enable_progress_bar": False, "enable_model_summary": False, "accelerator": "cpu"}
     trainer = Trainer(max_epochs=1, limit_train_batches=3, limit_val_batches=1, enable_checkpointing=False, **quiet)
     model = RNNClassifier(**settings)
@@ -162,13 +163,18 @@ def test_a_checkpoint_of_the_earlier_layout_loads_and_predicts_the_same(fake_dat
     trainer.save_checkpoint("new.ckpt")
     checkpoint = torch.load("new.ckpt", weights_only=False)
     old_state = {key.removeprefix("network."): value for key, value in checkpoint["state_dict"].items()}
-    assert {"rnn.weight_ih_l0", "head.weight", "permutation"} <= set(old_state)  # today's layout
+    assert {"rnn.weight_ih_l0", "head.weight", "permutation", "temperature"} <= set(old_state)  # today's layout
+    del old_state["temperature"]  # the earlier layout had none
     torch.save({**checkpoint, "state_dict": old_state}, "old.ckpt")
 
     images = torch.randint(0, 256, (6, 1, 28, 28), dtype=torch.uint8)
     expected = model.eval()(images)
+    capsys.readouterr()
     loaded = RNNClassifier.load_from_checkpoint("old.ckpt").eval()
     assert torch.equal(loaded(images), expected)
+    assert float(loaded.network.temperature) == 1.0
+    note = capsys.readouterr().err
+    assert note.count("\n") == 1 and "no calibration temperature" in note and "mnist_rnn calibrate" in note
     assert torch.equal(loaded.network.permutation, model.network.permutation)
 
     # Through the Trainer: test and predict give the same as the checkpoint of the new layout ...

@@ -10,8 +10,9 @@ import torch
 from PIL import Image
 
 from mnist_rnn.cli import main
-from mnist_rnn.images import load_image, to_mnist
 from mnist_rnn.model import RNNClassifier
+from mnist_rnn.preparation import to_mnist
+from mnist_rnn.user_images import decode_image
 from tests.helpers import QUIET, data_args, fit_tiny, fit_tiny_in, render_digit
 
 
@@ -63,7 +64,7 @@ def assert_rows_are_the_models(rows: list[list[str]], checkpoint: Path) -> None:
     """Each row is what the checkpoint's model says of the preprocessed image: argmax and its probability."""
     model = RNNClassifier.load_from_checkpoint(checkpoint, map_location="cpu").eval()
     with torch.no_grad():
-        probabilities = model(torch.stack([to_mnist(load_image(row[0])) for row in rows[1:]])).softmax(-1)
+        probabilities = model(torch.stack([to_mnist(decode_image(row[0])) for row in rows[1:]])).softmax(-1)
     assert [int(row[1]) for row in rows[1:]] == probabilities.argmax(-1).tolist()
     assert [float(row[2]) for row in rows[1:]] == pytest.approx(probabilities.max(-1).values.tolist(), abs=1e-4)
 
@@ -175,6 +176,18 @@ def test_blank_images_are_flagged_in_their_row_and_on_stderr_and_the_exit_status
         assert str(pictures / name) not in captured.err
 
 
+def test_a_picture_of_two_digits_is_read_with_a_warning(checkpoint, pictures, in_tmp_dir, capsys):
+    left = np.asarray(render_digit(3, canvas=(400, 200), size=120, at=(40, 40), ink=0, paper=255))
+    right = np.asarray(render_digit(8, canvas=(400, 200), size=120, at=(240, 40), ink=0, paper=255))
+    Image.fromarray(np.minimum(left, right)).save(pictures / "two.png")
+    predict(checkpoint, pictures)  # no SystemExit: the file was read, and has its row
+    captured = capsys.readouterr()
+    rows = {Path(row[0]).name: row[1:] for row in read_csv(captured.out)[1:]}
+    assert rows["two.png"][0].isdigit()
+    assert f"mnist-rnn: warning: {pictures / 'two.png'}: more than one digit found" in captured.err
+    assert str(pictures / "scan.png") not in captured.err
+
+
 def test_save_prepared_writes_the_images_the_model_saw(checkpoint, pictures, in_tmp_dir, capsys):
     render_digit(2, canvas=(90, 90), size=60, ink=0, paper=255).save(pictures / "scan.jpg")  # same stem as scan.png
     predict(checkpoint, pictures, "--data.save_prepared", "prepared")
@@ -184,4 +197,4 @@ def test_save_prepared_writes_the_images_the_model_saw(checkpoint, pictures, in_
     for row in rows:
         name = {"scan.png": "scan-2.png", "scan.jpg": "scan.png"}.get(Path(row[0]).name, Path(row[0]).stem + ".png")
         image = np.array(Image.open(Path("prepared") / name))
-        assert image.shape == (28, 28) and torch.equal(torch.from_numpy(image)[None], to_mnist(load_image(row[0])))
+        assert image.shape == (28, 28) and torch.equal(torch.from_numpy(image)[None], to_mnist(decode_image(row[0])))

@@ -15,17 +15,20 @@ import socket
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
+from selenium.webdriver.support.ui import WebDriverWait
 
 from mnist_rnn.cli import main
 from mnist_rnn.serve import rows_of
 from tests.helpers import cli_subprocess, finish, fit_tiny_in, one_line_error, render_digit
-from tests.page_driver import DIGITS, chromium, draw, wait_for_answer
+from tests.page_driver import DIGITS, chromium, count_requests, draw, wait_for_answer
 
 pytestmark = pytest.mark.slow  # a server in a subprocess (still run by CI: .ci/run runs every test)
 
@@ -42,10 +45,9 @@ def checkpoint(fake_data_dir, tmp_path_factory) -> Path:
     return run / "checkpoints" / "last.ckpt"
 
 
-@pytest.fixture(scope="module")
-def server(checkpoint, tmp_path_factory) -> str:
-    """The base URL of a running ``serve``; stopped (SIGTERM, as a user would) after the module's tests."""
-    folder = tmp_path_factory.mktemp("serve")
+@contextmanager
+def serving(checkpoint: Path, folder: Path) -> Iterator[str]:
+    """The base URL of a running ``serve`` of ``checkpoint``; stopped (SIGTERM, as a user would) afterwards."""
     port = free_port()
     process = cli_subprocess(
         ["serve", "--ckpt_path", str(checkpoint), "--port", str(port)], folder, start_new_session=True
@@ -69,6 +71,13 @@ def server(checkpoint, tmp_path_factory) -> str:
         process.send_signal(signal.SIGTERM)
         finish(process, timeout=60)
     assert process.returncode == 0, (folder / "run.log").read_text()
+
+
+@pytest.fixture(scope="module")
+def server(checkpoint, tmp_path_factory) -> Iterator[str]:
+    """One server for the module's tests."""
+    with serving(checkpoint, tmp_path_factory.mktemp("serve")) as url:
+        yield url
 
 
 def request(url: str, data: bytes | None = None, content_type: str | None = None, method: str = "POST"):
@@ -212,24 +221,186 @@ def test_rows_of_picks_the_step_that_ends_each_row():
     assert rows_of(np.arange(28)[:, None], 28)[:, 0].tolist() == list(range(28))
 
 
-def test_the_page_in_chromium_draws_and_shows_the_answer_and_the_reading_view(server):
+PAGE_STATE = """
+    const box = (id) => document.getElementById(id).getBoundingClientRect();
+    const card = document.getElementById("answer-card");
+    return {
+      error: document.getElementById("error").textContent,
+      big: document.getElementById("big").textContent,
+      summary: document.getElementById("summary").textContent,
+      interim: card.classList.contains("interim"), busy: card.classList.contains("busy"),
+      title: document.getElementById("title").textContent,
+      marker_top: box("marker-right").top, preview: box("preview"), reading: box("reading"),
+      answer: box("bars"), big_box: box("big"), viewport: [window.innerWidth, window.innerHeight],
+      scroll_width: document.scrollingElement.scrollWidth,
+      row_detail: document.getElementById("row-detail").textContent,
+      ready: document.getElementById("preview").dataset.ready || null,
+      rows: document.querySelectorAll("#reading .row").length,
+      pad_lit: (() => { const c = document.getElementById("pad"); const d = c.getContext("2d")
+        .getImageData(0, 0, c.width, c.height).data; let n = 0; for (let i = 0; i < d.length; i += 4) n += d[i] > 128;
+        return n; })(),
+      smallest_text: Math.min(...Array.from(document.querySelectorAll("body *")).filter((e) =>
+        e.offsetParent !== null && Array.from(e.childNodes).some((n) => n.nodeType === 3 && n.textContent.trim()))
+        .map((e) => parseFloat(getComputedStyle(e).fontSize))),
+    };
+"""
+
+
+def state(driver) -> dict:
+    return driver.execute_script(PAGE_STATE)
+
+
+def row_box(driver, row: int) -> dict:
+    return driver.execute_script(
+        f"return document.querySelector('#reading .row[data-row=\"{row}\"]').getBoundingClientRect();"
+    )
+
+
+def test_the_page_in_chromium_answers_when_the_drawing_pauses(server):
+    from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
 
     with chromium() as driver:
         driver.get(server + "/")
         assert driver.find_element(By.ID, "summary").get_attribute("aria-live") == "polite"
-        draw(driver, driver.find_element(By.ID, "pad"), DIGITS["7"])
+        count_requests(driver)
+        pad = driver.find_element(By.ID, "pad")
+        draw(driver, pad, DIGITS["4"])  # two strokes: one answer, after the second
         shown = wait_for_answer(driver)
+        assert driver.execute_script("return window.posts") == 1  # not one per stroke
         assert shown["error"] == ""
         assert shown["big"] in [str(k) for k in range(10)] and shown["bars"] == 3
         assert shown["summary"].startswith("The answer is ")
         assert (shown["preview_width"], shown["preview_height"]) == (28, 28) and shown["preview_shown"] >= 200
-        assert shown["lit_pixels"] > 20  # the drawn stroke, prepared
+        assert shown["lit_pixels"] > 20  # the drawn strokes, prepared
         assert shown["rows"] == [str(r) for r in range(1, 29)] and shown["cells_per_row"] == 10
+        # Rows above the digit's first ink are marked as not read yet.
+        assert shown["unread"] and shown["unread"] == list(range(1, len(shown["unread"]) + 1))
+        page = state(driver)
+        assert not page["busy"] and not page["interim"] and page["smallest_text"] >= 12
+        # The line is drawn below row N, where the text says "after row N".
+        decided = int(shown["summary"].split("after row ")[1].split()[0])
+        assert abs(page["marker_top"] + 1 - row_box(driver, decided)["bottom"]) <= 1.5
+        # Each row's details by a click (or a tap): no hover-only tooltip.
+        driver.find_element(By.CSS_SELECTOR, '#reading .row[data-row="20"]').click()
+        assert state(driver)["row_detail"].startswith("After row 20: ")
 
+        # A new stroke makes the answer on screen interim, until the next answer comes.
+        ActionChains(driver).move_to_element_with_offset(pad, 0, 0).click_and_hold().move_by_offset(20, 20).perform()
+        assert state(driver)["interim"]
+        ActionChains(driver).release().perform()
+        WebDriverWait(driver, 30).until(lambda d: driver.execute_script("return window.posts") == 2)
+        WebDriverWait(driver, 30).until(lambda d: not state(d)["interim"] and not state(d)["busy"])
+
+        # A tap on a clean pad makes a dot, which gets an answer (not "blank image").
         driver.find_element(By.ID, "clear").click()
         assert driver.find_elements(By.CSS_SELECTOR, "#reading .row") == []
         assert driver.find_element(By.ID, "preview").get_attribute("data-ready") is None
+        ActionChains(driver).move_to_element(pad).click().perform()
+        assert state(driver)["pad_lit"] > 100
+        shown = wait_for_answer(driver)
+        assert shown["error"] == "" and shown["lit_pixels"] > 20
+
+
+def test_the_page_clears_errors_speaks_its_own_words_and_draws_after_an_upload_on_a_clean_pad(server, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    not_a_picture = tmp_path / "notes.png"
+    not_a_picture.write_text("this is not a picture")
+    digit = tmp_path / "three.png"
+    render_digit(3, canvas=(200, 200), size=160, at=(40, 10)).save(digit)
+    with chromium() as driver:
+        driver.get(server + "/")
+        pad = driver.find_element(By.ID, "pad")
+        draw(driver, pad, DIGITS["7"])
+        wait_for_answer(driver)
+        drawn_alone = state(driver)["pad_lit"]
+
+        # An upload that fails: the page says so in its words; Clear then resets everything, the error too.
+        driver.find_element(By.ID, "clear").click()
+        driver.find_element(By.ID, "file").send_keys(str(not_a_picture))
+        shown = wait_for_answer(driver)
+        assert shown["error"].startswith("That file is not a picture")
+        driver.find_element(By.ID, "clear").click()
+        page = state(driver)
+        assert page["error"] == "" and page["big"] == "?" and page["ready"] is None and page["rows"] == 0
+        assert page["pad_lit"] == 0
+
+        # The server unreachable: not the browser's "Failed to fetch".
+        driver.execute_script("window.fetch = () => Promise.reject(new TypeError('Failed to fetch'));")
+        draw(driver, pad, DIGITS["7"])
+        error = wait_for_answer(driver)["error"]
+        assert error.startswith("The server did not answer") and "Failed to fetch" not in error
+        driver.refresh()
+
+        # A drawing after an upload starts on a clean pad: the same 7 lights as many pixels as on its own.
+        pad = driver.find_element(By.ID, "pad")
+        driver.find_element(By.ID, "file").send_keys(str(digit))
+        assert wait_for_answer(driver)["error"] == ""
+        WebDriverWait(driver, 10).until(lambda d: state(d)["pad_lit"] > 0)  # the photo on the pad
+        draw(driver, pad, DIGITS["7"])
+        assert state(driver)["ready"] is None  # the upload's answer went with it
+        assert abs(state(driver)["pad_lit"] - drawn_alone) <= 0.02 * drawn_alone
+        assert wait_for_answer(driver)["error"] == ""
+
+
+def test_the_page_on_a_phone_shows_the_answer_and_keeps_the_rows_aligned(server):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    with chromium(phone=True) as driver:
+        driver.get(server + "/")
+        assert state(driver)["viewport"] == [390, 844]
+        draw(driver, driver.find_element(By.ID, "pad"), DIGITS["2"])
+        assert wait_for_answer(driver)["error"] == ""
+        page = state(driver)
+        # The answer is on screen after drawing, without scrolling, and nothing is wider than the screen.
+        assert driver.execute_script("return window.scrollY") == 0
+        assert page["big_box"]["bottom"] <= 844 and page["answer"]["bottom"] <= 844
+        assert page["preview"]["bottom"] <= 844 and page["reading"]["bottom"] <= 844  # the reading view too
+        assert page["scroll_width"] <= 390
+        # The preview and the reading view side by side, row for row.
+        preview, reading = page["preview"], page["reading"]
+        assert reading["left"] >= preview["right"]
+        assert abs(preview["top"] - reading["top"]) <= 1 and abs(preview["height"] - reading["height"]) <= 1
+        assert page["smallest_text"] >= 12
+        # A row's details by touch: tapping the preview picks the row under the finger.
+        preview_element = driver.find_element(By.ID, "preview")
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", preview_element)
+        height = preview_element.size["height"]
+        ActionChains(driver).move_to_element_with_offset(
+            preview_element, 0, int(height * (20.5 / 28 - 0.5))
+        ).click().perform()
+        assert state(driver)["row_detail"].startswith("After row 21: ")
+
+
+@pytest.fixture(scope="module")
+def fashion_server(fake_data_dir, tmp_path_factory) -> Iterator[str]:
+    folder = tmp_path_factory.mktemp("fashion")
+    run = fit_tiny_in(folder, fake_data_dir, "--model.hidden_size", "8", "--data.dataset", "fashion_mnist")
+    with serving(run / "checkpoints" / "last.ckpt", folder) as url:
+        yield url
+
+
+def test_the_page_takes_its_title_and_class_names_from_the_data_set(fashion_server, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    names = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+    with chromium() as driver:
+        driver.get(fashion_server + "/")
+        WebDriverWait(driver, 10).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-info"))
+        assert state(driver)["title"] == "Draw or upload a garment"
+        assert driver.title == "mnist_rnn: draw or upload a garment"
+        draw(driver, driver.find_element(By.ID, "pad"), DIGITS["7"])
+        shown = wait_for_answer(driver)
+        assert shown["error"] == "" and shown["big"] in names  # "Ankle boot", not "9"
+        assert shown["summary"].startswith(f"The answer is {shown['big']}, ")
+
+
+def test_the_page_says_what_it_needs_without_javascript(server):
+    status, page = get(server + "/")
+    noscript = page.decode().split("<noscript>")[1].split("</noscript>")[0]
+    assert "needs JavaScript" in noscript and "POST /predict" in noscript
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,366 @@
+"""TensorBoard figures at the end of ``test``: a confusion matrix, the misclassified digits, the test
+accuracy after reading each row, a reliability diagram (the calibration before and after temperature
+scaling), and the hyperparameters tab with the run's deciding settings and its real metrics.
+
+A look at which digits a model confuses, and at the digits themselves, says more than one accuracy. This
+is a callback that the model adds to every trainer (``RNNClassifier.configure_callbacks``), so it works
+from the command line and from plain ``Trainer.test``; it does nothing unless the logger is TensorBoard.
+The figures are drawn for TensorBoard's image cards, which show them about 500 pixels wide: large type,
+few words.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any
+
+import matplotlib
+import numpy as np
+import torch
+from lightning.pytorch import Callback, LightningModule, Trainer
+from lightning.pytorch.loggers import TensorBoardLogger
+from matplotlib.figure import Figure
+from torch import Tensor
+from torch.utils.tensorboard.summary import hparams
+from torchmetrics.classification import MulticlassConfusionMatrix
+
+BINS = 15  # confidence bins of the reliability diagram, as of the calibration error (mnist_rnn.calibration)
+INK = 0.5  # a row "has ink" where a pixel is at least this bright (of 1): faint noise is not a stroke
+DPI = 80
+
+
+class TestFigures(Callback):
+    """Collect the confusion matrix, up to ``max_misclassified`` wrong test digits, the accuracy after each
+    row and the confidence bins; draw them at the end.
+
+    The test step returns ``{"logits": (B, classes), "row_logits": (B, rows, classes)}`` (``RNNClassifier.
+    test_step`` does; ``row_logits`` only for one-way networks) or just the logits, so nothing is computed
+    twice. Few misclassified digits, in large tiles: TensorBoard shrinks a picture to the width of its card.
+    """
+
+    __test__ = False  # a callback, not a test class, whatever pytest makes of its name
+
+    def __init__(self, max_misclassified: int = 12) -> None:
+        self.max_misclassified = max_misclassified
+        self.confusion: MulticlassConfusionMatrix | None = None
+        self.wrong: list[tuple[Tensor, int, int]] = []  # (image (1, H, W), true class, predicted class)
+        # Right answers after reading k rows from each image's first row with ink, per class (rows, classes),
+        # and the test images per class.
+        self.reading_correct: Tensor | None = None
+        self.class_counts: Tensor | None = None
+        # Per confidence bin, at T = 1 and at the network's temperature (2, BINS): images, the sum of their
+        # confidences, right answers. Sums, so that several processes add theirs up.
+        self.bins: Tensor | None = None
+
+    def on_test_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        num_classes = pl_module.hparams.num_classes
+        self.confusion = MulticlassConfusionMatrix(num_classes).to(pl_module.device)
+        self.wrong = []
+        self.reading_correct = None
+        self.class_counts = torch.zeros(num_classes, dtype=torch.long, device=pl_module.device)
+        self.bins = torch.zeros(3, 2, BINS, dtype=torch.float64, device=pl_module.device)
+
+    def on_test_batch_end(
+        self,
+        trainer: Trainer,
+        pl_module: LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
+        logits = outputs.get("logits") if isinstance(outputs, dict) else outputs
+        if self.confusion is None or not isinstance(logits, Tensor):
+            return
+        images, labels = batch
+        predicted = logits.argmax(dim=-1)
+        self.confusion.update(predicted, labels)
+        temperature = getattr(getattr(pl_module, "network", None), "temperature", None)
+        self._count_confidences(logits.float(), labels, 1.0 if temperature is None else temperature)
+        if isinstance(outputs, dict) and isinstance(outputs.get("row_logits"), Tensor):
+            shift = pl_module.hparams.get("sequence", "rows") != "permuted"
+            self._count_reading(outputs["row_logits"], labels, first_ink_rows(images) if shift else None)
+        room = self.max_misclassified - len(self.wrong)
+        if room > 0:
+            wrong = (predicted != labels).nonzero().flatten()[:room].cpu()
+            for image, true, guess in zip(
+                images[wrong].cpu(), labels[wrong].tolist(), predicted[wrong].tolist(), strict=False
+            ):
+                self.wrong.append((image, true, guess))
+
+    def _count_reading(self, row_logits: Tensor, labels: Tensor, first_ink: Tensor | None = None) -> None:
+        """Count right answers after k rows, counted from each image's first row with ink (``first_ink``): the
+        answers on the empty rows above a digit are guesses, and one class would get them all right."""
+        hits = (row_logits.argmax(dim=-1) == labels.unsqueeze(1)).long()  # (B, rows)
+        rows = hits.shape[1]
+        if first_ink is not None:  # row k of the figure is the image's row first_ink + k (the last one past it)
+            index = (first_ink.unsqueeze(1) + torch.arange(rows, device=hits.device)).clamp(max=rows - 1)
+            hits = hits.gather(1, index)
+        if self.reading_correct is None:
+            self.reading_correct = hits.new_zeros(rows, len(self.class_counts))
+        self.reading_correct.index_add_(1, labels, hits.T)
+        self.class_counts += torch.bincount(labels, minlength=len(self.class_counts))
+
+    def _count_confidences(self, logits: Tensor, labels: Tensor, temperature: Tensor | float) -> None:
+        for column, scale in enumerate((1.0, temperature)):
+            confidence, predicted = (logits / scale).softmax(dim=-1).max(dim=-1)
+            index = (confidence * BINS).ceil().long().clamp(1, BINS) - 1  # bins (0, 1/15], ..., (14/15, 1]
+            for row, values in enumerate((torch.ones_like(confidence), confidence, (predicted == labels).float())):
+                self.bins[row, column].index_add_(0, index, values.double())
+
+    def on_test_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        logger = _tensorboard(trainer)
+        if self.confusion is None:
+            return
+        # Every process takes part in the syncs; only one draws.
+        matrix = self.confusion.compute()
+        bins = trainer.strategy.reduce(self.bins, reduce_op="sum")
+        reading = None
+        if self.reading_correct is not None:
+            reading = [trainer.strategy.reduce(t, reduce_op="sum") for t in (self.reading_correct, self.class_counts)]
+        if logger is None or not trainer.is_global_zero:
+            return
+        hp = pl_module.hparams
+        names = short_names(hp.class_names, hp.num_classes)
+        step = trainer.global_step
+        writer = logger.experiment
+        writer.add_figure("test/confusion_matrix", confusion_figure(matrix.cpu(), names), step)
+        total_wrong = int(matrix.sum() - matrix.trace())
+        writer.add_figure("test/misclassified", misclassified_figure(self.wrong, names, total_wrong), step)
+        if reading is not None:
+            correct, counts = (t.cpu() for t in reading)
+            writer.add_figure("test/reading_accuracy", reading_figure(correct, counts, names, hp.sequence), step)
+        temperature = float(getattr(getattr(pl_module, "network", None), "temperature", 1.0))
+        logged = trainer.callback_metrics
+        errors = None
+        if "test/ece" in logged and "test/ece_uncalibrated" in logged:
+            errors = (float(logged["test/ece_uncalibrated"]), float(logged["test/ece"]))
+        writer.add_figure("test/reliability", reliability_figure(bins.cpu(), temperature, errors), step)
+        log_hparams_with_metrics(logger, run_settings(trainer, pl_module), _final_metrics(trainer, pl_module), step)
+        writer.flush()
+
+
+def first_ink_rows(images: Tensor) -> Tensor:
+    """The index of each image's first row with a pixel of at least :data:`INK` (0 for a blank image)."""
+    pixels = images[:, 0].float() / (255 if images.dtype == torch.uint8 else 1)  # (B, rows, columns)
+    return (pixels >= INK).any(dim=-1).int().argmax(dim=1)
+
+
+def _tensorboard(trainer: Trainer) -> TensorBoardLogger | None:
+    return next((logger for logger in trainer.loggers if isinstance(logger, TensorBoardLogger)), None)
+
+
+def _final_metrics(trainer: Trainer, pl_module: LightningModule) -> dict[str, float]:
+    """The metrics of the hyperparameters tab, under names of their own (``hp/...``), so that writing them
+    adds no point to the curves of ``val/acc`` and ``test/*``: ``hp/val_acc`` (of the tested weights, saved
+    in their checkpoint, where known), ``hp/test_acc`` and ``hp/test_ece`` (calibrated)."""
+    metrics = {}
+    val_acc = getattr(pl_module, "checkpoint_val_acc", None)
+    if val_acc is None and "val/acc" in trainer.callback_metrics:
+        val_acc = float(trainer.callback_metrics["val/acc"])
+    if val_acc is not None:
+        metrics["hp/val_acc"] = float(val_acc)
+    for name in ("acc", "ece"):
+        if f"test/{name}" in trainer.callback_metrics:
+            metrics[f"hp/test_{name}"] = float(trainer.callback_metrics[f"test/{name}"])
+    return metrics
+
+
+def run_settings(trainer: Trainer, pl_module: LightningModule) -> dict[str, Any]:
+    """The settings that make a run what it is: the model's hyperparameters, and the data module's and the
+    trainer's that decide the result (batch size, split, seed, epochs, precision, gradient clipping)."""
+    settings = dict(pl_module.hparams)
+    datamodule = getattr(trainer, "datamodule", None)
+    data = dict(getattr(datamodule, "hparams", {}) or {})
+    for key in ("dataset", "batch_size", "val_size", "split_seed"):
+        if key in data:
+            settings[key] = data[key]
+    settings["seed"] = int(os.environ["PL_GLOBAL_SEED"]) if "PL_GLOBAL_SEED" in os.environ else None
+    settings["max_epochs"] = trainer.max_epochs
+    settings["precision"] = str(trainer.precision)
+    settings["gradient_clip_val"] = trainer.gradient_clip_val
+    return settings
+
+
+def short_names(class_names: list[str] | None, num_classes: int) -> list[str]:
+    """Axis labels: MNIST's ``"7 - seven"`` becomes ``"7"``; other names stay; no names: the indices."""
+    if not class_names or len(class_names) != num_classes:
+        return [str(i) for i in range(num_classes)]
+    return [name.split(" - ")[0] for name in class_names]
+
+
+def confusion_figure(matrix: Tensor, names: list[str]) -> Figure:
+    """The confusion matrix (rows: true class, columns: predicted), every count written in its cell.
+
+    The right answers (the diagonal) are grey; the errors are red, their shade the share of the true class
+    they take, on a scale up to the largest error: on a colour scale shared with the diagonal (about 1,000
+    per class) 15 errors would look like none.
+    """
+    counts = matrix.long().numpy()
+    n = len(names)
+    share = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    diagonal = np.eye(n, dtype=bool)
+    errors = np.ma.masked_where(diagonal | (counts == 0), share)
+    side = max(6.4, 0.5 * n + 1.4)  # 512 pixels for 10 classes: about the width of TensorBoard's card
+    figure = Figure(figsize=(side, side), layout="constrained", dpi=DPI)
+    axes = figure.add_subplot()
+    axes.imshow(np.ma.masked_where(~diagonal, share), cmap="Greys", vmin=0, vmax=2.5)
+    worst = float(errors.max()) if errors.count() else 1.0
+    axes.imshow(errors, cmap="Reds", vmin=0, vmax=worst * 1.15)
+    # The largest type whose widest count still fits its cell: a cell is about 0.8 * side / n inches wide.
+    digits = len(str(int(counts.max())))
+    fontsize = min(16, 0.8 * side / n * 72 * 0.85 / (0.62 * digits))
+    for (row, column), count in np.ndenumerate(counts):
+        if count or row == column:
+            dark = row != column and share[row, column] > 0.6 * worst
+            axes.text(column, row, f"{count}", ha="center", va="center", fontsize=fontsize,
+                      fontweight="bold" if row != column else "normal", color="white" if dark else "black")  # fmt: skip
+    long_names = max(len(name) for name in names) > 2
+    axes.set_xticks(range(n), [str(k) for k in range(n)] if long_names else names, fontsize=14)
+    axes.set_yticks(range(n), [f"{name} {k}" for k, name in enumerate(names)] if long_names else names, fontsize=14)
+    axes.set_xlabel("predicted class" + (" (number)" if long_names else ""), fontsize=15)
+    axes.set_ylabel("true class", fontsize=15)
+    axes.set_title(f"Test confusion matrix: {int(counts.sum() - counts.trace()):,} errors in red", fontsize=17)
+    axes.tick_params(length=0)
+    return figure
+
+
+def misclassified_figure(wrong: list[tuple[Tensor, int, int]], names: list[str], total: int | None = None) -> Figure:
+    """A grid of wrongly classified digits, each titled with its true and predicted class in a large font."""
+    columns = max(1, min(4, len(wrong)))
+    rows = max(1, math.ceil(len(wrong) / columns))
+    figure = Figure(figsize=(2.0 * columns, 2.2 * rows + 0.5), layout="constrained", dpi=DPI)
+    if not wrong:
+        figure.text(0.5, 0.5, "no misclassified test images", ha="center", va="center", fontsize=16)
+        return figure
+    of_total = f" of {total:,}" if total is not None and total > len(wrong) else ""
+    figure.suptitle(f"Misclassified test images ({len(wrong)}{of_total})", fontsize=18)
+    for index, (image, true, guess) in enumerate(wrong):
+        axes = figure.add_subplot(rows, columns, index + 1)
+        axes.imshow(image[0].float().numpy(), cmap="gray", vmin=0, vmax=255 if image.dtype == torch.uint8 else 1)
+        axes.set_title(f"true {names[true]}\npredicted {names[guess]}", fontsize=16)
+        axes.axis("off")
+    return figure
+
+
+def reading_figure(correct: Tensor, counts: Tensor, names: list[str], sequence: str = "rows") -> Figure:
+    """Test accuracy after reading k rows, k = 1..rows, counted from each image's first row with ink (for
+    ``permuted``, k/rows of the sequence): of all images (thick) and of each class, with chance marked.
+
+    Args:
+        correct: (rows, classes) right answers after each row, per true class.
+        counts: (classes,) test images per class.
+        sequence: The model's sequence mode, for the label of the horizontal axis.
+    """
+    rows = correct.shape[0]
+    read = range(1, rows + 1)
+    figure = Figure(figsize=(7, 4.8), layout="constrained", dpi=DPI)
+    axes = figure.add_subplot()
+    colours = matplotlib.colormaps["tab10" if len(names) <= 10 else "tab20"]
+    for index, name in enumerate(names):
+        if counts[index] > 0:
+            accuracy = 100 * correct[:, index].double() / counts[index]
+            axes.plot(read, accuracy.numpy(), color=colours(index % colours.N), linewidth=1.5, label=name)
+    overall = 100 * correct.sum(dim=1).double() / max(1, int(counts.sum()))
+    axes.plot(read, overall.numpy(), color="black", linewidth=4, label="all")
+    chance = 100 / len(names)
+    axes.axhline(chance, color="grey", linestyle="--", linewidth=1.5)
+    axes.text(rows, chance + 1.5, "chance", ha="right", va="bottom", fontsize=14, color="dimgrey")
+    # Until the network is right twice as often as chance it is guessing: a class it guesses for every image
+    # scores 100% there. Shade those rows, so that such a start is not read as knowledge.
+    above = (overall >= 2 * chance).nonzero()
+    guessing = int(above[0]) + 1 if len(above) else rows
+    if guessing > 1:
+        axes.axvspan(1, guessing, color="grey", alpha=0.15, linewidth=0)
+        axes.text(1.3, 97, "guessing", ha="left", va="top", fontsize=14, color="dimgrey")
+    axes.set_title("Test accuracy after reading k rows", fontsize=18)
+    axes.set_xlabel(
+        {
+            "rows": "rows read, from the first row with ink",
+            "pixels": "rows read (pixel by pixel), from the first row with ink",
+            "permuted": f"k/{rows} of the permuted pixels read",
+        }.get(sequence, "k"),
+        fontsize=15,
+    )
+    axes.set_ylabel("test accuracy (%)", fontsize=15)
+    axes.set_xlim(1, rows)
+    axes.set_ylim(0, 100)
+    axes.tick_params(labelsize=14)
+    axes.grid(alpha=0.3)
+    axes.legend(title="class", fontsize=12, title_fontsize=12, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    return figure
+
+
+def reliability_figure(bins: Tensor, temperature: float, errors: tuple[float, float] | None = None) -> Figure:
+    """A reliability diagram before (T = 1) and after temperature scaling: per confidence bin, how often the
+    answer was right against how sure it was (the diagonal if calibrated). Below the diagonal: too sure;
+    above: too shy. A point's area is its bin's share of the images (most are in one or two bins).
+
+    Args:
+        bins: (3, 2, BINS): images, sum of confidences and right answers per bin, at T = 1 and at ``temperature``.
+        errors: The calibration errors before and after as the test logged them (torchmetrics'), for the
+            legend; else computed from ``bins`` (which may differ in the last digit: a confidence on a bin's
+            edge can fall on either side).
+    """
+    figure = Figure(figsize=(6.4, 5.6), layout="constrained", dpi=DPI)
+    axes = figure.add_subplot()
+    axes.plot([0, 1], [0, 1], "--", color="grey", linewidth=1.5)
+    for column, (name, colour) in enumerate((("T = 1", "#f59e0b"), (f"T = {temperature:.2f}", "#3b2fc9"))):
+        images, confidence, right = (bins[row, column].numpy() for row in range(3))
+        total = max(1.0, float(images.sum()))
+        used = images > 0
+        accuracy = right[used] / images[used]
+        mean_confidence = confidence[used] / images[used]
+        ece = errors[column] if errors is not None else float(np.abs(right - confidence).sum() / total)
+        label = f"{name}: ECE {ece:.2%}"
+        axes.plot(mean_confidence, accuracy, "-", color=colour, linewidth=2, label=label)
+        axes.scatter(mean_confidence, accuracy, s=20 + 600 * images[used] / total, color=colour, zorder=3)
+    axes.set_title("Test reliability (before and after scaling)", fontsize=16)
+    axes.set_xlabel("confidence (top probability)", fontsize=15)
+    axes.set_ylabel("accuracy", fontsize=15)
+    axes.set_xlim(0, 1.02)
+    axes.set_ylim(0, 1.02)
+    axes.tick_params(labelsize=14)
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=14, loc="upper left")
+    return figure
+
+
+def log_hparams_with_metrics(
+    logger: TensorBoardLogger, params: dict[str, Any], metrics: dict[str, float], step: int
+) -> None:
+    """Fill TensorBoard's hyperparameters tab: the run's settings and its final metrics.
+
+    ``TensorBoardLogger.log_hyperparams(params, metrics)`` would do it but logs the metrics at step 0, which
+    draws a false first point on the metric's curve. Here the metrics have names of their own (``hp/...``,
+    see :func:`_final_metrics`), logged once at ``step``, so no curve of the run gets a false point.
+    Strings get a discrete domain (one value): without one TensorBoard's page warns "cannot process domain
+    type DATA_TYPE_STRING"; booleans go as ``"true"``/``"false"``, which torch would write as 0 and 1.
+    """
+    if not metrics:
+        return
+    plain = plain_hparams(params)
+    domains = {key: [value] for key, value in plain.items() if isinstance(value, str)}
+    writer = logger.experiment
+    for summary in hparams(plain, metrics, domains):
+        writer._get_file_writer().add_summary(summary)  # what Lightning itself does
+    for name, value in metrics.items():
+        writer.add_scalar(name, value, step)
+
+
+def plain_hparams(params: dict[str, Any]) -> dict[str, int | float | str]:
+    """The settings worth a column in TensorBoard's table, as it shows them best: numbers, strings, booleans
+    as ``"true"``/``"false"`` and ``None`` as ``"None"``; without Lightning's private entries
+    (``_instantiator``, the class that LightningCLI built) and without lists such as ``class_names``."""
+    plain: dict[str, int | float | str] = {}
+    for key, value in params.items():
+        if key.startswith("_"):
+            continue
+        if isinstance(value, bool):
+            plain[key] = "true" if value else "false"
+        elif value is None:
+            plain[key] = "None"
+        elif isinstance(value, (int, float, str)):
+            plain[key] = value
+    return plain

@@ -1,0 +1,469 @@
+"""A picture of one digit -> an MNIST-style 28x28 uint8 tensor (what ``predict`` and ``serve`` give the model).
+
+A model trained on MNIST has only ever seen one kind of picture: a light digit on a black background,
+scaled so its longer side is 20 pixels and placed in a 28x28 frame with its centre of mass in the middle.
+A photo of dark ink on paper, a scan, or a drawing app's PNG with a transparent background looks nothing
+like that, so :func:`prepare` finds the digit in it and redoes MNIST's own normalisation. An image that
+already looks like MNIST goes through unchanged, or at most shifted by one pixel.
+
+Everything here works on small numpy arrays, with scipy.ndimage for regions, holes, boxes and filters and
+scipy.spatial for a sheet's outline; no torch operation (on a busy host a multi-threaded torch call on a
+tiny array costs milliseconds), so that preparing thousands of files costs little beside the model.
+Reading files is :mod:`mnist_rnn.user_images`' job.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import torch
+from PIL import Image
+from scipy import ndimage
+from scipy.spatial import ConvexHull
+from torch import Tensor
+
+FRAME = 28  # MNIST's image size
+BOX = 20  # MNIST's digits fit a 20x20 box inside the frame
+CENTRE = 14.0  # where MNIST's centres of mass lie (mean over the test set: 13.99 down, 14.01 across)
+# Finding the digit happens on a copy at most this many pixels on its longer side (enough to see a digit,
+# small enough to be quick); the digit itself is then cut from the full-resolution image.
+WORKING_SIZE = 256
+# The background is what an opening with an octagon this fraction of the shorter side leaves: anything
+# narrower (a pen stroke) is ink; anything wider (a sheet, a table, a shadow, the light's fall-off) is not.
+BACKGROUND_WINDOW = 1 / 3
+MIN_WINDOW = 15  # pixels: in a small image a bold stroke's blob is up to 9 across (MNIST's 28x28 ones)
+STRONG, WEAK = 0.5, 0.2  # of the digit's peak: a digit has strokes above STRONG; its extent is above WEAK
+INK = 0.05  # of the digit's peak: the crop box holds the pixels above this, not the faintest edge
+# A region thinner than this times its longer side is a hairline, never a digit; its thickness is twice its
+# pixels over its outline's pixels (a stroke's width, however it bends or branches). MNIST's digits are at
+# least 0.1, a digit drawn on the page or photographed 0.07, the sliver along a sheet's edge and a ruled
+# page's lines (joined by the margin line into one region) 0.01.
+HAIRLINE = 0.03
+LIGHT_INK = 0.35  # above this fraction of light pixels, the light part is paper (see _ink_is_dark)
+# A light region is paper when it is shaped like a sheet (see _looks_like_a_sheet): at least SHEET_SIZE of
+# the picture's shorter side wide in every direction, filling SHEET_SOLIDITY of its convex hull once the
+# ink on it is filled in, and with an outline of at most SHEET_CORNERS corners (four, or a few more where
+# the picture's edge cuts it) when straightened within CORNER_TOLERANCE of its diagonal. A digit's own
+# outline, however bold, is rounded: ten corners or more at that tolerance.
+SHEET_SIZE, SHEET_SOLIDITY, SHEET_CORNERS, CORNER_TOLERANCE = 0.2, 0.9, 6, 0.03
+# Only photos are looked at for a sheet: in an image smaller than this (MNIST's own 28x28), a digit's
+# outline is a few pixels across and can straighten into a few corners (1 of MNIST's 10,000 test digits).
+SHEET_MIN_SIDE = 64
+# The background's noise is measured on a grid of about this many of a large picture's pixels: enough for
+# its median, and the median of a photo's every pixel costs more than all the rest of its preparation.
+NOISE_SAMPLES = 65536
+NO_CONTRAST = 0.05  # no pixel stands out from its surroundings by this much (of full scale): a blank image
+# Another region clear of the digit with at least this fraction of the digit's weight and of its size is a
+# second digit: the picture holds more than one, and the answer is about one of them only. (An MNIST 5
+# whose flag stands apart from it has 0.4 of its weight: none of the first 1,000 test digits is flagged.)
+ANOTHER_DIGIT = 0.5
+EIGHT_NEIGHBOURS = np.ones((3, 3), dtype=bool)  # regions and holes are 8-connected
+
+
+class Prepared(NamedTuple):
+    """An image as the model sees it: uint8 (1, 28, 28), light digit on black.
+
+    ``blank`` when there was no digit to find (one colour, fully transparent, a single pixel, a ruled page
+    with nothing on it): the pixels are then all black. ``several`` when the picture holds more than one
+    digit-like mark clear of each other (two digits side by side): the pixels show one of them only.
+    """
+
+    pixels: Tensor
+    blank: bool
+    several: bool = False
+
+
+def to_mnist(image: Image.Image) -> Tensor:
+    """An image of one digit as MNIST would have it: uint8 tensor (1, 28, 28), light digit on black."""
+    return prepare(image).pixels
+
+
+def prepare(image: Image.Image) -> Prepared:
+    """MNIST's preparation, after finding the digit among whatever else the picture shows.
+
+    The steps (the picture taken as it is: :func:`mnist_rnn.user_images.decode_image` has already turned
+    a file upright by its EXIF tag): grayscale in [0, 1] whatever the mode (16-bit scans scaled, not
+    clipped; transparent pixels are background); the ink's polarity decided; the
+    background (paper, table, shadows, vignetting) estimated locally and removed; the digit found as the
+    strongly inked region not touching the picture's edge, with any strokes near it; cropped to it and
+    stretched to full brightness; scaled so the longer side is 20 pixels, keeping the aspect ratio;
+    placed in a 28x28 black frame with its centre of mass in the middle.
+    """
+    gray = _grayscale(image)
+    if gray is None or min(gray.shape) < 2:
+        return _blank()
+    found = _ink(gray)
+    if found is None:
+        return _blank()
+    ink, several = found
+    ink = ink / ink.max()
+    rows, cols = np.nonzero(ink > INK)  # the box of the clearly inked pixels, not of their faintest edge
+    digit = ink[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+    digit = _fit(digit, BOX)
+    frame = _place(digit, FRAME, CENTRE)
+    return Prepared(torch.from_numpy(np.rint(frame * 255).astype(np.uint8)).unsqueeze(0), False, several)
+
+
+def _blank() -> Prepared:
+    return Prepared(torch.zeros(1, FRAME, FRAME, dtype=torch.uint8), blank=True)
+
+
+def _grayscale(image: Image.Image) -> np.ndarray | None:
+    """float32 in [0, 1]; transparent pixels become background; None if nothing is visible."""
+    if image.mode in ("I", "I;16", "I;16L", "I;16B", "I;16N", "F"):
+        # 16-bit scans (and 32-bit integer or float images): scale by the range the values use, since
+        # converting to 8 bits would clip everything above 255 to white.
+        values = np.asarray(image, dtype=np.float32)
+        top = float(values.max(initial=0))
+        full = 1.0 if top <= 1 and image.mode == "F" else 255.0 if top <= 255 else 65535.0
+        return np.clip(values / full, 0, 1)
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        alpha = np.asarray(rgba.getchannel("A"), dtype=np.float32) / 255
+        gray = np.asarray(rgba.convert("L"), dtype=np.float32) / 255
+        weight = alpha.sum()
+        if weight == 0:
+            return None
+        # Transparent pixels are background: lay the picture on the colour opposite to its visible
+        # strokes (black ink goes on white, white ink on black), and the rest is an opaque picture.
+        ink_is_dark = (gray * alpha).sum() / weight < 0.5
+        return gray * alpha + (1.0 if ink_is_dark else 0.0) * (1 - alpha)
+    return np.asarray(image.convert("L"), dtype=np.float32) / 255
+
+
+def _ink(gray: np.ndarray) -> tuple[np.ndarray, bool] | None:
+    """The digit's ink in [0, 1] on a background of exactly 0 (a part of ``gray`` that holds the digit),
+    and whether another digit was seen beside it; None if there is no ink.
+
+    Found on a small working copy: the ink's polarity, the background, the strongly inked regions and
+    which of them make the digit. The ink is then measured on the full image, inside those regions (only
+    the box around them is brought back to full size), above the noise of the whole picture's background.
+    """
+    scale = min(1.0, WORKING_SIZE / max(gray.shape))
+    small = _shrink(gray, scale) if scale < 1 else gray
+    window = max(MIN_WINDOW, int(min(small.shape) * BACKGROUND_WINDOW) | 1)
+    dark = _ink_is_dark(small)
+    if dark:
+        small = 1 - small
+    background = _opening(small, window)
+    ink = small - background
+    peak = _peak(ink)
+    if peak < NO_CONTRAST:
+        return None
+    found = _digit_regions(ink, peak, small)
+    if found is None:
+        return None
+    digit, several = found
+    # The strokes' soft edges belong to the digit: keep what is within four working pixels of it (MNIST's
+    # own digits have faint edges up to two pixels wide, and resampling leaves faint ripples beyond).
+    digit = ndimage.maximum_filter(digit, 9, mode="nearest")
+    if scale == 1:
+        ink = _above(gray, background, dark)
+        ink = np.clip(ink - _noise_level(ink), 0, None) * digit
+    else:
+        # The noise on a grid of the picture's pixels; the ink in the digit's box, at full resolution: the
+        # background as a smooth surface (bilinear), the digit's regions as a mask.
+        step = max(1, round((gray.size / NOISE_SAMPLES) ** 0.5))
+        grid = gray[::step, ::step]
+        noise = _noise_level(_above(grid, _enlarge(background, grid.shape), dark))
+        rows, cols = ndimage.find_objects(digit.astype(np.uint8))[0]
+        down, across = gray.shape[0] / small.shape[0], gray.shape[1] / small.shape[1]
+        top, bottom = int(rows.start * down), min(gray.shape[0], int(np.ceil(rows.stop * down)))
+        left, right = int(cols.start * across), min(gray.shape[1], int(np.ceil(cols.stop * across)))
+        part = (left / across, top / down, right / across, bottom / down)  # the box, in working pixels
+        shape = (bottom - top, right - left)
+        ink = _above(gray[top:bottom, left:right], _enlarge(background, shape, part), dark)
+        ink = np.clip(ink - noise, 0, None) * (_enlarge(digit, shape, part, Image.Resampling.NEAREST) > 0)
+    return (ink, several) if ink.max() > 0 else None
+
+
+def _above(gray: np.ndarray, background: np.ndarray, dark: bool) -> np.ndarray:
+    """How far the picture (after polarity: ink light) lies above its background."""
+    return np.clip((1 - gray if dark else gray) - background, 0, None)
+
+
+def _ink_is_dark(gray: np.ndarray) -> bool:
+    """Dark ink on a light background, unless the light part of the picture is too small to be paper, and
+    is not shaped like a sheet either.
+
+    Light and dark split at the middle of the picture's range. A digit covers little of its picture: at
+    most a third of an MNIST image is light (0.33 over the test set). Paper covers more, even when a
+    photo shows it lying on a darker table or a scan has dark corners, so more light than LIGHT_INK means
+    paper. Not the median: a sheet may cover less than half of a photo. A smaller sheet, a note on a desk,
+    is told from a light digit by its shape: see :func:`_looks_like_a_sheet`.
+    """
+    low, high = np.percentile(gray, [0.1, 99.9])
+    light = gray > (low + high) / 2
+    return float(light.mean()) > LIGHT_INK or _looks_like_a_sheet(light)
+
+
+def _looks_like_a_sheet(light: np.ndarray) -> bool:
+    """Whether the largest light region is a sheet of paper rather than a light digit: wide, convex and
+    four-cornered (see SHEET_SIZE), whichever way it is turned and even seen at a slant, as a note lying on
+    a desk is. Small images are never taken for photos of a sheet (SHEET_MIN_SIDE)."""
+    if min(light.shape) < SHEET_MIN_SIDE:
+        return False
+    labels, count = ndimage.label(light, EIGHT_NEIGHBOURS)
+    if count == 0:
+        return False
+    sizes = np.bincount(labels.ravel())
+    sizes[0] = 0
+    region = ndimage.binary_fill_holes(labels == sizes.argmax(), EIGHT_NEIGHBOURS)  # the ink on it filled in
+    hull = _convex_hull(region)
+    outline = hull.points[hull.vertices]
+    if _width(outline) < SHEET_SIZE * min(light.shape) or region.sum() < SHEET_SOLIDITY * hull.volume:
+        return False
+    diagonal = float(np.hypot(*np.ptp(outline, axis=0)))
+    return len(_corners(outline, CORNER_TOLERANCE * diagonal)) <= SHEET_CORNERS
+
+
+def _convex_hull(mask: np.ndarray) -> ConvexHull:
+    """The convex hull of a mask's pixels, each a unit square (points are x, y; in 2-D ``volume`` is the
+    area and ``vertices`` go round counter-clockwise). Only the outer corners of each row's first and last
+    pixel can be on the hull: a few hundred points instead of every pixel's four."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    first = mask[rows].argmax(axis=1)
+    last = mask.shape[1] - mask[rows, ::-1].argmax(axis=1)
+    x = np.concatenate([first, last, first, last])
+    y = np.concatenate([rows, rows, rows + 1, rows + 1])
+    return ConvexHull(np.stack([x, y], axis=1).astype(np.float64))
+
+
+def _width(polygon: np.ndarray) -> float:
+    """A convex polygon's smallest width over all directions (to the degree): a sheet's shorter side."""
+    angles = np.radians(np.arange(180))
+    along = polygon @ np.stack([np.cos(angles), np.sin(angles)])
+    return float(np.ptp(along, axis=0).min())
+
+
+def _corners(polygon: np.ndarray, tolerance: float) -> list[np.ndarray]:
+    """The corners left when a closed polygon's outline is straightened wherever that moves it by at most
+    ``tolerance`` (Douglas-Peucker, from the two corners farthest apart). Neither scipy nor numpy has it."""
+
+    def straighten(chain: np.ndarray) -> list[np.ndarray]:
+        start, end = chain[0], chain[-1]
+        if len(chain) < 3:
+            return [start]
+        direction = end - start
+        offsets = np.abs(direction[0] * (chain[:, 1] - start[1]) - direction[1] * (chain[:, 0] - start[0]))
+        offsets /= max(float(np.hypot(*direction)), 1e-9)
+        farthest = int(offsets.argmax())
+        if offsets[farthest] <= tolerance:
+            return [start]
+        return straighten(chain[: farthest + 1]) + straighten(chain[farthest:])
+
+    far = int(((polygon - polygon[0]) ** 2).sum(axis=1).argmax())
+    return straighten(polygon[: far + 1]) + straighten(np.concatenate([polygon[far:], polygon[:1]]))
+
+
+class _Box(NamedTuple):
+    """A region's bounding box, inclusive."""
+
+    top: int
+    bottom: int
+    left: int
+    right: int
+
+    @classmethod
+    def of(cls, where: tuple[slice, slice]) -> _Box:
+        rows, cols = where
+        return cls(rows.start, rows.stop - 1, cols.start, cols.stop - 1)
+
+    @property
+    def long_side(self) -> int:
+        return max(self.bottom - self.top, self.right - self.left) + 1
+
+    def widened(self, margin: float) -> tuple[float, float, float, float]:
+        return self.top - margin, self.bottom + margin, self.left - margin, self.right + margin
+
+    def within(self, bounds: tuple[float, float, float, float]) -> bool:
+        top, bottom, left, right = bounds
+        return self.top >= top and self.bottom <= bottom and self.left >= left and self.right <= right
+
+
+def _digit_regions(ink: np.ndarray, peak: float, picture: np.ndarray) -> tuple[np.ndarray, bool] | None:
+    """The regions of ``ink`` (a working copy, background 0) that make up the digit, as a boolean mask, and
+    whether another digit lies clear of it.
+
+    Regions are the connected areas above WEAK times the peak; a region's weight is its ink above STRONG
+    times it, squared (a faint smudge weighs little or nothing). Hairlines (the sliver a sheet's slanted
+    edge leaves, a ruled page's lines) are never the digit. The digit is the heaviest region that does not
+    touch the picture's edge (what does is a table, a scanner's fill, a shadow's corner), else the
+    heaviest of all (a digit cropped tightly). Strokes of
+    the same digit that are not joined to it (a 5's flag) are the other such regions that lie within its
+    box widened by a third; on a spotless background (MNIST's, a drawing app's) every region clear of the
+    edge is.
+    """
+    labels, count = ndimage.label(ink > WEAK * peak, EIGHT_NEIGHBOURS)
+    if count == 0:
+        return None
+    edge = np.zeros(count + 1, dtype=bool)
+    edge[np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])] = True
+    # The ink's strength is judged among the regions clear of the edge, as a black scanner fill or a dark
+    # table is often darker than a pencil's stroke; unless all they hold is faint (smudges beside a digit
+    # that touches the edge).
+    clear = ~edge[labels] & (labels > 0)
+    if clear.any():
+        clear_peak = _peak(np.where(clear, ink, 0))
+        if clear_peak > 2 * WEAK * peak:
+            peak = clear_peak
+    # Squared, so that a few strong strokes outweigh a wide, faint blot that barely passes STRONG.
+    excess = np.clip(ink - STRONG * peak, 0, None) ** 2
+    weight = np.bincount(labels.ravel(), weights=excess.ravel(), minlength=count + 1)
+    pixels = np.bincount(labels.ravel(), minlength=count + 1)
+    inked = labels > 0
+    solid = ndimage.binary_closing(inked, EIGHT_NEIGHBOURS)  # without noise's pinholes and ragged edges
+    outline = np.bincount(labels[inked & ~ndimage.binary_erosion(solid)], minlength=count + 1)
+    boxes = {k: _Box.of(where) for k, where in enumerate(ndimage.find_objects(labels), start=1) if weight[k] > 0}
+    boxes = {k: box for k, box in boxes.items() if 2 * pixels[k] >= HAIRLINE * box.long_side * outline[k]}
+    if not boxes:
+        return None
+    inside = [k for k in boxes if not edge[k]]
+    main = max(inside or list(boxes), key=lambda k: weight[k])
+    near = boxes[main].widened(boxes[main].long_side / 3)
+    # On a spotless background (one flat level, the ink exactly 0 over most of the picture: MNIST's images,
+    # a drawing app's) every inked region is part of the drawing; elsewhere only the strokes near the digit
+    # are (not the slivers along a sheet's edges on a clean, flat table).
+    spotless = (ink == 0).mean() > 0.5 and float(np.ptp(picture - ink)) < 1 / 255
+    keep = [k for k in inside if spotless or boxes[k].within(near)]
+    others = [k for k in inside if not boxes[k].within(near)]
+    several = any(
+        weight[k] >= ANOTHER_DIGIT * weight[main] and boxes[k].long_side >= ANOTHER_DIGIT * boxes[main].long_side
+        for k in others
+    )
+    return np.isin(labels, [main, *keep]), several
+
+
+def _peak(ink: np.ndarray) -> float:
+    """The brightest ink, from a 3x3 average (of the pixels inside the picture) so that one hot pixel of
+    noise does not count."""
+    sums = ndimage.uniform_filter(ink.astype(np.float32), 3, mode="constant")
+    rows, cols = (ndimage.uniform_filter1d(np.ones(n, dtype=np.float32), 3, mode="constant") for n in ink.shape)
+    return float((sums / np.outer(rows, cols)).max())
+
+
+def _noise_level(ink: np.ndarray) -> float:
+    """How far the background's noise reaches: its median plus three robust standard deviations."""
+    median = float(np.median(ink))
+    spread = 1.4826 * float(np.median(np.abs(ink - median)))
+    return median + 3 * spread
+
+
+def octagon_lines(size: int) -> tuple[int, int]:
+    """The lengths of the lines whose maxima, one after another, make a maximum over a regular octagon
+    ``size`` pixels across (``size`` odd, from 7: smaller ones have gaps): (horizontal and vertical lines,
+    each diagonal line). Every length is odd, so each line has a centre pixel and the octagon is symmetric
+    about its centre, which an opening needs (with an even length, dilate(erode(x)) can exceed x)."""
+    if size % 2 == 0 or size < 7:
+        raise ValueError(f"an octagon's size must be odd and at least 7, not {size}")
+    half_diagonal = round(size / (2 + 2**0.5) / 2)
+    straight = size - 4 * half_diagonal
+    return straight, 2 * half_diagonal + 1
+
+
+def octagon_footprint(size: int) -> np.ndarray:
+    """The octagon of :func:`octagon_lines` as a boolean ``size`` x ``size`` footprint (for scipy)."""
+    point = np.zeros((size, size), dtype=np.float32)
+    point[size // 2, size // 2] = 1
+    return _octagon_max(point, size) > 0
+
+
+def _octagon_max(image: np.ndarray, size: int) -> np.ndarray:
+    """Maximum over a regular octagon ``size`` pixels across (``size`` odd): a square's sides plus a
+    diamond's, the picture's edge repeated beyond it (scipy's ``mode="nearest"``).
+
+    An octagon, not a square, so that an opening slides along the slanted edge of a sheet lying askew as
+    well as along a straight one, and leaves no sliver of the sheet behind to be taken for ink. As four
+    line maxima: scipy's ``maximum_filter`` with the octagon as a footprint costs its area per pixel
+    (about 160 times slower at a window of 63, on the working copy).
+    """
+    straight, diagonal = octagon_lines(size)
+    reach = size // 2
+    padded = np.pad(image, reach, mode="edge")  # repeated once, in 2-D, so the lines compose exactly
+    padded = ndimage.maximum_filter1d(padded, straight, axis=0, mode="nearest")
+    padded = ndimage.maximum_filter1d(padded, straight, axis=1, mode="nearest")
+    if diagonal > 1:
+        padded = _diagonal_max(_diagonal_max(padded, diagonal, 1), diagonal, -1)
+    return padded[reach:-reach, reach:-reach] if reach else padded
+
+
+def _diagonal_max(image: np.ndarray, length: int, slope: int) -> np.ndarray:
+    """Maximum over ``length`` pixels (odd) along a diagonal, down-right (``slope`` 1) or down-left (-1).
+
+    Laid end to end in rows one pixel longer (or shorter) than the picture's, a diagonal is a column, and
+    scipy's 1-D filter runs down it. Values near the left and right edges mix with the other side's: the
+    caller pads the picture by half the length first and cuts that margin off. (scipy has no diagonal
+    filter; a diagonal footprint costs ``length`` per pixel: 5 times slower at 43.)
+    """
+    height, width = image.shape
+    stride = width + slope
+    flat = np.concatenate([image.ravel(), np.full(-image.size % stride, image.flat[-1], image.dtype)])
+    columns = ndimage.maximum_filter1d(flat.reshape(-1, stride), length, axis=0, mode="nearest")
+    return columns.ravel()[: image.size].reshape(height, width)
+
+
+def grey_opening(image: np.ndarray, size: int) -> np.ndarray:
+    """A grey opening by the octagon ``size`` pixels across, edges as scipy's ``mode="nearest"``: equal to
+    ``scipy.ndimage.grey_opening(image, footprint=octagon_footprint(size), mode="nearest")``."""
+    return _octagon_max(-_octagon_max(-image, size), size)
+
+
+def _opening(image: np.ndarray, size: int) -> np.ndarray:
+    """What is left when everything light and narrower than ``size`` is flattened: the background under
+    light ink. Wide areas, straight edges and smooth gradients pass unchanged.
+
+    The picture is first extended beyond its edge, as if what lies around it (a table, a shadow, the
+    page) went on: outwards from each side, each of its outermost pixels replaced by the darkest within
+    ``size`` along that side, so that a stroke the edge cuts is not carried outwards. A strip of table
+    between a sheet and the picture's edge, or a shadow along it, then stays background even where it is
+    narrower than ``size``, while the stroke stays ink. (A stroke running along a whole side, as a tightly
+    cropped 7's bar does, is carried outwards and lost: leave a pixel of margin.)
+    """
+    framed = image.copy()
+    for side in (framed[0], framed[-1], framed[:, 0], framed[:, -1]):  # views into ``framed``
+        side[:] = ndimage.minimum_filter1d(side, size, mode="nearest")
+    padded = np.pad(framed, size, mode="edge")
+    padded[size:-size, size:-size] = image
+    return grey_opening(padded, size)[size:-size, size:-size]
+
+
+def _shrink(image: np.ndarray, scale: float) -> np.ndarray:
+    """A float image made smaller by ``scale`` (area averaging): the working copy."""
+    size = (max(2, round(image.shape[1] * scale)), max(2, round(image.shape[0] * scale)))
+    return np.asarray(Image.fromarray(image.astype(np.float32)).resize(size, Image.Resampling.BOX))
+
+
+def _enlarge(
+    image: np.ndarray,
+    shape: tuple[int, int],
+    part: tuple[float, float, float, float] | None = None,
+    resample: Image.Resampling = Image.Resampling.BILINEAR,
+) -> np.ndarray:
+    """``part`` of a working-size float image (left, top, right, bottom; all of it by default) brought to
+    ``shape`` (rows, cols): bilinear for a smooth background, nearest for a mask."""
+    return np.asarray(Image.fromarray(image.astype(np.float32)).resize((shape[1], shape[0]), resample, part))
+
+
+def _fit(digit: np.ndarray, box: int) -> np.ndarray:
+    """Scale so the longer side is ``box`` pixels, keeping the aspect ratio (unchanged if it already is)."""
+    height, width = digit.shape
+    scale = box / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    # Mode "F" keeps the float precision; PIL returns a plain copy when the size does not change.
+    resized = Image.fromarray(digit.astype(np.float32)).resize(size, Image.Resampling.LANCZOS)
+    return np.clip(np.asarray(resized), 0, 1)
+
+
+def _place(digit: np.ndarray, frame: int, centre: float) -> np.ndarray:
+    """Paste ``digit`` into a black ``frame`` x ``frame`` image with its centre of mass nearest ``centre``.
+
+    Shifts are whole pixels, as MNIST's were, so an MNIST image is not blurred by a sub-pixel move.
+    """
+    height, width = digit.shape
+    row, col = ndimage.center_of_mass(digit)
+    top = int(np.clip(round(centre - row), 0, frame - height))
+    left = int(np.clip(round(centre - col), 0, frame - width))
+    out = np.zeros((frame, frame), dtype=np.float32)
+    out[top : top + height, left : left + width] = digit
+    return out

@@ -1,0 +1,206 @@
+"""Users' image files: finding them, decoding each once, and the set ``predict`` reads.
+
+:func:`decode_image` is the one way a user's picture becomes a PIL image, for ``predict`` (a path) and
+``serve`` (an upload's bytes) alike: the same formats, the same size limits, the same EXIF turn and the
+same errors, each a :class:`ImageError` subclass whose message says what is wrong. :class:`UserImages`
+holds a whole set for ``predict``: the prepared tensors, the files they came from, the files that could
+not be read and what :func:`mnist_rnn.preparation.prepare` noticed in each (blank, several digits).
+"""
+
+from __future__ import annotations
+
+import glob
+import io
+import struct
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from mnist_rnn.errors import UserError
+from mnist_rnn.preparation import FRAME, prepare
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+FORMATS = ("PNG", "JPEG", "BMP", "GIF")  # what PIL may decode: the formats of IMAGE_SUFFIXES, no others
+# The most pixels taken (a 48-megapixel phone photo has 48 million): a picture's size is read from its
+# header before anything is decoded, so a small file that would unpack into gigabytes is refused cheaply.
+MAX_PIXELS = 50_000_000
+# What PIL's EXIF (TIFF) parser raises on a malformed block: "not a TIFF file" is a SyntaxError; short or
+# inconsistent data an OSError, ValueError, KeyError or struct.error.
+EXIF_ERRORS = (SyntaxError, OSError, ValueError, KeyError, struct.error)
+
+
+class ImageError(UserError):
+    """A picture that cannot be read; the message names the file (when there is one) and the reason."""
+
+    def __init__(self, source: str | Path | None, reason: str) -> None:
+        super().__init__(f"{source}: {reason}" if source is not None else reason)
+        self.path = Path(source) if source is not None else None
+        self.reason = reason
+
+
+class NotAnImage(ImageError):
+    """Empty, or not in one of :data:`FORMATS` (an HTTP server answers 415, or 400 when empty)."""
+
+
+class ImageTooLarge(ImageError):
+    """More pixels than the limit, or a decompression bomb (an HTTP server answers 413)."""
+
+
+class DamagedImage(ImageError):
+    """A known format whose data is truncated or damaged (an HTTP server answers 400)."""
+
+
+def decode_image(
+    source: bytes | str | Path, *, formats: tuple[str, ...] = FORMATS, max_pixels: int = MAX_PIXELS
+) -> Image.Image:
+    """A user's picture, fully decoded and turned upright by its EXIF orientation tag.
+
+    ``source`` is a file's path or a file's bytes (an upload). PIL opens lazily; the size is checked from
+    the header first, then ``load()`` forces the decoding that finds truncated data, so a bad picture fails
+    here with a reason, never later. Of an animated GIF only the first frame is read.
+
+    Raises:
+        ImageError: the file does not exist or cannot be opened (a folder, no permission).
+        NotAnImage: empty, or not a PNG, JPEG, BMP or GIF (``formats``).
+        ImageTooLarge: more than ``max_pixels`` pixels, or what PIL takes for a decompression bomb.
+        DamagedImage: truncated or damaged data.
+    """
+    name = None if isinstance(source, bytes) else source
+    if isinstance(source, bytes):
+        data = source
+    else:
+        try:
+            data = Path(source).read_bytes()
+        except FileNotFoundError as error:
+            raise ImageError(name, "no such file") from error
+        except OSError as error:
+            raise ImageError(name, f"cannot be read ({error.strerror or error})") from error
+    if not data:
+        raise NotAnImage(name, "not a readable image (empty file)")
+    try:
+        image = Image.open(io.BytesIO(data), formats=formats)
+    except Image.DecompressionBombError as error:
+        raise ImageTooLarge(name, f"image too large ({error})") from error
+    except (OSError, SyntaxError, ValueError) as error:  # PIL's UnidentifiedImageError is an OSError
+        listed = ", ".join(formats[:-1]) + f" or {formats[-1]}" if len(formats) > 1 else formats[0]
+        raise NotAnImage(name, f"not a readable image (not a {listed} file)") from error
+    width, height = image.size
+    if width * height > max_pixels:
+        raise ImageTooLarge(name, f"image of {width} x {height} pixels: the limit is {max_pixels:,} pixels")
+    try:
+        image.load()
+    except Image.DecompressionBombError as error:
+        raise ImageTooLarge(name, f"image too large ({error})") from error
+    except (OSError, SyntaxError, ValueError, EOFError) as error:
+        raise DamagedImage(name, f"not a readable image (truncated or damaged {image.format} data: {error})") from error
+    return _upright(image)
+
+
+def _upright(image: Image.Image) -> Image.Image:
+    """Turned as its EXIF orientation tag says (phones store pictures sideways and set the tag). A
+    malformed EXIF block is ignored (the pixels are still there, as stored); only the errors PIL's EXIF
+    parser raises are caught, not bugs."""
+    try:
+        return ImageOps.exif_transpose(image)
+    except EXIF_ERRORS:
+        return image
+
+
+def find_images(path_or_glob: str | Path) -> list[Path]:
+    """The image files a user means: one file, the images in a folder, or the images a glob matches.
+
+    A file named explicitly is always taken, whatever its suffix, so that a bad file is reported rather
+    than skipped; in a folder or a glob only files with an image suffix count. Sorted, for a stable order.
+    """
+    path = Path(path_or_glob)
+    if path.is_file():
+        return [path]
+    if path.is_dir():
+        candidates = path.iterdir()
+    else:
+        candidates = (Path(p) for p in glob.glob(str(path_or_glob), recursive=True))
+    found = sorted(p for p in candidates if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not found:
+        raise UserError(f"no images found at {path_or_glob} (looked for {', '.join(IMAGE_SUFFIXES)} files)")
+    return found
+
+
+class UserImages(Dataset):
+    """Users' images prepared for the model, and where each came from: the one record ``predict`` keeps.
+
+    ``images[i]`` was prepared from ``files[i]``; ``blank[i]`` says that no digit was found in it and
+    ``several[i]`` that it holds more than one (the image shows the heaviest); the files that could not be
+    read are in ``failures``, each with its reason, and have no image. A DataLoader batch is
+    ``(images uint8 (B, 1, 28, 28), indices)``: the indices point into ``files``, so whoever writes the
+    predictions knows which file each row is about.
+    """
+
+    def __init__(
+        self,
+        files: list[Path],
+        images: Tensor,
+        blank: list[bool],
+        failures: list[tuple[Path, str]],
+        several: list[bool] | None = None,
+    ) -> None:
+        several = [False] * len(files) if several is None else several
+        if not len(files) == len(images) == len(blank) == len(several):
+            raise ValueError(f"{len(files)} files, {len(images)} images, {len(blank)} blank, {len(several)} several")
+        self.files = files
+        self.images = images
+        self.blank = blank
+        self.several = several
+        self.failures = failures
+
+    @classmethod
+    def load(cls, path_or_glob: str | Path) -> UserImages:
+        """Read and prepare every image up front: a bad file is recorded with its reason, the others go on."""
+        files, images, blank, several, failures = [], [], [], [], []
+        for path in find_images(path_or_glob):
+            try:
+                prepared = prepare(decode_image(path))
+            except ImageError as error:
+                failures.append((path, error.reason))
+            else:
+                files.append(path)
+                images.append(prepared.pixels)
+                blank.append(prepared.blank)
+                several.append(prepared.several)
+        stacked = torch.stack(images) if images else torch.zeros(0, 1, FRAME, FRAME, dtype=torch.uint8)
+        return cls(files, stacked, blank, failures, several)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
+        return self.images[index], torch.tensor(index)
+
+    def __getitems__(self, indices: list[int]) -> tuple[Tensor, Tensor]:
+        """A whole batch in one gather (see :class:`mnist_rnn.data.InMemoryImages`)."""
+        index = torch.as_tensor(indices)
+        return self.images.index_select(0, index), index
+
+    def save(self, folder: str | Path) -> list[Path]:
+        """Write each prepared image as a 28x28 PNG named after its file: ``scan.jpg`` -> ``scan.png``; a
+        second file with the same stem (``scan.png``, or ``other/scan.jpg``) -> ``scan-2.png``, and so on.
+        Returns the paths written, in the order of ``files``."""
+        folder = Path(folder)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            taken: set[str] = set()
+            written = []
+            for path, image in zip(self.files, self.images, strict=True):
+                name, count = f"{path.stem}.png", 1
+                while name in taken:
+                    count += 1
+                    name = f"{path.stem}-{count}.png"
+                taken.add(name)
+                Image.fromarray(np.asarray(image[0])).save(folder / name)
+                written.append(folder / name)
+        except OSError as error:
+            raise UserError(f"cannot save the prepared images in {folder}: {error.strerror or error}") from error
+        return written

@@ -1,0 +1,165 @@
+"""Temperature scaling: the fitted temperature, ``python -m mnist_rnn calibrate``, and where it is used."""
+
+from __future__ import annotations
+
+import csv
+import errno
+import io
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from mnist_rnn import calibration
+from mnist_rnn.calibration import calibrate, calibration_error, fit_temperature
+from mnist_rnn.cli import main
+from mnist_rnn.export import ProbabilityModel
+from mnist_rnn.model import RNNClassifier
+from tests.helpers import QUIET, data_args, fit_tiny_in, one_line_error, render_digit
+
+
+def overconfident(count: int = 4000, true_temperature: float = 2.5, seed: int = 0):
+    """Logits ``z`` whose labels are drawn from ``softmax(z / true_temperature)``: T = 2.5 calibrates them."""
+    generator = torch.Generator().manual_seed(seed)
+    logits = 4 * torch.randn(count, 10, generator=generator)
+    labels = torch.multinomial((logits / true_temperature).softmax(dim=-1), 1, generator=generator).squeeze(1)
+    return logits, labels
+
+
+def test_the_fitted_temperature_lowers_the_nll_and_changes_no_class():
+    logits, labels = overconfident()
+    temperature = fit_temperature(logits, labels)
+    assert temperature == pytest.approx(2.5, rel=0.1)  # the temperature the labels were drawn with
+    assert F.cross_entropy(logits / temperature, labels) < F.cross_entropy(logits, labels)
+    for nearby in (0.9 * temperature, 1.1 * temperature):  # a minimum, not just lower
+        assert F.cross_entropy(logits / temperature, labels) < F.cross_entropy(logits / nearby, labels)
+    assert torch.equal((logits / temperature).argmax(dim=-1), logits.argmax(dim=-1))
+    measured = calibrate(logits, labels)
+    assert measured.ece_after < measured.ece_before / 3 and measured.nll_after < measured.nll_before
+
+
+def test_an_underconfident_model_gets_a_temperature_below_one():
+    """Label smoothing's case: the network is right more often than its probabilities say."""
+    logits, labels = overconfident(true_temperature=0.5)
+    assert fit_temperature(logits, labels) == pytest.approx(0.5, rel=0.1)
+
+
+def test_the_calibration_error_is_torchmetrics_and_zero_for_a_perfectly_calibrated_bin():
+    logits = torch.log(torch.tensor([[0.6, 0.4]] * 10))
+    labels = torch.tensor([0] * 6 + [1] * 4)  # 60% right at 60% confidence
+    assert calibration_error(logits, labels) == pytest.approx(0.0, abs=1e-6)
+    assert calibration_error(logits, torch.zeros(10, dtype=torch.long)) == pytest.approx(0.4, abs=1e-6)
+
+
+@pytest.fixture(scope="module")
+def run(fake_data_dir, tmp_path_factory) -> Path:
+    return fit_tiny_in(tmp_path_factory.mktemp("calibrate"), fake_data_dir, "--model.hidden_size", "16")
+
+
+def temperature_of(path: Path) -> float:
+    return float(torch.load(path, weights_only=True)["state_dict"]["network.temperature"])
+
+
+def test_fit_calibrates_its_best_checkpoint_and_leaves_last_alone(run):
+    best = next((run / "checkpoints").glob("best-*.ckpt"))
+    saved = torch.load(best, weights_only=True)["calibration"]
+    assert temperature_of(best) == pytest.approx(saved["temperature"]) and saved["temperature"] != 1.0
+    assert saved["images"] == 40 and saved["nll_after"] <= saved["nll_before"]
+    assert temperature_of(run / "checkpoints" / "last.ckpt") == 1.0
+    assert not list((run / "checkpoints").glob(".*partial"))
+
+
+def test_calibrate_fits_on_the_validation_split_and_writes_the_checkpoint(run, fake_data_dir, tmp_path, capsys):
+    path = tmp_path / "model.ckpt"
+    shutil.copy(run / "checkpoints" / "last.ckpt", path)
+    main(["calibrate", "--ckpt_path", str(path), "--data.data_dir", str(fake_data_dir)])
+    out = capsys.readouterr().out
+    assert "Validation split, 40 images" in out and "calibration error (ECE, 15 bins)" in out
+    temperature = temperature_of(path)
+    assert f"Wrote temperature {temperature:.4f} into {path}" in out
+    assert temperature != 1.0 and [p.name for p in tmp_path.iterdir()] == ["model.ckpt"]  # no partial file
+    # The same split as fit's: the numbers match those fit wrote into its best checkpoint's neighbour.
+    model = RNNClassifier.load_from_checkpoint(path)
+    logits, labels = calibration.logits_of(model.network, calibration.validation_split(path).val_dataloader())
+    measured = calibrate(logits, labels)
+    assert measured.temperature == pytest.approx(temperature, rel=1e-4)
+    assert f"{measured.nll_before:.4f} -> {measured.nll_after:.4f}" in out
+    assert measured.nll_after < measured.nll_before
+    # Everything that gives probabilities divides the logits by it; the classes stay.
+    images = torch.randint(0, 256, (5, 1, 28, 28), dtype=torch.uint8)
+    network = model.network.eval()
+    with torch.no_grad():
+        expected = (network(images) / temperature).softmax(dim=-1)
+        assert torch.allclose(ProbabilityModel(network)(images)[0], expected, atol=1e-6)
+        assert torch.allclose(model.predict_step(images, 0), expected, atol=1e-6)
+        assert torch.equal(expected.argmax(dim=-1), network(images).argmax(dim=-1))
+
+
+def test_predict_gives_the_calibrated_probability(run, fake_data_dir, tmp_path, monkeypatch, capsys):
+    best = next((run / "checkpoints").glob("best-*.ckpt"))
+    folder = tmp_path / "digits"
+    folder.mkdir()
+    render_digit(3, canvas=(60, 60), size=44, ink=0, paper=255).save(folder / "three.png")
+    monkeypatch.chdir(tmp_path)
+    main(["predict", "--ckpt_path", str(best), "--data.predict_path", str(folder)])
+    (_, digit, probability) = list(csv.reader(io.StringIO(capsys.readouterr().out)))[1]
+    from mnist_rnn.images import load_image, to_mnist
+
+    network = RNNClassifier.load_from_checkpoint(best).network.eval()
+    with torch.no_grad():
+        expected = network.probabilities(to_mnist(load_image(folder / "three.png"))[None])[0]
+    assert int(digit) == int(expected.argmax()) and float(probability) == pytest.approx(float(expected.max()), abs=1e-4)
+
+
+def error_line(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    """Run the CLI with ``args`` that must fail: exit status 2, and its last stderr line is the error (the data
+    module may warn first that 40 validation images are few)."""
+    with pytest.raises(SystemExit) as exit:
+        main(args)
+    assert exit.value.code == 2
+    last = capsys.readouterr().err.splitlines()[-1]
+    assert last.startswith("mnist-rnn: error: ")
+    return last
+
+
+def test_a_failed_write_leaves_the_checkpoint_as_it_was(run, fake_data_dir, tmp_path, monkeypatch, capsys):
+    path = tmp_path / "model.ckpt"
+    shutil.copy(run / "checkpoints" / "last.ckpt", path)
+    before = path.read_bytes()
+
+    def full_disk(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(calibration.torch, "save", full_disk)
+    error = error_line(["calibrate", "--ckpt_path", str(path), "--data.data_dir", str(fake_data_dir)], capsys)
+    assert f"no space left on the device to rewrite {path}: it is unchanged" in error
+    assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["model.ckpt"]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        pytest.param(["--ckpt_path", "missing.ckpt"], "--ckpt_path missing.ckpt: no such file", id="no checkpoint"),
+        pytest.param([], "the following arguments are required: --ckpt_path", id="no --ckpt_path"),
+        pytest.param(["--ckpt_path", "CKPT", "--data.data_dir", "nowhere"], "nowhere", id="no data"),
+    ],
+)
+def test_bad_calibrate_options_are_one_line(args, message, run, tmp_path, monkeypatch, capsys, no_network):
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "model.ckpt"
+    shutil.copy(run / "checkpoints" / "last.ckpt", path)
+    before = path.read_bytes()
+    assert message in one_line_error(["calibrate", *[str(path) if a == "CKPT" else a for a in args]], capsys)
+    assert path.read_bytes() == before
+
+
+def test_test_prints_the_calibration_error_before_and_after(run, fake_data_dir, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    best = next((run / "checkpoints").glob("best-*.ckpt"))
+    main(["test", "--ckpt_path", str(best), *data_args(fake_data_dir), *QUIET])
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    temperature = temperature_of(best)
+    assert line.startswith("Test calibration error (ECE, 15 bins) ")
+    assert f"at temperature {temperature:.3f}" in line and "uncalibrated, at 1.0" in line

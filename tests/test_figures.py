@@ -1,0 +1,241 @@
+"""TensorBoard figures at the end of test: read back from the event files that fit and test write."""
+
+from pathlib import Path
+
+import pytest
+import torch
+from lightning.pytorch import Trainer
+from lightning.pytorch.callbacks import LearningRateMonitor
+from lightning.pytorch.loggers import CSVLogger
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.hparams import plugin_data_pb2
+
+from mnist_rnn.cli import main
+from mnist_rnn.data import MNISTDataModule
+from mnist_rnn.figures import (
+    TestFigures,
+    confusion_figure,
+    first_ink_rows,
+    misclassified_figure,
+    plain_hparams,
+    reading_figure,
+    reliability_figure,
+    short_names,
+)
+from mnist_rnn.model import RNNClassifier
+from tests.helpers import QUIET, data_args, fit_tiny_in
+
+
+def events(run: Path) -> EventAccumulator:
+    accumulator = EventAccumulator(str(run), size_guidance={"images": 0, "scalars": 0, "tensors": 0})
+    accumulator.Reload()
+    return accumulator
+
+
+def hparams_metrics(accumulator: EventAccumulator) -> set[str]:
+    """The metric names declared in the run's hyperparameters-tab summary."""
+    content = accumulator.PluginTagToContent("hparams")["_hparams_/experiment"]
+    data = plugin_data_pb2.HParamsPluginData.FromString(content)
+    return {info.name.tag for info in data.experiment.metric_infos}
+
+
+@pytest.fixture(scope="module")
+def run(fake_data_dir, tmp_path_factory) -> Path:
+    """The run folder of one fit (and its test) of a small, weak model: some test digits are wrong."""
+    folder = tmp_path_factory.mktemp("pictures")
+    # log_every_n_steps 2: the 10 steps of this epoch get a few points of the learning-rate curve
+    return fit_tiny_in(folder, fake_data_dir, "--model.hidden_size", "16", "--trainer.log_every_n_steps", "2")
+
+
+def hparams_names(accumulator: EventAccumulator) -> set[str]:
+    """The hyperparameter names (the table's columns) of the run's hyperparameters-tab summary."""
+    content = accumulator.PluginTagToContent("hparams")["_hparams_/session_start_info"]
+    return set(plugin_data_pb2.HParamsPluginData.FromString(content).session_start_info.hparams)
+
+
+FIGURES = {"test/confusion_matrix", "test/misclassified", "test/reading_accuracy", "test/reliability"}
+HP_METRICS = {"hp/val_acc", "hp/test_acc", "hp/test_ece"}
+
+
+def hparams_values(accumulator: EventAccumulator) -> dict:
+    """The run's hyperparameters as the tab shows them: {name: number, string or bool}."""
+    content = accumulator.PluginTagToContent("hparams")["_hparams_/session_start_info"]
+    values = plugin_data_pb2.HParamsPluginData.FromString(content).session_start_info.hparams
+    return {name: getattr(value, value.WhichOneof("kind")) for name, value in values.items()}
+
+
+def hparams_infos(accumulator: EventAccumulator) -> dict:
+    content = accumulator.PluginTagToContent("hparams")["_hparams_/experiment"]
+    return {info.name: info for info in plugin_data_pb2.HParamsPluginData.FromString(content).experiment.hparam_infos}
+
+
+def test_fit_then_test_writes_the_figures_the_calibration_and_the_hparams(run):
+    accumulator = events(run)
+    assert FIGURES <= set(accumulator.Tags()["images"])
+    assert hparams_metrics(accumulator) == HP_METRICS
+    # Plain hyperparameters only: not LightningCLI's _instantiator, not the list of class names.
+    names = hparams_names(accumulator)
+    assert {"lr", "hidden_size", "optimizer", "forget_bias"} <= names
+    assert not any(name.startswith("_") for name in names) and "class_names" not in names
+    # The data module's and the trainer's deciding settings, as readable values: booleans as words.
+    values = hparams_values(accumulator)
+    assert values["batch_size"] == 20 and values["val_size"] == 40 and values["dataset"] == "mnist"
+    assert values["max_epochs"] == 1 and values["precision"] == "32-true" and values["seed"] == 42
+    assert values["bidirectional"] == "false" and values["normalize"] == "false"  # seed.yaml: no standardising
+    # Every string setting has a domain (without one TensorBoard warns "cannot process domain type").
+    infos = hparams_infos(accumulator)
+    assert all(infos[name].HasField("domain_discrete") for name, value in values.items() if isinstance(value, str))
+    # The calibration scalars of the test: before and after temperature scaling, and the temperature.
+    before = accumulator.Scalars("test/ece_uncalibrated")[-1].value
+    after = accumulator.Scalars("test/ece")[-1].value
+    temperature = accumulator.Scalars("test/temperature")[-1].value
+    assert 0 <= after < 1 and 0 <= before < 1 and temperature > 0 and temperature != 1.0  # fit calibrated it
+    # The tab shows the real numbers, under names of their own...
+    test_acc = accumulator.Scalars("hp/test_acc")[-1].value
+    assert test_acc == accumulator.Scalars("test/acc")[-1].value
+    assert accumulator.Scalars("hp/test_ece")[-1].value == after
+    assert 0 < test_acc < 1  # some right, some wrong: a figure in each
+    # ... hp/val_acc is that of the tested (best) checkpoint, as its file name says...
+    best = next((run / "checkpoints").glob("best-*.ckpt")).stem
+    assert f"{accumulator.Scalars('hp/val_acc')[-1].value:.4f}" == best.split("val_acc")[1]
+    # ... and val/acc has one point per epoch (one epoch here): no extra point at the last step.
+    assert len(accumulator.Scalars("val/acc")) == 1
+
+
+def test_the_test_subcommand_alone_writes_the_pictures_too(run, fake_data_dir, monkeypatch):
+    monkeypatch.chdir(run.parents[1])
+    best = next((run / "checkpoints").glob("best-*.ckpt"))
+    main(["test", "--ckpt_path", str(best), *data_args(fake_data_dir), *QUIET])
+    accumulator = events(run.parent / "version_1")
+    assert FIGURES <= set(accumulator.Tags()["images"])
+    assert hparams_metrics(accumulator) == HP_METRICS  # hp/val_acc comes from the checkpoint
+    val_acc = accumulator.Scalars("hp/val_acc")[-1].value
+    assert val_acc == pytest.approx(float(best.stem.split("val_acc")[1]), abs=1e-4)
+    assert "val/acc" not in accumulator.Tags()["scalars"]  # a test draws no validation curve
+
+
+def test_misclassified_grid_with_nothing_wrong_still_draws():
+    figure = misclassified_figure([], short_names(None, 10))
+    assert figure.texts  # says so, rather than an empty picture
+
+
+def test_short_class_names():
+    assert short_names(["0 - zero", "1 - one"], 2) == ["0", "1"]
+    assert short_names(["T-shirt/top", "Trouser"], 2) == ["T-shirt/top", "Trouser"]
+    assert short_names(None, 3) == ["0", "1", "2"]
+
+
+def test_fit_draws_the_learning_rate_curve(run):
+    """configs/seed.yaml trains with Adam at a constant lr 0.01: Lightning's LearningRateMonitor logs it."""
+    accumulator = events(run)
+    curve = accumulator.Scalars("lr-Adam")
+    assert len(curve) >= 2 and all(point.value == pytest.approx(0.01) for point in curve)
+
+
+def test_the_learning_rate_monitor_comes_only_with_a_logger(fake_data_dir, tmp_path):
+    data = MNISTDataModule(data_dir=str(fake_data_dir), val_size=40, batch_size=20)
+    quiet = {"limit_train_batches": 4, "limit_val_batches": 1, "log_every_n_steps": 1, "enable_progress_bar": False}
+    without = Trainer(max_epochs=1, logger=False, enable_checkpointing=False, **quiet)
+    without.fit(RNNClassifier(hidden_size=8), datamodule=data)  # LearningRateMonitor alone would refuse this
+    assert without.state.finished
+    assert not any(isinstance(callback, LearningRateMonitor) for callback in without.callbacks)
+    logger = CSVLogger(tmp_path, name="", version="")
+    with_logger = Trainer(max_epochs=1, logger=logger, enable_checkpointing=False, default_root_dir=tmp_path, **quiet)
+    with_logger.fit(RNNClassifier(hidden_size=8), datamodule=data)
+    assert "lr-AdamW" in (tmp_path / "metrics.csv").read_text().splitlines()[0]
+
+
+@pytest.mark.parametrize("sequence", ["rows", "pixels"])
+def test_the_reading_accuracy_after_the_last_row_is_the_test_accuracy(fake_data_dir, in_tmp_dir, sequence):
+    data = MNISTDataModule(data_dir=str(fake_data_dir), val_size=40, batch_size=20)
+    pictures = TestFigures()
+    trainer = Trainer(logger=False, callbacks=[pictures], enable_progress_bar=False, enable_model_summary=False)
+    accuracy = trainer.test(RNNClassifier(hidden_size=8, sequence=sequence), datamodule=data, verbose=False)[0]
+    correct, counts = pictures.reading_correct, pictures.class_counts
+    assert correct.shape == (28, 10) and int(counts.sum()) == 60  # the fake test set
+    assert float(correct[-1].sum() / counts.sum()) == pytest.approx(accuracy["test/acc"])
+    assert (correct <= counts).all()
+
+
+def test_no_reading_accuracy_for_a_bidirectional_network(fake_data_dir, in_tmp_dir):
+    data = MNISTDataModule(data_dir=str(fake_data_dir), val_size=40, batch_size=20)
+    pictures = TestFigures()
+    trainer = Trainer(logger=False, callbacks=[pictures], enable_progress_bar=False, enable_model_summary=False)
+    trainer.test(RNNClassifier(hidden_size=8, bidirectional=True), datamodule=data, verbose=False)
+    assert pictures.reading_correct is None and int(pictures.confusion.compute().sum()) == 60
+
+
+def test_reading_figure_draws_each_class_and_all_in_percent_and_marks_chance():
+    correct = torch.tensor([[0, 1], [2, 3], [4, 4]])  # 3 rows, 2 classes
+    figure = reading_figure(correct, torch.tensor([4, 4]), ["cat", "dog"])
+    axes = figure.axes[0]
+    lines = {line.get_label(): list(line.get_ydata()) for line in axes.get_lines() if line.get_label()[0] != "_"}
+    assert lines == {"cat": [0, 50, 100], "dog": [25, 75, 100], "all": [12.5, 62.5, 100]}
+    assert "chance" in [text.get_text() for text in axes.texts]
+    assert list(axes.get_lines()[0].get_xdata()) == [1, 2, 3]
+    assert "after reading k rows" in axes.get_title() and "%" in axes.get_ylabel()
+
+
+def test_misclassified_titles_are_large_enough_to_read():
+    wrong = [(torch.zeros(1, 28, 28, dtype=torch.uint8), 4, 9)] * 12
+    figure = misclassified_figure(wrong, short_names(None, 10), total=49)
+    titles = [axes.title for axes in figure.axes]
+    assert len(titles) == 12 and titles[0].get_text() == "true 4\npredicted 9"
+    assert min(title.get_fontsize() for title in titles) >= 14
+    assert "12 of 49" in figure.get_suptitle()
+
+
+def test_the_reading_accuracy_counts_rows_from_the_first_row_with_ink():
+    """An image whose digit starts at row 2: its rows 0-1 are guesses, not reading, and are not counted."""
+    images = torch.zeros(2, 1, 4, 4, dtype=torch.uint8)
+    images[0, 0, 2:, 1] = 255
+    images[1, 0, 0, 1] = 255
+    assert first_ink_rows(images).tolist() == [2, 0]
+    figures = TestFigures()
+    figures.class_counts = torch.zeros(2, dtype=torch.long)
+    # Image 0 (class 1) is answered 1 on the empty rows and 0 once the digit begins; image 1 (class 0) always 0.
+    row_logits = torch.tensor([[[0.0, 1], [0, 1], [1, 0], [1, 0]], [[1.0, 0], [1, 0], [1, 0], [1, 0]]])
+    figures._count_reading(row_logits, torch.tensor([1, 0]), first_ink_rows(images))
+    # Class 1's count starts at its first inked row (wrong from there), padded with its last answer.
+    assert figures.reading_correct[:, 1].tolist() == [0, 0, 0, 0]
+    assert figures.reading_correct[:, 0].tolist() == [1, 1, 1, 1]
+
+
+def test_the_confusion_matrix_writes_every_count_upright_and_colours_errors():
+    matrix = torch.tensor([[1000, 15, 0], [3, 1100, 31], [0, 0, 980]])
+    figure = confusion_figure(matrix, ["0", "1", "2"])
+    axes = figure.axes[0]
+    assert [label.get_rotation() for label in axes.get_xticklabels()] == [0, 0, 0]
+    written = {text.get_text() for text in axes.texts}
+    assert {"1000", "1100", "980", "15", "3", "31"} <= written
+    errors = axes.images[1].get_array()  # the red layer: the errors only, by share of their true class
+    assert errors.count() == 3 and errors.max() == pytest.approx(31 / 1134)
+
+
+def test_booleans_and_none_become_words_in_the_hparams_tab():
+    assert plain_hparams({"flip": False, "bias": None, "lr": 0.1, "names": ["a"], "_x": 1}) == {
+        "flip": "false",
+        "bias": "None",
+        "lr": 0.1,
+    }
+
+
+def test_the_reliability_diagram_names_each_temperature_with_its_calibration_error():
+    bins = torch.zeros(3, 2, 15, dtype=torch.float64)
+    bins[:, 0, 13] = torch.tensor([100, 90, 99])  # T = 1: 100 images about 90% sure, 99 right: 9 points off
+    bins[:, 1, 14] = torch.tensor([100, 99, 99])  # calibrated: 99% sure, 99 right
+    axes = reliability_figure(bins, 0.5).axes[0]
+    labels = [text.get_text() for text in axes.get_legend().get_texts()]
+    assert labels == ["T = 1: ECE 9.00%", "T = 0.50: ECE 0.00%"]
+    points = {line.get_label(): (list(line.get_xdata()), list(line.get_ydata())) for line in axes.get_lines()}
+    assert points["T = 1: ECE 9.00%"] == ([0.9], [0.99])
+    # The test's own (torchmetrics') figures win where given.
+    axes = reliability_figure(bins, 0.5, errors=(0.087, 0.0019)).axes[0]
+    assert [text.get_text() for text in axes.get_legend().get_texts()] == ["T = 1: ECE 8.70%", "T = 0.50: ECE 0.19%"]
+
+
+def test_the_reading_figure_shades_the_rows_where_the_network_guesses():
+    correct = torch.tensor([[10, 0], [10, 1], [10, 9], [10, 10]])  # class 0 guessed for all at first
+    axes = reading_figure(correct, torch.tensor([10, 10]), ["a", "b"]).axes[0]
+    assert "guessing" in [text.get_text() for text in axes.texts]
+    assert axes.patches  # the shaded band

@@ -1,0 +1,155 @@
+"""Users' files: found, decoded once (from a path or bytes, with limits, turned upright), held for predict."""
+
+import io
+import struct
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageOps
+
+from mnist_rnn.errors import UserError
+from mnist_rnn.preparation import to_mnist
+from mnist_rnn.user_images import (
+    DamagedImage,
+    ImageError,
+    ImageTooLarge,
+    NotAnImage,
+    UserImages,
+    decode_image,
+    find_images,
+)
+from tests.helpers import render_digit
+
+
+def close(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Mean absolute difference of two uint8 images, in [0, 1]."""
+    return float((a.float() - b.float()).abs().mean() / 255)
+
+
+def test_the_exif_orientation_tag_is_applied(tmp_path):
+    upright = render_digit(
+        7, canvas=(300, 400), size=200, at=(60, 60), ink=(20, 20, 20), paper=(240, 235, 225), mode="RGB"
+    )
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to view": the camera stored the picture sideways
+    upright.transpose(Image.Transpose.ROTATE_90).save(tmp_path / "phone.jpg", exif=exif, quality=95)
+    upright.save(tmp_path / "upright.png")
+    phone = to_mnist(decode_image(tmp_path / "phone.jpg"))
+    assert close(phone, to_mnist(decode_image(tmp_path / "upright.png"))) < 0.02
+    sideways = to_mnist(upright.transpose(Image.Transpose.ROTATE_90))
+    assert close(phone, sideways) > 0.05  # the tag mattered
+
+
+def test_user_images_hold_files_images_failures_and_blank_flags(tmp_path):
+    render_digit(3, canvas=(64, 64), size=40, ink=0, paper=255).save(tmp_path / "a.png")
+    Image.new("L", (40, 40), 255).save(tmp_path / "b.png")
+    (tmp_path / "c.png").write_text("no picture")
+    images = UserImages.load(tmp_path)
+    assert images.files == [tmp_path / "a.png", tmp_path / "b.png"] and images.blank == [False, True]
+    assert [path for path, _ in images.failures] == [tmp_path / "c.png"]
+    batch, indices = images.__getitems__([1, 0])
+    assert batch.shape == (2, 1, 28, 28) and batch.dtype == torch.uint8 and indices.tolist() == [1, 0]
+    assert torch.equal(batch[1], to_mnist(decode_image(tmp_path / "a.png")))
+
+
+def test_saved_prepared_images_are_named_after_their_files_without_collisions(tmp_path):
+    (tmp_path / "in" / "sub").mkdir(parents=True)
+    for path in ("in/3.png", "in/3.jpg", "in/sub/3.png", "in/3-2.png"):
+        render_digit(3, canvas=(64, 64), size=40, ink=0, paper=255).save(tmp_path / path)
+    images = UserImages.load(str(tmp_path / "in" / "**" / "*.*"))
+    written = images.save(tmp_path / "out")
+    # In file order: in/3-2.png, in/3.jpg, in/3.png, in/sub/3.png.
+    assert [path.name for path in written] == ["3-2.png", "3.png", "3-3.png", "3-4.png"]
+    assert sorted(path.name for path in (tmp_path / "out").iterdir()) == sorted(path.name for path in written)
+    for path, image in zip(written, images.images, strict=True):
+        assert torch.equal(torch.from_numpy(np.array(Image.open(path)))[None], image)
+
+
+def test_find_images_in_a_folder_a_glob_or_one_file(tmp_path):
+    for name in ("b.png", "a.JPG", "c.bmp", "d.gif", "e.jpeg", "notes.txt"):
+        (tmp_path / name).touch()
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "f.png").touch()
+    names = [p.name for p in find_images(tmp_path)]
+    assert names == ["a.JPG", "b.png", "c.bmp", "d.gif", "e.jpeg"]
+    assert [p.name for p in find_images(str(tmp_path / "**" / "*.png"))] == ["b.png", "f.png"]
+    assert find_images(tmp_path / "notes.txt") == [tmp_path / "notes.txt"]  # named: taken, and judged later
+    with pytest.raises(UserError, match="no images found"):
+        find_images(tmp_path / "nothing-*.png")
+
+
+def test_unreadable_files_name_themselves(tmp_path):
+    text = tmp_path / "text.png"
+    text.write_text("not an image\n")
+    empty = tmp_path / "empty.png"
+    empty.touch()
+    truncated = tmp_path / "truncated.png"
+    render_digit(1, canvas=(64, 64), size=40).save(truncated)
+    truncated.write_bytes(truncated.read_bytes()[:-40])
+    for path in (text, empty, truncated):
+        with pytest.raises(ImageError) as error:
+            decode_image(path)
+        assert str(path) in str(error.value)
+    assert "empty" in str(pytest.raises(ImageError, decode_image, empty).value)
+
+
+def test_bytes_and_paths_decode_alike_and_errors_say_why(tmp_path):
+    scan = render_digit(5, canvas=(120, 90), size=70, ink=0, paper=255)
+    scan.save(tmp_path / "five.png")
+    data = (tmp_path / "five.png").read_bytes()
+    from_bytes, from_path = decode_image(data), decode_image(tmp_path / "five.png")
+    assert np.array_equal(np.asarray(from_bytes), np.asarray(from_path)) and from_bytes.size == (120, 90)
+    with pytest.raises(NotAnImage, match="empty"):
+        decode_image(b"")
+    with pytest.raises(NotAnImage, match="not a PNG, JPEG, BMP or GIF file") as error:
+        decode_image(b"no picture here")
+    assert error.value.path is None and str(error.value) == error.value.reason  # no file to name
+    tiff = io.BytesIO()
+    scan.save(tiff, "TIFF")  # PIL reads TIFF, but it is not a format users are told they can send
+    with pytest.raises(NotAnImage):
+        decode_image(tiff.getvalue())
+    with pytest.raises(DamagedImage, match="truncated or damaged PNG data"):
+        decode_image(data[:-40])
+    with pytest.raises(ImageError, match="no such file") as error:
+        decode_image(tmp_path / "missing.png")
+    assert error.value.path == tmp_path / "missing.png"
+
+
+def test_pictures_over_the_size_limits_are_refused_before_decoding(tmp_path, monkeypatch):
+    Image.new("L", (300, 200)).save(tmp_path / "wide.png")
+    with pytest.raises(ImageTooLarge, match="300 x 200 pixels"):
+        decode_image(tmp_path / "wide.png", max_pixels=300 * 200 - 1)
+    assert decode_image(tmp_path / "wide.png", max_pixels=300 * 200).size == (300, 200)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # PIL's own bomb check: over twice this is an error
+    with pytest.raises(ImageTooLarge, match="too large"):
+        decode_image(tmp_path / "wide.png")
+
+
+def test_a_malformed_exif_block_is_ignored_but_a_bug_is_not(tmp_path, monkeypatch):
+    drawing = render_digit(2, canvas=(80, 80), size=60, ink=0, paper=255)
+    drawing.save(tmp_path / "odd_exif.png", exif=b"garbage, not TIFF data")
+    decoded = decode_image(tmp_path / "odd_exif.png")  # PIL raises SyntaxError reading this block
+    assert np.array_equal(np.asarray(decoded.convert("L")), np.asarray(drawing))
+
+    def broken(image):
+        raise TypeError("a bug, not a bad file")
+
+    monkeypatch.setattr(ImageOps, "exif_transpose", broken)
+    with pytest.raises(TypeError, match="a bug"):
+        decode_image(tmp_path / "odd_exif.png")
+
+    def short_block(image):
+        raise struct.error("unpack requires a buffer of 4 bytes")
+
+    monkeypatch.setattr(ImageOps, "exif_transpose", short_block)
+    assert decode_image(tmp_path / "odd_exif.png").size == (80, 80)
+
+
+def test_user_images_record_pictures_of_several_digits(tmp_path):
+    left = np.asarray(render_digit(3, canvas=(400, 200), size=120, at=(40, 40), ink=0, paper=255))
+    right = np.asarray(render_digit(8, canvas=(400, 200), size=120, at=(240, 40), ink=0, paper=255))
+    Image.fromarray(np.minimum(left, right)).save(tmp_path / "a_two.png")
+    Image.fromarray(left).save(tmp_path / "b_one.png")
+    images = UserImages.load(tmp_path)
+    assert images.several == [True, False] and images.blank == [False, False]
