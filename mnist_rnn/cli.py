@@ -54,12 +54,14 @@ from mnist_rnn.predictions import PredictionWriter
 DATA_TO_MODEL = ("num_classes", "image_size", "mean", "std", "dataset", "class_names")
 # The data settings that make a run what it is (with the model's), compared by --ckpt_path last.
 RUN_DATA_SETTINGS = ("dataset", "batch_size", "val_size", "split_seed")
-# Commands that run no Trainer, so not LightningCLI's: each has its own argparse and main(argv) in its module.
+# Commands that run no Trainer, so not LightningCLI's: each has its own argparse and main(argv) in its module
+# (tune runs its trials' Trainers in processes of its own).
 # One entry each: the command -> (its module, what it does, for the top-level --help).
 TOOLS: dict[str, tuple[str, str]] = {
     "export": ("mnist_rnn.export", "write the model as ONNX or torch.export, checked against PyTorch"),
     "serve": ("mnist_rnn.serve", "an HTTP server with a page to draw digits on"),
     "calibrate": ("mnist_rnn.calibration", "fit a checkpoint's probability temperature on its validation split"),
+    "tune": ("mnist_rnn.tune", "search fit's settings with Optuna (pruned, resumable, parallel)"),
 }
 TRAINER_COMMANDS = ("fit", "validate", "test", "predict")
 
@@ -349,9 +351,12 @@ def main(args: ArgsType = None) -> None:
             sys.exit(2)
 
 
-def build_cli(args: ArgsType = None, run: bool = True) -> MNISTRNNCLI:
-    """The CLI with this project's settings; ``run=False`` only builds the model, data and trainer."""
-    return MNISTRNNCLI(
+def build_cli(args: ArgsType = None, run: bool = True, cli_class: type[MNISTRNNCLI] | None = None) -> MNISTRNNCLI:
+    """The CLI with this project's settings; ``run=False`` only builds the model, data and trainer.
+
+    ``cli_class``: a subclass of :class:`MNISTRNNCLI` (``tune`` checks settings with one that builds nothing).
+    """
+    return (cli_class or MNISTRNNCLI)(
         RNNClassifier,
         MNISTDataModule,
         seed_everything_default=42,

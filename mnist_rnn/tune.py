@@ -1,0 +1,883 @@
+"""``python -m mnist_rnn tune``: search a recipe with Optuna, each trial a real ``fit`` of this project.
+
+The study lives in an SQL database (``--storage``, SQLite by default, PostgreSQL or MySQL to share it between
+machines): it holds the trials, their settings, their per-validation ``val/acc`` and their states, so the
+same command continues a study after Ctrl+C, SIGTERM or SIGKILL, and several commands (``--workers`` each)
+can work on one study at once.
+
+How a trial runs: this process asks Optuna for settings, writes them into the trial's config (the base
+config with the trial's values set), and runs :func:`run_trial` on it in a process of its own (forked from
+a server that has imported torch once), which builds the model, data and Trainer through the project's own
+CLI (so every check and default of ``fit`` applies) and trains without the test that ``fit`` runs after
+training: the test set is never read while searching. Processes because a trial can then be stopped alone,
+``--workers K`` trains K at once without sharing one Python interpreter, and a SIGKILL of this process takes
+its trials with it (their heartbeats stop; the next command marks them failed and runs their settings again).
+
+Pruning is done by :class:`ValAccPruning` inside the trial's process, which talks to the same storage. It
+is this project's own callback, not optuna-integration's ``PyTorchLightningPruningCallback``: that one
+imports ``lightning.pytorch`` and fits Lightning 2.6, but it reports ``val/acc`` at step = epoch, so with
+several validations per epoch (``--trainer.val_check_interval 0.25``) all but the first of each epoch are
+ignored by Optuna, and a 1-epoch study could never be pruned. Ours steps once per validation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import ctypes
+import difflib
+import errno
+import json
+import logging
+import multiprocessing
+import os
+import signal
+import socket
+import statistics
+import sys
+import threading
+import time
+import warnings
+from argparse import ArgumentError
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jsonargparse import Namespace
+from lightning.pytorch import Callback, LightningModule, Trainer
+
+from mnist_rnn.errors import UserError, first_line
+
+try:
+    import optuna
+except ImportError:  # an optional extra: `tune` says how to install it
+    optuna = None
+
+INSTALL_HINT = 'tune needs Optuna: pip install -e ".[tune]" (or pip install optuna)'
+METRIC = "val/acc"
+# A trial's process exits with this for a setting the model or the data refuse (the CLI's one-line error).
+REFUSED_EXIT = 2
+FINISHED_STATES = ("COMPLETE", "PRUNED")
+# A study stops when this many trials in a row fail in one command (a broken base config, a full disk).
+FAILURES_IN_A_ROW = 3
+
+
+# ----- the search space --------------------------------------------------------------------------------
+
+
+def read_space(path: Path) -> dict[str, Any]:
+    """The search space of a YAML file, checked for its form (the options are checked by :func:`check_space`).
+
+    Each key is an option of ``fit`` and each value one of: a list (the choices), ``{log: [low, high]}``
+    (a float drawn on a log scale), ``{float: [low, high]}`` or ``{int: [low, high]}``, these two with an
+    optional ``step``.
+    """
+    try:
+        space = yaml.safe_load(path.read_text())
+    except OSError as error:
+        raise UserError(f"--space {path}: cannot be read ({first_line(error)})") from error
+    except yaml.YAMLError as error:
+        raise UserError(f"--space {path}: not valid YAML ({first_line(error)})") from error
+    if not isinstance(space, dict) or not space:
+        raise UserError(f"--space {path}: expected option: range lines (model.lr: {{log: [1.0e-4, 1.0e-2]}})")
+    for key, spec in space.items():
+        _check_spec(path, str(key), spec)
+    return {str(key): spec for key, spec in space.items()}
+
+
+def _check_spec(path: Path, key: str, spec: Any) -> None:
+    where = f"--space {path}: {key}"
+    if isinstance(spec, list):
+        if not spec:
+            raise UserError(f"{where}: the list of choices is empty")
+        return
+    kinds = [kind for kind in ("log", "float", "int") if isinstance(spec, dict) and kind in spec]
+    if len(kinds) != 1 or set(spec) - {kinds[0], "step"}:
+        raise UserError(
+            f"{where}: expected a list of choices, {{log: [low, high]}}, {{float: [low, high]}} or "
+            f"{{int: [low, high]}} (float and int take a step), got {spec!r}"
+        )
+    kind, bounds = kinds[0], spec[kinds[0]]
+    number = int if kind == "int" else (int, float)
+    if (
+        not isinstance(bounds, list)
+        or len(bounds) != 2
+        or not all(isinstance(b, number) and not isinstance(b, bool) for b in bounds)
+    ):
+        raise UserError(
+            f"{where}: {kind} takes [low, high] ({'whole ' if kind == 'int' else ''}numbers), got {bounds!r}"
+        )
+    low, high = bounds
+    if low > high:
+        raise UserError(f"{where}: the range [{low}, {high}] is reversed (low > high)")
+    if low == high:
+        raise UserError(f"{where}: the range [{low}, {high}] is empty: set {key} in the base config instead")
+    if kind == "log" and low <= 0:
+        raise UserError(f"{where}: a log range needs low > 0, got [{low}, {high}]")
+    step = spec.get("step")
+    if step is not None and (kind == "log" or not isinstance(step, number) or step <= 0 or step > high - low):
+        raise UserError(f"{where}: step {step!r} does not fit the range [{low}, {high}]")
+
+
+def candidate_values(spec: Any) -> list[Any]:
+    """The values of a range to try against ``fit``'s parser before the first trial: its ends, or every choice."""
+    if isinstance(spec, list):
+        return spec
+    return next(spec[kind] for kind in ("log", "float", "int") if kind in spec)
+
+
+def suggest(trial: Any, space: dict[str, Any]) -> dict[str, Any]:
+    """Draw one value per option of the space for ``trial`` (Optuna names the parameters by the options)."""
+    values = {}
+    for key, spec in space.items():
+        if isinstance(spec, list):
+            values[key] = trial.suggest_categorical(key, spec)
+        elif "log" in spec:
+            values[key] = trial.suggest_float(key, *spec["log"], log=True)
+        elif "int" in spec:
+            values[key] = trial.suggest_int(key, *spec["int"], step=spec.get("step") or 1)
+        else:
+            values[key] = trial.suggest_float(key, *spec["float"], step=spec.get("step"))
+    return values
+
+
+# ----- fit's own settings ------------------------------------------------------------------------------
+
+
+def _settings_only_cli() -> Any:
+    """A CLI class that parses and checks ``fit``'s settings like the project's, and instantiates nothing."""
+    from mnist_rnn.cli import MNISTRNNCLI
+
+    class SettingsOnly(MNISTRNNCLI):
+        def instantiate_classes(self) -> None:  # no model, data or Trainer: settings only
+            pass
+
+    logging.getLogger("lightning.fabric.utilities.seed").setLevel(logging.WARNING)  # "Seed set to 42"
+    return SettingsOnly
+
+
+def check_settings(base: Path, overrides: dict[str, Any], space: dict[str, Any], space_path: Path) -> None:
+    """Every option of the space is an option of ``fit`` and each of its ends or choices is a value ``fit``
+    takes, with the base config and the command line's fit options: one line naming the first that is not."""
+    from mnist_rnn.cli import build_cli
+
+    base_args = ["--config", str(base), *override_args(overrides)]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # LightningCLI's about sys.argv, which holds tune's own options
+            cli = build_cli(base_args, run=False, cli_class=_settings_only_cli())
+    except ArgumentError as error:
+        raise UserError(f"--config {base} with the fit options given: {_one_line(error)}") from error
+    options = {key for key in _flat_keys(cli.config) if not key.startswith("__")}
+    for key, spec in space.items():
+        if key not in options:
+            close = difflib.get_close_matches(key, sorted(options), n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise UserError(f"--space {space_path}: {key} is not an option of fit{hint}")
+        for value in candidate_values(spec):
+            try:
+                cli.parser.parse_args([*base_args, f"--{key}={_as_argument(value)}"])
+            except ArgumentError as error:
+                raise UserError(f"--space {space_path}: {key}: fit refuses {value!r}: {_one_line(error)}") from error
+
+
+def _flat_keys(config: Any, prefix: str = "") -> list[str]:
+    keys = []
+    for key, value in vars(config).items():
+        keys.append(prefix + key)
+        if isinstance(value, Namespace):
+            keys += _flat_keys(value, f"{prefix}{key}.")
+    return keys
+
+
+def _one_line(error: BaseException) -> str:
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    return " ".join(lines[:2]) if lines else type(error).__name__
+
+
+def parse_overrides(extra: list[str]) -> dict[str, Any]:
+    """``fit`` options typed after tune's own (``--data.data_dir DIR``, ``--trainer.max_epochs=1``), as
+    {option: value}, each value read as YAML the way jsonargparse reads it."""
+    overrides: dict[str, Any] = {}
+    index = 0
+    while index < len(extra):
+        arg = extra[index]
+        if not arg.startswith("--") or arg == "--":
+            raise UserError(f"unexpected argument {arg!r}: fit options are given as --section.name VALUE")
+        name, has_value, value = arg[2:].partition("=")
+        if not has_value:
+            if index + 1 >= len(extra) or extra[index + 1].startswith("--"):
+                raise UserError(f"--{name} needs a value")
+            index += 1
+            value = extra[index]
+        overrides[name] = yaml.safe_load(value) if value else value
+        index += 1
+    return overrides
+
+
+def override_args(overrides: dict[str, Any]) -> list[str]:
+    return [f"--{key}={_as_argument(value)}" for key, value in overrides.items()]
+
+
+def _as_argument(value: Any) -> str:
+    """A value as a command-line argument that jsonargparse reads back as the same value."""
+    if isinstance(value, str) and yaml.safe_load(value) == value:
+        return value  # a plain word or path: quotes would be kept as part of it
+    return json.dumps(value)
+
+
+def merged_config(base: Path, settings: dict[str, Any]) -> dict[str, Any]:
+    """The base config's settings with ``settings`` ({"model.lr": 0.01, ...}) set in their sections."""
+    config = yaml.safe_load(base.read_text()) or {}
+    for key, value in settings.items():
+        *sections, name = key.split(".")
+        node = config
+        for section in sections:
+            if not isinstance(node.get(section), dict):
+                node[section] = {}
+            node = node[section]
+        node[name] = value
+    return config
+
+
+# ----- one trial, in its own process -------------------------------------------------------------------
+
+
+class ValAccPruning(Callback):
+    """Report ``val/acc`` to the trial after every validation, and stop training when the pruner says so.
+
+    The step is the number of validations so far (the epoch with the default validation once per epoch), so
+    trials with other batch sizes are compared at the same point of training. Training stops cleanly (the
+    checkpoints of this validation are written first); the trial's process then says it was pruned.
+    """
+
+    def __init__(self, trial: Any) -> None:
+        self.trial = trial
+        self.step = 0
+        self.best: float | None = None
+        self.epochs = 0.0
+        self.pruned = False
+
+    def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if trainer.sanity_checking or METRIC not in trainer.callback_metrics:
+            return
+        value = float(trainer.callback_metrics[METRIC])
+        self.step += 1
+        self.best = value if self.best is None else max(self.best, value)
+        batches = trainer.fit_loop.epoch_loop.batch_progress.current.ready
+        self.epochs = trainer.current_epoch + batches / max(1, trainer.num_training_batches)
+        self.trial.report(value, self.step)
+        if self.trial.should_prune():
+            self.pruned = True
+            trainer.should_stop = True
+
+
+def run_trial(request: dict[str, Any], log: Path) -> None:
+    """The body of a trial's own process (or of a confirming run's): train, and write ``result.json`` into
+    its folder.
+
+    Its output goes to ``log``; a setting the model or the data refuse ends it with the CLI's one-line
+    error and exit status 2.
+    """
+    with open(log, "ab", buffering=0) as file:
+        os.dup2(file.fileno(), sys.stdout.fileno())
+        os.dup2(file.fileno(), sys.stderr.fileno())
+    with contextlib.suppress(OSError, AttributeError):  # Linux: end with the tune process, even on its SIGKILL
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG; SIGTERM saves last.ckpt first
+    sys.argv = sys.argv[:1]  # LightningCLI warns about arguments it was not given
+    import torch
+
+    # cores / --workers threads each: more threads than free cores makes torch's threads wait for each other
+    # (docs/tune.md: a confirming run with 2 threads on the busy 2-core machine crawled).
+    torch.set_num_threads(request["threads"])
+    try:
+        (_confirm_run if request.get("confirm") else _train_trial)(request)
+    except (UserError, ArgumentError) as error:
+        print(f"mnist-rnn: error: {_one_line(error)}", file=sys.stderr)
+        sys.exit(REFUSED_EXIT)
+
+
+def _train_trial(request: dict[str, Any]) -> None:
+    from mnist_rnn.cli import build_cli
+
+    storage = optuna.storages.RDBStorage(request["storage"], engine_kwargs=_engine_kwargs(request["storage"]))
+    pruner = make_pruner(request["pruner"], **request["pruning"])
+    study = optuna.load_study(study_name=request["study"], storage=storage, pruner=pruner)
+    trial = optuna.trial.Trial(study, request["trial_id"])
+    folder = Path(request["folder"])
+    args = ["--config", str(folder / "config.yaml"), "--trainer.default_root_dir", str(folder)]
+    # The trial's log is a file: no progress bar in it (a setting of this run, not of the recipe).
+    cli = build_cli([*args, "--trainer.enable_progress_bar", "false"], run=False)
+    pruning = ValAccPruning(trial)
+    cli.trainer.callbacks.append(pruning)
+    cli.trainer.fit(cli.model, datamodule=cli.datamodule)  # no test: the test set is not for choosing
+    if cli.trainer.interrupted:
+        sys.exit(130)
+    result = {"best": pruning.best, "epochs": pruning.epochs, "validations": pruning.step, "pruned": pruning.pruned}
+    (folder / "result.json").write_text(json.dumps(result))
+
+
+def _confirm_run(request: dict[str, Any]) -> None:
+    """``fit --config best.yaml`` with another seed, with its test after training; its test/acc and val/acc."""
+    from mnist_rnn.cli import build_cli
+
+    folder = Path(request["folder"])
+    args = ["fit", "--config", request["config"], "--seed_everything", str(request["seed"])]
+    cli = build_cli([*args, "--trainer.default_root_dir", str(folder), "--trainer.enable_progress_bar", "false"])
+    if not hasattr(cli, "test_results"):  # stopped before the test
+        sys.exit(1)
+    result = {
+        "test": float(cli.test_results["test/acc"]),
+        "val": float(cli.trainer.checkpoint_callback.best_model_score),
+    }
+    (folder / "result.json").write_text(json.dumps(result))
+
+
+# ----- the study ---------------------------------------------------------------------------------------
+
+
+def make_pruner(name: str, startup: int, warmup: int) -> Any:
+    if name == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=startup, n_warmup_steps=warmup)
+    if name == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=max(1, warmup))
+    return optuna.pruners.NopPruner()
+
+
+def _engine_kwargs(url: str) -> dict[str, Any]:
+    # SQLite lets one process write at a time; the others wait for it this long before "database is locked".
+    return {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
+
+
+class TrialFailed(Exception):
+    """A trial that did not finish training: its reason is the last line of its log, or the signal."""
+
+
+class Tuner:
+    """One ``tune`` command: the study, the trials it runs, their processes and the results it writes."""
+
+    def __init__(self, options: argparse.Namespace, space: dict[str, Any], overrides: dict[str, Any]) -> None:
+        self.options = options
+        self.space = space
+        self.overrides = overrides
+        self.root = Path(options.root).absolute()
+        # Trials' processes are forked from a server that has imported torch and the project once, rather
+        # than started afresh: on a busy 2-core machine each fresh start spent 10-15 s importing.
+        self.processes_context = multiprocessing.get_context("forkserver")
+        self.processes_context.set_forkserver_preload(["mnist_rnn.cli", "mnist_rnn.tune"])
+        self.processes: set[Any] = set()
+        self.lock = threading.Lock()
+        self.stopped_by: int | None = None
+        self.failures_in_a_row = 0
+        self.last_failure = ""
+        self.started = time.monotonic()
+        self.study = self._open_study()
+
+    # --- the study and its storage ---
+
+    def _open_study(self) -> Any:
+        options = self.options
+        storage = optuna.storages.RDBStorage(
+            options.storage,
+            engine_kwargs=_engine_kwargs(options.storage),
+            heartbeat_interval=options.heartbeat,
+            # A trial whose process died (no heartbeat for 2 intervals) is marked FAIL and its settings queued
+            # again, so a killed trial is re-run rather than lost.
+            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=2),
+        )
+        study = optuna.create_study(
+            storage=storage,
+            study_name=options.study,
+            direction="maximize",
+            load_if_exists=True,
+            sampler=optuna.samplers.TPESampler(seed=options.seed, constant_liar=True),
+            pruner=make_pruner(options.pruner, options.startup_trials, options.warmup_steps),
+        )
+        # One ask at a time in this command: SQLite has no row locks, so two threads could both take the same
+        # queued trial.
+        ask, lock = study.ask, threading.Lock()
+
+        def ask_alone(*args: Any, **kwargs: Any) -> Any:
+            with lock:
+                return ask(*args, **kwargs)
+
+        study.ask = ask_alone
+        made_with = {"space": self.space, "base": self.base_settings(), "metric": METRIC}
+        for key, value in made_with.items():
+            if key not in study.user_attrs:
+                study.set_user_attr(key, value)
+            elif study.user_attrs[key] != value:
+                raise UserError(
+                    f"study {options.study!r} in {options.storage} was made with another {key}: "
+                    f"{json.dumps(study.user_attrs[key])} (here: {json.dumps(value)}); pass another --study name "
+                    f"or the study's own {'--space' if key == 'space' else '--config and fit options'}"
+                )
+        return study
+
+    def base_settings(self) -> dict[str, Any]:
+        """The base config with the fit options, as compared between the commands of a study; the data's
+        folder is left out, since each machine may keep the data elsewhere."""
+        settings = merged_config(Path(self.options.config), self.overrides)
+        if isinstance(settings.get("data"), dict):
+            settings["data"].pop("data_dir", None)
+        return settings
+
+    def counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for trial in self.study.get_trials(deepcopy=False):
+            counts[trial.state.name] = counts.get(trial.state.name, 0) + 1
+        return counts
+
+    def finished(self) -> int:
+        counts = self.counts()
+        return sum(counts.get(state, 0) for state in FINISHED_STATES)
+
+    def run(self) -> None:
+        """Run trials until the study has ``--trials`` finished (complete or pruned) ones, with the trials of
+        other commands on the same study: while theirs are running, wait for them (or for their heartbeats
+        to stop, which frees their places)."""
+        wanted = self.options.trials
+        states = [getattr(optuna.trial.TrialState, state) for state in (*FINISHED_STATES, "RUNNING")]
+        while self.stopped_by is None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # fail_stale_trials is marked experimental
+                for trial_id in optuna.storages.fail_stale_trials(self.study) or []:
+                    print(f"tune: trial id {trial_id} stopped sending heartbeats: marked FAIL, queued again")
+            counts = self.counts()
+            finished = sum(counts.get(state, 0) for state in FINISHED_STATES)
+            if finished >= wanted:
+                break
+            todo = wanted - finished - counts.get("RUNNING", 0)
+            if todo <= 0:  # the rest are running in other commands
+                time.sleep(max(1.0, self.options.heartbeat / 2))
+                continue
+            try:
+                self.study.optimize(
+                    self.objective,
+                    n_trials=todo,
+                    n_jobs=min(self.options.workers, todo),
+                    catch=(TrialFailed,),
+                    callbacks=[optuna.study.MaxTrialsCallback(wanted, states=states), self.progress],
+                )
+            except (optuna.exceptions.UpdateFinishedTrialError, ValueError) as error:
+                # The trial was finished by someone else: a command took it for dead (a late heartbeat on a very
+                # busy machine) and queued its settings again, or (SQLite has no row locks) another command
+                # took the same queued re-run at the same moment. Its result is dropped here.
+                if not isinstance(error, optuna.exceptions.UpdateFinishedTrialError) and "Cannot tell" not in str(
+                    error
+                ):
+                    raise
+                print(f"tune: {first_line(error)} (finished elsewhere meanwhile: this run of it is dropped)")
+            if self.failures_in_a_row >= FAILURES_IN_A_ROW:
+                raise UserError(
+                    f"{self.failures_in_a_row} trials in a row failed, the last with: {self.last_failure}; "
+                    f"the study is kept: fix that and run the same command again"
+                )
+
+    # --- one trial ---
+
+    def objective(self, trial: Any) -> float:
+        values = suggest(trial, self.space)
+        if self.stopped_by is not None:  # Optuna had asked for this trial as the signal came
+            trial.set_user_attr("reason", "not started: tune was stopping")
+            raise TrialFailed("not started: tune was stopping")
+        seed = self.options.seed if "seed_everything" not in values else values["seed_everything"]
+        settings = {"seed_everything": seed, **self.overrides, **values}
+        folder = self.root / f"trial_{trial.number:04d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        config = merged_config(Path(self.options.config), settings)
+        header = f"# tune study {self.options.study!r}, trial {trial.number}: {self.options.config} with\n"
+        header += "".join(f"#   {key}: {json.dumps(value)}\n" for key, value in values.items())
+        (folder / "config.yaml").write_text(header + yaml.safe_dump(config, sort_keys=False))
+        trial.set_user_attr("seed", seed)
+        trial.set_user_attr("folder", str(folder))
+        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")  # which command ran it
+        request = {
+            "storage": self.options.storage,
+            "study": self.options.study,
+            "trial_id": trial._trial_id,
+            "folder": str(folder),
+            "pruner": self.options.pruner,
+            "pruning": {"startup": self.options.startup_trials, "warmup": self.options.warmup_steps},
+            "threads": max(1, _cores() // self.options.workers),
+        }
+        returncode = self._train(folder, request)
+        result_file = folder / "result.json"
+        if returncode != 0 or not result_file.is_file():
+            reason = self._failure_reason(folder, returncode)
+            trial.set_user_attr("reason", reason)
+            if self.stopped_by is not None and returncode != REFUSED_EXIT:
+                # Cut off by this command's stop: the same settings come first when the study continues.
+                trial.set_user_attr("cut_off", True)
+                self.study.enqueue_trial(values, user_attrs={"retry_of": trial.number})
+            raise TrialFailed(reason)
+        result = json.loads(result_file.read_text())
+        trial.set_user_attr("best_val_acc", result["best"])
+        trial.set_user_attr("epochs", round(result["epochs"], 3))
+        if result["pruned"]:
+            raise optuna.TrialPruned(f"pruned after validation {result['validations']}")
+        return result["best"]
+
+    def _train(self, folder: Path, request: dict[str, Any]) -> int:
+        """Run the trial in its own process and wait for it; its exit status (negative: killed by a signal)."""
+        process = self.processes_context.Process(target=run_trial, args=(request, folder / "fit.log"))
+        with self.lock:
+            if self.stopped_by is not None:  # a signal came as this trial was being set up
+                return 128 + self.stopped_by
+            process.start()
+            self.processes.add(process)
+        try:
+            process.join()
+            return process.exitcode
+        finally:
+            with self.lock:
+                self.processes.discard(process)
+
+    @staticmethod
+    def _failure_reason(folder: Path, returncode: int) -> str:
+        if returncode < 0:
+            return f"killed by {signal.Signals(-returncode).name}"
+        lines = [line.strip() for line in _tail(folder / "fit.log").splitlines() if line.strip()]
+        if returncode in (130, 143):
+            return f"stopped by {'SIGINT' if returncode == 130 else 'SIGTERM'}"
+        errors = [line.removeprefix("mnist-rnn: error: ") for line in lines if line.startswith("mnist-rnn: error: ")]
+        # else a crash: the last line of its traceback (the exception), or whatever the log kept
+        return errors[-1] if errors else f"exit status {returncode}" + (f": {lines[-1]}" if lines else "")
+
+    def progress(self, study: Any, trial: Any) -> None:
+        """One line per trial this command ran, when it ends."""
+        value = trial.user_attrs.get("best_val_acc")
+        shown = f"val/acc {value:.2%}" if value is not None else "no val/acc"
+        state = trial.state.name
+        if state == "FAIL":
+            shown = trial.user_attrs.get("reason", "")
+            if self.stopped_by is None:  # a failure of its own, not this command's stop
+                self.failures_in_a_row += 1
+                self.last_failure = shown
+        else:
+            self.failures_in_a_row = 0
+        if state == "PRUNED":
+            shown += f" after {trial.user_attrs.get('epochs', 0):.2f} epochs"
+        finished = self.finished()
+        best = ""
+        with contextlib.suppress(ValueError):
+            best = f"; best so far {study.best_value:.2%} (trial {study.best_trial.number})"
+        elapsed = _clock(time.monotonic() - self.started)
+        print(
+            f"tune: trial {trial.number} {state.lower()}: {shown} | "
+            f"{finished}/{self.options.trials} finished{best} | {elapsed}",
+            flush=True,
+        )
+        if self.failures_in_a_row >= FAILURES_IN_A_ROW:
+            study.stop()
+
+    # --- signals ---
+
+    def on_signal(self, signum: int, frame: Any) -> None:
+        """Stop: no new trial, and the running ones get SIGTERM (they save ``last.ckpt`` and end); a second
+        signal kills them at once."""
+        again = self.stopped_by is not None
+        self.stopped_by = signum
+        with contextlib.suppress(RuntimeError):
+            self.study.stop()
+        print(f"\ntune: {signal.Signals(signum).name}: stopping the running trials", file=sys.stderr, flush=True)
+        with self.lock:
+            for process in self.processes:
+                with contextlib.suppress(ProcessLookupError, TypeError):
+                    os.kill(process.pid, signal.SIGKILL if again else signal.SIGTERM)
+
+    # --- results ---
+
+    def rows(self) -> list[dict[str, Any]]:
+        rows = []
+        for trial in self.study.get_trials(deepcopy=False):
+            end = trial.datetime_complete
+            seconds = (end - trial.datetime_start).total_seconds() if end and trial.datetime_start else None
+            value = trial.user_attrs.get("best_val_acc")
+            note = trial.user_attrs.get("reason", "")
+            if trial.state.name == "FAIL" and not note:
+                note = "its heartbeat stopped: the process was killed"
+            if trial.user_attrs.get("retry_of") is not None or trial.system_attrs.get("failed_trial") is not None:
+                again = trial.user_attrs.get("retry_of", trial.system_attrs.get("failed_trial"))
+                note = f"re-run of {again}" + (f"; {note}" if note else "")
+            rows.append(
+                {
+                    "number": trial.number,
+                    "state": trial.state.name,
+                    METRIC: "" if value is None else f"{value:.4f}",
+                    "epochs": trial.user_attrs.get("epochs", ""),
+                    "seconds": "" if seconds is None else round(seconds),
+                    "seed": trial.user_attrs.get("seed", ""),
+                    **{key: _short_value(trial.params.get(key, "")) for key in self.space},
+                    "note": note,
+                }
+            )
+        return rows
+
+    def write_results(self) -> None:
+        rows = self.rows()
+        table = self.root / "trials.csv"
+        with open(table, "w", newline="") as file:
+            writer = csv.DictWriter(file, fieldnames=list(rows[0]) if rows else ["number"])
+            writer.writeheader()
+            writer.writerows(rows)
+        print(_text_table(rows))
+        print(f"tune: table of {len(rows)} trials in {table}")
+        self._write_plots()
+        try:
+            best = self.study.best_trial
+        except ValueError:
+            print("tune: no complete trial yet, so no best config")
+            return
+        best_yaml = self.root / "best.yaml"
+        text = Path(best.user_attrs["folder"], "config.yaml").read_text()
+        value = best.user_attrs["best_val_acc"]
+        best_yaml.write_text(
+            f"# The best of study {self.options.study!r}: trial {best.number}, val/acc {value:.4f}\n{text}"
+        )
+        print(f"tune: best trial {best.number}: val/acc {value:.2%} with {_settings_line(best.params)}")
+        print(f"tune: its config: {best_yaml} (python -m mnist_rnn fit --config {best_yaml})")
+
+    def _write_plots(self) -> None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        from optuna.visualization import matplotlib as plots
+
+        complete = [t for t in self.study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
+        folder = self.root / "plots"
+        folder.mkdir(exist_ok=True)
+        wanted = {
+            "optimization_history": plots.plot_optimization_history,
+            "param_importances": plots.plot_param_importances,
+            "parallel_coordinate": plots.plot_parallel_coordinate,
+            "intermediate_values": plots.plot_intermediate_values,
+        }
+        written = []
+        for name, plot in wanted.items():
+            if name == "param_importances" and (len(complete) < 2 or len(self.space) < 2):
+                continue  # needs two complete trials and two parameters
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # Optuna marks its matplotlib plots experimental
+                try:
+                    axes = plot(self.study)
+                except (ValueError, RuntimeError) as error:
+                    print(f"tune: no {name} plot: {first_line(error)}")
+                    continue
+            figure = (axes.flat[0] if hasattr(axes, "flat") else axes).figure
+            figure.savefig(folder / f"{name}.png", dpi=100, bbox_inches="tight")
+            plt.close(figure)
+            written.append(f"{name}.png")
+        print(f"tune: plots in {folder}: {', '.join(written) or 'none'}")
+
+    def confirm(self, seeds: int) -> None:
+        """Train the best config again on seeds 0..seeds-1 (``--workers`` at once), each with the test after
+        training, as ``fit`` does, and print test/acc mean +- std beside the val/acc it was chosen by."""
+        best = self.study.best_trial
+        best_yaml = self.root / "best.yaml"
+
+        def one(seed: int) -> dict[str, float]:
+            folder = self.root / "confirm" / f"seed_{seed}"
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / "result.json").unlink(missing_ok=True)
+            print(f"tune: confirming trial {best.number} with seed {seed} ({folder})", flush=True)
+            request = {"confirm": True, "config": str(best_yaml), "seed": seed, "folder": str(folder)}
+            returncode = self._train(folder, {**request, "threads": max(1, _cores() // self.options.workers)})
+            if returncode != 0 or not (folder / "result.json").is_file():
+                raise UserError(f"confirming with seed {seed}: {self._failure_reason(folder, returncode)}")
+            result = json.loads((folder / "result.json").read_text())
+            print(f"tune: seed {seed}: test/acc {result['test']:.2%}, val/acc {result['val']:.2%}", flush=True)
+            return result
+
+        with ThreadPoolExecutor(self.options.workers) as pool:
+            results = list(pool.map(one, range(seeds)))
+        tests, vals = [r["test"] for r in results], [r["val"] for r in results]
+        spread = statistics.stdev(tests) if len(tests) > 1 else 0.0
+        val_spread = statistics.stdev(vals) if len(vals) > 1 else 0.0
+        print(
+            f"tune: trial {best.number}, chosen by val/acc {best.user_attrs['best_val_acc']:.2%} (seed "
+            f"{best.user_attrs['seed']}), on seeds 0-{seeds - 1}: test/acc {statistics.mean(tests):.2%} +- "
+            f"{spread:.2%} ({', '.join(f'{t:.2%}' for t in tests)}), val/acc {statistics.mean(vals):.2%} +- "
+            f"{val_spread:.2%}"
+        )
+
+
+def _cores() -> int:
+    """The cores this process may run on (Linux), else the machine's."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _tail(path: Path, size: int = 4096) -> str:
+    try:
+        with open(path, "rb") as file:
+            file.seek(max(0, path.stat().st_size - size))
+            return file.read().decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _clock(seconds: float) -> str:
+    minutes, seconds = divmod(int(seconds), 60)
+    return f"{minutes // 60:d}:{minutes % 60:02d}:{seconds:02d}"
+
+
+def _short_value(value: Any) -> Any:
+    """A value as the table shows it: 4 significant digits, and YAML's null for None."""
+    if value is None:
+        return "null"
+    return float(f"{value:.4g}") if isinstance(value, float) else value
+
+
+def _settings_line(params: dict[str, Any]) -> str:
+    return ", ".join(f"{key}={_short_value(value)}" for key, value in params.items())
+
+
+def _text_table(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "(no trials)"
+    columns = list(rows[0])
+    widths = {c: max(len(c), *(len(str(row[c])) for row in rows)) for c in columns}
+    lines = ["  ".join(c.ljust(widths[c]) for c in columns)]
+    lines += ["  ".join(str(row[c]).ljust(widths[c]) for c in columns) for row in rows]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+# ----- the command -------------------------------------------------------------------------------------
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose errors (a missing --space, a word for --trials) are one line, as the CLI's are."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UserError(f"{self.prog}: {message} (see --help)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=f"{'mnist-rnn' if Path(sys.argv[0]).name == 'mnist-rnn' else 'python -m mnist_rnn'} tune",
+        description="Search fit's settings with Optuna: each trial is a real fit (its own run folder, "
+        "checkpoints and TensorBoard log under --root), scored by its best val/acc and pruned on its val/acc "
+        "at every validation. The storage holds the study: run the same command again to continue it after "
+        "a stop, or on more machines (a PostgreSQL or MySQL URL) to share it. Options of fit (--data.data_dir "
+        "DIR, --trainer.max_epochs 1, ...) may follow; they are set in every trial.",
+    )
+    parser.add_argument("--config", required=True, help="the base config of every trial (a fit --config file)")
+    parser.add_argument(
+        "--space",
+        required=True,
+        help="YAML of fit options to search: model.lr: {log: [1.0e-4, 1.0e-2]}, data.batch_size: [64, 128], "
+        "model.dropout: {float: [0.0, 0.3], step: 0.05}, model.hidden_size: {int: [64, 256], step: 64}",
+    )
+    parser.add_argument("--trials", type=int, default=20, help="finished trials (complete or pruned) to reach (20)")
+    parser.add_argument("--study", help="the study's name (default: the base config's name)")
+    parser.add_argument("--root", help="folder of the trials' runs, table, plots and best.yaml (tune/STUDY)")
+    parser.add_argument("--storage", help="database URL of the study (sqlite:///ROOT/study.db)")
+    parser.add_argument("--workers", type=int, default=1, help="trials trained at once by this command (1)")
+    parser.add_argument("--seed", type=int, default=42, help="seed of the sampler and of every trial's fit (42)")
+    parser.add_argument("--pruner", choices=("median", "hyperband", "none"), default="median", help="(median)")
+    parser.add_argument(
+        "--startup-trials", type=int, default=2, help="complete trials before the median pruner prunes any (2)"
+    )
+    parser.add_argument(
+        "--warmup-steps", type=int, default=1, help="validations a trial always gets before it can be pruned (1)"
+    )
+    parser.add_argument(
+        "--heartbeat",
+        type=int,
+        default=30,
+        help="seconds between a running trial's signs of life in the storage; one silent for twice this is "
+        "marked failed and run again (30)",
+    )
+    parser.add_argument(
+        "--confirm-seeds",
+        type=int,
+        default=0,
+        help="train the best config again on seeds 0..N-1 with the test after training, and print test/acc "
+        "mean +- std (0: no)",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``tune``'s command line (``main`` of :mod:`mnist_rnn.cli` shows a ``UserError`` in one line)."""
+    parser = build_parser()
+    options, extra = parser.parse_known_args(argv)
+    if optuna is None:
+        raise UserError(INSTALL_HINT)
+    for name in ("trials", "workers", "heartbeat"):
+        if getattr(options, name) < 1:
+            raise UserError(f"--{name.replace('_', '-')} must be 1 or more, got {getattr(options, name)}")
+    config = Path(options.config)
+    if not config.is_file():
+        raise UserError(f"--config {config}: no such file")
+    options.study = options.study or config.stem
+    options.root = options.root or str(Path("tune") / options.study)
+    options.storage = options.storage or f"sqlite:///{Path(options.root) / 'study.db'}"
+    space_path = Path(options.space)
+    space = read_space(space_path)
+    overrides = parse_overrides(extra)
+    check_settings(config, overrides, space, space_path)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # our own line per trial instead of Optuna's
+    # heartbeats and their callback are marked experimental; they are what makes a study survive a SIGKILL
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    try:
+        Path(options.root).mkdir(parents=True, exist_ok=True)
+        tuner = Tuner(options, space, overrides)
+        previous = {sig: signal.signal(sig, tuner.on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            tuner.run()
+            if tuner.stopped_by is None:
+                tuner.write_results()
+                if options.confirm_seeds:
+                    tuner.confirm(options.confirm_seeds)
+        except UserError:
+            if tuner.stopped_by is None:
+                raise
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        if tuner.stopped_by is not None:
+            name = signal.Signals(tuner.stopped_by).name
+            print(
+                f"tune: stopped by {name} with {tuner.finished()} of {options.trials} trials finished; "
+                "the same command continues the study",
+                file=sys.stderr,
+            )
+            tuner.write_results()
+            sys.exit(128 + tuner.stopped_by)
+    except UserError:
+        raise
+    except OSError as error:
+        if error.errno == errno.ENOSPC:
+            raise UserError(
+                f"the disk is full ({error.filename or options.root}); the study in {options.storage} is kept: "
+                "free some space and run the same command again"
+            ) from error
+        raise UserError(f"{error.filename or options.root}: {first_line(error)}") from error
+    except Exception as error:
+        raise UserError(_storage_message(error, options.storage)) from error
+
+
+def _storage_message(error: Exception, url: str) -> str:
+    """A database error (or a missing driver) in one line; anything else is raised as it is."""
+    from sqlalchemy.exc import ArgumentError as URLError
+    from sqlalchemy.exc import SQLAlchemyError
+
+    text = first_line(getattr(error, "orig", None) or error)
+    if isinstance(error, ModuleNotFoundError):
+        driver = "pip install psycopg2-binary (PostgreSQL) or PyMySQL (MySQL)"
+        return f"--storage {url}: its database driver is not installed ({text}): {driver}"
+    if isinstance(error, URLError):
+        return f"--storage {url}: not a database URL ({text}); e.g. sqlite:///tune.db, postgresql://user@host/db"
+    if isinstance(error, SQLAlchemyError):
+        if "locked" in text:
+            again = "nothing was lost: run the same command again when it is free"
+            return f"--storage {url}: the database is locked by another program ({text}); {again}"
+        if "full" in text:
+            again = "the study is kept: free some space and run the same command again"
+            return f"--storage {url}: the disk is full ({text}); {again}"
+        return f"--storage {url}: cannot be reached ({text}); the study, if any, is unchanged"
+    raise error

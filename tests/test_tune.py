@@ -1,0 +1,336 @@
+"""``python -m mnist_rnn tune``: the search space checked against fit, bad storage and studies, and a real
+study on tiny data that survives a SIGKILL (slow: it starts the command in subprocesses)."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mnist_rnn import tune
+from mnist_rnn.cli import main
+from tests.helpers import SEED_CONFIG, cli_subprocess, finish
+
+optuna = pytest.importorskip("optuna")
+
+SPACE = {"model.lr": {"log": [1.0e-3, 3.0e-2]}, "model.hidden_size": {"int": [8, 16], "step": 8}}
+
+
+def write_study_files(folder: Path, data_dir: Path, space: dict | None = None) -> list[str]:
+    """A base config (the lab's, tiny: two validations per epoch) and a space; the tune arguments for them."""
+    base = yaml.safe_load(Path(SEED_CONFIG).read_text())
+    base["trainer"].update(max_epochs=1, val_check_interval=0.5, enable_model_summary=False)
+    base["model"].update(hidden_size=8, num_layers=1)
+    base["data"] = {"val_size": 40, "batch_size": 20}
+    (folder / "base.yaml").write_text(yaml.safe_dump(base))
+    (folder / "space.yaml").write_text(yaml.safe_dump(space or SPACE))
+    return [
+        "--config",
+        str(folder / "base.yaml"),
+        "--space",
+        str(folder / "space.yaml"),
+        "--data.data_dir",
+        str(data_dir),
+    ]
+
+
+def tune_error(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    """Run ``tune`` in-process with ``args`` that must fail before any trial: exit 2 and one line."""
+    with pytest.raises(SystemExit) as exit:
+        main(["tune", *args])
+    assert exit.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("mnist-rnn: error: ") and err.count("\n") == 1, err
+    return err
+
+
+# ----- the search space, checked against fit before any trial ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("space", "message"),
+    [
+        ({"model.lrr": {"log": [1.0e-3, 1.0e-2]}}, "model.lrr is not an option of fit (did you mean model.lr?)"),
+        ({"model.num_classes": [10, 20]}, "model.num_classes is not an option of fit"),
+        ({"model.lr": {"log": [1.0e-2, 1.0e-3]}}, "model.lr: the range [0.01, 0.001] is reversed"),
+        ({"model.dropout": {"float": [0.1, 0.1]}}, "model.dropout: the range [0.1, 0.1] is empty"),
+        ({"data.batch_size": []}, "data.batch_size: the list of choices is empty"),
+        ({"model.lr": {"log": [0, 1.0e-2]}}, "model.lr: a log range needs low > 0"),
+        ({"model.hidden_size": {"int": [8.5, 16]}}, "model.hidden_size: int takes [low, high] (whole numbers)"),
+        ({"model.lr": 0.01}, "model.lr: expected a list of choices"),
+        ({"model.cell": ["lstm", "transformer"]}, "model.cell: fit refuses 'transformer'"),
+        ({"data.batch_size": ["many"]}, "data.batch_size: fit refuses 'many'"),
+    ],
+)
+def test_a_bad_space_is_one_line_naming_the_option(space, message, fake_data_dir, in_tmp_dir, capsys):
+    err = tune_error(write_study_files(in_tmp_dir, fake_data_dir, space), capsys)
+    assert message in err
+    assert not (in_tmp_dir / "tune").exists()  # refused before any study or folder
+
+
+def test_a_bad_fit_option_or_base_config_is_one_line(fake_data_dir, in_tmp_dir, capsys):
+    args = write_study_files(in_tmp_dir, fake_data_dir)
+    assert "data.batch_sise" in tune_error([*args, "--data.batch_sise", "20"], capsys)
+    args[1] = str(in_tmp_dir / "missing.yaml")
+    assert "missing.yaml: no such file" in tune_error(args, capsys)
+
+
+def test_bad_tune_options_are_one_line(capsys):
+    assert "the following arguments are required: --space" in tune_error(["--config", SEED_CONFIG], capsys)
+    err = tune_error(["--config", SEED_CONFIG, "--space", "s.yaml", "--trials", "many"], capsys)
+    assert "--trials: invalid int value: 'many'" in err
+    assert "--workers must be 1 or more, got 0" in tune_error(
+        ["--config", SEED_CONFIG, "--space", "s", "--workers", "0"], capsys
+    )
+
+
+def test_help_lists_every_option(capsys):
+    with pytest.raises(SystemExit) as exit:
+        main(["tune", "--help"])
+    assert exit.value.code == 0
+    shown = capsys.readouterr().out
+    for action in tune.build_parser()._actions:
+        for option in action.option_strings:
+            assert option in shown
+
+
+def test_without_optuna_it_says_how_to_install_it(monkeypatch, capsys):
+    monkeypatch.setattr(tune, "optuna", None)
+    err = tune_error(["--config", SEED_CONFIG, "--space", "space.yaml"], capsys)
+    assert 'pip install -e ".[tune]"' in err
+
+
+# ----- storage and study faults ----------------------------------------------------------------------
+
+
+def test_an_unreachable_storage_is_one_line(fake_data_dir, in_tmp_dir, capsys):
+    args = write_study_files(in_tmp_dir, fake_data_dir)
+    err = tune_error([*args, "--storage", f"sqlite:///{in_tmp_dir}/no/such/folder/study.db"], capsys)
+    assert "cannot be reached (unable to open database file)" in err
+
+
+def test_a_locked_storage_is_one_line_and_loses_nothing(fake_data_dir, in_tmp_dir, monkeypatch, capsys):
+    args = write_study_files(in_tmp_dir, fake_data_dir)
+    url = f"sqlite:///{in_tmp_dir}/study.db"
+    optuna.create_study(study_name="base", storage=url, direction="maximize").set_user_attr("kept", 1)
+    monkeypatch.setattr(tune, "_engine_kwargs", lambda url: {"connect_args": {"timeout": 0.2}})
+    holder = sqlite3.connect(in_tmp_dir / "study.db")
+    holder.execute("BEGIN EXCLUSIVE")  # another program writing
+    try:
+        err = tune_error([*args, "--storage", url], capsys)
+    finally:
+        holder.rollback()
+        holder.close()
+    assert "the database is locked by another program" in err
+    assert optuna.load_study(study_name="base", storage=url).user_attrs == {"kept": 1}
+
+
+def test_a_study_name_reused_with_another_space_is_one_line(fake_data_dir, in_tmp_dir, capsys):
+    args = write_study_files(in_tmp_dir, fake_data_dir)
+    url = f"sqlite:///{in_tmp_dir}/study.db"
+    study = optuna.create_study(study_name="base", storage=url, direction="maximize")
+    study.set_user_attr("space", {"model.lr": [0.01, 0.02]})
+    err = tune_error([*args, "--storage", url], capsys)
+    assert "study 'base'" in err and "was made with another space" in err and "pass another --study" in err
+    assert optuna.load_study(study_name="base", storage=url).user_attrs["space"] == {"model.lr": [0.01, 0.02]}
+
+
+def test_the_pruning_callback_reports_every_validation_and_stops_when_told():
+    class Trial:
+        def __init__(self):
+            self.reports = []
+
+        def report(self, value, step):
+            self.reports.append((step, value))
+
+        def should_prune(self):
+            return len(self.reports) == 2
+
+    class Progress:
+        class current:
+            ready = 5
+
+    class Loop:
+        epoch_loop = type("EpochLoop", (), {"batch_progress": Progress})
+
+    class FakeTrainer:
+        sanity_checking = False
+        callback_metrics = {"val/acc": 0.5}
+        current_epoch = 0
+        num_training_batches = 10
+        fit_loop = Loop
+        should_stop = False
+
+    trial, trainer = Trial(), FakeTrainer()
+    pruning = tune.ValAccPruning(trial)
+    pruning.on_validation_end(trainer, None)
+    assert trial.reports == [(1, 0.5)] and not trainer.should_stop and pruning.epochs == 0.5
+    trainer.callback_metrics = {"val/acc": 0.25}
+    pruning.on_validation_end(trainer, None)  # the same epoch: a step of its own, so Optuna keeps it
+    assert trial.reports == [(1, 0.5), (2, 0.25)]
+    assert trainer.should_stop and pruning.pruned and pruning.best == 0.5
+
+
+# ----- a real study, killed and continued --------------------------------------------------------------
+
+
+def study_states(db: Path) -> list[str]:
+    if not db.exists():
+        return []
+    with sqlite3.connect(db, timeout=30) as connection:
+        try:
+            return [state for (state,) in connection.execute("SELECT state FROM trials ORDER BY number")]
+        except sqlite3.OperationalError:  # the tables are not made yet
+            return []
+
+
+def reported(db: Path) -> int:
+    with sqlite3.connect(db, timeout=30) as connection:
+        return connection.execute("SELECT COUNT(*) FROM trial_intermediate_values").fetchone()[0]
+
+
+@pytest.mark.slow
+def test_a_killed_study_continues_with_the_same_command(fake_data_dir, tmp_path, monkeypatch):
+    """4 trials, 2 at once, on SQLite; SIGKILL of the tune process mid-trial; the same command again ends the
+    study with 4 finished trials, a table, plots and a best config that fit takes."""
+    args = ["tune", *write_study_files(tmp_path, fake_data_dir), "--trials", "4", "--workers", "2", "--heartbeat", "3"]
+    db = tmp_path / "tune" / "base" / "study.db"
+    db.parent.mkdir(parents=True)
+    # A trial whose settings the model refuses (queued first, as a user's guess would be): it fails with the
+    # model's reason and the study goes on.
+    study = optuna.create_study(study_name="base", storage=f"sqlite:///{db}", direction="maximize")
+    study.enqueue_trial({"model.lr": 0.01, "model.hidden_size": 0})
+
+    first = cli_subprocess(args, tmp_path, start_new_session=True)
+    deadline = time.monotonic() + 240
+    while not (study_states(db).count("RUNNING") and reported(db)):  # a trial is training
+        assert first.poll() is None and time.monotonic() < deadline, (tmp_path / "run.log").read_text()
+        time.sleep(0.2)
+    os.kill(first.pid, signal.SIGKILL)
+    assert finish(first) == -signal.SIGKILL
+    while True:  # its trials end with it (they are told of their parent's death), leaving nothing behind
+        try:
+            os.killpg(first.pid, 0)
+        except ProcessLookupError:
+            break
+        if time.monotonic() > deadline:
+            os.killpg(first.pid, signal.SIGKILL)
+            pytest.fail("the trials of a killed tune kept running")
+        time.sleep(0.2)
+    assert "RUNNING" in study_states(db)  # cut off: no result, no heartbeat any more
+
+    again = cli_subprocess(args, tmp_path)
+    assert finish(again) == 0, (tmp_path / "run.log").read_text()
+    log = (tmp_path / "run.log").read_text()
+    study = optuna.load_study(study_name="base", storage=f"sqlite:///{db}")
+    trials = study.get_trials()
+    finished = [t for t in trials if t.state.name in ("COMPLETE", "PRUNED")]
+    assert len(finished) == 4
+    refused = trials[0]
+    assert refused.state.name == "FAIL" and refused.user_attrs["reason"] == "hidden_size must be positive, got 0"
+    assert "trial 0 fail: hidden_size must be positive, got 0" in log
+    killed = [t for t in trials if t.state.name == "FAIL" and t.number != 0]
+    assert killed and all("reason" not in t.user_attrs for t in killed)
+    reruns = [t for t in trials if t.system_attrs.get("failed_trial") is not None]
+    assert {t.system_attrs["failed_trial"] for t in reruns} == {t.number for t in killed}
+    assert all(t.params == trials[t.system_attrs["failed_trial"]].params for t in reruns)
+    assert all(t.user_attrs["seed"] == 42 for t in finished)
+    # The test set is never read while searching: fit's test after training is not run.
+    assert not any("Test accuracy" in log.read_text() for log in tmp_path.glob("tune/base/trial_*/fit.log"))
+
+    root = tmp_path / "tune" / "base"
+    with open(root / "trials.csv") as file:
+        rows = list(csv.DictReader(file))
+    assert [row["number"] for row in rows] == [str(t.number) for t in trials]
+    assert {row["state"] for row in rows} <= {"COMPLETE", "PRUNED", "FAIL"}
+    assert all(0 <= float(row["val/acc"]) <= 1 for row in rows if row["state"] != "FAIL")
+    for name in ("optimization_history", "parallel_coordinate", "intermediate_values"):
+        assert (root / "plots" / f"{name}.png").stat().st_size > 1000
+    best = yaml.safe_load((root / "best.yaml").read_text())
+    assert best["model"]["lr"] == study.best_trial.params["model.lr"]
+    assert best["data"]["data_dir"] == str(fake_data_dir) and best["seed_everything"] == 42
+    monkeypatch.chdir(tmp_path)
+    main(["fit", "--config", str(root / "best.yaml"), "--trainer.fast_dev_run", "true"])
+
+
+def confirmed_tests(root: Path) -> list[float]:
+    """test/acc of the confirming runs, read back from their TensorBoard logs."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    values = []
+    for seed in (0, 1):
+        found = []
+        for events in sorted((root / "confirm" / f"seed_{seed}").rglob("events.out.tfevents.*")):
+            accumulator = EventAccumulator(str(events))
+            accumulator.Reload()
+            if "test/acc" in accumulator.Tags()["scalars"]:
+                found += [scalar.value for scalar in accumulator.Scalars("test/acc")]
+        values.append(found[-1])
+    return values
+
+
+@pytest.mark.slow
+def test_two_commands_share_a_study_and_sigterm_hands_a_trial_over(fake_data_dir, tmp_path, monkeypatch, capsys):
+    """Two commands on one SQLite study (as two machines on one PostgreSQL database would be). SIGTERM stops
+    one (exit 143): its running trial is cut off and queued again, and the other command runs it. Then the
+    best config is confirmed on 2 seeds."""
+    space = {"model.lr": {"log": [1.0e-3, 3.0e-2]}}
+    args = ["tune", *write_study_files(tmp_path, fake_data_dir, space), "--trials", "2"]
+    db = tmp_path / "tune" / "base" / "study.db"
+    db.parent.mkdir(parents=True)
+    optuna.create_study(study_name="base", storage=f"sqlite:///{db}", direction="maximize")  # made once
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    root = ["--root", str(db.parent), "--storage", f"sqlite:///{db}"]
+    stopped = cli_subprocess([*args, *root], tmp_path / "a")
+    other = cli_subprocess([*args, *root], tmp_path / "b")
+    deadline = time.monotonic() + 240
+    storage = f"sqlite:///{db}"
+    while True:  # until a trial of the first command is training
+        assert stopped.poll() is None and time.monotonic() < deadline, (tmp_path / "a" / "run.log").read_text()
+        running = [
+            t
+            for t in optuna.load_study(study_name="base", storage=storage).get_trials()
+            if t.state.name == "RUNNING" and t.user_attrs.get("worker", "").endswith(f":{stopped.pid}")
+        ]
+        if running and running[0].intermediate_values:
+            break
+        time.sleep(0.3)
+    stopped.send_signal(signal.SIGTERM)
+    assert finish(stopped) == 128 + signal.SIGTERM
+    log = (tmp_path / "a" / "run.log").read_text()
+    assert f"trial {running[0].number} fail: stopped by SIGTERM" in log
+    assert "the same command continues the study" in log
+    assert finish(other) == 0, (tmp_path / "b" / "run.log").read_text()
+
+    trials = optuna.load_study(study_name="base", storage=storage).get_trials()
+    cut = trials[running[0].number]
+    assert cut.state.name == "FAIL" and cut.user_attrs["cut_off"] is True
+    rerun = next(t for t in trials if t.user_attrs.get("retry_of") == cut.number)
+    assert rerun.params == cut.params and rerun.state.name in ("COMPLETE", "PRUNED")
+    assert rerun.user_attrs["worker"].endswith(f":{other.pid}")
+    assert sum(t.state.name in ("COMPLETE", "PRUNED") for t in trials) == 2
+    assert list(Path(cut.user_attrs["folder"]).rglob("last.ckpt"))  # saved on the way out
+
+    # --confirm-seeds: fit --config best.yaml on seeds 0 and 1 at once, with the test after training.
+    monkeypatch.chdir(tmp_path)
+    main([*args, *root, "--confirm-seeds", "2", "--workers", "2"])
+    out = capsys.readouterr().out
+    study = optuna.load_study(study_name="base", storage=storage)
+    assert len(study.get_trials()) == len(trials)  # the study had its 2: no trial more
+    tests = confirmed_tests(db.parent)
+    assert f"trial {study.best_trial.number}, chosen by val/acc {study.best_value:.2%} (seed 42)" in out
+    assert f"test/acc {sum(tests) / 2:.2%} +- " in out and ", ".join(f"{t:.2%}" for t in tests) in out
+
+
+def test_the_shipped_space_fits_the_fast_config():
+    space_path = Path(__file__).parents[1] / "configs" / "tune_fast.yaml"
+    space = tune.read_space(space_path)
+    tune.check_settings(Path(__file__).parents[1] / "configs" / "fast.yaml", {}, space, space_path)  # no error
+    assert {"model.lr", "data.batch_size"} <= set(space)
