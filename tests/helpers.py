@@ -6,6 +6,7 @@ only fixtures.
 
 from __future__ import annotations
 
+import math
 import os
 import struct
 import subprocess
@@ -17,6 +18,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from mnist_rnn.cli import main
+from mnist_rnn.model import RNNClassifier
 
 ROOT = Path(__file__).parents[1]
 SEED_CONFIG = str(ROOT / "configs" / "seed.yaml")
@@ -132,3 +134,15 @@ def one_line_error(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:
     err = capsys.readouterr().err
     assert err.startswith("mnist-rnn: error: ") and err.count("\n") == 1, err
     return err
+
+
+class NaNAtStep(RNNClassifier):
+    """A model whose loss becomes NaN at one training step, as after an exploding gradient."""
+
+    def __init__(self, bad_step: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.bad_step = bad_step
+
+    def training_step(self, batch, batch_idx):
+        loss = super().training_step(batch, batch_idx)
+        return loss * math.nan if self.global_step == self.bad_step else loss

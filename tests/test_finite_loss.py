@@ -1,5 +1,3 @@
-import math
-
 import pytest
 import torch
 from lightning.pytorch import Trainer
@@ -10,18 +8,7 @@ from mnist_rnn.data import MNISTDataModule
 from mnist_rnn.errors import NonFiniteLossError
 from mnist_rnn.finite_loss import StopOnNonFiniteLoss
 from mnist_rnn.model import RNNClassifier
-
-
-class NaNAtStep(RNNClassifier):
-    """A model whose loss becomes NaN at one training step, as after an exploding gradient."""
-
-    def __init__(self, bad_step: int, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.bad_step = bad_step
-
-    def training_step(self, batch, batch_idx):
-        loss = super().training_step(batch, batch_idx)
-        return loss * math.nan if self.global_step == self.bad_step else loss
+from tests.helpers import NaNAtStep
 
 
 def fit(model, data_dir, **callback_args) -> Trainer:

@@ -17,7 +17,7 @@ from mnist_rnn.data import DeviceBatches, MNISTDataModule
 from mnist_rnn.errors import NonFiniteLossError
 from mnist_rnn.finite_loss import StopOnNonFiniteLoss
 from mnist_rnn.model import RNNClassifier
-from tests.helpers import QUIET, SEED_CONFIG, TRAIN_IMAGES, cli_subprocess, data_args, finish
+from tests.helpers import QUIET, SEED_CONFIG, TRAIN_IMAGES, NaNAtStep, cli_subprocess, data_args, finish
 
 pytestmark = [
     pytest.mark.gpu,
@@ -133,16 +133,6 @@ def test_bf16_mixed_precision_with_the_graph(fake_data_dir):
     trainer = gpu_trainer(max_epochs=1, limit_val_batches=0, precision="bf16-mixed", log_every_n_steps=1)
     trainer.fit(model, data(fake_data_dir))
     assert torch.isfinite(trainer.callback_metrics["train/loss"])
-
-
-class NaNAtStep(RNNClassifier):
-    def __init__(self, bad_step: int, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.bad_step = bad_step
-
-    def training_step(self, batch, batch_idx):
-        loss = super().training_step(batch, batch_idx)
-        return loss * math.nan if self.global_step == self.bad_step else loss
 
 
 def test_the_nan_stop_names_the_step_with_the_graph(fake_data_dir):
