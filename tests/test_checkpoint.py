@@ -291,13 +291,14 @@ def stop_at(
 
 
 def test_a_stop_during_the_sanity_check_exits_128_plus_the_signal(fake_data_dir, in_tmp_dir, capsys):
+    before = signal.getsignal(signal.SIGINT)  # SIG_IGN where a shell started the tests in the background
     assert stop_at(fake_data_dir, "sanity", signum=signal.SIGINT) == 130
     assert (
         "stopped by SIGINT during the sanity check, before any training; no checkpoint written"
         in capsys.readouterr().err
     )
     assert not list(in_tmp_dir.rglob("*.ckpt"))
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handed back
+    assert signal.getsignal(signal.SIGINT) is before  # handed back
 
 
 def test_a_stop_during_validation_keeps_the_epoch_for_the_resumed_run(fake_data_dir, in_tmp_dir, capsys):
@@ -341,10 +342,11 @@ def test_a_ctrl_c_after_the_training_loop_exits_130_before_the_test(fake_data_di
 
 
 def test_a_second_ctrl_c_aborts_at_once_with_130(fake_data_dir, in_tmp_dir, capsys):
+    before = signal.getsignal(signal.SIGINT)  # SIG_IGN where a shell started the tests in the background
     assert stop_at(fake_data_dir, "twice", signum=signal.SIGINT, epoch=0) == 130
     err = capsys.readouterr().err
     assert "mnist-rnn: stopped by SIGINT a second time: stopped at once" in err and "Traceback" not in err
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handed back
+    assert signal.getsignal(signal.SIGINT) is before  # handed back
 
 
 def test_a_stop_on_the_last_test_batch_still_exits_143(fake_data_dir, in_tmp_dir, capsys):

@@ -151,8 +151,9 @@ def test_help_explains_ckpt_path_in_this_projects_terms_and_lists_every_command(
     with pytest.raises(SystemExit):
         main(["--help"])
     out = capsys.readouterr().out
-    assert out.startswith("usage: mnist-rnn [-h] [-c CONFIG] {fit,validate,test,predict,export,serve}")
+    assert out.startswith("usage: mnist-rnn [-h] [-c CONFIG] {fit,validate,test,predict,export,serve,calibrate,tune}")
     assert "export: write the model as ONNX" in " ".join(out.split())
+    assert "calibrate: fit a checkpoint's" in " ".join(out.split()) and "tune: search fit's settings" in out
 
 
 def test_resuming_with_fewer_steps_than_the_checkpoint_made_is_one_line(fake_data_dir, in_tmp_dir, capsys):
