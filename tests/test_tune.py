@@ -281,7 +281,9 @@ def test_two_commands_share_a_study_and_sigterm_hands_a_trial_over(fake_data_dir
     one (exit 143): its running trial is cut off and queued again, and the other command runs it. Then the
     best config is confirmed on 2 seeds."""
     space = {"model.lr": {"log": [1.0e-3, 3.0e-2]}}
-    args = ["tune", *write_study_files(tmp_path, fake_data_dir, space), "--trials", "2"]
+    # 8 epochs: a trial trains long enough after its first report for the loop below to see it (with the base's
+    # one epoch a quiet machine finished it between two looks, and the first command ended before its SIGTERM).
+    args = ["tune", *write_study_files(tmp_path, fake_data_dir, space), "--trials", "2", "--trainer.max_epochs", "8"]
     db = tmp_path / "tune" / "base" / "study.db"
     db.parent.mkdir(parents=True)
     optuna.create_study(study_name="base", storage=f"sqlite:///{db}", direction="maximize")  # made once
