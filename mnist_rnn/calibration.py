@@ -15,8 +15,6 @@ the temperature back atomically (a new file renamed over the old one: never half
 from __future__ import annotations
 
 import argparse
-import errno
-import os
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -150,24 +148,19 @@ def calibrate_checkpoint(
 
 
 def write_temperature(ckpt_path: str | Path, calibration: Calibration) -> None:
-    """Store the temperature in the checkpoint's weights (and the measurements beside them), atomically:
-    the new checkpoint is written under a temporary name in the same folder, then renamed over the old one.
-    """
+    """Store the temperature in the checkpoint's weights (and the measurements beside them), atomically,
+    through the same writer as training's checkpoints (:class:`~mnist_rnn.checkpoint.AtomicCheckpointIO`)."""
+    from mnist_rnn.checkpoint import AtomicCheckpointIO
+
     path = Path(ckpt_path)
     checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     checkpoint["state_dict"]["network.temperature"] = torch.tensor(calibration.temperature)
     checkpoint["calibration"] = asdict(calibration)
-    partial = path.with_name(f".{path.name}.partial")
     try:
-        with open(partial, "wb") as file:
-            torch.save(checkpoint, file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(partial, path)
+        AtomicCheckpointIO().save_checkpoint(checkpoint, str(path))
+    except UserError as error:  # a full disk; the writer's own line speaks of resuming a run, not of this file
+        raise UserError(f"no space left on the device to rewrite {path}: it is unchanged") from error
     except OSError as error:
-        partial.unlink(missing_ok=True)
-        if error.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise UserError(f"no space left on the device to rewrite {path}: it is unchanged") from error
         raise UserError(f"could not rewrite {path} ({error.strerror or error}): it is unchanged") from error
 
 
