@@ -165,30 +165,16 @@ BAD_INPUTS = [
         ["--trainer.accelerator", "gpu"],
         "no GPU is visible to torch",
     ),
-    BadInput("hidden size <= 0", ["--model.hidden_size", "0"], "hidden_size must be positive, got 0"),
-    BadInput("layers <= 0", ["--model.num_layers", "0"], "num_layers must be positive, got 0"),
-    BadInput("batch size <= 0", ["--data.batch_size", "0"], "batch_size must be positive, got 0"),
-    BadInput("epochs <= 0", ["--trainer.max_epochs", "0"], "max_epochs must be positive"),
-    BadInput("lr <= 0", ["--model.lr", "-0.1"], "lr must be positive, got -0.1"),
-    BadInput("`val_size` >= the training set", ["--data.val_size", "240"], "val_size=240 leaves no training images"),
-    BadInput("unknown cell", ["--model.cell", "tcn"], 'Parser key "model.cell"'),
     BadInput(
         "forget bias on a GRU",
         ["--model.cell", "gru", "--model.forget_bias", "1.0"],
         "forget_bias applies to LSTM cells only, not 'gru'",
     ),
-    BadInput("unknown sequence mode", ["--model.sequence", "columns"], 'Parser key "model.sequence"'),
-    BadInput("unknown optimizer", ["--model.optimizer", "sgd"], 'Parser key "model.optimizer"'),
-    BadInput("unknown learning-rate schedule", ["--model.lr_schedule", "linear"], 'Parser key "model.lr_schedule"'),
     BadInput(
         "image size set by hand (it comes from the data)",
         ["--model.image_size", "32"],
         "--model.image_size is not an option: the model takes it from the data set",
     ),
-    BadInput("a negative seed", ["--seed_everything", "-1"], "--seed_everything must be between 0 and 4294967295"),
-    BadInput("`--trainer.accelerator mps` off a Mac", ["--trainer.accelerator", "mps"], "mps: not available"),
-    BadInput("`--trainer.accelerator tpu` without torch_xla", ["--trainer.accelerator", "tpu"], "tpu: not available"),
-    BadInput("a misspelled accelerator", ["--trainer.accelerator", "cpux"], "cpux: no such accelerator; choose one"),
     BadInput(
         "`--data.data_dir` naming a file",
         ["--data.data_dir", "notes.txt"],
@@ -210,6 +196,26 @@ BAD_INPUTS = [
         command="predict",
     ),
 ]
+
+
+# One option given a value the command refuses, on good data: (the row, the option, its value, the message).
+REFUSED_VALUES = [
+    ("hidden size <= 0", "--model.hidden_size", "0", "hidden_size must be positive, got 0"),
+    ("layers <= 0", "--model.num_layers", "0", "num_layers must be positive, got 0"),
+    ("batch size <= 0", "--data.batch_size", "0", "batch_size must be positive, got 0"),
+    ("epochs <= 0", "--trainer.max_epochs", "0", "max_epochs must be positive"),
+    ("lr <= 0", "--model.lr", "-0.1", "lr must be positive, got -0.1"),
+    ("`val_size` >= the training set", "--data.val_size", "240", "val_size=240 leaves no training images"),
+    ("unknown cell", "--model.cell", "tcn", 'Parser key "model.cell"'),
+    ("unknown sequence mode", "--model.sequence", "columns", 'Parser key "model.sequence"'),
+    ("unknown optimizer", "--model.optimizer", "sgd", 'Parser key "model.optimizer"'),
+    ("unknown learning-rate schedule", "--model.lr_schedule", "linear", 'Parser key "model.lr_schedule"'),
+    ("a negative seed", "--seed_everything", "-1", "--seed_everything must be between 0 and 4294967295"),
+    ("`--trainer.accelerator mps` off a Mac", "--trainer.accelerator", "mps", "mps: not available"),
+    ("`--trainer.accelerator tpu` without torch_xla", "--trainer.accelerator", "tpu", "tpu: not available"),
+    ("a misspelled accelerator", "--trainer.accelerator", "cpux", "cpux: no such accelerator; choose one"),
+]
+BAD_INPUTS += [BadInput(what, [option, value], expected) for what, option, value, expected in REFUSED_VALUES]
 
 
 def make_data(root: Path, case: BadInput) -> Path:

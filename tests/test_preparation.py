@@ -331,6 +331,76 @@ def test_a_wide_light_area_leaves_no_ink_along_its_edges():
     assert (image - background)[29].max() == 0 and (image - background)[30, 50:110].max() == 0
 
 
+def drawing_on_a_plain_background(seed: int, size: tuple[int, int] = (120, 150)) -> np.ndarray:
+    """Strokes of random widths (3-24 pixels, crossing into blobs) on one plain level, as a drawing app's."""
+    rng = np.random.default_rng(seed)
+    picture = Image.new("F", size[::-1], float(rng.uniform(0, 0.3)))
+    draw = ImageDraw.Draw(picture)
+    for _ in range(rng.integers(2, 7)):
+        ends = [int(v) for v in rng.integers(0, max(size), 4)]
+        draw.line(ends, fill=float(rng.uniform(0.5, 1)), width=int(rng.integers(3, 25)))
+    return np.asarray(picture, dtype=np.float32)
+
+
+def framed_opening_by_scipy(image: np.ndarray, size: int) -> np.ndarray:
+    """:func:`preparation._opening` the slow way: the same frame, then scipy's opening by the octagon."""
+    framed = image.copy()
+    for side in (framed[0], framed[-1], framed[:, 0], framed[:, -1]):
+        side[:] = ndimage.minimum_filter1d(side, size, mode="nearest")
+    padded = np.pad(framed, size, mode="edge")
+    padded[size:-size, size:-size] = image
+    opened = ndimage.grey_opening(padded, footprint=octagon_footprint(size), mode="nearest")
+    return opened[size:-size, size:-size]
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("size", [15, 41])
+def test_the_opening_with_its_plain_background_shortcut_equals_scipys(seed, size):
+    """A drawing on a plain background opens to that plain level, by the shortcut where every square inside
+    the octagon holds background, else by the full opening; with noise on it, by the full opening. Either
+    way the result is scipy's, pixel for pixel, a stroke along the picture's edge included."""
+    drawing = drawing_on_a_plain_background(seed)
+    noisy = drawing + np.random.default_rng(seed).normal(0, 0.02, drawing.shape).astype(np.float32)
+    along_the_edge = drawing.copy()
+    along_the_edge[:2, 5:-5] = 0.9  # a thin stroke running along the top: the frame carries it outwards
+    for image in (drawing, noisy, along_the_edge):
+        assert np.array_equal(preparation._opening(image, size), framed_opening_by_scipy(image, size))
+
+
+def test_a_plain_drawing_is_not_opened_the_slow_way(monkeypatch):
+    """The page's canvas (strokes on black) takes the shortcut: the opening's eight passes are skipped."""
+
+    def slow(*args):
+        raise AssertionError("the full opening ran on a drawing on a plain background")
+
+    monkeypatch.setattr(preparation, "grey_opening", slow)
+    drawing = Image.new("L", (320, 320), 0)
+    ImageDraw.Draw(drawing).line((100, 60, 220, 60, 140, 270), fill=255, width=25)  # a 7, as the pad draws it
+    assert not prepare(drawing).blank
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_the_hand_written_mask_steps_equal_scipys(seed):
+    """The faster forms of scipy's binary morphology and filters used by the preparation give the same
+    pixels as scipy's own, on random masks and images of random sizes (down to 2 pixels)."""
+    rng = np.random.default_rng(seed)
+    shape = tuple(int(n) for n in rng.integers(2, 60, 2))
+    mask = rng.random(shape) < rng.uniform(0.05, 0.9)
+    eight = np.ones((3, 3), dtype=bool)
+    assert np.array_equal(preparation._fill_holes(mask), ndimage.binary_fill_holes(mask, eight))
+    assert np.array_equal(preparation._closed(mask), ndimage.binary_closing(mask, eight))
+    assert np.array_equal(preparation._inner(mask), ndimage.binary_erosion(mask))
+    if mask.any():
+        assert np.array_equal(preparation._widened(mask, 4), ndimage.maximum_filter(mask, 9, mode="nearest"))
+        rows, cols = preparation._box_around(mask, 0)
+        assert (rows, cols) == ndimage.find_objects(mask.view(np.uint8))[0]
+        assert preparation._row_spans(mask) >= ndimage.binary_fill_holes(mask, eight).sum()
+    image = rng.random(shape, dtype=np.float32)
+    sums = ndimage.uniform_filter(image, 3, mode="constant")
+    inside = np.outer(*(ndimage.uniform_filter1d(np.ones(n), 3, mode="constant") for n in shape))
+    assert preparation._peak(image) == pytest.approx(float((sums / inside).max()), rel=1e-5)
+
+
 def test_an_even_octagon_is_refused():
     with pytest.raises(ValueError, match="odd"):
         octagon_footprint(56)
@@ -471,13 +541,33 @@ def test_a_pencil_digit_beside_a_black_scanner_margin_keeps_its_strength():
 
 
 def test_faint_smudges_do_not_outweigh_a_digit_cut_by_the_edge():
-    """A digit cut by the picture's edge, faint smudges clear of it: the smudges are not judged strong
-    among themselves, so they stay weightless and the digit is found."""
-    page = on_paper(420, 300, at=(330, 60))  # the 3 runs off the right edge
-    page[200:230, 40:90] = 215  # a faint smudge
-    page[40:60, 60:120] = 220
-    alone = prepare(grey(on_paper(420, 300, at=(330, 60)))).pixels
+    """A digit cut by the picture's edge, faint smudges clear of it (a fifth as dark as the digit: faint, but
+    regions of their own): the smudges are not judged strong among themselves, so they stay weightless and
+    the digit is found. (Were the ink's strength judged among them, they would be the digit.)"""
+    page = on_paper(440, 300, at=(330, 60))[:, :380]  # the 3 runs 30 pixels off the right edge
+    alone = prepare(grey(page)).pixels
+    page[200:230, 40:90] = 190  # faint smudges
+    page[40:60, 60:120] = 195
     assert close(prepare(grey(page)).pixels, alone) < 0.02
+
+
+def test_a_wide_faint_shading_does_not_outweigh_a_thin_digit():
+    """A pencil's shading, long and low and a third as dark as the pen: more ink in all than the digit's
+    strokes, but none of it strong (STRONG), so it weighs nothing and the digit is found."""
+    page = on_paper(520, 300, at=(360, 60))
+    alone = prepare(grey(page)).pixels
+    page[230:270, 20:320] = 150
+    prepared = prepare(grey(page))
+    assert close(prepared.pixels, alone) < 0.02 and not prepared.several
+
+
+@pytest.mark.parametrize("digit", [6, 9])
+def test_a_bold_mnist_style_digit_goes_through_unchanged(digit):
+    """Heavy strokes and a loop filled in, about 9 pixels across at 28x28 (as MNIST's boldest): in so small
+    a picture the background window stays wider than that (MIN_WINDOW), or the blob would be flattened
+    into background and the digit hollowed out."""
+    bold = to_mnist(render_digit(digit, canvas=(300, 300), size=200, at=(50, 20)).filter(ImageFilter.MaxFilter(25)))
+    assert torch.equal(to_mnist(Image.fromarray(bold[0].numpy())), bold)
 
 
 def test_on_a_spotless_background_a_stroke_drawn_far_apart_still_belongs_to_the_digit():

@@ -38,7 +38,7 @@ PAGE = Path(__file__).parents[1] / "web" / "index.html"
 ONNX_CHECK_IMAGES = 32  # generated images an --onnx file must answer as the checkpoint does
 
 # The best of the variants measured with benchmarks/serve_load.py on the 2-core CPU (docs/serve.md, "Tuning").
-DEFAULTS = {"workers": 1, "threads": 1, "api_servers": 1, "max_batch_size": 8, "batch_timeout": 0.002}
+DEFAULTS = {"workers": 1, "threads": 1, "api_servers": 2, "max_batch_size": 8, "batch_timeout": 0.002}
 
 
 def describe(hparams: dict[str, Any]) -> str:

@@ -15,7 +15,7 @@ import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
+import anyio
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
@@ -29,6 +29,10 @@ from mnist_rnn.user_images import ImageError, ImageTooLarge, NotAnImage, decode_
 API_PATH = "/predict"
 MAX_BYTES = 20 * 1024 * 1024  # the largest upload taken (its pixels are limited by decode_image, as predict's)
 DRAIN_LIMIT = 4 * MAX_BYTES  # an oversized body is read (and dropped) up to here, so the client sees the 413
+# Uploads prepared at once in one HTTP process. One: preparing is numpy and scipy work on arrays of a few
+# hundred kilobytes, and several at once in one process only contend for its interpreter and caches (more
+# CPU per request, fewer requests served: docs/serve.md, "Tuning"); a second core is used by --api_servers.
+PREPARING_THREADS = 1
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -116,14 +120,23 @@ async def upload_bytes(scope: Scope, body: bytes) -> bytes:
 class ImageUploads:
     """ASGI middleware: turns ``POST /predict`` bodies into prepared 28x28 images, or answers a 4xx itself.
 
-    The body is read here (over :data:`MAX_BYTES`: 413), then decoded and prepared in a thread, so a large
-    image does not hold up other requests. The endpoint behind receives ``{"prepared": [784 ints]}`` as
-    JSON, which LitServe passes to :meth:`mnist_rnn.serve.worker.DigitAPI.decode_request`.
+    The body is read here (over :data:`MAX_BYTES`: 413), then decoded and prepared in a worker thread (one
+    upload at a time, :data:`PREPARING_THREADS`), so that the event loop goes on reading other requests.
+    The endpoint behind receives ``{"prepared": [784 ints]}`` as JSON, which LitServe passes to
+    :meth:`mnist_rnn.serve.worker.DigitAPI.decode_request`.
     """
 
     def __init__(self, app: Callable, api_path: str = API_PATH) -> None:
         self.app = app
         self.api_path = api_path
+        self.limiter: anyio.CapacityLimiter | None = None
+
+    def preparing(self) -> anyio.CapacityLimiter:
+        """The thread that prepares uploads (made in the process that serves: LitServe forks after this
+        object is built)."""
+        if self.limiter is None:
+            self.limiter = anyio.CapacityLimiter(PREPARING_THREADS)
+        return self.limiter
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] != self.api_path or scope["method"] != "POST":
@@ -131,7 +144,7 @@ class ImageUploads:
             return
         try:
             body = await upload_bytes(scope, await read_body(receive))
-            prepared = await run_in_threadpool(prepare_upload, body)
+            prepared = await anyio.to_thread.run_sync(prepare_upload, body, limiter=self.preparing())
         except RequestError as error:
             await error_response(error.status, error.message)(scope, receive, send)
             return
