@@ -216,9 +216,21 @@ def _ink_is_dark(gray: np.ndarray) -> bool:
     paper. Not the median: a sheet may cover less than half of a photo. A smaller sheet, a note on a desk,
     is told from a light digit by its shape: see :func:`_looks_like_a_sheet`.
     """
-    low, high = np.percentile(gray, [0.1, 99.9])
+    low, high = _range_ends(gray)
     light = gray > (low + high) / 2
     return float(light.mean()) > LIGHT_INK or _looks_like_a_sheet(light)
+
+
+def _range_ends(gray: np.ndarray) -> tuple[np.float64, np.float64]:
+    """``np.percentile(gray, [0.1, 99.9])``: the picture's range, without its rarest outliers. Where more
+    than that share of the pixels sit at the darkest value and at the lightest (a drawing's plain background
+    and its full-strength strokes), those two values, as numpy's selection would give them, without it."""
+    darkest, lightest = gray.min(), gray.max()
+    enough = 0.001 * gray.size + 2
+    if np.count_nonzero(gray == darkest) > enough and np.count_nonzero(gray == lightest) > enough:
+        return np.float64(darkest), np.float64(lightest)
+    low, high = np.percentile(gray, [0.1, 99.9])
+    return low, high
 
 
 def _looks_like_a_sheet(light: np.ndarray) -> bool:
@@ -234,11 +246,16 @@ def _looks_like_a_sheet(light: np.ndarray) -> bool:
     sizes[0] = 0
     region = labels == sizes.argmax()
     # Filling the ink on it in (below) changes neither the hull nor the width: every pixel of a hole has the
-    # region on both sides in its row. So those come first, and the fill only when the sheet is wide enough.
-    hull = _convex_hull(region)
+    # region on both sides in its row. So those come first, and the fill only when the sheet is wide enough;
+    # and first of all the row spans (the filled region's most) against a part of the hull (its least).
+    extremes = _RowExtremes.of(region)
+    spans = extremes.spans()
+    if spans < SHEET_SOLIDITY * extremes.extremes_area():
+        return False
+    hull = extremes.hull()
     outline = hull.points[hull.vertices]
-    if _width(outline) < SHEET_SIZE * min(light.shape) or _row_spans(region) < SHEET_SOLIDITY * hull.volume:
-        return False  # (the row spans, the filled region's most, say so before any filling)
+    if _width(outline) < SHEET_SIZE * min(light.shape) or spans < SHEET_SOLIDITY * hull.volume:
+        return False
     if _fill_holes(region).sum() < SHEET_SOLIDITY * hull.volume:
         return False
     diagonal = float(np.hypot(*np.ptp(outline, axis=0)))
@@ -254,25 +271,39 @@ def _fill_holes(mask: np.ndarray) -> np.ndarray:
     return ~np.isin(labels, outside[outside > 0])
 
 
-def _row_spans(mask: np.ndarray) -> int:
-    """Pixels from each row's first pixel of ``mask`` to its last: at least the area of ``mask`` with its
-    holes filled."""
-    rows = mask.any(axis=1)
-    first = mask[rows].argmax(axis=1)
-    last = mask.shape[1] - mask[rows, ::-1].argmax(axis=1)
-    return int((last - first).sum())
+class _RowExtremes(NamedTuple):
+    """A mask's rows that hold pixels, and in each the column of the first pixel and one past the last."""
 
+    rows: np.ndarray
+    first: np.ndarray
+    last: np.ndarray
 
-def _convex_hull(mask: np.ndarray) -> ConvexHull:
-    """The convex hull of a mask's pixels, each a unit square (points are x, y; in 2-D ``volume`` is the
-    area and ``vertices`` go round counter-clockwise). Only the outer corners of each row's first and last
-    pixel can be on the hull: a few hundred points instead of every pixel's four."""
-    rows = np.flatnonzero(mask.any(axis=1))
-    first = mask[rows].argmax(axis=1)
-    last = mask.shape[1] - mask[rows, ::-1].argmax(axis=1)
-    x = np.concatenate([first, last, first, last])
-    y = np.concatenate([rows, rows, rows + 1, rows + 1])
-    return ConvexHull(np.stack([x, y], axis=1).astype(np.float64))
+    @classmethod
+    def of(cls, mask: np.ndarray) -> _RowExtremes:
+        rows = np.flatnonzero(mask.any(axis=1))
+        return cls(rows, mask[rows].argmax(axis=1), mask.shape[1] - mask[rows, ::-1].argmax(axis=1))
+
+    def spans(self) -> int:
+        """Pixels from each row's first pixel to its last: at least the area of the mask, holes filled."""
+        return int((self.last - self.first).sum())
+
+    def hull(self) -> ConvexHull:
+        """The convex hull of the mask's pixels, each a unit square (points are x, y; in 2-D ``volume`` is
+        the area and ``vertices`` go round counter-clockwise). Only the outer corners of each row's first and
+        last pixel can be on the hull: a few hundred points instead of every pixel's four."""
+        x = np.concatenate([self.first, self.last, self.first, self.last])
+        y = np.concatenate([self.rows, self.rows, self.rows + 1, self.rows + 1])
+        return ConvexHull(np.stack([x, y], axis=1).astype(np.float64))
+
+    def extremes_area(self) -> float:
+        """The area of the quadrilateral through the hull's topmost, rightmost, bottommost and leftmost corners
+        (each the first in its direction): corners of the hull, in its order, so the hull holds it. A fast
+        lower bound of the hull's area."""
+        rows, first, last = self
+        right, left = int(np.argmax(last)), len(rows) - 1 - int(np.argmin(first[::-1]))
+        x = np.array([first[0], last[right], last[-1], first[left]], dtype=np.float64)
+        y = np.array([rows[0], rows[right], rows[-1] + 1, rows[left] + 1], dtype=np.float64)
+        return 0.5 * abs(float(x @ np.roll(y, -1) - y @ np.roll(x, -1)))
 
 
 def _width(polygon: np.ndarray) -> float:

@@ -394,7 +394,10 @@ def test_the_hand_written_mask_steps_equal_scipys(seed):
         assert np.array_equal(preparation._widened(mask, 4), ndimage.maximum_filter(mask, 9, mode="nearest"))
         rows, cols = preparation._box_around(mask, 0)
         assert (rows, cols) == ndimage.find_objects(mask.view(np.uint8))[0]
-        assert preparation._row_spans(mask) >= ndimage.binary_fill_holes(mask, eight).sum()
+        extremes = preparation._RowExtremes.of(mask)
+        assert extremes.spans() >= ndimage.binary_fill_holes(mask, eight).sum()
+        if len(extremes.rows) > 1 and np.ptp(np.nonzero(mask)[1]) > 0:  # qhull wants a hull with an area
+            assert extremes.extremes_area() <= extremes.hull().volume + 1e-9
     image = rng.random(shape, dtype=np.float32)
     sums = ndimage.uniform_filter(image, 3, mode="constant")
     inside = np.outer(*(ndimage.uniform_filter1d(np.ones(n), 3, mode="constant") for n in shape))
