@@ -55,7 +55,7 @@ def main_cli() -> None:
     images, labels = data.test_set.images[: args.count], data.test_set.labels[: args.count]
     model = RNNClassifier.load_from_checkpoint(args.ckpt_path, map_location="cpu").eval()
     with torch.no_grad():
-        probabilities = model(images).softmax(-1)
+        probabilities = model.network.probabilities(images)  # calibrated, as predict gives them
     own_prob, own_digit = probabilities.max(-1)
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -33,15 +33,19 @@ CANVAS = 320  # the page's drawing pad, in pixels
 PHOTO = (1000, 750)
 
 # Run in each version's own interpreter: decode + prepare every file of each kind, once (after one warm-up
-# picture), and print the seconds per kind as JSON. Both the old layout (mnist_rnn.images) and the new one.
+# picture), and print the seconds per kind as JSON. Both the old layout (mnist_rnn.images) and the new one,
+# chosen by the files the checkout has: not by trying the import, which an editable install of this project
+# answers from its own folder when the checkout lacks the module.
 WORKER = """
 import json, sys, time
 from pathlib import Path
-try:
+import mnist_rnn
+if (Path(mnist_rnn.__file__).parent / "preparation.py").exists():
     from mnist_rnn.preparation import prepare
     from mnist_rnn.user_images import decode_image
-except ImportError:
+else:
     from mnist_rnn.images import load_image as decode_image, prepare
+assert Path(sys.modules[prepare.__module__].__file__).parent == Path(mnist_rnn.__file__).parent
 timings = {}
 for folder in sys.argv[1:]:
     files = sorted(Path(folder).iterdir())

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import sys
 
-from lightning.fabric.utilities.rank_zero import rank_zero_only
-
 PREFIX = "mnist-rnn: "
 
 
@@ -40,10 +38,15 @@ def first_line(error: BaseException) -> str:
     return text[0] if text else type(error).__name__
 
 
-@rank_zero_only
 def tell(text: str, after_progress_bar: bool = False) -> None:
     """Print ``mnist-rnn: TEXT`` on stderr, from global rank 0 only; ``after_progress_bar``: on a line of its
     own even while a progress bar is drawn (it leaves the cursor at the end of its line)."""
+    # Lightning's rank, imported at the first message: importing this module (as the preparation, the export
+    # and serve's upload side do) then does not import Lightning, which takes seconds.
+    from lightning.fabric.utilities.rank_zero import rank_zero_only
+
+    if rank_zero_only.rank != 0:
+        return
     print(f"{chr(10) if after_progress_bar else ''}{PREFIX}{text}", file=sys.stderr, flush=True)
 
 

@@ -6,7 +6,6 @@ only fixtures.
 
 from __future__ import annotations
 
-import math
 import os
 import struct
 import subprocess
@@ -16,9 +15,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
-
-from mnist_rnn.cli import main
-from mnist_rnn.model import RNNClassifier
 
 ROOT = Path(__file__).parents[1]
 SEED_CONFIG = str(ROOT / "configs" / "seed.yaml")
@@ -90,6 +86,8 @@ def data_args(data_dir) -> list[str]:
 
 def fit_tiny(data_dir, *extra: str) -> Path:
     """Train for one short epoch with the lab's config; return the run folder."""
+    from mnist_rnn.cli import main
+
     main(["fit", "--config", SEED_CONFIG, *data_args(data_dir), *QUIET, "--trainer.max_epochs", "1", *extra])
     runs = sorted(Path("lightning_logs").glob("version_*"), key=lambda p: int(p.name.split("_")[1]))
     return runs[-1]
@@ -128,21 +126,11 @@ def finish(process: subprocess.Popen, timeout: float = 240) -> int:
 def one_line_error(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:
     """Run the CLI in-process with ``args`` that must fail: exit status 2 and one ``mnist-rnn: error:`` line,
     which is returned."""
+    from mnist_rnn.cli import main
+
     with pytest.raises(SystemExit) as exit:
         main(args)
     assert exit.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith("mnist-rnn: error: ") and err.count("\n") == 1, err
     return err
-
-
-class NaNAtStep(RNNClassifier):
-    """A model whose loss becomes NaN at one training step, as after an exploding gradient."""
-
-    def __init__(self, bad_step: int, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.bad_step = bad_step
-
-    def training_step(self, batch, batch_idx):
-        loss = super().training_step(batch, batch_idx)
-        return loss * math.nan if self.global_step == self.bad_step else loss

@@ -8,7 +8,7 @@ from mnist_rnn.data import MNISTDataModule
 from mnist_rnn.errors import NonFiniteLossError
 from mnist_rnn.finite_loss import StopOnNonFiniteLoss
 from mnist_rnn.model import RNNClassifier
-from tests.helpers import NaNAtStep
+from tests.nan_model import NaNAtStep
 
 
 def fit(model, data_dir, **callback_args) -> Trainer:

@@ -17,7 +17,8 @@ from mnist_rnn.data import DeviceBatches, MNISTDataModule
 from mnist_rnn.errors import NonFiniteLossError
 from mnist_rnn.finite_loss import StopOnNonFiniteLoss
 from mnist_rnn.model import RNNClassifier
-from tests.helpers import QUIET, SEED_CONFIG, TRAIN_IMAGES, NaNAtStep, cli_subprocess, data_args, finish
+from tests.helpers import QUIET, SEED_CONFIG, TRAIN_IMAGES, cli_subprocess, data_args, finish
+from tests.nan_model import NaNAtStep
 
 pytestmark = [
     pytest.mark.gpu,
