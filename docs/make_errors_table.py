@@ -47,6 +47,17 @@ error: the checkpoint has trained 10 steps, but this run's one-cycle lr schedule
 training batches per epoch): resume with the first run's --trainer.limit_train_batches, or a larger
 --trainer.max_epochs`.
 
+## `calibrate`
+
+`python -m mnist_rnn calibrate --ckpt_path CKPT` (tested in `tests/test_calibration.py`; exit status 2 for each):
+
+| Bad input | Message |
+|---|---|
+| no `--ckpt_path` | `mnist-rnn: error: mnist-rnn calibrate: the following arguments are required: --ckpt_path (see --help)` |
+| a `--ckpt_path` that does not exist | `mnist-rnn: error: --ckpt_path missing.ckpt: no such file` |
+| no data where `--data.data_dir` points, no network | `mnist-rnn: error: MNIST files not found in nowhere/MNIST/raw/ and the download failed (...): expected train-images-idx3-ubyte, ... Pass --data.data_dir pointing at a folder that holds MNIST/raw/.` |
+| the disk fills up while the checkpoint is rewritten | `mnist-rnn: error: no space left on the device to rewrite model.ckpt: it is unchanged` (the checkpoint as it was, no temporary file left) |
+
 ## While training
 
 | Event | Exit | Message |

@@ -171,6 +171,16 @@ BAD_INPUTS = [
         "forget_bias applies to LSTM cells only, not 'gru'",
     ),
     BadInput(
+        "chrono initialisation on a GRU",
+        ["--model.cell", "gru", "--model.chrono_init", "true"],
+        "chrono_init applies to LSTM cells only, not 'gru'",
+    ),
+    BadInput(
+        "2-D augmentation on a permuted sequence",
+        ["--model.sequence", "permuted", "--model.augment_shift", "2"],
+        "reads the pixels in a fixed shuffled order, so augmentation that moves them in 2-D does not apply",
+    ),
+    BadInput(
         "image size set by hand (it comes from the data)",
         ["--model.image_size", "32"],
         "--model.image_size is not an option: the model takes it from the data set",
@@ -214,6 +224,7 @@ REFUSED_VALUES = [
     ("`--trainer.accelerator mps` off a Mac", "--trainer.accelerator", "mps", "mps: not available"),
     ("`--trainer.accelerator tpu` without torch_xla", "--trainer.accelerator", "tpu", "tpu: not available"),
     ("a misspelled accelerator", "--trainer.accelerator", "cpux", "cpux: no such accelerator; choose one"),
+    ("`--model.cuda_graph true` without a CUDA GPU", "--model.cuda_graph", "true", "cuda_graph true needs a CUDA GPU"),
 ]
 BAD_INPUTS += [BadInput(what, [option, value], expected) for what, option, value, expected in REFUSED_VALUES]
 
