@@ -109,8 +109,9 @@ def validation_split(ckpt_path: str | Path, data_dir: str | Path | None = None) 
     from mnist_rnn.checkpoint import load_keys
     from mnist_rnn.data import MNISTDataModule
 
-    saved = load_keys(ckpt_path).get("datamodule_hyper_parameters") or {}
-    dataset = saved.get("dataset") or load_keys(ckpt_path).get("hyper_parameters", {}).get("dataset", "mnist")
+    keys = load_keys(ckpt_path)
+    saved = keys.get("datamodule_hyper_parameters") or {}
+    dataset = saved.get("dataset") or keys.get("hyper_parameters", {}).get("dataset", "mnist")
     settings = {key: saved[key] for key in ("data_dir", "batch_size", "val_size", "split_seed") if key in saved}
     if data_dir is not None:
         settings["data_dir"] = str(data_dir)
@@ -135,9 +136,9 @@ def calibrate_checkpoint(
             checkpoint's saved data settings.
         device: Where the network computes the validation logits.
     """
-    from mnist_rnn.model import RNNClassifier
+    from mnist_rnn.inference import load_network
 
-    network = RNNClassifier.load_from_checkpoint(ckpt_path, map_location="cpu").network
+    network = load_network(ckpt_path)
     if datamodule is None:
         datamodule = validation_split(ckpt_path, data_dir)
     elif datamodule.val_set is None:

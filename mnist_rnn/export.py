@@ -109,7 +109,6 @@ def export_checkpoint(
     output: str | Path | None = None,
     data_dir: str | Path | None = None,
     check: bool = True,
-    check_count: int = CHECK_IMAGES,
     overwrite: bool = False,
 ) -> tuple[Path, Parity | None]:
     """Export a checkpoint and (unless ``check=False``) check it; write the file; return its path and the check.
@@ -131,7 +130,7 @@ def export_checkpoint(
     data = EXPORTERS[format](model)
     parity = None
     if check:
-        images, source = check_images(checkpoint_hparams(ckpt_path), data_dir, check_count)
+        images, source = check_images(checkpoint_hparams(ckpt_path), data_dir)
         parity = compare(model, run_exported(data, format, images), images, source)
         if not parity.passed:
             raise ExportCheckError(f"the exported model disagrees with PyTorch: {parity}; {output} not written")

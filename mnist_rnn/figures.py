@@ -25,7 +25,9 @@ from torch import Tensor
 from torch.utils.tensorboard.summary import hparams
 from torchmetrics.classification import MulticlassConfusionMatrix
 
-BINS = 15  # confidence bins of the reliability diagram, as of the calibration error (mnist_rnn.calibration)
+from mnist_rnn.calibration import N_BINS
+
+BINS = N_BINS  # confidence bins of the reliability diagram: those of the calibration error
 INK = 0.5  # a row "has ink" where a pixel is at least this bright (of 1): faint noise is not a stroke
 DPI = 80
 
@@ -76,8 +78,8 @@ class TestFigures(Callback):
         images, labels = batch
         predicted = logits.argmax(dim=-1)
         self.confusion.update(predicted, labels)
-        temperature = getattr(getattr(pl_module, "network", None), "temperature", None)
-        self._count_confidences(logits.float(), labels, 1.0 if temperature is None else temperature)
+        temperature = getattr(getattr(pl_module, "network", None), "temperature", 1.0)
+        self._count_confidences(logits.float(), labels, temperature)
         if isinstance(outputs, dict) and isinstance(outputs.get("row_logits"), Tensor):
             shift = pl_module.hparams.get("sequence", "rows") != "permuted"
             self._count_reading(outputs["row_logits"], labels, first_ink_rows(images) if shift else None)

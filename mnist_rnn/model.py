@@ -9,7 +9,6 @@ the configs name them as before and a checkpoint alone rebuilds the model.
 
 from __future__ import annotations
 
-import sys
 import warnings
 from typing import Any, Literal
 
@@ -23,8 +22,9 @@ from torch import Tensor
 from torchmetrics.classification import MulticlassAccuracy, MulticlassCalibrationError
 
 from mnist_rnn.augment import random_affine, random_erase, random_flip
+from mnist_rnn.calibration import N_BINS
 from mnist_rnn.cuda_graph import CudaGraphSetting, GraphedNetwork, wanted
-from mnist_rnn.errors import SettingsError
+from mnist_rnn.errors import SettingsError, tell
 from mnist_rnn.figures import TestFigures
 from mnist_rnn.network import CELLS, NETWORK_DEFAULTS, SEQUENCES, Cell, RNNNetwork, Sequence
 from mnist_rnn.schedules import StretchableCosineAnnealingLR, StretchableOneCycleLR
@@ -383,13 +383,13 @@ def _check_settings(settings: dict[str, Any]) -> None:
 
 def calibration_error_metric(num_classes: int) -> MulticlassCalibrationError:
     """The expected calibration error this project reports: 15 equal-width confidence bins, L1 (Guo et al.)."""
-    return MulticlassCalibrationError(num_classes, n_bins=15, norm="l1")
+    return MulticlassCalibrationError(num_classes, n_bins=N_BINS, norm="l1")
 
 
 # The state-dict entries of the network in checkpoints written before it became its own module.
 OLD_NETWORK_KEYS = ("rnn.", "head.", "permutation")
 UNCALIBRATED_NOTE = (
-    "mnist-rnn: note: this checkpoint has no calibration temperature (it predates calibration), so its "
+    "note: this checkpoint has no calibration temperature (it predates calibration), so its "
     "probabilities are uncalibrated; `python -m mnist_rnn calibrate --ckpt_path CKPT` fits one"
 )
 
@@ -407,4 +407,4 @@ def _move_old_keys_into_network(
             state_dict[f"{prefix}network.{name}"] = state_dict.pop(key)
     if f"{prefix}network.temperature" not in state_dict:
         state_dict[f"{prefix}network.temperature"] = torch.tensor(1.0)
-        print(UNCALIBRATED_NOTE, file=sys.stderr)
+        tell(UNCALIBRATED_NOTE)  # once, from rank 0 (every process loads the checkpoint)

@@ -99,8 +99,7 @@ def prepare(image: Image.Image) -> Prepared:
         return _blank()
     ink, several = found
     ink = ink / ink.max()
-    rows, cols = np.nonzero(ink > INK)  # the box of the clearly inked pixels, not of their faintest edge
-    digit = ink[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+    digit = ink[_box_around(ink > INK, 0)]  # the box of the clearly inked pixels, not of their faintest edge
     digit = _fit(digit, BOX)
     frame = _place(digit, FRAME, CENTRE)
     return Prepared(torch.from_numpy(np.rint(frame * 255).astype(np.uint8)).unsqueeze(0), False, several)
@@ -538,7 +537,7 @@ def _opening(image: np.ndarray, size: int) -> np.ndarray:
     # A drawing on a plain background (the page's canvas, a drawing app's) opens to that plain level: seen
     # from the square inside the octagon, in a frame half as wide as the square (see _opening_is_flat).
     straight, _ = octagon_lines(size)
-    darkest = min(image.min(), framed.min())
+    darkest = image.min()  # the frame's pixels are minima of the picture's own edge: none is darker
     if _opening_is_flat(_surrounded(image, framed, straight // 2 + 1), straight, darkest):
         return np.full_like(image, darkest)
     return grey_opening(_surrounded(image, framed, size), size)[size:-size, size:-size]

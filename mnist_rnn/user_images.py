@@ -145,9 +145,8 @@ class UserImages(Dataset):
         images: Tensor,
         blank: list[bool],
         failures: list[tuple[Path, str]],
-        several: list[bool] | None = None,
+        several: list[bool],
     ) -> None:
-        several = [False] * len(files) if several is None else several
         if not len(files) == len(images) == len(blank) == len(several):
             raise ValueError(f"{len(files)} files, {len(images)} images, {len(blank)} blank, {len(several)} several")
         self.files = files
