@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import sys
 
-from mnist_rnn.stopping import Stopped, stop_handlers
+from mnist_rnn.stopping import Stopped, exit_at_once, stop_handlers
 
 
 def run() -> None:
-    """Install the stop handlers, then import and run :func:`mnist_rnn.cli.main`."""
+    """Install the stop handlers, then import and run :func:`mnist_rnn.cli.main`. While importing, a stop
+    ends the process at once (:func:`mnist_rnn.stopping.exit_at_once`): raised there, it could abort."""
     with stop_handlers():
         try:
-            from mnist_rnn.cli import main
-        except Stopped as stop:
+            with stop_handlers(exit_at_once):
+                from mnist_rnn.cli import main
+        except Stopped as stop:  # a signal in the instant between the two handlers
             print(f"mnist-rnn: {stop}", file=sys.stderr)
             sys.exit(stop.exit_status)
         main()

@@ -13,9 +13,11 @@ extension loads takes effect when that extension returns.
 
 from __future__ import annotations
 
+import os
 import signal
+import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 from typing import Any
@@ -57,14 +59,25 @@ def raise_stopped(signum: int, frame: FrameType | None) -> None:
         raise Stopped(signum)
 
 
+def exit_at_once(signum: int, frame: FrameType | None) -> None:
+    """The handler while the command line is imported: print the line and end the process here. An exception
+    raised from a handler can surface inside a C++ extension's call back into Python (importing torch runs
+    Python code from C++), where pybind11 turns it into an abort (SIGABRT) instead of passing it on; and
+    nothing has been written yet, so there is nothing to finish first."""
+    sys.stderr.write(f"mnist-rnn: {Stopped(signum)}\n")
+    sys.stderr.flush()
+    os._exit(128 + signum)
+
+
 @contextmanager
-def stop_handlers() -> Iterator[None]:
-    """Install :func:`raise_stopped` for SIGINT and SIGTERM, and hand the previous handlers back at the end
-    (so a test that runs ``main`` in-process leaves pytest's own Ctrl+C handling as it was)."""
+def stop_handlers(handler: Callable[[int, FrameType | None], None] = raise_stopped) -> Iterator[None]:
+    """Install ``handler`` (:func:`raise_stopped` unless told otherwise) for SIGINT and SIGTERM, and hand the
+    previous handlers back at the end (so a test that runs ``main`` in-process leaves pytest's own Ctrl+C
+    handling as it was)."""
     if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
         yield
         return
-    previous: dict[int, Any] = {signum: signal.signal(signum, raise_stopped) for signum in STOP_SIGNALS}
+    previous: dict[int, Any] = {signum: signal.signal(signum, handler) for signum in STOP_SIGNALS}
     try:
         yield
     finally:
