@@ -2,13 +2,13 @@
 
 While a Trainer runs a stage, Lightning's SIGTERM handler and :class:`~mnist_rnn.checkpoint.SafeModelCheckpoint`'s
 SIGINT handler are in place: they let the batch finish, save ``last.ckpt`` and say so. Before and after
-(importing, parsing, preparing the data, restoring a checkpoint, between ``fit`` and its test) the handler
-here raises :class:`Stopped`, which ``main`` turns into the line and the exit status. Python's own default
-would end SIGINT in a traceback and exit 1, and SIGTERM in a silent death.
+(parsing, preparing the data, restoring a checkpoint, between ``fit`` and its test) the handler here raises
+:class:`Stopped`, which ``main`` turns into the line and the exit status. Python's own default would end
+SIGINT in a traceback and exit 1, and SIGTERM in a silent death.
 
 It is installed first thing (``mnist_rnn/__main__.py``, before torch is imported) and imports nothing
-heavy for that reason. Python runs a handler between bytecodes, so a signal that arrives while a C
-extension loads takes effect when that extension returns.
+heavy for that reason. While the command line itself is imported, :func:`exit_at_once` is the handler
+instead: nothing has been done yet, and an exception raised in the middle of torch's import can abort.
 """
 
 from __future__ import annotations
