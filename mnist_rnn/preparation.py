@@ -94,15 +94,40 @@ def prepare(image: Image.Image) -> Prepared:
     gray = _grayscale(image)
     if gray is None or min(gray.shape) < 2:
         return _blank()
-    found = _ink(gray)
-    if found is None:
-        return _blank()
-    ink, several = found
-    ink = ink / ink.max()
-    digit = ink[_box_around(ink > INK, 0)]  # the box of the clearly inked pixels, not of their faintest edge
-    digit = _fit(digit, BOX)
-    frame = _place(digit, FRAME, CENTRE)
+    frame, several = _already_prepared(gray), False
+    if frame is None:
+        found = _ink(gray)
+        if found is None:
+            return _blank()
+        ink, several = found
+        ink = ink / ink.max()
+        digit = ink[_box_around(ink > INK, 0)]  # the box of the clearly inked pixels, not of their faintest edge
+        digit = _fit(digit, BOX)
+        frame = _place(digit, FRAME, CENTRE)
     return Prepared(torch.from_numpy(np.rint(frame * 255).astype(np.uint8)).unsqueeze(0), False, several)
+
+
+def _already_prepared(gray: np.ndarray) -> np.ndarray | None:
+    """The picture as :func:`prepare` would make it, when it is already in MNIST's form; else ``None``.
+
+    MNIST's form: 28x28, light ink on exact black, the inked pixels one 8-connected region whose box (the
+    same whether or not the faintest edge counts) has 20 pixels on its longer side, its centre of mass
+    within half a pixel of the middle. For such a picture the search, the crop, the scaling and the shift
+    all leave it as it is: only the stretch to full brightness remains, done here as there. Of 20,000 MNIST
+    digits, 18,198 are in this form, and the full preparation gives all but one of them to the bit as this
+    does; that one, a bold 8, it takes partly for background (docs/predict.md).
+    """
+    peak = gray.max()
+    if gray.shape != (FRAME, FRAME) or peak == 0:
+        return None
+    ink = gray / peak
+    inked = ink > 0
+    box = _box_around(inked, 0)
+    if box != _box_around(ink > INK, 0) or max(side.stop - side.start for side in box) != BOX:
+        return None
+    if max(abs(at - CENTRE) for at in ndimage.center_of_mass(ink)) > 0.5:
+        return None
+    return ink if ndimage.label(inked, EIGHT_NEIGHBOURS)[1] == 1 else None
 
 
 def _blank() -> Prepared:

@@ -11,7 +11,12 @@ from __future__ import annotations
 
 import glob
 import io
+import multiprocessing
+import os
+import signal
 import struct
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +36,10 @@ MAX_PIXELS = 50_000_000
 # What PIL's EXIF (TIFF) parser raises on a malformed block: "not a TIFF file" is a SyntaxError; short or
 # inconsistent data an OSError, ValueError, KeyError or struct.error.
 EXIF_ERRORS = (SyntaxError, OSError, ValueError, KeyError, struct.error)
+# Preparing pictures is CPU work in numpy and scipy, file by file, so ``predict`` shares it out over worker
+# processes, one per core it may use, when each worker gets at least this many files: below that, starting
+# them costs more than they save on small PNGs.
+MIN_FILES_PER_WORKER = 32
 
 
 class ImageError(UserError):
@@ -129,6 +138,48 @@ def find_images(path_or_glob: str | Path) -> list[Path]:
     return found
 
 
+def preparing_workers(count: int) -> int:
+    """The worker processes for preparing ``count`` files: one per CPU core this process may use (``taskset``
+    and container limits count), none when that would give a worker fewer than ``MIN_FILES_PER_WORKER``
+    files. Only where processes start by ``fork`` (Linux): elsewhere each would import torch afresh."""
+    if sys.platform != "linux":
+        return 0
+    workers = min(len(os.sched_getaffinity(0)), count // MIN_FILES_PER_WORKER)
+    return workers if workers > 1 else 0
+
+
+# One file's outcome: (pixels uint8 (1, 28, 28), blank, several), or why it could not be read. Numpy, not a
+# tensor: a tensor sent between processes travels through a shared-memory file of its own.
+Outcome = tuple[np.ndarray, bool, bool] | str
+
+
+def _prepare_file(path: Path) -> Outcome:
+    try:
+        prepared = prepare(decode_image(path))
+    except ImageError as error:
+        return error.reason
+    return prepared.pixels.numpy(), prepared.blank, prepared.several
+
+
+def _ignore_stops() -> None:
+    """In a worker: Ctrl+C reaches the whole process group, and the parent alone answers it (its handler
+    prints the one line); the parent's pool then ends the workers with SIGTERM, which ends them at once."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _prepared_files(paths: list[Path], workers: int) -> Iterator[Outcome]:
+    """Each file's outcome, in order, from ``workers`` forked processes (or from this one when 0)."""
+    if workers == 0:
+        yield from map(_prepare_file, paths)
+        return
+    # Four chunks per worker, as Pool.map makes them: few messages (each costs the parent time), yet an even
+    # share at the end.
+    chunk = max(1, len(paths) // (4 * workers))
+    with multiprocessing.get_context("fork").Pool(workers, initializer=_ignore_stops) as pool:
+        yield from pool.imap(_prepare_file, paths, chunksize=chunk)
+
+
 class UserImages(Dataset):
     """Users' images prepared for the model, and where each came from: the one record ``predict`` keeps.
 
@@ -156,19 +207,23 @@ class UserImages(Dataset):
         self.failures = failures
 
     @classmethod
-    def load(cls, path_or_glob: str | Path) -> UserImages:
-        """Read and prepare every image up front: a bad file is recorded with its reason, the others go on."""
+    def load(cls, path_or_glob: str | Path, workers: int | None = None) -> UserImages:
+        """Read and prepare every image up front: a bad file is recorded with its reason, the others go on.
+
+        ``workers``: processes that share the files out (0: this process alone); by default one per CPU
+        core this process may use, when there are enough files (:func:`preparing_workers`).
+        """
+        paths = find_images(path_or_glob)
+        workers = preparing_workers(len(paths)) if workers is None else workers
         files, images, blank, several, failures = [], [], [], [], []
-        for path in find_images(path_or_glob):
-            try:
-                prepared = prepare(decode_image(path))
-            except ImageError as error:
-                failures.append((path, error.reason))
+        for path, outcome in zip(paths, _prepared_files(paths, workers), strict=True):
+            if isinstance(outcome, str):
+                failures.append((path, outcome))
             else:
                 files.append(path)
-                images.append(prepared.pixels)
-                blank.append(prepared.blank)
-                several.append(prepared.several)
+                images.append(torch.from_numpy(outcome[0]))
+                blank.append(outcome[1])
+                several.append(outcome[2])
         stacked = torch.stack(images) if images else torch.zeros(0, 1, FRAME, FRAME, dtype=torch.uint8)
         return cls(files, stacked, blank, failures, several)
 

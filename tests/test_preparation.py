@@ -583,3 +583,74 @@ def test_on_a_spotless_background_a_stroke_drawn_far_apart_still_belongs_to_the_
     height, width = ink_box(prepared.pixels)
     assert height == 20 and width <= 12  # the flag's height is in the box: 155 pixels tall, 92 wide
     assert not prepared.several
+
+
+@pytest.fixture
+def searches(monkeypatch) -> list[int]:
+    """Counts the runs of the digit search (``_ink``) that an image already in MNIST's form skips."""
+    calls: list[int] = []
+    search = preparation._ink
+
+    def counted(gray: np.ndarray):
+        calls.append(1)
+        return search(gray)
+
+    monkeypatch.setattr(preparation, "_ink", counted)
+    return calls
+
+
+def in_mnist_form(digit: int, brightness: float = 1.0) -> np.ndarray:
+    """An MNIST-style digit made to be in MNIST's form exactly: its one region (the resampling's faint
+    specks cleared), no ink below 5% of the peak, dimmed by ``brightness``."""
+    image = mnist_style(digit)[0].numpy()
+    regions, count = ndimage.label(image > 12, np.ones((3, 3)))
+    largest = 1 + np.argmax(ndimage.sum(image > 12, regions, range(1, count + 1)))
+    return np.where(regions == largest, image * brightness, 0).astype(np.uint8)
+
+
+def prepared_in_full(image: np.ndarray, monkeypatch) -> torch.Tensor:
+    with monkeypatch.context() as patch:
+        patch.setattr(preparation, "_already_prepared", lambda gray: None)
+        return to_mnist(Image.fromarray(image))
+
+
+@pytest.mark.parametrize(("digit", "brightness"), [(0, 1.0), (1, 1.0), (5, 1.0), (8, 0.8)])
+def test_an_image_in_mnist_form_is_taken_as_the_full_preparation_would_give_it(
+    searches, monkeypatch, digit, brightness
+):
+    image = in_mnist_form(digit, brightness)
+    searches.clear()  # those made while building it
+    result = to_mnist(Image.fromarray(image))
+    assert not searches, "the digit search ran"
+    assert torch.equal(result, prepared_in_full(image, monkeypatch))
+    assert result.max() == 255  # stretched to full brightness, as in full
+
+
+def near_misses() -> dict[str, np.ndarray]:
+    """Images in MNIST's form, each changed in one way that makes them need the full preparation."""
+    one = in_mnist_form(1)  # a narrow digit: room beside it, inside its 20-pixel box
+    rows, cols = np.nonzero(one)
+    speck = one.copy()
+    speck[rows.min() + 10, min(cols.max() + 4, 27)] = 255  # a mark apart from the stroke, in the box
+    faint_edge = one.copy()
+    faint_edge[rows.min() : rows.max() + 1, cols.max() + 1] = 5  # beside the stroke, below 5% of the peak
+    small = np.asarray(Image.fromarray(one).resize((22, 22), Image.Resampling.BILINEAR))  # 20 -> 16 pixels
+    small = np.pad(np.where(small > 0.05 * small.max(), small, 0), 3)
+    row, col = ndimage.center_of_mass(small)
+    small = np.roll(small, (round(14 - row), round(14 - col)), axis=(0, 1))
+    return {
+        "off_centre": np.roll(one, 3, axis=1),
+        "a_faint_edge_outside_the_box": faint_edge,
+        "smaller_than_20": small,
+        "a_second_mark": speck,
+        "not_28x28": np.pad(one, ((0, 2), (0, 2))),
+        "dark_on_light": 255 - one,
+    }
+
+
+@pytest.mark.parametrize("kind", list(near_misses()))
+def test_an_image_not_quite_in_mnist_form_is_prepared_in_full(searches, kind):
+    image = near_misses()[kind]
+    searches.clear()  # those made while building it
+    assert to_mnist(Image.fromarray(image)).shape == (1, 28, 28)
+    assert searches, "the digit search was skipped"

@@ -1,13 +1,18 @@
 """Users' files: found, decoded once (from a path or bytes, with limits, turned upright), held for predict."""
 
 import io
+import multiprocessing
+import os
+import signal
 import struct
+import time
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image, ImageOps
 
+from mnist_rnn import stopping, user_images
 from mnist_rnn.errors import UserError
 from mnist_rnn.preparation import to_mnist
 from mnist_rnn.user_images import (
@@ -18,6 +23,7 @@ from mnist_rnn.user_images import (
     UserImages,
     decode_image,
     find_images,
+    preparing_workers,
 )
 from tests.helpers import render_digit
 
@@ -153,3 +159,49 @@ def test_user_images_record_pictures_of_several_digits(tmp_path):
     Image.fromarray(left).save(tmp_path / "b_one.png")
     images = UserImages.load(tmp_path)
     assert images.several == [True, False] and images.blank == [False, False]
+
+
+def test_worker_processes_give_the_same_set_as_one_process(tmp_path):
+    for index in range(6):
+        render_digit(index, canvas=(80, 60 + 10 * index), size=40, ink=0, paper=255).save(tmp_path / f"{index}.png")
+    Image.new("L", (40, 40), 255).save(tmp_path / "blank.png")
+    (tmp_path / "broken.png").write_text("no picture")
+    render_digit(7).save(tmp_path / "mnist_style.png")
+    alone, shared = UserImages.load(tmp_path, workers=0), UserImages.load(tmp_path, workers=2)
+    assert shared.files == alone.files and len(shared.files) == 8 and torch.equal(shared.images, alone.images)
+    assert shared.blank == alone.blank and shared.several == alone.several and shared.failures == alone.failures
+    assert [path.name for path, _ in shared.failures] == ["broken.png"]
+
+
+def test_files_are_shared_out_one_worker_per_usable_core_when_each_gets_enough(monkeypatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    enough = user_images.MIN_FILES_PER_WORKER
+    assert [preparing_workers(count) for count in (1, 2 * enough - 1, 2 * enough, 3 * enough, 100 * enough)] == [
+        0,
+        0,
+        2,
+        3,
+        4,
+    ]
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {5})  # one core allowed (taskset): no workers
+    assert preparing_workers(100 * enough) == 0
+
+
+def test_ctrl_c_while_workers_prepare_ends_them_and_leaves_the_line_to_the_parent(tmp_path, monkeypatch, capfd):
+    render_digit(3, canvas=(65, 65), size=40, ink=0, paper=255).save(tmp_path / "0.png")
+    for index in range(1, 4):
+        render_digit(index, canvas=(64, 64), size=40, ink=0, paper=255).save(tmp_path / f"{index}.png")
+    prepare = user_images.prepare
+
+    def interrupted(image):
+        if image.size == (65, 65):  # one worker: Ctrl+C reaches the whole process group, once each
+            os.kill(os.getppid(), signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(60)  # still at work when the parent stops
+        return prepare(image)
+
+    monkeypatch.setattr(user_images, "prepare", interrupted)
+    with stopping.stop_handlers(), pytest.raises(stopping.Stopped):
+        UserImages.load(tmp_path, workers=2)
+    assert not multiprocessing.active_children()
+    assert "Traceback" not in capfd.readouterr().err
