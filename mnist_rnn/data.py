@@ -180,6 +180,9 @@ class MNISTDataModule(LightningDataModule):
             Predicting needs only these and a checkpoint, not the MNIST files.
         save_prepared: A folder where ``predict`` saves the 28x28 images the model sees, one PNG per
             image file, named after it: to check what the preparation made of a digit read wrongly.
+        prepare_workers: Processes that decode and prepare ``predict``'s images, each a share of the files;
+            0 prepares them in this process. ``None``: one per CPU core this process may use, when each
+            gets at least 32 files.
         device_resident: Keep the train, val and test images on the training device and draw batches there
             (:class:`DeviceBatches`) instead of through a DataLoader. ``None``: on a CUDA GPU only (on a CPU
             the DataLoader path is as fast, and ``num_workers`` can apply); ``true`` also on a CPU.
@@ -195,6 +198,7 @@ class MNISTDataModule(LightningDataModule):
         split_seed: int = 0,
         predict_path: str | None = None,
         save_prepared: str | None = None,
+        prepare_workers: int | None = None,
         device_resident: bool | None = None,
     ) -> None:
         super().__init__()
@@ -204,6 +208,8 @@ class MNISTDataModule(LightningDataModule):
             raise SettingsError(f"batch_size must be positive, got {batch_size}")
         if num_workers < 0:
             raise SettingsError(f"num_workers must be 0 or more, got {num_workers}")
+        if prepare_workers is not None and prepare_workers < 0:
+            raise SettingsError(f"prepare_workers must be 0 or more, got {prepare_workers}")
         if val_size <= 0:
             raise SettingsError(f"val_size must be positive, got {val_size}")
         self.save_hyperparameters()
@@ -216,6 +222,7 @@ class MNISTDataModule(LightningDataModule):
         self.split_seed = split_seed
         self.predict_path = predict_path
         self.save_prepared = save_prepared
+        self.prepare_workers = prepare_workers
         self.device_resident = device_resident
         self.train_set: InMemoryImages | None = None
         self.val_set: InMemoryImages | None = None
@@ -372,7 +379,7 @@ class MNISTDataModule(LightningDataModule):
         the writer can report good and bad files together at the end."""
         if not self.predict_path:
             raise UserError("predict needs images: pass --data.predict_path FILE, FOLDER or GLOB")
-        self.predict_set = UserImages.load(self.predict_path)
+        self.predict_set = UserImages.load(self.predict_path, workers=self.prepare_workers)
         if self.save_prepared:
             self.predict_set.save(self.save_prepared)
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import glob
 import io
-import multiprocessing
 import os
 import signal
 import struct
@@ -23,9 +22,9 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 from torch import Tensor
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset
 
-from mnist_rnn.errors import UserError
+from mnist_rnn.errors import UserError, first_line
 from mnist_rnn.preparation import FRAME, prepare
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
@@ -40,6 +39,9 @@ EXIF_ERRORS = (SyntaxError, OSError, ValueError, KeyError, struct.error)
 # processes, one per core it may use, when each worker gets at least this many files: below that, starting
 # them costs more than they save on small PNGs.
 MIN_FILES_PER_WORKER = 32
+# The most files a worker is handed at once: a stop waits for the share in hand (64 phone photos: about a
+# second), and more per message saves the parent little.
+MAX_SHARE = 64
 
 
 class ImageError(UserError):
@@ -161,23 +163,53 @@ def _prepare_file(path: Path) -> Outcome:
     return prepared.pixels.numpy(), prepared.blank, prepared.several
 
 
-def _ignore_stops() -> None:
+class _PictureFiles(Dataset):
+    """Files as their outcomes, for the worker processes of a DataLoader."""
+
+    def __init__(self, paths: list[Path]) -> None:
+        self.paths = paths
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> Outcome:
+        return _prepare_file(self.paths[index])
+
+
+def _ignore_stops(worker_id: int) -> None:
     """In a worker: Ctrl+C reaches the whole process group, and the parent alone answers it (its handler
-    prints the one line); the parent's pool then ends the workers with SIGTERM, which ends them at once."""
+    prints the one line, then the DataLoader ends its workers); SIGTERM, if it comes, ends one at once."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _prepared_files(paths: list[Path], workers: int) -> Iterator[Outcome]:
-    """Each file's outcome, in order, from ``workers`` forked processes (or from this one when 0)."""
+    """Each file's outcome, in order, from ``workers`` forked processes (or from this one when 0).
+
+    A DataLoader's workers rather than a ``multiprocessing.Pool``: a pool whose worker dies (the kernel's
+    out-of-memory killer, a crash in a decoder) waits forever for its result; a DataLoader says so.
+    """
     if workers == 0:
         yield from map(_prepare_file, paths)
         return
-    # Four chunks per worker, as Pool.map makes them: few messages (each costs the parent time), yet an even
-    # share at the end.
-    chunk = max(1, len(paths) // (4 * workers))
-    with multiprocessing.get_context("fork").Pool(workers, initializer=_ignore_stops) as pool:
-        yield from pool.imap(_prepare_file, paths, chunksize=chunk)
+    loader = DataLoader(
+        _PictureFiles(paths),
+        batch_size=max(1, min(MAX_SHARE, len(paths) // (4 * workers))),  # at least four shares each: even ends
+        num_workers=workers,
+        collate_fn=list,
+        worker_init_fn=_ignore_stops,
+        multiprocessing_context="fork",
+    )
+    try:
+        for outcomes in loader:
+            yield from outcomes
+    except RuntimeError as error:
+        if not str(error).startswith("DataLoader worker"):
+            raise
+        raise UserError(
+            f"a process preparing the images ended abruptly ({first_line(error)}): out of memory? "
+            "--data.prepare_workers 0 prepares them one at a time in this process"
+        ) from error
 
 
 class UserImages(Dataset):

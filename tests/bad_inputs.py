@@ -213,6 +213,7 @@ REFUSED_VALUES = [
     ("hidden size <= 0", "--model.hidden_size", "0", "hidden_size must be positive, got 0"),
     ("layers <= 0", "--model.num_layers", "0", "num_layers must be positive, got 0"),
     ("batch size <= 0", "--data.batch_size", "0", "batch_size must be positive, got 0"),
+    ("preparing processes < 0", "--data.prepare_workers", "-1", "prepare_workers must be 0 or more, got -1"),
     ("epochs <= 0", "--trainer.max_epochs", "0", "max_epochs must be positive"),
     ("lr <= 0", "--model.lr", "-0.1", "lr must be positive, got -0.1"),
     ("`val_size` >= the training set", "--data.val_size", "240", "val_size=240 leaves no training images"),

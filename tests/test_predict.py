@@ -61,6 +61,17 @@ def test_predict_prints_csv_and_writes_predictions_csv(checkpoint, pictures, in_
     assert f"mnist-rnn: the table is also in {saved}" in err
 
 
+def test_predict_with_worker_processes_writes_the_same_table(checkpoint, pictures, in_tmp_dir, capsys):
+    (pictures / "broken.png").write_text("no picture")
+    tables = []
+    for workers in ("0", "2"):
+        with pytest.raises(SystemExit):  # the broken file: exit status 2, after the table
+            predict(checkpoint, pictures, "--data.prepare_workers", workers)
+        tables.append(capsys.readouterr().out)
+    assert tables[0] == tables[1] and len(read_csv(tables[1])) == 1 + 6
+    assert read_csv(tables[1])[1][:2] == [str(pictures / "broken.png"), "error"]
+
+
 def assert_rows_are_the_models(rows: list[list[str]], checkpoint: Path) -> None:
     """Each row is what the checkpoint's model says of the preprocessed image: argmax and its probability;
     MNIST's classes are the digits, other data sets' their names."""

@@ -1,11 +1,13 @@
 """Users' files: found, decoded once (from a path or bytes, with limits, turned upright), held for predict."""
 
+import faulthandler
 import io
 import multiprocessing
 import os
 import signal
 import struct
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -187,10 +189,25 @@ def test_files_are_shared_out_one_worker_per_usable_core_when_each_gets_enough(m
     assert preparing_workers(100 * enough) == 0
 
 
-def test_ctrl_c_while_workers_prepare_ends_them_and_leaves_the_line_to_the_parent(tmp_path, monkeypatch, capfd):
-    render_digit(3, canvas=(65, 65), size=40, ink=0, paper=255).save(tmp_path / "0.png")
+def four_pictures(folder: Path, odd_size: tuple[int, int]) -> None:
+    """Four digits, the first of them ``odd_size`` (for a stand-in preparation to pick it out)."""
+    render_digit(3, canvas=odd_size, size=40, ink=0, paper=255).save(folder / "0.png")
     for index in range(1, 4):
-        render_digit(index, canvas=(64, 64), size=40, ink=0, paper=255).save(tmp_path / f"{index}.png")
+        render_digit(index, canvas=(64, 64), size=40, ink=0, paper=255).save(folder / f"{index}.png")
+
+
+@pytest.fixture
+def hang_guard():
+    """Ends the test run with every thread's stack if a test hangs (a pool waiting for a dead worker)."""
+    faulthandler.dump_traceback_later(120, exit=True)
+    yield
+    faulthandler.cancel_dump_traceback_later()
+
+
+def test_ctrl_c_while_workers_prepare_ends_them_and_leaves_the_line_to_the_parent(
+    tmp_path, monkeypatch, capfd, hang_guard
+):
+    four_pictures(tmp_path, (65, 65))
     prepare = user_images.prepare
 
     def interrupted(image):
@@ -205,3 +222,19 @@ def test_ctrl_c_while_workers_prepare_ends_them_and_leaves_the_line_to_the_paren
         UserImages.load(tmp_path, workers=2)
     assert not multiprocessing.active_children()
     assert "Traceback" not in capfd.readouterr().err
+
+
+def test_a_worker_that_dies_is_a_clear_error_not_a_wait(tmp_path, monkeypatch, hang_guard):
+    four_pictures(tmp_path, (66, 66))
+    prepare = user_images.prepare
+
+    def killed(image):
+        if image.size == (66, 66):
+            os.kill(os.getpid(), signal.SIGKILL)  # as the out-of-memory killer ends a process
+        return prepare(image)
+
+    monkeypatch.setattr(user_images, "prepare", killed)
+    with pytest.raises(UserError) as error:
+        UserImages.load(tmp_path, workers=2)
+    assert str(error.value).startswith("a process preparing the images ended abruptly (DataLoader worker")
+    assert str(error.value).endswith("--data.prepare_workers 0 prepares them one at a time in this process")
