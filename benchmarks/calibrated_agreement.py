@@ -16,12 +16,9 @@ import csv
 import io
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 from pathlib import Path
 
@@ -29,13 +26,9 @@ import numpy as np
 import torch
 from PIL import Image
 
+from benchmarks.serve_load import start_server
+
 ROOT = Path(__file__).parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def run_cli(args: list[str], **kwargs) -> subprocess.CompletedProcess:
@@ -44,39 +37,19 @@ def run_cli(args: list[str], **kwargs) -> subprocess.CompletedProcess:
 
 
 def serve_answers(ckpt_path: str, files: list[Path], folder: Path) -> list[dict]:
-    """Each file's answer from a real ``serve`` subprocess."""
-    port = free_port()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    log = open(folder / "serve.log", "wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mnist_rnn", "serve", "--ckpt_path", ckpt_path, "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
+    """Each file's answer from a real ``serve`` subprocess (started as ``serve_load`` starts its servers)."""
+    server = start_server("serve", ROOT, ckpt_path, [], folder / "serve.log")
     try:
-        deadline = time.monotonic() + 300
-        while True:
-            try:
-                with urllib.request.urlopen(url + "/health") as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(f"serve did not start:\n{(folder / 'serve.log').read_text()}") from None
-                time.sleep(1)
         answers = []
         for path in files:
             request = urllib.request.Request(
-                url + "/predict", data=path.read_bytes(), headers={"Content-Type": "image/png"}
+                f"http://127.0.0.1:{server.port}/predict", data=path.read_bytes(), headers={"Content-Type": "image/png"}
             )
             with urllib.request.urlopen(request) as response:
                 answers.append(json.loads(response.read()))
         return answers
     finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=60)
+        server.stop()
 
 
 def main() -> None:

@@ -6,8 +6,6 @@ Ctrl+C or SIGTERM at any moment ends with exit status 130 or 143 and one line (:
 
 from __future__ import annotations
 
-import sys
-
 from mnist_rnn.stopping import Stopped, exit_at_once, stop_handlers
 
 
@@ -19,8 +17,7 @@ def run() -> None:
             with stop_handlers(exit_at_once):
                 from mnist_rnn.cli import main
         except Stopped as stop:  # a signal in the instant between the two handlers
-            print(f"mnist-rnn: {stop}", file=sys.stderr)
-            sys.exit(stop.exit_status)
+            stop.end()
         main()
 
 

@@ -263,12 +263,13 @@ class MNISTRNNCLI(LightningCLI):
     def after_validate(self) -> None:
         self._exit_if_stopped("validating")
 
-    def _exit_if_stopped(self, stage: str) -> None:
+    def _exit_if_stopped(self, stage: str, then: str = ": the results above are complete") -> None:
         """A signal during the last batch of a stage: Lightning finishes the stage without a word (it stops
-        only between batches). The results are complete, but the exit status still says it was stopped."""
+        only between batches). The results are complete, but the exit status still says it was stopped;
+        ``then`` ends the line with what that leaves."""
         if self.trainer.received_sigterm:
             signum = _stop_signal(self.trainer)
-            tell(f"stopped by {signal.Signals(signum).name} at the end of {stage}: the results above are complete")
+            tell(f"stopped by {signal.Signals(signum).name} at the end of {stage}{then}")
             sys.exit(128 + signum)
 
     def after_fit(self) -> None:
@@ -279,10 +280,7 @@ class MNISTRNNCLI(LightningCLI):
             return
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
         test_it = f"test it with --ckpt_path {best}" if best else "no checkpoint was saved"
-        if trainer.received_sigterm:  # it came after the last check of the training loop: stop here
-            signum = _stop_signal(trainer)
-            tell(f"stopped by {signal.Signals(signum).name} at the end of training, before the test; {test_it}")
-            sys.exit(128 + signum)
+        self._exit_if_stopped("training", f", before the test; {test_it}")  # after the loop's last check
         stopping.doing(f"after training, before the test; {test_it}")
         if best:  # temperature scaling on the validation split, written into the checkpoint the test loads
             if trainer.is_global_zero:
@@ -342,8 +340,7 @@ def main(args: ArgsType = None) -> None:
             else:
                 build_cli(args)
         except stopping.Stopped as stop:
-            print(f"mnist-rnn: {stop}", file=sys.stderr)
-            sys.exit(stop.exit_status)
+            stop.end()
         except (UserError, ArgumentError) as error:
             if os.environ.get("MNIST_RNN_DEBUG"):
                 raise

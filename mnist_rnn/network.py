@@ -9,6 +9,7 @@ standardisation and the image-to-sequence step are part of the network, so it cl
 from __future__ import annotations
 
 import inspect
+from collections.abc import Iterator
 from typing import Any, Literal
 
 import torch
@@ -188,11 +189,8 @@ def set_forget_bias(lstm: nn.LSTM, value: float) -> None:
     """Set every bias of ``lstm`` to 0, except its forget gates' input biases, to ``value``."""
     hidden = lstm.hidden_size
     with torch.no_grad():
-        for name, bias in lstm.named_parameters():
-            if name.startswith("bias_"):
-                bias.zero_()
-                if name.startswith("bias_ih"):
-                    bias[hidden : 2 * hidden] = value  # PyTorch's gate order: input, forget, cell, output
+        for bias in _zeroed_biases(lstm):
+            bias[hidden : 2 * hidden] = value  # PyTorch's gate order: input, forget, cell, output
 
 
 def set_chrono_biases(lstm: nn.LSTM, steps: int) -> None:
@@ -205,14 +203,21 @@ def set_chrono_biases(lstm: nn.LSTM, steps: int) -> None:
     """
     hidden = lstm.hidden_size
     with torch.no_grad():
-        for name, bias in lstm.named_parameters():
-            if not name.startswith("bias_"):
-                continue
+        for bias in _zeroed_biases(lstm):
+            timescales = torch.empty(hidden).uniform_(1, max(steps - 1, 2))
+            bias[hidden : 2 * hidden] = timescales.log()  # forget gate
+            bias[:hidden] = -timescales.log()  # input gate
+
+
+def _zeroed_biases(lstm: nn.LSTM) -> Iterator[Tensor]:
+    """Zero every bias of ``lstm`` and yield its input-side ones (``bias_ih_*``, one per layer and direction)
+    for the caller to set: the gates add the two bias vectors, so one carries the values and the other stays
+    0. In parameter order, so values drawn at random come out the same for a seed."""
+    for name, bias in lstm.named_parameters():
+        if name.startswith("bias_"):
             bias.zero_()
-            if name.startswith("bias_ih"):  # one of the two bias vectors carries the values; the other stays 0
-                timescales = torch.empty(hidden).uniform_(1, max(steps - 1, 2))
-                bias[hidden : 2 * hidden] = timescales.log()  # forget gate
-                bias[:hidden] = -timescales.log()  # input gate
+            if name.startswith("bias_ih"):
+                yield bias
 
 
 def set_orthogonal_recurrent_weights(rnn: nn.RNNBase) -> None:

@@ -24,6 +24,7 @@ from lightning.pytorch.callbacks import BasePredictionWriter
 from torch import Tensor
 
 from mnist_rnn.errors import tell, warn
+from mnist_rnn.figures import short_names
 from mnist_rnn.user_images import UserImages
 
 HEADER = ("path", "digit", "probability")  # a model of MNIST; other data sets: "class" instead of "digit"
@@ -71,12 +72,8 @@ class PredictionWriter(BasePredictionWriter):
     def set_classes(self, pl_module: LightningModule) -> None:
         """Name the column and the classes after the model's data set."""
         hparams = getattr(pl_module, "hparams", {})
-        num_classes = hparams.get("num_classes", 10)
-        names = hparams.get("class_names") or [str(index) for index in range(num_classes)]
-        if hparams.get("dataset", "mnist") == "mnist":
-            self.header, self._labels = HEADER, [str(index) for index in range(num_classes)]
-        else:
-            self.header, self._labels = ("path", "class", "probability"), list(names)
+        self._labels = short_names(hparams.get("class_names"), hparams.get("num_classes", 10))  # MNIST's: digits
+        self.header = HEADER if hparams.get("dataset", "mnist") == "mnist" else ("path", "class", "probability")
 
     def on_predict_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self.write_table(trainer)

@@ -179,7 +179,7 @@ def _ink(gray: np.ndarray) -> tuple[np.ndarray, bool] | None:
     peak = _peak(ink)
     if peak < NO_CONTRAST:
         return None
-    found = _digit_regions(ink, peak, small)
+    found = _digit_regions(ink, peak, background)
     if found is None:
         return None
     digit, several = found
@@ -382,9 +382,9 @@ class _Box(NamedTuple):
         return self.top >= top and self.bottom <= bottom and self.left >= left and self.right <= right
 
 
-def _digit_regions(ink: np.ndarray, peak: float, picture: np.ndarray) -> tuple[np.ndarray, bool] | None:
-    """The regions of ``ink`` (a working copy, background 0) that make up the digit, as a boolean mask, and
-    whether another digit lies clear of it.
+def _digit_regions(ink: np.ndarray, peak: float, background: np.ndarray) -> tuple[np.ndarray, bool] | None:
+    """The regions of ``ink`` (a working copy, ``background`` taken away) that make up the digit, as a boolean
+    mask, and whether another digit lies clear of it.
 
     Regions are the connected areas above WEAK times the peak; a region's weight is its ink above STRONG
     times it, squared (a faint smudge weighs little or nothing). Hairlines (the sliver a sheet's slanted
@@ -423,7 +423,7 @@ def _digit_regions(ink: np.ndarray, peak: float, picture: np.ndarray) -> tuple[n
     # On a spotless background (one flat level, the ink exactly 0 over most of the picture: MNIST's images,
     # a drawing app's) every inked region is part of the drawing; elsewhere only the strokes near the digit
     # are (not the slivers along a sheet's edges on a clean, flat table).
-    spotless = (ink == 0).mean() > 0.5 and float(np.ptp(picture - ink)) < 1 / 255
+    spotless = (ink == 0).mean() > 0.5 and float(np.ptp(background)) < 1 / 255
     keep = [k for k in inside if spotless or boxes[k].within(near)]
     others = [k for k in inside if not boxes[k].within(near)]
     several = any(

@@ -20,7 +20,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
-from typing import Any
+from typing import Any, NoReturn
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -40,6 +40,11 @@ class Stopped(BaseException):
     def exit_status(self) -> int:
         """128 + the signal's number: the shell's convention for "ended by this signal"."""
         return 128 + self.signum
+
+    def end(self) -> NoReturn:
+        """Print the one line on stderr and exit with :attr:`exit_status`."""
+        print(f"mnist-rnn: {self}", file=sys.stderr)
+        sys.exit(self.exit_status)
 
 
 def doing(what: str) -> None:
