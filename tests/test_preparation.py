@@ -467,6 +467,33 @@ def test_a_picture_of_two_digits_says_so():
     assert prepare(drawn).several
 
 
+def three_drawn_in_two_arcs() -> Image.Image:
+    """The page's canvas: a 3 whose two arcs do not meet, one over the other."""
+    pad = Image.new("L", (320, 320), 0)
+    ImageDraw.Draw(pad).arc((90, 30, 220, 140), start=-160, end=80, fill=255, width=22)
+    ImageDraw.Draw(pad).arc((80, 165, 230, 290), start=-80, end=160, fill=255, width=22)
+    return pad
+
+
+def five_with_a_heavy_flag_apart() -> Image.Image:
+    """The page's canvas: a 5 in pieces, its flag a thick bar off to the upper right, as heavy as half the rest."""
+    pad = Image.new("L", (320, 320), 0)
+    ImageDraw.Draw(pad).line((170, 45, 300, 35), fill=255, width=34)
+    ImageDraw.Draw(pad).line((110, 80, 100, 160), fill=255, width=16)
+    ImageDraw.Draw(pad).arc((80, 130, 220, 290), start=-100, end=150, fill=255, width=16)
+    return pad
+
+
+@pytest.mark.parametrize(
+    "make", [three_drawn_in_two_arcs, five_with_a_heavy_flag_apart], ids=lambda make: make.__name__
+)
+def test_the_pieces_of_one_drawn_digit_are_not_two_digits(make):
+    # A second digit stands beside the first, about as tall: not over it (the 3's arcs) and not a flat bar
+    # (the 5's flag). Such pieces gave 5 false warnings in 2,000 canvases and 12 in 10,000 MNIST digits.
+    prepared = prepare(make())
+    assert not prepared.several and not prepared.blank
+
+
 def test_one_digit_is_one_even_with_a_stroke_apart():
     alone = np.asarray(render_digit(3, canvas=(800, 500), size=200, at=(100, 120), ink=0, paper=255))
     assert not prepare(Image.fromarray(np.minimum(alone, 235))).several
