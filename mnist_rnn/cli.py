@@ -15,6 +15,7 @@ the ``last.ckpt`` of that run folder (see :mod:`mnist_rnn.checkpoint`).
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import re
 import signal
@@ -79,6 +80,19 @@ CKPT_PATH_HELP = (
 # twice and others not at all in that one epoch. Nothing a user can change; a stop by Ctrl+C always lands
 # there.
 warnings.filterwarnings("ignore", message=".*resuming from a checkpoint that ended before the epoch ended.*")
+
+
+class _WithoutTips(logging.Filter):
+    """Lightning's tips ("💡 Tip: ... try installing litlogger") advertise its cloud services on every run and
+    say nothing about the run: the command line leaves them out of its output."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("💡 Tip")
+
+
+# Lightning's rank_zero_info logs through one of these two loggers (whichever its package set up last).
+for _name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
+    logging.getLogger(_name).addFilter(_WithoutTips())
 
 
 class MNISTRNNCLI(LightningCLI):

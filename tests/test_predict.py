@@ -2,6 +2,7 @@
 
 import csv
 import io
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -70,6 +71,14 @@ def test_predict_with_worker_processes_writes_the_same_table(checkpoint, picture
         tables.append(capsys.readouterr().out)
     assert tables[0] == tables[1] and len(read_csv(tables[1])) == 1 + 6
     assert read_csv(tables[1])[1][:2] == [str(pictures / "broken.png"), "error"]
+
+
+def test_lightnings_tips_are_left_out_of_the_output(checkpoint, pictures, in_tmp_dir, caplog):
+    caplog.set_level(logging.INFO)  # under pytest Lightning's lines go to the log capture, not to stderr
+    predict(checkpoint, pictures)
+    lines = [record.getMessage() for record in caplog.records]
+    assert any(line.startswith("GPU available:") for line in lines)  # its own lines, through the same logger
+    assert not any("Tip" in line or "litlogger" in line for line in lines)
 
 
 def assert_rows_are_the_models(rows: list[list[str]], checkpoint: Path) -> None:
