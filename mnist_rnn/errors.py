@@ -11,8 +11,11 @@ handler of ``rank_zero_info``, which keeps the stream it found at import), so py
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 PREFIX = "mnist-rnn: "
+_muted = False  # see muted()
 
 
 class UserError(Exception):
@@ -45,7 +48,7 @@ def tell(text: str, after_progress_bar: bool = False) -> None:
     # and serve's upload side do) then does not import Lightning, which takes seconds.
     from lightning.fabric.utilities.rank_zero import rank_zero_only
 
-    if rank_zero_only.rank != 0:
+    if rank_zero_only.rank != 0 or _muted:
         return
     print(f"{chr(10) if after_progress_bar else ''}{PREFIX}{text}", file=sys.stderr, flush=True)
 
@@ -53,3 +56,16 @@ def tell(text: str, after_progress_bar: bool = False) -> None:
 def warn(text: str) -> None:
     """Print ``mnist-rnn: warning: TEXT`` on stderr, from global rank 0 only."""
     tell(f"warning: {text}")
+
+
+@contextmanager
+def muted() -> Iterator[None]:
+    """:func:`tell` and :func:`warn` say nothing inside, in this process: for a process that repeats work
+    whose lines another has printed already (each of ``serve``'s workers loads the checkpoint that the command
+    itself loaded and noted on)."""
+    global _muted
+    before, _muted = _muted, True
+    try:
+        yield
+    finally:
+        _muted = before

@@ -10,6 +10,7 @@ from mnist_rnn.cli import build_cli
 from mnist_rnn.data import MNISTDataModule
 from mnist_rnn.model import RNNClassifier
 from mnist_rnn.precision import bf16_supported
+from mnist_rnn.serve.worker import TorchBackend
 
 # oneDNN builds no bfloat16 LSTM on a CPU without native bfloat16; the CLI's float32 fallback is tested in test_cli.
 NEEDS_CPU_BF16 = pytest.mark.skipif(not bf16_supported("cpu"), reason="this CPU has no native bfloat16")
@@ -184,6 +185,8 @@ def test_a_checkpoint_of_the_earlier_layout_loads_and_predicts_the_same(fake_dat
     assert float(loaded.network.temperature) == 1.0
     note = capsys.readouterr().err
     assert note.count("\n") == 1 and "no calibration temperature" in note and "mnist_rnn calibrate" in note
+    TorchBackend("old.ckpt")  # each of serve's workers loads it again: the command has said it already
+    assert capsys.readouterr().err == ""
     assert torch.equal(loaded.network.permutation, model.network.permutation)
 
     # Through the Trainer: test and predict give the same as the checkpoint of the new layout ...

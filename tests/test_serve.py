@@ -55,8 +55,9 @@ def checkpoint(fake_data_dir, tmp_path_factory) -> Path:
 
 
 @contextmanager
-def serving(checkpoint: Path, folder: Path) -> Iterator[str]:
-    """The base URL of a running ``serve`` of ``checkpoint``; stopped (SIGTERM, as a user would) afterwards."""
+def serving(checkpoint: Path, folder: Path, ctrl_c: bool = False) -> Iterator[str]:
+    """The base URL of a running ``serve`` of ``checkpoint``; stopped (SIGTERM, as a user would) afterwards, or
+    with ``ctrl_c`` by SIGINT to its whole process group, as Ctrl+C in a terminal sends it."""
     port = free_port()
     process = cli_subprocess(
         ["serve", "--ckpt_path", str(checkpoint), "--port", str(port)], folder, start_new_session=True
@@ -77,7 +78,10 @@ def serving(checkpoint: Path, folder: Path) -> Iterator[str]:
             time.sleep(0.5)
         yield url
     finally:
-        process.send_signal(signal.SIGTERM)
+        if ctrl_c:
+            os.killpg(process.pid, signal.SIGINT)
+        else:
+            process.send_signal(signal.SIGTERM)
         finish(process, timeout=60)
     assert process.returncode == 0, (folder / "run.log").read_text()
 
@@ -499,6 +503,13 @@ def kill_group(group: int) -> None:
         os.killpg(group, signal.SIGKILL)
     except ProcessLookupError:
         pass
+
+
+def test_ctrl_c_in_a_terminal_stops_the_server_in_order_without_a_traceback(checkpoint, tmp_path):
+    with serving(checkpoint, tmp_path, ctrl_c=True) as url:  # exit status 0 checked there
+        assert get(url + "/health")[0] == 200
+    log = serve_log(tmp_path)
+    assert "Traceback" not in log and "KeyboardInterrupt" not in log, log
 
 
 def test_sigterm_while_starting_is_one_line_143_and_leaves_no_process(checkpoint, tmp_path):

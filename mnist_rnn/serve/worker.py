@@ -7,6 +7,7 @@ It only runs the network, optionally on batches: uploads arrive already prepared
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ import torch
 from starlette.responses import Response
 from torch import Tensor
 
+from mnist_rnn.errors import muted
 from mnist_rnn.inference import ProbabilityModel, load_network
 from mnist_rnn.network import row_end_steps
 from mnist_rnn.serve.http import API_PATH
@@ -30,7 +32,8 @@ class Backend:
 
 class TorchBackend(Backend):
     def __init__(self, ckpt_path: str | Path) -> None:
-        self.model = ProbabilityModel(load_network(ckpt_path))
+        with muted():  # its notes (no temperature) were printed when serve loaded it first
+            self.model = ProbabilityModel(load_network(ckpt_path))
 
     @torch.inference_mode()
     def __call__(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
@@ -88,6 +91,9 @@ class DigitAPI(litserve.LitAPI):
         self.threads = threads
 
     def setup(self, device: str) -> None:
+        # Ctrl+C in a terminal reaches every process of the group: the serve command answers it and ends this
+        # worker in order (SIGTERM); here it would only print a KeyboardInterrupt's traceback.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         torch.set_num_threads(self.threads)
         if self.backend_name == "onnx":
             self.backend: Backend = OnnxBackend(self.onnx_path, self.threads)
