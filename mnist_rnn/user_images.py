@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import glob
 import io
+import multiprocessing
 import os
 import signal
 import struct
@@ -143,8 +144,9 @@ def find_images(path_or_glob: str | Path) -> list[Path]:
 def preparing_workers(count: int) -> int:
     """The worker processes for preparing ``count`` files: one per CPU core this process may use (``taskset``
     and container limits count), none when that would give a worker fewer than ``MIN_FILES_PER_WORKER``
-    files. Only where processes start by ``fork`` (Linux): elsewhere each would import torch afresh."""
-    if sys.platform != "linux":
+    files. Only where processes start by ``fork`` (Linux): elsewhere each would import torch afresh. None in
+    a daemonic process (a DataLoader's worker, say), which may not start processes of its own."""
+    if sys.platform != "linux" or multiprocessing.current_process().daemon:
         return 0
     workers = min(len(os.sched_getaffinity(0)), count // MIN_FILES_PER_WORKER)
     return workers if workers > 1 else 0
@@ -198,7 +200,7 @@ def _prepared_files(paths: list[Path], workers: int) -> Iterator[Outcome]:
         num_workers=workers,
         collate_fn=list,
         worker_init_fn=_ignore_stops,
-        multiprocessing_context="fork",
+        multiprocessing_context="fork" if sys.platform == "linux" else None,  # elsewhere the platform's own
     )
     try:
         for outcomes in loader:

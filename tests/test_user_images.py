@@ -187,6 +187,9 @@ def test_files_are_shared_out_one_worker_per_usable_core_when_each_gets_enough(m
     ]
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {5})  # one core allowed (taskset): no workers
     assert preparing_workers(100 * enough) == 0
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    monkeypatch.setattr(multiprocessing.current_process(), "daemon", True)  # may not start processes
+    assert preparing_workers(100 * enough) == 0
 
 
 def four_pictures(folder: Path, odd_size: tuple[int, int]) -> None:
