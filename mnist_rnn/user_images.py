@@ -254,10 +254,11 @@ class UserImages(Dataset):
             if isinstance(outcome, str):
                 failures.append((path, outcome))
             else:
+                pixels, is_blank, has_several = outcome
                 files.append(path)
-                images.append(torch.from_numpy(outcome[0]))
-                blank.append(outcome[1])
-                several.append(outcome[2])
+                images.append(torch.from_numpy(pixels))
+                blank.append(is_blank)
+                several.append(has_several)
         stacked = torch.stack(images) if images else torch.zeros(0, 1, FRAME, FRAME, dtype=torch.uint8)
         return cls(files, stacked, blank, failures, several)
 
