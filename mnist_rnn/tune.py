@@ -26,6 +26,7 @@ import argparse
 import contextlib
 import csv
 import ctypes
+import datetime
 import difflib
 import errno
 import json
@@ -445,6 +446,7 @@ class Tuner:
                 warnings.simplefilter("ignore")  # fail_stale_trials is marked experimental
                 for trial_id in optuna.storages.fail_stale_trials(self.study) or []:
                     print(f"tune: trial id {trial_id} stopped sending heartbeats: marked FAIL, queued again")
+            self.fail_unstarted_trials()
             counts = self.counts()
             finished = sum(counts.get(state, 0) for state in FINISHED_STATES)
             if finished >= wanted:
@@ -475,6 +477,20 @@ class Tuner:
                     f"{self.failures_in_a_row} trials in a row failed, the last with: {self.last_failure}; "
                     f"the study is kept: fix that and run the same command again"
                 )
+
+    def fail_unstarted_trials(self) -> None:
+        """Mark FAIL the running trials that never began: their command was killed between creating the
+        trial and its first heartbeat, so Optuna's heartbeat check never sees them, and each would hold a
+        place in the study for ever (the next command waits for it). A live trial takes its settings at
+        once; one without any after two heartbeat intervals never will. It had no settings to run again."""
+        too_old = datetime.datetime.now() - datetime.timedelta(seconds=2 * self.options.heartbeat)
+        running = self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+        for trial in running:
+            if trial.params or trial.datetime_start is None or trial.datetime_start > too_old:
+                continue
+            with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):  # another command did it
+                self.study._storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
+                print(f"tune: trial {trial.number} was cut off before it began: marked FAIL")
 
     # --- one trial ---
 

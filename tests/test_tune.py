@@ -196,6 +196,23 @@ def reported(db: Path) -> int:
 
 
 @pytest.mark.slow
+def test_a_trial_cut_off_before_it_began_does_not_hold_up_the_next_command(fake_data_dir, tmp_path):
+    """A kill between a trial's creation and its first heartbeat leaves it RUNNING without settings, where
+    Optuna's heartbeat check never looks: the next command marks it FAIL instead of waiting for it for ever."""
+    args = ["tune", *write_study_files(tmp_path, fake_data_dir), "--trials", "2", "--workers", "2", "--heartbeat", "2"]
+    db = tmp_path / "tune" / "base" / "study.db"
+    db.parent.mkdir(parents=True)
+    study = optuna.create_study(study_name="base", storage=f"sqlite:///{db}", direction="maximize")
+    cut_off = study.ask()  # RUNNING, no settings, no heartbeat: as a SIGKILL at that instant leaves it
+    time.sleep(4.5)  # older than two heartbeat intervals
+    run = cli_subprocess(args, tmp_path)
+    assert finish(run, timeout=180) == 0, (tmp_path / "run.log").read_text()
+    log = (tmp_path / "run.log").read_text()
+    assert f"tune: trial {cut_off.number} was cut off before it began: marked FAIL" in log
+    assert study_states(db).count("COMPLETE") == 2 and study_states(db)[cut_off.number] == "FAIL"
+
+
+@pytest.mark.slow
 def test_a_killed_study_continues_with_the_same_command(fake_data_dir, tmp_path, monkeypatch):
     """4 trials, 2 at once, on SQLite; SIGKILL of the tune process mid-trial; the same command again ends the
     study with 4 finished trials, a table, plots and a best config that fit takes."""
@@ -235,7 +252,9 @@ def test_a_killed_study_continues_with_the_same_command(fake_data_dir, tmp_path,
     refused = trials[0]
     assert refused.state.name == "FAIL" and refused.user_attrs["reason"] == "hidden_size must be positive, got 0"
     assert "trial 0 fail: hidden_size must be positive, got 0" in log
-    killed = [t for t in trials if t.state.name == "FAIL" and t.number != 0]
+    # Killed while training (its settings run again); a trial the kill cut off before it took any settings
+    # (the instant between its creation and its first heartbeat) is only marked FAIL.
+    killed = [t for t in trials if t.state.name == "FAIL" and t.number != 0 and t.params]
     assert killed and all("reason" not in t.user_attrs for t in killed)
     reruns = [t for t in trials if t.system_attrs.get("failed_trial") is not None]
     assert {t.system_attrs["failed_trial"] for t in reruns} == {t.number for t in killed}
