@@ -405,7 +405,8 @@ def _digit_regions(ink: np.ndarray, peak: float, background: np.ndarray) -> tupl
     heaviest of all (a digit cropped tightly). Strokes of
     the same digit that are not joined to it (a 5's flag) are the other such regions that lie within its
     box widened by a third; on a spotless background (MNIST's, a drawing app's) every region clear of the
-    edge is.
+    edge is. Another digit (a region outside that widened box, beside the digit, with at least ANOTHER_DIGIT
+    of its weight and height) is never kept, on any background, and makes the picture one of several digits.
     """
     labels, count = ndimage.label(ink > WEAK * peak, EIGHT_NEIGHBOURS)
     if count == 0:
@@ -436,15 +437,18 @@ def _digit_regions(ink: np.ndarray, peak: float, background: np.ndarray) -> tupl
     # a drawing app's) every inked region is part of the drawing; elsewhere only the strokes near the digit
     # are (not the slivers along a sheet's edges on a clean, flat table).
     spotless = (ink == 0).mean() > 0.5 and float(np.ptp(background)) < 1 / 255
-    keep = [k for k in inside if spotless or boxes[k].within(near)]
-    others = [k for k in inside if not boxes[k].within(near)]
-    several = any(
-        weight[k] >= ANOTHER_DIGIT * weight[main]
+    other_digits = [
+        k
+        for k in inside
+        if not boxes[k].within(near)
+        and weight[k] >= ANOTHER_DIGIT * weight[main]
         and boxes[k].height >= ANOTHER_DIGIT * boxes[main].height
         and boxes[k].beside(boxes[main])
-        for k in others
-    )
-    return np.isin(labels, [main, *keep]), several
+    ]
+    # Another digit is left out even on a spotless background, so that the image shows the one digit the
+    # answer is about (drawn side by side on the page, both would be shrunk into one 20-pixel box).
+    keep = [k for k in inside if k not in other_digits and (spotless or boxes[k].within(near))]
+    return np.isin(labels, [main, *keep]), bool(other_digits)
 
 
 def _outline_pixels(labels: np.ndarray) -> np.ndarray:

@@ -459,12 +459,18 @@ def two_digits(first: int, second: int) -> Image.Image:
     return Image.fromarray(np.minimum(np.minimum(left, right), 235))
 
 
-def test_a_picture_of_two_digits_says_so():
-    assert prepare(two_digits(3, 7)).several
+def test_a_picture_of_two_digits_says_so_and_shows_one_of_them():
+    prepared = prepare(two_digits(3, 7))
+    assert prepared.several
+    assert prepared.pixels.equal(prepare(two_digits(3, 7).crop((0, 0, 400, 500))).pixels)  # the heavier: the 3
     drawn = Image.new("L", (320, 320), 0)  # the page's canvas: a 1 and a 7 drawn side by side
     ImageDraw.Draw(drawn).line((60, 80, 60, 240), fill=255, width=25)
     ImageDraw.Draw(drawn).line((200, 80, 260, 80, 210, 240), fill=255, width=25)
-    assert prepare(drawn).several
+    seven = drawn.copy()
+    ImageDraw.Draw(seven).rectangle((0, 0, 120, 319), fill=0)
+    prepared = prepare(drawn)
+    # The 7 alone, not both shrunk into one box (on a spotless canvas every other stroke is kept).
+    assert prepared.several and prepared.pixels.equal(prepare(seven).pixels)
 
 
 def three_drawn_in_two_arcs() -> Image.Image:
