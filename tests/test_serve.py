@@ -34,6 +34,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from mnist_rnn.cli import main
 from mnist_rnn.inference import ProbabilityModel, onnx_bytes
 from mnist_rnn.network import RNNNetwork
+from mnist_rnn.preparation import prepare
 from mnist_rnn.serve import app
 from mnist_rnn.serve.http import upload_bytes
 from tests.helpers import ROOT, cli_subprocess, finish, fit_tiny_in, one_line_error, render_digit
@@ -159,11 +160,21 @@ def test_an_image_gets_the_answer_predict_gives(server, checkpoint, tmp_path, mo
         assert probabilities.shape == (10,) and abs(probabilities.sum() - 1) < 1e-5
         assert answer["class"] == int(probabilities.argmax())
         assert answer["class_name"].startswith(f"{answer['class']} - ")  # MNIST's names: "7 - seven"
+        assert answer["several"] is False  # one digit in each
         prepared = np.array(answer["prepared"])
         assert prepared.shape == (28, 28) and prepared.min() >= 0 and prepared.max() == 255
         per_step, per_row = np.array(answer["per_step"]), np.array(answer["per_row"])
         assert per_step.shape == (28, 10) and per_row.shape == (28, 10)  # rows: one step per row
         assert np.abs(per_step[-1] - probabilities).max() < 1e-5  # the last step is the answer
+
+
+def test_a_picture_of_two_digits_is_answered_with_the_warning_predict_gives(server):
+    two = render_digit(38, canvas=(220, 120), size=90, at=(20, 10), ink=0, paper=255)  # "3" beside "8"
+    status, body = request(server + "/predict", encode(two, "PNG"), "image/png")
+    assert status == 200, body
+    answer = json.loads(body)
+    assert answer["several"] is True
+    assert answer["prepared"] == prepare(two).pixels[0].tolist()  # one of them, as predict reads it
 
 
 def test_a_multipart_upload_answers_like_the_raw_body(server):
@@ -256,7 +267,8 @@ def test_a_bad_request_gets_a_4xx_naming_the_problem_and_the_server_carries_on(s
 
 
 def test_eight_clients_at_once(server):
-    images = [encode(render_digit(k, canvas=(90, 90), size=70, ink=0, paper=255), "PNG") for k in range(8)]
+    images = [encode(render_digit(k, canvas=(90, 90), size=70, ink=0, paper=255), "PNG") for k in range(7)]
+    images.append(encode(render_digit(38, canvas=(180, 90), size=70, ink=0, paper=255), "PNG"))  # two digits
     alone = [json.loads(request(server + "/predict", image, "image/png")[1]) for image in images]
     with ThreadPoolExecutor(8) as pool:
         answers = list(pool.map(lambda i: request(server + "/predict", images[i % 8], "image/png"), range(32)))
@@ -264,6 +276,7 @@ def test_eight_clients_at_once(server):
     for i, (_, body) in enumerate(answers):
         answer = json.loads(body)
         assert answer["class"] == alone[i % 8]["class"]
+        assert answer["several"] is (i % 8 == 7)  # each answer with its own request's warning, in any batch
         # Batched (the default) the arithmetic runs in another order: the same answer to float32's rounding.
         assert np.abs(np.array(answer["probabilities"]) - alone[i % 8]["probabilities"]).max() < 1e-5
 
@@ -284,6 +297,8 @@ PAGE_STATE = """
       error: document.getElementById("error").textContent,
       big: document.getElementById("big").textContent,
       summary: document.getElementById("summary").textContent,
+      several: document.getElementById("several").textContent,
+      several_shown: document.getElementById("several").offsetParent !== null,
       interim: card.classList.contains("interim"), busy: card.classList.contains("busy"),
       title: document.getElementById("title").textContent,
       marker_top: box("marker-right").top, preview: box("preview"), reading: box("reading"),
@@ -334,6 +349,7 @@ def test_the_page_in_chromium_answers_when_the_drawing_pauses(server):
         assert shown["unread"] and shown["unread"] == list(range(1, len(shown["unread"]) + 1))
         page = state(driver)
         assert not page["busy"] and not page["interim"] and page["smallest_text"] >= 12
+        assert page["several"] == "" and not page["several_shown"]  # one digit: no warning
         # The line is drawn below row N, where the text says "after row N".
         decided = int(shown["summary"].split("after row ")[1].split()[0])
         assert abs(page["marker_top"] + 1 - row_box(driver, decided)["bottom"]) <= 1.5
@@ -365,6 +381,8 @@ def test_the_page_clears_errors_speaks_its_own_words_and_draws_after_an_upload_o
     not_a_picture.write_text("this is not a picture")
     digit = tmp_path / "three.png"
     render_digit(3, canvas=(200, 200), size=160, at=(40, 10)).save(digit)
+    two_digits = tmp_path / "thirty-eight.png"
+    render_digit(38, canvas=(220, 120), size=90, at=(20, 10), ink=0, paper=255).save(two_digits)
     with chromium() as driver:
         driver.get(server + "/")
         pad = driver.find_element(By.ID, "pad")
@@ -398,6 +416,17 @@ def test_the_page_clears_errors_speaks_its_own_words_and_draws_after_an_upload_o
         assert state(driver)["ready"] is None  # the upload's answer went with it
         assert abs(state(driver)["pad_lit"] - drawn_alone) <= 0.02 * drawn_alone
         assert wait_for_answer(driver)["error"] == ""
+
+        # Two digits in one picture: the answer, and a visible warning that it is about one of them; Clear
+        # takes the warning away with the answer.
+        driver.find_element(By.ID, "clear").click()
+        driver.find_element(By.ID, "file").send_keys(str(two_digits))
+        assert wait_for_answer(driver)["error"] == ""
+        page = state(driver)
+        assert page["several"].startswith("That looks like more than one digit: ") and page["several_shown"]
+        driver.find_element(By.ID, "clear").click()
+        page = state(driver)
+        assert page["several"] == "" and not page["several_shown"]
 
 
 def test_the_page_on_a_phone_shows_the_answer_and_keeps_the_rows_aligned(server):

@@ -21,9 +21,8 @@ from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from torch import Tensor
 
-from mnist_rnn.preparation import prepare
+from mnist_rnn.preparation import Prepared, prepare
 from mnist_rnn.user_images import ImageError, ImageTooLarge, NotAnImage, decode_image
 
 API_PATH = "/predict"
@@ -54,9 +53,10 @@ def error_response(status: int, message: str, headers: dict[str, str] | None = N
     return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
-def prepare_upload(data: bytes) -> Tensor:
-    """The 28x28 uint8 image (1, 28, 28) the model sees, from an image file's bytes, as ``predict`` makes it:
-    decoded by the same function (same formats, limits and EXIF turn), its errors as HTTP statuses."""
+def prepare_upload(data: bytes) -> Prepared:
+    """The 28x28 uint8 image (1, 28, 28) the model sees, and whether the picture held more than one digit, from
+    an image file's bytes, as ``predict`` makes them: decoded by the same function (same formats, limits and EXIF
+    turn), its errors as HTTP statuses."""
     try:
         image = decode_image(data)
     except NotAnImage as error:
@@ -68,7 +68,7 @@ def prepare_upload(data: bytes) -> Tensor:
     prepared = prepare(image)
     if prepared.blank:  # no digit to find: any answer would be a guess
         raise RequestError(422, "blank image: no digit found (draw or upload one digit)")
-    return prepared.pixels
+    return prepared
 
 
 async def read_body(receive: Receive) -> bytes:
@@ -122,7 +122,7 @@ class ImageUploads:
 
     The body is read here (over :data:`MAX_BYTES`: 413), then decoded and prepared in a worker thread (one
     upload at a time, :data:`PREPARING_THREADS`), so that the event loop goes on reading other requests.
-    The endpoint behind receives ``{"prepared": [784 ints]}`` as JSON, which LitServe passes to
+    The endpoint behind receives ``{"prepared": [784 ints], "several": bool}`` as JSON, which LitServe passes to
     :meth:`mnist_rnn.serve.worker.DigitAPI.decode_request`.
     """
 
@@ -148,7 +148,7 @@ class ImageUploads:
         except RequestError as error:
             await error_response(error.status, error.message)(scope, receive, send)
             return
-        payload = json.dumps({"prepared": prepared.flatten().tolist()}).encode()
+        payload = json.dumps({"prepared": prepared.pixels.flatten().tolist(), "several": prepared.several}).encode()
         rest = [(k, v) for k, v in scope["headers"] if k not in (b"content-type", b"content-length")]
         scope = {
             **scope,
