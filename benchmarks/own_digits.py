@@ -96,12 +96,19 @@ def digit_coverage(digit: int, font_path: Path | None, rng: np.random.Generator,
     return coverage[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
 
 
-def page(digit: int, font_path: Path | None, rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
-    """A sheet of paper (RGB float32 0-255, shape (H, W, 3)) with the digit inked somewhere on it."""
+def page(
+    digit: int,
+    font_path: Path | None,
+    rng: np.random.Generator,
+    size: tuple[int, int],
+    heights: tuple[float, float] = (0.25, 0.6),
+) -> np.ndarray:
+    """A sheet of paper (RGB float32 0-255, shape (H, W, 3)) with the digit inked somewhere on it, its height
+    drawn from ``heights`` (fractions of the sheet's shorter side)."""
     width, height = size
     paper = np.array([rng.uniform(225, 252), rng.uniform(222, 250), rng.uniform(210, 245)], dtype=np.float32)
     ink = np.array(PHOTO_INKS[rng.integers(len(PHOTO_INKS))], dtype=np.float32)
-    coverage = digit_coverage(digit, font_path, rng, int(min(size) * rng.uniform(0.25, 0.6)))
+    coverage = digit_coverage(digit, font_path, rng, int(min(size) * rng.uniform(*heights)))
     # Where the digit goes: anywhere, keeping a margin of 5% of the sheet.
     h, w = coverage.shape
     top = int(rng.uniform(0.05, 0.95) * height - h / 2)

@@ -60,6 +60,12 @@ NO_CONTRAST = 0.05  # no pixel stands out from its surroundings by this much (of
 # about one of them only. (Counting the size by the longer side, and wherever the region lay, flagged 12 of
 # the 10,000 MNIST test digits, 5s whose flag stands apart as a flat bar, and 5 of 2,000 canvases: none now.)
 ANOTHER_DIGIT = 0.5
+# A region where the background steps by this fraction of the ink's peak or more, from one pixel to the next,
+# is not ink but a sheet's corner: the opening's octagon cannot reach into a sheet's square corners, so paper
+# darker than the table under it (grey paper on a white table) leaves a wedge of "ink" in each, as heavy as a
+# small digit. Measured: such wedges 0.33-0.96; second digits in photos (shadows, vignetting, scans) 0.07 at
+# most, 0.25 for one drawn into a sheet's corner (docs/predict.md).
+SHEET_STEP = 0.3
 EIGHT_NEIGHBOURS = np.ones((3, 3), dtype=bool)  # regions and holes are 8-connected
 
 
@@ -249,12 +255,15 @@ def _ink_is_dark(gray: np.ndarray) -> bool:
 def _range_ends(gray: np.ndarray) -> tuple[np.float64, np.float64]:
     """``np.percentile(gray, [0.1, 99.9])``: the picture's range, without its rarest outliers. Where more
     than that share of the pixels sit at the darkest value and at the lightest (a drawing's plain background
-    and its full-strength strokes), those two values, as numpy's selection would give them, without it."""
+    and its full-strength strokes), those two values, as numpy's selection would give them, without it. And
+    when a digit is so small on a flat picture that both percentiles are the background, the extremes."""
     darkest, lightest = gray.min(), gray.max()
     enough = 0.001 * gray.size + 2
     if np.count_nonzero(gray == darkest) > enough and np.count_nonzero(gray == lightest) > enough:
         return np.float64(darkest), np.float64(lightest)
     low, high = np.percentile(gray, [0.1, 99.9])
+    if low == high:  # a digit on fewer than 0.1% of a flat picture's pixels is all of its range
+        return np.float64(darkest), np.float64(lightest)
     return low, high
 
 
@@ -431,15 +440,20 @@ def _digit_regions(ink: np.ndarray, peak: float, background: np.ndarray) -> tupl
     if not boxes:
         return None
     inside = [k for k in boxes if not edge[k]]
-    main = max(inside or list(boxes), key=lambda k: weight[k])
+    # A region where the background steps (a grey sheet's corner on a white table) is the digit only when
+    # nothing else can be (a note whose paper and digit make one region), and never a stroke of it or a
+    # second digit.
+    flat = float(np.ptp(background)) < 1 / 255
+    level = [k for k in inside if flat or _steepest_background(background, labels, k, boxes[k]) < SHEET_STEP * peak]
+    main = max(level or inside or list(boxes), key=lambda k: weight[k])
     near = boxes[main].widened(boxes[main].long_side / 3)
     # On a spotless background (one flat level, the ink exactly 0 over most of the picture: MNIST's images,
     # a drawing app's) every inked region is part of the drawing; elsewhere only the strokes near the digit
     # are (not the slivers along a sheet's edges on a clean, flat table).
-    spotless = (ink == 0).mean() > 0.5 and float(np.ptp(background)) < 1 / 255
+    spotless = flat and (ink == 0).mean() > 0.5
     other_digits = [
         k
-        for k in inside
+        for k in level
         if not boxes[k].within(near)
         and weight[k] >= ANOTHER_DIGIT * weight[main]
         and boxes[k].height >= ANOTHER_DIGIT * boxes[main].height
@@ -447,8 +461,23 @@ def _digit_regions(ink: np.ndarray, peak: float, background: np.ndarray) -> tupl
     ]
     # Another digit is left out even on a spotless background, so that the image shows the one digit the
     # answer is about (drawn side by side on the page, both would be shrunk into one 20-pixel box).
-    keep = [k for k in inside if k not in other_digits and (spotless or boxes[k].within(near))]
+    keep = [k for k in level if k not in other_digits and (spotless or boxes[k].within(near))]
     return np.isin(labels, [main, *keep]), bool(other_digits)
+
+
+def _steepest_background(background: np.ndarray, labels: np.ndarray, k: int, box: _Box) -> float:
+    """The largest step of ``background`` between neighbouring pixels, within a pixel of region ``k``."""
+    top, left = max(0, box.top - 1), max(0, box.left - 1)
+    part = background[top : box.bottom + 2, left : box.right + 2]
+    near = ndimage.binary_dilation(labels[top : box.bottom + 2, left : box.right + 2] == k, EIGHT_NEIGHBOURS)
+    steep = np.zeros_like(part)
+    for axis in (0, 1):
+        step = np.abs(np.diff(part, axis=axis))
+        before, after = [slice(None)] * 2, [slice(None)] * 2
+        before[axis], after[axis] = slice(None, -1), slice(1, None)
+        steep[tuple(before)] = np.maximum(steep[tuple(before)], step)
+        steep[tuple(after)] = np.maximum(steep[tuple(after)], step)
+    return float(steep[near].max())
 
 
 def _outline_pixels(labels: np.ndarray) -> np.ndarray:

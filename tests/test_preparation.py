@@ -473,6 +473,34 @@ def test_a_picture_of_two_digits_says_so_and_shows_one_of_them():
     assert prepared.several and prepared.pixels.equal(prepare(seven).pixels)
 
 
+@pytest.mark.parametrize("ink, paper", [(255, 0), (0, 255), (110, 190), (40, 70)])
+def test_a_small_digit_on_a_flat_screenshot_is_found_whichever_its_shade(ink, paper):
+    # Under 0.1% of the picture: both ends of the percentile range are the background, which once made a dark
+    # digit look like light ink and the background like the digit.
+    prepared = prepare(render_digit(4, canvas=(700, 700), size=30, at=(300, 300), ink=ink, paper=paper))
+    assert not prepared.blank and close(prepared.pixels, mnist_style(4)) < 0.03
+
+
+def grey_sheet_on_a_table(digit: int, angle: float, at: tuple[int, int], table: int = 248) -> Image.Image:
+    """A sheet of grey paper lying on a (white) table, turned by ``angle``, a small pencil-grey digit on it."""
+    sheet = render_digit(digit, canvas=(400, 520), size=40, at=at, ink=110, paper=190).convert("RGBA")
+    photo = Image.new("RGBA", (640, 760), (table, table, table, 255))
+    photo.alpha_composite(sheet.rotate(angle, resample=Image.Resampling.BICUBIC, expand=True), (90, 90))
+    return photo.convert("RGB")
+
+
+@pytest.mark.parametrize("digit, angle, at", [(7, 0, (160, 220)), (2, 6, (170, 200)), (3, 12, (150, 240))])
+def test_the_corners_of_a_grey_sheet_on_a_white_table_are_not_digits(digit, angle, at):
+    # The background's opening cannot reach into the sheet's corners, which are then darker than the
+    # background found there: wedges of "ink" heavier than a small digit, taken for the digit or a second one.
+    prepared = prepare(grey_sheet_on_a_table(digit, angle, at))
+    alone = prepare(grey_sheet_on_a_table(digit, angle, at, table=190))  # the same photo, all of it paper
+    # The same digit (placed by whole pixels: a turned sheet may move it by one or two).
+    shifts = [(down, across) for down in range(-2, 3) for across in range(-2, 3)]
+    nearest = min(close(prepared.pixels.roll(shift, dims=(1, 2)), alone.pixels) for shift in shifts)
+    assert not prepared.several and nearest < 0.02
+
+
 def three_drawn_in_two_arcs() -> Image.Image:
     """The page's canvas: a 3 whose two arcs do not meet, one over the other."""
     pad = Image.new("L", (320, 320), 0)

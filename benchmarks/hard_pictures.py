@@ -1,0 +1,146 @@
+"""Pictures the digit search once got wrong, measured on this checkout and, with ``--old``, another version.
+
+Four sets, made here from one seed, each with what is counted:
+
+- ``grey_sheet``: a small printed digit (10-24% of the sheet's shorter side) on grey recycled paper lying
+  on a white table, photographed: the sheet is darker than the table, so the background's opening leaves
+  a wedge of "ink" in each of its corners. Read right, and warned "more than one digit" (all hold one).
+- ``two_digit_photo``: two-digit numbers in ``own_digits``' six photographed kinds: warned, and the answer
+  one of the two digits.
+- ``two_digit_canvas``: two MNIST test digits side by side, drawn as the page posts its pad: warned, and the
+  answer one of the two digits.
+- ``tiny_on_flat``: a 30-pixel digit in a flat 700x700 picture (a screenshot), dark on light, light on dark
+  and grey on grey: read right.
+
+Each version prepares every picture in its own subprocess (its own ``PYTHONPATH``); the network of
+``--ckpt-path`` then reads both versions' 28x28 images here.
+
+    python -m benchmarks.hard_pictures --ckpt-path CKPT --data-dir ../shared/mnist [--old ../base]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+
+from benchmarks.own_digits import PHOTOGRAPHED, font_of, fonts, page, random_size, sensor_noise, to_image
+from benchmarks.prepare_speed import HERE, canvas, mnist_test, run
+from mnist_rnn.inference import ProbabilityModel, load_network
+
+# Run in each version's interpreter: prepare every picture of each set; save the images and the warnings.
+WORKER = """
+import json, sys
+from pathlib import Path
+import numpy as np
+from mnist_rnn.preparation import prepare
+from mnist_rnn.user_images import decode_image
+root = Path(sys.argv[1])
+for folder in sorted(path for path in root.iterdir() if path.is_dir()):
+    files = json.loads((folder / "truth.json").read_text())
+    prepared = [prepare(decode_image(folder / name)) for name in files]
+    np.save(root / f"{folder.name}.{sys.argv[2]}.npy", np.stack([p.pixels.numpy() for p in prepared]))
+    np.save(root / f"{folder.name}.{sys.argv[2]}.several.npy", np.array([p.several for p in prepared]))
+"""
+
+
+def grey_sheet(digit: int, font_path: Path | None, rng: np.random.Generator) -> Image.Image:
+    """A small digit on a sheet of grey paper lying a little askew on a white table."""
+    size = random_size(rng)
+    fraction = rng.uniform(0.6, 0.9)
+    sheet = page(digit, font_path, rng, (int(size[0] * fraction), int(size[1] * fraction)), heights=(0.1, 0.24))
+    sheet *= rng.uniform(0.78, 0.88)  # recycled paper, in the table's light
+    sheet_image = to_image(sheet).convert("RGBA").rotate(rng.uniform(-10, 10), expand=True)
+    photo = Image.new("RGBA", size, (int(rng.uniform(245, 255)),) * 3 + (255,))
+    at = [int(rng.uniform(0, max(1, side - inner))) for side, inner in zip(size, sheet_image.size, strict=True)]
+    photo.alpha_composite(sheet_image, tuple(at))
+    return to_image(sensor_noise(np.asarray(photo.convert("RGB"), dtype=np.float32), rng, rng.uniform(1, 4)))
+
+
+def tiny_on_flat(digit: int, font_path: Path | None, ink: int, paper: int) -> Image.Image:
+    picture = Image.new("L", (700, 700), paper)
+    ImageDraw.Draw(picture).text((320, 320), str(digit), fill=ink, font=font_of(font_path, 30))
+    return picture
+
+
+def write_sets(root: Path, data_dir: str, seed: int) -> dict[str, list[list[int]]]:
+    """Every set's pictures in ``root/SET/``; returns {set: the digits in each picture, file order}."""
+    truth: dict[str, dict[str, list[int]]] = {}
+
+    def save(kind: str, image: Image.Image, digits: list[int], suffix: str = "png") -> None:
+        folder = root / kind
+        folder.mkdir(exist_ok=True)
+        name = f"{len(truth.setdefault(kind, {})):04d}.{suffix}"
+        image.save(folder / name, **({"quality": 90} if suffix == "jpg" else {}))
+        truth[kind][name] = digits
+
+    font_paths = list(fonts().values())
+    for index in range(300):
+        rng = np.random.default_rng([seed, 1, index])
+        save("grey_sheet", grey_sheet(index % 10, font_paths[index % len(font_paths)], rng), [index % 10], "jpg")
+    for kind_index, make in enumerate(PHOTOGRAPHED.values()):
+        for index in range(36):
+            rng = np.random.default_rng([seed, 2, kind_index, index])
+            number = int(rng.integers(10, 100))
+            image = make(number, font_paths[index % len(font_paths)], rng)
+            save("two_digit_photo", image, [number // 10, number % 10], "jpg")
+    digits, labels = mnist_test(data_dir, 2000)
+    rng = np.random.default_rng([seed, 3])
+    for _ in range(400):
+        first, second = rng.integers(0, len(digits), size=2)
+        gap = int(rng.integers(-4, 6))  # MNIST's digits have about 4 black pixels each side: -4 nearly touches
+        pair = np.zeros((28, 56 + gap), dtype=np.uint8)
+        pair[:, :28] = digits[first]
+        pair[:, 28 + gap :] = np.maximum(pair[:, 28 + gap :], digits[second])
+        square = np.zeros((pair.shape[1], pair.shape[1]), dtype=np.uint8)
+        square[(pair.shape[1] - 28) // 2 :][:28] = pair
+        save("two_digit_canvas", canvas(square, rng), [int(labels[first]), int(labels[second])])
+    for digit in range(10):
+        for ink, paper in [(0, 255), (255, 0), (110, 190)]:
+            save("tiny_on_flat", tiny_on_flat(digit, font_paths[digit % len(font_paths)], ink, paper), [digit])
+    for kind, files in truth.items():
+        (root / kind / "truth.json").write_text(json.dumps(list(files)))
+    return {kind: list(files.values()) for kind, files in truth.items()}
+
+
+def main_cli() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--ckpt-path", type=Path, required=True, help="a checkpoint written by fit")
+    parser.add_argument("--data-dir", required=True, help="folder holding MNIST/raw/ (for the canvases)")
+    parser.add_argument("--old", type=Path, help="a checkout of the version to compare with")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    versions = {"this version": HERE, **({str(args.old): args.old.resolve()} if args.old else {})}
+    model = ProbabilityModel(load_network(args.ckpt_path))
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        truth = write_sets(root, args.data_dir, args.seed)
+        results: dict[str, dict[str, tuple[int, int]]] = {}
+        for number, (name, checkout) in enumerate(versions.items()):
+            run(checkout, ["-c", WORKER, str(root), str(number)], root)
+            for kind, digits in truth.items():
+                images = torch.from_numpy(np.load(root / f"{kind}.{number}.npy"))
+                with torch.inference_mode():
+                    outputs = model(images)
+                answers = (outputs[0] if isinstance(outputs, tuple) else outputs).argmax(1).tolist()
+                warned = int(np.load(root / f"{kind}.{number}.several.npy").sum())
+                right = sum(answer in shown for answer, shown in zip(answers, digits, strict=True))
+                results.setdefault(kind, {})[name] = (right, warned)
+
+    print(f"| set | pictures | counted | {' | '.join(versions)} |")
+    print(f"|---|---|---|{'---|' * len(versions)}")
+    for kind, by_version in results.items():
+        pictures = len(truth[kind])
+        right = "read right" if len(truth[kind][0]) == 1 else "answer is one of the digits"
+        for label, column in ((right, 0), ("warned: more than one digit", 1)):
+            print(f"| {kind} | {pictures} | {label} | {' | '.join(str(v[column]) for v in by_version.values())} |")
+
+
+if __name__ == "__main__":
+    main_cli()
