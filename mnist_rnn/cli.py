@@ -80,6 +80,9 @@ CKPT_PATH_HELP = (
 # twice and others not at all in that one epoch. Nothing a user can change; a stop by Ctrl+C always lands
 # there.
 warnings.filterwarnings("ignore", message=".*resuming from a checkpoint that ended before the epoch ended.*")
+# Lightning (2.6) builds torch's LeafSpec when it moves a batch, which newer torch versions deprecate: a
+# FutureWarning printed in the middle of predict's output that no user of this project can act on.
+warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated", category=FutureWarning)
 
 
 class _WithoutTips(logging.Filter):
