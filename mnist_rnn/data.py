@@ -379,7 +379,7 @@ class MNISTDataModule(LightningDataModule):
         the writer can report good and bad files together at the end."""
         if not self.predict_path:
             raise UserError("predict needs images: pass --data.predict_path FILE, FOLDER or GLOB")
-        self.predict_set = UserImages.load(self.predict_path, workers=self.prepare_workers)
+        self.predict_set = UserImages.load(self.predict_path, workers=self.prepare_workers, dataset=self.dataset)
         if self.save_prepared:
             self.predict_set.save(self.save_prepared)
 

@@ -98,7 +98,7 @@ def prepare(image: Image.Image) -> Prepared:
     stretched to full brightness; scaled so the longer side is 20 pixels, keeping the aspect ratio;
     placed in a 28x28 black frame with its centre of mass in the middle.
     """
-    gray = _grayscale(image)
+    gray = grayscale(image)
     if gray is None or min(gray.shape) < 2:
         return _blank()
     frame, several = _already_prepared(gray), False
@@ -141,7 +141,7 @@ def _blank() -> Prepared:
     return Prepared(torch.zeros(1, FRAME, FRAME, dtype=torch.uint8), blank=True)
 
 
-def _grayscale(image: Image.Image) -> np.ndarray | None:
+def grayscale(image: Image.Image) -> np.ndarray | None:
     """float32 in [0, 1]; transparent pixels become background; None if nothing is visible."""
     if image.mode in ("I", "I;16", "I;16L", "I;16B", "I;16N", "F"):
         # 16-bit scans (and 32-bit integer or float images): scale by the range the values use, since

@@ -16,7 +16,7 @@ import os
 import signal
 import struct
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +26,8 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from mnist_rnn.errors import UserError, first_line
-from mnist_rnn.preparation import FRAME, prepare
+from mnist_rnn.garments import prepare_garment
+from mnist_rnn.preparation import FRAME, Prepared, prepare
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 FORMATS = ("PNG", "JPEG", "BMP", "GIF")  # what PIL may decode: the formats of IMAGE_SUFFIXES, no others
@@ -157,9 +158,19 @@ def preparing_workers(count: int) -> int:
 Outcome = tuple[np.ndarray, bool, bool] | str
 
 
-def _prepare_file(path: Path) -> Outcome:
+Preparation = Callable[[Image.Image], Prepared]
+
+
+def preparation_for(dataset: str) -> Preparation:
+    """How a user's picture is made to look like the images of ``dataset``: Fashion-MNIST's garments as that
+    data set made them (:func:`mnist_rnn.garments.prepare_garment`), MNIST's digits and KMNIST's characters
+    (strokes, fitted and centred as MNIST's) by the digit search (:func:`mnist_rnn.preparation.prepare`)."""
+    return prepare_garment if dataset == "fashion_mnist" else prepare
+
+
+def _prepare_file(path: Path, preparation: Preparation = prepare) -> Outcome:
     try:
-        prepared = prepare(decode_image(path))
+        prepared = preparation(decode_image(path))
     except ImageError as error:
         return error.reason
     return prepared.pixels.numpy(), prepared.blank, prepared.several
@@ -168,14 +179,15 @@ def _prepare_file(path: Path) -> Outcome:
 class _PictureFiles(Dataset):
     """Files as their outcomes, for the worker processes of a DataLoader."""
 
-    def __init__(self, paths: list[Path]) -> None:
+    def __init__(self, paths: list[Path], preparation: Preparation) -> None:
         self.paths = paths
+        self.preparation = preparation
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __getitem__(self, index: int) -> Outcome:
-        return _prepare_file(self.paths[index])
+        return _prepare_file(self.paths[index], self.preparation)
 
 
 def _ignore_stops(worker_id: int) -> None:
@@ -185,17 +197,17 @@ def _ignore_stops(worker_id: int) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
-def _prepared_files(paths: list[Path], workers: int) -> Iterator[Outcome]:
+def _prepared_files(paths: list[Path], workers: int, preparation: Preparation = prepare) -> Iterator[Outcome]:
     """Each file's outcome, in order, from ``workers`` forked processes (or from this one when 0).
 
     A DataLoader's workers rather than a ``multiprocessing.Pool``: a pool whose worker dies (the kernel's
     out-of-memory killer, a crash in a decoder) waits forever for its result; a DataLoader says so.
     """
     if workers == 0:
-        yield from map(_prepare_file, paths)
+        yield from (_prepare_file(path, preparation) for path in paths)
         return
     loader = DataLoader(
-        _PictureFiles(paths),
+        _PictureFiles(paths, preparation),
         batch_size=max(1, min(MAX_SHARE, len(paths) // (4 * workers))),  # at least four shares each: even ends
         num_workers=workers,
         collate_fn=list,
@@ -241,16 +253,18 @@ class UserImages(Dataset):
         self.failures = failures
 
     @classmethod
-    def load(cls, path_or_glob: str | Path, workers: int | None = None) -> UserImages:
+    def load(cls, path_or_glob: str | Path, workers: int | None = None, dataset: str = "mnist") -> UserImages:
         """Read and prepare every image up front: a bad file is recorded with its reason, the others go on.
 
         ``workers``: processes that share the files out (0: this process alone); by default one per CPU
-        core this process may use, when there are enough files (:func:`preparing_workers`).
+        core this process may use, when there are enough files (:func:`preparing_workers`). ``dataset``: the
+        data set whose images they are made to look like (:func:`preparation_for`).
         """
         paths = find_images(path_or_glob)
         workers = preparing_workers(len(paths)) if workers is None else workers
         files, images, blank, several, failures = [], [], [], [], []
-        for path, outcome in zip(paths, _prepared_files(paths, workers), strict=True):
+        outcomes = _prepared_files(paths, workers, preparation_for(dataset))
+        for path, outcome in zip(paths, outcomes, strict=True):
             if isinstance(outcome, str):
                 failures.append((path, outcome))
             else:

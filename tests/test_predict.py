@@ -13,7 +13,7 @@ from PIL import Image
 from mnist_rnn.cli import main
 from mnist_rnn.model import RNNClassifier
 from mnist_rnn.preparation import to_mnist
-from mnist_rnn.user_images import decode_image
+from mnist_rnn.user_images import decode_image, preparation_for
 from tests.helpers import QUIET, data_args, fit_tiny, fit_tiny_in, render_digit
 
 
@@ -86,7 +86,9 @@ def assert_rows_are_the_models(rows: list[list[str]], checkpoint: Path) -> None:
     MNIST's classes are the digits, other data sets' their names."""
     model = RNNClassifier.load_from_checkpoint(checkpoint, map_location="cpu").eval()
     with torch.no_grad():
-        probabilities = model(torch.stack([to_mnist(decode_image(row[0])) for row in rows[1:]])).softmax(-1)
+        preparation = preparation_for(model.hparams.dataset)  # a Fashion-MNIST checkpoint: as garments
+        images = torch.stack([preparation(decode_image(row[0])).pixels for row in rows[1:]])
+        probabilities = model(images).softmax(-1)
     names = [str(index) for index in range(10)] if model.hparams.dataset == "mnist" else model.hparams.class_names
     assert [row[1] for row in rows[1:]] == [names[index] for index in probabilities.argmax(-1).tolist()]
     assert [float(row[2]) for row in rows[1:]] == pytest.approx(probabilities.max(-1).values.tolist(), abs=1e-4)

@@ -482,6 +482,14 @@ def test_the_page_takes_its_title_and_class_names_from_the_data_set(fashion_serv
         assert shown["summary"].startswith(f"The answer is {shown['big']}, ")
 
 
+def test_a_fashion_checkpoint_prepares_uploads_as_fashion_mnist_made_its_images(fashion_server):
+    garment = np.zeros((28, 28), dtype=np.uint8)  # a Fashion-MNIST image (a light block on black) is taken as is
+    garment[2:26, 6:22] = 200
+    status, body = request(fashion_server + "/predict", encode(Image.fromarray(garment), "PNG"), "image/png")
+    assert status == 200, body
+    assert json.loads(body)["prepared"] == garment.tolist()  # the digit search would fit it into 20 pixels
+
+
 def test_the_page_says_what_it_needs_without_javascript(server):
     status, page = get(server + "/")
     noscript = page.decode().split("<noscript>")[1].split("</noscript>")[0]

@@ -33,6 +33,7 @@ from mnist_rnn.network import RNNNetwork
 from mnist_rnn.serve.http import API_PATH, ImageUploads, http_error
 from mnist_rnn.serve.worker import DigitAPI, OnnxBackend
 from mnist_rnn.tools import ToolParser
+from mnist_rnn.user_images import preparation_for
 
 PAGE = Path(__file__).parents[1] / "web" / "index.html"
 ONNX_CHECK_IMAGES = 32  # generated images an --onnx file must answer as the checkpoint does
@@ -91,7 +92,9 @@ def build_server(
         accelerator="cpu",
         workers_per_device=workers,
         model_metadata=metadata,
-        middlewares=[(ImageUploads, {"api_path": API_PATH})],
+        middlewares=[
+            (ImageUploads, {"api_path": API_PATH, "preparation": preparation_for(hparams.get("dataset") or "mnist")})
+        ],
         fast_queue=True,
     )
     app = server.app

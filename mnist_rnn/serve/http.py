@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from mnist_rnn.preparation import Prepared, prepare
-from mnist_rnn.user_images import ImageError, ImageTooLarge, NotAnImage, decode_image
+from mnist_rnn.user_images import ImageError, ImageTooLarge, NotAnImage, Preparation, decode_image
 
 API_PATH = "/predict"
 MAX_BYTES = 20 * 1024 * 1024  # the largest upload taken (its pixels are limited by decode_image, as predict's)
@@ -53,10 +53,11 @@ def error_response(status: int, message: str, headers: dict[str, str] | None = N
     return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
-def prepare_upload(data: bytes) -> Prepared:
+def prepare_upload(data: bytes, preparation: Preparation = prepare) -> Prepared:
     """The 28x28 uint8 image (1, 28, 28) the model sees, and whether the picture held more than one digit, from
     an image file's bytes, as ``predict`` makes them: decoded by the same function (same formats, limits and EXIF
-    turn), its errors as HTTP statuses."""
+    turn), its errors as HTTP statuses. ``preparation``: the checkpoint's data set's
+    (:func:`mnist_rnn.user_images.preparation_for`)."""
     try:
         image = decode_image(data)
     except NotAnImage as error:
@@ -65,7 +66,7 @@ def prepare_upload(data: bytes) -> Prepared:
         raise RequestError(413, str(error)) from error
     except ImageError as error:  # DamagedImage, and any other reason it names
         raise RequestError(400, str(error)) from error
-    prepared = prepare(image)
+    prepared = preparation(image)
     if prepared.blank:  # no digit to find: any answer would be a guess
         raise RequestError(422, "blank image: no digit found (draw or upload one digit)")
     return prepared
@@ -126,9 +127,10 @@ class ImageUploads:
     :meth:`mnist_rnn.serve.worker.DigitAPI.decode_request`.
     """
 
-    def __init__(self, app: Callable, api_path: str = API_PATH) -> None:
+    def __init__(self, app: Callable, api_path: str = API_PATH, preparation: Preparation = prepare) -> None:
         self.app = app
         self.api_path = api_path
+        self.preparation = preparation
         self.limiter: anyio.CapacityLimiter | None = None
 
     def preparing(self) -> anyio.CapacityLimiter:
@@ -144,7 +146,7 @@ class ImageUploads:
             return
         try:
             body = await upload_bytes(scope, await read_body(receive))
-            prepared = await anyio.to_thread.run_sync(prepare_upload, body, limiter=self.preparing())
+            prepared = await anyio.to_thread.run_sync(prepare_upload, body, self.preparation, limiter=self.preparing())
         except RequestError as error:
             await error_response(error.status, error.message)(scope, receive, send)
             return

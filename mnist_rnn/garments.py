@@ -1,0 +1,71 @@
+"""Fashion-MNIST's own preparation, for users' pictures of garments: what ``predict`` and ``serve`` do with an
+image when the checkpoint was trained on Fashion-MNIST.
+
+Fashion-MNIST was made from Zalando's product photos, a garment on a plain light background, in these steps
+(its README, "Get the data"): trim the edges close to the corner pixels' colour (within 5% of the maximum
+intensity); resize so the longer side is 28 pixels; sharpen; extend the shorter side to 28, the garment in
+the middle; negate; 8-bit grayscale. The digit search of :mod:`mnist_rnn.preparation` does not fit garments:
+it takes anything wider than a third of the picture for background, as a shirt photographed whole is, and
+fits the digit into 20 pixels centred by its mass, where Fashion-MNIST's garments fill 28 and are centred by
+their box. A Fashion-MNIST image itself (28x28, the garment light on black) comes out as it went in.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from PIL import Image
+from scipy import ndimage
+
+from mnist_rnn.preparation import EIGHT_NEIGHBOURS, FRAME, Prepared, grayscale
+
+TRIM = 0.05  # Fashion-MNIST's tolerance: what differs from the corners' colour by less is background
+# Regions of the garment mask smaller than this fraction of the picture are noise (a JPEG's blocks, a
+# sensor's speckle, dust), not part of the garment, so they do not widen the trimmed box.
+SPECK = 0.001
+
+
+def prepare_garment(image: Image.Image) -> Prepared:
+    """A picture of one garment as Fashion-MNIST has its images: uint8 (1, 28, 28), the garment light on black,
+    its longer side 28 pixels, centred by its box. ``blank`` when nothing differs from the corners' colour."""
+    gray = grayscale(image)
+    if gray is None or min(gray.shape) < 2:
+        return _blank()
+    background = float(np.median(gray[[0, 0, -1, -1], [0, -1, 0, -1]]))  # the corners' colour
+    if gray.shape == (FRAME, FRAME) and background <= TRIM:  # already made: a Fashion-MNIST image, as it is
+        return Prepared(torch.from_numpy(np.rint(gray * 255).astype(np.uint8))[None], False)
+    differs = np.abs(gray - background) > TRIM
+    labels, count = ndimage.label(differs, EIGHT_NEIGHBOURS)
+    if count == 0:
+        return _blank()
+    sizes = np.bincount(labels.ravel())[1:]
+    large = 1 + np.flatnonzero(sizes >= SPECK * gray.size)
+    garment = np.isin(labels, large) if large.size else differs  # all specks: a small mark, kept whole
+    rows, cols = np.flatnonzero(garment.any(1)), np.flatnonzero(garment.any(0))
+    part = gray[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    # Negated on a light background (a product photo: white -> 0, a black shoe -> 1), taken as it is on a dark
+    # one (Fashion-MNIST's own images); either way the background's level becomes 0.
+    if background > 0.5:
+        garment_levels = np.clip(1 - part / background, 0, 1)
+    else:
+        garment_levels = np.clip((part - background) / (1 - background), 0, 1)
+    return Prepared(torch.from_numpy(np.rint(_fit_centred(garment_levels) * 255).astype(np.uint8))[None], False)
+
+
+def _fit_centred(part: np.ndarray) -> np.ndarray:
+    """``part`` scaled so its longer side is 28 pixels, in the middle of a black 28x28 frame."""
+    height, width = part.shape
+    scale = FRAME / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    if size != (width, height):
+        part = np.clip(
+            np.asarray(Image.fromarray(part.astype(np.float32)).resize(size, Image.Resampling.LANCZOS)), 0, 1
+        )
+    frame = np.zeros((FRAME, FRAME), dtype=np.float32)
+    top, left = (FRAME - part.shape[0]) // 2, (FRAME - part.shape[1]) // 2
+    frame[top : top + part.shape[0], left : left + part.shape[1]] = part
+    return frame
+
+
+def _blank() -> Prepared:
+    return Prepared(torch.zeros(1, FRAME, FRAME, dtype=torch.uint8), blank=True)

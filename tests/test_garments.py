@@ -1,0 +1,72 @@
+"""Fashion-MNIST's preparation of users' pictures (mnist_rnn/garments.py): its own images unchanged, product
+photos trimmed, scaled and negated as Fashion-MNIST made its images."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageDraw
+
+from mnist_rnn.garments import prepare_garment
+from mnist_rnn.preparation import prepare
+from mnist_rnn.user_images import preparation_for
+
+
+def fashion_image() -> np.ndarray:
+    """A T-shirt as Fashion-MNIST has one: light on black, 28 pixels tall, 22 wide, centred by its box, shaded."""
+    image = Image.new("L", (28, 28), 0)
+    ImageDraw.Draw(image).polygon([(3, 4), (9, 0), (18, 0), (24, 4), (22, 9), (19, 8), (19, 27), (8, 27), (8, 8),
+                                   (5, 9)], fill=180)  # fmt: skip
+    ImageDraw.Draw(image).line((11, 3, 16, 3), fill=90, width=2)  # a darker collar
+    return np.asarray(image)
+
+
+def product_photo(garment: np.ndarray, backdrop: int = 240, noise: float = 2.0) -> Image.Image:
+    """The garment as its product photo: dark on a light backdrop, 10 times larger, with a margin, sensor noise."""
+    large = np.asarray(Image.fromarray(garment).resize((280, 280), Image.Resampling.BICUBIC), dtype=np.float32)
+    photo = np.full((400, 360), 255.0, dtype=np.float32)
+    photo[50:330, 30:310] = 255 - large
+    photo = photo * backdrop / 255 + np.random.default_rng(0).normal(0, noise, photo.shape)
+    return Image.fromarray(np.clip(np.rint(photo), 0, 255).astype(np.uint8))
+
+
+def close(a: torch.Tensor, b: np.ndarray) -> float:
+    return float(np.abs(a[0].numpy().astype(np.float32) - b).mean() / 255)
+
+
+def test_a_fashion_mnist_image_comes_out_as_it_went_in():
+    garment = fashion_image()
+    prepared = prepare_garment(Image.fromarray(garment))
+    assert not prepared.blank and np.array_equal(prepared.pixels[0].numpy(), garment)
+    # The digit search would have fitted it into 20 pixels by its centre of mass.
+    assert not np.array_equal(prepare(Image.fromarray(garment)).pixels[0].numpy(), garment)
+
+
+@pytest.mark.parametrize("backdrop", [255, 215])
+def test_a_product_photo_is_trimmed_scaled_and_negated_as_fashion_mnist_made_its_images(backdrop):
+    prepared = prepare_garment(product_photo(fashion_image(), backdrop))
+    assert not prepared.blank and close(prepared.pixels, fashion_image()) < 0.05  # the digit search: 0.26
+    rows = np.flatnonzero(prepared.pixels[0].numpy().max(1) > 20)
+    assert (rows[0], rows[-1]) == (0, 27)  # the longer side fills the frame
+
+
+def test_specks_of_dust_in_the_margin_do_not_widen_the_garment():
+    clean = product_photo(fashion_image())
+    dusty = clean.copy()
+    for x, y in [(5, 5), (340, 20), (10, 380), (350, 390)]:
+        ImageDraw.Draw(dusty).ellipse((x, y, x + 2, y + 2), fill=60)
+    assert close(prepare_garment(dusty).pixels, prepare_garment(clean).pixels[0].numpy().astype(np.float32)) < 0.005
+
+
+def test_a_garment_on_transparency_and_a_blank_picture():
+    rgba = Image.new("RGBA", (300, 300), (0, 0, 0, 0))
+    ImageDraw.Draw(rgba).rectangle((100, 40, 200, 260), fill=(20, 20, 90, 255))  # a dark, trouser-like block
+    prepared = prepare_garment(rgba)
+    assert not prepared.blank
+    lit = prepared.pixels[0].numpy() > 100
+    assert lit[:, 14].all() and lit.sum(0).max() == 28  # 28 tall, in the middle
+    assert prepare_garment(Image.new("RGB", (200, 150), (230, 230, 230))).blank
+
+
+def test_each_data_set_gets_its_own_preparation():
+    assert preparation_for("fashion_mnist") is prepare_garment
+    assert preparation_for("mnist") is prepare and preparation_for("kmnist") is prepare
