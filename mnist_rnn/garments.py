@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 from scipy import ndimage
 
-from mnist_rnn.preparation import EIGHT_NEIGHBOURS, FRAME, Prepared, grayscale
+from mnist_rnn.preparation import EIGHT_NEIGHBOURS, FRAME, WORKING_SIZE, Prepared, grayscale, shrink
 
 TRIM = 0.05  # Fashion-MNIST's tolerance: what differs from the corners' colour by less is background
 # Regions of the garment mask smaller than this fraction of the picture are noise (a JPEG's blocks, a
@@ -34,15 +34,10 @@ def prepare_garment(image: Image.Image) -> Prepared:
     background = float(np.median(gray[[0, 0, -1, -1], [0, -1, 0, -1]]))  # the corners' colour
     if gray.shape == (FRAME, FRAME) and background <= TRIM:  # already made: a Fashion-MNIST image, as it is
         return Prepared(torch.from_numpy(np.rint(gray * 255).astype(np.uint8))[None], False)
-    differs = np.abs(gray - background) > TRIM
-    labels, count = ndimage.label(differs, EIGHT_NEIGHBOURS)
-    if count == 0:
+    box = _garment_box(gray, background)
+    if box is None:
         return _blank()
-    sizes = np.bincount(labels.ravel())[1:]
-    large = 1 + np.flatnonzero(sizes >= SPECK * gray.size)
-    garment = np.isin(labels, large) if large.size else differs  # all specks: a small mark, kept whole
-    rows, cols = np.flatnonzero(garment.any(1)), np.flatnonzero(garment.any(0))
-    part = gray[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    part = gray[box]
     # Negated on a light background (a product photo: white -> 0, a black shoe -> 1), taken as it is on a dark
     # one (Fashion-MNIST's own images); either way the background's level becomes 0.
     if background > 0.5:
@@ -50,6 +45,34 @@ def prepare_garment(image: Image.Image) -> Prepared:
     else:
         garment_levels = np.clip((part - background) / (1 - background), 0, 1)
     return Prepared(torch.from_numpy(np.rint(_fit_centred(garment_levels) * 255).astype(np.uint8))[None], False)
+
+
+def _garment_box(gray: np.ndarray, background: float) -> tuple[slice, slice] | None:
+    """The box of what differs from ``background`` by more than TRIM, specks left out; None if nothing does.
+
+    The specks are told on a copy at most WORKING_SIZE pixels across (a phone's photo has millions of
+    pixels to label); the box is then made exact on the full picture, within a working pixel around it."""
+    scale = min(1.0, WORKING_SIZE / max(gray.shape))
+    small = shrink(gray, scale) if scale < 1 else gray
+    differs = np.abs(small - background) > TRIM
+    labels, count = ndimage.label(differs, EIGHT_NEIGHBOURS)
+    if count == 0:
+        return None
+    sizes = np.bincount(labels.ravel())[1:]
+    large = 1 + np.flatnonzero(sizes >= SPECK * small.size)
+    garment = np.isin(labels, large) if large.size else differs  # all specks: a small mark, kept whole
+    rows, cols = np.flatnonzero(garment.any(1)), np.flatnonzero(garment.any(0))
+    if scale == 1:
+        return slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
+    down, across = gray.shape[0] / small.shape[0], gray.shape[1] / small.shape[1]
+    top, left = int((rows[0] - 1) * down), int((cols[0] - 1) * across)
+    top, left = max(0, top), max(0, left)
+    bottom, right = int(np.ceil((rows[-1] + 2) * down)), int(np.ceil((cols[-1] + 2) * across))
+    region = np.abs(gray[top:bottom, left:right] - background) > TRIM
+    rows, cols = np.flatnonzero(region.any(1)), np.flatnonzero(region.any(0))
+    if rows.size == 0:  # the shrunk copy's averages passed TRIM where no pixel does: its box, as it is
+        return slice(top, bottom), slice(left, right)
+    return slice(top + rows[0], top + rows[-1] + 1), slice(left + cols[0], left + cols[-1] + 1)
 
 
 def _fit_centred(part: np.ndarray) -> np.ndarray:

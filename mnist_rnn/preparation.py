@@ -176,7 +176,7 @@ def _ink(gray: np.ndarray) -> tuple[np.ndarray, bool] | None:
     the box around them is brought back to full size), above the noise of the whole picture's background.
     """
     scale = min(1.0, WORKING_SIZE / max(gray.shape))
-    small = _shrink(gray, scale) if scale < 1 else gray
+    small = shrink(gray, scale) if scale < 1 else gray
     window = max(MIN_WINDOW, int(min(small.shape) * BACKGROUND_WINDOW) | 1)
     dark = _ink_is_dark(small)
     if dark:
@@ -635,7 +635,7 @@ def _opening_is_flat(image: np.ndarray, straight: int, darkest: float) -> bool:
     return not ndimage.minimum_filter1d(eroded, straight, axis=1, mode="nearest").any()
 
 
-def _shrink(image: np.ndarray, scale: float) -> np.ndarray:
+def shrink(image: np.ndarray, scale: float) -> np.ndarray:
     """A float image made smaller by ``scale`` (area averaging): the working copy."""
     size = (max(2, round(image.shape[1] * scale)), max(2, round(image.shape[0] * scale)))
     return np.asarray(Image.fromarray(image.astype(np.float32)).resize(size, Image.Resampling.BOX))
