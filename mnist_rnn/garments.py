@@ -7,7 +7,9 @@ intensity); resize so the longer side is 28 pixels; sharpen; extend the shorter 
 the middle; negate; 8-bit grayscale. The digit search of :mod:`mnist_rnn.preparation` does not fit garments:
 it takes anything wider than a third of the picture for background, as a shirt photographed whole is, and
 fits the digit into 20 pixels centred by its mass, where Fashion-MNIST's garments fill 28 and are centred by
-their box. A Fashion-MNIST image itself (28x28, the garment light on black) comes out as it went in.
+their box. A Fashion-MNIST image itself (28x28, the garment light on black) comes out as it went in. Here
+the scaling is Lanczos's, whose edges are crisp, with no sharpening step of its own: product photos made
+from Fashion-MNIST's test images are read right nearly as often as the images themselves (docs/predict.md).
 """
 
 from __future__ import annotations
