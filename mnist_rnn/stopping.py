@@ -88,3 +88,24 @@ def stop_handlers(handler: Callable[[int, FrameType | None], None] = raise_stopp
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+@contextmanager
+def deferred_stops() -> Iterator[list[int]]:
+    """Inside the block, SIGINT and SIGTERM are recorded in the list it gives, not handled: for code that must
+    not be interrupted at an arbitrary point (a DataLoader's queues hold locks that an exception raised by a
+    handler would leave held, and its iterator's clean-up then waits on them for ever). The block looks at the
+    list where it can wind down. On leaving it, the first signal recorded is raised again, for the handler that
+    was in place before, as if it came then."""
+    if threading.current_thread() is not threading.main_thread():  # only the main thread gets signals
+        yield []
+        return
+    received: list[int] = []
+    previous = {signum: signal.signal(signum, lambda signum, frame: received.append(signum)) for signum in STOP_SIGNALS}
+    try:
+        yield received
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    if received:
+        signal.raise_signal(received[0])

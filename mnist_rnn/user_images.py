@@ -16,7 +16,7 @@ import os
 import signal
 import struct
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +25,7 @@ from PIL import Image, ImageOps
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
+from mnist_rnn import stopping
 from mnist_rnn.errors import UserError, first_line
 from mnist_rnn.garments import prepare_garment
 from mnist_rnn.preparation import FRAME, Prepared, prepare
@@ -44,6 +45,8 @@ MIN_FILES_PER_WORKER = 32
 # The most files a worker is handed at once: a stop waits for the share in hand (64 phone photos: about a
 # second), and more per message saves the parent little.
 MAX_SHARE = 64
+# While workers prepare, the loader is asked for a batch at least this often, so a stop is seen at once.
+POLL_SECONDS = 0.25
 
 
 class ImageError(UserError):
@@ -197,15 +200,20 @@ def _ignore_stops(worker_id: int) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
-def _prepared_files(paths: list[Path], workers: int, preparation: Preparation = prepare) -> Iterator[Outcome]:
+def _prepared_files(paths: list[Path], workers: int, preparation: Preparation = prepare) -> list[Outcome]:
     """Each file's outcome, in order, from ``workers`` forked processes (or from this one when 0).
 
     A DataLoader's workers rather than a ``multiprocessing.Pool``: a pool whose worker dies (the kernel's
     out-of-memory killer, a crash in a decoder) waits forever for its result; a DataLoader says so.
+
+    Ctrl+C and SIGTERM are deferred while the workers run (:func:`mnist_rnn.stopping.deferred_stops`): a stop
+    raised in the middle of the DataLoader's own code could leave one of its queues' locks held, and its
+    clean-up would then wait for ever (a test hung so). The loader is asked for each batch with a short
+    timeout, so that a stop is seen within POLL_SECONDS even while a worker is busy with a large file; the
+    loader then ends its workers as usual, and the stop goes on to the command's own handler.
     """
     if workers == 0:
-        yield from (_prepare_file(path, preparation) for path in paths)
-        return
+        return [_prepare_file(path, preparation) for path in paths]
     loader = DataLoader(
         _PictureFiles(paths, preparation),
         batch_size=max(1, min(MAX_SHARE, len(paths) // (4 * workers))),  # at least four shares each: even ends
@@ -213,17 +221,27 @@ def _prepared_files(paths: list[Path], workers: int, preparation: Preparation = 
         collate_fn=list,
         worker_init_fn=_ignore_stops,
         multiprocessing_context="fork" if sys.platform == "linux" else None,  # elsewhere the platform's own
+        timeout=POLL_SECONDS,
     )
-    try:
-        for outcomes in loader:
-            yield from outcomes
-    except RuntimeError as error:
-        if not str(error).startswith("DataLoader worker"):
-            raise
-        raise UserError(
-            f"a process preparing the images ended abruptly ({first_line(error)}): out of memory? "
-            "--data.prepare_workers 0 prepares them one at a time in this process"
-        ) from error
+    outcomes: list[Outcome] = []
+    with stopping.deferred_stops() as stops:
+        batches = iter(loader)
+        while not stops:
+            try:
+                outcomes.extend(next(batches))
+            except StopIteration:
+                break
+            except RuntimeError as error:
+                if str(error).startswith("DataLoader timed out"):  # no batch within POLL_SECONDS: ask again
+                    continue
+                if not str(error).startswith("DataLoader worker"):
+                    raise
+                raise UserError(
+                    f"a process preparing the images ended abruptly ({first_line(error)}): out of memory? "
+                    "--data.prepare_workers 0 prepares them one at a time in this process"
+                ) from error
+        del batches  # its workers are ended here, in order, before a deferred stop is raised
+    return outcomes
 
 
 class UserImages(Dataset):
