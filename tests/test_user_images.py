@@ -241,3 +241,13 @@ def test_a_worker_that_dies_is_a_clear_error_not_a_wait(tmp_path, monkeypatch, h
         UserImages.load(tmp_path, workers=2)
     assert str(error.value).startswith("a process preparing the images ended abruptly (DataLoader worker")
     assert str(error.value).endswith("--data.prepare_workers 0 prepares them one at a time in this process")
+
+
+def test_a_deferred_stop_is_recorded_inside_the_block_and_raised_for_the_handler_in_place_after_it():
+    with stopping.stop_handlers(), pytest.raises(stopping.Stopped) as stop:
+        with stopping.deferred_stops() as stops:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.05)  # a handler that raised would have raised here
+            assert stops == [signal.SIGTERM]
+            reached_the_end_of_the_block = True
+    assert reached_the_end_of_the_block and stop.value.signum == signal.SIGTERM
