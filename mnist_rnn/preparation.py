@@ -82,13 +82,23 @@ class Prepared(NamedTuple):
     several: bool = False
 
 
+def prepare_character(image: Image.Image) -> Prepared:
+    """:func:`prepare` for KMNIST's characters: their parts may stand side by side (は, い, な), so a region
+    beside the main one is part of the character, never a second one."""
+    return prepare(image, side_by_side=False)
+
+
 def to_mnist(image: Image.Image) -> Tensor:
     """An image of one digit as MNIST would have it: uint8 tensor (1, 28, 28), light digit on black."""
     return prepare(image).pixels
 
 
-def prepare(image: Image.Image) -> Prepared:
+def prepare(image: Image.Image, side_by_side: bool = True) -> Prepared:
     """MNIST's preparation, after finding the digit among whatever else the picture shows.
+
+    ``side_by_side``: whether a region beside the digit, as heavy and as tall (ANOTHER_DIGIT), is another
+    digit, left out and flagged (``several``); for a character whose parts stand side by side (KMNIST's
+    は, い) it is part of it, as it was for digits before (see :func:`prepare_character`).
 
     The steps (the picture taken as it is: :func:`mnist_rnn.user_images.decode_image` has already turned
     a file upright by its EXIF tag): grayscale in [0, 1] whatever the mode (16-bit scans scaled, not
@@ -103,7 +113,7 @@ def prepare(image: Image.Image) -> Prepared:
         return _blank()
     frame, several = _already_prepared(gray), False
     if frame is None:
-        found = _ink(gray)
+        found = _ink(gray, side_by_side)
         if found is None:
             return _blank()
         ink, several = found
@@ -167,7 +177,7 @@ def grayscale(image: Image.Image) -> np.ndarray | None:
     return np.asarray(image.convert("L"), dtype=np.float32) / 255
 
 
-def _ink(gray: np.ndarray) -> tuple[np.ndarray, bool] | None:
+def _ink(gray: np.ndarray, side_by_side: bool = True) -> tuple[np.ndarray, bool] | None:
     """The digit's ink in [0, 1] on a background of exactly 0 (a part of ``gray`` that holds the digit),
     and whether another digit was seen beside it; None if there is no ink.
 
@@ -186,7 +196,7 @@ def _ink(gray: np.ndarray) -> tuple[np.ndarray, bool] | None:
     peak = _peak(ink)
     if peak < NO_CONTRAST:
         return None
-    found = _digit_regions(ink, peak, background)
+    found = _digit_regions(ink, peak, background, side_by_side)
     if found is None:
         return None
     digit, several = found
@@ -403,7 +413,9 @@ class _Box(NamedTuple):
         return 2 * overlap < min(self.right - self.left, other.right - other.left) + 1
 
 
-def _digit_regions(ink: np.ndarray, peak: float, background: np.ndarray) -> tuple[np.ndarray, bool] | None:
+def _digit_regions(
+    ink: np.ndarray, peak: float, background: np.ndarray, side_by_side: bool = True
+) -> tuple[np.ndarray, bool] | None:
     """The regions of ``ink`` (a working copy, ``background`` taken away) that make up the digit, as a boolean
     mask, and whether another digit lies clear of it.
 
@@ -454,7 +466,8 @@ def _digit_regions(ink: np.ndarray, peak: float, background: np.ndarray) -> tupl
     other_digits = [
         k
         for k in level
-        if not boxes[k].within(near)
+        if side_by_side
+        and not boxes[k].within(near)
         and weight[k] >= ANOTHER_DIGIT * weight[main]
         and boxes[k].height >= ANOTHER_DIGIT * boxes[main].height
         and boxes[k].beside(boxes[main])

@@ -28,7 +28,7 @@ from torch.utils.data import DataLoader, Dataset
 from mnist_rnn import stopping
 from mnist_rnn.errors import UserError, first_line
 from mnist_rnn.garments import prepare_garment
-from mnist_rnn.preparation import FRAME, Prepared, prepare
+from mnist_rnn.preparation import FRAME, Prepared, prepare, prepare_character
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 FORMATS = ("PNG", "JPEG", "BMP", "GIF")  # what PIL may decode: the formats of IMAGE_SUFFIXES, no others
@@ -166,9 +166,10 @@ Preparation = Callable[[Image.Image], Prepared]
 
 def preparation_for(dataset: str) -> Preparation:
     """How a user's picture is made to look like the images of ``dataset``: Fashion-MNIST's garments as that
-    data set made them (:func:`mnist_rnn.garments.prepare_garment`), MNIST's digits and KMNIST's characters
-    (strokes, fitted and centred as MNIST's) by the digit search (:func:`mnist_rnn.preparation.prepare`)."""
-    return prepare_garment if dataset == "fashion_mnist" else prepare
+    data set made them (:func:`mnist_rnn.garments.prepare_garment`); MNIST's digits and KMNIST's characters
+    (strokes, fitted and centred as MNIST's) by the digit search (:func:`mnist_rnn.preparation.prepare`),
+    which for a character keeps its parts that stand side by side (:func:`mnist_rnn.preparation.prepare_character`)."""
+    return {"fashion_mnist": prepare_garment, "kmnist": prepare_character}.get(dataset, prepare)
 
 
 def _prepare_file(path: Path, preparation: Preparation = prepare) -> Outcome:

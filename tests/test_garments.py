@@ -7,7 +7,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from mnist_rnn.garments import prepare_garment
-from mnist_rnn.preparation import prepare
+from mnist_rnn.preparation import prepare, prepare_character
 from mnist_rnn.user_images import preparation_for
 
 
@@ -69,4 +69,4 @@ def test_a_garment_on_transparency_and_a_blank_picture():
 
 def test_each_data_set_gets_its_own_preparation():
     assert preparation_for("fashion_mnist") is prepare_garment
-    assert preparation_for("mnist") is prepare and preparation_for("kmnist") is prepare
+    assert preparation_for("mnist") is prepare and preparation_for("kmnist") is prepare_character

@@ -481,6 +481,18 @@ def test_a_small_digit_on_a_flat_screenshot_is_found_whichever_its_shade(ink, pa
     assert not prepared.blank and close(prepared.pixels, mnist_style(4)) < 0.03
 
 
+def test_a_character_whose_parts_stand_side_by_side_keeps_them_all():
+    # KMNIST's い is two strokes side by side: as a digit picture that would be two digits, one left out.
+    drawn = Image.new("L", (320, 320), 0)
+    ImageDraw.Draw(drawn).line((90, 70, 100, 250), fill=255, width=22)
+    ImageDraw.Draw(drawn).line((220, 90, 230, 210), fill=255, width=22)
+    character = preparation.prepare_character(drawn)
+    assert not character.several and not character.blank
+    assert prepare(drawn).several
+    columns = np.flatnonzero(character.pixels[0].numpy().max(0) > 100)
+    assert np.diff(columns).max() > 3  # a gap between two strokes: both are in the image
+
+
 def grey_sheet_on_a_table(digit: int, angle: float, at: tuple[int, int], table: int = 248) -> Image.Image:
     """A sheet of grey paper lying on a (white) table, turned by ``angle``, a small pencil-grey digit on it."""
     sheet = render_digit(digit, canvas=(400, 520), size=40, at=at, ink=110, paper=190).convert("RGBA")
