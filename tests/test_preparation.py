@@ -664,9 +664,9 @@ def searches(monkeypatch) -> list[int]:
     calls: list[int] = []
     search = preparation._ink
 
-    def counted(gray: np.ndarray):
+    def counted(gray: np.ndarray, *options):
         calls.append(1)
-        return search(gray)
+        return search(gray, *options)
 
     monkeypatch.setattr(preparation, "_ink", counted)
     return calls
