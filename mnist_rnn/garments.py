@@ -15,11 +15,21 @@ from Fashion-MNIST's test images are read right nearly as often as the images th
 from __future__ import annotations
 
 import numpy as np
-import torch
 from PIL import Image
 from scipy import ndimage
 
-from mnist_rnn.preparation import EIGHT_NEIGHBOURS, FRAME, WORKING_SIZE, Prepared, grayscale, shrink
+from mnist_rnn.preparation import (
+    EIGHT_NEIGHBOURS,
+    FRAME,
+    WORKING_SIZE,
+    Prepared,
+    as_prepared,
+    blank,
+    box_around,
+    full_size_box,
+    grayscale,
+    shrink,
+)
 
 TRIM = 0.05  # Fashion-MNIST's tolerance: what differs from the corners' colour by less is background
 # Regions of the garment mask smaller than this fraction of the picture are noise (a JPEG's blocks, a
@@ -32,13 +42,13 @@ def prepare_garment(image: Image.Image) -> Prepared:
     its longer side 28 pixels, centred by its box. ``blank`` when nothing differs from the corners' colour."""
     gray = grayscale(image)
     if gray is None or min(gray.shape) < 2:
-        return _blank()
+        return blank()
     background = float(np.median(gray[[0, 0, -1, -1], [0, -1, 0, -1]]))  # the corners' colour
     if gray.shape == (FRAME, FRAME) and background <= TRIM:  # already made: a Fashion-MNIST image, as it is
-        return Prepared(torch.from_numpy(np.rint(gray * 255).astype(np.uint8))[None], False)
+        return as_prepared(gray)
     box = _garment_box(gray, background)
     if box is None:
-        return _blank()
+        return blank()
     part = gray[box]
     # Negated on a light background (a product photo: white -> 0, a black shoe -> 1), taken as it is on a dark
     # one (Fashion-MNIST's own images); either way the background's level becomes 0.
@@ -46,7 +56,7 @@ def prepare_garment(image: Image.Image) -> Prepared:
         garment_levels = np.clip(1 - part / background, 0, 1)
     else:
         garment_levels = np.clip((part - background) / (1 - background), 0, 1)
-    return Prepared(torch.from_numpy(np.rint(_fit_centred(garment_levels) * 255).astype(np.uint8))[None], False)
+    return as_prepared(_fit_centred(garment_levels))
 
 
 def _garment_box(gray: np.ndarray, background: float) -> tuple[slice, slice] | None:
@@ -63,18 +73,17 @@ def _garment_box(gray: np.ndarray, background: float) -> tuple[slice, slice] | N
     sizes = np.bincount(labels.ravel())[1:]
     large = 1 + np.flatnonzero(sizes >= SPECK * small.size)
     garment = np.isin(labels, large) if large.size else differs  # all specks: a small mark, kept whole
-    rows, cols = np.flatnonzero(garment.any(1)), np.flatnonzero(garment.any(0))
     if scale == 1:
-        return slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
-    down, across = gray.shape[0] / small.shape[0], gray.shape[1] / small.shape[1]
-    top, left = int((rows[0] - 1) * down), int((cols[0] - 1) * across)
-    top, left = max(0, top), max(0, left)
-    bottom, right = int(np.ceil((rows[-1] + 2) * down)), int(np.ceil((cols[-1] + 2) * across))
-    region = np.abs(gray[top:bottom, left:right] - background) > TRIM
-    rows, cols = np.flatnonzero(region.any(1)), np.flatnonzero(region.any(0))
-    if rows.size == 0:  # the shrunk copy's averages passed TRIM where no pixel does: its box, as it is
-        return slice(top, bottom), slice(left, right)
-    return slice(top + rows[0], top + rows[-1] + 1), slice(left + cols[0], left + cols[-1] + 1)
+        return box_around(garment, 0)
+    near_rows, near_cols = full_size_box(box_around(garment, 1), small.shape, gray.shape)  # a working pixel wider
+    region = np.abs(gray[near_rows, near_cols] - background) > TRIM
+    if not region.any():  # the shrunk copy's averages passed TRIM where no pixel does: its box, as it is
+        return near_rows, near_cols
+    rows, cols = box_around(region, 0)
+    return (
+        slice(near_rows.start + rows.start, near_rows.start + rows.stop),
+        slice(near_cols.start + cols.start, near_cols.start + cols.stop),
+    )
 
 
 def _fit_centred(part: np.ndarray) -> np.ndarray:
@@ -90,7 +99,3 @@ def _fit_centred(part: np.ndarray) -> np.ndarray:
     top, left = (FRAME - part.shape[0]) // 2, (FRAME - part.shape[1]) // 2
     frame[top : top + part.shape[0], left : left + part.shape[1]] = part
     return frame
-
-
-def _blank() -> Prepared:
-    return Prepared(torch.zeros(1, FRAME, FRAME, dtype=torch.uint8), blank=True)

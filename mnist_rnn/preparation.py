@@ -110,17 +110,22 @@ def prepare(image: Image.Image, side_by_side: bool = True) -> Prepared:
     """
     gray = grayscale(image)
     if gray is None or min(gray.shape) < 2:
-        return _blank()
+        return blank()
     frame, several = _already_prepared(gray), False
     if frame is None:
         found = _ink(gray, side_by_side)
         if found is None:
-            return _blank()
+            return blank()
         ink, several = found
         ink = ink / ink.max()
-        digit = ink[_box_around(ink > INK, 0)]  # the box of the clearly inked pixels, not of their faintest edge
+        digit = ink[box_around(ink > INK, 0)]  # the box of the clearly inked pixels, not of their faintest edge
         digit = _fit(digit, BOX)
         frame = _place(digit, FRAME, CENTRE)
+    return as_prepared(frame, several)
+
+
+def as_prepared(frame: np.ndarray, several: bool = False) -> Prepared:
+    """A 28x28 frame in [0, 1] as the uint8 image (1, 28, 28) the model sees."""
     return Prepared(torch.from_numpy(np.rint(frame * 255).astype(np.uint8)).unsqueeze(0), False, several)
 
 
@@ -139,15 +144,16 @@ def _already_prepared(gray: np.ndarray) -> np.ndarray | None:
         return None
     ink = gray / peak
     inked = ink > 0
-    box = _box_around(inked, 0)
-    if box != _box_around(ink > INK, 0) or max(side.stop - side.start for side in box) != BOX:
+    box = box_around(inked, 0)
+    if box != box_around(ink > INK, 0) or max(side.stop - side.start for side in box) != BOX:
         return None
     if max(abs(at - CENTRE) for at in ndimage.center_of_mass(ink)) > 0.5:
         return None
     return ink if ndimage.label(inked, EIGHT_NEIGHBOURS)[1] == 1 else None
 
 
-def _blank() -> Prepared:
+def blank() -> Prepared:
+    """The answer for a picture with nothing to find in it: all black, ``blank``."""
     return Prepared(torch.zeros(1, FRAME, FRAME, dtype=torch.uint8), blank=True)
 
 
@@ -212,10 +218,9 @@ def _ink(gray: np.ndarray, side_by_side: bool = True) -> tuple[np.ndarray, bool]
         step = max(1, round((gray.size / NOISE_SAMPLES) ** 0.5))
         grid = gray[::step, ::step]
         noise = _noise_level(_above(grid, _enlarge(background, grid.shape), dark))
-        rows, cols = _box_around(digit, 0)
+        rows, cols = full_size_box(box_around(digit, 0), small.shape, gray.shape)
+        top, bottom, left, right = rows.start, rows.stop, cols.start, cols.stop
         down, across = gray.shape[0] / small.shape[0], gray.shape[1] / small.shape[1]
-        top, bottom = int(rows.start * down), min(gray.shape[0], int(np.ceil(rows.stop * down)))
-        left, right = int(cols.start * across), min(gray.shape[1], int(np.ceil(cols.stop * across)))
         part = (left / across, top / down, right / across, bottom / down)  # the box, in working pixels
         shape = (bottom - top, right - left)
         ink = _above(gray[top:bottom, left:right], _enlarge(background, shape, part), dark)
@@ -226,19 +231,30 @@ def _ink(gray: np.ndarray, side_by_side: bool = True) -> tuple[np.ndarray, bool]
 def _widened(mask: np.ndarray, reach: int) -> np.ndarray:
     """``ndimage.maximum_filter(mask, 2 * reach + 1, mode="nearest")``, worked out in the box around ``mask``
     widened by ``reach`` (nothing changes outside it) and on bytes: the same pixels, a fraction of the work."""
-    box = _box_around(mask, reach)
+    box = box_around(mask, reach)
     widened = np.zeros_like(mask)
     widened[box] = _square_filter(ndimage.maximum_filter1d, mask[box].view(np.uint8), 2 * reach + 1, "nearest")
     return widened
 
 
-def _box_around(mask: np.ndarray, margin: int) -> tuple[slice, slice]:
+def box_around(mask: np.ndarray, margin: int) -> tuple[slice, slice]:
     """The box around a mask's pixels (there must be some), ``margin`` wider on every side where the
     picture allows."""
     rows, cols = (np.flatnonzero(mask.any(axis=axis)) for axis in (1, 0))
     return (
         slice(max(0, rows[0] - margin), rows[-1] + 1 + margin),
         slice(max(0, cols[0] - margin), cols[-1] + 1 + margin),
+    )
+
+
+def full_size_box(box: tuple[slice, slice], small: tuple[int, int], full: tuple[int, int]) -> tuple[slice, slice]:
+    """A box on a working copy of shape ``small``, on the picture of shape ``full``: every pixel the copy's
+    pixels in the box were made from."""
+    rows, cols = box
+    down, across = full[0] / small[0], full[1] / small[1]
+    return (
+        slice(int(rows.start * down), min(full[0], int(np.ceil(rows.stop * down)))),
+        slice(int(cols.start * across), min(full[1], int(np.ceil(cols.stop * across)))),
     )
 
 
@@ -497,7 +513,7 @@ def _outline_pixels(labels: np.ndarray) -> np.ndarray:
     """The labels of the regions' outline pixels: those not inside the regions' closing (filled, without
     noise's pinholes and ragged edges). Worked out in the box around all regions, two pixels wider where
     the picture allows (the same pixels as on the whole picture: outside it counts as empty either way)."""
-    labels = labels[_box_around(labels > 0, 2)]
+    labels = labels[box_around(labels > 0, 2)]
     inked = labels > 0
     return labels[inked & ~_inner(_closed(inked))]
 

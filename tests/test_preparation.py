@@ -392,7 +392,7 @@ def test_the_hand_written_mask_steps_equal_scipys(seed):
     assert np.array_equal(preparation._inner(mask), ndimage.binary_erosion(mask))
     if mask.any():
         assert np.array_equal(preparation._widened(mask, 4), ndimage.maximum_filter(mask, 9, mode="nearest"))
-        rows, cols = preparation._box_around(mask, 0)
+        rows, cols = preparation.box_around(mask, 0)
         assert (rows, cols) == ndimage.find_objects(mask.view(np.uint8))[0]
         extremes = preparation._RowExtremes.of(mask)
         assert extremes.spans() >= ndimage.binary_fill_holes(mask, eight).sum()
