@@ -65,7 +65,9 @@ def main_cli() -> None:
     parser.add_argument("--ckpt-path", required=True, help="a checkpoint trained on Fashion-MNIST")
     parser.add_argument("--data-dir", required=True, help="folder holding FashionMNIST/raw/")
     parser.add_argument("--count", type=int, default=1000)
-    parser.add_argument("--phone-count", type=int, default=20, help="of them also as 12-megapixel phone photos")
+    parser.add_argument(
+        "--phone-count", type=int, default=20, help="of them also as phone photos (4000 pixels on the longer side)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     model = ProbabilityModel(load_network(args.ckpt_path))
