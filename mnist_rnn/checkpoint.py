@@ -105,6 +105,7 @@ class SafeModelCheckpoint(ModelCheckpoint):
         self._previous_sigint: Any = None
         self._stop_signal = signal.SIGTERM
         self._trained_best = ""  # the best checkpoint of a fit that ended in this process
+        self._trainer: pl.Trainer | None = None
 
     # ----- resuming with fresh data order ---------------------------------------------------------------
     # A resumed process starts from the same seed as the first one, so without this its shuffles would
@@ -115,9 +116,56 @@ class SafeModelCheckpoint(ModelCheckpoint):
         return {**super().state_dict(), "torch_rng_state": torch.get_rng_state()}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        if state_dict.get("dirpath", self.dirpath) != self.dirpath:
+            if self._trainer is not None and self._trainer.state.fn == TrainerFn.FITTING:
+                state_dict = self._carried_over_best(state_dict)
+            else:  # test, predict: nothing is saved, so the scores do not matter; no warning about them
+                state_dict = {**state_dict, "dirpath": self.dirpath, "last_model_path": ""}
         super().load_state_dict(state_dict)
         if "torch_rng_state" in state_dict:
             torch.set_rng_state(state_dict["torch_rng_state"])
+
+    # ----- resuming into a new run folder ----------------------------------------------------------------
+    # A resumed fit writes into a new version_N folder. Lightning (2.6) then forgets the earlier folder's
+    # best checkpoints and scores ("The dirpath has changed ..."), so the resumed run's first checkpoint became
+    # "best" however bad it was, and the test after fit and --ckpt_path best took it. Here the earlier best
+    # files stay in the running: a checkpoint of the resumed run is saved as best only when it beats them.
+    # Lightning never deletes a file outside its own folder, so the earlier run's files stay where they are.
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        super().setup(trainer, pl_module, stage)
+        self._trainer = trainer  # its ckpt_path is set after setup, before the callbacks' state is loaded
+
+    def _carried_over_best(self, state_dict: dict[str, Any]) -> dict[str, Any]:
+        """``state_dict`` of a run saved in another folder, as if saved in this one: its best checkpoints and
+        their scores kept where their files still are (looked for in the restored checkpoint's folder too,
+        for a run folder that moved), its ``last.ckpt`` left to the earlier run."""
+        restored_from = self._trainer.ckpt_path if self._trainer is not None else None
+        restored_folder = Path(restored_from).parent if restored_from else None
+        best_k_models = {}
+        for recorded, score in state_dict.get("best_k_models", {}).items():
+            moved = restored_folder / Path(recorded).name if restored_folder else None
+            if Path(recorded).is_file():
+                best_k_models[recorded] = score
+            elif moved is not None and moved.is_file():
+                best_k_models[str(moved)] = score
+        carried = {**state_dict, "dirpath": self.dirpath, "last_model_path": "", "best_k_models": best_k_models}
+        if not best_k_models:  # nothing left to compare with: the resumed run chooses its best afresh
+            if state_dict.get("best_model_path"):
+                tell(
+                    f"the best checkpoint of the run resumed, {Path(state_dict['best_model_path'])}, is gone: this run "
+                    f"chooses its best among its own checkpoints"
+                )
+            return {**carried, "best_model_path": "", "best_model_score": None, "kth_best_model_path": ""}
+        best, worst = (min, max) if self.mode == "min" else (max, min)
+        best_path, kth_path = best(best_k_models, key=best_k_models.get), worst(best_k_models, key=best_k_models.get)
+        return {
+            **carried,
+            "best_model_path": best_path,
+            "best_model_score": best_k_models[best_path],
+            "kth_best_model_path": kth_path,
+            "kth_value": best_k_models[kth_path],
+        }
 
     # ----- keeping last.ckpt current -------------------------------------------------------------------
     # Lightning (2.6) rewrites last.ckpt at the end of an epoch only when a top-k file was saved at the same

@@ -28,7 +28,7 @@ from mnist_rnn.data import MNISTDataModule
 from mnist_rnn.errors import UserError
 from mnist_rnn.model import RNNClassifier
 from tests.bad_inputs import lightning_checkpoint
-from tests.helpers import cli_subprocess, finish
+from tests.helpers import QUIET, cli_subprocess, finish
 
 STEPS_PER_EPOCH = 10  # 200 training images (240 - 40 for validation) in batches of 20
 
@@ -159,6 +159,60 @@ def test_sigterm_and_sigint_save_last_and_stop(fake_data_dir, tmp_path, signum):
     assert "Traceback" not in log
     last = load(tmp_path / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt")
     assert f"step {last['global_step']};" in log  # the message names the step that was saved
+
+
+def pretend_best_score(last: Path, score: float) -> None:
+    """Rewrite the best score that ``last``'s checkpoint callback recorded, as if its best epoch had scored it."""
+    checkpoint = load(last)
+    state = next(state for key, state in checkpoint["callbacks"].items() if key.startswith("SafeModelCheckpoint"))
+    state["best_k_models"] = dict.fromkeys(state["best_k_models"], torch.tensor(score))
+    state["best_model_score"] = state["kth_value"] = torch.tensor(score)
+    torch.save(checkpoint, last)
+
+
+def checkpoint_tested(out: str) -> Path:
+    """The checkpoint that fit's closing "Test accuracy ... from CKPT" line names."""
+    (line,) = [line for line in out.splitlines() if line.startswith("Test accuracy")]
+    return Path(line.rsplit(" from ", 1)[1])
+
+
+def test_a_resumed_run_keeps_the_earlier_best_until_it_beats_it(fake_data_dir, in_tmp_dir, capsys, recwarn):
+    main(fit_args(fake_data_dir, 1))
+    earlier_best = next(Path("lightning_logs/version_0/checkpoints").glob("best-*.ckpt"))
+    pretend_best_score(Path("lightning_logs/version_0/checkpoints/last.ckpt"), 1.0)  # no epoch can beat 100%
+    capsys.readouterr()
+    main(fit_args(fake_data_dir, 2, "--ckpt_path", "last"))  # writes version_1
+    out = capsys.readouterr().out
+    # Lightning alone forgot the earlier scores: the resumed run's first checkpoint was "best" and was tested.
+    assert checkpoint_tested(out) == earlier_best
+    assert not list(Path("lightning_logs/version_1/checkpoints").glob("best-*.ckpt"))
+    assert earlier_best.is_file()  # the earlier run's files stay where they are
+    main(["test", "--data.data_dir", str(fake_data_dir), "--data.val_size", "40", "--ckpt_path", "best", *QUIET])
+    assert f"mnist-rnn: using {earlier_best}" in capsys.readouterr().err
+
+    # The run's folder moved: its best is found beside the checkpoint resumed from.
+    shutil.move("lightning_logs/version_0", "moved")
+    main(fit_args(fake_data_dir, 3, "--ckpt_path", "moved"))
+    assert checkpoint_tested(capsys.readouterr().out) == Path("moved/checkpoints", earlier_best.name)
+    # Gone altogether: said, and the resumed run chooses among its own.
+    shutil.rmtree("moved")
+    main(fit_args(fake_data_dir, 3, "--ckpt_path", "lightning_logs/version_1"))
+    out, err = capsys.readouterr()
+    assert f"the best checkpoint of the run resumed, {earlier_best}, is gone" in err
+    assert checkpoint_tested(out).match("lightning_logs/version_4/checkpoints/best-epoch02-*.ckpt")
+    # Lightning's "The dirpath has changed ..." warning, on every resume and test in a new folder, is gone.
+    assert not [warning for warning in recwarn if "dirpath" in str(warning.message)]
+
+
+def test_a_resumed_run_that_does_better_saves_its_own_best(fake_data_dir, in_tmp_dir, capsys):
+    main(fit_args(fake_data_dir, 1))
+    earlier_best = next(Path("lightning_logs/version_0/checkpoints").glob("best-*.ckpt"))
+    pretend_best_score(Path("lightning_logs/version_0/checkpoints/last.ckpt"), -1.0)  # any epoch beats it
+    capsys.readouterr()
+    main(fit_args(fake_data_dir, 2, "--ckpt_path", "last"))
+    (new_best,) = Path("lightning_logs/version_1/checkpoints").glob("best-epoch01-*.ckpt")
+    assert checkpoint_tested(capsys.readouterr().out) == new_best
+    assert earlier_best.is_file()  # not deleted: it belongs to the earlier run's folder
 
 
 def test_last_checkpoint_is_refreshed_every_epoch(fake_data_dir, in_tmp_dir):
