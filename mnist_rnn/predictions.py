@@ -7,7 +7,8 @@ It takes the files from the data module's :class:`~mnist_rnn.user_images.UserIma
 every file gets its row in the same table: files that could not be read have ``error`` as the digit and
 the reason in place of the probability; images in which no digit was found (blank, one colour, fully
 transparent, a single pixel) have ``blank`` and the reason, and a warning on stderr; so do images that hold
-more than one digit (their row is about one of them).
+more than one digit (their row is about one of them). The messages say "garment" or "character" for a model
+of Fashion-MNIST or KMNIST.
 """
 
 from __future__ import annotations
@@ -25,12 +26,21 @@ from torch import Tensor
 
 from mnist_rnn.errors import tell, warn
 from mnist_rnn.figures import short_names
-from mnist_rnn.user_images import UserImages
+from mnist_rnn.user_images import UserImages, subject_of
 
 HEADER = ("path", "digit", "probability")  # a model of MNIST; other data sets: "class" instead of "digit"
 FILE_NAME = "predictions.csv"
-BLANK = ("blank", "no digit found (the image is blank)")
-SEVERAL = "more than one digit found; the row is about one of them (one digit per image: crop the others out)"
+BLANK = "blank"  # the class column of an image with nothing to read
+
+
+def blank_reason(subject: str = "digit") -> str:
+    """The probability column of a blank row: ``subject`` is what the model reads (:func:`subject_of`)."""
+    return f"no {subject} found (the image is blank)"
+
+
+def several_warning(subject: str = "digit") -> str:
+    """The warning for a picture of more than one ``subject``."""
+    return f"more than one {subject} found; the row is about one of them (one {subject} per image: crop the others out)"
 
 
 class PredictionWriter(BasePredictionWriter):
@@ -47,6 +57,7 @@ class PredictionWriter(BasePredictionWriter):
         self.path: Path | None = None  # where the CSV was written, once it is
         self.header: tuple[str, str, str] = HEADER
         self._labels: Sequence[str] = []  # the class names the table uses (MNIST: the digits)
+        self._subject = "digit"  # what the model reads, for the messages
 
     def write_on_batch_end(
         self,
@@ -61,7 +72,7 @@ class PredictionWriter(BasePredictionWriter):
         images: UserImages = trainer.datamodule.predict_set
         probability, digit = prediction.max(dim=-1)
         for index, p, d in zip(batch[1].tolist(), probability.tolist(), digit.tolist(), strict=True):
-            row = BLANK if images.blank[index] else (self._labels[d], f"{p:.4f}")
+            row = (BLANK, blank_reason(self._subject)) if images.blank[index] else (self._labels[d], f"{p:.4f}")
             self.rows.append((images.files[index], *row))
 
     def on_predict_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
@@ -73,7 +84,9 @@ class PredictionWriter(BasePredictionWriter):
         """Name the column and the classes after the model's data set."""
         hparams = getattr(pl_module, "hparams", {})
         self._labels = short_names(hparams.get("class_names"), hparams.get("num_classes", 10))  # MNIST's: digits
-        self.header = HEADER if hparams.get("dataset", "mnist") == "mnist" else ("path", "class", "probability")
+        dataset = hparams.get("dataset", "mnist")
+        self.header = HEADER if dataset == "mnist" else ("path", "class", "probability")
+        self._subject = subject_of(dataset)
 
     def on_predict_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self.write_table(trainer)
@@ -104,9 +117,9 @@ class PredictionWriter(BasePredictionWriter):
         for path, digit, reason in rows:
             if digit == "error":
                 tell(f"{path}: {reason}")
-            elif digit == BLANK[0]:
+            elif digit == BLANK:
                 warn(f"{path}: {reason}")
             elif path in several:
-                warn(f"{path}: {SEVERAL}")
+                warn(f"{path}: {several_warning(self._subject)}")
         if self.path is not None:
             tell(f"the table is also in {self.path}")

@@ -164,6 +164,14 @@ Outcome = tuple[np.ndarray, bool, bool] | str
 Preparation = Callable[[Image.Image], Prepared]
 
 
+SUBJECTS = {"mnist": "digit", "fashion_mnist": "garment", "kmnist": "character"}
+
+
+def subject_of(dataset: str) -> str:
+    """What one picture for a model of ``dataset`` shows, for messages: "digit", "garment", "character"."""
+    return SUBJECTS.get(dataset, "digit")
+
+
 def preparation_for(dataset: str) -> Preparation:
     """How a user's picture is made to look like the images of ``dataset``: Fashion-MNIST's garments as that
     data set made them (:func:`mnist_rnn.garments.prepare_garment`); MNIST's digits and KMNIST's characters

@@ -98,9 +98,15 @@ def test_the_checkpoint_decides_the_data_set(fake_data_dir, pictures, in_tmp_dir
     # Trained on Fashion-MNIST: predict must use its statistics without being told --data.dataset.
     run = fit_tiny(fake_data_dir, "--data.dataset", "fashion_mnist", "--model.hidden_size", "16")
     fashion = run / "checkpoints" / "last.ckpt"
+    Image.new("RGB", (200, 100), "white").save(pictures / "empty_page.jpg")
     capsys.readouterr()
     predict(fashion, pictures)
-    rows = read_csv(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    rows = read_csv(captured.out)
+    # Its messages speak of garments: the model reads no digits.
+    assert [str(pictures / "empty_page.jpg"), "blank", "no garment found (the image is blank)"] in rows
+    assert f"{pictures / 'empty_page.jpg'}: no garment found" in captured.err
+    rows = [row for row in rows if row[1] != "blank"]
     assert rows[0] == ["path", "class", "probability"]  # its classes are not digits: named, like "Trouser"
     assert {row[1] for row in rows[1:]} <= {
         "T-shirt/top",

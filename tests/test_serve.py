@@ -488,6 +488,8 @@ def test_a_fashion_checkpoint_prepares_uploads_as_fashion_mnist_made_its_images(
     status, body = request(fashion_server + "/predict", encode(Image.fromarray(garment), "PNG"), "image/png")
     assert status == 200, body
     assert json.loads(body)["prepared"] == garment.tolist()  # the digit search would fit it into 20 pixels
+    status, body = request(fashion_server + "/predict", encode(Image.new("L", (64, 64), 255), "PNG"), "image/png")
+    assert (status, json.loads(body)) == (422, {"error": "blank image: no garment found (draw or upload one garment)"})
 
 
 def test_the_page_says_what_it_needs_without_javascript(server):

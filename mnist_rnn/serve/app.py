@@ -33,7 +33,7 @@ from mnist_rnn.network import RNNNetwork
 from mnist_rnn.serve.http import API_PATH, ImageUploads, http_error
 from mnist_rnn.serve.worker import DigitAPI, OnnxBackend
 from mnist_rnn.tools import ToolParser
-from mnist_rnn.user_images import preparation_for
+from mnist_rnn.user_images import preparation_for, subject_of
 
 PAGE = Path(__file__).parents[1] / "web" / "index.html"
 ONNX_CHECK_IMAGES = 32  # generated images an --onnx file must answer as the checkpoint does
@@ -87,14 +87,14 @@ def build_server(
         "class_names": class_names,
         **{key: hparams.get(key) for key in ("dataset", "cell", "sequence", "bidirectional", "hidden_size")},
     }
+    dataset = hparams.get("dataset") or "mnist"
+    uploads = {"api_path": API_PATH, "preparation": preparation_for(dataset), "subject": subject_of(dataset)}
     server = litserve.LitServer(
         api,
         accelerator="cpu",
         workers_per_device=workers,
         model_metadata=metadata,
-        middlewares=[
-            (ImageUploads, {"api_path": API_PATH, "preparation": preparation_for(hparams.get("dataset") or "mnist")})
-        ],
+        middlewares=[(ImageUploads, uploads)],
         fast_queue=True,
     )
     app = server.app

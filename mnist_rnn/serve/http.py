@@ -53,11 +53,12 @@ def error_response(status: int, message: str, headers: dict[str, str] | None = N
     return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
-def prepare_upload(data: bytes, preparation: Preparation = prepare) -> Prepared:
+def prepare_upload(data: bytes, preparation: Preparation = prepare, subject: str = "digit") -> Prepared:
     """The 28x28 uint8 image (1, 28, 28) the model sees, and whether the picture held more than one digit, from
     an image file's bytes, as ``predict`` makes them: decoded by the same function (same formats, limits and EXIF
     turn), its errors as HTTP statuses. ``preparation``: the checkpoint's data set's
-    (:func:`mnist_rnn.user_images.preparation_for`)."""
+    (:func:`mnist_rnn.user_images.preparation_for`); ``subject``: what it shows, for the messages
+    (:func:`mnist_rnn.user_images.subject_of`)."""
     try:
         image = decode_image(data)
     except NotAnImage as error:
@@ -68,7 +69,7 @@ def prepare_upload(data: bytes, preparation: Preparation = prepare) -> Prepared:
         raise RequestError(400, str(error)) from error
     prepared = preparation(image)
     if prepared.blank:  # no digit to find: any answer would be a guess
-        raise RequestError(422, "blank image: no digit found (draw or upload one digit)")
+        raise RequestError(422, f"blank image: no {subject} found (draw or upload one {subject})")
     return prepared
 
 
@@ -127,10 +128,13 @@ class ImageUploads:
     :meth:`mnist_rnn.serve.worker.DigitAPI.decode_request`.
     """
 
-    def __init__(self, app: Callable, api_path: str = API_PATH, preparation: Preparation = prepare) -> None:
+    def __init__(
+        self, app: Callable, api_path: str = API_PATH, preparation: Preparation = prepare, subject: str = "digit"
+    ) -> None:
         self.app = app
         self.api_path = api_path
         self.preparation = preparation
+        self.subject = subject  # what the pictures show, for the messages: "digit", "garment", "character"
         self.limiter: anyio.CapacityLimiter | None = None
 
     def preparing(self) -> anyio.CapacityLimiter:
@@ -146,7 +150,9 @@ class ImageUploads:
             return
         try:
             body = await upload_bytes(scope, await read_body(receive))
-            prepared = await anyio.to_thread.run_sync(prepare_upload, body, self.preparation, limiter=self.preparing())
+            prepared = await anyio.to_thread.run_sync(
+                prepare_upload, body, self.preparation, self.subject, limiter=self.preparing()
+            )
         except RequestError as error:
             await error_response(error.status, error.message)(scope, receive, send)
             return
