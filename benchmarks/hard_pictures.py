@@ -1,6 +1,6 @@
 """Pictures the digit search once got wrong, measured on this checkout and, with ``--old``, another version.
 
-Four sets, made here from one seed, each with what is counted:
+Seven sets, made here from one seed, each with what is counted:
 
 - ``grey_sheet``: a small printed digit (10-24% of the sheet's shorter side) on grey recycled paper lying
   on a white table, photographed: the sheet is darker than the table, so the background's opening leaves
@@ -9,8 +9,12 @@ Four sets, made here from one seed, each with what is counted:
   one of the two digits.
 - ``two_digit_canvas``: two MNIST test digits side by side, drawn as the page posts its pad: warned, and the
   answer one of the two digits.
+- ``column_photo``, ``column_canvas``: the same, the two digits one over the other (a number written in a
+  column), 0.25-0.7 of a digit's height apart in the photos, -4 to 5 pixels (of 28) in the canvases.
 - ``tiny_on_flat``: a 30-pixel digit in a flat 700x700 picture (a screenshot), dark on light, light on dark
   and grey on grey: read right.
+- ``one_digit_canvas``: the 10,000 MNIST test digits, each drawn alone on the page, the control: read
+  right, and warned (falsely).
 
 Each version prepares every picture in its own subprocess (its own ``PYTHONPATH``); the network of
 ``--ckpt-path`` then reads both versions' 28x28 images here.
@@ -89,17 +93,27 @@ def write_sets(root: Path, data_dir: str, seed: int) -> dict[str, list[list[int]
             number = int(rng.integers(10, 100))
             image = make(number, font_paths[index % len(font_paths)], rng)
             save("two_digit_photo", image, [number // 10, number % 10], "jpg")
-    digits, labels = mnist_test(data_dir, 2000)
-    rng = np.random.default_rng([seed, 3])
-    for _ in range(400):
-        first, second = rng.integers(0, len(digits), size=2)
-        gap = int(rng.integers(-4, 6))  # MNIST's digits have about 4 black pixels each side: -4 nearly touches
-        pair = np.zeros((28, 56 + gap), dtype=np.uint8)
-        pair[:, :28] = digits[first]
-        pair[:, 28 + gap :] = np.maximum(pair[:, 28 + gap :], digits[second])
-        square = np.zeros((pair.shape[1], pair.shape[1]), dtype=np.uint8)
-        square[(pair.shape[1] - 28) // 2 :][:28] = pair
-        save("two_digit_canvas", canvas(square, rng), [int(labels[first]), int(labels[second])])
+    for kind_index, make in enumerate(PHOTOGRAPHED.values()):
+        for index in range(36):
+            rng = np.random.default_rng([seed, 5, kind_index, index])
+            number = int(rng.integers(10, 100))
+            image = make(f"{number // 10}\n{number % 10}", font_paths[index % len(font_paths)], rng)
+            save("column_photo", image, [number // 10, number % 10], "jpg")
+    digits, labels = mnist_test(data_dir, 10000)
+    for kind, across in (("two_digit_canvas", True), ("column_canvas", False)):
+        rng = np.random.default_rng([seed, 3] if across else [seed, 6])
+        for _ in range(400):
+            first, second = rng.integers(0, 2000, size=2)
+            gap = int(rng.integers(-4, 6))  # MNIST's digits have about 4 black pixels each side: -4 nearly touches
+            pair = np.zeros((28, 56 + gap), dtype=np.uint8)  # side by side; turned below for a column
+            pair[:, :28] = digits[first] if across else digits[first].T
+            pair[:, 28 + gap :] = np.maximum(pair[:, 28 + gap :], digits[second] if across else digits[second].T)
+            square = np.zeros((pair.shape[1], pair.shape[1]), dtype=np.uint8)
+            square[(pair.shape[1] - 28) // 2 :][:28] = pair
+            save(kind, canvas(square if across else square.T, rng), [int(labels[first]), int(labels[second])])
+    rng = np.random.default_rng([seed, 7])
+    for index in range(len(digits)):
+        save("one_digit_canvas", canvas(digits[index], rng), [int(labels[index])])
     for digit in range(10):
         for ink, paper in [(0, 255), (255, 0), (110, 190)]:
             save("tiny_on_flat", tiny_on_flat(digit, font_paths[digit % len(font_paths)], ink, paper), [digit])

@@ -81,19 +81,45 @@ def render(
     return image
 
 
-def digit_coverage(digit: int, font_path: Path | None, rng: np.random.Generator, height: int) -> np.ndarray:
+def digit_coverage(digit: int | str, font_path: Path | None, rng: np.random.Generator, height: int) -> np.ndarray:
     """How much ink covers each pixel (float32 in [0, 1]) of a digit about ``height`` pixels tall:
-    slightly rotated and more or less blurred, as a photographed or scanned digit is."""
-    font = font_of(font_path, height)
-    left, top, right, bottom = font.getbbox(str(digit))
-    pad = height // 2
-    layer = Image.new("L", (right - left + 2 * pad, bottom - top + 2 * pad), 0)
-    ImageDraw.Draw(layer).text((pad - left, pad - top), str(digit), fill=255, font=font)
+    slightly rotated and more or less blurred, as a photographed or scanned digit is. A number in a column
+    (``"4\\n2"``, for :mod:`benchmarks.hard_pictures`) is about ``height`` tall in all, its digits 0.25-0.7 of
+    a digit's height apart."""
+    if "\n" in str(digit):
+        layer = _column(str(digit).split("\n"), font_of(font_path, int(height * 0.45)), rng)
+    else:
+        font = font_of(font_path, height)
+        left, top, right, bottom = font.getbbox(str(digit))
+        pad = height // 2
+        layer = Image.new("L", (right - left + 2 * pad, bottom - top + 2 * pad), 0)
+        ImageDraw.Draw(layer).text((pad - left, pad - top), str(digit), fill=255, font=font)
     layer = layer.rotate(rng.uniform(-8, 8), resample=Image.Resampling.BICUBIC)
     layer = layer.filter(ImageFilter.GaussianBlur(rng.uniform(0.0, 0.03) * height))
     coverage = np.asarray(layer, dtype=np.float32) / 255
     rows, cols = np.nonzero(coverage > 0.01)
     return coverage[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+
+
+def _column(lines: list[str], font: ImageFont.FreeTypeFont, rng: np.random.Generator) -> Image.Image:
+    """``lines`` one over the other, centred, each 0.25-0.7 of the tallest one's height below the one above,
+    with a margin around them for the rotation."""
+    glyphs = []
+    for line in lines:
+        left, top, right, bottom = font.getbbox(line)
+        glyph = Image.new("L", (right - left, bottom - top), 0)
+        ImageDraw.Draw(glyph).text((-left, -top), line, fill=255, font=font)
+        glyphs.append(glyph)
+    tallest = max(glyph.height for glyph in glyphs)
+    gaps = [int(rng.uniform(0.25, 0.7) * tallest) for _ in glyphs[1:]]
+    width, height = max(glyph.width for glyph in glyphs), sum(glyph.height for glyph in glyphs) + sum(gaps)
+    pad = height // 2
+    layer = Image.new("L", (width + 2 * pad, height + 2 * pad), 0)
+    top = pad
+    for glyph, gap in zip(glyphs, [*gaps, 0], strict=True):
+        layer.paste(glyph, (pad + (width - glyph.width) // 2, top))
+        top += glyph.height + gap
+    return layer
 
 
 def page(

@@ -55,11 +55,18 @@ SHEET_MIN_SIDE = 64
 # its median, and the median of a photo's every pixel costs more than all the rest of its preparation.
 NOISE_SAMPLES = 65536
 NO_CONTRAST = 0.05  # no pixel stands out from its surroundings by this much (of full scale): a blank image
-# Another region clear of the digit, beside it (not over or under it), with at least this fraction of the
-# digit's weight and of its height is a second digit: the picture holds more than one, and the answer is
+# Another region clear of the digit, beside it or in a column with it (STACKED_GAP), with at least this
+# fraction of the digit's weight and of its height is a second digit: the picture holds more than one, and the answer is
 # about one of them only. (Counting the size by the longer side, and wherever the region lay, flagged 12 of
 # the 10,000 MNIST test digits, 5s whose flag stands apart as a flat bar, and 5 of 2,000 canvases: none now.)
 ANOTHER_DIGIT = 0.5
+# Such a region over or under the digit is a second digit (a number written in a column) only when the two
+# stand clear of each other by this fraction of the digit's height, and together make a column at least
+# COLUMN times as tall as it is wide: a digit drawn in pieces one over the other (a 3's arcs, a 9's loop
+# apart from its stem) is nearer, or not so tall. Chosen on MNIST's test digits drawn on the page's canvas,
+# one by one and two in a column (docs/predict.md, benchmarks/hard_pictures.py).
+STACKED_GAP = 0.1
+COLUMN = 2.2
 # A region where the background steps by this fraction of the ink's peak or more, from one pixel to the next,
 # is not ink but a sheet's corner: the opening's octagon cannot reach into a sheet's square corners, so paper
 # darker than the table under it (grey paper on a white table) leaves a wedge of "ink" in each, as heavy as a
@@ -83,9 +90,9 @@ class Prepared(NamedTuple):
 
 
 def prepare_character(image: Image.Image) -> Prepared:
-    """:func:`prepare` for KMNIST's characters: their parts may stand side by side (は, い, な), so a region
-    beside the main one is part of the character, never a second one."""
-    return prepare(image, side_by_side=False)
+    """:func:`prepare` for KMNIST's characters: their parts may stand side by side (は, い, な) or one over
+    the other (こ, ニ), so a region apart from the main one is part of the character, never a second one."""
+    return prepare(image, find_others=False)
 
 
 def to_mnist(image: Image.Image) -> Tensor:
@@ -93,12 +100,12 @@ def to_mnist(image: Image.Image) -> Tensor:
     return prepare(image).pixels
 
 
-def prepare(image: Image.Image, side_by_side: bool = True) -> Prepared:
+def prepare(image: Image.Image, find_others: bool = True) -> Prepared:
     """MNIST's preparation, after finding the digit among whatever else the picture shows.
 
-    ``side_by_side``: whether a region beside the digit, as heavy and as tall (ANOTHER_DIGIT), is another
-    digit, left out and flagged (``several``); for a character whose parts stand side by side (KMNIST's
-    は, い) it is part of it, as it was for digits before (see :func:`prepare_character`).
+    ``find_others``: whether a region apart from the digit (beside it, or in a column with it), as heavy and
+    as tall (ANOTHER_DIGIT), is another digit, left out and flagged (``several``); for a character whose
+    parts stand apart (KMNIST's は, こ) it is part of it (see :func:`prepare_character`).
 
     The steps (the picture taken as it is: :func:`mnist_rnn.user_images.decode_image` has already turned
     a file upright by its EXIF tag): grayscale in [0, 1] whatever the mode (16-bit scans scaled, not
@@ -113,7 +120,7 @@ def prepare(image: Image.Image, side_by_side: bool = True) -> Prepared:
         return blank()
     frame, several = _already_prepared(gray), False
     if frame is None:
-        found = _ink(gray, side_by_side)
+        found = _ink(gray, find_others)
         if found is None:
             return blank()
         ink, several = found
@@ -183,9 +190,9 @@ def grayscale(image: Image.Image) -> np.ndarray | None:
     return np.asarray(image.convert("L"), dtype=np.float32) / 255
 
 
-def _ink(gray: np.ndarray, side_by_side: bool = True) -> tuple[np.ndarray, bool] | None:
+def _ink(gray: np.ndarray, find_others: bool = True) -> tuple[np.ndarray, bool] | None:
     """The digit's ink in [0, 1] on a background of exactly 0 (a part of ``gray`` that holds the digit),
-    and whether another digit was seen beside it; None if there is no ink.
+    and whether another digit was seen apart from it; None if there is no ink.
 
     Found on a small working copy: the ink's polarity, the background, the strongly inked regions and
     which of them make the digit. The ink is then measured on the full image, inside those regions (only
@@ -202,7 +209,7 @@ def _ink(gray: np.ndarray, side_by_side: bool = True) -> tuple[np.ndarray, bool]
     peak = _peak(ink)
     if peak < NO_CONTRAST:
         return None
-    found = _digit_regions(ink, peak, background, side_by_side)
+    found = _digit_regions(ink, peak, background, find_others)
     if found is None:
         return None
     digit, several = found
@@ -428,9 +435,17 @@ class _Box(NamedTuple):
         overlap = min(self.right, other.right) - max(self.left, other.left) + 1
         return 2 * overlap < min(self.right - self.left, other.right - other.left) + 1
 
+    def in_a_column_with(self, other: _Box) -> bool:
+        """Over or under ``other`` as digits written in a column are: clear of it by STACKED_GAP of its height,
+        the two together at least COLUMN times as tall as wide (see STACKED_GAP)."""
+        gap = max(self.top - other.bottom, other.top - self.bottom) - 1
+        height = max(self.bottom, other.bottom) - min(self.top, other.top) + 1
+        width = max(self.right, other.right) - min(self.left, other.left) + 1
+        return gap >= STACKED_GAP * other.height and height >= COLUMN * width
+
 
 def _digit_regions(
-    ink: np.ndarray, peak: float, background: np.ndarray, side_by_side: bool = True
+    ink: np.ndarray, peak: float, background: np.ndarray, find_others: bool = True
 ) -> tuple[np.ndarray, bool] | None:
     """The regions of ``ink`` (a working copy, ``background`` taken away) that make up the digit, as a boolean
     mask, and whether another digit lies clear of it.
@@ -442,8 +457,9 @@ def _digit_regions(
     heaviest of all (a digit cropped tightly). Strokes of
     the same digit that are not joined to it (a 5's flag) are the other such regions that lie within its
     box widened by a third; on a spotless background (MNIST's, a drawing app's) every region clear of the
-    edge is. Another digit (a region outside that widened box, beside the digit, with at least ANOTHER_DIGIT
-    of its weight and height) is never kept, on any background, and makes the picture one of several digits.
+    edge is. Another digit (a region outside that widened box, beside the digit or in a column with it, with
+    at least ANOTHER_DIGIT of its weight and height) is never kept, on any background, and makes the picture
+    one of several digits.
     """
     labels, count = ndimage.label(ink > WEAK * peak, EIGHT_NEIGHBOURS)
     if count == 0:
@@ -482,11 +498,11 @@ def _digit_regions(
     other_digits = [
         k
         for k in level
-        if side_by_side
+        if find_others
         and not boxes[k].within(near)
         and weight[k] >= ANOTHER_DIGIT * weight[main]
         and boxes[k].height >= ANOTHER_DIGIT * boxes[main].height
-        and boxes[k].beside(boxes[main])
+        and (boxes[k].beside(boxes[main]) or boxes[k].in_a_column_with(boxes[main]))
     ]
     # Another digit is left out even on a spotless background, so that the image shows the one digit the
     # answer is about (drawn side by side on the page, both would be shrunk into one 20-pixel box).

@@ -473,6 +473,21 @@ def test_a_picture_of_two_digits_says_so_and_shows_one_of_them():
     assert prepared.several and prepared.pixels.equal(prepare(seven).pixels)
 
 
+def test_a_number_written_in_a_column_says_so_and_shows_one_of_its_digits():
+    top = np.asarray(render_digit(3, canvas=(500, 800), size=200, at=(150, 100), ink=0, paper=255))
+    under = np.asarray(render_digit(7, canvas=(500, 800), size=200, at=(160, 420), ink=0, paper=255))
+    paper = Image.fromarray(np.minimum(np.minimum(top, under), 235))  # grey paper: only strokes near the digit
+    prepared = prepare(paper)
+    assert prepared.several and prepared.pixels.equal(prepare(paper.crop((0, 0, 500, 400))).pixels)  # the 3
+    drawn = Image.new("L", (320, 320), 0)  # the page's canvas: a 7 over a 2, where every stroke is kept
+    ImageDraw.Draw(drawn).line((120, 20, 200, 20, 150, 120), fill=255, width=20)
+    ImageDraw.Draw(drawn).line((120, 200, 200, 190, 120, 300, 200, 300), fill=255, width=20)
+    two = drawn.copy()
+    ImageDraw.Draw(two).rectangle((0, 0, 319, 150), fill=0)
+    prepared = prepare(drawn)
+    assert prepared.several and prepared.pixels.equal(prepare(two).pixels)
+
+
 @pytest.mark.parametrize("ink, paper", [(255, 0), (0, 255), (110, 190), (40, 70)])
 def test_a_small_digit_on_a_flat_screenshot_is_found_whichever_its_shade(ink, paper):
     # Under 0.1% of the picture: both ends of the percentile range are the background, which once made a dark
@@ -481,7 +496,7 @@ def test_a_small_digit_on_a_flat_screenshot_is_found_whichever_its_shade(ink, pa
     assert not prepared.blank and close(prepared.pixels, mnist_style(4)) < 0.03
 
 
-def test_a_character_whose_parts_stand_side_by_side_keeps_them_all():
+def test_a_character_whose_parts_stand_apart_keeps_them_all():
     # KMNIST's い is two strokes side by side: as a digit picture that would be two digits, one left out.
     drawn = Image.new("L", (320, 320), 0)
     ImageDraw.Draw(drawn).line((90, 70, 100, 250), fill=255, width=22)
@@ -491,6 +506,14 @@ def test_a_character_whose_parts_stand_side_by_side_keeps_them_all():
     assert prepare(drawn).several
     columns = np.flatnonzero(character.pixels[0].numpy().max(0) > 100)
     assert np.diff(columns).max() > 3  # a gap between two strokes: both are in the image
+    # ニ's strokes, one far over the other, turned to stand as tall as a column of two digits: both kept.
+    drawn = Image.new("L", (320, 320), 0)
+    ImageDraw.Draw(drawn).line((150, 30, 160, 110), fill=255, width=22)
+    ImageDraw.Draw(drawn).line((150, 190, 160, 300), fill=255, width=22)
+    character = preparation.prepare_character(drawn)
+    assert prepare(drawn).several and not character.several
+    rows = np.flatnonzero(character.pixels[0].numpy().max(1) > 100)
+    assert np.diff(rows).max() > 3
 
 
 def grey_sheet_on_a_table(digit: int, angle: float, at: tuple[int, int], table: int = 248) -> Image.Image:
