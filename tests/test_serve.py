@@ -549,6 +549,7 @@ def test_ctrl_c_in_a_terminal_stops_the_server_in_order_without_a_traceback(chec
         assert get(url + "/health")[0] == 200
     log = serve_log(tmp_path)
     assert "Traceback" not in log and "KeyboardInterrupt" not in log, log
+    assert "WARNING" not in log, log  # LitServe's "Already not alive." of the HTTP process Ctrl+C ended
 
 
 def test_sigterm_while_starting_is_one_line_143_and_leaves_no_process(checkpoint, tmp_path):
