@@ -26,12 +26,52 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from mnist_rnn import stopping
-from mnist_rnn.errors import UserError, first_line
+from mnist_rnn.errors import UserError, first_line, warn
 from mnist_rnn.garments import prepare_garment
 from mnist_rnn.preparation import FRAME, Prepared, prepare, prepare_character
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
-FORMATS = ("PNG", "JPEG", "BMP", "GIF")  # what PIL may decode: the formats of IMAGE_SUFFIXES, no others
+# The picture formats read, by the file suffixes looked for in a folder. PIL may decode these and no others, so
+# an upload reaches only their decoders: PNG, JPEG, BMP and GIF; WebP (pictures saved from the web, Android's
+# screenshots) and TIFF (scanners); AVIF where Pillow reads it (11.3 and newer); HEIC, an iPhone's photos,
+# through pillow-heif (a dependency; HEIC is left out where it is missing).
+SUFFIX_FORMATS = {
+    ".png": "PNG",
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".bmp": "BMP",
+    ".gif": "GIF",
+    ".webp": "WEBP",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+    ".avif": "AVIF",
+    ".heic": "HEIF",
+    ".heif": "HEIF",
+}
+SHOWN_AS = {"WEBP": "WebP", "HEIF": "HEIC"}  # the names people know them by
+
+
+def _readable_formats() -> tuple[str, ...]:
+    """The formats of SUFFIX_FORMATS this Pillow can open (HEIF once pillow-heif has registered its opener)."""
+    try:
+        from pillow_heif import register_heif_opener
+
+        register_heif_opener()
+    except ImportError:
+        pass
+    Image.init()
+    return tuple(dict.fromkeys(name for name in SUFFIX_FORMATS.values() if name in Image.OPEN))
+
+
+FORMATS = _readable_formats()
+IMAGE_SUFFIXES = tuple(suffix for suffix, name in SUFFIX_FORMATS.items() if name in FORMATS)
+
+
+def listed(formats: tuple[str, ...] = FORMATS) -> str:
+    """``formats`` for a message: "PNG, JPEG, BMP, GIF, WebP, TIFF, AVIF or HEIC"."""
+    names = [SHOWN_AS.get(name, name) for name in formats]
+    return ", ".join(names[:-1]) + f" or {names[-1]}" if len(names) > 1 else names[0]
+
+
 # The most pixels taken (a 48-megapixel phone photo has 48 million): a picture's size is read from its
 # header before anything is decoded, so a small file that would unpack into gigabytes is refused cheaply.
 MAX_PIXELS = 50_000_000
@@ -81,7 +121,8 @@ def decode_image(
 
     Raises:
         ImageError: the file does not exist or cannot be opened (a folder, no permission).
-        NotAnImage: empty, or not a PNG, JPEG, BMP or GIF (``formats``).
+        NotAnImage: empty, or not in one of ``formats`` (:data:`FORMATS`: PNG, JPEG, BMP, GIF, WebP, TIFF,
+            AVIF, HEIC).
         ImageTooLarge: more than ``max_pixels`` pixels, or what PIL takes for a decompression bomb.
         DamagedImage: truncated or damaged data.
     """
@@ -102,8 +143,7 @@ def decode_image(
     except Image.DecompressionBombError as error:
         raise ImageTooLarge(name, f"image too large ({error})") from error
     except (OSError, SyntaxError, ValueError) as error:  # PIL's UnidentifiedImageError is an OSError
-        listed = ", ".join(formats[:-1]) + f" or {formats[-1]}" if len(formats) > 1 else formats[0]
-        raise NotAnImage(name, f"not a readable image (not a {listed} file)") from error
+        raise NotAnImage(name, f"not a readable image (not a {listed(formats)} file)") from error
     width, height = image.size
     if width * height > max_pixels:
         raise ImageTooLarge(name, f"image of {width} x {height} pixels: the limit is {max_pixels:,} pixels")
@@ -130,7 +170,9 @@ def find_images(path_or_glob: str | Path) -> list[Path]:
     """The image files a user means: one file, the images in a folder, or the images a glob matches.
 
     A file named explicitly is always taken, whatever its suffix, so that a bad file is reported rather
-    than skipped; in a folder or a glob only files with an image suffix count. Sorted, for a stable order.
+    than skipped; in a folder or a glob only files with an image suffix count, and a warning names the others
+    (a PDF, a Photoshop file: a picture the user meant, perhaps) but for hidden ones (``.DS_Store``). Sorted,
+    for a stable order.
     """
     path = Path(path_or_glob)
     if path.is_file():
@@ -139,9 +181,18 @@ def find_images(path_or_glob: str | Path) -> list[Path]:
         candidates = path.iterdir()
     else:
         candidates = (Path(p) for p in glob.glob(str(path_or_glob), recursive=True))
-    found = sorted(p for p in candidates if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    files = [p for p in candidates if p.is_file()]
+    found = sorted(p for p in files if p.suffix.lower() in IMAGE_SUFFIXES)
+    others = sorted(p for p in files if p.suffix.lower() not in IMAGE_SUFFIXES and not p.name.startswith("."))
+    named = ", ".join(str(p) for p in others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
     if not found:
-        raise UserError(f"no images found at {path_or_glob} (looked for {', '.join(IMAGE_SUFFIXES)} files)")
+        besides = f"; other files there: {named}" if others else ""
+        raise UserError(f"no images found at {path_or_glob} (looked for {listed()} files{besides})")
+    if others:
+        if len(others) == 1:
+            warn(f"skipped {named}: not a {listed()} file, by the suffix of its name")
+        else:
+            warn(f"skipped {len(others)} files, not {listed()} files by the suffix of their names: {named}")
     return found
 
 

@@ -131,8 +131,10 @@ PICTURES = {
     "photo.jpg": lambda: render_digit(7, (200, 300), 150, ink=(20, 20, 80), paper=(230, 220, 200), mode="RGB"),
     "five.bmp": lambda: render_digit(5, canvas=(64, 64), size=50, ink=0, paper=255),
     "mnist_style.gif": lambda: render_digit(8),
+    "saved_from_the_web.webp": lambda: render_digit(4, canvas=(150, 150), size=110, ink=255, paper=0),
+    "iphone.heic": lambda: render_digit(2, (300, 400), 200, ink=(40, 40, 50), paper=(225, 220, 210), mode="RGB"),
 }  # fmt: skip
-FORMATS = {".png": "PNG", ".jpg": "JPEG", ".bmp": "BMP", ".gif": "GIF"}
+FORMATS = {".png": "PNG", ".jpg": "JPEG", ".bmp": "BMP", ".gif": "GIF", ".webp": "WEBP", ".heic": "HEIF"}
 
 
 def test_an_image_gets_the_answer_predict_gives(server, checkpoint, tmp_path, monkeypatch, capsys):
@@ -232,7 +234,7 @@ def bad_requests() -> list[tuple[str, dict, int, str]]:
             422,
             "blank image",
         ),  # fmt: skip
-        ("TIFF", {"data": encode(Image.new("L", (28, 28)), "TIFF"), "content_type": "image/tiff"}, 415, "PNG"),
+        ("PCX", {"data": encode(Image.new("L", (28, 28)), "PCX"), "content_type": "image/x-pcx"}, 415, "PNG"),
         ("multipart without 'file'", {"data": form, "content_type": form_type}, 400, "'file'"),
         (
             "multipart, 'file' as text",

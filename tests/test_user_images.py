@@ -18,6 +18,7 @@ from mnist_rnn import stopping, user_images
 from mnist_rnn.errors import UserError
 from mnist_rnn.preparation import to_mnist
 from mnist_rnn.user_images import (
+    FORMATS,
     DamagedImage,
     ImageError,
     ImageTooLarge,
@@ -35,18 +36,32 @@ def close(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a.float() - b.float()).abs().mean() / 255)
 
 
-def test_the_exif_orientation_tag_is_applied(tmp_path):
+@pytest.mark.parametrize("suffix", [".jpg", ".heic"])  # an Android phone's photo, an iPhone's
+def test_the_exif_orientation_tag_is_applied(tmp_path, suffix):
     upright = render_digit(
         7, canvas=(300, 400), size=200, at=(60, 60), ink=(20, 20, 20), paper=(240, 235, 225), mode="RGB"
     )
     exif = Image.Exif()
     exif[0x0112] = 6  # "rotate 90 degrees clockwise to view": the camera stored the picture sideways
-    upright.transpose(Image.Transpose.ROTATE_90).save(tmp_path / "phone.jpg", exif=exif, quality=95)
+    phone_path = tmp_path / f"phone{suffix}"
+    upright.transpose(Image.Transpose.ROTATE_90).save(phone_path, exif=exif.tobytes(), quality=95)
     upright.save(tmp_path / "upright.png")
-    phone = to_mnist(decode_image(tmp_path / "phone.jpg"))
+    decoded = decode_image(phone_path)
+    assert decoded.size == (300, 400)  # turned once, not twice (pillow-heif turns HEIC itself)
+    phone = to_mnist(decoded)
     assert close(phone, to_mnist(decode_image(tmp_path / "upright.png"))) < 0.02
     sideways = to_mnist(upright.transpose(Image.Transpose.ROTATE_90))
     assert close(phone, sideways) > 0.05  # the tag mattered
+
+
+@pytest.mark.parametrize("format", ["WEBP", "TIFF", "AVIF", "HEIF"])
+def test_pictures_saved_from_the_web_scanned_or_taken_on_an_iphone_are_read(tmp_path, format):
+    scan = render_digit(3, canvas=(120, 160), size=100, ink=(30, 30, 40), paper=(235, 230, 220), mode="RGB")
+    data = io.BytesIO()
+    scan.save(data, format, **({"compression": "tiff_lzw"} if format == "TIFF" else {"quality": 95}))
+    decoded = decode_image(data.getvalue())
+    assert decoded.size == (120, 160) and close(to_mnist(decoded), to_mnist(scan)) < 0.03
+    assert format in FORMATS
 
 
 def test_user_images_hold_files_images_failures_and_blank_flags(tmp_path):
@@ -74,17 +89,25 @@ def test_saved_prepared_images_are_named_after_their_files_without_collisions(tm
         assert torch.equal(torch.from_numpy(np.array(Image.open(path)))[None], image)
 
 
-def test_find_images_in_a_folder_a_glob_or_one_file(tmp_path):
-    for name in ("b.png", "a.JPG", "c.bmp", "d.gif", "e.jpeg", "notes.txt"):
+def test_find_images_in_a_folder_a_glob_or_one_file(tmp_path, capsys):
+    for name in ("b.png", "a.JPG", "c.bmp", "d.gif", "e.jpeg", "g.webp", "h.tif", "i.HEIC", "notes.txt", ".DS_Store"):
         (tmp_path / name).touch()
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "f.png").touch()
     names = [p.name for p in find_images(tmp_path)]
-    assert names == ["a.JPG", "b.png", "c.bmp", "d.gif", "e.jpeg"]
+    assert names == ["a.JPG", "b.png", "c.bmp", "d.gif", "e.jpeg", "g.webp", "h.tif", "i.HEIC"]
+    # Not silently: a file the user may have meant as a picture is named (a hidden one is not).
+    assert capsys.readouterr().err == (
+        f"mnist-rnn: warning: skipped {tmp_path / 'notes.txt'}: not a PNG, JPEG, BMP, GIF, WebP, TIFF, AVIF or "
+        "HEIC file, by the suffix of its name\n"
+    )
     assert [p.name for p in find_images(str(tmp_path / "**" / "*.png"))] == ["b.png", "f.png"]
     assert find_images(tmp_path / "notes.txt") == [tmp_path / "notes.txt"]  # named: taken, and judged later
     with pytest.raises(UserError, match="no images found"):
         find_images(tmp_path / "nothing-*.png")
+    with pytest.raises(UserError) as error:
+        find_images(tmp_path / "*.txt")
+    assert str(error.value).endswith(f"HEIC files; other files there: {tmp_path / 'notes.txt'})")
 
 
 def test_unreadable_files_name_themselves(tmp_path):
@@ -110,13 +133,13 @@ def test_bytes_and_paths_decode_alike_and_errors_say_why(tmp_path):
     assert np.array_equal(np.asarray(from_bytes), np.asarray(from_path)) and from_bytes.size == (120, 90)
     with pytest.raises(NotAnImage, match="empty"):
         decode_image(b"")
-    with pytest.raises(NotAnImage, match="not a PNG, JPEG, BMP or GIF file") as error:
+    with pytest.raises(NotAnImage, match="not a PNG, JPEG, BMP, GIF, WebP, TIFF, AVIF or HEIC file") as error:
         decode_image(b"no picture here")
     assert error.value.path is None and str(error.value) == error.value.reason  # no file to name
-    tiff = io.BytesIO()
-    scan.save(tiff, "TIFF")  # PIL reads TIFF, but it is not a format users are told they can send
+    pcx = io.BytesIO()
+    scan.save(pcx, "PCX")  # PIL reads PCX, but it is not a format users are told they can send
     with pytest.raises(NotAnImage):
-        decode_image(tiff.getvalue())
+        decode_image(pcx.getvalue())
     with pytest.raises(DamagedImage, match="truncated or damaged PNG data"):
         decode_image(data[:-40])
     with pytest.raises(ImageError, match="no such file") as error:

@@ -1,9 +1,9 @@
 """``python -m mnist_rnn serve``: a checkpoint behind HTTP, on LitServe, with a page to draw digits on.
 
-- ``POST /predict``: one image (PNG, JPEG, BMP or GIF; the raw body, or a multipart upload in a field named
-  ``file``) -> JSON: ``class``, ``class_name``, ``probabilities``, ``prepared`` (the 28x28 image the model saw,
-  prepared as ``predict`` prepares it), and for one-way networks ``per_step`` (the probabilities after every
-  time step) and ``per_row`` (after each image row: the page's reading view).
+- ``POST /predict``: one image (PNG, JPEG, BMP, GIF, WebP, TIFF, AVIF or HEIC; the raw body, or a multipart
+  upload in a field named ``file``) -> JSON: ``class``, ``class_name``, ``probabilities``, ``prepared`` (the
+  28x28 image the model saw, prepared as ``predict`` prepares it), and for one-way networks ``per_step`` (the
+  probabilities after every time step) and ``per_row`` (after each image row: the page's reading view).
 - ``GET /``: the page (``mnist_rnn/web/index.html``); ``GET /health``: ``ok`` once the model is loaded;
   ``GET /info``: the model's description.
 - A bad request gets a 4xx answer ``{"error": "..."}`` naming the problem, and the server carries on. A

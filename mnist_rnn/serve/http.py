@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from mnist_rnn.preparation import Prepared, prepare
-from mnist_rnn.user_images import ImageError, ImageTooLarge, NotAnImage, Preparation, decode_image
+from mnist_rnn.user_images import ImageError, ImageTooLarge, NotAnImage, Preparation, decode_image, listed
 
 API_PATH = "/predict"
 MAX_BYTES = 20 * 1024 * 1024  # the largest upload taken (its pixels are limited by decode_image, as predict's)
@@ -62,7 +62,7 @@ def prepare_upload(data: bytes, preparation: Preparation = prepare, subject: str
     try:
         image = decode_image(data)
     except NotAnImage as error:
-        raise RequestError(400 if not data else 415, f"{error}: send one PNG, JPEG, BMP or GIF file") from error
+        raise RequestError(400 if not data else 415, f"{error}: send one {listed()} file") from error
     except ImageTooLarge as error:
         raise RequestError(413, str(error)) from error
     except ImageError as error:  # DamagedImage, and any other reason it names
