@@ -385,6 +385,8 @@ def test_the_page_clears_errors_speaks_its_own_words_and_draws_after_an_upload_o
     render_digit(3, canvas=(200, 200), size=160, at=(40, 10)).save(digit)
     two_digits = tmp_path / "thirty-eight.png"
     render_digit(38, canvas=(220, 120), size=90, at=(20, 10), ink=0, paper=255).save(two_digits)
+    iphone_photo = tmp_path / "iphone.heic"
+    render_digit(5, canvas=(300, 400), size=250, ink=(30, 30, 40), paper=(230, 225, 215), mode="RGB").save(iphone_photo)
     with chromium() as driver:
         driver.get(server + "/")
         pad = driver.find_element(By.ID, "pad")
@@ -429,6 +431,15 @@ def test_the_page_clears_errors_speaks_its_own_words_and_draws_after_an_upload_o
         driver.find_element(By.ID, "clear").click()
         page = state(driver)
         assert page["several"] == "" and not page["several_shown"]
+
+        # An iPhone's photo (HEIC), which Chromium cannot show: read by the server, and the pad says why it is
+        # empty until Clear.
+        driver.find_element(By.ID, "file").send_keys(str(iphone_photo))
+        assert wait_for_answer(driver)["error"] == ""
+        hint = driver.find_element(By.ID, "hint")
+        WebDriverWait(driver, 10).until(lambda d: hint.text.startswith("This browser cannot show iphone.heic"))
+        driver.find_element(By.ID, "clear").click()
+        assert hint.text.startswith("Draw one digit")
 
 
 def test_the_page_on_a_phone_shows_the_answer_and_keeps_the_rows_aligned(server):
