@@ -148,6 +148,9 @@ class MNISTRNNCLI(LightningCLI):
         config.trainer.precision, replaced = supported_precision(config.trainer.precision, config.trainer.accelerator)
         if replaced:
             warn(replaced)
+        predict_path = (config.get("data") or {}).get("predict_path") if subcommand == "predict" else None
+        if predict_path and not Path(predict_path).exists() and not any(c in predict_path for c in "*?["):
+            raise UserError(f"--data.predict_path {predict_path}: no such file or folder")  # before the Trainer
         if subcommand in ("test", "validate") and not config.get("ckpt_path"):
             # Lightning would score the untrained weights; predict refuses that too.
             raise UserError(f"{subcommand} needs a trained model: pass --ckpt_path CHECKPOINT (or last, or best)")

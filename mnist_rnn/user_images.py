@@ -177,6 +177,8 @@ def find_images(path_or_glob: str | Path) -> list[Path]:
     path = Path(path_or_glob)
     if path.is_file():
         return [path]
+    if not path.exists() and not any(wildcard in str(path_or_glob) for wildcard in "*?["):
+        raise UserError(f"{path_or_glob}: no such file or folder")
     if path.is_dir():
         candidates = path.iterdir()
     else:

@@ -199,9 +199,16 @@ BAD_INPUTS = [
         earlier_run=False,
     ),
     BadInput(
-        "`predict` where `--data.predict_path` finds no image",
+        "`predict` where `--data.predict_path` does not exist",
         ["--ckpt_path", "gru.ckpt", "--data.predict_path", "nothing"],
-        "no images found at nothing",
+        "--data.predict_path nothing: no such file or folder",
+        _gru_checkpoint,
+        command="predict",
+    ),
+    BadInput(
+        "`predict` where `--data.predict_path` finds no image",
+        ["--ckpt_path", "gru.ckpt", "--data.predict_path", "nothing*.png"],
+        "no images found at nothing*.png",
         _gru_checkpoint,
         command="predict",
     ),

@@ -169,6 +169,14 @@ def test_no_images_or_no_checkpoint_is_one_clear_line(checkpoint, tmp_path, in_t
     with pytest.raises(SystemExit) as exit_info:
         predict(checkpoint, tmp_path / "nowhere")
     assert exit_info.value.code == 2
+    # Before the Trainer starts (no "GPU available" first) and without a run folder.
+    expected = f"mnist-rnn: error: --data.predict_path {tmp_path / 'nowhere'}: no such file or folder\n"
+    assert capsys.readouterr().err == expected
+    assert not Path("lightning_logs").exists()
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SystemExit) as exit_info:
+        predict(checkpoint, tmp_path / "empty")
+    assert exit_info.value.code == 2
     assert "no images found at" in capsys.readouterr().err
     # Not one readable image: still the table, with the file's row, and the exit status.
     (tmp_path / "bad").mkdir()
