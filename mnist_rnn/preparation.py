@@ -62,11 +62,14 @@ NO_CONTRAST = 0.05  # no pixel stands out from its surroundings by this much (of
 ANOTHER_DIGIT = 0.5
 # Such a region over or under the digit is a second digit (a number written in a column) only when the two
 # stand clear of each other by this fraction of the digit's height, and together make a column at least
-# COLUMN times as tall as it is wide: a digit drawn in pieces one over the other (a 3's arcs, a 9's loop
-# apart from its stem) is nearer, or not so tall. Chosen on MNIST's test digits drawn on the page's canvas,
-# one by one and two in a column (docs/predict.md, benchmarks/hard_pictures.py).
+# COLUMN times as tall as it is wide; or when they stand as far apart as two lines of writing, LINE_GAP of
+# its height, whatever their shape (two digits squeezed one over the other on the page are wider than tall).
+# A digit drawn in pieces one over the other (a 3's arcs, a 9's loop apart from its stem) is nearer, or not
+# so tall. Chosen on MNIST's test digits drawn on the page's canvas, one by one and two in a column
+# (docs/predict.md, benchmarks/hard_pictures.py).
 STACKED_GAP = 0.1
 COLUMN = 2.2
+LINE_GAP = 0.4
 # A region where the background steps by this fraction of the ink's peak or more, from one pixel to the next,
 # is not ink but a sheet's corner: the opening's octagon cannot reach into a sheet's square corners, so paper
 # darker than the table under it (grey paper on a white table) leaves a wedge of "ink" in each, as heavy as a
@@ -437,11 +440,11 @@ class _Box(NamedTuple):
 
     def in_a_column_with(self, other: _Box) -> bool:
         """Over or under ``other`` as digits written in a column are: clear of it by STACKED_GAP of its height,
-        the two together at least COLUMN times as tall as wide (see STACKED_GAP)."""
+        the two together at least COLUMN times as tall as wide; or clear of it by LINE_GAP (see STACKED_GAP)."""
         gap = max(self.top - other.bottom, other.top - self.bottom) - 1
         height = max(self.bottom, other.bottom) - min(self.top, other.top) + 1
         width = max(self.right, other.right) - min(self.left, other.left) + 1
-        return gap >= STACKED_GAP * other.height and height >= COLUMN * width
+        return gap >= LINE_GAP * other.height or (gap >= STACKED_GAP * other.height and height >= COLUMN * width)
 
 
 def _digit_regions(

@@ -486,6 +486,13 @@ def test_a_number_written_in_a_column_says_so_and_shows_one_of_its_digits():
     ImageDraw.Draw(two).rectangle((0, 0, 319, 150), fill=0)
     prepared = prepare(drawn)
     assert prepared.several and prepared.pixels.equal(prepare(two).pixels)
+    squeezed = Image.new("L", (320, 320), 0)  # the same, each digit wider than tall: a line apart, not a column
+    ImageDraw.Draw(squeezed).line((40, 20, 280, 20, 160, 110), fill=255, width=20)
+    ImageDraw.Draw(squeezed).line((40, 200, 280, 190, 40, 300, 280, 300), fill=255, width=20)
+    two = squeezed.copy()
+    ImageDraw.Draw(two).rectangle((0, 0, 319, 150), fill=0)
+    prepared = prepare(squeezed)
+    assert prepared.several and prepared.pixels.equal(prepare(two).pixels)
 
 
 @pytest.mark.parametrize("ink, paper", [(255, 0), (0, 255), (110, 190), (40, 70)])
