@@ -479,20 +479,19 @@ def test_a_number_written_in_a_column_says_so_and_shows_one_of_its_digits():
     paper = Image.fromarray(np.minimum(np.minimum(top, under), 235))  # grey paper: only strokes near the digit
     prepared = prepare(paper)
     assert prepared.several and prepared.pixels.equal(prepare(paper.crop((0, 0, 500, 400))).pixels)  # the 3
-    drawn = Image.new("L", (320, 320), 0)  # the page's canvas: a 7 over a 2, where every stroke is kept
-    ImageDraw.Draw(drawn).line((120, 20, 200, 20, 150, 120), fill=255, width=20)
-    ImageDraw.Draw(drawn).line((120, 200, 200, 190, 120, 300, 200, 300), fill=255, width=20)
-    two = drawn.copy()
-    ImageDraw.Draw(two).rectangle((0, 0, 319, 150), fill=0)
-    prepared = prepare(drawn)
-    assert prepared.several and prepared.pixels.equal(prepare(two).pixels)
-    squeezed = Image.new("L", (320, 320), 0)  # the same, each digit wider than tall: a line apart, not a column
-    ImageDraw.Draw(squeezed).line((40, 20, 280, 20, 160, 110), fill=255, width=20)
-    ImageDraw.Draw(squeezed).line((40, 200, 280, 190, 40, 300, 280, 300), fill=255, width=20)
-    two = squeezed.copy()
-    ImageDraw.Draw(two).rectangle((0, 0, 319, 150), fill=0)
-    prepared = prepare(squeezed)
-    assert prepared.several and prepared.pixels.equal(prepare(two).pixels)
+    # The page's canvas, where every stroke is kept: a 7 over a 2 as tall as digits are written (a column),
+    # then squeezed, each wider than tall (a line's gap apart).
+    for seven, two in [
+        ((120, 20, 200, 20, 150, 120), (120, 200, 200, 190, 120, 300, 200, 300)),
+        ((40, 20, 280, 20, 160, 110), (40, 200, 280, 190, 40, 300, 280, 300)),
+    ]:
+        drawn = Image.new("L", (320, 320), 0)
+        ImageDraw.Draw(drawn).line(seven, fill=255, width=20)
+        ImageDraw.Draw(drawn).line(two, fill=255, width=20)
+        two_alone = drawn.copy()
+        ImageDraw.Draw(two_alone).rectangle((0, 0, 319, 150), fill=0)
+        prepared = prepare(drawn)
+        assert prepared.several and prepared.pixels.equal(prepare(two_alone).pixels)
 
 
 @pytest.mark.parametrize("ink, paper", [(255, 0), (0, 255), (110, 190), (40, 70)])
