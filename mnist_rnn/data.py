@@ -19,11 +19,13 @@ import gzip
 import io
 import math
 import os
+import re
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 import torch
 from lightning.pytorch import LightningDataModule
@@ -71,6 +73,20 @@ DATASETS: dict[str, DatasetInfo] = {
     "fashion_mnist": DatasetInfo(datasets.FashionMNIST, mean=0.2860, std=0.3530),
     "kmnist": DatasetInfo(datasets.KMNIST, mean=0.1918, std=0.3483),
 }
+
+
+def download_failure(error: Exception) -> str:
+    """torchvision's download error in one line: the mirrors it tried and why they failed, e.g. "tried
+    ossci-datasets.s3.amazonaws.com, yann.lecun.com: Name or service not known" (no network, or no DNS). Its
+    own first line, "Error downloading train-images-idx3-ubyte.gz:", leaves the reason on the lines below."""
+    tried = re.findall(r"^Tried (\S+), got:\n(.*)$", str(error), flags=re.MULTILINE)
+    if not tried:
+        return first_line(error)
+    hosts = ", ".join(dict.fromkeys(urlsplit(url).netloc for url, _ in tried))
+    reasons = dict.fromkeys(  # "<urlopen error [Errno -2] Name or service not known>": the words only
+        re.sub(r"^<urlopen error (?:\[Errno -?\d+\] )?(.*)>$", r"\1", why.strip()) for _, why in tried
+    )
+    return f"tried {hosts}: {'; '.join(reasons)}"
 
 
 class InMemoryImages(Dataset):
@@ -345,7 +361,7 @@ class MNISTDataModule(LightningDataModule):
                 for path in made:
                     with contextlib.suppress(OSError):
                         path.rmdir()  # only if empty: never a file
-                raise DataError(self._missing_message(f"the download failed ({first_line(error)})")) from error
+                raise DataError(self._missing_message(f"the download failed ({download_failure(error)})")) from error
 
     def setup(self, stage: str | None = None) -> None:
         """Decode the files into memory once; the split is the same on every call and in every process."""

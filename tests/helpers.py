@@ -7,9 +7,11 @@ only fixtures.
 from __future__ import annotations
 
 import os
+import socket
 import struct
 import subprocess
 import sys
+import urllib.error
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +28,6 @@ FOLDERS = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST", "kmnist": "KMNIST"
 
 # Where torchvision downloads a missing data set; tests and the errors table make it fail as it does offline.
 DOWNLOAD = "torchvision.datasets.mnist.download_and_extract_archive"
-OFFLINE_ERROR = "Error downloading train-images-idx3-ubyte.gz"
 
 QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
 
@@ -62,8 +63,9 @@ def write_fake_set(root: Path, folder: str) -> None:
 
 
 def refuse_download(*args, **kwargs) -> None:
-    """Stand-in for torchvision's download: fail with the error torchvision raises when offline."""
-    raise RuntimeError(OFFLINE_ERROR)
+    """Stand-in for the download of one file: fail as urllib does offline (no DNS), so that torchvision
+    tries its next mirror and then raises its own error, which names every mirror it tried."""
+    raise urllib.error.URLError(socket.gaierror(-2, "Name or service not known"))
 
 
 # --- Users' pictures ---

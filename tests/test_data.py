@@ -78,6 +78,11 @@ def test_missing_data_names_folder_and_files(tmp_path, no_network):
     ):
         assert name in message
     assert "\n" not in message
+    # Why, from torchvision's lines below its first: every mirror it tried, and what went wrong.
+    assert (
+        "the download failed (tried ossci-datasets.s3.amazonaws.com, yann.lecun.com: Name or service not known)"
+        in message
+    )
 
 
 @pytest.mark.parametrize("kwargs", [{"batch_size": 0}, {"val_size": 0}, {"num_workers": -1}])
