@@ -117,7 +117,8 @@ def decode_image(
 
     ``source`` is a file's path or a file's bytes (an upload). PIL opens lazily; the size is checked from
     the header first, then ``load()`` forces the decoding that finds truncated data, so a bad picture fails
-    here with a reason, never later. Of an animated GIF only the first frame is read.
+    here with a reason, never later. Of an animated GIF (or WebP), or a multi-page TIFF, only the first frame
+    is read.
 
     Raises:
         ImageError: the file does not exist or cannot be opened (a folder, no permission).
