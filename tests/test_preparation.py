@@ -559,8 +559,19 @@ def five_with_a_heavy_flag_apart() -> Image.Image:
     return pad
 
 
+def five_in_two_pieces_corner_to_corner() -> Image.Image:
+    """The page's canvas: a 5 whose top (its bar and stem) stands apart, up and to the right of its bowl, each
+    piece as tall as the other: side by side by their columns, but not in one row (MNIST has such 5s)."""
+    pad = Image.new("L", (320, 320), 0)
+    ImageDraw.Draw(pad).line((290, 25, 160, 25, 160, 135), fill=255, width=22)
+    ImageDraw.Draw(pad).arc((30, 165, 190, 300), start=-100, end=150, fill=255, width=22)
+    return pad
+
+
 @pytest.mark.parametrize(
-    "make", [three_drawn_in_two_arcs, five_with_a_heavy_flag_apart], ids=lambda make: make.__name__
+    "make",
+    [three_drawn_in_two_arcs, five_with_a_heavy_flag_apart, five_in_two_pieces_corner_to_corner],
+    ids=lambda make: make.__name__,
 )
 def test_the_pieces_of_one_drawn_digit_are_not_two_digits(make):
     # A second digit stands beside the first, about as tall: not over it (the 3's arcs) and not a flat bar
