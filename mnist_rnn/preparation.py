@@ -56,10 +56,14 @@ SHEET_MIN_SIDE = 64
 NOISE_SAMPLES = 65536
 NO_CONTRAST = 0.05  # no pixel stands out from its surroundings by this much (of full scale): a blank image
 # Another region clear of the digit, beside it or in a column with it (STACKED_GAP), with at least this
-# fraction of the digit's weight and of its height is a second digit: the picture holds more than one, and the answer is
+# fraction of the digit's height is a second digit: the picture holds more than one, and the answer is
 # about one of them only. (Counting the size by the longer side, and wherever the region lay, flagged 12 of
 # the 10,000 MNIST test digits, 5s whose flag stands apart as a flat bar, and 5 of 2,000 canvases: none now.)
 ANOTHER_DIGIT = 0.5
+# ... and at least this fraction of its weight: a 1 beside an 8 or a 0 may weigh less than half of it. (At
+# ANOTHER_DIGIT, 0.5, before the rows counted in ``_Box.beside``, to keep the 5s' flags apart out; on MNIST's test
+# digits drawn on the page, 0.3 flags 1 more single digit of 10,000, and 78 more of 400 pairs side by side.)
+ANOTHER_WEIGHT = 0.3
 # Such a region over or under the digit is a second digit (a number written in a column) only when the two
 # stand clear of each other by this fraction of the digit's height, and together make a column at least
 # COLUMN times as tall as it is wide; or when they stand as far apart as two lines of writing, LINE_GAP of
@@ -107,7 +111,7 @@ def prepare(image: Image.Image, find_others: bool = True) -> Prepared:
     """MNIST's preparation, after finding the digit among whatever else the picture shows.
 
     ``find_others``: whether a region apart from the digit (beside it, or in a column with it), as heavy and
-    as tall (ANOTHER_DIGIT), is another digit, left out and flagged (``several``); for a character whose
+    as tall (ANOTHER_WEIGHT, ANOTHER_DIGIT), is another digit, left out and flagged (``several``); for a character whose
     parts stand apart (KMNIST's は, こ) it is part of it (see :func:`prepare_character`).
 
     The steps (the picture taken as it is: :func:`mnist_rnn.user_images.decode_image` has already turned
@@ -474,8 +478,8 @@ def _digit_regions(
     the same digit that are not joined to it (a 5's flag) are the other such regions that lie within its
     box widened by a third; on a spotless background (MNIST's, a drawing app's) every region clear of the
     edge is. Another digit (a region outside that widened box, beside the digit or in a column with it, with
-    at least ANOTHER_DIGIT of its weight and height) is never kept, on any background, and makes the picture
-    one of several digits.
+    at least ANOTHER_WEIGHT of its weight and ANOTHER_DIGIT of its height) is never kept, on any background,
+    and makes the picture one of several digits.
     """
     labels, count = ndimage.label(ink > WEAK * peak, EIGHT_NEIGHBOURS)
     if count == 0:
@@ -516,7 +520,7 @@ def _digit_regions(
         for k in level
         if find_others
         and not boxes[k].within(near)
-        and weight[k] >= ANOTHER_DIGIT * weight[main]
+        and weight[k] >= ANOTHER_WEIGHT * weight[main]
         and boxes[k].height >= ANOTHER_DIGIT * boxes[main].height
         and (boxes[k].beside(boxes[main]) or boxes[k].in_a_column_with(boxes[main]))
     ]

@@ -473,6 +473,17 @@ def test_a_picture_of_two_digits_says_so_and_shows_one_of_them():
     assert prepared.several and prepared.pixels.equal(prepare(seven).pixels)
 
 
+def test_a_one_beside_a_heavier_digit_is_a_second_digit():
+    # A 1 is one stroke: beside a 0 it weighs less than half of it, and was kept, both shrunk into one box.
+    drawn = Image.new("L", (320, 320), 0)
+    ImageDraw.Draw(drawn).line((70, 70, 70, 250), fill=255, width=20)
+    ImageDraw.Draw(drawn).ellipse((140, 60, 280, 260), outline=255, width=20)
+    zero = drawn.copy()
+    ImageDraw.Draw(zero).rectangle((0, 0, 110, 319), fill=0)
+    prepared = prepare(drawn)
+    assert prepared.several and prepared.pixels.equal(prepare(zero).pixels)
+
+
 def test_a_number_written_in_a_column_says_so_and_shows_one_of_its_digits():
     top = np.asarray(render_digit(3, canvas=(500, 800), size=200, at=(150, 100), ink=0, paper=255))
     under = np.asarray(render_digit(7, canvas=(500, 800), size=200, at=(160, 420), ink=0, paper=255))
