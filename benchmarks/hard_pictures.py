@@ -103,7 +103,7 @@ def write_sets(root: Path, data_dir: str, seed: int) -> dict[str, list[list[int]
     for kind, across in (("two_digit_canvas", True), ("column_canvas", False)):
         rng = np.random.default_rng([seed, 3] if across else [seed, 6])
         for _ in range(400):
-            first, second = rng.integers(0, 2000, size=2)
+            first, second = rng.integers(0, 2000, size=2)  # pairs of the first 2,000 test digits
             gap = int(rng.integers(-4, 6))  # MNIST's digits have about 4 black pixels each side: -4 nearly touches
             pair = np.zeros((28, 56 + gap), dtype=np.uint8)  # side by side; turned below for a column
             pair[:, :28] = digits[first] if across else digits[first].T

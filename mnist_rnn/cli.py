@@ -50,6 +50,7 @@ from mnist_rnn.finite_loss import StopOnNonFiniteLoss
 from mnist_rnn.model import RNNClassifier
 from mnist_rnn.precision import supported_precision
 from mnist_rnn.predictions import PredictionWriter
+from mnist_rnn.user_images import missing
 
 # Values the model takes from the data module, so nobody types them twice.
 DATA_TO_MODEL = ("num_classes", "image_size", "mean", "std", "dataset", "class_names")
@@ -149,7 +150,7 @@ class MNISTRNNCLI(LightningCLI):
         if replaced:
             warn(replaced)
         predict_path = (config.get("data") or {}).get("predict_path") if subcommand == "predict" else None
-        if predict_path and not Path(predict_path).exists() and not any(c in predict_path for c in "*?["):
+        if predict_path and missing(predict_path):
             raise UserError(f"--data.predict_path {predict_path}: no such file or folder")  # before the Trainer
         if subcommand in ("test", "validate") and not config.get("ckpt_path"):
             # Lightning would score the untrained weights; predict refuses that too.

@@ -167,6 +167,11 @@ def _upright(image: Image.Image) -> Image.Image:
         return image
 
 
+def missing(path_or_glob: str | Path) -> bool:
+    """A path that names nothing: no such file or folder, and no wildcard that a glob would expand."""
+    return not Path(path_or_glob).exists() and not any(wildcard in str(path_or_glob) for wildcard in "*?[")
+
+
 def find_images(path_or_glob: str | Path) -> list[Path]:
     """The image files a user means: one file, the images in a folder, or the images a glob matches.
 
@@ -178,7 +183,7 @@ def find_images(path_or_glob: str | Path) -> list[Path]:
     path = Path(path_or_glob)
     if path.is_file():
         return [path]
-    if not path.exists() and not any(wildcard in str(path_or_glob) for wildcard in "*?["):
+    if missing(path_or_glob):
         raise UserError(f"{path_or_glob}: no such file or folder")
     if path.is_dir():
         candidates = path.iterdir()
