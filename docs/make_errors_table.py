@@ -39,7 +39,8 @@ best checkpoint on), model options typed beside the `--ckpt_path` of `test`, `va
 disagree with the checkpoint (its settings are used), and `--trainer.precision bf16-mixed` (or `bf16-true`)
 on a CPU or GPU without native bfloat16 (`mnist-rnn: warning: this CPU has no native bfloat16 (AVX512-BF16
 or AMX), and oneDNN cannot run the LSTM in it: --trainer.precision bf16-mixed replaced by 32-true
-(float32)`).
+(float32)`; on an AVX512 CPU without those instructions: `..., and emulated it trains slower than float32:
+...`).
 
 Resuming with fewer training steps than the checkpoint made (a smaller `--trainer.limit_train_batches` or
 `--trainer.max_epochs` under the one-cycle schedule) stops at the first step with one line: `mnist-rnn:

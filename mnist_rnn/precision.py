@@ -1,14 +1,19 @@
-"""bfloat16 only where the hardware has it.
+"""bfloat16 only where the hardware computes in it natively.
 
-``--trainer.precision bf16-mixed`` (``configs/fast.yaml``) runs the LSTM's matrix products in bfloat16. On a
-CPU without native bfloat16 (no AVX512-BF16 or AMX: many laptops, older servers and cloud CPUs), oneDNN
-cannot build a bfloat16 LSTM at all: training ends in "could not create a primitive descriptor". A GPU older
-than Ampere has no bfloat16 either. There the CLI trains in float32 instead (``32-true``, the same
-accuracy: docs/results.md) and says so in one line, rather than refusing a config that works everywhere
-else. :func:`bf16_supported` is the one place that asks the hardware, so tests can pretend either way.
+``--trainer.precision bf16-mixed`` (``configs/fast.yaml``) runs the LSTM's matrix products in bfloat16. That
+pays only on a CPU with AVX512-BF16 or AMX (or an Ampere or newer GPU). Elsewhere it costs: on an AVX512 CPU
+without them (Skylake to Ice Lake, common in clouds) oneDNN emulates bfloat16 and ``fit`` runs at about half
+its float32 speed; on a CPU without AVX512 (many laptops) oneDNN cannot build a bfloat16 LSTM at all and
+training ends in "could not create a primitive descriptor" (docs/results.md). There the CLI trains in float32
+instead (``32-true``, the same accuracy) and says so in one line, rather than refusing or slowing down a
+config that is fast elsewhere. :func:`cpu_bf16` and :func:`bf16_supported` are the one place that asks the
+hardware, so tests can pretend either way.
 """
 
 from __future__ import annotations
+
+import os
+import platform
 
 import torch
 
@@ -17,10 +22,34 @@ BF16_PRECISIONS = ("bf16-mixed", "bf16-true", "bf16")
 FALLBACK = "32-true"
 
 
+# oneDNN's instruction-set limits (ONEDNN_MAX_CPU_ISA) below AVX512_CORE_BF16: under them it emulates bfloat16.
+ISAS_WITHOUT_BF16 = ("SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE", "AVX512_CORE_VNNI")
+
+
+# What bfloat16 does on a CPU without it, by cpu_bf16()'s answer.
+CPU_WITHOUT_BF16 = {
+    "emulated": "and emulated it trains slower than float32",
+    "none": "and oneDNN cannot run the LSTM in it",
+}
+
+
+def cpu_bf16() -> str:
+    """How this CPU runs a bfloat16 LSTM: "native" (AVX512-BF16 or AMX; on ARM, its BF16 extension), "emulated"
+    (works, but slower than float32) or "none" (oneDNN has no bfloat16 LSTM for this CPU)."""
+    if not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        return "none"
+    if platform.machine().lower() not in ("x86_64", "amd64", "i386", "i686"):
+        return "native"  # torch's check above asks for the ARM BF16 instructions themselves
+    # torch's check says yes to any AVX512 CPU, as oneDNN can emulate bfloat16 there; ask for the instructions.
+    limit = os.environ.get("ONEDNN_MAX_CPU_ISA", os.environ.get("DNNL_MAX_CPU_ISA", "ALL")).upper()
+    has_instructions = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+    return "native" if has_instructions and limit not in ISAS_WITHOUT_BF16 else "emulated"
+
+
 def bf16_supported(device_type: str) -> bool:
     """Whether ``device_type`` ("cpu" or "cuda") computes in bfloat16 natively (another type: assumed so)."""
     if device_type == "cpu":
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        return cpu_bf16() == "native"
     if device_type == "cuda":
         return torch.cuda.is_available() and torch.cuda.is_bf16_supported(including_emulation=False)
     return True
@@ -40,7 +69,7 @@ def supported_precision(precision: object, accelerator: object) -> tuple[object,
     if str(precision) not in BF16_PRECISIONS or device is None or bf16_supported(device):
         return precision, None
     if device == "cpu":
-        lack = "this CPU has no native bfloat16 (AVX512-BF16 or AMX), and oneDNN cannot run the LSTM in it"
+        lack = f"this CPU has no native bfloat16 (AVX512-BF16 or AMX), {CPU_WITHOUT_BF16[cpu_bf16()]}"
     else:
         lack = f"this GPU ({torch.cuda.get_device_name()}) has no bfloat16"
     return FALLBACK, f"{lack}: --trainer.precision {precision} replaced by {FALLBACK} (float32)"

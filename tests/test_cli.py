@@ -127,18 +127,28 @@ def test_fast_config_trains_in_bf16_mixed_precision(fake_data_dir, in_tmp_dir, c
     assert "replaced by" not in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("precision", ["bf16-mixed", "bf16-true"])
-def test_bf16_falls_back_to_float32_on_a_cpu_without_it(fake_data_dir, in_tmp_dir, capsys, monkeypatch, precision):
-    """On a CPU without native bfloat16 oneDNN cannot build a bf16 LSTM: train in float32 and say so, once."""
-    monkeypatch.setattr("mnist_rnn.precision.bf16_supported", lambda device_type: False)
+@pytest.mark.parametrize(
+    ("precision", "cpu", "why"),
+    [
+        ("bf16-mixed", "none", "oneDNN cannot run the LSTM in it"),
+        ("bf16-true", "none", "oneDNN cannot run the LSTM in it"),
+        ("bf16-mixed", "emulated", "emulated it trains slower than float32"),
+    ],
+)
+def test_bf16_falls_back_to_float32_on_a_cpu_without_it(
+    fake_data_dir, in_tmp_dir, capsys, monkeypatch, precision, cpu, why
+):
+    """Without AVX512 oneDNN cannot build a bf16 LSTM; with AVX512 but not its bf16 instructions it emulates
+    them, slower than float32: train in float32 and say so, once."""
+    monkeypatch.setattr("mnist_rnn.precision.cpu_bf16", lambda: cpu)
     extra = ["--trainer.precision", precision, "--trainer.fast_dev_run", "2"]
     cli = build_cli(["fit", "--config", FAST, *data_args(fake_data_dir), *QUIET, *extra])
     assert cli.trainer.precision == "32-true"
     assert cli.trainer.state.finished and torch.isfinite(cli.trainer.callback_metrics["train/loss"])
     warnings = [line for line in capsys.readouterr().err.splitlines() if "bfloat16" in line]
     assert warnings == [
-        "mnist-rnn: warning: this CPU has no native bfloat16 (AVX512-BF16 or AMX), and oneDNN cannot run the LSTM "
-        f"in it: --trainer.precision {precision} replaced by 32-true (float32)"
+        f"mnist-rnn: warning: this CPU has no native bfloat16 (AVX512-BF16 or AMX), and {why}: "
+        f"--trainer.precision {precision} replaced by 32-true (float32)"
     ]
 
 

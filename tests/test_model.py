@@ -9,11 +9,11 @@ from torch.utils.data import DataLoader, TensorDataset
 from mnist_rnn.cli import build_cli
 from mnist_rnn.data import MNISTDataModule
 from mnist_rnn.model import RNNClassifier
-from mnist_rnn.precision import bf16_supported
+from mnist_rnn.precision import cpu_bf16
 from mnist_rnn.serve.worker import TorchBackend
 
 # oneDNN builds no bfloat16 LSTM on a CPU without native bfloat16; the CLI's float32 fallback is tested in test_cli.
-NEEDS_CPU_BF16 = pytest.mark.skipif(not bf16_supported("cpu"), reason="this CPU has no native bfloat16")
+NEEDS_CPU_BF16 = pytest.mark.skipif(cpu_bf16() == "none", reason="oneDNN has no bfloat16 LSTM for this CPU")
 
 
 def test_output_shape_for_uint8_and_float_images():
