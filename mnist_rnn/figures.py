@@ -28,6 +28,7 @@ from torchmetrics.classification import MulticlassConfusionMatrix
 from mnist_rnn.calibration import N_BINS
 
 BINS = N_BINS  # confidence bins of the reliability diagram: those of the calibration error
+FEW = 20  # a bin with fewer images has an accuracy too noisy to draw a line through (+-0.2 at 50%)
 INK = 0.5  # a row "has ink" where a pixel is at least this bright (of 1): faint noise is not a stroke
 DPI = 80
 
@@ -296,8 +297,13 @@ def reading_figure(correct: Tensor, counts: Tensor, names: list[str], sequence: 
 
 def reliability_figure(bins: Tensor, temperature: float, errors: tuple[float, float] | None = None) -> Figure:
     """A reliability diagram before (T = 1) and after temperature scaling: per confidence bin, how often the
-    answer was right against how sure it was (the diagonal if calibrated). Below the diagonal: too sure;
-    above: too shy. A point's area is its bin's share of the images (most are in one or two bins).
+    answer was right against how sure it was (the diagonal if calibrated). Above the diagonal: too shy;
+    below: too sure. A point's area is its bin's share of the images.
+
+    A good model puts nearly every test image in the top bin or two, so the lower bins hold a handful of
+    images each, whose accuracy is noise (3 of 4 right is 75%). Those bins (under :data:`FEW` images) are
+    drawn as hollow points off the line, and every other point has its 95% interval: a point off the
+    diagonal says "miscalibrated" only where its bar does too.
 
     Args:
         bins: (3, 2, BINS): images, sum of confidences and right answers per bin, at T = 1 and at ``temperature``.
@@ -308,16 +314,30 @@ def reliability_figure(bins: Tensor, temperature: float, errors: tuple[float, fl
     figure = Figure(figsize=(6.4, 5.6), layout="constrained", dpi=DPI)
     axes = figure.add_subplot()
     axes.plot([0, 1], [0, 1], "--", color="grey", linewidth=1.5)
+    axes.text(0.04, 0.62, "too shy", color="grey", fontsize=14, rotation=45, ha="left", va="bottom")
+    axes.text(0.62, 0.29, "too sure", color="grey", fontsize=14, rotation=45, ha="left", va="top")
     for column, (name, colour) in enumerate((("T = 1", "#f59e0b"), (f"T = {temperature:.2f}", "#3b2fc9"))):
         images, confidence, right = (bins[row, column].numpy() for row in range(3))
         total = max(1.0, float(images.sum()))
-        used = images > 0
-        accuracy = right[used] / images[used]
-        mean_confidence = confidence[used] / images[used]
         ece = errors[column] if errors is not None else float(np.abs(right - confidence).sum() / total)
+        many, few = images >= FEW, (images > 0) & (images < FEW)
+        accuracy = right / np.maximum(images, 1)
+        mean_confidence = confidence / np.maximum(images, 1)
+        low, high = wilson_interval(right[many], images[many])
         label = f"{name}: ECE {ece:.2%}"
-        axes.plot(mean_confidence, accuracy, "-", color=colour, linewidth=2, label=label)
-        axes.scatter(mean_confidence, accuracy, s=20 + 600 * images[used] / total, color=colour, zorder=3)
+        axes.plot(mean_confidence[many], accuracy[many], "-", color=colour, linewidth=2, label=label)
+        axes.errorbar(
+            mean_confidence[many],
+            accuracy[many],
+            yerr=(accuracy[many] - low, high - accuracy[many]),
+            fmt="none",
+            ecolor=colour,
+            elinewidth=1.5,
+            capsize=3,
+        )
+        axes.scatter(mean_confidence[many], accuracy[many], s=20 + 600 * images[many] / total, color=colour, zorder=3)
+        axes.scatter(mean_confidence[few], accuracy[few], s=20, facecolors="none", edgecolors=colour, alpha=0.6)
+    axes.scatter([], [], s=20, facecolors="none", edgecolors="grey", label=f"under {FEW} images: too few to say")
     axes.set_title("Test reliability (before and after scaling)", fontsize=16)
     axes.set_xlabel("confidence (top probability)", fontsize=15)
     axes.set_ylabel("accuracy", fontsize=15)
@@ -325,8 +345,18 @@ def reliability_figure(bins: Tensor, temperature: float, errors: tuple[float, fl
     axes.set_ylim(0, 1.02)
     axes.tick_params(labelsize=14)
     axes.grid(alpha=0.3)
-    axes.legend(fontsize=14, loc="upper left")
+    axes.legend(fontsize=13, loc="upper left")
     return figure
+
+
+def wilson_interval(right: np.ndarray, images: np.ndarray, z: float = 1.96) -> tuple[np.ndarray, np.ndarray]:
+    """The 95% Wilson score interval of the accuracies ``right / images``: unlike the normal one, within [0, 1]."""
+    images = np.maximum(images, 1)
+    accuracy = right / images
+    centre = (accuracy + z**2 / (2 * images)) / (1 + z**2 / images)
+    half = z * np.sqrt(accuracy * (1 - accuracy) / images + z**2 / (4 * images**2)) / (1 + z**2 / images)
+    # It holds the accuracy itself and stays in [0, 1], also after rounding (at 0% or 100% it touches them).
+    return np.clip(np.minimum(centre - half, accuracy), 0, 1), np.clip(np.maximum(centre + half, accuracy), 0, 1)
 
 
 def log_hparams_with_metrics(

@@ -2,17 +2,20 @@
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from lightning.pytorch import Trainer
 from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.loggers import CSVLogger
+from matplotlib.collections import PathCollection
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 
 from mnist_rnn.cli import main
 from mnist_rnn.data import MNISTDataModule
 from mnist_rnn.figures import (
+    FEW,
     TestFigures,
     confusion_figure,
     first_ink_rows,
@@ -21,6 +24,7 @@ from mnist_rnn.figures import (
     reading_figure,
     reliability_figure,
     short_names,
+    wilson_interval,
 )
 from mnist_rnn.model import RNNClassifier
 from tests.helpers import QUIET, data_args, fit_tiny_in
@@ -226,12 +230,38 @@ def test_the_reliability_diagram_names_each_temperature_with_its_calibration_err
     bins[:, 1, 14] = torch.tensor([100, 99, 99])  # calibrated: 99% sure, 99 right
     axes = reliability_figure(bins, 0.5).axes[0]
     labels = [text.get_text() for text in axes.get_legend().get_texts()]
-    assert labels == ["T = 1: ECE 9.00%", "T = 0.50: ECE 0.00%"]
+    assert labels == ["T = 1: ECE 9.00%", "T = 0.50: ECE 0.00%", f"under {FEW} images: too few to say"]
     points = {line.get_label(): (list(line.get_xdata()), list(line.get_ydata())) for line in axes.get_lines()}
     assert points["T = 1: ECE 9.00%"] == ([0.9], [0.99])
     # The test's own (torchmetrics') figures win where given.
     axes = reliability_figure(bins, 0.5, errors=(0.087, 0.0019)).axes[0]
-    assert [text.get_text() for text in axes.get_legend().get_texts()] == ["T = 1: ECE 8.70%", "T = 0.50: ECE 0.19%"]
+    assert [text.get_text() for text in axes.get_legend().get_texts()][:2] == [
+        "T = 1: ECE 8.70%",
+        "T = 0.50: ECE 0.19%",
+    ]
+
+
+def test_bins_with_a_handful_of_images_are_hollow_points_off_the_line():
+    """A calibrated model leaves a few images in each low bin: 1 of 3 right is no evidence of anything."""
+    bins = torch.zeros(3, 2, 15, dtype=torch.float64)
+    bins[:, :, 14] = torch.tensor([980.0, 975.0, 975.0]).unsqueeze(1)  # nearly all sure and right
+    bins[:, :, 8] = torch.tensor([3.0, 1.7, 1.0]).unsqueeze(1)  # 3 images 57% sure, 1 right
+    bins[:, :, 12] = torch.tensor([FEW, 0.8 * FEW, 0.5 * FEW]).unsqueeze(1)  # enough to be drawn: too sure
+    axes = reliability_figure(bins, 0.5).axes[0]
+    line = next(line for line in axes.get_lines() if line.get_label().startswith("T = 1:"))
+    assert list(line.get_xdata()) == pytest.approx([0.8, 975 / 980]) and 1 / 3 not in list(line.get_ydata())
+    points = [c for c in axes.collections if isinstance(c, PathCollection) and len(c.get_offsets())]
+    hollow = [c for c in points if not len(c.get_facecolor())]
+    assert [list(c.get_offsets()[0]) for c in hollow] == [pytest.approx([1.7 / 3, 1 / 3])] * 2
+    legend = [text.get_text() for text in axes.get_legend().get_texts()]
+    assert legend[-1] == f"under {FEW} images: too few to say"
+    assert {text.get_text() for text in axes.texts} == {"too shy", "too sure"}
+
+
+def test_the_wilson_interval_is_the_textbook_one_and_stays_within_0_and_1():
+    low, high = wilson_interval(np.array([5.0, 0.0, 20.0]), np.array([10.0, 20.0, 20.0]))
+    assert low[0] == pytest.approx(0.2366, abs=1e-4) and high[0] == pytest.approx(0.7634, abs=1e-4)
+    assert low[1] == 0 and 0 < high[1] < 0.2 and 0.8 < low[2] < 1 and high[2] == pytest.approx(1)
 
 
 def test_the_reading_figure_shades_the_rows_where_the_network_guesses():

@@ -344,6 +344,9 @@ def test_the_page_in_chromium_answers_when_the_drawing_pauses(server):
         assert shown["error"] == ""
         assert shown["big"] in [str(k) for k in range(10)] and shown["bars"] == 3
         assert shown["summary"].startswith("The answer is ")
+        # Percentages as calibrated probabilities are: neither 100% nor 0% unless they are.
+        shown_as = driver.execute_script("return [0.99996, 0.9994, 0.5, 0.0012, 0.00003, 0, 1].map(pct)")
+        assert shown_as == [">99.9%", "99.9%", "50.0%", "0.1%", "<0.1%", "0%", "100%"]
         assert (shown["preview_width"], shown["preview_height"]) == (28, 28) and shown["preview_shown"] >= 200
         assert shown["lit_pixels"] > 20  # the drawn strokes, prepared
         assert shown["rows"] == [str(r) for r in range(1, 29)] and shown["cells_per_row"] == 10
