@@ -36,7 +36,10 @@ CPU_WITHOUT_BF16 = {
 def cpu_bf16() -> str:
     """How this CPU runs a bfloat16 LSTM: "native" (AVX512-BF16 or AMX; on ARM, its BF16 extension), "emulated"
     (works, but slower than float32) or "none" (oneDNN has no bfloat16 LSTM for this CPU)."""
-    if not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+    try:
+        if not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+            return "none"
+    except (AttributeError, RuntimeError):  # a torch built without oneDNN has no such op, and no fast bf16
         return "none"
     if platform.machine().lower() not in ("x86_64", "amd64", "i386", "i686"):
         return "native"  # torch's check above asks for the ARM BF16 instructions themselves

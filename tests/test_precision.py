@@ -64,6 +64,11 @@ def test_an_avx512_cpu_without_the_bf16_instructions_emulates_them(monkeypatch):
     assert cpu_bf16() == "none"
 
 
+def test_a_torch_without_onednn_trains_in_float32(monkeypatch):
+    monkeypatch.setattr(torch.ops, "mkldnn", object())  # no _is_mkldnn_bf16_supported op at all
+    assert cpu_bf16() == "none" and supported_precision("bf16-mixed", "cpu")[0] == "32-true"
+
+
 @pytest.mark.skipif(cpu_bf16() == "none", reason="oneDNN has no bfloat16 LSTM for this CPU")
 def test_a_bf16_lstm_runs_where_the_cpu_has_it():
     lstm = torch.nn.LSTM(28, 16, batch_first=True)
