@@ -84,6 +84,9 @@ warnings.filterwarnings("ignore", message=".*resuming from a checkpoint that end
 # Lightning (2.6) builds torch's LeafSpec when it moves a batch, which newer torch versions deprecate: a
 # FutureWarning printed in the middle of predict's output that no user of this project can act on.
 warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated", category=FutureWarning)
+# build_cli(args) is called in code (tune, benchmarks.throughput) with the settings it means: LightningCLI's
+# warning that the process's own command line (the benchmark's options) goes unused is not for anyone.
+warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended to run from within Python")
 
 
 class _WithoutTips(logging.Filter):
