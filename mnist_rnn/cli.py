@@ -141,9 +141,8 @@ class MNISTRNNCLI(LightningCLI):
         _check_config_files(raw_args)
         super().parse_arguments(parser, args)
         subcommand = self.config.get("subcommand")
-        if subcommand is None:
-            return
-        config = self.config[subcommand]
+        # Without a subcommand (build_cli(run=False): tune's trials, benchmarks) the settings are at the top.
+        config = self.config[subcommand] if subcommand else self.config
         max_epochs = config.trainer.max_epochs
         if max_epochs is not None and (max_epochs == 0 or max_epochs < -1):
             raise UserError(f"trainer.max_epochs must be positive (or -1 for no limit), got {max_epochs}")
@@ -152,6 +151,8 @@ class MNISTRNNCLI(LightningCLI):
         config.trainer.precision, replaced = supported_precision(config.trainer.precision, config.trainer.accelerator)
         if replaced:
             warn(replaced)
+        if subcommand is None:
+            return
         predict_path = (config.get("data") or {}).get("predict_path") if subcommand == "predict" else None
         if predict_path and missing(predict_path):
             raise UserError(f"--data.predict_path {predict_path}: no such file or folder")  # before the Trainer

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from mnist_rnn.cli import build_cli, main
+from mnist_rnn.errors import UserError
 from mnist_rnn.model import RNNClassifier
 from mnist_rnn.precision import bf16_supported
 from tests.bad_inputs import BAD_INPUTS, make_data
@@ -150,6 +151,16 @@ def test_bf16_falls_back_to_float32_on_a_cpu_without_it(
         f"mnist-rnn: warning: this CPU has no native bfloat16 (AVX512-BF16 or AMX), and {why}: "
         f"--trainer.precision {precision} replaced by 32-true (float32)"
     ]
+
+
+def test_the_cli_built_without_a_subcommand_checks_the_settings_too(fake_data_dir, in_tmp_dir, capsys, monkeypatch):
+    """tune's trials and the benchmarks build the CLI with run=False (no subcommand): the same float32
+    fallback, or their bf16 configs fail on a CPU without bfloat16 ("could not create a primitive descriptor")."""
+    monkeypatch.setattr("mnist_rnn.precision.cpu_bf16", lambda: "none")
+    cli = build_cli(["--config", FAST, *data_args(fake_data_dir), *QUIET, "--trainer.fast_dev_run", "2"], run=False)
+    assert cli.trainer.precision == "32-true" and "replaced by 32-true" in capsys.readouterr().err
+    with pytest.raises(UserError, match="must be positive"):
+        build_cli(["--config", FAST, *data_args(fake_data_dir), "--trainer.max_epochs", "0"], run=False)
 
 
 def test_help_explains_ckpt_path_in_this_projects_terms_and_lists_every_command(capsys):
