@@ -316,24 +316,31 @@ class MNISTRNNCLI(LightningCLI):
             trainer.strategy.barrier()
         results = trainer.test(self.model, datamodule=self.datamodule, ckpt_path=best or None, verbose=False)
         self.test_results = results[0]
-        accuracy = results[0]["test/acc"]
+        self._print_test_results(results[0], best or "the final weights")
+
+    def after_test(self) -> None:
+        """The test's accuracy and calibration in the same lines as after ``fit``, below Lightning's table."""
+        metrics = {key: float(value) for key, value in self.trainer.callback_metrics.items()}
+        self._print_test_results(metrics, str(self.trainer.ckpt_path))
+        self._exit_if_stopped("testing")
+
+    def _print_test_results(self, results: dict[str, float], tested_weights: str) -> None:
+        """Say the test accuracy, and how well the probabilities match how often the model is right, before and
+        after calibration."""
+        trainer = self.trainer
         # limit_test_batches may have cut the test set short: count the images of the batches that ran, in
         # every process (under DDP each tests its own share).
         batches = int(sum(trainer.num_test_batches)) * trainer.world_size
         tested = min(len(self.datamodule.test_set), batches * self.datamodule.batch_size)
-        if trainer.is_global_zero:
-            print(
-                f"Test accuracy {accuracy:.2%} (test error {1 - accuracy:.2%}) on "
-                f"{tested:,} test images, from {best or 'the final weights'}"
-            )
-            print(calibration_line(results[0]))
-
-    def after_test(self) -> None:
-        """Say how well the probabilities match how often the model is right, before and after calibration."""
-        metrics = {key: float(value) for key, value in self.trainer.callback_metrics.items()}
-        if self.trainer.is_global_zero and "test/ece" in metrics:
-            print(calibration_line(metrics))
-        self._exit_if_stopped("testing")
+        if not trainer.is_global_zero or "test/acc" not in results:
+            return
+        accuracy = results["test/acc"]
+        print(
+            f"Test accuracy {accuracy:.2%} (test error {1 - accuracy:.2%}) on {tested:,} test images, "
+            f"from {tested_weights}"
+        )
+        if "test/ece" in results:
+            print(calibration_line(results))
 
 
 def calibration_line(results: dict[str, float]) -> str:

@@ -160,7 +160,9 @@ def test_test_prints_the_calibration_error_before_and_after(run, fake_data_dir, 
     monkeypatch.chdir(tmp_path)
     best = next((run / "checkpoints").glob("best-*.ckpt"))
     main(["test", "--ckpt_path", str(best), *data_args(fake_data_dir), *QUIET])
-    line = capsys.readouterr().out.strip().splitlines()[-1]
+    *_, accuracy_line, line = capsys.readouterr().out.strip().splitlines()
+    # The same headline as after fit: test alone gives the final numbers too.
+    assert accuracy_line.startswith("Test accuracy ") and accuracy_line.endswith(f"on 60 test images, from {best}")
     temperature = temperature_of(best)
     assert line.startswith("Test calibration error (ECE, 15 bins) ")
     assert f"at temperature {temperature:.3f}" in line and "uncalibrated, at 1.0" in line
