@@ -328,12 +328,12 @@ class MNISTRNNCLI(LightningCLI):
         """Say the test accuracy, and how well the probabilities match how often the model is right, before and
         after calibration."""
         trainer = self.trainer
+        if not trainer.is_global_zero or "test/acc" not in results:
+            return
         # limit_test_batches may have cut the test set short: count the images of the batches that ran, in
         # every process (under DDP each tests its own share).
         batches = int(sum(trainer.num_test_batches)) * trainer.world_size
         tested = min(len(self.datamodule.test_set), batches * self.datamodule.batch_size)
-        if not trainer.is_global_zero or "test/acc" not in results:
-            return
         accuracy = results["test/acc"]
         print(
             f"Test accuracy {accuracy:.2%} (test error {1 - accuracy:.2%}) on {tested:,} test images, "
