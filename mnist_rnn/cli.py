@@ -66,6 +66,13 @@ TOOLS: dict[str, tuple[str, str]] = {
     "tune": ("mnist_rnn.tune", "search fit's settings with Optuna (pruned, resumable, parallel)"),
 }
 TRAINER_COMMANDS = ("fit", "validate", "test", "predict")
+# pyproject.toml's optional extras, by the packages they bring: a tool run without its extra says which to
+# install, in one line, instead of a traceback ending in ModuleNotFoundError.
+EXTRA_OF = {
+    **dict.fromkeys(("litserve", "fastapi", "starlette", "multipart", "python_multipart", "anyio"), "serve"),
+    **dict.fromkeys(("onnx", "onnxscript", "onnxruntime"), "serve"),
+    "optuna": "tune",
+}
 
 # --ckpt_path in this project's terms (Lightning's own help speaks of "hpc" and "registry").
 CKPT_PATH_HELP = (
@@ -368,7 +375,7 @@ def main(args: ArgsType = None) -> None:
         try:
             argv = sys.argv[1:] if args is None else args
             if isinstance(argv, list) and argv and argv[0] in TOOLS:
-                importlib.import_module(TOOLS[argv[0]][0]).main(argv[1:])
+                _run_tool(argv[0], argv[1:])
             else:
                 build_cli(args)
         except stopping.Stopped as stop:
@@ -378,6 +385,17 @@ def main(args: ArgsType = None) -> None:
                 raise
             print(f"mnist-rnn: error: {_short(error)}", file=sys.stderr)
             sys.exit(2)
+
+
+def _run_tool(name: str, argv: list[str]) -> None:
+    """Run the tool ``name`` (``export``, ``serve``, ...); one that lacks its optional extra names it."""
+    try:
+        importlib.import_module(TOOLS[name][0]).main(argv)
+    except ModuleNotFoundError as error:
+        extra = EXTRA_OF.get((error.name or "").partition(".")[0])
+        if extra is None:
+            raise
+        raise UserError(f'{name} needs {error.name}, which is not installed: pip install -e ".[{extra}]"') from error
 
 
 def build_cli(args: ArgsType = None, run: bool = True, cli_class: type[MNISTRNNCLI] | None = None) -> MNISTRNNCLI:

@@ -1,5 +1,6 @@
 """The real command line, run in-process on the fake data."""
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -161,6 +162,19 @@ def test_the_cli_built_without_a_subcommand_checks_the_settings_too(fake_data_di
     assert cli.trainer.precision == "32-true" and "replaced by 32-true" in capsys.readouterr().err
     with pytest.raises(UserError, match="must be positive"):
         build_cli(["--config", FAST, *data_args(fake_data_dir), "--trainer.max_epochs", "0"], run=False)
+
+
+def test_a_tool_without_its_extra_names_the_extra_to_install(monkeypatch, capsys):
+    """pip install -e . alone has no LitServe: serve says how to get it, in one line, not a traceback."""
+    for module in ("mnist_rnn.serve", "mnist_rnn.serve.app"):
+        monkeypatch.delitem(sys.modules, module, raising=False)
+    monkeypatch.setitem(sys.modules, "litserve", None)  # import litserve: ModuleNotFoundError
+    with pytest.raises(SystemExit) as stop:
+        main(["serve", "--ckpt_path", "model.ckpt"])
+    assert stop.value.code == 2
+    assert capsys.readouterr().err == (
+        'mnist-rnn: error: serve needs litserve, which is not installed: pip install -e ".[serve]"\n'
+    )
 
 
 def test_help_explains_ckpt_path_in_this_projects_terms_and_lists_every_command(capsys):
