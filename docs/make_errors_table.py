@@ -48,6 +48,10 @@ error: the checkpoint has trained 10 steps, but this run's one-cycle lr schedule
 training batches per epoch): resume with the first run's --trainer.limit_train_batches, or a larger
 --trainer.max_epochs`.
 
+A tool run without its optional extra (`pip install -e .` alone) stops before it starts: `mnist-rnn: error:
+serve needs litserve, which is not installed: pip install -e ".[serve]"` (`export --format onnx` names onnx,
+onnxscript and onnxruntime; `tune` names Optuna and `.[tune]`).
+
 ## `calibrate`
 
 `python -m mnist_rnn calibrate --ckpt_path CKPT` (tested in `tests/test_calibration.py`; exit status 2 for each):
