@@ -1,7 +1,8 @@
 """How well does a checkpoint read digits that are not MNIST's, on the backgrounds users' pictures have?
 
 Renders the digits 0-9 from fonts and runs ``python -m mnist_rnn predict`` on them in-process; prints the
-accuracy per kind of background, per font, overall, and the mistakes. The kinds:
+accuracy per kind of background, per font, overall, how sure it was against how often it was right (the
+calibration error), and the mistakes. The kinds:
 
 - ``uniform``: dark ink on large, evenly lit canvases, off-centre, in a few sizes and colours (the first
   set this benchmark had, unchanged: 360 PNG files, no blur, no rotation);
@@ -34,9 +35,12 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
+from torchmetrics.functional.classification import binary_calibration_error
 
 from benchmarks.predict_agreement import run_predict
+from mnist_rnn.calibration import N_BINS
 from mnist_rnn.preparation import to_mnist
 from mnist_rnn.user_images import decode_image
 
@@ -327,6 +331,22 @@ def kind_of(name: str) -> str:
     return next(kind for kind in sorted(KINDS, key=len, reverse=True) if name.startswith(kind + "_"))
 
 
+def calibration_summary(truth: dict[str, int], predicted: dict[str, tuple[str, str]]) -> str:
+    """Do the probabilities mean what they say on these pictures, which are not MNIST's? The mean top
+    probability against the share read right, their calibration error (ECE, the test's 15 bins), and how
+    sure the wrong answers were; rows without a probability (blank, error) are left out."""
+    answered = [name for name in truth if predicted[name][0] not in ("blank", "error")]
+    confidence = torch.tensor([float(predicted[name][1]) for name in answered])
+    right = torch.tensor([predicted[name][0] == str(truth[name]) for name in answered]).long()
+    ece = float(binary_calibration_error(confidence, right, n_bins=N_BINS, norm="l1"))
+    wrong = confidence[right == 0]
+    sure_of_wrong = f"{wrong.median():.2f}" if len(wrong) else "-"
+    return (
+        f"calibration: mean top probability {confidence.mean():.1%}, read right {right.float().mean():.1%} "
+        f"(ECE {ece:.1%}, {N_BINS} bins); the wrong answers' median probability {sure_of_wrong}"
+    )
+
+
 def main_cli() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ckpt-path", type=Path, required=True, help="a checkpoint written by fit")
@@ -367,6 +387,7 @@ def main_cli() -> None:
         results = per_kind[kind]
         print(f"  {kind:14s} {sum(results):>4d}/{len(results):<4d} {sum(results) / len(results):>9.1%}")
     print("  per font:", ", ".join(f"{font} {sum(r)}/{len(r)}" for font, r in per_font.items()))
+    print(f"  {calibration_summary(truth, predicted)}")
     for line in sorted(mistakes):
         print(f"  wrong: {line}")
 
