@@ -292,6 +292,7 @@ class MNISTDataModule(LightningDataModule):
         self._check_paths()
         self._unpack_gz_files()
         if not self._files_present():
+            self._check_not_inside_the_layout()
             self._download()
         train_count = self._check_files(train=True)
         self._check_files(train=False)
@@ -341,6 +342,21 @@ class MNISTDataModule(LightningDataModule):
             for path, partial in unpacked.items():
                 os.replace(partial, path)
                 tell(f"unpacked {_gz(path)}")
+
+    def _check_not_inside_the_layout(self) -> None:
+        """A --data.data_dir that names the files' own folder (``MNIST/raw/``, or ``MNIST/``): say which folder
+        to pass, instead of downloading a second copy into ``MNIST/raw/MNIST/raw/`` (or failing offline with
+        "not found" next to the very files)."""
+        folder = self.info.folder
+        for holder in (self.data_dir, self.data_dir / "raw"):
+            if not all((holder / name).is_file() or _gz(holder / name).is_file() for name in self.info.file_names):
+                continue
+            if holder.name == "raw" and holder.parent.name == folder:
+                fix = f"pass the folder that holds {folder}/raw/: --data.data_dir {holder.parent.parent}"
+            else:
+                fix = f"move them into {self.raw_folder}/, or pass the folder that holds {folder}/raw/"
+            where = f"the {folder} files are in {holder}/, not in {self.raw_folder}/"
+            raise DataError(f"--data.data_dir {self.data_dir}: {where}: {fix}")
 
     def _download(self) -> None:
         # torchvision creates data_dir/<folder>/raw/ before it downloads: after a failure (no network, a

@@ -156,6 +156,12 @@ BAD_INPUTS = [
         "mistyped `--data.data_dir`, no network", ["--data.data_dir", "dta"], "MNIST files not found in dta/MNIST/raw/"
     ),
     BadInput(
+        "`--data.data_dir` naming the files' own folder",
+        ["--data.data_dir", "data/MNIST/raw"],
+        "the MNIST files are in data/MNIST/raw/, not in data/MNIST/raw/MNIST/raw/: pass the folder that holds "
+        "MNIST/raw/: --data.data_dir data",
+    ),
+    BadInput(
         "batch larger than the training set",
         ["--data.batch_size", "500"],
         "batch_size=500 is more than the 200 training images",

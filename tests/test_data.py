@@ -137,6 +137,23 @@ def test_a_bad_gz_file_is_named_and_nothing_is_left(tmp_path, no_network):
     assert not list(raw.glob(".*"))
 
 
+@pytest.mark.parametrize("given", ["MNIST/raw", "MNIST"])
+def test_a_data_dir_inside_the_layout_names_the_folder_to_pass(tmp_path, no_network, given):
+    """--data.data_dir ../shared/mnist/MNIST/raw: the files are right there; no download of a second copy."""
+    write_fake_set(tmp_path, "MNIST")
+    with pytest.raises(DataError) as error:
+        MNISTDataModule(data_dir=str(tmp_path / given)).prepare_data()
+    assert str(error.value) == (
+        f"--data.data_dir {tmp_path / given}: the MNIST files are in {tmp_path / 'MNIST' / 'raw'}/, not in "
+        f"{tmp_path / given / 'MNIST' / 'raw'}/: pass the folder that holds MNIST/raw/: --data.data_dir {tmp_path}"
+    )
+    assert no_network == [] and not (tmp_path / given / "MNIST").exists()
+    loose = tmp_path / "my_mnist"  # the four files in a folder of another name
+    (tmp_path / "MNIST" / "raw").rename(loose)
+    with pytest.raises(DataError, match=f"move them into {loose / 'MNIST' / 'raw'}/, or pass the folder"):
+        MNISTDataModule(data_dir=str(loose)).prepare_data()
+
+
 def test_a_mistyped_data_dir_leaves_no_empty_folders(tmp_path, no_network):
     with pytest.raises(DataError, match="files not found"):
         MNISTDataModule(data_dir=str(tmp_path / "dta" / "mnist")).prepare_data()
