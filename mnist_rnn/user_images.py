@@ -185,14 +185,19 @@ def find_images(path_or_glob: str | Path) -> list[Path]:
         return [path]
     if missing(path_or_glob):
         raise UserError(f"{path_or_glob}: no such file or folder")
+    below = False  # a folder's subfolders are not read, but images in them are named (a folder per class)
     if path.is_dir():
-        candidates = path.iterdir()
+        candidates = list(path.iterdir())
+        below = any(_holds_images(folder) for folder in candidates if folder.is_dir())
     else:
-        candidates = (Path(p) for p in glob.glob(str(path_or_glob), recursive=True))
+        candidates = [Path(p) for p in glob.glob(str(path_or_glob), recursive=True)]
     files = [p for p in candidates if p.is_file()]
     found = sorted(p for p in files if p.suffix.lower() in IMAGE_SUFFIXES)
     others = sorted(p for p in files if p.suffix.lower() not in IMAGE_SUFFIXES and not p.name.startswith("."))
     named = ", ".join(str(p) for p in others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+    every_image = f"--data.predict_path '{path / '**' / '*'}'"
+    if not found and below:
+        raise UserError(f"no images in {path_or_glob} itself, but in its subfolders: {every_image} reads them all")
     if not found:
         besides = f"; other files there: {named}" if others else ""
         raise UserError(f"no images found at {path_or_glob} (looked for {listed()} files{besides})")
@@ -201,7 +206,14 @@ def find_images(path_or_glob: str | Path) -> list[Path]:
             warn(f"skipped {named}: not a {listed()} file, by the suffix of its name")
         else:
             warn(f"skipped {len(others)} files, not {listed()} files by the suffix of their names: {named}")
+    if below:
+        warn(f"the images in subfolders of {path_or_glob} were not read: {every_image} reads them too")
     return found
+
+
+def _holds_images(folder: Path) -> bool:
+    """Whether ``folder`` or a folder below it holds a file with an image suffix (stops at the first)."""
+    return any(p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() for p in folder.rglob("*"))
 
 
 def preparing_workers(count: int) -> int:

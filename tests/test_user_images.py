@@ -96,12 +96,26 @@ def test_find_images_in_a_folder_a_glob_or_one_file(tmp_path, capsys):
     (tmp_path / "sub" / "f.png").touch()
     names = [p.name for p in find_images(tmp_path)]
     assert names == ["a.JPG", "b.png", "c.bmp", "d.gif", "e.jpeg", "g.webp", "h.tif", "i.HEIC"]
-    # Not silently: a file the user may have meant as a picture is named (a hidden one is not).
+    # Not silently: a file the user may have meant as a picture is named (a hidden one is not), and so are
+    # images in subfolders, with the glob that reads them.
+    every = f"--data.predict_path '{tmp_path / '**' / '*'}'"
     assert capsys.readouterr().err == (
         f"mnist-rnn: warning: skipped {tmp_path / 'notes.txt'}: not a PNG, JPEG, BMP, GIF, WebP, TIFF, AVIF or "
         "HEIC file, by the suffix of its name\n"
+        f"mnist-rnn: warning: the images in subfolders of {tmp_path} were not read: {every} reads them too\n"
     )
-    assert [p.name for p in find_images(str(tmp_path / "**" / "*.png"))] == ["b.png", "f.png"]
+    # A folder per class (ImageFolder's layout), no image in the folder itself: the glob, not "no images".
+    by_class = tmp_path / "by_class"
+    (by_class / "3").mkdir(parents=True)
+    (by_class / "3" / "x.png").touch()
+    with pytest.raises(UserError) as error:
+        find_images(by_class)
+    assert str(error.value) == (
+        f"no images in {by_class} itself, but in its subfolders: --data.predict_path '{by_class / '**' / '*'}' "
+        "reads them all"
+    )
+    assert find_images(str(by_class / "**" / "*")) == [by_class / "3" / "x.png"]
+    assert [p.name for p in find_images(str(tmp_path / "**" / "*.png"))] == ["b.png", "x.png", "f.png"]
     assert find_images(tmp_path / "notes.txt") == [tmp_path / "notes.txt"]  # named: taken, and judged later
     with pytest.raises(UserError, match="no images found"):
         find_images(tmp_path / "nothing-*.png")
