@@ -1,12 +1,14 @@
 """Load on ``python -m mnist_rnn serve`` with what users send, optionally side by side with another version.
 
-Three payloads, each with its true digit, so the answers' accuracy is known:
+Four payloads, each with its true digit, so the answers' accuracy is known:
 
 - ``mnist``: MNIST test images as 28x28 PNG files;
 - ``canvas``: the page's drawings: MNIST test digits drawn large, as the page posts its pad (a 320x320 RGBA
   PNG, white strokes about 25 pixels wide with soft edges on black; see ``mnist_rnn/web/index.html``);
 - ``photo``: phone photos: a digit inked on paper (``benchmarks.own_digits.page``), 1000x750, a little
-  sensor noise, JPEG at quality 85.
+  sensor noise, JPEG at quality 85;
+- ``phone``: the same at a phone camera's full size, 4032x3024 (2-3 MB), what the page's upload button sends
+  from a phone: 20 distinct photos, posted in turn.
 
 For each payload and each number of clients (1, 8, 32), each client sends payloads back to back over a
 keep-alive connection for ``--seconds``: requests/s, p50 and p99 latency, errors, the accuracy of the
@@ -49,9 +51,11 @@ from mnist_rnn.data import MNISTDataModule
 
 ROOT = Path(__file__).parents[1]
 MAX_CLIENTS, MAX_SECONDS = 64, 120
-PAYLOADS = ("mnist", "canvas", "photo")
+PAYLOADS = ("mnist", "canvas", "photo", "phone")
 CANVAS = 320  # the page's pad, in pixels
 PHOTO = (1000, 750)
+PHONE = (4032, 3024)  # a phone camera's 12 megapixels, what the page's upload button sends from a phone
+PHONE_FILES = 20  # distinct full-size photos (2-3 MB each, slow to make), posted in turn
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 TABLE_HEAD = "| payload | clients | server | requests | requests/s | p50 ms | p99 ms | errors | accuracy | CPU ms/req |"
 
@@ -78,13 +82,13 @@ def canvas_drawing(digit: np.ndarray) -> Image.Image:
     return Image.fromarray(rgba, "RGBA")
 
 
-def phone_photo(digit: int, seed: int) -> bytes:
-    """A phone photo of a digit inked on paper: 1000x750 JPEG (quality 85) with a little sensor noise."""
+def phone_photo(digit: int, seed: int, size: tuple[int, int] = PHOTO) -> bytes:
+    """A phone photo of a digit inked on paper: a JPEG (quality 85) of ``size`` with a little sensor noise."""
     from benchmarks.own_digits import fonts, page, sensor_noise, to_image
 
     rng = np.random.default_rng([seed, digit])
     font_paths = list(fonts().values())
-    sheet = page(digit, font_paths[seed % len(font_paths)], rng, PHOTO)
+    sheet = page(digit, font_paths[seed % len(font_paths)], rng, size)
     buffer = io.BytesIO()
     to_image(sensor_noise(sheet, rng, rng.uniform(1, 4))).save(buffer, "JPEG", quality=85)
     return buffer.getvalue()
@@ -92,9 +96,10 @@ def phone_photo(digit: int, seed: int) -> bytes:
 
 def payloads(kind: str, data_dir: str, count: int) -> tuple[list[bytes], np.ndarray]:
     """``count`` files of one kind and their true digits."""
-    if kind == "photo":
-        labels = np.arange(count) % 10
-        return [phone_photo(int(digit), seed) for seed, digit in enumerate(labels)], labels
+    if kind in ("photo", "phone"):
+        labels = np.arange(count if kind == "photo" else min(count, PHONE_FILES)) % 10
+        size = PHOTO if kind == "photo" else PHONE
+        return [phone_photo(int(digit), seed, size) for seed, digit in enumerate(labels)], labels
     data = MNISTDataModule(data_dir=data_dir)
     data.setup("test")
     images, labels = data.test_set.images[:count, 0].numpy(), data.test_set.labels[:count].numpy()
@@ -285,7 +290,7 @@ def main() -> None:
             for repeat in range(args.repeats)
         ]
         for run, (kind, clients, _) in enumerate(cells):
-            content_type = "image/jpeg" if kind == "photo" else "image/png"
+            content_type = "image/jpeg" if kind in ("photo", "phone") else "image/png"
             order = servers if run % 2 == 0 else servers[::-1]  # alternate which goes first
             figures = {}
             for server in order:

@@ -28,6 +28,7 @@ from mnist_rnn.preparation import (
     box_around,
     full_size_box,
     grayscale,
+    reduced,
     shrink,
 )
 
@@ -40,7 +41,7 @@ SPECK = 0.001
 def prepare_garment(image: Image.Image) -> Prepared:
     """A picture of one garment as Fashion-MNIST has its images: uint8 (1, 28, 28), the garment light on black,
     its longer side 28 pixels, centred by its box. ``blank`` when nothing differs from the corners' colour."""
-    gray = grayscale(image)
+    gray = grayscale(reduced(image))  # a phone's full resolution adds noise at the garment's edge, and time
     if gray is None or min(gray.shape) < 2:
         return blank()
     background = float(np.median(gray[[0, 0, -1, -1], [0, -1, 0, -1]]))  # the corners' colour

@@ -30,6 +30,11 @@ CENTRE = 14.0  # where MNIST's centres of mass lie (mean over the test set: 13.9
 # Finding the digit happens on a copy at most this many pixels on its longer side (enough to see a digit,
 # small enough to be quick); the digit itself is then cut from the full-resolution image.
 WORKING_SIZE = 256
+# The most resolution a picture is prepared at: larger ones are box-averaged down by a whole factor to
+# between this and twice this on the longer side. A 20x20 digit needs far fewer pixels, and at a camera's
+# full resolution its sensor's noise outweighs the faint edge of the ink: the digit of a 12-megapixel photo
+# came out 16-18 pixels tall instead of 20 (docs/predict.md), and took 4x as long.
+PREPARED_SIDE = 1000
 # The background is what an opening with an octagon this fraction of the shorter side leaves: anything
 # narrower (a pen stroke) is ink; anything wider (a sheet, a table, a shadow, the light's fall-off) is not.
 BACKGROUND_WINDOW = 1 / 3
@@ -115,14 +120,15 @@ def prepare(image: Image.Image, find_others: bool = True) -> Prepared:
     parts stand apart (KMNIST's は, こ) it is part of it (see :func:`prepare_character`).
 
     The steps (the picture taken as it is: :func:`mnist_rnn.user_images.decode_image` has already turned
-    a file upright by its EXIF tag): grayscale in [0, 1] whatever the mode (16-bit scans scaled, not
+    a file upright by its EXIF tag): a large picture reduced to about :data:`PREPARED_SIDE` pixels across;
+    grayscale in [0, 1] whatever the mode (16-bit scans scaled, not
     clipped; transparent pixels are background); the ink's polarity decided; the
     background (paper, table, shadows, vignetting) estimated locally and removed; the digit found as the
     strongly inked region not touching the picture's edge, with any strokes near it; cropped to it and
     stretched to full brightness; scaled so the longer side is 20 pixels, keeping the aspect ratio;
     placed in a 28x28 black frame with its centre of mass in the middle.
     """
-    gray = grayscale(image)
+    gray = grayscale(reduced(image))
     if gray is None or min(gray.shape) < 2:
         return blank()
     frame, several = _already_prepared(gray), False
@@ -169,6 +175,21 @@ def _already_prepared(gray: np.ndarray) -> np.ndarray | None:
 def blank() -> Prepared:
     """The answer for a picture with nothing to find in it: all black, ``blank``."""
     return Prepared(torch.zeros(1, FRAME, FRAME, dtype=torch.uint8), blank=True)
+
+
+def reduced(image: Image.Image, side: int = PREPARED_SIDE) -> Image.Image:
+    """``image`` box-averaged down by the largest whole factor that keeps its longer side at least ``side``
+    pixels (Pillow's ``reduce``); as it is when that factor is 1. See :data:`PREPARED_SIDE`."""
+    factor = max(image.size) // side
+    if factor < 2:
+        return image
+    if image.mode == "P":  # modes reduce() does not take, as the ones grayscale() reads alike
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    elif image.mode == "1":
+        image = image.convert("L")
+    elif image.mode.startswith("I;16"):
+        image = image.convert("I")
+    return image.reduce(factor)
 
 
 def grayscale(image: Image.Image) -> np.ndarray | None:

@@ -778,3 +778,25 @@ def test_an_image_not_quite_in_mnist_form_is_prepared_in_full(searches, kind):
     searches.clear()  # those made while building it
     assert to_mnist(Image.fromarray(image)).shape == (1, 28, 28)
     assert searches, "the digit search was skipped"
+
+
+def test_a_full_resolution_photo_is_prepared_as_a_smaller_one(tmp_path):
+    """At a camera's 12 megapixels the sensor's noise outweighed the ink's faint edge: the digit came out
+    16-18 pixels tall, not MNIST's 20. Reduced to about PREPARED_SIDE first, it is prepared as at 1000 px."""
+    rng = np.random.default_rng(0)
+    small = render_digit(4, canvas=(1008, 756), size=400, at=(300, 150), ink=(30, 30, 40), paper=(225, 220, 205),
+                         mode="RGB")  # fmt: skip
+    large = np.asarray(small.resize((4032, 3024), Image.Resampling.BICUBIC), dtype=np.float32)
+    noisy = Image.fromarray(np.clip(large + rng.normal(0, 4, large.shape[:2])[..., None], 0, 255).astype(np.uint8))
+    inked = to_mnist(noisy)[0].numpy() > 40
+    rows, columns = np.flatnonzero(inked.any(1)), np.flatnonzero(inked.any(0))
+    assert max(rows[-1] - rows[0], columns[-1] - columns[0]) + 1 == 20
+    assert float((to_mnist(noisy).float() - to_mnist(small).float()).abs().mean()) < 8
+
+
+@pytest.mark.parametrize(("mode", "colour"), [("1", 1), ("P", 3), ("I;16", 1000), ("RGBA", (9, 9, 9, 255)), ("L", 7)])
+def test_reduce_takes_every_mode_the_preparation_reads(mode, colour):
+    image = Image.new(mode, (2500, 2100), colour)
+    reduced = preparation.reduced(image)
+    assert reduced.size == (1250, 1050) and preparation.grayscale(reduced) is not None
+    assert preparation.reduced(Image.new(mode, (1999, 1000), colour)).size == (1999, 1000)

@@ -54,6 +54,17 @@ def test_the_exif_orientation_tag_is_applied(tmp_path, suffix):
     assert close(phone, sideways) > 0.05  # the tag mattered
 
 
+def test_a_phones_full_size_jpeg_is_decoded_at_the_scale_the_preparation_uses(tmp_path):
+    """12 megapixels: libjpeg decodes at 1/4 (1008 x 756), what prepare() would reduce it to, and turns it."""
+    photo = Image.new("RGB", (4032, 3024), (230, 225, 215))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored sideways
+    photo.save(tmp_path / "photo.jpg", quality=85, exif=exif.tobytes())
+    assert decode_image(tmp_path / "photo.jpg").size == (756, 1008)
+    photo.resize((1999, 1500)).save(tmp_path / "smaller.jpg")  # under twice PREPARED_SIDE: as it is
+    assert decode_image(tmp_path / "smaller.jpg").size == (1999, 1500)
+
+
 @pytest.mark.parametrize("format", ["WEBP", "TIFF", "AVIF", "HEIF"])
 def test_pictures_saved_from_the_web_scanned_or_taken_on_an_iphone_are_read(tmp_path, format):
     scan = render_digit(3, canvas=(120, 160), size=100, ink=(30, 30, 40), paper=(235, 230, 220), mode="RGB")
