@@ -293,6 +293,16 @@ class MNISTRNNCLI(LightningCLI):
             raise UserError(f"{len(images.failures)} of {total} files could not be read (rows with {column} 'error')")
 
     def after_validate(self) -> None:
+        """The validation accuracy in one line, as ``test`` gives its own, below Lightning's table."""
+        trainer = self.trainer
+        accuracy = trainer.callback_metrics.get("val/acc")
+        if trainer.is_global_zero and accuracy is not None:
+            batches = int(sum(trainer.num_val_batches)) * trainer.world_size
+            images = min(len(self.datamodule.val_set), batches * self.datamodule.batch_size)
+            print(
+                f"Validation accuracy {float(accuracy):.2%} (error {1 - float(accuracy):.2%}) on {images:,} "
+                f"validation images (held out of the training set), from {trainer.ckpt_path}"
+            )
         self._exit_if_stopped("validating")
 
     def _exit_if_stopped(self, stage: str, then: str = ": the results above are complete") -> None:

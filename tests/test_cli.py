@@ -33,6 +33,19 @@ def test_fit_writes_checkpoints_logs_and_prints_the_test_accuracy(fake_data_dir,
     assert fit_tiny(fake_data_dir) != run
 
 
+def test_validate_prints_the_validation_accuracy_of_the_checkpoint(fake_data_dir, in_tmp_dir, capsys):
+    run = fit_tiny(fake_data_dir)
+    best = next((run / "checkpoints").glob("best-*.ckpt"))
+    capsys.readouterr()
+    main(["validate", "--ckpt_path", str(best), *data_args(fake_data_dir), *QUIET])
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    accuracy = float(best.stem.split("val_acc")[1])  # what fit saw on the same 40 held-out images
+    assert line == (
+        f"Validation accuracy {accuracy:.2%} (error {1 - accuracy:.2%}) on 40 validation images (held out of the "
+        f"training set), from {best}"
+    )
+
+
 def test_checkpoint_alone_rebuilds_the_model(fake_data_dir, in_tmp_dir):
     run = fit_tiny(fake_data_dir, "--model.hidden_size", "32", "--model.cell", "gru")
     best = next((run / "checkpoints").glob("best-*.ckpt"))
