@@ -297,8 +297,7 @@ class MNISTRNNCLI(LightningCLI):
         trainer = self.trainer
         accuracy = trainer.callback_metrics.get("val/acc")
         if trainer.is_global_zero and accuracy is not None:
-            batches = int(sum(trainer.num_val_batches)) * trainer.world_size
-            images = min(len(self.datamodule.val_set), batches * self.datamodule.batch_size)
+            images = self._images_run(trainer.num_val_batches, self.datamodule.val_set)
             print(
                 f"Validation accuracy {float(accuracy):.2%} (error {1 - float(accuracy):.2%}) on {images:,} "
                 f"validation images (held out of the training set), from {trainer.ckpt_path}"
@@ -341,16 +340,18 @@ class MNISTRNNCLI(LightningCLI):
         self._print_test_results(metrics, str(self.trainer.ckpt_path))
         self._exit_if_stopped("testing")
 
+    def _images_run(self, batches: list[int | float], dataset: Any) -> int:
+        """The images of ``dataset`` that the batches of a stage covered: ``limit_val_batches`` or
+        ``limit_test_batches`` may have cut it short, and under DDP each process runs its own share."""
+        return min(len(dataset), int(sum(batches)) * self.trainer.world_size * self.datamodule.batch_size)
+
     def _print_test_results(self, results: dict[str, float], tested_weights: str) -> None:
         """Say the test accuracy, and how well the probabilities match how often the model is right, before and
         after calibration."""
         trainer = self.trainer
         if not trainer.is_global_zero or "test/acc" not in results:
             return
-        # limit_test_batches may have cut the test set short: count the images of the batches that ran, in
-        # every process (under DDP each tests its own share).
-        batches = int(sum(trainer.num_test_batches)) * trainer.world_size
-        tested = min(len(self.datamodule.test_set), batches * self.datamodule.batch_size)
+        tested = self._images_run(trainer.num_test_batches, self.datamodule.test_set)
         accuracy = results["test/acc"]
         print(
             f"Test accuracy {accuracy:.2%} (test error {1 - accuracy:.2%}) on {tested:,} test images, "

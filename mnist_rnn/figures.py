@@ -349,14 +349,16 @@ def reliability_figure(bins: Tensor, temperature: float, errors: tuple[float, fl
     return figure
 
 
-def wilson_interval(right: np.ndarray, images: np.ndarray, z: float = 1.96) -> tuple[np.ndarray, np.ndarray]:
-    """The 95% Wilson score interval of the accuracies ``right / images``: unlike the normal one, within [0, 1]."""
-    images = np.maximum(images, 1)
-    accuracy = right / images
-    centre = (accuracy + z**2 / (2 * images)) / (1 + z**2 / images)
-    half = z * np.sqrt(accuracy * (1 - accuracy) / images + z**2 / (4 * images**2)) / (1 + z**2 / images)
-    # It holds the accuracy itself and stays in [0, 1], also after rounding (at 0% or 100% it touches them).
-    return np.clip(np.minimum(centre - half, accuracy), 0, 1), np.clip(np.maximum(centre + half, accuracy), 0, 1)
+def wilson_interval(right: np.ndarray, images: np.ndarray, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """The Wilson score intervals of the accuracies ``right / images`` (scipy's): unlike the normal
+    approximation's, within [0, 1], and exactly 0 or 1 at an accuracy of 0% or 100%."""
+    from scipy.stats import binomtest  # scipy.stats takes a while to import: only when a figure is drawn
+
+    intervals = [
+        binomtest(int(k), int(n)).proportion_ci(confidence_level=confidence, method="wilson")
+        for k, n in zip(np.rint(right), np.rint(images), strict=True)
+    ]
+    return np.array([i.low for i in intervals]), np.array([i.high for i in intervals])
 
 
 def log_hparams_with_metrics(
