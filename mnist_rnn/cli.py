@@ -524,6 +524,12 @@ def _short(error: BaseException) -> str:
         name = linked.group(1)
         via = f"; choose the data set with --data.{name}" if name == "dataset" else ""
         return f"--model.{name} is not an option: the model takes it from the data set it is trained on{via}"
+    precision = re.search(r'Parser key "trainer\.precision".*^\s*Given value: (.+)$', str(error), re.DOTALL | re.M)
+    if precision:  # jsonargparse lists the Union's subtypes' failures, none of which names a valid value
+        return (
+            f"--trainer.precision {precision.group(1)}: no such precision; choose one of 32-true (float32, the "
+            "default), bf16-mixed, 16-mixed (float16 on a GPU), bf16-true, 16-true or 64-true"
+        )
     lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
     text = " ".join(lines[:2])
     if len(lines) > 2 and lines[-1].startswith("Given value"):

@@ -75,7 +75,13 @@ class StopOnNonFiniteLoss(Callback):
         # Every process must stop together, or the others wait forever in the next all-reduce.
         if trainer.strategy.reduce_boolean_decision(first_bad >= 0, all=False):
             where = f"at step {first_bad} (epoch {trainer.current_epoch})" if first_bad >= 0 else "in another process"
+            advice = "Try a lower --model.lr, or gradient clipping (--trainer.gradient_clip_val 1.0)"
+            if str(trainer.precision) == "16-true":
+                # Adam's eps (1e-8) is 0 in float16 and the squares of small gradients too: a step of m / 0.
+                advice = (
+                    "With float16 weights (--trainer.precision 16-true) Adam's steps overflow: train in "
+                    "16-mixed on a GPU, bf16-mixed or 32-true"
+                )
             raise NonFiniteLossError(
-                f"the training loss became NaN or infinite {where}; stopped instead of training on it. "
-                "Try a lower --model.lr, or gradient clipping (--trainer.gradient_clip_val 1.0)"
+                f"the training loss became NaN or infinite {where}; stopped instead of training on it. {advice}"
             )

@@ -119,6 +119,11 @@ class RNNNetwork(nn.Module):
             flat = (flat - self.mean) / self.std
         if self.sequence == "permuted":
             flat = flat[:, self.permutation]
+        # The weights' dtype: float32 except under --trainer.precision 16-true or bf16-true, where Lightning
+        # turns the whole network to half precision but not the uint8 batches, which scale() made float32.
+        weights = self.head.weight.dtype
+        if flat.dtype != weights:
+            flat = flat.to(weights)
         return flat.view(pixels.shape[0], self.steps, self.step_size)
 
     def classify(self, sequences: Tensor) -> Tensor:

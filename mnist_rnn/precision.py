@@ -19,6 +19,8 @@ import torch
 
 # The values of --trainer.precision that compute in bfloat16 ("bf16" is Lightning's older name for bf16-mixed).
 BF16_PRECISIONS = ("bf16-mixed", "bf16-true", "bf16")
+# float16 mixed precision, which Lightning replaces by bf16-mixed on a CPU (torch has no float16 autocast there).
+FP16_MIXED_PRECISIONS = ("16-mixed", "16")
 FALLBACK = "32-true"
 
 
@@ -69,10 +71,14 @@ def device_type(accelerator: object) -> str | None:
 def supported_precision(precision: object, accelerator: object) -> tuple[object, str | None]:
     """``precision``, or float32 where it asks for bfloat16 that the device lacks; then a line saying why."""
     device = device_type(accelerator)
-    if str(precision) not in BF16_PRECISIONS or device is None or bf16_supported(device):
+    # On a CPU Lightning trains 16-mixed as bf16-mixed (with a warning of its own), so the same check applies.
+    as_bf16 = device == "cpu" and str(precision) in FP16_MIXED_PRECISIONS
+    if not (as_bf16 or str(precision) in BF16_PRECISIONS) or device is None or bf16_supported(device):
         return precision, None
     if device == "cpu":
         lack = f"this CPU has no native bfloat16 (AVX512-BF16 or AMX), {CPU_WITHOUT_BF16[cpu_bf16()]}"
+        if as_bf16:
+            lack = f"on a CPU float16 mixed precision is bfloat16's (Lightning's bf16-mixed), and {lack}"
     else:
         lack = f"this GPU ({torch.cuda.get_device_name()}) has no bfloat16"
     return FALLBACK, f"{lack}: --trainer.precision {precision} replaced by {FALLBACK} (float32)"

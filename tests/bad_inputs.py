@@ -238,6 +238,7 @@ REFUSED_VALUES = [
     ("`--trainer.accelerator mps` off a Mac", "--trainer.accelerator", "mps", "mps: not available"),
     ("`--trainer.accelerator tpu` without torch_xla", "--trainer.accelerator", "tpu", "tpu: not available"),
     ("a misspelled accelerator", "--trainer.accelerator", "cpux", "cpux: no such accelerator; choose one"),
+    ("a precision Lightning has no name for", "--trainer.precision", "fp16", "fp16: no such precision; choose one"),
     ("`--model.cuda_graph true` without a CUDA GPU", "--model.cuda_graph", "true", "cuda_graph true needs a CUDA GPU"),
 ]
 BAD_INPUTS += [BadInput(what, [option, value], expected) for what, option, value, expected in REFUSED_VALUES]

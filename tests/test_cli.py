@@ -130,6 +130,7 @@ def test_same_seed_same_result(fake_data_dir, tmp_path, monkeypatch, capsys):
 
 
 FAST = str(Path(SEED_CONFIG).with_name("fast.yaml"))
+ONE_EPOCH = ["--model.hidden_size", "16", "--trainer.max_epochs", "1"]
 
 
 @pytest.mark.skipif(not bf16_supported("cpu"), reason="this CPU has no native bfloat16 (the fallback is tested)")
@@ -165,6 +166,31 @@ def test_bf16_falls_back_to_float32_on_a_cpu_without_it(
         f"mnist-rnn: warning: this CPU has no native bfloat16 (AVX512-BF16 or AMX), and {why}: "
         f"--trainer.precision {precision} replaced by 32-true (float32)"
     ]
+
+
+def test_float16_mixed_precision_on_a_cpu_is_bf16s_and_falls_back_likewise(
+    fake_data_dir, in_tmp_dir, capsys, monkeypatch
+):
+    """Lightning trains 16-mixed as bf16-mixed on a CPU (torch has no float16 autocast there): without AVX512 it
+    ended in oneDNN's "could not create a primitive descriptor" like bf16-mixed did."""
+    monkeypatch.setattr("mnist_rnn.precision.cpu_bf16", lambda: "none")
+    extra = ["--trainer.precision", "16-mixed", "--trainer.fast_dev_run", "2"]
+    cli = build_cli(["fit", *data_args(fake_data_dir), *QUIET, *extra])
+    assert cli.trainer.precision == "32-true" and cli.trainer.state.finished
+    assert (
+        "mnist-rnn: warning: on a CPU float16 mixed precision is bfloat16's (Lightning's bf16-mixed), and this CPU "
+        "has no native bfloat16 (AVX512-BF16 or AMX), and oneDNN cannot run the LSTM in it: --trainer.precision "
+        "16-mixed replaced by 32-true (float32)"
+    ) in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not bf16_supported("cpu"), reason="this CPU has no native bfloat16 (the fallback is tested)")
+def test_bf16_true_trains_bfloat16_weights_and_tests_them(fake_data_dir, in_tmp_dir, capsys):
+    """bf16-true casts the whole network (not the uint8 batches) to bfloat16; it once failed at the first step
+    ("RNN input dtype (torch.float32) does not match weight dtype (torch.bfloat16)")."""
+    cli = build_cli(["fit", *data_args(fake_data_dir), *QUIET, "--trainer.precision", "bf16-true", *ONE_EPOCH])
+    assert {p.dtype for p in cli.model.parameters()} == {torch.bfloat16}
+    assert "Test accuracy" in capsys.readouterr().out
 
 
 def test_the_cli_built_without_a_subcommand_checks_the_settings_too(fake_data_dir, in_tmp_dir, capsys, monkeypatch):

@@ -129,9 +129,10 @@ def test_clipping_and_the_lr_schedule_work_with_the_graph(fake_data_dir):
     assert scheduler.last_epoch == 8 and scheduler.get_last_lr()[0] < 1e-3 * model.hparams.lr
 
 
-def test_bf16_mixed_precision_with_the_graph(fake_data_dir):
+@pytest.mark.parametrize("precision", ["bf16-mixed", "bf16-true"])  # bf16-true: bfloat16 weights, float32 batches
+def test_bf16_precision_with_the_graph(fake_data_dir, precision):
     model = seed_model(cuda_graph=True)
-    trainer = gpu_trainer(max_epochs=1, limit_val_batches=0, precision="bf16-mixed", log_every_n_steps=1)
+    trainer = gpu_trainer(max_epochs=1, limit_val_batches=0, precision=precision, log_every_n_steps=1)
     trainer.fit(model, data(fake_data_dir))
     assert torch.isfinite(trainer.callback_metrics["train/loss"])
 

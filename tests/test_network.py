@@ -91,3 +91,18 @@ def test_a_seeded_model_starts_from_the_lab_weights(forget_bias):
 def test_row_end_steps_picks_the_step_that_ends_each_row():
     assert list(range(784))[row_end_steps(784, 28)] == list(range(27, 784, 28))  # pixels: 27, 55, ..., 783
     assert list(range(28))[row_end_steps(28, 28)] == list(range(28))  # rows: every step
+
+
+@pytest.mark.parametrize("sequence", ["rows", "permuted"])
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_a_half_precision_network_reads_uint8_images(sequence, dtype):
+    """``--trainer.precision bf16-true`` / ``16-true`` turn the network's weights to half precision but leave
+    the uint8 batches alone: the network feeds its recurrent layers in its weights' dtype."""
+    torch.manual_seed(0)
+    network = RNNNetwork(hidden_size=8, sequence=sequence).eval()
+    images = torch.randint(0, 256, (3, 1, 28, 28), dtype=torch.uint8)
+    expected = network(images)
+    half = network.to(dtype)
+    logits, row_logits = half.logits_and_row_logits(images)
+    assert logits.dtype == row_logits.dtype == dtype and logits.shape == (3, 10)
+    torch.testing.assert_close(logits.float(), expected, atol=0.05, rtol=0.05)
