@@ -239,7 +239,7 @@ class SafeModelCheckpoint(ModelCheckpoint):
         elif trainer.sanity_checking:
             outcome = f"stopped by {name} during the sanity check, before any training; no checkpoint written"
         elif trainer.fast_dev_run or not self.save_last:
-            outcome = f"stopped by {name} {where}; no checkpoint saved (fast_dev_run or save_last off)"
+            outcome = f"stopped by {name} {where}; no checkpoint saved (fast_dev_run, save_last or checkpointing off)"
         elif trainer.validating:
             if self.last_model_path and os.path.isfile(self.last_model_path):
                 kept = (

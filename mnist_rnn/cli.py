@@ -231,6 +231,11 @@ class MNISTRNNCLI(LightningCLI):
             # refreshes is the same thing.
             config.trainer.enable_progress_bar = True
             config.progress_bar.refresh_rate = 0
+        if config.trainer.enable_checkpointing is False:
+            # Likewise for the checkpoint callback, which also stops a run cleanly on a signal: one that saves
+            # nothing. The test after fit then tests the final weights, uncalibrated.
+            config.trainer.enable_checkpointing = True
+            config.checkpoint.save_top_k, config.checkpoint.save_last = 0, False
         if config.get("ckpt_path"):
             # LightningCLI put the checkpoint's hyperparameters in model.*, but the links above would
             # overwrite its data set, statistics and class names with those of --data.dataset.

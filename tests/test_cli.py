@@ -193,6 +193,17 @@ def test_bf16_true_trains_bfloat16_weights_and_tests_them(fake_data_dir, in_tmp_
     assert "Test accuracy" in capsys.readouterr().out
 
 
+def test_a_run_without_checkpoints_tests_its_final_weights(fake_data_dir, in_tmp_dir, capsys):
+    """Lightning's --trainer.enable_checkpointing false (it once ended in a MisconfigurationException, as the
+    CLI always adds its checkpoint callback): no checkpoint is written, and the test after fit says what it
+    tested."""
+    run = fit_tiny(fake_data_dir, "--trainer.enable_checkpointing", "false")
+    assert list(run.glob("events.out.tfevents.*")) and not (run / "checkpoints").exists()
+    assert not list(Path(".").rglob("*.ckpt"))
+    tested = [line for line in capsys.readouterr().out.splitlines() if line.startswith("Test accuracy")]
+    assert len(tested) == 1 and tested[0].endswith("test images, from the final weights")
+
+
 def test_the_cli_built_without_a_subcommand_checks_the_settings_too(fake_data_dir, in_tmp_dir, capsys, monkeypatch):
     """tune's trials and the benchmarks build the CLI with run=False (no subcommand): the same float32
     fallback, or their bf16 configs fail on a CPU without bfloat16 ("could not create a primitive descriptor")."""
