@@ -182,6 +182,12 @@ class SafeModelCheckpoint(ModelCheckpoint):
         if self._should_save_on_train_epoch_end(trainer):
             self._refresh_last(trainer)
 
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # Lightning (2.6) saves last.ckpt here even under fast_dev_run, which saves nothing else: each smoke
+        # test left a checkpoints/last-vN.ckpt in the working folder (fast_dev_run logs nowhere).
+        if not trainer.fast_dev_run:
+            super().on_train_end(trainer, pl_module)
+
     def _refresh_last(self, trainer: pl.Trainer) -> None:
         if self.save_last and not self._should_skip_saving_checkpoint(trainer):
             self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))

@@ -18,6 +18,8 @@ def test_seed_config_fast_dev_run(fake_data_dir, in_tmp_dir):
     cli = build_cli(["fit", "--config", SEED_CONFIG, *data_args(fake_data_dir), *QUIET, "--trainer.fast_dev_run", "1"])
     assert cli.trainer.state.finished and cli.trainer.global_step == 1
     assert cli.model.hparams.hidden_size == 128 and cli.datamodule.batch_size == 20  # the config, then the options
+    # A smoke test writes nothing: Lightning's ModelCheckpoint left a checkpoints/last.ckpt in the working folder.
+    assert sorted(in_tmp_dir.rglob("*")) == []
 
 
 def test_fit_writes_checkpoints_logs_and_prints_the_test_accuracy(fake_data_dir, in_tmp_dir, capsys):
