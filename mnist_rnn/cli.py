@@ -29,7 +29,7 @@ import torch
 import yaml
 from lightning.pytorch import Trainer
 from lightning.pytorch.accelerators import AcceleratorRegistry
-from lightning.pytorch.callbacks import TQDMProgressBar
+from lightning.pytorch.callbacks import ProgressBar, TQDMProgressBar
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
 from lightning.pytorch.plugins.io import CheckpointIO
 
@@ -220,6 +220,17 @@ class MNISTRNNCLI(LightningCLI):
         name = init_args.get("name") or "lightning_logs"
         return [Path(save_dir) / name / "version_*" / "checkpoints"]
 
+    def instantiate_classes(self) -> None:
+        """A class named in the settings that cannot be built (``--trainer.logger WandbLogger`` without wandb,
+        a callback whose package is missing): one line with Lightning's reason, not jsonargparse's traceback."""
+        try:
+            super().instantiate_classes()
+        except ValueError as error:
+            problem = re.search(r"Problem with given class_path '([^']+)':\s*\n\s*(.+)", str(error))
+            if problem is None or isinstance(error, UserError):
+                raise
+            raise UserError(f"{problem[1]}: {problem[2].strip()}") from error
+
     def before_instantiate_classes(self) -> None:
         config = self.config.get(str(self.subcommand), self.config)  # flat when run=False
         init_args = getattr(config.trainer.logger, "init_args", None)
@@ -262,6 +273,14 @@ class MNISTRNNCLI(LightningCLI):
         if not any(isinstance(plugin, CheckpointIO) for plugin in plugins):
             kwargs["plugins"] = [*plugins, AtomicCheckpointIO()]
         return super().instantiate_trainer(**kwargs)
+
+    def _instantiate_trainer(self, config: dict[str, Any], callbacks: list[Any]) -> Trainer:
+        """A progress bar among ``--trainer.callbacks`` (``RichProgressBar``) replaces this CLI's own; Lightning
+        refuses two ("You added multiple progress bar callbacks")."""
+        chosen = config.get("callbacks") or []
+        if any(isinstance(callback, ProgressBar) for callback in (chosen if isinstance(chosen, list) else [chosen])):
+            callbacks = [callback for callback in callbacks if not isinstance(callback, ProgressBar)]
+        return super()._instantiate_trainer(config, callbacks)
 
     def before_fit(self) -> None:
         stopping.doing("while preparing the data and the model, before training; no checkpoint written")

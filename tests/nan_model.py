@@ -1,9 +1,11 @@
-"""A model that fails on purpose, for the tests of the NaN stop (kept apart from tests/helpers.py, which the
-image tests import: this one needs Lightning)."""
+"""Lightning classes that fail on purpose: a model for the tests of the NaN stop, a callback whose package is
+missing (kept apart from tests/helpers.py, which the image tests import: this one needs Lightning)."""
 
 from __future__ import annotations
 
 import math
+
+from lightning.pytorch import Callback
 
 from mnist_rnn.model import RNNClassifier
 
@@ -18,3 +20,10 @@ class NaNAtStep(RNNClassifier):
     def training_step(self, batch, batch_idx):
         loss = super().training_step(batch, batch_idx)
         return loss * math.nan if self.global_step == self.bad_step else loss
+
+
+class NeedsAMissingPackage(Callback):
+    """A callback whose package is not installed, as Lightning's WandbLogger is without wandb."""
+
+    def __init__(self) -> None:
+        raise ModuleNotFoundError("Requirement 'absent>=1.0' not met. HINT: Try running `pip install -U 'absent>=1.0'`")

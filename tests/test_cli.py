@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from lightning.pytorch.callbacks import ProgressBar
 
 from mnist_rnn.cli import build_cli, main
 from mnist_rnn.errors import UserError
@@ -204,6 +205,27 @@ def test_a_run_without_checkpoints_tests_its_final_weights(fake_data_dir, in_tmp
     assert not list(Path(".").rglob("*.ckpt"))
     tested = [line for line in capsys.readouterr().out.splitlines() if line.startswith("Test accuracy")]
     assert len(tested) == 1 and tested[0].endswith("test images, from the final weights")
+
+
+def test_a_progress_bar_among_the_callbacks_replaces_the_clis_own(fake_data_dir, in_tmp_dir):
+    """--trainer.callbacks+=RichProgressBar (here a TQDMProgressBar of the user's): Lightning refused the two."""
+    extra = ["--trainer.callbacks+=TQDMProgressBar", "--trainer.callbacks.refresh_rate", "7"]
+    cli = build_cli(["fit", *data_args(fake_data_dir), "--trainer.fast_dev_run", "1", *extra])
+    bars = [callback for callback in cli.trainer.callbacks if isinstance(callback, ProgressBar)]
+    assert len(bars) == 1 and bars[0].refresh_rate == 7 and cli.trainer.state.finished
+
+
+def test_a_class_whose_package_is_missing_is_one_line(fake_data_dir, in_tmp_dir, capsys):
+    """--trainer.logger WandbLogger without wandb ended in jsonargparse's traceback: Lightning's reason, in one line."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", *data_args(fake_data_dir), "--trainer.callbacks+=tests.nan_model.NeedsAMissingPackage"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "Traceback" not in err
+    assert err.endswith(
+        "mnist-rnn: error: tests.nan_model.NeedsAMissingPackage: Requirement 'absent>=1.0' not met. HINT: Try running "
+        "`pip install -U 'absent>=1.0'`\n"
+    )
+    assert not Path("lightning_logs").exists()
 
 
 def test_the_cli_built_without_a_subcommand_checks_the_settings_too(fake_data_dir, in_tmp_dir, capsys, monkeypatch):
