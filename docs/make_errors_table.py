@@ -50,6 +50,10 @@ error: the checkpoint has trained 10 steps, but this run's one-cycle lr schedule
 training batches per epoch): resume with the first run's --trainer.limit_train_batches, or a larger
 --trainer.max_epochs`.
 
+A class named in the settings whose package is missing stops before anything is written, with Lightning's
+reason: `mnist-rnn: error: lightning.pytorch.loggers.WandbLogger: Requirement 'wandb>=0.12.10' not met. HINT:
+Try running `pip install -U 'wandb>=0.12.10'`` (`--trainer.logger WandbLogger` without wandb).
+
 A tool run without its optional extra (`pip install -e .` alone) stops before it starts: `mnist-rnn: error:
 serve needs litserve, which is not installed: pip install -e ".[serve]"` (`export --format onnx` names onnx,
 onnxscript and onnxruntime; `tune` names Optuna and `.[tune]`).

@@ -29,7 +29,7 @@ import torch
 import yaml
 from lightning.pytorch import Trainer
 from lightning.pytorch.accelerators import AcceleratorRegistry
-from lightning.pytorch.callbacks import ProgressBar, TQDMProgressBar
+from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar, TQDMProgressBar
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
 from lightning.pytorch.plugins.io import CheckpointIO
 
@@ -276,10 +276,16 @@ class MNISTRNNCLI(LightningCLI):
 
     def _instantiate_trainer(self, config: dict[str, Any], callbacks: list[Any]) -> Trainer:
         """A progress bar among ``--trainer.callbacks`` (``RichProgressBar``) replaces this CLI's own; Lightning
-        refuses two ("You added multiple progress bar callbacks")."""
+        refuses two ("You added multiple progress bar callbacks"). ``--trainer.barebones true`` leaves out both."""
         chosen = config.get("callbacks") or []
         if any(isinstance(callback, ProgressBar) for callback in (chosen if isinstance(chosen, list) else [chosen])):
             callbacks = [callback for callback in callbacks if not isinstance(callback, ProgressBar)]
+        if config.get("barebones"):
+            # Lightning's mode for measuring its own overhead refuses what this CLI turns on (a logger, the
+            # checkpoint and progress-bar callbacks, ...): leave them out, as a plain Trainer(barebones=True) does.
+            callbacks = [callback for callback in callbacks if not isinstance(callback, ModelCheckpoint | ProgressBar)]
+            off = ("enable_checkpointing", "enable_progress_bar", "enable_model_summary", "logger")
+            config.update(dict.fromkeys(off, False), log_every_n_steps=0, num_sanity_val_steps=0)
         return super()._instantiate_trainer(config, callbacks)
 
     def before_fit(self) -> None:
@@ -341,7 +347,7 @@ class MNISTRNNCLI(LightningCLI):
         """Calibrate the best checkpoint on the validation split (:mod:`mnist_rnn.calibration`), then test it, as
         the lab did, so one command gives the final numbers."""
         trainer = self.trainer
-        if trainer.fast_dev_run or trainer.interrupted:
+        if trainer.fast_dev_run or trainer.interrupted or trainer.barebones:  # barebones: self.log is off
             return
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
         test_it = f"test it with --ckpt_path {best}" if best else "no checkpoint was saved"

@@ -215,6 +215,19 @@ def test_a_progress_bar_among_the_callbacks_replaces_the_clis_own(fake_data_dir,
     assert len(bars) == 1 and bars[0].refresh_rate == 7 and cli.trainer.state.finished
 
 
+def test_barebones_trains_without_what_it_refuses(fake_data_dir, in_tmp_dir):
+    """--trainer.barebones true (Lightning's mode for measuring its own overhead) ended in a ValueError about the
+    logger the CLI adds; it trains with no logger, checkpoint, progress bar or test after fit."""
+    cli = build_cli(["fit", *data_args(fake_data_dir), *ONE_EPOCH, "--trainer.barebones", "true"])
+    assert cli.trainer.state.finished and cli.trainer.global_step == 10
+    assert (
+        cli.trainer.logger is None
+        and cli.trainer.checkpoint_callback is None
+        and cli.trainer.progress_bar_callback is None
+    )
+    assert not list(in_tmp_dir.rglob("*.ckpt")) and not (in_tmp_dir / "lightning_logs").exists()
+
+
 def test_a_class_whose_package_is_missing_is_one_line(fake_data_dir, in_tmp_dir, capsys):
     """--trainer.logger WandbLogger without wandb ended in jsonargparse's traceback: Lightning's reason, in one line."""
     with pytest.raises(SystemExit) as exit_info:
