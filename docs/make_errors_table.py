@@ -51,8 +51,8 @@ training batches per epoch): resume with the first run's --trainer.limit_train_b
 --trainer.max_epochs`.
 
 A class named in the settings whose package is missing stops before anything is written, with Lightning's
-reason: `mnist-rnn: error: lightning.pytorch.loggers.WandbLogger: Requirement 'wandb>=0.12.10' not met. HINT:
-Try running `pip install -U 'wandb>=0.12.10'`` (`--trainer.logger WandbLogger` without wandb).
+reason: ``mnist-rnn: error: lightning.pytorch.loggers.WandbLogger: Requirement 'wandb>=0.12.10' not met. HINT:
+Try running `pip install -U 'wandb>=0.12.10'` `` (`--trainer.logger WandbLogger` without wandb).
 
 A tool run without its optional extra (`pip install -e .` alone) stops before it starts: `mnist-rnn: error:
 serve needs litserve, which is not installed: pip install -e ".[serve]"` (`export --format onnx` names onnx,
