@@ -276,9 +276,15 @@ class MNISTRNNCLI(LightningCLI):
 
     def _instantiate_trainer(self, config: dict[str, Any], callbacks: list[Any]) -> Trainer:
         """A progress bar among ``--trainer.callbacks`` (``RichProgressBar``) replaces this CLI's own; Lightning
-        refuses two ("You added multiple progress bar callbacks"). ``--trainer.barebones true`` leaves out both."""
+        refuses two ("You added multiple progress bar callbacks"). ``--trainer.barebones true`` leaves out both.
+
+        This CLI's checkpoint callback goes first, before any ``ModelCheckpoint`` of the user's: Lightning's
+        ``trainer.checkpoint_callback`` is the first one, and the test after fit, ``--ckpt_path best`` and the
+        clean stop on a signal use it (a user's callback monitoring val/loss once chose the tested weights).
+        """
         chosen = config.get("callbacks") or []
-        if any(isinstance(callback, ProgressBar) for callback in (chosen if isinstance(chosen, list) else [chosen])):
+        chosen = chosen if isinstance(chosen, list) else [chosen]
+        if any(isinstance(callback, ProgressBar) for callback in chosen):
             callbacks = [callback for callback in callbacks if not isinstance(callback, ProgressBar)]
         if config.get("barebones"):
             # Lightning's mode for measuring its own overhead refuses what this CLI turns on (a logger, the
@@ -286,6 +292,9 @@ class MNISTRNNCLI(LightningCLI):
             callbacks = [callback for callback in callbacks if not isinstance(callback, ModelCheckpoint | ProgressBar)]
             off = ("enable_checkpointing", "enable_progress_bar", "enable_model_summary", "logger")
             config.update(dict.fromkeys(off, False), log_every_n_steps=0, num_sanity_val_steps=0)
+        ours = [callback for callback in callbacks if isinstance(callback, SafeModelCheckpoint)]
+        config["callbacks"] = [*ours, *chosen]
+        callbacks = [callback for callback in callbacks if callback not in ours]
         return super()._instantiate_trainer(config, callbacks)
 
     def before_fit(self) -> None:

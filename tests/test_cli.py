@@ -215,6 +215,17 @@ def test_a_progress_bar_among_the_callbacks_replaces_the_clis_own(fake_data_dir,
     assert len(bars) == 1 and bars[0].refresh_rate == 7 and cli.trainer.state.finished
 
 
+def test_a_checkpoint_callback_of_the_users_saves_beside_the_clis_own(fake_data_dir, in_tmp_dir, capsys):
+    """--trainer.callbacks+=ModelCheckpoint monitoring val/loss: its files are written too, and the test after fit
+    still takes the best val/acc checkpoint (it took the user's, Lightning's first ModelCheckpoint)."""
+    extra = ["--trainer.callbacks+=ModelCheckpoint", "--trainer.callbacks.monitor", "val/loss"]
+    run = fit_tiny(fake_data_dir, *extra)
+    names = sorted(path.name for path in (run / "checkpoints").iterdir())
+    assert "epoch=0-step=10.ckpt" in names and "last.ckpt" in names
+    best = next(name for name in names if name.startswith("best-epoch00-val_acc"))
+    assert capsys.readouterr().out.count(f"checkpoints/{best}") == 2  # calibrated, then tested
+
+
 def test_barebones_trains_without_what_it_refuses(fake_data_dir, in_tmp_dir):
     """--trainer.barebones true (Lightning's mode for measuring its own overhead) ended in a ValueError about the
     logger the CLI adds; it trains with no logger, checkpoint, progress bar or test after fit."""
