@@ -8,6 +8,7 @@ installs them); it is never skipped.
 from __future__ import annotations
 
 import asyncio
+import base64
 import csv
 import io
 import json
@@ -188,6 +189,17 @@ def test_a_multipart_upload_answers_like_the_raw_body(server):
     assert np.abs(np.array(json.loads(body)["probabilities"]) - raw["probabilities"]).max() < 1e-5
 
 
+def test_a_json_upload_in_base64_or_as_a_data_url_answers_like_the_raw_body(server):
+    """What JavaScript and API clients send: {"image": base64} (here with base64's line breaks) or a data: URL."""
+    data = encode(render_digit(4, canvas=(120, 120), size=90, ink=0, paper=255), "PNG")
+    raw = json.loads(request(server + "/predict", data, "image/png")[1])
+    wrapped = base64.encodebytes(data).decode()  # 76 columns, as `base64 digit.png` prints it
+    for image in (wrapped, "data:image/png;base64," + base64.b64encode(data).decode()):
+        status, body = request(server + "/predict", json.dumps({"image": image}).encode(), "application/json")
+        assert status == 200, body
+        assert json.loads(body)["prepared"] == raw["prepared"]
+
+
 def test_a_multipart_file_holding_the_boundary_without_a_crlf_before_it_is_kept_whole():
     boundary = "mnistrnnboundary"
     half = bytes(range(256)) * 4 + bytes(8)  # 1,032 bytes, then the boundary with no CRLF before it: legal
@@ -251,6 +263,9 @@ def bad_requests() -> list[tuple[str, dict, int, str]]:
             400,
             "not a readable multipart upload",
         ),
+        ("JSON without 'image'", {"data": b'{"file": "iVBO"}', "content_type": "application/json"}, 400, '"image"'),
+        ("JSON, not base64", {"data": b'{"image": "a$b"}', "content_type": "application/json"}, 400, "not base64"),
+        ("not JSON", {"data": png, "content_type": "application/json"}, 400, "not valid JSON"),
         ("wrong method", {"method": "GET"}, 405, "GET is not allowed on /predict"),
         ("wrong path", {"path": "/classify", "data": png}, 404, "no such path: /classify"),
     ]

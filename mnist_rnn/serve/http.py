@@ -4,13 +4,15 @@ Why this is an ASGI middleware and not LitServe's ``LitAPI.decode_request``: Lit
 request body only as JSON or as a form and hands it to its inference worker, in another process, through a
 queue. A raw image body would fail as bad JSON, and a form's file would have to cross the queue as a
 temporary-file object. And when requests are batched, one request whose ``decode_request`` raises fails
-every request in its batch. So :class:`ImageUploads` reads each upload here (multipart forms through
-Starlette's ``Request.form()``, that is python-multipart), prepares the 28x28 image and passes that on as a
-small JSON document; a bad request is answered here, alone.
+every request in its batch. So :class:`ImageUploads` reads each upload here (a raw body, a multipart form through
+Starlette's ``Request.form()``, that is python-multipart, or base64 in JSON), prepares the 28x28 image and
+passes that on as a small JSON document; a bad request is answered here, alone.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -93,14 +95,39 @@ async def read_body(receive: Receive) -> bytes:
     return b"".join(chunks)
 
 
+def json_image(body: bytes) -> bytes:
+    """The image file of a JSON body ``{"image": "<base64 of the file>"}`` (or a ``data:`` URL, as a browser's
+    ``canvas.toDataURL()`` and ``FileReader.readAsDataURL()`` give): what JavaScript and API clients send."""
+    try:
+        document = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise RequestError(400, f"not valid JSON ({error})") from error
+    encoded = document.get("image") if isinstance(document, dict) else None
+    if not isinstance(encoded, str):
+        raise RequestError(400, JSON_HINT)
+    if encoded.startswith("data:"):
+        encoded = encoded.partition(",")[2]
+    try:  # without the line breaks of base64's 76-column output (`base64 digit.png`)
+        return base64.b64decode("".join(encoded.split()), validate=True)
+    except binascii.Error as error:
+        raise RequestError(400, f"the 'image' field is not base64 ({error})") from error
+
+
+JSON_HINT = 'a JSON body needs the image file in base64 as its "image" field: {"image": "iVBORw0KGgo..."}'
+
+
 async def upload_bytes(scope: Scope, body: bytes) -> bytes:
-    """The image file in a request body: the body itself, or the field ``file`` of a multipart form."""
+    """The image file in a request body: the body itself, the field ``file`` of a multipart form, or the base64
+    field ``image`` of a JSON document."""
 
     async def replay() -> Message:
         return {"type": "http.request", "body": body, "more_body": False}
 
     request = Request(scope, replay)
-    if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
+    content_type = request.headers.get("content-type", "").lower()
+    if content_type.startswith("application/json"):
+        return json_image(body)
+    if not content_type.startswith("multipart/form-data"):
         return body
     try:
         form = await request.form(max_files=1, max_fields=16, max_part_size=MAX_BYTES)
