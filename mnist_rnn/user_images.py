@@ -213,6 +213,8 @@ def find_images(path_or_glob: str | Path) -> list[Path]:
             warn(f"skipped {named}: not a {listed()} file, by the suffix of its name")
         else:
             warn(f"skipped {len(others)} files, not {listed()} files by the suffix of their names: {named}")
+    for link in sorted(p for p in candidates if p.is_symlink() and not p.exists()):  # is_file() said no
+        warn(f"skipped {link}: a symbolic link to {os.readlink(link)}, which does not exist")
     if below:
         warn(f"the images in subfolders of {path_or_glob} were not read: {every_image} reads them too")
     return found

@@ -105,14 +105,17 @@ def test_find_images_in_a_folder_a_glob_or_one_file(tmp_path, capsys):
         (tmp_path / name).touch()
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "f.png").touch()
+    (tmp_path / "moved.png").symlink_to(tmp_path / "elsewhere.png")  # a link whose file was moved away
     names = [p.name for p in find_images(tmp_path)]
     assert names == ["a.JPG", "b.png", "c.bmp", "d.gif", "e.jpeg", "g.webp", "h.tif", "i.HEIC"]
     # Not silently: a file the user may have meant as a picture is named (a hidden one is not), and so are
-    # images in subfolders, with the glob that reads them.
+    # a link to nothing and images in subfolders, with the glob that reads them.
     every = f"--data.predict_path '{tmp_path / '**' / '*'}'"
     assert capsys.readouterr().err == (
         f"mnist-rnn: warning: skipped {tmp_path / 'notes.txt'}: not a PNG, JPEG, BMP, GIF, WebP, TIFF, AVIF or "
         "HEIC file, by the suffix of its name\n"
+        f"mnist-rnn: warning: skipped {tmp_path / 'moved.png'}: a symbolic link to {tmp_path / 'elsewhere.png'}, "
+        "which does not exist\n"
         f"mnist-rnn: warning: the images in subfolders of {tmp_path} were not read: {every} reads them too\n"
     )
     # A folder per class (ImageFolder's layout), no image in the folder itself: the glob, not "no images".
