@@ -14,6 +14,7 @@ the ``last.ckpt`` of that run folder (see :mod:`mnist_rnn.checkpoint`).
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import logging
 import os
@@ -22,6 +23,7 @@ import signal
 import sys
 import warnings
 from argparse import ArgumentError
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +68,8 @@ TOOLS: dict[str, tuple[str, str]] = {
     "tune": ("mnist_rnn.tune", "search fit's settings with Optuna (pruned, resumable, parallel)"),
 }
 TRAINER_COMMANDS = ("fit", "validate", "test", "predict")
+# What other tools call some of the commands, for "did you mean ...?".
+OTHER_NAMES = {"train": "fit", "eval": "test", "evaluate": "test", "infer": "predict", "inference": "predict"}
 # pyproject.toml's optional extras, by the packages they bring: a tool run without its extra says which to
 # install, in one line, instead of a traceback ending in ModuleNotFoundError.
 EXTRA_OF = {
@@ -424,7 +428,9 @@ def main(args: ArgsType = None) -> None:
         stopping.doing("before any work started; nothing was written")
         try:
             argv = sys.argv[1:] if args is None else args
-            if isinstance(argv, list) and argv and argv[0] in TOOLS:
+            if isinstance(argv, list) and argv and argv[0] in ("--version", "-V"):
+                print(versions())
+            elif isinstance(argv, list) and argv and argv[0] in TOOLS:
                 _run_tool(argv[0], argv[1:])
             else:
                 build_cli(args)
@@ -435,6 +441,23 @@ def main(args: ArgsType = None) -> None:
                 raise
             print(f"mnist-rnn: error: {_short(error)}", file=sys.stderr)
             sys.exit(2)
+
+
+def versions() -> str:
+    """This package's version and those a bug report needs: ``mnist-rnn 0.1.0 (torch ..., lightning ..., ...)``."""
+    import platform
+
+    import lightning
+
+    try:
+        own = metadata.version("mnist-rnn")
+    except metadata.PackageNotFoundError:  # run from a checkout that was not installed
+        own = "(not installed)"
+    cuda = f"CUDA {torch.version.cuda}" if torch.version.cuda else "no CUDA"
+    return (
+        f"mnist-rnn {own} (torch {torch.__version__} with {cuda}, lightning {lightning.__version__}, "
+        f"Python {platform.python_version()})"
+    )
 
 
 def _run_tool(name: str, argv: list[str]) -> None:
@@ -563,6 +586,19 @@ def _short(error: BaseException) -> str:
         name = linked.group(1)
         via = f"; choose the data set with --data.{name}" if name == "dataset" else ""
         return f"--model.{name} is not an option: the model takes it from the data set it is trained on{via}"
+    commands = [*TRAINER_COMMANDS, *TOOLS]
+    listed_commands = ", ".join(commands[:-1]) + f" or {commands[-1]}"
+    if 'expected "subcommand" to be one of' in str(error):  # LightningCLI's list leaves out the tools
+        return f"a command is needed: {listed_commands} (see --help)"
+    unknown = re.search(r"argument subcommand: invalid choice: '([^']*)'", str(error))
+    if unknown:
+        close = (
+            [OTHER_NAMES[unknown[1]]]
+            if unknown[1] in OTHER_NAMES
+            else difflib.get_close_matches(unknown[1], commands, n=1)
+        )
+        meant = f" (did you mean {close[0]}?)" if close else ""
+        return f"no command {unknown[1]!r}{meant}: choose {listed_commands} (see --help)"
     precision = re.search(r'Parser key "trainer\.precision".*^\s*Given value: (.+)$', str(error), re.DOTALL | re.M)
     if precision:  # jsonargparse lists the Union's subtypes' failures, none of which names a valid value
         return (

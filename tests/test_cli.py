@@ -1,5 +1,6 @@
 """The real command line, run in-process on the fake data."""
 
+import re
 import sys
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from mnist_rnn.errors import UserError
 from mnist_rnn.model import RNNClassifier
 from mnist_rnn.precision import bf16_supported
 from tests.bad_inputs import BAD_INPUTS, make_data
-from tests.helpers import QUIET, SEED_CONFIG, data_args, fit_tiny
+from tests.helpers import QUIET, SEED_CONFIG, data_args, fit_tiny, one_line_error
 
 
 def test_seed_config_fast_dev_run(fake_data_dir, in_tmp_dir):
@@ -260,6 +261,27 @@ def test_the_cli_built_without_a_subcommand_checks_the_settings_too(fake_data_di
     assert cli.trainer.precision == "32-true" and "replaced by 32-true" in capsys.readouterr().err
     with pytest.raises(UserError, match="must be positive"):
         build_cli(["--config", FAST, *data_args(fake_data_dir), "--trainer.max_epochs", "0"], run=False)
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        ([], "a command is needed: fit, validate, test, predict, export, serve, calibrate or tune (see --help)"),
+        (["serv"], "no command 'serv' (did you mean serve?): choose fit, validate, test, predict, export, serve, "),
+        (["train", "--data.data_dir", "data"], "no command 'train' (did you mean fit?): choose fit, "),
+    ],
+)
+def test_a_missing_or_unknown_command_lists_them_all(args, expected, capsys):
+    """LightningCLI's own message listed fit, validate, test and predict only: not serve, the page's command."""
+    assert one_line_error(args, capsys).startswith(f"mnist-rnn: error: {expected}")
+
+
+def test_version_names_the_packages_a_bug_report_needs(capsys):
+    main(["--version"])
+    out = capsys.readouterr().out
+    assert re.fullmatch(
+        r"mnist-rnn \S+ .*\(torch \S+ with (CUDA \S+|no CUDA), lightning \S+, Python 3\.\d+\.\d+\)\n", out
+    )
 
 
 def test_a_tool_without_its_extra_names_the_extra_to_install(monkeypatch, capsys):
