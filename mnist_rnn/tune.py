@@ -33,6 +33,7 @@ import json
 import logging
 import multiprocessing
 import os
+import re
 import signal
 import socket
 import statistics
@@ -65,6 +66,20 @@ FINISHED_STATES = ("COMPLETE", "PRUNED")
 FAILURES_IN_A_ROW = 3
 
 
+class _YAMLLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, reading ``1e-3`` as a number as ``fit --config`` does (jsonargparse reads YAML 1.2's
+    floats; PyYAML's YAML 1.1 wants ``1.0e-3`` and made ``lr: {log: [1e-4, 1e-2]}`` two strings)."""
+
+
+_YAMLLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+$"), list("-+0123456789")
+)
+
+
+def load_yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_YAMLLoader)
+
+
 # ----- the search space --------------------------------------------------------------------------------
 
 
@@ -76,7 +91,7 @@ def read_space(path: Path) -> dict[str, Any]:
     optional ``step``.
     """
     try:
-        space = yaml.safe_load(path.read_text())
+        space = load_yaml(path.read_text())
     except OSError as error:
         raise UserError(f"--space {path}: cannot be read ({first_line(error)})") from error
     except yaml.YAMLError as error:
@@ -213,7 +228,7 @@ def parse_overrides(extra: list[str]) -> dict[str, Any]:
                 raise UserError(f"--{name} needs a value")
             index += 1
             value = extra[index]
-        overrides[name] = yaml.safe_load(value) if value else value
+        overrides[name] = load_yaml(value) if value else value
         index += 1
     return overrides
 
@@ -224,14 +239,14 @@ def override_args(overrides: dict[str, Any]) -> list[str]:
 
 def _as_argument(value: Any) -> str:
     """A value as a command-line argument that jsonargparse reads back as the same value."""
-    if isinstance(value, str) and yaml.safe_load(value) == value:
+    if isinstance(value, str) and load_yaml(value) == value:
         return value  # a plain word or path: quotes would be kept as part of it
     return json.dumps(value)
 
 
 def merged_config(base: Path, settings: dict[str, Any]) -> dict[str, Any]:
     """The base config's settings with ``settings`` ({"model.lr": 0.01, ...}) set in their sections."""
-    config = yaml.safe_load(base.read_text()) or {}
+    config = load_yaml(base.read_text()) or {}
     for key, value in settings.items():
         *sections, name = key.split(".")
         node = config

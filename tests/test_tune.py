@@ -74,6 +74,21 @@ def test_a_bad_space_is_one_line_naming_the_option(space, message, fake_data_dir
     assert not (in_tmp_dir / "tune").exists()  # refused before any study or folder
 
 
+def test_numbers_are_read_as_fit_reads_them(tmp_path):
+    """PyYAML reads 1e-3 as a string (YAML 1.1 wants 1.0e-3), jsonargparse and so fit --config as a number: the
+    space {log: [1e-4, 1e-2]} was refused as "log takes [low, high] (numbers), got ['1e-4', '1e-2']"."""
+    space = tmp_path / "space.yaml"
+    space.write_text("model.lr: {log: [1e-4, 1E-2]}\nmodel.weight_decay: [0, 1e-5, 5.0e-4]\n")
+    assert tune.read_space(space) == {"model.lr": {"log": [1e-4, 1e-2]}, "model.weight_decay": [0, 1e-5, 5e-4]}
+    assert tune.parse_overrides(["--model.lr", "3e-3", "--data.data_dir=1e5x"]) == {
+        "model.lr": 3e-3,
+        "data.data_dir": "1e5x",
+    }
+    base = tmp_path / "base.yaml"
+    base.write_text("model:\n  lr: 2e-3\n")
+    assert tune.merged_config(base, {})["model"]["lr"] == 2e-3
+
+
 def test_a_bad_fit_option_or_base_config_is_one_line(fake_data_dir, in_tmp_dir, capsys):
     args = write_study_files(in_tmp_dir, fake_data_dir)
     assert "data.batch_sise" in tune_error([*args, "--data.batch_sise", "20"], capsys)
