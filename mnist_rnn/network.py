@@ -95,11 +95,33 @@ class RNNNetwork(nn.Module):
 
     def forward(self, images: Tensor) -> Tensor:
         """Logits (B, num_classes) of raw images (B, 1, H, W): uint8 0-255 or float 0-1."""
-        return self.classify(self.to_sequence(self.scale(images)))
+        return self.classify(self.to_sequence(self.scale(self._checked(images))))
 
     def probabilities(self, images: Tensor) -> Tensor:
         """Calibrated class probabilities (B, num_classes): ``softmax(logits / temperature)``."""
         return (self(images) / self.temperature).softmax(dim=-1)
+
+    def _checked(self, images: Tensor) -> Tensor:
+        """``images`` as they came, once they are known to be what the network reads: a wrong shape or float
+        pixels of 0-255 (a tensor made from a PIL image) would give confident nonsense, not an error.
+
+        The range is read only for float images outside training (our own pipelines pass uint8, and a training
+        step must not wait for the GPU), and never while torch.export or a compiler traces the network.
+        """
+        size = self.image_size
+        if images.dim() != 4 or tuple(images.shape[1:]) != (1, size, size):
+            hints = {2: ": one image is images[None, None]", 3: ": add the channel dimension, images.unsqueeze(1)"}
+            hint = hints.get(images.dim(), "")
+            raise ValueError(f"expected images of shape (batch, 1, {size}, {size}), got {tuple(images.shape)}{hint}")
+        tracing = torch.jit.is_tracing() or torch.compiler.is_compiling()
+        if images.is_floating_point() and not self.training and not tracing and images.numel():
+            low, high = images.min().item(), images.max().item()
+            if low < 0 or high > 1:
+                raise ValueError(
+                    f"float images must hold pixels in [0, 1], got values from {low:g} to {high:g}: divide "
+                    f"0-255 pixels by 255, or pass them as uint8"
+                )
+        return images
 
     @staticmethod
     def scale(images: Tensor) -> Tensor:
@@ -140,7 +162,7 @@ class RNNNetwork(nn.Module):
         equals :meth:`forward` in eval mode.
         """
         self._check_one_way()
-        outputs, _ = self.rnn(self.to_sequence(self.scale(images)))
+        outputs, _ = self.rnn(self.to_sequence(self.scale(self._checked(images))))
         return self.head(self.dropout(outputs))
 
     def row_logits(self, images: Tensor) -> Tensor:
@@ -158,7 +180,7 @@ class RNNNetwork(nn.Module):
         that uses them scores the same as one that calls the network.
         """
         self._check_one_way()
-        outputs, state = self.rnn(self.to_sequence(self.scale(images)))
+        outputs, state = self.rnn(self.to_sequence(self.scale(self._checked(images))))
         row_ends = outputs[:, row_end_steps(self.steps, self.image_size)]  # (B, image_size, hidden)
         return self._final_logits(state), self.head(self.dropout(row_ends))
 

@@ -106,3 +106,22 @@ def test_a_half_precision_network_reads_uint8_images(sequence, dtype):
     logits, row_logits = half.logits_and_row_logits(images)
     assert logits.dtype == row_logits.dtype == dtype and logits.shape == (3, 10)
     torch.testing.assert_close(logits.float(), expected, atol=0.05, rtol=0.05)
+
+
+def test_images_the_network_cannot_read_are_refused_with_the_fix():
+    """A user's own inference on the plain network: float pixels of 0-255 (a tensor made from a PIL image) or a
+    missing dimension gave confident answers, or a reshape error about 28x28x28."""
+    network = RNNNetwork(hidden_size=8).eval()
+    with pytest.raises(
+        ValueError, match=r"float images must hold pixels in \[0, 1\], got values from 0 to 255: divide"
+    ):
+        network(torch.linspace(0, 255, 784).reshape(1, 1, 28, 28))
+    with pytest.raises(ValueError, match=r"got \(5, 28, 28\): add the channel dimension, images.unsqueeze\(1\)"):
+        network.probabilities(torch.rand(5, 28, 28))
+    with pytest.raises(ValueError, match=r"got \(28, 28\): one image is images\[None, None\]"):
+        network.logits_and_row_logits(torch.rand(28, 28))
+    with pytest.raises(ValueError, match=r"of shape \(batch, 1, 28, 28\), got \(2, 1, 32, 32\)$"):
+        network.step_logits(torch.zeros(2, 1, 32, 32, dtype=torch.uint8))
+    assert network(torch.rand(2, 1, 28, 28)).shape == (2, 10)
+    network.train()  # augmented training batches are float and may leave [0, 1]; their range is never read
+    assert network(torch.rand(2, 1, 28, 28) * 2 - 0.5).shape == (2, 10)
