@@ -18,6 +18,7 @@ import difflib
 import importlib
 import logging
 import os
+import platform
 import re
 import signal
 import sys
@@ -27,6 +28,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import lightning
 import torch
 import yaml
 from lightning.pytorch import Trainer
@@ -445,10 +447,6 @@ def main(args: ArgsType = None) -> None:
 
 def versions() -> str:
     """This package's version and those a bug report needs: ``mnist-rnn 0.1.0 (torch ..., lightning ..., ...)``."""
-    import platform
-
-    import lightning
-
     try:
         own = metadata.version("mnist-rnn")
     except metadata.PackageNotFoundError:  # run from a checkout that was not installed

@@ -95,6 +95,9 @@ async def read_body(receive: Receive) -> bytes:
     return b"".join(chunks)
 
 
+JSON_HINT = 'a JSON body needs the image file in base64 as its "image" field: {"image": "iVBORw0KGgo..."}'
+
+
 def json_image(body: bytes) -> bytes:
     """The image file of a JSON body ``{"image": "<base64 of the file>"}`` (or a ``data:`` URL, as a browser's
     ``canvas.toDataURL()`` and ``FileReader.readAsDataURL()`` give): what JavaScript and API clients send."""
@@ -111,9 +114,6 @@ def json_image(body: bytes) -> bytes:
         return base64.b64decode("".join(encoded.split()), validate=True)
     except binascii.Error as error:
         raise RequestError(400, f"the 'image' field is not base64 ({error})") from error
-
-
-JSON_HINT = 'a JSON body needs the image file in base64 as its "image" field: {"image": "iVBORw0KGgo..."}'
 
 
 async def upload_bytes(scope: Scope, body: bytes) -> bytes:
