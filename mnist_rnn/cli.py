@@ -301,7 +301,12 @@ class MNISTRNNCLI(LightningCLI):
         ours = [callback for callback in callbacks if isinstance(callback, SafeModelCheckpoint)]
         config["callbacks"] = [*ours, *chosen]
         callbacks = [callback for callback in callbacks if callback not in ours]
-        return super()._instantiate_trainer(config, callbacks)
+        try:
+            return super()._instantiate_trainer(config, callbacks)
+        except ModuleNotFoundError as error:  # --trainer.precision transformer-engine without the package
+            if not str(error).startswith("Requirement "):  # Lightning's own message, naming what to install
+                raise
+            raise UserError(str(error)) from error
 
     def before_fit(self) -> None:
         stopping.doing("while preparing the data and the model, before training; no checkpoint written")

@@ -251,6 +251,9 @@ def test_a_class_whose_package_is_missing_is_one_line(fake_data_dir, in_tmp_dir,
         "`pip install -U 'absent>=1.0'`\n"
     )
     assert not Path("lightning_logs").exists()
+    # A package the Trainer itself asks for: Lightning's reason, in one line too.
+    err = one_line_error(["fit", *data_args(fake_data_dir), "--trainer.precision", "transformer-engine"], capsys)
+    assert err.startswith("mnist-rnn: error: Requirement 'transformer_engine>=")
 
 
 def test_the_cli_built_without_a_subcommand_checks_the_settings_too(fake_data_dir, in_tmp_dir, capsys, monkeypatch):
