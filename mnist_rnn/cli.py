@@ -608,6 +608,12 @@ def _short(error: BaseException) -> str:
             f"--trainer.precision {precision.group(1)}: no such precision; choose one of 32-true (float32, the "
             "default), bf16-mixed, 16-mixed (float16 on a GPU), bf16-true, 16-true or 64-true"
         )
+    problem = re.search(
+        r'Parser key "([^"]+)".*?Problem with given class_path \'([^\']+)\':\n(.*?)\n\s*- ', str(error), re.S
+    )
+    if problem:  # the class's own complaint, first among the Union's subtypes': --trainer.callbacks+=EarlyStopping
+        key, class_path, reason = problem.groups()
+        return f"--{key} {class_path}: {' '.join(reason.split())} (see --help)"
     lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
     text = " ".join(lines[:2])
     if len(lines) > 2 and lines[-1].startswith("Given value"):

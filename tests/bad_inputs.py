@@ -256,3 +256,17 @@ def make_data(root: Path, case: BadInput) -> Path:
     if case.break_data is not None:
         case.break_data(data)
     return data
+
+
+BAD_INPUTS += [
+    BadInput(
+        "a Lightning callback without its required setting",
+        ["--trainer.callbacks+=EarlyStopping"],
+        "--trainer.callbacks lightning.pytorch.callbacks.EarlyStopping: the following arguments are required: monitor",
+    ),
+    BadInput(
+        "a Lightning logger with a misspelled setting",
+        ["--trainer.logger", "CSVLogger", "--trainer.logger.save_dirr", "logs"],
+        "--trainer.logger lightning.pytorch.loggers.CSVLogger: Option 'save_dirr' is not accepted",
+    ),
+]
