@@ -374,6 +374,25 @@ def load_keys(path: str | Path) -> dict[str, Any]:
     return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
 
 
+def checkpoint_named(given: str, log_dir: Path = Path("lightning_logs")) -> Path:
+    """The file a tool's ``--ckpt_path`` names: a file as it is; ``last`` and ``best``: the newest run's in
+    ``log_dir`` (its ``last.ckpt``, or the best checkpoint it recorded), whatever its settings; a run folder:
+    its own. What ``test`` and ``predict`` accept, for ``export``, ``serve`` and ``calibrate``."""
+    if given not in ("last", "best") and not Path(given).is_dir():
+        return Path(given)
+    option = given if given in ("last", "best") else "last"
+    folders = (
+        [log_dir / "version_*" / "checkpoints"]
+        if given in ("last", "best")
+        else [Path(given), Path(given) / "checkpoints"]
+    )
+    path = find_last_checkpoint(folders, option=option)
+    if given == "best":
+        path = best_checkpoint(path)
+    tell(f"using {path}")
+    return path
+
+
 def check_checkpoint(path: str | Path, resume: bool = False) -> None:
     """Refuse a ``--ckpt_path`` that is missing or is not a Lightning checkpoint, before any work starts.
 

@@ -7,6 +7,8 @@ a few options of their own, so each has a :class:`ToolParser` instead, whose err
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
+from typing import Any
 
 from mnist_rnn.errors import UserError
 
@@ -16,7 +18,19 @@ class ToolParser(argparse.ArgumentParser):
 
     def __init__(self, command: str, description: str) -> None:
         super().__init__(prog=f"mnist-rnn {command}", description=description)
-        self.add_argument("--ckpt_path", required=True, help=f"the Lightning checkpoint to {command}")
+        self.add_argument(
+            "--ckpt_path",
+            required=True,
+            help=f"the Lightning checkpoint to {command}: a file, a run folder (lightning_logs/version_3: its "
+            "last.ckpt), or last or best: the newest run's in lightning_logs/",
+        )
+
+    def parse_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> Any:  # type: ignore[override]
+        from mnist_rnn.checkpoint import checkpoint_named  # Lightning: only once the options are known good
+
+        parsed = super().parse_args(args, namespace)
+        parsed.ckpt_path = str(checkpoint_named(parsed.ckpt_path))
+        return parsed
 
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UserError(f"{self.prog}: {message} (see --help)")

@@ -71,6 +71,20 @@ def test_without_the_data_the_check_uses_generated_images(checkpoint, tmp_path, 
     assert "same class on 1,000 of 1,000 generated images" in capsys.readouterr().out
 
 
+def test_best_last_and_a_run_folder_name_a_checkpoint_as_for_test_and_predict(
+    checkpoint, tmp_path, monkeypatch, capsys
+):
+    """export --ckpt_path best ended in "best: no such file", where test and predict took it."""
+    run = checkpoint.parents[1]
+    monkeypatch.chdir(run.parents[1])  # where lightning_logs/ is
+    best = next(run.glob("checkpoints/best-*.ckpt")).relative_to(run.parents[1])
+    last = checkpoint.relative_to(run.parents[1])
+    for given, expected in [("best", best), ("last", last), (str(run), checkpoint)]:  # a folder: as it was given
+        output = tmp_path / "exported.pt2"
+        main(["export", "--ckpt_path", given, "--format", "pt2", "--output", str(output), "--overwrite"])
+        assert capsys.readouterr().err.startswith(f"mnist-rnn: using {expected}\n")
+
+
 @pytest.mark.slow
 def test_the_pt2_file_runs_in_plain_torch_without_this_package(checkpoint, tmp_path):
     path = tmp_path / "digits.pt2"
