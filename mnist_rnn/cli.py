@@ -31,6 +31,7 @@ from typing import Any
 import lightning
 import torch
 import yaml
+from jsonargparse import Namespace
 from lightning.pytorch import Trainer
 from lightning.pytorch.accelerators import AcceleratorRegistry
 from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar, TQDMProgressBar
@@ -156,6 +157,7 @@ class MNISTRNNCLI(LightningCLI):
         subcommand = self.config.get("subcommand")
         # Without a subcommand (build_cli(run=False): tune's trials, benchmarks) the settings are at the top.
         config = self.config[subcommand] if subcommand else self.config
+        expand_home(config)
         max_epochs = config.trainer.max_epochs
         if max_epochs is not None and (max_epochs == 0 or max_epochs < -1):
             raise UserError(f"trainer.max_epochs must be positive (or -1 for no limit), got {max_epochs}")
@@ -537,6 +539,25 @@ def _check_config_files(args: list[str]) -> None:
             raise UserError(f"--config {path}: the file is empty (or only comments): put settings in it or drop it")
         if not isinstance(settings, dict):
             raise UserError(f"--config {path}: expected settings (key: value lines), found a {type(settings).__name__}")
+
+
+def expand_home(settings: Any) -> Any:
+    """Every setting that starts with ``~/`` as the path it means, in place (lists and nested settings too).
+
+    The shell expands ``~`` only in unquoted words: from a YAML config or a quoted option it reached Lightning
+    as it was, and ``--trainer.default_root_dir '~/runs'`` logged into a folder named ``~`` in the working
+    folder while the checkpoints went to the home folder's, and failed there.
+    """
+    if isinstance(settings, str) and (settings == "~" or settings.startswith("~/")):
+        return os.path.expanduser(settings)
+    if isinstance(settings, list):
+        return [expand_home(item) for item in settings]
+    if isinstance(settings, dict):
+        return {key: expand_home(item) for key, item in settings.items()}
+    if isinstance(settings, Namespace):
+        for key, item in settings.items():
+            settings[key] = expand_home(item)
+    return settings
 
 
 def _check_seed(seed: Any) -> None:

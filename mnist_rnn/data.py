@@ -229,7 +229,7 @@ class MNISTDataModule(LightningDataModule):
         if val_size <= 0:
             raise SettingsError(f"val_size must be positive, got {val_size}")
         self.save_hyperparameters()
-        self.data_dir = Path(data_dir)
+        self.data_dir = Path(data_dir).expanduser()
         self.dataset = dataset
         self.info = DATASETS[dataset]
         self.batch_size = batch_size

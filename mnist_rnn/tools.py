@@ -7,6 +7,7 @@ a few options of their own, so each has a :class:`ToolParser` instead, whose err
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -29,6 +30,9 @@ class ToolParser(argparse.ArgumentParser):
         from mnist_rnn.checkpoint import checkpoint_named  # Lightning: only once the options are known good
 
         parsed = super().parse_args(args, namespace)
+        for name, value in vars(parsed).items():  # "~/..." quoted, as the shell leaves it
+            if isinstance(value, str) and (value == "~" or value.startswith("~/")):
+                setattr(parsed, name, os.path.expanduser(value))
         parsed.ckpt_path = str(checkpoint_named(parsed.ckpt_path))
         return parsed
 

@@ -256,6 +256,26 @@ def test_a_class_whose_package_is_missing_is_one_line(fake_data_dir, in_tmp_dir,
     assert err.startswith("mnist-rnn: error: Requirement 'transformer_engine>=")
 
 
+def test_paths_under_the_home_folder_are_expanded_however_they_come(fake_data_dir, in_tmp_dir, monkeypatch, capsys):
+    """~/ reaches the CLI unexpanded from a YAML config or a quoted option: --trainer.default_root_dir '~/runs'
+    logged into a folder named ~ in the working folder and failed writing the checkpoint."""
+    home = in_tmp_dir / "home"
+    (home / "data").mkdir(parents=True)
+    (home / "data" / "MNIST").symlink_to(fake_data_dir / "MNIST")
+    monkeypatch.setenv("HOME", str(home))
+    work = in_tmp_dir / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    config = work / "run.yaml"
+    config.write_text("trainer:\n  default_root_dir: ~/runs\ndata:\n  data_dir: ~/data\n")
+    extra = ["--data.val_size", "40", "--data.batch_size", "20", *ONE_EPOCH]
+    main(["fit", "--config", str(config), *QUIET, *extra])
+    assert list(work.iterdir()) == [config]  # no folder named ~ here
+    best = next((home / "runs" / "lightning_logs" / "version_0" / "checkpoints").glob("best-*.ckpt"))
+    main(["export", "--ckpt_path", f"~/{best.relative_to(home)}", "--format", "pt2", "--output", "~/digits.pt2"])
+    assert (home / "digits.pt2").is_file() and f"from {best}" in capsys.readouterr().out
+
+
 def test_the_cli_built_without_a_subcommand_checks_the_settings_too(fake_data_dir, in_tmp_dir, capsys, monkeypatch):
     """tune's trials and the benchmarks build the CLI with run=False (no subcommand): the same float32
     fallback, or their bf16 configs fail on a CPU without bfloat16 ("could not create a primitive descriptor")."""
