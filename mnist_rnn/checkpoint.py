@@ -374,22 +374,27 @@ def load_keys(path: str | Path) -> dict[str, Any]:
     return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
 
 
-def checkpoint_named(given: str, log_dir: Path = Path("lightning_logs")) -> Path:
-    """The file a tool's ``--ckpt_path`` names: a file as it is; ``last`` and ``best``: the newest run's in
-    ``log_dir`` (its ``last.ckpt``, or the best checkpoint it recorded), whatever its settings; a run folder:
-    its own. What ``test`` and ``predict`` accept, for ``export``, ``serve`` and ``calibrate``."""
+def checkpoint_named(
+    given: str,
+    folders: list[Path] | None = None,
+    settings: dict[str, Any] | None = None,
+    verb: str = "using",
+) -> Path:
+    """The file a ``--ckpt_path`` names: a file as it is; a run folder: its own ``last.ckpt``; ``last`` and
+    ``best``: the newest run's in ``folders`` (default ``lightning_logs/version_*/checkpoints``) whose settings
+    agree with ``settings`` (see :func:`find_last_checkpoint`): its ``last.ckpt``, or the best checkpoint it
+    recorded. Says which file when it was looked up (``verb``: "using", "resuming from")."""
     if given not in ("last", "best") and not Path(given).is_dir():
         return Path(given)
     option = given if given in ("last", "best") else "last"
-    folders = (
-        [log_dir / "version_*" / "checkpoints"]
-        if given in ("last", "best")
-        else [Path(given), Path(given) / "checkpoints"]
-    )
-    path = find_last_checkpoint(folders, option=option)
+    if Path(given).is_dir():  # a run folder the user named
+        path = find_last_checkpoint([Path(given), Path(given) / "checkpoints"], option=option)
+    else:
+        default = [Path("lightning_logs") / "version_*" / "checkpoints"]
+        path = find_last_checkpoint(folders or default, settings, option=option)
     if given == "best":
         path = best_checkpoint(path)
-    tell(f"using {path}")
+    tell(f"{verb} {path}")
     return path
 
 

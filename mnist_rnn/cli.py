@@ -31,7 +31,6 @@ from typing import Any
 import lightning
 import torch
 import yaml
-from jsonargparse import Namespace
 from lightning.pytorch import Trainer
 from lightning.pytorch.accelerators import AcceleratorRegistry
 from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar, TQDMProgressBar
@@ -43,9 +42,8 @@ from mnist_rnn.calibration import N_BINS, calibrate_checkpoint
 from mnist_rnn.checkpoint import (
     AtomicCheckpointIO,
     SafeModelCheckpoint,
-    best_checkpoint,
     check_checkpoint,
-    find_last_checkpoint,
+    checkpoint_named,
     saved_settings,
     setting_differences,
 )
@@ -55,6 +53,7 @@ from mnist_rnn.finite_loss import StopOnNonFiniteLoss
 from mnist_rnn.model import RNNClassifier
 from mnist_rnn.precision import supported_precision
 from mnist_rnn.predictions import PredictionWriter
+from mnist_rnn.tools import expand_home
 from mnist_rnn.user_images import missing
 
 # Values the model takes from the data module, so nobody types them twice.
@@ -191,20 +190,10 @@ class MNISTRNNCLI(LightningCLI):
             wanted = {**model, **{f"data.{key}": config.data[key] for key in RUN_DATA_SETTINGS}}
         else:  # only what the user chose: the checkpoint brings the rest
             wanted = {**chosen, "data.dataset": config.data.dataset}
-        given = config.ckpt_path
-        if given in ("last", "best") or Path(given).is_dir():
-            if given == "best" and resume:
-                raise UserError("--ckpt_path best: fit resumes a run from its last state: pass --ckpt_path last")
-            option = given if given in ("last", "best") else "last"
-            if Path(given).is_dir():  # a run folder the user named: its own last.ckpt
-                path = find_last_checkpoint([Path(given), Path(given) / "checkpoints"], option=option)
-            else:
-                path = find_last_checkpoint(self._checkpoint_folders(config), wanted, option=option)
-            if given == "best":
-                path = best_checkpoint(path)
-            tell(f"{'resuming from' if resume else 'using'} {path}")
-        else:
-            path = Path(given)
+        if config.ckpt_path == "best" and resume:
+            raise UserError("--ckpt_path best: fit resumes a run from its last state: pass --ckpt_path last")
+        folders = self._checkpoint_folders(config)
+        path = checkpoint_named(config.ckpt_path, folders, wanted, "resuming from" if resume else "using")
         check_checkpoint(path, resume=resume)
         ignored = setting_differences(chosen, saved_settings(path))
         if ignored:
@@ -539,25 +528,6 @@ def _check_config_files(args: list[str]) -> None:
             raise UserError(f"--config {path}: the file is empty (or only comments): put settings in it or drop it")
         if not isinstance(settings, dict):
             raise UserError(f"--config {path}: expected settings (key: value lines), found a {type(settings).__name__}")
-
-
-def expand_home(settings: Any) -> Any:
-    """Every setting that starts with ``~/`` as the path it means, in place (lists and nested settings too).
-
-    The shell expands ``~`` only in unquoted words: from a YAML config or a quoted option it reached Lightning
-    as it was, and ``--trainer.default_root_dir '~/runs'`` logged into a folder named ``~`` in the working
-    folder while the checkpoints went to the home folder's, and failed there.
-    """
-    if isinstance(settings, str) and (settings == "~" or settings.startswith("~/")):
-        return os.path.expanduser(settings)
-    if isinstance(settings, list):
-        return [expand_home(item) for item in settings]
-    if isinstance(settings, dict):
-        return {key: expand_home(item) for key, item in settings.items()}
-    if isinstance(settings, Namespace):
-        for key, item in settings.items():
-            settings[key] = expand_home(item)
-    return settings
 
 
 def _check_seed(seed: Any) -> None:

@@ -105,16 +105,19 @@ class RNNNetwork(nn.Module):
         """``images`` as they came, once they are known to be what the network reads: a wrong shape or float
         pixels of 0-255 (a tensor made from a PIL image) would give confident nonsense, not an error.
 
-        The range is read only for float images outside training (our own pipelines pass uint8, and a training
-        step must not wait for the GPU), and never while torch.export or a compiler traces the network.
+        Not in training, whose batches come from the data module (and whose step must not wait for the GPU);
+        the range only of float images (our own pipelines pass uint8), and never while torch.export or a
+        compiler traces the network.
         """
+        if self.training:
+            return images
         size = self.image_size
         if images.dim() != 4 or tuple(images.shape[1:]) != (1, size, size):
             hints = {2: ": one image is images[None, None]", 3: ": add the channel dimension, images.unsqueeze(1)"}
             hint = hints.get(images.dim(), "")
             raise ValueError(f"expected images of shape (batch, 1, {size}, {size}), got {tuple(images.shape)}{hint}")
         tracing = torch.jit.is_tracing() or torch.compiler.is_compiling()
-        if images.is_floating_point() and not self.training and not tracing and images.numel():
+        if images.is_floating_point() and not tracing and images.numel():
             low, high = images.min().item(), images.max().item()
             if low < 0 or high > 1:
                 raise ValueError(

@@ -29,12 +29,29 @@ class ToolParser(argparse.ArgumentParser):
     def parse_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> Any:  # type: ignore[override]
         from mnist_rnn.checkpoint import checkpoint_named  # Lightning: only once the options are known good
 
-        parsed = super().parse_args(args, namespace)
-        for name, value in vars(parsed).items():  # "~/..." quoted, as the shell leaves it
-            if isinstance(value, str) and (value == "~" or value.startswith("~/")):
-                setattr(parsed, name, os.path.expanduser(value))
+        parsed = expand_home(super().parse_args(args, namespace))
         parsed.ckpt_path = str(checkpoint_named(parsed.ckpt_path))
         return parsed
 
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UserError(f"{self.prog}: {message} (see --help)")
+
+
+def expand_home(settings: Any) -> Any:
+    """Every setting that starts with ``~/`` as the path it means, in place (lists and nested settings too:
+    argparse's and jsonargparse's namespaces, whose nested settings are namespaces as attributes).
+
+    The shell expands ``~`` only in unquoted words: from a YAML config or a quoted option it reached Lightning
+    as it was, and ``--trainer.default_root_dir '~/runs'`` logged into a folder named ``~`` in the working
+    folder while the checkpoints went to the home folder's, and failed there.
+    """
+    if isinstance(settings, str) and (settings == "~" or settings.startswith("~/")):
+        return os.path.expanduser(settings)
+    if isinstance(settings, list):
+        return [expand_home(item) for item in settings]
+    if isinstance(settings, dict):
+        return {key: expand_home(item) for key, item in settings.items()}
+    if isinstance(settings, argparse.Namespace):
+        for key, item in list(vars(settings).items()):
+            setattr(settings, key, expand_home(item))
+    return settings

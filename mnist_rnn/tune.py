@@ -33,7 +33,6 @@ import json
 import logging
 import multiprocessing
 import os
-import re
 import signal
 import socket
 import statistics
@@ -47,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from jsonargparse import Namespace
+from jsonargparse import Namespace, get_loader
 from lightning.pytorch import Callback, LightningModule, Trainer
 
 from mnist_rnn.errors import UserError, first_line
@@ -66,18 +65,10 @@ FINISHED_STATES = ("COMPLETE", "PRUNED")
 FAILURES_IN_A_ROW = 3
 
 
-class _YAMLLoader(yaml.SafeLoader):
-    """PyYAML's safe loader, reading ``1e-3`` as a number as ``fit --config`` does (jsonargparse reads YAML 1.2's
-    floats; PyYAML's YAML 1.1 wants ``1.0e-3`` and made ``lr: {log: [1e-4, 1e-2]}`` two strings)."""
-
-
-_YAMLLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+$"), list("-+0123456789")
-)
-
-
 def load_yaml(text: str) -> Any:
-    return yaml.load(text, Loader=_YAMLLoader)
+    """YAML read as ``fit --config`` reads it: jsonargparse's safe loader, which takes ``1e-3`` for a number
+    (PyYAML's YAML 1.1 wants ``1.0e-3`` and made ``lr: {log: [1e-4, 1e-2]}`` two strings)."""
+    return get_loader("yaml")(text)
 
 
 # ----- the search space --------------------------------------------------------------------------------
