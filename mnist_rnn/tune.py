@@ -61,6 +61,8 @@ METRIC = "val/acc"
 # A trial's process exits with this for a setting the model or the data refuse (the CLI's one-line error).
 REFUSED_EXIT = 2
 FINISHED_STATES = ("COMPLETE", "PRUNED")
+# The ranges a space may give an option: {log: [low, high]}, {float: ...}, {int: ...}.
+RANGE_KINDS = ("log", "float", "int")
 # A study stops when this many trials in a row fail in one command (a broken base config, a full disk).
 FAILURES_IN_A_ROW = 3
 
@@ -79,7 +81,7 @@ def read_space(path: Path) -> dict[str, Any]:
 
     Each key is an option of ``fit`` and each value one of: a list (the choices), ``{log: [low, high]}``
     (a float drawn on a log scale), ``{float: [low, high]}`` or ``{int: [low, high]}``, these two with an
-    optional ``step``.
+    optional ``step``. Keys may also nest as in a ``fit`` config (``model: {lr: {log: [...]}}``).
     """
     try:
         space = load_yaml(path.read_text())
@@ -89,9 +91,24 @@ def read_space(path: Path) -> dict[str, Any]:
         raise UserError(f"--space {path}: not valid YAML ({first_line(error)})") from error
     if not isinstance(space, dict) or not space:
         raise UserError(f"--space {path}: expected option: range lines (model.lr: {{log: [1.0e-4, 1.0e-2]}})")
+    space = _dotted(path, space)
     for key, spec in space.items():
-        _check_spec(path, str(key), spec)
-    return {str(key): spec for key, spec in space.items()}
+        _check_spec(path, key, spec)
+    return space
+
+
+def _dotted(path: Path, space: dict[Any, Any], prefix: str = "") -> dict[str, Any]:
+    """The space with nested keys joined by dots, as a fit config nests them (``model: {lr: ...}`` is
+    ``model.lr``), so a space may be written either way; a key given both ways is refused."""
+    dotted: dict[str, Any] = {}
+    for key, spec in space.items():
+        name = f"{prefix}{key}"
+        is_group = isinstance(spec, dict) and spec and not set(RANGE_KINDS) & set(spec)
+        for option, value in (_dotted(path, spec, f"{name}.") if is_group else {name: spec}).items():
+            if option in dotted:
+                raise UserError(f"--space {path}: {option} is given twice")
+            dotted[option] = value
+    return dotted
 
 
 def _check_spec(path: Path, key: str, spec: Any) -> None:
@@ -100,7 +117,7 @@ def _check_spec(path: Path, key: str, spec: Any) -> None:
         if not spec:
             raise UserError(f"{where}: the list of choices is empty")
         return
-    kinds = [kind for kind in ("log", "float", "int") if isinstance(spec, dict) and kind in spec]
+    kinds = [kind for kind in RANGE_KINDS if isinstance(spec, dict) and kind in spec]
     if len(kinds) != 1 or set(spec) - {kinds[0], "step"}:
         raise UserError(
             f"{where}: expected a list of choices, {{log: [low, high]}}, {{float: [low, high]}} or "
@@ -132,7 +149,7 @@ def candidate_values(spec: Any) -> list[Any]:
     """The values of a range to try against ``fit``'s parser before the first trial: its ends, or every choice."""
     if isinstance(spec, list):
         return spec
-    return next(spec[kind] for kind in ("log", "float", "int") if kind in spec)
+    return next(spec[kind] for kind in RANGE_KINDS if kind in spec)
 
 
 def suggest(trial: Any, space: dict[str, Any]) -> dict[str, Any]:

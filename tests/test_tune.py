@@ -80,6 +80,15 @@ def test_numbers_are_read_as_fit_reads_them(tmp_path):
     space = tmp_path / "space.yaml"
     space.write_text("model.lr: {log: [1e-4, 1E-2]}\nmodel.weight_decay: [0, 1e-5, 5.0e-4]\n")
     assert tune.read_space(space) == {"model.lr": {"log": [1e-4, 1e-2]}, "model.weight_decay": [0, 1e-5, 5e-4]}
+    space.write_text("model:\n  lr: {log: [1e-4, 1e-2]}\n  cell: [lstm, gru]\ndata.batch_size: [64, 128]\n")
+    assert tune.read_space(space) == {  # nested as in a fit config, or dotted, or both
+        "model.lr": {"log": [1e-4, 1e-2]},
+        "model.cell": ["lstm", "gru"],
+        "data.batch_size": [64, 128],
+    }
+    space.write_text("model:\n  lr: [0.01]\nmodel.lr: [0.02]\n")
+    with pytest.raises(tune.UserError, match=r"model.lr is given twice"):
+        tune.read_space(space)
     assert tune.parse_overrides(["--model.lr", "3e-3", "--data.data_dir=1e5x"]) == {
         "model.lr": 3e-3,
         "data.data_dir": "1e5x",
