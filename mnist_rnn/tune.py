@@ -277,21 +277,24 @@ class ValAccPruning(Callback):
     checkpoints of this validation are written first); the trial's process then says it was pruned.
     """
 
-    def __init__(self, trial: Any) -> None:
-        self.trial = trial
+    def __init__(self, trial: Any | None) -> None:
+        self.trial = trial  # None: only keep the figures (a confirming run)
         self.step = 0
         self.best: float | None = None
+        self.last: float | None = None
         self.epochs = 0.0
         self.pruned = False
 
     def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if trainer.sanity_checking or METRIC not in trainer.callback_metrics:
             return
-        value = float(trainer.callback_metrics[METRIC])
+        value = self.last = float(trainer.callback_metrics[METRIC])
         self.step += 1
         self.best = value if self.best is None else max(self.best, value)
         batches = trainer.fit_loop.epoch_loop.batch_progress.current.ready
         self.epochs = trainer.current_epoch + batches / max(1, trainer.num_training_batches)
+        if self.trial is None:
+            return
         self.trial.report(value, self.step)
         if self.trial.should_prune():
             self.pruned = True
@@ -344,17 +347,27 @@ def _train_trial(request: dict[str, Any]) -> None:
 
 
 def _confirm_run(request: dict[str, Any]) -> None:
-    """``fit --config best.yaml`` with another seed, with its test after training; its test/acc and val/acc."""
+    """``fit --config best.yaml`` with another seed, with its test after training; its test/acc, and the
+    val/acc of the weights tested (the best checkpoint's, or the last validation's without checkpoints)."""
     from mnist_rnn.cli import build_cli
 
     folder = Path(request["folder"])
-    args = ["fit", "--config", request["config"], "--seed_everything", str(request["seed"])]
-    cli = build_cli([*args, "--trainer.default_root_dir", str(folder), "--trainer.enable_progress_bar", "false"])
+    args = ["--config", request["config"], "--seed_everything", str(request["seed"])]
+    cli = build_cli(
+        [*args, "--trainer.default_root_dir", str(folder), "--trainer.enable_progress_bar", "false"], run=False
+    )
+    validations = ValAccPruning(trial=None)
+    cli.trainer.callbacks.append(validations)
+    cli.before_fit()
+    cli.trainer.fit(cli.model, datamodule=cli.datamodule)
+    cli.after_fit()  # calibrate and test, as fit does
     if not hasattr(cli, "test_results"):  # stopped before the test
         sys.exit(1)
+    checkpoints = cli.trainer.checkpoint_callback
+    tested = checkpoints.best_model_score if checkpoints is not None and checkpoints.best_model_path else None
     result = {
         "test": float(cli.test_results["test/acc"]),
-        "val": float(cli.trainer.checkpoint_callback.best_model_score),
+        "val": float(tested if tested is not None else validations.last),
     }
     (folder / "result.json").write_text(json.dumps(result))
 
@@ -734,13 +747,15 @@ class Tuner:
         with ThreadPoolExecutor(self.options.workers) as pool:
             results = list(pool.map(one, range(seeds)))
         tests, vals = [r["test"] for r in results], [r["val"] for r in results]
-        spread = statistics.stdev(tests) if len(tests) > 1 else 0.0
-        val_spread = statistics.stdev(vals) if len(vals) > 1 else 0.0
+        chosen = f"tune: trial {best.number}, chosen by val/acc {best.user_attrs['best_val_acc']:.2%} (seed "
+        chosen += f"{best.user_attrs['seed']})"
+        if seeds == 1:
+            print(f"{chosen}, on seed 0: test/acc {tests[0]:.2%}, val/acc {vals[0]:.2%}")
+            return
         print(
-            f"tune: trial {best.number}, chosen by val/acc {best.user_attrs['best_val_acc']:.2%} (seed "
-            f"{best.user_attrs['seed']}), on seeds 0-{seeds - 1}: test/acc {statistics.mean(tests):.2%} +- "
-            f"{spread:.2%} ({', '.join(f'{t:.2%}' for t in tests)}), val/acc {statistics.mean(vals):.2%} +- "
-            f"{val_spread:.2%}"
+            f"{chosen}, on seeds 0-{seeds - 1}: test/acc {statistics.mean(tests):.2%} +- "
+            f"{statistics.stdev(tests):.2%} ({', '.join(f'{t:.2%}' for t in tests)}), val/acc "
+            f"{statistics.mean(vals):.2%} +- {statistics.stdev(vals):.2%}"
         )
 
 

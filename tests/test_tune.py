@@ -4,6 +4,7 @@ study on tiny data that survives a SIGKILL (slow: it starts the command in subpr
 from __future__ import annotations
 
 import csv
+import json
 import os
 import signal
 import sqlite3
@@ -304,18 +305,7 @@ def test_a_killed_study_continues_with_the_same_command(fake_data_dir, tmp_path,
 
 def confirmed_tests(root: Path) -> list[float]:
     """test/acc of the confirming runs, read back from their TensorBoard logs."""
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    values = []
-    for seed in (0, 1):
-        found = []
-        for events in sorted((root / "confirm" / f"seed_{seed}").rglob("events.out.tfevents.*")):
-            accumulator = EventAccumulator(str(events))
-            accumulator.Reload()
-            if "test/acc" in accumulator.Tags()["scalars"]:
-                found += [scalar.value for scalar in accumulator.Scalars("test/acc")]
-        values.append(found[-1])
-    return values
+    return [scalars(root / "confirm" / f"seed_{seed}", "test/acc")[-1].value for seed in (0, 1)]
 
 
 @pytest.mark.slow
@@ -372,6 +362,39 @@ def test_two_commands_share_a_study_and_sigterm_hands_a_trial_over(fake_data_dir
     tests = confirmed_tests(db.parent)
     assert f"trial {study.best_trial.number}, chosen by val/acc {study.best_value:.2%} (seed 42)" in out
     assert f"test/acc {sum(tests) / 2:.2%} +- " in out and ", ".join(f"{t:.2%}" for t in tests) in out
+
+
+@pytest.mark.parametrize("checkpointing", [True, False])
+def test_a_confirming_run_reports_the_val_acc_of_the_weights_it_tested(checkpointing, fake_data_dir, in_tmp_dir):
+    """--confirm-seeds with --trainer.enable_checkpointing false ended in "float() argument must be ... not
+    'NoneType'": no checkpoint, no best score. The test is then of the final weights, and so is the val/acc."""
+    write_study_files(in_tmp_dir, fake_data_dir)
+    config = yaml.safe_load((in_tmp_dir / "base.yaml").read_text())
+    config["trainer"]["enable_checkpointing"] = checkpointing
+    config["data"]["data_dir"] = str(fake_data_dir)
+    (in_tmp_dir / "best.yaml").write_text(yaml.safe_dump(config))
+    folder = in_tmp_dir / "confirm"
+    tune._confirm_run({"config": str(in_tmp_dir / "best.yaml"), "seed": 0, "folder": str(folder)})
+    result = json.loads((folder / "result.json").read_text())
+    checkpoints = list(folder.rglob("*.ckpt"))
+    assert bool(checkpoints) == checkpointing
+    validations = [scalar.value for scalar in scalars(folder, "val/acc")]
+    assert len(validations) == 2  # two validations per epoch in the base config
+    assert result["val"] == pytest.approx(max(validations) if checkpointing else validations[-1])
+    assert result["test"] == pytest.approx(scalars(folder, "test/acc")[-1].value)
+
+
+def scalars(folder: Path, tag: str) -> list:
+    """The values logged under ``tag`` in the TensorBoard logs below ``folder``."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    found = []
+    for events in sorted(folder.rglob("events.out.tfevents.*")):
+        accumulator = EventAccumulator(str(events))
+        accumulator.Reload()
+        if tag in accumulator.Tags()["scalars"]:
+            found += accumulator.Scalars(tag)
+    return found
 
 
 def test_the_shipped_space_fits_the_fast_config():
