@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 
 import torch
 from lightning.pytorch import LightningDataModule
+from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 from torchvision import datasets
@@ -124,9 +125,11 @@ class DeviceBatches:
     """Batches of a split that lives on the device, drawn by on-device indices: what a DataLoader over
     :class:`InMemoryImages` gives, without the DataLoader.
 
-    Each process takes its own shard, as Lightning's ``DistributedSampler`` would give it: the (shuffled)
-    indices are padded by repeating the first ones to a multiple of ``world_size``, and process ``rank`` takes
-    every ``world_size``-th from ``rank``. Shuffled splits use a permutation seeded by ``seed + epoch``, the
+    Each process takes its own shard, as the data module's samplers give it: process ``rank`` takes every
+    ``world_size``-th index from ``rank``. Training's shuffled indices are padded by repeating the first ones to
+    a multiple of ``world_size``, so every process runs the same number of steps (DDP syncs every backward);
+    evaluation's are not, so each image counts once (a shard may be one image shorter, which evaluation
+    allows). Shuffled splits use a permutation seeded by ``seed + epoch``, the
     same in every process, so the shards of one epoch never overlap and a resumed run draws the epochs it
     would have drawn. The last batch may be smaller (no ``drop_last``). Lightning accepts any iterable with a
     length as a data loader; it moves nothing, since the batches are on the device already.
@@ -157,7 +160,8 @@ class DeviceBatches:
         self.images, self.labels = images, labels
         self.batch_size, self.shuffle, self.seed, self.epoch = batch_size, shuffle, seed, epoch
         self.rank, self.world_size = rank, world_size
-        self.shard_size = math.ceil(len(labels) / world_size)
+        padded = math.ceil(len(labels) / world_size)
+        self.shard_size = padded if shuffle else len(range(rank, len(labels), world_size))
 
     def __len__(self) -> int:
         return math.ceil(self.shard_size / self.batch_size)
@@ -171,7 +175,7 @@ class DeviceBatches:
             order = torch.randperm(count, generator=generator, device=device)
         else:
             order = torch.arange(count, device=device)
-        padding = self.shard_size * self.world_size - count
+        padding = self.shard_size * self.world_size - count if self.shuffle else 0
         if padding:
             order = torch.cat([order, order[:padding]])
         return order[self.rank :: self.world_size]
@@ -445,11 +449,26 @@ class MNISTDataModule(LightningDataModule):
             dataset,
             batch_size=self.batch_size,
             shuffle=shuffle,
+            sampler=self._evaluation_shard(dataset) if not shuffle else None,
             collate_fn=keep_batch,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
             pin_memory=torch.cuda.is_available(),
         )
+
+    def _evaluation_shard(self, dataset: InMemoryImages | UserImages) -> UnrepeatedDistributedSampler | None:
+        """Under DDP, this process's share of a validation or test split, each image in one share only.
+
+        Lightning would give each process a ``DistributedSampler``, which pads the split to a multiple of the
+        processes by repeating its first images: with 3 processes the 10,000 test images were 10,002, two
+        counted twice in the accuracy (it warns so during ``validate`` and ``test`` only). Evaluation needs no
+        equal shares (no backward, no gradient sync), so its shares are not padded, as Lightning's own for
+        ``predict``, which it handles itself. ``None``: one process, or ``predict``.
+        """
+        trainer = self.trainer
+        if trainer is None or trainer.world_size == 1 or not isinstance(dataset, InMemoryImages):
+            return None
+        return UnrepeatedDistributedSampler(dataset, shuffle=False, **trainer.distributed_sampler_kwargs)
 
     def _load(self, train: bool) -> tuple[Tensor, Tensor]:
         """Decode one split with torchvision's own reader: uint8 images (N, 1, H, W), int64 labels (N,)."""

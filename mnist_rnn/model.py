@@ -19,6 +19,7 @@ from lightning.pytorch.accelerators import CUDAAccelerator
 from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.plugins.precision import MixedPrecision
 from torch import Tensor
+from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy, MulticlassCalibrationError
 
 from mnist_rnn.augment import random_affine, random_erase, random_flip
@@ -136,6 +137,11 @@ class RNNClassifier(LightningModule):
         self.train_acc = MulticlassAccuracy(num_classes, average="micro", validate_args=False)
         self.val_acc = MulticlassAccuracy(num_classes, average="micro", validate_args=False)
         self.test_acc = MulticlassAccuracy(num_classes, average="micro", validate_args=False)
+        # The evaluation loss as a metric object too, for the same reason as the accuracy: it syncs its sum and
+        # count across processes, where Lightning's sync_dist averages the processes' counts as integers, off
+        # when their shares differ by an image (data.py gives evaluation unpadded shares).
+        self.val_loss = MeanMetric()
+        self.test_loss = MeanMetric()
         # The test set's expected calibration error, as the probabilities come out before temperature scaling
         # (T = 1) and after it (the network's temperature); see mnist_rnn.calibration.
         self.test_ece_uncalibrated = calibration_error_metric(num_classes)
@@ -247,7 +253,7 @@ class RNNClassifier(LightningModule):
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         images, labels = batch
-        self._evaluate(self(images), labels, "val", self.val_acc)
+        self._evaluate(self(images), labels, "val")
 
     def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> dict[str, Tensor]:
         """The batch's logits and, for a one-way network, its logits after each row, for the figures of
@@ -255,11 +261,11 @@ class RNNClassifier(LightningModule):
         exactly as :meth:`forward` computes them, so the test accuracy is the same as without the rows."""
         images, labels = batch
         if self.network.bidirectional:  # it has read the whole image at every step: no reading curve
-            outputs = {"logits": self._evaluate(self(images), labels, "test", self.test_acc)}
+            outputs = {"logits": self._evaluate(self(images), labels, "test")}
         else:
             logits, row_logits = self.network.logits_and_row_logits(images)
             outputs = {
-                "logits": self._evaluate(logits, labels, "test", self.test_acc),
+                "logits": self._evaluate(logits, labels, "test"),
                 "row_logits": row_logits.detach(),
             }
         self._log_calibration(outputs["logits"].float(), labels)
@@ -275,11 +281,13 @@ class RNNClassifier(LightningModule):
         # The same in every process; sync_dist only says so to Lightning (it warns about epoch values otherwise).
         self.log("test/temperature", temperature.float(), sync_dist=True)
 
-    def _evaluate(self, logits: Tensor, labels: Tensor, stage: str, accuracy: MulticlassAccuracy) -> Tensor:
+    def _evaluate(self, logits: Tensor, labels: Tensor, stage: Literal["val", "test"]) -> Tensor:
+        """Update and log the stage's loss and accuracy objects (each syncs its own state across processes,
+        once, at the end of the epoch)."""
+        loss, accuracy = getattr(self, f"{stage}_loss"), getattr(self, f"{stage}_acc")
+        loss.update(F.cross_entropy(logits, labels), weight=len(labels))
         accuracy.update(logits, labels)
-        # sync_dist: with several processes the epoch's loss is averaged over all of them (once, at the
-        # end of the epoch); the accuracy object syncs its own counts.
-        self.log(f"{stage}/loss", F.cross_entropy(logits, labels), prog_bar=True, sync_dist=True)
+        self.log(f"{stage}/loss", loss, prog_bar=True)
         self.log(f"{stage}/acc", accuracy, prog_bar=True)
         return logits.detach()
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from mnist_rnn.cli import main
-from mnist_rnn.data import DeviceBatches, MNISTDataModule
+from mnist_rnn.data import DeviceBatches, InMemoryImages, MNISTDataModule
 from tests.helpers import QUIET, SEED_CONFIG, TRAIN_IMAGES, data_args
 
 
@@ -50,6 +50,39 @@ def test_two_processes_get_disjoint_shards_that_cover_the_split_as_distributed_s
     # Unshuffled (validation): rank r takes every second image from r, in order.
     evaluation = [drawn(DeviceBatches(images, labels, 16, shuffle=False, rank=r, world_size=2)) for r in (0, 1)]
     assert evaluation[0][:3] == [0, 2, 4] and evaluation[1][:3] == [1, 3, 5]
+
+
+def test_evaluation_shards_count_every_image_once_on_either_path(fake_data_dir):
+    """Padded shards made 3 processes test 10,002 of MNIST's 10,000 images, 2 of them twice: evaluation's
+    shares are unpadded (one may be an image shorter), on the DataLoader path as on the device's."""
+    images, labels = numbered(100)
+    ranks = [DeviceBatches(images, labels, 16, shuffle=False, rank=r, world_size=3) for r in range(3)]
+    shards = [drawn(batches) for batches in ranks]
+    assert [len(s) for s in shards] == [34, 33, 33] and [len(b) for b in ranks] == [3, 3, 3]
+    assert sorted(shards[0] + shards[1] + shards[2]) == list(range(100))
+
+    class ThreeProcesses:  # what the data module asks of a Trainer under DDP
+        world_size = 3
+        global_rank = 0
+        current_epoch = 0
+        strategy = type("Strategy", (), {"root_device": torch.device("cpu")})()
+
+        def __init__(self, rank: int) -> None:
+            self.distributed_sampler_kwargs = {"num_replicas": 3, "rank": rank}
+            self.global_rank = rank
+
+    for resident in (False, True):
+        seen = []
+        for rank in range(3):
+            module = MNISTDataModule(data_dir=str(fake_data_dir), batch_size=16, device_resident=resident)
+            module.val_set = InMemoryImages(images, labels)
+            module.trainer = ThreeProcesses(rank)
+            loader = module.val_dataloader()
+            assert isinstance(loader, DeviceBatches) == resident
+            if not resident:  # Lightning keeps a DistributedSampler it is given (no padded one of its own)
+                assert isinstance(loader.sampler, torch.utils.data.DistributedSampler)
+            seen += drawn(loader)
+        assert sorted(seen) == list(range(100))
 
 
 def test_the_data_module_serves_device_batches_when_asked_and_dataloaders_otherwise(fake_data_dir):

@@ -1,9 +1,12 @@
 """Two processes on the CPU (DDP over gloo), as a real subprocess: Lightning re-launches the command line."""
 
+import re
+
 import pytest
 import torch
 
-from tests.helpers import TRAIN_IMAGES, cli_subprocess, finish
+from mnist_rnn.cli import build_cli
+from tests.helpers import QUIET, TRAIN_IMAGES, cli_subprocess, data_args, finish, fit_tiny
 
 
 @pytest.mark.slow
@@ -32,3 +35,27 @@ def test_two_process_ddp_fit_shards_the_data_and_writes_one_checkpoint_set(fake_
     last = torch.load(tmp_path / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt", weights_only=True)
     steps_per_epoch = (TRAIN_IMAGES - val_size) // 2 // batch_size
     assert last["global_step"] == 2 * steps_per_epoch
+
+
+@pytest.mark.slow
+def test_three_processes_evaluate_each_image_once(fake_data_dir, tmp_path, monkeypatch):
+    """3 processes, 40 validation and 60 test images: Lightning's padded DistributedSampler counted 2 of the
+    40 twice, and its sync_dist loss divided by the processes' image counts averaged as integers. The
+    figures must be one process's, to the float."""
+    monkeypatch.chdir(tmp_path)
+    checkpoint = (fit_tiny(fake_data_dir) / "checkpoints" / "last.ckpt").resolve()
+    cli = build_cli(["validate", "--ckpt_path", str(checkpoint), *data_args(fake_data_dir), *QUIET])
+    one = {key: float(value) for key, value in cli.trainer.callback_metrics.items()}
+    args = [
+        "validate", "--ckpt_path", str(checkpoint), *data_args(fake_data_dir), *QUIET, "--trainer.accelerator",
+        "cpu", "--trainer.devices", "3", "--trainer.strategy", "ddp",
+    ]  # fmt: skip
+    folder = tmp_path / "three"
+    folder.mkdir()
+    returncode = finish(cli_subprocess(args, folder), timeout=300)
+    log = (folder / "run.log").read_text()
+    assert returncode == 0, log
+    assert "Starting with 3 processes" in log and "DistributedSampler" not in log  # Lightning's padding warning
+    three = {key: float(value) for key, value in re.findall(r"(val/(?:acc|loss))\s+([0-9.e-]+)", log)}
+    assert 0 < one["val/acc"] < 1  # so that a repeated image would show
+    assert three == pytest.approx({"val/acc": one["val/acc"], "val/loss": one["val/loss"]}, rel=1e-6)
