@@ -605,7 +605,8 @@ def _peak(ink: np.ndarray) -> float:
     rows = padded[:-2] + padded[1:-1] + padded[2:]
     sums = rows[:, :-2] + rows[:, 1:-1] + rows[:, 2:]
     # Pixels inside the picture in each 3x3 window: 9, 6 along an edge, 4 in a corner (fewer in a tiny one).
-    counts = np.outer(*(np.convolve(np.ones(n, dtype=np.float32), np.ones(3), "same") for n in ink.shape))
+    # ("full" then trimmed: "same" returns 3 values for a side of 1 or 2 pixels.)
+    counts = np.outer(*(np.convolve(np.ones(n, dtype=np.float32), np.ones(3))[1:-1] for n in ink.shape))
     return float((sums / counts).max())
 
 

@@ -114,6 +114,19 @@ def test_blank_images_are_flagged_and_all_background(image):
     assert torch.equal(prepared.pixels, torch.zeros(1, 28, 28, dtype=torch.uint8))
 
 
+@pytest.mark.parametrize("size", [(2, 2), (3, 2), (28, 2), (4000, 30), (30, 4000), (1000, 5), (600, 3)])
+def test_thin_pictures_are_prepared_not_refused_with_a_crash(size):
+    """A side of 1 or 2 pixels (after a long picture is brought to the working size) crashed the search for
+    the brightest ink ("operands could not be broadcast together"): predict lost every row, serve gave 500."""
+    width, height = size
+    image = Image.new("L", size, 255)
+    image.putpixel((0, 0), 0)
+    ImageDraw.Draw(image).line([(0, height // 2), (width, height // 2)], fill=0)
+    for picture in (image, image.convert("RGBA")):
+        prepared = prepare(picture)
+        assert prepared.pixels.shape == (1, 28, 28) and prepared.pixels.dtype == torch.uint8
+
+
 def test_a_digit_is_not_blank():
     assert not prepare(render_digit(4, canvas=(100, 100), size=60, ink=0, paper=255)).blank
     assert not prepare(Image.fromarray(mnist_style(1)[0].numpy())).blank
