@@ -200,6 +200,44 @@ def test_a_json_upload_in_base64_or_as_a_data_url_answers_like_the_raw_body(serv
         assert json.loads(body)["prepared"] == raw["prepared"]
 
 
+def test_json_is_read_whatever_its_content_type_and_base64_in_either_alphabet(server):
+    """curl -d @body.json sends JSON as a form, some clients as text/plain; URL-safe base64 without padding is
+    what Python's urlsafe_b64encode and JWT-style code give."""
+    data = encode(render_digit(4, canvas=(121, 121), size=90, ink=0, paper=255), "PNG")
+    raw = json.loads(request(server + "/predict", data, "image/png")[1])
+    urlsafe = base64.urlsafe_b64encode(data).decode().rstrip("=")
+    assert "-" in urlsafe or "_" in urlsafe  # so the alphabet is tried (the file's bytes were chosen for it)
+    for content_type in ("application/x-www-form-urlencoded", "text/plain", "application/json"):
+        status, body = request(server + "/predict", json.dumps({"image": urlsafe}).encode(), content_type)
+        assert status == 200, body
+        assert json.loads(body)["prepared"] == raw["prepared"]
+
+
+def test_a_failure_of_ours_is_a_json_500_and_a_logged_traceback(caplog):
+    """A bug in the preparation (a 2x2 picture crashed it) gave Starlette's bare "Internal Server Error"."""
+    from mnist_rnn.serve.http import ImageUploads
+
+    def broken(image):
+        raise ValueError("operands could not be broadcast together")
+
+    sent = []
+
+    async def receive():
+        return {"type": "http.request", "body": encode(Image.new("L", (2, 2)), "PNG"), "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    async def the_endpoint(scope, receive, send):
+        raise AssertionError("a failed upload must not reach the endpoint")
+
+    scope = {"type": "http", "method": "POST", "path": "/predict", "headers": [(b"content-type", b"image/png")]}
+    asyncio.run(ImageUploads(the_endpoint, preparation=broken)(scope, receive, send))
+    assert sent[0]["status"] == 500
+    assert json.loads(sent[1]["body"]) == {"error": "the server failed to prepare this picture (its log says why)"}
+    assert "operands could not be broadcast" in caplog.text
+
+
 def test_a_multipart_file_holding_the_boundary_without_a_crlf_before_it_is_kept_whole():
     boundary = "mnistrnnboundary"
     half = bytes(range(256)) * 4 + bytes(8)  # 1,032 bytes, then the boundary with no CRLF before it: legal
@@ -266,6 +304,27 @@ def bad_requests() -> list[tuple[str, dict, int, str]]:
         ("JSON without 'image'", {"data": b'{"file": "iVBO"}', "content_type": "application/json"}, 400, '"image"'),
         ("JSON, not base64", {"data": b'{"image": "a$b"}', "content_type": "application/json"}, 400, "not base64"),
         ("not JSON", {"data": png, "content_type": "application/json"}, 400, "not valid JSON"),
+        # These three gave Starlette's bare 500 (RecursionError, ValueError from base64 and from int()).
+        ("JSON nested deep", {"data": b"[" * 1500 + b"]" * 1500, "content_type": "application/json"}, 400, "JSON"),
+        (
+            "base64 not ASCII",
+            {"data": '{"image": "\u00e9abc"}'.encode(), "content_type": "application/json"},
+            400,
+            "not base64",
+        ),  # fmt: skip
+        (
+            "JSON number of 5,000 digits",
+            {"data": b'{"image": ' + b"1" * 5000 + b"}", "content_type": "application/json"},
+            400,
+            "not valid JSON",
+        ),  # fmt: skip
+        # curl -d @digit.png: a form field, its line breaks dropped; the answer says how to send a file.
+        (
+            "a form field",
+            {"data": png.replace(b"\r", b"").replace(b"\n", b""), "content_type": "application/x-www-form-urlencoded"},
+            415,
+            "curl --data-binary @digit.png",
+        ),  # fmt: skip
         ("wrong method", {"method": "GET"}, 405, "GET is not allowed on /predict"),
         ("wrong path", {"path": "/classify", "data": png}, 404, "no such path: /classify"),
     ]
