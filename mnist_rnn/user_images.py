@@ -16,6 +16,7 @@ import os
 import signal
 import struct
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -142,7 +143,9 @@ def decode_image(
     if not data:
         raise NotAnImage(name, "not a readable image (empty file)")
     try:
-        image = Image.open(io.BytesIO(data), formats=formats)
+        with warnings.catch_warnings():  # over PIL's warning size (89 million pixels): refused below, in a line
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data), formats=formats)
     except Image.DecompressionBombError as error:
         raise ImageTooLarge(name, f"image too large ({error})") from error
     except (OSError, SyntaxError, ValueError) as error:  # PIL's UnidentifiedImageError is an OSError
@@ -184,8 +187,10 @@ def find_images(path_or_glob: str | Path) -> list[Path]:
 
     A file named explicitly is always taken, whatever its suffix, so that a bad file is reported rather
     than skipped; in a folder or a glob only files with an image suffix count, and a warning names the others
-    (a PDF, a Photoshop file: a picture the user meant, perhaps) but for hidden ones (``.DS_Store``). Sorted,
-    for a stable order.
+    (a PDF, a Photoshop file: a picture the user meant, perhaps). Hidden files and folders are not read, as
+    a glob's ``*`` leaves them out: ``.DS_Store``, and the ``._IMG_0001.jpg`` a Mac writes beside each photo
+    on a USB stick or a shared drive (its metadata, not an image, whatever its suffix). Sorted, for a stable
+    order.
     """
     path = Path(path_or_glob)
     if path.is_file():
@@ -194,13 +199,13 @@ def find_images(path_or_glob: str | Path) -> list[Path]:
         raise UserError(f"{path_or_glob}: no such file or folder")
     below = False  # a folder's subfolders are not read, but images in them are named (a folder per class)
     if path.is_dir():
-        candidates = list(path.iterdir())
+        candidates = [p for p in path.iterdir() if not p.name.startswith(".")]
         below = any(_holds_images(folder) for folder in candidates if folder.is_dir())
     else:
         candidates = [Path(p) for p in glob.glob(str(path_or_glob), recursive=True)]
     files = [p for p in candidates if p.is_file()]
     found = sorted(p for p in files if p.suffix.lower() in IMAGE_SUFFIXES)
-    others = sorted(p for p in files if p.suffix.lower() not in IMAGE_SUFFIXES and not p.name.startswith("."))
+    others = sorted(p for p in files if p.suffix.lower() not in IMAGE_SUFFIXES)
     named = ", ".join(str(p) for p in others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
     every_image = f"--data.predict_path '{path / '**' / '*'}'"
     if not found and below:
@@ -221,8 +226,10 @@ def find_images(path_or_glob: str | Path) -> list[Path]:
 
 
 def _holds_images(folder: Path) -> bool:
-    """Whether ``folder`` or a folder below it holds a file with an image suffix (stops at the first)."""
-    return any(p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() for p in folder.rglob("*"))
+    """Whether ``folder`` or a folder below it holds a file with an image suffix, hidden ones left out as
+    ``**/*`` leaves them out (stops at the first)."""
+    names = glob.iglob("**/*", root_dir=folder, recursive=True)
+    return any(Path(name).suffix.lower() in IMAGE_SUFFIXES and (folder / name).is_file() for name in names)
 
 
 def preparing_workers(count: int) -> int:

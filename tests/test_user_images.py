@@ -138,6 +138,21 @@ def test_find_images_in_a_folder_a_glob_or_one_file(tmp_path, capsys):
     assert str(error.value).endswith(f"HEIC files; other files there: {tmp_path / 'notes.txt'})")
 
 
+def test_hidden_files_and_folders_are_not_read(tmp_path, capsys):
+    """A USB stick written by a Mac: ._IMG_0001.jpg beside each photo (AppleDouble metadata, not a JPEG) made
+    predict fail with an 'error' row for each; a hidden folder of thumbnails said 'images in subfolders'."""
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    render_digit(7).save(stick / "IMG_0001.jpg")
+    (stick / "._IMG_0001.jpg").write_bytes(b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        \x00\x02")
+    (stick / ".thumbnails").mkdir()
+    render_digit(7).save(stick / ".thumbnails" / "IMG_0001.png")
+    assert find_images(stick) == [stick / "IMG_0001.jpg"]
+    assert capsys.readouterr().err == ""
+    assert find_images(str(stick / "**" / "*")) == [stick / "IMG_0001.jpg"]  # as the glob has it
+    assert find_images(stick / "._IMG_0001.jpg") == [stick / "._IMG_0001.jpg"]  # named: taken, and judged later
+
+
 def test_unreadable_files_name_themselves(tmp_path):
     text = tmp_path / "text.png"
     text.write_text("not an image\n")
