@@ -136,6 +136,7 @@ def calibrate_checkpoint(
             checkpoint's saved data settings.
         device: Where the network computes the validation logits.
     """
+    from mnist_rnn.data import DeviceBatches
     from mnist_rnn.inference import load_network
 
     network = load_network(ckpt_path)
@@ -143,7 +144,11 @@ def calibrate_checkpoint(
         datamodule = validation_split(ckpt_path, data_dir)
     elif datamodule.val_set is None:
         datamodule.setup("fit")
-    calibration = calibrate(*logits_of(network, datamodule.val_dataloader(), device))
+    # The whole split, in this one process: under DDP the data module's val_dataloader() is this process's
+    # share, and fit calibrates in process 0 only (it fitted T on half the split with 2 processes).
+    split = datamodule.val_set
+    batches = DeviceBatches(split.images, split.labels, datamodule.batch_size, shuffle=False)
+    calibration = calibrate(*logits_of(network, batches, device))
     write_temperature(ckpt_path, calibration)
     return calibration
 

@@ -24,6 +24,8 @@ def test_two_process_ddp_fit_shards_the_data_and_writes_one_checkpoint_set(fake_
     log = (tmp_path / "run.log").read_text()
     assert "Starting with 2 processes" in log
     assert log.count("Test accuracy") == 1  # printed by global rank 0 only
+    # The temperature is fitted on the whole validation split, not on process 0's half of it.
+    assert re.search(rf"Calibrated .*: temperature [0-9.]+; on the {val_size} validation images", log), log
     assert "on 60 test images" in log  # both processes' shares of the 60, not one process's
     assert log.count("mnist-rnn: warning: val_size=40") == 1  # the project's messages: once, not once per process
     assert "sync_dist=True" not in log  # Lightning's warning when an epoch metric is not synchronised
