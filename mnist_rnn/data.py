@@ -513,10 +513,17 @@ class MNISTDataModule(LightningDataModule):
         return all((self.raw_folder / name).is_file() for name in self.info.file_names)
 
     def _missing_message(self, reason: str) -> str:
+        # The folder of another data set of the family there: most likely the --data.dataset left out.
+        others = [
+            name
+            for name, info in DATASETS.items()
+            if name != self.dataset and (Path(self.data_dir) / info.folder / "raw").is_dir()
+        ]
+        hint = f" It holds {DATASETS[others[0]].folder}/raw/: --data.dataset {others[0]} reads that." if others else ""
         return (
             f"{self.info.folder} files not found in {self.raw_folder}/ and {reason}: expected "
             f"{', '.join(self.info.file_names)}. Pass --data.data_dir pointing at a folder that holds "
-            f"{self.info.folder}/raw/."
+            f"{self.info.folder}/raw/.{hint}"
         )
 
 
@@ -531,6 +538,13 @@ def _unpack(gz_path: Path) -> Path:
         with gzip.open(gz_path, "rb") as source, open(partial, "wb") as target:
             shutil.copyfileobj(source, target)
     except (OSError, EOFError) as error:  # not gzip, truncated, or a read-only folder
-        partial.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # a read-only folder refuses even this
+            partial.unlink(missing_ok=True)
+        if isinstance(error, OSError) and error.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+            raise DataError(
+                f"{gz_path}: cannot be unpacked beside it ({first_line(error)}): unpack the .gz files into a "
+                f"folder you can write to (gunzip -k), or copy {gz_path.parent.parent.parent} there, and pass that "
+                "as --data.data_dir"
+            ) from error
         raise DataError(f"{gz_path}: cannot be unpacked ({first_line(error)})") from error
     return partial

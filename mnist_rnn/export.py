@@ -183,7 +183,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--output", help="the file to write (default: the checkpoint's name with .onnx or .pt2)")
     parser.add_argument("--overwrite", action="store_true", help="replace --output if it exists")
     parser.add_argument(
-        "--data_dir",
+        "--data.data_dir",
+        "--data_dir",  # the name of earlier releases
+        dest="data_dir",
         help="folder holding the test set for the check (default: where the checkpoint was trained from)",
     )
     return parser.parse_args(argv)

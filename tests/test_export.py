@@ -54,8 +54,19 @@ def checkpoint(fake_data_dir, tmp_path_factory) -> Path:
 
 def test_export_checks_the_file_on_test_images_and_prints_the_figures(checkpoint, fake_data_dir, tmp_path, capsys):
     output = tmp_path / "digits.onnx"
-    main(["export", "--ckpt_path", str(checkpoint), "--format", "onnx", "--output", str(output),
-          "--data_dir", str(fake_data_dir)])  # fmt: skip
+    main(
+        [
+            "export",
+            "--ckpt_path",
+            str(checkpoint),
+            "--format",
+            "onnx",
+            "--output",
+            str(output),
+            "--data.data_dir",
+            str(fake_data_dir),
+        ]
+    )  # fmt: skip  (as fit and calibrate name it; --data_dir too)
     out = capsys.readouterr().out
     # The fake test set has 60 images.
     assert "same class on 60 of 60 mnist test images" in out
