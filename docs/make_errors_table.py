@@ -45,10 +45,15 @@ way: `mnist-rnn: warning: on a CPU float16 mixed precision is bfloat16's (Lightn
 CPU has no native bfloat16 ...`.
 
 Resuming with fewer training steps than the checkpoint made (a smaller `--trainer.limit_train_batches` or
-`--trainer.max_epochs` under the one-cycle schedule) stops at the first step with one line: `mnist-rnn:
+`--trainer.max_epochs` under the one-cycle schedule) stops before its first step with one line: `mnist-rnn:
 error: the checkpoint has trained 10 steps, but this run's one-cycle lr schedule ends after 4 (max_epochs x
-training batches per epoch): resume with the first run's --trainer.limit_train_batches, or a larger
---trainer.max_epochs`.
+training batches per epoch): resume with the first run's --trainer.limit_train_batches and --data.batch_size,
+or a larger --trainer.max_epochs`.
+
+A run that fails before its first training step (such a checkpoint, or a Trainer setting that Lightning checks
+only when the run starts: `--trainer.val_check_interval` beyond the epoch, `--trainer.limit_train_batches
+0.001` of 10 batches) removes the run folder it had begun, which held only its settings; Lightning's
+complaints about its own settings (`--trainer.strategy ddpp`, `--trainer.max_time 5min`) are one line too.
 
 A class named in the settings whose package is missing stops before anything is written, with Lightning's
 reason: ``mnist-rnn: error: lightning.pytorch.loggers.WandbLogger: Requirement 'wandb>=0.12.10' not met. HINT:

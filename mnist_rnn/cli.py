@@ -20,8 +20,10 @@ import logging
 import os
 import platform
 import re
+import shutil
 import signal
 import sys
+import traceback
 import warnings
 from argparse import ArgumentError
 from importlib import metadata
@@ -31,6 +33,7 @@ from typing import Any
 import lightning
 import torch
 import yaml
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch import Trainer
 from lightning.pytorch.accelerators import AcceleratorRegistry
 from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar, TQDMProgressBar
@@ -44,6 +47,7 @@ from mnist_rnn.checkpoint import (
     SafeModelCheckpoint,
     check_checkpoint,
     checkpoint_named,
+    load_keys,
     saved_settings,
     setting_differences,
 )
@@ -118,6 +122,9 @@ for _name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utiliti
 class MNISTRNNCLI(LightningCLI):
     """LightningCLI with this project's defaults, early checks, safe checkpoints and the test-after-fit step."""
 
+    # validate on a split other than the checkpoint's run held out (chosen by the user): said in its line.
+    split_differs = False
+
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         # The bar refreshes every 20 steps, not every step: each refresh reads the logged loss, which waits
         # for the GPU. --trainer.enable_progress_bar false still works (it sets refresh_rate to 0).
@@ -162,11 +169,15 @@ class MNISTRNNCLI(LightningCLI):
             raise UserError(f"trainer.max_epochs must be positive (or -1 for no limit), got {max_epochs}")
         _check_seed(config.seed_everything)
         _check_accelerator(config.trainer.accelerator)
+        _check_trainer_counts(config.trainer)
         config.trainer.precision, replaced = supported_precision(config.trainer.precision, config.trainer.accelerator)
         if replaced:
             warn(replaced)
         if subcommand is None:
             return
+        if subcommand == "fit":
+            _check_training_length(config)
+        _check_writable(config.trainer)  # before Lightning makes the run's folder there
         predict_path = (config.get("data") or {}).get("predict_path") if subcommand == "predict" else None
         if predict_path and missing(predict_path):
             raise UserError(f"--data.predict_path {predict_path}: no such file or folder")  # before the Trainer
@@ -174,7 +185,7 @@ class MNISTRNNCLI(LightningCLI):
             # Lightning would score the untrained weights; predict refuses that too.
             raise UserError(f"{subcommand} needs a trained model: pass --ckpt_path CHECKPOINT (or last, or best)")
         if config.get("ckpt_path") not in (None, "hpc"):
-            config.ckpt_path = str(self._resolve_checkpoint(subcommand, config, _typed_model_options(raw_args)))
+            config.ckpt_path = str(self._resolve_checkpoint(subcommand, config, _typed_options(raw_args)))
 
     def _resolve_checkpoint(self, subcommand: str, config: Any, typed: set[str]) -> Path:
         """The file ``--ckpt_path`` names, checked; say which one when it was found (``last``, ``best``, a folder).
@@ -204,7 +215,31 @@ class MNISTRNNCLI(LightningCLI):
                     f"checkpoint's, so drop these options (or start a new run without --ckpt_path)"
                 )
             warn(f"ignoring {listed}: the checkpoint's settings are used")
+        if subcommand == "validate":
+            self._validate_on_the_split_of(path, config, typed, defaults)
         return path
+
+    def _validate_on_the_split_of(self, path: Path, config: Any, typed: set[str], defaults: dict[str, Any]) -> None:
+        """``validate`` scores the images the checkpoint's run held out: its ``val_size`` and ``split_seed``
+        (the command's defaults drew another split, partly of images the checkpoint trained on, and called
+        them held out). Chosen other values are used, with a warning that the split is not the run's."""
+        saved = saved_settings(path)
+        differ = []
+        for key in ("val_size", "split_seed"):
+            trained, name = saved.get(f"data.{key}"), f"data.{key}"
+            if trained is None:
+                continue
+            if name in typed or config.data[key] != defaults.get(name):
+                if config.data[key] != trained:
+                    differ.append(f"--{name} {config.data[key]} (the run's: {trained})")
+            else:
+                config.data[key] = trained
+        self.split_differs = bool(differ)
+        if differ:
+            warn(
+                f"{', '.join(differ)}: not the split the checkpoint's run held out, so some of these validation "
+                "images were trained on; drop the option to validate on the run's own"
+            )
 
     @staticmethod
     def _checkpoint_folders(config: Any) -> list[Path]:
@@ -299,6 +334,27 @@ class MNISTRNNCLI(LightningCLI):
                 raise
             raise UserError(str(error)) from error
 
+    def _run_subcommand(self, subcommand: str) -> None:
+        """Run the command; one that fails before its first training step (a setting Lightning refuses only
+        then, a checkpoint that does not fit the run) leaves no run folder holding nothing but its settings."""
+        logger = self.trainer.logger
+        folder = Path(logger.log_dir) if logger is not None and logger.log_dir else None
+        new = folder is not None and not folder.exists()
+        try:
+            super()._run_subcommand(subcommand)
+        except Exception:
+            if new and self.trainer.is_global_zero and not self._trained(subcommand):
+                _remove_if_unused(folder)
+            raise
+
+    def _trained(self, subcommand: str) -> bool:
+        """Whether this command trained a step: a run that failed later keeps its curves (where it went wrong)."""
+        if subcommand != "fit":
+            return False
+        ckpt_path = self.config[subcommand].get("ckpt_path")
+        start = load_keys(ckpt_path).get("global_step", 0) if ckpt_path else 0  # a resumed run's first step
+        return self.trainer.global_step > start
+
     def before_fit(self) -> None:
         stopping.doing("while preparing the data and the model, before training; no checkpoint written")
 
@@ -339,9 +395,10 @@ class MNISTRNNCLI(LightningCLI):
         accuracy = trainer.callback_metrics.get("val/acc")
         if trainer.is_global_zero and accuracy is not None:
             images = self._images_run(trainer.num_val_batches, self.datamodule.val_set)
+            held_out = "not the run's split" if self.split_differs else "held out of the training set"
             print(
                 f"Validation accuracy {float(accuracy):.2%} (error {1 - float(accuracy):.2%}) on {images:,} "
-                f"validation images (held out of the training set), from {trainer.ckpt_path}"
+                f"validation images ({held_out}), from {trainer.ckpt_path}"
             )
         self._exit_if_stopped("validating")
 
@@ -434,8 +491,9 @@ def main(args: ArgsType = None) -> None:
                 build_cli(args)
         except stopping.Stopped as stop:
             stop.end()
-        except (UserError, ArgumentError) as error:
-            if os.environ.get("MNIST_RNN_DEBUG"):
+        except Exception as error:
+            known = isinstance(error, UserError | ArgumentError) or _lightnings_complaint(error)
+            if not known or os.environ.get("MNIST_RNN_DEBUG"):
                 raise
             print(f"mnist-rnn: error: {_short(error)}", file=sys.stderr)
             sys.exit(2)
@@ -497,9 +555,10 @@ def _program_name() -> str:
     return "mnist-rnn" if Path(sys.argv[0]).name == "mnist-rnn" else "python -m mnist_rnn"
 
 
-def _typed_model_options(args: list[str]) -> set[str]:
-    """The ``model.*`` options typed on the command line (``--model.cell gru`` or ``--model.cell=gru``)."""
-    return {arg[2:].split("=", 1)[0] for arg in args if arg.startswith("--model.")}
+def _typed_options(args: list[str]) -> set[str]:
+    """The ``model.*`` and ``data.*`` options typed on the command line (``--model.cell gru`` or
+    ``--model.cell=gru``)."""
+    return {arg[2:].split("=", 1)[0] for arg in args if arg.startswith(("--model.", "--data."))}
 
 
 def _check_config_files(args: list[str]) -> None:
@@ -528,6 +587,97 @@ def _check_config_files(args: list[str]) -> None:
             raise UserError(f"--config {path}: the file is empty (or only comments): put settings in it or drop it")
         if not isinstance(settings, dict):
             raise UserError(f"--config {path}: expected settings (key: value lines), found a {type(settings).__name__}")
+        for where, section, value in _sections(settings):
+            if value is None:  # jsonargparse takes it as trainer: null, and Lightning ends in a traceback
+                raise UserError(
+                    f"--config {path}: {where}{section}: has no settings under it (all commented out?): "
+                    f"drop the line or put settings under it"
+                )
+            if not isinstance(value, dict):
+                raise UserError(
+                    f"--config {path}: {where}{section}: expected settings under it ({section}:, then indented "
+                    f"key: value lines), got {value!r}"
+                )
+
+
+# The groups of settings in a config file (trainer:, model:, ...), each a mapping.
+SECTIONS = ("trainer", "model", "data", "checkpoint", "progress_bar", "finite_loss")
+
+
+def _sections(settings: dict[str, Any]) -> list[tuple[str, str, Any]]:
+    """(where, name, value) of each group of settings in a config file: at its top, or under a command's
+    name (a file given before the command: ``fit: {trainer: ...}``)."""
+    found = [("", name, settings[name]) for name in SECTIONS if name in settings]
+    for command in TRAINER_COMMANDS:
+        nested = settings.get(command)
+        if isinstance(nested, dict):
+            found += [(f"{command}.", name, nested[name]) for name in SECTIONS if name in nested]
+    return found
+
+
+def _check_trainer_counts(trainer: Any) -> None:
+    """Counts that Lightning divides by (a ZeroDivisionError after the run's folder was made)."""
+    for name in ("accumulate_grad_batches", "check_val_every_n_epoch"):
+        value = trainer.get(name)
+        if isinstance(value, int) and not isinstance(value, bool) and value < 1:
+            hint = " (or null: validate by --trainer.val_check_interval steps only)" if name.startswith("check") else ""
+            raise UserError(f"--trainer.{name} must be 1 or more{hint}, got {value}")
+
+
+def _check_training_length(config: Any) -> None:
+    """A fit that would train nothing, or whose lr schedule would have no length."""
+    trainer = config.trainer
+    if trainer.limit_train_batches is not None and trainer.limit_train_batches == 0:
+        raise UserError(
+            "--trainer.limit_train_batches 0 trains nothing: fit would test untrained weights (to score a trained "
+            "model, run validate or test with --ckpt_path)"
+        )
+    schedule = config.model.get("lr_schedule")
+    if trainer.max_epochs == -1 and trainer.max_steps in (None, -1) and schedule not in (None, "constant"):
+        raise UserError(
+            f"--trainer.max_epochs -1 (no limit) leaves the {schedule} lr schedule without an end: set "
+            "--trainer.max_epochs or --trainer.max_steps, or --model.lr_schedule constant"
+        )
+
+
+def _check_writable(trainer: Any) -> None:
+    """The folder of the run's logs and checkpoints can be made (a read-only working folder ended in
+    TensorBoard's traceback)."""
+    root = Path(_log_root(trainer)).expanduser().absolute()
+    existing = next((folder for folder in (root, *root.parents) if folder.exists()), None)
+    if existing is not None and not _writable(existing):
+        raise UserError(
+            f"cannot write this run's logs and checkpoints under {root}: {existing} is not writable (a read-only "
+            "folder?); run from another folder or pass --trainer.default_root_dir DIR"
+        )
+
+
+# What a run writes before its first step: its settings, and TensorBoard's or the CSV logger's first file.
+UNUSED_RUN_FILES = ("config.yaml", "hparams.yaml", "metrics.csv", "events.out.tfevents.*")
+
+
+def _remove_if_unused(folder: Path) -> None:
+    """Remove a run folder that holds only what a run writes before its first step (no checkpoint)."""
+    files = [path for path in folder.rglob("*") if path.is_file()]
+    if all(any(path.match(pattern) for pattern in UNUSED_RUN_FILES) for path in files):
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _lightnings_complaint(error: Exception) -> bool:
+    """An error Lightning raises about its settings (``--trainer.strategy ddpp``, ``--trainer.val_check_interval``
+    beyond the epoch, a checkpoint past ``max_epochs``): its message is the one line to show. Its
+    MisconfigurationException, and a ValueError raised in Lightning's own code (where it checks settings)."""
+    if isinstance(error, MisconfigurationException):
+        return True
+    if not isinstance(error, ValueError) or error.__traceback__ is None:
+        return False
+    raised_in = traceback.extract_tb(error.__traceback__)[-1].filename
+    return f"{os.sep}lightning{os.sep}" in raised_in
+
+
+def _writable(folder: Path) -> bool:
+    """Whether this process may make files in ``folder`` (False on a read-only file system, even for root)."""
+    return os.access(folder, os.W_OK)
 
 
 def _check_seed(seed: Any) -> None:

@@ -25,16 +25,21 @@ class StretchableOneCycleLR(OneCycleLR):
         # A run resumed with fewer steps than the checkpoint has made (a smaller --trainer.limit_train_batches
         # or max_epochs) is past the end of its schedule: torch would raise "Tried to step N times".
         if self.last_epoch >= self.total_steps:
-            raise SettingsError(
-                f"the checkpoint has trained {self.last_epoch:,} steps, but this run's one-cycle lr schedule "
-                f"ends after {self.total_steps:,} (max_epochs x training batches per epoch): resume with the "
-                f"first run's --trainer.limit_train_batches, or a larger --trainer.max_epochs"
-            )
+            raise SettingsError(self._past_the_end(self.last_epoch))
         super().step(epoch)
+
+    def _past_the_end(self, steps: int) -> str:
+        return (
+            f"the checkpoint has trained {steps:,} steps, but this run's one-cycle lr schedule ends after "
+            f"{self.total_steps:,} (max_epochs x training batches per epoch): resume with the first run's "
+            f"--trainer.limit_train_batches and --data.batch_size, or a larger --trainer.max_epochs"
+        )
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         planned = {"total_steps": self.total_steps, "_schedule_phases": self._schedule_phases}
         saved_total = state_dict.get("total_steps", self.total_steps)
+        if state_dict.get("last_epoch", 0) > self.total_steps:  # said before a step of training, not at the first
+            raise SettingsError(self._past_the_end(state_dict["last_epoch"]))
         super().load_state_dict({**state_dict, **planned})
         if saved_total != self.total_steps:
             _say_stretched("onecycle", saved_total, self.total_steps, self.last_epoch)

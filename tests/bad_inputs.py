@@ -49,6 +49,11 @@ def _no_files(root: Path) -> None:
         path.unlink()
 
 
+def _only_fashion(root: Path) -> None:
+    _no_files(root)
+    write_fake_set(root, "FashionMNIST")
+
+
 def _text_file(root: Path) -> None:
     (root.parent / "notes.txt").write_text("not a checkpoint\n")
 
@@ -64,6 +69,10 @@ def _bad_yaml(root: Path) -> None:
 
 def _empty_yaml(root: Path) -> None:
     (root.parent / "empty.yaml").write_text("# nothing yet\n")
+
+
+def _empty_section(root: Path) -> None:
+    (root.parent / "section.yaml").write_text("trainer:\n  # max_epochs: 2\nmodel:\n  hidden_size: 16\n")
 
 
 def _folder_for_file(root: Path) -> None:
@@ -111,6 +120,12 @@ class BadInput:
 
 BAD_INPUTS = [
     BadInput("data missing, no network", [], "MNIST files not found in", _no_files),
+    BadInput(
+        "Fashion-MNIST's folder without `--data.dataset`",
+        [],
+        "holds MNIST/raw/. It holds FashionMNIST/raw/: --data.dataset fashion_mnist reads that.",
+        _only_fashion,
+    ),
     BadInput("truncated IDX file", [], "truncated: its header promises 240 images", _truncate),
     BadInput("wrong magic number", [], "not an IDX image file (magic number 0x00000801", _wrong_magic),
     BadInput("wrong image size", [], "images are 32x32 pixels, expected 28x28", _wrong_size),
@@ -150,6 +165,12 @@ BAD_INPUTS = [
     ),
     BadInput("YAML syntax error", ["--config", "bad.yaml"], "bad.yaml: not valid YAML at line 4", _bad_yaml),
     BadInput("empty YAML", ["--config", "empty.yaml"], "empty.yaml: the file is empty", _empty_yaml),
+    BadInput(
+        "a YAML section whose settings are all commented out",
+        ["--config", "section.yaml"],
+        "section.yaml: trainer: has no settings under it",
+        _empty_section,
+    ),
     BadInput("a data file that is a folder", [], "t10k-labels-idx1-ubyte: a folder, not a file", _folder_for_file),
     BadInput("a data file that is a symbolic link loop", [], "a symbolic link that loops", _symlink_loop),
     BadInput(
@@ -240,6 +261,14 @@ REFUSED_VALUES = [
     ("a misspelled accelerator", "--trainer.accelerator", "cpux", "cpux: no such accelerator; choose one"),
     ("a precision Lightning has no name for", "--trainer.precision", "fp16", "fp16: no such precision; choose one"),
     ("`--model.cuda_graph true` without a CUDA GPU", "--model.cuda_graph", "true", "cuda_graph true needs a CUDA GPU"),
+    ("no training batches", "--trainer.limit_train_batches", "0", "limit_train_batches 0 trains nothing"),
+    ("gradients accumulated over 0 batches", "--trainer.accumulate_grad_batches", "0", "must be 1 or more, got 0"),
+    ("validation every 0 epochs", "--trainer.check_val_every_n_epoch", "0", "must be 1 or more (or null"),
+    ("no epoch limit under the one-cycle schedule", "--trainer.max_epochs", "-1", "lr schedule without an end"),
+    # Lightning's own checks, made when the run starts (after the run folder was begun: it is removed).
+    ("validation beyond the epoch", "--trainer.val_check_interval", "1000", "`val_check_interval` (1000) must be"),
+    ("a fraction of the batches that is none", "--trainer.limit_train_batches", "0.001", "0.001 * 10 < 1"),
+    ("a misspelled strategy", "--trainer.strategy", "ddpp", "invalid strategy name: `strategy='ddpp'`"),
 ]
 BAD_INPUTS += [BadInput(what, [option, value], expected) for what, option, value, expected in REFUSED_VALUES]
 

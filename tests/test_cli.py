@@ -48,6 +48,15 @@ def test_validate_prints_the_validation_accuracy_of_the_checkpoint(fake_data_dir
         f"Validation accuracy {accuracy:.2%} (error {1 - accuracy:.2%}) on 40 validation images (held out of the "
         f"training set), from {best}"
     )
+    # Without --data.val_size, the run's own split (40 images), not the default's 5,000 of 240 (refused) or
+    # another draw that holds images the checkpoint trained on, called "held out" all the same.
+    own_split = ["validate", "--ckpt_path", str(best), "--data.data_dir", str(fake_data_dir), *QUIET]
+    main(own_split)
+    assert capsys.readouterr().out.strip().splitlines()[-1] == line
+    main([*own_split, "--data.split_seed", "7"])
+    out, err = capsys.readouterr()
+    assert "mnist-rnn: warning: --data.split_seed 7 (the run's: 0): not the split the checkpoint's run held out" in err
+    assert "on 40 validation images (not the run's split)" in out.strip().splitlines()[-1]
 
 
 def test_checkpoint_alone_rebuilds_the_model(fake_data_dir, in_tmp_dir):
@@ -106,6 +115,15 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(case, in_tmp_dir, capsy
     assert len(errors) == 1 and case.expected in errors[0], err
     assert "Traceback" not in err
     assert snapshot(in_tmp_dir) == before
+
+
+def test_a_folder_it_cannot_write_in_is_one_line_before_anything_starts(fake_data_dir, in_tmp_dir, monkeypatch, capsys):
+    """A read-only working folder ended in TensorBoard's "Read-only file system" traceback. (The tests run as
+    root, whom no permission stops: the check's answer is pretended.)"""
+    monkeypatch.setattr("mnist_rnn.cli._writable", lambda folder: folder != in_tmp_dir)
+    err = one_line_error(["fit", *data_args(fake_data_dir), *QUIET], capsys)
+    assert f"cannot write this run's logs and checkpoints under {in_tmp_dir}: {in_tmp_dir} is not writable" in err
+    assert "--trainer.default_root_dir DIR" in err and list(in_tmp_dir.iterdir()) == []
 
 
 def test_debug_switch_shows_the_exception(fake_data_dir, in_tmp_dir, monkeypatch):
@@ -346,6 +364,8 @@ def test_resuming_with_fewer_steps_than_the_checkpoint_made_is_one_line(fake_dat
         in err
     )
     assert "Traceback" not in err
+    # Said before a step was trained: the run folder it had begun, holding only its settings, is gone.
+    assert [path.name for path in Path("lightning_logs").iterdir()] == ["version_0"]
 
 
 def test_help_names_the_program_and_what_it_does(capsys):
