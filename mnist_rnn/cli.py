@@ -124,6 +124,8 @@ class MNISTRNNCLI(LightningCLI):
 
     # validate on a split other than the checkpoint's run held out (chosen by the user): said in its line.
     split_differs = False
+    # The model.* and data.* options typed on the command line.
+    typed: frozenset[str] = frozenset()
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         # The bar refreshes every 20 steps, not every step: each refresh reads the logged loss, which waits
@@ -158,6 +160,7 @@ class MNISTRNNCLI(LightningCLI):
         """Parse, then refuse settings and checkpoints that cannot work, before anything is built or written."""
         stopping.doing("while reading the settings; nothing was written")
         raw_args = [str(arg) for arg in (sys.argv[1:] if args is None else args)] if not isinstance(args, dict) else []
+        self.typed = frozenset(_typed_options(raw_args))
         _check_config_files(raw_args)
         super().parse_arguments(parser, args)
         subcommand = self.config.get("subcommand")
@@ -185,7 +188,7 @@ class MNISTRNNCLI(LightningCLI):
             # Lightning would score the untrained weights; predict refuses that too.
             raise UserError(f"{subcommand} needs a trained model: pass --ckpt_path CHECKPOINT (or last, or best)")
         if config.get("ckpt_path") not in (None, "hpc"):
-            config.ckpt_path = str(self._resolve_checkpoint(subcommand, config, _typed_options(raw_args)))
+            config.ckpt_path = str(self._resolve_checkpoint(subcommand, config, self.typed))
 
     def _resolve_checkpoint(self, subcommand: str, config: Any, typed: set[str]) -> Path:
         """The file ``--ckpt_path`` names, checked; say which one when it was found (``last``, ``best``, a folder).
@@ -288,6 +291,11 @@ class MNISTRNNCLI(LightningCLI):
                     raise UserError(
                         f"the checkpoint was trained on {trained_on}, not {config.data.dataset}: "
                         f"pass --data.dataset {trained_on}"
+                    )
+                if "data.dataset" in self.typed:
+                    warn(
+                        f"ignoring --data.dataset {config.data.dataset}: the checkpoint was trained on {trained_on}, "
+                        "whose classes predict names and whose way of preparing pictures it uses"
                     )
                 config.data.dataset = trained_on  # predict reads no data set: the checkpoint decides
         if self.subcommand == "predict":

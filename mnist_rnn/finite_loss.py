@@ -75,7 +75,10 @@ class StopOnNonFiniteLoss(Callback):
         # Every process must stop together, or the others wait forever in the next all-reduce.
         if trainer.strategy.reduce_boolean_decision(first_bad >= 0, all=False):
             where = f"at step {first_bad} (epoch {trainer.current_epoch})" if first_bad >= 0 else "in another process"
-            advice = "Try a lower --model.lr, or gradient clipping (--trainer.gradient_clip_val 1.0)"
+            clip = trainer.gradient_clip_val
+            # Clipping is on by default (1.0): advise a tighter one, not what the run already had.
+            clipping = f"a smaller --trainer.gradient_clip_val (this run's: {clip})" if clip else "gradient clipping"
+            advice = f"Try a lower --model.lr, or {clipping}" + ("" if clip else " (--trainer.gradient_clip_val 1.0)")
             if str(trainer.precision) == "16-true":
                 # Adam's eps (1e-8) is 0 in float16 and the squares of small gradients too: a step of m / 0.
                 advice = (

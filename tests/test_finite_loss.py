@@ -84,6 +84,8 @@ def test_cli_reports_it_in_one_line(fake_data_dir, in_tmp_dir, capsys, monkeypat
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert "mnist-rnn: error: the training loss became NaN or infinite at step 2 (epoch 0)" in err
+    # The default recipe clips at 1.0 already: the advice is a tighter clip, not the one the run had.
+    assert "Try a lower --model.lr, or a smaller --trainer.gradient_clip_val (this run's: 1.0)" in err
     assert "Traceback" not in err
 
 
