@@ -142,13 +142,24 @@ def decode_image(
             raise ImageError(name, f"cannot be read ({error.strerror or error})") from error
     if not data:
         raise NotAnImage(name, "not a readable image (empty file)")
+    # PIL's warnings: of a picture over 89 million pixels (refused below, in a line) and of corrupt EXIF or
+    # metadata (a damaged file is refused in a line too, a readable one read): not for the user's terminal.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        warnings.filterwarnings("ignore", category=UserWarning, module="PIL")
+        return _decode(data, name, formats, max_pixels)
+
+
+def _decode(data: bytes, name: str | Path | None, formats: tuple[str, ...], max_pixels: int) -> Image.Image:
+    """:func:`decode_image` of a file's bytes."""
     try:
-        with warnings.catch_warnings():  # over PIL's warning size (89 million pixels): refused below, in a line
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data), formats=formats)
+        image = Image.open(io.BytesIO(data), formats=formats)
     except Image.DecompressionBombError as error:
         raise ImageTooLarge(name, f"image too large ({error})") from error
     except (OSError, SyntaxError, ValueError) as error:  # PIL's UnidentifiedImageError is an OSError
+        started = _format_by_signature(data)
+        if started is not None:  # a file cut off within its header: PIL cannot tell its format, its first bytes can
+            raise DamagedImage(name, f"not a readable image (truncated or damaged {started} data)") from error
         raise NotAnImage(name, f"not a readable image (not a {listed(formats)} file)") from error
     width, height = image.size
     if width * height > max_pixels:
@@ -165,6 +176,29 @@ def decode_image(
     except (OSError, SyntaxError, ValueError, EOFError) as error:
         raise DamagedImage(name, f"not a readable image (truncated or damaged {image.format} data: {error})") from error
     return _upright(image)
+
+
+# The first bytes of each format read, as their specifications fix them.
+SIGNATURES = {
+    "PNG": (b"\x89PNG\r\n\x1a\n",),
+    "JPEG": (b"\xff\xd8\xff",),
+    "GIF": (b"GIF87a", b"GIF89a"),
+    "TIFF": (b"II*\x00", b"MM\x00*"),
+}
+# The sizes of a BMP's second header (its first bytes, "BM", begin too many other files to say BMP alone).
+BMP_HEADER_SIZES = (12, 40, 52, 56, 64, 108, 124)
+
+
+def _format_by_signature(data: bytes) -> str | None:
+    """The format a file's first bytes say it is (WebP, AVIF and HEIC: by their container's brand)."""
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WebP"
+    if data[4:8] == b"ftyp":
+        brand = data[8:12]
+        return "AVIF" if brand.startswith(b"avi") else "HEIC" if brand[:3] in (b"hei", b"hev", b"mif") else None
+    if data[:2] == b"BM" and (len(data) < 18 or int.from_bytes(data[14:18], "little") in BMP_HEADER_SIZES):
+        return "BMP"
+    return next((name for name, starts in SIGNATURES.items() if data.startswith(starts)), None)
 
 
 def _upright(image: Image.Image) -> Image.Image:

@@ -185,6 +185,15 @@ def test_bytes_and_paths_decode_alike_and_errors_say_why(tmp_path):
         decode_image(pcx.getvalue())
     with pytest.raises(DamagedImage, match="truncated or damaged PNG data"):
         decode_image(data[:-40])
+    # Cut off within the header, where PIL cannot tell the format: truncated still (a 400 from serve, not a
+    # 415 telling a user with a PNG to send a PNG), by the format's first bytes.
+    for format, cut in (("PNG", 33), ("JPEG", 600), ("GIF", 10), ("TIFF", 60), ("BMP", 10), ("WebP", 33)):
+        encoded = io.BytesIO()
+        scan.save(encoded, format.upper())
+        with pytest.raises(DamagedImage, match=f"truncated or damaged {format} data"):
+            decode_image(encoded.getvalue()[:cut])
+    with pytest.raises(NotAnImage):  # "BM" begins a BMP, and other files too
+        decode_image(b"BMW service report, 2026")
     with pytest.raises(ImageError, match="no such file") as error:
         decode_image(tmp_path / "missing.png")
     assert error.value.path == tmp_path / "missing.png"
