@@ -178,8 +178,7 @@ class MNISTRNNCLI(LightningCLI):
             warn(replaced)
         if subcommand is None:
             return
-        if subcommand == "fit":
-            _check_training_length(config)
+        _check_lengths(subcommand, config)
         _check_writable(config.trainer)  # before Lightning makes the run's folder there
         predict_path = (config.get("data") or {}).get("predict_path") if subcommand == "predict" else None
         if predict_path and missing(predict_path):
@@ -632,16 +631,25 @@ def _check_trainer_counts(trainer: Any) -> None:
             raise UserError(f"--trainer.{name} must be 1 or more{hint}, got {value}")
 
 
-def _check_training_length(config: Any) -> None:
-    """A fit that would train nothing, or whose lr schedule would have no length."""
+# The Trainer's option that limits each command's batches.
+STAGE_LIMITS = {"fit": "limit_train_batches", "validate": "limit_val_batches", "test": "limit_test_batches"}
+
+
+def _check_lengths(subcommand: str, config: Any) -> None:
+    """A command that would run no batch (Lightning skips the stage without a word, and fit then tested
+    untrained weights), or a fit whose lr schedule would have no end."""
     trainer = config.trainer
-    if trainer.limit_train_batches is not None and trainer.limit_train_batches == 0:
-        raise UserError(
-            "--trainer.limit_train_batches 0 trains nothing: fit would test untrained weights (to score a trained "
-            "model, run validate or test with --ckpt_path)"
-        )
+    limit = STAGE_LIMITS.get(subcommand)
+    if limit and trainer[limit] is not None and trainer[limit] == 0:
+        if subcommand == "fit":
+            raise UserError(
+                "--trainer.limit_train_batches 0 trains nothing: fit would test untrained weights (to score a "
+                "trained model, run validate or test with --ckpt_path)"
+            )
+        raise UserError(f"--trainer.{limit} 0 leaves {subcommand} nothing to do: drop it, or give a number of batches")
     schedule = config.model.get("lr_schedule")
-    if trainer.max_epochs == -1 and trainer.max_steps in (None, -1) and schedule not in (None, "constant"):
+    endless = trainer.max_epochs == -1 and trainer.max_steps in (None, -1)
+    if subcommand == "fit" and endless and schedule not in (None, "constant"):
         raise UserError(
             f"--trainer.max_epochs -1 (no limit) leaves the {schedule} lr schedule without an end: set "
             "--trainer.max_epochs or --trainer.max_steps, or --model.lr_schedule constant"

@@ -158,6 +158,13 @@ BAD_INPUTS = [
     ),
     BadInput("`test` without `--ckpt_path`", [], "test needs a trained model: pass --ckpt_path", command="test"),
     BadInput(
+        "`test` of no batches",
+        ["--ckpt_path", "gru.ckpt", "--trainer.limit_test_batches", "0"],
+        "--trainer.limit_test_batches 0 leaves test nothing to do",
+        _gru_checkpoint,
+        command="test",
+    ),
+    BadInput(
         "`test --ckpt_path best` when the run recorded no best",
         ["--ckpt_path", "best"],
         "recorded no best checkpoint",
