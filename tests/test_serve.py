@@ -327,6 +327,8 @@ def bad_requests() -> list[tuple[str, dict, int, str]]:
         ),  # fmt: skip
         ("wrong method", {"method": "GET"}, 405, "GET is not allowed on /predict"),
         ("wrong path", {"path": "/classify", "data": png}, 404, "no such path: /classify"),
+        # FastAPI's generated page described /predict as taking no body: docs/serve.md is the API's description.
+        ("FastAPI's /docs", {"path": "/docs", "method": "GET"}, 404, "no such path: /docs"),
     ]
 
 

@@ -97,6 +97,9 @@ def build_server(
         model_metadata=metadata,
         middlewares=[(ImageUploads, uploads)],
         fast_queue=True,
+        # No /openapi.json, so no FastAPI /docs page: generated from the endpoint behind the middleware, it
+        # described POST /predict as taking no body, and loaded its scripts from a CDN. docs/serve.md is the API.
+        disable_openapi_url=True,
     )
     app = server.app
     app.router.routes[:] = [route for route in app.router.routes if getattr(route, "path", None) != "/"]
