@@ -277,6 +277,10 @@ def reading_figure(correct: Tensor, counts: Tensor, names: list[str], sequence: 
     if guessing > 1:
         axes.axvspan(1, guessing, color="grey", alpha=0.15, linewidth=0)
         axes.text(1.3, 97, "guessing", ha="left", va="top", fontsize=14, color="dimgrey")
+        axes.text(  # what the band means, where the curves have all reached the top and left room
+            rows - 0.5, 32, f"shaded: under {2 * chance:.0f}% right\noverall (twice chance), so a\nclass it "
+            "guesses for every\nimage scores high there", ha="right", va="center", fontsize=10, color="dimgrey",
+        )  # fmt: skip
     axes.set_title("Test accuracy after reading k rows", fontsize=18)
     axes.set_xlabel(
         {
@@ -315,7 +319,8 @@ def reliability_figure(bins: Tensor, temperature: float, errors: tuple[float, fl
     axes = figure.add_subplot()
     axes.plot([0, 1], [0, 1], "--", color="grey", linewidth=1.5)
     axes.text(0.04, 0.62, "too shy", color="grey", fontsize=14, rotation=45, ha="left", va="bottom")
-    axes.text(0.62, 0.29, "too sure", color="grey", fontsize=14, rotation=45, ha="left", va="top")
+    axes.text(0.50, 0.40, "too sure", color="grey", fontsize=14, rotation=45, ha="left", va="top")
+    fullest = []  # per column: the bin that holds the most images, in words (a good model's whole story)
     for column, (name, colour) in enumerate((("T = 1", "#f59e0b"), (f"T = {temperature:.2f}", "#3b2fc9"))):
         images, confidence, right = (bins[row, column].numpy() for row in range(3))
         total = max(1.0, float(images.sum()))
@@ -325,7 +330,8 @@ def reliability_figure(bins: Tensor, temperature: float, errors: tuple[float, fl
         mean_confidence = confidence / np.maximum(images, 1)
         low, high = wilson_interval(right[many], images[many])
         label = f"{name}: ECE {ece:.2%}"
-        axes.plot(mean_confidence[many], accuracy[many], "-", color=colour, linewidth=2, label=label)
+        # With a marker, so that a column whose images all fall in one bin still shows in the legend as a line.
+        axes.plot(mean_confidence[many], accuracy[many], "-o", markersize=4, color=colour, linewidth=2, label=label)
         axes.errorbar(
             mean_confidence[many],
             accuracy[many],
@@ -335,14 +341,26 @@ def reliability_figure(bins: Tensor, temperature: float, errors: tuple[float, fl
             elinewidth=1.5,
             capsize=3,
         )
-        axes.scatter(mean_confidence[many], accuracy[many], s=20 + 600 * images[many] / total, color=colour, zorder=3)
+        # Not clipped: a good model's largest point sits in the corner (1, 1), half outside the axes.
+        sizes = 20 + 400 * images[many] / total
+        axes.scatter(mean_confidence[many], accuracy[many], s=sizes, color=colour, alpha=0.8, zorder=3, clip_on=False)
         axes.scatter(mean_confidence[few], accuracy[few], s=20, facecolors="none", edgecolors=colour, alpha=0.6)
+        top = int(images.argmax())
+        fullest.append(
+            f"{name}: {images[top] / total:.0%} of the images, sure {mean_confidence[top]:.1%} and right "
+            f"{accuracy[top]:.1%}"
+        )
+    axes.scatter([], [], s=120, color="grey", alpha=0.8, label="a bin (area: its share of the images)")
     axes.scatter([], [], s=20, facecolors="none", edgecolors="grey", label=f"under {FEW} images: too few to say")
+    axes.text(
+        0.98, 0.03, "The fullest bin:\n" + "\n".join(fullest), transform=axes.transAxes, ha="right", va="bottom",
+        fontsize=11, bbox={"facecolor": "white", "edgecolor": "lightgrey", "alpha": 0.9},
+    )  # fmt: skip
     axes.set_title("Test reliability (before and after scaling)", fontsize=16)
     axes.set_xlabel("confidence (top probability)", fontsize=15)
     axes.set_ylabel("accuracy", fontsize=15)
-    axes.set_xlim(0, 1.02)
-    axes.set_ylim(0, 1.02)
+    axes.set_xlim(0, 1.03)
+    axes.set_ylim(0, 1.03)
     axes.tick_params(labelsize=14)
     axes.grid(alpha=0.3)
     axes.legend(fontsize=13, loc="upper left")

@@ -230,7 +230,12 @@ def test_the_reliability_diagram_names_each_temperature_with_its_calibration_err
     bins[:, 1, 14] = torch.tensor([100, 99, 99])  # calibrated: 99% sure, 99 right
     axes = reliability_figure(bins, 0.5).axes[0]
     labels = [text.get_text() for text in axes.get_legend().get_texts()]
-    assert labels == ["T = 1: ECE 9.00%", "T = 0.50: ECE 0.00%", f"under {FEW} images: too few to say"]
+    assert labels == [
+        "T = 1: ECE 9.00%",
+        "T = 0.50: ECE 0.00%",
+        "a bin (area: its share of the images)",
+        f"under {FEW} images: too few to say",
+    ]
     points = {line.get_label(): (list(line.get_xdata()), list(line.get_ydata())) for line in axes.get_lines()}
     assert points["T = 1: ECE 9.00%"] == ([0.9], [0.99])
     # The test's own (torchmetrics') figures win where given.
@@ -255,7 +260,13 @@ def test_bins_with_a_handful_of_images_are_hollow_points_off_the_line():
     assert [list(c.get_offsets()[0]) for c in hollow] == [pytest.approx([1.7 / 3, 1 / 3])] * 2
     legend = [text.get_text() for text in axes.get_legend().get_texts()]
     assert legend[-1] == f"under {FEW} images: too few to say"
-    assert {text.get_text() for text in axes.texts} == {"too shy", "too sure"}
+    # A good model's story is its fullest bin, said in words (its point sits in the corner, half outside).
+    assert {text.get_text() for text in axes.texts} == {
+        "too shy",
+        "too sure",
+        "The fullest bin:\nT = 1: 98% of the images, sure 99.5% and right 99.5%\n"
+        "T = 0.50: 98% of the images, sure 99.5% and right 99.5%",
+    }
 
 
 def test_the_wilson_interval_is_the_textbook_one_and_stays_within_0_and_1():
