@@ -14,6 +14,7 @@ the ``last.ckpt`` of that run folder (see :mod:`mnist_rnn.checkpoint`).
 
 from __future__ import annotations
 
+import argparse
 import difflib
 import importlib
 import logging
@@ -74,6 +75,12 @@ TOOLS: dict[str, tuple[str, str]] = {
     "tune": ("mnist_rnn.tune", "search fit's settings with Optuna (pruned, resumable, parallel)"),
 }
 TRAINER_COMMANDS = ("fit", "validate", "test", "predict")
+COMMAND_HELP = {
+    "fit": "train, then calibrate and test the best checkpoint",
+    "validate": "score a checkpoint on the validation images its run held out",
+    "test": "score a checkpoint on the test set, with TensorBoard's pictures of it",
+    "predict": "classify your own pictures (a file, a folder or a glob): a CSV of classes and probabilities",
+}
 # What other tools call some of the commands, for "did you mean ...?".
 OTHER_NAMES = {"train": "fit", "eval": "test", "evaluate": "test", "infer": "predict", "inference": "predict"}
 # pyproject.toml's optional extras, by the packages they bring: a tool run without its extra says which to
@@ -155,6 +162,18 @@ class MNISTRNNCLI(LightningCLI):
             for action in parser._actions:
                 if action.dest == "ckpt_path":
                     action.help = CKPT_PATH_HELP
+        # --help's list of commands: Lightning's Trainer docstrings cut mid-sentence ("It's separated from fit to
+        # make sure you never run on your"), and without the tools, which main() runs before LightningCLI.
+        commands = next((a for a in self.parser._actions if isinstance(a, argparse._SubParsersAction)), None)
+        if commands is not None:
+            for choice in commands._choices_actions:
+                choice.help = COMMAND_HELP.get(choice.dest, choice.help)
+            listed = {choice.dest for choice in commands._choices_actions}
+            commands._choices_actions += [
+                argparse._SubParsersAction._ChoicesPseudoAction(name, (), what)
+                for name, (_, what) in TOOLS.items()
+                if name not in listed
+            ]
 
     def parse_arguments(self, parser: LightningArgumentParser, args: ArgsType) -> None:
         """Parse, then refuse settings and checkpoints that cannot work, before anything is built or written."""
@@ -554,9 +573,7 @@ def build_cli(args: ArgsType = None, run: bool = True, cli_class: type[MNISTRNNC
             "prog": _program_name(),
             "usage": f"{_program_name()} [-h] [-c CONFIG] {{{','.join([*TRAINER_COMMANDS, *TOOLS])}}} ...",
             "description": "Train, test and use a recurrent network (LSTM, GRU, RNN) that reads MNIST-family "
-            "images row by row. Besides fit, validate, test and predict: "
-            + "; ".join(f"{name}: {what}" for name, (_, what) in TOOLS.items())
-            + ". Add --help to any command for its options.",
+            "images row by row. Add --help to any command for its options.",
         },
     )
 

@@ -348,8 +348,11 @@ def test_help_explains_ckpt_path_in_this_projects_terms_and_lists_every_command(
         main(["--help"])
     out = capsys.readouterr().out
     assert out.startswith("usage: mnist-rnn [-h] [-c CONFIG] {fit,validate,test,predict,export,serve,calibrate,tune}")
-    assert "export: write the model as ONNX" in " ".join(out.split())
-    assert "calibrate: fit a checkpoint's" in " ".join(out.split()) and "tune: search fit's settings" in out
+    # Every command in the list, each described in whole sentences (Lightning's were cut mid-sentence).
+    words = " ".join(out.split())
+    assert "export write the model as ONNX" in words and "serve an HTTP server" in words
+    assert "calibrate fit a checkpoint's" in words and "tune search fit's settings" in words
+    assert "test score a checkpoint on the test set" in words and "make sure you never run on your" not in words
 
 
 def test_resuming_with_fewer_steps_than_the_checkpoint_made_is_one_line(fake_data_dir, in_tmp_dir, capsys):
