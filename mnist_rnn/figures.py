@@ -150,6 +150,26 @@ def first_ink_rows(images: Tensor) -> Tensor:
     return (pixels >= INK).any(dim=-1).int().argmax(dim=1)
 
 
+# TensorBoard's "Custom Scalars" tab: the curves a newcomer looks for first, each pair on one chart (the
+# Scalars tab sorts its groups by name and opens epoch and hp/ first, with train and val on separate charts).
+CHARTS = {
+    "Training": {
+        "accuracy: train/acc (per epoch) and val/acc": ["Multiline", [r"^train/acc$", r"^val/acc$"]],
+        "loss: train/loss (per step) and val/loss": ["Multiline", [r"^train/loss$", r"^val/loss$"]],
+        "learning rate": ["Multiline", [r"^lr-"]],
+    },
+}
+
+
+class TrainingCharts(Callback):
+    """Write the layout of TensorBoard's Custom Scalars tab (:data:`CHARTS`) into a fit's log."""
+
+    def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        logger = _tensorboard(trainer)
+        if logger is not None and trainer.is_global_zero:
+            logger.experiment.add_custom_scalars(CHARTS)
+
+
 def _tensorboard(trainer: Trainer) -> TensorBoardLogger | None:
     return next((logger for logger in trainer.loggers if isinstance(logger, TensorBoardLogger)), None)
 

@@ -26,7 +26,7 @@ from mnist_rnn.augment import random_affine, random_erase, random_flip
 from mnist_rnn.calibration import N_BINS
 from mnist_rnn.cuda_graph import CudaGraphSetting, GraphedNetwork, wanted
 from mnist_rnn.errors import SettingsError, tell
-from mnist_rnn.figures import TestFigures
+from mnist_rnn.figures import TestFigures, TrainingCharts
 from mnist_rnn.network import CELLS, NETWORK_DEFAULTS, SEQUENCES, Cell, RNNNetwork, Sequence
 from mnist_rnn.schedules import StretchableCosineAnnealingLR, StretchableOneCycleLR
 
@@ -297,13 +297,15 @@ class RNNClassifier(LightningModule):
         return self.network.probabilities(images)
 
     def configure_callbacks(self) -> list[Any]:
-        """Callbacks that come with the model, whatever runs it: the TensorBoard figures at the end of test,
-        and the learning-rate curve wherever there is a logger to draw it (without one Lightning's
-        ``LearningRateMonitor`` refuses to run)."""
+        """Callbacks that come with the model, whatever runs it: the TensorBoard figures at the end of test, the
+        Custom Scalars charts of a fit, and the learning-rate curve wherever there is a logger to draw it
+        (without one Lightning's ``LearningRateMonitor`` refuses to run)."""
         present = self.trainer.callbacks  # the test after fit reuses the trainer, which has ours already
         callbacks: list[Any] = []
         if not any(isinstance(callback, TestFigures) for callback in present):
             callbacks.append(TestFigures())
+        if not any(isinstance(callback, TrainingCharts) for callback in present):
+            callbacks.append(TrainingCharts())
         if self.trainer.loggers and not any(isinstance(callback, LearningRateMonitor) for callback in present):
             callbacks.append(LearningRateMonitor(logging_interval="step"))
         return callbacks

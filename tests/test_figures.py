@@ -1,5 +1,6 @@
 """TensorBoard figures at the end of test: read back from the event files that fit and test write."""
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -71,6 +72,22 @@ def hparams_values(accumulator: EventAccumulator) -> dict:
 def hparams_infos(accumulator: EventAccumulator) -> dict:
     content = accumulator.PluginTagToContent("hparams")["_hparams_/experiment"]
     return {info.name: info for info in plugin_data_pb2.HParamsPluginData.FromString(content).experiment.hparam_infos}
+
+
+def test_a_fit_lays_out_its_main_curves_in_the_custom_scalars_tab(run):
+    """Accuracy, loss and learning rate, train beside val, where a newcomer finds them at once."""
+    from tensorboard.plugins.custom_scalar import layout_pb2
+
+    accumulator = events(run)
+    layout = layout_pb2.Layout.FromString(accumulator.Tensors("custom_scalars__config__")[0].tensor_proto.string_val[0])
+    charts = {chart.title: list(chart.multiline.tag) for category in layout.category for chart in category.chart}
+    assert charts == {
+        "accuracy: train/acc (per epoch) and val/acc": [r"^train/acc$", r"^val/acc$"],
+        "loss: train/loss (per step) and val/loss": [r"^train/loss$", r"^val/loss$"],
+        "learning rate": [r"^lr-"],
+    }
+    scalars = accumulator.Tags()["scalars"]  # each pattern draws a curve of this run
+    assert all(any(re.search(tag, name) for name in scalars) for tags in charts.values() for tag in tags)
 
 
 def test_fit_then_test_writes_the_figures_the_calibration_and_the_hparams(run):
