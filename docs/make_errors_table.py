@@ -41,8 +41,8 @@ on a CPU or GPU without native bfloat16 (`mnist-rnn: warning: this CPU has no na
 or AMX), and oneDNN cannot run the LSTM in it: --trainer.precision bf16-mixed replaced by 32-true
 (float32)`; on an AVX512 CPU without those instructions: `..., and emulated it trains slower than float32:
 ...`). On a CPU `16-mixed` is bfloat16's too (Lightning trains it as `bf16-mixed`), and falls back the same
-way: `mnist-rnn: warning: on a CPU float16 mixed precision is bfloat16's (Lightning's bf16-mixed), and this
-CPU has no native bfloat16 ...`.
+way: `mnist-rnn: warning: on a CPU Lightning trains 16-mixed as bf16-mixed; this CPU has no native bfloat16
+...`.
 
 Resuming with fewer training steps than the checkpoint made (a smaller `--trainer.limit_train_batches` or
 `--trainer.max_epochs` under the one-cycle schedule) stops before its first step with one line: `mnist-rnn:

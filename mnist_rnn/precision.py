@@ -78,7 +78,7 @@ def supported_precision(precision: object, accelerator: object) -> tuple[object,
     if device == "cpu":
         lack = f"this CPU has no native bfloat16 (AVX512-BF16 or AMX), {CPU_WITHOUT_BF16[cpu_bf16()]}"
         if as_bf16:
-            lack = f"on a CPU float16 mixed precision is bfloat16's (Lightning's bf16-mixed), and {lack}"
+            lack = f"on a CPU Lightning trains 16-mixed as bf16-mixed; {lack}"
     else:
         lack = f"this GPU ({torch.cuda.get_device_name()}) has no bfloat16"
     return FALLBACK, f"{lack}: --trainer.precision {precision} replaced by {FALLBACK} (float32)"

@@ -200,7 +200,7 @@ def test_float16_mixed_precision_on_a_cpu_is_bf16s_and_falls_back_likewise(
     cli = build_cli(["fit", *data_args(fake_data_dir), *QUIET, *extra])
     assert cli.trainer.precision == "32-true" and cli.trainer.state.finished
     assert (
-        "mnist-rnn: warning: on a CPU float16 mixed precision is bfloat16's (Lightning's bf16-mixed), and this CPU "
+        "mnist-rnn: warning: on a CPU Lightning trains 16-mixed as bf16-mixed; this CPU "
         "has no native bfloat16 (AVX512-BF16 or AMX), and oneDNN cannot run the LSTM in it: --trainer.precision "
         "16-mixed replaced by 32-true (float32)"
     ) in capsys.readouterr().err
