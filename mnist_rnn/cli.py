@@ -34,6 +34,7 @@ from typing import Any
 import lightning
 import torch
 import yaml
+from jsonargparse import Namespace
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch import Trainer
 from lightning.pytorch.accelerators import AcceleratorRegistry
@@ -322,6 +323,12 @@ class MNISTRNNCLI(LightningCLI):
             # One process: the table is written by one process from its own rows, and a folder of
             # images is too little work to share.
             config.trainer.devices = 1
+            logger = config.trainer.logger
+            if getattr(logger, "class_path", None) == TENSORBOARD:
+                # predict logs no curve: its TensorBoard file, of hyperparameters only, added an empty run to
+                # TensorBoard's list for every folder read. The run folder keeps its config and the CSV.
+                kept = {key: logger.init_args.get(key) for key in ("save_dir", "name", "version", "prefix")}
+                config.trainer.logger = Namespace(class_path=CSV_LOGGER, init_args=Namespace(**kept))
             # float32: the probabilities serve and the exported models give. A recipe's bf16-mixed (fast.yaml's)
             # rounded them to bfloat16's steps (0.9961 for 0.9978), for no speed that a folder of images needs.
             if str(config.trainer.precision) not in ("32-true", "32", "64-true", "64"):
@@ -801,9 +808,11 @@ def _short(error: BaseException) -> str:
     return text
 
 
+TENSORBOARD = "lightning.pytorch.loggers.TensorBoardLogger"
+CSV_LOGGER = "lightning.pytorch.loggers.CSVLogger"
 TRAINER_DEFAULTS: dict[str, Any] = {
     "logger": {
-        "class_path": "lightning.pytorch.loggers.TensorBoardLogger",
+        "class_path": TENSORBOARD,
         # default_hp_metric=False: the hyperparameters tab shows the real val/acc and test/acc, not -1.
         "init_args": {"save_dir": ".", "name": "lightning_logs", "default_hp_metric": False},
     },

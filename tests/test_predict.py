@@ -60,6 +60,8 @@ def test_predict_prints_csv_and_writes_predictions_csv(checkpoint, pictures, in_
     saved = Path("lightning_logs/version_0/predictions.csv")
     assert saved.read_text() == out
     assert f"mnist-rnn: the table is also in {saved}" in err
+    # No TensorBoard file: it held hyperparameters only, an empty run in TensorBoard's list per predict.
+    assert sorted(path.name for path in saved.parent.iterdir()) == ["config.yaml", "hparams.yaml", "predictions.csv"]
 
 
 def test_a_bfloat16_recipe_still_predicts_float32_probabilities(checkpoint, pictures, in_tmp_dir, capsys):
