@@ -519,11 +519,11 @@ class MNISTDataModule(LightningDataModule):
             for name, info in DATASETS.items()
             if name != self.dataset and (Path(self.data_dir) / info.folder / "raw").is_dir()
         ]
-        hint = f" It holds {DATASETS[others[0]].folder}/raw/: --data.dataset {others[0]} reads that." if others else ""
+        hint = f" {self.data_dir} holds {DATASETS[others[0]].folder}/raw/: --data.dataset {others[0]} reads that."
         return (
             f"{self.info.folder} files not found in {self.raw_folder}/ and {reason}: expected "
             f"{', '.join(self.info.file_names)}. Pass --data.data_dir pointing at a folder that holds "
-            f"{self.info.folder}/raw/.{hint}"
+            f"{self.info.folder}/raw/.{hint if others else ''}"
         )
 
 

@@ -123,7 +123,7 @@ BAD_INPUTS = [
     BadInput(
         "Fashion-MNIST's folder without `--data.dataset`",
         [],
-        "holds MNIST/raw/. It holds FashionMNIST/raw/: --data.dataset fashion_mnist reads that.",
+        "data holds FashionMNIST/raw/: --data.dataset fashion_mnist reads that.",
         _only_fashion,
     ),
     BadInput("truncated IDX file", [], "truncated: its header promises 240 images", _truncate),

@@ -37,10 +37,11 @@ DRAIN_LIMIT = 4 * MAX_BYTES  # an oversized body is read (and dropped) up to her
 PREPARING_THREADS = 1
 
 Scope = MutableMapping[str, Any]
-logger = logging.getLogger(__name__)
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
+
+logger = logging.getLogger(__name__)
 
 
 class RequestError(Exception):
