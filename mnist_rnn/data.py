@@ -519,11 +519,13 @@ class MNISTDataModule(LightningDataModule):
             for name, info in DATASETS.items()
             if name != self.dataset and (Path(self.data_dir) / info.folder / "raw").is_dir()
         ]
-        hint = f" {self.data_dir} holds {DATASETS[others[0]].folder}/raw/: --data.dataset {others[0]} reads that."
+        hint = ""
+        if others:
+            hint = f" {self.data_dir} holds {DATASETS[others[0]].folder}/raw/: --data.dataset {others[0]} reads that."
         return (
             f"{self.info.folder} files not found in {self.raw_folder}/ and {reason}: expected "
             f"{', '.join(self.info.file_names)}. Pass --data.data_dir pointing at a folder that holds "
-            f"{self.info.folder}/raw/.{hint if others else ''}"
+            f"{self.info.folder}/raw/.{hint}"
         )
 
 
