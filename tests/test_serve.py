@@ -238,6 +238,39 @@ def test_a_failure_of_ours_is_a_json_500_and_a_logged_traceback(caplog):
     assert "operands could not be broadcast" in caplog.text
 
 
+def asgi_call(asgi, method: str, headers: dict[str, str], body: bytes = b"") -> tuple[int, dict[str, str]]:
+    """One request to an ASGI app in-process: its status and headers (what needs no inference worker)."""
+    sent = []
+
+    async def receive():
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {
+        "type": "http", "method": method, "path": "/predict", "raw_path": b"/predict", "query_string": b"",
+        "headers": [(k.encode(), v.encode()) for k, v in headers.items()], "scheme": "http", "root_path": "",
+        "server": ("127.0.0.1", 8000), "client": ("127.0.0.1", 50000), "http_version": "1.1",
+    }  # fmt: skip
+    asyncio.run(asgi(scope, receive, send))
+    return sent[0]["status"], {k.decode(): v.decode() for k, v in sent[0]["headers"]}
+
+
+def test_allow_origin_lets_another_sites_page_call_the_api(checkpoint):
+    """A front-end on another origin (a dev server on :3000) could not call /predict: the browser's preflight
+    got a 405 and no Access-Control-Allow-Origin. --allow_origin ORIGIN allows it; without it, nothing is."""
+    asking = {"origin": "http://localhost:3000", "access-control-request-method": "POST"}
+    for origins, allowed in ((["http://localhost:3000"], "http://localhost:3000"), (None, None)):
+        asgi = app.build_server(checkpoint, allow_origins=origins).app
+        status, headers = asgi_call(asgi, "OPTIONS", asking)
+        assert (status, headers.get("access-control-allow-origin")) == ((200, allowed) if origins else (405, None))
+        # The uploads' own answers (here an empty body: 400) carry the header too, so the page can read them.
+        status, headers = asgi_call(asgi, "POST", {"origin": "http://localhost:3000", "content-type": "image/png"})
+        assert (status, headers.get("access-control-allow-origin")) == (400, allowed)
+    assert app.parse_args(["--ckpt_path", str(checkpoint), "--allow_origin", "*"]).allow_origin == ["*"]
+
+
 def test_a_multipart_file_holding_the_boundary_without_a_crlf_before_it_is_kept_whole():
     boundary = "mnistrnnboundary"
     half = bytes(range(256)) * 4 + bytes(8)  # 1,032 bytes, then the boundary with no CRLF before it: legal

@@ -64,10 +64,15 @@ def build_server(
     threads: int = DEFAULTS["threads"],
     max_batch_size: int = DEFAULTS["max_batch_size"],
     batch_timeout: float = DEFAULTS["batch_timeout"],
+    allow_origins: list[str] | None = None,
 ) -> litserve.LitServer:
-    """The LitServer for a checkpoint: :class:`DigitAPI` behind :class:`ImageUploads`, plus the page."""
+    """The LitServer for a checkpoint: :class:`DigitAPI` behind :class:`ImageUploads`, plus the page.
+
+    ``allow_origins``: the web pages (``http://localhost:3000``, or ``*``) whose scripts may call the API from
+    a browser (CORS); none by default, as a browser then refuses other sites' scripts the answers."""
     from fastapi.responses import HTMLResponse
     from starlette.exceptions import HTTPException
+    from starlette.middleware.cors import CORSMiddleware
 
     hparams = checkpoint_hparams(ckpt_path)
     class_names = list(hparams.get("class_names") or [str(k) for k in range(hparams["num_classes"])])
@@ -90,12 +95,16 @@ def build_server(
     }
     dataset = hparams.get("dataset") or "mnist"
     uploads = {"api_path": API_PATH, "preparation": preparation_for(dataset), "subject": subject_of(dataset)}
+    middlewares: list[tuple[Any, dict[str, Any]]] = [(ImageUploads, uploads)]
+    if allow_origins:  # Starlette runs the last one added first: CORS answers a preflight, and marks errors too
+        cors = {"allow_origins": allow_origins, "allow_methods": ["GET", "POST"], "allow_headers": ["*"]}
+        middlewares.append((CORSMiddleware, cors))
     server = litserve.LitServer(
         api,
         accelerator="cpu",
         workers_per_device=workers,
         model_metadata=metadata,
-        middlewares=[(ImageUploads, uploads)],
+        middlewares=middlewares,
         fast_queue=True,
         # No /openapi.json, so no FastAPI /docs page: generated from the endpoint behind the middleware, it
         # described POST /predict as taking no body, and loaded its scripts from a CDN. docs/serve.md is the API.
@@ -124,6 +133,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="127.0.0.1: this machine only (default); 0.0.0.0 or ::, every network interface, without authentication",
     )
     parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument(
+        "--allow_origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="let the scripts of web pages from ORIGIN (http://localhost:3000, or *) call the API from a browser "
+        "(CORS); repeat it for several",
+    )
     parser.add_argument("--backend", choices=["torch", "onnx"], default="torch")
     parser.add_argument(
         "--onnx", help="the ONNX file for --backend onnx (default: export the checkpoint to a temporary file)"
@@ -234,6 +251,7 @@ def main(argv: list[str]) -> None:
             threads=args.threads,
             max_batch_size=args.max_batch_size,
             batch_timeout=args.batch_timeout,
+            allow_origins=args.allow_origin,
         )
         if args.host != "127.0.0.1":
             print(
