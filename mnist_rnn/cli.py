@@ -57,7 +57,7 @@ from mnist_rnn.data import MNISTDataModule
 from mnist_rnn.errors import UserError, first_line, tell, warn
 from mnist_rnn.finite_loss import StopOnNonFiniteLoss
 from mnist_rnn.model import RNNClassifier
-from mnist_rnn.precision import supported_precision
+from mnist_rnn.precision import FALLBACK, FULL_PRECISIONS, supported_precision
 from mnist_rnn.predictions import PredictionWriter
 from mnist_rnn.tools import expand_home
 from mnist_rnn.user_images import missing
@@ -331,8 +331,8 @@ class MNISTRNNCLI(LightningCLI):
                 config.trainer.logger = Namespace(class_path=CSV_LOGGER, init_args=Namespace(**kept))
             # float32: the probabilities serve and the exported models give. A recipe's bf16-mixed (fast.yaml's)
             # rounded them to bfloat16's steps (0.9961 for 0.9978), for no speed that a folder of images needs.
-            if str(config.trainer.precision) not in ("32-true", "32", "64-true", "64"):
-                config.trainer.precision = "32-true"
+            if str(config.trainer.precision) not in FULL_PRECISIONS:
+                config.trainer.precision = FALLBACK
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         """The Trainer, writing checkpoints through :class:`AtomicCheckpointIO` unless the user chose a
@@ -675,9 +675,11 @@ def _check_lengths(subcommand: str, config: Any) -> None:
                 "trained model, run validate or test with --ckpt_path)"
             )
         raise UserError(f"--trainer.{limit} 0 leaves {subcommand} nothing to do: drop it, or give a number of batches")
+    if subcommand != "fit":
+        return
     schedule = config.model.get("lr_schedule")
     endless = trainer.max_epochs == -1 and trainer.max_steps in (None, -1)
-    if subcommand == "fit" and endless and schedule not in (None, "constant"):
+    if endless and schedule not in (None, "constant"):
         raise UserError(
             f"--trainer.max_epochs -1 (no limit) leaves the {schedule} lr schedule without an end: set "
             "--trainer.max_epochs or --trainer.max_steps, or --model.lr_schedule constant"
@@ -687,7 +689,7 @@ def _check_lengths(subcommand: str, config: Any) -> None:
 def _check_writable(trainer: Any) -> None:
     """The folder of the run's logs and checkpoints can be made (a read-only working folder ended in
     TensorBoard's traceback)."""
-    root = Path(_log_root(trainer)).expanduser().absolute()
+    root = Path(_log_root(trainer)).absolute()  # "~/" already expanded (expand_home)
     existing = next((folder for folder in (root, *root.parents) if folder.exists()), None)
     if existing is not None and not _writable(existing):
         raise UserError(

@@ -22,6 +22,8 @@ BF16_PRECISIONS = ("bf16-mixed", "bf16-true", "bf16")
 # float16 mixed precision, which Lightning replaces by bf16-mixed on a CPU (torch has no float16 autocast there).
 FP16_MIXED_PRECISIONS = ("16-mixed", "16")
 FALLBACK = "32-true"
+# The values of --trainer.precision that compute in float32 or float64 throughout.
+FULL_PRECISIONS = ("32-true", "32", "64-true", "64")
 
 
 # oneDNN's instruction-set limits (ONEDNN_MAX_CPU_ISA) below AVX512_CORE_BF16: under them it emulates bfloat16.
