@@ -1,0 +1,374 @@
+"""The drawing page in headless Chromium: at every screen width, with two fingers on the pad, with files the server
+refuses, and with a server that does not answer.
+
+The server tests share test_serve.py's server (a tiny checkpoint, served in a subprocess); the one of a server that
+hangs serves the page's file itself, from a thread.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+from mnist_rnn.serve.app import PAGE
+from tests import test_serve
+from tests.helpers import fit_tiny_in, render_digit
+from tests.page_driver import DIGITS, chromium, count_requests, draw, wait_for_answer
+from tests.test_serve import state
+
+# test_serve.py's fixtures, as this module's: a tiny checkpoint and one server of it for the module.
+checkpoint, server = test_serve.checkpoint, test_serve.server
+
+LAYOUT = """
+    const box = (selector) => document.querySelector(selector)?.getBoundingClientRect().toJSON() ?? null;
+    return {
+      scroll_width: document.scrollingElement.scrollWidth, client_width: document.documentElement.clientWidth,
+      height: window.innerHeight, scroll_y: window.scrollY,
+      pad: box("#pad"), buttons: box(".buttons"), big: box("#big"),
+      preview: box("#preview"), reading: box("#reading"), column: box("#reading .row span"),
+      key: box("#key"),
+      key_parts: Array.from(document.querySelectorAll("#key > *"), (e) => e.getBoundingClientRect().toJSON()),
+    };
+"""
+
+
+def layout(driver, width: int, height: int, mobile: bool = True) -> dict:
+    """The page's boxes in a ``width`` x ``height`` viewport (a phone's, or with ``mobile=False`` a desktop
+    window's, whose scroll bar takes part of its width)."""
+    metrics = {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile}
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
+    driver.execute_script("window.scrollTo(0, 0)")
+    return {**driver.execute_script(LAYOUT), "smallest_text": state(driver)["smallest_text"]}
+
+
+# Every tenth width, and those the page was seen to scroll sideways at: Androids (320, 360), the ends of the
+# ranges that did (524-624 px, 824-944 px), an iPhone on its side (844) and a 900 px desktop window.
+WIDTHS = sorted({*range(300, 1401, 10), 320, 360, 375, 412, 524, 624, 824, 844, 944})
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("served", ["server", "fashion_server"])
+def test_the_page_fits_every_width_from_300_to_1400_pixels_and_a_phone_on_its_side(served, request):
+    # Fashion-MNIST's page also has the key naming its columns, which must wrap inside the card.
+    fashion = served == "fashion_server"
+    with chromium(phone=True) as driver:
+        driver.get(request.getfixturevalue(served) + "/")
+        WebDriverWait(driver, 10).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-info"))
+        draw(driver, driver.find_element(By.ID, "pad"), DIGITS["3"])
+        assert wait_for_answer(driver)["error"] == ""  # the reading view filled: its rows are the widest part
+        too_wide, unreadable, apart, key_out = [], [], [], []
+        for mobile in (True, False):
+            for width in WIDTHS:
+                page = layout(driver, width, 800, mobile)
+                if page["scroll_width"] > page["client_width"]:
+                    too_wide.append((width, mobile, page["scroll_width"]))
+                # Shrunk to fit, but still a picture and ten columns one can read (labels of 12 px).
+                if page["smallest_text"] < 12 or page["preview"]["height"] < 140 or page["column"]["width"] < 7:
+                    unreadable.append((width, mobile, page["smallest_text"], page["preview"], page["column"]))
+                preview, reading = page["preview"], page["reading"]
+                if not (reading["left"] >= preview["right"] and abs(preview["top"] - reading["top"]) <= 1
+                        and abs(preview["height"] - reading["height"]) <= 1):  # fmt: skip
+                    apart.append((width, mobile, preview, reading))
+                # Fashion's key: every name shown, and wrapped within the card rather than past its edge.
+                key, parts = page["key"], page["key_parts"]
+                if fashion and not (len(parts) == 11 and all(part["height"] > 0 for part in parts)
+                                    and min(part["left"] for part in parts) >= key["left"]
+                                    and max(part["right"] for part in parts) <= key["right"]):  # fmt: skip
+                    key_out.append((width, mobile, key, parts))
+        assert too_wide == [], "the page scrolls sideways at these widths"
+        assert unreadable == [] and apart == [] and key_out == []
+
+        # The phone the other tests use and the desktop window keep their sizes: nothing shrank that fitted.
+        page = layout(driver, 390, 844)
+        assert (page["preview"]["height"], page["reading"]["width"], page["pad"]["width"]) == (196, 100, 250)
+        page = layout(driver, 1280, 1000, mobile=False)
+        assert (page["preview"]["height"], page["reading"]["width"], page["pad"]["width"]) == (280, 220, 318)
+
+        # Phones on their side (an iPhone SE, an Android, an iPhone 12-15): the pad and its buttons on the screen,
+        # the answer beside them. The pad was 320 px tall from y=189, on a screen 360 px tall.
+        for width, height in ((568, 320), (640, 360), (844, 390)):
+            page = layout(driver, width, height)
+            assert page["scroll_width"] <= width and page["scroll_y"] == 0
+            assert page["pad"]["width"] >= 180 and page["pad"]["bottom"] <= height, (width, height)
+            assert page["buttons"]["bottom"] <= height and page["big"]["bottom"] <= height, (width, height)
+            assert page["big"]["left"] >= page["pad"]["right"]
+
+
+PAD_PIXELS = """
+    const pad = document.getElementById("pad"), data = pad.getContext("2d").getImageData(0, 0, pad.width, pad.height);
+    // The brightest pixel within 6 pixels of each point (x, y in fractions of the pad).
+    return arguments[0].map(([x, y]) => { let most = 0;
+      for (let dy = -6; dy <= 6; dy++) for (let dx = -6; dx <= 6; dx++) {
+        const px = Math.round(x * pad.width) + dx, py = Math.round(y * pad.height) + dy;
+        most = Math.max(most, data.data[4 * (py * pad.width + px)]); }
+      return most; });
+"""
+
+
+@pytest.mark.slow
+def test_a_second_finger_on_the_pad_neither_draws_nor_ends_the_stroke(server):
+    with chromium(phone=True) as driver:
+        driver.get(server + "/")
+        count_requests(driver)
+        pad = driver.execute_script("return document.getElementById('pad').getBoundingClientRect().toJSON()")
+
+        def touch(kind: str, *points: tuple[int, float, float]) -> None:
+            """Touch points by id, at fractions of the pad: touchStart and touchMove list those down, touchEnd
+            those lifted."""
+            at = [
+                {"id": k, "x": pad["left"] + x * pad["width"], "y": pad["top"] + y * pad["height"]}
+                for k, x, y in points
+            ]
+            driver.execute_cdp_cmd("Input.dispatchTouchEvent", {"type": kind, "touchPoints": at})
+
+        finger, thumb = (0, 0.3, 0.2), (1, 0.85, 0.85)
+        touch("touchStart", finger)
+        for y in (0.3, 0.4, 0.5):
+            touch("touchMove", (0, 0.3, y))
+        touch("touchStart", (0, 0.3, 0.5), thumb)  # a thumb comes to rest on the pad's corner
+        for y in (0.55, 0.6):
+            touch("touchMove", (0, 0.3, y), thumb)
+        touch("touchEnd", thumb)  # ... and is lifted, while the finger still draws
+        time.sleep(1.2)  # longer than the pause after which a stroke's end sends the drawing
+        assert driver.execute_script("return window.posts") == 0, "lifting the thumb ended the stroke"
+        for y in (0.7, 0.8):
+            touch("touchMove", (0, 0.3, y))
+        touch("touchEnd", (0, 0.3, 0.8))
+        assert wait_for_answer(driver)["error"] == ""
+        assert driver.execute_script("return window.posts") == 1
+
+        # Ink along the finger's line, from its first point to its last, none where the thumb was, and no line
+        # from the finger to the thumb.
+        line = [(0.3, y) for y in (0.2, 0.5, 0.6, 0.7, 0.8)]
+        thumb_and_between = [(0.85, 0.85), (0.7, 0.75), (0.55, 0.65)]
+        lit = driver.execute_script(PAD_PIXELS, line + thumb_and_between)
+        assert min(lit[: len(line)]) > 128 and max(lit[len(line) :]) == 0, lit
+
+
+@pytest.mark.slow
+def test_a_file_the_server_refuses_shows_the_error_alone(server, tmp_path):
+    notes = tmp_path / "notes.pdf"
+    notes.write_bytes(b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n")
+    huge = tmp_path / "huge.jpg"
+    huge.write_bytes(b"\xff\xd8\xff\xe0" + bytes(21 * 1024 * 1024))  # over the server's 20 MB; no picture to show
+    iphone_photo = tmp_path / "iphone.heic"
+    render_digit(5, canvas=(300, 400), size=250, ink=(30, 30, 40), paper=(230, 225, 215), mode="RGB").save(iphone_photo)
+    with chromium() as driver:
+        driver.get(server + "/")
+        hint = driver.find_element(By.ID, "hint")
+        for file, error in ((notes, "That file is not a picture"), (huge, "That image is too large")):
+            driver.find_element(By.ID, "file").send_keys(str(file))
+            assert wait_for_answer(driver)["error"].startswith(error)
+            time.sleep(0.3)  # the browser's own failure to show the file, should it come after the answer
+            # The hint said "it was sent as it is, and the answer says what the server made of it" above an
+            # error saying that there is no answer.
+            assert hint.text.startswith("Draw one digit"), hint.text
+            assert not driver.find_element(By.ID, "retry").is_displayed()  # the same file again gets the same
+            driver.find_element(By.ID, "clear").click()
+
+        # A file the server reads and this browser cannot show: the hint says so, and points at the answer.
+        driver.find_element(By.ID, "file").send_keys(str(iphone_photo))
+        assert wait_for_answer(driver)["error"] == ""
+        WebDriverWait(driver, 10).until(lambda d: hint.text.startswith("This browser cannot show iphone.heic"))
+        assert "the answer says what the server made of it" in hint.text
+
+
+class Hanging(http.server.ThreadingHTTPServer):
+    """Serves the page, and answers POST /predict as told by ``answers``, one per request: "hang" (no answer
+    until the test ends) or a status with a JSON error, as the server's own time limit sends it. Keeps the
+    bodies it got."""
+
+    daemon_threads = True
+
+    def __init__(self, answers: list[str | int]) -> None:
+        super().__init__(("127.0.0.1", 0), HangingHandler)
+        self.answers, self.bodies, self.done = list(answers), [], threading.Event()
+
+
+class HangingHandler(http.server.BaseHTTPRequestHandler):
+    server: Hanging
+
+    def log_message(self, *args) -> None:
+        pass
+
+    def reply(self, status: int, data: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:
+        if self.path.split("?")[0] == "/":
+            self.reply(200, PAGE.read_bytes(), "text/html; charset=utf-8")
+        else:
+            self.reply(404, b'{"error": "no such path"}', "application/json")
+
+    def do_POST(self) -> None:
+        self.server.bodies.append(self.rfile.read(int(self.headers["Content-Length"])))
+        answer = self.server.answers.pop(0)
+        if answer == "hang":
+            self.server.done.wait(60)
+        else:
+            self.reply(answer, json.dumps({"error": "Request timed out"}).encode(), "application/json")
+
+
+@contextmanager
+def hanging_server(answers: list[str | int]) -> Iterator[Hanging]:
+    served = Hanging(answers)
+    thread = threading.Thread(target=served.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield served
+    finally:
+        served.done.set()
+        served.shutdown()
+        served.server_close()
+
+
+def test_a_server_that_does_not_answer_times_out_and_the_drawing_can_be_sent_again():
+    with hanging_server(["hang", 504, "hang"]) as served, chromium() as driver:
+        # ?timeout_ms: the page's wait for an answer (35 s, longer than the server's 30 s), shortened.
+        driver.get(f"http://127.0.0.1:{served.server_address[1]}/?timeout_ms=1500")
+        draw(driver, driver.find_element(By.ID, "pad"), DIGITS["7"])
+        shown = wait_for_answer(driver, timeout=15)  # "Reading…" forever without a time limit of its own
+        assert shown["error"].startswith("No answer from the server after 2 s"), shown["error"]
+        assert not state(driver)["busy"]
+        retry = driver.find_element(By.ID, "retry")
+        assert retry.is_displayed() and retry.text == "Try again"
+
+        # Try again sends the same drawing; a 504 (the server's own time limit) says so, not "a problem reading".
+        retry.click()
+        WebDriverWait(driver, 10).until(lambda d: len(served.bodies) == 2)
+        shown = wait_for_answer(driver, timeout=15)
+        assert shown["error"].startswith("The server took too long"), shown["error"]
+        assert served.bodies[1] == served.bodies[0] and served.bodies[0].startswith(b"\x89PNG")
+        assert retry.is_displayed()
+
+        # Drawing again takes the error and the button away.
+        draw(driver, driver.find_element(By.ID, "pad"), [[(0.5, 0.5), (0.6, 0.6)]])
+        assert state(driver)["error"] == "" and not retry.is_displayed()
+
+
+# test_serve.py's server of a tiny Fashion-MNIST checkpoint, as this module's.
+fashion_server = test_serve.fashion_server
+
+GARMENTS = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+
+VIEWS = """
+    const card = document.getElementById("views-card");
+    const shown = (e) => e.offsetParent !== null;
+    return {
+      text: card.innerText,
+      headings: Array.from(card.querySelectorAll("h3")).filter(shown).map((e) => e.innerText),
+      shown: Object.fromEntries(["cols", "reading", "row-detail", "reading-none", "preview"].map((id) =>
+        [id, shown(document.getElementById(id))])),
+      legend: shown(card.querySelector(".legend")),
+      winner: Array.from(card.querySelectorAll(".winner")).filter((e) => !e.matches("#reading *"))
+        .map((e) => e.innerText),
+    };
+"""
+
+
+def views(driver) -> dict:
+    """What the card "How the network read it" shows: its visible text, headings and parts."""
+    return driver.execute_script(VIEWS)
+
+
+@pytest.mark.slow
+def test_the_columns_of_a_fashion_checkpoint_are_named_on_the_page_not_only_in_tooltips(fashion_server, server):
+    with chromium(phone=True) as driver:
+        driver.get(fashion_server + "/")
+        WebDriverWait(driver, 10).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-info"))
+        # Each column's number beside its garment, in the page's text: the names were in title= alone, which a
+        # phone never shows, so "0 1 ... 9" said nothing.
+        for k, name in enumerate(GARMENTS):
+            assert f"{k} {name}" in views(driver)["text"], (k, name)
+        draw(driver, driver.find_element(By.ID, "pad"), DIGITS["3"])
+        shown = wait_for_answer(driver)
+        assert shown["error"] == "" and shown["cells_per_row"] == 10
+        page = state(driver)
+        assert page["smallest_text"] >= 12 and page["scroll_width"] <= 390
+        # The answer's name stands out in the key, as its column does in the view.
+        assert views(driver)["winner"] == [f"{GARMENTS.index(shown['big'])} {shown['big']}"]
+        driver.find_element(By.ID, "clear").click()
+        assert views(driver)["winner"] == []
+
+        # MNIST's columns are their names: no key, the page as it was.
+        driver.get(server + "/")
+        WebDriverWait(driver, 10).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-info"))
+        draw(driver, driver.find_element(By.ID, "pad"), DIGITS["3"])
+        assert wait_for_answer(driver)["error"] == ""
+        seen = views(driver)
+        assert "Columns" not in seen["text"] and "zero" not in seen["text"] and seen["winner"] == []
+        assert driver.find_element(By.ID, "cols").text.split() == [str(k) for k in range(10)]
+
+
+@pytest.fixture(scope="module")
+def bidirectional_server(fake_data_dir, tmp_path_factory) -> Iterator[str]:
+    """A server of a tiny bidirectional checkpoint: its answers have no per_row."""
+    folder = tmp_path_factory.mktemp("bidirectional")
+    run = fit_tiny_in(folder, fake_data_dir, "--model.hidden_size", "8", "--model.bidirectional", "true")
+    with test_serve.serving(run / "checkpoints" / "last.ckpt", folder) as url:
+        yield url
+
+
+BOTH_WAYS = (
+    "A bidirectional network reads the whole image in both directions before it answers, so it has no answer "
+    "after each row."
+)
+INFO_FAILS = """
+    const original = window.fetch;
+    window.fetch = (url, options) => String(url) === "info" ? Promise.reject(new TypeError("Failed to fetch"))
+                                                            : original(url, options);
+"""
+
+
+@pytest.mark.slow
+def test_a_bidirectional_network_shows_what_it_saw_and_says_why_it_has_no_answer_after_each_row(bidirectional_server):
+    status, body = test_serve.get(bidirectional_server + "/info")
+    assert status == 200 and json.loads(body)["model"]["bidirectional"] is True
+
+    def per_row_view_gone(driver) -> None:
+        seen = views(driver)
+        assert seen["headings"] == ["What it saw"] and seen["shown"]["preview"]
+        assert seen["shown"]["reading-none"] and " ".join(seen["text"].split()).count(BOTH_WAYS) == 1
+        assert not any(seen["shown"][part] for part in ("cols", "reading", "row-detail")) and not seen["legend"]
+        for gone in ("Its answer after each row", "Tap or click a row", "made up its mind", "no ink yet",
+                     "one column per class"):  # fmt: skip
+            assert gone not in seen["text"], gone
+
+    with chromium(phone=True) as driver:
+        # Known from /info before any answer: no empty columns waiting for per-row answers that never come.
+        driver.get(bidirectional_server + "/")
+        WebDriverWait(driver, 10).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-info"))
+        per_row_view_gone(driver)
+        draw(driver, driver.find_element(By.ID, "pad"), DIGITS["3"])
+        shown = wait_for_answer(driver)
+        assert shown["error"] == "" and shown["rows"] == [] and shown["lit_pixels"] > 20
+        assert "made up its mind" not in shown["summary"]
+        per_row_view_gone(driver)
+        assert driver.find_element(By.ID, "preview").size["height"] >= 140
+        driver.find_element(By.ID, "clear").click()
+        per_row_view_gone(driver)
+        # Every width, the preview and the line alone: nothing wider than the screen, no text under 12 px.
+        for mobile, width in ((True, 300), (True, 360), (True, 390), (True, 600), (False, 900), (False, 1280)):
+            page = layout(driver, width, 800, mobile)
+            assert page["scroll_width"] <= page["client_width"] and page["smallest_text"] >= 12, (width, mobile)
+
+        # Without /info (it failed): an answer without per_row says as much.
+        driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": INFO_FAILS})
+        driver.get(bidirectional_server + "/")
+        WebDriverWait(driver, 10).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-info"))
+        assert driver.find_element(By.TAG_NAME, "body").get_attribute("data-info") == "failed"
+        draw(driver, driver.find_element(By.ID, "pad"), DIGITS["3"])
+        assert wait_for_answer(driver)["error"] == ""
+        per_row_view_gone(driver)
