@@ -303,6 +303,7 @@ def test_a_png_holding_the_boundary_is_read_whole_over_http(server):
 
 def bad_requests() -> list[tuple[str, dict, int, str]]:
     png = encode(render_digit(2, canvas=(100, 100), size=70), "PNG")
+    jpeg = encode(render_digit(7, canvas=(300, 300), size=200, ink=0, paper=255), "JPEG")  # what phones send
     form, form_type = multipart("image", png)
     huge = encode(Image.new("1", (7100, 7100)), "PNG")  # 50.4 million pixels, in a file of a few kB
     return [
@@ -358,6 +359,12 @@ def bad_requests() -> list[tuple[str, dict, int, str]]:
             415,
             "curl --data-binary @digit.png",
         ),  # fmt: skip
+        (
+            "a JPEG as a form field",
+            {"data": jpeg.replace(b"\r", b"").replace(b"\n", b""), "content_type": "application/x-www-form-urlencoded"},
+            415,
+            "curl --data-binary @digit.png",
+        ),  # fmt: skip
         ("wrong method", {"method": "GET"}, 405, "GET is not allowed on /predict"),
         ("wrong path", {"path": "/classify", "data": png}, 404, "no such path: /classify"),
         # FastAPI's generated page described /predict as taking no body: docs/serve.md is the API's description.
@@ -390,6 +397,18 @@ def test_eight_clients_at_once(server):
         assert answer["several"] is (i % 8 == 7)  # each answer with its own request's warning, in any batch
         # Batched (the default) the arithmetic runs in another order: the same answer to float32's rounding.
         assert np.abs(np.array(answer["probabilities"]) - alone[i % 8]["probabilities"]).max() < 1e-5
+
+
+def test_predict_with_a_trailing_slash_and_head_of_the_page_are_answered(server):
+    """POST /predict/ got Starlette's empty 307, which curl does not follow; HEAD / (uptime monitors, curl -I)
+    got a 405."""
+    data = encode(render_digit(4, canvas=(120, 120), size=90, ink=0, paper=255), "PNG")
+    raw = json.loads(request(server + "/predict", data, "image/png")[1])
+    status, body = request(server + "/predict/", data, "image/png")
+    assert status == 200, body
+    assert json.loads(body)["prepared"] == raw["prepared"]
+    status, body = request(server + "/", method="HEAD")
+    assert (status, body) == (200, b"")
 
 
 def test_health_info_and_the_page(server):

@@ -114,7 +114,8 @@ def build_server(
     app.router.routes[:] = [route for route in app.router.routes if getattr(route, "path", None) != "/"]
     page = PAGE.read_text(encoding="utf-8")
 
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    # HEAD too: uptime monitors and `curl -I` ask with it, and got a 405 from a GET-only route.
+    @app.api_route("/", methods=["GET", "HEAD"], response_class=HTMLResponse, include_in_schema=False)
     async def index() -> HTMLResponse:
         return HTMLResponse(page)
 

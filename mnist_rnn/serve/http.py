@@ -26,7 +26,15 @@ from starlette.responses import JSONResponse
 
 from mnist_rnn.errors import first_line
 from mnist_rnn.preparation import Prepared, prepare
-from mnist_rnn.user_images import ImageError, ImageTooLarge, NotAnImage, Preparation, decode_image, listed
+from mnist_rnn.user_images import (
+    DamagedImage,
+    ImageError,
+    ImageTooLarge,
+    NotAnImage,
+    Preparation,
+    decode_image,
+    listed,
+)
 
 API_PATH = "/predict"
 MAX_BYTES = 20 * 1024 * 1024  # the largest upload taken (its pixels are limited by decode_image, as predict's)
@@ -47,10 +55,11 @@ logger = logging.getLogger(__name__)
 class RequestError(Exception):
     """A request the server refuses: the HTTP status and a message that names the problem."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, unreadable: bool = False) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.unreadable = unreadable  # the body is no image file Pillow can read (not one, or damaged)
 
 
 def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -67,10 +76,12 @@ def prepare_upload(data: bytes, preparation: Preparation = prepare, subject: str
     try:
         image = decode_image(data)
     except NotAnImage as error:
-        raise RequestError(400 if not data else 415, f"{error}: send one {listed()} file") from error
+        raise RequestError(400 if not data else 415, f"{error}: send one {listed()} file", unreadable=True) from error
     except ImageTooLarge as error:
         raise RequestError(413, str(error)) from error
-    except ImageError as error:  # DamagedImage, and any other reason it names
+    except DamagedImage as error:
+        raise RequestError(400, str(error), unreadable=True) from error
+    except ImageError as error:  # any other reason it names
         raise RequestError(400, str(error)) from error
     prepared = preparation(image)
     if prepared.blank:  # no digit to find: any answer would be a guess
@@ -98,7 +109,8 @@ async def read_body(receive: Receive) -> bytes:
     return b"".join(chunks)
 
 
-# curl -d @digit.png sends the file as a form field, without its line breaks: a PNG or JPEG no longer.
+# curl -d @digit.png sends the file as a form field, without its line breaks: a PNG no longer (415), a JPEG a
+# damaged one (400). Either way, the answer is how to send a file.
 FORM_HINT = "not a readable image: it came as a form field (curl -d), which drops a file's line breaks; send the "
 FORM_HINT += "file with curl --data-binary @digit.png or curl -F file=@digit.png"
 
@@ -190,19 +202,24 @@ class ImageUploads:
         return self.limiter
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] != self.api_path or scope["method"] != "POST":
+        # /predict/ as /predict: Starlette answered it with an empty 307, which curl and many clients do not
+        # follow, and which a client must answer by sending its upload a second time.
+        if scope["type"] != "http" or scope["path"].rstrip("/") != self.api_path or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
+        scope = {**scope, "path": self.api_path, "raw_path": self.api_path.encode()}
+        data = b""
         try:
-            body = await upload_bytes(scope, await read_body(receive))
+            data = await read_body(receive)
+            body = await upload_bytes(scope, data)
             prepared = await anyio.to_thread.run_sync(
                 prepare_upload, body, self.preparation, self.subject, limiter=self.preparing()
             )
         except RequestError as error:
-            message = error.message
-            if error.status == 415 and _content_type(scope).startswith("application/x-www-form-urlencoded"):
-                message = FORM_HINT
-            await error_response(error.status, message)(scope, receive, send)
+            status, message = error.status, error.message
+            if error.unreadable and data and _content_type(scope).startswith("application/x-www-form-urlencoded"):
+                status, message = 415, FORM_HINT
+            await error_response(status, message)(scope, receive, send)
             return
         except Exception:  # a bug of ours: JSON and a line in the log, as for every other answer, not a bare 500
             logger.exception("preparing an upload failed")
