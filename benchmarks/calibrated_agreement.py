@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from benchmarks.options import existing_file
 from benchmarks.serve_load import start_server
 
 ROOT = Path(__file__).parents[1]
@@ -54,7 +55,7 @@ def serve_answers(ckpt_path: str, files: list[Path], folder: Path) -> list[dict]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ckpt-path", required=True)
+    parser.add_argument("--ckpt-path", type=existing_file, required=True)
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--count", type=int, default=200)
     args = parser.parse_args()
@@ -75,7 +76,7 @@ def main() -> None:
             files.append(path)
 
         table = run_cli(
-            ["predict", "--ckpt_path", args.ckpt_path, "--data.predict_path", str(images)],
+            ["predict", "--ckpt_path", str(args.ckpt_path), "--data.predict_path", str(images)],
             cwd=folder,
             capture_output=True,
             text=True,

@@ -22,6 +22,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from benchmarks.desk_notes import FONTS
+from benchmarks.options import existing_file
 from benchmarks.own_digits import FONT_FOLDER
 from benchmarks.predict_agreement import run_predict
 
@@ -56,7 +57,7 @@ def summary(probabilities: list[float]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--ckpt-path", required=True, type=Path)
+    parser.add_argument("--ckpt-path", required=True, type=existing_file)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as work:

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from benchmarks.options import checkout, existing_file
 from benchmarks.own_digits import fonts, page, sensor_noise, to_image
 from mnist_rnn.data import MNISTDataModule
 
@@ -117,18 +118,26 @@ def time_predict(root: Path, ckpt: Path, folder: Path, workdir: Path) -> float:
     return time.perf_counter() - start
 
 
+def speed(old: float, new: float) -> str:
+    """The new version's speed against the old one's, in words ("1.6x faster", "1.04x slower")."""
+    ratio = old / new
+    return f"{ratio:.2f}x faster" if ratio >= 1 else f"{1 / ratio:.2f}x slower"
+
+
 def main_cli() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--old", type=Path, required=True, help="a checkout of the version to compare with")
+    parser.add_argument("--old", type=checkout, required=True, help="a checkout of the version to compare with")
     parser.add_argument("--data-dir", required=True, help="folder holding MNIST/raw/")
     parser.add_argument("--count", type=int, default=20, help="pictures of each kind")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--ckpt-path", type=Path, help="also time predict on MNIST test PNGs with this checkpoint")
+    parser.add_argument(
+        "--ckpt-path", type=existing_file, help="also time predict on MNIST test PNGs with this checkpoint"
+    )
     parser.add_argument("--predict-count", type=int, default=5000)
     parser.add_argument("--predict-rounds", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    versions = {"new": HERE, "old": args.old.resolve()}
+    versions = {"new": HERE, "old": args.old}
 
     digits, labels = mnist_test(args.data_dir, max(args.count, args.predict_count if args.ckpt_path else 0))
     with tempfile.TemporaryDirectory() as tmp:
@@ -143,7 +152,7 @@ def main_cli() -> None:
         print(f"decode + prepare, mean per picture over {args.count} pictures, median of {args.rounds} rounds:")
         for kind in (folder.name for folder in folders):
             new, old = (float(np.median(seconds[name][kind])) for name in ("new", "old"))
-            print(f"  {kind:7s} new {new * 1000:8.1f} ms   old {old * 1000:8.1f} ms   {old / new:6.1f}x faster")
+            print(f"  {kind:7s} new {new * 1000:8.1f} ms   old {old * 1000:8.1f} ms   {speed(old, new)}")
 
         if args.ckpt_path:
             pngs, workdir = Path(tmp) / "mnist_png", Path(tmp) / "run"
@@ -157,7 +166,7 @@ def main_cli() -> None:
                     times[name].append(time_predict(versions[name], args.ckpt_path.resolve(), pngs, workdir))
             new, old = (float(np.median(times[name])) for name in ("new", "old"))
             print(f"predict on {args.predict_count} MNIST test PNGs (whole command, default torch threads):")
-            print(f"  new {new:.1f} s   old {old:.1f} s   {old / new:.1f}x faster")
+            print(f"  new {new:.1f} s   old {old:.1f} s   {speed(old, new)}")
 
 
 if __name__ == "__main__":

@@ -47,6 +47,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from benchmarks.options import checkout, existing_file
 from mnist_rnn.data import MNISTDataModule
 
 ROOT = Path(__file__).parents[1]
@@ -245,9 +246,11 @@ def start_server(name: str, checkout: Path, ckpt_path: str, options: list[str], 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ckpt-path", dest="ckpt_path", required=True, help="the checkpoint every server serves")
+    parser.add_argument(
+        "--ckpt-path", dest="ckpt_path", type=existing_file, required=True, help="the checkpoint every server serves"
+    )
     parser.add_argument("--data-dir", default="data", help="folder holding MNIST/raw/")
-    parser.add_argument("--baseline", type=Path, help="a checkout of another version, served side by side")
+    parser.add_argument("--baseline", type=checkout, help="a checkout of another version, served side by side")
     parser.add_argument(
         "--variants",
         nargs="+",

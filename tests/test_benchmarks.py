@@ -1,7 +1,10 @@
 """benchmarks/accuracy.py's clock (the time and epoch at which validation first reached --threshold), and its
-table where a run has no best validation accuracy; benchmarks/throughput.py's precisions."""
+table where a run has no best validation accuracy; benchmarks/throughput.py's precisions; the paths the
+benchmarks take."""
 
+import argparse
 import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -9,6 +12,7 @@ import torch
 
 from benchmarks import throughput
 from benchmarks.accuracy import RunClock, _mean, _percent
+from benchmarks.options import checkout, existing_file
 
 
 def test_the_clock_records_the_first_validation_at_the_threshold():
@@ -45,3 +49,16 @@ def test_throughput_measures_bf16_only_where_fit_trains_in_it(fake_data_dir, in_
     with pytest.raises(SystemExit) as stop:
         throughput.main()
     assert stop.value.code == 2 and "nothing left to measure" in capsys.readouterr().err
+
+
+def test_another_version_must_be_a_checkout_and_a_checkpoint_is_made_absolute(tmp_path, monkeypatch):
+    """With PYTHONPATH at a folder without mnist_rnn/, the 'old' version imported this checkout instead, and
+    the table compared this version with itself; a relative --ckpt-path failed in predict's other folder."""
+    with pytest.raises(argparse.ArgumentTypeError, match="not a checkout of this project"):
+        checkout(str(tmp_path))
+    assert checkout(str(Path(__file__).parents[1])) == Path(__file__).parents[1].resolve()
+    (tmp_path / "model.ckpt").write_bytes(b"")
+    monkeypatch.chdir(tmp_path)
+    assert existing_file("model.ckpt") == tmp_path.resolve() / "model.ckpt"
+    with pytest.raises(argparse.ArgumentTypeError, match="missing.ckpt: no such file"):
+        existing_file("missing.ckpt")
