@@ -60,6 +60,7 @@ SHEET_MIN_SIDE = 64
 # its median, and the median of a photo's every pixel costs more than all the rest of its preparation.
 NOISE_SAMPLES = 65536
 NO_CONTRAST = 0.05  # no pixel stands out from its surroundings by this much (of full scale): a blank image
+EDGE_CONTRAST = 2 * NO_CONTRAST  # a digit cropped so tightly that it touches the edge stands out more than this
 # Another region clear of the digit, beside it or in a column with it (STACKED_GAP), with at least this
 # fraction of the digit's height is a second digit: the picture holds more than one, and the answer is
 # about one of them only. (Counting the size by the longer side, and wherever the region lay, flagged 12 of
@@ -85,6 +86,13 @@ LINE_GAP = 0.4
 # small digit. Measured: such wedges 0.33-0.96; second digits in photos (shadows, vignetting, scans) 0.07 at
 # most, 0.25 for one drawn into a sheet's corner (docs/predict.md).
 SHEET_STEP = 0.3
+# A stroke's width, as a fraction of the digit's longer side (twice its pixels above half the peak over its
+# outline's pixels): MNIST's are 0.10 or more (the thinnest 5% at 0.10-0.11, the median 0.13), the page's
+# pen 0.08 or more, the printed digits of benchmarks/own_digits.py 0.06 or more. A fine pen or a pencil
+# photographed whole is 0.015-0.05: shrunk to 20 pixels such a stroke is a dim line a third of a pixel wide,
+# and fine-liner digits were read as a 1, 92-97% sure. Strokes thinner than THIN_STROKE are widened to
+# MNIST_STROKE before the digit is scaled (docs/predict.md).
+THIN_STROKE, MNIST_STROKE = 0.06, 0.10
 EIGHT_NEIGHBOURS = np.ones((3, 3), dtype=bool)  # regions and holes are 8-connected
 
 
@@ -139,7 +147,7 @@ def prepare(image: Image.Image, find_others: bool = True) -> Prepared:
         ink, several = found
         ink = ink / ink.max()
         digit = ink[box_around(ink > INK, 0)]  # the box of the clearly inked pixels, not of their faintest edge
-        digit = _fit(digit, BOX)
+        digit = _fit(_thickened(digit), BOX)
         frame = _place(digit, FRAME, CENTRE)
     return as_prepared(frame, several)
 
@@ -529,8 +537,19 @@ def _digit_regions(
     # nothing else can be (a note whose paper and digit make one region), and never a stroke of it or a
     # second digit.
     flat = float(np.ptp(background)) < 1 / 255
-    level = [k for k in inside if flat or _steepest_background(background, labels, k, boxes[k]) < SHEET_STEP * peak]
-    main = max(level or inside or list(boxes), key=lambda k: weight[k])
+
+    def on_level_ground(k: int) -> bool:
+        return flat or _steepest_background(background, labels, k, boxes[k]) < SHEET_STEP * peak
+
+    level = [k for k in inside if on_level_ground(k)]
+    # A region touching the edge is the digit only when nothing clear of it can be (a digit cropped tightly),
+    # and never where the background steps: that is the wedge a hard shadow's edge leaves where it meets the
+    # picture's edge, which on a blank page was read as a 1 or a 7, 97-99% sure. Nor when it is as faint as
+    # EDGE_CONTRAST: the haze the light's fall-off leaves along the edge of a blank ruled page (a 0, 64% sure).
+    cropped = [k for k in boxes if peak >= EDGE_CONTRAST and on_level_ground(k)]
+    main = max(level or inside or cropped or [0], key=lambda k: weight[k])
+    if main == 0:
+        return None
     near = boxes[main].widened(boxes[main].long_side / 3)
     # On a spotless background (one flat level, the ink exactly 0 over most of the picture: MNIST's images,
     # a drawing app's) every inked region is part of the drawing; elsewhere only the strokes near the digit
@@ -739,6 +758,32 @@ def _enlarge(
     if image.min() == image.max():  # a plain background: the same, without resampling it
         return np.full(shape, image.flat[0], dtype=np.float32)
     return np.asarray(Image.fromarray(image.astype(np.float32)).resize((shape[1], shape[0]), resample, part))
+
+
+def stroke_width(mask: np.ndarray) -> float:
+    """The width in pixels of a mask's strokes, however they bend or branch: twice its pixels over its
+    outline's (a band w pixels wide and n long has w * n pixels and 2 * n on its outline); 0 if empty."""
+    if not mask.any():
+        return 0.0
+    outline = len(_outline_pixels(mask.astype(np.int32)))
+    return 2 * int(mask.sum()) / max(outline, 1)
+
+
+def _thickened(digit: np.ndarray) -> np.ndarray:
+    """A cropped digit (ink in [0, 1], peak 1) whose strokes are thinner than THIN_STROKE of its longer side,
+    widened to MNIST_STROKE (a maximum over an octagon, a square when that is under 7 pixels across, the
+    picture padded so no stroke is cut); any other digit as it is."""
+    long_side = max(digit.shape)
+    width = stroke_width(digit > 0.5)
+    if width >= THIN_STROKE * long_side:
+        return digit
+    size = int(round(MNIST_STROKE * long_side - width)) // 2 * 2 + 1  # odd: a centre pixel, no shift
+    if size < 3:
+        return digit
+    padded = np.pad(digit, size // 2)
+    if size >= 7:
+        return _octagon_max(padded, size)
+    return _square_filter(ndimage.maximum_filter1d, padded, size, "constant")
 
 
 def _fit(digit: np.ndarray, box: int) -> np.ndarray:
