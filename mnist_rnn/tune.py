@@ -45,6 +45,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 from jsonargparse import Namespace, get_loader
 from lightning.pytorch import Callback, LightningModule, Trainer
@@ -429,9 +430,9 @@ class Tuner:
             study_name=options.study,
             direction="maximize",
             load_if_exists=True,
-            sampler=optuna.samplers.TPESampler(seed=options.seed, constant_liar=True),
             pruner=make_pruner(options.pruner, options.startup_trials, options.warmup_steps),
         )
+        study.sampler = optuna.samplers.TPESampler(seed=self._sampler_seed(study), constant_liar=True)
         # One ask at a time in this command: SQLite has no row locks, so two threads could both take the same
         # queued trial.
         ask, lock = study.ask, threading.Lock()
@@ -452,6 +453,13 @@ class Tuner:
                     f"or the study's own {'--space' if key == 'space' else '--config and fit options'}"
                 )
         return study
+
+    def _sampler_seed(self, study: Any) -> int:
+        """The sampler's seed: from ``--seed``, the trials the study holds and this process. Seeded with
+        ``--seed`` alone, every command that resumed a study, or joined it from another terminal or machine,
+        drew the first command's settings again (its first trials, repeated as new ones)."""
+        made = len(study.get_trials(deepcopy=False))
+        return int(np.random.SeedSequence([self.options.seed, made, os.getpid()]).generate_state(1)[0])
 
     def base_settings(self) -> dict[str, Any]:
         """The base config with the fit options, as compared between the commands of a study; the data's
@@ -830,7 +838,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--root", help="folder of the trials' runs, table, plots and best.yaml (tune/STUDY)")
     parser.add_argument("--storage", help="database URL of the study (sqlite:///ROOT/study.db)")
     parser.add_argument("--workers", type=int, default=1, help="trials trained at once by this command (1)")
-    parser.add_argument("--seed", type=int, default=42, help="seed of the sampler and of every trial's fit (42)")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=42,
+        help="seed of every trial's fit, and with the study's trials so far and the process, of the sampler (42)",
+    )
     parser.add_argument("--pruner", choices=("median", "hyperband", "none"), default="median", help="(median)")
     parser.add_argument(
         "--startup-trials", type=int, default=2, help="complete trials before the median pruner prunes any (2)"

@@ -402,3 +402,21 @@ def test_the_shipped_space_fits_the_fast_config():
     space = tune.read_space(space_path)
     tune.check_settings(Path(__file__).parents[1] / "configs" / "fast.yaml", {}, space, space_path)  # no error
     assert {"model.lr", "data.batch_size"} <= set(space)
+
+
+def test_a_resumed_study_draws_new_settings(fake_data_dir, in_tmp_dir, monkeypatch):
+    """The sampler was seeded with --seed alone: every command that resumed a study (or joined it from another
+    terminal) drew the first command's settings again, as new trials."""
+    drawn = []
+
+    def one_trial(tuner: tune.Tuner) -> None:
+        trial = tuner.study.ask({"model.lr": optuna.distributions.FloatDistribution(1e-4, 1e-1, log=True)})
+        drawn.append(trial.params["model.lr"])
+        tuner.study.tell(trial, 0.5)
+
+    monkeypatch.setattr(tune.Tuner, "run", one_trial)
+    monkeypatch.setattr(tune.Tuner, "write_results", lambda tuner: None)
+    args = write_study_files(in_tmp_dir, fake_data_dir)
+    for _ in range(3):
+        main(["tune", *args])
+    assert len(set(drawn)) == 3, drawn
