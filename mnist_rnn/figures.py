@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import os
+import textwrap
 from typing import Any
 
 import matplotlib
@@ -20,7 +21,10 @@ import numpy as np
 import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.loggers import TensorBoardLogger
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
+from matplotlib.text import Text
 from torch import Tensor
 from torch.utils.tensorboard.summary import hparams
 from torchmetrics.classification import MulticlassConfusionMatrix
@@ -31,6 +35,8 @@ BINS = N_BINS  # confidence bins of the reliability diagram: those of the calibr
 FEW = 20  # a bin with fewer images has an accuracy too noisy to draw a line through (+-0.2 at 50%)
 INK = 0.5  # a row "has ink" where a pixel is at least this bright (of 1): faint noise is not a stroke
 DPI = 80
+CAPTION = 16  # points: the misclassified images' captions, large enough to read in TensorBoard's card
+WIDEST = 8.0  # inches (640 pixels): the widest grid of misclassified images; TensorBoard shrinks a wider one
 
 
 class TestFigures(Callback):
@@ -246,25 +252,60 @@ def confusion_figure(matrix: Tensor, names: list[str]) -> Figure:
     axes.set_ylabel("true class", fontsize=15)
     axes.set_title(f"Test confusion matrix: {int(counts.sum() - counts.trace()):,} errors in red", fontsize=17)
     axes.tick_params(length=0)
+    # The title is centred over the matrix, which long names ("T-shirt/top 0") push to the right: on one line
+    # it would run past the figure's edge.
+    wrap_to_fit(figure, axes.title)
     return figure
 
 
 def misclassified_figure(wrong: list[tuple[Tensor, int, int]], names: list[str], total: int | None = None) -> Figure:
-    """A grid of wrongly classified digits, each titled with its true and predicted class in a large font."""
-    columns = max(1, min(4, len(wrong)))
-    rows = max(1, math.ceil(len(wrong) / columns))
-    figure = Figure(figsize=(2.0 * columns, 2.2 * rows + 0.5), layout="constrained", dpi=DPI)
-    if not wrong:
-        figure.text(0.5, 0.5, "no misclassified test images", ha="center", va="center", fontsize=16)
-        return figure
+    """A grid of wrongly classified images, each captioned with its true and predicted class in a large font.
+
+    A tile is as wide as its widest caption: Fashion-MNIST's "predicted Ankle boot" needs more than a digit's
+    "predicted 9", so long class names get fewer, wider columns rather than captions that run into each other.
+    """
+    figure = Figure(layout="constrained", dpi=DPI)
+    renderer = FigureCanvasAgg(figure).get_renderer()  # TensorBoard draws with Agg: measure the text with it
     of_total = f" of {total:,}" if total is not None and total > len(wrong) else ""
-    figure.suptitle(f"Misclassified test images ({len(wrong)}{of_total})", fontsize=18)
-    for index, (image, true, guess) in enumerate(wrong):
+    title = f"Misclassified test images ({len(wrong)}{of_total})" if wrong else "no misclassified test images"
+    captions = [f"true {names[true]}\npredicted {names[guess]}" for _, true, guess in wrong]
+    widest = max((_width(line, CAPTION, renderer) for caption in captions for line in caption.split("\n")), default=0)
+    tile = max(2.0, widest + 0.3)  # inches; 0.3: a gap between neighbouring captions
+    columns = max(1, min(4, len(wrong), int(WIDEST // tile)))
+    rows = max(1, math.ceil(len(wrong) / columns))
+    # Wide enough for the title too, over one or two images (or none); in whole pixels, as the picture is.
+    width = max(columns * tile, _width(title, 18, renderer) + 0.3)
+    figure.set_size_inches(math.ceil(width * DPI) / DPI, 2.2 * rows + 0.5)
+    if not wrong:
+        figure.text(0.5, 0.5, title, ha="center", va="center", fontsize=16)
+        return figure
+    figure.suptitle(title, fontsize=18)
+    for index, ((image, _, _), caption) in enumerate(zip(wrong, captions, strict=True)):
         axes = figure.add_subplot(rows, columns, index + 1)
         axes.imshow(image[0].float().numpy(), cmap="gray", vmin=0, vmax=255 if image.dtype == torch.uint8 else 1)
-        axes.set_title(f"true {names[true]}\npredicted {names[guess]}", fontsize=16)
+        axes.set_title(caption, fontsize=CAPTION)
         axes.axis("off")
     return figure
+
+
+def _width(text: str, fontsize: float, renderer: Any) -> float:
+    """The width in inches of one line of ``text`` in the default font at ``fontsize`` points."""
+    return renderer.get_text_width_height_descent(text, FontProperties(size=fontsize), ismath=False)[0] / DPI
+
+
+def wrap_to_fit(figure: Figure, text: Text) -> None:
+    """Break ``text`` into as few lines as keep it inside the laid-out ``figure`` (none if it fits), each about
+    as long as the others ("Test confusion matrix:" over "4,086 errors in red", not a lone last word)."""
+    words = text.get_text()
+    renderer = FigureCanvasAgg(figure).get_renderer()
+    for lines in range(1, len(words.split()) + 1):
+        # The narrowest wrap in at most this many lines: the most even one.
+        width = next(w for w in range(1, len(words) + 1) if len(textwrap.wrap(words, w)) <= lines)
+        text.set_text("\n".join(textwrap.wrap(words, width)))
+        figure.draw_without_rendering()  # the layout moves the text, and makes room for one more line
+        box = text.get_window_extent(renderer)
+        if box.x0 >= 0 and box.y0 >= 0 and box.x1 <= figure.bbox.width and box.y1 <= figure.bbox.height:
+            return
 
 
 def reading_figure(correct: Tensor, counts: Tensor, names: list[str], sequence: str = "rows") -> Figure:

@@ -9,7 +9,11 @@ import torch
 from lightning.pytorch import Trainer
 from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.loggers import CSVLogger
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import PathCollection
+from matplotlib.figure import Figure
+from matplotlib.text import Text
+from matplotlib.transforms import Bbox
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 
@@ -204,6 +208,112 @@ def test_misclassified_titles_are_large_enough_to_read():
     assert len(titles) == 12 and titles[0].get_text() == "true 4\npredicted 9"
     assert min(title.get_fontsize() for title in titles) >= 14
     assert "12 of 49" in figure.get_suptitle()
+
+
+# The class names of the data sets, as their checkpoints keep them (torchvision's): the figures' long and short.
+MNIST_NAMES = ["0 - zero", "1 - one", "2 - two", "3 - three", "4 - four", "5 - five", "6 - six", "7 - seven",
+               "8 - eight", "9 - nine"]  # fmt: skip
+FASHION_NAMES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                 "Ankle boot"]  # fmt: skip
+BOTH = pytest.mark.parametrize("class_names", [MNIST_NAMES, FASHION_NAMES], ids=["mnist", "fashion"])
+
+
+def text_boxes(figure: Figure) -> dict[Text, Bbox]:
+    """Every written text of ``figure`` (titles, labels, tick labels, the texts in the axes, legends) and its
+    box in pixels, drawn as TensorBoard's ``add_figure`` draws it (Agg, the figure's own size)."""
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    texts = list(figure.texts)  # the suptitle among them
+    for axes in figure.axes:
+        texts += [axes.title, *axes.texts, *(axes.get_legend().get_texts() if axes.get_legend() else [])]
+        for axis in (axes.xaxis, axes.yaxis) if axes.axison else ():
+            low, high = sorted(axis.get_view_interval())  # the ticks drawn: the locator offers some beyond
+            ticks = axis.get_major_ticks(len(axis.get_majorticklocs()))
+            texts += [axis.label, *(tick.label1 for tick in ticks if low - 1e-9 <= tick.get_loc() <= high + 1e-9)]
+    renderer = canvas.get_renderer()
+    return {text: text.get_window_extent(renderer) for text in texts if text.get_visible() and text.get_text()}
+
+
+def cut_off(figure: Figure) -> list[str]:
+    """The texts of ``figure`` that do not lie wholly inside it: cut at its edge in the picture."""
+    page = figure.bbox
+    return [
+        text.get_text()
+        for text, box in text_boxes(figure).items()
+        if box.x0 < page.x0 or box.y0 < page.y0 or box.x1 > page.x1 or box.y1 > page.y1
+    ]
+
+
+def a_confusion_matrix(errors: int = 4086) -> torch.Tensor:
+    """10 classes of 1,000 test images, ``errors`` of them wrong, spread over every pair of classes."""
+    wrong = ~torch.eye(10, dtype=torch.bool)
+    matrix = torch.zeros(10, 10, dtype=torch.long)
+    matrix[wrong] = errors // 90 + (torch.arange(90) < errors % 90).long()
+    return matrix + torch.diag(1000 - matrix.sum(dim=1))
+
+
+@BOTH
+def test_the_confusion_matrix_title_and_labels_are_whole(class_names):
+    """Fashion-MNIST's names ("T-shirt/top 0") push the matrix right: its title, centred over it, ran past the
+    figure's edge ("4,086 errors in rec"). It wraps, evenly, where it must; MNIST's stays on one line."""
+    matrix = a_confusion_matrix()
+    figure = confusion_figure(matrix, short_names(class_names, 10))
+    assert int(matrix.sum() - matrix.trace()) == 4086
+    assert cut_off(figure) == []
+    title = figure.axes[0].get_title()
+    if class_names is FASHION_NAMES:
+        assert title == "Test confusion matrix:\n4,086 errors in red"
+    else:
+        assert title == "Test confusion matrix: 4,086 errors in red"
+
+
+def a_misclassified_grid(class_names: list[str], count: int = 12, total: int = 4086) -> Figure:
+    """The grid of ``count`` misclassified images, among them the longest captions of these names."""
+    names = short_names(class_names, 10)
+    longest = sorted(range(10), key=lambda k: len(names[k]), reverse=True)  # the widest first
+    pairs = [(longest[k % 10], longest[(k + 1) % 10]) for k in range(count)]
+    return misclassified_figure([(torch.zeros(1, 28, 28, dtype=torch.uint8), t, p) for t, p in pairs], names, total)
+
+
+@BOTH
+def test_misclassified_captions_are_whole_and_apart(class_names):
+    """Fashion-MNIST's captions ("predicted Ankle boot") were wider than a digit's tile: they ran into each
+    other and past the figure's edge. Long names get fewer, wider columns; digits keep their 4 by 3 grid."""
+    figure = a_misclassified_grid(class_names)
+    assert cut_off(figure) == []
+    boxes = text_boxes(figure)
+    captions = [boxes[axes.title] for axes in figure.axes]
+    tiles = [axes.get_window_extent() for axes in figure.axes]  # the images
+    title = next(box for text, box in boxes.items() if text.get_text() == figure.get_suptitle())
+    for k, caption in enumerate(captions):
+        assert not caption.overlaps(title)
+        assert not any(caption.overlaps(other) for other in captions[k + 1 :])
+        assert not any(caption.overlaps(tile) for tile in tiles)
+    assert min(axes.title.get_fontsize() for axes in figure.axes) >= 14
+    rows, columns = figure.axes[0].get_subplotspec().get_geometry()[:2]
+    if class_names is MNIST_NAMES:  # as it was: 640 pixels, 4 columns
+        assert (figure.bbox.width, rows, columns) == (640, 3, 4)
+    assert figure.bbox.width <= 640  # TensorBoard's card shrinks a wider picture, and its type with it
+
+
+@pytest.mark.parametrize("count", [0, 1, 2])
+def test_a_grid_of_one_or_two_images_or_none_has_its_title_whole(count):
+    """One tile is 160 pixels wide: "Misclassified test images (1 of 4,086)", and "no misclassified test images"
+    in a figure of one empty tile, were cut at both edges."""
+    figure = a_misclassified_grid(FASHION_NAMES, count)
+    assert cut_off(figure) == []
+    assert len(figure.axes) == count and figure.texts
+
+
+@BOTH
+def test_the_reading_and_reliability_figures_keep_their_texts_whole(class_names):
+    """Their texts fit (the legend of long names too): that they keep fitting, with every label of the x axis."""
+    correct = torch.arange(1, 29).unsqueeze(1) * torch.arange(1, 11) * 3  # (rows, classes), up to 840 of 1,000
+    for sequence in ("rows", "pixels", "permuted"):
+        assert cut_off(reading_figure(correct, torch.full((10,), 1000), short_names(class_names, 10), sequence)) == []
+    bins = torch.zeros(3, 2, 15, dtype=torch.float64)
+    bins[:, :, 14] = torch.tensor([980.0, 975.0, 975.0]).unsqueeze(1)
+    assert cut_off(reliability_figure(bins, 1.37, (0.0412, 0.0081))) == []
 
 
 def test_the_reading_accuracy_counts_rows_from_the_first_row_with_ink():
