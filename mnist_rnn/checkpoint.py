@@ -26,9 +26,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import glob
 import os
+import pickle
 import shutil
 import signal
 import threading
@@ -273,8 +275,12 @@ def _disk_full_message(filepath: str, written: int) -> str:
     siblings = [path.stat().st_size for path in Path(folder).glob("*.ckpt")]
     needed = f"about {_size(max(siblings))}" if siblings else f"more than the {_size(written)} written"
     free = _size(shutil.disk_usage(folder).free)
+    saved = [path for path in Path(folder).glob("*.ckpt") if path != Path(filepath)]
     if list(Path(folder).glob("last*.ckpt")):
         then = "Earlier checkpoints are intact; free some space and resume with --ckpt_path last"
+    elif saved:  # the best one, saved just before the first last.ckpt: a whole checkpoint, to resume from
+        newest = max(saved, key=lambda path: path.stat().st_mtime)
+        then = f"{newest.name} was saved whole; free some space and resume from it with --ckpt_path {newest}"
     else:  # nothing to resume from yet
         then = "No checkpoint of this run was saved yet; free some space and run the command again"
     return f"no space left on the device to write {filepath}: it needs {needed}, {free} are free in {folder}/. {then}"
@@ -379,23 +385,40 @@ def checkpoint_named(
     folders: list[Path] | None = None,
     settings: dict[str, Any] | None = None,
     verb: str = "using",
+    resume: bool = False,
 ) -> Path:
-    """The file a ``--ckpt_path`` names: a file as it is; a run folder: its own ``last.ckpt``; ``last`` and
-    ``best``: the newest run's in ``folders`` (default ``lightning_logs/version_*/checkpoints``) whose settings
-    agree with ``settings`` (see :func:`find_last_checkpoint`): its ``last.ckpt``, or the best checkpoint it
-    recorded. Says which file when it was looked up (``verb``: "using", "resuming from")."""
+    """The file a ``--ckpt_path`` names: a file as it is; ``last`` and ``best``: the newest run's in ``folders``
+    (default ``lightning_logs/version_*/checkpoints``) whose settings agree with ``settings`` (see
+    :func:`find_last_checkpoint`): its ``last.ckpt``, or the best checkpoint it recorded; a run folder: to
+    ``resume`` from, its own ``last.ckpt``, else the best checkpoint it recorded (the calibrated one; its
+    ``last.ckpt`` where it recorded none). Says which file when it was looked up (``verb``: "using",
+    "resuming from")."""
     if given not in ("last", "best") and not Path(given).is_dir():
         return Path(given)
-    option = given if given in ("last", "best") else "last"
     if Path(given).is_dir():  # a run folder the user named
-        path = find_last_checkpoint([Path(given), Path(given) / "checkpoints"], option=option)
+        try:
+            path = find_last_checkpoint([Path(given), Path(given) / "checkpoints"])
+        except UserError:
+            raise UserError(f"--ckpt_path {given}: a folder with no last.ckpt in it or in its checkpoints/") from None
+        if not resume:  # test, predict, export...: not last.ckpt, whose temperature was never fitted (T = 1)
+            with contextlib.suppress(UserError):
+                path = best_checkpoint(path)
     else:
         default = [Path("lightning_logs") / "version_*" / "checkpoints"]
-        path = find_last_checkpoint(folders or default, settings, option=option)
-    if given == "best":
-        path = best_checkpoint(path)
+        path = find_last_checkpoint(folders or default, settings, option=given)
+        if given == "best":
+            path = best_checkpoint(path)
     tell(f"{verb} {path}")
     return path
+
+
+NOT_OURS = "--ckpt_path {path}: a Lightning checkpoint, but not of this project's model ({why})"
+
+
+def holds_network_weights(state_dict: dict[str, Any] | None) -> bool:
+    """Whether a checkpoint's ``state_dict`` holds this project's network: ``network.*`` (``rnn.*`` and
+    ``head.*`` in checkpoints of earlier versions)."""
+    return any(name.startswith(("network.", "rnn.", "head.")) for name in state_dict or {})
 
 
 def check_checkpoint(path: str | Path, resume: bool = False) -> None:
@@ -414,6 +437,11 @@ def check_checkpoint(path: str | Path, resume: bool = False) -> None:
         raise UserError(f"--ckpt_path {path}: not a checkpoint (not a file written by torch.save, or truncated)")
     try:
         checkpoint = load_keys(path)
+    except pickle.UnpicklingError as error:  # torch's "Weights only load failed", with terminal colour codes
+        raise UserError(
+            f"--ckpt_path {path}: a pickled Python object (torch.save(model)?), not a Lightning checkpoint; it "
+            f"is not loaded, as loading it could run any code"
+        ) from error
     except Exception as error:
         raise UserError(f"--ckpt_path {path}: not a readable checkpoint ({first_line(error)})") from error
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
@@ -423,6 +451,8 @@ def check_checkpoint(path: str | Path, resume: bool = False) -> None:
             f"--ckpt_path {path}: a state_dict saved with torch.save, not a Lightning checkpoint (no "
             f"pytorch-lightning_version); load it in Python with RNNClassifier(...).load_state_dict"
         )
+    if not holds_network_weights(checkpoint["state_dict"]):  # test, fit...: else a traceback of unexpected keys
+        raise UserError(NOT_OURS.format(path=path, why="no network weights"))
     if resume and ("optimizer_states" not in checkpoint or "loops" not in checkpoint):
         raise UserError(
             f"--ckpt_path {path}: holds only the weights (saved with save_weights_only), so training cannot "

@@ -9,7 +9,8 @@ checkpoint after ``fit``, the CSV of ``predict``, and the one place where known 
 one-line message. Settings, config files and ``--ckpt_path`` are checked right after parsing, so a bad one
 fails before any folder or file is written. ``--ckpt_path last`` means the newest ``last.ckpt`` of the earlier
 runs with this command's settings, ``--ckpt_path best`` that run's best checkpoint, and ``--ckpt_path FOLDER``
-the ``last.ckpt`` of that run folder (see :mod:`mnist_rnn.checkpoint`).
+the ``last.ckpt`` of that run folder for ``fit``, its best checkpoint for the others (see
+:mod:`mnist_rnn.checkpoint`).
 """
 
 from __future__ import annotations
@@ -97,8 +98,8 @@ CKPT_PATH_HELP = (
     "The checkpoint to start from: a .ckpt file; `last`: the newest last.ckpt of an earlier run with this "
     "command's settings (under lightning_logs/version_*/checkpoints/, or --checkpoint.dirpath); `best`: that "
     "run's best val/acc checkpoint (not for fit, which resumes from a run's last state); or a run folder "
-    "(lightning_logs/version_3): its last.ckpt. fit resumes training from it; validate, test and predict use "
-    "its weights and its model settings."
+    "(lightning_logs/version_3): for fit its last.ckpt, else its best checkpoint. fit resumes training from it; "
+    "validate, test and predict use its weights and its model settings."
 )
 
 # Lightning warns that a run resumed in the middle of an epoch may give "unreliable results": the rest of
@@ -226,7 +227,7 @@ class MNISTRNNCLI(LightningCLI):
         if config.ckpt_path == "best" and resume:
             raise UserError("--ckpt_path best: fit resumes a run from its last state: pass --ckpt_path last")
         folders = self._checkpoint_folders(config)
-        path = checkpoint_named(config.ckpt_path, folders, wanted, "resuming from" if resume else "using")
+        path = checkpoint_named(config.ckpt_path, folders, wanted, "resuming from" if resume else "using", resume)
         check_checkpoint(path, resume=resume)
         ignored = setting_differences(chosen, saved_settings(path))
         if ignored:
@@ -455,9 +456,12 @@ class MNISTRNNCLI(LightningCLI):
         if trainer.fast_dev_run or trainer.interrupted or trainer.barebones:  # barebones: self.log is off
             return
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-        test_it = f"test it with --ckpt_path {best}" if best else "no checkpoint was saved"
-        self._exit_if_stopped("training", f", before the test; {test_it}")  # after the loop's last check
-        stopping.doing(f"after training, before the test; {test_it}")
+        # Stopped before the calibration, the best checkpoint still has T = 1: its probabilities are not yet
+        # calibrated, and predict, serve and export would give them as they are.
+        finish_it = f"calibrate it (calibrate --ckpt_path {best}), then test it (test --ckpt_path {best})"
+        finish_it = finish_it if best else "no checkpoint was saved"
+        self._exit_if_stopped("training", f", before the test; {finish_it}")  # after the loop's last check
+        stopping.doing(f"after training, before the calibration and the test; {finish_it}")
         if best:  # temperature scaling on the validation split, written into the checkpoint the test loads
             if trainer.is_global_zero:
                 calibration = calibrate_checkpoint(
@@ -465,6 +469,7 @@ class MNISTRNNCLI(LightningCLI):
                 )
                 print(f"Calibrated {best}: {calibration}")
             trainer.strategy.barrier()
+            stopping.doing(f"after the calibration, before the test; test it with --ckpt_path {best}")
         results = trainer.test(self.model, datamodule=self.datamodule, ckpt_path=best or None, verbose=False)
         self.test_results = results[0]
         self._print_test_results(results[0], best or "the final weights")

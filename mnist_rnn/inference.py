@@ -41,23 +41,18 @@ def load_network(ckpt_path: str | Path) -> RNNNetwork:
     Raises:
         UserError: the file is a Lightning checkpoint, but of another model (other hyperparameters or weights).
     """
-    from mnist_rnn.checkpoint import load_keys
+    from mnist_rnn.checkpoint import NOT_OURS, holds_network_weights, load_keys
     from mnist_rnn.model import RNNClassifier
 
-    weights = load_keys(ckpt_path).get("state_dict") or {}
-    # network.* (rnn.* and head.* in checkpoints of earlier versions): checked first, so that no note about
-    # this model's checkpoints (e.g. a missing temperature) comes before the refusal of another model's.
-    if not any(name.startswith(("network.", "rnn.", "head.")) for name in weights):
-        raise UserError(
-            f"--ckpt_path {ckpt_path}: a Lightning checkpoint, but not of this project's model (no network weights)"
-        )
+    # Checked first, so that no note about this model's checkpoints (e.g. a missing temperature) comes before
+    # the refusal of another model's.
+    if not holds_network_weights(load_keys(ckpt_path).get("state_dict")):
+        raise UserError(NOT_OURS.format(path=ckpt_path, why="no network weights"))
     try:
         return RNNClassifier.load_from_checkpoint(ckpt_path, map_location="cpu").network.eval()
     except (TypeError, KeyError, RuntimeError, ValueError) as error:
         # TypeError: hyperparameters this model does not take; RuntimeError: weights of other names or shapes.
-        raise UserError(
-            f"--ckpt_path {ckpt_path}: a Lightning checkpoint, but not of this project's model ({first_line(error)})"
-        ) from error
+        raise UserError(NOT_OURS.format(path=ckpt_path, why=first_line(error))) from error
 
 
 class ProbabilityModel(nn.Module):

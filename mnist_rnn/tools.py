@@ -23,7 +23,7 @@ class ToolParser(argparse.ArgumentParser):
             "--ckpt_path",
             required=True,
             help=f"the Lightning checkpoint to {command}: a file, a run folder (lightning_logs/version_3: its "
-            "last.ckpt), or last or best: the newest run's in lightning_logs/",
+            "best checkpoint), or last or best: the newest run's in lightning_logs/",
         )
 
     def parse_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> Any:  # type: ignore[override]

@@ -91,13 +91,18 @@ def lightning_checkpoint(path: Path, **hyper_parameters) -> None:
     """A small file with the entries of a Lightning checkpoint that the CLI reads before it loads one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     checkpoint = {
-        "state_dict": {},
+        "state_dict": {"network.head.bias": torch.zeros(10)},
         "pytorch-lightning_version": "2.6.0",
         "hyper_parameters": hyper_parameters,
         "optimizer_states": [],
         "loops": {},
     }
     torch.save(checkpoint, path)
+
+
+def _other_models_checkpoint(root: Path) -> None:
+    torch.save({"state_dict": {"layer.weight": torch.zeros(2, 3)}, "pytorch-lightning_version": "2.6.0"},
+               root.parent / "boring.ckpt")  # fmt: skip
 
 
 def _gru_checkpoint(root: Path) -> None:
@@ -157,6 +162,13 @@ BAD_INPUTS = [
         command="test",
     ),
     BadInput("`test` without `--ckpt_path`", [], "test needs a trained model: pass --ckpt_path", command="test"),
+    BadInput(
+        "`test` with another model's Lightning checkpoint",
+        ["--ckpt_path", "boring.ckpt"],
+        "a Lightning checkpoint, but not of this project's model (no network weights)",
+        _other_models_checkpoint,
+        command="test",
+    ),
     BadInput(
         "`test` of no batches",
         ["--ckpt_path", "gru.ckpt", "--trainer.limit_test_batches", "0"],

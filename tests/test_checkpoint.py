@@ -21,6 +21,7 @@ from mnist_rnn.checkpoint import (
     SafeModelCheckpoint,
     _disk_full_message,
     check_checkpoint,
+    checkpoint_named,
     find_last_checkpoint,
 )
 from mnist_rnn.cli import main
@@ -119,6 +120,12 @@ def test_a_stale_partial_file_is_swept_and_last_takes_the_newer_complete_checkpo
 
 def test_a_full_disk_advises_resuming_only_where_there_is_a_last_checkpoint(tmp_path):
     assert "run the command again" in _disk_full_message(str(tmp_path / "best.ckpt"), 1000)
+    # The best checkpoint was saved, the first last.ckpt was not: it said "No checkpoint of this run was saved".
+    lightning_checkpoint(tmp_path / "best-epoch00.ckpt")
+    message = _disk_full_message(str(tmp_path / "last.ckpt"), 1000)
+    assert (
+        f"best-epoch00.ckpt was saved whole; free some space and resume from it with --ckpt_path {tmp_path}" in message
+    )
     lightning_checkpoint(tmp_path / "last.ckpt")
     assert "resume with --ckpt_path last" in _disk_full_message(str(tmp_path / "best.ckpt"), 1000)
 
@@ -243,13 +250,19 @@ def test_check_checkpoint_refuses_what_is_not_one(tmp_path):
     (tmp_path / "text.ckpt").write_text("hello")
     torch.save({"weights": 1}, tmp_path / "other.pt")
     torch.save({"state_dict": {}}, tmp_path / "weights.pt")  # torch.save(model.state_dict()), wrapped
-    torch.save({"state_dict": {}, "pytorch-lightning_version": "2.6.0"}, tmp_path / "weights_only.ckpt")
+    weights = {"network.head.bias": torch.zeros(10)}
+    torch.save({"state_dict": weights, "pytorch-lightning_version": "2.6.0"}, tmp_path / "weights_only.ckpt")
+    torch.save({"state_dict": {"layer.weight": torch.zeros(2)}, "pytorch-lightning_version": "2.6.0"},
+               tmp_path / "boring.ckpt")  # fmt: skip
     lightning_checkpoint(tmp_path / "good.ckpt")
+    torch.save(torch.nn.Linear(2, 3), tmp_path / "model.pt")  # a whole model: torch's refusal was in colour codes
     for name, message in (
         ("missing.ckpt", "no such file"),
         ("text.ckpt", "not a checkpoint"),
         ("other.pt", "no state_dict"),
         ("weights.pt", "saved with torch.save, not a Lightning checkpoint"),
+        ("boring.ckpt", "not of this project's model"),  # was a traceback of unexpected keys, in test and fit
+        ("model.pt", r"a pickled Python object \(torch.save\(model\)\?\), not a Lightning checkpoint"),
     ):
         with pytest.raises(UserError, match=message):
             check_checkpoint(tmp_path / name)
@@ -257,6 +270,23 @@ def test_check_checkpoint_refuses_what_is_not_one(tmp_path):
     with pytest.raises(UserError, match="holds only the weights"):
         check_checkpoint(tmp_path / "weights_only.ckpt", resume=True)
     check_checkpoint(tmp_path / "good.ckpt", resume=True)
+
+
+def test_a_run_folder_means_its_last_checkpoint_to_resume_and_its_best_otherwise(tmp_path, capsys):
+    """test, predict and export on a run folder took its last.ckpt, whose temperature was never fitted (T = 1):
+    uncalibrated probabilities, and often not the best weights."""
+    folder = tmp_path / "version_0" / "checkpoints"
+    lightning_checkpoint(folder / "best-epoch01-val_acc0.9000.ckpt")
+    torch.save({"callbacks": {"ModelCheckpoint": {"best_model_path": str(folder / "best-epoch01-val_acc0.9000.ckpt")}}},
+               folder / "last.ckpt")  # fmt: skip
+    run = str(tmp_path / "version_0")
+    assert checkpoint_named(run, resume=True) == folder / "last.ckpt"
+    assert checkpoint_named(run) == folder / "best-epoch01-val_acc0.9000.ckpt"
+    torch.save({"callbacks": {}}, folder / "last.ckpt")  # a run that recorded no best: its last.ckpt
+    assert checkpoint_named(run) == folder / "last.ckpt"
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match=r"--ckpt_path .*empty: a folder with no last.ckpt in it or in its"):
+        checkpoint_named(str(tmp_path / "empty"))  # not "--ckpt_path last: ...", which the user never typed
 
 
 def test_find_last_checkpoint_takes_the_newest_of_the_commands_run(tmp_path):
@@ -392,7 +422,9 @@ def test_a_stop_during_the_first_validation_does_not_advise_a_resume(fake_data_d
 def test_a_ctrl_c_after_the_training_loop_exits_130_before_the_test(fake_data_dir, in_tmp_dir, capsys):
     assert stop_at(fake_data_dir, "train_end", signum=signal.SIGINT) == 130
     err = capsys.readouterr().err
-    assert "mnist-rnn: stopped by SIGINT at the end of training, before the test; test it with --ckpt_path" in err
+    # Its best checkpoint is not calibrated yet (T = 1): the line says so, not only "test it".
+    assert "mnist-rnn: stopped by SIGINT at the end of training, before the test; calibrate it (calibrate " in err
+    assert "), then test it (test --ckpt_path " in err
 
 
 def test_a_second_ctrl_c_aborts_at_once_with_130(fake_data_dir, in_tmp_dir, capsys):
