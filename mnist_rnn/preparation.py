@@ -87,8 +87,8 @@ LINE_GAP = 0.4
 # most, 0.25 for one drawn into a sheet's corner (docs/predict.md).
 SHEET_STEP = 0.3
 # A stroke's width, as a fraction of the digit's longer side (twice its pixels above half the peak over its
-# outline's pixels): MNIST's are 0.10 or more (the thinnest 5% at 0.10-0.11, the median 0.13), the page's
-# pen 0.08 or more, the printed digits of benchmarks/own_digits.py 0.06 or more. A fine pen or a pencil
+# outline's pixels): MNIST's are 0.10 or more (the median 0.14), the page's drawings 0.065 or more (95% of
+# them 0.08), the printed digits of benchmarks/own_digits.py 0.06 or more. A fine pen or a pencil
 # photographed whole is 0.015-0.05: shrunk to 20 pixels such a stroke is a dim line a third of a pixel wide,
 # and fine-liner digits were read as a 1, 92-97% sure. Strokes thinner than THIN_STROKE are widened to
 # MNIST_STROKE before the digit is scaled (docs/predict.md).
@@ -765,7 +765,9 @@ def stroke_width(mask: np.ndarray) -> float:
     outline's (a band w pixels wide and n long has w * n pixels and 2 * n on its outline); 0 if empty."""
     if not mask.any():
         return 0.0
-    outline = len(_outline_pixels(mask.astype(np.int32)))
+    # Padded: a stroke along the mask's own edge (a crop's) would lose a second ring to the closing there, and
+    # its outline count twice.
+    outline = len(_outline_pixels(np.pad(mask, 2).astype(np.int32)))
     return 2 * int(mask.sum()) / max(outline, 1)
 
 
