@@ -68,9 +68,11 @@ class ProbabilityModel(nn.Module):
         self.network = network.eval()
         self.per_step = not network.bidirectional
 
-    def forward(self, images: Tensor) -> Tensor | tuple[Tensor, Tensor]:
+    def forward(self, images: Tensor) -> tuple[Tensor] | tuple[Tensor, Tensor]:
+        # Always a tuple, as ONNX gives a list: a bidirectional model's bare tensor, unpacked as the one-way
+        # model's pair (``probabilities, per_step = model(x)``), split a batch of 2 into its two rows.
         if not self.per_step:
-            return self.network.probabilities(images)
+            return (self.network.probabilities(images),)
         per_step = (self.network.step_logits(images) / self.network.temperature).softmax(dim=-1)
         return per_step[:, -1], per_step
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -225,3 +226,12 @@ def test_an_output_that_cannot_be_written_is_one_line_and_leaves_no_file(checkpo
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("mnist-rnn: error: "), result.stderr
     assert f"--output {output}: cannot be written ([Errno" in result.stderr and reason in result.stderr
     assert list(small_disk.iterdir()) == []  # no partial file
+
+
+def test_a_bidirectional_pt2_file_gives_a_tuple_as_a_one_way_one_does():
+    """It gave a bare tensor: ``probabilities, per_step = model(x)``, as the docs show for one-way models,
+    split a batch of 2 into its rows without an error; ONNX gives a list of one output."""
+    model = ProbabilityModel(RNNNetwork(hidden_size=8, bidirectional=True))
+    program = torch.export.load(io.BytesIO(EXPORTERS["pt2"](model))).module()
+    outputs = program(generated_images(2, 28, seed=0))
+    assert isinstance(outputs, tuple) and len(outputs) == 1 and outputs[0].shape == (2, 10)

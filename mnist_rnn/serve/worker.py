@@ -15,7 +15,6 @@ import litserve
 import numpy as np
 import torch
 from starlette.responses import Response
-from torch import Tensor
 
 from mnist_rnn.errors import muted
 from mnist_rnn.inference import ProbabilityModel, load_network
@@ -38,9 +37,7 @@ class TorchBackend(Backend):
     @torch.inference_mode()
     def __call__(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         outputs = self.model(torch.from_numpy(images))
-        if isinstance(outputs, Tensor):
-            return outputs.numpy(), None
-        return outputs[0].numpy(), outputs[1].numpy()
+        return outputs[0].numpy(), (outputs[1].numpy() if len(outputs) > 1 else None)
 
 
 class OnnxBackend(Backend):
