@@ -238,6 +238,8 @@ class MNISTRNNCLI(LightningCLI):
                     f"checkpoint's, so drop these options (or start a new run without --ckpt_path)"
                 )
             warn(f"ignoring {listed}: the checkpoint's settings are used")
+        if subcommand in ("test", "validate"):
+            _read_the_data_of(path, config, typed)
         if subcommand == "validate":
             self._validate_on_the_split_of(path, config, typed, defaults)
         return path
@@ -499,6 +501,24 @@ class MNISTRNNCLI(LightningCLI):
         )
         if "test/ece" in results:
             print(calibration_line(results))
+
+
+def _read_the_data_of(path: Path, config: Any, typed: set[str]) -> None:
+    """``test`` and ``validate`` read the data set the checkpoint was trained on, from the folder it was
+    trained from (where that folder is there): a Fashion-MNIST checkpoint needed ``--data.dataset
+    fashion_mnist`` and its ``--data.data_dir`` again, which ``predict``, ``export`` and ``calibrate`` take
+    from it. What the command typed wins (a data set other than the checkpoint's is then refused)."""
+    saved = saved_settings(path)
+    dataset, folder = saved.get("data.dataset"), saved.get("data.data_dir")
+    changed = []
+    if dataset and "data.dataset" not in typed and dataset != config.data.dataset:
+        config.data.dataset = dataset
+        changed.append(dataset)
+    if folder and "data.data_dir" not in typed and folder != config.data.data_dir and Path(folder).is_dir():
+        config.data.data_dir = folder
+        changed.append(f"in {folder}")
+    if changed:
+        tell(f"reading {config.data.dataset} in {config.data.data_dir}, as the checkpoint was trained")
 
 
 def calibration_line(results: dict[str, float]) -> str:

@@ -121,7 +121,7 @@ def test_permuted_checkpoint_round_trip_through_the_cli(fake_data_dir, in_tmp_di
     assert tested == pytest.approx(expected)
 
 
-def test_a_checkpoint_refuses_another_dataset(fake_data_dir, in_tmp_dir, capsys):
+def test_test_and_validate_read_the_checkpoints_data_set_and_refuse_another(fake_data_dir, in_tmp_dir, capsys):
     main(
         [
             "fit",
@@ -143,6 +143,13 @@ def test_a_checkpoint_refuses_another_dataset(fake_data_dir, in_tmp_dir, capsys)
     )
     checkpoint = next(Path("lightning_logs").glob("version_0/checkpoints/last.ckpt"))
     with pytest.raises(SystemExit) as exit_info:
-        main(["test", "--ckpt_path", str(checkpoint), *data_args(fake_data_dir), *QUIET])
+        main(["test", "--ckpt_path", str(checkpoint), *data_args(fake_data_dir), "--data.dataset", "mnist", *QUIET])
     assert exit_info.value.code == 2
     assert "trained on kmnist, not mnist: pass --data.dataset kmnist" in capsys.readouterr().err
+    # Without --data.dataset and --data.data_dir: the checkpoint's data set, from the folder it was trained
+    # from (it needed both again).
+    for command in ("test", "validate"):
+        main([command, "--ckpt_path", str(checkpoint), *data_args(fake_data_dir)[2:], *QUIET])
+        captured = capsys.readouterr()
+        assert f"mnist-rnn: reading kmnist in {fake_data_dir}, as the checkpoint was trained" in captured.err
+        assert {"test": "Test accuracy ", "validate": "Validation accuracy "}[command] in captured.out

@@ -135,9 +135,9 @@ def test_the_checkpoint_decides_the_data_set(fake_data_dir, pictures, in_tmp_dir
     captured = capsys.readouterr()
     assert read_csv(captured.out)[0] == ["path", "class", "probability"]
     assert "warning: ignoring --data.dataset mnist: the checkpoint was trained on fashion_mnist" in captured.err
-    # Testing it on another data set is a mistake, said in one line.
+    # Testing it on another data set, typed, is a mistake, said in one line.
     with pytest.raises(SystemExit) as exit_info:
-        main(["test", "--ckpt_path", str(fashion), *data_args(fake_data_dir), *QUIET])
+        main(["test", "--ckpt_path", str(fashion), *data_args(fake_data_dir), "--data.dataset", "mnist", *QUIET])
     assert exit_info.value.code == 2
     assert "trained on fashion_mnist, not mnist: pass --data.dataset fashion_mnist" in capsys.readouterr().err
 
