@@ -222,8 +222,8 @@ class MNISTRNNCLI(LightningCLI):
         chosen = {key: value for key, value in model.items() if key in typed or value != defaults.get(key)}
         if resume:  # every setting of the run, so the same command resumes its own run
             wanted = {**model, **{f"data.{key}": config.data[key] for key in RUN_DATA_SETTINGS}}
-        else:  # only what the user chose: the checkpoint brings the rest
-            wanted = {**chosen, "data.dataset": config.data.dataset}
+        else:  # only what the user chose: the checkpoint brings the rest, its data set too (unless typed)
+            wanted = {**chosen, **({"data.dataset": config.data.dataset} if "data.dataset" in typed else {})}
         if config.ckpt_path == "best" and resume:
             raise UserError("--ckpt_path best: fit resumes a run from its last state: pass --ckpt_path last")
         folders = self._checkpoint_folders(config)

@@ -148,8 +148,9 @@ def test_test_and_validate_read_the_checkpoints_data_set_and_refuse_another(fake
     assert "trained on kmnist, not mnist: pass --data.dataset kmnist" in capsys.readouterr().err
     # Without --data.dataset and --data.data_dir: the checkpoint's data set, from the folder it was trained
     # from (it needed both again).
-    for command in ("test", "validate"):
-        main([command, "--ckpt_path", str(checkpoint), *data_args(fake_data_dir)[2:], *QUIET])
+    for command, given in (("test", str(checkpoint)), ("validate", str(checkpoint)), ("test", "best")):
+        # best: the newest run's, whatever its data set (it looked for the newest run on MNIST, and found none)
+        main([command, "--ckpt_path", given, *data_args(fake_data_dir)[2:], *QUIET])
         captured = capsys.readouterr()
         assert f"mnist-rnn: reading kmnist in {fake_data_dir}, as the checkpoint was trained" in captured.err
         assert {"test": "Test accuracy ", "validate": "Validation accuracy "}[command] in captured.out
