@@ -229,9 +229,10 @@ class MNISTRNNCLI(LightningCLI):
         folders = self._checkpoint_folders(config)
         path = checkpoint_named(config.ckpt_path, folders, wanted, "resuming from" if resume else "using", resume)
         check_checkpoint(path, resume=resume)
-        ignored = setting_differences(chosen, saved_settings(path))
+        saved = saved_settings(path)  # read once: the checks below and the data's settings all compare with it
+        ignored = setting_differences(chosen, saved)
         if ignored:
-            listed = ", ".join(f"{key}={ours!r} (checkpoint: {saved!r})" for key, ours, saved in ignored)
+            listed = ", ".join(f"{key}={ours!r} (checkpoint: {theirs!r})" for key, ours, theirs in ignored)
             if resume:
                 raise UserError(
                     f"--ckpt_path {path} was trained with other settings: {listed}; a resumed run keeps the "
@@ -239,16 +240,18 @@ class MNISTRNNCLI(LightningCLI):
                 )
             warn(f"ignoring {listed}: the checkpoint's settings are used")
         if subcommand in ("test", "validate"):
-            _read_the_data_of(path, config, typed)
+            _read_the_data_of(saved, config, typed)
         if subcommand == "validate":
-            self._validate_on_the_split_of(path, config, typed, defaults)
+            self._validate_on_the_split_of(saved, config, typed, defaults)
         return path
 
-    def _validate_on_the_split_of(self, path: Path, config: Any, typed: set[str], defaults: dict[str, Any]) -> None:
+    def _validate_on_the_split_of(
+        self, saved: dict[str, Any], config: Any, typed: set[str], defaults: dict[str, Any]
+    ) -> None:
         """``validate`` scores the images the checkpoint's run held out: its ``val_size`` and ``split_seed``
         (the command's defaults drew another split, partly of images the checkpoint trained on, and called
-        them held out). Chosen other values are used, with a warning that the split is not the run's."""
-        saved = saved_settings(path)
+        them held out). Chosen other values are used, with a warning that the split is not the run's. ``saved``:
+        the checkpoint's settings (:func:`mnist_rnn.checkpoint.saved_settings`)."""
         differ = []
         for key in ("val_size", "split_seed"):
             trained, name = saved.get(f"data.{key}"), f"data.{key}"
@@ -503,12 +506,12 @@ class MNISTRNNCLI(LightningCLI):
             print(calibration_line(results))
 
 
-def _read_the_data_of(path: Path, config: Any, typed: set[str]) -> None:
+def _read_the_data_of(saved: dict[str, Any], config: Any, typed: set[str]) -> None:
     """``test`` and ``validate`` read the data set the checkpoint was trained on, from the folder it was
     trained from (where that folder is there): a Fashion-MNIST checkpoint needed ``--data.dataset
     fashion_mnist`` and its ``--data.data_dir`` again, which ``predict``, ``export`` and ``calibrate`` take
-    from it. What the command typed wins (a data set other than the checkpoint's is then refused)."""
-    saved = saved_settings(path)
+    from it. What the command typed wins (a data set other than the checkpoint's is then refused). ``saved``:
+    the checkpoint's settings (:func:`mnist_rnn.checkpoint.saved_settings`)."""
     dataset, folder = saved.get("data.dataset"), saved.get("data.data_dir")
     changed = []
     if dataset and "data.dataset" not in typed and dataset != config.data.dataset:
