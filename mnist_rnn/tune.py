@@ -197,6 +197,15 @@ def check_settings(base: Path, overrides: dict[str, Any], space: dict[str, Any],
         raise UserError(f"--config {base} with the fit options given: {_one_line(error)}") from error
     options = {key for key in _flat_keys(cli.config) if not key.startswith("__")}
     for key, spec in space.items():
+        option, _, last = key.rpartition(".")
+        is_leaf = option in options and not any(name.startswith(f"{option}.") for name in options)
+        if key not in options and is_leaf:  # {logg: [...]}: a misspelt range, read as a group of options
+            close = difflib.get_close_matches(last, RANGE_KINDS, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise UserError(
+                f"--space {space_path}: {option}: {{{last}: ...}} is not a range{hint}: expected a list of choices, "
+                "{log: [low, high]}, {float: [low, high]} or {int: [low, high]}"
+            )
         if key not in options:
             close = difflib.get_close_matches(key, sorted(options), n=1)
             hint = f" (did you mean {close[0]}?)" if close else ""
@@ -297,9 +306,19 @@ class ValAccPruning(Callback):
         if self.trial is None:
             return
         self.trial.report(value, self.step)
-        if self.trial.should_prune():
+        if self.trial.should_prune() and not self._trained_in_full(trainer, batches):
             self.pruned = True
             trainer.should_stop = True
+
+    @staticmethod
+    def _trained_in_full(trainer: Trainer, batches: int) -> bool:
+        """Whether this validation is the one after the last training step: a trial the pruner would stop
+        there has nothing left to save by stopping, and its value is a finished one (it was recorded
+        PRUNED, so the study's table and best trial left a complete run out)."""
+        end_of_epoch = batches >= trainer.num_training_batches
+        last_epoch = trainer.max_epochs not in (None, -1) and trainer.current_epoch + 1 >= trainer.max_epochs
+        last_step = trainer.max_steps not in (None, -1) and trainer.global_step >= trainer.max_steps
+        return (end_of_epoch and last_epoch) or last_step
 
 
 def run_trial(request: dict[str, Any], log: Path) -> None:
@@ -312,8 +331,7 @@ def run_trial(request: dict[str, Any], log: Path) -> None:
     with open(log, "ab", buffering=0) as file:
         os.dup2(file.fileno(), sys.stdout.fileno())
         os.dup2(file.fileno(), sys.stderr.fileno())
-    with contextlib.suppress(OSError, AttributeError):  # Linux: end with the tune process, even on its SIGKILL
-        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG; SIGTERM saves last.ckpt first
+    end_with_tune()
     sys.argv = sys.argv[:1]  # LightningCLI warns about arguments it was not given
     import torch
 
@@ -325,6 +343,27 @@ def run_trial(request: dict[str, Any], log: Path) -> None:
     except (UserError, ArgumentError) as error:
         print(f"mnist-rnn: error: {_one_line(error)}", file=sys.stderr)
         sys.exit(REFUSED_EXIT)
+
+
+def end_with_tune() -> None:
+    """In a trial's process: get SIGTERM when the tune command ends, even by SIGKILL (Linux; SIGTERM makes the
+    trial save ``last.ckpt`` and end).
+
+    PR_SET_PDEATHSIG signals the death of the parent, which is the forkserver, not tune; and the forkserver
+    ends only once every holder of its "alive" pipe has, a pipe every process it forks inherits. So this
+    process closes its copy too: before, a tune killed with SIGKILL left its running trials training on,
+    for hours, with no one to read their results.
+    """
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    from multiprocessing import forkserver
+
+    server = forkserver._forkserver  # CPython's private state; the fd is None outside a forkserver's child
+    alive = getattr(server, "_forkserver_alive_fd", None)
+    if alive is not None:
+        with contextlib.suppress(OSError):
+            os.close(alive)
+        server._forkserver_alive_fd = None
 
 
 def _train_trial(request: dict[str, Any]) -> None:
@@ -882,6 +921,8 @@ def main(argv: list[str] | None = None) -> None:
         raise UserError(f"--config {config}: no such file")
     options.study = options.study or config.stem
     options.root = options.root or str(Path("tune") / options.study)
+    if options.storage:
+        _check_sqlite_folder(options.storage)
     options.storage = options.storage or f"sqlite:///{Path(options.root) / 'study.db'}"
     space_path = Path(options.space)
     space = read_space(space_path)
@@ -890,8 +931,10 @@ def main(argv: list[str] | None = None) -> None:
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # our own line per trial instead of Optuna's
     # heartbeats and their callback are marked experimental; they are what makes a study survive a SIGKILL
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    root = Path(options.root)
+    made = [folder for folder in (root, *root.parents) if not folder.exists()]  # the folders mkdir will make
     try:
-        Path(options.root).mkdir(parents=True, exist_ok=True)
+        root.mkdir(parents=True, exist_ok=True)
         tuner = Tuner(options, space, overrides)
         previous = {sig: signal.signal(sig, tuner.on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
@@ -926,6 +969,23 @@ def main(argv: list[str] | None = None) -> None:
         raise UserError(f"{error.filename or options.root}: {first_line(error)}") from error
     except Exception as error:
         raise UserError(_storage_message(error, options.storage)) from error
+    finally:
+        for folder in made:  # no empty folders left by a refused start (the deepest first)
+            with contextlib.suppress(OSError):  # not empty: the study's files
+                folder.rmdir()
+
+
+def _check_sqlite_folder(url: str) -> None:
+    """Refuse a SQLite ``--storage`` in a folder that does not exist, naming it (SQLite says only "unable to
+    open database file")."""
+    if not url.startswith("sqlite:///"):
+        return
+    database = url.removeprefix("sqlite:///").split("?", 1)[0]
+    if database and database != ":memory:" and not Path(database).parent.is_dir():
+        raise UserError(
+            f"--storage {url}: the folder {Path(database).parent} does not exist: make it first, or name a file in "
+            "a folder that does"
+        )
 
 
 def _storage_message(error: Exception, url: str) -> str:

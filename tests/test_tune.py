@@ -3,11 +3,14 @@ study on tiny data that survives a SIGKILL (slow: it starts the command in subpr
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
 import signal
 import sqlite3
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -65,6 +68,7 @@ def tune_error(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:
         ({"model.lr": {"log": [0, 1.0e-2]}}, "model.lr: a log range needs low > 0"),
         ({"model.hidden_size": {"int": [8.5, 16]}}, "model.hidden_size: int takes [low, high] (whole numbers)"),
         ({"model.lr": 0.01}, "model.lr: expected a list of choices"),
+        ({"model.lr": {"logg": [1.0e-3, 1.0e-2]}}, "model.lr: {logg: ...} is not a range (did you mean log?)"),
         ({"model.cell": ["lstm", "transformer"]}, "model.cell: fit refuses 'transformer'"),
         ({"data.batch_size": ["many"]}, "data.batch_size: fit refuses 'many'"),
     ],
@@ -134,10 +138,14 @@ def test_without_optuna_it_says_how_to_install_it(monkeypatch, capsys):
 # ----- storage and study faults ----------------------------------------------------------------------
 
 
-def test_an_unreachable_storage_is_one_line(fake_data_dir, in_tmp_dir, capsys):
+def test_an_unreachable_storage_is_one_line_and_leaves_no_folder(fake_data_dir, in_tmp_dir, capsys):
     args = write_study_files(in_tmp_dir, fake_data_dir)
-    err = tune_error([*args, "--storage", f"sqlite:///{in_tmp_dir}/no/such/folder/study.db"], capsys)
+    missing = in_tmp_dir / "no" / "such" / "folder"
+    err = tune_error([*args, "--storage", f"sqlite:///{missing}/study.db"], capsys)
+    assert f"the folder {missing} does not exist: make it first" in err  # SQLite said "unable to open database file"
+    err = tune_error([*args, "--storage", f"sqlite:///{in_tmp_dir}"], capsys)  # a folder, not a database file
     assert "cannot be reached (unable to open database file)" in err
+    assert not (in_tmp_dir / "tune").exists()  # the empty study folder was left behind
 
 
 def test_a_locked_storage_is_one_line_and_loses_nothing(fake_data_dir, in_tmp_dir, monkeypatch, capsys):
@@ -189,6 +197,9 @@ def test_the_pruning_callback_reports_every_validation_and_stops_when_told():
         callback_metrics = {"val/acc": 0.5}
         current_epoch = 0
         num_training_batches = 10
+        max_epochs = 2
+        max_steps = -1
+        global_step = 5
         fit_loop = Loop
         should_stop = False
 
@@ -200,6 +211,21 @@ def test_the_pruning_callback_reports_every_validation_and_stops_when_told():
     pruning.on_validation_end(trainer, None)  # the same epoch: a step of its own, so Optuna keeps it
     assert trial.reports == [(1, 0.5), (2, 0.25)]
     assert trainer.should_stop and pruning.pruned and pruning.best == 0.5
+
+    # The validation after the last step: trained in full, so its value stands (it was recorded PRUNED).
+    for epoch, max_steps, global_step in ((1, -1, 15), (0, 5, 5)):  # the last epoch's end; max_steps reached
+        trial = Trial()
+        pruning = tune.ValAccPruning(trial)
+        trainer.current_epoch, trainer.max_steps, trainer.global_step, trainer.should_stop = (
+            epoch,
+            max_steps,
+            global_step,
+            False,
+        )
+        Progress.current.ready = 10 if max_steps == -1 else 5
+        pruning.on_validation_end(trainer, None)
+        pruning.on_validation_end(trainer, None)  # the pruner says stop here
+        assert len(trial.reports) == 2 and not trainer.should_stop and not pruning.pruned
 
 
 # ----- a real study, killed and continued --------------------------------------------------------------
@@ -218,6 +244,48 @@ def study_states(db: Path) -> list[str]:
 def reported(db: Path) -> int:
     with sqlite3.connect(db, timeout=30) as connection:
         return connection.execute("SELECT COUNT(*) FROM trial_intermediate_values").fetchone()[0]
+
+
+KILLED_PARENT = """
+import multiprocessing, os, signal, sys, time
+from pathlib import Path
+from mnist_rnn.tune import end_with_tune
+
+def trial(marker):
+    signal.signal(signal.SIGTERM, lambda *_: (Path(marker).write_text("SIGTERM"), os._exit(0)))
+    end_with_tune()
+    Path(marker + ".started").touch()
+    time.sleep(120)
+
+if __name__ == "__main__":
+    process = multiprocessing.get_context("forkserver").Process(target=trial, args=(sys.argv[1],))
+    process.start()
+    process.join()
+"""
+
+
+def test_a_trial_gets_sigterm_when_tune_is_killed(tmp_path):
+    """A trial is the forkserver's child, which lived on while the trial held its "alive" pipe: SIGKILL of
+    tune left the trial training, for hours. A stand-in for tune (a forkserver Process, as tune starts its
+    trials) is killed; its trial must be told."""
+    (tmp_path / "parent.py").write_text(KILLED_PARENT)
+    marker = tmp_path / "trial"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+    parent = subprocess.Popen([sys.executable, "parent.py", str(marker)], cwd=tmp_path, env=env, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not marker.with_suffix(".started").exists():
+            assert parent.poll() is None and time.monotonic() < deadline, "the trial did not start"
+            time.sleep(0.1)
+        parent.kill()
+        parent.wait()
+        deadline = time.monotonic() + 60  # a hang's limit: the old trial slept its 120 s through
+        while not marker.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert marker.exists() and marker.read_text() == "SIGTERM"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(parent.pid, signal.SIGKILL)
 
 
 @pytest.mark.slow
