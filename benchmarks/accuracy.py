@@ -28,6 +28,8 @@ from pathlib import Path
 
 from lightning.pytorch import Callback, LightningModule, Trainer
 
+from benchmarks.options import data_folder
+
 ROOT = Path(__file__).resolve().parents[1]
 THRESHOLD = 0.99  # of "time to X% val accuracy" unless --threshold says otherwise
 RESULT_PREFIX = "ACCURACY_RESULT "
@@ -86,6 +88,8 @@ def run_one(
         "seconds_to_target": clock.seconds_to_target,
         "epochs_to_target": clock.epochs_to_target,
         "device": _device_name(cli.trainer),
+        # what ran: a bf16 recipe trains in float32 on a CPU or GPU without bfloat16, which the table must say
+        "precision": str(cli.trainer.precision),
     }
 
 
@@ -103,7 +107,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", required=True, help="a YAML config of the CLI, e.g. configs/default.yaml")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--data-dir", default="data/", help="folder holding MNIST/raw/")
+    parser.add_argument("--data-dir", type=data_folder("mnist"), default="data/", help="folder holding MNIST/raw/")
     parser.add_argument("--parallel", type=int, default=1, help="seeds trained at once (each its own process)")
     parser.add_argument("--log-dir", default="lightning_logs", help="where the runs' logs go")
     parser.add_argument("--name", help="the runs' folder under --log-dir (default: the config's name)")
@@ -189,7 +193,11 @@ def main() -> None:
     with ThreadPoolExecutor(max_workers=args.parallel) as pool:
         results = list(pool.map(run_seed, args.seeds))
 
-    print(f"\n{name}: {args.config} {' '.join(cli_extra)} on {results[0]['device']}, {args.parallel} run(s) at a time")
+    precisions = ", ".join(sorted({str(r.get("precision")) for r in results}))
+    print(
+        f"\n{name}: {args.config} {' '.join(cli_extra)} on {results[0]['device']} in {precisions} precision, "
+        f"{args.parallel} run(s) at a time"
+    )
     print(f"| seed | test acc | best val acc | epochs | train time | time to {args.threshold:.1%} val |")
     print("| ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in results:

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from benchmarks.options import existing_file
+from benchmarks.options import data_folder, existing_file
 from benchmarks.serve_load import start_server
 
 ROOT = Path(__file__).parents[1]
@@ -56,7 +56,7 @@ def serve_answers(ckpt_path: str, files: list[Path], folder: Path) -> list[dict]
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ckpt-path", type=existing_file, required=True)
-    parser.add_argument("--data-dir", required=True)
+    parser.add_argument("--data-dir", type=data_folder("mnist"), required=True)
     parser.add_argument("--count", type=int, default=200)
     args = parser.parse_args()
     import onnxruntime

@@ -40,6 +40,8 @@ def main_cli() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error("--rounds must be 1 or more")
     photo = phone_photo()
     files = {}
     for name, options in SAVED.items():
@@ -58,7 +60,8 @@ def main_cli() -> None:
             decoding[name].append(1000 * (decoded - start))
             preparing[name].append(1000 * (time.perf_counter() - decoded))
     jpeg = statistics.median(decoding["JPEG"])
-    print(f"| format | file | decode (ms) | x JPEG's | prepare (ms) |  ({SIZE[0]} x {SIZE[1]}, {args.rounds} rounds)")
+    print(f"{SIZE[0]} x {SIZE[1]} pixels, the median of {args.rounds} rounds:")  # above the table, not in its header
+    print("| format | file | decode (ms) | x JPEG's | prepare (ms) |")
     print("|---|---|---|---|---|")
     for name, data in files.items():
         decode = statistics.median(decoding[name])

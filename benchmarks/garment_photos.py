@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from benchmarks.options import data_folder
 from benchmarks.own_digits import sensor_noise, to_image
 from mnist_rnn.data import MNISTDataModule
 from mnist_rnn.garments import prepare_garment
@@ -63,13 +64,17 @@ def as_file(image: Image.Image, format: str, **options) -> Image.Image:
 def main_cli() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ckpt-path", required=True, help="a checkpoint trained on Fashion-MNIST")
-    parser.add_argument("--data-dir", required=True, help="folder holding FashionMNIST/raw/")
+    parser.add_argument(
+        "--data-dir", type=data_folder("fashion_mnist"), required=True, help="folder holding FashionMNIST/raw/"
+    )
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument(
         "--phone-count", type=int, default=20, help="of them also as phone photos (4000 pixels on the longer side)"
     )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    if args.count < 1 or args.phone_count < 0:
+        parser.error("--count must be 1 or more and --phone-count 0 or more")
     model = ProbabilityModel(load_network(args.ckpt_path))
     data = MNISTDataModule(data_dir=args.data_dir, dataset="fashion_mnist")
     data.setup("test")
@@ -94,6 +99,8 @@ def main_cli() -> None:
     print("| pictures | count | as digits (before) | as Fashion-MNIST's (now) | ms, as digits | ms, as garments |")
     print("|---|---|---|---|---|---|")
     for kind, images in pictures.items():
+        if not images:  # --phone-count 0
+            continue
         results = []
         for preparation in (prepare, prepare_garment):
             start = time.perf_counter()

@@ -16,6 +16,7 @@ import time
 import torch
 
 from benchmarks.lab import lab_setup, lab_step, lab_test_accuracy, lab_test_set
+from benchmarks.options import data_folder
 
 
 def train_lab(data_dir: str, seed: int, epochs: int) -> list[float]:
@@ -35,7 +36,7 @@ def train_lab(data_dir: str, seed: int, epochs: int) -> list[float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-dir", default="data/", help="folder holding MNIST/raw/")
+    parser.add_argument("--data-dir", type=data_folder("mnist"), default="data/", help="folder holding MNIST/raw/")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, default=5)
     args = parser.parse_args()

@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 
+from benchmarks.options import data_folder
 from mnist_rnn.cli import main
 from mnist_rnn.data import MNISTDataModule
 from mnist_rnn.model import RNNClassifier
@@ -46,7 +47,7 @@ def run_predict(ckpt: Path, folder: Path, workdir: Path) -> dict[str, tuple[str,
 def main_cli() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ckpt-path", type=Path, required=True, help="a checkpoint written by fit")
-    parser.add_argument("--data-dir", default="data/", help="folder holding MNIST/raw/")
+    parser.add_argument("--data-dir", type=data_folder("mnist"), default="data/", help="folder holding MNIST/raw/")
     parser.add_argument("--count", type=int, default=200)
     args = parser.parse_args()
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from benchmarks.options import checkout, existing_file
+from benchmarks.options import checkout, data_folder, existing_file
 from benchmarks.own_digits import fonts, page, sensor_noise, to_image
 from mnist_rnn.data import MNISTDataModule
 
@@ -127,7 +127,7 @@ def speed(old: float, new: float) -> str:
 def main_cli() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--old", type=checkout, required=True, help="a checkout of the version to compare with")
-    parser.add_argument("--data-dir", required=True, help="folder holding MNIST/raw/")
+    parser.add_argument("--data-dir", type=data_folder("mnist"), required=True, help="folder holding MNIST/raw/")
     parser.add_argument("--count", type=int, default=20, help="pictures of each kind")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument(

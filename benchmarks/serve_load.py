@@ -47,7 +47,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from benchmarks.options import checkout, existing_file
+from benchmarks.options import checkout, data_folder, existing_file
 from mnist_rnn.data import MNISTDataModule
 
 ROOT = Path(__file__).parents[1]
@@ -249,7 +249,7 @@ def main() -> None:
     parser.add_argument(
         "--ckpt-path", dest="ckpt_path", type=existing_file, required=True, help="the checkpoint every server serves"
     )
-    parser.add_argument("--data-dir", default="data", help="folder holding MNIST/raw/")
+    parser.add_argument("--data-dir", type=data_folder("mnist"), default="data", help="folder holding MNIST/raw/")
     parser.add_argument("--baseline", type=checkout, help="a checkout of another version, served side by side")
     parser.add_argument(
         "--variants",

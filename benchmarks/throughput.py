@@ -43,6 +43,7 @@ from lightning.pytorch import Callback, Trainer, seed_everything
 from torch import Tensor
 
 from benchmarks.lab import BATCH, lab_setup, lab_step
+from benchmarks.options import data_folder
 from mnist_rnn.cli import build_cli
 from mnist_rnn.data import MNISTDataModule
 from mnist_rnn.model import RNNClassifier
@@ -349,7 +350,7 @@ def training_flops_per_image(model: RNNClassifier) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-dir", default="data/", help="folder holding MNIST/raw/")
+    parser.add_argument("--data-dir", type=data_folder("mnist"), default="data/", help="folder holding MNIST/raw/")
     parser.add_argument("--images", type=int, default=20_000, help="training images per measurement")
     parser.add_argument("--rounds", type=int, default=3, help="alternations of (a), (b), (c)")
     parser.add_argument("--accelerator", default="cpu", choices=["cpu", "gpu"])

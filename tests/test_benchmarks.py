@@ -10,9 +10,9 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from benchmarks import throughput
+from benchmarks import predict_agreement, throughput
 from benchmarks.accuracy import RunClock, _mean, _percent
-from benchmarks.options import checkout, existing_file
+from benchmarks.options import checkout, data_folder, existing_file
 
 
 def test_the_clock_records_the_first_validation_at_the_threshold():
@@ -62,3 +62,13 @@ def test_another_version_must_be_a_checkout_and_a_checkpoint_is_made_absolute(tm
     assert existing_file("model.ckpt") == tmp_path.resolve() / "model.ckpt"
     with pytest.raises(argparse.ArgumentTypeError, match="missing.ckpt: no such file"):
         existing_file("missing.ckpt")
+
+
+def test_a_data_dir_without_the_data_set_is_a_usage_error(fake_data_dir, tmp_path, monkeypatch, capsys):
+    """It was a traceback from deep in the benchmark, naming fit's --data.data_dir instead of --data-dir."""
+    monkeypatch.setattr("sys.argv", ["predict_agreement", "--ckpt-path", "x.ckpt", "--data-dir", str(tmp_path)])
+    with pytest.raises(SystemExit) as stop:
+        predict_agreement.main_cli()
+    assert stop.value.code == 2
+    assert f"argument --data-dir: {tmp_path}: no MNIST/raw/ with train-images-idx3-ubyte" in capsys.readouterr().err
+    assert data_folder("fashion_mnist")(str(fake_data_dir)) == str(fake_data_dir.resolve())
