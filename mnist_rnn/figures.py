@@ -312,6 +312,9 @@ def reading_figure(correct: Tensor, counts: Tensor, names: list[str], sequence: 
     """Test accuracy after reading k rows, k = 1..rows, counted from each image's first row with ink (for
     ``permuted``, k/rows of the sequence): of all images (thick) and of each class, with chance marked.
 
+    Every word is outside the curves' area (the legend on the right, the note on the guessing band as a
+    caption below), so that no curve runs through it, however weak the model and wherever its curves go.
+
     Args:
         correct: (rows, classes) right answers after each row, per true class.
         counts: (classes,) test images per class.
@@ -319,7 +322,7 @@ def reading_figure(correct: Tensor, counts: Tensor, names: list[str], sequence: 
     """
     rows = correct.shape[0]
     read = range(1, rows + 1)
-    figure = Figure(figsize=(7, 4.8), layout="constrained", dpi=DPI)
+    figure = Figure(figsize=(7, 5.4), layout="constrained", dpi=DPI)
     axes = figure.add_subplot()
     colours = matplotlib.colormaps["tab10" if len(names) <= 10 else "tab20"]
     for index, name in enumerate(names):
@@ -329,19 +332,21 @@ def reading_figure(correct: Tensor, counts: Tensor, names: list[str], sequence: 
     overall = 100 * correct.sum(dim=1).double() / max(1, int(counts.sum()))
     axes.plot(read, overall.numpy(), color="black", linewidth=4, label="all")
     chance = 100 / len(names)
-    axes.axhline(chance, color="grey", linestyle="--", linewidth=1.5)
-    axes.text(rows, chance + 1.5, "chance", ha="right", va="bottom", fontsize=14, color="dimgrey")
+    handles = axes.get_lines()  # the classes and "all", then chance and the band
+    handles.append(axes.axhline(chance, color="grey", linestyle="--", linewidth=1.5, zorder=1, label="chance"))
     # Until the network is right twice as often as chance it is guessing: a class it guesses for every image
-    # scores 100% there. Shade those rows, so that such a start is not read as knowledge.
+    # scores 100% there. Shade those rows, so that such a start is not read as knowledge, and say so below.
     above = (overall >= 2 * chance).nonzero()
     guessing = int(above[0]) + 1 if len(above) else rows
+    caption = None
     if guessing > 1:
-        axes.axvspan(1, guessing, color="grey", alpha=0.15, linewidth=0)
-        axes.text(1.3, 97, "guessing", ha="left", va="top", fontsize=14, color="dimgrey")
-        axes.text(  # what the band means, where the curves have all reached the top and left room
-            rows - 0.5, 32, f"shaded: under {2 * chance:.0f}% right\noverall (twice chance), so a\nclass it "
-            "guesses for every\nimage scores high there", ha="right", va="center", fontsize=10, color="dimgrey",
-        )  # fmt: skip
+        handles.append(axes.axvspan(1, guessing, color="grey", alpha=0.15, linewidth=0, label="guessing"))
+        caption = figure.supxlabel(
+            f"Shaded (guessing): under {2 * chance:.0f}% right overall (twice chance), so a class it guesses "
+            "for every image scores high there",
+            fontsize=CAPTION - 2,
+            color="#333333",
+        )
     axes.set_title("Test accuracy after reading k rows", fontsize=18)
     axes.set_xlabel(
         {
@@ -356,7 +361,11 @@ def reading_figure(correct: Tensor, counts: Tensor, names: list[str], sequence: 
     axes.set_ylim(0, 100)
     axes.tick_params(labelsize=14)
     axes.grid(alpha=0.3)
-    axes.legend(title="class", fontsize=12, title_fontsize=12, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    axes.legend(
+        handles=handles, title="class", fontsize=12, title_fontsize=12, loc="center left", bbox_to_anchor=(1.01, 0.5)
+    )
+    if caption is not None:
+        wrap_to_fit(figure, caption)  # the figure's width, in as few even lines as fit
     return figure
 
 
@@ -370,19 +379,27 @@ def reliability_figure(bins: Tensor, temperature: float, errors: tuple[float, fl
     drawn as hollow points off the line, and every other point has its 95% interval: a point off the
     diagonal says "miscalibrated" only where its bar does too.
 
+    A checkpoint that was never calibrated has T = 1 (a temperature fitted to exactly 1.0 cannot be told from
+    it): one curve, and a line saying how to calibrate it. The legend and the note on the fullest bin are
+    below the axes, where they cover no point; the axes leave room around 0 and 1 for the points there.
+
     Args:
         bins: (3, 2, BINS): images, sum of confidences and right answers per bin, at T = 1 and at ``temperature``.
         errors: The calibration errors before and after as the test logged them (torchmetrics'), for the
             legend; else computed from ``bins`` (which may differ in the last digit: a confidence on a bin's
             edge can fall on either side).
     """
-    figure = Figure(figsize=(6.4, 5.6), layout="constrained", dpi=DPI)
-    axes = figure.add_subplot()
+    calibrated = float(temperature) != 1.0
+    figure = Figure(figsize=(6.4, 7.6), layout="constrained", dpi=DPI)
+    grid = figure.add_gridspec(2, 1, height_ratios=(1, 0.001))
+    axes = figure.add_subplot(grid[0])
     axes.plot([0, 1], [0, 1], "--", color="grey", linewidth=1.5)
-    axes.text(0.04, 0.62, "too shy", color="grey", fontsize=14, rotation=45, ha="left", va="bottom")
-    axes.text(0.50, 0.40, "too sure", color="grey", fontsize=14, rotation=45, ha="left", va="top")
+    # Under the points: a point on a word is still seen.
+    axes.text(0.04, 0.62, "too shy", color="grey", fontsize=14, rotation=45, ha="left", va="bottom", zorder=0.5)
+    axes.text(0.50, 0.40, "too sure", color="grey", fontsize=14, rotation=45, ha="left", va="top", zorder=0.5)
     fullest = []  # per column: the bin that holds the most images, in words (a good model's whole story)
-    for column, (name, colour) in enumerate((("T = 1", "#f59e0b"), (f"T = {temperature:.2f}", "#3b2fc9"))):
+    columns = (("T = 1", "#f59e0b"), (f"T = {temperature:.2f}", "#3b2fc9"))[: 2 if calibrated else 1]
+    for column, (name, colour) in enumerate(columns):
         images, confidence, right = (bins[row, column].numpy() for row in range(3))
         total = max(1.0, float(images.sum()))
         ece = errors[column] if errors is not None else float(np.abs(right - confidence).sum() / total)
@@ -402,29 +419,36 @@ def reliability_figure(bins: Tensor, temperature: float, errors: tuple[float, fl
             elinewidth=1.5,
             capsize=3,
         )
-        # Not clipped: a good model's largest point sits in the corner (1, 1), half outside the axes.
+        # Not clipped: a good model's largest point sits in the corner (1, 1), a wrong bin's at accuracy 0.
         sizes = 20 + 400 * images[many] / total
         axes.scatter(mean_confidence[many], accuracy[many], s=sizes, color=colour, alpha=0.8, zorder=3, clip_on=False)
-        axes.scatter(mean_confidence[few], accuracy[few], s=20, facecolors="none", edgecolors=colour, alpha=0.6)
+        axes.scatter(
+            mean_confidence[few], accuracy[few], s=20, facecolors="none", edgecolors=colour, alpha=0.6, clip_on=False
+        )
         top = int(images.argmax())
         fullest.append(
-            f"{name}: {images[top] / total:.0%} of the images, sure {mean_confidence[top]:.1%} and right "
-            f"{accuracy[top]:.1%}"
+            f"{name + ': ' if calibrated else ''}{images[top] / total:.0%} of the images, "
+            f"{mean_confidence[top]:.1%} sure, {accuracy[top]:.1%} right"
         )
     axes.scatter([], [], s=120, color="grey", alpha=0.8, label="a bin (area: its share of the images)")
     axes.scatter([], [], s=20, facecolors="none", edgecolors="grey", label=f"under {FEW} images: too few to say")
-    axes.text(
-        0.98, 0.03, "The fullest bin:\n" + "\n".join(fullest), transform=axes.transAxes, ha="right", va="bottom",
-        fontsize=11, bbox={"facecolor": "white", "edgecolor": "lightgrey", "alpha": 0.9},
-    )  # fmt: skip
-    axes.set_title("Test reliability (before and after scaling)", fontsize=16)
+    note = ("The fullest bin:\n" if calibrated else "The fullest bin: ") + "\n".join(fullest)
+    if not calibrated:
+        note += "\nTo calibrate this checkpoint (fit T):\npython -m mnist_rnn calibrate --ckpt_path CKPT"
+    # Below the axes, under the label of x: in an empty axes of no height, whose legend the layout makes room for.
+    key = figure.add_subplot(grid[1])
+    key.axis("off")
+    key.legend(*axes.get_legend_handles_labels(), loc="upper center", bbox_to_anchor=(0.5, 1), fontsize=13)
+    figure.supxlabel(note, fontsize=13, color="#333333", multialignment="left")
+    title = "Test reliability (before and after scaling)" if calibrated else "Test reliability: uncalibrated (T = 1)"
+    axes.set_title(title, fontsize=16)
     axes.set_xlabel("confidence (top probability)", fontsize=15)
     axes.set_ylabel("accuracy", fontsize=15)
-    axes.set_xlim(0, 1.03)
-    axes.set_ylim(0, 1.03)
+    # A margin below 0 and above 1: the points there are whole, and the largest (up to 420 points^2) too.
+    axes.set_xlim(0, 1.04)
+    axes.set_ylim(-0.04, 1.04)
     axes.tick_params(labelsize=14)
     axes.grid(alpha=0.3)
-    axes.legend(fontsize=13, loc="upper left")
     return figure
 
 

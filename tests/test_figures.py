@@ -195,8 +195,8 @@ def test_reading_figure_draws_each_class_and_all_in_percent_and_marks_chance():
     figure = reading_figure(correct, torch.tensor([4, 4]), ["cat", "dog"])
     axes = figure.axes[0]
     lines = {line.get_label(): list(line.get_ydata()) for line in axes.get_lines() if line.get_label()[0] != "_"}
-    assert lines == {"cat": [0, 50, 100], "dog": [25, 75, 100], "all": [12.5, 62.5, 100]}
-    assert "chance" in [text.get_text() for text in axes.texts]
+    assert lines == {"cat": [0, 50, 100], "dog": [25, 75, 100], "all": [12.5, 62.5, 100], "chance": [50, 50]}
+    assert legend_texts(figure)[2:4] == ["all", "chance"]  # chance marked in the legend, where no curve runs
     assert list(axes.get_lines()[0].get_xdata()) == [1, 2, 3]
     assert "after reading k rows" in axes.get_title() and "%" in axes.get_ylabel()
 
@@ -218,12 +218,19 @@ FASHION_NAMES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal"
 BOTH = pytest.mark.parametrize("class_names", [MNIST_NAMES, FASHION_NAMES], ids=["mnist", "fashion"])
 
 
+def legend_texts(figure: Figure) -> list[str]:
+    """The labels of the figure's legends, in order (an axes' legend, wherever it is drawn)."""
+    legends = [axes.get_legend() for axes in figure.axes if axes.get_legend()] + figure.legends
+    return [text.get_text() for legend in legends for text in legend.get_texts()]
+
+
 def text_boxes(figure: Figure) -> dict[Text, Bbox]:
     """Every written text of ``figure`` (titles, labels, tick labels, the texts in the axes, legends) and its
     box in pixels, drawn as TensorBoard's ``add_figure`` draws it (Agg, the figure's own size)."""
     canvas = FigureCanvasAgg(figure)
     canvas.draw()
-    texts = list(figure.texts)  # the suptitle among them
+    texts = list(figure.texts)  # the suptitle and supxlabel among them
+    texts += [text for legend in figure.legends for text in legend.get_texts()]
     for axes in figure.axes:
         texts += [axes.title, *axes.texts, *(axes.get_legend().get_texts() if axes.get_legend() else [])]
         for axis in (axes.xaxis, axes.yaxis) if axes.axison else ():
@@ -355,9 +362,9 @@ def test_the_reliability_diagram_names_each_temperature_with_its_calibration_err
     bins = torch.zeros(3, 2, 15, dtype=torch.float64)
     bins[:, 0, 13] = torch.tensor([100, 90, 99])  # T = 1: 100 images about 90% sure, 99 right: 9 points off
     bins[:, 1, 14] = torch.tensor([100, 99, 99])  # calibrated: 99% sure, 99 right
-    axes = reliability_figure(bins, 0.5).axes[0]
-    labels = [text.get_text() for text in axes.get_legend().get_texts()]
-    assert labels == [
+    figure = reliability_figure(bins, 0.5)
+    axes = figure.axes[0]
+    assert legend_texts(figure) == [
         "T = 1: ECE 9.00%",
         "T = 0.50: ECE 0.00%",
         "a bin (area: its share of the images)",
@@ -366,8 +373,7 @@ def test_the_reliability_diagram_names_each_temperature_with_its_calibration_err
     points = {line.get_label(): (list(line.get_xdata()), list(line.get_ydata())) for line in axes.get_lines()}
     assert points["T = 1: ECE 9.00%"] == ([0.9], [0.99])
     # The test's own (torchmetrics') figures win where given.
-    axes = reliability_figure(bins, 0.5, errors=(0.087, 0.0019)).axes[0]
-    assert [text.get_text() for text in axes.get_legend().get_texts()][:2] == [
+    assert legend_texts(reliability_figure(bins, 0.5, errors=(0.087, 0.0019)))[:2] == [
         "T = 1: ECE 8.70%",
         "T = 0.50: ECE 0.19%",
     ]
@@ -379,21 +385,20 @@ def test_bins_with_a_handful_of_images_are_hollow_points_off_the_line():
     bins[:, :, 14] = torch.tensor([980.0, 975.0, 975.0]).unsqueeze(1)  # nearly all sure and right
     bins[:, :, 8] = torch.tensor([3.0, 1.7, 1.0]).unsqueeze(1)  # 3 images 57% sure, 1 right
     bins[:, :, 12] = torch.tensor([FEW, 0.8 * FEW, 0.5 * FEW]).unsqueeze(1)  # enough to be drawn: too sure
-    axes = reliability_figure(bins, 0.5).axes[0]
+    figure = reliability_figure(bins, 0.5)
+    axes = figure.axes[0]
     line = next(line for line in axes.get_lines() if line.get_label().startswith("T = 1:"))
     assert list(line.get_xdata()) == pytest.approx([0.8, 975 / 980]) and 1 / 3 not in list(line.get_ydata())
     points = [c for c in axes.collections if isinstance(c, PathCollection) and len(c.get_offsets())]
     hollow = [c for c in points if not len(c.get_facecolor())]
     assert [list(c.get_offsets()[0]) for c in hollow] == [pytest.approx([1.7 / 3, 1 / 3])] * 2
-    legend = [text.get_text() for text in axes.get_legend().get_texts()]
-    assert legend[-1] == f"under {FEW} images: too few to say"
-    # A good model's story is its fullest bin, said in words (its point sits in the corner, half outside).
-    assert {text.get_text() for text in axes.texts} == {
-        "too shy",
-        "too sure",
-        "The fullest bin:\nT = 1: 98% of the images, sure 99.5% and right 99.5%\n"
-        "T = 0.50: 98% of the images, sure 99.5% and right 99.5%",
-    }
+    assert legend_texts(figure)[-1] == f"under {FEW} images: too few to say"
+    assert {text.get_text() for text in axes.texts} == {"too shy", "too sure"}
+    # A good model's story is its fullest bin, said in words below the axes (its point sits in the corner).
+    assert figure.get_supxlabel() == (
+        "The fullest bin:\nT = 1: 98% of the images, 99.5% sure, 99.5% right\n"
+        "T = 0.50: 98% of the images, 99.5% sure, 99.5% right"
+    )
 
 
 def test_the_wilson_interval_is_the_textbook_one_and_stays_within_0_and_1():
@@ -404,6 +409,177 @@ def test_the_wilson_interval_is_the_textbook_one_and_stays_within_0_and_1():
 
 def test_the_reading_figure_shades_the_rows_where_the_network_guesses():
     correct = torch.tensor([[10, 0], [10, 1], [10, 9], [10, 10]])  # class 0 guessed for all at first
-    axes = reading_figure(correct, torch.tensor([10, 10]), ["a", "b"]).axes[0]
-    assert "guessing" in [text.get_text() for text in axes.texts]
-    assert axes.patches  # the shaded band
+    figure = reading_figure(correct, torch.tensor([10, 10]), ["a", "b"])
+    assert legend_texts(figure)[-1] == "guessing"
+    assert figure.axes[0].patches  # the shaded band
+    assert "under 100% right overall (twice chance)" in figure.get_supxlabel().replace("\n", " ")
+    # Without a band, no word of it.
+    figure = reading_figure(torch.tensor([[10, 10], [10, 10]]), torch.tensor([10, 10]), ["a", "b"])
+    assert "guessing" not in legend_texts(figure) and not figure.get_supxlabel()
+
+
+def curve_points(line, step: float = 1.0) -> np.ndarray:
+    """Points along a drawn line, in pixels, ``step`` pixels or less apart: where the line runs."""
+    xy = line.get_transform().transform(np.column_stack([line.get_xdata(), line.get_ydata()]).astype(float))
+    points = [xy[:1]]
+    for start, end in zip(xy[:-1], xy[1:], strict=True):
+        count = max(1, int(np.ceil(np.hypot(*(end - start)) / step)))
+        points.append(start + np.linspace(0, 1, count + 1)[1:, None] * (end - start))
+    return np.concatenate(points)
+
+
+def inside(points: np.ndarray, box: Bbox, margin: float = 0.0) -> np.ndarray:
+    """Which of ``points`` (pixels) lie within ``box`` grown by ``margin`` pixels."""
+    return (
+        (points[:, 0] >= box.x0 - margin)
+        & (points[:, 0] <= box.x1 + margin)
+        & (points[:, 1] >= box.y0 - margin)
+        & (points[:, 1] <= box.y1 + margin)
+    )
+
+
+def weak_reading() -> tuple[torch.Tensor, torch.Tensor]:
+    """A weak Fashion-MNIST model's reading: classes still climbing through 20-60% at the last rows, where the
+    note on the guessing band used to be (right of the axes, at 32%), one class guessed for all at first."""
+    rows = torch.arange(1, 29).double().unsqueeze(1)
+    final = torch.tensor([62.0, 89, 79, 25, 0, 72, 32, 50, 54, 3])
+    correct = (final * (1 - torch.exp(-rows / 12))).round().long()  # of 100 images per class
+    correct[:2] = 0
+    correct[:2, 5] = 100  # every image called a Sandal: 10% right overall
+    return correct, torch.full((10,), 100)
+
+
+@pytest.mark.parametrize("sequence", ["rows", "permuted"])
+def test_no_curve_of_the_reading_figure_runs_through_a_word(sequence):
+    """The note on the guessing band sat at a fixed place in the axes, where a weak model's curves (Shirt,
+    Sneaker, "all") ran through it; it was 10-point grey, unreadable at TensorBoard's card size. Every word is
+    now outside the curves' area: the note a caption below, readable, "chance" and "guessing" in the legend."""
+    correct, counts = weak_reading()
+    figure = reading_figure(correct, counts, FASHION_NAMES, sequence)
+    boxes = text_boxes(figure)
+    axes = figure.axes[0]
+    assert len(axes.get_lines()) == 12  # 10 classes, all and chance
+    crossed = {
+        (line.get_label(), text.get_text())
+        for line in axes.get_lines()
+        for text, box in boxes.items()
+        if inside(curve_points(line), box).any()
+    }
+    assert crossed == set()
+    legend = axes.get_legend().get_window_extent()
+    assert not any(box.overlaps(axes.bbox) for box in [legend, *boxes.values()])  # nothing in the curves' area
+    caption = figure.get_supxlabel()
+    assert "under 20% right overall (twice chance)" in caption.replace("\n", " ")
+    (text,) = [text for text in boxes if text.get_text() == caption]
+    # TensorBoard's card shows the figure about 500 pixels wide: the caption stays as large as a tick label.
+    assert text.get_fontsize() * 500 / figure.bbox.width >= 12 and text.get_color() != "dimgrey"
+    assert cut_off(figure) == []
+
+
+def calibrated_bins() -> torch.Tensor:
+    """Bins of 2,560 test images before (T = 1) and after scaling, as `test --trainer.limit_test_batches 20` gave:
+    single wrong images at accuracy 0, single right ones at accuracy 1 at mid confidence, where the legend sat."""
+    bins = torch.zeros(3, 2, 15, dtype=torch.float64)
+    for column, points in enumerate(
+        [
+            [(13, 2480, 0.912, 2475), (12, 25, 0.835, 19), (7, 1, 0.5, 1), (10, 1, 0.69, 1), (9, 1, 0.63, 0),
+             (11, 1, 0.77, 0), (4, 1, 0.3, 0), (6, 1, 0.42, 0)],
+            [(14, 2535, 0.998, 2520), (7, 2, 0.5, 2), (8, 1, 0.54, 1), (10, 1, 0.72, 1), (11, 1, 0.77, 0),
+             (13, 1, 0.9, 1), (12, 1, 0.82, 0)],
+        ]
+    ):  # fmt: skip
+        for index, images, confidence, right in points:
+            bins[:, column, index] = torch.tensor([images, images * confidence, right], dtype=torch.float64)
+    return bins
+
+
+def drawn_points(figure: Figure) -> list[tuple[np.ndarray, float]]:
+    """Every point of the reliability diagram, drawn: (its centre, its radius), in pixels."""
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    points = []
+    for collection in figure.axes[0].collections:
+        if isinstance(collection, PathCollection) and len(collection.get_offsets()):
+            centres = collection.get_offset_transform().transform(collection.get_offsets())
+            # A marker's size is its area in points^2: sqrt of it is the circle's diameter in points.
+            radii = np.broadcast_to(np.sqrt(collection.get_sizes()) / 2 * figure.dpi / 72, len(centres))
+            points += list(zip(centres, radii, strict=True))
+    return points
+
+
+@pytest.mark.parametrize("temperature", [0.54, 1.0])
+def test_the_reliability_legend_and_notes_cover_no_point(temperature):
+    """The legend sat in the upper left, over the bins right at mid confidence (a point at (0.5, 1.0)), and the
+    note on the fullest bin in the lower right, over the bins wrong (accuracy 0): both are below the axes."""
+    figure = reliability_figure(calibrated_bins(), temperature)
+    points = drawn_points(figure)
+    assert len(points) >= 8
+    renderer = figure.canvas.get_renderer()
+    legends = [axes.get_legend() for axes in figure.axes if axes.get_legend()] + figure.legends
+    covers = {f"legend {k}": legend.get_window_extent(renderer) for k, legend in enumerate(legends)}
+    covers |= {text.get_text(): box for text, box in text_boxes(figure).items()}
+    del covers["too shy"], covers["too sure"]  # drawn under the points: a point on them is seen
+    covered = [(name, tuple(c)) for name, box in covers.items() for c, r in points if inside(c[None], box, r)[0]]
+    assert covered == []
+    assert not any(box.overlaps(figure.axes[0].bbox) for box in covers.values())
+    assert cut_off(figure) == []
+
+
+@pytest.mark.parametrize("temperature", [0.54, 1.0])
+def test_the_reliability_points_at_accuracy_0_and_1_are_whole(temperature):
+    """Hollow points at accuracy 0 were cut in half by the bottom of the axes. The axes leave a margin below 0
+    and above 1, the largest point's (in the corner (1, 1)) included: each point is whole inside them."""
+    figure = reliability_figure(calibrated_bins(), temperature)
+    axes = figure.axes[0].bbox
+    points = drawn_points(figure)
+    assert any(c[1] == pytest.approx(figure.axes[0].transData.transform((0, 0))[1]) for c, _ in points)
+    outside = [tuple(c) for c, r in points if not (axes.x0 <= c[0] - r and c[0] + r <= axes.x1)]
+    outside += [tuple(c) for c, r in points if not (axes.y0 <= c[1] - r and c[1] + r <= axes.y1)]
+    assert outside == []
+
+
+def test_an_uncalibrated_checkpoint_gets_one_curve_and_how_to_calibrate_it():
+    """A checkpoint fit did not calibrate (last.ckpt, one from before calibration) has T = 1: its diagram said
+    "before and after scaling" and drew "T = 1" and "T = 1.00", one curve exactly on the other."""
+    bins = calibrated_bins()
+    bins[:, 1] = bins[:, 0]  # at T = 1 both columns are the same
+    figure = reliability_figure(bins, 1.0, (0.0783, 0.0783))
+    axes = figure.axes[0]
+    curves = [line for line in axes.get_lines() if line.get_label().startswith("T =")]
+    assert [line.get_label() for line in curves] == ["T = 1: ECE 7.83%"]
+    assert legend_texts(figure) == [
+        "T = 1: ECE 7.83%",
+        "a bin (area: its share of the images)",
+        f"under {FEW} images: too few to say",
+    ]
+    # The bins once: filled (2) and hollow (6), not each twice on top of itself.
+    assert sorted(len(c.get_offsets()) for c in axes.collections if isinstance(c, PathCollection)) == [0, 0, 2, 6]
+    assert "uncalibrated" in axes.get_title() and "after" not in axes.get_title()
+    assert "python -m mnist_rnn calibrate --ckpt_path CKPT" in figure.get_supxlabel()
+    assert cut_off(figure) == []
+    # Calibrated, it says nothing of the kind.
+    figure = reliability_figure(calibrated_bins(), 0.54, (0.0874, 0.0056))
+    assert "calibrate --ckpt_path" not in figure.get_supxlabel() and "uncalibrated" not in figure.axes[0].get_title()
+    assert [line.get_label() for line in figure.axes[0].get_lines() if line.get_label().startswith("T =")] == [
+        "T = 1: ECE 8.74%",
+        "T = 0.54: ECE 0.56%",
+    ]
+
+
+def test_testing_an_uncalibrated_model_draws_its_reliability_as_uncalibrated(fake_data_dir, in_tmp_dir, monkeypatch):
+    """What the callback hands the figure: an untrained, uncalibrated network's temperature is 1.0."""
+    import mnist_rnn.figures as figures
+
+    drawn = []
+
+    def draw(*args):
+        drawn.append(reliability_figure(*args))
+        return drawn[-1]
+
+    monkeypatch.setattr(figures, "reliability_figure", draw)
+    data = MNISTDataModule(data_dir=str(fake_data_dir), val_size=40, batch_size=20)
+    trainer = Trainer(enable_progress_bar=False, enable_model_summary=False, default_root_dir=in_tmp_dir)
+    trainer.test(RNNClassifier(hidden_size=8), datamodule=data, verbose=False)
+    (figure,) = drawn
+    assert "uncalibrated" in figure.axes[0].get_title()
+    assert "calibrate --ckpt_path" in figure.get_supxlabel()
