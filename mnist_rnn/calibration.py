@@ -49,8 +49,17 @@ class Calibration:
         return (
             f"temperature {self.temperature:.3f}; on the {self.images:,} validation images the calibration "
             f"error (ECE) went from {self.ece_before:.2%} to {self.ece_after:.2%} and the NLL from "
-            f"{self.nll_before:.4f} to {self.nll_after:.4f}; accuracy {self.accuracy:.2%}, unchanged"
+            f"{self.nll_before:.4f} to {self.nll_after:.4f}; accuracy {self.accuracy:.2%}, unchanged{self.at_limit}"
         )
+
+    @property
+    def at_limit(self) -> str:
+        """A note when the fit stopped at an end of :data:`T_RANGE` (it was silent), else ""."""
+        if self.temperature >= T_RANGE[1]:
+            return f" (T at its upper limit, {T_RANGE[1]:g}: the model is barely better than a guess; train it longer)"
+        if self.temperature <= T_RANGE[0]:
+            return f" (T at its lower limit, {T_RANGE[0]:g}: the validation split is read all but perfectly)"
+        return ""
 
 
 def calibration_error(logits: Tensor, labels: Tensor, temperature: float = 1.0) -> float:
@@ -116,6 +125,7 @@ def validation_split(ckpt_path: str | Path, data_dir: str | Path | None = None) 
     if data_dir is not None:
         settings["data_dir"] = str(data_dir)
     datamodule = MNISTDataModule(dataset=dataset, **settings)
+    datamodule.dataset_option = None  # the checkpoint's data set, which calibrate takes no option to change
     datamodule.prepare_data()
     datamodule.setup("fit")
     return datamodule
@@ -139,7 +149,7 @@ def calibrate_checkpoint(
     from mnist_rnn.data import DeviceBatches
     from mnist_rnn.inference import load_network
 
-    network = load_network(ckpt_path)
+    network = load_network(ckpt_path, note_uncalibrated=False)  # it is being calibrated
     if datamodule is None:
         datamodule = validation_split(ckpt_path, data_dir)
     elif datamodule.val_set is None:
@@ -191,13 +201,19 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str]) -> None:
     """``python -m mnist_rnn calibrate --ckpt_path CKPT [--data.data_dir DIR]``."""
-    from mnist_rnn.checkpoint import check_checkpoint
+    from mnist_rnn.checkpoint import check_checkpoint, load_keys
 
     args = parse_args(argv)
     check_checkpoint(args.ckpt_path)
+    earlier = (load_keys(args.ckpt_path).get("calibration") or {}).get("temperature")
     calibration = calibrate_checkpoint(args.ckpt_path, args.data_dir)
-    print(f"Validation split, {calibration.images:,} images (accuracy {calibration.accuracy:.2%}, unchanged):")
+    print(
+        f"Validation split, {calibration.images:,} images (accuracy {calibration.accuracy:.2%}, unchanged), "
+        "uncalibrated (T = 1) -> calibrated:"
+    )
     print(f"  calibration error (ECE, {N_BINS} bins)  {calibration.ece_before:.2%} -> {calibration.ece_after:.2%}")
     print(f"  negative log-likelihood            {calibration.nll_before:.4f} -> {calibration.nll_after:.4f}")
-    print(f"Wrote temperature {calibration.temperature:.4f} into {args.ckpt_path}")
+    # Run again on a calibrated checkpoint, the figures above start from T = 1 all the same: say what it held.
+    replaced = f" (it held {earlier:.4f}, from an earlier calibration)" if earlier is not None else ""
+    print(f"Wrote temperature {calibration.temperature:.4f} into {args.ckpt_path}{replaced}{calibration.at_limit}")
     sys.stdout.flush()

@@ -33,6 +33,7 @@ import os
 import pickle
 import shutil
 import signal
+import sys
 import threading
 import zipfile
 from pathlib import Path
@@ -234,6 +235,11 @@ class SafeModelCheckpoint(ModelCheckpoint):
     def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
         super().on_exception(trainer, pl_module, exception)
         if not isinstance(exception, SIGTERMException):
+            drawn = trainer.progress_bar_callback is not None and trainer.is_global_zero
+            if isinstance(exception, UserError) and drawn:
+                # The bar leaves stdout's cursor at the end of its line: the one-line error (a full disk)
+                # went on after it, in the middle of the bar's figures.
+                print(file=sys.stdout, flush=True)
             return  # a crash or a non-finite loss: the weights may be bad, keep the last good checkpoint
         # SIGTERMException is a SystemExit whose code is None, which would end the process with status 0.
         exception.code = 128 + self._stop_signal  # the shell's convention for "killed by this signal"
@@ -413,6 +419,17 @@ def checkpoint_named(
 
 
 NOT_OURS = "--ckpt_path {path}: a Lightning checkpoint, but not of this project's model ({why})"
+
+
+def state_dict_problem(error: BaseException) -> str | None:
+    """The first problem a ``load_state_dict`` error names, with its key ("size mismatch for
+    network.rnn.weight_ih_l0: ..."), or None for any other error: its first line named none ("Error(s) in
+    loading state_dict for RNNClassifier:")."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    if not isinstance(error, RuntimeError) or not lines or not lines[0].startswith("Error(s) in loading state_dict"):
+        return None
+    more = f" (and {len(lines) - 2} more)" if len(lines) > 2 else ""
+    return (lines[1] if len(lines) > 1 else lines[0]) + more
 
 
 def holds_network_weights(state_dict: dict[str, Any] | None) -> bool:

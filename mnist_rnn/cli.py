@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import errno
 import importlib
 import logging
 import os
@@ -25,6 +26,7 @@ import re
 import shutil
 import signal
 import sys
+import threading
 import traceback
 import warnings
 from argparse import ArgumentError
@@ -53,6 +55,7 @@ from mnist_rnn.checkpoint import (
     load_keys,
     saved_settings,
     setting_differences,
+    state_dict_problem,
 )
 from mnist_rnn.data import MNISTDataModule
 from mnist_rnn.errors import UserError, first_line, tell, warn
@@ -128,6 +131,28 @@ for _name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utiliti
     logging.getLogger(_name).addFilter(_WithoutTips())
 
 
+def _quiet_tensorboard_writer(args: threading.ExceptHookArgs, previous: Any = threading.excepthook) -> None:
+    """TensorBoard's writer thread prints the traceback of its failed write (a full disk) as it ends, and hands
+    the error to the main thread, which ends the command with one line saying it (:func:`_known_failure`)."""
+    if type(args.thread).__name__ != "_AsyncWriterThread" or not isinstance(args.exc_value, OSError):
+        previous(args)
+
+
+threading.excepthook = _quiet_tensorboard_writer
+
+
+class _WithoutSigtermNotice(logging.Filter):
+    """Lightning logs "[rank: 0] Received SIGTERM: 15" on SIGTERM, and so on Ctrl+C, which the checkpoint
+    callback turns into a SIGTERM: a signal the user did not send, named between our two lines that say
+    what stops and why (:mod:`mnist_rnn.stopping`)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Received SIGTERM" not in str(record.msg)
+
+
+logging.getLogger("lightning.pytorch.trainer.connectors.signal_connector").addFilter(_WithoutSigtermNotice())
+
+
 class MNISTRNNCLI(LightningCLI):
     """LightningCLI with this project's defaults, early checks, safe checkpoints and the test-after-fit step."""
 
@@ -194,9 +219,13 @@ class MNISTRNNCLI(LightningCLI):
         _check_seed(config.seed_everything)
         _check_accelerator(config.trainer.accelerator)
         _check_trainer_counts(config.trainer)
-        config.trainer.precision, replaced = supported_precision(config.trainer.precision, config.trainer.accelerator)
-        if replaced:
-            warn(replaced)
+        if subcommand != "predict":  # predict runs in float32 whatever the recipe says (below)
+            cell = str((config.get("model") or {}).get("cell", "lstm"))
+            verb = "runs" if subcommand in ("test", "validate") else "trains"
+            precision, replaced = supported_precision(config.trainer.precision, config.trainer.accelerator, cell, verb)
+            config.trainer.precision = precision
+            if replaced:
+                warn(replaced)
         if subcommand is None:
             return
         _check_lengths(subcommand, config)
@@ -557,10 +586,10 @@ def main(args: ArgsType = None) -> None:
         except stopping.Stopped as stop:
             stop.end()
         except Exception as error:
-            known = isinstance(error, UserError | ArgumentError) or _lightnings_complaint(error)
-            if not known or os.environ.get("MNIST_RNN_DEBUG"):
+            message = _known_failure(error)
+            if message is None or os.environ.get("MNIST_RNN_DEBUG"):
                 raise
-            print(f"mnist-rnn: error: {_short(error)}", file=sys.stderr)
+            print(f"mnist-rnn: error: {message}", file=sys.stderr)
             sys.exit(2)
 
 
@@ -735,6 +764,23 @@ def _remove_if_unused(folder: Path) -> None:
     files = [path for path in folder.rglob("*") if path.is_file()]
     if all(any(path.match(pattern) for pattern in UNUSED_RUN_FILES) for path in files):
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _known_failure(error: Exception) -> str | None:
+    """The one-line message of an error the user can fix, or None for a bug (shown as a traceback)."""
+    if isinstance(error, UserError | ArgumentError) or _lightnings_complaint(error):
+        return _short(error)
+    weights = state_dict_problem(error)  # test, validate, predict: the Trainer loads them, after our checks
+    if weights:
+        return f"the checkpoint's weights do not fit the model its settings make ({weights})"
+    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+        # a full disk where no write of ours catches it: TensorBoard's first event file, a figure
+        where = f" to write {error.filename}" if error.filename else ""
+        return (
+            f"no space left on the device{where}: free some space, or write the run on another disk with "
+            "--trainer.default_root_dir DIR"
+        )
+    return None
 
 
 def _lightnings_complaint(error: Exception) -> bool:

@@ -208,6 +208,11 @@ class MNISTDataModule(LightningDataModule):
             the DataLoader path is as fast, and ``num_workers`` can apply); ``true`` also on a CPU.
     """
 
+    #: The option that chooses the data set, as the missing-files message names it. ``calibrate`` reads the
+    #: data set from the checkpoint and takes no such option: it sets None, and the message names the
+    #: checkpoint's data set instead.
+    dataset_option: str | None = "--data.dataset"
+
     def __init__(
         self,
         data_dir: str = "data/",
@@ -521,7 +526,11 @@ class MNISTDataModule(LightningDataModule):
         ]
         hint = ""
         if others:
-            hint = f" {self.data_dir} holds {DATASETS[others[0]].folder}/raw/: --data.dataset {others[0]} reads that."
+            there = f" {self.data_dir} holds {DATASETS[others[0]].folder}/raw/"
+            if self.dataset_option:
+                hint = f"{there}: {self.dataset_option} {others[0]} reads that."
+            else:
+                hint = f"{there}, another data set than the checkpoint's."
         return (
             f"{self.info.folder} files not found in {self.raw_folder}/ and {reason}: expected "
             f"{', '.join(self.info.file_names)}. Pass --data.data_dir pointing at a folder that holds "

@@ -18,6 +18,7 @@ from lightning.pytorch import LightningModule
 from lightning.pytorch.accelerators import CUDAAccelerator
 from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.plugins.precision import MixedPrecision
+from lightning.pytorch.trainer.states import TrainerFn
 from torch import Tensor
 from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy, MulticlassCalibrationError
@@ -318,6 +319,26 @@ class RNNClassifier(LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.checkpoint_val_acc = checkpoint.get("val_acc")
+        # Said once the weights have loaded (a checkpoint whose weights do not fit is refused, without it);
+        # None in load_from_checkpoint: serve and export say it in load_network.
+        self._uncalibrated_checkpoint = (
+            self._trainer.ckpt_path if self._trainer and not_calibrated(checkpoint) else None
+        )
+
+    def _say_if_uncalibrated(self) -> None:
+        """predict, test and validate of a last.ckpt gave its raw probabilities without a word."""
+        path, self._uncalibrated_checkpoint = getattr(self, "_uncalibrated_checkpoint", None), None
+        if path is not None and self.trainer.state.fn != TrainerFn.FITTING:
+            tell(NOT_CALIBRATED_NOTE.format(path=path))
+
+    def on_test_start(self) -> None:
+        self._say_if_uncalibrated()
+
+    def on_validation_start(self) -> None:
+        self._say_if_uncalibrated()
+
+    def on_predict_start(self) -> None:
+        self._say_if_uncalibrated()
 
     def on_train_start(self) -> None:
         self.checkpoint_val_acc = None  # training changes the weights: a loaded val/acc no longer holds
@@ -374,7 +395,9 @@ def _check_settings(settings: dict[str, Any]) -> None:
     if settings["cell"] not in CELLS:
         problems.append(f"cell must be one of {', '.join(CELLS)}, got {settings['cell']!r}")
     if settings["forget_bias"] is not None and settings["cell"] != "lstm":
-        problems.append(f"forget_bias applies to LSTM cells only, not {settings['cell']!r}")
+        problems.append(
+            f"forget_bias applies to LSTM cells only, not {settings['cell']!r}: pass --model.forget_bias null"
+        )
     if settings["chrono_init"] and settings["cell"] != "lstm":
         problems.append(f"chrono_init applies to LSTM cells only, not {settings['cell']!r}")
     if settings["chrono_init"] and settings["forget_bias"] is not None:
@@ -402,6 +425,19 @@ UNCALIBRATED_NOTE = (
     "note: this checkpoint has no calibration temperature (it predates calibration), so its "
     "probabilities are uncalibrated; `python -m mnist_rnn calibrate --ckpt_path CKPT` fits one"
 )
+
+
+NOT_CALIBRATED_NOTE = (
+    "note: this checkpoint is not calibrated (temperature 1: fit calibrates its best checkpoint, not last.ckpt), "
+    "so its probabilities are not how often it is right; `python -m mnist_rnn calibrate --ckpt_path {path}` fits one"
+)
+
+
+def not_calibrated(checkpoint: dict[str, Any]) -> bool:
+    """A checkpoint of this version that ``calibrate`` never wrote to (one of an earlier version, without a
+    temperature at all, gets :data:`UNCALIBRATED_NOTE` instead, as it loads)."""
+    temperature = (checkpoint.get("state_dict") or {}).get("network.temperature")
+    return temperature is not None and float(temperature) == 1.0 and "calibration" not in checkpoint
 
 
 def _move_old_keys_into_network(

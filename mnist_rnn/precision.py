@@ -30,11 +30,15 @@ FULL_PRECISIONS = ("32-true", "32", "64-true", "64")
 ISAS_WITHOUT_BF16 = ("SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE", "AVX512_CORE_VNNI")
 
 
-# What bfloat16 does on a CPU without it, by cpu_bf16()'s answer.
-CPU_WITHOUT_BF16 = {
-    "emulated": "and emulated it trains slower than float32",
-    "none": "and oneDNN cannot run the LSTM in it",
-}
+def cpu_without_bf16(cell: str = "lstm", verb: str = "trains") -> str:
+    """What bfloat16 does on this CPU, which lacks it, in words: oneDNN emulates it (slower than float32), or
+    has no bfloat16 LSTM at all; a GRU or plain RNN then runs in it, many times slower than in float32 (18x
+    and 13x under AVX2 alone: docs/results.md)."""
+    if cpu_bf16() == "emulated":
+        return f"and emulated it {verb} slower than float32"
+    if cell == "lstm":
+        return "and oneDNN cannot run the LSTM in it"
+    return f"and it {verb} the {cell.upper()} in it many times slower than in float32"
 
 
 def cpu_bf16() -> str:
@@ -70,17 +74,20 @@ def device_type(accelerator: object) -> str | None:
     return {"cpu": "cpu", "gpu": "cuda", "cuda": "cuda"}.get(name or "")
 
 
-def supported_precision(precision: object, accelerator: object) -> tuple[object, str | None]:
-    """``precision``, or float32 where it asks for bfloat16 that the device lacks; then a line saying why."""
+def supported_precision(
+    precision: object, accelerator: object, cell: str = "lstm", verb: str = "trains"
+) -> tuple[object, str | None]:
+    """``precision``, or float32 where it asks for bfloat16 that the device lacks; then a line saying why, of
+    the model's ``cell`` and what the command does with it (``verb``: "trains", or "runs" to test)."""
     device = device_type(accelerator)
     # On a CPU Lightning trains 16-mixed as bf16-mixed (with a warning of its own), so the same check applies.
     as_bf16 = device == "cpu" and str(precision) in FP16_MIXED_PRECISIONS
     if not (as_bf16 or str(precision) in BF16_PRECISIONS) or device is None or bf16_supported(device):
         return precision, None
     if device == "cpu":
-        lack = f"this CPU has no native bfloat16 (AVX512-BF16 or AMX), {CPU_WITHOUT_BF16[cpu_bf16()]}"
+        lack = f"this CPU has no native bfloat16 (AVX512-BF16 or AMX), {cpu_without_bf16(cell, verb)}"
         if as_bf16:
-            lack = f"on a CPU Lightning trains 16-mixed as bf16-mixed; {lack}"
+            lack = f"on a CPU Lightning {verb} 16-mixed as bf16-mixed; {lack}"
     else:
         lack = f"this GPU ({torch.cuda.get_device_name()}) has no bfloat16"
     return FALLBACK, f"{lack}: --trainer.precision {precision} replaced by {FALLBACK} (float32)"

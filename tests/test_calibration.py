@@ -15,9 +15,9 @@ import torch.nn.functional as F
 from mnist_rnn import calibration
 from mnist_rnn.calibration import calibrate, calibration_error, fit_temperature
 from mnist_rnn.cli import main
-from mnist_rnn.inference import ProbabilityModel
+from mnist_rnn.inference import ProbabilityModel, load_network
 from mnist_rnn.model import RNNClassifier
-from tests.helpers import QUIET, data_args, fit_tiny_in, one_line_error, render_digit
+from tests.helpers import QUIET, data_args, fit_tiny_in, one_line_error, render_digit, write_fake_set
 
 
 def overconfident(count: int = 4000, true_temperature: float = 2.5, seed: int = 0):
@@ -44,6 +44,17 @@ def test_an_underconfident_model_gets_a_temperature_below_one():
     """Label smoothing's case: the network is right more often than its probabilities say."""
     logits, labels = overconfident(true_temperature=0.5)
     assert fit_temperature(logits, labels) == pytest.approx(0.5, rel=0.1)
+
+
+def test_a_temperature_at_an_end_of_its_range_says_so():
+    """A model that guesses fitted T = 20, the upper limit, and the line said nothing of it."""
+    guesses = torch.randn(2000, 10) * 5  # confident logits, unrelated to the labels
+    calibration = calibrate(guesses, torch.randint(0, 10, (2000,)))
+    assert calibration.temperature == 20.0
+    assert str(calibration).endswith(
+        "(T at its upper limit, 20: the model is barely better than a guess; train it longer)"
+    )
+    assert calibrate(*overconfident(true_temperature=0.5)).at_limit == ""
 
 
 def test_the_calibration_error_is_torchmetrics_and_zero_for_a_perfectly_calibrated_bin():
@@ -95,6 +106,10 @@ def test_calibrate_fits_on_the_validation_split_and_writes_the_checkpoint(run, f
         assert torch.allclose(ProbabilityModel(network)(images)[0], expected, atol=1e-6)
         assert torch.allclose(model.predict_step(images, 0), expected, atol=1e-6)
         assert torch.equal(expected.argmax(dim=-1), network(images).argmax(dim=-1))
+    assert "it held" not in out
+    # Again: its figures start from T = 1 as before, and it says what the checkpoint held.
+    main(["calibrate", "--ckpt_path", str(path), "--data.data_dir", str(fake_data_dir)])
+    assert f"into {path} (it held {temperature:.4f}, from an earlier calibration)" in capsys.readouterr().out
 
 
 def test_predict_gives_the_calibrated_probability(run, fake_data_dir, tmp_path, monkeypatch, capsys):
@@ -112,6 +127,24 @@ def test_predict_gives_the_calibrated_probability(run, fake_data_dir, tmp_path, 
     with torch.no_grad():
         expected = network.probabilities(to_mnist(decode_image(folder / "three.png"))[None])[0]
     assert int(digit) == int(expected.argmax()) and float(probability) == pytest.approx(float(expected.max()), abs=1e-4)
+    assert "not calibrated" not in capsys.readouterr().err
+
+
+def test_a_checkpoint_never_calibrated_says_so_wherever_it_gives_probabilities(run, tmp_path, monkeypatch, capsys):
+    """last.ckpt keeps T = 1: predict, test, serve and export gave its raw probabilities without a word."""
+    last = run / "checkpoints" / "last.ckpt"
+    folder = tmp_path / "digits"
+    folder.mkdir()
+    render_digit(3, canvas=(60, 60), size=44, ink=0, paper=255).save(folder / "three.png")
+    monkeypatch.chdir(tmp_path)
+    main(["predict", "--ckpt_path", str(last), "--data.predict_path", str(folder)])
+    note = "not calibrated (temperature 1: fit calibrates its best checkpoint, not last.ckpt)"
+    err = capsys.readouterr().err
+    assert note in err and f"calibrate --ckpt_path {last}` fits one" in err
+    load_network(last)  # as serve and export load it
+    assert note in capsys.readouterr().err
+    load_network(last, note_uncalibrated=False)  # as calibrate and serve's workers do
+    assert note not in capsys.readouterr().err
 
 
 def error_line(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:
@@ -145,10 +178,16 @@ def test_a_failed_write_leaves_the_checkpoint_as_it_was(run, fake_data_dir, tmp_
         pytest.param(["--ckpt_path", "missing.ckpt"], "--ckpt_path missing.ckpt: no such file", id="no checkpoint"),
         pytest.param([], "the following arguments are required: --ckpt_path", id="no --ckpt_path"),
         pytest.param(["--ckpt_path", "CKPT", "--data.data_dir", "nowhere"], "nowhere", id="no data"),
+        pytest.param(  # it named --data.dataset, which calibrate has not: the data set is the checkpoint's
+            ["--ckpt_path", "CKPT", "--data.data_dir", "fashion"],
+            "fashion holds FashionMNIST/raw/, another data set than the checkpoint's.",
+            id="another data set's folder",
+        ),
     ],
 )
 def test_bad_calibrate_options_are_one_line(args, message, run, tmp_path, monkeypatch, capsys, no_network):
     monkeypatch.chdir(tmp_path)
+    write_fake_set(tmp_path / "fashion", "FashionMNIST")
     path = tmp_path / "model.ckpt"
     shutil.copy(run / "checkpoints" / "last.ckpt", path)
     before = path.read_bytes()

@@ -3,6 +3,7 @@ disk, and ``--ckpt_path last`` taking the command's own run."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -29,7 +30,7 @@ from mnist_rnn.data import MNISTDataModule
 from mnist_rnn.errors import UserError
 from mnist_rnn.model import RNNClassifier
 from tests.bad_inputs import lightning_checkpoint
-from tests.helpers import QUIET, cli_subprocess, finish
+from tests.helpers import QUIET, cli_subprocess, finish, one_line_error, render_digit
 
 STEPS_PER_EPOCH = 10  # 200 training images (240 - 40 for validation) in batches of 20
 
@@ -163,7 +164,7 @@ def test_sigterm_and_sigint_save_last_and_stop(fake_data_dir, tmp_path, signum):
     assert finish(run) == 128 + signum
     log = (tmp_path / "run.log").read_text()
     assert f"mnist-rnn: stopped by {signal.Signals(signum).name} at epoch" in log
-    assert "Traceback" not in log
+    assert "Traceback" not in log and "Received SIGTERM" not in log  # Lightning's, and of Ctrl+C too
     last = load(tmp_path / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt")
     assert f"step {last['global_step']};" in log  # the message names the step that was saved
 
@@ -409,7 +410,7 @@ def test_a_stop_while_testing_writes_no_checkpoint(fake_data_dir, in_tmp_dir, ca
         last.relative_to(in_tmp_dir)
     ]
     # The test subcommand names no best checkpoint: the one recorded in the file may be another machine's.
-    assert "best checkpoint" not in capsys.readouterr().err
+    assert "the best checkpoint is" not in capsys.readouterr().err
 
 
 def test_a_stop_during_the_first_validation_does_not_advise_a_resume(fake_data_dir, in_tmp_dir, capsys):
@@ -517,5 +518,36 @@ def test_a_full_disk_is_one_line_and_keeps_the_earlier_checkpoints(fake_data_dir
         assert not list(checkpoints.glob(".*partial"))
         assert load(checkpoints / "last.ckpt")["global_step"] == STEPS_PER_EPOCH  # epoch 0's, whole
         assert not (tmp_path / "lightning_logs").exists()  # default_root_dir is honoured
+
+        # Full from the start: TensorBoard's first event file failed, in a traceback (its writer thread's too).
+        with contextlib.suppress(OSError), open(disk / "rest", "wb") as rest:
+            while True:
+                rest.write(bytes(4096))
+                rest.flush()
+        (tmp_path / "run.log").unlink()
+        assert finish(cli_subprocess(args, tmp_path)) == 2
+        log = (tmp_path / "run.log").read_text()
+        assert "Traceback" not in log and "Exception in thread" not in log, log
+        assert "mnist-rnn: error: no space left on the device" in log.splitlines()[-1]
     finally:
         subprocess.run(["umount", str(disk)], check=False)
+
+
+def test_weights_of_another_shape_are_one_line_naming_the_weight(fake_data_dir, tmp_path, in_tmp_dir, capsys):
+    """A checkpoint whose weights do not fit its own settings (edited, or of a changed network) was a traceback
+    in test and predict, and its first line, "Error(s) in loading state_dict for RNNClassifier:", in export."""
+    model = RNNClassifier(hidden_size=16)
+    state_dict = model.state_dict()
+    state_dict["network.rnn.weight_ih_l0"] = torch.zeros(32, 28)  # of 8 hidden units: 4 gates x 8
+    path = tmp_path / "odd.ckpt"
+    torch.save({"state_dict": state_dict, "pytorch-lightning_version": "2.6.0",
+                "hyper_parameters": dict(model.hparams)}, path)  # fmt: skip
+    render_digit(3).save(tmp_path / "three.png")
+    expected = "(size mismatch for network.rnn.weight_ih_l0: copying a param with shape torch.Size([32, 28])"
+    for command in (
+        ["test", "--data.data_dir", str(fake_data_dir), "--data.val_size", "40", *QUIET],
+        ["predict", "--data.predict_path", str(tmp_path / "three.png")],
+        ["export", "--format", "pt2", "--output", str(tmp_path / "odd.pt2")],
+    ):
+        error = one_line_error([*command, "--ckpt_path", str(path)], capsys)
+        assert expected in error, error

@@ -75,3 +75,15 @@ def test_a_bf16_lstm_runs_where_the_cpu_has_it():
     with torch.autocast("cpu", dtype=torch.bfloat16):
         output, _ = lstm(torch.randn(4, 28, 28))
     assert output.dtype == torch.bfloat16 and torch.isfinite(output.float()).all()
+
+
+def test_the_fallback_line_names_the_cell_and_what_the_command_does(monkeypatch):
+    """It said "oneDNN cannot run the LSTM" of a GRU (which runs, many times slower) and "trains" of a test."""
+    monkeypatch.setattr("mnist_rnn.precision.cpu_bf16", lambda: "none")
+    precision, line = supported_precision("bf16-mixed", "cpu", "gru", "runs")
+    assert precision == "32-true" and "and it runs the GRU in it many times slower than in float32: " in line
+    _, line = supported_precision("16-mixed", "cpu", "lstm", "runs")
+    assert line.startswith("on a CPU Lightning runs 16-mixed as bf16-mixed;") and "cannot run the LSTM in it" in line
+    monkeypatch.setattr("mnist_rnn.precision.cpu_bf16", lambda: "emulated")
+    _, line = supported_precision("bf16-true", "cpu", "rnn", "runs")
+    assert "and emulated it runs slower than float32: --trainer.precision bf16-true replaced by 32-true" in line
