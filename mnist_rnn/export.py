@@ -82,8 +82,14 @@ def write_file(path: Path, data: bytes) -> None:
 # ----- checking --------------------------------------------------------------------------------------------
 
 
-def check_images(hparams: dict[str, Any], data_dir: str | Path | None, count: int = CHECK_IMAGES) -> tuple[Tensor, str]:
-    """``count`` test images of the checkpoint's data set if its files are at ``data_dir``, else generated ones."""
+def check_images(
+    hparams: dict[str, Any], data_dir: str | Path | None, count: int = CHECK_IMAGES, required: bool = False
+) -> tuple[Tensor, str]:
+    """``count`` test images of the checkpoint's data set if its files are at ``data_dir``, else generated ones.
+
+    ``required``: the user named ``data_dir``, so a test set not there is an error, not a quiet fallback to
+    generated images (a mistyped folder would otherwise pass the check on other images than they meant).
+    """
     from mnist_rnn.data import DATASETS
 
     dataset = hparams.get("dataset") or "mnist"
@@ -91,8 +97,14 @@ def check_images(hparams: dict[str, Any], data_dir: str | Path | None, count: in
     if data_dir is not None and dataset in DATASETS:
         try:
             test_set = DATASETS[dataset].torchvision_class(str(data_dir), train=False, download=False)
-        except (RuntimeError, OSError, ValueError):
-            pass  # not there, or unreadable: fall back to generated images
+        except (RuntimeError, OSError, ValueError) as error:
+            if required:
+                folder = DATASETS[dataset].folder
+                raise UserError(
+                    f"--data.data_dir {data_dir}: no readable {folder} test set in {Path(data_dir) / folder / 'raw'} "
+                    f"({first_line(error)}): pass the folder that holds {folder}/raw/, or leave --data.data_dir out"
+                ) from error
+            # not there, or unreadable: fall back to generated images
         else:
             images = test_set.data[:count].unsqueeze(1).contiguous()
             if images.shape[-1] == size:
@@ -110,15 +122,18 @@ def export_checkpoint(
     data_dir: str | Path | None = None,
     check: bool = True,
     overwrite: bool = False,
+    data_dir_required: bool = False,
 ) -> tuple[Path, Parity | None]:
     """Export a checkpoint and (unless ``check=False``) check it; write the file; return its path and the check.
 
     The check runs on the exported bytes before anything is written, and the file is written whole or not
-    at all (see :func:`write_file`).
+    at all (see :func:`write_file`). It reads the checkpoint's test set from ``data_dir``, or generated
+    images where that is not there, unless ``data_dir_required``.
 
     Raises:
         UserError: a bad ``output`` (a folder, a missing folder, an existing file without ``overwrite``, a
-            name whose suffix is not the format's, a place that cannot be written).
+            name whose suffix is not the format's, a place that cannot be written), or no test set in a
+            ``data_dir_required``.
         ExportCheckError: the exported model disagrees with PyTorch; nothing is written then.
     """
     if format not in FORMATS:
@@ -127,10 +142,11 @@ def export_checkpoint(
     output = Path(output) if output is not None else ckpt_path.with_suffix(f".{format}")
     check_output(output, format, overwrite)
     model = ProbabilityModel(load_network(ckpt_path))
+    if check:  # the images first: a missing test set is refused before the export's half a minute
+        images, source = check_images(checkpoint_hparams(ckpt_path), data_dir, required=data_dir_required)
     data = EXPORTERS[format](model)
     parity = None
     if check:
-        images, source = check_images(checkpoint_hparams(ckpt_path), data_dir)
         parity = compare(model, run_exported(data, format, images), images, source)
         if not parity.passed:
             raise ExportCheckError(f"the exported model disagrees with PyTorch: {parity}; {output} not written")
@@ -201,7 +217,14 @@ def main(argv: list[str]) -> None:
         _require_onnx()
     data_dir = args.data_dir if args.data_dir is not None else default_data_dir(args.ckpt_path)
     try:
-        output, parity = export_checkpoint(args.ckpt_path, args.format, args.output, data_dir, overwrite=args.overwrite)
+        output, parity = export_checkpoint(
+            args.ckpt_path,
+            args.format,
+            args.output,
+            data_dir,
+            overwrite=args.overwrite,
+            data_dir_required=args.data_dir is not None,
+        )
     except ExportCheckError as error:
         print(f"mnist-rnn: export check failed: {error}", file=sys.stderr)
         sys.exit(1)

@@ -139,8 +139,9 @@ class RNNNetwork(nn.Module):
 
         Training augments the images between :meth:`scale` and this step.
         """
-        # shape[0], not len(): len() returns a plain int, which would fix the batch size in torch.export.
-        flat = pixels.reshape(pixels.shape[0], -1)
+        # shape[0], not len(): len() returns a plain int, which would fix the batch size in torch.export. The
+        # other size spelled out, not -1: with a batch of 0 images, -1 could be any size and reshape refused it.
+        flat = pixels.reshape(pixels.shape[0], self.steps * self.step_size)
         if self.normalize:
             flat = (flat - self.mean) / self.std
         if self.sequence == "permuted":
@@ -192,7 +193,7 @@ class RNNNetwork(nn.Module):
         """The head on the last layer's final hidden state (both directions), as :meth:`classify` gives."""
         final = state[0] if isinstance(state, tuple) else state  # LSTMs return (h_n, c_n)
         last_layer = final[-self.num_directions :]  # (directions, B, hidden)
-        return self.head(self.dropout(last_layer.transpose(0, 1).reshape(final.shape[1], -1)))
+        return self.head(self.dropout(last_layer.transpose(0, 1).reshape(final.shape[1], self.head.in_features)))
 
     def _check_one_way(self) -> None:
         if self.bidirectional:

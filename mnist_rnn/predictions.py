@@ -35,7 +35,8 @@ BLANK = "blank"  # the class column of an image with nothing to read
 
 def blank_reason(subject: str = "digit") -> str:
     """The probability column of a blank row: ``subject`` is what the model reads (:func:`subject_of`)."""
-    return f"no {subject} found (the image is blank)"
+    # Blank paper, ruled lines and noise alone are all "blank": "the image is blank" was wrong for the noise.
+    return f"no {subject} found (the picture is blank, or only lines or noise)"
 
 
 def several_warning(subject: str = "digit") -> str:
@@ -104,14 +105,16 @@ class PredictionWriter(BasePredictionWriter):
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(self.header)
         writer.writerows((str(path), digit, probability) for path, digit, probability in rows)
-        text = buffer.getvalue()
+        # A file name that is not UTF-8 (Latin-1 from an old USB stick or a Windows zip) holds surrogates,
+        # which a strict encoding refuses: it ended the run with a traceback and no table. Written back as
+        # the bytes of the name, the table names the file as ls does.
+        data = buffer.getvalue().encode("utf-8", "surrogateescape")
+        if self.stdout:  # first: the answers are on the screen even where the file cannot be written (a full disk)
+            _write_stdout(data)
         if trainer.log_dir is not None:
             self.path = Path(trainer.log_dir) / FILE_NAME
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.path.write_text(text)
-        if self.stdout:
-            sys.stdout.write(text)
-            sys.stdout.flush()
+            self.path.write_bytes(data)
         predict_set = trainer.datamodule.predict_set
         several = {path for path, flag in zip(predict_set.files, predict_set.several, strict=True) if flag}
         for path, digit, reason in rows:
@@ -123,3 +126,14 @@ class PredictionWriter(BasePredictionWriter):
                 warn(f"{path}: {several_warning(self._subject)}")
         if self.path is not None:
             tell(f"the table is also in {self.path}")
+
+
+def _write_stdout(data: bytes) -> None:
+    """Write bytes on standard output, through its text layer where it has no byte layer (a test's capture)."""
+    sys.stdout.flush()
+    if hasattr(sys.stdout, "buffer"):
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    else:
+        sys.stdout.write(data.decode("utf-8", "surrogateescape"))
+        sys.stdout.flush()

@@ -77,10 +77,22 @@ def test_export_checks_the_file_on_test_images_and_prints_the_figures(checkpoint
     assert [p.name for p in tmp_path.iterdir()] == ["digits.onnx"]  # no partial file left
 
 
-def test_without_the_data_the_check_uses_generated_images(checkpoint, tmp_path, capsys):
-    main(["export", "--ckpt_path", str(checkpoint), "--format", "pt2", "--data_dir", str(tmp_path / "nothing"),
-          "--output", str(tmp_path / "digits.pt2")])  # fmt: skip
+def test_without_the_data_the_check_uses_generated_images(checkpoint, tmp_path, monkeypatch, capsys):
+    """The folder the checkpoint was trained from is not on this machine (a checkpoint handed on)."""
+    monkeypatch.setattr("mnist_rnn.export.default_data_dir", lambda ckpt_path: str(tmp_path / "gone"))
+    main(["export", "--ckpt_path", str(checkpoint), "--format", "pt2", "--output", str(tmp_path / "digits.pt2")])
     assert "same class on 1,000 of 1,000 generated images" in capsys.readouterr().out
+
+
+def test_a_data_dir_without_the_test_set_is_refused_before_the_export(checkpoint, tmp_path, capsys):
+    """A mistyped --data_dir was checked quietly on generated images, where the user meant their test set."""
+    missing = tmp_path / "nothing"
+    args = ["export", "--ckpt_path", str(checkpoint), "--format", "pt2", "--data_dir", str(missing),
+            "--output", str(tmp_path / "digits.pt2")]  # fmt: skip
+    error = one_line_error(args, capsys)
+    assert f"--data.data_dir {missing}: no readable MNIST test set in {missing / 'MNIST' / 'raw'} (" in error
+    assert "pass the folder that holds MNIST/raw/, or leave --data.data_dir out" in error
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_best_last_and_a_run_folder_name_a_checkpoint_as_for_test_and_predict(
@@ -181,7 +193,7 @@ def test_a_checkpoint_of_another_model_is_one_line(other_models_checkpoint, tmp_
 def test_an_existing_file_is_replaced_only_with_overwrite(checkpoint, tmp_path, capsys):
     output = tmp_path / "digits.pt2"
     output.write_bytes(b"the user's own file")
-    args = ["export", "--ckpt_path", str(checkpoint), "--format", "pt2", "--output", str(output), "--data_dir", "none"]
+    args = ["export", "--ckpt_path", str(checkpoint), "--format", "pt2", "--output", str(output)]
     assert "the file exists; pass --overwrite to replace it" in one_line_error(args, capsys)
     assert output.read_bytes() == b"the user's own file"
     main([*args, "--overwrite"])
@@ -218,7 +230,7 @@ def test_an_output_that_cannot_be_written_is_one_line_and_leaves_no_file(checkpo
     output = small_disk / f"digits.{format}"
     # A subprocess: torch's own .pt2 writer used to abort the whole process (SIGABRT) on a full disk.
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    args = ["--ckpt_path", str(checkpoint), "--format", format, "--output", str(output), "--data_dir", "none"]
+    args = ["--ckpt_path", str(checkpoint), "--format", format, "--output", str(output)]
     result = subprocess.run(
         [sys.executable, "-m", "mnist_rnn", "export", *args], env=env, capture_output=True, text=True, timeout=300
     )
@@ -235,3 +247,15 @@ def test_a_bidirectional_pt2_file_gives_a_tuple_as_a_one_way_one_does():
     program = torch.export.load(io.BytesIO(EXPORTERS["pt2"](model))).module()
     outputs = program(generated_images(2, 28, seed=0))
     assert isinstance(outputs, tuple) and len(outputs) == 1 and outputs[0].shape == (2, 10)
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_a_batch_of_no_images_gives_empty_answers(bidirectional):
+    """reshape(B, -1) refused a batch of 0 (-1 could be any size), in the network and in its .pt2 program.
+    (onnxruntime aborts the process on one, in its LSTM kernel: docs/serve.md says so.)"""
+    model = ProbabilityModel(RNNNetwork(hidden_size=8, bidirectional=bidirectional))
+    empty = torch.zeros(0, 1, 28, 28, dtype=torch.uint8)
+    program = torch.export.load(io.BytesIO(EXPORTERS["pt2"](model))).module()
+    for outputs in (model(empty), program(empty)):
+        assert [tuple(output.shape) for output in outputs] == [(0, 10), (0, 28, 10)][: len(outputs)]
+        assert len(outputs) == (1 if bidirectional else 2)

@@ -3,6 +3,7 @@
 import csv
 import io
 import logging
+import os
 from pathlib import Path
 
 import numpy as np
@@ -64,11 +65,18 @@ def test_predict_prints_csv_and_writes_predictions_csv(checkpoint, pictures, in_
     assert sorted(path.name for path in saved.parent.iterdir()) == ["config.yaml", "hparams.yaml", "predictions.csv"]
 
 
-def test_a_bfloat16_recipe_still_predicts_float32_probabilities(checkpoint, pictures, in_tmp_dir, capsys):
+@pytest.mark.parametrize("cpu", ["native", "none"])
+def test_a_bfloat16_recipe_still_predicts_float32_probabilities(
+    checkpoint, pictures, in_tmp_dir, capsys, monkeypatch, cpu
+):
     """predict --config configs/fast.yaml (bf16-mixed) gave probabilities in bfloat16's steps (0.9961 for 0.9978),
-    other than serve's and the exported models'."""
+    other than serve's and the exported models'; on a CPU without bfloat16 it warned of a fallback to float32,
+    which predict runs in anyway."""
+    monkeypatch.setattr("mnist_rnn.precision.cpu_bf16", lambda: cpu)
     predict(checkpoint, pictures, "--trainer.precision", "bf16-mixed")
-    assert_rows_are_the_models(read_csv(capsys.readouterr().out), checkpoint)
+    out, err = capsys.readouterr()
+    assert_rows_are_the_models(read_csv(out), checkpoint)
+    assert "replaced by" not in err
 
 
 def test_predict_with_worker_processes_writes_the_same_table(checkpoint, pictures, in_tmp_dir, capsys):
@@ -113,7 +121,11 @@ def test_the_checkpoint_decides_the_data_set(fake_data_dir, pictures, in_tmp_dir
     captured = capsys.readouterr()
     rows = read_csv(captured.out)
     # Its messages speak of garments: the model reads no digits.
-    assert [str(pictures / "empty_page.jpg"), "blank", "no garment found (the image is blank)"] in rows
+    assert [
+        str(pictures / "empty_page.jpg"),
+        "blank",
+        "no garment found (the picture is blank, or only lines or noise)",
+    ] in rows
     assert f"{pictures / 'empty_page.jpg'}: no garment found" in captured.err
     rows = [row for row in rows if row[1] != "blank"]
     assert rows[0] == ["path", "class", "probability"]  # its classes are not digits: named, like "Trouser"
@@ -147,6 +159,16 @@ def test_predict_one_file_or_a_glob(checkpoint, pictures, in_tmp_dir, capsys):
     assert [row[0] for row in read_csv(capsys.readouterr().out)[1:]] == [str(pictures / "scan.png")]
     predict(checkpoint, pictures / "*.png")
     assert [Path(row[0]).name for row in read_csv(capsys.readouterr().out)[1:]] == ["drawn.png", "scan.png"]
+
+
+def test_a_file_name_that_is_not_utf8_gets_its_row(checkpoint, pictures, in_tmp_dir, capfdbinary):
+    """A Latin-1 name (an old USB stick, a Windows zip) ended the run with a UnicodeEncodeError and no table."""
+    latin = pictures / os.fsdecode(b"caf\xe9.png")
+    (pictures / "scan.png").rename(latin)
+    predict(checkpoint, pictures)
+    out = capfdbinary.readouterr().out
+    assert out.count(b"\n") == 6 and bytes(pictures) + b"/caf\xe9.png," in out  # the name's own bytes, as ls shows it
+    assert Path("lightning_logs/version_0/predictions.csv").read_bytes() == out
 
 
 def test_predict_needs_no_training_data_and_no_network(checkpoint, pictures, in_tmp_dir, capsys, no_network):
@@ -236,7 +258,7 @@ def test_blank_images_are_flagged_in_their_row_and_on_stderr_and_the_exit_status
     captured = capsys.readouterr()
     rows = {Path(row[0]).name: row[1:] for row in read_csv(captured.out)[1:]}
     for name in ("empty_page.jpg", "nothing_drawn.png", "one_pixel.png"):
-        assert rows[name] == ["blank", "no digit found (the image is blank)"]
+        assert rows[name] == ["blank", "no digit found (the picture is blank, or only lines or noise)"]
         assert f"mnist-rnn: warning: {pictures / name}: no digit found" in captured.err
     for name in ("scan.png", "photo.jpg", "drawn.png", "five.bmp", "mnist_style.gif"):
         assert rows[name][0].isdigit()

@@ -37,7 +37,7 @@ from mnist_rnn.inference import ProbabilityModel, onnx_bytes
 from mnist_rnn.network import RNNNetwork
 from mnist_rnn.preparation import prepare
 from mnist_rnn.serve import app
-from mnist_rnn.serve.http import upload_bytes
+from mnist_rnn.serve.http import RequestError, upload_bytes
 from tests.helpers import ROOT, cli_subprocess, finish, fit_tiny_in, one_line_error, render_digit
 from tests.page_driver import DIGITS, chromium, count_requests, draw, wait_for_answer
 
@@ -286,6 +286,19 @@ def test_a_multipart_file_holding_the_boundary_without_a_crlf_before_it_is_kept_
     assert asyncio.run(upload_bytes(scope, body)) == data
 
 
+def test_a_bad_form_is_refused_without_a_line_in_the_servers_log(caplog):
+    """python-multipart logged "Expected boundary character 45, got 103 at index 2" for each bad form."""
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/predict",
+        "headers": [(b"content-type", b"multipart/form-data; boundary=b")],
+    }
+    with pytest.raises(RequestError, match="not a readable multipart upload"):
+        asyncio.run(upload_bytes(scope, b"garbage, not a form"))
+    assert [record.getMessage() for record in caplog.records if record.name.startswith("python_multipart")] == []
+
+
 def test_a_png_holding_the_boundary_is_read_whole_over_http(server):
     image = render_digit(4, canvas=(120, 120), size=90, ink=0, paper=255)
     from PIL import PngImagePlugin
@@ -316,10 +329,16 @@ def bad_requests() -> list[tuple[str, dict, int, str]]:
             "blank image",
             {"data": encode(Image.new("L", (50, 50), 255), "PNG"), "content_type": "image/png"},
             422,
-            "blank image",
+            "no digit found: the picture is blank",
         ),  # fmt: skip
         ("PCX", {"data": encode(Image.new("L", (28, 28)), "PCX"), "content_type": "image/x-pcx"}, 415, "PNG"),
         ("multipart without 'file'", {"data": form, "content_type": form_type}, 400, "'file'"),
+        (  # it said "without a field named 'file'", which the form had
+            "multipart cut short",
+            {"data": multipart("file", png)[0][:-40], "content_type": form_type},
+            400,
+            "the multipart upload was cut short: it ends before its closing boundary",
+        ),
         (
             "multipart, 'file' as text",
             {
@@ -633,7 +652,10 @@ def test_a_fashion_checkpoint_prepares_uploads_as_fashion_mnist_made_its_images(
     assert status == 200, body
     assert json.loads(body)["prepared"] == garment.tolist()  # the digit search would fit it into 20 pixels
     status, body = request(fashion_server + "/predict", encode(Image.new("L", (64, 64), 255), "PNG"), "image/png")
-    assert (status, json.loads(body)) == (422, {"error": "blank image: no garment found (draw or upload one garment)"})
+    assert (status, json.loads(body)) == (
+        422,
+        {"error": "no garment found: the picture is blank, or only lines or noise (draw or upload one garment)"},
+    )
 
 
 def test_the_page_says_what_it_needs_without_javascript(server):
@@ -787,7 +809,7 @@ def test_every_interface_gets_a_warning_and_urls_a_browser_can_open(checkpoint, 
 
 def test_an_onnx_file_of_this_checkpoint_is_taken_and_another_models_refused(checkpoint, started, tmp_path, capsys):
     own = tmp_path / "own.onnx"
-    main(["export", "--ckpt_path", str(checkpoint), "--format", "onnx", "--output", str(own), "--data_dir", "none"])
+    main(["export", "--ckpt_path", str(checkpoint), "--format", "onnx", "--output", str(own)])
     main(["serve", "--ckpt_path", str(checkpoint), "--backend", "onnx", "--onnx", str(own)])
     assert len(started) == 1
 
