@@ -149,7 +149,7 @@ def calibrate_checkpoint(
     from mnist_rnn.data import DeviceBatches
     from mnist_rnn.inference import load_network
 
-    network = load_network(ckpt_path, note_uncalibrated=False)  # it is being calibrated
+    network = load_network(ckpt_path)
     if datamodule is None:
         datamodule = validation_split(ckpt_path, data_dir)
     elif datamodule.val_set is None:

@@ -39,6 +39,7 @@ from mnist_rnn.inference import (
     compare,
     generated_images,
     load_network,
+    note_if_uncalibrated,
 )
 from mnist_rnn.tools import ToolParser
 
@@ -230,6 +231,7 @@ def main(argv: list[str]) -> None:
         sys.exit(1)
     print(f"Check: {parity}")
     print(f"Wrote {output} ({output.stat().st_size / 1e6:.2f} MB)")
+    note_if_uncalibrated(args.ckpt_path)
 
 
 def _require_onnx() -> None:

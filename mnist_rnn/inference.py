@@ -35,30 +35,36 @@ def checkpoint_hparams(ckpt_path: str | Path) -> dict[str, Any]:
     return {**NETWORK_DEFAULTS, **(load_keys(ckpt_path).get("hyper_parameters") or {})}
 
 
-def load_network(ckpt_path: str | Path, note_uncalibrated: bool = True) -> RNNNetwork:
-    """The plain network of a checkpoint, in eval mode, on the CPU; with a note on stderr if the checkpoint
-    was never calibrated (``note_uncalibrated``: the probabilities it gives are the user's answer).
+def load_network(ckpt_path: str | Path) -> RNNNetwork:
+    """The plain network of a checkpoint, in eval mode, on the CPU.
 
     Raises:
         UserError: the file is a Lightning checkpoint, but of another model (other hyperparameters or weights).
     """
     from mnist_rnn.checkpoint import NOT_OURS, holds_network_weights, load_keys, state_dict_problem
-    from mnist_rnn.model import NOT_CALIBRATED_NOTE, RNNClassifier, not_calibrated
+    from mnist_rnn.model import RNNClassifier
 
     # Checked first, so that no note about this model's checkpoints (e.g. a missing temperature) comes before
     # the refusal of another model's.
-    keys = load_keys(ckpt_path)
-    if not holds_network_weights(keys.get("state_dict")):
+    if not holds_network_weights(load_keys(ckpt_path).get("state_dict")):
         raise UserError(NOT_OURS.format(path=ckpt_path, why="no network weights"))
     try:
-        network = RNNClassifier.load_from_checkpoint(ckpt_path, map_location="cpu").network.eval()
+        return RNNClassifier.load_from_checkpoint(ckpt_path, map_location="cpu").network.eval()
     except (TypeError, KeyError, RuntimeError, ValueError) as error:
         # TypeError: hyperparameters this model does not take; RuntimeError: weights of other names or shapes.
         why = state_dict_problem(error) or first_line(error)
         raise UserError(NOT_OURS.format(path=ckpt_path, why=why)) from error
-    if note_uncalibrated and not_calibrated(keys):
+
+
+def note_if_uncalibrated(ckpt_path: str | Path) -> None:
+    """A line on stderr if ``calibrate`` (or ``fit``) never fitted the checkpoint's temperature (a run's
+    ``last.ckpt``): serve and export give its raw probabilities. Said once their work succeeded, not above a
+    one-line error."""
+    from mnist_rnn.checkpoint import load_keys
+    from mnist_rnn.model import NOT_CALIBRATED_NOTE, not_calibrated
+
+    if not_calibrated(load_keys(ckpt_path)):
         tell(NOT_CALIBRATED_NOTE.format(path=ckpt_path))
-    return network
 
 
 class ProbabilityModel(nn.Module):

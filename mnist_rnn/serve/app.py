@@ -28,6 +28,7 @@ from mnist_rnn.inference import (
     compare,
     generated_images,
     load_network,
+    note_if_uncalibrated,
     onnx_bytes,
 )
 from mnist_rnn.network import RNNNetwork
@@ -260,6 +261,7 @@ def main(argv: list[str]) -> None:
                 f"authentication: anyone who can reach this machine can use the server",
                 file=sys.stderr,
             )
+        note_if_uncalibrated(args.ckpt_path)
         print(f"mnist-rnn: serving {args.ckpt_path} at {' or '.join(urls(args.host, args.port))}", file=sys.stderr)
         sys.stderr.flush()
         # The HTTP processes (forked from this one) prepare single images: small arrays, for which a second

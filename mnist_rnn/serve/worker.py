@@ -32,7 +32,7 @@ class Backend:
 class TorchBackend(Backend):
     def __init__(self, ckpt_path: str | Path) -> None:
         with muted():  # its notes (no temperature) were printed when serve loaded it first
-            self.model = ProbabilityModel(load_network(ckpt_path, note_uncalibrated=False))  # serve's said it
+            self.model = ProbabilityModel(load_network(ckpt_path))
 
     @torch.inference_mode()
     def __call__(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
