@@ -1,6 +1,6 @@
 """Pictures the digit search once got wrong, measured on this checkout and, with ``--old``, another version.
 
-Seven sets, made here from one seed, each with what is counted:
+Thirteen sets, made here from one seed, each with what is counted:
 
 - ``grey_sheet``: a small printed digit (10-24% of the sheet's shorter side) on grey recycled paper lying
   on a white table, photographed: the sheet is darker than the table, so the background's opening leaves
@@ -19,11 +19,21 @@ Seven sets, made here from one seed, each with what is counted:
   height, dark ink or grey) on paper photographed in uneven light, a JPEG of 1000x750: read right.
 - ``blank_page``: 120 photos of blank paper, plain or ruled, in uneven light, half with the hard edge of a
   phone's or a hand's shadow across them: refused as blank.
+- ``framed_photo``: 200 MNIST test digits (2,500-2,699) written with a marker on paper in uneven light, a
+  2000x1500 JPEG (its 28-pixel frame enlarged to 450-675), with a box (turned up to 6 degrees), a rounded box, a
+  circle or an ellipse drawn round them in the same ink, 6 (a printed form's box) to 50 pixels (a marker)
+  wide, 6-40% of the digit's height clear of it: read right.
+- ``framed_canvas``: 400 MNIST test digits (3,000-3,399) drawn on the page with its pen (18-31 pixels wide)
+  and framed the same ways with it: read right.
+- ``underlined_canvas``: 200 MNIST test digits (3,400-3,599) drawn on the page and underlined with its pen,
+  the line 6-30% of the digit's height under it and reaching past it by up to a fifth: read right.
+- ``speck_in_loop``: the control, 300 MNIST test 0s, 6s, 8s and 9s (from 4,000 on) drawn on the page with
+  a dot in their largest loop (10-30% of the loop's width, clear of its strokes): read right.
 
 Each version prepares every picture in its own subprocess (its own ``PYTHONPATH``); the network of
 ``--ckpt-path`` then reads both versions' 28x28 images here.
 
-    python -m benchmarks.hard_pictures --ckpt-path CKPT --data-dir ../shared/mnist [--old ../base]
+    python -m benchmarks.hard_pictures --ckpt-path CKPT --data-dir ../shared/mnist [--old ../base] [--sets SET ...]
 """
 
 from __future__ import annotations
@@ -38,11 +48,11 @@ import torch
 from PIL import Image, ImageDraw
 from scipy import ndimage
 
-from benchmarks.options import checkout, existing_file
+from benchmarks.options import checkout, data_folder, existing_file
 from benchmarks.own_digits import PHOTOGRAPHED, font_of, fonts, page, random_size, sensor_noise, to_image
-from benchmarks.prepare_speed import HERE, PHOTO, canvas, mnist_test, run
+from benchmarks.prepare_speed import CANVAS, HERE, PHOTO, canvas, mnist_test, run
 from mnist_rnn.inference import ProbabilityModel, load_network
-from mnist_rnn.preparation import stroke_width
+from mnist_rnn.preparation import box_around, octagon_footprint, stroke_width
 
 # Run in each version's interpreter: prepare every picture of each set; save the images and the warnings.
 WORKER = """
@@ -73,11 +83,11 @@ def grey_sheet(digit: int, font_path: Path | None, rng: np.random.Generator) -> 
     return to_image(sensor_noise(np.asarray(photo.convert("RGB"), dtype=np.float32), rng, rng.uniform(1, 4)))
 
 
-def paper_photo(rng: np.random.Generator, ruled: bool, shadow: bool) -> np.ndarray:
-    """A sheet filling a phone photo (float RGB): off-white, lit unevenly (brighter towards one side and
-    corner), with sensor noise; blue ruled lines and a red margin line if ``ruled``; and if ``shadow``, the
+def paper_photo(rng: np.random.Generator, ruled: bool, shadow: bool, size: tuple[int, int] = PHOTO) -> np.ndarray:
+    """A sheet filling a phone photo of ``size`` (float RGB): off-white, lit unevenly (brighter towards one side
+    and corner), with sensor noise; blue ruled lines and a red margin line if ``ruled``; and if ``shadow``, the
     hard-edged shadow of the phone or the hand across one corner, 20-35% darker."""
-    height, width = PHOTO[1], PHOTO[0]
+    width, height = size
     y, x = np.mgrid[0:height, 0:width].astype(np.float32)
     slope_x, slope_y = rng.uniform(-0.3, 0.3), rng.uniform(-0.15, 0.15)
     light = 1 + slope_x * (x / width - 0.5) + slope_y * (y / height - 0.5)
@@ -88,7 +98,7 @@ def paper_photo(rng: np.random.Generator, ruled: bool, shadow: bool) -> np.ndarr
     sheet = np.array([238, 233, 222], dtype=np.float32) * rng.uniform(0.9, 1.0)
     pixels = light[..., None] * sheet
     if ruled:
-        lines = Image.new("L", PHOTO, 0)
+        lines = Image.new("L", size, 0)
         draw = ImageDraw.Draw(lines)
         gap, start = int(height * rng.uniform(0.06, 0.1)), int(rng.uniform(10, 40))
         for row in range(start, height, gap):
@@ -119,14 +129,177 @@ def fine_pen(digit: np.ndarray, rng: np.random.Generator) -> Image.Image:
     return to_image(pixels)
 
 
+FRAMED_PHOTO = (2000, 1500)  # the size of the photos the frames were found on
+FRAME_SHAPES = ("box", "rounded", "circle", "ellipse")
+FRAME_WIDTHS = (6, 10, 16, 25, 35, 50)  # pixels of FRAMED_PHOTO: a printed form's box to a marker's
+PEN = CANVAS / 13  # the page's pen at middle pressure (web/index.html: 0.75-1.25 times this)
+
+
+def framed(ink: np.ndarray, shape: str, width: float, gap: float, angle: float, supersample: int = 1) -> np.ndarray:
+    """``ink`` (a digit, float in [0, 1]) with a frame drawn round it in the same ink: a ``shape`` ("box", turned
+    by ``angle`` degrees, "rounded", "circle" or "ellipse"), ``width`` pixels wide and ``gap`` pixels clear of
+    the digit's strokes (not of its box: a circle round a 1 is smaller than round a 0). The picture grows to
+    hold the frame; drawn ``supersample`` times as large and box-averaged down, for a canvas's soft edge."""
+    rows, cols = np.nonzero(ink > 0.5)
+    points = np.stack([cols + 0.5, rows + 0.5], axis=1)
+    centre = (points.min(axis=0) + points.max(axis=0)) / 2
+    offsets = points - centre
+    turn = np.radians(angle if shape == "box" else 0.0)
+    rotation = np.array([[np.cos(turn), -np.sin(turn)], [np.sin(turn), np.cos(turn)]])
+    along = offsets @ rotation  # the strokes in the frame's own axes
+    if shape in ("box", "rounded"):
+        half = np.abs(along).max(axis=0) + gap + (0.1 * min(np.abs(along).max(axis=0)) if shape == "rounded" else 0)
+    else:  # the smallest circle or ellipse (as tall and wide as the digit's box) that clears every stroke
+        axes = np.ones(2) if shape == "circle" else np.abs(along).max(axis=0)
+        half = np.sqrt(((along / axes) ** 2).sum(axis=1)).max() * axes + gap
+    reach = float(np.hypot(*half)) + width + 2  # from the centre, however the box is turned
+    height, wide = ink.shape
+    margin = int(max(0.0, reach - min(centre[0], centre[1], wide - centre[0], height - centre[1]))) + 1
+    big = np.pad(ink, margin)
+    middle = (centre + margin) * supersample
+    layer = Image.new("L", (big.shape[1] * supersample, big.shape[0] * supersample), 0)
+    draw = ImageDraw.Draw(layer)
+    w, half = width * supersample, half * supersample
+    if shape == "box":
+        path = [np.array(corner) * (half + w / 2) for corner in ((-1, -1), (1, -1), (1, 1), (-1, 1))]
+        corners = [tuple(middle + rotation @ corner) for corner in path]
+        draw.line([*corners, corners[0], corners[1]], fill=255, width=round(w), joint="curve")
+    else:
+        outer = (*(middle - half - w), *(middle + half + w))
+        if shape == "rounded":
+            draw.rounded_rectangle(outer, radius=float(0.3 * min(half) + w), outline=255, width=round(w))
+        else:
+            draw.ellipse(outer, outline=255, width=round(w))
+    if supersample > 1:
+        layer = layer.reduce(supersample)
+    return np.maximum(big, np.asarray(layer, dtype=np.float32) / 255)
+
+
+def framed_photo(digit: np.ndarray, rng: np.random.Generator) -> Image.Image:
+    """An MNIST digit (28x28) written with a marker, framed in the same ink, on a sheet filling the photo."""
+    for shrink in 0.9 ** np.arange(20):  # a smaller digit until the frame fits in the photo
+        side = int(FRAMED_PHOTO[1] * rng.uniform(0.3, 0.45) * shrink)
+        large = np.asarray(Image.fromarray(digit).resize((side, side), Image.Resampling.BICUBIC), dtype=np.float32)
+        ink = np.clip((large - 96) / 64, 0, 1)
+        ink = ink[box_around(ink > 0, 1)]
+        shape = FRAME_SHAPES[int(rng.integers(len(FRAME_SHAPES)))]
+        pen = float(rng.choice(FRAME_WIDTHS))
+        drawing = framed(ink, shape, pen, rng.uniform(0.06, 0.4) * ink.shape[0], rng.uniform(-6, 6))
+        if drawing.shape[0] < FRAMED_PHOTO[1] - 40 and drawing.shape[1] < FRAMED_PHOTO[0] - 40:
+            break
+    drawing = ndimage.gaussian_filter(drawing, rng.uniform(0.8, 2.5))  # the camera's blur
+    pixels = paper_photo(rng, ruled=False, shadow=False, size=FRAMED_PHOTO)
+    height, width = drawing.shape
+    top, left = (
+        int(rng.integers(20, FRAMED_PHOTO[1] - height - 20)),
+        int(rng.integers(20, FRAMED_PHOTO[0] - width - 20)),
+    )
+    colour = np.array([[25, 28, 40], [30, 40, 120], [90, 90, 95]][int(rng.integers(3))], dtype=np.float32)
+    part = pixels[top : top + height, left : left + width]
+    part[:] = part * (1 - drawing[..., None]) + colour * drawing[..., None]
+    return to_image(pixels)
+
+
+def on_the_pad(drawing: np.ndarray, rng: np.random.Generator) -> Image.Image:
+    """A drawing (float in [0, 1], at most CANVAS pixels) as the page posts its pad: white on black, RGBA."""
+    pad = np.zeros((CANVAS, CANVAS), dtype=np.float32)
+    top, left = (int(rng.integers(0, CANVAS - side + 1)) for side in drawing.shape)
+    pad[top : top + drawing.shape[0], left : left + drawing.shape[1]] = drawing
+    gray = Image.fromarray(np.rint(pad * 255).astype(np.uint8))
+    return Image.merge("RGBA", [gray] * 3 + [Image.new("L", (CANVAS, CANVAS), 255)])
+
+
+def drawn_with_the_pen(digit: np.ndarray, side: int, pen: float) -> np.ndarray:
+    """An MNIST digit enlarged to ``side`` pixels, its strokes widened to the pen's (float in [0, 1], cropped)."""
+    large = np.asarray(Image.fromarray(digit).resize((side, side), Image.Resampling.BICUBIC), dtype=np.float32)
+    ink = np.clip((large - 96) / 64, 0, 1)  # a 2-pixel antialiased edge, as the canvas draws it
+    widen = int(round(pen - stroke_width(ink > 0.5)))
+    if widen >= 2:
+        ink = ndimage.grey_dilation(ink, footprint=octagon_footprint(widen | 1) if widen >= 7 else np.ones((3, 3)))
+    return ink[box_around(ink > 0, 1)]
+
+
+def framed_canvas(digit: np.ndarray, rng: np.random.Generator) -> Image.Image:
+    """An MNIST digit drawn on the page with its pen, and a frame drawn round it with the same pen."""
+    pen = PEN * rng.uniform(0.75, 1.25)
+    shape = FRAME_SHAPES[int(rng.integers(len(FRAME_SHAPES)))]
+    gap, angle = rng.uniform(0.06, 0.4), rng.uniform(-6, 6)
+    for shrink in 0.9 ** np.arange(20):  # a smaller digit until the frame fits on the pad
+        ink = drawn_with_the_pen(digit, int(CANVAS * rng.uniform(0.4, 0.6) * shrink), pen)
+        drawing = framed(ink, shape, pen, gap * ink.shape[0], angle, supersample=4)
+        drawing = drawing[box_around(drawing > 0, 0)]
+        if max(drawing.shape) <= CANVAS:
+            break
+    return on_the_pad(drawing, rng)
+
+
+def underlined_canvas(digit: np.ndarray, rng: np.random.Generator) -> Image.Image:
+    """An MNIST digit drawn on the page with its pen, and underlined with it: a line 6-30% of the digit's height
+    under it, at least as wide as 0.6 of its height and reaching past it by up to a fifth, turned by up to 4
+    degrees."""
+    pen = PEN * rng.uniform(0.75, 1.25)
+    ink = drawn_with_the_pen(digit, int(CANVAS * rng.uniform(0.45, 0.65)), pen)
+    height, width = ink.shape
+    length = max(width, 0.6 * height) * rng.uniform(1.0, 1.4)
+    slope = np.tan(np.radians(rng.uniform(-4, 4)))
+    below = height + rng.uniform(0.06, 0.3) * height + pen / 2 + abs(slope) * length / 2
+    start, end = width / 2 - length / 2, width / 2 + length / 2
+    ends = [(start, below - slope * length / 2), (end, below + slope * length / 2)]
+    reach = int(np.ceil(max(0.0, -start) + pen))
+    size = (int(width + 2 * reach), int(below + abs(slope) * length + pen + 2))
+    layer = Image.new("L", (size[0] * 4, size[1] * 4), 0)
+    draw = ImageDraw.Draw(layer)
+    points = [((x + reach) * 4, y * 4) for x, y in ends]
+    draw.line(points, fill=255, width=round(pen * 4))
+    for x, y in points:  # the pen's round ends
+        draw.ellipse((x - pen * 2, y - pen * 2, x + pen * 2, y + pen * 2), fill=255)
+    drawing = np.asarray(layer.reduce(4), dtype=np.float32) / 255
+    drawing[:height, reach : reach + width] = np.maximum(drawing[:height, reach : reach + width], ink)
+    return on_the_pad(drawing[box_around(drawing > 0, 0)], rng)
+
+
+def speck_in_loop(digit: np.ndarray, rng: np.random.Generator) -> Image.Image | None:
+    """An MNIST digit drawn on the page, with a dot in its largest loop (10-30% of the loop's width, clear of
+    its strokes); None when it has no loop of 12 pixels or more across."""
+    ink = drawn_with_the_pen(digit, int(CANVAS * rng.uniform(0.6, 0.85)), 0)
+    holes, count = ndimage.label(ndimage.binary_fill_holes(ink > 0.5) & (ink < 0.5))
+    if count == 0:
+        return None
+    depth = ndimage.distance_transform_edt(holes == np.bincount(holes.ravel())[1:].argmax() + 1)
+    radius = float(depth.max())  # half the loop's width, at its deepest point
+    if radius < 6:
+        return None
+    centre = np.unravel_index(depth.argmax(), depth.shape)
+    rows, cols = np.ogrid[: ink.shape[0], : ink.shape[1]]
+    dot = np.clip(rng.uniform(0.1, 0.3) * radius + 0.5 - np.hypot(rows - centre[0], cols - centre[1]), 0, 1)
+    return on_the_pad(np.maximum(ink, dot), rng)
+
+
 def tiny_on_flat(digit: int, font_path: Path | None, ink: int, paper: int) -> Image.Image:
     picture = Image.new("L", (700, 700), paper)
     ImageDraw.Draw(picture).text((320, 320), str(digit), fill=ink, font=font_of(font_path, 30))
     return picture
 
 
-def write_sets(root: Path, data_dir: str, seed: int) -> dict[str, list[list[int]]]:
-    """Every set's pictures in ``root/SET/``; returns {set: the digits in each picture, file order}."""
+SETS = (
+    "grey_sheet",
+    "two_digit_photo",
+    "column_photo",
+    "two_digit_canvas",
+    "column_canvas",
+    "one_digit_canvas",
+    "fine_pen",
+    "blank_page",
+    "tiny_on_flat",
+    "framed_photo",
+    "framed_canvas",
+    "speck_in_loop",
+    "underlined_canvas",
+)
+
+
+def write_sets(root: Path, data_dir: str, seed: int, chosen: tuple[str, ...] = SETS) -> dict[str, list[list[int]]]:
+    """The ``chosen`` sets' pictures in ``root/SET/``; returns {set: the digits in each picture, file order}."""
     truth: dict[str, dict[str, list[int]]] = {}
 
     def save(kind: str, image: Image.Image, digits: list[int], suffix: str = "png") -> None:
@@ -137,23 +310,23 @@ def write_sets(root: Path, data_dir: str, seed: int) -> dict[str, list[list[int]
         truth[kind][name] = digits
 
     font_paths = list(fonts().values())
-    for index in range(300):
-        rng = np.random.default_rng([seed, 1, index])
-        save("grey_sheet", grey_sheet(index % 10, font_paths[index % len(font_paths)], rng), [index % 10], "jpg")
-    for kind_index, make in enumerate(PHOTOGRAPHED.values()):
-        for index in range(36):
-            rng = np.random.default_rng([seed, 2, kind_index, index])
-            number = int(rng.integers(10, 100))
-            image = make(number, font_paths[index % len(font_paths)], rng)
-            save("two_digit_photo", image, [number // 10, number % 10], "jpg")
-    for kind_index, make in enumerate(PHOTOGRAPHED.values()):
-        for index in range(36):
-            rng = np.random.default_rng([seed, 5, kind_index, index])
-            number = int(rng.integers(10, 100))
-            image = make(f"{number // 10}\n{number % 10}", font_paths[index % len(font_paths)], rng)
-            save("column_photo", image, [number // 10, number % 10], "jpg")
-    digits, labels = mnist_test(data_dir, 10000)
+    if "grey_sheet" in chosen:
+        for index in range(300):
+            rng = np.random.default_rng([seed, 1, index])
+            save("grey_sheet", grey_sheet(index % 10, font_paths[index % len(font_paths)], rng), [index % 10], "jpg")
+    for kind, seed_key, column in (("two_digit_photo", 2, False), ("column_photo", 5, True)):
+        if kind not in chosen:
+            continue
+        for kind_index, make in enumerate(PHOTOGRAPHED.values()):
+            for index in range(36):
+                rng = np.random.default_rng([seed, seed_key, kind_index, index])
+                number = int(rng.integers(10, 100))
+                text = f"{number // 10}\n{number % 10}" if column else number
+                save(kind, make(text, font_paths[index % len(font_paths)], rng), [number // 10, number % 10], "jpg")
+    digits, labels = mnist_test(data_dir, 10000) if set(chosen) - {"grey_sheet", "tiny_on_flat"} else ([], [])
     for kind, across in (("two_digit_canvas", True), ("column_canvas", False)):
+        if kind not in chosen:
+            continue
         rng = np.random.default_rng([seed, 3] if across else [seed, 6])
         for _ in range(400):
             first, second = rng.integers(0, 2000, size=2)  # pairs of the first 2,000 test digits
@@ -164,18 +337,42 @@ def write_sets(root: Path, data_dir: str, seed: int) -> dict[str, list[list[int]
             square = np.zeros((pair.shape[1], pair.shape[1]), dtype=np.uint8)
             square[(pair.shape[1] - 28) // 2 :][:28] = pair
             save(kind, canvas(square if across else square.T, rng), [int(labels[first]), int(labels[second])])
-    rng = np.random.default_rng([seed, 7])
-    for index in range(len(digits)):
-        save("one_digit_canvas", canvas(digits[index], rng), [int(labels[index])])
-    rng = np.random.default_rng([seed, 8])
-    for index in range(500):
-        save("fine_pen", fine_pen(digits[2000 + index], rng), [int(labels[2000 + index])], "jpg")
-    rng = np.random.default_rng([seed, 9])
-    for index in range(120):
-        save("blank_page", to_image(paper_photo(rng, ruled=index % 2 == 0, shadow=index % 4 < 2)), [], "jpg")
-    for digit in range(10):
-        for ink, paper in [(0, 255), (255, 0), (110, 190)]:
-            save("tiny_on_flat", tiny_on_flat(digit, font_paths[digit % len(font_paths)], ink, paper), [digit])
+    if "one_digit_canvas" in chosen:
+        rng = np.random.default_rng([seed, 7])
+        for index in range(len(digits)):
+            save("one_digit_canvas", canvas(digits[index], rng), [int(labels[index])])
+    if "fine_pen" in chosen:
+        rng = np.random.default_rng([seed, 8])
+        for index in range(500):
+            save("fine_pen", fine_pen(digits[2000 + index], rng), [int(labels[2000 + index])], "jpg")
+    if "blank_page" in chosen:
+        rng = np.random.default_rng([seed, 9])
+        for index in range(120):
+            save("blank_page", to_image(paper_photo(rng, ruled=index % 2 == 0, shadow=index % 4 < 2)), [], "jpg")
+    if "tiny_on_flat" in chosen:
+        for digit in range(10):
+            for ink, paper in [(0, 255), (255, 0), (110, 190)]:
+                save("tiny_on_flat", tiny_on_flat(digit, font_paths[digit % len(font_paths)], ink, paper), [digit])
+    if "framed_photo" in chosen:
+        rng = np.random.default_rng([seed, 10])
+        for index in range(2500, 2700):
+            save("framed_photo", framed_photo(digits[index], rng), [int(labels[index])], "jpg")
+    if "framed_canvas" in chosen:
+        rng = np.random.default_rng([seed, 11])
+        for index in range(3000, 3400):
+            save("framed_canvas", framed_canvas(digits[index], rng), [int(labels[index])])
+    if "speck_in_loop" in chosen:
+        rng = np.random.default_rng([seed, 12])
+        looped = (index for index in range(4000, len(digits)) if labels[index] in (0, 6, 8, 9))
+        while len(truth.get("speck_in_loop", {})) < 300:
+            index = next(looped)
+            picture = speck_in_loop(digits[index], rng)
+            if picture is not None:
+                save("speck_in_loop", picture, [int(labels[index])])
+    if "underlined_canvas" in chosen:
+        rng = np.random.default_rng([seed, 13])
+        for index in range(3400, 3600):
+            save("underlined_canvas", underlined_canvas(digits[index], rng), [int(labels[index])])
     for kind, files in truth.items():
         (root / kind / "truth.json").write_text(json.dumps(list(files)))
     return {kind: list(files.values()) for kind, files in truth.items()}
@@ -184,16 +381,19 @@ def write_sets(root: Path, data_dir: str, seed: int) -> dict[str, list[list[int]
 def main_cli() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ckpt-path", type=existing_file, required=True, help="a checkpoint written by fit")
-    parser.add_argument("--data-dir", required=True, help="folder holding MNIST/raw/ (for the canvases)")
+    parser.add_argument(
+        "--data-dir", type=data_folder("mnist"), required=True, help="folder holding MNIST/raw/ (for the canvases)"
+    )
     parser.add_argument("--old", type=checkout, help="a checkout of the version to compare with")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--sets", nargs="+", choices=SETS, default=SETS, help="the sets to make and measure (all)")
     args = parser.parse_args()
     versions = {"this version": HERE, **({str(args.old): args.old} if args.old else {})}
     model = ProbabilityModel(load_network(args.ckpt_path))
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        truth = write_sets(root, args.data_dir, args.seed)
+        truth = write_sets(root, args.data_dir, args.seed, tuple(args.sets))
         results: dict[str, dict[str, tuple[int, int]]] = {}
         for number, (name, folder) in enumerate(versions.items()):
             run(folder, ["-c", WORKER, str(root), str(number)], root)

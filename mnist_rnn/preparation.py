@@ -14,6 +14,7 @@ Reading files is :mod:`mnist_rnn.user_images`' job.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -47,12 +48,24 @@ INK = 0.05  # of the digit's peak: the crop box holds the pixels above this, not
 # page's lines (joined by the margin line into one region) 0.01.
 HAIRLINE = 0.03
 LIGHT_INK = 0.35  # above this fraction of light pixels, the light part is paper (see _ink_is_dark)
+# ... unless it is a bold frame drawn in light ink round a light digit on a drawing's plain dark background
+# (a box on the page, with the pen): on under half of the picture's edge, and its largest region under
+# FRAME_PAPER of itself once its holes are filled in (0.34-0.38 on the page; a sheet on a table is mostly
+# paper, 0.7 or more: SHEET_PAPER).
+FRAME_PAPER = 0.5
 # A light region is paper when it is shaped like a sheet (see _looks_like_a_sheet): at least SHEET_SIZE of
 # the picture's shorter side wide in every direction, filling SHEET_SOLIDITY of its convex hull once the
 # ink on it is filled in, and with an outline of at most SHEET_CORNERS corners (four, or a few more where
 # the picture's edge cuts it) when straightened within CORNER_TOLERANCE of its diagonal. A digit's own
 # outline, however bold, is rounded: ten corners or more at that tolerance.
 SHEET_SIZE, SHEET_SOLIDITY, SHEET_CORNERS, CORNER_TOLERANCE = 0.2, 0.9, 6, 0.03
+# ... and, when it lies clear of the picture's edge or on a drawing's plain dark background (the page's),
+# paper shows over at least SHEET_PAPER of it, ink filled in: the digit on a note covers 8-11% of it
+# (benchmarks/desk_notes.py), a bold one a fifth. A box drawn in light ink round a light digit on the page is
+# four-cornered and convex once filled too, but mostly hole: its ring is 0.28-0.61 of it, and it was taken
+# for paper, the box's inside for the digit. (A white table round a grey sheet in a photo is mostly hole
+# too, but reaches the edge, and is still taken for paper: rightly, the ink is dark.)
+SHEET_PAPER = 0.7
 # Only photos are looked at for a sheet: in an image smaller than this (MNIST's own 28x28), a digit's
 # outline is a few pixels across and can straighten into a few corners (1 of MNIST's 10,000 test digits).
 SHEET_MIN_SIDE = 64
@@ -93,6 +106,21 @@ SHEET_STEP = 0.3
 # and fine-liner digits were read as a 1, 92-97% sure. Strokes thinner than THIN_STROKE are widened to
 # MNIST_STROKE before the digit is scaled (docs/predict.md).
 THIN_STROKE, MNIST_STROKE = 0.06, 0.10
+# A box, a circle or a loop drawn round the digit in the same pen is heavier than the digit, and was taken
+# for it, the digit kept as one of its strokes (a boxed 7 read as a 2 or a 0, 99% sure); a lighter one was
+# kept as a stroke of the digit. A region is such a frame when it encloses real ink: the heaviest region in
+# one of its holes, with the pieces near it, together at least FRAMED_SIZE of the hole's longer side and
+# FRAMED_WEIGHT of the frame's weight, all FRAME_GAP working pixels or more clear of it. A 0, 6, 8 or 9 with
+# a speck or a noise dot in its loop is no frame (the speck is small). The frame is left out, and what it
+# encloses is searched for the digit as the whole picture is. (On 10,000 MNIST test digits drawn on the
+# page, no frame is found: benchmarks/hard_pictures.py.)
+FRAMED_SIZE, FRAMED_WEIGHT, FRAME_GAP = 0.4, 0.05, 2
+# An underline is left out too: a straight stroke (its middle bowed by at most UNDERLINE_BOW of its width),
+# flat (at most UNDERLINE of its width tall), under the rest of the digit, clear of it by UNDERLINE_GAP of its
+# height, and reaching past both of its sides. Heavier than the digit (under a 1) it was taken for it;
+# lighter, it was kept as a stroke of it on the page (an underlined 4 read as a 1). A 2's base drawn apart is
+# not as wide as the rest of it, and the bottom arc of a 3 broken by a fine pen is bowed.
+UNDERLINE, UNDERLINE_GAP, UNDERLINE_BOW = 1 / 3, 0.05, 0.05
 EIGHT_NEIGHBOURS = np.ones((3, 3), dtype=bool)  # regions and holes are 8-connected
 
 
@@ -132,7 +160,8 @@ def prepare(image: Image.Image, find_others: bool = True) -> Prepared:
     grayscale in [0, 1] whatever the mode (16-bit scans scaled, not
     clipped; transparent pixels are background); the ink's polarity decided; the
     background (paper, table, shadows, vignetting) estimated locally and removed; the digit found as the
-    strongly inked region not touching the picture's edge, with any strokes near it; cropped to it and
+    strongly inked region not touching the picture's edge, with any strokes near it (a frame drawn round it
+    or a line under it left out); cropped to it and
     stretched to full brightness; scaled so the longer side is 20 pixels, keeping the aspect ratio;
     placed in a 28x28 black frame with its centre of mass in the middle.
     """
@@ -206,8 +235,15 @@ def grayscale(image: Image.Image) -> np.ndarray | None:
         # 16-bit scans (and 32-bit integer or float images): scale by the range the values use, since
         # converting to 8 bits would clip everything above 255 to white.
         values = np.asarray(image, dtype=np.float32)
+        finite = np.isfinite(values)
+        if not finite.any():
+            return None
+        if not finite.all():  # a float image's "no data" pixels (NaN, inf): the picture's median level
+            values = np.where(finite, values, np.median(values[finite]))
         top = float(values.max(initial=0))
-        full = 1.0 if top <= 1 and image.mode == "F" else 255.0 if top <= 255 else 65535.0
+        # Full scale is 1 for floats in [0, 1], else the bit depth the values use: a 10-bit sensor's 1023
+        # is white (over 65535, its digit fell under NO_CONTRAST and the picture read as blank).
+        full = 1.0 if top <= 1 and image.mode == "F" else float(2 ** max(8, math.ceil(math.log2(top + 1))) - 1)
         return np.clip(values / full, 0, 1)
     if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
@@ -248,10 +284,13 @@ def _ink(gray: np.ndarray, find_others: bool = True) -> tuple[np.ndarray, bool] 
     found = _digit_regions(ink, peak, background, find_others)
     if found is None:
         return None
-    digit, several = found
+    digit, several, left_out = found
     # The strokes' soft edges belong to the digit: keep what is within four working pixels of it (MNIST's
-    # own digits have faint edges up to two pixels wide, and resampling leaves faint ripples beyond).
+    # own digits have faint edges up to two pixels wide, and resampling leaves faint ripples beyond); but not
+    # a frame drawn round it or a line under it, nor their own soft edges.
     digit = _widened(digit, 4)
+    if left_out is not None:
+        digit &= ~_widened(left_out, FRAME_GAP)
     if scale == 1:
         ink = _above(gray, background, dark)
         ink = np.clip(ink - _noise_level(ink), 0, None) * digit
@@ -318,7 +357,27 @@ def _ink_is_dark(gray: np.ndarray) -> bool:
     """
     low, high = _range_ends(gray)
     light = gray > (low + high) / 2
-    return float(light.mean()) > LIGHT_INK or _looks_like_a_sheet(light)
+    # A drawing on a plain dark background (the page's pad): half the picture or more at its darkest level,
+    # which a photo's noise never is. A light frame round a light digit is looked for there (see FRAME_PAPER).
+    drawing = np.count_nonzero(gray == gray.min()) >= gray.size / 2
+    if float(light.mean()) > LIGHT_INK:
+        return not (drawing and _is_a_light_frame(light))
+    return _looks_like_a_sheet(light, drawing)
+
+
+def _is_a_light_frame(light: np.ndarray) -> bool:
+    """Whether the light part of a drawing, more than LIGHT_INK of it, is a bold frame drawn in light ink round a
+    light digit rather than paper: on under half of the picture's edge, and mostly hole (see FRAME_PAPER)."""
+    if np.concatenate([light[0], light[-1], light[:, 0], light[:, -1]]).mean() > 0.5:
+        return False
+    labels, _ = ndimage.label(light, EIGHT_NEIGHBOURS)
+    sizes = np.bincount(labels.ravel())
+    sizes[0] = 0
+    region = labels == sizes.argmax()
+    # The row spans hold the region with its holes filled: a sheet fills them, and needs no filling in.
+    if sizes.max() >= FRAME_PAPER * _RowExtremes.of(region).spans():
+        return False
+    return int(sizes.max()) < FRAME_PAPER * int(_fill_holes(region).sum())
 
 
 def _range_ends(gray: np.ndarray) -> tuple[np.float64, np.float64]:
@@ -336,10 +395,11 @@ def _range_ends(gray: np.ndarray) -> tuple[np.float64, np.float64]:
     return low, high
 
 
-def _looks_like_a_sheet(light: np.ndarray) -> bool:
+def _looks_like_a_sheet(light: np.ndarray, drawing: bool = False) -> bool:
     """Whether the largest light region is a sheet of paper rather than a light digit: wide, convex and
     four-cornered (see SHEET_SIZE), whichever way it is turned and even seen at a slant, as a note lying on
-    a desk is. Small images are never taken for photos of a sheet (SHEET_MIN_SIDE)."""
+    a desk is; and mostly paper when it lies clear of the picture's edge or on a ``drawing``'s plain dark
+    background (SHEET_PAPER). Small images are never taken for photos of a sheet (SHEET_MIN_SIDE)."""
     if min(light.shape) < SHEET_MIN_SIDE:
         return False
     labels, count = ndimage.label(light, EIGHT_NEIGHBOURS)
@@ -359,7 +419,11 @@ def _looks_like_a_sheet(light: np.ndarray) -> bool:
     outline = hull.points[hull.vertices]
     if _width(outline) < SHEET_SIZE * min(light.shape) or spans < SHEET_SOLIDITY * hull.volume:
         return False
-    if _fill_holes(region).sum() < SHEET_SOLIDITY * hull.volume:
+    filled = int(_fill_holes(region).sum())
+    if filled < SHEET_SOLIDITY * hull.volume:
+        return False
+    clear_of_edge = not (region[0].any() or region[-1].any() or region[:, 0].any() or region[:, -1].any())
+    if (clear_of_edge or drawing) and region.sum() < SHEET_PAPER * filled:  # a light frame round a light digit
         return False
     diagonal = float(np.hypot(*np.ptp(outline, axis=0)))
     return len(_corners(outline, CORNER_TOLERANCE * diagonal)) <= SHEET_CORNERS
@@ -464,6 +528,26 @@ class _Box(NamedTuple):
         top, bottom, left, right = bounds
         return self.top >= top and self.bottom <= bottom and self.left >= left and self.right <= right
 
+    @classmethod
+    def around(cls, boxes: list[_Box]) -> _Box:
+        """The box around ``boxes`` (at least one)."""
+        return cls(
+            min(b.top for b in boxes),
+            max(b.bottom for b in boxes),
+            min(b.left for b in boxes),
+            max(b.right for b in boxes),
+        )
+
+    def under(self, other: _Box) -> bool:
+        """Flat, under ``other`` and clear of it, and reaching past both of its sides, as an underline does (see
+        UNDERLINE)."""
+        return (
+            self.top - other.bottom > UNDERLINE_GAP * other.height
+            and self.height <= UNDERLINE * (self.right - self.left + 1)
+            and self.left <= other.left
+            and self.right >= other.right
+        )
+
     def beside(self, other: _Box) -> bool:
         """Side by side, as digits are written in a row: their columns overlap by less than half the narrower
         one's width, and their rows by at least half the shorter one's height. A stroke of the same digit
@@ -495,9 +579,10 @@ class _Box(NamedTuple):
 
 def _digit_regions(
     ink: np.ndarray, peak: float, background: np.ndarray, find_others: bool = True
-) -> tuple[np.ndarray, bool] | None:
+) -> tuple[np.ndarray, bool, np.ndarray | None] | None:
     """The regions of ``ink`` (a working copy, ``background`` taken away) that make up the digit, as a boolean
-    mask, and whether another digit lies clear of it.
+    mask; whether another digit lies clear of it; and the marks left out of it, frames drawn round it and lines
+    under it, as a mask (None if none).
 
     Regions are the connected areas above WEAK times the peak; a region's weight is its ink above STRONG
     times it, squared (a faint smudge weighs little or nothing). Hairlines (the sliver a sheet's slanted
@@ -508,7 +593,8 @@ def _digit_regions(
     box widened by a third; on a spotless background (MNIST's, a drawing app's) every region clear of the
     edge is. Another digit (a region outside that widened box, beside the digit or in a column with it, with
     at least ANOTHER_WEIGHT of its weight and ANOTHER_DIGIT of its height) is never kept, on any background,
-    and makes the picture one of several digits.
+    and makes the picture one of several digits. A frame drawn round the digit (see FRAMED_SIZE) is left out,
+    and the digit is searched for among the regions it encloses alone; so is a line under it (UNDERLINE).
     """
     labels, count = ndimage.label(ink > WEAK * peak, EIGHT_NEIGHBOURS)
     if count == 0:
@@ -547,9 +633,32 @@ def _digit_regions(
     # picture's edge, which on a blank page was read as a 1 or a 7, 97-99% sure. Nor when it is as faint as
     # EDGE_CONTRAST: the haze the light's fall-off leaves along the edge of a blank ruled page (a 0, 64% sure).
     cropped = [k for k in boxes if peak >= EDGE_CONTRAST and on_level_ground(k)]
-    main = max(level or inside or cropped or [0], key=lambda k: weight[k])
-    if main == 0:
+    candidates = level or inside or cropped
+    if not candidates:
         return None
+    main = max(candidates, key=lambda k: weight[k])
+    # A frame drawn round the digit: heavier than it (a marker's box round a 1), so taken for the digit, or
+    # lighter (a fine line round a bold digit), so kept as a stroke of it. Both are left out, and the digit is
+    # searched for among what they enclose (a box in a box: both).
+    left_out: list[int] = []
+    while enclosed := _framed(labels, main, candidates, boxes, weight):
+        left_out.append(main)
+        candidates = enclosed
+        main = max(candidates, key=lambda k: weight[k])
+    for k in sorted(candidates, key=lambda k: -boxes[k].long_side):  # the outermost first
+        if k != main and k in candidates and boxes[main].within(boxes[k].widened(0)):
+            enclosed = _framed(labels, k, candidates, boxes, weight)
+            if main in enclosed:
+                left_out.append(k)
+                candidates = enclosed
+    # A line under the digit, heavier than it (under a 1).
+    above = [k for k in candidates if boxes[k].bottom < boxes[main].top]
+    if above and _underlines(labels, main, [boxes[k] for k in above], boxes[main]):
+        left_out.append(main)
+        candidates = [k for k in candidates if k != main]
+        main = max(above, key=lambda k: weight[k])
+    if left_out:
+        level = [k for k in level if k in candidates]
     near = boxes[main].widened(boxes[main].long_side / 3)
     # On a spotless background (one flat level, the ink exactly 0 over most of the picture: MNIST's images,
     # a drawing app's) every inked region is part of the drawing; elsewhere only the strokes near the digit
@@ -567,7 +676,60 @@ def _digit_regions(
     # Another digit is left out even on a spotless background, so that the image shows the one digit the
     # answer is about (drawn side by side on the page, both would be shrunk into one 20-pixel box).
     keep = [k for k in level if k not in other_digits and (spotless or boxes[k].within(near))]
-    return np.isin(labels, [main, *keep]), bool(other_digits)
+    # A line under the digit, lighter than it, was kept as a stroke of it.
+    digit = {main, *keep}
+    left_out += [k for k in digit - {main} if _underlines(labels, k, [boxes[d] for d in digit - {k}], boxes[k])]
+    keep = [k for k in keep if k not in left_out]
+    return np.isin(labels, [main, *keep]), bool(other_digits), np.isin(labels, left_out) if left_out else None
+
+
+def _underlines(labels: np.ndarray, k: int, others: list[_Box], box: _Box) -> bool:
+    """Whether region ``k`` (its box ``box``) is a line drawn under the regions of ``others`` (see UNDERLINE):
+    flat and under them, and straight (its columns' middles within UNDERLINE_BOW of its width of a line)."""
+    if not box.under(_Box.around(others)):
+        return False
+    line = labels[box.top : box.bottom + 1, box.left : box.right + 1] == k
+    columns = np.flatnonzero(line.any(axis=0))
+    rows = np.arange(line.shape[0], dtype=np.float64)
+    middles = (rows @ line[:, columns]) / line[:, columns].sum(axis=0)
+    bow = middles - np.polyval(np.polyfit(columns, middles, 1), columns)
+    return float(np.abs(bow).max()) <= UNDERLINE_BOW * line.shape[1]
+
+
+def _framed(
+    labels: np.ndarray, frame: int, candidates: list[int], boxes: dict[int, _Box], weight: np.ndarray
+) -> list[int]:
+    """The ``candidates`` that region ``frame`` encloses, when it is a frame drawn round a digit; else [].
+
+    It is one when what it encloses holds real ink: the heaviest region in one of its holes with the pieces
+    near it (a digit in pieces, as a faint pen leaves it), together at least FRAMED_SIZE of the hole's longer
+    side and FRAMED_WEIGHT of the frame's weight, and all FRAME_GAP or more clear of it."""
+    box = boxes[frame]
+    within = [k for k in candidates if k != frame and boxes[k].within(box.widened(0))]
+    if not within:  # nothing in its box, so no hole to look for: a digit alone, most often
+        return []
+    part = labels[box.top : box.bottom + 1, box.left : box.right + 1]
+    ring = part == frame
+    # The spaces the frame divides its box into, 4-connected: a region's pixels join at their corners too, and
+    # an 8-connected space would slip out between two of them.
+    spaces, _ = ndimage.label(~ring)
+    outside = set(np.concatenate([spaces[0], spaces[-1], spaces[:, 0], spaces[:, -1]]).tolist())
+    # A region does not touch the frame, so it lies in one space: its first pixel's.
+    space_of = {k: int(spaces[tuple(np.argwhere(part == k)[0])]) for k in within}
+    enclosed = [k for k in within if space_of[k] not in outside]
+    if not enclosed:
+        return []
+    heaviest = max(enclosed, key=lambda k: weight[k])
+    near = boxes[heaviest].widened(boxes[heaviest].long_side / 3)
+    digit = [k for k in enclosed if space_of[k] == space_of[heaviest] and boxes[k].within(near)]
+    hole = _Box.of(ndimage.find_objects(spaces)[space_of[heaviest] - 1])
+    if (
+        weight[digit].sum() < FRAMED_WEIGHT * weight[frame]
+        or _Box.around([boxes[k] for k in digit]).long_side < FRAMED_SIZE * hole.long_side
+        or (_widened(ring, FRAME_GAP) & np.isin(part, digit)).any()
+    ):
+        return []
+    return enclosed
 
 
 def _steepest_background(background: np.ndarray, labels: np.ndarray, k: int, box: _Box) -> float:

@@ -308,6 +308,27 @@ def test_a_16_bit_scan_is_scaled_not_clipped(tmp_path):
     assert close(to_mnist(loaded), to_mnist(scan8)) < 0.01
 
 
+@pytest.mark.parametrize("bits", [10, 11, 12])
+def test_a_scan_of_fewer_bits_in_16_is_scaled_to_its_own_depth(bits, tmp_path):
+    """A 10- or 11-bit sensor's picture in a 16-bit PNG was scaled by 65535: its digit fell under the contrast
+    of a blank picture."""
+    scan8 = render_digit(2, canvas=(300, 300), size=200, at=(60, 20), ink=30, paper=220)
+    scaled = np.asarray(scan8, dtype=np.float64) / 255 * (2**bits - 1)
+    Image.fromarray(np.round(scaled).astype(np.uint16)).save(tmp_path / "scan.png")
+    prepared = prepare(decode_image(tmp_path / "scan.png"))
+    assert not prepared.blank and close(prepared.pixels, to_mnist(scan8)) < 0.01
+
+
+def test_a_float_picture_with_no_data_pixels_is_read():
+    """NaN or inf pixels (a scientific TIFF's "no data") made the whole float picture blank, and so did values
+    up to 1000 (scaled by 65535)."""
+    values = np.asarray(render_digit(2, canvas=(300, 300), size=200, at=(60, 20), ink=30, paper=220), np.float32)
+    values[:10, :10], values[-1, -1] = np.nan, np.inf
+    prepared = prepare(Image.fromarray(values * 4, mode="F"))  # 120-880: a float picture beyond [0, 1]
+    assert not prepared.blank
+    assert prepare(Image.fromarray(np.full((30, 30), np.nan, np.float32), mode="F")).blank
+
+
 # The background opening: a real opening (by a symmetric octagon), equal to scipy's on random arrays, at the
 # window sizes photos give (57-85: the sizes at which the first version's diagonal lines were off centre).
 OPENING_SIZES = [15, 57, 65, 73, 77, 79, 85]
@@ -877,3 +898,117 @@ def test_reduce_takes_every_mode_the_preparation_reads(mode, colour):
     reduced = preparation.reduced(image)
     assert reduced.size == (1250, 1050) and preparation.grayscale(reduced) is not None
     assert preparation.reduced(Image.new(mode, (1999, 1000), colour)).size == (1999, 1000)
+
+
+# A frame drawn round the digit in the same pen (a box, a circle) is heavier than the digit: it was taken for
+# the digit, the digit inside kept as one of its strokes (a boxed 7 read as a 2 or a 0, 99% sure).
+
+
+def marker_photo(digit: int, frame: str | None, width: int = 30, gap: int = 60) -> Image.Image:
+    """A dark digit 300 pixels tall on a 1000x750 photo of paper in uneven light (blurred, with sensor noise),
+    and a ``frame`` ("box" or "circle") ``width`` pixels wide drawn round it ``gap`` pixels clear of it."""
+    ink = np.asarray(render_digit(digit, canvas=(1000, 750), size=300, at=(380, 160)), dtype=np.float32) / 255
+    ink = ndimage.grey_dilation(ink, size=(9, 9))  # a marker's strokes, about as wide as the frame's
+    rows, cols = np.nonzero(ink > 0.5)
+    top, bottom, left, right = rows.min() - gap, rows.max() + gap, cols.min() - gap, cols.max() + gap
+    layer = Image.new("L", (1000, 750), 0)
+    if frame == "box":
+        ImageDraw.Draw(layer).rectangle((left - width, top - width, right + width, bottom + width), outline=255,
+                                        width=width)  # fmt: skip
+    elif frame == "circle":
+        centre, radius = ((left + right) / 2, (top + bottom) / 2), max(right - left, bottom - top) / 2 + width
+        ImageDraw.Draw(layer).ellipse((centre[0] - radius, centre[1] - radius, centre[0] + radius,
+                                       centre[1] + radius), outline=255, width=width)  # fmt: skip
+    ink = ndimage.gaussian_filter(np.maximum(ink, np.asarray(layer, dtype=np.float32) / 255), 1.5)
+    light = np.linspace(0.85, 1.0, 1000)[None, :] * np.linspace(0.9, 1.0, 750)[:, None]
+    paper = 235 * light * (1 - ink) + 30 * ink
+    return grey(paper + np.random.default_rng(digit).normal(0, 3, paper.shape))
+
+
+def pad(*shapes: tuple[str, tuple]) -> Image.Image:
+    """The page's canvas (320x320, white on black) with strokes of its pen (25 pixels): ("line", points),
+    ("box", corners), ("circle", its box)."""
+    drawn = Image.new("L", (320, 320), 0)
+    draw = ImageDraw.Draw(drawn)
+    for shape, where in shapes:
+        if shape == "line":
+            draw.line(where, fill=255, width=25, joint="curve")
+        elif shape == "box":
+            draw.rectangle(where, outline=255, width=25)
+        else:
+            draw.ellipse(where, outline=255, width=25)
+    return drawn
+
+
+SEVEN = ("line", (120, 100, 200, 100, 150, 220))
+ONE = ("line", (160, 95, 158, 225))
+
+
+@pytest.mark.parametrize("frame, width", [("box", 30), ("box", 12), ("circle", 40)])
+def test_a_digit_framed_in_a_photo_is_prepared_without_its_frame(frame, width):
+    framed = prepare(marker_photo(7, frame, width))
+    alone = prepare(marker_photo(7, None))
+    assert not framed.several and close(framed.pixels, alone.pixels) < 0.01
+
+
+@pytest.mark.parametrize(
+    "framed, alone",
+    [
+        (pad(SEVEN, ("box", (55, 45, 265, 285))), pad(SEVEN)),  # four-cornered: was taken for a sheet
+        (pad(ONE, ("circle", (45, 45, 275, 275))), pad(ONE)),  # heavier than the 1: was taken for the digit
+        (pad(SEVEN, ("box", (70, 55, 250, 270)), ("box", (20, 10, 300, 310))), pad(SEVEN)),  # a box in a box
+    ],
+    ids=["boxed-7", "circled-1", "boxed-twice"],
+)
+def test_a_digit_framed_on_the_page_is_prepared_without_its_frame(framed, alone):
+    assert prepare(framed).pixels.equal(prepare(alone).pixels)
+
+
+def test_a_bold_frame_covering_over_a_third_of_the_page_is_light_ink_not_paper():
+    # Over LIGHT_INK of the picture is light: it was taken for paper, and the frame's inside for the digit.
+    framed = Image.new("L", (320, 320), 0)
+    ImageDraw.Draw(framed).ellipse((5, 5, 315, 315), outline=255, width=40)
+    ImageDraw.Draw(framed).line(SEVEN[1], fill=255, width=25, joint="curve")
+    assert np.mean(np.asarray(framed) > 127) > preparation.LIGHT_INK
+    assert prepare(framed).pixels.equal(prepare(pad(SEVEN)).pixels)
+
+
+def looped_digit_with_a_speck(digit: int, speck: int, photo: bool) -> tuple[Image.Image, Image.Image]:
+    """A 0, 6, 8 or 9 with a dot ``speck`` pixels across in the middle of its (lower or only) loop, and the same
+    digit without it: white on the page's black, or dark on grey paper (a photo)."""
+    drawn = np.asarray(render_digit(digit, canvas=(400, 400), size=300, at=(100, 20)), dtype=np.float32)
+    drawn = ndimage.grey_dilation(drawn, size=(9, 9))  # strokes as bold as the page's pen
+    holes, _ = ndimage.label(ndimage.binary_fill_holes(drawn > 127) & (drawn <= 127))
+    loop = holes == np.bincount(holes.ravel())[1:].argmax() + 1
+    row, col = np.unravel_index(ndimage.distance_transform_edt(loop).argmax(), loop.shape)
+    rows, cols = np.ogrid[:400, :400]
+    dotted = np.where(np.hypot(rows - row, cols - col) <= speck / 2, 255.0, drawn)
+    if photo:
+        return grey(235 - dotted * 205 / 255), grey(235 - drawn * 205 / 255)
+    return grey(dotted), grey(drawn)
+
+
+@pytest.mark.parametrize("digit", [0, 6, 8, 9])
+@pytest.mark.parametrize("photo", [False, True], ids=["page", "photo"])
+def test_a_digit_with_a_speck_in_its_loop_is_not_taken_for_a_frame(digit, photo):
+    # The speck is far smaller than the loop: the digit is no frame round it (a 0 round a noise dot is a 0).
+    with_speck, alone = looped_digit_with_a_speck(digit, 12, photo)
+    prepared, reference = prepare(with_speck).pixels, prepare(alone).pixels
+    # The same digit, but for the speck and a pixel's shift (the speck moves the centre of mass).
+    shifts = [(down, across) for down in range(-1, 2) for across in range(-1, 2)]
+    assert min(close(prepared.roll(shift, dims=(1, 2)), reference) for shift in shifts) < 0.01
+    assert ink_box(prepared) == ink_box(reference)
+
+
+def test_an_underlined_digit_is_prepared_without_its_line():
+    four = [("line", (180, 60, 110, 170, 220, 170)), ("line", (180, 110, 180, 230))]
+    assert prepare(pad(*four, ("line", (90, 270, 240, 270)))).pixels.equal(prepare(pad(*four)).pixels)
+    # Under a 1, the line is heavier than the digit, and was taken for it.
+    assert prepare(pad(ONE, ("line", (100, 265, 230, 262)))).pixels.equal(prepare(pad(ONE)).pixels)
+
+
+def test_a_two_whose_base_is_drawn_apart_keeps_it():
+    # Flat and under the rest, but no wider than it: not an underline.
+    curve = ("line", (100, 110, 130, 70, 190, 70, 215, 110, 200, 150, 115, 215))
+    prepared = prepare(pad(curve, ("line", (110, 255, 225, 255))))
+    assert ink_box(prepared.pixels)[0] == 20 and close(prepared.pixels, prepare(pad(curve)).pixels) > 0.05
