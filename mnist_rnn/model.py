@@ -149,6 +149,7 @@ class RNNClassifier(LightningModule):
         self.test_ece = calibration_error_metric(num_classes)
         # val/acc of the weights, read from their checkpoint, for TensorBoard's hyperparameters tab.
         self.checkpoint_val_acc: float | None = None
+        self._uncalibrated_checkpoint: str | None = None  # a loaded checkpoint never calibrated, to say so
         # The network's training pass as a CUDA graph, captured on the first training batch (on a GPU).
         self.graphed: GraphedNetwork | None = None
 
@@ -320,14 +321,14 @@ class RNNClassifier(LightningModule):
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.checkpoint_val_acc = checkpoint.get("val_acc")
         # Said once the weights have loaded (a checkpoint whose weights do not fit is refused, without it);
-        # None in load_from_checkpoint: serve and export say it in load_network.
+        # no Trainer in load_from_checkpoint: serve and export say it themselves (note_if_uncalibrated).
         self._uncalibrated_checkpoint = (
             self._trainer.ckpt_path if self._trainer and not_calibrated(checkpoint) else None
         )
 
     def _say_if_uncalibrated(self) -> None:
         """predict, test and validate of a last.ckpt gave its raw probabilities without a word."""
-        path, self._uncalibrated_checkpoint = getattr(self, "_uncalibrated_checkpoint", None), None
+        path, self._uncalibrated_checkpoint = self._uncalibrated_checkpoint, None
         if path is not None and self.trainer.state.fn != TrainerFn.FITTING:
             tell(NOT_CALIBRATED_NOTE.format(path=path))
 

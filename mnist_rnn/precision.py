@@ -32,8 +32,8 @@ ISAS_WITHOUT_BF16 = ("SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512
 
 def cpu_without_bf16(cell: str = "lstm", verb: str = "trains") -> str:
     """What bfloat16 does on this CPU, which lacks it, in words: oneDNN emulates it (slower than float32), or
-    has no bfloat16 LSTM at all; a GRU or plain RNN then runs in it, many times slower than in float32 (18x
-    and 13x under AVX2 alone: docs/results.md)."""
+    has no bfloat16 LSTM at all; a GRU or plain RNN then runs in it, many times slower than in float32
+    (docs/results.md)."""
     if cpu_bf16() == "emulated":
         return f"and emulated it {verb} slower than float32"
     if cell == "lstm":
