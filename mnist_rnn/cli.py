@@ -16,6 +16,7 @@ the ``last.ckpt`` of that run folder for ``fit``, its best checkpoint for the ot
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
 import errno
 import importlib
@@ -207,6 +208,7 @@ class MNISTRNNCLI(LightningCLI):
         stopping.doing("while reading the settings; nothing was written")
         raw_args = [str(arg) for arg in (sys.argv[1:] if args is None else args)] if not isinstance(args, dict) else []
         self.typed = frozenset(_typed_options(raw_args))
+        self.raw_args = raw_args
         _check_config_files(raw_args)
         super().parse_arguments(parser, args)
         subcommand = self.config.get("subcommand")
@@ -386,6 +388,9 @@ class MNISTRNNCLI(LightningCLI):
         ``trainer.checkpoint_callback`` is the first one, and the test after fit, ``--ckpt_path best`` and the
         clean stop on a signal use it (a user's callback monitoring val/loss once chose the tested weights).
         """
+        # Here, as the Trainer is made: each parse of the settings before (the checkpoint's hyperparameters
+        # parse them again) turns the counts back into floats.
+        _batch_counts_as_written(config, self.raw_args)
         chosen = config.get("callbacks") or []
         chosen = chosen if isinstance(chosen, list) else [chosen]
         if any(isinstance(callback, ProgressBar) for callback in chosen):
@@ -653,14 +658,49 @@ def _typed_options(args: list[str]) -> set[str]:
     return {arg[2:].split("=", 1)[0] for arg in args if arg.startswith(("--model.", "--data."))}
 
 
+def _config_paths(args: list[str]) -> list[Path]:
+    """The files of the ``--config`` (``-c``) options, in their order."""
+    paths = [after for flag, after in zip(args, args[1:], strict=False) if flag in ("-c", "--config")]
+    return [Path(path) for path in paths + [arg.split("=", 1)[1] for arg in args if arg.startswith("--config=")]]
+
+
+# Lightning's settings that are a number of batches as an int and a fraction of them as a float.
+BATCH_COUNTS = (
+    "limit_train_batches",
+    "limit_val_batches",
+    "limit_test_batches",
+    "limit_predict_batches",
+    "overfit_batches",
+)
+
+
+def _batch_counts_as_written(trainer: dict[str, Any], args: list[str]) -> None:
+    """jsonargparse reads Lightning's int-or-float settings as floats: ``--trainer.limit_test_batches 1`` was
+    1.0, every batch, not one (2 and more are whole floats, which Lightning counts as batches). A whole number
+    written without a point, in a ``--config`` file or on the command line, is a number of batches.
+    (``val_check_interval`` is left as parsed: 1 written for "once an epoch" is as likely as for every batch.)"""
+    written: dict[str, Any] = {}
+    for path in _config_paths(args):
+        with contextlib.suppress(OSError, yaml.YAMLError, AttributeError):  # checked by _check_config_files
+            written.update(yaml.safe_load(path.read_text()).get("trainer") or {})
+    for index, arg in enumerate(args):
+        name, equals, value = arg.partition("=")
+        if name.removeprefix("--trainer.") in BATCH_COUNTS:
+            value = value if equals else (args[index + 1] if index + 1 < len(args) else "")
+            with contextlib.suppress(yaml.YAMLError):
+                written[name.removeprefix("--trainer.")] = yaml.safe_load(value)  # "1": 1, "1.0": 1.0
+    for name in BATCH_COUNTS:
+        value, as_written = trainer.get(name), written.get(name)
+        if isinstance(as_written, int) and not isinstance(as_written, bool) and value == as_written:
+            trainer[name] = as_written
+
+
 def _check_config_files(args: list[str]) -> None:
     """Name the file and the line of a config file that is not valid YAML, or that is empty.
 
     jsonargparse reports these without the file's name ("Unexpected config" for an empty one).
     """
-    paths = [after for flag, after in zip(args, args[1:], strict=False) if flag in ("-c", "--config")]
-    paths += [arg.split("=", 1)[1] for arg in args if arg.startswith("--config=")]
-    for path in map(Path, paths):
+    for path in _config_paths(args):
         if not path.is_file():
             continue  # jsonargparse says "File does not exist"
         try:

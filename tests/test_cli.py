@@ -444,3 +444,18 @@ def test_default_root_dir_holds_logs_and_checkpoints_and_the_test_line_counts_th
     assert "on 40 test images" in out.out + out.err  # 2 batches of 20, of the 60
     main(resume_args(fake_data_dir, 2, "--trainer.default_root_dir", "out", *limits, "--ckpt_path", "last"))
     assert "resuming from out/lightning_logs/version_0/checkpoints/last.ckpt" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("written", "tested"),
+    [
+        (["--trainer.limit_test_batches", "1"], 20),  # it was 1.0, all 60: jsonargparse reads them as floats
+        (["--trainer.limit_test_batches=1.0"], 60),
+        (["--config", "limits.yaml"], 20),  # limit_test_batches: 1 in the file
+    ],
+)
+def test_a_limit_of_1_batch_written_without_a_point_is_one_batch(fake_data_dir, in_tmp_dir, capsys, written, tested):
+    (in_tmp_dir / "limits.yaml").write_text("trainer:\n  limit_test_batches: 1\n")
+    one_batch = ["--trainer.max_epochs", "1", "--trainer.limit_train_batches", "1", "--trainer.limit_val_batches", "1"]
+    main(["fit", *data_args(fake_data_dir), *QUIET, *one_batch, *written])
+    assert f"on {tested} test images" in capsys.readouterr().out
