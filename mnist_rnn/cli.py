@@ -61,6 +61,7 @@ from mnist_rnn.checkpoint import (
 from mnist_rnn.data import MNISTDataModule
 from mnist_rnn.errors import UserError, first_line, tell, warn
 from mnist_rnn.finite_loss import StopOnNonFiniteLoss
+from mnist_rnn.inference import note_if_uncalibrated
 from mnist_rnn.model import RNNClassifier
 from mnist_rnn.precision import FALLBACK, FULL_PRECISIONS, supported_precision
 from mnist_rnn.predictions import PredictionWriter
@@ -465,6 +466,7 @@ class MNISTRNNCLI(LightningCLI):
             total = len(images.failures) + len(images)
             column = self.prediction_writer.header[1]
             raise UserError(f"{len(images.failures)} of {total} files could not be read (rows with {column} 'error')")
+        note_if_uncalibrated(self.trainer.ckpt_path)
 
     def after_validate(self) -> None:
         """The validation accuracy in one line, as ``test`` gives its own, below Lightning's table."""
@@ -477,6 +479,7 @@ class MNISTRNNCLI(LightningCLI):
                 f"Validation accuracy {float(accuracy):.2%} (error {1 - float(accuracy):.2%}) on {images:,} "
                 f"validation images ({held_out}), from {trainer.ckpt_path}"
             )
+        note_if_uncalibrated(trainer.ckpt_path)
         self._exit_if_stopped("validating")
 
     def _exit_if_stopped(self, stage: str, then: str = ": the results above are complete") -> None:
@@ -517,6 +520,7 @@ class MNISTRNNCLI(LightningCLI):
         """The test's accuracy and calibration in the same lines as after ``fit``, below Lightning's table."""
         metrics = {key: float(value) for key, value in self.trainer.callback_metrics.items()}
         self._print_test_results(metrics, str(self.trainer.ckpt_path))
+        note_if_uncalibrated(self.trainer.ckpt_path)
         self._exit_if_stopped("testing")
 
     def _images_run(self, batches: list[int | float], dataset: Any) -> int:

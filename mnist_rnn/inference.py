@@ -56,14 +56,14 @@ def load_network(ckpt_path: str | Path) -> RNNNetwork:
         raise UserError(NOT_OURS.format(path=ckpt_path, why=why)) from error
 
 
-def note_if_uncalibrated(ckpt_path: str | Path) -> None:
+def note_if_uncalibrated(ckpt_path: str | Path | None) -> None:
     """A line on stderr if ``calibrate`` (or ``fit``) never fitted the checkpoint's temperature (a run's
-    ``last.ckpt``): serve and export give its raw probabilities. Said once their work succeeded, not above a
-    one-line error."""
+    ``last.ckpt``): predict, test, validate, serve and export give its raw probabilities. Said once their
+    work succeeded, not above a one-line error."""
     from mnist_rnn.checkpoint import load_keys
     from mnist_rnn.model import NOT_CALIBRATED_NOTE, not_calibrated
 
-    if not_calibrated(load_keys(ckpt_path)):
+    if ckpt_path is not None and not_calibrated(load_keys(ckpt_path)):
         tell(NOT_CALIBRATED_NOTE.format(path=ckpt_path))
 
 

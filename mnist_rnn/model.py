@@ -18,7 +18,6 @@ from lightning.pytorch import LightningModule
 from lightning.pytorch.accelerators import CUDAAccelerator
 from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.plugins.precision import MixedPrecision
-from lightning.pytorch.trainer.states import TrainerFn
 from torch import Tensor
 from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy, MulticlassCalibrationError
@@ -149,7 +148,6 @@ class RNNClassifier(LightningModule):
         self.test_ece = calibration_error_metric(num_classes)
         # val/acc of the weights, read from their checkpoint, for TensorBoard's hyperparameters tab.
         self.checkpoint_val_acc: float | None = None
-        self._uncalibrated_checkpoint: str | None = None  # a loaded checkpoint never calibrated, to say so
         # The network's training pass as a CUDA graph, captured on the first training batch (on a GPU).
         self.graphed: GraphedNetwork | None = None
 
@@ -320,26 +318,6 @@ class RNNClassifier(LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.checkpoint_val_acc = checkpoint.get("val_acc")
-        # Said once the weights have loaded (a checkpoint whose weights do not fit is refused, without it);
-        # no Trainer in load_from_checkpoint: serve and export say it themselves (note_if_uncalibrated).
-        self._uncalibrated_checkpoint = (
-            self._trainer.ckpt_path if self._trainer and not_calibrated(checkpoint) else None
-        )
-
-    def _say_if_uncalibrated(self) -> None:
-        """predict, test and validate of a last.ckpt gave its raw probabilities without a word."""
-        path, self._uncalibrated_checkpoint = self._uncalibrated_checkpoint, None
-        if path is not None and self.trainer.state.fn != TrainerFn.FITTING:
-            tell(NOT_CALIBRATED_NOTE.format(path=path))
-
-    def on_test_start(self) -> None:
-        self._say_if_uncalibrated()
-
-    def on_validation_start(self) -> None:
-        self._say_if_uncalibrated()
-
-    def on_predict_start(self) -> None:
-        self._say_if_uncalibrated()
 
     def on_train_start(self) -> None:
         self.checkpoint_val_acc = None  # training changes the weights: a loaded val/acc no longer holds
