@@ -42,7 +42,9 @@ or AMX), and oneDNN cannot run the LSTM in it: --trainer.precision bf16-mixed re
 (float32)`; on an AVX512 CPU without those instructions: `..., and emulated it trains slower than float32:
 ...`). On a CPU `16-mixed` is bfloat16's too (Lightning trains it as `bf16-mixed`), and falls back the same
 way: `mnist-rnn: warning: on a CPU Lightning trains 16-mixed as bf16-mixed; this CPU has no native bfloat16
-...`.
+...`. `16-true` (float16 weights) on a CPU without native float16: `mnist-rnn: warning: this CPU has no native
+float16 (AVX512-FP16), and it trains the LSTM in it many times slower than float32: --trainer.precision 16-true
+replaced by 32-true (float32)`.
 
 Resuming with fewer training steps than the checkpoint made (a smaller `--trainer.limit_train_batches` or
 `--trainer.max_epochs` under the one-cycle schedule) stops before its first step with one line: `mnist-rnn:
@@ -79,7 +81,7 @@ onnxscript and onnxruntime; `tune` names Optuna and `.[tune]`).
 | Event | Exit | Message |
 |---|---|---|
 | The training loss becomes NaN or infinite | 2 | `mnist-rnn: error: the training loss became NaN or infinite at step 2 (epoch 0); stopped instead of training on it. Try a lower --model.lr, or a smaller --trainer.gradient_clip_val (this run's: 1.0)` (without clipping, as in `configs/seed.yaml`: `..., or gradient clipping (--trainer.gradient_clip_val 1.0)`) |
-| The same under `--trainer.precision 16-true` (Adam's eps is 0 in float16: on MNIST within 21 steps) | 2 | `mnist-rnn: error: the training loss became NaN or infinite at step 8 (epoch 0); stopped instead of training on it. With float16 weights (--trainer.precision 16-true) Adam's steps overflow: train in 16-mixed on a GPU, bf16-mixed or 32-true` |
+| The same under `--trainer.precision 16-true` (Adam's eps is 0 in float16: on MNIST within 21 steps), on a CPU with AVX512-FP16 | 2 | `mnist-rnn: error: the training loss became NaN or infinite at step 21 (epoch 0); stopped instead of training on it. With float16 weights (--trainer.precision 16-true) Adam's steps overflow: train in 16-mixed on a GPU, bf16-mixed or 32-true` |
 | The disk fills up while a checkpoint is written | 2 | `mnist-rnn: error: no space left on the device to write mnt/lightning_logs/version_0/checkpoints/best-epoch01-val_acc0.1500.ckpt: it needs about 84 kB, 0 kB are free in mnt/lightning_logs/version_0/checkpoints/. Earlier checkpoints are intact; free some space and resume with --ckpt_path last` (no `.partial` file is left) |
 | SIGTERM (`kill`, a cluster's time limit) while training | 143 | `mnist-rnn: stopped by SIGTERM at epoch 2, step 22; saved ./lightning_logs/version_0/checkpoints/last.ckpt. Resume with the same command and --ckpt_path last` |
 | Ctrl+C (SIGINT) once; a second Ctrl+C aborts at once | 130 | `mnist-rnn: stopping after this batch (Ctrl+C again to abort at once)` then `mnist-rnn: stopped by SIGINT at epoch 2, step 21; saved ./lightning_logs/version_0/checkpoints/last.ckpt. Resume with the same command and --ckpt_path last` |

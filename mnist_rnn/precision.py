@@ -6,8 +6,10 @@ without them (Skylake to Ice Lake, common in clouds) oneDNN emulates bfloat16 an
 its float32 speed; on a CPU without AVX512 (many laptops) oneDNN cannot build a bfloat16 LSTM at all and
 training ends in "could not create a primitive descriptor" (docs/results.md). There the CLI trains in float32
 instead (``32-true``, the same accuracy) and says so in one line, rather than refusing or slowing down a
-config that is fast elsewhere. :func:`cpu_bf16` and :func:`bf16_supported` are the one place that asks the
-hardware, so tests can pretend either way.
+config that is fast elsewhere. ``16-true`` (float16 weights) gets the same treatment on a CPU without native
+float16 (AVX512-FP16), where oneDNN runs it many times slower than float32. :func:`cpu_bf16`,
+:func:`bf16_supported` and :func:`cpu_fp16` are the one place that asks the hardware, so tests can pretend
+either way.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ import torch
 BF16_PRECISIONS = ("bf16-mixed", "bf16-true", "bf16")
 # float16 mixed precision, which Lightning replaces by bf16-mixed on a CPU (torch has no float16 autocast there).
 FP16_MIXED_PRECISIONS = ("16-mixed", "16")
+# float16 weights throughout, which a CPU computes natively only with AVX512-FP16 (Sapphire Rapids and newer).
+FP16_TRUE_PRECISIONS = ("16-true",)
 FALLBACK = "32-true"
 # The values of --trainer.precision that compute in float32 or float64 throughout.
 FULL_PRECISIONS = ("32-true", "32", "64-true", "64")
@@ -57,6 +61,14 @@ def cpu_bf16() -> str:
     return "native" if has_instructions and limit not in ISAS_WITHOUT_BF16 else "emulated"
 
 
+def cpu_fp16() -> bool:
+    """Whether this CPU computes in float16 natively (oneDNN's own check, which heeds ONEDNN_MAX_CPU_ISA)."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_fp16_supported())
+    except (AttributeError, RuntimeError):  # a torch built without oneDNN
+        return False
+
+
 def bf16_supported(device_type: str) -> bool:
     """Whether ``device_type`` ("cpu" or "cuda") computes in bfloat16 natively (another type: assumed so)."""
     if device_type == "cpu":
@@ -77,9 +89,13 @@ def device_type(accelerator: object) -> str | None:
 def supported_precision(
     precision: object, accelerator: object, cell: str = "lstm", verb: str = "trains"
 ) -> tuple[object, str | None]:
-    """``precision``, or float32 where it asks for bfloat16 that the device lacks; then a line saying why, of
+    """``precision``, or float32 where it asks for bfloat16 (or, on a CPU, float16 weights) that the device
+    lacks; then a line saying why, of
     the model's ``cell`` and what the command does with it (``verb``: "trains", or "runs" to test)."""
     device = device_type(accelerator)
+    if device == "cpu" and str(precision) in FP16_TRUE_PRECISIONS and not cpu_fp16():
+        lack = f"this CPU has no native float16 (AVX512-FP16), and it {verb} the {cell.upper()} in it many times"
+        return FALLBACK, f"{lack} slower than float32: --trainer.precision {precision} replaced by {FALLBACK} (float32)"
     # On a CPU Lightning trains 16-mixed as bf16-mixed (with a warning of its own), so the same check applies.
     as_bf16 = device == "cpu" and str(precision) in FP16_MIXED_PRECISIONS
     if not (as_bf16 or str(precision) in BF16_PRECISIONS) or device is None or bf16_supported(device):

@@ -87,3 +87,19 @@ def test_the_fallback_line_names_the_cell_and_what_the_command_does(monkeypatch)
     monkeypatch.setattr("mnist_rnn.precision.cpu_bf16", lambda: "emulated")
     _, line = supported_precision("bf16-true", "cpu", "rnn", "runs")
     assert "and emulated it runs slower than float32: --trainer.precision bf16-true replaced by 32-true" in line
+
+
+def test_float16_weights_fall_back_to_float32_on_a_cpu_without_float16(monkeypatch):
+    """16-true ran a GRU or LSTM step 25x slower than float32 on an AVX2 CPU (docs/results.md), without a word."""
+    monkeypatch.setattr("mnist_rnn.precision.cpu_fp16", lambda: False)
+    precision, line = supported_precision("16-true", "cpu", "gru", "trains")
+    assert precision == "32-true"
+    assert line.startswith("this CPU has no native float16 (AVX512-FP16), and it trains the GRU in it many times")
+    assert line.endswith("slower than float32: --trainer.precision 16-true replaced by 32-true (float32)")
+    assert supported_precision("16-true", "gpu") == ("16-true", None)  # every CUDA GPU computes in float16
+    monkeypatch.setattr("mnist_rnn.precision.cpu_fp16", lambda: True)
+    assert supported_precision("16-true", "cpu") == ("16-true", None)
+
+
+def test_cpu_fp16_is_onednns_answer():
+    assert precision.cpu_fp16() is bool(torch.ops.mkldnn._is_mkldnn_fp16_supported())
