@@ -93,6 +93,16 @@ class RNNNetwork(nn.Module):
         # A buffer, not a parameter: saved in the checkpoint and exported, but never trained by the optimiser.
         self.register_buffer("temperature", torch.tensor(1.0))
 
+    def _apply(self, fn, recurse=True):  # nn.Module's own signature
+        """Move and cast as nn.Module does, but keep ``temperature`` in float32: under bf16-true (or 16-true)
+        Lightning turns the whole network to half precision, and the one scalar, rounded to bfloat16's 8 bits
+        (0.615 became 0.617), shifted every probability and was saved so in the checkpoint, for no speed."""
+        temperature = self.temperature
+        super()._apply(fn, recurse)
+        if temperature.dtype == torch.float32 and self.temperature.dtype != torch.float32:
+            self.temperature = temperature.to(self.temperature.device)
+        return self
+
     def forward(self, images: Tensor) -> Tensor:
         """Logits (B, num_classes) of raw images (B, 1, H, W): uint8 0-255 or float 0-1."""
         return self.classify(self.to_sequence(self.scale(self._checked(images))))

@@ -108,6 +108,21 @@ def test_a_half_precision_network_reads_uint8_images(sequence, dtype):
     torch.testing.assert_close(logits.float(), expected, atol=0.05, rtol=0.05)
 
 
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_a_half_precision_network_keeps_its_temperature_in_float32(dtype):
+    """bf16-true rounded the temperature to bfloat16 (0.615 to 0.617): in probabilities, the test's logged
+    temperature and the checkpoint. The weights are cast, the temperature is not, and it still moves."""
+    network = RNNNetwork(hidden_size=8)
+    network.temperature.fill_(0.615)
+    half = network.to(dtype)
+    assert half.head.weight.dtype == dtype and half.temperature.dtype == torch.float32
+    assert half.temperature.item() == pytest.approx(0.615, abs=1e-7)
+    assert half.state_dict()["temperature"].dtype == torch.float32
+    half.load_state_dict({**half.state_dict(), "temperature": torch.tensor(0.75, dtype=dtype)})
+    assert half.temperature.dtype == torch.float32 and half.temperature.item() == 0.75
+    assert half.double().temperature.dtype == torch.float32 and half.head.weight.dtype == torch.float64
+
+
 def test_images_the_network_cannot_read_are_refused_with_the_fix():
     """A user's own inference on the plain network: float pixels of 0-255 (a tensor made from a PIL image) or a
     missing dimension gave confident answers, or a reshape error about 28x28x28."""
