@@ -33,6 +33,14 @@ N_BINS = 15  # the confidence bins of the calibration error (Guo et al.'s choice
 T_RANGE = (0.05, 20.0)
 
 
+def temperature_text(temperature: float, decimals: int = 3) -> str:
+    """``temperature`` with ``decimals`` decimals, or as many more as tell it from 1 ("1.0004", not "1.000"
+    beside the uncalibrated "T = 1")."""
+    while decimals < 8 and temperature != 1.0 and float(f"{temperature:.{decimals}f}") == 1.0:
+        decimals += 1
+    return f"{temperature:.{decimals}f}"
+
+
 @dataclass
 class Calibration:
     """A fitted temperature and what it did to the validation split."""
@@ -47,8 +55,8 @@ class Calibration:
 
     def __str__(self) -> str:
         return (
-            f"temperature {self.temperature:.3f}; on the {self.images:,} validation images the calibration "
-            f"error (ECE) went from {self.ece_before:.2%} to {self.ece_after:.2%} and the NLL from "
+            f"temperature {temperature_text(self.temperature)}; on the {self.images:,} validation images the "
+            f"calibration error (ECE) went from {self.ece_before:.2%} to {self.ece_after:.2%} and the NLL from "
             f"{self.nll_before:.4f} to {self.nll_after:.4f}; accuracy {self.accuracy:.2%}, unchanged{self.at_limit}"
         )
 
@@ -215,5 +223,6 @@ def main(argv: list[str]) -> None:
     print(f"  negative log-likelihood            {calibration.nll_before:.4f} -> {calibration.nll_after:.4f}")
     # Run again on a calibrated checkpoint, the figures above start from T = 1 all the same: say what it held.
     replaced = f" (it held {earlier:.4f}, from an earlier calibration)" if earlier is not None else ""
-    print(f"Wrote temperature {calibration.temperature:.4f} into {args.ckpt_path}{replaced}{calibration.at_limit}")
+    temperature = temperature_text(calibration.temperature, 4)
+    print(f"Wrote temperature {temperature} into {args.ckpt_path}{replaced}{calibration.at_limit}")
     sys.stdout.flush()

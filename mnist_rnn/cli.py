@@ -47,7 +47,7 @@ from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCL
 from lightning.pytorch.plugins.io import CheckpointIO
 
 from mnist_rnn import stopping
-from mnist_rnn.calibration import N_BINS, calibrate_checkpoint
+from mnist_rnn.calibration import N_BINS, calibrate_checkpoint, temperature_text
 from mnist_rnn.checkpoint import (
     AtomicCheckpointIO,
     SafeModelCheckpoint,
@@ -566,7 +566,7 @@ def calibration_line(results: dict[str, float]) -> str:
     """The test set's calibration error before and after temperature scaling, in one line."""
     return (
         f"Test calibration error (ECE, {N_BINS} bins) {results['test/ece']:.2%} at temperature "
-        f"{results['test/temperature']:.3f} ({results['test/ece_uncalibrated']:.2%} uncalibrated, at 1.0)"
+        f"{temperature_text(results['test/temperature'])} ({results['test/ece_uncalibrated']:.2%} uncalibrated, at 1.0)"
     )
 
 

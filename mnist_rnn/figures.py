@@ -29,7 +29,7 @@ from torch import Tensor
 from torch.utils.tensorboard.summary import hparams
 from torchmetrics.classification import MulticlassConfusionMatrix
 
-from mnist_rnn.calibration import N_BINS
+from mnist_rnn.calibration import N_BINS, temperature_text
 
 BINS = N_BINS  # confidence bins of the reliability diagram: those of the calibration error
 FEW = 20  # a bin with fewer images has an accuracy too noisy to draw a line through (+-0.2 at 50%)
@@ -398,7 +398,7 @@ def reliability_figure(bins: Tensor, temperature: float, errors: tuple[float, fl
     axes.text(0.04, 0.62, "too shy", color="grey", fontsize=14, rotation=45, ha="left", va="bottom", zorder=0.5)
     axes.text(0.50, 0.40, "too sure", color="grey", fontsize=14, rotation=45, ha="left", va="top", zorder=0.5)
     fullest = []  # per column: the bin that holds the most images, in words (a good model's whole story)
-    columns = (("T = 1", "#f59e0b"), (f"T = {temperature:.2f}", "#3b2fc9"))[: 2 if calibrated else 1]
+    columns = (("T = 1", "#f59e0b"), (f"T = {temperature_text(temperature, 2)}", "#3b2fc9"))[: 2 if calibrated else 1]
     for column, (name, colour) in enumerate(columns):
         images, confidence, right = (bins[row, column].numpy() for row in range(3))
         total = max(1.0, float(images.sum()))

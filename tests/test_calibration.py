@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from mnist_rnn import calibration
-from mnist_rnn.calibration import calibrate, calibration_error, fit_temperature
+from mnist_rnn.calibration import calibrate, calibration_error, fit_temperature, temperature_text
 from mnist_rnn.cli import main
 from mnist_rnn.inference import ProbabilityModel
 from mnist_rnn.model import RNNClassifier
@@ -205,3 +205,10 @@ def test_test_prints_the_calibration_error_before_and_after(run, fake_data_dir, 
     temperature = temperature_of(best)
     assert line.startswith("Test calibration error (ECE, 15 bins) ")
     assert f"at temperature {temperature:.3f}" in line and "uncalibrated, at 1.0" in line
+
+
+def test_a_temperature_is_written_with_the_decimals_that_tell_it_from_1():
+    """A fitted 1.0004 was printed "1.000", which reads as uncalibrated (T = 1)."""
+    assert temperature_text(0.54114) == "0.541"
+    assert temperature_text(1.0004) == "1.0004" and temperature_text(0.99996, 2) == "0.99996"
+    assert temperature_text(1.0) == "1.000" and temperature_text(20.0, 2) == "20.00"

@@ -564,6 +564,12 @@ def test_an_uncalibrated_checkpoint_gets_one_curve_and_how_to_calibrate_it():
         "T = 1: ECE 8.74%",
         "T = 0.54: ECE 0.56%",
     ]
+    # A temperature that rounds to 1.00 is not written "T = 1.00" beside "T = 1".
+    figure = reliability_figure(calibrated_bins(), 1.004, (0.0874, 0.0056))
+    assert [line.get_label() for line in figure.axes[0].get_lines() if line.get_label().startswith("T =")] == [
+        "T = 1: ECE 8.74%",
+        "T = 1.004: ECE 0.56%",
+    ]
 
 
 def test_testing_an_uncalibrated_model_draws_its_reliability_as_uncalibrated(fake_data_dir, in_tmp_dir, monkeypatch):
