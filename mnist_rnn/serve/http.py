@@ -51,8 +51,9 @@ Send = Callable[[Message], Awaitable[None]]
 
 logger = logging.getLogger(__name__)
 # python-multipart logs what it finds wrong in a form ("Expected boundary character 45, got 103 at index 2")
-# on the server's stderr, one stray line per bad request; the client gets the 400 saying so.
-logging.getLogger("python_multipart.multipart").setLevel(logging.ERROR)
+# on the server's stderr, one stray line per bad request; the client gets the 400 saying so (_form_problem).
+for name in ("python_multipart.multipart", "multipart.multipart"):  # the second: python-multipart before 0.0.13
+    logging.getLogger(name).setLevel(logging.ERROR)
 
 
 class RequestError(Exception):
@@ -150,11 +151,50 @@ def json_image(body: bytes) -> bytes:
         raise RequestError(400, f"the 'image' field is not base64 ({first_line(error)})") from error
 
 
+def _boundary(content_type: str) -> str:
+    """The boundary a multipart Content-Type header names, as sent ("" when it names none)."""
+    return content_type.partition("boundary=")[2].split(";")[0].strip().strip('"')
+
+
 def _cut_short(content_type: str, body: bytes) -> bool:
     """A form without its closing ``--BOUNDARY--``: its last part (the file) is dropped by the parser, and the
     upload read as one without a file."""
-    boundary = content_type.partition("boundary=")[2].split(";")[0].strip().strip('"')
+    boundary = _boundary(content_type)
     return bool(boundary) and f"--{boundary}--".encode() not in body
+
+
+def _parser_error(error: BaseException) -> BaseException | None:
+    """python-multipart's own error in ``error``'s chain, or None. Known by its module, which was "multipart"
+    before python-multipart 0.0.13."""
+    cause: BaseException | None = error
+    while cause is not None and not type(cause).__module__.startswith(("python_multipart.", "multipart.")):
+        cause = cause.__cause__ or cause.__context__
+    return cause
+
+
+def _form_problem(error: Exception, content_type: str, body: bytes) -> str:
+    """What is wrong with a form that Starlette could not read. Starlette says only "Invalid multipart data."
+    and keeps python-multipart's reason as the exception's cause; the commonest one, a body that does not
+    start with the header's boundary, is a raw file sent under a form's Content-Type, and is said so, as is a
+    header without a boundary (set by hand)."""
+    problem = str(getattr(error, "detail", error)).rstrip(".")
+    cause = _parser_error(error)
+    if cause is error:  # older Starlette (0.44) let the parser's error through as it was
+        problem = f"Invalid multipart data: {cause}"
+    elif cause is not None:
+        problem = f"{problem}: {cause}"
+    boundary = _boundary(content_type)
+    if not boundary:  # requests' files= or curl -F under a Content-Type header set by hand, which names none
+        problem += (
+            ": the Content-Type header multipart/form-data names no boundary; leave that header to the client "
+            "(curl -F, requests' files=), which adds the boundary it used"
+        )
+    elif not body.lstrip(b"\r\n").startswith(f"--{boundary}".encode()):
+        problem += (
+            f"; the body does not begin with --{boundary}, the boundary its Content-Type header names: send the "
+            f"image as the form's field 'file' (curl -F file=@digit.png), or as the body with its own Content-Type"
+        )
+    return problem
 
 
 async def upload_bytes(scope: Scope, body: bytes) -> bytes:
@@ -173,8 +213,11 @@ async def upload_bytes(scope: Scope, body: bytes) -> bytes:
         return body
     try:
         form = await request.form(max_files=1, max_fields=16, max_part_size=MAX_BYTES)
-    except (HTTPException, MultiPartException) as error:  # HTTPException: Starlette's wrapping inside an app
-        raise RequestError(400, f"not a readable multipart upload ({getattr(error, 'detail', error)})") from error
+    except Exception as error:  # HTTPException: Starlette's wrapping inside an app
+        if not isinstance(error, HTTPException | MultiPartException) and _parser_error(error) is None:
+            raise
+        problem = _form_problem(error, request.headers.get("content-type", ""), body)  # as sent: not lowered
+        raise RequestError(400, f"not a readable multipart upload ({problem})") from error
     try:
         upload = form.get("file")
         if upload is None and _cut_short(request.headers.get("content-type", ""), body):  # as sent: not lowered
