@@ -730,6 +730,39 @@ def test_ctrl_c_in_a_terminal_stops_the_server_in_order_without_a_traceback(chec
     assert "WARNING" not in log, log  # LitServe's "Already not alive." of the HTTP process Ctrl+C ended
 
 
+def inference_worker(url: str) -> int:
+    """The process id of the inference worker of the server at ``url``: the one LitServe spawned (the HTTP
+    processes are forked, their command line serve's; the resource tracker runs another) from serve's."""
+    processes = {}
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            arguments = (entry / "cmdline").read_bytes().split(b"\0")
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):  # ended meanwhile
+            continue
+        processes[int(entry.name)] = (parent, arguments)
+    port = url.rsplit(":", 1)[1].encode()
+    servers = {pid for pid, (_, arguments) in processes.items() if b"--port" in arguments and port in arguments}
+    spawned = {pid for pid, (_, arguments) in processes.items() if any(b"spawn_main" in a for a in arguments)}
+    workers = [pid for pid in spawned if processes[pid][0] in servers]
+    assert len(workers) == 1, processes
+    return workers[0]
+
+
+def test_a_dead_inference_worker_is_replaced_and_said_so(checkpoint, tmp_path):
+    """Killed (by the kernel for memory, say), it left every request unanswered for 30 s; then serve ended with
+    a traceback. Now a new one answers, a line says what happened, and Ctrl+C still stops everything in order."""
+    image = encode(render_digit(7, canvas=(200, 200), size=150, at=(50, 20), ink=0, paper=255), "PNG")
+    with serving(checkpoint, tmp_path, ctrl_c=True) as url:
+        expected = request(url + "/predict", image, "image/png")
+        assert expected[0] == 200
+        os.kill(inference_worker(url), signal.SIGKILL)
+        assert request(url + "/predict", image, "image/png") == expected
+    log = serve_log(tmp_path)
+    assert log.count("mnist-rnn: warning: the inference worker was killed (SIGKILL: out of memory?); starting a ") == 1
+    assert "Traceback" not in log and "died" not in log, log
+
+
 def test_sigterm_while_starting_is_one_line_143_and_leaves_no_process(checkpoint, tmp_path):
     process = cli_subprocess(
         ["serve", "--ckpt_path", str(checkpoint), "--port", str(free_port())], tmp_path, start_new_session=True

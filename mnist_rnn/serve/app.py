@@ -57,6 +57,33 @@ def describe(hparams: dict[str, Any]) -> str:
     return f"A {hparams['num_layers']}-layer {both}{cell} with {hparams['hidden_size']} units {reads}."
 
 
+class DigitServer(litserve.LitServer):
+    """LitServe's server, which starts a new inference worker when one dies (killed for memory, a crash in a
+    native library), and says so in one line, rather than shutting down: LitServe's default left the requests
+    unanswered for 30 s and ended ``serve`` with a traceback. Not while the server stops (``stopping``, set by
+    :class:`Stop`): Ctrl+C ends the workers too, and one started then would outlive it."""
+
+    stopping = False
+
+    def launch_single_inference_worker(self, lit_api: litserve.LitAPI, worker_id: int) -> Any:
+        """Called by LitServe's monitor (every 2 s) for each dead worker, which it then replaces."""
+        dead = self.inference_workers[worker_id]  # one API: its workers are the list, in order
+        if self.stopping:
+            return dead
+        code = dead.exitcode or 0
+        if code == -signal.SIGKILL:
+            how = "was killed (SIGKILL: out of memory?)"
+        else:
+            how = f"ended by {signal.Signals(-code).name}" if code < 0 else f"exited with status {code}"
+        print(
+            f"mnist-rnn: warning: the inference worker {how}; starting a new one (requests wait until it has "
+            f"loaded the model)",
+            file=sys.stderr,
+            flush=True,
+        )
+        return super().launch_single_inference_worker(lit_api, worker_id)
+
+
 def build_server(
     ckpt_path: str | Path,
     backend: str = "torch",
@@ -66,7 +93,7 @@ def build_server(
     max_batch_size: int = DEFAULTS["max_batch_size"],
     batch_timeout: float = DEFAULTS["batch_timeout"],
     allow_origins: list[str] | None = None,
-) -> litserve.LitServer:
+) -> DigitServer:
     """The LitServer for a checkpoint: :class:`DigitAPI` behind :class:`ImageUploads`, plus the page.
 
     ``allow_origins``: the web pages (``http://localhost:3000``, or ``*``) whose scripts may call the API from
@@ -100,13 +127,14 @@ def build_server(
     if allow_origins:  # Starlette runs the last one added first: CORS answers a preflight, and marks errors too
         cors = {"allow_origins": allow_origins, "allow_methods": ["GET", "POST"], "allow_headers": ["*"]}
         middlewares.append((CORSMiddleware, cors))
-    server = litserve.LitServer(
+    server = DigitServer(
         api,
         accelerator="cpu",
         workers_per_device=workers,
         model_metadata=metadata,
         middlewares=middlewares,
         fast_queue=True,
+        restart_workers=True,  # a dead inference worker is replaced (DigitServer)
         # No /openapi.json, so no FastAPI /docs page: generated from the endpoint behind the middleware, it
         # described POST /predict as taking no body, and loaded its scripts from a CDN. docs/serve.md is the API.
         disable_openapi_url=True,
@@ -268,6 +296,7 @@ def main(argv: list[str]) -> None:
         # torch thread costs more than it gives (canvas uploads: 20% less CPU with one on the 2-core CPU).
         torch.set_num_threads(1)
         logging.getLogger("litserve.server").addFilter(_expected_at_ctrl_c)
+        stop.server = server
         server.run(
             host=args.host,
             port=args.port,
@@ -306,6 +335,7 @@ class Stop:
     def __init__(self, folder: Path) -> None:
         self.main_pid = os.getpid()
         self.folder = folder
+        self.server: DigitServer | None = None  # once serving: told it is stopping, so it restarts no worker
         self.previous = {signum: signal.signal(signum, self) for signum in (signal.SIGTERM, signal.SIGINT)}
 
     def __call__(self, signum: int, frame: Any) -> None:
@@ -315,6 +345,8 @@ class Stop:
             return
         children = multiprocessing.active_children()
         if any(child.name.startswith("LitServer-") for child in children):  # LitServe's names for them
+            if self.server is not None:
+                self.server.stopping = True
             raise KeyboardInterrupt
         for child in children:
             child.terminate()
