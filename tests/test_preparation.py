@@ -234,6 +234,19 @@ def jpeg_noise() -> Image.Image:
     return Image.open(io.BytesIO(buffer.getvalue()))
 
 
+def noise_of_a_dark_room(width: int = 500, height: int = 400, sigma: float = 60) -> Image.Image:
+    """A photo taken in the dark: sensor noise of ``sigma`` (of 255). At 60 the digit was read as a box."""
+    sheet = on_paper(width, height, at=((width - 120) // 2, (height - 150) // 2)) * 0.8
+    noisy = sheet + np.random.default_rng(1).normal(0, sigma, sheet.shape)
+    buffer = io.BytesIO()
+    grey(noisy).save(buffer, "JPEG", quality=90)
+    return Image.open(io.BytesIO(buffer.getvalue()))
+
+
+def small_photo_of_a_dark_room() -> Image.Image:
+    return noise_of_a_dark_room(220, 200, sigma=80)
+
+
 def faint_smudges() -> Image.Image:
     image = grey(on_paper(500, 400, at=(150, 120)))
     draw = ImageDraw.Draw(image)
@@ -260,6 +273,8 @@ FAILURE_KINDS = [
     shadow_across_the_page,
     vignetting,
     jpeg_noise,
+    noise_of_a_dark_room,
+    small_photo_of_a_dark_room,
     faint_smudges,
     transparent_drawing,
 ]
@@ -1012,3 +1027,15 @@ def test_a_two_whose_base_is_drawn_apart_keeps_it():
     curve = ("line", (100, 110, 130, 70, 190, 70, 215, 110, 200, 150, 115, 215))
     prepared = prepare(pad(curve, ("line", (110, 255, 225, 255))))
     assert ink_box(prepared.pixels)[0] == 20 and close(prepared.pixels, prepare(pad(curve)).pixels) > 0.05
+
+
+def test_sensor_noise_is_measured_and_only_heavy_noise_is_smoothed():
+    """The noise's spread comes from neighbouring pixels' differences, which a drawing's strokes hardly move;
+    a clean picture (the page's canvas) is left as it is, not blurred."""
+    rng = np.random.default_rng(0)
+    assert preparation._pixel_noise(0.5 + rng.normal(0, 0.1, (300, 400))) == pytest.approx(0.1, rel=0.05)
+    drawing = np.asarray(render_digit(4, canvas=(320, 320), size=200, at=(60, 40)), dtype=np.float32) / 255
+    assert preparation._pixel_noise(drawing) == 0
+    assert preparation._smoothed_if_noisy(drawing) is drawing
+    noisy = np.clip(drawing + rng.normal(0, 0.25, drawing.shape), 0, 1).astype(np.float32)
+    assert preparation._pixel_noise(preparation._smoothed_if_noisy(noisy)) < preparation.NOISY
