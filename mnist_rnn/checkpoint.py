@@ -438,6 +438,24 @@ def holds_network_weights(state_dict: dict[str, Any] | None) -> bool:
     return any(name.startswith(("network.", "rnn.", "head.")) for name in state_dict or {})
 
 
+def exported_model(path: Path) -> str | None:
+    """What ``export`` wrote, when ``path`` is one of its files: "an ONNX model" or "a torch.export program";
+    else None. By its contents (a .pt2 is a zip archive as a checkpoint is) or, for ONNX, its suffix."""
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+        # archive_format: torch 2.6 and newer; serialized_exported_program: the format of torch 2.4-2.5.
+        if any(name.endswith(("/archive_format", "serialized_exported_program.json")) for name in names):
+            return "a torch.export program"
+        return None
+    with open(path, "rb") as file:
+        head = file.read(3)
+    # An ONNX ModelProto starts with its ir_version (field 1, a varint) and its producer_name (field 2).
+    if path.suffix.lower() == ".onnx" or (head[:1] == b"\x08" and head[2:3] == b"\x12"):
+        return "an ONNX model"
+    return None
+
+
 def check_checkpoint(path: str | Path, resume: bool = False) -> None:
     """Refuse a ``--ckpt_path`` that is missing or is not a Lightning checkpoint, before any work starts.
 
@@ -450,6 +468,17 @@ def check_checkpoint(path: str | Path, resume: bool = False) -> None:
         raise UserError(f"--ckpt_path {path}: a folder with no last.ckpt, not a checkpoint file")
     if not path.is_file():
         raise UserError(f"--ckpt_path {path}: no such file")
+    exported = exported_model(path)
+    if exported:
+        use = (
+            "serve runs an ONNX model with --backend onnx --onnx FILE beside it"
+            if "ONNX" in exported
+            else "in Python: torch.export.load(FILE).module()"
+        )
+        raise UserError(
+            f"--ckpt_path {path}: {exported} written by export, not a Lightning checkpoint: give the .ckpt it "
+            f"was exported from ({use})"
+        )
     if not zipfile.is_zipfile(path):
         raise UserError(f"--ckpt_path {path}: not a checkpoint (not a file written by torch.save, or truncated)")
     try:

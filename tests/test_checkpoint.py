@@ -551,3 +551,25 @@ def test_weights_of_another_shape_are_one_line_naming_the_weight(fake_data_dir, 
     ):
         error = one_line_error([*command, "--ckpt_path", str(path)], capsys)
         assert expected in error, error
+
+
+def test_an_exported_model_given_as_a_checkpoint_is_named_as_one(tmp_path):
+    """export's own files said "PytorchStreamReader failed ... your checkpoint file is corrupted" (.pt2) or "not a
+    file written by torch.save, or truncated" (ONNX): intact files, of another kind."""
+    import zipfile
+
+    program = tmp_path / "model.pt2"
+    with zipfile.ZipFile(program, "w") as archive:  # the layout of torch.export.save's archive
+        archive.writestr("model/archive_format", "pt2")
+        archive.writestr("model/models/model.json", "{}")
+    with pytest.raises(UserError, match=r"model.pt2: a torch.export program written by export, not a Lightning .*"
+                       r"checkpoint: give the .ckpt it was exported from \(in Python: torch.export.load"):  # fmt: skip
+        check_checkpoint(program)
+    onnx = tmp_path / "digits.onnx"
+    onnx.write_bytes(b"\x08\x08\x12\x07pytorch")  # ir_version 8, producer_name
+    with pytest.raises(UserError, match=r"digits.onnx: an ONNX model written by export, .* --backend onnx --onnx"):
+        check_checkpoint(onnx)
+    renamed = tmp_path / "digits.bin"
+    shutil.copy(onnx, renamed)
+    with pytest.raises(UserError, match="an ONNX model written by export"):
+        check_checkpoint(renamed)
