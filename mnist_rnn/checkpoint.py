@@ -265,9 +265,11 @@ class SafeModelCheckpoint(ModelCheckpoint):
             outcome = f"stopped by {name} during the validation of epoch {trainer.current_epoch}; {kept}"
         else:
             self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+            # Lightning's loaders cannot pick up an epoch where it stopped: the rest of it is shuffled anew.
             outcome = (
-                f"stopped by {name} {where}; saved {self.last_model_path}. "
-                f"Resume with the same command and --ckpt_path last"
+                f"stopped by {name} {where}; saved {self.last_model_path}. Resume with the same command and "
+                f"--ckpt_path last (the rest of epoch {trainer.current_epoch} is then drawn anew: some of its "
+                f"images come twice, others not at all, so the result differs a little from an unbroken run's)"
             )
         tell(outcome)
 
@@ -343,19 +345,31 @@ def find_last_checkpoint(folders: list[Path], settings: dict[str, Any] | None = 
 
 
 def _last_of(folder: Path) -> list[Path]:
-    """The ``last*.ckpt`` files of a checkpoint folder; where a SIGKILL cut the write of one short (its
-    ``.partial`` is still there), the newest complete checkpoint of the folder instead, when it is newer:
-    the run saved it just before (Lightning saves the best checkpoint, then ``last.ckpt``)."""
-    lasts = list(folder.glob("last*.ckpt"))
-    if not list(folder.glob(".last*.ckpt.partial")):
+    """The ``last*.ckpt`` files of a checkpoint folder. Where a SIGKILL cut the write of one short (its
+    ``.partial`` is still there), or none is whole (a damaged file; none written, a second Ctrl+C having
+    cut the save short), the newest whole checkpoint of the folder instead, when it is newer: the run saved
+    it just before (Lightning saves the best checkpoint, then ``last.ckpt``). A damaged last.ckpt ended the
+    lookup of ``last`` and ``best`` in a traceback."""
+    lasts = [path for path in folder.glob("last*.ckpt") if _whole(path)]
+    if lasts and not list(folder.glob(".last*.ckpt.partial")):
         return lasts
-    newest = max(folder.glob("*.ckpt"), key=lambda path: path.stat().st_mtime, default=None)
+    whole = [path for path in folder.glob("*.ckpt") if _whole(path)]
+    newest = max(whole, key=lambda path: path.stat().st_mtime, default=None)
     return [newest] if newest is not None else []
+
+
+def _whole(path: Path) -> bool:
+    """Whether ``path`` is a whole zip archive, as every checkpoint is: a cheap look at its end (a file cut
+    short has no central directory there), not a read of its contents."""
+    try:
+        return zipfile.is_zipfile(path)
+    except OSError:
+        return False
 
 
 def saved_settings(path: str | Path) -> dict[str, Any]:
     """The model's and the data's settings saved in a checkpoint, flat: ``{"model.cell": "lstm", ...}``."""
-    checkpoint = load_keys(path)
+    checkpoint = _keys_of_found(Path(path))
     flat = {f"model.{key}": value for key, value in checkpoint.get("hyper_parameters", {}).items()}
     flat.update({f"data.{key}": value for key, value in checkpoint.get("datamodule_hyper_parameters", {}).items()})
     return {key: value for key, value in flat.items() if not key.split(".", 1)[1].startswith("_")}
@@ -372,7 +386,7 @@ def best_checkpoint(last: Path) -> Path:
     Raises:
         UserError: when the run recorded none (no validation yet, or no monitored metric).
     """
-    states = load_keys(last).get("callbacks", {})
+    states = _keys_of_found(last).get("callbacks", {})
     recorded = next((state.get("best_model_path") for state in states.values() if "best_model_path" in state), "")
     if recorded:
         for path in (Path(recorded), last.parent / Path(recorded).name):  # the run folder may have moved
@@ -384,6 +398,14 @@ def best_checkpoint(last: Path) -> Path:
 def load_keys(path: str | Path) -> dict[str, Any]:
     """A checkpoint's top-level entries, memory-mapped: its tensors are not read."""
     return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+
+
+def _keys_of_found(path: Path) -> dict[str, Any]:
+    """:func:`load_keys` of a checkpoint that a lookup found; one that cannot be read is one line."""
+    try:
+        return load_keys(path)
+    except Exception as error:
+        raise UserError(f"{path}: not a readable checkpoint ({first_line(error)}); pass another --ckpt_path") from error
 
 
 def checkpoint_named(

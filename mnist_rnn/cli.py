@@ -24,6 +24,7 @@ import logging
 import os
 import platform
 import re
+import secrets
 import shutil
 import signal
 import sys
@@ -220,6 +221,12 @@ class MNISTRNNCLI(LightningCLI):
         if max_epochs is not None and (max_epochs == 0 or max_epochs < -1):
             raise UserError(f"trainer.max_epochs must be positive (or -1 for no limit), got {max_epochs}")
         _check_seed(config.seed_everything)
+        if config.seed_everything is True:
+            # "true: a random seed", but Lightning 2.6's seed_everything(None) seeds 0 every time ("No seed
+            # found, seed set to 0"): runs meant to differ came out the same. Drawn here, said, and saved.
+            config.seed_everything = secrets.randbelow(2**32)
+            if subcommand:
+                tell(f"--seed_everything true: drew seed {config.seed_everything} (saved in the run's config.yaml)")
         _check_accelerator(config.trainer.accelerator)
         _check_trainer_counts(config.trainer)
         if subcommand != "predict":  # predict runs in float32 whatever the recipe says (below)
@@ -271,6 +278,8 @@ class MNISTRNNCLI(LightningCLI):
                     f"checkpoint's, so drop these options (or start a new run without --ckpt_path)"
                 )
             warn(f"ignoring {listed}: the checkpoint's settings are used")
+        if resume:
+            _check_resumed_data(path, saved, config)
         if subcommand in ("test", "validate"):
             _read_the_data_of(saved, config, typed)
         if subcommand == "validate":
@@ -303,10 +312,13 @@ class MNISTRNNCLI(LightningCLI):
 
     @staticmethod
     def _checkpoint_folders(config: Any) -> list[Path]:
-        """Where earlier runs wrote checkpoints: ``checkpoint.dirpath``, or ``<logs>/version_*/checkpoints``."""
+        """Where earlier runs wrote checkpoints: ``checkpoint.dirpath``, or ``<logs>/version_*/checkpoints``;
+        without a logger (``--trainer.logger false``), Lightning's ``<default_root_dir>/checkpoints``."""
         if config.checkpoint.dirpath:
             return [Path(config.checkpoint.dirpath)]
         logger = config.trainer.logger
+        if logger is False:
+            return [Path(_log_root(config.trainer)) / "checkpoints"]
         init_args = getattr(logger, "init_args", None) or {}
         save_dir = _log_root(config.trainer)
         name = init_args.get("name") or "lightning_logs"
@@ -788,10 +800,16 @@ def _check_lengths(subcommand: str, config: Any) -> None:
 
 
 def _check_writable(trainer: Any) -> None:
-    """The folder of the run's logs and checkpoints can be made (a read-only working folder ended in
-    TensorBoard's traceback)."""
+    """The folder of the run's logs and checkpoints can be made (a read-only working folder, or a read-only
+    lightning_logs/ in it, ended in TensorBoard's traceback)."""
     root = Path(_log_root(trainer)).absolute()  # "~/" already expanded (expand_home)
-    existing = next((folder for folder in (root, *root.parents) if folder.exists()), None)
+    if trainer.logger is False:
+        runs = root / "checkpoints"  # Lightning's folder for the checkpoints of a run without a logger
+    else:
+        init_args = getattr(trainer.logger, "init_args", None) or {}
+        name = init_args.get("name", "lightning_logs")
+        runs = root / name if isinstance(name, str) and name else root
+    existing = next((folder for folder in (runs, *runs.parents) if folder.exists()), None)
     if existing is not None and not _writable(existing):
         raise UserError(
             f"cannot write this run's logs and checkpoints under {root}: {existing} is not writable (a read-only "
@@ -842,6 +860,24 @@ def _lightnings_complaint(error: Exception) -> bool:
 def _writable(folder: Path) -> bool:
     """Whether this process may make files in ``folder`` (False on a read-only file system, even for root)."""
     return os.access(folder, os.W_OK)
+
+
+def _check_resumed_data(path: Path, saved: dict[str, Any], config: Any) -> None:
+    """Refuse to resume from ``path`` (a file or folder named; ``last`` finds only a run with the command's own
+    settings) with data settings other than its run's: another split puts images the model trained on among
+    the validation ones, which its best score was measured without; another batch size changes its steps and
+    its lr schedule. They were taken without a word, where model options were refused."""
+    wanted = {f"data.{key}": config.data[key] for key in RUN_DATA_SETTINGS}
+    differences = setting_differences(wanted, saved)
+    if not differences:
+        return
+    listed = ", ".join(f"{key}={ours!r} (its run: {theirs!r})" for key, ours, theirs in differences)
+    run_config = path.parent.parent / "config.yaml"  # LightningCLI's copy of the run's settings
+    again = f" (--config {run_config})" if run_config.is_file() else ""
+    raise UserError(
+        f"--ckpt_path {path}: its run read the data with other settings than this command: {listed}; resume it "
+        f"with the run's own settings{again}, so that its validation images and steps stay the run's"
+    )
 
 
 def _check_seed(seed: Any) -> None:

@@ -87,13 +87,15 @@ def _symlink_loop(root: Path) -> None:
     path.symlink_to(path.name)
 
 
-def lightning_checkpoint(path: Path, **hyper_parameters) -> None:
-    """A small file with the entries of a Lightning checkpoint that the CLI reads before it loads one."""
+def lightning_checkpoint(path: Path, data: dict | None = None, **hyper_parameters) -> None:
+    """A small file with the entries of a Lightning checkpoint that the CLI reads before it loads one: the
+    model's ``hyper_parameters`` and the data module's (``data``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     checkpoint = {
         "state_dict": {"network.head.bias": torch.zeros(10)},
         "pytorch-lightning_version": "2.6.0",
         "hyper_parameters": hyper_parameters,
+        "datamodule_hyper_parameters": data or {},
         "optimizer_states": [],
         "loops": {},
     }
@@ -107,6 +109,14 @@ def _other_models_checkpoint(root: Path) -> None:
 
 def _gru_checkpoint(root: Path) -> None:
     lightning_checkpoint(root.parent / "gru.ckpt", cell="gru")
+
+
+def _other_split_checkpoint(root: Path) -> None:
+    lightning_checkpoint(root.parent / "split1.ckpt", data={"val_size": 40, "split_seed": 1})
+
+
+def _exported_onnx(root: Path) -> None:
+    (root.parent / "digits.onnx").write_bytes(b"\x08\x08\x12\x07pytorch")  # an ONNX file's first fields
 
 
 def _other_run(root: Path) -> None:
@@ -153,6 +163,18 @@ BAD_INPUTS = [
         ["--ckpt_path", "gru.ckpt", "--model.cell", "lstm"],
         "was trained with other settings: model.cell='lstm' (checkpoint: 'gru')",
         _gru_checkpoint,
+    ),
+    BadInput(
+        "resuming with a data split (or batch size, data set) other than the checkpoint's run's",
+        ["--ckpt_path", "split1.ckpt"],
+        "its run read the data with other settings than this command: data.split_seed=0 (its run: 1); resume it",
+        _other_split_checkpoint,
+    ),
+    BadInput(
+        "an ONNX model written by `export` as `--ckpt_path`",
+        ["--ckpt_path", "digits.onnx"],
+        "an ONNX model written by export, not a Lightning checkpoint: give the .ckpt it was exported from",
+        _exported_onnx,
     ),
     BadInput(
         "a `torch.save(model.state_dict())` file as `--ckpt_path`",

@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -167,6 +168,8 @@ def test_sigterm_and_sigint_save_last_and_stop(fake_data_dir, tmp_path, signum):
     assert "Traceback" not in log and "Received SIGTERM" not in log  # Lightning's, and of Ctrl+C too
     last = load(tmp_path / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt")
     assert f"step {last['global_step']};" in log  # the message names the step that was saved
+    # ... and says that the resumed run will not be the unbroken one's (the rest of the epoch is reshuffled).
+    assert f"(the rest of epoch {last['epoch']} is then drawn anew: some of its images come twice" in log
 
 
 def pretend_best_score(last: Path, score: float) -> None:
@@ -245,6 +248,28 @@ def test_find_last_checkpoint_takes_the_newest(tmp_path):
     assert find_last_checkpoint([tmp_path / "version_*" / "checkpoints"]).parent.parent.name == "version_1"
     with pytest.raises(UserError, match="no last.ckpt"):
         find_last_checkpoint([tmp_path / "nothing"])
+
+
+def test_a_damaged_or_missing_last_checkpoint_gives_way_to_the_whole_one_beside_it(tmp_path, capsys):
+    """A last.ckpt cut short (a full disk, a copy stopped halfway) or empty ended the lookup of ``last`` and
+    ``best`` in a traceback; a second Ctrl+C during the save left none, and ``last`` found nothing to resume."""
+    folder = tmp_path / "version_0" / "checkpoints"
+    folder.mkdir(parents=True)
+    best = folder / "best-epoch00-val_acc0.5000.ckpt"
+    torch.save({"state_dict": {}, "epoch": 0}, best)
+    time.sleep(0.01)
+    torch.save({"state_dict": {}, "epoch": 1}, folder / "last.ckpt")
+    whole = (folder / "last.ckpt").read_bytes()
+    for damaged in (whole[: len(whole) // 2], b""):
+        (folder / "last.ckpt").write_bytes(damaged)
+        assert find_last_checkpoint([tmp_path / "version_*" / "checkpoints"], {"model.cell": "lstm"}) == best
+    (folder / "last.ckpt").unlink()
+    assert find_last_checkpoint([tmp_path / "version_*" / "checkpoints"]) == best
+    # A zip archive of something else, whole by its end (its contents are read only then): one line.
+    with zipfile.ZipFile(folder / "last.ckpt", "w") as archive:
+        archive.writestr("notes.txt", "not a checkpoint")
+    with pytest.raises(UserError, match=r"last.ckpt: not a readable checkpoint \(.*\); pass another --ckpt_path"):
+        find_last_checkpoint([tmp_path / "version_*" / "checkpoints"], {"model.cell": "lstm"})
 
 
 def test_check_checkpoint_refuses_what_is_not_one(tmp_path):
@@ -556,8 +581,6 @@ def test_weights_of_another_shape_are_one_line_naming_the_weight(fake_data_dir, 
 def test_an_exported_model_given_as_a_checkpoint_is_named_as_one(tmp_path):
     """export's own files said "PytorchStreamReader failed ... your checkpoint file is corrupted" (.pt2) or "not a
     file written by torch.save, or truncated" (ONNX): intact files, of another kind."""
-    import zipfile
-
     program = tmp_path / "model.pt2"
     with zipfile.ZipFile(program, "w") as archive:  # the layout of torch.export.save's archive
         archive.writestr("model/archive_format", "pt2")
@@ -573,3 +596,13 @@ def test_an_exported_model_given_as_a_checkpoint_is_named_as_one(tmp_path):
     shutil.copy(onnx, renamed)
     with pytest.raises(UserError, match="an ONNX model written by export"):
         check_checkpoint(renamed)
+
+
+def test_without_a_logger_last_and_best_are_found_where_lightning_put_them(fake_data_dir, in_tmp_dir, capsys):
+    """With --trainer.logger false the checkpoints go to ./checkpoints/: last and best looked for them only under
+    lightning_logs/ ("no last.ckpt found")."""
+    main(fit_args(fake_data_dir, 1, "--trainer.logger", "false"))
+    main(fit_args(fake_data_dir, 2, "--trainer.logger", "false", "--ckpt_path", "last"))
+    assert "mnist-rnn: resuming from checkpoints/last.ckpt" in capsys.readouterr().err
+    main(["test", *fit_args(fake_data_dir, 2, "--trainer.logger", "false", "--ckpt_path", "best")[1:]])
+    assert f"mnist-rnn: using {Path('checkpoints').absolute()}/best-epoch" in capsys.readouterr().err

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from lightning.pytorch.callbacks import ProgressBar
 
 from mnist_rnn.cli import build_cli, main
@@ -118,12 +119,19 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(case, in_tmp_dir, capsy
 
 
 def test_a_folder_it_cannot_write_in_is_one_line_before_anything_starts(fake_data_dir, in_tmp_dir, monkeypatch, capsys):
-    """A read-only working folder ended in TensorBoard's "Read-only file system" traceback. (The tests run as
+    """A read-only working folder, or lightning_logs/ in it, ended in TensorBoard's traceback. (The tests run as
     root, whom no permission stops: the check's answer is pretended.)"""
     monkeypatch.setattr("mnist_rnn.cli._writable", lambda folder: folder != in_tmp_dir)
     err = one_line_error(["fit", *data_args(fake_data_dir), *QUIET], capsys)
     assert f"cannot write this run's logs and checkpoints under {in_tmp_dir}: {in_tmp_dir} is not writable" in err
     assert "--trainer.default_root_dir DIR" in err and list(in_tmp_dir.iterdir()) == []
+    # A read-only lightning_logs/ in a writable folder (a PermissionError traceback from TensorBoard's makedirs).
+    logs = in_tmp_dir / "lightning_logs"
+    logs.mkdir()
+    monkeypatch.setattr("mnist_rnn.cli._writable", lambda folder: folder != logs)
+    err = one_line_error(["fit", *data_args(fake_data_dir), *QUIET], capsys)
+    assert f"cannot write this run's logs and checkpoints under {in_tmp_dir}: {logs} is not writable" in err
+    assert list(logs.iterdir()) == []
 
 
 def test_debug_switch_shows_the_exception(fake_data_dir, in_tmp_dir, monkeypatch):
@@ -459,3 +467,19 @@ def test_a_limit_of_1_batch_written_without_a_point_is_one_batch(fake_data_dir, 
     one_batch = ["--trainer.max_epochs", "1", "--trainer.limit_train_batches", "1", "--trainer.limit_val_batches", "1"]
     main(["fit", *data_args(fake_data_dir), *QUIET, *one_batch, *written])
     assert f"on {tested} test images" in capsys.readouterr().out
+
+
+def test_seed_everything_true_draws_a_seed_says_it_and_saves_it(fake_data_dir, in_tmp_dir, capsys):
+    """ "true for a random seed" seeded 0 every time (Lightning 2.6's seed_everything(None)): runs meant to differ
+    came out the same."""
+    args = ["fit", *data_args(fake_data_dir), *QUIET, "--seed_everything", "true", "--trainer.max_steps", "1"]
+    seeds = []
+    for _ in range(2):
+        main([*args, "--trainer.limit_val_batches", "1", "--trainer.limit_test_batches", "1"])
+        (drawn,) = re.findall(
+            r"--seed_everything true: drew seed (\d+) \(saved in the run's config.yaml\)", capsys.readouterr().err
+        )
+        seeds.append(int(drawn))
+    assert seeds[0] != seeds[1] and all(0 <= seed < 2**32 for seed in seeds)
+    saved = [yaml.safe_load(Path(f"lightning_logs/version_{k}/config.yaml").read_text()) for k in (0, 1)]
+    assert [config["seed_everything"] for config in saved] == seeds
