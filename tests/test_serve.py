@@ -194,7 +194,8 @@ def test_a_json_upload_in_base64_or_as_a_data_url_answers_like_the_raw_body(serv
     data = encode(render_digit(4, canvas=(120, 120), size=90, ink=0, paper=255), "PNG")
     raw = json.loads(request(server + "/predict", data, "image/png")[1])
     wrapped = base64.encodebytes(data).decode()  # 76 columns, as `base64 digit.png` prints it
-    for image in (wrapped, "data:image/png;base64," + base64.b64encode(data).decode()):
+    url = "data:image/png;base64," + base64.b64encode(data).decode()
+    for image in (wrapped, url, "DATA" + url[4:]):  # a URL's scheme in any case
         status, body = request(server + "/predict", json.dumps({"image": image}).encode(), "application/json")
         assert status == 200, body
         assert json.loads(body)["prepared"] == raw["prepared"]
@@ -350,13 +351,14 @@ def bad_requests() -> list[tuple[str, dict, int, str]]:
             "the multipart upload was cut short: it ends before its closing boundary",
         ),
         (
-            "multipart, 'file' as text",
+            "multipart, 'file' without a file name (requests' files={'file': (None, data)})",
             {
                 "data": b'--b\r\nContent-Disposition: form-data; name="file"\r\n\r\nabc\r\n--b--\r\n',
                 "content_type": "multipart/form-data; boundary=b",
             },
             400,
-            "holds text, not a file",
+            "the field 'file' came without a file name, so it was read as text, not a file: send it as a file with "
+            "a name (curl -F file=@digit.png; requests or httpx: files={'file': ('digit.png', data)})",
         ),
         (
             "multipart, no boundary",

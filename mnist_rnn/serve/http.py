@@ -140,7 +140,7 @@ def json_image(body: bytes) -> bytes:
     encoded = document.get("image") if isinstance(document, dict) else None
     if not isinstance(encoded, str):
         raise RequestError(400, JSON_HINT)
-    if encoded.startswith("data:"):
+    if encoded[:5].lower() == "data:":  # a URL's scheme is case-insensitive: DATA: too
         encoded = encoded.partition(",")[2]
     # Without the line breaks of base64's 76-column output (`base64 digit.png`); the URL-safe alphabet (- and
     # _, as JWT libraries and Python's urlsafe_b64encode write it) and missing = padding are read too.
@@ -227,7 +227,13 @@ async def upload_bytes(scope: Scope, body: bytes) -> bytes:
                 400, "multipart upload without a field named 'file' (send the image in the field 'file')"
             )
         if not isinstance(upload, UploadFile):
-            raise RequestError(400, "the field 'file' holds text, not a file (e.g. curl -F file=@digit.png)")
+            # A part without a file name is a text field to Starlette, its bytes decoded as UTF-8 (an image's
+            # broken): requests' files={"file": (None, data)} and httpx's ("", data) send it so.
+            raise RequestError(
+                400,
+                "the field 'file' came without a file name, so it was read as text, not a file: send it as a file "
+                "with a name (curl -F file=@digit.png; requests or httpx: files={'file': ('digit.png', data)})",
+            )
         return await upload.read()
     finally:
         await form.close()
