@@ -450,9 +450,17 @@ class MNISTRNNCLI(LightningCLI):
 
     def before_validate(self) -> None:
         stopping.doing("while preparing the data and the model, before validating; nothing was written")
+        self._data_set_of_the_checkpoint("validate")
 
     def before_test(self) -> None:
         stopping.doing("while preparing the data and the model, before testing; nothing was written")
+        self._data_set_of_the_checkpoint("test")
+
+    def _data_set_of_the_checkpoint(self, subcommand: str) -> None:
+        """The data set is the checkpoint's (unless typed): a missing data folder's hint then names no
+        ``--data.dataset`` (which the checkpoint would refuse), as calibrate's does."""
+        if self.config[subcommand].get("ckpt_path") and "data.dataset" not in self.typed:
+            self.datamodule.dataset_option = None
 
     def before_predict(self) -> None:
         """Predicting with untrained weights would print confident nonsense: insist on a checkpoint. Read the
@@ -563,6 +571,8 @@ def _read_the_data_of(saved: dict[str, Any], config: Any, typed: set[str]) -> No
     from it. What the command typed wins (a data set other than the checkpoint's is then refused). ``saved``:
     the checkpoint's settings (:func:`mnist_rnn.checkpoint.saved_settings`)."""
     dataset, folder = saved.get("data.dataset"), saved.get("data.data_dir")
+    if dataset and "data.dataset" in typed and dataset != config.data.dataset:
+        return  # refused once the model is built: no note that it reads as the checkpoint was trained
     changed = []
     if dataset and "data.dataset" not in typed and dataset != config.data.dataset:
         config.data.dataset = dataset

@@ -121,7 +121,9 @@ def test_permuted_checkpoint_round_trip_through_the_cli(fake_data_dir, in_tmp_di
     assert tested == pytest.approx(expected)
 
 
-def test_test_and_validate_read_the_checkpoints_data_set_and_refuse_another(fake_data_dir, in_tmp_dir, capsys):
+def test_test_and_validate_read_the_checkpoints_data_set_and_refuse_another(
+    fake_data_dir, in_tmp_dir, capsys, no_network
+):
     main(
         [
             "fit",
@@ -146,6 +148,18 @@ def test_test_and_validate_read_the_checkpoints_data_set_and_refuse_another(fake
         main(["test", "--ckpt_path", str(checkpoint), *data_args(fake_data_dir), "--data.dataset", "mnist", *QUIET])
     assert exit_info.value.code == 2
     assert "trained on kmnist, not mnist: pass --data.dataset kmnist" in capsys.readouterr().err
+    # Refused the same without --data.data_dir, and no note first that it reads "as the checkpoint was trained".
+    with pytest.raises(SystemExit):
+        main(["validate", "--ckpt_path", str(checkpoint), *data_args(fake_data_dir)[2:], "--data.dataset", "mnist"])
+    err = capsys.readouterr().err
+    assert "trained on kmnist, not mnist" in err and "as the checkpoint was trained" not in err
+    # A folder of another data set only: the hint named --data.dataset mnist, which the checkpoint refuses.
+    (in_tmp_dir / "other" / "MNIST").mkdir(parents=True)
+    (in_tmp_dir / "other" / "MNIST" / "raw").symlink_to(fake_data_dir / "MNIST" / "raw")
+    with pytest.raises(SystemExit):
+        main(["test", "--ckpt_path", str(checkpoint), "--data.data_dir", "other", *data_args(fake_data_dir)[2:]])
+    err = capsys.readouterr().err
+    assert err.rstrip().endswith("other holds MNIST/raw/, another data set than the checkpoint's.")
     # Without --data.dataset and --data.data_dir: the checkpoint's data set, from the folder it was trained
     # from (it needed both again).
     for command, given in (("test", str(checkpoint)), ("validate", str(checkpoint)), ("test", "best")):
