@@ -36,6 +36,8 @@ FEW = 20  # a bin with fewer images has an accuracy too noisy to draw a line thr
 INK = 0.5  # a row "has ink" where a pixel is at least this bright (of 1): faint noise is not a stroke
 DPI = 80
 CAPTION = 16  # points: the misclassified images' captions, large enough to read in TensorBoard's card
+COUNT_FONTSIZE = 16  # points: the confusion matrix's counts, where they fit their cells (else smaller)
+COUNT_FILL = 0.75  # the most of a cell's width (and height) a count may take: the rest keeps counts apart
 WIDEST = 8.0  # inches (640 pixels): the widest grid of misclassified images; TensorBoard shrinks a wider one
 
 
@@ -139,7 +141,8 @@ class TestFigures(Callback):
         writer.add_figure("test/misclassified", misclassified_figure(self.wrong, names, total_wrong), step)
         if reading is not None:
             correct, counts = (t.cpu() for t in reading)
-            writer.add_figure("test/reading_accuracy", reading_figure(correct, counts, names, hp.sequence), step)
+            sequence = hp.get("sequence", "rows")  # as on_test_batch_end reads it
+            writer.add_figure("test/reading_accuracy", reading_figure(correct, counts, names, sequence), step)
         temperature = float(getattr(getattr(pl_module, "network", None), "temperature", 1.0))
         logged = trainer.callback_metrics
         errors = None
@@ -237,14 +240,6 @@ def confusion_figure(matrix: Tensor, names: list[str]) -> Figure:
     axes.imshow(np.ma.masked_where(~diagonal, share), cmap="Greys", vmin=0, vmax=2.5)
     worst = float(errors.max()) if errors.count() else 1.0
     axes.imshow(errors, cmap="Reds", vmin=0, vmax=worst * 1.15)
-    # The largest type whose widest count still fits its cell: a cell is about 0.8 * side / n inches wide.
-    digits = len(str(int(counts.max())))
-    fontsize = min(16, 0.8 * side / n * 72 * 0.85 / (0.62 * digits))
-    for (row, column), count in np.ndenumerate(counts):
-        if count or row == column:
-            dark = row != column and share[row, column] > 0.6 * worst
-            axes.text(column, row, f"{count}", ha="center", va="center", fontsize=fontsize,
-                      fontweight="bold" if row != column else "normal", color="white" if dark else "black")  # fmt: skip
     long_names = max(len(name) for name in names) > 2
     axes.set_xticks(range(n), [str(k) for k in range(n)] if long_names else names, fontsize=14)
     axes.set_yticks(range(n), [f"{name} {k}" for k, name in enumerate(names)] if long_names else names, fontsize=14)
@@ -255,7 +250,39 @@ def confusion_figure(matrix: Tensor, names: list[str]) -> Figure:
     # The title is centred over the matrix, which long names ("T-shirt/top 0") push to the right: on one line
     # it would run past the figure's edge.
     wrap_to_fit(figure, axes.title)
+    # The counts last, sized to the laid-out cells (long names leave the matrix narrower).
+    texts = []
+    for (row, column), count in np.ndenumerate(counts):
+        if count or row == column:
+            dark = row != column and share[row, column] > 0.6 * worst
+            weight = "bold" if row != column else "normal"
+            text = axes.text(column, row, f"{count}", ha="center", va="center", fontsize=COUNT_FONTSIZE,
+                             fontweight=weight, color="white" if dark else "black")  # fmt: skip
+            texts.append(text)
+    fit_counts(figure, axes, texts)
     return figure
+
+
+def fit_counts(figure: Figure, axes: Any, texts: list[Text]) -> None:
+    """Write the counts of a matrix drawn in ``axes`` (a cell per unit) in the largest type, up to
+    :data:`COUNT_FONTSIZE`, in which the widest of them, as drawn, takes at most :data:`COUNT_FILL` of its cell:
+    a gap between neighbouring counts ("316 312", not "316312"), whether they have 1 digit or 5 (10,000: a
+    class all in one cell)."""
+    renderer = FigureCanvasAgg(figure).get_renderer()
+    # The cells' size in pixels as the picture has them, laid out without the counts: a count too large for
+    # its cell, sticking out of the matrix, would make the layout shrink it.
+    for text in texts:
+        text.set_visible(False)
+    figure.draw_without_rendering()
+    cell = np.abs(np.diff(axes.transData.transform([(0, 0), (1, 1)]), axis=0))[0]  # (width, height)
+    for text in texts:
+        text.set_visible(True)
+    boxes = [text.get_window_extent(renderer) for text in texts]  # at COUNT_FONTSIZE; type scales with its size
+    widest = max((box.width for box in boxes), default=1.0)
+    tallest = max((box.height for box in boxes), default=1.0)
+    scale = min(1.0, COUNT_FILL * cell[0] / widest, COUNT_FILL * cell[1] / tallest)
+    for text in texts:
+        text.set_fontsize(COUNT_FONTSIZE * scale)
 
 
 def misclassified_figure(wrong: list[tuple[Tensor, int, int]], names: list[str], total: int | None = None) -> Figure:
@@ -318,7 +345,8 @@ def reading_figure(correct: Tensor, counts: Tensor, names: list[str], sequence: 
     Args:
         correct: (rows, classes) right answers after each row, per true class.
         counts: (classes,) test images per class.
-        sequence: The model's sequence mode, for the label of the horizontal axis.
+        sequence: The model's sequence mode (its ``hparams.sequence``), for the title and the label of the
+            horizontal axis.
     """
     rows = correct.shape[0]
     read = range(1, rows + 1)
@@ -347,7 +375,12 @@ def reading_figure(correct: Tensor, counts: Tensor, names: list[str], sequence: 
             fontsize=CAPTION - 2,
             color="#333333",
         )
-    axes.set_title("Test accuracy after reading k rows", fontsize=18)
+    # What a step of the figure is, said as the model reads: a row, a row's pixels, or 1/rows of the pixels.
+    title = {
+        "pixels": "Test accuracy after the pixels of k rows",
+        "permuted": f"Test accuracy after k/{rows} of the shuffled pixels",
+    }.get(sequence, "Test accuracy after reading k rows")
+    axes.set_title(title, fontsize=18)
     axes.set_xlabel(
         {
             "rows": "rows read, from the first row with ink",
@@ -364,6 +397,7 @@ def reading_figure(correct: Tensor, counts: Tensor, names: list[str], sequence: 
     axes.legend(
         handles=handles, title="class", fontsize=12, title_fontsize=12, loc="center left", bbox_to_anchor=(1.01, 0.5)
     )
+    wrap_to_fit(figure, axes.title)  # centred over the axes: on one line, unless a long one would not fit
     if caption is not None:
         wrap_to_fit(figure, caption)  # the figure's width, in as few even lines as fit
     return figure

@@ -1,5 +1,6 @@
 """TensorBoard figures at the end of test: read back from the event files that fit and test write."""
 
+import itertools
 import re
 from pathlib import Path
 
@@ -201,6 +202,55 @@ def test_reading_figure_draws_each_class_and_all_in_percent_and_marks_chance():
     assert "after reading k rows" in axes.get_title() and "%" in axes.get_ylabel()
 
 
+@pytest.mark.parametrize(
+    ("sequence", "title", "axis"),
+    [
+        ("rows", "Test accuracy after reading k rows", "rows read, from the first row with ink"),
+        (
+            "pixels",
+            "Test accuracy after the pixels of k rows",
+            "rows read (pixel by pixel), from the first row with ink",
+        ),
+        ("permuted", "Test accuracy after k/28 of the shuffled pixels", "k/28 of the permuted pixels read"),
+    ],
+)
+def test_the_reading_figure_says_what_the_model_reads_in_its_title_too(sequence, title, axis):
+    """A 784-step model's figure said "k/28 of the permuted pixels read" below and "after reading k rows" above:
+    the title says what a step is for each sequence mode, as the axis does, on one line."""
+    correct, counts = weak_reading()
+    figure = reading_figure(correct, counts, short_names(FASHION_NAMES, 10), sequence)
+    axes = figure.axes[0]
+    assert (axes.get_title(), axes.get_xlabel()) == (title, axis)
+    assert cut_off(figure) == []
+
+
+@pytest.mark.parametrize(
+    ("sequence", "title"),
+    [
+        ("pixels", "Test accuracy after the pixels of k rows"),
+        ("permuted", "Test accuracy after k/28 of the shuffled pixels"),
+    ],
+)
+def test_testing_a_pixel_model_titles_its_reading_figure_by_its_sequence(
+    fake_data_dir, in_tmp_dir, monkeypatch, sequence, title
+):
+    """What the callback hands the figure: the tested model's own sequence mode (its hparams)."""
+    import mnist_rnn.figures as figures
+
+    drawn = []
+
+    def draw(*args):
+        drawn.append(reading_figure(*args))
+        return drawn[-1]
+
+    monkeypatch.setattr(figures, "reading_figure", draw)
+    data = MNISTDataModule(data_dir=str(fake_data_dir), val_size=40, batch_size=20)
+    trainer = Trainer(enable_progress_bar=False, enable_model_summary=False, default_root_dir=in_tmp_dir)
+    trainer.test(RNNClassifier(hidden_size=8, sequence=sequence), datamodule=data, verbose=False)
+    (figure,) = drawn
+    assert figure.axes[0].get_title() == title
+
+
 def test_misclassified_titles_are_large_enough_to_read():
     wrong = [(torch.zeros(1, 28, 28, dtype=torch.uint8), 4, 9)] * 12
     figure = misclassified_figure(wrong, short_names(None, 10), total=49)
@@ -348,6 +398,51 @@ def test_the_confusion_matrix_writes_every_count_upright_and_colours_errors():
     assert {"1000", "1100", "980", "15", "3", "31"} <= written
     errors = axes.images[1].get_array()  # the red layer: the errors only, by share of their true class
     assert errors.count() == 3 and errors.max() == pytest.approx(31 / 1134)
+
+
+def a_matrix_of_counts(digits: int | str) -> torch.Tensor:
+    """10 by 10 counts of ``digits`` digits in every cell (1s, 4s and 8s: 111, 444, 888), or ``"mixed"``: counts
+    of 1 to 5 digits side by side, 10,000 among them (a class all in one cell); or ``"fashion"``: like a poorly
+    trained Fashion-MNIST model's matrix, whose Dress row read "316312"."""
+    if digits == "fashion":
+        matrix = torch.randint(0, 60, (10, 10), generator=torch.Generator().manual_seed(0))
+        matrix[3] = torch.tensor([162, 12, 14, 316, 312, 5, 150, 0, 20, 9])
+        matrix[6] = torch.tensor([288, 3, 199, 44, 170, 0, 240, 0, 56, 0])
+        return matrix + torch.diag(1000 - matrix.sum(dim=1)).clamp(min=0)
+    if digits == "mixed":
+        row = torch.tensor([1, 22, 333, 4444, 10000, 8888, 888, 88, 8, 10000])
+        return torch.stack([row.roll(k) for k in range(10)])
+    cells = torch.tensor([8, 1, 4]).repeat(34)[:100].reshape(10, 10)
+    return cells * (10**digits - 1) // 9  # 8 -> 88...8: each cell's count has ``digits`` digits
+
+
+@BOTH
+@pytest.mark.parametrize("digits", [1, 2, 3, 4, 5, "mixed", "fashion"])
+def test_every_count_of_the_confusion_matrix_fits_its_cell_apart_from_its_neighbours(class_names, digits):
+    """A poorly trained Fashion-MNIST model's Dress row read "316312": two bold 3-digit counts in a type made
+    for a cell as wide as digits' names leave (long names make the matrix narrower) ran into each other. Every
+    count, of 1 to 5 digits, lies inside its cell with a gap to each neighbour, as large as that allows."""
+    matrix = a_matrix_of_counts(digits)
+    figure = confusion_figure(matrix, short_names(class_names, 10))
+    axes = figure.axes[0]
+    boxes = {text: box for text, box in text_boxes(figure).items() if text in axes.texts}
+    assert len(boxes) == int((matrix > 0).sum())
+    cell = np.abs(np.diff(axes.transData.transform([(0, 0), (1, 1)]), axis=0))[0]
+    gap = 0.08 * cell  # each side: neighbours at least 16% of a cell apart (some 6 pixels)
+    outside = []
+    for text, box in boxes.items():
+        (x, y) = axes.transData.transform(text.get_position())  # the cell's centre
+        if not (x - cell[0] / 2 + gap[0] <= box.x0 and box.x1 <= x + cell[0] / 2 - gap[0]):
+            outside.append(text.get_text())
+        if not (y - cell[1] / 2 + gap[1] <= box.y0 and box.y1 <= y + cell[1] / 2 - gap[1]):
+            outside.append(text.get_text())
+    assert outside == []
+    pairs = itertools.combinations(boxes.items(), 2)
+    assert [(a.get_text(), b.get_text()) for (a, box_a), (b, box_b) in pairs if box_a.overlaps(box_b)] == []
+    # As large as the cells allow: 16 points (a digit's), or the widest count takes most of its cell.
+    size = max(text.get_fontsize() for text in boxes)
+    assert size == 16 or (size < 16 and max(box.width for box in boxes.values()) > 0.6 * cell[0])
+    assert cut_off(figure) == []
 
 
 def test_booleans_and_none_become_words_in_the_hparams_tab():
