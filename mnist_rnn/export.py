@@ -4,8 +4,16 @@ The exported computation (:class:`mnist_rnn.inference.ProbabilityModel`) takes u
 28, 28), any batch size, and gives the calibrated class probabilities (``softmax(logits / temperature)``, see
 :mod:`mnist_rnn.calibration`) (batch, classes) and, for a one-way network,
 the probabilities after every time step (batch, steps, classes). Scaling, standardisation and the
-image-to-sequence step are inside, so a user feeds raw pixels, prepared as MNIST's (light digit on black,
-centred; see :func:`mnist_rnn.preparation.to_mnist`).
+image-to-sequence step are inside, so a user feeds raw pixels as the checkpoint's data set has them (the
+digit, garment or character light on black). Other pictures are prepared first as ``predict`` prepares them
+for that data set (:func:`mnist_rnn.user_images.preparation_for`): MNIST's with
+:func:`mnist_rnn.preparation.prepare` (``to_mnist`` gives its pixels), Fashion-MNIST's with
+:func:`mnist_rnn.garments.prepare_garment`, KMNIST's with :func:`mnist_rnn.preparation.prepare_character`.
+
+Each file carries its metadata (:func:`file_metadata`: data set, class names, input, preparation,
+temperature, network, versions, checkpoint), for a user who holds only the file: ONNX's ``metadata_props``
+(string values; lists, numbers and booleans as JSON) and ``doc_string``; in a ``.pt2`` archive the JSON file
+``metadata.json``, read with ``torch.export.load(path, extra_files={"metadata.json": ""})``.
 
 - ONNX runs in onnxruntime (``pip install -e ".[serve]"``).
 - The ``.pt2`` file loads with ``torch.export.load(path).module()`` in plain PyTorch, without this package.
@@ -22,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import os
 import sys
 from pathlib import Path
@@ -32,7 +41,6 @@ from torch import Tensor
 
 from mnist_rnn.errors import UserError, first_line
 from mnist_rnn.inference import (
-    EXPORTERS,
     Parity,
     ProbabilityModel,
     checkpoint_hparams,
@@ -40,11 +48,100 @@ from mnist_rnn.inference import (
     generated_images,
     load_network,
     note_if_uncalibrated,
+    onnx_bytes,
+    pt2_bytes,
 )
+from mnist_rnn.network import RNNNetwork
 from mnist_rnn.tools import ToolParser
 
 FORMATS = ("onnx", "pt2")
 CHECK_IMAGES = 1000
+METADATA_FILE = "metadata.json"  # the metadata's name among a .pt2 archive's extra files
+TITLES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "kmnist": "KMNIST"}
+
+
+# ----- metadata --------------------------------------------------------------------------------------------
+
+
+def file_metadata(ckpt_path: str | Path, network: RNNNetwork) -> dict[str, Any]:
+    """What a user holding only the exported file needs to know, the one definition for both formats: from
+    the checkpoint's hyperparameters (:func:`mnist_rnn.inference.checkpoint_hparams`), and from its
+    ``network`` the temperature and the number of time steps. Values are JSON's types."""
+    from importlib import metadata
+
+    from mnist_rnn.data import DATASETS
+    from mnist_rnn.user_images import preparation_for, subject_of
+
+    hparams = checkpoint_hparams(ckpt_path)
+    dataset = hparams.get("dataset") or "mnist"  # checkpoints from before Fashion-MNIST and KMNIST
+    classes, size = hparams["num_classes"], hparams["image_size"]
+    names = hparams.get("class_names")
+    if not names or len(names) != classes:  # a checkpoint trained without the CLI, which links them
+        known = DATASETS[dataset].class_names if dataset in DATASETS else []
+        names = known if len(known) == classes else [str(k) for k in range(classes)]
+    function = preparation_for(dataset)
+    preparation = f"{function.__module__}.{function.__qualname__}"
+    subject, title = subject_of(dataset), TITLES.get(dataset, dataset)
+    try:
+        version = metadata.version("mnist-rnn")
+    except metadata.PackageNotFoundError:  # run from a checkout that was not installed
+        version = "(not installed)"
+    outputs = f"probabilities: float32 (batch, {classes}), calibrated: softmax(logits / temperature)"
+    if not network.bidirectional:
+        outputs += f"; per_step: float32 (batch, {network.steps}, {classes}), the probabilities after every step"
+    return {
+        "description": (
+            f"mnist_rnn {hparams['cell'].upper()} ({hparams['sequence']}) classifying {title} images into "
+            f"{classes} classes (class_names). Input: uint8 images (batch, 1, {size}, {size}), a {subject} light "
+            f"on black as {title} has them; another picture is prepared first with "
+            f"{preparation}(mnist_rnn.user_images.decode_image(path)).pixels, as predict does."
+        ),
+        "dataset": dataset,
+        "class_names": list(names),
+        "input": (
+            f"images: uint8 (batch, 1, {size}, {size}), pixels 0-255 (float 0-1 is refused), any batch size; "
+            f"a {subject} light on black, as {title} has its images. Scaling, standardisation and the "
+            f"image-to-sequence step are inside the model."
+        ),
+        "outputs": outputs,
+        "preparation": preparation,
+        "temperature": float(network.temperature),
+        "cell": hparams["cell"],
+        "sequence": hparams["sequence"],
+        "bidirectional": bool(hparams["bidirectional"]),
+        "hidden_size": hparams["hidden_size"],
+        "num_layers": hparams["num_layers"],
+        "image_size": size,
+        "num_classes": classes,
+        "mnist_rnn_version": version,
+        "torch_version": torch.__version__,
+        "checkpoint": Path(ckpt_path).name,
+    }
+
+
+def exported_bytes(model: ProbabilityModel, format: str, metadata: dict[str, Any]) -> bytes:
+    """The file's bytes in ``format``, carrying ``metadata``: ONNX's ``metadata_props`` (strings as they are,
+    other values as JSON) and ``doc_string`` (the description), or the ``.pt2`` archive's ``metadata.json``."""
+    if format == "onnx":
+        return onnx_bytes(model, onnx_metadata(metadata), doc_string=metadata["description"])
+    return pt2_bytes(model, {METADATA_FILE: json.dumps(metadata, indent=2)})
+
+
+def onnx_metadata(metadata: dict[str, Any]) -> dict[str, str]:
+    """``metadata`` as ONNX's ``metadata_props`` hold it: strings as they are, other values as JSON."""
+    return {key: value if isinstance(value, str) else json.dumps(value) for key, value in metadata.items()}
+
+
+def read_metadata(data: bytes, format: str) -> dict[str, Any]:
+    """The metadata of an exported file's bytes, read as a user reads it: ONNX's ``metadata_props`` (all
+    strings), or the ``.pt2`` archive's ``metadata.json`` (JSON's types); empty if it has none."""
+    if format == "onnx":
+        import onnx
+
+        return {prop.key: prop.value for prop in onnx.load_from_string(data).metadata_props}
+    extra_files = {METADATA_FILE: ""}
+    torch.export.load(io.BytesIO(data), extra_files=extra_files)
+    return json.loads(extra_files[METADATA_FILE]) if extra_files[METADATA_FILE] else {}
 
 
 # ----- writing ---------------------------------------------------------------------------------------------
@@ -127,9 +224,10 @@ def export_checkpoint(
 ) -> tuple[Path, Parity | None]:
     """Export a checkpoint and (unless ``check=False``) check it; write the file; return its path and the check.
 
-    The check runs on the exported bytes before anything is written, and the file is written whole or not
-    at all (see :func:`write_file`). It reads the checkpoint's test set from ``data_dir``, or generated
-    images where that is not there, unless ``data_dir_required``.
+    The check runs on the exported bytes before anything is written (their metadata too, read back as a
+    user reads it), and the file is written whole or not at all (see :func:`write_file`). It reads the
+    checkpoint's test set from ``data_dir``, or generated images where that is not there, unless
+    ``data_dir_required``.
 
     Raises:
         UserError: a bad ``output`` (a folder, a missing folder, an existing file without ``overwrite``, a
@@ -142,15 +240,20 @@ def export_checkpoint(
     ckpt_path = Path(ckpt_path)
     output = Path(output) if output is not None else ckpt_path.with_suffix(f".{format}")
     check_output(output, format, overwrite)
-    model = ProbabilityModel(load_network(ckpt_path))
+    network = load_network(ckpt_path)
+    model = ProbabilityModel(network)
     if check:  # the images first: a missing test set is refused before the export's half a minute
         images, source = check_images(checkpoint_hparams(ckpt_path), data_dir, required=data_dir_required)
-    data = EXPORTERS[format](model)
+    metadata = file_metadata(ckpt_path, network)
+    data = exported_bytes(model, format, metadata)
     parity = None
     if check:
         parity = compare(model, run_exported(data, format, images), images, source)
         if not parity.passed:
             raise ExportCheckError(f"the exported model disagrees with PyTorch: {parity}; {output} not written")
+        expected = onnx_metadata(metadata) if format == "onnx" else metadata
+        if read_metadata(data, format) != expected:
+            raise ExportCheckError(f"the exported file does not carry its metadata; {output} not written")
     try:
         write_file(output, data)
     except OSError as error:

@@ -93,8 +93,10 @@ class ProbabilityModel(nn.Module):
         return ["probabilities", "per_step"] if self.per_step else ["probabilities"]
 
 
-def onnx_bytes(model: ProbabilityModel) -> bytes:
-    """The model as an ONNX file's bytes, with a dynamic batch size."""
+def onnx_bytes(model: ProbabilityModel, metadata: dict[str, str] | None = None, doc_string: str = "") -> bytes:
+    """The model as an ONNX file's bytes, with a dynamic batch size; ``metadata`` becomes the model's
+    ``metadata_props`` (onnxruntime: ``session.get_modelmeta().custom_metadata_map``), ``doc_string`` its
+    ``doc_string``."""
     example = torch.zeros(2, 1, model.network.image_size, model.network.image_size, dtype=torch.uint8)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the exporter's notes about its own internals
@@ -107,17 +109,24 @@ def onnx_bytes(model: ProbabilityModel) -> bytes:
             dynamic_shapes={"images": {0: torch.export.Dim("batch")}},
             verbose=False,
         )
-    return program.model_proto.SerializeToString()
+    proto = program.model_proto
+    if doc_string:
+        proto.doc_string = doc_string
+    for key, value in (metadata or {}).items():
+        proto.metadata_props.add(key=key, value=value)
+    return proto.SerializeToString()
 
 
-def pt2_bytes(model: ProbabilityModel) -> bytes:
-    """The model as a ``torch.export`` archive's bytes (a ``.pt2`` file), with a dynamic batch size."""
+def pt2_bytes(model: ProbabilityModel, extra_files: dict[str, str] | None = None) -> bytes:
+    """The model as a ``torch.export`` archive's bytes (a ``.pt2`` file), with a dynamic batch size;
+    ``extra_files`` (name -> text) are stored in the archive, read back by ``torch.export.load(path,
+    extra_files={name: ""})``, which fills in the dict it is given."""
     example = torch.zeros(2, 1, model.network.image_size, model.network.image_size, dtype=torch.uint8)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a note that the LSTM's flat weights are not buffers: harmless here
         program = torch.export.export(model, (example,), dynamic_shapes={"images": {0: torch.export.Dim("batch")}})
     buffer = io.BytesIO()
-    torch.export.save(program, buffer)
+    torch.export.save(program, buffer, extra_files=extra_files)
     return buffer.getvalue()
 
 

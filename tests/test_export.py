@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import io
+import json
 import os
 import subprocess
 import sys
@@ -14,8 +16,9 @@ import torch
 from mnist_rnn import export
 from mnist_rnn.cli import main
 from mnist_rnn.export import run_exported
-from mnist_rnn.inference import EXPORTERS, ProbabilityModel, compare, generated_images
+from mnist_rnn.inference import EXPORTERS, ProbabilityModel, compare, generated_images, load_network, pt2_bytes
 from mnist_rnn.network import RNNNetwork
+from mnist_rnn.user_images import preparation_for
 from tests.helpers import ROOT, fit_tiny_in, one_line_error
 
 # Every cell, every sequence mode and a bidirectional network; pixel sequences on 8x8 images keep them short.
@@ -75,6 +78,86 @@ def test_export_checks_the_file_on_test_images_and_prints_the_figures(checkpoint
     assert difference <= 1e-4
     assert output.is_file() and f"Wrote {output}" in out
     assert [p.name for p in tmp_path.iterdir()] == ["digits.onnx"]  # no partial file left
+
+
+@pytest.fixture(scope="module")
+def fashion_checkpoint(fake_data_dir, tmp_path_factory) -> Path:
+    run = fit_tiny_in(tmp_path_factory.mktemp("fashion"), fake_data_dir, "--model.hidden_size", "8",
+                      "--data.dataset", "fashion_mnist")  # fmt: skip
+    return run / "checkpoints" / "last.ckpt"
+
+
+FASHION_NAMES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                 "Ankle boot"]  # fmt: skip
+MNIST_NAMES = [f"{k} - {name}" for k, name in enumerate("zero one two three four five six seven eight nine".split())]
+
+
+def read_back(path: Path) -> dict:
+    """A file's metadata as docs/serve.md reads it: only onnx, onnxruntime or torch, not this package."""
+    if path.suffix == ".onnx":
+        import onnx
+        import onnxruntime
+
+        model = onnx.load(str(path))
+        props = {prop.key: prop.value for prop in model.metadata_props}
+        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        assert session.get_modelmeta().custom_metadata_map == props  # what onnxruntime's users see
+        assert model.doc_string == props["description"]
+        # Strings as they are, the rest as JSON.
+        return {key: value if key in STRINGS else json.loads(value) for key, value in props.items()}
+    extra_files = {"metadata.json": ""}
+    torch.export.load(str(path), extra_files=extra_files)
+    return json.loads(extra_files["metadata.json"])
+
+
+STRINGS = {"description", "dataset", "input", "outputs", "preparation", "cell", "sequence", "mnist_rnn_version",
+           "torch_version", "checkpoint"}  # fmt: skip
+
+
+@pytest.mark.parametrize("format", export.FORMATS)
+@pytest.mark.parametrize("dataset", ["fashion_mnist", "mnist"])
+def test_the_file_says_what_it_classifies_and_how_its_input_is_prepared(
+    dataset, format, checkpoint, fashion_checkpoint, fake_data_dir, tmp_path, capsys
+):
+    """The files carried no metadata: a user holding only the file could not tell a Fashion-MNIST model from
+    an MNIST one, what class 7 is, what the input is, how to prepare a picture, or the temperature."""
+    ckpt = fashion_checkpoint if dataset == "fashion_mnist" else checkpoint
+    output = tmp_path / f"model.{format}"
+    main(["export", "--ckpt_path", str(ckpt), "--format", format, "--output", str(output),
+          "--data.data_dir", str(fake_data_dir)])  # fmt: skip
+    assert f"same class on 60 of 60 {dataset} test images" in capsys.readouterr().out  # the check still passes
+    metadata = read_back(output)
+    assert set(metadata) == STRINGS | {"class_names", "temperature", "bidirectional", "hidden_size", "num_layers",
+                                       "image_size", "num_classes"}  # fmt: skip
+    assert metadata["dataset"] == dataset
+    assert metadata["class_names"] == (FASHION_NAMES if dataset == "fashion_mnist" else MNIST_NAMES)
+    # The function predict prepares a picture with, for this data set (to_mnist turned garments into digits).
+    module, _, name = metadata["preparation"].rpartition(".")
+    assert getattr(importlib.import_module(module), name) is preparation_for(dataset)
+    assert metadata["preparation"] == {"fashion_mnist": "mnist_rnn.garments.prepare_garment",
+                                       "mnist": "mnist_rnn.preparation.prepare"}[dataset]  # fmt: skip
+    assert metadata["preparation"] in metadata["description"]
+    title = {"fashion_mnist": "Fashion-MNIST", "mnist": "MNIST"}[dataset]
+    assert f"classifying {title} images into 10 classes" in metadata["description"]
+    assert metadata["input"].startswith("images: uint8 (batch, 1, 28, 28), pixels 0-255 (float 0-1 is refused)")
+    assert metadata["outputs"].endswith("per_step: float32 (batch, 28, 10), the probabilities after every step")
+    assert metadata["temperature"] == float(load_network(ckpt).temperature)
+    assert (metadata["cell"], metadata["sequence"], metadata["bidirectional"]) == ("lstm", "rows", False)
+    hidden = 8 if dataset == "fashion_mnist" else 16
+    assert (metadata["hidden_size"], metadata["image_size"], metadata["num_classes"]) == (hidden, 28, 10)
+    assert metadata["checkpoint"] == "last.ckpt"
+    assert metadata["mnist_rnn_version"] and metadata["torch_version"] == torch.__version__
+
+
+def test_a_file_that_lost_its_metadata_fails_the_check_and_is_not_written(checkpoint, tmp_path, monkeypatch, capsys):
+    """As a torch whose torch.export.save left out extra_files would write it."""
+    monkeypatch.setattr(export, "pt2_bytes", lambda model, extra_files=None: pt2_bytes(model))
+    output = tmp_path / "digits.pt2"
+    with pytest.raises(SystemExit) as exit:
+        main(["export", "--ckpt_path", str(checkpoint), "--format", "pt2", "--output", str(output)])
+    assert exit.value.code == 1
+    assert "the exported file does not carry its metadata" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_without_the_data_the_check_uses_generated_images(checkpoint, tmp_path, monkeypatch, capsys):
