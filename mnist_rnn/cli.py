@@ -721,6 +721,11 @@ def _batch_counts_as_written(trainer: dict[str, Any], args: list[str]) -> None:
             trainer[name] = as_written
 
 
+# The kinds of range of a tune search space, as a config file's values: mnist_rnn.tune.RANGE_KINDS (not imported
+# from there, which would import Optuna at every start of the command line).
+SPACE_RANGES = {"log", "float", "int"}
+
+
 def _check_config_files(args: list[str]) -> None:
     """Name the file and the line of a config file that is not valid YAML, or that is empty.
 
@@ -745,6 +750,14 @@ def _check_config_files(args: list[str]) -> None:
             raise UserError(f"--config {path}: the file is empty (or only comments): put settings in it or drop it")
         if not isinstance(settings, dict):
             raise UserError(f"--config {path}: expected settings (key: value lines), found a {type(settings).__name__}")
+        # "model.lr: {log: [0.001, 0.03]}": a range of tune's search space (docs/tune.md), not a setting of fit
+        # (jsonargparse takes dotted keys with plain values, "model.lr: 0.01", as settings).
+        ranges = [key for key, value in settings.items() if isinstance(value, dict) and set(value) & SPACE_RANGES]
+        if ranges and all("." in str(key) for key in settings):
+            raise UserError(
+                f"--config {path}: a search space for tune ({ranges[0]} is a range), not a config: python -m "
+                f"mnist_rnn tune --config BASE.yaml --space {path}"
+            )
         for where, section, value in _sections(settings):
             if value is None:  # jsonargparse takes it as trainer: null, and Lightning ends in a traceback
                 raise UserError(

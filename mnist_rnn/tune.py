@@ -262,6 +262,30 @@ def _as_argument(value: Any) -> str:
     return json.dumps(value)
 
 
+def _flat(settings: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested settings as dotted keys: {"trainer": {"max_epochs": 3}} -> {"trainer.max_epochs": 3}."""
+    if not isinstance(settings, dict) or not settings:
+        return {prefix: settings}
+    flat: dict[str, Any] = {}
+    for key, value in settings.items():
+        flat.update(_flat(value, f"{prefix}.{key}" if prefix else str(key)))
+    return flat
+
+
+def _differences(study: Any, here: Any, shown: int = 3) -> str:
+    """The settings in which ``here`` differs from the ``study``'s, by name ("trainer.limit_train_batches 300,
+    here 100"): the whole of both, as JSON, hid the one setting among forty."""
+    made, ours = _flat(study), _flat(here)
+    keys = [key for key in {**made, **ours} if _shown(made, key) != _shown(ours, key)]
+    listed = [f"{key or 'the metric'} {_shown(made, key)}, here {_shown(ours, key)}" for key in keys[:shown]]
+    more = f" and {len(keys) - shown} more" if len(keys) > shown else ""
+    return "; ".join(listed) + more
+
+
+def _shown(settings: dict[str, Any], key: str) -> str:
+    return json.dumps(settings[key]) if key in settings else "unset"
+
+
 def merged_config(base: Path, settings: dict[str, Any]) -> dict[str, Any]:
     """The base config's settings with ``settings`` ({"model.lr": 0.01, ...}) set in their sections."""
     config = load_yaml(base.read_text()) or {}
@@ -488,8 +512,8 @@ class Tuner:
             elif study.user_attrs[key] != value:
                 raise UserError(
                     f"study {options.study!r} in {options.storage} was made with another {key}: "
-                    f"{json.dumps(study.user_attrs[key])} (here: {json.dumps(value)}); pass another --study name "
-                    f"or the study's own {'--space' if key == 'space' else '--config and fit options'}"
+                    f"{_differences(study.user_attrs[key], value)}; pass another --study name or the study's "
+                    f"own {'--space' if key == 'space' else '--config and fit options'}"
                 )
         return study
 

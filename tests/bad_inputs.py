@@ -67,6 +67,10 @@ def _bad_yaml(root: Path) -> None:
     (root.parent / "bad.yaml").write_text("model:\n  hidden_size: 64\n  cell: [lstm\ndata:\n  batch_size: 20\n")
 
 
+def _search_space(root: Path) -> None:
+    (root.parent / "space.yaml").write_text("model.lr: {log: [1.0e-3, 3.0e-2]}\ndata.batch_size: [64, 128]\n")
+
+
 def _empty_yaml(root: Path) -> None:
     (root.parent / "empty.yaml").write_text("# nothing yet\n")
 
@@ -205,6 +209,12 @@ BAD_INPUTS = [
         command="test",
     ),
     BadInput("YAML syntax error", ["--config", "bad.yaml"], "bad.yaml: not valid YAML at line 4", _bad_yaml),
+    BadInput(
+        "a search space of `tune` given to `fit` as a config",
+        ["--config", "space.yaml"],
+        "space.yaml: a search space for tune (model.lr is a range), not a config: python -m mnist_rnn tune --config",
+        _search_space,
+    ),
     BadInput("empty YAML", ["--config", "empty.yaml"], "empty.yaml: the file is empty", _empty_yaml),
     BadInput(
         "a YAML section whose settings are all commented out",

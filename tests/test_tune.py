@@ -170,7 +170,8 @@ def test_a_study_name_reused_with_another_space_is_one_line(fake_data_dir, in_tm
     study = optuna.create_study(study_name="base", storage=url, direction="maximize")
     study.set_user_attr("space", {"model.lr": [0.01, 0.02]})
     err = tune_error([*args, "--storage", url], capsys)
-    assert "study 'base'" in err and "was made with another space" in err and "pass another --study" in err
+    assert "study 'base'" in err and "was made with another space: model.lr [0.01, 0.02], here " in err
+    assert "pass another --study" in err
     assert optuna.load_study(study_name="base", storage=url).user_attrs["space"] == {"model.lr": [0.01, 0.02]}
 
 
