@@ -301,7 +301,7 @@ def test_a_bad_form_is_refused_with_its_reason_without_a_line_in_the_servers_log
         # The second reason: python-multipart before 0.0.13.
         match=r"^not a readable multipart upload \(Invalid multipart data: (Expected boundary character 45, got "
         r"103|Did not find boundary character 103) at index 2; the body does not begin with --b, the boundary its "
-        r"Content-Type header names: send the image as the form's field 'file' \(curl -F file=@digit.png\), or as "
+        r"Content-Type header names: send the image as the form's field 'file' \(curl -F file=@picture.png\), or as "
         r"the body with its own Content-Type\)$",
     ):
         asyncio.run(upload_bytes(scope, b"garbage, not a form"))
@@ -358,7 +358,7 @@ def bad_requests() -> list[tuple[str, dict, int, str]]:
             },
             400,
             "the field 'file' came without a file name, so it was read as text, not a file: send it as a file with "
-            "a name (curl -F file=@digit.png; requests or httpx: files={'file': ('digit.png', data)})",
+            "a name (curl -F file=@picture.png; requests or httpx: files={'file': ('picture.png', data)})",
         ),
         (
             "multipart, no boundary",
@@ -390,13 +390,13 @@ def bad_requests() -> list[tuple[str, dict, int, str]]:
             "a form field",
             {"data": png.replace(b"\r", b"").replace(b"\n", b""), "content_type": "application/x-www-form-urlencoded"},
             415,
-            "curl --data-binary @digit.png",
+            "curl --data-binary @picture.png",
         ),  # fmt: skip
         (
             "a JPEG as a form field",
             {"data": jpeg.replace(b"\r", b"").replace(b"\n", b""), "content_type": "application/x-www-form-urlencoded"},
             415,
-            "curl --data-binary @digit.png",
+            "curl --data-binary @picture.png",
         ),  # fmt: skip
         ("wrong method", {"method": "GET"}, 405, "GET is not allowed on /predict"),
         ("wrong path", {"path": "/classify", "data": png}, 404, "no such path: /classify"),

@@ -118,7 +118,7 @@ async def read_body(receive: Receive) -> bytes:
 # curl -d @digit.png sends the file as a form field, without its line breaks: a PNG no longer (415), a JPEG a
 # damaged one (400). Either way, the answer is how to send a file.
 FORM_HINT = "not a readable image: it came as a form field (curl -d), which drops a file's line breaks; send the "
-FORM_HINT += "file with curl --data-binary @digit.png or curl -F file=@digit.png"
+FORM_HINT += "file with curl --data-binary @picture.png or curl -F file=@picture.png"
 
 
 def _content_type(scope: Scope) -> str:
@@ -192,7 +192,7 @@ def _form_problem(error: Exception, content_type: str, body: bytes) -> str:
     elif not body.lstrip(b"\r\n").startswith(f"--{boundary}".encode()):
         problem += (
             f"; the body does not begin with --{boundary}, the boundary its Content-Type header names: send the "
-            f"image as the form's field 'file' (curl -F file=@digit.png), or as the body with its own Content-Type"
+            f"image as the form's field 'file' (curl -F file=@picture.png), or as the body with its own Content-Type"
         )
     return problem
 
@@ -232,7 +232,7 @@ async def upload_bytes(scope: Scope, body: bytes) -> bytes:
             raise RequestError(
                 400,
                 "the field 'file' came without a file name, so it was read as text, not a file: send it as a file "
-                "with a name (curl -F file=@digit.png; requests or httpx: files={'file': ('digit.png', data)})",
+                "with a name (curl -F file=@picture.png; requests or httpx: files={'file': ('picture.png', data)})",
             )
         return await upload.read()
     finally:
