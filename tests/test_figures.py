@@ -224,6 +224,24 @@ def test_the_reading_figure_says_what_the_model_reads_in_its_title_too(sequence,
     assert cut_off(figure) == []
 
 
+def drawn_by_test(name: str, model: RNNClassifier, data_dir, folder, monkeypatch) -> list:
+    """The figures that the callback draws with ``mnist_rnn.figures.<name>`` when ``model`` is tested."""
+    import mnist_rnn.figures as figures
+
+    drawn = []
+    draw_figure = getattr(figures, name)
+
+    def draw(*args):
+        drawn.append(draw_figure(*args))
+        return drawn[-1]
+
+    monkeypatch.setattr(figures, name, draw)
+    data = MNISTDataModule(data_dir=str(data_dir), val_size=40, batch_size=20)
+    trainer = Trainer(enable_progress_bar=False, enable_model_summary=False, default_root_dir=folder)
+    trainer.test(model, datamodule=data, verbose=False)
+    return drawn
+
+
 @pytest.mark.parametrize(
     ("sequence", "title"),
     [
@@ -235,19 +253,8 @@ def test_testing_a_pixel_model_titles_its_reading_figure_by_its_sequence(
     fake_data_dir, in_tmp_dir, monkeypatch, sequence, title
 ):
     """What the callback hands the figure: the tested model's own sequence mode (its hparams)."""
-    import mnist_rnn.figures as figures
-
-    drawn = []
-
-    def draw(*args):
-        drawn.append(reading_figure(*args))
-        return drawn[-1]
-
-    monkeypatch.setattr(figures, "reading_figure", draw)
-    data = MNISTDataModule(data_dir=str(fake_data_dir), val_size=40, batch_size=20)
-    trainer = Trainer(enable_progress_bar=False, enable_model_summary=False, default_root_dir=in_tmp_dir)
-    trainer.test(RNNClassifier(hidden_size=8, sequence=sequence), datamodule=data, verbose=False)
-    (figure,) = drawn
+    model = RNNClassifier(hidden_size=8, sequence=sequence)
+    (figure,) = drawn_by_test("reading_figure", model, fake_data_dir, in_tmp_dir, monkeypatch)
     assert figure.axes[0].get_title() == title
 
 
@@ -669,18 +676,7 @@ def test_an_uncalibrated_checkpoint_gets_one_curve_and_how_to_calibrate_it():
 
 def test_testing_an_uncalibrated_model_draws_its_reliability_as_uncalibrated(fake_data_dir, in_tmp_dir, monkeypatch):
     """What the callback hands the figure: an untrained, uncalibrated network's temperature is 1.0."""
-    import mnist_rnn.figures as figures
-
-    drawn = []
-
-    def draw(*args):
-        drawn.append(reliability_figure(*args))
-        return drawn[-1]
-
-    monkeypatch.setattr(figures, "reliability_figure", draw)
-    data = MNISTDataModule(data_dir=str(fake_data_dir), val_size=40, batch_size=20)
-    trainer = Trainer(enable_progress_bar=False, enable_model_summary=False, default_root_dir=in_tmp_dir)
-    trainer.test(RNNClassifier(hidden_size=8), datamodule=data, verbose=False)
-    (figure,) = drawn
+    model = RNNClassifier(hidden_size=8)
+    (figure,) = drawn_by_test("reliability_figure", model, fake_data_dir, in_tmp_dir, monkeypatch)
     assert "uncalibrated" in figure.axes[0].get_title()
     assert "calibrate --ckpt_path" in figure.get_supxlabel()
