@@ -31,6 +31,9 @@ N_BINS = 15  # the confidence bins of the calibration error (Guo et al.'s choice
 # The fitted temperature is kept in this range: a validation split that the network classifies perfectly
 # would otherwise drive T towards 0 (ever more confident answers always lower its NLL).
 T_RANGE = (0.05, 20.0)
+# How far the validation accuracy may be from the one an earlier calibration measured (see
+# _check_the_run_validated_these): the same weights on the same images, computed on another device.
+ACCURACY_TOLERANCE = 0.02
 
 
 def temperature_text(temperature: float, decimals: int = 3) -> str:
@@ -167,8 +170,30 @@ def calibrate_checkpoint(
     split = datamodule.val_set
     batches = DeviceBatches(split.images, split.labels, datamodule.batch_size, shuffle=False)
     calibration = calibrate(*logits_of(network, batches, device))
+    _check_the_run_validated_these(ckpt_path, calibration, datamodule)
     write_temperature(ckpt_path, calibration)
     return calibration
+
+
+def _check_the_run_validated_these(ckpt_path: str | Path, calibration: Calibration, datamodule: Any) -> None:
+    """Refuse to write a temperature fitted on other images than the checkpoint was calibrated on before: the
+    split is the run's (its val_size and split_seed), so the same weights read it as they did then (to a few
+    images: another device). Another data set's files in the folder (MNIST's under FashionMNIST/raw/) read
+    far worse, and the temperature fitted to them (0.68 became 7.59) was written over the good one.
+
+    The run's own val/acc is no yardstick: a run validated with --trainer.limit_val_batches read a part."""
+    from mnist_rnn.checkpoint import load_keys
+
+    earlier = (load_keys(ckpt_path).get("calibration") or {}).get("accuracy")
+    if earlier is None:
+        return
+    if abs(calibration.accuracy - earlier) <= max(ACCURACY_TOLERANCE, 3 / max(calibration.images, 1)):
+        return
+    raise UserError(
+        f"the validation split reads at {calibration.accuracy:.2%} here, but read at {earlier:.2%} when {ckpt_path} "
+        f"was calibrated before: these are not the images it was validated on (another data set's files in "
+        f"{datamodule.raw_folder}?); the temperature was not written"
+    )
 
 
 def write_temperature(ckpt_path: str | Path, calibration: Calibration) -> None:

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from mnist_rnn import calibration
 from mnist_rnn.calibration import calibrate, calibration_error, fit_temperature, temperature_text
 from mnist_rnn.cli import main
+from mnist_rnn.errors import UserError
 from mnist_rnn.inference import ProbabilityModel
 from mnist_rnn.model import RNNClassifier
 from tests.helpers import QUIET, data_args, fit_tiny_in, one_line_error, render_digit, write_fake_set
@@ -212,3 +213,25 @@ def test_a_temperature_is_written_with_the_decimals_that_tell_it_from_1():
     assert temperature_text(0.54114) == "0.541"
     assert temperature_text(1.0004) == "1.0004" and temperature_text(0.99996, 2) == "0.99996"
     assert temperature_text(1.0) == "1.000" and temperature_text(20.0, 2) == "20.00"
+
+
+def test_a_temperature_fitted_on_other_images_than_before_is_not_written(tmp_path):
+    """MNIST's files under FashionMNIST/raw/: the Fashion checkpoint's split read at 18% (45% when fit calibrated
+    it), and calibrate wrote the temperature fitted to them over the good one (0.68 became 7.59)."""
+    path = tmp_path / "model.ckpt"
+    torch.save({"state_dict": {}, "calibration": {"accuracy": 0.4520}}, path)
+    datamodule = type("Split", (), {"raw_folder": tmp_path / "data" / "FashionMNIST" / "raw"})()
+
+    def measured(accuracy: float, images: int = 5000) -> calibration.Calibration:
+        return calibration.Calibration(0.7, images, accuracy, 0.1, 0.01, 0.5, 0.4)
+
+    refused = (
+        r"reads at 18.36% here, but read at 45.20% when .*model.ckpt was calibrated before: these are not the images "
+        r".* files in .*FashionMNIST/raw\?\); the temperature was not written"
+    )
+    with pytest.raises(UserError, match=refused):
+        calibration._check_the_run_validated_these(path, measured(0.1836), datamodule)
+    calibration._check_the_run_validated_these(path, measured(0.4519), datamodule)  # the same, on another device
+    calibration._check_the_run_validated_these(path, measured(0.40, images=40), datamodule)  # 2 of 40 images
+    torch.save({"state_dict": {}}, path)  # never calibrated: nothing to compare with
+    calibration._check_the_run_validated_these(path, measured(0.1836), datamodule)
