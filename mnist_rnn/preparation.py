@@ -79,6 +79,7 @@ NOISE_SAMPLES = 65536
 # on paper under noise of 60/255 was read as a box: an 8, 98% sure. The benchmarks' photos, scans and
 # drawings measure 0.025 at most, noise of 20/255 on paper (saved as a JPEG) 0.07 (docs/predict.md).
 NOISY, SMOOTHED_NOISE, NOISE_BLUR = 0.05, 0.02, 20
+NOISE_DIFFERENCES = 16384  # about this many, of a large picture's sampled rows: the median to about 1%
 NO_CONTRAST = 0.05  # no pixel stands out from its surroundings by this much (of full scale): a blank image
 EDGE_CONTRAST = 2 * NO_CONTRAST  # a digit cropped so tightly that it touches the edge stands out more than this
 # Another region clear of the digit, beside it or in a column with it (STACKED_GAP), with at least this
@@ -272,9 +273,9 @@ def grayscale(image: Image.Image) -> np.ndarray | None:
 
 def _pixel_noise(gray: np.ndarray) -> float:
     """The standard deviation of the picture's pixel noise, estimated robustly from the differences between
-    neighbours across (rows sampled on a large picture: NOISE_SAMPLES): where both sides of a difference are
-    paper (or both ink), it is noise only, and strokes' edges are too few to move the median."""
-    step = max(1, round(gray.size / NOISE_SAMPLES))
+    neighbours across (rows sampled on a large picture: NOISE_DIFFERENCES): where both sides of a difference
+    are paper (or both ink), it is noise only, and strokes' edges are too few to move the median."""
+    step = max(1, round(gray.size / NOISE_DIFFERENCES))
     differences = np.abs(np.diff(gray[::step], axis=1))
     return 1.4826 * float(np.median(differences)) / math.sqrt(2) if differences.size else 0.0
 
