@@ -350,21 +350,14 @@ def _last_of(folder: Path) -> list[Path]:
     cut the save short), the newest whole checkpoint of the folder instead, when it is newer: the run saved
     it just before (Lightning saves the best checkpoint, then ``last.ckpt``). A damaged last.ckpt ended the
     lookup of ``last`` and ``best`` in a traceback."""
-    lasts = [path for path in folder.glob("last*.ckpt") if _whole(path)]
+    # Whole: a zip archive, as every checkpoint is; a cheap look at its end, where a file cut short has no
+    # central directory (is_zipfile answers False for an unreadable file too), not a read of its contents.
+    lasts = [path for path in folder.glob("last*.ckpt") if zipfile.is_zipfile(path)]
     if lasts and not list(folder.glob(".last*.ckpt.partial")):
         return lasts
-    whole = [path for path in folder.glob("*.ckpt") if _whole(path)]
+    whole = [path for path in folder.glob("*.ckpt") if zipfile.is_zipfile(path)]
     newest = max(whole, key=lambda path: path.stat().st_mtime, default=None)
     return [newest] if newest is not None else []
-
-
-def _whole(path: Path) -> bool:
-    """Whether ``path`` is a whole zip archive, as every checkpoint is: a cheap look at its end (a file cut
-    short has no central directory there), not a read of its contents."""
-    try:
-        return zipfile.is_zipfile(path)
-    except OSError:
-        return False
 
 
 def saved_settings(path: str | Path) -> dict[str, Any]:

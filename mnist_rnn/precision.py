@@ -90,8 +90,8 @@ def supported_precision(
     precision: object, accelerator: object, cell: str = "lstm", verb: str = "trains"
 ) -> tuple[object, str | None]:
     """``precision``, or float32 where it asks for bfloat16 (or, on a CPU, float16 weights) that the device
-    lacks; then a line saying why, of
-    the model's ``cell`` and what the command does with it (``verb``: "trains", or "runs" to test)."""
+    lacks; then a line saying why, of the model's ``cell`` and what the command does with it (``verb``:
+    "trains", or "runs" to test)."""
     device = device_type(accelerator)
     if device == "cpu" and str(precision) in FP16_TRUE_PRECISIONS and not cpu_fp16():
         lack = f"this CPU has no native float16 (AVX512-FP16), and it {verb} the {cell.upper()} in it many times"

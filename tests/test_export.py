@@ -149,15 +149,19 @@ def test_the_file_says_what_it_classifies_and_how_its_input_is_prepared(
     assert metadata["mnist_rnn_version"] and metadata["torch_version"] == torch.__version__
 
 
+def failed_pt2_export(checkpoint: Path, folder: Path, capsys) -> str:
+    """stderr of an export to ``folder`` whose check fails: exit status 1, and nothing written there."""
+    with pytest.raises(SystemExit) as exit:
+        main(["export", "--ckpt_path", str(checkpoint), "--format", "pt2", "--output", str(folder / "digits.pt2")])
+    assert exit.value.code == 1
+    assert list(folder.iterdir()) == []
+    return capsys.readouterr().err
+
+
 def test_a_file_that_lost_its_metadata_fails_the_check_and_is_not_written(checkpoint, tmp_path, monkeypatch, capsys):
     """As a torch whose torch.export.save left out extra_files would write it."""
     monkeypatch.setattr(export, "pt2_bytes", lambda model, extra_files=None: pt2_bytes(model))
-    output = tmp_path / "digits.pt2"
-    with pytest.raises(SystemExit) as exit:
-        main(["export", "--ckpt_path", str(checkpoint), "--format", "pt2", "--output", str(output)])
-    assert exit.value.code == 1
-    assert "the exported file does not carry its metadata" in capsys.readouterr().err
-    assert list(tmp_path.iterdir()) == []
+    assert "the exported file does not carry its metadata" in failed_pt2_export(checkpoint, tmp_path, capsys)
 
 
 def test_without_the_data_the_check_uses_generated_images(checkpoint, tmp_path, monkeypatch, capsys):
@@ -219,12 +223,7 @@ def test_an_export_that_disagrees_with_pytorch_fails_and_writes_nothing(checkpoi
         return [output + 1e-3 for output in run_exported(path, format, images)]
 
     monkeypatch.setattr(export, "run_exported", off_by_a_little)
-    output = tmp_path / "digits.pt2"
-    with pytest.raises(SystemExit) as exit:
-        main(["export", "--ckpt_path", str(checkpoint), "--format", "pt2", "--output", str(output)])
-    assert exit.value.code == 1
-    assert "export check failed" in capsys.readouterr().err
-    assert list(tmp_path.iterdir()) == []
+    assert "export check failed" in failed_pt2_export(checkpoint, tmp_path, capsys)
 
 
 @pytest.mark.parametrize(
