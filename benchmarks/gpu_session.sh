@@ -9,10 +9,12 @@
 #   there:       benchmarks/gpu_session.sh measure     (~8 min) the gpu-marked tests, the profiler table, the
 #                                                       throughput benchmark, seed.yaml and default.yaml fits
 #                benchmarks/gpu_session.sh pixels [S]   (~S s, default 500) sMNIST and psMNIST, 3 seeds each,
-#                                                       all six side by side on the card; each run stops at the
-#                                                       end of the first epoch after S - 100 s (or at S s, by
-#                                                       SIGTERM, which saves last.ckpt) and resumes from its
-#                                                       last.ckpt in the next call (carry "runs" back in)
+#                                                       all six side by side on the card, for as many epochs as
+#                                                       a timed probe says fit in S - 100 s (PIXEL_EPOCHS=N sets
+#                                                       them); each run stops at the end of the first epoch after
+#                                                       S - 100 s (or at S s, by SIGTERM, which saves last.ckpt)
+#                                                       and resumes from its last.ckpt in the next call (carry
+#                                                       "runs" back in, with the same PIXEL_EPOCHS)
 #   anywhere:    benchmarks/gpu_session.sh measure --dry-run (and pixels --dry-run): the same steps on the CPU,
 #                on generated data, tiny: a check that the script runs (tests/test_gpu_session.py runs it)
 #
@@ -79,11 +81,13 @@ EOF
         TINY=(--data.val_size 40 --data.batch_size 20 --trainer.limit_train_batches 2 --trainer.limit_val_batches 1
               --trainer.limit_test_batches 1 --model.hidden_size 8 --trainer.max_epochs 2)
         BENCH=(--val-size 40 --batch-sizes 20)
+        PROBE=(--val-size 40 --steps 2 -- --model.hidden_size 8)
     else
         DATA=$ROOT/data
         ACCELERATOR=gpu
         TINY=()
         BENCH=(--batch-sizes 50 128)
+        PROBE=(--steps 150)  # a few seconds of six runs sharing the card, whatever their start-up jitter
     fi
 }
 
@@ -129,6 +133,28 @@ pixels() {
     local train_for=$((seconds - 100))
     [ "$train_for" -lt 30 ] && train_for=30
     mkdir -p runs
+    # Epochs: PIXEL_EPOCHS when set (a resumed run must keep the count it started with: its one-cycle schedule
+    # spans them), else as many as fit in $train_for: each of the six times a few steps of its recipe, all at
+    # once, so the card is as shared as in the runs; the slowest sets the count (at most the recipes' 30).
+    local epochs=${PIXEL_EPOCHS:-}
+    if [ -z "$epochs" ]; then
+        local probes=$(mktemp)
+        for name in smnist psmnist; do
+            for seed in 0 1 2; do
+                "$PYTHON" -m benchmarks.epoch_time --config "configs/$name.yaml" --data-dir "$DATA" \
+                    --accelerator "$ACCELERATOR" "${PROBE[@]}" 2>/dev/null | grep EPOCH_SECONDS >> "$probes" &
+            done
+        done
+        wait
+        # 15% for validation (5,000 images, forward only) and the slowing of six runs started together.
+        epochs=$(awk -v budget="$train_for" '{ if ($2 > slowest) slowest = $2 }
+            END { if (slowest == 0) { print 30; exit } e = int(budget / (slowest * 1.15)); print (e < 1 ? 1 : (e > 30 ? 30 : e)) }' "$probes")
+        if [ -s "$probes" ]; then
+            say "epoch times of the six probes: $(awk '{printf "%s s ", $2}' "$probes"); $epochs epochs fit in $train_for s" | tee -a "$log"
+        else
+            say "no probe timed its steps (see benchmarks.epoch_time's own output): the recipes' $epochs epochs" | tee -a "$log"
+        fi
+    fi
     local pids=()
     for recipe in smnist:0.985 psmnist:0.94; do
         local name=${recipe%%:*} threshold=${recipe##*:}
@@ -137,7 +163,7 @@ pixels() {
         # saves last.ckpt after its batch and stops, to go on from there in the next call.
         timeout --signal=TERM --kill-after=30 "$seconds" "$PYTHON" -m benchmarks.accuracy --config "configs/$name.yaml" --seeds 0 1 2 --parallel 3 --resume \
             --stop-after "$train_for" --threshold "$threshold" --data-dir "$DATA" --log-dir runs --name "$name" \
-            -- --trainer.accelerator "$ACCELERATOR" "${TINY[@]}" \
+            -- --trainer.accelerator "$ACCELERATOR" --trainer.max_epochs "$epochs" "${TINY[@]}" \
             > "$OUT/$name.txt" 2>&1 &
         pids+=($!)
     done

@@ -32,6 +32,7 @@ import argparse
 import statistics
 import tempfile
 import time
+from collections.abc import Sequence
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -205,12 +206,15 @@ def fit_loop(
     batch: int,
     profiler: Any = None,
     val_size: int = 5000,
+    config: Path = SEED_CONFIG,
+    extra: Sequence[str] = (),
 ) -> float:
-    """(b) This project's Trainer.fit, built by its CLI from configs/seed.yaml (callbacks, logger, progress
-    bar and all), with validation left out so that only training is timed."""
+    """(b) This project's Trainer.fit, built by its CLI from ``config`` (configs/seed.yaml unless given;
+    callbacks, logger, progress bar and all) and ``extra`` arguments, with validation left out so that only
+    training is timed."""
     cli = build_cli(
         [
-            "--config", str(SEED_CONFIG),
+            "--config", str(config),
             "--data.data_dir", data_dir,
             "--data.batch_size", str(batch),
             "--data.val_size", str(val_size),
@@ -222,6 +226,7 @@ def fit_loop(
             "--trainer.num_sanity_val_steps", "0",
             "--trainer.enable_model_summary", "false",
             "--trainer.logger.init_args.save_dir", log_dir,
+            *extra,
         ],
         run=False,
     )  # fmt: skip

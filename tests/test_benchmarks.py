@@ -3,6 +3,7 @@ table where a run has no best validation accuracy; benchmarks/throughput.py's pr
 benchmarks take."""
 
 import argparse
+import re
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -10,7 +11,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from benchmarks import predict_agreement, throughput
+from benchmarks import epoch_time, lightning_overhead, predict_agreement, throughput
 from benchmarks.accuracy import RunClock, _mean, _percent
 from benchmarks.options import checkout, data_folder, existing_file
 
@@ -72,3 +73,37 @@ def test_a_data_dir_without_the_data_set_is_a_usage_error(fake_data_dir, tmp_pat
     assert stop.value.code == 2
     assert f"argument --data-dir: {tmp_path}: no MNIST/raw/ with train-images-idx3-ubyte" in capsys.readouterr().err
     assert data_folder("fashion_mnist")(str(fake_data_dir)) == str(fake_data_dir.resolve())
+
+
+def test_epoch_time_prints_the_seconds_of_one_epoch_of_the_config(fake_data_dir, in_tmp_dir, monkeypatch, capsys):
+    """What benchmarks/gpu_session.sh pixels reads to plan its epochs: one line, from the generated training
+    files' 240 images less the 40 held out (a constant 60,000 would have planned from the wrong set)."""
+    config = Path(__file__).parents[1] / "configs" / "smnist.yaml"
+    args = ["--config", str(config), "--data-dir", str(fake_data_dir), "--accelerator", "cpu", "--steps", "2",
+            "--val-size", "40", "--", "--model.hidden_size", "4", "--data.batch_size", "100"]  # fmt: skip
+    monkeypatch.setattr(sys, "argv", ["epoch_time", *args])
+    seconds_per_step = []
+    fit_loop = epoch_time.fit_loop
+
+    def timed(*args, **kwargs):
+        images_per_second = fit_loop(*args, **kwargs)
+        seconds_per_step.append(args[5] / images_per_second)  # args[5]: the batch size, the extra one
+        return images_per_second
+
+    monkeypatch.setattr(epoch_time, "fit_loop", timed)
+    epoch_time.main()
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[-1].startswith("EPOCH_SECONDS ")
+    assert float(lines[-1].split()[1]) == pytest.approx(seconds_per_step[0] * 200 / 100, rel=0.01, abs=0.01)
+
+
+def test_lightning_overhead_prints_both_loops_and_their_difference(fake_data_dir, in_tmp_dir, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["lightning_overhead", "--data-dir", str(fake_data_dir), "--steps", "3",
+                                      "--rounds", "1", "--val-size", "40"])  # fmt: skip
+    monkeypatch.setattr(lightning_overhead.torch, "set_num_threads", lambda threads: None)  # not for the suite
+    lightning_overhead.main()
+    out = capsys.readouterr().out
+    assert "ms per step at batch 50, a 1x2 LSTM, 1 thread, 1 rounds" in out
+    line = next(line for line in out.splitlines() if line.startswith("(b) fit "))
+    fit, plain, extra = (float(median) for median in re.findall(r"(\d+\.\d+) \[", line))
+    assert fit > 0 and plain > 0 and extra == pytest.approx(fit - plain, abs=2e-3)
