@@ -18,6 +18,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -36,7 +37,7 @@ from mnist_rnn.cli import main
 from mnist_rnn.inference import ProbabilityModel, onnx_bytes
 from mnist_rnn.network import RNNNetwork
 from mnist_rnn.preparation import prepare
-from mnist_rnn.serve import app
+from mnist_rnn.serve import app, http
 from mnist_rnn.serve.http import RequestError, upload_bytes
 from tests.helpers import ROOT, cli_subprocess, finish, fit_tiny_in, one_line_error, render_digit
 from tests.page_driver import DIGITS, chromium, count_requests, draw, wait_for_answer
@@ -877,3 +878,24 @@ def test_a_checkpoint_of_another_model_is_one_line(tmp_path, capsys):
     torch.save({"state_dict": {"layer.weight": torch.zeros(2, 3)}, "pytorch-lightning_version": "2.6.6"}, other)
     message = one_line_error(["serve", "--ckpt_path", str(other), "--port", str(free_port())], capsys)
     assert "a Lightning checkpoint, but not of this project's model" in message
+
+
+def test_a_json_body_is_parsed_and_decoded_outside_the_event_loop(monkeypatch):
+    """A phone photo's base64 took a quarter of a second to parse and decode (20 MB with line breaks), during
+    which the server answered no other request: it is decoded in a thread."""
+    threads = []
+    decode = http.json_image
+
+    def recorded(body: bytes) -> bytes:
+        threads.append(threading.get_ident())
+        return decode(body)
+
+    monkeypatch.setattr(http, "json_image", recorded)
+    scope = {"type": "http", "method": "POST", "path": "/predict", "headers": [(b"content-type", b"application/json")]}
+    body = json.dumps({"image": base64.b64encode(b"\x89PNG picture").decode()}).encode()
+
+    async def in_the_loop() -> tuple[bytes, int]:
+        return await upload_bytes(scope, body), threading.get_ident()
+
+    data, loop_thread = asyncio.run(in_the_loop())
+    assert data == b"\x89PNG picture" and threads and threads[0] != loop_thread
