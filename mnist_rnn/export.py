@@ -44,6 +44,7 @@ from mnist_rnn.inference import (
     Parity,
     ProbabilityModel,
     checkpoint_hparams,
+    class_names_of,
     compare,
     generated_images,
     load_network,
@@ -69,16 +70,12 @@ def file_metadata(ckpt_path: str | Path, network: RNNNetwork) -> dict[str, Any]:
     ``network`` the temperature and the number of time steps. Values are JSON's types."""
     from importlib import metadata
 
-    from mnist_rnn.data import DATASETS
     from mnist_rnn.user_images import preparation_for, subject_of
 
     hparams = checkpoint_hparams(ckpt_path)
     dataset = hparams.get("dataset") or "mnist"  # checkpoints from before Fashion-MNIST and KMNIST
     classes, size = hparams["num_classes"], hparams["image_size"]
-    names = hparams.get("class_names")
-    if not names or len(names) != classes:  # a checkpoint trained without the CLI, which links them
-        known = DATASETS[dataset].class_names if dataset in DATASETS else []
-        names = known if len(known) == classes else [str(k) for k in range(classes)]
+    names = class_names_of(hparams)
     function = preparation_for(dataset)
     preparation = f"{function.__module__}.{function.__qualname__}"
     subject, title = subject_of(dataset), TITLES.get(dataset, dataset)

@@ -35,6 +35,19 @@ def checkpoint_hparams(ckpt_path: str | Path) -> dict[str, Any]:
     return {**NETWORK_DEFAULTS, **(load_keys(ckpt_path).get("hyper_parameters") or {})}
 
 
+def class_names_of(hparams: dict[str, Any]) -> list[str]:
+    """The class names a checkpoint answers with: its own; for a checkpoint trained without the CLI (which
+    links them from the data), its data set's; else the class numbers. export and serve both name them so."""
+    from mnist_rnn.data import DATASETS
+
+    classes, names = hparams["num_classes"], hparams.get("class_names")
+    if names and len(names) == classes:
+        return list(names)
+    dataset = hparams.get("dataset") or "mnist"  # checkpoints from before Fashion-MNIST and KMNIST
+    known = DATASETS[dataset].class_names if dataset in DATASETS else []
+    return list(known) if len(known) == classes else [str(k) for k in range(classes)]
+
+
 def load_network(ckpt_path: str | Path) -> RNNNetwork:
     """The plain network of a checkpoint, in eval mode, on the CPU.
 

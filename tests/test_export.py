@@ -16,7 +16,15 @@ import torch
 from mnist_rnn import export
 from mnist_rnn.cli import main
 from mnist_rnn.export import run_exported
-from mnist_rnn.inference import EXPORTERS, ProbabilityModel, compare, generated_images, load_network, pt2_bytes
+from mnist_rnn.inference import (
+    EXPORTERS,
+    ProbabilityModel,
+    class_names_of,
+    compare,
+    generated_images,
+    load_network,
+    pt2_bytes,
+)
 from mnist_rnn.network import RNNNetwork
 from mnist_rnn.user_images import preparation_for
 from tests.helpers import ROOT, fit_tiny_in, one_line_error
@@ -341,3 +349,14 @@ def test_a_batch_of_no_images_gives_empty_answers(bidirectional):
     for outputs in (model(empty), program(empty)):
         assert [tuple(output.shape) for output in outputs] == [(0, 10), (0, 28, 10)][: len(outputs)]
         assert len(outputs) == (1 if bidirectional else 2)
+
+
+def test_export_and_serve_name_the_classes_alike_whatever_the_checkpoint_holds():
+    """One fallback for both: a checkpoint's own names; its data set's when it has none (trained without the
+    CLI, which links them); the class numbers for a set of another size. serve gave Fashion-MNIST's checkpoints
+    without names the numbers 0-9 where export wrote "T-shirt/top" and the rest."""
+    fashion = {"num_classes": 10, "dataset": "fashion_mnist", "class_names": None}
+    assert class_names_of(fashion)[:2] == ["T-shirt/top", "Trouser"]
+    assert class_names_of({**fashion, "class_names": list("abcdefghij")})[0] == "a"
+    assert class_names_of({**fashion, "num_classes": 3}) == ["0", "1", "2"]
+    assert class_names_of({"num_classes": 10})[0] == "0 - zero"

@@ -25,6 +25,7 @@ from mnist_rnn.errors import UserError, first_line
 from mnist_rnn.inference import (
     ProbabilityModel,
     checkpoint_hparams,
+    class_names_of,
     compare,
     generated_images,
     load_network,
@@ -103,7 +104,7 @@ def build_server(
     from starlette.middleware.cors import CORSMiddleware
 
     hparams = checkpoint_hparams(ckpt_path)
-    class_names = list(hparams.get("class_names") or [str(k) for k in range(hparams["num_classes"])])
+    class_names = class_names_of(hparams)
     api = DigitAPI(
         ckpt_path,
         class_names,
