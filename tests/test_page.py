@@ -548,3 +548,22 @@ def test_the_rows_above_a_garment_are_not_said_to_have_no_ink(fashion_server):
         text = " ".join(card.split())
         assert re.search(r"\bink\b", text) is None, text
         assert "blank so far" in text and "Row 1: nothing read yet" in text
+
+
+def test_a_tap_is_not_sent_as_a_digit_and_the_page_says_so(server):
+    """A tap drew a dot, which the server read as "0, 81% sure" (a phone's tap, a click to focus the pad): a
+    drawing under two pen widths across is not sent; the drawing that follows it is."""
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    with chromium() as driver:
+        driver.get(server + "/")
+        count_requests(driver)
+        pad = driver.find_element(By.ID, "pad")
+        ActionChains(driver).move_to_element(pad).click().perform()
+        time.sleep(1.2)  # longer than the pause after which a stroke's end sends the drawing
+        assert state(driver)["pad_lit"] > 100 and driver.execute_script("return window.posts") == 0
+        summary = driver.find_element(By.ID, "summary").text
+        assert summary == "A dot is not a digit: draw the whole digit, large and centred."
+        assert state(driver)["big"] == "?"
+        draw(driver, pad, DIGITS["4"])  # the dot and a 4 over it: large enough, sent
+        assert wait_for_answer(driver)["error"] == "" and driver.execute_script("return window.posts") == 1
