@@ -604,7 +604,10 @@ class Tuner:
     def objective(self, trial: Any) -> float:
         values = suggest(trial, self.space)
         if self.stopped_by is not None:  # Optuna had asked for this trial as the signal came
+            self.study.stop()
             trial.set_user_attr("reason", "not started: tune was stopping")
+            if "retry_of" in trial.user_attrs:  # a cut-off trial's settings, taken from the queue: back in it
+                self.study.enqueue_trial(values, user_attrs={"retry_of": trial.user_attrs["retry_of"]})
             raise TrialFailed("not started: tune was stopping")
         seed = self.options.seed if "seed_everything" not in values else values["seed_everything"]
         settings = {"seed_everything": seed, **self.overrides, **values}
@@ -635,6 +638,11 @@ class Tuner:
                 # Cut off by this command's stop: the same settings come first when the study continues.
                 trial.set_user_attr("cut_off", True)
                 self.study.enqueue_trial(values, user_attrs={"retry_of": trial.number})
+            if self.stopped_by is not None:
+                # No new trial: Optuna would take the one just queued, and fail it as "not started". (The
+                # signal handler's own stop() is refused with --workers over 1: Optuna lets only its worker
+                # threads stop the loop, and the handler runs in the main one.)
+                self.study.stop()
             raise TrialFailed(reason)
         result = json.loads(result_file.read_text())
         trial.set_user_attr("best_val_acc", result["best"])

@@ -489,3 +489,40 @@ def test_a_resumed_study_draws_new_settings(fake_data_dir, in_tmp_dir, monkeypat
     for _ in range(3):
         main(["tune", *args])
     assert len(set(drawn)) == 3, drawn
+
+
+def test_ctrl_c_with_two_workers_queues_both_cut_off_trials_and_starts_none(fake_data_dir, tmp_path, monkeypatch):
+    """With --workers 2, Ctrl+C let Optuna go on asking for trials: each took a cut-off trial's queued settings
+    and failed it at once ("not started: tune was stopping"), so the continued study never ran them. The trials
+    here are stand-ins (no training) that run until the stop, as a trial's process does after its SIGTERM."""
+    import threading
+
+    started = []
+
+    def stand_in(self, folder, request):
+        started.append(request["trial_id"])
+        while self.stopped_by is None:
+            time.sleep(0.02)
+        return 128 + self.stopped_by
+
+    monkeypatch.setattr(tune.Tuner, "_train", stand_in)
+    db = tmp_path / "study.db"
+    args = ["tune", *write_study_files(tmp_path, fake_data_dir), "--trials", "6", "--workers", "2",
+            "--root", str(tmp_path / "tune"), "--storage", f"sqlite:///{db}"]  # fmt: skip
+
+    def ctrl_c_once_both_run() -> None:
+        deadline = time.monotonic() + 60
+        while len(started) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=ctrl_c_once_both_run, daemon=True).start()
+    with pytest.raises(SystemExit) as stop:
+        main(args)
+    assert stop.value.code == 128 + signal.SIGINT and len(started) == 2
+    trials = optuna.load_study(study_name="base", storage=f"sqlite:///{db}").get_trials()
+    cut = [t for t in trials if t.state.name == "FAIL"]
+    assert len(cut) == 2 and all(t.user_attrs.get("cut_off") for t in cut)  # no "not started" trial
+    queued = [t for t in trials if t.state.name == "WAITING"]
+    assert sorted(t.user_attrs["retry_of"] for t in queued) == sorted(t.number for t in cut)
+    assert sorted(str(t.system_attrs["fixed_params"]) for t in queued) == sorted(str(t.params) for t in cut)
