@@ -361,11 +361,35 @@ def _last_of(folder: Path) -> list[Path]:
 
 
 def saved_settings(path: str | Path) -> dict[str, Any]:
-    """The model's and the data's settings saved in a checkpoint, flat: ``{"model.cell": "lstm", ...}``."""
+    """The model's and the data's settings saved in a checkpoint, flat: ``{"model.cell": "lstm", ...}``; and
+    the precision it trained in, ``trainer.precision``, where its run's ``config.yaml`` says (the checkpoint
+    does not hold it; a checkpoint outside a run folder has none to compare)."""
     checkpoint = _keys_of_found(Path(path))
     flat = {f"model.{key}": value for key, value in checkpoint.get("hyper_parameters", {}).items()}
     flat.update({f"data.{key}": value for key, value in checkpoint.get("datamodule_hyper_parameters", {}).items()})
-    return {key: value for key, value in flat.items() if not key.split(".", 1)[1].startswith("_")}
+    settings = {key: value for key, value in flat.items() if not key.split(".", 1)[1].startswith("_")}
+    precision = _run_precision(Path(path).parent.parent / "config.yaml")
+    if precision is not None:
+        settings["trainer.precision"] = precision
+    return settings
+
+
+def precision_name(value: Any) -> str:
+    """Lightning's full name of a precision setting: ``32``, ``"32"`` and none (the Trainer's default) are
+    ``32-true``, ``bf16`` is ``bf16-mixed``, as the Trainer reads them."""
+    short = {"None": "32-true", "32": "32-true", "64": "64-true", "16": "16-mixed", "bf16": "bf16-mixed"}
+    return short.get(str(value), str(value))
+
+
+def _run_precision(config: Path) -> str | None:
+    """The ``trainer.precision`` of a run's saved ``config.yaml``; None without one, or one not readable."""
+    import yaml
+
+    try:
+        trainer = (yaml.safe_load(config.read_text()) or {}).get("trainer")
+    except (OSError, yaml.YAMLError, AttributeError):
+        return None
+    return precision_name(trainer.get("precision")) if isinstance(trainer, dict) else None
 
 
 def setting_differences(settings: dict[str, Any], saved: dict[str, Any]) -> list[tuple[str, Any, Any]]:

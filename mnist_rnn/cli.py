@@ -55,6 +55,7 @@ from mnist_rnn.checkpoint import (
     check_checkpoint,
     checkpoint_named,
     load_keys,
+    precision_name,
     saved_settings,
     setting_differences,
     state_dict_problem,
@@ -259,8 +260,10 @@ class MNISTRNNCLI(LightningCLI):
         model = {f"model.{key}": value for key, value in config.model.items() if key not in DATA_TO_MODEL}
         defaults = self._subcommand_parsers[subcommand].get_defaults()
         chosen = {key: value for key, value in model.items() if key in typed or value != defaults.get(key)}
-        if resume:  # every setting of the run, so the same command resumes its own run
+        if resume:  # every setting of the run, its precision too, so the same command resumes its own run
             wanted = {**model, **{f"data.{key}": config.data[key] for key in RUN_DATA_SETTINGS}}
+            if config.ckpt_path == "last":
+                wanted["trainer.precision"] = precision_name(config.trainer.precision)
         else:  # only what the user chose: the checkpoint brings the rest, its data set too (unless typed)
             wanted = {**chosen, **({"data.dataset": config.data.dataset} if "data.dataset" in typed else {})}
         if config.ckpt_path == "best" and resume:

@@ -412,6 +412,19 @@ def resume_args(data_dir, max_epochs: int, *extra: str) -> list[str]:
     ]
 
 
+def test_last_resumes_only_a_run_of_the_commands_precision(fake_data_dir, in_tmp_dir, capsys):
+    """The precision is a setting of the run too: --ckpt_path last went on with a float64 run in float32 without
+    a word (the checkpoint does not hold it: the run's config.yaml does)."""
+    main(resume_args(fake_data_dir, 1, "--trainer.precision", "64-true"))
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        main(resume_args(fake_data_dir, 2, "--ckpt_path", "last"))
+    assert exit_info.value.code == 2
+    assert "has trainer.precision='64-true' (this command: '32-true')" in capsys.readouterr().err
+    main(resume_args(fake_data_dir, 2, "--trainer.precision", "64", "--ckpt_path", "last"))  # 64: 64-true
+    assert "resuming from lightning_logs/version_0/checkpoints/last.ckpt" in capsys.readouterr().err
+
+
 def test_a_finished_run_trains_longer_and_last_takes_the_commands_own_run(fake_data_dir, in_tmp_dir, capsys):
     main(resume_args(fake_data_dir, 1, "--model.cell", "gru"))  # version_0: the run to extend
     main(resume_args(fake_data_dir, 1, "--model.hidden_size", "32"))  # version_1: newer, another run
