@@ -58,6 +58,18 @@ def test_a_temperature_at_an_end_of_its_range_says_so():
     assert calibrate(*overconfident(true_temperature=0.5)).at_limit == ""
 
 
+def test_a_temperature_that_raises_the_calibration_error_says_so():
+    """Fitted to the NLL, a temperature can raise the binned ECE (a model trained 5 batches: 4.65% to 9.36%,
+    reported as if it had worked)."""
+    rose = calibration.Calibration(0.576, 256, 0.31, ece_before=0.0465, ece_after=0.0936, nll_before=2.0, nll_after=1.9)
+    assert str(rose).startswith("temperature 0.576; on the 256 validation images the calibration error (ECE) went")
+    assert str(rose).endswith(
+        ". Note: the ECE rose, though the NLL fell: no one temperature fits this model's confidences (barely "
+        "trained?), or 256 validation images are too few to measure them"
+    )
+    assert calibrate(*overconfident()).ece_rose == ""  # the usual case: both fall
+
+
 def test_the_calibration_error_is_torchmetrics_and_zero_for_a_perfectly_calibrated_bin():
     logits = torch.log(torch.tensor([[0.6, 0.4]] * 10))
     labels = torch.tensor([0] * 6 + [1] * 4)  # 60% right at 60% confidence
