@@ -463,7 +463,7 @@ class Tuner:
         self.options = options
         self.space = space
         self.overrides = overrides
-        self.root = Path(options.root).absolute()
+        self.root = Path(os.path.abspath(options.root))  # absolute, and without ".." (printed in the results)
         # Trials' processes are forked from a server that has imported torch and the project once, rather
         # than started afresh: on a busy 2-core machine each fresh start spent 10-15 s importing.
         self.processes_context = multiprocessing.get_context("forkserver")
