@@ -213,7 +213,14 @@ class MNISTRNNCLI(LightningCLI):
         self.typed = frozenset(_typed_options(raw_args))
         self.raw_args = raw_args
         _check_config_files(raw_args)
-        super().parse_arguments(parser, args)
+        try:
+            super().parse_arguments(parser, args)
+        except ArgumentError as error:
+            meant = _option_meant(error, parser, raw_args)
+            if meant is None:
+                raise
+            message = _short(error).removesuffix(" (see --help)")
+            raise ArgumentError(None, f"{message} (did you mean {meant}?)") from None
         subcommand = self.config.get("subcommand")
         # Without a subcommand (build_cli(run=False): tune's trials, benchmarks) the settings are at the top.
         config = self.config[subcommand] if subcommand else self.config
@@ -947,6 +954,29 @@ def _log_root(trainer: Any) -> str:
     if save_dir in (None, ".") and trainer.default_root_dir:
         return str(trainer.default_root_dir)
     return save_dir or "."
+
+
+def _option_meant(error: ArgumentError, parser: LightningArgumentParser, raw_args: list[str]) -> str | None:
+    """The option a misspelt one (``--modle.lr``, ``model: {lrr: ...}`` in a config) is closest to, among the
+    subcommand's, or None: jsonargparse named it, but not what it may have meant."""
+    unknown = re.search(r"does not accept option '([^']+)'|unrecognized arguments: --([\w.]+)", str(error))
+    commands = getattr(parser._subcommands_action, "_name_parser_map", {}) if parser._subcommands_action else {}
+    command = next((arg for arg in raw_args if arg in commands), None)
+    if unknown is None or command is None:
+        return None
+    options = sorted(_flat_keys(commands[command].get_defaults()))
+    close = difflib.get_close_matches(unknown[1] or unknown[2], options, n=1, cutoff=0.75)
+    return f"{'--' if unknown[2] else ''}{close[0]}" if close else None
+
+
+def _flat_keys(config: Namespace, prefix: str = "") -> list[str]:
+    """Every key of a nested jsonargparse namespace, dotted: ``model``, ``model.lr``, ..."""
+    keys = []
+    for key, value in vars(config).items():
+        keys.append(prefix + key)
+        if isinstance(value, Namespace):
+            keys += _flat_keys(value, f"{prefix}{key}.")
+    return keys
 
 
 def _short(error: BaseException) -> str:

@@ -47,7 +47,7 @@ from typing import Any
 
 import numpy as np
 import yaml
-from jsonargparse import Namespace, get_loader
+from jsonargparse import get_loader
 from lightning.pytorch import Callback, LightningModule, Trainer
 
 from mnist_rnn.errors import UserError, first_line
@@ -186,7 +186,7 @@ def _settings_only_cli() -> Any:
 def check_settings(base: Path, overrides: dict[str, Any], space: dict[str, Any], space_path: Path) -> None:
     """Every option of the space is an option of ``fit`` and each of its ends or choices is a value ``fit``
     takes, with the base config and the command line's fit options: one line naming the first that is not."""
-    from mnist_rnn.cli import build_cli
+    from mnist_rnn.cli import _flat_keys, build_cli
 
     base_args = ["--config", str(base), *override_args(overrides)]
     try:
@@ -215,15 +215,6 @@ def check_settings(base: Path, overrides: dict[str, Any], space: dict[str, Any],
                 cli.parser.parse_args([*base_args, f"--{key}={_as_argument(value)}"])
             except ArgumentError as error:
                 raise UserError(f"--space {space_path}: {key}: fit refuses {value!r}: {_one_line(error)}") from error
-
-
-def _flat_keys(config: Any, prefix: str = "") -> list[str]:
-    keys = []
-    for key, value in vars(config).items():
-        keys.append(prefix + key)
-        if isinstance(value, Namespace):
-            keys += _flat_keys(value, f"{prefix}{key}.")
-    return keys
 
 
 def _one_line(error: BaseException) -> str:

@@ -496,3 +496,14 @@ def test_seed_everything_true_draws_a_seed_says_it_and_saves_it(fake_data_dir, i
     assert seeds[0] != seeds[1] and all(0 <= seed < 2**32 for seed in seeds)
     saved = [yaml.safe_load(Path(f"lightning_logs/version_{k}/config.yaml").read_text()) for k in (0, 1)]
     assert [config["seed_everything"] for config in saved] == seeds
+
+
+def test_a_misspelt_option_is_named_with_the_one_it_is_closest_to(tmp_path, capsys):
+    """jsonargparse named the unknown option but not what was meant; tune's space said "did you mean" already."""
+    err = one_line_error(["fit", "--modle.lr", "0.1"], capsys)
+    assert "unrecognized arguments: --modle.lr 0.1 (did you mean --model.lr?) (see --help)" in err
+    config = tmp_path / "typo.yaml"
+    config.write_text("model:\n  hiden_size: 64\n")
+    err = one_line_error(["fit", "--config", str(config)], capsys)
+    assert "does not accept option 'model.hiden_size' (did you mean model.hidden_size?)" in err
+    assert "did you mean" not in one_line_error(["fit", "--zzz", "3"], capsys)  # nothing close: no guess
