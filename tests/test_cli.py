@@ -412,7 +412,7 @@ def resume_args(data_dir, max_epochs: int, *extra: str) -> list[str]:
     ]
 
 
-def test_last_resumes_only_a_run_of_the_commands_precision(fake_data_dir, in_tmp_dir, capsys):
+def test_last_resumes_only_a_run_of_the_commands_precision_and_test_runs_in_the_runs(fake_data_dir, in_tmp_dir, capsys):
     """The precision is a setting of the run too: --ckpt_path last went on with a float64 run in float32 without
     a word (the checkpoint does not hold it: the run's config.yaml does)."""
     main(resume_args(fake_data_dir, 1, "--trainer.precision", "64-true"))
@@ -423,6 +423,14 @@ def test_last_resumes_only_a_run_of_the_commands_precision(fake_data_dir, in_tmp
     assert "has trainer.precision='64-true' (this command: '32-true')" in capsys.readouterr().err
     main(resume_args(fake_data_dir, 2, "--trainer.precision", "64", "--ckpt_path", "last"))  # 64: 64-true
     assert "resuming from lightning_logs/version_0/checkpoints/last.ckpt" in capsys.readouterr().err
+    # test runs in the run's precision, as fit's own test did (in float32 it gave other numbers); unless told.
+    last = "lightning_logs/version_1/checkpoints/last.ckpt"
+    tested = ["test", *data_args(fake_data_dir), *QUIET, "--ckpt_path", last]
+    main(tested)
+    err = capsys.readouterr().err
+    assert "running in 64-true, the precision the checkpoint's run trained in (--trainer.precision sets another)" in err
+    main([*tested, "--trainer.precision", "32-true"])
+    assert "running in" not in capsys.readouterr().err
 
 
 def test_a_finished_run_trains_longer_and_last_takes_the_commands_own_run(fake_data_dir, in_tmp_dir, capsys):
