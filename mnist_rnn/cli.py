@@ -290,6 +290,7 @@ class MNISTRNNCLI(LightningCLI):
             warn(f"ignoring {listed}: the checkpoint's settings are used")
         if resume:
             _check_resumed_data(path, saved, config)
+            _check_something_left_to_train(path, config.trainer)
         if subcommand in ("test", "validate"):
             _read_the_data_of(saved, config, typed)
             chosen_precision = any(arg.startswith("--trainer.precision") for arg in self.raw_args)
@@ -913,6 +914,27 @@ def _lightnings_complaint(error: Exception) -> bool:
 def _writable(folder: Path) -> bool:
     """Whether this process may make files in ``folder`` (False on a read-only file system, even for root)."""
     return os.access(folder, os.W_OK)
+
+
+def _check_something_left_to_train(path: Path, trainer: Any) -> None:
+    """Refuse to resume a run that has trained all its ``max_epochs`` (or ``max_steps``): Lightning trained
+    nothing, and the command went on to calibrate and test the best checkpoint again in a new run folder,
+    without a word that nothing had been trained."""
+    checkpoint = load_keys(path)
+    epochs = ((checkpoint.get("loops") or {}).get("fit_loop") or {}).get("epoch_progress", {}).get("current", {})
+    done = epochs.get("processed", 0)  # epochs whose batches all ran (saved at an epoch's end: not yet "completed")
+    steps = checkpoint.get("global_step", 0)
+    max_epochs, max_steps = trainer.max_epochs, trainer.max_steps
+    if max_epochs is not None and max_epochs > 0 and done >= max_epochs:
+        limit = f"all {done} epochs of --trainer.max_epochs {max_epochs}"
+    elif max_steps is not None and max_steps > 0 and steps >= max_steps:
+        limit = f"{steps:,} steps, --trainer.max_steps {max_steps:,}"
+    else:
+        return
+    raise UserError(
+        f"--ckpt_path {path}: its run has trained {limit}: nothing is left to train; pass a larger "
+        f"--trainer.max_epochs to train it longer, or test it (python -m mnist_rnn test --ckpt_path {path})"
+    )
 
 
 def _check_resumed_data(path: Path, saved: dict[str, Any], config: Any) -> None:

@@ -417,6 +417,13 @@ def test_last_resumes_only_a_run_of_the_commands_precision_and_test_runs_in_the_
     a word (the checkpoint does not hold it: the run's config.yaml does)."""
     main(resume_args(fake_data_dir, 1, "--trainer.precision", "64-true"))
     capsys.readouterr()
+    # The same number of epochs: nothing to train (it went on to calibrate and test again, in a new run folder).
+    with pytest.raises(SystemExit) as exit_info:
+        main(resume_args(fake_data_dir, 1, "--trainer.precision", "64-true", "--ckpt_path", "last"))
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "its run has trained all 1 epochs of --trainer.max_epochs 1: nothing is left to train" in err
+    assert not Path("lightning_logs/version_1").exists()
     with pytest.raises(SystemExit) as exit_info:
         main(resume_args(fake_data_dir, 2, "--ckpt_path", "last"))
     assert exit_info.value.code == 2
