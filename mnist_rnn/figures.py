@@ -320,9 +320,10 @@ def _width(text: str, fontsize: float, renderer: Any) -> float:
     return renderer.get_text_width_height_descent(text, FontProperties(size=fontsize), ismath=False)[0] / DPI
 
 
-def wrap_to_fit(figure: Figure, text: Text) -> None:
+def wrap_to_fit(figure: Figure, text: Text, over: Any = None) -> None:
     """Break ``text`` into as few lines as keep it inside the laid-out ``figure`` (none if it fits), each about
-    as long as the others ("Test confusion matrix:" over "4,086 errors in red", not a lone last word)."""
+    as long as the others ("Test confusion matrix:" over "4,086 errors in red", not a lone last word); with
+    ``over`` (an axes), also within that axes' width: a title over its axes, clear of its tick labels."""
     words = text.get_text()
     renderer = FigureCanvasAgg(figure).get_renderer()
     for lines in range(1, len(words.split()) + 1):
@@ -331,7 +332,9 @@ def wrap_to_fit(figure: Figure, text: Text) -> None:
         text.set_text("\n".join(textwrap.wrap(words, width)))
         figure.draw_without_rendering()  # the layout moves the text, and makes room for one more line
         box = text.get_window_extent(renderer)
-        if box.x0 >= 0 and box.y0 >= 0 and box.x1 <= figure.bbox.width and box.y1 <= figure.bbox.height:
+        left, right = (0, figure.bbox.width) if over is None else over.get_window_extent(renderer).intervalx
+        inside = box.y0 >= 0 and box.y1 <= figure.bbox.height
+        if inside and max(0, left) <= box.x0 and box.x1 <= min(right, figure.bbox.width):
             return
 
 
@@ -380,7 +383,7 @@ def reading_figure(correct: Tensor, counts: Tensor, names: list[str], sequence: 
         "pixels": "Test accuracy after the pixels of k rows",
         "permuted": f"Test accuracy after k/{rows} of the shuffled pixels",
     }.get(sequence, "Test accuracy after reading k rows")
-    axes.set_title(title, fontsize=18)
+    axes.set_title(title, fontsize=18, pad=8)  # 2 points over the default: a title of two lines, clear of the axes
     axes.set_xlabel(
         {
             "rows": "rows read, from the first row with ink",
@@ -397,7 +400,9 @@ def reading_figure(correct: Tensor, counts: Tensor, names: list[str], sequence: 
     axes.legend(
         handles=handles, title="class", fontsize=12, title_fontsize=12, loc="center left", bbox_to_anchor=(1.01, 0.5)
     )
-    wrap_to_fit(figure, axes.title)  # centred over the axes: on one line, unless a long one would not fit
+    # Centred over the axes, and no wider: wider, "Test accuracy after k/28 of the shuffled pixels" ran over the
+    # label of 100% at its left.
+    wrap_to_fit(figure, axes.title, over=axes)
     if caption is not None:
         wrap_to_fit(figure, caption)  # the figure's width, in as few even lines as fit
     return figure
@@ -506,15 +511,20 @@ def log_hparams_with_metrics(
     ``TensorBoardLogger.log_hyperparams(params, metrics)`` would do it but logs the metrics at step 0, which
     draws a false first point on the metric's curve. Here the metrics have names of their own (``hp/...``,
     see :func:`_final_metrics`), logged once at ``step``, so no curve of the run gets a false point.
-    Strings get a discrete domain (one value): without one TensorBoard's page warns "cannot process domain
-    type DATA_TYPE_STRING"; booleans go as ``"true"``/``"false"``, which torch would write as 0 and 1.
+    Booleans go as ``"true"``/``"false"``, which torch would write as 0 and 1.
+
+    Only the run's values (the session's start and end) are written, no experiment summary. TensorBoard takes
+    one run's experiment summary for the whole folder, and a run knows only its own values: its filters
+    would offer one value of each setting (``lstm``, not ``gru``), and its columns would come in the order
+    of their names (the ``augment_*`` ones shown). Without one, TensorBoard builds the experiment from every
+    run's values: each string setting's filter lists every value the runs have, each number's the range,
+    and the settings that differ between the runs come first: the columns shown at first.
     """
     if not metrics:
         return
-    plain = plain_hparams(params)
-    domains = {key: [value] for key, value in plain.items() if isinstance(value, str)}
+    _experiment, start, end = hparams(plain_hparams(params), metrics)
     writer = logger.experiment
-    for summary in hparams(plain, metrics, domains):
+    for summary in (start, end):
         writer._get_file_writer().add_summary(summary)  # what Lightning itself does
     for name, value in metrics.items():
         writer.add_scalar(name, value, step)

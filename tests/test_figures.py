@@ -1,6 +1,7 @@
 """TensorBoard figures at the end of test: read back from the event files that fit and test write."""
 
 import itertools
+import json
 import re
 from pathlib import Path
 
@@ -9,14 +10,17 @@ import pytest
 import torch
 from lightning.pytorch import Trainer
 from lightning.pytorch.callbacks import LearningRateMonitor
-from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import PathCollection
 from matplotlib.figure import Figure
 from matplotlib.text import Text
 from matplotlib.transforms import Bbox
+from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-from tensorboard.plugins.hparams import plugin_data_pb2
+from tensorboard.plugins import base_plugin
+from tensorboard.plugins.hparams import hparams_plugin, plugin_data_pb2
+from werkzeug.test import Client
 
 from mnist_rnn.cli import main
 from mnist_rnn.data import MNISTDataModule
@@ -25,6 +29,7 @@ from mnist_rnn.figures import (
     TestFigures,
     confusion_figure,
     first_ink_rows,
+    log_hparams_with_metrics,
     misclassified_figure,
     plain_hparams,
     reading_figure,
@@ -42,11 +47,18 @@ def events(run: Path) -> EventAccumulator:
     return accumulator
 
 
-def hparams_metrics(accumulator: EventAccumulator) -> set[str]:
-    """The metric names declared in the run's hyperparameters-tab summary."""
-    content = accumulator.PluginTagToContent("hparams")["_hparams_/experiment"]
-    data = plugin_data_pb2.HParamsPluginData.FromString(content)
-    return {info.name.tag for info in data.experiment.metric_infos}
+def served_experiment(logdir: Path) -> dict:
+    """The hyperparameters tab's experiment (its columns, their filters, its metrics) as TensorBoard serves it
+    for ``tensorboard --logdir LOGDIR``: the answer of its hparams plugin to the page's request."""
+    multiplexer = plugin_event_multiplexer.EventMultiplexer()
+    multiplexer.AddRunsFromDirectory(str(logdir))
+    multiplexer.Reload()
+    provider = data_provider.MultiplexerDataProvider(multiplexer, str(logdir))
+    context = base_plugin.TBContext(logdir=str(logdir), multiplexer=multiplexer, data_provider=provider)
+    app = hparams_plugin.HParamsPlugin(context).get_plugin_apps()["/experiment"]
+    response = Client(app).post("/experiment", data=json.dumps({"experimentName": "", "hparamsLimit": 1000}))
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return json.loads(response.get_data())
 
 
 @pytest.fixture(scope="module")
@@ -74,9 +86,9 @@ def hparams_values(accumulator: EventAccumulator) -> dict:
     return {name: getattr(value, value.WhichOneof("kind")) for name, value in values.items()}
 
 
-def hparams_infos(accumulator: EventAccumulator) -> dict:
-    content = accumulator.PluginTagToContent("hparams")["_hparams_/experiment"]
-    return {info.name: info for info in plugin_data_pb2.HParamsPluginData.FromString(content).experiment.hparam_infos}
+def served_hparams(logdir: Path) -> dict[str, dict]:
+    """The columns of the hyperparameters tab, as served: {name: its info (type, filter's values, differs)}."""
+    return {info["name"]: info for info in served_experiment(logdir)["hparamInfos"]}
 
 
 def test_a_fit_lays_out_its_main_curves_in_the_custom_scalars_tab(run):
@@ -98,7 +110,10 @@ def test_a_fit_lays_out_its_main_curves_in_the_custom_scalars_tab(run):
 def test_fit_then_test_writes_the_figures_the_calibration_and_the_hparams(run):
     accumulator = events(run)
     assert FIGURES <= set(accumulator.Tags()["images"])
-    assert hparams_metrics(accumulator) == HP_METRICS
+    # The run's values only, no experiment summary: TensorBoard builds one from every run's (see below).
+    assert "_hparams_/experiment" not in accumulator.PluginTagToContent("hparams")
+    served = served_experiment(run.parent)
+    assert HP_METRICS <= {info["name"]["tag"] for info in served["metricInfos"]}
     # Plain hyperparameters only: not LightningCLI's _instantiator, not the list of class names.
     names = hparams_names(accumulator)
     assert {"lr", "hidden_size", "optimizer", "forget_bias"} <= names
@@ -108,9 +123,9 @@ def test_fit_then_test_writes_the_figures_the_calibration_and_the_hparams(run):
     assert values["batch_size"] == 20 and values["val_size"] == 40 and values["dataset"] == "mnist"
     assert values["max_epochs"] == 1 and values["precision"] == "32-true" and values["seed"] == 42
     assert values["bidirectional"] == "false" and values["normalize"] == "false"  # seed.yaml: no standardising
-    # Every string setting has a domain (without one TensorBoard warns "cannot process domain type").
-    infos = hparams_infos(accumulator)
-    assert all(infos[name].HasField("domain_discrete") for name, value in values.items() if isinstance(value, str))
+    # Every string setting has its values (without them TensorBoard's page warns "cannot process domain type").
+    infos = {info["name"]: info for info in served["hparamInfos"]}
+    assert all(value in infos[name]["domainDiscrete"] for name, value in values.items() if isinstance(value, str))
     # The calibration scalars of the test: before and after temperature scaling, and the temperature.
     before = accumulator.Scalars("test/ece_uncalibrated")[-1].value
     after = accumulator.Scalars("test/ece")[-1].value
@@ -134,7 +149,7 @@ def test_the_test_subcommand_alone_writes_the_pictures_too(run, fake_data_dir, m
     main(["test", "--ckpt_path", str(best), *data_args(fake_data_dir), *QUIET])
     accumulator = events(run.parent / "version_1")
     assert FIGURES <= set(accumulator.Tags()["images"])
-    assert hparams_metrics(accumulator) == HP_METRICS  # hp/val_acc comes from the checkpoint
+    assert HP_METRICS <= set(accumulator.Tags()["scalars"])  # hp/val_acc comes from the checkpoint
     val_acc = accumulator.Scalars("hp/val_acc")[-1].value
     assert val_acc == pytest.approx(float(best.stem.split("val_acc")[1]), abs=1e-4)
     assert "val/acc" not in accumulator.Tags()["scalars"]  # a test draws no validation curve
@@ -216,11 +231,11 @@ def test_reading_figure_draws_each_class_and_all_in_percent_and_marks_chance():
 )
 def test_the_reading_figure_says_what_the_model_reads_in_its_title_too(sequence, title, axis):
     """A 784-step model's figure said "k/28 of the permuted pixels read" below and "after reading k rows" above:
-    the title says what a step is for each sequence mode, as the axis does, on one line."""
+    the title says what a step is for each sequence mode, as the axis does (the title in one or two lines)."""
     correct, counts = weak_reading()
     figure = reading_figure(correct, counts, short_names(FASHION_NAMES, 10), sequence)
     axes = figure.axes[0]
-    assert (axes.get_title(), axes.get_xlabel()) == (title, axis)
+    assert (" ".join(axes.get_title().split()), axes.get_xlabel()) == (title, axis)
     assert cut_off(figure) == []
 
 
@@ -255,7 +270,7 @@ def test_testing_a_pixel_model_titles_its_reading_figure_by_its_sequence(
     """What the callback hands the figure: the tested model's own sequence mode (its hparams)."""
     model = RNNClassifier(hidden_size=8, sequence=sequence)
     (figure,) = drawn_by_test("reading_figure", model, fake_data_dir, in_tmp_dir, monkeypatch)
-    assert figure.axes[0].get_title() == title
+    assert " ".join(figure.axes[0].get_title().split()) == title
 
 
 def test_misclassified_titles_are_large_enough_to_read():
@@ -306,6 +321,33 @@ def cut_off(figure: Figure) -> list[str]:
         for text, box in text_boxes(figure).items()
         if box.x0 < page.x0 or box.y0 < page.y0 or box.x1 > page.x1 or box.y1 > page.y1
     ]
+
+
+def overlap(first: Bbox, second: Bbox) -> bool:
+    """Whether two boxes share some area (not just an edge)."""
+    return min(first.x1, second.x1) > max(first.x0, second.x0) and min(first.y1, second.y1) > max(first.y0, second.y0)
+
+
+@BOTH
+@pytest.mark.parametrize("sequence", ["rows", "pixels", "permuted"])
+@pytest.mark.parametrize("guessing", [True, False], ids=["weak", "good"])
+def test_the_reading_figure_title_lies_inside_the_figure_over_its_axes(class_names, sequence, guessing):
+    """The permuted title, "Test accuracy after k/28 of the shuffled pixels", was 453 pixels wide over axes of
+    377: centred over them, it ran over the "100" of the accuracy axis at its left, and looked cut off at the
+    figure's top edge. Every title now lies inside the figure, within its axes' width, clear of every other
+    text, whatever the sequence mode, the class names (the legend's width) and the caption."""
+    if guessing:
+        correct, counts = weak_reading()
+    else:  # 32% right after one row, 86% after all: no guessing band, no caption under the axes
+        correct, counts = (30 + 2 * torch.arange(1, 29)).unsqueeze(1).repeat(1, 10), torch.full((10,), 100)
+    figure = reading_figure(correct, counts, short_names(class_names, 10), sequence)
+    boxes = text_boxes(figure)  # drawn as TensorBoard draws it (FigureCanvasAgg(figure).draw())
+    axes = figure.axes[0]
+    title, page, plot = boxes[axes.title], figure.bbox, axes.get_window_extent()
+    assert page.x0 <= title.x0 and title.x1 <= page.x1 and page.y0 <= title.y0 and title.y1 <= page.y1
+    assert plot.x0 <= title.x0 and title.x1 <= plot.x1
+    assert [text.get_text() for text, box in boxes.items() if text is not axes.title and overlap(box, title)] == []
+    assert bool(figure.texts) == guessing  # the caption under the axes, where the network guesses
 
 
 def a_confusion_matrix(errors: int = 4086) -> torch.Tensor:
@@ -458,6 +500,35 @@ def test_booleans_and_none_become_words_in_the_hparams_tab():
         "bias": "None",
         "lr": 0.1,
     }
+
+
+def test_the_hparams_tab_offers_every_value_of_the_runs_and_shows_the_settings_that_differ_first(tmp_path):
+    """Each run wrote an experiment summary with its own value of each setting as the only one, and
+    TensorBoard takes one run's summary for the whole folder: with lstm and gru runs, the cell filter offered
+    "lstm" alone (or "gru" alone), so the other runs could not be picked; nothing "differed", and the columns
+    shown at first were the first five by name, the augment_* zeros. As the page asks for it, the experiment
+    now lists every run's values, and the settings that differ come first (the page shows the first five)."""
+    folder = tmp_path / "lightning_logs"
+    runs = [
+        ("lstm", "rows", False, 64, "32-true"),
+        ("gru", "permuted", True, 128, "bf16-mixed"),
+        ("lstm", "pixels", False, 64, "bf16-mixed"),
+    ]
+    for cell, sequence, bidirectional, hidden_size, precision in runs:
+        model = RNNClassifier(cell=cell, sequence=sequence, bidirectional=bidirectional, hidden_size=hidden_size)
+        logger = TensorBoardLogger(str(tmp_path), name="lightning_logs", default_hp_metric=False)
+        log_hparams_with_metrics(logger, {**model.hparams, "precision": precision}, {"hp/test_acc": 0.9}, 10)
+        logger.experiment.close()
+    infos = served_hparams(folder)
+    assert sorted(infos["cell"]["domainDiscrete"]) == ["gru", "lstm"]
+    assert sorted(infos["sequence"]["domainDiscrete"]) == ["permuted", "pixels", "rows"]
+    assert sorted(infos["bidirectional"]["domainDiscrete"]) == ["false", "true"]
+    assert sorted(infos["precision"]["domainDiscrete"]) == ["32-true", "bf16-mixed"]
+    assert infos["hidden_size"]["domainInterval"] == {"minValue": 64, "maxValue": 128}
+    differ = ["bidirectional", "cell", "hidden_size", "precision", "sequence"]
+    assert [name for name, info in infos.items() if info.get("differs")] == differ
+    assert list(infos)[:5] == differ and "augment_erase" in list(infos)[5:]  # the columns shown at first
+    assert [info["name"]["tag"] for info in served_experiment(folder)["metricInfos"]] == ["hp/test_acc"]
 
 
 def test_the_reliability_diagram_names_each_temperature_with_its_calibration_error():
