@@ -216,7 +216,7 @@ class MNISTRNNCLI(LightningCLI):
         try:
             super().parse_arguments(parser, args)
         except ArgumentError as error:
-            meant = _option_meant(error, parser, raw_args)
+            meant = _option_meant(error, self._subcommand_parsers, raw_args)
             if meant is None:
                 raise
             message = _short(error).removesuffix(" (see --help)")
@@ -998,11 +998,11 @@ def _log_root(trainer: Any) -> str:
     return save_dir or "."
 
 
-def _option_meant(error: ArgumentError, parser: LightningArgumentParser, raw_args: list[str]) -> str | None:
+def _option_meant(error: ArgumentError, commands: dict[str, Any], raw_args: list[str]) -> str | None:
     """The option a misspelt one (``--modle.lr``, ``model: {lrr: ...}`` in a config) is closest to, among the
-    subcommand's, or None: jsonargparse named it, but not what it may have meant."""
+    subcommand's (``commands``: LightningCLI's parser of each), or None: jsonargparse named it, but not what it
+    may have meant."""
     unknown = re.search(r"does not accept option '([^']+)'|unrecognized arguments: --([\w.]+)", str(error))
-    commands = getattr(parser._subcommands_action, "_name_parser_map", {}) if parser._subcommands_action else {}
     command = next((arg for arg in raw_args if arg in commands), None)
     if unknown is None or command is None:
         return None
@@ -1053,6 +1053,15 @@ def _short(error: BaseException) -> str:
     if problem:  # the class's own complaint, first among the Union's subtypes': --trainer.callbacks+=EarlyStopping
         key, class_path, reason = problem.groups()
         return f"--{key} {class_path}: {' '.join(reason.split())} (see --help)"
+    expanded = re.search(r"unrecognized arguments: (.+)$", str(error).strip())
+    paths = expanded.group(1).split() if expanded else []
+    if paths and not any(path.startswith("-") for path in paths) and any(Path(path).exists() for path in paths):
+        # predict --data.predict_path photos/*.jpg, unquoted: the shell made it a list of files
+        return (
+            f"--data.predict_path takes one path, but {len(paths) + 1} came: the shell expanded a glob into files "
+            f"before mnist-rnn saw it (left over: {paths[0]}, ...); quote it (--data.predict_path 'photos/*.jpg') "
+            "or pass their folder"
+        )
     lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
     text = " ".join(lines[:2])
     if len(lines) > 2 and lines[-1].startswith("Given value"):

@@ -420,6 +420,9 @@ class MNISTDataModule(LightningDataModule):
         the writer can report good and bad files together at the end."""
         if not self.predict_path:
             raise UserError("predict needs images: pass --data.predict_path FILE, FOLDER or GLOB")
+        if self.save_prepared and Path(self.save_prepared).exists() and not Path(self.save_prepared).is_dir():
+            # before every picture is read and prepared, not after ("File exists")
+            raise UserError(f"--data.save_prepared {self.save_prepared}: a file, not a folder: name a folder")
         self.predict_set = UserImages.load(self.predict_path, workers=self.prepare_workers, dataset=self.dataset)
         if self.save_prepared:
             self.predict_set.save(self.save_prepared)

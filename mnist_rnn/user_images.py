@@ -236,7 +236,7 @@ def find_images(path_or_glob: str | Path) -> list[Path]:
         candidates = [p for p in path.iterdir() if not p.name.startswith(".")]
         below = any(_holds_images(folder) for folder in candidates if folder.is_dir())
     else:
-        candidates = [Path(p) for p in glob.glob(str(path_or_glob), recursive=True)]
+        candidates = _glob(str(path_or_glob))
     files = [p for p in candidates if p.is_file()]
     found = sorted(p for p in files if p.suffix.lower() in IMAGE_SUFFIXES)
     others = sorted(p for p in files if p.suffix.lower() not in IMAGE_SUFFIXES)
@@ -259,11 +259,29 @@ def find_images(path_or_glob: str | Path) -> list[Path]:
     return found
 
 
+def _glob(pattern: str) -> list[Path]:
+    """The paths a glob names, hidden files and folders left out as glob's ``*`` leaves them out. A ``**``
+    goes through pathlib, which does not follow symbolic links to folders there: ``glob.glob`` followed a link
+    to a parent folder round and round (82 rows for 2 files; with two such links, without end)."""
+    parts = Path(pattern).parts
+    if "**" not in parts:  # no recursion; a '**' inside a name is a '*' to glob
+        return [Path(path) for path in glob.glob(pattern)]
+    first = next(index for index, part in enumerate(parts) if glob.has_magic(part))
+    root = Path(*parts[:first]) if first else Path(".")
+    found = root.glob(str(Path(*parts[first:])))
+    return [path for path in found if not any(part.startswith(".") for part in path.relative_to(root).parts)]
+
+
 def _holds_images(folder: Path) -> bool:
     """Whether ``folder`` or a folder below it holds a file with an image suffix, hidden ones left out as
-    ``**/*`` leaves them out (stops at the first)."""
-    names = glob.iglob("**/*", root_dir=folder, recursive=True)
-    return any(Path(name).suffix.lower() in IMAGE_SUFFIXES and (folder / name).is_file() for name in names)
+    ``**/*`` leaves them out (stops at the first). Links to folders are not followed: one to a parent folder
+    made ``glob`` go round and round, for ever with two of them."""
+    for top, folders, names in os.walk(folder):  # followlinks=False
+        folders[:] = [name for name in folders if not name.startswith(".")]
+        for name in names:
+            if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_SUFFIXES and Path(top, name).is_file():
+                return True
+    return False
 
 
 def preparing_workers(count: int) -> int:
@@ -440,6 +458,14 @@ class UserImages(Dataset):
         second file with the same stem (``scan.png``, or ``other/scan.jpg``) -> ``scan-2.png``, and so on.
         Returns the paths written, in the order of ``files``."""
         folder = Path(folder)
+        theirs = [path for path in self.files if path.parent.resolve() == folder.resolve()]
+        if theirs:
+            # Their own folder: scan.png was overwritten by its 28x28 image, and the next run read the others too.
+            named = theirs[0].name + (", ..." if len(theirs) > 1 else "")
+            raise UserError(
+                f"--data.save_prepared {folder}: the folder of {len(theirs)} of the pictures themselves ({named}); "
+                "their prepared images would overwrite or join them: name another folder"
+            )
         try:
             folder.mkdir(parents=True, exist_ok=True)
             taken: set[str] = set()

@@ -298,3 +298,22 @@ def test_the_agreement_benchmark_reads_error_and_blank_rows(checkpoint, pictures
     workdir.mkdir()
     rows = run_predict(checkpoint, pictures, workdir)  # exit status 2 for text.png, yet every row comes back
     assert rows["text.png"][0] == "error" and rows["blank.png"][0] == "blank" and rows["scan.png"][0].isdigit()
+
+
+def test_an_unquoted_glob_and_a_file_as_the_save_folder_are_one_line_each(checkpoint, pictures, in_tmp_dir, capsys):
+    """The shell expands an unquoted photos/*.jpg into many arguments: jsonargparse listed them all, with no
+    fix. A file named as the folder to save into failed only once every picture had been prepared."""
+    files = sorted(str(path) for path in pictures.glob("*.png"))
+    with pytest.raises(SystemExit) as exit_info:
+        main(["predict", "--ckpt_path", str(checkpoint), "--data.predict_path", *files])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"mnist-rnn: error: --data.predict_path takes one path, but {len(files)} came: the shell")
+    assert "quote it (--data.predict_path 'photos/*.jpg') or pass their folder" in err and err.count("\n") == 1
+    Path("afile").write_text("notes")
+    with pytest.raises(SystemExit) as exit_info:
+        predict(checkpoint, pictures, "--data.save_prepared", "afile")
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "mnist-rnn: error: --data.save_prepared afile: a file, not a folder: name a folder" in err
+    assert Path("afile").read_text() == "notes"

@@ -326,3 +326,35 @@ def test_a_deferred_stop_is_recorded_inside_the_block_and_raised_for_the_handler
             assert stops == [signal.SIGTERM]
             reached_the_end_of_the_block = True
     assert reached_the_end_of_the_block and stop.value.signum == signal.SIGTERM
+
+
+def test_a_link_to_a_parent_folder_is_not_followed_round_and_round(tmp_path, capsys):
+    """A link back up (``sub/up -> ..``): a '**' glob gave each file 41 rows (glob.glob followed it until the
+    path was too long), and with two such links a folder's look for images below it never ended."""
+    root = tmp_path / "f"
+    (root / "sub").mkdir(parents=True)
+    render_digit(3).save(root / "a.png")
+    render_digit(4).save(root / "sub" / "b.png")
+    (root / "sub" / "up").symlink_to(root)
+    assert find_images(str(root / "**" / "*")) == [root / "a.png", root / "sub" / "b.png"]
+    assert find_images(str(root / "**" / "b.png")) == [root / "sub" / "b.png"]
+    (root / "sub" / "up_again").symlink_to(root)
+    assert find_images(root) == [root / "a.png"]
+    assert "the images in subfolders of" in capsys.readouterr().err  # sub/b.png, found without going round
+
+
+def test_prepared_images_are_not_saved_among_the_pictures_themselves(tmp_path):
+    """--data.save_prepared naming the pictures' own folder overwrote scan.png with its 28x28 image, and the
+    next run read the prepared images as pictures too."""
+    render_digit(3, canvas=(200, 200), size=160).save(tmp_path / "scan.png")
+    render_digit(5, canvas=(200, 200), size=160).save(tmp_path / "photo.jpg")
+    before = (tmp_path / "scan.png").read_bytes()
+    images = UserImages.load(str(tmp_path))
+    with pytest.raises(UserError) as error:
+        images.save(tmp_path)
+    assert str(error.value) == (
+        f"--data.save_prepared {tmp_path}: the folder of 2 of the pictures themselves (photo.jpg, ...); their "
+        "prepared images would overwrite or join them: name another folder"
+    )
+    assert (tmp_path / "scan.png").read_bytes() == before and len(list(tmp_path.iterdir())) == 2
+    assert [path.name for path in images.save(tmp_path / "prepared")] == ["photo.png", "scan.png"]
