@@ -220,7 +220,8 @@ class MNISTRNNCLI(LightningCLI):
         try:
             super().parse_arguments(parser, args)
         except ArgumentError as error:
-            meant = _option_meant(error, self._subcommand_parsers, raw_args)
+            # getattr: a CLI built without subcommands (tune's check of its base config) has no such parsers
+            meant = _option_meant(error, getattr(self, "_subcommand_parsers", {}), raw_args)
             if meant is None:
                 raise
             message = _short(error).removesuffix(" (see --help)")
