@@ -103,8 +103,16 @@ class PredictionWriter(BasePredictionWriter):
         rows = sorted(self.rows + failures, key=lambda row: row[0])
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(self.header)
-        writer.writerows((str(path), digit, probability) for path, digit, probability in rows)
+        predict_set = trainer.datamodule.predict_set
+        if predict_set.saved is None:
+            writer.writerow(self.header)
+            writer.writerows((str(path), digit, probability) for path, digit, probability in rows)
+        else:
+            # With --data.save_prepared, which 28x28 image is whose: scan.jpg's may be scan-2.png, when
+            # scan.png or another folder's scan.jpg came first. A file that could not be read has none.
+            saved = dict(zip(predict_set.files, predict_set.saved, strict=True))
+            writer.writerow((*self.header, "prepared"))
+            writer.writerows((str(path), digit, probability, saved.get(path, "")) for path, digit, probability in rows)
         # A file name that is not UTF-8 (Latin-1 from an old USB stick or a Windows zip) holds surrogates,
         # which a strict encoding refuses: it ended the run with a traceback and no table. Written back as
         # the bytes of the name, the table names the file as ls does.
@@ -115,7 +123,6 @@ class PredictionWriter(BasePredictionWriter):
             self.path = Path(trainer.log_dir) / FILE_NAME
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.path.write_bytes(data)
-        predict_set = trainer.datamodule.predict_set
         several = {path for path, flag in zip(predict_set.files, predict_set.several, strict=True) if flag}
         for path, digit, reason in rows:
             if digit == "error":

@@ -417,6 +417,7 @@ class UserImages(Dataset):
         self.blank = blank
         self.several = several
         self.failures = failures
+        self.saved: list[Path] | None = None  # where save() wrote each file's prepared image, in files' order
 
     @classmethod
     def load(cls, path_or_glob: str | Path, workers: int | None = None, dataset: str = "mnist") -> UserImages:
@@ -480,4 +481,5 @@ class UserImages(Dataset):
                 written.append(folder / name)
         except OSError as error:
             raise UserError(f"cannot save the prepared images in {folder}: {error.strerror or error}") from error
+        self.saved = written
         return written

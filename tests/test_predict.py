@@ -280,12 +280,15 @@ def test_a_picture_of_two_digits_is_read_with_a_warning(checkpoint, pictures, in
 def test_save_prepared_writes_the_images_the_model_saw(checkpoint, pictures, in_tmp_dir, capsys):
     render_digit(2, canvas=(90, 90), size=60, ink=0, paper=255).save(pictures / "scan.jpg")  # same stem as scan.png
     predict(checkpoint, pictures, "--data.save_prepared", "prepared")
-    rows = read_csv(capsys.readouterr().out)[1:]
+    table = read_csv(capsys.readouterr().out)
     saved = sorted(path.name for path in Path("prepared").iterdir())
     assert saved == ["drawn.png", "five.png", "mnist_style.png", "photo.png", "scan-2.png", "scan.png"]
-    for row in rows:
+    # Which image is whose is in the table: scan.jpg's is scan.png, scan.png's scan-2.png.
+    assert table[0] == ["path", "digit", "probability", "prepared"]
+    for row in table[1:]:
         name = {"scan.png": "scan-2.png", "scan.jpg": "scan.png"}.get(Path(row[0]).name, Path(row[0]).stem + ".png")
-        image = np.array(Image.open(Path("prepared") / name))
+        assert row[3] == str(Path("prepared") / name)
+        image = np.array(Image.open(row[3]))
         assert image.shape == (28, 28) and torch.equal(torch.from_numpy(image)[None], to_mnist(decode_image(row[0])))
 
 
