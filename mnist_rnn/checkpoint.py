@@ -42,6 +42,7 @@ from typing import Any
 
 import lightning.pytorch as pl
 import torch
+import yaml
 from lightning.fabric.utilities.types import _PATH
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.plugins.io import TorchCheckpointIO
@@ -50,6 +51,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from mnist_rnn import stopping
 from mnist_rnn.errors import UserError, first_line, tell
+from mnist_rnn.precision import precision_name
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -374,17 +376,8 @@ def saved_settings(path: str | Path) -> dict[str, Any]:
     return settings
 
 
-def precision_name(value: Any) -> str:
-    """Lightning's full name of a precision setting: ``32``, ``"32"`` and none (the Trainer's default) are
-    ``32-true``, ``bf16`` is ``bf16-mixed``, as the Trainer reads them."""
-    short = {"None": "32-true", "32": "32-true", "64": "64-true", "16": "16-mixed", "bf16": "bf16-mixed"}
-    return short.get(str(value), str(value))
-
-
 def _run_precision(config: Path) -> str | None:
     """The ``trainer.precision`` of a run's saved ``config.yaml``; None without one, or one not readable."""
-    import yaml
-
     try:
         trainer = (yaml.safe_load(config.read_text()) or {}).get("trainer")
     except (OSError, yaml.YAMLError, AttributeError):

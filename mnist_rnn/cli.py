@@ -55,7 +55,6 @@ from mnist_rnn.checkpoint import (
     check_checkpoint,
     checkpoint_named,
     load_keys,
-    precision_name,
     saved_settings,
     setting_differences,
     state_dict_problem,
@@ -65,7 +64,7 @@ from mnist_rnn.errors import UserError, first_line, tell, warn
 from mnist_rnn.finite_loss import StopOnNonFiniteLoss
 from mnist_rnn.inference import note_if_uncalibrated
 from mnist_rnn.model import RNNClassifier
-from mnist_rnn.precision import FALLBACK, FULL_PRECISIONS, supported_precision
+from mnist_rnn.precision import FALLBACK, FULL_PRECISIONS, precision_name, supported_precision
 from mnist_rnn.predictions import PredictionWriter
 from mnist_rnn.tools import expand_home
 from mnist_rnn.user_images import missing
@@ -606,7 +605,7 @@ def _read_the_data_of(saved: dict[str, Any], config: Any, typed: set[str]) -> No
 def _run_in_the_precision_of(saved: dict[str, Any], config: Any) -> None:
     """``test`` and ``validate`` of a checkpoint run in the precision its run trained in (its ``config.yaml``),
     as the test at the end of ``fit`` did: in the default float32 ``test --ckpt_path best`` gave other numbers
-    (51.04% against fit's 51.00% for a bf16-mixed run). Called only when the command chose none; where this
+    than fit's own test of a bf16-mixed run. Called only when the command chose none; where this
     machine lacks that precision (bfloat16 on a CPU without it), it stays float32. ``saved``: the checkpoint's
     settings (:func:`mnist_rnn.checkpoint.saved_settings`)."""
     trained = saved.get("trainer.precision")
@@ -1011,18 +1010,18 @@ def _option_meant(error: ArgumentError, commands: dict[str, Any], raw_args: list
     command = next((arg for arg in raw_args if arg in commands), None)
     if unknown is None or command is None:
         return None
-    options = sorted(_flat_keys(commands[command].get_defaults()))
+    options = sorted(flat_keys(commands[command].get_defaults()))
     close = difflib.get_close_matches(unknown[1] or unknown[2], options, n=1, cutoff=0.75)
     return f"{'--' if unknown[2] else ''}{close[0]}" if close else None
 
 
-def _flat_keys(config: Namespace, prefix: str = "") -> list[str]:
+def flat_keys(config: Namespace, prefix: str = "") -> list[str]:
     """Every key of a nested jsonargparse namespace, dotted: ``model``, ``model.lr``, ..."""
     keys = []
     for key, value in vars(config).items():
         keys.append(prefix + key)
         if isinstance(value, Namespace):
-            keys += _flat_keys(value, f"{prefix}{key}.")
+            keys += flat_keys(value, f"{prefix}{key}.")
     return keys
 
 

@@ -30,6 +30,13 @@ FALLBACK = "32-true"
 FULL_PRECISIONS = ("32-true", "32", "64-true", "64")
 
 
+def precision_name(value: object) -> str:
+    """Lightning's full name of a precision setting: ``32``, ``"32"`` and none (the Trainer's default) are
+    ``32-true``, ``bf16`` is ``bf16-mixed``, as the Trainer reads them."""
+    short = {"None": "32-true", "32": "32-true", "64": "64-true", "16": "16-mixed", "bf16": "bf16-mixed"}
+    return short.get(str(value), str(value))
+
+
 # oneDNN's instruction-set limits (ONEDNN_MAX_CPU_ISA) below AVX512_CORE_BF16: under them it emulates bfloat16.
 ISAS_WITHOUT_BF16 = ("SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE", "AVX512_CORE_VNNI")
 

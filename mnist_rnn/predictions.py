@@ -104,15 +104,13 @@ class PredictionWriter(BasePredictionWriter):
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         predict_set = trainer.datamodule.predict_set
-        if predict_set.saved is None:
-            writer.writerow(self.header)
-            writer.writerows((str(path), digit, probability) for path, digit, probability in rows)
-        else:
-            # With --data.save_prepared, which 28x28 image is whose: scan.jpg's may be scan-2.png, when
-            # scan.png or another folder's scan.jpg came first. A file that could not be read has none.
-            saved = dict(zip(predict_set.files, predict_set.saved, strict=True))
-            writer.writerow((*self.header, "prepared"))
-            writer.writerows((str(path), digit, probability, saved.get(path, "")) for path, digit, probability in rows)
+        # With --data.save_prepared, which 28x28 image is whose: scan.jpg's may be scan-2.png, when scan.png or
+        # another folder's scan.jpg came first. A file that could not be read has none.
+        saved = None if predict_set.saved is None else dict(zip(predict_set.files, predict_set.saved, strict=True))
+        writer.writerow(self.header if saved is None else (*self.header, "prepared"))
+        for path, digit, probability in rows:
+            row = (str(path), digit, probability)
+            writer.writerow(row if saved is None else (*row, saved.get(path, "")))
         # A file name that is not UTF-8 (Latin-1 from an old USB stick or a Windows zip) holds surrogates,
         # which a strict encoding refuses: it ended the run with a traceback and no table. Written back as
         # the bytes of the name, the table names the file as ls does.

@@ -186,7 +186,7 @@ def _settings_only_cli() -> Any:
 def check_settings(base: Path, overrides: dict[str, Any], space: dict[str, Any], space_path: Path) -> None:
     """Every option of the space is an option of ``fit`` and each of its ends or choices is a value ``fit``
     takes, with the base config and the command line's fit options: one line naming the first that is not."""
-    from mnist_rnn.cli import _flat_keys, build_cli
+    from mnist_rnn.cli import build_cli, flat_keys
 
     base_args = ["--config", str(base), *override_args(overrides)]
     try:
@@ -195,7 +195,7 @@ def check_settings(base: Path, overrides: dict[str, Any], space: dict[str, Any],
             cli = build_cli(base_args, run=False, cli_class=_settings_only_cli())
     except ArgumentError as error:
         raise UserError(f"--config {base} with the fit options given: {_one_line(error)}") from error
-    options = {key for key in _flat_keys(cli.config) if not key.startswith("__")}
+    options = {key for key in flat_keys(cli.config) if not key.startswith("__")}
     for key, spec in space.items():
         option, _, last = key.rpartition(".")
         is_leaf = option in options and not any(name.startswith(f"{option}.") for name in options)

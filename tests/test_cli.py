@@ -522,3 +522,19 @@ def test_a_misspelt_option_is_named_with_the_one_it_is_closest_to(tmp_path, caps
     err = one_line_error(["fit", "--config", str(config)], capsys)
     assert "does not accept option 'model.hiden_size' (did you mean model.hidden_size?)" in err
     assert "did you mean" not in one_line_error(["fit", "--zzz", "3"], capsys)  # nothing close: no guess
+
+
+def test_a_bf16_runs_checkpoint_is_tested_in_float32_on_a_cpu_without_bfloat16(
+    fake_data_dir, in_tmp_dir, monkeypatch, capsys
+):
+    """test follows the run's precision only where this machine has it: a bf16-mixed run tested on a CPU
+    without bfloat16 stays in float32 (emulated bfloat16 is slower), with no line saying otherwise."""
+    main(resume_args(fake_data_dir, 1))
+    config = Path("lightning_logs/version_0/config.yaml")
+    settings = yaml.safe_load(config.read_text())
+    settings["trainer"]["precision"] = "bf16-mixed"  # as a run on a CPU with bfloat16 saves it
+    config.write_text(yaml.safe_dump(settings))
+    monkeypatch.setattr("mnist_rnn.precision.cpu_bf16", lambda: "emulated")
+    capsys.readouterr()
+    main(["test", *data_args(fake_data_dir), *QUIET, "--ckpt_path", "lightning_logs/version_0/checkpoints/last.ckpt"])
+    assert "running in" not in capsys.readouterr().err
