@@ -15,7 +15,12 @@
 #                                                       S - 100 s (or at S s, by SIGTERM, which saves last.ckpt)
 #                                                       and resumes from its last.ckpt in the next call (carry
 #                                                       "runs" back in, with the same PIXEL_EPOCHS)
-#   anywhere:    benchmarks/gpu_session.sh measure --dry-run (and pixels --dry-run): the same steps on the CPU,
+#                benchmarks/gpu_session.sh tune [S]     (~S s, default 540) the gpu-marked tests, and alongside
+#                                                       them issue 25's search: `tune` of configs/default.yaml
+#                                                       at 30 epochs over configs/tune_default.yaml, 6 trials
+#                                                       at once, new trials for S - 230 s (--timeout), then the
+#                                                       best config confirmed on seeds 0-2 with the test
+#   anywhere:    benchmarks/gpu_session.sh measure --dry-run (and pixels, tune --dry-run): the same steps on the CPU,
 #                on generated data, tiny: a check that the script runs (tests/test_gpu_session.py runs it)
 #
 # Results land in $OUT (the device tool's folder that comes back; ./gpu_out when unset), as a few small text
@@ -49,9 +54,13 @@ prepare() {
             gzip -c "$source/MNIST/raw/$name" > "data/MNIST/raw/$name.gz"
         fi
     done
-    # Pure-Python wheels: the versions this project is developed with (pyproject.toml: jsonargparse[signatures]).
-    "$PYTHON" -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 -d .whl \
-        jsonargparse==4.53.0 docstring_parser==0.18.0 typeshed_client==2.15.0
+    # Wheels for the GPU machine's Python 3.12: the versions this project is developed with (pyproject.toml:
+    # jsonargparse[signatures], and the [tune] extra: Optuna and the packages it needs that the image lacks).
+    local platforms=()
+    for tag in manylinux_2_28 manylinux_2_17 manylinux2014; do platforms+=(--platform "${tag}_x86_64"); done
+    "$PYTHON" -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+        "${platforms[@]}" -d .whl jsonargparse==4.53.0 docstring_parser==0.18.0 typeshed_client==2.15.0 \
+        optuna==5.1.0 alembic==1.20.1 colorlog==6.12.0 Mako==1.4.3 SQLAlchemy==2.1.9
     du -sh data .whl
     echo "carry: [\"data\", \".whl\"] (and \"runs\" to resume the pixel runs)"
 }
@@ -59,7 +68,7 @@ prepare() {
 setup() {
     # The machine has torch, Lightning, torchmetrics and TensorBoard, but no network: the missing wheels come
     # from .whl/, and the project runs from this checkout (PYTHONPATH), so nothing has to be built.
-    if ! "$PYTHON" -c "import jsonargparse" 2>/dev/null && ls .whl/*.whl >/dev/null 2>&1; then
+    if ! "$PYTHON" -c "import jsonargparse, optuna" 2>/dev/null && ls .whl/*.whl >/dev/null 2>&1; then
         "$PYTHON" -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl
         export PYTHONPATH=/tmp/site
     fi
@@ -82,12 +91,14 @@ EOF
               --trainer.limit_test_batches 1 --model.hidden_size 8 --trainer.max_epochs 2)
         BENCH=(--val-size 40 --batch-sizes 20)
         PROBE=(--val-size 40 --steps 2 -- --model.hidden_size 8)
+        TUNE=(--trainer.max_epochs 2 --data.val_size 40 --trainer.limit_train_batches 2 --model.hidden_size 8)
     else
         DATA=$ROOT/data
         ACCELERATOR=gpu
         TINY=()
         BENCH=(--batch-sizes 50 128)
         PROBE=(--steps 150)  # a few seconds of six runs sharing the card, whatever their start-up jitter
+        TUNE=(--trainer.max_epochs 30)
     fi
 }
 
@@ -187,10 +198,39 @@ pixels() {
     done
 }
 
+tune_stage() {
+    local seconds=${ARGS[0]:-540}
+    local log=$OUT/tune.txt
+    : > "$log"
+    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1 | tee -a "$log" || true
+    # The gpu-marked tests alongside the search (they check behaviour, not speed).
+    step "$OUT/gpu_tests.txt" 200 "$PYTHON" -m pytest -q -p no:cacheprovider -m gpu tests/test_gpu.py > /dev/null &
+    local tests=$!
+    # New trials for S - 230 s; the running ones finish (a 30-epoch trial with six sharing the card: about a
+    # minute), then the table, the plots, best.yaml, and best.yaml trained on seeds 0-2 with the test (3 at
+    # once). The search is by val/acc only; the test set is read by the confirming runs alone.
+    local search_for=$((seconds - 230))
+    [ "$DRY_RUN" = 1 ] && search_for=1
+    [ "$search_for" -lt 1 ] && search_for=1
+    rm -rf tune/default-30
+    step "$log" $((seconds - 25)) "$PYTHON" -m mnist_rnn tune --config configs/default.yaml \
+        --space configs/tune_default.yaml --study default-30 --root tune/default-30 --trials 200 \
+        --timeout "$search_for" --workers 6 --startup-trials 6 --warmup-steps 8 --confirm-seeds 3 \
+        --data.data_dir "$DATA" --trainer.accelerator "$ACCELERATOR" "${TUNE[@]}"
+    wait "$tests"
+    # The study without checkpoints or the trials' TensorBoard logs (each file that comes back is at most 16 MiB):
+    # the database (with every validation's val/acc), each trial's config and log, the table, the plots; and
+    # apart, the confirming runs' logs and TensorBoard files.
+    tar -cf "$OUT/tune-default-30.tar" --exclude='*.ckpt' --exclude='lightning_logs' tune/default-30 2>&1 | tee -a "$log"
+    tar -cf "$OUT/tune-default-30-confirm.tar" --exclude='*.ckpt' tune/default-30/confirm 2>&1 | tee -a "$log"
+    ls -l "$OUT" | tee -a "$log"
+}
+
 case "$STAGE" in
     prepare) prepare "${ARGS[@]}" ;;
     measure) setup && measure ;;
     pixels) setup && pixels ;;
-    *) echo "usage: benchmarks/gpu_session.sh prepare MNIST_DATA_DIR | measure [--dry-run] | pixels [SECONDS] [--dry-run]" >&2
+    tune) setup && tune_stage ;;
+    *) echo "usage: benchmarks/gpu_session.sh prepare MNIST_DATA_DIR | measure [--dry-run] | pixels [SECONDS] [--dry-run] | tune [SECONDS] [--dry-run]" >&2
        exit 2 ;;
 esac

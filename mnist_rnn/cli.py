@@ -221,10 +221,12 @@ class MNISTRNNCLI(LightningCLI):
         except ArgumentError as error:
             # getattr: a CLI built without subcommands (tune's check of its base config) has no such parsers
             meant = _option_meant(error, getattr(self, "_subcommand_parsers", {}), raw_args)
-            if meant is None:
+            given_in = _config_file_giving(error, raw_args)
+            if meant is None and given_in is None:
                 raise
             message = _short(error).removesuffix(" (see --help)")
-            raise ArgumentError(None, f"{message} (did you mean {meant}?)") from None
+            message = f"--config {given_in}: {message}" if given_in else message
+            raise ArgumentError(None, f"{message} (did you mean {meant}?)" if meant else message) from None
         subcommand = self.config.get("subcommand")
         # Without a subcommand (build_cli(run=False): tune's trials, benchmarks) the settings are at the top.
         config = self.config[subcommand] if subcommand else self.config
@@ -1013,6 +1015,34 @@ def _option_meant(error: ArgumentError, commands: dict[str, Any], raw_args: list
     options = sorted(flat_keys(commands[command].get_defaults()))
     close = difflib.get_close_matches(unknown[1] or unknown[2], options, n=1, cutoff=0.75)
     return f"{'--' if unknown[2] else ''}{close[0]}" if close else None
+
+
+def _config_file_giving(error: ArgumentError, raw_args: list[str]) -> Path | None:
+    """The --config file that sets the option jsonargparse refused (a misspelt key, a value of the wrong
+    type), which its message does not name: with several config files, or one written long ago, the user has
+    to know where to look. None when the command line sets it too (the error may be the command line's)."""
+    refused = re.search(r"does not accept option '([^']+)'|Parser key \"([^\"]+)\"", str(error))
+    if refused is None:
+        return None
+    key = refused[1] or refused[2]
+    if any(arg == f"--{key}" or arg.startswith(f"--{key}=") for arg in raw_args):
+        return None
+    for path in reversed(_config_paths(raw_args)):  # the last file given wins, as in jsonargparse
+        with contextlib.suppress(OSError, UnicodeDecodeError, yaml.YAMLError):
+            settings = yaml.safe_load(path.read_text())
+            if isinstance(settings, dict) and key in _flat_dict_keys(settings):
+                return path
+    return None
+
+
+def _flat_dict_keys(settings: dict, prefix: str = "") -> set[str]:
+    """The keys of a YAML config, dotted (``model: {lr: 1}`` and ``model.lr: 1`` both give ``model.lr``)."""
+    keys = set()
+    for key, value in settings.items():
+        keys.add(f"{prefix}{key}")
+        if isinstance(value, dict):
+            keys |= _flat_dict_keys(value, f"{prefix}{key}.")
+    return keys
 
 
 def flat_keys(config: Namespace, prefix: str = "") -> list[str]:

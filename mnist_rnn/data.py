@@ -545,9 +545,33 @@ def _gz(path: Path) -> Path:
     return path.with_name(path.name + ".gz")
 
 
+def _remove_partials_of_ended_processes(folder: Path, name: str) -> None:
+    """Remove the ``.NAME.PID.partial`` files of unpacks that were killed (their process is gone), which
+    would otherwise stay, unseen, as large as the data."""
+    for stale in folder.glob(f".{name}.*.partial"):
+        pid = stale.name[len(name) + 2 : -len(".partial")]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            with contextlib.suppress(OSError):
+                stale.unlink()
+        except OSError:  # alive, another user's
+            pass
+
+
 def _unpack(gz_path: Path) -> Path:
-    """Unpack ``NAME.gz`` into a hidden ``.NAME.partial`` beside it; the caller checks it, then renames it."""
-    partial = gz_path.with_name(f".{gz_path.name[: -len('.gz')]}.partial")
+    """Unpack ``NAME.gz`` into a hidden ``.NAME.PID.partial`` beside it; the caller checks it, then renames it.
+
+    The process id keeps runs that start at once on the same fresh folder (``tune --workers``, several seeds
+    side by side) out of each other's way: with one name for all, one run's rename took away the file another
+    was still writing or about to rename (FileNotFoundError in two trials of a 6-worker study on the GPU).
+    Each renames its own whole copy over ``NAME``, atomically, so whichever comes last leaves the same bytes.
+    """
+    name = gz_path.name[: -len(".gz")]
+    partial = gz_path.with_name(f".{name}.{os.getpid()}.partial")
+    _remove_partials_of_ended_processes(gz_path.parent, name)
     try:
         with gzip.open(gz_path, "rb") as source, open(partial, "wb") as target:
             shutil.copyfileobj(source, target)

@@ -536,8 +536,11 @@ class Tuner:
     def run(self) -> None:
         """Run trials until the study has ``--trials`` finished (complete or pruned) ones, with the trials of
         other commands on the same study: while theirs are running, wait for them (or for their heartbeats
-        to stop, which frees their places)."""
+        to stop, which frees their places). With ``--timeout``, no trial starts after that many seconds and
+        the running ones finish (Optuna's own ``timeout``): the results and the confirmation follow as after
+        the last trial."""
         wanted = self.options.trials
+        timeout = self.options.timeout
         states = [getattr(optuna.trial.TrialState, state) for state in (*FINISHED_STATES, "RUNNING")]
         while self.stopped_by is None:
             with warnings.catch_warnings():
@@ -549,6 +552,14 @@ class Tuner:
             finished = sum(counts.get(state, 0) for state in FINISHED_STATES)
             if finished >= wanted:
                 break
+            left = None if timeout is None else timeout - (time.monotonic() - self.started)
+            if left is not None and left <= 0:
+                print(
+                    f"tune: --timeout {timeout:g} s reached with {finished} of {wanted} trials finished; the "
+                    "same command continues the study",
+                    flush=True,
+                )
+                break
             todo = wanted - finished - counts.get("RUNNING", 0)
             if todo <= 0:  # the rest are running in other commands
                 time.sleep(max(1.0, self.options.heartbeat / 2))
@@ -558,6 +569,7 @@ class Tuner:
                     self.objective,
                     n_trials=todo,
                     n_jobs=min(self.options.workers, todo),
+                    timeout=left,
                     catch=(TrialFailed,),
                     callbacks=[optuna.study.MaxTrialsCallback(wanted, states=states), self.progress],
                 )
@@ -687,11 +699,8 @@ class Tuner:
         with contextlib.suppress(ValueError):
             best = f"; best so far {study.best_value:.2%} (trial {study.best_trial.number})"
         elapsed = _clock(time.monotonic() - self.started)
-        print(
-            f"tune: trial {trial.number} {state.lower()}: {shown} | "
-            f"{finished}/{self.options.trials} finished{best} | {elapsed}",
-            flush=True,
-        )
+        counted = f"{finished}/{self.options.trials} finished{best}"
+        say(f"tune: trial {trial.number} {state.lower()}: {shown} | {counted} | {elapsed}")
         if self.failures_in_a_row >= FAILURES_IN_A_ROW:
             study.stop()
 
@@ -763,37 +772,10 @@ class Tuner:
         print(f"tune: its config: {best_yaml} (python -m mnist_rnn fit --config {best_yaml})")
 
     def _write_plots(self) -> None:
-        import matplotlib
+        from mnist_rnn.study_plots import write_plots
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-        from optuna.visualization import matplotlib as plots
-
-        complete = [t for t in self.study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
-        folder = self.root / "plots"
-        folder.mkdir(exist_ok=True)
-        wanted = {
-            "optimization_history": plots.plot_optimization_history,
-            "param_importances": plots.plot_param_importances,
-            "parallel_coordinate": plots.plot_parallel_coordinate,
-            "intermediate_values": plots.plot_intermediate_values,
-        }
-        written = []
-        for name, plot in wanted.items():
-            if name == "param_importances" and (len(complete) < 2 or len(self.space) < 2):
-                continue  # needs two complete trials and two parameters
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # Optuna marks its matplotlib plots experimental
-                try:
-                    axes = plot(self.study)
-                except (ValueError, RuntimeError) as error:
-                    print(f"tune: no {name} plot: {first_line(error)}")
-                    continue
-            figure = (axes.flat[0] if hasattr(axes, "flat") else axes).figure
-            figure.savefig(folder / f"{name}.png", dpi=100, bbox_inches="tight")
-            plt.close(figure)
-            written.append(f"{name}.png")
-        print(f"tune: plots in {folder}: {', '.join(written) or 'none'}")
+        written = write_plots(self.study, self.root / "plots", parameters=len(self.space))
+        print(f"tune: plots in {self.root / 'plots'}: {', '.join(written) or 'none'}")
 
     def confirm(self, seeds: int) -> None:
         """Train the best config again on seeds 0..seeds-1 (``--workers`` at once), each with the test after
@@ -805,13 +787,13 @@ class Tuner:
             folder = self.root / "confirm" / f"seed_{seed}"
             folder.mkdir(parents=True, exist_ok=True)
             (folder / "result.json").unlink(missing_ok=True)
-            print(f"tune: confirming trial {best.number} with seed {seed} ({folder})", flush=True)
+            say(f"tune: confirming trial {best.number} with seed {seed} ({folder})")
             request = {"confirm": True, "config": str(best_yaml), "seed": seed, "folder": str(folder)}
             returncode = self._train(folder, {**request, "threads": max(1, _cores() // self.options.workers)})
             if returncode != 0 or not (folder / "result.json").is_file():
                 raise UserError(f"confirming with seed {seed}: {self._failure_reason(folder, returncode)}")
             result = json.loads((folder / "result.json").read_text())
-            print(f"tune: seed {seed}: test/acc {result['test']:.2%}, val/acc {result['val']:.2%}", flush=True)
+            say(f"tune: seed {seed}: test/acc {result['test']:.2%}, val/acc {result['val']:.2%}")
             return result
 
         with ThreadPoolExecutor(self.options.workers) as pool:
@@ -841,6 +823,12 @@ def _tail(path: Path, size: int = 4096) -> str:
             return file.read().decode(errors="replace")
     except OSError:
         return ""
+
+
+def say(line: str) -> None:
+    """Print a line from one of the trials' threads: in one write, so that two threads' lines never run into
+    each other (``print`` writes the text and its newline apart)."""
+    print(line + "\n", end="", flush=True)
 
 
 def _clock(seconds: float) -> str:
@@ -896,6 +884,12 @@ def build_parser() -> argparse.ArgumentParser:
         "model.dropout: {float: [0.0, 0.3], step: 0.05}, model.hidden_size: {int: [64, 256], step: 64}",
     )
     parser.add_argument("--trials", type=int, default=20, help="finished trials (complete or pruned) to reach (20)")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        help="seconds after which no new trial starts; the running ones finish, then the results and "
+        "--confirm-seeds follow as after the last trial (none)",
+    )
     parser.add_argument("--study", help="the study's name (default: the base config's name)")
     parser.add_argument("--root", help="folder of the trials' runs, table, plots and best.yaml (tune/STUDY)")
     parser.add_argument("--storage", help="database URL of the study (sqlite:///ROOT/study.db)")
@@ -939,6 +933,8 @@ def main(argv: list[str] | None = None) -> None:
     for name in ("trials", "workers", "heartbeat"):
         if getattr(options, name) < 1:
             raise UserError(f"--{name.replace('_', '-')} must be 1 or more, got {getattr(options, name)}")
+    if options.timeout is not None and not options.timeout > 0:
+        raise UserError(f"--timeout must be more than 0 seconds, got {options.timeout:g}")
     config = Path(options.config)
     if not config.is_file():
         raise UserError(f"--config {config}: no such file")

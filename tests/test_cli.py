@@ -524,6 +524,22 @@ def test_a_misspelt_option_is_named_with_the_one_it_is_closest_to(tmp_path, caps
     assert "did you mean" not in one_line_error(["fit", "--zzz", "3"], capsys)  # nothing close: no guess
 
 
+def test_a_bad_setting_in_a_config_file_names_the_file(tmp_path, capsys):
+    """jsonargparse's message named the option, not the file that set it: with a base config and a user's
+    own on top, or a config written long ago, the user had to search for it."""
+    base, mine = tmp_path / "base.yaml", tmp_path / "mine.yaml"
+    base.write_text("model:\n  lr: 0.01\n")
+    mine.write_text("model.lr: fast\ntrainer:\n  max_epochs: 3\n")
+    err = one_line_error(["fit", "--config", str(base), "--config", str(mine)], capsys)
+    assert f"--config {mine}: " in err and 'Parser key "model.lr"' in err and "fast" in err
+    mine.write_text("trainer:\n  max_epoch: 3\n")
+    err = one_line_error(["fit", "--config", str(base), f"--config={mine}"], capsys)
+    assert f"--config {mine}: " in err and "(did you mean trainer.max_epochs?)" in err
+    # The command line sets it too: the error may be its own, so no file is named.
+    err = one_line_error(["fit", "--config", str(base), "--model.lr", "fast"], capsys)
+    assert "--config" not in err and 'Parser key "model.lr"' in err
+
+
 def test_a_bf16_runs_checkpoint_is_tested_in_float32_on_a_cpu_without_bfloat16(
     fake_data_dir, in_tmp_dir, monkeypatch, capsys
 ):

@@ -75,3 +75,14 @@ def test_pixel_configs_train_the_lab_network_one_pixel_at_a_time(fake_data_dir, 
     cli = build_cli(["fit", "--config", config, *data_args(fake_data_dir), "--trainer.fast_dev_run", "1",
                      "--model.hidden_size", "8", "--trainer.enable_progress_bar", "false"])  # fmt: skip
     assert torch.isfinite(cli.trainer.callback_metrics["train/loss"])
+
+
+def test_tuned_config_is_the_lab_network_trained_longer(fake_data_dir, in_tmp_dir):
+    """configs/tuned.yaml (issue 25's search): the lab's 2x128 LSTM on rows; only the training differs."""
+    tuned = str(CONFIGS / "tuned.yaml")
+    cli = build_cli(["fit", "--config", tuned, *data_args(fake_data_dir), "--trainer.fast_dev_run", "1",
+                     "--data.batch_size", "64", "--trainer.enable_progress_bar", "false"])  # fmt: skip
+    hp = cli.model.hparams
+    assert (hp.cell, hp.hidden_size, hp.num_layers, hp.sequence, hp.bidirectional) == ("lstm", 128, 2, "rows", False)
+    assert yaml.safe_load(Path(tuned).read_text())["trainer"]["max_epochs"] == 30 and hp.augment_erase == 0.1
+    assert cli.trainer.state.finished and torch.isfinite(cli.trainer.callback_metrics["train/loss"])

@@ -1,9 +1,12 @@
 import gzip
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
 import torch
 
+from mnist_rnn import data as data_module
 from mnist_rnn.data import DATASETS, MNISTDataModule
 from mnist_rnn.errors import DataError
 from tests.helpers import TEST_IMAGES, TRAIN_IMAGES, fake_digits, write_fake_set, write_idx
@@ -135,6 +138,50 @@ def test_a_bad_gz_file_is_named_and_nothing_is_left(tmp_path, no_network):
     with pytest.raises(DataError, match="t10k-images-idx3-ubyte.gz: cannot be unpacked"):
         MNISTDataModule(data_dir=str(tmp_path), val_size=40).prepare_data()
     assert not list(raw.glob(".*"))
+
+
+def test_runs_unpacking_the_same_gz_files_at_once_do_not_trip_each_other(tmp_path, no_network, monkeypatch):
+    """Six trials of a GPU study started at once on a folder of .gz files; two failed with FileNotFoundError on
+    the shared ``.NAME.partial``: another run had unpacked into the same file and renamed it away. Here a
+    second run (another process id) does all its unpacking in the middle of the first's, the worst moment."""
+    write_fake_set(tmp_path, "MNIST")
+    originals = gzip_all(tmp_path / "MNIST" / "raw")
+    check_pair = data_module.check_idx_pair
+    interleaved = []
+
+    def second_run_meanwhile(*args, **kwargs):
+        if not interleaved:
+            interleaved.append(True)
+            with monkeypatch.context() as other:
+                other.setattr(data_module.os, "getpid", lambda: 999_999)
+                MNISTDataModule(data_dir=str(tmp_path), val_size=40).prepare_data()
+        return check_pair(*args, **kwargs)
+
+    monkeypatch.setattr(data_module, "check_idx_pair", second_run_meanwhile)
+    MNISTDataModule(data_dir=str(tmp_path), val_size=40).prepare_data()  # no error
+    assert interleaved
+    for name, content in originals.items():
+        assert (tmp_path / "MNIST" / "raw" / name).read_bytes() == content
+    assert not list((tmp_path / "MNIST" / "raw").glob(".*"))  # no partial file left
+
+
+def test_a_killed_unpack_leaves_no_partial_file_for_good(tmp_path, no_network):
+    """A partial file of a process that is gone (killed while unpacking) is removed by the next unpack; one of
+    a live process is left to it."""
+    write_fake_set(tmp_path, "MNIST")
+    raw = tmp_path / "MNIST" / "raw"
+    gzip_all(raw)
+    ended = _an_ended_pid()
+    (raw / f".train-images-idx3-ubyte.{ended}.partial").write_bytes(b"half")
+    (raw / f".train-images-idx3-ubyte.{os.getppid()}.partial").write_bytes(b"still being written")
+    MNISTDataModule(data_dir=str(tmp_path), val_size=40).prepare_data()
+    assert [path.name for path in raw.glob(".*")] == [f".train-images-idx3-ubyte.{os.getppid()}.partial"]
+
+
+def _an_ended_pid() -> int:
+    process = subprocess.Popen(["true"])
+    process.wait()
+    return process.pid
 
 
 @pytest.mark.parametrize("given", ["MNIST/raw", "MNIST"])

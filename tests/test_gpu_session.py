@@ -12,4 +12,4 @@ def test_the_script_parses_and_names_its_stages_when_given_none(tmp_path):
     done = subprocess.run(["bash", str(SCRIPT), "dance"], capture_output=True, text=True, env={"OUT": str(tmp_path)})
     assert done.returncode == 2
     assert done.stderr.startswith("usage: benchmarks/gpu_session.sh prepare") and done.stderr.count("\n") == 1
-    assert "measure" in done.stderr and "pixels" in done.stderr
+    assert "measure" in done.stderr and "pixels" in done.stderr and "tune" in done.stderr

@@ -22,6 +22,7 @@ from mnist_rnn.cli import main
 from tests.helpers import SEED_CONFIG, cli_subprocess, finish
 
 optuna = pytest.importorskip("optuna")
+from mnist_rnn import study_plots  # noqa: E402 (it needs Optuna)
 
 SPACE = {"model.lr": {"log": [1.0e-3, 3.0e-2]}, "model.hidden_size": {"int": [8, 16], "step": 8}}
 
@@ -466,10 +467,12 @@ def scalars(folder: Path, tag: str) -> list:
     return found
 
 
-def test_the_shipped_space_fits_the_fast_config():
-    space_path = Path(__file__).parents[1] / "configs" / "tune_fast.yaml"
+@pytest.mark.parametrize("base", ["fast", "default"])
+def test_the_shipped_spaces_fit_their_configs(base):
+    configs = Path(__file__).parents[1] / "configs"
+    space_path = configs / f"tune_{base}.yaml"
     space = tune.read_space(space_path)
-    tune.check_settings(Path(__file__).parents[1] / "configs" / "fast.yaml", {}, space, space_path)  # no error
+    tune.check_settings(configs / f"{base}.yaml", {}, space, space_path)  # no error
     assert {"model.lr", "data.batch_size"} <= set(space)
 
 
@@ -526,3 +529,176 @@ def test_ctrl_c_with_two_workers_queues_both_cut_off_trials_and_starts_none(fake
     queued = [t for t in trials if t.state.name == "WAITING"]
     assert sorted(t.user_attrs["retry_of"] for t in queued) == sorted(t.number for t in cut)
     assert sorted(str(t.system_attrs["fixed_params"]) for t in queued) == sorted(str(t.params) for t in cut)
+
+
+def test_timeout_starts_no_trial_after_it_and_lets_the_running_ones_finish(
+    fake_data_dir, tmp_path, monkeypatch, capsys
+):
+    """--timeout: a search for a given time. The trials here are stand-ins (no training) of 0.4 s each: the one
+    running at the 1 s limit finishes (it is not cut off), none starts after it, and the results and the best
+    config are written as after the last trial; the command ends normally."""
+    starts, ends, deadlines = [], [], []
+
+    def stand_in(self, folder, request):
+        deadlines.append(self.started + 1.0)
+        starts.append(time.monotonic())
+        time.sleep(0.4)
+        result = {"best": 0.5 + 0.01 * len(starts), "epochs": 1.0, "validations": 2, "pruned": False}
+        (folder / "result.json").write_text(json.dumps(result))
+        ends.append(time.monotonic())
+        return 0
+
+    monkeypatch.setattr(tune.Tuner, "_train", stand_in)
+    root = tmp_path / "tune"
+    main(["tune", *write_study_files(tmp_path, fake_data_dir), "--trials", "50", "--timeout", "1", "--root", str(root)])
+    out = capsys.readouterr().out
+    assert 1 <= len(starts) < 50 and ends[-1] > deadlines[0]  # the last one ran past the limit, to its end
+    assert f"tune: --timeout 1 s reached with {len(starts)} of 50 trials finished" in out
+    with open(root / "trials.csv") as file:
+        assert [row["state"] for row in csv.DictReader(file)] == ["COMPLETE"] * len(starts)
+    assert (root / "best.yaml").is_file()
+
+
+def test_timeout_must_be_positive(capsys):
+    assert "--timeout must be more than 0 seconds, got 0" in tune_error(
+        ["--config", SEED_CONFIG, "--space", "x.yaml", "--timeout", "0"], capsys
+    )
+
+
+# ----- the plots: Optuna's, made readable ---------------------------------------------------------------
+
+
+def plotted_study(finals: list[float], pruned: list[float] = (), validations: int = 5):
+    """An in-memory study with a complete trial per value of ``finals`` (its learning curve rising to it over
+    ``validations``) and a pruned trial per value of ``pruned`` (stopped after 2 validations)."""
+    study = optuna.create_study(direction="maximize")
+    space = {"x": optuna.distributions.FloatDistribution(0.0, 1.0), "y": optuna.distributions.IntDistribution(1, 9)}
+    states = [("COMPLETE", value, validations) for value in finals] + [("PRUNED", value, 2) for value in pruned]
+    for index, (state, value, steps) in enumerate(states):
+        curve = {step: value - 0.01 * (steps - step) for step in range(1, steps + 1)}
+        study.add_trial(
+            optuna.trial.create_trial(
+                state=getattr(optuna.trial.TrialState, state),
+                value=value,
+                params={"x": index / len(states), "y": 1 + index % 9},
+                distributions=space,
+                intermediate_values=curve,
+            )
+        )
+    return study
+
+
+@pytest.fixture
+def plotting():
+    """Draw an Optuna plot of a study and make it readable as ``tune`` does; close the figures after."""
+    import warnings
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from optuna.visualization import matplotlib as plots
+
+    def draw(study, name):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Optuna's plots are experimental
+            axes = getattr(plots, f"plot_{name}")(study)
+        study_plots.tidy(name, axes, study)
+        return axes
+
+    yield draw
+    plt.close("all")
+
+
+def texts(axes) -> list[str]:
+    return [text.get_text() for text in axes.texts]
+
+
+# 20 good trials within 0.7 points of each other, trial 3 a training that failed to learn, 3 pruned ones
+GOOD = [0.990 + 0.0003 * i for i in range(20)]
+FINALS = [*GOOD[:3], 0.524, *GOOD[3:]]
+PRUNED = [0.975, 0.985, 0.98]
+
+
+def test_the_history_plot_zooms_on_the_good_trials_and_names_the_one_below(plotting):
+    from matplotlib.ticker import PercentFormatter
+
+    axes = plotting(plotted_study(FINALS, PRUNED), "optimization_history")
+    low, high = axes.get_ylim()
+    assert 0.524 < 0.95 < low <= min(GOOD) and max(GOOD) < high < 1.0  # 0.7 points fill the axis, not 50
+    assert isinstance(axes.yaxis.get_major_formatter(), PercentFormatter)
+    assert any("1 trial below the axis" in text and "trial 3 (52.4%)" in text for text in texts(axes))
+    assert f"best: trial 20, {max(GOOD):.2%}" in texts(axes)
+    assert "below the axis" in [text.get_text() for text in axes.get_legend().get_texts()]
+    assert axes.get_xlabel() == "trial"
+
+
+def test_the_intermediate_plot_colours_by_state_with_no_legend_per_trial(plotting):
+    study = plotted_study(FINALS, PRUNED)
+    axes = plotting(study, "intermediate_values")
+    legend = [text.get_text() for text in axes.get_legend().get_texts()]
+    assert legend == ["complete (21)", "pruned (3)", f"best: trial 20 ({max(GOOD):.2%})"]
+    assert axes.get_xlabel().startswith("validation (one per epoch")
+    colours = {}
+    for line in axes.get_lines():
+        colours.setdefault(line.get_color(), []).append(line)
+    assert len(colours) == 3  # complete, pruned and the best trial's
+    assert sorted(len(lines) for lines in colours.values()) == [1, 3, 20]
+    low, high = axes.get_ylim()
+    assert 0.524 < low <= min(PRUNED) and max(GOOD) < high  # the pruned trials' last values are still shown
+    notes = [text for text in texts(axes) if text.startswith("Under the axis")]
+    assert len(notes) == 1 and "trial 3 (52.4%) at its last validation" in notes[0]
+    assert "earlier validations of" in notes[0]  # the first validations of the others lie below too
+    assert not any(text.isdigit() for text in texts(axes))  # 24 trials: no number at each curve's end
+
+
+def test_few_trials_keep_their_numbers_on_the_intermediate_plot(plotting):
+    axes = plotting(plotted_study([0.9, 0.95, 0.97], [0.8]), "intermediate_values")
+    assert sorted(text for text in texts(axes) if text.isdigit()) == ["0", "1", "2", "3"]
+    low, high = axes.get_ylim()
+    assert low < 0.8 and 0.97 < high  # 4 trials: none is called an outlier
+    assert not any(text.startswith("Under the axis") for text in texts(axes))
+
+
+@pytest.mark.parametrize(
+    "finals, pruned",
+    [([0.9], []), ([0.98, 0.98, 0.98], []), ([0.98] * 12, [0.98]), ([], [0.5, 0.6]), ([], []), ([1.0, 0.0], [])],
+    ids=["one trial", "equal values", "many equal values", "no complete trial", "no trial", "two far apart"],
+)
+def test_tiny_studies_get_their_plots(finals, pruned, plotting, tmp_path, capsys):
+    study = plotted_study(finals, pruned)
+    for name in ("optimization_history", "intermediate_values"):
+        if finals or pruned:
+            low, high = plotting(study, name).get_ylim()
+            shown = finals if name == "optimization_history" else [*finals, *pruned]
+            assert all(low < value < high for value in shown)
+    study_plots.write_plots(study, tmp_path / "plots", parameters=2)
+    assert "left as Optuna draws it" not in capsys.readouterr().out
+    assert (tmp_path / "plots").is_dir()
+
+
+def test_the_plots_of_a_study_are_written_readable(tmp_path, capsys):
+    written = study_plots.write_plots(plotted_study(FINALS, PRUNED), tmp_path / "plots", parameters=2)
+    out = capsys.readouterr().out
+    assert "left as Optuna draws it" not in out
+    names = ("optimization_history", "param_importances", "parallel_coordinate", "intermediate_values")
+    assert written == [f"{name}.png" for name in names]
+    assert all((tmp_path / "plots" / f"{name}.png").stat().st_size > 1000 for name in names)
+
+
+def test_the_parallel_coordinates_spread_their_colours_over_the_good_trials(plotting):
+    """Optuna's fixed 6.4 inches overlapped the labels of many options, it cut their names, and one trial that
+    failed to learn made every other line the same colour."""
+    study = optuna.create_study(direction="maximize")
+    space = {f"model.augment_option_{k}": optuna.distributions.FloatDistribution(0.0, 1.0) for k in range(8)}
+    for number, value in enumerate(FINALS):
+        params = {name: (number * (k + 1) % 7) / 7 for k, name in enumerate(space)}
+        study.add_trial(optuna.trial.create_trial(value=value, params=params, distributions=space))
+    axes = plotting(study, "parallel_coordinate")
+    assert axes.figure.get_size_inches()[0] >= 9  # an inch per axis
+    labels = [label.get_text() for label in axes.get_xticklabels()]
+    assert labels == ["val/acc", *(f"augment_option_{k}" for k in range(8))]  # whole, without "model."
+    (lines,) = [c for c in axes.collections if c.get_array() is not None]
+    low, high = lines.get_clim()
+    assert 0.524 < low <= min(GOOD) and high >= max(GOOD)
+    assert any("below" in text and "trial 3 (52.4%)" in text for text in texts(axes))
