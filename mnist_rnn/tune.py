@@ -217,6 +217,20 @@ def check_settings(base: Path, overrides: dict[str, Any], space: dict[str, Any],
                 raise UserError(f"--space {space_path}: {key}: fit refuses {value!r}: {_one_line(error)}") from error
 
 
+def prepare_data(base: Path, overrides: dict[str, Any]) -> None:
+    """Download (or unpack) and check the base config's data set once, here, before any trial. Trials that
+    start at once on a fresh folder would each download it into the same files; and a data set that is not
+    there would fail every trial, three in a row, instead of this command at once, in one line."""
+    from mnist_rnn.cli import build_cli
+    from mnist_rnn.data import MNISTDataModule
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # LightningCLI's about sys.argv, which holds tune's own options
+        args = ["--config", str(base), *override_args(overrides)]
+        cli = build_cli(args, run=False, cli_class=_settings_only_cli())
+    MNISTDataModule(**cli.config.data.as_dict()).prepare_data()
+
+
 def _one_line(error: BaseException) -> str:
     lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
     return " ".join(lines[:2]) if lines else type(error).__name__
@@ -947,6 +961,7 @@ def main(argv: list[str] | None = None) -> None:
     space = read_space(space_path)
     overrides = parse_overrides(extra)
     check_settings(config, overrides, space, space_path)
+    prepare_data(config, overrides)
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # our own line per trial instead of Optuna's
     # heartbeats and their callback are marked experimental; they are what makes a study survive a SIGKILL
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
