@@ -14,6 +14,8 @@ import optuna
 from mnist_rnn.errors import first_line
 from mnist_rnn.tune import METRIC
 
+MIN_TRIALS_FOR_IMPORTANCES = 5
+
 
 def write_plots(study: Any, folder: Path, parameters: int) -> list[str]:
     """Optuna's optimisation history, parameter importances (with 2 or more ``parameters`` and complete
@@ -35,8 +37,10 @@ def write_plots(study: Any, folder: Path, parameters: int) -> list[str]:
     }
     written = []
     for name, plot in wanted.items():
-        if name == "param_importances" and (len(complete) < 2 or parameters < 2):
-            continue  # needs two complete trials and two parameters
+        if name == "param_importances" and (len(complete) < MIN_TRIALS_FOR_IMPORTANCES or parameters < 2):
+            if parameters >= 2:  # fANOVA's forest over fewer trials gives numbers that mean nothing
+                print(f"tune: no {name} plot yet: it needs {MIN_TRIALS_FOR_IMPORTANCES} complete trials")
+            continue
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Optuna marks its matplotlib plots experimental
             try:
@@ -64,8 +68,13 @@ def write_plots(study: Any, folder: Path, parameters: int) -> list[str]:
 
 
 def tidy(name: str, axes: Any, study: Any) -> None:
-    """Make Optuna's plot ``name`` of ``study`` readable at a glance (the importances are left as they are)."""
-    if name == "optimization_history":
+    """Make Optuna's plot ``name`` of ``study`` readable at a glance."""
+    if name == "param_importances":  # its one legend entry said "Objective Value"
+        for container in axes.containers:
+            container.set_label(f"importance for {METRIC}")
+        if axes.get_legend() is not None:
+            axes.legend(loc="lower right")
+    elif name == "optimization_history":
         _tidy_history(axes, study)
     elif name == "intermediate_values":
         _tidy_intermediate(axes, study)
@@ -77,14 +86,15 @@ def _tidy_parallel(axes: Any, study: Any) -> None:
     """The parallel coordinates: one inch per axis (Optuna's fixed 6.4 inches overlapped the tick labels of
     9 parameters), the options' names without ``model.``/``data.``, and the colours spread over the trials
     worth comparing (one that failed to learn made every other line the same dark blue), naming those below."""
-    from matplotlib.ticker import PercentFormatter
+    from matplotlib import colormaps
+    from matplotlib.colors import ListedColormap
 
     shown = [label.get_text() for label in axes.get_xticklabels()]  # Optuna cuts long names: "model.augment_r..."
     options = sorted({name for trial in study.get_trials(deepcopy=False) for name in trial.params})  # its order
     names = [METRIC, *(option.split(".", 1)[-1] for option in options)] if len(options) == len(shown) - 1 else shown
     axes.figure.set_size_inches(max(6.4, 1.0 * len(names) + 2.0), 5.0)
     axes.set_xticks(axes.get_xticks(), names)
-    axes.yaxis.set_major_formatter(PercentFormatter(xmax=1.0))  # the first axis: the trials' val/acc
+    axes.yaxis.set_major_formatter(_percent(axes.get_ylim()))  # the first axis: the trials' val/acc
     lines = next((c for c in axes.collections if c.get_array() is not None), None)
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     values = {t.number: t.value for t in complete if t.value is not None and np.isfinite(t.value)}
@@ -92,9 +102,11 @@ def _tidy_parallel(axes: Any, study: Any) -> None:
     if lines is None or limits is None:
         return
     lines.set_clim(*limits)
+    lines.set_cmap(ListedColormap(colormaps["Blues"](np.linspace(0.25, 1.0, 256))))  # no white on the grey
     if lines.colorbar is not None:
+        lines.colorbar.update_normal(lines)
         lines.colorbar.set_label(METRIC)
-        lines.colorbar.ax.yaxis.set_major_formatter(PercentFormatter(xmax=1.0))
+        lines.colorbar.ax.yaxis.set_major_formatter(_percent(limits))
     below = sorted((number, value) for number, value in values.items() if value < limits[0])
     if below:
         _note(axes, f"In the palest colour, below {limits[0]:.2%}: {_named(below)}", below=90)
@@ -116,11 +128,20 @@ def _zoom_limits(values: Any) -> tuple[float, float] | None:
 
 def _percent_axis(axes: Any, limits: tuple[float, float]) -> None:
     """The y axis between ``limits``, in percent; the x axis (trials, validations) in whole numbers."""
-    from matplotlib.ticker import MaxNLocator, PercentFormatter
+    from matplotlib.ticker import MaxNLocator
 
     axes.set_ylim(*limits)
-    axes.yaxis.set_major_formatter(PercentFormatter(xmax=1.0))
+    axes.yaxis.set_major_formatter(_percent(limits))
     axes.xaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))
+
+
+def _percent(limits: tuple[float, float]) -> Any:
+    """Percent ticks with as many decimals as a span of ``limits`` needs ("99.45%", "60%"; matplotlib's own
+    choice printed "91.800%")."""
+    from matplotlib.ticker import PercentFormatter
+
+    span = abs(limits[1] - limits[0]) * 100
+    return PercentFormatter(xmax=1.0, decimals=2 if span < 5 else 1 if span < 20 else 0)
 
 
 def _note(axes: Any, text: str, below: float = 44) -> None:

@@ -29,6 +29,7 @@ import ctypes
 import datetime
 import difflib
 import errno
+import hashlib
 import json
 import logging
 import multiprocessing
@@ -119,7 +120,11 @@ def _check_spec(path: Path, key: str, spec: Any) -> None:
             raise UserError(f"{where}: the list of choices is empty")
         return
     kinds = [kind for kind in RANGE_KINDS if isinstance(spec, dict) and kind in spec]
-    if len(kinds) != 1 or set(spec) - {kinds[0], "step"}:
+    if len(kinds) == 1 and set(spec) - {kinds[0], "step"}:
+        (extra, *_) = sorted(set(spec) - {kinds[0], "step"}, key=str)
+        close = difflib.get_close_matches(str(extra), ["step"], n=1)
+        raise UserError(f"{where}: {extra!r} is not part of a range{' (did you mean step?)' if close else ''}")
+    if len(kinds) != 1:
         raise UserError(
             f"{where}: expected a list of choices, {{log: [low, high]}}, {{float: [low, high]}} or "
             f"{{int: [low, high]}} (float and int take a step), got {spec!r}"
@@ -207,7 +212,10 @@ def check_settings(base: Path, overrides: dict[str, Any], space: dict[str, Any],
                 "{log: [low, high]}, {float: [low, high]} or {int: [low, high]}"
             )
         if key not in options:
-            close = difflib.get_close_matches(key, sorted(options), n=1)
+            close = (
+                difflib.get_close_matches(key, sorted(options), n=1)
+                or [option for option in sorted(options) if option.endswith(f".{key}")][:1]
+            )
             hint = f" (did you mean {close[0]}?)" if close else ""
             raise UserError(f"--space {space_path}: {key} is not an option of fit{hint}")
         for value in candidate_values(spec):
@@ -215,6 +223,17 @@ def check_settings(base: Path, overrides: dict[str, Any], space: dict[str, Any],
                 cli.parser.parse_args([*base_args, f"--{key}={_as_argument(value)}"])
             except ArgumentError as error:
                 raise UserError(f"--space {space_path}: {key}: fit refuses {value!r}: {_one_line(error)}") from error
+        kind = next((kind for kind in ("log", "float") if isinstance(spec, dict) and kind in spec), None)
+        if kind is not None:  # whole ends pass for a whole-number option, and the fractions drawn between fail
+            low, high = spec[kind]
+            inside = low + (high - low) * 0.382  # a fraction, as a drawn value would be
+            try:
+                cli.parser.parse_args([*base_args, f"--{key}={_as_argument(inside)}"])
+            except ArgumentError as error:
+                raise UserError(
+                    f"--space {space_path}: {key}: fit refuses fractions such as {inside:g}, which a {kind} range "
+                    f"draws: {{int: [{low}, {high}]}} draws whole numbers ({_one_line(error)})"
+                ) from error
 
 
 def prepare_data(base: Path, overrides: dict[str, Any]) -> None:
@@ -511,6 +530,16 @@ class Tuner:
 
         study.ask = ask_alone
         made_with = {"space": self.space, "base": self.base_settings(), "metric": METRIC}
+        changed = [key for key, value in made_with.items() if study.user_attrs.get(key, value) != value]
+        states = {trial.state.name for trial in study.get_trials(deepcopy=False)}
+        if changed and not states & {*FINISHED_STATES, "RUNNING"}:
+            # No result yet (every trial failed, e.g. on a space fit refused): nothing to keep comparable, so
+            # the study takes the fixed space or base; settings queued for the old one are dropped.
+            for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,)):
+                study._storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
+            print(f"tune: study {options.study!r} has no finished trial yet: it takes the new {' and '.join(changed)}")
+            for key in changed:
+                study.set_user_attr(key, made_with[key])
         for key, value in made_with.items():
             if key not in study.user_attrs:
                 study.set_user_attr(key, value)
@@ -599,7 +628,8 @@ class Tuner:
             if self.failures_in_a_row >= FAILURES_IN_A_ROW:
                 raise UserError(
                     f"{self.failures_in_a_row} trials in a row failed, the last with: {self.last_failure}; "
-                    f"the study is kept: fix that and run the same command again"
+                    "the study is kept: fix that and run the same command again (while a study has no finished "
+                    "trial, it takes a changed --space or base config)"
                 )
 
     def fail_unstarted_trials(self) -> None:
@@ -631,6 +661,10 @@ class Tuner:
         folder = self.root / f"trial_{trial.number:04d}"
         folder.mkdir(parents=True, exist_ok=True)
         config = merged_config(Path(self.options.config), settings)
+        data = config.get("data")
+        if isinstance(data, dict) and isinstance(data.get("data_dir"), str):
+            # absolute, so that the config (and best.yaml) runs from any folder, as fit --config
+            data["data_dir"] = os.path.abspath(os.path.expanduser(data["data_dir"]))
         header = f"# tune study {self.options.study!r}, trial {trial.number}: {self.options.config} with\n"
         header += "".join(f"#   {key}: {json.dumps(value)}\n" for key, value in values.items())
         (folder / "config.yaml").write_text(header + yaml.safe_dump(config, sort_keys=False))
@@ -793,20 +827,33 @@ class Tuner:
 
     def confirm(self, seeds: int) -> None:
         """Train the best config again on seeds 0..seeds-1 (``--workers`` at once), each with the test after
-        training, as ``fit`` does, and print test/acc mean +- std beside the val/acc it was chosen by."""
-        best = self.study.best_trial
+        training, as ``fit`` does, and print test/acc mean +- std beside the val/acc it was chosen by. A seed
+        that an earlier command confirmed with the same best.yaml is not trained again (on a GPU recipe each
+        is minutes of training)."""
+        try:
+            best = self.study.best_trial
+        except ValueError:
+            raise UserError("--confirm-seeds: no complete trial to confirm (see the table above)") from None
         best_yaml = self.root / "best.yaml"
+        config = hashlib.sha256(best_yaml.read_bytes()).hexdigest()
 
         def one(seed: int) -> dict[str, float]:
             folder = self.root / "confirm" / f"seed_{seed}"
             folder.mkdir(parents=True, exist_ok=True)
+            with contextlib.suppress(OSError, ValueError):
+                result = json.loads((folder / "result.json").read_text())
+                if result.get("config") == config:
+                    shown = f"test/acc {result['test']:.2%}, val/acc {result['val']:.2%}"
+                    say(f"tune: seed {seed}: {shown} (confirmed before, with the same best.yaml)")
+                    return result
             (folder / "result.json").unlink(missing_ok=True)
             say(f"tune: confirming trial {best.number} with seed {seed} ({folder})")
             request = {"confirm": True, "config": str(best_yaml), "seed": seed, "folder": str(folder)}
             returncode = self._train(folder, {**request, "threads": max(1, _cores() // self.options.workers)})
             if returncode != 0 or not (folder / "result.json").is_file():
                 raise UserError(f"confirming with seed {seed}: {self._failure_reason(folder, returncode)}")
-            result = json.loads((folder / "result.json").read_text())
+            result = {**json.loads((folder / "result.json").read_text()), "config": config}
+            (folder / "result.json").write_text(json.dumps(result))  # with what it confirmed
             say(f"tune: seed {seed}: test/acc {result['test']:.2%}, val/acc {result['val']:.2%}")
             return result
 
@@ -960,6 +1007,12 @@ def main(argv: list[str] | None = None) -> None:
     space_path = Path(options.space)
     space = read_space(space_path)
     overrides = parse_overrides(extra)
+    both = sorted(set(space) & set(overrides))
+    if both:
+        raise UserError(
+            f"{both[0]} is both searched (--space {space_path}) and set (--{both[0]} {overrides[both[0]]}): the "
+            "space's values would win in every trial; drop one of them"
+        )
     check_settings(config, overrides, space, space_path)
     prepare_data(config, overrides)
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # our own line per trial instead of Optuna's
@@ -971,10 +1024,12 @@ def main(argv: list[str] | None = None) -> None:
         root.mkdir(parents=True, exist_ok=True)
         tuner = Tuner(options, space, overrides)
         previous = {sig: signal.signal(sig, tuner.on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+        written = False  # the table, plots and best.yaml
         try:
             tuner.run()
             if tuner.stopped_by is None:
                 tuner.write_results()
+                written = True
                 if options.confirm_seeds:
                     tuner.confirm(options.confirm_seeds)
         except UserError:
@@ -985,6 +1040,13 @@ def main(argv: list[str] | None = None) -> None:
                 signal.signal(sig, handler)
         if tuner.stopped_by is not None:
             name = signal.Signals(tuner.stopped_by).name
+            if written:  # the trials had all finished: it was the confirming runs that were stopped
+                print(
+                    f"tune: stopped by {name} while confirming; the same command confirms again (the seeds "
+                    "already confirmed are kept)",
+                    file=sys.stderr,
+                )
+                sys.exit(128 + tuner.stopped_by)
             print(
                 f"tune: stopped by {name} with {tuner.finished()} of {options.trials} trials finished; "
                 "the same command continues the study",

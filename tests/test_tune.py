@@ -78,6 +78,14 @@ def tune_error(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:
         ({"model.lr": {"log": [0, 1.0e-2]}}, "model.lr: a log range needs low > 0"),
         ({"model.hidden_size": {"int": [8.5, 16]}}, "model.hidden_size: int takes [low, high] (whole numbers)"),
         ({"model.lr": 0.01}, "model.lr: expected a list of choices"),
+        ({"lr": {"log": [1.0e-3, 1.0e-2]}}, "lr is not an option of fit (did you mean model.lr?)"),
+        ({"model.lr": {"log": [1.0e-3, 1.0e-2], "stpe": 0.001}}, "'stpe' is not part of a range (did you mean step?)"),
+        # whole ends pass for a whole-number option; the fractions a float or log range draws would fail each trial
+        (
+            {"model.hidden_size": {"float": [8, 16]}},
+            "model.hidden_size: fit refuses fractions such as 11.056, which a float range draws: {int: [8, 16]}",
+        ),
+        ({"model.hidden_size": {"log": [8, 16]}}, "which a log range draws: {int: [8, 16]} draws whole numbers"),
         ({"model.lr": {"logg": [1.0e-3, 1.0e-2]}}, "model.lr: {logg: ...} is not a range (did you mean log?)"),
         ({"model.cell": ["lstm", "transformer"]}, "model.cell: fit refuses 'transformer'"),
         ({"data.batch_size": ["many"]}, "data.batch_size: fit refuses 'many'"),
@@ -179,6 +187,7 @@ def test_a_study_name_reused_with_another_space_is_one_line(fake_data_dir, in_tm
     url = f"sqlite:///{in_tmp_dir}/study.db"
     study = optuna.create_study(study_name="base", storage=url, direction="maximize")
     study.set_user_attr("space", {"model.lr": [0.01, 0.02]})
+    study.add_trial(optuna.trial.create_trial(value=0.5))  # a result: the space must stay (without one it may change)
     err = tune_error([*args, "--storage", url], capsys)
     assert "study 'base'" in err and "was made with another space: model.lr [0.01, 0.02], here " in err
     assert "pass another --study" in err
@@ -732,3 +741,103 @@ def test_the_data_is_prepared_once_before_any_trial(fake_data_dir, tmp_path, mon
     args[-1] = str(tmp_path / "tune2")
     err = tune_error(args, capsys)
     assert "nowhere" in err and "MNIST" in err and not (tmp_path / "tune2").exists()
+
+
+# ----- what a user of tune ran into (a helper's session as a user, on real MNIST) -------------------------
+
+
+def stand_in_trials(monkeypatch, pruned: bool = False, refused: bool = False) -> list[dict]:
+    """Trials and confirming runs without training: each request is recorded; a trial ends complete (or
+    pruned, or refused by fit), a confirming run with its test."""
+    requests = []
+
+    def stand_in(self, folder, request):
+        requests.append(request)
+        if refused:
+            (folder / "fit.log").write_text("mnist-rnn: error: hidden_size must be positive, got 0\n")
+            return tune.REFUSED_EXIT
+        if request.get("confirm"):
+            result = {"test": 0.99 + 0.001 * request["seed"], "val": 0.98}
+        else:
+            result = {"best": 0.9, "epochs": 1.0, "validations": 2, "pruned": pruned}
+        (folder / "result.json").write_text(json.dumps(result))
+        return 0
+
+    monkeypatch.setattr(tune.Tuner, "_train", stand_in)
+    return requests
+
+
+def test_confirm_seeds_with_no_complete_trial_is_one_line(fake_data_dir, in_tmp_dir, monkeypatch, capsys):
+    """It ended with a traceback (ValueError: Record does not exist) when every trial had been pruned or had
+    failed before --timeout."""
+    stand_in_trials(monkeypatch, pruned=True)
+    args = [*write_study_files(in_tmp_dir, fake_data_dir), "--trials", "2", "--confirm-seeds", "2"]
+    assert "--confirm-seeds: no complete trial to confirm (see the table above)" in tune_error(args, capsys)
+
+
+def test_a_second_command_keeps_the_confirmed_seeds(fake_data_dir, in_tmp_dir, monkeypatch, capsys):
+    """The same command again on a finished study trained every confirming seed again (on the GPU recipe,
+    minutes each), to the same numbers; now a seed confirmed with the same best.yaml is kept."""
+    requests = stand_in_trials(monkeypatch)
+    args = ["tune", *write_study_files(in_tmp_dir, fake_data_dir), "--trials", "1", "--confirm-seeds", "2"]
+    main(args)
+    assert sum(bool(r.get("confirm")) for r in requests) == 2
+    capsys.readouterr()
+    main(args)
+    out = capsys.readouterr().out
+    assert sum(bool(r.get("confirm")) for r in requests) == 2  # none trained again
+    assert "tune: seed 1: test/acc 99.10%, val/acc 98.00% (confirmed before, with the same best.yaml)" in out
+    assert "on seeds 0-1: test/acc 99.05% +- 0.07%" in out
+
+
+def test_ctrl_c_while_confirming_says_so_and_prints_the_table_once(fake_data_dir, in_tmp_dir, monkeypatch, capsys):
+    """Ctrl+C during --confirm-seeds printed the table, the best trial and the plots a second time, and said
+    the trials had been stopped."""
+
+    def confirming_interrupted(self, folder, request):
+        if not request.get("confirm"):
+            (folder / "result.json").write_text(
+                json.dumps({"best": 0.9, "epochs": 1.0, "validations": 2, "pruned": False})
+            )
+            return 0
+        os.kill(os.getpid(), signal.SIGINT)  # tune's handler: stopped_by; the run ends as after its SIGTERM
+        return 128 + signal.SIGTERM
+
+    monkeypatch.setattr(tune.Tuner, "_train", confirming_interrupted)
+    args = ["tune", *write_study_files(in_tmp_dir, fake_data_dir), "--trials", "1", "--confirm-seeds", "1"]
+    with pytest.raises(SystemExit) as stop:
+        main(args)
+    captured = capsys.readouterr()
+    assert stop.value.code == 128 + signal.SIGINT
+    assert captured.out.count("tune: table of 1 trials") == 1
+    assert "stopped by SIGINT while confirming; the same command confirms again" in captured.err
+
+
+def test_an_option_both_searched_and_set_on_the_command_line_is_one_line(fake_data_dir, in_tmp_dir, capsys):
+    """The space's values silently won over --data.batch_size 256 in every trial."""
+    args = [*write_study_files(in_tmp_dir, fake_data_dir, {"data.batch_size": [20, 40]}), "--data.batch_size", "10"]
+    err = tune_error(args, capsys)
+    assert "data.batch_size is both searched (--space" in err and "set (--data.batch_size 10)" in err
+
+
+def test_a_study_with_no_finished_trial_takes_a_fixed_space(fake_data_dir, in_tmp_dir, monkeypatch, capsys):
+    """Every trial failed on a space fit refuses; tune said "fix that and run the same command again", and
+    then refused the fixed space as "made with another space"."""
+    stand_in_trials(monkeypatch, refused=True)
+    args = write_study_files(in_tmp_dir, fake_data_dir)
+    assert "3 trials in a row failed" in tune_error([*args, "--trials", "4"], capsys)
+    (in_tmp_dir / "space.yaml").write_text(yaml.safe_dump({"model.lr": {"log": [1.0e-3, 1.0e-2]}}))
+    stand_in_trials(monkeypatch)
+    main(["tune", *args, "--trials", "1"])
+    assert "tune: study 'base' has no finished trial yet: it takes the new space" in capsys.readouterr().out
+
+
+def test_a_trials_config_names_its_data_folder_absolutely(fake_data_dir, in_tmp_dir, monkeypatch):
+    """best.yaml (and each trial's config.yaml) kept a relative --data.data_dir as given: fit --config
+    best.yaml failed from any other folder."""
+    stand_in_trials(monkeypatch)
+    shutil.copytree(fake_data_dir, in_tmp_dir / "data")
+    args = write_study_files(in_tmp_dir, Path("data"))
+    main(["tune", *args, "--trials", "1"])
+    best = yaml.safe_load((in_tmp_dir / "tune" / "base" / "best.yaml").read_text())
+    assert best["data"]["data_dir"] == str(in_tmp_dir / "data")
