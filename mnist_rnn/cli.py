@@ -67,7 +67,7 @@ from mnist_rnn.model import RNNClassifier
 from mnist_rnn.precision import FALLBACK, FULL_PRECISIONS, precision_name, supported_precision
 from mnist_rnn.predictions import PredictionWriter
 from mnist_rnn.tools import expand_home
-from mnist_rnn.user_images import missing
+from mnist_rnn.user_images import missing, what_is_missing
 
 # Values the model takes from the data module, so nobody types them twice.
 DATA_TO_MODEL = ("num_classes", "image_size", "mean", "std", "dataset", "class_names")
@@ -256,7 +256,9 @@ class MNISTRNNCLI(LightningCLI):
         _check_writable(config.trainer)  # before Lightning makes the run's folder there
         predict_path = (config.get("data") or {}).get("predict_path") if subcommand == "predict" else None
         if predict_path and missing(predict_path):
-            raise UserError(f"--data.predict_path {predict_path}: no such file or folder")  # before the Trainer
+            raise UserError(
+                f"--data.predict_path {predict_path}: {what_is_missing(predict_path)}"
+            )  # before the Trainer
         if subcommand in ("test", "validate") and not config.get("ckpt_path"):
             # Lightning would score the untrained weights; predict refuses that too.
             raise UserError(f"{subcommand} needs a trained model: pass --ckpt_path CHECKPOINT (or last, or best)")

@@ -216,6 +216,14 @@ def missing(path_or_glob: str | Path) -> bool:
     return not Path(path_or_glob).exists() and not any(wildcard in str(path_or_glob) for wildcard in "*?[")
 
 
+def what_is_missing(path: str | Path) -> str:
+    """Why a :func:`missing` path names nothing: a link to nothing is named as one, not as "no such file" of a
+    name the user can see in the folder."""
+    if Path(path).is_symlink():
+        return f"a symbolic link to {os.readlink(path)}, which does not exist"
+    return "no such file or folder"
+
+
 def find_images(path_or_glob: str | Path) -> list[Path]:
     """The image files a user means: one file, the images in a folder, or the images a glob matches.
 
@@ -230,7 +238,7 @@ def find_images(path_or_glob: str | Path) -> list[Path]:
     if path.is_file():
         return [path]
     if missing(path_or_glob):
-        raise UserError(f"{path_or_glob}: no such file or folder")
+        raise UserError(f"{path_or_glob}: {what_is_missing(path_or_glob)}")
     below = False  # a folder's subfolders are not read, but images in them are named (a folder per class)
     if path.is_dir():
         candidates = [p for p in path.iterdir() if not p.name.startswith(".")]

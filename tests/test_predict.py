@@ -209,6 +209,11 @@ def test_no_images_or_no_checkpoint_is_one_clear_line(checkpoint, tmp_path, in_t
     expected = f"mnist-rnn: error: --data.predict_path {tmp_path / 'nowhere'}: no such file or folder\n"
     assert capsys.readouterr().err == expected
     assert not Path("lightning_logs").exists()
+    (tmp_path / "moved.png").symlink_to(tmp_path / "elsewhere.png")  # its picture was moved away
+    with pytest.raises(SystemExit):
+        predict(checkpoint, tmp_path / "moved.png")
+    link = f"--data.predict_path {tmp_path / 'moved.png'}: a symbolic link to {tmp_path / 'elsewhere.png'}, which"
+    assert capsys.readouterr().err == f"mnist-rnn: error: {link} does not exist\n"
     (tmp_path / "empty").mkdir()
     with pytest.raises(SystemExit) as exit_info:
         predict(checkpoint, tmp_path / "empty")

@@ -118,6 +118,9 @@ def test_find_images_in_a_folder_a_glob_or_one_file(tmp_path, capsys):
         "which does not exist\n"
         f"mnist-rnn: warning: the images in subfolders of {tmp_path} were not read: {every} reads them too\n"
     )
+    # The link to nothing named alone: what it is, not "no such file" of a name that is there.
+    with pytest.raises(UserError, match=r"moved.png: a symbolic link to .*elsewhere.png, which does not exist"):
+        find_images(tmp_path / "moved.png")
     # A folder per class (ImageFolder's layout), no image in the folder itself: the glob, not "no images".
     by_class = tmp_path / "by_class"
     (by_class / "3").mkdir(parents=True)
