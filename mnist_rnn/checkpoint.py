@@ -364,13 +364,18 @@ def _last_of(folder: Path) -> list[Path]:
 
 def saved_settings(path: str | Path) -> dict[str, Any]:
     """The model's and the data's settings saved in a checkpoint, flat: ``{"model.cell": "lstm", ...}``; and
-    the precision it trained in, ``trainer.precision``, where its run's ``config.yaml`` says (the checkpoint
-    does not hold it; a checkpoint outside a run folder has none to compare)."""
+    the precision it trained in, ``trainer.precision``: as its run's ``config.yaml`` says, for a checkpoint in
+    its run's ``checkpoints/`` folder, else as the checkpoint says (those saved since it holds it). Any
+    ``config.yaml`` two folders up was read before: a checkpoint copied to ``models/`` took an unrelated
+    file's precision for its run's."""
     checkpoint = _keys_of_found(Path(path))
     flat = {f"model.{key}": value for key, value in checkpoint.get("hyper_parameters", {}).items()}
     flat.update({f"data.{key}": value for key, value in checkpoint.get("datamodule_hyper_parameters", {}).items()})
     settings = {key: value for key, value in flat.items() if not key.split(".", 1)[1].startswith("_")}
-    precision = _run_precision(Path(path).parent.parent / "config.yaml")
+    in_its_run = Path(path).parent.name == "checkpoints"
+    precision = _run_precision(Path(path).parent.parent / "config.yaml") if in_its_run else None
+    if precision is None and isinstance(checkpoint.get("precision"), str):
+        precision = precision_name(checkpoint["precision"])
     if precision is not None:
         settings["trainer.precision"] = precision
     return settings

@@ -311,13 +311,20 @@ class RNNClassifier(LightningModule):
         return callbacks
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Keep the val/acc of these weights in their checkpoint, so a later test can report it."""
+        """Keep the val/acc of these weights in their checkpoint, so a later test can report it, and the
+        precision they trained in, so a test of the checkpoint alone (copied out of its run) runs in it."""
         val_acc = self.trainer.callback_metrics.get("val/acc") if self._trainer is not None else None
         if val_acc is not None:
             checkpoint["val_acc"] = float(val_acc)
+        if self._trainer is not None:
+            checkpoint["precision"] = str(self.trainer.precision)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.checkpoint_val_acc = checkpoint.get("val_acc")
+        # RNNClassifier.load_from_checkpoint(path).network (the README's) is for reading images: in training
+        # mode its dropout made each call's answer differ and its input checks were off. The Trainer's loops
+        # set the mode they need themselves (fit, resumed, trains).
+        self.eval()
 
     def on_train_start(self) -> None:
         self.checkpoint_val_acc = None  # training changes the weights: a loaded val/acc no longer holds

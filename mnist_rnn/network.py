@@ -127,6 +127,12 @@ class RNNNetwork(nn.Module):
             hints = {2: ": one image is images[None, None]", 3: ": add the channel dimension, images.unsqueeze(1)"}
             hint = hints.get(images.dim(), "")
             raise ValueError(f"expected images of shape (batch, 1, {size}, {size}), got {tuple(images.shape)}{hint}")
+        if not images.is_floating_point() and images.dtype != torch.uint8:
+            # int64 0-255 pixels (torch.from_numpy of an int array) would be read as 0-1 floats: nonsense
+            raise ValueError(
+                f"expected uint8 (pixels 0-255) or float (pixels 0-1) images, got {images.dtype}: pass 0-255 "
+                "pixels as images.to(torch.uint8)"
+            )
         tracing = torch.jit.is_tracing() or torch.compiler.is_compiling()
         if images.is_floating_point() and not tracing and images.numel():
             low, high = images.min().item(), images.max().item()

@@ -606,3 +606,18 @@ def test_without_a_logger_last_and_best_are_found_where_lightning_put_them(fake_
     assert "mnist-rnn: resuming from checkpoints/last.ckpt" in capsys.readouterr().err
     main(["test", *fit_args(fake_data_dir, 2, "--trainer.logger", "false", "--ckpt_path", "best")[1:]])
     assert f"mnist-rnn: using {Path('checkpoints').absolute()}/best-epoch" in capsys.readouterr().err
+
+
+def test_a_checkpoint_copied_out_of_its_run_keeps_its_own_precision(tmp_path):
+    """saved_settings read any config.yaml two folders up as the run's: a bf16 checkpoint copied to
+    models/ beside an unrelated config was tested in that file's 64-true. The checkpoint holds its own now."""
+    from mnist_rnn.checkpoint import saved_settings
+
+    for folder in ("run/checkpoints", "alone/models"):
+        (tmp_path / folder).mkdir(parents=True)
+        (tmp_path / folder).parent.joinpath("config.yaml").write_text("trainer:\n  precision: 64-true\n")
+        torch.save({"hyper_parameters": {"cell": "gru"}, "precision": "bf16-mixed"}, tmp_path / folder / "m.ckpt")
+    assert saved_settings(tmp_path / "run/checkpoints/m.ckpt")["trainer.precision"] == "64-true"  # its run's
+    assert saved_settings(tmp_path / "alone/models/m.ckpt")["trainer.precision"] == "bf16-mixed"
+    torch.save({"hyper_parameters": {"cell": "gru"}}, tmp_path / "alone/models/old.ckpt")  # saved before
+    assert "trainer.precision" not in saved_settings(tmp_path / "alone/models/old.ckpt")

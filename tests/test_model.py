@@ -206,3 +206,19 @@ def test_a_checkpoint_of_the_earlier_layout_loads_and_predicts_the_same(fake_dat
     resumed = Trainer(max_epochs=2, limit_train_batches=3, limit_val_batches=1, enable_checkpointing=False, **quiet)
     resumed.fit(RNNClassifier(**settings), data, ckpt_path="old.ckpt")
     assert resumed.global_step == 6
+
+
+def test_a_loaded_checkpoint_reads_images_as_the_readme_says(fake_data_dir, in_tmp_dir):
+    """RNNClassifier.load_from_checkpoint(path).network (the README's) came back in training mode: dropout
+    made each call's answer differ, and float pixels of 0-255 were read without a word."""
+    model = RNNClassifier(hidden_size=8, dropout=0.5)
+    trainer = Trainer(max_steps=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                      enable_model_summary=False, accelerator="cpu")  # fmt: skip
+    trainer.fit(model, datamodule=MNISTDataModule(data_dir=str(fake_data_dir), val_size=40, batch_size=20))
+    trainer.save_checkpoint("model.ckpt")
+    assert torch.load("model.ckpt", weights_only=True)["precision"] == "32-true"  # for a test of it alone
+    network = RNNClassifier.load_from_checkpoint("model.ckpt").network
+    images = torch.randint(0, 256, (4, 1, 28, 28), dtype=torch.uint8)
+    assert not network.training and torch.equal(network(images), network(images))
+    with pytest.raises(ValueError, match="float images must hold pixels in"):
+        network(images.float())

@@ -137,6 +137,10 @@ def test_images_the_network_cannot_read_are_refused_with_the_fix():
         network.logits_and_row_logits(torch.rand(28, 28))
     with pytest.raises(ValueError, match=r"of shape \(batch, 1, 28, 28\), got \(2, 1, 32, 32\)$"):
         network.step_logits(torch.zeros(2, 1, 32, 32, dtype=torch.uint8))
+    with pytest.raises(
+        ValueError, match=r"expected uint8 \(pixels 0-255\) or float \(pixels 0-1\) images, got torch.int64"
+    ):
+        network(torch.randint(0, 256, (2, 1, 28, 28)))  # torch.from_numpy of an int array: was read as 0-1
     assert network(torch.rand(2, 1, 28, 28)).shape == (2, 10)
     network.train()  # augmented training batches are float and may leave [0, 1]; their range is never read
     assert network(torch.rand(2, 1, 28, 28) * 2 - 0.5).shape == (2, 10)
