@@ -15,6 +15,8 @@ the temperature back atomically (a new file renamed over the old one: never half
 from __future__ import annotations
 
 import argparse
+import os
+import stat
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -211,10 +213,21 @@ def _check_the_run_validated_these(ckpt_path: str | Path, calibration: Calibrati
 
 def write_temperature(ckpt_path: str | Path, calibration: Calibration) -> None:
     """Store the temperature in the checkpoint's weights (and the measurements beside them), atomically,
-    through the same writer as training's checkpoints (:class:`~mnist_rnn.checkpoint.AtomicCheckpointIO`)."""
+    through the same writer as training's checkpoints (:class:`~mnist_rnn.checkpoint.AtomicCheckpointIO`).
+
+    The file a symbolic link names is rewritten, not the link (replacing the link with a file left its target,
+    which everything else loads, uncalibrated); a read-only file is refused, not replaced (a rename needs only
+    the folder to be writable); the new file keeps the old one's permissions.
+    """
     from mnist_rnn.checkpoint import AtomicCheckpointIO
 
-    path = Path(ckpt_path)
+    path = Path(os.path.realpath(ckpt_path))
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if not mode & stat.S_IWUSR:
+        raise UserError(
+            f"{ckpt_path} is read-only (mode {mode:o}): the temperature is not written; make it writable "
+            "(chmod u+w) or calibrate a copy"
+        )
     checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     checkpoint["state_dict"]["network.temperature"] = torch.tensor(calibration.temperature)
     checkpoint["calibration"] = asdict(calibration)
@@ -224,6 +237,7 @@ def write_temperature(ckpt_path: str | Path, calibration: Calibration) -> None:
         raise UserError(f"no space left on the device to rewrite {path}: it is unchanged") from error
     except OSError as error:
         raise UserError(f"could not rewrite {path} ({error.strerror or error}): it is unchanged") from error
+    os.chmod(path, mode)
 
 
 # ----- the command -----------------------------------------------------------------------------------------

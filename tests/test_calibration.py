@@ -6,6 +6,7 @@ import csv
 import errno
 import io
 import shutil
+import stat
 from pathlib import Path
 
 import pytest
@@ -247,3 +248,21 @@ def test_a_temperature_fitted_on_other_images_than_before_is_not_written(tmp_pat
     calibration._check_the_run_validated_these(path, measured(0.40, images=40), datamodule)  # 2 of 40 images
     torch.save({"state_dict": {}}, path)  # never calibrated: nothing to compare with
     calibration._check_the_run_validated_these(path, measured(0.1836), datamodule)
+
+
+def test_calibrate_rewrites_a_links_file_and_refuses_a_read_only_one(run, fake_data_dir, tmp_path, capsys):
+    """calibrate replaced a symbolic link with a calibrated file, leaving the file it named (which everything
+    else loads) at T = 1; and it replaced a read-only checkpoint (a rename needs only the folder writable)."""
+    target, link = tmp_path / "model.ckpt", tmp_path / "link.ckpt"
+    shutil.copy(run / "checkpoints" / "last.ckpt", target)
+    target.chmod(0o640)
+    link.symlink_to(target)
+    main(["calibrate", "--ckpt_path", str(link), "--data.data_dir", str(fake_data_dir)])
+    assert link.is_symlink() and temperature_of(target) != 1.0
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640  # its permissions kept
+    capsys.readouterr()
+    target.chmod(0o444)
+    before = target.read_bytes()
+    error = error_line(["calibrate", "--ckpt_path", str(target), "--data.data_dir", str(fake_data_dir)], capsys)
+    assert f"{target} is read-only (mode 444): the temperature is not written" in error
+    assert target.read_bytes() == before and stat.S_IMODE(target.stat().st_mode) == 0o444
