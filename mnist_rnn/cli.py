@@ -1032,19 +1032,21 @@ def _config_file_giving(error: ArgumentError, raw_args: list[str]) -> Path | Non
     for path in reversed(_config_paths(raw_args)):  # the last file given wins, as in jsonargparse
         with contextlib.suppress(OSError, UnicodeDecodeError, yaml.YAMLError):
             settings = yaml.safe_load(path.read_text())
-            if isinstance(settings, dict) and key in _flat_dict_keys(settings):
+            keys = flat_settings(settings) if isinstance(settings, dict) else {}
+            if key in keys or any(name.startswith(f"{key}.") for name in keys):
                 return path
     return None
 
 
-def _flat_dict_keys(settings: dict, prefix: str = "") -> set[str]:
-    """The keys of a YAML config, dotted (``model: {lr: 1}`` and ``model.lr: 1`` both give ``model.lr``)."""
-    keys = set()
+def flat_settings(settings: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested settings as dotted keys: {"trainer": {"max_epochs": 3}} -> {"trainer.max_epochs": 3} (a YAML
+    config's ``model.lr: 1`` stays ``model.lr``)."""
+    if not isinstance(settings, dict) or not settings:
+        return {prefix: settings}
+    flat: dict[str, Any] = {}
     for key, value in settings.items():
-        keys.add(f"{prefix}{key}")
-        if isinstance(value, dict):
-            keys |= _flat_dict_keys(value, f"{prefix}{key}.")
-    return keys
+        flat.update(flat_settings(value, f"{prefix}.{key}" if prefix else str(key)))
+    return flat
 
 
 def flat_keys(config: Namespace, prefix: str = "") -> list[str]:

@@ -96,8 +96,7 @@ def _tidy_parallel(axes: Any, study: Any) -> None:
     axes.set_xticks(axes.get_xticks(), names)
     axes.yaxis.set_major_formatter(_percent(axes.get_ylim()))  # the first axis: the trials' val/acc
     lines = next((c for c in axes.collections if c.get_array() is not None), None)
-    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-    values = {t.number: t.value for t in complete if t.value is not None and np.isfinite(t.value)}
+    values = _complete_values(study)
     limits = _zoom_limits(values.values())
     if lines is None or limits is None:
         return
@@ -107,9 +106,20 @@ def _tidy_parallel(axes: Any, study: Any) -> None:
         lines.colorbar.update_normal(lines)
         lines.colorbar.set_label(METRIC)
         lines.colorbar.ax.yaxis.set_major_formatter(_percent(limits))
-    below = sorted((number, value) for number, value in values.items() if value < limits[0])
+    below = _below(values, limits[0])
     if below:
         _note(axes, f"In the palest colour, below {limits[0]:.2%}: {_named(below)}", below=90)
+
+
+def _complete_values(study: Any) -> dict[int, float]:
+    """The value (best val/acc) of each complete trial with a finite one, by trial number."""
+    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    return {t.number: t.value for t in complete if t.value is not None and np.isfinite(t.value)}
+
+
+def _below(values: dict[int, float], limit: float) -> list[tuple[int, float]]:
+    """(trial number, value) of the values under ``limit``, by trial number."""
+    return sorted((number, value) for number, value in values.items() if value < limit)
 
 
 def _zoom_limits(values: Any) -> tuple[float, float] | None:
@@ -173,8 +183,7 @@ def _tidy_history(axes: Any, study: Any) -> None:
 
     axes.set_xlabel("trial")
     axes.set_ylabel(f"{METRIC} (the trial's best)")
-    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-    values = {t.number: t.value for t in complete if t.value is not None and np.isfinite(t.value)}
+    values = _complete_values(study)
     limits = _zoom_limits(values.values())
     if limits is None:
         return
@@ -190,7 +199,7 @@ def _tidy_history(axes: Any, study: Any) -> None:
     for artist in (*axes.collections, *axes.lines):  # Optuna's "Objective Value" and "Best Value"
         label = {"Objective Value": "complete trial", "Best Value": "best so far"}.get(str(artist.get_label()))
         artist.set_label(label or artist.get_label())
-    below = sorted((number, value) for number, value in values.items() if value < limits[0])
+    below = _below(values, limits[0])
     if below:  # a mark on the bottom edge at each one's trial number, and their values under the plot
         edge = blended_transform_factory(axes.transData, axes.transAxes)  # x: trial, y: the bottom edge
         numbers = [number for number, _ in below]
@@ -235,8 +244,7 @@ def _tidy_intermediate(axes: Any, study: Any, labelled: int = 10) -> None:
         Line2D([], [], color=colours.get(state, "tab:gray"), marker=".", label=f"{state.lower()} ({count})")
         for state, count in counts.items()
     ]
-    complete = {n: trials[n].value for n in curves if trials[n].state.name == "COMPLETE"}
-    complete = {n: v for n, v in complete.items() if v is not None and np.isfinite(v)}
+    complete = {number: value for number, value in _complete_values(study).items() if number in curves}
     if complete:
         best = max(complete, key=lambda number: (complete[number], -number))
         curves[best].set(color="navy", alpha=1.0, linewidth=2.2, zorder=4)
@@ -262,11 +270,12 @@ def _tidy_intermediate(axes: Any, study: Any, labelled: int = 10) -> None:
     axes.legend(handles=handles, loc="best", fontsize=9)
     if limits is None:
         return
-    ended = sorted((number, value) for number, value in last.items() if value < limits[0])
+    ended = _below(last, limits[0])
+    ended_numbers = {number for number, _ in ended}
     earlier = [  # of the other trials: how many of their validations lie below the axis
         int((np.asarray(line.get_ydata(), dtype=float) < limits[0]).sum())
         for number, line in curves.items()
-        if number not in dict(ended)
+        if number not in ended_numbers
     ]
     earlier = [count for count in earlier if count]
     parts = []

@@ -188,9 +188,10 @@ def _settings_only_cli() -> Any:
     return SettingsOnly
 
 
-def check_settings(base: Path, overrides: dict[str, Any], space: dict[str, Any], space_path: Path) -> None:
+def check_settings(base: Path, overrides: dict[str, Any], space: dict[str, Any], space_path: Path) -> Any:
     """Every option of the space is an option of ``fit`` and each of its ends or choices is a value ``fit``
-    takes, with the base config and the command line's fit options: one line naming the first that is not."""
+    takes, with the base config and the command line's fit options: one line naming the first that is not.
+    Returns the base settings as ``fit`` parsed them."""
     from mnist_rnn.cli import build_cli, flat_keys
 
     base_args = ["--config", str(base), *override_args(overrides)]
@@ -234,20 +235,17 @@ def check_settings(base: Path, overrides: dict[str, Any], space: dict[str, Any],
                     f"--space {space_path}: {key}: fit refuses fractions such as {inside:g}, which a {kind} range "
                     f"draws: {{int: [{low}, {high}]}} draws whole numbers ({_one_line(error)})"
                 ) from error
+    return cli.config
 
 
-def prepare_data(base: Path, overrides: dict[str, Any]) -> None:
-    """Download (or unpack) and check the base config's data set once, here, before any trial. Trials that
-    start at once on a fresh folder would each download it into the same files; and a data set that is not
-    there would fail every trial, three in a row, instead of this command at once, in one line."""
-    from mnist_rnn.cli import build_cli
+def prepare_data(settings: Any) -> None:
+    """Download (or unpack) and check the data set of the base ``settings`` (:func:`check_settings`'s) once,
+    here, before any trial. Trials that start at once on a fresh folder would each download it into the same
+    files; and a data set that is not there would fail every trial, three in a row, instead of this command
+    at once, in one line."""
     from mnist_rnn.data import MNISTDataModule
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # LightningCLI's about sys.argv, which holds tune's own options
-        args = ["--config", str(base), *override_args(overrides)]
-        cli = build_cli(args, run=False, cli_class=_settings_only_cli())
-    MNISTDataModule(**cli.config.data.as_dict()).prepare_data()
+    MNISTDataModule(**settings.data.as_dict()).prepare_data()
 
 
 def _one_line(error: BaseException) -> str:
@@ -286,20 +284,12 @@ def _as_argument(value: Any) -> str:
     return json.dumps(value)
 
 
-def _flat(settings: Any, prefix: str = "") -> dict[str, Any]:
-    """Nested settings as dotted keys: {"trainer": {"max_epochs": 3}} -> {"trainer.max_epochs": 3}."""
-    if not isinstance(settings, dict) or not settings:
-        return {prefix: settings}
-    flat: dict[str, Any] = {}
-    for key, value in settings.items():
-        flat.update(_flat(value, f"{prefix}.{key}" if prefix else str(key)))
-    return flat
-
-
 def _differences(study: Any, here: Any, shown: int = 3) -> str:
     """The settings in which ``here`` differs from the ``study``'s, by name ("trainer.limit_train_batches 300,
     here 100"): the whole of both, as JSON, hid the one setting among forty."""
-    made, ours = _flat(study), _flat(here)
+    from mnist_rnn.cli import flat_settings
+
+    made, ours = flat_settings(study), flat_settings(here)
     keys = [key for key in {**made, **ours} if _shown(made, key) != _shown(ours, key)]
     listed = [f"{key or 'the metric'} {_shown(made, key)}, here {_shown(ours, key)}" for key in keys[:shown]]
     more = f" and {len(keys) - shown} more" if len(keys) > shown else ""
@@ -1013,8 +1003,7 @@ def main(argv: list[str] | None = None) -> None:
             f"{both[0]} is both searched (--space {space_path}) and set (--{both[0]} {overrides[both[0]]}): the "
             "space's values would win in every trial; drop one of them"
         )
-    check_settings(config, overrides, space, space_path)
-    prepare_data(config, overrides)
+    prepare_data(check_settings(config, overrides, space, space_path))
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # our own line per trial instead of Optuna's
     # heartbeats and their callback are marked experimental; they are what makes a study survive a SIGKILL
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
