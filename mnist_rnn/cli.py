@@ -765,6 +765,34 @@ def _batch_counts_as_written(trainer: dict[str, Any], args: list[str]) -> None:
 SPACE_RANGES = {"log", "float", "int"}
 
 
+def repeated_key(text: str) -> str | None:
+    """A key given twice in one mapping of a YAML text, with both lines, or ``None``.
+
+    YAML's loaders keep the last of two equal keys without a word, so a config (or a search space) with
+    ``lr: 0.01`` and, further down, ``lr: 0.5`` ran with 0.5 while its author read 0.01.
+    """
+    try:
+        nodes = [(yaml.compose(text, Loader=yaml.SafeLoader), "")]
+    except yaml.YAMLError:
+        return None  # not valid YAML: the loader's own message says where
+    while nodes:
+        node, prefix = nodes.pop()
+        if isinstance(node, yaml.SequenceNode):
+            nodes.extend((item, prefix) for item in node.value)
+        if not isinstance(node, yaml.MappingNode):
+            continue
+        lines: dict[str, int] = {}
+        for key, value in node.value:
+            name = str(key.value) if isinstance(key, yaml.ScalarNode) else ""
+            line = key.start_mark.line + 1
+            if name in lines and name != "<<":  # merge keys ("<<: *defaults") may repeat
+                where = f"line {line}" if lines[name] == line else f"lines {lines[name]} and {line}"
+                return f"{prefix}{name} is given twice ({where})"
+            lines[name] = line
+            nodes.append((value, f"{prefix}{name}."))
+    return None
+
+
 def _check_config_files(args: list[str]) -> None:
     """Name the file and the line of a config file that is not valid YAML, or that is empty.
 
@@ -787,6 +815,8 @@ def _check_config_files(args: list[str]) -> None:
             raise UserError(f"--config {path}: cannot be read ({first_line(error)})") from error
         if settings is None:
             raise UserError(f"--config {path}: the file is empty (or only comments): put settings in it or drop it")
+        if repeated := repeated_key(path.read_text()):
+            raise UserError(f"--config {path}: {repeated}: keep one")
         if not isinstance(settings, dict):
             raise UserError(f"--config {path}: expected settings (key: value lines), found a {type(settings).__name__}")
         # "model.lr: {log: [0.001, 0.03]}": a range of tune's search space (docs/tune.md), not a setting of fit

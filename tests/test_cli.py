@@ -540,6 +540,18 @@ def test_a_bad_setting_in_a_config_file_names_the_file(tmp_path, capsys):
     assert "--config" not in err and 'Parser key "model.lr"' in err
 
 
+def test_a_setting_given_twice_in_a_config_file_is_refused(tmp_path, capsys):
+    """YAML keeps the last of two equal keys without a word: a config with lr 0.01 near the top and lr 0.5
+    further down trained at 0.5 while its author read 0.01."""
+    config = tmp_path / "mine.yaml"
+    config.write_text("model:\n  lr: 0.01\n  cell: gru\n  lr: 0.5\ntrainer:\n  max_epochs: 3\n")
+    err = one_line_error(["fit", "--config", str(config), "--print_config"], capsys)
+    assert f"--config {config}: model.lr is given twice (lines 2 and 4): keep one" in err
+    config.write_text("trainer:\n  callbacks:\n  - class_path: EarlyStopping\n    init_args: {mode: min, mode: max}\n")
+    err = one_line_error(["fit", "--config", str(config)], capsys)
+    assert "trainer.callbacks.init_args.mode is given twice (line 4)" in err
+
+
 def test_a_bf16_runs_checkpoint_is_tested_in_float32_on_a_cpu_without_bfloat16(
     fake_data_dir, in_tmp_dir, monkeypatch, capsys
 ):

@@ -112,6 +112,9 @@ def test_numbers_are_read_as_fit_reads_them(tmp_path):
     space.write_text("model:\n  lr: [0.01]\nmodel.lr: [0.02]\n")
     with pytest.raises(tune.UserError, match=r"model.lr is given twice"):
         tune.read_space(space)
+    space.write_text("model:\n  lr: [0.01]\n  dropout: [0, 0.1]\n  lr: {log: [1e-4, 1e-2]}\n")  # YAML keeps the last
+    with pytest.raises(tune.UserError, match=r"model.lr is given twice \(lines 2 and 4\): keep one"):
+        tune.read_space(space)
     assert tune.parse_overrides(["--model.lr", "3e-3", "--data.data_dir=1e5x"]) == {
         "model.lr": 3e-3,
         "data.data_dir": "1e5x",
