@@ -599,7 +599,8 @@ def _read_the_data_of(saved: dict[str, Any], config: Any, typed: set[str]) -> No
     if dataset and "data.dataset" not in typed and dataset != config.data.dataset:
         config.data.dataset = dataset
         changed.append(dataset)
-    if folder and "data.data_dir" not in typed and folder != config.data.data_dir and Path(folder).is_dir():
+    same_folder = folder and Path(folder).resolve() == Path(config.data.data_dir).expanduser().resolve()
+    if folder and "data.data_dir" not in typed and not same_folder and Path(folder).is_dir():
         config.data.data_dir = folder
         changed.append(f"in {folder}")
     if changed:

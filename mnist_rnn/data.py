@@ -239,6 +239,10 @@ class MNISTDataModule(LightningDataModule):
             raise SettingsError(f"val_size must be positive, got {val_size}")
         self.save_hyperparameters()
         self.data_dir = Path(data_dir).expanduser()
+        # The checkpoint keeps the folder as an absolute path: test, validate, calibrate and export of it then
+        # read the data its run read, wherever they are started (a relative "data" named another folder there,
+        # and export took generated images for its check when that folder was missing).
+        self.hparams["data_dir"] = os.path.abspath(self.data_dir)  # links kept as named
         self.dataset = dataset
         self.info = DATASETS[dataset]
         self.batch_size = batch_size

@@ -168,3 +168,28 @@ def test_test_and_validate_read_the_checkpoints_data_set_and_refuse_another(
         captured = capsys.readouterr()
         assert f"mnist-rnn: reading kmnist in {fake_data_dir}, as the checkpoint was trained" in captured.err
         assert {"test": "Test accuracy ", "validate": "Validation accuracy "}[command] in captured.out
+
+
+def test_a_run_on_a_relative_data_dir_is_tested_on_its_data_from_another_folder(
+    fake_data_dir, in_tmp_dir, monkeypatch, capsys
+):
+    """The checkpoint kept --data.data_dir as typed ("digits"): test from another folder looked for digits/
+    there, and read another folder's files or none (export then checked itself on generated images)."""
+    (in_tmp_dir / "project").mkdir()
+    (in_tmp_dir / "project" / "digits").symlink_to(fake_data_dir)
+    monkeypatch.chdir(in_tmp_dir / "project")
+    main(["fit", *data_args("digits"), *QUIET, "--model.hidden_size", "8", "--trainer.max_steps", "1"])
+    checkpoint = in_tmp_dir / "project" / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt"
+    saved = torch.load(checkpoint, map_location="cpu", weights_only=False)["datamodule_hyper_parameters"]
+    assert saved["data_dir"] == str(in_tmp_dir / "project" / "digits")
+    (in_tmp_dir / "elsewhere").mkdir()
+    monkeypatch.chdir(in_tmp_dir / "elsewhere")
+    capsys.readouterr()
+    main(["test", "--ckpt_path", str(checkpoint), *data_args("digits")[2:], *QUIET])
+    captured = capsys.readouterr()
+    assert f"reading mnist in {in_tmp_dir / 'project' / 'digits'}, as the checkpoint was trained" in captured.err
+    assert "Test accuracy " in captured.out
+    # From the run's own folder, named as it was typed: no note that it reads another folder.
+    monkeypatch.chdir(in_tmp_dir / "project")
+    main(["test", "--ckpt_path", str(checkpoint), *data_args("digits"), *QUIET])
+    assert "as the checkpoint was trained" not in capsys.readouterr().err
