@@ -327,7 +327,12 @@ class RNNClassifier(LightningModule):
         self.eval()
 
     def on_train_start(self) -> None:
-        self.checkpoint_val_acc = None  # training changes the weights: a loaded val/acc no longer holds
+        # Training changes the weights: a loaded val/acc no longer holds, nor does a loaded temperature (a run
+        # resumed from a calibrated checkpoint saved that temperature, fitted to the old weights, into every
+        # checkpoint after it, as if calibrated: its probabilities were wrong without a note). Back to 1, and
+        # fit calibrates its best checkpoint at the end, as for a new run.
+        self.checkpoint_val_acc = None
+        self.network.temperature.fill_(1.0)
 
     def on_train_end(self) -> None:
         self.graphed = None  # its memory pool is the graph's: free it when training ends

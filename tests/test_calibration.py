@@ -96,6 +96,26 @@ def test_fit_calibrates_its_best_checkpoint_and_leaves_last_alone(run):
     assert not list((run / "checkpoints").glob(".*partial"))
 
 
+def test_a_run_resumed_from_a_calibrated_checkpoint_does_not_keep_its_temperature(
+    run, fake_data_dir, tmp_path, monkeypatch, capsys
+):
+    """The temperature is fitted to the weights it was fitted with: a run resumed from a calibrated last.ckpt
+    saved it into every later checkpoint, fitted to weights they no longer hold, with no note."""
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    last = copy / "checkpoints" / "last.ckpt"
+    main(["calibrate", "--ckpt_path", str(last), "--data.data_dir", str(fake_data_dir)])
+    assert temperature_of(last) != 1.0
+    monkeypatch.chdir(tmp_path)
+    main(["fit", "--config", str(copy / "config.yaml"), "--trainer.max_epochs", "2", "--ckpt_path", str(last), *QUIET])
+    (resumed,) = Path("lightning_logs").glob("version_*")
+    assert torch.load(resumed / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 1
+    assert temperature_of(resumed / "checkpoints" / "last.ckpt") == 1.0  # marked not calibrated, as a new run's
+    best = next((resumed / "checkpoints").glob("best-*.ckpt"))
+    fitted = torch.load(best, weights_only=True)["calibration"]["temperature"]  # calibrated anew by fit
+    assert temperature_of(best) == pytest.approx(fitted)
+
+
 def test_calibrate_fits_on_the_validation_split_and_writes_the_checkpoint(run, fake_data_dir, tmp_path, capsys):
     path = tmp_path / "model.ckpt"
     shutil.copy(run / "checkpoints" / "last.ckpt", path)
