@@ -321,10 +321,15 @@ class RNNClassifier(LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.checkpoint_val_acc = checkpoint.get("val_acc")
-        # RNNClassifier.load_from_checkpoint(path).network (the README's) is for reading images: in training
-        # mode its dropout made each call's answer differ and its input checks were off. The Trainer's loops
-        # set the mode they need themselves (fit, resumed, trains).
-        self.eval()
+
+    @classmethod
+    def load_from_checkpoint(cls, *args: Any, **kwargs: Any) -> RNNClassifier:  # type: ignore[override]
+        """Lightning's ``load_from_checkpoint``, the model in eval mode: ``.network`` (the README's) is for
+        reading images, and in training mode its dropout made each call's answer differ and its input checks
+        were off. Here, not in ``on_load_checkpoint``, which the Trainer calls too when it resumes a run: Lightning
+        2.6's fit loop keeps the mode it finds, and a resumed run trained in eval mode, without its dropout (on
+        a GPU, cuDNN refuses an LSTM's backward pass in eval mode)."""
+        return super().load_from_checkpoint(*args, **kwargs).eval()
 
     def on_train_start(self) -> None:
         # Training changes the weights: a loaded val/acc no longer holds, nor does a loaded temperature (a run

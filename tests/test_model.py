@@ -3,6 +3,7 @@ import csv
 import pytest
 import torch
 from lightning.pytorch import Trainer
+from lightning.pytorch.callbacks import LambdaCallback
 from lightning.pytorch.loggers import CSVLogger
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -222,3 +223,12 @@ def test_a_loaded_checkpoint_reads_images_as_the_readme_says(fake_data_dir, in_t
     assert not network.training and torch.equal(network(images), network(images))
     with pytest.raises(ValueError, match="float images must hold pixels in"):
         network(images.float())
+    # A run resumed from it trains in training mode (the Trainer loads the checkpoint too, and eval mode there
+    # turned dropout off for the rest of the run).
+    modes = []
+    probe = LambdaCallback(on_train_batch_start=lambda trainer, module, *_: modes.append(module.training))
+    resumed = Trainer(max_steps=3, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                      enable_model_summary=False, accelerator="cpu", callbacks=[probe])  # fmt: skip
+    resumed.fit(RNNClassifier(hidden_size=8, dropout=0.5), MNISTDataModule(data_dir=str(fake_data_dir), val_size=40,
+                batch_size=20), ckpt_path="model.ckpt")  # fmt: skip
+    assert modes == [True, True]
