@@ -518,7 +518,7 @@ class MNISTRNNCLI(LightningCLI):
             images = self._images_run(trainer.num_val_batches, self.datamodule.val_set)
             held_out = "not the run's split" if self.split_differs else "held out of the training set"
             print(
-                f"Validation accuracy {float(accuracy):.2%} (error {1 - float(accuracy):.2%}) on {images:,} "
+                f"Validation accuracy {float(accuracy):.2%} (error {1 - float(accuracy):.2%}) on {images} "
                 f"validation images ({held_out}), from {trainer.ckpt_path}"
             )
         note_if_uncalibrated(trainer.ckpt_path)
@@ -565,10 +565,14 @@ class MNISTRNNCLI(LightningCLI):
         note_if_uncalibrated(self.trainer.ckpt_path)
         self._exit_if_stopped("testing")
 
-    def _images_run(self, batches: list[int | float], dataset: Any) -> int:
-        """The images of ``dataset`` that the batches of a stage covered: ``limit_val_batches`` or
-        ``limit_test_batches`` may have cut it short, and under DDP each process runs its own share."""
-        return min(len(dataset), int(sum(batches)) * self.trainer.world_size * self.datamodule.batch_size)
+    def _images_run(self, batches: list[int | float], dataset: Any) -> str:
+        """How many images of ``dataset`` the batches of a stage covered, to say "on 1,280 test images":
+        ``limit_val_batches`` or ``limit_test_batches`` may have cut it short, and under DDP each process runs
+        its own share. "the" where this process ran none itself: under ``ddp_spawn`` the stage ran in spawned
+        processes, and this one never set the data up (its count ended the command in a traceback)."""
+        if dataset is None or not batches:
+            return "the"
+        return f"{min(len(dataset), int(sum(batches)) * self.trainer.world_size * self.datamodule.batch_size):,}"
 
     def _print_test_results(self, results: dict[str, float], tested_weights: str) -> None:
         """Say the test accuracy, and how well the probabilities match how often the model is right, before and
@@ -579,7 +583,7 @@ class MNISTRNNCLI(LightningCLI):
         tested = self._images_run(trainer.num_test_batches, self.datamodule.test_set)
         accuracy = results["test/acc"]
         print(
-            f"Test accuracy {accuracy:.2%} (test error {1 - accuracy:.2%}) on {tested:,} test images, "
+            f"Test accuracy {accuracy:.2%} (test error {1 - accuracy:.2%}) on {tested} test images, "
             f"from {tested_weights}"
         )
         if "test/ece" in results:

@@ -61,3 +61,20 @@ def test_three_processes_evaluate_each_image_once(fake_data_dir, tmp_path, monke
     three = {key: float(value) for key, value in re.findall(r"(val/(?:acc|loss))\s+([0-9.e-]+)", log)}
     assert 0 < one["val/acc"] < 1  # so that a repeated image would show
     assert three == pytest.approx({"val/acc": one["val/acc"], "val/loss": one["val/loss"]}, rel=1e-6)
+
+
+@pytest.mark.slow
+def test_ddp_spawn_fits_and_validates_to_the_end(fake_data_dir, tmp_path):
+    """Under ddp_spawn the stages run in spawned processes, and the command's own process never sets the data
+    up: counting the images its batches covered ended fit, test and validate in a traceback (exit 1), after
+    the work, and the test's run folder was removed as empty."""
+    spawn = ["--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.strategy", "ddp_spawn"]
+    fit = ["fit", *data_args(fake_data_dir), *QUIET, "--model.hidden_size", "8", "--trainer.max_epochs", "1", *spawn]
+    assert finish(cli_subprocess(fit, tmp_path), timeout=300) == 0, (tmp_path / "run.log").read_text()
+    validate = ["validate", "--ckpt_path", "best", *data_args(fake_data_dir), *QUIET, *spawn]
+    assert finish(cli_subprocess(validate, tmp_path), timeout=300) == 0, (tmp_path / "run.log").read_text()
+    log = (tmp_path / "run.log").read_text()
+    assert "Traceback" not in log
+    assert re.search(r"Test accuracy [0-9.]+% \(test error [0-9.]+%\) on the test images, from .*best-", log), log
+    assert re.search(r"Validation accuracy [0-9.]+% \(error [0-9.]+%\) on the validation images \(held out", log)
+    assert sorted(p.name for p in (tmp_path / "lightning_logs").iterdir()) == ["version_0", "version_1"]
