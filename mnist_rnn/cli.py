@@ -187,6 +187,14 @@ class MNISTRNNCLI(LightningCLI):
         )
         for name in DATA_TO_MODEL:
             parser.link_arguments(f"data.{name}", f"model.{name}", apply_on="instantiate")
+        # Lightning's int-or-float batch counts come to jsonargparse as Union[float, int, None] (typing keeps
+        # one object for equal unions, whichever order was made first), so it tried float first:
+        # --trainer.limit_test_batches 1, one batch, was read as 1.0, every batch. The run itself was put
+        # right as the Trainer was made, but its saved config.yaml and --print_config said 1.0, and ran every
+        # batch when given back to --config. Whole numbers first.
+        for action in parser._actions:
+            if action.dest.removeprefix("trainer.") in BATCH_COUNTS and hasattr(action, "_typehint"):
+                action._typehint = int | float | None  # a new object, made here: not typing's cached one
 
     def setup_parser(
         self, add_subcommands: bool, main_kwargs: dict[str, Any], subparser_kwargs: dict[str, Any]
@@ -423,9 +431,6 @@ class MNISTRNNCLI(LightningCLI):
         ``trainer.checkpoint_callback`` is the first one, and the test after fit, ``--ckpt_path best`` and the
         clean stop on a signal use it (a user's callback monitoring val/loss once chose the tested weights).
         """
-        # Here, as the Trainer is made: each parse of the settings before (the checkpoint's hyperparameters
-        # parse them again) turns the counts back into floats.
-        _batch_counts_as_written(config, self.raw_args)
         chosen = config.get("callbacks") or []
         chosen = chosen if isinstance(chosen, list) else [chosen]
         if any(isinstance(callback, ProgressBar) for callback in chosen):
@@ -742,27 +747,6 @@ BATCH_COUNTS = (
     "limit_predict_batches",
     "overfit_batches",
 )
-
-
-def _batch_counts_as_written(trainer: dict[str, Any], args: list[str]) -> None:
-    """jsonargparse reads Lightning's int-or-float settings as floats: ``--trainer.limit_test_batches 1`` was
-    1.0, every batch, not one (2 and more are whole floats, which Lightning counts as batches). A whole number
-    written without a point, in a ``--config`` file or on the command line, is a number of batches.
-    (``val_check_interval`` is left as parsed: 1 written for "once an epoch" is as likely as for every batch.)"""
-    written: dict[str, Any] = {}
-    for path in _config_paths(args):
-        with contextlib.suppress(OSError, yaml.YAMLError, AttributeError):  # checked by _check_config_files
-            written.update(yaml.safe_load(path.read_text()).get("trainer") or {})
-    for index, arg in enumerate(args):
-        name, equals, value = arg.partition("=")
-        if name.removeprefix("--trainer.") in BATCH_COUNTS:
-            value = value if equals else (args[index + 1] if index + 1 < len(args) else "")
-            with contextlib.suppress(yaml.YAMLError):
-                written[name.removeprefix("--trainer.")] = yaml.safe_load(value)  # "1": 1, "1.0": 1.0
-    for name in BATCH_COUNTS:
-        value, as_written = trainer.get(name), written.get(name)
-        if isinstance(as_written, int) and not isinstance(as_written, bool) and value == as_written:
-            trainer[name] = as_written
 
 
 # The kinds of range of a tune search space, as a config file's values: mnist_rnn.tune.RANGE_KINDS (not imported

@@ -495,6 +495,9 @@ def test_a_limit_of_1_batch_written_without_a_point_is_one_batch(fake_data_dir, 
     one_batch = ["--trainer.max_epochs", "1", "--trainer.limit_train_batches", "1", "--trainer.limit_val_batches", "1"]
     main(["fit", *data_args(fake_data_dir), *QUIET, *one_batch, *written])
     assert f"on {tested} test images" in capsys.readouterr().out
+    # The run's config.yaml runs it again: it said 1.0 for the 1 (and --print_config too).
+    main(["fit", "--config", "lightning_logs/version_0/config.yaml"])
+    assert f"on {tested} test images" in capsys.readouterr().out
 
 
 def test_seed_everything_true_draws_a_seed_says_it_and_saves_it(fake_data_dir, in_tmp_dir, capsys):
