@@ -251,6 +251,7 @@ class MNISTRNNCLI(LightningCLI):
                 tell(f"--seed_everything true: drew seed {config.seed_everything} (saved in the run's config.yaml)")
         _check_accelerator(config.trainer.accelerator)
         _check_trainer_counts(config.trainer)
+        self.precision_replaced = False
         if subcommand != "predict":  # predict runs in float32 whatever the recipe says (below)
             cell = str((config.get("model") or {}).get("cell", "lstm"))
             verb = "runs" if subcommand in ("test", "validate") else "trains"
@@ -258,6 +259,7 @@ class MNISTRNNCLI(LightningCLI):
             config.trainer.precision = precision
             if replaced:
                 warn(replaced)
+                self.precision_replaced = True
         if subcommand is None:
             return
         _check_lengths(subcommand, config)
@@ -285,7 +287,9 @@ class MNISTRNNCLI(LightningCLI):
         chosen = {key: value for key, value in model.items() if key in typed or value != defaults.get(key)}
         if resume:  # every setting of the run, its precision too, so the same command resumes its own run
             wanted = {**model, **{f"data.{key}": config.data[key] for key in RUN_DATA_SETTINGS}}
-            if config.ckpt_path == "last":
+            if config.ckpt_path == "last" and not self.precision_replaced:
+                # Where this machine replaced the command's precision (bf16-mixed, without bfloat16), its run
+                # may have trained in either: one moved here from a machine with bfloat16, or one started here.
                 wanted["trainer.precision"] = precision_name(config.trainer.precision)
         else:  # only what the user chose: the checkpoint brings the rest, its data set too (unless typed)
             wanted = {**chosen, **({"data.dataset": config.data.dataset} if "data.dataset" in typed else {})}

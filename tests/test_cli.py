@@ -569,3 +569,9 @@ def test_a_bf16_runs_checkpoint_is_tested_in_float32_on_a_cpu_without_bfloat16(
     capsys.readouterr()
     main(["test", *data_args(fake_data_dir), *QUIET, "--ckpt_path", "lightning_logs/version_0/checkpoints/last.ckpt"])
     assert "running in" not in capsys.readouterr().err
+    # The same command resumes it here with --ckpt_path last, in float32: "none of the last.ckpt files has
+    # trainer.precision='bf16-mixed' (this command: '32-true')" named a precision the user never typed.
+    main(resume_args(fake_data_dir, 2, "--trainer.precision", "bf16-mixed", "--ckpt_path", "last"))
+    err = capsys.readouterr().err
+    assert "bf16-mixed replaced by 32-true" in err
+    assert "resuming from lightning_logs/version_0/checkpoints/last.ckpt" in err
