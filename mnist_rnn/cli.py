@@ -616,6 +616,12 @@ def _read_the_data_of(saved: dict[str, Any], config: Any, typed: set[str]) -> No
     if folder and "data.data_dir" not in typed and not same_folder and Path(folder).is_dir():
         config.data.data_dir = folder
         changed.append(f"in {folder}")
+    elif folder and "data.data_dir" not in typed and not same_folder:
+        # Checkpoints keep it absolute now; older ones as typed, relative to a folder that is not this one.
+        warn(
+            f"the checkpoint's run read its data from {folder}, which is not there from here: reading "
+            f"{config.data.data_dir} instead (--data.data_dir names the folder)"
+        )
     if changed:
         tell(f"reading {config.data.dataset} in {config.data.data_dir}, as the checkpoint was trained")
 

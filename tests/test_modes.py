@@ -193,3 +193,12 @@ def test_a_run_on_a_relative_data_dir_is_tested_on_its_data_from_another_folder(
     monkeypatch.chdir(in_tmp_dir / "project")
     main(["test", "--ckpt_path", str(checkpoint), *data_args("digits"), *QUIET])
     assert "as the checkpoint was trained" not in capsys.readouterr().err
+    # A checkpoint from before, which kept the folder as typed: from elsewhere, the note says it is not there.
+    checkpoint_data = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    checkpoint_data["datamodule_hyper_parameters"]["data_dir"] = "digits"
+    torch.save(checkpoint_data, in_tmp_dir / "older.ckpt")
+    monkeypatch.chdir(in_tmp_dir / "elsewhere")
+    with pytest.raises(SystemExit):  # no data/ here, and downloads are refused in tests
+        main(["test", "--ckpt_path", str(in_tmp_dir / "older.ckpt"), *data_args("digits")[2:], *QUIET])
+    err = capsys.readouterr().err
+    assert "the checkpoint's run read its data from digits, which is not there from here: reading data/ instead" in err
