@@ -18,6 +18,7 @@ import errno
 import gzip
 import io
 import math
+import numbers
 import os
 import re
 import shutil
@@ -229,6 +230,13 @@ class MNISTDataModule(LightningDataModule):
         super().__init__()
         if dataset not in DATASETS:
             raise SettingsError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
+        counts = {"batch_size": batch_size, "num_workers": num_workers, "val_size": val_size, "split_seed": split_seed}
+        for name, value in {**counts, "prepare_workers": prepare_workers or 0}.items():
+            # From Python, not the CLI (which checks types): val_size=0.1, a fraction as some data modules
+            # take it, ended in "slice indices must be integers", batch_size="64" in a comparison's TypeError.
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+                fraction = " (a number of images, not a fraction of them)" if name == "val_size" else ""
+                raise SettingsError(f"{name} must be a whole number{fraction}, got {value!r}")
         if batch_size <= 0:
             raise SettingsError(f"batch_size must be positive, got {batch_size}")
         if num_workers < 0:

@@ -1,5 +1,6 @@
 import gzip
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -88,9 +89,20 @@ def test_missing_data_names_folder_and_files(tmp_path, no_network):
     )
 
 
-@pytest.mark.parametrize("kwargs", [{"batch_size": 0}, {"val_size": 0}, {"num_workers": -1}])
-def test_bad_settings_are_refused(kwargs):
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"batch_size": 0}, "batch_size must be positive, got 0"),
+        ({"val_size": 0}, "val_size must be positive, got 0"),
+        ({"num_workers": -1}, "num_workers must be 0 or more, got -1"),
+        # From Python: a fraction ended in "slice indices must be integers", a string in a comparison's TypeError.
+        ({"val_size": 0.1}, "val_size must be a whole number (a number of images, not a fraction of them), got 0.1"),
+        ({"batch_size": "64"}, "batch_size must be a whole number, got '64'"),
+        ({"split_seed": 1.5}, "split_seed must be a whole number, got 1.5"),
+    ],
+)
+def test_bad_settings_are_refused(kwargs, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
         MNISTDataModule(**kwargs)
 
 
