@@ -59,7 +59,7 @@ from mnist_rnn.checkpoint import (
     setting_differences,
     state_dict_problem,
 )
-from mnist_rnn.data import MNISTDataModule
+from mnist_rnn.data import DATA_TO_MODEL, MNISTDataModule
 from mnist_rnn.errors import UserError, first_line, tell, warn
 from mnist_rnn.finite_loss import StopOnNonFiniteLoss
 from mnist_rnn.inference import note_if_uncalibrated
@@ -69,8 +69,6 @@ from mnist_rnn.predictions import PredictionWriter
 from mnist_rnn.tools import expand_home
 from mnist_rnn.user_images import missing, what_is_missing
 
-# Values the model takes from the data module, so nobody types them twice.
-DATA_TO_MODEL = ("num_classes", "image_size", "mean", "std", "dataset", "class_names")
 # The data settings that make a run what it is (with the model's), compared by --ckpt_path last.
 RUN_DATA_SETTINGS = ("dataset", "batch_size", "val_size", "split_seed")
 # Commands that run no Trainer, so not LightningCLI's: each has its own argparse and main(argv) in its module

@@ -25,7 +25,7 @@ import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import torch
@@ -186,6 +186,10 @@ class DeviceBatches:
             yield self.images.index_select(0, batch), self.labels.index_select(0, batch)
 
 
+# The values the model takes from the data module (the CLI links each), so nobody types them twice.
+DATA_TO_MODEL = ("num_classes", "image_size", "mean", "std", "dataset", "class_names")
+
+
 class MNISTDataModule(LightningDataModule):
     """MNIST, Fashion-MNIST or KMNIST from torchvision's folder layout, held in memory.
 
@@ -269,6 +273,13 @@ class MNISTDataModule(LightningDataModule):
         self._warned_val_size = False
 
     # Values the CLI links into the model, so the user never types them twice.
+    @property
+    def model_settings(self) -> dict[str, Any]:
+        """What the model takes from the data set, for Python code: ``RNNClassifier(**dm.model_settings)``.
+        Without them a Fashion-MNIST data module and a default model (MNIST's classes and normalisation) ended
+        in Lightning's "Error while merging hparams" on ``dataset``."""
+        return {name: getattr(self, name) for name in DATA_TO_MODEL}
+
     @property
     def num_classes(self) -> int:
         return len(self.info.class_names)

@@ -84,6 +84,16 @@ def test_dataset_settings_reach_the_model_through_the_cli(fake_data_dir, in_tmp_
     assert model.network.head.out_features == 10
 
 
+def test_a_python_script_takes_the_models_settings_from_the_data_module(fake_data_dir):
+    """The 5-line script of the README: a Fashion-MNIST data module with a default model ended in Lightning's
+    "Error while merging hparams" (the model's dataset, mnist)."""
+    data = MNISTDataModule(dataset="fashion_mnist", data_dir=str(fake_data_dir), val_size=40, batch_size=20)
+    model = RNNClassifier(**data.model_settings, hidden_size=8)
+    Trainer(fast_dev_run=True, logger=False, enable_progress_bar=False, enable_model_summary=False).fit(model, data)
+    assert model.hparams.dataset == "fashion_mnist" and model.hparams.class_names[1] == "Trouser"
+    assert (model.hparams.mean, model.hparams.std) == (DATASETS["fashion_mnist"].mean, DATASETS["fashion_mnist"].std)
+
+
 def test_permuted_checkpoint_round_trip_through_the_cli(fake_data_dir, in_tmp_dir, capsys):
     main(
         [
