@@ -201,7 +201,13 @@ def _final_metrics(trainer: Trainer, pl_module: LightningModule) -> dict[str, fl
 
 def run_settings(trainer: Trainer, pl_module: LightningModule) -> dict[str, Any]:
     """The settings that make a run what it is: the model's hyperparameters, and the data module's and the
-    trainer's that decide the result (batch size, split, seed, epochs, precision, gradient clipping)."""
+    trainer's that decide the result (batch size, split, seed, epochs, precision, gradient clipping).
+
+    Outside ``fit``, those of the run that trained the weights, which their checkpoint holds: a ``test`` of a
+    batch-50, 5-epoch run put the test command's own batch size and epochs (128, 15) in the HParams tab."""
+    trained = getattr(pl_module, "checkpoint_run_settings", None)
+    if trainer.state.fn != "fit" and trained:
+        return dict(trained)
     settings = dict(pl_module.hparams)
     datamodule = getattr(trainer, "datamodule", None)
     data = dict(getattr(datamodule, "hparams", {}) or {})

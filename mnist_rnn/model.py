@@ -26,7 +26,7 @@ from mnist_rnn.augment import random_affine, random_erase, random_flip
 from mnist_rnn.calibration import N_BINS
 from mnist_rnn.cuda_graph import CudaGraphSetting, GraphedNetwork, wanted
 from mnist_rnn.errors import SettingsError, tell
-from mnist_rnn.figures import TestFigures, TrainingCharts
+from mnist_rnn.figures import TestFigures, TrainingCharts, run_settings
 from mnist_rnn.network import CELLS, NETWORK_DEFAULTS, SEQUENCES, Cell, RNNNetwork, Sequence
 from mnist_rnn.schedules import StretchableCosineAnnealingLR, StretchableOneCycleLR
 
@@ -148,6 +148,7 @@ class RNNClassifier(LightningModule):
         self.test_ece = calibration_error_metric(num_classes)
         # val/acc of the weights, read from their checkpoint, for TensorBoard's hyperparameters tab.
         self.checkpoint_val_acc: float | None = None
+        self.checkpoint_run_settings: dict[str, Any] | None = None  # see figures.run_settings
         # The network's training pass as a CUDA graph, captured on the first training batch (on a GPU).
         self.graphed: GraphedNetwork | None = None
 
@@ -318,9 +319,12 @@ class RNNClassifier(LightningModule):
             checkpoint["val_acc"] = float(val_acc)
         if self._trainer is not None:
             checkpoint["precision"] = str(self.trainer.precision)
+            if self.trainer.state.fn == "fit":  # the settings of the run that trained these weights
+                checkpoint["run_settings"] = run_settings(self.trainer, self)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.checkpoint_val_acc = checkpoint.get("val_acc")
+        self.checkpoint_run_settings = checkpoint.get("run_settings")
 
     @classmethod
     def load_from_checkpoint(cls, *args: Any, **kwargs: Any) -> RNNClassifier:  # type: ignore[override]
@@ -336,7 +340,7 @@ class RNNClassifier(LightningModule):
         # resumed from a calibrated checkpoint saved that temperature, fitted to the old weights, into every
         # checkpoint after it, as if calibrated: its probabilities were wrong without a note). Back to 1, and
         # fit calibrates its best checkpoint at the end, as for a new run.
-        self.checkpoint_val_acc = None
+        self.checkpoint_val_acc = self.checkpoint_run_settings = None
         self.network.temperature.fill_(1.0)
 
     def on_train_end(self) -> None:

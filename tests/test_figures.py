@@ -153,6 +153,10 @@ def test_the_test_subcommand_alone_writes_the_pictures_too(run, fake_data_dir, m
     val_acc = accumulator.Scalars("hp/val_acc")[-1].value
     assert val_acc == pytest.approx(float(best.stem.split("val_acc")[1]), abs=1e-4)
     assert "val/acc" not in accumulator.Tags()["scalars"]  # a test draws no validation curve
+    # The HParams row is the tested run's (batch 20, 1 epoch), not the test command's defaults (128, 15).
+    values = hparams_values(accumulator)
+    assert (values["batch_size"], values["max_epochs"], values["val_size"]) == (20, 1, 40)
+    assert hparams_values(events(run)) == values
 
 
 def test_misclassified_grid_with_nothing_wrong_still_draws():
