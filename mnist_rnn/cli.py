@@ -63,7 +63,7 @@ from mnist_rnn.data import DATA_TO_MODEL, MNISTDataModule
 from mnist_rnn.errors import UserError, first_line, tell, warn
 from mnist_rnn.finite_loss import StopOnNonFiniteLoss
 from mnist_rnn.inference import note_if_uncalibrated
-from mnist_rnn.model import RNNClassifier
+from mnist_rnn.model import RNNClassifier, not_calibrated
 from mnist_rnn.precision import FALLBACK, FULL_PRECISIONS, precision_name, supported_precision
 from mnist_rnn.predictions import PredictionWriter
 from mnist_rnn.tools import expand_home
@@ -952,24 +952,38 @@ def _writable(folder: Path) -> bool:
 
 
 def _check_something_left_to_train(path: Path, trainer: Any) -> None:
-    """Refuse to resume a run that has trained all its ``max_epochs`` (or ``max_steps``): Lightning trained
-    nothing, and the command went on to calibrate and test the best checkpoint again in a new run folder,
-    without a word that nothing had been trained."""
+    """Refuse to resume a run that has trained all its ``max_epochs`` (or ``max_steps``), or that an
+    ``EarlyStopping`` of the command's stopped: Lightning trained nothing (or, stopped early, one more epoch at
+    each repeat of the command, with a new best), and the command went on to calibrate and test the best
+    checkpoint again in a new run folder, without a word that nothing had been trained."""
     checkpoint = load_keys(path)
     epochs = ((checkpoint.get("loops") or {}).get("fit_loop") or {}).get("epoch_progress", {}).get("current", {})
     done = epochs.get("processed", 0)  # epochs whose batches all ran (saved at an epoch's end: not yet "completed")
     steps = checkpoint.get("global_step", 0)
+    states = [state for state in (checkpoint.get("callbacks") or {}).values() if isinstance(state, dict)]
+    stopped = next((state for state in states if state.get("stopping_reason", 0) != 0), None)  # 0: NOT_STOPPED
+    early_stopping = any("EarlyStopping" in str(getattr(c, "class_path", c)) for c in trainer.callbacks or [])
     max_epochs, max_steps = trainer.max_epochs, trainer.max_steps
     if max_epochs is not None and max_epochs > 0 and done >= max_epochs:
         limit = f"all {done} epochs of --trainer.max_epochs {max_epochs}"
+        longer = "pass a larger max_epochs to train it longer"
     elif max_steps is not None and max_steps > 0 and steps >= max_steps:
         limit = f"{steps:,} steps, --trainer.max_steps {max_steps:,}"
+        longer = "pass a larger max_steps to train it longer"
+    elif stopped is not None and early_stopping:
+        why = (stopped.get("stopping_reason_message") or "").rstrip(".")
+        limit = f"until EarlyStopping stopped it after epoch {stopped.get('stopped_epoch')}"
+        limit += f" ({why})" if why else ""
+        longer = "resume without the EarlyStopping callback (or with more patience) to train it on"
     else:
         return
-    raise UserError(
-        f"--ckpt_path {path}: its run has trained {limit}: nothing is left to train; pass a larger "
-        f"{limit.split()[-2]} to train it longer, or test it (python -m mnist_rnn test --ckpt_path {path})"
-    )
+    # What the run's fit would have ended with: its best checkpoint, calibrated, tested (not last.ckpt at T = 1).
+    bests = [Path(state["best_model_path"]) for state in states if state.get("monitor") == "val/acc"]
+    best = next((file for file in bests if str(file) != "." and file.is_file()), path)
+    finish = f"test it (python -m mnist_rnn test --ckpt_path {best})"
+    if not_calibrated(load_keys(best)):
+        finish = f"calibrate it (python -m mnist_rnn calibrate --ckpt_path {best}), then {finish}"
+    raise UserError(f"--ckpt_path {path}: its run has trained {limit}: nothing is left to train; {longer}, or {finish}")
 
 
 def _check_resumed_data(path: Path, saved: dict[str, Any], config: Any) -> None:

@@ -423,6 +423,9 @@ def test_last_resumes_only_a_run_of_the_commands_precision_and_test_runs_in_the_
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert "its run has trained all 1 epochs of --trainer.max_epochs 1: nothing is left to train" in err
+    # What its fit ended with: the best checkpoint, calibrated (last.ckpt, at T = 1, was named).
+    (best,) = Path("lightning_logs/version_0/checkpoints").glob("best-*.ckpt")
+    assert err.rstrip().endswith(f"or test it (python -m mnist_rnn test --ckpt_path {best})")
     assert not Path("lightning_logs/version_1").exists()
     with pytest.raises(SystemExit) as exit_info:
         main(resume_args(fake_data_dir, 2, "--ckpt_path", "last"))
@@ -480,6 +483,25 @@ def test_default_root_dir_holds_logs_and_checkpoints_and_the_test_line_counts_th
     assert "on 40 test images" in out.out + out.err  # 2 batches of 20, of the 60
     main(resume_args(fake_data_dir, 2, "--trainer.default_root_dir", "out", *limits, "--ckpt_path", "last"))
     assert "resuming from out/lightning_logs/version_0/checkpoints/last.ckpt" in capsys.readouterr().err
+
+
+def test_a_run_early_stopping_ended_is_not_trained_again_by_the_same_command(fake_data_dir, in_tmp_dir, capsys):
+    """Each repeat of the resume command (a scheduler's requeue) trained one more epoch past the early stop,
+    and chose a new best, without a word."""
+    stop = ["--trainer.callbacks+=EarlyStopping", "--trainer.callbacks.monitor=val/acc", "--trainer.callbacks.mode=max",
+            "--trainer.callbacks.stopping_threshold=0.0"]  # fmt: skip
+    main(resume_args(fake_data_dir, 3, *stop))
+    assert torch.load("lightning_logs/version_0/checkpoints/last.ckpt", weights_only=True)["epoch"] == 0
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        main(resume_args(fake_data_dir, 3, *stop, "--ckpt_path", "last"))
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "its run has trained until EarlyStopping stopped it after epoch 0 (Stopping threshold reached" in err
+    assert "resume without the EarlyStopping callback (or with more patience) to train it on" in err
+    assert not Path("lightning_logs/version_1").exists()
+    main(resume_args(fake_data_dir, 2, "--ckpt_path", "last"))  # without it, the run trains on
+    assert torch.load("lightning_logs/version_1/checkpoints/last.ckpt", weights_only=True)["epoch"] == 1
 
 
 @pytest.mark.parametrize(
