@@ -22,6 +22,9 @@ by run, and the ratios are printed: what the two versions did under the same loa
         [--variants "" "--api_servers 2" "--max_batch_size 8 --batch_timeout 0.002"]
 
 ``--variants`` starts one server of this checkout per set of ``serve`` options, to tune them side by side.
+``--uploaders N``: during every run, N more clients upload ``phone`` photos back to back beside the measured
+ones (a classroom: students drawing on the page while others send photos); their count and median latency
+are printed below each row.
 
 Loopback only (127.0.0.1), and bounded: at most 64 clients and 120 seconds per run.
 """
@@ -143,31 +146,45 @@ class Client:
         return 200, json.loads(body)["class"]
 
 
-def load_run(server: Server, files: list[bytes], labels: np.ndarray, content_type: str, clients: int, seconds: float):
-    """``clients`` threads, each posting files back to back for ``seconds``; the figures of the run."""
-    results: list[list[tuple[float, int, bool]]] = [[] for _ in range(clients)]
+def load_run(
+    server: Server,
+    files: list[bytes],
+    labels: np.ndarray,
+    content_type: str,
+    clients: int,
+    seconds: float,
+    beside: tuple[list[bytes], int] = ([], 0),
+):
+    """``clients`` threads, each posting files back to back for ``seconds``; the figures of the run. ``beside``:
+    photos (JPEG) and how many more threads upload them meanwhile, unmeasured but for their count and median."""
+    photos, uploaders = beside
+    results: list[list[tuple[float, int, bool]]] = [[] for _ in range(clients + uploaders)]
     cpu_before = server.cpu_seconds()
     start = time.perf_counter()
     stop = start + seconds
 
     def work(c: int) -> None:
         client = Client(server.port)
+        sent_files, sent_labels, kind = (files, labels, content_type) if c < clients else (photos, None, "image/jpeg")
         i = c * 997  # each client starts elsewhere in the files
         while time.perf_counter() < stop:
-            k = i % len(files)
+            k = i % len(sent_files)
             sent = time.perf_counter()
-            status, answer = client.predict(files[k], content_type)
-            results[c].append((time.perf_counter() - sent, status, answer == labels[k]))
+            status, answer = client.predict(sent_files[k], kind)
+            results[c].append(
+                (time.perf_counter() - sent, status, sent_labels is not None and answer == sent_labels[k])
+            )
             i += 1
 
-    threads = [threading.Thread(target=work, args=(c,)) for c in range(clients)]
+    threads = [threading.Thread(target=work, args=(c,)) for c in range(clients + uploaders)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     elapsed = time.perf_counter() - start
     cpu = server.cpu_seconds() - cpu_before
-    rows = [row for per_client in results for row in per_client]
+    rows = [row for per_client in results[:clients] for row in per_client]
+    uploads = [latency for per_client in results[clients:] for latency, status, _ in per_client if status == 200]
     latencies = np.array([latency for latency, status, _ in rows if status == 200]) * 1000
     ok = [correct for _, status, correct in rows if status == 200]
     return {
@@ -177,7 +194,9 @@ def load_run(server: Server, files: list[bytes], labels: np.ndarray, content_typ
         "p99": float(np.percentile(latencies, 99)) if len(latencies) else float("nan"),
         "errors": len(rows) - len(ok),
         "accuracy": float(np.mean(ok)) if ok else float("nan"),
-        "cpu_ms": 1000 * cpu / max(1, len(rows)),
+        "cpu_ms": 1000 * cpu / max(1, len(rows) + len(uploads)),
+        "uploads": len(uploads),
+        "uploads_p50": 1000 * float(np.median(uploads)) if uploads else float("nan"),
     }
 
 
@@ -264,6 +283,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1, help="runs of each payload and client count, alternating")
     parser.add_argument("--images", type=int, default=300, help="files per payload (MNIST's first N test images)")
     parser.add_argument("--backend", default="torch", choices=["torch", "onnx"])
+    parser.add_argument("--uploaders", type=int, default=0, help="clients uploading phone photos beside each run")
     args = parser.parse_args()
     if any(not 1 <= c <= MAX_CLIENTS for c in args.clients) or not 0 < args.seconds <= MAX_SECONDS:
         parser.error(f"clients must be 1-{MAX_CLIENTS} and seconds at most {MAX_SECONDS}")
@@ -273,6 +293,7 @@ def main() -> None:
     print(f"in-process accuracy on the first {args.images} MNIST test images (what test computes): "
           f"{in_process_accuracy(args.ckpt_path, args.data_dir, args.images):.2%}")  # fmt: skip
     files = {kind: payloads(kind, args.data_dir, args.images) for kind in args.payloads}
+    beside = (payloads("phone", args.data_dir, PHONE_FILES)[0] if args.uploaders else [], args.uploaders)
     logs = Path(tempfile.mkdtemp(prefix="serve_load_"))  # read them when a server fails
     backend = ["--backend", args.backend]
     servers = []
@@ -297,27 +318,34 @@ def main() -> None:
             order = servers if run % 2 == 0 else servers[::-1]  # alternate which goes first
             figures = {}
             for server in order:
-                r = figures[server.name] = load_run(server, *files[kind], content_type, clients, args.seconds)
+                r = figures[server.name] = load_run(server, *files[kind], content_type, clients, args.seconds, beside)
                 print(
                     f"| {kind} | {clients} | {server.name} | {r['requests']} | {r['per_s']:.1f} | {r['p50']:.1f} "
                     f"| {r['p99']:.1f} | {r['errors']} | {r['accuracy']:.2%} | {r['cpu_ms']:.1f} |",
                     flush=True,
                 )
+                if args.uploaders:
+                    print(f"|  | beside: {args.uploaders} uploading phone photos | | {r['uploads']} "
+                          f"| | {r['uploads_p50']:.1f} | | | | |", flush=True)  # fmt: skip
             if args.baseline:
                 old = figures["baseline"]
                 for name, new in figures.items():
                     if name != "baseline":
-                        ratios.append((kind, clients, name, new["per_s"] / old["per_s"], old["cpu_ms"] / new["cpu_ms"]))
+                        ratios.append(
+                            (kind, clients, name, new["per_s"] / old["per_s"], old["cpu_ms"] / new["cpu_ms"],
+                             old["p99"] / new["p99"])
+                        )  # fmt: skip
     finally:
         for server in servers:
             server.stop()
     if ratios:
         print("\nMedians over the repeats (each repeat a pair of runs, one after the other):")
-        print("| payload | clients | server | requests/s, server / baseline | CPU per request, baseline / server |")
-        print("|---|---|---|---|---|")
-        for key in dict.fromkeys((kind, clients, name) for kind, clients, name, _, _ in ratios):
-            speed, cpu = np.median([r[3:] for r in ratios if r[:3] == key], axis=0)
-            print(f"| {' | '.join(map(str, key))} | {speed:.2f}x | {cpu:.2f}x |")
+        print("| payload | clients | server | requests/s, server / baseline | CPU per request, baseline / server "
+              "| p99 latency, baseline / server |")  # fmt: skip
+        print("|---|---|---|---|---|---|")
+        for key in dict.fromkeys(r[:3] for r in ratios):
+            speed, cpu, p99 = np.median([r[3:] for r in ratios if r[:3] == key], axis=0)
+            print(f"| {' | '.join(map(str, key))} | {speed:.2f}x | {cpu:.2f}x | {p99:.2f}x |")
 
 
 if __name__ == "__main__":

@@ -240,6 +240,57 @@ def test_a_failure_of_ours_is_a_json_500_and_a_logged_traceback(caplog):
     assert "operands could not be broadcast" in caplog.text
 
 
+def test_a_drawing_is_not_kept_waiting_behind_a_photo_being_prepared():
+    """One upload was prepared at a time in an HTTP process: a classroom's drawings (8 ms each) waited behind
+    the phone photos (50 ms; a HEIC 1 s) of the same process. Small and large pictures have a lane each."""
+    from mnist_rnn.preparation import prepare
+    from mnist_rnn.serve.http import ImageUploads
+
+    photo_started, photo_may_go = threading.Event(), threading.Event()
+
+    def preparation(image):
+        if image.width * image.height > 1_000_000:
+            photo_started.set()
+            assert photo_may_go.wait(60), "the photo was held to the end"
+        return prepare(image)
+
+    answered = []
+
+    async def the_endpoint(scope, receive, send):
+        answered.append(json.loads((await receive())["body"])["prepared"][:1])
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    uploads = ImageUploads(the_endpoint, preparation=preparation)
+
+    async def post(body: bytes) -> int:
+        sent = []
+
+        async def receive():
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(message):
+            sent.append(message)
+
+        scope = {"type": "http", "method": "POST", "path": "/predict", "headers": [(b"content-type", b"image/png")]}
+        await uploads(scope, receive, send)
+        return sent[0]["status"]
+
+    photo = encode(render_digit(3, canvas=(1200, 1000), size=800, at=(200, 100), ink=0, paper=255), "PNG")
+    drawing = encode(render_digit(7, canvas=(320, 320), size=240, at=(40, 40)), "PNG")
+
+    async def classroom() -> list[int]:
+        photo_upload = asyncio.create_task(post(photo))
+        await asyncio.to_thread(photo_started.wait, 60)
+        # The photo is being prepared, and held there: the drawing is answered all the same, before it.
+        drawn = await asyncio.wait_for(post(drawing), timeout=60)
+        assert len(answered) == 1 and not photo_upload.done()
+        photo_may_go.set()
+        return [drawn, await photo_upload]
+
+    assert asyncio.run(classroom()) == [200, 200] and len(answered) == 2
+
+
 def asgi_call(asgi, method: str, headers: dict[str, str], body: bytes = b"") -> tuple[int, dict[str, str]]:
     """One request to an ASGI app in-process: its status and headers (what needs no inference worker)."""
     sent = []

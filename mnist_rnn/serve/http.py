@@ -12,12 +12,15 @@ passes that on as a small JSON document; a bad request is answered here, alone.
 from __future__ import annotations
 
 import base64
+import io
 import json
 import logging
+import warnings
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import anyio
+from PIL import Image
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
@@ -39,10 +42,15 @@ from mnist_rnn.user_images import (
 API_PATH = "/predict"
 MAX_BYTES = 20 * 1024 * 1024  # the largest upload taken (its pixels are limited by decode_image, as predict's)
 DRAIN_LIMIT = 4 * MAX_BYTES  # an oversized body is read (and dropped) up to here, so the client sees the 413
-# Uploads prepared at once in one HTTP process. One: preparing is numpy and scipy work on arrays of a few
-# hundred kilobytes, and several at once in one process only contend for its interpreter and caches (more
-# CPU per request, fewer requests served: docs/serve.md, "Tuning"); a second core is used by --api_servers.
+# Uploads prepared at once in one HTTP process: one small picture and one large, each in its own lane of one
+# thread. One per lane: preparing is numpy and scipy work on arrays of a few hundred kilobytes, and several at
+# once in one process only contend for its interpreter and caches (more CPU per request, fewer requests served:
+# docs/serve.md, "Tuning"); a second core is used by --api_servers. Two lanes: in one, the page's drawings (8 ms
+# each) waited behind the phone photos of the same process (50 ms; a HEIC 1 s), and a classroom's drawings took
+# seconds while a few students uploaded photos.
 PREPARING_THREADS = 1
+# The most pixels of a small picture, by its file's header: the page's 320x320 canvas, a scan of one digit.
+SMALL_PICTURE_PIXELS = 1_000_000
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -241,11 +249,24 @@ async def upload_bytes(scope: Scope, body: bytes) -> bytes:
         await form.close()
 
 
+def pixel_count(data: bytes) -> int:
+    """The pixels an image file's header says it holds, read without decoding it (0.02-0.5 ms); 0 for a file
+    Pillow does not open, or one over its size limit (:func:`prepare_upload` says what is wrong with it)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow's DecompressionBombWarning: decode_image refuses those
+            with Image.open(io.BytesIO(data)) as image:
+                return image.width * image.height
+    except Exception:  # any file Pillow cannot open: refused when prepared, in its own words
+        return 0
+
+
 class ImageUploads:
     """ASGI middleware: turns ``POST /predict`` bodies into prepared 28x28 images, or answers a 4xx itself.
 
     The body is read here (over :data:`MAX_BYTES`: 413), then decoded and prepared in a worker thread (one
-    upload at a time, :data:`PREPARING_THREADS`), so that the event loop goes on reading other requests.
+    small and one large upload at a time, :meth:`preparing`), so that the event loop goes on reading other
+    requests.
     The endpoint behind receives ``{"prepared": [784 ints], "several": bool}`` as JSON, which LitServe passes to
     :meth:`mnist_rnn.serve.worker.DigitAPI.decode_request`.
     """
@@ -257,14 +278,15 @@ class ImageUploads:
         self.api_path = api_path
         self.preparation = preparation
         self.subject = subject  # what the pictures show, for the messages: "digit", "garment", "character"
-        self.limiter: anyio.CapacityLimiter | None = None
+        self.lanes: dict[bool, anyio.CapacityLimiter] = {}
 
-    def preparing(self) -> anyio.CapacityLimiter:
-        """The thread that prepares uploads (made in the process that serves: LitServe forks after this
-        object is built)."""
-        if self.limiter is None:
-            self.limiter = anyio.CapacityLimiter(PREPARING_THREADS)
-        return self.limiter
+    def preparing(self, body: bytes) -> anyio.CapacityLimiter:
+        """The lane that prepares this upload: small pictures' or large ones' (:data:`PREPARING_THREADS` each;
+        made in the process that serves: LitServe forks after this object is built)."""
+        large = pixel_count(body) > SMALL_PICTURE_PIXELS
+        if large not in self.lanes:
+            self.lanes[large] = anyio.CapacityLimiter(PREPARING_THREADS)
+        return self.lanes[large]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # /predict/ as /predict: Starlette answered it with an empty 307, which curl and many clients do not
@@ -278,7 +300,7 @@ class ImageUploads:
             data = await read_body(receive)
             body = await upload_bytes(scope, data)
             prepared = await anyio.to_thread.run_sync(
-                prepare_upload, body, self.preparation, self.subject, limiter=self.preparing()
+                prepare_upload, body, self.preparation, self.subject, limiter=self.preparing(body)
             )
         except RequestError as error:
             status, message = error.status, error.message
