@@ -204,11 +204,13 @@ def _format_by_signature(data: bytes) -> str | None:
 def _upright(image: Image.Image) -> Image.Image:
     """Turned as its EXIF orientation tag says (phones store pictures sideways and set the tag). A
     malformed EXIF block is ignored (the pixels are still there, as stored); only the errors PIL's EXIF
-    parser raises are caught, not bugs."""
+    parser raises are caught, not bugs. In place: Pillow's copy, made even when there is nothing to turn, cost a
+    12-megapixel screenshot 22 ms and a 49-megapixel picture 190 MB more."""
     try:
-        return ImageOps.exif_transpose(image)
+        ImageOps.exif_transpose(image, in_place=True)
     except EXIF_ERRORS:
-        return image
+        pass
+    return image
 
 
 def missing(path_or_glob: str | Path) -> bool:
