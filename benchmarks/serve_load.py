@@ -7,8 +7,8 @@ Four payloads, each with its true digit, so the answers' accuracy is known:
   PNG, white strokes about 25 pixels wide with soft edges on black; see ``mnist_rnn/web/index.html``);
 - ``photo``: phone photos: a digit inked on paper (``benchmarks.own_digits.page``), 1000x750, a little
   sensor noise, JPEG at quality 85;
-- ``phone``: the same at a phone camera's full size, 4032x3024 (2-3 MB), what the page's upload button sends
-  from a phone: 20 distinct photos, posted in turn.
+- ``phone``: the same at a phone camera's full size, 4032x3024 (0.4-1.5 MB at quality 85), what the page's
+  upload button sends from a phone: 20 distinct photos, posted in turn.
 
 For each payload and each number of clients (1, 8, 32), each client sends payloads back to back over a
 keep-alive connection for ``--seconds``: requests/s, p50 and p99 latency, errors, the accuracy of the
@@ -59,7 +59,7 @@ PAYLOADS = ("mnist", "canvas", "photo", "phone")
 CANVAS = 320  # the page's pad, in pixels
 PHOTO = (1000, 750)
 PHONE = (4032, 3024)  # a phone camera's 12 megapixels, what the page's upload button sends from a phone
-PHONE_FILES = 20  # distinct full-size photos (2-3 MB each, slow to make), posted in turn
+PHONE_FILES = 20  # distinct full-size photos (0.4-1.5 MB each, slow to make), posted in turn
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 TABLE_HEAD = "| payload | clients | server | requests | requests/s | p50 ms | p99 ms | errors | accuracy | CPU ms/req |"
 
