@@ -273,7 +273,8 @@ class SafeModelCheckpoint(ModelCheckpoint):
                 f"--ckpt_path last (the rest of epoch {trainer.current_epoch} is then drawn anew: some of its "
                 f"images come twice, others not at all, so the result differs a little from an unbroken run's)"
             )
-        tell(outcome)
+        # On a line of its own: the bar leaves the cursor at the end of its line ("val/acc=0.950]mnist-rnn: ...").
+        tell(outcome, after_progress_bar=trainer.progress_bar_callback is not None)
 
 
 _ING = {"validate": "validating", "test": "testing", "predict": "predicting"}
