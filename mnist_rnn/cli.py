@@ -962,7 +962,9 @@ def _check_something_left_to_train(path: Path, trainer: Any) -> None:
     steps = checkpoint.get("global_step", 0)
     states = [state for state in (checkpoint.get("callbacks") or {}).values() if isinstance(state, dict)]
     stopped = next((state for state in states if state.get("stopping_reason", 0) != 0), None)  # 0: NOT_STOPPED
-    early_stopping = any("EarlyStopping" in str(getattr(c, "class_path", c)) for c in trainer.callbacks or [])
+    callbacks = trainer.callbacks or []
+    callbacks = callbacks if isinstance(callbacks, list) else [callbacks]  # one given alone: not in a list
+    early_stopping = any("EarlyStopping" in str(getattr(callback, "class_path", callback)) for callback in callbacks)
     max_epochs, max_steps = trainer.max_epochs, trainer.max_steps
     if max_epochs is not None and max_epochs > 0 and done >= max_epochs:
         limit = f"all {done} epochs of --trainer.max_epochs {max_epochs}"
