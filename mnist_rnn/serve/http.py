@@ -45,9 +45,9 @@ DRAIN_LIMIT = 4 * MAX_BYTES  # an oversized body is read (and dropped) up to her
 # Uploads prepared at once in one HTTP process: one small picture and one large, each in its own lane of one
 # thread. One per lane: preparing is numpy and scipy work on arrays of a few hundred kilobytes, and several at
 # once in one process only contend for its interpreter and caches (more CPU per request, fewer requests served:
-# docs/serve.md, "Tuning"); a second core is used by --api_servers. Two lanes: in one, the page's drawings (8 ms
-# each) waited behind the phone photos of the same process (50 ms; a HEIC 1 s), and a classroom's drawings took
-# seconds while a few students uploaded photos.
+# docs/serve.md, "Tuning"); a second core is used by --api_servers. Two lanes: in one, the page's drawings
+# waited behind the phone photos of the same process, many times slower to prepare, and a classroom's drawings
+# took seconds while a few students uploaded photos (docs/serve.md, "Tuning").
 PREPARING_THREADS = 1
 # The most pixels of a small picture, by its file's header: the page's 320x320 canvas, a scan of one digit.
 SMALL_PICTURE_PIXELS = 1_000_000
@@ -250,8 +250,8 @@ async def upload_bytes(scope: Scope, body: bytes) -> bytes:
 
 
 def pixel_count(data: bytes) -> int:
-    """The pixels an image file's header says it holds, read without decoding it (0.02-0.5 ms); 0 for a file
-    Pillow does not open, or one over its size limit (:func:`prepare_upload` says what is wrong with it)."""
+    """The pixels an image file's header says it holds, read without decoding it; 0 for a file Pillow does
+    not open, or one over its size limit (:func:`prepare_upload` says what is wrong with it)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Pillow's DecompressionBombWarning: decode_image refuses those
