@@ -157,7 +157,7 @@ def _decode(data: bytes, name: str | Path | None, formats: tuple[str, ...], max_
     except Image.DecompressionBombError as error:
         raise ImageTooLarge(name, f"image too large ({error})") from error
     except (OSError, SyntaxError, ValueError) as error:  # PIL's UnidentifiedImageError is an OSError
-        started = _format_by_signature(data)
+        started = format_by_signature(data)
         if started is not None:  # a file cut off within its header: PIL cannot tell its format, its first bytes can
             raise DamagedImage(name, f"not a readable image (truncated or damaged {started} data)") from error
         raise NotAnImage(name, f"not a readable image (not a {listed(formats)} file)") from error
@@ -189,7 +189,7 @@ SIGNATURES = {
 BMP_HEADER_SIZES = (12, 40, 52, 56, 64, 108, 124)
 
 
-def _format_by_signature(data: bytes) -> str | None:
+def format_by_signature(data: bytes) -> str | None:
     """The format a file's first bytes say it is (WebP, AVIF and HEIC: by their container's brand)."""
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "WebP"

@@ -422,7 +422,15 @@ def bad_requests() -> list[tuple[str, dict, int, str]]:
         ),
         ("JSON without 'image'", {"data": b'{"file": "iVBO"}', "content_type": "application/json"}, 400, '"image"'),
         ("JSON, not base64", {"data": b'{"image": "a$b"}', "content_type": "application/json"}, 400, "not base64"),
-        ("not JSON", {"data": png, "content_type": "application/json"}, 400, "not valid JSON"),
+        ("not JSON", {"data": b"image=iVBO", "content_type": "application/json"}, 400, "not valid JSON (Expecting"),
+        # It said where UTF-8 broke ("can't decode byte 0x89 in position 0"), not that the file was an image.
+        (
+            "an image labelled JSON",
+            {"data": png, "content_type": "application/json"},
+            400,
+            "not valid JSON: the body is a PNG file, sent as Content-Type application/json; send it with its own "
+            'Content-Type (image/png), or in base64 as the JSON field "image"',
+        ),
         # These three gave Starlette's bare 500 (RecursionError, ValueError from base64 and from int()).
         ("JSON nested deep", {"data": b"[" * 1500 + b"]" * 1500, "content_type": "application/json"}, 400, "JSON"),
         (

@@ -36,6 +36,7 @@ from mnist_rnn.user_images import (
     NotAnImage,
     Preparation,
     decode_image,
+    format_by_signature,
     listed,
 )
 
@@ -144,6 +145,12 @@ def json_image(body: bytes) -> bytes:
     # ValueError: not JSON, not UTF-8, or a number of over 4,300 digits; RecursionError: arrays nested a
     # thousand deep. Each a bad request, not the server's fault.
     except (ValueError, RecursionError) as error:
+        if kind := format_by_signature(body):  # an image file labelled as JSON: say so, not where UTF-8 broke
+            raise RequestError(
+                400,
+                f"not valid JSON: the body is a {kind} file, sent as Content-Type application/json; send it with "
+                f'its own Content-Type (image/{kind.lower()}), or in base64 as the JSON field "image"',
+            ) from error
         raise RequestError(400, f"not valid JSON ({first_line(error)})") from error
     encoded = document.get("image") if isinstance(document, dict) else None
     if not isinstance(encoded, str):
