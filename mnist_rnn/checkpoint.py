@@ -267,12 +267,18 @@ class SafeModelCheckpoint(ModelCheckpoint):
             outcome = f"stopped by {name} during the validation of epoch {trainer.current_epoch}; {kept}"
         else:
             self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
-            # Lightning's loaders cannot pick up an epoch where it stopped: the rest of it is shuffled anew.
-            outcome = (
-                f"stopped by {name} {where}; saved {self.last_model_path}. Resume with the same command and "
-                f"--ckpt_path last (the rest of epoch {trainer.current_epoch} is then drawn anew: some of its "
-                f"images come twice, others not at all, so the result differs a little from an unbroken run's)"
-            )
+            resume = f"saved {self.last_model_path}. Resume with the same command and --ckpt_path last"
+            if trainer.fit_loop.epoch_loop.batch_progress.current.completed >= trainer.num_training_batches:
+                # Stopped as an epoch ended (its validation done): the next one starts from its first batch.
+                done = trainer.current_epoch - 1
+                outcome = f"stopped by {name} at the end of epoch {done}, step {trainer.global_step}; {resume}"
+            else:
+                # Lightning's loaders cannot pick up an epoch where it stopped: the rest of it is shuffled anew.
+                outcome = (
+                    f"stopped by {name} {where}; {resume} (the rest of epoch {trainer.current_epoch} is then drawn "
+                    f"anew: some of its images come twice, others not at all, so the result differs a little from "
+                    f"an unbroken run's)"
+                )
         # On a line of its own: the bar leaves the cursor at the end of its line ("val/acc=0.950]mnist-rnn: ...").
         tell(outcome, after_progress_bar=trainer.progress_bar_callback is not None)
 

@@ -378,6 +378,10 @@ class SignalAt(Callback):
         if self.stage == "train_end":  # after the training loop's last check for a signal
             self._send()
 
+    def on_validation_end(self, trainer, pl_module) -> None:
+        if self.stage == "validation_end" and not trainer.sanity_checking and trainer.current_epoch == self.epoch:
+            self._send()  # handled as the epoch ends, after its validation
+
 
 def stop_at(
     data_dir: Path, stage: str, *extra: str, signum: int = signal.SIGTERM, command: str = "fit", epoch: int = 1
@@ -421,6 +425,17 @@ def test_a_stop_during_validation_keeps_the_epoch_for_the_resumed_run(fake_data_
     main([*fit_args(fake_data_dir, 3), "--trainer.callbacks", "tests.test_checkpoint.SignalAt", "--ckpt_path", "last"])
     assert VALIDATED_EPOCHS == [1, 2]  # the interrupted epoch is validated, and may become the best
     assert "resuming from lightning_logs/version_0/checkpoints/last.ckpt" in capsys.readouterr().err
+
+
+def test_a_stop_as_an_epoch_ends_is_not_called_a_stop_in_the_middle_of_one(fake_data_dir, in_tmp_dir, capsys):
+    """It said the rest of the next epoch would be drawn anew and the result differ a little, where none of
+    that epoch had run: a resumed run starts it from its first batch, as an unbroken run does."""
+    assert stop_at(fake_data_dir, "validation_end") == 143
+    err = capsys.readouterr().err
+    last = in_tmp_dir / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt"
+    assert load(last)["global_step"] == 2 * STEPS_PER_EPOCH  # epochs 0 and 1, whole
+    assert f"stopped by SIGTERM at the end of epoch 1, step {2 * STEPS_PER_EPOCH}; saved " in err
+    assert "drawn anew" not in err
 
 
 def test_a_stop_while_testing_writes_no_checkpoint(fake_data_dir, in_tmp_dir, capsys):
