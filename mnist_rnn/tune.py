@@ -51,7 +51,7 @@ import yaml
 from jsonargparse import get_loader
 from lightning.pytorch import Callback, LightningModule, Trainer
 
-from mnist_rnn.errors import UserError, first_line
+from mnist_rnn.errors import SettingsError, UserError, first_line
 
 try:
     import optuna
@@ -225,8 +225,9 @@ def check_settings(base: Path, overrides: dict[str, Any], space: dict[str, Any],
             raise UserError(f"--space {space_path}: {key} is not an option of fit{hint}")
         for value in candidate_values(spec):
             try:
-                cli.parser.parse_args([*base_args, f"--{key}={_as_argument(value)}"])
-            except ArgumentError as error:
+                parsed = cli.parser.parse_args([*base_args, f"--{key}={_as_argument(value)}"])
+                _build_section(parsed, key)
+            except (ArgumentError, SettingsError) as error:
                 raise UserError(f"--space {space_path}: {key}: fit refuses {value!r}: {_one_line(error)}") from error
         kind = next((kind for kind in ("log", "float") if isinstance(spec, dict) and kind in spec), None)
         if kind is not None:  # whole ends pass for a whole-number option, and the fractions drawn between fail
@@ -240,6 +241,19 @@ def check_settings(base: Path, overrides: dict[str, Any], space: dict[str, Any],
                     f"draws: {{int: [{low}, {high}]}} draws whole numbers ({_one_line(error)})"
                 ) from error
     return cli.config
+
+
+def _build_section(settings: Any, key: str) -> None:
+    """Build the model or the data module of ``settings`` (the section ``key`` is in) as fit would: their own
+    checks refuse values of the right type that cannot work (an lr range from -0.01: every trial failed with
+    "lr must be positive"). Building either touches no file and trains nothing."""
+    from mnist_rnn.data import MNISTDataModule
+    from mnist_rnn.model import RNNClassifier
+
+    section = key.split(".", 1)[0]
+    built = {"model": RNNClassifier, "data": MNISTDataModule}.get(section)
+    if built is not None:
+        built(**{name: value for name, value in settings[section].items() if not name.startswith("_")})
 
 
 def prepare_data(settings: Any) -> None:

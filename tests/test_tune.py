@@ -89,6 +89,10 @@ def tune_error(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:
         ({"model.lr": {"logg": [1.0e-3, 1.0e-2]}}, "model.lr: {logg: ...} is not a range (did you mean log?)"),
         ({"model.cell": ["lstm", "transformer"]}, "model.cell: fit refuses 'transformer'"),
         ({"data.batch_size": ["many"]}, "data.batch_size: fit refuses 'many'"),
+        # Values of the right type that the model or the data module refuses: every trial failed on them.
+        ({"model.lr": {"float": [-0.01, 0.01]}}, "model.lr: fit refuses -0.01: lr must be positive, got -0.01"),
+        ({"model.dropout": [0.1, 1.5]}, "model.dropout: fit refuses 1.5: dropout must be in [0, 1), got 1.5"),
+        ({"data.batch_size": [0, 64]}, "data.batch_size: fit refuses 0: batch_size must be positive, got 0"),
     ],
 )
 def test_a_bad_space_is_one_line_naming_the_option(space, message, fake_data_dir, in_tmp_dir, capsys):
