@@ -611,15 +611,15 @@ def _read_the_data_of(saved: dict[str, Any], config: Any, typed: set[str]) -> No
         config.data.dataset = dataset
         changed.append(dataset)
     same_folder = folder and Path(folder).resolve() == Path(config.data.data_dir).expanduser().resolve()
-    if folder and "data.data_dir" not in typed and not same_folder and Path(folder).is_dir():
-        config.data.data_dir = folder
-        changed.append(f"in {folder}")
-    elif folder and "data.data_dir" not in typed and not same_folder:
-        # Checkpoints keep it absolute now; older ones as typed, relative to a folder that is not this one.
-        warn(
-            f"the checkpoint's run read its data from {folder}, which is not there from here: reading "
-            f"{config.data.data_dir} instead (--data.data_dir names the folder)"
-        )
+    if folder and "data.data_dir" not in typed and not same_folder:
+        if Path(folder).is_dir():
+            config.data.data_dir = folder
+            changed.append(f"in {folder}")
+        else:  # checkpoints keep it absolute now; older ones as typed, relative to a folder not this one
+            warn(
+                f"the checkpoint's run read its data from {folder}, which is not there from here: reading "
+                f"{config.data.data_dir} instead (--data.data_dir names the folder)"
+            )
     if changed:
         tell(f"reading {config.data.dataset} in {config.data.data_dir}, as the checkpoint was trained")
 
@@ -799,7 +799,8 @@ def _check_config_files(args: list[str]) -> None:
         if not path.is_file():
             continue  # jsonargparse says "File does not exist"
         try:
-            settings = yaml.safe_load(path.read_text())
+            text = path.read_text()
+            settings = yaml.safe_load(text)
         except yaml.YAMLError as error:
             mark = getattr(error, "problem_mark", None)
             where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -812,7 +813,7 @@ def _check_config_files(args: list[str]) -> None:
             raise UserError(f"--config {path}: cannot be read ({first_line(error)})") from error
         if settings is None:
             raise UserError(f"--config {path}: the file is empty (or only comments): put settings in it or drop it")
-        if repeated := repeated_key(path.read_text()):
+        if repeated := repeated_key(text):
             raise UserError(f"--config {path}: {repeated}: keep one")
         if not isinstance(settings, dict):
             raise UserError(f"--config {path}: expected settings (key: value lines), found a {type(settings).__name__}")

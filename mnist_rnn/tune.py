@@ -86,14 +86,15 @@ def read_space(path: Path) -> dict[str, Any]:
     optional ``step``. Keys may also nest as in a ``fit`` config (``model: {lr: {log: [...]}}``).
     """
     try:
-        space = load_yaml(path.read_text())
+        text = path.read_text()
+        space = load_yaml(text)
     except OSError as error:
         raise UserError(f"--space {path}: cannot be read ({first_line(error)})") from error
     except yaml.YAMLError as error:
         raise UserError(f"--space {path}: not valid YAML ({first_line(error)})") from error
     from mnist_rnn.cli import repeated_key
 
-    if repeated := repeated_key(path.read_text()):
+    if repeated := repeated_key(text):
         raise UserError(f"--space {path}: {repeated}: keep one")
     if not isinstance(space, dict) or not space:
         raise UserError(f"--space {path}: expected option: range lines (model.lr: {{log: [1.0e-4, 1.0e-2]}})")
