@@ -137,7 +137,7 @@ def decode_image(
         try:
             data = Path(source).read_bytes()
         except FileNotFoundError as error:
-            raise ImageError(name, "no such file") from error
+            raise ImageError(name, what_is_missing(source)) from error
         except OSError as error:
             raise ImageError(name, f"cannot be read ({error.strerror or error})") from error
     if not data:
@@ -247,7 +247,8 @@ def find_images(path_or_glob: str | Path) -> list[Path]:
         below = any(_holds_images(folder) for folder in candidates if folder.is_dir())
     else:
         candidates = _glob(str(path_or_glob))
-    files = [p for p in candidates if p.is_file()]
+    # A link to nothing is one of the user's files too: with an image suffix it gets its row, with its reason.
+    files = [p for p in candidates if p.is_file() or (p.is_symlink() and not p.exists())]
     found = sorted(p for p in files if p.suffix.lower() in IMAGE_SUFFIXES)
     others = sorted(p for p in files if p.suffix.lower() not in IMAGE_SUFFIXES)
     named = ", ".join(str(p) for p in others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
@@ -262,8 +263,6 @@ def find_images(path_or_glob: str | Path) -> list[Path]:
             warn(f"skipped {named}: not a {listed()} file, by the suffix of its name")
         else:
             warn(f"skipped {len(others)} files, not {listed()} files by the suffix of their names: {named}")
-    for link in sorted(p for p in candidates if p.is_symlink() and not p.exists()):  # is_file() said no
-        warn(f"skipped {link}: a symbolic link to {os.readlink(link)}, which does not exist")
     if below:
         warn(f"the images in subfolders of {path_or_glob} were not read: {every_image} reads them too")
     return found

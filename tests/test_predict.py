@@ -184,21 +184,23 @@ def test_bad_files_get_a_row_the_others_are_predicted_and_the_exit_status_says_s
     (pictures / "empty.jpg").touch()
     good = (pictures / "scan.png").read_bytes()
     (pictures / "truncated.png").write_bytes(good[: len(good) // 2])
+    (pictures / "moved.jpg").symlink_to(pictures / "elsewhere.jpg")  # a link whose photo was moved away
     with pytest.raises(SystemExit) as exit_info:
         predict(checkpoint, pictures)
     assert exit_info.value.code == 2
     captured = capsys.readouterr()
     rows = {Path(row[0]).name: row[1:] for row in read_csv(captured.out)[1:]}
-    assert len(rows) == 8
+    assert len(rows) == 9
     for name in ("text.png", "empty.jpg", "truncated.png"):
         assert rows[name][0] == "error" and "not a readable image" in rows[name][1]
         assert str(pictures / name) in captured.err
+    assert rows["moved.jpg"] == ["error", f"a symbolic link to {pictures / 'elsewhere.jpg'}, which does not exist"]
     for name in ("scan.png", "photo.jpg", "drawn.png", "five.bmp", "mnist_style.gif"):
         assert rows[name][0].isdigit() and 0 < float(rows[name][1]) <= 1
-    assert "3 of 8 files could not be read" in captured.err
+    assert "4 of 9 files could not be read" in captured.err
     assert "Traceback" not in captured.err
     saved = read_csv(Path("lightning_logs/version_0/predictions.csv").read_text())
-    assert len(saved) == 1 + 8
+    assert len(saved) == 1 + 9
 
 
 def test_no_images_or_no_checkpoint_is_one_clear_line(checkpoint, tmp_path, in_tmp_dir, capsys):
