@@ -34,9 +34,10 @@ from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 from torchvision import datasets
+from torchvision.datasets.mnist import read_image_file, read_label_file
 
 from mnist_rnn.errors import DataError, SettingsError, UserError, first_line, tell, warn
-from mnist_rnn.idx import check_idx_pair
+from mnist_rnn.idx import check_idx_pair, fingerprint
 from mnist_rnn.preparation import FRAME
 from mnist_rnn.user_images import UserImages
 
@@ -74,6 +75,20 @@ DATASETS: dict[str, DatasetInfo] = {
     "mnist": DatasetInfo(datasets.MNIST, mean=0.1307, std=0.3081),
     "fashion_mnist": DatasetInfo(datasets.FashionMNIST, mean=0.2860, std=0.3530),
     "kmnist": DatasetInfo(datasets.KMNIST, mean=0.1918, std=0.3483),
+}
+
+# The official files of the family, by their :func:`~mnist_rnn.idx.fingerprint` (measured here on the files
+# whose MD5 matches each set's published sums; KMNIST's could not be had here): a file under another name,
+# or in another set's folder, is named instead of read.
+KNOWN_FILES: dict[str, tuple[str, str]] = {
+    "829a8c37c4ce2209": ("mnist", "train-images-idx3-ubyte"),
+    "65a50cbbf4e906d7": ("mnist", "train-labels-idx1-ubyte"),
+    "9f245149ae612194": ("mnist", "t10k-images-idx3-ubyte"),
+    "ff7bcfd416de3373": ("mnist", "t10k-labels-idx1-ubyte"),
+    "85131e4e7b057a69": ("fashion_mnist", "train-images-idx3-ubyte"),
+    "bad3541b69d91243": ("fashion_mnist", "train-labels-idx1-ubyte"),
+    "1a49afb368079c88": ("fashion_mnist", "t10k-images-idx3-ubyte"),
+    "0402a96d92fd2663": ("fashion_mnist", "t10k-labels-idx1-ubyte"),
 }
 
 
@@ -321,16 +336,29 @@ class MNISTDataModule(LightningDataModule):
                 f"--data.data_dir {self.data_dir}: a file, not a folder: pass the folder that holds "
                 f"{self.info.folder}/raw/"
             )
+        splits = self._splits()
         self._check_paths()
-        self._unpack_gz_files()
-        if not self._files_present():
+        self._unpack_gz_files(splits)
+        if not self._files_present(splits):
             self._check_not_inside_the_layout()
             self._download()
-        train_count = self._check_files(train=True)
-        self._check_files(train=False)
-        self._check_val_size(train_count)
-        if self.trainer is None or self.trainer.state.fn == "fit":
-            self._check_batch_size(train_count)
+        counts = {train: self._check_files(train) for train in splits}
+        if True in counts:
+            self._check_val_size(counts[True])
+            if self.trainer is None or self.trainer.state.fn == "fit":
+                self._check_batch_size(counts[True])
+
+    def _splits(self) -> tuple[bool, ...]:
+        """The splits this run reads (``train=True``, ``False``): ``test`` reads only the test files, so a folder
+        that holds only those serves it, and a damaged training file does not stop it."""
+        testing = self.trainer is not None and self.trainer.state.fn == "test"
+        return (False,) if testing else (True, False)
+
+    def _split_files(self, train: bool) -> list[Path]:
+        """A split's images and labels files: torchvision lists train images, train labels, test images, test
+        labels."""
+        names = self.info.file_names[:2] if train else self.info.file_names[2:]
+        return [self.raw_folder / name for name in names]
 
     def _check_paths(self) -> None:
         """Name a data file that is there but cannot be a file: a folder, a symbolic link that loops, one to
@@ -342,23 +370,26 @@ class MNISTDataModule(LightningDataModule):
             except OSError as error:
                 if error.errno == errno.ELOOP:
                     raise DataError(f"{path}: a symbolic link that loops (points back to itself)") from error
+                if error.errno in (errno.EACCES, errno.EPERM):  # a folder on the way this user may not open
+                    raise DataError(
+                        f"{path}: cannot be reached ({error.strerror}): check its folders' permissions"
+                    ) from error
                 if path.is_symlink():
                     raise DataError(f"{path}: a symbolic link to {os.readlink(path)}, which does not exist") from error
                 continue  # simply missing: unpacked or downloaded below
             if path.is_dir():
                 raise DataError(f"{path}: a folder, not a file: put the {name} file there (or its {name}.gz)")
 
-    def _unpack_gz_files(self) -> None:
+    def _unpack_gz_files(self, splits: tuple[bool, ...]) -> None:
         """Unpack ``NAME.gz`` files in ``raw/`` whose uncompressed file is missing (what people download by
         hand), and check each pair like uncompressed files: by their IDX content, not by a checksum."""
-        names = self.info.file_names
-        for images, labels in (names[:2], names[2:]):
-            pair = [self.raw_folder / images, self.raw_folder / labels]
+        for train in splits:
+            pair = self._split_files(train)
             if all(path.is_file() for path in pair) or not any(_gz(path).is_file() for path in pair):
                 continue
             missing = [path for path in pair if not path.is_file() and not _gz(path).is_file()]
             if missing:
-                raise DataError(self._missing_message(f"{missing[0].name} is missing (nor is its .gz there)"))
+                raise DataError(self._missing_message(", nor their .gz files", splits))
             unpacked: dict[Path, Path] = {}
             try:
                 for path in pair:
@@ -383,6 +414,15 @@ class MNISTDataModule(LightningDataModule):
         for holder in (self.data_dir, self.data_dir / "raw"):
             if not all((holder / name).is_file() or _gz(holder / name).is_file() for name in self.info.file_names):
                 continue
+            named = holder.parent if holder.name == "raw" else holder  # MNIST/ or FashionMNIST/, perhaps
+            other = next((name for name, info in DATASETS.items() if info.folder == named.name), self.dataset)
+            if other != self.dataset and named.parent != named:
+                # Fashion-MNIST's folder with the default data set: "move them" would train on garments as digits.
+                choose = f"{self.dataset_option} {other} " if self.dataset_option else ""
+                raise DataError(
+                    f"--data.data_dir {self.data_dir}: {named.name}'s files (by their folder), not {folder}'s: "
+                    f"{choose}--data.data_dir {named.parent} reads them"
+                )
             if holder.name == "raw" and holder.parent.name == folder:
                 fix = f"pass the folder that holds {folder}/raw/: --data.data_dir {holder.parent.parent}"
             else:
@@ -409,19 +449,21 @@ class MNISTDataModule(LightningDataModule):
                 for path in made:
                     with contextlib.suppress(OSError):
                         path.rmdir()  # only if empty: never a file
-                raise DataError(self._missing_message(f"the download failed ({download_failure(error)})")) from error
+                raise DataError(
+                    self._missing_message(f", and the download failed ({download_failure(error)})", self._splits())
+                ) from error
 
     def setup(self, stage: str | None = None) -> None:
         """Decode the files into memory once; the split is the same on every call and in every process."""
         if stage in (None, "fit", "validate") and self.train_set is None:
-            images, labels = self._load(train=True)
+            images, labels = self.load_split(train=True)
             self._check_val_size(len(labels))
             order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(self.split_seed))
             val_index, train_index = order[: self.val_size], order[self.val_size :]
             self.train_set = InMemoryImages(images[train_index], labels[train_index])
             self.val_set = InMemoryImages(images[val_index], labels[val_index])
         if stage in (None, "test") and self.test_set is None:
-            self.test_set = InMemoryImages(*self._load(train=False))
+            self.test_set = InMemoryImages(*self.load_split(train=False))
         if stage == "predict" and self.predict_set is None:
             self._load_predict_images()
 
@@ -501,19 +543,46 @@ class MNISTDataModule(LightningDataModule):
             return None
         return UnrepeatedDistributedSampler(dataset, shuffle=False, **trainer.distributed_sampler_kwargs)
 
-    def _load(self, train: bool) -> tuple[Tensor, Tensor]:
-        """Decode one split with torchvision's own reader: uint8 images (N, 1, H, W), int64 labels (N,)."""
+    def load_split(self, train: bool) -> tuple[Tensor, Tensor]:
+        """Decode one split with torchvision's own IDX reader: uint8 images (N, 1, H, W), int64 labels (N,).
+        Its functions, not its data set class, which wants all four files there to read one split's two."""
         self._check_files(train)
-        data = self.info.torchvision_class(str(self.data_dir), train=train, download=False)
-        return data.data.unsqueeze(1).contiguous(), data.targets.long()
+        images, labels = self._split_files(train)
+        return read_image_file(str(images)).unsqueeze(1).contiguous(), read_label_file(str(labels)).long()
 
     def _check_files(self, train: bool) -> int:
-        """Check one split's pair of IDX files (cheap: headers, sizes, labels); return its number of images."""
-        if not self._files_present():
-            raise DataError(self._missing_message("they are not there"))
-        # torchvision lists them in this order: train images, train labels, test images, test labels.
-        images, labels = self.info.file_names[:2] if train else self.info.file_names[2:]
-        return check_idx_pair(self.raw_folder / images, self.raw_folder / labels, num_classes=self.num_classes)
+        """Check one split's pair of IDX files (cheap: headers, sizes, labels, which set's files they are);
+        return its number of images."""
+        if not self._files_present((train,)):
+            raise DataError(self._missing_message("", (train,)))
+        images, labels = self._split_files(train)
+        count = check_idx_pair(images, labels, num_classes=self.num_classes)
+        for path in (images, labels):
+            self._check_known_file(path)
+        return count
+
+    def _check_known_file(self, path: Path) -> None:
+        """Refuse a file that is another known file of the family (:data:`KNOWN_FILES`): another set's (the
+        Fashion-MNIST files copied under MNIST/raw/), or the other split's (the train and t10k files swapped,
+        or the test files copied over with the training ones). Each of these trained and tested without a
+        word, on the wrong images."""
+        known = KNOWN_FILES.get(fingerprint(path))
+        if known is None or known == (self.dataset, path.name):
+            return
+        dataset, name = known
+        folder = DATASETS[dataset].folder
+        if dataset == self.dataset:
+            raise DataError(
+                f"{path}: {folder}'s {name}, not its {path.name}: the files were swapped or copied over each "
+                "other; put each under its own name, or download them again"
+            )
+        read_it = ""
+        if self.dataset_option:
+            read_it = f"{self.dataset_option} {dataset} reads {folder}'s files (in {folder}/raw/); "
+        raise DataError(
+            f"{path}: {folder}'s {name}, not {self.info.folder}'s: {read_it}put {self.info.folder}'s own files "
+            f"in {self.raw_folder}/ (or remove these, and fit downloads them)"
+        )
 
     def _check_val_size(self, train_count: int) -> None:
         if self.val_size >= train_count:
@@ -540,17 +609,23 @@ class MNISTDataModule(LightningDataModule):
                 f"({train_count:,} minus val_size={self.val_size:,}): pass a smaller --data.batch_size"
             )
 
-    def _files_present(self) -> bool:
-        return all((self.raw_folder / name).is_file() for name in self.info.file_names)
+    def _files_present(self, splits: tuple[bool, ...]) -> bool:
+        return all(path.is_file() for train in splits for path in self._split_files(train))
 
-    def _missing_message(self, reason: str) -> str:
+    def _missing_message(self, reason: str, splits: tuple[bool, ...]) -> str:
+        """The files of ``splits`` not in ``raw/``, and where they might be; ``reason`` follows the folder
+        (", and the download failed (...)")."""
         # The folder of another data set of the family there: most likely the --data.dataset left out.
         others = [
             name
             for name, info in DATASETS.items()
             if name != self.dataset and (Path(self.data_dir) / info.folder / "raw").is_dir()
         ]
+        missing = [path.name for train in splits for path in self._split_files(train) if not path.is_file()]
         hint = ""
+        legacy = self.data_dir / self.info.folder / "processed"
+        if legacy.is_dir():  # torchvision's reader still takes it, and so skips the download
+            hint = f" {legacy}/ holds the layout of torchvision before 0.9, which is not read: remove it."
         if others:
             there = f" {self.data_dir} holds {DATASETS[others[0]].folder}/raw/"
             if self.dataset_option:
@@ -558,10 +633,13 @@ class MNISTDataModule(LightningDataModule):
             else:
                 hint = f"{there}, another data set than the checkpoint's."
         return (
-            f"{self.info.folder} files not found in {self.raw_folder}/ and {reason}: expected "
-            f"{', '.join(self.info.file_names)}. Pass --data.data_dir pointing at a folder that holds "
+            f"{self.info.folder} files not found in {self.raw_folder}/{reason}: missing {', '.join(missing)}. "
+            "Pass --data.data_dir pointing at a folder that holds "
             f"{self.info.folder}/raw/.{hint}"
         )
+
+
+IDX_START = b"\x00\x00\x08"  # every IDX file of unsigned bytes begins so (then its number of dimensions)
 
 
 def _gz(path: Path) -> Path:
@@ -595,8 +673,13 @@ def _unpack(gz_path: Path) -> Path:
     name = gz_path.name[: -len(".gz")]
     partial = gz_path.with_name(f".{name}.{os.getpid()}.partial")
     _remove_partials_of_ended_processes(gz_path.parent, name)
+    head = b""
     try:
-        with gzip.open(gz_path, "rb") as source, open(partial, "wb") as target:
+        with open(gz_path, "rb") as start:
+            head = start.read(3)
+        # Already unpacked (a browser unpacks a .gz it downloads and may keep the name): taken as it is.
+        opener = open if head == IDX_START else gzip.open
+        with opener(gz_path, "rb") as source, open(partial, "wb") as target:
             shutil.copyfileobj(source, target)
     except (OSError, EOFError) as error:  # not gzip, truncated, or a read-only folder
         with contextlib.suppress(OSError):  # a read-only folder refuses even this
@@ -607,5 +690,11 @@ def _unpack(gz_path: Path) -> Path:
                 f"folder you can write to (gunzip -k), or copy {gz_path.parent.parent.parent} there, and pass that "
                 "as --data.data_dir"
             ) from error
-        raise DataError(f"{gz_path}: cannot be unpacked ({first_line(error)})") from error
+        if head.startswith(b"<"):
+            why = "an HTML page, not the data (a download that was answered with an error page?)"
+        elif isinstance(error, EOFError):
+            why = "truncated (an interrupted download?)"
+        else:
+            why = first_line(error)
+        raise DataError(f"{gz_path}: cannot be unpacked: {why}; download it again") from error
     return partial

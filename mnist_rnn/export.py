@@ -39,7 +39,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from mnist_rnn.errors import UserError, first_line
+from mnist_rnn.errors import DataError, UserError, first_line
 from mnist_rnn.inference import (
     Parity,
     ProbabilityModel,
@@ -185,23 +185,21 @@ def check_images(
     ``required``: the user named ``data_dir``, so a test set not there is an error, not a quiet fallback to
     generated images (a mistyped folder would otherwise pass the check on other images than they meant).
     """
-    from mnist_rnn.data import DATASETS
+    from mnist_rnn.data import DATASETS, MNISTDataModule
 
     dataset = hparams.get("dataset") or "mnist"
     size = hparams["image_size"]
     if data_dir is not None and dataset in DATASETS:
+        data = MNISTDataModule(data_dir=str(data_dir), dataset=dataset)
+        data.dataset_option = None  # the checkpoint's data set: no option chooses it here
         try:
-            test_set = DATASETS[dataset].torchvision_class(str(data_dir), train=False, download=False)
-        except (RuntimeError, OSError, ValueError) as error:
+            images = data.load_split(train=False)[0][:count]
+        except DataError as error:
             if required:
-                folder = DATASETS[dataset].folder
-                raise UserError(
-                    f"--data.data_dir {data_dir}: no readable {folder} test set in {Path(data_dir) / folder / 'raw'} "
-                    f"({first_line(error)}): pass the folder that holds {folder}/raw/, or leave --data.data_dir out"
-                ) from error
+                leave_out = "or leave --data.data_dir out, and the export is checked on generated images"
+                raise UserError(f"{str(error).rstrip('.')}; {leave_out}") from error
             # not there, or unreadable: fall back to generated images
         else:
-            images = test_set.data[:count].unsqueeze(1).contiguous()
             if images.shape[-1] == size:
                 return images, f"{dataset} test images from {data_dir}"
     return generated_images(count, size), "generated images (no test set found)"

@@ -7,6 +7,7 @@ and the (small) label file, and say in one line what is wrong and in which file.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import struct
 from pathlib import Path
@@ -44,12 +45,23 @@ def check_idx_pair(images: Path, labels: Path, image_size: int = 28, num_classes
     return count
 
 
+def fingerprint(path: Path) -> str:
+    """Which file this is, cheaply: the SHA-256 of its first MiB (16 hex digits). A file's size and header
+    are checked on their own; the start of its pixels or labels tells the family's files apart (every set
+    has the same sizes and headers)."""
+    with open(path, "rb") as file:
+        return hashlib.sha256(file.read(1 << 20)).hexdigest()[:16]
+
+
 def _read_header(path: Path, magic: int, kind: str) -> tuple[int, ...]:
     """The dimensions in the header of ``path``, after checking its magic number and its size."""
     ndim = magic & 0xFF
     header_size = 4 + 4 * ndim
-    with open(path, "rb") as file:
-        header = file.read(header_size)
+    try:
+        with open(path, "rb") as file:
+            header = file.read(header_size)
+    except OSError as error:  # no permission, most often on shared storage
+        raise DataError(f"{path}: cannot be read ({error.strerror or error})") from error
     if len(header) < 4 or struct.unpack(">I", header[:4])[0] != magic:
         found = f"0x{struct.unpack('>I', header[:4])[0]:08x}" if len(header) >= 4 else "none: the file is empty"
         raise DataError(f"{path}: not an IDX {kind} file (magic number {found}, expected 0x{magic:08x})")

@@ -146,10 +146,23 @@ def test_a_bad_gz_file_is_named_and_nothing_is_left(tmp_path, no_network):
         "t10k-images-idx3-ubyte.gz",
         "t10k-labels-idx1-ubyte.gz",
     ]
-    (raw / "t10k-images-idx3-ubyte.gz").write_bytes(b"not gzip")
-    with pytest.raises(DataError, match="t10k-images-idx3-ubyte.gz: cannot be unpacked"):
-        MNISTDataModule(data_dir=str(tmp_path), val_size=40).prepare_data()
-    assert not list(raw.glob(".*"))
+    gz = raw / "t10k-images-idx3-ubyte.gz"
+    whole = gz.read_bytes()
+    for content, why in (
+        (b"not gzip", r"Not a gzipped file \(b'no'\)"),
+        (whole[: len(whole) // 2], r"truncated \(an interrupted download\?\)"),
+        (b"<!DOCTYPE html><title>404", r"an HTML page, not the data \(a download .* error page\?\)"),
+    ):
+        gz.write_bytes(content)
+        with pytest.raises(DataError, match=f"t10k-images-idx3-ubyte.gz: cannot be unpacked: {why}; download it again"):
+            MNISTDataModule(data_dir=str(tmp_path), val_size=40).prepare_data()
+        assert not list(raw.glob(".*"))
+    # An IDX file already unpacked under the .gz name (a browser unpacks what it downloads): read as it is.
+    gz.write_bytes(gzip.decompress(whole))
+    (raw / "t10k-labels-idx1-ubyte.gz").unlink()
+    write_idx(raw / "t10k-labels-idx1-ubyte", fake_digits(TEST_IMAGES, seed=1)[1])
+    MNISTDataModule(data_dir=str(tmp_path), val_size=40).prepare_data()
+    assert (raw / "t10k-images-idx3-ubyte").read_bytes() == gzip.decompress(whole)
 
 
 def test_runs_unpacking_the_same_gz_files_at_once_do_not_trip_each_other(tmp_path, no_network, monkeypatch):
@@ -211,6 +224,90 @@ def test_a_data_dir_inside_the_layout_names_the_folder_to_pass(tmp_path, no_netw
     (tmp_path / "MNIST" / "raw").rename(loose)
     with pytest.raises(DataError, match=f"move them into {loose / 'MNIST' / 'raw'}/, or pass the folder"):
         MNISTDataModule(data_dir=str(loose)).prepare_data()
+
+
+def test_another_sets_folder_given_as_the_data_dir_names_the_data_set(tmp_path, no_network):
+    """Fashion-MNIST's raw/ folder with the default data set: the fix for MNIST's own folder ("move them into
+    .../MNIST/raw/") would have trained on garments as digits."""
+    write_fake_set(tmp_path, "FashionMNIST")
+    with pytest.raises(DataError) as error:
+        MNISTDataModule(data_dir=str(tmp_path / "FashionMNIST" / "raw")).prepare_data()
+    assert str(error.value) == (
+        f"--data.data_dir {tmp_path / 'FashionMNIST' / 'raw'}: FashionMNIST's files (by their folder), not "
+        f"MNIST's: --data.dataset fashion_mnist --data.data_dir {tmp_path} reads them"
+    )
+    assert no_network == []
+
+
+@pytest.mark.parametrize("how", ["another set's", "swapped", "test copied from train"])
+def test_files_of_another_set_or_split_are_named_not_trained_on(tmp_path, monkeypatch, no_network, how):
+    """The official files are known by their fingerprint (here the fake set's stand in for them): files
+    under the wrong name trained and tested without a word (65% "MNIST" test accuracy on garments)."""
+    write_fake_set(tmp_path, "MNIST")
+    raw = tmp_path / "MNIST" / "raw"
+    owner = "fashion_mnist" if how == "another set's" else "mnist"
+    monkeypatch.setattr(
+        data_module, "KNOWN_FILES", {data_module.fingerprint(path): (owner, path.name) for path in raw.iterdir()}
+    )
+    if owner == "mnist":
+        MNISTDataModule(data_dir=str(tmp_path), val_size=40).prepare_data()  # each under its own name: read
+    train_images, test_images = raw / "train-images-idx3-ubyte", raw / "t10k-images-idx3-ubyte"
+    if how == "swapped":
+        for kind in ("images-idx3", "labels-idx1"):
+            train, test = raw / f"train-{kind}-ubyte", raw / f"t10k-{kind}-ubyte"
+            train.rename(raw / "held"), test.rename(train), (raw / "held").rename(test)
+    elif how == "test copied from train":
+        for kind in ("images-idx3", "labels-idx1"):
+            (raw / f"t10k-{kind}-ubyte").write_bytes((raw / f"train-{kind}-ubyte").read_bytes())
+    with pytest.raises(DataError) as error:
+        MNISTDataModule(data_dir=str(tmp_path), val_size=20).prepare_data()
+    assert (
+        str(error.value)
+        == {
+            "another set's": f"{train_images}: FashionMNIST's train-images-idx3-ubyte, not MNIST's: --data.dataset "
+            f"fashion_mnist reads FashionMNIST's files (in FashionMNIST/raw/); put MNIST's own files in {raw}/ (or "
+            "remove these, and fit downloads them)",
+            "swapped": f"{train_images}: MNIST's t10k-images-idx3-ubyte, not its train-images-idx3-ubyte: the files "
+            "were swapped or copied over each other; put each under its own name, or download them again",
+            "test copied from train": f"{test_images}: MNIST's train-images-idx3-ubyte, not its "
+            "t10k-images-idx3-ubyte: "
+            "the files were swapped or copied over each other; put each under its own name, or download them again",
+        }[how]
+    )
+
+
+def test_a_test_run_needs_only_the_test_files(tmp_path, in_tmp_dir, capsys, no_network):
+    """test reads the t10k pair alone: a folder holding only those served it not ("expected train-images..."),
+    and with a network it would have downloaded the 47 MB it never reads."""
+    from mnist_rnn.cli import main
+    from tests.helpers import fit_tiny
+
+    write_fake_set(tmp_path, "MNIST")
+    checkpoint = next((fit_tiny(tmp_path) / "checkpoints").glob("best*.ckpt"))
+    for path in (tmp_path / "MNIST" / "raw").glob("train-*"):
+        path.unlink()
+    capsys.readouterr()
+    main(["test", "--ckpt_path", str(checkpoint), "--trainer.enable_progress_bar", "false"])
+    assert f"on {TEST_IMAGES} test images" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["validate", "--ckpt_path", str(checkpoint), "--trainer.enable_progress_bar", "false"])
+    assert "missing train-images-idx3-ubyte, train-labels-idx1-ubyte. Pass" in capsys.readouterr().err
+
+
+def test_the_layout_of_old_torchvision_versions_is_named(tmp_path, no_network):
+    """MNIST/processed/training.pt and test.pt: torchvision's reader takes them and skips the download, so
+    the files were "not found" with no word of why."""
+    (tmp_path / "MNIST" / "processed").mkdir(parents=True)
+    for name in ("training.pt", "test.pt"):
+        torch.save(
+            (torch.zeros(4, 28, 28, dtype=torch.uint8), torch.zeros(4, dtype=torch.long)),
+            tmp_path / "MNIST" / "processed" / name,
+        )
+    with pytest.raises(DataError) as error:
+        MNISTDataModule(data_dir=str(tmp_path)).prepare_data()
+    assert str(error.value).endswith(
+        f"{tmp_path / 'MNIST' / 'processed'}/ holds the layout of torchvision before 0.9, which is not read: remove it."
+    )
 
 
 def test_a_mistyped_data_dir_leaves_no_empty_folders(tmp_path, no_network):
