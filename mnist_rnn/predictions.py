@@ -118,9 +118,7 @@ class PredictionWriter(BasePredictionWriter):
         if self.stdout:  # first: the answers are on the screen even where the file cannot be written (a full disk)
             _write_stdout(data)
         if trainer.log_dir is not None:
-            self.path = Path(trainer.log_dir) / FILE_NAME
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.path.write_bytes(data)
+            self.path = _write_new(Path(trainer.log_dir), FILE_NAME, data)
         several = {path for path, flag in zip(predict_set.files, predict_set.several, strict=True) if flag}
         for path, digit, reason in rows:
             if digit == "error":
@@ -131,6 +129,22 @@ class PredictionWriter(BasePredictionWriter):
                 warn(f"{path}: {several_warning(self._subject)}")
         if self.path is not None:
             tell(f"the table is also in {self.path}")
+
+
+def _write_new(folder: Path, name: str, data: bytes) -> Path:
+    """Write ``data`` in ``folder`` under ``name``, or ``stem-2.csv``, ``stem-3.csv``... when that is taken:
+    never over a file already there. Without a logger the folder is the working folder, where a
+    ``predictions.csv`` of the user's own was overwritten without a word."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path, count = folder / name, 1
+    while True:
+        try:
+            with open(path, "xb") as file:  # x: fails on an existing file, atomically
+                file.write(data)
+            return path
+        except FileExistsError:
+            count += 1
+            path = folder / f"{Path(name).stem}-{count}{Path(name).suffix}"
 
 
 def _write_stdout(data: bytes) -> None:

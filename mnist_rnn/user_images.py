@@ -175,6 +175,8 @@ def _decode(data: bytes, name: str | Path | None, formats: tuple[str, ...], max_
         raise ImageTooLarge(name, f"image too large ({error})") from error
     except (OSError, SyntaxError, ValueError, EOFError) as error:
         raise DamagedImage(name, f"not a readable image (truncated or damaged {image.format} data: {error})") from error
+    if image.mode == "LAB":  # a TIFF in CIELAB: Pillow converts it to nothing; its L channel is the lightness
+        image = image.getchannel("L")
     return _upright(image)
 
 
@@ -242,17 +244,25 @@ def find_images(path_or_glob: str | Path) -> list[Path]:
     if missing(path_or_glob):
         raise UserError(f"{path_or_glob}: {what_is_missing(path_or_glob)}")
     below = False  # a folder's subfolders are not read, but images in them are named (a folder per class)
+    unreadable: list[tuple[Path, OSError]] = []  # folders this user may not list (their images cannot be seen)
     if path.is_dir():
-        candidates = [p for p in path.iterdir() if not p.name.startswith(".")]
-        below = any(_holds_images(folder) for folder in candidates if folder.is_dir())
+        try:
+            candidates = [p for p in path.iterdir() if not p.name.startswith(".")]
+        except OSError as error:
+            raise UserError(f"{path_or_glob}: cannot be read ({error.strerror or error})") from error
+        below = any(_holds_images(folder, unreadable) for folder in candidates if folder.is_dir())
     else:
-        candidates = _glob(str(path_or_glob))
+        candidates = _glob(str(path_or_glob), unreadable)
     # A link to nothing is one of the user's files too: with an image suffix it gets its row, with its reason.
     files = [p for p in candidates if p.is_file() or (p.is_symlink() and not p.exists())]
     found = sorted(p for p in files if p.suffix.lower() in IMAGE_SUFFIXES)
     others = sorted(p for p in files if p.suffix.lower() not in IMAGE_SUFFIXES)
     named = ", ".join(str(p) for p in others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
     every_image = f"--data.predict_path '{path / '**' / '*'}'"
+    if path.is_dir() and (found or below):
+        unreadable = []  # a folder's subfolders are not read anyway: said below, when they hold images
+    for folder, error in unreadable:
+        warn(f"skipped the folder {folder}: cannot be read ({error.strerror or error})")
     if not found and below:
         raise UserError(f"no images in {path_or_glob} itself, but in its subfolders: {every_image} reads them all")
     if not found:
@@ -268,29 +278,40 @@ def find_images(path_or_glob: str | Path) -> list[Path]:
     return found
 
 
-def _glob(pattern: str) -> list[Path]:
+def _glob(pattern: str, unreadable: list[tuple[Path, OSError]]) -> list[Path]:
     """The paths a glob names, hidden files and folders left out as glob's ``*`` leaves them out. A ``**``
     goes through pathlib, which does not follow symbolic links to folders there: ``glob.glob`` followed a link
-    to a parent folder round and round (82 rows for 2 files; with two such links, without end)."""
+    to a parent folder round and round (82 rows for 2 files; with two such links, without end). The folders
+    below that cannot be listed, which the glob passes over in silence, are added to ``unreadable``."""
     parts = Path(pattern).parts
     if "**" not in parts:  # no recursion; a '**' inside a name is a '*' to glob
         return [Path(path) for path in glob.glob(pattern)]
     first = next(index for index, part in enumerate(parts) if glob.has_magic(part))
     root = Path(*parts[:first]) if first else Path(".")
     found = root.glob(str(Path(*parts[first:])))
-    return [path for path in found if not any(part.startswith(".") for part in path.relative_to(root).parts)]
+    visible = [path for path in found if not any(part.startswith(".") for part in path.relative_to(root).parts)]
+    _holds_images(root, unreadable, stop_at_first=False)
+    return visible
 
 
-def _holds_images(folder: Path) -> bool:
+def _holds_images(folder: Path, unreadable: list[tuple[Path, OSError]], stop_at_first: bool = True) -> bool:
     """Whether ``folder`` or a folder below it holds a file with an image suffix, hidden ones left out as
-    ``**/*`` leaves them out (stops at the first). Links to folders are not followed: one to a parent folder
-    made ``glob`` go round and round, for ever with two of them."""
-    for top, folders, names in os.walk(folder):  # followlinks=False
+    ``**/*`` leaves them out (stops at the first, unless told not to). Links to folders are not followed: one
+    to a parent folder made ``glob`` go round and round, for ever with two of them. The folders that cannot be
+    listed are added to ``unreadable``."""
+    found = False
+
+    def note(error: OSError) -> None:
+        unreadable.append((Path(error.filename), error))
+
+    for top, folders, names in os.walk(folder, onerror=note):  # followlinks=False
         folders[:] = [name for name in folders if not name.startswith(".")]
         for name in names:
             if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_SUFFIXES and Path(top, name).is_file():
-                return True
-    return False
+                found = True
+                if stop_at_first:
+                    return True
+    return found
 
 
 def preparing_workers(count: int) -> int:

@@ -65,6 +65,18 @@ def test_predict_prints_csv_and_writes_predictions_csv(checkpoint, pictures, in_
     assert sorted(path.name for path in saved.parent.iterdir()) == ["config.yaml", "hparams.yaml", "predictions.csv"]
 
 
+def test_a_table_of_the_users_own_is_never_written_over(checkpoint, pictures, in_tmp_dir, capsys):
+    """Without a logger the table goes to the working folder, where it replaced a predictions.csv of the
+    user's own without a word."""
+    Path("predictions.csv").write_text("my own spreadsheet\n")
+    for run in (1, 2):
+        predict(checkpoint, pictures, "--trainer.logger", "false")
+        out, err = capsys.readouterr()
+        assert Path(f"predictions-{run + 1}.csv").read_text() == out
+        assert f"mnist-rnn: the table is also in {Path.cwd() / f'predictions-{run + 1}.csv'}" in err
+    assert Path("predictions.csv").read_text() == "my own spreadsheet\n"
+
+
 @pytest.mark.parametrize("cpu", ["native", "none"])
 def test_a_bfloat16_recipe_still_predicts_float32_probabilities(
     checkpoint, pictures, in_tmp_dir, capsys, monkeypatch, cpu

@@ -75,6 +75,17 @@ def test_pictures_saved_from_the_web_scanned_or_taken_on_an_iphone_are_read(tmp_
     assert format in FORMATS
 
 
+@pytest.mark.parametrize("mode", ["LAB", "CMYK", "YCbCr"])
+def test_a_scan_in_another_colour_space_is_read_as_its_lightness(mode):
+    """A TIFF in CIELAB (a scanner's or Photoshop's colour space) ended a whole predict run in a traceback:
+    Pillow converts LAB to nothing."""
+    scan = render_digit(3, canvas=(120, 160), size=100, ink=(30, 30, 40), paper=(235, 230, 220), mode="RGB")
+    data = io.BytesIO()
+    scan.convert(mode).save(data, "TIFF")
+    decoded = decode_image(data.getvalue())
+    assert close(to_mnist(decoded), to_mnist(scan)) < 0.03
+
+
 def test_user_images_hold_files_images_failures_and_blank_flags(tmp_path):
     render_digit(3, canvas=(64, 64), size=40, ink=0, paper=255).save(tmp_path / "a.png")
     Image.new("L", (40, 40), 255).save(tmp_path / "b.png")
@@ -153,6 +164,32 @@ def test_hidden_files_and_folders_are_not_read(tmp_path, capsys):
     assert capsys.readouterr().err == ""
     assert find_images(str(stick / "**" / "*")) == [stick / "IMG_0001.jpg"]  # as the glob has it
     assert find_images(stick / "._IMG_0001.jpg") == [stick / "._IMG_0001.jpg"]  # named: taken, and judged later
+
+
+def test_folders_this_user_may_not_list_are_named(tmp_path, capsys, monkeypatch):
+    """On shared storage: a folder of pictures without read permission ended predict in a traceback, and an
+    unlistable subfolder's pictures were left out without a word (as root, nothing is refused: simulated)."""
+    shared = tmp_path / "shared"
+    (shared / "locked").mkdir(parents=True)
+    render_digit(7).save(shared / "seven.png")
+    real_scandir = os.scandir
+
+    def scandir(path="."):
+        if Path(path).name == "locked":
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    skipped = f"mnist-rnn: warning: skipped the folder {shared / 'locked'}: cannot be read (Permission denied)\n"
+    assert find_images(str(shared / "**" / "*.png")) == [shared / "seven.png"]
+    assert capsys.readouterr().err == skipped
+    (shared / "seven.png").rename(shared / "seven.txt")  # nothing in the folder itself: the locked one may hold them
+    with pytest.raises(UserError, match="no images found at"):
+        find_images(shared)
+    assert capsys.readouterr().err.startswith(skipped)
+    monkeypatch.setattr(Path, "iterdir", lambda path: (_ for _ in ()).throw(PermissionError(13, "Permission denied")))
+    with pytest.raises(UserError, match=f"^{shared}: cannot be read \\(Permission denied\\)$"):
+        find_images(shared)
 
 
 def test_unreadable_files_name_themselves(tmp_path):
