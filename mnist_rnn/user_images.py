@@ -27,7 +27,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from mnist_rnn import stopping
-from mnist_rnn.errors import UserError, first_line, warn
+from mnist_rnn.errors import UserError, first_line, tell, warn
 from mnist_rnn.garments import prepare_garment
 from mnist_rnn.preparation import FRAME, PREPARED_SIDE, Prepared, prepare, prepare_character
 
@@ -83,6 +83,8 @@ EXIF_ERRORS = (SyntaxError, OSError, ValueError, KeyError, struct.error)
 # processes, one per core it may use, when each worker gets at least this many files: below that, starting
 # them costs more than they save on small PNGs.
 MIN_FILES_PER_WORKER = 32
+# From this many files on, predict says that it is preparing them before it does: it takes a while.
+ANNOUNCED_FILES = 100
 # The most files a worker is handed at once: a stop waits for the share in hand (64 phone photos: about a
 # second), and more per message saves the parent little.
 MAX_SHARE = 64
@@ -459,6 +461,8 @@ class UserImages(Dataset):
         """
         paths = find_images(path_or_glob)
         workers = preparing_workers(len(paths)) if workers is None else workers
+        if len(paths) >= ANNOUNCED_FILES:  # most of such a run: 2,000 photos were seconds of silence
+            tell(f"preparing {len(paths):,} pictures" + (f" in {workers} processes" if workers > 1 else ""))
         files, images, blank, several, failures = [], [], [], [], []
         outcomes = _prepared_files(paths, workers, preparation_for(dataset))
         for path, outcome in zip(paths, outcomes, strict=True):

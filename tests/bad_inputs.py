@@ -153,6 +153,12 @@ BAD_INPUTS = [
     BadInput("`--ckpt_path` that does not exist", ["--ckpt_path", "missing.ckpt"], "missing.ckpt: no such file"),
     BadInput("`--ckpt_path` that is not a checkpoint", ["--ckpt_path", "notes.txt"], "not a checkpoint", _text_file),
     BadInput(
+        "`--trainer.default_root_dir` that names a file",
+        ["--trainer.default_root_dir", "notes.txt"],
+        "notes.txt is a file, not a folder; pass --trainer.default_root_dir DIR naming a folder",
+        _text_file,
+    ),
+    BadInput(
         "`--ckpt_path last` with no earlier run", ["--ckpt_path", "last"], "no last.ckpt found", earlier_run=False
     ),
     BadInput(
@@ -302,10 +308,26 @@ REFUSED_VALUES = [
     ("epochs <= 0", "--trainer.max_epochs", "0", "max_epochs must be positive"),
     ("lr <= 0", "--model.lr", "-0.1", "lr must be positive, got -0.1"),
     ("`val_size` >= the training set", "--data.val_size", "240", "val_size=240 leaves no training images"),
-    ("unknown cell", "--model.cell", "tcn", 'Parser key "model.cell"'),
-    ("unknown sequence mode", "--model.sequence", "columns", 'Parser key "model.sequence"'),
-    ("unknown optimizer", "--model.optimizer", "sgd", 'Parser key "model.optimizer"'),
-    ("unknown learning-rate schedule", "--model.lr_schedule", "linear", 'Parser key "model.lr_schedule"'),
+    ("unknown cell", "--model.cell", "tcn", "--model.cell tcn: not one of lstm, gru, rnn"),
+    (
+        "misspelled sequence mode",
+        "--model.sequence",
+        "row",
+        "--model.sequence row: not one of rows, pixels, permuted (did you mean rows?)",
+    ),
+    ("unknown optimizer", "--model.optimizer", "sgd", "--model.optimizer sgd: not one of adam, adamw"),
+    (
+        "unknown learning-rate schedule",
+        "--model.lr_schedule",
+        "linear",
+        "--model.lr_schedule linear: not one of constant, onecycle, cosine",
+    ),
+    (
+        "a data set's name as its folder has it",
+        "--data.dataset",
+        "FashionMNIST",
+        "--data.dataset FashionMNIST: not one of mnist, fashion_mnist, kmnist (did you mean fashion_mnist?)",
+    ),
     ("a negative seed", "--seed_everything", "-1", "--seed_everything must be between 0 and 4294967295"),
     ("`--trainer.accelerator mps` off a Mac", "--trainer.accelerator", "mps", "mps: not available"),
     ("`--trainer.accelerator tpu` without torch_xla", "--trainer.accelerator", "tpu", "tpu: not available"),

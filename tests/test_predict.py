@@ -154,11 +154,14 @@ def test_the_checkpoint_decides_the_data_set(fake_data_dir, pictures, in_tmp_dir
         "Ankle boot",
     }
     assert_rows_are_the_models(rows, fashion)
-    # Told another data set, predict still reads as the checkpoint's, and says it ignored the option.
-    predict(fashion, pictures, "--data.dataset", "mnist")
-    captured = capsys.readouterr()
-    assert read_csv(captured.out)[0] == ["path", "class", "probability"]
-    assert "warning: ignoring --data.dataset mnist: the checkpoint was trained on fashion_mnist" in captured.err
+    # Told another data set, typed, predict refuses, as test does: the user believes in another model.
+    with pytest.raises(SystemExit) as exit_info:
+        predict(fashion, pictures, "--data.dataset", "mnist")
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == (
+        "mnist-rnn: error: the checkpoint was trained on fashion_mnist, not mnist: pass --data.dataset "
+        "fashion_mnist or leave --data.dataset out\n"
+    )
     # Testing it on another data set, typed, is a mistake, said in one line.
     with pytest.raises(SystemExit) as exit_info:
         main(["test", "--ckpt_path", str(fashion), *data_args(fake_data_dir), "--data.dataset", "mnist", *QUIET])

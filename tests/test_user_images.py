@@ -289,6 +289,22 @@ def test_worker_processes_give_the_same_set_as_one_process(tmp_path):
     assert [path.name for path, _ in shared.failures] == ["broken.png"]
 
 
+def test_many_pictures_are_announced_before_they_are_prepared(tmp_path, capsys, monkeypatch):
+    """2,000 photos took 12-30 s with nothing on the screen between Lightning's lines."""
+    from mnist_rnn import user_images
+
+    for index in range(3):
+        render_digit(index).save(tmp_path / f"{index}.png")
+    monkeypatch.setattr(user_images, "ANNOUNCED_FILES", 4)
+    UserImages.load(tmp_path, workers=0)
+    assert capsys.readouterr().err == ""
+    render_digit(3).save(tmp_path / "3.png")
+    UserImages.load(tmp_path, workers=0)
+    assert capsys.readouterr().err == "mnist-rnn: preparing 4 pictures\n"
+    UserImages.load(tmp_path, workers=2)
+    assert capsys.readouterr().err == "mnist-rnn: preparing 4 pictures in 2 processes\n"
+
+
 def test_files_are_shared_out_one_worker_per_usable_core_when_each_gets_enough(monkeypatch):
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
     enough = user_images.MIN_FILES_PER_WORKER
