@@ -599,3 +599,60 @@ def test_a_small_drawing_is_drawn_with_a_pen_as_fine_for_its_size_as_a_large_one
         draw(driver, pad, [[(0.5, 0.15), (0.5, 0.85)]])
         assert abs(driver.execute_script(INK_ACROSS, 0.47) - pen) <= 2
         assert wait_for_answer(driver)["error"] == ""
+
+
+LIVE = """
+    // Every change of a live region's text from now on (a screen reader says them): [id, text].
+    window.said = [];
+    document.querySelectorAll("[aria-live], [role=alert], [role=status]").forEach((region) =>
+      new MutationObserver(() => window.said.push([region.id, region.textContent]))
+        .observe(region, { childList: true, subtree: true, characterData: true }));
+"""
+
+
+@pytest.mark.slow
+def test_the_rows_are_reached_and_read_by_keyboard_and_each_answer_is_said_once(server):
+    """The rows had no tab stop nor key handler ("Tap or click a row"), and no names; three live regions changed
+    at once per answer (the summary, the row detail, the rows' answers as a list of 28)."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+
+    def press(key: str, shift: bool = False) -> dict:
+        actions = ActionChains(driver)
+        (actions.key_down(Keys.SHIFT).send_keys(key).key_up(Keys.SHIFT) if shift else actions.send_keys(key)).perform()
+        return driver.execute_script(
+            "const e = document.activeElement; return {row: e.dataset.row || null, id: e.id, "
+            "detail: document.getElementById('row-detail').textContent};"
+        )
+
+    with chromium() as driver:
+        driver.get(server + "/")
+        driver.execute_script(LIVE)
+        draw(driver, driver.find_element(By.ID, "pad"), DIGITS["3"])
+        shown = wait_for_answer(driver)
+        time.sleep(0.3)
+        said = [(region, text) for region, text in driver.execute_script("return window.said") if text.strip()]
+        assert said[-1:] == [("announce", shown["summary"])], said  # the answer, said once
+        assert {region for region, _ in said} <= {"status", "announce"}, said  # and "Reading…" before it
+
+        # Each row named by its answer, as a screen reader reads the list.
+        nodes = driver.execute_cdp_cmd("Accessibility.getFullAXTree", {})["nodes"]
+        names = [n["name"]["value"] for n in nodes if n.get("role", {}).get("value") == "option"]
+        assert len(names) == 28 and all(re.fullmatch(r"(After row \d+: \d, [<>\d.]+%|Row \d+: blank so far)", name)
+                                        for name in names), names  # fmt: skip
+        assert names[27] == f"After row 28: {shown['big']}, " + driver.find_element(By.CSS_SELECTOR, ".pct").text
+
+        # One tab stop, on the row where it made up its mind; the arrows move from there; Tab leaves the list.
+        decided = int(shown["summary"].split("after row ")[1].split()[0])
+        driver.execute_script("document.getElementById('file').focus()")
+        here = press(Keys.TAB)
+        assert here["row"] == str(decided) and here["detail"].startswith(f"After row {decided}: "), here
+        here = press(Keys.ARROW_DOWN)
+        assert here["row"] == str(decided + 1) and here["detail"].startswith(f"After row {decided + 1}: ")
+        assert press(Keys.HOME)["row"] == "1" and press(Keys.END)["row"] == "28"
+        assert press(Keys.ARROW_DOWN)["row"] == "28" and press(Keys.PAGE_UP)["row"] == "21"
+        assert driver.execute_script("return window.scrollY") == 0  # the keys moved the rows, not the page
+        selected = driver.find_elements(By.CSS_SELECTOR, '#reading [aria-selected="true"]')
+        assert [row.get_attribute("data-row") for row in selected] == ["21"]
+        assert press(Keys.TAB)["row"] is None  # out of the list at once, not through its 28 rows
+        assert press(Keys.TAB, shift=True)["row"] == "21"  # back to the row picked last

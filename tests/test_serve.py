@@ -556,7 +556,7 @@ def test_the_page_in_chromium_answers_when_the_drawing_pauses(server):
 
     with chromium() as driver:
         driver.get(server + "/")
-        assert driver.find_element(By.ID, "summary").get_attribute("aria-live") == "polite"
+        assert driver.find_element(By.ID, "announce").get_attribute("aria-live") == "polite"  # says the answer
         count_requests(driver)
         pad = driver.find_element(By.ID, "pad")
         draw(driver, pad, DIGITS["4"])  # two strokes: one answer, after the second
