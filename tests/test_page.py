@@ -656,3 +656,52 @@ def test_the_rows_are_reached_and_read_by_keyboard_and_each_answer_is_said_once(
         assert [row.get_attribute("data-row") for row in selected] == ["21"]
         assert press(Keys.TAB)["row"] is None  # out of the list at once, not through its 28 rows
         assert press(Keys.TAB, shift=True)["row"] == "21"  # back to the row picked last
+
+
+HOLD_ANSWERS = """
+    // The server's answers held until the test lets them go (window.answer()); what the page showed and said
+    // at each answer, in window.seen.
+    window.posts = 0;
+    window.seen = [];
+    const held = [];
+    window.held = () => held.length;
+    window.answer = () => held.splice(0).forEach((go) => go());
+    const original = window.fetch;
+    window.fetch = (url, options) => {
+      if (!options || options.method !== "POST") return original(url, options);
+      window.posts++;
+      return original(url, options).then((response) => new Promise((go) => held.push(() => go(response))));
+    };
+    const $ = (id) => document.getElementById(id);
+    new MutationObserver(() => window.seen.push({ interim: $("answer-card").classList.contains("interim"),
+                                                  status: $("status").textContent, said: $("announce").textContent }))
+      .observe($("summary"), { childList: true, characterData: true, subtree: true });
+"""
+
+
+@pytest.mark.slow
+def test_an_answer_to_the_drawing_before_the_last_stroke_is_marked_and_not_said(server):
+    """The answer to a 4's first stroke, coming after the second stroke was lifted but before the pause sent the
+    whole 4 (0.7 s), was shown as the current answer and read out."""
+    with chromium() as driver:
+        driver.get(server + "/")
+        # /info's answer sets the summary's words too: come first.
+        WebDriverWait(driver, 10).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-info"))
+        driver.execute_script(HOLD_ANSWERS)
+        pad = driver.find_element(By.ID, "pad")
+        draw(driver, pad, DIGITS["4"][:1])
+        WebDriverWait(driver, 10).until(lambda d: d.execute_script("return window.held()") == 1)
+        draw(driver, pad, DIGITS["4"][1:])
+        driver.execute_script("window.answer()")  # the first stroke's answer, within the pause after the second
+        WebDriverWait(driver, 10).until(lambda d: d.execute_script("return window.seen.length") == 1)
+        assert driver.execute_script("return window.posts") == 1  # still in the pause
+        seen = driver.execute_script("return window.seen")
+        assert seen[0] == {"interim": True, "status": "still drawing?", "said": ""}
+
+        # The whole 4's answer: current, and said.
+        WebDriverWait(driver, 10).until(lambda d: d.execute_script("return window.held()") == 1)
+        driver.execute_script("window.answer()")
+        WebDriverWait(driver, 10).until(lambda d: d.execute_script("return window.seen.length") == 2)
+        assert driver.execute_script("return window.posts") == 2
+        summary = driver.find_element(By.ID, "summary").text
+        assert driver.execute_script("return window.seen")[1] == {"interim": False, "status": "", "said": summary}
