@@ -55,9 +55,10 @@ PHONE = (390, 844)  # an iPhone 12-15's screen in CSS pixels
 
 
 @contextmanager
-def chromium(width: int = 1280, height: int = 1000, phone: bool = False) -> Iterator:
+def chromium(width: int = 1280, height: int = 1000, phone: bool = False, force_dark: bool = False) -> Iterator:
     """A headless Chromium under Selenium, closed afterwards; ``phone``: a 390x844 phone's screen (mobile
-    viewport, touch), emulated through the DevTools protocol."""
+    viewport, touch), emulated through the DevTools protocol; ``force_dark``: Chrome's auto dark mode for web
+    contents (Android's "darken websites"), which recolours pages that do not say they are light only."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -67,6 +68,9 @@ def chromium(width: int = 1280, height: int = 1000, phone: bool = False) -> Iter
     for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                      f"--window-size={width},{height}", "--force-device-scale-factor=1"):  # fmt: skip
         options.add_argument(argument)
+    if force_dark:  # as on a phone in dark mode with it on: the auto dark mode and the system's dark theme
+        options.add_argument("--enable-features=WebContentsForceDark")
+        options.add_argument("--force-dark-mode")
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     # The viewport exactly this size (a headless window's size counts the browser's own bars).
     size = PHONE if phone else (width, height)

@@ -705,3 +705,40 @@ def test_an_answer_to_the_drawing_before_the_last_stroke_is_marked_and_not_said(
         assert driver.execute_script("return window.posts") == 2
         summary = driver.find_element(By.ID, "summary").text
         assert driver.execute_script("return window.seen")[1] == {"interim": False, "status": "", "said": summary}
+
+
+RAMP = """
+    // The ramp's colours for these probabilities, given to the last row's first cells (a tiny checkpoint's
+    // answers are near 10% everywhere, and the auto dark mode inverted the lightest cells, those under 20%),
+    // and where those cells are: [x, y, "rgb(...)"].
+    const cells = document.querySelectorAll('#reading .row[data-row="28"] .cell');
+    return arguments[0].map((p, k) => { cells[k].style.background = colour(p);
+      const box = cells[k].getBoundingClientRect();
+      return [box.left + box.width / 2, box.top + box.height / 2, cells[k].style.background]; });
+"""
+
+
+@pytest.mark.slow
+def test_chromes_auto_dark_mode_leaves_the_colours_of_the_reading_view_as_they_are(server):
+    """Chrome's "darken websites" (Android, in Chrome's dark theme) inverted the reading view's light cells, so
+    that the least probable classes were darker than the likely ones: darker = more probable was no longer
+    true. (With the flag alone and a light theme, as on a desktop, headless Chromium 156 darkens even a page
+    that says it is light only.)"""
+    import io
+
+    from PIL import Image
+
+    with chromium(force_dark=True) as driver:
+        driver.get(server + "/")
+        draw(driver, driver.find_element(By.ID, "pad"), DIGITS["4"])
+        assert wait_for_answer(driver)["error"] == ""
+        cells = driver.execute_script(RAMP, [0, 0.01, 0.1, 0.3, 0.6, 1])
+        screen = Image.open(io.BytesIO(driver.get_screenshot_as_png())).convert("RGB")
+        given = [tuple(int(v) for v in re.findall(r"\d+", colour)) for _, _, colour in cells]
+        shown = [screen.getpixel((int(x), int(y))) for x, y, _ in cells]
+        pairs = zip(given, shown, strict=True)
+        off = [(g, s) for g, s in pairs if max(abs(u - v) for u, v in zip(g, s, strict=True)) > 8]
+        assert off == [], off  # each cell as the page coloured it
+        lightness = [sum(rgb) for rgb in shown]
+        assert lightness == sorted(lightness, reverse=True)  # darker = more probable
+        assert screen.getpixel((3, 3)) == (0xF4, 0xF5, 0xF9)  # the page's own background
