@@ -742,3 +742,46 @@ def test_chromes_auto_dark_mode_leaves_the_colours_of_the_reading_view_as_they_a
         lightness = [sum(rgb) for rgb in shown]
         assert lightness == sorted(lightness, reverse=True)  # darker = more probable
         assert screen.getpixel((3, 3)) == (0xF4, 0xF5, 0xF9)  # the page's own background
+
+
+BLANK_ROWS = """
+    // The answer on screen again, its prepared image moved down so that its first ink is in row arguments[0] + 1.
+    const answer = JSON.parse(JSON.stringify(shown)), shift = arguments[0] - firstInkRow(answer.prepared);
+    answer.prepared = answer.prepared.map((_, r) => r - shift < 0 || r - shift > 27 ? Array(28).fill(0)
+                                                                                    : answer.prepared[r - shift]);
+    show(answer);
+    const label = document.querySelector("#unread-label"), words = label.querySelector("span");
+    const box = (e) => e.getBoundingClientRect().toJSON();
+    return { label: box(label), words: words.offsetParent ? box(words) : null,
+             lines: Array.from(document.querySelectorAll("#reading .row.unread .winner"),
+                               (cell) => getComputedStyle(cell).boxShadow).filter((s) => s !== "none").length };
+"""
+EMPTY_PREVIEW = """
+    const preview = document.getElementById("preview"), note = document.querySelector(".preview-empty");
+    return { background: getComputedStyle(preview).backgroundColor, note: note.offsetParent ? note.innerText : null };
+"""
+
+
+@pytest.mark.slow
+def test_the_preview_before_an_answer_and_the_blank_rows_read_as_empty(server):
+    """On a 360x640 phone the empty preview was a black square as large as the pad just above it (a second pad?);
+    the answer's column outline crossed the words "blank so far", and over two blank rows of a phone (14 px)
+    the words were squeezed against the column numbers."""
+    with chromium(phone=True) as driver:
+        driver.get(server + "/")
+        layout(driver, 360, 640)
+        assert driver.execute_script(EMPTY_PREVIEW) == {"background": "rgb(238, 240, 245)", "note": "Nothing read yet"}
+        draw(driver, driver.find_element(By.ID, "pad"), DIGITS["3"])
+        assert wait_for_answer(driver)["error"] == ""
+        assert driver.execute_script(EMPTY_PREVIEW) == {"background": "rgb(0, 0, 0)", "note": None}
+
+        for width, height, blank, words_shown in ((360, 640, 2, False), (360, 640, 3, True), (1280, 800, 2, True)):
+            layout(driver, width, height, mobile=width < 400)
+            seen = driver.execute_script(BLANK_ROWS, blank)
+            assert seen["lines"] == 0, (width, blank)  # the outline starts at the first row read
+            assert (seen["words"] is not None) == words_shown, (width, blank, seen)
+            if words_shown:  # within the blank rows, not over the numbers above them nor the rows below
+                words, label = seen["words"], seen["label"]
+                assert label["top"] - 0.5 <= words["top"] and words["bottom"] <= label["bottom"] + 0.5, seen
+        driver.find_element(By.ID, "clear").click()
+        assert driver.execute_script(EMPTY_PREVIEW)["note"] == "Nothing read yet"
