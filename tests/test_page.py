@@ -785,3 +785,21 @@ def test_the_preview_before_an_answer_and_the_blank_rows_read_as_empty(server):
                 assert label["top"] - 0.5 <= words["top"] and words["bottom"] <= label["bottom"] + 0.5, seen
         driver.find_element(By.ID, "clear").click()
         assert driver.execute_script(EMPTY_PREVIEW)["note"] == "Nothing read yet"
+
+
+def test_the_pages_words_before_info_and_without_javascript_fit_any_checkpoint(fashion_server):
+    """Before /info named the data set, and in <noscript>, the page said "digit" (a Fashion-MNIST checkpoint
+    serves garments) and showed curl with localhost:8000 (serve's port is --port)."""
+    page = test_serve.get(fashion_server + "/")[1].decode()
+    static = re.sub(r"<script>.*?</script>|<style>.*?</style>|<!--.*?-->", "", page, flags=re.S)
+    assert re.search(r"\bdigits?\b", static, flags=re.I) is None and "8000" not in static
+    assert "Draw or upload an image" in static and "curl --data-binary @picture.png ADDRESS/predict" in static
+
+    # With JavaScript, /info not answered yet (here: never): the same words, not "digit" from the script.
+    with chromium() as driver:
+        never = "window.fetch = ((f) => (u, o) => String(u) === 'info' ? new Promise(() => {}) : f(u, o))(fetch);"
+        driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": never})
+        driver.get(fashion_server + "/")
+        text = driver.find_element(By.TAG_NAME, "body").text
+        assert driver.title == "mnist_rnn: draw or upload an image" and "digit" not in text.lower(), text
+        assert "Draw large and centred. The answer comes when you pause." in text
