@@ -397,9 +397,22 @@ def _run_precision(config: Path) -> str | None:
     return precision_name(trainer.get("precision")) if isinstance(trainer, dict) else None
 
 
+class OneOf(frozenset):
+    """A setting's values, any of which matches a saved one: a run's precision where the machine it trained on
+    may have replaced the command's (bf16-mixed by 32-true, without bfloat16)."""
+
+    def __repr__(self) -> str:
+        return " or ".join(repr(value) for value in sorted(self))
+
+
 def setting_differences(settings: dict[str, Any], saved: dict[str, Any]) -> list[tuple[str, Any, Any]]:
-    """(key, value in ``settings``, value in ``saved``) of each key both hold with different values."""
-    return [(key, value, saved[key]) for key, value in settings.items() if key in saved and saved[key] != value]
+    """(key, value in ``settings``, value in ``saved``) of each key both hold with different values (not one of
+    them, for a :class:`OneOf`)."""
+    return [
+        (key, value, saved[key])
+        for key, value in settings.items()
+        if key in saved and not (saved[key] in value if isinstance(value, OneOf) else saved[key] == value)
+    ]
 
 
 def best_checkpoint(last: Path) -> Path:

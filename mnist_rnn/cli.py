@@ -51,6 +51,7 @@ from mnist_rnn import stopping
 from mnist_rnn.calibration import N_BINS, calibrate_checkpoint, temperature_text
 from mnist_rnn.checkpoint import (
     AtomicCheckpointIO,
+    OneOf,
     SafeModelCheckpoint,
     check_checkpoint,
     checkpoint_named,
@@ -288,7 +289,11 @@ class MNISTRNNCLI(LightningCLI):
             if config.ckpt_path == "last" and not self.precision_replaced:
                 # Where this machine replaced the command's precision (bf16-mixed, without bfloat16), its run
                 # may have trained in either: one moved here from a machine with bfloat16, or one started here.
-                wanted["trainer.precision"] = precision_name(config.trainer.precision)
+                # Likewise a run started on such a machine, moved here: it saved the float32 it trained in.
+                precision = precision_name(config.trainer.precision)
+                wanted["trainer.precision"] = (
+                    precision if precision in FULL_PRECISIONS else OneOf({precision, FALLBACK})
+                )
         else:  # only what the user chose: the checkpoint brings the rest, its data set too (unless typed)
             wanted = {**chosen, **({"data.dataset": config.data.dataset} if "data.dataset" in typed else {})}
         if config.ckpt_path == "best" and resume:

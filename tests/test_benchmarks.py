@@ -105,5 +105,5 @@ def test_lightning_overhead_prints_both_loops_and_their_difference(fake_data_dir
     out = capsys.readouterr().out
     assert "ms per step at batch 50, a 1x2 LSTM, 1 thread, 1 rounds" in out
     line = next(line for line in out.splitlines() if line.startswith("(b) fit "))
-    fit, plain, extra = (float(median) for median in re.findall(r"(\d+\.\d+) \[", line))
+    fit, plain, extra = (float(median) for median in re.findall(r"(-?\d+\.\d+) \[", line))
     assert fit > 0 and plain > 0 and extra == pytest.approx(fit - plain, abs=2e-3)

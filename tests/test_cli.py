@@ -597,3 +597,18 @@ def test_a_bf16_runs_checkpoint_is_tested_in_float32_on_a_cpu_without_bfloat16(
     err = capsys.readouterr().err
     assert "bf16-mixed replaced by 32-true" in err
     assert "resuming from lightning_logs/version_0/checkpoints/last.ckpt" in err
+
+
+def test_a_run_started_without_bfloat16_resumes_on_a_cpu_with_it(fake_data_dir, in_tmp_dir, monkeypatch, capsys):
+    """The reverse move: a bf16-mixed command on a CPU without bfloat16 trained, and saved its run, in float32;
+    the same command on a CPU with bfloat16 refused it ("... has trainer.precision='32-true' (this command:
+    'bf16-mixed'). Run the command that started the run"), which the user had done."""
+    monkeypatch.setattr("mnist_rnn.precision.cpu_bf16", lambda: "none")
+    main(resume_args(fake_data_dir, 1, "--trainer.precision", "bf16-mixed"))
+    assert "bf16-mixed replaced by 32-true" in capsys.readouterr().err
+    monkeypatch.setattr("mnist_rnn.precision.cpu_bf16", lambda: "native")
+    main(resume_args(fake_data_dir, 2, "--trainer.precision", "bf16-mixed", "--ckpt_path", "last"))
+    assert "resuming from lightning_logs/version_0/checkpoints/last.ckpt" in capsys.readouterr().err
+    # Another precision is another command's run still.
+    err = one_line_error(resume_args(fake_data_dir, 3, "--trainer.precision", "64-true", "--ckpt_path", "last"), capsys)
+    assert "has trainer.precision='bf16-mixed' or '32-true'" not in err and "(this command: '64-true')" in err
