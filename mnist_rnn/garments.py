@@ -52,13 +52,25 @@ def prepare_garment(image: Image.Image) -> Prepared:
     if box is None:
         return blank()
     part = gray[box]
-    # Negated on a light background (a product photo: white -> 0, a black shoe -> 1), taken as it is on a dark
-    # one (Fashion-MNIST's own images); either way the background's level becomes 0.
-    if background > 0.5:
-        garment_levels = np.clip(1 - part / background, 0, 1)
+    # Negated when the garment is darker than its background (a product photo: white -> 0, a black shoe -> 1),
+    # taken as it is when it is lighter (Fashion-MNIST's own images, a white shirt on a grey floor); either way
+    # the background's level becomes 0. Which, the garment's own pixels tell, not the background's level: a
+    # navy shirt on a grey floor is dark on a background darker than 0.5, a white one on a grey wall light on
+    # one lighter than 0.5, and deciding by the background alone made them all black or a faint outline.
+    if _is_darker(part, background):
+        garment_levels = np.clip(1 - part / max(background, 1 / 255), 0, 1)
     else:
-        garment_levels = np.clip((part - background) / (1 - background), 0, 1)
+        garment_levels = np.clip((part - background) / max(1 - background, 1 / 255), 0, 1)
     return as_prepared(_fit_centred(garment_levels))
+
+
+def _is_darker(part: np.ndarray, background: float) -> bool:
+    """Whether the garment in ``part`` (its box) is darker than ``background``: what differs from the
+    background by more than TRIM is the garment, and the sum of its differences says on which side it lies
+    (a dark shoe's light sole, a light shirt's shadows count against the rest, by how far they lie)."""
+    difference = part - background
+    garment = np.abs(difference) > TRIM
+    return float(difference[garment].sum() if garment.any() else difference.sum()) < 0
 
 
 def _garment_box(gray: np.ndarray, background: float) -> tuple[slice, slice] | None:

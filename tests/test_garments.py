@@ -29,6 +29,17 @@ def product_photo(garment: np.ndarray, backdrop: int = 240, noise: float = 2.0) 
     return Image.fromarray(np.clip(np.rint(photo), 0, 255).astype(np.uint8))
 
 
+def photo(garment: np.ndarray, backdrop: tuple[int, int, int], colour: tuple[int, int, int]) -> Image.Image:
+    """The garment in ``colour`` on a plain ``backdrop`` (RGB), as a user photographs it: 10 times larger, with
+    a margin and sensor noise; where the Fashion-MNIST image is 255 the picture is the garment's colour."""
+    large = np.asarray(Image.fromarray(garment).resize((280, 280), Image.Resampling.BICUBIC), dtype=np.float32)
+    alpha = np.zeros((400, 360, 1), dtype=np.float32)
+    alpha[50:330, 30:310, 0] = np.clip(large, 0, 255) / 255
+    picture = np.array(backdrop, np.float32) * (1 - alpha) + np.array(colour, np.float32) * alpha
+    picture += np.random.default_rng(0).normal(0, 2.0, picture.shape)
+    return Image.fromarray(np.clip(np.rint(picture), 0, 255).astype(np.uint8))
+
+
 def close(a: torch.Tensor, b: np.ndarray) -> float:
     return float(np.abs(a[0].numpy().astype(np.float32) - b).mean() / 255)
 
@@ -47,6 +58,28 @@ def test_a_product_photo_is_trimmed_scaled_and_negated_as_fashion_mnist_made_its
     assert not prepared.blank and close(prepared.pixels, fashion_image()) < 0.05  # the digit search: 0.26
     rows = np.flatnonzero(prepared.pixels[0].numpy().max(1) > 20)
     assert (rows[0], rows[-1]) == (0, 27)  # the longer side fills the frame
+
+
+@pytest.mark.parametrize(
+    ("backdrop", "colour"),
+    [
+        ((120, 120, 125), (25, 30, 60)),  # a navy shirt on a grey floor: the background is darker than 0.5
+        ((80, 80, 80), (20, 20, 20)),  # a black one on dark concrete
+        ((150, 150, 150), (250, 250, 250)),  # a white shirt on a grey wall: the background is lighter than 0.5
+        ((210, 205, 200), (252, 252, 252)),  # a white one on a light grey sofa
+        ((240, 240, 240), (20, 20, 20)),  # a black one on a white sheet (a product photo)
+        ((25, 25, 25), (245, 245, 245)),  # a white one on a black sofa (Fashion-MNIST's own look)
+        ((170, 200, 235), (190, 30, 40)),  # a red one on a light blue bedspread
+        ((90, 60, 40), (200, 200, 200)),  # a light grey one on a dark wooden table
+    ],
+)
+def test_the_garment_comes_out_light_on_black_whether_it_is_lighter_or_darker_than_its_background(backdrop, colour):
+    prepared = prepare_garment(photo(fashion_image(), backdrop, colour))
+    pixels = prepared.pixels[0].numpy().astype(np.float32)
+    # Decided by the background's level alone, the first four came out black (at most 1 of 255) or as the
+    # garment's outline only, and were classified all the same.
+    assert not prepared.blank and pixels.max() > 90  # half the garment's own 180 at least
+    assert np.corrcoef(pixels.ravel(), fashion_image().ravel().astype(np.float32))[0, 1] > 0.9
 
 
 def test_specks_of_dust_in_the_margin_do_not_widen_the_garment():
