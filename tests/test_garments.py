@@ -52,6 +52,13 @@ def test_a_fashion_mnist_image_comes_out_as_it_went_in():
     assert not np.array_equal(prepare(Image.fromarray(garment)).pixels[0].numpy(), garment)
 
 
+def test_a_fashion_mnist_image_whose_garment_fills_its_lower_corners_comes_out_as_it_went_in():
+    garment = fashion_image().copy()
+    garment[20:, :] = np.maximum(garment[20:, :], 120)  # a coat's hem across the whole frame, as in 2 test images
+    prepared = prepare_garment(Image.fromarray(garment))
+    assert not prepared.blank and np.array_equal(prepared.pixels[0].numpy(), garment)
+
+
 @pytest.mark.parametrize("backdrop", [255, 215])
 def test_a_product_photo_is_trimmed_scaled_and_negated_as_fashion_mnist_made_its_images(backdrop):
     prepared = prepare_garment(product_photo(fashion_image(), backdrop))
