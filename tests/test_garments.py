@@ -89,6 +89,24 @@ def test_the_garment_comes_out_light_on_black_whether_it_is_lighter_or_darker_th
     assert np.corrcoef(pixels.ravel(), fashion_image().ravel().astype(np.float32))[0, 1] > 0.9
 
 
+@pytest.mark.parametrize("light", ["from_the_left", "towards_the_corners"])
+def test_light_falling_off_across_the_backdrop_is_background_not_garment(light):
+    picture = np.asarray(photo(fashion_image(), (235, 235, 235), (20, 20, 20)), dtype=np.float32)
+    y, x = np.mgrid[0:400, 0:360] / np.array([400, 360])[:, None, None]
+    if light == "from_the_left":
+        shade = 1 - 0.15 * x  # a window on the left
+    else:
+        shade = 1 - 0.2 * np.hypot(x - 0.5, y - 0.5)  # a phone's vignetting: 14% darker in the corners
+    picture = Image.fromarray(np.clip(np.rint(picture * shade[..., None]), 0, 255).astype(np.uint8))
+    prepared = prepare_garment(picture)
+    # By the corners' level alone, the lit half (or middle) of the backdrop was garment too, and the garment
+    # came out smaller than the frame, off centre, on a grey ground.
+    pixels = prepared.pixels[0].numpy().astype(np.float32)
+    assert not prepared.blank and np.corrcoef(pixels.ravel(), fashion_image().ravel().astype(np.float32))[0, 1] > 0.95
+    rows = np.flatnonzero(pixels.max(1) > 20)
+    assert (rows[0], rows[-1]) == (0, 27)
+
+
 def test_specks_of_dust_in_the_margin_do_not_widen_the_garment():
     clean = product_photo(fashion_image())
     dusty = clean.copy()
