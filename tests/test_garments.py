@@ -130,6 +130,21 @@ def test_a_garment_on_transparency_and_a_blank_picture():
     assert prepare_garment(faint).blank
 
 
+@pytest.mark.parametrize(("size", "specks"), [((400, 300), 4), ((600, 450), 2), ((300, 400), 3)])
+def test_specks_of_dust_on_a_bare_backdrop_are_no_garment(size, specks):
+    width, height = size
+    bare = Image.new("RGB", size, (200, 200, 205))
+    spots = [(0.05, 0.1), (0.92, 0.12), (0.08, 0.88), (0.9, 0.9)][:specks]
+    for x, y in spots:
+        ImageDraw.Draw(bare).ellipse((x * width, y * height, x * width + 2, y * height + 2), fill=(150, 150, 150))
+    # The specks' box, scaled to 28 pixels, was a frame almost black (at most 2 of 255), and classified.
+    assert prepare_garment(bare).blank
+    # A garment nearly as faint as the faintest measured (a black one on a backdrop of 15 gave 15 of 255; this
+    # one 17 or 18) is not blank.
+    garment = np.rint(fashion_image().astype(np.float32) * 16 / 180).astype(np.uint8)
+    assert not prepare_garment(photo(garment, (15, 15, 15), (255, 255, 255)).resize(size)).blank
+
+
 def test_each_data_set_gets_its_own_preparation():
     assert preparation_for("fashion_mnist") is prepare_garment
     assert preparation_for("mnist") is prepare and preparation_for("kmnist") is prepare_character
