@@ -630,9 +630,9 @@ class MNISTDataModule(LightningDataModule):
         if others:
             there = f" {self.data_dir} holds {DATASETS[others[0]].folder}/raw/"
             if self.dataset_option:
-                hint = f"{there}: {self.dataset_option} {others[0]} reads that."
+                hint += f"{there}: {self.dataset_option} {others[0]} reads that."
             else:
-                hint = f"{there}, another data set than the checkpoint's."
+                hint += f"{there}, another data set than the checkpoint's."
         return (
             f"{self.info.folder} files not found in {self.raw_folder}/{reason}: missing {', '.join(missing)}. "
             "Pass --data.data_dir pointing at a folder that holds "
