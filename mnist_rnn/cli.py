@@ -1137,7 +1137,8 @@ def _short(error: BaseException) -> str:
             f"--trainer.precision {precision.group(1)}: no such precision; choose one of 32-true (float32, the "
             "default), bf16-mixed, 16-mixed (float16 on a GPU), bf16-true, 16-true or 64-true"
         )
-    choice = re.search(
+    # Anchored: a message that quotes one further on (tune's "--space ...: fit refuses ...") keeps its start.
+    choice = re.match(
         r'Parser key "([^"]+)":\s+Expected a typing\.Literal\[(.*?)\]\. Got value: (.*)$', str(error), re.M
     )
     if choice:  # a Literal's choices in Python's notation: --data.dataset fashion

@@ -197,7 +197,7 @@ def check_settings(base: Path, overrides: dict[str, Any], space: dict[str, Any],
     """Every option of the space is an option of ``fit`` and each of its ends or choices is a value ``fit``
     takes, with the base config and the command line's fit options: one line naming the first that is not.
     Returns the base settings as ``fit`` parsed them."""
-    from mnist_rnn.cli import build_cli, flat_keys
+    from mnist_rnn.cli import _short, build_cli, flat_keys
 
     base_args = ["--config", str(base), *override_args(overrides)]
     try:
@@ -229,7 +229,12 @@ def check_settings(base: Path, overrides: dict[str, Any], space: dict[str, Any],
                 parsed = cli.parser.parse_args([*base_args, f"--{key}={_as_argument(value)}"])
                 _build_section(parsed, key)
             except (ArgumentError, SettingsError) as error:
-                raise UserError(f"--space {space_path}: {key}: fit refuses {value!r}: {_one_line(error)}") from error
+                why = (
+                    _short(error).removesuffix(" (see --help)")
+                    if isinstance(error, ArgumentError)
+                    else _one_line(error)
+                )
+                raise UserError(f"--space {space_path}: {key}: fit refuses {value!r}: {why}") from error
         kind = next((kind for kind in ("log", "float") if isinstance(spec, dict) and kind in spec), None)
         if kind is not None:  # whole ends pass for a whole-number option, and the fractions drawn between fail
             low, high = spec[kind]

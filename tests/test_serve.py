@@ -458,6 +458,13 @@ def bad_requests() -> list[tuple[str, dict, int, str]]:
             415,
             "curl --data-binary @picture.png",
         ),  # fmt: skip
+        # curl --data-binary @notes.png without -H: the same type, the file as it is (line breaks kept).
+        (
+            "a text file sent as it is, as a form's type",
+            {"data": b"my notes\nline two\n", "content_type": "application/x-www-form-urlencoded"},
+            415,
+            "not a readable image (not a PNG, JPEG",
+        ),
         ("wrong method", {"method": "GET"}, 405, "GET is not allowed on /predict"),
         ("wrong path", {"path": "/classify", "data": png}, 404, "no such path: /classify"),
         # FastAPI's generated page described /predict as taking no body: docs/serve.md is the API's description.

@@ -87,7 +87,10 @@ def tune_error(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:
         ),
         ({"model.hidden_size": {"log": [8, 16]}}, "which a log range draws: {int: [8, 16]} draws whole numbers"),
         ({"model.lr": {"logg": [1.0e-3, 1.0e-2]}}, "model.lr: {logg: ...} is not a range (did you mean log?)"),
-        ({"model.cell": ["lstm", "transformer"]}, "model.cell: fit refuses 'transformer'"),
+        (
+            {"model.cell": ["lstm", "transformer"]},
+            "model.cell: fit refuses 'transformer': --model.cell transformer: not one of lstm, gru, rnn\n",
+        ),
         ({"data.batch_size": ["many"]}, "data.batch_size: fit refuses 'many'"),
         # Values of the right type that the model or the data module refuses: every trial failed on them.
         ({"model.lr": {"float": [-0.01, 0.01]}}, "model.lr: fit refuses -0.01: lr must be positive, got -0.01"),

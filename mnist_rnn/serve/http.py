@@ -311,7 +311,10 @@ class ImageUploads:
             )
         except RequestError as error:
             status, message = error.status, error.message
-            if error.unreadable and data and _content_type(scope).startswith("application/x-www-form-urlencoded"):
+            # A form field (curl -d) has lost every line break: a body with one came as it is (curl --data-binary
+            # sends that type too, by default), and the hint to send it so would be no help.
+            form = _content_type(scope).startswith("application/x-www-form-urlencoded")
+            if error.unreadable and data and form and b"\n" not in data and b"\r" not in data:
                 status, message = 415, FORM_HINT
             await error_response(status, message)(scope, receive, send)
             return
