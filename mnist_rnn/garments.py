@@ -133,7 +133,7 @@ def _backdrop(small: np.ndarray, corners: float) -> Backdrop:
     for _ in range(3):
         if keep.mean() < 0.5:
             return Backdrop.flat(corners)
-        kept = terms[keep]  # least squares by its normal equations: 6x6, where lstsq took 8 ms a picture
+        kept = terms[keep]  # least squares by its normal equations (6x6): measured much faster than lstsq here
         try:
             coefficients = np.linalg.solve(kept.T @ kept, kept.T @ values[keep])
         except np.linalg.LinAlgError:
