@@ -164,12 +164,20 @@ def test_sigterm_and_sigint_save_last_and_stop(fake_data_dir, tmp_path, signum):
     run.send_signal(signum)
     assert finish(run) == 128 + signum
     log = (tmp_path / "run.log").read_text()
-    assert f"mnist-rnn: stopped by {signal.Signals(signum).name} at epoch" in log
     assert "Traceback" not in log and "Received SIGTERM" not in log  # Lightning's, and of Ctrl+C too
     last = load(tmp_path / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt")
-    assert f"step {last['global_step']};" in log  # the message names the step that was saved
-    # ... and says that the resumed run will not be the unbroken one's (the rest of the epoch is reshuffled).
-    assert f"(the rest of epoch {last['epoch']} is then drawn anew: some of its images come twice" in log
+    name = signal.Signals(signum).name
+    # The signal lands where the host's load puts it: mid-epoch mostly, as an epoch ends or in its validation at times
+    # (on a busy CI host), each with its own words.
+    if f"mnist-rnn: stopped by {name} at the end of epoch" in log:
+        assert f"step {last['global_step']}; saved" in log and "drawn anew" not in log
+    elif f"mnist-rnn: stopped by {name} during the validation of epoch" in log:
+        assert "checkpoints/last.ckpt, so a resumed run trains this epoch again" in log
+    else:
+        assert f"mnist-rnn: stopped by {name} at epoch" in log
+        assert f"step {last['global_step']};" in log
+        # ... and says that the resumed run will not be the unbroken one's (the rest of the epoch is reshuffled).
+        assert f"(the rest of epoch {last['epoch']} is then drawn anew: some of its images come twice" in log
 
 
 def pretend_best_score(last: Path, score: float) -> None:
