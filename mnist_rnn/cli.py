@@ -231,7 +231,7 @@ class MNISTRNNCLI(LightningCLI):
             given_in = _config_file_giving(error, raw_args)
             if meant is None and given_in is None:
                 raise
-            message = _short(error).removesuffix(" (see --help)")
+            message = short_message(error).removesuffix(" (see --help)")
             message = f"--config {given_in}: {message}" if given_in else message
             raise ArgumentError(None, f"{message} (did you mean {meant}?)" if meant else message) from None
         subcommand = self.config.get("subcommand")
@@ -929,7 +929,7 @@ def _remove_if_unused(folder: Path) -> None:
 def _known_failure(error: Exception) -> str | None:
     """The one-line message of an error the user can fix, or None for a bug (shown as a traceback)."""
     if isinstance(error, UserError | ArgumentError) or _lightnings_complaint(error):
-        return _short(error)
+        return short_message(error)
     weights = state_dict_problem(error)  # test, validate, predict: the Trainer loads them, after our checks
     if weights:
         return f"the checkpoint's weights do not fit the model its settings make ({weights})"
@@ -1111,7 +1111,7 @@ def flat_keys(config: Namespace, prefix: str = "") -> list[str]:
     return keys
 
 
-def _short(error: BaseException) -> str:
+def short_message(error: BaseException) -> str:
     """The message of an error in one line: jsonargparse's span several, the last naming the given value."""
     linked = re.search(r'Linked "model\.(\w+)" must be given via', str(error))
     if linked:  # jsonargparse names data.<name>, which is no option (a property of the data module) but for dataset

@@ -197,7 +197,7 @@ def check_settings(base: Path, overrides: dict[str, Any], space: dict[str, Any],
     """Every option of the space is an option of ``fit`` and each of its ends or choices is a value ``fit``
     takes, with the base config and the command line's fit options: one line naming the first that is not.
     Returns the base settings as ``fit`` parsed them."""
-    from mnist_rnn.cli import _short, build_cli, flat_keys
+    from mnist_rnn.cli import build_cli, flat_keys, short_message
 
     base_args = ["--config", str(base), *override_args(overrides)]
     try:
@@ -230,7 +230,7 @@ def check_settings(base: Path, overrides: dict[str, Any], space: dict[str, Any],
                 _build_section(parsed, key)
             except (ArgumentError, SettingsError) as error:
                 why = (
-                    _short(error).removesuffix(" (see --help)")
+                    short_message(error).removesuffix(" (see --help)")
                     if isinstance(error, ArgumentError)
                     else _one_line(error)
                 )
