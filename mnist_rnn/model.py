@@ -240,16 +240,16 @@ class RNNClassifier(LightningModule):
         """Whether the Trainer writes step metrics after this step (every ``log_every_n_steps``), or the
         epoch ends (so that even a short run has its last loss in ``trainer.callback_metrics``).
 
-        Each ``self.log`` cost 0.7 ms of Python on the 2-core development CPU, 3-7% of a step at batch 50,
-        and the values of the other steps are never written: the logger sees exactly the same curve.
+        Each ``self.log`` is a noticeable share of a small model's step in Python, and the values of the other
+        steps are never written: the logger sees exactly the same curve.
         """
         trainer = self.trainer
         every = trainer.log_every_n_steps
         return (every > 0 and (trainer.global_step + 1) % every == 0) or trainer.is_last_batch
 
     def on_train_epoch_end(self) -> None:
-        # Logged once per epoch, not from every step: each self.log of a metric object walks its whole state
-        # (about 1 ms on a CPU, as much as a tenth of a training step).
+        # Logged once per epoch, not from every step: each self.log of a metric object walks its whole state,
+        # which costs a small model's step a sizeable share of its time.
         self.log("train/acc", self.train_acc)
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:

@@ -503,7 +503,7 @@ class Tuner:
         self.overrides = overrides
         self.root = Path(os.path.abspath(options.root))  # absolute, and without ".." (printed in the results)
         # Trials' processes are forked from a server that has imported torch and the project once, rather
-        # than started afresh: on a busy 2-core machine each fresh start spent 10-15 s importing.
+        # than started afresh: a fresh start spends many seconds importing torch and Lightning again.
         self.processes_context = multiprocessing.get_context("forkserver")
         self.processes_context.set_forkserver_preload(["mnist_rnn.cli", "mnist_rnn.tune"])
         self.processes: set[Any] = set()
