@@ -285,6 +285,7 @@ def _glob(pattern: str, unreadable: list[tuple[Path, OSError]]) -> list[Path]:
     goes through pathlib, which does not follow symbolic links to folders there: ``glob.glob`` followed a link
     to a parent folder round and round (82 rows for 2 files; with two such links, without end). The folders
     below that cannot be listed, which the glob passes over in silence, are added to ``unreadable``."""
+    pattern = _any_case_suffix(pattern)
     parts = Path(pattern).parts
     if "**" not in parts:  # no recursion; a '**' inside a name is a '*' to glob
         return [Path(path) for path in glob.glob(pattern)]
@@ -294,6 +295,17 @@ def _glob(pattern: str, unreadable: list[tuple[Path, OSError]]) -> list[Path]:
     visible = [path for path in found if not any(part.startswith(".") for part in path.relative_to(root).parts)]
     _holds_images(root, unreadable, stop_at_first=False)
     return visible
+
+
+def _any_case_suffix(pattern: str) -> str:
+    """The glob with its image suffix matching in any case: cameras and phones name their photos
+    ``IMG_0001.JPG``, and ``'photos/*.jpg'`` passed them over in silence (a glob is case-sensitive on Linux)."""
+    name = Path(pattern).name
+    stem, dot, suffix = name.rpartition(".")
+    if not dot or f".{suffix.lower()}" not in IMAGE_SUFFIXES:
+        return pattern
+    any_case = "".join(f"[{letter.lower()}{letter.upper()}]" if letter.isalpha() else letter for letter in suffix)
+    return str(Path(pattern).with_name(f"{stem}.{any_case}"))
 
 
 def _holds_images(folder: Path, unreadable: list[tuple[Path, OSError]], stop_at_first: bool = True) -> bool:

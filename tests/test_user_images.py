@@ -144,6 +144,9 @@ def test_find_images_in_a_folder_a_glob_or_one_file(tmp_path, capsys):
     assert find_images(str(by_class / "**" / "*")) == [by_class / "3" / "x.png"]
     assert [p.name for p in find_images(str(tmp_path / "**" / "*.png"))] == ["b.png", "x.png", "moved.png", "f.png"]
     assert find_images(tmp_path / "notes.txt") == [tmp_path / "notes.txt"]  # named: taken, and judged later
+    # A camera's IMG_0001.JPG is one of the user's '*.jpg' (a glob is case-sensitive on Linux).
+    assert find_images(str(tmp_path / "*.jpg")) == [tmp_path / "a.JPG"]
+    assert find_images(str(tmp_path / "**" / "*.Heic")) == [tmp_path / "i.HEIC"]
     with pytest.raises(UserError, match="no images found"):
         find_images(tmp_path / "nothing-*.png")
     with pytest.raises(UserError) as error:
