@@ -643,6 +643,7 @@ def test_the_rows_are_reached_and_read_by_keyboard_and_each_answer_is_said_once(
         assert names[27] == f"After row 28: {shown['big']}, " + driver.find_element(By.CSS_SELECTOR, ".pct").text
 
         # One tab stop, on the row where it made up its mind; the arrows move from there; Tab leaves the list.
+        assert "Tab to the rows and use the arrow keys" in driver.find_element(By.ID, "row-detail").text
         decided = int(shown["summary"].split("after row ")[1].split()[0])
         driver.execute_script("document.getElementById('file').focus()")
         here = press(Keys.TAB)
@@ -774,6 +775,8 @@ def test_the_preview_before_an_answer_and_the_blank_rows_read_as_empty(server):
         draw(driver, driver.find_element(By.ID, "pad"), DIGITS["3"])
         assert wait_for_answer(driver)["error"] == ""
         assert driver.execute_script(EMPTY_PREVIEW) == {"background": "rgb(0, 0, 0)", "note": None}
+        # A touch screen alone has no Tab nor arrow keys: the hint names only what a phone has.
+        assert driver.find_element(By.ID, "row-detail").text == "Tap a row to see its answer."
 
         for width, height, blank, words_shown in ((360, 640, 2, False), (360, 640, 3, True), (1280, 800, 2, True)):
             layout(driver, width, height, mobile=width < 400)
