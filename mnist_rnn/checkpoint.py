@@ -319,11 +319,19 @@ def _fsync(path: str) -> None:
         os.close(descriptor)
 
 
-def find_last_checkpoint(folders: list[Path], settings: dict[str, Any] | None = None, option: str = "last") -> Path:
+def find_last_checkpoint(
+    folders: list[Path],
+    settings: dict[str, Any] | None = None,
+    option: str = "last",
+    preferred: dict[str, Any] | None = None,
+) -> Path:
     """The newest ``last*.ckpt`` in ``folders`` (each a checkpoint folder or a glob of them) of a run whose
     saved settings agree with ``settings`` (flat, e.g. ``{"model.cell": "gru", "data.val_size": 5000}``;
-    a setting the checkpoint does not hold is not compared). ``option``: the ``--ckpt_path`` value being
-    resolved, for the messages (``best`` is looked up through the run's ``last.ckpt``).
+    a setting the checkpoint does not hold is not compared); of those, the newest that agrees with
+    ``preferred`` too, where one does (the run's trainer settings: a newer smoke run of the same model, with
+    ``--trainer.limit_train_batches 20``, was resumed in place of the run whose command was repeated).
+    ``option``: the ``--ckpt_path`` value being resolved, for the messages (``best`` is looked up through the
+    run's ``last.ckpt``).
 
     Raises:
         UserError: when there is none, rather than training from scratch, or another run on, without a word.
@@ -340,9 +348,10 @@ def find_last_checkpoint(folders: list[Path], settings: dict[str, Any] | None = 
     candidates.sort(key=lambda path: path.stat().st_mtime, reverse=True)
     if not settings:
         return candidates[0]
-    match = next((path for path in candidates if not setting_differences(settings, saved_settings(path))), None)
-    if match is not None:
-        return match
+    matches = [path for path in candidates if not setting_differences(settings, saved_settings(path))]
+    if matches:
+        best = (path for path in matches if not setting_differences(preferred or {}, saved_settings(path)))
+        return next(best, matches[0])
     newest = candidates[0]
     differences = setting_differences(settings, saved_settings(newest))
     listed = ", ".join(f"{key}={saved!r} (this command: {ours!r})" for key, ours, saved in differences[:3])
@@ -370,9 +379,10 @@ def _last_of(folder: Path) -> list[Path]:
 
 
 def saved_settings(path: str | Path) -> dict[str, Any]:
-    """The model's and the data's settings saved in a checkpoint, flat: ``{"model.cell": "lstm", ...}``; and
-    the precision it trained in, ``trainer.precision``: as its run's ``config.yaml`` says, for a checkpoint in
-    its run's ``checkpoints/`` folder, else as the checkpoint says (those saved since it holds it). Any
+    """The model's and the data's settings saved in a checkpoint, flat: ``{"model.cell": "lstm", ...}``; the
+    precision it trained in, ``trainer.precision``: as its run's ``config.yaml`` says, for a checkpoint in
+    its run's ``checkpoints/`` folder, else as the checkpoint says (those saved since it holds it); and, from
+    that ``config.yaml``, the run's other trainer settings (``trainer.limit_train_batches``...). Any
     ``config.yaml`` two folders up was read before: a checkpoint copied to ``models/`` took an unrelated
     file's precision for its run's."""
     checkpoint = _keys_of_found(Path(path))
@@ -380,7 +390,9 @@ def saved_settings(path: str | Path) -> dict[str, Any]:
     flat.update({f"data.{key}": value for key, value in checkpoint.get("datamodule_hyper_parameters", {}).items()})
     settings = {key: value for key, value in flat.items() if not key.split(".", 1)[1].startswith("_")}
     in_its_run = Path(path).parent.name == "checkpoints"
-    precision = _run_precision(Path(path).parent.parent / "config.yaml") if in_its_run else None
+    trainer = _run_trainer_settings(Path(path).parent.parent / "config.yaml") if in_its_run else {}
+    settings.update({f"trainer.{key}": value for key, value in trainer.items() if key != "precision"})
+    precision = precision_name(trainer["precision"]) if trainer.get("precision") is not None else None
     if precision is None and isinstance(checkpoint.get("precision"), str):
         precision = precision_name(checkpoint["precision"])
     if precision is not None:
@@ -388,13 +400,13 @@ def saved_settings(path: str | Path) -> dict[str, Any]:
     return settings
 
 
-def _run_precision(config: Path) -> str | None:
-    """The ``trainer.precision`` of a run's saved ``config.yaml``; None without one, or one not readable."""
+def _run_trainer_settings(config: Path) -> dict[str, Any]:
+    """The ``trainer`` settings of a run's saved ``config.yaml``; none without one, or one not readable."""
     try:
         trainer = (yaml.safe_load(config.read_text()) or {}).get("trainer")
     except (OSError, yaml.YAMLError, AttributeError):
-        return None
-    return precision_name(trainer.get("precision")) if isinstance(trainer, dict) else None
+        return {}
+    return trainer if isinstance(trainer, dict) else {}
 
 
 class OneOf(frozenset):
@@ -449,10 +461,11 @@ def checkpoint_named(
     settings: dict[str, Any] | None = None,
     verb: str = "using",
     resume: bool = False,
+    preferred: dict[str, Any] | None = None,
 ) -> Path:
     """The file a ``--ckpt_path`` names: a file as it is; ``last`` and ``best``: the newest run's in ``folders``
     (default ``lightning_logs/version_*/checkpoints``) whose settings agree with ``settings`` (see
-    :func:`find_last_checkpoint`): its ``last.ckpt``, or the best checkpoint it recorded; a run folder: to
+    :func:`find_last_checkpoint`, with ``preferred``): its ``last.ckpt``, or the best checkpoint it recorded; a run folder: to
     ``resume`` from, its own ``last.ckpt``, else the best checkpoint it recorded (the calibrated one; its
     ``last.ckpt`` where it recorded none). Says which file when it was looked up (``verb``: "using",
     "resuming from")."""
@@ -468,7 +481,7 @@ def checkpoint_named(
                 path = best_checkpoint(path)
     else:
         default = [Path("lightning_logs") / "version_*" / "checkpoints"]
-        path = find_last_checkpoint(folders or default, settings, option=given)
+        path = find_last_checkpoint(folders or default, settings, option=given, preferred=preferred)
         if given == "best":
             path = best_checkpoint(path)
     tell(f"{verb} {path}")

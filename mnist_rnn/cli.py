@@ -72,6 +72,17 @@ from mnist_rnn.user_images import missing, what_is_missing
 
 # The data settings that make a run what it is (with the model's), compared by --ckpt_path last.
 RUN_DATA_SETTINGS = ("dataset", "batch_size", "val_size", "split_seed")
+# The trainer settings that tell a run from a shorter trial of the same model (a smoke run with
+# --trainer.limit_train_batches 20); --ckpt_path last prefers the run that agrees with them. Not max_epochs,
+# max_steps nor max_time: a resumed run may go on for longer.
+RUN_TRAINER_SETTINGS = (
+    "limit_train_batches",
+    "limit_val_batches",
+    "accumulate_grad_batches",
+    "gradient_clip_val",
+    "val_check_interval",
+    "check_val_every_n_epoch",
+)
 # Commands that run no Trainer, so not LightningCLI's: each has its own argparse and main(argv) in its module
 # (tune runs its trials' Trainers in processes of its own).
 # One entry each: the command -> (its module, what it does, for the top-level --help).
@@ -299,7 +310,9 @@ class MNISTRNNCLI(LightningCLI):
         if config.ckpt_path == "best" and resume:
             raise UserError("--ckpt_path best: fit resumes a run from its last state: pass --ckpt_path last")
         folders = self._checkpoint_folders(config)
-        path = checkpoint_named(config.ckpt_path, folders, wanted, "resuming from" if resume else "using", resume)
+        preferred = {f"trainer.{key}": config.trainer[key] for key in RUN_TRAINER_SETTINGS} if resume else None
+        verb = "resuming from" if resume else "using"
+        path = checkpoint_named(config.ckpt_path, folders, wanted, verb, resume, preferred)
         check_checkpoint(path, resume=resume)
         saved = saved_settings(path)  # read once: the checks below and the data's settings all compare with it
         ignored = setting_differences(chosen, saved)

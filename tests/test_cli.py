@@ -445,26 +445,28 @@ def test_last_resumes_only_a_run_of_the_commands_precision_and_test_runs_in_the_
 
 def test_a_finished_run_trains_longer_and_last_takes_the_commands_own_run(fake_data_dir, in_tmp_dir, capsys):
     main(resume_args(fake_data_dir, 1, "--model.cell", "gru"))  # version_0: the run to extend
-    main(resume_args(fake_data_dir, 1, "--model.hidden_size", "32"))  # version_1: newer, another run
+    # version_1: newer, a smoke run of the same model (it was the one resumed: only the model was compared)
+    main(resume_args(fake_data_dir, 1, "--model.cell", "gru", "--trainer.limit_train_batches", "2"))
+    main(resume_args(fake_data_dir, 1, "--model.hidden_size", "32"))  # version_2: newer, another run
     capsys.readouterr()
     main(resume_args(fake_data_dir, 2, "--model.cell", "gru", "--ckpt_path", "last"))
     err = capsys.readouterr().err
     assert "mnist-rnn: resuming from lightning_logs/version_0/checkpoints/last.ckpt" in err
     assert "the onecycle lr schedule of the checkpoint spanned 10 steps, this run spans 20" in err
-    final = torch.load("lightning_logs/version_2/checkpoints/last.ckpt", map_location="cpu", weights_only=True)
+    final = torch.load("lightning_logs/version_3/checkpoints/last.ckpt", map_location="cpu", weights_only=True)
     assert final["global_step"] == 20 and final["hyper_parameters"]["cell"] == "gru"
     assert final["lr_schedulers"][0]["total_steps"] == 20
     # Typed options that disagree with the checkpoint: an error for fit, a warning naming them for test.
     with pytest.raises(SystemExit) as exit_info:
-        main(resume_args(fake_data_dir, 3, "--ckpt_path", "lightning_logs/version_2", "--model.cell", "lstm"))
+        main(resume_args(fake_data_dir, 3, "--ckpt_path", "lightning_logs/version_3", "--model.cell", "lstm"))
     assert exit_info.value.code == 2
     assert "model.cell='lstm' (checkpoint: 'gru')" in capsys.readouterr().err
     main(["test", *data_args(fake_data_dir), *QUIET, "--ckpt_path", "best", "--model.cell", "gru"])
     err = capsys.readouterr().err
-    # The gru run's best, which its resumed part (version_2) records: its own, or version_0's if not beaten.
+    # The gru run's best, which its resumed part (version_3) records: its own, or version_0's if not beaten.
     (recorded,) = {state["best_model_path"] for state in final["callbacks"].values() if "best_model_path" in state}
     assert f"mnist-rnn: using {Path(recorded)}\n" in err and "best-epoch" in recorded
-    main(["test", *data_args(fake_data_dir), *QUIET, "--ckpt_path", "lightning_logs/version_2", "--model.cell", "lstm"])
+    main(["test", *data_args(fake_data_dir), *QUIET, "--ckpt_path", "lightning_logs/version_3", "--model.cell", "lstm"])
     err = capsys.readouterr().err
     assert (
         "mnist-rnn: warning: ignoring model.cell='lstm' (checkpoint: 'gru'): the checkpoint's settings are used" in err
