@@ -465,9 +465,9 @@ def checkpoint_named(
 ) -> Path:
     """The file a ``--ckpt_path`` names: a file as it is; ``last`` and ``best``: the newest run's in ``folders``
     (default ``lightning_logs/version_*/checkpoints``) whose settings agree with ``settings`` (see
-    :func:`find_last_checkpoint`, with ``preferred``): its ``last.ckpt``, or the best checkpoint it recorded; a run folder: to
-    ``resume`` from, its own ``last.ckpt``, else the best checkpoint it recorded (the calibrated one; its
-    ``last.ckpt`` where it recorded none). Says which file when it was looked up (``verb``: "using",
+    :func:`find_last_checkpoint`, with ``preferred``): its ``last.ckpt``, or the best checkpoint it recorded;
+    a run folder: to ``resume`` from, its own ``last.ckpt``, else the best checkpoint it recorded (the
+    calibrated one; its ``last.ckpt`` where it recorded none). Says which file when it was looked up (``verb``: "using",
     "resuming from")."""
     if given not in ("last", "best") and not Path(given).is_dir():
         return Path(given)
