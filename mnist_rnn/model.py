@@ -335,6 +335,14 @@ class RNNClassifier(LightningModule):
         a GPU, cuDNN refuses an LSTM's backward pass in eval mode)."""
         return super().load_from_checkpoint(*args, **kwargs).eval()
 
+    def on_fit_start(self) -> None:
+        # load_from_checkpoint hands the model out in eval mode, for reading images, and Lightning's fit keeps
+        # the mode it finds: fine-tuned from Python, it trained without its dropout (and on a GPU cuDNN refuses
+        # an LSTM's backward pass in eval mode). A model wholly in eval mode is not one with parts frozen on
+        # purpose: it trains in training mode.
+        if not any(module.training for module in self.modules()):
+            self.train()
+
     def on_train_start(self) -> None:
         # Training changes the weights: a loaded val/acc no longer holds, nor does a loaded temperature (a run
         # resumed from a calibrated checkpoint saved that temperature, fitted to the old weights, into every

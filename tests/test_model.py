@@ -232,3 +232,11 @@ def test_a_loaded_checkpoint_reads_images_as_the_readme_says(fake_data_dir, in_t
     resumed.fit(RNNClassifier(hidden_size=8, dropout=0.5), MNISTDataModule(data_dir=str(fake_data_dir), val_size=40,
                 batch_size=20), ckpt_path="model.ckpt")  # fmt: skip
     assert modes == [True, True]
+    # So does the loaded model fine-tuned from Python (Lightning's fit keeps the mode it finds: it trained in
+    # eval mode, without its dropout), and it stays in training mode afterwards, as any fitted module does.
+    modes.clear()
+    tuned = Trainer(max_steps=2, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                    enable_model_summary=False, accelerator="cpu", callbacks=[probe])  # fmt: skip
+    loaded = RNNClassifier.load_from_checkpoint("model.ckpt")
+    tuned.fit(loaded, MNISTDataModule(data_dir=str(fake_data_dir), val_size=40, batch_size=20))
+    assert modes == [True, True] and all(module.training for module in loaded.modules())
