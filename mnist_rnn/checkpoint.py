@@ -434,12 +434,35 @@ def best_checkpoint(last: Path) -> Path:
         UserError: when the run recorded none (no validation yet, or no monitored metric).
     """
     states = _keys_of_found(last).get("callbacks", {})
-    recorded = next((state.get("best_model_path") for state in states.values() if "best_model_path" in state), "")
-    if recorded:
-        for path in (Path(recorded), last.parent / Path(recorded).name):  # the run folder may have moved
+    state = next((state for state in states.values() if state.get("best_model_path")), None)
+    if state is not None:
+        for path in _recorded_places(last, state["best_model_path"], state.get("dirpath")):
             if path.is_file():
                 return path
     raise UserError(f"--ckpt_path best: the run of {last} recorded no best checkpoint (was it validated?)")
+
+
+def _recorded_places(last: Path, recorded: str, dirpath: str | None) -> list[Path]:
+    """Where the best checkpoint that ``last``'s run recorded (``recorded``, written into ``dirpath``) may be.
+
+    Beside ``last``, always: a run folder that was moved keeps its files together. At the recorded path only
+    where ``last`` still lies in the folder its run wrote it to, and a relative path read from the folder that
+    run started in, not from this command's: a checkpoint copied into a folder of its own led ``calibrate``
+    to rewrite the run's file instead (and ``test`` to read it), and from another working folder a relative
+    path could name an unrelated run's file of the same name."""
+    beside = last.parent / Path(recorded).name
+    if not dirpath:
+        return [beside]
+    written, here = Path(dirpath), last.parent.resolve()
+    if ".." in written.parts:  # where the run started cannot be told from the path: as recorded
+        return [Path(recorded), beside]
+    if written.is_absolute():
+        return [Path(recorded), beside] if Path(os.path.realpath(written)) == here else [beside]
+    if len(written.parts) >= len(here.parts) or here.parts[-len(written.parts) :] != written.parts:
+        return [beside]  # copied or moved out of its run's folder
+    started = Path(*here.parts[: -len(written.parts)])
+    at = started / recorded
+    return [Path(recorded) if os.path.abspath(recorded) == os.path.abspath(at) else at, beside]
 
 
 def load_keys(path: str | Path) -> dict[str, Any]:

@@ -323,6 +323,34 @@ def test_a_run_folder_means_its_last_checkpoint_to_resume_and_its_best_otherwise
         checkpoint_named(str(tmp_path / "empty"))  # not "--ckpt_path last: ...", which the user never typed
 
 
+def test_a_recorded_best_is_read_from_where_its_run_started_and_never_for_a_copy(tmp_path, monkeypatch):
+    """A run records its best checkpoint's path relative to the folder it started in. From another working
+    folder that path named another run's file of the same name; and for a checkpoint copied into a folder of
+    its own, calibrate rewrote the run's best (test read it) instead of the copy the user named."""
+
+    def run_checkpoint(version: int, best_of: int) -> Path:
+        folder = tmp_path / "project" / "lightning_logs" / f"version_{version}" / "checkpoints"
+        lightning_checkpoint(folder / f"best-v{version}.ckpt")
+        state = {"best_model_path": f"./lightning_logs/version_{best_of}/checkpoints/best-v{best_of}.ckpt",
+                 "dirpath": f"./lightning_logs/version_{version}/checkpoints"}  # fmt: skip
+        torch.save({"callbacks": {"SafeModelCheckpoint{}": state}}, folder / "last.ckpt")
+        return folder
+
+    first = run_checkpoint(0, best_of=0)
+    resumed = run_checkpoint(1, best_of=0)  # a resumed run whose best is still the first run's
+    unrelated = tmp_path / "elsewhere" / "lightning_logs" / "version_0" / "checkpoints" / "best-v0.ckpt"
+    lightning_checkpoint(unrelated)  # another project's run, of the same name
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert checkpoint_named(str(first.parent)) == first / "best-v0.ckpt"
+    assert checkpoint_named(str(resumed.parent)) == first / "best-v0.ckpt"
+    monkeypatch.chdir(tmp_path / "project")  # where the run started: the path as the run wrote it
+    assert checkpoint_named("lightning_logs/version_1") == Path("lightning_logs/version_0/checkpoints/best-v0.ckpt")
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    shutil.copy(first / "last.ckpt", mine / "model.ckpt")
+    assert checkpoint_named(str(mine)) == mine / "model.ckpt"
+
+
 def test_find_last_checkpoint_takes_the_newest_of_the_commands_run(tmp_path):
     for version, hidden_size in ((0, 128), (1, 64)):  # the 64-unit run is newer
         lightning_checkpoint(tmp_path / f"version_{version}/checkpoints/last.ckpt", hidden_size=hidden_size)
