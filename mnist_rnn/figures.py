@@ -164,7 +164,12 @@ def first_ink_rows(images: Tensor) -> Tensor:
 CHARTS = {
     "Training": {
         "accuracy: train/acc (per epoch) and val/acc": ["Multiline", [r"^train/acc$", r"^val/acc$"]],
-        "loss: train/loss (per step) and val/loss": ["Multiline", [r"^train/loss$", r"^val/loss$"]],
+        # train/loss is what training minimises, label smoothing included; train/cross_entropy (logged with
+        # label smoothing only) is the same measure as val/loss, which the two lines of a chart invite comparing.
+        "loss: train/loss (per step, with label smoothing where set), train/cross_entropy (without it) and val/loss": [
+            "Multiline",
+            [r"^train/loss$", r"^train/cross_entropy$", r"^val/loss$"],
+        ],
         "learning rate": ["Multiline", [r"^lr-"]],
     },
 }
