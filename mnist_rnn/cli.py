@@ -580,6 +580,14 @@ class MNISTRNNCLI(LightningCLI):
         results = trainer.test(self.model, datamodule=self.datamodule, ckpt_path=best or None, verbose=False)
         self.test_results = results[0]
         self._print_test_results(results[0], best or "the final weights")
+        if not best:  # no validation (or no checkpoints): nothing was calibrated, and the test said nothing of it
+            last = trainer.checkpoint_callback.last_model_path if trainer.checkpoint_callback else ""
+            fit_one = f"`python -m mnist_rnn calibrate --ckpt_path {Path(last)}` fits one" if last else "none was saved"
+            tell(
+                "note: no best checkpoint was chosen (no validation, or no checkpoints), so none was calibrated: "
+                "the test scored the final weights, whose probabilities (temperature 1) are not how often they are "
+                f"right; {fit_one}"
+            )
 
     def after_test(self) -> None:
         """The test's accuracy and calibration in the same lines as after ``fit``, below Lightning's table."""

@@ -230,8 +230,16 @@ def test_a_run_without_checkpoints_tests_its_final_weights(fake_data_dir, in_tmp
     run = fit_tiny(fake_data_dir, "--trainer.enable_checkpointing", "false")
     assert list(run.glob("events.out.tfevents.*")) and not (run / "checkpoints").exists()
     assert not list(Path(".").rglob("*.ckpt"))
-    tested = [line for line in capsys.readouterr().out.splitlines() if line.startswith("Test accuracy")]
+    out, err = capsys.readouterr()
+    tested = [line for line in out.splitlines() if line.startswith("Test accuracy")]
     assert len(tested) == 1 and tested[0].endswith("test images, from the final weights")
+    # Nothing was calibrated, and the test's calibration error is of the raw probabilities: said.
+    assert "note: no best checkpoint was chosen (no validation, or no checkpoints), so none was calibrated" in err
+    assert err.rstrip().endswith("are not how often they are right; none was saved")
+    # Without validation: its last.ckpt, and how to calibrate it.
+    run = fit_tiny(fake_data_dir, "--trainer.limit_val_batches", "0")
+    err = capsys.readouterr().err
+    assert f"right; `python -m mnist_rnn calibrate --ckpt_path {run / 'checkpoints' / 'last.ckpt'}` fits one" in err
 
 
 def test_a_progress_bar_among_the_callbacks_replaces_the_clis_own(fake_data_dir, in_tmp_dir):
