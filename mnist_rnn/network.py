@@ -9,6 +9,7 @@ standardisation and the image-to-sequence step are part of the network, so it cl
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Iterator
 from typing import Any, Literal
 
@@ -19,6 +20,10 @@ Cell = Literal["lstm", "gru", "rnn"]
 Sequence = Literal["rows", "pixels", "permuted"]
 CELLS: dict[str, type[nn.RNNBase]] = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 SEQUENCES = ("rows", "pixels", "permuted")
+# How far float pixels may stray outside [0, 1] and still be taken (clipped) as pixels: a bicubic or
+# antialiased resize overshoots at sharp edges (up to about 0.08 on a 0/1 drawing), where a standardised
+# image reaches -0.42 and 0-255 pixels go far above 1.
+RESAMPLING_OVERSHOOT = 0.1
 
 
 class RNNNetwork(nn.Module):
@@ -109,7 +114,17 @@ class RNNNetwork(nn.Module):
 
     def probabilities(self, images: Tensor) -> Tensor:
         """Calibrated class probabilities (B, num_classes): ``softmax(logits / temperature)``, in float32
-        whatever the weights' or autocast's precision (in bfloat16, 99.8% came out as 0.9961 = 1 - 2**-8)."""
+        whatever the weights' or autocast's precision (in bfloat16, 99.8% came out as 0.9961 = 1 - 2**-8).
+
+        Always of the network in eval mode (then put back as it was): a model fitted from Python is left in
+        training mode, where its dropout made each call's probabilities differ and the images went unchecked.
+        """
+        if self.training:
+            self.eval()
+            try:
+                return self.probabilities(images)
+            finally:
+                self.train()
         return (self(images).float() / self.temperature.float()).softmax(dim=-1)
 
     def _checked(self, images: Tensor) -> Tensor:
@@ -135,12 +150,21 @@ class RNNNetwork(nn.Module):
             )
         tracing = torch.jit.is_tracing() or torch.compiler.is_compiling()
         if images.is_floating_point() and not tracing and images.numel():
-            low, high = images.min().item(), images.max().item()
-            if low < 0 or high > 1:
-                raise ValueError(
-                    f"float images must hold pixels in [0, 1], got values from {low:g} to {high:g}: divide "
-                    f"0-255 pixels by 255, or pass them as uint8"
+            low, high = (value.item() for value in torch.aminmax(images))
+            if math.isnan(low) or math.isnan(high):
+                raise ValueError("float images hold NaN pixels: the network would answer nonsense for them")
+            if low < -RESAMPLING_OVERSHOOT or high > 1 + RESAMPLING_OVERSHOOT:
+                fix = (
+                    "they look standardised (torchvision's Normalize): pass the [0, 1] pixels, the network "
+                    "standardises them itself"
+                    if low < -RESAMPLING_OVERSHOOT
+                    else "divide 0-255 pixels by 255, or pass them as uint8"
                 )
+                raise ValueError(
+                    f"float images must hold pixels in [0, 1], got values from {low:.6g} to {high:.6g}: {fix}"
+                )
+            if low < 0 or high > 1:  # a resize's overshoot, as a conversion to 8-bit pixels would clip it
+                return images.clamp(0, 1)
         return images
 
     @staticmethod

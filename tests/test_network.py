@@ -142,5 +142,24 @@ def test_images_the_network_cannot_read_are_refused_with_the_fix():
     ):
         network(torch.randint(0, 256, (2, 1, 28, 28)))  # torch.from_numpy of an int array: was read as 0-1
     assert network(torch.rand(2, 1, 28, 28)).shape == (2, 10)
+    # torchvision's Normalize: told so, not "divide by 255"; NaN pixels: refused, not a class 0 of NaN.
+    standardised = (torch.linspace(0, 1, 784).reshape(1, 1, 28, 28) - 0.1307) / 0.3081
+    with pytest.raises(ValueError, match=r"got values from -0.424\d* to 2.82\d*: they look standardised"):
+        network(standardised)
+    with pytest.raises(ValueError, match="float images hold NaN pixels"):
+        network(torch.full((1, 1, 28, 28), float("nan")))
+    # A bicubic resize's overshoot at sharp edges is clipped, as an 8-bit conversion would: it was refused as
+    # "values from 0 to 1" (%g of 1.0000001).
+    drawing = (torch.rand(2, 1, 28, 28) > 0.5).float()
+    overshoot = drawing.clone()
+    overshoot[drawing == 1] = 1.0000001
+    overshoot[0, 0, 0, 0] = -0.04
+    assert torch.equal(network(overshoot), network(overshoot.clamp(0, 1)))
     network.train()  # augmented training batches are float and may leave [0, 1]; their range is never read
     assert network(torch.rand(2, 1, 28, 28) * 2 - 0.5).shape == (2, 10)
+    # Probabilities are an answer, not a training step: of the network in eval mode, whatever mode it is in (a
+    # model fitted from Python is left in training mode, and dropout made each call's answer differ).
+    images = torch.randint(0, 256, (4, 1, 28, 28), dtype=torch.uint8)
+    assert torch.equal(network.probabilities(images), network.probabilities(images)) and network.training
+    with pytest.raises(ValueError, match="divide 0-255 pixels by 255"):
+        network.probabilities(images.float())
