@@ -213,6 +213,23 @@ def test_a_checkpoint_of_the_earlier_layout_loads_and_predicts_the_same(fake_dat
     assert resumed.global_step == 6
 
 
+def test_a_data_module_of_another_data_set_is_refused_from_python(fake_data_dir, in_tmp_dir):
+    """The CLI refuses it; from Python a Fashion-MNIST model with a default (MNIST) data module was tested on
+    digits (9%) and had its pictures prepared as digits, without a word."""
+    fashion = MNISTDataModule(dataset="fashion_mnist", data_dir=str(fake_data_dir), val_size=40, batch_size=20)
+    model = RNNClassifier(**fashion.model_settings, hidden_size=8)
+    digits = MNISTDataModule(data_dir=str(fake_data_dir), val_size=40, batch_size=20)
+    trainer = Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False, accelerator="cpu")
+    message = (
+        "the model is of fashion_mnist, the data module reads mnist: give the data module dataset='fashion_mnist', "
+        r"or, for a new model, build it as RNNClassifier\(\*\*datamodule.model_settings\)"
+    )
+    for run in (trainer.test, trainer.predict, trainer.fit):
+        with pytest.raises(ValueError, match=message):
+            run(model, datamodule=digits)
+    assert trainer.test(model, datamodule=fashion, verbose=False)[0]["test/acc"] >= 0
+
+
 def test_a_loaded_checkpoint_reads_images_as_the_readme_says(fake_data_dir, in_tmp_dir):
     """RNNClassifier.load_from_checkpoint(path).network (the README's) came back in training mode: dropout
     made each call's answer differ, and float pixels of 0-255 were read without a word."""
