@@ -39,7 +39,7 @@ from torchvision.datasets.mnist import read_image_file, read_label_file
 from mnist_rnn.errors import DataError, SettingsError, UserError, first_line, tell, warn
 from mnist_rnn.idx import check_idx_pair, fingerprint
 from mnist_rnn.preparation import FRAME
-from mnist_rnn.user_images import UserImages
+from mnist_rnn.user_images import UserImages, subject_of
 
 DatasetName = Literal["mnist", "fashion_mnist", "kmnist"]
 
@@ -136,6 +136,12 @@ class InMemoryImages(Dataset):
 def keep_batch(batch: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
     """collate_fn for :class:`InMemoryImages`: its batches come already stacked."""
     return batch
+
+
+def _some(items: list[Any]) -> str:
+    """The first three of ``items``, and how many more, for a message."""
+    more = f" and {len(items) - 3} more" if len(items) > 3 else ""
+    return ", ".join(str(item) for item in items[:3]) + more
 
 
 class DeviceBatches:
@@ -476,6 +482,34 @@ class MNISTDataModule(LightningDataModule):
 
     def test_dataloader(self) -> DataLoader | DeviceBatches:
         return self._loader(self.test_set, shuffle=False)
+
+    def teardown(self, stage: str) -> None:
+        """After a ``Trainer.predict`` without a prediction writer (Python code; the CLI writes the table with
+        :class:`mnist_rnn.predictions.PredictionWriter`), say which files have no prediction and which showed
+        nothing: its list of probabilities had no entry for a file that could not be read, so it no longer
+        lined up with the files, and a blank page got a confident class, without a word."""
+        from lightning.pytorch.callbacks import BasePredictionWriter
+
+        images, trainer = self.predict_set, self.trainer
+        if stage != "predict" or images is None or trainer is None:
+            return
+        if any(isinstance(callback, BasePredictionWriter) for callback in trainer.callbacks):
+            return
+        blank = [path for path, empty in zip(images.files, images.blank, strict=True) if empty]
+        if not (images.failures or blank):
+            return
+        subject = subject_of(self.dataset)
+        parts = []
+        if images.failures:
+            named = _some([f"{path} ({why})" for path, why in images.failures])
+            parts.append(f"{len(images.failures)} could not be read and have none: {named}")
+        if blank:
+            parts.append(f"{len(blank)} show no {subject}, so their probabilities are a guess: {_some(blank)}")
+        warn(
+            f"of {len(images.files) + len(images.failures)} files, {'; '.join(parts)}. The predictions follow "
+            "datamodule.predict_set.files; its .blank and .failures say which, and "
+            "mnist_rnn.predictions.PredictionWriter writes them all as rows"
+        )
 
     def predict_dataloader(self) -> DataLoader:
         """Batches of (images uint8 (B, 1, 28, 28), their indices into ``predict_set.files``), in file order."""

@@ -342,3 +342,26 @@ def test_an_unquoted_glob_and_a_file_as_the_save_folder_are_one_line_each(checkp
     err = capsys.readouterr().err
     assert "mnist-rnn: error: --data.save_prepared afile: a file, not a folder: name a folder" in err
     assert Path("afile").read_text() == "notes"
+
+
+def test_a_plain_trainer_predict_names_the_files_without_a_prediction_and_the_blank_ones(
+    checkpoint, pictures, in_tmp_dir, capsys
+):
+    """Trainer.predict from Python, without the CLI's PredictionWriter: a file that could not be read had no
+    entry in its list (which then no longer lined up with the files) and a blank page got a class, unsaid."""
+    from lightning.pytorch import Trainer
+
+    from mnist_rnn.data import MNISTDataModule
+
+    Image.new("L", (64, 64), 255).save(pictures / "blank.png")
+    (pictures / "notes.png").write_text("not an image")
+    model = RNNClassifier.load_from_checkpoint(checkpoint, map_location="cpu")
+    data = MNISTDataModule(predict_path=str(pictures), prepare_workers=1)
+    trainer = Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False, accelerator="cpu")
+    capsys.readouterr()
+    probabilities = torch.cat(trainer.predict(model, datamodule=data))
+    assert len(probabilities) == len(data.predict_set.files) == 6  # the unreadable file has no row
+    err = capsys.readouterr().err
+    assert f"warning: of 7 files, 1 could not be read and have none: {pictures / 'notes.png'} (" in err
+    assert f"; 1 show no digit, so their probabilities are a guess: {pictures / 'blank.png'}. The predictions" in err
+    assert "datamodule.predict_set.files; its .blank and .failures say which" in err
