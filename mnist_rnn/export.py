@@ -261,6 +261,9 @@ def check_output(output: Path, format: str, overwrite: bool) -> None:
     if output.is_dir():
         raise UserError(f"--output {output}: a folder; name a file in it, e.g. {output / f'model.{format}'}")
     if not output.parent.is_dir():
+        above = next((folder for folder in output.parents if folder.exists()), None)
+        if above is not None and not above.is_dir():  # not "does not exist": it does, as a file
+            raise UserError(f"--output {output}: {above} is a file, not a folder")
         raise UserError(f"--output {output}: the folder {output.parent} does not exist")
     if output.suffix.lower() != f".{format}":
         raise UserError(

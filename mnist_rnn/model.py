@@ -458,7 +458,8 @@ UNCALIBRATED_NOTE = (
 
 
 NOT_CALIBRATED_NOTE = (
-    "note: this checkpoint is not calibrated (temperature 1: fit calibrates its best checkpoint, not last.ckpt), "
+    "note: this checkpoint is not calibrated (temperature 1: the fit command calibrates its best checkpoint only, "
+    "not last.ckpt nor one saved from Python), "
     "so its probabilities are not how often it is right; `python -m mnist_rnn calibrate --ckpt_path {path}` fits one"
 )
 

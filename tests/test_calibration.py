@@ -172,7 +172,8 @@ def test_a_checkpoint_never_calibrated_says_so_wherever_it_gives_probabilities(r
     render_digit(3, canvas=(60, 60), size=44, ink=0, paper=255).save(folder / "three.png")
     monkeypatch.chdir(tmp_path)
     main(["predict", "--ckpt_path", str(last), "--data.predict_path", str(folder)])
-    note = "not calibrated (temperature 1: fit calibrates its best checkpoint, not last.ckpt)"
+    note = "not calibrated (temperature 1: the fit command calibrates its best checkpoint only, not last.ckpt nor one "
+    note += "saved from Python)"
     err = capsys.readouterr().err
     assert note in err and f"calibrate --ckpt_path {last}` fits one" in err
     main(["export", "--ckpt_path", str(last), "--format", "pt2", "--output", str(tmp_path / "model.pt2")])

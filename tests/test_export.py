@@ -244,6 +244,7 @@ def test_an_export_that_disagrees_with_pytorch_fails_and_writes_nothing(checkpoi
         (["--ckpt_path", "missing.ckpt", "--format", "pt2"], "missing.ckpt: no such file"),
         (["--ckpt_path", "CKPT", "--format", "torchscript"], "invalid choice: 'torchscript'"),
         (["--ckpt_path", "CKPT", "--format", "pt2", "--output", "no/such/folder/x.pt2"], "does not exist"),
+        (["--ckpt_path", "CKPT", "--format", "pt2", "--output", "CKPT/x.pt2"], "ckpt is a file, not a folder"),
         (["--ckpt_path", "CKPT", "--format", "pt2", "--output", "."], "--output .: a folder; name a file in it"),
         (["--ckpt_path", "CKPT", "--format", "pt2", "--output", "x.onnx"], "a pt2 file must end in .pt2"),
         (["--ckpt_path", "CKPT", "--format", "onnx", "--output", "x.pt2"], "an onnx file must end in .onnx"),
@@ -251,7 +252,8 @@ def test_an_export_that_disagrees_with_pytorch_fails_and_writes_nothing(checkpoi
 )
 def test_bad_options_are_one_line(args, message, checkpoint, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    assert message in one_line_error(["export", *[str(checkpoint) if a == "CKPT" else a for a in args]], capsys)
+    args = [a.replace("CKPT", str(checkpoint)) for a in args]
+    assert message in one_line_error(["export", *args], capsys)
 
 
 @pytest.fixture(scope="module")
