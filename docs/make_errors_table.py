@@ -119,6 +119,8 @@ def main_() -> None:
                 make_data(Path(folder), case)
                 code, message = run([case.command, "--data.data_dir", "data", "--data.val_size", "40", *case.args])
                 os.chdir(start)
+            # The case's own folder, named as the folder it is: the table is the same on every run.
+            message = message.replace(os.path.realpath(folder), ".").replace(folder, ".")
             options = f"`{' '.join(case.args)}`" if case.args else ""
             rows.append(f"| {case.what} | `{case.command}` | {options} | {code} | `{message}` |")
             print(rows[-1], file=sys.stderr)
