@@ -206,7 +206,8 @@ def _final_metrics(trainer: Trainer, pl_module: LightningModule) -> dict[str, fl
 
 def run_settings(trainer: Trainer, pl_module: LightningModule) -> dict[str, Any]:
     """The settings that make a run what it is: the model's hyperparameters, and the data module's and the
-    trainer's that decide the result (batch size, split, seed, epochs, precision, gradient clipping).
+    trainer's that decide the result (batch size, split, seed, epochs, the share of each epoch trained,
+    precision, gradient clipping).
 
     Outside ``fit``, those of the run that trained the weights, which their checkpoint holds: a ``test`` of a
     batch-50, 5-epoch run put the test command's own batch size and epochs (128, 15) in the HParams tab."""
@@ -221,6 +222,8 @@ def run_settings(trainer: Trainer, pl_module: LightningModule) -> dict[str, Any]
             settings[key] = data[key]
     settings["seed"] = int(os.environ["PL_GLOBAL_SEED"]) if "PL_GLOBAL_SEED" in os.environ else None
     settings["max_epochs"] = trainer.max_epochs
+    # A smoke run with --trainer.limit_train_batches 20 differed from the full run only by its epochs.
+    settings["limit_train_batches"] = trainer.limit_train_batches
     settings["precision"] = str(trainer.precision)
     settings["gradient_clip_val"] = trainer.gradient_clip_val
     return settings

@@ -130,6 +130,7 @@ def test_fit_then_test_writes_the_figures_the_calibration_and_the_hparams(run):
     values = hparams_values(accumulator)
     assert values["batch_size"] == 20 and values["val_size"] == 40 and values["dataset"] == "mnist"
     assert values["max_epochs"] == 1 and values["precision"] == "32-true" and values["seed"] == 42
+    assert values["limit_train_batches"] == 1.0  # a whole epoch (a smoke run's limit told it apart)
     assert values["bidirectional"] == "false" and values["normalize"] == "false"  # seed.yaml: no standardising
     # Every string setting has its values (without them TensorBoard's page warns "cannot process domain type").
     infos = {info["name"]: info for info in served["hparamInfos"]}
