@@ -215,6 +215,23 @@ class SafeModelCheckpoint(ModelCheckpoint):
     def _catch_sigint(self) -> None:
         if self._previous_sigint is None and threading.current_thread() is threading.main_thread():
             self._previous_sigint = signal.signal(signal.SIGINT, self._on_sigint)
+            trainer = self._trainer
+            if trainer is not None and trainer.world_size > 1:
+                # Lightning's (2.6) SIGTERM handler broadcasts a tensor from inside the handler, wherever each
+                # process is: one waiting in that broadcast while another waits in the gradients' all-reduce
+                # never returns (a Ctrl+C hung a 2-process DDP fit for good, nothing saved). Its flag alone is
+                # enough: the training loop broadcasts rank 0's at the start of every step, and every process
+                # stops at the same one. (Lightning's teardown puts the handler it replaced back.)
+                signal.signal(signal.SIGTERM, self._on_sigterm)
+
+    def _on_sigterm(self, signum: int, frame: FrameType | None) -> None:
+        """Lightning's SIGTERM handler without its broadcast: the flag its loops read, and, from the process
+        that launched the others, the signal passed on to them, as Lightning's does."""
+        trainer = self._trainer
+        connector = trainer._signal_connector
+        if not connector.received_sigterm and trainer.strategy.launcher is not None:
+            trainer.strategy.launcher.kill(signal.SIGTERM)
+        connector.received_sigterm = True
 
     def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         super().teardown(trainer, pl_module, stage)

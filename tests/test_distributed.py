@@ -78,3 +78,39 @@ def test_ddp_spawn_fits_and_validates_to_the_end(fake_data_dir, tmp_path):
     assert re.search(r"Test accuracy [0-9.]+% \(test error [0-9.]+%\) on the test images, from .*best-", log), log
     assert re.search(r"Validation accuracy [0-9.]+% \(error [0-9.]+%\) on the validation images \(held out", log)
     assert sorted(p.name for p in (tmp_path / "lightning_logs").iterdir()) == ["version_0", "version_1"]
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_a_ddp_fit_and_saves_last(fake_data_dir, tmp_path):
+    """Ctrl+C in a terminal signals every process of the group. Lightning's SIGTERM handler, which ours ran,
+    broadcast from inside the handler, wherever each process was: one waited there while the other waited
+    in the gradients' all-reduce, for good, with nothing saved."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    args = [
+        "fit", *data_args(fake_data_dir), "--model.hidden_size", "16", "--trainer.max_epochs", "1000",
+        "--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.strategy", "ddp", *QUIET,
+        "--checkpoint.every_n_train_steps", "3",
+    ]  # fmt: skip
+    run = cli_subprocess(args, tmp_path, start_new_session=True)  # its own group, as a terminal's command
+    try:
+        last = tmp_path / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt"
+        deadline = time.monotonic() + 180
+        while not last.exists():
+            assert run.poll() is None and time.monotonic() < deadline, (tmp_path / "run.log").read_text()
+            time.sleep(0.05)
+        time.sleep(1)  # well into training
+        os.killpg(run.pid, signal.SIGINT)
+        assert run.wait(timeout=90) == 130, (tmp_path / "run.log").read_text()
+    except subprocess.TimeoutExpired:
+        raise AssertionError("the DDP fit hung after Ctrl+C") from None
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+            run.wait()
+    log = (tmp_path / "run.log").read_text()
+    assert "mnist-rnn: stopped by SIGINT" in log and "Traceback" not in log
+    assert torch.load(last, weights_only=True)["global_step"] > 0
