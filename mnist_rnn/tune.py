@@ -526,6 +526,7 @@ class Tuner:
             # again, so a killed trial is re-run rather than lost.
             heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=2),
         )
+        self._check_found_study(storage)
         study = optuna.create_study(
             storage=storage,
             study_name=options.study,
@@ -564,6 +565,43 @@ class Tuner:
                     f"own {'--space' if key == 'space' else '--config and fit options'}"
                 )
         return study
+
+    def _check_found_study(self, storage: Any) -> None:
+        """Refuse a study of that name already in the storage that tune cannot continue: one that minimizes
+        (Optuna keeps the direction it was made with: tune's ``maximize`` was dropped, the best trial was the
+        worst and the pruner stopped the good ones), or one that tune did not write (its trials have no run
+        folder or val/acc: the results ended in ``KeyError: 'folder'``)."""
+        options = self.options
+        try:
+            found = optuna.load_study(study_name=options.study, storage=storage)
+        except KeyError:  # no such study yet: tune makes it
+            return
+        where = f"study {options.study!r} in {options.storage}"
+        fix = "pass another --study name, or another --storage"
+        directions = [direction.name.lower() for direction in found.directions]
+        if directions != ["maximize"]:
+            made = "minimizes" if directions == ["minimize"] else f"has {len(directions)} objectives"
+            raise UserError(
+                f"{where} {made} ({', '.join(directions)}), and Optuna keeps the direction a study was made "
+                f"with: tune maximizes {METRIC}; {fix}"
+            )
+        # Tune's finished trials all have their run folder and val/acc (what the results and best.yaml read);
+        # unfinished ones (queued with enqueue_trial, or cut off) are taken as they are.
+        finished = [trial for trial in found.get_trials(deepcopy=False) if trial.state.name in FINISHED_STATES]
+        theirs = [trial for trial in finished if not {"folder", "best_val_acc"} <= trial.user_attrs.keys()]
+        if theirs:
+            if len(finished) == 1:
+                counted = "its finished trial has"
+            elif len(theirs) == len(finished):
+                counted = f"its {len(finished)} finished trials have"
+            else:
+                counted = (
+                    f"{len(theirs)} of its {len(finished)} finished trials {'has' if len(theirs) == 1 else 'have'}"
+                )
+            raise UserError(
+                f"{where} is not a study written by mnist_rnn tune ({counted} no run folder or {METRIC} "
+                f"recorded by tune); {fix}"
+            )
 
     def _sampler_seed(self, study: Any) -> int:
         """The sampler's seed: from ``--seed``, the trials the study holds and this process. Seeded with

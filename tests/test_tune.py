@@ -197,11 +197,43 @@ def test_a_study_name_reused_with_another_space_is_one_line(fake_data_dir, in_tm
     url = f"sqlite:///{in_tmp_dir}/study.db"
     study = optuna.create_study(study_name="base", storage=url, direction="maximize")
     study.set_user_attr("space", {"model.lr": [0.01, 0.02]})
-    study.add_trial(optuna.trial.create_trial(value=0.5))  # a result: the space must stay (without one it may change)
+    # a result: the space must stay (without one it may change)
+    study.add_trial(optuna.trial.create_trial(value=0.5, user_attrs={"folder": "trial_0000", "best_val_acc": 0.5}))
     err = tune_error([*args, "--storage", url], capsys)
     assert "study 'base'" in err and "was made with another space: model.lr [0.01, 0.02], here " in err
     assert "pass another --study" in err
     assert optuna.load_study(study_name="base", storage=url).user_attrs["space"] == {"model.lr": [0.01, 0.02]}
+
+
+def test_a_study_tune_cannot_continue_is_refused_before_any_trial(fake_data_dir, in_tmp_dir, monkeypatch, capsys):
+    """A study of that name made elsewhere: one made to minimize kept its direction (Optuna keeps it), so tune
+    minimized val/acc, wrote the worst trial as best.yaml and pruned the good ones; one whose trials tune did
+    not write ended, after the whole study, in KeyError: 'folder'. Both are refused at once now."""
+    requests = stand_in_trials(monkeypatch)
+    args = write_study_files(in_tmp_dir, fake_data_dir)
+    url = f"sqlite:///{in_tmp_dir}/study.db"
+    optuna.create_study(study_name="base", storage=url, direction="minimize")
+    err = tune_error([*args, "--storage", url], capsys)
+    assert f"study 'base' in {url} minimizes (minimize), and Optuna keeps the direction" in err
+    assert "tune maximizes val/acc; pass another --study name, or another --storage" in err
+    foreign = optuna.create_study(study_name="foreign", storage=url, direction="maximize")
+    foreign.add_trial(optuna.trial.create_trial(value=0.5))
+    err = tune_error([*args, "--storage", url, "--study", "foreign"], capsys)
+    assert (
+        "study 'foreign'" in err
+        and "is not a study written by mnist_rnn tune (its finished trial has no run folder" in err
+    )
+    assert not requests and optuna.load_study(study_name="foreign", storage=url).user_attrs == {}  # unchanged
+    # tune's own study, and one made empty elsewhere to maximize, are taken as before
+    main(["tune", *args, "--storage", url, "--study", "ours", "--trials", "1"])
+    optuna.create_study(study_name="empty", storage=url, direction="maximize")
+    main(["tune", *args, "--storage", url, "--study", "empty", "--trials", "1"])
+    capsys.readouterr()
+    main(["tune", *args, "--storage", url, "--study", "ours", "--trials", "2"])
+    assert "tune: best trial" in capsys.readouterr().out and len(requests) == 3
+    optuna.load_study(study_name="ours", storage=url).add_trial(optuna.trial.create_trial(value=0.99))
+    err = tune_error([*args, "--storage", url, "--study", "ours"], capsys)
+    assert "mnist_rnn tune (1 of its 3 finished trials has no run folder or val/acc recorded by tune)" in err
 
 
 def test_the_pruning_callback_reports_every_validation_and_stops_when_told():
@@ -512,6 +544,8 @@ def test_a_resumed_study_draws_new_settings(fake_data_dir, in_tmp_dir, monkeypat
     def one_trial(tuner: tune.Tuner) -> None:
         trial = tuner.study.ask({"model.lr": optuna.distributions.FloatDistribution(1e-4, 1e-1, log=True)})
         drawn.append(trial.params["model.lr"])
+        trial.set_user_attr("folder", "trial")  # as tune's own trials (a study without them is refused)
+        trial.set_user_attr("best_val_acc", 0.5)
         tuner.study.tell(trial, 0.5)
 
     monkeypatch.setattr(tune.Tuner, "run", one_trial)
