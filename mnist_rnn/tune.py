@@ -1128,6 +1128,8 @@ def _check_sqlite_folder(url: str) -> None:
     if not url.startswith("sqlite:///"):
         return
     database = url.removeprefix("sqlite:///").split("?", 1)[0]
+    if "uri=true" in url.lower():  # sqlite:///file:PATH?mode=ro&uri=true: SQLite's own URI of the file
+        database = database.removeprefix("file:")
     if database and database != ":memory:" and not Path(database).parent.is_dir():
         raise UserError(
             f"--storage {url}: the folder {Path(database).parent} does not exist: make it first, or name a file in "
@@ -1135,15 +1137,53 @@ def _check_sqlite_folder(url: str) -> None:
         )
 
 
+# The pip package of each of SQLAlchemy's database drivers (its name for it: make_url(URL).get_dialect().driver).
+DRIVER_PACKAGES = {
+    "psycopg": '"psycopg[binary]"',
+    "psycopg2": "psycopg2-binary",
+    "pg8000": "pg8000",
+    "pymysql": "PyMySQL",
+    "mysqldb": "mysqlclient",
+    "mysqlconnector": "mysql-connector-python",
+    "mariadbconnector": "mariadb",
+    "oracledb": "oracledb",
+    "pyodbc": "pyodbc",
+}
+
+
+def _driver_advice(url: str, missing: str) -> str:
+    """Which driver the URL needs, by SQLAlchemy's own reading of it, and how to install it: postgresql:// is
+    psycopg 3 with SQLAlchemy 2.1 and psycopg2 with 2.0 (pip install psycopg2-binary was wrong for 2.1)."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        dialect = make_url(url).get_dialect()
+    except Exception:  # not a URL SQLAlchemy reads: name the module it missed
+        return f"pip install {missing}"
+    scheme = url.split("://", 1)[0]
+    advice = f"{scheme}:// needs {dialect.driver}: pip install {DRIVER_PACKAGES.get(dialect.driver, missing)}"
+    if dialect.name == "postgresql" and dialect.driver != "psycopg2":
+        advice += " (or postgresql+psycopg2:// with pip install psycopg2-binary)"
+    elif dialect.name == "postgresql":
+        advice += ' (or postgresql+psycopg:// with pip install "psycopg[binary]")'
+    elif dialect.name in ("mysql", "mariadb") and dialect.driver != "pymysql":
+        advice += f" (or {dialect.name}+pymysql:// with pip install PyMySQL, which needs no compiler)"
+    return advice
+
+
 def _storage_message(error: Exception, url: str) -> str:
     """A database error (or a missing driver) in one line; anything else is raised as it is."""
     from sqlalchemy.exc import ArgumentError as URLError
     from sqlalchemy.exc import SQLAlchemyError
 
+    if isinstance(error, optuna.exceptions.StorageInternalError) and isinstance(error.__cause__, SQLAlchemyError):
+        error = error.__cause__  # Optuna's own text ("invalid data in the commit, e.g. exceeding max length") misleads
     text = first_line(getattr(error, "orig", None) or error)
-    if isinstance(error, ModuleNotFoundError):
-        driver = "pip install psycopg2-binary (PostgreSQL) or PyMySQL (MySQL)"
-        return f"--storage {url}: its database driver is not installed ({text}): {driver}"
+    # Optuna raises an ImportError ("Failed to import DB access module") from SQLAlchemy's ModuleNotFoundError
+    missing = next((e for e in (error, error.__cause__) if isinstance(e, ModuleNotFoundError)), None)
+    if missing is not None and (missing is error or "DB access module" in str(error)):
+        advice = _driver_advice(url, missing.name or "its driver")
+        return f"--storage {url}: its database driver is not installed ({first_line(missing)}): {advice}"
     if isinstance(error, URLError):
         return f"--storage {url}: not a database URL ({text}); e.g. sqlite:///tune.db, postgresql://user@host/db"
     if isinstance(error, SQLAlchemyError):
@@ -1153,5 +1193,10 @@ def _storage_message(error: Exception, url: str) -> str:
         if "full" in text:
             again = "the study is kept: free some space and run the same command again"
             return f"--storage {url}: the disk is full ({text}); {again}"
+        if "readonly" in text or "read-only" in text:
+            return (
+                f"--storage {url}: the database cannot be written ({text}); tune writes its trials there: allow "
+                "writing to the file and its folder, or pass another --storage; the study, if any, is unchanged"
+            )
         return f"--storage {url}: cannot be reached ({text}); the study, if any, is unchanged"
     raise error

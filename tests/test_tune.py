@@ -176,6 +176,31 @@ def test_an_unreachable_storage_is_one_line_and_leaves_no_folder(fake_data_dir, 
     assert not (in_tmp_dir / "tune").exists()  # the empty study folder was left behind
 
 
+def test_a_read_only_storage_or_a_missing_driver_is_one_line(fake_data_dir, in_tmp_dir, monkeypatch, capsys):
+    """A database tune may read but not write (a read-only file or folder) ended in a traceback of Optuna's
+    StorageInternalError ("invalid data in the commit, e.g. exceeding max length"); a URL whose driver is not
+    installed in one of Optuna's ImportError, and the advice named psycopg2-binary, which SQLAlchemy 2.1's
+    postgresql:// does not use (it is psycopg 3)."""
+    args = write_study_files(in_tmp_dir, fake_data_dir)
+    optuna.create_study(study_name="other", storage=f"sqlite:///{in_tmp_dir}/study.db")
+    url = f"sqlite:///file:{in_tmp_dir}/study.db?mode=ro&uri=true"  # read-only, as for a user without write access
+    err = tune_error([*args, "--storage", url], capsys)
+    assert f"--storage {url}: the database cannot be written (attempt to write a readonly database)" in err
+    assert "allow writing to the file and its folder, or pass another --storage" in err
+    for module in ("psycopg", "psycopg2", "MySQLdb"):
+        monkeypatch.setitem(sys.modules, module, None)  # not installed, whatever this machine has
+    advice = {
+        "postgresql://u:p@localhost/db": 'postgresql:// needs psycopg: pip install "psycopg[binary]" (or '
+        "postgresql+psycopg2:// with pip install psycopg2-binary)",
+        "postgresql+psycopg2://u@localhost/db": "postgresql+psycopg2:// needs psycopg2: pip install psycopg2-binary",
+        "mysql://u@localhost/db": "mysql:// needs mysqldb: pip install mysqlclient (or mysql+pymysql:// with pip "
+        "install PyMySQL, which needs no compiler)",
+    }
+    for url, needs in advice.items():
+        err = tune_error([*args, "--storage", url], capsys)
+        assert f"--storage {url}: its database driver is not installed (" in err and needs in err, err
+
+
 def test_a_locked_storage_is_one_line_and_loses_nothing(fake_data_dir, in_tmp_dir, monkeypatch, capsys):
     args = write_study_files(in_tmp_dir, fake_data_dir)
     url = f"sqlite:///{in_tmp_dir}/study.db"
