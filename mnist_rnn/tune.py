@@ -32,6 +32,7 @@ import errno
 import hashlib
 import json
 import logging
+import math
 import multiprocessing
 import os
 import signal
@@ -65,6 +66,9 @@ REFUSED_EXIT = 2
 FINISHED_STATES = ("COMPLETE", "PRUNED")
 # The ranges a space may give an option: {log: [low, high]}, {float: ...}, {int: ...}.
 RANGE_KINDS = ("log", "float", "int")
+# The largest float32: a float option beyond it ("model.lr: {log: [1.0e-3, 1.0e+300]}") failed every trial with
+# "value cannot be converted to type float without overflow".
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 # A study stops when this many trials in a row fail in one command (a broken base config, a full disk).
 FAILURES_IN_A_ROW = 3
 
@@ -145,6 +149,11 @@ def _check_spec(path: Path, key: str, spec: Any) -> None:
             f"{where}: {kind} takes [low, high] ({'whole ' if kind == 'int' else ''}numbers), got {bounds!r}"
         )
     low, high = bounds
+    if kind != "int" and not all(math.isfinite(bound) and abs(bound) <= FLOAT32_MAX for bound in bounds):
+        raise UserError(
+            f"{where}: the range [{low}, {high}] goes beyond the numbers training computes with (float32, up to "
+            f"{FLOAT32_MAX:.1e}): every trial would fail"
+        )
     if low > high:
         raise UserError(f"{where}: the range [{low}, {high}] is reversed (low > high)")
     if low == high:
@@ -1046,6 +1055,11 @@ def main(argv: list[str] | None = None) -> None:
     for name in ("trials", "workers", "heartbeat"):
         if getattr(options, name) < 1:
             raise UserError(f"--{name.replace('_', '-')} must be 1 or more, got {getattr(options, name)}")
+    for name in ("startup_trials", "warmup_steps", "confirm_seeds"):  # Optuna's ValueError, or after the study
+        if getattr(options, name) < 0:
+            raise UserError(f"--{name.replace('_', '-')} must be 0 or more, got {getattr(options, name)}")
+    if not 0 <= options.seed <= 2**32 - 1:  # every trial's fit refuses it (and the sampler's seed raised first)
+        raise UserError(f"--seed must be between 0 and 4294967295, got {options.seed}")
     if options.timeout is not None and not options.timeout > 0:
         raise UserError(f"--timeout must be more than 0 seconds, got {options.timeout:g}")
     config = Path(options.config)

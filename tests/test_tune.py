@@ -76,6 +76,9 @@ def tune_error(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:
         ({"model.dropout": {"float": [0.1, 0.1]}}, "model.dropout: the range [0.1, 0.1] is empty"),
         ({"data.batch_size": []}, "data.batch_size: the list of choices is empty"),
         ({"model.lr": {"log": [0, 1.0e-2]}}, "model.lr: a log range needs low > 0"),
+        # beyond float32: every trial failed with "value cannot be converted to type float without overflow"
+        ({"model.lr": {"log": [1.0e-3, 1.0e300]}}, "model.lr: the range [0.001, 1e+300] goes beyond the numbers"),
+        ({"model.dropout": {"float": [0.0, float("nan")]}}, "model.dropout: the range [0.0, nan] goes beyond"),
         ({"model.hidden_size": {"int": [8.5, 16]}}, "model.hidden_size: int takes [low, high] (whole numbers)"),
         ({"model.lr": 0.01}, "model.lr: expected a list of choices"),
         ({"lr": {"log": [1.0e-3, 1.0e-2]}}, "lr is not an option of fit (did you mean model.lr?)"),
@@ -145,6 +148,23 @@ def test_bad_tune_options_are_one_line(capsys):
     assert "--workers must be 1 or more, got 0" in tune_error(
         ["--config", SEED_CONFIG, "--space", "s", "--workers", "0"], capsys
     )
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        # Optuna's ValueError traceback ("Number of startup trials cannot be negative"), before any trial
+        (["--startup-trials", "-1"], "--startup-trials must be 0 or more, got -1"),
+        (["--warmup-steps", "-2"], "--warmup-steps must be 0 or more, got -2"),
+        # the whole study ran first, then statistics.StatisticsError
+        (["--confirm-seeds", "-1"], "--confirm-seeds must be 0 or more, got -1"),
+        # the sampler's seed raised ValueError (numpy's SeedSequence); fit refuses it in every trial too
+        (["--seed", "-1"], "--seed must be between 0 and 4294967295, got -1"),
+        (["--seed", "4294967296"], "--seed must be between 0 and 4294967295, got 4294967296"),
+    ],
+)
+def test_negative_counts_and_seeds_are_refused_as_they_are_parsed(option, message, capsys):
+    assert message in tune_error(["--config", SEED_CONFIG, "--space", "no_such_space.yaml", *option], capsys)
 
 
 def test_help_lists_every_option(capsys):
