@@ -458,6 +458,13 @@ def bad_requests() -> list[tuple[str, dict, int, str]]:
             415,
             "curl --data-binary @picture.png",
         ),  # fmt: skip
+        # ... and so with the docs' own -H "Content-Type: image/png" (it said "not a readable image" alone).
+        (
+            "a PNG through curl -d with its image type",
+            {"data": png.replace(b"\r", b"").replace(b"\n", b""), "content_type": "image/png"},
+            415,
+            "as curl -d leaves a file (it drops them); send the file with curl --data-binary @picture.png",
+        ),  # fmt: skip
         # curl --data-binary @notes.png without -H: the same type, the file as it is (line breaks kept).
         (
             "a text file sent as it is, as a form's type",

@@ -126,8 +126,8 @@ async def read_body(receive: Receive) -> bytes:
 
 # curl -d @digit.png sends the file as a form field, without its line breaks: a PNG no longer (415), a JPEG a
 # damaged one (400). Either way, the answer is how to send a file.
-FORM_HINT = "not a readable image: it came as a form field (curl -d), which drops a file's line breaks; send the "
-FORM_HINT += "file with curl --data-binary @picture.png or curl -F file=@picture.png"
+FORM_HINT = "not a readable image, and without a single line break, as curl -d leaves a file (it drops them); send "
+FORM_HINT += "the file with curl --data-binary @picture.png or curl -F file=@picture.png"
 
 
 def _content_type(scope: Scope) -> str:
@@ -312,9 +312,11 @@ class ImageUploads:
         except RequestError as error:
             status, message = error.status, error.message
             # A form field (curl -d) has lost every line break: a body with one came as it is (curl --data-binary
-            # sends that type too, by default), and the hint to send it so would be no help.
-            form = _content_type(scope).startswith("application/x-www-form-urlencoded")
-            if error.unreadable and data and form and b"\n" not in data and b"\r" not in data:
+            # sends that type too, by default), and the hint to send it so would be no help. So has a file sent
+            # with curl -d and the docs' -H "Content-Type: image/png" (every PNG's signature holds line breaks).
+            content_type = _content_type(scope)
+            curl_d = content_type.startswith(("application/x-www-form-urlencoded", "image/"))
+            if error.unreadable and data and curl_d and b"\n" not in data and b"\r" not in data:
                 status, message = 415, FORM_HINT
             await error_response(status, message)(scope, receive, send)
             return
