@@ -19,7 +19,7 @@ IMG = Path(__file__).parent / "img"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "))
     parser.add_argument("--url", default="http://127.0.0.1:8000/")
     parser.add_argument("--digit", default="3", choices=sorted(DIGITS))
     parser.add_argument("--upload", help="upload this image file instead of drawing")
