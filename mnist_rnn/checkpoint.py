@@ -365,12 +365,13 @@ def find_last_checkpoint(
     candidates.sort(key=lambda path: path.stat().st_mtime, reverse=True)
     if not settings:
         return candidates[0]
-    matches = [path for path in candidates if not setting_differences(settings, saved_settings(path))]
+    saved = {path: saved_settings(path) for path in candidates}  # each read once
+    matches = [path for path in candidates if not setting_differences(settings, saved[path])]
     if matches:
-        best = (path for path in matches if not setting_differences(preferred or {}, saved_settings(path)))
+        best = (path for path in matches if not setting_differences(preferred or {}, saved[path]))
         return next(best, matches[0])
     newest = candidates[0]
-    differences = setting_differences(settings, saved_settings(newest))
+    differences = setting_differences(settings, saved[newest])
     listed = ", ".join(f"{key}={saved!r} (this command: {ours!r})" for key, ours, saved in differences[:3])
     raise UserError(
         f"--ckpt_path {option}: none of the {len(candidates)} last.ckpt files in {where} is of a run with this "

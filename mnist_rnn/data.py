@@ -36,7 +36,7 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision import datasets
 from torchvision.datasets.mnist import read_image_file, read_label_file
 
-from mnist_rnn.errors import DataError, SettingsError, UserError, first_line, tell, warn
+from mnist_rnn.errors import DataError, SettingsError, UserError, first_few, first_line, tell, warn
 from mnist_rnn.idx import check_idx_pair, fingerprint
 from mnist_rnn.preparation import FRAME
 from mnist_rnn.user_images import UserImages, subject_of
@@ -136,12 +136,6 @@ class InMemoryImages(Dataset):
 def keep_batch(batch: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
     """collate_fn for :class:`InMemoryImages`: its batches come already stacked."""
     return batch
-
-
-def _some(items: list[Any]) -> str:
-    """The first three of ``items``, and how many more, for a message."""
-    more = f" and {len(items) - 3} more" if len(items) > 3 else ""
-    return ", ".join(str(item) for item in items[:3]) + more
 
 
 class DeviceBatches:
@@ -501,10 +495,10 @@ class MNISTDataModule(LightningDataModule):
         subject = subject_of(self.dataset)
         parts = []
         if images.failures:
-            named = _some([f"{path} ({why})" for path, why in images.failures])
+            named = first_few([f"{path} ({why})" for path, why in images.failures])
             parts.append(f"{len(images.failures)} could not be read and have none: {named}")
         if blank:
-            parts.append(f"{len(blank)} show no {subject}, so their probabilities are a guess: {_some(blank)}")
+            parts.append(f"{len(blank)} show no {subject}, so their probabilities are a guess: {first_few(blank)}")
         warn(
             f"of {len(images.files) + len(images.failures)} files, {'; '.join(parts)}. The predictions follow "
             "datamodule.predict_set.files; its .blank and .failures say which, and "

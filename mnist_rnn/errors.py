@@ -13,9 +13,16 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 PREFIX = "mnist-rnn: "
 _muted = False  # see muted()
+
+
+def first_few(items: list[Any], shown: int = 3, separator: str = ", ") -> str:
+    """The first ``shown`` of ``items`` for a message, then how many more: ``"a.png, b.png, c.png and 4 more"``."""
+    more = f" and {len(items) - shown} more" if len(items) > shown else ""
+    return separator.join(str(item) for item in items[:shown]) + more
 
 
 class UserError(Exception):

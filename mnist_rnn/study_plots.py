@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import optuna
 
-from mnist_rnn.errors import first_line
+from mnist_rnn.errors import first_few, first_line
 from mnist_rnn.tune import METRIC
 
 MIN_TRIALS_FOR_IMPORTANCES = 5
@@ -173,8 +173,7 @@ def _note(axes: Any, text: str, below: float = 44) -> None:
 
 def _named(trials: list[tuple[int, float]], shown: int = 3) -> str:
     """[(5, 0.524), ...] as "trial 5 (52.4%), ..." (the first ``shown``, then how many more)."""
-    named = ", ".join(f"trial {number} ({value:.1%})" for number, value in trials[:shown])
-    return named + (f" and {len(trials) - shown} more" if len(trials) > shown else "")
+    return first_few([f"trial {number} ({value:.1%})" for number, value in trials], shown)
 
 
 def _tidy_history(axes: Any, study: Any) -> None:

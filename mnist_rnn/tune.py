@@ -52,7 +52,7 @@ import yaml
 from jsonargparse import get_loader
 from lightning.pytorch import Callback, LightningModule, Trainer
 
-from mnist_rnn.errors import SettingsError, UserError, first_line
+from mnist_rnn.errors import SettingsError, UserError, first_few, first_line
 
 try:
     import optuna
@@ -324,9 +324,8 @@ def _differences(study: Any, here: Any, shown: int = 3) -> str:
 
     made, ours = flat_settings(study), flat_settings(here)
     keys = [key for key in {**made, **ours} if _shown(made, key) != _shown(ours, key)]
-    listed = [f"{key or 'the metric'} {_shown(made, key)}, here {_shown(ours, key)}" for key in keys[:shown]]
-    more = f" and {len(keys) - shown} more" if len(keys) > shown else ""
-    return "; ".join(listed) + more
+    listed = [f"{key or 'the metric'} {_shown(made, key)}, here {_shown(ours, key)}" for key in keys]
+    return first_few(listed, shown, separator="; ")
 
 
 def _shown(settings: dict[str, Any], key: str) -> str:

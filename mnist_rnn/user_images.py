@@ -27,7 +27,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from mnist_rnn import stopping
-from mnist_rnn.errors import UserError, first_line, tell, warn
+from mnist_rnn.errors import UserError, first_few, first_line, tell, warn
 from mnist_rnn.garments import prepare_garment
 from mnist_rnn.preparation import FRAME, PREPARED_SIDE, Prepared, prepare, prepare_character
 
@@ -259,7 +259,7 @@ def find_images(path_or_glob: str | Path) -> list[Path]:
     files = [p for p in candidates if p.is_file() or (p.is_symlink() and not p.exists())]
     found = sorted(p for p in files if p.suffix.lower() in IMAGE_SUFFIXES)
     others = sorted(p for p in files if p.suffix.lower() not in IMAGE_SUFFIXES)
-    named = ", ".join(str(p) for p in others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+    named = first_few(others)
     every_image = f"--data.predict_path '{path / '**' / '*'}'"
     if path.is_dir() and (found or below):
         unreadable = []  # a folder's subfolders are not read anyway: said below, when they hold images
