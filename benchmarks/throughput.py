@@ -46,6 +46,7 @@ from torch import Tensor
 from benchmarks.lab import BATCH, lab_setup, lab_step
 from benchmarks.options import data_folder
 from mnist_rnn.cli import build_cli
+from mnist_rnn.cpu_threads import CPUThreads
 from mnist_rnn.data import MNISTDataModule
 from mnist_rnn.model import RNNClassifier
 from mnist_rnn.precision import supported_precision
@@ -230,6 +231,9 @@ def fit_loop(
         ],
         run=False,
     )  # fmt: skip
+    # (a), (b) and (c) run on the same torch threads: without the CLI's one thread per idle core, which on a
+    # busy machine would measure (b) with fewer threads than the loops beside it.
+    cli.trainer.callbacks = [callback for callback in cli.trainer.callbacks if not isinstance(callback, CPUThreads)]
     timer = _TrainTimer(profiler)
     cli.trainer.callbacks.append(timer)
     cli.trainer.fit(cli.model, datamodule=cli.datamodule)

@@ -3,13 +3,13 @@
 ``export``, ``serve`` and ``calibrate`` (:mod:`mnist_rnn.export`, :mod:`mnist_rnn.serve`,
 :mod:`mnist_rnn.calibration`) run no Trainer: ``main`` hands them their arguments before LightningCLI sees any.
 
-Adds to LightningCLI: this project's defaults (TensorBoard under ``lightning_logs/``, a checkpoint of the
-best ``val/acc`` plus ``last.ckpt``, a seed), the values the model takes from the data, the test of the best
-checkpoint after ``fit``, the CSV of ``predict``, and the one place where known errors become a clear
-one-line message. Settings, config files and ``--ckpt_path`` are checked right after parsing, so a bad one
-fails before any folder or file is written. ``--ckpt_path last`` means the newest ``last.ckpt`` of the earlier
-runs with this command's settings, ``--ckpt_path best`` that run's best checkpoint, and ``--ckpt_path FOLDER``
-the ``last.ckpt`` of that run folder for ``fit``, its best checkpoint for the others (see
+Adds to LightningCLI: this project's defaults (TensorBoard under ``lightning_logs/``, a checkpoint of the best
+``val/acc`` plus ``last.ckpt``, a seed, one CPU thread per idle core: :mod:`mnist_rnn.cpu_threads`), the values the
+model takes from the data, the test of the best checkpoint after ``fit``, the CSV of ``predict``, and the one place
+where known errors become a clear one-line message. Settings, config files and ``--ckpt_path`` are checked right
+after parsing, so a bad one fails before any folder or file is written. ``--ckpt_path last`` means the newest
+``last.ckpt`` of the earlier runs with this command's settings, ``--ckpt_path best`` that run's best checkpoint, and
+``--ckpt_path FOLDER`` the ``last.ckpt`` of that run folder for ``fit``, its best checkpoint for the others (see
 :mod:`mnist_rnn.checkpoint`).
 """
 
@@ -60,6 +60,7 @@ from mnist_rnn.checkpoint import (
     setting_differences,
     state_dict_problem,
 )
+from mnist_rnn.cpu_threads import CPUThreads
 from mnist_rnn.data import DATA_TO_MODEL, MNISTDataModule
 from mnist_rnn.errors import UserError, first_line, tell, warn
 from mnist_rnn.finite_loss import StopOnNonFiniteLoss
@@ -461,7 +462,7 @@ class MNISTRNNCLI(LightningCLI):
             config.update(dict.fromkeys(off, False), log_every_n_steps=0, num_sanity_val_steps=0)
         ours = [callback for callback in callbacks if isinstance(callback, SafeModelCheckpoint)]
         config["callbacks"] = [*ours, *chosen]
-        callbacks = [callback for callback in callbacks if callback not in ours]
+        callbacks = [*(callback for callback in callbacks if callback not in ours), CPUThreads()]
         try:
             return super()._instantiate_trainer(config, callbacks)
         except ModuleNotFoundError as error:  # --trainer.precision transformer-engine without the package
@@ -492,9 +493,11 @@ class MNISTRNNCLI(LightningCLI):
 
     def before_fit(self) -> None:
         stopping.doing("while preparing the data and the model, before training; no checkpoint written")
+        self.datamodule.check_processes(self.trainer.world_size)
 
     def before_validate(self) -> None:
         stopping.doing("while preparing the data and the model, before validating; nothing was written")
+        self.datamodule.check_processes(self.trainer.world_size)
         self._data_set_of_the_checkpoint("validate")
 
     def before_test(self) -> None:
@@ -698,6 +701,10 @@ def main(args: ArgsType = None) -> None:
         except stopping.Stopped as stop:
             stop.end()
         except Exception as error:
+            lost = _process_lost_its_peers(error)
+            if lost and not os.environ.get("MNIST_RNN_DEBUG"):
+                print(f"mnist-rnn: error: {lost}", file=sys.stderr)
+                sys.exit(1)
             message = _known_failure(error)
             if message is None or os.environ.get("MNIST_RNN_DEBUG"):
                 raise
@@ -962,6 +969,22 @@ def _known_failure(error: Exception) -> str | None:
             "--trainer.default_root_dir DIR"
         )
     return None
+
+
+def _process_lost_its_peers(error: Exception) -> str | None:
+    """In a process of a multi-process run other than the first: the line for a connection to the others that
+    closed. The first process ended (its own message says why: data that fails a check in ``prepare_data``,
+    which only it runs), and this one's traceback of torch.distributed's frames, 50 lines after that message,
+    said nothing more."""
+    from lightning.fabric.utilities.rank_zero import rank_zero_only
+
+    rank = getattr(rank_zero_only, "rank", 0)
+    closed = isinstance(error, torch.distributed.DistError) or (
+        isinstance(error, RuntimeError) and "Connection closed by peer" in str(error)  # gloo's, in a collective
+    )
+    if rank == 0 or not closed:
+        return None
+    return f"process {rank} of the run stopped: the first process ended before it (its message says why)"
 
 
 def _lightnings_complaint(error: Exception) -> bool:

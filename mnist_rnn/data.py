@@ -613,6 +613,16 @@ class MNISTDataModule(LightningDataModule):
             f"in {self.raw_folder}/ (or remove these, and fit downloads them)"
         )
 
+    def check_processes(self, processes: int) -> None:
+        """Each of a run's processes validates its own share of the held-out images: refuse fewer of them than
+        processes (Lightning's sampler stopped the process left without one with a bare AssertionError). The
+        CLI asks before the processes start, so that one process says it, once."""
+        if self.val_size < processes:
+            raise DataError(
+                f"val_size={self.val_size} is fewer held-out images than the run's {processes} processes, which "
+                f"validate a share each: pass --data.val_size {processes} or more (or fewer --trainer.devices)"
+            )
+
     def _check_val_size(self, train_count: int) -> None:
         if self.val_size >= train_count:
             raise DataError(
@@ -620,6 +630,8 @@ class MNISTDataModule(LightningDataModule):
                 f"{train_count:,} training images (pass a smaller --data.val_size)"
             )
         fitting = self.trainer is None or self.trainer.state.fn in ("fit", "validate")
+        if fitting and self.trainer is not None:
+            self.check_processes(self.trainer.world_size)
         if self.val_size < SMALL_VALIDATION and fitting and not self._warned_val_size:
             self._warned_val_size = True
             warn(

@@ -215,8 +215,17 @@ def check_settings(base: Path, overrides: dict[str, Any], space: dict[str, Any],
             cli = build_cli(base_args, run=False, cli_class=_settings_only_cli())
     except ArgumentError as error:
         raise UserError(f"--config {base} with the fit options given: {_one_line(error)}") from error
+    several = _several_processes(cli.config.trainer)
+    if several:
+        raise UserError(f"{several} {ONE_PROCESS_PER_TRIAL}")
     options = {key for key in flat_keys(cli.config) if not key.startswith("__")}
     for key, spec in space.items():
+        _, _, name = key.rpartition(".")
+        if key.startswith("trainer.") and name in PROCESS_SETTINGS:
+            for value in candidate_values(spec):
+                several = _several_processes({**cli.config.trainer, name: value})
+                if several:
+                    raise UserError(f"--space {space_path}: {key}: {value!r} {ONE_PROCESS_PER_TRIAL}")
         option, _, last = key.rpartition(".")
         is_leaf = option in options and not any(name.startswith(f"{option}.") for name in options)
         if key not in options and is_leaf:  # {logg: [...]}: a misspelt range, read as a group of options
@@ -256,6 +265,41 @@ def check_settings(base: Path, overrides: dict[str, Any], space: dict[str, Any],
                     f"draws: {{int: [{low}, {high}]}} draws whole numbers ({_one_line(error)})"
                 ) from error
     return cli.config
+
+
+# The Trainer's settings that can start several processes for one run (DDP and its kin).
+PROCESS_SETTINGS = ("devices", "num_nodes", "strategy")
+ONE_PROCESS_PER_TRIAL = (
+    "would start several processes per trial, which a trial cannot (Lightning starts them by running the "
+    "command again): leave it out, and use --workers K to train K trials at once"
+)
+
+
+def _several_processes(trainer: Any) -> str | None:
+    """The option of ``trainer`` (fit's parsed trainer settings) that would make one run start several
+    processes, as ``--trainer.devices 2``; None for one process. A trial's process started the others by
+    running its own command line, which is not a command: each trial failed, killed, after its seconds of
+    start-up."""
+    devices, nodes, strategy = (trainer.get(name) for name in PROCESS_SETTINGS)
+    strategy = str(getattr(strategy, "class_path", strategy) or "auto")
+    if any(name in strategy.lower() for name in ("ddp", "fsdp", "deepspeed", "model_parallel")):
+        return f"--trainer.strategy {strategy}"
+    if isinstance(nodes, int) and nodes > 1:
+        return f"--trainer.num_nodes {nodes}"
+    text = str(devices).strip()
+    listed = [part for part in text.strip("[]").split(",") if part.strip()]
+    if isinstance(devices, list | tuple):
+        listed = list(devices)
+    several = text == "-1" or (text.isdigit() and int(text) > 1) or len(listed) > 1
+    return f"--trainer.devices {devices}" if several else None
+
+
+def _one_device(config: Path) -> list[str]:
+    """``--trainer.devices 1`` unless the trial's config chooses its devices: Lightning's default, every GPU of
+    the machine, would make a trial on a machine with several start a process per GPU (which it cannot, as
+    :func:`_several_processes` says)."""
+    trainer = (yaml.safe_load(config.read_text()) or {}).get("trainer") or {}
+    return [] if trainer.get("devices") not in (None, "auto") else ["--trainer.devices", "1"]
 
 
 def _build_section(settings: Any, key: str) -> None:
@@ -445,6 +489,7 @@ def _train_trial(request: dict[str, Any]) -> None:
     trial = optuna.trial.Trial(study, request["trial_id"])
     folder = Path(request["folder"])
     args = ["--config", str(folder / "config.yaml"), "--trainer.default_root_dir", str(folder)]
+    args += _one_device(folder / "config.yaml")
     # The trial's log is a file: no progress bar in it (a setting of this run, not of the recipe).
     cli = build_cli([*args, "--trainer.enable_progress_bar", "false"], run=False)
     pruning = ValAccPruning(trial)
@@ -463,6 +508,7 @@ def _confirm_run(request: dict[str, Any]) -> None:
 
     folder = Path(request["folder"])
     args = ["--config", request["config"], "--seed_everything", str(request["seed"])]
+    args += _one_device(Path(request["config"]))
     cli = build_cli(
         [*args, "--trainer.default_root_dir", str(folder), "--trainer.enable_progress_bar", "false"], run=False
     )

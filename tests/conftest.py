@@ -45,3 +45,11 @@ def in_tmp_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Run a test in its own folder, so lightning_logs/ lands there."""
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+@pytest.fixture(autouse=True)
+def steady_cpu_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In-process runs keep torch's thread count whatever else the machine runs: the CLI's look at how busy
+    the cores are (:mod:`mnist_rnn.cpu_threads`) would make float32 results depend on the CI machine's load,
+    and cost a quarter of a second per run. tests/test_cpu_threads.py tests it."""
+    monkeypatch.setattr("mnist_rnn.cpu_threads.idle_cores", lambda: None)

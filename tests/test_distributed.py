@@ -5,8 +5,53 @@ import re
 import pytest
 import torch
 
+from mnist_rnn import cli
 from mnist_rnn.cli import build_cli
 from tests.helpers import QUIET, TRAIN_IMAGES, cli_subprocess, data_args, finish, fit_tiny
+
+DDP_ON_TWO = ["--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.strategy", "ddp"]
+
+
+@pytest.mark.slow
+def test_fewer_validation_images_than_processes_is_refused_before_they_start(fake_data_dir, tmp_path):
+    """Each process validates a share of the held-out images: with fewer images than processes, Lightning's
+    sampler stopped the one left without any with a bare AssertionError (and the other with gloo's traceback)."""
+    args = ["fit", *data_args(fake_data_dir), "--data.val_size", "1", *DDP_ON_TWO]
+    returncode = finish(cli_subprocess(args, tmp_path), timeout=300)
+    log = (tmp_path / "run.log").read_text()
+    assert returncode == 2, log
+    assert log.endswith(
+        "\nmnist-rnn: error: val_size=1 is fewer held-out images than the run's 2 processes, which validate a share "
+        "each: pass --data.val_size 2 or more (or fewer --trainer.devices)\n"
+    )
+    assert "Starting with 2 processes" not in log
+    assert not (tmp_path / "lightning_logs").exists()
+
+
+def test_a_process_whose_first_process_ended_says_so_in_one_line(monkeypatch):
+    """Not the 50 lines of torch.distributed's frames, after the first process's own message."""
+    from lightning.fabric.utilities.rank_zero import rank_zero_only
+
+    closed = torch.distributed.DistNetworkError("Failed to recv, got 0 bytes. Connection was likely closed.")
+    gloo = RuntimeError("[../gloo/transport/tcp/pair.cc:561] Connection closed by peer [127.0.0.1]:43410.")
+    monkeypatch.setattr(rank_zero_only, "rank", 1)
+    expected = "process 1 of the run stopped: the first process ended before it (its message says why)"
+    assert cli._process_lost_its_peers(closed) == cli._process_lost_its_peers(gloo) == expected
+    assert cli._process_lost_its_peers(RuntimeError("a bug of ours")) is None
+    monkeypatch.setattr(rank_zero_only, "rank", 0)  # the first process's own error is its own to say
+    assert cli._process_lost_its_peers(closed) is None
+
+
+@pytest.mark.slow
+def test_data_the_first_process_refuses_is_said_once_without_a_traceback(fake_data_dir, tmp_path):
+    """prepare_data runs in the first process only; the other waited for it, and printed a traceback when it
+    ended."""
+    args = ["fit", *data_args(fake_data_dir), "--data.val_size", "100000", *DDP_ON_TWO, *QUIET]
+    returncode = finish(cli_subprocess(args, tmp_path), timeout=300)
+    log = (tmp_path / "run.log").read_text()
+    assert returncode == 2, log
+    assert log.count("mnist-rnn: error: val_size=100000 leaves no training images") == 1, log
+    assert "Traceback" not in log
 
 
 @pytest.mark.slow

@@ -931,3 +931,49 @@ def test_a_trials_config_names_its_data_folder_absolutely(fake_data_dir, in_tmp_
     main(["tune", *args, "--trials", "1"])
     best = yaml.safe_load((in_tmp_dir / "tune" / "base" / "best.yaml").read_text())
     assert best["data"]["data_dir"] == str(in_tmp_dir / "data")
+
+
+PER_TRIAL = "would start several processes per trial, which a trial cannot"
+
+
+@pytest.mark.parametrize(
+    ("where", "setting"),
+    [
+        ("line", ["--trainer.devices", "2"]),
+        ("line", ["--trainer.devices", "0,1"]),
+        ("line", ["--trainer.strategy", "ddp"]),
+        ("base", {"devices": -1}),
+        ("base", {"num_nodes": 2}),
+        ("space", {"trainer.devices": [1, 2]}),
+    ],
+)
+def test_settings_that_start_several_processes_per_trial_are_refused(
+    where, setting, fake_data_dir, in_tmp_dir, monkeypatch, capsys
+):
+    """Lightning starts a run's other processes by running its command again: a trial's process has no command
+    to run, so every trial failed, killed, with "a command is needed" in its log."""
+    requests = stand_in_trials(monkeypatch)
+    args = write_study_files(in_tmp_dir, fake_data_dir, {**SPACE, **setting} if where == "space" else None)
+    if where == "base":
+        base = yaml.safe_load((in_tmp_dir / "base.yaml").read_text())
+        base["trainer"].update(setting)
+        (in_tmp_dir / "base.yaml").write_text(yaml.safe_dump(base))
+    err = tune_error([*args, "--trainer.accelerator", "cpu", *(setting if where == "line" else [])], capsys)
+    if where == "line":
+        shown = " ".join(setting)
+    else:
+        shown = f"--trainer.{next(iter(setting))}" if where == "base" else "trainer.devices: 2"
+    assert shown in err and PER_TRIAL in err and "--workers K" in err
+    assert requests == []
+
+
+def test_a_trial_trains_on_one_device_unless_its_config_chooses(tmp_path):
+    """Lightning's default devices, every GPU, made a trial on a machine with several GPUs start a process per
+    GPU; one the config names is kept."""
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({"trainer": {"max_epochs": 1}, "model": {"lr": 0.01}}))
+    assert tune._one_device(config) == ["--trainer.devices", "1"]
+    config.write_text(yaml.safe_dump({"trainer": {"devices": "auto"}}))
+    assert tune._one_device(config) == ["--trainer.devices", "1"]
+    config.write_text(yaml.safe_dump({"trainer": {"devices": [1]}}))
+    assert tune._one_device(config) == []
