@@ -614,7 +614,7 @@ class Tuner:
                 study.set_user_attr(key, value)
             elif study.user_attrs[key] != value:
                 raise UserError(
-                    f"study {options.study!r} in {options.storage} was made with another {key}: "
+                    f"study {options.study!r} in {without_password(options.storage)} was made with another {key}: "
                     f"{_differences(study.user_attrs[key], value)}; pass another --study name or the study's "
                     f"own {'--space' if key == 'space' else '--config and fit options'}"
                 )
@@ -630,7 +630,7 @@ class Tuner:
             found = optuna.load_study(study_name=options.study, storage=storage)
         except KeyError:  # no such study yet: tune makes it
             return
-        where = f"study {options.study!r} in {options.storage}"
+        where = f"study {options.study!r} in {without_password(options.storage)}"
         fix = "pass another --study name, or another --storage"
         directions = [direction.name.lower() for direction in found.directions]
         if directions != ["maximize"]:
@@ -1169,8 +1169,8 @@ def main(argv: list[str] | None = None) -> None:
     except OSError as error:
         if error.errno == errno.ENOSPC:
             raise UserError(
-                f"the disk is full ({error.filename or options.root}); the study in {options.storage} is kept: "
-                "free some space and run the same command again"
+                f"the disk is full ({error.filename or options.root}); the study in "
+                f"{without_password(options.storage)} is kept: free some space and run the same command again"
             ) from error
         raise UserError(f"{error.filename or options.root}: {first_line(error)}") from error
     except Exception as error:
@@ -1230,6 +1230,19 @@ def _driver_advice(url: str, missing: str) -> str:
     return advice
 
 
+def without_password(url: str) -> str:
+    """``url`` as messages show it: a database password (``postgresql+psycopg://user:SECRET@host/db``) as
+    ``***``, since terminals and CI logs are read by others."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError as URLError
+
+    try:
+        parsed = make_url(url)
+    except (URLError, ValueError):
+        return url
+    return parsed.render_as_string(hide_password=True) if parsed.password else url
+
+
 def _storage_message(error: Exception, url: str) -> str:
     """A database error (or a missing driver) in one line; anything else is raised as it is."""
     from sqlalchemy.exc import ArgumentError as URLError
@@ -1238,6 +1251,7 @@ def _storage_message(error: Exception, url: str) -> str:
     if isinstance(error, optuna.exceptions.StorageInternalError) and isinstance(error.__cause__, SQLAlchemyError):
         error = error.__cause__  # Optuna's own text ("invalid data in the commit, e.g. exceeding max length") misleads
     text = first_line(getattr(error, "orig", None) or error)
+    url = without_password(url)
     # Optuna raises an ImportError ("Failed to import DB access module") from SQLAlchemy's ModuleNotFoundError
     missing = next((e for e in (error, error.__cause__) if isinstance(e, ModuleNotFoundError)), None)
     if missing is not None and (missing is error or "DB access module" in str(error)):
