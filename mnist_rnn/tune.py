@@ -246,12 +246,12 @@ def check_settings(base: Path, overrides: dict[str, Any], space: dict[str, Any],
             try:
                 parsed = cli.parser.parse_args([*base_args, f"--{key}={_as_argument(value)}"])
                 _build_section(parsed, key)
-            except (ArgumentError, SettingsError) as error:
-                why = (
-                    short_message(error).removesuffix(" (see --help)")
-                    if isinstance(error, ArgumentError)
-                    else _one_line(error)
-                )
+            except SettingsError as error:
+                if _fits_with_another_searched_value(cli, base_args, space, key, value):
+                    continue
+                raise UserError(f"--space {space_path}: {key}: fit refuses {value!r}: {_one_line(error)}") from error
+            except ArgumentError as error:
+                why = short_message(error).removesuffix(" (see --help)")
                 raise UserError(f"--space {space_path}: {key}: fit refuses {value!r}: {why}") from error
         kind = next((kind for kind in ("log", "float") if isinstance(spec, dict) and kind in spec), None)
         if kind is not None:  # whole ends pass for a whole-number option, and the fractions drawn between fail
@@ -300,6 +300,26 @@ def _one_device(config: Path) -> list[str]:
     :func:`_several_processes` says)."""
     trainer = (yaml.safe_load(config.read_text()) or {}).get("trainer") or {}
     return [] if trainer.get("devices") not in (None, "auto") else ["--trainer.devices", "1"]
+
+
+def _fits_with_another_searched_value(
+    cli: Any, base_args: list[str], space: dict[str, Any], key: str, value: Any
+) -> bool:
+    """Whether a value the model or data refuse with the base config's settings is taken with one value of
+    another searched option: ``model.cell: [lstm, gru]`` beside ``model.forget_bias: [null, 1.0]``, from a
+    base config with ``forget_bias: 1.0`` (which a GRU refuses). The trials that draw a refused combination
+    fail with the model's reason, as documented; the space itself is not wrong."""
+    for other, spec in space.items():
+        if other == key:
+            continue
+        for other_value in candidate_values(spec):
+            pair = [f"--{key}={_as_argument(value)}", f"--{other}={_as_argument(other_value)}"]
+            try:
+                _build_section(cli.parser.parse_args([*base_args, *pair]), key)
+            except (ArgumentError, SettingsError):
+                continue
+            return True
+    return False
 
 
 def _build_section(settings: Any, key: str) -> None:

@@ -979,3 +979,21 @@ def test_a_trial_trains_on_one_device_unless_its_config_chooses(tmp_path):
     assert tune._one_device(config) == ["--trainer.devices", "1"]
     config.write_text(yaml.safe_dump({"trainer": {"devices": [1]}}))
     assert tune._one_device(config) == []
+
+
+def test_a_value_refused_with_the_base_config_but_taken_with_another_searched_value_is_searched(
+    fake_data_dir, in_tmp_dir, monkeypatch, capsys
+):
+    """A GRU refuses the base config's forget_bias 1.0, and the space also searches forget_bias null: the space
+    was refused as a whole, though half its combinations train."""
+    requests = stand_in_trials(monkeypatch)
+    args = write_study_files(in_tmp_dir, fake_data_dir, {"model.cell": ["lstm", "gru"]})
+    base = yaml.safe_load((in_tmp_dir / "base.yaml").read_text())
+    base["model"]["forget_bias"] = 1.0
+    (in_tmp_dir / "base.yaml").write_text(yaml.safe_dump(base))
+    err = tune_error(args, capsys)  # gru alone: every trial that drew it would fail
+    assert "model.cell: fit refuses 'gru': forget_bias applies to LSTM cells only" in err
+    space = {"model.cell": ["lstm", "gru"], "model.forget_bias": [None, 1.0]}
+    (in_tmp_dir / "space.yaml").write_text(yaml.safe_dump(space))
+    main(["tune", *args, "--trials", "1"])
+    assert len(requests) == 1
