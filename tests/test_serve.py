@@ -291,6 +291,56 @@ def test_a_drawing_is_not_kept_waiting_behind_a_photo_being_prepared():
     assert asyncio.run(classroom()) == [200, 200] and len(answered) == 2
 
 
+@pytest.mark.parametrize("left", [False, True])
+def test_an_upload_whose_client_has_gone_is_not_prepared(left):
+    """Clients that give up (an app's 2 s timeout, sent again at once) left their uploads queued: the server
+    prepared each, and a fresh photo waited 42 s behind work nobody would read."""
+    from mnist_rnn.serve.http import ImageUploads
+
+    prepared, answered, sent = [], [], []
+
+    def preparation(image):
+        prepared.append(image.size)
+        return prepare(image)
+
+    async def the_endpoint(scope, receive, send):
+        answered.append(scope["path"])
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+
+    async def receive():
+        if not sent:
+            sent.append("body")
+            return {"type": "http.request", "body": encode(render_digit(4), "PNG"), "more_body": False}
+        if left:
+            return {"type": "http.disconnect"}
+        await asyncio.Event().wait()  # still there: nothing more comes until it goes
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/predict", "headers": [(b"content-type", b"image/png")]}
+    asyncio.run(ImageUploads(the_endpoint, preparation=preparation)(scope, receive, send))
+    assert (prepared, answered) == (([], []) if left else ([(28, 28)], ["/predict"]))
+    assert len(sent) == (1 if left else 2)  # the body read; an answer only for a client still there
+
+
+def test_the_size_limits_are_the_pictures_whatever_it_came_in():
+    """A 16 MB picture is taken as a file and in base64 JSON (27% larger); over 20 MB, neither."""
+    scope = {"type": "http", "method": "POST", "path": "/predict", "headers": [(b"content-type", b"application/json")]}
+    picture = b"\x89PNG" + bytes(16 * 2**20)
+    document = json.dumps({"image": base64.b64encode(picture).decode()}).encode()
+
+    async def one(body: bytes):
+        async def receive():
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        return await http.upload_bytes(scope, await http.read_body(receive))
+
+    assert len(document) > 20 * 2**20 and asyncio.run(one(document)) == picture
+    with pytest.raises(http.RequestError, match="upload of more than 26 MB: the limit is 20 MB"):
+        asyncio.run(one(b"{" + bytes(27 * 2**20)))
+
+
 def asgi_call(asgi, method: str, headers: dict[str, str], body: bytes = b"") -> tuple[int, dict[str, str]]:
     """One request to an ASGI app in-process: its status and headers (what needs no inference worker)."""
     sent = []
@@ -377,6 +427,18 @@ def test_a_png_holding_the_boundary_is_read_whole_over_http(server):
     assert json.loads(body)["prepared"] == json.loads(request(server + "/predict", data, "image/png")[1])["prepared"]
 
 
+def png_header(width: int, height: int) -> bytes:
+    """A PNG that says it holds ``width`` x ``height`` 8-bit grey pixels, and holds none."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
+
+
 def bad_requests() -> list[tuple[str, dict, int, str]]:
     png = encode(render_digit(2, canvas=(100, 100), size=70), "PNG")
     jpeg = encode(render_digit(7, canvas=(300, 300), size=200, ink=0, paper=255), "JPEG")  # what phones send
@@ -388,6 +450,20 @@ def bad_requests() -> list[tuple[str, dict, int, str]]:
         ("truncated file", {"data": png[: len(png) // 2], "content_type": "image/png"}, 400, "truncated"),
         ("over 20 MB", {"data": b"\x89PNG" + bytes(21 * 2**20), "content_type": "image/png"}, 413, "20 MB"),
         ("over 50 million pixels", {"data": huge, "content_type": "image/png"}, 413, "7100 x 7100 pixels"),
+        # Pillow refuses over 179 million pixels as it reads the header, and its message named its limit.
+        (
+            "over Pillow's own limit",
+            {"data": png_header(20000, 20000), "content_type": "image/png"},
+            413,
+            "image of 400,000,000 pixels: the limit is 50,000,000 pixels",
+        ),
+        # The limit is the picture's: a 20 MB one in base64 is 27 MB of JSON.
+        (
+            "over 20 MB in base64",
+            {"data": json.dumps({"image": base64.b64encode(bytes(20 * 2**20 + 10_000)).decode()}).encode()},
+            413,
+            "picture (in base64) of more than 20 MB: the limit is 20 MB",
+        ),
         (
             "blank image",
             {"data": encode(Image.new("L", (50, 50), 255), "PNG"), "content_type": "image/png"},
