@@ -73,6 +73,10 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         partial = partial_path(filepath)
         try:
             super().save_checkpoint(checkpoint, partial, storage_options)
+            if not os.path.exists(partial):
+                # Lightning's writer (2.6) swallows a PermissionError (its except is meant for a copy across
+                # devices): nothing was written, and the fsync below said "No such file or directory".
+                raise PermissionError(errno.EACCES, "Permission denied", partial)
             _fsync(partial)
             os.replace(partial, filepath)
             _fsync(folder)  # make the rename itself durable
@@ -484,7 +488,13 @@ def _recorded_places(last: Path, recorded: str, dirpath: str | None) -> list[Pat
 
 
 def load_keys(path: str | Path) -> dict[str, Any]:
-    """A checkpoint's top-level entries, memory-mapped: its tensors are not read."""
+    """A checkpoint's top-level entries, memory-mapped: its tensors are not read. A path that is not UTF-8
+    text (a byte of another encoding in a file name, from an old archive or a network share) is read whole:
+    torch maps only files whose path it can encode as UTF-8."""
+    try:
+        os.fspath(path).encode("utf-8")
+    except UnicodeEncodeError:
+        return torch.load(path, map_location="cpu", weights_only=True)
     return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
 
 

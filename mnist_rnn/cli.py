@@ -127,6 +127,9 @@ warnings.filterwarnings("ignore", message=".*resuming from a checkpoint that end
 # Lightning (2.6) builds torch's LeafSpec when it moves a batch, which newer torch versions deprecate: a
 # FutureWarning printed in the middle of predict's output that no user of this project can act on.
 warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated", category=FutureWarning)
+# Lightning's model summary cannot size bf16-mixed's weights, and says so in two lines on every run of
+# configs/fast.yaml: its sizes are of the float32 weights, which are what bf16-mixed keeps.
+warnings.filterwarnings("ignore", message="Precision bf16-mixed is not supported by the model summary")
 # build_cli(args) is called in code (tune, benchmarks.throughput) with the settings it means: LightningCLI's
 # warning that the process's own command line (the benchmark's options) goes unused is not for anyone.
 warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended to run from within Python")
@@ -235,6 +238,7 @@ class MNISTRNNCLI(LightningCLI):
         self.typed = frozenset(_typed_options(raw_args))
         self.raw_args = raw_args
         _check_config_files(raw_args)
+        _check_run_folder_name(raw_args)
         try:
             super().parse_arguments(parser, args)
         except ArgumentError as error:
@@ -274,7 +278,7 @@ class MNISTRNNCLI(LightningCLI):
         if subcommand is None:
             return
         _check_lengths(subcommand, config)
-        _check_writable(config.trainer)  # before Lightning makes the run's folder there
+        _check_writable(config.trainer, subcommand)  # before Lightning makes the run's folder there
         predict_path = (config.get("data") or {}).get("predict_path") if subcommand == "predict" else None
         if predict_path and missing(predict_path):
             raise UserError(
@@ -821,6 +825,24 @@ def repeated_key(text: str) -> str | None:
     return None
 
 
+def _check_run_folder_name(args: list[str]) -> None:
+    """A ``--trainer.default_root_dir`` whose name holds a byte that is not UTF-8 (a folder from an old archive
+    or a network share): the run's settings, saved as YAML text, cannot hold it, and jsonargparse failed on it
+    in 60 lines of traceback. Data folders and images with such names are read, and are not refused."""
+    for option, value in zip(args, [*args[1:], ""], strict=True):
+        given, _, joined = option.partition("=")
+        if given != "--trainer.default_root_dir":
+            continue
+        folder = joined or value
+        undecoded = [ord(c) - 0xDC00 for c in folder if "\udc80" <= c <= "\udcff"]  # Python's escapes of such bytes
+        if undecoded:
+            shown = os.fsencode(folder).decode("utf-8", "backslashreplace")
+            raise UserError(
+                f"--trainer.default_root_dir {shown}: its name holds the byte 0x{undecoded[0]:02x}, which is not "
+                "UTF-8 text, and the run's saved settings cannot hold it: rename the folder, or pass another"
+            )
+
+
 def _check_config_files(args: list[str]) -> None:
     """Name the file and the line of a config file that is not valid YAML, or that is empty.
 
@@ -920,10 +942,15 @@ def _check_lengths(subcommand: str, config: Any) -> None:
         )
 
 
-def _check_writable(trainer: Any) -> None:
+# What each command writes in its run folder, for the message when it cannot.
+RUN_FOLDER_FILES = {"fit": "logs and checkpoints", "predict": "settings and predictions.csv"}
+
+
+def _check_writable(trainer: Any, subcommand: str = "fit") -> None:
     """The folder of the run's logs and checkpoints can be made (a read-only working folder, or a read-only
     lightning_logs/ in it, ended in TensorBoard's traceback)."""
     root = Path(_log_root(trainer)).absolute()  # "~/" already expanded (expand_home)
+    files = RUN_FOLDER_FILES.get(subcommand, "logs")
     if trainer.logger is False:
         runs = root / "checkpoints"  # Lightning's folder for the checkpoints of a run without a logger
     else:
@@ -933,12 +960,12 @@ def _check_writable(trainer: Any) -> None:
     existing = next((folder for folder in (runs, *runs.parents) if folder.exists()), None)
     if existing is not None and not existing.is_dir():  # Lightning's makedirs ended in NotADirectoryError
         raise UserError(
-            f"cannot write this run's logs and checkpoints under {root}: {existing} is a file, not a folder; "
+            f"cannot write this run's {files} under {root}: {existing} is a file, not a folder; "
             "pass --trainer.default_root_dir DIR naming a folder"
         )
     if existing is not None and not _writable(existing):
         raise UserError(
-            f"cannot write this run's logs and checkpoints under {root}: {existing} is not writable (a read-only "
+            f"cannot write this run's {files} under {root}: {existing} is not writable (a read-only "
             "folder?); run from another folder or pass --trainer.default_root_dir DIR"
         )
 

@@ -6,6 +6,7 @@ exact messages in ``docs/errors.md``), so that the documented messages are the t
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -157,6 +158,11 @@ BAD_INPUTS = [
         ["--trainer.default_root_dir", "notes.txt"],
         "notes.txt is a file, not a folder; pass --trainer.default_root_dir DIR naming a folder",
         _text_file,
+    ),
+    BadInput(
+        "`--trainer.default_root_dir` whose name is not UTF-8 text",
+        ["--trainer.default_root_dir", os.fsdecode(b"r\xfcns")],
+        "r\\xfcns: its name holds the byte 0xfc, which is not UTF-8 text, and the run's saved settings cannot hold it",
     ),
     BadInput(
         "`--ckpt_path last` with no earlier run", ["--ckpt_path", "last"], "no last.ckpt found", earlier_run=False

@@ -287,3 +287,24 @@ def test_calibrate_rewrites_a_links_file_and_refuses_a_read_only_one(run, fake_d
     error = error_line(["calibrate", "--ckpt_path", str(target), "--data.data_dir", str(fake_data_dir)], capsys)
     assert f"{target} is read-only (mode 444): the temperature is not written" in error
     assert target.read_bytes() == before and stat.S_IMODE(target.stat().st_mode) == 0o444
+
+
+def test_a_checkpoint_in_a_folder_this_user_cannot_write_is_named_so(run, fake_data_dir, tmp_path, monkeypatch, capsys):
+    """Someone else's checkpoint, in their folder: Lightning's writer swallows the PermissionError, and calibrate
+    said "(No such file or directory)" of a file that was there."""
+    from fsspec.implementations.local import LocalFileSystem
+
+    target = tmp_path / "theirs.ckpt"
+    shutil.copy(run / "checkpoints" / "last.ckpt", target)
+    before = target.read_bytes()
+
+    def refused(self, path, mode="rb", *args, **kwargs):
+        if "w" in mode:  # as for a user without write access to the folder (this test may run as root)
+            raise PermissionError(13, "Permission denied", path)
+        return original(self, path, mode, *args, **kwargs)
+
+    original = LocalFileSystem.open
+    monkeypatch.setattr(LocalFileSystem, "open", refused)
+    error = error_line(["calibrate", "--ckpt_path", str(target), "--data.data_dir", str(fake_data_dir)], capsys)
+    assert error == f"mnist-rnn: error: could not rewrite {target} (Permission denied): it is unchanged"
+    assert target.read_bytes() == before and not list(tmp_path.glob(".*.partial"))

@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 import zipfile
 from pathlib import Path
@@ -25,6 +26,7 @@ from mnist_rnn.checkpoint import (
     check_checkpoint,
     checkpoint_named,
     find_last_checkpoint,
+    load_keys,
 )
 from mnist_rnn.cli import main
 from mnist_rnn.data import MNISTDataModule
@@ -672,3 +674,12 @@ def test_a_checkpoint_copied_out_of_its_run_keeps_its_own_precision(tmp_path):
     assert saved_settings(tmp_path / "alone/models/m.ckpt")["trainer.precision"] == "bf16-mixed"
     torch.save({"hyper_parameters": {"cell": "gru"}}, tmp_path / "alone/models/old.ckpt")  # saved before
     assert "trainer.precision" not in saved_settings(tmp_path / "alone/models/old.ckpt")
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="file names of any bytes: Linux")
+def test_a_checkpoint_whose_name_is_not_utf8_is_read(tmp_path):
+    """A file name with a Latin-1 byte (an old archive, a network share): torch's memory map encodes the path as
+    UTF-8 and refused it, "not a readable checkpoint (... surrogates not allowed)"."""
+    path = tmp_path / os.fsdecode(b"m\xf6del.ckpt")
+    torch.save({"global_step": 7, "state_dict": {"w": torch.ones(2)}}, path)
+    assert load_keys(path)["global_step"] == 7
