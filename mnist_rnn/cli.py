@@ -44,7 +44,7 @@ from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch import Trainer
 from lightning.pytorch.accelerators import AcceleratorRegistry
 from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar, TQDMProgressBar
-from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
+from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.plugins.io import CheckpointIO
 
 from mnist_rnn import stopping
@@ -172,6 +172,30 @@ class _WithoutSigtermNotice(logging.Filter):
 
 
 logging.getLogger("lightning.pytorch.trainer.connectors.signal_connector").addFilter(_WithoutSigtermNotice())
+
+
+class SaveOwnConfig(SaveConfigCallback):
+    """LightningCLI's copy of the run's settings (``config.yaml`` in the run's folder), which replaces only a file
+    it saved itself. Replacing is needed (a run resumed into its named version's folder saves its settings
+    again), but without a logger the run's folder is the working folder: ``fit --config config.yaml
+    --trainer.logger false`` replaced the user's own hand-written config.yaml with the dumped settings."""
+
+    def setup(self, trainer: Trainer, pl_module: Any, stage: str) -> None:
+        if not self.already_saved and self.save_to_log_dir:
+            path = Path(trainer.log_dir or ".") / self.config_filename  # (log_dir is a collective: every process)
+            if trainer.is_global_zero and path.is_file() and not _saved_settings(path):
+                raise UserError(
+                    f"{path} is not a config this command saved, and the run would replace it with its own "
+                    "settings (a run without a logger saves them in its --trainer.default_root_dir): move the file, "
+                    "or pass --trainer.default_root_dir DIR"
+                )
+        super().setup(trainer, pl_module, stage)
+
+
+def _saved_settings(path: Path) -> bool:
+    """Whether ``path`` is settings LightningCLI saved: it starts with its line ``# lightning.pytorch==2.6.6``."""
+    with open(path, "rb") as file:
+        return file.read(40).startswith((b"# lightning.pytorch==", b"# lightning==", b"# pytorch_lightning=="))
 
 
 class MNISTRNNCLI(LightningCLI):
@@ -749,6 +773,7 @@ def build_cli(args: ArgsType = None, run: bool = True, cli_class: type[MNISTRNNC
         RNNClassifier,
         MNISTDataModule,
         seed_everything_default=42,
+        save_config_callback=SaveOwnConfig,
         save_config_kwargs={"overwrite": True},
         trainer_defaults=TRAINER_DEFAULTS,
         auto_configure_optimizers=False,  # the model owns its optimiser and schedule

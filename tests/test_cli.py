@@ -622,3 +622,23 @@ def test_a_run_started_without_bfloat16_resumes_on_a_cpu_with_it(fake_data_dir, 
     # Another precision is another command's run still.
     err = one_line_error(resume_args(fake_data_dir, 3, "--trainer.precision", "64-true", "--ckpt_path", "last"), capsys)
     assert "has trainer.precision='bf16-mixed' or '32-true'" not in err and "(this command: '64-true')" in err
+
+
+def test_a_run_without_a_logger_keeps_the_users_own_config_yaml(fake_data_dir, in_tmp_dir, capsys):
+    """Without a logger the run's folder is the working folder, where LightningCLI saves the run's settings as
+    config.yaml: it replaced the user's own, hand-written one (exit 0, its comments gone)."""
+    mine = "# my recipe, with notes\ntrainer:\n  max_epochs: 1\n"
+    (in_tmp_dir / "config.yaml").write_text(mine)
+    no_logger = ["--trainer.logger", "false", "--trainer.max_epochs", "1", *QUIET]
+    args = ["fit", "--config", SEED_CONFIG, "--config", "config.yaml", *data_args(fake_data_dir), *no_logger]
+    with pytest.raises(SystemExit) as exit:
+        main(args)
+    assert exit.value.code == 2
+    last = capsys.readouterr().err.splitlines()[-1]  # after the warning that 40 validation images are few
+    assert last.startswith(f"mnist-rnn: error: {in_tmp_dir / 'config.yaml'} is not a config this command saved")
+    assert (in_tmp_dir / "config.yaml").read_text() == mine
+    # The settings it saved itself are replaced by the next run's, as before.
+    (in_tmp_dir / "config.yaml").unlink()
+    for epochs in ("1", "2"):
+        main(["fit", "--config", SEED_CONFIG, *data_args(fake_data_dir), *no_logger, "--trainer.max_epochs", epochs])
+        assert yaml.safe_load((in_tmp_dir / "config.yaml").read_text())["trainer"]["max_epochs"] == int(epochs)
