@@ -32,6 +32,7 @@ import threading
 import traceback
 import warnings
 from argparse import ArgumentError
+from datetime import timedelta
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -43,7 +44,7 @@ from jsonargparse import Namespace
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch import Trainer
 from lightning.pytorch.accelerators import AcceleratorRegistry
-from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar, TQDMProgressBar
+from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar, Timer, TQDMProgressBar
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.plugins.io import CheckpointIO
 
@@ -83,6 +84,7 @@ RUN_TRAINER_SETTINGS = (
     "gradient_clip_val",
     "val_check_interval",
     "check_val_every_n_epoch",
+    "overfit_batches",
 )
 # Commands that run no Trainer, so not LightningCLI's: each has its own argparse and main(argv) in its module
 # (tune runs its trials' Trainers in processes of its own).
@@ -480,6 +482,10 @@ class MNISTRNNCLI(LightningCLI):
         """
         chosen = config.get("callbacks") or []
         chosen = chosen if isinstance(chosen, list) else [chosen]
+        if self.subcommand == "predict" and any(isinstance(callback, ProgressBar) for callback in chosen):
+            # Lightning's bars draw on stdout, which is predict's table: their lines went into the CSV.
+            tell("predict draws no progress bar: its table goes to stdout (the one of --trainer.callbacks is left out)")
+            chosen = [callback for callback in chosen if not isinstance(callback, ProgressBar)]
         if any(isinstance(callback, ProgressBar) for callback in chosen):
             callbacks = [callback for callback in callbacks if not isinstance(callback, ProgressBar)]
         if config.get("barebones"):
@@ -1071,6 +1077,9 @@ def _check_something_left_to_train(path: Path, trainer: Any) -> None:
     callbacks = callbacks if isinstance(callbacks, list) else [callbacks]  # one given alone: not in a list
     early_stopping = any("EarlyStopping" in str(getattr(callback, "class_path", callback)) for callback in callbacks)
     max_epochs, max_steps = trainer.max_epochs, trainer.max_steps
+    # Lightning's Timer (which --trainer.max_time adds) keeps the run's training time in the checkpoint.
+    trained = next((state["time_elapsed"].get("train") for state in states if "time_elapsed" in state), None)
+    max_time = Timer(duration=trainer.max_time)._duration if trainer.get("max_time") else None
     if max_epochs is not None and max_epochs > 0 and done >= max_epochs:
         limit = f"all {done} epochs of --trainer.max_epochs {max_epochs}"
         longer = "pass a larger max_epochs to train it longer"
@@ -1082,6 +1091,10 @@ def _check_something_left_to_train(path: Path, trainer: Any) -> None:
         limit = f"until EarlyStopping stopped it after epoch {stopped.get('stopped_epoch')}"
         limit += f" ({why})" if why else ""
         longer = "resume without the EarlyStopping callback (or with more patience) to train it on"
+    elif max_time is not None and trained is not None and trained >= max_time:
+        # The restored timer stopped it before its first step, and the command went on to test it again.
+        limit = f"for {timedelta(seconds=round(trained))}, --trainer.max_time {trainer.max_time}"
+        longer = "pass a larger max_time to train it longer"
     else:
         return
     # What the run's fit would have ended with: its best checkpoint, calibrated, tested (not last.ckpt at T = 1).

@@ -642,3 +642,19 @@ def test_a_run_without_a_logger_keeps_the_users_own_config_yaml(fake_data_dir, i
     for epochs in ("1", "2"):
         main(["fit", "--config", SEED_CONFIG, *data_args(fake_data_dir), *no_logger, "--trainer.max_epochs", epochs])
         assert yaml.safe_load((in_tmp_dir / "config.yaml").read_text())["trainer"]["max_epochs"] == int(epochs)
+
+
+def test_a_run_stopped_by_max_time_is_not_resumed_into_a_second_test(fake_data_dir, in_tmp_dir, capsys):
+    """The restored timer stopped the resumed run before its first step; the command then calibrated and tested
+    the run's best checkpoint again, in a new run folder, with exit status 0 and no word of it."""
+    timed = [*resume_args(fake_data_dir, 1000), "--trainer.max_time", "00:00:00:01"]
+    main(timed)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        main([*timed, "--ckpt_path", "last"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert re.search(r"its run has trained for 0:00:0\d, --trainer.max_time 00:00:00:01: nothing is left to train", err)
+    assert "pass a larger max_time to train it longer" in err and not Path("lightning_logs/version_1").exists()
+    main([*timed[:-1], "00:00:00:03", "--ckpt_path", "last"])  # more time: it trains on
+    assert "resuming from lightning_logs/version_0/checkpoints/last.ckpt" in capsys.readouterr().err

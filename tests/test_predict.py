@@ -102,6 +102,16 @@ def test_predict_with_worker_processes_writes_the_same_table(checkpoint, picture
     assert read_csv(tables[1])[1][:2] == [str(pictures / "broken.png"), "error"]
 
 
+def test_a_progress_bar_of_the_users_stays_out_of_the_table(checkpoint, pictures, in_tmp_dir, capsys):
+    """Lightning's bars draw on stdout: a --trainer.callbacks+=TQDMProgressBar put its lines into the CSV."""
+    predict(checkpoint, pictures)
+    plain = capsys.readouterr().out
+    predict(checkpoint, pictures, "--trainer.callbacks+=TQDMProgressBar", "--trainer.callbacks.refresh_rate", "1")
+    captured = capsys.readouterr()
+    assert captured.out == plain and len(read_csv(plain)) == 1 + 5
+    assert "predict draws no progress bar: its table goes to stdout" in captured.err
+
+
 def test_lightnings_tips_are_left_out_of_the_output(checkpoint, pictures, in_tmp_dir, caplog):
     caplog.set_level(logging.INFO)  # under pytest Lightning's lines go to the log capture, not to stderr
     predict(checkpoint, pictures)
