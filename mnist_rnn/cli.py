@@ -397,13 +397,14 @@ class MNISTRNNCLI(LightningCLI):
         without a logger (``--trainer.logger false``), Lightning's ``<default_root_dir>/checkpoints``."""
         if config.checkpoint.dirpath:
             return [Path(config.checkpoint.dirpath)]
-        logger = config.trainer.logger
-        if logger is False:
+        if config.trainer.logger is False:
             return [Path(_log_root(config.trainer)) / "checkpoints"]
-        init_args = getattr(logger, "init_args", None) or {}
+        init_args = _run_logger_args(config.trainer)
         save_dir = _log_root(config.trainer)
         name = init_args.get("name") or "lightning_logs"
-        return [Path(save_dir) / name / "version_*" / "checkpoints"]
+        version = init_args.get("version")  # one named (--trainer.logger.init_args.version v1): as the logger names it
+        folder = "version_*" if version is None else f"version_{version}" if isinstance(version, int) else str(version)
+        return [Path(save_dir) / name / folder / "checkpoints"]
 
     def instantiate_classes(self) -> None:
         """A class named in the settings that cannot be built (``--trainer.logger WandbLogger`` without wandb,
@@ -418,10 +419,11 @@ class MNISTRNNCLI(LightningCLI):
 
     def before_instantiate_classes(self) -> None:
         config = self.config.get(str(self.subcommand), self.config)  # flat when run=False
-        init_args = getattr(config.trainer.logger, "init_args", None)
-        if init_args is not None and init_args.get("save_dir") == ".":
-            # The logger's folder (and so the checkpoints' folder) follows --trainer.default_root_dir.
-            init_args.save_dir = _log_root(config.trainer)
+        for logger in _logger_settings(config.trainer):
+            init_args = getattr(logger, "init_args", None)
+            if init_args is not None and init_args.get("save_dir") == "." and config.trainer.default_root_dir:
+                # The loggers' folders (and so the checkpoints' folder) follow --trainer.default_root_dir.
+                init_args.save_dir = str(config.trainer.default_root_dir)
         if config.trainer.enable_progress_bar is False:
             # Lightning refuses a progress-bar callback beside enable_progress_bar=False; a bar that never
             # refreshes is the same thing.
@@ -985,8 +987,7 @@ def _check_writable(trainer: Any, subcommand: str = "fit") -> None:
     if trainer.logger is False:
         runs = root / "checkpoints"  # Lightning's folder for the checkpoints of a run without a logger
     else:
-        init_args = getattr(trainer.logger, "init_args", None) or {}
-        name = init_args.get("name", "lightning_logs")
+        name = _run_logger_args(trainer).get("name", "lightning_logs")
         runs = root / name if isinstance(name, str) and name else root
     existing = next((folder for folder in (runs, *runs.parents) if folder.exists()), None)
     if existing is not None and not existing.is_dir():  # Lightning's makedirs ended in NotADirectoryError
@@ -1157,11 +1158,25 @@ def _check_accelerator(accelerator: Any) -> None:
     )
 
 
+def _logger_settings(trainer: Any) -> list[Any]:
+    """The loggers ``--trainer.logger`` sets: none, one, or a list of several (``--trainer.logger+=CSVLogger``)."""
+    logger = trainer.logger
+    if logger is None or isinstance(logger, bool):  # False: none; True: Lightning's default
+        return []
+    return list(logger) if isinstance(logger, list | tuple) else [logger]
+
+
+def _run_logger_args(trainer: Any) -> dict[str, Any]:
+    """The settings of the logger that makes the run's folder: the first of several, as Lightning takes it (a list
+    of loggers was read as none: checkpoints were looked for, and written, in another folder)."""
+    loggers = _logger_settings(trainer)
+    return (getattr(loggers[0], "init_args", None) or {}) if loggers else {}
+
+
 def _log_root(trainer: Any) -> str:
-    """Where logs and checkpoints go: the logger's ``save_dir``, unless it is the default "." and
+    """Where logs and checkpoints go: the run logger's ``save_dir``, unless it is the default "." and
     ``--trainer.default_root_dir`` names a folder."""
-    init_args = getattr(trainer.logger, "init_args", None) or {}
-    save_dir = init_args.get("save_dir")
+    save_dir = _run_logger_args(trainer).get("save_dir")
     if save_dir in (None, ".") and trainer.default_root_dir:
         return str(trainer.default_root_dir)
     return save_dir or "."

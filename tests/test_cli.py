@@ -658,3 +658,24 @@ def test_a_run_stopped_by_max_time_is_not_resumed_into_a_second_test(fake_data_d
     assert "pass a larger max_time to train it longer" in err and not Path("lightning_logs/version_1").exists()
     main([*timed[:-1], "00:00:00:03", "--ckpt_path", "last"])  # more time: it trains on
     assert "resuming from lightning_logs/version_0/checkpoints/last.ckpt" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "loggers",
+    [
+        ["--trainer.logger+=CSVLogger", "--trainer.logger.save_dir", "else"],  # TensorBoard and CSV: a list
+        ["--trainer.logger.init_args.name", "myexp", "--trainer.logger.init_args.version", "v1"],  # a named version
+    ],
+)
+def test_last_resumes_a_run_of_several_loggers_or_of_a_named_version(loggers, fake_data_dir, in_tmp_dir, capsys):
+    """A list of loggers was read as none: its TensorBoard files and checkpoints went to ./lightning_logs, not
+    --trainer.default_root_dir, and --ckpt_path last resumed another run or found none. A named version was
+    looked for as version_*."""
+    root = ["--trainer.default_root_dir", "else"]
+    main([*resume_args(fake_data_dir, 1), *loggers, *root])
+    (last,) = Path("else").glob("**/last.ckpt")
+    assert not Path("lightning_logs").exists()
+    main([*resume_args(fake_data_dir, 1), "--trainer.max_epochs", "1"])  # another run, in ./lightning_logs
+    capsys.readouterr()
+    main([*resume_args(fake_data_dir, 2), *loggers, *root, "--ckpt_path", "last"])
+    assert f"resuming from {last}" in capsys.readouterr().err
