@@ -31,8 +31,9 @@ class StretchableOneCycleLR(OneCycleLR):
     def _past_the_end(self, steps: int) -> str:
         return (
             f"the checkpoint has trained {steps:,} steps, but this run's one-cycle lr schedule ends after "
-            f"{self.total_steps:,} (max_epochs x training batches per epoch): resume with the first run's "
-            f"--trainer.limit_train_batches and --data.batch_size, or a larger --trainer.max_epochs"
+            f"{self.total_steps:,} (max_epochs x optimiser steps per epoch): resume with the first run's "
+            f"--trainer.limit_train_batches, --trainer.accumulate_grad_batches and --data.batch_size, or a "
+            f"larger --trainer.max_epochs"
         )
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
