@@ -1017,6 +1017,9 @@ def _known_failure(error: Exception) -> str | None:
     """The one-line message of an error the user can fix, or None for a bug (shown as a traceback)."""
     if isinstance(error, UserError | ArgumentError) or _lightnings_complaint(error):
         return short_message(error)
+    if isinstance(error, ModuleNotFoundError) and "Requirement '" in str(error):
+        # Lightning's own, with the package to install: --trainer.callbacks+=DeviceStatsMonitor without psutil
+        return first_line(error).strip()
     weights = state_dict_problem(error)  # test, validate, predict: the Trainer loads them, after our checks
     if weights:
         return f"the checkpoint's weights do not fit the model its settings make ({weights})"

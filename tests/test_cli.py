@@ -290,6 +290,24 @@ def test_a_class_whose_package_is_missing_is_one_line(fake_data_dir, in_tmp_dir,
     assert err.startswith("mnist-rnn: error: Requirement 'transformer_engine>=")
 
 
+def test_a_callback_that_asks_for_a_missing_package_as_the_run_starts_is_one_line(
+    fake_data_dir, in_tmp_dir, monkeypatch, capsys
+):
+    """DeviceStatsMonitor without psutil: 40 lines of traceback ending in Lightning's own one-line reason."""
+    from lightning.fabric.utilities.imports import RequirementCache
+
+    monkeypatch.setattr(
+        "lightning.pytorch.callbacks.device_stats_monitor._PSUTIL_AVAILABLE", RequirementCache("absent-psutil")
+    )
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", *data_args(fake_data_dir), *QUIET, "--trainer.callbacks+=DeviceStatsMonitor"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "Traceback" not in err
+    assert err.splitlines()[-1].startswith(
+        "mnist-rnn: error: `DeviceStatsMonitor` cannot log CPU stats as `psutil` is not installed. Requirement "
+    )
+
+
 def test_paths_under_the_home_folder_are_expanded_however_they_come(fake_data_dir, in_tmp_dir, monkeypatch, capsys):
     """~/ reaches the CLI unexpanded from a YAML config or a quoted option: --trainer.default_root_dir '~/runs'
     logged into a folder named ~ in the working folder and failed writing the checkpoint."""
