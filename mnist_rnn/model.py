@@ -9,6 +9,7 @@ the configs name them as before and a checkpoint alone rebuilds the model.
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Any, Literal
 
@@ -383,12 +384,29 @@ class RNNClassifier(LightningModule):
         )
         if hp.lr_schedule == "constant":
             return optimizer
-        total_steps = max(1, int(self.trainer.estimated_stepping_batches))
+        total_steps = max(1, self._optimizer_steps())
         if hp.lr_schedule == "onecycle":
             scheduler = StretchableOneCycleLR(optimizer, max_lr=hp.lr, total_steps=total_steps)
         else:  # cosine, the only other name _check_settings lets through
             scheduler = StretchableCosineAnnealingLR(optimizer, T_max=total_steps)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def _optimizer_steps(self) -> int:
+        """The optimiser steps of the whole fit, which the lr schedule spans: Lightning's estimate, unless a
+        ``GradientAccumulationScheduler`` changes the accumulation from epoch to epoch (Lightning's estimate
+        counts none: the one-cycle schedule was planned for 80 steps of which 30 ran, and ended near its peak).
+        An epoch's last, partial accumulation makes a step too."""
+        from lightning.pytorch.callbacks import GradientAccumulationScheduler
+
+        trainer = self.trainer
+        estimate = int(trainer.estimated_stepping_batches)
+        scheduler = next((c for c in trainer.callbacks if isinstance(c, GradientAccumulationScheduler)), None)
+        if scheduler is None or trainer.max_epochs is None or trainer.max_epochs < 1:
+            return estimate
+        batches = trainer.num_training_batches
+        epochs = range(trainer.max_epochs)
+        steps = sum(math.ceil(batches / scheduler.get_accumulate_grad_batches(epoch)) for epoch in epochs)
+        return min(steps, trainer.max_steps) if trainer.max_steps > 0 else steps
 
     def _can_fuse_optimizer(self) -> bool:
         """Whether Adam(W) may run fused: one kernel updates every weight instead of about ten operations per

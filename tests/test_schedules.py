@@ -39,3 +39,25 @@ def test_a_longer_run_continues_at_the_restored_step_of_its_own_schedule(schedul
             opt.step()
             sched.step()
         assert resumed_optimizer.param_groups[0]["lr"] == pytest.approx(optimizer.param_groups[0]["lr"])
+
+
+@pytest.mark.parametrize("schedule", ["onecycle", "cosine"])
+def test_the_schedule_spans_the_steps_of_a_changing_accumulation(schedule, fake_data_dir, in_tmp_dir):
+    """Lightning's estimate of the optimiser steps ignores GradientAccumulationScheduler: the one-cycle schedule
+    was planned for every batch, and the run ended near its peak lr instead of annealed."""
+    from pathlib import Path
+
+    from mnist_rnn.cli import main
+    from tests.helpers import QUIET, data_args
+
+    accumulation = [
+        "--trainer.callbacks+=GradientAccumulationScheduler", "--trainer.callbacks.scheduling", "{0: 2, 1: 4}"
+    ]  # fmt: skip
+    args = [*data_args(fake_data_dir), *QUIET, "--model.hidden_size", "8", "--model.lr_schedule", schedule]
+    main(["fit", *args, "--trainer.max_epochs", "2", *accumulation])
+    last = torch.load(Path("lightning_logs/version_0/checkpoints/last.ckpt"), weights_only=False)
+    # 10 batches of 20 per epoch: 5 steps accumulating 2, then 3 accumulating 4 (the last one of 2 batches).
+    assert last["global_step"] == 8
+    state = last["lr_schedulers"][0]
+    assert state["last_epoch"] == state.get("total_steps", state.get("T_max")) == 8
+    assert state["_last_lr"][0] < 0.1 * last["hyper_parameters"]["lr"]  # annealed, not stopped near its peak
