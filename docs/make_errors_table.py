@@ -121,7 +121,9 @@ def main_() -> None:
                 os.chdir(start)
             # The case's own folder, named as the folder it is: the table is the same on every run.
             message = message.replace(os.path.realpath(folder), ".").replace(folder, ".")
-            options = f"`{' '.join(case.args)}`" if case.args else ""
+            # A name that is not UTF-8 text (a byte of another encoding) as the shell's $'...' writes it.
+            shown = [os.fsencode(arg).decode("utf-8", "backslashreplace") for arg in case.args]
+            options = f"`{' '.join(shown)}`" if shown else ""
             rows.append(f"| {case.what} | `{case.command}` | {options} | {code} | `{message}` |")
             print(rows[-1], file=sys.stderr)
     (ROOT / "docs" / "errors.md").write_text(HEADER + "\n".join(rows) + "\n" + FOOTER)
