@@ -1041,7 +1041,8 @@ def _process_lost_its_peers(error: Exception) -> str | None:
     from lightning.fabric.utilities.rank_zero import rank_zero_only
 
     rank = getattr(rank_zero_only, "rank", 0)
-    closed = isinstance(error, torch.distributed.DistError) or (
+    dist_error = getattr(torch.distributed, "DistError", ())  # absent from a torch built without distributed
+    closed = isinstance(error, dist_error) or (
         isinstance(error, RuntimeError) and "Connection closed by peer" in str(error)  # gloo's, in a collective
     )
     if rank == 0 or not closed:

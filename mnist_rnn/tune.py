@@ -220,10 +220,10 @@ def check_settings(base: Path, overrides: dict[str, Any], space: dict[str, Any],
         raise UserError(f"{several} {ONE_PROCESS_PER_TRIAL}")
     options = {key for key in flat_keys(cli.config) if not key.startswith("__")}
     for key, spec in space.items():
-        _, _, name = key.rpartition(".")
-        if key.startswith("trainer.") and name in PROCESS_SETTINGS:
+        setting = key.removeprefix("trainer.")
+        if key.startswith("trainer.") and setting in PROCESS_SETTINGS:
             for value in candidate_values(spec):
-                several = _several_processes({**cli.config.trainer, name: value})
+                several = _several_processes({**cli.config.trainer, setting: value})
                 if several:
                     raise UserError(f"--space {space_path}: {key}: {value!r} {ONE_PROCESS_PER_TRIAL}")
         option, _, last = key.rpartition(".")
