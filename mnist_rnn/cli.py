@@ -862,11 +862,11 @@ def _check_run_folder_name(args: list[str]) -> None:
     """A ``--trainer.default_root_dir`` whose name holds a byte that is not UTF-8 (a folder from an old archive
     or a network share): the run's settings, saved as YAML text, cannot hold it, and jsonargparse failed on it
     in 60 lines of traceback. Data folders and images with such names are read, and are not refused."""
-    for option, value in zip(args, [*args[1:], ""], strict=True):
+    for index, option in enumerate(args):
         given, _, joined = option.partition("=")
         if given != "--trainer.default_root_dir":
             continue
-        folder = joined or value
+        folder = joined or (args[index + 1] if index + 1 < len(args) else "")
         undecoded = [ord(c) - 0xDC00 for c in folder if "\udc80" <= c <= "\udcff"]  # Python's escapes of such bytes
         if undecoded:
             shown = os.fsencode(folder).decode("utf-8", "backslashreplace")
