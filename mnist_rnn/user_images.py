@@ -161,8 +161,11 @@ def _decode(data: bytes, name: str | Path | None, formats: tuple[str, ...], max_
         # Pillow refuses a picture of over twice its own limit as it reads the header, before the check below:
         # its message named its limit (178,956,970 pixels), not this one.
         found = re.search(r"\((\d+) pixels\)", str(error))
-        pixels = f"{int(found[1]):,} pixels" if found else f"over {2 * Image.MAX_IMAGE_PIXELS:,} pixels"
-        raise ImageTooLarge(name, f"image of {pixels}: the limit is {max_pixels:,} pixels") from error
+        pixels = int(found[1]) if found else None
+        # Pillow's limit is below this one only where a program set it so (Image.MAX_IMAGE_PIXELS).
+        limit = max_pixels if pixels is None or pixels > max_pixels else 2 * Image.MAX_IMAGE_PIXELS
+        size = f"{pixels:,} pixels" if pixels is not None else f"over {2 * Image.MAX_IMAGE_PIXELS:,} pixels"
+        raise ImageTooLarge(name, f"image of {size}: the limit is {limit:,} pixels") from error
     except (OSError, SyntaxError, ValueError) as error:  # PIL's UnidentifiedImageError is an OSError
         started = format_by_signature(data)
         if started is not None:  # a file cut off within its header: PIL cannot tell its format, its first bytes can
@@ -182,8 +185,11 @@ def _decode(data: bytes, name: str | Path | None, formats: tuple[str, ...], max_
         # Pillow refuses a picture of over twice its own limit as it reads the header, before the check below:
         # its message named its limit (178,956,970 pixels), not this one.
         found = re.search(r"\((\d+) pixels\)", str(error))
-        pixels = f"{int(found[1]):,} pixels" if found else f"over {2 * Image.MAX_IMAGE_PIXELS:,} pixels"
-        raise ImageTooLarge(name, f"image of {pixels}: the limit is {max_pixels:,} pixels") from error
+        pixels = int(found[1]) if found else None
+        # Pillow's limit is below this one only where a program set it so (Image.MAX_IMAGE_PIXELS).
+        limit = max_pixels if pixels is None or pixels > max_pixels else 2 * Image.MAX_IMAGE_PIXELS
+        size = f"{pixels:,} pixels" if pixels is not None else f"over {2 * Image.MAX_IMAGE_PIXELS:,} pixels"
+        raise ImageTooLarge(name, f"image of {size}: the limit is {limit:,} pixels") from error
     except (OSError, SyntaxError, ValueError, EOFError) as error:
         raise DamagedImage(name, f"not a readable image (truncated or damaged {image.format} data: {error})") from error
     if image.mode == "LAB":  # a TIFF in CIELAB: Pillow converts it to nothing; its L channel is the lightness
