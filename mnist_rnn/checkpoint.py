@@ -488,13 +488,16 @@ def _recorded_places(last: Path, recorded: str, dirpath: str | None) -> list[Pat
 
 
 def load_keys(path: str | Path) -> dict[str, Any]:
-    """A checkpoint's top-level entries, memory-mapped: its tensors are not read. A path that is not UTF-8
-    text (a byte of another encoding in a file name, from an old archive or a network share) is read whole:
-    torch maps only files whose path it can encode as UTF-8."""
+    """A checkpoint's top-level entries, memory-mapped: its tensors are not read. A file name that is not UTF-8
+    text (a byte of another encoding, from an old archive or a network share) is refused in one line: torch
+    cannot map it, and the commands print the path, which a UTF-8 terminal's Python cannot write."""
     try:
         os.fspath(path).encode("utf-8")
     except UnicodeEncodeError:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        shown = os.fsencode(path).decode("utf-8", "backslashreplace")
+        raise UserError(
+            f"{shown}: a file name that is not UTF-8 text: rename the file (or copy it) and pass that"
+        ) from None
     return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
 
 
@@ -502,6 +505,8 @@ def _keys_of_found(path: Path) -> dict[str, Any]:
     """:func:`load_keys` of a checkpoint that a lookup found; one that cannot be read is one line."""
     try:
         return load_keys(path)
+    except UserError:
+        raise
     except Exception as error:
         raise UserError(f"{path}: not a readable checkpoint ({first_line(error)}); pass another --ckpt_path") from error
 
@@ -604,6 +609,8 @@ def check_checkpoint(path: str | Path, resume: bool = False) -> None:
         raise UserError(f"--ckpt_path {path}: not a checkpoint (not a file written by torch.save, or truncated)")
     try:
         checkpoint = load_keys(path)
+    except UserError as error:  # its own line, naming the file
+        raise UserError(f"--ckpt_path {error}") from None
     except pickle.UnpicklingError as error:  # torch's "Weights only load failed", with terminal colour codes
         raise UserError(
             f"--ckpt_path {path}: a pickled Python object (torch.save(model)?), not a Lightning checkpoint; it "

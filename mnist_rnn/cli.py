@@ -178,14 +178,17 @@ logging.getLogger("lightning.pytorch.trainer.connectors.signal_connector").addFi
 
 class SaveOwnConfig(SaveConfigCallback):
     """LightningCLI's copy of the run's settings (``config.yaml`` in the run's folder), which replaces only a file
-    it saved itself. Replacing is needed (a run resumed into its named version's folder saves its settings
-    again), but without a logger the run's folder is the working folder: ``fit --config config.yaml
+    it saved itself and that is not one of the command's own ``--config`` files (a copy of a run's settings, edited,
+    keeps LightningCLI's first line). Replacing is needed (a run resumed into its named version's folder saves its
+    settings again), but without a logger the run's folder is the working folder: ``fit --config config.yaml
     --trainer.logger false`` replaced the user's own hand-written config.yaml with the dumped settings."""
 
     def setup(self, trainer: Trainer, pl_module: Any, stage: str) -> None:
         if not self.already_saved and self.save_to_log_dir:
             path = Path(trainer.log_dir or ".") / self.config_filename  # (log_dir is a collective: every process)
-            if trainer.is_global_zero and path.is_file() and not _saved_settings(path):
+            given = {os.path.realpath(str(p)) for p in (self.config.get("config") or [])}  # this command's --config
+            yours = path.is_file() and (not _saved_settings(path) or os.path.realpath(path) in given)
+            if trainer.is_global_zero and yours:
                 raise UserError(
                     f"{path} is not a config this command saved, and the run would replace it with its own "
                     "settings (a run without a logger saves them in its --trainer.default_root_dir): move the file, "
@@ -529,7 +532,8 @@ class MNISTRNNCLI(LightningCLI):
 
     def before_fit(self) -> None:
         stopping.doing("while preparing the data and the model, before training; no checkpoint written")
-        self.datamodule.check_processes(self.trainer.world_size)
+        if self.trainer.limit_val_batches != 0:
+            self.datamodule.check_processes(self.trainer.world_size)
 
     def before_validate(self) -> None:
         stopping.doing("while preparing the data and the model, before validating; nothing was written")
@@ -864,15 +868,15 @@ def _check_run_folder_name(args: list[str]) -> None:
     in 60 lines of traceback. Data folders and images with such names are read, and are not refused."""
     for index, option in enumerate(args):
         given, _, joined = option.partition("=")
-        if given != "--trainer.default_root_dir":
-            continue
+        if not (given.startswith("--trainer.default_r") and "--trainer.default_root_dir".startswith(given)):
+            continue  # argparse takes an unambiguous abbreviation: --trainer.default_root
         folder = joined or (args[index + 1] if index + 1 < len(args) else "")
         undecoded = [ord(c) - 0xDC00 for c in folder if "\udc80" <= c <= "\udcff"]  # Python's escapes of such bytes
         if undecoded:
             shown = os.fsencode(folder).decode("utf-8", "backslashreplace")
             raise UserError(
                 f"--trainer.default_root_dir {shown}: its name holds the byte 0x{undecoded[0]:02x}, which is not "
-                "UTF-8 text, and the run's saved settings cannot hold it: rename the folder, or pass another"
+                "UTF-8 text, which the loggers' settings do not take: rename the folder, or pass another"
             )
 
 
@@ -1047,7 +1051,7 @@ def _process_lost_its_peers(error: Exception) -> str | None:
     )
     if rank == 0 or not closed:
         return None
-    return f"process {rank} of the run stopped: the first process ended before it (its message says why)"
+    return f"process {rank} of the run stopped: the first process ended before it (its own message, if any, says why)"
 
 
 def _lightnings_complaint(error: Exception) -> bool:

@@ -101,3 +101,7 @@ class CPUThreads(Callback):
         if self.torch_threads is not None:
             torch.set_num_threads(self.torch_threads)
             self.torch_threads = None
+
+    def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
+        # A run that raised gets no teardown from Lightning: a notebook stayed on one thread for good.
+        self.teardown(trainer, pl_module, "exception")

@@ -630,7 +630,7 @@ class MNISTDataModule(LightningDataModule):
                 f"{train_count:,} training images (pass a smaller --data.val_size)"
             )
         fitting = self.trainer is None or self.trainer.state.fn in ("fit", "validate")
-        if fitting and self.trainer is not None:
+        if fitting and self.trainer is not None and self.trainer.limit_val_batches != 0:
             self.check_processes(self.trainer.world_size)
         if self.val_size < SMALL_VALIDATION and fitting and not self._warned_val_size:
             self._warned_val_size = True

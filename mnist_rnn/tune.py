@@ -35,6 +35,7 @@ import logging
 import math
 import multiprocessing
 import os
+import re
 import signal
 import socket
 import statistics
@@ -1260,7 +1261,8 @@ def without_password(url: str) -> str:
         parsed = make_url(url)
     except (URLError, ValueError):
         return url
-    return parsed.render_as_string(hide_password=True) if parsed.password else url
+    shown = parsed.render_as_string(hide_password=True) if parsed.password else url
+    return re.sub(r"([?&]password=)[^&]*", r"\1***", shown)  # libpq's ?password=, which SQLAlchemy passes on
 
 
 def _storage_message(error: Exception, url: str) -> str:

@@ -162,7 +162,7 @@ BAD_INPUTS = [
     BadInput(
         "`--trainer.default_root_dir` whose name is not UTF-8 text",
         ["--trainer.default_root_dir", os.fsdecode(b"r\xfcns")],
-        "r\\xfcns: its name holds the byte 0xfc, which is not UTF-8 text, and the run's saved settings cannot hold it",
+        "r\\xfcns: its name holds the byte 0xfc, which is not UTF-8 text, which the loggers' settings do not take",
     ),
     BadInput(
         "`--ckpt_path last` with no earlier run", ["--ckpt_path", "last"], "no last.ckpt found", earlier_run=False

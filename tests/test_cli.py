@@ -660,6 +660,13 @@ def test_a_run_without_a_logger_keeps_the_users_own_config_yaml(fake_data_dir, i
     for epochs in ("1", "2"):
         main(["fit", "--config", SEED_CONFIG, *data_args(fake_data_dir), *no_logger, "--trainer.max_epochs", epochs])
         assert yaml.safe_load((in_tmp_dir / "config.yaml").read_text())["trainer"]["max_epochs"] == int(epochs)
+    # Unless it is the command's own --config: a run's settings, copied and edited, keep LightningCLI's first line.
+    saved = (in_tmp_dir / "config.yaml").read_text().replace("max_epochs: 2", "max_epochs: 3  # my edit")
+    (in_tmp_dir / "config.yaml").write_text(saved)
+    with pytest.raises(SystemExit):
+        main(["fit", "--config", "config.yaml", "--trainer.max_epochs", "1"])
+    assert "is not a config this command saved" in capsys.readouterr().err.splitlines()[-1]
+    assert (in_tmp_dir / "config.yaml").read_text() == saved
 
 
 def test_a_run_stopped_by_max_time_is_not_resumed_into_a_second_test(fake_data_dir, in_tmp_dir, capsys):

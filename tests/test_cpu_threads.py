@@ -131,3 +131,25 @@ def test_a_thread_count_the_user_set_is_kept(fake_data_dir, in_tmp_dir, capsys, 
     monkeypatch.setattr(cpu_threads, "idle_cores", lambda: pytest.fail("looked at the cores"))
     seen, err = fit_tiny_printing(fake_data_dir, capsys)
     assert seen == [2] and "busy" not in err
+
+
+def test_a_run_that_fails_gives_torch_its_threads_back(fake_data_dir, in_tmp_dir, monkeypatch, two_torch_threads):
+    """Lightning calls no teardown after an exception: a notebook whose fit raised stayed on one thread."""
+    from lightning.pytorch import Callback, Trainer
+
+    from mnist_rnn.data import MNISTDataModule
+
+    class Fails(Callback):
+        def on_train_batch_start(self, *args):
+            raise ValueError("a bug in a callback")
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv("MKL_NUM_THREADS", raising=False)
+    monkeypatch.setattr(cpu_threads, "idle_cores", lambda: (1, 2))
+    trainer = Trainer(
+        accelerator="cpu", max_epochs=1, callbacks=[cpu_threads.CPUThreads(), Fails()], logger=False,
+        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+    )  # fmt: skip
+    with pytest.raises(ValueError, match="a bug in a callback"):
+        trainer.fit(RNNClassifier(hidden_size=8), datamodule=MNISTDataModule(data_dir=str(fake_data_dir), val_size=40))
+    assert torch.get_num_threads() == 2

@@ -35,7 +35,7 @@ def test_a_process_whose_first_process_ended_says_so_in_one_line(monkeypatch):
     closed = torch.distributed.DistNetworkError("Failed to recv, got 0 bytes. Connection was likely closed.")
     gloo = RuntimeError("[../gloo/transport/tcp/pair.cc:561] Connection closed by peer [127.0.0.1]:43410.")
     monkeypatch.setattr(rank_zero_only, "rank", 1)
-    expected = "process 1 of the run stopped: the first process ended before it (its message says why)"
+    expected = "process 1 of the run stopped: the first process ended before it (its own message, if any, says why)"
     assert cli._process_lost_its_peers(closed) == cli._process_lost_its_peers(gloo) == expected
     assert cli._process_lost_its_peers(RuntimeError("a bug of ours")) is None
     monkeypatch.setattr(rank_zero_only, "rank", 0)  # the first process's own error is its own to say

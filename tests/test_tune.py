@@ -221,6 +221,9 @@ def test_a_read_only_storage_or_a_missing_driver_is_one_line(fake_data_dir, in_t
         shown = url.replace("SECRET", "***")  # a password is not for the terminal, or a CI log
         assert f"--storage {shown}: its database driver is not installed (" in err and needs in err, err
         assert "SECRET" not in err
+    # libpq's form, a password among the URL's query
+    shown = tune.without_password("postgresql://u@localhost/db?password=SECRET&sslmode=require")
+    assert shown == "postgresql://u@localhost/db?password=***&sslmode=require"
 
 
 def test_a_locked_storage_is_one_line_and_loses_nothing(fake_data_dir, in_tmp_dir, monkeypatch, capsys):

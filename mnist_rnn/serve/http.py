@@ -42,9 +42,10 @@ from mnist_rnn.user_images import (
 
 API_PATH = "/predict"
 MAX_BYTES = 20 * 1024 * 1024  # the largest picture taken (its pixels are limited by decode_image, as predict's)
-# The largest body: the largest picture in base64 (4 characters for 3 bytes) inside a JSON document. A 16 MB
-# picture sent as JSON was refused as "more than 20 MB", as a file it was taken.
-MAX_BODY = MAX_BYTES * 4 // 3 + 2**16
+# The largest body: the largest picture in base64 (4 characters for 3 bytes, in lines of 76 as MIME writes
+# it, each CRLF 4 characters in a JSON string) inside a JSON document. A 16 MB picture sent as JSON was refused
+# as "more than 20 MB", as a file it was taken.
+MAX_BODY = MAX_BYTES * 4 // 3 * 80 // 76 + 2**16
 DRAIN_LIMIT = 4 * MAX_BODY  # an oversized body is read (and dropped) up to here, so the client sees the 413
 TOO_LARGE = f"the limit is {MAX_BYTES // 2**20} MB"
 # Uploads prepared at once in one HTTP process: one small picture and one large, each in its own lane of one
@@ -126,7 +127,9 @@ async def read_body(receive: Receive) -> bytes:
             break
     if size > MAX_BODY:
         raise RequestError(
-            413, f"upload of more than {MAX_BODY // 2**20} MB: {TOO_LARGE} ({MAX_BODY // 2**20} MB in base64 JSON)"
+            413,
+            f"upload of more than {MAX_BODY // 2**20} MB: {TOO_LARGE} for a picture (a JSON body holding one in "
+            f"base64 may reach {MAX_BODY // 2**20} MB)",
         )
     return b"".join(chunks)
 
