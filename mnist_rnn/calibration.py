@@ -15,6 +15,7 @@ the temperature back atomically (a new file renamed over the old one: never half
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import stat
 import sys
@@ -236,7 +237,13 @@ def write_temperature(ckpt_path: str | Path, calibration: Calibration) -> None:
     except UserError as error:  # a full disk; the writer's own line speaks of resuming a run, not of this file
         raise UserError(f"no space left on the device to rewrite {path}: it is unchanged") from error
     except OSError as error:
-        raise UserError(f"could not rewrite {path} ({error.strerror or error}): it is unchanged") from error
+        # The file is replaced by a new one beside it: its folder must be writable, not only the file.
+        folder = (
+            f"; its folder {path.parent} must be writable too (or calibrate a copy)"
+            if error.errno == errno.EACCES
+            else ""
+        )
+        raise UserError(f"could not rewrite {path} ({error.strerror or error}): it is unchanged{folder}") from error
     os.chmod(path, mode)
 
 

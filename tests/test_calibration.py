@@ -306,5 +306,8 @@ def test_a_checkpoint_in_a_folder_this_user_cannot_write_is_named_so(run, fake_d
     original = LocalFileSystem.open
     monkeypatch.setattr(LocalFileSystem, "open", refused)
     error = error_line(["calibrate", "--ckpt_path", str(target), "--data.data_dir", str(fake_data_dir)], capsys)
-    assert error == f"mnist-rnn: error: could not rewrite {target} (Permission denied): it is unchanged"
+    assert error == (
+        f"mnist-rnn: error: could not rewrite {target} (Permission denied): it is unchanged; its folder {tmp_path} "
+        "must be writable too (or calibrate a copy)"
+    )
     assert target.read_bytes() == before and not list(tmp_path.glob(".*.partial"))
