@@ -17,6 +17,7 @@ ROOT = Path(__file__).parents[1]
 sys.path.insert(0, str(ROOT))
 
 from mnist_rnn.cli import main  # noqa: E402
+from mnist_rnn.errors import shown_path  # noqa: E402
 from tests.bad_inputs import BAD_INPUTS, make_data  # noqa: E402
 from tests.helpers import DOWNLOAD, refuse_download  # noqa: E402
 
@@ -122,7 +123,7 @@ def main_() -> None:
             # The case's own folder, named as the folder it is: the table is the same on every run.
             message = message.replace(os.path.realpath(folder), ".").replace(folder, ".")
             # A name that is not UTF-8 text (a byte of another encoding) as the shell's $'...' writes it.
-            shown = [os.fsencode(arg).decode("utf-8", "backslashreplace") for arg in case.args]
+            shown = [shown_path(arg) for arg in case.args]
             options = f"`{' '.join(shown)}`" if shown else ""
             rows.append(f"| {case.what} | `{case.command}` | {options} | {code} | `{message}` |")
             print(rows[-1], file=sys.stderr)

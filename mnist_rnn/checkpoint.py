@@ -50,7 +50,7 @@ from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from mnist_rnn import stopping
-from mnist_rnn.errors import UserError, first_line, tell
+from mnist_rnn.errors import UserError, first_line, shown_path, tell
 from mnist_rnn.precision import precision_name
 
 
@@ -494,9 +494,8 @@ def load_keys(path: str | Path) -> dict[str, Any]:
     try:
         os.fspath(path).encode("utf-8")
     except UnicodeEncodeError:
-        shown = os.fsencode(path).decode("utf-8", "backslashreplace")
         raise UserError(
-            f"{shown}: a file name that is not UTF-8 text: rename the file (or copy it) and pass that"
+            f"{shown_path(path)}: a file name that is not UTF-8 text: rename the file (or copy it) and pass that"
         ) from None
     return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
 

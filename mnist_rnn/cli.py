@@ -63,7 +63,7 @@ from mnist_rnn.checkpoint import (
 )
 from mnist_rnn.cpu_threads import CPUThreads
 from mnist_rnn.data import DATA_TO_MODEL, MNISTDataModule
-from mnist_rnn.errors import UserError, first_line, tell, warn
+from mnist_rnn.errors import UserError, first_line, shown_path, tell, warn
 from mnist_rnn.finite_loss import StopOnNonFiniteLoss
 from mnist_rnn.inference import note_if_uncalibrated
 from mnist_rnn.model import RNNClassifier, not_calibrated
@@ -871,13 +871,14 @@ def _check_run_folder_name(args: list[str]) -> None:
         if not (given.startswith("--trainer.default_r") and "--trainer.default_root_dir".startswith(given)):
             continue  # argparse takes an unambiguous abbreviation: --trainer.default_root
         folder = joined or (args[index + 1] if index + 1 < len(args) else "")
-        undecoded = [ord(c) - 0xDC00 for c in folder if "\udc80" <= c <= "\udcff"]  # Python's escapes of such bytes
-        if undecoded:
-            shown = os.fsencode(folder).decode("utf-8", "backslashreplace")
+        try:
+            folder.encode("utf-8")
+        except UnicodeEncodeError as error:
+            byte = os.fsencode(folder[error.start])[0]
             raise UserError(
-                f"--trainer.default_root_dir {shown}: its name holds the byte 0x{undecoded[0]:02x}, which is not "
-                "UTF-8 text, which the loggers' settings do not take: rename the folder, or pass another"
-            )
+                f"--trainer.default_root_dir {shown_path(folder)}: its name holds the byte 0x{byte:02x}, which is "
+                "not UTF-8 text, which the loggers' settings do not take: rename the folder, or pass another"
+            ) from None
 
 
 def _check_config_files(args: list[str]) -> None:

@@ -10,6 +10,7 @@ handler of ``rank_zero_info``, which keeps the stream it found at import), so py
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -40,6 +41,12 @@ class DataError(UserError):
 
 class NonFiniteLossError(UserError):
     """The training loss became NaN or infinite: training on would only spread it to every weight."""
+
+
+def shown_path(path: str | os.PathLike[str]) -> str:
+    """``path`` as a message shows it: a byte that is not UTF-8 (a name from an old archive or a network share,
+    which Python holds as a surrogate) as ``\\xf6``, as the shell's ``$'...'`` writes it."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 def first_line(error: BaseException) -> str:

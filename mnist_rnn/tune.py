@@ -288,9 +288,7 @@ def _several_processes(trainer: Any) -> str | None:
     if isinstance(nodes, int) and nodes > 1:
         return f"--trainer.num_nodes {nodes}"
     text = str(devices).strip()
-    listed = [part for part in text.strip("[]").split(",") if part.strip()]
-    if isinstance(devices, list | tuple):
-        listed = list(devices)
+    listed = devices if isinstance(devices, list | tuple) else [p for p in text.strip("[]").split(",") if p.strip()]
     several = text == "-1" or (text.isdigit() and int(text) > 1) or len(listed) > 1
     return f"--trainer.devices {devices}" if several else None
 
