@@ -294,6 +294,7 @@ class MNISTRNNCLI(LightningCLI):
             if subcommand:
                 tell(f"--seed_everything true: drew seed {config.seed_everything} (saved in the run's config.yaml)")
         _check_accelerator(config.trainer.accelerator)
+        _check_cpu_devices(config.trainer)
         _check_trainer_counts(config.trainer)
         self.precision_replaced = False
         if subcommand != "predict":  # predict runs in float32 whatever the recipe says (below)
@@ -307,7 +308,9 @@ class MNISTRNNCLI(LightningCLI):
         if subcommand is None:
             return
         _check_lengths(subcommand, config)
-        _check_writable(config.trainer, subcommand)  # before Lightning makes the run's folder there
+        _check_writable(
+            config.trainer, subcommand, (config.get("checkpoint") or {}).get("dirpath")
+        )  # before Lightning makes the run's folder there
         predict_path = (config.get("data") or {}).get("predict_path") if subcommand == "predict" else None
         if predict_path and missing(predict_path):
             raise UserError(
@@ -984,9 +987,9 @@ def _check_lengths(subcommand: str, config: Any) -> None:
 RUN_FOLDER_FILES = {"fit": "logs and checkpoints", "predict": "settings and predictions.csv"}
 
 
-def _check_writable(trainer: Any, subcommand: str = "fit") -> None:
+def _check_writable(trainer: Any, subcommand: str = "fit", checkpoints: str | None = None) -> None:
     """The folder of the run's logs and checkpoints can be made (a read-only working folder, or a read-only
-    lightning_logs/ in it, ended in TensorBoard's traceback)."""
+    lightning_logs/ in it, ended in TensorBoard's traceback), and so can ``--checkpoint.dirpath`` for fit."""
     root = Path(_log_root(trainer)).absolute()  # "~/" already expanded (expand_home)
     files = RUN_FOLDER_FILES.get(subcommand, "logs")
     if trainer.logger is False:
@@ -994,17 +997,25 @@ def _check_writable(trainer: Any, subcommand: str = "fit") -> None:
     else:
         name = _run_logger_args(trainer).get("name", "lightning_logs")
         runs = root / name if isinstance(name, str) and name else root
-    existing = next((folder for folder in (runs, *runs.parents) if folder.exists()), None)
+    problem = _unwritable(runs)
+    if problem:
+        raise UserError(
+            f"cannot write this run's {files} under {root}: {problem}; run from another folder or pass "
+            "--trainer.default_root_dir DIR naming a writable folder"
+        )
+    problem = _unwritable(Path(checkpoints).absolute()) if checkpoints and subcommand == "fit" else None
+    if problem:  # else Lightning trained an epoch, then ended in a PermissionError traceback saving its checkpoint
+        raise UserError(f"cannot write this run's checkpoints in --checkpoint.dirpath {checkpoints}: {problem}")
+
+
+def _unwritable(folder: Path) -> str | None:
+    """Why ``folder`` cannot be made or written in (its nearest existing folder is a file or read-only), or None."""
+    existing = next((path for path in (folder, *folder.parents) if path.exists()), None)
     if existing is not None and not existing.is_dir():  # Lightning's makedirs ended in NotADirectoryError
-        raise UserError(
-            f"cannot write this run's {files} under {root}: {existing} is a file, not a folder; "
-            "pass --trainer.default_root_dir DIR naming a folder"
-        )
+        return f"{existing} is a file, not a folder"
     if existing is not None and not _writable(existing):
-        raise UserError(
-            f"cannot write this run's {files} under {root}: {existing} is not writable (a read-only "
-            "folder?); run from another folder or pass --trainer.default_root_dir DIR"
-        )
+        return f"{existing} is not writable (a read-only folder?)"
+    return None
 
 
 # What a run writes before its first step: its settings, and TensorBoard's or the CSV logger's first file.
@@ -1164,6 +1175,23 @@ def _check_accelerator(accelerator: Any) -> None:
     raise UserError(
         f"--trainer.accelerator {accelerator}: no GPU is visible to torch ({build}); "
         f"--trainer.accelerator cpu or auto runs on the CPU"
+    )
+
+
+def _check_cpu_devices(trainer: Any) -> None:
+    """``--trainer.devices`` naming GPUs (``0,1``, ``1,``, ``-1``: every GPU) for a run on the CPU, where it is a
+    number of processes: Lightning's TypeError traceback, and each of tune's trials failed with it."""
+    accelerator, devices = trainer.get("accelerator"), trainer.get("devices")
+    gpu_seen = torch.cuda.is_available() or torch.backends.mps.is_available()
+    on_cpu = accelerator == "cpu" or (accelerator == "auto" and not gpu_seen)
+    count = str(devices).strip()
+    if not on_cpu or devices in (None, "auto") or (count.isdigit() and int(count) > 0):
+        return
+    shown = str(list(devices)) if isinstance(devices, list | tuple) else devices
+    why = "--trainer.accelerator cpu" if accelerator == "cpu" else "torch sees no GPU"
+    raise UserError(
+        f"--trainer.devices {shown}: on the CPU ({why}) devices is a number of processes, 1 or more "
+        "(a list such as 0,1, or -1, names GPUs)"
     )
 
 

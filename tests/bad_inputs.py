@@ -156,7 +156,19 @@ BAD_INPUTS = [
     BadInput(
         "`--trainer.default_root_dir` that names a file",
         ["--trainer.default_root_dir", "notes.txt"],
-        "notes.txt is a file, not a folder; pass --trainer.default_root_dir DIR naming a folder",
+        "notes.txt is a file, not a folder; run from another folder or pass --trainer.default_root_dir DIR naming a "
+        "writable folder",
+        _text_file,
+    ),
+    BadInput(
+        "`--trainer.devices` naming GPUs on the CPU",
+        ["--trainer.accelerator", "cpu", "--trainer.devices", "0,1"],
+        "--trainer.devices 0,1: on the CPU (--trainer.accelerator cpu) devices is a number of processes, 1 or more",
+    ),
+    BadInput(
+        "`--checkpoint.dirpath` inside a file",
+        ["--checkpoint.dirpath", "notes.txt/checkpoints"],
+        "cannot write this run's checkpoints in --checkpoint.dirpath notes.txt/checkpoints: ",
         _text_file,
     ),
     BadInput(

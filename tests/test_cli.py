@@ -132,6 +132,13 @@ def test_a_folder_it_cannot_write_in_is_one_line_before_anything_starts(fake_dat
     err = one_line_error(["fit", *data_args(fake_data_dir), *QUIET], capsys)
     assert f"cannot write this run's logs and checkpoints under {in_tmp_dir}: {logs} is not writable" in err
     assert list(logs.iterdir()) == []
+    # A read-only --checkpoint.dirpath: Lightning trained an epoch, then ended in a PermissionError traceback.
+    saved = in_tmp_dir / "saved"
+    saved.mkdir()
+    monkeypatch.setattr("mnist_rnn.cli._writable", lambda folder: folder != saved)
+    err = one_line_error(["fit", *data_args(fake_data_dir), *QUIET, "--checkpoint.dirpath", "saved/run1"], capsys)
+    assert f"checkpoints in --checkpoint.dirpath saved/run1: {saved} is not writable" in err
+    assert list(saved.iterdir()) == [] and list(logs.iterdir()) == []
 
 
 def test_debug_switch_shows_the_exception(fake_data_dir, in_tmp_dir, monkeypatch):

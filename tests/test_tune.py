@@ -958,6 +958,7 @@ def test_settings_that_start_several_processes_per_trial_are_refused(
     """Lightning starts a run's other processes by running its command again: a trial's process has no command
     to run, so every trial failed, killed, with "a command is needed" in its log."""
     requests = stand_in_trials(monkeypatch)
+    monkeypatch.setattr("mnist_rnn.cli._check_cpu_devices", lambda trainer: None)  # GPU lists, as on a GPU machine
     args = write_study_files(in_tmp_dir, fake_data_dir, {**SPACE, **setting} if where == "space" else None)
     if where == "base":
         base = yaml.safe_load((in_tmp_dir / "base.yaml").read_text())
@@ -969,6 +970,16 @@ def test_settings_that_start_several_processes_per_trial_are_refused(
     else:
         shown = f"--trainer.{next(iter(setting))}" if where == "base" else "trainer.devices: 2"
     assert shown in err and PER_TRIAL in err and "--workers K" in err
+    assert requests == []
+
+
+def test_gpu_indices_on_the_cpu_are_refused_before_any_trial(fake_data_dir, in_tmp_dir, monkeypatch, capsys):
+    """``--trainer.devices 1,`` (GPU 1) passed the one-process check, then every trial failed with Lightning's
+    TypeError on the CPU."""
+    requests = stand_in_trials(monkeypatch)
+    args = write_study_files(in_tmp_dir, fake_data_dir)
+    err = tune_error([*args, "--trainer.accelerator", "cpu", "--trainer.devices", "1,"], capsys)
+    assert "--trainer.devices 1,: on the CPU (--trainer.accelerator cpu) devices is a number of processes" in err
     assert requests == []
 
 
