@@ -7,7 +7,8 @@ Each round runs the real ``fit --config configs/fast.yaml`` for ``--batches`` tr
 condition, alternately: with ``OMP_NUM_THREADS`` set to torch's own count (the CLI then keeps it: the behaviour
 before), and without (the CLI counts the idle cores). "busy" starts a Python loop spinning on one core first.
 It prints the training batches per second of each run (Lightning's progress bar's own rate) and, per
-condition, the median ratio of the two.
+condition, the median ratio of the two. A "quiet" row where the CLI itself found a core busy (another program
+was running) says so: its ratio is not the quiet machine's.
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ from benchmarks.options import data_folder
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def batches_per_second(data_dir: str, batches: int, env: dict[str, str], log_dir: str) -> float:
-    """One short ``fit`` of configs/fast.yaml; the training batches per second its progress bar shows."""
+def batches_per_second(data_dir: str, batches: int, env: dict[str, str], log_dir: str) -> tuple[float, bool]:
+    """One short ``fit`` of configs/fast.yaml: the training batches per second its progress bar shows, and
+    whether the CLI found a core busy (its line "... busy with other work: fit runs on 1 thread")."""
     command = [
         sys.executable, "-m", "mnist_rnn", "fit", "--config", str(ROOT / "configs" / "fast.yaml"),
         "--data.data_dir", data_dir, "--trainer.max_epochs", "1", "--trainer.limit_train_batches", str(batches),
@@ -40,7 +42,7 @@ def batches_per_second(data_dir: str, batches: int, env: dict[str, str], log_dir
     bar = run.stdout + run.stderr
     finished = [line for line in re.split(r"[\r\n]", bar) if line.startswith("Epoch 0: 100%")]
     rate = re.search(r"([0-9.]+)(it/s|s/it)", finished[0])
-    return float(rate[1]) if rate[2] == "it/s" else 1 / float(rate[1])
+    return float(rate[1]) if rate[2] == "it/s" else 1 / float(rate[1]), "busy with other work" in run.stderr
 
 
 def main() -> None:
@@ -58,9 +60,12 @@ def main() -> None:
             spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if condition == "busy" else None
             try:
                 rates: dict[str, list[float]] = {kind: [] for kind in kinds}
+                busy_found = 0  # runs in which the CLI saw a busy core
                 for _ in range(args.rounds):
                     for kind, env in kinds.items():
-                        rates[kind].append(batches_per_second(str(args.data_dir), args.batches, env, log_dir))
+                        rate, busy = batches_per_second(str(args.data_dir), args.batches, env, log_dir)
+                        rates[kind].append(rate)
+                        busy_found += busy
             finally:
                 if spinner is not None:
                     spinner.kill()
@@ -68,6 +73,11 @@ def main() -> None:
             shown = "; ".join(f"{kind}: {', '.join(f'{rate:.1f}' for rate in got)}" for kind, got in rates.items())
             ratio = statistics.median(new / old for old, new in zip(*rates.values(), strict=True))
             print(f"{condition}: {shown}; idle cores / torch's threads {ratio:.2f}x (median of rounds)")
+            if condition == "quiet" and busy_found:
+                print(
+                    f"  not quiet: the CLI found a core busy with other work in {busy_found} of {args.rounds} runs; "
+                    "rerun on a quiet machine"
+                )
 
 
 if __name__ == "__main__":

@@ -1201,8 +1201,18 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _check_sqlite_folder(url: str) -> None:
-    """Refuse a SQLite ``--storage`` in a folder that does not exist, naming it (SQLite says only "unable to
-    open database file")."""
+    """Refuse a ``--storage`` that is not a URL SQLAlchemy can read (a port that is not a number was a ValueError
+    traceback), or a SQLite file in a folder that does not exist, naming it (SQLite says only "unable to open
+    database file")."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        make_url(url)
+    except ValueError as error:  # SQLAlchemy's ArgumentError ("Could not parse ... URL") is said by _storage_message
+        raise UserError(
+            f"--storage {without_password(url)}: not a database URL ({first_line(error)}); e.g. sqlite:///tune.db, "
+            "postgresql://user@host:5432/db"
+        ) from error
     if not url.startswith("sqlite:///"):
         return
     database = url.removeprefix("sqlite:///").split("?", 1)[0]
@@ -1257,8 +1267,8 @@ def without_password(url: str) -> str:
 
     try:
         parsed = make_url(url)
-    except (URLError, ValueError):
-        return url
+    except (URLError, ValueError):  # not a URL SQLAlchemy reads (a port that is not a number): its user:PASSWORD@
+        return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)
     shown = parsed.render_as_string(hide_password=True) if parsed.password else url
     return re.sub(r"([?&]password=)[^&]*", r"\1***", shown)  # libpq's ?password=, which SQLAlchemy passes on
 

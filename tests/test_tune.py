@@ -194,6 +194,8 @@ def test_an_unreachable_storage_is_one_line_and_leaves_no_folder(fake_data_dir, 
     err = tune_error([*args, "--storage", f"sqlite:///{in_tmp_dir}"], capsys)  # a folder, not a database file
     assert "cannot be reached (unable to open database file)" in err
     assert not (in_tmp_dir / "tune").exists()  # the empty study folder was left behind
+    err = tune_error([*args, "--storage", "postgresql://me:secret@host:notaport/db"], capsys)  # a ValueError traceback
+    assert "--storage postgresql://me:***@host:notaport/db: not a database URL (invalid literal for int()" in err
 
 
 def test_a_read_only_storage_or_a_missing_driver_is_one_line(fake_data_dir, in_tmp_dir, monkeypatch, capsys):
