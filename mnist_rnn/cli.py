@@ -884,12 +884,25 @@ def _check_run_folder_name(args: list[str]) -> None:
             ) from None
 
 
+# The recipes of the README, in a checkout of the project (an editable install); a wheel has none.
+PROJECT_CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
 def _check_config_files(args: list[str]) -> None:
-    """Name the file and the line of a config file that is not valid YAML, or that is empty.
+    """Name the file and the line of a config file that is not valid YAML, or that is empty; point a README
+    recipe (``configs/fast.yaml``) given outside the project's folder at the project's own file.
 
     jsonargparse reports these without the file's name ("Unexpected config" for an empty one).
     """
     for path in _config_paths(args):
+        project_config = PROJECT_CONFIGS / path.name
+        if not path.exists() and path.parent.name == "configs" and project_config.is_file():
+            # the README's commands run in the project's folder; from elsewhere jsonargparse said only that
+            # the file does not exist
+            raise UserError(
+                f"--config {path}: no such file in {Path.cwd()}; the project's own is {project_config} (run from "
+                f"{PROJECT_CONFIGS.parent}, or pass that path)"
+            )
         if not path.is_file():
             continue  # jsonargparse says "File does not exist"
         try:

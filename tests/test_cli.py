@@ -141,6 +141,16 @@ def test_a_folder_it_cannot_write_in_is_one_line_before_anything_starts(fake_dat
     assert list(saved.iterdir()) == [] and list(logs.iterdir()) == []
 
 
+def test_a_readme_recipe_outside_the_project_folder_names_the_projects_file(in_tmp_dir, capsys):
+    """``--config configs/fast.yaml`` from another folder: jsonargparse said only "File does not exist"."""
+    err = one_line_error(["fit", "--config", "configs/fast.yaml"], capsys)
+    project = Path(__file__).resolve().parents[1]
+    assert f"no such file in {in_tmp_dir}; the project's own is {project / 'configs' / 'fast.yaml'}" in err
+    assert f"(run from {project}, or pass that path)" in err
+    err = one_line_error(["fit", "--config", "configs/no_such_recipe.yaml"], capsys)
+    assert "File does not exist" in err
+
+
 def test_debug_switch_shows_the_exception(fake_data_dir, in_tmp_dir, monkeypatch):
     monkeypatch.setenv("MNIST_RNN_DEBUG", "1")
     with pytest.raises(ValueError, match="hidden_size"):
