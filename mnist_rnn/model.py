@@ -152,6 +152,7 @@ class RNNClassifier(LightningModule):
         self.checkpoint_run_settings: dict[str, Any] | None = None  # see figures.run_settings
         # The network's training pass as a CUDA graph, captured on the first training batch (on a GPU).
         self.graphed: GraphedNetwork | None = None
+        self.optimizer_lr: float | None = None  # the lr configure_optimizers made the optimiser and schedule with
 
     def forward(self, images: Tensor) -> Tensor:
         """Logits (B, num_classes) of a batch of images (B, 1, H, W): uint8 0-255 or float 0-1."""
@@ -373,12 +374,18 @@ class RNNClassifier(LightningModule):
         # fit calibrates its best checkpoint at the end, as for a new run.
         self.checkpoint_val_acc = self.checkpoint_run_settings = None
         self.network.temperature.fill_(1.0)
+        # Lightning's LearningRateFinder sets hparams.lr after the optimiser and its schedule were made: the
+        # schedule kept the config's peak (one-cycle) or base (cosine) lr while the checkpoint named the found
+        # one. Before the first step, they are made again with the lr it found.
+        if self.global_step == 0 and self.optimizer_lr is not None and self.optimizer_lr != self.hparams.lr:
+            self.trainer.strategy.setup_optimizers(self.trainer)
 
     def on_train_end(self) -> None:
         self.graphed = None  # its memory pool is the graph's: free it when training ends
 
     def configure_optimizers(self) -> Any:
         hp = self.hparams
+        self.optimizer_lr = hp.lr
         optimizer = OPTIMIZERS[hp.optimizer](
             self.parameters(), lr=hp.lr, weight_decay=hp.weight_decay, fused=self._can_fuse_optimizer()
         )

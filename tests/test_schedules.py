@@ -61,3 +61,25 @@ def test_the_schedule_spans_the_steps_of_a_changing_accumulation(schedule, fake_
     state = last["lr_schedulers"][0]
     assert state["last_epoch"] == state.get("total_steps", state.get("T_max")) == 8
     assert state["_last_lr"][0] < 0.1 * last["hyper_parameters"]["lr"]  # annealed, not stopped near its peak
+
+
+@pytest.mark.parametrize("schedule", ["onecycle", "cosine"])
+def test_the_schedule_starts_from_the_lr_a_learning_rate_finder_found(schedule, fake_data_dir, in_tmp_dir):
+    """Lightning's LearningRateFinder sets the model's lr after the optimiser and its schedule were made: the
+    schedule kept the config's lr, while the checkpoint named the found one as the lr it trained with."""
+    from pathlib import Path
+
+    from mnist_rnn.cli import main
+    from tests.helpers import QUIET, data_args
+
+    finder = [
+        "--trainer.callbacks+=LearningRateFinder", "--trainer.callbacks.num_training_steps", "30",
+        "--trainer.callbacks.early_stop_threshold", "null", "--data.batch_size", "5",  # 40 batches: 30 lrs tried
+    ]  # fmt: skip
+    args = [*data_args(fake_data_dir), *QUIET, "--model.hidden_size", "8", "--model.lr_schedule", schedule]
+    main(["fit", *args, "--model.lr", "0.01", "--trainer.max_epochs", "1", *finder])
+    last = torch.load(Path("lightning_logs/version_0/checkpoints/last.ckpt"), weights_only=False)
+    found = last["hyper_parameters"]["lr"]
+    assert found != 0.01  # the finder chose another lr
+    start = last["lr_schedulers"][0]["base_lrs"][0]  # one-cycle starts at its peak / 25, cosine at its peak
+    assert start == pytest.approx(found / 25 if schedule == "onecycle" else found)
