@@ -1236,23 +1236,38 @@ def _option_meant(error: ArgumentError, commands: dict[str, Any], raw_args: list
     """The option a misspelt one (``--modle.lr``, ``model: {lrr: ...}`` in a config) is closest to, among the
     subcommand's (``commands``: LightningCLI's parser of each), or None: jsonargparse named it, but not what it
     may have meant."""
-    unknown = re.search(r"does not accept option '([^']+)'|unrecognized arguments: --([\w.]+)", str(error))
+    unknown = _unknown_key(error)
     command = next((arg for arg in raw_args if arg in commands), None)
     if unknown is None or command is None:
         return None
     options = sorted(flat_keys(commands[command].get_defaults()))
-    close = difflib.get_close_matches(unknown[1] or unknown[2], options, n=1, cutoff=0.75)
-    return f"{'--' if unknown[2] else ''}{close[0]}" if close else None
+    close = difflib.get_close_matches(unknown, options, n=1, cutoff=0.75)
+    on_command_line = "unrecognized arguments" in str(error)
+    return f"{'--' if on_command_line else ''}{close[0]}" if close and close[0] != unknown else None
+
+
+def _unknown_key(error: ArgumentError) -> str | None:
+    """The dotted key jsonargparse refused as no option: "Group 'model' does not accept option 'hiden_size'"
+    (a config file's key in a known section), "Option 'modle.lr' is not accepted" (an unknown section), or
+    "unrecognized arguments: --model.lrr" (the command line)."""
+    text = str(error)
+    grouped = re.search(r"Group '([^']+)' does not accept option '([^']+)'", text)
+    if grouped:
+        return f"{grouped[1]}.{grouped[2]}"
+    unknown = re.search(
+        r"does not accept option '([^']+)'|Option '([^']+)' is not accepted|unrecognized arguments: --([\w.]+)", text
+    )
+    return next((key for key in unknown.groups() if key), None) if unknown else None
 
 
 def _config_file_giving(error: ArgumentError, raw_args: list[str]) -> Path | None:
     """The --config file that sets the option jsonargparse refused (a misspelt key, a value of the wrong
     type), which its message does not name: with several config files, or one written long ago, the user has
     to know where to look. None when the command line sets it too (the error may be the command line's)."""
-    refused = re.search(r"does not accept option '([^']+)'|Parser key \"([^\"]+)\"", str(error))
-    if refused is None:
+    value = re.search(r"Parser key \"([^\"]+)\"", str(error))
+    key = value[1] if value else _unknown_key(error)
+    if key is None:
         return None
-    key = refused[1] or refused[2]
     if any(arg == f"--{key}" or arg.startswith(f"--{key}=") for arg in raw_args):
         return None
     for path in reversed(_config_paths(raw_args)):  # the last file given wins, as in jsonargparse

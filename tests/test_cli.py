@@ -592,6 +592,14 @@ def test_a_misspelt_option_is_named_with_the_one_it_is_closest_to(tmp_path, caps
     err = one_line_error(["fit", "--config", str(config)], capsys)
     assert "does not accept option 'model.hiden_size' (did you mean model.hidden_size?)" in err
     assert "did you mean" not in one_line_error(["fit", "--zzz", "3"], capsys)  # nothing close: no guess
+    # With --print_config jsonargparse words it otherwise ("Group 'model' ..."): neither file nor guess was said.
+    err = one_line_error(["fit", "--config", str(config), "--print_config"], capsys)
+    assert (
+        f"--config {config}: Group 'model' does not accept option 'hiden_size' (did you mean model.hidden_size?)" in err
+    )
+    config.write_text("modle:\n  hidden_size: 64\n")
+    err = one_line_error(["fit", "--config", str(config), "--print_config"], capsys)
+    assert f"--config {config}: Option 'modle.hidden_size' is not accepted (did you mean model.hidden_size?)" in err
 
 
 def test_a_bad_setting_in_a_config_file_names_the_file(tmp_path, capsys):
