@@ -20,6 +20,7 @@ import contextlib
 import difflib
 import errno
 import importlib
+import inspect
 import logging
 import os
 import platform
@@ -30,6 +31,7 @@ import signal
 import sys
 import threading
 import traceback
+import typing
 import warnings
 from argparse import ArgumentError
 from datetime import timedelta
@@ -283,6 +285,7 @@ class MNISTRNNCLI(LightningCLI):
         # Without a subcommand (build_cli(run=False): tune's trials, benchmarks) the settings are at the top.
         config = self.config[subcommand] if subcommand else self.config
         expand_home(config)
+        _check_blank_settings(config, {"model": self.model_class, "data": self.datamodule_class}, raw_args)
         max_epochs = config.trainer.max_epochs
         if max_epochs is not None and (max_epochs == 0 or max_epochs < -1):
             raise UserError(f"trainer.max_epochs must be positive (or -1 for no limit), got {max_epochs}")
@@ -960,6 +963,28 @@ def _sections(settings: dict[str, Any]) -> list[tuple[str, str, Any]]:
     return found
 
 
+def _check_blank_settings(config: Any, classes: dict[str, Any], raw_args: list[str]) -> None:
+    """A key left blank in a YAML file (``hidden_size:``) reads as null, which jsonargparse takes from a config
+    file for any type (not from the command line): a TypeError traceback, or, for ``normalize:``, a run
+    without its standardisation, silently."""
+    for section, cls in classes.items():
+        settings = config.get(section)
+        if cls is None or not isinstance(settings, Namespace):
+            continue
+        hints = typing.get_type_hints(cls.__init__)
+        defaults = inspect.signature(cls.__init__).parameters
+        for name, value in vars(settings).items():
+            hint = hints.get(name, Any)
+            if value is not None or hint is Any or type(None) in typing.get_args(hint):
+                continue
+            given_in = _config_file_setting(f"{section}.{name}", raw_args)
+            where = f"--config {given_in}: " if given_in else ""
+            raise UserError(
+                f"{where}{section}.{name} is empty (null): give it a value, or leave the line out for its default "
+                f"({yaml.safe_dump(defaults[name].default, default_flow_style=True).splitlines()[0]})"
+            )
+
+
 def _check_trainer_counts(trainer: Any) -> None:
     """Counts that Lightning divides by (a ZeroDivisionError after the run's folder was made)."""
     for name in ("accumulate_grad_batches", "check_val_every_n_epoch"):
@@ -1270,6 +1295,11 @@ def _config_file_giving(error: ArgumentError, raw_args: list[str]) -> Path | Non
         return None
     if any(arg == f"--{key}" or arg.startswith(f"--{key}=") for arg in raw_args):
         return None
+    return _config_file_setting(key, raw_args)
+
+
+def _config_file_setting(key: str, raw_args: list[str]) -> Path | None:
+    """The last ``--config`` file that sets ``key`` (a dotted option, or a group of them), or None."""
     for path in reversed(_config_paths(raw_args)):  # the last file given wins, as in jsonargparse
         with contextlib.suppress(OSError, UnicodeDecodeError, yaml.YAMLError):
             settings = yaml.safe_load(path.read_text())

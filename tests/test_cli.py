@@ -618,6 +618,25 @@ def test_a_bad_setting_in_a_config_file_names_the_file(tmp_path, capsys):
     assert "--config" not in err and 'Parser key "model.lr"' in err
 
 
+def test_a_blank_setting_in_a_config_file_is_refused(fake_data_dir, in_tmp_dir, capsys):
+    """``hidden_size:`` with no value reads as null, which jsonargparse took from a config file for any type: a
+    TypeError traceback, and a blank ``normalize:`` trained without standardising the pixels, without a word."""
+    config = in_tmp_dir / "mine.yaml"
+    for section, line, default in [
+        ("model", "normalize:", "true"),
+        ("model", "hidden_size:", "128"),
+        ("data", "batch_size:", "128"),
+    ]:
+        config.write_text(f"{section}:\n  {line}\n")
+        err = one_line_error(["fit", *data_args(fake_data_dir), *QUIET, "--config", str(config)], capsys)
+        key = f"{section}.{line.rstrip(':')}"
+        assert f"--config {config}: {key} is empty (null): give it a value, or leave the line out" in err
+        assert f"for its default ({default})" in err
+    assert not Path("lightning_logs").exists()
+    config.write_text("model:\n  forget_bias:\n")  # null is one of its values (no initial bias)
+    fit_tiny(fake_data_dir, "--config", str(config), "--model.hidden_size", "8")
+
+
 def test_a_setting_given_twice_in_a_config_file_is_refused(tmp_path, capsys):
     """YAML keeps the last of two equal keys without a word: a config with lr 0.01 near the top and lr 0.5
     further down trained at 0.5 while its author read 0.01."""
