@@ -311,6 +311,8 @@ class MNISTRNNCLI(LightningCLI):
         if subcommand is None:
             return
         _check_lengths(subcommand, config)
+        if subcommand == "fit":
+            _warn_of_adams_weight_decay(config.model)
         _check_writable(
             config.trainer, subcommand, (config.get("checkpoint") or {}).get("dirpath")
         )  # before Lightning makes the run's folder there
@@ -983,6 +985,19 @@ def _check_blank_settings(config: Any, classes: dict[str, Any], raw_args: list[s
                 f"{where}{section}.{name} is empty (null): give it a value, or leave the line out for its default "
                 f"({yaml.safe_dump(defaults[name].default, default_flow_style=True).splitlines()[0]})"
             )
+
+
+def _warn_of_adams_weight_decay(model: Any) -> None:
+    """Adam's weight decay is an L2 term in the gradient, which Adam's scaling makes far stronger than AdamW's
+    decay of the same number: a config's AdamW decay (0.05) kept with ``--model.optimizer adam`` trained nothing
+    (docs/results.md, "Adam and weight decay")."""
+    decay = model.get("weight_decay")
+    if model.get("optimizer") == "adam" and decay is not None and decay >= 0.01:
+        warn(
+            f"--model.optimizer adam with weight_decay {decay}: Adam adds the decay to the gradient (L2), far "
+            "stronger than AdamW's decay of the same number, and may not train; pass --model.weight_decay 0 "
+            "(or about 1e-4), or keep adamw"
+        )
 
 
 def _check_trainer_counts(trainer: Any) -> None:

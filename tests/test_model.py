@@ -12,6 +12,7 @@ from mnist_rnn.data import MNISTDataModule
 from mnist_rnn.model import RNNClassifier
 from mnist_rnn.precision import cpu_bf16
 from mnist_rnn.serve.worker import TorchBackend
+from tests.helpers import fit_tiny
 
 # oneDNN builds no bfloat16 LSTM on a CPU without native bfloat16; the CLI's float32 fallback is tested in test_cli.
 NEEDS_CPU_BF16 = pytest.mark.skipif(cpu_bf16() == "none", reason="oneDNN has no bfloat16 LSTM for this CPU")
@@ -75,6 +76,24 @@ def test_unknown_optimizer_and_schedule_names_are_refused_not_replaced(settings,
     """From Python too (the command line's types refuse them already): no quiet Adam or cosine instead."""
     with pytest.raises(ValueError, match=message):
         RNNClassifier(**settings)
+
+
+def test_weight_decay_defaults_to_the_optimisers_own(fake_data_dir, in_tmp_dir, capsys):
+    """AdamW's 0.05 given to Adam (an L2 term in its gradient) kept the weights near zero: nothing trained."""
+    assert RNNClassifier(optimizer="adamw").hparams.weight_decay == 0.05
+    assert RNNClassifier(optimizer="adam").hparams.weight_decay == 0.0
+    assert RNNClassifier(optimizer="adam", weight_decay=1e-4).hparams.weight_decay == 1e-4
+    optimizer = RNNClassifier(optimizer="adam", lr_schedule="constant").configure_optimizers()
+    assert isinstance(optimizer, torch.optim.Adam) and optimizer.param_groups[0]["weight_decay"] == 0.0
+    # A config's AdamW decay kept with --model.optimizer adam: trained, with a line saying why it may not learn.
+    run = fit_tiny(
+        fake_data_dir, "--model.hidden_size", "8", "--model.optimizer", "adam", "--model.weight_decay", "0.05"
+    )
+    assert (
+        "--model.optimizer adam with weight_decay 0.05: Adam adds the decay to the gradient" in capsys.readouterr().err
+    )
+    saved = torch.load(next(run.glob("checkpoints/last.ckpt")), weights_only=False)["hyper_parameters"]
+    assert saved["weight_decay"] == 0.05
 
 
 def test_the_image_size_comes_from_the_data(fake_data_dir, in_tmp_dir):
