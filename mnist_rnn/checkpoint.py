@@ -377,8 +377,9 @@ def find_last_checkpoint(
     newest = candidates[0]
     differences = setting_differences(settings, saved[newest])
     listed = ", ".join(f"{key}={saved!r} (this command: {ours!r})" for key, ours, saved in differences[:3])
+    runs = f"{len(candidates)} run{'s' if len(candidates) > 1 else ''}"
     raise UserError(
-        f"--ckpt_path {option}: none of the {len(candidates)} last.ckpt files in {where} is of a run with this "
+        f"--ckpt_path {option}: none of the {runs} in {where} (read from their last.ckpt) has this "
         f"command's settings; the newest, {newest}, has {listed}. Run the command that started the run, or "
         f"pass --ckpt_path with its folder or file"
     )

@@ -215,6 +215,8 @@ def run_settings(trainer: Trainer, pl_module: LightningModule) -> dict[str, Any]
     if trainer.state.fn != "fit" and trained:
         return dict(trained)
     settings = dict(pl_module.hparams)
+    if settings.get("weight_decay", 0) is None:  # the optimiser's own (model.py), shown as the number it is
+        settings["weight_decay"] = getattr(pl_module, "weight_decay", None)
     datamodule = getattr(trainer, "datamodule", None)
     data = dict(getattr(datamodule, "hparams", {}) or {})
     for key in ("dataset", "batch_size", "val_size", "split_seed"):

@@ -129,8 +129,6 @@ class RNNClassifier(LightningModule):
         cuda_graph: CudaGraphSetting = "auto",
     ) -> None:
         super().__init__()
-        if weight_decay is None:  # resolved before save_hyperparameters, which reads it here: checkpoints say which
-            weight_decay = DEFAULT_WEIGHT_DECAY.get(optimizer, 0.0)
         _check_settings(locals())
         # cuda_graph says how this machine runs a step, not what the model is: not kept in the checkpoint.
         self.save_hyperparameters(ignore=["cuda_graph"])
@@ -393,7 +391,7 @@ class RNNClassifier(LightningModule):
         hp = self.hparams
         self.optimizer_lr = hp.lr
         optimizer = OPTIMIZERS[hp.optimizer](
-            self.parameters(), lr=hp.lr, weight_decay=hp.weight_decay, fused=self._can_fuse_optimizer()
+            self.parameters(), lr=hp.lr, weight_decay=self.weight_decay, fused=self._can_fuse_optimizer()
         )
         if hp.lr_schedule == "constant":
             return optimizer
@@ -403,6 +401,12 @@ class RNNClassifier(LightningModule):
         else:  # cosine, the only other name _check_settings lets through
             scheduler = StretchableCosineAnnealingLR(optimizer, T_max=total_steps)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    @property
+    def weight_decay(self) -> float:
+        """The decay the optimiser is given: the setting, or where it is None the optimiser's own."""
+        decay = self.hparams.weight_decay
+        return DEFAULT_WEIGHT_DECAY.get(self.hparams.optimizer, 0.0) if decay is None else decay
 
     def _optimizer_steps(self) -> int:
         """The optimiser steps of the whole fit, which the lr schedule spans: Lightning's estimate, unless a
@@ -451,7 +455,7 @@ def _check_settings(settings: dict[str, Any]) -> None:
         problems.append(f"label_smoothing must be in [0, 1), got {settings['label_smoothing']}")
     if not 0 <= settings["augment_erase"] <= 1:
         problems.append(f"augment_erase must be in [0, 1], got {settings['augment_erase']}")
-    if settings["weight_decay"] < 0:
+    if settings["weight_decay"] is not None and settings["weight_decay"] < 0:
         problems.append(f"weight_decay must be 0 or more, got {settings['weight_decay']}")
     if settings["cell"] not in CELLS:
         problems.append(f"cell must be one of {', '.join(CELLS)}, got {settings['cell']!r}")
@@ -460,7 +464,9 @@ def _check_settings(settings: dict[str, Any]) -> None:
             f"forget_bias applies to LSTM cells only, not {settings['cell']!r}: pass --model.forget_bias null"
         )
     if settings["chrono_init"] and settings["cell"] != "lstm":
-        problems.append(f"chrono_init applies to LSTM cells only, not {settings['cell']!r}")
+        problems.append(
+            f"chrono_init applies to LSTM cells only, not {settings['cell']!r}: pass --model.chrono_init false"
+        )
     if settings["chrono_init"] and settings["forget_bias"] is not None:
         problems.append("chrono_init sets the forget-gate biases itself: drop forget_bias (or chrono_init)")
     if settings["cuda_graph"] not in ("auto", True, False):

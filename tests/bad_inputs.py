@@ -275,7 +275,7 @@ BAD_INPUTS = [
     BadInput(
         "chrono initialisation on a GRU",
         ["--model.cell", "gru", "--model.chrono_init", "true"],
-        "chrono_init applies to LSTM cells only, not 'gru'",
+        "chrono_init applies to LSTM cells only, not 'gru': pass --model.chrono_init false",
     ),
     BadInput(
         "2-D augmentation on a permuted sequence",

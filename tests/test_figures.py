@@ -34,6 +34,7 @@ from mnist_rnn.figures import (
     plain_hparams,
     reading_figure,
     reliability_figure,
+    run_settings,
     short_names,
     wilson_interval,
 )
@@ -166,6 +167,15 @@ def test_the_test_subcommand_alone_writes_the_pictures_too(run, fake_data_dir, m
     values = hparams_values(accumulator)
     assert (values["batch_size"], values["max_epochs"], values["val_size"]) == (20, 1, 40)
     assert hparams_values(events(run)) == values
+
+
+def test_the_hparams_tab_shows_the_weight_decay_the_optimiser_got():
+    """weight_decay null means the optimiser's own (0.05 AdamW, 0 Adam): the tab showed "None", read as none."""
+    fitting = Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False, max_epochs=1)
+    fitting.state.fn = "fit"
+    assert run_settings(fitting, RNNClassifier())["weight_decay"] == 0.05
+    assert run_settings(fitting, RNNClassifier(optimizer="adam"))["weight_decay"] == 0.0
+    assert run_settings(fitting, RNNClassifier(optimizer="adam", weight_decay=0.001))["weight_decay"] == 0.001
 
 
 def test_misclassified_grid_with_nothing_wrong_still_draws():

@@ -80,9 +80,9 @@ def test_unknown_optimizer_and_schedule_names_are_refused_not_replaced(settings,
 
 def test_weight_decay_defaults_to_the_optimisers_own(fake_data_dir, in_tmp_dir, capsys):
     """AdamW's 0.05 given to Adam (an L2 term in its gradient) kept the weights near zero: nothing trained."""
-    assert RNNClassifier(optimizer="adamw").hparams.weight_decay == 0.05
-    assert RNNClassifier(optimizer="adam").hparams.weight_decay == 0.0
-    assert RNNClassifier(optimizer="adam", weight_decay=1e-4).hparams.weight_decay == 1e-4
+    assert RNNClassifier(optimizer="adamw").weight_decay == 0.05
+    assert RNNClassifier(optimizer="adam").weight_decay == 0.0
+    assert RNNClassifier(optimizer="adam", weight_decay=1e-4).weight_decay == 1e-4
     optimizer = RNNClassifier(optimizer="adam", lr_schedule="constant").configure_optimizers()
     assert isinstance(optimizer, torch.optim.Adam) and optimizer.param_groups[0]["weight_decay"] == 0.0
     # A config's AdamW decay kept with --model.optimizer adam: trained, with a line saying why it may not learn.
