@@ -1006,8 +1006,12 @@ def test_every_interface_gets_a_warning_and_urls_a_browser_can_open(checkpoint, 
 def test_an_onnx_file_of_this_checkpoint_is_taken_and_another_models_refused(checkpoint, started, tmp_path, capsys):
     own = tmp_path / "own.onnx"
     main(["export", "--ckpt_path", str(checkpoint), "--format", "onnx", "--output", str(own)])
+    capsys.readouterr()
     main(["serve", "--ckpt_path", str(checkpoint), "--backend", "onnx", "--onnx", str(own)])
-    assert len(started) == 1
+    assert len(started) == 1 and "exporting" not in capsys.readouterr().err
+    # Without --onnx the checkpoint is exported first, said in a line (a minute of silence for a pixel model).
+    main(["serve", "--ckpt_path", str(checkpoint), "--backend", "onnx"])
+    assert len(started) == 2 and "exporting the checkpoint to ONNX for --backend onnx" in capsys.readouterr().err
 
     torch.manual_seed(1)
     other = tmp_path / "other.onnx"
@@ -1018,7 +1022,7 @@ def test_an_onnx_file_of_this_checkpoint_is_taken_and_another_models_refused(che
     (tmp_path / "text.onnx").write_text("not a model")
     args[-1] = str(tmp_path / "text.onnx")
     assert "not an ONNX model of --ckpt_path" in one_line_error(args, capsys)
-    assert len(started) == 1
+    assert len(started) == 2
 
 
 def test_a_checkpoint_of_another_model_is_one_line(tmp_path, capsys):

@@ -21,7 +21,7 @@ from typing import Any
 import litserve
 import torch
 
-from mnist_rnn.errors import UserError, first_line
+from mnist_rnn.errors import UserError, first_line, tell
 from mnist_rnn.inference import (
     ProbabilityModel,
     checkpoint_hparams,
@@ -271,6 +271,11 @@ def main(argv: list[str]) -> None:
         onnx_path = args.onnx
         if args.backend == "onnx" and onnx_path is None:
             onnx_path = folder / "model.onnx"
+            # torch's exporter takes a while, a minute for 784-step models, and nothing else is said meanwhile
+            tell(
+                "exporting the checkpoint to ONNX for --backend onnx (`python -m mnist_rnn export --format onnx` "
+                "once, then --onnx FILE, starts at once)"
+            )
             onnx_path.write_bytes(onnx_bytes(ProbabilityModel(network)))
         elif onnx_path is not None:
             check_onnx_file(onnx_path, args.ckpt_path, network)
