@@ -313,6 +313,7 @@ class MNISTRNNCLI(LightningCLI):
         _check_lengths(subcommand, config)
         if subcommand == "fit":
             _warn_of_adams_weight_decay(config.model)
+            _check_monitors(config)
         _check_writable(
             config.trainer, subcommand, (config.get("checkpoint") or {}).get("dirpath")
         )  # before Lightning makes the run's folder there
@@ -985,6 +986,38 @@ def _check_blank_settings(config: Any, classes: dict[str, Any], raw_args: list[s
                 f"{where}{section}.{name} is empty (null): give it a value, or leave the line out for its default "
                 f"({yaml.safe_dump(defaults[name].default, default_flow_style=True).splitlines()[0]})"
             )
+
+
+# What a callback's ``monitor`` may name during fit: the metrics the model logs (train/cross_entropy with label
+# smoothing, train/grad_norm on logging steps) and the two ModelCheckpoint adds.
+MONITORED = (
+    "val/acc",
+    "val/loss",
+    "train/acc",
+    "train/loss",
+    "train/cross_entropy",
+    "train/grad_norm",
+    "epoch",
+    "step",
+)
+
+
+def _check_monitors(config: Any) -> None:
+    """A ``monitor`` naming no metric of the model (``val/accuracy``, ``val_acc``): Lightning found out after the
+    first epoch, and the run ended with nothing saved (ModelCheckpoint) or in a traceback (EarlyStopping)."""
+    checkpoint = config.get("checkpoint") or {}
+    monitors = [("--checkpoint.monitor", checkpoint.get("monitor"))]
+    for callback in config.trainer.get("callbacks") or []:
+        init_args = getattr(callback, "init_args", None)
+        if isinstance(init_args, Namespace):
+            name = str(callback.class_path).rpartition(".")[2]
+            monitors.append((f"{name}'s monitor", init_args.get("monitor")))
+    for option, monitor in monitors:
+        if monitor is None or monitor in MONITORED:
+            continue
+        close = difflib.get_close_matches(str(monitor), MONITORED, n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise UserError(f"{option} {monitor}: the model logs no such metric{hint}; it logs {', '.join(MONITORED[:6])}")
 
 
 def _warn_of_adams_weight_decay(model: Any) -> None:

@@ -166,6 +166,16 @@ BAD_INPUTS = [
         "--trainer.devices 0,1: on the CPU (--trainer.accelerator cpu) devices is a number of processes, 1 or more",
     ),
     BadInput(
+        "`--checkpoint.monitor` naming no metric of the model",
+        ["--checkpoint.monitor", "val/accuracy"],
+        "--checkpoint.monitor val/accuracy: the model logs no such metric (did you mean val/acc?); it logs val/acc",
+    ),
+    BadInput(
+        "an `EarlyStopping` monitor naming no metric of the model",
+        ["--trainer.callbacks+=EarlyStopping", "--trainer.callbacks.monitor", "val_acc"],
+        "EarlyStopping's monitor val_acc: the model logs no such metric (did you mean val/acc?)",
+    ),
+    BadInput(
         "`--checkpoint.dirpath` inside a file",
         ["--checkpoint.dirpath", "notes.txt/checkpoints"],
         "cannot write this run's checkpoints in --checkpoint.dirpath notes.txt/checkpoints: ",
