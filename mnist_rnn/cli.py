@@ -269,6 +269,7 @@ class MNISTRNNCLI(LightningCLI):
         self.typed = frozenset(_typed_options(raw_args))
         self.raw_args = raw_args
         _check_config_files(raw_args)
+        _check_config_places(raw_args)
         _check_run_folder_name(raw_args)
         try:
             super().parse_arguments(parser, args)
@@ -888,6 +889,36 @@ def _check_run_folder_name(args: list[str]) -> None:
                 f"--trainer.default_root_dir {shown_path(folder)}: its name holds the byte 0x{byte:02x}, which is "
                 "not UTF-8 text, which the loggers' settings do not take: rename the folder, or pass another"
             ) from None
+
+
+def _check_config_places(args: list[str]) -> None:
+    """A ``--config`` before the command holds one section per command (``fit: {model: ...}``), one after it the
+    command's own settings. The other way round, ``--print_config`` printed the defaults without a word, and a run
+    was refused with "Option 'trainer.max_epochs' is not accepted before subcommand 'fit'" (or, the other way,
+    "Group 'fit' does not accept option 'model.hidden_size' (did you mean model.hidden_size?)")."""
+    command_at = next((i for i, arg in enumerate(args) if arg in TRAINER_COMMANDS), None)
+    if command_at is None:
+        return
+    command = args[command_at]
+    for i, (flag, value) in enumerate(zip(args, args[1:], strict=False)):
+        if flag not in ("-c", "--config"):
+            continue
+        settings = None
+        with contextlib.suppress(OSError, UnicodeDecodeError, yaml.YAMLError):
+            settings = yaml.safe_load(Path(value).read_text())
+        if not isinstance(settings, dict) or not settings:
+            continue  # _check_config_files or jsonargparse says what is wrong with it
+        sections = [key for key in settings if key in TRAINER_COMMANDS]
+        if i < command_at and not sections:
+            raise UserError(
+                f"--config {value} before the command {command} holds its settings, not a section per command "
+                f"({command}: ...): put it after the command (python -m mnist_rnn {command} --config {value})"
+            )
+        if i > command_at and sections:
+            raise UserError(
+                f"--config {value} after the command {command} has a section {sections[0]}:, the layout of a config "
+                f"given before the command: put it before {command}, or drop the {sections[0]}: level"
+            )
 
 
 # The recipes of the README, in a checkout of the project (an editable install); a wheel has none.

@@ -618,6 +618,24 @@ def test_a_bad_setting_in_a_config_file_names_the_file(tmp_path, capsys):
     assert "--config" not in err and 'Parser key "model.lr"' in err
 
 
+def test_a_config_on_the_wrong_side_of_the_command_is_refused(tmp_path, capsys):
+    """Before the command a config holds a section per command; after it, the command's settings. Swapped,
+    --print_config printed the defaults without a word and a run said "not accepted before subcommand"."""
+    plain, sectioned = tmp_path / "plain.yaml", tmp_path / "sectioned.yaml"
+    plain.write_text("model:\n  hidden_size: 16\n")
+    sectioned.write_text("fit:\n  model:\n    hidden_size: 16\n")
+    err = one_line_error(["--config", str(plain), "fit", "--print_config"], capsys)
+    assert f"--config {plain} before the command fit holds its settings, not a section per command" in err
+    assert f"put it after the command (python -m mnist_rnn fit --config {plain})" in err
+    err = one_line_error(["fit", "--config", str(sectioned), "--print_config"], capsys)
+    assert f"--config {sectioned} after the command fit has a section fit:" in err
+    assert "put it before fit, or drop the fit: level" in err
+    for args in (["--config", str(sectioned), "fit"], ["fit", "--config", str(plain)]):  # each where it belongs
+        with pytest.raises(SystemExit) as printed:
+            main([*args, "--print_config"])
+        assert printed.value.code == 0 and "hidden_size: 16" in capsys.readouterr().out
+
+
 def test_a_blank_setting_in_a_config_file_is_refused(fake_data_dir, in_tmp_dir, capsys):
     """``hidden_size:`` with no value reads as null, which jsonargparse took from a config file for any type: a
     TypeError traceback, and a blank ``normalize:`` trained without standardising the pixels, without a word."""
