@@ -270,6 +270,7 @@ class MNISTRNNCLI(LightningCLI):
         self.raw_args = raw_args
         _check_config_files(raw_args)
         _check_config_places(raw_args)
+        _warn_of_options_a_config_replaces(raw_args)
         _check_run_folder_name(raw_args)
         try:
             super().parse_arguments(parser, args)
@@ -918,6 +919,22 @@ def _check_config_places(args: list[str]) -> None:
             raise UserError(
                 f"--config {value} after the command {command} has a section {sections[0]}:, the layout of a config "
                 f"given before the command: put it before {command}, or drop the {sections[0]}: level"
+            )
+
+
+def _warn_of_options_a_config_replaces(args: list[str]) -> None:
+    """jsonargparse applies the arguments in order: an option typed before a ``--config`` that sets it too
+    (``fit --model.hidden_size 16 --config configs/fast.yaml``) was replaced by the file's value without a word."""
+    for i, arg in enumerate(args):
+        if arg in ("-c", "--config") or not arg.startswith("--") or arg.startswith("--config="):
+            continue
+        key = arg[2:].split("=", 1)[0].removesuffix("+")
+        later = _config_paths(args[i + 1 :])
+        replacing = next((path for path in reversed(later) if _config_file_setting(key, [f"--config={path}"])), None)
+        if replacing is not None:
+            warn(
+                f"--{key} comes before --config {replacing}, which sets it too: the file's value is used (the last "
+                "given wins); put options after --config"
             )
 
 

@@ -636,6 +636,31 @@ def test_a_config_on_the_wrong_side_of_the_command_is_refused(tmp_path, capsys):
         assert printed.value.code == 0 and "hidden_size: 16" in capsys.readouterr().out
 
 
+def test_an_option_before_a_config_that_sets_it_too_is_warned_of(tmp_path, capsys):
+    """jsonargparse applies the arguments in order: the file's hidden_size replaced the one typed before it."""
+    config = tmp_path / "mine.yaml"
+    config.write_text("model:\n  hidden_size: 64\ntrainer:\n  callbacks:\n  - class_path: LearningRateMonitor\n")
+    with pytest.raises(SystemExit):
+        main(
+            [
+                "fit",
+                "--model.hidden_size",
+                "16",
+                "--trainer.callbacks+=ModelSummary",
+                "--config",
+                str(config),
+                "--print_config",
+            ]
+        )
+    out, err = capsys.readouterr()
+    assert "hidden_size: 64" in out  # what jsonargparse does, now said:
+    assert f"--model.hidden_size comes before --config {config}, which sets it too: the file's value is used" in err
+    assert f"--trainer.callbacks comes before --config {config}, which sets it too" in err
+    with pytest.raises(SystemExit):
+        main(["fit", "--model.cell", "gru", "--config", str(config), "--model.hidden_size", "16", "--print_config"])
+    assert "comes before --config" not in capsys.readouterr().err  # the file sets no cell; 16 comes after it
+
+
 def test_a_blank_setting_in_a_config_file_is_refused(fake_data_dir, in_tmp_dir, capsys):
     """``hidden_size:`` with no value reads as null, which jsonargparse took from a config file for any type: a
     TypeError traceback, and a blank ``normalize:`` trained without standardising the pixels, without a word."""
