@@ -104,6 +104,10 @@ COMMAND_HELP = {
     "test": "score a checkpoint on the test set, with TensorBoard's pictures of it",
     "predict": "classify your own pictures (a file, a folder or a glob): a CSV of classes and probabilities",
 }
+CHECKPOINT_DIRPATH_HELP = (
+    "The folder of the run's checkpoints (best val/acc and last.ckpt); default: the run's folder's checkpoints/ "
+    "(lightning_logs/version_N/checkpoints/)"
+)
 # What other tools call some of the commands, for "did you mean ...?".
 OTHER_NAMES = {"train": "fit", "eval": "test", "evaluate": "test", "infer": "predict", "inference": "predict"}
 # pyproject.toml's optional extras, by the packages they bring: a tool run without its extra says which to
@@ -245,10 +249,21 @@ class MNISTRNNCLI(LightningCLI):
         self, add_subcommands: bool, main_kwargs: dict[str, Any], subparser_kwargs: dict[str, Any]
     ) -> None:
         super().setup_parser(add_subcommands, main_kwargs, subparser_kwargs)
-        for parser in getattr(self, "_subcommand_parsers", {}).values():
+        for name, parser in getattr(self, "_subcommand_parsers", {}).items():
+            # `fit --help` began with Lightning's Trainer docstring, cut mid-sentence ("Perform one evaluation
+            # epoch over the test set. It's separated from fit to make sure you never run on your"), also the
+            # title of the group of --ckpt_path.
+            lightnings = parser.description
+            what = COMMAND_HELP.get(name, name)
+            parser.description = f"{what[0].upper()}{what[1:]}."
+            for group in parser._action_groups:
+                if lightnings and group.title == lightnings:
+                    group.title = "The checkpoint"
             for action in parser._actions:
                 if action.dest == "ckpt_path":
                     action.help = CKPT_PATH_HELP
+                elif action.dest == "checkpoint.dirpath":  # Lightning's says nothing is saved without one
+                    action.help = CHECKPOINT_DIRPATH_HELP
         # --help's list of commands: Lightning's Trainer docstrings cut mid-sentence ("It's separated from fit to
         # make sure you never run on your"), and without the tools, which main() runs before LightningCLI.
         commands = next((a for a in self.parser._actions if isinstance(a, argparse._SubParsersAction)), None)

@@ -1086,12 +1086,26 @@ def build_parser() -> argparse.ArgumentParser:
         default=42,
         help="seed of every trial's fit, and with the study's trials so far and the process, of the sampler (42)",
     )
-    parser.add_argument("--pruner", choices=("median", "hyperband", "none"), default="median", help="(median)")
     parser.add_argument(
-        "--startup-trials", type=int, default=2, help="complete trials before the median pruner prunes any (2)"
+        "--pruner",
+        choices=("median", "hyperband", "none"),
+        default="median",
+        help="how unpromising trials are stopped early: median (below the median of the trials so far at the same "
+        "validation), hyperband, or none (median)",
     )
     parser.add_argument(
-        "--warmup-steps", type=int, default=1, help="validations a trial always gets before it can be pruned (1)"
+        "--startup-trials",
+        "--startup_trials",
+        type=int,
+        default=2,
+        help="complete trials before the median pruner prunes any (2)",
+    )
+    parser.add_argument(
+        "--warmup-steps",
+        "--warmup_steps",
+        type=int,
+        default=1,
+        help="validations a trial always gets before it can be pruned (1)",
     )
     parser.add_argument(
         "--heartbeat",
@@ -1102,6 +1116,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--confirm-seeds",
+        "--confirm_seeds",
         type=int,
         default=0,
         help="train the best config again on seeds 0..N-1 with the test after training, and print test/acc "

@@ -404,6 +404,14 @@ def test_help_explains_ckpt_path_in_this_projects_terms_and_lists_every_command(
     assert "export write the model as ONNX" in words and "serve an HTTP server" in words
     assert "calibrate fit a checkpoint's" in words and "tune search fit's settings" in words
     assert "test score a checkpoint on the test set" in words and "make sure you never run on your" not in words
+    # Each command's own --help too: it began with Lightning's cut sentence, also the title of --ckpt_path's group.
+    with pytest.raises(SystemExit):
+        main(["test", "--help"])
+    words = " ".join(capsys.readouterr().out.split())
+    assert "Score a checkpoint on the test set, with TensorBoard's pictures of it." in words
+    assert "make sure you never run on your" not in words and "The checkpoint: --ckpt_path CKPT_PATH" in words
+    # --checkpoint.dirpath: Lightning's help said nothing is saved without one; the run's folder has them.
+    assert "(lightning_logs/version_N/checkpoints/)" in words and "do not save anything to disk" not in words
 
 
 def test_resuming_with_fewer_steps_than_the_checkpoint_made_is_one_line(fake_data_dir, in_tmp_dir, capsys):

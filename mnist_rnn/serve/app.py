@@ -163,7 +163,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         choices=["127.0.0.1", "0.0.0.0", "::"],
         help="127.0.0.1: this machine only (default); 0.0.0.0 or ::, every network interface, without authentication",
     )
-    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--port", type=int, default=8000, help="the TCP port to listen on, 1024-65535 (8000)")
     parser.add_argument(
         "--allow_origin",
         action="append",
@@ -172,7 +172,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="let the scripts of web pages from ORIGIN (http://localhost:3000, or *) call the API from a browser "
         "(CORS); repeat it for several",
     )
-    parser.add_argument("--backend", choices=["torch", "onnx"], default="torch")
+    parser.add_argument(
+        "--backend",
+        choices=["torch", "onnx"],
+        default="torch",
+        help="what runs the network: torch (default), or onnxruntime on the exported model (same answers)",
+    )
     parser.add_argument(
         "--onnx", help="the ONNX file for --backend onnx (default: export the checkpoint to a temporary file)"
     )
@@ -188,7 +193,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--batch_timeout", type=float, default=DEFAULTS["batch_timeout"], help="seconds to wait to fill a batch"
     )
-    parser.add_argument("--log_level", default="warning", choices=["debug", "info", "warning", "error"])
+    parser.add_argument(
+        "--log_level",
+        default="warning",
+        choices=["debug", "info", "warning", "error"],
+        help="how much LitServe and its HTTP server log (warning)",
+    )
     args = parser.parse_args(argv)
     if not 1024 <= args.port <= 65535:
         parser.error(f"--port {args.port}: choose a port from 1024 to 65535")
