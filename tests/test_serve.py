@@ -58,9 +58,10 @@ def checkpoint(fake_data_dir, tmp_path_factory) -> Path:
 
 
 @contextmanager
-def serving(checkpoint: Path, folder: Path, ctrl_c: bool = False) -> Iterator[str]:
+def serving(checkpoint: Path, folder: Path, ctrl_c: bool = False, twice: bool = False) -> Iterator[str]:
     """The base URL of a running ``serve`` of ``checkpoint``; stopped (SIGTERM, as a user would) afterwards, or
-    with ``ctrl_c`` by SIGINT to its whole process group, as Ctrl+C in a terminal sends it."""
+    with ``ctrl_c`` by SIGINT to its whole process group, as Ctrl+C in a terminal sends it; ``twice``: SIGTERM
+    again 50 ms later, as ``timeout`` sends it to its command, then to the command's group."""
     port = free_port()
     process = cli_subprocess(
         ["serve", "--ckpt_path", str(checkpoint), "--port", str(port)], folder, start_new_session=True
@@ -85,6 +86,9 @@ def serving(checkpoint: Path, folder: Path, ctrl_c: bool = False) -> Iterator[st
             os.killpg(process.pid, signal.SIGINT)
         else:
             process.send_signal(signal.SIGTERM)
+            if twice:
+                time.sleep(0.05)
+                process.send_signal(signal.SIGTERM)
         finish(process, timeout=60)
     assert process.returncode == 0, (folder / "run.log").read_text()
 
@@ -879,6 +883,15 @@ def test_ctrl_c_in_a_terminal_stops_the_server_in_order_without_a_traceback(chec
     log = serve_log(tmp_path)
     assert "Traceback" not in log and "KeyboardInterrupt" not in log, log
     assert "WARNING" not in log, log  # LitServe's "Already not alive." of the HTTP process Ctrl+C ended
+
+
+def test_a_second_sigterm_while_stopping_does_not_cut_the_shutdown_short(checkpoint, tmp_path):
+    """The second raised another KeyboardInterrupt inside LitServe's shutdown: a traceback, and the HTTP process
+    left spinning a core while serve never exited."""
+    with serving(checkpoint, tmp_path, twice=True) as url:  # exit status 0 checked there
+        assert get(url + "/health")[0] == 200
+    log = serve_log(tmp_path)
+    assert "Traceback" not in log and "KeyboardInterrupt" not in log, log
 
 
 def inference_worker(url: str) -> int:

@@ -337,7 +337,7 @@ class Stop:
     shell started the server in the background, which ignores SIGINT there).
 
     - Serving (LitServe's HTTP processes exist): ``KeyboardInterrupt``, which LitServe takes as the call to
-      shut down in order.
+      shut down in order; a signal after that one is left to the shutdown under way.
     - Starting: nothing to shut down in order, and an exception raised there may land in one of the hooks
       around LitServe's forks, which swallow it (the server would start anyway): so end here, the processes
       started so far terminated, with one line and exit status 128 + the signal's number.
@@ -352,6 +352,7 @@ class Stop:
         self.main_pid = os.getpid()
         self.folder = folder
         self.server: DigitServer | None = None  # once serving: told it is stopping, so it restarts no worker
+        self.stopping = False  # the orderly shutdown has begun
         self.previous = {signum: signal.signal(signum, self) for signum in (signal.SIGTERM, signal.SIGINT)}
 
     def __call__(self, signum: int, frame: Any) -> None:
@@ -359,8 +360,14 @@ class Stop:
             signal.signal(signum, signal.SIG_DFL)
             os.kill(os.getpid(), signum)
             return
+        if self.stopping:
+            # LitServe's orderly shutdown is under way (and bounded by its timeouts). A second signal, as
+            # `timeout` sends one to serve and then to its group, raised again inside it: a traceback, and the
+            # HTTP process was left spinning while serve never exited.
+            return
         children = multiprocessing.active_children()
         if any(child.name.startswith("LitServer-") for child in children):  # LitServe's names for them
+            self.stopping = True
             if self.server is not None:
                 self.server.stopping = True
             raise KeyboardInterrupt
