@@ -1295,7 +1295,13 @@ def _check_resumed_data(path: Path, saved: dict[str, Any], config: Any) -> None:
 
 
 def _check_seed(seed: Any) -> None:
-    """A seed numpy cannot take (Lightning would end in a traceback)."""
+    """A seed numpy cannot take (Lightning would end in a traceback), or none at all: a config's blank
+    ``seed_everything:`` reads as null, which Lightning took as seed 0 ("No seed found, seed set to 0")."""
+    if seed is None:
+        raise UserError(
+            "seed_everything is empty (null): give a seed, true for a random one (said and saved), or false to "
+            "seed nothing"
+        )
     if not isinstance(seed, bool) and isinstance(seed, int) and not 0 <= seed <= 2**32 - 1:
         raise UserError(f"--seed_everything must be between 0 and 4294967295 (or true for a random one), got {seed}")
 

@@ -676,14 +676,17 @@ def test_a_blank_setting_in_a_config_file_is_refused(fake_data_dir, in_tmp_dir, 
     for section, line, default in [
         ("model", "normalize:", "true"),
         ("model", "hidden_size:", "128"),
-        ("data", "batch_size:", "128"),
+        ("data", "split_seed:", "0"),
     ]:
         config.write_text(f"{section}:\n  {line}\n")
-        err = one_line_error(["fit", *data_args(fake_data_dir), *QUIET, "--config", str(config)], capsys)
+        err = one_line_error(["fit", "--config", str(config), *data_args(fake_data_dir), *QUIET], capsys)
         key = f"{section}.{line.rstrip(':')}"
         assert f"--config {config}: {key} is empty (null): give it a value, or leave the line out" in err
         assert f"for its default ({default})" in err
     assert not Path("lightning_logs").exists()
+    config.write_text("seed_everything:\nmodel:\n  hidden_size: 8\n")  # Lightning seeded 0, saved as chosen
+    err = one_line_error(["fit", "--config", str(config), *data_args(fake_data_dir), *QUIET], capsys)
+    assert "seed_everything is empty (null): give a seed, true for a random one" in err
     config.write_text("model:\n  forget_bias:\n")  # null is one of its values (no initial bias)
     fit_tiny(fake_data_dir, "--config", str(config), "--model.hidden_size", "8")
 
