@@ -993,6 +993,12 @@ def _check_config_files(args: list[str]) -> None:
             raise UserError(f"--config {path}: {repeated}: keep one")
         if not isinstance(settings, dict):
             raise UserError(f"--config {path}: expected settings (key: value lines), found a {type(settings).__name__}")
+        sexagesimal = re.search(r"^\s*max_time:\s*([1-9]\d*(?::\d+)+)\s*(?:#.*)?$", text, re.MULTILINE)
+        if sexagesimal:  # YAML 1.1 reads 12:00:00:00 as a number in base 60 (2592000), which max_time refused
+            raise UserError(
+                f'--config {path}: max_time: {sexagesimal[1]} is read by YAML as a number (base 60): quote it, "'
+                f'{sexagesimal[1]}"'
+            )
         # "model.lr: {log: [0.001, 0.03]}": a range of tune's search space (docs/tune.md), not a setting of fit
         # (jsonargparse takes dotted keys with plain values, "model.lr: 0.01", as settings).
         ranges = [key for key, value in settings.items() if isinstance(value, dict) and set(value) & SPACE_RANGES]

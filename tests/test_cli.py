@@ -621,6 +621,12 @@ def test_a_bad_setting_in_a_config_file_names_the_file(tmp_path, capsys):
     mine.write_text("trainer:\n  max_epoch: 3\n")
     err = one_line_error(["fit", "--config", str(base), f"--config={mine}"], capsys)
     assert f"--config {mine}: " in err and "(did you mean trainer.max_epochs?)" in err
+    # YAML 1.1 reads an unquoted 12:00:00:00 as a number in base 60: max_time refused "2592000" without why.
+    mine.write_text("trainer:\n  max_time: 12:00:00:00  # half a day\n")
+    err = one_line_error(["fit", "--config", str(mine)], capsys)
+    assert (
+        f'--config {mine}: max_time: 12:00:00:00 is read by YAML as a number (base 60): quote it, "12:00:00:00"' in err
+    )
     # The command line sets it too: the error may be its own, so no file is named.
     err = one_line_error(["fit", "--config", str(base), "--model.lr", "fast"], capsys)
     assert "--config" not in err and 'Parser key "model.lr"' in err
