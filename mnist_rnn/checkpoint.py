@@ -51,6 +51,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from mnist_rnn import stopping
 from mnist_rnn.errors import UserError, first_line, shown_path, tell
+from mnist_rnn.model import DEFAULT_WEIGHT_DECAY
 from mnist_rnn.precision import precision_name
 
 
@@ -442,12 +443,23 @@ class OneOf(frozenset):
 
 def setting_differences(settings: dict[str, Any], saved: dict[str, Any]) -> list[tuple[str, Any, Any]]:
     """(key, value in ``settings``, value in ``saved``) of each key both hold with different values (not one of
-    them, for a :class:`OneOf`)."""
+    them, for a :class:`OneOf`); a null weight decay as the optimiser's own, which it is."""
+    settings, saved = _decay_resolved(settings, saved), _decay_resolved(saved, saved)
     return [
         (key, value, saved[key])
         for key, value in settings.items()
         if key in saved and not (saved[key] in value if isinstance(value, OneOf) else saved[key] == value)
     ]
+
+
+def _decay_resolved(settings: dict[str, Any], saved: dict[str, Any]) -> dict[str, Any]:
+    """``settings`` with a null ``model.weight_decay`` replaced by the optimiser's own (0.05 AdamW, 0 Adam), the
+    optimiser taken from them or else from ``saved``: a run of the defaults saved 0.05 before null meant it, and
+    `--ckpt_path last` refused to resume it with the same command."""
+    if "model.weight_decay" not in settings or settings["model.weight_decay"] is not None:
+        return settings
+    optimizer = settings.get("model.optimizer", saved.get("model.optimizer", "adamw"))
+    return {**settings, "model.weight_decay": DEFAULT_WEIGHT_DECAY.get(optimizer, 0.0)}
 
 
 def best_checkpoint(last: Path) -> Path:

@@ -253,12 +253,11 @@ class MNISTRNNCLI(LightningCLI):
             # `fit --help` began with Lightning's Trainer docstring, cut mid-sentence ("Perform one evaluation
             # epoch over the test set. It's separated from fit to make sure you never run on your"), also the
             # title of the group of --ckpt_path.
-            lightnings = parser.description
             what = COMMAND_HELP.get(name, name)
             parser.description = f"{what[0].upper()}{what[1:]}."
             for group in parser._action_groups:
-                if lightnings and group.title == lightnings:
-                    group.title = "The checkpoint"
+                if any(action.dest == "ckpt_path" for action in group._group_actions):
+                    group.title = f"The checkpoint, and {name}'s own options"
             for action in parser._actions:
                 if action.dest == "ckpt_path":
                     action.help = CKPT_PATH_HELP
@@ -840,9 +839,19 @@ def _typed_options(args: list[str]) -> set[str]:
 
 
 def _config_paths(args: list[str]) -> list[Path]:
-    """The files of the ``--config`` (``-c``) options, in their order."""
-    paths = [after for flag, after in zip(args, args[1:], strict=False) if flag in ("-c", "--config")]
-    return [Path(path) for path in paths + [arg.split("=", 1)[1] for arg in args if arg.startswith("--config=")]]
+    """The files of the ``--config`` (``-c``, ``--config=``) options, in their order."""
+    return [path for _, path in _config_places(args)]
+
+
+def _config_places(args: list[str]) -> list[tuple[int, Path]]:
+    """(index in ``args``, file) of each ``--config`` (``-c``, ``--config=``) option, in their order."""
+    places = []
+    for i, arg in enumerate(args):
+        if arg in ("-c", "--config") and i + 1 < len(args):
+            places.append((i, Path(args[i + 1])))
+        elif arg.startswith("--config="):
+            places.append((i, Path(arg.split("=", 1)[1])))
+    return places
 
 
 # Lightning's settings that are a number of batches as an int and a fraction of them as a float.
@@ -916,12 +925,10 @@ def _check_config_places(args: list[str]) -> None:
     if command_at is None:
         return
     command = args[command_at]
-    for i, (flag, value) in enumerate(zip(args, args[1:], strict=False)):
-        if flag not in ("-c", "--config"):
-            continue
+    for i, value in _config_places(args):
         settings = None
         with contextlib.suppress(OSError, UnicodeDecodeError, yaml.YAMLError):
-            settings = yaml.safe_load(Path(value).read_text())
+            settings = yaml.safe_load(value.read_text())
         if not isinstance(settings, dict) or not settings:
             continue  # _check_config_files or jsonargparse says what is wrong with it
         sections = [key for key in settings if key in TRAINER_COMMANDS]
@@ -940,13 +947,16 @@ def _check_config_places(args: list[str]) -> None:
 def _warn_of_options_a_config_replaces(args: list[str]) -> None:
     """jsonargparse applies the arguments in order: an option typed before a ``--config`` that sets it too
     (``fit --model.hidden_size 16 --config configs/fast.yaml``) was replaced by the file's value without a word."""
-    for i, arg in enumerate(args):
-        if arg in ("-c", "--config") or not arg.startswith("--") or arg.startswith("--config="):
+    places = _config_places(args)
+    options = [(i, arg[2:].split("=", 1)[0].removesuffix("+")) for i, arg in enumerate(args) if arg.startswith("--")]
+    for i, key in options:
+        if key == "config":
             continue
-        key = arg[2:].split("=", 1)[0].removesuffix("+")
-        later = _config_paths(args[i + 1 :])
-        replacing = next((path for path in reversed(later) if _config_file_setting(key, [f"--config={path}"])), None)
-        if replacing is not None:
+        setting = [(at, path) for at, path in places if at > i and _config_file_setting(key, [f"--config={path}"])]
+        if not setting:
+            continue
+        at, replacing = setting[-1]
+        if not any(later > at and later_key == key for later, later_key in options):  # else typed again after it
             warn(
                 f"--{key} comes before --config {replacing}, which sets it too: the file's value is used (the last "
                 "given wins); put options after --config"
@@ -957,6 +967,15 @@ def _warn_of_options_a_config_replaces(args: list[str]) -> None:
 PROJECT_CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 
+def project_recipe(path: Path) -> str | None:
+    """Where a README recipe (``configs/fast.yaml``) given from another folder than the project's is, said for
+    the message that ``path`` does not exist; None for any other path."""
+    project_config = PROJECT_CONFIGS / path.name
+    if path.is_absolute() or path.exists() or path.parent != Path("configs") or not project_config.is_file():
+        return None
+    return f"the project's own is {project_config} (run from {PROJECT_CONFIGS.parent}, or pass that path)"
+
+
 def _check_config_files(args: list[str]) -> None:
     """Name the file and the line of a config file that is not valid YAML, or that is empty; point a README
     recipe (``configs/fast.yaml``) given outside the project's folder at the project's own file.
@@ -964,14 +983,9 @@ def _check_config_files(args: list[str]) -> None:
     jsonargparse reports these without the file's name ("Unexpected config" for an empty one).
     """
     for path in _config_paths(args):
-        project_config = PROJECT_CONFIGS / path.name
-        if not path.exists() and path.parent.name == "configs" and project_config.is_file():
-            # the README's commands run in the project's folder; from elsewhere jsonargparse said only that
-            # the file does not exist
-            raise UserError(
-                f"--config {path}: no such file in {Path.cwd()}; the project's own is {project_config} (run from "
-                f"{PROJECT_CONFIGS.parent}, or pass that path)"
-            )
+        recipe = project_recipe(path)
+        if recipe:  # from another folder jsonargparse said only that the file does not exist
+            raise UserError(f"--config {path}: no such file in {Path.cwd()}; {recipe}")
         if not path.is_file():
             continue  # jsonargparse says "File does not exist"
         try:
@@ -1076,7 +1090,8 @@ def _check_monitors(config: Any) -> None:
     first epoch, and the run ended with nothing saved (ModelCheckpoint) or in a traceback (EarlyStopping)."""
     checkpoint = config.get("checkpoint") or {}
     monitors = [("--checkpoint.monitor", checkpoint.get("monitor"))]
-    for callback in config.trainer.get("callbacks") or []:
+    callbacks = config.trainer.get("callbacks") or []
+    for callback in callbacks if isinstance(callbacks, list) else [callbacks]:  # one, given without +=
         init_args = getattr(callback, "init_args", None)
         if isinstance(init_args, Namespace):
             name = str(callback.class_path).rpartition(".")[2]

@@ -1143,7 +1143,10 @@ def main(argv: list[str] | None = None) -> None:
         raise UserError(f"--timeout must be more than 0 seconds, got {options.timeout:g}")
     config = Path(options.config)
     if not config.is_file():
-        raise UserError(f"--config {config}: no such file")
+        from mnist_rnn.cli import project_recipe
+
+        recipe = project_recipe(config)
+        raise UserError(f"--config {config}: no such file" + (f" in {Path.cwd()}; {recipe}" if recipe else ""))
     options.study = options.study or config.stem
     options.root = options.root or str(Path("tune") / options.study)
     if options.storage:
@@ -1220,10 +1223,11 @@ def _check_sqlite_folder(url: str) -> None:
     traceback), or a SQLite file in a folder that does not exist, naming it (SQLite says only "unable to open
     database file")."""
     from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError as URLError
 
     try:
         make_url(url)
-    except ValueError as error:  # SQLAlchemy's ArgumentError ("Could not parse ... URL") is said by _storage_message
+    except (URLError, ValueError) as error:  # "Could not parse SQLAlchemy URL", or a port that is not a number
         raise UserError(
             f"--storage {without_password(url)}: not a database URL ({first_line(error)}); e.g. sqlite:///tune.db, "
             "postgresql://user@host:5432/db"

@@ -176,6 +176,11 @@ BAD_INPUTS = [
         "EarlyStopping's monitor val_acc: the model logs no such metric (did you mean val/acc?)",
     ),
     BadInput(
+        "a single callback (no `+=`) whose monitor names no metric of the model",
+        ["--trainer.callbacks", "EarlyStopping", "--trainer.callbacks.monitor", "val/accuracy"],
+        "EarlyStopping's monitor val/accuracy: the model logs no such metric (did you mean val/acc?)",
+    ),
+    BadInput(
         "`--checkpoint.dirpath` inside a file",
         ["--checkpoint.dirpath", "notes.txt/checkpoints"],
         "cannot write this run's checkpoints in --checkpoint.dirpath notes.txt/checkpoints: ",

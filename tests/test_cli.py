@@ -149,6 +149,9 @@ def test_a_readme_recipe_outside_the_project_folder_names_the_projects_file(in_t
     assert f"(run from {project}, or pass that path)" in err
     err = one_line_error(["fit", "--config", "configs/no_such_recipe.yaml"], capsys)
     assert "File does not exist" in err
+    assert "the project's own" not in one_line_error(["fit", "--config", "/elsewhere/configs/fast.yaml"], capsys)
+    err = one_line_error(["tune", "--config", "configs/fast.yaml", "--space", "space.yaml"], capsys)  # docs/tune.md's
+    assert f"no such file in {in_tmp_dir}; the project's own is {project / 'configs' / 'fast.yaml'}" in err
 
 
 def test_debug_switch_shows_the_exception(fake_data_dir, in_tmp_dir, monkeypatch):
@@ -405,13 +408,28 @@ def test_help_explains_ckpt_path_in_this_projects_terms_and_lists_every_command(
     assert "calibrate fit a checkpoint's" in words and "tune search fit's settings" in words
     assert "test score a checkpoint on the test set" in words and "make sure you never run on your" not in words
     # Each command's own --help too: it began with Lightning's cut sentence, also the title of --ckpt_path's group.
-    with pytest.raises(SystemExit):
-        main(["test", "--help"])
-    words = " ".join(capsys.readouterr().out.split())
+    for command in ("fit", "test"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        words = " ".join(capsys.readouterr().out.split())
+        assert f"The checkpoint, and {command}'s own options: --ckpt_path CKPT_PATH" in words
     assert "Score a checkpoint on the test set, with TensorBoard's pictures of it." in words
-    assert "make sure you never run on your" not in words and "The checkpoint: --ckpt_path CKPT_PATH" in words
+    assert "make sure you never run on your" not in words
     # --checkpoint.dirpath: Lightning's help said nothing is saved without one; the run's folder has them.
     assert "(lightning_logs/version_N/checkpoints/)" in words and "do not save anything to disk" not in words
+
+
+def test_last_resumes_a_run_that_saved_the_weight_decay_its_null_now_means(fake_data_dir, in_tmp_dir, capsys):
+    """Runs of the defaults saved AdamW's decay, 0.05, before weight_decay null meant the optimiser's own: the same
+    command's `--ckpt_path last` refused them ("model.weight_decay=0.05 (this command: None)")."""
+    main(resume_args(fake_data_dir, 1, "--model.weight_decay", "0.05"))  # as the defaults saved it before
+    main(resume_args(fake_data_dir, 2, "--ckpt_path", "last"))
+    assert "resuming from lightning_logs/version_0/checkpoints/last.ckpt" in capsys.readouterr().err
+    last = torch.load(Path("lightning_logs/version_1/checkpoints/last.ckpt"), weights_only=False)
+    assert last["global_step"] == 20  # the second epoch of 10 steps trained on from the first
+    # Adam's own is 0: a run that gave Adam 0.05 is not the same command's run.
+    err = one_line_error(resume_args(fake_data_dir, 3, "--model.optimizer", "adam", "--ckpt_path", "last"), capsys)
+    assert "model.optimizer='adamw' (this command: 'adam'), model.weight_decay=0.05 (this command: 0.0)" in err
 
 
 def test_resuming_with_fewer_steps_than_the_checkpoint_made_is_one_line(fake_data_dir, in_tmp_dir, capsys):
@@ -641,6 +659,8 @@ def test_a_config_on_the_wrong_side_of_the_command_is_refused(tmp_path, capsys):
     err = one_line_error(["--config", str(plain), "fit", "--print_config"], capsys)
     assert f"--config {plain} before the command fit holds its settings, not a section per command" in err
     assert f"put it after the command (python -m mnist_rnn fit --config {plain})" in err
+    err = one_line_error([f"--config={plain}", "fit", "--print_config"], capsys)
+    assert f"--config {plain} before the command fit holds its settings" in err
     err = one_line_error(["fit", "--config", str(sectioned), "--print_config"], capsys)
     assert f"--config {sectioned} after the command fit has a section fit:" in err
     assert "put it before fit, or drop the fit: level" in err
@@ -673,6 +693,12 @@ def test_an_option_before_a_config_that_sets_it_too_is_warned_of(tmp_path, capsy
     with pytest.raises(SystemExit):
         main(["fit", "--model.cell", "gru", "--config", str(config), "--model.hidden_size", "16", "--print_config"])
     assert "comes before --config" not in capsys.readouterr().err  # the file sets no cell; 16 comes after it
+    with pytest.raises(SystemExit):
+        main(
+            ["fit", "--model.hidden_size", "16", "--config", str(config), "--model.hidden_size", "32", "--print_config"]
+        )
+    out, err = capsys.readouterr()
+    assert "hidden_size: 32" in out and "comes before --config" not in err  # typed again after it: that one is used
 
 
 def test_a_blank_setting_in_a_config_file_is_refused(fake_data_dir, in_tmp_dir, capsys):

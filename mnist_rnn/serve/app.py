@@ -282,9 +282,10 @@ def main(argv: list[str]) -> None:
         if args.backend == "onnx" and onnx_path is None:
             onnx_path = folder / "model.onnx"
             # torch's exporter takes a while, a minute for 784-step models, and nothing else is said meanwhile
+            exported = Path(args.ckpt_path).with_suffix(".onnx")  # where export writes it by default
             tell(
-                "exporting the checkpoint to ONNX for --backend onnx (`python -m mnist_rnn export --format onnx` "
-                "once, then --onnx FILE, starts at once)"
+                f"exporting the checkpoint to ONNX for --backend onnx (`python -m mnist_rnn export --ckpt_path "
+                f"{args.ckpt_path} --format onnx` once, then --onnx {exported}, starts at once)"
             )
             onnx_path.write_bytes(onnx_bytes(ProbabilityModel(network)))
         elif onnx_path is not None:
