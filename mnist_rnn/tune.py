@@ -1232,12 +1232,17 @@ def _check_sqlite_folder(url: str) -> None:
             f"--storage {without_password(url)}: not a database URL ({first_line(error)}); e.g. sqlite:///tune.db, "
             "postgresql://user@host:5432/db"
         ) from error
-    if not url.startswith("sqlite:///"):
+    if not url.startswith("sqlite://"):
         return
-    database = url.removeprefix("sqlite:///").split("?", 1)[0]
+    database = url.removeprefix("sqlite://").removeprefix("/").split("?", 1)[0]
     if "uri=true" in url.lower():  # sqlite:///file:PATH?mode=ro&uri=true: SQLite's own URI of the file
         database = database.removeprefix("file:")
-    if database and database != ":memory:" and not Path(database).parent.is_dir():
+    if database in ("", ":memory:"):  # each trial failed with Optuna's traceback: "no such table"
+        raise UserError(
+            f"--storage {url}: a database in memory is this process's own, which the trials, each a process of its "
+            "own, cannot reach: name a file (sqlite:///tune.db), or leave --storage out"
+        )
+    if not Path(database).parent.is_dir():
         raise UserError(
             f"--storage {url}: the folder {Path(database).parent} does not exist: make it first, or name a file in "
             "a folder that does"

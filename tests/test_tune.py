@@ -196,6 +196,9 @@ def test_an_unreachable_storage_is_one_line_and_leaves_no_folder(fake_data_dir, 
     assert not (in_tmp_dir / "tune").exists()  # the empty study folder was left behind
     err = tune_error([*args, "--storage", "postgresql://me:secret@host:notaport/db"], capsys)  # a ValueError traceback
     assert "--storage postgresql://me:***@host:notaport/db: not a database URL (invalid literal for int()" in err
+    for memory in ("sqlite:///:memory:", "sqlite://"):  # every trial failed with Optuna's traceback
+        err = tune_error([*args, "--storage", memory], capsys)
+        assert f"--storage {memory}: a database in memory is this process's own" in err
     err = tune_error([*args, "--storage", "notaurl"], capsys)
     assert "--storage notaurl: not a database URL (Could not parse SQLAlchemy URL" in err
 
