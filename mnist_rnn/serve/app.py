@@ -281,7 +281,7 @@ def main(argv: list[str]) -> None:
         onnx_path = args.onnx
         if args.backend == "onnx" and onnx_path is None:
             onnx_path = folder / "model.onnx"
-            # torch's exporter takes a while, a minute for 784-step models, and nothing else is said meanwhile
+            # torch's exporter takes a while (longest for 784-step pixel models), with nothing else said meanwhile
             exported = Path(args.ckpt_path).with_suffix(".onnx")  # where export writes it by default
             tell(
                 f"exporting the checkpoint to ONNX for --backend onnx (`python -m mnist_rnn export --ckpt_path "
