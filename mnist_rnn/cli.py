@@ -330,6 +330,7 @@ class MNISTRNNCLI(LightningCLI):
         if subcommand == "fit":
             _warn_of_adams_weight_decay(config.model)
             _check_monitors(config)
+            _check_no_lr_search_on_resume(config)
         _check_writable(
             config.trainer, subcommand, (config.get("checkpoint") or {}).get("dirpath")
         )  # before Lightning makes the run's folder there
@@ -1085,13 +1086,29 @@ MONITORED = (
 )
 
 
+def _callback_settings(trainer: Any) -> list[Any]:
+    """The callbacks ``--trainer.callbacks`` sets, as their settings (class_path, init_args): one or a list."""
+    callbacks = trainer.get("callbacks") or []
+    return callbacks if isinstance(callbacks, list) else [callbacks]  # one, given without +=
+
+
+def _check_no_lr_search_on_resume(config: Any) -> None:
+    """Lightning's LearningRateFinder searches before training and then restores the state it saved before the
+    search: a resumed run trained again from its first epoch (its steps logged from 0), without a word."""
+    names = [str(getattr(callback, "class_path", callback)) for callback in _callback_settings(config.trainer)]
+    if config.get("ckpt_path") and any(name.endswith("LearningRateFinder") for name in names):
+        raise UserError(
+            "--trainer.callbacks LearningRateFinder with --ckpt_path: the search would restart the resumed run from "
+            "its first epoch; drop the LearningRateFinder when resuming, and pass the lr it found with --model.lr"
+        )
+
+
 def _check_monitors(config: Any) -> None:
     """A ``monitor`` naming no metric of the model (``val/accuracy``, ``val_acc``): Lightning found out after the
     first epoch, and the run ended with nothing saved (ModelCheckpoint) or in a traceback (EarlyStopping)."""
     checkpoint = config.get("checkpoint") or {}
     monitors = [("--checkpoint.monitor", checkpoint.get("monitor"))]
-    callbacks = config.trainer.get("callbacks") or []
-    for callback in callbacks if isinstance(callbacks, list) else [callbacks]:  # one, given without +=
+    for callback in _callback_settings(config.trainer):
         init_args = getattr(callback, "init_args", None)
         if isinstance(init_args, Namespace):
             name = str(callback.class_path).rpartition(".")[2]
@@ -1437,12 +1454,14 @@ def _config_file_giving(error: ArgumentError, raw_args: list[str]) -> Path | Non
 
 
 def _config_file_setting(key: str, raw_args: list[str]) -> Path | None:
-    """The last ``--config`` file that sets ``key`` (a dotted option, or a group of them), or None."""
+    """The last ``--config`` file that sets ``key`` (a dotted option, or a group of them), at its top or in a
+    command's section (``fit: {model: ...}``, a config given before the command), or None."""
+    wanted = [key, *(f"{command}.{key}" for command in TRAINER_COMMANDS)]
     for path in reversed(_config_paths(raw_args)):  # the last file given wins, as in jsonargparse
         with contextlib.suppress(OSError, UnicodeDecodeError, yaml.YAMLError):
             settings = yaml.safe_load(path.read_text())
             keys = flat_settings(settings) if isinstance(settings, dict) else {}
-            if key in keys or any(name.startswith(f"{key}.") for name in keys):
+            if any(name in keys or any(set_.startswith(f"{name}.") for set_ in keys) for name in wanted):
                 return path
     return None
 

@@ -181,6 +181,12 @@ BAD_INPUTS = [
         "EarlyStopping's monitor val/accuracy: the model logs no such metric (did you mean val/acc?)",
     ),
     BadInput(
+        "a `LearningRateFinder` on a resumed run",
+        ["--trainer.callbacks+=LearningRateFinder", "--ckpt_path", "last"],
+        "--trainer.callbacks LearningRateFinder with --ckpt_path: the search would restart the resumed run from its "
+        "first epoch",
+    ),
+    BadInput(
         "`--checkpoint.dirpath` inside a file",
         ["--checkpoint.dirpath", "notes.txt/checkpoints"],
         "cannot write this run's checkpoints in --checkpoint.dirpath notes.txt/checkpoints: ",

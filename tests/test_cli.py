@@ -664,6 +664,10 @@ def test_a_config_on_the_wrong_side_of_the_command_is_refused(tmp_path, capsys):
     err = one_line_error(["fit", "--config", str(sectioned), "--print_config"], capsys)
     assert f"--config {sectioned} after the command fit has a section fit:" in err
     assert "put it before fit, or drop the fit: level" in err
+    typo = tmp_path / "typo.yaml"  # a misspelt key in a command's section: the file is named too
+    typo.write_text("fit:\n  model:\n    hiden_size: 16\n")
+    err = one_line_error(["--config", str(typo), "fit"], capsys)
+    assert f"--config {typo}: " in err and "(did you mean model.hidden_size?)" in err
     for args in (["--config", str(sectioned), "fit"], ["fit", "--config", str(plain)]):  # each where it belongs
         with pytest.raises(SystemExit) as printed:
             main([*args, "--print_config"])
