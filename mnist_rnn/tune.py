@@ -1150,7 +1150,7 @@ def main(argv: list[str] | None = None) -> None:
     options.study = options.study or config.stem
     options.root = options.root or str(Path("tune") / options.study)
     if options.storage:
-        _check_sqlite_folder(options.storage)
+        _check_storage_url(options.storage)
     options.storage = options.storage or f"sqlite:///{Path(options.root) / 'study.db'}"
     space_path = Path(options.space)
     space = read_space(space_path)
@@ -1218,7 +1218,7 @@ def main(argv: list[str] | None = None) -> None:
                 folder.rmdir()
 
 
-def _check_sqlite_folder(url: str) -> None:
+def _check_storage_url(url: str) -> None:
     """Refuse a ``--storage`` that is not a URL SQLAlchemy can read (a port that is not a number was a ValueError
     traceback), or a SQLite file in a folder that does not exist, naming it (SQLite says only "unable to open
     database file")."""
@@ -1237,7 +1237,7 @@ def _check_sqlite_folder(url: str) -> None:
     database = url.removeprefix("sqlite://").removeprefix("/").split("?", 1)[0]
     if "uri=true" in url.lower():  # sqlite:///file:PATH?mode=ro&uri=true: SQLite's own URI of the file
         database = database.removeprefix("file:")
-    if database in ("", ":memory:"):  # each trial failed with Optuna's traceback: "no such table"
+    if database in ("", ":memory:"):  # each trial, a process of its own, failed with a traceback
         raise UserError(
             f"--storage {url}: a database in memory is this process's own, which the trials, each a process of its "
             "own, cannot reach: name a file (sqlite:///tune.db), or leave --storage out"
