@@ -51,7 +51,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from mnist_rnn import stopping
 from mnist_rnn.errors import UserError, first_line, shown_path, tell
-from mnist_rnn.model import DEFAULT_WEIGHT_DECAY
+from mnist_rnn.model import resolved_weight_decay
 from mnist_rnn.precision import precision_name
 
 
@@ -459,7 +459,7 @@ def _decay_resolved(settings: dict[str, Any], saved: dict[str, Any]) -> dict[str
     if "model.weight_decay" not in settings or settings["model.weight_decay"] is not None:
         return settings
     optimizer = settings.get("model.optimizer", saved.get("model.optimizer", "adamw"))
-    return {**settings, "model.weight_decay": DEFAULT_WEIGHT_DECAY.get(optimizer, 0.0)}
+    return {**settings, "model.weight_decay": resolved_weight_decay(None, optimizer)}
 
 
 def best_checkpoint(last: Path) -> Path:

@@ -953,7 +953,7 @@ def _warn_of_options_a_config_replaces(args: list[str]) -> None:
     for i, key in options:
         if key == "config":
             continue
-        setting = [(at, path) for at, path in places if at > i and _config_file_setting(key, [f"--config={path}"])]
+        setting = [(at, path) for at, path in places if at > i and _file_sets(path, key)]
         if not setting:
             continue
         at, replacing = setting[-1]
@@ -1456,14 +1456,19 @@ def _config_file_giving(error: ArgumentError, raw_args: list[str]) -> Path | Non
 def _config_file_setting(key: str, raw_args: list[str]) -> Path | None:
     """The last ``--config`` file that sets ``key`` (a dotted option, or a group of them), at its top or in a
     command's section (``fit: {model: ...}``, a config given before the command), or None."""
+    # the last file given wins, as in jsonargparse
+    return next((path for path in reversed(_config_paths(raw_args)) if _file_sets(path, key)), None)
+
+
+def _file_sets(path: Path, key: str) -> bool:
+    """Whether the config file ``path`` sets ``key``, at its top or in a command's section; False where it
+    cannot be read (other checks say why)."""
     wanted = [key, *(f"{command}.{key}" for command in TRAINER_COMMANDS)]
-    for path in reversed(_config_paths(raw_args)):  # the last file given wins, as in jsonargparse
-        with contextlib.suppress(OSError, UnicodeDecodeError, yaml.YAMLError):
-            settings = yaml.safe_load(path.read_text())
-            keys = flat_settings(settings) if isinstance(settings, dict) else {}
-            if any(name in keys or any(set_.startswith(f"{name}.") for set_ in keys) for name in wanted):
-                return path
-    return None
+    with contextlib.suppress(OSError, UnicodeDecodeError, yaml.YAMLError):
+        settings = yaml.safe_load(path.read_text())
+        keys = flat_settings(settings) if isinstance(settings, dict) else {}
+        return any(name in keys or any(set_.startswith(f"{name}.") for set_ in keys) for name in wanted)
+    return False
 
 
 def flat_settings(settings: Any, prefix: str = "") -> dict[str, Any]:

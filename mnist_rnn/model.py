@@ -39,6 +39,13 @@ OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {"adam": torch.optim.Adam, 
 # weight_decay's default per optimiser: Adam's is an L2 term in the gradient, not AdamW's decay (docstring below).
 DEFAULT_WEIGHT_DECAY = {"adam": 0.0, "adamw": 0.05}
 LR_SCHEDULES = ("constant", "onecycle", "cosine")
+
+
+def resolved_weight_decay(weight_decay: float | None, optimizer: str) -> float:
+    """The decay an optimiser is given: ``weight_decay``, or where it is None the optimiser's own."""
+    return DEFAULT_WEIGHT_DECAY.get(optimizer, 0.0) if weight_decay is None else weight_decay
+
+
 # The augmentation settings; each is off at 0 (False).
 AUGMENTATIONS = ("augment_shift", "augment_rotation", "augment_scale", "augment_flip", "augment_erase")
 
@@ -405,8 +412,7 @@ class RNNClassifier(LightningModule):
     @property
     def weight_decay(self) -> float:
         """The decay the optimiser is given: the setting, or where it is None the optimiser's own."""
-        decay = self.hparams.weight_decay
-        return DEFAULT_WEIGHT_DECAY.get(self.hparams.optimizer, 0.0) if decay is None else decay
+        return resolved_weight_decay(self.hparams.weight_decay, self.hparams.optimizer)
 
     def _optimizer_steps(self) -> int:
         """The optimiser steps of the whole fit, which the lr schedule spans: Lightning's estimate, unless a

@@ -353,7 +353,6 @@ class Stop:
         self.main_pid = os.getpid()
         self.folder = folder
         self.server: DigitServer | None = None  # once serving: told it is stopping, so it restarts no worker
-        self.stopping = False  # the orderly shutdown has begun
         self.previous = {signum: signal.signal(signum, self) for signum in (signal.SIGTERM, signal.SIGINT)}
 
     def __call__(self, signum: int, frame: Any) -> None:
@@ -361,14 +360,13 @@ class Stop:
             signal.signal(signum, signal.SIG_DFL)
             os.kill(os.getpid(), signum)
             return
-        if self.stopping:
+        if self.server is not None and self.server.stopping:
             # LitServe's orderly shutdown is under way (and bounded by its timeouts). A second signal, as
             # `timeout` sends one to serve and then to its group, raised again inside it: a traceback, and the
             # HTTP process was left spinning while serve never exited.
             return
         children = multiprocessing.active_children()
         if any(child.name.startswith("LitServer-") for child in children):  # LitServe's names for them
-            self.stopping = True
             if self.server is not None:
                 self.server.stopping = True
             raise KeyboardInterrupt
