@@ -29,6 +29,7 @@ from mnist_rnn.cuda_graph import CudaGraphSetting, GraphedNetwork, wanted
 from mnist_rnn.errors import SettingsError, tell
 from mnist_rnn.figures import TestFigures, TrainingCharts, run_settings
 from mnist_rnn.network import CELLS, NETWORK_DEFAULTS, SEQUENCES, Cell, RNNNetwork, Sequence
+from mnist_rnn.process_group import destroy_at_exit
 from mnist_rnn.schedules import StretchableCosineAnnealingLR, StretchableOneCycleLR
 
 # Lightning warns whenever the model, not the data module, transforms batches (on_after_batch_transfer): here
@@ -182,6 +183,7 @@ class RNNClassifier(LightningModule):
         # prepare_data runs in one process per node; this runs in every one
         self._check_data_set()
         self._check_fit_settings()
+        destroy_at_exit()  # a gloo group left to the interpreter's exit can abort the process after its work
 
     def _check_data_set(self) -> None:
         """Refuse a data module of another data set than the model's (the CLI refuses it before; this is for

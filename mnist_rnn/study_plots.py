@@ -3,6 +3,7 @@ readable at a glance."""
 
 from __future__ import annotations
 
+import logging
 import textwrap
 import warnings
 from pathlib import Path
@@ -24,6 +25,9 @@ def write_plots(study: Any, folder: Path, parameters: int) -> list[str]:
     import matplotlib
 
     matplotlib.use("Agg")
+    # A stale font cache (~/.cache/matplotlib built without matplotlib's own fonts) made each plot print a
+    # "findfont: ... Falling back to DejaVu Sans" line per mathtext font, twenty lines between tune's own.
+    logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
     import matplotlib.pyplot as plt
     from optuna.visualization import matplotlib as plots
 

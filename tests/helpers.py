@@ -106,9 +106,14 @@ def fit_tiny_in(folder: Path, data_dir, *extra: str) -> Path:
 # --- The command line in a subprocess (signals, DDP): these tests are marked slow ---
 
 
-def cli_subprocess(args: list[str], cwd: Path, **kwargs) -> subprocess.Popen:
-    """Start ``python -m mnist_rnn ARGS`` in ``cwd`` with this checkout's code, output to ``cwd/run.log``."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+def cli_subprocess(args: list[str], cwd: Path, extra_env: dict[str, str] | None = None, **kwargs) -> subprocess.Popen:
+    """Start ``python -m mnist_rnn ARGS`` in ``cwd`` with this checkout's code (and ``extra_env`` in its
+    environment), output to ``cwd/run.log``."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+        **(extra_env or {}),
+    }
     log = open(cwd / "run.log", "ab")
     return subprocess.Popen(
         [sys.executable, "-m", "mnist_rnn", *args], cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, **kwargs

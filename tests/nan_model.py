@@ -1,9 +1,12 @@
-"""Lightning classes that fail on purpose: a model for the tests of the NaN stop, a callback whose package is
-missing (kept apart from tests/helpers.py, which the image tests import: this one needs Lightning)."""
+"""Lightning classes that fail or wait on purpose: a model for the tests of the NaN stop, a callback whose
+package is missing, a callback that holds a run until it is stopped (kept apart from tests/helpers.py, which the
+image tests import: this one needs Lightning)."""
 
 from __future__ import annotations
 
 import math
+import os
+import time
 
 from lightning.pytorch import Callback
 
@@ -27,3 +30,22 @@ class NeedsAMissingPackage(Callback):
 
     def __init__(self) -> None:
         raise ModuleNotFoundError("Requirement 'absent>=1.0' not met. HINT: Try running `pip install -U 'absent>=1.0'`")
+
+
+class HoldAfterAValidation(Callback):
+    """In a process whose environment has ``HOLD_AFTER_A_VALIDATION=1``: after the first validation, wait before
+    the next training batch until a SIGTERM arrives (at most two minutes). A test then stops a run mid-training
+    whatever the machine's speed; elsewhere (the other processes of the same config) it does nothing."""
+
+    def __init__(self) -> None:
+        self.validated = False
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        self.validated = not trainer.sanity_checking
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if not (self.validated and os.environ.get("HOLD_AFTER_A_VALIDATION") == "1"):
+            return
+        deadline = time.monotonic() + 120
+        while not trainer.received_sigterm and time.monotonic() < deadline:
+            time.sleep(0.05)

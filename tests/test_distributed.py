@@ -28,6 +28,32 @@ def test_fewer_validation_images_than_processes_is_refused_before_they_start(fak
     assert not (tmp_path / "lightning_logs").exists()
 
 
+def test_each_process_of_a_multi_process_run_destroys_its_group_at_exit(tmp_path, monkeypatch):
+    """A gloo group left to the interpreter's exit made a ddp_spawn process abort now and then after its work
+    ("terminate called without an active exception", SIGABRT): the model's setup, which runs in every process,
+    has the group destroyed at exit (once, and not in a single-process run)."""
+    from mnist_rnn import process_group
+    from mnist_rnn.model import RNNClassifier
+
+    at_exit = []
+    monkeypatch.setattr(process_group.atexit, "register", at_exit.append)
+    monkeypatch.setattr(process_group, "_registered", False)
+    model = RNNClassifier(hidden_size=4, num_layers=1)
+    model.setup("validate")
+    assert at_exit == []  # no group: nothing to destroy
+    store = torch.distributed.FileStore(str(tmp_path / "store"), 1)
+    torch.distributed.init_process_group("gloo", store=store, rank=0, world_size=1)
+    try:
+        model.setup("fit")
+        model.setup("test")  # the test after fit, in the same process
+        assert len(at_exit) == 1
+        at_exit[0]()
+        assert not torch.distributed.is_initialized()
+    finally:
+        if torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+
+
 def test_a_process_whose_first_process_ended_says_so_in_one_line(monkeypatch):
     """Not the 50 lines of torch.distributed's frames, after the first process's own message."""
     from lightning.fabric.utilities.rank_zero import rank_zero_only

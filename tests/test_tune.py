@@ -501,16 +501,20 @@ def test_two_commands_share_a_study_and_sigterm_hands_a_trial_over(fake_data_dir
     one (exit 143): its running trial is cut off and queued again, and the other command runs it. Then the
     best config is confirmed on 2 seeds."""
     space = {"model.lr": {"log": [1.0e-3, 3.0e-2]}}
-    # 8 epochs: a trial trains long enough after its first report for the loop below to see it (with the base's
-    # one epoch a quiet machine finished it between two looks, and the first command ended before its SIGTERM).
-    args = ["tune", *write_study_files(tmp_path, fake_data_dir, space), "--trials", "2", "--trainer.max_epochs", "8"]
+    study_files = write_study_files(tmp_path, fake_data_dir, space)
+    # The first command's trials wait after their first report until the SIGTERM comes (without it, a trial of
+    # 8 epochs was over between two looks of the loop below on a busy CI machine, and no SIGTERM cut it).
+    base = yaml.safe_load((tmp_path / "base.yaml").read_text())
+    base["trainer"]["callbacks"] = [{"class_path": "tests.nan_model.HoldAfterAValidation"}]
+    (tmp_path / "base.yaml").write_text(yaml.safe_dump(base))
+    args = ["tune", *study_files, "--trials", "2", "--trainer.max_epochs", "2"]
     db = tmp_path / "tune" / "base" / "study.db"
     db.parent.mkdir(parents=True)
     optuna.create_study(study_name="base", storage=f"sqlite:///{db}", direction="maximize")  # made once
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     root = ["--root", str(db.parent), "--storage", f"sqlite:///{db}"]
-    stopped = cli_subprocess([*args, *root], tmp_path / "a")
+    stopped = cli_subprocess([*args, *root], tmp_path / "a", extra_env={"HOLD_AFTER_A_VALIDATION": "1"})
     other = cli_subprocess([*args, *root], tmp_path / "b")
     deadline = time.monotonic() + 240
     storage = f"sqlite:///{db}"
@@ -1018,3 +1022,36 @@ def test_a_value_refused_with_the_base_config_but_taken_with_another_searched_va
     (in_tmp_dir / "space.yaml").write_text(yaml.safe_dump(space))
     main(["tune", *args, "--trials", "1"])
     assert len(requests) == 1
+
+
+def test_a_font_cache_without_matplotlibs_fonts_adds_no_lines_to_the_plots_output(tmp_path, monkeypatch, caplog):
+    """A ~/.cache/matplotlib built without matplotlib's own fonts (as on the CI machine) made every plot print
+    a "findfont: Font family ['STIXGeneral'] not found" line per mathtext font: twenty lines amid tune's own."""
+    import logging
+
+    from matplotlib import font_manager
+
+    own = [font for font in font_manager.fontManager.ttflist if not font.name.startswith(("STIX", "cm"))]
+    monkeypatch.setattr(font_manager.fontManager, "ttflist", own)
+    font_manager.fontManager._findfont_cached.cache_clear()
+    monkeypatch.setattr(logging.getLogger("matplotlib.font_manager"), "level", logging.NOTSET)
+    try:
+        written = study_plots.write_plots(log_scaled_study(), tmp_path, parameters=1)
+    finally:
+        font_manager.fontManager._findfont_cached.cache_clear()
+    assert written == ["optimization_history.png", "parallel_coordinate.png", "intermediate_values.png"]
+    assert not [record.getMessage() for record in caplog.records if record.name.startswith("matplotlib")]
+
+
+def log_scaled_study():
+    """A study of a learning rate on a log scale, whose axis labels (10^-3...) matplotlib draws as mathtext."""
+    study = optuna.create_study(direction="maximize")
+    space = {"model.lr": optuna.distributions.FloatDistribution(1e-4, 1e-1, log=True)}
+    for index, lr in enumerate([2e-4, 3e-3, 5e-2]):
+        curve = {1: 0.5 + index / 10, 2: 0.6 + index / 10}
+        study.add_trial(
+            optuna.trial.create_trial(
+                value=curve[2], params={"model.lr": lr}, distributions=space, intermediate_values=curve
+            )
+        )
+    return study
