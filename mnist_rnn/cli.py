@@ -69,6 +69,7 @@ from mnist_rnn.errors import UserError, first_line, shown_path, tell, warn
 from mnist_rnn.finite_loss import StopOnNonFiniteLoss
 from mnist_rnn.inference import note_if_uncalibrated
 from mnist_rnn.model import RNNClassifier, not_calibrated
+from mnist_rnn.network import NETWORK_DEFAULTS
 from mnist_rnn.precision import FALLBACK, FULL_PRECISIONS, precision_name, supported_precision
 from mnist_rnn.predictions import PredictionWriter
 from mnist_rnn.tools import expand_home
@@ -329,6 +330,7 @@ class MNISTRNNCLI(LightningCLI):
         _check_lengths(subcommand, config)
         if subcommand == "fit":
             _warn_of_adams_weight_decay(config.model)
+            _warn_of_an_unused_permutation_seed(config.model)
             _check_monitors(config)
             _check_no_lr_search_on_resume(config)
         _check_writable(
@@ -1131,6 +1133,17 @@ def _warn_of_adams_weight_decay(model: Any) -> None:
             f"--model.optimizer adam with weight_decay {decay}: Adam adds the decay to the gradient (L2), far "
             "stronger than AdamW's decay of the same number, and may not train; pass --model.weight_decay 0 "
             "(or about 1e-4), or keep adamw"
+        )
+
+
+def _warn_of_an_unused_permutation_seed(model: Any) -> None:
+    """The seed orders the pixels of permuted runs only; any other sequence ignores it (kept in the checkpoint
+    all the same, so not refused: a psmnist.yaml run switched to ``--model.sequence pixels`` still loads)."""
+    seed, sequence = model.get("permutation_seed"), model.get("sequence", "rows")
+    if sequence != "permuted" and seed not in (None, NETWORK_DEFAULTS["permutation_seed"]):
+        warn(
+            f"--model.permutation_seed {seed} orders the pixels of --model.sequence permuted only: this {sequence} "
+            "model reads them in their own order and ignores it"
         )
 
 

@@ -120,7 +120,7 @@ def test_permuted_checkpoint_round_trip_through_the_cli(fake_data_dir, in_tmp_di
     assert torch.equal(
         model.network.permutation, RNNClassifier(sequence="permuted", permutation_seed=7).network.permutation
     )
-    capsys.readouterr()
+    assert "permutation_seed" not in capsys.readouterr().err  # the seed is used: no warning
     # The test subcommand rebuilds the same model from the checkpoint alone and gets the fit's accuracy.
     main(["test", "--ckpt_path", str(checkpoint), *data_args(fake_data_dir), *QUIET])
     tested = float(next(line for line in capsys.readouterr().out.splitlines() if "test/acc" in line).split()[-1])
@@ -129,6 +129,18 @@ def test_permuted_checkpoint_round_trip_through_the_cli(fake_data_dir, in_tmp_di
     with torch.no_grad():
         expected = (model(data.test_set.images).argmax(1) == data.test_set.labels).float().mean().item()
     assert tested == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("sequence", ["rows", "pixels"])
+def test_a_permutation_seed_the_sequence_ignores_is_warned_of(sequence, fake_data_dir, in_tmp_dir, capsys):
+    """It orders the pixels of permuted runs only: a rows run with a seed of its own trained as if it had none,
+    without a word."""
+    fit = ["fit", *data_args(fake_data_dir), *QUIET, "--model.hidden_size", "4", "--trainer.fast_dev_run", "true"]
+    main([*fit, "--model.sequence", sequence, "--model.permutation_seed", "7"])
+    assert (
+        f"mnist-rnn: warning: --model.permutation_seed 7 orders the pixels of --model.sequence permuted only: this "
+        f"{sequence} model reads them in their own order and ignores it\n"
+    ) in capsys.readouterr().err
 
 
 def test_test_and_validate_read_the_checkpoints_data_set_and_refuse_another(
