@@ -527,7 +527,7 @@ def checkpoint_named(
     given: str,
     folders: list[Path] | None = None,
     settings: dict[str, Any] | None = None,
-    verb: str = "using",
+    verb: str | None = "using",
     resume: bool = False,
     preferred: dict[str, Any] | None = None,
 ) -> Path:
@@ -535,8 +535,8 @@ def checkpoint_named(
     (default ``lightning_logs/version_*/checkpoints``) whose settings agree with ``settings`` (see
     :func:`find_last_checkpoint`, with ``preferred``): its ``last.ckpt``, or the best checkpoint it recorded;
     a run folder: to ``resume`` from, its own ``last.ckpt``, else the best checkpoint it recorded (the
-    calibrated one; its ``last.ckpt`` where it recorded none). Says which file when it was looked up (``verb``: "using",
-    "resuming from")."""
+    calibrated one; its ``last.ckpt`` where it recorded none). Says which file when it was looked up (``verb``: "using";
+    None: the caller says it)."""
     if given not in ("last", "best") and not Path(given).is_dir():
         return Path(given)
     if Path(given).is_dir():  # a run folder the user named
@@ -552,7 +552,8 @@ def checkpoint_named(
         path = find_last_checkpoint(folders or default, settings, option=given, preferred=preferred)
         if given == "best":
             path = best_checkpoint(path)
-    tell(f"{verb} {path}")
+    if verb:
+        tell(f"{verb} {path}")
     return path
 
 

@@ -373,8 +373,8 @@ class MNISTRNNCLI(LightningCLI):
             raise UserError("--ckpt_path best: fit resumes a run from its last state: pass --ckpt_path last")
         folders = self._checkpoint_folders(config)
         preferred = {f"trainer.{key}": config.trainer[key] for key in RUN_TRAINER_SETTINGS} if resume else None
-        verb = "resuming from" if resume else "using"
-        path = checkpoint_named(config.ckpt_path, folders, wanted, verb, resume, preferred)
+        # A resumed run says which file once its checks pass (not "resuming from" just before a refusal).
+        path = checkpoint_named(config.ckpt_path, folders, wanted, None if resume else "using", resume, preferred)
         check_checkpoint(path, resume=resume)
         saved = saved_settings(path)  # read once: the checks below and the data's settings all compare with it
         ignored = setting_differences(chosen, saved)
@@ -389,6 +389,8 @@ class MNISTRNNCLI(LightningCLI):
         if resume:
             _check_resumed_data(path, saved, config)
             _check_something_left_to_train(path, config.trainer)
+            if path != Path(config.ckpt_path):  # looked up: last, or a run folder
+                tell(f"resuming from {path}")
         if subcommand in ("test", "validate"):
             _read_the_data_of(saved, config, typed)
             chosen_precision = any(arg.startswith("--trainer.precision") for arg in self.raw_args)

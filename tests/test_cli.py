@@ -492,6 +492,7 @@ def test_last_resumes_only_a_run_of_the_commands_precision_and_test_runs_in_the_
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert "its run has trained all 1 epochs of --trainer.max_epochs 1: nothing is left to train" in err
+    assert "resuming from" not in err  # it said so before its refusal
     # What its fit ended with: the best checkpoint, calibrated (last.ckpt, at T = 1, was named).
     (best,) = Path("lightning_logs/version_0/checkpoints").glob("best-*.ckpt")
     assert err.rstrip().endswith(f"or test it (python -m mnist_rnn test --ckpt_path {best})")
@@ -814,6 +815,7 @@ def test_a_run_stopped_by_max_time_is_not_resumed_into_a_second_test(fake_data_d
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert re.search(r"its run has trained for 0:00:0\d, --trainer.max_time 00:00:00:01: nothing is left to train", err)
+    assert "resuming from" not in err  # only once it resumes
     assert "pass a larger max_time to train it longer" in err and not Path("lightning_logs/version_1").exists()
     # More time (and an end in epochs, so that the test does not train for all of it): it trains on.
     epoch = torch.load("lightning_logs/version_0/checkpoints/last.ckpt", weights_only=True)["epoch"]
