@@ -816,6 +816,7 @@ def build_cli(args: ArgsType = None, run: bool = True, cli_class: type[MNISTRNNC
         MNISTDataModule,
         seed_everything_default=42,
         save_config_callback=SaveOwnConfig,
+        parser_class=CommandParser,
         save_config_kwargs={"overwrite": True},
         trainer_defaults=TRAINER_DEFAULTS,
         auto_configure_optimizers=False,  # the model owns its optimiser and schedule
@@ -830,6 +831,15 @@ def build_cli(args: ArgsType = None, run: bool = True, cli_class: type[MNISTRNNC
             "images row by row. Add --help to any command for its options.",
         },
     )
+
+
+class CommandParser(LightningArgumentParser):
+    """Lightning's parser, named as the user typed the command wherever none is given: jsonargparse makes the
+    parser of a class's help (``fit --trainer.callbacks.help EarlyStopping``) without a name, and argparse's
+    default, ``sys.argv[0]``, printed ``usage: __main__.py``."""
+
+    def __init__(self, *args: Any, prog: str | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, prog=prog or _program_name(), **kwargs)
 
 
 def _program_name() -> str:

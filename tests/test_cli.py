@@ -457,6 +457,18 @@ def test_help_names_the_program_and_what_it_does(capsys):
     assert "recurrent network" in out and "Lightning Trainer command line tool" not in out
 
 
+@pytest.mark.parametrize(
+    ("argv0", "program"), [("mnist-rnn", "mnist-rnn"), ("/x/mnist_rnn/__main__.py", "python -m mnist_rnn")]
+)
+def test_a_classs_help_names_the_program(argv0, program, monkeypatch, capsys):
+    """jsonargparse's parser of a class's help has no name of its own: it printed ``usage: __main__.py``."""
+    monkeypatch.setattr("sys.argv", [argv0])
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", "--trainer.callbacks.help", "EarlyStopping"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.startswith(f"usage: {program} --trainer.callbacks.monitor MONITOR")
+
+
 def test_only_user_errors_become_one_line(fake_data_dir, in_tmp_dir, monkeypatch):
     # A bug inside torch or Lightning shows its traceback instead of hiding behind exit status 2.
     def bug(self):
