@@ -43,6 +43,7 @@ import lightning
 import torch
 import yaml
 from jsonargparse import Namespace
+from jsonargparse.typing import register_type
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch import Trainer
 from lightning.pytorch.accelerators import AcceleratorRegistry
@@ -127,6 +128,11 @@ CKPT_PATH_HELP = (
     "(lightning_logs/version_3): for fit its last.ckpt, else its best checkpoint. fit resumes training from it; "
     "validate, test and predict use its weights and its model settings."
 )
+
+# torch.device as its name ("cpu", "cuda:1"): jsonargparse wrote a default device (StochasticWeightAveraging's
+# device=torch.device("cpu")) into the run's config.yaml as "Unable to serialize instance cpu", a config that
+# ended in torch's "Invalid device string" when given back to --config.
+register_type(torch.device, serializer=str, deserializer=torch.device)
 
 # Lightning warns that a run resumed in the middle of an epoch may give "unreliable results": the rest of
 # that epoch reshuffles the training set (from the random state the checkpoint saved), so some images come

@@ -606,6 +606,24 @@ def test_a_limit_of_1_batch_written_without_a_point_is_one_batch(fake_data_dir, 
     assert f"on {tested} test images" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("device", [None, "cuda:1"])
+def test_a_config_with_a_callbacks_device_is_written_so_that_it_runs_again(device, fake_data_dir, in_tmp_dir, capsys):
+    """StochasticWeightAveraging's default device, torch.device("cpu"), was written as "Unable to serialize
+    instance cpu": the run's config.yaml (and --print_config's) ended in torch's "Invalid device string"."""
+    swa = ["--trainer.callbacks+=StochasticWeightAveraging", "--trainer.callbacks.swa_lrs", "0.01"]
+    swa += ["--trainer.callbacks.device", device] if device else []
+    with pytest.raises(SystemExit):
+        main(["fit", *data_args(fake_data_dir), *swa, "--print_config"])
+    printed = capsys.readouterr().out
+    assert f"device: {device or 'cpu'}\n" in printed
+    settings = yaml.safe_load(printed)
+    del settings["ckpt_path"], settings["weights_only"]  # fit's own options; the run's settings are the rest
+    (in_tmp_dir / "swa.yaml").write_text(yaml.safe_dump(settings))
+    cli = build_cli(["--config", "swa.yaml", "--trainer.logger", "false"], run=False)
+    (callback,) = [c for c in cli.trainer.callbacks if type(c).__name__ == "StochasticWeightAveraging"]
+    assert torch.device(callback._device) == torch.device(device or "cpu")
+
+
 def test_seed_everything_true_draws_a_seed_says_it_and_saves_it(fake_data_dir, in_tmp_dir, capsys):
     """ "true for a random seed" seeded 0 every time (Lightning 2.6's seed_everything(None)): runs meant to differ
     came out the same."""
