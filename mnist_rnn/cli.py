@@ -50,6 +50,7 @@ from lightning.pytorch.accelerators import AcceleratorRegistry
 from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar, Timer, TQDMProgressBar
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.plugins.io import CheckpointIO
+from lightning.pytorch.utilities import LightningEnum
 
 from mnist_rnn import stopping
 from mnist_rnn.calibration import N_BINS, calibrate_checkpoint, temperature_text
@@ -133,6 +134,9 @@ CKPT_PATH_HELP = (
 # device=torch.device("cpu")) into the run's config.yaml as "Unable to serialize instance cpu", a config that
 # ended in torch's "Invalid device string" when given back to --config.
 register_type(torch.device, serializer=str, deserializer=torch.device)
+# Lightning's string enums (Timer's interval=Interval.step) as their value: YAML's safe dumper refused them,
+# and every fit with a Timer callback ended in a traceback writing its config.yaml (--print_config too).
+yaml.SafeDumper.add_multi_representer(LightningEnum, lambda dumper, value: dumper.represent_str(value.value))
 
 # Lightning warns that a run resumed in the middle of an epoch may give "unreliable results": the rest of
 # that epoch reshuffles the training set (from the random state the checkpoint saved), so some images come

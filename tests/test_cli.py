@@ -624,6 +624,22 @@ def test_a_config_with_a_callbacks_device_is_written_so_that_it_runs_again(devic
     assert torch.device(callback._device) == torch.device(device or "cpu")
 
 
+def test_a_config_with_a_timer_callback_is_written_and_runs_again(fake_data_dir, in_tmp_dir, capsys):
+    """Timer's interval defaults to Lightning's Interval.step, a string enum YAML's safe dumper refused: any fit
+    with a Timer callback ended in a traceback as it wrote its config.yaml (and --print_config too)."""
+    timer = ["--trainer.callbacks+=Timer", "--trainer.callbacks.duration", "00:00:01:00"]
+    with pytest.raises(SystemExit):
+        main(["fit", *data_args(fake_data_dir), *timer, "--print_config"])
+    settings = yaml.safe_load(capsys.readouterr().out)
+    (callback,) = settings["trainer"]["callbacks"]
+    assert callback["init_args"] == {"duration": "00:00:01:00", "interval": "step", "verbose": True}
+    del settings["ckpt_path"], settings["weights_only"]
+    (in_tmp_dir / "timer.yaml").write_text(yaml.safe_dump(settings))
+    cli = build_cli(["--config", "timer.yaml", "--trainer.logger", "false"], run=False)
+    (timer_callback,) = [c for c in cli.trainer.callbacks if type(c).__name__ == "Timer"]
+    assert timer_callback._duration == 60 and timer_callback._interval == "step"
+
+
 def test_seed_everything_true_draws_a_seed_says_it_and_saves_it(fake_data_dir, in_tmp_dir, capsys):
     """ "true for a random seed" seeded 0 every time (Lightning 2.6's seed_everything(None)): runs meant to differ
     came out the same."""
