@@ -293,12 +293,39 @@ def _several_processes(trainer: Any) -> str | None:
     return f"--trainer.devices {devices}" if several else None
 
 
-def _one_device(config: Path) -> list[str]:
-    """``--trainer.devices 1`` unless the trial's config chooses its devices: Lightning's default, every GPU of
-    the machine, would make a trial on a machine with several start a process per GPU (which it cannot, as
-    :func:`_several_processes` says)."""
+def _one_device(config: Path, gpu: int | None = None) -> list[str]:
+    """One device, unless the trial's config chooses its devices: Lightning's default, every GPU of the
+    machine, would make a trial on a machine with several start a process per GPU (which it cannot, as
+    :func:`_several_processes` says). ``gpu``: the GPU :class:`GPUShares` gave the trial, for a trial that
+    runs on a GPU (``--trainer.devices [gpu]``); else ``--trainer.devices 1``."""
     trainer = (yaml.safe_load(config.read_text()) or {}).get("trainer") or {}
-    return [] if trainer.get("devices") not in (None, "auto") else ["--trainer.devices", "1"]
+    if trainer.get("devices") not in (None, "auto"):
+        return []
+    on_a_gpu = str(trainer.get("accelerator") or "auto") in ("auto", "gpu", "cuda")
+    return ["--trainer.devices", f"[{gpu}]" if gpu is not None and on_a_gpu else "1"]
+
+
+class GPUShares:
+    """The machine's GPUs shared among the trials running at once: each trial takes the GPU with the fewest
+    trials on it (every trial took the first GPU before, leaving the others idle). None where there are fewer
+    than two GPUs, where the one device a trial gets is the GPU anyway."""
+
+    def __init__(self, count: int) -> None:
+        self.running = [0] * count if count > 1 else []
+        self.lock = threading.Lock()
+
+    def take(self) -> int | None:
+        with self.lock:
+            if not self.running:
+                return None
+            gpu = self.running.index(min(self.running))
+            self.running[gpu] += 1
+            return gpu
+
+    def give_back(self, gpu: int | None) -> None:
+        if gpu is not None:
+            with self.lock:
+                self.running[gpu] -= 1
 
 
 def _fits_with_another_searched_value(
@@ -508,7 +535,7 @@ def _train_trial(request: dict[str, Any]) -> None:
     trial = optuna.trial.Trial(study, request["trial_id"])
     folder = Path(request["folder"])
     args = ["--config", str(folder / "config.yaml"), "--trainer.default_root_dir", str(folder)]
-    args += _one_device(folder / "config.yaml")
+    args += _one_device(folder / "config.yaml", request.get("gpu"))
     # The trial's log is a file: no progress bar in it (a setting of this run, not of the recipe).
     cli = build_cli([*args, "--trainer.enable_progress_bar", "false"], run=False)
     pruning = ValAccPruning(trial)
@@ -527,7 +554,7 @@ def _confirm_run(request: dict[str, Any]) -> None:
 
     folder = Path(request["folder"])
     args = ["--config", request["config"], "--seed_everything", str(request["seed"])]
-    args += _one_device(Path(request["config"]))
+    args += _one_device(Path(request["config"]), request.get("gpu"))
     cli = build_cli(
         [*args, "--trainer.default_root_dir", str(folder), "--trainer.enable_progress_bar", "false"], run=False
     )
@@ -581,6 +608,7 @@ class Tuner:
         self.processes_context.set_forkserver_preload(["mnist_rnn.cli", "mnist_rnn.tune"])
         self.processes: set[Any] = set()
         self.lock = threading.Lock()
+        self.gpus = GPUShares(_gpu_count())
         self.stopped_by: int | None = None
         self.failures_in_a_row = 0
         self.last_failure = ""
@@ -829,18 +857,22 @@ class Tuner:
 
     def _train(self, folder: Path, request: dict[str, Any]) -> int:
         """Run the trial in its own process and wait for it; its exit status (negative: killed by a signal)."""
-        process = self.processes_context.Process(target=run_trial, args=(request, folder / "fit.log"))
-        with self.lock:
-            if self.stopped_by is not None:  # a signal came as this trial was being set up
-                return 128 + self.stopped_by
-            process.start()
-            self.processes.add(process)
+        gpu = self.gpus.take()
+        process = self.processes_context.Process(target=run_trial, args=({**request, "gpu": gpu}, folder / "fit.log"))
         try:
-            process.join()
-            return process.exitcode
-        finally:
             with self.lock:
-                self.processes.discard(process)
+                if self.stopped_by is not None:  # a signal came as this trial was being set up
+                    return 128 + self.stopped_by
+                process.start()
+                self.processes.add(process)
+            try:
+                process.join()
+                return process.exitcode
+            finally:
+                with self.lock:
+                    self.processes.discard(process)
+        finally:
+            self.gpus.give_back(gpu)
 
     @staticmethod
     def _failure_reason(folder: Path, returncode: int) -> str:
@@ -1000,6 +1032,13 @@ class Tuner:
 def _cores() -> int:
     """The cores this process may run on (Linux), else the machine's."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _gpu_count() -> int:
+    """The CUDA GPUs this process sees (``CUDA_VISIBLE_DEVICES`` narrows them); 0 without CUDA."""
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
 def _tail(path: Path, size: int = 4096) -> str:

@@ -13,6 +13,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -1055,3 +1056,45 @@ def log_scaled_study():
             )
         )
     return study
+
+
+def test_trials_at_once_share_the_machines_gpus(tmp_path):
+    """With several GPUs every trial took the first (Lightning's devices auto became 1): with --workers 4 on two
+    GPUs, four trials on GPU 0 and none on GPU 1. Each now takes the GPU with the fewest trials on it."""
+    shares = tune.GPUShares(2)
+    taken = [shares.take() for _ in range(3)]
+    assert taken == [0, 1, 0]
+    shares.give_back(1)
+    assert shares.take() == 1
+    assert tune.GPUShares(1).take() is None and tune.GPUShares(0).take() is None  # the one device is the GPU
+
+    config = tmp_path / "config.yaml"
+    for trainer, gpu, args in [
+        ({}, 1, ["--trainer.devices", "[1]"]),
+        ({"accelerator": "gpu"}, 0, ["--trainer.devices", "[0]"]),
+        ({"accelerator": "cpu"}, 1, ["--trainer.devices", "1"]),
+        ({}, None, ["--trainer.devices", "1"]),
+        ({"devices": "[2]"}, 1, []),  # the config's own choice
+    ]:
+        config.write_text(yaml.safe_dump({"trainer": trainer}))
+        assert tune._one_device(config, gpu) == args, trainer
+
+    class Process:  # records the request a trial's process would get
+        requests = []
+
+        def __init__(self, target, args):
+            self.requests.append(args[0])
+            self.exitcode = 0
+
+        def start(self):
+            pass
+
+        def join(self):
+            pass
+
+    tuner = object.__new__(tune.Tuner)
+    tuner.gpus, tuner.lock, tuner.stopped_by, tuner.processes = tune.GPUShares(2), threading.Lock(), None, set()
+    tuner.processes_context = type("Context", (), {"Process": Process})
+    assert tuner._train(tmp_path, {"seed": 0}) == 0 and tuner._train(tmp_path, {"seed": 1}) == 0
+    assert [request["gpu"] for request in Process.requests] == [0, 0]  # each given back when its trial ended
+    assert tuner.gpus.running == [0, 0]
