@@ -7,6 +7,7 @@ exact messages in ``docs/errors.md``), so that the documented messages are the t
 from __future__ import annotations
 
 import os
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,6 +121,20 @@ def _other_split_checkpoint(root: Path) -> None:
     lightning_checkpoint(root.parent / "split1.ckpt", data={"val_size": 40, "split_seed": 1})
 
 
+def _damaged_checkpoint(root: Path) -> None:
+    """gru.ckpt with bytes of its weights overwritten, as a bad disk sector or a broken copy leaves it."""
+    path = root.parent / "damaged.ckpt"
+    lightning_checkpoint(path, cell="gru")
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as archive:
+        record = next(info for info in archive.infolist() if "/data/" in info.filename)
+    header = record.header_offset  # its local header: name and extra-field lengths at bytes 26-29, then its bytes
+    start = header + 30 + int.from_bytes(data[header + 26 : header + 28], "little")
+    start += int.from_bytes(data[header + 28 : header + 30], "little")
+    data[start : start + 8] = b"\xff" * 8
+    path.write_bytes(bytes(data))
+
+
 def _exported_onnx(root: Path) -> None:
     (root.parent / "digits.onnx").write_bytes(b"\x08\x08\x12\x07pytorch")  # an ONNX file's first fields
 
@@ -230,6 +245,13 @@ BAD_INPUTS = [
         ["--ckpt_path", "weights.pt"],
         "a state_dict saved with torch.save, not a Lightning checkpoint",
         _state_dict_file,
+        command="test",
+    ),
+    BadInput(
+        "a checkpoint whose bytes changed on the disk",
+        ["--ckpt_path", "damaged.ckpt"],
+        "does not match the checksum torch.save wrote (bytes changed on the disk or in a copy)",
+        _damaged_checkpoint,
         command="test",
     ),
     BadInput("`test` without `--ckpt_path`", [], "test needs a trained model: pass --ckpt_path", command="test"),
