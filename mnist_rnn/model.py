@@ -20,7 +20,7 @@ from lightning.pytorch.accelerators import CUDAAccelerator
 from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.plugins.precision import MixedPrecision
 from torch import Tensor
-from torchmetrics import MeanMetric
+from torchmetrics import MeanMetric, Metric
 from torchmetrics.classification import MulticlassAccuracy, MulticlassCalibrationError
 
 from mnist_rnn.augment import random_affine, random_erase, random_flip
@@ -184,6 +184,13 @@ class RNNClassifier(LightningModule):
         self._check_data_set()
         self._check_fit_settings()
         destroy_at_exit()  # a gloo group left to the interpreter's exit can abort the process after its work
+        if stage == "fit":
+            # A validate or test before (checking a loaded checkpoint, then fine-tuning it) ran under
+            # inference_mode, which left the metrics' states inference tensors: fit's validation, under no_grad,
+            # then failed to add to them ("Inplace update to inference tensor outside InferenceMode").
+            for metric in self.modules():
+                if isinstance(metric, Metric):
+                    metric.reset()
 
     def _check_data_set(self) -> None:
         """Refuse a data module of another data set than the model's (the CLI refuses it before; this is for

@@ -117,6 +117,19 @@ def test_fast_dev_run_fit_on_cpu(fake_data_dir, in_tmp_dir):
     assert torch.isfinite(metrics["train/cross_entropy"]) and metrics["train/cross_entropy"] != metrics["train/loss"]
 
 
+@pytest.mark.parametrize("first", ["validate", "test"])
+def test_a_model_validated_or_tested_first_then_fits(first, fake_data_dir, in_tmp_dir):
+    """Check a model, then fine-tune it: validate's inference_mode left the metrics' states inference tensors,
+    and fit's validation ended in "Inplace update to inference tensor outside InferenceMode is not allowed"."""
+    data = MNISTDataModule(data_dir=str(fake_data_dir), val_size=40, batch_size=16)
+    model = RNNClassifier(hidden_size=8, num_layers=1)
+    quiet = {"accelerator": "cpu", "logger": False, "enable_progress_bar": False, "enable_model_summary": False}
+    getattr(Trainer(**quiet), first)(model, datamodule=data, verbose=False)
+    trainer = Trainer(max_epochs=1, limit_train_batches=2, enable_checkpointing=False, **quiet)
+    trainer.fit(model, datamodule=data)
+    assert trainer.state.finished and 0 <= float(trainer.callback_metrics["val/acc"]) <= 1
+
+
 def test_train_loss_is_logged_on_the_steps_the_logger_writes(fake_data_dir, tmp_path):
     """train/loss is only logged where Lightning writes step metrics (every log_every_n_steps), plus the last
     batch of each epoch, so the logger's curve is the one it would write if every step were logged."""

@@ -123,6 +123,24 @@ def test_a_half_precision_network_keeps_its_temperature_in_float32(dtype):
     assert half.double().temperature.dtype == torch.float32 and half.head.weight.dtype == torch.float64
 
 
+def test_a_compiled_network_refuses_pixels_it_cannot_read_too():
+    """torch.compile skipped the range check (its .item() cannot be compiled): a compiled network read float
+    0-255 pixels at 25% accuracy without a word. The check now runs eagerly, beside the compiled graph."""
+    network = RNNNetwork(hidden_size=8).eval()
+    torch._dynamo.reset()
+    compiled = torch.compile(network, backend="eager")  # dynamo's tracing, without a C++ compiler
+    images = torch.rand(2, 1, 28, 28)
+    with torch.no_grad():
+        assert torch.equal(compiled(images), network(images))
+        with pytest.raises(ValueError, match=r"float images must hold pixels in \[0, 1\].*: divide 0-255 pixels"):
+            compiled(images * 255)
+        with pytest.raises(ValueError, match="they look standardised"):
+            compiled((images - 0.1307) / 0.3081)
+        overshoot = images.clone()
+        overshoot[0, 0, 0, 0] = 1.04  # a resize's overshoot: clipped, as in eager mode
+        assert torch.equal(compiled(overshoot), network(overshoot.clamp(0, 1)))
+
+
 def test_images_the_network_cannot_read_are_refused_with_the_fix():
     """A user's own inference on the plain network: float pixels of 0-255 (a tensor made from a PIL image) or a
     missing dimension gave confident answers, or a reshape error about 28x28x28."""
