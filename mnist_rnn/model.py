@@ -455,8 +455,42 @@ class RNNClassifier(LightningModule):
         return not (clips and isinstance(trainer.precision_plugin, MixedPrecision))
 
 
+# The settings' kinds, checked for Python callers (the CLI's types refuse others first): bidirectional="no" built
+# a bidirectional network, normalize="false" standardised, hidden_size="128" ended in a comparison's TypeError.
+WHOLE_SETTINGS = ("hidden_size", "num_layers", "num_classes", "image_size", "permutation_seed")
+TRUE_OR_FALSE_SETTINGS = ("bidirectional", "chrono_init", "orthogonal_init", "normalize", "augment_flip")
+NUMBER_SETTINGS = (
+    "dropout", "mean", "std", "lr", "label_smoothing", "augment_shift", "augment_rotation", "augment_scale",
+    "augment_erase",
+)  # fmt: skip
+NUMBER_OR_NONE_SETTINGS = ("forget_bias", "weight_decay")
+
+
+def _wrong_kinds(settings: dict[str, Any]) -> list[str]:
+    """The settings whose value is not of their kind (a number given as a string, a string for true or false)."""
+
+    # Python's own int and float: numpy's scalars (np.int64 from an array) reach the checkpoint's hparams, which
+    # torch.load(weights_only=True) then refuses to read, and nn.LSTM refuses an np.int64 hidden_size.
+    def whole(value: Any) -> bool:
+        return type(value) is int
+
+    def number(value: Any) -> bool:
+        return type(value) in (int, float)
+
+    kinds = [
+        *((name, whole, "a whole number") for name in WHOLE_SETTINGS),
+        *((name, lambda value: isinstance(value, bool), "True or False") for name in TRUE_OR_FALSE_SETTINGS),
+        *((name, number, "a number") for name in NUMBER_SETTINGS),
+        *((name, lambda value: value is None or number(value), "a number or None") for name in NUMBER_OR_NONE_SETTINGS),
+    ]
+    return [f"{name} must be {kind}, got {settings[name]!r}" for name, fits, kind in kinds if not fits(settings[name])]
+
+
 def _check_settings(settings: dict[str, Any]) -> None:
     """Refuse settings that make no sense before anything is built or trained."""
+    wrong = _wrong_kinds(settings)
+    if wrong:
+        raise SettingsError("; ".join(wrong))
     problems = []
     for name in ("hidden_size", "num_layers", "num_classes", "image_size"):
         if settings[name] <= 0:

@@ -152,7 +152,11 @@ def prepare_character(image: Image.Image) -> Prepared:
 
 
 def to_mnist(image: Image.Image) -> Tensor:
-    """An image of one digit as MNIST would have it: uint8 tensor (1, 28, 28), light digit on black."""
+    """An image of one digit as MNIST would have it: uint8 tensor (1, 28, 28), light digit on black.
+
+    A picture with no digit in it gives all-black pixels, which a network reads as some class all the same
+    with nothing to say it is a guess: :func:`prepare` says so (``blank``), as ``predict`` and ``serve`` do.
+    """
     return prepare(image).pixels
 
 

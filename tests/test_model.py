@@ -1,5 +1,7 @@
 import csv
+import re
 
+import numpy as np
 import pytest
 import torch
 from lightning.pytorch import Trainer
@@ -63,6 +65,26 @@ def test_the_logits_come_from_the_last_time_step():
 def test_settings_that_make_no_sense_are_refused(settings):
     with pytest.raises(ValueError):
         RNNClassifier(**settings)
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"bidirectional": "no"}, "bidirectional must be True or False, got 'no'"),  # built a bidirectional one
+        ({"normalize": "false"}, "normalize must be True or False, got 'false'"),  # standardised
+        ({"hidden_size": "128"}, "hidden_size must be a whole number, got '128'"),  # a comparison's TypeError
+        ({"num_layers": 1.5}, "num_layers must be a whole number, got 1.5"),
+        ({"hidden_size": np.int64(8)}, "hidden_size must be a whole number, got np.int64(8)"),  # nn.LSTM's TypeError
+        ({"lr": "1e-3", "dropout": None}, "dropout must be a number, got None; lr must be a number, got '1e-3'"),
+        ({"lr": np.float32(0.01)}, "lr must be a number, got np.float32(0.01)"),  # unreadable with weights_only
+        ({"weight_decay": "0"}, "weight_decay must be a number or None, got '0'"),
+    ],
+)
+def test_settings_of_the_wrong_kind_are_refused_from_python(settings, message):
+    """The command line's types refuse them first; from Python they were taken, or failed in a comparison."""
+    with pytest.raises(ValueError, match=re.escape(message)):
+        RNNClassifier(**settings)
+    assert RNNClassifier(lr=1, augment_shift=2, forget_bias=None).hparams.lr == 1  # whole numbers are numbers
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ LitServe's app, since LitServe has no notion of static pages.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -65,6 +66,16 @@ class DigitServer(litserve.LitServer):
     :class:`Stop`): Ctrl+C ends the workers too, and one started then would outlive it."""
 
     stopping = False
+    ready_line: str | None = None  # printed once the HTTP processes are listening
+
+    def _start_server(self, *args: Any, **kwargs: Any) -> dict[int, Any]:
+        """Start the HTTP processes (their socket listens already), then say where the server is: printed before
+        ``run``, the line came about 8 s before the port took connections (LitServe loads the model first), and
+        a newcomer who opened it at once got "connection refused"."""
+        workers = super()._start_server(*args, **kwargs)
+        if self.ready_line:
+            print(self.ready_line, file=sys.stderr, flush=True)
+        return workers
 
     def launch_single_inference_worker(self, lit_api: litserve.LitAPI, worker_id: int) -> Any:
         """Called by LitServe's monitor (every 2 s) for each dead worker, which it then replaces."""
@@ -83,6 +94,17 @@ class DigitServer(litserve.LitServer):
             flush=True,
         )
         return super().launch_single_inference_worker(lit_api, worker_id)
+
+    def _perform_graceful_shutdown(
+        self, manager: Any, uvicorn_workers: dict[str, Any], *args: Any, **kwargs: Any
+    ) -> None:
+        """LitServe's shutdown, which ends the HTTP processes (once they have answered the requests they hold),
+        then the inference workers, then the queues' manager. The workers ignore SIGTERM (a SIGTERM sent to the
+        whole group reached them at once, and the requests in flight got a 500): SIGKILL ends them here instead,
+        as they keep nothing to save."""
+        for worker in self.inference_workers:
+            worker.terminate = worker.kill
+        super()._perform_graceful_shutdown(manager, uvicorn_workers, *args, **kwargs)
 
 
 def build_server(
@@ -307,8 +329,11 @@ def main(argv: list[str]) -> None:
                 file=sys.stderr,
             )
         note_if_uncalibrated(args.ckpt_path)
-        print(f"mnist-rnn: serving {args.ckpt_path} at {' or '.join(urls(args.host, args.port))}", file=sys.stderr)
-        sys.stderr.flush()
+        server.ready_line = f"mnist-rnn: serving {args.ckpt_path} at {' or '.join(urls(args.host, args.port))}"
+        print(
+            "mnist-rnn: starting the server (its inference worker loads the model first)", file=sys.stderr, flush=True
+        )
+        _open_files_up_to_the_hard_limit()
         # The HTTP processes (forked from this one) prepare single images: small arrays, for which a second
         # torch thread costs more than it gives (canvas uploads: 20% less CPU with one on the 2-core CPU).
         torch.set_num_threads(1)
@@ -324,6 +349,22 @@ def main(argv: list[str]) -> None:
     finally:
         stop.uninstall()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _open_files_up_to_the_hard_limit() -> None:
+    """Each connection is an open file: with the soft limit of 1,024 that shells and systemd units give by
+    default, a burst of 2,000 uploads lost up to a third of its answers (the HTTP process's accept failed with
+    EMFILE, and the clients saw the connection closed, with nothing in the log). The hard limit is this
+    process's to take; the HTTP processes forked from it inherit it."""
+    try:
+        import resource
+    except ImportError:  # not on Windows, where the limit is of another kind
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 65536 if hard == resource.RLIM_INFINITY else hard  # an unlimited hard limit: the kernel's may be lower
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
 
 
 def _expected_at_ctrl_c(record: logging.LogRecord) -> bool:
@@ -357,6 +398,11 @@ class Stop:
 
     def __call__(self, signum: int, frame: Any) -> None:
         if os.getpid() != self.main_pid:
+            if multiprocessing.current_process().name.startswith("SyncManager"):
+                # LitServe's queues, forked: a SIGTERM sent to the whole group (kill -- -PGID, timeout, systemd)
+                # ended them while the HTTP processes still had requests to put in them (a 500 for each); the
+                # orderly shutdown ends them last, by a message, as Python's manager ignores SIGINT for this.
+                return
             signal.signal(signum, signal.SIG_DFL)
             os.kill(os.getpid(), signum)
             return
@@ -371,7 +417,9 @@ class Stop:
                 self.server.stopping = True
             raise KeyboardInterrupt
         for child in children:
-            child.terminate()
+            # SIGKILL: the queues' manager and the inference worker ignore SIGTERM (see DigitServer), and they
+            # hold nothing to save yet
+            child.kill()
         for pid in _forked_but_not_listed(self.main_pid, children):
             os.kill(pid, signal.SIGTERM)  # it has this handler: it ends as the signal would
         for child in children:

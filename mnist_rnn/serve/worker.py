@@ -88,9 +88,12 @@ class DigitAPI(litserve.LitAPI):
         self.threads = threads
 
     def setup(self, device: str) -> None:
-        # Ctrl+C in a terminal reaches every process of the group: the serve command answers it and ends this
-        # worker in order (SIGTERM); here it would only print a KeyboardInterrupt's traceback.
+        # Ctrl+C in a terminal, and a SIGTERM sent to the whole group (kill -- -PGID, timeout, systemd), reach every
+        # process of the group: the serve command answers them and ends this worker once the HTTP processes have
+        # answered what they hold (DigitServer._perform_graceful_shutdown). Here SIGINT would only print a
+        # KeyboardInterrupt's traceback, and SIGTERM ended the worker under the requests in flight (a 500 each).
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         torch.set_num_threads(self.threads)
         if self.backend_name == "onnx":
             self.backend: Backend = OnnxBackend(self.onnx_path, self.threads)
