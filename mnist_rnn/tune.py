@@ -54,6 +54,7 @@ from jsonargparse import get_loader
 from lightning.pytorch import Callback, LightningModule, Trainer
 
 from mnist_rnn.errors import SettingsError, UserError, first_few, first_line
+from mnist_rnn.tools import expand_home
 
 try:
     import optuna
@@ -1168,6 +1169,7 @@ def main(argv: list[str] | None = None) -> None:
     """``tune``'s command line (``main`` of :mod:`mnist_rnn.cli` shows a ``UserError`` in one line)."""
     parser = build_parser()
     options, extra = parser.parse_known_args(argv)
+    options = expand_home(options)  # a quoted '~/study' made a folder named ~ in the working folder
     if optuna is None:
         raise UserError(INSTALL_HINT)
     for name in ("trials", "workers", "heartbeat"):

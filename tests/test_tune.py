@@ -1098,3 +1098,16 @@ def test_trials_at_once_share_the_machines_gpus(tmp_path):
     assert tuner._train(tmp_path, {"seed": 0}) == 0 and tuner._train(tmp_path, {"seed": 1}) == 0
     assert [request["gpu"] for request in Process.requests] == [0, 0]  # each given back when its trial ended
     assert tuner.gpus.running == [0, 0]
+
+
+def test_quoted_paths_under_the_home_folder_are_expanded(fake_data_dir, in_tmp_dir, monkeypatch, capsys):
+    """--root '~/study' (quoted, or --root=~/study, which bash leaves alone) made a folder named ~ in the working
+    folder, and --config '~/base.yaml' was "no such file"."""
+    home = in_tmp_dir / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    write_study_files(home, fake_data_dir, {"model.lr": {"log": [1.0e-3, 3.0e-2]}})
+    main(["tune", "--config", "~/base.yaml", "--space=~/space.yaml", "--root", "~/study", "--trials", "1",
+          "--data.data_dir", str(fake_data_dir)])  # fmt: skip
+    assert (home / "study" / "trials.csv").is_file() and not (in_tmp_dir / "~").exists()
+    assert f"tune: table of 1 trials in {home / 'study' / 'trials.csv'}" in capsys.readouterr().out
