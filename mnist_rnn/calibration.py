@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torchmetrics.functional.classification import multiclass_calibration_error
 
-from mnist_rnn.errors import UserError
+from mnist_rnn.errors import NoSpaceError, UserError
 
 N_BINS = 15  # the confidence bins of the calibration error (Guo et al.'s choice)
 # The fitted temperature is kept in this range: a validation split that the network classifies perfectly
@@ -235,7 +235,7 @@ def write_temperature(ckpt_path: str | Path, calibration: Calibration) -> None:
     try:
         AtomicCheckpointIO().save_checkpoint(checkpoint, str(path))
     except UserError as error:  # a full disk; the writer's own line speaks of resuming a run, not of this file
-        raise UserError(f"no space left on the device to rewrite {path}: it is unchanged") from error
+        raise NoSpaceError(f"no space left on the device to rewrite {path}: it is unchanged") from error
     except OSError as error:
         # The file is replaced by a new one beside it: its folder must be writable, not only the file.
         folder = (

@@ -263,8 +263,10 @@ class SafeModelCheckpoint(ModelCheckpoint):
             drawn = trainer.progress_bar_callback is not None and trainer.is_global_zero
             if isinstance(exception, UserError) and drawn:
                 # The bar leaves stdout's cursor at the end of its line: the one-line error (a full disk)
-                # went on after it, in the middle of the bar's figures.
-                print(file=sys.stdout, flush=True)
+                # went on after it, in the middle of the bar's figures. Not when stdout is what is full: its
+                # error replaced the one being shown.
+                with contextlib.suppress(OSError):
+                    print(file=sys.stdout, flush=True)
             return  # a crash or a non-finite loss: the weights may be bad, keep the last good checkpoint
         # SIGTERMException is a SystemExit whose code is None, which would end the process with status 0.
         exception.code = 128 + self._stop_signal  # the shell's convention for "killed by this signal"

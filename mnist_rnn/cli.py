@@ -67,7 +67,7 @@ from mnist_rnn.checkpoint import (
 )
 from mnist_rnn.cpu_threads import CPUThreads
 from mnist_rnn.data import DATA_TO_MODEL, MNISTDataModule
-from mnist_rnn.errors import UserError, first_line, shown_path, tell, warn
+from mnist_rnn.errors import NoSpaceError, UserError, first_line, shown_path, tell, warn
 from mnist_rnn.finite_loss import StopOnNonFiniteLoss
 from mnist_rnn.inference import note_if_uncalibrated
 from mnist_rnn.model import RNNClassifier, not_calibrated
@@ -652,15 +652,26 @@ class MNISTRNNCLI(LightningCLI):
         finish_it = finish_it if best else "no checkpoint was saved"
         self._exit_if_stopped("training", f", before the test; {finish_it}")  # after the loop's last check
         stopping.doing(f"after training, before the calibration and the test; {finish_it}")
-        if best:  # temperature scaling on the validation split, written into the checkpoint the test loads
-            if trainer.is_global_zero:
-                calibration = calibrate_checkpoint(
-                    best, datamodule=self.datamodule, device=trainer.strategy.root_device
-                )
-                print(f"Calibrated {best}: {calibration}")
-            trainer.strategy.barrier()
-            stopping.doing(f"after the calibration, before the test; test it with --ckpt_path {best}")
-        results = trainer.test(self.model, datamodule=self.datamodule, ckpt_path=best or None, verbose=False)
+        left = finish_it
+        try:
+            if best:  # temperature scaling on the validation split, written into the checkpoint the test loads
+                if trainer.is_global_zero:
+                    calibration = calibrate_checkpoint(
+                        best, datamodule=self.datamodule, device=trainer.strategy.root_device
+                    )
+                    print(f"Calibrated {best}: {calibration}")
+                trainer.strategy.barrier()
+                left = f"test it (test --ckpt_path {best})"
+                stopping.doing(f"after the calibration, before the test; test it with --ckpt_path {best}")
+            results = trainer.test(self.model, datamodule=self.datamodule, ckpt_path=best or None, verbose=False)
+        except (NoSpaceError, OSError) as error:
+            # The disk filled after training (the test's figures, the calibrated checkpoint): the line said only
+            # "no space left", not that training was done nor what was left to do.
+            if isinstance(error, OSError) and error.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            said = str(error) if isinstance(error, NoSpaceError) else _known_failure(error)
+            then = f"once there is space, {left}" if best else "no checkpoint was saved"
+            raise NoSpaceError(f"{said}; training is done: {then}") from error
         self.test_results = results[0]
         self._print_test_results(results[0], best or "the final weights")
         if not best:  # no validation (or no checkpoints): nothing was calibrated, and the test said nothing of it
@@ -1263,12 +1274,33 @@ def _known_failure(error: Exception) -> str | None:
         return f"the checkpoint's weights do not fit the model its settings make ({weights})"
     if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
         # a full disk where no write of ours catches it: TensorBoard's first event file, a figure
+        if error.filename is None and _full_standard_output():  # `... > out.txt`: the run's disk may be fine
+            return (
+                "no space left on the device of the standard output (the file it is sent to): free some space "
+                "there, or send the output elsewhere"
+            )
         where = f" to write {error.filename}" if error.filename else ""
         return (
             f"no space left on the device{where}: free some space, or write the run on another disk with "
             "--trainer.default_root_dir DIR"
         )
     return None
+
+
+def _full_standard_output() -> bool:
+    """Whether standard output can take no more (a file on a full disk, /dev/full), tried with a line break: a
+    failed write leaves nothing to tell where it went, and Python drops what its buffer held. Not a terminal,
+    which never fills."""
+    try:
+        descriptor = sys.__stdout__.fileno()
+        if os.isatty(descriptor):
+            return False
+        os.write(descriptor, b"\n")
+    except OSError as error:
+        return error.errno in (errno.ENOSPC, errno.EDQUOT)
+    except (AttributeError, ValueError):  # closed, or no stream at all
+        return False
+    return False
 
 
 def _process_lost_its_peers(error: Exception) -> str | None:

@@ -30,6 +30,10 @@ class UserError(Exception):
     """Bad input from the user (files, paths, settings); the message says what is wrong and where."""
 
 
+class NoSpaceError(UserError):
+    """A write that found the disk full (the message names the file and what was kept)."""
+
+
 class SettingsError(UserError, ValueError):
     """A setting that cannot work (a size <= 0, an unknown name). Also a ``ValueError``, so Python code that
     builds the model or the data module and catches ``ValueError`` keeps working."""

@@ -24,7 +24,7 @@ from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import BasePredictionWriter
 from torch import Tensor
 
-from mnist_rnn.errors import tell, warn
+from mnist_rnn.errors import UserError, tell, warn
 from mnist_rnn.figures import short_names
 from mnist_rnn.user_images import UserImages, subject_of
 
@@ -115,10 +115,19 @@ class PredictionWriter(BasePredictionWriter):
         # which a strict encoding refuses: it ended the run with a traceback and no table. Written back as
         # the bytes of the name, the table names the file as ls does.
         data = buffer.getvalue().encode("utf-8", "surrogateescape")
+        unwritten: OSError | None = None
         if self.stdout:  # first: the answers are on the screen even where the file cannot be written (a full disk)
-            _write_stdout(data)
+            try:
+                _write_stdout(data)
+            except OSError as error:  # output sent to a file on a full disk: the run's file still gets the table
+                unwritten = error
         if trainer.log_dir is not None:
             self.path = _write_new(Path(trainer.log_dir), FILE_NAME, data)
+        if unwritten is not None:
+            kept = f"; the table is in {self.path}" if self.path else ""
+            raise UserError(
+                f"the table could not be written on the standard output ({unwritten.strerror or unwritten}){kept}"
+            )
         several = {path for path, flag in zip(predict_set.files, predict_set.several, strict=True) if flag}
         for path, digit, reason in rows:
             if digit == "error":
@@ -139,12 +148,18 @@ def _write_new(folder: Path, name: str, data: bytes) -> Path:
     path, count = folder / name, 1
     while True:
         try:
-            with open(path, "xb") as file:  # x: fails on an existing file, atomically
-                file.write(data)
-            return path
+            file = open(path, "xb")  # x: fails on an existing file, atomically
         except FileExistsError:
             count += 1
             path = folder / f"{Path(name).stem}-{count}{Path(name).suffix}"
+            continue
+        try:
+            with file:
+                file.write(data)
+        except OSError:  # a full disk: no empty or cut-short table left behind
+            path.unlink(missing_ok=True)
+            raise
+        return path
 
 
 def _write_stdout(data: bytes) -> None:

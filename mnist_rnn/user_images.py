@@ -9,6 +9,7 @@ not be read and what :func:`mnist_rnn.preparation.prepare` noticed in each (blan
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import io
 import multiprocessing
@@ -528,19 +529,24 @@ class UserImages(Dataset):
                 f"--data.save_prepared {folder}: the folder of {len(theirs)} of the pictures themselves ({named}); "
                 "their prepared images would overwrite or join them: name another folder"
             )
+        written: list[Path] = []
+        current: Path | None = None
         try:
             folder.mkdir(parents=True, exist_ok=True)
             taken: set[str] = set()
-            written = []
             for path, image in zip(self.files, self.images, strict=True):
                 name, count = f"{path.stem}.png", 1
                 while name in taken:
                     count += 1
                     name = f"{path.stem}-{count}.png"
                 taken.add(name)
-                Image.fromarray(np.asarray(image[0])).save(folder / name)
-                written.append(folder / name)
+                current = folder / name
+                Image.fromarray(np.asarray(image[0])).save(current)
+                written.append(current)
         except OSError as error:
+            if current is not None and current not in written:  # cut short (a full disk): an empty PNG was left
+                with contextlib.suppress(OSError):
+                    current.unlink()
             raise UserError(f"cannot save the prepared images in {folder}: {error.strerror or error}") from error
         self.saved = written
         return written

@@ -888,3 +888,42 @@ def test_last_resumes_a_run_of_several_loggers_or_of_a_named_version(loggers, fa
     capsys.readouterr()
     main([*resume_args(fake_data_dir, 2), *loggers, *root, "--ckpt_path", "last"])
     assert f"resuming from {last}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("fills", ["calibration", "test"])
+def test_a_disk_that_fills_after_training_says_training_is_done_and_what_is_left(
+    fills, fake_data_dir, in_tmp_dir, monkeypatch, capsys
+):
+    """The line said only "no space left on the device", with nothing of the training that was done nor of the
+    calibration and test still to run."""
+    import errno
+
+    from mnist_rnn import cli
+    from mnist_rnn.errors import NoSpaceError
+    from mnist_rnn.figures import TestFigures
+
+    def full(*args, **kwargs):
+        if fills == "calibration":
+            raise NoSpaceError("no space left on the device to rewrite best.ckpt: it is unchanged")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    if fills == "calibration":
+        monkeypatch.setattr(cli, "calibrate_checkpoint", full)
+    else:
+        monkeypatch.setattr(TestFigures, "on_test_end", full)  # the test's figures, the last files a fit writes
+    with pytest.raises(SystemExit) as exit_info:
+        fit_tiny(fake_data_dir, "--model.hidden_size", "8")
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err.splitlines()[-1]
+    (best,) = Path("lightning_logs/version_0/checkpoints").glob("best-*.ckpt")
+    best = f"./{best}"  # as Lightning names it
+    if fills == "calibration":
+        assert error == (
+            "mnist-rnn: error: no space left on the device to rewrite best.ckpt: it is unchanged; training is done: "
+            f"once there is space, calibrate it (calibrate --ckpt_path {best}), then test it (test --ckpt_path {best})"
+        )
+    else:
+        assert error == (
+            "mnist-rnn: error: no space left on the device: free some space, or write the run on another disk with "
+            f"--trainer.default_root_dir DIR; training is done: once there is space, test it (test --ckpt_path {best})"
+        )

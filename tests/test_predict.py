@@ -4,6 +4,8 @@ import csv
 import io
 import logging
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -375,3 +377,81 @@ def test_a_plain_trainer_predict_names_the_files_without_a_prediction_and_the_bl
     assert f"warning: of 7 files, 1 could not be read and have none: {pictures / 'notes.png'} (" in err
     assert f"; 1 show no digit, so their probabilities are a guess: {pictures / 'blank.png'}. The predictions" in err
     assert "datamodule.predict_set.files; its .blank and .failures say which" in err
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs Linux's /dev/full")
+@pytest.mark.parametrize("command", ["predict", "test"])
+def test_output_sent_to_a_full_disk_says_so_and_predict_keeps_its_table(
+    command, checkpoint, pictures, fake_data_dir, tmp_path
+):
+    """`predict ... > table.csv` on a full disk: the error blamed the run's folder (--trainer.default_root_dir)
+    and the run's predictions.csv was never written; a progress bar's closing line then hid the error."""
+    args = ["--ckpt_path", str(checkpoint)]
+    args += ["--data.predict_path", str(pictures)] if command == "predict" else data_args(fake_data_dir)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+    with open("/dev/full", "wb") as full:  # every write fails with ENOSPC, as on a full disk
+        result = subprocess.run(
+            [sys.executable, "-m", "mnist_rnn", command, *args], cwd=tmp_path, stdout=full, stderr=subprocess.PIPE,
+            env=env, text=True, timeout=300,
+        )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    error = result.stderr.splitlines()[-1]
+    if command == "predict":
+        table = tmp_path / "lightning_logs" / "version_0" / "predictions.csv"
+        assert error == (
+            "mnist-rnn: error: the table could not be written on the standard output (No space left on device); "
+            "the table is in lightning_logs/version_0/predictions.csv"
+        )
+        assert len(read_csv(table.read_text())) == 1 + 5
+    else:
+        assert error == (
+            "mnist-rnn: error: no space left on the device of the standard output (the file it is sent to): free "
+            "some space there, or send the output elsewhere"
+        )
+
+
+def test_files_cut_short_by_a_full_disk_are_not_left_behind(tmp_path, monkeypatch):
+    """A full disk left an empty predictions.csv in the run's folder, and an empty PNG among the prepared images."""
+    import errno
+
+    from mnist_rnn import predictions
+    from mnist_rnn.user_images import UserImages
+
+    def no_space(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    class FullFile:  # opened (the file is made), then every write fails
+        def __init__(self, path, mode):
+            self.file = open(path, mode)  # noqa: SIM115
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.file.close()
+
+        write = staticmethod(no_space)
+
+    monkeypatch.setattr(predictions, "open", FullFile, raising=False)
+    with pytest.raises(OSError):
+        predictions._write_new(tmp_path, "predictions.csv", b"path,digit,probability\n")
+    assert list(tmp_path.iterdir()) == []
+
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    for digit in (3, 5):
+        render_digit(digit, canvas=(100, 100), size=70, ink=0, paper=255).save(folder / f"d{digit}.png")
+    images = UserImages.load(folder)
+    real_save = Image.Image.save
+
+    def save_once_then_fill(self, path, *args, **kwargs):
+        if Path(path).name == "d5.png":
+            Path(path).write_bytes(b"")  # the file made, then the disk full
+            no_space()
+        return real_save(self, path, *args, **kwargs)
+
+    monkeypatch.setattr(Image.Image, "save", save_once_then_fill)
+    with pytest.raises(Exception, match="cannot save the prepared images in .*: No space left on device"):
+        images.save(tmp_path / "prepared")
+    assert [path.name for path in (tmp_path / "prepared").iterdir()] == ["d3.png"]
