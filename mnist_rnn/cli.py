@@ -173,7 +173,7 @@ for _name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utiliti
 
 def _quiet_tensorboard_writer(args: threading.ExceptHookArgs, previous: Any = threading.excepthook) -> None:
     """TensorBoard's writer thread prints the traceback of its failed write (a full disk) as it ends, and hands
-    the error to the main thread, which ends the command with one line saying it (:func:`_known_failure`)."""
+    the error to the main thread, which ends the command with one line saying it (:func:`known_failure`)."""
     if type(args.thread).__name__ != "_AsyncWriterThread" or not isinstance(args.exc_value, OSError):
         previous(args)
 
@@ -669,7 +669,7 @@ class MNISTRNNCLI(LightningCLI):
             # "no space left", not that training was done nor what was left to do.
             if isinstance(error, OSError) and error.errno not in (errno.ENOSPC, errno.EDQUOT):
                 raise
-            said = str(error) if isinstance(error, NoSpaceError) else _known_failure(error)
+            said = str(error) if isinstance(error, NoSpaceError) else known_failure(error)
             then = f"once there is space, {left}" if best else "no checkpoint was saved"
             raise NoSpaceError(f"{said}; training is done: {then}") from error
         self.test_results = results[0]
@@ -796,7 +796,7 @@ def main(args: ArgsType = None) -> None:
             if lost and not os.environ.get("MNIST_RNN_DEBUG"):
                 print(f"mnist-rnn: error: {lost}", file=sys.stderr)
                 sys.exit(1)
-            message = _known_failure(error)
+            message = known_failure(error)
             if message is None or os.environ.get("MNIST_RNN_DEBUG"):
                 raise
             print(f"mnist-rnn: error: {message}", file=sys.stderr)
@@ -1262,7 +1262,7 @@ def _remove_if_unused(folder: Path) -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _known_failure(error: Exception) -> str | None:
+def known_failure(error: Exception) -> str | None:
     """The one-line message of an error the user can fix, or None for a bug (shown as a traceback)."""
     if isinstance(error, UserError | ArgumentError) or _lightnings_complaint(error):
         return short_message(error)

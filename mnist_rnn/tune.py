@@ -499,10 +499,18 @@ def run_trial(request: dict[str, Any], log: Path) -> None:
     # cores / --workers threads each: more threads than free cores makes torch's threads wait for each other
     # (docs/tune.md: a confirming run with 2 threads on the busy 2-core machine crawled).
     torch.set_num_threads(request["threads"])
+    from mnist_rnn.cli import known_failure
+
     try:
         (_confirm_run if request.get("confirm") else _train_trial)(request)
     except (UserError, ArgumentError) as error:
         print(f"mnist-rnn: error: {_one_line(error)}", file=sys.stderr)
+        sys.exit(REFUSED_EXIT)
+    except Exception as error:  # what fit says in one line too (a full disk), else its traceback
+        message = known_failure(error)
+        if message is None:
+            raise
+        print(f"mnist-rnn: error: {message}", file=sys.stderr)
         sys.exit(REFUSED_EXIT)
 
 
@@ -610,6 +618,7 @@ class Tuner:
         self.processes: set[Any] = set()
         self.lock = threading.Lock()
         self.gpus = GPUShares(_gpu_count())
+        self.disk_full: str | None = None  # why a trial failed for want of space: no trial more starts
         self.stopped_by: int | None = None
         self.failures_in_a_row = 0
         self.last_failure = ""
@@ -779,6 +788,11 @@ class Tuner:
                 ):
                     raise
                 print(f"tune: {first_line(error)} (finished elsewhere meanwhile: this run of it is dropped)")
+            if self.disk_full is not None:
+                raise UserError(
+                    f"{self.disk_full}; no trial more was started: free some space, then the same command "
+                    "continues the study"
+                )
             if self.failures_in_a_row >= FAILURES_IN_A_ROW:
                 raise UserError(
                     f"{self.failures_in_a_row} trials in a row failed, the last with: {self.last_failure}; "
@@ -847,6 +861,11 @@ class Tuner:
                 # No new trial: Optuna would take the one just queued, and fail it as "not started". (The
                 # signal handler's own stop() is refused with --workers over 1: Optuna lets only its worker
                 # threads stop the loop, and the handler runs in the main one.)
+                self.study.stop()
+            elif "no space left" in reason.lower():
+                # Each next trial would fail the same way, and on a disk full enough Optuna could not record it:
+                # its own assertion then ended tune in a traceback, the trial left RUNNING.
+                self.disk_full = f"trial {trial.number} failed: {reason}"
                 self.study.stop()
             raise TrialFailed(reason)
         result = json.loads(result_file.read_text())
@@ -1343,6 +1362,8 @@ def _storage_message(error: Exception, url: str) -> str:
     from sqlalchemy.exc import ArgumentError as URLError
     from sqlalchemy.exc import SQLAlchemyError
 
+    if isinstance(error, AssertionError) and isinstance(error.__context__, optuna.exceptions.StorageInternalError):
+        error = error.__context__  # Optuna's "Should not reach." after it failed to record a trial's end
     if isinstance(error, optuna.exceptions.StorageInternalError) and isinstance(error.__cause__, SQLAlchemyError):
         error = error.__cause__  # Optuna's own text ("invalid data in the commit, e.g. exceeding max length") misleads
     text = first_line(getattr(error, "orig", None) or error)

@@ -49,3 +49,12 @@ class HoldAfterAValidation(Callback):
         deadline = time.monotonic() + 120
         while not trainer.received_sigterm and time.monotonic() < deadline:
             time.sleep(0.05)
+
+
+class DiskFullAtTheStart(Callback):
+    """A disk that is full when training starts (an OSError with ENOSPC, as a checkpoint or an event file gets)."""
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        import errno
+
+        raise OSError(errno.ENOSPC, "No space left on device")

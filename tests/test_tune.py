@@ -1111,3 +1111,32 @@ def test_quoted_paths_under_the_home_folder_are_expanded(fake_data_dir, in_tmp_d
           "--data.data_dir", str(fake_data_dir)])  # fmt: skip
     assert (home / "study" / "trials.csv").is_file() and not (in_tmp_dir / "~").exists()
     assert f"tune: table of 1 trials in {home / 'study' / 'trials.csv'}" in capsys.readouterr().out
+
+
+def test_a_trial_that_finds_the_disk_full_stops_the_study_in_one_line(fake_data_dir, in_tmp_dir, capsys):
+    """Each next trial failed the same way, and on a disk full enough Optuna could not record the failure: its own
+    AssertionError ("Should not reach.") ended tune in a 120-line traceback, the trial left RUNNING."""
+    args = write_study_files(in_tmp_dir, fake_data_dir)
+    base = yaml.safe_load((in_tmp_dir / "base.yaml").read_text())
+    base["trainer"]["callbacks"] = [{"class_path": "tests.nan_model.DiskFullAtTheStart"}]
+    (in_tmp_dir / "base.yaml").write_text(yaml.safe_dump(base))
+    err = tune_error([*args, "--trials", "3"], capsys)
+    assert err.startswith("mnist-rnn: error: trial 0 failed: no space left on the device"), err
+    assert err.endswith("; no trial more was started: free some space, then the same command continues the study\n")
+    study = optuna.load_study(study_name="base", storage=f"sqlite:///{in_tmp_dir / 'tune' / 'base' / 'study.db'}")
+    assert [trial.state.name for trial in study.trials] == ["FAIL"]
+
+
+def test_optunas_assertion_after_a_storage_failure_is_the_storages_line():
+    """Optuna's "Should not reach." AssertionError, raised as it failed to record a trial's end on a full disk,
+    was a traceback: the storage's own error behind it is the line."""
+    from sqlalchemy.exc import OperationalError
+
+    internal = optuna.exceptions.StorageInternalError("An exception is raised during the commit.")
+    internal.__cause__ = OperationalError("UPDATE trials", {}, Exception("database or disk is full"))
+    error = AssertionError("Should not reach.")
+    error.__context__ = internal
+    assert tune._storage_message(error, "sqlite:///study.db") == (
+        "--storage sqlite:///study.db: the disk is full (database or disk is full); the study is kept: free some "
+        "space and run the same command again"
+    )
