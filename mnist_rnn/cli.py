@@ -1272,6 +1272,12 @@ def known_failure(error: Exception) -> str | None:
     weights = state_dict_problem(error)  # test, validate, predict: the Trainer loads them, after our checks
     if weights:
         return f"the checkpoint's weights do not fit the model its settings make ({weights})"
+    gone = _removed_folder(error)
+    if gone is not None:
+        return (
+            f"{gone} was removed while the command ran (no {shown_path(error.filename)} to write or read): the "
+            "run cannot go on; its checkpoints, if they were elsewhere, are kept"
+        )
     if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
         # a full disk where no write of ours catches it: TensorBoard's first event file, a figure
         if error.filename is None and _full_standard_output():  # `... > out.txt`: the run's disk may be fine
@@ -1285,6 +1291,20 @@ def known_failure(error: Exception) -> str | None:
             "--trainer.default_root_dir DIR"
         )
     return None
+
+
+def _removed_folder(error: Exception) -> str | None:
+    """The folder that no longer exists, for a file that could not be written into it (a run's folder deleted
+    while fit ran: TensorBoard's next event ended the command in a 110-line traceback)."""
+    name = getattr(error, "filename", None) if isinstance(error, FileNotFoundError) else None
+    if not name:
+        return None
+    folder = Path(os.fsdecode(name)).parent
+    if folder.exists():
+        return None
+    while not folder.parent.exists() and folder.parent != folder:  # the highest folder that went
+        folder = folder.parent
+    return shown_path(folder)
 
 
 def _full_standard_output() -> bool:

@@ -1,5 +1,6 @@
 """The real command line, run in-process on the fake data."""
 
+import os
 import re
 import sys
 from pathlib import Path
@@ -927,3 +928,19 @@ def test_a_disk_that_fills_after_training_says_training_is_done_and_what_is_left
             "mnist-rnn: error: no space left on the device: free some space, or write the run on another disk with "
             f"--trainer.default_root_dir DIR; training is done: once there is space, test it (test --ckpt_path {best})"
         )
+
+
+def test_a_run_folder_removed_while_the_command_ran_is_one_line(tmp_path):
+    """rm -rf of lightning_logs/version_0 during fit: TensorBoard's next event ended it in a 110-line traceback."""
+    from mnist_rnn import cli
+
+    run = tmp_path / "lightning_logs" / "version_0"
+    events = os.fsencode(run / "events.out.tfevents.1")  # TensorBoard names its file in bytes
+    error = FileNotFoundError(2, "No such file or directory", events)
+    (tmp_path / "lightning_logs").mkdir()
+    assert cli.known_failure(error) == (
+        f"{run} was removed while the command ran (no {run}/events.out.tfevents.1 to write or read): the run cannot "
+        "go on; its checkpoints, if they were elsewhere, are kept"
+    )
+    run.mkdir()
+    assert cli.known_failure(error) is None  # its folder is there: something else, shown as a traceback
