@@ -25,6 +25,7 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassCalibratio
 
 from mnist_rnn.augment import random_affine, random_erase, random_flip
 from mnist_rnn.calibration import N_BINS
+from mnist_rnn.cpu_threads import CPUThreads
 from mnist_rnn.cuda_graph import CudaGraphSetting, GraphedNetwork, wanted
 from mnist_rnn.errors import SettingsError, tell
 from mnist_rnn.figures import TestFigures, TrainingCharts, run_settings
@@ -343,10 +344,13 @@ class RNNClassifier(LightningModule):
 
     def configure_callbacks(self) -> list[Any]:
         """Callbacks that come with the model, whatever runs it: the TensorBoard figures at the end of test, the
-        Custom Scalars charts of a fit, and the learning-rate curve wherever there is a logger to draw it
-        (without one Lightning's ``LearningRateMonitor`` refuses to run)."""
+        Custom Scalars charts of a fit, the learning-rate curve wherever there is a logger to draw it (without one
+        Lightning's ``LearningRateMonitor`` refuses to run), and one torch thread per idle core on a CPU
+        (:mod:`mnist_rnn.cpu_threads`: a fit from Python beside other work ran at a fraction of the CLI's speed)."""
         present = self.trainer.callbacks  # the test after fit reuses the trainer, which has ours already
         callbacks: list[Any] = []
+        if not any(isinstance(callback, CPUThreads) for callback in present):
+            callbacks.append(CPUThreads())
         if not any(isinstance(callback, TestFigures) for callback in present):
             callbacks.append(TestFigures())
         if not any(isinstance(callback, TrainingCharts) for callback in present):

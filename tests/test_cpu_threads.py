@@ -153,3 +153,22 @@ def test_a_run_that_fails_gives_torch_its_threads_back(fake_data_dir, in_tmp_dir
     with pytest.raises(ValueError, match="a bug in a callback"):
         trainer.fit(RNNClassifier(hidden_size=8), datamodule=MNISTDataModule(data_dir=str(fake_data_dir), val_size=40))
     assert torch.get_num_threads() == 2
+
+
+def test_a_fit_from_python_trains_on_the_idle_cores_too(fake_data_dir, monkeypatch, two_torch_threads, capsys):
+    """Only the command line added the callback: a notebook's Trainer.fit beside other work ran on every core's
+    thread, at a fraction of the speed."""
+    from lightning.pytorch import Trainer
+
+    from mnist_rnn.data import MNISTDataModule
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv("MKL_NUM_THREADS", raising=False)
+    monkeypatch.setattr(cpu_threads, "idle_cores", lambda: (1, 2))
+    seen = []
+    model = RNNClassifier(hidden_size=8, num_layers=1)
+    monkeypatch.setattr(model, "training_step", lambda *args: seen.append(torch.get_num_threads()) or None)
+    data = MNISTDataModule(data_dir=str(fake_data_dir), val_size=40, batch_size=16)
+    Trainer(fast_dev_run=True, accelerator="cpu", logger=False, enable_progress_bar=False).fit(model, datamodule=data)
+    assert seen == [1] and torch.get_num_threads() == 2
+    assert "1 of the 2 CPU cores is busy with other work: fit runs on 1 thread, not 2" in capsys.readouterr().err
