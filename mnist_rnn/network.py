@@ -26,6 +26,25 @@ SEQUENCES = ("rows", "pixels", "permuted")
 RESAMPLING_OVERSHOOT = 0.1
 
 
+def _shape_hint(images: Tensor, size: int) -> str:
+    """How to make ``images`` of another shape what the network reads, where that is plain."""
+    shape = tuple(images.shape)
+    if images.dim() == 2:
+        return ": one image is images[None, None]"
+    if images.dim() == 3:
+        return ": add the channel dimension, images.unsqueeze(1)"
+    colour = ": the network reads one grey channel; prepare colour pictures with mnist_rnn.preparation.prepare"
+    if images.dim() == 4 and shape[1] in (3, 4) and shape[2:] == (size, size):
+        return colour
+    if images.dim() == 4 and shape[1:] == (size, size, 1):
+        return ": channels last; images.permute(0, 3, 1, 2) puts the channel first"
+    if images.dim() == 4 and shape[3] in (3, 4) and shape[1:3] == (size, size):
+        return colour
+    if images.dim() == 4 and shape[1] == 1:
+        return f": prepare pictures of other sizes with mnist_rnn.preparation.prepare, which makes them {size}x{size}"
+    return ""
+
+
 def _checked_range(images: Tensor) -> Tensor:
     """Float ``images`` whose pixels are in [0, 1] (a resize's small overshoot clipped), else a ValueError that
     says what they look like instead."""
@@ -166,12 +185,14 @@ class RNNNetwork(nn.Module):
         torch.jit traces the network. Under torch.compile it runs eagerly, outside the compiled graph: skipped
         there, a compiled network read float 0-255 pixels at 25% accuracy without a word.
         """
+        size = self.image_size
+        if not isinstance(images, Tensor):  # a numpy array: "'numpy.ndarray' object has no attribute 'dim'"
+            fix = ": torch.from_numpy(array) makes one" if type(images).__name__ == "ndarray" else ""
+            raise TypeError(f"expected a tensor of images (batch, 1, {size}, {size}), got {type(images).__name__}{fix}")
         if self.training:
             return images
-        size = self.image_size
         if images.dim() != 4 or tuple(images.shape[1:]) != (1, size, size):
-            hints = {2: ": one image is images[None, None]", 3: ": add the channel dimension, images.unsqueeze(1)"}
-            hint = hints.get(images.dim(), "")
+            hint = _shape_hint(images, size)
             raise ValueError(f"expected images of shape (batch, 1, {size}, {size}), got {tuple(images.shape)}{hint}")
         if not images.is_floating_point() and images.dtype != torch.uint8:
             # int64 0-255 pixels (torch.from_numpy of an int array) would be read as 0-1 floats: nonsense

@@ -177,6 +177,15 @@ def prepare(image: Image.Image, find_others: bool = True) -> Prepared:
     stretched to full brightness; scaled so the longer side is 20 pixels, keeping the aspect ratio;
     placed in a 28x28 black frame with its centre of mass in the middle.
     """
+    if not isinstance(image, Image.Image):  # a path, an array: "'str' object has no attribute 'size'"
+        hint = {
+            "str": "decode_image(path) reads a file (turned upright by its EXIF tag)",
+            "PosixPath": "decode_image(path) reads a file (turned upright by its EXIF tag)",
+            "WindowsPath": "decode_image(path) reads a file (turned upright by its EXIF tag)",
+            "ndarray": "Image.fromarray(array) makes one of a numpy array",
+            "Tensor": "a tensor of 28x28 pixels goes to the network as it is; Image.fromarray(t.numpy()) makes one",
+        }.get(type(image).__name__, "decode_image(path) reads a file, Image.fromarray(array) takes an array")
+        raise TypeError(f"expected a PIL image, got {type(image).__name__}: {hint}")
     gray = grayscale(reduced(image))
     if gray is None or min(gray.shape) < 2:
         return blank()

@@ -1,8 +1,10 @@
 """The plain network module: no Lightning, per-step and per-row logits, and the lab's initial weights."""
 
+import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 from lightning.pytorch import seed_everything
@@ -141,6 +143,39 @@ def test_a_compiled_network_refuses_pixels_it_cannot_read_too():
         assert torch.equal(compiled(overshoot), network(overshoot.clamp(0, 1)))
 
 
+@pytest.mark.parametrize(
+    ("images", "message"),
+    [
+        (np.zeros((2, 1, 28, 28), np.uint8), "got ndarray: torch.from_numpy(array) makes one"),  # 'no attribute dim'
+        (torch.zeros(2, 3, 28, 28), "got (2, 3, 28, 28): the network reads one grey channel; prepare colour"),
+        (torch.zeros(2, 28, 28, 3), "got (2, 28, 28, 3): the network reads one grey channel; prepare colour"),
+        (torch.zeros(2, 28, 28, 1), "got (2, 28, 28, 1): channels last; images.permute(0, 3, 1, 2) puts the channel"),
+        (torch.zeros(2, 1, 32, 32), "got (2, 1, 32, 32): prepare pictures of other sizes with mnist_rnn.preparation"),
+    ],
+)
+def test_arrays_colour_and_other_sizes_are_refused_with_the_fix(images, message):
+    """A numpy array was "'numpy.ndarray' object has no attribute 'dim'"; colour, channels-last and other sizes
+    got no hint."""
+    with pytest.raises((TypeError, ValueError), match=re.escape(message)):
+        RNNNetwork(hidden_size=8).eval()(images)
+
+
+@pytest.mark.parametrize(
+    ("picture", "message"),
+    [
+        ("digit.png", "expected a PIL image, got str: decode_image(path) reads a file"),
+        (np.zeros((28, 28), np.uint8), "expected a PIL image, got ndarray: Image.fromarray(array) makes one"),
+        (None, "expected a PIL image, got NoneType"),
+    ],
+)
+def test_the_preparation_takes_pictures_and_says_how_to_make_one(picture, message):
+    """to_mnist("digit.png") was "'str' object has no attribute 'size'"."""
+    from mnist_rnn.preparation import to_mnist
+
+    with pytest.raises(TypeError, match=re.escape(message)):
+        to_mnist(picture)
+
+
 def test_images_the_network_cannot_read_are_refused_with_the_fix():
     """A user's own inference on the plain network: float pixels of 0-255 (a tensor made from a PIL image) or a
     missing dimension gave confident answers, or a reshape error about 28x28x28."""
@@ -153,7 +188,7 @@ def test_images_the_network_cannot_read_are_refused_with_the_fix():
         network.probabilities(torch.rand(5, 28, 28))
     with pytest.raises(ValueError, match=r"got \(28, 28\): one image is images\[None, None\]"):
         network.logits_and_row_logits(torch.rand(28, 28))
-    with pytest.raises(ValueError, match=r"of shape \(batch, 1, 28, 28\), got \(2, 1, 32, 32\)$"):
+    with pytest.raises(ValueError, match=r"of shape \(batch, 1, 28, 28\), got \(2, 1, 32, 32\): prepare pictures"):
         network.step_logits(torch.zeros(2, 1, 32, 32, dtype=torch.uint8))
     with pytest.raises(
         ValueError, match=r"expected uint8 \(pixels 0-255\) or float \(pixels 0-1\) images, got torch.int64"
