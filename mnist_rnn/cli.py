@@ -596,7 +596,7 @@ class MNISTRNNCLI(LightningCLI):
         if not self.config.predict.ckpt_path:
             raise UserError("predict needs a trained model: pass --ckpt_path CHECKPOINT")
         stopping.doing("while reading the images, before predicting; nothing was written")
-        self.datamodule.setup("predict")
+        self.datamodule.read_predict_images()
         self.prediction_writer = PredictionWriter()
         self.trainer.callbacks.append(self.prediction_writer)
 

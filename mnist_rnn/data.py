@@ -465,8 +465,10 @@ class MNISTDataModule(LightningDataModule):
             self.val_set = InMemoryImages(images[val_index], labels[val_index])
         if stage in (None, "test") and self.test_set is None:
             self.test_set = InMemoryImages(*self.load_split(train=False))
-        if stage == "predict" and self.predict_set is None:
-            self._load_predict_images()
+        if stage == "predict" and self.predict_set is None and self.predict_path:
+            # Without a predict_path, a Trainer that tested with this data module and now predicts on dataloaders
+            # of its own still calls this: refused here, it refused them ("predict needs images").
+            self.read_predict_images()
 
     def train_dataloader(self) -> DataLoader | DeviceBatches:
         return self._loader(self.train_set, shuffle=True)
@@ -507,9 +509,11 @@ class MNISTDataModule(LightningDataModule):
 
     def predict_dataloader(self) -> DataLoader:
         """Batches of (images uint8 (B, 1, 28, 28), their indices into ``predict_set.files``), in file order."""
+        if self.predict_set is None:
+            self.read_predict_images()
         return self._loader(self.predict_set, shuffle=False)
 
-    def _load_predict_images(self) -> None:
+    def read_predict_images(self) -> None:
         """Read every image before the first batch, so one unreadable file never ends the run halfway and
         the writer can report good and bad files together at the end."""
         if not self.predict_path:

@@ -345,3 +345,24 @@ def test_a_small_validation_set_is_warned_once(fake_data_dir, capsys):
         "mnist-rnn: warning: val_size=40: val/acc moves in steps of 2.50%, too coarse to choose the best "
         "checkpoint on (--data.val_size 1,000 or more gives steps of 0.1%)"
     ]
+
+
+def test_a_trainer_that_tested_with_the_data_module_predicts_on_dataloaders_of_its_own(fake_data_dir):
+    """Lightning keeps the data module of the last call and sets it up for predict too: without a predict_path
+    that was refused ("predict needs images"), though the dataloaders were given. The module's own predict
+    loader still says what it needs."""
+    from lightning.pytorch import Trainer
+    from torch.utils.data import DataLoader
+
+    from mnist_rnn.errors import UserError
+    from mnist_rnn.model import RNNClassifier
+
+    data = MNISTDataModule(data_dir=str(fake_data_dir), val_size=40, batch_size=16)
+    model = RNNClassifier(hidden_size=8, num_layers=1)
+    trainer = Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False)
+    trainer.test(model, datamodule=data, verbose=False)
+    images = torch.randint(0, 256, (5, 1, 28, 28), dtype=torch.uint8)
+    (probabilities,) = trainer.predict(model, dataloaders=DataLoader(images, batch_size=8))
+    assert probabilities.shape == (5, 10)
+    with pytest.raises(UserError, match="predict needs images: pass --data.predict_path"):
+        trainer.predict(model, datamodule=data)
