@@ -506,6 +506,11 @@ class MNISTRNNCLI(LightningCLI):
             # float32: the probabilities serve and the exported models give. A recipe's bf16-mixed (fast.yaml's)
             # rounded them to bfloat16's steps (0.9961 for 0.9978), for no speed that a folder of images needs.
             if str(config.trainer.precision) not in FULL_PRECISIONS:
+                if any(arg.startswith("--trainer.precision") for arg in self.raw_args):  # typed: not dropped unsaid
+                    warn(
+                        f"predict runs in {FALLBACK} (float32), the probabilities serve and export give: "
+                        f"--trainer.precision {config.trainer.precision} is not used"
+                    )
                 config.trainer.precision = FALLBACK
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
@@ -753,7 +758,11 @@ def _run_in_the_precision_of(saved: dict[str, Any], config: Any) -> None:
         return
     cell = str(saved.get("model.cell", "lstm"))
     precision, replaced = supported_precision(trained, config.trainer.accelerator, cell, "runs")
-    if replaced:
+    if replaced:  # the numbers may then differ from the run's own test in their last digits: said, not left to guess
+        tell(
+            f"running in {FALLBACK} (float32), not in {trained}, the precision the checkpoint's run trained in, "
+            "which this machine lacks"
+        )
         return
     config.trainer.precision = precision
     tell(f"running in {precision}, the precision the checkpoint's run trained in (--trainer.precision sets another)")
@@ -1376,7 +1385,11 @@ def _check_something_left_to_train(path: Path, trainer: Any) -> None:
     trained = next((state["time_elapsed"].get("train") for state in states if "time_elapsed" in state), None)
     max_time = Timer(duration=trainer.max_time)._duration if trainer.get("max_time") else None
     if max_epochs is not None and max_epochs > 0 and done >= max_epochs:
-        limit = f"all {done} epochs of --trainer.max_epochs {max_epochs}"
+        limit = (
+            f"all {done} epochs of --trainer.max_epochs {max_epochs}"
+            if done > 1
+            else "its one epoch (--trainer.max_epochs 1)"
+        )
         longer = "pass a larger max_epochs to train it longer"
     elif max_steps is not None and max_steps > 0 and steps >= max_steps:
         limit = f"{steps:,} steps, --trainer.max_steps {max_steps:,}"

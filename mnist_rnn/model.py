@@ -16,13 +16,14 @@ from typing import Any, Literal
 import torch
 import torch.nn.functional as F
 from lightning.pytorch import LightningModule
-from lightning.pytorch.accelerators import CUDAAccelerator
+from lightning.pytorch.accelerators import CPUAccelerator, CUDAAccelerator
 from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.plugins.precision import MixedPrecision
 from torch import Tensor
 from torchmetrics import MeanMetric, Metric
 from torchmetrics.classification import MulticlassAccuracy, MulticlassCalibrationError
 
+from mnist_rnn import precision as precisions
 from mnist_rnn.augment import random_affine, random_erase, random_flip
 from mnist_rnn.calibration import N_BINS
 from mnist_rnn.cpu_threads import CPUThreads
@@ -184,6 +185,7 @@ class RNNClassifier(LightningModule):
         # prepare_data runs in one process per node; this runs in every one
         self._check_data_set()
         self._check_fit_settings()
+        self._check_precision()
         destroy_at_exit()  # a gloo group left to the interpreter's exit can abort the process after its work
         if stage == "fit":
             # A validate or test before (checking a loaded checkpoint, then fine-tuning it) ran under
@@ -205,6 +207,23 @@ class RNNClassifier(LightningModule):
             raise SettingsError(
                 f"the model is of {ours}, the data module reads {theirs}: give the data module "
                 f"dataset={ours!r}, or, for a new model, build it as RNNClassifier(**datamodule.model_settings)"
+            )
+
+    def _check_precision(self) -> None:
+        """Refuse, from Python, bfloat16 for an LSTM on a CPU that oneDNN has no bfloat16 LSTM for: it ended in
+        oneDNN's "could not create a primitive descriptor" traceback (the command line falls back to float32
+        itself, with a line saying so)."""
+        trainer = self._trainer
+        if trainer is None or not isinstance(trainer.accelerator, CPUAccelerator) or self.hparams.cell != "lstm":
+            return
+        precision = str(trainer.precision)
+        if (
+            precision in (*precisions.BF16_PRECISIONS, *precisions.FP16_MIXED_PRECISIONS)
+            and precisions.cpu_bf16() == "none"
+        ):
+            raise SettingsError(
+                f"precision {precision!r}: this CPU has no native bfloat16 (AVX512-BF16 or AMX), and oneDNN cannot "
+                "run the LSTM in it: use Trainer(precision='32-true')"
             )
 
     def _check_fit_settings(self) -> None:

@@ -504,7 +504,7 @@ def test_last_resumes_only_a_run_of_the_commands_precision_and_test_runs_in_the_
         main(resume_args(fake_data_dir, 1, "--trainer.precision", "64-true", "--ckpt_path", "last"))
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
-    assert "its run has trained all 1 epochs of --trainer.max_epochs 1: nothing is left to train" in err
+    assert "its run has trained its one epoch (--trainer.max_epochs 1): nothing is left to train" in err
     assert "resuming from" not in err  # it said so before its refusal
     # What its fit ended with: the best checkpoint, calibrated (last.ckpt, at T = 1, was named).
     (best,) = Path("lightning_logs/version_0/checkpoints").glob("best-*.ckpt")
@@ -791,7 +791,8 @@ def test_a_bf16_runs_checkpoint_is_tested_in_float32_on_a_cpu_without_bfloat16(
     fake_data_dir, in_tmp_dir, monkeypatch, capsys
 ):
     """test follows the run's precision only where this machine has it: a bf16-mixed run tested on a CPU
-    without bfloat16 stays in float32 (emulated bfloat16 is slower), with no line saying otherwise."""
+    without bfloat16 stays in float32 (emulated bfloat16 is slower), and says so (it said nothing, and its
+    numbers differed from the run's own test without a word why)."""
     main(resume_args(fake_data_dir, 1))
     config = Path("lightning_logs/version_0/config.yaml")
     settings = yaml.safe_load(config.read_text())
@@ -800,7 +801,10 @@ def test_a_bf16_runs_checkpoint_is_tested_in_float32_on_a_cpu_without_bfloat16(
     monkeypatch.setattr("mnist_rnn.precision.cpu_bf16", lambda: "emulated")
     capsys.readouterr()
     main(["test", *data_args(fake_data_dir), *QUIET, "--ckpt_path", "lightning_logs/version_0/checkpoints/last.ckpt"])
-    assert "running in" not in capsys.readouterr().err
+    assert (
+        "mnist-rnn: running in 32-true (float32), not in bf16-mixed, the precision the checkpoint's run trained in, "
+        "which this machine lacks\n"
+    ) in capsys.readouterr().err
     # The same command resumes it here with --ckpt_path last, in float32: "none of the last.ckpt files has
     # trainer.precision='bf16-mixed' (this command: '32-true')" named a precision the user never typed.
     main(resume_args(fake_data_dir, 2, "--trainer.precision", "bf16-mixed", "--ckpt_path", "last"))
@@ -809,6 +813,7 @@ def test_a_bf16_runs_checkpoint_is_tested_in_float32_on_a_cpu_without_bfloat16(
     assert "resuming from lightning_logs/version_0/checkpoints/last.ckpt" in err
 
 
+@pytest.mark.skipif(not bf16_supported("cpu"), reason="this CPU has no native bfloat16: its resume trains in it")
 def test_a_run_started_without_bfloat16_resumes_on_a_cpu_with_it(fake_data_dir, in_tmp_dir, monkeypatch, capsys):
     """The reverse move: a bf16-mixed command on a CPU without bfloat16 trained, and saved its run, in float32;
     the same command on a CPU with bfloat16 refused it ("... has trainer.precision='32-true' (this command:
@@ -944,3 +949,19 @@ def test_a_run_folder_removed_while_the_command_ran_is_one_line(tmp_path):
     )
     run.mkdir()
     assert cli.known_failure(error) is None  # its folder is there: something else, shown as a traceback
+
+
+def test_bfloat16_for_an_lstm_on_a_cpu_without_it_is_refused_from_python(fake_data_dir, monkeypatch):
+    """oneDNN's "could not create a primitive descriptor for the LSTM forward propagation primitive" traceback
+    (the command line falls back to float32 itself)."""
+    from lightning.pytorch import Trainer
+
+    from mnist_rnn.data import MNISTDataModule
+
+    monkeypatch.setattr("mnist_rnn.precision.cpu_bf16", lambda: "none")
+    data = MNISTDataModule(data_dir=str(fake_data_dir), val_size=40, batch_size=16)
+    trainer = Trainer(fast_dev_run=True, accelerator="cpu", precision="bf16-mixed", logger=False)
+    with pytest.raises(UserError, match=re.escape("use Trainer(precision='32-true')")):
+        trainer.fit(RNNClassifier(hidden_size=8, num_layers=1), datamodule=data)
+    trainer = Trainer(fast_dev_run=True, accelerator="cpu", precision="bf16-mixed", logger=False)
+    trainer.fit(RNNClassifier(cell="gru", hidden_size=8, num_layers=1), datamodule=data)  # slow, but it runs

@@ -455,3 +455,15 @@ def test_files_cut_short_by_a_full_disk_are_not_left_behind(tmp_path, monkeypatc
     with pytest.raises(Exception, match="cannot save the prepared images in .*: No space left on device"):
         images.save(tmp_path / "prepared")
     assert [path.name for path in (tmp_path / "prepared").iterdir()] == ["d3.png"]
+
+
+def test_a_typed_precision_predict_does_not_use_is_said(checkpoint, pictures, in_tmp_dir, capsys):
+    """predict runs in float32 (a recipe's bf16-mixed is left without a word); a typed one was dropped unsaid."""
+    predict(checkpoint, pictures, "--trainer.precision", "bf16-mixed")
+    err = capsys.readouterr().err
+    assert (
+        "mnist-rnn: warning: predict runs in 32-true (float32), the probabilities serve and export give: "
+        "--trainer.precision bf16-mixed is not used\n"
+    ) in err
+    predict(checkpoint, pictures)
+    assert "is not used" not in capsys.readouterr().err
