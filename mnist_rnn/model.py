@@ -10,6 +10,7 @@ the configs name them as before and a checkpoint alone rebuilds the model.
 from __future__ import annotations
 
 import math
+import numbers
 import warnings
 from typing import Any, Literal
 
@@ -506,7 +507,19 @@ def _wrong_kinds(settings: dict[str, Any]) -> list[str]:
         *((name, number, "a number") for name in NUMBER_SETTINGS),
         *((name, lambda value: value is None or number(value), "a number or None") for name in NUMBER_OR_NONE_SETTINGS),
     ]
-    return [f"{name} must be {kind}, got {settings[name]!r}" for name, fits, kind in kinds if not fits(settings[name])]
+
+    def python(value: Any) -> str:  # np.float64(0.001) is a number: say which kind is wanted
+        return (
+            f" (a Python {'int' if isinstance(value, numbers.Integral) else 'float'})"
+            if type(value).__module__ == "numpy"
+            else ""
+        )
+
+    return [
+        f"{name} must be {kind}{python(settings[name])}, got {settings[name]!r}"
+        for name, fits, kind in kinds
+        if not fits(settings[name])
+    ]
 
 
 def _check_settings(settings: dict[str, Any]) -> None:

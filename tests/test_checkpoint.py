@@ -685,3 +685,22 @@ def test_a_checkpoint_whose_name_is_not_utf8_is_one_line_naming_the_fix(tmp_path
     torch.save({"global_step": 7, "state_dict": {"w": torch.ones(2)}}, path)
     with pytest.raises(UserError, match=r"m\\xf6del.ckpt: a file name that is not UTF-8 text: rename the file"):
         load_keys(path)
+
+
+def test_a_checkpoint_saved_without_checksums_is_not_taken_for_damaged(tmp_path):
+    """torch.save with torch.serialization.set_crc32_options(False) stores every CRC-32 as 0, which torch.load
+    reads: the damage check refused such a file as damaged."""
+    from mnist_rnn.checkpoint import check_checkpoint, damaged_record
+    from tests.bad_inputs import _damaged_checkpoint, lightning_checkpoint
+
+    torch.serialization.set_crc32_options(False)
+    try:
+        lightning_checkpoint(tmp_path / "unchecked.ckpt", cell="gru")
+    finally:
+        torch.serialization.set_crc32_options(True)
+    with zipfile.ZipFile(tmp_path / "unchecked.ckpt") as archive:
+        assert {record.CRC for record in archive.infolist() if record.file_size} == {0}
+    assert damaged_record(tmp_path / "unchecked.ckpt") is None
+    check_checkpoint(tmp_path / "unchecked.ckpt")
+    _damaged_checkpoint(tmp_path / "data")  # writes tmp_path / "damaged.ckpt", with its CRC-32s
+    assert damaged_record(tmp_path / "damaged.ckpt").startswith("damaged/data/")

@@ -74,9 +74,10 @@ def test_settings_that_make_no_sense_are_refused(settings):
         ({"normalize": "false"}, "normalize must be True or False, got 'false'"),  # standardised
         ({"hidden_size": "128"}, "hidden_size must be a whole number, got '128'"),  # a comparison's TypeError
         ({"num_layers": 1.5}, "num_layers must be a whole number, got 1.5"),
-        ({"hidden_size": np.int64(8)}, "hidden_size must be a whole number, got np.int64(8)"),  # nn.LSTM's TypeError
+        # numpy's scalars (from np.logspace): nn.LSTM's TypeError, a checkpoint weights_only cannot read
+        ({"hidden_size": np.int64(8)}, "hidden_size must be a whole number (a Python int), got np.int64(8)"),
         ({"lr": "1e-3", "dropout": None}, "dropout must be a number, got None; lr must be a number, got '1e-3'"),
-        ({"lr": np.float32(0.01)}, "lr must be a number, got np.float32(0.01)"),  # unreadable with weights_only
+        ({"lr": np.float64(0.001)}, "lr must be a number (a Python float), got np.float64(0.001)"),
         ({"weight_decay": "0"}, "weight_decay must be a number or None, got '0'"),
     ],
 )

@@ -930,6 +930,25 @@ def test_sigterm_to_the_whole_group_answers_the_requests_in_flight(checkpoint, t
     assert "Traceback" not in log and "Broken pipe" not in log, log
 
 
+def test_once_serve_is_killed_a_sigterm_to_its_group_ends_what_it_started(checkpoint, tmp_path):
+    """The queue manager and the inference worker let the group's SIGTERM pass while serve ends them in order;
+    with serve killed (SIGKILL, the out-of-memory killer) nothing did: they stayed, holding the port."""
+    port = free_port()
+    process = cli_subprocess(
+        ["serve", "--ckpt_path", str(checkpoint), "--port", str(port)], tmp_path, start_new_session=True
+    )
+    try:
+        wait_for(lambda: "mnist-rnn: serving " in serve_log(tmp_path), 120, "the serving line")
+        process.kill()
+        process.wait(timeout=30)
+        time.sleep(1)  # its children see it gone
+        os.killpg(process.pid, signal.SIGTERM)
+        wait_for(lambda: no_process_left(process.pid), 30, "every process of serve's group to end")
+        app.check_port("127.0.0.1", port)  # free again: a new serve may listen there
+    finally:
+        kill_group(process.pid)
+
+
 def inference_worker(url: str) -> int:
     """The process id of the inference worker of the server at ``url``: the one LitServe spawned (the HTTP
     processes are forked, their command line serve's; the resource tracker runs another) from serve's."""

@@ -398,10 +398,12 @@ class Stop:
 
     def __call__(self, signum: int, frame: Any) -> None:
         if os.getpid() != self.main_pid:
-            if multiprocessing.current_process().name.startswith("SyncManager"):
+            manager = multiprocessing.current_process().name.startswith("SyncManager")
+            if manager and os.getppid() == self.main_pid:
                 # LitServe's queues, forked: a SIGTERM sent to the whole group (kill -- -PGID, timeout, systemd)
                 # ended them while the HTTP processes still had requests to put in them (a 500 for each); the
                 # orderly shutdown ends them last, by a message, as Python's manager ignores SIGINT for this.
+                # Not once serve itself is gone (killed by SIGKILL, or for memory): nothing else would end them.
                 return
             signal.signal(signum, signal.SIG_DFL)
             os.kill(os.getpid(), signum)

@@ -7,7 +7,9 @@ It only runs the network, optionally on batches: uploads arrive already prepared
 from __future__ import annotations
 
 import json
+import os
 import signal
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +56,20 @@ class OnnxBackend(Backend):
         return outputs[0], (outputs[1] if len(outputs) > 1 else None)
 
 
+def _end_once_serve_is_gone(serve: int) -> Callable[[int, Any], None]:
+    """The worker's SIGTERM handler: nothing while ``serve`` (the process that started it) runs, which ends it
+    in order; once serve is gone (killed by SIGKILL, or for memory), end as the signal would: it ignored the
+    group's SIGTERM too, and stayed behind."""
+
+    def handle(signum: int, frame: Any) -> None:
+        if os.getppid() == serve:
+            return
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+
+    return handle
+
+
 class DigitAPI(litserve.LitAPI):
     """The model in LitServe's inference worker: prepared 28x28 images in, probabilities out.
 
@@ -93,7 +109,7 @@ class DigitAPI(litserve.LitAPI):
         # answered what they hold (DigitServer._perform_graceful_shutdown). Here SIGINT would only print a
         # KeyboardInterrupt's traceback, and SIGTERM ended the worker under the requests in flight (a 500 each).
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, _end_once_serve_is_gone(os.getppid()))
         torch.set_num_threads(self.threads)
         if self.backend_name == "onnx":
             self.backend: Backend = OnnxBackend(self.onnx_path, self.threads)
