@@ -808,6 +808,9 @@ def main(args: ArgsType = None) -> None:
             message = known_failure(error)
             if message is None or os.environ.get("MNIST_RNN_DEBUG"):
                 raise
+            if isinstance(error, BrokenPipeError):  # Python's recipe: the exit's own flush fails no more
+                with contextlib.suppress(OSError, ValueError):
+                    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             print(f"mnist-rnn: error: {message}", file=sys.stderr)
             sys.exit(2)
 
@@ -1281,6 +1284,12 @@ def known_failure(error: Exception) -> str | None:
     weights = state_dict_problem(error)  # test, validate, predict: the Trainer loads them, after our checks
     if weights:
         return f"the checkpoint's weights do not fit the model its settings make ({weights})"
+    if isinstance(error, BrokenPipeError):
+        # `fit | head -1`: tqdm's next line, or the test's table, raised it (a 96-line traceback)
+        return (
+            "the program reading the output closed it (a pipe to head?): the command stopped; what it wrote "
+            "before is kept"
+        )
     gone = _removed_folder(error)
     if gone is not None:
         return (

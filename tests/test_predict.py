@@ -467,3 +467,19 @@ def test_a_typed_precision_predict_does_not_use_is_said(checkpoint, pictures, in
     ) in err
     predict(checkpoint, pictures)
     assert "is not used" not in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_output_whose_reader_closes_it_is_one_line(checkpoint, fake_data_dir, tmp_path):
+    """`test ... | head -1`: tqdm's next write raised BrokenPipeError, a 43-line traceback (96 for fit)."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+    command = [sys.executable, "-m", "mnist_rnn", "test", "--ckpt_path", str(checkpoint), *data_args(fake_data_dir)]
+    process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    process.stdout.read(1)  # as head does: a little, then it closes its end
+    process.stdout.close()
+    _, err = process.communicate(timeout=300)
+    assert process.returncode == 2, err.decode()
+    assert err.decode().splitlines()[-1] == (
+        "mnist-rnn: error: the program reading the output closed it (a pipe to head?): the command stopped; what it "
+        "wrote before is kept"
+    )
