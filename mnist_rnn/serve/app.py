@@ -99,9 +99,9 @@ class DigitServer(litserve.LitServer):
         self, manager: Any, uvicorn_workers: dict[str, Any], *args: Any, **kwargs: Any
     ) -> None:
         """LitServe's shutdown, which ends the HTTP processes (once they have answered the requests they hold),
-        then the inference workers, then the queues' manager. The workers ignore SIGTERM (a SIGTERM sent to the
-        whole group reached them at once, and the requests in flight got a 500): SIGKILL ends them here instead,
-        as they keep nothing to save."""
+        then the inference workers, then the queues' manager. The workers let SIGTERM pass while serve runs (a
+        SIGTERM sent to the whole group reached them at once, and the requests in flight got a 500): SIGKILL ends
+        them here instead, as they keep nothing to save."""
         for worker in self.inference_workers:
             worker.terminate = worker.kill
         super()._perform_graceful_shutdown(manager, uvicorn_workers, *args, **kwargs)
@@ -419,8 +419,8 @@ class Stop:
                 self.server.stopping = True
             raise KeyboardInterrupt
         for child in children:
-            # SIGKILL: the queues' manager and the inference worker ignore SIGTERM (see DigitServer), and they
-            # hold nothing to save yet
+            # SIGKILL: the queues' manager and the inference worker let SIGTERM pass while serve runs (see
+            # DigitServer), and they hold nothing to save yet
             child.kill()
         for pid in _forked_but_not_listed(self.main_pid, children):
             os.kill(pid, signal.SIGTERM)  # it has this handler: it ends as the signal would
