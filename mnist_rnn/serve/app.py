@@ -16,6 +16,8 @@ import signal
 import socket
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -68,14 +70,24 @@ class DigitServer(litserve.LitServer):
     stopping = False
     ready_line: str | None = None  # printed once the HTTP processes are listening
 
-    def _start_server(self, *args: Any, **kwargs: Any) -> dict[int, Any]:
-        """Start the HTTP processes (their socket listens already), then say where the server is: printed before
-        ``run``, the line came about 8 s before the port took connections (LitServe loads the model first), and
-        a newcomer who opened it at once got "connection refused"."""
-        workers = super()._start_server(*args, **kwargs)
-        if self.ready_line:
-            print(self.ready_line, file=sys.stderr, flush=True)
+    def _start_server(
+        self, port: int, num_servers: int, log_level: str, sockets: list[socket.socket], *args: Any, **kwargs: Any
+    ) -> dict[int, Any]:
+        """Start the HTTP processes, then say where the server is once its socket listens (an HTTP process calls
+        ``listen`` on the socket LitServe bound, which this process shares): printed before ``run``, the line
+        came about 8 s before the port took connections (LitServe loads the model first), and a newcomer who
+        opened it at once got "connection refused"."""
+        workers = super()._start_server(port, num_servers, log_level, sockets, *args, **kwargs)
+        if self.ready_line:  # from a thread: a stop meanwhile reaches LitServe's own wait, which shuts down in order
+            threading.Thread(target=self._say_when_listening, args=(sockets or [],), daemon=True).start()
         return workers
+
+    def _say_when_listening(self, sockets: list[socket.socket]) -> None:
+        deadline = time.monotonic() + 60  # an HTTP process that fails to start: its own error says why
+        while time.monotonic() < deadline and not all(_listening(sock) for sock in sockets):
+            time.sleep(0.05)
+        if not self.stopping:
+            print(self.ready_line, file=sys.stderr, flush=True)
 
     def launch_single_inference_worker(self, lit_api: litserve.LitAPI, worker_id: int) -> Any:
         """Called by LitServe's monitor (every 2 s) for each dead worker, which it then replaces."""
@@ -351,6 +363,14 @@ def main(argv: list[str]) -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def _listening(sock: socket.socket) -> bool:
+    """Whether ``listen`` was called on the socket (by any process that shares it)."""
+    try:
+        return bool(sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN))
+    except OSError:  # closed, or a platform without SO_ACCEPTCONN
+        return True
+
+
 def _open_files_up_to_the_hard_limit() -> None:
     """Each connection is an open file: with the soft limit of 1,024 that shells and systemd units give by
     default, a burst of 2,000 uploads lost up to a third of its answers (the HTTP process's accept failed with
@@ -423,7 +443,7 @@ class Stop:
             # DigitServer), and they hold nothing to save yet
             child.kill()
         for pid in _forked_but_not_listed(self.main_pid, children):
-            os.kill(pid, signal.SIGTERM)  # it has this handler: it ends as the signal would
+            os.kill(pid, signal.SIGKILL)  # the queues' manager, just forked, would let SIGTERM pass
         for child in children:
             child.join(timeout=10)
         shutil.rmtree(self.folder, ignore_errors=True)
