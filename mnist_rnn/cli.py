@@ -65,7 +65,6 @@ from mnist_rnn.checkpoint import (
     setting_differences,
     state_dict_problem,
 )
-from mnist_rnn.cpu_threads import CPUThreads
 from mnist_rnn.data import DATA_TO_MODEL, MNISTDataModule
 from mnist_rnn.errors import NoSpaceError, UserError, first_line, shown_path, tell, warn
 from mnist_rnn.finite_loss import StopOnNonFiniteLoss
@@ -403,7 +402,7 @@ class MNISTRNNCLI(LightningCLI):
                 tell(f"resuming from {path}")
         if subcommand in ("test", "validate"):
             _read_the_data_of(saved, config, typed)
-            chosen_precision = any(arg.startswith("--trainer.precision") for arg in self.raw_args)
+            chosen_precision = self._typed_precision()
             if not chosen_precision and str(config.trainer.precision) == str(defaults.trainer.precision):
                 _run_in_the_precision_of(saved, config)
         if subcommand == "validate":
@@ -506,12 +505,16 @@ class MNISTRNNCLI(LightningCLI):
             # float32: the probabilities serve and the exported models give. A recipe's bf16-mixed (fast.yaml's)
             # rounded them to bfloat16's steps (0.9961 for 0.9978), for no speed that a folder of images needs.
             if str(config.trainer.precision) not in FULL_PRECISIONS:
-                if any(arg.startswith("--trainer.precision") for arg in self.raw_args):  # typed: not dropped unsaid
+                if self._typed_precision():  # not dropped unsaid
                     warn(
                         f"predict runs in {FALLBACK} (float32), the probabilities serve and export give: "
                         f"--trainer.precision {config.trainer.precision} is not used"
                     )
                 config.trainer.precision = FALLBACK
+
+    def _typed_precision(self) -> bool:
+        """Whether the command line names a precision (a config's is a recipe's, not the user's choice here)."""
+        return any(arg.startswith("--trainer.precision") for arg in self.raw_args)
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         """The Trainer, writing checkpoints through :class:`AtomicCheckpointIO` unless the user chose a
@@ -546,7 +549,7 @@ class MNISTRNNCLI(LightningCLI):
             config.update(dict.fromkeys(off, False), log_every_n_steps=0, num_sanity_val_steps=0)
         ours = [callback for callback in callbacks if isinstance(callback, SafeModelCheckpoint)]
         config["callbacks"] = [*ours, *chosen]
-        callbacks = [*(callback for callback in callbacks if callback not in ours), CPUThreads()]
+        callbacks = [callback for callback in callbacks if callback not in ours]  # CPUThreads: the model's own
         try:
             return super()._instantiate_trainer(config, callbacks)
         except ModuleNotFoundError as error:  # --trainer.precision transformer-engine without the package

@@ -185,12 +185,12 @@ class RNNNetwork(nn.Module):
         torch.jit traces the network. Under torch.compile it runs eagerly, outside the compiled graph: skipped
         there, a compiled network read float 0-255 pixels at 25% accuracy without a word.
         """
+        if self.training:
+            return images
         size = self.image_size
         if not isinstance(images, Tensor):  # a numpy array: "'numpy.ndarray' object has no attribute 'dim'"
             fix = ": torch.from_numpy(array) makes one" if type(images).__name__ == "ndarray" else ""
             raise TypeError(f"expected a tensor of images (batch, 1, {size}, {size}), got {type(images).__name__}{fix}")
-        if self.training:
-            return images
         if images.dim() != 4 or tuple(images.shape[1:]) != (1, size, size):
             hint = _shape_hint(images, size)
             raise ValueError(f"expected images of shape (batch, 1, {size}, {size}), got {tuple(images.shape)}{hint}")

@@ -1000,7 +1000,7 @@ def test_sigterm_while_starting_is_one_line_143_and_leaves_no_process(checkpoint
 
 
 def test_the_serving_line_comes_once_the_port_takes_connections(checkpoint, tmp_path):
-    """It was printed before LitServe loaded the model, about 8 s before the port took connections: a newcomer
+    """It was printed before LitServe loaded the model, seconds before the port took connections: a newcomer
     who opened the address at once got "connection refused"."""
     port = free_port()
     process = cli_subprocess(

@@ -75,7 +75,7 @@ class DigitServer(litserve.LitServer):
     ) -> dict[int, Any]:
         """Start the HTTP processes, then say where the server is once its socket listens (an HTTP process calls
         ``listen`` on the socket LitServe bound, which this process shares): printed before ``run``, the line
-        came about 8 s before the port took connections (LitServe loads the model first), and a newcomer who
+        came seconds before the port took connections (LitServe loads the model first), and a newcomer who
         opened it at once got "connection refused"."""
         workers = super()._start_server(port, num_servers, log_level, sockets, *args, **kwargs)
         if self.ready_line:  # from a thread: a stop meanwhile reaches LitServe's own wait, which shuts down in order
