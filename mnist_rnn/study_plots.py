@@ -192,11 +192,16 @@ def _tidy_history(axes: Any, study: Any) -> None:
         return
     _percent_axis(axes, limits)
     best = max(values, key=lambda number: (values[number], -number))  # the first of equal bests
+    # Written away from the nearer side: a best in the right half had its label run past the axes, under the
+    # legend to their right.
+    left, right = axes.get_xlim()
+    on_the_right = best > (left + right) / 2
     axes.annotate(
         f"best: trial {best}, {values[best]:.2%}",
         xy=(best, values[best]),
-        xytext=(6, -12),
+        xytext=(-6 if on_the_right else 6, -12),
         textcoords="offset points",
+        horizontalalignment="right" if on_the_right else "left",
         fontsize=9,
     )
     for artist in (*axes.collections, *axes.lines):  # Optuna's "Objective Value" and "Best Value"

@@ -865,7 +865,7 @@ class Tuner:
             elif "no space left" in reason.lower():
                 # Each next trial would fail the same way, and on a disk full enough Optuna could not record it:
                 # its own assertion then ended tune in a traceback, the trial left RUNNING.
-                self.disk_full = f"trial {trial.number} failed: {reason}"
+                self.disk_full = f"trial {trial.number} failed: {without_fits_advice(reason)}"
                 self.study.stop()
             raise TrialFailed(reason)
         result = json.loads(result_file.read_text())
@@ -1210,6 +1210,7 @@ def main(argv: list[str] | None = None) -> None:
     options.study = options.study or config.stem
     options.root = options.root or str(Path("tune") / options.study)
     if options.storage:
+        options.storage = _home_expanded(options.storage)
         _check_storage_url(options.storage)
     options.storage = options.storage or f"sqlite:///{Path(options.root) / 'study.db'}"
     space_path = Path(options.space)
@@ -1276,6 +1277,21 @@ def main(argv: list[str] | None = None) -> None:
         for folder in made:  # no empty folders left by a refused start (the deepest first)
             with contextlib.suppress(OSError):  # not empty: the study's files
                 folder.rmdir()
+
+
+def without_fits_advice(reason: str) -> str:
+    """A trial's full-disk error without fit's advice after it ("resume with --ckpt_path last", "or write the run on
+    another disk with --trainer.default_root_dir"), which is not a study's: the same tune command continues it."""
+    for advice in ("/. ", ": free some space"):  # after "... are free in FOLDER/." (a checkpoint's), or the rest
+        reason = reason.split(advice, 1)[0]
+    return reason
+
+
+def _home_expanded(url: str) -> str:
+    """``sqlite:///~/tune.db`` with ``~`` read as the shell reads it (it does not inside a URL): SQLite took it for
+    a folder named ``~`` in the working folder."""
+    prefix = "sqlite:///"
+    return prefix + os.path.expanduser(url.removeprefix(prefix)) if url.startswith(prefix + "~") else url
 
 
 def _check_storage_url(url: str) -> None:

@@ -754,6 +754,10 @@ def test_the_history_plot_zooms_on_the_good_trials_and_names_the_one_below(plott
     assert isinstance(axes.yaxis.get_major_formatter(), PercentFormatter)
     assert any("1 trial below the axis" in text and "trial 3 (52.4%)" in text for text in texts(axes))
     assert f"best: trial 20, {max(GOOD):.2%}" in texts(axes)
+    axes.figure.canvas.draw()
+    label = next(text for text in axes.texts if text.get_text().startswith("best:")).get_window_extent()
+    inside = axes.get_window_extent()
+    assert inside.x0 <= label.x0 and label.x1 <= inside.x1  # a best on the right ran past the axes, under the legend
     assert "below the axis" in [text.get_text() for text in axes.get_legend().get_texts()]
     assert axes.get_xlabel() == "trial"
 
@@ -1111,6 +1115,12 @@ def test_quoted_paths_under_the_home_folder_are_expanded(fake_data_dir, in_tmp_d
           "--data.data_dir", str(fake_data_dir)])  # fmt: skip
     assert (home / "study" / "trials.csv").is_file() and not (in_tmp_dir / "~").exists()
     assert f"tune: table of 1 trials in {home / 'study' / 'trials.csv'}" in capsys.readouterr().out
+    # the storage's URL too (a "~" inside it is left alone by every shell): it was refused, "the folder ~ does
+    # not exist"
+    main(["tune", "--config", "~/base.yaml", "--space=~/space.yaml", "--root", "~/other", "--trials", "1",
+          "--storage", "sqlite:///~/studies.db", "--data.data_dir", str(fake_data_dir)])  # fmt: skip
+    assert optuna.load_study(study_name="base", storage=f"sqlite:///{home / 'studies.db'}").trials
+    assert not (in_tmp_dir / "~").exists()
 
 
 def test_a_trial_that_finds_the_disk_full_stops_the_study_in_one_line(fake_data_dir, in_tmp_dir, capsys):
@@ -1121,10 +1131,25 @@ def test_a_trial_that_finds_the_disk_full_stops_the_study_in_one_line(fake_data_
     base["trainer"]["callbacks"] = [{"class_path": "tests.nan_model.DiskFullAtTheStart"}]
     (in_tmp_dir / "base.yaml").write_text(yaml.safe_dump(base))
     err = tune_error([*args, "--trials", "3"], capsys)
-    assert err.startswith("mnist-rnn: error: trial 0 failed: no space left on the device"), err
-    assert err.endswith("; no trial more was started: free some space, then the same command continues the study\n")
+    assert err == (
+        "mnist-rnn: error: trial 0 failed: no space left on the device; no trial more was started: free some space, "
+        "then the same command continues the study\n"
+    )  # not fit's advice too (write the run elsewhere with --trainer.default_root_dir)
     study = optuna.load_study(study_name="base", storage=f"sqlite:///{in_tmp_dir / 'tune' / 'base' / 'study.db'}")
     assert [trial.state.name for trial in study.trials] == ["FAIL"]
+
+
+def test_a_full_disk_while_saving_a_checkpoint_is_told_as_the_studys(tmp_path):
+    """fit's advice, "resume with --ckpt_path last", was told after the trial's failure, against tune's own: the
+    same tune command continues the study."""
+    from mnist_rnn.checkpoint import _disk_full_message
+
+    (tmp_path / "last.ckpt").write_bytes(b"0" * 2000)
+    fits = _disk_full_message(str(tmp_path / "last-v1.ckpt"), 1000)
+    assert fits.endswith("free some space and resume with --ckpt_path last")
+    shown = tune.without_fits_advice(fits)
+    assert shown.startswith(f"no space left on the device to write {tmp_path / 'last-v1.ckpt'}: it needs about 2 kB, ")
+    assert shown.endswith(f" are free in {tmp_path}") and "--ckpt_path" not in shown
 
 
 def test_optunas_assertion_after_a_storage_failure_is_the_storages_line():

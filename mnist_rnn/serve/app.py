@@ -37,7 +37,7 @@ from mnist_rnn.inference import (
 )
 from mnist_rnn.network import RNNNetwork
 from mnist_rnn.serve.http import API_PATH, ImageUploads, http_error
-from mnist_rnn.serve.worker import DigitAPI, OnnxBackend
+from mnist_rnn.serve.worker import DigitAPI, OnnxBackend, end_when_serve_ends
 from mnist_rnn.tools import ToolParser
 from mnist_rnn.user_images import preparation_for, subject_of
 
@@ -410,8 +410,11 @@ class Stop:
     process forked after the import still stops in order.
     """
 
+    serving: int | None = None  # serve's process id while it runs, for the processes it forks (_after_fork)
+    forking_thread_is_main = False  # set before each fork, read in the child
+
     def __init__(self, folder: Path) -> None:
-        self.main_pid = os.getpid()
+        self.main_pid = Stop.serving = os.getpid()
         self.folder = folder
         self.server: DigitServer | None = None  # once serving: told it is stopping, so it restarts no worker
         self.previous = {signum: signal.signal(signum, self) for signum in (signal.SIGTERM, signal.SIGINT)}
@@ -452,8 +455,23 @@ class Stop:
 
     def uninstall(self) -> None:
         """Put back the handlers there were (for ``main`` called from Python, e.g. a test)."""
+        Stop.serving = None
         for signum, handler in self.previous.items():
             signal.signal(signum, handler)
+
+    @staticmethod
+    def _before_fork() -> None:
+        Stop.forking_thread_is_main = threading.current_thread() is threading.main_thread()
+
+    @staticmethod
+    def _after_fork() -> None:
+        """In each process serve forks from its main thread (LitServe's HTTP processes and queue manager): end when
+        serve ends (see :func:`end_when_serve_ends`). Not from another thread, whose end would stop them."""
+        if Stop.serving is not None and os.getppid() == Stop.serving and Stop.forking_thread_is_main:
+            end_when_serve_ends(Stop.serving)
+
+
+os.register_at_fork(before=Stop._before_fork, after_in_child=Stop._after_fork)
 
 
 def _forked_but_not_listed(parent: int, listed: list[multiprocessing.Process]) -> list[int]:

@@ -6,9 +6,11 @@ It only runs the network, optionally on batches: uploads arrive already prepared
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import signal
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -54,6 +56,22 @@ class OnnxBackend(Backend):
     def __call__(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         outputs = self.session.run(None, {"images": images})
         return outputs[0], (outputs[1] if len(outputs) > 1 else None)
+
+
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def end_when_serve_ends(serve: int) -> None:
+    """Have Linux send this process SIGTERM when ``serve`` ends (``PR_SET_PDEATHSIG``); its SIGTERM handler then
+    ends it, as serve is gone. Killed alone (kill -9, the out-of-memory killer), serve left its HTTP processes,
+    queue manager and inference worker running, holding the port, until their group got a SIGTERM. Linux sends
+    it when the *thread* that started this process ends: serve's main thread, which outlives the server. Not on
+    other systems (macOS), where the group's SIGTERM is still the way."""
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) == 0 and os.getppid() != serve:
+        os.kill(os.getpid(), signal.SIGTERM)  # serve ended before the call: no signal would come
 
 
 def _end_once_serve_is_gone(serve: int) -> Callable[[int, Any], None]:
@@ -110,6 +128,7 @@ class DigitAPI(litserve.LitAPI):
         # KeyboardInterrupt's traceback, and SIGTERM ended the worker under the requests in flight (a 500 each).
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, _end_once_serve_is_gone(os.getppid()))
+        end_when_serve_ends(os.getppid())
         torch.set_num_threads(self.threads)
         if self.backend_name == "onnx":
             self.backend: Backend = OnnxBackend(self.onnx_path, self.threads)
