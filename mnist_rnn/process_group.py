@@ -1,4 +1,5 @@
-"""The end of a process of a multi-process run on the CPU (``ddp``, ``ddp_spawn`` with gloo).
+"""How the processes of a command end: those of a multi-process run on the CPU (``ddp``, ``ddp_spawn`` with gloo),
+and those a command starts, which end with it (:func:`sigterm_when_parent_ends`).
 
 A process that ends without destroying its torch.distributed process group leaves gloo's worker threads to the
 interpreter's finalisation, and now and then one of them is still joinable there: the process aborts with
@@ -11,8 +12,26 @@ backend, while the interpreter is still whole.
 from __future__ import annotations
 
 import atexit
+import contextlib
+import ctypes
+import signal
+import sys
 
 import torch
+
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def sigterm_when_parent_ends() -> bool:
+    """Have Linux send this process SIGTERM when its parent ends, even by SIGKILL (``PR_SET_PDEATHSIG``); False
+    where it cannot (macOS). Linux sends it when the *thread* that started this process ends, so the parent
+    must start it from a thread that lives as long as itself (its main thread)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    with contextlib.suppress(OSError, AttributeError):
+        return ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) == 0
+    return False
+
 
 _registered = False
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
-import ctypes
 import datetime
 import difflib
 import errno
@@ -54,6 +53,7 @@ from jsonargparse import get_loader
 from lightning.pytorch import Callback, LightningModule, Trainer
 
 from mnist_rnn.errors import SettingsError, UserError, first_few, first_line
+from mnist_rnn.process_group import sigterm_when_parent_ends
 from mnist_rnn.tools import expand_home
 
 try:
@@ -523,8 +523,7 @@ def end_with_tune() -> None:
     process closes its copy too: before, a tune killed with SIGKILL left its running trials training on,
     for hours, with no one to read their results.
     """
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    sigterm_when_parent_ends()
     from multiprocessing import forkserver
 
     server = forkserver._forkserver  # CPython's private state; the fd is None outside a forkserver's child

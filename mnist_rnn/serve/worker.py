@@ -6,11 +6,9 @@ It only runs the network, optionally on batches: uploads arrive already prepared
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import signal
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,6 +21,7 @@ from starlette.responses import Response
 from mnist_rnn.errors import muted
 from mnist_rnn.inference import ProbabilityModel, load_network
 from mnist_rnn.network import row_end_steps
+from mnist_rnn.process_group import sigterm_when_parent_ends
 from mnist_rnn.serve.http import API_PATH
 
 
@@ -58,19 +57,11 @@ class OnnxBackend(Backend):
         return outputs[0], (outputs[1] if len(outputs) > 1 else None)
 
 
-PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
-
-
 def end_when_serve_ends(serve: int) -> None:
-    """Have Linux send this process SIGTERM when ``serve`` ends (``PR_SET_PDEATHSIG``); its SIGTERM handler then
-    ends it, as serve is gone. Killed alone (kill -9, the out-of-memory killer), serve left its HTTP processes,
-    queue manager and inference worker running, holding the port, until their group got a SIGTERM. Linux sends
-    it when the *thread* that started this process ends: serve's main thread, which outlives the server. Not on
-    other systems (macOS), where the group's SIGTERM is still the way."""
-    if not sys.platform.startswith("linux"):
-        return
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) == 0 and os.getppid() != serve:
+    """Get SIGTERM when ``serve`` ends, whose handler then ends this process, as serve is gone. Killed alone
+    (kill -9, the out-of-memory killer), serve left its HTTP processes, queue manager and inference worker
+    running, holding the port, until their group got a SIGTERM (still the way on macOS)."""
+    if sigterm_when_parent_ends() and os.getppid() != serve:
         os.kill(os.getpid(), signal.SIGTERM)  # serve ended before the call: no signal would come
 
 
