@@ -107,6 +107,10 @@ class NotAnImage(ImageError):
     """Empty, or not in one of :data:`FORMATS` (an HTTP server answers 415, or 400 when empty)."""
 
 
+class VectorDrawing(NotAnImage):
+    """An SVG file: lines and shapes, no pixels (a minified one is a single line, as ``curl -d`` leaves a file)."""
+
+
 class ImageTooLarge(ImageError):
     """More pixels than the limit, or a decompression bomb (an HTTP server answers 413)."""
 
@@ -154,23 +158,29 @@ def decode_image(
         return _decode(data, name, formats, max_pixels)
 
 
+def _bomb_refused(error: Exception, name: str | Path | None, max_pixels: int) -> ImageTooLarge:
+    """Pillow's refusal of a picture of over twice its own limit (as it reads the header, or decodes a frame),
+    told with this limit: its message named its own (178,956,970 pixels)."""
+    found = re.search(r"\((\d+) pixels\)", str(error))
+    pixels = int(found[1]) if found else None
+    # Pillow's limit is below this one only where a program set it so (Image.MAX_IMAGE_PIXELS).
+    limit = max_pixels if pixels is None or pixels > max_pixels else 2 * Image.MAX_IMAGE_PIXELS
+    size = f"{pixels:,} pixels" if pixels is not None else f"over {2 * Image.MAX_IMAGE_PIXELS:,} pixels"
+    return ImageTooLarge(name, f"image of {size}: the limit is {limit:,} pixels")
+
+
 def _decode(data: bytes, name: str | Path | None, formats: tuple[str, ...], max_pixels: int) -> Image.Image:
     """:func:`decode_image` of a file's bytes."""
     try:
         image = Image.open(io.BytesIO(data), formats=formats)
     except Image.DecompressionBombError as error:
-        # Pillow refuses a picture of over twice its own limit as it reads the header, before the check below:
-        # its message named its limit (178,956,970 pixels), not this one.
-        found = re.search(r"\((\d+) pixels\)", str(error))
-        pixels = int(found[1]) if found else None
-        # Pillow's limit is below this one only where a program set it so (Image.MAX_IMAGE_PIXELS).
-        limit = max_pixels if pixels is None or pixels > max_pixels else 2 * Image.MAX_IMAGE_PIXELS
-        size = f"{pixels:,} pixels" if pixels is not None else f"over {2 * Image.MAX_IMAGE_PIXELS:,} pixels"
-        raise ImageTooLarge(name, f"image of {size}: the limit is {limit:,} pixels") from error
+        raise _bomb_refused(error, name, max_pixels) from error
     except (OSError, SyntaxError, ValueError) as error:  # PIL's UnidentifiedImageError is an OSError
         started = format_by_signature(data)
         if started is not None:  # a file cut off within its header: PIL cannot tell its format, its first bytes can
             raise DamagedImage(name, f"not a readable image (truncated or damaged {started} data)") from error
+        if b"<svg" in data[:4096].lower():
+            raise VectorDrawing(name, "not a readable image (an SVG drawing, not pixels: export it as PNG)") from error
         raise NotAnImage(name, f"not a readable image (not a {listed(formats)} file)") from error
     width, height = image.size
     if width * height > max_pixels:
@@ -183,14 +193,7 @@ def _decode(data: bytes, name: str | Path | None, formats: tuple[str, ...], max_
     try:
         image.load()
     except Image.DecompressionBombError as error:
-        # Pillow refuses a picture of over twice its own limit as it reads the header, before the check below:
-        # its message named its limit (178,956,970 pixels), not this one.
-        found = re.search(r"\((\d+) pixels\)", str(error))
-        pixels = int(found[1]) if found else None
-        # Pillow's limit is below this one only where a program set it so (Image.MAX_IMAGE_PIXELS).
-        limit = max_pixels if pixels is None or pixels > max_pixels else 2 * Image.MAX_IMAGE_PIXELS
-        size = f"{pixels:,} pixels" if pixels is not None else f"over {2 * Image.MAX_IMAGE_PIXELS:,} pixels"
-        raise ImageTooLarge(name, f"image of {size}: the limit is {limit:,} pixels") from error
+        raise _bomb_refused(error, name, max_pixels) from error
     except (OSError, SyntaxError, ValueError, EOFError) as error:
         raise DamagedImage(name, f"not a readable image (truncated or damaged {image.format} data: {error})") from error
     if image.mode == "LAB":  # a TIFF in CIELAB: Pillow converts it to nothing; its L channel is the lightness

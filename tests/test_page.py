@@ -165,9 +165,16 @@ def test_a_file_the_server_refuses_shows_the_error_alone(server, tmp_path):
     with chromium() as driver:
         driver.get(server + "/")
         hint = driver.find_element(By.ID, "hint")
-        for file, error in ((notes, "That file is not a picture"), (huge, "That image is too large")):
+        count_requests(driver)
+        for file, error, sent in (
+            (notes, "That file is not a picture", 1),
+            # refused before it is sent: over a phone's network it went up whole, only to get a 413 that spoke of
+            # base64 in JSON
+            (huge, "That image is too large (21.0 MB: the limit is 20 MB). Try a smaller one.", 1),
+        ):
             driver.find_element(By.ID, "file").send_keys(str(file))
             assert wait_for_answer(driver)["error"].startswith(error)
+            assert driver.execute_script("return window.posts") == sent
             time.sleep(0.3)  # the browser's own failure to show the file, should it come after the answer
             # The hint said "it was sent as it is, and the answer says what the server made of it" above an
             # error saying that there is no answer.

@@ -342,11 +342,15 @@ def test_the_size_limits_are_the_pictures_whatever_it_came_in():
         async def receive():
             return {"type": "http.request", "body": body, "more_body": False}
 
-        return await http.upload_bytes(scope, await http.read_body(receive))
+        return await http.upload_bytes(scope, await http.read_body(scope, receive))
 
     assert len(document) > 20 * 2**20 and asyncio.run(one(document)) == picture
     with pytest.raises(http.RequestError, match="upload of more than 28 MB: the limit is 20 MB for a picture"):
         asyncio.run(one(b"{" + bytes(29 * 2**20)))
+    # a file sent as it is was told of base64's allowance too, which is no concern of its sender
+    scope["headers"] = [(b"content-type", b"image/png")]
+    with pytest.raises(http.RequestError, match=r"^upload of more than 20 MB: the limit is 20 MB$"):
+        asyncio.run(one(b"\x89PNG" + bytes(29 * 2**20)))
     # base64 in MIME's lines of 76 with CRLFs, escaped in the JSON string: a 19.5 MB picture is a 27.4 MB body
     lines = base64.encodebytes(b"\x89PNG" + bytes(19 * 2**20 + 2**19)).replace(b"\n", b"\r\n")
     assert len(asyncio.run(one(b'{"image": "' + lines.replace(b"\r\n", b"\\r\\n") + b'"}'))) > 19 * 2**20
@@ -460,6 +464,18 @@ def bad_requests() -> list[tuple[str, dict, int, str]]:
         ("empty body", {"data": b"", "content_type": "image/png"}, 400, "empty file"),
         ("truncated file", {"data": png[: len(png) // 2], "content_type": "image/png"}, 400, "truncated"),
         ("over 20 MB", {"data": b"\x89PNG" + bytes(21 * 2**20), "content_type": "image/png"}, 413, "20 MB"),
+        # a file over the limit for a body: told of base64's allowance in JSON too ("a JSON body may reach 28 MB")
+        ("over 28 MB", {"data": bytes(30 * 2**20), "content_type": "image/png"}, 413, "20 MB: the limit is 20 MB"),
+        # minified, on one line: it was told to stop sending it with curl -d
+        (
+            "a one-line SVG",
+            {
+                "data": b'<svg xmlns="http://www.w3.org/2000/svg"><path d="M4 4L24 24"/></svg>',
+                "content_type": "image/svg+xml",
+            },
+            415,
+            "not a readable image (an SVG drawing, not pixels: export it as PNG): send one PNG, JPEG,",
+        ),
         ("over 50 million pixels", {"data": huge, "content_type": "image/png"}, 413, "7100 x 7100 pixels"),
         # Pillow refuses over 179 million pixels as it reads the header, and its message named its limit.
         (

@@ -24,6 +24,7 @@ from mnist_rnn.user_images import (
     ImageTooLarge,
     NotAnImage,
     UserImages,
+    VectorDrawing,
     decode_image,
     find_images,
     preparing_workers,
@@ -234,6 +235,8 @@ def test_bytes_and_paths_decode_alike_and_errors_say_why(tmp_path):
         scan.save(encoded, format.upper())
         with pytest.raises(DamagedImage, match=f"truncated or damaged {format} data"):
             decode_image(encoded.getvalue()[:cut])
+    with pytest.raises(VectorDrawing, match=r"\(an SVG drawing, not pixels: export it as PNG\)"):
+        decode_image(b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="28" height="28"/>')
     with pytest.raises(NotAnImage):  # "BM" begins a BMP, and other files too
         decode_image(b"BMW service report, 2026")
     with pytest.raises(ImageError, match="no such file") as error:

@@ -35,6 +35,7 @@ from mnist_rnn.user_images import (
     ImageTooLarge,
     NotAnImage,
     Preparation,
+    VectorDrawing,
     decode_image,
     format_by_signature,
     listed,
@@ -94,7 +95,8 @@ def prepare_upload(data: bytes, preparation: Preparation = prepare, subject: str
     try:
         image = decode_image(data)
     except NotAnImage as error:
-        raise RequestError(400 if not data else 415, f"{error}: send one {listed()} file", unreadable=True) from error
+        unreadable = not isinstance(error, VectorDrawing)  # a one-line SVG is no file curl -d cut its lines from
+        raise RequestError(400 if not data else 415, f"{error}: send one {listed()} file", unreadable) from error
     except ImageTooLarge as error:
         raise RequestError(413, str(error)) from error
     except DamagedImage as error:
@@ -109,9 +111,13 @@ def prepare_upload(data: bytes, preparation: Preparation = prepare, subject: str
     return prepared
 
 
-async def read_body(receive: Receive) -> bytes:
+async def read_body(scope: Scope, receive: Receive) -> bytes:
     """The whole request body, counting its bytes: over :data:`MAX_BODY` is a 413 (and a picture of over
-    :data:`MAX_BYTES` in it, :func:`upload_bytes`)."""
+    :data:`MAX_BYTES` in it, :func:`upload_bytes`). A body whose ``Content-Length`` is over is read without being
+    kept (read, up to :data:`DRAIN_LIMIT`, so that the client sees the 413): fifty such uploads at once held the
+    limit in memory each."""
+    declared = _content_length(scope)
+    keep = declared is None or declared <= MAX_BODY
     chunks, size = [], 0
     while True:
         message = await receive()
@@ -119,19 +125,28 @@ async def read_body(receive: Receive) -> bytes:
             raise RequestError(400, "the client went away before the body was complete")
         chunk = message.get("body", b"")
         size += len(chunk)
-        if size <= MAX_BODY:
+        if keep and size <= MAX_BODY:
             chunks.append(chunk)
         elif size > DRAIN_LIMIT:
             break
         if not message.get("more_body", False):
             break
-    if size > MAX_BODY:
+    if size > MAX_BODY or not keep:
+        if not _content_type(scope).startswith("application/json"):  # a file as it is: base64's allowance is not its
+            raise RequestError(413, f"upload of more than {MAX_BYTES // 2**20} MB: {TOO_LARGE}")
         raise RequestError(
             413,
-            f"upload of more than {MAX_BODY // 2**20} MB: {TOO_LARGE} for a picture (a JSON body holding one in "
-            f"base64 may reach {MAX_BODY // 2**20} MB)",
+            f"upload of more than {MAX_BODY // 2**20} MB: {TOO_LARGE} for a picture (its base64 in a JSON body may "
+            f"reach {MAX_BODY // 2**20} MB)",
         )
     return b"".join(chunks)
+
+
+def _content_length(scope: Scope) -> int | None:
+    """The body's size its ``Content-Length`` header gives; None without one (chunked), or a header not a number
+    (the HTTP server refuses those before this)."""
+    value = dict(scope["headers"]).get(b"content-length", b"")
+    return int(value) if value.isdigit() else None
 
 
 def checked_size(picture: bytes, sent_as: str = "upload") -> bytes:
@@ -336,7 +351,7 @@ class ImageUploads:
         scope = {**scope, "path": self.api_path, "raw_path": self.api_path.encode()}
         data = b""
         try:
-            data = await read_body(receive)
+            data = await read_body(scope, receive)
             body = await upload_bytes(scope, data)
             async with self.preparing(body):
                 # A client that gave up waiting (an app's timeout, often sent again at once) gets no answer:
