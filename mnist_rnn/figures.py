@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import os
 import textwrap
+from pathlib import Path
 from typing import Any
 
 import matplotlib
@@ -213,7 +214,11 @@ def run_settings(trainer: Trainer, pl_module: LightningModule) -> dict[str, Any]
     batch-50, 5-epoch run put the test command's own batch size and epochs (128, 15) in the HParams tab."""
     trained = getattr(pl_module, "checkpoint_run_settings", None)
     if trainer.state.fn != "fit" and trained:
-        return dict(trained)
+        if trainer.global_step > 0:  # fit's own test of its best checkpoint, in its run's folder
+            return dict(trained)
+        # A test command's row is marked as such: a copy of the run's settings at epoch 0, it read as another run
+        # trained for no epoch.
+        return {**trained, "command": trainer.state.fn.value, "checkpoint": _checkpoint_name(trainer.ckpt_path)}
     settings = dict(pl_module.hparams)
     if settings.get("weight_decay", 0) is None:  # the optimiser's own (model.py), shown as the number it is
         settings["weight_decay"] = getattr(pl_module, "weight_decay", None)
@@ -224,11 +229,25 @@ def run_settings(trainer: Trainer, pl_module: LightningModule) -> dict[str, Any]
             settings[key] = data[key]
     settings["seed"] = int(os.environ["PL_GLOBAL_SEED"]) if "PL_GLOBAL_SEED" in os.environ else None
     settings["max_epochs"] = trainer.max_epochs
-    # A smoke run with --trainer.limit_train_batches 20 differed from the full run only by its epochs.
-    settings["limit_train_batches"] = trainer.limit_train_batches
+    # A smoke run with --trainer.limit_train_batches 20 differed from the full run only by its epochs. As words:
+    # Lightning's 1.0 (all) and 20 (batches) in one column of numbers read as one batch and twenty.
+    limit = trainer.limit_train_batches
+    settings["limit_train_batches"] = (
+        "all"
+        if limit == 1.0 and isinstance(limit, float)
+        else f"{limit} batches"
+        if isinstance(limit, int)
+        else f"{limit:.0%}"
+    )
     settings["precision"] = str(trainer.precision)
     settings["gradient_clip_val"] = trainer.gradient_clip_val
+    settings["command"] = "fit"
     return settings
+
+
+def _checkpoint_name(path: str | None) -> str:
+    """The tested checkpoint as its run's folder and file (``version_0/checkpoints/best-....ckpt``)."""
+    return "/".join(Path(path).parts[-3:]) if path else "None"
 
 
 def short_names(class_names: list[str] | None, num_classes: int) -> list[str]:
@@ -546,13 +565,19 @@ def log_hparams_with_metrics(
         writer.add_scalar(name, value, step)
 
 
+# The pixels' normalisation, which the data set decides (the CLI links it): as columns, they took two of the five
+# the table shows at first (those whose values differ between the runs) from the test accuracy, beside dataset.
+FOLLOW_FROM_THE_DATA_SET = ("mean", "std")
+
+
 def plain_hparams(params: dict[str, Any]) -> dict[str, int | float | str]:
     """The settings worth a column in TensorBoard's table, as it shows them best: numbers, strings, booleans
     as ``"true"``/``"false"`` and ``None`` as ``"None"``; without Lightning's private entries
-    (``_instantiator``, the class that LightningCLI built) and without lists such as ``class_names``."""
+    (``_instantiator``, the class that LightningCLI built), :data:`FOLLOW_FROM_THE_DATA_SET` and lists such as
+    ``class_names``."""
     plain: dict[str, int | float | str] = {}
     for key, value in params.items():
-        if key.startswith("_"):
+        if key.startswith("_") or key in FOLLOW_FROM_THE_DATA_SET:
             continue
         if isinstance(value, bool):
             plain[key] = "true" if value else "false"

@@ -131,7 +131,9 @@ def test_fit_then_test_writes_the_figures_the_calibration_and_the_hparams(run):
     values = hparams_values(accumulator)
     assert values["batch_size"] == 20 and values["val_size"] == 40 and values["dataset"] == "mnist"
     assert values["max_epochs"] == 1 and values["precision"] == "32-true" and values["seed"] == 42
-    assert values["limit_train_batches"] == 1.0  # a whole epoch (a smoke run's limit told it apart)
+    # a whole epoch (a smoke run's limit told it apart), as a word: 1.0 beside another run's 200 read as 1 batch
+    assert values["limit_train_batches"] == "all" and values["command"] == "fit"
+    assert "checkpoint" not in values and "mean" not in values and "std" not in values  # std follows the data set
     assert values["bidirectional"] == "false" and values["normalize"] == "false"  # seed.yaml: no standardising
     # Every string setting has its values (without them TensorBoard's page warns "cannot process domain type").
     infos = {info["name"]: info for info in served["hparamInfos"]}
@@ -166,7 +168,9 @@ def test_the_test_subcommand_alone_writes_the_pictures_too(run, fake_data_dir, m
     # The HParams row is the tested run's (batch 20, 1 epoch), not the test command's defaults (128, 15).
     values = hparams_values(accumulator)
     assert (values["batch_size"], values["max_epochs"], values["val_size"]) == (20, 1, 40)
-    assert hparams_values(events(run)) == values
+    # marked as a test of that checkpoint: a copy of its run's row at epoch 0 read as a run trained for none
+    assert values.pop("command") == "test" and values.pop("checkpoint") == f"version_0/checkpoints/{best.name}"
+    assert hparams_values(events(run)) == {**values, "command": "fit"}
 
 
 def test_the_hparams_tab_shows_the_weight_decay_the_optimiser_got():
@@ -518,7 +522,7 @@ def test_every_count_of_the_confusion_matrix_fits_its_cell_apart_from_its_neighb
 
 
 def test_booleans_and_none_become_words_in_the_hparams_tab():
-    assert plain_hparams({"flip": False, "bias": None, "lr": 0.1, "names": ["a"], "_x": 1}) == {
+    assert plain_hparams({"flip": False, "bias": None, "lr": 0.1, "names": ["a"], "_x": 1, "std": 0.3}) == {
         "flip": "false",
         "bias": "None",
         "lr": 0.1,
