@@ -122,6 +122,8 @@ def test_calibrate_fits_on_the_validation_split_and_writes_the_checkpoint(run, f
     main(["calibrate", "--ckpt_path", str(path), "--data.data_dir", str(fake_data_dir)])
     out = capsys.readouterr().out
     assert "Validation split, 40 images" in out and "calibration error (ECE, 15 bins)" in out
+    # in float32 (as predict and serve compute it): "unchanged" beside a bf16 run's validation said otherwise
+    assert " in float32, unchanged by T), uncalibrated (T = 1) -> calibrated:" in out
     temperature = temperature_of(path)
     assert f"Wrote temperature {temperature:.4f} into {path}" in out
     assert temperature != 1.0 and [p.name for p in tmp_path.iterdir()] == ["model.ckpt"]  # no partial file
