@@ -39,6 +39,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from mnist_rnn import stopping
 from mnist_rnn.errors import DataError, UserError, first_line
 from mnist_rnn.inference import (
     Parity,
@@ -196,7 +197,10 @@ def check_images(
             images = data.load_split(train=False)[0][:count]
         except DataError as error:
             if required:
-                leave_out = "or leave --data.data_dir out, and the export is checked on generated images"
+                leave_out = (
+                    "or leave --data.data_dir out: the export is checked on the test set of the folder the "
+                    "checkpoint was trained from, or on generated images where it is not there"
+                )
                 raise UserError(f"{str(error).rstrip('.')}; {leave_out}") from error
             # not there, or unreadable: fall back to generated images
         else:
@@ -233,8 +237,9 @@ def export_checkpoint(
     if format not in FORMATS:
         raise UserError(f"--format {format}: choose one of {', '.join(FORMATS)}")
     ckpt_path = Path(ckpt_path)
+    named = output is not None
     output = Path(output) if output is not None else ckpt_path.with_suffix(f".{format}")
-    check_output(output, format, overwrite)
+    check_output(output, format, overwrite, named)
     network = load_network(ckpt_path)
     model = ProbabilityModel(network)
     if check:  # the images first: a missing test set is refused before the export's half a minute
@@ -256,8 +261,9 @@ def export_checkpoint(
     return output, parity
 
 
-def check_output(output: Path, format: str, overwrite: bool) -> None:
-    """Refuse, before the work, an ``--output`` that cannot be or should not be written."""
+def check_output(output: Path, format: str, overwrite: bool, named: bool = True) -> None:
+    """Refuse, before the work, an ``--output`` that cannot be or should not be written (``named``: by the user;
+    else it is the checkpoint's name with the format's suffix)."""
     if output.is_dir():
         raise UserError(f"--output {output}: a folder; name a file in it, e.g. {output / f'model.{format}'}")
     if not output.parent.is_dir():
@@ -271,7 +277,16 @@ def check_output(output: Path, format: str, overwrite: bool) -> None:
             f"reader takes it for something else"
         )
     if output.exists() and not overwrite:
+        if not named:  # the second export of a checkpoint: the user passed no --output
+            raise UserError(
+                f"{output} exists (the default --output, the checkpoint's name with .{format}); pass --overwrite to "
+                "replace it, or --output another file"
+            )
         raise UserError(f"--output {output}: the file exists; pass --overwrite to replace it")
+    if not os.access(output.parent, os.W_OK | os.X_OK):  # refused after the export and its check, naming a .partial
+        read_only = os.statvfs(output.parent).f_flag & os.ST_RDONLY
+        why = "a read-only file system" if read_only else "no permission to write there"
+        raise UserError(f"--output {output}: the folder {output.parent} cannot be written to ({why}); nothing written")
 
 
 class ExportCheckError(Exception):
@@ -317,6 +332,7 @@ def main(argv: list[str]) -> None:
     check_checkpoint(args.ckpt_path)
     if args.format == "onnx":
         _require_onnx()
+    stopping.doing("while exporting and checking the model; nothing was written")
     data_dir = args.data_dir if args.data_dir is not None else default_data_dir(args.ckpt_path)
     try:
         output, parity = export_checkpoint(

@@ -188,7 +188,8 @@ def test_a_data_dir_without_the_test_set_is_refused_before_the_export(checkpoint
     assert error == (
         f"mnist-rnn: error: MNIST files not found in {missing / 'MNIST' / 'raw'}/: missing t10k-images-idx3-ubyte, "
         "t10k-labels-idx1-ubyte. Pass --data.data_dir pointing at a folder that holds MNIST/raw/; or leave "
-        "--data.data_dir out, and the export is checked on generated images\n"
+        "--data.data_dir out: the export is checked on the test set of the folder the checkpoint was trained from, "
+        "or on generated images where it is not there\n"
     )
     assert list(tmp_path.iterdir()) == []
 
@@ -293,6 +294,15 @@ def test_an_existing_file_is_replaced_only_with_overwrite(checkpoint, tmp_path, 
     assert output.read_bytes() == b"the user's own file"
     main([*args, "--overwrite"])
     assert f"Wrote {output}" in capsys.readouterr().out
+    # the default output, exported a second time: it named --output, which the user had not passed
+    default = ["export", "--ckpt_path", str(checkpoint), "--format", "pt2"]
+    main(default)
+    capsys.readouterr()
+    assert one_line_error(default, capsys) == (
+        f"mnist-rnn: error: {checkpoint.with_suffix('.pt2')} exists (the default --output, the checkpoint's name "
+        "with .pt2); pass --overwrite to replace it, or --output another file\n"
+    )
+    checkpoint.with_suffix(".pt2").unlink()
     assert torch.export.load(str(output)).module()(torch.zeros(1, 1, 28, 28, dtype=torch.uint8))[0].shape == (1, 10)
     assert [p.name for p in tmp_path.iterdir()] == ["digits.pt2"]
 
@@ -315,9 +325,14 @@ def small_disk(tmp_path, request):
 @pytest.mark.parametrize(
     "small_disk, format, reason",
     [
-        pytest.param("size=16k", "pt2", "No space left on device", id="full disk, pt2"),
-        pytest.param("size=16k", "onnx", "No space left on device", id="full disk, onnx"),
-        pytest.param("ro,size=1m", "pt2", "Read-only file system", id="read-only"),
+        pytest.param("size=16k", "pt2", ": cannot be written ([Errno 28] No space left on device", id="full disk, pt2"),
+        pytest.param(
+            "size=16k", "onnx", ": cannot be written ([Errno 28] No space left on device", id="full disk, onnx"
+        ),
+        # before the export and its check (it named the hidden .partial file, after them)
+        pytest.param(
+            "ro,size=1m", "pt2", ": the folder DISK cannot be written to (a read-only file system)", id="read-only"
+        ),
     ],
     indirect=["small_disk"],
 )
@@ -331,7 +346,7 @@ def test_an_output_that_cannot_be_written_is_one_line_and_leaves_no_file(checkpo
     )
     assert result.returncode == 2, result.stderr
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("mnist-rnn: error: "), result.stderr
-    assert f"--output {output}: cannot be written ([Errno" in result.stderr and reason in result.stderr
+    assert f"--output {output}{reason.replace('DISK', str(small_disk))}" in result.stderr
     assert list(small_disk.iterdir()) == []  # no partial file
 
 
