@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import numbers
 import warnings
+from pathlib import Path
 from typing import Any, Literal
 
 import torch
@@ -29,7 +30,7 @@ from mnist_rnn.augment import random_affine, random_erase, random_flip
 from mnist_rnn.calibration import N_BINS
 from mnist_rnn.cpu_threads import CPUThreads
 from mnist_rnn.cuda_graph import CudaGraphSetting, GraphedNetwork, wanted
-from mnist_rnn.errors import SettingsError, tell
+from mnist_rnn.errors import SettingsError, UserError, tell
 from mnist_rnn.figures import TestFigures, TrainingCharts, run_settings
 from mnist_rnn.network import CELLS, NETWORK_DEFAULTS, SEQUENCES, Cell, RNNNetwork, Sequence
 from mnist_rnn.process_group import destroy_at_exit
@@ -195,6 +196,13 @@ class RNNClassifier(LightningModule):
             for metric in self.modules():
                 if isinstance(metric, Metric):
                     metric.reset()
+            # load_from_checkpoint hands the model out in eval mode, for reading images, and Lightning's fit keeps
+            # the mode it finds: fine-tuned from Python, it trained without its dropout (and on a GPU cuDNN refuses
+            # an LSTM's backward pass in eval mode). A model wholly in eval mode is not one with parts frozen on
+            # purpose: it trains in training mode. Here, before the callbacks' on_fit_start: Lightning's model
+            # summary said "0 Modules in train mode".
+            if not any(module.training for module in self.modules()):
+                self.train()
 
     def _check_data_set(self) -> None:
         """Refuse a data module of another data set than the model's (the CLI refuses it before; this is for
@@ -401,15 +409,15 @@ class RNNClassifier(LightningModule):
         were off. Here, not in ``on_load_checkpoint``, which the Trainer calls too when it resumes a run: Lightning
         2.6's fit loop keeps the mode it finds, and a resumed run trained in eval mode, without its dropout (on
         a GPU, cuDNN refuses an LSTM's backward pass in eval mode)."""
-        return super().load_from_checkpoint(*args, **kwargs).eval()
+        from mnist_rnn.checkpoint import check_checkpoint
 
-    def on_fit_start(self) -> None:
-        # load_from_checkpoint hands the model out in eval mode, for reading images, and Lightning's fit keeps
-        # the mode it finds: fine-tuned from Python, it trained without its dropout (and on a GPU cuDNN refuses
-        # an LSTM's backward pass in eval mode). A model wholly in eval mode is not one with parts frozen on
-        # purpose: it trains in training mode.
-        if not any(module.training for module in self.modules()):
-            self.train()
+        path = kwargs.get("checkpoint_path", args[0] if args else None)
+        if isinstance(path, (str, Path)) and not str(path).startswith(("http://", "https://", "s3://", "gs://")):
+            try:  # torch's own errors: "KeyError: 101" for a text file, a zip reader's for a truncated checkpoint
+                check_checkpoint(path)
+            except UserError as error:
+                raise UserError(str(error).removeprefix("--ckpt_path ")) from None
+        return super().load_from_checkpoint(*args, **kwargs).eval()
 
     def on_train_start(self) -> None:
         # Training changes the weights: a loaded val/acc no longer holds, nor does a loaded temperature (a run

@@ -1,5 +1,6 @@
 import csv
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from mnist_rnn.cli import build_cli
 from mnist_rnn.data import MNISTDataModule
+from mnist_rnn.errors import UserError
 from mnist_rnn.model import RNNClassifier
 from mnist_rnn.precision import cpu_bf16
 from mnist_rnn.serve.worker import TorchBackend
@@ -310,9 +312,21 @@ def test_a_loaded_checkpoint_reads_images_as_the_readme_says(fake_data_dir, in_t
     assert modes == [True, True]
     # So does the loaded model fine-tuned from Python (Lightning's fit keeps the mode it finds: it trained in
     # eval mode, without its dropout), and it stays in training mode afterwards, as any fitted module does.
+    # By the callbacks' on_fit_start too: Lightning's model summary said "0 Modules in train mode".
     modes.clear()
+    at_start = LambdaCallback(on_fit_start=lambda trainer, module: modes.append(module.training))
     tuned = Trainer(max_steps=2, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                    enable_model_summary=False, accelerator="cpu", callbacks=[probe])  # fmt: skip
+                    enable_model_summary=False, accelerator="cpu", callbacks=[at_start, probe])  # fmt: skip
     loaded = RNNClassifier.load_from_checkpoint("model.ckpt")
     tuned.fit(loaded, MNISTDataModule(data_dir=str(fake_data_dir), val_size=40, batch_size=20))
-    assert modes == [True, True] and all(module.training for module in loaded.modules())
+    assert modes == [True, True, True] and all(module.training for module in loaded.modules())
+
+
+def test_loading_a_file_that_is_no_checkpoint_from_python_says_what_it_is(in_tmp_dir):
+    """It was torch's own error: KeyError: 101 for a text file, "PytorchStreamReader failed reading zip archive"
+    for a truncated checkpoint."""
+    Path("notes.txt").write_text("my notes")
+    with pytest.raises(UserError, match=r"^notes.txt: not a checkpoint \(not a file written by torch.save, or"):
+        RNNClassifier.load_from_checkpoint("notes.txt")
+    with pytest.raises(UserError, match=r"^missing.ckpt: no such file$"):
+        RNNClassifier.load_from_checkpoint(Path("missing.ckpt"))
