@@ -1,11 +1,13 @@
 """Training speed on the CPU with torch's own thread count and with the CLI's one thread per idle core
-(mnist_rnn/cpu_threads.py), on a quiet machine and with one core kept busy by another process.
+(mnist_rnn/cpu_threads.py), on a quiet machine, with one core kept busy by another process, and with every core
+kept busy.
 
     python -m benchmarks.busy_core --data-dir ../shared/mnist [--rounds 2] [--batches 80]
 
 Each round runs the real ``fit --config configs/fast.yaml`` for ``--batches`` training batches, twice per
 condition, alternately: with ``OMP_NUM_THREADS`` set to torch's own count (the CLI then keeps it: the behaviour
-before), and without (the CLI counts the idle cores). "busy" starts a Python loop spinning on one core first.
+before), and without (the CLI counts the idle cores). "busy" starts a Python loop spinning on one core first,
+"all busy" one on each core (the CLI then trains on one thread).
 It prints the training batches per second of each run (Lightning's progress bar's own rate) and, per
 condition, the median ratio of the two. A "quiet" row where the CLI itself found a core busy (another program
 was running) says so: its ratio is not the quiet machine's.
@@ -56,8 +58,8 @@ def main() -> None:
     kinds = {"torch's threads": {**plain, "OMP_NUM_THREADS": str(threads)}, "idle cores": plain}
     print(f"CPU {os.cpu_count()} cores, torch's threads {threads}; training batches per second, configs/fast.yaml")
     with tempfile.TemporaryDirectory() as log_dir:
-        for condition in ("quiet", "busy"):
-            spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if condition == "busy" else None
+        for condition, spinning in (("quiet", 0), ("busy", 1), ("all busy", os.cpu_count() or 1)):
+            spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(spinning)]
             try:
                 rates: dict[str, list[float]] = {kind: [] for kind in kinds}
                 busy_found = 0  # runs in which the CLI saw a busy core
@@ -67,7 +69,7 @@ def main() -> None:
                         rates[kind].append(rate)
                         busy_found += busy
             finally:
-                if spinner is not None:
+                for spinner in spinners:
                     spinner.kill()
                     spinner.wait()
             shown = "; ".join(f"{kind}: {', '.join(f'{rate:.1f}' for rate in got)}" for kind, got in rates.items())

@@ -91,10 +91,14 @@ class CPUThreads(Callback):
         self.torch_threads = threads
         torch.set_num_threads(fewer)
         busy, command = cores - idle, getattr(stage, "value", stage)  # Lightning's TrainerFn, or a name
+        which = (
+            f"all {cores} CPU cores are"
+            if busy == cores
+            else f"{busy} of the {cores} CPU cores {'is' if busy == 1 else 'are'}"
+        )
         tell(
-            f"{busy} of the {cores} CPU cores {'is' if busy == 1 else 'are'} busy with other work: {command} "
-            f"runs on {fewer} thread{'s' if fewer > 1 else ''}, not {threads}, which is faster while that lasts "
-            "(OMP_NUM_THREADS=N chooses)"
+            f"{which} busy with other work: {command} runs on {fewer} thread{'s' if fewer > 1 else ''}, not "
+            f"{threads}, which is faster while that lasts (OMP_NUM_THREADS=N chooses)"
         )
 
     def teardown(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
