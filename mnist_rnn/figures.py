@@ -167,7 +167,7 @@ CHARTS = {
         "accuracy: train/acc (per epoch) and val/acc": ["Multiline", [r"^train/acc$", r"^val/acc$"]],
         # train/loss is what training minimises, label smoothing included; train/cross_entropy (logged with
         # label smoothing only) is the same measure as val/loss, which the two lines of a chart invite comparing.
-        "loss: train/loss (per step, with label smoothing where set), train/cross_entropy (without it) and val/loss": [
+        "loss: train/loss (with label smoothing), train/cross_entropy and val/loss (without)": [
             "Multiline",
             [r"^train/loss$", r"^train/cross_entropy$", r"^val/loss$"],
         ],

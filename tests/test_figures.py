@@ -101,7 +101,7 @@ def test_a_fit_lays_out_its_main_curves_in_the_custom_scalars_tab(run):
     charts = {chart.title: list(chart.multiline.tag) for category in layout.category for chart in category.chart}
     assert charts == {
         "accuracy: train/acc (per epoch) and val/acc": [r"^train/acc$", r"^val/acc$"],
-        "loss: train/loss (per step, with label smoothing where set), train/cross_entropy (without it) and val/loss": [
+        "loss: train/loss (with label smoothing), train/cross_entropy and val/loss (without)": [
             r"^train/loss$",
             r"^train/cross_entropy$",
             r"^val/loss$",
