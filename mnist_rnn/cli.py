@@ -49,6 +49,7 @@ from lightning.pytorch import Trainer
 from lightning.pytorch.accelerators import AcceleratorRegistry
 from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar, Timer, TQDMProgressBar
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI, SaveConfigCallback
+from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.plugins.io import CheckpointIO
 from lightning.pytorch.utilities import LightningEnum
 
@@ -560,6 +561,7 @@ class MNISTRNNCLI(LightningCLI):
     def _run_subcommand(self, subcommand: str) -> None:
         """Run the command; one that fails before its first training step (a setting Lightning refuses only
         then, a checkpoint that does not fit the run) leaves no run folder holding nothing but its settings."""
+        _one_version_for_the_loggers(self.trainer.loggers)
         logger = self.trainer.logger
         folder = Path(logger.log_dir) if logger is not None and logger.log_dir else None
         new = folder is not None and not folder.exists()
@@ -1498,6 +1500,22 @@ def _check_cpu_devices(trainer: Any) -> None:
         f"--trainer.devices {shown}: on the CPU ({why}) devices is a number of processes, 1 or more "
         "(a list such as 0,1, or -1, names GPUs)"
     )
+
+
+def _one_version_for_the_loggers(loggers: list[Any]) -> None:
+    """Loggers that write under the same folder (``--trainer.logger+=CSVLogger --trainer.logger.save_dir .``
+    beside TensorBoard) take the first one's version: each counted the versions for itself, and the CSV file went
+    to ``version_1`` while the run's events and checkpoints were in ``version_0``. Not a version set by hand."""
+    first = loggers[0] if loggers else None
+    for logger in loggers[1:]:
+        # _version: Lightning's CSV and TensorBoard loggers keep the version given (None: the next free one) there
+        if getattr(logger, "_version", 0) is None and getattr(logger, "root_dir", None) == first.root_dir:
+            if isinstance(logger, CSVLogger):
+                if (Path(first.log_dir) / "metrics.csv").exists():
+                    continue  # a resumed run's: the CSV logger would delete the file it has, so a folder of its own
+                # its warning that the folder holds files (the first logger's), whose metrics.csv it would delete
+                warnings.filterwarnings("ignore", message=f"Experiment logs directory {re.escape(first.log_dir)} ")
+            logger._version = first.version
 
 
 def _logger_settings(trainer: Any) -> list[Any]:

@@ -3,6 +3,7 @@
 import os
 import re
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -894,6 +895,27 @@ def test_last_resumes_a_run_of_several_loggers_or_of_a_named_version(loggers, fa
     capsys.readouterr()
     main([*resume_args(fake_data_dir, 2), *loggers, *root, "--ckpt_path", "last"])
     assert f"resuming from {last}" in capsys.readouterr().err
+
+
+def test_a_csv_logger_beside_tensorboard_writes_into_the_runs_folder(fake_data_dir, in_tmp_dir, capsys):
+    """Each logger counted the versions for itself: the CSV file went to version_1, the events and checkpoints to
+    version_0 (and a second run's to version_3 and version_2); the CSV logger warned that it would delete the
+    folder's files."""
+    csv = ["--trainer.logger+=CSVLogger", "--trainer.logger.save_dir", "."]
+    for _ in range(2):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            main([*resume_args(fake_data_dir, 1), *csv])
+        assert not [str(w.message) for w in caught if "exists and is not empty" in str(w.message)]
+    for version in ("version_0", "version_1"):
+        run = Path("lightning_logs") / version
+        assert (run / "metrics.csv").is_file() and list(run.glob("events.out.tfevents.*")), list(run.iterdir())
+    assert sorted(path.name for path in Path("lightning_logs").iterdir()) == ["version_0", "version_1"]
+    # resumed: into a new folder, beside its events (in the resumed one, the CSV logger deletes the metrics.csv)
+    main([*resume_args(fake_data_dir, 2), *csv, "--ckpt_path", "last"])
+    assert "resuming from lightning_logs/version_1/checkpoints/last.ckpt" in capsys.readouterr().err
+    assert (Path("lightning_logs/version_1") / "metrics.csv").read_text().count("\n") > 1
+    assert list(Path("lightning_logs/version_2").glob("metrics.csv"))
 
 
 @pytest.mark.parametrize("fills", ["calibration", "test"])
