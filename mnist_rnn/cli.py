@@ -1506,10 +1506,11 @@ def _one_version_for_the_loggers(loggers: list[Any]) -> None:
     """Loggers that write under the same folder (``--trainer.logger+=CSVLogger --trainer.logger.save_dir .``
     beside TensorBoard) take the first one's version: each counted the versions for itself, and the CSV file went
     to ``version_1`` while the run's events and checkpoints were in ``version_0``. Not a version set by hand."""
-    first = loggers[0] if loggers else None
+    root = getattr(loggers[0], "root_dir", None) if loggers else None
     for logger in loggers[1:]:
         # _version: Lightning's CSV and TensorBoard loggers keep the version given (None: the next free one) there
-        if getattr(logger, "_version", 0) is None and getattr(logger, "root_dir", None) == first.root_dir:
+        if root is not None and getattr(logger, "_version", 0) is None and getattr(logger, "root_dir", None) == root:
+            first = loggers[0]
             if isinstance(logger, CSVLogger):
                 if (Path(first.log_dir) / "metrics.csv").exists():
                     continue  # a resumed run's: the CSV logger would delete the file it has, so a folder of its own

@@ -229,20 +229,20 @@ def run_settings(trainer: Trainer, pl_module: LightningModule) -> dict[str, Any]
             settings[key] = data[key]
     settings["seed"] = int(os.environ["PL_GLOBAL_SEED"]) if "PL_GLOBAL_SEED" in os.environ else None
     settings["max_epochs"] = trainer.max_epochs
-    # A smoke run with --trainer.limit_train_batches 20 differed from the full run only by its epochs. As words:
-    # Lightning's 1.0 (all) and 20 (batches) in one column of numbers read as one batch and twenty.
-    limit = trainer.limit_train_batches
-    settings["limit_train_batches"] = (
-        "all"
-        if limit == 1.0 and isinstance(limit, float)
-        else f"{limit} batches"
-        if isinstance(limit, int)
-        else f"{limit:.0%}"
-    )
+    # A smoke run with --trainer.limit_train_batches 20 differed from the full run only by its epochs.
+    settings["limit_train_batches"] = _batches_shown(trainer.limit_train_batches)
     settings["precision"] = str(trainer.precision)
     settings["gradient_clip_val"] = trainer.gradient_clip_val
     settings["command"] = "fit"
     return settings
+
+
+def _batches_shown(limit: int | float) -> str:
+    """``limit_train_batches`` in words: Lightning's 1.0 (all) and 20 (batches), in one column of numbers, read as
+    one batch and twenty."""
+    if isinstance(limit, int):
+        return f"{limit} batch{'' if limit == 1 else 'es'}"
+    return "all" if limit >= 1.0 else f"{limit:.0%}"
 
 
 def _checkpoint_name(path: str | None) -> str:
