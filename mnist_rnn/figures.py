@@ -161,7 +161,8 @@ def first_ink_rows(images: Tensor) -> Tensor:
 
 
 # TensorBoard's "Custom Scalars" tab: the curves a newcomer looks for first, each pair on one chart (the
-# Scalars tab sorts its groups by name and opens epoch and hp/ first, with train and val on separate charts).
+# Scalars tab sorts its groups by name and opens the first two, epoch and the learning rate, with train and val
+# folded away, on separate charts).
 CHARTS = {
     "Training": {
         "accuracy: train/acc (per epoch) and val/acc": ["Multiline", [r"^train/acc$", r"^val/acc$"]],
@@ -190,19 +191,15 @@ def _tensorboard(trainer: Trainer) -> TensorBoardLogger | None:
 
 
 def _final_metrics(trainer: Trainer, pl_module: LightningModule) -> dict[str, float]:
-    """The metrics of the hyperparameters tab, under names of their own (``hp/...``), so that writing them
-    adds no point to the curves of ``val/acc`` and ``test/*``: ``hp/val_acc`` (of the tested weights, saved
-    in their checkpoint, where known), ``hp/test_acc`` and ``hp/test_ece`` (calibrated)."""
-    metrics = {}
+    """The one metric of the hyperparameters tab that no curve has: ``test/checkpoint_val_acc``, the val/acc of
+    the tested weights (saved in their checkpoint, where known), under a name of its own, so that writing it adds
+    no point to the ``val/acc`` curve. The tab takes the others from the run's scalars (``test/acc``,
+    ``test/ece``). They had copies under ``hp/``, whose three lone points were the charts TensorBoard opens first
+    (after ``epoch``), the training curves folded away below."""
     val_acc = getattr(pl_module, "checkpoint_val_acc", None)
     if val_acc is None and "val/acc" in trainer.callback_metrics:
         val_acc = float(trainer.callback_metrics["val/acc"])
-    if val_acc is not None:
-        metrics["hp/val_acc"] = float(val_acc)
-    for name in ("acc", "ece"):
-        if f"test/{name}" in trainer.callback_metrics:
-            metrics[f"hp/test_{name}"] = float(trainer.callback_metrics[f"test/{name}"])
-    return metrics
+    return {} if val_acc is None else {"test/checkpoint_val_acc": float(val_acc)}
 
 
 def run_settings(trainer: Trainer, pl_module: LightningModule) -> dict[str, Any]:
@@ -544,8 +541,8 @@ def log_hparams_with_metrics(
     """Fill TensorBoard's hyperparameters tab: the run's settings and its final metrics.
 
     ``TensorBoardLogger.log_hyperparams(params, metrics)`` would do it but logs the metrics at step 0, which
-    draws a false first point on the metric's curve. Here the metrics have names of their own (``hp/...``,
-    see :func:`_final_metrics`), logged once at ``step``, so no curve of the run gets a false point.
+    draws a false first point on the metric's curve. Here ``metrics`` (scalars that no curve has, see
+    :func:`_final_metrics`) are logged once at ``step``; the tab lists every scalar of the runs as a metric.
     Booleans go as ``"true"``/``"false"``, which torch would write as 0 and 1.
 
     Only the run's values (the session's start and end) are written, no experiment summary. TensorBoard takes
@@ -555,8 +552,6 @@ def log_hparams_with_metrics(
     run's values: each string setting's filter lists every value the runs have, each number's the range,
     and the settings that differ between the runs come first: the columns shown at first.
     """
-    if not metrics:
-        return
     _experiment, start, end = hparams(plain_hparams(params), metrics)
     writer = logger.experiment
     for summary in (start, end):
