@@ -181,7 +181,7 @@ class SafeModelCheckpoint(ModelCheckpoint):
     # ----- keeping last.ckpt current -------------------------------------------------------------------
     # Lightning (2.6) rewrites last.ckpt at the end of an epoch only when a top-k file was saved at the same
     # step: after an epoch that did not improve val/acc, last.ckpt would still hold an older epoch, and a
-    # resumed run would redo it. These two hooks refresh it at the end of every epoch.
+    # resumed run would redo it. These two hooks refresh it at each validation and at the end of every epoch.
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         super().on_validation_end(trainer, pl_module)
@@ -190,8 +190,10 @@ class SafeModelCheckpoint(ModelCheckpoint):
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         super().on_train_epoch_end(trainer, pl_module)
-        if self._should_save_on_train_epoch_end(trainer):
-            self._refresh_last(trainer)
+        # Every epoch, validated or not: with --trainer.check_val_every_n_epoch 2 the epochs between validations
+        # were never saved, and a run of 3 epochs left a last.ckpt of 2, redone by --ckpt_path last. (A save at
+        # this step already, at the validation that ended the epoch, is not repeated.)
+        self._refresh_last(trainer)
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         # Lightning (2.6) saves last.ckpt here even under fast_dev_run, which saves nothing else: each smoke

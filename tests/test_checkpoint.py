@@ -236,17 +236,21 @@ def test_a_resumed_run_that_does_better_saves_its_own_best(fake_data_dir, in_tmp
     assert earlier_best.is_file()  # not deleted: it belongs to the earlier run's folder
 
 
-def test_last_checkpoint_is_refreshed_every_epoch(fake_data_dir, in_tmp_dir):
-    # Lightning alone rewrites last.ckpt only when val/acc improves; a constant lr of 0 never improves it.
+@pytest.mark.parametrize("validated_every", [1, 2])
+def test_last_checkpoint_is_refreshed_every_epoch(validated_every, fake_data_dir, in_tmp_dir):
+    # Lightning alone rewrites last.ckpt only when val/acc improves; a constant lr of 0 never improves it. With
+    # check_val_every_n_epoch 2, the last epoch of 3, not validated, was not saved: --ckpt_path last redid it.
     checkpoint = SafeModelCheckpoint(dirpath="ckpts", save_last=True, monitor="val/acc", mode="max")
     data = MNISTDataModule(data_dir=str(fake_data_dir), val_size=40, batch_size=20)
-    trainer = Trainer(
-        max_epochs=3, callbacks=[checkpoint], logger=False, enable_progress_bar=False, plugins=[AtomicCheckpointIO()]
-    )
+    trainer = Trainer(max_epochs=3, callbacks=[checkpoint], logger=False, enable_progress_bar=False,
+                      plugins=[AtomicCheckpointIO()], check_val_every_n_epoch=validated_every)  # fmt: skip
     model = RNNClassifier(hidden_size=16)
     model.configure_optimizers = lambda: torch.optim.SGD(model.parameters(), lr=0.0)
     trainer.fit(model, datamodule=data)
     assert load(in_tmp_dir / "ckpts" / "last.ckpt")["global_step"] == 3 * STEPS_PER_EPOCH
+    assert sorted(path.name for path in (in_tmp_dir / "ckpts").iterdir() if path.name.startswith("last")) == [
+        "last.ckpt"
+    ]
 
 
 def test_find_last_checkpoint_takes_the_newest(tmp_path):
