@@ -696,8 +696,10 @@ class MNISTRNNCLI(LightningCLI):
     def after_test(self) -> None:
         """The test's accuracy and calibration in the same lines as after ``fit``, below Lightning's table."""
         metrics = {key: float(value) for key, value in self.trainer.callback_metrics.items()}
-        self._print_test_results(metrics, str(self.trainer.ckpt_path))
-        note_if_uncalibrated(self.trainer.ckpt_path)
+        # under ddp_spawn the test ran in spawned processes, and this one's Trainer has no ckpt_path ("from None")
+        tested = self.trainer.ckpt_path or self.config.test.get("ckpt_path")
+        self._print_test_results(metrics, str(tested))
+        note_if_uncalibrated(tested)
         self._exit_if_stopped("testing")
 
     def _images_run(self, batches: list[int | float], dataset: Any) -> str:

@@ -149,6 +149,11 @@ def test_ddp_spawn_fits_and_validates_to_the_end(fake_data_dir, tmp_path):
     assert re.search(r"Test accuracy [0-9.]+% \(test error [0-9.]+%\) on the test images, from .*best-", log), log
     assert re.search(r"Validation accuracy [0-9.]+% \(error [0-9.]+%\) on the validation images \(held out", log)
     assert sorted(p.name for p in (tmp_path / "lightning_logs").iterdir()) == ["version_0", "version_1"]
+    # the test command's line named no checkpoint ("from None"): this process's Trainer never loaded it
+    test = ["test", "--ckpt_path", "best", *data_args(fake_data_dir), *QUIET, *spawn]
+    assert finish(cli_subprocess(test, tmp_path), timeout=300) == 0, (tmp_path / "run.log").read_text()
+    log = (tmp_path / "run.log").read_text()
+    assert re.search(r"on the test images, from lightning_logs/version_0/checkpoints/best-", log), log
 
 
 @pytest.mark.slow
