@@ -496,6 +496,9 @@ class MNISTRNNCLI(LightningCLI):
             config.progress_bar.refresh_rate = 0
             # One process: the table is written by one process from its own rows, and a folder of
             # images is too little work to share.
+            typed = any(arg.startswith("--trainer.devices") for arg in self.raw_args)  # a config's is a recipe's
+            if typed and str(config.trainer.devices) not in ("1", "auto"):
+                warn(f"predict runs in one process: --trainer.devices {config.trainer.devices} is not used")
             config.trainer.devices = 1
             logger = config.trainer.logger
             if getattr(logger, "class_path", None) == TENSORBOARD:
@@ -653,6 +656,11 @@ class MNISTRNNCLI(LightningCLI):
         """Calibrate the best checkpoint on the validation split (:mod:`mnist_rnn.calibration`), then test it, as
         the lab did, so one command gives the final numbers."""
         trainer = self.trainer
+        if trainer.fast_dev_run and not trainer.interrupted:  # a smoke run, which saves nothing to test
+            tell(
+                "--trainer.fast_dev_run: no calibration nor test after it (test --trainer.fast_dev_run true runs one)",
+                after_progress_bar=True,
+            )
         if trainer.fast_dev_run or trainer.interrupted or trainer.barebones:  # barebones: self.log is off
             return
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""

@@ -19,9 +19,12 @@ from tests.bad_inputs import BAD_INPUTS, make_data
 from tests.helpers import QUIET, SEED_CONFIG, data_args, fit_tiny, one_line_error
 
 
-def test_seed_config_fast_dev_run(fake_data_dir, in_tmp_dir):
+def test_seed_config_fast_dev_run(fake_data_dir, in_tmp_dir, capsys):
     cli = build_cli(["fit", "--config", SEED_CONFIG, *data_args(fake_data_dir), *QUIET, "--trainer.fast_dev_run", "1"])
     assert cli.trainer.state.finished and cli.trainer.global_step == 1
+    # fit's test after it is left out, and said to be (Lightning's fast_dev_run runs train, val and test)
+    err = capsys.readouterr().err
+    assert "mnist-rnn: --trainer.fast_dev_run: no calibration nor test after it (test --trainer.fast_dev_run" in err
     assert cli.model.hparams.hidden_size == 128 and cli.datamodule.batch_size == 20  # the config, then the options
     # A smoke test writes nothing: Lightning's ModelCheckpoint left a checkpoints/last.ckpt in the working folder.
     assert sorted(in_tmp_dir.rglob("*")) == []

@@ -467,6 +467,11 @@ def test_a_typed_precision_predict_does_not_use_is_said(checkpoint, pictures, in
     ) in err
     predict(checkpoint, pictures)
     assert "is not used" not in capsys.readouterr().err
+    # so are more processes, which it ran as one without a word
+    predict(checkpoint, pictures, "--trainer.devices", "2", "--trainer.accelerator", "cpu")
+    assert (
+        "mnist-rnn: warning: predict runs in one process: --trainer.devices 2 is not used\n" in capsys.readouterr().err
+    )
 
 
 @pytest.mark.slow
