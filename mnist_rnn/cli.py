@@ -1039,6 +1039,18 @@ def project_recipe(path: Path) -> str | None:
     return f"the project's own is {project_config} (run from {PROJECT_CONFIGS.parent}, or pass that path)"
 
 
+def yaml_problem(error: yaml.YAMLError) -> str:
+    """Where and what YAML's parser found wrong: `` at line 4, column 3: expected ',' or '}', but got '<scalar>'
+    (while parsing a flow mapping that starts at line 2)``."""
+    mark = getattr(error, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    problem = getattr(error, "problem", None) or first_line(error)
+    context, start = getattr(error, "context", None), getattr(error, "context_mark", None)
+    if context and start:  # where the unclosed bracket or quote began
+        problem += f" ({context} that starts at line {start.line + 1})"
+    return f"{where}: {problem}"
+
+
 def _check_config_files(args: list[str]) -> None:
     """Name the file and the line of a config file that is not valid YAML, or that is empty; point a README
     recipe (``configs/fast.yaml``) given outside the project's folder at the project's own file.
@@ -1055,13 +1067,7 @@ def _check_config_files(args: list[str]) -> None:
             text = path.read_text()
             settings = yaml.safe_load(text)
         except yaml.YAMLError as error:
-            mark = getattr(error, "problem_mark", None)
-            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-            problem = getattr(error, "problem", None) or first_line(error)
-            context, start = getattr(error, "context", None), getattr(error, "context_mark", None)
-            if context and start:  # where the unclosed bracket or quote began
-                problem += f" ({context} that starts at line {start.line + 1})"
-            raise UserError(f"--config {path}: not valid YAML{where}: {problem}") from error
+            raise UserError(f"--config {path}: not valid YAML{yaml_problem(error)}") from error
         except (OSError, UnicodeDecodeError) as error:
             raise UserError(f"--config {path}: cannot be read ({first_line(error)})") from error
         if settings is None:

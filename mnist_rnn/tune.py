@@ -91,14 +91,18 @@ def read_space(path: Path) -> dict[str, Any]:
     (a float drawn on a log scale), ``{float: [low, high]}`` or ``{int: [low, high]}``, these two with an
     optional ``step``. Keys may also nest as in a ``fit`` config (``model: {lr: {log: [...]}}``).
     """
+    from mnist_rnn.cli import project_recipe, repeated_key, yaml_problem
+
+    recipe = project_recipe(path)
+    if recipe:  # docs/tune.md's configs/tune_fast.yaml, from another folder
+        raise UserError(f"--space {path}: no such file in {Path.cwd()}; {recipe}")
     try:
         text = path.read_text()
         space = load_yaml(text)
-    except OSError as error:
+    except (OSError, UnicodeDecodeError) as error:  # not UTF-8: a traceback before
         raise UserError(f"--space {path}: cannot be read ({first_line(error)})") from error
     except yaml.YAMLError as error:
-        raise UserError(f"--space {path}: not valid YAML ({first_line(error)})") from error
-    from mnist_rnn.cli import repeated_key
+        raise UserError(f"--space {path}: not valid YAML{yaml_problem(error)}") from error
 
     if repeated := repeated_key(text):
         raise UserError(f"--space {path}: {repeated}: keep one")
@@ -614,8 +618,19 @@ class Tuner:
         # than started afresh: a fresh start spends many seconds importing torch and Lightning again.
         self.processes_context = multiprocessing.get_context("forkserver")
         self.processes_context.set_forkserver_preload(["mnist_rnn.cli", "mnist_rnn.tune"])
+        # Started now, ignoring SIGINT (inherited through its exec): CPython's forkserver ignores Ctrl+C only after
+        # its preload, and a Ctrl+C in the seconds it imports torch killed it (the trial's start: EOFError).
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            from multiprocessing import forkserver
+
+            forkserver.ensure_running()
+        finally:
+            signal.signal(signal.SIGINT, previous)
         self.processes: set[Any] = set()
-        self.lock = threading.Lock()
+        # Reentrant: the signal handler takes it in the main thread, which with --workers 1 may hold it itself (Optuna
+        # runs the trial there, and process.start() takes seconds while the forkserver imports torch).
+        self.lock = threading.RLock()
         self.gpus = GPUShares(_gpu_count())
         self.disk_full: str | None = None  # why a trial failed for want of space: no trial more starts
         self.stopped_by: int | None = None
@@ -884,6 +899,8 @@ class Tuner:
                     return 128 + self.stopped_by
                 process.start()
                 self.processes.add(process)
+                if self.stopped_by is not None:  # the signal came while it started: the handler did not see it
+                    os.kill(process.pid, signal.SIGTERM)
             try:
                 process.join()
                 return process.exitcode

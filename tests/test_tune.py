@@ -142,6 +142,21 @@ def test_a_bad_fit_option_or_base_config_is_one_line(fake_data_dir, in_tmp_dir, 
     assert "missing.yaml: no such file" in tune_error(args, capsys)
 
 
+def test_a_space_file_that_is_not_yaml_or_not_here_is_one_line(in_tmp_dir, capsys):
+    """Not UTF-8 (a Latin-1 comment, a picture renamed): a UnicodeDecodeError traceback. Broken YAML: no line.
+    docs/tune.md's configs/tune_fast.yaml from another folder: no word of the project's own."""
+    args = ["--config", SEED_CONFIG, "--space"]
+    Path("latin1.yaml").write_bytes(b"model.lr: {log: [1.0e-3, 3.0e-2]}  # caf\xe9\n")
+    assert "--space latin1.yaml: cannot be read ('utf-8' codec can't decode byte 0xe9" in tune_error(
+        [*args, "latin1.yaml"], capsys
+    )
+    Path("broken.yaml").write_text("model.lr: {log: [1.0e-3, 3.0e-2]\nmodel.hidden_size: [64, 128]\n")
+    err = tune_error([*args, "broken.yaml"], capsys)
+    assert "--space broken.yaml: not valid YAML at line 2, column 1: " in err and "starts at line 1)" in err
+    err = tune_error([*args, "configs/tune_fast.yaml"], capsys)
+    assert f"--space configs/tune_fast.yaml: no such file in {in_tmp_dir}; the project's own is " in err
+
+
 def test_bad_tune_options_are_one_line(capsys):
     assert "the following arguments are required: --space" in tune_error(["--config", SEED_CONFIG], capsys)
     err = tune_error(["--config", SEED_CONFIG, "--space", "s.yaml", "--trials", "many"], capsys)
@@ -423,6 +438,31 @@ def test_a_trial_cut_off_before_it_began_does_not_hold_up_the_next_command(fake_
     log = (tmp_path / "run.log").read_text()
     assert f"tune: trial {cut_off.number} was cut off before it began: marked FAIL" in log
     assert study_states(db).count("COMPLETE") == 2 and study_states(db)[cut_off.number] == "FAIL"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("to", ["tune", "its group"])
+def test_ctrl_c_as_the_first_trial_starts_stops_the_study(to, fake_data_dir, tmp_path):
+    """The first trial's start waits seconds for the process server to import torch. A SIGINT then hung tune for
+    good: its handler, in the same thread, waited for the lock that thread held (--workers 1). Sent to the group
+    (Ctrl+C in a terminal) it also killed the server as it imported torch: a traceback, exit 1."""
+    args = ["tune", *write_study_files(tmp_path, fake_data_dir), "--trials", "2"]
+    run = cli_subprocess(args, tmp_path, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (tmp_path / "tune" / "base" / "trial_0000" / "config.yaml").exists():
+            assert run.poll() is None and time.monotonic() < deadline, (tmp_path / "run.log").read_text()
+            time.sleep(0.05)
+        if to == "tune":
+            os.kill(run.pid, signal.SIGINT)
+        else:
+            os.killpg(run.pid, signal.SIGINT)
+        assert finish(run, timeout=120) == 128 + signal.SIGINT, (tmp_path / "run.log").read_text()
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(run.pid, signal.SIGKILL)
+    log = (tmp_path / "run.log").read_text()
+    assert "tune: SIGINT: stopping the running trials" in log and "Traceback" not in log, log
 
 
 @pytest.mark.slow
