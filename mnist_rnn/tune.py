@@ -1280,6 +1280,8 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(128 + tuner.stopped_by)
     except UserError:
         raise
+    except BrokenPipeError:
+        raise  # `tune ... | head`: the CLI's one line for a closed output (it named the study's folder)
     except OSError as error:
         if error.errno == errno.ENOSPC:
             raise UserError(

@@ -157,6 +157,19 @@ def test_a_space_file_that_is_not_yaml_or_not_here_is_one_line(in_tmp_dir, capsy
     assert f"--space configs/tune_fast.yaml: no such file in {in_tmp_dir}; the project's own is " in err
 
 
+def test_output_whose_reader_closes_it_is_the_pipes_line(fake_data_dir, in_tmp_dir, monkeypatch, capsys):
+    """`tune ... | head -1`: it said "tune/base: [Errno 32] Broken pipe", which reads as a fault of the folder."""
+
+    def closed(self, *args, **kwargs):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(tune.Tuner, "write_results", closed)
+    with pytest.raises(SystemExit):
+        main(["tune", *write_study_files(in_tmp_dir, fake_data_dir), "--trials", "1"])
+    err = capsys.readouterr().err
+    assert "the program reading the output closed it (a pipe to head?)" in err and "Errno 32" not in err, err
+
+
 def test_bad_tune_options_are_one_line(capsys):
     assert "the following arguments are required: --space" in tune_error(["--config", SEED_CONFIG], capsys)
     err = tune_error(["--config", SEED_CONFIG, "--space", "s.yaml", "--trials", "many"], capsys)
