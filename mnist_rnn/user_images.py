@@ -533,6 +533,7 @@ class UserImages(Dataset):
                 "their prepared images would overwrite or join them: name another folder"
             )
         written: list[Path] = []
+        replaced: list[str] = []  # files that were there before: an earlier run's, or the user's own
         current: Path | None = None
         try:
             folder.mkdir(parents=True, exist_ok=True)
@@ -544,6 +545,8 @@ class UserImages(Dataset):
                     name = f"{path.stem}-{count}.png"
                 taken.add(name)
                 current = folder / name
+                if current.exists():
+                    replaced.append(name)
                 Image.fromarray(np.asarray(image[0])).save(current)
                 written.append(current)
         except OSError as error:
@@ -551,5 +554,9 @@ class UserImages(Dataset):
                 with contextlib.suppress(OSError):
                     current.unlink()
             raise UserError(f"cannot save the prepared images in {folder}: {error.strerror or error}") from error
+        if replaced:  # said, not done silently: a file of the user's own in that folder was overwritten unsaid
+            warn(
+                f"--data.save_prepared {folder}: replaced {len(replaced)} files that were there: {first_few(replaced)}"
+            )
         self.saved = written
         return written
