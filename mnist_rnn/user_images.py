@@ -555,8 +555,7 @@ class UserImages(Dataset):
                     current.unlink()
             raise UserError(f"cannot save the prepared images in {folder}: {error.strerror or error}") from error
         if replaced:  # said, not done silently: a file of the user's own in that folder was overwritten unsaid
-            warn(
-                f"--data.save_prepared {folder}: replaced {len(replaced)} files that were there: {first_few(replaced)}"
-            )
+            files = f"{len(replaced)} file{'s' if len(replaced) > 1 else ''}"
+            warn(f"--data.save_prepared {folder}: replaced {files} already there: {first_few(replaced)}")
         self.saved = written
         return written

@@ -328,7 +328,7 @@ def test_save_prepared_writes_the_images_the_model_saw(checkpoint, pictures, in_
     # Into a folder that holds files of those names (an earlier run's, or the user's own): replaced, not unsaid.
     predict(checkpoint, pictures / "five.bmp", "--data.save_prepared", "prepared")
     err = capsys.readouterr().err
-    assert "mnist-rnn: warning: --data.save_prepared prepared: replaced 1 files that were there: five.png" in err
+    assert "mnist-rnn: warning: --data.save_prepared prepared: replaced 1 file already there: five.png" in err
 
 
 def test_the_agreement_benchmark_reads_error_and_blank_rows(checkpoint, pictures, tmp_path, capsys):
