@@ -249,6 +249,14 @@ def what_is_missing(path: str | Path) -> str:
     return "no such file or folder"
 
 
+def natural_order(path: Path) -> tuple[list[str | int], str]:
+    """The order a file manager lists files in: ``2.png`` before ``10.png`` (their numbers as numbers; the plain
+    order put ``10.png``, ``100.png`` and ``1000.png`` before ``2.png``), ``Scan`` beside ``scan``."""
+    text = str(path)
+    parts = re.split(r"(\d+)", text.lower())  # text at even places, digits at odd ones: each compares with its kind
+    return [int(part) if index % 2 else part for index, part in enumerate(parts)], text
+
+
 def find_images(path_or_glob: str | Path) -> list[Path]:
     """The image files a user means: one file, the images in a folder, or the images a glob matches.
 
@@ -276,8 +284,8 @@ def find_images(path_or_glob: str | Path) -> list[Path]:
         candidates = _glob(str(path_or_glob), unreadable)
     # A link to nothing is one of the user's files too: with an image suffix it gets its row, with its reason.
     files = [p for p in candidates if p.is_file() or (p.is_symlink() and not p.exists())]
-    found = sorted(p for p in files if p.suffix.lower() in IMAGE_SUFFIXES)
-    others = sorted(p for p in files if p.suffix.lower() not in IMAGE_SUFFIXES)
+    found = sorted((p for p in files if p.suffix.lower() in IMAGE_SUFFIXES), key=natural_order)
+    others = sorted((p for p in files if p.suffix.lower() not in IMAGE_SUFFIXES), key=natural_order)
     named = first_few(others)
     every_image = f"--data.predict_path '{path / '**' / '*'}'"
     if path.is_dir() and (found or below):

@@ -112,6 +112,14 @@ def test_saved_prepared_images_are_named_after_their_files_without_collisions(tm
         assert torch.equal(torch.from_numpy(np.array(Image.open(path)))[None], image)
 
 
+def test_images_come_in_the_order_a_file_manager_lists_them(tmp_path):
+    """Numbered files came as 1, 10, 100, 1000, 1001, ..., 2: the order of their names' characters."""
+    for name in ("10.png", "2.png", "1.png", "100.png", "Scan 3.png", "scan 20.png", "scan 3b.png"):
+        (tmp_path / name).touch()
+    names = [p.name for p in find_images(tmp_path)]
+    assert names == ["1.png", "2.png", "10.png", "100.png", "Scan 3.png", "scan 3b.png", "scan 20.png"]
+
+
 def test_find_images_in_a_folder_a_glob_or_one_file(tmp_path, capsys):
     for name in ("b.png", "a.JPG", "c.bmp", "d.gif", "e.jpeg", "g.webp", "h.tif", "i.HEIC", "notes.txt", ".DS_Store"):
         (tmp_path / name).touch()
