@@ -211,6 +211,14 @@ class SaveOwnConfig(SaveConfigCallback):
                     "settings (a run without a logger saves them in its --trainer.default_root_dir): move the file, "
                     "or pass --trainer.default_root_dir DIR"
                 )
+            if path.is_file() and not self.config.get("ckpt_path"):  # a resumed run saves its settings again
+                # A version named by hand, used again (or one folder without a logger): Lightning's own callback
+                # refuses; this one replaces the file, as a resume needs, so it says so.
+                warn(
+                    f"{path.parent} holds an earlier run: its {self.config_filename} is replaced by this command's "
+                    "settings, and both runs' files are mixed there (another --trainer.logger.version keeps them "
+                    "apart)"
+                )
         super().setup(trainer, pl_module, stage)
 
 

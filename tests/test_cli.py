@@ -900,6 +900,19 @@ def test_last_resumes_a_run_of_several_loggers_or_of_a_named_version(loggers, fa
     assert f"resuming from {last}" in capsys.readouterr().err
 
 
+def test_a_new_run_into_an_earlier_runs_named_version_says_it_mixes_them(fake_data_dir, in_tmp_dir, capsys):
+    """A version named by hand, used again: its config.yaml became the second run's, its checkpoints and events
+    mixed with the first's, without a word (Lightning's own callback refuses). A resume into it is no news."""
+    named = ["--trainer.logger.init_args.version", "v1"]
+    main([*resume_args(fake_data_dir, 1), *named])
+    assert "holds an earlier run" not in capsys.readouterr().err
+    main([*resume_args(fake_data_dir, 1), *named, "--model.lr", "0.002"])
+    err = capsys.readouterr().err
+    assert "mnist-rnn: warning: lightning_logs/v1 holds an earlier run: its config.yaml is replaced by " in err
+    main([*resume_args(fake_data_dir, 2), *named, "--model.lr", "0.002", "--ckpt_path", "last"])
+    assert "holds an earlier run" not in capsys.readouterr().err
+
+
 def test_a_csv_logger_beside_tensorboard_writes_into_the_runs_folder(fake_data_dir, in_tmp_dir, capsys):
     """Each logger counted the versions for itself: the CSV file went to version_1, the events and checkpoints to
     version_0 (and a second run's to version_3 and version_2); the CSV logger warned that it would delete the
