@@ -409,10 +409,12 @@ class RNNClassifier(LightningModule):
         were off. Here, not in ``on_load_checkpoint``, which the Trainer calls too when it resumes a run: Lightning
         2.6's fit loop keeps the mode it finds, and a resumed run trained in eval mode, without its dropout (on
         a GPU, cuDNN refuses an LSTM's backward pass in eval mode)."""
+        from fsspec.utils import get_protocol
+
         from mnist_rnn.checkpoint import check_checkpoint
 
         path = kwargs.get("checkpoint_path", args[0] if args else None)
-        if isinstance(path, (str, Path)) and not str(path).startswith(("http://", "https://", "s3://", "gs://")):
+        if isinstance(path, (str, Path)) and get_protocol(str(path)) == "file":  # not a URL (http, s3, ...)
             try:  # torch's own errors: "KeyError: 101" for a text file, a zip reader's for a truncated checkpoint
                 check_checkpoint(path)
             except UserError as error:

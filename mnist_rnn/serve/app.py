@@ -36,7 +36,7 @@ from mnist_rnn.inference import (
     onnx_bytes,
 )
 from mnist_rnn.network import RNNNetwork
-from mnist_rnn.serve.http import API_PATH, ImageUploads, http_error
+from mnist_rnn.serve.http import API_PATH, MAX_BYTES, ImageUploads, http_error
 from mnist_rnn.serve.worker import DigitAPI, OnnxBackend, end_when_serve_ends
 from mnist_rnn.tools import ToolParser
 from mnist_rnn.user_images import preparation_for, subject_of
@@ -154,6 +154,7 @@ def build_server(
         "backend": backend,
         "description": describe(hparams),
         "class_names": class_names,
+        "max_upload_bytes": MAX_BYTES,  # the page refuses a larger file before sending it
         **{key: hparams.get(key) for key in ("dataset", "cell", "sequence", "bidirectional", "hidden_size")},
     }
     dataset = hparams.get("dataset") or "mnist"
