@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import csv
 import datetime
 import difflib
@@ -602,6 +603,23 @@ def _engine_kwargs(url: str) -> dict[str, Any]:
     return {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
 
 
+def trials_without_heartbeat(study: Any) -> set[int]:
+    """The ids of the study's running trials that never recorded a heartbeat, which Optuna's own check of
+    stale trials passes over. (Optuna has no public way to read heartbeats: this reads its tables.)"""
+    from optuna.storages._rdb import models
+    from optuna.storages._rdb.storage import _create_scoped_session
+
+    storage = study._storage
+    storage = getattr(storage, "_backend", storage)  # the RDBStorage under Optuna's cache
+    with _create_scoped_session(storage.scoped_session) as session:
+        query = session.query(models.TrialModel.trial_id).filter(
+            models.TrialModel.study_id == study._study_id,
+            models.TrialModel.state == optuna.trial.TrialState.RUNNING,
+            ~models.TrialModel.heartbeats.any(),
+        )
+        return {trial_id for (trial_id,) in query}
+
+
 class TrialFailed(Exception):
     """A trial that did not finish training: its reason is the last line of its log, or the signal."""
 
@@ -815,18 +833,26 @@ class Tuner:
                 )
 
     def fail_unstarted_trials(self) -> None:
-        """Mark FAIL the running trials that never began: their command was killed between creating the
-        trial and its first heartbeat, so Optuna's heartbeat check never sees them, and each would hold a
-        place in the study for ever (the next command waits for it). A live trial takes its settings at
-        once; one without any after two heartbeat intervals never will. It had no settings to run again."""
+        """Mark FAIL the running trials that never sent a heartbeat: their command was killed between creating
+        the trial and the first heartbeat (Optuna sends it from a thread, which may come after the settings),
+        so Optuna's heartbeat check never sees them, and each would hold a place in the study for ever (the
+        next command waited for it: a hang). A live trial sends one at once; one without any after two
+        heartbeat intervals never will. Settings it had taken (a re-run's come with it from the queue) are
+        queued again, as Optuna does for a trial whose heartbeats stopped."""
         too_old = datetime.datetime.now() - datetime.timedelta(seconds=2 * self.options.heartbeat)
-        running = self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
-        for trial in running:
-            if trial.params or trial.datetime_start is None or trial.datetime_start > too_old:
+        silent = trials_without_heartbeat(self.study)
+        storage = self.study._storage
+        for trial in self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+            if trial._trial_id not in silent or trial.datetime_start is None or trial.datetime_start > too_old:
                 continue
             with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):  # another command did it
-                self.study._storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
-                print(f"tune: trial {trial.number} was cut off before it began: marked FAIL")
+                storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
+                if not trial.params:
+                    print(f"tune: trial {trial.number} was cut off before it began: marked FAIL")
+                    continue
+                queue_again = storage.get_heartbeat_stale_trial_callback()
+                queue_again(self.study, copy.deepcopy(storage.get_trial(trial._trial_id)))
+                print(f"tune: trial {trial.number} was cut off before its first heartbeat: marked FAIL, queued again")
 
     # --- one trial ---
 

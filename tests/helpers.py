@@ -115,19 +115,24 @@ def cli_subprocess(args: list[str], cwd: Path, extra_env: dict[str, str] | None 
         **(extra_env or {}),
     }
     log = open(cwd / "run.log", "ab")
-    return subprocess.Popen(
+    process = subprocess.Popen(
         [sys.executable, "-m", "mnist_rnn", *args], cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, **kwargs
     )
+    process.log_path = cwd / "run.log"  # shown by finish() when the command hangs
+    return process
 
 
 def finish(process: subprocess.Popen, timeout: float = 240) -> int:
-    """Wait for a subprocess (killing it after ``timeout`` seconds, so a hang fails instead of blocking CI)."""
+    """Wait for a subprocess (killing it after ``timeout`` seconds, so a hang fails instead of blocking CI,
+    with the end of its log: where it hung)."""
     try:
         return process.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
-        raise
+        log = getattr(process, "log_path", None)
+        shown = log.read_text(errors="replace")[-6000:] if log is not None and log.exists() else "(no log)"
+        pytest.fail(f"{' '.join(map(str, process.args[1:4]))} ... did not end in {timeout:g} s; its log:\n{shown}")
 
 
 def one_line_error(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:

@@ -437,20 +437,37 @@ def test_a_trial_gets_sigterm_when_tune_is_killed(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_trial_cut_off_before_it_began_does_not_hold_up_the_next_command(fake_data_dir, tmp_path):
-    """A kill between a trial's creation and its first heartbeat leaves it RUNNING without settings, where
-    Optuna's heartbeat check never looks: the next command marks it FAIL instead of waiting for it for ever."""
+@pytest.mark.parametrize("settings", ["none yet", "a re-run's"])
+def test_a_trial_cut_off_before_its_first_heartbeat_does_not_hold_up_the_next_one(settings, fake_data_dir, tmp_path):
+    """A kill between a trial's creation and its first heartbeat (sent from a thread, maybe after the trial took
+    its settings; a re-run's come with it from the queue) leaves it RUNNING where Optuna's heartbeat check never
+    looks: the next command waited for it for ever (a CI hang). It is marked FAIL, and settings it had are run
+    again."""
     args = ["tune", *write_study_files(tmp_path, fake_data_dir), "--trials", "2", "--workers", "2", "--heartbeat", "2"]
     db = tmp_path / "tune" / "base" / "study.db"
     db.parent.mkdir(parents=True)
     study = optuna.create_study(study_name="base", storage=f"sqlite:///{db}", direction="maximize")
-    cut_off = study.ask()  # RUNNING, no settings, no heartbeat: as a SIGKILL at that instant leaves it
+    params = {"model.lr": 0.01, "model.hidden_size": 16}
+    if settings == "a re-run's":  # as Optuna queues a trial whose heartbeats stopped
+        distributions = {
+            "model.lr": optuna.distributions.FloatDistribution(1e-3, 3e-2, log=True),
+            "model.hidden_size": optuna.distributions.IntDistribution(8, 16, step=8),
+        }
+        queued = optuna.create_trial(state=optuna.trial.TrialState.WAITING, params=params, distributions=distributions)
+        study.add_trial(queued)
+    cut_off = study.ask()  # RUNNING, no heartbeat: as a SIGKILL at that instant leaves it
     time.sleep(4.5)  # older than two heartbeat intervals
     run = cli_subprocess(args, tmp_path)
     assert finish(run, timeout=180) == 0, (tmp_path / "run.log").read_text()
     log = (tmp_path / "run.log").read_text()
-    assert f"tune: trial {cut_off.number} was cut off before it began: marked FAIL" in log
     assert study_states(db).count("COMPLETE") == 2 and study_states(db)[cut_off.number] == "FAIL"
+    if settings == "none yet":
+        assert f"tune: trial {cut_off.number} was cut off before it began: marked FAIL" in log
+    else:
+        said = f"tune: trial {cut_off.number} was cut off before its first heartbeat: marked FAIL, queued again"
+        assert said in log
+        again = [t for t in study.get_trials() if t.system_attrs.get("failed_trial") == cut_off.number]
+        assert len(again) == 1 and again[0].state.name == "COMPLETE" and again[0].params == params
 
 
 @pytest.mark.slow
