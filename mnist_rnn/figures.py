@@ -61,8 +61,8 @@ class TestFigures(Callback):
         # and the test images per class.
         self.reading_correct: Tensor | None = None
         self.class_counts: Tensor | None = None
-        # Per confidence bin, at T = 1 and at the network's temperature (2, BINS): images, the sum of their
-        # confidences, right answers. Sums, so that several processes add theirs up.
+        # (3, 2, BINS): images, the sum of their confidences and right answers, at T = 1 and at the network's
+        # temperature, per confidence bin. Sums, so that several processes add theirs up.
         self.bins: Tensor | None = None
 
     def on_test_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:

@@ -41,11 +41,19 @@ class StopOnNonFiniteLoss(Callback):
             raise SettingsError(f"check_every_n_steps must be positive, got {check_every_n_steps}")
         self.check_every_n_steps = check_every_n_steps
         self._first_bad: Tensor | None = None  # global step of the first non-finite loss, or -1
+        self._step = 0  # the optimiser step of the current batch (on_train_batch_start)
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self.check_every_n_steps is None:
             self.check_every_n_steps = 1 if pl_module.device.type == "cpu" else 50
         self._first_bad = torch.tensor(-1, device=pl_module.device)
+
+    def on_train_batch_start(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        # The optimiser step this batch's loss goes into (0-based): with accumulate_grad_batches > 1 the batches
+        # before the step see the same global_step, which only the last one increments.
+        self._step = trainer.global_step
 
     def on_train_batch_end(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
@@ -53,7 +61,7 @@ class StopOnNonFiniteLoss(Callback):
         loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
         if not isinstance(loss, Tensor) or self._first_bad is None:
             return  # a skipped step (training_step returned None)
-        step = trainer.global_step - 1  # the optimiser step this batch just made (0-based)
+        step = self._step
         bad = ~torch.isfinite(loss.detach()).all()
         self._first_bad = torch.where(bad & (self._first_bad < 0), step, self._first_bad)
         if (step + 1) % self.check_every_n_steps == 0:

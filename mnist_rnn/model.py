@@ -165,6 +165,7 @@ class RNNClassifier(LightningModule):
         self.test_ece = calibration_error_metric(num_classes)
         # val/acc of the weights, read from their checkpoint, for TensorBoard's hyperparameters tab.
         self.checkpoint_val_acc: float | None = None
+        self._validated_at_step: int | None = None  # the global step of the last validation (not a sanity check)
         self.checkpoint_run_settings: dict[str, Any] | None = None  # see figures.run_settings
         # The network's training pass as a CUDA graph, captured on the first training batch (on a GPU).
         self.graphed: GraphedNetwork | None = None
@@ -306,8 +307,15 @@ class RNNClassifier(LightningModule):
         if not self._logs_this_step():
             return
         norms = [p.grad.detach().norm() for p in self.parameters() if p.grad is not None]
-        if norms:
-            self.log("train/grad_norm", torch.stack(norms).norm())
+        if not norms:
+            return
+        norm = torch.stack(norms).norm()
+        scaler = getattr(self.trainer.precision_plugin, "scaler", None)  # float16 mixed precision's loss scale
+        if scaler is not None and getattr(optimizer, "_step_supports_amp_scaling", False):
+            # Lightning unscales the gradients before this hook only for an optimiser that does not unscale them
+            # itself; a fused Adam does, in its step: the norm was the loss scale (65,536 at first) times too big.
+            norm = norm / scaler.get_scale()
+        self.log("train/grad_norm", norm)
 
     def _logs_this_step(self) -> bool:
         """Whether the Trainer writes step metrics after this step (every ``log_every_n_steps``), or the
@@ -387,11 +395,17 @@ class RNNClassifier(LightningModule):
             callbacks.append(LearningRateMonitor(logging_interval="step"))
         return callbacks
 
+    def on_validation_epoch_end(self) -> None:
+        if not self.trainer.sanity_checking:
+            self._validated_at_step = self.trainer.global_step
+
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Keep the val/acc of these weights in their checkpoint, so a later test can report it, and the
-        precision they trained in, so a test of the checkpoint alone (copied out of its run) runs in it."""
+        precision they trained in, so a test of the checkpoint alone (copied out of its run) runs in it.
+        Only where these weights are the validated ones: ``last.ckpt``, also saved at an epoch's end without a
+        validation (``check_val_every_n_epoch 2``) or on a stop, carried the val/acc of earlier weights."""
         val_acc = self.trainer.callback_metrics.get("val/acc") if self._trainer is not None else None
-        if val_acc is not None:
+        if val_acc is not None and self._validated_at_step == self.trainer.global_step:
             checkpoint["val_acc"] = float(val_acc)
         if self._trainer is not None:
             checkpoint["precision"] = str(self.trainer.precision)

@@ -26,7 +26,7 @@ from torch import Tensor
 
 from mnist_rnn.errors import UserError, tell, warn
 from mnist_rnn.figures import short_names
-from mnist_rnn.user_images import UserImages, subject_of
+from mnist_rnn.user_images import UserImages, natural_order, subject_of
 
 HEADER = ("path", "digit", "probability")  # a model of MNIST; other data sets: "class" instead of "digit"
 FILE_NAME = "predictions.csv"
@@ -100,7 +100,7 @@ class PredictionWriter(BasePredictionWriter):
         if trainer.lightning_module is not None:
             self.set_classes(trainer.lightning_module)
         failures = [(path, "error", reason) for path, reason in trainer.datamodule.predict_set.failures]
-        rows = sorted(self.rows + failures, key=lambda row: row[0])
+        rows = sorted(self.rows + failures, key=lambda row: natural_order(row[0]))  # find_images' order
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         predict_set = trainer.datamodule.predict_set

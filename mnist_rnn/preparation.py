@@ -15,7 +15,6 @@ Reading files is :mod:`mnist_rnn.user_images`' job.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
@@ -356,7 +355,7 @@ def _widened(mask: np.ndarray, reach: int) -> np.ndarray:
     widened by ``reach`` (nothing changes outside it) and on bytes: the same pixels, a fraction of the work."""
     box = box_around(mask, reach)
     widened = np.zeros_like(mask)
-    widened[box] = _square_filter(ndimage.maximum_filter1d, mask[box].view(np.uint8), 2 * reach + 1, "nearest")
+    widened[box] = ndimage.maximum_filter(mask[box].view(np.uint8), size=2 * reach + 1, mode="nearest")
     return widened
 
 
@@ -801,15 +800,8 @@ def _closed(mask: np.ndarray) -> np.ndarray:
     """``ndimage.binary_closing(mask, EIGHT_NEIGHBOURS)``: without noise's pinholes and ragged edges. As 1-D
     maximum and minimum filters on bytes (the 3x3 square is separable): the same pixels, several times faster
     than scipy's binary morphology, which visits the whole footprint at every pixel."""
-    grown = _square_filter(ndimage.maximum_filter1d, mask.view(np.uint8), 3, "constant")
-    return _square_filter(ndimage.minimum_filter1d, grown, 3, "constant").view(bool)
-
-
-def _square_filter(line_filter: Callable, image: np.ndarray, size: int, mode: str) -> np.ndarray:
-    """A maximum or minimum over a ``size`` x ``size`` square as two 1-D passes: equal to scipy's 2-D
-    ``maximum_filter``/``minimum_filter`` with ``size`` (for ``mode="nearest"``, and for ``"constant"`` with
-    a 0 beyond the edge on values >= 0, as used here), and about three times faster on these byte images."""
-    return line_filter(line_filter(image, size, axis=0, mode=mode), size, axis=1, mode=mode)
+    grown = ndimage.maximum_filter(mask.view(np.uint8), size=3, mode="constant")
+    return ndimage.minimum_filter(grown, size=3, mode="constant").view(bool)
 
 
 def _inner(mask: np.ndarray) -> np.ndarray:
@@ -988,7 +980,7 @@ def _thickened(digit: np.ndarray) -> np.ndarray:
     padded = np.pad(digit, size // 2)
     if size >= 7:
         return _octagon_max(padded, size)
-    return _square_filter(ndimage.maximum_filter1d, padded, size, "constant")
+    return ndimage.maximum_filter(padded, size=size, mode="constant")
 
 
 def _fit(digit: np.ndarray, box: int) -> np.ndarray:

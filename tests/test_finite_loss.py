@@ -11,11 +11,11 @@ from mnist_rnn.model import RNNClassifier
 from tests.nan_model import NaNAtStep
 
 
-def fit(model, data_dir, precision="32-true", **callback_args) -> Trainer:
+def fit(model, data_dir, precision="32-true", accumulate_grad_batches=1, **callback_args) -> Trainer:
     data = MNISTDataModule(data_dir=str(data_dir), val_size=40, batch_size=20)
     trainer = Trainer(
         max_epochs=1, callbacks=[StopOnNonFiniteLoss(**callback_args)], logger=False, enable_progress_bar=False,
-        enable_checkpointing=False, precision=precision,
+        enable_checkpointing=False, precision=precision, accumulate_grad_batches=accumulate_grad_batches,
     )  # fmt: skip
     trainer.fit(model, datamodule=data)
     return trainer
@@ -29,6 +29,14 @@ def test_nan_loss_stops_the_run_and_names_the_step(fake_data_dir, in_tmp_dir, ch
     # Read every step on a CPU, so the NaN never reaches a second optimiser step.
     if check_every_n_steps is None:
         assert model.global_step == 7
+
+
+def test_with_accumulated_gradients_the_step_named_is_the_one_the_nan_went_into(fake_data_dir, in_tmp_dir):
+    """With --trainer.accumulate_grad_batches 2 the first batch of step 3 was named "step 2" (the step before),
+    and a NaN in the very first batch was not recorded at all (step -1, the mark for "none yet")."""
+    for bad_step in (3, 0):
+        with pytest.raises(NonFiniteLossError, match=f"NaN or infinite at step {bad_step} "):
+            fit(NaNAtStep(bad_step=bad_step, hidden_size=16), fake_data_dir, accumulate_grad_batches=2)
 
 
 def test_under_float16_weights_the_advice_is_the_precision_not_the_learning_rate(fake_data_dir, in_tmp_dir):

@@ -4,6 +4,7 @@ import csv
 import io
 import logging
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -53,11 +54,15 @@ def read_csv(text: str) -> list[list[str]]:
 
 
 def test_predict_prints_csv_and_writes_predictions_csv(checkpoint, pictures, in_tmp_dir, capsys):
+    for page in (2, 10):  # numbered scans: the table lists them as a file manager does, 2 before 10
+        shutil.copy(pictures / "scan.png", pictures / f"page {page}.png")
     predict(checkpoint, pictures)
     out, err = capsys.readouterr()
     rows = read_csv(out)
     assert rows[0] == ["path", "digit", "probability"]
-    assert [Path(row[0]) for row in rows[1:]] == sorted(pictures.iterdir())
+    assert [Path(row[0]).name for row in rows[1:]] == [
+        "drawn.png", "five.bmp", "mnist_style.gif", "page 2.png", "page 10.png", "photo.jpg", "scan.png",
+    ]  # fmt: skip
     assert_rows_are_the_models(rows, checkpoint)
     # The same table lands in the run's log folder, beside its config, and stderr says where.
     saved = Path("lightning_logs/version_0/predictions.csv")

@@ -930,13 +930,18 @@ def test_sigterm_to_the_whole_group_answers_the_requests_in_flight(checkpoint, t
                 status = type(error).__name__
             answers.append((sent, time.monotonic(), status))
 
-    with serving(checkpoint, tmp_path, group_sigterm=True) as url:
-        clients = [threading.Thread(target=client, args=(url,)) for _ in range(6)]
-        for thread in clients:
-            thread.start()
-        wait_for(lambda: len(answers) >= 12, 120, "a dozen answers")
-        stop = time.monotonic()  # the SIGTERM follows at once, as the block ends
-    stopping.set()
+    clients: list[threading.Thread] = []
+    try:
+        with serving(checkpoint, tmp_path, group_sigterm=True) as url:
+            # daemons, and told to stop whatever happens: a failure here left them sending for ever, and pytest
+            # waited for them at its exit, its report never printed
+            clients = [threading.Thread(target=client, args=(url,), daemon=True) for _ in range(6)]
+            for thread in clients:
+                thread.start()
+            wait_for(lambda: len(answers) >= 12, 120, "a dozen answers")
+            stop = time.monotonic()  # the SIGTERM follows at once, as the block ends
+    finally:
+        stopping.set()
     for thread in clients:
         thread.join(timeout=60)
     in_flight = [status for sent, answered, status in answers if sent < stop < answered]
@@ -986,6 +991,28 @@ def inference_worker(url: str) -> int:
     workers = [pid for pid in spawned if processes[pid][0] in servers]
     assert len(workers) == 1, processes
     return workers[0]
+
+
+def test_ctrl_c_ends_litserves_monitor_before_its_queues_manager(checkpoint, caplog):
+    """On Ctrl+C LitServe shut its queues' manager down while its monitor thread still asked it, every 2 s,
+    whether to stop: the next question logged "Monitoring worker crashed" and a BrokenPipeError traceback (a CI
+    run's Ctrl+C test caught it). The shutdown, as serve's Ctrl+C calls it, with a monitor that asks often."""
+    import logging
+    import multiprocessing
+    import types
+
+    server = app.build_server(checkpoint)
+    server.monitor_internal = 0.05
+    server.inference_workers = []
+    manager = multiprocessing.Manager()
+    server._shutdown_event = manager.Event()
+    server._transport = types.SimpleNamespace(close=lambda send_sentinel: None)
+    server._start_worker_monitoring(manager, {})
+    with caplog.at_level(logging.ERROR, logger="litserve"):
+        server._perform_graceful_shutdown(manager, {}, "keyboard_interrupt")
+        time.sleep(0.5)  # ten of the monitor's questions, had it gone on asking
+    assert not any(thread.name == "litserve-monitoring" for thread in threading.enumerate())
+    assert not [record for record in caplog.records if "Monitoring worker crashed" in record.getMessage()]
 
 
 def test_a_dead_inference_worker_is_replaced_and_said_so(checkpoint, tmp_path):

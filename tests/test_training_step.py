@@ -65,6 +65,33 @@ def test_grad_norm_is_the_norm_before_clipping_on_logging_steps(fake_data_dir):
     assert 0.1 * total < norm < 10 * total
 
 
+def test_grad_norm_under_float16_mixed_precision_is_of_the_unscaled_gradients(fake_data_dir):
+    """Lightning unscales the gradients before the hook that logs the norm only for an optimiser that does not do
+    it in its step; the fused Adam (the default without clipping) does: the norm logged was the loss scale times
+    too big. The plugin's loss scaling (1,024) against the same step without it, on the CPU, without its
+    autocast (no float16 LSTM there)."""
+    from lightning.pytorch.plugins.precision import MixedPrecision
+
+    class LossScalingOnly(MixedPrecision):
+        def autocast_context_manager(self) -> torch.autocast:
+            return torch.autocast("cpu", enabled=False)
+
+    data = MNISTDataModule(data_dir=str(fake_data_dir), val_size=40, batch_size=20)
+    norms = {}
+    for name in ("float32", "16-mixed"):
+        torch.manual_seed(0)
+        model = RNNClassifier(hidden_size=8)
+        plugins = []
+        if name == "16-mixed":
+            scaler = torch.amp.GradScaler("cpu", init_scale=1024.0)
+            plugins = [LossScalingOnly("16-mixed", "cpu", scaler=scaler)]
+        trainer = quiet_trainer(max_steps=1, limit_val_batches=0, log_every_n_steps=1, plugins=plugins)
+        trainer.fit(model, data)
+        assert model._can_fuse_optimizer()
+        norms[name] = float(trainer.callback_metrics["train/grad_norm"])
+    assert norms["16-mixed"] == pytest.approx(norms["float32"], rel=1e-4), norms
+
+
 def test_permuted_runs_refuse_2d_augmentation_in_one_line_and_write_nothing(fake_data_dir, in_tmp_dir, capsys):
     error = refused(
         ["fit", *data_args(fake_data_dir), *QUIET, "--model.sequence", "permuted", "--model.augment_erase", "0.5"],
