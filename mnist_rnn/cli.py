@@ -455,7 +455,11 @@ class MNISTRNNCLI(LightningCLI):
         name = init_args.get("name") or "lightning_logs"
         version = init_args.get("version")  # one named (--trainer.logger.init_args.version v1): as the logger names it
         folder = "version_*" if version is None else f"version_{version}" if isinstance(version, int) else str(version)
-        return [Path(save_dir) / name / folder / "checkpoints"]
+        runs = Path(save_dir) / name / folder
+        # and the folders that runs logged here wrote their checkpoints to (fit --checkpoint.dirpath models):
+        # without them, a newer run's were passed over for an older run's, tested without a word
+        elsewhere = {_checkpoint_dirpath(path) for path in sorted(runs.parent.glob(f"{runs.name}/config.yaml"))}
+        return [runs / "checkpoints", *sorted(Path(path) for path in elsewhere - {None})]
 
     def instantiate_classes(self) -> None:
         """A class named in the settings that cannot be built (``--trainer.logger WandbLogger`` without wandb,
@@ -1556,6 +1560,16 @@ def _run_logger_args(trainer: Any) -> dict[str, Any]:
     of loggers was read as none: checkpoints were looked for, and written, in another folder)."""
     loggers = _logger_settings(trainer)
     return (getattr(loggers[0], "init_args", None) or {}) if loggers else {}
+
+
+def _checkpoint_dirpath(config_file: Path) -> str | None:
+    """The ``--checkpoint.dirpath`` a run's saved ``config.yaml`` names, if any (a file unreadable or not the
+    project's: none)."""
+    try:
+        checkpoint = yaml.safe_load(config_file.read_text()).get("checkpoint") or {}
+        return checkpoint.get("dirpath") or None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, AttributeError):
+        return None
 
 
 def _log_root(trainer: Any) -> str:

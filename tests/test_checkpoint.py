@@ -523,6 +523,20 @@ def test_a_second_ctrl_c_aborts_at_once_with_130(fake_data_dir, in_tmp_dir, caps
     assert signal.getsignal(signal.SIGINT) is before  # handed back
 
 
+def test_best_and_last_find_a_newer_runs_checkpoints_in_its_own_dirpath(fake_data_dir, in_tmp_dir, capsys):
+    """A run whose checkpoints went to --checkpoint.dirpath models: a test with --ckpt_path best (and no dirpath)
+    took the older run's in lightning_logs/version_0/checkpoints, without a word. The runs' config.yaml say
+    where theirs went."""
+    main([*fit_args(fake_data_dir, 1), "--trainer.limit_train_batches", "2"])
+    main([*fit_args(fake_data_dir, 1), "--trainer.limit_train_batches", "3", "--checkpoint.dirpath", "models"])
+    (newest_best,) = Path("models").glob("best-*.ckpt")
+    capsys.readouterr()
+    main(["test", "--ckpt_path", "best", "--data.data_dir", str(fake_data_dir), "--trainer.enable_progress_bar=false"])
+    assert checkpoint_tested(capsys.readouterr().out) == in_tmp_dir / newest_best
+    main([*fit_args(fake_data_dir, 2), "--trainer.limit_train_batches", "3", "--ckpt_path", "last"])
+    assert "resuming from models/last.ckpt" in capsys.readouterr().err
+
+
 def test_a_stop_on_the_last_test_batch_still_exits_143(fake_data_dir, in_tmp_dir, capsys):
     # Lightning stops only between batches, so a signal during the last one (here the only one) lets the test finish.
     checkpoint = in_tmp_dir / "model.ckpt"
