@@ -996,7 +996,8 @@ def inference_worker(url: str) -> int:
 def test_ctrl_c_ends_litserves_monitor_before_its_queues_manager(checkpoint, caplog):
     """On Ctrl+C LitServe shut its queues' manager down while its monitor thread still asked it, every 2 s,
     whether to stop: the next question logged "Monitoring worker crashed" and a BrokenPipeError traceback (a CI
-    run's Ctrl+C test caught it). The shutdown, as serve's Ctrl+C calls it, with a monitor that asks often."""
+    run's Ctrl+C test caught it). The shutdown, as serve's Ctrl+C calls it, with a monitor that asks often, and
+    the manager ended a moment after the stop (in serve, once the HTTP processes have)."""
     import logging
     import multiprocessing
     import types
@@ -1008,8 +1009,14 @@ def test_ctrl_c_ends_litserves_monitor_before_its_queues_manager(checkpoint, cap
     server._shutdown_event = manager.Event()
     server._transport = types.SimpleNamespace(close=lambda send_sentinel: None)
     server._start_worker_monitoring(manager, {})
+
+    class EndsAMomentLater:
+        def shutdown(self) -> None:
+            time.sleep(0.3)
+            manager.shutdown()
+
     with caplog.at_level(logging.ERROR, logger="litserve"):
-        server._perform_graceful_shutdown(manager, {}, "keyboard_interrupt")
+        server._perform_graceful_shutdown(EndsAMomentLater(), {}, "keyboard_interrupt")
         time.sleep(0.5)  # ten of the monitor's questions, had it gone on asking
     assert not any(thread.name == "litserve-monitoring" for thread in threading.enumerate())
     assert not [record for record in caplog.records if "Monitoring worker crashed" in record.getMessage()]

@@ -116,33 +116,15 @@ class DigitServer(litserve.LitServer):
         them here instead, as they keep nothing to save."""
         for worker in self.inference_workers:
             worker.terminate = worker.kill
-        # LitServe's monitor thread asks the manager every 2 s whether to stop, by an event LitServe does not set
-        # on Ctrl+C: its first question after the manager's shutdown logged a traceback ("Monitoring worker
-        # crashed", BrokenPipeError). Set, and the manager ends once the monitor has seen it. Set from a thread
-        # of its own: this one's connection to the manager still waits for the answer to the event's wait(),
-        # which the stop interrupted, and a set() sent on it waited for ever.
-        setter = threading.Thread(target=_set_quietly, args=(self._shutdown_event,), daemon=True)
-        setter.start()
-        setter.join(timeout=5)
-        super()._perform_graceful_shutdown(_AfterTheMonitor(manager), uvicorn_workers, *args, **kwargs)
-
-
-def _set_quietly(event: Any) -> None:
-    with contextlib.suppress(Exception):  # a manager already gone (killed): nothing to tell
-        event.set()
-
-
-class _AfterTheMonitor:
-    """LitServe's queues' manager, whose ``shutdown`` waits for LitServe's monitor thread to end first."""
-
-    def __init__(self, manager: Any) -> None:
-        self.manager = manager
-
-    def shutdown(self) -> None:
-        for thread in threading.enumerate():
-            if thread.name == "litserve-monitoring":
-                thread.join(timeout=5)  # one look at the event after its sleep of 2 s
-        self.manager.shutdown()
+        # LitServe's monitor thread asks the queues' manager every 2 s whether to stop, by an event LitServe does
+        # not set on Ctrl+C, and this shutdown ends the manager last: a look after that, before this process had
+        # exited, logged "Monitoring worker crashed" and a traceback (BrokenPipeError). Its next look reads an
+        # event of this process, set, and it ends (nor does it start a worker in place of one ended here).
+        self.stopping = True
+        stopped = threading.Event()
+        stopped.set()
+        self._shutdown_event = stopped
+        super()._perform_graceful_shutdown(manager, uvicorn_workers, *args, **kwargs)
 
 
 def build_server(
