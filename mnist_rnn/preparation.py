@@ -797,9 +797,9 @@ def _outline_pixels(labels: np.ndarray) -> np.ndarray:
 
 
 def _closed(mask: np.ndarray) -> np.ndarray:
-    """``ndimage.binary_closing(mask, EIGHT_NEIGHBOURS)``: without noise's pinholes and ragged edges. As 1-D
-    maximum and minimum filters on bytes (the 3x3 square is separable): the same pixels, several times faster
-    than scipy's binary morphology, which visits the whole footprint at every pixel."""
+    """``ndimage.binary_closing(mask, EIGHT_NEIGHBOURS)``: without noise's pinholes and ragged edges. As
+    maximum and minimum filters on bytes (scipy runs a square's as 1-D passes): the same pixels, several times
+    faster than scipy's binary morphology, which visits the whole footprint at every pixel."""
     grown = ndimage.maximum_filter(mask.view(np.uint8), size=3, mode="constant")
     return ndimage.minimum_filter(grown, size=3, mode="constant").view(bool)
 
