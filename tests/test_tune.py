@@ -729,7 +729,7 @@ def test_timeout_starts_no_trial_after_it_and_lets_the_running_ones_finish(
     fake_data_dir, tmp_path, monkeypatch, capsys
 ):
     """--timeout: a search for a given time. The trials here are stand-ins (no training): the first ends at
-    once, the second runs until 0.3 s past the 2 s limit. It finishes (it is not cut off), no third starts,
+    once, the second runs until 0.3 s past the 5 s limit. It finishes (it is not cut off), no third starts,
     and the results and the best config are written as after the last trial; the command ends normally.
     (An earlier version of this test took trials of 0.4 s and asserted that the last ended after the limit,
     which failed in CI when Optuna's bookkeeping after a trial, not the trial, crossed it.)"""
@@ -738,17 +738,21 @@ def test_timeout_starts_no_trial_after_it_and_lets_the_running_ones_finish(
     def stand_in(self, folder, request):
         started.append(request["trial_id"])
         if len(started) == 2:
-            time.sleep(max(0.0, self.started + 2.3 - time.monotonic()))  # past the limit, while running
+            time.sleep(max(0.0, self.started + 5.3 - time.monotonic()))  # past the limit, while running
         result = {"best": 0.5 + 0.01 * len(started), "epochs": 1.0, "validations": 2, "pruned": False}
         (folder / "result.json").write_text(json.dumps(result))
         return 0
 
     monkeypatch.setattr(tune.Tuner, "_train", stand_in)
     root = tmp_path / "tune"
-    main(["tune", *write_study_files(tmp_path, fake_data_dir), "--trials", "50", "--timeout", "2", "--root", str(root)])
+    root.mkdir()
+    # The study made beforehand, and 5 s: tune's clock starts before it opens the study, and making a new SQLite
+    # one took over 2 s on a busy machine (the limit once: no trial started at all).
+    optuna.create_study(study_name="base", storage=f"sqlite:///{root / 'study.db'}", direction="maximize")
+    main(["tune", *write_study_files(tmp_path, fake_data_dir), "--trials", "50", "--timeout", "5", "--root", str(root)])
     out = capsys.readouterr().out
     assert len(started) == 2
-    assert "tune: --timeout 2 s reached with 2 of 50 trials finished" in out
+    assert "tune: --timeout 5 s reached with 2 of 50 trials finished" in out
     with open(root / "trials.csv") as file:
         assert [row["state"] for row in csv.DictReader(file)] == ["COMPLETE", "COMPLETE"]
     assert (root / "best.yaml").is_file()
