@@ -419,7 +419,7 @@ def saved_settings(path: str | Path) -> dict[str, Any]:
     flat.update({f"data.{key}": value for key, value in checkpoint.get("datamodule_hyper_parameters", {}).items()})
     settings = {key: value for key, value in flat.items() if not key.split(".", 1)[1].startswith("_")}
     in_its_run = Path(path).parent.name == "checkpoints"
-    trainer = _run_trainer_settings(Path(path).parent.parent / "config.yaml") if in_its_run else {}
+    trainer = run_config_section(Path(path).parent.parent / "config.yaml", "trainer") if in_its_run else {}
     settings.update({f"trainer.{key}": value for key, value in trainer.items() if key != "precision"})
     precision = precision_name(trainer["precision"]) if trainer.get("precision") is not None else None
     if precision is None and isinstance(checkpoint.get("precision"), str):
@@ -429,13 +429,14 @@ def saved_settings(path: str | Path) -> dict[str, Any]:
     return settings
 
 
-def _run_trainer_settings(config: Path) -> dict[str, Any]:
-    """The ``trainer`` settings of a run's saved ``config.yaml``; none without one, or one not readable."""
+def run_config_section(config: Path, section: str) -> dict[str, Any]:
+    """One section (``trainer``, ``checkpoint``...) of a run's saved ``config.yaml``; none without one, or one
+    not readable."""
     try:
-        trainer = (yaml.safe_load(config.read_text()) or {}).get("trainer")
-    except (OSError, yaml.YAMLError, AttributeError):
+        settings = (yaml.safe_load(config.read_text()) or {}).get(section)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, AttributeError):
         return {}
-    return trainer if isinstance(trainer, dict) else {}
+    return settings if isinstance(settings, dict) else {}
 
 
 class OneOf(frozenset):

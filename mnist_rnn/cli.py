@@ -62,6 +62,7 @@ from mnist_rnn.checkpoint import (
     check_checkpoint,
     checkpoint_named,
     load_keys,
+    run_config_section,
     saved_settings,
     setting_differences,
     state_dict_problem,
@@ -458,8 +459,12 @@ class MNISTRNNCLI(LightningCLI):
         runs = Path(save_dir) / name / folder
         # and the folders that runs logged here wrote their checkpoints to (fit --checkpoint.dirpath models):
         # without them, a newer run's were passed over for an older run's, tested without a word
-        elsewhere = {_checkpoint_dirpath(path) for path in sorted(runs.parent.glob(f"{runs.name}/config.yaml"))}
-        return [runs / "checkpoints", *sorted(Path(path) for path in elsewhere - {None})]
+        dirpaths = (
+            run_config_section(path, "checkpoint").get("dirpath")
+            for path in runs.parent.glob(f"{runs.name}/config.yaml")
+        )
+        elsewhere = sorted({Path(dirpath) for dirpath in dirpaths if isinstance(dirpath, str) and dirpath})
+        return [runs / "checkpoints", *elsewhere]
 
     def instantiate_classes(self) -> None:
         """A class named in the settings that cannot be built (``--trainer.logger WandbLogger`` without wandb,
@@ -1560,16 +1565,6 @@ def _run_logger_args(trainer: Any) -> dict[str, Any]:
     of loggers was read as none: checkpoints were looked for, and written, in another folder)."""
     loggers = _logger_settings(trainer)
     return (getattr(loggers[0], "init_args", None) or {}) if loggers else {}
-
-
-def _checkpoint_dirpath(config_file: Path) -> str | None:
-    """The ``--checkpoint.dirpath`` a run's saved ``config.yaml`` names, if any (a file unreadable or not the
-    project's: none)."""
-    try:
-        checkpoint = yaml.safe_load(config_file.read_text()).get("checkpoint") or {}
-        return checkpoint.get("dirpath") or None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError, AttributeError):
-        return None
 
 
 def _log_root(trainer: Any) -> str:
