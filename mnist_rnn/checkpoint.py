@@ -250,7 +250,7 @@ class SafeModelCheckpoint(ModelCheckpoint):
     def _on_sigint(self, signum: int, frame: FrameType | None) -> None:
         """First Ctrl+C: stop like SIGTERM, after this batch. A second one: stop at once (exit status 130)."""
         signal.signal(signal.SIGINT, stopping.raise_stopped)
-        stopping.doing("a second time: stopped at once; the checkpoints written before are kept")
+        stopping.doing(stopping.SECOND_STOP)
         self._stop_signal = signal.SIGINT
         tell("stopping after this batch (Ctrl+C again to abort at once)", after_progress_bar=True)
         os.kill(os.getpid(), signal.SIGTERM)

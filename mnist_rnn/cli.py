@@ -75,6 +75,7 @@ from mnist_rnn.model import RNNClassifier, not_calibrated
 from mnist_rnn.network import NETWORK_DEFAULTS
 from mnist_rnn.precision import FALLBACK, FULL_PRECISIONS, precision_name, supported_precision
 from mnist_rnn.predictions import PredictionWriter
+from mnist_rnn.process_group import stop_spawned_processes_cleanly
 from mnist_rnn.tools import expand_home
 from mnist_rnn.user_images import missing, what_is_missing
 
@@ -544,7 +545,9 @@ class MNISTRNNCLI(LightningCLI):
         plugins = list(plugins) if isinstance(plugins, list | tuple) else [plugins]
         if not any(isinstance(plugin, CheckpointIO) for plugin in plugins):
             kwargs["plugins"] = [*plugins, AtomicCheckpointIO()]
-        return super().instantiate_trainer(**kwargs)
+        trainer = super().instantiate_trainer(**kwargs)
+        stop_spawned_processes_cleanly(trainer.strategy)
+        return trainer
 
     def _instantiate_trainer(self, config: dict[str, Any], callbacks: list[Any]) -> Trainer:
         """A progress bar among ``--trainer.callbacks`` (``RichProgressBar``) replaces this CLI's own; Lightning
@@ -810,8 +813,8 @@ def calibration_line(results: dict[str, float]) -> str:
 
 def _stop_signal(trainer: Trainer) -> int:
     """The signal that stopped ``trainer``: SIGINT when it came as Ctrl+C (turned into SIGTERM), else SIGTERM."""
-    checkpoint = trainer.checkpoint_callback
-    return getattr(checkpoint, "_stop_signal", signal.SIGTERM)
+    spawned = getattr(trainer.strategy.launcher, "stop_signal", None)  # the command's own, under ddp_spawn
+    return spawned or getattr(trainer.checkpoint_callback, "_stop_signal", signal.SIGTERM)
 
 
 def main(args: ArgsType = None) -> None:

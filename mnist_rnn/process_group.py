@@ -7,6 +7,9 @@ interpreter's finalisation, and now and then one of them is still joinable there
 ``ddp_spawn`` that failed a whole ``validate`` whose metrics were already printed. Lightning destroys the group
 at exit for NCCL only (``lightning.fabric.utilities.distributed._init_dist_connection``); this does it for every
 backend, while the interpreter is still whole.
+
+Under ``ddp_spawn`` the stages run in processes that Lightning's launcher spawns, and they stop on Ctrl+C or
+SIGTERM as ``ddp``'s do only through :class:`StoppableSpawnLauncher`.
 """
 
 from __future__ import annotations
@@ -14,10 +17,24 @@ from __future__ import annotations
 import atexit
 import contextlib
 import ctypes
+import multiprocessing
+import os
+import queue
 import signal
 import sys
+from collections.abc import Callable
+from types import FrameType
+from typing import Any, NamedTuple
 
+import lightning.pytorch as pl
 import torch
+from lightning.pytorch.strategies import Strategy
+from lightning.pytorch.strategies.launchers.multiprocessing import _MultiProcessingLauncher
+from lightning.pytorch.trainer.call import _interrupt
+from lightning.pytorch.utilities.exceptions import SIGTERMException
+from torch.multiprocessing import ProcessExitedException
+
+from mnist_rnn import stopping
 
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
@@ -49,3 +66,103 @@ def destroy_at_exit() -> None:
 def _destroy() -> None:
     if torch.distributed.is_initialized():
         torch.distributed.destroy_process_group()
+
+
+class _StoppedBySignal(NamedTuple):
+    """What the first spawned process hands back instead of its results when a signal stopped the stage."""
+
+    exit_status: int
+
+
+class StoppableSpawnLauncher(_MultiProcessingLauncher):
+    """``ddp_spawn``'s launcher (Lightning's), stopping on Ctrl+C or SIGTERM as ``ddp``'s processes do: each
+    process finishes its batch, the first saves ``last.ckpt`` and says how to resume, and the command ends with
+    status 130 or 143.
+
+    Lightning's runs the stage in the spawned processes without the exception handling its other launchers
+    get (``_call_and_handle_interrupt`` runs in the command's process only): a SIGTERM ended them with status
+    0 and no callback's ``on_exception``, so no ``last.ckpt``; and the command's own process, which is what
+    ``kill PID`` or a scheduler signals, said it had stopped "before training" and then waited while its
+    processes trained on to the end.
+    """
+
+    def launch(self, function: Callable, *args: Any, trainer: pl.Trainer | None = None, **kwargs: Any) -> Any:
+        """Spawn the processes and wait for them; a stop signal meanwhile is passed on to them as SIGTERM (a
+        terminal's Ctrl+C reaches them itself, and a second SIGINT would abort them at once)."""
+        self.doing = stopping.now_doing()  # for the line of a process stopped before its stage began
+        received: list[int] = []
+
+        def pass_on(signum: int, frame: FrameType | None) -> None:
+            stop = stopping.Stopped(signum)
+            received.append(signum)
+            stopping.doing(stopping.SECOND_STOP)  # one more, here or after the processes ended, ends it at once
+            # The children started so far: self.procs is set only once all are.
+            for child in multiprocessing.active_children():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(child.pid, signal.SIGTERM)
+            if not self.procs:
+                # Still starting them: the process object is written to each child's pipe while the child reads
+                # it, and the write waits for ever on a child the signal ended (this process holds the pipe's
+                # other end). Raising stops the write; the child then reads a cut-off pickle (a traceback).
+                raise stop
+
+        self.procs = []  # those of the stage before (fit's, for the test after it)
+        try:
+            with stopping.stop_handlers(pass_on):
+                results = super().launch(function, *args, trainer=trainer, **kwargs)
+        except ProcessExitedException:  # killed by the signal, starting up before any handler of ours
+            if received:
+                raise stopping.Stopped(received[0]) from None
+            raise
+        if received and trainer is not None:
+            # The processes had finished the stage when the signal came: the command stops at its next check
+            # (the CLI's, after the stage), as in a process that ran the stage itself.
+            trainer._signal_connector.received_sigterm = True
+            self.stop_signal = received[0]
+        return results
+
+    def _wrapping_function(
+        self,
+        process_idx: int,
+        trainer: pl.Trainer | None,
+        function: Callable,
+        args: Any,
+        kwargs: Any,
+        return_queue: multiprocessing.SimpleQueue | queue.Queue,
+        global_states: Any = None,
+    ) -> None:
+        """In each spawned process: run the stage as Lightning does, with what ``_call_and_handle_interrupt``
+        does elsewhere on an exception (the callbacks' ``on_exception``, the Trainer's teardown); a stop ends it
+        with status 0, and the first process hands the command the stop's exit status."""
+        stopping.doing(self.doing)
+        with stopping.stop_handlers():
+            try:
+                super()._wrapping_function(process_idx, trainer, function, args, kwargs, return_queue, global_states)
+                return
+            except BaseException as exception:
+                if trainer is not None:
+                    _interrupt(trainer, exception)
+                    trainer._teardown()
+                if isinstance(exception, stopping.Stopped):  # before the stage's handlers, or a second Ctrl+C
+                    status = exception.exit_status
+                    if process_idx == 0:
+                        print(f"mnist-rnn: {exception}", file=sys.stderr, flush=True)
+                elif isinstance(exception, SIGTERMException):  # the checkpoint callback saved and said so
+                    status = exception.code if isinstance(exception.code, int) else 128 + signal.SIGTERM
+                else:
+                    raise
+        # Status 0: a non-zero one makes the command's process end the others at once, maybe in their save.
+        if process_idx == 0:
+            return_queue.put(_StoppedBySignal(status))
+
+    def _recover_results_in_main_process(self, worker_output: Any, trainer: pl.Trainer) -> None:
+        if isinstance(worker_output, _StoppedBySignal):  # the processes said why; the command only ends
+            raise SystemExit(worker_output.exit_status)
+        super()._recover_results_in_main_process(worker_output, trainer)
+
+
+def stop_spawned_processes_cleanly(strategy: Strategy) -> None:
+    """Give ``strategy`` (``ddp_spawn``'s, or ``ddp_fork``'s) :class:`StoppableSpawnLauncher`; nothing for others."""
+    launcher = strategy.launcher
+    if type(launcher) is _MultiProcessingLauncher:
+        strategy._launcher = StoppableSpawnLauncher(strategy, start_method=launcher._start_method)

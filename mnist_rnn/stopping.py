@@ -26,6 +26,8 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 # What the command is doing, for the line a stop prints; the CLI updates it as it goes.
 _doing = "before any work started; nothing was written"
+# The line's end for a second stop, which ends the command at once, after the first one's save.
+SECOND_STOP = "a second time: stopped at once; the checkpoints written before are kept"
 
 
 class Stopped(BaseException):
@@ -52,6 +54,11 @@ def doing(what: str) -> None:
     e.g. ``"while preparing the data, before training; no checkpoint written"``."""
     global _doing
     _doing = what
+
+
+def now_doing() -> str:
+    """What the line a stop prints says the command is doing (what :func:`doing` set last)."""
+    return _doing
 
 
 def raise_stopped(signum: int, frame: FrameType | None) -> None:

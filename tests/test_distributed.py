@@ -190,3 +190,48 @@ def test_ctrl_c_stops_a_ddp_fit_and_saves_last(fake_data_dir, tmp_path):
     log = (tmp_path / "run.log").read_text()
     assert "mnist-rnn: stopped by SIGINT" in log and "Traceback" not in log
     assert torch.load(last, weights_only=True)["global_step"] > 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stop", ["SIGTERM to the command", "Ctrl+C"])
+def test_a_stop_ends_a_ddp_spawn_fit_after_saving_last(fake_data_dir, tmp_path, stop):
+    """Under ddp_spawn the stage runs in spawned processes, outside Lightning's exception handling. A SIGTERM to
+    the command (``kill PID``, a scheduler) said "stopped ... before training; no checkpoint written" while its
+    processes trained on to the end, unsignalled; a Ctrl+C stopped them with status 0 and no last.ckpt."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    args = [
+        "fit", *data_args(fake_data_dir), "--model.hidden_size", "16", "--trainer.max_epochs", "1000",
+        "--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.strategy", "ddp_spawn", *QUIET,
+        "--checkpoint.every_n_train_steps", "3",
+    ]  # fmt: skip
+    run = cli_subprocess(args, tmp_path, start_new_session=True)
+    last = tmp_path / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt"
+    try:
+        deadline = time.monotonic() + 180
+        while not last.exists():
+            assert run.poll() is None and time.monotonic() < deadline, (tmp_path / "run.log").read_text()
+            time.sleep(0.05)
+        saved_step = torch.load(last, weights_only=True)["global_step"]
+        time.sleep(1)  # well into training
+        if stop == "Ctrl+C":
+            os.killpg(run.pid, signal.SIGINT)  # as a terminal sends it: to every process of the group
+        else:
+            run.send_signal(signal.SIGTERM)  # to the command's own process only
+        status = run.wait(timeout=90)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"the ddp_spawn fit went on after {stop}:\n{(tmp_path / 'run.log').read_text()}") from None
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+            run.wait()
+    log = (tmp_path / "run.log").read_text()
+    name = "SIGINT" if stop == "Ctrl+C" else "SIGTERM"
+    assert status == 128 + getattr(signal, name), log
+    stopped = rf"mnist-rnn: stopped by {name} at (the end of )?epoch \d+, step \d+; saved .*last\.ckpt"
+    assert re.search(stopped, log), log
+    assert log.count("mnist-rnn: stopped by") == 1 and "Traceback" not in log, log
+    assert torch.load(last, weights_only=True)["global_step"] > saved_step
