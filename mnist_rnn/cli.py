@@ -1588,7 +1588,8 @@ def _option_meant(error: ArgumentError, commands: dict[str, Any], raw_args: list
     if unknown is None or command is None:
         return None
     options = sorted(flat_keys(commands[command].get_defaults()))
-    close = difflib.get_close_matches(unknown, options, n=1, cutoff=0.75)
+    # --ckpt-path: argparse's usual spelling of --ckpt_path (the benchmarks' own options are spelt so)
+    close = difflib.get_close_matches(unknown.replace("-", "_"), options, n=1, cutoff=0.75)
     on_command_line = "unrecognized arguments" in str(error)
     return f"{'--' if on_command_line else ''}{close[0]}" if close and close[0] != unknown else None
 
@@ -1602,7 +1603,7 @@ def _unknown_key(error: ArgumentError) -> str | None:
     if grouped:
         return f"{grouped[1]}.{grouped[2]}"
     unknown = re.search(
-        r"does not accept option '([^']+)'|Option '([^']+)' is not accepted|unrecognized arguments: --([\w.]+)", text
+        r"does not accept option '([^']+)'|Option '([^']+)' is not accepted|unrecognized arguments: --([\w.-]+)", text
     )
     return next((key for key in unknown.groups() if key), None) if unknown else None
 

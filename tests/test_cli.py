@@ -665,6 +665,8 @@ def test_a_misspelt_option_is_named_with_the_one_it_is_closest_to(tmp_path, caps
     """jsonargparse named the unknown option but not what was meant; tune's space said "did you mean" already."""
     err = one_line_error(["fit", "--modle.lr", "0.1"], capsys)
     assert "unrecognized arguments: --modle.lr 0.1 (did you mean --model.lr?) (see --help)" in err
+    err = one_line_error(["predict", "--ckpt-path", "m.ckpt"], capsys)  # argparse's spelling, as the benchmarks'
+    assert "unrecognized arguments: --ckpt-path m.ckpt (did you mean --ckpt_path?)" in err
     config = tmp_path / "typo.yaml"
     config.write_text("model:\n  hiden_size: 64\n")
     err = one_line_error(["fit", "--config", str(config)], capsys)

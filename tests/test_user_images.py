@@ -243,6 +243,11 @@ def test_bytes_and_paths_decode_alike_and_errors_say_why(tmp_path):
         scan.save(encoded, format.upper())
         with pytest.raises(DamagedImage, match=f"truncated or damaged {format} data"):
             decode_image(encoded.getvalue()[:cut])
+    heic = io.BytesIO()
+    scan.convert("RGB").save(heic, "HEIF")
+    with pytest.raises(DamagedImage, match="truncated or damaged HEIF data") as error:
+        decode_image(heic.getvalue()[: len(heic.getvalue()) // 2])
+    assert "\n" not in str(error.value)  # libheif's message ends in a newline: it split the line and the CSV cell
     with pytest.raises(VectorDrawing, match=r"\(an SVG drawing, not pixels: export it as PNG\)"):
         decode_image(b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="28" height="28"/>')
     with pytest.raises(NotAnImage):  # "BM" begins a BMP, and other files too
