@@ -195,7 +195,8 @@ def _decode(data: bytes, name: str | Path | None, formats: tuple[str, ...], max_
     except Image.DecompressionBombError as error:
         raise _bomb_refused(error, name, max_pixels) from error
     except (OSError, SyntaxError, ValueError, EOFError) as error:
-        raise DamagedImage(name, f"not a readable image (truncated or damaged {image.format} data: {first_line(error)})") from error
+        reason = f"not a readable image (truncated or damaged {image.format} data: {first_line(error)})"
+        raise DamagedImage(name, reason) from error
     if image.mode == "LAB":  # a TIFF in CIELAB: Pillow converts it to nothing; its L channel is the lightness
         image = image.getchannel("L")
     return _upright(image)

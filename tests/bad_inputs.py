@@ -108,6 +108,14 @@ def lightning_checkpoint(path: Path, data: dict | None = None, **hyper_parameter
     torch.save(checkpoint, path)
 
 
+def _checkpoint_without_settings(root: Path) -> None:
+    """A checkpoint "slimmed" by hand: its hyper_parameters removed."""
+    lightning_checkpoint(root.parent / "slim.ckpt")
+    checkpoint = torch.load(root.parent / "slim.ckpt", weights_only=True)
+    del checkpoint["hyper_parameters"]
+    torch.save(checkpoint, root.parent / "slim.ckpt")
+
+
 def _other_models_checkpoint(root: Path) -> None:
     torch.save({"state_dict": {"layer.weight": torch.zeros(2, 3)}, "pytorch-lightning_version": "2.6.0"},
                root.parent / "boring.ckpt")  # fmt: skip
@@ -260,6 +268,13 @@ BAD_INPUTS = [
         ["--ckpt_path", "boring.ckpt"],
         "a Lightning checkpoint, but not of this project's model (no network weights)",
         _other_models_checkpoint,
+        command="test",
+    ),
+    BadInput(
+        "`test` with a checkpoint stripped of its `hyper_parameters`",
+        ["--ckpt_path", "slim.ckpt"],
+        "slim.ckpt: holds no hyper_parameters (the model's settings, which Lightning saves beside the weights)",
+        _checkpoint_without_settings,
         command="test",
     ),
     BadInput(
