@@ -626,7 +626,8 @@ def _digit_regions(
 
     Regions are the connected areas above WEAK times the peak; a region's weight is its ink above STRONG
     times it, squared (a faint smudge weighs little or nothing). Hairlines (the sliver a sheet's slanted
-    edge leaves, a ruled page's lines) are never the digit. The digit is the heaviest region that does not
+    edge leaves, a ruled page's lines) are not the digit, unless they are all a drawing app's picture holds
+    clear of its edge (a fine brush's strokes). The digit is the heaviest region that does not
     touch the picture's edge (what does is a table, a scanner's fill, a shadow's corner), else the
     heaviest of all (a digit cropped tightly). Strokes of
     the same digit that are not joined to it (a 5's flag) are the other such regions that lie within its
@@ -655,14 +656,23 @@ def _digit_regions(
     pixels = np.bincount(labels.ravel(), minlength=count + 1)
     outline = np.bincount(_outline_pixels(labels), minlength=count + 1)
     boxes = {k: _Box.of(where) for k, where in enumerate(ndimage.find_objects(labels), start=1) if weight[k] > 0}
-    boxes = {k: box for k, box in boxes.items() if 2 * pixels[k] >= HAIRLINE * box.long_side * outline[k]}
-    if not boxes:
-        return None
-    inside = [k for k in boxes if not edge[k]]
     # A region where the background steps (a grey sheet's corner on a white table) is the digit only when
     # nothing else can be (a note whose paper and digit make one region), and never a stroke of it or a
     # second digit.
     flat = float(np.ptp(background)) < 1 / 255
+    # On a spotless background (one flat level, the ink exactly 0 over most of the picture: MNIST's images,
+    # a drawing app's) every inked region is part of the drawing; elsewhere only the strokes near the digit
+    # are (not the slivers along a sheet's edges on a clean, flat table).
+    spotless = flat and (ink == 0).mean() > 0.5
+    thick = {k: box for k, box in boxes.items() if 2 * pixels[k] >= HAIRLINE * box.long_side * outline[k]}
+    if spotless and all(edge[k] for k in thick):
+        # Nothing but hairlines clear of the edge, on a drawing app's background: a digit drawn with a fine
+        # brush (strokes 1-2% of its size), which was "blank". (A ruled page's lines reach its edges.)
+        thick.update({k: box for k, box in boxes.items() if not edge[k]})
+    boxes = thick
+    if not boxes:
+        return None
+    inside = [k for k in boxes if not edge[k]]
 
     def on_level_ground(k: int) -> bool:
         return flat or _steepest_background(background, labels, k, boxes[k]) < SHEET_STEP * peak
@@ -700,10 +710,6 @@ def _digit_regions(
     if left_out:
         level = [k for k in level if k in candidates]
     near = boxes[main].widened(boxes[main].long_side / 3)
-    # On a spotless background (one flat level, the ink exactly 0 over most of the picture: MNIST's images,
-    # a drawing app's) every inked region is part of the drawing; elsewhere only the strokes near the digit
-    # are (not the slivers along a sheet's edges on a clean, flat table).
-    spotless = flat and (ink == 0).mean() > 0.5
     other_digits = [
         k
         for k in level

@@ -526,8 +526,9 @@ def test_a_digit_on_a_page_with_a_shadow_is_found(at):
 
 
 def fine_pen_seven(width: int) -> Image.Image:
-    """A 7 written with a pen ``width`` pixels wide on a 900x900 page (the 7 600 pixels tall). Strokes under 3%
-    of the digit's longer side (16 pixels here) are hairlines on so clean a page: ruling lines, not a digit."""
+    """A 7 written with a pen ``width`` pixels wide on a 900x900 page (the 7 600 pixels tall), as a drawing app
+    saves it: one flat grey for the paper. Strokes under 3% of the digit's longer side (18 pixels here) are
+    hairlines, which on a page are ruling lines, not a digit."""
     page = Image.new("L", (900, 900), 240)
     ImageDraw.Draw(page).line([(250, 160), (650, 160), (400, 760)], fill=30, width=width, joint="curve")
     return page
@@ -542,6 +543,15 @@ def test_a_fine_pen_stroke_is_widened_to_mnists_and_at_full_brightness():
     assert fine.max() == 255
     assert preparation.stroke_width(fine[0].numpy() > 127) >= 2
     assert close(fine, prepare(fine_pen_seven(70)).pixels) < 0.03
+
+
+@pytest.mark.parametrize("width", [3, 12])  # 0.5% and 2% of the 7's height
+def test_a_digit_drawn_with_a_fine_brush_in_a_drawing_app_is_found(width):
+    """All its strokes are hairlines, which on a page are ruling lines: on a drawing app's spotless background
+    such a digit was "blank" (a 1-2 pixel brush on a large canvas). A ruled page's lines reach its edges, so a
+    blank one stays blank (test_a_blank_ruled_page_is_blank_not_a_ruling_line)."""
+    prepared = prepare(fine_pen_seven(width))
+    assert not prepared.blank and close(prepared.pixels, prepare(fine_pen_seven(70)).pixels) < 0.03
 
 
 def test_a_stroke_as_wide_as_mnists_is_not_widened():
