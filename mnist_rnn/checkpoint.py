@@ -122,9 +122,19 @@ class SafeModelCheckpoint(ModelCheckpoint):
     # A resumed process starts from the same seed as the first one, so without this its shuffles would
     # replay the first epochs' order (and, with limit_train_batches, the very same images). Saving torch's
     # RNG state (a plain tensor, safe for weights_only loading) lets it draw new ones, as the run would have.
+    # On a GPU the augmentation draws from the GPU's own generator: its state travels too.
 
     def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "torch_rng_state": torch.get_rng_state()}
+        state = {**super().state_dict(), "torch_rng_state": torch.get_rng_state()}
+        device = self._cuda_device()
+        if device is not None:
+            state["cuda_rng_state"] = torch.cuda.get_rng_state(device)
+        return state
+
+    def _cuda_device(self) -> torch.device | None:
+        """The GPU this process trains on, or None (on the CPU, or before setup)."""
+        device = self._trainer.strategy.root_device if self._trainer is not None else None
+        return device if device is not None and device.type == "cuda" else None
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         if state_dict.get("dirpath", self.dirpath) != self.dirpath:
@@ -135,6 +145,9 @@ class SafeModelCheckpoint(ModelCheckpoint):
         super().load_state_dict(state_dict)
         if "torch_rng_state" in state_dict:
             torch.set_rng_state(state_dict["torch_rng_state"])
+        device = self._cuda_device()
+        if "cuda_rng_state" in state_dict and device is not None:  # not a GPU run resumed on the CPU
+            torch.cuda.set_rng_state(state_dict["cuda_rng_state"], device)
 
     # ----- resuming into a new run folder ----------------------------------------------------------------
     # A resumed fit writes into a new version_N folder. Lightning (2.6) then forgets the earlier folder's

@@ -5,13 +5,16 @@ mixed precision and the DDP wrapper. Marked ``gpu``: skipped without CUDA, run o
 
 from __future__ import annotations
 
+import io
 import math
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
 from lightning.pytorch import Callback, Trainer
 
+from mnist_rnn.checkpoint import SafeModelCheckpoint
 from mnist_rnn.cli import main
 from mnist_rnn.data import DeviceBatches, MNISTDataModule
 from mnist_rnn.errors import NonFiniteLossError
@@ -149,6 +152,30 @@ def test_the_nan_stop_names_the_step_with_the_graph(fake_data_dir):
     trainer = gpu_trainer(max_epochs=3, limit_val_batches=0, callbacks=[StopOnNonFiniteLoss(check_every_n_steps=4)])
     with pytest.raises(NonFiniteLossError, match="at step 5 "):
         trainer.fit(model, data(fake_data_dir))
+
+
+def test_the_gpus_random_state_travels_with_the_checkpoint():
+    """The augmentation draws on the GPU from its own generator: a resumed run replayed the first epochs'
+    moves (tests/test_checkpoint.py has the CPU's)."""
+    on_the_gpu = SimpleNamespace(strategy=SimpleNamespace(root_device=torch.device("cuda", 0)))
+    saving, resuming = SafeModelCheckpoint(), SafeModelCheckpoint()
+    saving._trainer = resuming._trainer = on_the_gpu
+    torch.cuda.manual_seed(0)
+    first_epoch = torch.rand(100, device="cuda")
+    state = saving.state_dict()
+    second_epoch = torch.rand(100, device="cuda")
+    torch.cuda.manual_seed(0)  # what a resumed process does first
+    resumed_state = torch.load(_saved(state), weights_only=True)  # as a checkpoint file holds it
+    resuming.load_state_dict(resumed_state)
+    resumed = torch.rand(100, device="cuda")
+    assert torch.equal(resumed, second_epoch) and not torch.equal(resumed, first_epoch)
+
+
+def _saved(state: dict) -> io.BytesIO:
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    buffer.seek(0)
+    return buffer
 
 
 def test_checkpoint_and_resume_through_the_cli_with_the_graph(fake_data_dir, in_tmp_dir, capsys):
