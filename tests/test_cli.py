@@ -397,6 +397,18 @@ def test_a_tool_without_its_extra_names_the_extra_to_install(monkeypatch, capsys
     )
 
 
+def test_serve_onnx_backend_without_onnxruntime_names_the_extra_before_any_work(monkeypatch, capsys):
+    """Only serve's inference worker imports onnxruntime, in its own process: without it serve exported the
+    checkpoint, then ended in two tracebacks of the worker's."""
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    with pytest.raises(SystemExit) as stop:
+        main(["serve", "--ckpt_path", "model.ckpt", "--backend", "onnx"])
+    assert stop.value.code == 2
+    assert capsys.readouterr().err == (
+        'mnist-rnn: error: serve needs onnxruntime, which is not installed: pip install -e ".[serve]"\n'
+    )
+
+
 def test_help_explains_ckpt_path_in_this_projects_terms_and_lists_every_command(capsys):
     with pytest.raises(SystemExit):
         main(["fit", "--help"])

@@ -318,6 +318,10 @@ def main(argv: list[str]) -> None:
     stop = Stop(folder)
     try:
         args = parse_args(argv)
+        if args.backend == "onnx":
+            # Only the inference worker runs it, in a process of its own: missing, it ended serve in two
+            # tracebacks there, after the export. Here its ModuleNotFoundError names the extra to install.
+            import onnxruntime  # noqa: F401
         check_checkpoint(args.ckpt_path)
         check_port(args.host, args.port)
         network = load_network(args.ckpt_path)  # refuses, in one line, a checkpoint of another model
