@@ -181,6 +181,8 @@ def _decode(data: bytes, name: str | Path | None, formats: tuple[str, ...], max_
             raise DamagedImage(name, f"not a readable image (truncated or damaged {started} data)") from error
         if b"<svg" in data[:4096].lower():
             raise VectorDrawing(name, "not a readable image (an SVG drawing, not pixels: export it as PNG)") from error
+        if data.startswith(b"%PDF-"):  # a scan or a page saved as PDF: the one document users send most
+            raise NotAnImage(name, "not a readable image (a PDF document: export its page as PNG)") from error
         raise NotAnImage(name, f"not a readable image (not a {listed(formats)} file)") from error
     width, height = image.size
     if width * height > max_pixels:

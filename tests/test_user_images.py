@@ -250,6 +250,8 @@ def test_bytes_and_paths_decode_alike_and_errors_say_why(tmp_path):
     assert "\n" not in str(error.value)  # libheif's message ends in a newline: it split the line and the CSV cell
     with pytest.raises(VectorDrawing, match=r"\(an SVG drawing, not pixels: export it as PNG\)"):
         decode_image(b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="28" height="28"/>')
+    with pytest.raises(NotAnImage, match=r"\(a PDF document: export its page as PNG\)$"):
+        decode_image(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\nendobj\n")
     with pytest.raises(NotAnImage):  # "BM" begins a BMP, and other files too
         decode_image(b"BMW service report, 2026")
     with pytest.raises(ImageError, match="no such file") as error:
