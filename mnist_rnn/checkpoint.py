@@ -687,8 +687,8 @@ def check_checkpoint(path: str | Path, resume: bool = False) -> None:
         raise UserError(NOT_OURS.format(path=path, why="no network weights"))
     if "hyper_parameters" not in checkpoint:
         # The network's settings: without them it was rebuilt from the defaults, and weights of the same shapes
-        # loaded into a network that read its pixels otherwise (the seed recipe's unnormalised input): 40 of
-        # 200 test images right, silently, instead of 194.
+        # loaded into a network that read its pixels otherwise (the seed recipe's unnormalised input): most
+        # answers wrong, silently.
         raise UserError(
             f"--ckpt_path {path}: holds no hyper_parameters (the model's settings, which Lightning saves beside "
             f"the weights), so the network these weights belong to cannot be rebuilt; use the checkpoint as its "

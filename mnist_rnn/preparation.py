@@ -667,7 +667,7 @@ def _digit_regions(
     thick = {k: box for k, box in boxes.items() if 2 * pixels[k] >= HAIRLINE * box.long_side * outline[k]}
     if spotless and all(edge[k] for k in thick):
         # Nothing but hairlines clear of the edge, on a drawing app's background: a digit drawn with a fine
-        # brush (strokes 1-2% of its size), which was "blank". (A ruled page's lines reach its edges.)
+        # brush (strokes under HAIRLINE of its size), which was "blank". (A ruled page's lines reach its edges.)
         thick.update({k: box for k, box in boxes.items() if not edge[k]})
     boxes = thick
     if not boxes:
