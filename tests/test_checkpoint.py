@@ -296,7 +296,10 @@ def test_check_checkpoint_refuses_what_is_not_one(tmp_path):
     torch.save({"weights": 1}, tmp_path / "other.pt")
     torch.save({"state_dict": {}}, tmp_path / "weights.pt")  # torch.save(model.state_dict()), wrapped
     weights = {"network.head.bias": torch.zeros(10)}
-    torch.save({"state_dict": weights, "pytorch-lightning_version": "2.6.0"}, tmp_path / "weights_only.ckpt")
+    torch.save({"state_dict": weights, "pytorch-lightning_version": "2.6.0"}, tmp_path / "no_settings.ckpt")
+    # save_weights_only: Lightning leaves out the callbacks', optimisers' and schedulers' states, not the settings
+    torch.save({"state_dict": weights, "pytorch-lightning_version": "2.6.0", "hyper_parameters": {"hidden_size": 128}},
+               tmp_path / "weights_only.ckpt")  # fmt: skip
     torch.save({"state_dict": {"layer.weight": torch.zeros(2)}, "pytorch-lightning_version": "2.6.0"},
                tmp_path / "boring.ckpt")  # fmt: skip
     lightning_checkpoint(tmp_path / "good.ckpt")
@@ -308,6 +311,7 @@ def test_check_checkpoint_refuses_what_is_not_one(tmp_path):
         ("weights.pt", "saved with torch.save, not a Lightning checkpoint"),
         ("boring.ckpt", "not of this project's model"),  # was a traceback of unexpected keys, in test and fit
         ("model.pt", r"a pickled Python object \(torch.save\(model\)\?\), not a Lightning checkpoint"),
+        ("no_settings.ckpt", "holds no hyper_parameters"),  # rebuilt from the defaults: silently wrong answers
     ):
         with pytest.raises(UserError, match=message):
             check_checkpoint(tmp_path / name)

@@ -515,6 +515,17 @@ def bad_requests() -> list[tuple[str, dict, int, str]]:
             "the field 'file' came without a file name, so it was read as text, not a file: send it as a file with "
             "a name (curl -F file=@picture.png; requests or httpx: files={'file': ('picture.png', data)})",
         ),
+        (  # it said the name was missing, which the client had sent, encoded
+            "multipart, 'file' named only as filename*=",
+            {
+                "data": b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename*=UTF-8''%E4%B8%83.png\r\n"
+                b"Content-Type: image/png\r\n\r\nabc\r\n--b--\r\n",
+                "content_type": "multipart/form-data; boundary=b",
+            },
+            400,
+            "the field 'file' named its file only as filename*= (an encoded name), which this server does not read",
+        ),
+        ("a PDF", {"data": b"%PDF-1.7\n1 0 obj\n<< >>\nendobj\n", "content_type": "application/pdf"}, 415, "a PDF"),
         (
             "multipart, no boundary",
             {"data": b"--b\r\n", "content_type": "multipart/form-data"},

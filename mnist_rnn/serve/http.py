@@ -292,7 +292,16 @@ async def upload_bytes(scope: Scope, body: bytes) -> bytes:
             )
         if not isinstance(upload, UploadFile):
             # A part without a file name is a text field to Starlette, its bytes decoded as UTF-8 (an image's
-            # broken): requests' files={"file": (None, data)} and httpx's ("", data) send it so.
+            # broken): requests' files={"file": (None, data)} and httpx's ("", data) send it so. So is one named
+            # only as filename*= (RFC 5987's encoded name), which python-multipart does not read: it was told
+            # its name was missing.
+            if b"filename*=" in body:
+                raise RequestError(
+                    400,
+                    "the field 'file' named its file only as filename*= (an encoded name), which this server does "
+                    'not read, so it was read as text, not a file: add a plain filename="picture.png" to its '
+                    "Content-Disposition (curl -F file=@picture.png sends one)",
+                )
             raise RequestError(
                 400,
                 "the field 'file' came without a file name, so it was read as text, not a file: send it as a file "
