@@ -813,7 +813,7 @@ def calibration_line(results: dict[str, float]) -> str:
 
 def _stop_signal(trainer: Trainer) -> int:
     """The signal that stopped ``trainer``: SIGINT when it came as Ctrl+C (turned into SIGTERM), else SIGTERM."""
-    spawned = getattr(trainer.strategy.launcher, "stop_signal", None)  # the command's own, under ddp_spawn
+    spawned = getattr(trainer.strategy.launcher, "stop_signal", None)  # ddp_spawn's (StoppableSpawnLauncher)
     return spawned or getattr(trainer.checkpoint_callback, "_stop_signal", signal.SIGTERM)
 
 

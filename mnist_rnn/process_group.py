@@ -86,14 +86,17 @@ class StoppableSpawnLauncher(_MultiProcessingLauncher):
     processes trained on to the end.
     """
 
+    doing = ""  # what the command was doing when it started the processes: the line of a stop before their stage
+    stop_signal: int | None = None  # in the command's process: the signal that came after the stage had ended
+
     def launch(self, function: Callable, *args: Any, trainer: pl.Trainer | None = None, **kwargs: Any) -> Any:
         """Spawn the processes and wait for them; a stop signal meanwhile is passed on to them as SIGTERM (a
         terminal's Ctrl+C reaches them itself, and a second SIGINT would abort them at once)."""
-        self.doing = stopping.now_doing()  # for the line of a process stopped before its stage began
+        self.doing = stopping.now_doing()
         received: list[int] = []
 
         def pass_on(signum: int, frame: FrameType | None) -> None:
-            stop = stopping.Stopped(signum)
+            stop = stopping.Stopped(signum)  # its line says what was being done, before the line below changes it
             received.append(signum)
             stopping.doing(stopping.SECOND_STOP)  # one more, here or after the processes ended, ends it at once
             # The children started so far: self.procs is set only once all are.
@@ -146,7 +149,7 @@ class StoppableSpawnLauncher(_MultiProcessingLauncher):
                 if isinstance(exception, stopping.Stopped):  # before the stage's handlers, or a second Ctrl+C
                     status = exception.exit_status
                     if process_idx == 0:
-                        print(f"mnist-rnn: {exception}", file=sys.stderr, flush=True)
+                        exception.say()
                 elif isinstance(exception, SIGTERMException):  # the checkpoint callback saved and said so
                     status = exception.code if isinstance(exception.code, int) else 128 + signal.SIGTERM
                 else:

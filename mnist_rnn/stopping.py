@@ -43,9 +43,13 @@ class Stopped(BaseException):
         """128 + the signal's number: the shell's convention for "ended by this signal"."""
         return 128 + self.signum
 
+    def say(self) -> None:
+        """Print the one line on stderr."""
+        print(f"mnist-rnn: {self}", file=sys.stderr, flush=True)
+
     def end(self) -> NoReturn:
         """Print the one line on stderr and exit with :attr:`exit_status`."""
-        print(f"mnist-rnn: {self}", file=sys.stderr)
+        self.say()
         sys.exit(self.exit_status)
 
 
