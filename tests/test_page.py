@@ -306,7 +306,8 @@ def test_the_columns_of_a_fashion_checkpoint_are_named_on_the_page_not_only_in_t
         page = state(driver)
         assert page["smallest_text"] >= 12 and page["scroll_width"] <= 390
         # The answer's name stands out in the key, as its column does in the view.
-        assert views(driver)["winner"] == [f"{GARMENTS.index(shown['big'])} {shown['big']}"]
+        answer = shown["big"].removesuffix("?")  # "Shirt?" when the tiny model is unsure
+        assert views(driver)["winner"] == [f"{GARMENTS.index(answer)} {answer}"]
         driver.find_element(By.ID, "clear").click()
         assert views(driver)["winner"] == []
 
@@ -518,7 +519,7 @@ def test_a_permuted_network_shows_what_it_saw_and_says_why_it_has_no_answer_afte
         draw(driver, driver.find_element(By.ID, "pad"), DIGITS["3"])
         shown = wait_for_answer(driver)
         assert shown["error"] == "" and shown["rows"] == [] and shown["lit_pixels"] > 20
-        assert shown["summary"].startswith("The answer is ") and "row" not in shown["summary"]
+        assert shown["summary"].startswith(("The answer is ", "Not sure: ")) and "row" not in shown["summary"]
         per_row_view_gone()
         driver.find_element(By.ID, "preview").click()  # a row picked on the preview has nothing to say
         assert driver.execute_script("return document.getElementById('row-detail').offsetParent") is None
@@ -647,7 +648,8 @@ def test_the_rows_are_reached_and_read_by_keyboard_and_each_answer_is_said_once(
         names = [n["name"]["value"] for n in nodes if n.get("role", {}).get("value") == "option"]
         assert len(names) == 28 and all(re.fullmatch(r"(After row \d+: \d, [<>\d.]+%|Row \d+: blank so far)", name)
                                         for name in names), names  # fmt: skip
-        assert names[27] == f"After row 28: {shown['big']}, " + driver.find_element(By.CSS_SELECTOR, ".pct").text
+        answer = shown["big"].removesuffix("?")  # "2?" when the tiny model is unsure
+        assert names[27] == f"After row 28: {answer}, " + driver.find_element(By.CSS_SELECTOR, ".pct").text
 
         # One tab stop, on the row where it made up its mind; the arrows move from there; Tab leaves the list.
         assert "Tab to the rows and use the arrow keys" in driver.find_element(By.ID, "row-detail").text
@@ -813,3 +815,30 @@ def test_the_pages_words_before_info_and_without_javascript_fit_any_checkpoint(f
         text = driver.find_element(By.TAG_NAME, "body").text
         assert driver.title == "mnist_rnn: draw or upload an image" and "digit" not in text.lower(), text
         assert "Draw large and centred. The answer comes when you pause." in text
+
+
+SHOW = """
+    const [top, rest] = arguments;
+    const probabilities = Array.from({ length: 10 }, (_, k) => (k === 2 ? top : k === 4 ? rest : (1 - top - rest) / 8));
+    show({ class: 2, probabilities, prepared: Array.from({ length: 28 }, () => Array(28).fill(0)), several: false });
+    const big = document.getElementById("big");
+    return { big: big.textContent, unsure: big.classList.contains("unsure"), colour: getComputedStyle(big).color,
+             summary: document.getElementById("summary").textContent };
+"""
+
+
+def test_an_unsure_answer_does_not_look_like_a_sure_one(server):
+    """A scribble's answer at 55% was shown as a sure one's, in the same big indigo glyph: only the bars told."""
+    with chromium() as driver:
+        driver.get(server + "/")
+        WebDriverWait(driver, 10).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-info"))
+        sure = driver.execute_script(SHOW, 0.97, 0.02)
+        assert sure["big"] == "2" and not sure["unsure"]
+        assert sure["summary"].startswith("The answer is 2, 97.0% sure; then 4 2.0%")
+        unsure = driver.execute_script(SHOW, 0.547, 0.429)
+        assert unsure["big"] == "2?" and unsure["unsure"] and unsure["colour"] != sure["colour"]
+        assert unsure["summary"].startswith("Not sure: perhaps 2 (54.7%), perhaps 4 (42.9%).")
+        assert driver.find_element(By.ID, "announce").text.startswith("Not sure: perhaps 2")  # said, too
+        driver.find_element(By.ID, "clear").click()
+        cleared = driver.execute_script("return document.getElementById('big').className")
+        assert "unsure" not in cleared and "empty" in cleared
