@@ -105,6 +105,15 @@ def partial_path(filepath: str) -> str:
     return os.path.join(os.path.dirname(filepath), f".{os.path.basename(filepath)}.partial")
 
 
+def _bar_line_open(callback: Any) -> bool:
+    """Whether a tqdm progress bar (Lightning's default) is on stdout's last line, unfinished: one that is
+    open, not yet closed (tqdm disables a bar as it closes it). An error before any bar was drawn (data not
+    found) had an empty line printed before it all the same; Rich's bars end their own lines."""
+    names = ("_train_progress_bar", "_val_progress_bar", "_test_progress_bar", "_predict_progress_bar")
+    bars = (getattr(callback, name, None) for name in names)
+    return any(bar is not None and not getattr(bar, "disable", True) for bar in bars)
+
+
 class SafeModelCheckpoint(ModelCheckpoint):
     """ModelCheckpoint that keeps ``last.ckpt`` current, saves it when stopped, and says how to resume.
 
@@ -275,7 +284,7 @@ class SafeModelCheckpoint(ModelCheckpoint):
     def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
         super().on_exception(trainer, pl_module, exception)
         if not isinstance(exception, SIGTERMException):
-            drawn = trainer.progress_bar_callback is not None and trainer.is_global_zero
+            drawn = trainer.is_global_zero and _bar_line_open(trainer.progress_bar_callback)
             if isinstance(exception, UserError) and drawn:
                 # The bar leaves stdout's cursor at the end of its line: the one-line error (a full disk)
                 # went on after it, in the middle of the bar's figures. Not when stdout is what is full: its

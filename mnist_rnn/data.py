@@ -38,7 +38,7 @@ from torchvision.datasets.mnist import read_image_file, read_label_file
 
 from mnist_rnn.errors import DataError, SettingsError, UserError, first_few, first_line, tell, warn
 from mnist_rnn.idx import check_idx_pair, fingerprint
-from mnist_rnn.preparation import FRAME
+from mnist_rnn.preparation import FRAME, SMALL_DIGIT
 from mnist_rnn.user_images import UserImages, subject_of
 
 DatasetName = Literal["mnist", "fashion_mnist", "kmnist"]
@@ -492,7 +492,8 @@ class MNISTDataModule(LightningDataModule):
         if any(isinstance(callback, BasePredictionWriter) for callback in trainer.callbacks):
             return
         blank = [path for path, empty in zip(images.files, images.blank, strict=True) if empty]
-        if not (images.failures or blank):
+        small = [path for path, tiny in zip(images.files, images.small, strict=True) if tiny]
+        if not (images.failures or blank or small):
             return
         subject = subject_of(self.dataset)
         parts = []
@@ -501,9 +502,14 @@ class MNISTDataModule(LightningDataModule):
             parts.append(f"{len(images.failures)} could not be read and have none: {named}")
         if blank:
             parts.append(f"{len(blank)} show no {subject}, so their probabilities are a guess: {first_few(blank)}")
+        if small:
+            parts.append(
+                f"{len(small)} show a {subject} under {SMALL_DIGIT} pixels high and wide, whose probabilities "
+                f"overstate how sure its answer is: {first_few(small)}"
+            )
         warn(
             f"of {len(images.files) + len(images.failures)} files, {'; '.join(parts)}. The predictions follow "
-            "datamodule.predict_set.files; its .blank and .failures say which, and "
+            "datamodule.predict_set.files; its .blank, .small and .failures say which, and "
             "mnist_rnn.predictions.PredictionWriter writes them all as rows"
         )
 

@@ -7,7 +7,8 @@ It takes the files from the data module's :class:`~mnist_rnn.user_images.UserIma
 every file gets its row in the same table: files that could not be read have ``error`` as the digit and
 the reason in place of the probability; images in which no digit was found (blank, one colour, fully
 transparent, a single pixel) have ``blank`` and the reason, and a warning on stderr; so do images that hold
-more than one digit (their row is about one of them). The messages say "garment" or "character" for a model
+more than one digit (their row is about one of them), and images whose digit is too small to read as surely as
+its probability says. The messages say "garment" or "character" for a model
 of Fashion-MNIST or KMNIST.
 """
 
@@ -26,6 +27,7 @@ from torch import Tensor
 
 from mnist_rnn.errors import UserError, tell, warn
 from mnist_rnn.figures import short_names
+from mnist_rnn.preparation import SMALL_DIGIT
 from mnist_rnn.user_images import UserImages, natural_order, subject_of
 
 HEADER = ("path", "digit", "probability")  # a model of MNIST; other data sets: "class" instead of "digit"
@@ -37,6 +39,14 @@ def blank_reason(subject: str = "digit") -> str:
     """The probability column of a blank row: ``subject`` is what the model reads (:func:`subject_of`)."""
     # Blank paper, ruled lines and noise alone are all "blank": "the image is blank" was wrong for the noise.
     return f"no {subject} found (the picture is blank, or only lines or noise)"
+
+
+def small_warning(subject: str = "digit") -> str:
+    """The warning for a picture whose ``subject`` is too small to read surely (see ``SMALL_DIGIT``)."""
+    return (
+        f"the {subject} is under {SMALL_DIGIT} pixels high and wide: an answer on one this small is wrong more "
+        "often than its probability says; a larger picture of it reads better"
+    )
 
 
 def several_warning(subject: str = "digit") -> str:
@@ -129,13 +139,17 @@ class PredictionWriter(BasePredictionWriter):
                 f"the table could not be written on the standard output ({unwritten.strerror or unwritten}){kept}"
             )
         several = {path for path, flag in zip(predict_set.files, predict_set.several, strict=True) if flag}
+        small = {path for path, flag in zip(predict_set.files, predict_set.small, strict=True) if flag}
         for path, digit, reason in rows:
             if digit == "error":
                 tell(f"{path}: {reason}")
             elif digit == BLANK:
                 warn(f"{path}: {reason}")
-            elif path in several:
-                warn(f"{path}: {several_warning(self._subject)}")
+            else:
+                if path in several:
+                    warn(f"{path}: {several_warning(self._subject)}")
+                if path in small:
+                    warn(f"{path}: {small_warning(self._subject)}")
         if self.path is not None:
             tell(f"the table is also in {self.path}")
 

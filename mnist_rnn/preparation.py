@@ -129,6 +129,11 @@ FRAMED_SIZE, FRAMED_WEIGHT, FRAME_GAP = 0.4, 0.05, 2
 # not as wide as the rest of it, and the bottom arc of a 3 broken by a fine pen is bowed.
 UNDERLINE, UNDERLINE_GAP, UNDERLINE_BOW = 1 / 3, 0.05, 0.05
 EIGHT_NEIGHBOURS = np.ones((3, 3), dtype=bool)  # regions and holes are 8-connected
+# A digit whose longer side is under this many pixels in the picture (a thumbnail, an icon, scikit-learn's 8x8
+# digits) is flagged ``small``: scaled up to 20 pixels it is a blur, and the network's answers on such digits
+# are wrong far more often than their calibrated probabilities say (MNIST's test digits shrunk to each size:
+# docs/predict.md). From this size up the two agree within a point.
+SMALL_DIGIT = 10
 
 
 class Prepared(NamedTuple):
@@ -137,11 +142,14 @@ class Prepared(NamedTuple):
     ``blank`` when there was no digit to find (one colour, fully transparent, a single pixel, a ruled page
     with nothing on it): the pixels are then all black. ``several`` when the picture holds more than one
     digit-like mark clear of each other (two digits side by side): the pixels show one of them only.
+    ``small`` when the digit was under :data:`SMALL_DIGIT` pixels in the picture: its answer is less sure
+    than its probability says.
     """
 
     pixels: Tensor
     blank: bool
     several: bool = False
+    small: bool = False
 
 
 def prepare_character(image: Image.Image) -> Prepared:
@@ -189,7 +197,7 @@ def prepare(image: Image.Image, find_others: bool = True) -> Prepared:
     if gray is None or min(gray.shape) < 2:
         return blank()
     gray = _smoothed_if_noisy(gray)
-    frame, several = _already_prepared(gray), False
+    frame, several, small = _already_prepared(gray), False, False
     if frame is None:
         found = _ink(gray, find_others)
         if found is None:
@@ -197,14 +205,15 @@ def prepare(image: Image.Image, find_others: bool = True) -> Prepared:
         ink, several = found
         ink = ink / ink.max()
         digit = ink[box_around(ink > INK, 0)]  # the box of the clearly inked pixels, not of their faintest edge
+        small = max(digit.shape) < SMALL_DIGIT
         digit = _fit(_thickened(digit), BOX)
         frame = _place(digit, FRAME, CENTRE)
-    return as_prepared(frame, several)
+    return as_prepared(frame, several, small)
 
 
-def as_prepared(frame: np.ndarray, several: bool = False) -> Prepared:
+def as_prepared(frame: np.ndarray, several: bool = False, small: bool = False) -> Prepared:
     """A 28x28 frame in [0, 1] as the uint8 image (1, 28, 28) the model sees."""
-    return Prepared(torch.from_numpy(np.rint(frame * 255).astype(np.uint8)).unsqueeze(0), False, several)
+    return Prepared(torch.from_numpy(np.rint(frame * 255).astype(np.uint8)).unsqueeze(0), False, several, small)
 
 
 def _already_prepared(gray: np.ndarray) -> np.ndarray | None:

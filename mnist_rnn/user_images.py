@@ -4,7 +4,7 @@
 ``serve`` (an upload's bytes) alike: the same formats, the same size limits, the same EXIF turn and the
 same errors, each a :class:`ImageError` subclass whose message says what is wrong. :class:`UserImages`
 holds a whole set for ``predict``: the prepared tensors, the files they came from, the files that could
-not be read and what :func:`mnist_rnn.preparation.prepare` noticed in each (blank, several digits).
+not be read and what :func:`mnist_rnn.preparation.prepare` noticed in each (blank, several digits, a small one).
 """
 
 from __future__ import annotations
@@ -369,9 +369,9 @@ def preparing_workers(count: int) -> int:
     return workers if workers > 1 else 0
 
 
-# One file's outcome: (pixels uint8 (1, 28, 28), blank, several), or why it could not be read. Numpy, not a
+# One file's outcome: (pixels uint8 (1, 28, 28), blank, several, small), or why it could not be read. Numpy, not a
 # tensor: a tensor sent between processes travels through a shared-memory file of its own.
-Outcome = tuple[np.ndarray, bool, bool] | str
+Outcome = tuple[np.ndarray, bool, bool, bool] | str
 
 
 Preparation = Callable[[Image.Image], Prepared]
@@ -398,7 +398,7 @@ def _prepare_file(path: Path, preparation: Preparation = prepare) -> Outcome:
         prepared = preparation(decode_image(path))
     except ImageError as error:
         return error.reason
-    return prepared.pixels.numpy(), prepared.blank, prepared.several
+    return prepared.pixels.numpy(), prepared.blank, prepared.several, prepared.small
 
 
 class _PictureFiles(Dataset):
@@ -470,7 +470,8 @@ class UserImages(Dataset):
     """Users' images prepared for the model, and where each came from: the one record ``predict`` keeps.
 
     ``images[i]`` was prepared from ``files[i]``; ``blank[i]`` says that no digit was found in it and
-    ``several[i]`` that it holds more than one (the image shows the heaviest); the files that could not be
+    ``several[i]`` that it holds more than one (the image shows the heaviest), ``small[i]`` that its digit was
+    too small to read as surely as its probability says; the files that could not be
     read are in ``failures``, each with its reason, and have no image. A DataLoader batch is
     ``(images uint8 (B, 1, 28, 28), indices)``: the indices point into ``files``, so whoever writes the
     predictions knows which file each row is about.
@@ -483,13 +484,16 @@ class UserImages(Dataset):
         blank: list[bool],
         failures: list[tuple[Path, str]],
         several: list[bool],
+        small: list[bool],
     ) -> None:
-        if not len(files) == len(images) == len(blank) == len(several):
-            raise ValueError(f"{len(files)} files, {len(images)} images, {len(blank)} blank, {len(several)} several")
+        if not len(files) == len(images) == len(blank) == len(several) == len(small):
+            counts = f"{len(blank)} blank, {len(several)} several, {len(small)} small"
+            raise ValueError(f"{len(files)} files, {len(images)} images, {counts}")
         self.files = files
         self.images = images
         self.blank = blank
         self.several = several
+        self.small = small
         self.failures = failures
         self.saved: list[Path] | None = None  # where save() wrote each file's prepared image, in files' order
 
@@ -505,19 +509,20 @@ class UserImages(Dataset):
         workers = preparing_workers(len(paths)) if workers is None else workers
         if len(paths) >= ANNOUNCED_FILES:  # most of such a run: 2,000 photos were seconds of silence
             tell(f"preparing {len(paths):,} pictures" + (f" in {workers} processes" if workers > 1 else ""))
-        files, images, blank, several, failures = [], [], [], [], []
+        files, images, blank, several, small, failures = [], [], [], [], [], []
         outcomes = _prepared_files(paths, workers, preparation_for(dataset))
         for path, outcome in zip(paths, outcomes, strict=True):
             if isinstance(outcome, str):
                 failures.append((path, outcome))
             else:
-                pixels, is_blank, has_several = outcome
+                pixels, is_blank, has_several, is_small = outcome
                 files.append(path)
                 images.append(torch.from_numpy(pixels))
                 blank.append(is_blank)
                 several.append(has_several)
+                small.append(is_small)
         stacked = torch.stack(images) if images else torch.zeros(0, 1, FRAME, FRAME, dtype=torch.uint8)
-        return cls(files, stacked, blank, failures, several)
+        return cls(files, stacked, blank, failures, several, small)
 
     def __len__(self) -> int:
         return len(self.files)

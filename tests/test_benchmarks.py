@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from benchmarks import epoch_time, lightning_overhead, predict_agreement, throughput
+from benchmarks import epoch_time, lightning_overhead, predict_agreement, small_digits, throughput
 from benchmarks.accuracy import RunClock, _mean, _percent
 from benchmarks.options import checkout, data_folder, existing_file
 
@@ -107,3 +107,14 @@ def test_lightning_overhead_prints_both_loops_and_their_difference(fake_data_dir
     line = next(line for line in out.splitlines() if line.startswith("(b) fit "))
     fit, plain, extra = (float(median) for median in re.findall(r"(-?\d+\.\d+) \[", line))
     assert fit > 0 and plain > 0 and extra == pytest.approx(fit - plain, abs=2e-3)
+
+
+@pytest.mark.parametrize("side", [6, 9, 10, 20])
+def test_small_digits_shrinks_a_digit_to_its_size_and_prepare_flags_it_below_ten_pixels(side):
+    from mnist_rnn.preparation import SMALL_DIGIT, prepare
+
+    digit = torch.zeros(28, 28, dtype=torch.uint8)
+    digit[4:24, 12:16] = 255  # a 1, 20 pixels tall
+    picture = small_digits.thumbnail(digit.numpy(), side)
+    assert picture.height == side + 4 and picture.getpixel((0, 0)) == 255  # white paper, a 2-pixel margin
+    assert prepare(picture).small is (side < SMALL_DIGIT)

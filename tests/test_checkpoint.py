@@ -33,7 +33,7 @@ from mnist_rnn.data import MNISTDataModule
 from mnist_rnn.errors import UserError
 from mnist_rnn.model import RNNClassifier
 from tests.bad_inputs import lightning_checkpoint
-from tests.helpers import QUIET, cli_subprocess, finish, one_line_error, render_digit
+from tests.helpers import QUIET, SEED_CONFIG, cli_subprocess, finish, one_line_error, render_digit
 
 STEPS_PER_EPOCH = 10  # 200 training images (240 - 40 for validation) in batches of 20
 
@@ -731,3 +731,13 @@ def test_a_checkpoint_saved_without_checksums_is_not_taken_for_damaged(tmp_path)
     check_checkpoint(tmp_path / "unchecked.ckpt")
     _damaged_checkpoint(tmp_path / "data")  # writes tmp_path / "damaged.ckpt", with its CRC-32s
     assert damaged_record(tmp_path / "damaged.ckpt").startswith("damaged/data/")
+
+
+def test_an_error_before_any_progress_bar_is_drawn_leaves_stdout_empty(tmp_path, in_tmp_dir, no_network, capsys):
+    """The newline that ends a progress bar's line before a one-line error was printed whenever a bar callback
+    existed: data not found, before any bar, put an empty line on stdout."""
+    with pytest.raises(SystemExit) as ended:
+        main(["fit", "--config", SEED_CONFIG, "--data.data_dir", str(tmp_path / "nothing")])
+    assert ended.value.code == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and "mnist-rnn: error: MNIST files not found" in captured.err

@@ -316,6 +316,21 @@ def test_a_picture_of_two_digits_is_read_with_a_warning(checkpoint, pictures, in
     assert str(pictures / "scan.png") not in captured.err
 
 
+def test_a_thumbnail_is_read_with_a_warning_that_its_answer_is_less_sure_than_it_says(
+    checkpoint, pictures, in_tmp_dir, capsys
+):
+    render_digit(1, canvas=(300, 300), size=260, at=(60, -30), ink=0, paper=255).resize((8, 8)).save(
+        pictures / "icon.png"
+    )
+    predict(checkpoint, pictures)
+    captured = capsys.readouterr()
+    rows = {Path(row[0]).name: row[1:] for row in read_csv(captured.out)[1:]}
+    assert rows["icon.png"][0].isdigit()  # answered, as every digit is
+    warning = f"mnist-rnn: warning: {pictures / 'icon.png'}: the digit is under 10 pixels high and wide: an answer"
+    assert warning in captured.err
+    assert str(pictures / "scan.png") not in captured.err and "photo.jpg" not in captured.err
+
+
 def test_save_prepared_writes_the_images_the_model_saw(checkpoint, pictures, in_tmp_dir, capsys):
     render_digit(2, canvas=(90, 90), size=60, ink=0, paper=255).save(pictures / "scan.jpg")  # same stem as scan.png
     predict(checkpoint, pictures, "--data.save_prepared", "prepared")
@@ -377,16 +392,21 @@ def test_a_plain_trainer_predict_names_the_files_without_a_prediction_and_the_bl
 
     Image.new("L", (64, 64), 255).save(pictures / "blank.png")
     (pictures / "notes.png").write_text("not an image")
+    render_digit(7, canvas=(200, 200), size=180, ink=0, paper=255).resize((7, 7)).save(pictures / "tiny.png")
     model = RNNClassifier.load_from_checkpoint(checkpoint, map_location="cpu")
     data = MNISTDataModule(predict_path=str(pictures), prepare_workers=1)
     trainer = Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False, accelerator="cpu")
     capsys.readouterr()
     probabilities = torch.cat(trainer.predict(model, datamodule=data))
-    assert len(probabilities) == len(data.predict_set.files) == 6  # the unreadable file has no row
+    assert len(probabilities) == len(data.predict_set.files) == 7  # the unreadable file has no row
     err = capsys.readouterr().err
-    assert f"warning: of 7 files, 1 could not be read and have none: {pictures / 'notes.png'} (" in err
-    assert f"; 1 show no digit, so their probabilities are a guess: {pictures / 'blank.png'}. The predictions" in err
-    assert "datamodule.predict_set.files; its .blank and .failures say which" in err
+    assert f"warning: of 8 files, 1 could not be read and have none: {pictures / 'notes.png'} (" in err
+    assert f"; 1 show no digit, so their probabilities are a guess: {pictures / 'blank.png'}; 1 show" in err
+    assert (
+        f"under 10 pixels high and wide, whose probabilities overstate how sure its answer is: {pictures / 'tiny.png'}"
+        in err
+    )
+    assert "datamodule.predict_set.files; its .blank, .small and .failures say which" in err
 
 
 @pytest.mark.slow

@@ -1049,3 +1049,17 @@ def test_sensor_noise_is_measured_and_only_heavy_noise_is_smoothed():
     assert preparation._smoothed_if_noisy(drawing) is drawing
     noisy = np.clip(drawing + rng.normal(0, 0.25, drawing.shape), 0, 1).astype(np.float32)
     assert preparation._pixel_noise(preparation._smoothed_if_noisy(noisy)) < preparation.NOISY
+
+
+@pytest.mark.parametrize(("height", "small"), [(6, True), (9, True), (10, False), (14, False), (400, False)])
+def test_a_digit_under_ten_pixels_is_flagged_small(height, small):
+    """A thumbnail's digit, scaled up from a few pixels, was answered as surely as a clear one (a 5x5 "1",
+    90%), though on MNIST's digits shrunk so the answers are wrong far more often than their probability says."""
+    large = render_digit(4, canvas=(240, 240), size=220, at=(40, -20), ink=0, paper=255)
+    digit = large.crop(large.point(lambda v: 255 - v).getbbox())  # the ink's box
+    width = max(1, round(digit.width * height / digit.height))
+    thumbnail = Image.new("L", (width + 6, height + 6), 255)
+    thumbnail.paste(digit.resize((width, height), Image.Resampling.LANCZOS), (3, 3))
+    prepared = prepare(thumbnail)
+    assert not prepared.blank and prepared.small is small
+    assert not prepare(render_digit(7)).small  # MNIST's own 28x28 form: its digit is 20 pixels

@@ -172,7 +172,7 @@ def test_an_image_gets_the_answer_predict_gives(server, checkpoint, tmp_path, mo
         assert probabilities.shape == (10,) and abs(probabilities.sum() - 1) < 1e-5
         assert answer["class"] == int(probabilities.argmax())
         assert answer["class_name"].startswith(f"{answer['class']} - ")  # MNIST's names: "7 - seven"
-        assert answer["several"] is False  # one digit in each
+        assert answer["several"] is False and answer["small"] is False  # one digit in each, large enough
         prepared = np.array(answer["prepared"])
         assert prepared.shape == (28, 28) and prepared.min() >= 0 and prepared.max() == 255
         per_step, per_row = np.array(answer["per_step"]), np.array(answer["per_row"])
@@ -187,6 +187,14 @@ def test_a_picture_of_two_digits_is_answered_with_the_warning_predict_gives(serv
     answer = json.loads(body)
     assert answer["several"] is True
     assert answer["prepared"] == prepare(two).pixels[0].tolist()  # one of them, as predict reads it
+
+
+def test_a_thumbnail_is_answered_with_the_warning_predict_gives(server):
+    icon = render_digit(4, canvas=(200, 200), size=180, ink=0, paper=255).resize((8, 8))
+    status, body = request(server + "/predict", encode(icon, "PNG"), "image/png")
+    assert status == 200, body
+    answer = json.loads(body)
+    assert answer["small"] is True and answer["several"] is False
 
 
 def test_a_multipart_upload_answers_like_the_raw_body(server):
@@ -462,6 +470,7 @@ def bad_requests() -> list[tuple[str, dict, int, str]]:
     return [
         ("not an image", {"data": b"just some text", "content_type": "text/plain"}, 415, "not a readable image"),
         ("empty body", {"data": b"", "content_type": "image/png"}, 400, "empty file"),
+        ("empty JSON body", {"data": b"", "content_type": "application/json"}, 400, "the body is empty: a JSON body"),
         ("truncated file", {"data": png[: len(png) // 2], "content_type": "image/png"}, 400, "truncated"),
         ("over 20 MB", {"data": b"\x89PNG" + bytes(21 * 2**20), "content_type": "image/png"}, 413, "20 MB"),
         # a file over the limit for a body: told of base64's allowance in JSON too ("a JSON body may reach 28 MB")
@@ -733,6 +742,8 @@ def test_the_page_clears_errors_speaks_its_own_words_and_draws_after_an_upload_o
     render_digit(3, canvas=(200, 200), size=160, at=(40, 10)).save(digit)
     two_digits = tmp_path / "thirty-eight.png"
     render_digit(38, canvas=(220, 120), size=90, at=(20, 10), ink=0, paper=255).save(two_digits)
+    icon = tmp_path / "icon.png"
+    render_digit(4, canvas=(200, 200), size=180, ink=0, paper=255).resize((8, 8)).save(icon)
     iphone_photo = tmp_path / "iphone.heic"
     render_digit(5, canvas=(300, 400), size=250, ink=(30, 30, 40), paper=(230, 225, 215), mode="RGB").save(iphone_photo)
     with chromium() as driver:
@@ -779,6 +790,13 @@ def test_the_page_clears_errors_speaks_its_own_words_and_draws_after_an_upload_o
         driver.find_element(By.ID, "clear").click()
         page = state(driver)
         assert page["several"] == "" and not page["several_shown"]
+        # A digit in an icon: answered, with a visible word that the answer is less sure than its percentages.
+        driver.find_element(By.ID, "file").send_keys(str(icon))
+        assert wait_for_answer(driver)["error"] == ""
+        page = state(driver)
+        assert (
+            page["several"].startswith("That digit is tiny in the picture (under 10 pixels)") and page["several_shown"]
+        )
 
         # An iPhone's photo (HEIC), which Chromium cannot show: read by the server, and the pad says why it is
         # empty until Clear.

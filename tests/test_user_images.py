@@ -294,8 +294,10 @@ def test_user_images_record_pictures_of_several_digits(tmp_path):
     right = np.asarray(render_digit(8, canvas=(400, 200), size=120, at=(240, 40), ink=0, paper=255))
     Image.fromarray(np.minimum(left, right)).save(tmp_path / "a_two.png")
     Image.fromarray(left).save(tmp_path / "b_one.png")
+    Image.fromarray(left).resize((20, 10)).save(tmp_path / "c_icon.png")
     images = UserImages.load(tmp_path)
-    assert images.several == [True, False] and images.blank == [False, False]
+    assert images.several == [True, False, False] and images.blank == [False, False, False]
+    assert images.small == [False, False, True]
 
 
 def test_worker_processes_give_the_same_set_as_one_process(tmp_path):
@@ -307,6 +309,7 @@ def test_worker_processes_give_the_same_set_as_one_process(tmp_path):
     alone, shared = UserImages.load(tmp_path, workers=0), UserImages.load(tmp_path, workers=2)
     assert shared.files == alone.files and len(shared.files) == 8 and torch.equal(shared.images, alone.images)
     assert shared.blank == alone.blank and shared.several == alone.several and shared.failures == alone.failures
+    assert shared.small == alone.small == [False] * 8
     assert [path.name for path, _ in shared.failures] == ["broken.png"]
 
 

@@ -187,6 +187,8 @@ JSON_HINT = 'a JSON body needs the image file in base64 as its "image" field: {"
 def json_image(body: bytes) -> bytes:
     """The image file of a JSON body ``{"image": "<base64 of the file>"}`` (or a ``data:`` URL, as a browser's
     ``canvas.toDataURL()`` and ``FileReader.readAsDataURL()`` give): what JavaScript and API clients send."""
+    if not body.strip():  # json's own words for it were "Expecting value: line 1 column 1 (char 0)"
+        raise RequestError(400, f"the body is empty: {JSON_HINT}")
     try:
         document = json.loads(body)
     # ValueError: not JSON, not UTF-8, or a number of over 4,300 digits; RecursionError: arrays nested a
@@ -329,9 +331,8 @@ class ImageUploads:
 
     The body is read here (over :data:`MAX_BYTES`: 413), then decoded and prepared in a worker thread (one
     small and one large upload at a time, :meth:`preparing`), so that the event loop goes on reading other
-    requests.
-    The endpoint behind receives ``{"prepared": [784 ints], "several": bool}`` as JSON, which LitServe passes to
-    :meth:`mnist_rnn.serve.worker.DigitAPI.decode_request`.
+    requests. The endpoint behind receives ``{"prepared": [784 ints], "several": bool, "small": bool}`` as JSON,
+    which LitServe passes to :meth:`mnist_rnn.serve.worker.DigitAPI.decode_request`.
     """
 
     def __init__(
@@ -385,7 +386,8 @@ class ImageUploads:
                 scope, receive, send
             )
             return
-        payload = json.dumps({"prepared": prepared.pixels.flatten().tolist(), "several": prepared.several}).encode()
+        flags = {"several": prepared.several, "small": prepared.small}
+        payload = json.dumps({"prepared": prepared.pixels.flatten().tolist(), **flags}).encode()
         rest = [(k, v) for k, v in scope["headers"] if k not in (b"content-type", b"content-length")]
         scope = {
             **scope,
