@@ -122,7 +122,7 @@ class TestFigures(Callback):
                 self.bins[row, column].index_add_(0, index, values.double())
 
     def on_test_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        logger = _tensorboard(trainer)
+        logger = tensorboard_of(trainer)
         if self.confusion is None:
             return
         # Every process takes part in the syncs; only one draws.
@@ -181,12 +181,13 @@ class TrainingCharts(Callback):
     """Write the layout of TensorBoard's Custom Scalars tab (:data:`CHARTS`) into a fit's log."""
 
     def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        logger = _tensorboard(trainer)
+        logger = tensorboard_of(trainer)
         if logger is not None and trainer.is_global_zero:
             logger.experiment.add_custom_scalars(CHARTS)
 
 
-def _tensorboard(trainer: Trainer) -> TensorBoardLogger | None:
+def tensorboard_of(trainer: Trainer) -> TensorBoardLogger | None:
+    """The run's TensorBoard logger, if it has one (``--trainer.logger`` may add others, or none)."""
     return next((logger for logger in trainer.loggers if isinstance(logger, TensorBoardLogger)), None)
 
 

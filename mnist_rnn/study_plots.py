@@ -31,7 +31,11 @@ def write_plots(study: Any, folder: Path, parameters: int) -> list[str]:
     import matplotlib.pyplot as plt
     from optuna.visualization import matplotlib as plots
 
-    complete = [t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
+    trials = study.get_trials(deepcopy=False)
+    complete = [t for t in trials if t.state.name == "COMPLETE"]
+    if not any(t.state.name in ("COMPLETE", "PRUNED") for t in trials):  # Optuna drew empty axes, announced
+        print("tune: no plots yet: no trial has finished")
+        return []
     folder.mkdir(exist_ok=True)
     wanted = {
         "optimization_history": plots.plot_optimization_history,

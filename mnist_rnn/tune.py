@@ -23,6 +23,7 @@ ignored by Optuna, and a 1-epoch study could never be pruned. Ours steps once pe
 from __future__ import annotations
 
 import argparse
+import ast
 import contextlib
 import copy
 import csv
@@ -494,6 +495,7 @@ def run_trial(request: dict[str, Any], log: Path) -> None:
     Its output goes to ``log``; a setting the model or the data refuse ends it with the CLI's one-line
     error and exit status 2.
     """
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the forkserver it comes from ignores it (Tuner.__init__)
     with open(log, "ab", buffering=0) as file:
         os.dup2(file.fileno(), sys.stdout.fileno())
         os.dup2(file.fileno(), sys.stderr.fileno())
@@ -557,7 +559,23 @@ def _train_trial(request: dict[str, Any]) -> None:
     if cli.trainer.interrupted:
         sys.exit(130)
     result = {"best": pruning.best, "epochs": pruning.epochs, "validations": pruning.step, "pruned": pruning.pruned}
+    _log_trial_hparams(cli.trainer, cli.model, request["number"], result)
     (folder / "result.json").write_text(json.dumps(result))
+
+
+def _log_trial_hparams(trainer: Trainer, model: LightningModule, number: int, result: dict[str, Any]) -> None:
+    """TensorBoard's HParams tab for a trial, which ``fit`` fills only at its test (a trial has none): the run's
+    settings with the trial's number and state, and its best val/acc, so that ``tensorboard --logdir ROOT``
+    compares the trials in one table. A trial that never validated writes none."""
+    from mnist_rnn.figures import log_hparams_with_metrics, run_settings, tensorboard_of
+
+    logger = tensorboard_of(trainer)
+    if logger is None or result["best"] is None:
+        return
+    settings = {**run_settings(trainer, model), "trial": number, "state": "pruned" if result["pruned"] else "complete"}
+    metrics = {"tune/best_val_acc": result["best"], "tune/epochs": result["epochs"]}
+    log_hparams_with_metrics(logger, settings, metrics, trainer.global_step)
+    logger.experiment.flush()
 
 
 def _confirm_run(request: dict[str, Any]) -> None:
@@ -638,13 +656,17 @@ class Tuner:
         self.processes_context.set_forkserver_preload(["mnist_rnn.cli", "mnist_rnn.tune"])
         # Started now, ignoring SIGINT (inherited through its exec): CPython's forkserver ignores Ctrl+C only after
         # its preload, and a Ctrl+C in the seconds it imports torch killed it (the trial's start: EOFError).
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        # SIGTERM too: one sent to the whole process group (timeout, kill -- -PGID, Slurm) killed the forkserver,
+        # and with it the exit status of every running trial (multiprocessing then reads 255): a trial still
+        # saving its last.ckpt was told as "exit status 255". run_trial gives each trial the default back.
+        previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             from multiprocessing import forkserver
 
             forkserver.ensure_running()
         finally:
-            signal.signal(signal.SIGINT, previous)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
         self.processes: set[Any] = set()
         # Reentrant: the signal handler takes it in the main thread, which with --workers 1 may hold it itself (Optuna
         # runs the trial there, and process.start() takes seconds while the forkserver imports torch).
@@ -780,6 +802,7 @@ class Tuner:
         wanted = self.options.trials
         timeout = self.options.timeout
         states = [getattr(optuna.trial.TrialState, state) for state in (*FINISHED_STATES, "RUNNING")]
+        first = True
         while self.stopped_by is None:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # fail_stale_trials is marked experimental
@@ -789,7 +812,13 @@ class Tuner:
             counts = self.counts()
             finished = sum(counts.get(state, 0) for state in FINISHED_STATES)
             if finished >= wanted:
+                if first:  # Optuna's n_trials adds trials; --trials is the study's total: say why none ran
+                    print(
+                        f"tune: study {self.options.study!r} already has {finished} finished trials (--trials "
+                        f"{wanted}): none trained; --trials {finished + wanted} runs {wanted} more"
+                    )
                 break
+            first = False
             left = None if timeout is None else timeout - (time.monotonic() - self.started)
             if left is not None and left <= 0:
                 print(
@@ -883,6 +912,7 @@ class Tuner:
             "storage": self.options.storage,
             "study": self.options.study,
             "trial_id": trial._trial_id,
+            "number": trial.number,
             "folder": str(folder),
             "pruner": self.options.pruner,
             "pruning": {"startup": self.options.startup_trials, "warmup": self.options.warmup_steps},
@@ -1042,7 +1072,8 @@ class Tuner:
         from mnist_rnn.study_plots import write_plots
 
         written = write_plots(self.study, self.root / "plots", parameters=len(self.space))
-        print(f"tune: plots in {self.root / 'plots'}: {', '.join(written) or 'none'}")
+        if written:
+            print(f"tune: plots in {self.root / 'plots'}: {', '.join(written)}")
 
     def confirm(self, seeds: int) -> None:
         """Train the best config again on seeds 0..seeds-1 (``--workers`` at once), each with the test after
@@ -1269,6 +1300,7 @@ def main(argv: list[str] | None = None) -> None:
     # heartbeats and their callback are marked experimental; they are what makes a study survive a SIGKILL
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     root = Path(options.root)
+    check_root_is_the_studys(root, options.study)
     made = [folder for folder in (root, *root.parents) if not folder.exists()]  # the folders mkdir will make
     try:
         root.mkdir(parents=True, exist_ok=True)
@@ -1290,10 +1322,12 @@ def main(argv: list[str] | None = None) -> None:
                 signal.signal(sig, handler)
         if tuner.stopped_by is not None:
             name = signal.Signals(tuner.stopped_by).name
-            if written:  # the trials had all finished: it was the confirming runs that were stopped
+            if written:  # the trials had all finished: it was the confirming runs that were stopped, or none
                 print(
                     f"tune: stopped by {name} while confirming; the same command confirms again (the seeds "
-                    "already confirmed are kept)",
+                    "already confirmed are kept)"
+                    if options.confirm_seeds
+                    else f"tune: {name} came after the trials had finished: the table, plots and best.yaml are written",
                     file=sys.stderr,
                 )
                 sys.exit(128 + tuner.stopped_by)
@@ -1321,6 +1355,26 @@ def main(argv: list[str] | None = None) -> None:
         for folder in made:  # no empty folders left by a refused start (the deepest first)
             with contextlib.suppress(OSError):  # not empty: the study's files
                 folder.rmdir()
+
+
+def check_root_is_the_studys(root: Path, study: str) -> None:
+    """Refuse a ``--root`` that holds another study's trials: the trial folders are named by number alone, so
+    a second study there wrote its trials' configs over the first one's, and the first one's best.yaml, written
+    again, then held a trial of the second (found by following the advice "pass another --study name" with the
+    same --root). Each trial's config.yaml says whose it is in its first line."""
+    for config in sorted(root.glob("trial_*/config.yaml")):
+        try:
+            with open(config) as file:
+                found = re.match(r"# tune study (.+), trial \d+: ", file.readline())
+        except OSError:
+            continue
+        owner = found and ast.literal_eval(found[1])
+        if owner and owner != study:
+            raise UserError(
+                f"--root {root} holds the trials of study {owner!r}, which study {study!r} would write over: "
+                f"pass another --root (tune/{study}, say), or --study {owner} to continue that one"
+            )
+        return  # one trial says it: the others were written by the same study
 
 
 def without_fits_advice(reason: str) -> str:

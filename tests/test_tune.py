@@ -877,7 +877,7 @@ def test_tiny_studies_get_their_plots(finals, pruned, plotting, tmp_path, capsys
             assert all(low < value < high for value in shown)
     study_plots.write_plots(study, tmp_path / "plots", parameters=2)
     assert "left as Optuna draws it" not in capsys.readouterr().out
-    assert (tmp_path / "plots").is_dir()
+    assert (tmp_path / "plots").is_dir() is bool(finals or pruned)  # no trial: no empty axes
 
 
 def test_the_plots_of_a_study_are_written_readable(tmp_path, capsys):
@@ -1239,3 +1239,99 @@ def test_optunas_assertion_after_a_storage_failure_is_the_storages_line():
         "--storage sqlite:///study.db: the disk is full (database or disk is full); the study is kept: free some "
         "space and run the same command again"
     )
+
+
+def test_a_root_that_holds_another_studys_trials_is_refused(fake_data_dir, in_tmp_dir, monkeypatch, capsys):
+    """Trial folders are named by number alone: a second study in the same --root (the advice for a study made
+    with another space is "pass another --study name") wrote over the first one's trials, whose best.yaml,
+    written again, then held the second study's trial."""
+    stand_in_trials(monkeypatch)
+    args = [*write_study_files(in_tmp_dir, fake_data_dir), "--trials", "1", "--root", "shared"]
+    main(["tune", *args, "--study", "a"])
+    first = (in_tmp_dir / "shared" / "trial_0000" / "config.yaml").read_text()
+    capsys.readouterr()
+    message = tune_error([*args, "--study", "b"], capsys)
+    assert message == (
+        "mnist-rnn: error: --root shared holds the trials of study 'a', which study 'b' would write over: pass "
+        "another --root (tune/b, say), or --study a to continue that one\n"
+    )
+    assert (in_tmp_dir / "shared" / "trial_0000" / "config.yaml").read_text() == first
+    # The same study again: nothing trained, and it says why (Optuna's n_trials would have added one).
+    main(["tune", *args, "--study", "a"])
+    out = capsys.readouterr().out
+    assert "tune: study 'a' already has 1 finished trials (--trials 1): none trained; --trials 2 runs 1 more" in out
+
+
+def test_a_stop_after_the_last_trial_without_confirming_says_the_results_are_written(
+    fake_data_dir, in_tmp_dir, monkeypatch, capsys
+):
+    """A SIGTERM after every trial had finished, with no --confirm-seeds, said "stopped ... while confirming"."""
+    stand_in_trials(monkeypatch)
+    plots = tune.Tuner._write_plots
+
+    def stopped_while_plotting(self) -> None:
+        os.kill(os.getpid(), signal.SIGTERM)  # tune's handler: stopped_by
+        plots(self)
+
+    monkeypatch.setattr(tune.Tuner, "_write_plots", stopped_while_plotting)
+    with pytest.raises(SystemExit) as stop:
+        main(["tune", *write_study_files(in_tmp_dir, fake_data_dir), "--trials", "1"])
+    assert stop.value.code == 128 + signal.SIGTERM
+    err = capsys.readouterr().err
+    assert "tune: SIGTERM came after the trials had finished: the table, plots and best.yaml are written" in err
+    assert "confirming" not in err and (in_tmp_dir / "tune" / "base" / "best.yaml").is_file()
+
+
+def test_a_study_with_no_finished_trial_gets_no_empty_plots(tmp_path, capsys):
+    from mnist_rnn.study_plots import write_plots
+
+    study = optuna.create_study(direction="maximize")
+    trial = study.ask({"model.lr": optuna.distributions.FloatDistribution(1e-4, 1e-1)})
+    study.tell(trial, state=optuna.trial.TrialState.FAIL)
+    assert write_plots(study, tmp_path / "plots", parameters=2) == []
+    assert not (tmp_path / "plots").exists()
+    assert capsys.readouterr().out == "tune: no plots yet: no trial has finished\n"
+
+
+def test_a_trial_fills_tensorboards_hparams_tab_with_its_settings_and_result(fake_data_dir, in_tmp_dir):
+    """Trials wrote no HParams (fit writes them at its test, which a trial skips): `tensorboard --logdir ROOT`
+    showed one learning curve per trial and no table to compare their settings in."""
+    from tests.test_figures import events, hparams_values
+
+    write_study_files(in_tmp_dir, fake_data_dir)
+    config = yaml.safe_load((in_tmp_dir / "base.yaml").read_text())
+    config["data"]["data_dir"] = str(fake_data_dir)
+    folder = in_tmp_dir / "trial_0003"
+    folder.mkdir()
+    (folder / "config.yaml").write_text(yaml.safe_dump(config))
+    storage = f"sqlite:///{in_tmp_dir / 'study.db'}"
+    study = optuna.create_study(study_name="s", storage=storage, direction="maximize")
+    trial = study.ask()
+    request = {"storage": storage, "study": "s", "trial_id": trial._trial_id, "number": 3, "folder": str(folder)}
+    tune._train_trial({**request, "pruner": "none", "pruning": {"startup": 0, "warmup": 0}})
+    result = json.loads((folder / "result.json").read_text())
+    (run,) = folder.glob("lightning_logs/version_0")
+    accumulator = events(run)
+    values = hparams_values(accumulator)
+    assert values["trial"] == 3 and values["state"] == "complete" and values["hidden_size"] == 8
+    assert accumulator.Scalars("tune/best_val_acc")[-1].value == pytest.approx(result["best"])
+
+
+@pytest.mark.slow
+def test_sigterm_to_the_whole_process_group_stops_the_trials_as_sigterm_to_tune_does(fake_data_dir, tmp_path):
+    """timeout, kill -- -PGID and Slurm send SIGTERM to every process of the job: it killed the forkserver the
+    trials come from, and with it their exit status, so a trial still saving was told as "exit status 255"."""
+    args = ["tune", *write_study_files(tmp_path, fake_data_dir), "--trials", "1", "--trainer.max_epochs", "4"]
+    db = tmp_path / "tune" / "base" / "study.db"
+    run = cli_subprocess(args, tmp_path, start_new_session=True)
+    deadline = time.monotonic() + 240
+    while not (study_states(db).count("RUNNING") and reported(db)):  # a trial is training
+        assert run.poll() is None and time.monotonic() < deadline, (tmp_path / "run.log").read_text()
+        time.sleep(0.2)
+    os.killpg(run.pid, signal.SIGTERM)
+    assert finish(run) == 128 + signal.SIGTERM
+    log = (tmp_path / "run.log").read_text()
+    assert "exit status 255" not in log, log
+    study = optuna.load_study(study_name="base", storage=f"sqlite:///{db}")
+    cut_off = [t for t in study.get_trials() if t.user_attrs.get("cut_off")]
+    assert cut_off and all(t.user_attrs["reason"] == "stopped by SIGTERM" for t in cut_off), log
