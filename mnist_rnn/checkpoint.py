@@ -51,7 +51,7 @@ from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from mnist_rnn import stopping
-from mnist_rnn.errors import UserError, first_line, shown_path, tell
+from mnist_rnn.errors import UserError, first_few, first_line, shown_path, tell
 from mnist_rnn.model import resolved_weight_decay
 from mnist_rnn.precision import precision_name
 
@@ -643,6 +643,18 @@ def damaged_record(path: str | Path) -> str | None:
     return None
 
 
+def _checkpoints_beside(path: Path, resume: bool) -> str:
+    """What a missing ``--ckpt_path`` may have meant: the checkpoints in its folder (a name copied from the
+    README, ``best.ckpt``, or mistyped), or the name that finds the newest run's."""
+    try:
+        found = sorted(p.name for p in path.parent.glob("*.ckpt") if p.is_file())
+    except OSError:
+        found = []
+    if found:
+        return f"; {path.parent} holds {first_few(found)}"
+    return f"; --ckpt_path {'last' if resume else 'best'} takes the newest run's in lightning_logs/"
+
+
 def check_checkpoint(path: str | Path, resume: bool = False) -> None:
     """Refuse a ``--ckpt_path`` that is missing or is not a Lightning checkpoint, before any work starts.
 
@@ -654,7 +666,7 @@ def check_checkpoint(path: str | Path, resume: bool = False) -> None:
     if path.is_dir():
         raise UserError(f"--ckpt_path {path}: a folder with no last.ckpt, not a checkpoint file")
     if not path.is_file():
-        raise UserError(f"--ckpt_path {path}: no such file")
+        raise UserError(f"--ckpt_path {path}: no such file{_checkpoints_beside(path, resume)}")
     exported = exported_model(path)
     if exported:
         use = (

@@ -697,7 +697,13 @@ class MNISTRNNCLI(LightningCLI):
                     calibration = calibrate_checkpoint(
                         best, datamodule=self.datamodule, device=trainer.strategy.root_device
                     )
-                    print(f"Calibrated {best}: {calibration}")
+                    # The whole split: the part a smoke run validated (limit_val_batches) fits T poorly, and the
+                    # checkpoint's T is read wherever it goes. Said, as its image count differs from validation's.
+                    limit = trainer.limit_val_batches  # a float: a share of the batches; an int: that many
+                    size = self.datamodule.batch_size
+                    part = limit < 1.0 if isinstance(limit, float) else limit * size < calibration.images
+                    whole = " (the whole split, not only the part validated)" if part else ""
+                    print(f"Calibrated {best}{whole}: {calibration}")
                 trainer.strategy.barrier()
                 left = f"test it (test --ckpt_path {best})"
                 stopping.doing(f"after the calibration, before the test; test it with --ckpt_path {best}")

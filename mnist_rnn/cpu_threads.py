@@ -92,7 +92,7 @@ class CPUThreads(Callback):
         torch.set_num_threads(fewer)
         busy, command = cores - idle, getattr(stage, "value", stage)  # Lightning's TrainerFn, or a name
         which = (
-            f"all {cores} CPU cores are"
+            ("both CPU cores are" if cores == 2 else f"all {cores} CPU cores are")
             if busy == cores
             else f"{busy} of the {cores} CPU cores {'is' if busy == 1 else 'are'}"
         )

@@ -172,7 +172,7 @@ CHARTS = {
             "Multiline",
             [r"^train/loss$", r"^train/cross_entropy$", r"^val/loss$"],
         ],
-        "learning rate": ["Multiline", [r"^lr-"]],
+        "learning rate": ["Multiline", [r"^train/lr$"]],
     },
 }
 

@@ -1051,12 +1051,15 @@ class Tuner:
             writer = csv.DictWriter(file, fieldnames=list(rows[0]) if rows else ["number"])
             writer.writeheader()
             writer.writerows(rows)
-        print(_text_table(rows))
-        print(f"tune: table of {len(rows)} trials in {table}")
-        self._write_plots()
         try:
             best = self.study.best_trial
         except ValueError:
+            best = None
+        print(_text_table(rows, None if best is None else best.number))
+        marked = " (* the best)" if best is not None else ""
+        print(f"tune: table of {len(rows)} trial{'s' if len(rows) != 1 else ''} in {table}{marked}")
+        self._write_plots()
+        if best is None:
             print("tune: no complete trial yet, so no best config")
             return
         best_yaml = self.root / "best.yaml"
@@ -1165,13 +1168,32 @@ def _settings_line(params: dict[str, Any]) -> str:
     return ", ".join(f"{key}={_short_value(value)}" for key, value in params.items())
 
 
-def _text_table(rows: list[dict[str, Any]]) -> str:
+TERMINAL_NOTE = 60  # characters of a trial's note on the terminal; trials.csv holds it whole
+
+
+def _text_table(rows: list[dict[str, Any]], best: int | None = None) -> str:
+    """The trials as the terminal shows them, to be read at a glance (trials.csv keeps every column as it is):
+    val/acc in percent, as every other line of tune says it; each option by its last part where those stay
+    unique (``hidden_size``, not ``model.hidden_size``), as the parallel-coordinates plot names them; notes cut
+    to :data:`TERMINAL_NOTE` characters; the ``best`` trial marked with a star. With the default recipe's space
+    the table was 226 characters wide, a failed trial's note 400."""
     if not rows:
         return "(no trials)"
-    columns = list(rows[0])
-    widths = {c: max(len(c), *(len(str(row[c])) for row in rows)) for c in columns}
-    lines = ["  ".join(c.ljust(widths[c]) for c in columns)]
-    lines += ["  ".join(str(row[c]).ljust(widths[c]) for c in columns) for row in rows]
+    names = {c: c.rsplit(".", 1)[-1] for c in rows[0]}
+    if len(set(names.values())) < len(names):  # two options of one name (model.x, data.x): whole names
+        names = {c: c for c in rows[0]}
+    shown = []
+    for row in rows:
+        value, note = row[METRIC], str(row["note"])
+        cells = {**row, METRIC: f"{float(value):.2%}" if value != "" else ""}
+        cells["note"] = note if len(note) <= TERMINAL_NOTE else note[: TERMINAL_NOTE - 3].rstrip() + "..."
+        shown.append({names[c]: str(v) for c, v in cells.items()})
+    columns = list(names.values())
+    widths = {c: max(len(c), *(len(row[c]) for row in shown)) for c in columns}
+    lines = ["  " + "  ".join(c.ljust(widths[c]) for c in columns)]
+    for row, cells in zip(rows, shown, strict=True):
+        mark = "* " if row["number"] == best else "  "
+        lines.append(mark + "  ".join(cells[c].ljust(widths[c]) for c in columns))
     return "\n".join(line.rstrip() for line in lines)
 
 

@@ -291,6 +291,19 @@ def test_a_damaged_or_missing_last_checkpoint_gives_way_to_the_whole_one_beside_
         find_last_checkpoint([tmp_path / "version_*" / "checkpoints"], {"model.cell": "lstm"})
 
 
+def test_a_missing_checkpoint_is_told_what_is_there(tmp_path):
+    """The README's best.ckpt, or a mistyped name, was "no such file" alone, beside the run's best-epoch....ckpt."""
+    lightning_checkpoint(tmp_path / "best-epoch03-val_acc0.9912.ckpt")
+    with pytest.raises(UserError) as missing:
+        check_checkpoint(tmp_path / "best.ckpt")
+    assert str(missing.value) == (
+        f"--ckpt_path {tmp_path / 'best.ckpt'}: no such file; {tmp_path} holds best-epoch03-val_acc0.9912.ckpt"
+    )
+    with pytest.raises(UserError) as missing:
+        check_checkpoint(tmp_path / "nowhere" / "last.ckpt", resume=True)
+    assert str(missing.value).endswith(": no such file; --ckpt_path last takes the newest run's in lightning_logs/")
+
+
 def test_check_checkpoint_refuses_what_is_not_one(tmp_path):
     (tmp_path / "text.ckpt").write_text("hello")
     torch.save({"weights": 1}, tmp_path / "other.pt")

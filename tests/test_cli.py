@@ -617,7 +617,10 @@ def test_a_limit_of_1_batch_written_without_a_point_is_one_batch(fake_data_dir, 
     (in_tmp_dir / "limits.yaml").write_text("trainer:\n  limit_test_batches: 1\n")
     one_batch = ["--trainer.max_epochs", "1", "--trainer.limit_train_batches", "1", "--trainer.limit_val_batches", "1"]
     main(["fit", *data_args(fake_data_dir), *QUIET, *one_batch, *written])
-    assert f"on {tested} test images" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"on {tested} test images" in out
+    # The temperature is fitted on the whole split, which the line says where validation read a part.
+    assert "(the whole split, not only the part validated): temperature" in out and "on the 40 validation images" in out
     # The run's config.yaml runs it again: it said 1.0 for the 1 (and --print_config too).
     main(["fit", "--config", "lightning_logs/version_0/config.yaml"])
     assert f"on {tested} test images" in capsys.readouterr().out

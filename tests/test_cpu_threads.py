@@ -120,7 +120,7 @@ def test_fit_trains_on_the_idle_cores_says_so_and_gives_torch_its_threads_back(
     # No core idle: still one thread. All idle: torch's own count, and not a word.
     monkeypatch.setattr(cpu_threads, "idle_cores", lambda: (0, 2))
     seen, err = fit_tiny_printing(fake_data_dir, capsys)
-    assert seen == [1] and "all 2 CPU cores are busy with other work: fit runs on 1 thread, not 2, which is" in err
+    assert seen == [1] and "both CPU cores are busy with other work: fit runs on 1 thread, not 2, which is" in err
     monkeypatch.setattr(cpu_threads, "idle_cores", lambda: (2, 2))
     seen, err = fit_tiny_printing(fake_data_dir, capsys)
     assert seen == [2] and "busy" not in err

@@ -175,6 +175,8 @@ def test_an_image_gets_the_answer_predict_gives(server, checkpoint, tmp_path, mo
         assert answer["several"] is False and answer["small"] is False  # one digit in each, large enough
         prepared = np.array(answer["prepared"])
         assert prepared.shape == (28, 28) and prepared.min() >= 0 and prepared.max() == 255
+        # Six decimals, not float32's rounding noise (0.0002469999890308827), which doubled the answer's size.
+        assert all(value == round(value, 6) for row in answer["per_step"] for value in row)
         per_step, per_row = np.array(answer["per_step"]), np.array(answer["per_row"])
         assert per_step.shape == (28, 10) and per_row.shape == (28, 10)  # rows: one step per row
         assert np.abs(per_step[-1] - probabilities).max() < 1e-5  # the last step is the answer

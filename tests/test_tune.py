@@ -994,7 +994,7 @@ def test_ctrl_c_while_confirming_says_so_and_prints_the_table_once(fake_data_dir
         main(args)
     captured = capsys.readouterr()
     assert stop.value.code == 128 + signal.SIGINT
-    assert captured.out.count("tune: table of 1 trials") == 1
+    assert captured.out.count("tune: table of 1 trial in") == 1
     assert "stopped by SIGINT while confirming; the same command confirms again" in captured.err
 
 
@@ -1188,7 +1188,7 @@ def test_quoted_paths_under_the_home_folder_are_expanded(fake_data_dir, in_tmp_d
     main(["tune", "--config", "~/base.yaml", "--space=~/space.yaml", "--root", "~/study", "--trials", "1",
           "--data.data_dir", str(fake_data_dir)])  # fmt: skip
     assert (home / "study" / "trials.csv").is_file() and not (in_tmp_dir / "~").exists()
-    assert f"tune: table of 1 trials in {home / 'study' / 'trials.csv'}" in capsys.readouterr().out
+    assert f"tune: table of 1 trial in {home / 'study' / 'trials.csv'}" in capsys.readouterr().out
     # the storage's URL too (a "~" inside it is left alone by every shell): it was refused, "the folder ~ does
     # not exist"
     main(["tune", "--config", "~/base.yaml", "--space=~/space.yaml", "--root", "~/other", "--trials", "1",
@@ -1335,3 +1335,21 @@ def test_sigterm_to_the_whole_process_group_stops_the_trials_as_sigterm_to_tune_
     study = optuna.load_study(study_name="base", storage=f"sqlite:///{db}")
     cut_off = [t for t in study.get_trials() if t.user_attrs.get("cut_off")]
     assert cut_off and all(t.user_attrs["reason"] == "stopped by SIGTERM" for t in cut_off), log
+
+
+def test_the_terminals_table_reads_at_a_glance():
+    """With the default recipe's space the table was 226 characters wide (a failed trial's note made it 400),
+    val/acc a fraction where every other line says a percentage, and nothing marked the best trial."""
+    row = {"number": 0, "state": "COMPLETE", "val/acc": "0.9774", "epochs": 1.0, "seconds": 331, "seed": 42}
+    rows = [
+        {**row, "model.lr": 0.00291, "data.batch_size": 64, "note": ""},
+        {**row, "number": 1, "state": "FAIL", "val/acc": "", "model.lr": 0.001, "data.batch_size": 128,
+         "note": "exit status 1: " + "x" * 100},
+    ]  # fmt: skip
+    lines = tune._text_table(rows, best=0).splitlines()
+    assert lines[0].split() == ["number", "state", "val/acc", "epochs", "seconds", "seed", "lr", "batch_size", "note"]
+    assert lines[1].split()[:3] == ["*", "0", "COMPLETE"] and "97.74%" in lines[1]
+    note = lines[2].rsplit("  ", 1)[-1]
+    assert lines[2].startswith("  1 ") and note.startswith("exit status 1: x") and len(note) == tune.TERMINAL_NOTE
+    same_name = [{**rows[0], "data.lr": 1}]  # two options called lr: their whole names
+    assert "model.lr" in tune._text_table(same_name).splitlines()[0]
