@@ -227,6 +227,12 @@ def check_settings(base: Path, overrides: dict[str, Any], space: dict[str, Any],
     if several:
         raise UserError(f"{several} {ONE_PROCESS_PER_TRIAL}")
     options = {key for key in flat_keys(cli.config) if not key.startswith("__")}
+    for key in overrides:  # argparse takes a unique prefix as the option (max_epoch as max_epochs)...
+        whole = [option for option in sorted(options) if option.startswith(key) and option != key]
+        if key not in options and whole and not any(option.startswith(f"{key}.") for option in whole):
+            raise UserError(  # ... but the study records the names as typed, and compared them as another base
+                f"--{key} is short for --{whole[0]}: write it whole (a study keeps its fit options by name)"
+            )
     for key, spec in space.items():
         setting = key.removeprefix("trainer.")
         if key.startswith("trainer.") and setting in PROCESS_SETTINGS:
@@ -381,6 +387,18 @@ def prepare_data(settings: Any) -> None:
 def _one_line(error: BaseException) -> str:
     lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
     return " ".join(lines[:2]) if lines else type(error).__name__
+
+
+def _check_no_misspelt_tune_option(parser: argparse.ArgumentParser, overrides: dict[str, Any]) -> None:
+    """An unknown option without a section (``--trails 3``) is a misspelt option of tune's, not of fit's: fit's
+    are ``--model.*``, ``--data.*``, ``--trainer.*`` and ``--seed_everything``. It went on to fit's parser, whose
+    "unrecognized arguments: --trails=3" named no option to use."""
+    ours = [option.removeprefix("--") for action in parser._actions for option in action.option_strings]
+    for key in overrides:
+        if "." not in key and key != "seed_everything":
+            close = difflib.get_close_matches(key, ours, n=1)
+            hint = f" (did you mean --{close[0]}?)" if close else ""
+            raise UserError(f"--{key} is not an option of tune{hint} (see --help)")
 
 
 def parse_overrides(extra: list[str]) -> dict[str, Any]:
@@ -1311,6 +1329,7 @@ def main(argv: list[str] | None = None) -> None:
     space_path = Path(options.space)
     space = read_space(space_path)
     overrides = parse_overrides(extra)
+    _check_no_misspelt_tune_option(parser, overrides)
     both = sorted(set(space) & set(overrides))
     if both:
         raise UserError(

@@ -138,6 +138,12 @@ def test_numbers_are_read_as_fit_reads_them(tmp_path):
 def test_a_bad_fit_option_or_base_config_is_one_line(fake_data_dir, in_tmp_dir, capsys):
     args = write_study_files(in_tmp_dir, fake_data_dir)
     assert "data.batch_sise" in tune_error([*args, "--data.batch_sise", "20"], capsys)
+    # argparse took it for --trainer.max_epochs, but the study kept it as typed: "made with another base" later
+    short = tune_error([*args, "--trainer.max_epoch", "1"], capsys)
+    assert short.endswith(
+        "--trainer.max_epoch is short for --trainer.max_epochs: write it whole (a study keeps its fit options "
+        "by name)\n"
+    )
     args[1] = str(in_tmp_dir / "missing.yaml")
     assert "missing.yaml: no such file" in tune_error(args, capsys)
 
@@ -177,6 +183,10 @@ def test_bad_tune_options_are_one_line(capsys):
     assert "--workers must be 1 or more, got 0" in tune_error(
         ["--config", SEED_CONFIG, "--space", "s", "--workers", "0"], capsys
     )
+    # Passed on to fit's parser, whose "unrecognized arguments: --trails=3" named no option to use.
+    space = Path(SEED_CONFIG).parent / "tune_fast.yaml"
+    err = tune_error(["--config", SEED_CONFIG, "--space", str(space), "--trails", "3"], capsys)
+    assert err == "mnist-rnn: error: --trails is not an option of tune (did you mean --trials?) (see --help)\n"
 
 
 @pytest.mark.parametrize(
