@@ -404,6 +404,16 @@ def reported(db: Path) -> int:
         return connection.execute("SELECT COUNT(*) FROM trial_intermediate_values").fetchone()[0]
 
 
+def tune_training(args: list[str], folder: Path, db: Path) -> subprocess.Popen:
+    """``tune`` started in a session of its own, once one of its trials has reported a validation."""
+    run = cli_subprocess(args, folder, start_new_session=True)
+    deadline = time.monotonic() + 240
+    while not (study_states(db).count("RUNNING") and reported(db)):  # a trial is training
+        assert run.poll() is None and time.monotonic() < deadline, (folder / "run.log").read_text()
+        time.sleep(0.2)
+    return run
+
+
 KILLED_PARENT = """
 import multiprocessing, os, signal, sys, time
 from pathlib import Path
@@ -517,11 +527,8 @@ def test_a_killed_study_continues_with_the_same_command(fake_data_dir, tmp_path,
     study = optuna.create_study(study_name="base", storage=f"sqlite:///{db}", direction="maximize")
     study.enqueue_trial({"model.lr": 0.01, "model.hidden_size": 0})
 
-    first = cli_subprocess(args, tmp_path, start_new_session=True)
+    first = tune_training(args, tmp_path, db)
     deadline = time.monotonic() + 240
-    while not (study_states(db).count("RUNNING") and reported(db)):  # a trial is training
-        assert first.poll() is None and time.monotonic() < deadline, (tmp_path / "run.log").read_text()
-        time.sleep(0.2)
     os.kill(first.pid, signal.SIGKILL)
     assert finish(first) == -signal.SIGKILL
     while True:  # its trials end with it (they are told of their parent's death), leaving nothing behind
@@ -1333,11 +1340,7 @@ def test_sigterm_to_the_whole_process_group_stops_the_trials_as_sigterm_to_tune_
     trials come from, and with it their exit status, so a trial still saving was told as "exit status 255"."""
     args = ["tune", *write_study_files(tmp_path, fake_data_dir), "--trials", "1", "--trainer.max_epochs", "4"]
     db = tmp_path / "tune" / "base" / "study.db"
-    run = cli_subprocess(args, tmp_path, start_new_session=True)
-    deadline = time.monotonic() + 240
-    while not (study_states(db).count("RUNNING") and reported(db)):  # a trial is training
-        assert run.poll() is None and time.monotonic() < deadline, (tmp_path / "run.log").read_text()
-        time.sleep(0.2)
+    run = tune_training(args, tmp_path, db)
     os.killpg(run.pid, signal.SIGTERM)
     assert finish(run) == 128 + signal.SIGTERM
     log = (tmp_path / "run.log").read_text()
