@@ -218,6 +218,10 @@ def test_a_json_upload_in_base64_or_as_a_data_url_answers_like_the_raw_body(serv
         status, body = request(server + "/predict", json.dumps({"image": image}).encode(), "application/json")
         assert status == 200, body
         assert json.loads(body)["prepared"] == raw["prepared"]
+    # fetch(url, {method: "POST", body: canvas.toDataURL()}): the data: URL itself, sent as text/plain
+    status, body = request(server + "/predict", url.encode(), "text/plain;charset=UTF-8")
+    assert status == 200, body
+    assert json.loads(body)["prepared"] == raw["prepared"]
 
 
 def test_json_is_read_whatever_its_content_type_and_base64_in_either_alphabet(server):
@@ -473,6 +477,15 @@ def bad_requests() -> list[tuple[str, dict, int, str]]:
         ("not an image", {"data": b"just some text", "content_type": "text/plain"}, 415, "not a readable image"),
         ("empty body", {"data": b"", "content_type": "image/png"}, 400, "empty file"),
         ("empty JSON body", {"data": b"", "content_type": "application/json"}, 400, "the body is empty: a JSON body"),
+        # JSON sent as curl -d sends it (a form's type): its image was told to use curl --data-binary, though
+        # base64 survives curl -d whole
+        ("JSON as a form, its image empty", {"data": b'{"image": ""}'}, 400, "not a readable image (empty file)"),
+        (
+            "a data: URL body not in base64",
+            {"data": b"data:image/png;base64,@@", "content_type": "text/plain"},
+            400,
+            "the data: URL is not base64",
+        ),
         ("truncated file", {"data": png[: len(png) // 2], "content_type": "image/png"}, 400, "truncated"),
         ("over 20 MB", {"data": b"\x89PNG" + bytes(21 * 2**20), "content_type": "image/png"}, 413, "20 MB"),
         # a file over the limit for a body: told of base64's allowance in JSON too ("a JSON body may reach 28 MB")

@@ -204,6 +204,11 @@ def json_image(body: bytes) -> bytes:
     encoded = document.get("image") if isinstance(document, dict) else None
     if not isinstance(encoded, str):
         raise RequestError(400, JSON_HINT)
+    return base64_image(encoded)
+
+
+def base64_image(encoded: str, what: str = "the 'image' field") -> bytes:
+    """The file in base64 text or a ``data:`` URL (the JSON field ``image``, or a whole body that is one)."""
     if encoded[:5].lower() == "data:":  # a URL's scheme is case-insensitive: DATA: too
         encoded = encoded.partition(",")[2]
     # Without the line breaks of base64's 76-column output (`base64 digit.png`); the URL-safe alphabet (- and
@@ -212,7 +217,7 @@ def json_image(body: bytes) -> bytes:
     try:
         return base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
     except ValueError as error:  # binascii.Error, or characters outside ASCII
-        raise RequestError(400, f"the 'image' field is not base64 ({first_line(error)})") from error
+        raise RequestError(400, f"{what} is not base64 ({first_line(error)})") from error
 
 
 def _boundary(content_type: str) -> str:
@@ -275,6 +280,14 @@ async def upload_bytes(scope: Scope, body: bytes) -> bytes:
         # In a thread: parsing and decoding a phone photo's base64 (megabytes, often with line breaks) takes
         # long enough that the event loop would answer nothing else meanwhile.
         return checked_size(await anyio.to_thread.run_sync(json_image, body), "picture (in base64)")
+    # fetch(url, {body: canvas.toDataURL()}): the data: URL itself as the body (text/plain); no image file
+    # starts with "data:".
+    if body.lstrip()[:5].lower() == b"data:":
+        try:
+            text = body.decode("ascii").strip()
+        except UnicodeDecodeError as error:
+            raise RequestError(400, "a data: URL body that is not ASCII text") from error
+        return checked_size(await anyio.to_thread.run_sync(base64_image, text, "the data: URL"), "picture (in base64)")
     if not content_type.startswith("multipart/form-data"):
         return checked_size(body)
     try:
@@ -376,7 +389,9 @@ class ImageUploads:
             # with curl -d and the docs' -H "Content-Type: image/png" (every PNG's signature holds line breaks).
             content_type = _content_type(scope)
             curl_d = content_type.startswith(("application/x-www-form-urlencoded", "image/"))
-            if error.unreadable and data and curl_d and b"\n" not in data and b"\r" not in data:
+            # A JSON body's image was decoded from base64, which curl -d leaves whole: the hint would mislead.
+            json_body = data.lstrip()[:1] == b"{"
+            if error.unreadable and data and curl_d and not json_body and b"\n" not in data and b"\r" not in data:
                 status, message = 415, FORM_HINT
             await error_response(status, message)(scope, receive, send)
             return
