@@ -812,6 +812,13 @@ def test_the_page_clears_errors_speaks_its_own_words_and_draws_after_an_upload_o
         assert (
             page["several"].startswith("That digit is tiny in the picture (under 10 pixels)") and page["several_shown"]
         )
+        # ... and on the pad as it is, in square pixels: enlarged smoothly, it looked like a large, clear digit.
+        shades = driver.execute_script(
+            "const pad = document.getElementById('pad');"
+            "const data = pad.getContext('2d').getImageData(0, 0, pad.width, pad.height).data;"
+            "return new Set(data.filter((_, i) => i % 4 === 0)).size;"
+        )
+        assert shades <= 64 + 2, shades  # the icon's 64 pixels (and the checks behind a transparent one), no blends
 
         # An iPhone's photo (HEIC), which Chromium cannot show: read by the server, and the pad says why it is
         # empty until Clear.
