@@ -664,7 +664,9 @@ def check_checkpoint(path: str | Path, resume: bool = False) -> None:
     """
     path = Path(path)
     if path.is_dir():
-        raise UserError(f"--ckpt_path {path}: a folder with no last.ckpt, not a checkpoint file")
+        found = sorted(str(p.relative_to(path)) for p in [*path.glob("*.ckpt"), *path.glob("checkpoints/*.ckpt")])
+        held = f"; it holds {first_few(found)}" if found else ""
+        raise UserError(f"--ckpt_path {path}: a folder, not a checkpoint file{held}")
     if not path.is_file():
         raise UserError(f"--ckpt_path {path}: no such file{_checkpoints_beside(path, resume)}")
     exported = exported_model(path)

@@ -640,8 +640,6 @@ class MNISTRNNCLI(LightningCLI):
         the exit status stays 0, so a folder of scans with one empty page still counts as done.
         """
         images = self.datamodule.predict_set
-        if not len(images):  # no batches, so Lightning ran no hooks: write the table here
-            self.prediction_writer.write_table(self.trainer)
         self._exit_if_stopped("predicting")
         if images.failures:
             total = len(images.failures) + len(images)

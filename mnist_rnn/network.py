@@ -180,13 +180,12 @@ class RNNNetwork(nn.Module):
         """``images`` as they came, once they are known to be what the network reads: a wrong shape or float
         pixels of 0-255 (a tensor made from a PIL image) would give confident nonsense, not an error.
 
-        Not in training, whose batches come from the data module (and whose step must not wait for the GPU);
-        the range only of float images (our own pipelines pass uint8), and never while torch.export or
-        torch.jit traces the network. Under torch.compile it runs eagerly, outside the compiled graph: skipped
-        there, a compiled network read float 0-255 pixels at 25% accuracy without a word.
+        The shape and the type in training too (a model fitted from Python is left in training mode, where
+        int64 pixels and a missing channel were read without a word); the range only out of training (its step
+        must not wait for the GPU) and only of float images (our own pipelines pass uint8), and never while
+        torch.export or torch.jit traces the network. Under torch.compile it runs eagerly, outside the compiled
+        graph: skipped there, a compiled network read float 0-255 pixels at 25% accuracy without a word.
         """
-        if self.training:
-            return images
         size = self.image_size
         if not isinstance(images, Tensor):  # a numpy array: "'numpy.ndarray' object has no attribute 'dim'"
             fix = ": torch.from_numpy(array) makes one" if type(images).__name__ == "ndarray" else ""
@@ -200,7 +199,8 @@ class RNNNetwork(nn.Module):
                 f"expected uint8 (pixels 0-255) or float (pixels 0-1) images, got {images.dtype}: pass 0-255 "
                 "pixels as images.to(torch.uint8)"
             )
-        if not images.is_floating_point() or not images.numel() or torch.jit.is_tracing():
+        # The range only out of training: its min and max would make each training step wait for the GPU.
+        if self.training or not images.is_floating_point() or not images.numel() or torch.jit.is_tracing():
             return images
         if not torch.compiler.is_compiling():
             return _checked_range(images)

@@ -69,6 +69,7 @@ class PredictionWriter(BasePredictionWriter):
         self.header: tuple[str, str, str] = HEADER
         self._labels: Sequence[str] = []  # the class names the table uses (MNIST: the digits)
         self._subject = "digit"  # what the model reads, for the messages
+        self.written = False  # whether write_table ran in this predict
 
     def write_on_batch_end(
         self,
@@ -87,6 +88,11 @@ class PredictionWriter(BasePredictionWriter):
             self.rows.append((images.files[index], *row))
 
     def on_predict_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if getattr(trainer.datamodule, "predict_set", None) is None:  # it ended in "'NoneType' ... 'predict_set'"
+            raise UserError(
+                "PredictionWriter names each row's file from the data module: pass "
+                "trainer.predict(model, datamodule=MNISTDataModule(predict_path=...)), not dataloaders="
+            )
         self.rows = []
         self.path = None
         self.set_classes(pl_module)
@@ -99,14 +105,26 @@ class PredictionWriter(BasePredictionWriter):
         self.header = HEADER if dataset == "mnist" else ("path", "class", "probability")
         self._subject = subject_of(dataset)
 
+    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        if stage == "predict":
+            self.written = False
+
     def on_predict_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self.write_table(trainer)
 
+    def teardown(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        # No image could be read: Lightning skipped the predict loop and all its hooks, so from Python the
+        # failed files' rows and messages were never written (the CLI wrote them itself). Lightning calls
+        # teardown all the same.
+        if stage == "predict" and not self.written and getattr(trainer.datamodule, "predict_set", None) is not None:
+            self.write_table(trainer)
+
     def write_table(self, trainer: Trainer) -> None:
-        """Print and save the table. Call it yourself when no image could be read: Lightning skips a
-        predict loop without batches, and its hooks with it."""
+        """Print and save the table: at the end of predict, or at its teardown when no image could be read
+        (Lightning skips a predict loop without batches, and its hooks with it)."""
         if not trainer.is_global_zero:
             return
+        self.written = True
         if trainer.lightning_module is not None:
             self.set_classes(trainer.lightning_module)
         failures = [(path, "error", reason) for path, reason in trainer.datamodule.predict_set.failures]

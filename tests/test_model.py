@@ -330,3 +330,8 @@ def test_loading_a_file_that_is_no_checkpoint_from_python_says_what_it_is(in_tmp
         RNNClassifier.load_from_checkpoint("notes.txt")
     with pytest.raises(UserError, match=r"^missing.ckpt: no such file$"):
         RNNClassifier.load_from_checkpoint(Path("missing.ckpt"))
+    # A run folder: it said "a folder with no last.ckpt" of one whose checkpoints/ held it.
+    Path("run/checkpoints").mkdir(parents=True)
+    Path("run/checkpoints/last.ckpt").write_bytes(b"")
+    with pytest.raises(UserError, match=r"^run: a folder, not a checkpoint file; it holds checkpoints/last.ckpt$"):
+        RNNClassifier.load_from_checkpoint("run")

@@ -210,6 +210,12 @@ def test_images_the_network_cannot_read_are_refused_with_the_fix():
     assert torch.equal(network(overshoot), network(overshoot.clamp(0, 1)))
     network.train()  # augmented training batches are float and may leave [0, 1]; their range is never read
     assert network(torch.rand(2, 1, 28, 28) * 2 - 0.5).shape == (2, 10)
+    # ... but their shape and type are: a model fitted from Python is left in training mode, where int64 pixels
+    # and images without their channel were read without a word (int64 at 31% accuracy).
+    with pytest.raises(ValueError, match="got torch.int64"):
+        network(torch.randint(0, 256, (2, 1, 28, 28)))
+    with pytest.raises(ValueError, match=r"expected images of shape \(batch, 1, 28, 28\), got \(2, 28, 28\)"):
+        network(torch.rand(2, 28, 28))
     # Probabilities are an answer, not a training step: of the network in eval mode, whatever mode it is in (a
     # model fitted from Python is left in training mode, and dropout made each call's answer differ).
     images = torch.randint(0, 256, (4, 1, 28, 28), dtype=torch.uint8)

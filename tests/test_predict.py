@@ -15,6 +15,7 @@ import torch
 from PIL import Image
 
 from mnist_rnn.cli import main
+from mnist_rnn.errors import UserError
 from mnist_rnn.model import RNNClassifier
 from mnist_rnn.preparation import to_mnist
 from mnist_rnn.user_images import decode_image, preparation_for
@@ -518,3 +519,41 @@ def test_output_whose_reader_closes_it_is_one_line(checkpoint, fake_data_dir, tm
         "mnist-rnn: error: the program reading the output closed it (a pipe to head?): the command stopped; what it "
         "wrote before is kept"
     )
+
+
+def test_a_plain_trainer_predict_with_the_writer_writes_the_table_when_no_image_can_be_read(
+    checkpoint, tmp_path, in_tmp_dir, capsys
+):
+    """docs/predict.md's Trainer(callbacks=[PredictionWriter()]).predict on a folder of unreadable files wrote
+    nothing at all: Lightning skips a predict loop without batches, and its hooks with it."""
+    from lightning.pytorch import Trainer
+
+    from mnist_rnn.data import MNISTDataModule
+    from mnist_rnn.predictions import PredictionWriter
+
+    folder = tmp_path / "unreadable"
+    folder.mkdir()
+    (folder / "a.png").write_text("not an image")
+    model = RNNClassifier.load_from_checkpoint(checkpoint, map_location="cpu")
+    data = MNISTDataModule(predict_path=str(folder), prepare_workers=0)
+    trainer = Trainer(callbacks=[PredictionWriter()], logger=False, enable_progress_bar=False, accelerator="cpu")
+    trainer.predict(model, datamodule=data)
+    captured = capsys.readouterr()
+    assert read_csv(captured.out)[1][:2] == [str(folder / "a.png"), "error"]
+    assert f"mnist-rnn: {folder / 'a.png'}: not a readable image" in captured.err
+    assert (in_tmp_dir / "predictions.csv").read_text().count("\n") == 2  # the header and the row, once
+
+
+def test_the_writer_without_the_data_module_says_what_it_needs(checkpoint, pictures, in_tmp_dir):
+    """trainer.predict(model, dataloaders=...) with the writer ended in AttributeError: 'NoneType' object has no
+    attribute 'predict_set'."""
+    from lightning.pytorch import Trainer
+
+    from mnist_rnn.data import MNISTDataModule
+    from mnist_rnn.predictions import PredictionWriter
+
+    data = MNISTDataModule(predict_path=str(pictures), prepare_workers=0)
+    model = RNNClassifier.load_from_checkpoint(checkpoint, map_location="cpu")
+    trainer = Trainer(callbacks=[PredictionWriter()], logger=False, enable_progress_bar=False, accelerator="cpu")
+    with pytest.raises(UserError, match=r"PredictionWriter names each row's file from the data module: pass "):
+        trainer.predict(model, dataloaders=data.predict_dataloader())
