@@ -1389,6 +1389,10 @@ def main(argv: list[str] | None = None) -> None:
                 f"the disk is full ({error.filename or options.root}); the study in "
                 f"{without_password(options.storage)} is kept: free some space and run the same command again"
             ) from error
+        path = Path(options.root)
+        files = [part for part in (path, *path.parents) if part.exists() and not part.is_dir()]
+        if files:  # a file where --root needs a folder: it said "[Errno 20] Not a directory", naming no option
+            raise UserError(f"--root {options.root}: {files[-1]} is a file, not a folder") from error
         raise UserError(f"{error.filename or options.root}: {first_line(error)}") from error
     except Exception as error:
         raise UserError(_storage_message(error, options.storage)) from error
@@ -1457,10 +1461,12 @@ def _check_storage_url(url: str) -> None:
             f"--storage {url}: a database in memory is this process's own, which the trials, each a process of its "
             "own, cannot reach: name a file (sqlite:///tune.db), or leave --storage out"
         )
-    if not Path(database).parent.is_dir():
+    folder = Path(database).parent
+    if folder.exists() and not folder.is_dir():  # it said "the folder ... does not exist" of a file
+        raise UserError(f"--storage {url}: {folder} is a file, not a folder: name a file in a folder")
+    if not folder.is_dir():
         raise UserError(
-            f"--storage {url}: the folder {Path(database).parent} does not exist: make it first, or name a file in "
-            "a folder that does"
+            f"--storage {url}: the folder {folder} does not exist: make it first, or name a file in a folder that does"
         )
 
 

@@ -22,6 +22,7 @@ import textwrap
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -218,6 +219,11 @@ def test_a_json_upload_in_base64_or_as_a_data_url_answers_like_the_raw_body(serv
         status, body = request(server + "/predict", json.dumps({"image": image}).encode(), "application/json")
         assert status == 200, body
         assert json.loads(body)["prepared"] == raw["prepared"]
+    # requests.post(url, data={"image": b64}): a URL-encoded form's field, as the JSON field
+    form = urllib.parse.urlencode({"image": base64.b64encode(data).decode()}).encode()
+    status, body = request(server + "/predict", form, "application/x-www-form-urlencoded")
+    assert status == 200, body
+    assert json.loads(body)["prepared"] == raw["prepared"]
     # fetch(url, {method: "POST", body: canvas.toDataURL()}): the data: URL itself, sent as text/plain
     status, body = request(server + "/predict", url.encode(), "text/plain;charset=UTF-8")
     assert status == 200, body

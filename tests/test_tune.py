@@ -1366,3 +1366,16 @@ def test_the_terminals_table_reads_at_a_glance():
     assert lines[2].startswith("  1 ") and note.startswith("exit status 1: x") and len(note) == tune.TERMINAL_NOTE
     same_name = [{**rows[0], "data.lr": 1}]  # two options called lr: their whole names
     assert "model.lr" in tune._text_table(same_name).splitlines()[0]
+
+
+def test_a_file_where_the_root_or_the_storage_needs_a_folder_is_named(fake_data_dir, in_tmp_dir, capsys):
+    """--root run1.out/x said "run1.out/x: [Errno 20] Not a directory", naming no option; the storage's folder
+    was said not to exist."""
+    args = write_study_files(in_tmp_dir, fake_data_dir)
+    (in_tmp_dir / "run1.out").write_text("a log")
+    err = tune_error([*args, "--root", "run1.out/x"], capsys)
+    assert err.endswith("error: --root run1.out/x: run1.out is a file, not a folder\n")
+    err = tune_error([*args, "--storage", "sqlite:///run1.out/x.db"], capsys)
+    assert err.endswith(
+        "error: --storage sqlite:///run1.out/x.db: run1.out is a file, not a folder: name a file in a folder\n"
+    )

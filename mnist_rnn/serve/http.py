@@ -15,6 +15,7 @@ import base64
 import io
 import json
 import logging
+import urllib.parse
 import warnings
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -220,6 +221,16 @@ def base64_image(encoded: str, what: str = "the 'image' field") -> bytes:
         raise RequestError(400, f"{what} is not base64 ({first_line(error)})") from error
 
 
+def form_image(body: bytes) -> bytes:
+    """The image file of a URL-encoded form's field ``image`` in base64 (``requests.post(url, data={"image":
+    b64})``, an HTML form's text field), as the JSON field is read."""
+    try:
+        fields = urllib.parse.parse_qs(body.decode("ascii"), strict_parsing=True)
+    except (UnicodeDecodeError, ValueError) as error:
+        raise RequestError(400, f"not a readable form ({first_line(error)})") from error
+    return base64_image(fields["image"][0], "the form field 'image'")
+
+
 def _boundary(content_type: str) -> str:
     """The boundary a multipart Content-Type header names, as sent ("" when it names none)."""
     return content_type.partition("boundary=")[2].split(";")[0].strip().strip('"')
@@ -267,8 +278,8 @@ def _form_problem(error: Exception, content_type: str, body: bytes) -> str:
 
 
 async def upload_bytes(scope: Scope, body: bytes) -> bytes:
-    """The image file in a request body: the body itself, the field ``file`` of a multipart form, or the base64
-    field ``image`` of a JSON document."""
+    """The image file in a request body: the body itself, the field ``file`` of a multipart form, the base64
+    field ``image`` of a JSON document or a URL-encoded form, or a ``data:`` URL."""
 
     async def replay() -> Message:
         return {"type": "http.request", "body": body, "more_body": False}
@@ -288,6 +299,10 @@ async def upload_bytes(scope: Scope, body: bytes) -> bytes:
         except UnicodeDecodeError as error:
             raise RequestError(400, "a data: URL body that is not ASCII text") from error
         return checked_size(await anyio.to_thread.run_sync(base64_image, text, "the data: URL"), "picture (in base64)")
+    # A form with the image in base64 as its field "image": told to use curl --data-binary, as a file sent with
+    # curl -d is (no image file starts with "image=").
+    if content_type.startswith("application/x-www-form-urlencoded") and body.startswith(b"image="):
+        return checked_size(await anyio.to_thread.run_sync(form_image, body), "picture (in base64)")
     if not content_type.startswith("multipart/form-data"):
         return checked_size(body)
     try:
