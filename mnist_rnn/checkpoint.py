@@ -643,13 +643,19 @@ def damaged_record(path: str | Path) -> str | None:
     return None
 
 
+def _checkpoint_names(folder: Path, *patterns: str) -> list[str]:
+    """The checkpoint files in ``folder`` that ``patterns`` match, by their paths in it, for a message (none
+    where the folder cannot be read)."""
+    try:
+        return sorted(str(p.relative_to(folder)) for pattern in patterns for p in folder.glob(pattern) if p.is_file())
+    except OSError:
+        return []
+
+
 def _checkpoints_beside(path: Path, resume: bool) -> str:
     """What a missing ``--ckpt_path`` may have meant: the checkpoints in its folder (a name copied from the
     README, ``best.ckpt``, or mistyped), or the name that finds the newest run's."""
-    try:
-        found = sorted(p.name for p in path.parent.glob("*.ckpt") if p.is_file())
-    except OSError:
-        found = []
+    found = _checkpoint_names(path.parent, "*.ckpt")
     if found:
         return f"; {path.parent} holds {first_few(found)}"
     return f"; --ckpt_path {'last' if resume else 'best'} takes the newest run's in lightning_logs/"
@@ -664,7 +670,7 @@ def check_checkpoint(path: str | Path, resume: bool = False) -> None:
     """
     path = Path(path)
     if path.is_dir():
-        found = sorted(str(p.relative_to(path)) for p in [*path.glob("*.ckpt"), *path.glob("checkpoints/*.ckpt")])
+        found = _checkpoint_names(path, "*.ckpt", "checkpoints/*.ckpt")
         held = f"; it holds {first_few(found)}" if found else ""
         raise UserError(f"--ckpt_path {path}: a folder, not a checkpoint file{held}")
     if not path.is_file():

@@ -131,8 +131,8 @@ UNDERLINE, UNDERLINE_GAP, UNDERLINE_BOW = 1 / 3, 0.05, 0.05
 EIGHT_NEIGHBOURS = np.ones((3, 3), dtype=bool)  # regions and holes are 8-connected
 # A digit whose longer side is under this many pixels in the picture (a thumbnail, an icon, scikit-learn's 8x8
 # digits) is flagged ``small``: scaled up to 20 pixels it is a blur, and the network's answers on such digits
-# are wrong far more often than their calibrated probabilities say (MNIST's test digits shrunk to each size:
-# docs/predict.md). From this size up the two agree within a point.
+# are wrong far more often than their calibrated probabilities say; from this size up the two agree (MNIST's
+# test digits shrunk to each size: docs/predict.md, benchmarks/small_digits.py).
 SMALL_DIGIT = 10
 
 

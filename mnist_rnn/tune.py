@@ -1194,7 +1194,7 @@ def _text_table(rows: list[dict[str, Any]], best: int | None = None) -> str:
     val/acc in percent, as every other line of tune says it; each option by its last part where those stay
     unique (``hidden_size``, not ``model.hidden_size``), as the parallel-coordinates plot names them; notes cut
     to :data:`TERMINAL_NOTE` characters; the ``best`` trial marked with a star. With the default recipe's space
-    the table was 226 characters wide, a failed trial's note 400."""
+    the whole table was far wider than a terminal, a failed trial's note more so."""
     if not rows:
         return "(no trials)"
     names = {c: c.rsplit(".", 1)[-1] for c in rows[0]}

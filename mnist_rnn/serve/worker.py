@@ -166,8 +166,8 @@ class DigitAPI(litserve.LitAPI):
         }
         per_step = output["per_step"]
         if per_step is not None:
-            # Rounded in float64: float32's 0.000247 is 0.0002469999890308827 as a Python float, and the answer
-            # was twice the size it needs to be.
+            # Rounded in float64: float32's 0.000247 is 0.0002469999890308827 as a Python float, which made the
+            # answer far longer than its six decimals need.
             per_step = per_step.astype(np.float64)
             answer["per_step"] = np.round(per_step, 6).tolist()
             answer["per_row"] = np.round(per_step[row_end_steps(len(per_step), self.image_size)], 6).tolist()
