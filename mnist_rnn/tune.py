@@ -54,7 +54,7 @@ import yaml
 from jsonargparse import get_loader
 from lightning.pytorch import Callback, LightningModule, Trainer
 
-from mnist_rnn.errors import SettingsError, UserError, first_few, first_line
+from mnist_rnn.errors import SettingsError, UserError, first_few, first_line, warn
 from mnist_rnn.process_group import sigterm_when_parent_ends
 from mnist_rnn.tools import expand_home
 
@@ -178,6 +178,35 @@ def candidate_values(spec: Any) -> list[Any]:
     if isinstance(spec, list):
         return spec
     return next(spec[kind] for kind in RANGE_KINDS if kind in spec)
+
+
+def space_size(space: dict[str, Any]) -> int | None:
+    """How many settings the space holds: the product of its options' counts of values; None when one of them
+    is a continuous range (log, or float without a step)."""
+    size = 1
+    for spec in space.values():
+        if isinstance(spec, list):
+            size *= len({json.dumps(choice, sort_keys=True, default=str) for choice in spec})
+        elif "int" in spec or ("float" in spec and spec.get("step")):
+            low, high = spec["int"] if "int" in spec else spec["float"]
+            step = spec.get("step") or 1
+            size *= math.floor((high - low) / step + 1e-9) + 1  # Optuna's grid: low, low + step, ... up to high
+        else:
+            return None
+    return size
+
+
+def _check_space_size(space: dict[str, Any], space_path: Path, trials: int) -> None:
+    """Warn of a space with fewer settings than ``--trials``: the sampler draws its settings again, and the same
+    settings with the same seed train the same result again (a one-choice space trained it --trials times)."""
+    size = space_size(space)
+    if size is not None and size < trials:
+        held = f"only {size} setting{'s' if size > 1 else ''}"
+        again = f"{trials - size} trial{'s' if trials - size > 1 else ''}"
+        warn(
+            f"--space {space_path} holds {held}, fewer than --trials {trials}: at least {again} would train "
+            "settings already tried, to the same result (the same seed); widen the space, or lower --trials"
+        )
 
 
 def suggest(trial: Any, space: dict[str, Any]) -> dict[str, Any]:
@@ -1330,6 +1359,7 @@ def main(argv: list[str] | None = None) -> None:
     space = read_space(space_path)
     overrides = parse_overrides(extra)
     _check_no_misspelt_tune_option(parser, overrides)
+    _check_space_size(space, space_path, options.trials)
     both = sorted(set(space) & set(overrides))
     if both:
         raise UserError(

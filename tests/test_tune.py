@@ -1379,3 +1379,33 @@ def test_a_file_where_the_root_or_the_storage_needs_a_folder_is_named(fake_data_
     assert err.endswith(
         "error: --storage sqlite:///run1.out/x.db: run1.out is a file, not a folder: name a file in a folder\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("space", "size"),
+    [
+        ({"model.lr": [0.01]}, 1),
+        ({"model.lr": [0.01, 0.01], "data.batch_size": [64, 128, 256]}, 3),  # a repeated choice is one setting
+        ({"model.hidden_size": {"int": [8, 64], "step": 8}, "model.cell": ["lstm", "gru"]}, 16),
+        ({"model.dropout": {"float": [0.0, 0.3], "step": 0.1}}, 4),
+        ({"model.dropout": {"float": [0.0, 0.3]}, "model.cell": ["lstm"]}, None),
+        ({"model.lr": {"log": [1.0e-3, 1.0e-2]}}, None),
+    ],
+)
+def test_the_size_of_a_space_counts_its_settings(space, size):
+    assert tune.space_size(space) == size
+
+
+def test_a_space_with_fewer_settings_than_trials_is_warned_of(fake_data_dir, in_tmp_dir, monkeypatch, capsys):
+    """A one-choice space with --trials 3 trained the same settings three times, to the same result, unsaid."""
+    requests = stand_in_trials(monkeypatch)
+    args = write_study_files(in_tmp_dir, fake_data_dir, space={"model.hidden_size": [8, 16]})
+    main(["tune", *args, "--trials", "3"])
+    err = capsys.readouterr().err
+    assert (
+        f"mnist-rnn: warning: --space {in_tmp_dir / 'space.yaml'} holds only 2 settings, fewer than --trials 3: at "
+        "least 1 trial would train settings already tried"
+    ) in err
+    assert len(requests) == 3  # a warning: the study runs as asked
+    main(["tune", *args, "--study", "two", "--trials", "2"])
+    assert "holds only" not in capsys.readouterr().err
