@@ -36,7 +36,7 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision import datasets
 from torchvision.datasets.mnist import read_image_file, read_label_file
 
-from mnist_rnn.errors import DataError, SettingsError, UserError, first_few, first_line, tell, warn
+from mnist_rnn.errors import DataError, MissingDataError, SettingsError, UserError, first_few, first_line, tell, warn
 from mnist_rnn.idx import check_idx_pair, fingerprint
 from mnist_rnn.preparation import FRAME, SMALL_DIGIT
 from mnist_rnn.user_images import UserImages, subject_of
@@ -390,7 +390,7 @@ class MNISTDataModule(LightningDataModule):
                 continue
             missing = [path for path in pair if not path.is_file() and not _gz(path).is_file()]
             if missing:
-                raise DataError(self._missing_message(", nor their .gz files", splits))
+                raise MissingDataError(self._missing_message(", nor their .gz files", splits))
             unpacked: dict[Path, Path] = {}
             try:
                 for path in pair:
@@ -450,7 +450,7 @@ class MNISTDataModule(LightningDataModule):
                 for path in made:
                     with contextlib.suppress(OSError):
                         path.rmdir()  # only if empty: never a file
-                raise DataError(
+                raise MissingDataError(
                     self._missing_message(f", and the download failed ({download_failure(error)})", self._splits())
                 ) from error
 
@@ -593,7 +593,7 @@ class MNISTDataModule(LightningDataModule):
         """Check one split's pair of IDX files (cheap: headers, sizes, labels, which set's files they are);
         return its number of images."""
         if not self._files_present((train,)):
-            raise DataError(self._missing_message("", (train,)))
+            raise MissingDataError(self._missing_message("", (train,)))
         images, labels = self._split_files(train)
         count = check_idx_pair(images, labels, num_classes=self.num_classes)
         for path in (images, labels):

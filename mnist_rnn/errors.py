@@ -39,8 +39,17 @@ class SettingsError(UserError, ValueError):
     builds the model or the data module and catches ``ValueError`` keeps working."""
 
 
+class MissingFileError(UserError, FileNotFoundError):
+    """A file the user named is not there. Also a ``FileNotFoundError``, as Python's and Lightning's own (its
+    ``load_from_checkpoint`` of a missing path), so code that catches that keeps working."""
+
+
 class DataError(UserError):
     """The data files are missing, unreadable or inconsistent."""
+
+
+class MissingDataError(DataError, MissingFileError):
+    """The data set's files are not in the data folder (and could not be downloaded)."""
 
 
 class NonFiniteLossError(UserError):

@@ -444,7 +444,7 @@ class RNNClassifier(LightningModule):
             try:  # torch's own errors: "KeyError: 101" for a text file, a zip reader's for a truncated checkpoint
                 check_checkpoint(path)
             except UserError as error:  # without the command line's names (--ckpt_path, and its best and last)
-                raise UserError(str(error).removeprefix("--ckpt_path ").split("; --ckpt_path ")[0]) from None
+                raise type(error)(str(error).removeprefix("--ckpt_path ").split("; --ckpt_path ")[0]) from None
         return super().load_from_checkpoint(*args, **kwargs).eval()
 
     def on_train_start(self) -> None:

@@ -72,6 +72,7 @@ def test_missing_data_names_folder_and_files(tmp_path, no_network):
     data = MNISTDataModule(data_dir=str(tmp_path))
     with pytest.raises(DataError) as error:
         data.prepare_data()
+    assert isinstance(error.value, FileNotFoundError)  # as Python's own, for code that catches that
     message = str(error.value)
     assert str(tmp_path / "MNIST" / "raw") in message
     for name in (

@@ -328,8 +328,9 @@ def test_loading_a_file_that_is_no_checkpoint_from_python_says_what_it_is(in_tmp
     Path("notes.txt").write_text("my notes")
     with pytest.raises(UserError, match=r"^notes.txt: not a checkpoint \(not a file written by torch.save, or"):
         RNNClassifier.load_from_checkpoint("notes.txt")
-    with pytest.raises(UserError, match=r"^missing.ckpt: no such file$"):
+    with pytest.raises(UserError, match=r"^missing.ckpt: no such file$") as missing:
         RNNClassifier.load_from_checkpoint(Path("missing.ckpt"))
+    assert isinstance(missing.value, FileNotFoundError)  # as Lightning's own, for code that catches that
     # A run folder: it said "a folder with no last.ckpt" of one whose checkpoints/ held it.
     Path("run/checkpoints").mkdir(parents=True)
     Path("run/checkpoints/last.ckpt").write_bytes(b"")
