@@ -1,13 +1,15 @@
-"""How sure is a checkpoint of digits shrunk to a few pixels, and how often is it right?
+"""How sure is a checkpoint of digits (or garments) shrunk to a few pixels, and how often is it right?
 
-The first ``--count`` MNIST test digits are cut to their ink's box, shrunk (Lanczos, as an image editor or a
-thumbnail makes them) so that their longer side is each of ``--sizes`` pixels, and pasted on white paper
-with a 2-pixel margin: dark on light, as a user's icon or thumbnail is. Each is prepared as ``predict``
-prepares it and read by the checkpoint; printed per size: the accuracy, the mean calibrated top probability,
-and how many ``prepare`` flagged ``small``. Where the mean probability is well above the accuracy, the answers
-claim more than they are worth: that is what :data:`mnist_rnn.preparation.SMALL_DIGIT` flags.
+The first ``--count`` test images of the checkpoint's data set (MNIST's digits, Fashion-MNIST's garments) are
+cut to their ink's box, shrunk (Lanczos, as an image editor or a thumbnail makes them) so that their longer
+side is each of ``--sizes`` pixels, and pasted on white paper with a 2-pixel margin: dark on light, as a user's
+icon, thumbnail or product photo is. Each is prepared as ``predict`` prepares it for that data set and read by
+the checkpoint; printed per size: the accuracy, the mean calibrated top probability, and how many the
+preparation flagged ``small``. Where the mean probability is well above the accuracy, the answers claim more
+than they are worth: that is what :func:`mnist_rnn.user_images.small_size` flags.
 
     python -m benchmarks.small_digits --ckpt-path CKPT --data-dir /path/to/mnist [--count 600] [--sizes 5,8,10]
+    python -m benchmarks.small_digits --ckpt-path FASHION_CKPT --data-dir /path/to/fashion-mnist
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ SIZES = "4,5,6,7,8,9,10,11,12,14,20,28"
 
 
 def thumbnail(digit: np.ndarray, side: int) -> Image.Image:
-    """An MNIST digit (light on black, 28x28) as dark ink on white, its longer side ``side`` pixels."""
+    """An MNIST digit or a Fashion-MNIST garment (light on black, 28x28) as dark on white, its longer side ``side``
+    pixels."""
     rows, columns = np.nonzero(digit)
     ink = Image.fromarray(255 - digit[rows.min() : rows.max() + 1, columns.min() : columns.max() + 1])
     scale = side / max(ink.size)
@@ -37,23 +40,28 @@ def thumbnail(digit: np.ndarray, side: int) -> Image.Image:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ckpt-path", type=existing_file, required=True)
-    parser.add_argument("--data-dir", type=data_folder("mnist"), required=True)
-    parser.add_argument("--count", type=int, default=600, help="MNIST test digits per size (600)")
-    parser.add_argument("--sizes", default=SIZES, help=f"the digits' longer sides, in pixels ({SIZES})")
+    parser.add_argument("--data-dir", required=True, help="the folder holding the checkpoint's data set")
+    parser.add_argument("--count", type=int, default=600, help="test images per size (600)")
+    parser.add_argument("--sizes", default=SIZES, help=f"the images' longer sides, in pixels ({SIZES})")
     args = parser.parse_args()
-    from torchvision.datasets import MNIST
+    from mnist_rnn.data import DATASETS
+    from mnist_rnn.model import RNNClassifier
+    from mnist_rnn.user_images import preparation_for, small_size
 
-    from mnist_rnn.inference import load_network
-    from mnist_rnn.preparation import SMALL_DIGIT, prepare
-
-    test_set = MNIST(args.data_dir, train=False, download=False)
-    digits, labels = test_set.data[: args.count].numpy(), test_set.targets[: args.count]
-    network = load_network(args.ckpt_path).eval()
-    print(f"{len(digits)} MNIST test digits per size, shrunk and dark on white; {args.ckpt_path.name}")
-    print(f"| longer side (px) | accuracy | mean top probability | flagged small (< {SMALL_DIGIT} px) |")
+    model = RNNClassifier.load_from_checkpoint(args.ckpt_path, map_location="cpu")
+    dataset = model.hparams.get("dataset") or "mnist"
+    try:
+        data_dir = data_folder(dataset)(args.data_dir)
+    except argparse.ArgumentTypeError as error:
+        parser.error(f"argument --data-dir: {error}")
+    test_set = DATASETS[dataset].torchvision_class(data_dir, train=False, download=False)
+    images, labels = test_set.data[: args.count].numpy(), test_set.targets[: args.count]
+    network, prepare = model.network.eval(), preparation_for(dataset)
+    print(f"{len(images)} {dataset} test images per size, shrunk and dark on white; {args.ckpt_path.name}")
+    print(f"| longer side (px) | accuracy | mean top probability | flagged small (< {small_size(dataset)} px) |")
     print("|---|---|---|---|")
     for side in (int(size) for size in args.sizes.split(",")):
-        prepared = [prepare(thumbnail(digit, side)) for digit in digits]
+        prepared = [prepare(thumbnail(image, side)) for image in images]
         with torch.no_grad():
             probabilities = network.probabilities(torch.stack([p.pixels for p in prepared]))
         top, answers = probabilities.max(dim=1)

@@ -38,8 +38,8 @@ from torchvision.datasets.mnist import read_image_file, read_label_file
 
 from mnist_rnn.errors import DataError, MissingDataError, SettingsError, UserError, first_few, first_line, tell, warn
 from mnist_rnn.idx import check_idx_pair, fingerprint
-from mnist_rnn.preparation import FRAME, SMALL_DIGIT
-from mnist_rnn.user_images import UserImages, subject_of
+from mnist_rnn.preparation import FRAME
+from mnist_rnn.user_images import UserImages, small_size, subject_of
 
 DatasetName = Literal["mnist", "fashion_mnist", "kmnist"]
 
@@ -504,8 +504,8 @@ class MNISTDataModule(LightningDataModule):
             parts.append(f"{len(blank)} show no {subject}, so their probabilities are a guess: {first_few(blank)}")
         if small:
             parts.append(
-                f"{len(small)} show a {subject} under {SMALL_DIGIT} pixels high and wide, whose probabilities "
-                f"overstate how sure its answer is: {first_few(small)}"
+                f"{len(small)} show a {subject} under {small_size(self.dataset)} pixels high and wide, whose "
+                f"probabilities overstate how sure its answer is: {first_few(small)}"
             )
         warn(
             f"of {len(images.files) + len(images.failures)} files, {'; '.join(parts)}. The predictions follow "

@@ -41,6 +41,12 @@ SPECK = 0.001
 # lamp, a window, a phone's vignetting) is background, not garment, where a single level took the whole
 # picture for the garment once it had fallen by more than TRIM.
 BORDER = 0.02
+# A garment under this many pixels on its longer side in the picture (a thumbnail, an icon) is flagged
+# ``small``, as a digit under SMALL_DIGIT is: scaled up to 28 pixels it is a blur, and the answers on such
+# garments are wrong more often than their calibrated probabilities say; from this size up the two agree
+# (Fashion-MNIST's test garments shrunk to each size: docs/predict.md, benchmarks/small_digits.py). Larger than
+# SMALL_DIGIT: a garment's texture and outline are lost sooner than a digit's strokes.
+SMALL_GARMENT = 12
 
 
 def prepare_garment(image: Image.Image) -> Prepared:
@@ -64,6 +70,7 @@ def prepare_garment(image: Image.Image) -> Prepared:
     if box is None:
         return blank()
     part, background = gray[box], backdrop.over(gray.shape, box)
+    small = max(part.shape) < SMALL_GARMENT
     # Negated when the garment is darker than its background (a product photo: white -> 0, a black shoe -> 1),
     # taken as it is when it is lighter (Fashion-MNIST's own images, a white shirt on a grey floor); either way
     # the background's level becomes 0. Which, the garment's own pixels tell, not the background's level: a
@@ -83,7 +90,7 @@ def prepare_garment(image: Image.Image) -> Prepared:
     # Brought to full brightness, as every Fashion-MNIST image is (its brightest pixel 254 or 255, in all
     # 70,000): a navy shirt on a grey floor came out at 190 of 255 at most, a coloured one on a coloured rug
     # often under 160, and the network, which has never seen a garment so dim, read them worse.
-    return as_prepared(frame / frame.max())
+    return as_prepared(frame / frame.max(), small=small)
 
 
 def _is_darker(part: np.ndarray, background: np.ndarray) -> bool:

@@ -27,8 +27,7 @@ from torch import Tensor
 
 from mnist_rnn.errors import UserError, tell, warn
 from mnist_rnn.figures import short_names
-from mnist_rnn.preparation import SMALL_DIGIT
-from mnist_rnn.user_images import UserImages, natural_order, subject_of
+from mnist_rnn.user_images import UserImages, natural_order, small_size, subject_of
 
 HEADER = ("path", "digit", "probability")  # a model of MNIST; other data sets: "class" instead of "digit"
 FILE_NAME = "predictions.csv"
@@ -41,11 +40,12 @@ def blank_reason(subject: str = "digit") -> str:
     return f"no {subject} found (the picture is blank, or only lines or noise)"
 
 
-def small_warning(subject: str = "digit") -> str:
-    """The warning for a picture whose ``subject`` is too small to read surely (see ``SMALL_DIGIT``)."""
+def small_warning(dataset: str = "mnist") -> str:
+    """The warning for a picture whose subject is too small to read surely by a model of ``dataset`` (see
+    :func:`mnist_rnn.user_images.small_size`)."""
     return (
-        f"the {subject} is under {SMALL_DIGIT} pixels high and wide: an answer on one this small is wrong more "
-        "often than its probability says; a larger picture of it reads better"
+        f"the {subject_of(dataset)} is under {small_size(dataset)} pixels high and wide: an answer on one this "
+        "small is wrong more often than its probability says; a larger picture of it reads better"
     )
 
 
@@ -68,7 +68,8 @@ class PredictionWriter(BasePredictionWriter):
         self.path: Path | None = None  # where the CSV was written, once it is
         self.header: tuple[str, str, str] = HEADER
         self._labels: Sequence[str] = []  # the class names the table uses (MNIST: the digits)
-        self._subject = "digit"  # what the model reads, for the messages
+        self._dataset = "mnist"  # what the model reads, for the messages
+        self._subject = "digit"
         self.written = False  # whether write_table ran in this predict
 
     def write_on_batch_end(
@@ -103,7 +104,7 @@ class PredictionWriter(BasePredictionWriter):
         self._labels = short_names(hparams.get("class_names"), hparams.get("num_classes", 10))  # MNIST's: digits
         dataset = hparams.get("dataset", "mnist")
         self.header = HEADER if dataset == "mnist" else ("path", "class", "probability")
-        self._subject = subject_of(dataset)
+        self._dataset, self._subject = dataset, subject_of(dataset)
 
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         if stage == "predict":
@@ -167,7 +168,7 @@ class PredictionWriter(BasePredictionWriter):
                 if path in several:
                     warn(f"{path}: {several_warning(self._subject)}")
                 if path in small:
-                    warn(f"{path}: {small_warning(self._subject)}")
+                    warn(f"{path}: {small_warning(self._dataset)}")
         if self.path is not None:
             tell(f"the table is also in {self.path}")
 

@@ -30,8 +30,8 @@ from torch.utils.data import DataLoader, Dataset
 
 from mnist_rnn import stopping
 from mnist_rnn.errors import UserError, first_few, first_line, tell, warn
-from mnist_rnn.garments import prepare_garment
-from mnist_rnn.preparation import FRAME, PREPARED_SIDE, Prepared, prepare, prepare_character
+from mnist_rnn.garments import SMALL_GARMENT, prepare_garment
+from mnist_rnn.preparation import FRAME, PREPARED_SIDE, SMALL_DIGIT, Prepared, prepare, prepare_character
 
 # The picture formats read, by the file suffixes looked for in a folder. PIL may decode these and no others, so
 # an upload reaches only their decoders: PNG, JPEG, BMP and GIF; WebP (pictures saved from the web, Android's
@@ -383,6 +383,12 @@ SUBJECTS = {"mnist": "digit", "fashion_mnist": "garment", "kmnist": "character"}
 def subject_of(dataset: str) -> str:
     """What one picture for a model of ``dataset`` shows, for messages: "digit", "garment", "character"."""
     return SUBJECTS.get(dataset, "digit")
+
+
+def small_size(dataset: str) -> int:
+    """Under how many pixels (its longer side, in the picture) a picture's subject is flagged ``small`` for a
+    model of ``dataset``: :data:`mnist_rnn.garments.SMALL_GARMENT` for a garment, SMALL_DIGIT otherwise."""
+    return SMALL_GARMENT if dataset == "fashion_mnist" else SMALL_DIGIT
 
 
 def preparation_for(dataset: str) -> Preparation:

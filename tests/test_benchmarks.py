@@ -118,3 +118,21 @@ def test_small_digits_shrinks_a_digit_to_its_size_and_prepare_flags_it_below_ten
     picture = small_digits.thumbnail(digit.numpy(), side)
     assert picture.height == side + 4 and picture.getpixel((0, 0)) == 255  # white paper, a 2-pixel margin
     assert prepare(picture).small is (side < SMALL_DIGIT)
+
+
+def test_accuracy_checks_the_folder_of_the_configs_data_set(tmp_path, monkeypatch, capsys):
+    """docs/results.md's Fashion-MNIST commands were refused: --data-dir was checked for MNIST/raw/ whatever
+    the config (configs/fashion.yaml) or a --data.dataset after "--" trained on."""
+    from benchmarks import accuracy
+
+    root = Path(__file__).parents[1]
+    assert accuracy._dataset(str(root / "configs/fashion.yaml"), []) == "fashion_mnist"
+    assert accuracy._dataset(str(root / "configs/default.yaml"), ["--data.dataset", "fashion_mnist"]) == "fashion_mnist"
+    assert accuracy._dataset(str(root / "configs/default.yaml"), ["--data.dataset=kmnist"]) == "kmnist"
+    assert accuracy._dataset(str(root / "configs/default.yaml"), []) == "mnist"
+    config = str(root / "configs/fashion.yaml")
+    monkeypatch.setattr("sys.argv", ["accuracy", "--config", config, "--data-dir", str(tmp_path)])
+    with pytest.raises(SystemExit) as stop:
+        accuracy.main()
+    assert stop.value.code == 2
+    assert f"argument --data-dir: {tmp_path}: no FashionMNIST/raw/ with" in capsys.readouterr().err

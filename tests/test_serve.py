@@ -224,6 +224,11 @@ def test_a_json_upload_in_base64_or_as_a_data_url_answers_like_the_raw_body(serv
     status, body = request(server + "/predict", form, "application/x-www-form-urlencoded")
     assert status == 200, body
     assert json.loads(body)["prepared"] == raw["prepared"]
+    # An empty field (a file of no bytes) and a text file in the field: the reasons, not a 500 or curl's hint
+    for field, status_wanted, reason in ((b"", 400, "empty file"), (b"my notes", 415, "not a PNG, JPEG")):
+        form = urllib.parse.urlencode({"image": base64.b64encode(field).decode()}).encode()
+        status, body = request(server + "/predict", form, "application/x-www-form-urlencoded")
+        assert status == status_wanted and reason in json.loads(body)["error"], body
     # fetch(url, {method: "POST", body: canvas.toDataURL()}): the data: URL itself, sent as text/plain
     status, body = request(server + "/predict", url.encode(), "text/plain;charset=UTF-8")
     assert status == 200, body
@@ -896,6 +901,13 @@ def test_a_fashion_checkpoint_prepares_uploads_as_fashion_mnist_made_its_images(
     status, body = request(fashion_server + "/predict", encode(Image.fromarray(garment), "PNG"), "image/png")
     assert status == 200, body
     assert json.loads(body)["prepared"] == garment.tolist()  # the digit search would fit it into 20 pixels
+    assert json.loads(body)["small"] is False
+    # A garment thumbnail, 10 pixels tall (a garment under 12 is flagged, a digit under 10): /info says which.
+    icon = Image.new("L", (14, 14), 255)
+    icon.paste(0, (4, 2, 10, 12))
+    status, body = request(fashion_server + "/predict", encode(icon, "PNG"), "image/png")
+    assert status == 200 and json.loads(body)["small"] is True, body
+    assert json.loads(get(fashion_server + "/info")[1])["model"]["small_size"] == 12
     status, body = request(fashion_server + "/predict", encode(Image.new("L", (64, 64), 255), "PNG"), "image/png")
     assert (status, json.loads(body)) == (
         422,

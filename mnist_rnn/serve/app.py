@@ -39,7 +39,7 @@ from mnist_rnn.network import RNNNetwork
 from mnist_rnn.serve.http import API_PATH, MAX_BYTES, ImageUploads, http_error
 from mnist_rnn.serve.worker import DigitAPI, OnnxBackend, end_when_serve_ends
 from mnist_rnn.tools import ToolParser
-from mnist_rnn.user_images import preparation_for, subject_of
+from mnist_rnn.user_images import preparation_for, small_size, subject_of
 
 PAGE = Path(__file__).parents[1] / "web" / "index.html"
 ONNX_CHECK_IMAGES = 32  # generated images an --onnx file must answer as the checkpoint does
@@ -163,6 +163,7 @@ def build_server(
         "description": describe(hparams),
         "class_names": class_names,
         "max_upload_bytes": MAX_BYTES,  # the page refuses a larger file before sending it
+        "small_size": small_size(hparams.get("dataset") or "mnist"),  # under it, an answer is flagged small
         **{key: hparams.get(key) for key in ("dataset", "cell", "sequence", "bidirectional", "hidden_size")},
     }
     dataset = hparams.get("dataset") or "mnist"

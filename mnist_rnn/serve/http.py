@@ -225,7 +225,9 @@ def form_image(body: bytes) -> bytes:
     """The image file of a URL-encoded form's field ``image`` in base64 (``requests.post(url, data={"image":
     b64})``, an HTML form's text field), as the JSON field is read."""
     try:
-        fields = urllib.parse.parse_qs(body.decode("ascii"), strict_parsing=True)
+        # Blank values kept: without them an empty field ("image=", a file of no bytes) was no field at all, a
+        # KeyError and a 500; now it is the empty file it is (400).
+        fields = urllib.parse.parse_qs(body.decode("ascii"), strict_parsing=True, keep_blank_values=True)
     except (UnicodeDecodeError, ValueError) as error:
         raise RequestError(400, f"not a readable form ({first_line(error)})") from error
     return base64_image(fields["image"][0], "the form field 'image'")
@@ -405,7 +407,10 @@ class ImageUploads:
             content_type = _content_type(scope)
             curl_d = content_type.startswith(("application/x-www-form-urlencoded", "image/"))
             # A JSON body's image was decoded from base64, which curl -d leaves whole: the hint would mislead.
-            json_body = data.lstrip()[:1] == b"{"
+            # So was a form's field image (requests.post(url, data={"image": b64})): base64 has no line breaks.
+            json_body = data.lstrip()[:1] == b"{" or (
+                content_type.startswith("application/x-www-form-urlencoded") and data.startswith(b"image=")
+            )
             if error.unreadable and data and curl_d and not json_body and b"\n" not in data and b"\r" not in data:
                 status, message = 415, FORM_HINT
             await error_response(status, message)(scope, receive, send)
