@@ -51,7 +51,7 @@ from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from mnist_rnn import stopping
-from mnist_rnn.errors import MissingFileError, UserError, first_few, first_line, shown_path, tell
+from mnist_rnn.errors import MissingFileError, UserError, first_few, first_line, shown_path, tell, warn
 from mnist_rnn.model import resolved_weight_decay
 from mnist_rnn.precision import precision_name
 
@@ -114,6 +114,12 @@ def _bar_line_open(callback: Any) -> bool:
     return any(bar is not None and not getattr(bar, "disable", True) for bar in bars)
 
 
+# A stop's line for a run whose last.ckpt holds the weights alone: fit refuses to resume from it (not "Resume with").
+WEIGHTS_ONLY = (
+    "weights only (--checkpoint.save_weights_only), which training cannot resume from: test or predict with it"
+)
+
+
 class SafeModelCheckpoint(ModelCheckpoint):
     """ModelCheckpoint that keeps ``last.ckpt`` current, saves it when stopped, and says how to resume.
 
@@ -122,6 +128,15 @@ class SafeModelCheckpoint(ModelCheckpoint):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        if self.save_last == "link":
+            # Lightning links last.ckpt to the newest top-k file: a stop, or an epoch that did not improve the
+            # monitored score, left it pointing at an older state ("saved last.ckpt at step 50" linked step 30), and
+            # --ckpt_path last went back to it, retraining a finished run's last epoch.
+            warn(
+                "--checkpoint.save_last link: last.ckpt is saved as a file, not a link to the best checkpoint "
+                "(a link cannot hold the state a stop or an epoch that did not improve leaves)"
+            )
+            self.save_last = True
         self._previous_sigint: Any = None
         self._stop_signal = signal.SIGTERM
         self._trained_best = ""  # the best checkpoint of a fit that ended in this process
@@ -306,7 +321,9 @@ class SafeModelCheckpoint(ModelCheckpoint):
         elif trainer.fast_dev_run or not self.save_last:
             outcome = f"stopped by {name} {where}; no checkpoint saved (fast_dev_run, save_last or checkpointing off)"
         elif trainer.validating:
-            if self.last_model_path and os.path.isfile(self.last_model_path):
+            if self.last_model_path and os.path.isfile(self.last_model_path) and self.save_weights_only:
+                kept = f"kept {self.last_model_path}, {WEIGHTS_ONLY}"
+            elif self.last_model_path and os.path.isfile(self.last_model_path):
                 kept = (
                     f"kept {self.last_model_path}, so a resumed run trains this epoch again and validates it. "
                     "Resume with the same command and --ckpt_path last"
@@ -317,10 +334,14 @@ class SafeModelCheckpoint(ModelCheckpoint):
         else:
             self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
             resume = f"saved {self.last_model_path}. Resume with the same command and --ckpt_path last"
+            if self.save_weights_only:  # a file of weights alone: fit refuses to resume from it
+                resume = f"saved {self.last_model_path}, {WEIGHTS_ONLY}"
             if trainer.fit_loop.epoch_loop.batch_progress.current.completed >= trainer.num_training_batches:
                 # Stopped as an epoch ended (its validation done): the next one starts from its first batch.
                 done = trainer.current_epoch - 1
                 outcome = f"stopped by {name} at the end of epoch {done}, step {trainer.global_step}; {resume}"
+            elif self.save_weights_only:
+                outcome = f"stopped by {name} {where}; {resume}"
             else:
                 # Lightning's loaders cannot pick up an epoch where it stopped: the rest of it is shuffled anew.
                 outcome = (

@@ -337,6 +337,7 @@ class MNISTRNNCLI(LightningCLI):
         _check_cpu_devices(config.trainer)
         _check_trainer_counts(config.trainer)
         self.precision_replaced = False
+        self.requested_precision = config.trainer.precision  # before a replacement: what --ckpt_path last looks for
         if subcommand != "predict":  # predict runs in float32 whatever the recipe says (below)
             cell = str((config.get("model") or {}).get("cell", "lstm"))
             verb = "runs" if subcommand in ("test", "validate") else "trains"
@@ -379,11 +380,11 @@ class MNISTRNNCLI(LightningCLI):
         chosen = {key: value for key, value in model.items() if key in typed or value != defaults.get(key)}
         if resume:  # every setting of the run, its precision too, so the same command resumes its own run
             wanted = {**model, **{f"data.{key}": config.data[key] for key in RUN_DATA_SETTINGS}}
-            if config.ckpt_path == "last" and not self.precision_replaced:
+            if config.ckpt_path == "last":
                 # Where this machine replaced the command's precision (bf16-mixed, without bfloat16), its run
                 # may have trained in either: one moved here from a machine with bfloat16, or one started here.
                 # Likewise a run started on such a machine, moved here: it saved the float32 it trained in.
-                precision = precision_name(config.trainer.precision)
+                precision = precision_name(self.requested_precision)
                 wanted["trainer.precision"] = (
                     precision if precision in FULL_PRECISIONS else OneOf({precision, FALLBACK})
                 )
@@ -393,6 +394,10 @@ class MNISTRNNCLI(LightningCLI):
             raise UserError("--ckpt_path best: fit resumes a run from its last state: pass --ckpt_path last")
         folders = self._checkpoint_folders(config)
         preferred = {f"trainer.{key}": config.trainer[key] for key in RUN_TRAINER_SETTINGS} if resume else None
+        if resume and config.ckpt_path == "last":
+            # Of the runs in either precision, one in the command's own (as trained here) first: a newer float32
+            # run of the same recipe was resumed in bf16 by the bf16 command.
+            preferred["trainer.precision"] = precision_name(config.trainer.precision)
         # A resumed run says which file once its checks pass (not "resuming from" just before a refusal).
         path = checkpoint_named(config.ckpt_path, folders, wanted, None if resume else "using", resume, preferred)
         check_checkpoint(path, resume=resume)
@@ -1428,6 +1433,10 @@ def _check_something_left_to_train(path: Path, trainer: Any) -> None:
     checkpoint = load_keys(path)
     epochs = ((checkpoint.get("loops") or {}).get("fit_loop") or {}).get("epoch_progress", {}).get("current", {})
     done = epochs.get("processed", 0)  # epochs whose batches all ran (saved at an epoch's end: not yet "completed")
+    batches = ((checkpoint.get("loops") or {}).get("fit_loop") or {}).get("epoch_loop.batch_progress") or {}
+    # A max_steps or max_time stop in the middle of an epoch: Lightning counts that epoch as done all the same,
+    # and a resumed run starts the next one (with max_epochs reached, none: the command trained nothing).
+    cut = not batches.get("is_last_batch", True)
     steps = checkpoint.get("global_step", 0)
     states = [state for state in (checkpoint.get("callbacks") or {}).values() if isinstance(state, dict)]
     stopped = next((state for state in states if state.get("stopping_reason", 0) != 0), None)  # 0: NOT_STOPPED
@@ -1438,7 +1447,15 @@ def _check_something_left_to_train(path: Path, trainer: Any) -> None:
     # Lightning's Timer (which --trainer.max_time adds) keeps the run's training time in the checkpoint.
     trained = next((state["time_elapsed"].get("train") for state in states if "time_elapsed" in state), None)
     max_time = Timer(duration=trainer.max_time)._duration if trainer.get("max_time") else None
-    if max_epochs is not None and max_epochs > 0 and done >= max_epochs:
+    if max_epochs is not None and max_epochs > 0 and done >= max_epochs and cut:
+        # It said "trained all 2 epochs" of a run cut at step 40 of 60, and "a larger max_epochs" alone then met
+        # the max_steps refusal below.
+        limit = (
+            f"{steps:,} steps, into epoch {done - 1}, which Lightning then counts as done, as every epoch of "
+            f"--trainer.max_epochs {max_epochs}"
+        )
+        longer = f"pass --trainer.max_epochs {done + 1} or more and a larger max_steps or max_time to train it longer"
+    elif max_epochs is not None and max_epochs > 0 and done >= max_epochs:
         limit = (
             f"all {done} epochs of --trainer.max_epochs {max_epochs}"
             if done > 1

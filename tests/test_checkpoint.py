@@ -754,3 +754,24 @@ def test_an_error_before_any_progress_bar_is_drawn_leaves_stdout_empty(tmp_path,
     assert ended.value.code == 2
     captured = capsys.readouterr()
     assert captured.out == "" and "mnist-rnn: error: MNIST files not found" in captured.err
+
+
+def test_a_stop_of_a_run_saving_weights_only_does_not_advise_a_resume(fake_data_dir, in_tmp_dir, capsys):
+    """It said "Resume with the same command and --ckpt_path last", which then refused the file (weights only)."""
+    assert stop_at(fake_data_dir, "validation_end", "--checkpoint.save_weights_only", "true") == 143
+    err = capsys.readouterr().err
+    last = in_tmp_dir / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt"
+    saved = f"saved ./{last.relative_to(in_tmp_dir)}, "
+    assert f"stopped by SIGTERM at the end of epoch 1, step {2 * STEPS_PER_EPOCH}; {saved}" in err
+    assert "weights only (--checkpoint.save_weights_only), which training cannot resume from: test or" in err
+    assert "Resume with" not in err and "optimizer_states" not in load(last)
+
+
+def test_save_last_link_saves_last_as_a_file_that_a_stop_brings_up_to_date(fake_data_dir, in_tmp_dir, capsys):
+    """With --checkpoint.save_last link, last.ckpt was a link to the best checkpoint: a stop said it saved step
+    N where the link held an older best's step, and --ckpt_path last went back to it."""
+    assert stop_at(fake_data_dir, "validation_end", "--checkpoint.save_last", "link") == 143
+    err = capsys.readouterr().err
+    assert "warning: --checkpoint.save_last link: last.ckpt is saved as a file, not a link" in err
+    last = in_tmp_dir / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt"
+    assert not last.is_symlink() and load(last)["global_step"] == 2 * STEPS_PER_EPOCH

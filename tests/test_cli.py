@@ -1020,3 +1020,35 @@ def test_bfloat16_for_an_lstm_on_a_cpu_without_it_is_refused_from_python(fake_da
         trainer.fit(RNNClassifier(hidden_size=8, num_layers=1), datamodule=data)
     trainer = Trainer(fast_dev_run=True, accelerator="cpu", precision="bf16-mixed", logger=False)
     trainer.fit(RNNClassifier(cell="gru", hidden_size=8, num_layers=1), datamodule=data)  # slow, but it runs
+
+
+def test_last_prefers_the_run_of_the_commands_own_precision(fake_data_dir, in_tmp_dir, monkeypatch, capsys):
+    """Where this CPU has no bfloat16 a bf16-mixed command trains in float32, and took any run as its own: a newer
+    64-true run of the same recipe was resumed (in float32). Where it has, a newer 32-true run was resumed in bf16."""
+    monkeypatch.setattr("mnist_rnn.precision.cpu_bf16", lambda: "none")
+    main(resume_args(fake_data_dir, 1, "--trainer.precision", "bf16-mixed"))  # version_0, in float32
+    main(resume_args(fake_data_dir, 1, "--trainer.precision", "64-true"))  # version_1, newer
+    capsys.readouterr()
+    main(resume_args(fake_data_dir, 2, "--trainer.precision", "bf16-mixed", "--ckpt_path", "last"))
+    assert "resuming from lightning_logs/version_0/checkpoints/last.ckpt" in capsys.readouterr().err
+    if not bf16_supported("cpu"):
+        return
+    monkeypatch.setattr("mnist_rnn.precision.cpu_bf16", lambda: "native")
+    main(resume_args(fake_data_dir, 1, "--trainer.precision", "bf16-mixed"))  # version_3, in bf16
+    main(resume_args(fake_data_dir, 1, "--trainer.precision", "32-true"))  # version_4, newer, in float32
+    capsys.readouterr()
+    main(resume_args(fake_data_dir, 2, "--trainer.precision", "bf16-mixed", "--ckpt_path", "last"))
+    assert "resuming from lightning_logs/version_3/checkpoints/last.ckpt" in capsys.readouterr().err
+
+
+def test_a_run_stopped_by_max_steps_inside_an_epoch_is_told_what_resumes_it(fake_data_dir, in_tmp_dir, capsys):
+    """Stopped by max_steps in its last epoch, a run was refused as having "trained all 2 epochs", and a larger
+    max_epochs alone then met a second refusal, of max_steps."""
+    main(resume_args(fake_data_dir, 2, "--trainer.max_steps", "15"))  # 10 steps an epoch: cut inside epoch 1
+    capsys.readouterr()
+    error = one_line_error(resume_args(fake_data_dir, 2, "--trainer.max_steps", "20", "--ckpt_path", "last"), capsys)
+    assert "its run has trained 15 steps, into epoch 1, which Lightning then counts as done" in error
+    assert "pass --trainer.max_epochs 3 or more and a larger max_steps or max_time to train it longer" in error
+    main(resume_args(fake_data_dir, 3, "--trainer.max_steps", "25", "--ckpt_path", "last"))
+    assert "resuming from lightning_logs/version_0/checkpoints/last.ckpt" in capsys.readouterr().err
+    assert torch.load("lightning_logs/version_1/checkpoints/last.ckpt", weights_only=True)["global_step"] > 15
