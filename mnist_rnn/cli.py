@@ -327,6 +327,10 @@ class MNISTRNNCLI(LightningCLI):
         if max_epochs is not None and (max_epochs == 0 or max_epochs < -1):
             raise UserError(f"trainer.max_epochs must be positive (or -1 for no limit), got {max_epochs}")
         _check_seed(config.seed_everything)
+        if config.seed_everything is True and _launched_by_the_first_process():
+            # A DDP process that Lightning started by running this command line again: the first process's
+            # seed, which it inherits (a seed of its own shuffled its shard apart from the others').
+            config.seed_everything = int(os.environ["PL_GLOBAL_SEED"])
         if config.seed_everything is True:
             # "true: a random seed", but Lightning 2.6's seed_everything(None) seeds 0 every time ("No seed
             # found, seed set to 0"): runs meant to differ came out the same. Drawn here, said, and saved.
@@ -334,6 +338,7 @@ class MNISTRNNCLI(LightningCLI):
             if subcommand:
                 tell(f"--seed_everything true: drew seed {config.seed_everything} (saved in the run's config.yaml)")
         _check_accelerator(config.trainer.accelerator)
+        _check_no_fork(config.trainer, subcommand)
         _check_cpu_devices(config.trainer)
         _check_trainer_counts(config.trainer)
         self.precision_replaced = False
@@ -552,6 +557,7 @@ class MNISTRNNCLI(LightningCLI):
             kwargs["plugins"] = [*plugins, AtomicCheckpointIO()]
         trainer = super().instantiate_trainer(**kwargs)
         stop_spawned_processes_cleanly(trainer.strategy)
+        _stop_the_rendezvous_at_once(trainer.strategy)
         return trainer
 
     def _instantiate_trainer(self, config: dict[str, Any], callbacks: list[Any]) -> Trainer:
@@ -656,14 +662,16 @@ class MNISTRNNCLI(LightningCLI):
         """The validation accuracy in one line, as ``test`` gives its own, below Lightning's table."""
         trainer = self.trainer
         accuracy = trainer.callback_metrics.get("val/acc")
+        # under ddp_spawn the stage ran in spawned processes, and this one's Trainer has no ckpt_path ("from None")
+        checkpoint = trainer.ckpt_path or self.config.validate.get("ckpt_path")
         if trainer.is_global_zero and accuracy is not None:
             images = self._images_run(trainer.num_val_batches, self.datamodule.val_set)
             held_out = "not the run's split" if self.split_differs else "held out of the training set"
             print(
                 f"Validation accuracy {float(accuracy):.2%} (error {1 - float(accuracy):.2%}) on {images} "
-                f"validation images ({held_out}), from {trainer.ckpt_path}"
+                f"validation images ({held_out}), from {checkpoint}"
             )
-        note_if_uncalibrated(trainer.ckpt_path)
+        note_if_uncalibrated(checkpoint)
         self._exit_if_stopped("validating")
 
     def _exit_if_stopped(self, stage: str, then: str = ": the results above are complete") -> None:
@@ -710,6 +718,11 @@ class MNISTRNNCLI(LightningCLI):
                 trainer.strategy.barrier()
                 left = f"test it (test --ckpt_path {best})"
                 stopping.doing(f"after the calibration, before the test; test it with --ckpt_path {best}")
+            # Saved as fit began: under ddp_spawn that was in the spawned processes, and this process's callback
+            # took the run's config.yaml for an earlier run's ("holds an earlier run ... mixed there").
+            for callback in trainer.callbacks:
+                if isinstance(callback, SaveConfigCallback):
+                    callback.already_saved = True
             results = trainer.test(self.model, datamodule=self.datamodule, ckpt_path=best or None, verbose=False)
         except (NoSpaceError, OSError) as error:
             # The disk filled after training (the test's figures, the calibrated checkpoint): the line said only
@@ -1503,6 +1516,12 @@ def _check_resumed_data(path: Path, saved: dict[str, Any], config: Any) -> None:
     )
 
 
+def _launched_by_the_first_process() -> bool:
+    """Whether this process is one that Lightning's ``ddp`` launcher started (its ``LOCAL_RANK`` is set and not 0)
+    after the first process seeded itself (``PL_GLOBAL_SEED``, which the launched processes inherit)."""
+    return os.environ.get("LOCAL_RANK", "0") != "0" and os.environ.get("PL_GLOBAL_SEED", "").isdigit()
+
+
 def _check_seed(seed: Any) -> None:
     """A seed numpy cannot take (Lightning would end in a traceback), or none at all: a config's blank
     ``seed_everything:`` reads as null, which Lightning took as seed 0 ("No seed found, seed set to 0")."""
@@ -1540,6 +1559,35 @@ def _check_accelerator(accelerator: Any) -> None:
         f"--trainer.accelerator {accelerator}: no GPU is visible to torch ({build}); "
         f"--trainer.accelerator cpu or auto runs on the CPU"
     )
+
+
+def _check_no_fork(trainer: Any, subcommand: str | None) -> None:
+    """``ddp_fork`` and ``ddp_notebook`` fork this process for each stage: the test after ``fit`` is forked after
+    this process calibrated the checkpoint, and the copy waited for good in OpenMP (libgomp), deaf to Ctrl+C
+    and SIGTERM. They are for notebooks; ``ddp`` and ``ddp_spawn`` do the same from a command line."""
+    strategy = trainer.get("strategy")
+    if subcommand == "fit" and isinstance(strategy, str) and strategy.startswith(("ddp_fork", "ddp_notebook")):
+        raise UserError(
+            f"--trainer.strategy {strategy} forks this process for the test after training, which then never ends "
+            "(OpenMP does not survive a fork): use --trainer.strategy ddp (or ddp_spawn)"
+        )
+
+
+def _stop_the_rendezvous_at_once(strategy: Any) -> None:
+    """``ddp``'s processes meet in torch's rendezvous, which waits in C++ (for ``--trainer.num_nodes``' other
+    machines: 30 minutes), where no Python signal handler runs: Ctrl+C and SIGTERM did nothing. There the
+    system's own action ends the process; nothing has been written yet."""
+    from lightning.pytorch.strategies.launchers.subprocess_script import _SubprocessScriptLauncher
+
+    setup_distributed = getattr(strategy, "setup_distributed", None)
+    if setup_distributed is None or not isinstance(strategy.launcher, _SubprocessScriptLauncher):
+        return  # (ddp_spawn pickles the strategy, and a closure with it)
+
+    def rendezvous() -> None:
+        with stopping.stop_handlers(signal.SIG_DFL):
+            setup_distributed()
+
+    strategy.setup_distributed = rendezvous
 
 
 def _check_cpu_devices(trainer: Any) -> None:

@@ -1,13 +1,14 @@
 """Two processes on the CPU (DDP over gloo), as a real subprocess: Lightning re-launches the command line."""
 
 import re
+from pathlib import Path
 
 import pytest
 import torch
 
 from mnist_rnn import cli
 from mnist_rnn.cli import build_cli
-from tests.helpers import QUIET, TRAIN_IMAGES, cli_subprocess, data_args, finish, fit_tiny
+from tests.helpers import QUIET, TRAIN_IMAGES, cli_subprocess, data_args, finish, fit_tiny, one_line_error
 
 DDP_ON_TWO = ["--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.strategy", "ddp"]
 
@@ -89,11 +90,13 @@ def test_two_process_ddp_fit_shards_the_data_and_writes_one_checkpoint_set(fake_
         "--data.batch_size", str(batch_size), "--model.hidden_size", "16", "--trainer.max_epochs", "2",
         "--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.strategy", "ddp",
         "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
-        "--data.device_resident", device_resident,
+        "--data.device_resident", device_resident, "--seed_everything", "true",
     ]  # fmt: skip
     assert finish(cli_subprocess(args, tmp_path), timeout=300) == 0, (tmp_path / "run.log").read_text()
     log = (tmp_path / "run.log").read_text()
     assert "Starting with 2 processes" in log
+    # One seed drawn, for both processes: each drew its own, and their shuffled shards overlapped.
+    assert log.count("drew seed") == 1 and len(set(re.findall(r"Seed set to (\d+)", log))) == 1, log
     assert log.count("Test accuracy") == 1  # printed by global rank 0 only
     # The temperature is fitted on the whole validation split, not on process 0's half of it.
     assert re.search(rf"Calibrated .*: temperature [0-9.]+; on the {val_size} validation images", log), log
@@ -142,12 +145,16 @@ def test_ddp_spawn_fits_and_validates_to_the_end(fake_data_dir, tmp_path):
     spawn = ["--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.strategy", "ddp_spawn"]
     fit = ["fit", *data_args(fake_data_dir), *QUIET, "--model.hidden_size", "8", "--trainer.max_epochs", "1", *spawn]
     assert finish(cli_subprocess(fit, tmp_path), timeout=300) == 0, (tmp_path / "run.log").read_text()
+    log = (tmp_path / "run.log").read_text()
+    assert re.search(r"Test accuracy [0-9.]+% \(test error [0-9.]+%\) on the test images, from .*best-", log), log
+    assert "holds an earlier run" not in log  # the test's processes took the run's own config.yaml for another's
     validate = ["validate", "--ckpt_path", "best", *data_args(fake_data_dir), *QUIET, *spawn]
     assert finish(cli_subprocess(validate, tmp_path), timeout=300) == 0, (tmp_path / "run.log").read_text()
     log = (tmp_path / "run.log").read_text()
     assert "Traceback" not in log
-    assert re.search(r"Test accuracy [0-9.]+% \(test error [0-9.]+%\) on the test images, from .*best-", log), log
-    assert re.search(r"Validation accuracy [0-9.]+% \(error [0-9.]+%\) on the validation images \(held out", log)
+    # ... from None: this process's Trainer never loaded the checkpoint
+    validated = r"Validation accuracy [0-9.]+% \(error [0-9.]+%\) on the validation images \(held out of the "
+    assert re.search(validated + r"training set\), from lightning_logs/version_0/checkpoints/best-", log), log
     assert sorted(p.name for p in (tmp_path / "lightning_logs").iterdir()) == ["version_0", "version_1"]
     # the test command's line named no checkpoint ("from None"): this process's Trainer never loaded it
     test = ["test", "--ckpt_path", "best", *data_args(fake_data_dir), *QUIET, *spawn]
@@ -235,3 +242,40 @@ def test_a_stop_ends_a_ddp_spawn_fit_after_saving_last(fake_data_dir, tmp_path, 
     assert re.search(stopped, log), log
     assert log.count("mnist-rnn: stopped by") == 1 and "Traceback" not in log, log
     assert torch.load(last, weights_only=True)["global_step"] > saved_step
+
+
+@pytest.mark.slow
+def test_sigterm_ends_a_fit_waiting_for_the_other_nodes(fake_data_dir, tmp_path):
+    """--trainer.num_nodes 2 on one machine waits in torch's rendezvous (in C++, 30 minutes), where no Python
+    handler runs: SIGTERM and Ctrl+C did nothing. There the system's own action ends it; nothing is written yet."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    args = ["fit", *data_args(fake_data_dir), *QUIET, "--trainer.accelerator", "cpu", "--trainer.num_nodes", "2"]
+    run = cli_subprocess(args, tmp_path, extra_env={"MASTER_PORT": "29581"}, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while "Initializing distributed" not in (tmp_path / "run.log").read_text():
+            assert run.poll() is None and time.monotonic() < deadline, (tmp_path / "run.log").read_text()
+            time.sleep(0.1)
+        time.sleep(1)  # waiting for the other node
+        os.killpg(run.pid, signal.SIGTERM)
+        assert run.wait(timeout=30) in (-signal.SIGTERM, 128 + signal.SIGTERM), (tmp_path / "run.log").read_text()
+    except subprocess.TimeoutExpired:
+        raise AssertionError("the fit went on waiting for the other nodes after SIGTERM") from None
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+            run.wait()
+    assert not list(tmp_path.rglob("*.ckpt"))
+
+
+@pytest.mark.parametrize("strategy", ["ddp_fork", "ddp_notebook"])
+def test_a_fork_strategy_is_refused_for_fit(strategy, fake_data_dir, in_tmp_dir, capsys):
+    """fit's test after training, forked after the calibration, waited in OpenMP for good, deaf to signals."""
+    args = ["fit", *data_args(fake_data_dir), *QUIET, "--trainer.accelerator", "cpu", "--trainer.strategy", strategy]
+    error = one_line_error(args, capsys)
+    assert f"--trainer.strategy {strategy} forks this process for the test after training, which then never" in error
+    assert "use --trainer.strategy ddp (or ddp_spawn)" in error and not Path("lightning_logs").exists()
