@@ -520,9 +520,16 @@ def best_checkpoint(last: Path) -> Path:
     states = _keys_of_found(last).get("callbacks", {})
     state = next((state for state in states.values() if state.get("best_model_path")), None)
     if state is not None:
-        for path in _recorded_places(last, state["best_model_path"], state.get("dirpath")):
+        places = _recorded_places(last, state["best_model_path"], state.get("dirpath"))
+        for path in places:
             if path.is_file():
                 return path
+        # A resumed run that has not beaten the earlier folder's best records that one: it said "recorded no
+        # best checkpoint (was it validated?)" once that folder was deleted.
+        raise UserError(
+            f"--ckpt_path best: the run of {last} recorded {places[0]} as its best checkpoint, which is not there "
+            "any more (its folder removed or moved?): pass a checkpoint itself with --ckpt_path"
+        )
     raise UserError(f"--ckpt_path best: the run of {last} recorded no best checkpoint (was it validated?)")
 
 

@@ -360,7 +360,7 @@ class MNISTRNNCLI(LightningCLI):
             _check_monitors(config)
             _check_no_lr_search_on_resume(config)
         _check_writable(
-            config.trainer, subcommand, (config.get("checkpoint") or {}).get("dirpath")
+            config.trainer, subcommand, (config.get("checkpoint") or {}).get("dirpath"), config.get("ckpt_path")
         )  # before Lightning makes the run's folder there
         predict_path = (config.get("data") or {}).get("predict_path") if subcommand == "predict" else None
         if predict_path and missing(predict_path):
@@ -800,8 +800,12 @@ def _read_the_data_of(saved: dict[str, Any], config: Any, typed: set[str]) -> No
                 f"the checkpoint's run read its data from {folder}, which is not there from here: reading "
                 f"{config.data.data_dir} instead (--data.data_dir names the folder)"
             )
-    if changed:
+    if len(changed) == 2:
         tell(f"reading {config.data.dataset} in {config.data.data_dir}, as the checkpoint was trained")
+    elif changed == [dataset]:  # in the folder typed: not "as the checkpoint was trained", which read another
+        tell(f"reading {dataset}, the checkpoint's data set, in {config.data.data_dir}")
+    elif changed:
+        tell(f"reading {config.data.dataset} in {folder}, the folder the checkpoint was trained from")
 
 
 def _run_in_the_precision_of(saved: dict[str, Any], config: Any) -> None:
@@ -1295,7 +1299,9 @@ def _check_lengths(subcommand: str, config: Any) -> None:
 RUN_FOLDER_FILES = {"fit": "logs and checkpoints", "predict": "settings and predictions.csv"}
 
 
-def _check_writable(trainer: Any, subcommand: str = "fit", checkpoints: str | None = None) -> None:
+def _check_writable(
+    trainer: Any, subcommand: str = "fit", checkpoints: str | None = None, ckpt_path: str | None = None
+) -> None:
     """The folder of the run's logs and checkpoints can be made (a read-only working folder, or a read-only
     lightning_logs/ in it, ended in TensorBoard's traceback), and so can ``--checkpoint.dirpath`` for fit."""
     root = Path(_log_root(trainer)).absolute()  # "~/" already expanded (expand_home)
@@ -1307,9 +1313,15 @@ def _check_writable(trainer: Any, subcommand: str = "fit", checkpoints: str | No
         runs = root / name if isinstance(name, str) and name else root
     problem = _unwritable(runs)
     if problem:
+        # --ckpt_path best or last looks for the newest run under DIR then: the advice alone led to "no run found".
+        found_there = (
+            f" (--ckpt_path {ckpt_path} would then look for runs there: name the run's folder or checkpoint instead)"
+            if ckpt_path in ("best", "last")
+            else ""
+        )
         raise UserError(
             f"cannot write this run's {files} under {root}: {problem}; run from another folder or pass "
-            "--trainer.default_root_dir DIR naming a writable folder"
+            f"--trainer.default_root_dir DIR naming a writable folder{found_there}"
         )
     problem = _unwritable(Path(checkpoints).absolute()) if checkpoints and subcommand == "fit" else None
     if problem:  # else Lightning trained an epoch, then ended in a PermissionError traceback saving its checkpoint

@@ -1359,7 +1359,6 @@ def main(argv: list[str] | None = None) -> None:
     space = read_space(space_path)
     overrides = parse_overrides(extra)
     _check_no_misspelt_tune_option(parser, overrides)
-    _check_space_size(space, space_path, options.trials)
     both = sorted(set(space) & set(overrides))
     if both:
         raise UserError(
@@ -1367,6 +1366,7 @@ def main(argv: list[str] | None = None) -> None:
             "space's values would win in every trial; drop one of them"
         )
     prepare_data(check_settings(config, overrides, space, space_path))
+    _check_space_size(space, space_path, options.trials)  # once the space is known to be fit's
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # our own line per trial instead of Optuna's
     # heartbeats and their callback are marked experimental; they are what makes a study survive a SIGKILL
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)

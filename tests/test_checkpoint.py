@@ -210,6 +210,12 @@ def test_a_resumed_run_keeps_the_earlier_best_until_it_beats_it(fake_data_dir, i
     assert earlier_best.is_file()  # the earlier run's files stay where they are
     main(["test", "--data.data_dir", str(fake_data_dir), "--data.val_size", "40", "--ckpt_path", "best", *QUIET])
     assert f"mnist-rnn: using {earlier_best}" in capsys.readouterr().err
+    # The earlier folder out of the way: it said "recorded no best checkpoint (was it validated?)".
+    shutil.move("lightning_logs/version_0", "aside")
+    error = one_line_error(["test", "--data.data_dir", str(fake_data_dir), "--ckpt_path", "best", *QUIET], capsys)
+    assert error.startswith("mnist-rnn: error: --ckpt_path best: the run of lightning_logs/version_1/checkpoints/")
+    assert f"recorded {earlier_best} as its best checkpoint, which is not there any more (its folder" in error
+    shutil.move("aside", "lightning_logs/version_0")
 
     # The run's folder moved: its best is found beside the checkpoint resumed from.
     shutil.move("lightning_logs/version_0", "moved")

@@ -137,6 +137,9 @@ def test_a_folder_it_cannot_write_in_is_one_line_before_anything_starts(fake_dat
     err = one_line_error(["fit", *data_args(fake_data_dir), *QUIET], capsys)
     assert f"cannot write this run's logs and checkpoints under {in_tmp_dir}: {logs} is not writable" in err
     assert list(logs.iterdir()) == []
+    # test --ckpt_path best: with the advice alone, best then looked for runs under DIR ("no run found").
+    err = one_line_error(["test", *data_args(fake_data_dir), *QUIET, "--ckpt_path", "best"], capsys)
+    assert "DIR naming a writable folder (--ckpt_path best would then look for runs there: name the run's" in err
     # A read-only --checkpoint.dirpath: Lightning trained an epoch, then ended in a PermissionError traceback.
     saved = in_tmp_dir / "saved"
     saved.mkdir()

@@ -190,6 +190,9 @@ def test_test_and_validate_read_the_checkpoints_data_set_and_refuse_another(
         captured = capsys.readouterr()
         assert f"mnist-rnn: reading kmnist in {fake_data_dir}, as the checkpoint was trained" in captured.err
         assert {"test": "Test accuracy ", "validate": "Validation accuracy "}[command] in captured.out
+    # The folder typed, the data set the checkpoint's: not "as the checkpoint was trained", which read another.
+    main(["test", "--ckpt_path", str(checkpoint), *data_args(fake_data_dir), *QUIET])
+    assert f"mnist-rnn: reading kmnist, the checkpoint's data set, in {fake_data_dir}\n" in capsys.readouterr().err
 
 
 def test_a_run_on_a_relative_data_dir_is_tested_on_its_data_from_another_folder(
@@ -209,7 +212,9 @@ def test_a_run_on_a_relative_data_dir_is_tested_on_its_data_from_another_folder(
     capsys.readouterr()
     main(["test", "--ckpt_path", str(checkpoint), *data_args("digits")[2:], *QUIET])
     captured = capsys.readouterr()
-    assert f"reading mnist in {in_tmp_dir / 'project' / 'digits'}, as the checkpoint was trained" in captured.err
+    assert f"reading mnist in {in_tmp_dir / 'project' / 'digits'}, the folder the checkpoint was trained from" in (
+        captured.err
+    )
     assert "Test accuracy " in captured.out
     # From the run's own folder, named as it was typed: no note that it reads another folder.
     monkeypatch.chdir(in_tmp_dir / "project")
