@@ -1761,6 +1761,13 @@ def short_message(error: BaseException) -> str:
         )
         meant = f" (did you mean {close[0]}?)" if close else ""
         return f"no command {unknown[1]!r}{meant}: choose {listed_commands} (see --help)"
+    ambiguous = re.match(r"ambiguous option: (\S+) could match (.*)$", str(error))
+    if ambiguous:  # a list option is also its "+" form (append): "--trainer.devices, --trainer.devices+" is one
+        given, matches = ambiguous.groups()
+        options = list(dict.fromkeys(option.removesuffix("+") for option in matches.split(", ")))
+        if len(options) == 1:
+            return f"{given} is not an option (did you mean {options[0]}?) (see --help)"
+        return f"ambiguous option: {given} could match {', '.join(options)} (see --help)"
     precision = re.search(r'Parser key "trainer\.precision".*^\s*Given value: (.+)$', str(error), re.DOTALL | re.M)
     if precision:  # jsonargparse lists the Union's subtypes' failures, none of which names a valid value
         return (

@@ -287,6 +287,7 @@ class MNISTDataModule(LightningDataModule):
         # For predict: the prepared images, their files, the files that could not be read, the blank ones.
         self.predict_set: UserImages | None = None
         self._warned_val_size = False
+        self._warned_workers = False
 
     # Values the CLI links into the model, so the user never types them twice.
     @property
@@ -543,6 +544,12 @@ class MNISTDataModule(LightningDataModule):
             raise RuntimeError("call setup() before asking for a dataloader")
         device = self.resident_device() if isinstance(dataset, InMemoryImages) else None
         if device is not None:
+            if self.num_workers and not self._warned_workers:  # else ignored without a word
+                self._warned_workers = True
+                warn(
+                    f"--data.num_workers {self.num_workers} is not used: with --data.device_resident the batches "
+                    f"are drawn from the images held on the {device.type}, in this process"
+                )
             if dataset.images.device != device:  # once per split: the tensors stay there for every epoch
                 dataset.images, dataset.labels = dataset.images.to(device), dataset.labels.to(device)
             trainer = self.trainer

@@ -183,6 +183,11 @@ BAD_INPUTS = [
         "writable folder",
         _text_file,
     ),
+    BadInput(  # it said "could match --trainer.devices, --trainer.devices+", one option twice
+        "a shortened option that is a list",
+        ["--trainer.device", "2"],
+        "--trainer.device is not an option (did you mean --trainer.devices?) (see --help)",
+    ),
     BadInput(
         "`--trainer.devices` naming GPUs on the CPU",
         ["--trainer.accelerator", "cpu", "--trainer.devices", "0,1"],
