@@ -1,6 +1,11 @@
 """Two processes on the CPU (DDP over gloo), as a real subprocess: Lightning re-launches the command line."""
 
+import os
 import re
+import signal
+import subprocess
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -163,37 +168,40 @@ def test_ddp_spawn_fits_and_validates_to_the_end(fake_data_dir, tmp_path):
     assert re.search(r"on the test images, from lightning_logs/version_0/checkpoints/best-", log), log
 
 
+def signal_when(run, ready: Callable[[], bool], signum: int, timeout: float, hung: str) -> int:
+    """Once ``ready()`` (within 3 minutes) and a second more, send ``signum`` to the run's process group, as a
+    terminal's Ctrl+C does, and return its exit status; a run still going ``timeout`` seconds later fails the test
+    with ``hung``. The group is killed at the end, whatever happened."""
+    try:
+        deadline = time.monotonic() + 180
+        while not ready():
+            assert run.poll() is None and time.monotonic() < deadline, run.log_path.read_text()
+            time.sleep(0.05)
+        time.sleep(1)  # well into what it was doing
+        os.killpg(run.pid, signum)
+        return run.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(hung) from None
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+            run.wait()
+
+
 @pytest.mark.slow
 def test_ctrl_c_stops_a_ddp_fit_and_saves_last(fake_data_dir, tmp_path):
     """Ctrl+C in a terminal signals every process of the group. Lightning's SIGTERM handler, which ours ran,
     broadcast from inside the handler, wherever each process was: one waited there while the other waited
     in the gradients' all-reduce, for good, with nothing saved."""
-    import os
-    import signal
-    import subprocess
-    import time
-
     args = [
         "fit", *data_args(fake_data_dir), "--model.hidden_size", "16", "--trainer.max_epochs", "1000",
         "--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.strategy", "ddp", *QUIET,
         "--checkpoint.every_n_train_steps", "3",
     ]  # fmt: skip
     run = cli_subprocess(args, tmp_path, start_new_session=True)  # its own group, as a terminal's command
-    try:
-        last = tmp_path / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt"
-        deadline = time.monotonic() + 180
-        while not last.exists():
-            assert run.poll() is None and time.monotonic() < deadline, (tmp_path / "run.log").read_text()
-            time.sleep(0.05)
-        time.sleep(1)  # well into training
-        os.killpg(run.pid, signal.SIGINT)
-        assert run.wait(timeout=90) == 130, (tmp_path / "run.log").read_text()
-    except subprocess.TimeoutExpired:
-        raise AssertionError("the DDP fit hung after Ctrl+C") from None
-    finally:
-        if run.poll() is None:
-            os.killpg(run.pid, signal.SIGKILL)
-            run.wait()
+    last = tmp_path / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt"
+    returncode = signal_when(run, last.exists, signal.SIGINT, timeout=90, hung="the DDP fit hung after Ctrl+C")
+    assert returncode == 130, (tmp_path / "run.log").read_text()
     log = (tmp_path / "run.log").read_text()
     assert "mnist-rnn: stopped by SIGINT" in log and "Traceback" not in log
     assert torch.load(last, weights_only=True)["global_step"] > 0
@@ -205,11 +213,6 @@ def test_a_stop_ends_a_ddp_spawn_fit_after_saving_last(fake_data_dir, tmp_path, 
     """Under ddp_spawn the stage runs in spawned processes, outside Lightning's exception handling. A SIGTERM to
     the command (``kill PID``, a scheduler) said "stopped ... before training; no checkpoint written" while its
     processes trained on to the end, unsignalled; a Ctrl+C stopped them with status 0 and no last.ckpt."""
-    import os
-    import signal
-    import subprocess
-    import time
-
     args = [
         "fit", *data_args(fake_data_dir), "--model.hidden_size", "16", "--trainer.max_epochs", "1000",
         "--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.strategy", "ddp_spawn", *QUIET,
@@ -248,27 +251,12 @@ def test_a_stop_ends_a_ddp_spawn_fit_after_saving_last(fake_data_dir, tmp_path, 
 def test_sigterm_ends_a_fit_waiting_for_the_other_nodes(fake_data_dir, tmp_path):
     """--trainer.num_nodes 2 on one machine waits in torch's rendezvous (in C++, 30 minutes), where no Python
     handler runs: SIGTERM and Ctrl+C did nothing. There the system's own action ends it; nothing is written yet."""
-    import os
-    import signal
-    import subprocess
-    import time
-
     args = ["fit", *data_args(fake_data_dir), *QUIET, "--trainer.accelerator", "cpu", "--trainer.num_nodes", "2"]
     run = cli_subprocess(args, tmp_path, extra_env={"MASTER_PORT": "29581"}, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 120
-        while "Initializing distributed" not in (tmp_path / "run.log").read_text():
-            assert run.poll() is None and time.monotonic() < deadline, (tmp_path / "run.log").read_text()
-            time.sleep(0.1)
-        time.sleep(1)  # waiting for the other node
-        os.killpg(run.pid, signal.SIGTERM)
-        assert run.wait(timeout=30) in (-signal.SIGTERM, 128 + signal.SIGTERM), (tmp_path / "run.log").read_text()
-    except subprocess.TimeoutExpired:
-        raise AssertionError("the fit went on waiting for the other nodes after SIGTERM") from None
-    finally:
-        if run.poll() is None:
-            os.killpg(run.pid, signal.SIGKILL)
-            run.wait()
+    waiting = lambda: "Initializing distributed" in run.log_path.read_text()  # noqa: E731
+    hung = "the fit went on waiting for the other nodes after SIGTERM"
+    returncode = signal_when(run, waiting, signal.SIGTERM, timeout=30, hung=hung)
+    assert returncode in (-signal.SIGTERM, 128 + signal.SIGTERM), run.log_path.read_text()
     assert not list(tmp_path.rglob("*.ckpt"))
 
 
