@@ -321,9 +321,10 @@ class SafeModelCheckpoint(ModelCheckpoint):
         elif trainer.fast_dev_run or not self.save_last:
             outcome = f"stopped by {name} {where}; no checkpoint saved (fast_dev_run, save_last or checkpointing off)"
         elif trainer.validating:
-            if self.last_model_path and os.path.isfile(self.last_model_path) and self.save_weights_only:
+            saved = bool(self.last_model_path) and os.path.isfile(self.last_model_path)
+            if saved and self.save_weights_only:
                 kept = f"kept {self.last_model_path}, {WEIGHTS_ONLY}"
-            elif self.last_model_path and os.path.isfile(self.last_model_path):
+            elif saved:
                 kept = (
                     f"kept {self.last_model_path}, so a resumed run trains this epoch again and validates it. "
                     "Resume with the same command and --ckpt_path last"

@@ -1456,9 +1456,10 @@ def _check_something_left_to_train(path: Path, trainer: Any) -> None:
     each repeat of the command, with a new best), and the command went on to calibrate and test the best
     checkpoint again in a new run folder, without a word that nothing had been trained."""
     checkpoint = load_keys(path)
-    epochs = ((checkpoint.get("loops") or {}).get("fit_loop") or {}).get("epoch_progress", {}).get("current", {})
+    fit_loop = (checkpoint.get("loops") or {}).get("fit_loop") or {}
+    epochs = fit_loop.get("epoch_progress", {}).get("current", {})
     done = epochs.get("processed", 0)  # epochs whose batches all ran (saved at an epoch's end: not yet "completed")
-    batches = ((checkpoint.get("loops") or {}).get("fit_loop") or {}).get("epoch_loop.batch_progress") or {}
+    batches = fit_loop.get("epoch_loop.batch_progress") or {}
     # A max_steps or max_time stop in the middle of an epoch: Lightning counts that epoch as done all the same,
     # and a resumed run starts the next one (with max_epochs reached, none: the command trained nothing).
     cut = not batches.get("is_last_batch", True)
@@ -1472,21 +1473,24 @@ def _check_something_left_to_train(path: Path, trainer: Any) -> None:
     # Lightning's Timer (which --trainer.max_time adds) keeps the run's training time in the checkpoint.
     trained = next((state["time_elapsed"].get("train") for state in states if "time_elapsed" in state), None)
     max_time = Timer(duration=trainer.max_time)._duration if trainer.get("max_time") else None
-    if max_epochs is not None and max_epochs > 0 and done >= max_epochs and cut:
-        # It said "trained all 2 epochs" of a run cut at step 40 of 60, and "a larger max_epochs" alone then met
-        # the max_steps refusal below.
-        limit = (
-            f"{steps:,} steps, into epoch {done - 1}, which Lightning then counts as done, as every epoch of "
-            f"--trainer.max_epochs {max_epochs}"
-        )
-        longer = f"pass --trainer.max_epochs {done + 1} or more and a larger max_steps or max_time to train it longer"
-    elif max_epochs is not None and max_epochs > 0 and done >= max_epochs:
-        limit = (
-            f"all {done} epochs of --trainer.max_epochs {max_epochs}"
-            if done > 1
-            else "its one epoch (--trainer.max_epochs 1)"
-        )
-        longer = "pass a larger max_epochs to train it longer"
+    if max_epochs is not None and max_epochs > 0 and done >= max_epochs:
+        if cut:
+            # It said "trained all 2 epochs" of a run cut at step 40 of 60, and "a larger max_epochs" alone then
+            # met the max_steps refusal below.
+            limit = (
+                f"{steps:,} steps, into epoch {done - 1}, which Lightning then counts as done, as every epoch of "
+                f"--trainer.max_epochs {max_epochs}"
+            )
+            longer = (
+                f"pass --trainer.max_epochs {done + 1} or more and a larger max_steps or max_time to train it longer"
+            )
+        else:
+            limit = (
+                f"all {done} epochs of --trainer.max_epochs {max_epochs}"
+                if done > 1
+                else "its one epoch (--trainer.max_epochs 1)"
+            )
+            longer = "pass a larger max_epochs to train it longer"
     elif max_steps is not None and max_steps > 0 and steps >= max_steps:
         limit = f"{steps:,} steps, --trainer.max_steps {max_steps:,}"
         longer = "pass a larger max_steps to train it longer"

@@ -69,7 +69,6 @@ class PredictionWriter(BasePredictionWriter):
         self.header: tuple[str, str, str] = HEADER
         self._labels: Sequence[str] = []  # the class names the table uses (MNIST: the digits)
         self._dataset = "mnist"  # what the model reads, for the messages
-        self._subject = "digit"
         self.written = False  # whether write_table ran in this predict
 
     def write_on_batch_end(
@@ -84,8 +83,9 @@ class PredictionWriter(BasePredictionWriter):
     ) -> None:
         images: UserImages = trainer.datamodule.predict_set
         probability, digit = prediction.max(dim=-1)
+        blank_row = (BLANK, blank_reason(subject_of(self._dataset)))
         for index, p, d in zip(batch[1].tolist(), probability.tolist(), digit.tolist(), strict=True):
-            row = (BLANK, blank_reason(self._subject)) if images.blank[index] else (self._labels[d], f"{p:.4f}")
+            row = blank_row if images.blank[index] else (self._labels[d], f"{p:.4f}")
             self.rows.append((images.files[index], *row))
 
     def on_predict_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
@@ -104,7 +104,7 @@ class PredictionWriter(BasePredictionWriter):
         self._labels = short_names(hparams.get("class_names"), hparams.get("num_classes", 10))  # MNIST's: digits
         dataset = hparams.get("dataset", "mnist")
         self.header = HEADER if dataset == "mnist" else ("path", "class", "probability")
-        self._dataset, self._subject = dataset, subject_of(dataset)
+        self._dataset = dataset
 
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         if stage == "predict":
@@ -166,7 +166,7 @@ class PredictionWriter(BasePredictionWriter):
                 warn(f"{path}: {reason}")
             else:
                 if path in several:
-                    warn(f"{path}: {several_warning(self._subject)}")
+                    warn(f"{path}: {several_warning(subject_of(self._dataset))}")
                 if path in small:
                     warn(f"{path}: {small_warning(self._dataset)}")
         if self.path is not None:

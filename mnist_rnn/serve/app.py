@@ -157,16 +157,16 @@ def build_server(
         max_batch_size=max_batch_size,
         batch_timeout=batch_timeout,
     )
+    dataset = hparams.get("dataset") or "mnist"
     metadata = {
         "checkpoint": Path(ckpt_path).name,
         "backend": backend,
         "description": describe(hparams),
         "class_names": class_names,
         "max_upload_bytes": MAX_BYTES,  # the page refuses a larger file before sending it
-        "small_size": small_size(hparams.get("dataset") or "mnist"),  # under it, an answer is flagged small
+        "small_size": small_size(dataset),  # under it, an answer is flagged small
         **{key: hparams.get(key) for key in ("dataset", "cell", "sequence", "bidirectional", "hidden_size")},
     }
-    dataset = hparams.get("dataset") or "mnist"
     uploads = {"api_path": API_PATH, "preparation": preparation_for(dataset), "subject": subject_of(dataset)}
     middlewares: list[tuple[Any, dict[str, Any]]] = [(ImageUploads, uploads)]
     if allow_origins:  # Starlette runs the last one added first: CORS answers a preflight, and marks errors too

@@ -221,6 +221,12 @@ def base64_image(encoded: str, what: str = "the 'image' field") -> bytes:
         raise RequestError(400, f"{what} is not base64 ({first_line(error)})") from error
 
 
+def is_image_form(content_type: str, body: bytes) -> bool:
+    """Whether ``body`` is a URL-encoded form whose field ``image`` holds the picture in base64 (no image file
+    starts with "image=")."""
+    return content_type.startswith("application/x-www-form-urlencoded") and body.startswith(b"image=")
+
+
 def form_image(body: bytes) -> bytes:
     """The image file of a URL-encoded form's field ``image`` in base64 (``requests.post(url, data={"image":
     b64})``, an HTML form's text field), as the JSON field is read."""
@@ -301,9 +307,9 @@ async def upload_bytes(scope: Scope, body: bytes) -> bytes:
         except UnicodeDecodeError as error:
             raise RequestError(400, "a data: URL body that is not ASCII text") from error
         return checked_size(await anyio.to_thread.run_sync(base64_image, text, "the data: URL"), "picture (in base64)")
-    # A form with the image in base64 as its field "image": told to use curl --data-binary, as a file sent with
-    # curl -d is (no image file starts with "image=").
-    if content_type.startswith("application/x-www-form-urlencoded") and body.startswith(b"image="):
+    # A form with the image in base64 as its field "image": it was told to use curl --data-binary, as a file
+    # sent with curl -d is.
+    if is_image_form(content_type, body):
         return checked_size(await anyio.to_thread.run_sync(form_image, body), "picture (in base64)")
     if not content_type.startswith("multipart/form-data"):
         return checked_size(body)
@@ -408,9 +414,7 @@ class ImageUploads:
             curl_d = content_type.startswith(("application/x-www-form-urlencoded", "image/"))
             # A JSON body's image was decoded from base64, which curl -d leaves whole: the hint would mislead.
             # So was a form's field image (requests.post(url, data={"image": b64})): base64 has no line breaks.
-            json_body = data.lstrip()[:1] == b"{" or (
-                content_type.startswith("application/x-www-form-urlencoded") and data.startswith(b"image=")
-            )
+            json_body = data.lstrip()[:1] == b"{" or is_image_form(content_type, data)
             if error.unreadable and data and curl_d and not json_body and b"\n" not in data and b"\r" not in data:
                 status, message = 415, FORM_HINT
             await error_response(status, message)(scope, receive, send)
