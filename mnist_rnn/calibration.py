@@ -145,7 +145,7 @@ def validation_split(ckpt_path: str | Path, data_dir: str | Path | None = None) 
     """The data module of the checkpoint's run (its data set, split and seed), set up: its ``val_set`` is the
     split the checkpoint was chosen on. ``data_dir`` replaces the folder the run read its data from."""
     from mnist_rnn.checkpoint import load_keys
-    from mnist_rnn.data import MNISTDataModule
+    from mnist_rnn.data import DEFAULT_DATA_DIR, MNISTDataModule, warn_run_folder_gone
 
     keys = load_keys(ckpt_path)
     saved = keys.get("datamodule_hyper_parameters") or {}
@@ -153,6 +153,11 @@ def validation_split(ckpt_path: str | Path, data_dir: str | Path | None = None) 
     settings = {key: saved[key] for key in ("data_dir", "batch_size", "val_size", "split_seed") if key in saved}
     if data_dir is not None:
         settings["data_dir"] = str(data_dir)
+    elif "data_dir" in settings and not Path(settings["data_dir"]).expanduser().is_dir():
+        # As test and validate do: the run's folder on another machine was downloaded into (or failed on).
+        folder = settings.pop("data_dir")
+        if Path(folder).resolve() != Path(DEFAULT_DATA_DIR).resolve():
+            warn_run_folder_gone(folder, DEFAULT_DATA_DIR)
     datamodule = MNISTDataModule(dataset=dataset, **settings)
     datamodule.dataset_option = None  # the checkpoint's data set, which calibrate takes no option to change
     datamodule.prepare_data()

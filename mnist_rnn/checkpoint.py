@@ -16,7 +16,9 @@
   it). Only training saves: a stop during the sanity check, or during ``validate``, ``test`` or
   ``predict``, writes nothing. A stop during a validation of ``fit`` keeps the previous ``last.ckpt``
   (saving there would mark the epoch as validated, and the resumed run would skip its validation): the
-  resumed run trains that epoch again and validates it.
+  resumed run trains that epoch again and validates it. Under DDP the processes stop together, at the end
+  of a training batch (see :meth:`SafeModelCheckpoint._agree_on_a_stop`): a stop during a validation or a
+  test lets it finish first.
 - Lightning resolves ``--ckpt_path last`` only in the *current* run's folder, which a new process has just
   created empty, so it would silently train from scratch; :func:`find_last_checkpoint` looks in the earlier
   run folders instead, for the newest ``last.ckpt`` of a run with the command's settings. Where a SIGKILL
@@ -139,6 +141,7 @@ class SafeModelCheckpoint(ModelCheckpoint):
             self.save_last = True
         self._previous_sigint: Any = None
         self._stop_signal = signal.SIGTERM
+        self._stop_requested = False  # under DDP: a stop signal this process received, not yet agreed on
         self._trained_best = ""  # the best checkpoint of a fit that ended in this process
         self._trainer: pl.Trainer | None = None
 
@@ -183,6 +186,7 @@ class SafeModelCheckpoint(ModelCheckpoint):
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         super().setup(trainer, pl_module, stage)
         self._trainer = trainer  # its ckpt_path is set after setup, before the callbacks' state is loaded
+        self._stop_requested = False
 
     def _carried_over_best(self, state_dict: dict[str, Any]) -> dict[str, Any]:
         """``state_dict`` of a run saved in another folder, as if saved in this one: its best checkpoints and
@@ -221,6 +225,9 @@ class SafeModelCheckpoint(ModelCheckpoint):
     # resumed run would redo it. These two hooks refresh it at each validation and at the end of every epoch.
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._agree_on_a_stop(trainer)  # a signal during the validation (below)
+        if trainer.sanity_checking and trainer.received_sigterm and trainer.world_size > 1:
+            raise SIGTERMException  # as where one process runs it: stopped before any training, nothing written
         super().on_validation_end(trainer, pl_module)
         if not self._should_save_on_train_epoch_end(trainer):
             self._refresh_last(trainer)
@@ -237,6 +244,7 @@ class SafeModelCheckpoint(ModelCheckpoint):
         # test left a checkpoints/last-vN.ckpt in the working folder (fast_dev_run logs nowhere).
         if not trainer.fast_dev_run:
             super().on_train_end(trainer, pl_module)
+        self._agree_on_a_stop(trainer)  # a signal during the last batch, its validation or that save: no test
 
     def _refresh_last(self, trainer: pl.Trainer) -> None:
         if self.save_last and not self._should_skip_saving_checkpoint(trainer):
@@ -254,8 +262,16 @@ class SafeModelCheckpoint(ModelCheckpoint):
     def _on_stage_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._catch_sigint()
 
+    def on_validation_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._catch_sigint()
+        if trainer.world_size > 1 and trainer.received_sigterm and not trainer.sanity_checking:
+            # A stop agreed at the start of the training batch this validation follows (below): now, in every
+            # process alike. Lightning's loop would stop after the first validation batch, but not in a process
+            # whose whole share is that batch, which then waited for the others in the metrics' sync.
+            raise SIGTERMException
+
     # ModelCheckpoint has none of these hooks of its own, so there is nothing to hand on to.
-    on_sanity_check_start = on_validation_start = on_test_start = on_predict_start = _on_stage_start
+    on_sanity_check_start = on_test_start = on_predict_start = _on_stage_start
 
     def _catch_sigint(self) -> None:
         if self._previous_sigint is None and threading.current_thread() is threading.main_thread():
@@ -264,19 +280,43 @@ class SafeModelCheckpoint(ModelCheckpoint):
             if trainer is not None and trainer.world_size > 1:
                 # Lightning's (2.6) SIGTERM handler broadcasts a tensor from inside the handler, wherever each
                 # process is: one waiting in that broadcast while another waits in the gradients' all-reduce
-                # never returns (a Ctrl+C hung a 2-process DDP fit for good, nothing saved). Its flag alone is
-                # enough: the training loop broadcasts rank 0's at the start of every step, and every process
-                # stops at the same one. (Lightning's teardown puts the handler it replaced back.)
+                # never returns (a Ctrl+C hung a 2-process DDP fit for good, nothing saved). Ours notes the
+                # signal, and the processes agree on it where all of them are (below). (Lightning's teardown
+                # puts the handler it replaced back.)
                 signal.signal(signal.SIGTERM, self._on_sigterm)
 
     def _on_sigterm(self, signum: int, frame: FrameType | None) -> None:
-        """Lightning's SIGTERM handler without its broadcast: the flag its loops read, and, from the process
-        that launched the others, the signal passed on to them, as Lightning's does."""
+        """Under DDP, Lightning's SIGTERM handler without its broadcast: the signal noted, for the processes to
+        agree on at the next batch (:meth:`_agree_on_a_stop`), and, from the process that launched the others,
+        passed on to them, as Lightning's does."""
         trainer = self._trainer
-        connector = trainer._signal_connector
-        if not connector.received_sigterm and trainer.strategy.launcher is not None:
+        if not self._stop_requested and not trainer.received_sigterm and trainer.strategy.launcher is not None:
             trainer.strategy.launcher.kill(signal.SIGTERM)
-        connector.received_sigterm = True
+        self._stop_requested = True
+
+    # Lightning's loops (2.6) read each process's own flag at the end of every training and evaluation batch
+    # and at an epoch's end, and stop there: the flag set by the signal itself, under DDP, stopped the process
+    # that had the signal at the end of its batch, to wait in its checkpoint's barrier, while one that had not
+    # had it yet went on into the next step's broadcast, and both waited for good (a SIGTERM to one process
+    # hung the run every time; one to the command, passed on to both, now and then). So the flag is set only
+    # where every process is, in all of them at once when any had the signal: at the start of a training batch
+    # (each process trains as many, as DDP's gradient sync needs), so that all stop at the end of that batch;
+    # and at the end of a stage. Not at each validation or test batch: their shares differ by a batch where the
+    # split does not divide evenly (unpadded, mnist_rnn.data), and the processes would wait for each other's
+    # call. A signal during a validation or a test stops the run once it is done.
+
+    def _agree_on_a_stop(self, trainer: pl.Trainer) -> None:
+        if trainer.world_size > 1:  # every process joins, whatever it received (Lightning's handler may have set
+            # the flag in one, before ours was in place)
+            stop = self._stop_requested or trainer.received_sigterm
+            if trainer.strategy.reduce_boolean_decision(stop, all=False):
+                trainer._signal_connector.received_sigterm = True
+
+    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:
+        self._agree_on_a_stop(trainer)  # (ModelCheckpoint has no such hook of its own)
+
+    def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._agree_on_a_stop(trainer)  # the CLI then says the test's results are complete
 
     def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         super().teardown(trainer, pl_module, stage)
@@ -531,6 +571,18 @@ def best_checkpoint(last: Path) -> Path:
             f"--ckpt_path best: the run of {last} recorded {places[0]} as its best checkpoint, which is not there "
             "any more (its folder removed or moved?): pass a checkpoint itself with --ckpt_path"
         )
+    if "callbacks" not in _keys_of_found(last):
+        # A weights-only last.ckpt (--checkpoint.save_weights_only) holds no callback states, so no record of the
+        # best: it said "was it validated?" of a run that was. The run's other checkpoints lie beside it.
+        others = sorted(p for p in last.parent.glob("*.ckpt") if not p.name.startswith("last"))
+        if len(others) == 1:
+            return others[0]
+        if others:
+            raise UserError(
+                f"--ckpt_path best: {last} holds weights only (--checkpoint.save_weights_only), with no record of "
+                f"its run's best checkpoint, and {last.parent} holds {len(others)} others "
+                f"({', '.join(p.name for p in others)}): pass one with --ckpt_path"
+            )
     raise UserError(f"--ckpt_path best: the run of {last} recorded no best checkpoint (was it validated?)")
 
 

@@ -51,6 +51,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar, Timer, TQD
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.plugins.io import CheckpointIO
+from lightning.pytorch.trainer.states import TrainerStatus
 from lightning.pytorch.utilities import LightningEnum
 
 from mnist_rnn import stopping
@@ -67,7 +68,7 @@ from mnist_rnn.checkpoint import (
     setting_differences,
     state_dict_problem,
 )
-from mnist_rnn.data import DATA_TO_MODEL, MNISTDataModule
+from mnist_rnn.data import DATA_TO_MODEL, MNISTDataModule, warn_run_folder_gone
 from mnist_rnn.errors import NoSpaceError, UserError, first_line, shown_path, tell, warn
 from mnist_rnn.finite_loss import StopOnNonFiniteLoss
 from mnist_rnn.inference import note_if_uncalibrated
@@ -593,16 +594,19 @@ class MNISTRNNCLI(LightningCLI):
             raise UserError(str(error)) from error
 
     def _run_subcommand(self, subcommand: str) -> None:
-        """Run the command; one that fails before its first training step (a setting Lightning refuses only
-        then, a checkpoint that does not fit the run) leaves no run folder holding nothing but its settings."""
+        """Run the command; one that fails or is stopped before its first training step (a setting Lightning
+        refuses only then, a checkpoint that does not fit the run, Ctrl+C while the data loads) leaves no run
+        folder holding nothing but its settings."""
         _one_version_for_the_loggers(self.trainer.loggers)
         logger = self.trainer.logger
         folder = Path(logger.log_dir) if logger is not None and logger.log_dir else None
         new = folder is not None and not folder.exists()
         try:
             super()._run_subcommand(subcommand)
-        except Exception:
-            if new and self.trainer.is_global_zero and not self._trained(subcommand):
+        except BaseException:  # a stop too (SystemExit, KeyboardInterrupt, stopping.Stopped)
+            # not one that came as the command's stage had finished: a test's results are in its folder
+            finished = self.trainer.state.status == TrainerStatus.FINISHED
+            if new and self.trainer.is_global_zero and not finished and not self._trained(subcommand):
                 _remove_if_unused(folder)
             raise
 
@@ -796,10 +800,7 @@ def _read_the_data_of(saved: dict[str, Any], config: Any, typed: set[str]) -> No
             config.data.data_dir = folder
             changed.append(f"in {folder}")
         else:  # checkpoints keep it absolute now; older ones as typed, relative to a folder not this one
-            warn(
-                f"the checkpoint's run read its data from {folder}, which is not there from here: reading "
-                f"{config.data.data_dir} instead (--data.data_dir names the folder)"
-            )
+            warn_run_folder_gone(folder, config.data.data_dir)
     if len(changed) == 2:
         tell(f"reading {config.data.dataset} in {config.data.data_dir}, as the checkpoint was trained")
     elif changed == [dataset]:  # in the folder typed: not "as the checkpoint was trained", which read another

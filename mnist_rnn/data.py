@@ -206,6 +206,18 @@ class DeviceBatches:
 DATA_TO_MODEL = ("num_classes", "image_size", "mean", "std", "dataset", "class_names")
 
 
+DEFAULT_DATA_DIR = "data/"  # where the first fit downloads the data set
+
+
+def warn_run_folder_gone(folder: str | Path, instead: str | Path) -> None:
+    """The data folder a checkpoint's run read is not there from here (another machine, or a path relative to
+    another folder): say which one is read instead, rather than fail on, or download into, the old one."""
+    warn(
+        f"the checkpoint's run read its data from {folder}, which is not there from here: reading {instead} "
+        "instead (--data.data_dir names the folder)"
+    )
+
+
 class MNISTDataModule(LightningDataModule):
     """MNIST, Fashion-MNIST or KMNIST from torchvision's folder layout, held in memory.
 
@@ -236,7 +248,7 @@ class MNISTDataModule(LightningDataModule):
 
     def __init__(
         self,
-        data_dir: str = "data/",
+        data_dir: str = DEFAULT_DATA_DIR,
         dataset: DatasetName = "mnist",
         batch_size: int = 128,
         num_workers: int = 0,
@@ -391,7 +403,7 @@ class MNISTDataModule(LightningDataModule):
                 continue
             missing = [path for path in pair if not path.is_file() and not _gz(path).is_file()]
             if missing:
-                raise MissingDataError(self._missing_message(", nor their .gz files", splits))
+                raise MissingDataError(self._missing_message(", nor their .gz files", splits, gz=True))
             unpacked: dict[Path, Path] = {}
             try:
                 for path in pair:
@@ -670,20 +682,32 @@ class MNISTDataModule(LightningDataModule):
     def _files_present(self, splits: tuple[bool, ...]) -> bool:
         return all(path.is_file() for train in splits for path in self._split_files(train))
 
-    def _missing_message(self, reason: str, splits: tuple[bool, ...]) -> str:
-        """The files of ``splits`` not in ``raw/``, and where they might be; ``reason`` follows the folder
-        (", and the download failed (...)")."""
+    def _missing_message(self, reason: str, splits: tuple[bool, ...], gz: bool = False) -> str:
+        """The files of ``splits`` not in ``raw/`` (``gz``: nor as ``NAME.gz``), and where they might be;
+        ``reason`` follows the folder (", and the download failed (...)")."""
         # The folder of another data set of the family there: most likely the --data.dataset left out.
         others = [
             name
             for name, info in DATASETS.items()
             if name != self.dataset and (Path(self.data_dir) / info.folder / "raw").is_dir()
         ]
-        missing = [path.name for train in splits for path in self._split_files(train) if not path.is_file()]
+        missing = [
+            path.name
+            for train in splits
+            for path in self._split_files(train)
+            if not path.is_file() and not (gz and _gz(path).is_file())  # a .gz there is not missing
+        ]
         hint = ""
         legacy = self.data_dir / self.info.folder / "processed"
         if legacy.is_dir():  # torchvision's reader still takes it, and so skips the download
             hint = f" {legacy}/ holds the layout of torchvision before 0.9, which is not read: remove it."
+        # NumPy archives of the set (Keras's mnist.npz, KMNIST's kmnist-train-imgs.npz): the same images, not read.
+        archives = [path for folder in (self.raw_folder, Path(self.data_dir)) for path in sorted(folder.glob("*.npz"))]
+        if archives:
+            hint += (
+                f" {archives[0]} is a NumPy archive, which is not read: get the IDX files (the MNIST format, "
+                "offered beside it as .gz files)."
+            )
         if others:
             there = f" {self.data_dir} holds {DATASETS[others[0]].folder}/raw/"
             if self.dataset_option:

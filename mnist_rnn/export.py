@@ -97,9 +97,9 @@ def file_metadata(ckpt_path: str | Path, network: RNNNetwork) -> dict[str, Any]:
         "dataset": dataset,
         "class_names": list(names),
         "input": (
-            f"images: uint8 (batch, 1, {size}, {size}), pixels 0-255 (float 0-1 is refused), any batch size; "
-            f"a {subject} light on black, as {title} has its images. Scaling, standardisation and the "
-            f"image-to-sequence step are inside the model."
+            f"images: uint8 (batch, 1, {size}, {size}), pixels 0-255 (float 0-1 is refused), any batch size "
+            f"from 1 (onnxruntime aborts on 0); a {subject} light on black, as {title} has its images. Scaling, "
+            f"standardisation and the image-to-sequence step are inside the model."
         ),
         "outputs": outputs,
         "preparation": preparation,
@@ -206,7 +206,8 @@ def check_images(
         else:
             if images.shape[-1] == size:
                 return images, f"{dataset} test images from {data_dir}"
-    return generated_images(count, size), "generated images (no test set found)"
+    where = f" in {data_dir}" if data_dir is not None else ""  # a relative folder is read from the working one
+    return generated_images(count, size), f"generated images (no {dataset} test set found{where})"
 
 
 # ----- the command -----------------------------------------------------------------------------------------
@@ -254,10 +255,12 @@ def export_checkpoint(
         expected = onnx_metadata(metadata) if format == "onnx" else metadata
         if read_metadata(data, format) != expected:
             raise ExportCheckError(f"the exported file does not carry its metadata; {output} not written")
-    try:
-        write_file(output, data)
-    except OSError as error:
-        raise UserError(f"--output {output}: cannot be written ({first_line(error)}); nothing written") from error
+    with stopping.deferred_stops():  # a stop while writing is told after it, as written or not
+        try:
+            write_file(output, data)
+        except OSError as error:
+            raise UserError(f"--output {output}: cannot be written ({first_line(error)}); nothing written") from error
+        stopping.doing(f"after writing {output}, which is complete")
     return output, parity
 
 
@@ -286,7 +289,10 @@ def check_output(output: Path, format: str, overwrite: bool, named: bool = True)
     if not os.access(output.parent, os.W_OK | os.X_OK):  # refused after the export and its check, naming a .partial
         read_only = os.statvfs(output.parent).f_flag & os.ST_RDONLY
         why = "a read-only file system" if read_only else "no permission to write there"
-        raise UserError(f"--output {output}: the folder {output.parent} cannot be written to ({why}); nothing written")
+        message = f"--output {output}: the folder {output.parent} cannot be written to ({why}); nothing written"
+        if not named:  # the user typed no --output: the default, beside the checkpoint
+            message += "; pass --output to write the file elsewhere"
+        raise UserError(message)
 
 
 class ExportCheckError(Exception):
@@ -296,14 +302,10 @@ class ExportCheckError(Exception):
 def default_data_dir(ckpt_path: str | Path) -> str:
     """Where the checkpoint's data module read its data (saved by LightningCLI), else the data module's default."""
     from mnist_rnn.checkpoint import load_keys
-    from mnist_rnn.data import MNISTDataModule
+    from mnist_rnn.data import DEFAULT_DATA_DIR
 
     saved = (load_keys(ckpt_path).get("datamodule_hyper_parameters") or {}).get("data_dir")
-    if saved:
-        return str(saved)
-    import inspect
-
-    return inspect.signature(MNISTDataModule).parameters["data_dir"].default
+    return str(saved) if saved else DEFAULT_DATA_DIR
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:

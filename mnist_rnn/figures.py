@@ -161,8 +161,8 @@ def first_ink_rows(images: Tensor) -> Tensor:
 
 
 # TensorBoard's "Custom Scalars" tab: the curves a newcomer looks for first, each pair on one chart (the
-# Scalars tab sorts its groups by name and opens the first two, epoch and the learning rate, with train and val
-# folded away, on separate charts).
+# Time Series and Scalars tabs sort their groups by name and open the first two, epoch and test's lone points,
+# with train and val folded away, on separate charts).
 CHARTS = {
     "Training": {
         "accuracy: train/acc (per epoch) and val/acc": ["Multiline", [r"^train/acc$", r"^val/acc$"]],
@@ -211,6 +211,9 @@ def run_settings(trainer: Trainer, pl_module: LightningModule) -> dict[str, Any]
     Outside ``fit``, those of the run that trained the weights, which their checkpoint holds: a ``test`` of a
     batch-50, 5-epoch run put the test command's own batch size and epochs (128, 15) in the HParams tab."""
     trained = getattr(pl_module, "checkpoint_run_settings", None)
+    if trained and isinstance(trained.get("limit_train_batches"), (int, float)):
+        # A checkpoint written before the column was put in words holds Lightning's 1.0: "1.0000" beside "all".
+        trained = {**trained, "limit_train_batches": _batches_shown(trained["limit_train_batches"])}
     if trainer.state.fn != "fit" and trained:
         if trainer.global_step > 0:  # fit's own test of its best checkpoint, in its run's folder
             return dict(trained)

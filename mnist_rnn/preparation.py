@@ -719,18 +719,25 @@ def _digit_regions(
     if left_out:
         level = [k for k in level if k in candidates]
     near = boxes[main].widened(boxes[main].long_side / 3)
-    other_digits = [
+    apart = [
         k
         for k in level
-        if find_others
-        and not boxes[k].within(near)
+        if not boxes[k].within(near)
         and weight[k] >= ANOTHER_WEIGHT * weight[main]
         and boxes[k].height >= ANOTHER_DIGIT * boxes[main].height
         and (boxes[k].beside(boxes[main]) or boxes[k].in_a_column_with(boxes[main]))
     ]
     # Another digit is left out even on a spotless background, so that the image shows the one digit the
-    # answer is about (drawn side by side on the page, both would be shrunk into one 20-pixel box).
-    keep = [k for k in level if k not in other_digits and (spotless or boxes[k].within(near))]
+    # answer is about (drawn side by side on the page, both would be shrunk into one 20-pixel box). Without
+    # find_others such a region is a part of the character standing apart (KMNIST's は, い), kept on any
+    # background: on paper, under noise or a light's fall-off, は's left stroke was left out, without a word.
+    other_digits = apart if find_others else []
+    part = boxes[main].widened(boxes[main].long_side)  # a character's parts lie within about its size of it
+    keep = [
+        k
+        for k in level
+        if k not in other_digits and (spotless or boxes[k].within(near) or (k in apart and boxes[k].within(part)))
+    ]
     # A line under the digit, lighter than it, was kept as a stroke of it.
     digit = {main, *keep}
     left_out += [k for k in digit - {main} if _underlines(labels, k, [boxes[d] for d in digit - {k}], boxes[k])]

@@ -122,6 +122,28 @@ def cli_subprocess(args: list[str], cwd: Path, extra_env: dict[str, str] | None 
     return process
 
 
+def processes() -> dict[int, tuple[int, list[bytes]]]:
+    """Each process's parent and command line, from /proc (Linux), but for those that end meanwhile."""
+    found = {}
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            arguments = (entry / "cmdline").read_bytes().split(b"\0")
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):  # ended meanwhile
+            continue
+        found[int(entry.name)] = (parent, arguments)
+    return found
+
+
+def spawned_by(parents: set[int], running: dict[int, tuple[int, list[bytes]]]) -> list[int]:
+    """The processes of ``running`` (:func:`processes`) that multiprocessing spawned from one of ``parents``."""
+    return sorted(
+        pid
+        for pid, (parent, arguments) in running.items()
+        if parent in parents and any(b"spawn_main" in argument for argument in arguments)
+    )
+
+
 def finish(process: subprocess.Popen, timeout: float = 240) -> int:
     """Wait for a subprocess (killing it after ``timeout`` seconds, so a hang fails instead of blocking CI,
     with the end of its log: where it hung)."""

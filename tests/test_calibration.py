@@ -313,3 +313,23 @@ def test_a_checkpoint_in_a_folder_this_user_cannot_write_is_named_so(run, fake_d
         "must be writable too (or calibrate a copy)"
     )
     assert target.read_bytes() == before and not list(tmp_path.glob(".*.partial"))
+
+
+def test_a_checkpoint_whose_data_folder_is_gone_is_calibrated_on_the_default_one(run, tmp_path, monkeypatch, capsys):
+    """As test and validate: the run's absolute folder on another machine was read (an error naming it), or,
+    online, downloaded into, a folder made there."""
+    path = tmp_path / "model.ckpt"
+    checkpoint = torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)
+    elsewhere = tmp_path / "home" / "alice" / "data"
+    checkpoint["datamodule_hyper_parameters"]["data_dir"] = str(elsewhere)
+    torch.save(checkpoint, path)
+    write_fake_set(tmp_path / "data", "MNIST")
+    monkeypatch.chdir(tmp_path)
+    main(["calibrate", "--ckpt_path", str(path)])
+    captured = capsys.readouterr()
+    assert (
+        f"mnist-rnn: warning: the checkpoint's run read its data from {elsewhere}, which is not there from here: "
+        "reading data/ instead (--data.data_dir names the folder)" in captured.err
+    )
+    assert "Validation split, 40 images" in captured.out and temperature_of(path) != 1.0
+    assert not (tmp_path / "home").exists()

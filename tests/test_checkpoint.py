@@ -23,6 +23,7 @@ from mnist_rnn.checkpoint import (
     AtomicCheckpointIO,
     SafeModelCheckpoint,
     _disk_full_message,
+    best_checkpoint,
     check_checkpoint,
     checkpoint_named,
     find_last_checkpoint,
@@ -572,6 +573,7 @@ def test_a_stop_on_the_last_test_batch_still_exits_143(fake_data_dir, in_tmp_dir
     assert (
         "mnist-rnn: stopped by SIGTERM at the end of testing: the results above are complete" in capsys.readouterr().err
     )
+    assert list((in_tmp_dir / "lightning_logs" / "version_1").glob("events.out.tfevents.*"))  # the results, kept
 
 
 @pytest.mark.parametrize(
@@ -580,6 +582,11 @@ def test_a_stop_on_the_last_test_batch_still_exits_143(fake_data_dir, in_tmp_dir
         ("mnist_rnn.cli._check_config_files", signal.SIGINT, "while reading the settings; nothing was written"),
         (
             "mnist_rnn.data.MNISTDataModule._check_paths",
+            signal.SIGTERM,
+            "while preparing the data and the model, before training; no checkpoint written",
+        ),
+        (  # the run folder is made by then (its config.yaml, the logger's first file)
+            "mnist_rnn.model.RNNClassifier.configure_optimizers",
             signal.SIGTERM,
             "while preparing the data and the model, before training; no checkpoint written",
         ),
@@ -595,6 +602,7 @@ def test_a_stop_before_the_trainer_handles_signals_is_one_line(
     err = capsys.readouterr().err
     assert f"mnist-rnn: stopped by {signal.Signals(signum).name} {message}" in err and "Traceback" not in err
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # main hands the handlers back
+    assert not list(Path("lightning_logs").rglob("*"))  # no run folder holding only the settings
 
 
 @pytest.mark.slow
@@ -781,3 +789,15 @@ def test_save_last_link_saves_last_as_a_file_that_a_stop_brings_up_to_date(fake_
     assert "warning: --checkpoint.save_last link: last.ckpt is saved as a file, not a link" in err
     last = in_tmp_dir / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt"
     assert not last.is_symlink() and load(last)["global_step"] == 2 * STEPS_PER_EPOCH
+
+
+def test_best_of_a_weights_only_run_is_the_checkpoint_beside_its_last(tmp_path):
+    """A weights-only last.ckpt (--checkpoint.save_weights_only) records no best: --ckpt_path best said "was it
+    validated?" of a run that was, in calibrate, test and predict alike."""
+    folder = tmp_path / "version_0" / "checkpoints"
+    lightning_checkpoint(folder / "best-epoch00-val_acc0.8838.ckpt")
+    torch.save({"state_dict": {}}, folder / "last.ckpt")  # weights only: no callbacks, no optimizer states
+    assert best_checkpoint(folder / "last.ckpt") == folder / "best-epoch00-val_acc0.8838.ckpt"
+    lightning_checkpoint(folder / "best-epoch01-val_acc0.9000.ckpt")  # save_top_k 2: which is best is unknown
+    with pytest.raises(UserError, match=r"holds weights only .* 2 others \(best-epoch00"):
+        best_checkpoint(folder / "last.ckpt")

@@ -135,6 +135,28 @@ def test_gz_files_alone_are_unpacked_and_used(tmp_path, no_network):
         assert (tmp_path / "MNIST" / "raw" / name).read_bytes() == content
 
 
+def test_a_missing_gz_file_is_the_one_named(tmp_path, no_network):
+    # Three of the four .gz files: the message named all four as missing, the three .gz there among them.
+    write_fake_set(tmp_path, "KMNIST")
+    raw = tmp_path / "KMNIST" / "raw"
+    gzip_all(raw)
+    (raw / "train-labels-idx1-ubyte.gz").unlink()
+    with pytest.raises(DataError, match=r"nor their \.gz files: missing train-labels-idx1-ubyte\. Pass") as error:
+        MNISTDataModule(data_dir=str(tmp_path), dataset="kmnist", val_size=40).prepare_data()
+    assert "train-images" not in str(error.value) and not no_network
+
+
+def test_a_numpy_archive_of_the_set_is_said_not_to_be_read(tmp_path, no_network):
+    # KMNIST's page offers its images as .npz too (and Keras's mnist.npz is common): only "missing ..." was said.
+    raw = tmp_path / "KMNIST" / "raw"
+    raw.mkdir(parents=True)
+    (raw / "kmnist-train-imgs.npz").write_bytes(b"PK\x03\x04")
+    with pytest.raises(DataError) as error:
+        MNISTDataModule(data_dir=str(tmp_path), dataset="kmnist", val_size=40).prepare_data()
+    archive = raw / "kmnist-train-imgs.npz"
+    assert f"{archive} is a NumPy archive, which is not read: get the IDX files" in str(error.value)
+
+
 def test_a_bad_gz_file_is_named_and_nothing_is_left(tmp_path, no_network):
     write_fake_set(tmp_path, "MNIST")
     raw = tmp_path / "MNIST" / "raw"

@@ -7,13 +7,26 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from mnist_rnn import cli
+from mnist_rnn.checkpoint import SafeModelCheckpoint
 from mnist_rnn.cli import build_cli
-from tests.helpers import QUIET, TRAIN_IMAGES, cli_subprocess, data_args, finish, fit_tiny, one_line_error
+from tests.helpers import (
+    QUIET,
+    TRAIN_IMAGES,
+    cli_subprocess,
+    data_args,
+    finish,
+    fit_tiny,
+    one_line_error,
+    processes,
+    spawned_by,
+)
 
 DDP_ON_TWO = ["--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.strategy", "ddp"]
 
@@ -168,17 +181,22 @@ def test_ddp_spawn_fits_and_validates_to_the_end(fake_data_dir, tmp_path):
     assert re.search(r"on the test images, from lightning_logs/version_0/checkpoints/best-", log), log
 
 
-def signal_when(run, ready: Callable[[], bool], signum: int, timeout: float, hung: str) -> int:
+def signal_when(
+    run, ready: Callable[[], bool], signum: int, timeout: float, hung: str, to: Callable[[], int] | None = None
+) -> int:
     """Once ``ready()`` (within 3 minutes) and a second more, send ``signum`` to the run's process group, as a
-    terminal's Ctrl+C does, and return its exit status; a run still going ``timeout`` seconds later fails the test
-    with ``hung``. The group is killed at the end, whatever happened."""
+    terminal's Ctrl+C does (or to the process ``to()`` names), and return its exit status; a run still going
+    ``timeout`` seconds later fails the test with ``hung``. The group is killed at the end, whatever happened."""
     try:
         deadline = time.monotonic() + 180
         while not ready():
             assert run.poll() is None and time.monotonic() < deadline, run.log_path.read_text()
             time.sleep(0.05)
         time.sleep(1)  # well into what it was doing
-        os.killpg(run.pid, signum)
+        if to is None:
+            os.killpg(run.pid, signum)
+        else:
+            os.kill(to(), signum)
         return run.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         raise AssertionError(hung) from None
@@ -189,10 +207,13 @@ def signal_when(run, ready: Callable[[], bool], signum: int, timeout: float, hun
 
 
 @pytest.mark.slow
-def test_ctrl_c_stops_a_ddp_fit_and_saves_last(fake_data_dir, tmp_path):
+@pytest.mark.parametrize("stop", ["Ctrl+C", "SIGTERM to the second process"])
+def test_a_stop_ends_a_ddp_fit_and_saves_last(fake_data_dir, tmp_path, stop):
     """Ctrl+C in a terminal signals every process of the group. Lightning's SIGTERM handler, which ours ran,
     broadcast from inside the handler, wherever each process was: one waited there while the other waited
-    in the gradients' all-reduce, for good, with nothing saved."""
+    in the gradients' all-reduce, for good, with nothing saved. A SIGTERM to the second process alone (the one
+    Lightning starts) stopped it at the end of its batch, in its checkpoint's barrier, while the first went on
+    into the next step's broadcast: both waited for good."""
     args = [
         "fit", *data_args(fake_data_dir), "--model.hidden_size", "16", "--trainer.max_epochs", "1000",
         "--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.strategy", "ddp", *QUIET,
@@ -200,19 +221,27 @@ def test_ctrl_c_stops_a_ddp_fit_and_saves_last(fake_data_dir, tmp_path):
     ]  # fmt: skip
     run = cli_subprocess(args, tmp_path, start_new_session=True)  # its own group, as a terminal's command
     last = tmp_path / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt"
-    returncode = signal_when(run, last.exists, signal.SIGINT, timeout=90, hung="the DDP fit hung after Ctrl+C")
-    assert returncode == 130, (tmp_path / "run.log").read_text()
+
+    def second() -> int:  # the command line again, started by the first
+        return next(pid for pid, (parent, _) in processes().items() if parent == run.pid)
+
+    signum, to = (signal.SIGINT, None) if stop == "Ctrl+C" else (signal.SIGTERM, second)
+    returncode = signal_when(run, last.exists, signum, timeout=90, hung=f"the DDP fit hung after {stop}", to=to)
+    assert returncode == 128 + signum, (tmp_path / "run.log").read_text()
     log = (tmp_path / "run.log").read_text()
-    assert "mnist-rnn: stopped by SIGINT" in log and "Traceback" not in log
+    assert f"mnist-rnn: stopped by {signal.Signals(signum).name}" in log and "Traceback" not in log
     assert torch.load(last, weights_only=True)["global_step"] > 0
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("stop", ["SIGTERM to the command", "Ctrl+C"])
+@pytest.mark.parametrize("stop", ["SIGTERM to the command", "Ctrl+C", "SIGTERM to one of its processes"])
 def test_a_stop_ends_a_ddp_spawn_fit_after_saving_last(fake_data_dir, tmp_path, stop):
     """Under ddp_spawn the stage runs in spawned processes, outside Lightning's exception handling. A SIGTERM to
     the command (``kill PID``, a scheduler) said "stopped ... before training; no checkpoint written" while its
-    processes trained on to the end, unsignalled; a Ctrl+C stopped them with status 0 and no last.ckpt."""
+    processes trained on to the end, unsignalled; a Ctrl+C stopped them with status 0 and no last.ckpt. A SIGTERM
+    to one of the processes stopped it alone at the end of its batch, in its checkpoint's barrier, while the
+    other waited in the next step's broadcast: for good (and now and then so did one to the command, passed on
+    to both a moment apart)."""
     args = [
         "fit", *data_args(fake_data_dir), "--model.hidden_size", "16", "--trainer.max_epochs", "1000",
         "--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.strategy", "ddp_spawn", *QUIET,
@@ -229,8 +258,10 @@ def test_a_stop_ends_a_ddp_spawn_fit_after_saving_last(fake_data_dir, tmp_path, 
         time.sleep(1)  # well into training
         if stop == "Ctrl+C":
             os.killpg(run.pid, signal.SIGINT)  # as a terminal sends it: to every process of the group
-        else:
+        elif stop == "SIGTERM to the command":
             run.send_signal(signal.SIGTERM)  # to the command's own process only
+        else:
+            os.kill(spawned_by({run.pid}, processes())[-1], signal.SIGTERM)
         status = run.wait(timeout=90)
     except subprocess.TimeoutExpired:
         raise AssertionError(f"the ddp_spawn fit went on after {stop}:\n{(tmp_path / 'run.log').read_text()}") from None
@@ -267,3 +298,41 @@ def test_a_fork_strategy_is_refused_for_fit(strategy, fake_data_dir, in_tmp_dir,
     error = one_line_error(args, capsys)
     assert f"--trainer.strategy {strategy} forks this process for the test after training, which then never" in error
     assert "use --trainer.strategy ddp (or ddp_spawn)" in error and not Path("lightning_logs").exists()
+
+
+class TwoProcessTrainer:
+    """What SafeModelCheckpoint's stop agreement reads of a Trainer, as in one of two DDP processes; the other
+    process's stop is ``other_stops``, and the strategy's all-reduce calls are kept."""
+
+    def __init__(self, other_stops: bool, sanity_checking: bool = False) -> None:
+        self.world_size, self.sanity_checking, self.calls = 2, sanity_checking, []
+        self._signal_connector = SimpleNamespace(received_sigterm=False)
+        reduce = lambda decision, all=True: self.calls.append(decision) or decision or other_stops  # noqa: E731
+        self.strategy = SimpleNamespace(reduce_boolean_decision=reduce, launcher=None)
+
+    @property
+    def received_sigterm(self) -> bool:
+        return self._signal_connector.received_sigterm
+
+
+def test_ddp_processes_agree_on_a_stop_at_the_start_of_a_training_batch():
+    """A process's own flag, set by the signal, stopped it alone at the end of its batch (in its checkpoint's
+    barrier) while another went on into the next step's broadcast: both waited for good."""
+    signalled, other = SafeModelCheckpoint(), SafeModelCheckpoint()
+    signalled._trainer = here = TwoProcessTrainer(other_stops=False)
+    signalled._on_sigterm(signal.SIGTERM, None)
+    assert not here.received_sigterm  # noted only: Lightning's loops read the flag at the end of this batch
+    signalled.on_train_batch_start(here, None, None, 0)
+    there = TwoProcessTrainer(other_stops=True)
+    other.on_train_batch_start(there, None, None, 0)
+    assert here.received_sigterm and there.received_sigterm  # both stop at the end of the same batch
+    assert (here.calls, there.calls) == ([True], [False])  # each joined the one all-reduce, signalled or not
+    # A stop agreed before a validation stops it at once, in every process alike: Lightning's loop stopped
+    # after its first batch, but not in a process whose whole share was that batch.
+    signalled._previous_sigint = signal.getsignal(signal.SIGINT)  # its handlers as installed for the stage
+    with pytest.raises(SIGTERMException):
+        signalled.on_validation_start(here, None)
+    # In the sanity check, as in one process: stopped before any training, nothing written.
+    checking = TwoProcessTrainer(other_stops=True, sanity_checking=True)
+    with pytest.raises(SIGTERMException):
+        other.on_validation_end(checking, None)

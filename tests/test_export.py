@@ -176,7 +176,9 @@ def test_without_the_data_the_check_uses_generated_images(checkpoint, tmp_path, 
     """The folder the checkpoint was trained from is not on this machine (a checkpoint handed on)."""
     monkeypatch.setattr("mnist_rnn.export.default_data_dir", lambda ckpt_path: str(tmp_path / "gone"))
     main(["export", "--ckpt_path", str(checkpoint), "--format", "pt2", "--output", str(tmp_path / "digits.pt2")])
-    assert "same class on 1,000 of 1,000 generated images" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "same class on 1,000 of 1,000 generated images" in out
+    assert f"(no mnist test set found in {tmp_path / 'gone'})" in out  # where it looked: a relative folder
 
 
 def test_a_data_dir_without_the_test_set_is_refused_before_the_export(checkpoint, tmp_path, capsys):
@@ -380,3 +382,23 @@ def test_export_and_serve_name_the_classes_alike_whatever_the_checkpoint_holds()
     assert class_names_of({**fashion, "class_names": list("abcdefghij")})[0] == "a"
     assert class_names_of({**fashion, "num_classes": 3}) == ["0", "1", "2"]
     assert class_names_of({"num_classes": 10})[0] == "0 - zero"
+
+
+def test_a_stop_while_the_file_is_written_says_it_was_written(checkpoint, tmp_path, monkeypatch, capsys):
+    """Ctrl+C during the write (or after it, during the last lines) said "nothing was written" of a complete
+    file: now the write finishes, and the line says the file is complete."""
+    import signal
+
+    write_file = export.write_file
+
+    def write_then_stop(path, data):
+        signal.raise_signal(signal.SIGINT)  # as if Ctrl+C came in the middle of the write
+        write_file(path, data)
+
+    monkeypatch.setattr(export, "write_file", write_then_stop)
+    output = tmp_path / "digits.pt2"
+    with pytest.raises(SystemExit) as exit:
+        main(["export", "--ckpt_path", str(checkpoint), "--format", "pt2", "--output", str(output)])
+    assert exit.value.code == 130
+    assert f"stopped by SIGINT after writing {output}, which is complete" in capsys.readouterr().err
+    assert [p.name for p in tmp_path.iterdir()] == ["digits.pt2"]  # whole, and no partial file left

@@ -11,6 +11,7 @@ import torch
 from lightning.pytorch import Trainer
 from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from lightning.pytorch.trainer.states import TrainerFn
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import PathCollection
 from matplotlib.figure import Figure
@@ -179,6 +180,16 @@ def test_the_hparams_tab_shows_the_weight_decay_the_optimiser_got():
     assert run_settings(fitting, RNNClassifier())["weight_decay"] == 0.05
     assert run_settings(fitting, RNNClassifier(optimizer="adam"))["weight_decay"] == 0.0
     assert run_settings(fitting, RNNClassifier(optimizer="adam", weight_decay=0.001))["weight_decay"] == 0.001
+
+
+def test_the_hparams_row_of_an_older_checkpoint_gives_its_share_of_each_epoch_in_words():
+    """Checkpoints from before the column was put in words hold Lightning's number: "1.0000" beside "all"."""
+    testing = Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False)
+    testing.state.fn = TrainerFn.TESTING
+    model = RNNClassifier()
+    for saved, shown in ((1.0, "all"), (0.25, "25%"), (20, "20 batches"), ("all", "all")):
+        model.checkpoint_run_settings = {"batch_size": 50, "limit_train_batches": saved}
+        assert run_settings(testing, model)["limit_train_batches"] == shown
 
 
 def test_misclassified_grid_with_nothing_wrong_still_draws():

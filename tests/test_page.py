@@ -17,12 +17,13 @@ from contextlib import contextmanager
 
 import pytest
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
 from mnist_rnn.serve.app import PAGE
 from tests import test_serve
 from tests.helpers import fit_tiny_in, render_digit
-from tests.page_driver import DIGITS, chromium, count_requests, draw, wait_for_answer
+from tests.page_driver import DIGITS, PHONE, chromium, count_requests, draw, wait_for_answer
 from tests.test_serve import state
 
 # test_serve.py's fixtures, as this module's: a tiny checkpoint and one server of it for the module.
@@ -623,7 +624,6 @@ def test_the_rows_are_reached_and_read_by_keyboard_and_each_answer_is_said_once(
     """The rows had no tab stop nor key handler ("Tap or click a row"), and no names; three live regions changed
     at once per answer (the summary, the row detail, the rows' answers as a list of 28)."""
     from selenium.webdriver.common.action_chains import ActionChains
-    from selenium.webdriver.common.keys import Keys
 
     def press(key: str, shift: bool = False) -> dict:
         actions = ActionChains(driver)
@@ -846,3 +846,30 @@ def test_an_unsure_answer_does_not_look_like_a_sure_one(server):
         driver.find_element(By.ID, "clear").click()
         cleared = driver.execute_script("return document.getElementById('big').className")
         assert "unsure" not in cleared and "empty" in cleared
+
+
+@pytest.mark.slow
+def test_on_a_phone_the_buttons_fit_a_finger_and_an_error_shows_on_its_side_and_keys_keep_their_place(server, tmp_path):
+    notes = tmp_path / "notes.pdf"
+    notes.write_bytes(b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n")
+    box = "const r = document.getElementById(arguments[0]).getBoundingClientRect(); return [r.top, r.bottom, r.height];"
+    with chromium(phone=True) as driver:
+        driver.get(server + "/")
+        WebDriverWait(driver, 10).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-info"))
+        # 44 px, a finger's size (Apple's guideline, WCAG 2.5.5): they were 37 px upright, 33 px on its side.
+        for width, height in (PHONE, (844, 390)):
+            layout(driver, width, height)
+            for control in ("clear", "upload-label"):
+                assert driver.execute_script(box, control)[2] >= 44, (control, width, height)
+        # On its side the draw card runs below the screen: the error of a refused file showed below it, unseen,
+        # as if nothing had happened.
+        driver.find_element(By.ID, "file").send_keys(str(notes))
+        assert wait_for_answer(driver)["error"].startswith("That file is not a picture")
+        top, bottom, _ = driver.execute_script(box, "problem")
+        assert 0 <= top and bottom <= 390, (top, bottom)
+    with chromium() as driver:
+        driver.get(server + "/")
+        clear = driver.find_element(By.ID, "clear")
+        driver.execute_script("arguments[0].focus()", clear)
+        clear.send_keys(Keys.ENTER)  # from the keyboard the focus went to the pad, which keys cannot draw on
+        assert driver.switch_to.active_element.get_attribute("id") == "clear"

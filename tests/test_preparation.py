@@ -656,6 +656,28 @@ def test_a_character_whose_parts_stand_apart_keeps_them_all():
     assert np.diff(rows).max() > 3
 
 
+@pytest.mark.parametrize("noise, fall_off", [(4, 0), (0, 30), (4, 30)])
+def test_a_photographed_character_whose_parts_stand_apart_keeps_them_all(noise, fall_off):
+    # い's two strokes and は's stroke apart from the rest, dark on paper: under noise or the light's fall-off
+    # (no longer a spotless background) the part outside the main region's box widened by a third was left out.
+    rng = np.random.default_rng(0)
+    for strokes in [
+        [(90, 70, 100, 250), (220, 90, 230, 210)],  # い
+        [(70, 60, 65, 260), (130, 120, 260, 110), (200, 60, 200, 240)],  # は, its loop left out
+    ]:
+        drawn = Image.new("L", (320, 320), 0)
+        for line in strokes:
+            ImageDraw.Draw(drawn).line(line, fill=255, width=16)
+        ink = np.asarray(drawn, dtype=np.float64) / 255
+        paper = 215 + fall_off * np.linspace(0, 1, 320)[None, :] + rng.normal(0, noise, (320, 320))
+        photo = Image.fromarray(np.clip(paper * (1 - 0.8 * ink), 0, 255).astype(np.uint8))
+        inked, expected = (
+            np.flatnonzero(preparation.prepare_character(image).pixels[0].numpy().max(0) > 100)
+            for image in (photo, drawn)
+        )
+        assert inked.min() <= expected.min() + 1 and inked.max() >= expected.max() - 1
+
+
 def grey_sheet_on_a_table(digit: int, angle: float, at: tuple[int, int], table: int = 248) -> Image.Image:
     """A sheet of grey paper lying on a (white) table, turned by ``angle``, a small pencil-grey digit on it."""
     sheet = render_digit(digit, canvas=(400, 520), size=40, at=at, ink=110, paper=190).convert("RGBA")

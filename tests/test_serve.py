@@ -41,7 +41,16 @@ from mnist_rnn.network import RNNNetwork
 from mnist_rnn.preparation import prepare
 from mnist_rnn.serve import app, http
 from mnist_rnn.serve.http import RequestError, upload_bytes
-from tests.helpers import ROOT, cli_subprocess, finish, fit_tiny_in, one_line_error, render_digit
+from tests.helpers import (
+    ROOT,
+    cli_subprocess,
+    finish,
+    fit_tiny_in,
+    one_line_error,
+    processes,
+    render_digit,
+    spawned_by,
+)
 from tests.page_driver import DIGITS, chromium, count_requests, draw, wait_for_answer
 
 pytestmark = pytest.mark.slow  # a server in a subprocess (still run by CI: .ci/run runs every test)
@@ -1047,19 +1056,11 @@ def test_once_serve_is_killed_what_it_started_ends(then, checkpoint, tmp_path):
 def inference_worker(url: str) -> int:
     """The process id of the inference worker of the server at ``url``: the one LitServe spawned (the HTTP
     processes are forked, their command line serve's; the resource tracker runs another) from serve's."""
-    processes = {}
-    for entry in Path("/proc").glob("[0-9]*"):
-        try:
-            arguments = (entry / "cmdline").read_bytes().split(b"\0")
-            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):  # ended meanwhile
-            continue
-        processes[int(entry.name)] = (parent, arguments)
+    running = processes()
     port = url.rsplit(":", 1)[1].encode()
-    servers = {pid for pid, (_, arguments) in processes.items() if b"--port" in arguments and port in arguments}
-    spawned = {pid for pid, (_, arguments) in processes.items() if any(b"spawn_main" in a for a in arguments)}
-    workers = [pid for pid in spawned if processes[pid][0] in servers]
-    assert len(workers) == 1, processes
+    servers = {pid for pid, (_, arguments) in running.items() if b"--port" in arguments and port in arguments}
+    workers = spawned_by(servers, running)
+    assert len(workers) == 1, running
     return workers[0]
 
 
