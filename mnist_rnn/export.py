@@ -314,7 +314,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "Export a checkpoint as ONNX or as a torch.export program (.pt2), and check the file against PyTorch on "
         "1,000 test images (or generated images when the data is not found).",
     )
-    parser.add_argument("--format", required=True, choices=FORMATS, help="onnx (onnxruntime) or pt2 (torch.export)")
+    parser.add_argument(
+        "--format",
+        type=str.lower,
+        choices=FORMATS,
+        help="onnx (onnxruntime) or pt2 (torch.export); left out, the suffix of --output says which",
+    )
     parser.add_argument("--output", help="the file to write (default: the checkpoint's name with .onnx or .pt2)")
     parser.add_argument("--overwrite", action="store_true", help="replace --output if it exists")
     parser.add_argument(
@@ -331,6 +336,13 @@ def main(argv: list[str]) -> None:
     from mnist_rnn.checkpoint import check_checkpoint
 
     args = parse_args(argv)
+    if args.format is None:  # `--output model.onnx` says it already
+        suffix = Path(args.output).suffix.lower().lstrip(".") if args.output else ""
+        if suffix not in FORMATS:
+            raise UserError(
+                "pass --format onnx or --format pt2 (or an --output ending in .onnx or .pt2, which chooses it)"
+            )
+        args.format = suffix
     check_checkpoint(args.ckpt_path)
     if args.format == "onnx":
         _require_onnx()

@@ -251,6 +251,8 @@ def test_an_export_that_disagrees_with_pytorch_fails_and_writes_nothing(checkpoi
         (["--ckpt_path", "CKPT", "--format", "pt2", "--output", "."], "--output .: a folder; name a file in it"),
         (["--ckpt_path", "CKPT", "--format", "pt2", "--output", "x.onnx"], "a pt2 file must end in .pt2"),
         (["--ckpt_path", "CKPT", "--format", "onnx", "--output", "x.pt2"], "an onnx file must end in .onnx"),
+        (["--ckpt_path", "CKPT"], "pass --format onnx or --format pt2 (or an --output ending in .onnx or .pt2"),
+        (["--ckpt_path", "CKPT", "--output", "x.pkl"], "pass --format onnx or --format pt2"),
     ],
 )
 def test_bad_options_are_one_line(args, message, checkpoint, tmp_path, monkeypatch, capsys):
@@ -402,3 +404,12 @@ def test_a_stop_while_the_file_is_written_says_it_was_written(checkpoint, tmp_pa
     assert exit.value.code == 130
     assert f"stopped by SIGINT after writing {output}, which is complete" in capsys.readouterr().err
     assert [p.name for p in tmp_path.iterdir()] == ["digits.pt2"]  # whole, and no partial file left
+
+
+def test_the_format_is_taken_from_the_output_when_left_out_and_in_any_case(checkpoint, tmp_path, capsys):
+    """`--output model.onnx` said "the following arguments are required: --format"; `--format PT2` was refused
+    while `--output model.PT2` was taken."""
+    for args in (["--output", str(tmp_path / "digits.PT2")], ["--format", "PT2", "--output", str(tmp_path / "b.pt2")]):
+        main(["export", "--ckpt_path", str(checkpoint), *args])
+        assert f"Wrote {args[-1]}" in capsys.readouterr().out
+        assert torch.export.load(args[-1]).module()(torch.zeros(2, 1, 28, 28, dtype=torch.uint8))[0].shape == (2, 10)
