@@ -405,7 +405,12 @@ class MNISTRNNCLI(LightningCLI):
             # run of the same recipe was resumed in bf16 by the bf16 command.
             preferred["trainer.precision"] = precision_name(config.trainer.precision)
         # A resumed run says which file once its checks pass (not "resuming from" just before a refusal).
-        path = checkpoint_named(config.ckpt_path, folders, wanted, None if resume else "using", resume, preferred)
+        try:
+            path = checkpoint_named(config.ckpt_path, folders, wanted, None if resume else "using", resume, preferred)
+        except UserError as error:
+            if config.ckpt_path not in ("last", "best"):
+                raise
+            raise UserError(f"{error}{_loggerless_hint(config.trainer)}") from None
         check_checkpoint(path, resume=resume)
         saved = saved_settings(path)  # read once: the checks below and the data's settings all compare with it
         ignored = setting_differences(chosen, saved)
@@ -1654,6 +1659,15 @@ def _run_logger_args(trainer: Any) -> dict[str, Any]:
     of loggers was read as none: checkpoints were looked for, and written, in another folder)."""
     loggers = _logger_settings(trainer)
     return (getattr(loggers[0], "init_args", None) or {}) if loggers else {}
+
+
+def _loggerless_hint(trainer: Any) -> str:
+    """Where ``last`` or ``best`` found nothing: a run trained with ``--trainer.logger false`` keeps its
+    checkpoints in Lightning's ``<root>/checkpoints``, looked in only with that option again."""
+    folder = Path(_log_root(trainer)) / "checkpoints"
+    if trainer.logger is False or not list(folder.glob("last*.ckpt")):
+        return ""
+    return f"; {folder}/ holds the checkpoints of a run without a logger: add --trainer.logger false to use them"
 
 
 def _log_root(trainer: Any) -> str:

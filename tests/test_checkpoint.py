@@ -34,7 +34,7 @@ from mnist_rnn.data import MNISTDataModule
 from mnist_rnn.errors import UserError
 from mnist_rnn.model import RNNClassifier
 from tests.bad_inputs import lightning_checkpoint
-from tests.helpers import QUIET, SEED_CONFIG, cli_subprocess, finish, one_line_error, render_digit
+from tests.helpers import QUIET, SEED_CONFIG, cli_subprocess, data_args, finish, one_line_error, render_digit
 
 STEPS_PER_EPOCH = 10  # 200 training images (240 - 40 for validation) in batches of 20
 
@@ -801,3 +801,14 @@ def test_best_of_a_weights_only_run_is_the_checkpoint_beside_its_last(tmp_path):
     lightning_checkpoint(folder / "best-epoch01-val_acc0.9000.ckpt")  # save_top_k 2: which is best is unknown
     with pytest.raises(UserError, match=r"holds weights only .* 2 others \(best-epoch00"):
         best_checkpoint(folder / "last.ckpt")
+
+
+def test_last_and_best_point_at_the_checkpoints_of_a_run_without_a_logger(fake_data_dir, in_tmp_dir, capsys):
+    """A run trained with --trainer.logger false saves in ./checkpoints/: `test --ckpt_path best` without that
+    option said only "no run found in lightning_logs/version_*/checkpoints/"."""
+    lightning_checkpoint(in_tmp_dir / "checkpoints" / "last.ckpt")
+    hint = "; checkpoints/ holds the checkpoints of a run without a logger: add --trainer.logger false to use them"
+    for command in (["test", *data_args(fake_data_dir)], ["fit", *data_args(fake_data_dir)]):
+        option = "best" if command[0] == "test" else "last"
+        error = one_line_error([*command, "--ckpt_path", option], capsys)
+        assert error.startswith(f"mnist-rnn: error: --ckpt_path {option}: no ") and error.rstrip().endswith(hint)
