@@ -265,10 +265,12 @@ class SafeModelCheckpoint(ModelCheckpoint):
     def on_validation_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._catch_sigint()
         if trainer.world_size > 1 and trainer.received_sigterm and not trainer.sanity_checking:
-            # A stop agreed at the start of the training batch this validation follows (below): now, in every
-            # process alike. Lightning's loop would stop after the first validation batch, but not in a process
-            # whose whole share is that batch, which then waited for the others in the metrics' sync.
-            raise SIGTERMException
+            # A stop agreed at the start of the training batch this validation follows (below): the validation
+            # runs to its end, where the stop is agreed on again, and the run stops after it, with last.ckpt
+            # saved. Lightning's loop, reading the flag, would stop after the first validation batch, but not in
+            # a process whose whole share is that batch, which then waited for the others in the metrics' sync.
+            self._stop_requested = True
+            trainer._signal_connector.received_sigterm = False
 
     # ModelCheckpoint has none of these hooks of its own, so there is nothing to hand on to.
     on_sanity_check_start = on_test_start = on_predict_start = _on_stage_start
@@ -381,6 +383,15 @@ class SafeModelCheckpoint(ModelCheckpoint):
                 # Stopped as an epoch ended (its validation done): the next one starts from its first batch.
                 done = trainer.current_epoch - 1
                 outcome = f"stopped by {name} at the end of epoch {done}, step {trainer.global_step}; {resume}"
+                if trainer.max_epochs is not None and 0 <= trainer.max_epochs <= trainer.current_epoch:
+                    # The last epoch (under DDP a stop in its validation is agreed on once it is done): nothing
+                    # is left to train, and --ckpt_path last, as advised, refused to.
+                    best = self.best_model_path or self.last_model_path
+                    outcome = (
+                        f"stopped by {name} at the end of epoch {done}, the last: training is done, saved "
+                        f"{self.last_model_path}; calibrate {best} (calibrate --ckpt_path {best}), then test it "
+                        f"(test --ckpt_path {best})"
+                    )
             elif self.save_weights_only:
                 outcome = f"stopped by {name} {where}; {resume}"
             else:

@@ -751,6 +751,9 @@ class MNISTRNNCLI(LightningCLI):
                 "the test scored the final weights, whose probabilities (temperature 1) are not how often they are "
                 f"right; {fit_one}"
             )
+        # Under DDP a stop during the test is agreed on at its end (SafeModelCheckpoint.on_test_end), after
+        # Lightning's last check: the command ended with status 0 after "stopping after this batch".
+        self._exit_if_stopped("testing")
 
     def after_test(self) -> None:
         """The test's accuracy and calibration in the same lines as after ``fit``, below Lightning's table."""

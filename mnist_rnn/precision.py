@@ -41,13 +41,14 @@ def precision_name(value: object) -> str:
 ISAS_WITHOUT_BF16 = ("SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE", "AVX512_CORE_VNNI")
 
 
-def cpu_without_bf16(cell: str = "lstm", verb: str = "trains") -> str:
+def cpu_without_bf16(cell: str = "lstm", verb: str = "trains", autocast: bool = True) -> str:
     """What bfloat16 does on this CPU, which lacks it, in words: oneDNN emulates it (slower than float32), or
     has no bfloat16 LSTM at all; a GRU or plain RNN then runs in it, many times slower than in float32
-    (docs/results.md)."""
+    (docs/results.md). Under autocast (bf16-mixed) the LSTM fails ("could not create a primitive descriptor");
+    with bfloat16 weights (bf16-true) torch runs it without oneDNN's LSTM, many times slower too."""
     if cpu_bf16() == "emulated":
         return f"and emulated it {verb} slower than float32"
-    if cell == "lstm":
+    if cell == "lstm" and autocast:
         return "and oneDNN cannot run the LSTM in it"
     return f"and it {verb} the {cell.upper()} in it many times slower than in float32"
 
@@ -108,7 +109,8 @@ def supported_precision(
     if not (as_bf16 or str(precision) in BF16_PRECISIONS) or device is None or bf16_supported(device):
         return precision, None
     if device == "cpu":
-        lack = f"this CPU has no native bfloat16 (AVX512-BF16 or AMX), {cpu_without_bf16(cell, verb)}"
+        how = cpu_without_bf16(cell, verb, autocast=str(precision) != "bf16-true")
+        lack = f"this CPU has no native bfloat16 (AVX512-BF16 or AMX), {how}"
         if as_bf16:
             lack = f"on a CPU Lightning {verb} 16-mixed as bf16-mixed; {lack}"
     else:

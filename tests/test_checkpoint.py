@@ -509,6 +509,22 @@ def test_a_stop_as_an_epoch_ends_is_not_called_a_stop_in_the_middle_of_one(fake_
     assert "drawn anew" not in err
 
 
+def test_a_stop_as_the_last_epoch_ends_says_training_is_done(fake_data_dir, in_tmp_dir, capsys):
+    """It said "Resume with the same command and --ckpt_path last", which then refused: every epoch trained."""
+    assert stop_at(fake_data_dir, "validation_end", epoch=2) == 143
+    err = capsys.readouterr().err
+    assert "stopped by SIGTERM at the end of epoch 2, the last: training is done, saved " in err
+    assert "), then test it (test --ckpt_path " in err and "Resume" not in err
+
+
+def test_a_stop_on_the_last_batch_of_fits_test_exits_143(fake_data_dir, in_tmp_dir, capsys):
+    """Lightning finishes a test whose last batch a signal came in (as does DDP's, agreed on at its end): fit
+    ended with status 0, as if never stopped."""
+    assert stop_at(fake_data_dir, "test", "--data.batch_size", "60") == 143  # the 60 test images: one batch
+    err = capsys.readouterr().err
+    assert "mnist-rnn: stopped by SIGTERM at the end of testing: the results above are complete" in err
+
+
 def test_a_stop_while_testing_writes_no_checkpoint(fake_data_dir, in_tmp_dir, capsys):
     assert stop_at(fake_data_dir, "test") == 143  # the test after fit
     assert "stopped by SIGTERM while testing; no checkpoint written (training had finished" in capsys.readouterr().err

@@ -327,11 +327,14 @@ def test_ddp_processes_agree_on_a_stop_at_the_start_of_a_training_batch():
     other.on_train_batch_start(there, None, None, 0)
     assert here.received_sigterm and there.received_sigterm  # both stop at the end of the same batch
     assert (here.calls, there.calls) == ([True], [False])  # each joined the one all-reduce, signalled or not
-    # A stop agreed before a validation stops it at once, in every process alike: Lightning's loop stopped
-    # after its first batch, but not in a process whose whole share was that batch.
-    signalled._previous_sigint = signal.getsignal(signal.SIGINT)  # its handlers as installed for the stage
-    with pytest.raises(SIGTERMException):
-        signalled.on_validation_start(here, None)
+    # A validation after that batch runs to its end (Lightning's loop stopped after its first batch, but not in a
+    # process whose whole share was that batch), then every process stops, with last.ckpt saved.
+    for callback, trainer in ((signalled, here), (other, there)):
+        callback._previous_sigint = signal.getsignal(signal.SIGINT)  # its handlers as installed for the stage
+        callback.on_validation_start(trainer, None)
+        assert not trainer.received_sigterm
+        callback._agree_on_a_stop(trainer)  # as on_validation_end does, before its save
+        assert trainer.received_sigterm
     # In the sanity check, as in one process: stopped before any training, nothing written.
     checking = TwoProcessTrainer(other_stops=True, sanity_checking=True)
     with pytest.raises(SIGTERMException):
