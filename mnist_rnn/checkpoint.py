@@ -382,7 +382,6 @@ class SafeModelCheckpoint(ModelCheckpoint):
             if trainer.fit_loop.epoch_loop.batch_progress.current.completed >= trainer.num_training_batches:
                 # Stopped as an epoch ended (its validation done): the next one starts from its first batch.
                 done = trainer.current_epoch - 1
-                outcome = f"stopped by {name} at the end of epoch {done}, step {trainer.global_step}; {resume}"
                 if trainer.max_epochs is not None and 0 <= trainer.max_epochs <= trainer.current_epoch:
                     # The last epoch (under DDP a stop in its validation is agreed on once it is done): nothing
                     # is left to train, and --ckpt_path last, as advised, refused to.
@@ -392,6 +391,8 @@ class SafeModelCheckpoint(ModelCheckpoint):
                         f"{self.last_model_path}; calibrate {best} (calibrate --ckpt_path {best}), then test it "
                         f"(test --ckpt_path {best})"
                     )
+                else:
+                    outcome = f"stopped by {name} at the end of epoch {done}, step {trainer.global_step}; {resume}"
             elif self.save_weights_only:
                 outcome = f"stopped by {name} {where}; {resume}"
             else:
