@@ -29,7 +29,7 @@ from torch import Tensor, nn
 from torchmetrics.functional.classification import multiclass_calibration_error
 
 from mnist_rnn import stopping
-from mnist_rnn.errors import NoSpaceError, UserError
+from mnist_rnn.errors import NoSpaceError, UserError, warn
 
 N_BINS = 15  # the confidence bins of the calibration error (Guo et al.'s choice)
 # The fitted temperature is kept in this range: a validation split that the network classifies perfectly
@@ -38,6 +38,9 @@ T_RANGE = (0.05, 20.0)
 # How far the validation accuracy may be from the one an earlier calibration measured (see
 # _check_the_run_validated_these): the same weights on the same images, computed on another device.
 ACCURACY_TOLERANCE = 0.02
+# Fewer validation images than this fit a temperature that varies from one sample of them to another by tenths
+# (docs/predict.md, "Calibrated probabilities"): the fit says so.
+STEADY_FIT_IMAGES = 1000
 
 
 def temperature_text(temperature: float, decimals: int = 3) -> str:
@@ -67,6 +70,18 @@ class Calibration:
             f"{self.nll_before:.4f} to {self.nll_after:.4f}; accuracy {self.accuracy:.2%} in float32, unchanged by T"
             f"{self.at_limit}"
             f"{self.ece_rose}"
+            f"{'. Note: ' + self.few_images if self.few_images and not self.ece_rose else ''}"  # it says "too few"
+        )
+
+    @property
+    def few_images(self) -> str:
+        """A note when the split is too small for a steady temperature (20 images fitted 0.81 where 5,000 fit
+        0.56, without a word), else ""."""
+        if self.images >= STEADY_FIT_IMAGES:
+            return ""
+        return (
+            f"{self.images:,} validation images fit a rough temperature; {STEADY_FIT_IMAGES:,} or more fit a steady "
+            "one (the run's --data.val_size)"
         )
 
     @property
@@ -294,4 +309,6 @@ def main(argv: list[str]) -> None:
     replaced = f" (it held {earlier:.4f}, from an earlier calibration)" if earlier is not None else ""
     temperature = temperature_text(calibration.temperature, 4)
     print(f"Wrote temperature {temperature} into {args.ckpt_path}{replaced}{calibration.at_limit}")
+    if calibration.few_images:
+        warn(calibration.few_images)
     sys.stdout.flush()

@@ -519,7 +519,11 @@ class MNISTRNNCLI(LightningCLI):
                 # predict reads no data set, so one from a config file is the checkpoint's; one typed is the
                 # user's belief about the model, wrong (digits for clothes, at 99%, with exit 0 after a warning).
                 if self.subcommand != "predict" or "data.dataset" in self.typed:
-                    leave_out = " or leave --data.dataset out" if self.subcommand == "predict" else ""
+                    # predict, test and validate read the checkpoint's data set when none is typed; fit does not.
+                    reads_its_own = self.subcommand == "predict" or (
+                        self.subcommand in ("test", "validate") and "data.dataset" in self.typed
+                    )
+                    leave_out = " or leave --data.dataset out" if reads_its_own else ""
                     raise UserError(
                         f"the checkpoint was trained on {trained_on}, not {config.data.dataset}: "
                         f"pass --data.dataset {trained_on}{leave_out}"
@@ -840,9 +844,12 @@ def _run_in_the_precision_of(saved: dict[str, Any], config: Any) -> None:
 
 def calibration_line(results: dict[str, float]) -> str:
     """The test set's calibration error before and after temperature scaling, in one line."""
+    error = f"Test calibration error (ECE, {N_BINS} bins) {results['test/ece']:.2%}"
+    if results["test/temperature"] == 1.0:  # not calibrated: the same number twice said nothing
+        return f"{error} at temperature 1.0, uncalibrated (calibrate fits a temperature to the validation split)"
     return (
-        f"Test calibration error (ECE, {N_BINS} bins) {results['test/ece']:.2%} at temperature "
-        f"{temperature_text(results['test/temperature'])} ({results['test/ece_uncalibrated']:.2%} uncalibrated, at 1.0)"
+        f"{error} at temperature {temperature_text(results['test/temperature'])} "
+        f"({results['test/ece_uncalibrated']:.2%} uncalibrated, at 1.0)"
     )
 
 

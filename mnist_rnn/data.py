@@ -612,6 +612,7 @@ class MNISTDataModule(LightningDataModule):
         """Check one split's pair of IDX files (cheap: headers, sizes, labels, which set's files they are);
         return its number of images."""
         if not self._files_present((train,)):
+            self._check_not_inside_the_layout()  # export reads a split without prepare_data
             raise MissingDataError(self._missing_message("", (train,)))
         images, labels = self._split_files(train)
         count = check_idx_pair(images, labels, num_classes=self.num_classes)

@@ -123,11 +123,31 @@ def onnx_bytes(model: ProbabilityModel, metadata: dict[str, str] | None = None, 
             verbose=False,
         )
     proto = program.model_proto
+    _drop_onnx_stack_traces(proto)
     if doc_string:
         proto.doc_string = doc_string
     for key, value in (metadata or {}).items():
         proto.metadata_props.add(key=key, value=value)
     return proto.SerializeToString()
+
+
+# The exporters record, for each operation, the Python stack that made it: this machine's source paths
+# (/home/<user>/..., the virtual environment's). A file that is handed on should not carry them; the
+# operations keep their module names (``namespace``, ``nn_module_stack``).
+ONNX_STACK_TRACE = "pkg.torch.onnx.stack_trace"
+
+
+def _drop_onnx_stack_traces(proto: Any) -> None:
+    """Remove the source stack of every node of an ONNX ``ModelProto``, its functions' and subgraphs' too."""
+    graphs = [proto.graph, *proto.functions]
+    while graphs:
+        graph = graphs.pop()
+        for node in graph.node:
+            kept = [prop for prop in node.metadata_props if prop.key != ONNX_STACK_TRACE]
+            del node.metadata_props[:]
+            node.metadata_props.extend(kept)
+            for attribute in node.attribute:  # If's and Loop's bodies
+                graphs.extend([attribute.g] if attribute.HasField("g") else attribute.graphs)
 
 
 def pt2_bytes(model: ProbabilityModel, extra_files: dict[str, str] | None = None) -> bytes:
@@ -138,6 +158,8 @@ def pt2_bytes(model: ProbabilityModel, extra_files: dict[str, str] | None = None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a note that the LSTM's flat weights are not buffers: harmless here
         program = torch.export.export(model, (example,), dynamic_shapes={"images": {0: torch.export.Dim("batch")}})
+    for node in program.graph.nodes:  # the source paths, as for ONNX above
+        node.meta.pop("stack_trace", None)
     buffer = io.BytesIO()
     torch.export.save(program, buffer, extra_files=extra_files)
     return buffer.getvalue()

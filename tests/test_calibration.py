@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from mnist_rnn import calibration
 from mnist_rnn.calibration import calibrate, calibration_error, fit_temperature, temperature_text
-from mnist_rnn.cli import main
+from mnist_rnn.cli import calibration_line, main
 from mnist_rnn.errors import UserError
 from mnist_rnn.inference import ProbabilityModel
 from mnist_rnn.model import RNNClassifier
@@ -71,6 +71,17 @@ def test_a_temperature_that_raises_the_calibration_error_says_so():
     assert calibrate(*overconfident()).ece_rose == ""  # the usual case: both fall
 
 
+def test_a_temperature_fitted_on_few_images_says_it_is_rough():
+    """On MNIST, 300 validation images fitted a temperature anywhere from 0.40 to 0.62 (10th to 90th
+    percentile of 40 samples), where 5,000 fit 0.56: fit's line said nothing of it."""
+    few = calibration.Calibration(0.81, 20, 0.95, ece_before=0.05, ece_after=0.02, nll_before=0.2, nll_after=0.15)
+    assert str(few).endswith(
+        "unchanged by T. Note: 20 validation images fit a rough temperature; 1,000 or more fit a steady one (the "
+        "run's --data.val_size)"
+    )
+    assert calibrate(*overconfident()).few_images == ""  # 4,000 images
+
+
 def test_the_calibration_error_is_torchmetrics_and_zero_for_a_perfectly_calibrated_bin():
     logits = torch.log(torch.tensor([[0.6, 0.4]] * 10))
     labels = torch.tensor([0] * 6 + [1] * 4)  # 60% right at 60% confidence
@@ -120,8 +131,13 @@ def test_calibrate_fits_on_the_validation_split_and_writes_the_checkpoint(run, f
     path = tmp_path / "model.ckpt"
     shutil.copy(run / "checkpoints" / "last.ckpt", path)
     main(["calibrate", "--ckpt_path", str(path), "--data.data_dir", str(fake_data_dir)])
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
     assert "Validation split, 40 images" in out and "calibration error (ECE, 15 bins)" in out
+    # 40 images fitted a temperature without a word of how rough it is (20: 0.81, where 5,000 fit 0.56)
+    assert err.endswith(
+        "mnist-rnn: warning: 40 validation images fit a rough temperature; 1,000 or more fit a steady one (the "
+        "run's --data.val_size)\n"
+    )
     # in float32 (as predict and serve compute it): "unchanged" beside a bf16 run's validation said otherwise
     assert " in float32, unchanged by T), uncalibrated (T = 1) -> calibrated:" in out
     temperature = temperature_of(path)
@@ -242,6 +258,19 @@ def test_test_prints_the_calibration_error_before_and_after(run, fake_data_dir, 
     temperature = temperature_of(best)
     assert line.startswith("Test calibration error (ECE, 15 bins) ")
     assert f"at temperature {temperature:.3f}" in line and "uncalibrated, at 1.0" in line
+
+
+def test_an_uncalibrated_checkpoints_test_line_gives_its_error_once_and_says_how_to_calibrate():
+    """It said "ECE 3.10% at temperature 1.000 (3.10% uncalibrated, at 1.0)": one number twice."""
+    results = {"test/ece": 0.031, "test/ece_uncalibrated": 0.031, "test/temperature": 1.0}
+    assert calibration_line(results) == (
+        "Test calibration error (ECE, 15 bins) 3.10% at temperature 1.0, uncalibrated (calibrate fits a "
+        "temperature to the validation split)"
+    )
+    results.update({"test/ece": 0.0027, "test/temperature": 0.54114})
+    assert calibration_line(results) == (
+        "Test calibration error (ECE, 15 bins) 0.27% at temperature 0.541 (3.10% uncalibrated, at 1.0)"
+    )
 
 
 def test_a_temperature_is_written_with_the_decimals_that_tell_it_from_1():

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -118,6 +119,19 @@ def read_back(path: Path) -> dict:
     return json.loads(extra_files["metadata.json"])
 
 
+@pytest.mark.parametrize("format", export.FORMATS)
+def test_the_file_carries_no_source_paths_of_the_machine_that_wrote_it(format):
+    """The exporters recorded every operation's Python stack: the user's home folder and virtual environment
+    went out with each file that was handed on."""
+    data = EXPORTERS[format](ProbabilityModel(RNNNetwork(hidden_size=8)))
+    if format == "pt2":  # a zip archive: its members, as they are once unpacked
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            data = b"".join(archive.read(name) for name in archive.namelist())
+    for folder in (Path(torch.__file__).parent, Path(export.__file__).parent):
+        assert str(folder).encode() not in data
+    assert b"LSTM" in data  # the operations still name the module they came from
+
+
 STRINGS = {"description", "dataset", "input", "outputs", "preparation", "cell", "sequence", "mnist_rnn_version",
            "torch_version", "checkpoint"}  # fmt: skip
 
@@ -192,6 +206,18 @@ def test_a_data_dir_without_the_test_set_is_refused_before_the_export(checkpoint
         "t10k-labels-idx1-ubyte. Pass --data.data_dir pointing at a folder that holds MNIST/raw/; or leave "
         "--data.data_dir out: the export is checked on the test set of the folder the checkpoint was trained from, "
         "or on generated images where it is not there\n"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_data_dir_inside_the_layout_names_the_folder_to_pass(checkpoint, fake_data_dir, tmp_path, capsys):
+    """The files' own folder (MNIST/raw) was "not found" next to the very files, as fit and test no longer say."""
+    raw = fake_data_dir / "MNIST" / "raw"
+    args = ["export", "--ckpt_path", str(checkpoint), "--data_dir", str(raw), "--output", str(tmp_path / "m.pt2")]
+    error = one_line_error(args, capsys)
+    assert error.startswith(
+        f"mnist-rnn: error: --data.data_dir {raw}: the MNIST files are in {raw}/, not in {raw / 'MNIST' / 'raw'}/: "
+        f"pass the folder that holds MNIST/raw/: --data.data_dir {fake_data_dir}; or leave --data.data_dir out"
     )
     assert list(tmp_path.iterdir()) == []
 

@@ -169,7 +169,8 @@ def test_test_and_validate_read_the_checkpoints_data_set_and_refuse_another(
     with pytest.raises(SystemExit) as exit_info:
         main(["test", "--ckpt_path", str(checkpoint), *data_args(fake_data_dir), "--data.dataset", "mnist", *QUIET])
     assert exit_info.value.code == 2
-    assert "trained on kmnist, not mnist: pass --data.dataset kmnist" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "trained on kmnist, not mnist: pass --data.dataset kmnist or leave --data.dataset out\n" in err
     # Refused the same without --data.data_dir, and no note first that it reads "as the checkpoint was trained".
     with pytest.raises(SystemExit):
         main(["validate", "--ckpt_path", str(checkpoint), *data_args(fake_data_dir)[2:], "--data.dataset", "mnist"])
