@@ -873,3 +873,172 @@ def test_on_a_phone_the_buttons_fit_a_finger_and_an_error_shows_on_its_side_and_
         driver.execute_script("arguments[0].focus()", clear)
         clear.send_keys(Keys.ENTER)  # from the keyboard the focus went to the pad, which keys cannot draw on
         assert driver.switch_to.active_element.get_attribute("id") == "clear"
+
+
+PAD_IMAGE = "return document.getElementById('pad').toDataURL()"
+
+
+def touch_pad(driver):
+    """touch(kind, (id, x, y), ...): touch points by id at fractions of the pad (touchStart and touchMove list those
+    down, touchEnd those lifted); ``pen=True``: a stylus, (x, y) alone, with touchStart/touchMove/touchEnd."""
+    pad = driver.execute_script("return document.getElementById('pad').getBoundingClientRect().toJSON()")
+    at = lambda x, y: {"x": pad["left"] + x * pad["width"], "y": pad["top"] + y * pad["height"]}  # noqa: E731
+
+    def touch(kind: str, *points, pen: bool = False) -> None:
+        if pen:
+            mouse = {"touchStart": "mousePressed", "touchMove": "mouseMoved", "touchEnd": "mouseReleased"}[kind]
+            driver.execute_cdp_cmd("Input.dispatchMouseEvent", {"type": mouse, **at(*points[0]), "button": "left",
+                                   "buttons": 1, "clickCount": 1, "pointerType": "pen"})  # fmt: skip
+        else:
+            driver.execute_cdp_cmd(
+                "Input.dispatchTouchEvent", {"type": kind, "touchPoints": [{"id": k, **at(x, y)} for k, x, y in points]}
+            )
+
+    return touch
+
+
+@pytest.mark.slow
+def test_two_fingers_down_together_cancel_the_stroke_and_leave_the_pad_as_it_was(server):
+    """A pinch on the pad drew a line with its first finger and sent it."""
+    with chromium(phone=True) as driver:
+        driver.get(server + "/")
+        count_requests(driver)
+        draw(driver, driver.find_element(By.ID, "pad"), DIGITS["7"])
+        shown = wait_for_answer(driver)
+        assert shown["error"] == "" and driver.execute_script("return window.posts") == 1
+        drawn, touch = driver.execute_script(PAD_IMAGE), touch_pad(driver)
+        # A pinch: both fingers land together (or the second 0.1 s later) and move apart.
+        for second_after in (0, 0.1):
+            touch("touchStart", (0, 0.45, 0.45))
+            time.sleep(second_after)
+            touch("touchStart", (0, 0.45, 0.45), (1, 0.55, 0.55))
+            for k in range(1, 6):
+                touch("touchMove", (0, 0.45 - 0.05 * k, 0.45 - 0.04 * k), (1, 0.55 + 0.05 * k, 0.55 + 0.04 * k))
+            touch("touchEnd", (1, 0.8, 0.75))
+            touch("touchEnd", (0, 0.2, 0.25))
+            time.sleep(1.2)  # longer than the pause after which a stroke's end sends the drawing
+            assert driver.execute_script("return window.posts") == 1, "the pinch was sent"
+            assert driver.execute_script(PAD_IMAGE) == drawn, "the pinch left ink on the pad"
+            assert not state(driver)["interim"] and state(driver)["big"] == shown["big"]
+        # One finger draws again afterwards.
+        touch("touchStart", (2, 0.8, 0.2))
+        for y in (0.3, 0.4, 0.5, 0.6):
+            touch("touchMove", (2, 0.8, y))
+        touch("touchEnd", (2, 0.8, 0.6))
+        WebDriverWait(driver, 10).until(lambda d: d.execute_script("return window.posts") == 2)
+        assert min(driver.execute_script(PAD_PIXELS, [(0.8, 0.3), (0.8, 0.5)])) > 128
+
+
+@pytest.mark.slow
+def test_a_thumb_resting_on_the_pad_before_the_finger_draws_is_not_the_pen(server):
+    """A thumb on the pad's edge, down first, became the pen: its dot was drawn and the finger drew nothing."""
+    with chromium(phone=True) as driver:
+        driver.get(server + "/")
+        count_requests(driver)
+        touch, thumb = touch_pad(driver), (1, 0.95, 0.9)
+        touch("touchStart", thumb)
+        time.sleep(0.5)
+        touch("touchStart", thumb, (2, 0.3, 0.2))
+        for y in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8):
+            touch("touchMove", thumb, (2, 0.3, y))
+        touch("touchEnd", (2, 0.3, 0.8))
+        assert wait_for_answer(driver)["error"] == "" and driver.execute_script("return window.posts") == 1
+        lit = driver.execute_script(PAD_PIXELS, [(0.3, y) for y in (0.2, 0.5, 0.8)] + [(0.95, 0.9), (0.6, 0.6)])
+        assert min(lit[:3]) > 128 and max(lit[3:]) == 0, lit  # the finger's line; nothing at the thumb
+        touch("touchEnd", thumb)
+        # A palm down first, then a stylus: the stylus draws.
+        palm = (3, 0.1, 0.95)
+        touch("touchStart", palm)
+        time.sleep(0.5)
+        touch("touchStart", (0.7, 0.2), pen=True)
+        for y in (0.3, 0.4, 0.5, 0.6):
+            touch("touchMove", (0.7, y), pen=True)
+        touch("touchEnd", (0.7, 0.6), pen=True)
+        touch("touchEnd", palm)
+        WebDriverWait(driver, 10).until(lambda d: d.execute_script("return window.posts") == 2)
+        lit = driver.execute_script(PAD_PIXELS, [(0.7, 0.3), (0.7, 0.5), (0.1, 0.95)])
+        assert min(lit[:2]) > 128 and lit[2] == 0, lit
+
+
+@pytest.mark.slow
+def test_the_focused_pad_keeps_space_and_the_arrows_and_lets_other_keys_through(server):
+    """Space and the arrow keys on the focused pad scrolled the page (and the pad from under the pen)."""
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    with chromium(height=500) as driver:
+        driver.get(server + "/")
+        pad = driver.find_element(By.ID, "pad")
+        for key in (Keys.SPACE, Keys.ARROW_DOWN, Keys.ARROW_RIGHT):
+            driver.execute_script("arguments[0].focus()", pad)
+            ActionChains(driver).send_keys(key).perform()
+            time.sleep(0.3)
+            assert driver.execute_script("return window.scrollY") == 0, repr(key)
+        ActionChains(driver).send_keys(Keys.TAB).perform()  # Tab moves on
+        assert driver.switch_to.active_element.get_attribute("id") == "clear"
+        driver.execute_script("arguments[0].focus()", pad)
+        ActionChains(driver).send_keys(Keys.PAGE_DOWN).perform()  # a key the pad does not use scrolls the page
+        WebDriverWait(driver, 5).until(lambda d: d.execute_script("return window.scrollY") > 0)
+
+
+@pytest.mark.slow
+def test_on_a_phone_the_rows_are_picked_one_by_one_with_buttons_a_finger_can_hit(server):
+    """The reading view's rows are 7 px tall on a phone (9 on its side): too thin to tap the one meant."""
+    box = "return document.getElementById(arguments[0]).getBoundingClientRect().toJSON()"
+    with chromium(phone=True) as driver:
+        driver.get(server + "/")
+        assert not driver.find_element(By.ID, "row-down").is_displayed()  # no rows yet, no buttons
+        draw(driver, driver.find_element(By.ID, "pad"), DIGITS["3"])
+        shown = wait_for_answer(driver)
+        decided = int(shown["summary"].split("after row ")[1].split()[0])
+        for width, height in (PHONE, (844, 390)):
+            layout(driver, width, height)
+            assert row_height(driver) < 10
+            for button in ("row-up", "row-down"):
+                size = driver.execute_script(box, button)
+                assert size["width"] >= 44 and size["height"] >= 44, (button, width, size)
+        driver.execute_script("document.getElementById('row-down').scrollIntoView({block: 'center'})")
+        detail = driver.find_element(By.ID, "row-detail")
+        driver.find_element(By.ID, "row-down").click()  # before any pick: the row where it made up its mind
+        assert detail.text.startswith(f"After row {decided}: ")
+        driver.find_element(By.ID, "row-down").click()
+        assert detail.text.startswith(f"After row {decided + 1}: ")
+        for _ in range(3):
+            driver.find_element(By.ID, "row-up").click()
+        assert detail.text.startswith(f"After row {decided - 2}: ")
+        picked = driver.find_elements(By.CSS_SELECTOR, '#reading [aria-selected="true"]')
+        assert [row.get_attribute("data-row") for row in picked] == [str(decided - 2)]
+    with chromium() as driver:  # a mouse picks a row of 10 px: no buttons
+        driver.get(server + "/")
+        draw(driver, driver.find_element(By.ID, "pad"), DIGITS["3"])
+        assert wait_for_answer(driver)["error"] == ""
+        assert not driver.find_element(By.ID, "row-down").is_displayed()
+
+
+def row_height(driver) -> float:
+    return driver.execute_script("return document.querySelector('#reading .row').getBoundingClientRect().height")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("served", ["server", "fashion_server"])
+def test_on_a_phone_on_its_side_the_drawing_hint_is_on_screen(served, request):
+    """At 844x390 the hint under the buttons was below the screen: Fashion-MNIST's "Fill it in" entirely."""
+    hint = "const r = document.getElementById('hint').getBoundingClientRect(); return [r.top, r.bottom, " \
+           "getComputedStyle(document.getElementById('hint')).visibility]"  # fmt: skip
+    with chromium(phone=True) as driver:
+        driver.get(request.getfixturevalue(served) + "/")
+        WebDriverWait(driver, 10).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-info"))
+        for width, height in ((844, 390), (640, 360), (568, 320)):
+            layout(driver, width, height)
+            top, bottom, visibility = driver.execute_script(hint)
+            assert 0 <= top and bottom <= height and visibility == "visible", (width, height, top, bottom)
+        text = driver.find_element(By.ID, "hint").text
+        assert text.startswith("Draw one") and ("Fill it in" in text) == (served == "fashion_server")
+        # On the empty pad: gone once it has ink (the drawing is not under words), back after Clear.
+        draw(driver, driver.find_element(By.ID, "pad"), DIGITS["7"])
+        assert driver.execute_script(hint)[2] == "hidden"
+        driver.find_element(By.ID, "clear").click()
+        assert driver.execute_script(hint)[2] == "visible"
+        layout(driver, *PHONE)  # upright it stays under the pad, with the drawing
+        top, bottom, visibility = driver.execute_script(hint)
+        pad = driver.execute_script("return document.getElementById('pad').getBoundingClientRect().bottom")
+        assert top >= pad and bottom <= PHONE[1] and visibility == "visible"
