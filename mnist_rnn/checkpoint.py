@@ -18,7 +18,8 @@
   (saving there would mark the epoch as validated, and the resumed run would skip its validation): the
   resumed run trains that epoch again and validates it. Under DDP the processes stop together, at the end
   of a training batch (see :meth:`SafeModelCheckpoint._agree_on_a_stop`): a stop during a validation or a
-  test lets it finish first.
+  test lets it finish first. One that a process other than the first had before the stage (while the data and the
+  model were set up) is agreed on as the stage starts (:func:`mnist_rnn.stopping.together`).
 - Lightning resolves ``--ckpt_path last`` only in the *current* run's folder, which a new process has just
   created empty, so it would silently train from scratch; :func:`find_last_checkpoint` looks in the earlier
   run folders instead, for the newest ``last.ckpt`` of a run with the command's settings. Where a SIGKILL
@@ -276,6 +277,10 @@ class SafeModelCheckpoint(ModelCheckpoint):
     on_sanity_check_start = on_test_start = on_predict_start = _on_stage_start
 
     def _catch_sigint(self) -> None:
+        if self._trainer is not None and self._trainer.world_size > 1 and stopping.noted_stop() is not None:
+            # A stop this process had before the stage, noted to be taken with the others (stopping.together):
+            # agreed on as one during the stage is (a sanity check's end, a training batch's start, a test's end).
+            self._stop_requested = True
         if self._previous_sigint is None and threading.current_thread() is threading.main_thread():
             self._previous_sigint = signal.signal(signal.SIGINT, self._on_sigint)
             trainer = self._trainer

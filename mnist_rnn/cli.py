@@ -51,6 +51,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar, Timer, TQD
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.plugins.io import CheckpointIO
+from lightning.pytorch.strategies.launchers.multiprocessing import _MultiProcessingLauncher
 from lightning.pytorch.trainer.states import TrainerStatus
 from lightning.pytorch.utilities import LightningEnum
 
@@ -76,7 +77,7 @@ from mnist_rnn.model import RNNClassifier, not_calibrated
 from mnist_rnn.network import NETWORK_DEFAULTS
 from mnist_rnn.precision import FALLBACK, FULL_PRECISIONS, precision_name, supported_precision
 from mnist_rnn.predictions import PredictionWriter
-from mnist_rnn.process_group import stop_spawned_processes_cleanly
+from mnist_rnn.process_group import LOST_THE_FIRST, lost_a_peer, stop_spawned_processes_cleanly
 from mnist_rnn.tools import expand_home
 from mnist_rnn.user_images import missing, what_is_missing
 
@@ -566,6 +567,9 @@ class MNISTRNNCLI(LightningCLI):
         if not any(isinstance(plugin, CheckpointIO) for plugin in plugins):
             kwargs["plugins"] = [*plugins, AtomicCheckpointIO()]
         trainer = super().instantiate_trainer(**kwargs)
+        spawning = isinstance(trainer.strategy.launcher, _MultiProcessingLauncher)  # its processes: the launcher's
+        if trainer.world_size > 1 and trainer.global_rank != 0 and not spawning:
+            stopping.together()  # ddp's processes other than the first: a stop outside a stage is taken with it
         stop_spawned_processes_cleanly(trainer.strategy)
         _stop_the_rendezvous_at_once(trainer.strategy)
         return trainer
@@ -696,6 +700,19 @@ class MNISTRNNCLI(LightningCLI):
             tell(f"stopped by {signal.Signals(signum).name} at the end of {stage}{then}")
             sys.exit(128 + signum)
 
+    def _stop_together(self) -> None:
+        """Under DDP, between fit and its test (where every process is): the processes agree on a stop that one of
+        them had there, noted and not taken alone (:func:`mnist_rnn.stopping.together`; one during fit's last
+        moments, after the loop's last agreement, by the checkpoint callback), so that all of them stop. Alone,
+        the one stopped left the others in gloo's "Connection closed by peer" traceback, or waiting until
+        Lightning's observer killed the command (exit 137); and a stop after that last agreement was forgotten."""
+        trainer = self.trainer
+        if torch.distributed.is_available() and torch.distributed.is_initialized():  # not ddp_spawn's command
+            noted = stopping.noted_stop() is not None
+            stop = noted or getattr(trainer.checkpoint_callback, "_stop_requested", False) or trainer.received_sigterm
+            if trainer.strategy.reduce_boolean_decision(stop, all=False):
+                trainer._signal_connector.received_sigterm = True
+
     def after_fit(self) -> None:
         """Calibrate the best checkpoint on the validation split (:mod:`mnist_rnn.calibration`), then test it, as
         the lab did, so one command gives the final numbers."""
@@ -712,6 +729,7 @@ class MNISTRNNCLI(LightningCLI):
         # calibrated, and predict, serve and export would give them as they are.
         finish_it = f"calibrate it (calibrate --ckpt_path {best}), then test it (test --ckpt_path {best})"
         finish_it = finish_it if best else "no checkpoint was saved"
+        self._stop_together()
         self._exit_if_stopped("training", f", before the test; {finish_it}")  # after the loop's last check
         stopping.doing(f"after training, before the calibration and the test; {finish_it}")
         left = finish_it
@@ -728,9 +746,11 @@ class MNISTRNNCLI(LightningCLI):
                     part = limit < 1.0 if isinstance(limit, float) else limit * size < calibration.images
                     whole = " (the whole split, not only the part validated)" if part else ""
                     print(f"Calibrated {best}{whole}: {calibration}")
-                trainer.strategy.barrier()
+                trainer.strategy.barrier()  # the others wait for it here; a stop they noted meanwhile is seen below
                 left = f"test it (test --ckpt_path {best})"
                 stopping.doing(f"after the calibration, before the test; test it with --ckpt_path {best}")
+                self._stop_together()
+                self._exit_if_stopped("the calibration", f", before the test; {left}")
             # Saved as fit began: under ddp_spawn that was in the spawned processes, and this process's callback
             # took the run's config.yaml for an earlier run's ("holds an earlier run ... mixed there").
             for callback in trainer.callbacks:
@@ -880,6 +900,9 @@ def main(args: ArgsType = None) -> None:
         except Exception as error:
             lost = _process_lost_its_peers(error)
             if lost and not os.environ.get("MNIST_RNN_DEBUG"):
+                noted = stopping.noted_stop()
+                if noted is not None:  # stopped too (Ctrl+C): the first process's line says so
+                    sys.exit(128 + noted)
                 print(f"mnist-rnn: error: {lost}", file=sys.stderr)
                 sys.exit(1)
             message = known_failure(error)
@@ -1440,13 +1463,9 @@ def _process_lost_its_peers(error: Exception) -> str | None:
     from lightning.fabric.utilities.rank_zero import rank_zero_only
 
     rank = getattr(rank_zero_only, "rank", 0)
-    dist_error = getattr(torch.distributed, "DistError", ())  # absent from a torch built without distributed
-    closed = isinstance(error, dist_error) or (
-        isinstance(error, RuntimeError) and "Connection closed by peer" in str(error)  # gloo's, in a collective
-    )
-    if rank == 0 or not closed:
+    if rank == 0 or not lost_a_peer(error):
         return None
-    return f"process {rank} of the run stopped: the first process ended before it (its own message, if any, says why)"
+    return LOST_THE_FIRST.format(rank=rank)
 
 
 def _lightnings_complaint(error: Exception) -> bool:

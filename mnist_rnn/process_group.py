@@ -68,6 +68,19 @@ def _destroy() -> None:
         torch.distributed.destroy_process_group()
 
 
+LOST_THE_FIRST = (
+    "process {rank} of the run stopped: the first process ended before it (its own message, if any, says why)"
+)
+
+
+def lost_a_peer(error: BaseException) -> bool:
+    """Whether ``error`` is torch.distributed's for a connection to another process of the run that closed: that
+    process ended (gloo says "Connection closed by peer" in a collective, "Connection reset by peer" in a read)."""
+    dist_error = getattr(torch.distributed, "DistError", ())  # absent from a torch built without distributed
+    text = str(error) if isinstance(error, RuntimeError) else ""
+    return isinstance(error, dist_error) or "Connection closed by peer" in text or "Connection reset by peer" in text
+
+
 class _StoppedBySignal(NamedTuple):
     """What the first spawned process hands back instead of its results when a signal stopped the stage."""
 
@@ -138,6 +151,8 @@ class StoppableSpawnLauncher(_MultiProcessingLauncher):
         does elsewhere on an exception (the callbacks' ``on_exception``, the Trainer's teardown); a stop ends it
         with status 0, and the first process hands the command the stop's exit status."""
         stopping.doing(self.doing)
+        if process_idx != 0:  # a stop outside the stage is taken with the first process (stopping.together)
+            stopping.together()
         with stopping.stop_handlers():
             try:
                 super()._wrapping_function(process_idx, trainer, function, args, kwargs, return_queue, global_states)
@@ -152,6 +167,13 @@ class StoppableSpawnLauncher(_MultiProcessingLauncher):
                         exception.say()
                 elif isinstance(exception, SIGTERMException):  # the checkpoint callback saved and said so
                     status = exception.code if isinstance(exception.code, int) else 128 + signal.SIGTERM
+                elif process_idx != 0 and lost_a_peer(exception):
+                    # The first process ended outside the stage (stopped: its line says so, and it hands the command
+                    # the status) while this one waited for it: its traceback, through torch's spawn, ended the
+                    # command with status 1. Stopped too (Ctrl+C, a stop passed on by the command): nothing to add.
+                    if stopping.noted_stop() is None:
+                        print(f"mnist-rnn: error: {LOST_THE_FIRST.format(rank=process_idx)}", file=sys.stderr)
+                    return
                 else:
                     raise
         # Status 0: a non-zero one makes the command's process end the others at once, maybe in their save.

@@ -3,7 +3,8 @@
 While a Trainer runs a stage, Lightning's SIGTERM handler and :class:`~mnist_rnn.checkpoint.SafeModelCheckpoint`'s
 SIGINT handler are in place: they let the batch finish, save ``last.ckpt`` and say so. Before and after
 (parsing, preparing the data, restoring a checkpoint, between ``fit`` and its test) the handler here raises
-:class:`Stopped`, which ``main`` turns into the line and the exit status. Python's own default would end
+:class:`Stopped`, which ``main`` turns into the line and the exit status; in a DDP process other than the first, it
+notes the stop, for the processes to take together (:func:`together`). Python's own default would end
 SIGINT in a traceback and exit 1, and SIGTERM in a silent death.
 
 It is installed first thing (``mnist_rnn/__main__.py``, before torch is imported) and imports nothing
@@ -28,6 +29,9 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _doing = "before any work started; nothing was written"
 # The line's end for a second stop, which ends the command at once, after the first one's save.
 SECOND_STOP = "a second time: stopped at once; the checkpoints written before are kept"
+# In a process of a multi-process run other than the first (see :func:`together`): the stop signals noted outside
+# a Trainer's stage, not raised. None: raised, as in a run of one process.
+_noted: list[int] | None = None
 
 
 class Stopped(BaseException):
@@ -72,7 +76,32 @@ def raise_stopped(signum: int, frame: FrameType | None) -> None:
     the stop itself, after the batch, so this one must not raise in the middle of it.
     """
     if signal.getsignal(signum) is raise_stopped:
+        if _noted is not None:
+            _noted.append(signum)
+            return
         raise Stopped(signum)
+
+
+def together() -> None:
+    """From now on, in this process, :func:`raise_stopped` notes a stop instead of raising it: the process is one of
+    a multi-process run's (DDP) other than the first, and outside a Trainer's stage it stops only with the others,
+    where all of them agree on it (at the stage's start, :class:`~mnist_rnn.checkpoint.SafeModelCheckpoint`; between
+    fit and its test, the CLI's ``after_fit``). Stopped alone, it left the others waiting for it in a collective:
+    gloo's "Connection closed by peer" traceback, Lightning's SIGKILL of the command (exit 137), or, under
+    ``ddp_spawn``, a wait for good. The first process stops at once, as a run of one does: the others read its
+    departure as the stop (:func:`noted_stop`)."""
+    global _noted
+    if _noted is None:
+        _noted = []
+
+
+def noted_stop() -> int | None:
+    """The first stop signal noted since :func:`together` (or since the last call), or None; forgotten here."""
+    if not _noted:
+        return None
+    signum = _noted[0]
+    _noted.clear()
+    return signum
 
 
 def exit_at_once(signum: int, frame: FrameType | None) -> None:

@@ -1,5 +1,5 @@
 """Lightning classes that fail or wait on purpose: a model for the tests of the NaN stop, a callback whose
-package is missing, a callback that holds a run until it is stopped (kept apart from tests/helpers.py, which the
+package is missing, callbacks that hold a run until it is stopped (kept apart from tests/helpers.py, which the
 image tests import: this one needs Lightning)."""
 
 from __future__ import annotations
@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from pathlib import Path
 
 from lightning.pytorch import Callback
 
@@ -48,6 +49,29 @@ class HoldAfterAValidation(Callback):
             return
         deadline = time.monotonic() + 120
         while not trainer.received_sigterm and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+
+class HoldOutsideTheStage(Callback):
+    """In the process of a multi-process run whose global rank is ``HOLD_RANK`` (environment), in fit's ``setup``
+    or ``teardown`` hook (``HOLD_AT``), outside the stage's own signal handlers: write ``held-PID`` in the working
+    folder and wait until the test removes it (at most two minutes). A test then signals a process outside a
+    Trainer's stage whatever the machine's speed; elsewhere it does nothing."""
+
+    def setup(self, trainer, pl_module, stage) -> None:
+        self._hold(trainer, "setup", stage)
+
+    def teardown(self, trainer, pl_module, stage) -> None:
+        self._hold(trainer, "teardown", stage)
+
+    def _hold(self, trainer, hook: str, stage: str) -> None:
+        held_here = os.environ.get("HOLD_AT") == hook and os.environ.get("HOLD_RANK") == str(trainer.global_rank)
+        if stage != "fit" or not held_here:
+            return
+        held = Path(f"held-{os.getpid()}")
+        held.touch()
+        deadline = time.monotonic() + 120
+        while held.exists() and time.monotonic() < deadline:
             time.sleep(0.05)
 
 

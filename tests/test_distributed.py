@@ -279,6 +279,61 @@ def test_a_stop_ends_a_ddp_spawn_fit_after_saving_last(fake_data_dir, tmp_path, 
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize(
+    ("strategy", "hold_at", "held_rank"),
+    [("ddp", "setup", 1), ("ddp_spawn", "setup", 1), ("ddp", "teardown", 0)],
+    ids=["ddp, setting up", "ddp_spawn, setting up", "ddp, the calibration after fit"],
+)
+def test_a_sigterm_to_one_ddp_process_outside_a_stage_stops_all(fake_data_dir, tmp_path, strategy, hold_at, held_rank):
+    """A SIGTERM to one of the processes but the first outside a Trainer's stage (while the data and the model are
+    set up, or between fit and its test, while the first process calibrates) stopped it alone: the first, waiting
+    for it in a collective, ended in gloo's "Connection closed by peer" traceback (status 1) or was killed by
+    Lightning's observer (137); under ddp_spawn it waited for good. Its line said "before the calibration" after the
+    calibration was done. The processes now stop together: one line, status 143, the checkpoints written kept."""
+    args = [
+        "fit", *data_args(fake_data_dir), "--model.hidden_size", "16", "--trainer.max_epochs", "1",
+        "--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.strategy", strategy, *QUIET,
+        "--trainer.callbacks", "tests.nan_model.HoldOutsideTheStage",
+    ]  # fmt: skip
+    env = {"HOLD_AT": hold_at, "HOLD_RANK": str(held_rank)}
+    run = cli_subprocess(args, tmp_path, extra_env=env, start_new_session=True)
+
+    def second() -> int:  # the process of rank 1: the one held, or ddp's command line started by the first
+        if held_rank == 1:
+            return int(held.name.removeprefix("held-"))
+        return next(pid for pid, (parent, command) in processes().items() if parent == run.pid and b"fit" in command)
+
+    try:
+        deadline = time.monotonic() + 180
+        while not (held := next(tmp_path.glob("held-*"), None)):
+            assert run.poll() is None and time.monotonic() < deadline, (tmp_path / "run.log").read_text()
+            time.sleep(0.05)
+        time.sleep(0.5 if held_rank == 1 else 1)  # held; or, while the first is held, waiting for it
+        os.kill(second(), signal.SIGTERM)
+        time.sleep(0.5)
+        held.unlink()
+        status = run.wait(timeout=90)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"the {strategy} fit went on after the SIGTERM:\n{run.log_path.read_text()}") from None
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+            run.wait()
+    log = (tmp_path / "run.log").read_text()
+    assert status == 128 + signal.SIGTERM, log
+    assert log.count("mnist-rnn: stopped by") == 1 and "Traceback" not in log and "mnist-rnn: error" not in log, log
+    checkpoints = tmp_path / "lightning_logs" / "version_0" / "checkpoints"
+    if hold_at == "setup":
+        assert "mnist-rnn: stopped by SIGTERM during the sanity check, before any training; no checkpoint" in log
+        assert not list(tmp_path.rglob("*.ckpt"))
+    else:  # the first saw the stop before its calibration, or (noted as it waited for the first) after it
+        stopped = r"mnist-rnn: stopped by SIGTERM at the end of (training|the calibration), before the test; "
+        assert re.search(stopped + r"(calibrate|test) it \(", log), log
+        assert ("Calibrated" in log) == ("at the end of the calibration" in log) and "Test accuracy" not in log, log
+        assert (checkpoints / "last.ckpt").is_file() and len(list(checkpoints.glob("best-*.ckpt"))) == 1
+
+
+@pytest.mark.slow
 def test_sigterm_ends_a_fit_waiting_for_the_other_nodes(fake_data_dir, tmp_path):
     """--trainer.num_nodes 2 on one machine waits in torch's rendezvous (in C++, 30 minutes), where no Python
     handler runs: SIGTERM and Ctrl+C did nothing. There the system's own action ends it; nothing is written yet."""
@@ -339,3 +394,21 @@ def test_ddp_processes_agree_on_a_stop_at_the_start_of_a_training_batch():
     checking = TwoProcessTrainer(other_stops=True, sanity_checking=True)
     with pytest.raises(SIGTERMException):
         other.on_validation_end(checking, None)
+
+
+def test_a_ddp_process_but_the_first_notes_a_stop_outside_a_stage_and_agrees_on_it_as_the_stage_starts(monkeypatch):
+    """Stopped alone while the data and the model were set up, it left the first process waiting for it in a
+    collective (gloo's traceback, or exit 137); the stop is noted, then agreed on as the stage starts."""
+    from mnist_rnn import stopping
+
+    monkeypatch.setattr(stopping, "_noted", None)  # as in a run of one process, until together()
+    stopping.together()
+    with stopping.stop_handlers():
+        signal.raise_signal(signal.SIGTERM)  # noted, not raised
+    callback = SafeModelCheckpoint()
+    callback._trainer = trainer = TwoProcessTrainer(other_stops=False)
+    callback._previous_sigint = signal.getsignal(signal.SIGINT)  # its handlers as installed for the stage
+    callback.on_sanity_check_start(trainer, None)
+    assert stopping.noted_stop() is None  # taken by the stage
+    callback._agree_on_a_stop(trainer)  # as the sanity check's end does
+    assert trainer.received_sigterm and trainer.calls == [True]
