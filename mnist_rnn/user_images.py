@@ -317,6 +317,8 @@ def _glob(pattern: str, unreadable: list[tuple[Path, OSError]]) -> list[Path]:
     below that cannot be listed, which the glob passes over in silence, are added to ``unreadable``."""
     pattern = _any_case_suffix(pattern)
     parts = Path(pattern).parts
+    if parts and parts[-1] == "**":  # 'DIR/**' as a shell's globstar has it: every file below, on every Python
+        parts = (*parts, "*")  # (pathlib's own '**' at the end names folders alone before 3.13, files too from it)
     if "**" not in parts:  # no recursion; a '**' inside a name is a '*' to glob
         return [Path(path) for path in glob.glob(pattern)]
     first = next(index for index, part in enumerate(parts) if glob.has_magic(part))

@@ -255,9 +255,17 @@ def test_a_read_only_storage_or_a_missing_driver_is_one_line(fake_data_dir, in_t
     assert "allow writing to the file and its folder, or pass another --storage" in err
     for module in ("psycopg", "psycopg2", "MySQLdb"):
         monkeypatch.setitem(sys.modules, module, None)  # not installed, whatever this machine has
+    # A bare postgresql:// is psycopg 3 with SQLAlchemy 2.1, psycopg2 with 2.0 (the newest on Python 3.10)
+    from sqlalchemy.engine import make_url
+
+    bare = {
+        "psycopg": 'postgresql:// needs psycopg: pip install "psycopg[binary]" (or postgresql+psycopg2:// with pip '
+        "install psycopg2-binary)",
+        "psycopg2": "postgresql:// needs psycopg2: pip install psycopg2-binary (or postgresql+psycopg:// with pip "
+        'install "psycopg[binary]")',
+    }
     advice = {
-        "postgresql://u:SECRET@localhost/db": 'postgresql:// needs psycopg: pip install "psycopg[binary]" (or '
-        "postgresql+psycopg2:// with pip install psycopg2-binary)",
+        "postgresql://u:SECRET@localhost/db": bare[make_url("postgresql://").get_dialect().driver],
         "postgresql+psycopg2://u@localhost/db": "postgresql+psycopg2:// needs psycopg2: pip install psycopg2-binary",
         "mysql://u@localhost/db": "mysql:// needs mysqldb: pip install mysqlclient (or mysql+pymysql:// with pip "
         "install PyMySQL, which needs no compiler)",
