@@ -75,8 +75,8 @@ class Calibration:
 
     @property
     def few_images(self) -> str:
-        """A note when the split is too small for a steady temperature (20 images fitted 0.81 where 5,000 fit
-        0.56, without a word), else ""."""
+        """A note when the split is too small for a steady temperature (one fitted on a few dozen images was
+        reported as one fitted on thousands), else ""."""
         if self.images >= STEADY_FIT_IMAGES:
             return ""
         return (
