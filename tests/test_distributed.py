@@ -182,11 +182,18 @@ def test_ddp_spawn_fits_and_validates_to_the_end(fake_data_dir, tmp_path):
 
 
 def signal_when(
-    run, ready: Callable[[], bool], signum: int, timeout: float, hung: str, to: Callable[[], int] | None = None
+    run,
+    ready: Callable[[], bool],
+    signum: int,
+    timeout: float,
+    hung: str,
+    to: Callable[[], int] | None = None,
+    then: Callable[[], None] | None = None,
 ) -> int:
     """Once ``ready()`` (within 3 minutes) and a second more, send ``signum`` to the run's process group, as a
-    terminal's Ctrl+C does (or to the process ``to()`` names), and return its exit status; a run still going
-    ``timeout`` seconds later fails the test with ``hung``. The group is killed at the end, whatever happened."""
+    terminal's Ctrl+C does (or to the process ``to()`` names), call ``then()`` if given, and return its exit
+    status; a run still going ``timeout`` seconds later fails the test with ``hung``. The group is killed at the
+    end, whatever happened."""
     try:
         deadline = time.monotonic() + 180
         while not ready():
@@ -197,6 +204,8 @@ def signal_when(
             os.killpg(run.pid, signum)
         else:
             os.kill(to(), signum)
+        if then is not None:
+            then()
         return run.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         raise AssertionError(hung) from None
@@ -298,27 +307,22 @@ def test_a_sigterm_to_one_ddp_process_outside_a_stage_stops_all(fake_data_dir, t
     env = {"HOLD_AT": hold_at, "HOLD_RANK": str(held_rank)}
     run = cli_subprocess(args, tmp_path, extra_env=env, start_new_session=True)
 
+    def held() -> Path | None:  # the file of the process held (HoldOutsideTheStage), once it is
+        return next(tmp_path.glob("held-*"), None)
+
     def second() -> int:  # the process of rank 1: the one held, or ddp's command line started by the first
         if held_rank == 1:
-            return int(held.name.removeprefix("held-"))
+            return int(held().name.removeprefix("held-"))
         return next(pid for pid, (parent, command) in processes().items() if parent == run.pid and b"fit" in command)
 
-    try:
-        deadline = time.monotonic() + 180
-        while not (held := next(tmp_path.glob("held-*"), None)):
-            assert run.poll() is None and time.monotonic() < deadline, (tmp_path / "run.log").read_text()
-            time.sleep(0.05)
-        time.sleep(0.5 if held_rank == 1 else 1)  # held; or, while the first is held, waiting for it
-        os.kill(second(), signal.SIGTERM)
+    def let_it_go() -> None:  # the held process goes on, to where the processes agree on the stop
         time.sleep(0.5)
-        held.unlink()
-        status = run.wait(timeout=90)
-    except subprocess.TimeoutExpired:
-        raise AssertionError(f"the {strategy} fit went on after the SIGTERM:\n{run.log_path.read_text()}") from None
-    finally:
-        if run.poll() is None:
-            os.killpg(run.pid, signal.SIGKILL)
-            run.wait()
+        held().unlink()
+
+    # The signal while one process is held; to the second while it waits for the first, held.
+    ready = lambda: held() is not None  # noqa: E731
+    hung = f"the {strategy} fit went on after the SIGTERM"
+    status = signal_when(run, ready, signal.SIGTERM, timeout=90, hung=hung, to=second, then=let_it_go)
     log = (tmp_path / "run.log").read_text()
     assert status == 128 + signal.SIGTERM, log
     assert log.count("mnist-rnn: stopped by") == 1 and "Traceback" not in log and "mnist-rnn: error" not in log, log
