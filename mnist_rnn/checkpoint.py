@@ -123,6 +123,12 @@ WEIGHTS_ONLY = (
 )
 
 
+def calibrate_then_test(best: str | Path) -> str:
+    """The commands that finish a best checkpoint that training left uncalibrated and untested, as a stop's line
+    and fit's advice give them: "(calibrate --ckpt_path BEST), then test it (test --ckpt_path BEST)"."""
+    return f"(calibrate --ckpt_path {best}), then test it (test --ckpt_path {best})"
+
+
 class SafeModelCheckpoint(ModelCheckpoint):
     """ModelCheckpoint that keeps ``last.ckpt`` current, saves it when stopped, and says how to resume.
 
@@ -393,8 +399,7 @@ class SafeModelCheckpoint(ModelCheckpoint):
                     best = self.best_model_path or self.last_model_path
                     outcome = (
                         f"stopped by {name} at the end of epoch {done}, the last: training is done, saved "
-                        f"{self.last_model_path}; calibrate {best} (calibrate --ckpt_path {best}), then test it "
-                        f"(test --ckpt_path {best})"
+                        f"{self.last_model_path}; calibrate {best} {calibrate_then_test(best)}"
                     )
                 else:
                     outcome = f"stopped by {name} at the end of epoch {done}, step {trainer.global_step}; {resume}"

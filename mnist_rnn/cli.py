@@ -61,6 +61,7 @@ from mnist_rnn.checkpoint import (
     AtomicCheckpointIO,
     OneOf,
     SafeModelCheckpoint,
+    calibrate_then_test,
     check_checkpoint,
     checkpoint_named,
     load_keys,
@@ -727,7 +728,7 @@ class MNISTRNNCLI(LightningCLI):
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
         # Stopped before the calibration, the best checkpoint still has T = 1: its probabilities are not yet
         # calibrated, and predict, serve and export would give them as they are.
-        finish_it = f"calibrate it (calibrate --ckpt_path {best}), then test it (test --ckpt_path {best})"
+        finish_it = f"calibrate it {calibrate_then_test(best)}"
         finish_it = finish_it if best else "no checkpoint was saved"
         self._stop_together()
         self._exit_if_stopped("training", f", before the test; {finish_it}")  # after the loop's last check
