@@ -646,11 +646,10 @@ def _digit_regions(
     and makes the picture one of several digits. A frame drawn round the digit (see FRAMED_SIZE) is left out,
     and the digit is searched for among the regions it encloses alone; so is a line under it (UNDERLINE).
     """
-    labels, count = ndimage.label(ink > WEAK * peak, EIGHT_NEIGHBOURS)
+    labels, count = ndimage.label(_cut_from_the_edge(ink > WEAK * peak, ink, peak), EIGHT_NEIGHBOURS)
     if count == 0:
         return None
-    edge = np.zeros(count + 1, dtype=bool)
-    edge[np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])] = True
+    edge = _on_the_edge(labels, count)
     # The ink's strength is judged among the regions clear of the edge, as a black scanner fill or a dark
     # table is often darker than a pencil's stroke; unless all they hold is faint (smudges beside a digit
     # that touches the edge).
@@ -743,6 +742,47 @@ def _digit_regions(
     left_out += [k for k in digit - {main} if _underlines(labels, k, [boxes[d] for d in digit - {k}], boxes[k])]
     keep = [k for k in keep if k not in left_out]
     return np.isin(labels, [main, *keep]), bool(other_digits), np.isin(labels, left_out) if left_out else None
+
+
+def _on_the_edge(labels: np.ndarray, count: int) -> np.ndarray:
+    """For each label of ``labels`` (0 to ``count``), whether its region reaches the picture's edge."""
+    edge = np.zeros(count + 1, dtype=bool)
+    edge[np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])] = True
+    return edge
+
+
+def _cut_from_the_edge(mask: np.ndarray, ink: np.ndarray, peak: float) -> np.ndarray:
+    """``mask`` with the hairlines cut off that join a stroke to the picture's edge: a ruled page's lines
+    through a digit (or the thin edge of a shadow across it) made it one region with them, from edge to edge,
+    which was dropped as a hairline (a marker's 4 on a ruled page read as blank) or kept as the digit, lines
+    and all (a 4 read as a 2). A region reaching the edge is opened (a 3x3 square: a stroke as wide survives,
+    a line one or two pixels wide does not); where a piece of what is left clear of the edge holds at least half
+    of the region's ink (its weight, as in :func:`_digit_regions`), what is left clear of the edge is the region,
+    its hairlines gone. (Not where only the bits of a fine pen's digit are left, none of them as heavy.) A digit
+    cropped tightly, or a table's edge, is thick where it meets the edge: left as it is."""
+    labels, count = ndimage.label(mask, EIGHT_NEIGHBOURS)
+    edge = _on_the_edge(labels, count)
+    edge[0] = False
+    touching = edge[labels]
+    if not touching.any():
+        return mask
+    opened = ndimage.binary_opening(touching, EIGHT_NEIGHBOURS)
+    pieces, found = ndimage.label(opened, EIGHT_NEIGHBOURS)
+    excess = (np.clip(ink - STRONG * peak, 0, None) ** 2).ravel()
+    weight = np.bincount(labels.ravel(), weights=excess, minlength=count + 1)
+    clear = ~_on_the_edge(pieces, found)
+    clear[0] = False
+    # Each piece lies within one region (an opening only takes pixels away): the region of its pixels.
+    region_of = np.zeros(found + 1, dtype=np.int64)
+    region_of[pieces.ravel()] = labels.ravel()
+    piece_weight = np.bincount(pieces.ravel(), weights=excess, minlength=found + 1)
+    kept = np.flatnonzero(clear)
+    heaviest = np.zeros(count + 1)
+    np.maximum.at(heaviest, region_of[kept], piece_weight[kept])
+    split = edge & (weight > 0) & (heaviest >= weight / 2)
+    if not split.any():
+        return mask
+    return np.where(split[labels], clear[pieces], mask)
 
 
 def _underlines(labels: np.ndarray, k: int, others: list[_Box], box: _Box) -> bool:

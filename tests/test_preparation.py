@@ -525,6 +525,23 @@ def test_a_digit_on_a_page_with_a_shadow_is_found(at):
     assert not prepared.blank and close(prepared.pixels, mnist_style(4)) < 0.03
 
 
+@pytest.mark.parametrize("digit", [1, 4, 7, 9])
+@pytest.mark.parametrize("shadow", [False, True], ids=["lit", "shadow"])
+def test_a_digit_written_across_a_ruled_pages_lines_is_found(digit, shadow):
+    """A marker's digit in blue ink on a ruled page photographed close up (its lines 4 pixels wide in 1008): the
+    lines through the digit made it one region with them, from edge to edge, dropped as a hairline ("no digit
+    found", every digit here) or kept as the digit, lines and all."""
+    page = Image.new("RGB", (1008, 756), (245, 245, 240))
+    draw = ImageDraw.Draw(page)
+    for y in range(40, 756, 48):
+        draw.line((0, y, 1008, y), fill=(150, 180, 220), width=4)
+    ink = np.asarray(render_digit(digit, canvas=(1008, 756), size=360, at=(380, 180), ink=255, paper=0))
+    ink = (ink.astype(np.float32) / 255)[..., None]
+    photo = np.asarray(in_uneven_light(page, shadow), dtype=np.float32) * (1 - ink) + np.array([20, 40, 150]) * ink
+    prepared = prepare(Image.fromarray(photo.astype(np.uint8)))
+    assert not prepared.blank and close(prepared.pixels, mnist_style(digit)) < 0.05
+
+
 def fine_pen_seven(width: int) -> Image.Image:
     """A 7 written with a pen ``width`` pixels wide on a 900x900 page (the 7 600 pixels tall), as a drawing app
     saves it: one flat grey for the paper. Strokes under 3% of the digit's longer side (18 pixels here) are

@@ -244,6 +244,27 @@ def test_a_json_upload_in_base64_or_as_a_data_url_answers_like_the_raw_body(serv
     assert json.loads(body)["prepared"] == raw["prepared"]
 
 
+@pytest.mark.parametrize(
+    "content_type", ["application/x-www-form-urlencoded", "text/plain", "application/octet-stream", ""]
+)
+@pytest.mark.parametrize("wrapped", [False, True], ids=["one-line", "76-columns"])
+def test_a_body_of_nothing_but_the_files_base64_is_read_as_the_file(content_type, wrapped):
+    """`curl -d "$(base64 -w0 digit.png)"` and `base64 digit.png | curl --data-binary @-` send the file's base64
+    alone: refused as "not a PNG, JPEG, ..." file, or told that curl -d had dropped a file's line breaks."""
+    from mnist_rnn.serve.http import upload_bytes
+
+    data = encode(render_digit(4, canvas=(120, 120), size=90, ink=0, paper=255), "PNG")
+    text = base64.encodebytes(data) if wrapped else base64.b64encode(data)
+    headers = [(b"content-type", content_type.encode())] if content_type else []
+    scope = {"type": "http", "method": "POST", "path": "/predict", "headers": headers, "query_string": b""}
+    assert asyncio.run(upload_bytes(scope, text)) == data
+    # Base64 of what is no image stays the body it is (refused as no image, as before); a file stays the file.
+    assert asyncio.run(upload_bytes(scope, base64.b64encode(b"my notes, not a picture"))) == base64.b64encode(
+        b"my notes, not a picture"
+    )
+    assert asyncio.run(upload_bytes(scope, data)) == data
+
+
 def test_json_is_read_whatever_its_content_type_and_base64_in_either_alphabet(server):
     """curl -d @body.json sends JSON as a form, some clients as text/plain; URL-safe base64 without padding is
     what Python's urlsafe_b64encode and JWT-style code give."""

@@ -15,6 +15,7 @@ import base64
 import io
 import json
 import logging
+import re
 import urllib.parse
 import warnings
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -221,6 +222,32 @@ def base64_image(encoded: str, what: str = "the 'image' field") -> bytes:
         raise RequestError(400, f"{what} is not base64 ({first_line(error)})") from error
 
 
+# Base64 text, its line breaks taken out (either alphabet, padded or not); no image file is such text, since each
+# format's first bytes are not.
+BASE64_TEXT = re.compile(rb"[A-Za-z0-9+/_-]+={0,2}")
+BASE64_START = re.compile(rb"[A-Za-z0-9+/_-]{16}")  # how such a body begins (an image file's base64 is longer)
+
+
+def starts_as_base64(body: bytes) -> bool:
+    """Whether ``body`` begins as base64 text does: a file's own bytes do not (checked before any copying)."""
+    return BASE64_START.fullmatch(body.lstrip()[:16]) is not None
+
+
+def bare_base64_image(body: bytes) -> bytes | None:
+    """The image file of a body that is nothing but the file's base64, or None when it is not one: what
+    ``base64 digit.png | curl --data-binary @- URL`` and ``curl -d "$(base64 -w0 digit.png)" URL`` send. It was
+    refused as "not a PNG, JPEG, ..." file, or told that curl -d had dropped a file's line breaks. Taken when it
+    decodes to a file that starts as an image file does (:func:`mnist_rnn.user_images.format_by_signature`)."""
+    text = b"".join(body.split())
+    if not BASE64_TEXT.fullmatch(text):
+        return None
+    try:
+        picture = base64_image(text.decode("ascii"), "the body")
+    except RequestError:
+        return None
+    return picture if format_by_signature(picture) is not None else None
+
+
 def is_image_form(content_type: str, body: bytes) -> bool:
     """Whether ``body`` is a URL-encoded form whose field ``image`` holds the picture in base64 (no image file
     starts with "image=")."""
@@ -312,7 +339,9 @@ async def upload_bytes(scope: Scope, body: bytes) -> bytes:
     if is_image_form(content_type, body):
         return checked_size(await anyio.to_thread.run_sync(form_image, body), "picture (in base64)")
     if not content_type.startswith("multipart/form-data"):
-        return checked_size(body)
+        # In a thread, as the JSON's base64 is decoded, and only for a body that begins as base64 text.
+        picture = await anyio.to_thread.run_sync(bare_base64_image, body) if starts_as_base64(body) else None
+        return checked_size(body) if picture is None else checked_size(picture, "picture (in base64)")
     try:
         form = await request.form(max_files=1, max_fields=16, max_part_size=MAX_BYTES)
     except Exception as error:  # HTTPException: Starlette's wrapping inside an app
