@@ -1,6 +1,6 @@
 """Pictures the digit search once got wrong, measured on this checkout and, with ``--old``, another version.
 
-Fourteen sets, made here from one seed, each with what is counted:
+Fifteen sets, made here from one seed, each with what is counted:
 
 - ``grey_sheet``: a small printed digit (10-24% of the sheet's shorter side) on grey recycled paper lying
   on a white table, photographed: the sheet is darker than the table, so the background's opening leaves
@@ -29,6 +29,10 @@ Fourteen sets, made here from one seed, each with what is counted:
   the line 6-30% of the digit's height under it and reaching past it by up to a fifth: read right.
 - ``noisy_paper``: 300 MNIST test digits (6,000-6,299) written on paper in uneven light, photographed in the
   dark: a JPEG 100-1000 pixels tall, the digit 40-70% of it, under sensor noise of 20-100 (of 255): read right.
+- ``ruled_photo``: 300 MNIST test digits (6,300-6,599) written with a marker in blue or dark ink across the
+  lines of a ruled page (lines 2 pixels wide) in uneven light, half with a shadow, a JPEG of 1000x750 or
+  750x1000, the digit 35-70% of its shorter side: read right (the lines through the digit once made it one
+  region with them, from edge to edge).
 - ``speck_in_loop``: the control, 300 MNIST test 0s, 6s, 8s and 9s (from 4,000 on) drawn on the page with
   a dot in their largest loop (10-30% of the loop's width, clear of its strokes): read right.
 
@@ -216,6 +220,20 @@ def noisy_paper(digit: np.ndarray, rng: np.random.Generator) -> Image.Image:
     return to_image(sensor_noise(pixels, rng, rng.uniform(20, 100)))
 
 
+def ruled_photo(digit: np.ndarray, rng: np.random.Generator) -> Image.Image:
+    """An MNIST digit (28x28) written with a marker across the lines of a ruled page filling the photo."""
+    size = PHOTO if rng.random() < 0.5 else PHOTO[::-1]
+    pixels = paper_photo(rng, ruled=True, shadow=bool(rng.random() < 0.5), size=size)
+    side = int(min(size) * rng.uniform(0.35, 0.7))
+    large = np.asarray(Image.fromarray(digit).resize((side, side), Image.Resampling.BICUBIC), dtype=np.float32)
+    ink = np.clip(large / 255, 0, 1)[..., None]
+    top, left = int(rng.integers(0, size[1] - side + 1)), int(rng.integers(0, size[0] - side + 1))
+    colour = np.array([[20, 40, 150], [30, 30, 40]][int(rng.integers(2))], dtype=np.float32)
+    part = pixels[top : top + side, left : left + side]
+    part[:] = part * (1 - ink) + colour * ink
+    return to_image(pixels)
+
+
 def on_the_pad(drawing: np.ndarray, rng: np.random.Generator) -> Image.Image:
     """A drawing (float in [0, 1], at most CANVAS pixels) as the page posts its pad: white on black, RGBA."""
     pad = np.zeros((CANVAS, CANVAS), dtype=np.float32)
@@ -310,6 +328,7 @@ SETS = (
     "framed_photo",
     "framed_canvas",
     "noisy_paper",
+    "ruled_photo",
     "speck_in_loop",
     "underlined_canvas",
 )
@@ -382,6 +401,10 @@ def write_sets(root: Path, data_dir: str, seed: int, chosen: tuple[str, ...] = S
         rng = np.random.default_rng([seed, 14])
         for index in range(6000, 6300):
             save("noisy_paper", noisy_paper(digits[index], rng), [int(labels[index])], "jpg")
+    if "ruled_photo" in chosen:
+        rng = np.random.default_rng([seed, 15])
+        for index in range(6300, 6600):
+            save("ruled_photo", ruled_photo(digits[index], rng), [int(labels[index])], "jpg")
     if "speck_in_loop" in chosen:
         rng = np.random.default_rng([seed, 12])
         looped = (index for index in range(4000, len(digits)) if labels[index] in (0, 6, 8, 9))
