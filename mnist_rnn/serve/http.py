@@ -351,12 +351,14 @@ async def upload_bytes(scope: Scope, body: bytes) -> bytes:
         raise RequestError(400, f"not a readable multipart upload ({problem})") from error
     try:
         upload = form.get("file")
+        if upload is None:
+            # The one file of a form that names its field otherwise (requests' files={"image": f}, an HTML form's
+            # <input type="file" name="digit">): the form holds at most one (max_files), so it is the picture.
+            upload = next((value for _, value in form.multi_items() if isinstance(value, UploadFile)), None)
         if upload is None and _cut_short(request.headers.get("content-type", ""), body):  # as sent: not lowered
             raise RequestError(400, "the multipart upload was cut short: it ends before its closing boundary")
         if upload is None:
-            raise RequestError(
-                400, "multipart upload without a field named 'file' (send the image in the field 'file')"
-            )
+            raise RequestError(400, "multipart upload without a file (send the image as a file in the field 'file')")
         if not isinstance(upload, UploadFile):
             # A part without a file name is a text field to Starlette, its bytes decoded as UTF-8 (an image's
             # broken): requests' files={"file": (None, data)} and httpx's ("", data) send it so. So is one named
