@@ -489,6 +489,8 @@ def find_last_checkpoint(
     newest = candidates[0]
     differences = setting_differences(settings, saved[newest])
     listed = ", ".join(f"{key}={saved!r} (this command: {ours!r})" for key, ours, saved in differences[:3])
+    if len(differences) > 3:  # said, so that whoever changes the three named is not refused again for a fourth
+        listed += f" and {len(differences) - 3} other setting{'s' if len(differences) > 4 else ''}"
     runs = f"{len(candidates)} run{'s' if len(candidates) > 1 else ''}"
     raise UserError(
         f"--ckpt_path {option}: none of the {runs} in {where} (read from their last.ckpt) has this "

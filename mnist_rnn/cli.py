@@ -370,8 +370,9 @@ class MNISTRNNCLI(LightningCLI):
             raise UserError(
                 f"--data.predict_path {predict_path}: {what_is_missing(predict_path)}"
             )  # before the Trainer
-        if subcommand in ("test", "validate") and not config.get("ckpt_path"):
-            # Lightning would score the untrained weights; predict refuses that too.
+        if subcommand in ("test", "validate", "predict") and not config.get("ckpt_path"):
+            # Lightning would score the untrained weights, and predict print confident nonsense. Here, before
+            # the Trainer: predict's own check came after Lightning's lines, without last or best.
             raise UserError(f"{subcommand} needs a trained model: pass --ckpt_path CHECKPOINT (or last, or best)")
         if config.get("ckpt_path") not in (None, "hpc"):
             config.ckpt_path = str(self._resolve_checkpoint(subcommand, config, self.typed))
@@ -653,10 +654,8 @@ class MNISTRNNCLI(LightningCLI):
             self.datamodule.dataset_option = None
 
     def before_predict(self) -> None:
-        """Predicting with untrained weights would print confident nonsense: insist on a checkpoint. Read the
-        images now, before the Trainer creates the run folder: a bad ``--data.predict_path`` leaves none."""
-        if not self.config.predict.ckpt_path:
-            raise UserError("predict needs a trained model: pass --ckpt_path CHECKPOINT")
+        """Read the images now, before the Trainer creates the run folder: a bad ``--data.predict_path`` leaves
+        none. (A missing ``--ckpt_path`` was refused before the Trainer was built.)"""
         stopping.doing("while reading the images, before predicting; nothing was written")
         self.datamodule.read_predict_images()
         self.prediction_writer = PredictionWriter()

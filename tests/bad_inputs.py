@@ -371,6 +371,12 @@ BAD_INPUTS = [
         command="predict",
     ),
     BadInput(
+        "`predict` without `--ckpt_path`",
+        ["--data.predict_path", "data"],
+        "predict needs a trained model: pass --ckpt_path CHECKPOINT (or last, or best)",
+        command="predict",
+    ),
+    BadInput(
         "`predict` where `--data.predict_path` finds no image",
         ["--ckpt_path", "gru.ckpt", "--data.predict_path", "nothing*.png"],
         "no images found at nothing*.png",

@@ -828,3 +828,15 @@ def test_last_and_best_point_at_the_checkpoints_of_a_run_without_a_logger(fake_d
         option = "best" if command[0] == "test" else "last"
         error = one_line_error([*command, "--ckpt_path", option], capsys)
         assert error.startswith(f"mnist-rnn: error: --ckpt_path {option}: no ") and error.rstrip().endswith(hint)
+
+
+def test_find_last_checkpoint_says_how_many_differences_it_did_not_name(tmp_path):
+    # A plain `fit --ckpt_path last` after a `configs/fast.yaml` run named three of its six differences only:
+    # whoever changed those three was refused again for the next ones.
+    lightning_checkpoint(tmp_path / "version_0/checkpoints/last.ckpt", dropout=0.0, lr=0.01, hidden_size=64, cell="gru")
+    folders = [tmp_path / "version_*" / "checkpoints"]
+    settings = {"model.dropout": 0.1, "model.lr": 0.005, "model.hidden_size": 128, "model.cell": "lstm"}
+    with pytest.raises(UserError, match=r"\(this command: 128\) and 1 other setting\. Run the command"):
+        find_last_checkpoint(folders, settings)
+    with pytest.raises(UserError, match=r"\(this command: 128\)\. Run the command"):  # three: all named
+        find_last_checkpoint(folders, {key: value for key, value in settings.items() if key != "model.cell"})
