@@ -1013,6 +1013,7 @@ def test_ctrl_c_in_a_terminal_stops_the_server_in_order_without_a_traceback(chec
     log = serve_log(tmp_path)
     assert "Traceback" not in log and "KeyboardInterrupt" not in log, log
     assert "WARNING" not in log, log  # LitServe's "Already not alive." of the HTTP process Ctrl+C ended
+    assert log.splitlines()[-1] == "mnist-rnn: serve stopped by SIGINT", log  # it ended without a word
 
 
 def test_a_second_sigterm_while_stopping_does_not_cut_the_shutdown_short(checkpoint, tmp_path):

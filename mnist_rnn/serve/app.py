@@ -372,6 +372,8 @@ def main(argv: list[str]) -> None:
             generate_client_file=False,
             log_level=args.log_level,
         )
+        if stop.signal_name:  # uvicorn's own "Shutting down" is below the log level: say that it is over
+            print(f"mnist-rnn: serve stopped by {stop.signal_name}", file=sys.stderr, flush=True)
     finally:
         stop.uninstall()
         shutil.rmtree(folder, ignore_errors=True)
@@ -431,6 +433,7 @@ class Stop:
         self.main_pid = Stop.serving = os.getpid()
         self.folder = folder
         self.server: DigitServer | None = None  # once serving: told it is stopping, so it restarts no worker
+        self.signal_name: str | None = None  # the signal that began the orderly shutdown
         self.previous = {signum: signal.signal(signum, self) for signum in (signal.SIGTERM, signal.SIGINT)}
 
     def __call__(self, signum: int, frame: Any) -> None:
@@ -454,6 +457,7 @@ class Stop:
         if any(child.name.startswith("LitServer-") for child in children):  # LitServe's names for them
             if self.server is not None:
                 self.server.stopping = True
+            self.signal_name = signal.Signals(signum).name
             raise KeyboardInterrupt
         for child in children:
             # SIGKILL: the queues' manager and the inference worker let SIGTERM pass while serve runs (see
