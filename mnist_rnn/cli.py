@@ -1637,6 +1637,7 @@ def _stop_the_rendezvous_at_once(strategy: Any) -> None:
     def rendezvous() -> None:
         with stopping.stop_handlers(signal.SIG_DFL):
             setup_distributed()
+        strategy.launcher.met = True  # (StoppableScriptLauncher) its observer kills as Lightning's from now on
 
     strategy.setup_distributed = rendezvous
 

@@ -1,5 +1,5 @@
 """How the processes of a command end: those of a multi-process run on the CPU (``ddp``, ``ddp_spawn`` with gloo),
-and those a command starts, which end with it (:func:`sigterm_when_parent_ends`).
+and those a command starts, which end with it (:func:`mnist_rnn.stopping.sigterm_when_parent_ends`).
 
 A process that ends without destroying its torch.distributed process group leaves gloo's worker threads to the
 interpreter's finalisation, and now and then one of them is still joinable there: the process aborts with
@@ -16,39 +16,28 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import ctypes
 import multiprocessing
 import os
 import queue
 import signal
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from types import FrameType
 from typing import Any, NamedTuple
 
 import lightning.pytorch as pl
 import torch
+from lightning.fabric.strategies.launchers.subprocess_script import _ChildProcessObserver
+from lightning.fabric.utilities.distributed import _set_num_threads_if_needed
 from lightning.pytorch.strategies import Strategy
 from lightning.pytorch.strategies.launchers.multiprocessing import _MultiProcessingLauncher
+from lightning.pytorch.strategies.launchers.subprocess_script import _SubprocessScriptLauncher
 from lightning.pytorch.trainer.call import _interrupt
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from torch.multiprocessing import ProcessExitedException
 
 from mnist_rnn import stopping
-
-PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
-
-
-def sigterm_when_parent_ends() -> bool:
-    """Have Linux send this process SIGTERM when its parent ends, even by SIGKILL (``PR_SET_PDEATHSIG``); False
-    where it cannot (macOS). Linux sends it when the *thread* that started this process ends, so the parent
-    must start it from a thread that lives as long as itself (its main thread)."""
-    if not sys.platform.startswith("linux"):
-        return False
-    with contextlib.suppress(OSError, AttributeError):
-        return ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) == 0
-    return False
-
 
 _registered = False
 
@@ -87,6 +76,43 @@ class _StoppedBySignal(NamedTuple):
     exit_status: int
 
 
+class _EndedAsItStarted(Exception):
+    """A process the launcher was starting ended: its ``os.waitid`` result."""
+
+    def __init__(self, ended: os.waitid_result) -> None:
+        self.pid = ended.si_pid
+        self.index = len(multiprocessing.active_children())  # those started before it: its process index
+        killed = ended.si_code in (os.CLD_KILLED, os.CLD_DUMPED)
+        self.signal_name = signal.Signals(ended.si_status).name if killed else None
+        self.exit_code = -ended.si_status if killed else ended.si_status
+        super().__init__(
+            f"process {self.index} terminated with signal {self.signal_name} as it started"
+            if killed
+            else f"process {self.index} exited with status {self.exit_code} as it started"
+        )
+
+    @property
+    def stop_signal(self) -> int | None:
+        """SIGINT or SIGTERM where that ended it (by the system's action, or with the status ``main`` gives it)."""
+        for signum in stopping.STOP_SIGNALS:
+            if self.exit_code in (-signum, 128 + signum):
+                return signum
+        return None
+
+
+@contextlib.contextmanager
+def _handling(signum: int, handler: Callable[[int, FrameType | None], None]) -> Iterator[None]:
+    """``handler`` for ``signum`` inside the block (in the main thread: elsewhere none can be set)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signum, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signum, previous)
+
+
 class StoppableSpawnLauncher(_MultiProcessingLauncher):
     """``ddp_spawn``'s launcher (Lightning's), stopping on Ctrl+C or SIGTERM as ``ddp``'s processes do: each
     process finishes its batch, the first saves ``last.ckpt`` and says how to resume, and the command ends with
@@ -122,14 +148,38 @@ class StoppableSpawnLauncher(_MultiProcessingLauncher):
                 # other end). Raising stops the write; the child then reads a cut-off pickle (a traceback).
                 raise stop
 
+        def child_ended(signum: int, frame: FrameType | None) -> None:
+            if not self.procs:  # still starting them (torch's join sees one that ends later)
+                ended = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)  # left for its Popen to reap
+                if ended is not None:
+                    raise _EndedAsItStarted(ended)
+
         self.procs = []  # those of the stage before (fit's, for the test after it)
         try:
-            with stopping.stop_handlers(pass_on):
+            with stopping.stop_handlers(pass_on), _handling(signal.SIGCHLD, child_ended):
                 results = super().launch(function, *args, trainer=trainer, **kwargs)
-        except ProcessExitedException:  # killed by the signal, starting up before any handler of ours
-            if received:
+        except BaseException as error:
+            if not self.procs:
+                # Stopped while it started them (a signal here, or one that ended a process as it started, for which
+                # this one waited for good to write it the process object: it holds the pipe's other end too). Those
+                # started wait in the rendezvous for the others, deaf to signals, and the exit joins them: kill them
+                # (nothing is written before all have started).
+                for child in multiprocessing.active_children():
+                    child.kill()
+                    child.join()
+            if isinstance(error, _EndedAsItStarted) and (received or error.stop_signal):
+                raise stopping.Stopped(received[0] if received else error.stop_signal) from None
+            if isinstance(error, _EndedAsItStarted):  # as torch's own join says it
+                error = ProcessExitedException(str(error), error.index, error.pid, error.exit_code, error.signal_name)
+            if not isinstance(error, ProcessExitedException):
+                raise
+            if received:  # killed by the signal, starting up before any handler of ours
                 raise stopping.Stopped(received[0]) from None
-            raise
+            if error.signal_name is None:  # its own traceback said why
+                raise error from None
+            # SIGKILL from outside (the system, short of memory): torch's traceback said no more than this
+            print(f"mnist-rnn: error: {error}; the run cannot go on without it", file=sys.stderr)
+            raise SystemExit(1) from None
         if received and trainer is not None:
             # The processes had finished the stage when the signal came: the command stops at its next check
             # (the CLI's, after the stage), as in a process that ran the stage itself.
@@ -186,8 +236,54 @@ class StoppableSpawnLauncher(_MultiProcessingLauncher):
         super()._recover_results_in_main_process(worker_output, trainer)
 
 
+class _StopObserver(_ChildProcessObserver):
+    """Lightning's observer of the processes ``ddp`` launches (it kills them all, the command's own process too, when
+    one ends with a non-zero status), but for one that a stop signal ended before the processes met in torch's
+    rendezvous (as it imported torch, or as it waited there): the command's process, waiting there for it, was
+    killed (exit 137, Lightning's "zombies" line). It ends as stopped by the signal instead, with the line unless
+    that process said it; nothing has been written yet."""
+
+    def __init__(self, launcher: StoppableScriptLauncher) -> None:
+        super().__init__(main_pid=os.getpid(), child_processes=launcher.procs)
+        self._launcher = launcher
+
+    def _run(self) -> bool:
+        codes = [proc.poll() for proc in self._child_processes]
+        signum = next(
+            (signum for signum in stopping.STOP_SIGNALS for code in codes if code in (-signum, 128 + signum)), None
+        )
+        if signum is None or self._launcher.met:
+            return super()._run()
+        for proc in self._child_processes:
+            if proc.returncode is None:
+                proc.kill()
+        if -signum in codes:  # ended by the system's action, without a word (the rendezvous's handler)
+            stopping.Stopped(signum).say()
+        os._exit(128 + signum)
+
+
+class StoppableScriptLauncher(_SubprocessScriptLauncher):
+    """``ddp``'s launcher (Lightning's), with :class:`_StopObserver` for Lightning's observer of the processes it
+    starts. ``met`` is set once the processes have met (the CLI's rendezvous, ``_stop_the_rendezvous_at_once``)."""
+
+    met = False
+
+    def launch(self, function: Callable, *args: Any, trainer: pl.Trainer | None = None, **kwargs: Any) -> Any:
+        """Lightning's ``launch``, but for the observer."""
+        self.cluster_environment.validate_settings(num_devices=self.num_processes, num_nodes=self.num_nodes)
+        if not self.cluster_environment.creates_processes_externally:
+            self._call_children_scripts()
+            _StopObserver(self).start()
+        _set_num_threads_if_needed(num_processes=self.num_processes)
+        return function(*args, **kwargs)
+
+
 def stop_spawned_processes_cleanly(strategy: Strategy) -> None:
-    """Give ``strategy`` (``ddp_spawn``'s, or ``ddp_fork``'s) :class:`StoppableSpawnLauncher`; nothing for others."""
+    """Give ``strategy`` (``ddp_spawn``'s, or ``ddp_fork``'s) :class:`StoppableSpawnLauncher`, and ``ddp``'s
+    :class:`StoppableScriptLauncher`; nothing for others."""
     launcher = strategy.launcher
     if type(launcher) is _MultiProcessingLauncher:
         strategy._launcher = StoppableSpawnLauncher(strategy, start_method=launcher._start_method)
+    elif type(launcher) is _SubprocessScriptLauncher:
+        environment, processes, nodes = launcher.cluster_environment, launcher.num_processes, launcher.num_nodes
+        strategy._launcher = StoppableScriptLauncher(environment, processes, nodes)

@@ -14,6 +14,8 @@ instead: nothing has been done yet, and an exception raised in the middle of tor
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
 import signal
 import sys
@@ -149,3 +151,25 @@ def deferred_stops() -> Iterator[list[int]]:
             signal.signal(signum, handler)
     if received:
         signal.raise_signal(received[0])
+
+
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def sigterm_when_parent_ends() -> bool:
+    """Have Linux send this process SIGTERM when its parent ends, even by SIGKILL (``PR_SET_PDEATHSIG``); False
+    where it cannot (macOS). Linux sends it when the *thread* that started this process ends, so the parent
+    must start it from a thread that lives as long as itself (its main thread)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    with contextlib.suppress(OSError, AttributeError):
+        return ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) == 0
+    return False
+
+
+def end_with_the_first_process() -> None:
+    """In a process that ``ddp``'s launcher started by running the command line again (``LOCAL_RANK`` set and not
+    0): SIGTERM when the command's own process ends. Killed as it waited in torch's rendezvous (whose handlers are
+    the system's), that process left this one waiting there for good. Called first thing, before torch's import."""
+    if os.environ.get("LOCAL_RANK", "0") != "0":
+        sigterm_when_parent_ends()

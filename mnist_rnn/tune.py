@@ -55,7 +55,7 @@ from jsonargparse import get_loader
 from lightning.pytorch import Callback, LightningModule, Trainer
 
 from mnist_rnn.errors import SettingsError, UserError, first_few, first_line, warn
-from mnist_rnn.process_group import sigterm_when_parent_ends
+from mnist_rnn.stopping import sigterm_when_parent_ends
 from mnist_rnn.tools import expand_home
 
 try:

@@ -1,5 +1,6 @@
 """Two processes on the CPU (DDP over gloo), as a real subprocess: Lightning re-launches the command line."""
 
+import contextlib
 import os
 import re
 import signal
@@ -416,3 +417,115 @@ def test_a_ddp_process_but_the_first_notes_a_stop_outside_a_stage_and_agrees_on_
     assert stopping.noted_stop() is None  # taken by the stage
     callback._agree_on_a_stop(trainer)  # as the sanity check's end does
     assert trainer.received_sigterm and trainer.calls == [True]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+def test_a_ddp_spawn_process_that_ends_as_it_starts_ends_the_command(fake_data_dir, tmp_path, signum):
+    """A spawned process that ended (Ctrl+C, ``kill``) while it read the Trainer it is handed left the command's
+    process waiting for good to write it the rest (it holds the pipe's other end too). The command now ends: as
+    stopped by the signal for SIGTERM, with torch's own error for SIGKILL, and no process is left."""
+    args = [
+        "fit", *data_args(fake_data_dir), "--model.hidden_size", "8", "--trainer.max_epochs", "1", *QUIET,
+        "--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.strategy", "ddp_spawn",
+        "--trainer.callbacks", "tests.nan_model.EndAsItStarts",
+    ]  # fmt: skip
+    env = {"SIGNAL_AS_IT_STARTS": signal.Signals(signum).name}
+    run = cli_subprocess(args, tmp_path, extra_env=env, start_new_session=True)
+    try:
+        returncode = run.wait(timeout=120)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"the command hung:\n{run.log_path.read_text()}") from None
+    finally:
+        left = spawned_by({run.pid}, processes())
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+            run.wait()
+    log = run.log_path.read_text()
+    assert left == [], log
+    if signum == signal.SIGTERM:
+        assert returncode == 128 + signal.SIGTERM, log
+        stopped = "mnist-rnn: stopped by SIGTERM while preparing the data and the model, before training; no checkpoint"
+        assert stopped in log and "Traceback" not in log, log
+    else:
+        error = "mnist-rnn: error: process 0 terminated with signal SIGKILL as it started; the run cannot go on"
+        assert returncode == 1 and error in log and "Traceback" not in log, log
+    assert not list(tmp_path.rglob("*.ckpt"))
+
+
+@pytest.mark.slow
+def test_a_sigterm_to_the_second_ddp_process_as_it_starts_stops_the_command(fake_data_dir, tmp_path):
+    """The second process, stopped as it imported torch (or as it waited in the rendezvous), ended alone, and
+    Lightning's observer then killed the first, waiting for it in the rendezvous: exit 137 and its "zombies" line.
+    The command now ends as stopped by SIGTERM, in one line; nothing is written."""
+    args = ["fit", *data_args(fake_data_dir), *QUIET, "--model.hidden_size", "8", "--trainer.max_epochs", "1"]
+    args += DDP_ON_TWO
+    run = cli_subprocess(args, tmp_path, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 180
+        while not (
+            second := [pid for pid, (up, command) in processes().items() if up == run.pid and b"fit" in command]
+        ):
+            assert run.poll() is None and time.monotonic() < deadline, run.log_path.read_text()
+            time.sleep(0.02)
+        os.kill(second[0], signal.SIGTERM)  # at its birth: it takes seconds to import torch
+        returncode = run.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"the command went on:\n{run.log_path.read_text()}") from None
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+            run.wait()
+    log = run.log_path.read_text()
+    assert returncode == 128 + signal.SIGTERM, log
+    assert log.count("mnist-rnn: stopped by SIGTERM") == 1 and "zombies" not in log and "Traceback" not in log, log
+    assert not list(tmp_path.rglob("*.ckpt"))
+
+
+def catches(pid: int, signum: int) -> bool:
+    """Whether process ``pid`` has a handler of its own for ``signum`` (its ``SigCgt`` mask in /proc, Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigCgt:"):
+            return bool(int(line.split()[1], 16) >> (signum - 1) & 1)
+    return False
+
+
+@pytest.mark.slow
+def test_a_sigterm_to_the_first_ddp_process_in_the_rendezvous_leaves_no_process(fake_data_dir, tmp_path):
+    """The command's process, killed by SIGTERM as it waited in torch's rendezvous (where the system's handlers are
+    in place, so that a stop there is not stuck), left the second process waiting there for the first, for good.
+    The second now ends with it."""
+    args = ["fit", *data_args(fake_data_dir), *QUIET, "--model.hidden_size", "8", "--trainer.max_epochs", "1"]
+    args += DDP_ON_TWO
+    run = cli_subprocess(args, tmp_path, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 180
+        # In the rendezvous: the second process started, and SIGTERM's handler is the system's again.
+        while not (
+            [pid for pid, (up, command) in processes().items() if up == run.pid and b"fit" in command]
+            and not catches(run.pid, signal.SIGTERM)
+        ):
+            assert run.poll() is None and time.monotonic() < deadline, run.log_path.read_text()
+            time.sleep(0.02)
+        os.kill(run.pid, signal.SIGTERM)
+        returncode = run.wait(timeout=60)
+        deadline = time.monotonic() + 60
+        while not no_process_left(run.pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        left = no_process_left(run.pid)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(run.pid, signal.SIGKILL)
+        run.wait()
+    log = run.log_path.read_text()
+    assert returncode == -signal.SIGTERM, log
+    assert left, f"a process of the run was still waiting a minute later:\n{log}"
+    assert "Traceback" not in log and not list(tmp_path.rglob("*.ckpt")), log
+
+
+def no_process_left(group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return True
+    return False

@@ -21,8 +21,8 @@ from starlette.responses import Response
 from mnist_rnn.errors import muted
 from mnist_rnn.inference import ProbabilityModel, load_network
 from mnist_rnn.network import row_end_steps
-from mnist_rnn.process_group import sigterm_when_parent_ends
 from mnist_rnn.serve.http import API_PATH
+from mnist_rnn.stopping import sigterm_when_parent_ends
 
 
 class Backend:
