@@ -144,6 +144,15 @@ def spawned_by(parents: set[int], running: dict[int, tuple[int, list[bytes]]]) -
     )
 
 
+def no_process_left(group: int) -> bool:
+    """Whether every process of the process group ``group`` has ended."""
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
 def finish(process: subprocess.Popen, timeout: float = 240) -> int:
     """Wait for a subprocess (killing it after ``timeout`` seconds, so a hang fails instead of blocking CI,
     with the end of its log: where it hung)."""

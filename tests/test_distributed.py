@@ -24,6 +24,7 @@ from tests.helpers import (
     data_args,
     finish,
     fit_tiny,
+    no_process_left,
     one_line_error,
     processes,
     spawned_by,
@@ -521,11 +522,3 @@ def test_a_sigterm_to_the_first_ddp_process_in_the_rendezvous_leaves_no_process(
     assert returncode == -signal.SIGTERM, log
     assert left, f"a process of the run was still waiting a minute later:\n{log}"
     assert "Traceback" not in log and not list(tmp_path.rglob("*.ckpt")), log
-
-
-def no_process_left(group: int) -> bool:
-    try:
-        os.killpg(group, 0)
-    except ProcessLookupError:
-        return True
-    return False

@@ -46,6 +46,7 @@ from tests.helpers import (
     cli_subprocess,
     finish,
     fit_tiny_in,
+    no_process_left,
     one_line_error,
     processes,
     render_digit,
@@ -989,14 +990,6 @@ def wait_for(condition, seconds: float, what: str) -> None:
         if time.monotonic() > deadline:
             pytest.fail(f"timed out waiting for {what}")
         time.sleep(0.2)
-
-
-def no_process_left(group: int) -> bool:
-    try:
-        os.killpg(group, 0)
-    except ProcessLookupError:
-        return True
-    return False
 
 
 def kill_group(group: int) -> None:
