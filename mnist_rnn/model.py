@@ -551,8 +551,12 @@ def _wrong_kinds(settings: dict[str, Any]) -> list[str]:
             else ""
         )
 
+    def shown(value: Any) -> str:  # np.int64(8) as numpy 2 writes it; numpy 1 writes 8, hiding why it is refused
+        numpy_scalar = isinstance(value, numbers.Number) and type(value).__module__ == "numpy"
+        return f"np.{type(value).__name__}({value.item()!r})" if numpy_scalar else repr(value)
+
     return [
-        f"{name} must be {kind}{python(settings[name])}, got {settings[name]!r}"
+        f"{name} must be {kind}{python(settings[name])}, got {shown(settings[name])}"
         for name, fits, kind in kinds
         if not fits(settings[name])
     ]

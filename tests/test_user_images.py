@@ -253,7 +253,8 @@ def test_bytes_and_paths_decode_alike_and_errors_say_why(tmp_path):
             decode_image(encoded.getvalue()[:cut])
     heic = io.BytesIO()
     scan.convert("RGB").save(heic, "HEIF")
-    with pytest.raises(DamagedImage, match="truncated or damaged HEIF data") as error:
+    # HEIF: pillow-heif >= 0.18 reads the header and fails in the pixels; before, its first bytes say HEIC
+    with pytest.raises(DamagedImage, match="truncated or damaged HEI[FC] data") as error:
         decode_image(heic.getvalue()[: len(heic.getvalue()) // 2])
     assert "\n" not in str(error.value)  # libheif's message ends in a newline: it split the line and the CSV cell
     with pytest.raises(VectorDrawing, match=r"\(an SVG drawing, not pixels: export it as PNG\)"):
