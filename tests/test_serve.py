@@ -27,6 +27,7 @@ import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
@@ -669,8 +670,14 @@ def bad_requests() -> list[tuple[str, dict, int, str]]:
     ]
 
 
+# python-multipart before 0.0.30 decodes a part's filename*= (RFC 2231) into its file name: such a part is a file
+READS_ENCODED_NAMES = tuple(int(part) for part in version("python-multipart").split(".")[:3]) < (0, 0, 30)
+
+
 @pytest.mark.parametrize("what, kwargs, status, message", bad_requests(), ids=[case[0] for case in bad_requests()])
 def test_a_bad_request_gets_a_4xx_naming_the_problem_and_the_server_carries_on(server, what, kwargs, status, message):
+    if what.endswith("filename*=") and READS_ENCODED_NAMES:  # a file then, of bytes that are no picture
+        status, message = 415, "not a readable image"
     kwargs = dict(kwargs)
     url = server + kwargs.pop("path", "/predict")
     got, body = request(url, **kwargs)

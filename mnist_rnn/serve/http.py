@@ -362,8 +362,8 @@ async def upload_bytes(scope: Scope, body: bytes) -> bytes:
         if not isinstance(upload, UploadFile):
             # A part without a file name is a text field to Starlette, its bytes decoded as UTF-8 (an image's
             # broken): requests' files={"file": (None, data)} and httpx's ("", data) send it so. So is one named
-            # only as filename*= (RFC 5987's encoded name), which python-multipart does not read: it was told
-            # its name was missing.
+            # only as filename*= (RFC 5987's encoded name), which python-multipart (0.0.30 on) does not read: it was
+            # told its name was missing.
             if b"filename*=" in body:
                 raise RequestError(
                     400,
