@@ -93,11 +93,8 @@ class _EndedAsItStarted(Exception):
 
     @property
     def stop_signal(self) -> int | None:
-        """SIGINT or SIGTERM where that ended it (by the system's action, or with the status ``main`` gives it)."""
-        for signum in stopping.STOP_SIGNALS:
-            if self.exit_code in (-signum, 128 + signum):
-                return signum
-        return None
+        """SIGINT or SIGTERM where that ended it (:func:`mnist_rnn.stopping.stop_signal_of`)."""
+        return stopping.stop_signal_of(self.exit_code)
 
 
 @contextlib.contextmanager
@@ -249,9 +246,7 @@ class _StopObserver(_ChildProcessObserver):
 
     def _run(self) -> bool:
         codes = [proc.poll() for proc in self._child_processes]
-        signum = next(
-            (signum for signum in stopping.STOP_SIGNALS for code in codes if code in (-signum, 128 + signum)), None
-        )
+        signum = next((stopping.stop_signal_of(code) for code in codes if stopping.stop_signal_of(code)), None)
         if signum is None or self._launcher.met:
             return super()._run()
         for proc in self._child_processes:

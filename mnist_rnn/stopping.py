@@ -153,6 +153,15 @@ def deferred_stops() -> Iterator[list[int]]:
         signal.raise_signal(received[0])
 
 
+def stop_signal_of(exit_code: int | None) -> int | None:
+    """SIGINT or SIGTERM where a process's ``exit_code`` says one ended it: by the system's action (-signum) or
+    with the status a stop gives (128 + signum); None for any other code, or a process still running."""
+    for signum in STOP_SIGNALS:
+        if exit_code in (-signum, 128 + signum):
+            return signum
+    return None
+
+
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
