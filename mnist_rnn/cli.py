@@ -432,8 +432,11 @@ class MNISTRNNCLI(LightningCLI):
                 tell(f"resuming from {path}")
         if subcommand in ("test", "validate"):
             _read_the_data_of(saved, config, typed)
+            # another data set than the checkpoint's, typed, is refused once the model is built: in one line,
+            # without a note first on the precision it would have run in
+            refused = saved.get("data.dataset") not in (None, config.data.dataset)
             chosen_precision = self._typed_precision()
-            if not chosen_precision and str(config.trainer.precision) == str(defaults.trainer.precision):
+            if not (refused or chosen_precision) and str(config.trainer.precision) == str(defaults.trainer.precision):
                 _run_in_the_precision_of(saved, config)
         if subcommand == "validate":
             self._validate_on_the_split_of(saved, config, typed, defaults)

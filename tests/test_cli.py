@@ -1055,3 +1055,16 @@ def test_a_run_stopped_by_max_steps_inside_an_epoch_is_told_what_resumes_it(fake
     main(resume_args(fake_data_dir, 3, "--trainer.max_steps", "25", "--ckpt_path", "last"))
     assert "resuming from lightning_logs/version_0/checkpoints/last.ckpt" in capsys.readouterr().err
     assert torch.load("lightning_logs/version_1/checkpoints/last.ckpt", weights_only=True)["global_step"] > 15
+
+
+def test_another_data_set_than_the_checkpoints_is_refused_in_one_line(fake_data_dir, in_tmp_dir, capsys):
+    """test of a Fashion-MNIST checkpoint on MNIST, typed: the refusal alone, not after a note on the precision
+    it would have run in ("running in 64-true, the precision the checkpoint's run trained in" came first)."""
+    main(resume_args(fake_data_dir, 1, "--data.dataset", "fashion_mnist", "--trainer.precision", "64-true"))
+    last = "lightning_logs/version_0/checkpoints/last.ckpt"
+    capsys.readouterr()
+    for command in ("test", "validate"):
+        err = one_line_error(
+            [command, *data_args(fake_data_dir), *QUIET, "--ckpt_path", last, "--data.dataset", "mnist"], capsys
+        )
+        assert "the checkpoint was trained on fashion_mnist, not mnist" in err

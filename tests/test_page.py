@@ -818,10 +818,12 @@ def test_the_pages_words_before_info_and_without_javascript_fit_any_checkpoint(f
 
 
 SHOW = """
-    const [top, rest, small] = arguments;
+    const [top, rest, small, rowByRow] = arguments;
     const probabilities = Array.from({ length: 10 }, (_, k) => (k === 2 ? top : k === 4 ? rest : (1 - top - rest) / 8));
     const prepared = Array.from({ length: 28 }, () => Array(28).fill(0));
-    show({ class: 2, probabilities, prepared, several: false, small: Boolean(small) });
+    // rowByRow: the answer after each row too, 2 from the first row on
+    const per_row = rowByRow ? Array.from({ length: 28 }, () => probabilities) : undefined;
+    show({ class: 2, probabilities, prepared, several: false, small: Boolean(small), per_row });
     const big = document.getElementById("big");
     return { big: big.textContent, unsure: big.classList.contains("unsure"), colour: getComputedStyle(big).color,
              summary: document.getElementById("summary").textContent };
@@ -840,6 +842,11 @@ def test_an_unsure_answer_does_not_look_like_a_sure_one(server):
         assert unsure["big"] == "2?" and unsure["unsure"] and unsure["colour"] != sure["colour"]
         assert unsure["summary"].startswith("Not sure: perhaps 2 (54.7%), perhaps 4 (42.9%).")
         assert driver.find_element(By.ID, "announce").text.startswith("Not sure: perhaps 2")  # said, too
+        # Not sure, yet "It made up its mind after row 1" (h101, a garment): the row said without a contradiction.
+        unsure = driver.execute_script(SHOW, 0.547, 0.429, False, True)
+        assert unsure["summary"].endswith("perhaps 4 (42.9%). Its first guess stayed the same after row 1 of 28.")
+        sure = driver.execute_script(SHOW, 0.97, 0.02, False, True)
+        assert sure["summary"].endswith("It made up its mind after row 1 of 28.")
         # A tiny digit's 97% is not a sure answer: the network is wrong on those more often than it says.
         tiny = driver.execute_script(SHOW, 0.97, 0.02, True)
         assert tiny["big"] == "2?" and tiny["unsure"] and tiny["summary"].startswith("Not sure: perhaps 2 (97.0%)")
