@@ -36,7 +36,7 @@ from mnist_rnn.inference import (
     onnx_bytes,
 )
 from mnist_rnn.network import RNNNetwork
-from mnist_rnn.serve.http import API_PATH, MAX_BYTES, ImageUploads, http_error
+from mnist_rnn.serve.http import API_PATH, MAX_BYTES, ClosesSilentConnections, ImageUploads, http_error
 from mnist_rnn.serve.worker import DigitAPI, OnnxBackend, end_when_serve_ends
 from mnist_rnn.tools import ToolParser
 from mnist_rnn.user_images import preparation_for, small_size, subject_of
@@ -371,6 +371,7 @@ def main(argv: list[str]) -> None:
             num_api_servers=args.api_servers,
             generate_client_file=False,
             log_level=args.log_level,
+            http=ClosesSilentConnections,  # uvicorn's own, closing a connection that sends nothing
         )
         if stop.signal_name:  # uvicorn's own "Shutting down" is below the log level: say that it is over
             print(f"mnist-rnn: serve stopped by {stop.signal_name}", file=sys.stderr, flush=True)

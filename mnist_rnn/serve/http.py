@@ -18,6 +18,7 @@ import logging
 import re
 import urllib.parse
 import warnings
+import zlib
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -28,6 +29,7 @@ from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
+from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
 from mnist_rnn.errors import first_line
 from mnist_rnn.preparation import Prepared, prepare
@@ -60,6 +62,15 @@ TOO_LARGE = f"the limit is {MAX_BYTES // 2**20} MB"
 PREPARING_THREADS = 1
 # The most pixels of a small picture, by its file's header: the page's 320x320 canvas, a scan of one digit.
 SMALL_PICTURE_PIXELS = 1_000_000
+# Seconds a request body may pause (no byte coming) before the upload is refused (408), as nginx's
+# client_body_timeout and Apache's RequestReadTimeout refuse one: a client that sent its headers and part of a
+# body, then nothing, kept what it had sent in memory (up to MAX_BODY each) for as long as it kept the
+# connection, and each such upload made Ctrl+C or SIGTERM wait for LitServe's 30 s per HTTP process, then its
+# kill. Under LitServe's graceful shutdown timeout, so that a stop waits at most this long for a stalled upload.
+BODY_TIMEOUT = 20
+# The request bodies' Content-Encoding read (curl --compressed only asks for compressed answers; some clients
+# and proxies compress what they send): the picture is read from the decompressed body.
+CONTENT_ENCODINGS = ("gzip", "x-gzip")
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -76,11 +87,14 @@ for name in ("python_multipart.multipart", "multipart.multipart"):  # the second
 class RequestError(Exception):
     """A request the server refuses: the HTTP status and a message that names the problem."""
 
-    def __init__(self, status: int, message: str, unreadable: bool = False) -> None:
+    def __init__(
+        self, status: int, message: str, unreadable: bool = False, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.unreadable = unreadable  # the body is no image file Pillow can read (not one, or damaged)
+        self.headers = headers  # of the answer
 
 
 def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -117,12 +131,22 @@ async def read_body(scope: Scope, receive: Receive) -> bytes:
     """The whole request body, counting its bytes: over :data:`MAX_BODY` is a 413 (and a picture of over
     :data:`MAX_BYTES` in it, :func:`upload_bytes`). A body whose ``Content-Length`` is over is read without being
     kept (read, up to :data:`DRAIN_LIMIT`, so that the client sees the 413): fifty such uploads at once held the
-    limit in memory each."""
+    limit in memory each. A body that stops coming for :data:`BODY_TIMEOUT` seconds is a 408, and the connection
+    is closed after it."""
     declared = _content_length(scope)
     keep = declared is None or declared <= MAX_BODY
     chunks, size = [], 0
     while True:
-        message = await receive()
+        with anyio.move_on_after(BODY_TIMEOUT) as waiting:
+            message = await receive()
+        if waiting.cancelled_caught:
+            expected = f" of the {declared:,} its Content-Length announced" if declared is not None else ""
+            raise RequestError(
+                408,
+                f"the upload stopped: no byte of its body came for {BODY_TIMEOUT} s, after {size:,}{expected}; "
+                f"send it again",
+                headers={"Connection": "close"},  # the rest of the body, should it come, is no new request
+            )
         if message["type"] == "http.disconnect":
             raise RequestError(400, "the client went away before the body was complete")
         chunk = message.get("body", b"")
@@ -134,14 +158,53 @@ async def read_body(scope: Scope, receive: Receive) -> bytes:
         if not message.get("more_body", False):
             break
     if size > MAX_BODY or not keep:
-        if not _content_type(scope).startswith("application/json"):  # a file as it is: base64's allowance is not its
-            raise RequestError(413, f"upload of more than {MAX_BYTES // 2**20} MB: {TOO_LARGE}")
-        raise RequestError(
-            413,
-            f"upload of more than {MAX_BODY // 2**20} MB: {TOO_LARGE} for a picture (its base64 in a JSON body may "
-            f"reach {MAX_BODY // 2**20} MB)",
-        )
+        raise _body_too_large(scope)
     return b"".join(chunks)
+
+
+def _body_too_large(scope: Scope) -> RequestError:
+    """The 413 of a body over :data:`MAX_BODY` (as sent, or decompressed)."""
+    if not _content_type(scope).startswith("application/json"):  # a file as it is: base64's allowance is not its
+        return RequestError(413, f"upload of more than {MAX_BYTES // 2**20} MB: {TOO_LARGE}")
+    return RequestError(
+        413,
+        f"upload of more than {MAX_BODY // 2**20} MB: {TOO_LARGE} for a picture (its base64 in a JSON body may "
+        f"reach {MAX_BODY // 2**20} MB)",
+    )
+
+
+def content_decoded(scope: Scope, body: bytes) -> bytes:
+    """The body as sent before its ``Content-Encoding`` (gzip; none, or identity: the body itself). Read as it
+    was, a gzip-compressed picture was "not a PNG, JPEG, ..." file and compressed JSON "not valid JSON ('utf-8'
+    codec can't decode byte 0x8b ...)"; and a body in an encoding this server does not read (br, zstd) must not
+    be read as if it were in none. Decompressed up to :data:`MAX_BODY` and no further: a few kilobytes of gzip
+    can hold gigabytes of zeros."""
+    header = dict(scope["headers"]).get(b"content-encoding", b"").decode("latin-1").lower()
+    codings = [coding for coding in (part.strip() for part in header.split(",")) if coding not in ("", "identity")]
+    if not codings:
+        return body
+    if len(codings) > 1 or codings[0] not in CONTENT_ENCODINGS:
+        raise RequestError(
+            415,
+            f"a body of Content-Encoding {header.strip()}, which this server does not decode: send it "
+            f"uncompressed, or gzip-compressed (Content-Encoding: gzip)",
+            headers={"Accept-Encoding": "gzip"},  # RFC 7694: the encodings a server reads, in its 415
+        )
+    parts, size = [], 0
+    while body:  # a gzip file may be several members one after another (cat a.gz b.gz): each is read
+        member = zlib.decompressobj(wbits=31)  # 16 + 15: a gzip header and trailer
+        try:
+            part = member.decompress(body, MAX_BODY + 1 - size)
+        except zlib.error as error:
+            raise RequestError(400, f"a body of Content-Encoding gzip that is not gzip data ({error})") from error
+        parts.append(part)
+        size += len(part)
+        if size > MAX_BODY:
+            raise _body_too_large(scope)
+        if not member.eof:
+            raise RequestError(400, "a body of Content-Encoding gzip whose gzip data is cut short")
+        body = member.unused_data
+    return b"".join(parts)
 
 
 def _content_length(scope: Scope) -> int | None:
@@ -177,6 +240,17 @@ async def client_left(receive: Receive) -> bool:
 # damaged one (400). Either way, the answer is how to send a file.
 FORM_HINT = "not a readable image, and without a single line break, as curl -d leaves a file (it drops them); send "
 FORM_HINT += "the file with curl --data-binary @picture.png or curl -F file=@picture.png"
+PNG_WITHOUT_LINE_BREAKS = b"\x89PNG\x1a"  # the PNG signature, \x89PNG\r\n\x1a\n, as curl -d leaves it
+
+
+def lost_its_line_breaks(body: bytes) -> bool:
+    """Whether ``body`` is plausibly an image file that curl -d sent without its line breaks: it begins as an image
+    file does (a PNG's signature without its own line breaks), and holds none. Text or HTML on one line, or
+    base64 (which curl -d leaves whole) were told so too, and the advice to send the file otherwise was no help:
+    they are no image however sent."""
+    if b"\n" in body or b"\r" in body:
+        return False
+    return body.startswith(PNG_WITHOUT_LINE_BREAKS) or format_by_signature(body) is not None
 
 
 def _content_type(scope: Scope) -> str:
@@ -429,6 +503,8 @@ class ImageUploads:
         data = b""
         try:
             data = await read_body(scope, receive)
+            if dict(scope["headers"]).get(b"content-encoding"):  # in a thread: up to MAX_BODY to decompress
+                data = await anyio.to_thread.run_sync(content_decoded, scope, data)
             body = await upload_bytes(scope, data)
             async with self.preparing(body):
                 # A client that gave up waiting (an app's timeout, often sent again at once) gets no answer:
@@ -441,14 +517,12 @@ class ImageUploads:
             # A form field (curl -d) has lost every line break: a body with one came as it is (curl --data-binary
             # sends that type too, by default), and the hint to send it so would be no help. So has a file sent
             # with curl -d and the docs' -H "Content-Type: image/png" (every PNG's signature holds line breaks).
-            content_type = _content_type(scope)
-            curl_d = content_type.startswith(("application/x-www-form-urlencoded", "image/"))
-            # A JSON body's image was decoded from base64, which curl -d leaves whole: the hint would mislead.
-            # So was a form's field image (requests.post(url, data={"image": b64})): base64 has no line breaks.
-            json_body = data.lstrip()[:1] == b"{" or is_image_form(content_type, data)
-            if error.unreadable and data and curl_d and not json_body and b"\n" not in data and b"\r" not in data:
+            # A JSON body, a form's field image, a data: URL or bare base64 begin as no image file does: their
+            # base64, which curl -d leaves whole, was decoded, and the hint would mislead.
+            curl_d = _content_type(scope).startswith(("application/x-www-form-urlencoded", "image/"))
+            if error.unreadable and curl_d and lost_its_line_breaks(data):
                 status, message = 415, FORM_HINT
-            await error_response(status, message)(scope, receive, send)
+            await error_response(status, message, error.headers)(scope, receive, send)
             return
         except Exception:  # a bug of ours: JSON and a line in the log, as for every other answer, not a bare 500
             logger.exception("preparing an upload failed")
@@ -458,7 +532,9 @@ class ImageUploads:
             return
         flags = {"several": prepared.several, "small": prepared.small}
         payload = json.dumps({"prepared": prepared.pixels.flatten().tolist(), **flags}).encode()
-        rest = [(k, v) for k, v in scope["headers"] if k not in (b"content-type", b"content-length")]
+        rest = [
+            (k, v) for k, v in scope["headers"] if k not in (b"content-type", b"content-length", b"content-encoding")
+        ]
         scope = {
             **scope,
             "headers": [*rest, (b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())],
@@ -488,3 +564,16 @@ async def http_error(request: Request, error: HTTPException) -> JSONResponse:
     else:
         message = str(error.detail)
     return error_response(error.status_code, message, error.headers)
+
+
+class ClosesSilentConnections(AutoHTTPProtocol):  # type: ignore[misc, valid-type]
+    """uvicorn's HTTP protocol (httptools', or h11's without it) that closes a connection which sends nothing
+    for ``timeout_keep_alive`` seconds after it opens, as uvicorn closes one that idles between two requests.
+    uvicorn arms that timer only after an answer: a client that connected and sent nothing kept its connection,
+    an open file of the HTTP process, for good, and a few thousand of them left the next clients' connections
+    reset. Its first byte stops the timer, as uvicorn's own first byte of a next request does. Given to uvicorn
+    as its ``http`` protocol by :func:`mnist_rnn.serve.app.main`."""
+
+    def connection_made(self, transport: Any) -> None:
+        super().connection_made(transport)
+        self.timeout_keep_alive_task = self.loop.call_later(self.timeout_keep_alive, self.timeout_keep_alive_handler)
