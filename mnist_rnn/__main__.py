@@ -6,20 +6,40 @@ Ctrl+C or SIGTERM at any moment ends with exit status 130 or 143 and one line (:
 
 from __future__ import annotations
 
-from mnist_rnn.stopping import Stopped, end_with_the_first_process, exit_at_once, stop_handlers
+import signal
+
+from mnist_rnn.stopping import (
+    STOP_SIGNALS,
+    Stopped,
+    at_the_exit,
+    doing,
+    end_with_the_first_process,
+    exit_at_once,
+    raise_stopped,
+    stop_handlers,
+)
 
 
 def run() -> None:
     """Install the stop handlers, then import and run :func:`mnist_rnn.cli.main`. While importing, a stop
-    ends the process at once (:func:`mnist_rnn.stopping.exit_at_once`): raised there, it could abort."""
+    ends the process at once (:func:`mnist_rnn.stopping.exit_at_once`): raised there, it could abort. After it,
+    only the interpreter's exit is left (:func:`mnist_rnn.stopping.at_the_exit`)."""
     end_with_the_first_process()
-    with stop_handlers():
-        try:
-            with stop_handlers(exit_at_once):
-                from mnist_rnn.cli import main
-        except Stopped as stop:  # a signal in the instant between the two handlers
-            stop.end()
+    for signum in STOP_SIGNALS:  # for the process's life (the handlers before it, Python's, are not handed back)
+        signal.signal(signum, raise_stopped)
+    try:
+        with stop_handlers(exit_at_once):
+            from mnist_rnn.cli import main
+    except Stopped as stop:  # a signal in the instant between the two handlers
+        stop.end()
+    try:
         main()
+        doing("as it ended, after its work was done")
+    except SystemExit:
+        doing("as it ended")  # after its own line, if any
+        raise
+    finally:
+        at_the_exit()
 
 
 if __name__ == "__main__":

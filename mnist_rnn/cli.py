@@ -34,6 +34,7 @@ import traceback
 import typing
 import warnings
 from argparse import ArgumentError
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from importlib import metadata
 from pathlib import Path
@@ -1629,8 +1630,11 @@ def _check_no_fork(trainer: Any, subcommand: str | None) -> None:
 
 def _stop_the_rendezvous_at_once(strategy: Any) -> None:
     """``ddp``'s processes meet in torch's rendezvous, which waits in C++ (for ``--trainer.num_nodes``' other
-    machines: 30 minutes), where no Python signal handler runs: Ctrl+C and SIGTERM did nothing. There the
-    system's own action ends the process; nothing has been written yet."""
+    machines: 30 minutes), where no Python signal handler runs: Ctrl+C and SIGTERM did nothing. Nothing has been
+    written yet, so a stop there ends the process at once. The command's own process waits there in a thread, so
+    that its handler runs and says the line (:func:`mnist_rnn.stopping.exit_at_once`, status 130 or 143: ended
+    by the system's action it had no line, and the shell showed 130 for SIGINT but a script saw -2). A process it
+    started ends by the system's action, without a word (the first's observer says it; a Ctrl+C reaches both)."""
     from lightning.pytorch.strategies.launchers.subprocess_script import _SubprocessScriptLauncher
 
     setup_distributed = getattr(strategy, "setup_distributed", None)
@@ -1638,8 +1642,12 @@ def _stop_the_rendezvous_at_once(strategy: Any) -> None:
         return  # (ddp_spawn pickles the strategy, and a closure with it)
 
     def rendezvous() -> None:
-        with stopping.stop_handlers(signal.SIG_DFL):
-            setup_distributed()
+        if os.environ.get("LOCAL_RANK", "0") != "0":  # started by the command's process
+            with stopping.stop_handlers(signal.SIG_DFL):
+                setup_distributed()
+        else:
+            with stopping.stop_handlers(stopping.exit_at_once), ThreadPoolExecutor(1) as pool:
+                pool.submit(setup_distributed).result()
         strategy.launcher.met = True  # (StoppableScriptLauncher) its observer kills as Lightning's from now on
 
     strategy.setup_distributed = rendezvous

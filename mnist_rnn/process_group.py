@@ -17,6 +17,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import multiprocessing
+import multiprocessing.util
 import os
 import queue
 import signal
@@ -77,11 +78,10 @@ class _StoppedBySignal(NamedTuple):
 
 
 class _EndedAsItStarted(Exception):
-    """A process the launcher was starting ended: its ``os.waitid`` result."""
+    """A process the launcher was starting ended: its ``os.waitid`` result and its process index."""
 
-    def __init__(self, ended: os.waitid_result) -> None:
-        self.pid = ended.si_pid
-        self.index = len(multiprocessing.active_children())  # those started before it: its process index
+    def __init__(self, ended: os.waitid_result, index: int) -> None:
+        self.pid, self.index = ended.si_pid, index
         killed = ended.si_code in (os.CLD_KILLED, os.CLD_DUMPED)
         self.signal_name = signal.Signals(ended.si_status).name if killed else None
         self.exit_code = -ended.si_status if killed else ended.si_status
@@ -110,6 +110,33 @@ def _handling(signum: int, handler: Callable[[int, FrameType | None], None]) -> 
         signal.signal(signum, previous)
 
 
+@contextlib.contextmanager
+def _spawning_deaf_to_sigint(started: list[int]) -> Iterator[None]:
+    """Inside the block, the processes multiprocessing spawns (``ddp_spawn``'s) start with SIGINT blocked, and their
+    ids go into ``started``, in their order. A Ctrl+C reached a process as it started, reading the Trainer it is
+    handed (seconds: the imports), and ended it in a ``KeyboardInterrupt`` traceback: blocked (a mask is inherited
+    across fork and exec), it waits for the process's handler (:meth:`StoppableSpawnLauncher._wrapping_function`),
+    while this process, which gets it too, stops them. Blocked here only around the fork: a signal that comes then
+    is this process's once the fork is done. (The standard library's resource tracker is started the same way.)"""
+    spawnv_passfds = multiprocessing.util.spawnv_passfds
+
+    def spawn(path: str, args: list[str], passfds: Any) -> int:
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            pid = spawnv_passfds(path, args, passfds)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        if "--multiprocessing-fork" in args:  # one of the run's (not the resource tracker)
+            started.append(pid)
+        return pid
+
+    multiprocessing.util.spawnv_passfds = spawn
+    try:
+        yield
+    finally:
+        multiprocessing.util.spawnv_passfds = spawnv_passfds
+
+
 class StoppableSpawnLauncher(_MultiProcessingLauncher):
     """``ddp_spawn``'s launcher (Lightning's), stopping on Ctrl+C or SIGTERM as ``ddp``'s processes do: each
     process finishes its batch, the first saves ``last.ckpt`` and says how to resume, and the command ends with
@@ -130,40 +157,56 @@ class StoppableSpawnLauncher(_MultiProcessingLauncher):
         terminal's Ctrl+C reaches them itself, and a second SIGINT would abort them at once)."""
         self.doing = stopping.now_doing()
         received: list[int] = []
+        started: list[int] = []  # the run's processes, the one being started too (spawn; fork's are the children)
+
+        def processes() -> set[int]:
+            return {*started, *(child.pid for child in multiprocessing.active_children())}
 
         def pass_on(signum: int, frame: FrameType | None) -> None:
             stop = stopping.Stopped(signum)  # its line says what was being done, before the line below changes it
             received.append(signum)
             stopping.doing(stopping.SECOND_STOP)  # one more, here or after the processes ended, ends it at once
-            # The children started so far: self.procs is set only once all are.
-            for child in multiprocessing.active_children():
+            for pid in processes():  # self.procs is set only once all have started
                 with contextlib.suppress(ProcessLookupError):
-                    os.kill(child.pid, signal.SIGTERM)
+                    os.kill(pid, signal.SIGTERM)
             if not self.procs:
                 # Still starting them: the process object is written to each child's pipe while the child reads
                 # it, and the write waits for ever on a child the signal ended (this process holds the pipe's
-                # other end). Raising stops the write; the child then reads a cut-off pickle (a traceback).
+                # other end). Raising stops the write; the child, ended by the SIGTERM above, reads no cut-off pickle.
                 raise stop
 
         def child_ended(signum: int, frame: FrameType | None) -> None:
-            if not self.procs:  # still starting them (torch's join sees one that ends later)
-                ended = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)  # left for its Popen to reap
-                if ended is not None:
-                    raise _EndedAsItStarted(ended)
+            if self.procs:  # all started: torch's join sees one that ends
+                return
+            for index, pid in enumerate(started):  # one of the run's, not any child of this process
+                with contextlib.suppress(ChildProcessError):  # reaped already
+                    ended = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)  # left for its Popen
+                    if ended is not None:
+                        raise _EndedAsItStarted(ended, index)
 
         self.procs = []  # those of the stage before (fit's, for the test after it)
         try:
-            with stopping.stop_handlers(pass_on), _handling(signal.SIGCHLD, child_ended):
+            with (
+                stopping.stop_handlers(pass_on),
+                _handling(signal.SIGCHLD, child_ended),
+                _spawning_deaf_to_sigint(started),
+            ):
                 results = super().launch(function, *args, trainer=trainer, **kwargs)
         except BaseException as error:
             if not self.procs:
                 # Stopped while it started them (a signal here, or one that ended a process as it started, for which
                 # this one waited for good to write it the process object: it holds the pipe's other end too). Those
                 # started wait in the rendezvous for the others, deaf to signals, and the exit joins them: kill them
-                # (nothing is written before all have started).
+                # (nothing is written before all have started), and reap the one being started, which no
+                # multiprocessing object holds.
+                for pid in processes():
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
                 for child in multiprocessing.active_children():
-                    child.kill()
                     child.join()
+                for pid in started:
+                    with contextlib.suppress(ChildProcessError):
+                        os.waitpid(pid, 0)
             if isinstance(error, _EndedAsItStarted) and (received or error.stop_signal):
                 raise stopping.Stopped(received[0] if received else error.stop_signal) from None
             if isinstance(error, _EndedAsItStarted):  # as torch's own join says it
@@ -201,6 +244,7 @@ class StoppableSpawnLauncher(_MultiProcessingLauncher):
         if process_idx != 0:  # a stop outside the stage is taken with the first process (stopping.together)
             stopping.together()
         with stopping.stop_handlers():
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # blocked as it started, until this handler
             try:
                 super()._wrapping_function(process_idx, trainer, function, args, kwargs, return_queue, global_states)
                 return
@@ -252,9 +296,9 @@ class _StopObserver(_ChildProcessObserver):
         for proc in self._child_processes:
             if proc.returncode is None:
                 proc.kill()
-        if -signum in codes:  # ended by the system's action, without a word (the rendezvous's handler)
-            stopping.Stopped(signum).say()
-        os._exit(128 + signum)
+        # The line where it ended by the system's action, without a word (the rendezvous's handler); said once, with
+        # the command's own handler there (a Ctrl+C reaches both).
+        stopping.end_at_once(signum, say=-signum in codes)
 
 
 class StoppableScriptLauncher(_SubprocessScriptLauncher):

@@ -111,9 +111,42 @@ def exit_at_once(signum: int, frame: FrameType | None) -> None:
     raised from a handler can surface inside a C++ extension's call back into Python (importing torch runs
     Python code from C++), where pybind11 turns it into an abort (SIGABRT) instead of passing it on; and
     nothing has been written yet, so there is nothing to finish first."""
-    sys.stderr.write(f"mnist-rnn: {Stopped(signum)}\n")
-    sys.stderr.flush()
+    end_at_once(signum)
+
+
+_ending = threading.Lock()  # taken by the first thread that ends the process at once: its line is the one
+
+
+def end_at_once(signum: int, say: bool = True) -> NoReturn:
+    """End the process now with 128 + ``signum``, after the line (unless ``say`` is False, or another thread is
+    ending it meanwhile: a Ctrl+C reaches a DDP run's first process and its observer of the others at once)."""
+    if _ending.acquire(blocking=False) and say:
+        sys.stderr.write(f"mnist-rnn: {Stopped(signum)}\n")
+    for stream in (sys.stdout, sys.stderr):  # what was printed stays (os._exit flushes nothing)
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
     os._exit(128 + signum)
+
+
+def at_the_exit() -> None:
+    """For the interpreter's exit, after the command's work: a stop ends the process at once. Left to Python's
+    defaults, Ctrl+C raised ``KeyboardInterrupt`` in an exit hook (torch's, the process group's destroy), which
+    Python prints as "Exception ignored" with its traceback, and the command ended with status 0: a script's next
+    command ran although the user had stopped it. The command's process now ends with its line and 130 (or 143,
+    as a SIGTERM there gave); a process that ``ddp``'s launcher started ends with 0, without a word, its work done:
+    the first process has the signal too (Ctrl+C), or ends on its own, and a non-zero status has Lightning's
+    observer kill it (exit 137)."""
+    launched = os.environ.get("LOCAL_RANK", "0") != "0"
+    handler = _exit_with_zero if launched else exit_at_once
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, handler)
+
+
+def _exit_with_zero(signum: int, frame: FrameType | None) -> None:
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(0)
 
 
 @contextmanager

@@ -7,6 +7,7 @@ only fixtures.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import struct
 import subprocess
@@ -177,3 +178,9 @@ def one_line_error(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:
     err = capsys.readouterr().err
     assert err.startswith("mnist-rnn: error: ") and err.count("\n") == 1, err
     return err
+
+
+def interrupt_itself() -> None:
+    """In a spawned process: SIGINT to itself, as a Ctrl+C while it starts (``KeyboardInterrupt``, exit code 1, unless
+    the signal is blocked)."""
+    os.kill(os.getpid(), signal.SIGINT)

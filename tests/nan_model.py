@@ -4,6 +4,7 @@ image tests import: this one needs Lightning)."""
 
 from __future__ import annotations
 
+import atexit
 import math
 import os
 import signal
@@ -55,9 +56,10 @@ class HoldAfterAValidation(Callback):
 
 class HoldOutsideTheStage(Callback):
     """In the process of a multi-process run whose global rank is ``HOLD_RANK`` (environment), in fit's ``setup``
-    or ``teardown`` hook (``HOLD_AT``), outside the stage's own signal handlers: write ``held-PID`` in the working
-    folder and wait until the test removes it (at most two minutes). A test then signals a process outside a
-    Trainer's stage whatever the machine's speed; elsewhere it does nothing."""
+    or ``teardown`` hook (``HOLD_AT``), outside the stage's own signal handlers, or in an exit hook once the run's
+    work is done (``HOLD_AT=exit``): write ``held-PID`` in the working folder and wait until the test removes it (at
+    most two minutes). A test then signals a process outside a Trainer's stage whatever the machine's speed;
+    elsewhere it does nothing."""
 
     def setup(self, trainer, pl_module, stage) -> None:
         self._hold(trainer, "setup", stage)
@@ -66,9 +68,14 @@ class HoldOutsideTheStage(Callback):
         self._hold(trainer, "teardown", stage)
 
     def _hold(self, trainer, hook: str, stage: str) -> None:
-        held_here = os.environ.get("HOLD_AT") == hook and os.environ.get("HOLD_RANK") == str(trainer.global_rank)
-        if stage != "fit" or not held_here:
-            return
+        here = os.environ.get("HOLD_RANK") == str(trainer.global_rank)
+        if here and os.environ.get("HOLD_AT") == "exit" and (hook, stage) == ("teardown", "test"):
+            atexit.register(self._wait)  # the test is fit's last stage: held as the process exits
+        elif here and os.environ.get("HOLD_AT") == hook and stage == "fit":
+            self._wait()
+
+    @staticmethod
+    def _wait() -> None:
         held = Path(f"held-{os.getpid()}")
         held.touch()
         deadline = time.monotonic() + 120

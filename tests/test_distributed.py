@@ -1,9 +1,11 @@
 """Two processes on the CPU (DDP over gloo), as a real subprocess: Lightning re-launches the command line."""
 
 import contextlib
+import multiprocessing
 import os
 import re
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Callable
@@ -24,6 +26,7 @@ from tests.helpers import (
     data_args,
     finish,
     fit_tiny,
+    interrupt_itself,
     no_process_left,
     one_line_error,
     processes,
@@ -181,6 +184,22 @@ def test_ddp_spawn_fits_and_validates_to_the_end(fake_data_dir, tmp_path):
     assert finish(cli_subprocess(test, tmp_path), timeout=300) == 0, (tmp_path / "run.log").read_text()
     log = (tmp_path / "run.log").read_text()
     assert re.search(r"on the test images, from lightning_logs/version_0/checkpoints/best-", log), log
+
+
+def test_the_processes_ddp_spawn_starts_start_deaf_to_sigint_and_are_counted():
+    """A Ctrl+C as a spawned process started (reading the Trainer it is handed, before any handler of ours) ended
+    it in a KeyboardInterrupt traceback: it now waits, blocked, for the process's handler. The run's processes are
+    counted by their ids as they start, the one being started too (the launcher had only those started before)."""
+    from mnist_rnn import process_group
+
+    started: list[int] = []
+    with process_group._spawning_deaf_to_sigint(started):
+        child = multiprocessing.get_context("spawn").Process(target=interrupt_itself)
+        child.start()
+    child.join(timeout=120)
+    assert child.exitcode == 0  # the SIGINT it sent itself waited, blocked, and went with it
+    assert started == [child.pid]  # the run's, not the resource tracker the first spawn may start
+    assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, [])  # blocked here only for the fork
 
 
 def signal_when(
@@ -491,34 +510,93 @@ def catches(pid: int, signum: int) -> bool:
     return False
 
 
+def free_port() -> int:
+    """A TCP port nobody listens on now, for a run's MASTER_PORT."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def ended_within_a_minute(group: int) -> bool:
+    """Whether every process of the process group ``group`` ends within a minute."""
+    deadline = time.monotonic() + 60
+    while not no_process_left(group) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return no_process_left(group)
+
+
 @pytest.mark.slow
-def test_a_sigterm_to_the_first_ddp_process_in_the_rendezvous_leaves_no_process(fake_data_dir, tmp_path):
-    """The command's process, killed by SIGTERM as it waited in torch's rendezvous (where the system's handlers are
-    in place, so that a stop there is not stuck), left the second process waiting there for the first, for good.
-    The second now ends with it."""
+@pytest.mark.parametrize("stop", ["Ctrl+C", "SIGTERM to the first"])
+def test_a_stop_in_the_ddp_rendezvous_ends_in_one_line(fake_data_dir, tmp_path, stop):
+    """Both processes wait in torch's rendezvous (in C++, for the second node's, which never come), where the
+    system's handlers were in place: the command's process ended by the signal itself (-2: no line, or the line of
+    its observer, which saw the second end), and killed by SIGTERM it had left the second waiting there for good.
+    Now its handler runs there: status 130 or 143, one line, and the second ends with it."""
     args = ["fit", *data_args(fake_data_dir), *QUIET, "--model.hidden_size", "8", "--trainer.max_epochs", "1"]
-    args += DDP_ON_TWO
+    args += [*DDP_ON_TWO, "--trainer.num_nodes", "2"]
+    env = {"MASTER_PORT": str(free_port())}
+    run = cli_subprocess(args, tmp_path, extra_env=env, start_new_session=True)
+    both = lambda: all(f"GLOBAL_RANK: {rank}," in run.log_path.read_text() for rank in (0, 1))  # noqa: E731
+    signum, to = (signal.SIGINT, None) if stop == "Ctrl+C" else (signal.SIGTERM, lambda: run.pid)
+    returncode = signal_when(run, both, signum, timeout=30, hung=f"the rendezvous went on after {stop}", to=to)
+    left = not ended_within_a_minute(run.pid)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(run.pid, signal.SIGKILL)
+    log = run.log_path.read_text()
+    assert returncode == 128 + signum, log
+    assert log.count("mnist-rnn: stopped by") == 1, log
+    assert f"mnist-rnn: stopped by {signal.Signals(signum).name} while preparing the data and the model" in log, log
+    assert not left, f"a process of the run was still waiting a minute later:\n{log}"
+    assert "Traceback" not in log and "zombies" not in log and not list(tmp_path.rglob("*.ckpt")), log
+
+
+@pytest.mark.slow
+def test_ctrl_c_as_ddp_spawn_starts_its_processes_ends_in_one_line(fake_data_dir, tmp_path):
+    """A spawned process got the terminal's SIGINT as it read the Trainer it is handed (seconds: the imports),
+    before any handler of ours, and printed its KeyboardInterrupt traceback under the command's line. It now starts
+    with SIGINT blocked, until its handler is in place; the command stops it."""
+    args = [
+        "fit", *data_args(fake_data_dir), "--model.hidden_size", "8", "--trainer.max_epochs", "1", *QUIET,
+        "--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.strategy", "ddp_spawn",
+    ]  # fmt: skip
     run = cli_subprocess(args, tmp_path, start_new_session=True)
     try:
         deadline = time.monotonic() + 180
-        # In the rendezvous: the second process started, and SIGTERM's handler is the system's again.
-        while not (
-            [pid for pid, (up, command) in processes().items() if up == run.pid and b"fit" in command]
-            and not catches(run.pid, signal.SIGTERM)
-        ):
+        # The first spawned process has Python's handler (it runs Python): it is reading what it is handed.
+        while not ((spawned := spawned_by({run.pid}, processes())) and catches(spawned[0], signal.SIGINT)):
             assert run.poll() is None and time.monotonic() < deadline, run.log_path.read_text()
             time.sleep(0.02)
-        os.kill(run.pid, signal.SIGTERM)
+        os.killpg(run.pid, signal.SIGINT)
         returncode = run.wait(timeout=60)
-        deadline = time.monotonic() + 60
-        while not no_process_left(run.pid) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        left = no_process_left(run.pid)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"the command went on:\n{run.log_path.read_text()}") from None
     finally:
+        left = ended_within_a_minute(run.pid)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(run.pid, signal.SIGKILL)
         run.wait()
     log = run.log_path.read_text()
-    assert returncode == -signal.SIGTERM, log
-    assert left, f"a process of the run was still waiting a minute later:\n{log}"
-    assert "Traceback" not in log and not list(tmp_path.rglob("*.ckpt")), log
+    assert returncode == 128 + signal.SIGINT, log
+    stopped = "mnist-rnn: stopped by SIGINT while preparing the data and the model, before training; no checkpoint"
+    assert log.count("mnist-rnn: stopped by") == 1 and stopped in log, log
+    assert "Traceback" not in log and "KeyboardInterrupt" not in log and left, log
+
+
+@pytest.mark.slow
+def test_ctrl_c_as_a_ddp_run_exits_says_so(fake_data_dir, tmp_path):
+    """Its work done, the first process exits (its exit hooks: torch's, the process group's destroy). A Ctrl+C there
+    raised KeyboardInterrupt in a hook: Python's "Exception ignored" traceback, in both processes, and status 0, so
+    that a script's next command ran although the user had stopped it. It now ends with its line and 130."""
+    args = [
+        "fit", *data_args(fake_data_dir), "--model.hidden_size", "8", "--trainer.max_epochs", "1", *DDP_ON_TWO, *QUIET,
+        "--trainer.callbacks", "tests.nan_model.HoldOutsideTheStage",
+    ]  # fmt: skip
+    run = cli_subprocess(args, tmp_path, extra_env={"HOLD_AT": "exit", "HOLD_RANK": "0"}, start_new_session=True)
+    held = lambda: next(tmp_path.glob("held-*"), None)  # noqa: E731
+    let_it_go = lambda: held() and held().unlink()  # noqa: E731
+    returncode = signal_when(run, held, signal.SIGINT, timeout=60, hung="the run did not end", then=let_it_go)
+    log = run.log_path.read_text()
+    assert returncode == 128 + signal.SIGINT, log
+    assert log.count("mnist-rnn: stopped by") == 1, log
+    assert "mnist-rnn: stopped by SIGINT as it ended, after its work was done" in log and "Test accuracy" in log, log
+    assert "Traceback" not in log and "Exception ignored" not in log, log
