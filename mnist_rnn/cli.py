@@ -43,7 +43,7 @@ from typing import Any
 import lightning
 import torch
 import yaml
-from jsonargparse import Namespace
+from jsonargparse import DefaultHelpFormatter, Namespace
 from jsonargparse.typing import register_type
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch import Trainer
@@ -288,6 +288,7 @@ class MNISTRNNCLI(LightningCLI):
                     action.help = CKPT_PATH_HELP
                 elif action.dest == "checkpoint.dirpath":  # Lightning's says nothing is saved without one
                     action.help = CHECKPOINT_DIRPATH_HELP
+            _hide_options_of_fit(name, parser)
         # --help's list of commands: Lightning's Trainer docstrings cut mid-sentence ("It's separated from fit to
         # make sure you never run on your"), and without the tools, which main() runs before LightningCLI.
         commands = next((a for a in self.parser._actions if isinstance(a, argparse._SubParsersAction)), None)
@@ -314,8 +315,14 @@ class MNISTRNNCLI(LightningCLI):
         try:
             super().parse_arguments(parser, args)
         except ArgumentError as error:
-            # getattr: a CLI built without subcommands (tune's check of its base config) has no such parsers
-            meant = _option_meant(error, getattr(self, "_subcommand_parsers", {}), raw_args)
+            # The command's parser holds its options; a CLI built without subcommands (tune's check of its base
+            # config) has none, and its own parser holds them.
+            commands = getattr(self, "_subcommand_parsers", None)
+            stray = _stray_option_before_the_command(parser, raw_args) if commands else None
+            if stray:
+                raise ArgumentError(None, stray) from None
+            own = commands.get(next((arg for arg in raw_args if arg in commands), "")) if commands else parser
+            meant = _option_meant(error, own)
             given_in = _config_file_giving(error, raw_args)
             if meant is None and given_in is None:
                 raise
@@ -966,17 +973,45 @@ def build_cli(args: ArgsType = None, run: bool = True, cli_class: type[MNISTRNNC
             "usage": f"{_program_name()} [-h] [-c CONFIG] {{{','.join([*TRAINER_COMMANDS, *TOOLS])}}} ...",
             "description": "Train, test and use a recurrent network (LSTM, GRU, RNN) that reads MNIST-family "
             "images row by row. Add --help to any command for its options.",
+            # Each command's usage in one line: argparse's listed every option (a screenful or two of --help),
+            # under the main usage line followed by "[options] predict".
+            **{
+                command: {"usage": f"{_program_name()} {command} [-h] [-c CONFIG] [--print_config[=flags]] [options]"}
+                for command in TRAINER_COMMANDS
+            },
         },
     )
+
+
+class CommandHelpFormatter(DefaultHelpFormatter):
+    """jsonargparse's --help, without the options a command marked ``left_out_of_help`` (:func:`_hide_options_of_fit`)
+    (argparse.SUPPRESS would leave them out of --print_config and config.yaml too)."""
+
+    def add_argument(self, action: argparse.Action) -> None:
+        if not getattr(action, "left_out_of_help", False):
+            super().add_argument(action)
 
 
 class CommandParser(LightningArgumentParser):
     """Lightning's parser, named as the user typed the command wherever none is given: jsonargparse makes the
     parser of a class's help (``fit --trainer.callbacks.help EarlyStopping``) without a name, and argparse's
-    default, ``sys.argv[0]``, printed ``usage: __main__.py``."""
+    default, ``sys.argv[0]``, printed ``usage: __main__.py``.
 
-    def __init__(self, *args: Any, prog: str | None = None, **kwargs: Any) -> None:
-        super().__init__(*args, prog=prog or _program_name(), **kwargs)
+    Without abbreviations (``allow_abbrev=False``, for the main parser and each command's): argparse took a
+    misspelt option that begins another (``--trainer.max_epoch 1``, ``--model.cel gru``) as that option, with
+    only jsonargparse's deprecation warning; now it is refused as unrecognized, with the option meant."""
+
+    def __init__(
+        self,
+        *args: Any,
+        prog: str | None = None,
+        allow_abbrev: bool = False,
+        formatter_class: type[argparse.HelpFormatter] = CommandHelpFormatter,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            *args, prog=prog or _program_name(), allow_abbrev=allow_abbrev, formatter_class=formatter_class, **kwargs
+        )
 
 
 def _program_name() -> str:
@@ -1720,15 +1755,78 @@ def _log_root(trainer: Any) -> str:
     return save_dir or "."
 
 
-def _option_meant(error: ArgumentError, commands: dict[str, Any], raw_args: list[str]) -> str | None:
-    """The option a misspelt one (``--modle.lr``, ``model: {lrr: ...}`` in a config) is closest to, among the
-    subcommand's (``commands``: LightningCLI's parser of each), or None: jsonargparse named it, but not what it
-    may have meant."""
+# Options that only fit uses (training, its checkpoints, the training loss): validate's, test's and predict's --help
+# leave them out, but the commands take them, so that a run's config.yaml, which holds them all, works as their
+# --config. checkpoint.dirpath stays: it is where --ckpt_path last and best look.
+FIT_ONLY_OPTIONS = (
+    *(
+        f"trainer.{name}"
+        for name in (
+            "max_epochs",
+            "min_epochs",
+            "max_steps",
+            "min_steps",
+            "max_time",
+            "limit_train_batches",
+            "val_check_interval",
+            "check_val_every_n_epoch",
+            "num_sanity_val_steps",
+            "accumulate_grad_batches",
+            "gradient_clip_val",
+            "gradient_clip_algorithm",
+            "reload_dataloaders_every_n_epochs",
+        )
+    ),
+    "checkpoint",
+    "finite_loss",
+)
+FIT_ONLY_KEPT = ("checkpoint.dirpath",)
+
+
+def _hide_options_of_fit(command: str, parser: LightningArgumentParser) -> None:
+    """Leave the options of :data:`FIT_ONLY_OPTIONS` out of ``command``'s --help (predict's: its progress bar's
+    too, which it turns off), keeping them as options: they made a long --help longer, and did nothing there."""
+    if command == "fit":
+        return
+    hidden = (*FIT_ONLY_OPTIONS, "progress_bar") if command == "predict" else FIT_ONLY_OPTIONS
+    for group in parser._action_groups:
+        left_out = False
+        for action in group._group_actions:
+            dest = action.dest
+            if dest not in FIT_ONLY_KEPT and any(dest == name or dest.startswith(f"{name}.") for name in hidden):
+                # Not argparse.SUPPRESS: jsonargparse leaves such options out of --print_config and config.yaml.
+                action.left_out_of_help = True  # type: ignore[attr-defined]
+                left_out = True
+        if left_out:
+            group.description = (
+                f"Options that do nothing in {command} are not listed here, but taken (a run's config.yaml holds "
+                "them): see fit --help."
+            )
+
+
+def _stray_option_before_the_command(parser: LightningArgumentParser, raw_args: list[str]) -> str | None:
+    """The message for an unknown option before the command (``--conf fast.yaml fit``), else None: argparse left
+    it aside and took its value for the command, and said "no command 'fast.yaml'"."""
+    own = parser._option_string_actions
+    index = 0
+    while index < len(raw_args) and raw_args[index].startswith("-"):
+        name, joined, _ = raw_args[index].partition("=")
+        if name not in own:
+            close = difflib.get_close_matches(name, [option for option in own if option.startswith("--")], n=1)
+            return f"{name} is not an option before the command{f' (did you mean {close[0]}?)' if close else ''}"
+        # --config FILE takes the next argument (--print_config only its =FLAGS)
+        index += 2 if own[name].nargs is None and not joined else 1
+    return None
+
+
+def _option_meant(error: ArgumentError, parser: LightningArgumentParser | None) -> str | None:
+    """The option a misspelt one (``--modle.lr``, ``--trainer.max_epoch``, ``model: {lrr: ...}`` in a config) is
+    closest to, among those of ``parser`` (the command's), or None: jsonargparse named it, but not what it may
+    have meant."""
     unknown = _unknown_key(error)
-    command = next((arg for arg in raw_args if arg in commands), None)
-    if unknown is None or command is None:
+    if unknown is None or parser is None:
         return None
-    options = sorted(flat_keys(commands[command].get_defaults()))
+    options = sorted(flat_keys(parser.get_defaults()))
     # --ckpt-path: argparse's usual spelling of --ckpt_path (the benchmarks' own options are spelt so)
     close = difflib.get_close_matches(unknown.replace("-", "_"), options, n=1, cutoff=0.75)
     on_command_line = "unrecognized arguments" in str(error)
@@ -1821,13 +1919,6 @@ def short_message(error: BaseException) -> str:
         )
         meant = f" (did you mean {close[0]}?)" if close else ""
         return f"no command {unknown[1]!r}{meant}: choose {listed_commands} (see --help)"
-    ambiguous = re.match(r"ambiguous option: (\S+) could match (.*)$", str(error))
-    if ambiguous:  # a list option is also its "+" form (append): "--trainer.devices, --trainer.devices+" is one
-        given, matches = ambiguous.groups()
-        options = list(dict.fromkeys(option.removesuffix("+") for option in matches.split(", ")))
-        if len(options) == 1:
-            return f"{given} is not an option (did you mean {options[0]}?) (see --help)"
-        return f"ambiguous option: {given} could match {', '.join(options)} (see --help)"
     precision = re.search(r'Parser key "trainer\.precision".*^\s*Given value: (.+)$', str(error), re.DOTALL | re.M)
     if precision:  # jsonargparse lists the Union's subtypes' failures, none of which names a valid value
         return (

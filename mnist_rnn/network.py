@@ -68,13 +68,6 @@ def _checked_range(images: Tensor) -> Tensor:
 _checked_range_eagerly = torch.compiler.disable(_checked_range)
 
 
-def _exporting() -> bool | None:
-    """Whether torch.export is tracing; None where this torch has no ``torch.compiler.is_exporting`` (the range
-    is then not checked under any compiler)."""
-    is_exporting = getattr(torch.compiler, "is_exporting", None)
-    return None if is_exporting is None else is_exporting()
-
-
 class RNNNetwork(nn.Module):
     """A recurrent classifier of square one-channel images, read as a sequence.
 
@@ -204,7 +197,7 @@ class RNNNetwork(nn.Module):
             return images
         if not torch.compiler.is_compiling():
             return _checked_range(images)
-        if _exporting() is False:  # torch.compile, not torch.export (which must keep the graph whole)
+        if not torch.compiler.is_exporting():  # torch.compile, not torch.export (which must keep the graph whole)
             return _checked_range_eagerly(images)
         return images
 

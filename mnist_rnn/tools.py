@@ -7,7 +7,9 @@ a few options of their own, so each has a :class:`ToolParser` instead, whose err
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,10 +17,11 @@ from mnist_rnn.errors import UserError
 
 
 class ToolParser(argparse.ArgumentParser):
-    """argparse for one tool: ``--ckpt_path`` is required, and a bad option is a :class:`UserError`."""
+    """argparse for one tool: ``--ckpt_path`` is required, a bad option is a :class:`UserError`, and an
+    abbreviation is a bad option (``--ckpt`` was taken as ``--ckpt_path``, as LightningCLI's commands no longer do)."""
 
     def __init__(self, command: str, description: str) -> None:
-        super().__init__(prog=f"mnist-rnn {command}", description=description)
+        super().__init__(prog=f"mnist-rnn {command}", description=description, allow_abbrev=False)
         self.add_argument(
             "--ckpt_path",
             required=True,
@@ -26,15 +29,34 @@ class ToolParser(argparse.ArgumentParser):
             "best checkpoint), or last or best: the newest run's in lightning_logs/",
         )
 
+    given: Sequence[str] = ()  # the arguments being parsed, for error's "did you mean"
+
     def parse_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> Any:  # type: ignore[override]
         from mnist_rnn.checkpoint import checkpoint_named  # Lightning: only once the options are known good
 
+        self.given = list(args) if args is not None else sys.argv[1:]
         parsed = expand_home(super().parse_args(args, namespace))
         parsed.ckpt_path = str(checkpoint_named(parsed.ckpt_path))
         return parsed
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        raise UserError(f"{self.prog}: {message} (see --help)")
+        raise UserError(f"{self.prog}: {unknown_option(self, self.given) or message} (see --help)")
+
+
+def unknown_option(parser: argparse.ArgumentParser, args: Sequence[str], sections: bool = True) -> str | None:
+    """The message for the first option of ``args`` that ``parser`` lacks but is close to one of its own ("--ckpt
+    is not an option (did you mean --ckpt_path?)"), else None. argparse refused it as unrecognized, naming
+    nothing to use instead, or (when it stood for a required option) said that option was missing.
+    ``sections=False``: only options without a dot (tune passes ``--model.*`` and the like on to fit, which says
+    its own)."""
+    own = [option for action in parser._actions for option in action.option_strings if option.startswith("--")]
+    for arg in args:
+        name = arg.partition("=")[0]
+        if name.startswith("--") and name not in own and (sections or "." not in name):
+            close = difflib.get_close_matches(name, own, n=1)
+            if close:
+                return f"{name} is not an option (did you mean {close[0]}?)"
+    return None
 
 
 def expand_home(settings: Any) -> Any:

@@ -56,7 +56,7 @@ from lightning.pytorch import Callback, LightningModule, Trainer
 
 from mnist_rnn.errors import SettingsError, UserError, first_few, first_line, warn
 from mnist_rnn.stopping import sigterm_when_parent_ends
-from mnist_rnn.tools import expand_home
+from mnist_rnn.tools import expand_home, unknown_option
 
 try:
     import optuna
@@ -256,12 +256,6 @@ def check_settings(base: Path, overrides: dict[str, Any], space: dict[str, Any],
     if several:
         raise UserError(f"{several} {ONE_PROCESS_PER_TRIAL}")
     options = {key for key in flat_keys(cli.config) if not key.startswith("__")}
-    for key in overrides:  # argparse takes a unique prefix as the option (max_epoch as max_epochs)...
-        whole = [option for option in sorted(options) if option.startswith(key) and option != key]
-        if key not in options and whole and not any(option.startswith(f"{key}.") for option in whole):
-            raise UserError(  # ... but the study records the names as typed, and compared them as another base
-                f"--{key} is short for --{whole[0]}: write it whole (a study keeps its fit options by name)"
-            )
     for key, spec in space.items():
         setting = key.removeprefix("trainer.")
         if key.startswith("trainer.") and setting in PROCESS_SETTINGS:
@@ -1248,10 +1242,20 @@ def _text_table(rows: list[dict[str, Any]], best: int | None = None) -> str:
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse whose errors (a missing --space, a word for --trials) are one line, as the CLI's are."""
+    """argparse whose errors (a missing --space, a word for --trials) are one line, as the CLI's are, and that
+    takes no abbreviation (``--trial 5`` for ``--trials``; ``--conf``): as fit's, a misspelt option is refused."""
+
+    given: list[str] = []  # the arguments being parsed, for error's "did you mean"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, allow_abbrev=False, **kwargs)
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:  # type: ignore[override]
+        self.given = list(args) if args is not None else sys.argv[1:]
+        return super().parse_known_args(args, namespace)
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        raise UserError(f"{self.prog}: {message} (see --help)")
+        raise UserError(f"{self.prog}: {unknown_option(self, self.given, sections=False) or message} (see --help)")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -183,10 +183,10 @@ BAD_INPUTS = [
         "writable folder",
         _text_file,
     ),
-    BadInput(  # it said "could match --trainer.devices, --trainer.devices+", one option twice
-        "a shortened option that is a list",
-        ["--trainer.device", "2"],
-        "--trainer.device is not an option (did you mean --trainer.devices?) (see --help)",
+    BadInput(  # argparse took it for --trainer.max_epochs, and trained for 1 epoch
+        "a shortened option",
+        ["--trainer.max_epoch", "1"],
+        "unrecognized arguments: --trainer.max_epoch 1 (did you mean --trainer.max_epochs?) (see --help)",
     ),
     BadInput(
         "`--trainer.devices` naming GPUs on the CPU",

@@ -439,6 +439,30 @@ def test_help_explains_ckpt_path_in_this_projects_terms_and_lists_every_command(
     assert "(lightning_logs/version_N/checkpoints/)" in words and "do not save anything to disk" not in words
 
 
+def test_a_commands_help_lists_what_it_uses_and_it_still_takes_fits_own(capsys):
+    """predict --help began with a usage line that listed every option, and described the options of training,
+    of its checkpoints and of the progress bar that predict turns off."""
+    helps = {}
+    for command in ("fit", "predict"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        helps[command] = capsys.readouterr().out
+    usage, _, rest = helps["predict"].partition("\n")
+    assert usage == "usage: mnist-rnn predict [-h] [-c CONFIG] [--print_config[=flags]] [options]"
+    assert "Options that do nothing in predict are not listed here" in " ".join(rest.split())
+    for option in ("--data.predict_path", "--ckpt_path", "--checkpoint.dirpath", "--trainer.accelerator"):
+        assert option in rest
+    fits_own = ("--trainer.max_epochs", "--trainer.gradient_clip_val", "--checkpoint.filename", "--finite_loss.")
+    for option in (*fits_own, "--progress_bar.refresh_rate"):
+        assert option not in helps["predict"] and option in helps["fit"]
+    assert len(helps["predict"].splitlines()) < 0.75 * len(helps["fit"].splitlines())
+    # Still taken: a run's config.yaml holds them all, and is given to predict as its --config.
+    with pytest.raises(SystemExit):
+        main(["predict", "--trainer.max_epochs", "4", "--checkpoint.filename", "x", "--print_config"])
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert printed["trainer"]["max_epochs"] == 4 and printed["checkpoint"]["filename"] == "x"
+
+
 def test_last_resumes_a_run_that_saved_the_weight_decay_its_null_now_means(fake_data_dir, in_tmp_dir, capsys):
     """Runs of the defaults saved AdamW's decay, 0.05, before weight_decay null meant the optimiser's own: the same
     command's `--ckpt_path last` refused them ("model.weight_decay=0.05 (this command: None)")."""
@@ -698,6 +722,30 @@ def test_a_misspelt_option_is_named_with_the_one_it_is_closest_to(tmp_path, caps
     config.write_text("modle:\n  hidden_size: 64\n")
     err = one_line_error(["fit", "--config", str(config), "--print_config"], capsys)
     assert f"--config {config}: Option 'modle.hidden_size' is not accepted (did you mean model.hidden_size?)" in err
+
+
+@pytest.mark.parametrize("command", ["fit", "validate", "test", "predict"])
+@pytest.mark.parametrize(
+    "typed, meant",
+    [
+        (["--trainer.max_epoch", "1"], "--trainer.max_epochs"),
+        (["--model.cel", "gru"], "--model.cell"),
+        (["--model.cel=gru"], "--model.cell"),
+        (["--data.data_d", "data"], "--data.data_dir"),
+    ],
+)
+def test_a_shortened_option_is_refused_with_the_one_meant(command, typed, meant, capsys):
+    """argparse took a unique beginning of an option as the option: --trainer.max_epoch 1 trained for one epoch and
+    --model.cel gru trained a GRU, with only jsonargparse's deprecation warning, in two blocks of text."""
+    err = one_line_error([command, *typed], capsys)
+    assert err == f"mnist-rnn: error: unrecognized arguments: {' '.join(typed)} (did you mean {meant}?) (see --help)\n"
+
+
+def test_a_shortened_option_before_the_command_is_refused(capsys):
+    # --conf was --config; refused, it left its file to be read as the command ("no command 'configs/fast.yaml'").
+    assert one_line_error(["--conf", "configs/fast.yaml", "fit"], capsys) == (
+        "mnist-rnn: error: --conf is not an option before the command (did you mean --config?) (see --help)\n"
+    )
 
 
 def test_a_bad_setting_in_a_config_file_names_the_file(tmp_path, capsys):

@@ -1093,6 +1093,35 @@ def test_bad_serve_options_are_one_line(args, message, checkpoint, tmp_path, mon
     assert message in one_line_error(["serve", *[str(checkpoint) if a == "CKPT" else a for a in args]], capsys)
 
 
+def test_an_onnx_file_means_the_onnx_backend(checkpoint, tmp_path, capsys):
+    # --onnx FILE without --backend onnx was refused ("--onnx goes with --backend onnx"): it names the model to run.
+    model = tmp_path / "model.onnx"
+    model.write_bytes(b"")  # parse_args checks that it is there; the checkpoint's answers are checked at start
+    assert app.parse_args(["--ckpt_path", str(checkpoint), "--onnx", str(model)]).backend == "onnx"
+    assert app.parse_args(["--ckpt_path", str(checkpoint)]).backend == "torch"
+    args = ["serve", "--ckpt_path", str(checkpoint), "--backend", "torch", "--onnx", str(model)]
+    assert "--onnx runs an ONNX file, --backend torch the checkpoint in PyTorch: give one of them" in one_line_error(
+        args, capsys
+    )
+
+
+@pytest.mark.parametrize(
+    "args, typed, meant",
+    [
+        (["--ckpt_path", "CKPT", "--back", "onnx"], "--back", "--backend"),
+        (["--ckpt", "CKPT"], "--ckpt", "--ckpt_path"),  # said "the following arguments are required: --ckpt_path"
+        (["--ckpt_path", "CKPT", "--allow-origin", "*"], "--allow-origin", "--allow_origin"),
+    ],
+)
+def test_a_misspelt_or_shortened_option_is_refused_with_the_one_meant(args, typed, meant, checkpoint, started, capsys):
+    # argparse took --back as --backend, silently (`started`: a test of the old code serves no one); a misspelling
+    # named no option to use.
+    args = ["serve", *[str(checkpoint) if arg == "CKPT" else arg for arg in args]]
+    assert one_line_error(args, capsys) == (
+        f"mnist-rnn: error: mnist-rnn serve: {typed} is not an option (did you mean {meant}?) (see --help)\n"
+    )
+
+
 def serve_log(folder: Path) -> str:
     return (folder / "run.log").read_text()
 

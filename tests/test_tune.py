@@ -138,12 +138,12 @@ def test_numbers_are_read_as_fit_reads_them(tmp_path):
 def test_a_bad_fit_option_or_base_config_is_one_line(fake_data_dir, in_tmp_dir, capsys):
     args = write_study_files(in_tmp_dir, fake_data_dir)
     assert "data.batch_sise" in tune_error([*args, "--data.batch_sise", "20"], capsys)
-    # argparse took it for --trainer.max_epochs, but the study kept it as typed: "made with another base" later
+    # argparse took it for --trainer.max_epochs, but the study kept it as typed: "made with another base" later;
+    # fit takes no shortened option now.
     short = tune_error([*args, "--trainer.max_epoch", "1"], capsys)
-    assert short.endswith(
-        "--trainer.max_epoch is short for --trainer.max_epochs: write it whole (a study keeps its fit options "
-        "by name)\n"
-    )
+    assert short.endswith("unrecognized arguments: --trainer.max_epoch=1 (did you mean --trainer.max_epochs?)\n")
+    # tune's own options, likewise (--trial was --trials)
+    assert "--trial is not an option of tune (did you mean --trials?)" in tune_error([*args, "--trial", "1"], capsys)
     args[1] = str(in_tmp_dir / "missing.yaml")
     assert "missing.yaml: no such file" in tune_error(args, capsys)
 

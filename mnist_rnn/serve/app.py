@@ -219,11 +219,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--backend",
         choices=["torch", "onnx"],
-        default="torch",
-        help="what runs the network: torch (default), or onnxruntime on the exported model (same answers)",
+        help="what runs the network: torch (default), or onnxruntime on the exported model (same answers; the "
+        "default with --onnx)",
     )
     parser.add_argument(
-        "--onnx", help="the ONNX file for --backend onnx (default: export the checkpoint to a temporary file)"
+        "--onnx",
+        help="the ONNX file that `export` wrote from --ckpt_path, run by onnxruntime (implies --backend onnx; "
+        "without it, --backend onnx exports the checkpoint to a temporary file at start)",
     )
     parser.add_argument("--workers", type=int, default=DEFAULTS["workers"], help="inference worker processes")
     parser.add_argument("--threads", type=int, default=DEFAULTS["threads"], help="threads per worker for the model")
@@ -251,8 +253,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
             parser.error(f"--{name} must be at least 1")
     if args.batch_timeout < 0:
         parser.error("--batch_timeout must not be negative")
-    if args.onnx is not None and args.backend != "onnx":
-        parser.error("--onnx goes with --backend onnx")
+    # --onnx FILE names the model to run: it means --backend onnx, refused only beside a --backend torch typed.
+    if args.onnx is not None and args.backend == "torch":
+        parser.error("--onnx runs an ONNX file, --backend torch the checkpoint in PyTorch: give one of them")
+    args.backend = args.backend or ("onnx" if args.onnx is not None else "torch")
     if args.onnx is not None and not Path(args.onnx).is_file():
         raise UserError(f"--onnx {args.onnx}: no such file")
     return args
