@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import os
 import textwrap
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,10 @@ from torch.utils.tensorboard.summary import hparams
 from torchmetrics.classification import MulticlassConfusionMatrix
 
 from mnist_rnn.calibration import N_BINS, temperature_text
+
+# Lightning's warning that an epoch shorter than log_every_n_steps logs no training step, given as the data
+# is set up: TrainingCharts.on_train_start then lowers the interval to an epoch's steps, so it no longer holds.
+warnings.filterwarnings("ignore", message=r"The number of training batches \(\d+\) is smaller than the logging")
 
 BINS = N_BINS  # confidence bins of the reliability diagram: those of the calibration error
 FEW = 20  # a bin with fewer images has an accuracy too noisy to draw a line through (+-0.2 at 50%)
@@ -135,7 +140,7 @@ class TestFigures(Callback):
             return
         hp = pl_module.hparams
         names = short_names(hp.class_names, hp.num_classes)
-        step = trainer.global_step
+        step = logged_step(trainer)
         writer = logger.experiment
         writer.add_figure("test/confusion_matrix", confusion_figure(matrix.cpu(), names), step)
         total_wrong = int(matrix.sum() - matrix.trace())
@@ -152,6 +157,13 @@ class TestFigures(Callback):
         writer.add_figure("test/reliability", reliability_figure(bins.cpu(), temperature, errors), step)
         log_hparams_with_metrics(logger, run_settings(trainer, pl_module), _final_metrics(trainer, pl_module), step)
         writer.flush()
+
+
+def logged_step(trainer: Trainer) -> int:
+    """The step at which the Trainer logged the test's scalars, for the figures beside them: the ``step`` a
+    model logged (``RNNClassifier`` logs its checkpoint's when it tests one by itself), else the global step."""
+    step = trainer.logged_metrics.get("step")
+    return trainer.global_step if step is None else int(step)
 
 
 def first_ink_rows(images: Tensor) -> Tensor:
@@ -178,12 +190,24 @@ CHARTS = {
 
 
 class TrainingCharts(Callback):
-    """Write the layout of TensorBoard's Custom Scalars tab (:data:`CHARTS`) into a fit's log."""
+    """Write the layout of TensorBoard's Custom Scalars tab (:data:`CHARTS`) into a fit's log, and log the
+    training curves at least once an epoch."""
 
     def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         logger = tensorboard_of(trainer)
         if logger is not None and trainer.is_global_zero:
             logger.experiment.add_custom_scalars(CHARTS)
+
+    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        """An epoch of fewer steps than ``log_every_n_steps`` (50: a smoke run's ``--trainer.limit_train_batches
+        40``, or a large batch) wrote no ``train/*`` point at all: the loss and learning-rate charts stayed empty.
+        Such a run logs every epoch's steps instead: once an epoch, at its last step."""
+        batches = trainer.num_training_batches  # known now, not before the data is set up; inf if unknown
+        if not math.isfinite(batches):
+            return
+        steps = math.ceil(batches / trainer.accumulate_grad_batches)  # an epoch's last batch always steps
+        if 0 < steps < trainer.log_every_n_steps:
+            trainer.log_every_n_steps = steps
 
 
 def tensorboard_of(trainer: Trainer) -> TensorBoardLogger | None:
@@ -276,14 +300,21 @@ def confusion_figure(matrix: Tensor, names: list[str]) -> Figure:
     axes.imshow(np.ma.masked_where(~diagonal, share), cmap="Greys", vmin=0, vmax=2.5)
     worst = float(errors.max()) if errors.count() else 1.0
     axes.imshow(errors, cmap="Reds", vmin=0, vmax=worst * 1.15)
+    # The same names on both axes: with numbers on the columns ("predicted class (number)") every error in
+    # Fashion-MNIST's matrix took a look back at the rows to read what it was mistaken for. Words too long to
+    # stand side by side under a cell ("Ankle boot") are slanted, each ending under its column.
     long_names = max(len(name) for name in names) > 2
-    axes.set_xticks(range(n), [str(k) for k in range(n)] if long_names else names, fontsize=14)
-    axes.set_yticks(range(n), [f"{name} {k}" for k, name in enumerate(names)] if long_names else names, fontsize=14)
-    axes.set_xlabel("predicted class" + (" (number)" if long_names else ""), fontsize=15)
+    axes.set_xticks(range(n), names, fontsize=14)
+    if long_names:
+        axes.tick_params(axis="x", labelrotation=45)
+        for label in axes.get_xticklabels():
+            label.set(ha="right", rotation_mode="anchor")
+    axes.set_yticks(range(n), names, fontsize=14)
+    axes.set_xlabel("predicted class", fontsize=15)
     axes.set_ylabel("true class", fontsize=15)
     axes.set_title(f"Test confusion matrix: {int(counts.sum() - counts.trace()):,} errors in red", fontsize=17)
     axes.tick_params(length=0)
-    # The title is centred over the matrix, which long names ("T-shirt/top 0") push to the right: on one line
+    # The title is centred over the matrix, which long names ("T-shirt/top") push to the right: on one line
     # it would run past the figure's edge.
     wrap_to_fit(figure, axes.title)
     # The counts last, sized to the laid-out cells (long names leave the matrix narrower).

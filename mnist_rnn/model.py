@@ -22,6 +22,7 @@ from lightning.pytorch.accelerators import CPUAccelerator, CUDAAccelerator
 from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.plugins.precision import MixedPrecision
 from torch import Tensor
+from torch.utils.flop_counter import flop_registry, register_flop_formula
 from torchmetrics import MeanMetric, Metric
 from torchmetrics.classification import MulticlassAccuracy, MulticlassCalibrationError
 
@@ -39,6 +40,32 @@ from mnist_rnn.schedules import StretchableCosineAnnealingLR, StretchableOneCycl
 # Lightning warns whenever the model, not the data module, transforms batches (on_after_batch_transfer): here
 # that is the design (the augmentation settings are the model's), so the warning would only mislead users.
 warnings.filterwarnings("ignore", message=r"You have overridden `on_after_batch_transfer` in `LightningModule`")
+
+
+def _recurrent_flops(input_shape: torch.Size, weight_shapes: list[torch.Size]) -> int:
+    """The multiply-adds of fused recurrent layers, counted as torch counts a matrix product (2 per multiply-add):
+    every weight matrix meets every step of every sequence once (biases and gate arithmetic, like torch's own
+    formulas for elementwise work, are not counted). ``input_shape`` is (steps, batch, features), batch first, or
+    (steps of all sequences, features) when packed."""
+    steps = math.prod(input_shape[:-1])
+    return sum(2 * steps * math.prod(shape) for shape in weight_shapes if len(shape) == 2)
+
+
+# torch's FlopCounterMode, which Lightning's model summary runs on the model's example input (its FLOPs column),
+# has no formula for the fused ops an LSTM runs on a CPU (oneDNN) and every cell on a GPU (cuDNN): the LSTM's
+# FLOPs were 0 and the summary said "0 Total Flops". (A GRU or plain RNN on a CPU runs as matrix products,
+# which torch counts.) Registered once, unless a torch version comes with formulas of its own.
+_FUSED_RECURRENT_OPS = {
+    # one layer, one direction: (input, weight_ih, weight_hh, bias_ih, bias_hh, ...)
+    "mkldnn_rnn_layer": lambda input_shape, w_ih, w_hh, *args, **kwargs: _recurrent_flops(input_shape, [w_ih, w_hh]),
+    # every layer and direction: (input, [weight_ih, weight_hh, (biases), (weight_hr)] per layer and direction, ...)
+    "_cudnn_rnn": lambda input_shape, weights, *args, **kwargs: _recurrent_flops(input_shape, weights),
+}
+for _name, _formula in _FUSED_RECURRENT_OPS.items():
+    _op = getattr(torch.ops.aten, _name, None)
+    if _op is not None and _op not in flop_registry:
+        register_flop_formula(_op)(_formula)
+
 
 OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
 # weight_decay's default per optimiser: Adam's is an L2 term in the gradient, not AdamW's decay (docstring below).
@@ -158,6 +185,10 @@ class RNNClassifier(LightningModule):
         self.save_hyperparameters(ignore=["cuda_graph"])
         self.cuda_graph = cuda_graph
         self.network = RNNNetwork(**{name: self.hparams[name] for name in NETWORK_DEFAULTS})
+        # One blank image, which Lightning's model summary runs through the model at the start of fit for its
+        # FLOPs column (a forward pass of one image) and its input and output sizes: without one every FLOPs
+        # count was 0, and the summary said "0 Total Flops".
+        self.example_input_array = torch.zeros(1, 1, image_size, image_size, dtype=torch.uint8)
         # Checkpoints of earlier versions hold the network's weights at the top level (rnn.*, head.*).
         self.register_load_state_dict_pre_hook(_move_old_keys_into_network)
         # One metric object per stage, so their states never mix.
@@ -179,6 +210,7 @@ class RNNClassifier(LightningModule):
         self.checkpoint_val_acc: float | None = None
         self._validated_at_step: int | None = None  # the global step of the last validation (not a sanity check)
         self.checkpoint_run_settings: dict[str, Any] | None = None  # see figures.run_settings
+        self.checkpoint_step: int | None = None  # the global step the weights were saved at (_log_at_their_step)
         # The network's training pass as a CUDA graph, captured on the first training batch (on a GPU).
         self.graphed: GraphedNetwork | None = None
         self.optimizer_lr: float | None = None  # the lr configure_optimizers made the optimiser and schedule with
@@ -274,7 +306,7 @@ class RNNClassifier(LightningModule):
         mirrored or erased at random as the settings say. Validation, test and predict batches pass as they
         came (uint8), so ``training_step`` and ``validation_step`` both simply call the network."""
         trainer = self._trainer
-        if trainer is None or not trainer.training:
+        if trainer is None or not trainer.training or isinstance(batch, Tensor):  # a Tensor: the summary's image
             return batch
         images, labels = batch
         hp = self.hparams
@@ -410,6 +442,19 @@ class RNNClassifier(LightningModule):
     def on_validation_epoch_end(self) -> None:
         if not self.trainer.sanity_checking:
             self._validated_at_step = self.trainer.global_step
+        self._log_at_their_step()
+
+    def on_test_epoch_end(self) -> None:
+        self._log_at_their_step()
+
+    def _log_at_their_step(self) -> None:
+        """A test or validation of a checkpoint by itself logs its results at the step the checkpoint was saved
+        at, as fit's own test logs at its last step: Lightning's Trainer counts no step outside fit, and put
+        the test of a 3-epoch checkpoint at step 0 and epoch 0, beside the start of training. A logged ``step``
+        is Lightning's way to give its loggers the step (it then logs no ``epoch`` point)."""
+        trainer = self.trainer
+        if trainer.state.fn in ("test", "validate") and trainer.global_step == 0 and self.checkpoint_step:
+            self.log("step", float(self.checkpoint_step), sync_dist=True)  # the same in every process
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Keep the val/acc of these weights in their checkpoint, so a later test can report it, and the
@@ -427,6 +472,7 @@ class RNNClassifier(LightningModule):
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.checkpoint_val_acc = checkpoint.get("val_acc")
         self.checkpoint_run_settings = checkpoint.get("run_settings")
+        self.checkpoint_step = checkpoint.get("global_step")
 
     @classmethod
     def load_from_checkpoint(cls, *args: Any, **kwargs: Any) -> RNNClassifier:  # type: ignore[override]
@@ -452,7 +498,7 @@ class RNNClassifier(LightningModule):
         # resumed from a calibrated checkpoint saved that temperature, fitted to the old weights, into every
         # checkpoint after it, as if calibrated: its probabilities were wrong without a note). Back to 1, and
         # fit calibrates its best checkpoint at the end, as for a new run.
-        self.checkpoint_val_acc = self.checkpoint_run_settings = None
+        self.checkpoint_val_acc = self.checkpoint_run_settings = self.checkpoint_step = None
         self.network.temperature.fill_(1.0)
         # Lightning's LearningRateFinder sets hparams.lr after the optimiser and its schedule were made: the
         # schedule kept the config's peak (one-cycle) or base (cosine) lr while the checkpoint named the found

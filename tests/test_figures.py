@@ -173,6 +173,40 @@ def test_the_test_subcommand_alone_writes_the_pictures_too(run, fake_data_dir, m
     assert hparams_values(events(run)) == {**values, "command": "fit"}
 
 
+@pytest.mark.parametrize("command", ["test", "validate"])
+def test_a_checkpoint_tested_by_itself_is_logged_at_the_step_it_was_saved_at(run, fake_data_dir, tmp_path, command):
+    """Lightning counts no step outside fit: a test of a trained checkpoint drew its scalars and pictures at step 0
+    and epoch 0, beside the start of training. They go where fit's own test puts them: at the end of the training
+    that made the weights."""
+    best = next((run / "checkpoints").glob("best-*.ckpt"))
+    saved_at = torch.load(best, map_location="cpu", weights_only=False)["global_step"]
+    assert saved_at > 0
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(tmp_path)
+        main([command, "--ckpt_path", str(best), *data_args(fake_data_dir), *QUIET])
+    accumulator = events(tmp_path / "lightning_logs" / "version_0")
+    scalars = accumulator.Tags()["scalars"]
+    assert f"{'val' if command == 'validate' else 'test'}/acc" in scalars
+    assert "epoch" not in scalars and "step" not in scalars  # no "epoch 0" point, and the step is no curve
+    assert {point.step for tag in scalars for point in accumulator.Scalars(tag)} == {saved_at}
+    images = accumulator.Tags()["images"]
+    assert set(images) == (FIGURES if command == "test" else set())
+    assert {image.step for tag in images for image in accumulator.Images(tag)} <= {saved_at}
+    # where fit's own test of these weights (its last, here its only epoch's) put its scalars and pictures
+    fitted = events(run)
+    assert {point.step for point in fitted.Scalars("test/acc")} == {saved_at}
+    assert {image.step for tag in FIGURES for image in fitted.Images(tag)} == {saved_at}
+
+
+def test_an_epoch_shorter_than_the_logging_interval_still_draws_the_training_curves(fake_data_dir, tmp_path):
+    """A smoke run (--trainer.limit_train_batches 3, under log_every_n_steps 50) logged no train/* point: its
+    loss and learning-rate charts were empty. It logs once an epoch, at the epoch's last step."""
+    run = fit_tiny_in(tmp_path, fake_data_dir, "--trainer.limit_train_batches", "3", "--trainer.max_epochs", "2")
+    accumulator = events(run)
+    for tag in ("train/loss", "train/lr", "train/grad_norm"):
+        assert [point.step for point in accumulator.Scalars(tag)] == [2, 5], tag
+
+
 def test_the_hparams_tab_shows_the_weight_decay_the_optimiser_got():
     """weight_decay null means the optimiser's own (0.05 AdamW, 0 Adam): the tab showed "None", read as none."""
     fitting = Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False, max_epochs=1)
@@ -399,17 +433,29 @@ def a_confusion_matrix(errors: int = 4086) -> torch.Tensor:
 
 @BOTH
 def test_the_confusion_matrix_title_and_labels_are_whole(class_names):
-    """Fashion-MNIST's names ("T-shirt/top 0") push the matrix right: its title, centred over it, ran past the
-    figure's edge ("4,086 errors in rec"). It wraps, evenly, where it must; MNIST's stays on one line."""
+    """Fashion-MNIST's names ("T-shirt/top") push the matrix right: its title, centred over it, ran past the
+    figure's edge ("4,086 errors in rec"). It wraps where it must (:func:`wrap_to_fit`); with the names alone
+    (no "T-shirt/top 0") both titles fit on one line."""
     matrix = a_confusion_matrix()
     figure = confusion_figure(matrix, short_names(class_names, 10))
     assert int(matrix.sum() - matrix.trace()) == 4086
     assert cut_off(figure) == []
-    title = figure.axes[0].get_title()
-    if class_names is FASHION_NAMES:
-        assert title == "Test confusion matrix:\n4,086 errors in red"
-    else:
-        assert title == "Test confusion matrix: 4,086 errors in red"
+    assert figure.axes[0].get_title() == "Test confusion matrix: 4,086 errors in red"
+
+
+def test_the_confusion_matrix_names_the_predicted_classes_as_it_names_the_true_ones():
+    """Fashion-MNIST's columns were numbers ("predicted class (number)"): each error took a look back at the
+    rows ("Shirt 6") to read what the garment was taken for. Both axes carry the names; long ones are slanted
+    under their columns, digits (MNIST's names) stand upright."""
+    for class_names, slant in ((FASHION_NAMES, 45), (MNIST_NAMES, 0)):
+        names = short_names(class_names, 10)
+        figure = confusion_figure(a_confusion_matrix(), names)
+        axes = figure.axes[0]
+        assert [label.get_text() for label in axes.get_xticklabels()] == names
+        assert [label.get_text() for label in axes.get_yticklabels()] == names
+        assert axes.get_xlabel() == "predicted class"
+        assert {label.get_rotation() for label in axes.get_xticklabels()} == {slant}
+        assert cut_off(figure) == []
 
 
 def a_misclassified_grid(class_names: list[str], count: int = 12, total: int = 4086) -> Figure:

@@ -222,3 +222,51 @@ def test_images_the_network_cannot_read_are_refused_with_the_fix():
     assert torch.equal(network.probabilities(images), network.probabilities(images)) and network.training
     with pytest.raises(ValueError, match="divide 0-255 pixels by 255"):
         network.probabilities(images.float())
+
+
+def matrix_flops(cell: str, bidirectional: bool, hidden: int = 16, layers: int = 2, steps: int = 28) -> int:
+    """A forward pass of one image, by hand: each weight matrix meets each of the steps once (2 FLOPs a
+    multiply-add), and the head meets the last output."""
+    gates, directions = {"lstm": 4, "gru": 3, "rnn": 1}[cell], 2 if bidirectional else 1
+    inputs = [28] + [hidden * directions] * (layers - 1)
+    recurrent = sum(2 * steps * gates * hidden * (size + hidden) * directions for size in inputs)
+    return recurrent + 2 * hidden * directions * 10
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_the_model_summary_counts_the_recurrent_layers_flops(cell, bidirectional):
+    """Lightning's model summary at the start of fit printed a FLOPs column of 0s and "0 Total Flops": it had no
+    example input to run, and torch's counter has no formula for the LSTM's fused CPU op (or any cell's cuDNN
+    op). Now the network's count is its matrix products' for one image."""
+    from lightning.pytorch.utilities.model_summary import summarize
+
+    model = RNNClassifier(cell=cell, hidden_size=16, bidirectional=bidirectional)
+    summary = summarize(model, max_depth=1)
+    assert summary.total_flops == matrix_flops(cell, bidirectional)
+    assert summary.in_sizes[0] == [1, 1, 28, 28] and summary.out_sizes[0] == [1, 10]
+    assert "Total Flops" in str(summary) and "0         Total Flops" not in str(summary)
+
+
+def test_the_flops_of_cudnns_recurrent_op_are_counted():
+    """On a GPU every cell runs as cuDNN's one op for all layers and directions: its count, on meta tensors
+    (no GPU needed), is its weight matrices' over every step of every sequence."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    import mnist_rnn.model  # noqa: F401  (registers the formulas)
+
+    steps, batch, size, hidden = 28, 3, 28, 16
+
+    def meta(*shape: int) -> torch.Tensor:
+        return torch.empty(*shape, device="meta")
+
+    weights = [meta(4 * hidden, size), meta(4 * hidden, hidden), meta(4 * hidden), meta(4 * hidden)]  # layer 1
+    weights += [meta(4 * hidden, hidden), meta(4 * hidden, hidden), meta(4 * hidden), meta(4 * hidden)]  # layer 2
+    state = meta(2, batch, hidden)
+    with FlopCounterMode(display=False) as counter:
+        # input, weights, stride, buffer, hx, cx, mode (2: LSTM), hidden, proj, layers, batch_first, dropout,
+        # train, bidirectional, batch_sizes, dropout_state
+        torch.ops.aten._cudnn_rnn(
+            meta(batch, steps, size), weights, 4, None, state, state, 2, hidden, 0, 2, True, 0.0, False, False, [], None
+        )
+    assert counter.get_total_flops() == 2 * steps * batch * 4 * hidden * (size + hidden + hidden + hidden)
