@@ -439,10 +439,9 @@ class MNISTRNNCLI(LightningCLI):
             if path != Path(config.ckpt_path):  # looked up: last, or a run folder
                 tell(f"resuming from {path}")
         if subcommand in ("test", "validate"):
-            _read_the_data_of(saved, config, typed)
             # another data set than the checkpoint's, typed, is refused once the model is built: in one line,
             # without a note first on the precision it would have run in
-            refused = saved.get("data.dataset") not in (None, config.data.dataset)
+            refused = _read_the_data_of(saved, config, typed)
             chosen_precision = self._typed_precision()
             if not (refused or chosen_precision) and str(config.trainer.precision) == str(defaults.trainer.precision):
                 _run_in_the_precision_of(saved, config)
@@ -824,15 +823,16 @@ class MNISTRNNCLI(LightningCLI):
             print(calibration_line(results))
 
 
-def _read_the_data_of(saved: dict[str, Any], config: Any, typed: set[str]) -> None:
+def _read_the_data_of(saved: dict[str, Any], config: Any, typed: set[str]) -> bool:
     """``test`` and ``validate`` read the data set the checkpoint was trained on, from the folder it was
     trained from (where that folder is there): a Fashion-MNIST checkpoint needed ``--data.dataset
     fashion_mnist`` and its ``--data.data_dir`` again, which ``predict``, ``export`` and ``calibrate`` take
     from it. What the command typed wins (a data set other than the checkpoint's is then refused). ``saved``:
-    the checkpoint's settings (:func:`mnist_rnn.checkpoint.saved_settings`)."""
+    the checkpoint's settings (:func:`mnist_rnn.checkpoint.saved_settings`). True where the data set typed is
+    not the checkpoint's (refused once the model is built)."""
     dataset, folder = saved.get("data.dataset"), saved.get("data.data_dir")
     if dataset and "data.dataset" in typed and dataset != config.data.dataset:
-        return  # refused once the model is built: no note that it reads as the checkpoint was trained
+        return True  # no note that it reads as the checkpoint was trained
     changed = []
     if dataset and "data.dataset" not in typed and dataset != config.data.dataset:
         config.data.dataset = dataset
@@ -850,6 +850,7 @@ def _read_the_data_of(saved: dict[str, Any], config: Any, typed: set[str]) -> No
         tell(f"reading {dataset}, the checkpoint's data set, in {config.data.data_dir}")
     elif changed:
         tell(f"reading {config.data.dataset} in {folder}, the folder the checkpoint was trained from")
+    return False
 
 
 def _run_in_the_precision_of(saved: dict[str, Any], config: Any) -> None:

@@ -290,7 +290,7 @@ class _StopObserver(_ChildProcessObserver):
 
     def _run(self) -> bool:
         codes = [proc.poll() for proc in self._child_processes]
-        signum = next((stopping.stop_signal_of(code) for code in codes if stopping.stop_signal_of(code)), None)
+        signum = next(filter(None, map(stopping.stop_signal_of, codes)), None)
         if signum is None or self._launcher.met:
             return super()._run()
         for proc in self._child_processes:

@@ -122,10 +122,15 @@ def end_at_once(signum: int, say: bool = True) -> NoReturn:
     ending it meanwhile: a Ctrl+C reaches a DDP run's first process and its observer of the others at once)."""
     if _ending.acquire(blocking=False) and say:
         sys.stderr.write(f"mnist-rnn: {Stopped(signum)}\n")
-    for stream in (sys.stdout, sys.stderr):  # what was printed stays (os._exit flushes nothing)
+    _exit_now(128 + signum)
+
+
+def _exit_now(status: int) -> NoReturn:
+    """``os._exit(status)``, after what was printed (os._exit flushes nothing)."""
+    for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):
             stream.flush()
-    os._exit(128 + signum)
+    os._exit(status)
 
 
 def at_the_exit() -> None:
@@ -143,10 +148,7 @@ def at_the_exit() -> None:
 
 
 def _exit_with_zero(signum: int, frame: FrameType | None) -> None:
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(OSError, ValueError):
-            stream.flush()
-    os._exit(0)
+    _exit_now(0)
 
 
 @contextmanager

@@ -16,12 +16,30 @@ from typing import Any
 from mnist_rnn.errors import UserError
 
 
-class ToolParser(argparse.ArgumentParser):
-    """argparse for one tool: ``--ckpt_path`` is required, a bad option is a :class:`UserError`, and an
-    abbreviation is a bad option (``--ckpt`` was taken as ``--ckpt_path``, as LightningCLI's commands no longer do)."""
+class OneLineParser(argparse.ArgumentParser):
+    """argparse whose errors are one line (a :class:`UserError`), as the CLI's are, naming the option meant for a
+    misspelt one, and that takes no abbreviation: ``--ckpt`` was taken as ``--ckpt_path``, ``--trial 5`` as
+    ``--trials``, as LightningCLI's commands no longer do."""
+
+    sections = True  # whether an option with a dot may be a misspelling of ours (see unknown_option)
+    given: Sequence[str] = ()  # the arguments being parsed, for error's "did you mean"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, allow_abbrev=False, **kwargs)
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:  # type: ignore[override]
+        self.given = list(args) if args is not None else sys.argv[1:]
+        return super().parse_known_args(args, namespace)
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UserError(f"{self.prog}: {unknown_option(self, self.given, self.sections) or message} (see --help)")
+
+
+class ToolParser(OneLineParser):
+    """argparse for one tool: ``--ckpt_path`` is required, and a bad option is a :class:`UserError`."""
 
     def __init__(self, command: str, description: str) -> None:
-        super().__init__(prog=f"mnist-rnn {command}", description=description, allow_abbrev=False)
+        super().__init__(prog=f"mnist-rnn {command}", description=description)
         self.add_argument(
             "--ckpt_path",
             required=True,
@@ -29,18 +47,12 @@ class ToolParser(argparse.ArgumentParser):
             "best checkpoint), or last or best: the newest run's in lightning_logs/",
         )
 
-    given: Sequence[str] = ()  # the arguments being parsed, for error's "did you mean"
-
     def parse_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> Any:  # type: ignore[override]
         from mnist_rnn.checkpoint import checkpoint_named  # Lightning: only once the options are known good
 
-        self.given = list(args) if args is not None else sys.argv[1:]
         parsed = expand_home(super().parse_args(args, namespace))
         parsed.ckpt_path = str(checkpoint_named(parsed.ckpt_path))
         return parsed
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise UserError(f"{self.prog}: {unknown_option(self, self.given) or message} (see --help)")
 
 
 def unknown_option(parser: argparse.ArgumentParser, args: Sequence[str], sections: bool = True) -> str | None:

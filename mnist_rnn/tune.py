@@ -56,7 +56,7 @@ from lightning.pytorch import Callback, LightningModule, Trainer
 
 from mnist_rnn.errors import SettingsError, UserError, first_few, first_line, warn
 from mnist_rnn.stopping import sigterm_when_parent_ends
-from mnist_rnn.tools import expand_home, unknown_option
+from mnist_rnn.tools import OneLineParser, expand_home
 
 try:
     import optuna
@@ -1241,21 +1241,11 @@ def _text_table(rows: list[dict[str, Any]], best: int | None = None) -> str:
 # ----- the command -------------------------------------------------------------------------------------
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse whose errors (a missing --space, a word for --trials) are one line, as the CLI's are, and that
-    takes no abbreviation (``--trial 5`` for ``--trials``; ``--conf``): as fit's, a misspelt option is refused."""
+class _Parser(OneLineParser):
+    """tune's: its errors (a missing --space, a word for --trials) one line; an option with a dot is fit's, which
+    says its own."""
 
-    given: list[str] = []  # the arguments being parsed, for error's "did you mean"
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, allow_abbrev=False, **kwargs)
-
-    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:  # type: ignore[override]
-        self.given = list(args) if args is not None else sys.argv[1:]
-        return super().parse_known_args(args, namespace)
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise UserError(f"{self.prog}: {unknown_option(self, self.given, sections=False) or message} (see --help)")
+    sections = False
 
 
 def build_parser() -> argparse.ArgumentParser:
