@@ -13,8 +13,10 @@ import contextlib
 import csv
 import gzip
 import io
+import itertools
 import json
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -433,6 +435,69 @@ def test_a_connection_that_sends_nothing_is_closed(server):
         silent.settimeout(60)  # only bounds the test: the old server never closed it
         assert silent.recv(1) == b""  # closed by the server, with no answer
     assert get(server + "/health") == (200, b"ok")
+
+
+@contextmanager
+def uvicorn_with_serves_protocol() -> Iterator[int]:
+    """The port of a uvicorn server run in this process (a thread), with serve's HTTP protocol in front of an app
+    that answers ``ok`` (after 1.5 s for ``/slow``): http's timeouts can be shortened with monkeypatch."""
+    import uvicorn
+
+    async def app(scope, receive, send):
+        if scope["path"] == "/slow":
+            await asyncio.sleep(1.5)
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    port = free_port()
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, http=http.ClosesSilentConnections, lifespan="off", log_level="warning"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: server.started, 60, "uvicorn to start")
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(timeout=60)
+
+
+def trickle_a_head(client: socket.socket) -> bytes:
+    """Send a request head a byte every 0.1 s, never ending it, until the server answers or closes; what it
+    answered, read to the connection's end. 30 s only bounds the test: the old server never closed it."""
+    head = itertools.chain(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Trickled: ", itertools.repeat(ord("a")))
+    deadline = time.monotonic() + 30
+    while not select.select([client], [], [], 0.1)[0]:  # nothing to read yet: the connection is open
+        if time.monotonic() > deadline:
+            pytest.fail("a client trickling its request head kept its connection")
+        client.send(bytes([next(head)]))
+    answer = b""
+    while chunk := client.recv(65536):
+        answer += chunk
+    return answer
+
+
+def test_a_request_head_trickled_a_byte_at_a_time_gets_a_408_and_its_connection_closed(monkeypatch):
+    """Each byte restarted uvicorn's timer: a client that sent its headers a byte every few seconds (a slowloris)
+    kept its connection, an open file of the HTTP process, for good. Now a head must come whole within
+    HEAD_TIMEOUT of the connection's opening, or of the answer before it; a slow answer is not cut short."""
+    monkeypatch.setattr(http, "HEAD_TIMEOUT", 1)
+    expected = {"error": "the request's headers did not come whole within 1 s; send it again"}
+    with uvicorn_with_serves_protocol() as port:
+        with socket.create_connection(("127.0.0.1", port)) as client:
+            answer = trickle_a_head(client)
+        assert answer.startswith(b"HTTP/1.1 408 Request Timeout\r\n"), answer
+        assert b"\r\nconnection: close\r\n" in answer and json.loads(answer.split(b"\r\n\r\n", 1)[1]) == expected
+        with socket.create_connection(("127.0.0.1", port)) as client:  # kept alive after an answer of 1.5 s
+            client.sendall(b"GET /slow HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            answer = b""
+            while not answer.endswith(b"ok"):
+                answer += client.recv(65536)
+            assert answer.startswith(b"HTTP/1.1 200 OK\r\n"), answer
+            answer = trickle_a_head(client)
+        assert answer.startswith(b"HTTP/1.1 408 Request Timeout\r\n"), answer
 
 
 def test_the_size_limits_are_the_pictures_whatever_it_came_in():
@@ -1196,6 +1261,27 @@ def test_sigterm_to_the_whole_group_answers_the_requests_in_flight(checkpoint, t
     assert all(status == 200 or isinstance(status, str) for _, _, status in answers), answers
     log = serve_log(tmp_path)
     assert "Traceback" not in log and "Broken pipe" not in log, log
+
+
+def test_a_stop_closes_an_upload_that_stopped_coming_with_a_503_without_waiting_for_it(checkpoint, tmp_path):
+    """uvicorn's stop waits for a request whose body is still coming: an upload that had stalled held serve's stop
+    until its body timeout (20 s), then got a 408. Now it gets a 503 at the stop, and serve exits."""
+    with serving(checkpoint, tmp_path) as url:  # exit status 0 checked there, once serve has stopped
+        stalled = socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1])))
+        head = b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/png\r\nContent-Length: 100000\r\n\r\n"
+        stalled.sendall(head + b"\x89PNG\r\n\x1a\n")  # 8 bytes of its body, then nothing
+        time.sleep(0.5)  # for the server to read the head: the upload is under way when the stop comes
+    with stalled:
+        stalled.settimeout(60)  # only bounds the test
+        answer = b""
+        while chunk := stalled.recv(65536):  # to the connection's end: closed by the server
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 503 Service Unavailable\r\n"), answer
+    assert json.loads(answer.split(b"\r\n\r\n", 1)[1]) == {
+        "error": "the server is stopping, and the upload had stopped coming: send it again once the server is back"
+    }
+    log = serve_log(tmp_path)
+    assert "Traceback" not in log and "WARNING" not in log, log
 
 
 @pytest.mark.parametrize("then", ["nothing", "group SIGTERM"])

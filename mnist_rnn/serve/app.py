@@ -375,7 +375,7 @@ def main(argv: list[str]) -> None:
             num_api_servers=args.api_servers,
             generate_client_file=False,
             log_level=args.log_level,
-            http=ClosesSilentConnections,  # uvicorn's own, closing a connection that sends nothing
+            http=ClosesSilentConnections,  # uvicorn's own, with the timeouts it lacks (silent, slow head, stop)
         )
         if stop.signal_name:  # uvicorn's own "Shutting down" is below the log level: say that it is over
             print(f"mnist-rnn: serve stopped by {stop.signal_name}", file=sys.stderr, flush=True)

@@ -11,6 +11,7 @@ passes that on as a small JSON document; a bad request is answered here, alone.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import json
@@ -20,6 +21,7 @@ import urllib.parse
 import warnings
 import zlib
 from collections.abc import Awaitable, Callable, MutableMapping
+from http import HTTPStatus
 from typing import Any
 
 import anyio
@@ -71,6 +73,13 @@ BODY_TIMEOUT = 20
 # The request bodies' Content-Encoding read (curl --compressed only asks for compressed answers; some clients
 # and proxies compress what they send): the picture is read from the decompressed body.
 CONTENT_ENCODINGS = ("gzip", "x-gzip")
+# Seconds a request's head (its request line and headers) may take to come whole, from the connection's opening
+# or the end of the answer before (ClosesSilentConnections), as Apache's RequestReadTimeout (header=20) and
+# nginx's client_header_timeout limit it: a head is a few hundred bytes, sent at once by every client.
+HEAD_TIMEOUT = 20
+# At a stop (Ctrl+C, SIGTERM), seconds a request body still coming may pause before its connection is closed with
+# a 503 (ClosesSilentConnections): an upload under way does not pause that long, a stalled one held the stop.
+STOP_PAUSE = 1
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -567,13 +576,81 @@ async def http_error(request: Request, error: HTTPException) -> JSONResponse:
 
 
 class ClosesSilentConnections(AutoHTTPProtocol):  # type: ignore[misc, valid-type]
-    """uvicorn's HTTP protocol (httptools', or h11's without it) that closes a connection which sends nothing
-    for ``timeout_keep_alive`` seconds after it opens, as uvicorn closes one that idles between two requests.
-    uvicorn arms that timer only after an answer: a client that connected and sent nothing kept its connection,
-    an open file of the HTTP process, for good, and a few thousand of them left the next clients' connections
-    reset. Its first byte stops the timer, as uvicorn's own first byte of a next request does. Given to uvicorn
-    as its ``http`` protocol by :func:`mnist_rnn.serve.app.main`."""
+    """uvicorn's HTTP protocol (httptools', or h11's without it) with the timeouts uvicorn lacks. Given to uvicorn
+    as its ``http`` protocol by :func:`mnist_rnn.serve.app.main`.
+
+    - A connection that sends nothing for ``timeout_keep_alive`` seconds after it opens is closed, as uvicorn
+      closes one that idles between two requests. uvicorn arms that timer only after an answer: a client that
+      connected and sent nothing kept its connection, an open file of the HTTP process, for good, and a few
+      thousand of them left the next clients' connections reset.
+    - A request head (its request line and headers) not whole :data:`HEAD_TIMEOUT` seconds after the connection
+      opened, or after the answer before it, gets a 408 and the connection is closed: each byte stops uvicorn's
+      timer, so a client that trickled its headers a byte every few seconds (a slowloris) kept it for good.
+    - At a stop, uvicorn closes idle connections and lets the requests being answered finish, but it waits for a
+      request whose body is still coming: one stalled upload held the stop for :data:`BODY_TIMEOUT`. Now such a
+      body that has paused for :data:`STOP_PAUSE` gets a 503 and its connection is closed.
+    """
+
+    head_timer: asyncio.TimerHandle | None = None
+    last_received = 0.0  # the event loop's time of the last bytes read
 
     def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)
         self.timeout_keep_alive_task = self.loop.call_later(self.timeout_keep_alive, self.timeout_keep_alive_handler)
+        self._await_head()
+
+    def data_received(self, data: bytes) -> None:
+        self.last_received = self.loop.time()
+        super().data_received(data)
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing():  # kept alive for a next request
+            self._await_head()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.head_timer is not None:  # not left holding this connection's objects until it is due
+            self.head_timer.cancel()
+        super().connection_lost(exc)
+
+    def shutdown(self) -> None:
+        super().shutdown()
+        self._close_if_stalled()
+
+    def _await_head(self) -> None:
+        if self.head_timer is not None:
+            self.head_timer.cancel()
+        self.head_timer = self.loop.call_later(HEAD_TIMEOUT, self._head_too_slow)
+
+    def _head_too_slow(self) -> None:
+        reading_a_head = self.cycle is None or self.cycle.response_complete  # no request read or answered
+        if reading_a_head and not self.transport.is_closing() and self.transport.get_protocol() is self:
+            self._answer_and_close(
+                408, f"the request's headers did not come whole within {HEAD_TIMEOUT} s; send it again"
+            )
+
+    def _close_if_stalled(self) -> None:
+        """At a stop: the connection of a request whose body is still coming, once none of it has come for
+        :data:`STOP_PAUSE` seconds (looked at again until then)."""
+        cycle = self.cycle
+        if self.transport.is_closing() or cycle is None or cycle.response_started or not cycle.more_body:
+            return  # closed by uvicorn (idle), or its body has come: it is answered, then closed
+        # reading paused: the app has yet to read what came, and nothing more is read meanwhile
+        paused = 0.0 if self.flow.read_paused else self.loop.time() - self.last_received
+        if paused < STOP_PAUSE:
+            self.loop.call_later(STOP_PAUSE - paused, self._close_if_stalled)
+        else:
+            self._answer_and_close(
+                503, "the server is stopping, and the upload had stopped coming: send it again once the server is back"
+            )
+
+    def _answer_and_close(self, status: int, message: str) -> None:
+        """``{"error": message}`` with ``status``, written here as uvicorn writes its own 400 for a request it cannot
+        parse: the app has no request to answer (a head not whole), or is still waiting for the body, and whatever
+        it answers once the connection is closed is dropped."""
+        body = json.dumps({"error": message}).encode()
+        head = [f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\n".encode()]
+        head += [name + b": " + value + b"\r\n" for name, value in self.server_state.default_headers]
+        head.append(b"content-type: application/json\r\ncontent-length: %d\r\nconnection: close\r\n\r\n" % len(body))
+        self.transport.write(b"".join(head) + body)
+        self.transport.close()
