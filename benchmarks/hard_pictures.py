@@ -1,6 +1,6 @@
 """Pictures the digit search once got wrong, measured on this checkout and, with ``--old``, another version.
 
-Fifteen sets, made here from one seed, each with what is counted:
+Seventeen sets, made here from one seed, each with what is counted:
 
 - ``grey_sheet``: a small printed digit (10-24% of the sheet's shorter side) on grey recycled paper lying
   on a white table, photographed: the sheet is darker than the table, so the background's opening leaves
@@ -35,6 +35,11 @@ Fifteen sets, made here from one seed, each with what is counted:
   region with them, from edge to edge).
 - ``speck_in_loop``: the control, 300 MNIST test 0s, 6s, 8s and 9s (from 4,000 on) drawn on the page with
   a dot in their largest loop (10-30% of the loop's width, clear of its strokes): read right.
+- ``filling_the_pad``: 400 MNIST test digits (7,000-7,399) drawn on the page with its pen as large as the pad,
+  the ink as tall as it (and as wide, where wider), so that strokes run along its edges (a 7's bar along the
+  top): read right.
+- ``tight_print``: digits 0-9 printed in each font of ``own_digits`` at 60, 120 and 200 pixels, dark on white,
+  cropped to the ink's exact box (a screenshot cut to the digit): read right.
 
 Each version prepares every picture in its own subprocess (its own ``PYTHONPATH``); the network of
 ``--ckpt-path`` then reads both versions' 28x28 images here.
@@ -51,7 +56,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageOps
 from scipy import ndimage
 
 from benchmarks.options import checkout, data_folder, existing_file
@@ -309,6 +314,23 @@ def speck_in_loop(digit: np.ndarray, rng: np.random.Generator) -> Image.Image | 
     return on_the_pad(np.maximum(ink, dot), rng)
 
 
+def filling_the_pad(digit: np.ndarray, rng: np.random.Generator) -> Image.Image:
+    """An MNIST digit drawn with the page's pen, its ink's box made as tall as the pad (as wide, where wider)."""
+    rows, cols = box_around(digit > 0, 0)
+    side = int(CANVAS * 28 / max(rows.stop - rows.start, cols.stop - cols.start))  # its box as large as the pad
+    ink = drawn_with_the_pen(digit, side, PEN * rng.uniform(0.75, 1.25))[1:-1, 1:-1]  # without the margin
+    scale = CANVAS / max(ink.shape)
+    size = (min(CANVAS, round(ink.shape[1] * scale)), min(CANVAS, round(ink.shape[0] * scale)))
+    return on_the_pad(np.asarray(Image.fromarray(ink).resize(size, Image.Resampling.BILINEAR)), rng)
+
+
+def tight_print(digit: int, font_path: Path | None, size: int) -> Image.Image:
+    """A digit printed dark on white, cropped to its ink's exact box."""
+    picture = Image.new("L", (2 * size, 2 * size), 255)
+    ImageDraw.Draw(picture).text((size // 2, size // 4), str(digit), fill=0, font=font_of(font_path, size))
+    return picture.crop(ImageOps.invert(picture).getbbox())
+
+
 def tiny_on_flat(digit: int, font_path: Path | None, ink: int, paper: int) -> Image.Image:
     picture = Image.new("L", (700, 700), paper)
     ImageDraw.Draw(picture).text((320, 320), str(digit), fill=ink, font=font_of(font_path, 30))
@@ -331,6 +353,8 @@ SETS = (
     "ruled_photo",
     "speck_in_loop",
     "underlined_canvas",
+    "filling_the_pad",
+    "tight_print",
 )
 
 
@@ -359,7 +383,8 @@ def write_sets(root: Path, data_dir: str, seed: int, chosen: tuple[str, ...] = S
                 number = int(rng.integers(10, 100))
                 text = f"{number // 10}\n{number % 10}" if column else number
                 save(kind, make(text, font_paths[index % len(font_paths)], rng), [number // 10, number % 10], "jpg")
-    digits, labels = mnist_test(data_dir, 10000) if set(chosen) - {"grey_sheet", "tiny_on_flat"} else ([], [])
+    printed = {"grey_sheet", "tiny_on_flat", "tight_print"}
+    digits, labels = mnist_test(data_dir, 10000) if set(chosen) - printed else ([], [])
     for kind, across in (("two_digit_canvas", True), ("column_canvas", False)):
         if kind not in chosen:
             continue
@@ -417,6 +442,15 @@ def write_sets(root: Path, data_dir: str, seed: int, chosen: tuple[str, ...] = S
         rng = np.random.default_rng([seed, 13])
         for index in range(3400, 3600):
             save("underlined_canvas", underlined_canvas(digits[index], rng), [int(labels[index])])
+    if "filling_the_pad" in chosen:
+        rng = np.random.default_rng([seed, 16])
+        for index in range(7000, 7400):
+            save("filling_the_pad", filling_the_pad(digits[index], rng), [int(labels[index])])
+    if "tight_print" in chosen:
+        for size in (60, 120, 200):
+            for font_path in font_paths:
+                for digit in range(10):
+                    save("tight_print", tight_print(digit, font_path, size), [digit])
     for kind, files in truth.items():
         (root / kind / "truth.json").write_text(json.dumps(list(files)))
     return {kind: list(files.values()) for kind, files in truth.items()}

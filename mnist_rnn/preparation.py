@@ -47,11 +47,6 @@ INK = 0.05  # of the digit's peak: the crop box holds the pixels above this, not
 # page's lines (joined by the margin line into one region) 0.01.
 HAIRLINE = 0.03
 LIGHT_INK = 0.35  # above this fraction of light pixels, the light part is paper (see _ink_is_dark)
-# ... unless it is a bold frame drawn in light ink round a light digit on a drawing's plain dark background
-# (a box on the page, with the pen): on under half of the picture's edge, and its largest region under
-# FRAME_PAPER of itself once its holes are filled in (0.34-0.38 on the page; a sheet on a table is mostly
-# paper, 0.7 or more: SHEET_PAPER).
-FRAME_PAPER = 0.5
 # A light region is paper when it is shaped like a sheet (see _looks_like_a_sheet): at least SHEET_SIZE of
 # the picture's shorter side wide in every direction, filling SHEET_SOLIDITY of its convex hull once the
 # ink on it is filled in, and with an outline of at most SHEET_CORNERS corners (four, or a few more where
@@ -325,7 +320,13 @@ def _ink(gray: np.ndarray, find_others: bool = True) -> tuple[np.ndarray, bool] 
     dark = _ink_is_dark(small)
     if dark:
         small = 1 - small
-    background = _opening(small, window)
+    # A drawing's plain background is that level everywhere. Estimated by an opening instead, a stroke along
+    # the picture's edge (a 7 as large as the page's pad, its bar on the top edge) was taken for background,
+    # and the rest of the 7 for the step it left: "blank".
+    if _is_a_drawing(small):
+        background = np.full_like(small, small.min())
+    else:
+        background = _opening(small, window)
     ink = small - background
     peak = _peak(ink)
     if peak < NO_CONTRAST:
@@ -357,6 +358,16 @@ def _ink(gray: np.ndarray, find_others: bool = True) -> tuple[np.ndarray, bool] 
         ink = _above(gray[top:bottom, left:right], _enlarge(background, shape, part), dark)
         ink = np.clip(ink - noise, 0, None) * (_enlarge(digit, shape, part, Image.Resampling.NEAREST) > 0)
     return (ink, several) if ink.max() > 0 else None
+
+
+def _is_a_drawing(light_ink: np.ndarray) -> bool:
+    """Whether ``light_ink`` (ink light on a darker background) is a drawing on a plain background, as the
+    page's pad sends: half the picture or more at its darkest level, which a photo's noise never is, and the
+    rest mostly strokes at full strength, their smoothed edges aside (not a grey sheet on a spotless white
+    table, a synthetic photo's, whose sheet is neither)."""
+    darkest, lightest = light_ink.min(), light_ink.max()
+    plain = np.count_nonzero(light_ink == darkest)
+    return plain >= light_ink.size / 2 and np.count_nonzero(light_ink == lightest) >= (light_ink.size - plain) / 2
 
 
 def _widened(mask: np.ndarray, reach: int) -> np.ndarray:
@@ -407,26 +418,13 @@ def _ink_is_dark(gray: np.ndarray) -> bool:
     low, high = _range_ends(gray)
     light = gray > (low + high) / 2
     # A drawing on a plain dark background (the page's pad): half the picture or more at its darkest level,
-    # which a photo's noise never is. A light frame round a light digit is looked for there (see FRAME_PAPER).
+    # which a photo's noise never is. There the light is paper only when shaped like a sheet, however much of
+    # the picture it covers: a bold 8 or 0 drawn as large as the pad covers more than LIGHT_INK, and its
+    # loops were read as the digit (as was a bold frame round a light digit, mostly hole: see SHEET_PAPER).
     drawing = np.count_nonzero(gray == gray.min()) >= gray.size / 2
-    if float(light.mean()) > LIGHT_INK:
-        return not (drawing and _is_a_light_frame(light))
+    if float(light.mean()) > LIGHT_INK and not drawing:
+        return True
     return _looks_like_a_sheet(light, drawing)
-
-
-def _is_a_light_frame(light: np.ndarray) -> bool:
-    """Whether the light part of a drawing, more than LIGHT_INK of it, is a bold frame drawn in light ink round a
-    light digit rather than paper: on under half of the picture's edge, and mostly hole (see FRAME_PAPER)."""
-    if np.concatenate([light[0], light[-1], light[:, 0], light[:, -1]]).mean() > 0.5:
-        return False
-    labels, _ = ndimage.label(light, EIGHT_NEIGHBOURS)
-    sizes = np.bincount(labels.ravel())
-    sizes[0] = 0
-    region = labels == sizes.argmax()
-    # The row spans hold the region with its holes filled: a sheet fills them, and needs no filling in.
-    if sizes.max() >= FRAME_PAPER * _RowExtremes.of(region).spans():
-        return False
-    return int(sizes.max()) < FRAME_PAPER * int(_fill_holes(region).sum())
 
 
 def _range_ends(gray: np.ndarray) -> tuple[np.float64, np.float64]:
@@ -964,7 +962,8 @@ def _opening(image: np.ndarray, size: int) -> np.ndarray:
     ``size`` along that side, so that a stroke the edge cuts is not carried outwards. A strip of table
     between a sheet and the picture's edge, or a shadow along it, then stays background even where it is
     narrower than ``size``, while the stroke stays ink. (A stroke running along a whole side, as a tightly
-    cropped 7's bar does, is carried outwards and lost: leave a pixel of margin.)
+    cropped 7's bar does, is carried outwards and lost: on a drawing's plain background :func:`_ink` takes
+    that level instead.)
     """
     framed = image.copy()
     for side in (framed[0], framed[-1], framed[:, 0], framed[:, -1]):  # views into ``framed``

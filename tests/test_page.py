@@ -1,8 +1,8 @@
 """The drawing page in headless Chromium: at every screen width, with two fingers on the pad, with files the server
 refuses, and with a server that does not answer.
 
-The server tests share test_serve.py's server (a tiny checkpoint, served in a subprocess); the one of a server that
-hangs serves the page's file itself, from a thread.
+The server tests share test_serve.py's servers (tests/conftest.py: tiny checkpoints, served in subprocesses, started
+once); the one of a server that hangs serves the page's file itself, from a thread.
 """
 
 from __future__ import annotations
@@ -25,9 +25,6 @@ from tests import test_serve
 from tests.helpers import fit_tiny_in, render_digit
 from tests.page_driver import DIGITS, PHONE, chromium, count_requests, draw, wait_for_answer
 from tests.test_serve import state
-
-# test_serve.py's fixtures, as this module's: a tiny checkpoint and one server of it for the module.
-checkpoint, server = test_serve.checkpoint, test_serve.server
 
 LAYOUT = """
     const box = (selector) => document.querySelector(selector)?.getBoundingClientRect().toJSON() ?? null;
@@ -266,9 +263,6 @@ def test_a_server_that_does_not_answer_times_out_and_the_drawing_can_be_sent_aga
         draw(driver, driver.find_element(By.ID, "pad"), [[(0.5, 0.5), (0.6, 0.6)]])
         assert state(driver)["error"] == "" and not retry.is_displayed()
 
-
-# test_serve.py's server of a tiny Fashion-MNIST checkpoint, as this module's.
-fashion_server = test_serve.fashion_server
 
 GARMENTS = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
 
@@ -1050,3 +1044,60 @@ def test_on_a_phone_on_its_side_the_drawing_hint_is_on_screen(served, request):
         top, bottom, visibility = driver.execute_script(hint)
         pad = driver.execute_script("return document.getElementById('pad').getBoundingClientRect().bottom")
         assert top >= pad and bottom <= PHONE[1] and visibility == "visible"
+
+
+LEGEND = """
+    const legend = document.querySelector("#views-card .legend"), dash = legend.querySelector(".dash");
+    const words = dash.nextElementSibling, box = (e) => e.getBoundingClientRect();
+    return { shown: legend.offsetParent !== null, words: words.textContent,
+             same_line: Math.abs(box(dash).top + box(dash).height / 2 - (box(words).top + box(words).height / 2)) < 4 };
+"""
+
+
+def test_the_legend_names_the_dashed_line_in_the_sentences_words(server):
+    """Under "Not sure: ... Its first guess stayed the same after row 1 of 28." the legend still called the dashed
+    line "made up its mind"; and on a phone the longer words wrapped to the next line, apart from their dash."""
+    with chromium(phone=True) as driver:
+        driver.get(server + "/")
+        WebDriverWait(driver, 10).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-info"))
+        for top, rest, words in ((0.547, 0.429, "first guess stayed the same"), (0.97, 0.02, "made up its mind")):
+            summary = driver.execute_script(SHOW, top, rest, False, True)["summary"]
+            legend = driver.execute_script(LEGEND)
+            assert f"{words} after row 1 of 28." in summary.lower() and legend["words"] == words, (summary, legend)
+            assert legend["shown"] and legend["same_line"], legend
+        driver.execute_script(SHOW, 0.547, 0.429, False, True)
+        driver.find_element(By.ID, "clear").click()  # back to the words of no answer yet
+        assert driver.execute_script(LEGEND)["words"] == "made up its mind"
+
+
+ROW_PARTS = """
+    const shown = (selector) => document.querySelector(selector).offsetParent !== null;
+    return { hint: shown("#row-detail"), legend: shown("#views-card .legend") };
+"""
+
+
+@pytest.mark.slow
+def test_the_rows_hint_and_legend_show_only_with_rows_to_read(server):
+    """Before any answer the card said "Tap or click a row, or Tab to the rows ..." and showed the legend of the
+    rows' marks, beside an empty space with no rows in it."""
+    with chromium() as driver:
+        driver.get(server + "/")
+        WebDriverWait(driver, 10).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-info"))
+        assert driver.execute_script(ROW_PARTS) == {"hint": False, "legend": False}
+        draw(driver, driver.find_element(By.ID, "pad"), DIGITS["3"])
+        assert wait_for_answer(driver)["error"] == ""
+        assert driver.execute_script(ROW_PARTS) == {"hint": True, "legend": True}
+        driver.find_element(By.ID, "clear").click()
+        assert driver.execute_script(ROW_PARTS) == {"hint": False, "legend": False}
+
+
+@pytest.mark.slow
+def test_a_digit_drawn_as_large_as_the_pad_is_read(server):
+    """A 7 as large as the pad, its bar along the top edge, got "No digit found in that picture: draw one larger"
+    (the bar was taken for the background): the page's own strokes, as the browser draws and sends them."""
+    with chromium() as driver:
+        driver.get(server + "/")
+        WebDriverWait(driver, 10).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-info"))
+        draw(driver, driver.find_element(By.ID, "pad"), [[(0.02, 0.02), (0.98, 0.02), (0.6, 0.5), (0.4, 0.98)]])
+        answer = wait_for_answer(driver)  # of the tests' tiny network: an answer, whichever class
+        assert answer["error"] == "" and answer["bars"] > 0 and answer["lit_pixels"] > 50, answer

@@ -428,6 +428,38 @@ def test_a_plain_drawing_is_not_opened_the_slow_way(monkeypatch):
     assert not prepare(drawing).blank
 
 
+def test_a_drawing_as_large_as_the_pad_is_read_with_its_stroke_along_the_edge():
+    """A 7 drawn as large as the page's pad, its bar along the top edge, was "blank": the opening carried the
+    bar outwards into the background, and the rest of the 7 was the step it left. Drawn smoothly, as a browser
+    does (large, then reduced), it is the same digit as the 7 drawn clear of the edges."""
+
+    def seven(margin: float) -> Image.Image:
+        large = Image.new("L", (1280, 1280), 0)
+        points = [(margin, margin), (1 - margin, margin), (0.6, 0.5), (0.4, 1 - margin)]
+        ImageDraw.Draw(large).line([(x * 1280, y * 1280) for x, y in points], fill=255, width=98, joint="curve")
+        return large.resize((320, 320), Image.Resampling.LANCZOS)
+
+    on_the_edge, clear = prepare(seven(0.02)), prepare(seven(0.1))
+    assert not on_the_edge.blank and not clear.blank
+    assert close(on_the_edge.pixels, clear.pixels) < 0.1
+
+
+def test_a_bold_digit_as_large_as_the_pad_is_its_strokes_not_its_loops():
+    """An 8 drawn boldly as large as the pad covers more than LIGHT_INK of it: its strokes were taken for paper
+    and its loops, dark, for the digit. Its prepared image is the same 8's, drawn smaller."""
+
+    def eight(scale: float) -> Image.Image:
+        pad = Image.new("L", (320, 320), 0)
+        for loop in [(60, 10, 260, 165), (35, 150, 285, 312)]:  # as large as the pad, about
+            ImageDraw.Draw(pad).ellipse([160 + (v - 160) * scale for v in loop], outline=255, width=round(50 * scale))
+        return pad
+
+    large = eight(1.0)
+    assert (np.asarray(large) > 127).mean() > preparation.LIGHT_INK
+    bold, small = prepare(large), prepare(eight(0.6))
+    assert not bold.blank and close(bold.pixels, small.pixels) < 0.1
+
+
 @pytest.mark.parametrize("seed", range(20))
 def test_the_hand_written_mask_steps_equal_scipys(seed):
     """The faster forms of scipy's binary morphology and filters used by the preparation give the same
