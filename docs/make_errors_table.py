@@ -72,7 +72,7 @@ onnxscript and onnxruntime; `tune` names Optuna and `.[tune]`).
 
 | Bad input | Message |
 |---|---|
-| no `--ckpt_path` | `mnist-rnn: error: mnist-rnn calibrate: the following arguments are required: --ckpt_path (see --help)` |
+| no `--ckpt_path` | `mnist-rnn: error: the following arguments are required: --ckpt_path (see calibrate --help)` |
 | a `--ckpt_path` that does not exist | `mnist-rnn: error: --ckpt_path missing.ckpt: no such file` |
 | no data where `--data.data_dir` points, no network | `mnist-rnn: error: MNIST files not found in nowhere/MNIST/raw/, and the download failed (...): missing train-images-idx3-ubyte, ... Pass --data.data_dir pointing at a folder that holds MNIST/raw/.` |
 | the disk fills up while the checkpoint is rewritten | `mnist-rnn: error: no space left on the device to rewrite model.ckpt: it is unchanged` (the checkpoint as it was, no temporary file left) |

@@ -9,6 +9,7 @@ from __future__ import annotations
 import signal
 
 from mnist_rnn.stopping import (
+    DONE,
     STOP_SIGNALS,
     Stopped,
     at_the_exit,
@@ -34,7 +35,7 @@ def run() -> None:
         stop.end()
     try:
         main()
-        doing("as it ended, after its work was done")
+        doing(DONE)
     except SystemExit:
         doing("as it ended")  # after its own line, if any
         raise

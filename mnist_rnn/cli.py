@@ -80,7 +80,7 @@ from mnist_rnn.network import NETWORK_DEFAULTS
 from mnist_rnn.precision import FALLBACK, FULL_PRECISIONS, precision_name, supported_precision
 from mnist_rnn.predictions import PredictionWriter
 from mnist_rnn.process_group import LOST_THE_FIRST, lost_a_peer, stop_spawned_processes_cleanly
-from mnist_rnn.tools import expand_home
+from mnist_rnn.tools import expand_home, program_name
 from mnist_rnn.user_images import missing, what_is_missing
 
 # The data settings that make a run what it is (with the model's), compared by --ckpt_path last.
@@ -207,6 +207,8 @@ class SaveOwnConfig(SaveConfigCallback):
     --trainer.logger false`` replaced the user's own hand-written config.yaml with the dumped settings."""
 
     def setup(self, trainer: Trainer, pl_module: Any, stage: str) -> None:
+        if stage == "predict" and trainer.logger is None:
+            return  # a predict that logs nothing writes nothing: its table is on stdout
         if not self.already_saved and self.save_to_log_dir:
             path = Path(trainer.log_dir or ".") / self.config_filename  # (log_dir is a collective: every process)
             given = {os.path.realpath(str(p)) for p in (self.config.get("config") or [])}  # this command's --config
@@ -552,10 +554,16 @@ class MNISTRNNCLI(LightningCLI):
                 warn(f"predict runs in one process: --trainer.devices {config.trainer.devices} is not used")
             config.trainer.devices = 1
             logger = config.trainer.logger
-            if getattr(logger, "class_path", None) == TENSORBOARD:
+            if not any(arg.startswith("--trainer.logger") for arg in self.raw_args):  # a config's is fit's recipe
+                # predict has nothing to log, and its table is on stdout: each run added a lightning_logs/version_N
+                # of its settings and a copy of the table. A logger typed keeps them in a run folder.
+                config.trainer.logger = False
+            elif logger is True or getattr(logger, "class_path", None) == TENSORBOARD:
                 # predict logs no curve: its TensorBoard file, of hyperparameters only, added an empty run to
                 # TensorBoard's list for every folder read. The run folder keeps its config and the CSV.
-                kept = {key: logger.init_args.get(key) for key in ("save_dir", "name", "version", "prefix")}
+                ours = {"save_dir": config.trainer.default_root_dir or ".", "name": "lightning_logs"}  # for true
+                init_args = ours if logger is True else logger.init_args
+                kept = {key: init_args.get(key) for key in ("save_dir", "name", "version", "prefix")}
                 config.trainer.logger = Namespace(class_path=CSV_LOGGER, init_args=Namespace(**kept))
             # float32: the probabilities serve and the exported models give. A recipe's bf16-mixed (fast.yaml's)
             # rounded them to bfloat16's steps (0.9961 for 0.9978), for no speed that a folder of images needs.
@@ -628,6 +636,9 @@ class MNISTRNNCLI(LightningCLI):
         new = folder is not None and not folder.exists()
         try:
             super()._run_subcommand(subcommand)
+            # A stop now is past all the work: the line said what before_* or after_fit had set ("after the
+            # calibration, before the test", "before testing; nothing was written") after the results.
+            stopping.doing(stopping.DONE)
         except BaseException:  # a stop too (SystemExit, KeyboardInterrupt, stopping.Stopped)
             # not one that came as the command's stage had finished: a test's results are in its folder
             finished = self.trainer.state.status == TrainerStatus.FINISHED
@@ -668,7 +679,7 @@ class MNISTRNNCLI(LightningCLI):
         none. (A missing ``--ckpt_path`` was refused before the Trainer was built.)"""
         stopping.doing("while reading the images, before predicting; nothing was written")
         self.datamodule.read_predict_images()
-        self.prediction_writer = PredictionWriter()
+        self.prediction_writer = PredictionWriter(save=self.trainer.logger is not None)  # in the run's folder
         self.trainer.callbacks.append(self.prediction_writer)
 
     def after_predict(self) -> None:
@@ -767,6 +778,7 @@ class MNISTRNNCLI(LightningCLI):
                 if isinstance(callback, SaveConfigCallback):
                     callback.already_saved = True
             results = trainer.test(self.model, datamodule=self.datamodule, ckpt_path=best or None, verbose=False)
+            stopping.doing("after the test, as it ended")
         except (NoSpaceError, OSError) as error:
             # The disk filled after training (the test's figures, the calibrated checkpoint): the line said only
             # "no space left", not that training was done nor what was left to do.
@@ -923,8 +935,18 @@ def main(args: ArgsType = None) -> None:
             if isinstance(error, BrokenPipeError):  # Python's recipe: the exit's own flush fails no more
                 with contextlib.suppress(OSError, ValueError):
                     os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            print(f"mnist-rnn: error: {message}", file=sys.stderr)
+            print(f"mnist-rnn: error: {_see_its_help(message, argv)}", file=sys.stderr)
             sys.exit(2)
+
+
+def _see_its_help(message: str, argv: Any) -> str:
+    """A message's ``(see --help)`` as ``(see fit --help)``: the help of the command typed lists its options, the
+    program's only the commands."""
+    commands = (*TRAINER_COMMANDS, *TOOLS)
+    command = next((arg for arg in argv if arg in commands), None) if isinstance(argv, list | tuple) else None
+    if command is None or not message.endswith(" (see --help)"):
+        return message
+    return f"{message.removesuffix(' (see --help)')} (see {command} --help)"
 
 
 def versions() -> str:
@@ -970,14 +992,14 @@ def build_cli(args: ArgsType = None, run: bool = True, cli_class: type[MNISTRNNC
         parser_kwargs={
             # Bad options raise ArgumentError (shown in one line by main) instead of printing the whole usage.
             "exit_on_error": False,
-            "prog": _program_name(),
-            "usage": f"{_program_name()} [-h] [-c CONFIG] {{{','.join([*TRAINER_COMMANDS, *TOOLS])}}} ...",
+            "prog": program_name(),
+            "usage": f"{program_name()} [-h] [-c CONFIG] {{{','.join([*TRAINER_COMMANDS, *TOOLS])}}} ...",
             "description": "Train, test and use a recurrent network (LSTM, GRU, RNN) that reads MNIST-family "
             "images row by row. Add --help to any command for its options.",
             # Each command's usage in one line: argparse's listed every option (a screenful or two of --help),
             # under the main usage line followed by "[options] predict".
             **{
-                command: {"usage": f"{_program_name()} {command} [-h] [-c CONFIG] [--print_config[=flags]] [options]"}
+                command: {"usage": f"{program_name()} {command} [-h] [-c CONFIG] [--print_config[=flags]] [options]"}
                 for command in TRAINER_COMMANDS
             },
         },
@@ -1011,13 +1033,8 @@ class CommandParser(LightningArgumentParser):
         **kwargs: Any,
     ) -> None:
         super().__init__(
-            *args, prog=prog or _program_name(), allow_abbrev=allow_abbrev, formatter_class=formatter_class, **kwargs
+            *args, prog=prog or program_name(), allow_abbrev=allow_abbrev, formatter_class=formatter_class, **kwargs
         )
-
-
-def _program_name() -> str:
-    """The command as the user typed it: ``mnist-rnn`` (the installed script) or ``python -m mnist_rnn``."""
-    return "mnist-rnn" if Path(sys.argv[0]).name == "mnist-rnn" else "python -m mnist_rnn"
 
 
 def _typed_options(args: list[str]) -> set[str]:
@@ -1186,8 +1203,15 @@ def _check_config_files(args: list[str]) -> None:
         recipe = project_recipe(path)
         if recipe:  # from another folder jsonargparse said only that the file does not exist
             raise UserError(f"--config {path}: no such file in {Path.cwd()}; {recipe}")
-        if not path.is_file():
-            continue  # jsonargparse says "File does not exist"
+        if path.is_dir():
+            raise UserError(f"--config {path}: a folder, not a config file")
+        if not path.exists():
+            # jsonargparse's "Parser key "config": File does not exist: '/abs/path'"; it takes settings given in
+            # the option itself too (--config '{trainer: {max_epochs: 1}}')
+            with contextlib.suppress(yaml.YAMLError):
+                if isinstance(yaml.safe_load(str(path)), dict):
+                    continue
+            raise UserError(f"--config {path}: no such file")
         try:
             text = path.read_text()
             settings = yaml.safe_load(text)
@@ -1696,6 +1720,14 @@ def _check_cpu_devices(trainer: Any) -> None:
     gpu_seen = torch.cuda.is_available() or torch.backends.mps.is_available()
     on_cpu = accelerator == "cpu" or (accelerator == "auto" and not gpu_seen)
     count = str(devices).strip()
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if on_cpu and count.isdigit() and int(count) > cores and not _launched_by_the_first_process():
+        # Lightning starts them without a word, one thread each: the processes take turns on the cores, and every
+        # step waits for the last of them
+        warn(
+            f"--trainer.devices {count}: {count} processes on {cores} CPU core{'s' if cores > 1 else ''} take "
+            f"turns, and each step waits for the slowest: {cores} or fewer runs faster"
+        )
     if not on_cpu or devices in (None, "auto") or (count.isdigit() and int(count) > 0):
         return
     shown = str(list(devices)) if isinstance(devices, list | tuple) else devices
@@ -1827,7 +1859,9 @@ def _option_meant(error: ArgumentError, parser: LightningArgumentParser | None) 
     unknown = _unknown_key(error)
     if unknown is None or parser is None:
         return None
-    options = sorted(flat_keys(parser.get_defaults()))
+    # the settings, and the options that set none (--print_config: "--print_conf" was refused without a word)
+    actions = (option[2:] for option in parser._option_string_actions if option.startswith("--"))
+    options = sorted({*flat_keys(parser.get_defaults()), *actions})
     # --ckpt-path: argparse's usual spelling of --ckpt_path (the benchmarks' own options are spelt so)
     close = difflib.get_close_matches(unknown.replace("-", "_"), options, n=1, cutoff=0.75)
     on_command_line = "unrecognized arguments" in str(error)
@@ -1920,6 +1954,9 @@ def short_message(error: BaseException) -> str:
         )
         meant = f" (did you mean {close[0]}?)" if close else ""
         return f"no command {unknown[1]!r}{meant}: choose {listed_commands} (see --help)"
+    wrong_type = _wrong_type(str(error))
+    if wrong_type:
+        return wrong_type
     precision = re.search(r'Parser key "trainer\.precision".*^\s*Given value: (.+)$', str(error), re.DOTALL | re.M)
     if precision:  # jsonargparse lists the Union's subtypes' failures, none of which names a valid value
         return (
@@ -1958,6 +1995,34 @@ def short_message(error: BaseException) -> str:
     if isinstance(error, ArgumentError):
         text += " (see --help)"
     return text
+
+
+# What a value of these types is, for "--model.lr fast: expected a number".
+TYPE_NAMES = {"int": "a whole number", "float": "a number", "bool": "true, false", "str": "text", "NoneType": "null"}
+
+
+def _wrong_type(text: str) -> str | None:
+    """jsonargparse's message for a value of the wrong type, in words: ``Parser key "model.lr": Expected a <class
+    'float'>. Got value: fast``, or for an option that takes several (``int | None``) "Does not validate against any
+    of the Union subtypes", which named neither the option as typed nor what it takes. None for other types (a
+    class, a Literal: jsonargparse's own words say more)."""
+    found = re.match(
+        r'Parser key "([^"]+)":\s+(?:Expected a (<class \'\w+\'>)\. Got value: (.*?)$|Does not validate against any '
+        r"of the Union subtypes\s+Subtypes: \[(.*?)\]\n.*^\s*Given value: (.*?)$)",
+        text,
+        re.M | re.S,
+    )
+    if found is None:
+        return None
+    key, one, given, several, given_to_several = found.groups()
+    types = one or several
+    simple = re.fullmatch(r"<class '(\w+)'>(, <class '(\w+)'>)*", types)
+    names = [TYPE_NAMES.get(name) for name in re.findall(r"<class '(\w+)'>", types)]
+    if simple is None or None in names:
+        return None
+    words = ", ".join(names).split(", ")  # bool's two
+    expected = f"{', '.join(words[:-1])} or {words[-1]}" if len(words) > 1 else words[0]
+    return f"--{key} {given or given_to_several}: expected {expected} (see --help)"
 
 
 TENSORBOARD = "lightning.pytorch.loggers.TensorBoardLogger"

@@ -6,8 +6,8 @@ waits for it: on the 2-core machines of docs/results.md a CPU fit with one core 
 its speed, far slower than with one thread. Lightning already lowers the thread count when its own processes
 share the CPU (DDP on a CPU sets ``OMP_NUM_THREADS``); :class:`CPUThreads` does the same for other processes'
 work. At the start of a run on the CPU it reads how busy each core was over a moment (Linux's ``/proc/stat``),
-uses one thread per idle core (at least one, never more than torch would), says so when that is fewer, and puts
-torch's count back when the run ends.
+uses one thread per idle core (at least one, never more than torch would), says so when that is fewer (fit's test
+after it only where that changed), and puts torch's count back when the run ends.
 
 A user's own choice wins: with ``OMP_NUM_THREADS`` or ``MKL_NUM_THREADS`` set, it changes nothing. That is also
 the way to make float32 runs repeat bit for bit on a machine whose load varies: on CPUs without bfloat16,
@@ -76,6 +76,8 @@ class CPUThreads(Callback):
 
     def __init__(self) -> None:
         self.torch_threads: int | None = None  # torch's count before this run, put back at its end
+        # What the note said last: fit's test (the same callback) says it again only where the cores' load changed.
+        self.said: tuple[int, int, int] | None = None
 
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         if any(os.environ.get(name) for name in THREAD_SETTINGS):
@@ -91,6 +93,9 @@ class CPUThreads(Callback):
         self.torch_threads = threads
         torch.set_num_threads(fewer)
         busy, command = cores - idle, getattr(stage, "value", stage)  # Lightning's TrainerFn, or a name
+        if self.said == (busy, cores, fewer):
+            return
+        self.said = (busy, cores, fewer)
         which = (
             ("both CPU cores are" if cores == 2 else f"all {cores} CPU cores are")
             if busy == cores

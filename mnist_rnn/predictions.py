@@ -1,5 +1,5 @@
-"""Writing predictions: one CSV row ``path,digit,probability`` per image, on stdout and in the run's folder
-(``lightning_logs/version_N/predictions.csv``, named on stderr). A model of another data set than MNIST
+"""Writing predictions: one CSV row ``path,digit,probability`` per image, on stdout and, where asked, in the run's
+folder (``lightning_logs/version_N/predictions.csv``, named on stderr). A model of another data set than MNIST
 gets ``path,class,probability``, with the class's name (``Trouser``): its classes are not digits.
 
 A Lightning callback, so it works from the command line and from ``Trainer(callbacks=[...]).predict``.
@@ -59,11 +59,14 @@ class PredictionWriter(BasePredictionWriter):
 
     Args:
         stdout: Also print the CSV on standard output (the command line's result).
+        save: Also write it as ``predictions.csv`` in the run's folder (``trainer.log_dir``; without a logger, the
+            working folder). The command line's ``predict`` saves it only where a logger is typed.
     """
 
-    def __init__(self, stdout: bool = True) -> None:
+    def __init__(self, stdout: bool = True, save: bool = True) -> None:
         super().__init__(write_interval="batch")
         self.stdout = stdout
+        self.save = save
         self.rows: list[tuple[Path, str, str]] = []
         self.path: Path | None = None  # where the CSV was written, once it is
         self.header: tuple[str, str, str] = HEADER
@@ -150,7 +153,7 @@ class PredictionWriter(BasePredictionWriter):
                 _write_stdout(data)
             except OSError as error:  # output sent to a file on a full disk: the run's file still gets the table
                 unwritten = error
-        if trainer.log_dir is not None:
+        if self.save and trainer.log_dir is not None:
             self.path = _write_new(Path(trainer.log_dir), FILE_NAME, data)
         if unwritten is not None:
             kept = f"; the table is in {self.path}" if self.path else ""

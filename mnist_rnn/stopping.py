@@ -29,6 +29,8 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 # What the command is doing, for the line a stop prints; the CLI updates it as it goes.
 _doing = "before any work started; nothing was written"
+# What the command is doing once its work is done (the CLI's command has returned).
+DONE = "as it ended, after its work was done"
 # The line's end for a second stop, which ends the command at once, after the first one's save.
 SECOND_STOP = "a second time: stopped at once; the checkpoints written before are kept"
 # In a process of a multi-process run other than the first (see :func:`together`): the stop signals noted outside

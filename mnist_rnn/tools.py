@@ -11,35 +11,44 @@ import difflib
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from mnist_rnn.errors import UserError
 
 
+def program_name() -> str:
+    """The program as the user typed it: ``mnist-rnn`` (the installed script) or ``python -m mnist_rnn``."""
+    return "mnist-rnn" if Path(sys.argv[0]).name == "mnist-rnn" else "python -m mnist_rnn"
+
+
 class OneLineParser(argparse.ArgumentParser):
-    """argparse whose errors are one line (a :class:`UserError`), as the CLI's are, naming the option meant for a
-    misspelt one, and that takes no abbreviation: ``--ckpt`` was taken as ``--ckpt_path``, ``--trial 5`` as
-    ``--trials``, as LightningCLI's commands no longer do."""
+    """The argparse of the tool ``command``, whose errors are one line (a :class:`UserError`), as the CLI's are,
+    naming the option meant for a misspelt one, and that takes no abbreviation: ``--ckpt`` was taken as
+    ``--ckpt_path``, ``--trial 5`` as ``--trials``, as LightningCLI's commands no longer do.
+
+    The message is the CLI's line, ``mnist-rnn: error: MESSAGE (see --help)``, as fit's: it began with the parser's
+    name too (``mnist-rnn: error: mnist-rnn export: ...``); ``main`` names the command in its ``--help``."""
 
     sections = True  # whether an option with a dot may be a misspelling of ours (see unknown_option)
     given: Sequence[str] = ()  # the arguments being parsed, for error's "did you mean"
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, allow_abbrev=False, **kwargs)
+    def __init__(self, command: str, **kwargs: Any) -> None:
+        super().__init__(prog=f"{program_name()} {command}", allow_abbrev=False, **kwargs)
 
     def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:  # type: ignore[override]
         self.given = list(args) if args is not None else sys.argv[1:]
         return super().parse_known_args(args, namespace)
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        raise UserError(f"{self.prog}: {unknown_option(self, self.given, self.sections) or message} (see --help)")
+        raise UserError(f"{unknown_option(self, self.given, self.sections) or message} (see --help)")
 
 
 class ToolParser(OneLineParser):
     """argparse for one tool: ``--ckpt_path`` is required, and a bad option is a :class:`UserError`."""
 
     def __init__(self, command: str, description: str) -> None:
-        super().__init__(prog=f"mnist-rnn {command}", description=description)
+        super().__init__(command, description=description)
         self.add_argument(
             "--ckpt_path",
             required=True,

@@ -1250,7 +1250,7 @@ class _Parser(OneLineParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
-        prog=f"{'mnist-rnn' if Path(sys.argv[0]).name == 'mnist-rnn' else 'python -m mnist_rnn'} tune",
+        "tune",
         description="Search fit's settings with Optuna: each trial is a real fit (its own run folder, "
         "checkpoints and TensorBoard log under --root), scored by its best val/acc and pruned on its val/acc "
         "at every validation. The storage holds the study: run the same command again to continue it after "

@@ -183,10 +183,18 @@ BAD_INPUTS = [
         "writable folder",
         _text_file,
     ),
+    BadInput(  # jsonargparse's "Parser key "config": File does not exist: '/the/absolute/path'"
+        "a `--config` file that does not exist", ["--config", "recipe.yaml"], "--config recipe.yaml: no such file"
+    ),
+    BadInput(  # jsonargparse's "Does not validate against any of the Union subtypes (Given value: two)"
+        "a word for a number",
+        ["--trainer.max_epochs", "two"],
+        "--trainer.max_epochs two: expected a whole number or null (see fit --help)",
+    ),
     BadInput(  # argparse took it for --trainer.max_epochs, and trained for 1 epoch
         "a shortened option",
         ["--trainer.max_epoch", "1"],
-        "unrecognized arguments: --trainer.max_epoch 1 (did you mean --trainer.max_epochs?) (see --help)",
+        "unrecognized arguments: --trainer.max_epoch 1 (did you mean --trainer.max_epochs?) (see fit --help)",
     ),
     BadInput(
         "`--trainer.devices` naming GPUs on the CPU",

@@ -5,11 +5,13 @@ No test touches the network or the real data set: ``fake_data_dir`` writes a tin
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import torch
 
-from tests.helpers import DOWNLOAD, FOLDERS, refuse_download, write_fake_set
+from tests.helpers import DOWNLOAD, FOLDERS, fit_tiny_in, refuse_download, write_fake_set
 
 
 @pytest.fixture(scope="session")
@@ -53,3 +55,52 @@ def steady_cpu_threads(monkeypatch: pytest.MonkeyPatch) -> None:
     the cores are (:mod:`mnist_rnn.cpu_threads`) would make float32 results depend on the CI machine's load,
     and cost a quarter of a second per run. tests/test_cpu_threads.py tests it."""
     monkeypatch.setattr("mnist_rnn.cpu_threads.idle_cores", lambda: None)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_torch_thread() -> Iterator[None]:
+    """In-process runs on one torch thread, whatever the machine's core count: the suite's networks are tiny, and
+    the many small products of an LSTM on several threads each wait for the slowest thread, which crawls while
+    anything else (the suite's own servers and subprocesses, other work) keeps a core busy. It also keeps float32
+    results independent of the machine. tests/test_cpu_threads.py sets the count it tests itself."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+# --- Tiny checkpoints, trained once for the session, and servers of them (a subprocess each) ---
+# The tests that use them read them and never write them: export, predict, test_serve.py and test_page.py.
+
+
+@pytest.fixture(scope="session")
+def mnist_checkpoint(fake_data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """last.ckpt of a small model trained one epoch on the fake MNIST (its answers are arbitrary but fixed)."""
+    run = fit_tiny_in(tmp_path_factory.mktemp("train"), fake_data_dir, "--model.hidden_size", "16")
+    return run / "checkpoints" / "last.ckpt"
+
+
+@pytest.fixture(scope="session")
+def fashion_checkpoint(fake_data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """last.ckpt of a smaller model trained one epoch on the fake Fashion-MNIST."""
+    run = fit_tiny_in(tmp_path_factory.mktemp("fashion"), fake_data_dir, "--model.hidden_size", "8",
+                      "--data.dataset", "fashion_mnist")  # fmt: skip
+    return run / "checkpoints" / "last.ckpt"
+
+
+@pytest.fixture(scope="session")
+def server(mnist_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The base URL of one ``serve`` of :func:`mnist_checkpoint` for the session's tests."""
+    from tests.test_serve import serving
+
+    with serving(mnist_checkpoint, tmp_path_factory.mktemp("serve")) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def fashion_server(fashion_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The base URL of one ``serve`` of :func:`fashion_checkpoint` for the session's tests."""
+    from tests.test_serve import serving
+
+    with serving(fashion_checkpoint, tmp_path_factory.mktemp("serve_fashion")) as url:
+        yield url

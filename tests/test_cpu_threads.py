@@ -15,7 +15,7 @@ import torch
 from mnist_rnn import cpu_threads
 from mnist_rnn.cli import main
 from mnist_rnn.model import RNNClassifier
-from tests.helpers import QUIET, SEED_CONFIG, data_args
+from tests.helpers import QUIET, SEED_CONFIG, data_args, fit_tiny
 
 # The function itself: conftest's steady_cpu_threads replaces it in every test, after this module is imported.
 IDLE_CORES = cpu_threads.idle_cores
@@ -172,3 +172,22 @@ def test_a_fit_from_python_trains_on_the_idle_cores_too(fake_data_dir, monkeypat
     Trainer(fast_dev_run=True, accelerator="cpu", logger=False, enable_progress_bar=False).fit(model, datamodule=data)
     assert seen == [1] and torch.get_num_threads() == 2
     assert "1 of the 2 CPU cores is busy with other work: fit runs on 1 thread, not 2" in capsys.readouterr().err
+
+
+def test_fit_and_its_test_say_it_once_unless_the_load_changed(
+    fake_data_dir, in_tmp_dir, capsys, monkeypatch, two_torch_threads
+):
+    """fit printed the note, then the test after it printed it again, the same, one screen apart."""
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv("MKL_NUM_THREADS", raising=False)
+    monkeypatch.setattr(cpu_threads, "idle_cores", lambda: (1, 2))
+    fit_tiny(fake_data_dir)
+    err = capsys.readouterr().err
+    assert err.count("busy with other work") == 1 and "fit runs on 1 thread" in err
+    # Both cores busy by the test: said, as it is news.
+    watched = iter([(1, 2), (0, 2)])
+    monkeypatch.setattr(cpu_threads, "idle_cores", lambda: next(watched))
+    fit_tiny(fake_data_dir)
+    err = capsys.readouterr().err
+    assert "1 of the 2 CPU cores is busy with other work: fit runs on 1 thread" in err
+    assert "both CPU cores are busy with other work: test runs on 1 thread" in err

@@ -28,7 +28,7 @@ from mnist_rnn.inference import (
 )
 from mnist_rnn.network import RNNNetwork
 from mnist_rnn.user_images import preparation_for
-from tests.helpers import ROOT, fit_tiny_in, one_line_error
+from tests.helpers import ROOT, one_line_error
 
 # Every cell, every sequence mode and a bidirectional network; pixel sequences on 8x8 images keep them short.
 NETWORKS = {
@@ -60,9 +60,9 @@ def test_every_kind_of_network_exports_with_a_dynamic_batch_and_gives_pytorchs_a
 
 
 @pytest.fixture(scope="module")
-def checkpoint(fake_data_dir, tmp_path_factory) -> Path:
-    run = fit_tiny_in(tmp_path_factory.mktemp("train"), fake_data_dir, "--model.hidden_size", "16")
-    return run / "checkpoints" / "last.ckpt"
+def checkpoint(mnist_checkpoint) -> Path:
+    """The session's tiny MNIST checkpoint (tests/conftest.py)."""
+    return mnist_checkpoint
 
 
 def test_export_checks_the_file_on_test_images_and_prints_the_figures(checkpoint, fake_data_dir, tmp_path, capsys):
@@ -87,13 +87,6 @@ def test_export_checks_the_file_on_test_images_and_prints_the_figures(checkpoint
     assert difference <= 1e-4
     assert output.is_file() and f"Wrote {output}" in out
     assert [p.name for p in tmp_path.iterdir()] == ["digits.onnx"]  # no partial file left
-
-
-@pytest.fixture(scope="module")
-def fashion_checkpoint(fake_data_dir, tmp_path_factory) -> Path:
-    run = fit_tiny_in(tmp_path_factory.mktemp("fashion"), fake_data_dir, "--model.hidden_size", "8",
-                      "--data.dataset", "fashion_mnist")  # fmt: skip
-    return run / "checkpoints" / "last.ckpt"
 
 
 FASHION_NAMES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",

@@ -19,14 +19,14 @@ from mnist_rnn.errors import UserError
 from mnist_rnn.model import RNNClassifier
 from mnist_rnn.preparation import to_mnist
 from mnist_rnn.user_images import decode_image, preparation_for
-from tests.helpers import QUIET, data_args, fit_tiny, fit_tiny_in, render_digit
+from tests.helpers import QUIET, data_args, render_digit
 
 
 @pytest.fixture(scope="module")
-def checkpoint(fake_data_dir, tmp_path_factory) -> Path:
-    """A small model trained one epoch on the fake data (its predictions are arbitrary but fixed)."""
-    run = fit_tiny_in(tmp_path_factory.mktemp("train"), fake_data_dir, "--model.hidden_size", "16")
-    return run / "checkpoints" / "last.ckpt"
+def checkpoint(mnist_checkpoint) -> Path:
+    """A small model trained one epoch on the fake data (its predictions are arbitrary but fixed): the session's
+    (tests/conftest.py)."""
+    return mnist_checkpoint
 
 
 @pytest.fixture
@@ -65,20 +65,33 @@ def test_predict_prints_csv_and_writes_predictions_csv(checkpoint, pictures, in_
         "drawn.png", "five.bmp", "mnist_style.gif", "page 2.png", "page 10.png", "photo.jpg", "scan.png",
     ]  # fmt: skip
     assert_rows_are_the_models(rows, checkpoint)
-    # The same table lands in the run's log folder, beside its config, and stderr says where.
-    saved = Path("lightning_logs/version_0/predictions.csv")
-    assert saved.read_text() == out
-    assert f"mnist-rnn: the table is also in {saved}" in err
-    # No TensorBoard file: it held hyperparameters only, an empty run in TensorBoard's list per predict.
-    assert sorted(path.name for path in saved.parent.iterdir()) == ["config.yaml", "hparams.yaml", "predictions.csv"]
+    # Nothing else is written: each predict added a lightning_logs/version_N of its settings and a copy of the table.
+    assert sorted(path.name for path in Path.cwd().iterdir()) == ["pictures"] and "table is also" not in err
+    # A logger typed keeps them in a run folder, and stderr says where.
+    for logger in (["--trainer.logger", "true"], ["--trainer.logger=CSVLogger"]):
+        predict(checkpoint, pictures, *logger)
+        out, err = capsys.readouterr()
+        saved = max(Path("lightning_logs").glob("version_*/predictions.csv"))
+        assert saved.read_text() == out
+        assert f"mnist-rnn: the table is also in {saved}" in err
+        # No TensorBoard file: it held hyperparameters only, an empty run in TensorBoard's list per predict.
+        assert sorted(path.name for path in saved.parent.iterdir()) == ["config.yaml", "hparams.yaml", saved.name]
 
 
 def test_a_table_of_the_users_own_is_never_written_over(checkpoint, pictures, in_tmp_dir, capsys):
-    """Without a logger the table goes to the working folder, where it replaced a predictions.csv of the
-    user's own without a word."""
+    """Without a logger the writer puts the table in the working folder, where it replaced a predictions.csv of
+    the user's own without a word."""
+    from lightning.pytorch import Trainer
+
+    from mnist_rnn.data import MNISTDataModule
+    from mnist_rnn.predictions import PredictionWriter
+
     Path("predictions.csv").write_text("my own spreadsheet\n")
+    model = RNNClassifier.load_from_checkpoint(checkpoint, map_location="cpu")
     for run in (1, 2):
-        predict(checkpoint, pictures, "--trainer.logger", "false")
+        data = MNISTDataModule(predict_path=str(pictures), prepare_workers=0)
+        trainer = Trainer(callbacks=[PredictionWriter()], logger=False, enable_progress_bar=False, accelerator="cpu")
+        trainer.predict(model, datamodule=data)
         out, err = capsys.readouterr()
         assert Path(f"predictions-{run + 1}.csv").read_text() == out
         assert f"mnist-rnn: the table is also in {Path.cwd() / f'predictions-{run + 1}.csv'}" in err
@@ -141,10 +154,9 @@ def assert_rows_are_the_models(rows: list[list[str]], checkpoint: Path) -> None:
     assert [float(row[2]) for row in rows[1:]] == pytest.approx(probabilities.max(-1).values.tolist(), abs=1e-4)
 
 
-def test_the_checkpoint_decides_the_data_set(fake_data_dir, pictures, in_tmp_dir, capsys):
+def test_the_checkpoint_decides_the_data_set(fashion_checkpoint, fake_data_dir, pictures, in_tmp_dir, capsys):
     # Trained on Fashion-MNIST: predict must use its statistics without being told --data.dataset.
-    run = fit_tiny(fake_data_dir, "--data.dataset", "fashion_mnist", "--model.hidden_size", "16")
-    fashion = run / "checkpoints" / "last.ckpt"
+    fashion = fashion_checkpoint
     Image.new("RGB", (200, 100), "white").save(pictures / "empty_page.jpg")
     capsys.readouterr()
     predict(fashion, pictures)
@@ -198,7 +210,7 @@ def test_a_file_name_that_is_not_utf8_gets_its_row(checkpoint, pictures, in_tmp_
     """A Latin-1 name (an old USB stick, a Windows zip) ended the run with a UnicodeEncodeError and no table."""
     latin = pictures / os.fsdecode(b"caf\xe9.png")
     (pictures / "scan.png").rename(latin)
-    predict(checkpoint, pictures)
+    predict(checkpoint, pictures, "--trainer.logger", "true")
     out = capfdbinary.readouterr().out
     assert out.count(b"\n") == 6 and bytes(pictures) + b"/caf\xe9.png," in out  # the name's own bytes, as ls shows it
     assert Path("lightning_logs/version_0/predictions.csv").read_bytes() == out
@@ -219,7 +231,7 @@ def test_bad_files_get_a_row_the_others_are_predicted_and_the_exit_status_says_s
     (pictures / "truncated.png").write_bytes(good[: len(good) // 2])
     (pictures / "moved.jpg").symlink_to(pictures / "elsewhere.jpg")  # a link whose photo was moved away
     with pytest.raises(SystemExit) as exit_info:
-        predict(checkpoint, pictures)
+        predict(checkpoint, pictures, "--trainer.logger", "true")
     assert exit_info.value.code == 2
     captured = capsys.readouterr()
     rows = {Path(row[0]).name: row[1:] for row in read_csv(captured.out)[1:]}
@@ -419,7 +431,8 @@ def test_output_sent_to_a_full_disk_says_so_and_predict_keeps_its_table(
     """`predict ... > table.csv` on a full disk: the error blamed the run's folder (--trainer.default_root_dir)
     and the run's predictions.csv was never written; a progress bar's closing line then hid the error."""
     args = ["--ckpt_path", str(checkpoint)]
-    args += ["--data.predict_path", str(pictures)] if command == "predict" else data_args(fake_data_dir)
+    args += ["--data.predict_path", str(pictures), "--trainer.logger", "true"] if command == "predict" else []
+    args += data_args(fake_data_dir) if command == "test" else []
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
     with open("/dev/full", "wb") as full:  # every write fails with ENOSPC, as on a full disk
         result = subprocess.run(

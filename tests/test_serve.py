@@ -1,8 +1,8 @@
 """``python -m mnist_rnn serve`` over real HTTP on a free loopback port, and its page in a real headless Chromium.
 
-One server (a subprocess, as a user starts it) serves every test here; the checkpoint is a tiny one trained
-on the fake data. The browser test needs Debian's ``chromium`` and ``chromium-driver`` (``.ci/run``
-installs them); it is never skipped.
+One server (a subprocess, as a user starts it) serves every test here and test_page.py's (tests/conftest.py's
+``server``, started once); the checkpoint is a tiny one trained on the fake data. The browser test needs Debian's
+``chromium`` and ``chromium-driver`` (``.ci/run`` installs them); it is never skipped.
 """
 
 from __future__ import annotations
@@ -49,7 +49,6 @@ from tests.helpers import (
     ROOT,
     cli_subprocess,
     finish,
-    fit_tiny_in,
     no_process_left,
     one_line_error,
     processes,
@@ -68,9 +67,9 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def checkpoint(fake_data_dir, tmp_path_factory) -> Path:
-    run = fit_tiny_in(tmp_path_factory.mktemp("train"), fake_data_dir, "--model.hidden_size", "16")
-    return run / "checkpoints" / "last.ckpt"
+def checkpoint(mnist_checkpoint) -> Path:
+    """The checkpoint ``server`` serves (tests/conftest.py)."""
+    return mnist_checkpoint
 
 
 @contextmanager
@@ -110,13 +109,6 @@ def serving(
                 process.send_signal(signal.SIGTERM)
         finish(process, timeout=60)
     assert process.returncode == 0, (folder / "run.log").read_text()
-
-
-@pytest.fixture(scope="module")
-def server(checkpoint, tmp_path_factory) -> Iterator[str]:
-    """One server for the module's tests."""
-    with serving(checkpoint, tmp_path_factory.mktemp("serve")) as url:
-        yield url
 
 
 def request(url: str, data: bytes | None = None, content_type: str | None = None, method: str = "POST", headers=None):
@@ -1090,14 +1082,6 @@ def test_the_page_on_a_phone_shows_the_answer_and_keeps_the_rows_aligned(server)
         assert state(driver)["row_detail"].startswith("After row 21: ")
 
 
-@pytest.fixture(scope="module")
-def fashion_server(fake_data_dir, tmp_path_factory) -> Iterator[str]:
-    folder = tmp_path_factory.mktemp("fashion")
-    run = fit_tiny_in(folder, fake_data_dir, "--model.hidden_size", "8", "--data.dataset", "fashion_mnist")
-    with serving(run / "checkpoints" / "last.ckpt", folder) as url:
-        yield url
-
-
 def test_the_page_takes_its_title_and_class_names_from_the_data_set(fashion_server, tmp_path):
     from selenium.webdriver.common.by import By
 
@@ -1183,7 +1167,7 @@ def test_a_misspelt_or_shortened_option_is_refused_with_the_one_meant(args, type
     # named no option to use.
     args = ["serve", *[str(checkpoint) if arg == "CKPT" else arg for arg in args]]
     assert one_line_error(args, capsys) == (
-        f"mnist-rnn: error: mnist-rnn serve: {typed} is not an option (did you mean {meant}?) (see --help)\n"
+        f"mnist-rnn: error: {typed} is not an option (did you mean {meant}?) (see serve --help)\n"
     )
 
 

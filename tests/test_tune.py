@@ -186,7 +186,7 @@ def test_bad_tune_options_are_one_line(capsys):
     # Passed on to fit's parser, whose "unrecognized arguments: --trails=3" named no option to use.
     space = Path(SEED_CONFIG).parent / "tune_fast.yaml"
     err = tune_error(["--config", SEED_CONFIG, "--space", str(space), "--trails", "3"], capsys)
-    assert err == "mnist-rnn: error: --trails is not an option of tune (did you mean --trials?) (see --help)\n"
+    assert err == "mnist-rnn: error: --trails is not an option of tune (did you mean --trials?) (see tune --help)\n"
 
 
 @pytest.mark.parametrize(
