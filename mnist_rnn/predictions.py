@@ -7,9 +7,9 @@ It takes the files from the data module's :class:`~mnist_rnn.user_images.UserIma
 every file gets its row in the same table: files that could not be read have ``error`` as the digit and
 the reason in place of the probability; images in which no digit was found (blank, one colour, fully
 transparent, a single pixel) have ``blank`` and the reason, and a warning on stderr; so do images that hold
-more than one digit (their row is about one of them), and images whose digit is too small to read as surely as
-its probability says. The messages say "garment" or "character" for a model
-of Fashion-MNIST or KMNIST.
+more than one digit (their row is about one of them), images whose digit is too small to read as surely as
+its probability says, and animations and multi-page files (only their first frame is read). The messages say
+"garment" or "character" for a model of Fashion-MNIST or KMNIST.
 """
 
 from __future__ import annotations
@@ -52,6 +52,13 @@ def small_warning(dataset: str = "mnist") -> str:
 def several_warning(subject: str = "digit") -> str:
     """The warning for a picture of more than one ``subject``."""
     return f"more than one {subject} found; the row is about one of them (one {subject} per image: crop the others out)"
+
+
+def frames_warning(frames: int) -> str:
+    """The warning for an animation or a multi-page file of ``frames`` frames or pages, of which the first alone
+    was read: an animated GIF of a digit being drawn begins with an empty or half-drawn frame, and a row about
+    it said nothing of the others."""
+    return f"{frames} frames or pages (an animation, a multi-page scan): the first alone was read; save the one meant"
 
 
 class PredictionWriter(BasePredictionWriter):
@@ -162,7 +169,10 @@ class PredictionWriter(BasePredictionWriter):
             )
         several = {path for path, flag in zip(predict_set.files, predict_set.several, strict=True) if flag}
         small = {path for path, flag in zip(predict_set.files, predict_set.small, strict=True) if flag}
+        frames = dict(zip(predict_set.files, predict_set.frames, strict=True))
         for path, digit, reason in rows:
+            if frames.get(path, 1) > 1:
+                warn(f"{path}: {frames_warning(frames[path])}")
             if digit == "error":
                 tell(f"{path}: {reason}")
             elif digit == BLANK:

@@ -76,6 +76,12 @@ NOISY, SMOOTHED_NOISE, NOISE_BLUR = 0.05, 0.02, 20
 NOISE_DIFFERENCES = 16384  # about this many, of a large picture's sampled rows: the median to about 1%
 NO_CONTRAST = 0.05  # no pixel stands out from its surroundings by this much (of full scale): a blank image
 EDGE_CONTRAST = 2 * NO_CONTRAST  # a digit cropped so tightly that it touches the edge stands out more than this
+# ... and is inked as a pen inks: at least EDGE_INK of full scale, or stepping up from the paper by EDGE_STEP of its
+# own peak from one working pixel to the next somewhere (a stroke's edge). The "ink" a soft shadow or the light's
+# fall-off leaves in a blank page's corner or along its side (the opening cannot follow so wide a dip there) is
+# neither: it rises over many pixels, to a fraction of full scale, and was read as a digit, most often surely. (The
+# wedges and the digits cropped to their box measured on phone photos: docs/predict.md.)
+EDGE_INK, EDGE_STEP = 0.5, 0.25
 # Another region clear of the digit, beside it or in a column with it (STACKED_GAP), with at least this
 # fraction of the digit's height is a second digit: the picture holds more than one, and the answer is
 # about one of them only. (Counting the size by the longer side, and wherever the region lay, flagged 12 of
@@ -561,6 +567,10 @@ class _Box(NamedTuple):
         return cls(rows.start, rows.stop - 1, cols.start, cols.stop - 1)
 
     @property
+    def slices(self) -> tuple[slice, slice]:
+        return slice(self.top, self.bottom + 1), slice(self.left, self.right + 1)
+
+    @property
     def long_side(self) -> int:
         return max(self.bottom - self.top, self.right - self.left) + 1
 
@@ -681,14 +691,19 @@ def _digit_regions(
     inside = [k for k in boxes if not edge[k]]
 
     def on_level_ground(k: int) -> bool:
-        return flat or _steepest_background(background, labels, k, boxes[k]) < SHEET_STEP * peak
+        return flat or _steepest(background, labels, k, boxes[k]) < SHEET_STEP * peak
+
+    def inked(k: int) -> bool:
+        own = float(ink[boxes[k].slices][labels[boxes[k].slices] == k].max())
+        return own >= EDGE_INK or _steepest(ink, labels, k, boxes[k]) >= EDGE_STEP * own
 
     level = [k for k in inside if on_level_ground(k)]
     # A region touching the edge is the digit only when nothing clear of it can be (a digit cropped tightly),
     # and never where the background steps: that is the wedge a hard shadow's edge leaves where it meets the
     # picture's edge, which on a blank page was read as a 1 or a 7, 97-99% sure. Nor when it is as faint as
     # EDGE_CONTRAST: the haze the light's fall-off leaves along the edge of a blank ruled page (a 0, 64% sure).
-    cropped = [k for k in boxes if peak >= EDGE_CONTRAST and on_level_ground(k)]
+    # Nor when it is no pen's ink (EDGE_INK): the wedge a soft shadow or a vignette leaves in a blank page's corner.
+    cropped = [k for k in boxes if peak >= EDGE_CONTRAST and on_level_ground(k) and inked(k)]
     candidates = level or inside or cropped
     if not candidates:
         return None
@@ -832,8 +847,8 @@ def _framed(
     return enclosed
 
 
-def _steepest_background(background: np.ndarray, labels: np.ndarray, k: int, box: _Box) -> float:
-    """The largest step of ``background`` between neighbouring pixels, within a pixel of region ``k``."""
+def _steepest(background: np.ndarray, labels: np.ndarray, k: int, box: _Box) -> float:
+    """The largest step of ``background`` (or the ink) between neighbouring pixels, within a pixel of region ``k``."""
     top, left = max(0, box.top - 1), max(0, box.left - 1)
     part = background[top : box.bottom + 2, left : box.right + 2]
     near = ndimage.binary_dilation(labels[top : box.bottom + 2, left : box.right + 2] == k, EIGHT_NEIGHBOURS)

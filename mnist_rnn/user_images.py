@@ -128,8 +128,8 @@ def decode_image(
 
     ``source`` is a file's path or a file's bytes (an upload). PIL opens lazily; the size is checked from
     the header first, then ``load()`` forces the decoding that finds truncated data, so a bad picture fails
-    here with a reason, never later. Of an animated GIF (or WebP), or a multi-page TIFF, only the first frame
-    is read.
+    here with a reason, never later. Of an animated GIF (or PNG, WebP), or a multi-page TIFF, only the first
+    frame is read; how many it holds is in ``info["frames"]`` (``predict`` says that the others were not read).
 
     Raises:
         ImageError: the file does not exist or cannot be opened (a folder, no permission).
@@ -187,9 +187,14 @@ def _decode(data: bytes, name: str | Path | None, formats: tuple[str, ...], max_
     width, height = image.size
     if width * height > max_pixels:
         raise ImageTooLarge(name, f"image of {width} x {height} pixels: the limit is {max_pixels:,} pixels")
-    if image.format == "JPEG" and max(width, height) >= 2 * PREPARED_SIDE:
+    # An animation's frames, a scan's pages: counted from their headers, none decoded (after load() a GIF's or a
+    # TIFF's count seeks back to the first frame, and decodes it again). A phone's multi-picture JPEG (MPO) holds
+    # a smaller preview of the same photo beside it: one picture.
+    image.info["frames"] = 1 if image.format == "MPO" else getattr(image, "n_frames", 1)
+    if image.format in ("JPEG", "MPO") and max(width, height) >= 2 * PREPARED_SIDE:
         # libjpeg decodes at 1/2, 1/4 or 1/8 scale directly (DCT scaling), the cheapest way to the size the
         # preparation reduces a picture to anyway: a 12-megapixel photo at 1/4 decodes in about a third of the time.
+        # (A phone's MPO too, a JPEG with a preview: it was decoded at full size.)
         scale = max(width, height) / PREPARED_SIDE
         image.draft(image.mode, (int(width / scale), int(height / scale)))
     try:
@@ -371,9 +376,9 @@ def preparing_workers(count: int) -> int:
     return workers if workers > 1 else 0
 
 
-# One file's outcome: (pixels uint8 (1, 28, 28), blank, several, small), or why it could not be read. Numpy, not a
-# tensor: a tensor sent between processes travels through a shared-memory file of its own.
-Outcome = tuple[np.ndarray, bool, bool, bool] | str
+# One file's outcome: (pixels uint8 (1, 28, 28), blank, several, small, frames), or why it could not be read. Numpy,
+# not a tensor: a tensor sent between processes travels through a shared-memory file of its own.
+Outcome = tuple[np.ndarray, bool, bool, bool, int] | str
 
 
 Preparation = Callable[[Image.Image], Prepared]
@@ -403,10 +408,11 @@ def preparation_for(dataset: str) -> Preparation:
 
 def _prepare_file(path: Path, preparation: Preparation = prepare) -> Outcome:
     try:
-        prepared = preparation(decode_image(path))
+        image = decode_image(path)
+        prepared = preparation(image)
     except ImageError as error:
         return error.reason
-    return prepared.pixels.numpy(), prepared.blank, prepared.several, prepared.small
+    return prepared.pixels.numpy(), prepared.blank, prepared.several, prepared.small, image.info.get("frames", 1)
 
 
 class _PictureFiles(Dataset):
@@ -479,8 +485,9 @@ class UserImages(Dataset):
 
     ``images[i]`` was prepared from ``files[i]``; ``blank[i]`` says that no digit was found in it and
     ``several[i]`` that it holds more than one (the image shows the heaviest), ``small[i]`` that its digit was
-    too small to read as surely as its probability says; the files that could not be
-    read are in ``failures``, each with its reason, and have no image. A DataLoader batch is
+    too small to read as surely as its probability says, and ``frames[i]`` how many frames or pages it holds (the
+    first alone is read: an animated GIF, a multi-page TIFF); the files that could not be read are in
+    ``failures``, each with its reason, and have no image. A DataLoader batch is
     ``(images uint8 (B, 1, 28, 28), indices)``: the indices point into ``files``, so whoever writes the
     predictions knows which file each row is about.
     """
@@ -493,15 +500,17 @@ class UserImages(Dataset):
         failures: list[tuple[Path, str]],
         several: list[bool],
         small: list[bool],
+        frames: list[int],
     ) -> None:
-        if not len(files) == len(images) == len(blank) == len(several) == len(small):
-            counts = f"{len(blank)} blank, {len(several)} several, {len(small)} small"
+        if not len(files) == len(images) == len(blank) == len(several) == len(small) == len(frames):
+            counts = f"{len(blank)} blank, {len(several)} several, {len(small)} small, {len(frames)} frames"
             raise ValueError(f"{len(files)} files, {len(images)} images, {counts}")
         self.files = files
         self.images = images
         self.blank = blank
         self.several = several
         self.small = small
+        self.frames = frames
         self.failures = failures
         self.saved: list[Path] | None = None  # where save() wrote each file's prepared image, in files' order
 
@@ -517,20 +526,21 @@ class UserImages(Dataset):
         workers = preparing_workers(len(paths)) if workers is None else workers
         if len(paths) >= ANNOUNCED_FILES:  # most of such a run: 2,000 photos were seconds of silence
             tell(f"preparing {len(paths):,} pictures" + (f" in {workers} processes" if workers > 1 else ""))
-        files, images, blank, several, small, failures = [], [], [], [], [], []
+        files, images, blank, several, small, frames, failures = [], [], [], [], [], [], []
         outcomes = _prepared_files(paths, workers, preparation_for(dataset))
         for path, outcome in zip(paths, outcomes, strict=True):
             if isinstance(outcome, str):
                 failures.append((path, outcome))
             else:
-                pixels, is_blank, has_several, is_small = outcome
+                pixels, is_blank, has_several, is_small, count = outcome
                 files.append(path)
                 images.append(torch.from_numpy(pixels))
                 blank.append(is_blank)
                 several.append(has_several)
                 small.append(is_small)
+                frames.append(count)
         stacked = torch.stack(images) if images else torch.zeros(0, 1, FRAME, FRAME, dtype=torch.uint8)
-        return cls(files, stacked, blank, failures, several, small)
+        return cls(files, stacked, blank, failures, several, small, frames)
 
     def __len__(self) -> int:
         return len(self.files)

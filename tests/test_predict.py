@@ -317,6 +317,22 @@ def test_blank_images_are_flagged_in_their_row_and_on_stderr_and_the_exit_status
         assert str(pictures / name) not in captured.err
 
 
+def test_an_animation_is_read_by_its_first_frame_with_a_warning(checkpoint, pictures, in_tmp_dir, capsys):
+    """A GIF of a digit being drawn: its first frame, empty, was read as blank without a word of the others."""
+    drawn = render_digit(2, canvas=(100, 100), size=80, at=(20, 0), ink=0, paper=255)
+    Image.new("L", (100, 100), 255).save(pictures / "drawing.gif", save_all=True, append_images=[drawn])
+    predict(checkpoint, pictures)
+    captured = capsys.readouterr()
+    rows = {Path(row[0]).name: row[1:] for row in read_csv(captured.out)[1:]}
+    assert rows["drawing.gif"][0] == "blank"
+    warning = (
+        f"mnist-rnn: warning: {pictures / 'drawing.gif'}: 2 frames or pages (an animation, a multi-page scan): "
+        "the first alone was read; save the one meant"
+    )
+    assert warning in captured.err
+    assert str(pictures / "mnist_style.gif") not in captured.err  # one frame: nothing to say
+
+
 def test_a_picture_of_two_digits_is_read_with_a_warning(checkpoint, pictures, in_tmp_dir, capsys):
     left = np.asarray(render_digit(3, canvas=(400, 200), size=120, at=(40, 40), ink=0, paper=255))
     right = np.asarray(render_digit(8, canvas=(400, 200), size=120, at=(240, 40), ink=0, paper=255))

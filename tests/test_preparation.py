@@ -557,6 +557,35 @@ def test_a_digit_on_a_page_with_a_shadow_is_found(at):
     assert not prepared.blank and close(prepared.pixels, mnist_style(4)) < 0.03
 
 
+def in_soft_light(page: Image.Image, fall_off: str) -> Image.Image:
+    """A page photographed under a soft shadow (a hand's, its rim blurred over a tenth of the picture, 40% darker,
+    across the top-left corner) or a vignette (the corners 45% darker)."""
+    pixels = np.asarray(page, dtype=np.float32)
+    y, x = np.mgrid[0 : pixels.shape[0], 0 : pixels.shape[1]].astype(np.float32)
+    u, v = x / pixels.shape[1] - 0.5, y / pixels.shape[0] - 0.5
+    if fall_off == "soft_shadow":
+        light = 1 - 0.4 / (1 + np.exp((u + v + 0.45) / 0.025))
+    else:
+        light = 1 - 0.45 * ((u**2 + v**2) / 0.5) ** 1.2
+    noise = np.random.default_rng(0).normal(0, 3, pixels.shape[:2])[..., None]
+    return Image.fromarray(np.clip(pixels * light[..., None] + noise, 0, 255).astype(np.uint8))
+
+
+@pytest.mark.parametrize("fall_off", ["soft_shadow", "vignette"])
+def test_a_blank_page_under_a_soft_shadow_or_a_vignette_is_blank_and_a_cropped_digit_there_is_not(fall_off):
+    """The opening cannot follow so wide and smooth a dip into a corner: what it leaves there, touching the
+    picture's edge, was the "digit" of every such blank page of the phone photos (docs/predict.md). A digit whose
+    strokes touch the edge (cropped to its box), sharp or blurred, in the same light, is still found."""
+    prepared = prepare(in_soft_light(Image.new("RGB", (800, 600), (236, 232, 222)), fall_off))
+    assert prepared.blank and prepared.pixels.max() == 0
+    digit = render_digit(4, canvas=(300, 300), size=300, at=(0, 0), ink=0, paper=255)
+    digit = digit.crop(ImageOps.invert(digit).getbbox())
+    for blur in (0, 6):
+        prepared = prepare(in_soft_light(digit.filter(ImageFilter.GaussianBlur(blur)).convert("RGB"), fall_off))
+        distances = [close(prepared.pixels, mnist_style(other)) for other in range(10)]
+        assert not prepared.blank and distances.index(min(distances)) == 4
+
+
 @pytest.mark.parametrize("digit", [1, 4, 7, 9])
 @pytest.mark.parametrize("shadow", [False, True], ids=["lit", "shadow"])
 def test_a_digit_written_across_a_ruled_pages_lines_is_found(digit, shadow):

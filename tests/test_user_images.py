@@ -67,6 +67,31 @@ def test_a_phones_full_size_jpeg_is_decoded_at_the_scale_the_preparation_uses(tm
     assert decode_image(tmp_path / "smaller.jpg").size == (1999, 1500)
 
 
+def test_a_phones_multi_picture_jpeg_is_decoded_at_the_scale_the_preparation_uses_too(tmp_path):
+    """Phones and cameras save many photos as MPO, a JPEG with a smaller preview of the same photo after it:
+    Pillow names its format MPO, and it was decoded at full size (16 times the pixels). One picture, still."""
+    photo = Image.new("RGB", (4032, 3024), (230, 225, 215))
+    photo.save(tmp_path / "photo.jpg", "MPO", save_all=True, append_images=[photo.resize((640, 480))])
+    decoded = decode_image(tmp_path / "photo.jpg")
+    assert decoded.format == "MPO" and decoded.size == (1008, 756)
+    assert decoded.info["frames"] == 1
+
+
+@pytest.mark.parametrize("format", ["GIF", "PNG", "WEBP", "TIFF"])
+def test_an_animations_frames_or_a_scans_pages_are_counted_and_the_first_is_read(tmp_path, format):
+    """A GIF of a digit being drawn begins empty; its first frame alone is read, and ``frames`` says how many
+    there were (``predict`` warns of the others)."""
+    frames = [render_digit(digit, canvas=(60, 60), size=50, ink=0, paper=255) for digit in (4, 7)]
+    frames = [Image.new("L", (60, 60), 255), *frames]
+    frames[0].save(tmp_path / f"drawing.{format.lower()}", format, save_all=True, append_images=frames[1:])
+    frames[1].save(tmp_path / f"four.{format.lower()}", format)
+    decoded = decode_image(tmp_path / f"drawing.{format.lower()}")
+    assert decoded.info["frames"] == 3 and np.asarray(decoded.convert("L")).min() == 255  # the empty first
+    images = UserImages.load(tmp_path, workers=0)
+    assert [path.name for path in images.files] == [f"drawing.{format.lower()}", f"four.{format.lower()}"]
+    assert images.frames == [3, 1] and images.blank == [True, False]
+
+
 @pytest.mark.parametrize("format", ["WEBP", "TIFF", "AVIF", "HEIF"])
 def test_pictures_saved_from_the_web_scanned_or_taken_on_an_iphone_are_read(tmp_path, format):
     scan = render_digit(3, canvas=(120, 160), size=100, ink=(30, 30, 40), paper=(235, 230, 220), mode="RGB")
