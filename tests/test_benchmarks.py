@@ -136,3 +136,30 @@ def test_accuracy_checks_the_folder_of_the_configs_data_set(tmp_path, monkeypatc
         accuracy.main()
     assert stop.value.code == 2
     assert f"argument --data-dir: {tmp_path}: no FashionMNIST/raw/ with" in capsys.readouterr().err
+
+
+def test_phone_photos_are_stored_sideways_as_phones_store_them_and_named_by_their_digit(
+    fake_data_dir, tmp_path, monkeypatch
+):
+    """benchmarks/phone_photos.py: a photo of kind exif6 holds the sensor's pixels sideways and EXIF orientation
+    6, which decode_image turns upright (landscape to portrait, or the other way); its name ends with the digit's
+    label."""
+    from PIL import Image
+
+    from benchmarks import phone_photos
+    from benchmarks.prepare_speed import mnist_test
+    from mnist_rnn.user_images import decode_image
+
+    out = tmp_path / "photos"
+    argv = ["phone_photos", str(out), "--data-dir", str(fake_data_dir), "--kinds", "exif6", "--per-kind", "2"]
+    monkeypatch.setattr(sys, "argv", argv)
+    phone_photos.main()
+    _, labels = mnist_test(str(fake_data_dir), 12)
+    photos = sorted(out.iterdir())
+    assert [p.name for p in photos] == [f"exif6_{i:03d}_{labels[5 * 2 + i]}.jpg" for i in range(2)]
+    for path in photos:
+        with Image.open(path) as stored:
+            assert stored.getexif()[0x0112] == 6 and stored.width in (3000, 4000, 3024, 4032)
+            sideways = stored.size
+        upright = decode_image(path)  # reduced as it is decoded: its shape, not its size
+        assert (upright.width > upright.height) == (sideways[1] > sideways[0])
