@@ -366,14 +366,18 @@ def _ink(gray: np.ndarray, find_others: bool = True) -> tuple[np.ndarray, bool] 
     return (ink, several) if ink.max() > 0 else None
 
 
+def _on_a_plain_background(gray: np.ndarray) -> bool:
+    """Half the picture or more at its darkest level, which a photo's noise never is: a drawing's plain
+    dark background (the page's pad)."""
+    return np.count_nonzero(gray == gray.min()) >= gray.size / 2
+
+
 def _is_a_drawing(light_ink: np.ndarray) -> bool:
     """Whether ``light_ink`` (ink light on a darker background) is a drawing on a plain background, as the
-    page's pad sends: half the picture or more at its darkest level, which a photo's noise never is, and the
-    rest mostly strokes at full strength, their smoothed edges aside (not a grey sheet on a spotless white
-    table, a synthetic photo's, whose sheet is neither)."""
-    darkest, lightest = light_ink.min(), light_ink.max()
-    plain = np.count_nonzero(light_ink == darkest)
-    return plain >= light_ink.size / 2 and np.count_nonzero(light_ink == lightest) >= (light_ink.size - plain) / 2
+    page's pad sends, the rest mostly strokes at full strength, their smoothed edges aside (not a grey sheet on
+    a spotless white table, a synthetic photo's, whose sheet is neither)."""
+    strokes = np.count_nonzero(light_ink == light_ink.max())
+    return _on_a_plain_background(light_ink) and strokes >= np.count_nonzero(light_ink > light_ink.min()) / 2
 
 
 def _widened(mask: np.ndarray, reach: int) -> np.ndarray:
@@ -423,11 +427,10 @@ def _ink_is_dark(gray: np.ndarray) -> bool:
     """
     low, high = _range_ends(gray)
     light = gray > (low + high) / 2
-    # A drawing on a plain dark background (the page's pad): half the picture or more at its darkest level,
-    # which a photo's noise never is. There the light is paper only when shaped like a sheet, however much of
+    # On a drawing's plain dark background the light is paper only when shaped like a sheet, however much of
     # the picture it covers: a bold 8 or 0 drawn as large as the pad covers more than LIGHT_INK, and its
     # loops were read as the digit (as was a bold frame round a light digit, mostly hole: see SHEET_PAPER).
-    drawing = np.count_nonzero(gray == gray.min()) >= gray.size / 2
+    drawing = _on_a_plain_background(gray)
     if float(light.mean()) > LIGHT_INK and not drawing:
         return True
     return _looks_like_a_sheet(light, drawing)
