@@ -648,9 +648,9 @@ class ClosesSilentConnections(AutoHTTPProtocol):  # type: ignore[misc, valid-typ
         """``{"error": message}`` with ``status``, written here as uvicorn writes its own 400 for a request it cannot
         parse: the app has no request to answer (a head not whole), or is still waiting for the body, and whatever
         it answers once the connection is closed is dropped."""
-        body = json.dumps({"error": message}).encode()
+        answer = error_response(status, message, {"Connection": "close"})  # the app's own body and headers
         head = [f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\n".encode()]
-        head += [name + b": " + value + b"\r\n" for name, value in self.server_state.default_headers]
-        head.append(b"content-type: application/json\r\ncontent-length: %d\r\nconnection: close\r\n\r\n" % len(body))
-        self.transport.write(b"".join(head) + body)
+        for name, value in [*self.server_state.default_headers, *answer.raw_headers]:
+            head.append(name + b": " + value + b"\r\n")
+        self.transport.write(b"".join(head) + b"\r\n" + answer.body)
         self.transport.close()
