@@ -58,12 +58,14 @@ prepare() {
         fi
     done
     # Wheels for the GPU machine's Python 3.12: the versions this project is developed with (pyproject.toml:
-    # jsonargparse[signatures], and the [tune] extra: Optuna and the packages it needs that the image lacks).
+    # jsonargparse[signatures], the [tune] extra: Optuna and the packages it needs that the image lacks, and
+    # pytest-xdist, which pyproject's pytest options name).
     local platforms=()
     for tag in manylinux_2_28 manylinux_2_17 manylinux2014; do platforms+=(--platform "${tag}_x86_64"); done
     "$PYTHON" -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
         "${platforms[@]}" -d .whl jsonargparse==4.53.0 docstring_parser==0.18.0 typeshed_client==2.15.0 \
-        optuna==5.1.0 alembic==1.20.1 colorlog==6.12.0 Mako==1.4.3 SQLAlchemy==2.1.9
+        optuna==5.1.0 alembic==1.20.1 colorlog==6.12.0 Mako==1.4.3 SQLAlchemy==2.1.9 \
+        pytest-xdist==3.8.0 execnet==2.1.2
     du -sh data .whl
     echo "carry: [\"data\", \".whl\"] (and \"runs\" to resume the pixel runs)"
 }
@@ -71,7 +73,7 @@ prepare() {
 setup() {
     # The machine has torch, Lightning, torchmetrics and TensorBoard, but no network: the missing wheels come
     # from .whl/, and the project runs from this checkout (PYTHONPATH), so nothing has to be built.
-    if ! "$PYTHON" -c "import jsonargparse, optuna" 2>/dev/null && ls .whl/*.whl >/dev/null 2>&1; then
+    if ! "$PYTHON" -c "import jsonargparse, optuna, xdist" 2>/dev/null && ls .whl/*.whl >/dev/null 2>&1; then
         "$PYTHON" -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl
         export PYTHONPATH=/tmp/site
     fi
@@ -121,7 +123,7 @@ measure() {
     : > "$log"
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1 | tee -a "$log" || true
     # 1. The gpu-marked tests (skipped, and quick, without CUDA).
-    step "$log" 150 "$PYTHON" -m pytest -q -p no:cacheprovider -m gpu tests/test_gpu.py
+    step "$log" 150 "$PYTHON" -m pytest -q -p no:cacheprovider -n 0 -m gpu tests/test_gpu.py
     # 2. Where the time of a step goes: Trainer.fit and the plain graphed loop, batch 50 and 128, fp32.
     local images=20000 rounds=3 profile_images=250
     [ "$DRY_RUN" = 1 ] && images=40 rounds=1 profile_images=40
@@ -241,7 +243,7 @@ tune_stage() {
     : > "$log"
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1 | tee -a "$log" || true
     # The gpu-marked tests alongside the search (they check behaviour, not speed).
-    step "$OUT/gpu_tests.txt" 200 "$PYTHON" -m pytest -q -p no:cacheprovider -m gpu tests/test_gpu.py > /dev/null &
+    step "$OUT/gpu_tests.txt" 200 "$PYTHON" -m pytest -q -p no:cacheprovider -n 0 -m gpu tests/test_gpu.py > /dev/null &
     local tests=$!
     # New trials for S - 230 s; the running ones finish (a 30-epoch trial with six sharing the card: about a
     # minute), then the table, the plots, best.yaml, and best.yaml trained on seeds 0-2 with the test (3 at

@@ -107,6 +107,13 @@ def fit_tiny_in(folder: Path, data_dir, *extra: str) -> Path:
 # --- The command line in a subprocess (signals, DDP): these tests are marked slow ---
 
 
+def free_port() -> int:
+    """A TCP port nobody listens on now: for a server, or a DDP run's MASTER_PORT (tests run side by side)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def cli_subprocess(args: list[str], cwd: Path, extra_env: dict[str, str] | None = None, **kwargs) -> subprocess.Popen:
     """Start ``python -m mnist_rnn ARGS`` in ``cwd`` with this checkout's code (and ``extra_env`` in its
     environment), output to ``cwd/run.log``."""

@@ -5,7 +5,6 @@ import multiprocessing
 import os
 import re
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from tests.helpers import (
     data_args,
     finish,
     fit_tiny,
+    free_port,
     interrupt_itself,
     no_process_left,
     one_line_error,
@@ -363,7 +363,7 @@ def test_sigterm_ends_a_fit_waiting_for_the_other_nodes(fake_data_dir, tmp_path)
     """--trainer.num_nodes 2 on one machine waits in torch's rendezvous (in C++, 30 minutes), where no Python
     handler runs: SIGTERM and Ctrl+C did nothing. There the system's own action ends it; nothing is written yet."""
     args = ["fit", *data_args(fake_data_dir), *QUIET, "--trainer.accelerator", "cpu", "--trainer.num_nodes", "2"]
-    run = cli_subprocess(args, tmp_path, extra_env={"MASTER_PORT": "29581"}, start_new_session=True)
+    run = cli_subprocess(args, tmp_path, extra_env={"MASTER_PORT": str(free_port())}, start_new_session=True)
     waiting = lambda: "Initializing distributed" in run.log_path.read_text()  # noqa: E731
     hung = "the fit went on waiting for the other nodes after SIGTERM"
     returncode = signal_when(run, waiting, signal.SIGTERM, timeout=30, hung=hung)
@@ -508,13 +508,6 @@ def catches(pid: int, signum: int) -> bool:
         if line.startswith("SigCgt:"):
             return bool(int(line.split()[1], 16) >> (signum - 1) & 1)
     return False
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on now, for a run's MASTER_PORT."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def ended_within_a_minute(group: int) -> bool:

@@ -49,6 +49,7 @@ from tests.helpers import (
     ROOT,
     cli_subprocess,
     finish,
+    free_port,
     no_process_left,
     one_line_error,
     processes,
@@ -58,12 +59,6 @@ from tests.helpers import (
 from tests.page_driver import DIGITS, chromium, count_requests, draw, wait_for_answer
 
 pytestmark = pytest.mark.slow  # a server in a subprocess (still run by CI: .ci/run runs every test)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
