@@ -813,12 +813,12 @@ def test_the_pages_words_before_info_and_without_javascript_fit_any_checkpoint(f
 
 
 SHOW = """
-    const [top, rest, small, rowByRow] = arguments;
+    const [top, rest, small, rowByRow, several] = arguments;
     const probabilities = Array.from({ length: 10 }, (_, k) => (k === 2 ? top : k === 4 ? rest : (1 - top - rest) / 8));
     const prepared = Array.from({ length: 28 }, () => Array(28).fill(0));
     // rowByRow: the answer after each row too, 2 from the first row on
     const per_row = rowByRow ? Array.from({ length: 28 }, () => probabilities) : undefined;
-    show({ class: 2, probabilities, prepared, several: false, small: Boolean(small), per_row });
+    show({ class: 2, probabilities, prepared, several: Boolean(several), small: Boolean(small), per_row });
     const big = document.getElementById("big");
     return { big: big.textContent, unsure: big.classList.contains("unsure"), colour: getComputedStyle(big).color,
              summary: document.getElementById("summary").textContent };
@@ -848,6 +848,59 @@ def test_an_unsure_answer_does_not_look_like_a_sure_one(server):
         driver.find_element(By.ID, "clear").click()
         cleared = driver.execute_script("return document.getElementById('big').className")
         assert "unsure" not in cleared and "empty" in cleared
+
+
+def test_the_answer_to_a_picture_of_several_digits_is_not_shown_as_a_sure_answer_about_the_whole(server, tmp_path):
+    """Two digits side by side read "7" in big indigo and "The answer is 7, 99.6% sure" beside the note that
+    there were more: a sure answer about the picture at a glance, where the probability is of the one read."""
+    two_digits = tmp_path / "thirty-eight.png"
+    render_digit(38, canvas=(220, 120), size=90, at=(20, 10), ink=0, paper=255).save(two_digits)
+    with chromium() as driver:
+        driver.get(server + "/")
+        WebDriverWait(driver, 10).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-info"))
+        shown = driver.execute_script(SHOW, 0.97, 0.02, False, True, True)
+        assert shown["big"] == "2?" and shown["unsure"]
+        # The percentage is said to be about the one read, and of it the row where its answer settled.
+        assert shown["summary"] == (
+            "The digit under \u201cWhat it saw\u201d is 2, 97.0% sure; then 4 2.0%, 0 0.1%. "
+            "It made up its mind after row 1 of 28."
+        )
+        unsure = driver.execute_script(SHOW, 0.547, 0.429, False, False, True)
+        assert (
+            unsure["summary"]
+            == "Not sure of the digit under \u201cWhat it saw\u201d: perhaps 2 (54.7%), perhaps 4 (42.9%)."
+        )
+        note = driver.find_element(By.ID, "several").text
+        assert (
+            note
+            == "That looks like more than one digit: only one of them was read. Draw or upload one digit at a time."
+        )
+        assert driver.find_element(By.ID, "announce").text == f"{unsure['summary']} {note}"  # said, the note too
+
+        # The same from the server's answer to an upload of two digits.
+        driver.find_element(By.ID, "file").send_keys(str(two_digits))
+        shown = wait_for_answer(driver)
+        assert shown["error"] == "" and shown["big"].endswith("?")
+        assert shown["summary"].startswith(
+            ("The digit under \u201cWhat it saw\u201d is ", "Not sure of the digit under")
+        )
+
+
+def test_a_file_of_several_frames_says_that_only_the_first_was_read(server, tmp_path):
+    """serve read an animated GIF's first frame, and the page said nothing of the others."""
+    gif = tmp_path / "drawn.gif"
+    gif.write_bytes(test_serve.animation()[0])
+    with chromium() as driver:
+        driver.get(server + "/")
+        driver.find_element(By.ID, "file").send_keys(str(gif))
+        assert wait_for_answer(driver)["error"] == ""
+        page = state(driver)
+        assert page["several_shown"] and page["several"] == (
+            "That file holds 3 frames or pages (an animation, a multi-page scan): only the first was read. "
+            "Save the one you mean as a picture of its own."
+        )
+        driver.find_element(By.ID, "clear").click()
+        assert state(driver)["several"] == ""
 
 
 @pytest.mark.slow

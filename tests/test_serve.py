@@ -201,6 +201,26 @@ def test_a_thumbnail_is_answered_with_the_warning_predict_gives(server):
     assert answer["small"] is True and answer["several"] is False
 
 
+def animation(digits: tuple[int, ...] = (7, 1, 4)) -> tuple[bytes, list[Image.Image]]:
+    """An animated GIF of one digit per frame, and its frames."""
+    frames = [render_digit(k, canvas=(120, 120), size=90, ink=0, paper=255) for k in digits]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, "GIF", save_all=True, append_images=frames[1:], duration=200, loop=0)
+    return buffer.getvalue(), frames
+
+
+def test_an_animation_is_answered_with_its_frame_count_as_predict_warns(server):
+    """serve read an animation's first frame and said nothing of the others, where predict warns."""
+    gif, frames = animation()
+    status, body = request(server + "/predict", gif, "image/gif")
+    assert status == 200, body
+    answer = json.loads(body)
+    assert answer["frames"] == 3
+    assert answer["prepared"] == prepare(frames[0]).pixels[0].tolist()  # the first frame, as predict reads it
+    single = json.loads(request(server + "/predict", encode(frames[0], "PNG"), "image/png")[1])
+    assert single["frames"] == 1
+
+
 def test_a_multipart_upload_answers_like_the_raw_body(server):
     data = encode(render_digit(4, canvas=(120, 120), size=90, ink=0, paper=255), "PNG")
     raw = json.loads(request(server + "/predict", data, "image/png")[1])

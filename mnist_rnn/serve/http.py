@@ -111,10 +111,11 @@ def error_response(status: int, message: str, headers: dict[str, str] | None = N
     return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
-def prepare_upload(data: bytes, preparation: Preparation = prepare, subject: str = "digit") -> Prepared:
+def prepare_upload(data: bytes, preparation: Preparation = prepare, subject: str = "digit") -> tuple[Prepared, int]:
     """The 28x28 uint8 image (1, 28, 28) the model sees, and whether the picture held more than one digit, from
     an image file's bytes, as ``predict`` makes them: decoded by the same function (same formats, limits and EXIF
-    turn), its errors as HTTP statuses. ``preparation``: the checkpoint's data set's
+    turn), its errors as HTTP statuses; with how many frames or pages the file holds (an animated GIF, a
+    multi-page TIFF: the first alone is read, as ``predict`` warns). ``preparation``: the checkpoint's data set's
     (:func:`mnist_rnn.user_images.preparation_for`); ``subject``: what it shows, for the messages
     (:func:`mnist_rnn.user_images.subject_of`)."""
     try:
@@ -133,7 +134,7 @@ def prepare_upload(data: bytes, preparation: Preparation = prepare, subject: str
         raise RequestError(
             422, f"no {subject} found: the picture is blank, or only lines or noise (draw or upload one {subject})"
         )
-    return prepared
+    return prepared, image.info.get("frames", 1)
 
 
 async def read_body(scope: Scope, receive: Receive) -> bytes:
@@ -481,8 +482,8 @@ class ImageUploads:
 
     The body is read here (over :data:`MAX_BYTES`: 413), then decoded and prepared in a worker thread (one
     small and one large upload at a time, :meth:`preparing`), so that the event loop goes on reading other
-    requests. The endpoint behind receives ``{"prepared": [784 ints], "several": bool, "small": bool}`` as JSON,
-    which LitServe passes to :meth:`mnist_rnn.serve.worker.DigitAPI.decode_request`.
+    requests. The endpoint behind receives ``{"prepared": [784 ints], "several": bool, "small": bool, "frames": int}``
+    as JSON, which LitServe passes to :meth:`mnist_rnn.serve.worker.DigitAPI.decode_request`.
     """
 
     def __init__(
@@ -520,7 +521,7 @@ class ImageUploads:
                 # preparing its upload anyway made the uploads queued behind it wait for work nobody reads.
                 if await client_left(receive):
                     return
-                prepared = await anyio.to_thread.run_sync(prepare_upload, body, self.preparation, self.subject)
+                prepared, frames = await anyio.to_thread.run_sync(prepare_upload, body, self.preparation, self.subject)
         except RequestError as error:
             status, message = error.status, error.message
             # A form field (curl -d) has lost every line break: a body with one came as it is (curl --data-binary
@@ -539,7 +540,7 @@ class ImageUploads:
                 scope, receive, send
             )
             return
-        flags = {"several": prepared.several, "small": prepared.small}
+        flags = {"several": prepared.several, "small": prepared.small, "frames": frames}
         payload = json.dumps({"prepared": prepared.pixels.flatten().tolist(), **flags}).encode()
         rest = [
             (k, v) for k, v in scope["headers"] if k not in (b"content-type", b"content-length", b"content-encoding")

@@ -129,10 +129,12 @@ class DigitAPI(litserve.LitAPI):
 
     def decode_request(self, request, context):  # no annotation: LitServe takes the request type from it
         """The prepared image from :class:`mnist_rnn.serve.http.ImageUploads` (a dict read from JSON) as uint8
-        (1, 28, 28). Whether the picture held more than one digit, or a small one, goes to the answer through
-        LitServe's per-request ``context``, past ``predict`` and its batches."""
+        (1, 28, 28). Whether the picture held more than one digit, or a small one, and how many frames or pages
+        its file held, go to the answer through LitServe's per-request ``context``, past ``predict`` and its
+        batches."""
         context["several"] = bool(request.get("several", False))
         context["small"] = bool(request.get("small", False))
+        context["frames"] = int(request.get("frames", 1))
         size = self.image_size
         return np.asarray(request["prepared"], dtype=np.uint8).reshape(1, size, size)
 
@@ -163,6 +165,7 @@ class DigitAPI(litserve.LitAPI):
             "prepared": output["prepared"].tolist(),
             "several": context.get("several", False),
             "small": context.get("small", False),
+            "frames": context.get("frames", 1),
         }
         per_step = output["per_step"]
         if per_step is not None:
