@@ -71,7 +71,7 @@ from mnist_rnn.checkpoint import (
     setting_differences,
     state_dict_problem,
 )
-from mnist_rnn.data import DATA_TO_MODEL, MNISTDataModule, warn_run_folder_gone
+from mnist_rnn.data import DATA_TO_MODEL, NEEDS_IMAGES, MNISTDataModule, warn_run_folder_gone
 from mnist_rnn.errors import NoSpaceError, UserError, first_line, shown_path, tell, warn
 from mnist_rnn.finite_loss import StopOnNonFiniteLoss
 from mnist_rnn.inference import note_if_uncalibrated
@@ -384,6 +384,9 @@ class MNISTRNNCLI(LightningCLI):
             # Lightning would score the untrained weights, and predict print confident nonsense. Here, before
             # the Trainer: predict's own check came after Lightning's lines, without last or best.
             raise UserError(f"{subcommand} needs a trained model: pass --ckpt_path CHECKPOINT (or last, or best)")
+        if subcommand == "predict" and not predict_path:
+            # The data module's own check came once the Trainer was built, after Lightning's seed and GPU lines.
+            raise UserError(NEEDS_IMAGES)
         if config.get("ckpt_path") not in (None, "hpc"):
             config.ckpt_path = str(self._resolve_checkpoint(subcommand, config, self.typed))
 

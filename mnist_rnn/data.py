@@ -202,6 +202,9 @@ class DeviceBatches:
             yield self.images.index_select(0, batch), self.labels.index_select(0, batch)
 
 
+# What predict says without images (the command line says it before Lightning starts; this module for Python use).
+NEEDS_IMAGES = "predict needs images: pass --data.predict_path FILE, FOLDER or GLOB"
+
 # The values the model takes from the data module (the CLI links each), so nobody types them twice.
 DATA_TO_MODEL = ("num_classes", "image_size", "mean", "std", "dataset", "class_names")
 
@@ -536,7 +539,7 @@ class MNISTDataModule(LightningDataModule):
         """Read every image before the first batch, so one unreadable file never ends the run halfway and
         the writer can report good and bad files together at the end."""
         if not self.predict_path:
-            raise UserError("predict needs images: pass --data.predict_path FILE, FOLDER or GLOB")
+            raise UserError(NEEDS_IMAGES)
         if self.save_prepared and Path(self.save_prepared).exists() and not Path(self.save_prepared).is_dir():
             # before every picture is read and prepared, not after ("File exists")
             raise UserError(f"--data.save_prepared {self.save_prepared}: a file, not a folder: name a folder")

@@ -336,6 +336,7 @@ def main(argv: list[str]) -> None:
     from mnist_rnn.checkpoint import check_checkpoint
 
     args = parse_args(argv)
+    check_checkpoint(args.ckpt_path)  # first: a mistyped checkpoint is the mistake to hear of, not a missing --format
     if args.format is None:  # `--output model.onnx` says it already
         suffix = Path(args.output).suffix.lower().lstrip(".") if args.output else ""
         if suffix not in FORMATS:
@@ -343,7 +344,6 @@ def main(argv: list[str]) -> None:
                 "pass --format onnx or --format pt2 (or an --output ending in .onnx or .pt2, which chooses it)"
             )
         args.format = suffix
-    check_checkpoint(args.ckpt_path)
     if args.format == "onnx":
         _require_onnx()
     stopping.doing("while exporting and checking the model; nothing was written")

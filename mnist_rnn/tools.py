@@ -64,19 +64,24 @@ class ToolParser(OneLineParser):
         return parsed
 
 
+FITS_OWN = "--seed_everything"  # fit's one option without a section: tune passes it on with the dotted ones
+
+
 def unknown_option(parser: argparse.ArgumentParser, args: Sequence[str], sections: bool = True) -> str | None:
-    """The message for the first option of ``args`` that ``parser`` lacks but is close to one of its own ("--ckpt
-    is not an option (did you mean --ckpt_path?)"), else None. argparse refused it as unrecognized, naming
-    nothing to use instead, or (when it stood for a required option) said that option was missing.
+    """The message for the first option of ``args`` that ``parser`` lacks ("--nope is not an option"), with the
+    one of its own it is close to ("--ckpt is not an option (did you mean --ckpt_path?)"), else None. argparse
+    refused it as unrecognized, naming nothing to use instead, or, as it checks the required options first, said
+    that one was missing (``export --nope``: "the following arguments are required: --ckpt_path").
     ``sections=False``: only options without a dot (tune passes ``--model.*`` and the like on to fit, which says
     its own)."""
     own = [option for action in parser._actions for option in action.option_strings if option.startswith("--")]
     for arg in args:
         name = arg.partition("=")[0]
-        if name.startswith("--") and name not in own and (sections or "." not in name):
+        if name == "--":  # what follows it is no option
+            break
+        if name.startswith("--") and name not in own and (sections or ("." not in name and name != FITS_OWN)):
             close = difflib.get_close_matches(name, own, n=1)
-            if close:
-                return f"{name} is not an option (did you mean {close[0]}?)"
+            return f"{name} is not an option{f' (did you mean {close[0]}?)' if close else ''}"
     return None
 
 

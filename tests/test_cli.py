@@ -1204,3 +1204,33 @@ def test_a_stop_after_the_work_says_it_was_done(fake_data_dir, in_tmp_dir):
     assert line() == "stopped by SIGINT as it ended, after its work was done"
     main(["test", "--ckpt_path", str(run / "checkpoints" / "last.ckpt"), *data_args(fake_data_dir), *QUIET])
     assert line() == "stopped by SIGINT as it ended, after its work was done"
+
+
+def test_export_names_a_missing_checkpoint_before_a_missing_format(in_tmp_dir, capsys):
+    """`export --ckpt_path nothere.ckpt` asked for --format first; the mistyped checkpoint came to light only after."""
+    for format in ([], ["--format", "onnx"]):
+        err = one_line_error(["export", "--ckpt_path", "nothere.ckpt", *format], capsys)
+        assert err.startswith("mnist-rnn: error: --ckpt_path nothere.ckpt: no such file"), err
+
+
+@pytest.mark.parametrize("command", ["export", "serve", "calibrate", "tune"])
+def test_a_tools_unknown_option_is_named_before_a_missing_required_one(command, capsys):
+    """`export --nope` said "the following arguments are required: --ckpt_path" (argparse checks those before it
+    refuses an unknown option); given --ckpt_path, "unrecognized arguments: --nope". Only an option close to one
+    of the tool's was named (tune's `--nope`, close to --space)."""
+    assert one_line_error([command, "--xyzzy"], capsys) == (
+        f"mnist-rnn: error: --xyzzy is not an option (see {command} --help)\n"
+    )
+    if command == "tune":  # fit's option without a section, which tune passes on to every trial's fit
+        err = one_line_error(["tune", "--seed_everything", "1"], capsys)
+        assert "the following arguments are required: --config, --space" in err
+
+
+def test_predict_without_images_says_so_before_lightning_starts(mnist_checkpoint, in_tmp_dir, caplog, capsys):
+    """`predict --ckpt_path X.ckpt` without --data.predict_path printed Lightning's "Seed set to 42" and GPU lines
+    before its error: the data module's check came once the seed was set and the Trainer built."""
+    caplog.set_level("INFO")  # under pytest Lightning's lines go to the log capture, not to stderr
+    err = one_line_error(["predict", "--ckpt_path", str(mnist_checkpoint)], capsys)
+    assert err == "mnist-rnn: error: predict needs images: pass --data.predict_path FILE, FOLDER or GLOB\n"
+    assert [record.getMessage() for record in caplog.records] == []
+    assert not Path("lightning_logs").exists()
