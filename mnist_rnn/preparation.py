@@ -14,6 +14,7 @@ Reading files is :mod:`mnist_rnn.user_images`' job.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import NamedTuple
 
@@ -79,8 +80,10 @@ EDGE_CONTRAST = 2 * NO_CONTRAST  # a digit cropped so tightly that it touches th
 # ... and is inked as a pen inks: at least EDGE_INK of full scale, or stepping up from the paper by EDGE_STEP of its
 # own peak from one working pixel to the next somewhere (a stroke's edge). The "ink" a soft shadow or the light's
 # fall-off leaves in a blank page's corner or along its side (the opening cannot follow so wide a dip there) is
-# neither: it rises over many pixels, to a fraction of full scale, and was read as a digit, most often surely. (The
-# wedges and the digits cropped to their box measured on phone photos: docs/predict.md.)
+# neither: it rises over many pixels, to a fraction of full scale, and was read as a digit, most often surely. The
+# step and the peak are measured with lines one or two working pixels wide taken away (a 3x3 grey opening): a ruled
+# page's lines crossing such a wedge step up from it as a stroke's edge does, and made it a digit. (The wedges and
+# the digits cropped to their box measured on phone photos: docs/predict.md.)
 EDGE_INK, EDGE_STEP = 0.5, 0.25
 # Another region clear of the digit, beside it or in a column with it (STACKED_GAP), with at least this
 # fraction of the digit's height is a second digit: the picture holds more than one, and the answer is
@@ -696,16 +699,24 @@ def _digit_regions(
     def on_level_ground(k: int) -> bool:
         return flat or _steepest(background, labels, k, boxes[k]) < SHEET_STEP * peak
 
+    @functools.cache
+    def lines_gone() -> np.ndarray:
+        """The ink without lines one or two pixels wide (see EDGE_STEP), made once, and only if needed."""
+        return ndimage.grey_opening(ink, size=3)
+
     def inked(k: int) -> bool:
-        own = float(ink[boxes[k].slices][labels[boxes[k].slices] == k].max())
-        return own >= EDGE_INK or _steepest(ink, labels, k, boxes[k]) >= EDGE_STEP * own
+        if float(ink[boxes[k].slices][labels[boxes[k].slices] == k].max()) >= EDGE_INK:
+            return True
+        own = float(lines_gone()[boxes[k].slices][labels[boxes[k].slices] == k].max())
+        return _steepest(lines_gone(), labels, k, boxes[k]) >= EDGE_STEP * own
 
     level = [k for k in inside if on_level_ground(k)]
     # A region touching the edge is the digit only when nothing clear of it can be (a digit cropped tightly),
     # and never where the background steps: that is the wedge a hard shadow's edge leaves where it meets the
     # picture's edge, which on a blank page was read as a 1 or a 7, 97-99% sure. Nor when it is as faint as
     # EDGE_CONTRAST: the haze the light's fall-off leaves along the edge of a blank ruled page (a 0, 64% sure).
-    # Nor when it is no pen's ink (EDGE_INK): the wedge a soft shadow or a vignette leaves in a blank page's corner.
+    # Nor when it is no pen's ink (EDGE_INK): the wedge a soft shadow or a vignette leaves in a blank page's corner,
+    # ruling lines across it or not.
     cropped = [k for k in boxes if peak >= EDGE_CONTRAST and on_level_ground(k) and inked(k)]
     candidates = level or inside or cropped
     if not candidates:

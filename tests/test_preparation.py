@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image, ImageDraw, ImageFilter, ImageOps
-from scipy import ndimage
+from scipy import ndimage, special
 
 from mnist_rnn import preparation
 from mnist_rnn.preparation import grey_opening, octagon_footprint, prepare, to_mnist
@@ -584,6 +584,35 @@ def test_a_blank_page_under_a_soft_shadow_or_a_vignette_is_blank_and_a_cropped_d
         prepared = prepare(in_soft_light(digit.filter(ImageFilter.GaussianBlur(blur)).convert("RGB"), fall_off))
         distances = [close(prepared.pixels, mnist_style(other)) for other in range(10)]
         assert not prepared.blank and distances.index(min(distances)) == 4
+
+
+def ruled_under_a_soft_shadow(digit: int | None) -> Image.Image:
+    """A ruled page (lines 3 pixels wide, a margin line) with a soft shadow along its bottom side, 45% darker, its
+    rim blurred over about a tenth of its height; with ``digit`` a dark one written above the shadow."""
+    page = Image.new("RGB", (1008, 756), (236, 232, 222))
+    draw = ImageDraw.Draw(page)
+    for y in range(60, 756, 48):
+        draw.line((0, y, 1008, y), fill=(150, 180, 220), width=3)
+    draw.line((110, 0, 110, 756), fill=(220, 120, 120), width=3)
+    pixels = np.asarray(page, dtype=np.float32)
+    y = np.mgrid[0:756, 0:1008][0].astype(np.float32)
+    light = 1 - 0.45 * special.expit((y / 756 - 0.95) / 0.02)
+    if digit is not None:
+        ink = np.asarray(render_digit(digit, canvas=(1008, 756), size=300, at=(400, 200), ink=255, paper=0))
+        light *= 1 - 0.9 * ink.astype(np.float32) / 255
+    noise = np.random.default_rng(0).normal(0, 3, pixels.shape[:2])[..., None]
+    return Image.fromarray(np.clip(pixels * light[..., None] + noise, 0, 255).astype(np.uint8))
+
+
+def test_a_blank_ruled_page_under_a_soft_shadow_is_blank_and_a_digit_on_it_is_found():
+    """The wedge the soft shadow leaves along the picture's edge is no pen's ink, but the ruling lines crossing it
+    (one or two working pixels wide) stepped up from it as a stroke's edge does: 8 of 30 such blank phone photos
+    were read as a digit, 50-99% sure (docs/predict.md). A digit written on the same page is still found."""
+    prepared = prepare(ruled_under_a_soft_shadow(None))
+    assert prepared.blank and prepared.pixels.max() == 0
+    prepared = prepare(ruled_under_a_soft_shadow(4))
+    distances = [close(prepared.pixels, mnist_style(other)) for other in range(10)]
+    assert not prepared.blank and distances.index(min(distances)) == 4
 
 
 @pytest.mark.parametrize("digit", [1, 4, 7, 9])
