@@ -902,7 +902,12 @@ def test_health_info_and_the_page(server):
     assert info["sequence"] == "rows" and info["class_names"][7] == "7 - seven"
 
 
-PAGE_STATE = """
+# The font size of the smallest text shown (a JavaScript expression).
+SMALLEST_TEXT = """Math.min(...Array.from(document.querySelectorAll("body *")).filter((e) =>
+        e.offsetParent !== null && Array.from(e.childNodes).some((n) => n.nodeType === 3 && n.textContent.trim()))
+        .map((e) => parseFloat(getComputedStyle(e).fontSize)))"""
+PAGE_STATE = (
+    """
     const box = (id) => document.getElementById(id).getBoundingClientRect();
     const card = document.getElementById("answer-card");
     return {
@@ -922,11 +927,12 @@ PAGE_STATE = """
       pad_lit: (() => { const c = document.getElementById("pad"); const d = c.getContext("2d")
         .getImageData(0, 0, c.width, c.height).data; let n = 0; for (let i = 0; i < d.length; i += 4) n += d[i] > 128;
         return n; })(),
-      smallest_text: Math.min(...Array.from(document.querySelectorAll("body *")).filter((e) =>
-        e.offsetParent !== null && Array.from(e.childNodes).some((n) => n.nodeType === 3 && n.textContent.trim()))
-        .map((e) => parseFloat(getComputedStyle(e).fontSize))),
+      smallest_text: """
+    + SMALLEST_TEXT
+    + """,
     };
 """
+)
 
 
 def state(driver) -> dict:
