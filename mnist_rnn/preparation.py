@@ -704,11 +704,14 @@ def _digit_regions(
         """The ink without lines one or two pixels wide (see EDGE_STEP), made once, and only if needed."""
         return ndimage.grey_opening(ink, size=3)
 
+    def region_peak(image: np.ndarray, k: int) -> float:
+        box = boxes[k].slices
+        return float(image[box][labels[box] == k].max())
+
     def inked(k: int) -> bool:
-        if float(ink[boxes[k].slices][labels[boxes[k].slices] == k].max()) >= EDGE_INK:
+        if region_peak(ink, k) >= EDGE_INK:
             return True
-        own = float(lines_gone()[boxes[k].slices][labels[boxes[k].slices] == k].max())
-        return _steepest(lines_gone(), labels, k, boxes[k]) >= EDGE_STEP * own
+        return _steepest(lines_gone(), labels, k, boxes[k]) >= EDGE_STEP * region_peak(lines_gone(), k)
 
     level = [k for k in inside if on_level_ground(k)]
     # A region touching the edge is the digit only when nothing clear of it can be (a digit cropped tightly),

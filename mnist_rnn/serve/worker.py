@@ -79,6 +79,11 @@ def _end_once_serve_is_gone(serve: int) -> Callable[[int, Any], None]:
     return handle
 
 
+# What ImageUploads found in the picture, passed beside the prepared image and answered as they came, with the
+# value of a request that lacks one.
+PICTURE_FACTS = {"several": False, "small": False, "frames": 1}
+
+
 class DigitAPI(litserve.LitAPI):
     """The model in LitServe's inference worker: prepared 28x28 images in, probabilities out.
 
@@ -132,9 +137,8 @@ class DigitAPI(litserve.LitAPI):
         (1, 28, 28). Whether the picture held more than one digit, or a small one, and how many frames or pages
         its file held, go to the answer through LitServe's per-request ``context``, past ``predict`` and its
         batches."""
-        context["several"] = bool(request.get("several", False))
-        context["small"] = bool(request.get("small", False))
-        context["frames"] = int(request.get("frames", 1))
+        for name, default in PICTURE_FACTS.items():
+            context[name] = type(default)(request.get(name, default))
         size = self.image_size
         return np.asarray(request["prepared"], dtype=np.uint8).reshape(1, size, size)
 
@@ -163,9 +167,7 @@ class DigitAPI(litserve.LitAPI):
             "class_name": self.class_names[best],
             "probabilities": probabilities.tolist(),
             "prepared": output["prepared"].tolist(),
-            "several": context.get("several", False),
-            "small": context.get("small", False),
-            "frames": context.get("frames", 1),
+            **{name: context.get(name, default) for name, default in PICTURE_FACTS.items()},
         }
         per_step = output["per_step"]
         if per_step is not None:
