@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
 import os
 import signal
 import sys
@@ -142,11 +143,18 @@ def at_the_exit() -> None:
     command ran although the user had stopped it. The command's process now ends with its line and 130 (or 143,
     as a SIGTERM there gave); a process that ``ddp``'s launcher started ends with 0, without a word, its work done:
     the first process has the signal too (Ctrl+C), or ends on its own, and a non-zero status has Lightning's
-    observer kill it (exit 137)."""
+    observer kill it (exit 137).
+
+    It also freezes the garbage collector's objects (:func:`gc.freeze`): at exit Python collects every
+    generation, which walks the hundreds of thousands of objects torch, ``torch._dynamo`` and Lightning made at
+    import to find the few cycles among them, and every command paid for that before the prompt came back
+    (docs/results.md, "The command's exit"). Objects made later are collected as before; the atexit hooks still
+    run, files are closed by the code that wrote them, and the frozen objects go with the process."""
     launched = os.environ.get("LOCAL_RANK", "0") != "0"
     handler = _exit_with_zero if launched else exit_at_once
     for signum in STOP_SIGNALS:
         signal.signal(signum, handler)
+    gc.freeze()
 
 
 def _exit_with_zero(signum: int, frame: FrameType | None) -> None:
