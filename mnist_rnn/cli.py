@@ -1862,13 +1862,53 @@ def _option_meant(error: ArgumentError, parser: LightningArgumentParser | None) 
     unknown = _unknown_key(error)
     if unknown is None or parser is None:
         return None
-    # the settings, and the options that set none (--print_config: "--print_conf" was refused without a word)
+    if "unrecognized arguments" in str(error):
+        return options_meant(unknown, parser)
+    # a config file's key, or a nested class's ("Option 'save_dirr' is not accepted")
+    close = difflib.get_close_matches(unknown.replace("-", "_"), parser_options(parser), n=1, cutoff=0.75)
+    return close[0] if close and close[0] != unknown else None
+
+
+def parser_options(parser: LightningArgumentParser) -> list[str]:
+    """Every option of ``parser``, dotted, without ``--``: its settings, and the options that set none
+    (--print_config: "--print_conf" was refused without a word)."""
     actions = (option[2:] for option in parser._option_string_actions if option.startswith("--"))
-    options = sorted({*flat_keys(parser.get_defaults()), *actions})
+    return sorted({*flat_keys(parser.get_defaults()), *actions})
+
+
+def options_meant(unknown: str, parser: LightningArgumentParser) -> str | None:
+    """The option of ``parser`` that the command line's unknown ``--unknown`` most likely meant, as typed
+    (``--model.lr``, or ``--trainer.max_epochs or --trainer.min_epochs``), or None (see :func:`closest_options`)."""
+    meant = [option for option in closest_options(unknown, parser_options(parser)) if option != unknown]
+    # --trainer.logger.save_dir as typed: jsonargparse takes a class's settings without their init_args.
+    return " or ".join(f"--{option.replace('.init_args.', '.')}" for option in meant) or None
+
+
+def closest_options(unknown: str, options: list[str]) -> list[str]:
+    """Of ``options`` (dotted, without ``--``), the one ``unknown`` most likely meant, or the two or three it is
+    equally near, or none: the one it begins (``--ckpt``, ``--model.hid``: argparse took such a shortening for
+    the option, and difflib's nearest to ``model.hid`` was ``model.std``), else the nearest in spelling
+    (``--trainer.max_epoch``), else, for a name typed without its section, the options whose last part it begins
+    or is near (``--lr``, ``--max_epochs``, ``--epochs``: plain argparse's and Lightning's own
+    Trainer arguments are spelt so)."""
     # --ckpt-path: argparse's usual spelling of --ckpt_path (the benchmarks' own options are spelt so)
-    close = difflib.get_close_matches(unknown.replace("-", "_"), options, n=1, cutoff=0.75)
-    on_command_line = "unrecognized arguments" in str(error)
-    return f"{'--' if on_command_line else ''}{close[0]}" if close and close[0] != unknown else None
+    unknown = unknown.replace("-", "_")
+    found = _nearest(unknown, options)
+    if found or "." in unknown:
+        return found
+    by_last_part = {option.rpartition(".")[2]: option for option in reversed(options)}  # the first of equal ones
+    return [by_last_part[name] for name in _nearest(unknown, list(by_last_part))]
+
+
+def _nearest(name: str, names: list[str]) -> list[str]:
+    """The one of ``names`` that ``name`` begins, else those nearest to it in spelling (ties: ``epochs`` is as near
+    to ``max_epochs`` as to ``min_epochs``), if near enough."""
+    begun = [other for other in names if other.startswith(name)]
+    if len(begun) == 1:
+        return begun
+    close = difflib.get_close_matches(name, names, n=3, cutoff=0.75)
+    ratio = {other: difflib.SequenceMatcher(None, name, other).ratio() for other in close}
+    return sorted(other for other in close if ratio[other] == max(ratio.values()))
 
 
 def _unknown_key(error: ArgumentError) -> str | None:

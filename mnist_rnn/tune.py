@@ -420,8 +420,23 @@ def _check_no_misspelt_tune_option(parser: argparse.ArgumentParser, overrides: d
     for key in overrides:
         if "." not in key and key != "seed_everything":
             close = difflib.get_close_matches(key, ours, n=1)
-            hint = f" (did you mean --{close[0]}?)" if close else ""
+            if close:
+                raise UserError(f"--{key} is not an option of tune (did you mean --{close[0]}?) (see --help)")
+            # fit's without its section (--max_epochs 1, --lr 0.01): said "not an option of tune" and no more
+            meant = _fit_option_meant(key)
+            hint = f" or fit (did you mean {meant}?)" if meant else ""
             raise UserError(f"--{key} is not an option of tune{hint} (see --help)")
+
+
+def _fit_option_meant(key: str) -> str | None:
+    """The option of fit that ``--key``, typed without its section, most likely meant (``--trainer.max_epochs``
+    for ``--max_epochs``), as fit's own parser would name it, or None."""
+    from mnist_rnn.cli import build_cli, options_meant
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # LightningCLI's about sys.argv, which holds tune's own options
+        parser = build_cli([], run=False, cli_class=_settings_only_cli()).parser
+    return options_meant(key, parser)
 
 
 def parse_overrides(extra: list[str]) -> dict[str, Any]:

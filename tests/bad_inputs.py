@@ -196,6 +196,11 @@ BAD_INPUTS = [
         ["--trainer.max_epoch", "1"],
         "unrecognized arguments: --trainer.max_epoch 1 (did you mean --trainer.max_epochs?) (see fit --help)",
     ),
+    BadInput(  # Lightning's own Trainer argument; no option was named
+        "an option without its section",
+        ["--max_epochs", "1"],
+        "unrecognized arguments: --max_epochs 1 (did you mean --trainer.max_epochs?) (see fit --help)",
+    ),
     BadInput(
         "`--trainer.devices` naming GPUs on the CPU",
         ["--trainer.accelerator", "cpu", "--trainer.devices", "0,1"],
@@ -382,6 +387,13 @@ BAD_INPUTS = [
         "`predict` without `--ckpt_path`",
         ["--data.predict_path", "data"],
         "predict needs a trained model: pass --ckpt_path CHECKPOINT (or last, or best)",
+        command="predict",
+    ),
+    BadInput(
+        "`predict` without `--data.predict_path`",
+        ["--ckpt_path", "gru.ckpt"],
+        "predict needs images: pass --data.predict_path FILE, FOLDER or GLOB",
+        _gru_checkpoint,
         command="predict",
     ),
     BadInput(

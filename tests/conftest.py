@@ -104,3 +104,13 @@ def fashion_server(fashion_checkpoint: Path, tmp_path_factory: pytest.TempPathFa
 
     with serving(fashion_checkpoint, tmp_path_factory.mktemp("serve_fashion")) as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator:
+    """One headless Chromium for the session's page tests, each in a tab of its own (tests/page_driver.py's
+    ``new_tab``)."""
+    from tests.page_driver import chromium
+
+    with chromium() as driver:
+        yield driver

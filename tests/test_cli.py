@@ -1234,3 +1234,34 @@ def test_predict_without_images_says_so_before_lightning_starts(mnist_checkpoint
     assert err == "mnist-rnn: error: predict needs images: pass --data.predict_path FILE, FOLDER or GLOB\n"
     assert [record.getMessage() for record in caplog.records] == []
     assert not Path("lightning_logs").exists()
+
+
+def test_every_bad_input_has_its_row_in_the_generated_errors_table():
+    """docs/errors.md is generated from tests/bad_inputs.py: a case added without running
+    docs/make_errors_table.py (predict without --data.predict_path) had no row."""
+    table = (Path(__file__).parents[1] / "docs" / "errors.md").read_text(encoding="utf-8")
+    rows = {line.split(" | ")[0].removeprefix("| "): line for line in table.splitlines() if line.startswith("| ")}
+    for case in BAD_INPUTS:
+        assert case.what in rows, f"{case.what}: no row in docs/errors.md (python docs/make_errors_table.py)"
+        # the command and options as the table shows them (its messages come from other data: 2 batches, not 10)
+        assert f" | `{case.command}` | " in rows[case.what], rows[case.what]
+
+
+@pytest.mark.parametrize(
+    "typed, meant",
+    [
+        (["--max_epochs", "3"], "--trainer.max_epochs"),  # Lightning's own Trainer argument, without its section
+        (["--lr", "0.1"], "--model.lr"),
+        (["--hidden", "8"], "--model.hidden_size"),
+        (["--epochs", "3"], "--trainer.max_epochs or --trainer.min_epochs"),  # as near to both
+        (["--ckpt", "m.ckpt"], "--ckpt_path"),  # a shortening, as argparse took it
+        (["--model.hid", "8"], "--model.hidden_size"),  # difflib's nearest was --model.std
+    ],
+)
+def test_an_option_without_its_section_or_shortened_is_refused_with_the_one_meant(typed, meant, capsys):
+    """`fit --max_epochs 3`, `--lr 0.1`, `test --ckpt m.ckpt` named no option to use (`export --ckpt` did), and
+    `--model.hid 8` was asked whether it meant --model.std."""
+    command = "test" if typed[0] == "--ckpt" else "fit"
+    assert one_line_error([command, *typed], capsys) == (
+        f"mnist-rnn: error: unrecognized arguments: {' '.join(typed)} (did you mean {meant}?) (see {command} --help)\n"
+    )

@@ -433,3 +433,25 @@ def test_the_format_is_taken_from_the_output_when_left_out_and_in_any_case(check
         main(["export", "--ckpt_path", str(checkpoint), *args])
         assert f"Wrote {args[-1]}" in capsys.readouterr().out
         assert torch.export.load(args[-1]).module()(torch.zeros(2, 1, 28, 28, dtype=torch.uint8))[0].shape == (2, 10)
+
+
+def test_the_serve_docs_preparation_example_runs_as_written_and_reads_the_frame_count(
+    checkpoint, tmp_path, monkeypatch
+):
+    """docs/serve.md's example of preparing a picture for the exported file, as serve does, said nothing of an
+    animation's frames, which serve's answer and predict give (``info["frames"]``); run as written, on an
+    animated PNG named as the example names its picture."""
+    import re
+
+    from tests.helpers import render_digit
+
+    export.export_checkpoint(checkpoint, "onnx", tmp_path / "model.onnx", check=False)
+    frames = [render_digit(k, canvas=(120, 120), size=90, ink=0, paper=255) for k in (7, 1, 4)]
+    frames[0].save(tmp_path / "scan.png", save_all=True, append_images=frames[1:], duration=200)
+    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "docs" / "serve.md").read_text(encoding="utf-8"), re.S)
+    (example,) = [block for block in blocks if "decode_image(" in block]
+    monkeypatch.chdir(tmp_path)
+    names: dict = {}
+    exec(compile(example, "docs/serve.md", "exec"), names)
+    assert names["images_uint8"].shape == (1, 1, 28, 28) and not names["prepared"].blank
+    assert names["image"].info["frames"] == 3

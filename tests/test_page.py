@@ -2,7 +2,9 @@
 refuses, and with a server that does not answer.
 
 The server tests share test_serve.py's servers (tests/conftest.py: tiny checkpoints, served in subprocesses, started
-once); the one of a server that hangs serves the page's file itself, from a thread.
+once); the one of a server that hangs serves the page's file itself, from a thread. They share one Chromium too
+(tests/conftest.py's ``browser``), each test in a tab of its own; the auto dark mode's test starts its own, with
+the flags it needs.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from mnist_rnn.serve.app import PAGE
 from tests import test_serve
 from tests.helpers import fit_tiny_in, render_digit
-from tests.page_driver import DIGITS, PHONE, chromium, count_requests, draw, wait_for_answer
+from tests.page_driver import DIGITS, PHONE, chromium, count_requests, draw, new_tab, wait_for_answer
 from tests.test_serve import SMALLEST_TEXT, state
 
 LAYOUT = (
@@ -63,10 +65,10 @@ WIDTHS = sorted({*range(300, 1161, 10), 1400, 320, 360, 375, 412, 524, 624, 824,
 
 @pytest.mark.slow
 @pytest.mark.parametrize("served", ["server", "fashion_server"])
-def test_the_page_fits_every_width_from_300_to_1400_pixels_and_a_phone_on_its_side(served, request):
+def test_the_page_fits_every_width_from_300_to_1400_pixels_and_a_phone_on_its_side(browser, served, request):
     # Fashion-MNIST's page also has the key naming its columns, which must wrap inside the card.
     fashion = served == "fashion_server"
-    with chromium(phone=True) as driver:
+    with new_tab(browser, phone=True) as driver:
         driver.get(request.getfixturevalue(served) + "/")
         WebDriverWait(driver, 10).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-info"))
         draw(driver, driver.find_element(By.ID, "pad"), DIGITS["3"])
@@ -121,8 +123,8 @@ PAD_PIXELS = """
 
 
 @pytest.mark.slow
-def test_a_second_finger_on_the_pad_neither_draws_nor_ends_the_stroke(server):
-    with chromium(phone=True) as driver:
+def test_a_second_finger_on_the_pad_neither_draws_nor_ends_the_stroke(browser, server):
+    with new_tab(browser, phone=True) as driver:
         driver.get(server + "/")
         count_requests(driver)
         pad = driver.execute_script("return document.getElementById('pad').getBoundingClientRect().toJSON()")
@@ -161,14 +163,14 @@ def test_a_second_finger_on_the_pad_neither_draws_nor_ends_the_stroke(server):
 
 
 @pytest.mark.slow
-def test_a_file_the_server_refuses_shows_the_error_alone(server, tmp_path):
+def test_a_file_the_server_refuses_shows_the_error_alone(browser, server, tmp_path):
     notes = tmp_path / "notes.pdf"
     notes.write_bytes(b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n")
     huge = tmp_path / "huge.jpg"
     huge.write_bytes(b"\xff\xd8\xff\xe0" + bytes(21 * 1024 * 1024))  # over the server's 20 MB; no picture to show
     iphone_photo = tmp_path / "iphone.heic"
     render_digit(5, canvas=(300, 400), size=250, ink=(30, 30, 40), paper=(230, 225, 215), mode="RGB").save(iphone_photo)
-    with chromium() as driver:
+    with new_tab(browser) as driver:
         driver.get(server + "/")
         hint = driver.find_element(By.ID, "hint")
         count_requests(driver)
@@ -248,8 +250,8 @@ def hanging_server(answers: list[str | int]) -> Iterator[Hanging]:
         served.server_close()
 
 
-def test_a_server_that_does_not_answer_times_out_and_the_drawing_can_be_sent_again():
-    with hanging_server(["hang", 504, "hang"]) as served, chromium() as driver:
+def test_a_server_that_does_not_answer_times_out_and_the_drawing_can_be_sent_again(browser):
+    with hanging_server(["hang", 504, "hang"]) as served, new_tab(browser) as driver:
         # ?timeout_ms: the page's wait for an answer (35 s, longer than the server's 30 s), shortened.
         driver.get(f"http://127.0.0.1:{served.server_address[1]}/?timeout_ms=1500")
         draw(driver, driver.find_element(By.ID, "pad"), DIGITS["7"])
@@ -295,8 +297,10 @@ def views(driver) -> dict:
 
 
 @pytest.mark.slow
-def test_the_columns_of_a_fashion_checkpoint_are_named_on_the_page_not_only_in_tooltips(fashion_server, server):
-    with chromium(phone=True) as driver:
+def test_the_columns_of_a_fashion_checkpoint_are_named_on_the_page_not_only_in_tooltips(
+    browser, fashion_server, server
+):
+    with new_tab(browser, phone=True) as driver:
         driver.get(fashion_server + "/")
         WebDriverWait(driver, 10).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-info"))
         # Each column's number beside its garment, in the page's text: the names were in title= alone, which a
@@ -345,7 +349,9 @@ INFO_FAILS = """
 
 
 @pytest.mark.slow
-def test_a_bidirectional_network_shows_what_it_saw_and_says_why_it_has_no_answer_after_each_row(bidirectional_server):
+def test_a_bidirectional_network_shows_what_it_saw_and_says_why_it_has_no_answer_after_each_row(
+    browser, bidirectional_server
+):
     status, body = test_serve.get(bidirectional_server + "/info")
     assert status == 200 and json.loads(body)["model"]["bidirectional"] is True
 
@@ -358,7 +364,7 @@ def test_a_bidirectional_network_shows_what_it_saw_and_says_why_it_has_no_answer
                      "one column per class"):  # fmt: skip
             assert gone not in seen["text"], gone
 
-    with chromium(phone=True) as driver:
+    with new_tab(browser, phone=True) as driver:
         # Known from /info before any answer: no empty columns waiting for per-row answers that never come.
         driver.get(bidirectional_server + "/")
         WebDriverWait(driver, 10).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-info"))
@@ -403,12 +409,12 @@ HOLD_BLOBS = """
 
 
 @pytest.mark.slow
-def test_a_drawing_cleared_or_replaced_while_its_picture_is_made_is_not_sent(server, tmp_path):
+def test_a_drawing_cleared_or_replaced_while_its_picture_is_made_is_not_sent(browser, server, tmp_path):
     from selenium.webdriver.common.action_chains import ActionChains
 
     three = tmp_path / "three.png"
     render_digit(3, canvas=(200, 200), size=160, at=(40, 10)).save(three)
-    with chromium() as driver:
+    with new_tab(browser) as driver:
         driver.get(server + "/")
         count_requests(driver)
         driver.execute_script(HOLD_BLOBS)
@@ -459,12 +465,12 @@ def test_a_drawing_cleared_or_replaced_while_its_picture_is_made_is_not_sent(ser
 
 
 @pytest.mark.slow
-def test_only_the_primary_button_draws(server):
+def test_only_the_primary_button_draws(browser, server):
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.actions.action_builder import ActionBuilder
     from selenium.webdriver.common.actions.mouse_button import MouseButton
 
-    with chromium() as driver:
+    with new_tab(browser) as driver:
         driver.get(server + "/")
         count_requests(driver)
         pad = driver.find_element(By.ID, "pad")
@@ -500,11 +506,11 @@ SHUFFLED = (
 
 
 @pytest.mark.slow
-def test_a_permuted_network_shows_what_it_saw_and_says_why_it_has_no_answer_after_each_row(server):
+def test_a_permuted_network_shows_what_it_saw_and_says_why_it_has_no_answer_after_each_row(browser, server):
     # The server's answers (a row model's, 28 per_row) as a permuted model's look: per_row there is the answer
     # after each 28th step, of pixels from all over the image. The page showed them as "Its answer after each
     # row", hatched rows as unread and said "It made up its mind after row 11 of 28".
-    with chromium(phone=True) as driver:
+    with new_tab(browser, phone=True) as driver:
         permuted = {"source": fake_info(sequence="permuted")}
         script = driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", permuted)["identifier"]
         driver.get(server + "/")
@@ -546,9 +552,9 @@ def test_a_permuted_network_shows_what_it_saw_and_says_why_it_has_no_answer_afte
 
 
 @pytest.mark.slow
-def test_the_rows_above_a_garment_are_not_said_to_have_no_ink(fashion_server):
+def test_the_rows_above_a_garment_are_not_said_to_have_no_ink(browser, fashion_server):
     # "no ink yet" over the rows above a garment: the page's words fit any picture.
-    with chromium() as driver:
+    with new_tab(browser) as driver:
         driver.get(fashion_server + "/")
         WebDriverWait(driver, 10).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-info"))
         # Wide and low, as a bag or a belt: fitted by its width, with blank rows above it.
@@ -562,12 +568,12 @@ def test_the_rows_above_a_garment_are_not_said_to_have_no_ink(fashion_server):
         assert "blank so far" in text and "Row 1: nothing read yet" in text
 
 
-def test_a_tap_is_not_sent_as_a_digit_and_the_page_says_so(server):
+def test_a_tap_is_not_sent_as_a_digit_and_the_page_says_so(browser, server):
     """A tap drew a dot, which the server read as "0, 81% sure" (a phone's tap, a click to focus the pad): a
     drawing under two pen widths across is not sent; the drawing that follows it is."""
     from selenium.webdriver.common.action_chains import ActionChains
 
-    with chromium() as driver:
+    with new_tab(browser) as driver:
         driver.get(server + "/")
         count_requests(driver)
         pad = driver.find_element(By.ID, "pad")
@@ -590,11 +596,11 @@ INK_ACROSS = """
 
 
 @pytest.mark.slow
-def test_a_small_drawing_is_drawn_with_a_pen_as_fine_for_its_size_as_a_large_ones(server):
+def test_a_small_drawing_is_drawn_with_a_pen_as_fine_for_its_size_as_a_large_ones(browser, server):
     """A pen 25 pixels wide on a drawing 63 pixels tall made strokes the server read as a blob: mostly "8", 98%
     sure (3 of 10 digits right: docs/serve.md). A drawing under three pen widths across is drawn
     again with a pen a third as wide as it is across, and sent so; a large one keeps the pen."""
-    with chromium() as driver:
+    with new_tab(browser) as driver:
         driver.get(server + "/")
         count_requests(driver)
         pad = driver.find_element(By.ID, "pad")
@@ -623,7 +629,7 @@ LIVE = """
 
 
 @pytest.mark.slow
-def test_the_rows_are_reached_and_read_by_keyboard_and_each_answer_is_said_once(server):
+def test_the_rows_are_reached_and_read_by_keyboard_and_each_answer_is_said_once(browser, server):
     """The rows had no tab stop nor key handler ("Tap or click a row"), and no names; three live regions changed
     at once per answer (the summary, the row detail, the rows' answers as a list of 28)."""
     from selenium.webdriver.common.action_chains import ActionChains
@@ -636,7 +642,7 @@ def test_the_rows_are_reached_and_read_by_keyboard_and_each_answer_is_said_once(
             "detail: document.getElementById('row-detail').textContent};"
         )
 
-    with chromium() as driver:
+    with new_tab(browser) as driver:
         driver.get(server + "/")
         driver.execute_script(LIVE)
         draw(driver, driver.find_element(By.ID, "pad"), DIGITS["3"])
@@ -693,10 +699,10 @@ HOLD_ANSWERS = """
 
 
 @pytest.mark.slow
-def test_an_answer_to_the_drawing_before_the_last_stroke_is_marked_and_not_said(server):
+def test_an_answer_to_the_drawing_before_the_last_stroke_is_marked_and_not_said(browser, server):
     """The answer to a 4's first stroke, coming after the second stroke was lifted but before the pause sent the
     whole 4 (0.7 s), was shown as the current answer and read out."""
-    with chromium() as driver:
+    with new_tab(browser) as driver:
         driver.get(server + "/")
         # /info's answer sets the summary's words too: come first.
         WebDriverWait(driver, 10).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-info"))
@@ -776,11 +782,11 @@ EMPTY_PREVIEW = """
 
 
 @pytest.mark.slow
-def test_the_preview_before_an_answer_and_the_blank_rows_read_as_empty(server):
+def test_the_preview_before_an_answer_and_the_blank_rows_read_as_empty(browser, server):
     """On a 360x640 phone the empty preview was a black square as large as the pad just above it (a second pad?);
     the answer's column outline crossed the words "blank so far", and over two blank rows of a phone (14 px)
     the words were squeezed against the column numbers."""
-    with chromium(phone=True) as driver:
+    with new_tab(browser, phone=True) as driver:
         driver.get(server + "/")
         layout(driver, 360, 640)
         assert driver.execute_script(EMPTY_PREVIEW) == {"background": "rgb(238, 240, 245)", "note": "Nothing read yet"}
@@ -802,7 +808,7 @@ def test_the_preview_before_an_answer_and_the_blank_rows_read_as_empty(server):
         assert driver.execute_script(EMPTY_PREVIEW)["note"] == "Nothing read yet"
 
 
-def test_the_pages_words_before_info_and_without_javascript_fit_any_checkpoint(fashion_server):
+def test_the_pages_words_before_info_and_without_javascript_fit_any_checkpoint(browser, fashion_server):
     """Before /info named the data set, and in <noscript>, the page said "digit" (a Fashion-MNIST checkpoint
     serves garments) and showed curl with localhost:8000 (serve's port is --port)."""
     page = test_serve.get(fashion_server + "/")[1].decode()
@@ -811,7 +817,7 @@ def test_the_pages_words_before_info_and_without_javascript_fit_any_checkpoint(f
     assert "Draw or upload an image" in static and "curl --data-binary @picture.png ADDRESS/predict" in static
 
     # With JavaScript, /info not answered yet (here: never): the same words, not "digit" from the script.
-    with chromium() as driver:
+    with new_tab(browser) as driver:
         never = "window.fetch = ((f) => (u, o) => String(u) === 'info' ? new Promise(() => {}) : f(u, o))(fetch);"
         driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": never})
         driver.get(fashion_server + "/")
@@ -833,9 +839,9 @@ SHOW = """
 """
 
 
-def test_an_unsure_answer_does_not_look_like_a_sure_one(server):
+def test_an_unsure_answer_does_not_look_like_a_sure_one(browser, server):
     """A scribble's answer at 55% was shown as a sure one's, in the same big indigo glyph: only the bars told."""
-    with chromium() as driver:
+    with new_tab(browser) as driver:
         driver.get(server + "/")
         WebDriverWait(driver, 10).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-info"))
         sure = driver.execute_script(SHOW, 0.97, 0.02)
@@ -858,12 +864,14 @@ def test_an_unsure_answer_does_not_look_like_a_sure_one(server):
         assert "unsure" not in cleared and "empty" in cleared
 
 
-def test_the_answer_to_a_picture_of_several_digits_is_not_shown_as_a_sure_answer_about_the_whole(server, tmp_path):
+def test_the_answer_to_a_picture_of_several_digits_is_not_shown_as_a_sure_answer_about_the_whole(
+    browser, server, tmp_path
+):
     """Two digits side by side read "7" in big indigo and "The answer is 7, 99.6% sure" beside the note that
     there were more: a sure answer about the picture at a glance, where the probability is of the one read."""
     two_digits = tmp_path / "thirty-eight.png"
     render_digit(38, canvas=(220, 120), size=90, at=(20, 10), ink=0, paper=255).save(two_digits)
-    with chromium() as driver:
+    with new_tab(browser) as driver:
         driver.get(server + "/")
         WebDriverWait(driver, 10).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-info"))
         shown = driver.execute_script(SHOW, 0.97, 0.02, False, True, True)
@@ -894,11 +902,11 @@ def test_the_answer_to_a_picture_of_several_digits_is_not_shown_as_a_sure_answer
         )
 
 
-def test_a_file_of_several_frames_says_that_only_the_first_was_read(server, tmp_path):
+def test_a_file_of_several_frames_says_that_only_the_first_was_read(browser, server, tmp_path):
     """serve read an animated GIF's first frame, and the page said nothing of the others."""
     gif = tmp_path / "drawn.gif"
     gif.write_bytes(test_serve.animation()[0])
-    with chromium() as driver:
+    with new_tab(browser) as driver:
         driver.get(server + "/")
         driver.find_element(By.ID, "file").send_keys(str(gif))
         assert wait_for_answer(driver)["error"] == ""
@@ -912,11 +920,13 @@ def test_a_file_of_several_frames_says_that_only_the_first_was_read(server, tmp_
 
 
 @pytest.mark.slow
-def test_on_a_phone_the_buttons_fit_a_finger_and_an_error_shows_on_its_side_and_keys_keep_their_place(server, tmp_path):
+def test_on_a_phone_the_buttons_fit_a_finger_and_an_error_shows_on_its_side_and_keys_keep_their_place(
+    browser, server, tmp_path
+):
     notes = tmp_path / "notes.pdf"
     notes.write_bytes(b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n")
     box = "const r = document.getElementById(arguments[0]).getBoundingClientRect(); return [r.top, r.bottom, r.height];"
-    with chromium(phone=True) as driver:
+    with new_tab(browser, phone=True) as driver:
         driver.get(server + "/")
         WebDriverWait(driver, 10).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-info"))
         # 44 px, a finger's size (Apple's guideline, WCAG 2.5.5): they were 37 px upright, 33 px on its side.
@@ -930,7 +940,7 @@ def test_on_a_phone_the_buttons_fit_a_finger_and_an_error_shows_on_its_side_and_
         assert wait_for_answer(driver)["error"].startswith("That file is not a picture")
         top, bottom, _ = driver.execute_script(box, "problem")
         assert 0 <= top and bottom <= 390, (top, bottom)
-    with chromium() as driver:
+    with new_tab(browser) as driver:
         driver.get(server + "/")
         clear = driver.find_element(By.ID, "clear")
         driver.execute_script("arguments[0].focus()", clear)
@@ -961,9 +971,9 @@ def touch_pad(driver):
 
 
 @pytest.mark.slow
-def test_two_fingers_down_together_cancel_the_stroke_and_leave_the_pad_as_it_was(server):
+def test_two_fingers_down_together_cancel_the_stroke_and_leave_the_pad_as_it_was(browser, server):
     """A pinch on the pad drew a line with its first finger and sent it."""
-    with chromium(phone=True) as driver:
+    with new_tab(browser, phone=True) as driver:
         driver.get(server + "/")
         count_requests(driver)
         draw(driver, driver.find_element(By.ID, "pad"), DIGITS["7"])
@@ -993,9 +1003,9 @@ def test_two_fingers_down_together_cancel_the_stroke_and_leave_the_pad_as_it_was
 
 
 @pytest.mark.slow
-def test_a_thumb_resting_on_the_pad_before_the_finger_draws_is_not_the_pen(server):
+def test_a_thumb_resting_on_the_pad_before_the_finger_draws_is_not_the_pen(browser, server):
     """A thumb on the pad's edge, down first, became the pen: its dot was drawn and the finger drew nothing."""
-    with chromium(phone=True) as driver:
+    with new_tab(browser, phone=True) as driver:
         driver.get(server + "/")
         count_requests(driver)
         touch, thumb = touch_pad(driver), (1, 0.95, 0.9)
@@ -1024,11 +1034,11 @@ def test_a_thumb_resting_on_the_pad_before_the_finger_draws_is_not_the_pen(serve
 
 
 @pytest.mark.slow
-def test_the_focused_pad_keeps_space_and_the_arrows_and_lets_other_keys_through(server):
+def test_the_focused_pad_keeps_space_and_the_arrows_and_lets_other_keys_through(browser, server):
     """Space and the arrow keys on the focused pad scrolled the page (and the pad from under the pen)."""
     from selenium.webdriver.common.action_chains import ActionChains
 
-    with chromium(height=500) as driver:
+    with new_tab(browser, height=500) as driver:
         driver.get(server + "/")
         pad = driver.find_element(By.ID, "pad")
         for key in (Keys.SPACE, Keys.ARROW_DOWN, Keys.ARROW_RIGHT):
@@ -1044,10 +1054,10 @@ def test_the_focused_pad_keeps_space_and_the_arrows_and_lets_other_keys_through(
 
 
 @pytest.mark.slow
-def test_on_a_phone_the_rows_are_picked_one_by_one_with_buttons_a_finger_can_hit(server):
+def test_on_a_phone_the_rows_are_picked_one_by_one_with_buttons_a_finger_can_hit(browser, server):
     """The reading view's rows are 7 px tall on a phone (9 on its side): too thin to tap the one meant."""
     box = "return document.getElementById(arguments[0]).getBoundingClientRect().toJSON()"
-    with chromium(phone=True) as driver:
+    with new_tab(browser, phone=True) as driver:
         driver.get(server + "/")
         assert not driver.find_element(By.ID, "row-down").is_displayed()  # no rows yet, no buttons
         draw(driver, driver.find_element(By.ID, "pad"), DIGITS["3"])
@@ -1070,7 +1080,7 @@ def test_on_a_phone_the_rows_are_picked_one_by_one_with_buttons_a_finger_can_hit
         assert detail.text.startswith(f"After row {decided - 2}: ")
         picked = driver.find_elements(By.CSS_SELECTOR, '#reading [aria-selected="true"]')
         assert [row.get_attribute("data-row") for row in picked] == [str(decided - 2)]
-    with chromium() as driver:  # a mouse picks a row of 10 px: no buttons
+    with new_tab(browser) as driver:  # a mouse picks a row of 10 px: no buttons
         driver.get(server + "/")
         draw(driver, driver.find_element(By.ID, "pad"), DIGITS["3"])
         assert wait_for_answer(driver)["error"] == ""
@@ -1083,11 +1093,11 @@ def row_height(driver) -> float:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("served", ["server", "fashion_server"])
-def test_on_a_phone_on_its_side_the_drawing_hint_is_on_screen(served, request):
+def test_on_a_phone_on_its_side_the_drawing_hint_is_on_screen(browser, served, request):
     """At 844x390 the hint under the buttons was below the screen: Fashion-MNIST's "Fill it in" entirely."""
     hint = "const r = document.getElementById('hint').getBoundingClientRect(); return [r.top, r.bottom, " \
            "getComputedStyle(document.getElementById('hint')).visibility]"  # fmt: skip
-    with chromium(phone=True) as driver:
+    with new_tab(browser, phone=True) as driver:
         driver.get(request.getfixturevalue(served) + "/")
         WebDriverWait(driver, 10).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-info"))
         for width, height in ((844, 390), (640, 360), (568, 320)):
@@ -1115,10 +1125,10 @@ LEGEND = """
 """
 
 
-def test_the_legend_names_the_dashed_line_in_the_sentences_words(server):
+def test_the_legend_names_the_dashed_line_in_the_sentences_words(browser, server):
     """Under "Not sure: ... Its first guess stayed the same after row 1 of 28." the legend still called the dashed
     line "made up its mind"; and on a phone the longer words wrapped to the next line, apart from their dash."""
-    with chromium(phone=True) as driver:
+    with new_tab(browser, phone=True) as driver:
         driver.get(server + "/")
         WebDriverWait(driver, 10).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-info"))
         for top, rest, words in ((0.547, 0.429, "first guess stayed the same"), (0.97, 0.02, "made up its mind")):
@@ -1138,10 +1148,10 @@ ROW_PARTS = """
 
 
 @pytest.mark.slow
-def test_the_rows_hint_and_legend_show_only_with_rows_to_read(server):
+def test_the_rows_hint_and_legend_show_only_with_rows_to_read(browser, server):
     """Before any answer the card said "Tap or click a row, or Tab to the rows ..." and showed the legend of the
     rows' marks, beside an empty space with no rows in it."""
-    with chromium() as driver:
+    with new_tab(browser) as driver:
         driver.get(server + "/")
         WebDriverWait(driver, 10).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-info"))
         assert driver.execute_script(ROW_PARTS) == {"hint": False, "legend": False}
@@ -1153,12 +1163,34 @@ def test_the_rows_hint_and_legend_show_only_with_rows_to_read(server):
 
 
 @pytest.mark.slow
-def test_a_digit_drawn_as_large_as_the_pad_is_read(server):
+def test_a_digit_drawn_as_large_as_the_pad_is_read(browser, server):
     """A 7 as large as the pad, its bar along the top edge, got "No digit found in that picture: draw one larger"
     (the bar was taken for the background): the page's own strokes, as the browser draws and sends them."""
-    with chromium() as driver:
+    with new_tab(browser) as driver:
         driver.get(server + "/")
         WebDriverWait(driver, 10).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-info"))
         draw(driver, driver.find_element(By.ID, "pad"), [[(0.02, 0.02), (0.98, 0.02), (0.6, 0.5), (0.4, 0.98)]])
         answer = wait_for_answer(driver)  # of the tests' tiny network: an answer, whichever class
         assert answer["error"] == "" and answer["bars"] > 0 and answer["lit_pixels"] > 50, answer
+
+
+def test_the_answer_to_a_file_of_several_frames_is_not_shown_as_a_sure_answer_about_the_whole(browser, server):
+    """An animated GIF's first frame read "7" in big indigo and "The answer is 7, 99.7% sure" beside the note that
+    only the first frame was read: a sure answer about the file at a glance, where the probability is of one frame.
+    It is greyed and named as a picture of several digits' is."""
+    show = """
+        const probabilities = Array.from({ length: 10 }, (_, k) => (k === 2 ? 0.97 : k === 4 ? 0.02 : 0.01 / 8));
+        const prepared = Array.from({ length: 28 }, () => Array(28).fill(0));
+        show({ class: 2, probabilities, prepared, several: false, small: false, frames: arguments[0] });
+        const big = document.getElementById("big");
+        return { big: big.textContent, unsure: big.classList.contains("unsure"),
+                 summary: document.getElementById("summary").textContent };
+    """
+    with new_tab(browser) as driver:
+        driver.get(server + "/")
+        WebDriverWait(driver, 10).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-info"))
+        one = driver.execute_script(show, 1)
+        assert one["big"] == "2" and not one["unsure"] and one["summary"].startswith("The answer is 2, 97.0% sure")
+        three = driver.execute_script(show, 3)
+        assert three["big"] == "2?" and three["unsure"]
+        assert three["summary"].startswith("The digit under \u201cWhat it saw\u201d is 2, 97.0% sure; then 4 2.0%")

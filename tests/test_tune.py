@@ -1417,3 +1417,22 @@ def test_a_space_with_fewer_settings_than_trials_is_warned_of(fake_data_dir, in_
     assert len(requests) == 3  # a warning: the study runs as asked
     main(["tune", *args, "--study", "two", "--trials", "2"])
     assert "holds only" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("typed", "meant"),
+    [
+        (["--max_epochs", "1"], "--trainer.max_epochs"),  # Lightning's own Trainer argument, without its section
+        (["--lr=0.01"], "--model.lr"),
+        (["--epochs", "1"], "--trainer.max_epochs or --trainer.min_epochs"),
+    ],
+)
+def test_a_fit_option_typed_without_its_section_is_named_by_tune(typed, meant, capsys):
+    """`tune ... --max_epochs 1` said "--max_epochs is not an option of tune" and no more, where fit's own
+    options may follow tune's and fit names the one meant."""
+    space = Path(SEED_CONFIG).parent / "tune_fast.yaml"
+    err = tune_error(["--config", SEED_CONFIG, "--space", str(space), *typed], capsys)
+    name = typed[0].partition("=")[0]
+    assert err == (
+        f"mnist-rnn: error: {name} is not an option of tune or fit (did you mean {meant}?) (see tune --help)\n"
+    )
