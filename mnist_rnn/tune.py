@@ -551,7 +551,9 @@ def run_trial(request: dict[str, Any], log: Path) -> None:
     Its output goes to ``log``; a setting the model or the data refuse ends it with the CLI's one-line
     error and exit status 2.
     """
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the forkserver it comes from ignores it (Tuner.__init__)
+    # The forkserver it comes from blocks SIGTERM (Tuner.__init__): one that came as it started ends it now.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
     with open(log, "ab", buffering=0) as file:
         os.dup2(file.fileno(), sys.stdout.fileno())
         os.dup2(file.fileno(), sys.stderr.fileno())
@@ -712,17 +714,21 @@ class Tuner:
         self.processes_context.set_forkserver_preload(["mnist_rnn.cli", "mnist_rnn.tune"])
         # Started now, ignoring SIGINT (inherited through its exec): CPython's forkserver ignores Ctrl+C only after
         # its preload, and a Ctrl+C in the seconds it imports torch killed it (the trial's start: EOFError).
-        # SIGTERM too: one sent to the whole process group (timeout, kill -- -PGID, Slurm) killed the forkserver,
-        # and with it the exit status of every running trial (multiprocessing then reads 255): a trial still
-        # saving its last.ckpt was told as "exit status 255". run_trial gives each trial the default back.
-        previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            from multiprocessing import forkserver
+        # SIGTERM is blocked (a mask, inherited likewise): one sent to the whole process group (timeout, kill --
+        # -PGID, Slurm) killed the forkserver, and with it the exit status of every running trial (multiprocessing
+        # then reads 255): a trial still saving its last.ckpt was told as "exit status 255". Blocked rather than
+        # ignored: a trial inherits the mask, and a SIGTERM sent to it as it starts (Ctrl+C then) waits until
+        # run_trial unblocks it; an ignored one was lost, and the trial trained to its end.
+        from multiprocessing import forkserver, resource_tracker
 
+        resource_tracker.ensure_running()  # first: starting it unblocks SIGTERM, which would undo the block below
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+        try:
             forkserver.ensure_running()
         finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+            signal.signal(signal.SIGINT, previous)
         self.processes: set[Any] = set()
         # Reentrant: the signal handler takes it in the main thread, which with --workers 1 may hold it itself (Optuna
         # runs the trial there, and process.start() takes seconds while the forkserver imports torch).

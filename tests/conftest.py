@@ -114,3 +114,14 @@ def browser() -> Iterator:
 
     with chromium() as driver:
         yield driver
+
+
+@pytest.fixture
+def figures_not_drawn(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The test's four figures as blank pictures, for tests of the command line that never look at them: their
+    layout and rendering (matplotlib) are most of a tiny fit's time. The callback still counts, reduces and logs
+    what it draws from, and TensorBoard still gets a picture per tag; tests/test_figures.py draws them for real."""
+    from matplotlib.figure import Figure
+
+    for name in ("confusion_figure", "misclassified_figure", "reading_figure", "reliability_figure"):
+        monkeypatch.setattr(f"mnist_rnn.figures.{name}", lambda *args, **kwargs: Figure(figsize=(1, 1), dpi=10))

@@ -19,6 +19,12 @@ from mnist_rnn.precision import bf16_supported
 from tests.bad_inputs import BAD_INPUTS, make_data
 from tests.helpers import QUIET, SEED_CONFIG, data_args, fit_tiny, one_line_error
 
+# The fits here are checked for what they print and save, not for their test's pictures (tests/test_figures.py).
+pytestmark = pytest.mark.usefixtures("figures_not_drawn")
+
+# fit_tiny trains the lab's 128-unit, 2-layer LSTM; these checks need no more than a small one.
+SMALL = ["--model.hidden_size", "16"]
+
 
 def test_seed_config_fast_dev_run(fake_data_dir, in_tmp_dir, capsys):
     cli = build_cli(["fit", "--config", SEED_CONFIG, *data_args(fake_data_dir), *QUIET, "--trainer.fast_dev_run", "1"])
@@ -32,7 +38,7 @@ def test_seed_config_fast_dev_run(fake_data_dir, in_tmp_dir, capsys):
 
 
 def test_fit_writes_checkpoints_logs_and_prints_the_test_accuracy(fake_data_dir, in_tmp_dir, capsys):
-    run = fit_tiny(fake_data_dir)
+    run = fit_tiny(fake_data_dir, *SMALL)
     checkpoints = {p.name for p in (run / "checkpoints").iterdir()}
     assert "last.ckpt" in checkpoints
     assert any(name.startswith("best-epoch00-val_acc") for name in checkpoints)
@@ -41,11 +47,11 @@ def test_fit_writes_checkpoints_logs_and_prints_the_test_accuracy(fake_data_dir,
     out = capsys.readouterr()
     assert "Test accuracy" in out.out + out.err and "test error" in out.out + out.err
     # A rerun gets its own folder and never fails on an existing config file.
-    assert fit_tiny(fake_data_dir) != run
+    assert fit_tiny(fake_data_dir, *SMALL) != run
 
 
 def test_validate_prints_the_validation_accuracy_of_the_checkpoint(fake_data_dir, in_tmp_dir, capsys):
-    run = fit_tiny(fake_data_dir)
+    run = fit_tiny(fake_data_dir, *SMALL)
     best = next((run / "checkpoints").glob("best-*.ckpt"))
     capsys.readouterr()
     main(["validate", "--ckpt_path", str(best), *data_args(fake_data_dir), *QUIET])
@@ -256,7 +262,7 @@ def test_a_run_without_checkpoints_tests_its_final_weights(fake_data_dir, in_tmp
     """Lightning's --trainer.enable_checkpointing false (it once ended in a MisconfigurationException, as the
     CLI always adds its checkpoint callback): no checkpoint is written, and the test after fit says what it
     tested."""
-    run = fit_tiny(fake_data_dir, "--trainer.enable_checkpointing", "false")
+    run = fit_tiny(fake_data_dir, *SMALL, "--trainer.enable_checkpointing", "false")
     assert list(run.glob("events.out.tfevents.*")) and not (run / "checkpoints").exists()
     assert not list(Path(".").rglob("*.ckpt"))
     out, err = capsys.readouterr()
@@ -266,7 +272,7 @@ def test_a_run_without_checkpoints_tests_its_final_weights(fake_data_dir, in_tmp
     assert "note: no best checkpoint was chosen (no validation, or no checkpoints), so none was calibrated" in err
     assert err.rstrip().endswith("are not how often they are right; none was saved")
     # Without validation: its last.ckpt, and how to calibrate it.
-    run = fit_tiny(fake_data_dir, "--trainer.limit_val_batches", "0")
+    run = fit_tiny(fake_data_dir, *SMALL, "--trainer.limit_val_batches", "0")
     err = capsys.readouterr().err
     assert f"right; `python -m mnist_rnn calibrate --ckpt_path {run / 'checkpoints' / 'last.ckpt'}` fits one" in err
 
@@ -283,7 +289,7 @@ def test_a_checkpoint_callback_of_the_users_saves_beside_the_clis_own(fake_data_
     """--trainer.callbacks+=ModelCheckpoint monitoring val/loss: its files are written too, and the test after fit
     still takes the best val/acc checkpoint (it took the user's, Lightning's first ModelCheckpoint)."""
     extra = ["--trainer.callbacks+=ModelCheckpoint", "--trainer.callbacks.monitor", "val/loss"]
-    run = fit_tiny(fake_data_dir, *extra)
+    run = fit_tiny(fake_data_dir, *SMALL, *extra)
     names = sorted(path.name for path in (run / "checkpoints").iterdir())
     assert "epoch=0-step=10.ckpt" in names and "last.ckpt" in names
     best = next(name for name in names if name.startswith("best-epoch00-val_acc"))
@@ -1200,7 +1206,7 @@ def test_a_stop_after_the_work_says_it_was_done(fake_data_dir, in_tmp_dir):
     def line() -> str:
         return str(stopping.Stopped(signal.SIGINT))
 
-    run = fit_tiny(fake_data_dir)
+    run = fit_tiny(fake_data_dir, *SMALL)
     assert line() == "stopped by SIGINT as it ended, after its work was done"
     main(["test", "--ckpt_path", str(run / "checkpoints" / "last.ckpt"), *data_args(fake_data_dir), *QUIET])
     assert line() == "stopped by SIGINT as it ended, after its work was done"

@@ -13,6 +13,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from lightning.pytorch.strategies.launchers.subprocess_script import _SubprocessScriptLauncher
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from mnist_rnn import cli
@@ -24,7 +25,6 @@ from tests.helpers import (
     cli_subprocess,
     data_args,
     finish,
-    fit_tiny,
     free_port,
     interrupt_itself,
     no_process_left,
@@ -36,20 +36,38 @@ from tests.helpers import (
 DDP_ON_TWO = ["--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.strategy", "ddp"]
 
 
-@pytest.mark.slow
-def test_fewer_validation_images_than_processes_is_refused_before_they_start(fake_data_dir, tmp_path):
+def run_in_process(args: list[str], captured: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    """Run the command line in this process (the processes it spawns are real ones): its exit status, and what it
+    and they printed since the last read of ``captured`` (``capfd`` for what spawned processes print)."""
+    try:
+        cli.main(args)
+        returncode = 0
+    except SystemExit as exit:
+        returncode = 0 if exit.code is None else exit.code if isinstance(exit.code, int) else 1
+    out, err = captured.readouterr()
+    return returncode, out + err
+
+
+def test_fewer_validation_images_than_processes_is_refused_before_they_start(
+    fake_data_dir, in_tmp_dir, capsys, caplog, monkeypatch
+):
     """Each process validates a share of the held-out images: with fewer images than processes, Lightning's
-    sampler stopped the one left without any with a bare AssertionError (and the other with gloo's traceback)."""
+    sampler stopped the one left without any with a bare AssertionError (and the other with gloo's traceback).
+    In-process: ddp's launcher, which would start the second process, fails the test if it is reached."""
+
+    def started(launcher) -> None:
+        raise AssertionError("the run's processes were started before the refusal")
+
+    monkeypatch.setattr(_SubprocessScriptLauncher, "_call_children_scripts", started)
     args = ["fit", *data_args(fake_data_dir), "--data.val_size", "1", *DDP_ON_TWO]
-    returncode = finish(cli_subprocess(args, tmp_path), timeout=300)
-    log = (tmp_path / "run.log").read_text()
+    returncode, log = run_in_process(args, capsys)
     assert returncode == 2, log
-    assert log.endswith(
+    assert f"\n{log}".endswith(  # its last line
         "\nmnist-rnn: error: val_size=1 is fewer held-out images than the run's 2 processes, which validate a share "
         "each: pass --data.val_size 2 or more (or fewer --trainer.devices)\n"
     )
-    assert "Starting with 2 processes" not in log
-    assert not (tmp_path / "lightning_logs").exists()
+    assert "Starting with 2 processes" not in log + caplog.text  # Lightning's logger: caught by caplog in-process
+    assert not (in_tmp_dir / "lightning_logs").exists()
 
 
 def test_each_process_of_a_multi_process_run_destroys_its_group_at_exit(tmp_path, monkeypatch):
@@ -104,45 +122,59 @@ def test_data_the_first_process_refuses_is_said_once_without_a_traceback(fake_da
     assert "Traceback" not in log
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("device_resident", ["false", "true"])  # DataLoader + DistributedSampler, or DeviceBatches
-def test_two_process_ddp_fit_shards_the_data_and_writes_one_checkpoint_set(fake_data_dir, tmp_path, device_resident):
-    val_size, batch_size = 40, 20
-    args = [
-        "fit", "--data.data_dir", str(fake_data_dir), "--data.val_size", str(val_size),
-        "--data.batch_size", str(batch_size), "--model.hidden_size", "16", "--trainer.max_epochs", "2",
+SHARDED_VAL_SIZE, SHARDED_BATCH_SIZE = 40, 20
+
+
+def sharded_fit(data_dir: Path, device_resident: str) -> list[str]:
+    """A two-process ddp fit of two epochs (:func:`check_sharded_fit` checks what it wrote), its batches from a
+    DataLoader with a DistributedSampler (``device_resident`` false) or from DeviceBatches (true)."""
+    return [
+        "fit", "--data.data_dir", str(data_dir), "--data.val_size", str(SHARDED_VAL_SIZE),
+        "--data.batch_size", str(SHARDED_BATCH_SIZE), "--model.hidden_size", "16", "--trainer.max_epochs", "2",
         "--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.strategy", "ddp",
         "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
         "--data.device_resident", device_resident, "--seed_everything", "true",
     ]  # fmt: skip
-    assert finish(cli_subprocess(args, tmp_path), timeout=300) == 0, (tmp_path / "run.log").read_text()
-    log = (tmp_path / "run.log").read_text()
+
+
+def check_sharded_fit(folder: Path, log: str) -> None:
+    """What a :func:`sharded_fit` run in ``folder``, whose output is ``log``, must have done: each process trained
+    on its own shard of the data, with one seed, and the first alone wrote the run's files and lines."""
     assert "Starting with 2 processes" in log
     # One seed drawn, for both processes: each drew its own, and their shuffled shards overlapped.
     assert log.count("drew seed") == 1 and len(set(re.findall(r"Seed set to (\d+)", log))) == 1, log
     assert log.count("Test accuracy") == 1  # printed by global rank 0 only
     # The temperature is fitted on the whole validation split, not on process 0's half of it.
-    assert re.search(rf"Calibrated .*: temperature [0-9.]+; on the {val_size} validation images", log), log
+    assert re.search(rf"Calibrated .*: temperature [0-9.]+; on the {SHARDED_VAL_SIZE} validation images", log), log
     assert "on 60 test images" in log  # both processes' shares of the 60, not one process's
     assert log.count("mnist-rnn: warning: val_size=40") == 1  # the project's messages: once, not once per process
     assert "sync_dist=True" not in log  # Lightning's warning when an epoch metric is not synchronised
     # One run folder, one set of checkpoints: rank 1 neither logs nor writes.
-    assert [p.name for p in (tmp_path / "lightning_logs").iterdir()] == ["version_0"]
-    checkpoints = sorted(p.name for p in (tmp_path / "lightning_logs" / "version_0" / "checkpoints").iterdir())
+    assert [p.name for p in (folder / "lightning_logs").iterdir()] == ["version_0"]
+    checkpoints = sorted(p.name for p in (folder / "lightning_logs" / "version_0" / "checkpoints").iterdir())
     assert len(checkpoints) == 2 and "last.ckpt" in checkpoints and checkpoints[0].startswith("best-")
     # Each process trained on its own half: an epoch takes half the steps of a one-process run.
-    last = torch.load(tmp_path / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt", weights_only=True)
-    steps_per_epoch = (TRAIN_IMAGES - val_size) // 2 // batch_size
+    last = torch.load(folder / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt", weights_only=True)
+    steps_per_epoch = (TRAIN_IMAGES - SHARDED_VAL_SIZE) // 2 // SHARDED_BATCH_SIZE
     assert last["global_step"] == 2 * steps_per_epoch
 
 
 @pytest.mark.slow
-def test_three_processes_evaluate_each_image_once(fake_data_dir, tmp_path, monkeypatch):
+def test_two_process_ddp_fit_shards_the_data_and_writes_one_checkpoint_set(fake_data_dir, tmp_path):
+    """With DeviceBatches; test_ctrl_c_as_a_ddp_run_exits_says_so checks the same of a run with a DataLoader and a
+    DistributedSampler, which it stops as it exits."""
+    args = sharded_fit(fake_data_dir, device_resident="true")
+    assert finish(cli_subprocess(args, tmp_path), timeout=300) == 0, (tmp_path / "run.log").read_text()
+    check_sharded_fit(tmp_path, (tmp_path / "run.log").read_text())
+
+
+@pytest.mark.slow
+def test_three_processes_evaluate_each_image_once(fake_data_dir, mnist_checkpoint, tmp_path, monkeypatch):
     """3 processes, 40 validation and 60 test images: Lightning's padded DistributedSampler counted 2 of the
     40 twice, and its sync_dist loss divided by the processes' image counts averaged as integers. The
     figures must be one process's, to the float."""
     monkeypatch.chdir(tmp_path)
-    checkpoint = (fit_tiny(fake_data_dir) / "checkpoints" / "last.ckpt").resolve()
+    checkpoint = mnist_checkpoint.resolve()  # the session's (read only), trained as fit_tiny trains
     cli = build_cli(["validate", "--ckpt_path", str(checkpoint), *data_args(fake_data_dir), *QUIET])
     one = {key: float(value) for key, value in cli.trainer.callback_metrics.items()}
     args = [
@@ -161,28 +193,29 @@ def test_three_processes_evaluate_each_image_once(fake_data_dir, tmp_path, monke
 
 
 @pytest.mark.slow
-def test_ddp_spawn_fits_and_validates_to_the_end(fake_data_dir, tmp_path):
+def test_ddp_spawn_fits_and_validates_to_the_end(fake_data_dir, in_tmp_dir, capfd):
     """Under ddp_spawn the stages run in spawned processes, and the command's own process never sets the data
     up: counting the images its batches covered ended fit, test and validate in a traceback (exit 1), after
-    the work, and the test's run folder was removed as empty."""
+    the work, and the test's run folder was removed as empty. The command's process is this one (in-process:
+    what it does is not about signals), the spawned processes real ones."""
     spawn = ["--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.strategy", "ddp_spawn"]
     fit = ["fit", *data_args(fake_data_dir), *QUIET, "--model.hidden_size", "8", "--trainer.max_epochs", "1", *spawn]
-    assert finish(cli_subprocess(fit, tmp_path), timeout=300) == 0, (tmp_path / "run.log").read_text()
-    log = (tmp_path / "run.log").read_text()
+    returncode, log = run_in_process(fit, capfd)
+    assert returncode == 0, log
     assert re.search(r"Test accuracy [0-9.]+% \(test error [0-9.]+%\) on the test images, from .*best-", log), log
     assert "holds an earlier run" not in log  # the test's processes took the run's own config.yaml for another's
     validate = ["validate", "--ckpt_path", "best", *data_args(fake_data_dir), *QUIET, *spawn]
-    assert finish(cli_subprocess(validate, tmp_path), timeout=300) == 0, (tmp_path / "run.log").read_text()
-    log = (tmp_path / "run.log").read_text()
+    returncode, log = run_in_process(validate, capfd)
+    assert returncode == 0, log
     assert "Traceback" not in log
     # ... from None: this process's Trainer never loaded the checkpoint
     validated = r"Validation accuracy [0-9.]+% \(error [0-9.]+%\) on the validation images \(held out of the "
     assert re.search(validated + r"training set\), from lightning_logs/version_0/checkpoints/best-", log), log
-    assert sorted(p.name for p in (tmp_path / "lightning_logs").iterdir()) == ["version_0", "version_1"]
+    assert sorted(p.name for p in (in_tmp_dir / "lightning_logs").iterdir()) == ["version_0", "version_1"]
     # the test command's line named no checkpoint ("from None"): this process's Trainer never loaded it
     test = ["test", "--ckpt_path", "best", *data_args(fake_data_dir), *QUIET, *spawn]
-    assert finish(cli_subprocess(test, tmp_path), timeout=300) == 0, (tmp_path / "run.log").read_text()
-    log = (tmp_path / "run.log").read_text()
+    returncode, log = run_in_process(test, capfd)
+    assert returncode == 0, log
     assert re.search(r"on the test images, from lightning_logs/version_0/checkpoints/best-", log), log
 
 
@@ -211,7 +244,7 @@ def signal_when(
     to: Callable[[], int] | None = None,
     then: Callable[[], None] | None = None,
 ) -> int:
-    """Once ``ready()`` (within 3 minutes) and a second more, send ``signum`` to the run's process group, as a
+    """Once ``ready()`` (within 3 minutes) and half a second more, send ``signum`` to the run's process group, as a
     terminal's Ctrl+C does (or to the process ``to()`` names), call ``then()`` if given, and return its exit
     status; a run still going ``timeout`` seconds later fails the test with ``hung``. The group is killed at the
     end, whatever happened."""
@@ -220,7 +253,7 @@ def signal_when(
         while not ready():
             assert run.poll() is None and time.monotonic() < deadline, run.log_path.read_text()
             time.sleep(0.05)
-        time.sleep(1)  # well into what it was doing
+        time.sleep(0.5)  # well into what it was doing
         if to is None:
             os.killpg(run.pid, signum)
         else:
@@ -285,7 +318,7 @@ def test_a_stop_ends_a_ddp_spawn_fit_after_saving_last(fake_data_dir, tmp_path, 
             assert run.poll() is None and time.monotonic() < deadline, (tmp_path / "run.log").read_text()
             time.sleep(0.05)
         saved_step = torch.load(last, weights_only=True)["global_step"]
-        time.sleep(1)  # well into training
+        time.sleep(0.5)  # well into training
         if stop == "Ctrl+C":
             os.killpg(run.pid, signal.SIGINT)  # as a terminal sends it: to every process of the group
         elif stop == "SIGTERM to the command":
@@ -514,7 +547,7 @@ def ended_within_a_minute(group: int) -> bool:
     """Whether every process of the process group ``group`` ends within a minute."""
     deadline = time.monotonic() + 60
     while not no_process_left(group) and time.monotonic() < deadline:
-        time.sleep(0.2)
+        time.sleep(0.05)
     return no_process_left(group)
 
 
@@ -579,11 +612,11 @@ def test_ctrl_c_as_ddp_spawn_starts_its_processes_ends_in_one_line(fake_data_dir
 def test_ctrl_c_as_a_ddp_run_exits_says_so(fake_data_dir, tmp_path):
     """Its work done, the first process exits (its exit hooks: torch's, the process group's destroy). A Ctrl+C there
     raised KeyboardInterrupt in a hook: Python's "Exception ignored" traceback, in both processes, and status 0, so
-    that a script's next command ran although the user had stopped it. It now ends with its line and 130."""
-    args = [
-        "fit", *data_args(fake_data_dir), "--model.hidden_size", "8", "--trainer.max_epochs", "1", *DDP_ON_TWO, *QUIET,
-        "--trainer.callbacks", "tests.nan_model.HoldOutsideTheStage",
-    ]  # fmt: skip
+    that a script's next command ran although the user had stopped it. It now ends with its line and 130.
+    The run is a whole :func:`sharded_fit` (with a DataLoader and a DistributedSampler), checked as one too: a stop
+    after its work takes nothing from it, and one run, not two, pays for the processes' imports."""
+    holding = ["--trainer.callbacks", "tests.nan_model.HoldOutsideTheStage"]
+    args = [*sharded_fit(fake_data_dir, device_resident="false"), *holding]
     run = cli_subprocess(args, tmp_path, extra_env={"HOLD_AT": "exit", "HOLD_RANK": "0"}, start_new_session=True)
     held = lambda: next(tmp_path.glob("held-*"), None)  # noqa: E731
     let_it_go = lambda: held() and held().unlink()  # noqa: E731
@@ -593,3 +626,4 @@ def test_ctrl_c_as_a_ddp_run_exits_says_so(fake_data_dir, tmp_path):
     assert log.count("mnist-rnn: stopped by") == 1, log
     assert "mnist-rnn: stopped by SIGINT as it ended, after its work was done" in log and "Test accuracy" in log, log
     assert "Traceback" not in log and "Exception ignored" not in log, log
+    check_sharded_fit(tmp_path, log)

@@ -198,10 +198,13 @@ def test_a_checkpoint_tested_by_itself_is_logged_at_the_step_it_was_saved_at(run
     assert {image.step for tag in FIGURES for image in fitted.Images(tag)} == {saved_at}
 
 
-def test_an_epoch_shorter_than_the_logging_interval_still_draws_the_training_curves(fake_data_dir, tmp_path):
+def test_an_epoch_shorter_than_the_logging_interval_still_draws_the_training_curves(
+    fake_data_dir, tmp_path, figures_not_drawn
+):
     """A smoke run (--trainer.limit_train_batches 3, under log_every_n_steps 50) logged no train/* point: its
     loss and learning-rate charts were empty. It logs once an epoch, at the epoch's last step."""
-    run = fit_tiny_in(tmp_path, fake_data_dir, "--trainer.limit_train_batches", "3", "--trainer.max_epochs", "2")
+    short = ["--trainer.limit_train_batches", "3", "--trainer.max_epochs", "2"]
+    run = fit_tiny_in(tmp_path, fake_data_dir, "--model.hidden_size", "16", *short)  # its curves, not its pictures
     accumulator = events(run)
     for tag in ("train/loss", "train/lr", "train/grad_norm"):
         assert [point.step for point in accumulator.Scalars(tag)] == [2, 5], tag

@@ -12,6 +12,9 @@ from mnist_rnn.data import DATASETS, MNISTDataModule
 from mnist_rnn.model import RNNClassifier
 from tests.helpers import QUIET, data_args
 
+# The fits here are checked for what they print and save, not for their test's pictures (tests/test_figures.py).
+pytestmark = pytest.mark.usefixtures("figures_not_drawn")
+
 
 @pytest.mark.parametrize(
     "cell,sequence,bidirectional",

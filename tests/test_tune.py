@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import datetime
 import gzip
 import json
 import os
@@ -169,6 +170,7 @@ def test_output_whose_reader_closes_it_is_the_pipes_line(fake_data_dir, in_tmp_d
     def closed(self, *args, **kwargs):
         raise BrokenPipeError(32, "Broken pipe")
 
+    stand_in_trials(monkeypatch)  # what a trial trains is not what this is about
     monkeypatch.setattr(tune.Tuner, "write_results", closed)
     with pytest.raises(SystemExit):
         main(["tune", *write_study_files(in_tmp_dir, fake_data_dir), "--trials", "1"])
@@ -407,6 +409,18 @@ def study_states(db: Path) -> list[str]:
             return []
 
 
+def trial_attrs(db: Path, key: str) -> list[str]:
+    """The values (JSON) the study's trials have recorded under ``key`` (none before the tables are made)."""
+    if not db.exists():
+        return []
+    with sqlite3.connect(db, timeout=30) as connection:
+        try:
+            query = "SELECT value_json FROM trial_user_attributes WHERE key = ?"
+            return [value for (value,) in connection.execute(query, (key,))]
+        except sqlite3.OperationalError:
+            return []
+
+
 def reported(db: Path) -> int:
     with sqlite3.connect(db, timeout=30) as connection:
         return connection.execute("SELECT COUNT(*) FROM trial_intermediate_values").fetchone()[0]
@@ -422,12 +436,15 @@ def tune_training(args: list[str], folder: Path, db: Path) -> subprocess.Popen:
     return run
 
 
+# The trial imports tune itself (torch, Lightning): the stand-in for tune, and its forkserver (which imports this
+# script, as tune's imports the project), need not, which spares two of those imports.
 KILLED_PARENT = """
 import multiprocessing, os, signal, sys, time
 from pathlib import Path
-from mnist_rnn.tune import end_with_tune
 
 def trial(marker):
+    from mnist_rnn.tune import end_with_tune
+
     signal.signal(signal.SIGTERM, lambda *_: (Path(marker).write_text("SIGTERM"), os._exit(0)))
     end_with_tune()
     Path(marker + ".started").touch()
@@ -464,38 +481,50 @@ def test_a_trial_gets_sigterm_when_tune_is_killed(tmp_path):
             os.killpg(parent.pid, signal.SIGKILL)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("settings", ["none yet", "a re-run's"])
-def test_a_trial_cut_off_before_its_first_heartbeat_does_not_hold_up_the_next_one(settings, fake_data_dir, tmp_path):
+def made_seconds_ago(db: Path, trials: list, seconds: float) -> None:
+    """Date the start of ``trials`` (Optuna's) back by ``seconds``, as if they had been made that long ago."""
+    then = (datetime.datetime.now() - datetime.timedelta(seconds=seconds)).strftime("%Y-%m-%d %H:%M:%S.%f")
+    with contextlib.closing(sqlite3.connect(db, timeout=30)) as connection, connection:
+        for trial in trials:
+            connection.execute("UPDATE trials SET datetime_start = ? WHERE trial_id = ?", (then, trial._trial_id))
+
+
+def test_trials_cut_off_before_their_first_heartbeat_do_not_hold_up_the_next_ones(
+    fake_data_dir, tmp_path, monkeypatch, capsys
+):
     """A kill between a trial's creation and its first heartbeat (sent from a thread, maybe after the trial took
     its settings; a re-run's come with it from the queue) leaves it RUNNING where Optuna's heartbeat check never
     looks: the next command waited for it for ever (a CI hang). It is marked FAIL, and settings it had are run
-    again."""
-    args = ["tune", *write_study_files(tmp_path, fake_data_dir), "--trials", "2", "--workers", "2", "--heartbeat", "2"]
+    again. The study holds one trial cut off before it took any settings and one that had taken a re-run's: each
+    is a branch of the same look at the study's running trials, which one command makes. (In this process, with
+    a --timeout far beyond the study's: a trial waited for in vain ends the command there, and the counts fail.)"""
+    monkeypatch.chdir(tmp_path)
+    args = ["tune", *write_study_files(tmp_path, fake_data_dir), "--trials", "2", "--workers", "2", "--heartbeat", "2",
+            "--timeout", "180"]  # fmt: skip
     db = tmp_path / "tune" / "base" / "study.db"
     db.parent.mkdir(parents=True)
     study = optuna.create_study(study_name="base", storage=f"sqlite:///{db}", direction="maximize")
+    none_yet = study.ask()  # RUNNING, no heartbeat, no settings: as a SIGKILL at that instant leaves it
     params = {"model.lr": 0.01, "model.hidden_size": 16}
-    if settings == "a re-run's":  # as Optuna queues a trial whose heartbeats stopped
-        distributions = {
-            "model.lr": optuna.distributions.FloatDistribution(1e-3, 3e-2, log=True),
-            "model.hidden_size": optuna.distributions.IntDistribution(8, 16, step=8),
-        }
-        queued = optuna.create_trial(state=optuna.trial.TrialState.WAITING, params=params, distributions=distributions)
-        study.add_trial(queued)
-    cut_off = study.ask()  # RUNNING, no heartbeat: as a SIGKILL at that instant leaves it
-    time.sleep(4.5)  # older than two heartbeat intervals
-    run = cli_subprocess(args, tmp_path)
-    assert finish(run, timeout=180) == 0, (tmp_path / "run.log").read_text()
-    log = (tmp_path / "run.log").read_text()
-    assert study_states(db).count("COMPLETE") == 2 and study_states(db)[cut_off.number] == "FAIL"
-    if settings == "none yet":
-        assert f"tune: trial {cut_off.number} was cut off before it began: marked FAIL" in log
-    else:
-        said = f"tune: trial {cut_off.number} was cut off before its first heartbeat: marked FAIL, queued again"
-        assert said in log
-        again = [t for t in study.get_trials() if t.system_attrs.get("failed_trial") == cut_off.number]
-        assert len(again) == 1 and again[0].state.name == "COMPLETE" and again[0].params == params
+    distributions = {  # as Optuna queues a trial whose heartbeats stopped
+        "model.lr": optuna.distributions.FloatDistribution(1e-3, 3e-2, log=True),
+        "model.hidden_size": optuna.distributions.IntDistribution(8, 16, step=8),
+    }
+    study.add_trial(
+        optuna.create_trial(state=optuna.trial.TrialState.WAITING, params=params, distributions=distributions)
+    )
+    a_re_runs = study.ask()  # takes the queued settings, then cut off likewise
+    assert a_re_runs.params == params
+    made_seconds_ago(db, [none_yet, a_re_runs], 4.5)  # older than two heartbeat intervals
+    main(args)
+    out = capsys.readouterr().out
+    states = study_states(db)
+    assert states.count("COMPLETE") == 2 and states[none_yet.number] == states[a_re_runs.number] == "FAIL", out
+    assert f"tune: trial {none_yet.number} was cut off before it began: marked FAIL" in out
+    said = f"tune: trial {a_re_runs.number} was cut off before its first heartbeat: marked FAIL, queued again"
+    assert said in out
+    again = [t for t in study.get_trials() if t.system_attrs.get("failed_trial") == a_re_runs.number]
+    assert len(again) == 1 and again[0].state.name == "COMPLETE" and again[0].params == params
 
 
 @pytest.mark.slow
@@ -505,10 +534,11 @@ def test_ctrl_c_as_the_first_trial_starts_stops_the_study(to, fake_data_dir, tmp
     good: its handler, in the same thread, waited for the lock that thread held (--workers 1). Sent to the group
     (Ctrl+C in a terminal) it also killed the server as it imported torch: a traceback, exit 1."""
     args = ["tune", *write_study_files(tmp_path, fake_data_dir), "--trials", "2"]
+    db = tmp_path / "tune" / "base" / "study.db"
     run = cli_subprocess(args, tmp_path, start_new_session=True)
     try:
         deadline = time.monotonic() + 120
-        while not (tmp_path / "tune" / "base" / "trial_0000" / "config.yaml").exists():
+        while not trial_attrs(db, "worker"):  # its last word in the study before it starts the trial's process
             assert run.poll() is None and time.monotonic() < deadline, (tmp_path / "run.log").read_text()
             time.sleep(0.05)
         if to == "tune":
@@ -521,13 +551,19 @@ def test_ctrl_c_as_the_first_trial_starts_stops_the_study(to, fake_data_dir, tmp
             os.killpg(run.pid, signal.SIGKILL)
     log = (tmp_path / "run.log").read_text()
     assert "tune: SIGINT: stopping the running trials" in log and "Traceback" not in log, log
+    # The trial is cut off. It had been trained to its end ("complete"): the SIGTERM that tune sends a trial
+    # that starts as it stops came while the trial still ignored SIGTERM, as its forkserver did, and was lost.
+    assert "tune: trial 0 fail: " in log and "with 0 of 2 trials finished" in log, log
 
 
 @pytest.mark.slow
-def test_a_killed_study_continues_with_the_same_command(fake_data_dir, tmp_path, monkeypatch):
+def test_a_killed_study_continues_with_the_same_command(fake_data_dir, tmp_path, monkeypatch, capsys):
     """4 trials, 2 at once, on SQLite; SIGKILL of the tune process mid-trial; the same command again ends the
-    study with 4 finished trials, a table, plots and a best config that fit takes."""
-    args = ["tune", *write_study_files(tmp_path, fake_data_dir), "--trials", "4", "--workers", "2", "--heartbeat", "3"]
+    study with 4 finished trials, a table, plots and a best config that fit takes. The command again runs in this
+    process (its trials in their own, as always); its --timeout, far beyond the study's, ends it there if it waited
+    for the killed trials in vain, and the counts fail, rather than hang the suite."""
+    args = ["tune", *write_study_files(tmp_path, fake_data_dir), "--trials", "4", "--workers", "2", "--heartbeat", "3",
+            "--timeout", "240"]  # fmt: skip
     db = tmp_path / "tune" / "base" / "study.db"
     db.parent.mkdir(parents=True)
     # A trial whose settings the model refuses (queued first, as a user's guess would be): it fails with the
@@ -550,9 +586,9 @@ def test_a_killed_study_continues_with_the_same_command(fake_data_dir, tmp_path,
         time.sleep(0.2)
     assert "RUNNING" in study_states(db)  # cut off: no result, no heartbeat any more
 
-    again = cli_subprocess(args, tmp_path)
-    assert finish(again) == 0, (tmp_path / "run.log").read_text()
-    log = (tmp_path / "run.log").read_text()
+    monkeypatch.chdir(tmp_path)
+    main(args)  # ends normally (exit status 0)
+    log = (tmp_path / "run.log").read_text() + capsys.readouterr().out  # the first command's, then this one's
     study = optuna.load_study(study_name="base", storage=f"sqlite:///{db}")
     trials = study.get_trials()
     finished = [t for t in trials if t.state.name in ("COMPLETE", "PRUNED")]
@@ -560,13 +596,16 @@ def test_a_killed_study_continues_with_the_same_command(fake_data_dir, tmp_path,
     refused = trials[0]
     assert refused.state.name == "FAIL" and refused.user_attrs["reason"] == "hidden_size must be positive, got 0"
     assert "trial 0 fail: hidden_size must be positive, got 0" in log
-    # Killed while training (its settings run again); a trial the kill cut off before it took any settings
-    # (the instant between its creation and its first heartbeat) is only marked FAIL.
+    # Killed while training (its settings run again, once); a trial the kill cut off before it took any settings
+    # is only marked FAIL (before its first heartbeat) or run again with new ones (after it: Optuna's own re-run,
+    # with no settings to take: a trial created as the kill came, which the quick trials here make likely).
     killed = [t for t in trials if t.state.name == "FAIL" and t.number != 0 and t.params]
     assert killed and all("reason" not in t.user_attrs for t in killed)
     reruns = [t for t in trials if t.system_attrs.get("failed_trial") is not None]
-    assert {t.system_attrs["failed_trial"] for t in reruns} == {t.number for t in killed}
-    assert all(t.params == trials[t.system_attrs["failed_trial"]].params for t in reruns)
+    rerun_of = {t.system_attrs["failed_trial"]: t for t in reruns}
+    assert len(rerun_of) == len(reruns) and {t.number for t in killed} <= set(rerun_of)
+    assert all(trials[n].state.name == "FAIL" and n != 0 for n in rerun_of)
+    assert all(t.params == trials[n].params for n, t in rerun_of.items() if trials[n].params)
     assert all(t.user_attrs["seed"] == 42 for t in finished)
     # The test set is never read while searching: fit's test after training is not run.
     assert not any("Test accuracy" in log.read_text() for log in tmp_path.glob("tune/base/trial_*/fit.log"))
@@ -582,7 +621,6 @@ def test_a_killed_study_continues_with_the_same_command(fake_data_dir, tmp_path,
     best = yaml.safe_load((root / "best.yaml").read_text())
     assert best["model"]["lr"] == study.best_trial.params["model.lr"]
     assert best["data"]["data_dir"] == str(fake_data_dir) and best["seed_everything"] == 42
-    monkeypatch.chdir(tmp_path)
     main(["fit", "--config", str(root / "best.yaml"), "--trainer.fast_dev_run", "true"])
 
 
@@ -595,7 +633,8 @@ def confirmed_tests(root: Path) -> list[float]:
 def test_two_commands_share_a_study_and_sigterm_hands_a_trial_over(fake_data_dir, tmp_path, monkeypatch, capsys):
     """Two commands on one SQLite study (as two machines on one PostgreSQL database would be). SIGTERM stops
     one (exit 143): its running trial is cut off and queued again, and the other command runs it. Then the
-    best config is confirmed on 2 seeds."""
+    best config is confirmed on 2 seeds. The other command runs in this process (its trials in their own, as
+    always), from once the first one's trial trains; a thread sends the SIGTERM once the other's trial runs too."""
     space = {"model.lr": {"log": [1.0e-3, 3.0e-2]}}
     study_files = write_study_files(tmp_path, fake_data_dir, space)
     # The first command's trials wait after their first report until the SIGTERM comes (without it, a trial of
@@ -603,7 +642,9 @@ def test_two_commands_share_a_study_and_sigterm_hands_a_trial_over(fake_data_dir
     base = yaml.safe_load((tmp_path / "base.yaml").read_text())
     base["trainer"]["callbacks"] = [{"class_path": "tests.nan_model.HoldAfterAValidation"}]
     (tmp_path / "base.yaml").write_text(yaml.safe_dump(base))
-    args = ["tune", *study_files, "--trials", "2", "--trainer.max_epochs", "2"]
+    # --heartbeat 4: a command whose places are all taken by the other's running trials looks again every
+    # 2 s, not every 15 s (the default's)
+    args = ["tune", *study_files, "--trials", "2", "--trainer.max_epochs", "2", "--heartbeat", "4"]
     db = tmp_path / "tune" / "base" / "study.db"
     db.parent.mkdir(parents=True)
     optuna.create_study(study_name="base", storage=f"sqlite:///{db}", direction="maximize")  # made once
@@ -611,32 +652,47 @@ def test_two_commands_share_a_study_and_sigterm_hands_a_trial_over(fake_data_dir
     (tmp_path / "b").mkdir()
     root = ["--root", str(db.parent), "--storage", f"sqlite:///{db}"]
     stopped = cli_subprocess([*args, *root], tmp_path / "a", extra_env={"HOLD_AFTER_A_VALIDATION": "1"})
-    other = cli_subprocess([*args, *root], tmp_path / "b")
-    deadline = time.monotonic() + 240
     storage = f"sqlite:///{db}"
-    while True:  # until a trial of the first command is training
+
+    def running_of(pid: int) -> list:
+        trials = optuna.load_study(study_name="base", storage=storage).get_trials()
+        return [t for t in trials if t.state.name == "RUNNING" and t.user_attrs.get("worker", "").endswith(f":{pid}")]
+
+    deadline = time.monotonic() + 240
+    while not ((running := running_of(stopped.pid)) and running[0].intermediate_values):  # its trial trains
         assert stopped.poll() is None and time.monotonic() < deadline, (tmp_path / "a" / "run.log").read_text()
-        running = [
-            t
-            for t in optuna.load_study(study_name="base", storage=storage).get_trials()
-            if t.state.name == "RUNNING" and t.user_attrs.get("worker", "").endswith(f":{stopped.pid}")
-        ]
-        if running and running[0].intermediate_values:
-            break
         time.sleep(0.3)
-    stopped.send_signal(signal.SIGTERM)
+
+    over = threading.Event()
+
+    def sigterm_once_both_run() -> None:
+        while not (running_of(os.getpid()) or over.is_set() or stopped.poll() is not None):
+            time.sleep(0.3)
+        stopped.send_signal(signal.SIGTERM)
+
+    watcher = threading.Thread(target=sigterm_once_both_run, daemon=True)
+    watcher.start()
+    monkeypatch.chdir(tmp_path / "b")
+    try:
+        main([*args, *root])  # the other command; it ends normally (exit status 0)
+    except BaseException:
+        stopped.kill()  # not when it ends well: the first command may still be writing its results, to exit 143
+        raise
+    finally:
+        over.set()
+        watcher.join()
     assert finish(stopped) == 128 + signal.SIGTERM
     log = (tmp_path / "a" / "run.log").read_text()
     assert f"trial {running[0].number} fail: stopped by SIGTERM" in log
     assert "the same command continues the study" in log
-    assert finish(other) == 0, (tmp_path / "b" / "run.log").read_text()
+    capsys.readouterr()
 
     trials = optuna.load_study(study_name="base", storage=storage).get_trials()
     cut = trials[running[0].number]
     assert cut.state.name == "FAIL" and cut.user_attrs["cut_off"] is True
     rerun = next(t for t in trials if t.user_attrs.get("retry_of") == cut.number)
     assert rerun.params == cut.params and rerun.state.name in ("COMPLETE", "PRUNED")
-    assert rerun.user_attrs["worker"].endswith(f":{other.pid}")
+    assert rerun.user_attrs["worker"].endswith(f":{os.getpid()}")
     assert sum(t.state.name in ("COMPLETE", "PRUNED") for t in trials) == 2
     assert list(Path(cut.user_attrs["folder"]).rglob("last.ckpt"))  # saved on the way out
 
@@ -1206,6 +1262,7 @@ def test_trials_at_once_share_the_machines_gpus(tmp_path):
 def test_quoted_paths_under_the_home_folder_are_expanded(fake_data_dir, in_tmp_dir, monkeypatch, capsys):
     """--root '~/study' (quoted, or --root=~/study, which bash leaves alone) made a folder named ~ in the working
     folder, and --config '~/base.yaml' was "no such file"."""
+    stand_in_trials(monkeypatch)  # paths, not training
     home = in_tmp_dir / "home"
     home.mkdir()
     monkeypatch.setenv("HOME", str(home))
