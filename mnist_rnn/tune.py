@@ -239,17 +239,24 @@ def _settings_only_cli() -> Any:
     return SettingsOnly
 
 
+def _fit_settings(args: list[str]) -> Any:
+    """``fit``'s CLI for ``args``, parsed and checked, with nothing instantiated (:func:`_settings_only_cli`)."""
+    from mnist_rnn.cli import build_cli
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # LightningCLI's about sys.argv, which holds tune's own options
+        return build_cli(args, run=False, cli_class=_settings_only_cli())
+
+
 def check_settings(base: Path, overrides: dict[str, Any], space: dict[str, Any], space_path: Path) -> Any:
     """Every option of the space is an option of ``fit`` and each of its ends or choices is a value ``fit``
     takes, with the base config and the command line's fit options: one line naming the first that is not.
     Returns the base settings as ``fit`` parsed them."""
-    from mnist_rnn.cli import build_cli, flat_keys, short_message
+    from mnist_rnn.cli import flat_keys, short_message
 
     base_args = ["--config", str(base), *override_args(overrides)]
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # LightningCLI's about sys.argv, which holds tune's own options
-            cli = build_cli(base_args, run=False, cli_class=_settings_only_cli())
+        cli = _fit_settings(base_args)
     except ArgumentError as error:
         raise UserError(f"--config {base} with the fit options given: {_one_line(error)}") from error
     several = _several_processes(cli.config.trainer)
@@ -431,12 +438,9 @@ def _check_no_misspelt_tune_option(parser: argparse.ArgumentParser, overrides: d
 def _fit_option_meant(key: str) -> str | None:
     """The option of fit that ``--key``, typed without its section, most likely meant (``--trainer.max_epochs``
     for ``--max_epochs``), as fit's own parser would name it, or None."""
-    from mnist_rnn.cli import build_cli, options_meant
+    from mnist_rnn.cli import options_meant
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # LightningCLI's about sys.argv, which holds tune's own options
-        parser = build_cli([], run=False, cli_class=_settings_only_cli()).parser
-    return options_meant(key, parser)
+    return options_meant(key, _fit_settings([]).parser)
 
 
 def parse_overrides(extra: list[str]) -> dict[str, Any]:

@@ -92,17 +92,11 @@ def serving(
                 pytest.fail(f"serve did not {what}:\n{serve_log(folder)}")
             time.sleep(0.1)
 
-    def healthy() -> bool:
-        try:
-            return get(url + "/health")[0] == 200
-        except OSError:
-            return False
-
     try:
         wait_until(lambda: "mnist-rnn: serving " in serve_log(folder), "say that it is serving")
         with socket.create_connection(("127.0.0.1", port), timeout=5):
             pass  # refused before
-        wait_until(healthy, "answer /health")
+        wait_until(lambda: healthy(url), "answer /health")
         yield url
     finally:
         if ctrl_c or group_sigterm:
@@ -114,6 +108,14 @@ def serving(
                 process.send_signal(signal.SIGTERM)
         finish(process, timeout=60)
     assert process.returncode == 0, (folder / "run.log").read_text()
+
+
+def healthy(url: str) -> bool:
+    """Whether the server at ``url`` answers /health with 200 (not yet, or no more: False)."""
+    try:
+        return get(url + "/health")[0] == 200
+    except OSError:
+        return False
 
 
 def request(url: str, data: bytes | None = None, content_type: str | None = None, method: str = "POST", headers=None):
@@ -1431,14 +1433,7 @@ def test_a_server_started_in_a_process_forked_after_the_import_stops_in_order_on
         )
     try:
         server_pid = int(parent.stdout.readline())
-
-        def healthy() -> bool:
-            try:
-                return get(f"http://127.0.0.1:{port}/health")[0] == 200
-            except OSError:
-                return False
-
-        wait_for(lambda: healthy() or parent.poll() is not None, 120, "/health")
+        wait_for(lambda: healthy(f"http://127.0.0.1:{port}") or parent.poll() is not None, 120, "/health")
         assert parent.poll() is None, serve_log(tmp_path)
         os.kill(server_pid, signal.SIGTERM)
         assert finish(parent, timeout=60) == 0, serve_log(tmp_path)  # LitServe's orderly shutdown, not a kill

@@ -399,26 +399,25 @@ def test_the_pruning_callback_reports_every_validation_and_stops_when_told():
 # ----- a real study, killed and continued --------------------------------------------------------------
 
 
-def study_states(db: Path) -> list[str]:
+def study_column(db: Path, query: str, *params: str) -> list:
+    """The one column ``query`` selects from the study's SQLite file (nothing before the file or its tables are
+    made)."""
     if not db.exists():
         return []
     with sqlite3.connect(db, timeout=30) as connection:
         try:
-            return [state for (state,) in connection.execute("SELECT state FROM trials ORDER BY number")]
+            return [value for (value,) in connection.execute(query, params)]
         except sqlite3.OperationalError:  # the tables are not made yet
             return []
 
 
+def study_states(db: Path) -> list[str]:
+    return study_column(db, "SELECT state FROM trials ORDER BY number")
+
+
 def trial_attrs(db: Path, key: str) -> list[str]:
-    """The values (JSON) the study's trials have recorded under ``key`` (none before the tables are made)."""
-    if not db.exists():
-        return []
-    with sqlite3.connect(db, timeout=30) as connection:
-        try:
-            query = "SELECT value_json FROM trial_user_attributes WHERE key = ?"
-            return [value for (value,) in connection.execute(query, (key,))]
-        except sqlite3.OperationalError:
-            return []
+    """The values (JSON) the study's trials have recorded under ``key``."""
+    return study_column(db, "SELECT value_json FROM trial_user_attributes WHERE key = ?", key)
 
 
 def reported(db: Path) -> int:
