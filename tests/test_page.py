@@ -9,7 +9,9 @@ the flags it needs.
 
 from __future__ import annotations
 
+import base64
 import http.server
+import io
 import json
 import re
 import threading
@@ -1194,3 +1196,36 @@ def test_the_answer_to_a_file_of_several_frames_is_not_shown_as_a_sure_answer_ab
         three = driver.execute_script(show, 3)
         assert three["big"] == "2?" and three["unsure"]
         assert three["summary"].startswith("The digit under \u201cWhat it saw\u201d is 2, 97.0% sure; then 4 2.0%")
+
+
+@pytest.mark.slow
+def test_a_picture_dropped_on_the_page_or_pasted_is_sent_as_an_upload_and_the_page_stays(browser, server):
+    """A file dragged onto the page from a file manager: a browser opens it in the page's place when the page does
+    not take it (its drawing and answer gone). Dropped, or pasted (Ctrl+V of a copied picture), it is sent as one
+    chosen with **Upload an image**, and shown on the pad."""
+    picture = io.BytesIO()
+    render_digit(3, canvas=(200, 200), size=160, at=(40, 10)).save(picture, "PNG")
+    give = """
+        const [encoded, kind] = arguments;
+        const bytes = Uint8Array.from(atob(encoded), (c) => c.charCodeAt(0));
+        const transfer = new DataTransfer();
+        transfer.items.add(new File([bytes], "three.png", { type: "image/png" }));
+        const target = document.getElementById("answer-card");  // anywhere on the page, not only the pad
+        const options = { bubbles: true, cancelable: true };
+        const events = kind === "paste" ? [new ClipboardEvent("paste", { ...options, clipboardData: transfer })]
+            : [new DragEvent("dragover", { ...options, dataTransfer: transfer }),
+               new DragEvent("drop", { ...options, dataTransfer: transfer })];
+        return events.map((event) => { target.dispatchEvent(event); return event.defaultPrevented; });
+    """
+    with new_tab(browser) as driver:
+        driver.get(server + "/")
+        WebDriverWait(driver, 10).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-info"))
+        count_requests(driver)
+        for sent, kind in enumerate(("drop", "paste"), start=1):
+            driver.find_element(By.ID, "clear").click()
+            # the browser's own handling (opening the file) prevented, for the dragover and the drop
+            assert all(driver.execute_script(give, base64.b64encode(picture.getvalue()).decode(), kind)), kind
+            answer = wait_for_answer(driver)
+            assert answer["error"] == "" and answer["lit_pixels"] > 20, (kind, answer)
+            assert driver.execute_script("return window.posts") == sent
+            WebDriverWait(driver, 10).until(lambda d: state(d)["pad_lit"] > 0)  # the picture, shown on the pad

@@ -292,6 +292,80 @@ def test_a_body_of_nothing_but_the_files_base64_is_read_as_the_file(content_type
     assert asyncio.run(upload_bytes(scope, data)) == data
 
 
+def upload_scope(content_type: str) -> dict:
+    """The ASGI scope of a ``POST /predict`` with ``content_type``, for :func:`upload_bytes` in-process."""
+    headers = [(b"content-type", content_type.encode())] if content_type else []
+    return {"type": "http", "method": "POST", "path": "/predict", "headers": headers, "query_string": b""}
+
+
+def text_fields(*fields: tuple[str, str], boundary: str = "----WebKitFormBoundaryx7Q") -> tuple[bytes, str]:
+    """A multipart form of text fields (no file name), as a browser's FormData sends ``append(name, string)``."""
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n' for name, value in fields
+    ]
+    return f"{''.join(parts)}--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+def test_base64_as_clients_send_it_unencoded_in_a_form_field_or_after_a_line_break_is_read_as_the_file():
+    """curl -d "image=$(base64 -w0 digit.png)" sends base64's "+" unencoded, a space in a URL-encoded form: "truncated
+    or damaged PNG data". formData.append("image", canvas.toDataURL()) sends a data: URL as a multipart text field:
+    "multipart upload without a file" (in a field 'file': "came without a file name"). A data: URL after a line
+    break in JSON (a template literal's) was "not base64"."""
+    data = encode(render_digit(4, canvas=(120, 120), size=90, ink=0, paper=255), "PNG")
+    encoded = base64.b64encode(data).decode()
+    assert "+" in encoded  # so the unencoded form's spaces are tried
+    url = "data:image/png;base64," + encoded
+    bodies = [
+        (f"image={encoded}".encode(), "application/x-www-form-urlencoded"),
+        text_fields(("image", url)),
+        text_fields(("note", "my four"), ("file", base64.encodebytes(data).decode())),  # 76 columns, as `base64` prints
+        text_fields(("digit", url)),
+        (json.dumps({"image": "\n  " + url}).encode(), "application/json"),
+    ]
+    for body, content_type in bodies:
+        assert asyncio.run(upload_bytes(upload_scope(content_type), body)) == data, body[:60]
+    # Text that is no picture's base64 in a form is refused as before; a file's bytes as text still told so.
+    for body, reason in (
+        (text_fields(("image", "my four")), "multipart upload without a file"),
+        (text_fields(("file", "\x89PNG not a file")), "the field 'file' came without a file name"),
+    ):
+        with pytest.raises(RequestError, match=reason):
+            asyncio.run(upload_bytes(upload_scope(body[1]), body[0]))
+
+
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16"])
+def test_a_json_file_with_a_byte_order_mark_sent_as_a_form_is_read_as_json(encoding):
+    """Windows PowerShell writes a byte order mark at the start of a file (Set-Content -Encoding UTF8: UTF-8's;
+    Out-File: UTF-16's); sent with curl -d @body.json, under a form's Content-Type, it was "not a PNG, JPEG, ..."
+    file."""
+    data = encode(render_digit(4, canvas=(60, 60), size=40, ink=0, paper=255), "PNG")
+    body = json.dumps({"image": base64.b64encode(data).decode()}).encode(encoding)
+    for content_type in ("application/x-www-form-urlencoded", "application/json"):
+        assert asyncio.run(upload_bytes(upload_scope(content_type), body)) == data
+
+
+def test_a_form_of_two_files_is_told_to_send_one_per_request():
+    """curl -F file=@a.png -F file=@b.png, a file input that takes several: "not a readable multipart upload (Too many
+    files. Maximum number of files is 1)", as if the form were broken."""
+    data = encode(render_digit(4, canvas=(60, 60), size=40, ink=0, paper=255), "PNG")
+    boundary = "mnistrnnboundary"
+    part = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="digit.png"\r\n'
+            f"Content-Type: image/png\r\n\r\n"
+        ).encode()
+        + data
+        + b"\r\n"
+    )
+    body = part + part + f"--{boundary}--\r\n".encode()
+    with pytest.raises(RequestError) as refused:
+        asyncio.run(upload_bytes(upload_scope(f"multipart/form-data; boundary={boundary}"), body))
+    assert (refused.value.status, refused.value.message) == (
+        400,
+        "the form holds more than one file: send one picture per request, as the field 'file'",
+    )
+
+
 def test_json_is_read_whatever_its_content_type_and_base64_in_either_alphabet(server):
     """curl -d @body.json sends JSON as a form, some clients as text/plain; URL-safe base64 without padding is
     what Python's urlsafe_b64encode and JWT-style code give."""
@@ -1186,6 +1260,21 @@ def test_an_onnx_file_means_the_onnx_backend(checkpoint, tmp_path, capsys):
     args = ["serve", "--ckpt_path", str(checkpoint), "--backend", "torch", "--onnx", str(model)]
     assert "--onnx runs an ONNX file, --backend torch the checkpoint in PyTorch: give one of them" in one_line_error(
         args, capsys
+    )
+
+
+def test_a_pt2_program_given_as_onnx_is_named_for_what_it_is(checkpoint, tmp_path, capsys):
+    """export's other file, given to --onnx: onnxruntime's "INVALID_PROTOBUF : Load model from fast.pt2 failed:
+    Protobuf parsing failed.", after the checkpoint had loaded."""
+    import zipfile
+
+    program = tmp_path / "fast.pt2"
+    with zipfile.ZipFile(program, "w") as archive:  # a torch.export archive, as exported_model knows one
+        archive.writestr("fast/archive_format", "pt2")
+    args = ["serve", "--ckpt_path", str(checkpoint), "--onnx", str(program)]
+    assert one_line_error(args, capsys) == (
+        f"mnist-rnn: error: --onnx {program}: a torch.export program (.pt2), not an ONNX model: leave --onnx out to "
+        f"run --ckpt_path in PyTorch, or give the .onnx of export --format onnx\n"
     )
 
 

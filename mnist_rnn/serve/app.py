@@ -24,6 +24,7 @@ from typing import Any
 import litserve
 import torch
 
+from mnist_rnn.checkpoint import exported_model
 from mnist_rnn.errors import UserError, first_line, tell
 from mnist_rnn.inference import (
     ProbabilityModel,
@@ -259,6 +260,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     args.backend = args.backend or ("onnx" if args.onnx is not None else "torch")
     if args.onnx is not None and not Path(args.onnx).is_file():
         raise UserError(f"--onnx {args.onnx}: no such file")
+    # export's other file: onnxruntime's own words for it were "INVALID_PROTOBUF ... Protobuf parsing failed."
+    if args.onnx is not None and exported_model(Path(args.onnx)) == "a torch.export program":
+        raise UserError(
+            f"--onnx {args.onnx}: a torch.export program (.pt2), not an ONNX model: leave --onnx out to run "
+            f"--ckpt_path in PyTorch, or give the .onnx of export --format onnx"
+        )
     return args
 
 

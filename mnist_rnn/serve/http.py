@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import codecs
 import io
 import json
 import logging
@@ -293,8 +294,26 @@ def json_image(body: bytes) -> bytes:
     return base64_image(encoded)
 
 
+# The byte order marks json.loads reads JSON after: Windows PowerShell writes one (Set-Content -Encoding UTF8: UTF-8's;
+# Out-File: UTF-16's) at the start of a file later sent with curl -d @body.json.
+BYTE_ORDER_MARKS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"))
+
+
+def starts_as_json(body: bytes) -> bool:
+    """Whether ``body`` begins as a JSON object does, after a byte order mark if it has one: no image file starts
+    with "{" (nor with a byte order mark). Sent without a JSON Content-Type (curl -d @body.json), such a file
+    with its byte order mark was "not a PNG, JPEG, ..." file."""
+    head = body[:64]
+    for mark, encoding in BYTE_ORDER_MARKS:
+        if head.startswith(mark):
+            head = head[len(mark) :].decode(encoding, errors="ignore").encode()
+            break
+    return head.lstrip()[:1] == b"{"
+
+
 def base64_image(encoded: str, what: str = "the 'image' field") -> bytes:
     """The file in base64 text or a ``data:`` URL (the JSON field ``image``, or a whole body that is one)."""
+    encoded = encoded.strip()  # a data: URL after a line break (a template literal's): "not base64" before
     if encoded[:5].lower() == "data:":  # a URL's scheme is case-insensitive: DATA: too
         encoded = encoded.partition(",")[2]
     # Without the line breaks of base64's 76-column output (`base64 digit.png`); the URL-safe alphabet (- and
@@ -332,6 +351,14 @@ def bare_base64_image(body: bytes) -> bytes | None:
     return picture if format_by_signature(picture) is not None else None
 
 
+def text_field_image(text: str) -> bytes | None:
+    """The image file in a multipart form's text field: a ``data:`` URL, or base64 that decodes to an image file;
+    None for other text (a file's bytes read as UTF-8, ``curl -F "file=<digit.png"``: refused as before)."""
+    if text.lstrip()[:5].lower() == "data:":
+        return base64_image(text, "the form field's data: URL")
+    return bare_base64_image(text.encode()) if text.isascii() and starts_as_base64(text.encode()) else None
+
+
 def is_image_form(content_type: str, body: bytes) -> bool:
     """Whether ``body`` is a URL-encoded form whose field ``image`` holds the picture in base64 (no image file
     starts with "image=")."""
@@ -347,7 +374,9 @@ def form_image(body: bytes) -> bytes:
         fields = urllib.parse.parse_qs(body.decode("ascii"), strict_parsing=True, keep_blank_values=True)
     except (UnicodeDecodeError, ValueError) as error:
         raise RequestError(400, f"not a readable form ({first_line(error)})") from error
-    return base64_image(fields["image"][0], "the form field 'image'")
+    # A URL-encoded form's "+" is a space: base64's "+" sent unencoded (curl -d "image=$(base64 -w0 digit.png)")
+    # came as spaces, which base64 has none of, and the picture was "truncated or damaged PNG data".
+    return base64_image(fields["image"][0].replace(" ", "+"), "the form field 'image'")
 
 
 def _boundary(content_type: str) -> str:
@@ -397,8 +426,9 @@ def _form_problem(error: Exception, content_type: str, body: bytes) -> str:
 
 
 async def upload_bytes(scope: Scope, body: bytes) -> bytes:
-    """The image file in a request body: the body itself, the field ``file`` of a multipart form, the base64
-    field ``image`` of a JSON document or a URL-encoded form, or a ``data:`` URL."""
+    """The image file in a request body: the body itself, the field ``file`` of a multipart form (or its one
+    file, or a text field holding the file's base64 or a ``data:`` URL), the base64 field ``image`` of a JSON
+    document or a URL-encoded form, or a ``data:`` URL."""
 
     async def replay() -> Message:
         return {"type": "http.request", "body": body, "more_body": False}
@@ -406,7 +436,7 @@ async def upload_bytes(scope: Scope, body: bytes) -> bytes:
     request = Request(scope, replay)
     content_type = request.headers.get("content-type", "").lower()
     # JSON sent as text/plain or as a form (curl -d @body.json without -H): no image file starts with "{".
-    if content_type.startswith("application/json") or body.lstrip()[:1] == b"{":
+    if content_type.startswith("application/json") or starts_as_json(body):
         # In a thread: parsing and decoding a phone photo's base64 (megabytes, often with line breaks) takes
         # long enough that the event loop would answer nothing else meanwhile.
         return checked_size(await anyio.to_thread.run_sync(json_image, body), "picture (in base64)")
@@ -431,6 +461,12 @@ async def upload_bytes(scope: Scope, body: bytes) -> bytes:
     except Exception as error:  # HTTPException: Starlette's wrapping inside an app
         if not isinstance(error, HTTPException | MultiPartException) and _parser_error(error) is None:
             raise
+        if "Too many files" in str(getattr(error, "detail", error)):  # Starlette's words for over max_files
+            # A readable form of several pictures (curl -F file=@a.png -F file=@b.png, a multiple file input): it was
+            # "not a readable multipart upload (Too many files. ...)", as if the form were broken.
+            raise RequestError(
+                400, "the form holds more than one file: send one picture per request, as the field 'file'"
+            ) from error
         problem = _form_problem(error, request.headers.get("content-type", ""), body)  # as sent: not lowered
         raise RequestError(400, f"not a readable multipart upload ({problem})") from error
     try:
@@ -439,6 +475,14 @@ async def upload_bytes(scope: Scope, body: bytes) -> bytes:
             # The one file of a form that names its field otherwise (requests' files={"image": f}, an HTML form's
             # <input type="file" name="digit">): the form holds at most one (max_files), so it is the picture.
             upload = next((value for _, value in form.multi_items() if isinstance(value, UploadFile)), None)
+        if upload is None or isinstance(upload, str):
+            # The picture in base64 or as a data: URL in a text field, as the JSON field and the URL-encoded form's
+            # are read: JavaScript's formData.append("image", canvas.toDataURL()) sends it so. It was "a form
+            # without a file", or told that its field had no file name.
+            for text in (value for _, value in form.multi_items() if isinstance(value, str)):
+                # In a thread, as the JSON's base64 is decoded.
+                if (picture := await anyio.to_thread.run_sync(text_field_image, text)) is not None:
+                    return checked_size(picture, "picture (in base64)")
         if upload is None and _cut_short(request.headers.get("content-type", ""), body):  # as sent: not lowered
             raise RequestError(400, "the multipart upload was cut short: it ends before its closing boundary")
         if upload is None:
