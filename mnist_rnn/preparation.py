@@ -435,8 +435,43 @@ def _ink_is_dark(gray: np.ndarray) -> bool:
     # loops were read as the digit (as was a bold frame round a light digit, mostly hole: see SHEET_PAPER).
     drawing = _on_a_plain_background(gray)
     if float(light.mean()) > LIGHT_INK and not drawing:
-        return True
-    return _looks_like_a_sheet(light, drawing)
+        return not _is_a_board(gray, light)
+    return _looks_like_a_sheet(light, drawing) and not _is_a_board(gray, light)
+
+
+def _is_a_board(gray: np.ndarray, light: np.ndarray) -> bool:
+    """Whether the largest dark region is a board with light ink on it, the rest of the picture round it: a
+    blackboard on a lighter wall, the page's pad in a screenshot that shows the page round it. The light round
+    it (more than LIGHT_INK of the picture, or a frame that is four-cornered once its hole is filled in) was
+    taken for paper, the board for ink: chalk digits were read as the board's shape, and the pad's 4 as a 0,
+    97% sure. Such a board is shaped like a sheet, clear of the picture's edge, and what it holds stands out
+    from its own level as light, not dark: a grey sheet lying on a white table is dark, but so is its ink.
+    And the light round it holds no dark mark as large as the light ones on the board (a page's title round
+    its pad is small): a digit on paper beside a phone, whose screen shows a reflection or a clock, is on the
+    paper."""
+    if min(gray.shape) < SHEET_MIN_SIDE:
+        return False
+    labels, count = ndimage.label(~light, EIGHT_NEIGHBOURS)
+    if count == 0:
+        return False
+    sizes = np.bincount(labels.ravel())
+    sizes[0] = 0
+    board = int(sizes.argmax())
+    region = labels == board
+    if region[0].any() or region[-1].any() or region[:, 0].any() or region[:, -1].any():
+        return False
+    if not _looks_like_a_sheet(~light):
+        return False
+    filled = _fill_holes(region)
+    low, level, high = np.percentile(gray[filled], [0.1, 50, 99.9])
+    if high - level <= level - low:
+        return False
+    edge = _on_the_edge(labels, count)
+    around = ndimage.find_objects(np.where(filled, 0, labels))  # the dark regions round the board (None: none)
+    outside = [_Box.of(where).long_side for k, where in enumerate(around, start=1) if where and not edge[k]]
+    marks, _ = ndimage.label(filled & light, EIGHT_NEIGHBOURS)
+    on_it = [_Box.of(where).long_side for where in ndimage.find_objects(marks)]
+    return max(on_it, default=0) > max(outside, default=0)
 
 
 def _range_ends(gray: np.ndarray) -> tuple[np.float64, np.float64]:

@@ -16,9 +16,11 @@ import multiprocessing
 import os
 import re
 import signal
+import stat
 import struct
 import sys
 import warnings
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -204,9 +206,33 @@ def _decode(data: bytes, name: str | Path | None, formats: tuple[str, ...], max_
     except (OSError, SyntaxError, ValueError, EOFError) as error:
         reason = f"not a readable image (truncated or damaged {image.format} data: {first_line(error)})"
         raise DamagedImage(name, reason) from error
+    if image.format == "PNG" and (damaged := _bad_png_chunk(data)) is not None:
+        reason = f"not a readable image (damaged PNG data: the checksum of its {damaged} chunk does not match)"
+        raise DamagedImage(name, reason)
     if image.mode == "LAB":  # a TIFF in CIELAB: Pillow converts it to nothing; its L channel is the lightness
         image = image.getchannel("L")
     return _upright(image)
+
+
+def _bad_png_chunk(data: bytes) -> str | None:
+    """The type of the first critical chunk of a PNG (IHDR, PLTE, IDAT, IEND: its first letter upper case)
+    whose CRC does not match its data, or None. Pillow checks the other chunks' as it opens a file but not the
+    pixels' (IDAT): a file damaged in them (a flaky download, a failing card) decoded into a picture with
+    blocks of it wrong, and a 5 was read as a 3, 99% sure, without a word. libpng, and so a browser or an image
+    viewer, refuses such a file. A CRC costs little beside decoding the same bytes."""
+    at = len(SIGNATURES["PNG"][0])
+    while at + 12 <= len(data):
+        (length,) = struct.unpack_from(">I", data, at)
+        kind = data[at + 4 : at + 8]
+        end = at + 8 + length
+        if end + 4 > len(data):  # cut short: load() has read what there is, and said so where it mattered
+            return None
+        if kind[:1].isupper() and zlib.crc32(data[at + 4 : end]) != struct.unpack_from(">I", data, end)[0]:
+            return kind.decode("latin-1")
+        if kind == b"IEND":
+            return None
+        at = end + 4
+    return None
 
 
 # The first bytes of each format read, as their specifications fix them.
@@ -254,7 +280,19 @@ def what_is_missing(path: str | Path) -> str:
     name the user can see in the folder."""
     if Path(path).is_symlink():
         return f"a symbolic link to {os.readlink(path)}, which does not exist"
+    if str(path) == "-":  # as many commands read the standard input: this one reads a path, so name its pipe
+        return "no such file or folder (to read a picture piped in, name the standard input: /dev/stdin)"
     return "no such file or folder"
+
+
+def _a_pipe(path: Path) -> bool:
+    """Whether ``path`` is a pipe: ``/dev/stdin`` with a picture piped in, or a shell's ``<(curl -s URL)``. Named
+    explicitly, it is read as a file is (once); it was "no images found", as a folder of none. (Not a device:
+    ``/dev/zero`` would be read for ever.)"""
+    try:
+        return stat.S_ISFIFO(path.stat().st_mode)
+    except OSError:
+        return False
 
 
 def natural_order(path: Path) -> tuple[list[str | int], str]:
@@ -276,18 +314,31 @@ def find_images(path_or_glob: str | Path) -> list[Path]:
     order.
     """
     path = Path(path_or_glob)
-    if path.is_file():
+    if path.is_file() or _a_pipe(path):
         return [path]
     if missing(path_or_glob):
         raise UserError(f"{path_or_glob}: {what_is_missing(path_or_glob)}")
     below = False  # a folder's subfolders are not read, but images in them are named (a folder per class)
+    linked: list[Path] = []  # ... and links to folders that hold images, which '**' does not follow either
     unreadable: list[tuple[Path, OSError]] = []  # folders this user may not list (their images cannot be seen)
     if path.is_dir():
         try:
             candidates = [p for p in path.iterdir() if not p.name.startswith(".")]
         except OSError as error:
             raise UserError(f"{path_or_glob}: cannot be read ({error.strerror or error})") from error
-        below = any(_holds_images(folder, unreadable) for folder in candidates if folder.is_dir())
+        folders = [folder for folder in candidates if folder.is_dir()]
+        below = any(_holds_images(folder, unreadable) for folder in folders if not folder.is_symlink())
+        # The glob named for subfolders does not follow a link to a folder (see _glob): it promised their images, and
+        # read none of them, without a word. A link is named, as the path that reads its images (not one back up to
+        # this folder or above it, whose images are these).
+        here = path.resolve()
+        linked = [
+            folder
+            for folder in folders
+            if folder.is_symlink()
+            and folder.resolve() not in (here, *here.parents)
+            and _holds_images(folder, unreadable)
+        ]
     else:
         candidates = _glob(str(path_or_glob), unreadable)
     # A link to nothing is one of the user's files too: with an image suffix it gets its row, with its reason.
@@ -300,6 +351,11 @@ def find_images(path_or_glob: str | Path) -> list[Path]:
         unreadable = []  # a folder's subfolders are not read anyway: said below, when they hold images
     for folder, error in unreadable:
         warn(f"skipped the folder {folder}: cannot be read ({error.strerror or error})")
+    for folder in linked:
+        warn(
+            f"the images in {folder} were not read: a link to a folder is not followed "
+            f"(--data.predict_path {folder} reads them)"
+        )
     if not found and below:
         raise UserError(f"no images in {path_or_glob} itself, but in its subfolders: {every_image} reads them all")
     if not found:

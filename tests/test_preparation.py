@@ -1192,3 +1192,38 @@ def test_a_digit_under_ten_pixels_is_flagged_small(height, small):
     prepared = prepare(thumbnail)
     assert not prepared.blank and prepared.small is small
     assert not prepare(render_digit(7)).small  # MNIST's own 28x28 form: its digit is 20 pixels
+
+
+@pytest.mark.parametrize("margin", [80, 200])
+def test_the_pad_in_a_screenshot_with_the_page_round_it_is_a_board_not_ink(margin):
+    """A screenshot of the page's pad with the page's light background round it: over LIGHT_INK of it is light,
+    which was taken for paper, the pad for the ink (its 7 a hole in it: read as a 0, 97% sure)."""
+    screenshot = Image.new("L", (320 + 2 * margin, 320 + 2 * margin), 246)
+    screenshot.paste(pad(SEVEN), (margin, margin))
+    ImageDraw.Draw(screenshot).text((margin, margin // 3), "Draw a digit", fill=30, font_size=margin // 3)  # its title
+    assert np.mean(np.asarray(screenshot) > 127) > preparation.LIGHT_INK
+    assert close(prepare(screenshot).pixels, prepare(pad(SEVEN)).pixels) < 0.01
+
+
+def chalkboard(digit: int, wall: float) -> tuple[Image.Image, Image.Image]:
+    """A chalk digit on a green board in a wooden frame, photographed with the light wall round it (``wall`` of
+    the picture's width on each side, in light falling off across it), and the board alone."""
+    board = render_digit(digit, (400, 300), 220, (150, 20), ink=(225, 228, 220), paper=(40, 62, 52), mode="RGB")
+    width, height = 600, 450
+    left, top = int(wall * width), int(wall * height)
+    photo = np.empty((height, width, 3), np.float32)
+    photo[:] = (225, 222, 210)
+    photo[top - 12 : height - top + 12, left - 12 : width - left + 12] = (120, 85, 50)  # the frame
+    inside = board.resize((width - 2 * left, height - 2 * top))
+    photo[top : height - top, left : width - left] = np.asarray(inside)
+    photo *= (1 - 0.2 * np.arange(width) / width)[None, :, None]
+    return Image.fromarray(photo.astype(np.uint8)).filter(ImageFilter.GaussianBlur(1)), inside
+
+
+@pytest.mark.parametrize("wall", [0.05, 0.25])
+@pytest.mark.parametrize("digit", [2, 7])
+def test_a_chalk_digit_on_a_board_on_a_light_wall_is_light_ink(digit, wall):
+    """The wall round a board is light: as a frame four-cornered once filled in, or over LIGHT_INK of the photo,
+    it was taken for paper and the board for the ink, and the chalk digits were read as the board's shape."""
+    photo, board = chalkboard(digit, wall)
+    assert close(prepare(photo).pixels, prepare(board).pixels) < 0.03

@@ -6,6 +6,7 @@ import multiprocessing
 import os
 import signal
 import struct
+import threading
 import time
 from pathlib import Path
 
@@ -196,6 +197,31 @@ def test_find_images_in_a_folder_a_glob_or_one_file(tmp_path, capsys):
     assert str(error.value).endswith(f"HEIC files; other files there: {tmp_path / 'notes.txt'})")
 
 
+def test_a_picture_piped_in_is_read_from_the_pipe_named(tmp_path, monkeypatch):
+    """``cat photo.jpg | predict --data.predict_path /dev/stdin``, or a shell's ``<(curl -s URL)``: a pipe, read
+    once as a file is; it was "no images found" (and "-", "no such file or folder", with no word of /dev/stdin)."""
+    render_digit(4, canvas=(120, 120), size=90, at=(30, 5), ink=0, paper=255).save(tmp_path / "four.png")
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    assert find_images(pipe) == [pipe]
+    writer = threading.Thread(target=lambda: pipe.write_bytes((tmp_path / "four.png").read_bytes()))
+    writer.start()
+    try:
+        images = UserImages.load(pipe, workers=0)
+    finally:
+        if writer.is_alive():  # the pipe was never read: a reader of its own lets the writer end
+            pipe.read_bytes()
+        writer.join()
+    assert images.files == [pipe] and not images.failures
+    assert torch.equal(images.images[0], to_mnist(decode_image(tmp_path / "four.png")))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(
+        UserError,
+        match=r"^-: no such file or folder \(to read a picture piped in, name the standard input: /dev/stdin\)$",
+    ):
+        find_images("-")
+
+
 def test_hidden_files_and_folders_are_not_read(tmp_path, capsys):
     """A USB stick written by a Mac: ._IMG_0001.jpg beside each photo (AppleDouble metadata, not a JPEG) made
     predict fail with an 'error' row for each; a hidden folder of thumbnails said 'images in subfolders'."""
@@ -291,6 +317,36 @@ def test_bytes_and_paths_decode_alike_and_errors_say_why(tmp_path):
     with pytest.raises(ImageError, match="no such file") as error:
         decode_image(tmp_path / "missing.png")
     assert error.value.path == tmp_path / "missing.png"
+
+
+def test_a_png_damaged_in_its_pixels_is_refused_not_read():
+    """Pillow does not check the pixels' (IDAT's) checksum: a byte flipped there may still inflate, into a
+    picture with blocks of it wrong, which was read as another digit, surely and without a word."""
+    scan = render_digit(5, canvas=(120, 90), size=70, ink=0, paper=255)
+    encoded = io.BytesIO()
+    scan.save(encoded, "PNG")
+    data = encoded.getvalue()
+    pixels = data.index(b"IDAT") + 4
+    (length,) = struct.unpack(">I", data[pixels - 8 : pixels - 4])
+
+    def flipped(at: int) -> bytes:
+        damaged = bytearray(data)
+        damaged[pixels + at] ^= 0xFF
+        return bytes(damaged)
+
+    def pillow_reads(damaged: bytes) -> bool:
+        try:
+            Image.open(io.BytesIO(damaged)).load()
+        except (OSError, SyntaxError, ValueError):
+            return False
+        return True
+
+    # Where a flip still inflates depends on the zlib that wrote the file: the first such place.
+    silent = next(flipped(at) for at in range(length) if pillow_reads(flipped(at)))
+    assert not np.array_equal(np.asarray(Image.open(io.BytesIO(silent))), np.asarray(scan))
+    with pytest.raises(DamagedImage, match=r"damaged PNG data: the checksum of its IDAT chunk does not match\)$"):
+        decode_image(silent)
+    assert decode_image(data).size == (120, 90)
 
 
 def test_pictures_over_the_size_limits_are_refused_before_decoding(tmp_path, monkeypatch):
@@ -455,6 +511,24 @@ def test_a_link_to_a_parent_folder_is_not_followed_round_and_round(tmp_path, cap
     assert find_images(root) == [root / "a.png"]
     assert find_images(str(root / "**")) == [root / "a.png", root / "sub" / "b.png"]  # as '**/*', on every Python
     assert "the images in subfolders of" in capsys.readouterr().err  # sub/b.png, found without going round
+
+
+def test_a_link_to_a_folder_of_images_is_named_not_promised_to_a_glob(tmp_path, capsys):
+    """A folder holding a link to another folder of images: the warning said that '**/*' read them too, and that
+    glob, which does not follow links to folders, read none of them, without a word."""
+    top, elsewhere = tmp_path / "top", tmp_path / "elsewhere"
+    top.mkdir()
+    elsewhere.mkdir()
+    render_digit(3).save(top / "a.png")
+    render_digit(4).save(elsewhere / "b.png")
+    (top / "linked").symlink_to(elsewhere)
+    (top / "up").symlink_to(tmp_path)  # a link back above: its images are not elsewhere, nothing to say
+    assert find_images(top) == [top / "a.png"]
+    assert capsys.readouterr().err == (
+        f"mnist-rnn: warning: the images in {top / 'linked'} were not read: a link to a folder is not followed "
+        f"(--data.predict_path {top / 'linked'} reads them)\n"
+    )
+    assert find_images(top / "linked") == [top / "linked" / "b.png"]
 
 
 def test_prepared_images_are_not_saved_among_the_pictures_themselves(tmp_path):
