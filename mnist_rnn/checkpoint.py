@@ -676,7 +676,7 @@ def checkpoint_named(
         try:
             path = find_last_checkpoint([Path(given), Path(given) / "checkpoints"])
         except UserError:
-            raise UserError(f"--ckpt_path {given}: a folder with no last.ckpt in it or in its checkpoints/") from None
+            raise UserError(f"--ckpt_path {given}: {_no_checkpoint_in(Path(given))}") from None
         if not resume:  # test, predict, export...: not last.ckpt, whose temperature was never fitted (T = 1)
             with contextlib.suppress(UserError):
                 path = best_checkpoint(path)
@@ -688,6 +688,18 @@ def checkpoint_named(
     if verb:
         tell(f"{verb} {path}")
     return path
+
+
+def _no_checkpoint_in(folder: Path) -> str:
+    """Why a folder given as ``--ckpt_path`` names no checkpoint. One that holds runs (``lightning_logs``, a
+    ``--trainer.default_root_dir``) is a folder of runs, not a run: it was said to have "no last.ckpt", though
+    each of its runs had one, and the newest is named for the user to pass."""
+    try:
+        newest = find_last_checkpoint([folder / "*" / "checkpoints", folder / "*"])
+    except UserError:  # any whole .ckpt is taken, not only last.ckpt
+        return "a folder with no checkpoint (.ckpt file) in it or in its checkpoints/"
+    run = newest.parent.parent if newest.parent.name == "checkpoints" else newest.parent
+    return f"a folder of runs, not a run: pass one of them, such as the newest, --ckpt_path {run}"
 
 
 NOT_OURS = "--ckpt_path {path}: a Lightning checkpoint, but not of this project's model ({why})"

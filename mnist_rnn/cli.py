@@ -1228,6 +1228,14 @@ def _check_config_files(args: list[str]) -> None:
             raise UserError(f"--config {path}: {repeated}: keep one")
         if not isinstance(settings, dict):
             raise UserError(f"--config {path}: expected settings (key: value lines), found a {type(settings).__name__}")
+        hparams = path.name == "hparams.yaml" and not set(settings) & {*SECTIONS, "seed_everything"}
+        if "_instantiator" in settings or hparams:  # Lightning's hparams.yaml, beside a run's config.yaml:
+            # jsonargparse said only that fit "does not accept option '_instantiator'" (or 'augment_erase')
+            config = path.parent / "config.yaml"
+            rerun = f"pass the run's {config}" if config.is_file() else "a run of fit saves its config.yaml beside it"
+            raise UserError(
+                f"--config {path}: the model's hyperparameters as Lightning saves them, not a config: {rerun}"
+            )
         sexagesimal = re.search(r"^\s*max_time:\s*([1-9]\d*(?::\d+)+)\s*(?:#.*)?$", text, re.MULTILINE)
         if sexagesimal:  # YAML 1.1 reads 12:00:00:00 as a number in base 60 (2592000), which max_time refused
             raise UserError(

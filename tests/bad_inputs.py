@@ -73,6 +73,13 @@ def _search_space(root: Path) -> None:
     (root.parent / "space.yaml").write_text("model.lr: {log: [1.0e-3, 3.0e-2]}\ndata.batch_size: [64, 128]\n")
 
 
+def _hparams_yaml(root: Path) -> None:
+    # What Lightning writes beside a run's config.yaml: the model's settings, flat, and the class that built it.
+    run = root.parent / "lightning_logs" / "version_0"
+    (run / "config.yaml").write_text("model:\n  hidden_size: 16\n")
+    (run / "hparams.yaml").write_text("_instantiator: lightning.pytorch.cli.instantiate_module\nhidden_size: 16\n")
+
+
 def _empty_yaml(root: Path) -> None:
     (root.parent / "empty.yaml").write_text("# nothing yet\n")
 
@@ -303,6 +310,13 @@ BAD_INPUTS = [
         command="test",
     ),
     BadInput(
+        "`test --ckpt_path lightning_logs`: the folder of the runs, not a run",
+        ["--ckpt_path", "lightning_logs"],
+        "--ckpt_path lightning_logs: a folder of runs, not a run: pass one of them, such as the newest, --ckpt_path "
+        "lightning_logs/version_0",
+        command="test",
+    ),
+    BadInput(
         "`test --ckpt_path best` when the run recorded no best",
         ["--ckpt_path", "best"],
         "recorded no best checkpoint",
@@ -314,6 +328,13 @@ BAD_INPUTS = [
         ["--config", "space.yaml"],
         "space.yaml: a search space for tune (model.lr is a range), not a config: python -m mnist_rnn tune --config",
         _search_space,
+    ),
+    BadInput(
+        "a run's `hparams.yaml` given as a config",
+        ["--config", "lightning_logs/version_0/hparams.yaml"],
+        "hparams.yaml: the model's hyperparameters as Lightning saves them, not a config: pass the run's "
+        "lightning_logs/version_0/config.yaml",
+        _hparams_yaml,
     ),
     BadInput("empty YAML", ["--config", "empty.yaml"], "empty.yaml: the file is empty", _empty_yaml),
     BadInput(

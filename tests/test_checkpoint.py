@@ -358,7 +358,7 @@ def test_a_run_folder_means_its_last_checkpoint_to_resume_and_its_best_otherwise
     torch.save({"callbacks": {}}, folder / "last.ckpt")  # a run that recorded no best: its last.ckpt
     assert checkpoint_named(run) == folder / "last.ckpt"
     (tmp_path / "empty").mkdir()
-    with pytest.raises(UserError, match=r"--ckpt_path .*empty: a folder with no last.ckpt in it or in its"):
+    with pytest.raises(UserError, match=r"--ckpt_path .*empty: a folder with no checkpoint \(.ckpt file\) in it or in"):
         checkpoint_named(str(tmp_path / "empty"))  # not "--ckpt_path last: ...", which the user never typed
 
 
