@@ -120,6 +120,7 @@ def onnx_bytes(model: ProbabilityModel, metadata: dict[str, str] | None = None, 
             input_names=["images"],
             output_names=model.output_names,
             dynamic_shapes={"images": {0: torch.export.Dim("batch")}},
+            custom_translation_table={torch.ops.aten.rnn_tanh.input: onnx_rnn_tanh},
             verbose=False,
         )
     proto = program.model_proto
@@ -129,6 +130,60 @@ def onnx_bytes(model: ProbabilityModel, metadata: dict[str, str] | None = None, 
     for key, value in (metadata or {}).items():
         proto.metadata_props.add(key=key, value=value)
     return proto.SerializeToString()
+
+
+def onnx_rnn_tanh(
+    input: Any,
+    hx: Any,
+    params: list[Any],
+    has_biases: bool,
+    num_layers: int,
+    dropout: float,
+    train: bool,
+    bidirectional: bool,
+    batch_first: bool,
+) -> tuple[Any, Any]:
+    """``nn.RNN`` (``aten::rnn_tanh.input``) as ONNX's ``RNN`` operator, one per layer, for ``torch.onnx.export``.
+
+    The exporter's library (onnxscript) translates the LSTM and the GRU into ONNX's ``LSTM`` and ``GRU``, but has
+    nothing for the tanh RNN: torch unrolled it into the operations of every time step, so a 784-step pixel
+    model became thousands of nodes, a file a hundred times its weights, and an export of many minutes (with
+    nothing said meanwhile: ``serve --backend onnx`` seemed stuck). Inference only: the dropout between layers,
+    a training-time operation, is left out.
+    """
+    from onnxscript import opset18 as op
+
+    directions = 2 if bidirectional else 1
+    per_direction = 4 if has_biases else 2  # weight_ih, weight_hh[, bias_ih, bias_hh] of each direction
+    if batch_first:  # ONNX's RNN reads (steps, batch, features)
+        input = op.Transpose(input, perm=[1, 0, 2])
+    finals = []
+    for layer in range(num_layers):
+        first = layer * directions * per_direction
+        weights = [params[first + d * per_direction : first + (d + 1) * per_direction] for d in range(directions)]
+        W = op.Concat(*[op.Unsqueeze(own[0], [0]) for own in weights], axis=0)  # (directions, hidden, features)
+        R = op.Concat(*[op.Unsqueeze(own[1], [0]) for own in weights], axis=0)  # (directions, hidden, hidden)
+        B = None  # ONNX's bias: the input's and the hidden state's side by side, (directions, 2 * hidden)
+        if has_biases:
+            B = op.Concat(*[op.Unsqueeze(op.Concat(own[2], own[3], axis=0), [0]) for own in weights], axis=0)
+        initial = op.Slice(hx, [layer * directions], [(layer + 1) * directions], axes=[0])
+        outputs, final = op.RNN(
+            input,
+            W,
+            R,
+            B,
+            None,  # sequence_lens: every sequence is whole
+            initial,
+            direction="bidirectional" if bidirectional else "forward",
+            hidden_size=hx.shape[2],
+        )
+        # (steps, directions, batch, hidden) -> (steps, batch, directions * hidden), as torch gives the next layer
+        # (the size spelled out, not -1, which a batch of 0 images leaves undecided)
+        input = op.Reshape(op.Transpose(outputs, perm=[0, 2, 1, 3]), [0, 0, directions * hx.shape[2]])
+        finals.append(final)
+    if batch_first:
+        input = op.Transpose(input, perm=[1, 0, 2])
+    return input, op.Concat(*finals, axis=0)
 
 
 # The exporters record, for each operation, the Python stack that made it: this machine's source paths

@@ -169,7 +169,12 @@ def _check_spec(path: Path, key: str, spec: Any) -> None:
     if kind == "log" and low <= 0:
         raise UserError(f"{where}: a log range needs low > 0, got [{low}, {high}]")
     step = spec.get("step")
-    if step is not None and (kind == "log" or not isinstance(step, number) or step <= 0 or step > high - low):
+    if step is not None and kind == "log":  # Optuna draws a log range continuously: said "does not fit" the range
+        raise UserError(
+            f"{where}: a log range takes no step (it is drawn on a log scale); for values a step apart use "
+            f"{{float: [{low}, {high}], step: {step}}}"
+        )
+    if step is not None and (not isinstance(step, number) or step <= 0 or step > high - low):
         raise UserError(f"{where}: step {step!r} does not fit the range [{low}, {high}]")
 
 

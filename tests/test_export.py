@@ -60,6 +60,31 @@ def test_every_kind_of_network_exports_with_a_dynamic_batch_and_gives_pytorchs_a
         assert parity.passed and parity.same_class == batch, parity
 
 
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_an_rnn_exports_to_onnx_as_one_rnn_operator_per_layer_not_one_step_at_a_time(bidirectional):
+    """onnxscript translates only the LSTM and the GRU: torch unrolled the tanh RNN into every step's
+    operations, so a 784-step pixel model's export took many minutes and wrote a file a hundred times its
+    weights. Each layer is ONNX's RNN now, whatever the number of steps, with PyTorch's answers."""
+    import onnx
+
+    torch.manual_seed(0)
+    network = RNNNetwork(
+        cell="rnn", sequence="pixels", image_size=6, hidden_size=8, num_layers=2, bidirectional=bidirectional
+    )
+    network.temperature.fill_(0.5)
+    model = ProbabilityModel(network)
+    data = EXPORTERS["onnx"](model)
+    kinds = [node.op_type for node in onnx.load_from_string(data).graph.node]
+    assert kinds.count("RNN") == 2 and "Tanh" not in kinds  # a Tanh per step and layer, unrolled
+    for batch in (1, 7):
+        images = generated_images(batch, network.image_size, seed=batch)
+        parity = compare(model, run_exported(data, "onnx", images), images, "generated images")
+        assert parity.passed and parity.same_class == batch, parity
+    # No images give empty answers, as unrolled (onnxruntime's LSTM kernel aborts the process on them)
+    outputs = run_exported(data, "onnx", torch.zeros(0, 1, 6, 6, dtype=torch.uint8))
+    assert [tuple(output.shape) for output in outputs] == [(0, 10), (0, 36, 10)][: len(outputs)]
+
+
 @pytest.fixture(scope="module")
 def checkpoint(mnist_checkpoint) -> Path:
     """The session's tiny MNIST checkpoint (tests/conftest.py)."""

@@ -85,6 +85,12 @@ def tune_error(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:
         ({"model.lr": 0.01}, "model.lr: expected a list of choices"),
         ({"lr": {"log": [1.0e-3, 1.0e-2]}}, "lr is not an option of fit (did you mean model.lr?)"),
         ({"model.lr": {"log": [1.0e-3, 1.0e-2], "stpe": 0.001}}, "'stpe' is not part of a range (did you mean step?)"),
+        # a step that fits the range, which Optuna refuses on a log scale: "step 0.001 does not fit the range"
+        (
+            {"model.lr": {"log": [1.0e-3, 1.0e-2], "step": 0.001}},
+            "model.lr: a log range takes no step (it is drawn on a log scale); for values a step apart use "
+            "{float: [0.001, 0.01], step: 0.001}",
+        ),
         # whole ends pass for a whole-number option; the fractions a float or log range draws would fail each trial
         (
             {"model.hidden_size": {"float": [8, 16]}},
