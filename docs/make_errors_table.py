@@ -77,6 +77,17 @@ onnxscript and onnxruntime; `tune` names Optuna and `.[tune]`).
 | no data where `--data.data_dir` points, no network | `mnist-rnn: error: MNIST files not found in nowhere/MNIST/raw/, and the download failed (...): missing train-images-idx3-ubyte, ... Pass --data.data_dir pointing at a folder that holds MNIST/raw/.` |
 | the disk fills up while the checkpoint is rewritten | `mnist-rnn: error: no space left on the device to rewrite model.ckpt: it is unchanged` (the checkpoint as it was, no temporary file left) |
 
+## `serve --onnx FILE` without a checkpoint
+
+`python -m mnist_rnn serve --onnx model.onnx` (tested in `tests/test_serve.py`; exit status 2 for each):
+
+| Bad input | Message |
+|---|---|
+| neither `--ckpt_path` nor `--onnx` | `mnist-rnn: error: pass --ckpt_path CKPT, a checkpoint, or --onnx FILE, an ONNX file written by export (see serve --help)` |
+| an ONNX file without metadata | `mnist-rnn: error: --onnx model.onnx: no metadata, and without a checkpoint serve needs export's to know the model's data set, classes and input; pass --ckpt_path, the checkpoint it was exported from, or export that again` |
+| an ONNX file with another tool's metadata | `mnist-rnn: error: --onnx model.onnx: not export's metadata (no readable dataset, class_names, ...), and without a checkpoint serve needs export's ...` (the rest as above) |
+| export's `.pt2` | `mnist-rnn: error: --onnx model.pt2: a torch.export program (.pt2), not an ONNX model: serve runs the .onnx of export --format onnx, or a checkpoint (--ckpt_path)` |
+
 ## While training
 
 | Event | Exit | Message |

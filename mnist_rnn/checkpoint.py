@@ -795,7 +795,7 @@ def check_checkpoint(path: str | Path, resume: bool = False) -> None:
     exported = exported_model(path)
     if exported:
         use = (
-            "serve runs an ONNX model with --backend onnx --onnx FILE beside it"
+            "serve runs an ONNX model with --onnx FILE, alone or beside its checkpoint"
             if "ONNX" in exported
             else "in Python: torch.export.load(FILE).module()"
         )

@@ -45,22 +45,26 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 class ToolParser(OneLineParser):
-    """argparse for one tool: ``--ckpt_path`` is required, and a bad option is a :class:`UserError`."""
+    """argparse for one tool: ``--ckpt_path`` is required (unless ``ckpt_path_unless``, which names what may
+    stand in for it, says otherwise: the tool then checks that one of them came), and a bad option is a
+    :class:`UserError`."""
 
-    def __init__(self, command: str, description: str) -> None:
+    def __init__(self, command: str, description: str, ckpt_path_unless: str | None = None) -> None:
         super().__init__(command, description=description)
         self.add_argument(
             "--ckpt_path",
-            required=True,
+            required=ckpt_path_unless is None,
             help=f"the Lightning checkpoint to {command}: a file, a run folder (lightning_logs/version_3: its "
-            "best checkpoint), or last or best: the newest run's in lightning_logs/",
+            "best checkpoint), or last or best: the newest run's in lightning_logs/"
+            + (f"; not needed with {ckpt_path_unless}" if ckpt_path_unless else ""),
         )
 
     def parse_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> Any:  # type: ignore[override]
         from mnist_rnn.checkpoint import checkpoint_named  # Lightning: only once the options are known good
 
         parsed = expand_home(super().parse_args(args, namespace))
-        parsed.ckpt_path = str(checkpoint_named(parsed.ckpt_path))
+        if parsed.ckpt_path is not None:
+            parsed.ckpt_path = str(checkpoint_named(parsed.ckpt_path))
         return parsed
 
 

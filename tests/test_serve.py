@@ -65,22 +65,37 @@ def checkpoint(mnist_checkpoint) -> Path:
     return mnist_checkpoint
 
 
+@pytest.fixture(scope="module")
+def exported_onnx(checkpoint, tmp_path_factory) -> Path:
+    """:func:`checkpoint` exported by ``export --format onnx``, once for the tests here (read, never written)."""
+    onnx_file = tmp_path_factory.mktemp("exported") / "tiny.onnx"
+    main(["export", "--ckpt_path", str(checkpoint), "--format", "onnx", "--output", str(onnx_file)])
+    return onnx_file
+
+
 @contextmanager
 def serving(
-    checkpoint: Path, folder: Path, ctrl_c: bool = False, twice: bool = False, group_sigterm: bool = False
+    checkpoint: Path | None,
+    folder: Path,
+    ctrl_c: bool = False,
+    twice: bool = False,
+    group_sigterm: bool = False,
+    onnx: Path | None = None,
 ) -> Iterator[str]:
-    """The base URL of a running ``serve`` of ``checkpoint``; stopped (SIGTERM, as a user would) afterwards, or
-    with ``ctrl_c`` by SIGINT to its whole process group, as Ctrl+C in a terminal sends it; ``twice``: SIGTERM
-    again 50 ms later, as ``timeout`` sends it to its command, then to the command's group; ``group_sigterm``:
-    SIGTERM to the whole group, as ``kill -- -PGID`` or systemd send it.
+    """The base URL of a running ``serve`` of ``checkpoint`` (and of ``onnx``: alone where ``checkpoint`` is
+    None); stopped (SIGTERM, as a user would) afterwards, or with ``ctrl_c`` by SIGINT to its whole process
+    group, as Ctrl+C in a terminal sends it; ``twice``: SIGTERM again 50 ms later, as ``timeout`` sends it to
+    its command, then to the command's group; ``group_sigterm``: SIGTERM to the whole group, as
+    ``kill -- -PGID`` or systemd send it.
 
     Each start checks that the line ``mnist-rnn: serving ...`` comes once the port takes connections: it was
     printed before LitServe loaded the model, seconds before, and a newcomer who opened the address at once got
     "connection refused"."""
     port = free_port()
-    process = cli_subprocess(
-        ["serve", "--ckpt_path", str(checkpoint), "--port", str(port)], folder, start_new_session=True
+    model = ([] if checkpoint is None else ["--ckpt_path", str(checkpoint)]) + (
+        [] if onnx is None else ["--onnx", str(onnx)]
     )
+    process = cli_subprocess(["serve", *model, "--port", str(port)], folder, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
 
     def wait_until(condition, what: str) -> None:
@@ -1227,6 +1242,58 @@ def test_a_fashion_checkpoint_prepares_uploads_as_fashion_mnist_made_its_images(
     )
 
 
+def test_an_onnx_file_alone_is_served_as_its_checkpoint_is(server, exported_onnx, tmp_path):
+    """A user who deploys export's file holds only it: serve required --ckpt_path beside --onnx. Its metadata
+    describes the model to the page, and its answers are the checkpoint's (onnxruntime's, within the 1e-4 that
+    export and serve's --onnx check hold the file to)."""
+    deployed = tmp_path / "deployed"
+    deployed.mkdir()
+    onnx_file = deployed / exported_onnx.name
+    onnx_file.write_bytes(exported_onnx.read_bytes())  # far from the checkpoint
+    pictures = [
+        encode(render_digit(7, canvas=(120, 120), size=90, at=(25, 10), ink=0, paper=255), "PNG"),
+        encode(render_digit(3), "PNG"),
+    ]
+    with serving(None, deployed, onnx=onnx_file) as alone:
+        assert f"mnist-rnn: serving {onnx_file} at " in serve_log(deployed)
+        info = json.loads(get(alone + "/info")[1])["model"]
+        answers = [json.loads(request(alone + "/predict", data, "image/png")[1]) for data in pictures]
+    expected = json.loads(get(server + "/info")[1])["model"]
+    assert info == {**expected, "backend": "onnx"}  # the checkpoint named is the one it was exported from
+    for data, answer in zip(pictures, answers, strict=True):
+        from_checkpoint = json.loads(request(server + "/predict", data, "image/png")[1])
+        assert answer.keys() == from_checkpoint.keys()
+        for key in ("class", "class_name", "prepared", "several", "small", "frames"):
+            assert answer[key] == from_checkpoint[key], key
+        for key in ("probabilities", "per_step", "per_row"):
+            assert np.abs(np.array(answer[key]) - np.array(from_checkpoint[key])).max() <= 1e-4, key
+
+
+def test_an_onnx_file_without_exports_metadata_alone_is_one_line_asking_for_the_checkpoint(
+    exported_onnx, tmp_path, capsys
+):
+    import onnx
+
+    for name, props in (("bare", {}), ("foreign", {"author": "someone", "class_names": "0,1,2,3,4,5,6,7,8,9"})):
+        model = onnx.load(str(exported_onnx))
+        del model.metadata_props[:]
+        onnx.helper.set_model_props(model, props)
+        onnx.save(model, str(tmp_path / f"{name}.onnx"))
+    bare, foreign = tmp_path / "bare.onnx", tmp_path / "foreign.onnx"
+    needs = (
+        "and without a checkpoint serve needs export's to know the model's data set, classes and input; pass "
+        "--ckpt_path, the checkpoint it was exported from, or export that again\n"
+    )
+    assert (
+        one_line_error(["serve", "--onnx", str(bare)], capsys)
+        == f"mnist-rnn: error: --onnx {bare}: no metadata, {needs}"
+    )
+    assert one_line_error(["serve", "--onnx", str(foreign)], capsys) == (
+        f"mnist-rnn: error: --onnx {foreign}: not export's metadata (no readable dataset, class_names, image_size, "
+        f"num_classes, cell, sequence, bidirectional, hidden_size, num_layers, temperature), {needs}"
+    )
+
+
 def test_the_page_says_what_it_needs_without_javascript(server):
     status, page = get(server + "/")
     noscript = page.decode().split("<noscript>")[1].split("</noscript>")[0]
@@ -1237,6 +1304,11 @@ def test_the_page_says_what_it_needs_without_javascript(server):
     "args, message",
     [
         pytest.param(["--ckpt_path", "missing.ckpt"], "--ckpt_path missing.ckpt: no such file", id="no checkpoint"),
+        pytest.param(
+            ["--backend", "onnx"],
+            "pass --ckpt_path CKPT, a checkpoint, or --onnx FILE, an ONNX file written by export",
+            id="neither a checkpoint nor an onnx file",
+        ),
         pytest.param(["--ckpt_path", "CKPT", "--port", "80"], "--port 80: choose a port from 1024", id="port 80"),
         pytest.param(["--ckpt_path", "CKPT", "--backend", "tf"], "invalid choice: 'tf'", id="unknown backend"),
         pytest.param(
@@ -1275,6 +1347,10 @@ def test_a_pt2_program_given_as_onnx_is_named_for_what_it_is(checkpoint, tmp_pat
     assert one_line_error(args, capsys) == (
         f"mnist-rnn: error: --onnx {program}: a torch.export program (.pt2), not an ONNX model: leave --onnx out to "
         f"run --ckpt_path in PyTorch, or give the .onnx of export --format onnx\n"
+    )
+    assert one_line_error(["serve", "--onnx", str(program)], capsys) == (  # the .pt2 alone: serve cannot run it
+        f"mnist-rnn: error: --onnx {program}: a torch.export program (.pt2), not an ONNX model: serve runs the "
+        f".onnx of export --format onnx, or a checkpoint (--ckpt_path)\n"
     )
 
 
@@ -1564,15 +1640,21 @@ def test_every_interface_gets_a_warning_and_urls_a_browser_can_open(checkpoint, 
     assert "http://0.0.0.0" not in err + ready
 
 
-def test_an_onnx_file_of_this_checkpoint_is_taken_and_another_models_refused(checkpoint, started, tmp_path, capsys):
-    own = tmp_path / "own.onnx"
-    main(["export", "--ckpt_path", str(checkpoint), "--format", "onnx", "--output", str(own)])
+def test_an_onnx_file_of_this_checkpoint_is_taken_and_another_models_refused(
+    checkpoint, exported_onnx, started, tmp_path, capsys
+):
+    own = exported_onnx
     capsys.readouterr()
     main(["serve", "--ckpt_path", str(checkpoint), "--backend", "onnx", "--onnx", str(own)])
-    assert len(started) == 1 and "exporting" not in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert len(started) == 1 and "exporting" not in err and "is not calibrated" in err  # fit's last.ckpt
     # Without --onnx the checkpoint is exported first, said in a line (a minute of silence for a pixel model).
     main(["serve", "--ckpt_path", str(checkpoint), "--backend", "onnx"])
     assert len(started) == 2 and "exporting the checkpoint to ONNX for --backend onnx" in capsys.readouterr().err
+    # The file alone says it was exported uncalibrated, from its metadata's temperature.
+    main(["serve", "--onnx", str(own)])
+    assert len(started) == 3 and started[2]["ready_line"].startswith(f"mnist-rnn: serving {own} at ")
+    assert f"note: {own} was exported from a checkpoint that was not calibrated" in capsys.readouterr().err
 
     # Another model of the same shapes: this file with other weights (a third export would cost seconds).
     import onnx
@@ -1591,7 +1673,7 @@ def test_an_onnx_file_of_this_checkpoint_is_taken_and_another_models_refused(che
     (tmp_path / "text.onnx").write_text("not a model")
     args[-1] = str(tmp_path / "text.onnx")
     assert "not an ONNX model of --ckpt_path" in one_line_error(args, capsys)
-    assert len(started) == 2
+    assert len(started) == 3
 
 
 def test_a_checkpoint_of_another_model_is_one_line(tmp_path, capsys):

@@ -1,4 +1,5 @@
-"""``python -m mnist_rnn serve``: a checkpoint behind HTTP, on LitServe, with a page to draw digits on.
+"""``python -m mnist_rnn serve``: a checkpoint (or export's ONNX file alone) behind HTTP, on LitServe, with a
+page to draw digits on.
 
 - ``POST /predict``: one image (PNG, JPEG, BMP, GIF, WebP, TIFF, AVIF or HEIC; the raw body, or a multipart
   upload in a field named ``file``) -> JSON: ``class``, ``class_name``, ``probabilities``, ``prepared`` (the

@@ -44,6 +44,21 @@ from mnist_rnn.user_images import preparation_for, small_size, subject_of
 
 PAGE = Path(__file__).parents[1] / "web" / "index.html"
 ONNX_CHECK_IMAGES = 32  # generated images an --onnx file must answer as the checkpoint does
+# What serve reads from an --onnx file's metadata (mnist_rnn.export.file_metadata) when no --ckpt_path is given:
+# the page's description, classes and data set, and the size of the prepared images. Strings as ONNX holds
+# them; the others JSON, each of the type it must have.
+ONNX_METADATA = {
+    "dataset": str,
+    "class_names": list,
+    "image_size": int,
+    "num_classes": int,
+    "cell": str,
+    "sequence": str,
+    "bidirectional": bool,
+    "hidden_size": int,
+    "num_layers": int,
+    "temperature": float,
+}
 
 # The best of the variants measured with benchmarks/serve_load.py on the 2-core CPU (docs/serve.md, "Tuning").
 DEFAULTS = {"workers": 1, "threads": 1, "api_servers": 2, "max_batch_size": 8, "batch_timeout": 0.002}
@@ -60,6 +75,62 @@ def describe(hparams: dict[str, Any]) -> str:
     both = "bidirectional " if hparams["bidirectional"] else ""
     cell = str(hparams["cell"]).upper()
     return f"A {hparams['num_layers']}-layer {both}{cell} with {hparams['hidden_size']} units {reads}."
+
+
+def checkpoint_model(ckpt_path: str | Path) -> dict[str, Any]:
+    """What the server and the page need to know of the model, from the checkpoint: its hyperparameters, the
+    names of its classes, and its file's name."""
+    hparams = checkpoint_hparams(ckpt_path)
+    return {**hparams, "class_names": class_names_of(hparams), "checkpoint": Path(ckpt_path).name}
+
+
+def onnx_model(onnx_path: str | Path) -> dict[str, Any]:
+    """What :func:`checkpoint_model` gives, read from the metadata ``export`` wrote into an ONNX file (see
+    :func:`mnist_rnn.export.file_metadata`), for a user who deploys the file alone; ``checkpoint`` is the name of
+    the checkpoint it was exported from.
+
+    Raises:
+        UserError: not an ONNX model, or one without export's metadata (written by another tool, or stripped):
+            without the checkpoint nothing else says which data set, classes and preparation it takes.
+    """
+    import json
+
+    from google.protobuf.message import DecodeError
+
+    from mnist_rnn.export import read_metadata
+
+    try:
+        found = read_metadata(Path(onnx_path).read_bytes(), "onnx")
+    except (OSError, DecodeError) as error:
+        raise UserError(f"--onnx {onnx_path}: not an ONNX model ({first_line(error)})") from error
+    model: dict[str, Any] = {"checkpoint": found.get("checkpoint", "")}
+    unreadable = []
+    for key, kind in ONNX_METADATA.items():
+        value: Any = found.get(key)
+        if value is not None and kind is not str:
+            try:
+                value = json.loads(value)
+            except ValueError:
+                value = None
+        if kind is float and type(value) is int:
+            value = float(value)
+        if type(value) is not kind:  # bool is an int, but an int is no bool
+            unreadable.append(key)
+        model[key] = value
+    names = model["class_names"]
+    if "class_names" not in unreadable and (
+        len(names) != model["num_classes"] or not all(isinstance(name, str) for name in names)
+    ):
+        unreadable.append("class_names")
+    if model["sequence"] not in ("rows", "pixels", "permuted") and "sequence" not in unreadable:
+        unreadable.append("sequence")
+    if unreadable:
+        what = "no metadata" if not found else f"not export's metadata (no readable {', '.join(unreadable)})"
+        raise UserError(
+            f"--onnx {onnx_path}: {what}, and without a checkpoint serve needs export's to know the model's data "
+            f"set, classes and input; pass --ckpt_path, the checkpoint it was exported from, or export that again"
+        )
+    return model
 
 
 class DigitServer(litserve.LitServer):
@@ -129,7 +200,7 @@ class DigitServer(litserve.LitServer):
 
 
 def build_server(
-    ckpt_path: str | Path,
+    ckpt_path: str | Path | None,
     backend: str = "torch",
     onnx_path: str | Path | None = None,
     workers: int = DEFAULTS["workers"],
@@ -140,33 +211,37 @@ def build_server(
 ) -> DigitServer:
     """The LitServer for a checkpoint: :class:`DigitAPI` behind :class:`ImageUploads`, plus the page.
 
+    ``ckpt_path`` None: the ``onnx`` backend's ``onnx_path`` alone, the model described by its metadata
+    (:func:`onnx_model`).
     ``allow_origins``: the web pages (``http://localhost:3000``, or ``*``) whose scripts may call the API from
     a browser (CORS); none by default, as a browser then refuses other sites' scripts the answers."""
     from fastapi.responses import HTMLResponse
     from starlette.exceptions import HTTPException
     from starlette.middleware.cors import CORSMiddleware
 
-    hparams = checkpoint_hparams(ckpt_path)
-    class_names = class_names_of(hparams)
+    if ckpt_path is None and (backend != "onnx" or onnx_path is None):
+        raise ValueError("without ckpt_path, build_server serves the onnx backend's onnx_path")
+    model = checkpoint_model(ckpt_path) if ckpt_path is not None else onnx_model(onnx_path)
+    class_names = model["class_names"]
     api = DigitAPI(
         ckpt_path,
         class_names,
-        image_size=hparams["image_size"],
+        image_size=model["image_size"],
         backend=backend,
         onnx_path=onnx_path,
         threads=threads,
         max_batch_size=max_batch_size,
         batch_timeout=batch_timeout,
     )
-    dataset = hparams.get("dataset") or "mnist"
+    dataset = model.get("dataset") or "mnist"
     metadata = {
-        "checkpoint": Path(ckpt_path).name,
+        "checkpoint": model["checkpoint"],
         "backend": backend,
-        "description": describe(hparams),
+        "description": describe(model),
         "class_names": class_names,
         "max_upload_bytes": MAX_BYTES,  # the page refuses a larger file before sending it
         "small_size": small_size(dataset),  # under it, an answer is flagged small
-        **{key: hparams.get(key) for key in ("dataset", "cell", "sequence", "bidirectional", "hidden_size")},
+        **{key: model.get(key) for key in ("dataset", "cell", "sequence", "bidirectional", "hidden_size")},
     }
     uploads = {"api_path": API_PATH, "preparation": preparation_for(dataset), "subject": subject_of(dataset)}
     middlewares: list[tuple[Any, dict[str, Any]]] = [(ImageUploads, uploads)]
@@ -200,7 +275,10 @@ def build_server(
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = ToolParser(
-        "serve", "Serve a checkpoint over HTTP: POST /predict takes an image and answers JSON; / is a page to draw on."
+        "serve",
+        "Serve a checkpoint, or the ONNX file export wrote from one, over HTTP: POST /predict takes an image and "
+        "answers JSON; / is a page to draw on.",
+        ckpt_path_unless="--onnx, whose file says what serve needs",
     )
     parser.add_argument(
         "--host",
@@ -225,8 +303,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument(
         "--onnx",
-        help="the ONNX file that `export` wrote from --ckpt_path, run by onnxruntime (implies --backend onnx; "
-        "without it, --backend onnx exports the checkpoint to a temporary file at start)",
+        help="the ONNX file that `export` wrote, run by onnxruntime (implies --backend onnx): alone, its metadata "
+        "describes the model; beside --ckpt_path, it must answer as that checkpoint (without --onnx, --backend "
+        "onnx exports the checkpoint to a temporary file at start)",
     )
     parser.add_argument("--workers", type=int, default=DEFAULTS["workers"], help="inference worker processes")
     parser.add_argument("--threads", type=int, default=DEFAULTS["threads"], help="threads per worker for the model")
@@ -257,11 +336,18 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     # --onnx FILE names the model to run: it means --backend onnx, refused only beside a --backend torch typed.
     if args.onnx is not None and args.backend == "torch":
         parser.error("--onnx runs an ONNX file, --backend torch the checkpoint in PyTorch: give one of them")
+    if args.ckpt_path is None and args.onnx is None:
+        parser.error("pass --ckpt_path CKPT, a checkpoint, or --onnx FILE, an ONNX file written by export")
     args.backend = args.backend or ("onnx" if args.onnx is not None else "torch")
     if args.onnx is not None and not Path(args.onnx).is_file():
         raise UserError(f"--onnx {args.onnx}: no such file")
     # export's other file: onnxruntime's own words for it were "INVALID_PROTOBUF ... Protobuf parsing failed."
     if args.onnx is not None and exported_model(Path(args.onnx)) == "a torch.export program":
+        if args.ckpt_path is None:
+            raise UserError(
+                f"--onnx {args.onnx}: a torch.export program (.pt2), not an ONNX model: serve runs the .onnx of "
+                f"export --format onnx, or a checkpoint (--ckpt_path)"
+            )
         raise UserError(
             f"--onnx {args.onnx}: a torch.export program (.pt2), not an ONNX model: leave --onnx out to run "
             f"--ckpt_path in PyTorch, or give the .onnx of export --format onnx"
@@ -281,19 +367,39 @@ def check_port(host: str, port: int) -> None:
             ) from error
 
 
-def check_onnx_file(onnx_path: str | Path, ckpt_path: str | Path, network: RNNNetwork) -> None:
-    """Refuse an ``--onnx`` file that onnxruntime cannot run, or that answers otherwise than the checkpoint:
-    the page would show another model's answers under this checkpoint's description."""
+def run_onnx_file(onnx_path: str | Path, images: torch.Tensor, of: str = "") -> tuple[Any, Any]:
+    """The outputs of an ``--onnx`` file on ``images``, as the inference worker will run it; a file that
+    onnxruntime cannot run is one line here (``of``: what it should have been a model of, for the message),
+    not a worker that fails to start."""
     from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
 
     runtime_errors = (OSError, ort_errors.Fail, ort_errors.InvalidArgument, ort_errors.InvalidGraph,
                       ort_errors.InvalidProtobuf, ort_errors.NoSuchFile, ort_errors.NotImplemented,
                       ort_errors.RuntimeException)  # fmt: skip
-    images = generated_images(ONNX_CHECK_IMAGES, network.image_size)
     try:
-        outputs = OnnxBackend(onnx_path, threads=1)(images.numpy())
+        return OnnxBackend(onnx_path, threads=1)(images.numpy())
     except runtime_errors as error:
-        raise UserError(f"--onnx {onnx_path}: not an ONNX model of --ckpt_path ({first_line(error)})") from error
+        raise UserError(f"--onnx {onnx_path}: not an ONNX model{of} ({first_line(error)})") from error
+
+
+def check_onnx_alone(onnx_path: str | Path, model: dict[str, Any]) -> None:
+    """Refuse an ``--onnx`` file served without its checkpoint (described by :func:`onnx_model`) that onnxruntime
+    cannot run, or whose answers are not of the classes its metadata names."""
+    images = generated_images(ONNX_CHECK_IMAGES, model["image_size"])
+    probabilities = run_onnx_file(onnx_path, images)[0]
+    if probabilities.shape != (ONNX_CHECK_IMAGES, model["num_classes"]):
+        raise UserError(
+            f"--onnx {onnx_path}: answers probabilities of shape {tuple(probabilities.shape)} for "
+            f"{ONNX_CHECK_IMAGES} images, not of the {model['num_classes']} classes its metadata names; pass "
+            f"--ckpt_path, the checkpoint it was exported from"
+        )
+
+
+def check_onnx_file(onnx_path: str | Path, ckpt_path: str | Path, network: RNNNetwork) -> None:
+    """Refuse an ``--onnx`` file that onnxruntime cannot run, or that answers otherwise than the checkpoint:
+    the page would show another model's answers under this checkpoint's description."""
+    images = generated_images(ONNX_CHECK_IMAGES, network.image_size)
+    outputs = run_onnx_file(onnx_path, images, " of --ckpt_path")
     try:
         parity = compare(
             ProbabilityModel(network),
@@ -307,6 +413,17 @@ def check_onnx_file(onnx_path: str | Path, ckpt_path: str | Path, network: RNNNe
         raise UserError(
             f"--onnx {onnx_path}: answers otherwise than --ckpt_path {ckpt_path} ({parity}): exported from another "
             f"checkpoint? Export this one with: python -m mnist_rnn export --ckpt_path {ckpt_path} --format onnx"
+        )
+
+
+def note_if_exported_uncalibrated(onnx_path: str | Path, model: dict[str, Any]) -> None:
+    """For an ``--onnx`` file served alone, the note :func:`mnist_rnn.inference.note_if_uncalibrated` gives for a
+    checkpoint never calibrated: its metadata's temperature is 1 (a fitted one is practically never exactly 1)."""
+    if model["temperature"] == 1.0:
+        tell(
+            f"note: {onnx_path} was exported from a checkpoint that was not calibrated (temperature 1), so its "
+            f"probabilities are not how often it is right; `python -m mnist_rnn calibrate` the checkpoint, then "
+            f"export it again"
         )
 
 
@@ -334,21 +451,26 @@ def main(argv: list[str]) -> None:
             # Only the inference worker runs it, in a process of its own: missing, it ended serve in two
             # tracebacks there, after the export. Here its ModuleNotFoundError names the extra to install.
             import onnxruntime  # noqa: F401
-        check_checkpoint(args.ckpt_path)
-        check_port(args.host, args.port)
-        network = load_network(args.ckpt_path)  # refuses, in one line, a checkpoint of another model
         onnx_path = args.onnx
-        if args.backend == "onnx" and onnx_path is None:
-            onnx_path = folder / "model.onnx"
-            # torch's exporter takes a while (longest for 784-step pixel models), with nothing else said meanwhile
-            exported = Path(args.ckpt_path).with_suffix(".onnx")  # where export writes it by default
-            tell(
-                f"exporting the checkpoint to ONNX for --backend onnx (`python -m mnist_rnn export --ckpt_path "
-                f"{args.ckpt_path} --format onnx` once, then --onnx {exported}, starts at once)"
-            )
-            onnx_path.write_bytes(onnx_bytes(ProbabilityModel(network)))
-        elif onnx_path is not None:
-            check_onnx_file(onnx_path, args.ckpt_path, network)
+        if args.ckpt_path is None:  # the --onnx file alone: its metadata describes the model
+            model = onnx_model(onnx_path)
+            check_port(args.host, args.port)
+            check_onnx_alone(onnx_path, model)
+        else:
+            check_checkpoint(args.ckpt_path)
+            check_port(args.host, args.port)
+            network = load_network(args.ckpt_path)  # refuses, in one line, a checkpoint of another model
+            if args.backend == "onnx" and onnx_path is None:
+                onnx_path = folder / "model.onnx"
+                # torch's exporter takes a while (longest for 784-step pixel models), with nothing said meanwhile
+                exported = Path(args.ckpt_path).with_suffix(".onnx")  # where export writes it by default
+                tell(
+                    f"exporting the checkpoint to ONNX for --backend onnx (`python -m mnist_rnn export --ckpt_path "
+                    f"{args.ckpt_path} --format onnx` once, then --onnx {exported}, starts at once)"
+                )
+                onnx_path.write_bytes(onnx_bytes(ProbabilityModel(network)))
+            elif onnx_path is not None:
+                check_onnx_file(onnx_path, args.ckpt_path, network)
         server = build_server(
             args.ckpt_path,
             args.backend,
@@ -365,8 +487,12 @@ def main(argv: list[str]) -> None:
                 f"authentication: anyone who can reach this machine can use the server",
                 file=sys.stderr,
             )
-        note_if_uncalibrated(args.ckpt_path)
-        server.ready_line = f"mnist-rnn: serving {args.ckpt_path} at {' or '.join(urls(args.host, args.port))}"
+        if args.ckpt_path is None:
+            note_if_exported_uncalibrated(onnx_path, model)
+        else:
+            note_if_uncalibrated(args.ckpt_path)
+        served = args.ckpt_path if args.ckpt_path is not None else onnx_path
+        server.ready_line = f"mnist-rnn: serving {served} at {' or '.join(urls(args.host, args.port))}"
         print(
             "mnist-rnn: starting the server (its inference worker loads the model first)", file=sys.stderr, flush=True
         )

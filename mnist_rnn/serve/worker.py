@@ -88,7 +88,8 @@ class DigitAPI(litserve.LitAPI):
     """The model in LitServe's inference worker: prepared 28x28 images in, probabilities out.
 
     Args:
-        ckpt_path: The Lightning checkpoint (read again in the worker process).
+        ckpt_path: The Lightning checkpoint (read again in the worker process); None with the ``onnx`` backend
+            when the ONNX file is served alone.
         class_names: The names of the classes, index order.
         image_size: Rows of the images; ``per_row`` has one line per row.
         backend: ``torch`` (the network in PyTorch) or ``onnx`` (the exported model in onnxruntime).
@@ -100,7 +101,7 @@ class DigitAPI(litserve.LitAPI):
 
     def __init__(
         self,
-        ckpt_path: str | Path,
+        ckpt_path: str | Path | None,
         class_names: list[str],
         image_size: int,
         backend: str = "torch",
@@ -110,7 +111,7 @@ class DigitAPI(litserve.LitAPI):
         batch_timeout: float = 0.0,
     ) -> None:
         super().__init__(max_batch_size=max_batch_size, batch_timeout=batch_timeout, api_path=API_PATH)
-        self.ckpt_path = str(ckpt_path)
+        self.ckpt_path = None if ckpt_path is None else str(ckpt_path)
         self.class_names = list(class_names)
         self.image_size = image_size
         self.backend_name = backend
