@@ -209,9 +209,12 @@ def test_a_picture_piped_in_is_read_from_the_pipe_named(tmp_path, monkeypatch):
     try:
         images = UserImages.load(pipe, workers=0)
     finally:
-        if writer.is_alive():  # the pipe was never read: a reader of its own lets the writer end
+        # A writer still waiting once the reading is over was never read: a reader of its own lets it end. (Asked
+        # at once, "alive" was also a writer closing the pipe it had written, and that reader then waited for ever.)
+        writer.join(timeout=10)
+        if writer.is_alive():
             pipe.read_bytes()
-        writer.join()
+            writer.join()
     assert images.files == [pipe] and not images.failures
     assert torch.equal(images.images[0], to_mnist(decode_image(tmp_path / "four.png")))
     monkeypatch.chdir(tmp_path)
