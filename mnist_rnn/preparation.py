@@ -47,6 +47,11 @@ INK = 0.05  # of the digit's peak: the crop box holds the pixels above this, not
 # least 0.1, a digit drawn on the page or photographed 0.07, the sliver along a sheet's edge and a ruled
 # page's lines (joined by the margin line into one region) 0.01.
 HAIRLINE = 0.03
+# A fine pen's or a pencil's stroke in a phone's photo of a ruled page is under a working pixel wide, no wider
+# than the lines, and joins them into one such hairline region; but it is darker than they are. A piece of its
+# strong ink (above STRONG) is a stroke of the digit when it weighs at least this fraction of the region: the
+# bits of the lines that pass STRONG weigh next to nothing (see _strongest_clear_of_the_edge).
+STROKE_PIECE = 0.01
 LIGHT_INK = 0.35  # above this fraction of light pixels, the light part is paper (see _ink_is_dark)
 # A light region is paper when it is shaped like a sheet (see _looks_like_a_sheet): at least SHEET_SIZE of
 # the picture's shorter side wide in every direction, filling SHEET_SOLIDITY of its convex hull once the
@@ -845,9 +850,59 @@ def _cut_from_the_edge(mask: np.ndarray, ink: np.ndarray, peak: float) -> np.nda
     heaviest = np.zeros(count + 1)
     np.maximum.at(heaviest, region_of[kept], piece_weight[kept])
     split = edge & (weight > 0) & (heaviest >= weight / 2)
-    if not split.any():
+    kept_by_strength = _strongest_clear_of_the_edge(mask, labels, count, edge & (weight > 0) & ~split, ink, peak)
+    if not split.any() and kept_by_strength is None:
         return mask
-    return np.where(split[labels], clear[pieces], mask)
+    cut = np.where(split[labels], clear[pieces], mask)
+    return cut if kept_by_strength is None else np.where(kept_by_strength[0][labels], kept_by_strength[1], cut)
+
+
+def _strongest_clear_of_the_edge(
+    mask: np.ndarray, labels: np.ndarray, count: int, unsplit: np.ndarray, ink: np.ndarray, peak: float
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """For :func:`_cut_from_the_edge`: the hairline regions among ``unsplit`` (by label) whose ink is a fine pen's
+    digit crossed by a ruled page's lines, and what is left of them once the lines are gone; None if none.
+
+    A stroke under a working pixel wide (a ballpoint or a pencil in a phone's photo of a page) is no wider than
+    the page's lines, so the opening takes it away with them; but it is darker than they are, which the opening
+    does not look at. Such a region's strong ink (above STRONG of the peak, as its weight counts it) without the
+    lines is the digit's: where a piece of it clear of the edge holds at least half of the region's weight, and
+    one the picture's peak, the region is its pieces clear of the edge that weigh STROKE_PIECE of it or more, and
+    their soft edges (the region's pixels next to them). Only a region that is a hairline as a whole (see
+    HAIRLINE), which would be dropped, is looked at: a tightly cropped digit or a table's edge is left as it is."""
+    if not unsplit.any():
+        return None
+    pixels = np.bincount(labels.ravel(), minlength=count + 1)
+    outline = np.bincount(_outline_pixels(labels), minlength=count + 1)
+    long_sides = np.zeros(count + 1)
+    for k, where in enumerate(ndimage.find_objects(labels), start=1):
+        if where is not None and unsplit[k]:
+            long_sides[k] = _Box.of(where).long_side
+    hairline = unsplit & (2 * pixels < HAIRLINE * long_sides * outline)
+    if not hairline.any():
+        return None
+    strong = hairline[labels] & (ink > STRONG * peak)
+    pieces, found = ndimage.label(strong, EIGHT_NEIGHBOURS)
+    excess = (np.clip(ink - STRONG * peak, 0, None) ** 2).ravel()
+    weight = np.bincount(labels.ravel(), weights=excess, minlength=count + 1)
+    clear = ~_on_the_edge(pieces, found)
+    clear[0] = False
+    region_of = np.zeros(found + 1, dtype=np.int64)
+    region_of[pieces.ravel()] = labels.ravel()
+    piece_weight = np.bincount(pieces.ravel(), weights=excess, minlength=found + 1)
+    kept = np.flatnonzero(clear)
+    heaviest = np.zeros(count + 1)
+    np.maximum.at(heaviest, region_of[kept], piece_weight[kept])
+    # The darkest ink of the picture, as a fine pen's digit is beside the lines: not the bits of a line that a
+    # shadow's edge, or the light's fall-off, lifts just over STRONG of a fainter peak.
+    darkest = np.zeros(count + 1, dtype=bool)
+    piece_peak = ndimage.maximum(ink, pieces, kept) if kept.size else np.zeros(0)
+    darkest[region_of[kept[np.asarray(piece_peak) >= peak]]] = True
+    split = hairline & darkest & (heaviest >= weight / 2)
+    if not split.any():
+        return None
+    strokes = clear & (piece_weight >= STROKE_PIECE * weight[region_of])
+    return split, _widened(strokes[pieces] & split[labels], 1) & mask
 
 
 def _underlines(labels: np.ndarray, k: int, others: list[_Box], box: _Box) -> bool:

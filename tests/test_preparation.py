@@ -632,6 +632,38 @@ def test_a_digit_written_across_a_ruled_pages_lines_is_found(digit, shadow):
     assert not prepared.blank and close(prepared.pixels, mnist_style(digit)) < 0.05
 
 
+def fine_pen_on_lined_paper(digit: int, lined: bool) -> Image.Image:
+    """A digit a third of the height of a 1008x756 photo, written with a ballpoint 2 pixels wide, on lined paper
+    (blue lines 1 pixel wide every 24, a red margin line) or plain, softened a little as a phone's lens does: a
+    quarter of a working pixel wide, as the lines are."""
+    page = Image.new("RGB", (1008, 756), (240, 238, 232))
+    draw = ImageDraw.Draw(page)
+    if lined:
+        for y in range(30, 756, 24):
+            draw.line((0, y, 1008, y), fill=(160, 185, 220), width=1)
+        draw.line((110, 0, 110, 756), fill=(220, 130, 130), width=1)
+    ink = (30, 40, 130)
+    if digit == 0:
+        draw.ellipse((440, 250, 560, 506), outline=ink, width=2)
+    else:
+        strokes = {4: [(530, 506), (530, 250), (430, 420), (580, 420)], 7: [(440, 260), (570, 260), (480, 506)]}
+        draw.line(strokes[digit], fill=ink, width=2, joint="curve")
+    pixels = np.asarray(page.filter(ImageFilter.GaussianBlur(0.7)), dtype=np.float32)
+    noise = np.random.default_rng(0).normal(0, 3, pixels.shape[:2])[..., None]
+    return Image.fromarray(np.clip(pixels + noise, 0, 255).astype(np.uint8))
+
+
+@pytest.mark.parametrize("digit", [0, 4, 7])
+def test_a_fine_pens_digit_on_lined_paper_is_found_as_on_plain_paper(digit):
+    """Its strokes are as narrow as the lines on the working copy, so it made one region with them from edge to
+    edge, dropped as a hairline, and the opening that cuts lines off a marker's digit took the strokes too: "no
+    digit found", for a ballpoint's or a pencil's digits that were read right on plain paper. They are darker
+    than the lines, and that tells them apart."""
+    prepared = prepare(fine_pen_on_lined_paper(digit, lined=True))
+    assert not prepared.blank
+    assert close(prepared.pixels, prepare(fine_pen_on_lined_paper(digit, lined=False)).pixels) < 0.08
+
+
 def fine_pen_seven(width: int) -> Image.Image:
     """A 7 written with a pen ``width`` pixels wide on a 900x900 page (the 7 600 pixels tall), as a drawing app
     saves it: one flat grey for the paper. Strokes under 3% of the digit's longer side (18 pixels here) are
