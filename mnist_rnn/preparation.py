@@ -836,24 +836,14 @@ def _cut_from_the_edge(mask: np.ndarray, ink: np.ndarray, peak: float) -> np.nda
     touching = edge[labels]
     if not touching.any():
         return mask
-    opened = ndimage.binary_opening(touching, EIGHT_NEIGHBOURS)
-    pieces, found = ndimage.label(opened, EIGHT_NEIGHBOURS)
-    excess = (np.clip(ink - STRONG * peak, 0, None) ** 2).ravel()
-    weight = np.bincount(labels.ravel(), weights=excess, minlength=count + 1)
-    clear = ~_on_the_edge(pieces, found)
-    clear[0] = False
-    # Each piece lies within one region (an opening only takes pixels away): the region of its pixels.
-    region_of = np.zeros(found + 1, dtype=np.int64)
-    region_of[pieces.ravel()] = labels.ravel()
-    piece_weight = np.bincount(pieces.ravel(), weights=excess, minlength=found + 1)
-    kept = np.flatnonzero(clear)
-    heaviest = np.zeros(count + 1)
-    np.maximum.at(heaviest, region_of[kept], piece_weight[kept])
-    split = edge & (weight > 0) & (heaviest >= weight / 2)
-    kept_by_strength = _strongest_clear_of_the_edge(mask, labels, count, edge & (weight > 0) & ~split, ink, peak)
+    # an opening only takes pixels away: each piece lies within one region
+    opened = _pieces_of(labels, count, ndimage.binary_opening(touching, EIGHT_NEIGHBOURS), ink, peak)
+    inked = edge & (opened.region_weight > 0)
+    split = inked & (opened.heaviest >= opened.region_weight / 2)
+    kept_by_strength = _strongest_clear_of_the_edge(mask, labels, count, inked & ~split, ink, peak)
     if not split.any() and kept_by_strength is None:
         return mask
-    cut = np.where(split[labels], clear[pieces], mask)
+    cut = np.where(split[labels], opened.clear[opened.labels], mask)
     return cut if kept_by_strength is None else np.where(kept_by_strength[0][labels], kept_by_strength[1], cut)
 
 
@@ -881,28 +871,46 @@ def _strongest_clear_of_the_edge(
     hairline = unsplit & (2 * pixels < HAIRLINE * long_sides * outline)
     if not hairline.any():
         return None
-    strong = hairline[labels] & (ink > STRONG * peak)
-    pieces, found = ndimage.label(strong, EIGHT_NEIGHBOURS)
-    excess = (np.clip(ink - STRONG * peak, 0, None) ** 2).ravel()
-    weight = np.bincount(labels.ravel(), weights=excess, minlength=count + 1)
-    clear = ~_on_the_edge(pieces, found)
-    clear[0] = False
-    region_of = np.zeros(found + 1, dtype=np.int64)
-    region_of[pieces.ravel()] = labels.ravel()
-    piece_weight = np.bincount(pieces.ravel(), weights=excess, minlength=found + 1)
-    kept = np.flatnonzero(clear)
-    heaviest = np.zeros(count + 1)
-    np.maximum.at(heaviest, region_of[kept], piece_weight[kept])
+    strong = _pieces_of(labels, count, hairline[labels] & (ink > STRONG * peak), ink, peak)
+    kept = np.flatnonzero(strong.clear)
     # The darkest ink of the picture, as a fine pen's digit is beside the lines: not the bits of a line that a
     # shadow's edge, or the light's fall-off, lifts just over STRONG of a fainter peak.
     darkest = np.zeros(count + 1, dtype=bool)
-    piece_peak = ndimage.maximum(ink, pieces, kept) if kept.size else np.zeros(0)
-    darkest[region_of[kept[np.asarray(piece_peak) >= peak]]] = True
-    split = hairline & darkest & (heaviest >= weight / 2)
+    piece_peak = ndimage.maximum(ink, strong.labels, kept) if kept.size else np.zeros(0)
+    darkest[strong.region_of[kept[np.asarray(piece_peak) >= peak]]] = True
+    split = hairline & darkest & (strong.heaviest >= strong.region_weight / 2)
     if not split.any():
         return None
-    strokes = clear & (piece_weight >= STROKE_PIECE * weight[region_of])
-    return split, _widened(strokes[pieces] & split[labels], 1) & mask
+    strokes = strong.clear & (strong.weight >= STROKE_PIECE * strong.region_weight[strong.region_of])
+    return split, _widened(strokes[strong.labels] & split[labels], 1) & mask
+
+
+class _Pieces(NamedTuple):
+    """Pieces of a mask's regions (each piece within one region), weighed as :func:`_digit_regions` weighs ink."""
+
+    labels: np.ndarray  # the pieces' labels, 1 to their count (0: none)
+    clear: np.ndarray  # per piece: clear of the picture's edge (False for label 0)
+    region_of: np.ndarray  # per piece: the label of the region it lies in
+    weight: np.ndarray  # per piece: its ink's weight
+    region_weight: np.ndarray  # per region: its whole ink's weight
+    heaviest: np.ndarray  # per region: the weight of its heaviest piece clear of the edge (0: none)
+
+
+def _pieces_of(regions: np.ndarray, count: int, within: np.ndarray, ink: np.ndarray, peak: float) -> _Pieces:
+    """The pieces of ``within`` (pixels of the labelled ``regions``, 1 to ``count``), weighed: what
+    :func:`_cut_from_the_edge` and :func:`_strongest_clear_of_the_edge` keep of a region joined to the edge."""
+    pieces, found = ndimage.label(within, EIGHT_NEIGHBOURS)
+    excess = (np.clip(ink - STRONG * peak, 0, None) ** 2).ravel()
+    clear = ~_on_the_edge(pieces, found)
+    clear[0] = False
+    region_of = np.zeros(found + 1, dtype=np.int64)
+    region_of[pieces.ravel()] = regions.ravel()
+    weight = np.bincount(pieces.ravel(), weights=excess, minlength=found + 1)
+    kept = np.flatnonzero(clear)
+    heaviest = np.zeros(count + 1)
+    np.maximum.at(heaviest, region_of[kept], weight[kept])
+    region_weight = np.bincount(regions.ravel(), weights=excess, minlength=count + 1)
+    return _Pieces(pieces, clear, region_of, weight, region_weight, heaviest)
 
 
 def _underlines(labels: np.ndarray, k: int, others: list[_Box], box: _Box) -> bool:
