@@ -339,6 +339,11 @@ def main(argv: list[str]) -> None:
     check_checkpoint(args.ckpt_path)  # first: a mistyped checkpoint is the mistake to hear of, not a missing --format
     if args.format is None:  # `--output model.onnx` says it already
         suffix = Path(args.output).suffix.lower().lstrip(".") if args.output else ""
+        if suffix not in FORMATS and args.output and Path(args.output).is_dir():  # not a missing --format's fault
+            example = Path(args.output) / "model"
+            raise UserError(
+                f"--output {args.output}: a folder; name a file in it, e.g. {example}.onnx or {example}.pt2"
+            )
         if suffix not in FORMATS:
             raise UserError(
                 "pass --format onnx or --format pt2 (or an --output ending in .onnx or .pt2, which chooses it)"

@@ -294,6 +294,7 @@ def test_an_export_that_disagrees_with_pytorch_fails_and_writes_nothing(checkpoi
         (["--ckpt_path", "CKPT", "--format", "pt2", "--output", "no/such/folder/x.pt2"], "does not exist"),
         (["--ckpt_path", "CKPT", "--format", "pt2", "--output", "CKPT/x.pt2"], "ckpt is a file, not a folder"),
         (["--ckpt_path", "CKPT", "--format", "pt2", "--output", "."], "--output .: a folder; name a file in it"),
+        (["--ckpt_path", "CKPT", "--output", "."], "--output .: a folder; name a file in it, e.g. model.onnx or"),
         (["--ckpt_path", "CKPT", "--format", "pt2", "--output", "x.onnx"], "a pt2 file must end in .pt2"),
         (["--ckpt_path", "CKPT", "--format", "onnx", "--output", "x.pt2"], "an onnx file must end in .onnx"),
         (["--ckpt_path", "CKPT"], "pass --format onnx or --format pt2 (or an --output ending in .onnx or .pt2"),
