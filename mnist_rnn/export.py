@@ -264,11 +264,17 @@ def export_checkpoint(
     return output, parity
 
 
+def a_folder(output: Path, formats: tuple[str, ...]) -> str:
+    """The line for an ``--output`` that is a folder, with a file in it for each of ``formats`` as examples."""
+    examples = " or ".join(str(output / f"model.{format}") for format in formats)
+    return f"--output {output}: a folder; name a file in it, e.g. {examples}"
+
+
 def check_output(output: Path, format: str, overwrite: bool, named: bool = True) -> None:
     """Refuse, before the work, an ``--output`` that cannot be or should not be written (``named``: by the user;
     else it is the checkpoint's name with the format's suffix)."""
     if output.is_dir():
-        raise UserError(f"--output {output}: a folder; name a file in it, e.g. {output / f'model.{format}'}")
+        raise UserError(a_folder(output, (format,)))
     if not output.parent.is_dir():
         above = next((folder for folder in output.parents if folder.exists()), None)
         if above is not None and not above.is_dir():  # not "does not exist": it does, as a file
@@ -340,10 +346,7 @@ def main(argv: list[str]) -> None:
     if args.format is None:  # `--output model.onnx` says it already
         suffix = Path(args.output).suffix.lower().lstrip(".") if args.output else ""
         if suffix not in FORMATS and args.output and Path(args.output).is_dir():  # not a missing --format's fault
-            example = Path(args.output) / "model"
-            raise UserError(
-                f"--output {args.output}: a folder; name a file in it, e.g. {example}.onnx or {example}.pt2"
-            )
+            raise UserError(a_folder(Path(args.output), FORMATS))
         if suffix not in FORMATS:
             raise UserError(
                 "pass --format onnx or --format pt2 (or an --output ending in .onnx or .pt2, which chooses it)"
