@@ -1229,3 +1229,52 @@ def test_a_picture_dropped_on_the_page_or_pasted_is_sent_as_an_upload_and_the_pa
             assert answer["error"] == "" and answer["lit_pixels"] > 20, (kind, answer)
             assert driver.execute_script("return window.posts") == sent
             WebDriverWait(driver, 10).until(lambda d: state(d)["pad_lit"] > 0)  # the picture, shown on the pad
+
+
+@pytest.mark.slow
+def test_of_several_pictures_dropped_or_pasted_the_page_says_which_one_it_read(browser, server):
+    """Several files dropped (selected together in a file manager) or pasted at once: the first was sent without a
+    word, and the others seemed read too, or lost. The page says which one it read, in the hint under the pad; on a
+    phone on its side, where the hint over a picture is hidden, over the foot of the picture."""
+    picture = io.BytesIO()
+    render_digit(3, canvas=(200, 200), size=160, at=(40, 10), ink=0, paper=255).save(picture, "PNG")
+    give = """
+        const [encoded, kind, names] = arguments;
+        const bytes = Uint8Array.from(atob(encoded), (c) => c.charCodeAt(0));
+        const transfer = new DataTransfer();
+        for (const name of names) {
+          transfer.items.add(new File([bytes], name, { type: name.endsWith(".txt") ? "text/plain" : "image/png" }));
+        }
+        const options = { bubbles: true, cancelable: true };
+        document.getElementById("answer-card").dispatchEvent(kind === "paste"
+            ? new ClipboardEvent("paste", { ...options, clipboardData: transfer })
+            : new DragEvent("drop", { ...options, dataTransfer: transfer }));
+    """
+    hint = "const h = document.getElementById('hint'); return [h.textContent, getComputedStyle(h).visibility];"
+    for width, height in ((1280, 1000), (844, 390)):
+        with new_tab(browser, width, height) as driver:
+            driver.get(server + "/")
+            WebDriverWait(driver, 10).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-info"))
+            count_requests(driver)
+            for sent, (kind, names, said) in enumerate(
+                [
+                    (
+                        "drop",
+                        ["three.png", "seven.png", "four.png"],
+                        "3 pictures dropped: reading the first, three.png.",
+                    ),
+                    ("paste", ["three.png", "notes.txt"], "2 files pasted: reading the first, three.png."),
+                ],
+                start=1,
+            ):
+                driver.find_element(By.ID, "clear").click()
+                driver.execute_script(give, base64.b64encode(picture.getvalue()).decode(), kind, names)
+                answer = wait_for_answer(driver)
+                assert answer["error"] == "" and driver.execute_script("return window.posts") == sent, answer
+                WebDriverWait(driver, 10).until(lambda d: state(d)["pad_lit"] > 0)  # the picture, shown on the pad
+                assert driver.execute_script(hint) == [said, "visible"], (width, kind)
+            # One file: the hint as it was.
+            driver.find_element(By.ID, "clear").click()
+            driver.execute_script(give, base64.b64encode(picture.getvalue()).decode(), "drop", ["one.png"])
+            wait_for_answer(driver)
+            assert "reading the first" not in driver.execute_script(hint)[0]

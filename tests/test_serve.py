@@ -40,6 +40,7 @@ from PIL import Image
 from selenium.webdriver.support.ui import WebDriverWait
 
 from mnist_rnn.cli import main
+from mnist_rnn.errors import UserError
 from mnist_rnn.preparation import prepare
 from mnist_rnn.serve import app, http
 from mnist_rnn.serve.http import RequestError, upload_bytes
@@ -336,6 +337,9 @@ def test_base64_as_clients_send_it_unencoded_in_a_form_field_or_after_a_line_bre
         text_fields(("note", "my four"), ("file", base64.encodebytes(data).decode())),  # 76 columns, as `base64` prints
         text_fields(("digit", url)),
         (json.dumps({"image": "\n  " + url}).encode(), "application/json"),
+        # another field's name than "image" in a URL-encoded form: "not a readable image" before
+        (f"file={encoded}".encode(), "application/x-www-form-urlencoded"),
+        (f"note=my+four&data={urllib.parse.quote(url)}".encode(), "application/x-www-form-urlencoded"),
     ]
     for body, content_type in bodies:
         assert asyncio.run(upload_bytes(upload_scope(content_type), body)) == data, body[:60]
@@ -346,6 +350,72 @@ def test_base64_as_clients_send_it_unencoded_in_a_form_field_or_after_a_line_bre
     ):
         with pytest.raises(RequestError, match=reason):
             asyncio.run(upload_bytes(upload_scope(body[1]), body[0]))
+
+
+def test_a_file_percent_encoded_in_a_form_field_is_read_as_the_file():
+    """curl --data-urlencode image@digit.png sends the file's own bytes percent-encoded, as the form field 'image'
+    (``@digit.png``: the whole body, no name), as do requests' data={"image": png_bytes} and JavaScript's
+    URLSearchParams: "the form field 'image' is not base64", or no image. A text file so sent stays no image."""
+    picture = render_digit(4, canvas=(60, 60), size=40, ink=0, paper=255)
+    form = "application/x-www-form-urlencoded"
+    for kind in ("PNG", "JPEG", "GIF", "WEBP", "BMP"):
+        data = encode(picture, kind)
+        curl = urllib.parse.quote_from_bytes(data, safe="-._~")  # what curl leaves as it is
+        bodies = [
+            (f"image={curl}", form),
+            (curl, form),  # curl --data-urlencode @digit.png
+            (f"note=my+four&file={urllib.parse.quote_from_bytes(data)}", form),  # Python's quote leaves / too
+            (urllib.parse.urlencode({"image": data}), form),  # requests' data=: quote_plus, a space as +
+            (f"image={curl}", "image/png"),  # the docs' -H "Content-Type: image/png" with --data-urlencode
+        ]
+        for body, content_type in bodies:
+            assert asyncio.run(upload_bytes(upload_scope(content_type), body.encode())) == data, (kind, body[:30])
+    # The file itself under a form's type (curl --data-binary @digit.png, whose default type it is) stays the file.
+    assert asyncio.run(upload_bytes(upload_scope(form), data)) == data
+    notes = urllib.parse.quote_from_bytes(b"my notes\n\x89 not a picture").encode()
+    assert asyncio.run(upload_bytes(upload_scope(form), notes)) == notes  # refused as no image, as before
+    with pytest.raises(RequestError, match="the form field 'image' is not base64"):
+        asyncio.run(upload_bytes(upload_scope(form), b"image=" + notes))
+
+
+def test_a_form_sent_under_another_content_type_is_read_as_the_form():
+    """curl -F file=@digit.png -H "Content-Type: image/png" (the docs' header for --data-binary) sends the form under
+    that type, its boundary after it, each part an "attachment"; other clients set the type without the boundary.
+    It was "not a readable image", or as JSON "not valid JSON ('utf-8' codec can't decode byte 0x89 ...)". And a
+    file sent as it is under a form's type was told to leave the header to curl -F."""
+    data = encode(render_digit(4, canvas=(60, 60), size=40, ink=0, paper=255), "PNG")
+    body, _ = multipart("file", data)
+    curl = body.replace(b"form-data;", b"attachment;")
+    for sent, content_type in (
+        (curl, "image/png; boundary=mnistrnnboundary"),
+        (curl, "application/octet-stream; boundary=mnistrnnboundary"),
+        (body, "application/json"),
+        (body, ""),
+        # and the file itself under a form's type (Invoke-RestMethod -InFile digit.png -ContentType multipart/form-data)
+        (data, "multipart/form-data"),
+        (data, "multipart/form-data; boundary=abc"),
+    ):
+        assert asyncio.run(upload_bytes(upload_scope(content_type), sent)) == data, content_type
+
+
+def test_a_json_string_is_read_as_the_picture_or_told_the_shape_json_takes():
+    """JSON.stringify(canvas.toDataURL()) and requests' json=b64 send the picture as the whole JSON document, a
+    string: it was told the generic hint, as if the picture were missing."""
+    data = encode(render_digit(4, canvas=(60, 60), size=40, ink=0, paper=255), "PNG")
+    encoded = base64.b64encode(data).decode()
+    for document in (encoded, "data:image/png;base64," + encoded):
+        for content_type in ("application/json", "text/plain;charset=UTF-8"):  # fetch's type for a string body
+            assert asyncio.run(upload_bytes(upload_scope(content_type), json.dumps(document).encode())) == data
+    for document in ("hello", base64.b64encode(b"my notes").decode(), "data:image/png;base64,@@"):
+        with pytest.raises(RequestError) as refused:
+            asyncio.run(upload_bytes(upload_scope("application/json"), json.dumps(document).encode()))
+        assert (refused.value.status, refused.value.message) == (
+            400,
+            "the body is a JSON string, not the picture's base64 or data: URL, nor an object: a JSON body needs "
+            'the image file in base64 as its "image" field: {"image": "iVBORw0KGgo..."}',
+        )
+    # Text that begins with a quote, not JSON, stays the body it is (refused as no image, as before).
+    assert asyncio.run(upload_bytes(upload_scope("text/plain"), b'"my notes", "more"')) == b'"my notes", "more"'
 
 
 @pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16"])
@@ -651,18 +721,46 @@ def asgi_call(asgi, method: str, headers: dict[str, str], body: bytes = b"") -> 
     return sent[0]["status"], {k.decode(): v.decode() for k, v in sent[0]["headers"]}
 
 
-def test_allow_origin_lets_another_sites_page_call_the_api(checkpoint):
+def test_allow_origin_lets_another_sites_page_call_the_api(checkpoint, capsys):
     """A front-end on another origin (a dev server on :3000) could not call /predict: the browser's preflight
-    got a 405 and no Access-Control-Allow-Origin. --allow_origin ORIGIN allows it; without it, nothing is."""
+    got a 405 and no Access-Control-Allow-Origin. --allow_origin ORIGIN allows it; without it, nothing is, and
+    serve's log says what to start it with (the browser tells the page's script nothing): it said nothing, and the
+    preflight's answer was a bare 405."""
     asking = {"origin": "http://localhost:3000", "access-control-request-method": "POST"}
+    warning = (
+        "mnist-rnn: warning: a page of http://localhost:3000 calls /predict from a browser, which keeps the answers "
+        "from its script: start serve with --allow_origin http://localhost:3000 to let it (CORS)\n"
+    )
     for origins, allowed in ((["http://localhost:3000"], "http://localhost:3000"), (None, None)):
         asgi = app.build_server(checkpoint, allow_origins=origins).app
         status, headers = asgi_call(asgi, "OPTIONS", asking)
-        assert (status, headers.get("access-control-allow-origin")) == ((200, allowed) if origins else (405, None))
+        assert (status, headers.get("access-control-allow-origin")) == ((200, allowed) if origins else (403, None))
         # The uploads' own answers (here an empty body: 400) carry the header too, so the page can read them.
-        status, headers = asgi_call(asgi, "POST", {"origin": "http://localhost:3000", "content-type": "image/png"})
+        sent = {"origin": "http://localhost:3000", "content-type": "image/png", "sec-fetch-site": "same-site"}
+        status, headers = asgi_call(asgi, "POST", sent)
         assert (status, headers.get("access-control-allow-origin")) == (400, allowed)
+        assert capsys.readouterr().err == ("" if origins else warning)  # once per origin
+    # The server's own page (same-origin), and an Origin unlike the Host behind a reverse proxy: nothing said.
+    for site in ("same-origin", "none"):
+        asgi_call(asgi, "POST", {"origin": "https://digits.example.org", "sec-fetch-site": site})
+    assert capsys.readouterr().err == ""
+    status, headers = asgi_call(asgi, "OPTIONS", {**asking, "origin": "http://localhost:5173"})
+    assert (status, capsys.readouterr().err) == (403, warning.replace("3000", "5173"))
     assert app.parse_args(["--ckpt_path", str(checkpoint), "--allow_origin", "*"]).allow_origin == ["*"]
+    # As copied from the address bar: the Origin a browser sends has no "/" after it, and is in lower case. They
+    # matched no page, and the browser blocked every call; so did an origin without its scheme, or with a path.
+    typed = ["--allow_origin", "http://localhost:3000/", "--allow_origin", "https://Digits.Example.org"]
+    assert app.parse_args(["--ckpt_path", str(checkpoint), *typed]).allow_origin == [
+        "http://localhost:3000",
+        "https://digits.example.org",
+    ]
+    for origin in ("localhost:3000", "http://localhost:3000/app"):
+        with pytest.raises(UserError) as refused:
+            app.parse_args(["--ckpt_path", str(checkpoint), "--allow_origin", origin])
+        assert str(refused.value).startswith(
+            f"--allow_origin {origin}: not an origin, which is scheme://host[:port] as the browser's address bar "
+            "shows it, without a path (http://localhost:3000), or *"
+        )
 
 
 def test_a_multipart_file_holding_the_boundary_without_a_crlf_before_it_is_kept_whole():
@@ -754,6 +852,16 @@ def bad_requests() -> list[tuple[str, dict, int, str]]:
         ("over 20 MB", {"data": b"\x89PNG" + bytes(21 * 2**20), "content_type": "image/png"}, 413, "20 MB"),
         # a file over the limit for a body: told of base64's allowance in JSON too ("a JSON body may reach 28 MB")
         ("over 28 MB", {"data": bytes(30 * 2**20), "content_type": "image/png"}, 413, "20 MB: the limit is 20 MB"),
+        # curl --data-urlencode image@photo.jpg of a 10 MB photo: percent-encoded, about 28 MB; "more than 20 MB" it
+        # was not
+        (
+            "over 28 MB as a form",
+            {"data": b"image=" + b"%00" * (10 * 2**20), "content_type": "application/x-www-form-urlencoded"},
+            413,
+            "upload of more than 28 MB: the limit is 20 MB for a picture (percent-encoded in a form, as curl "
+            "--data-urlencode sends it, a picture takes up to 3 times its size: send the file as it is, curl "
+            "--data-binary @picture.png)",
+        ),
         # minified, on one line: it was told to stop sending it with curl -d
         (
             "a one-line SVG",
@@ -792,6 +900,20 @@ def bad_requests() -> list[tuple[str, dict, int, str]]:
             400,
             "multipart upload without a file (send the image as a file in the field 'file')",
         ),
+        # fetch with an empty FormData, a form with nothing in it: it was told it was "cut short"
+        *(
+            (
+                what,
+                {"data": data, "content_type": form_type},
+                400,
+                "the form is empty, no file in it: send the picture as its field 'file' (curl -F file=@picture.png "
+                "URL)",
+            )
+            for what, data in (
+                ("multipart, empty", b""),
+                ("multipart, its closing boundary alone", b"--mnistrnnboundary--\r\n"),
+            )
+        ),
         (  # it said "without a field named 'file'", which the form had
             "multipart cut short",
             {"data": multipart("file", png)[0][:-40], "content_type": form_type},
@@ -827,8 +949,41 @@ def bad_requests() -> list[tuple[str, dict, int, str]]:
             "multipart/form-data "
             "names no boundary; leave that header to the client (curl -F, requests' files=), which adds the boundary",
         ),
-        ("JSON without 'image'", {"data": b'{"file": "iVBO"}', "content_type": "application/json"}, 400, '"image"'),
+        (  # it said what JSON takes, not what this one held
+            "JSON without 'image'",
+            {"data": b'{"file": "iVBO", "name": "7.png"}', "content_type": "application/json"},
+            400,
+            'a JSON body needs the image file in base64 as its "image" field: {"image": "iVBORw0KGgo..."} (this '
+            'one\'s fields: "file", "name")',
+        ),
+        (
+            "JSON, pixels as lists",
+            {"data": json.dumps({"image": [[0] * 28] * 28}).encode(), "content_type": "application/json"},
+            400,
+            'the "image" field is a list (of pixels?), not a picture file: send the file, which the server prepares '
+            "as predict does; a JSON body needs",
+        ),
         ("JSON, not base64", {"data": b'{"image": "a$b"}', "content_type": "application/json"}, 400, "not base64"),
+        # a file's path or address where its base64 belongs: "not base64 (Only base64 data is allowed)"
+        *(
+            (
+                what,
+                {"data": data, "content_type": kind},
+                400,
+                f"{field} is not base64 but names a file or an address, which this server does not open or fetch: "
+                "put the file's base64 in it",
+            )
+            for what, data, kind, field in [
+                ("JSON, a path", rb'{"image": "C:\\Users\\me\\my digit.PNG"}', "application/json", "the 'image' field"),
+                ("JSON, a URL", b'{"image": "https://example.com/7"}', "application/json", "the 'image' field"),
+                (
+                    "a form, a path",
+                    b"image=digits%2Fseven.jpg",
+                    "application/x-www-form-urlencoded",
+                    "the form field 'image'",
+                ),
+            ]
+        ),
         ("not JSON", {"data": b"image=iVBO", "content_type": "application/json"}, 400, "not valid JSON (Expecting"),
         # It said where UTF-8 broke ("can't decode byte 0x89 in position 0"), not that the file was an image.
         (
@@ -872,6 +1027,30 @@ def bad_requests() -> list[tuple[str, dict, int, str]]:
             415,
             "as curl -d leaves a file (it drops them); send the file with curl --data-binary @picture.png",
         ),  # fmt: skip
+        # A file read as text, then sent as that text: it was "not a PNG, JPEG, ...", as if it were none.
+        *(
+            (
+                what,
+                {"data": data, "content_type": kind},
+                415,
+                "not a readable image; the file was read as text before it was sent, which changes its bytes over "
+                "127: send its bytes as they are (curl --data-binary @picture.png; PowerShell: Invoke-RestMethod "
+                '-InFile picture.png; Python: open(path, "rb"); JavaScript: the File or Blob itself)',
+            )
+            for what, data, kind in [
+                (  # PowerShell's -Body (Get-Content digit.png -Raw), whose POST's type is a form's
+                    "a PNG read as text",
+                    png.decode("utf-8", errors="replace").encode(),
+                    "application/x-www-form-urlencoded",
+                ),
+                ("a JPEG read as text", jpeg.decode("utf-8", errors="replace").encode(), "image/jpeg"),
+                (  # FileReader.readAsBinaryString, sent by fetch as a string
+                    "a JPEG as a binary string",
+                    jpeg.decode("latin-1").encode(),
+                    "text/plain;charset=UTF-8",
+                ),
+            ]
+        ),
         # curl --data-binary @notes.png without -H: the same type, the file as it is (line breaks kept).
         (
             "a text file sent as it is, as a form's type",
@@ -925,7 +1104,20 @@ def bad_requests() -> list[tuple[str, dict, int, str]]:
             413,
             "upload of more than 20 MB: the limit is 20 MB",
         ),
-        ("wrong method", {"method": "GET"}, 405, "GET is not allowed on /predict"),
+        # the address typed in a browser's bar
+        (
+            "wrong method",
+            {"method": "GET"},
+            405,
+            "GET is not allowed on /predict (allowed: POST): POST a picture to it (curl -F file=@picture.png http://",
+        ),
+        (  # curl -T picture.png
+            "PUT",
+            {"method": "PUT", "data": png},
+            405,
+            "PUT is not allowed on /predict (allowed: POST): send the picture with POST (curl --data-binary "
+            "@picture.png, not curl -T)",
+        ),
         ("wrong path", {"path": "/classify", "data": png}, 404, "no such path: /classify"),
         # FastAPI's generated page described /predict as taking no body: docs/serve.md is the API's description.
         ("FastAPI's /docs", {"path": "/docs", "method": "GET"}, 404, "no such path: /docs"),

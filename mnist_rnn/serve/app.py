@@ -11,6 +11,7 @@ import contextlib
 import logging
 import multiprocessing
 import os
+import re
 import shutil
 import signal
 import socket
@@ -59,6 +60,8 @@ ONNX_METADATA = {
     "num_layers": int,
     "temperature": float,
 }
+
+ORIGIN = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/?#\s]+")  # a web page's origin: scheme://host[:port]
 
 # The best of the variants measured with benchmarks/serve_load.py on the 2-core CPU (docs/serve.md, "Tuning").
 DEFAULTS = {"workers": 1, "threads": 1, "api_servers": 2, "max_batch_size": 8, "batch_timeout": 0.002}
@@ -243,7 +246,12 @@ def build_server(
         "small_size": small_size(dataset),  # under it, an answer is flagged small
         **{key: model.get(key) for key in ("dataset", "cell", "sequence", "bidirectional", "hidden_size")},
     }
-    uploads = {"api_path": API_PATH, "preparation": preparation_for(dataset), "subject": subject_of(dataset)}
+    uploads = {
+        "api_path": API_PATH,
+        "preparation": preparation_for(dataset),
+        "subject": subject_of(dataset),
+        "allow_origins": allow_origins,
+    }
     middlewares: list[tuple[Any, dict[str, Any]]] = [(ImageUploads, uploads)]
     if allow_origins:  # Starlette runs the last one added first: CORS answers a preflight, and marks errors too
         cors = {"allow_origins": allow_origins, "allow_methods": ["GET", "POST"], "allow_headers": ["*"]}
@@ -333,6 +341,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
             parser.error(f"--{name} must be at least 1")
     if args.batch_timeout < 0:
         parser.error("--batch_timeout must not be negative")
+    # A browser's Origin header is scheme://host[:port] in lower case, nothing after it: an --allow_origin copied
+    # from the address bar (http://localhost:3000/) or typed without its scheme matched no page, and the browser
+    # blocked every call, as if the option were not there.
+    for at, origin in enumerate(args.allow_origin):
+        if origin not in ("*", "null") and not ORIGIN.fullmatch(origin.rstrip("/")):
+            parser.error(
+                f"--allow_origin {origin}: not an origin, which is scheme://host[:port] as the browser's address bar "
+                f"shows it, without a path (http://localhost:3000), or *"
+            )
+        args.allow_origin[at] = origin.rstrip("/").lower()
     # --onnx FILE names the model to run: it means --backend onnx, refused only beside a --backend torch typed.
     if args.onnx is not None and args.backend == "torch":
         parser.error("--onnx runs an ONNX file, --backend torch the checkpoint in PyTorch: give one of them")

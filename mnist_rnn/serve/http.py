@@ -14,10 +14,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import codecs
+import contextlib
 import io
 import json
 import logging
 import re
+import sys
 import urllib.parse
 import warnings
 import zlib
@@ -175,6 +177,15 @@ async def read_body(scope: Scope, receive: Receive) -> bytes:
 
 def _body_too_large(scope: Scope) -> RequestError:
     """The 413 of a body over :data:`MAX_BODY` (as sent, or decompressed)."""
+    if _content_type(scope).startswith("application/x-www-form-urlencoded"):
+        # curl --data-urlencode image@photo.jpg: a picture of 10 MB percent-encoded is about 28 MB (up to 3 bytes a
+        # byte), and "more than 20 MB" was not true of the picture.
+        return RequestError(
+            413,
+            f"upload of more than {MAX_BODY // 2**20} MB: {TOO_LARGE} for a picture (percent-encoded in a form, "
+            f"as curl --data-urlencode sends it, a picture takes up to 3 times its size: send the file as it is, "
+            f"curl --data-binary @picture.png)",
+        )
     if not _content_type(scope).startswith("application/json"):  # a file as it is: base64's allowance is not its
         return RequestError(413, f"upload of more than {MAX_BYTES // 2**20} MB: {TOO_LARGE}")
     return RequestError(
@@ -264,6 +275,25 @@ def lost_its_line_breaks(body: bytes) -> bool:
     return body.startswith(PNG_WITHOUT_LINE_BREAKS) or format_by_signature(body) is not None
 
 
+# An image file read as text before it was sent, then sent as that text in UTF-8: PowerShell's -Body (Get-Content
+# digit.png -Raw), Node's readFileSync(path, "utf8"), Python's open(path).read() each turn its bytes over 127 into
+# U+FFFD (lost); JavaScript's binary strings (FileReader.readAsBinaryString) and bytes decoded as Latin-1 into
+# two bytes each. The signatures of PNG and JPEG, so sent: theirs are the bytes over 127 that other formats lack.
+TEXT_HINT = "; the file was read as text before it was sent, which changes its bytes over 127: send its bytes as they "
+TEXT_HINT += "are (curl --data-binary @picture.png; PowerShell: Invoke-RestMethod -InFile picture.png; Python: "
+TEXT_HINT += 'open(path, "rb"); JavaScript: the File or Blob itself)'
+AS_TEXT = tuple(
+    signature.decode(encoding, errors="replace").encode()
+    for signature in (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff")
+    for encoding in ("utf-8", "latin-1")
+)
+
+
+def sent_as_text(body: bytes) -> bool:
+    """Whether ``body`` begins as a PNG or JPEG file does once read as text and sent in UTF-8 (:data:`AS_TEXT`)."""
+    return body.startswith(AS_TEXT)
+
+
 def _content_type(scope: Scope) -> str:
     return dict(scope["headers"]).get(b"content-type", b"").decode("latin-1").lower()
 
@@ -288,10 +318,43 @@ def json_image(body: bytes) -> bytes:
                 f'its own Content-Type (image/{kind.lower()}), or in base64 as the JSON field "image"',
             ) from error
         raise RequestError(400, f"not valid JSON ({first_line(error)})") from error
+    if isinstance(document, str):
+        return string_image(document)
     encoded = document.get("image") if isinstance(document, dict) else None
+    if isinstance(encoded, list):  # MNIST's pixels as lists ({"image": [[0, 0, ...], ...]}): the file is wanted
+        raise RequestError(
+            400,
+            'the "image" field is a list (of pixels?), not a picture file: send the file, which the server prepares '
+            f"as predict does; {JSON_HINT}",
+        )
+    if isinstance(document, dict) and "image" not in document:  # {"data": ...}, {"file": ...}: its fields named
+        fields = ", ".join(json.dumps(key[:40]) for key in list(document)[:8]) or "none"  # not a 20 MB name
+        raise RequestError(400, f"{JSON_HINT} (this one's fields: {fields})")
     if not isinstance(encoded, str):
         raise RequestError(400, JSON_HINT)
     return base64_image(encoded)
+
+
+def string_image(document: str) -> bytes:
+    """The picture of a JSON document that is a string: JSON.stringify(canvas.toDataURL()), requests' json=b64, the
+    picture itself rather than in an object. It was told the generic hint, as if the picture were missing."""
+    with contextlib.suppress(RequestError):
+        picture = base64_image(document, "the JSON string")
+        if format_by_signature(picture) is not None:
+            return picture
+    raise RequestError(
+        400, f"the body is a JSON string, not the picture's base64 or data: URL, nor an object: {JSON_HINT}"
+    )
+
+
+def json_string_image(body: bytes) -> bytes | None:
+    """:func:`string_image` of a body that is a JSON string (sent without a JSON Content-Type: fetch's text/plain),
+    or None for one that is not (a text file that begins with a quote is refused as no image, as before)."""
+    try:
+        document = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    return string_image(document) if isinstance(document, str) else None
 
 
 # The byte order marks json.loads reads JSON after: Windows PowerShell writes one (Set-Content -Encoding UTF8: UTF-8's;
@@ -299,16 +362,16 @@ def json_image(body: bytes) -> bytes:
 BYTE_ORDER_MARKS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"))
 
 
-def starts_as_json(body: bytes) -> bool:
-    """Whether ``body`` begins as a JSON object does, after a byte order mark if it has one: no image file starts
-    with "{" (nor with a byte order mark). Sent without a JSON Content-Type (curl -d @body.json), such a file
-    with its byte order mark was "not a PNG, JPEG, ..." file."""
+def starts_as_json(body: bytes, begins: bytes = b"{") -> bool:
+    """Whether ``body`` begins as a JSON object does (``begins``: as a string does, '"'), after a byte order mark if
+    it has one: no image file starts with "{" or '"' (nor with a byte order mark). Sent without a JSON Content-Type
+    (curl -d @body.json), such a file with its byte order mark was "not a PNG, JPEG, ..." file."""
     head = body[:64]
     for mark, encoding in BYTE_ORDER_MARKS:
         if head.startswith(mark):
             head = head[len(mark) :].decode(encoding, errors="ignore").encode()
             break
-    return head.lstrip()[:1] == b"{"
+    return head.lstrip()[:1] == begins
 
 
 def base64_image(encoded: str, what: str = "the 'image' field") -> bytes:
@@ -322,7 +385,17 @@ def base64_image(encoded: str, what: str = "the 'image' field") -> bytes:
     try:
         return base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
     except ValueError as error:  # binascii.Error, or characters outside ASCII
+        if NAMES_A_FILE.fullmatch(encoded):  # {"image": "digit.png"}, {"image": "https://.../digit.png"}
+            raise RequestError(
+                400,
+                f"{what} is not base64 but names a file or an address, which this server does not open or fetch: put "
+                f"the file's base64 in it",
+            ) from error
         raise RequestError(400, f"{what} is not base64 ({first_line(error)})") from error
+
+
+# A file's path or a URL where base64 was expected: an address, or a name with an image file's extension.
+NAMES_A_FILE = re.compile(r"(?i)(?:https?|file)://\S+|\S+\.(?:png|jpe?g|bmp|gif|webp|tiff?|avif|hei[cf])")
 
 
 # Base64 text, its line breaks taken out (either alphabet, padded or not); no image file is such text, since each
@@ -379,6 +452,45 @@ def form_image(body: bytes) -> bytes:
     return base64_image(fields["image"][0].replace(" ", "+"), "the form field 'image'")
 
 
+# What a percent-encoded value is made of: curl --data-urlencode leaves letters, digits and -._~ as they are,
+# Python's quote / too, JavaScript's encodeURIComponent !'()* too, and a form's space is "+". No image file's own
+# bytes are only these.
+PERCENT_ENCODED = re.compile(rb"[A-Za-z0-9%!'()*+./_~-]*")
+FORM_TEXT = re.compile(rb"[A-Za-z0-9%!'()*+./_~=&-]*")  # such values, named, and joined with &
+
+
+def percent_encoded_image(body: bytes) -> bytes | None:
+    """The image file whose own bytes, percent-encoded, are a URL-encoded form's field (or the whole body), or
+    None: ``curl --data-urlencode image@digit.png`` (``@digit.png``: no name) and ``requests.post(url,
+    data={"image": png_bytes})`` send the file so. It was "the form field 'image' is not base64", or no image.
+    Taken when the field decodes to a file that starts as an image file does."""
+    for field in body.split(b"&"):
+        name, equals, value = field.partition(b"=")
+        value = value if equals else name
+        head = urllib.parse.unquote_to_bytes(value[:96].replace(b"+", b" "))  # a few escapes may be cut: enough
+        if format_by_signature(head) is not None and PERCENT_ENCODED.fullmatch(value):
+            return urllib.parse.unquote_to_bytes(value.replace(b"+", b" "))
+    return None
+
+
+FORM_FIELD = re.compile(rb"[A-Za-z0-9_.\[\]-]{1,64}=")  # how a URL-encoded form begins: a field's name
+
+
+def form_field_image(body: bytes) -> bytes | None:
+    """The picture in base64 or as a ``data:`` URL in a URL-encoded form's field of another name than ``image``
+    (``curl -d "file=$(base64 -w0 digit.png)"``, ``requests.post(url, data={"data": b64})``), as a multipart form's
+    text fields are read; None when no field holds one. It was "not a readable image"."""
+    try:
+        fields = urllib.parse.parse_qsl(body.decode("ascii"), strict_parsing=True, keep_blank_values=True)
+    except (UnicodeDecodeError, ValueError):
+        return None
+    for _, value in fields:
+        with contextlib.suppress(RequestError):  # a data: URL not in base64: no picture in this field
+            if (picture := text_field_image(value.replace(" ", "+"))) is not None:  # "+" sent unencoded: a space
+                return picture
+    return None
+
+
 def _boundary(content_type: str) -> str:
     """The boundary a multipart Content-Type header names, as sent ("" when it names none)."""
     return content_type.partition("boundary=")[2].split(";")[0].strip().strip('"')
@@ -425,6 +537,14 @@ def _form_problem(error: Exception, content_type: str, body: bytes) -> str:
     return problem
 
 
+# A multipart form's start: its boundary (RFC 2046: up to 70 characters) and its first part's header (curl -F under a
+# Content-Type of -H names each part an "attachment").
+MULTIPART_START = re.compile(
+    rb"--([0-9A-Za-z'()+_,./:=?-]{1,70})\r\nContent-Disposition: *(?:form-data|attachment)", re.IGNORECASE
+)
+SEND_A_FORM = "send the picture as its field 'file' (curl -F file=@picture.png URL)"
+
+
 async def upload_bytes(scope: Scope, body: bytes) -> bytes:
     """The image file in a request body: the body itself, the field ``file`` of a multipart form (or its one
     file, or a text field holding the file's base64 or a ``data:`` URL), the base64 field ``image`` of a JSON
@@ -433,6 +553,14 @@ async def upload_bytes(scope: Scope, body: bytes) -> bytes:
     async def replay() -> Message:
         return {"type": "http.request", "body": body, "more_body": False}
 
+    if not _content_type(scope).startswith("multipart/form-data") and (found := MULTIPART_START.match(body)):
+        # curl -F file=@digit.png -H "Content-Type: image/png" (the docs' header for --data-binary): curl sends the
+        # form under that type, without its boundary, and it was "not a readable image" (as JSON: "not valid JSON").
+        # The form's first line names its boundary.
+        boundary = found.group(1).decode("ascii")
+        rest = [(k, v) for k, v in scope["headers"] if k != b"content-type"]
+        form_type = f"multipart/form-data; boundary={boundary}".encode()
+        scope = {**scope, "headers": [*rest, (b"content-type", form_type)]}
     request = Request(scope, replay)
     content_type = request.headers.get("content-type", "").lower()
     # JSON sent as text/plain or as a form (curl -d @body.json without -H): no image file starts with "{".
@@ -440,6 +568,9 @@ async def upload_bytes(scope: Scope, body: bytes) -> bytes:
         # In a thread: parsing and decoding a phone photo's base64 (megabytes, often with line breaks) takes
         # long enough that the event loop would answer nothing else meanwhile.
         return checked_size(await anyio.to_thread.run_sync(json_image, body), "picture (in base64)")
+    # fetch(url, {body: JSON.stringify(canvas.toDataURL())}): a JSON string as the body, text/plain.
+    if starts_as_json(body, b'"') and (picture := await anyio.to_thread.run_sync(json_string_image, body)) is not None:
+        return checked_size(picture, "picture (in base64)")
     # fetch(url, {body: canvas.toDataURL()}): the data: URL itself as the body (text/plain); no image file
     # starts with "data:".
     if body.lstrip()[:5].lower() == b"data:":
@@ -448,14 +579,31 @@ async def upload_bytes(scope: Scope, body: bytes) -> bytes:
         except UnicodeDecodeError as error:
             raise RequestError(400, "a data: URL body that is not ASCII text") from error
         return checked_size(await anyio.to_thread.run_sync(base64_image, text, "the data: URL"), "picture (in base64)")
+    # The file's own bytes percent-encoded (curl --data-urlencode): in a thread, and only for a body that begins as
+    # such a form does, with an escape where its first picture would have one (every format's first bytes hold
+    # one: PNG's \x89, JPEG's \xff, the zeros of GIF's, BMP's and WebP's sizes). An image file's own first bytes
+    # are not all such text (a GIF's or a BMP's begin as letters, then their sizes in binary).
+    multipart = content_type.startswith("multipart/form-data")
+    if not multipart and b"%" in body[:256] and FORM_TEXT.fullmatch(body[:256]):
+        if (picture := await anyio.to_thread.run_sync(percent_encoded_image, body)) is not None:
+            return checked_size(picture, "picture (percent-encoded)")
     # A form with the image in base64 as its field "image": it was told to use curl --data-binary, as a file
     # sent with curl -d is.
     if is_image_form(content_type, body):
         return checked_size(await anyio.to_thread.run_sync(form_image, body), "picture (in base64)")
-    if not content_type.startswith("multipart/form-data"):
+    if content_type.startswith("application/x-www-form-urlencoded") and FORM_FIELD.match(body):
+        if (picture := await anyio.to_thread.run_sync(form_field_image, body)) is not None:
+            return checked_size(picture, "picture (in base64)")
+    if not multipart:
         # In a thread, as the JSON's base64 is decoded, and only for a body that begins as base64 text.
         picture = await anyio.to_thread.run_sync(bare_base64_image, body) if starts_as_base64(body) else None
         return checked_size(body) if picture is None else checked_size(picture, "picture (in base64)")
+    if format_by_signature(body) is not None:
+        # The file itself under a form's type (PowerShell's Invoke-RestMethod -InFile digit.png -ContentType
+        # multipart/form-data): no form begins as an image file does. It was told to leave the header to curl -F.
+        return checked_size(body)
+    if not body.strip():  # fetch or requests with a form of nothing in it: it was told it was "cut short"
+        raise RequestError(400, f"the form is empty, no file in it: {SEND_A_FORM}")
     try:
         form = await request.form(max_files=1, max_fields=16, max_part_size=MAX_BYTES)
     except Exception as error:  # HTTPException: Starlette's wrapping inside an app
@@ -485,6 +633,8 @@ async def upload_bytes(scope: Scope, body: bytes) -> bytes:
                     return checked_size(picture, "picture (in base64)")
         if upload is None and _cut_short(request.headers.get("content-type", ""), body):  # as sent: not lowered
             raise RequestError(400, "the multipart upload was cut short: it ends before its closing boundary")
+        if not form:  # only its closing boundary: an empty FormData
+            raise RequestError(400, f"the form is empty, no file in it: {SEND_A_FORM}")
         if upload is None:
             raise RequestError(400, "multipart upload without a file (send the image as a file in the field 'file')")
         if not isinstance(upload, UploadFile):
@@ -531,13 +681,31 @@ class ImageUploads:
     """
 
     def __init__(
-        self, app: Callable, api_path: str = API_PATH, preparation: Preparation = prepare, subject: str = "digit"
+        self,
+        app: Callable,
+        api_path: str = API_PATH,
+        preparation: Preparation = prepare,
+        subject: str = "digit",
+        allow_origins: list[str] | None = None,
     ) -> None:
         self.app = app
         self.api_path = api_path
         self.preparation = preparation
         self.subject = subject  # what the pictures show, for the messages: "digit", "garment", "character"
+        self.allow_origins = allow_origins or []  # serve's --allow_origin
         self.lanes: dict[bool, anyio.CapacityLimiter] = {}
+        self.origins_told: set[str] = set()  # the other sites' pages told of in serve's log (in this process)
+
+    def refused_origin(self, scope: Scope) -> str | None:
+        """The origin of another site's page whose script calls the API from a browser, which keeps the answer
+        from it (no ``--allow_origin`` for it), or None. Known by the browser's own headers: a CORS preflight, or
+        ``Sec-Fetch-Site`` (an Origin unlike the Host header may be a reverse proxy's doing)."""
+        headers = dict(scope["headers"])
+        origin = headers.get(b"origin", b"").decode("latin-1")
+        if not origin or origin in self.allow_origins or "*" in self.allow_origins:
+            return None
+        preflight = scope["method"] == "OPTIONS" and b"access-control-request-method" in headers
+        return origin if preflight or headers.get(b"sec-fetch-site") in (b"same-site", b"cross-site") else None
 
     def preparing(self, body: bytes) -> anyio.CapacityLimiter:
         """The lane that prepares this upload: small pictures' or large ones' (:data:`PREPARING_THREADS` each;
@@ -550,7 +718,27 @@ class ImageUploads:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # /predict/ as /predict: Starlette answered it with an empty 307, which curl and many clients do not
         # follow, and which a client must answer by sending its upload a second time.
-        if scope["type"] != "http" or scope["path"].rstrip("/") != self.api_path or scope["method"] != "POST":
+        if scope["type"] != "http" or scope["path"].rstrip("/") != self.api_path:
+            await self.app(scope, receive, send)
+            return
+        # A front-end on another origin calling /predict without --allow_origin: the browser says only "blocked by
+        # CORS policy", and its script sees no answer, nor why. Its developer is told in serve's log, once per
+        # origin, and the preflight's answer (in the browser's network panel) says so too: it was a bare 405.
+        if (origin := self.refused_origin(scope)) is not None:
+            allow = f"start serve with --allow_origin {origin} to let it (CORS)"
+            if origin not in self.origins_told and len(self.origins_told) < 100:
+                self.origins_told.add(origin)
+                print(
+                    f"mnist-rnn: warning: a page of {origin} calls {self.api_path} from a browser, which keeps the "
+                    f"answers from its script: {allow}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            if scope["method"] == "OPTIONS":
+                message = f"a page of {origin} may not call this API from a browser: {allow}"
+                await error_response(403, message)(scope, receive, send)
+                return
+        if scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
         scope = {**scope, "path": self.api_path, "raw_path": self.api_path.encode()}
@@ -576,6 +764,8 @@ class ImageUploads:
             curl_d = _content_type(scope).startswith(("application/x-www-form-urlencoded", "image/"))
             if error.unreadable and curl_d and lost_its_line_breaks(data):
                 status, message = 415, FORM_HINT
+            elif error.unreadable and sent_as_text(data):
+                message = f"not a readable image{TEXT_HINT}"
             await error_response(status, message, error.headers)(scope, receive, send)
             return
         except Exception:  # a bug of ours: JSON and a line in the log, as for every other answer, not a bare 500
@@ -615,6 +805,11 @@ async def http_error(request: Request, error: HTTPException) -> JSONResponse:
     elif error.status_code == 405:
         allowed = {k.lower(): v for k, v in (error.headers or {}).items()}.get("allow", "?")
         message = f"{request.method} is not allowed on {path} (allowed: {allowed})"
+        if path.rstrip("/") == API_PATH and request.method in ("GET", "HEAD"):  # the address typed in a browser
+            base = str(request.base_url)
+            message += f": POST a picture to it (curl -F file=@picture.png {base}predict), or open {base} to draw one"
+        elif path.rstrip("/") == API_PATH and request.method == "PUT":  # curl -T picture.png sends PUT
+            message += ": send the picture with POST (curl --data-binary @picture.png, not curl -T)"
     else:
         message = str(error.detail)
     return error_response(error.status_code, message, error.headers)
