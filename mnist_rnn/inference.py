@@ -12,6 +12,7 @@ Neither ``export`` nor ``serve`` imports the other; both import this module.
 
 from __future__ import annotations
 
+import copy
 import io
 import warnings
 from dataclasses import dataclass
@@ -109,18 +110,27 @@ class ProbabilityModel(nn.Module):
 def onnx_bytes(model: ProbabilityModel, metadata: dict[str, str] | None = None, doc_string: str = "") -> bytes:
     """The model as an ONNX file's bytes, with a dynamic batch size; ``metadata`` becomes the model's
     ``metadata_props`` (onnxruntime: ``session.get_modelmeta().custom_metadata_map``), ``doc_string`` its
-    ``doc_string``."""
+    ``doc_string``.
+
+    The recurrent layers are exported as one operation (:class:`OneOperationLayers`), which becomes one ONNX
+    ``LSTM``, ``GRU`` or ``RNN`` operator per layer (:func:`onnx_recurrent_layers`).
+    """
+    exported = copy.deepcopy(model)  # the caller's model keeps its own recurrent layers
+    exported.network.rnn = OneOperationLayers(exported.network.rnn)
     example = torch.zeros(2, 1, model.network.image_size, model.network.image_size, dtype=torch.uint8)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the exporter's notes about its own internals
         program = torch.onnx.export(
-            model,
+            exported,
             (example,),
             dynamo=True,
             input_names=["images"],
             output_names=model.output_names,
             dynamic_shapes={"images": {0: torch.export.Dim("batch")}},
-            custom_translation_table={torch.ops.aten.rnn_tanh.input: onnx_rnn_tanh},
+            custom_translation_table={
+                torch.ops.mnist_rnn.recurrent_layers.default: onnx_recurrent_layers,
+                torch.ops.mnist_rnn.lstm_layers.default: onnx_lstm_layers,
+            },
             verbose=False,
         )
     proto = program.model_proto
@@ -132,58 +142,146 @@ def onnx_bytes(model: ProbabilityModel, metadata: dict[str, str] | None = None, 
     return proto.SerializeToString()
 
 
-def onnx_rnn_tanh(
-    input: Any,
-    hx: Any,
-    params: list[Any],
-    has_biases: bool,
-    num_layers: int,
-    dropout: float,
-    train: bool,
-    bidirectional: bool,
-    batch_first: bool,
-) -> tuple[Any, Any]:
-    """``nn.RNN`` (``aten::rnn_tanh.input``) as ONNX's ``RNN`` operator, one per layer, for ``torch.onnx.export``.
+# ----- the recurrent layers as one operation, for the ONNX export -------------------------------------------
+#
+# torch's exporter works out the shape of every operation's output before it translates the graph, on
+# placeholder tensors, up to three times over (export, its decompositions, ONNX's type promotion). PyTorch's
+# ``aten::lstm``, ``aten::gru`` and ``aten::rnn_tanh`` have no shape function of their own: their shapes were
+# worked out by running their decompositions, the operations of every cell at every time step, each with a
+# symbolic batch size. For 784-step pixel models that was minutes, although the layers were translated into
+# one ONNX operator each in the end. The operations below stand for whole layers with a shape function that
+# answers at once; they exist only while an ONNX file is made, and the file holds ONNX's own operators.
 
-    The exporter's library (onnxscript) translates the LSTM and the GRU into ONNX's ``LSTM`` and ``GRU``, but has
-    nothing for the tanh RNN: torch unrolled it into the operations of every time step, so a 784-step pixel
-    model became thousands of nodes, a file a hundred times its weights, and an export of many minutes (with
-    nothing said meanwhile: ``serve --backend onnx`` seemed stuck). Inference only: the dropout between layers,
-    a training-time operation, is left out.
-    """
+
+def _layer_states(input: Tensor, params: list[Tensor], num_layers: int, bidirectional: bool) -> Tensor:
+    """The zero initial state of the layers (layers * directions, batch, hidden), as the network starts from."""
+    hidden = params[1].shape[1]  # weight_hh_l0: (gates * hidden, hidden)
+    return input.new_zeros(num_layers * (2 if bidirectional else 1), input.shape[0], hidden)
+
+
+def _output(input: Tensor, params: list[Tensor], bidirectional: bool) -> Tensor:
+    """The top layer's outputs (batch, steps, directions * hidden), of a batch-first ``input``."""
+    hidden = params[1].shape[1]
+    return input.new_empty(input.shape[0], input.shape[1], (2 if bidirectional else 1) * hidden)
+
+
+@torch.library.custom_op("mnist_rnn::recurrent_layers", mutates_args=())
+def recurrent_layers(
+    input: Tensor, params: list[Tensor], cell: str, num_layers: int, bidirectional: bool
+) -> tuple[Tensor, Tensor]:
+    """``nn.GRU`` (``cell`` "gru") or ``nn.RNN`` ("rnn") in eval mode from a zero state, batch first, with
+    biases: (outputs, final states)."""
+    run = torch.gru if cell == "gru" else torch.rnn_tanh
+    hx = _layer_states(input, params, num_layers, bidirectional)
+    outputs, final = run(input, hx, params, True, num_layers, 0.0, False, bidirectional, True)
+    return outputs, final
+
+
+@recurrent_layers.register_fake
+def _(input: Tensor, params: list[Tensor], cell: str, num_layers: int, bidirectional: bool) -> tuple[Tensor, Tensor]:
+    return _output(input, params, bidirectional), _layer_states(input, params, num_layers, bidirectional)
+
+
+@torch.library.custom_op("mnist_rnn::lstm_layers", mutates_args=())
+def lstm_layers(
+    input: Tensor, params: list[Tensor], num_layers: int, bidirectional: bool
+) -> tuple[Tensor, Tensor, Tensor]:
+    """``nn.LSTM`` in eval mode from a zero state, batch first, with biases: (outputs, final h, final c)."""
+    zeros = _layer_states(input, params, num_layers, bidirectional)
+    outputs, h, c = torch.lstm(input, (zeros, zeros), params, True, num_layers, 0.0, False, bidirectional, True)
+    return outputs, h, c
+
+
+@lstm_layers.register_fake
+def _(input: Tensor, params: list[Tensor], num_layers: int, bidirectional: bool) -> tuple[Tensor, Tensor, Tensor]:
+    states = _layer_states(input, params, num_layers, bidirectional)
+    return _output(input, params, bidirectional), states, states.clone()
+
+
+class OneOperationLayers(nn.Module):
+    """The network's recurrent layers (``nn.LSTM``, ``nn.GRU`` or ``nn.RNN``, batch first, with biases) as one
+    operation of :func:`recurrent_layers` or :func:`lstm_layers`, for the ONNX export: the same answers, the
+    same weights under the same names, the same outputs as the module (an LSTM's final state a pair)."""
+
+    CELLS = {"LSTM": "lstm", "GRU": "gru", "RNN_TANH": "rnn"}  # by torch's name of the module's mode
+
+    def __init__(self, rnn: nn.RNNBase) -> None:
+        super().__init__()
+        if not (rnn.batch_first and rnn.bias and rnn.proj_size == 0 and rnn.mode in self.CELLS):
+            raise ValueError("the recurrent layers must be an LSTM, a GRU or a tanh RNN, batch first, with biases")
+        self.cell, self.num_layers, self.bidirectional = self.CELLS[rnn.mode], rnn.num_layers, rnn.bidirectional
+        # weight_ih_l0, weight_hh_l0, bias_ih_l0, bias_hh_l0, ..._reverse: torch's order of the layers' weights
+        self.names = [name for name, _ in rnn.named_parameters()]
+        for name, weight in rnn.named_parameters():
+            self.register_parameter(name, weight)
+
+    def forward(self, input: Tensor) -> tuple[Tensor, Tensor | tuple[Tensor, Tensor]]:
+        params = [getattr(self, name) for name in self.names]
+        if self.cell == "lstm":
+            outputs, h, c = lstm_layers(input, params, self.num_layers, self.bidirectional)
+            return outputs, (h, c)
+        return recurrent_layers(input, params, self.cell, self.num_layers, self.bidirectional)
+
+
+# ONNX's gate order, as the positions of PyTorch's gates in its weights: LSTM i, o, f, c of PyTorch's i, f, g, o;
+# GRU z, r, h of PyTorch's r, z, n.
+ONNX_GATES = {"lstm": [0, 3, 1, 2], "gru": [1, 0, 2], "rnn": [0]}
+
+
+def onnx_recurrent_layers(
+    input: Any, params: list[Any], cell: str, num_layers: int, bidirectional: bool
+) -> tuple[Any, Any]:
+    """:func:`recurrent_layers` as ONNX's ``GRU`` or ``RNN`` operator, one per layer, for ``torch.onnx.export``."""
+    outputs, finals, _ = _onnx_layers(input, params, cell, num_layers, bidirectional)
+    return outputs, finals
+
+
+def onnx_lstm_layers(input: Any, params: list[Any], num_layers: int, bidirectional: bool) -> tuple[Any, Any, Any]:
+    """:func:`lstm_layers` as ONNX's ``LSTM`` operator, one per layer, for ``torch.onnx.export``."""
+    return _onnx_layers(input, params, "lstm", num_layers, bidirectional)
+
+
+def _onnx_layers(
+    input: Any, params: list[Any], cell: str, num_layers: int, bidirectional: bool
+) -> tuple[Any, Any, Any]:
+    """The layers as ONNX operators: (outputs, final h, final c (an LSTM's; else None)). Inference only: the
+    dropout between layers, a training-time operation, is left out. The GRU is ONNX's with
+    ``linear_before_reset=1``, PyTorch's formula (the reset gate applied after the hidden state's product)."""
     from onnxscript import opset18 as op
 
     directions = 2 if bidirectional else 1
-    per_direction = 4 if has_biases else 2  # weight_ih, weight_hh[, bias_ih, bias_hh] of each direction
-    if batch_first:  # ONNX's RNN reads (steps, batch, features)
-        input = op.Transpose(input, perm=[1, 0, 2])
-    finals = []
+    gates = ONNX_GATES[cell]
+    hidden = params[1].shape[1]  # weight_hh_l0: (gates * hidden, hidden)
+
+    def reordered(weight: Any) -> Any:  # PyTorch's gates in ONNX's order, along the first axis
+        if len(gates) == 1:
+            return weight
+        pieces = [op.Slice(weight, [gate * hidden], [(gate + 1) * hidden], axes=[0]) for gate in gates]
+        return op.Concat(*pieces, axis=0)
+
+    input = op.Transpose(input, perm=[1, 0, 2])  # ONNX's layers read (steps, batch, features)
+    finals_h, finals_c = [], []
     for layer in range(num_layers):
-        first = layer * directions * per_direction
-        weights = [params[first + d * per_direction : first + (d + 1) * per_direction] for d in range(directions)]
-        W = op.Concat(*[op.Unsqueeze(own[0], [0]) for own in weights], axis=0)  # (directions, hidden, features)
-        R = op.Concat(*[op.Unsqueeze(own[1], [0]) for own in weights], axis=0)  # (directions, hidden, hidden)
-        B = None  # ONNX's bias: the input's and the hidden state's side by side, (directions, 2 * hidden)
-        if has_biases:
-            B = op.Concat(*[op.Unsqueeze(op.Concat(own[2], own[3], axis=0), [0]) for own in weights], axis=0)
-        initial = op.Slice(hx, [layer * directions], [(layer + 1) * directions], axes=[0])
-        outputs, final = op.RNN(
-            input,
-            W,
-            R,
-            B,
-            None,  # sequence_lens: every sequence is whole
-            initial,
-            direction="bidirectional" if bidirectional else "forward",
-            hidden_size=hx.shape[2],
-        )
+        first = layer * directions * 4
+        own = [params[first + d * 4 : first + (d + 1) * 4] for d in range(directions)]  # w_ih, w_hh, b_ih, b_hh
+        W = op.Concat(*[op.Unsqueeze(reordered(w[0]), [0]) for w in own], axis=0)  # (directions, gates*hidden, in)
+        R = op.Concat(*[op.Unsqueeze(reordered(w[1]), [0]) for w in own], axis=0)  # (directions, gates*hidden, hidden)
+        # ONNX's bias: the input's and the hidden state's side by side, (directions, 2 * gates * hidden)
+        B = op.Concat(*[op.Unsqueeze(op.Concat(reordered(w[2]), reordered(w[3]), axis=0), [0]) for w in own], axis=0)
+        common = {"direction": "bidirectional" if bidirectional else "forward", "hidden_size": hidden}
+        if cell == "lstm":
+            outputs, final_h, final_c = op.LSTM(input, W, R, B, **common)
+            finals_c.append(final_c)
+        elif cell == "gru":
+            outputs, final_h = op.GRU(input, W, R, B, **common, linear_before_reset=1)
+        else:
+            outputs, final_h = op.RNN(input, W, R, B, **common)
         # (steps, directions, batch, hidden) -> (steps, batch, directions * hidden), as torch gives the next layer
         # (the size spelled out, not -1, which a batch of 0 images leaves undecided)
-        input = op.Reshape(op.Transpose(outputs, perm=[0, 2, 1, 3]), [0, 0, directions * hx.shape[2]])
-        finals.append(final)
-    if batch_first:
-        input = op.Transpose(input, perm=[1, 0, 2])
-    return input, op.Concat(*finals, axis=0)
+        input = op.Reshape(op.Transpose(outputs, perm=[0, 2, 1, 3]), [0, 0, directions * hidden])
+        finals_h.append(final_h)
+    input = op.Transpose(input, perm=[1, 0, 2])
+    return input, op.Concat(*finals_h, axis=0), op.Concat(*finals_c, axis=0) if finals_c else None
 
 
 # The exporters record, for each operation, the Python stack that made it: this machine's source paths

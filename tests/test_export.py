@@ -61,28 +61,38 @@ def test_every_kind_of_network_exports_with_a_dynamic_batch_and_gives_pytorchs_a
 
 
 @pytest.mark.parametrize("bidirectional", [False, True])
-def test_an_rnn_exports_to_onnx_as_one_rnn_operator_per_layer_not_one_step_at_a_time(bidirectional):
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_each_layer_exports_to_onnx_as_one_operator_without_working_through_the_steps(cell, bidirectional, monkeypatch):
     """onnxscript translates only the LSTM and the GRU: torch unrolled the tanh RNN into every step's
     operations, so a 784-step pixel model's export took many minutes and wrote a file a hundred times its
-    weights. Each layer is ONNX's RNN now, whatever the number of steps, with PyTorch's answers."""
+    weights. And before any translation torch worked out the shapes of every cell's layers by running their
+    decomposition (``_rnn_helper``), the operations of every step, up to three times: a GRU on pixels took
+    minutes to export. Each layer is one ONNX operator now, its shapes known at once, with PyTorch's answers."""
     import onnx
+    import torch._decomp.decompositions as decompositions
 
+    stepped = []
+    unrolled = decompositions._rnn_helper
+    monkeypatch.setattr(decompositions, "_rnn_helper", lambda *args: stepped.append(1) or unrolled(*args))
     torch.manual_seed(0)
     network = RNNNetwork(
-        cell="rnn", sequence="pixels", image_size=6, hidden_size=8, num_layers=2, bidirectional=bidirectional
+        cell=cell, sequence="pixels", image_size=6, hidden_size=8, num_layers=2, bidirectional=bidirectional
     )
     network.temperature.fill_(0.5)
     model = ProbabilityModel(network)
     data = EXPORTERS["onnx"](model)
+    assert stepped == []  # torch's decomposition of the layers, which works through every step
     kinds = [node.op_type for node in onnx.load_from_string(data).graph.node]
-    assert kinds.count("RNN") == 2 and "Tanh" not in kinds  # a Tanh per step and layer, unrolled
+    assert kinds.count({"lstm": "LSTM", "gru": "GRU", "rnn": "RNN"}[cell]) == 2  # one per layer
+    assert "Tanh" not in kinds and len(kinds) < 30  # a Tanh per step and layer, unrolled
     for batch in (1, 7):
         images = generated_images(batch, network.image_size, seed=batch)
         parity = compare(model, run_exported(data, "onnx", images), images, "generated images")
         assert parity.passed and parity.same_class == batch, parity
-    # No images give empty answers, as unrolled (onnxruntime's LSTM kernel aborts the process on them)
-    outputs = run_exported(data, "onnx", torch.zeros(0, 1, 6, 6, dtype=torch.uint8))
-    assert [tuple(output.shape) for output in outputs] == [(0, 10), (0, 36, 10)][: len(outputs)]
+    assert isinstance(model.network.rnn, torch.nn.RNNBase)  # the caller's network is left as it was
+    if cell == "rnn":  # No images give empty answers, as unrolled (onnxruntime's LSTM and GRU abort on them)
+        outputs = run_exported(data, "onnx", torch.zeros(0, 1, 6, 6, dtype=torch.uint8))
+        assert [tuple(output.shape) for output in outputs] == [(0, 10), (0, 36, 10)][: len(outputs)]
 
 
 @pytest.fixture(scope="module")
