@@ -1,6 +1,6 @@
 """Pictures the digit search once got wrong, measured on this checkout and, with ``--old``, another version.
 
-Seventeen sets, made here from one seed, each with what is counted:
+Nineteen sets, made here from one seed, each with what is counted:
 
 - ``grey_sheet``: a small printed digit (10-24% of the sheet's shorter side) on grey recycled paper lying
   on a white table, photographed: the sheet is darker than the table, so the background's opening leaves
@@ -38,6 +38,13 @@ Seventeen sets, made here from one seed, each with what is counted:
 - ``filling_the_pad``: 400 MNIST test digits (7,000-7,399) drawn on the page with its pen as large as the pad,
   the ink as tall as it (and as wide, where wider), so that strokes run along its edges (a 7's bar along the
   top): read right.
+- ``broad_pen``: 600 MNIST test digits (7,400-7,999) drawn with a round pen 8-40 pixels wide along their
+  strokes, the ink's box 40-300 pixels, anywhere on a 320x320 canvas, white on black (RGBA, as the page) or
+  black on white (RGB), antialiased: a drawing app's, a tablet's or a notebook widget's raw canvas, whose pen
+  is not fitted to a small drawing as the page's is: read right.
+- ``fitted_pen``: the control, 400 MNIST test digits (8,000-8,399) drawn as the page draws a small digit
+  (its ink's box 50-110 pixels), the pen at 0.75-1.25 of its middle width, fitted (``fitPen``) to at most a
+  third of the drawing across: read right.
 - ``tight_print``: digits 0-9 printed in each font of ``own_digits`` at 60, 120 and 200 pixels, dark on white,
   cropped to the ink's exact box (a screenshot cut to the digit): read right.
 
@@ -324,6 +331,63 @@ def filling_the_pad(digit: np.ndarray, rng: np.random.Generator) -> Image.Image:
     return on_the_pad(np.asarray(Image.fromarray(ink).resize(size, Image.Resampling.BILINEAR)), rng)
 
 
+def skeleton(mask: np.ndarray) -> np.ndarray:
+    """A mask's middle lines, one pixel wide (Zhang and Suen's thinning): the path a pen took along its strokes."""
+    path = np.pad(mask.astype(np.uint8), 1)
+    around = [(-1, 0), (-1, 1), (0, 1), (1, 1), (1, 0), (1, -1), (0, -1), (-1, -1)]  # clockwise from the top
+    changed = True
+    while changed:
+        changed = False
+        for step in (0, 1):
+            p = [np.roll(path, (-dy, -dx), (0, 1)) for dy, dx in around]
+            neighbours = sum(p)
+            rises = sum((p[i] == 0) & (p[(i + 1) % 8] == 1) for i in range(8))
+            first, second = (
+                (p[0] * p[2] * p[4], p[2] * p[4] * p[6]) if step == 0 else (p[0] * p[2] * p[6], p[0] * p[4] * p[6])
+            )
+            gone = (path == 1) & (neighbours >= 2) & (neighbours <= 6) & (rises == 1) & (first == 0) & (second == 0)
+            if gone.any():
+                path[gone], changed = 0, True
+    return path[1:-1, 1:-1].astype(bool)
+
+
+def pen_path(digit: np.ndarray, extent: float) -> np.ndarray:
+    """The path of an MNIST digit's strokes (a 1-pixel skeleton), ``extent`` pixels on its longer side."""
+    crop = digit[box_around(digit > 0, 0)]
+    scale = max(extent, 4) / max(crop.shape)
+    for _ in range(2):  # the skeleton is shorter than the ink it is taken from: once more at the scale it needs
+        size = (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale)))
+        path = skeleton(np.pad(np.asarray(Image.fromarray(crop).resize(size, Image.Resampling.BICUBIC)) > 100, 2))
+        path = path[box_around(path, 0)]
+        scale *= max(extent, 4) / max(max(path.shape) - 1, 1)
+    return path
+
+
+def along(path: np.ndarray, pen: float) -> np.ndarray:
+    """A round pen ``pen`` pixels wide drawn along ``path``, its edge antialiased (float in [0, 1], cropped)."""
+    reach = int(np.ceil(pen / 2)) + 2
+    distance = ndimage.distance_transform_edt(~np.pad(path, reach))
+    ink = np.clip(pen / 2 - distance + 0.5, 0, 1).astype(np.float32)
+    return ink[box_around(ink > 0, 0)]
+
+
+def broad_pen(digit: np.ndarray, rng: np.random.Generator) -> Image.Image:
+    """An MNIST digit drawn with a pen 8-40 pixels wide, its ink 40-300 pixels, on a plain 320x320 canvas."""
+    size, pen = rng.uniform(40, 300), rng.uniform(8, 40)
+    ink = along(pen_path(digit, size - pen), pen)[:CANVAS, :CANVAS]
+    if rng.random() < 0.5:
+        return on_the_pad(ink, rng)
+    pad = np.asarray(on_the_pad(ink, rng).convert("L"))
+    return Image.fromarray(255 - pad).convert("RGB")
+
+
+def fitted_pen(digit: np.ndarray, rng: np.random.Generator) -> Image.Image:
+    """An MNIST digit drawn small on the page (its ink 50-110 pixels), the pen fitted as ``fitPen`` fits it."""
+    size, widest = rng.uniform(50, 110), PEN * rng.uniform(0.75, 1.25)
+    path = pen_path(digit, size - min(widest, size / 4))
+    return on_the_pad(along(path, min(widest, (max(path.shape) - 1) / 3)), rng)
+
+
 def tight_print(digit: int, font_path: Path | None, size: int) -> Image.Image:
     """A digit printed dark on white, cropped to its ink's exact box."""
     picture = Image.new("L", (2 * size, 2 * size), 255)
@@ -355,6 +419,8 @@ SETS = (
     "underlined_canvas",
     "filling_the_pad",
     "tight_print",
+    "broad_pen",
+    "fitted_pen",
 )
 
 
@@ -446,6 +512,14 @@ def write_sets(root: Path, data_dir: str, seed: int, chosen: tuple[str, ...] = S
         rng = np.random.default_rng([seed, 16])
         for index in range(7000, 7400):
             save("filling_the_pad", filling_the_pad(digits[index], rng), [int(labels[index])])
+    if "broad_pen" in chosen:
+        rng = np.random.default_rng([seed, 17])
+        for index in range(7400, 8000):
+            save("broad_pen", broad_pen(digits[index], rng), [int(labels[index])])
+    if "fitted_pen" in chosen:
+        rng = np.random.default_rng([seed, 18])
+        for index in range(8000, 8400):
+            save("fitted_pen", fitted_pen(digits[index], rng), [int(labels[index])])
     if "tight_print" in chosen:
         for size in (60, 120, 200):
             for font_path in font_paths:

@@ -122,6 +122,26 @@ SHEET_STEP = 0.3
 # and fine-liner digits were read as a 1, 92-97% sure. Strokes thinner than THIN_STROKE are widened to
 # MNIST_STROKE before the digit is scaled (docs/predict.md).
 THIN_STROKE, MNIST_STROKE = 0.06, 0.10
+# ... and a digit drawn with a pen wider than THICK_STROKE of its longer side (see pen_width) is thinned to
+# THINNED_STROKE (a minimum over an octagon): a small digit drawn on a raw canvas with a broad pen (a drawing
+# app's 25-pixel brush, a tablet's, a notebook widget's) kept its pen's width when it was scaled to 20 pixels,
+# strokes half as wide as the digit, and read as a blob, mostly as an 8, 99% sure. The page fits its own pen
+# to a small drawing (web/index.html's fitPen: at most a third of the drawing across, a quarter of its ink's
+# box); MNIST's own test digits measure at most that too (all but 1 of 10,000): both are left as they are
+# (docs/predict.md).
+THICK_STROKE, THINNED_STROKE = 0.3, 0.2
+# A pen measured wider than BLOB of the digit has filled its loops in (a small 8 drawn with a broad pen is a
+# solid snowman, whose middle lines are deep all along): it is thinned as a pen of BLOB. Thinned by all of its
+# depth, it shrank to a thin upright blob, read as a 1, 99% sure.
+BLOB = 0.5
+# ... and a mark that fills more than FILLED of its box is no pen's stroke but a solid shape: a bold printed 0
+# cropped tight to its ink, whose hole is then what is found (the paper round it is cut away), is a solid oval;
+# thinned, it became a narrower one, read as a 1 (benchmarks/hard_pictures.py, tight_print).
+FILLED = 0.75
+# The pen's width costs a distance transform: it is measured on every step-th pixel, at most PEN_SIDE across
+# (a stroke THICK_STROKE of the digit is still 30 of them wide), and only where the strokes' cheap width
+# (stroke_width, never under PEN_GATE of the pen's: less at a loop filled in or a stroke's round end) comes near.
+PEN_GATE, PEN_SIDE = 0.5, 100
 # A box, a circle or a loop drawn round the digit in the same pen is heavier than the digit, and was taken
 # for it, the digit kept as one of its strokes (a boxed 7 read as a 2 or a 0, 99% sure); a lighter one was
 # kept as a stroke of the digit. A region is such a frame when it encloses real ink: the heaviest region in
@@ -215,7 +235,7 @@ def prepare(image: Image.Image, find_others: bool = True) -> Prepared:
         ink = ink / ink.max()
         digit = ink[box_around(ink > INK, 0)]  # the box of the clearly inked pixels, not of their faintest edge
         small = max(digit.shape) < SMALL_DIGIT
-        digit = _fit(_thickened(digit), BOX)
+        digit = _fit(_thinned(_thickened(digit)), BOX)
         frame = _place(digit, FRAME, CENTRE)
     return as_prepared(frame, several, small)
 
@@ -1172,6 +1192,48 @@ def _thickened(digit: np.ndarray) -> np.ndarray:
     if size >= 7:
         return _octagon_max(padded, size)
     return ndimage.maximum_filter(padded, size=size, mode="constant")
+
+
+def pen_width(mask: np.ndarray) -> float:
+    """The width in pixels of the pen that drew a mask's strokes: twice the depth of its middle lines (the pixels
+    at least as deep inside as their eight neighbours) at their shallowest tenth, less the middle pixel counted
+    twice; 0 if empty. Unlike :func:`stroke_width` it is not raised where strokes meet or a loop is filled in
+    (an 8 drawn with a broad pen is a blob in the middle, its strokes the pen's width at their ends)."""
+    if not mask.any():
+        return 0.0
+    depth = ndimage.distance_transform_edt(np.pad(mask, 1))
+    middle = (depth > 0) & (depth >= ndimage.maximum_filter(depth, 3))
+    return 2 * float(np.percentile(depth[middle], 10)) - 1
+
+
+def _thinned(digit: np.ndarray) -> np.ndarray:
+    """A cropped digit (ink in [0, 1], peak 1) drawn with a pen wider than THICK_STROKE of its longer side, its
+    strokes thinned to THINNED_STROKE of what is left of it (a minimum over an octagon, a square when that is
+    under 7 pixels across, with no ink beyond the crop) and cropped again to its clearly inked pixels; any other
+    digit as it is. Each side of a stroke loses half the octagon, so the digit's box shrinks as its strokes do."""
+    long_side = max(digit.shape)
+    step = -(-long_side // PEN_SIDE)
+    mask = digit[::step, ::step] > 0.5
+    if stroke_width(mask) * step <= PEN_GATE * THICK_STROKE * long_side:
+        return digit
+    width = pen_width(mask) * step
+    if width <= THICK_STROKE * long_side or mask.mean() > FILLED:
+        return digit
+    width = min(width, BLOB * long_side)
+    # Thinning by k pixels leaves strokes of width - k in a box of long_side - k: THINNED_STROKE of it.
+    size = int(round((width - THINNED_STROKE * long_side) / (1 - THINNED_STROKE))) // 2 * 2 + 1
+    if size < 3:
+        return digit
+    padded = np.pad(digit, size // 2)
+    if size >= 7:
+        thinned = 1 - _octagon_max(1 - padded, size)
+    else:
+        thinned = ndimage.minimum_filter(padded, size=size, mode="constant")
+    peak = thinned.max()
+    if peak <= INK:  # nothing left (a solid block, no strokes): as it was
+        return digit
+    thinned = thinned / peak
+    return thinned[box_around(thinned > INK, 0)]
 
 
 def _fit(digit: np.ndarray, box: int) -> np.ndarray:

@@ -707,6 +707,77 @@ def test_a_stroke_as_wide_as_mnists_is_not_widened():
     assert preparation._thickened(widened[0]) is widened[0]
 
 
+def broad_pen_drawing(digit: int, extent: float, pen: float) -> Image.Image:
+    """A 7 or an 8 whose pen's path is ``extent`` pixels tall, drawn with a round pen ``pen`` pixels wide in the
+    top-left corner of a 320x320 canvas, white on black, antialiased (drawn 4 times as large and reduced): a
+    drawing app's, a tablet's or a notebook widget's raw canvas, whose pen is not fitted to the drawing."""
+    scale, (x, y) = 4, (30, 40)
+    canvas = Image.new("L", (320 * scale, 320 * scale), 0)
+    draw = ImageDraw.Draw(canvas)
+    width = round(pen * scale)
+    if digit == 7:
+        path = [((x + a * extent) * scale, (y + b * extent) * scale) for a, b in [(0, 0), (0.7, 0), (0.25, 1)]]
+        draw.line(path, fill=255, width=width, joint="curve")
+        for a, b in (path[0], path[-1]):  # the pen's round ends
+            draw.ellipse((a - width / 2, b - width / 2, a + width / 2, b + width / 2), fill=255)
+    else:  # an 8: two rings, one over the other
+        for top, size in ((0, 0.45), (0.45, 0.55)):
+            left = x + (0.55 - size) / 2 * extent
+            ring = [left, y + top * extent, left + size * extent, y + (top + size) * extent]
+            reach = [-pen / 2, -pen / 2, pen / 2, pen / 2]  # Pillow draws the outline inside the box
+            draw.ellipse(
+                [(value + out) * scale for value, out in zip(ring, reach, strict=True)], outline=255, width=width
+            )
+    return Image.merge("RGBA", [canvas.reduce(scale)] * 3 + [Image.new("L", (320, 320), 255)])
+
+
+@pytest.mark.parametrize(("digit", "extent"), [(7, 35), (7, 50)])
+def test_a_small_digit_drawn_with_a_broad_pen_is_thinned_to_the_pages_fitted_pen(digit, extent):
+    """Scaled to 20 pixels with its strokes, a small digit drawn with a 25-pixel pen (the page's, on a raw canvas
+    that does not fit it) had strokes 7-8 pixels wide: a blob, read as an 8, 99% sure. Its strokes are
+    now thinned, and it comes out close to the same digit drawn with the pen the page fits to it (a third of
+    the drawing across)."""
+    broad = prepare(broad_pen_drawing(digit, extent, 25)).pixels
+    fitted = prepare(broad_pen_drawing(digit, extent, extent / 3)).pixels
+    assert preparation.stroke_width(broad[0].numpy() > 127) < 7
+    assert close(broad, fitted) < 0.045
+
+
+@pytest.mark.parametrize(("digit", "extent", "pen"), [(7, 35, 35 / 3), (8, 35, 35 / 3), (8, 60, 20), (7, 150, 25)])
+def test_a_digit_drawn_with_the_pages_fitted_pen_is_not_thinned(digit, extent, pen):
+    """The page draws a small digit with a pen a third of it across (web/index.html's fitPen), and a large one
+    with its whole pen: both read right as they are, and are left so, an 8 whose loops the pen nearly fills
+    too (its strokes meet in a blob in the middle, as deep as a broad pen's)."""
+    crops = []
+    original = preparation._thinned
+    preparation._thinned = lambda crop: crops.append(crop) or original(crop)
+    try:
+        prepare(broad_pen_drawing(digit, extent, pen))
+    finally:
+        preparation._thinned = original
+    assert len(crops) == 1 and preparation._thinned(crops[0]) is crops[0]
+
+
+@pytest.mark.parametrize("width", [3, 9, 25])
+def test_a_pens_width_is_measured_where_its_strokes_meet_in_a_blob(width):
+    """A pen's width is its strokes', not the blob's where they meet (which stroke_width counts in)."""
+    mask = np.zeros((200, 200), dtype=bool)
+    mask[40 : 40 + width, 20:180] = True  # a cross of two strokes, a solid blob 60 pixels across at its middle
+    mask[20:180, 100 : 100 + width] = True
+    mask[70:130, 70:130] = True
+    assert preparation.pen_width(mask) == width
+    assert preparation.stroke_width(mask) > width
+
+
+def test_a_solid_shape_is_not_thinned_as_a_broad_pen():
+    """A bold 0 printed and cropped tight to its ink is found as its hole, a solid oval: as deep as a broad pen's
+    stroke, but no stroke. Thinned, it became a narrower oval, read as a 1."""
+    rows, cols = np.mgrid[-1:1:60j, -1:1:34j]
+    oval = (rows**4 + cols**4 <= 1).astype(np.float32)  # a rounded rectangle, as a bold 0's hole
+    assert preparation.pen_width(oval > 0.5) > preparation.THICK_STROKE * 60
+    assert preparation._thinned(oval) is oval
+
+
 def test_a_digit_between_the_lines_of_a_ruled_page_is_found():
     page = np.asarray(ruled_page(spacing=200).convert("L"))
     digit = np.asarray(render_digit(3, canvas=(600, 800), size=140, at=(200, 300), ink=0, paper=255))
