@@ -29,7 +29,7 @@ from torch import Tensor, nn
 from torchmetrics.functional.classification import multiclass_calibration_error
 
 from mnist_rnn import stopping
-from mnist_rnn.errors import NoSpaceError, UserError, warn
+from mnist_rnn.errors import NoSpaceError, UserError, muted, warn
 
 N_BINS = 15  # the confidence bins of the calibration error (Guo et al.'s choice)
 # The fitted temperature is kept in this range: a validation split that the network classifies perfectly
@@ -41,6 +41,9 @@ ACCURACY_TOLERANCE = 0.02
 # Fewer validation images than this fit a temperature that varies from one sample of them to another by tenths
 # (docs/predict.md, "Calibrated probabilities"): the fit says so.
 STEADY_FIT_IMAGES = 1000
+# Below this validation accuracy the model is wrong more often than right: a temperature makes its probabilities
+# say so, and nothing more (one right a third of the time was calibrated, and written, without a word).
+USEFUL_ACCURACY = 0.5
 
 
 def temperature_text(temperature: float, decimals: int = 3) -> str:
@@ -69,8 +72,19 @@ class Calibration:
             f"calibration error (ECE) went from {self.ece_before:.2%} to {self.ece_after:.2%} and the NLL from "
             f"{self.nll_before:.4f} to {self.nll_after:.4f}; accuracy {self.accuracy:.2%} in float32, unchanged by T"
             f"{self.at_limit}"
-            f"{self.ece_rose}"
+            f"{'. Note: ' + self.barely_trained if self.barely_trained else self.ece_rose}"  # the cause of both
             f"{'. Note: ' + self.few_images if self.few_images and not self.ece_rose else ''}"  # it says "too few"
+        )
+
+    @property
+    def barely_trained(self) -> str:
+        """A note when the model is wrong more often than right (:data:`USEFUL_ACCURACY`), else "": its fitted
+        temperature, whatever it is, makes no use of it."""
+        if self.accuracy >= USEFUL_ACCURACY:
+            return ""
+        return (
+            f"the model is right on only {self.accuracy:.2%} of the validation images: calibration can make its "
+            "probabilities say so, not make it useful; train it longer"
         )
 
     @property
@@ -98,11 +112,14 @@ class Calibration:
 
     @property
     def at_limit(self) -> str:
-        """A note when the fit stopped at an end of :data:`T_RANGE` (it was silent), else ""."""
+        """A note when the fit stopped at an end of :data:`T_RANGE` (it was silent), else "": why, unless
+        :attr:`barely_trained` says it."""
         if self.temperature >= T_RANGE[1]:
-            return f" (T at its upper limit, {T_RANGE[1]:g}: the model is barely better than a guess; train it longer)"
+            why = "" if self.barely_trained else ": the model is barely better than a guess; train it longer"
+            return f" (T at its upper limit, {T_RANGE[1]:g}{why})"
         if self.temperature <= T_RANGE[0]:
-            return f" (T at its lower limit, {T_RANGE[0]:g}: the validation split is read all but perfectly)"
+            why = "" if self.barely_trained else ": the validation split is read all but perfectly"
+            return f" (T at its lower limit, {T_RANGE[0]:g}{why})"
         return ""
 
 
@@ -198,7 +215,8 @@ def calibrate_checkpoint(
     from mnist_rnn.data import DeviceBatches
     from mnist_rnn.inference import load_network
 
-    network = load_network(ckpt_path)
+    with muted():  # the note of a checkpoint that predates calibration, which says to run this very command
+        network = load_network(ckpt_path)
     if datamodule is None:
         datamodule = validation_split(ckpt_path, data_dir)
     elif datamodule.val_set is None:
@@ -309,6 +327,8 @@ def main(argv: list[str]) -> None:
     replaced = f" (it held {earlier:.4f}, from an earlier calibration)" if earlier is not None else ""
     temperature = temperature_text(calibration.temperature, 4)
     print(f"Wrote temperature {temperature} into {args.ckpt_path}{replaced}{calibration.at_limit}")
+    if calibration.barely_trained:
+        warn(calibration.barely_trained)
     if calibration.few_images:
         warn(calibration.few_images)
     sys.stdout.flush()

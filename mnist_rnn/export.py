@@ -343,6 +343,16 @@ def main(argv: list[str]) -> None:
 
     args = parse_args(argv)
     check_checkpoint(args.ckpt_path)  # first: a mistyped checkpoint is the mistake to hear of, not a missing --format
+    output = Path(args.output) if args.output else None
+    if output is not None and output.name.lower() in {f".{format}" for format in FORMATS}:
+        # A file of that name only (Path(".onnx").suffix is ""), which neither chose the format nor ended in it.
+        format = output.name.lower().lstrip(".")
+        example = output.with_name(f"model.{format}")
+        default = Path(args.ckpt_path).with_suffix(f".{format}")
+        raise UserError(
+            f"--output {output}: a name that is only a suffix; name the file, e.g. {example} (or --format {format} "
+            f"without --output writes {default})"
+        )
     if args.format is None:  # `--output model.onnx` says it already
         suffix = Path(args.output).suffix.lower().lstrip(".") if args.output else ""
         if suffix not in FORMATS and args.output and Path(args.output).is_dir():  # not a missing --format's fault

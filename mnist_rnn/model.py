@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import numbers
 import warnings
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
@@ -491,7 +492,11 @@ class RNNClassifier(LightningModule):
                 check_checkpoint(path)
             except UserError as error:  # without the command line's names (--ckpt_path, and its best and last)
                 raise type(error)(str(error).removeprefix("--ckpt_path ").split("; --ckpt_path ")[0]) from None
-        return super().load_from_checkpoint(*args, **kwargs).eval()
+        loading = _loading.set(str(path) if isinstance(path, (str, Path)) else None)  # for the load hook's note
+        try:
+            return super().load_from_checkpoint(*args, **kwargs).eval()
+        finally:
+            _loading.reset(loading)
 
     def on_train_start(self) -> None:
         # Training changes the weights: a loaded val/acc no longer holds, nor does a loaded temperature (a run
@@ -661,8 +666,11 @@ def calibration_error_metric(num_classes: int) -> MulticlassCalibrationError:
 OLD_NETWORK_KEYS = ("rnn.", "head.", "permutation")
 UNCALIBRATED_NOTE = (
     "note: this checkpoint has no calibration temperature (it predates calibration), so its "
-    "probabilities are uncalibrated; `python -m mnist_rnn calibrate --ckpt_path CKPT` fits one"
+    "probabilities are uncalibrated; `python -m mnist_rnn calibrate --ckpt_path {path}` fits one"
 )
+# The checkpoint that RNNClassifier.load_from_checkpoint is reading: its load hook (below) is given only the
+# state dict, and its note named no file ("--ckpt_path CKPT").
+_loading: ContextVar[str | None] = ContextVar("_loading", default=None)
 
 
 NOT_CALIBRATED_NOTE = (
@@ -692,4 +700,8 @@ def _move_old_keys_into_network(
             state_dict[f"{prefix}network.{name}"] = state_dict.pop(key)
     if f"{prefix}network.temperature" not in state_dict:
         state_dict[f"{prefix}network.temperature"] = torch.tensor(1.0)
-        tell(UNCALIBRATED_NOTE)  # once, from rank 0 (every process loads the checkpoint)
+        trainer = module._trainer  # Trainer.fit/test/validate/predict(ckpt_path=...): the file it loads
+        if trainer is not None and trainer.state.fn == "fit":
+            return  # training sets the temperature to 1 anyway, and fit calibrates its best checkpoint at the end
+        path = _loading.get() or (trainer.ckpt_path if trainer is not None else None) or "CKPT"
+        tell(UNCALIBRATED_NOTE.format(path=path))  # once, from rank 0 (every process loads the checkpoint)

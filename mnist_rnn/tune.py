@@ -1201,6 +1201,22 @@ def _cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+def _warn_if_more_workers_than_cores(workers: int, trainer: Any) -> None:
+    """One line when the trials train on the CPU and ``--workers`` is more than its cores: each trial then gets
+    one thread, and they take turns on the cores (``--workers 8`` on 2 cores started 8 trials without a word).
+    On a GPU more trials than cores may be what is wanted: nothing is said there."""
+    cores = _cores()
+    if workers <= cores:
+        return
+    accelerator = str(trainer.get("accelerator") or "auto")
+    if accelerator != "cpu" and (accelerator not in ("auto", "gpu", "cuda") or _gpu_count() > 0):
+        return
+    warn(
+        f"--workers {workers} is more than the {cores} CPU cores the trials train on: each gets 1 thread and they "
+        f"wait for each other, so each trial takes longer and the study no less time (--workers {cores} or fewer)"
+    )
+
+
 def _gpu_count() -> int:
     """The CUDA GPUs this process sees (``CUDA_VISIBLE_DEVICES`` narrows them); 0 without CUDA."""
     import torch
@@ -1389,7 +1405,9 @@ def main(argv: list[str] | None = None) -> None:
             f"{both[0]} is both searched (--space {space_path}) and set (--{both[0]} {overrides[both[0]]}): the "
             "space's values would win in every trial; drop one of them"
         )
-    prepare_data(check_settings(config, overrides, space, space_path))
+    settings = check_settings(config, overrides, space, space_path)
+    prepare_data(settings)
+    _warn_if_more_workers_than_cores(options.workers, settings.trainer)
     _check_space_size(space, space_path, options.trials)  # once the space is known to be fit's
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # our own line per trial instead of Optuna's
     # heartbeats and their callback are marked experimental; they are what makes a study survive a SIGKILL

@@ -52,22 +52,44 @@ def test_a_temperature_at_an_end_of_its_range_says_so():
     """A model that guesses fitted T = 20, the upper limit, and the line said nothing of it."""
     guesses = torch.randn(2000, 10) * 5  # confident logits, unrelated to the labels
     calibration = calibrate(guesses, torch.randint(0, 10, (2000,)))
-    assert calibration.temperature == 20.0
+    assert calibration.temperature == 20.0 and calibration.accuracy < 0.2
     assert str(calibration).endswith(
-        "(T at its upper limit, 20: the model is barely better than a guess; train it longer)"
+        "(T at its upper limit, 20). Note: the model is right on only "
+        f"{calibration.accuracy:.2%} of the validation images: calibration can make its probabilities say so, not "
+        "make it useful; train it longer"
     )
     assert calibrate(*overconfident(true_temperature=0.5)).at_limit == ""
+
+
+def test_calibrate_says_a_barely_trained_model_is_not_made_useful(fake_data_dir, tmp_path, monkeypatch, capsys):
+    """A model right a third of the time was calibrated (T = 0.169 on MNIST) and written without a word."""
+    monkeypatch.chdir(tmp_path)
+    run = fit_tiny_in(tmp_path, fake_data_dir, "--model.hidden_size", "4", "--trainer.max_steps", "1")
+    path = run / "checkpoints" / "last.ckpt"
+    capsys.readouterr()
+    main(["calibrate", "--ckpt_path", str(path), "--data.data_dir", str(fake_data_dir)])
+    out, err = capsys.readouterr()
+    accuracy = torch.load(path, weights_only=True)["calibration"]["accuracy"]
+    assert accuracy < calibration.USEFUL_ACCURACY and f"Wrote temperature {temperature_of(path):.4f} into" in out
+    assert (
+        f"\nmnist-rnn: warning: the model is right on only {accuracy:.2%} of the validation images: calibration can "
+        "make its probabilities say so, not make it useful; train it longer\n"
+    ) in err
 
 
 def test_a_temperature_that_raises_the_calibration_error_says_so():
     """Fitted to the NLL, a temperature can raise the binned ECE (a model trained 5 batches: 4.65% to 9.36%,
     reported as if it had worked)."""
-    rose = calibration.Calibration(0.576, 256, 0.31, ece_before=0.0465, ece_after=0.0936, nll_before=2.0, nll_after=1.9)
+    rose = calibration.Calibration(0.576, 256, 0.61, ece_before=0.0465, ece_after=0.0936, nll_before=2.0, nll_after=1.9)
     assert str(rose).startswith("temperature 0.576; on the 256 validation images the calibration error (ECE) went")
     assert str(rose).endswith(
         ". Note: the ECE rose, though the NLL fell: no one temperature fits this model's confidences (barely "
         "trained?), or 256 validation images are too few to measure them"
     )
+    # That model was right on 31% of them: then that is said, the cause, in its place.
+    rose.accuracy = 0.31
+    assert str(rose).endswith(". Note: the model is right on only 31.00% of the validation images: calibration can "
+                              "make its probabilities say so, not make it useful; train it longer")  # fmt: skip
     assert calibrate(*overconfident()).ece_rose == ""  # the usual case: both fall
 
 
@@ -199,6 +221,35 @@ def test_a_checkpoint_never_calibrated_says_so_wherever_it_gives_probabilities(r
     err = capsys.readouterr().err  # said once the file is written (not above a one-line error)
     assert err.endswith(f"{note}, so its probabilities are not how often it is right; `python -m mnist_rnn calibrate "
                         f"--ckpt_path {last}` fits one\n")  # fmt: skip
+
+
+def test_a_checkpoint_that_predates_calibration_is_named_in_its_note(run, fake_data_dir, tmp_path, monkeypatch, capsys):
+    """A checkpoint without a temperature (an earlier version's) got a note whose command named no file
+    ("calibrate --ckpt_path CKPT"): its load hook is given only the state dict."""
+    checkpoint = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    del checkpoint["state_dict"]["network.temperature"]
+    old = tmp_path / "old.ckpt"
+    torch.save(checkpoint, old)
+    folder = tmp_path / "digits"
+    folder.mkdir()
+    render_digit(3, canvas=(60, 60), size=44, ink=0, paper=255).save(folder / "three.png")
+    monkeypatch.chdir(tmp_path)
+    note = "no calibration temperature (it predates calibration), so its probabilities are uncalibrated; "
+    note += f"`python -m mnist_rnn calibrate --ckpt_path {old}` fits one"
+    capsys.readouterr()
+    RNNClassifier.load_from_checkpoint(old)
+    assert capsys.readouterr().err == f"mnist-rnn: note: this checkpoint has {note}\n"
+    for command in (
+        ["predict", "--ckpt_path", str(old), "--data.predict_path", str(folder)],
+        ["test", "--ckpt_path", str(old), *data_args(fake_data_dir), *QUIET],
+        ["export", "--ckpt_path", str(old), "--format", "pt2", "--output", str(tmp_path / "model.pt2")],
+    ):
+        main(command)
+        assert capsys.readouterr().err.count(note) == 1, command[0]
+    # calibrate itself says what it wrote, not to run calibrate
+    main(["calibrate", "--ckpt_path", str(old), "--data.data_dir", str(fake_data_dir)])
+    out, err = capsys.readouterr()
+    assert f"into {old}" in out and "predates" not in err
 
 
 def error_line(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:

@@ -309,6 +309,13 @@ def test_an_export_that_disagrees_with_pytorch_fails_and_writes_nothing(checkpoi
         (["--ckpt_path", "CKPT", "--format", "onnx", "--output", "x.pt2"], "an onnx file must end in .onnx"),
         (["--ckpt_path", "CKPT"], "pass --format onnx or --format pt2 (or an --output ending in .onnx or .pt2"),
         (["--ckpt_path", "CKPT", "--output", "x.pkl"], "pass --format onnx or --format pt2"),
+        # Path(".onnx").suffix is "": it was asked for a --format, or told it must end in .pt2
+        (
+            ["--ckpt_path", "CKPT", "--output", ".onnx"],
+            "--output .onnx: a name that is only a suffix; name the file, "
+            "e.g. model.onnx (or --format onnx without --output writes ",
+        ),  # fmt: skip
+        (["--ckpt_path", "CKPT", "--format", "pt2", "--output", "d/.PT2"], "name the file, e.g. d/model.pt2"),
     ],
 )
 def test_bad_options_are_one_line(args, message, checkpoint, tmp_path, monkeypatch, capsys):

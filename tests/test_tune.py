@@ -1014,6 +1014,25 @@ def test_the_data_is_prepared_once_before_any_trial(fake_data_dir, tmp_path, mon
     assert "nowhere" in err and "MNIST" in err and not (tmp_path / "tune2").exists()
 
 
+def test_more_workers_than_cores_on_the_cpu_is_said_once(fake_data_dir, tmp_path, monkeypatch, capsys):
+    """--workers 8 on a 2-core CPU started 8 trials without a word: each got one thread, and they waited for each
+    other. On a GPU it may be intended: nothing is said there."""
+    monkeypatch.setattr(tune.Tuner, "run", lambda tuner: None)
+    monkeypatch.setattr(tune.Tuner, "write_results", lambda tuner: None)
+    monkeypatch.setattr(tune, "_cores", lambda: 2)
+    args = [*write_study_files(tmp_path, fake_data_dir), "--root", str(tmp_path / "tune"), "--workers", "8"]
+    warning = (
+        "mnist-rnn: warning: --workers 8 is more than the 2 CPU cores the trials train on: each gets 1 thread and "
+        "they wait for each other, so each trial takes longer and the study no less time (--workers 2 or fewer)\n"
+    )
+    for gpus, accelerator, said in ((0, "auto", True), (1, "cpu", True), (1, "auto", False)):
+        monkeypatch.setattr(tune, "_gpu_count", lambda gpus=gpus: gpus)
+        main(["tune", *args, "--trainer.accelerator", accelerator])
+        assert capsys.readouterr().err.count(warning) == int(said), (gpus, accelerator)
+    main(["tune", *args[:-1], "2", "--trainer.accelerator", "cpu"])
+    assert "--workers" not in capsys.readouterr().err
+
+
 # ----- what a user of tune ran into (a helper's session as a user, on real MNIST) -------------------------
 
 
