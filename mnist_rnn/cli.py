@@ -221,11 +221,12 @@ class SaveOwnConfig(SaveConfigCallback):
                 )
             if path.is_file() and not self.config.get("ckpt_path"):  # a resumed run saves its settings again
                 # A version named by hand, used again (or one folder without a logger): Lightning's own callback
-                # refuses; this one replaces the file, as a resume needs, so it says so.
+                # refuses; this one replaces the file, as a resume needs, so it says so. Without a logger there
+                # is no version to name: the folder is the root dir (it advised --trainer.logger.version).
+                apart = "--trainer.logger.version" if trainer.logger is not None else "--trainer.default_root_dir"
                 warn(
                     f"{path.parent} holds an earlier run: its {self.config_filename} is replaced by this command's "
-                    "settings, and both runs' files are mixed there (another --trainer.logger.version keeps them "
-                    "apart)"
+                    f"settings, and both runs' files are mixed there (another {apart} keeps them apart)"
                 )
         super().setup(trainer, pl_module, stage)
 

@@ -990,6 +990,20 @@ def test_a_new_run_into_an_earlier_runs_named_version_says_it_mixes_them(fake_da
     assert "holds an earlier run" not in capsys.readouterr().err
 
 
+def test_a_second_run_without_a_logger_in_the_same_folder_is_told_to_name_another_root_dir(
+    fake_data_dir, in_tmp_dir, capsys
+):
+    """Two runs of --trainer.logger false in one folder: the second was told that another
+    --trainer.logger.version keeps the runs apart, an option of the logger it had turned off."""
+    main([*resume_args(fake_data_dir, 1), "--trainer.logger", "false"])
+    capsys.readouterr()
+    main([*resume_args(fake_data_dir, 1), "--trainer.logger", "false", "--model.lr", "0.002"])
+    err = capsys.readouterr().err
+    assert "holds an earlier run" in err
+    assert "(another --trainer.default_root_dir keeps them apart)" in err
+    assert "--trainer.logger.version" not in err
+
+
 def test_a_csv_logger_beside_tensorboard_writes_into_the_runs_folder(fake_data_dir, in_tmp_dir, capsys):
     """Each logger counted the versions for itself: the CSV file went to version_1, the events and checkpoints to
     version_0 (and a second run's to version_3 and version_2); the CSV logger warned that it would delete the
