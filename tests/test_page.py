@@ -1235,15 +1235,19 @@ def test_a_picture_dropped_on_the_page_or_pasted_is_sent_as_an_upload_and_the_pa
 def test_of_several_pictures_dropped_or_pasted_the_page_says_which_one_it_read(browser, server):
     """Several files dropped (selected together in a file manager) or pasted at once: the first was sent without a
     word, and the others seemed read too, or lost. The page says which one it read, in the hint under the pad; on a
-    phone on its side, where the hint over a picture is hidden, over the foot of the picture."""
+    phone on its side, where the hint over a picture is hidden, over the foot of the picture. A screen reader says
+    it too, before the answer or beside the error: the hint is no live region, and the answer alone did not say
+    of which file it was."""
     picture = io.BytesIO()
     render_digit(3, canvas=(200, 200), size=160, at=(40, 10), ink=0, paper=255).save(picture, "PNG")
     give = """
         const [encoded, kind, names] = arguments;
         const bytes = Uint8Array.from(atob(encoded), (c) => c.charCodeAt(0));
         const transfer = new DataTransfer();
-        for (const name of names) {
-          transfer.items.add(new File([bytes], name, { type: name.endsWith(".txt") ? "text/plain" : "image/png" }));
+        for (const name of names) {  // a .txt file holds text, not the picture
+          const text = name.endsWith(".txt");
+          transfer.items.add(new File([text ? "shopping list" : bytes], name,
+                                      { type: text ? "text/plain" : "image/png" }));
         }
         const options = { bubbles: true, cancelable: true };
         document.getElementById("answer-card").dispatchEvent(kind === "paste"
@@ -1251,11 +1255,13 @@ def test_of_several_pictures_dropped_or_pasted_the_page_says_which_one_it_read(b
             : new DragEvent("drop", { ...options, dataTransfer: transfer }));
     """
     hint = "const h = document.getElementById('hint'); return [h.textContent, getComputedStyle(h).visibility];"
+    announced = "return window.said.filter(([region, text]) => region === 'announce' && text).map(([, t]) => t);"
     for width, height in ((1280, 1000), (844, 390)):
         with new_tab(browser, width, height) as driver:
             driver.get(server + "/")
             WebDriverWait(driver, 10).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-info"))
             count_requests(driver)
+            driver.execute_script(LIVE)
             for sent, (kind, names, said) in enumerate(
                 [
                     (
@@ -1273,8 +1279,17 @@ def test_of_several_pictures_dropped_or_pasted_the_page_says_which_one_it_read(b
                 assert answer["error"] == "" and driver.execute_script("return window.posts") == sent, answer
                 WebDriverWait(driver, 10).until(lambda d: state(d)["pad_lit"] > 0)  # the picture, shown on the pad
                 assert driver.execute_script(hint) == [said, "visible"], (width, kind)
-            # One file: the hint as it was.
+                # said once, with the answer: "3 pictures dropped: reading the first, three.png. The answer is 3, …"
+                assert driver.execute_script(announced)[-1:] == [f"{said} {answer['summary']}"], (width, kind)
+            # The first refused (a text file): its error is said (role="alert"), and beside it which file it was.
+            driver.find_element(By.ID, "clear").click()
+            driver.execute_script("window.said = [];")
+            driver.execute_script(give, "", "drop", ["notes.txt", "three.png"])
+            assert wait_for_answer(driver)["error"].startswith("That file is not a picture")
+            assert driver.execute_script(announced) == ["2 files dropped: reading the first, notes.txt."], width
+            # One file: the hint as it was, and the answer said alone.
             driver.find_element(By.ID, "clear").click()
             driver.execute_script(give, base64.b64encode(picture.getvalue()).decode(), "drop", ["one.png"])
-            wait_for_answer(driver)
+            answer = wait_for_answer(driver)
             assert "reading the first" not in driver.execute_script(hint)[0]
+            assert driver.execute_script(announced)[-1:] == [answer["summary"]], width

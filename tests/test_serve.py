@@ -354,8 +354,8 @@ def test_base64_as_clients_send_it_unencoded_in_a_form_field_or_after_a_line_bre
 
 def test_a_file_percent_encoded_in_a_form_field_is_read_as_the_file():
     """curl --data-urlencode image@digit.png sends the file's own bytes percent-encoded, as the form field 'image'
-    (``@digit.png``: the whole body, no name), as do requests' data={"image": png_bytes} and JavaScript's
-    URLSearchParams: "the form field 'image' is not base64", or no image. A text file so sent stays no image."""
+    (``@digit.png``: the whole body, no name), as does requests' data={"image": png_bytes}: "the form field
+    'image' is not base64", or no image. A text file so sent stays no image."""
     picture = render_digit(4, canvas=(60, 60), size=40, ink=0, paper=255)
     form = "application/x-www-form-urlencoded"
     for kind in ("PNG", "JPEG", "GIF", "WEBP", "BMP"):
@@ -376,6 +376,33 @@ def test_a_file_percent_encoded_in_a_form_field_is_read_as_the_file():
     assert asyncio.run(upload_bytes(upload_scope(form), notes)) == notes  # refused as no image, as before
     with pytest.raises(RequestError, match="the form field 'image' is not base64"):
         asyncio.run(upload_bytes(upload_scope(form), b"image=" + notes))
+
+
+def test_a_file_read_as_text_in_a_form_or_json_field_is_told_so_as_the_raw_body_is():
+    """``new URLSearchParams({image: binaryString})`` of FileReader.readAsBinaryString, or ``JSON.stringify`` of it,
+    sends the file's bytes over 127 in UTF-8 (``image=%C2%89PNG...``): "the form field 'image' is not base64
+    (string argument should contain only ASCII characters)". It is told what the raw body so read is (415), and how
+    to send it; a file read as UTF-8 (U+FFFD for those bytes) too. Other text that is no base64 stays a 400."""
+    picture = render_digit(4, canvas=(60, 60), size=40, ink=0, paper=255)
+    form = "application/x-www-form-urlencoded;charset=UTF-8"  # URLSearchParams' type
+    for kind in ("PNG", "JPEG"):
+        data = encode(picture, kind)
+        for text in (data.decode("latin-1"), data.decode("utf-8", errors="replace")):  # binary string, UTF-8 read
+            for body, content_type, what in (
+                (urllib.parse.urlencode({"image": text}), form, "the form field 'image'"),
+                (json.dumps({"image": text}, ensure_ascii=False), "application/json", "the 'image' field"),
+                (json.dumps({"image": text}), "application/json", "the 'image' field"),  # as \u0089 escapes
+            ):
+                with pytest.raises(RequestError) as refused:
+                    asyncio.run(upload_bytes(upload_scope(content_type), body.encode()))
+                assert (refused.value.status, refused.value.message) == (
+                    415,
+                    f"{what} holds the image file itself, not its base64{http.TEXT_HINT}, or its base64 in the "
+                    "field (JavaScript: btoa(binaryString))",
+                ), (kind, body[:40])
+    with pytest.raises(RequestError, match="not base64") as refused:
+        asyncio.run(upload_bytes(upload_scope(form), urllib.parse.urlencode({"image": "\u00e9abc"}).encode()))
+    assert refused.value.status == 400
 
 
 def test_a_form_sent_under_another_content_type_is_read_as_the_form():

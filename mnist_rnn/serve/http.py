@@ -376,6 +376,7 @@ def starts_as_json(body: bytes, begins: bytes = b"{") -> bool:
 
 def base64_image(encoded: str, what: str = "the 'image' field") -> bytes:
     """The file in base64 text or a ``data:`` URL (the JSON field ``image``, or a whole body that is one)."""
+    given = encoded
     encoded = encoded.strip()  # a data: URL after a line break (a template literal's): "not base64" before
     if encoded[:5].lower() == "data:":  # a URL's scheme is case-insensitive: DATA: too
         encoded = encoded.partition(",")[2]
@@ -385,6 +386,16 @@ def base64_image(encoded: str, what: str = "the 'image' field") -> bytes:
     try:
         return base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
     except ValueError as error:  # binascii.Error, or characters outside ASCII
+        # The file itself, read as text (FileReader.readAsBinaryString) and sent as the field's string, as
+        # URLSearchParams and JSON.stringify send one: in UTF-8, as the raw body read as text is. It was "not base64
+        # (string argument should contain only ASCII characters)"; it is told what the raw body is (415), not read
+        # back: the bytes of a file read as UTF-8 are lost (U+FFFD), and the raw body's are not read back either.
+        if sent_as_text(given[:16].encode(errors="replace")):
+            raise RequestError(
+                415,
+                f"{what} holds the image file itself, not its base64{TEXT_HINT}, or its base64 in the field "
+                "(JavaScript: btoa(binaryString))",
+            ) from error
         if NAMES_A_FILE.fullmatch(encoded):  # {"image": "digit.png"}, {"image": "https://.../digit.png"}
             raise RequestError(
                 400,
