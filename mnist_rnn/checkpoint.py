@@ -54,7 +54,7 @@ from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from mnist_rnn import stopping
-from mnist_rnn.errors import MissingFileError, UserError, first_few, first_line, shown_path, tell, warn
+from mnist_rnn.errors import MissingFileError, UserError, first_few, first_line, pasted, shown_path, tell, warn
 from mnist_rnn.model import resolved_weight_decay
 from mnist_rnn.precision import precision_name
 
@@ -126,7 +126,7 @@ WEIGHTS_ONLY = (
 def calibrate_then_test(best: str | Path) -> str:
     """The commands that finish a best checkpoint that training left uncalibrated and untested, as a stop's line
     and fit's advice give them: "(calibrate --ckpt_path BEST), then test it (test --ckpt_path BEST)"."""
-    return f"(calibrate --ckpt_path {best}), then test it (test --ckpt_path {best})"
+    return f"(calibrate --ckpt_path {pasted(best)}), then test it (test --ckpt_path {pasted(best)})"
 
 
 class SafeModelCheckpoint(ModelCheckpoint):
@@ -430,7 +430,7 @@ def _disk_full_message(filepath: str, written: int) -> str:
         then = "Earlier checkpoints are intact; free some space and resume with --ckpt_path last"
     elif saved:  # the best one, saved just before the first last.ckpt: a whole checkpoint, to resume from
         newest = max(saved, key=lambda path: path.stat().st_mtime)
-        then = f"{newest.name} was saved whole; free some space and resume from it with --ckpt_path {newest}"
+        then = f"{newest.name} was saved whole; free some space and resume from it with --ckpt_path {pasted(newest)}"
     else:  # nothing to resume from yet
         then = "No checkpoint of this run was saved yet; free some space and run the command again"
     return f"no space left on the device to write {filepath}: it needs {needed}, {free} are free in {folder}/. {then}"
@@ -472,12 +472,15 @@ def find_last_checkpoint(
     candidates = [path for folder in folders for found in glob.glob(str(folder)) for path in _last_of(Path(found))]
     where = " or ".join(f"{folder}/" for folder in folders)
     if not candidates:
+        # Named whole: "no last.ckpt found in lightning_logs/version_*/checkpoints/" did not say which folder's
+        # lightning_logs/, to whoever ran the command from another folder than the run's.
+        looked_in = " or ".join(f"{Path(folder).absolute()}/" for folder in folders)
         if option == "best":
             raise UserError(
-                f"--ckpt_path best: no run found in {where} (the best checkpoint is looked up through a run's "
+                f"--ckpt_path best: no run found in {looked_in} (the best checkpoint is looked up through a run's "
                 f"last.ckpt); pass the checkpoint file, or the run folder"
             )
-        raise UserError(f"--ckpt_path {option}: no last.ckpt found in {where}")
+        raise UserError(f"--ckpt_path {option}: no last.ckpt found in {looked_in}")
     candidates.sort(key=lambda path: path.stat().st_mtime, reverse=True)
     if not settings:
         return candidates[0]
@@ -699,7 +702,7 @@ def _no_checkpoint_in(folder: Path) -> str:
     except UserError:  # any whole .ckpt is taken, not only last.ckpt
         return "a folder with no checkpoint (.ckpt file) in it or in its checkpoints/"
     run = newest.parent.parent if newest.parent.name == "checkpoints" else newest.parent
-    return f"a folder of runs, not a run: pass one of them, such as the newest, --ckpt_path {run}"
+    return f"a folder of runs, not a run: pass one of them, such as the newest, --ckpt_path {pasted(run)}"
 
 
 NOT_OURS = "--ckpt_path {path}: a Lightning checkpoint, but not of this project's model ({why})"

@@ -72,7 +72,7 @@ from mnist_rnn.checkpoint import (
     state_dict_problem,
 )
 from mnist_rnn.data import DATA_TO_MODEL, NEEDS_IMAGES, MNISTDataModule, warn_run_folder_gone
-from mnist_rnn.errors import NoSpaceError, UserError, first_line, shown_path, tell, warn
+from mnist_rnn.errors import NoSpaceError, UserError, first_line, pasted, shown_path, tell, warn
 from mnist_rnn.finite_loss import StopOnNonFiniteLoss
 from mnist_rnn.inference import note_if_uncalibrated
 from mnist_rnn.model import RNNClassifier, not_calibrated
@@ -772,8 +772,8 @@ class MNISTRNNCLI(LightningCLI):
                     whole = " (the whole split, not only the part validated)" if part else ""
                     print(f"Calibrated {best}{whole}: {calibration}")
                 trainer.strategy.barrier()  # the others wait for it here; a stop they noted meanwhile is seen below
-                left = f"test it (test --ckpt_path {best})"
-                stopping.doing(f"after the calibration, before the test; test it with --ckpt_path {best}")
+                left = f"test it (test --ckpt_path {pasted(best)})"
+                stopping.doing(f"after the calibration, before the test; test it with --ckpt_path {pasted(best)}")
                 self._stop_together()
                 self._exit_if_stopped("the calibration", f", before the test; {left}")
             # Saved as fit began: under ddp_spawn that was in the spawned processes, and this process's callback
@@ -795,7 +795,8 @@ class MNISTRNNCLI(LightningCLI):
         self._print_test_results(results[0], best or "the final weights")
         if not best:  # no validation (or no checkpoints): nothing was calibrated, and the test said nothing of it
             last = trainer.checkpoint_callback.last_model_path if trainer.checkpoint_callback else ""
-            fit_one = f"`python -m mnist_rnn calibrate --ckpt_path {Path(last)}` fits one" if last else "none was saved"
+            command = f"python -m mnist_rnn calibrate --ckpt_path {pasted(Path(last))}"
+            fit_one = f"`{command}` fits one" if last else "none was saved"
             tell(
                 "note: no best checkpoint was chosen (no validation, or no checkpoints), so none was calibrated: "
                 "the test scored the final weights, whose probabilities (temperature 1) are not how often they are "
@@ -1619,9 +1620,9 @@ def _check_something_left_to_train(path: Path, trainer: Any) -> None:
     # What the run's fit would have ended with: its best checkpoint, calibrated, tested (not last.ckpt at T = 1).
     bests = [Path(state["best_model_path"]) for state in states if state.get("monitor") == "val/acc"]
     best = next((file for file in bests if str(file) != "." and file.is_file()), path)
-    finish = f"test it (python -m mnist_rnn test --ckpt_path {best})"
+    finish = f"test it (python -m mnist_rnn test --ckpt_path {pasted(best)})"
     if not_calibrated(load_keys(best)):
-        finish = f"calibrate it (python -m mnist_rnn calibrate --ckpt_path {best}), then {finish}"
+        finish = f"calibrate it (python -m mnist_rnn calibrate --ckpt_path {pasted(best)}), then {finish}"
     raise UserError(f"--ckpt_path {path}: its run has trained {limit}: nothing is left to train; {longer}, or {finish}")
 
 

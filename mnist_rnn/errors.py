@@ -11,6 +11,7 @@ handler of ``rank_zero_info``, which keeps the stream it found at import), so py
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -60,6 +61,13 @@ def shown_path(path: str | os.PathLike[str]) -> str:
     """``path`` as a message shows it: a byte that is not UTF-8 (a name from an old archive or a network share,
     which Python holds as a surrogate) as ``\\xf6``, as the shell's ``$'...'`` writes it."""
     return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def pasted(path: str | os.PathLike[str]) -> str:
+    """``path`` inside a command the user is told to paste: quoted as the shell reads it where it holds a space or
+    another character the shell reads (``'/home/me/My runs/best.ckpt'``), as it is otherwise. Put in as it is, a
+    folder with a space in its name gave a command that passed the shell two arguments."""
+    return shlex.quote(os.fspath(path))
 
 
 def first_line(error: BaseException) -> str:

@@ -136,11 +136,20 @@ class TestFigures(Callback):
         reading = None
         if self.reading_correct is not None:
             reading = [trainer.strategy.reduce(t, reduce_op="sum") for t in (self.reading_correct, self.class_counts)]
-        if logger is None or not trainer.is_global_zero:
+        if not trainer.is_global_zero:
+            return
+        step = logged_step(trainer)
+        final = _final_metrics(trainer, pl_module)
+        for other in trainer.loggers:
+            # TensorBoard gets it from log_hparams_with_metrics (below); the model does not log it, and the other
+            # loggers (a CSVLogger's metrics.csv) had it from nothing.
+            if other is not logger and final:
+                other.log_metrics(final, step)
+                other.save()
+        if logger is None:
             return
         hp = pl_module.hparams
         names = short_names(hp.class_names, hp.num_classes)
-        step = logged_step(trainer)
         writer = logger.experiment
         writer.add_figure("test/confusion_matrix", confusion_figure(matrix.cpu(), names), step)
         total_wrong = int(matrix.sum() - matrix.trace())
@@ -155,7 +164,7 @@ class TestFigures(Callback):
         if "test/ece" in logged and "test/ece_uncalibrated" in logged:
             errors = (float(logged["test/ece_uncalibrated"]), float(logged["test/ece"]))
         writer.add_figure("test/reliability", reliability_figure(bins.cpu(), temperature, errors), step)
-        log_hparams_with_metrics(logger, run_settings(trainer, pl_module), _final_metrics(trainer, pl_module), step)
+        log_hparams_with_metrics(logger, run_settings(trainer, pl_module), final, step)
         writer.flush()
 
 

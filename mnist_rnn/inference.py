@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from mnist_rnn.errors import UserError, first_line, tell
+from mnist_rnn.errors import UserError, first_line, pasted, tell
 from mnist_rnn.network import NETWORK_DEFAULTS, RNNNetwork
 
 TOLERANCE = 1e-4  # the largest difference of a probability that still counts as the same answer
@@ -78,7 +78,7 @@ def note_if_uncalibrated(ckpt_path: str | Path | None) -> None:
     from mnist_rnn.model import NOT_CALIBRATED_NOTE, not_calibrated
 
     if ckpt_path is not None and not_calibrated(load_keys(ckpt_path)):
-        tell(NOT_CALIBRATED_NOTE.format(path=ckpt_path))
+        tell(NOT_CALIBRATED_NOTE.format(path=pasted(ckpt_path)))
 
 
 class ProbabilityModel(nn.Module):

@@ -32,7 +32,7 @@ from mnist_rnn.augment import random_affine, random_erase, random_flip
 from mnist_rnn.calibration import N_BINS
 from mnist_rnn.cpu_threads import CPUThreads
 from mnist_rnn.cuda_graph import CudaGraphSetting, GraphedNetwork, wanted
-from mnist_rnn.errors import SettingsError, UserError, tell
+from mnist_rnn.errors import SettingsError, UserError, pasted, tell
 from mnist_rnn.figures import TestFigures, TrainingCharts, run_settings
 from mnist_rnn.network import CELLS, NETWORK_DEFAULTS, SEQUENCES, Cell, RNNNetwork, Sequence
 from mnist_rnn.process_group import destroy_at_exit
@@ -664,6 +664,7 @@ def calibration_error_metric(num_classes: int) -> MulticlassCalibrationError:
 
 # The state-dict entries of the network in checkpoints written before it became its own module.
 OLD_NETWORK_KEYS = ("rnn.", "head.", "permutation")
+# This note's {path}, and NOT_CALIBRATED_NOTE's, is a command's argument: given as errors.pasted quotes it.
 UNCALIBRATED_NOTE = (
     "note: this checkpoint has no calibration temperature (it predates calibration), so its "
     "probabilities are uncalibrated; `python -m mnist_rnn calibrate --ckpt_path {path}` fits one"
@@ -704,4 +705,4 @@ def _move_old_keys_into_network(
         if trainer is not None and trainer.state.fn == "fit":
             return  # training sets the temperature to 1 anyway, and fit calibrates its best checkpoint at the end
         path = _loading.get() or (trainer.ckpt_path if trainer is not None else None) or "CKPT"
-        tell(UNCALIBRATED_NOTE.format(path=path))  # once, from rank 0 (every process loads the checkpoint)
+        tell(UNCALIBRATED_NOTE.format(path=pasted(path)))  # once, from rank 0 (every process loads the checkpoint)

@@ -393,7 +393,7 @@ BAD_INPUTS = [
     BadInput(
         "`test --ckpt_path best` with no earlier run",
         ["--ckpt_path", "best"],
-        "--ckpt_path best: no run found in lightning_logs/version_*/checkpoints/",
+        "/lightning_logs/version_*/checkpoints/ (the best checkpoint is looked up through a run's last.ckpt)",
         command="test",
         earlier_run=False,
     ),

@@ -223,6 +223,27 @@ def test_a_checkpoint_never_calibrated_says_so_wherever_it_gives_probabilities(r
                         f"--ckpt_path {last}` fits one\n")  # fmt: skip
 
 
+def test_the_notes_command_to_calibrate_quotes_a_path_with_a_space(tmp_path, capsys):
+    """The notes put the path in their command as it was: ``calibrate --ckpt_path /home/me/My runs/last.ckpt``,
+    pasted, passed the shell two arguments. A plain path stays as it is."""
+    from mnist_rnn.inference import note_if_uncalibrated
+
+    model = RNNClassifier(hidden_size=4)
+    state = {key: value for key, value in model.state_dict().items() if key != "network.temperature"}
+    old = {"state_dict": state, "hyper_parameters": dict(model.hparams), "pytorch-lightning_version": "2.6.0"}
+    never = {"state_dict": {"network.temperature": torch.tensor(1.0)}}  # this version's, never calibrated
+    for folder, quote in (("My runs", "'"), ("runs", "")):
+        (tmp_path / folder).mkdir()
+        torch.save(never, tmp_path / folder / "last.ckpt")
+        torch.save(old, tmp_path / folder / "old.ckpt")
+        note_if_uncalibrated(tmp_path / folder / "last.ckpt")
+        RNNClassifier.load_from_checkpoint(tmp_path / folder / "old.ckpt")
+        err = capsys.readouterr().err
+        for name in ("last.ckpt", "old.ckpt"):
+            command = f"python -m mnist_rnn calibrate --ckpt_path {quote}{tmp_path / folder / name}{quote}"
+            assert f"`{command}` fits one" in err, err
+
+
 def test_a_checkpoint_that_predates_calibration_is_named_in_its_note(run, fake_data_dir, tmp_path, monkeypatch, capsys):
     """A checkpoint without a temperature (an earlier version's) got a note whose command named no file
     ("calibrate --ckpt_path CKPT"): its load hook is given only the state dict."""

@@ -362,6 +362,41 @@ def test_a_run_folder_means_its_last_checkpoint_to_resume_and_its_best_otherwise
         checkpoint_named(str(tmp_path / "empty"))  # not "--ckpt_path last: ...", which the user never typed
 
 
+def test_the_commands_a_checkpoint_message_gives_quote_a_path_with_a_space(tmp_path):
+    """The path went into the command as it was: ``--ckpt_path /home/me/My runs/version_0``, pasted, passed the
+    shell two arguments. A plain path stays as it is."""
+    from mnist_rnn.checkpoint import calibrate_then_test
+
+    for folder, quote in (("My runs", "'"), ("runs", "")):
+        run = tmp_path / folder / "version_0"
+        lightning_checkpoint(run / "checkpoints" / "last.ckpt")
+        with pytest.raises(UserError) as runs:
+            checkpoint_named(str(tmp_path / folder))
+        assert str(runs.value).endswith(f"such as the newest, --ckpt_path {quote}{run}{quote}")
+        best = run / "checkpoints" / "best.ckpt"
+        assert calibrate_then_test(best) == (
+            f"(calibrate --ckpt_path {quote}{best}{quote}), then test it (test --ckpt_path {quote}{best}{quote})"
+        )
+        lightning_checkpoint(best)  # a whole checkpoint saved before the disk filled, with no last.ckpt yet
+        (run / "checkpoints" / "last.ckpt").unlink()
+        full = _disk_full_message(str(run / "checkpoints" / "last.ckpt"), 1000)
+        assert full.endswith(f"resume from it with --ckpt_path {quote}{best}{quote}")
+
+
+def test_last_and_best_with_no_run_name_the_folder_they_looked_in(fake_data_dir, in_tmp_dir, capsys):
+    """It said "no last.ckpt found in lightning_logs/version_*/checkpoints/", without which folder's
+    lightning_logs/: whoever ran the command from another folder than the runs' was not told so."""
+    runs = Path.cwd() / "lightning_logs" / "version_*" / "checkpoints"  # the working folder as the OS names it
+    error = one_line_error(fit_args(fake_data_dir, 1, "--ckpt_path", "last"), capsys)
+    assert error == f"mnist-rnn: error: --ckpt_path last: no last.ckpt found in {runs}/\n"
+    error = one_line_error(["test", *data_args(fake_data_dir), "--ckpt_path", "best"], capsys)
+    assert error.startswith(f"mnist-rnn: error: --ckpt_path best: no run found in {runs}/ (the best checkpoint")
+    root = ["--trainer.default_root_dir", "experiments"]  # relative: named from the working folder
+    error = one_line_error(fit_args(fake_data_dir, 1, *root, "--ckpt_path", "last"), capsys)
+    experiments = Path.cwd() / "experiments" / "lightning_logs" / "version_*" / "checkpoints"
+    assert error.endswith(f": no last.ckpt found in {experiments}/\n")
+
+
 def test_a_recorded_best_is_read_from_where_its_run_started_and_never_for_a_copy(tmp_path, monkeypatch):
     """A run records its best checkpoint's path relative to the folder it started in. From another working
     folder that path named another run's file of the same name; and for a checkpoint copied into a folder of

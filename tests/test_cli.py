@@ -5,6 +5,7 @@ import re
 import signal
 import sys
 import warnings
+from csv import DictReader
 from pathlib import Path
 
 import pytest
@@ -1007,7 +1008,7 @@ def test_a_second_run_without_a_logger_in_the_same_folder_is_told_to_name_anothe
 def test_a_csv_logger_beside_tensorboard_writes_into_the_runs_folder(fake_data_dir, in_tmp_dir, capsys):
     """Each logger counted the versions for itself: the CSV file went to version_1, the events and checkpoints to
     version_0 (and a second run's to version_3 and version_2); the CSV logger warned that it would delete the
-    folder's files."""
+    folder's files. Its metrics.csv lacked test/checkpoint_val_acc, which TensorBoard alone was given."""
     csv = ["--trainer.logger+=CSVLogger", "--trainer.logger.save_dir", "."]
     for _ in range(2):
         with warnings.catch_warnings(record=True) as caught:
@@ -1018,6 +1019,10 @@ def test_a_csv_logger_beside_tensorboard_writes_into_the_runs_folder(fake_data_d
         run = Path("lightning_logs") / version
         assert (run / "metrics.csv").is_file() and list(run.glob("events.out.tfevents.*")), list(run.iterdir())
     assert sorted(path.name for path in Path("lightning_logs").iterdir()) == ["version_0", "version_1"]
+    with open("lightning_logs/version_0/metrics.csv", newline="") as file:
+        (val_acc,) = [row["test/checkpoint_val_acc"] for row in DictReader(file) if row["test/checkpoint_val_acc"]]
+    best = next(Path("lightning_logs/version_0/checkpoints").glob("best-*.ckpt"))  # named for its val/acc
+    assert f"{float(val_acc):.4f}" == best.stem.split("val_acc")[1]
     # resumed: into a new folder, beside its events (in the resumed one, the CSV logger deletes the metrics.csv)
     main([*resume_args(fake_data_dir, 2), *csv, "--ckpt_path", "last"])
     assert "resuming from lightning_logs/version_1/checkpoints/last.ckpt" in capsys.readouterr().err

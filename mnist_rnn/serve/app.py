@@ -26,7 +26,7 @@ import litserve
 import torch
 
 from mnist_rnn.checkpoint import exported_model
-from mnist_rnn.errors import UserError, first_line, tell
+from mnist_rnn.errors import UserError, first_line, pasted, tell
 from mnist_rnn.inference import (
     ProbabilityModel,
     checkpoint_hparams,
@@ -430,7 +430,8 @@ def check_onnx_file(onnx_path: str | Path, ckpt_path: str | Path, network: RNNNe
     if not parity.passed:
         raise UserError(
             f"--onnx {onnx_path}: answers otherwise than --ckpt_path {ckpt_path} ({parity}): exported from another "
-            f"checkpoint? Export this one with: python -m mnist_rnn export --ckpt_path {ckpt_path} --format onnx"
+            f"checkpoint? Export this one with: python -m mnist_rnn export --ckpt_path {pasted(ckpt_path)} "
+            "--format onnx"
         )
 
 
@@ -484,7 +485,7 @@ def main(argv: list[str]) -> None:
                 exported = Path(args.ckpt_path).with_suffix(".onnx")  # where export writes it by default
                 tell(
                     f"exporting the checkpoint to ONNX for --backend onnx (`python -m mnist_rnn export --ckpt_path "
-                    f"{args.ckpt_path} --format onnx` once, then --onnx {exported}, starts at once)"
+                    f"{pasted(args.ckpt_path)} --format onnx` once, then --onnx {pasted(exported)}, starts at once)"
                 )
                 onnx_path.write_bytes(onnx_bytes(ProbabilityModel(network)))
             elif onnx_path is not None:
