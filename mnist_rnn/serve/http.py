@@ -453,14 +453,20 @@ def form_image(body: bytes) -> bytes:
     """The image file of a URL-encoded form's field ``image`` in base64 (``requests.post(url, data={"image":
     b64})``, an HTML form's text field), as the JSON field is read."""
     try:
-        # Blank values kept: without them an empty field ("image=", a file of no bytes) was no field at all, a
-        # KeyError and a 500; now it is the empty file it is (400).
-        fields = urllib.parse.parse_qs(body.decode("ascii"), strict_parsing=True, keep_blank_values=True)
+        fields = form_fields(body)
     except (UnicodeDecodeError, ValueError) as error:
         raise RequestError(400, f"not a readable form ({first_line(error)})") from error
-    # A URL-encoded form's "+" is a space: base64's "+" sent unencoded (curl -d "image=$(base64 -w0 digit.png)")
-    # came as spaces, which base64 has none of, and the picture was "truncated or damaged PNG data".
-    return base64_image(fields["image"][0].replace(" ", "+"), "the form field 'image'")
+    return base64_image(next(value for name, value in fields if name == "image"), "the form field 'image'")
+
+
+def form_fields(body: bytes) -> list[tuple[str, str]]:
+    """A URL-encoded form's fields (UnicodeDecodeError or ValueError for no such form), each value's spaces read
+    back as "+". Blank values kept: without them an empty field ("image=", a file of no bytes) was no field at
+    all, a KeyError and a 500; now it is the empty file it is (400). A form's "+" is a space: base64's "+" sent
+    unencoded (curl -d "image=$(base64 -w0 digit.png)") came as spaces, which base64 has none of, and the picture
+    was "truncated or damaged PNG data"."""
+    fields = urllib.parse.parse_qsl(body.decode("ascii"), strict_parsing=True, keep_blank_values=True)
+    return [(name, value.replace(" ", "+")) for name, value in fields]
 
 
 # What a percent-encoded value is made of: curl --data-urlencode leaves letters, digits and -._~ as they are,
@@ -492,12 +498,12 @@ def form_field_image(body: bytes) -> bytes | None:
     (``curl -d "file=$(base64 -w0 digit.png)"``, ``requests.post(url, data={"data": b64})``), as a multipart form's
     text fields are read; None when no field holds one. It was "not a readable image"."""
     try:
-        fields = urllib.parse.parse_qsl(body.decode("ascii"), strict_parsing=True, keep_blank_values=True)
+        fields = form_fields(body)
     except (UnicodeDecodeError, ValueError):
         return None
     for _, value in fields:
         with contextlib.suppress(RequestError):  # a data: URL not in base64: no picture in this field
-            if (picture := text_field_image(value.replace(" ", "+"))) is not None:  # "+" sent unencoded: a space
+            if (picture := text_field_image(value)) is not None:
                 return picture
     return None
 
