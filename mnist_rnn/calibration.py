@@ -300,6 +300,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument(
         "--data.data_dir",
+        "--data_dir",  # the short form, as export takes it: refused here, the same folder took a second try
         dest="data_dir",
         help="folder holding the data set (default: where the checkpoint's run read it)",
     )

@@ -54,7 +54,17 @@ from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from mnist_rnn import stopping
-from mnist_rnn.errors import MissingFileError, UserError, first_few, first_line, pasted, shown_path, tell, warn
+from mnist_rnn.errors import (
+    MissingFileError,
+    UserError,
+    first_few,
+    first_line,
+    pasted,
+    shown_path,
+    tell,
+    warn,
+    with_slashes,
+)
 from mnist_rnn.model import resolved_weight_decay
 from mnist_rnn.precision import precision_name
 
@@ -794,7 +804,8 @@ def check_checkpoint(path: str | Path, resume: bool = False) -> None:
         held = f"; it holds {first_few(found)}" if found else ""
         raise UserError(f"--ckpt_path {path}: a folder, not a checkpoint file{held}")
     if not path.is_file():
-        raise MissingFileError(f"--ckpt_path {path}: no such file{_checkpoints_beside(path, resume)}")
+        beside = with_slashes(path) or _checkpoints_beside(path, resume)
+        raise MissingFileError(f"--ckpt_path {path}: no such file{beside}")
     exported = exported_model(path)
     if exported:
         use = (

@@ -33,6 +33,7 @@ import threading
 import traceback
 import typing
 import warnings
+import zipfile
 from argparse import ArgumentError
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -56,6 +57,11 @@ from lightning.pytorch.strategies.launchers.multiprocessing import _MultiProcess
 from lightning.pytorch.trainer.states import TrainerStatus
 from lightning.pytorch.utilities import LightningEnum
 
+try:  # private in jsonargparse: without it, --print_config prints as jsonargparse parses, as before
+    from jsonargparse._actions import _ActionPrintConfig
+except ImportError:  # pragma: no cover
+    _ActionPrintConfig = None
+
 from mnist_rnn import stopping
 from mnist_rnn.calibration import N_BINS, calibrate_checkpoint, temperature_text
 from mnist_rnn.checkpoint import (
@@ -72,7 +78,7 @@ from mnist_rnn.checkpoint import (
     state_dict_problem,
 )
 from mnist_rnn.data import DATA_TO_MODEL, NEEDS_IMAGES, MNISTDataModule, warn_run_folder_gone
-from mnist_rnn.errors import NoSpaceError, UserError, first_line, pasted, shown_path, tell, warn
+from mnist_rnn.errors import NoSpaceError, UserError, first_line, pasted, shown_path, tell, warn, with_slashes
 from mnist_rnn.finite_loss import StopOnNonFiniteLoss
 from mnist_rnn.inference import note_if_uncalibrated
 from mnist_rnn.model import RNNClassifier, not_calibrated
@@ -204,11 +210,17 @@ class SaveOwnConfig(SaveConfigCallback):
     it saved itself and that is not one of the command's own ``--config`` files (a copy of a run's settings, edited,
     keeps LightningCLI's first line). Replacing is needed (a run resumed into its named version's folder saves its
     settings again), but without a logger the run's folder is the working folder: ``fit --config config.yaml
-    --trainer.logger false`` replaced the user's own hand-written config.yaml with the dumped settings."""
+    --trainer.logger false`` replaced the user's own hand-written config.yaml with the dumped settings. It names
+    the data folder absolutely, as the checkpoint does."""
 
     def setup(self, trainer: Trainer, pl_module: Any, stage: str) -> None:
         if stage == "predict" and trainer.logger is None:
             return  # a predict that logs nothing writes nothing: its table is on stdout
+        data = self.config.get("data")
+        if isinstance(data, Namespace) and isinstance(data.get("data_dir"), str):
+            # The run again with --config, from any folder: a relative data_dir named another folder there (not
+            # found offline; online, a download of the data set into it), as the checkpoint's does not.
+            data.data_dir = os.path.abspath(os.path.expanduser(data.data_dir))
         if not self.already_saved and self.save_to_log_dir:
             path = Path(trainer.log_dir or ".") / self.config_filename  # (log_dir is a collective: every process)
             given = {os.path.realpath(str(p)) for p in (self.config.get("config") or [])}  # this command's --config
@@ -244,6 +256,9 @@ class MNISTRNNCLI(LightningCLI):
     split_differs = False
     # The model.* and data.* options typed on the command line.
     typed: frozenset[str] = frozenset()
+    # --print_config of a command that reads a checkpoint: what jsonargparse would have printed it with, kept
+    # until the checkpoint's settings are in (see parse_arguments).
+    print_config_later: dict[str, Any] | None = None
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         # The bar refreshes every 20 steps, not every step: each refresh reads the logged loss, which waits
@@ -309,14 +324,32 @@ class MNISTRNNCLI(LightningCLI):
         """Parse, then refuse settings and checkpoints that cannot work, before anything is built or written."""
         stopping.doing("while reading the settings; nothing was written")
         raw_args = [str(arg) for arg in (sys.argv[1:] if args is None else args)] if not isinstance(args, dict) else []
+        expanded = _home_in_config_paths(raw_args)
+        if expanded != raw_args:  # parsed as the shell would have given them, and checked so
+            raw_args = args = expanded
         self.typed = frozenset(_typed_options(raw_args))
         self.raw_args = raw_args
         _check_config_files(raw_args)
         _check_config_places(raw_args)
         _warn_of_options_a_config_replaces(raw_args)
         _check_run_folder_name(raw_args)
+        # jsonargparse prints --print_config as it parses, before the checkpoint of validate, test or predict is
+        # read: it showed the defaults (precision: null, data_dir: data/, the default model), not what the run
+        # takes from the checkpoint. Those commands print it once their settings are complete (after the
+        # checkpoint's, in before_instantiate_classes).
+        later = (
+            _ActionPrintConfig is not None
+            and _print_config_given(raw_args)
+            and _command_of(raw_args) in ("validate", "test", "predict")
+        )
         try:
-            super().parse_arguments(parser, args)
+            with (
+                _ActionPrintConfig.skip_print_config() if later else contextlib.nullcontext(),
+                warnings.catch_warnings(),
+            ):
+                # LightningCLI warns of arguments given beside sys.argv's: they are sys.argv's, ~ expanded (above)
+                warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
+                super().parse_arguments(parser, args)
         except ArgumentError as error:
             # The command's parser holds its options; a CLI built without subcommands (tune's check of its base
             # config) has none, and its own parser holds them.
@@ -335,6 +368,11 @@ class MNISTRNNCLI(LightningCLI):
         subcommand = self.config.get("subcommand")
         # Without a subcommand (build_cli(run=False): tune's trials, benchmarks) the settings are at the top.
         config = self.config[subcommand] if subcommand else self.config
+        if later and hasattr(parser, "print_config"):
+            if not config.get("ckpt_path"):  # no checkpoint to read: the settings as given, as jsonargparse prints
+                _ActionPrintConfig.print_config_if_requested(parser, self.config)
+            # else printed by before_instantiate_classes (not by the parse of the checkpoint's hyperparameters)
+            self.print_config_later = vars(parser).pop("print_config")
         expand_home(config)
         _check_blank_settings(config, {"model": self.model_class, "data": self.datamodule_class}, raw_args)
         max_epochs = config.trainer.max_epochs
@@ -369,6 +407,7 @@ class MNISTRNNCLI(LightningCLI):
             return
         _check_lengths(subcommand, config)
         if subcommand == "fit":
+            _check_data_dir_of_a_config(config, raw_args, self.typed)
             _warn_of_adams_weight_decay(config.model)
             _warn_of_an_unused_permutation_seed(config.model)
             _check_monitors(config)
@@ -578,6 +617,9 @@ class MNISTRNNCLI(LightningCLI):
                         f"--trainer.precision {config.trainer.precision} is not used"
                     )
                 config.trainer.precision = FALLBACK
+        if self.print_config_later is not None:  # the settings the run takes, the checkpoint's among them
+            self.parser.print_config = self.print_config_later
+            _ActionPrintConfig.print_config_if_requested(self.parser, self.config)
 
     def _typed_precision(self) -> bool:
         """Whether the command line names a precision (a config's is a recipe's, not the user's choice here)."""
@@ -886,9 +928,11 @@ def _run_in_the_precision_of(saved: dict[str, Any], config: Any) -> None:
             f"running in {FALLBACK} (float32), not in {trained}, the precision the checkpoint's run trained in, "
             "which this machine lacks"
         )
-        return
-    config.trainer.precision = precision
-    tell(f"running in {precision}, the precision the checkpoint's run trained in (--trainer.precision sets another)")
+    else:
+        tell(
+            f"running in {precision}, the precision the checkpoint's run trained in (--trainer.precision sets another)"
+        )
+    config.trainer.precision = precision  # 32-true, not the default's null, in --print_config where it was replaced
 
 
 def calibration_line(results: dict[str, float]) -> str:
@@ -1048,6 +1092,33 @@ def _typed_options(args: list[str]) -> set[str]:
     return {arg[2:].split("=", 1)[0] for arg in args if arg.startswith(("--model.", "--data."))}
 
 
+def _command_of(args: list[str]) -> str | None:
+    """The command of the command line ``args`` (``fit``, ``test``, ...: the first that names one), or None."""
+    return next((arg for arg in args if arg in TRAINER_COMMANDS), None)
+
+
+def _print_config_given(args: list[str]) -> bool:
+    """Whether the command line ``args`` asks for ``--print_config`` (or ``--print_config=FLAGS``)."""
+    return any(arg == "--print_config" or arg.startswith("--print_config=") for arg in args)
+
+
+def _home_in_config_paths(args: list[str]) -> list[str]:
+    """``args`` with the ``--config`` files (``-c``, ``--config=``) that start with ``~/`` as the paths they mean.
+    The shell leaves ``~`` as it is in a quoted word and after ``=`` (``--config=~/fast.yaml``); jsonargparse took
+    it for a file name, "no such file", where the other paths (:func:`mnist_rnn.tools.expand_home`) are expanded."""
+    expanded = list(args)
+    for i, arg in enumerate(args):
+        if arg.startswith("--config="):
+            at, option, value = i, "--config=", arg.removeprefix("--config=")
+        elif arg in ("-c", "--config") and i + 1 < len(args):
+            at, option, value = i + 1, "", args[i + 1]
+        else:
+            continue
+        if value == "~" or value.startswith("~/"):
+            expanded[at] = option + os.path.expanduser(value)
+    return expanded
+
+
 def _config_paths(args: list[str]) -> list[Path]:
     """The files of the ``--config`` (``-c``, ``--config=``) options, in their order."""
     return [path for _, path in _config_places(args)]
@@ -1145,7 +1216,7 @@ def _check_config_places(args: list[str]) -> None:
         if i < command_at and not sections:
             raise UserError(
                 f"--config {value} before the command {command} holds its settings, not a section per command "
-                f"({command}: ...): put it after the command (python -m mnist_rnn {command} --config {value})"
+                f"({command}: ...): put it after the command (python -m mnist_rnn {command} --config {pasted(value)})"
             )
         if i > command_at and sections:
             raise UserError(
@@ -1179,11 +1250,15 @@ PROJECT_CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 def project_recipe(path: Path) -> str | None:
     """Where a README recipe (``configs/fast.yaml``) given from another folder than the project's is, said for
-    the message that ``path`` does not exist; None for any other path."""
+    the message that ``path`` does not exist; None for any other path. Written with Windows' backslashes
+    (``configs\\fast.yaml``) too."""
+    path = Path(str(path).replace("\\", "/"))
     project_config = PROJECT_CONFIGS / path.name
     if path.is_absolute() or path.exists() or path.parent != Path("configs") or not project_config.is_file():
         return None
-    return f"the project's own is {project_config} (run from {PROJECT_CONFIGS.parent}, or pass that path)"
+    return (
+        f"the project's own is {pasted(project_config)} (run from {pasted(PROJECT_CONFIGS.parent)}, or pass that path)"
+    )
 
 
 def yaml_problem(error: yaml.YAMLError) -> str:
@@ -1209,14 +1284,23 @@ def _check_config_files(args: list[str]) -> None:
         if recipe:  # from another folder jsonargparse said only that the file does not exist
             raise UserError(f"--config {path}: no such file in {Path.cwd()}; {recipe}")
         if path.is_dir():
-            raise UserError(f"--config {path}: a folder, not a config file")
+            settings = path / "config.yaml"  # a run's folder (lightning_logs/version_3): its settings are there
+            held = f"; its run's settings are --config {pasted(settings)}" if settings.is_file() else ""
+            raise UserError(f"--config {path}: a folder, not a config file{held}")
         if not path.exists():
             # jsonargparse's "Parser key "config": File does not exist: '/abs/path'"; it takes settings given in
             # the option itself too (--config '{trainer: {max_epochs: 1}}')
             with contextlib.suppress(yaml.YAMLError):
                 if isinstance(yaml.safe_load(str(path)), dict):
                     continue
-            raise UserError(f"--config {path}: no such file")
+            raise UserError(f"--config {path}: no such file{with_slashes(path)}")
+        if zipfile.is_zipfile(path):  # read as text: "'utf-8' codec can't decode byte 0x80 in position 64"
+            config = path.parent.parent / "config.yaml"  # as a run's checkpoints/ folder holds it
+            also = f", and its run's settings are --config {pasted(config)}" if config.is_file() else ""
+            raise UserError(
+                f"--config {path}: a checkpoint (or another zip archive), not a config: a checkpoint is given as "
+                f"--ckpt_path {pasted(path)}{also}"
+            )
         try:
             text = path.read_text()
             settings = yaml.safe_load(text)
@@ -1234,7 +1318,11 @@ def _check_config_files(args: list[str]) -> None:
         if "_instantiator" in settings or hparams:  # Lightning's hparams.yaml, beside a run's config.yaml:
             # jsonargparse said only that fit "does not accept option '_instantiator'" (or 'augment_erase')
             config = path.parent / "config.yaml"
-            rerun = f"pass the run's {config}" if config.is_file() else "a run of fit saves its config.yaml beside it"
+            rerun = (
+                f"the run's settings are --config {pasted(config)}"
+                if config.is_file()
+                else "a run of fit saves its config.yaml beside it"
+            )
             raise UserError(
                 f"--config {path}: the model's hyperparameters as Lightning saves them, not a config: {rerun}"
             )
@@ -1250,7 +1338,7 @@ def _check_config_files(args: list[str]) -> None:
         if ranges and all("." in str(key) for key in settings):
             raise UserError(
                 f"--config {path}: a search space for tune ({ranges[0]} is a range), not a config: python -m "
-                f"mnist_rnn tune --config BASE.yaml --space {path}"
+                f"mnist_rnn tune --config BASE.yaml --space {pasted(path)}"
             )
         for where, section, value in _sections(settings):
             if value is None:  # jsonargparse takes it as trainer: null, and Lightning ends in a traceback
@@ -1278,6 +1366,22 @@ def _sections(settings: dict[str, Any]) -> list[tuple[str, str, Any]]:
         if isinstance(nested, dict):
             found += [(f"{command}.", name, nested[name]) for name in SECTIONS if name in nested]
     return found
+
+
+def _check_data_dir_of_a_config(config: Any, raw_args: list[str], typed: frozenset[str]) -> None:
+    """A relative ``data_dir`` in a config file is read from the working folder, as jsonargparse reads every path,
+    not from the file's: run from another folder, ``data_dir: ../shared/mnist`` beside the config was "MNIST files
+    not found" (or, online, a download into the folder it named there)."""
+    folder = (config.get("data") or {}).get("data_dir")
+    given_in = _config_file_setting("data.data_dir", raw_args) if "data.data_dir" not in typed else None
+    if not isinstance(folder, str) or given_in is None or Path(folder).is_absolute() or Path(folder).exists():
+        return
+    beside = given_in.parent / folder
+    if beside.is_dir():
+        raise UserError(
+            f"--config {given_in}: data_dir {folder} is read from the working folder, {Path.cwd()}, where there is "
+            f"none; from the config's folder it is --data.data_dir {pasted(os.path.abspath(beside))}"
+        )
 
 
 def _check_blank_settings(config: Any, classes: dict[str, Any], raw_args: list[str]) -> None:
@@ -1637,7 +1741,7 @@ def _check_resumed_data(path: Path, saved: dict[str, Any], config: Any) -> None:
         return
     listed = ", ".join(f"{key}={ours!r} (its run: {theirs!r})" for key, ours, theirs in differences)
     run_config = path.parent.parent / "config.yaml"  # LightningCLI's copy of the run's settings
-    again = f" (--config {run_config})" if run_config.is_file() else ""
+    again = f" (--config {pasted(run_config)})" if run_config.is_file() else ""
     raise UserError(
         f"--ckpt_path {path}: its run read the data with other settings than this command: {listed}; resume it "
         f"with the run's own settings{again}, so that its validation images and steps stay the run's"
@@ -1662,6 +1766,10 @@ def _check_seed(seed: Any) -> None:
         raise UserError(f"--seed_everything must be between 0 and 4294967295 (or true for a random one), got {seed}")
 
 
+# Lightning's precisions by their full names, for "did you mean" (the message lists them with what they are).
+PRECISIONS = ["32-true", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "64-true"]
+
+
 def _check_accelerator(accelerator: Any) -> None:
     """An accelerator that does not exist, or that this machine lacks (``gpu`` where torch sees no GPU, ``mps``
     off a Mac, ``tpu`` without torch_xla): say so in one line, not in a Lightning traceback."""
@@ -1670,7 +1778,9 @@ def _check_accelerator(accelerator: Any) -> None:
     known = sorted(AcceleratorRegistry.available_accelerators())
     if accelerator not in (*known, "gpu", "auto"):
         choices = ", ".join(["auto", "gpu", *known])
-        raise UserError(f"--trainer.accelerator {accelerator}: no such accelerator; choose one of {choices}")
+        close = difflib.get_close_matches(accelerator.lower(), ["auto", "gpu", *known], n=1)  # GPU, cuda:0
+        meant = f" (did you mean {close[0]}?)" if close else ""
+        raise UserError(f"--trainer.accelerator {accelerator}: no such accelerator{meant}; choose one of {choices}")
     if accelerator not in ("gpu", "cuda"):
         if not AcceleratorRegistry[accelerator]["accelerator"].is_available():
             raise UserError(
@@ -1875,8 +1985,14 @@ def _option_meant(error: ArgumentError, parser: LightningArgumentParser | None) 
     if "unrecognized arguments" in str(error):
         return options_meant(unknown, parser)
     # a config file's key, or a nested class's ("Option 'save_dirr' is not accepted")
-    close = difflib.get_close_matches(unknown.replace("-", "_"), parser_options(parser), n=1, cutoff=0.75)
-    return close[0] if close and close[0] != unknown else None
+    options = parser_options(parser)
+    close = difflib.get_close_matches(unknown.replace("-", "_"), options, n=1, cutoff=0.75)
+    if close:
+        return close[0] if close[0] != unknown else None
+    # A key outside any section (max_epochs: 3), or in another section (model: {epochs: 3}) or one the command
+    # lacks (optimizer: {lr: 0.01}): by its last part, as an option typed so on the command line (--max_epochs).
+    meant = closest_options(unknown.rpartition(".")[2], options)
+    return " or ".join(option.replace(".init_args.", ".") for option in meant) or None  # as options_meant
 
 
 def parser_options(parser: LightningArgumentParser) -> list[str]:
@@ -2012,8 +2128,11 @@ def short_message(error: BaseException) -> str:
         return wrong_type
     precision = re.search(r'Parser key "trainer\.precision".*^\s*Given value: (.+)$', str(error), re.DOTALL | re.M)
     if precision:  # jsonargparse lists the Union's subtypes' failures, none of which names a valid value
+        given = precision.group(1)
+        close = difflib.get_close_matches(given.lower().replace("_", "-"), PRECISIONS, n=1)  # bf16mixed, BF16-mixed
+        meant = f" (did you mean {close[0]}?)" if close else ""
         return (
-            f"--trainer.precision {precision.group(1)}: no such precision; choose one of 32-true (float32, the "
+            f"--trainer.precision {given}: no such precision{meant}; choose one of 32-true (float32, the "
             "default), bf16-mixed, 16-mixed (float16 on a GPU), bf16-true, 16-true or 64-true"
         )
     # Anchored: a message that quotes one further on (tune's "--space ...: fit refuses ...") keeps its start.

@@ -36,7 +36,18 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision import datasets
 from torchvision.datasets.mnist import read_image_file, read_label_file
 
-from mnist_rnn.errors import DataError, MissingDataError, SettingsError, UserError, first_few, first_line, tell, warn
+from mnist_rnn.errors import (
+    DataError,
+    MissingDataError,
+    SettingsError,
+    UserError,
+    first_few,
+    first_line,
+    pasted,
+    tell,
+    warn,
+    with_slashes,
+)
 from mnist_rnn.idx import check_idx_pair, fingerprint
 from mnist_rnn.preparation import FRAME
 from mnist_rnn.user_images import UserImages, small_size, subject_of
@@ -358,6 +369,9 @@ class MNISTDataModule(LightningDataModule):
         self._unpack_gz_files(splits)
         if not self._files_present(splits):
             self._check_not_inside_the_layout()
+            if not self.data_dir.exists() and with_slashes(self.data_dir):  # data\mnist, as Windows writes it: the
+                # download made a folder of that name (offline: "not found", next to the very files)
+                raise DataError(f"--data.data_dir {self.data_dir}: no such folder{with_slashes(self.data_dir)}")
             self._download()
         counts = {train: self._check_files(train) for train in splits}
         if True in counts:
@@ -438,10 +452,10 @@ class MNISTDataModule(LightningDataModule):
                 choose = f"{self.dataset_option} {other} " if self.dataset_option else ""
                 raise DataError(
                     f"--data.data_dir {self.data_dir}: {named.name}'s files (by their folder), not {folder}'s: "
-                    f"{choose}--data.data_dir {named.parent} reads them"
+                    f"{choose}--data.data_dir {pasted(named.parent)} reads them"
                 )
             if holder.name == "raw" and holder.parent.name == folder:
-                fix = f"pass the folder that holds {folder}/raw/: --data.data_dir {holder.parent.parent}"
+                fix = f"pass the folder that holds {folder}/raw/: --data.data_dir {pasted(holder.parent.parent)}"
             else:
                 fix = f"move them into {self.raw_folder}/, or pass the folder that holds {folder}/raw/"
             where = f"the {folder} files are in {holder}/, not in {self.raw_folder}/"

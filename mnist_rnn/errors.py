@@ -66,8 +66,28 @@ def shown_path(path: str | os.PathLike[str]) -> str:
 def pasted(path: str | os.PathLike[str]) -> str:
     """``path`` inside a command the user is told to paste: quoted as the shell reads it where it holds a space or
     another character the shell reads (``'/home/me/My runs/best.ckpt'``), as it is otherwise. Put in as it is, a
-    folder with a space in its name gave a command that passed the shell two arguments."""
-    return shlex.quote(os.fspath(path))
+    folder with a space in its name gave a command that passed the shell two arguments.
+
+    A name with a byte that is not UTF-8 (which Python holds as a surrogate, printed as ``\\udcf6``), or with a
+    line break or another control character (which would break the one-line message), is written in bash's and
+    zsh's ``$'...'``, its bytes as ``\\xf6``: pasted, it names the same file."""
+    text = os.fspath(path)
+    if text.isprintable():  # not a surrogate, nor a control character
+        return shlex.quote(text)
+    raw = os.fsencode(text)
+    escaped = "".join(chr(b) if 0x20 <= b < 0x7F and b not in b"\\'" else f"\\x{b:02x}" for b in raw)
+    return f"$'{escaped}'"
+
+
+def with_slashes(path: str | os.PathLike[str]) -> str:
+    """For a missing ``path`` written with Windows' backslashes (``configs\\fast.yaml``), a note naming the file
+    or folder it means, where that is there: `` (\\ separates folders on Windows only: configs/fast.yaml is
+    there)``; else "". Elsewhere a backslash is part of a name: "no such file" alone, next to the very file."""
+    text = os.fspath(path)
+    slashed = text.replace("\\", "/")
+    if slashed == text or not os.path.exists(slashed):
+        return ""
+    return f" (\\ separates folders on Windows only: {pasted(slashed)} is there)"
 
 
 def first_line(error: BaseException) -> str:

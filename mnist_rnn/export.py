@@ -40,7 +40,7 @@ import torch
 from torch import Tensor
 
 from mnist_rnn import stopping
-from mnist_rnn.errors import DataError, UserError, first_line
+from mnist_rnn.errors import DataError, UserError, first_line, pasted
 from mnist_rnn.inference import (
     Parity,
     ProbabilityModel,
@@ -266,7 +266,7 @@ def export_checkpoint(
 
 def a_folder(output: Path, formats: tuple[str, ...]) -> str:
     """The line for an ``--output`` that is a folder, with a file in it for each of ``formats`` as examples."""
-    examples = " or ".join(str(output / f"model.{format}") for format in formats)
+    examples = " or ".join(pasted(output / f"model.{format}") for format in formats)
     return f"--output {output}: a folder; name a file in it, e.g. {examples}"
 
 
@@ -350,8 +350,8 @@ def main(argv: list[str]) -> None:
         example = output.with_name(f"model.{format}")
         default = Path(args.ckpt_path).with_suffix(f".{format}")
         raise UserError(
-            f"--output {output}: a name that is only a suffix; name the file, e.g. {example} (or --format {format} "
-            f"without --output writes {default})"
+            f"--output {output}: a name that is only a suffix; name the file, e.g. {pasted(example)} (or --format "
+            f"{format} without --output writes {default})"
         )
     if args.format is None:  # `--output model.onnx` says it already
         suffix = Path(args.output).suffix.lower().lstrip(".") if args.output else ""

@@ -47,7 +47,7 @@ def cpu_without_bf16(cell: str = "lstm", verb: str = "trains", autocast: bool = 
     (docs/results.md). Under autocast (bf16-mixed) the LSTM fails ("could not create a primitive descriptor");
     with bfloat16 weights (bf16-true) torch runs it without oneDNN's LSTM, many times slower too."""
     if cpu_bf16() == "emulated":
-        return f"and emulated it {verb} slower than float32"
+        return f"and oneDNN only emulates it, so the model {verb} slower in it than in float32"
     if cell == "lstm" and autocast:
         return "and oneDNN cannot run the LSTM in it"
     return f"and it {verb} the {cell.upper()} in it many times slower than in float32"

@@ -54,7 +54,7 @@ import yaml
 from jsonargparse import get_loader
 from lightning.pytorch import Callback, LightningModule, Trainer
 
-from mnist_rnn.errors import SettingsError, UserError, first_few, first_line, warn
+from mnist_rnn.errors import SettingsError, UserError, first_few, first_line, pasted, warn, with_slashes
 from mnist_rnn.stopping import sigterm_when_parent_ends
 from mnist_rnn.tools import OneLineParser, expand_home
 
@@ -98,6 +98,8 @@ def read_space(path: Path) -> dict[str, Any]:
     recipe = project_recipe(path)
     if recipe:  # docs/tune.md's configs/tune_fast.yaml, from another folder
         raise UserError(f"--space {path}: no such file in {Path.cwd()}; {recipe}")
+    if not path.exists() and with_slashes(path):
+        raise UserError(f"--space {path}: no such file{with_slashes(path)}")
     try:
         text = path.read_text()
         space = load_yaml(text)
@@ -458,6 +460,11 @@ def parse_overrides(extra: list[str]) -> dict[str, Any]:
         if not arg.startswith("--") or arg == "--":
             raise UserError(f"unexpected argument {arg!r}: fit options are given as --section.name VALUE")
         name, has_value, value = arg[2:].partition("=")
+        if name == "print_config":  # "--print_config needs a value", taken for a setting of fit
+            raise UserError(
+                "--print_config is fit's, not tune's: python -m mnist_rnn fit --config BASE.yaml, the same fit "
+                "options and --print_config prints the settings of a trial, but for those the space draws"
+            )
         if not has_value:
             if index + 1 >= len(extra) or extra[index + 1].startswith("--"):
                 raise UserError(f"--{name} needs a value")
@@ -1140,7 +1147,7 @@ class Tuner:
             f"# The best of study {self.options.study!r}: trial {best.number}, val/acc {value:.4f}\n{text}"
         )
         print(f"tune: best trial {best.number}: val/acc {value:.2%} with {_settings_line(best.params)}")
-        print(f"tune: its config: {best_yaml} (python -m mnist_rnn fit --config {best_yaml})")
+        print(f"tune: its config: {best_yaml} (python -m mnist_rnn fit --config {pasted(best_yaml)})")
 
     def _write_plots(self) -> None:
         from mnist_rnn.study_plots import write_plots
@@ -1388,7 +1395,9 @@ def main(argv: list[str] | None = None) -> None:
         from mnist_rnn.cli import project_recipe
 
         recipe = project_recipe(config)
-        raise UserError(f"--config {config}: no such file" + (f" in {Path.cwd()}; {recipe}" if recipe else ""))
+        raise UserError(
+            f"--config {config}: no such file" + (f" in {Path.cwd()}; {recipe}" if recipe else with_slashes(config))
+        )
     options.study = options.study or config.stem
     options.root = options.root or str(Path("tune") / options.study)
     if options.storage:
@@ -1489,7 +1498,8 @@ def check_root_is_the_studys(root: Path, study: str) -> None:
         if owner and owner != study:
             raise UserError(
                 f"--root {root} holds the trials of study {owner!r}, which study {study!r} would write over: "
-                f"pass another --root (tune/{study}, say), or --study {owner} to continue that one"
+                f"pass another --root ({pasted(Path('tune', study))}, say), or --study {pasted(owner)} to continue "
+                "that one"
             )
         return  # one trial says it: the others were written by the same study
 

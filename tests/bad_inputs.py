@@ -332,8 +332,8 @@ BAD_INPUTS = [
     BadInput(
         "a run's `hparams.yaml` given as a config",
         ["--config", "lightning_logs/version_0/hparams.yaml"],
-        "hparams.yaml: the model's hyperparameters as Lightning saves them, not a config: pass the run's "
-        "lightning_logs/version_0/config.yaml",
+        "hparams.yaml: the model's hyperparameters as Lightning saves them, not a config: the run's settings are "
+        "--config lightning_logs/version_0/config.yaml",
         _hparams_yaml,
     ),
     BadInput("empty YAML", ["--config", "empty.yaml"], "empty.yaml: the file is empty", _empty_yaml),
@@ -459,7 +459,12 @@ REFUSED_VALUES = [
     ("a negative seed", "--seed_everything", "-1", "--seed_everything must be between 0 and 4294967295"),
     ("`--trainer.accelerator mps` off a Mac", "--trainer.accelerator", "mps", "mps: not available"),
     ("`--trainer.accelerator tpu` without torch_xla", "--trainer.accelerator", "tpu", "tpu: not available"),
-    ("a misspelled accelerator", "--trainer.accelerator", "cpux", "cpux: no such accelerator; choose one"),
+    (
+        "a misspelled accelerator",
+        "--trainer.accelerator",
+        "cpux",
+        "cpux: no such accelerator (did you mean cpu?); choose one",
+    ),
     ("a precision Lightning has no name for", "--trainer.precision", "fp16", "fp16: no such precision; choose one"),
     ("`--model.cuda_graph true` without a CUDA GPU", "--model.cuda_graph", "true", "cuda_graph true needs a CUDA GPU"),
     ("no training batches", "--trainer.limit_train_batches", "0", "limit_train_batches 0 trains nothing"),
@@ -497,6 +502,6 @@ BAD_INPUTS += [
     BadInput(
         "a Lightning logger with a misspelled setting",
         ["--trainer.logger", "CSVLogger", "--trainer.logger.save_dirr", "logs"],
-        "--trainer.logger lightning.pytorch.loggers.CSVLogger: Option 'save_dirr' is not accepted",
+        "CSVLogger: Option 'save_dirr' is not accepted (did you mean trainer.logger.save_dir?)",
     ),
 ]

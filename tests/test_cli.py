@@ -3,6 +3,7 @@
 import os
 import re
 import signal
+import subprocess
 import sys
 import warnings
 from csv import DictReader
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from jsonargparse import Namespace
 from lightning.pytorch.callbacks import ProgressBar
 
 from mnist_rnn.cli import build_cli, main
@@ -18,7 +20,7 @@ from mnist_rnn.errors import UserError
 from mnist_rnn.model import RNNClassifier
 from mnist_rnn.precision import bf16_supported
 from tests.bad_inputs import BAD_INPUTS, make_data
-from tests.helpers import QUIET, SEED_CONFIG, data_args, fit_tiny, one_line_error
+from tests.helpers import QUIET, SEED_CONFIG, data_args, fit_tiny, one_line_error, render_digit, write_fake_set
 
 # The fits here are checked for what they print and save, not for their test's pictures (tests/test_figures.py).
 pytestmark = pytest.mark.usefixtures("figures_not_drawn")
@@ -214,7 +216,7 @@ def test_fast_config_trains_in_bf16_mixed_precision(fake_data_dir, in_tmp_dir, c
     [
         ("bf16-mixed", "none", "oneDNN cannot run the LSTM in it"),
         ("bf16-true", "none", "it trains the LSTM in it many times slower than in float32"),
-        ("bf16-mixed", "emulated", "emulated it trains slower than float32"),
+        ("bf16-mixed", "emulated", "oneDNN only emulates it, so the model trains slower in it than in float32"),
     ],
 )
 def test_bf16_falls_back_to_float32_on_a_cpu_without_it(
@@ -1290,3 +1292,279 @@ def test_an_option_without_its_section_or_shortened_is_refused_with_the_one_mean
     assert one_line_error([command, *typed], capsys) == (
         f"mnist-rnn: error: unrecognized arguments: {' '.join(typed)} (did you mean {meant}?) (see {command} --help)\n"
     )
+
+
+def bash_words(pasted: str) -> list[str]:
+    """The arguments bash makes of ``pasted``, a command or a part of one that a message gives to paste, as the
+    terminal shows it: stderr writes a byte that is not UTF-8 (held as a surrogate) as ``\\udce9``."""
+    shown = f"printf '%s\\0' {pasted}".encode("utf-8", "backslashreplace")
+    done = subprocess.run([b"bash", b"-c", shown], capture_output=True, check=True)
+    return [os.fsdecode(word) for word in done.stdout.split(b"\0")[:-1]]
+
+
+@pytest.mark.parametrize(
+    "name", ["My runs", "it's", "données", os.fsdecode(b"caf\xe9")], ids=["space", "quote", "accent", "not-utf8"]
+)
+def test_the_paths_in_the_commands_messages_give_to_paste_reach_the_shell_whole(name, tmp_path, monkeypatch):
+    """The commands and options that messages give to paste put their paths in as they were: from a folder
+    ``My runs``, ``--config My runs/fast.yaml`` passed bash two arguments, a quote in a name opened a string, and a
+    byte that is not UTF-8 was printed as ``\\udce9``, a name no file has."""
+    from mnist_rnn.cli import _check_config_files, _check_config_places, _check_resumed_data
+    from mnist_rnn.data import MNISTDataModule
+    from mnist_rnn.export import FORMATS, a_folder
+
+    folder = tmp_path / name
+    folder.mkdir()
+    monkeypatch.chdir(tmp_path)
+    plain, space = folder / "plain.yaml", folder / "space.yaml"
+    plain.write_text("model:\n  hidden_size: 16\n")
+    space.write_text("model.lr: {log: [1.0e-3, 3.0e-2]}\n")
+    # The checks themselves: main prints the messages, which begin with the path as typed, to a stderr that
+    # writes a byte that is not UTF-8 as \\udce9, where pytest's capsys refuses it.
+    with pytest.raises(UserError) as before:
+        _check_config_places(["--config", str(plain), "fit"])
+    command = re.search(r"\(python -m mnist_rnn (fit --config .+)\)$", str(before.value))[1]
+    assert bash_words(command) == ["fit", "--config", str(plain)]
+    with pytest.raises(UserError) as searched:
+        _check_config_files(["fit", "--config", str(space)])
+    command = re.search(r"not a config: python -m mnist_rnn (tune .+)$", str(searched.value))[1]
+    assert bash_words(command) == ["tune", "--config", "BASE.yaml", "--space", str(space)]
+    # a README recipe from another folder: the project's own file, and the folder to run from
+    project = folder / "project"
+    (project / "configs").mkdir(parents=True)
+    (project / "configs" / "fast.yaml").write_text("model:\n  hidden_size: 16\n")
+    monkeypatch.setattr("mnist_rnn.cli.PROJECT_CONFIGS", project / "configs")
+    with pytest.raises(UserError) as recipe_error:
+        _check_config_files(["fit", "--config", "configs/fast.yaml"])
+    found = re.search(r"the project's own is (.+) \(run from (.+), or pass that path\)$", str(recipe_error.value))
+    recipe, run_from = found.groups()
+    assert bash_words(recipe) == [str(project / "configs" / "fast.yaml")] and bash_words(run_from) == [str(project)]
+    # resuming a run with another split: its own settings
+    run = folder / "version_0"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "config.yaml").write_text("# lightning.pytorch==2.6.6\n")
+    settings = {"dataset": "mnist", "batch_size": 20, "val_size": 40, "split_seed": 0}
+    with pytest.raises(UserError) as resumed:
+        _check_resumed_data(
+            run / "checkpoints" / "last.ckpt", {"data.split_seed": 1}, Namespace(data=Namespace(**settings))
+        )
+    assert bash_words(re.search(r"own settings \((--config .+)\), so that", str(resumed.value))[1]) == [
+        "--config",
+        str(run / "config.yaml"),
+    ]
+    # the data set's own folder given as --data.data_dir: the folder to pass instead
+    write_fake_set(folder, "MNIST")
+    with pytest.raises(UserError) as inside:
+        MNISTDataModule(data_dir=str(folder / "MNIST" / "raw")).prepare_data()
+    assert bash_words(re.search(r"MNIST/raw/: (--data.data_dir .+)$", str(inside.value))[1])[1] == str(folder)
+    (folder / "MNIST").rename(folder / "FashionMNIST")
+    with pytest.raises(UserError) as other:
+        MNISTDataModule(data_dir=str(folder / "FashionMNIST" / "raw")).prepare_data()
+    assert bash_words(re.search(r": (--data.dataset .+) reads them$", str(other.value))[1]) == [
+        "--data.dataset",
+        "fashion_mnist",
+        "--data.data_dir",
+        str(folder),
+    ]
+    # export --output FOLDER: a file in it
+    examples = re.search(r"e\.g\. (.+) or (.+)$", a_folder(folder, FORMATS)).groups()
+    assert [bash_words(example) for example in examples] == [[str(folder / f"model.{f}")] for f in FORMATS]
+
+
+@pytest.mark.parametrize("tool", ["calibrate", "export"])
+def test_the_tools_that_read_the_data_take_its_folder_as_data_dir_too(tool, tmp_path):
+    """export took ``--data_dir`` as the short form of ``--data.data_dir``; calibrate refused it with "did you mean
+    --data.data_dir?", so the same folder took a second try there."""
+    from mnist_rnn import calibration, export
+
+    checkpoint = tmp_path / "model.ckpt"
+    checkpoint.write_bytes(b"")  # parse_args checks only that it is there
+    parse_args = {"calibrate": calibration.parse_args, "export": export.parse_args}[tool]
+    for option in ("--data.data_dir", "--data_dir"):
+        assert parse_args(["--ckpt_path", str(checkpoint), option, "my data"]).data_dir == "my data"
+
+
+def test_print_config_of_a_checkpoints_command_shows_what_the_run_takes_from_the_checkpoint(
+    fake_data_dir, in_tmp_dir, capsys
+):
+    """``test --ckpt_path best --print_config`` printed the settings as parsed, before the checkpoint was read:
+    ``precision: null``, ``data_dir: data/`` and the default model (``hidden_size: 128``), where the test ran the
+    checkpoint's model in its run's precision on its run's data folder. Given back with --config, they would
+    have been the settings of another run."""
+    main(resume_args(fake_data_dir, 1, "--trainer.precision", "64-true"))  # hidden_size 16
+    render_digit(7).save("seven.png")
+    capsys.readouterr()
+    for command, precision in (("validate", "64-true"), ("test", "64-true"), ("predict", "32-true")):
+        images = ["--data.predict_path", "seven.png"] if command == "predict" else []
+        with pytest.raises(SystemExit) as exit_info:
+            main([command, "--ckpt_path", "best", *images, "--print_config"])
+        assert exit_info.value.code == 0
+        printed = yaml.safe_load(capsys.readouterr().out)
+        assert printed["model"]["hidden_size"] == 16 and printed["trainer"]["precision"] == precision, command
+        assert printed["ckpt_path"] == str(next(Path("lightning_logs/version_0/checkpoints").glob("best-*.ckpt")))
+        if command != "predict":  # which reads no data set
+            assert printed["data"]["data_dir"] == str(fake_data_dir)
+        if command == "validate":  # on the split the run held out
+            assert printed["data"]["val_size"] == 40
+    Path("test.yaml").write_text(yaml.safe_dump(printed))  # predict's, as printed: the run again
+    main(["predict", "--config", "test.yaml"])
+    out, err = capsys.readouterr()
+    assert out.startswith("path,") and "seven.png" in out and "ignoring" not in err
+    # Without a checkpoint there is nothing to read: the settings as given (not "test needs a trained model").
+    with pytest.raises(SystemExit) as exit_info:
+        main(["test", "--print_config"])
+    assert exit_info.value.code == 0 and yaml.safe_load(capsys.readouterr().out)["model"]["hidden_size"] == 128
+
+
+def test_a_config_in_the_home_folder_named_with_a_tilde_the_shell_left_as_it_is_is_read(tmp_path, monkeypatch, capsys):
+    """Bash expands no ``~`` after ``=`` nor in quotes: ``fit --config=~/mine.yaml`` was "no such file", where every
+    other path of the command line (``--ckpt_path=~/...``, ``--data.data_dir=~/...``) is expanded."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "mine.yaml").write_text("model:\n  hidden_size: 24\n")
+    (tmp_path / "sections.yaml").write_text("fit:\n  model:\n    hidden_size: 24\n")  # for before the command
+    for args in (["fit", "--config=~/mine.yaml"], ["fit", "-c", "~/mine.yaml"], ["--config=~/sections.yaml", "fit"]):
+        with pytest.raises(SystemExit) as exit_info:
+            main([*args, "--print_config"])
+        assert exit_info.value.code == 0 and yaml.safe_load(capsys.readouterr().out)["model"]["hidden_size"] == 24
+    error = one_line_error(["fit", "--config=~/missing.yaml"], capsys)
+    assert error == f"mnist-rnn: error: --config {tmp_path / 'missing.yaml'}: no such file\n"
+
+
+def test_a_path_written_with_windows_backslashes_names_the_file_it_means(in_tmp_dir, capsys):
+    """A path copied from Windows (``my runs\\fast.yaml``) was "no such file" alone, next to the very file: outside
+    Windows a backslash is part of a name. A README recipe so written, from another folder, got no pointer to the
+    project's own either."""
+    runs = in_tmp_dir / "my runs"
+    runs.mkdir()
+    for name in ("fast.yaml", "space.yaml", "last.ckpt"):
+        (runs / name).write_text("")
+    for args, option, name in (
+        (["fit", "--config", "my runs\\fast.yaml"], "--config", "fast.yaml"),
+        (["test", "--ckpt_path", "my runs\\last.ckpt"], "--ckpt_path", "last.ckpt"),
+        (["tune", "--config", "my runs\\fast.yaml", "--space", "my runs/space.yaml"], "--config", "fast.yaml"),
+        (["tune", "--config", "my runs/fast.yaml", "--space", "my runs\\space.yaml"], "--space", "space.yaml"),
+    ):
+        assert one_line_error(args, capsys) == (
+            f"mnist-rnn: error: {option} my runs\\{name}: no such file (\\ separates folders on Windows only: "
+            f"'my runs/{name}' is there)\n"
+        )
+    project = Path(__file__).resolve().parents[1]
+    error = one_line_error(["fit", "--config", "configs\\fast.yaml"], capsys)
+    assert f"no such file in {in_tmp_dir}; the project's own is {project / 'configs' / 'fast.yaml'}" in error
+
+
+@pytest.mark.parametrize(
+    ("settings", "meant"),
+    [
+        ("max_epochs: 3\n", "trainer.max_epochs"),
+        ("optimizer:\n  lr: 0.01\n", "model.lr"),
+        ("model:\n  epochs: 3\n", "trainer.max_epochs or trainer.min_epochs"),
+    ],
+)
+def test_a_config_key_outside_its_section_is_named_as_the_option_typed_so_is(settings, meant, tmp_path, capsys):
+    """``--max_epochs 3`` typed is told "did you mean --trainer.max_epochs?"; ``max_epochs: 3`` in a config file, a
+    key in another section, or ``lr`` under a section fit lacks (``optimizer:``), was refused naming no option."""
+    config = tmp_path / "mine.yaml"
+    config.write_text(settings)
+    error = one_line_error(["fit", "--config", str(config)], capsys)
+    assert error.endswith(f"(did you mean {meant}?) (see fit --help)\n"), error
+
+
+def test_a_checkpoints_precision_this_machine_lacks_is_set_as_the_float32_it_runs_in(monkeypatch, capsys):
+    """test of a bf16 run on a CPU without bfloat16 runs in float32, and said so, but left the setting null, which
+    --print_config showed (and the run's config.yaml saved) for what the run took from the checkpoint."""
+    from mnist_rnn.cli import _run_in_the_precision_of
+
+    monkeypatch.setattr("mnist_rnn.precision.cpu_bf16", lambda: "none")
+    config = Namespace(trainer=Namespace(precision=None, accelerator="cpu"))
+    _run_in_the_precision_of({"trainer.precision": "bf16-mixed", "model.cell": "lstm"}, config)
+    assert config.trainer.precision == "32-true"
+    assert capsys.readouterr().err == (
+        "mnist-rnn: running in 32-true (float32), not in bf16-mixed, the precision the checkpoint's run trained in, "
+        "which this machine lacks\n"
+    )
+
+
+def test_a_runs_config_yaml_names_its_data_folder_absolutely(fake_data_dir, in_tmp_dir, monkeypatch, capsys):
+    """The run's config.yaml, the run again with --config, kept a relative --data.data_dir as typed: from any
+    other folder it named another folder ("MNIST files not found", or online a download of MNIST into it)."""
+    import shutil
+
+    shutil.copytree(fake_data_dir, in_tmp_dir / "data")
+    run = fit_tiny("data", *SMALL)
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    assert saved["data"]["data_dir"] == str(in_tmp_dir / "data")
+    elsewhere = in_tmp_dir / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    build_cli(["fit", "--config", str(in_tmp_dir / run / "config.yaml"), "--trainer.fast_dev_run", "1"])
+    assert not (elsewhere / "data").exists()
+
+
+def test_a_run_folder_or_a_checkpoint_given_as_a_config_names_the_runs_config(in_tmp_dir, capsys):
+    """``--config lightning_logs/version_0`` was "a folder, not a config file", without its config.yaml; a
+    checkpoint was "cannot be read ('utf-8' codec can't decode byte 0x80 in position 64: ...)"."""
+    run = Path("lightning_logs", "version_0")
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "config.yaml").write_text("model:\n  hidden_size: 16\n")
+    torch.save({"state_dict": {}}, run / "checkpoints" / "last.ckpt")
+    settings = f"--config {run / 'config.yaml'}"
+    assert one_line_error(["fit", "--config", str(run)], capsys) == (
+        f"mnist-rnn: error: --config {run}: a folder, not a config file; its run's settings are {settings}\n"
+    )
+    checkpoint = run / "checkpoints" / "last.ckpt"
+    assert one_line_error(["fit", "--config", str(checkpoint)], capsys) == (
+        f"mnist-rnn: error: --config {checkpoint}: a checkpoint (or another zip archive), not a config: a "
+        f"checkpoint is given as --ckpt_path {checkpoint}, and its run's settings are {settings}\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "meant"),
+    [
+        ("--trainer.accelerator", "GPU", "gpu"),
+        ("--trainer.accelerator", "cuda:0", "cuda"),
+        ("--trainer.precision", "bf16mixed", "bf16-mixed"),
+        ("--trainer.precision", "BF16_mixed", "bf16-mixed"),
+        ("--trainer.precision", "32true", "32-true"),
+    ],
+)
+def test_a_misspelt_accelerator_or_precision_is_named_as_a_misspelt_option_is(option, value, meant, capsys):
+    """``--trainer.accelerator GPU`` and ``--trainer.precision bf16mixed`` were refused with the list of names
+    alone, where a misspelt option or data set is told the one it is near."""
+    error = one_line_error(["fit", option, value], capsys)
+    assert error.startswith(f"mnist-rnn: error: {option} {value}: no such ") and f" (did you mean {meant}?); " in error
+
+
+def test_a_data_folder_written_with_windows_backslashes_is_named_not_downloaded_into(tmp_path, monkeypatch, no_network):
+    """``--data.data_dir sets\\digits`` (copied from Windows) is a folder of that name here: MNIST was downloaded into
+    it, or offline "not found", next to sets/digits holding the very files."""
+    from mnist_rnn.data import MNISTDataModule
+
+    monkeypatch.chdir(tmp_path)
+    write_fake_set(tmp_path / "sets" / "digits", "MNIST")
+    with pytest.raises(UserError) as error:
+        MNISTDataModule(data_dir="sets\\digits").prepare_data()
+    assert str(error.value) == (
+        "--data.data_dir sets\\digits: no such folder (\\ separates folders on Windows only: sets/digits is there)"
+    )
+    assert no_network == [] and not (tmp_path / "sets\\digits").exists()
+
+
+def test_a_relative_data_dir_in_a_config_run_from_another_folder_names_the_one_beside_the_config(
+    fake_data_dir, in_tmp_dir, capsys, no_network
+):
+    """A config's ``data_dir: ../data`` is read from the working folder: from any other folder than the one it was
+    written for, "MNIST files not found" (online, a download of MNIST into the folder it named there)."""
+    import shutil
+
+    shutil.copytree(fake_data_dir, in_tmp_dir / "project" / "data")
+    (in_tmp_dir / "project" / "configs").mkdir()
+    config = in_tmp_dir / "project" / "configs" / "mine.yaml"
+    config.write_text("data:\n  data_dir: ../data\n")
+    error = one_line_error(["fit", "--config", str(config)], capsys)
+    assert error == (
+        f"mnist-rnn: error: --config {config}: data_dir ../data is read from the working folder, {in_tmp_dir}, where "
+        f"there is none; from the config's folder it is --data.data_dir {in_tmp_dir / 'project' / 'data'}\n"
+    )
+    assert no_network == []

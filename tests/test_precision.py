@@ -57,8 +57,8 @@ def test_an_avx512_cpu_without_the_bf16_instructions_emulates_them(monkeypatch):
     assert cpu_bf16() == "emulated"
     chosen, line = supported_precision("bf16-mixed", "cpu")
     assert chosen == "32-true" and line == (
-        "this CPU has no native bfloat16 (AVX512-BF16 or AMX), and emulated it trains slower than float32: "
-        "--trainer.precision bf16-mixed replaced by 32-true (float32)"
+        "this CPU has no native bfloat16 (AVX512-BF16 or AMX), and oneDNN only emulates it, so the model trains "
+        "slower in it than in float32: --trainer.precision bf16-mixed replaced by 32-true (float32)"
     )
     monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False)
     assert cpu_bf16() == "none"
@@ -86,7 +86,7 @@ def test_the_fallback_line_names_the_cell_and_what_the_command_does(monkeypatch)
     assert line.startswith("on a CPU Lightning runs 16-mixed as bf16-mixed;") and "cannot run the LSTM in it" in line
     monkeypatch.setattr("mnist_rnn.precision.cpu_bf16", lambda: "emulated")
     _, line = supported_precision("bf16-true", "cpu", "rnn", "runs")
-    assert "and emulated it runs slower than float32: --trainer.precision bf16-true replaced by 32-true" in line
+    assert "emulates it, so the model runs slower in it than in float32: --trainer.precision bf16-true replaced" in line
 
 
 def test_float16_weights_fall_back_to_float32_on_a_cpu_without_float16(monkeypatch):

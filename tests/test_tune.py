@@ -9,6 +9,8 @@ import datetime
 import gzip
 import json
 import os
+import re
+import shlex
 import shutil
 import signal
 import sqlite3
@@ -1517,3 +1519,31 @@ def test_a_fit_option_typed_without_its_section_is_named_by_tune(typed, meant, c
     assert err == (
         f"mnist-rnn: error: {name} is not an option of tune or fit (did you mean {meant}?) (see tune --help)\n"
     )
+
+
+def test_the_commands_tune_gives_to_paste_keep_a_path_or_name_with_a_space_whole(
+    fake_data_dir, in_tmp_dir, monkeypatch, capsys
+):
+    """The best config's command and the advice for a --root that another study's trials hold put their paths and
+    names in as they were: a base config ``my base.yaml`` (so the study ``my base``, in ``tune/my base/``) gave
+    ``fit --config tune/my base/best.yaml``, two arguments to the shell."""
+    stand_in_trials(monkeypatch)
+    args = write_study_files(in_tmp_dir, fake_data_dir)
+    base = in_tmp_dir / "my base.yaml"
+    Path(args[1]).rename(base)
+    args[1] = str(base)
+    main(["tune", *args, "--trials", "1"])
+    command = re.search(r"\ntune: its config: .+ \(python -m mnist_rnn (.+)\)\n", capsys.readouterr().out)[1]
+    assert shlex.split(command) == ["fit", "--config", str(in_tmp_dir / "tune" / "my base" / "best.yaml")]
+    error = tune_error([*args, "--trials", "1", "--root", "tune/my base", "--study", "it's new"], capsys)
+    root, study = re.search(
+        r"pass another --root \((.+), say\), or --study (.+) to continue that one\n", error
+    ).groups()
+    assert shlex.split(root) == [str(Path("tune", "it's new"))] and shlex.split(study) == ["my base"]
+
+
+def test_print_config_given_to_tune_says_whose_option_it_is(fake_data_dir, in_tmp_dir, capsys):
+    """tune passes the options it lacks on to fit, as settings: ``--print_config`` was "--print_config needs a
+    value", as if it were a setting left without one."""
+    error = tune_error([*write_study_files(in_tmp_dir, fake_data_dir), "--print_config"], capsys)
+    assert error.startswith("mnist-rnn: error: --print_config is fit's, not tune's: python -m mnist_rnn fit --config ")
