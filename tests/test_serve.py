@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import copy
 import csv
 import gzip
 import io
 import itertools
 import json
+import multiprocessing
 import os
 import select
 import signal
@@ -382,7 +384,9 @@ def test_a_file_read_as_text_in_a_form_or_json_field_is_told_so_as_the_raw_body_
     """``new URLSearchParams({image: binaryString})`` of FileReader.readAsBinaryString, or ``JSON.stringify`` of it,
     sends the file's bytes over 127 in UTF-8 (``image=%C2%89PNG...``): "the form field 'image' is not base64
     (string argument should contain only ASCII characters)". It is told what the raw body so read is (415), and how
-    to send it; a file read as UTF-8 (U+FFFD for those bytes) too. Other text that is no base64 stays a 400."""
+    to send it; a file read as UTF-8 (U+FFFD for those bytes) too. Other text that is no base64 stays a 400. So are
+    ``formData.append("image", binaryString)`` ("multipart upload without a file") and JSON.stringify(binaryString)
+    as the whole body (told the shape JSON takes)."""
     picture = render_digit(4, canvas=(60, 60), size=40, ink=0, paper=255)
     form = "application/x-www-form-urlencoded;charset=UTF-8"  # URLSearchParams' type
     for kind in ("PNG", "JPEG"):
@@ -400,6 +404,32 @@ def test_a_file_read_as_text_in_a_form_or_json_field_is_told_so_as_the_raw_body_
                     f"{what} holds the image file itself, not its base64{http.TEXT_HINT}, or its base64 in the "
                     "field (JavaScript: btoa(binaryString))",
                 ), (kind, body[:40])
+            # formData.append("image", text): a multipart text field, in UTF-8 ("multipart upload without a file"),
+            # every line break as CRLF as a browser's FormData sends it (the PNG signature's \n too); and
+            # JSON.stringify(text) as the whole body (told the shape JSON takes).
+            crlf = text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\r\n")
+            for name, sent in (("image", crlf), ("file", crlf), ("image", text)):
+                body, content_type = text_fields(("note", "my four"), (name, sent))
+                with pytest.raises(RequestError) as refused:
+                    asyncio.run(upload_bytes(upload_scope(content_type), body))
+                assert (refused.value.status, refused.value.message) == (
+                    415,
+                    f"the form field '{name}' holds the image file itself as text, not as a file{http.TEXT_HINT}, as "
+                    'a file in the form: formData.append("file", blob, "picture.png")',
+                ), (kind, name)
+            for content_type in ("application/json", "text/plain;charset=UTF-8"):
+                with pytest.raises(RequestError) as refused:
+                    asyncio.run(upload_bytes(upload_scope(content_type), json.dumps(text).encode()))
+                assert (refused.value.status, refused.value.message) == (
+                    415,
+                    f"the body is a JSON string holding the image file itself, not its base64{http.TEXT_HINT}, or "
+                    "its base64 (JavaScript: JSON.stringify({image: btoa(binaryString)}))",
+                ), (kind, content_type)
+        # The file's own bytes in a part without a file name (requests' files={"file": (None, data)}) are no text:
+        # still told to name the file.
+        body = text_fields(("file", "@@"))[0].replace(b"@@", data)
+        with pytest.raises(RequestError, match="the field 'file' came without a file name"):
+            asyncio.run(upload_bytes(upload_scope(text_fields()[1]), body))
     with pytest.raises(RequestError, match="not base64") as refused:
         asyncio.run(upload_bytes(upload_scope(form), urllib.parse.urlencode({"image": "\u00e9abc"}).encode()))
     assert refused.value.status == 400
@@ -427,7 +457,8 @@ def test_a_form_sent_under_another_content_type_is_read_as_the_form():
 
 def test_a_json_string_is_read_as_the_picture_or_told_the_shape_json_takes():
     """JSON.stringify(canvas.toDataURL()) and requests' json=b64 send the picture as the whole JSON document, a
-    string: it was told the generic hint, as if the picture were missing."""
+    string: it was told the generic hint, as if the picture were missing. Without JSON.stringify, under JSON's
+    type, it was "not valid JSON"."""
     data = encode(render_digit(4, canvas=(60, 60), size=40, ink=0, paper=255), "PNG")
     encoded = base64.b64encode(data).decode()
     for document in (encoded, "data:image/png;base64," + encoded):
@@ -441,8 +472,43 @@ def test_a_json_string_is_read_as_the_picture_or_told_the_shape_json_takes():
             "the body is a JSON string, not the picture's base64 or data: URL, nor an object: a JSON body needs "
             'the image file in base64 as its "image" field: {"image": "iVBORw0KGgo..."}',
         )
+    # The data: URL or the base64 itself under JSON's type, JSON.stringify left out: "not valid JSON (Expecting
+    # value: line 1 column 1 (char 0))". Other text that is not JSON is still told so.
+    for body in ("data:image/png;base64," + encoded, encoded, base64.encodebytes(data).decode()):
+        assert asyncio.run(upload_bytes(upload_scope("application/json"), body.encode())) == data
+    for body in (b"my notes", base64.b64encode(b"my notes, not a picture")):
+        with pytest.raises(RequestError, match=r"^not valid JSON \(Expecting value"):
+            asyncio.run(upload_bytes(upload_scope("application/json"), body))
     # Text that begins with a quote, not JSON, stays the body it is (refused as no image, as before).
     assert asyncio.run(upload_bytes(upload_scope("text/plain"), b'"my notes", "more"')) == b'"my notes", "more"'
+
+
+def test_a_files_bytes_as_json_numbers_or_a_list_of_pictures_are_told_what_json_takes():
+    """JSON.stringify({image: Array.from(bytes)}) or of a Node Buffer or a Uint8Array, Python's json={"image":
+    list(data)}: the file's bytes as numbers. A list was told it was "of pixels?", the others the generic hint; so
+    was a list of pictures' base64."""
+    data = encode(render_digit(4, canvas=(60, 60), size=40, ink=0, paper=255), "PNG")
+    for image in (list(data), {"type": "Buffer", "data": list(data)}, {str(at): byte for at, byte in enumerate(data)}):
+        with pytest.raises(RequestError) as refused:
+            asyncio.run(upload_bytes(upload_scope("application/json"), json.dumps({"image": image}).encode()))
+        assert (refused.value.status, refused.value.message) == (
+            400,
+            'the "image" field holds the PNG file\'s bytes as numbers, not its base64: a JSON body needs the image '
+            'file in base64 as its "image" field: {"image": "iVBORw0KGgo..."} (JavaScript: btoa(binaryString); '
+            'Node: buffer.toString("base64"); Python: base64.b64encode(data).decode())',
+        )
+    # A list of pictures' base64, as batch APIs take them: told to send one per request ("of pixels?" before).
+    with pytest.raises(RequestError) as refused:
+        body = json.dumps({"image": [base64.b64encode(data).decode()] * 2}).encode()
+        asyncio.run(upload_bytes(upload_scope("application/json"), body))
+    assert refused.value.message == (
+        'the "image" field is a list of strings, not one picture: send one picture per request; a JSON body needs '
+        'the image file in base64 as its "image" field: {"image": "iVBORw0KGgo..."}'
+    )
+    # Pixels, flat or in rows, are still told they are pixels.
+    for pixels in ([0] * 784, [[0] * 28] * 28, [255, 216, 255, 1.5]):
+        with pytest.raises(RequestError, match=r"a list \(of pixels\?\)"):
+            asyncio.run(upload_bytes(upload_scope("application/json"), json.dumps({"image": pixels}).encode()))
 
 
 @pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16"])
@@ -454,6 +520,28 @@ def test_a_json_file_with_a_byte_order_mark_sent_as_a_form_is_read_as_json(encod
     body = json.dumps({"image": base64.b64encode(data).decode()}).encode(encoding)
     for content_type in ("application/x-www-form-urlencoded", "application/json"):
         assert asyncio.run(upload_bytes(upload_scope(content_type), body)) == data
+
+
+def test_a_form_whose_file_input_was_left_empty_is_told_to_choose_a_picture():
+    """A browser sends an HTML form's file input where no file was chosen as a part of filename="" and no bytes: it
+    was "not a readable image (empty file)". An empty file that has a name stays the empty file it is."""
+    boundary = "----WebKitFormBoundaryx7Q"
+    content_type = f"multipart/form-data; boundary={boundary}"
+    for name in ("", "digit.png"):
+        body = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="note"\r\n\r\nmy four\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
+            f"Content-Type: application/octet-stream\r\n\r\n\r\n--{boundary}--\r\n"
+        ).encode()
+        if name:
+            assert asyncio.run(upload_bytes(upload_scope(content_type), body)) == b""  # refused as empty, as before
+            continue
+        with pytest.raises(RequestError) as refused:
+            asyncio.run(upload_bytes(upload_scope(content_type), body))
+        assert (refused.value.status, refused.value.message) == (
+            400,
+            "the form's file input came empty, as a browser sends it when no file was chosen: choose a picture",
+        )
 
 
 def test_a_form_of_two_files_is_told_to_send_one_per_request():
@@ -645,12 +733,22 @@ def test_a_connection_that_sends_nothing_is_closed(server):
 @contextmanager
 def uvicorn_with_serves_protocol() -> Iterator[int]:
     """The port of a uvicorn server run in this process (a thread), with serve's HTTP protocol in front of an app
-    that answers ``ok`` (after 1.5 s for ``/slow``): http's timeouts can be shortened with monkeypatch."""
+    that answers ``ok`` (after 1.5 s for ``/slow``; ``/echo``: the body it read): http's timeouts can be shortened
+    with monkeypatch."""
     import uvicorn
 
     async def app(scope, receive, send):
         if scope["path"] == "/slow":
             await asyncio.sleep(1.5)
+        if scope["path"] == "/echo":  # the body it read
+            body, more = b"", True
+            while more:
+                message = await receive()
+                body, more = body + message.get("body", b""), message.get("more_body", False)
+            headers = [(b"content-length", str(len(body)).encode())]
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            return
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
         await send({"type": "http.response.body", "body": b"ok"})
 
@@ -682,6 +780,31 @@ def trickle_a_head(client: socket.socket) -> bytes:
     while chunk := client.recv(65536):
         answer += chunk
     return answer
+
+
+def test_an_offer_to_switch_to_http2_is_ignored_and_the_body_read():
+    """Java's HttpClient, Spring's RestClient, Ktor and curl --http2 offer HTTP/2 (Upgrade: h2c) on requests to an
+    http:// address: uvicorn's parser read none of the body, so an upload was "an empty form" or "empty file", or
+    got no answer. The offer is ignored, the body read, and the connection kept for the next request."""
+    body = bytes(range(256)) * 40 + b"\r\n\r\n"
+    chunked = b"".join(b"%x\r\n%s\r\n" % (len(part), part) for part in (body[:5000], body[5000:])) + b"0\r\n\r\n"
+    with uvicorn_with_serves_protocol() as port, socket.create_connection(("127.0.0.1", port)) as client:
+        for framing, sent in ((f"Content-Length: {len(body)}", body), ("Transfer-Encoding: chunked", chunked)):
+            head = (
+                "POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+                f"HTTP2-Settings: AAEAAEAAAAIAAAABAAMAAABkAAQBAAAAAAUAAEAA\r\nUpgrade: h2c\r\n{framing}\r\n\r\n"
+            )
+            for parts in ([head.encode() + sent], [head.encode(), sent]):  # in one write, or the body after
+                for part in parts:
+                    client.sendall(part)
+                    time.sleep(0.05)
+                answer = b""
+                while not answer.endswith(body):
+                    chunk = client.recv(65536)
+                    assert chunk, answer
+                    answer += chunk
+                assert answer.startswith(b"HTTP/1.1 200 OK\r\n"), answer[:200]
+                assert answer.split(b"\r\n\r\n", 1)[1] == body
 
 
 def test_a_request_head_trickled_a_byte_at_a_time_gets_a_408_and_its_connection_closed(monkeypatch):
@@ -731,6 +854,11 @@ def test_the_size_limits_are_the_pictures_whatever_it_came_in():
 
 def asgi_call(asgi, method: str, headers: dict[str, str], body: bytes = b"") -> tuple[int, dict[str, str]]:
     """One request to an ASGI app in-process: its status and headers (what needs no inference worker)."""
+    return asgi_answer(asgi, method, headers, body)[:2]
+
+
+def asgi_answer(asgi, method: str, headers: dict[str, str], body: bytes = b"") -> tuple[int, dict[str, str], bytes]:
+    """:func:`asgi_call`'s status and headers, and the answer's body."""
     sent = []
 
     async def receive():
@@ -745,7 +873,8 @@ def asgi_call(asgi, method: str, headers: dict[str, str], body: bytes = b"") -> 
         "server": ("127.0.0.1", 8000), "client": ("127.0.0.1", 50000), "http_version": "1.1",
     }  # fmt: skip
     asyncio.run(asgi(scope, receive, send))
-    return sent[0]["status"], {k.decode(): v.decode() for k, v in sent[0]["headers"]}
+    answer = b"".join(message.get("body", b"") for message in sent[1:])
+    return sent[0]["status"], {k.decode(): v.decode() for k, v in sent[0]["headers"]}, answer
 
 
 def test_allow_origin_lets_another_sites_page_call_the_api(checkpoint, capsys):
@@ -767,9 +896,12 @@ def test_allow_origin_lets_another_sites_page_call_the_api(checkpoint, capsys):
         status, headers = asgi_call(asgi, "POST", sent)
         assert (status, headers.get("access-control-allow-origin")) == (400, allowed)
         assert capsys.readouterr().err == ("" if origins else warning)  # once per origin
-    # The server's own page (same-origin), and an Origin unlike the Host behind a reverse proxy: nothing said.
+    # The server's own page (same-origin), and an Origin unlike the Host behind a reverse proxy: nothing said. Nor
+    # for another site's HTML form (<form action=.../predict method=post>) sent: the browser shows its answer.
     for site in ("same-origin", "none"):
         asgi_call(asgi, "POST", {"origin": "https://digits.example.org", "sec-fetch-site": site})
+    form = {"origin": "https://digits.example.org", "sec-fetch-site": "cross-site", "sec-fetch-mode": "navigate"}
+    asgi_call(asgi, "POST", form)
     assert capsys.readouterr().err == ""
     status, headers = asgi_call(asgi, "OPTIONS", {**asking, "origin": "http://localhost:5173"})
     assert (status, capsys.readouterr().err) == (403, warning.replace("3000", "5173"))
@@ -788,6 +920,69 @@ def test_allow_origin_lets_another_sites_page_call_the_api(checkpoint, capsys):
             f"--allow_origin {origin}: not an origin, which is scheme://host[:port] as the browser's address bar "
             "shows it, without a path (http://localhost:3000), or *"
         )
+
+
+def test_a_page_of_an_origin_allow_origin_does_not_list_is_told_how_to_add_it(checkpoint, capsys):
+    """With --allow_origin set, a page of another origin got Starlette's plain-text 400 "Disallowed CORS origin" on
+    its preflight, and serve's log said nothing: it gets the 403 naming the origins allowed and the option to add,
+    and one line in the log, as without --allow_origin. The allowed origin's preflight is still CORS's, and it
+    allows Chrome's Private Network Access (a site's page calling a server on this machine)."""
+    allowed = ["http://localhost:3000", "https://digits.example.org"]
+    asgi = app.build_server(checkpoint, allow_origins=allowed).app
+    asking = {"origin": "http://localhost:5173", "access-control-request-method": "POST"}
+    add = (
+        "serve allows only --allow_origin http://localhost:3000 --allow_origin https://digits.example.org: add "
+        "--allow_origin http://localhost:5173 to let it (CORS)"
+    )
+    status, headers, answer = asgi_answer(asgi, "OPTIONS", asking)
+    assert (status, json.loads(answer), "access-control-allow-origin" in headers) == (
+        403,
+        {"error": f"a page of http://localhost:5173 may not call this API from a browser: {add}"},
+        False,
+    )
+    status, _ = asgi_call(asgi, "OPTIONS", asking)  # asked again: told once
+    # Its upload itself (the browser sends it only after a preflight allows it, or as a "simple" request)
+    status_post, headers = asgi_call(asgi, "POST", {"origin": "http://localhost:5173", "sec-fetch-site": "cross-site"})
+    assert (status, status_post, "access-control-allow-origin" in headers) == (403, 400, False)
+    assert capsys.readouterr().err == (
+        "mnist-rnn: warning: a page of http://localhost:5173 calls /predict from a browser, which keeps the answers "
+        f"from its script: {add}\n"
+    )
+    # An allowed origin's preflight is CORS's, Chrome's for a server on this machine (Private Network Access) too:
+    # it was "Disallowed CORS private-network" (400).
+    for private in ({}, {"access-control-request-private-network": "true"}):
+        status, headers = asgi_call(asgi, "OPTIONS", {**asking, "origin": "https://digits.example.org", **private})
+        assert (status, headers["access-control-allow-origin"], capsys.readouterr().err) == (
+            200,
+            "https://digits.example.org",
+            "",
+        )
+        assert headers.get("access-control-allow-private-network") == ("true" if private else None)
+
+
+def test_a_page_of_another_origin_is_told_of_once_per_server_not_per_http_process(checkpoint, capsys):
+    """LitServe forks its HTTP processes (two by default) after the server is built, each with its own copy of the
+    app and so its own middleware: serve's log told of a page of another origin once in each, twice per server."""
+    asgi = app.build_server(checkpoint).app
+    asking = {"origin": "http://localhost:3000", "access-control-request-method": "POST"}
+    first, second = copy.copy(asgi), copy.copy(asgi)  # as LitServe's _start_server copies it for each process
+    child = multiprocessing.get_context("fork").Process(target=told_in_a_forked_process, args=(second, asking))
+    child.start()
+    child.join(timeout=60)
+    assert child.exitcode == 0  # it told the page's origin, first
+    assert asgi_call(first, "OPTIONS", asking)[0] == 403
+    assert asgi_call(second, "OPTIONS", asking)[0] == 403
+    assert capsys.readouterr().err == ""  # nor in this process, nor again in its copy
+    asgi_call(first, "OPTIONS", {**asking, "origin": "http://localhost:5173"})  # another origin is told of
+    assert "http://localhost:5173" in capsys.readouterr().err
+
+
+def told_in_a_forked_process(asgi, asking: dict[str, str]) -> None:
+    """In an HTTP process forked from the test's: exit 0 when the preflight is told of in the log, 1 when not."""
+    told = io.StringIO()
+    with contextlib.redirect_stderr(told):
+        asgi_call(asgi, "OPTIONS", asking)
+    sys.exit(0 if "calls /predict from a browser" in told.getvalue() else 1)
 
 
 def test_a_multipart_file_holding_the_boundary_without_a_crlf_before_it_is_kept_whole():

@@ -38,7 +38,15 @@ from mnist_rnn.inference import (
     onnx_bytes,
 )
 from mnist_rnn.network import RNNNetwork
-from mnist_rnn.serve.http import API_PATH, MAX_BYTES, ClosesSilentConnections, ImageUploads, http_error
+from mnist_rnn.serve.http import (
+    API_PATH,
+    MAX_BYTES,
+    AllowedOrigins,
+    ClosesSilentConnections,
+    ImageUploads,
+    ToldOnce,
+    http_error,
+)
 from mnist_rnn.serve.worker import DigitAPI, OnnxBackend, end_when_serve_ends
 from mnist_rnn.tools import ToolParser
 from mnist_rnn.user_images import preparation_for, small_size, subject_of
@@ -220,7 +228,6 @@ def build_server(
     a browser (CORS); none by default, as a browser then refuses other sites' scripts the answers."""
     from fastapi.responses import HTMLResponse
     from starlette.exceptions import HTTPException
-    from starlette.middleware.cors import CORSMiddleware
 
     if ckpt_path is None and (backend != "onnx" or onnx_path is None):
         raise ValueError("without ckpt_path, build_server serves the onnx backend's onnx_path")
@@ -251,11 +258,15 @@ def build_server(
         "preparation": preparation_for(dataset),
         "subject": subject_of(dataset),
         "allow_origins": allow_origins,
+        "origins_told": ToldOnce(),  # made before LitServe forks its HTTP processes: shared by them
     }
     middlewares: list[tuple[Any, dict[str, Any]]] = [(ImageUploads, uploads)]
     if allow_origins:  # Starlette runs the last one added first: CORS answers a preflight, and marks errors too
         cors = {"allow_origins": allow_origins, "allow_methods": ["GET", "POST"], "allow_headers": ["*"]}
-        middlewares.append((CORSMiddleware, cors))
+        # Chrome's preflight of a call from a site's page to a server on this machine or network (Private Network
+        # Access) asks for it too: refused, an allowed origin's got "Disallowed CORS private-network" (400).
+        cors["allow_private_network"] = True
+        middlewares.append((AllowedOrigins, cors))
     server = DigitServer(
         api,
         accelerator="cpu",

@@ -15,9 +15,11 @@ import asyncio
 import base64
 import codecs
 import contextlib
+import hashlib
 import io
 import json
 import logging
+import multiprocessing
 import re
 import sys
 import urllib.parse
@@ -29,9 +31,10 @@ from typing import Any
 
 import anyio
 from PIL import Image
-from starlette.datastructures import UploadFile
+from starlette.datastructures import Headers, UploadFile
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
@@ -282,9 +285,10 @@ def lost_its_line_breaks(body: bytes) -> bool:
 TEXT_HINT = "; the file was read as text before it was sent, which changes its bytes over 127: send its bytes as they "
 TEXT_HINT += "are (curl --data-binary @picture.png; PowerShell: Invoke-RestMethod -InFile picture.png; Python: "
 TEXT_HINT += 'open(path, "rb"); JavaScript: the File or Blob itself)'
+# A browser's FormData sends a text field's every line break as CRLF: the PNG signature's last \n too.
 AS_TEXT = tuple(
     signature.decode(encoding, errors="replace").encode()
-    for signature in (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff")
+    for signature in (b"\x89PNG\r\n\x1a\n", b"\x89PNG\r\n\x1a\r\n", b"\xff\xd8\xff")
     for encoding in ("utf-8", "latin-1")
 )
 
@@ -311,6 +315,12 @@ def json_image(body: bytes) -> bytes:
     # ValueError: not JSON, not UTF-8, or a number of over 4,300 digits; RecursionError: arrays nested a
     # thousand deep. Each a bad request, not the server's fault.
     except (ValueError, RecursionError) as error:
+        # fetch(url, {headers: {"Content-Type": "application/json"}, body: canvas.toDataURL()}), JSON.stringify left
+        # out: a data: URL or bare base64 under JSON's type, read as it is without one. It was "not valid JSON
+        # (Expecting value: line 1 column 1 (char 0))".
+        with contextlib.suppress(RequestError, UnicodeDecodeError):
+            if (picture := text_field_image(body.decode("ascii"))) is not None:
+                return picture
         if kind := format_by_signature(body):  # an image file labelled as JSON: say so, not where UTF-8 broke
             raise RequestError(
                 400,
@@ -321,6 +331,17 @@ def json_image(body: bytes) -> bytes:
     if isinstance(document, str):
         return string_image(document)
     encoded = document.get("image") if isinstance(document, dict) else None
+    if (kind := format_by_signature(listed_head(encoded))) is not None:
+        raise RequestError(
+            400,
+            f'the "image" field holds the {kind} file\'s bytes as numbers, not its base64: {JSON_HINT} (JavaScript: '
+            'btoa(binaryString); Node: buffer.toString("base64"); Python: base64.b64encode(data).decode())',
+        )
+    if isinstance(encoded, list) and encoded and all(isinstance(item, str) for item in encoded[:16]):
+        # {"image": [b64]}, as batch APIs take a list: it was told its list was "of pixels?"
+        raise RequestError(
+            400, f'the "image" field is a list of strings, not one picture: send one picture per request; {JSON_HINT}'
+        )
     if isinstance(encoded, list):  # MNIST's pixels as lists ({"image": [[0, 0, ...], ...]}): the file is wanted
         raise RequestError(
             400,
@@ -335,11 +356,32 @@ def json_image(body: bytes) -> bytes:
     return base64_image(encoded)
 
 
+def listed_head(value: Any) -> bytes:
+    """The first bytes of a file sent as JSON numbers: a list of them (Array.from(bytes), Python's list(data)), Node's
+    Buffer as JSON.stringify writes it ({"type": "Buffer", "data": [...]}), or a Uint8Array so written ({"0": 137,
+    "1": 80, ...}); b"" for any other value. Such a PNG was told its list was "of pixels?"."""
+    if isinstance(value, dict):
+        value = value.get("data") if value.get("type") == "Buffer" else [value.get(str(at)) for at in range(32)]
+    head = value[:32] if isinstance(value, list) else []
+    numbers = [number for number in head if type(number) is int and 0 <= number < 256]
+    return bytes(numbers) if numbers and len(numbers) == len(head) else b""
+
+
 def string_image(document: str) -> bytes:
     """The picture of a JSON document that is a string: JSON.stringify(canvas.toDataURL()), requests' json=b64, the
-    picture itself rather than in an object. It was told the generic hint, as if the picture were missing."""
-    with contextlib.suppress(RequestError):
+    picture itself rather than in an object. It was told the generic hint, as if the picture were missing; so was
+    JSON.stringify(binaryString) of FileReader.readAsBinaryString, the file read as text (told so, as the raw body
+    so read is: 415)."""
+    try:
         picture = base64_image(document, "the JSON string")
+    except RequestError as error:
+        if error.status == 415:  # base64_image's word for the file itself read as text
+            raise RequestError(
+                415,
+                f"the body is a JSON string holding the image file itself, not its base64{TEXT_HINT}, or its base64 "
+                "(JavaScript: JSON.stringify({image: btoa(binaryString)}))",
+            ) from error
+    else:
         if format_by_signature(picture) is not None:
             return picture
     raise RequestError(
@@ -644,7 +686,19 @@ async def upload_bytes(scope: Scope, body: bytes) -> bytes:
             # The picture in base64 or as a data: URL in a text field, as the JSON field and the URL-encoded form's
             # are read: JavaScript's formData.append("image", canvas.toDataURL()) sends it so. It was "a form
             # without a file", or told that its field had no file name.
-            for text in (value for _, value in form.multi_items() if isinstance(value, str)):
+            for name, text in ((name, value) for name, value in form.multi_items() if isinstance(value, str)):
+                # The file read as text (FileReader.readAsBinaryString, or as UTF-8, as Node's FormData turns a
+                # Buffer appended into text), as formData.append("image", text) sends it: in UTF-8, as the raw
+                # body and the form and JSON fields so read, and told so as they are (it was "multipart upload
+                # without a file", or in the field 'file', told to give the file a name). Not a part of the file's
+                # own bytes without a file name, which Starlette reads as Latin-1 and which is told to name its
+                # file (below).
+                if sent_as_text(head := text[:16].encode(errors="replace")) and head in body:
+                    raise RequestError(
+                        415,
+                        f"the form field '{name[:40]}' holds the image file itself as text, not as a file{TEXT_HINT}, "
+                        'as a file in the form: formData.append("file", blob, "picture.png")',
+                    )
                 # In a thread, as the JSON's base64 is decoded.
                 if (picture := await anyio.to_thread.run_sync(text_field_image, text)) is not None:
                     return checked_size(picture, "picture (in base64)")
@@ -671,7 +725,14 @@ async def upload_bytes(scope: Scope, body: bytes) -> bytes:
                 "the field 'file' came without a file name, so it was read as text, not a file: send it as a file "
                 "with a name (curl -F file=@picture.png; requests or httpx: files={'file': ('picture.png', data)})",
             )
-        return checked_size(await upload.read())
+        picture = checked_size(await upload.read())
+        if not picture and not upload.filename:
+            # An HTML form sent with its file input left empty: a part of filename="" and no bytes. It was "not a
+            # readable image (empty file)", as if a file had been chosen.
+            raise RequestError(
+                400, "the form's file input came empty, as a browser sends it when no file was chosen: choose a picture"
+            )
+        return picture
     finally:
         await form.close()
 
@@ -686,6 +747,50 @@ def pixel_count(data: bytes) -> int:
                 return image.width * image.height
     except Exception:  # any file Pillow cannot open: refused when prepared, in its own words
         return 0
+
+
+class ToldOnce:
+    """What serve's log has told of, for the whole server: the other sites' pages of :class:`ImageUploads`' warning,
+    once each. LitServe forks its HTTP processes (``--api_servers``, two by default) after this is made, and each
+    builds its own middleware from the same arguments: a set of each one's own told a page once per HTTP process,
+    twice with the defaults. So the digests of what was told are in shared memory, as LitServe shares its own
+    request counters with its middleware (a ``multiprocessing.Value``); up to :data:`LIMIT` of them, so that a
+    client sending made-up origins fills no memory and no log."""
+
+    LIMIT = 100
+
+    def __init__(self) -> None:
+        self.digests = multiprocessing.Array("Q", self.LIMIT)  # 0: a free slot; with its lock, for every process
+
+    def first(self, what: str) -> bool:
+        """Whether ``what`` is told for the first time (and the log has room for it): True once per server."""
+        digest = int.from_bytes(hashlib.blake2b(what.encode(errors="replace"), digest_size=8).digest(), "big") | 1
+        with self.digests.get_lock():  # held for a few microseconds, and only for other sites' pages
+            held = self.digests[:]
+            if digest in held or 0 not in held:
+                return False
+            self.digests[held.index(0)] = digest
+        return True
+
+
+class AllowedOrigins(CORSMiddleware):
+    """Starlette's CORS middleware (serve's ``--allow_origin``), which leaves the browser's preflight of ``POST
+    /predict`` from a page of an origin it does not allow to :class:`ImageUploads`, as when there is no
+    ``--allow_origin``: a 403 naming the origins allowed and the option to add, and one line in serve's log.
+    Starlette's own answer was a plain-text 400 "Disallowed CORS origin", and the log said nothing."""
+
+    def __init__(self, app: Callable, api_path: str = API_PATH, **options: Any) -> None:
+        super().__init__(app, **options)
+        self.api_path = api_path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "OPTIONS" and scope["path"].rstrip("/") == self.api_path:
+            headers = Headers(scope=scope)
+            origin = headers.get("origin")
+            if origin is not None and "access-control-request-method" in headers and not self.is_allowed_origin(origin):
+                await self.app(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
 
 
 class ImageUploads:
@@ -704,6 +809,7 @@ class ImageUploads:
         preparation: Preparation = prepare,
         subject: str = "digit",
         allow_origins: list[str] | None = None,
+        origins_told: ToldOnce | None = None,
     ) -> None:
         self.app = app
         self.api_path = api_path
@@ -711,15 +817,19 @@ class ImageUploads:
         self.subject = subject  # what the pictures show, for the messages: "digit", "garment", "character"
         self.allow_origins = allow_origins or []  # serve's --allow_origin
         self.lanes: dict[bool, anyio.CapacityLimiter] = {}
-        self.origins_told: set[str] = set()  # the other sites' pages told of in serve's log (in this process)
+        self.origins_told = origins_told or ToldOnce()  # the other sites' pages told of in serve's log
 
     def refused_origin(self, scope: Scope) -> str | None:
         """The origin of another site's page whose script calls the API from a browser, which keeps the answer
         from it (no ``--allow_origin`` for it), or None. Known by the browser's own headers: a CORS preflight, or
-        ``Sec-Fetch-Site`` (an Origin unlike the Host header may be a reverse proxy's doing)."""
+        ``Sec-Fetch-Site`` (an Origin unlike the Host header may be a reverse proxy's doing). Not an HTML form's
+        submission (``Sec-Fetch-Mode: navigate``), whose answer the browser shows, CORS or not: it was told to
+        start serve with --allow_origin."""
         headers = dict(scope["headers"])
         origin = headers.get(b"origin", b"").decode("latin-1")
         if not origin or origin in self.allow_origins or "*" in self.allow_origins:
+            return None
+        if headers.get(b"sec-fetch-mode") in (b"navigate", b"nested-navigate"):
             return None
         preflight = scope["method"] == "OPTIONS" and b"access-control-request-method" in headers
         return origin if preflight or headers.get(b"sec-fetch-site") in (b"same-site", b"cross-site") else None
@@ -743,8 +853,10 @@ class ImageUploads:
         # origin, and the preflight's answer (in the browser's network panel) says so too: it was a bare 405.
         if (origin := self.refused_origin(scope)) is not None:
             allow = f"start serve with --allow_origin {origin} to let it (CORS)"
-            if origin not in self.origins_told and len(self.origins_told) < 100:
-                self.origins_told.add(origin)
+            if self.allow_origins:  # a list without it: AllowedOrigins left its preflight to this
+                listed_origins = " ".join(f"--allow_origin {allowed}" for allowed in self.allow_origins)
+                allow = f"serve allows only {listed_origins}: add --allow_origin {origin} to let it (CORS)"
+            if self.origins_told.first(origin):
                 print(
                     f"mnist-rnn: warning: a page of {origin} calls {self.api_path} from a browser, which keeps the "
                     f"answers from its script: {allow}",
@@ -832,6 +944,10 @@ async def http_error(request: Request, error: HTTPException) -> JSONResponse:
     return error_response(error.status_code, message, error.headers)
 
 
+# The header of an offer to switch to HTTP/2 in a request's head (ClosesSilentConnections ignores it).
+H2C_OFFER = re.compile(rb"\r\nupgrade:[ \t]*h2c[ \t]*(?=\r\n)", re.IGNORECASE)
+
+
 class ClosesSilentConnections(AutoHTTPProtocol):  # type: ignore[misc, valid-type]
     """uvicorn's HTTP protocol (httptools', or h11's without it) with the timeouts uvicorn lacks. Given to uvicorn
     as its ``http`` protocol by :func:`mnist_rnn.serve.app.main`.
@@ -846,6 +962,11 @@ class ClosesSilentConnections(AutoHTTPProtocol):  # type: ignore[misc, valid-typ
     - At a stop, uvicorn closes idle connections and lets the requests being answered finish, but it waits for a
       request whose body is still coming: one stalled upload held the stop for :data:`BODY_TIMEOUT`. Now such a
       body that has paused for :data:`STOP_PAUSE` gets a 503 and its connection is closed.
+    - An offer to switch to HTTP/2 (``Upgrade: h2c``), which Java's HttpClient, Spring's RestClient, Ktor and
+      ``curl --http2`` add to requests to an http:// address, is ignored, as a server may (RFC 9110, 7.8): uvicorn's
+      parser (httptools) took such a request as switching protocols and read none of its body, so an upload was
+      "an empty form" or "empty file", or got no answer at all. Its ``Upgrade`` header is taken out of the head
+      before uvicorn reads it (:data:`H2C_OFFER`).
     """
 
     head_timer: asyncio.TimerHandle | None = None
@@ -858,6 +979,11 @@ class ClosesSilentConnections(AutoHTTPProtocol):  # type: ignore[misc, valid-typ
 
     def data_received(self, data: bytes) -> None:
         self.last_received = self.loop.time()
+        if self.cycle is None or self.cycle.response_complete:  # a request's head begins here (its body may follow)
+            end = data.find(b"\r\n\r\n")
+            head = data if end < 0 else data[:end]
+            if H2C_OFFER.search(head):
+                data = H2C_OFFER.sub(b"", head) + data[len(head) :]
         super().data_received(data)
 
     def on_response_complete(self) -> None:
