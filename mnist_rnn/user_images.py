@@ -10,6 +10,7 @@ not be read and what :func:`mnist_rnn.preparation.prepare` noticed in each (blan
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import glob
 import io
 import multiprocessing
@@ -73,8 +74,20 @@ IMAGE_SUFFIXES = tuple(suffix for suffix, name in SUFFIX_FORMATS.items() if name
 
 def listed(formats: tuple[str, ...] = FORMATS) -> str:
     """``formats`` for a message: "PNG, JPEG, BMP, GIF, WebP, TIFF, AVIF or HEIC"."""
-    names = [SHOWN_AS.get(name, name) for name in formats]
+    names = shown(formats)
     return ", ".join(names[:-1]) + f" or {names[-1]}" if len(names) > 1 else names[0]
+
+
+def shown(formats: tuple[str, ...] = FORMATS) -> list[str]:
+    """``formats`` by the names people know them by (and :func:`format_by_signature` gives): "WebP", "HEIC"."""
+    return [SHOWN_AS.get(name, name) for name in formats]
+
+
+def cannot_read(name: str) -> str:
+    """Why a picture in format ``name`` (as :func:`shown` names it), one of SUFFIX_FORMATS', is not read here: the
+    plugin or the library Pillow needs for it is missing (HEIC without pillow-heif; AVIF before Pillow 11.3)."""
+    how = {"HEIC": "pip install pillow-heif", "AVIF": "Pillow 11.3 or newer, built with AVIF, reads it"}
+    return f"this installation reads no {name}: {how.get(name, f'a Pillow built with {name} reads it')}"
 
 
 # The most pixels taken (a 48-megapixel phone photo has 48 million): a picture's size is read from its
@@ -179,6 +192,10 @@ def _decode(data: bytes, name: str | Path | None, formats: tuple[str, ...], max_
         raise _bomb_refused(error, name, max_pixels) from error
     except (OSError, SyntaxError, ValueError) as error:  # PIL's UnidentifiedImageError is an OSError
         started = format_by_signature(data)
+        if started is not None and started not in shown(formats):
+            # A whole HEIC photo where pillow-heif is missing: it was "truncated or damaged HEIC data", and the
+            # user looked for what was wrong with the file.
+            raise NotAnImage(name, f"not a readable image (a {started} file, and {cannot_read(started)})") from error
         if started is not None:  # a file cut off within its header: PIL cannot tell its format, its first bytes can
             raise DamagedImage(name, f"not a readable image (truncated or damaged {started} data)") from error
         if b"<svg" in data[:4096].lower():
@@ -340,17 +357,27 @@ def find_images(path_or_glob: str | Path) -> list[Path]:
             and _holds_images(folder, unreadable)
         ]
     else:
-        candidates = _glob(str(path_or_glob), unreadable)
+        candidates = _glob(str(path_or_glob), unreadable, linked)
     # A link to nothing is one of the user's files too: with an image suffix it gets its row, with its reason.
     files = [p for p in candidates if p.is_file() or (p.is_symlink() and not p.exists())]
     found = sorted((p for p in files if p.suffix.lower() in IMAGE_SUFFIXES), key=natural_order)
     others = sorted((p for p in files if p.suffix.lower() not in IMAGE_SUFFIXES), key=natural_order)
+    # A picture in a format this installation cannot read (an iPhone's HEIC photos without pillow-heif) is said
+    # so, with what reads it: "not a ... file by the suffix of its name" made a folder of HEIC photos look wrong.
+    unread: dict[str, list[Path]] = {}
+    for other in others:
+        if other.suffix.lower() in SUFFIX_FORMATS:
+            unread.setdefault(shown((SUFFIX_FORMATS[other.suffix.lower()],))[0], []).append(other)
+    others = [other for other in others if other.suffix.lower() not in SUFFIX_FORMATS]
     named = first_few(others)
     every_image = f"--data.predict_path '{path / '**' / '*'}'"
     if path.is_dir() and (found or below):
         unreadable = []  # a folder's subfolders are not read anyway: said below, when they hold images
     for folder, error in unreadable:
         warn(f"skipped the folder {folder}: cannot be read ({error.strerror or error})")
+    for kind, skipped in unread.items():
+        which = f"{len(skipped)} {kind} files ({first_few(skipped)})" if len(skipped) > 1 else str(skipped[0])
+        warn(f"skipped {which}: {cannot_read(kind)}")
     for folder in linked:
         warn(
             f"the images in {folder} were not read: a link to a folder is not followed "
@@ -371,23 +398,54 @@ def find_images(path_or_glob: str | Path) -> list[Path]:
     return found
 
 
-def _glob(pattern: str, unreadable: list[tuple[Path, OSError]]) -> list[Path]:
+def _glob(pattern: str, unreadable: list[tuple[Path, OSError]], linked: list[Path]) -> list[Path]:
     """The paths a glob names, hidden files and folders left out as glob's ``*`` leaves them out. A ``**``
     goes through pathlib, which does not follow symbolic links to folders there: ``glob.glob`` followed a link
     to a parent folder round and round (82 rows for 2 files; with two such links, without end). The folders
-    below that cannot be listed, which the glob passes over in silence, are added to ``unreadable``."""
+    below that cannot be listed, which the glob passes over in silence, are added to ``unreadable``; the links
+    to folders elsewhere whose images it would have named, followed, to ``linked`` (it passed over them in
+    silence too: a Dropbox or a photo library linked into the folder read, say)."""
     pattern = _any_case_suffix(pattern)
     parts = Path(pattern).parts
     if parts and parts[-1] == "**":  # 'DIR/**' as a shell's globstar has it: every file below, on every Python
         parts = (*parts, "*")  # (pathlib's own '**' at the end names folders alone before 3.13, files too from it)
-    if "**" not in parts:  # no recursion; a '**' inside a name is a '*' to glob
-        return [Path(path) for path in glob.glob(pattern)]
-    first = next(index for index, part in enumerate(parts) if glob.has_magic(part))
+    # The folders it begins with that exist as named are taken as named: 'Trip [2024]/*.jpg' was a glob of the
+    # folders 'Trip 2', 'Trip 0' and 'Trip 4', and found no images in the folder that holds them.
+    first = next((index for index, part in enumerate(parts) if glob.has_magic(part)), len(parts))
+    while first < len(parts) - 1 and Path(*parts[: first + 1]).is_dir():
+        first += 1
     root = Path(*parts[:first]) if first else Path(".")
+    if "**" not in parts:  # no recursion; a '**' inside a name is a '*' to glob
+        return [Path(path) for path in glob.glob(str(Path(glob.escape(str(root)), *parts[first:])))]
+    if not root.is_dir():  # a mistyped folder: "no images found", not "skipped the folder ...: cannot be read"
+        return []
     found = root.glob(str(Path(*parts[first:])))
     visible = [path for path in found if not any(part.startswith(".") for part in path.relative_to(root).parts)]
-    _holds_images(root, unreadable, stop_at_first=False)
+    links: list[Path] = []
+    _holds_images(root, unreadable, stop_at_first=False, links=links)
+    here, named = root.resolve(), Path(glob.escape(str(root)), *parts[first:])
+    for link in links:  # not one to a folder the glob reads anyway, or above it (whose images are not elsewhere)
+        target = link.resolve()
+        if not target.is_relative_to(here) and target not in here.parents and _matched_below(link, named):
+            linked.append(link)
     return visible
+
+
+def _matched_below(link: Path, pattern: Path) -> bool:
+    """Whether a file with an image suffix below ``link``, a link to a folder, named through it, matches the
+    ``**`` glob ``pattern`` (fnmatch's ``*`` spans folders, as ``**`` does; a single one does so too, a little
+    more than the glob would). Hidden files and folders are left out, and links below it not followed."""
+    for top, folders, names in os.walk(link):
+        folders[:] = [name for name in folders if not name.startswith(".")]
+        for name in names:
+            path = Path(top, name)
+            if (
+                not name.startswith(".")
+                and path.suffix.lower() in IMAGE_SUFFIXES
+                and fnmatch.fnmatchcase(str(path), str(pattern))
+            ):
+                return True
+    return False
 
 
 def _any_case_suffix(pattern: str) -> str:
@@ -395,17 +453,19 @@ def _any_case_suffix(pattern: str) -> str:
     ``IMG_0001.JPG``, and ``'photos/*.jpg'`` passed them over in silence (a glob is case-sensitive on Linux)."""
     name = Path(pattern).name
     stem, dot, suffix = name.rpartition(".")
-    if not dot or f".{suffix.lower()}" not in IMAGE_SUFFIXES:
+    if not dot or f".{suffix.lower()}" not in SUFFIX_FORMATS:  # HEIC's too where it is not read: it is named
         return pattern
     any_case = "".join(f"[{letter.lower()}{letter.upper()}]" if letter.isalpha() else letter for letter in suffix)
     return str(Path(pattern).with_name(f"{stem}.{any_case}"))
 
 
-def _holds_images(folder: Path, unreadable: list[tuple[Path, OSError]], stop_at_first: bool = True) -> bool:
+def _holds_images(
+    folder: Path, unreadable: list[tuple[Path, OSError]], stop_at_first: bool = True, links: list[Path] | None = None
+) -> bool:
     """Whether ``folder`` or a folder below it holds a file with an image suffix, hidden ones left out as
     ``**/*`` leaves them out (stops at the first, unless told not to). Links to folders are not followed: one
-    to a parent folder made ``glob`` go round and round, for ever with two of them. The folders that cannot be
-    listed are added to ``unreadable``."""
+    to a parent folder made ``glob`` go round and round, for ever with two of them; they are added to ``links``,
+    where given. The folders that cannot be listed are added to ``unreadable``."""
     found = False
 
     def note(error: OSError) -> None:
@@ -413,6 +473,8 @@ def _holds_images(folder: Path, unreadable: list[tuple[Path, OSError]], stop_at_
 
     for top, folders, names in os.walk(folder, onerror=note):  # followlinks=False
         folders[:] = [name for name in folders if not name.startswith(".")]
+        if links is not None:
+            links.extend(Path(top, name) for name in folders if os.path.islink(os.path.join(top, name)))
         for name in names:
             if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_SUFFIXES and Path(top, name).is_file():
                 found = True

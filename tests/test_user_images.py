@@ -563,3 +563,70 @@ def test_a_picture_is_turned_as_its_exif_orientation_says_and_left_alone_without
     expected = np.asarray(drawing.transpose(Image.ROTATE_270))
     assert np.abs(np.asarray(turned.convert("L"), dtype=int) - expected).mean() < 3
     assert np.array_equal(np.asarray(decode_image(tmp_path / "plain.png").convert("L")), np.asarray(drawing))
+
+
+def test_a_glob_names_a_link_to_a_folder_of_images_that_it_does_not_follow(tmp_path, capsys):
+    """'top/**/*.png' with a link in it to a folder of images elsewhere (a photo library, a synced folder): the glob
+    does not follow it, and its images were left out without a word, where reading the folder itself named it."""
+    top, elsewhere = tmp_path / "top", tmp_path / "elsewhere"
+    (top / "sub").mkdir(parents=True)
+    elsewhere.mkdir()
+    render_digit(3).save(top / "a.png")
+    render_digit(4).save(elsewhere / "b.png")
+    (top / "sub" / "linked").symlink_to(elsewhere)
+    (top / "sub" / "alias").symlink_to(top / "sub")  # to a folder the glob reads anyway: nothing to say
+    (top / "up").symlink_to(tmp_path)  # a link back above: its images are not elsewhere, nothing to say
+    assert find_images(str(top / "**" / "*.png")) == [top / "a.png"]
+    assert capsys.readouterr().err == (
+        f"mnist-rnn: warning: the images in {top / 'sub' / 'linked'} were not read: a link to a folder is not "
+        f"followed (--data.predict_path {top / 'sub' / 'linked'} reads them)\n"
+    )
+    render_digit(5).save(top / "c.jpg")
+    assert find_images(str(top / "**" / "*.jpg")) == [top / "c.jpg"]
+    assert capsys.readouterr().err == ""  # the linked folder holds no JPEG: nothing the glob asked for was left
+
+
+def test_a_picture_in_a_format_this_installation_cannot_read_says_what_reads_it(tmp_path, monkeypatch, capsys):
+    """An iPhone's HEIC photos where pillow-heif is missing (a dependency, left out where it cannot be installed):
+    a whole photo was "truncated or damaged HEIC data", and in a folder "not a ... file by the suffix of its name"."""
+    render_digit(7, canvas=(120, 90), size=70, ink=0, paper=255).convert("RGB").save(tmp_path / "IMG_0001.HEIC")
+    render_digit(3, canvas=(120, 90), size=70, ink=0, paper=255).save(tmp_path / "a.png")
+    without_heic = tuple(name for name in FORMATS if name != "HEIF")
+    with pytest.raises(NotAnImage) as error:
+        decode_image(tmp_path / "IMG_0001.HEIC", formats=without_heic)
+    assert error.value.reason == (
+        "not a readable image (a HEIC file, and this installation reads no HEIC: pip install pillow-heif)"
+    )
+    monkeypatch.setattr(user_images, "IMAGE_SUFFIXES", tuple(s for s in user_images.IMAGE_SUFFIXES if "hei" not in s))
+    heic = tmp_path / "IMG_0001.HEIC"
+    skipped = f"mnist-rnn: warning: skipped {heic}: this installation reads no HEIC: pip install pillow-heif\n"
+    assert find_images(tmp_path) == [tmp_path / "a.png"]
+    assert capsys.readouterr().err == skipped
+    with pytest.raises(UserError, match="no images found"):
+        find_images(str(tmp_path / "*.heic"))  # IMG_0001.HEIC, whatever the case: named too
+    assert capsys.readouterr().err == skipped
+
+
+def test_a_glob_in_a_folder_whose_name_has_brackets_reads_that_folder(tmp_path, capsys):
+    """'Trip [2024]/*.jpg' (a folder named so by a phone's export or a zip's download): '[2024]' was a class of
+    characters to glob, the folders 'Trip 2', 'Trip 0' and 'Trip 4', and the folder itself was "no images found"."""
+    trip = tmp_path / "Trip [2024]"
+    trip.mkdir()
+    render_digit(3).save(trip / "IMG_0001.JPG")
+    render_digit(4).save(trip / "IMG_0002.png")
+    (trip / "linked").symlink_to(tmp_path / "elsewhere")
+    (tmp_path / "elsewhere").mkdir()
+    render_digit(5).save(tmp_path / "elsewhere" / "c.jpg")
+    assert find_images(str(trip / "*.jpg")) == [trip / "IMG_0001.JPG"]
+    assert find_images(str(trip / "**" / "*.png")) == [trip / "IMG_0002.png"]
+    assert capsys.readouterr().err == ""  # the linked folder holds no PNG
+    assert find_images(str(trip / "**" / "*.jpg")) == [trip / "IMG_0001.JPG"]
+    assert f"the images in {trip / 'linked'} were not read" in capsys.readouterr().err
+
+
+def test_a_recursive_glob_in_a_mistyped_folder_finds_no_images_and_reads_no_folder(tmp_path, capsys):
+    """'Trip 2024/**/*.jpg' where there is no such folder: "skipped the folder Trip 2024: cannot be read (No such
+    file or directory)" came before "no images found", as if the folder were there and locked."""
+    with pytest.raises(UserError, match="no images found"):
+        find_images(str(tmp_path / "Trip 2024" / "**" / "*.jpg"))
+    assert capsys.readouterr().err == ""
