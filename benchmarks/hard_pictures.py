@@ -1,6 +1,6 @@
 """Pictures the digit search once got wrong, measured on this checkout and, with ``--old``, another version.
 
-Nineteen sets, made here from one seed, each with what is counted:
+Twenty sets, made here from one seed, each with what is counted:
 
 - ``grey_sheet``: a small printed digit (10-24% of the sheet's shorter side) on grey recycled paper lying
   on a white table, photographed: the sheet is darker than the table, so the background's opening leaves
@@ -47,6 +47,9 @@ Nineteen sets, made here from one seed, each with what is counted:
   third of the drawing across: read right.
 - ``tight_print``: digits 0-9 printed in each font of ``own_digits`` at 60, 120 and 200 pixels, dark on white,
   cropped to the ink's exact box (a screenshot cut to the digit): read right.
+- ``cropped_print``: digits 0-9 printed in each font of ``own_digits`` at 40, 80 and 160 pixels, cropped to the
+  ink's box and 0-3 pixels of paper, dark on white and light on black (a bold digit is most of such a picture):
+  read right.
 
 Each version prepares every picture in its own subprocess (its own ``PYTHONPATH``); the network of
 ``--ckpt-path`` then reads both versions' 28x28 images here.
@@ -395,6 +398,12 @@ def tight_print(digit: int, font_path: Path | None, size: int) -> Image.Image:
     return picture.crop(ImageOps.invert(picture).getbbox())
 
 
+def cropped_print(digit: int, font_path: Path | None, size: int, margin: int, light_ink: bool) -> Image.Image:
+    """:func:`tight_print`'s digit with ``margin`` pixels of paper round its box, dark on white or light on black."""
+    picture = ImageOps.expand(tight_print(digit, font_path, size), margin, fill=255)
+    return ImageOps.invert(picture) if light_ink else picture
+
+
 def tiny_on_flat(digit: int, font_path: Path | None, ink: int, paper: int) -> Image.Image:
     picture = Image.new("L", (700, 700), paper)
     ImageDraw.Draw(picture).text((320, 320), str(digit), fill=ink, font=font_of(font_path, 30))
@@ -419,6 +428,7 @@ SETS = (
     "underlined_canvas",
     "filling_the_pad",
     "tight_print",
+    "cropped_print",
     "broad_pen",
     "fitted_pen",
 )
@@ -449,7 +459,7 @@ def write_sets(root: Path, data_dir: str, seed: int, chosen: tuple[str, ...] = S
                 number = int(rng.integers(10, 100))
                 text = f"{number // 10}\n{number % 10}" if column else number
                 save(kind, make(text, font_paths[index % len(font_paths)], rng), [number // 10, number % 10], "jpg")
-    printed = {"grey_sheet", "tiny_on_flat", "tight_print"}
+    printed = {"grey_sheet", "tiny_on_flat", "tight_print", "cropped_print"}
     digits, labels = mnist_test(data_dir, 10000) if set(chosen) - printed else ([], [])
     for kind, across in (("two_digit_canvas", True), ("column_canvas", False)):
         if kind not in chosen:
@@ -525,6 +535,13 @@ def write_sets(root: Path, data_dir: str, seed: int, chosen: tuple[str, ...] = S
             for font_path in font_paths:
                 for digit in range(10):
                     save("tight_print", tight_print(digit, font_path, size), [digit])
+    if "cropped_print" in chosen:
+        for size in (40, 80, 160):
+            for font_path in font_paths:
+                for digit in range(10):
+                    for light_ink in (False, True):
+                        picture = cropped_print(digit, font_path, size, digit % 4, light_ink)
+                        save("cropped_print", picture, [digit])
     for kind, files in truth.items():
         (root / kind / "truth.json").write_text(json.dumps(list(files)))
     return {kind: list(files.values()) for kind, files in truth.items()}

@@ -53,6 +53,10 @@ HAIRLINE = 0.03
 # bits of the lines that pass STRONG weigh next to nothing (see _strongest_clear_of_the_edge).
 STROKE_PIECE = 0.01
 LIGHT_INK = 0.35  # above this fraction of light pixels, the light part is paper (see _ink_is_dark)
+# A clean picture whose ink of one polarity reaches within this fraction of each side of it, or TIGHT_PIXELS, is
+# cropped to its digit (see _cropped_to_the_ink): the pixels of margin a hand-cut crop leaves, and the ink's soft
+# edge under half its strength. (A 28x28 MNIST digit's box is 20 pixels, 8 of margin on each axis, or more.)
+TIGHT_MARGIN, TIGHT_PIXELS = 0.05, 4
 # A light region is paper when it is shaped like a sheet (see _looks_like_a_sheet): at least SHEET_SIZE of
 # the picture's shorter side wide in every direction, filling SHEET_SOLIDITY of its convex hull once the
 # ink on it is filled in, and with an outline of at most SHEET_CORNERS corners (four, or a few more where
@@ -135,7 +139,7 @@ THICK_STROKE, THINNED_STROKE = 0.3, 0.2
 # depth, it shrank to a thin upright blob, read as a 1, 99% sure.
 BLOB = 0.5
 # ... and a mark that fills more than FILLED of its box is no pen's stroke but a solid shape: a bold printed 0
-# cropped tight to its ink, whose hole is then what is found (the paper round it is cut away), is a solid oval;
+# cropped tight to its ink, whose hole was then what was found (see _cropped_to_the_ink), is a solid oval;
 # thinned, it became a narrower one, read as a 1 (benchmarks/hard_pictures.py, tight_print).
 FILLED = 0.75
 # The pen's width costs a distance transform: it is measured on every step-th pixel, at most PEN_SIDE across
@@ -351,13 +355,15 @@ def _ink(gray: np.ndarray, find_others: bool = True) -> tuple[np.ndarray, bool] 
     scale = min(1.0, WORKING_SIZE / max(gray.shape))
     small = shrink(gray, scale) if scale < 1 else gray
     window = max(MIN_WINDOW, int(min(small.shape) * BACKGROUND_WINDOW) | 1)
-    dark = _ink_is_dark(small)
+    cropped = _cropped_to_the_ink(small)
+    dark = _ink_is_dark(small) if cropped is None else cropped
     if dark:
         small = 1 - small
-    # A drawing's plain background is that level everywhere. Estimated by an opening instead, a stroke along
-    # the picture's edge (a 7 as large as the page's pad, its bar on the top edge) was taken for background,
-    # and the rest of the 7 for the step it left: "blank".
-    if _is_a_drawing(small):
+    # A drawing's plain background is that level everywhere, and so is a clean picture's cropped to its digit.
+    # Estimated by an opening instead, a stroke along the picture's edge (a 7 as large as the page's pad, its
+    # bar on the top edge) was taken for background, and the rest of the 7 for the step it left: "blank"; and
+    # a bold digit's joints, wider than the opening's window in a picture no larger than the digit, were too.
+    if cropped is not None or _is_a_drawing(small):
         background = np.full_like(small, small.min())
     else:
         background = _opening(small, window)
@@ -365,7 +371,7 @@ def _ink(gray: np.ndarray, find_others: bool = True) -> tuple[np.ndarray, bool] 
     peak = _peak(ink)
     if peak < NO_CONTRAST:
         return None
-    found = _digit_regions(ink, peak, background, find_others)
+    found = _digit_regions(ink, peak, background, find_others, cropped is not None)
     if found is None:
         return None
     digit, several, left_out = found
@@ -377,13 +383,13 @@ def _ink(gray: np.ndarray, find_others: bool = True) -> tuple[np.ndarray, bool] 
         digit &= ~_widened(left_out, FRAME_GAP)
     if scale == 1:
         ink = _above(gray, background, dark)
-        ink = np.clip(ink - _noise_level(ink), 0, None) * digit
+        ink = np.clip(ink - _background_noise(ink, digit), 0, None) * digit
     else:
         # The noise on a grid of the picture's pixels; the ink in the digit's box, at full resolution: the
         # background as a smooth surface (bilinear), the digit's regions as a mask.
         step = max(1, round((gray.size / NOISE_SAMPLES) ** 0.5))
         grid = gray[::step, ::step]
-        noise = _noise_level(_above(grid, _enlarge(background, grid.shape), dark))
+        noise = _background_noise(_above(grid, _enlarge(background, grid.shape), dark), digit)
         rows, cols = full_size_box(box_around(digit, 0), small.shape, gray.shape)
         top, bottom, left, right = rows.start, rows.stop, cols.start, cols.stop
         down, across = gray.shape[0] / small.shape[0], gray.shape[1] / small.shape[1]
@@ -462,6 +468,52 @@ def _ink_is_dark(gray: np.ndarray) -> bool:
     if float(light.mean()) > LIGHT_INK and not drawing:
         return not _is_a_board(gray, light)
     return _looks_like_a_sheet(light, drawing) and not _is_a_board(gray, light)
+
+
+def _cropped_to_the_ink(gray: np.ndarray) -> bool | None:
+    """Whether the ink is dark, for a clean picture cropped to its digit: the ink of one polarity reaches within
+    TIGHT_MARGIN (or TIGHT_PIXELS) of all four sides, while the other, the paper, covers most of the picture's
+    edge, mostly at one exact level there (a rendering's, a screenshot's). None for any other picture: see
+    :func:`_ink_is_dark`.
+
+    The edge of a picture cut to a digit's box runs through the paper, the digit touching it at a few places; how
+    much of the picture each polarity covers says little there: a bold digit is most of it. Its ink covered over
+    half of it dark on white, taken for a drawing's plain dark background, or more than LIGHT_INK light on black,
+    taken for paper: either way the paper inside its loops was the digit, a bold 8 a solid oval
+    (benchmarks/hard_pictures.py, tight_print). A drawing on a plain background has a margin of it all round, and
+    a sheet's four-cornered outline is no digit's."""
+    darkest, lightest = gray.min(), gray.max()
+    if np.count_nonzero(gray == darkest) + np.count_nonzero(gray == lightest) < gray.size / 2:
+        return None  # not clean: a photo, a scan
+    low, high = _range_ends(gray)
+    light = gray > (low + high) / 2
+    edge = np.concatenate([gray[0], gray[-1], gray[1:-1, 0], gray[1:-1, -1]])
+    reach = [max(TIGHT_PIXELS, round(TIGHT_MARGIN * side)) for side in gray.shape]
+    for ink_is_dark, ink, paper_level in ((True, ~light, lightest), (False, light, darkest)):
+        paper = np.count_nonzero(edge > (low + high) / 2 if ink_is_dark else edge <= (low + high) / 2)
+        plain = np.count_nonzero(edge == paper_level)  # less the ink's soft edges where it runs along the edge
+        if 2 * paper > edge.size and 2 * plain > paper and _reaches_every_side(ink, reach):
+            # A page scanned askew, the scanner's black fill in its corners, is a light sheet cut to its box.
+            return None if _looks_like_a_sheet(ink) else ink_is_dark
+    return None
+
+
+def _reaches_every_side(mask: np.ndarray, reach: list[int]) -> bool:
+    """Whether the largest region of ``mask`` lies within ``reach`` pixels (rows, columns) of each of the picture's
+    sides: a digit's ink, in one piece (not a scanner's black fill in the corners of a page scanned askew, and the
+    digit apart from it). The whole mask's box first: most pictures fail there, without labelling anything."""
+
+    def reaches(part: np.ndarray) -> bool:
+        rows, cols = box_around(part, 0)
+        (height, width), (down, across) = part.shape, reach
+        return max(rows.start, height - rows.stop) <= down and max(cols.start, width - cols.stop) <= across
+
+    if not mask.any() or not reaches(mask):
+        return False
+    labels, _ = ndimage.label(mask, EIGHT_NEIGHBOURS)
+    sizes = np.bincount(labels.ravel())
+    sizes[0] = 0
+    return reaches(labels == sizes.argmax())
 
 
 def _is_a_board(gray: np.ndarray, light: np.ndarray) -> bool:
@@ -701,7 +753,7 @@ class _Box(NamedTuple):
 
 
 def _digit_regions(
-    ink: np.ndarray, peak: float, background: np.ndarray, find_others: bool = True
+    ink: np.ndarray, peak: float, background: np.ndarray, find_others: bool = True, tight: bool = False
 ) -> tuple[np.ndarray, bool, np.ndarray | None] | None:
     """The regions of ``ink`` (a working copy, ``background`` taken away) that make up the digit, as a boolean
     mask; whether another digit lies clear of it; and the marks left out of it, frames drawn round it and lines
@@ -719,6 +771,8 @@ def _digit_regions(
     at least ANOTHER_WEIGHT of its weight and ANOTHER_DIGIT of its height) is never kept, on any background,
     and makes the picture one of several digits. A frame drawn round the digit (see FRAMED_SIZE) is left out,
     and the digit is searched for among the regions it encloses alone; so is a line under it (UNDERLINE).
+    In a clean picture cropped to its digit (``tight``: see :func:`_cropped_to_the_ink`) the regions touching its
+    edge are the digit's as much as those clear of it: a dotted 0's dot, the one region clear of it, was the digit.
     """
     labels, count = ndimage.label(_cut_from_the_edge(ink > WEAK * peak, ink, peak), EIGHT_NEIGHBOURS)
     if count == 0:
@@ -781,7 +835,10 @@ def _digit_regions(
     # Nor when it is no pen's ink (EDGE_INK): the wedge a soft shadow or a vignette leaves in a blank page's corner,
     # ruling lines across it or not.
     cropped = [k for k in boxes if peak >= EDGE_CONTRAST and on_level_ground(k) and inked(k)]
-    candidates = level or inside or cropped
+    if tight:
+        candidates = level + [k for k in cropped if edge[k]]
+    else:
+        candidates = level or inside or cropped
     if not candidates:
         return None
     main = max(candidates, key=lambda k: weight[k])
@@ -1032,6 +1089,17 @@ def _peak(ink: np.ndarray) -> float:
     # ("full" then trimmed: "same" returns 3 values for a side of 1 or 2 pixels.)
     counts = np.outer(*(np.convolve(np.ones(n, dtype=np.float32), np.ones(3))[1:-1] for n in ink.shape))
     return float((sums / counts).max())
+
+
+def _background_noise(ink: np.ndarray, digit: np.ndarray) -> float:
+    """:func:`_noise_level` of ``ink``'s background: of all of it, unless the ``digit``'s regions (a mask of the
+    working copy, which ``ink`` may be a grid of) cover half of it or more, as a bold digit cropped to its box does;
+    then of the rest. (The median of the whole was then the ink's own level, and all of it was taken away: blank.)"""
+    if digit.mean() < 0.5:
+        return _noise_level(ink)
+    if digit.shape != ink.shape:
+        digit = _enlarge(digit.astype(np.float32), ink.shape, resample=Image.Resampling.NEAREST) > 0
+    return _noise_level(ink[~digit]) if not digit.all() else 0.0
 
 
 def _noise_level(ink: np.ndarray) -> float:
