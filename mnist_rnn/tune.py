@@ -75,6 +75,7 @@ RANGE_KINDS = ("log", "float", "int")
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 # A study stops when this many trials in a row fail in one command (a broken base config, a full disk).
 FAILURES_IN_A_ROW = 3
+MAX_RETRY = 2  # how many times more a cut-off trial's settings run, at most
 
 
 def load_yaml(text: str) -> Any:
@@ -695,6 +696,40 @@ def _engine_kwargs(url: str) -> dict[str, Any]:
     return {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
 
 
+class QueueAgainOnce:
+    """The storage's callback for a trial whose heartbeats stopped (its command was killed): once it is marked
+    FAIL, its settings are queued again (Optuna's ``RetryHeartbeatStaleTrialCallback``), with a line.
+
+    Once per trial: each worker thread checks for such trials as its next trial begins, and on SQLite (no row
+    locks) two that looked at the same moment both marked the trial FAIL, and both queued it: the killed trial's
+    settings were trained twice. Within a command a lock makes the look at the queue and the queuing one step.
+    """
+
+    def __init__(self) -> None:
+        self.retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)
+        self.lock = threading.Lock()
+
+    def __call__(self, study: Any, trial: Any, why: str = "stopped sending heartbeats") -> None:
+        queued = self.queue(study, trial)
+        if queued:
+            say(f"tune: trial {trial.number} {why}: marked FAIL, queued again")
+        elif queued is False:
+            say(f"tune: trial {trial.number} {why}: marked FAIL; cut off {MAX_RETRY + 1} times, not run again")
+
+    def queue(self, study: Any, trial: Any) -> bool | None:
+        """Queue ``trial``'s settings again: True; False where it was cut off too often; None where it is queued
+        (or run) again already."""
+        history = [*trial.system_attrs.get("retry_history", []), trial.number]  # as Optuna's callback counts
+        with self.lock:
+            for other in study.get_trials(deepcopy=False):
+                if other.system_attrs.get("retry_history", [None])[-1] == trial.number:
+                    return None
+            if len(history) > MAX_RETRY:
+                return False
+            self.retry(study, trial)
+        return True
+
+
 def trials_without_heartbeat(study: Any) -> set[int]:
     """The ids of the study's running trials that never recorded a heartbeat, which Optuna's own check of
     stale trials passes over. (Optuna has no public way to read heartbeats: this reads its tables.)"""
@@ -755,6 +790,7 @@ class Tuner:
         self.failures_in_a_row = 0
         self.last_failure = ""
         self.started = time.monotonic()
+        self.queue_again = QueueAgainOnce()
         self.study = self._open_study()
 
     # --- the study and its storage ---
@@ -767,7 +803,7 @@ class Tuner:
             heartbeat_interval=options.heartbeat,
             # A trial whose process died (no heartbeat for 2 intervals) is marked FAIL and its settings queued
             # again, so a killed trial is re-run rather than lost.
-            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=2),
+            heartbeat_stale_trial_callback=self.queue_again,
         )
         self._check_found_study(storage)
         study = optuna.create_study(
@@ -881,11 +917,11 @@ class Tuner:
         timeout = self.options.timeout
         states = [getattr(optuna.trial.TrialState, state) for state in (*FINISHED_STATES, "RUNNING")]
         first = True
+        waiting = False  # for trials running elsewhere, said once
         while self.stopped_by is None:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # fail_stale_trials is marked experimental
-                for trial_id in optuna.storages.fail_stale_trials(self.study) or []:
-                    print(f"tune: trial id {trial_id} stopped sending heartbeats: marked FAIL, queued again")
+                optuna.storages.fail_stale_trials(self.study)  # each one found says so (QueueAgainOnce)
             self.fail_unstarted_trials()
             counts = self.counts()
             finished = sum(counts.get(state, 0) for state in FINISHED_STATES)
@@ -905,10 +941,19 @@ class Tuner:
                     flush=True,
                 )
                 break
-            todo = wanted - finished - counts.get("RUNNING", 0)
+            running = counts.get("RUNNING", 0)
+            todo = wanted - finished - running
             if todo <= 0:  # the rest are running in other commands
+                if not waiting:  # else silent, for up to two heartbeats after a kill (a minute by default)
+                    say(
+                        f"tune: {finished} of {wanted} trials finished; waiting for the {running} running elsewhere "
+                        f"(a killed one's settings run again once it has sent no heartbeat for "
+                        f"{2 * self.options.heartbeat:g} s)"
+                    )
+                waiting = True
                 time.sleep(max(1.0, self.options.heartbeat / 2))
                 continue
+            waiting = False
             try:
                 self.study.optimize(
                     self.objective,
@@ -957,9 +1002,8 @@ class Tuner:
                 if not trial.params:
                     print(f"tune: trial {trial.number} was cut off before it began: marked FAIL")
                     continue
-                queue_again = storage.get_heartbeat_stale_trial_callback()
-                queue_again(self.study, copy.deepcopy(storage.get_trial(trial._trial_id)))
-                print(f"tune: trial {trial.number} was cut off before its first heartbeat: marked FAIL, queued again")
+                cut_off = copy.deepcopy(storage.get_trial(trial._trial_id))
+                self.queue_again(self.study, cut_off, why="was cut off before its first heartbeat")
 
     # --- one trial ---
 

@@ -4,6 +4,7 @@ study on tiny data that survives a SIGKILL (slow: it starts the command in subpr
 from __future__ import annotations
 
 import contextlib
+import copy
 import csv
 import datetime
 import gzip
@@ -433,6 +434,14 @@ def reported(db: Path) -> int:
         return connection.execute("SELECT COUNT(*) FROM trial_intermediate_values").fetchone()[0]
 
 
+def held(db: Path) -> list[int]:
+    """The numbers of the running trials that have reported a validation."""
+    reported = "SELECT trial_id FROM trial_intermediate_values"
+    return study_column(
+        db, f"SELECT number FROM trials WHERE state = 'RUNNING' AND trial_id IN ({reported}) ORDER BY number"
+    )
+
+
 def tune_training(args: list[str], folder: Path, db: Path) -> subprocess.Popen:
     """``tune`` started in a session of its own, once one of its trials has reported a validation."""
     run = cli_subprocess(args, folder, start_new_session=True)
@@ -534,6 +543,66 @@ def test_trials_cut_off_before_their_first_heartbeat_do_not_hold_up_the_next_one
     assert len(again) == 1 and again[0].state.name == "COMPLETE" and again[0].params == params
 
 
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+def test_a_killed_trial_that_two_workers_find_at_once_runs_again_once(tmp_path, capsys):
+    """Each worker thread looks for trials whose heartbeats stopped as its next trial begins. On SQLite (no row
+    locks) two that looked at once both marked a killed trial FAIL and both called the storage's callback: its
+    settings were queued, and trained, twice. Two calls for one trial queue it once, with one line; a trial cut
+    off a third time is not queued again, and says so."""
+    callback = tune.QueueAgainOnce()
+    storage = optuna.storages.RDBStorage(
+        f"sqlite:///{tmp_path / 'study.db'}", heartbeat_interval=3, heartbeat_stale_trial_callback=callback
+    )
+    study = optuna.create_study(storage=storage, direction="maximize")
+    lr = {"model.lr": optuna.distributions.FloatDistribution(1e-3, 3e-2, log=True)}
+
+    def killed(trial) -> optuna.trial.FrozenTrial:
+        storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
+        return storage.get_trial(trial._trial_id)
+
+    first = killed(study.ask(lr))
+    for _ in range(2):  # the two workers
+        callback(study, copy.deepcopy(first))
+    queued = study.get_trials(states=(optuna.trial.TrialState.WAITING,))
+    assert len(queued) == 1 and queued[0].params == first.params
+    said = capsys.readouterr().out
+    assert said == f"tune: trial {first.number} stopped sending heartbeats: marked FAIL, queued again\n"
+    second = killed(study.ask())  # the re-run, cut off in turn: queued again
+    callback(study, second)
+    third = killed(study.ask())
+    callback(study, third)
+    assert [t.params for t in study.get_trials()] == [first.params] * 3
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        f"tune: trial {third.number} stopped sending heartbeats: marked FAIL; cut off 3 times, not run again"
+    )
+
+
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+def test_a_command_that_waits_for_trials_running_elsewhere_says_so(fake_data_dir, tmp_path, monkeypatch, capsys):
+    """The same command again right after a SIGKILL, once the study's other trials are all running (a killed one
+    looks alive until its heartbeat is two intervals old): it waited without a word, a minute with the default
+    --heartbeat. It says what it waits for; then the killed trial's settings run again."""
+    monkeypatch.chdir(tmp_path)
+    args = ["tune", *write_study_files(tmp_path, fake_data_dir), "--trials", "1", "--heartbeat", "2",
+            "--timeout", "180"]  # fmt: skip
+    db = tmp_path / "tune" / "base" / "study.db"
+    db.parent.mkdir(parents=True)
+    storage = optuna.storages.RDBStorage(f"sqlite:///{db}", heartbeat_interval=2)
+    study = optuna.create_study(study_name="base", storage=storage, direction="maximize")
+    killed = study.ask()
+    params = {"model.lr": killed.suggest_float("model.lr", 1e-3, 3e-2, log=True)}
+    params["model.hidden_size"] = killed.suggest_int("model.hidden_size", 8, 16, step=8)
+    storage.record_heartbeat(killed._trial_id)  # its last, as the kill came
+    main(args)
+    out = capsys.readouterr().out
+    waiting = "tune: 0 of 1 trials finished; waiting for the 1 running elsewhere (a killed one's settings run again "
+    assert out.count(waiting) == 1, out
+    said = f"tune: trial {killed.number} stopped sending heartbeats: marked FAIL, queued again"
+    assert out.index(waiting) < out.index(said)
+    again = [t for t in study.get_trials() if t.system_attrs.get("failed_trial") == killed.number]
+    assert len(again) == 1 and again[0].state.name == "COMPLETE" and again[0].params == params
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("to", ["tune", "its group"])
 def test_ctrl_c_as_the_first_trial_starts_stops_the_study(to, fake_data_dir, tmp_path):
@@ -565,12 +634,20 @@ def test_ctrl_c_as_the_first_trial_starts_stops_the_study(to, fake_data_dir, tmp
 
 @pytest.mark.slow
 def test_a_killed_study_continues_with_the_same_command(fake_data_dir, tmp_path, monkeypatch, capsys):
-    """4 trials, 2 at once, on SQLite; SIGKILL of the tune process mid-trial; the same command again ends the
-    study with 4 finished trials, a table, plots and a best config that fit takes. The command again runs in this
-    process (its trials in their own, as always); its --timeout, far beyond the study's, ends it there if it waited
-    for the killed trials in vain, and the counts fail, rather than hang the suite."""
-    args = ["tune", *write_study_files(tmp_path, fake_data_dir), "--trials", "4", "--workers", "2", "--heartbeat", "3",
-            "--timeout", "240"]  # fmt: skip
+    """4 trials, 2 at once, on SQLite; SIGKILL of the tune process while both its trials train; the same command
+    again ends the study with 4 finished trials, the 2 killed ones run again with their settings, a table, plots
+    and a best config that fit takes. The command again runs in this process (its trials in their own, as
+    always); its --timeout, far beyond the study's, ends it there if it waited for the killed trials in vain, and
+    the counts fail, rather than hang the suite."""
+    study_files = write_study_files(tmp_path, fake_data_dir)
+    # The first command's trials wait after their first report until the kill ends them (their SIGTERM), so the
+    # kill comes at a known moment: the refused trial recorded, the two others training. Sent one look of the loop
+    # below after any report, it came wherever the trials then were (the reporting trial over, the refused one
+    # ended but not yet recorded, a trial just made without settings), and the counts expected only some of those.
+    base = yaml.safe_load((tmp_path / "base.yaml").read_text())
+    base["trainer"]["callbacks"] = [{"class_path": "tests.nan_model.HoldAfterAValidation"}]
+    (tmp_path / "base.yaml").write_text(yaml.safe_dump(base))
+    args = ["tune", *study_files, "--trials", "4", "--workers", "2", "--heartbeat", "3", "--timeout", "240"]
     db = tmp_path / "tune" / "base" / "study.db"
     db.parent.mkdir(parents=True)
     # A trial whose settings the model refuses (queued first, as a user's guess would be): it fails with the
@@ -578,8 +655,11 @@ def test_a_killed_study_continues_with_the_same_command(fake_data_dir, tmp_path,
     study = optuna.create_study(study_name="base", storage=f"sqlite:///{db}", direction="maximize")
     study.enqueue_trial({"model.lr": 0.01, "model.hidden_size": 0})
 
-    first = tune_training(args, tmp_path, db)
+    first = cli_subprocess(args, tmp_path, extra_env={"HOLD_AFTER_A_VALIDATION": "1"}, start_new_session=True)
     deadline = time.monotonic() + 240
+    while not (study_states(db) == ["FAIL", "RUNNING", "RUNNING"] and held(db) == [1, 2]):  # refused; both train
+        assert first.poll() is None and time.monotonic() < deadline, (tmp_path / "run.log").read_text()
+        time.sleep(0.2)
     os.kill(first.pid, signal.SIGKILL)
     assert finish(first) == -signal.SIGKILL
     while True:  # its trials end with it (they are told of their parent's death), leaving nothing behind
@@ -591,28 +671,27 @@ def test_a_killed_study_continues_with_the_same_command(fake_data_dir, tmp_path,
             os.killpg(first.pid, signal.SIGKILL)
             pytest.fail("the trials of a killed tune kept running")
         time.sleep(0.2)
-    assert "RUNNING" in study_states(db)  # cut off: no result, no heartbeat any more
+    assert study_states(db) == ["FAIL", "RUNNING", "RUNNING"]  # cut off: no result, no heartbeat any more
 
     monkeypatch.chdir(tmp_path)
     main(args)  # ends normally (exit status 0)
-    log = (tmp_path / "run.log").read_text() + capsys.readouterr().out  # the first command's, then this one's
+    out = capsys.readouterr().out
+    log = (tmp_path / "run.log").read_text() + out  # the first command's, then this one's
     study = optuna.load_study(study_name="base", storage=f"sqlite:///{db}")
     trials = study.get_trials()
     finished = [t for t in trials if t.state.name in ("COMPLETE", "PRUNED")]
-    assert len(finished) == 4
-    refused = trials[0]
-    assert refused.state.name == "FAIL" and refused.user_attrs["reason"] == "hidden_size must be positive, got 0"
+    assert len(finished) == 4 and len(trials) == 3 + 4  # no trial lost, none run twice
+    refused, *killed = trials[:3]
+    assert [t.state.name for t in trials[:3]] == ["FAIL", "FAIL", "FAIL"]
+    assert refused.user_attrs["reason"] == "hidden_size must be positive, got 0"
     assert "trial 0 fail: hidden_size must be positive, got 0" in log
-    # Killed while training (its settings run again, once); a trial the kill cut off before it took any settings
-    # is only marked FAIL (before its first heartbeat) or run again with new ones (after it: Optuna's own re-run,
-    # with no settings to take: a trial created as the kill came, which the quick trials here make likely).
-    killed = [t for t in trials if t.state.name == "FAIL" and t.number != 0 and t.params]
-    assert killed and all("reason" not in t.user_attrs for t in killed)
-    reruns = [t for t in trials if t.system_attrs.get("failed_trial") is not None]
-    rerun_of = {t.system_attrs["failed_trial"]: t for t in reruns}
-    assert len(rerun_of) == len(reruns) and {t.number for t in killed} <= set(rerun_of)
-    assert all(trials[n].state.name == "FAIL" and n != 0 for n in rerun_of)
-    assert all(t.params == trials[n].params for n, t in rerun_of.items() if trials[n].params)
+    assert all("reason" not in t.user_attrs for t in killed)  # no word from them: their heartbeats stopped
+    for number in (1, 2):  # told once each (the command said nothing of them before)
+        assert out.count(f"tune: trial {number} stopped sending heartbeats: marked FAIL, queued again\n") == 1, out
+    # Each killed trial's settings run again, once, and finish.
+    rerun_of = {t.system_attrs["failed_trial"]: t for t in trials if "failed_trial" in t.system_attrs}
+    assert sorted(rerun_of) == [1, 2] and all(t in finished for t in rerun_of.values())
+    assert all(rerun_of[t.number].params == t.params for t in killed)
     assert all(t.user_attrs["seed"] == 42 for t in finished)
     # The test set is never read while searching: fit's test after training is not run.
     assert not any("Test accuracy" in log.read_text() for log in tmp_path.glob("tune/base/trial_*/fit.log"))
@@ -623,6 +702,9 @@ def test_a_killed_study_continues_with_the_same_command(fake_data_dir, tmp_path,
     assert [row["number"] for row in rows] == [str(t.number) for t in trials]
     assert {row["state"] for row in rows} <= {"COMPLETE", "PRUNED", "FAIL"}
     assert all(0 <= float(row["val/acc"]) <= 1 for row in rows if row["state"] != "FAIL")
+    notes = {int(row["number"]): row["note"] for row in rows}
+    assert notes[1] == notes[2] == "its heartbeat stopped: the process was killed"
+    assert {notes[t.number] for t in rerun_of.values()} == {"re-run of 1", "re-run of 2"}
     for name in ("optimization_history", "parallel_coordinate", "intermediate_values"):
         assert (root / "plots" / f"{name}.png").stat().st_size > 1000
     best = yaml.safe_load((root / "best.yaml").read_text())
