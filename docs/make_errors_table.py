@@ -44,7 +44,7 @@ an AVX512 CPU without those instructions: `..., and oneDNN only emulates it, so 
 than in float32: ...`). On a CPU `16-mixed` is bfloat16's too (Lightning trains it as `bf16-mixed`), and falls
 back the same way: `mnist-rnn: warning: on a CPU Lightning trains 16-mixed as bf16-mixed; this CPU has no
 native bfloat16 ...`. `16-true` (float16 weights) on a CPU without native float16: `mnist-rnn: warning: this
-CPU has no native float16 (AVX512-FP16), and it trains the LSTM in it many times slower than float32:
+CPU has no native float16 (AVX512-FP16), so the LSTM trains many times slower in it than in float32:
 --trainer.precision 16-true replaced by 32-true (float32)`.
 
 Resuming with fewer training steps than the checkpoint made (a smaller `--trainer.limit_train_batches` or

@@ -78,7 +78,17 @@ from mnist_rnn.checkpoint import (
     state_dict_problem,
 )
 from mnist_rnn.data import DATA_TO_MODEL, NEEDS_IMAGES, MNISTDataModule, warn_run_folder_gone
-from mnist_rnn.errors import NoSpaceError, UserError, first_line, pasted, shown_path, tell, warn, with_slashes
+from mnist_rnn.errors import (
+    NoSpaceError,
+    UserError,
+    first_line,
+    pasted,
+    shown_path,
+    shown_text,
+    tell,
+    warn,
+    with_slashes,
+)
 from mnist_rnn.finite_loss import StopOnNonFiniteLoss
 from mnist_rnn.inference import note_if_uncalibrated
 from mnist_rnn.model import RNNClassifier, not_calibrated
@@ -837,7 +847,7 @@ class MNISTRNNCLI(LightningCLI):
         self._print_test_results(results[0], best or "the final weights")
         if not best:  # no validation (or no checkpoints): nothing was calibrated, and the test said nothing of it
             last = trainer.checkpoint_callback.last_model_path if trainer.checkpoint_callback else ""
-            command = f"python -m mnist_rnn calibrate --ckpt_path {pasted(Path(last))}"
+            command = f"{program_name()} calibrate --ckpt_path {pasted(Path(last))}"
             fit_one = f"`{command}` fits one" if last else "none was saved"
             tell(
                 "note: no best checkpoint was chosen (no validation, or no checkpoints), so none was calibrated: "
@@ -976,7 +986,7 @@ def main(args: ArgsType = None) -> None:
                 noted = stopping.noted_stop()
                 if noted is not None:  # stopped too (Ctrl+C): the first process's line says so
                     sys.exit(128 + noted)
-                print(f"mnist-rnn: error: {lost}", file=sys.stderr)
+                print(f"mnist-rnn: error: {shown_text(lost)}", file=sys.stderr)
                 sys.exit(1)
             message = known_failure(error)
             if message is None or os.environ.get("MNIST_RNN_DEBUG"):
@@ -984,7 +994,7 @@ def main(args: ArgsType = None) -> None:
             if isinstance(error, BrokenPipeError):  # Python's recipe: the exit's own flush fails no more
                 with contextlib.suppress(OSError, ValueError):
                     os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            print(f"mnist-rnn: error: {_see_its_help(message, argv)}", file=sys.stderr)
+            print(f"mnist-rnn: error: {shown_text(_see_its_help(message, argv))}", file=sys.stderr)
             sys.exit(2)
 
 
@@ -1216,7 +1226,7 @@ def _check_config_places(args: list[str]) -> None:
         if i < command_at and not sections:
             raise UserError(
                 f"--config {value} before the command {command} holds its settings, not a section per command "
-                f"({command}: ...): put it after the command (python -m mnist_rnn {command} --config {pasted(value)})"
+                f"({command}: ...): put it after the command ({program_name()} {command} --config {pasted(value)})"
             )
         if i > command_at and sections:
             raise UserError(
@@ -1337,8 +1347,8 @@ def _check_config_files(args: list[str]) -> None:
         ranges = [key for key, value in settings.items() if isinstance(value, dict) and set(value) & SPACE_RANGES]
         if ranges and all("." in str(key) for key in settings):
             raise UserError(
-                f"--config {path}: a search space for tune ({ranges[0]} is a range), not a config: python -m "
-                f"mnist_rnn tune --config BASE.yaml --space {pasted(path)}"
+                f"--config {path}: a search space for tune ({ranges[0]} is a range), not a config: "
+                f"{program_name()} tune --config BASE.yaml --space {pasted(path)}"
             )
         for where, section, value in _sections(settings):
             if value is None:  # jsonargparse takes it as trainer: null, and Lightning ends in a traceback
@@ -1724,9 +1734,9 @@ def _check_something_left_to_train(path: Path, trainer: Any) -> None:
     # What the run's fit would have ended with: its best checkpoint, calibrated, tested (not last.ckpt at T = 1).
     bests = [Path(state["best_model_path"]) for state in states if state.get("monitor") == "val/acc"]
     best = next((file for file in bests if str(file) != "." and file.is_file()), path)
-    finish = f"test it (python -m mnist_rnn test --ckpt_path {pasted(best)})"
+    finish = f"test it ({program_name()} test --ckpt_path {pasted(best)})"
     if not_calibrated(load_keys(best)):
-        finish = f"calibrate it (python -m mnist_rnn calibrate --ckpt_path {pasted(best)}), then {finish}"
+        finish = f"calibrate it ({program_name()} calibrate --ckpt_path {pasted(best)}), then {finish}"
     raise UserError(f"--ckpt_path {path}: its run has trained {limit}: nothing is left to train; {longer}, or {finish}")
 
 

@@ -11,6 +11,7 @@ handler of ``rank_zero_info``, which keeps the stream it found at import), so py
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import sys
 from collections.abc import Iterator
@@ -63,6 +64,16 @@ def shown_path(path: str | os.PathLike[str]) -> str:
     return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
+_SURROGATE = re.compile("[\udc80-\udcff]")  # the bytes 0x80 to 0xff that were not UTF-8, as os.fsdecode holds them
+
+
+def shown_text(text: str) -> str:
+    """A message as the terminal should show it: a byte of a file name that is not UTF-8 (which Python holds as a
+    surrogate, and stderr wrote as ``\\udce9``, a name no file has) as ``\\xe9``, as :func:`shown_path` and ``$'...'``
+    write it; the rest as it is."""
+    return _SURROGATE.sub(lambda found: f"\\x{ord(found[0]) - 0xDC00:02x}", text)
+
+
 def pasted(path: str | os.PathLike[str]) -> str:
     """``path`` inside a command the user is told to paste: quoted as the shell reads it where it holds a space or
     another character the shell reads (``'/home/me/My runs/best.ckpt'``), as it is otherwise. Put in as it is, a
@@ -105,7 +116,7 @@ def tell(text: str, after_progress_bar: bool = False) -> None:
 
     if rank_zero_only.rank != 0 or _muted:
         return
-    print(f"{chr(10) if after_progress_bar else ''}{PREFIX}{text}", file=sys.stderr, flush=True)
+    print(f"{chr(10) if after_progress_bar else ''}{PREFIX}{shown_text(text)}", file=sys.stderr, flush=True)
 
 
 def warn(text: str) -> None:

@@ -24,6 +24,7 @@ from torch import Tensor, nn
 
 from mnist_rnn.errors import UserError, first_line, pasted, tell
 from mnist_rnn.network import NETWORK_DEFAULTS, RNNNetwork
+from mnist_rnn.tools import program_name
 
 TOLERANCE = 1e-4  # the largest difference of a probability that still counts as the same answer
 
@@ -78,7 +79,7 @@ def note_if_uncalibrated(ckpt_path: str | Path | None) -> None:
     from mnist_rnn.model import NOT_CALIBRATED_NOTE, not_calibrated
 
     if ckpt_path is not None and not_calibrated(load_keys(ckpt_path)):
-        tell(NOT_CALIBRATED_NOTE.format(path=pasted(ckpt_path)))
+        tell(NOT_CALIBRATED_NOTE.format(program=program_name(), path=pasted(ckpt_path)))
 
 
 class ProbabilityModel(nn.Module):

@@ -37,6 +37,7 @@ from mnist_rnn.figures import TestFigures, TrainingCharts, run_settings
 from mnist_rnn.network import CELLS, NETWORK_DEFAULTS, SEQUENCES, Cell, RNNNetwork, Sequence
 from mnist_rnn.process_group import destroy_at_exit
 from mnist_rnn.schedules import StretchableCosineAnnealingLR, StretchableOneCycleLR
+from mnist_rnn.tools import program_name
 
 # Lightning warns whenever the model, not the data module, transforms batches (on_after_batch_transfer): here
 # that is the design (the augmentation settings are the model's), so the warning would only mislead users.
@@ -664,10 +665,11 @@ def calibration_error_metric(num_classes: int) -> MulticlassCalibrationError:
 
 # The state-dict entries of the network in checkpoints written before it became its own module.
 OLD_NETWORK_KEYS = ("rnn.", "head.", "permutation")
-# This note's {path}, and NOT_CALIBRATED_NOTE's, is a command's argument: given as errors.pasted quotes it.
+# This note's {path}, and NOT_CALIBRATED_NOTE's, is a command's argument: given as errors.pasted quotes it; its
+# {program}, the program as the user typed it (tools.program_name).
 UNCALIBRATED_NOTE = (
     "note: this checkpoint has no calibration temperature (it predates calibration), so its "
-    "probabilities are uncalibrated; `python -m mnist_rnn calibrate --ckpt_path {path}` fits one"
+    "probabilities are uncalibrated; `{program} calibrate --ckpt_path {path}` fits one"
 )
 # The checkpoint that RNNClassifier.load_from_checkpoint is reading: its load hook (below) is given only the
 # state dict, and its note named no file ("--ckpt_path CKPT").
@@ -677,7 +679,7 @@ _loading: ContextVar[str | None] = ContextVar("_loading", default=None)
 NOT_CALIBRATED_NOTE = (
     "note: this checkpoint is not calibrated (temperature 1: the fit command calibrates its best checkpoint only, "
     "not last.ckpt nor one saved from Python), "
-    "so its probabilities are not how often it is right; `python -m mnist_rnn calibrate --ckpt_path {path}` fits one"
+    "so its probabilities are not how often it is right; `{program} calibrate --ckpt_path {path}` fits one"
 )
 
 
@@ -705,4 +707,5 @@ def _move_old_keys_into_network(
         if trainer is not None and trainer.state.fn == "fit":
             return  # training sets the temperature to 1 anyway, and fit calibrates its best checkpoint at the end
         path = _loading.get() or (trainer.ckpt_path if trainer is not None else None) or "CKPT"
-        tell(UNCALIBRATED_NOTE.format(path=pasted(path)))  # once, from rank 0 (every process loads the checkpoint)
+        # Once, from rank 0 (every process loads the checkpoint).
+        tell(UNCALIBRATED_NOTE.format(program=program_name(), path=pasted(path)))

@@ -50,7 +50,7 @@ def cpu_without_bf16(cell: str = "lstm", verb: str = "trains", autocast: bool = 
         return f"and oneDNN only emulates it, so the model {verb} slower in it than in float32"
     if cell == "lstm" and autocast:
         return "and oneDNN cannot run the LSTM in it"
-    return f"and it {verb} the {cell.upper()} in it many times slower than in float32"
+    return f"so the {cell.upper()} {verb} many times slower in it than in float32"
 
 
 def cpu_bf16() -> str:
@@ -102,8 +102,8 @@ def supported_precision(
     "trains", or "runs" to test)."""
     device = device_type(accelerator)
     if device == "cpu" and str(precision) in FP16_TRUE_PRECISIONS and not cpu_fp16():
-        lack = f"this CPU has no native float16 (AVX512-FP16), and it {verb} the {cell.upper()} in it many times"
-        return FALLBACK, f"{lack} slower than float32: --trainer.precision {precision} replaced by {FALLBACK} (float32)"
+        lack = f"this CPU has no native float16 (AVX512-FP16), so the {cell.upper()} {verb} many times slower in it"
+        return FALLBACK, f"{lack} than in float32: --trainer.precision {precision} replaced by {FALLBACK} (float32)"
     # On a CPU Lightning trains 16-mixed as bf16-mixed (with a warning of its own), so the same check applies.
     as_bf16 = device == "cpu" and str(precision) in FP16_MIXED_PRECISIONS
     if not (as_bf16 or str(precision) in BF16_PRECISIONS) or device is None or bf16_supported(device):

@@ -56,7 +56,7 @@ from lightning.pytorch import Callback, LightningModule, Trainer
 
 from mnist_rnn.errors import SettingsError, UserError, first_few, first_line, pasted, warn, with_slashes
 from mnist_rnn.stopping import sigterm_when_parent_ends
-from mnist_rnn.tools import OneLineParser, expand_home
+from mnist_rnn.tools import OneLineParser, expand_home, program_name
 
 try:
     import optuna
@@ -463,7 +463,7 @@ def parse_overrides(extra: list[str]) -> dict[str, Any]:
         name, has_value, value = arg[2:].partition("=")
         if name == "print_config":  # "--print_config needs a value", taken for a setting of fit
             raise UserError(
-                "--print_config is fit's, not tune's: python -m mnist_rnn fit --config BASE.yaml, the same fit "
+                f"--print_config is fit's, not tune's: {program_name()} fit --config BASE.yaml, the same fit "
                 "options and --print_config prints the settings of a trial, but for those the space draws"
             )
         if not has_value:
@@ -1191,7 +1191,7 @@ class Tuner:
             f"# The best of study {self.options.study!r}: trial {best.number}, val/acc {value:.4f}\n{text}"
         )
         print(f"tune: best trial {best.number}: val/acc {value:.2%} with {_settings_line(best.params)}")
-        print(f"tune: its config: {best_yaml} (python -m mnist_rnn fit --config {pasted(best_yaml)})")
+        print(f"tune: its config: {best_yaml} ({program_name()} fit --config {pasted(best_yaml)})")
 
     def _write_plots(self) -> None:
         from mnist_rnn.study_plots import write_plots

@@ -32,18 +32,24 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from mnist_rnn import stopping
-from mnist_rnn.errors import UserError, first_few, first_line, tell, warn
+from mnist_rnn.errors import UserError, first_few, first_line, pasted, tell, warn
 from mnist_rnn.garments import SMALL_GARMENT, prepare_garment
 from mnist_rnn.preparation import FRAME, PREPARED_SIDE, SMALL_DIGIT, Prepared, prepare, prepare_character
 
 # The picture formats read, by the file suffixes looked for in a folder. PIL may decode these and no others, so
 # an upload reaches only their decoders: PNG, JPEG, BMP and GIF; WebP (pictures saved from the web, Android's
 # screenshots) and TIFF (scanners); AVIF where Pillow reads it (11.3 and newer); HEIC, an iPhone's photos,
-# through pillow-heif (a dependency; HEIC is left out where it is missing).
+# through pillow-heif (a dependency; HEIC is left out where it is missing). A JPEG goes by other suffixes too:
+# Windows' browsers save one as .jfif, others .jpe, .jif, .pjpeg or .pjp; a folder of them was "no images found".
 SUFFIX_FORMATS = {
     ".png": "PNG",
     ".jpg": "JPEG",
     ".jpeg": "JPEG",
+    ".jfif": "JPEG",
+    ".jpe": "JPEG",
+    ".jif": "JPEG",
+    ".pjpeg": "JPEG",
+    ".pjp": "JPEG",
     ".bmp": "BMP",
     ".gif": "GIF",
     ".webp": "WEBP",
@@ -370,7 +376,9 @@ def find_images(path_or_glob: str | Path) -> list[Path]:
             unread.setdefault(shown((SUFFIX_FORMATS[other.suffix.lower()],))[0], []).append(other)
     others = [other for other in others if other.suffix.lower() not in SUFFIX_FORMATS]
     named = first_few(others)
-    every_image = f"--data.predict_path '{path / '**' / '*'}'"
+    # Quoted for the shell as a whole (a quote in a folder's name, "it's pics", opened a string where it was
+    # put between quotes as it was); the glob's stars inside the quotes are the program's, not the shell's.
+    every_image = f"--data.predict_path {pasted(path / '**' / '*')}"
     if path.is_dir() and (found or below):
         unreadable = []  # a folder's subfolders are not read anyway: said below, when they hold images
     for folder, error in unreadable:
@@ -381,7 +389,7 @@ def find_images(path_or_glob: str | Path) -> list[Path]:
     for folder in linked:
         warn(
             f"the images in {folder} were not read: a link to a folder is not followed "
-            f"(--data.predict_path {folder} reads them)"
+            f"(--data.predict_path {pasted(folder)} reads them)"
         )
     if not found and below:
         raise UserError(f"no images in {path_or_glob} itself, but in its subfolders: {every_image} reads them all")

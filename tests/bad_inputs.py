@@ -326,7 +326,7 @@ BAD_INPUTS = [
     BadInput(
         "a search space of `tune` given to `fit` as a config",
         ["--config", "space.yaml"],
-        "space.yaml: a search space for tune (model.lr is a range), not a config: python -m mnist_rnn tune --config",
+        "space.yaml: a search space for tune (model.lr is a range), not a config: ",
         _search_space,
     ),
     BadInput(

@@ -219,7 +219,7 @@ def test_a_checkpoint_never_calibrated_says_so_wherever_it_gives_probabilities(r
     assert note in err and f"calibrate --ckpt_path {last}` fits one" in err
     main(["export", "--ckpt_path", str(last), "--format", "pt2", "--output", str(tmp_path / "model.pt2")])
     err = capsys.readouterr().err  # said once the file is written (not above a one-line error)
-    assert err.endswith(f"{note}, so its probabilities are not how often it is right; `python -m mnist_rnn calibrate "
+    assert err.endswith(f"{note}, so its probabilities are not how often it is right; `mnist-rnn calibrate "
                         f"--ckpt_path {last}` fits one\n")  # fmt: skip
 
 
@@ -240,7 +240,7 @@ def test_the_notes_command_to_calibrate_quotes_a_path_with_a_space(tmp_path, cap
         RNNClassifier.load_from_checkpoint(tmp_path / folder / "old.ckpt")
         err = capsys.readouterr().err
         for name in ("last.ckpt", "old.ckpt"):
-            command = f"python -m mnist_rnn calibrate --ckpt_path {quote}{tmp_path / folder / name}{quote}"
+            command = f"mnist-rnn calibrate --ckpt_path {quote}{tmp_path / folder / name}{quote}"
             assert f"`{command}` fits one" in err, err
 
 
@@ -256,7 +256,7 @@ def test_a_checkpoint_that_predates_calibration_is_named_in_its_note(run, fake_d
     render_digit(3, canvas=(60, 60), size=44, ink=0, paper=255).save(folder / "three.png")
     monkeypatch.chdir(tmp_path)
     note = "no calibration temperature (it predates calibration), so its probabilities are uncalibrated; "
-    note += f"`python -m mnist_rnn calibrate --ckpt_path {old}` fits one"
+    note += f"`mnist-rnn calibrate --ckpt_path {old}` fits one"
     capsys.readouterr()
     RNNClassifier.load_from_checkpoint(old)
     assert capsys.readouterr().err == f"mnist-rnn: note: this checkpoint has {note}\n"

@@ -1,11 +1,13 @@
 """The real command line, run in-process on the fake data."""
 
+import io
 import os
 import re
 import signal
 import subprocess
 import sys
 import warnings
+from contextlib import redirect_stderr
 from csv import DictReader
 from pathlib import Path
 
@@ -214,9 +216,9 @@ def test_fast_config_trains_in_bf16_mixed_precision(fake_data_dir, in_tmp_dir, c
 @pytest.mark.parametrize(
     ("precision", "cpu", "why"),
     [
-        ("bf16-mixed", "none", "oneDNN cannot run the LSTM in it"),
-        ("bf16-true", "none", "it trains the LSTM in it many times slower than in float32"),
-        ("bf16-mixed", "emulated", "oneDNN only emulates it, so the model trains slower in it than in float32"),
+        ("bf16-mixed", "none", "and oneDNN cannot run the LSTM in it"),
+        ("bf16-true", "none", "so the LSTM trains many times slower in it than in float32"),
+        ("bf16-mixed", "emulated", "and oneDNN only emulates it, so the model trains slower in it than in float32"),
     ],
 )
 def test_bf16_falls_back_to_float32_on_a_cpu_without_it(
@@ -231,7 +233,7 @@ def test_bf16_falls_back_to_float32_on_a_cpu_without_it(
     assert cli.trainer.state.finished and torch.isfinite(cli.trainer.callback_metrics["train/loss"])
     warnings = [line for line in capsys.readouterr().err.splitlines() if "bfloat16" in line]
     assert warnings == [
-        f"mnist-rnn: warning: this CPU has no native bfloat16 (AVX512-BF16 or AMX), and {why}: "
+        f"mnist-rnn: warning: this CPU has no native bfloat16 (AVX512-BF16 or AMX), {why}: "
         f"--trainer.precision {precision} replaced by 32-true (float32)"
     ]
 
@@ -277,7 +279,7 @@ def test_a_run_without_checkpoints_tests_its_final_weights(fake_data_dir, in_tmp
     # Without validation: its last.ckpt, and how to calibrate it.
     run = fit_tiny(fake_data_dir, *SMALL, "--trainer.limit_val_batches", "0")
     err = capsys.readouterr().err
-    assert f"right; `python -m mnist_rnn calibrate --ckpt_path {run / 'checkpoints' / 'last.ckpt'}` fits one" in err
+    assert f"right; `mnist-rnn calibrate --ckpt_path {run / 'checkpoints' / 'last.ckpt'}` fits one" in err
 
 
 def test_a_progress_bar_among_the_callbacks_replaces_the_clis_own(fake_data_dir, in_tmp_dir):
@@ -561,7 +563,7 @@ def test_last_resumes_only_a_run_of_the_commands_precision_and_test_runs_in_the_
     assert "resuming from" not in err  # it said so before its refusal
     # What its fit ended with: the best checkpoint, calibrated (last.ckpt, at T = 1, was named).
     (best,) = Path("lightning_logs/version_0/checkpoints").glob("best-*.ckpt")
-    assert err.rstrip().endswith(f"or test it (python -m mnist_rnn test --ckpt_path {best})")
+    assert err.rstrip().endswith(f"or test it (mnist-rnn test --ckpt_path {best})")
     assert not Path("lightning_logs/version_1").exists()
     with pytest.raises(SystemExit) as exit_info:
         main(resume_args(fake_data_dir, 2, "--ckpt_path", "last"))
@@ -790,7 +792,7 @@ def test_a_config_on_the_wrong_side_of_the_command_is_refused(tmp_path, capsys):
     sectioned.write_text("fit:\n  model:\n    hidden_size: 16\n")
     err = one_line_error(["--config", str(plain), "fit", "--print_config"], capsys)
     assert f"--config {plain} before the command fit holds its settings, not a section per command" in err
-    assert f"put it after the command (python -m mnist_rnn fit --config {plain})" in err
+    assert f"put it after the command (mnist-rnn fit --config {plain})" in err
     err = one_line_error([f"--config={plain}", "fit", "--print_config"], capsys)
     assert f"--config {plain} before the command fit holds its settings" in err
     err = one_line_error(["fit", "--config", str(sectioned), "--print_config"], capsys)
@@ -1263,6 +1265,38 @@ def test_predict_without_images_says_so_before_lightning_starts(mnist_checkpoint
     assert not Path("lightning_logs").exists()
 
 
+@pytest.mark.parametrize(
+    ("argv0", "program"), [("/venv/bin/mnist-rnn", "mnist-rnn"), ("/x/mnist_rnn/__main__.py", "python -m mnist_rnn")]
+)
+def test_the_commands_to_paste_name_the_program_as_typed(argv0, program, tmp_path, monkeypatch):
+    """The commands that messages give to paste said ``python -m mnist_rnn`` to a user of the ``mnist-rnn``
+    script (where ``python`` may be another Python, without this package)."""
+    from mnist_rnn.cli import _check_config_places
+    from mnist_rnn.model import RNNClassifier
+
+    monkeypatch.setattr("sys.argv", [argv0])
+    plain = tmp_path / "plain.yaml"
+    plain.write_text("model:\n  hidden_size: 16\n")
+    with pytest.raises(UserError, match=re.escape(f": put it after the command ({program} fit --config {plain})")):
+        _check_config_places(["--config", str(plain), "fit"])
+    model = RNNClassifier(hidden_size=4)
+    state = {key: value for key, value in model.state_dict().items() if key != "network.temperature"}
+    old = {"state_dict": state, "hyper_parameters": dict(model.hparams), "pytorch-lightning_version": "2.6.0"}
+    torch.save(old, tmp_path / "old.ckpt")
+    with redirect_stderr(io.StringIO()) as err:
+        RNNClassifier.load_from_checkpoint(tmp_path / "old.ckpt")
+    assert err.getvalue().endswith(f"`{program} calibrate --ckpt_path {tmp_path / 'old.ckpt'}` fits one\n")
+
+
+def test_the_error_line_shows_a_name_that_is_not_utf8_as_its_bytes(mnist_checkpoint, in_tmp_dir, capsys):
+    """``predict --data.predict_path lat`` of a folder holding a Latin-1 name alone: the error line named
+    ``lat/caf\\udce9.pdf``, a name no file has (ls shows the byte itself); it is ``lat/caf\\xe9.pdf``."""
+    Path("lat").mkdir()
+    Path(os.fsdecode(b"lat/caf\xe9.pdf")).write_bytes(b"%PDF-1.4\n")
+    err = one_line_error(["predict", "--ckpt_path", str(mnist_checkpoint), "--data.predict_path", "lat"], capsys)
+    assert err.endswith("; other files there: lat/caf\\xe9.pdf)\n"), err
+
+
 def test_every_bad_input_has_its_row_in_the_generated_errors_table():
     """docs/errors.md is generated from tests/bad_inputs.py: a case added without running
     docs/make_errors_table.py (predict without --data.predict_path) had no row."""
@@ -1323,11 +1357,11 @@ def test_the_paths_in_the_commands_messages_give_to_paste_reach_the_shell_whole(
     # writes a byte that is not UTF-8 as \\udce9, where pytest's capsys refuses it.
     with pytest.raises(UserError) as before:
         _check_config_places(["--config", str(plain), "fit"])
-    command = re.search(r"\(python -m mnist_rnn (fit --config .+)\)$", str(before.value))[1]
+    command = re.search(r"\(mnist-rnn (fit --config .+)\)$", str(before.value))[1]
     assert bash_words(command) == ["fit", "--config", str(plain)]
     with pytest.raises(UserError) as searched:
         _check_config_files(["fit", "--config", str(space)])
-    command = re.search(r"not a config: python -m mnist_rnn (tune .+)$", str(searched.value))[1]
+    command = re.search(r"not a config: mnist-rnn (tune .+)$", str(searched.value))[1]
     assert bash_words(command) == ["tune", "--config", "BASE.yaml", "--space", str(space)]
     # a README recipe from another folder: the project's own file, and the folder to run from
     project = folder / "project"

@@ -1615,7 +1615,7 @@ def test_the_commands_tune_gives_to_paste_keep_a_path_or_name_with_a_space_whole
     Path(args[1]).rename(base)
     args[1] = str(base)
     main(["tune", *args, "--trials", "1"])
-    command = re.search(r"\ntune: its config: .+ \(python -m mnist_rnn (.+)\)\n", capsys.readouterr().out)[1]
+    command = re.search(r"\ntune: its config: .+ \(mnist-rnn (.+)\)\n", capsys.readouterr().out)[1]
     assert shlex.split(command) == ["fit", "--config", str(in_tmp_dir / "tune" / "my base" / "best.yaml")]
     error = tune_error([*args, "--trials", "1", "--root", "tune/my base", "--study", "it's new"], capsys)
     root, study = re.search(
@@ -1628,4 +1628,4 @@ def test_print_config_given_to_tune_says_whose_option_it_is(fake_data_dir, in_tm
     """tune passes the options it lacks on to fit, as settings: ``--print_config`` was "--print_config needs a
     value", as if it were a setting left without one."""
     error = tune_error([*write_study_files(in_tmp_dir, fake_data_dir), "--print_config"], capsys)
-    assert error.startswith("mnist-rnn: error: --print_config is fit's, not tune's: python -m mnist_rnn fit --config ")
+    assert error.startswith("mnist-rnn: error: --print_config is fit's, not tune's: mnist-rnn fit --config ")

@@ -4,8 +4,10 @@ import faulthandler
 import io
 import multiprocessing
 import os
+import re
 import signal
 import struct
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -630,3 +632,62 @@ def test_a_recursive_glob_in_a_mistyped_folder_finds_no_images_and_reads_no_fold
     with pytest.raises(UserError, match="no images found"):
         find_images(str(tmp_path / "Trip 2024" / "**" / "*.jpg"))
     assert capsys.readouterr().err == ""
+
+
+def bash_words(text: str) -> list[str]:
+    """The arguments bash makes of ``text``, a part of a command that a message gives to paste."""
+    done = subprocess.run(["bash", "-c", f"printf '%s\\0' {text}"], capture_output=True, check=True)
+    return [os.fsdecode(word) for word in done.stdout.split(b"\0")[:-1]]
+
+
+def test_the_options_the_messages_give_to_paste_reach_the_shell_whole(tmp_path, capsys):
+    """A folder named "it's pics" holding only a subfolder of images: the message gave
+    ``--data.predict_path 'it's pics/**/*'``, whose quote opened a string when pasted; a link to a folder named
+    with a space was put in as it was, two words to the shell."""
+    pics = tmp_path / "it's pics"
+    (pics / "sub").mkdir(parents=True)
+    render_digit(3).save(pics / "sub" / "a.png")
+    with pytest.raises(UserError) as error:
+        find_images(pics)
+    option = re.search(r"subfolders: (--data\.predict_path .+) reads them all$", str(error.value))[1]
+    assert bash_words(option) == ["--data.predict_path", str(pics / "**" / "*")]
+    assert find_images(bash_words(option)[1]) == [pics / "sub" / "a.png"]
+    top, elsewhere = tmp_path / "top", tmp_path / "my photos"
+    top.mkdir()
+    elsewhere.mkdir()
+    render_digit(3).save(top / "a.png")
+    render_digit(4).save(elsewhere / "b.png")
+    (top / "my photos").symlink_to(elsewhere)
+    assert find_images(top) == [top / "a.png"]
+    option = re.search(r"\((--data\.predict_path .+) reads them\)$", capsys.readouterr().err)[1]
+    assert bash_words(option) == ["--data.predict_path", str(top / "my photos")]
+
+
+def test_a_file_name_that_is_not_utf8_is_shown_as_its_bytes_on_stderr(tmp_path, capsys):
+    """A Latin-1 name (``vidé.png`` from an old USB stick): the warnings and the error line showed it as
+    ``vid\\udce9.png``, a name no file has (the CSV and ls show the byte itself); it is ``vid\\xe9.png``, as the
+    commands to paste write it."""
+    render_digit(3).save(tmp_path / "a.png")
+    (tmp_path / os.fsdecode(b"caf\xe9.pdf")).write_bytes(b"%PDF-1.4\n")
+    assert find_images(tmp_path) == [tmp_path / "a.png"]
+    assert capsys.readouterr().err == (
+        f"mnist-rnn: warning: skipped {tmp_path}/caf\\xe9.pdf: not a PNG, JPEG, BMP, GIF, WebP, TIFF, AVIF or HEIC "
+        "file, by the suffix of its name\n"
+    )
+
+
+def test_jpegs_under_their_other_suffixes_are_read_in_a_folder(tmp_path, capsys):
+    """A JPEG saved by a browser on Windows is ``.jfif``: read when named, but in a folder skipped as "not a PNG,
+    JPEG, ... file, by the suffix of its name" (and a folder of them alone was "no images found")."""
+    names = ["a.jfif", "b.JPE", "c.jif", "d.pjpeg", "e.pjp"]
+    for digit, name in enumerate(names):
+        render_digit(digit + 3).convert("RGB").save(tmp_path / name, format="JPEG")
+    assert find_images(tmp_path) == [tmp_path / name for name in names]
+    assert find_images(str(tmp_path / "*.jfif")) == [tmp_path / "a.jfif"]
+    assert capsys.readouterr().err == ""
+    images = UserImages.load(tmp_path, workers=0)
+    assert images.failures == [] and len(images) == len(names)
+    # docs/predict.md lists every suffix read in a folder
+    text = (Path(__file__).parents[1] / "docs" / "predict.md").read_text(encoding="utf-8")
+    listed = next(paragraph for paragraph in text.split("\n\n") if paragraph.startswith("`PATH` is"))
+    assert [suffix for suffix in user_images.SUFFIX_FORMATS if f"`{suffix}`" not in listed] == []
