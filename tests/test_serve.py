@@ -425,14 +425,32 @@ def test_a_file_read_as_text_in_a_form_or_json_field_is_told_so_as_the_raw_body_
                     f"the body is a JSON string holding the image file itself, not its base64{http.TEXT_HINT}, or "
                     "its base64 (JavaScript: JSON.stringify({image: btoa(binaryString)}))",
                 ), (kind, content_type)
-        # The file's own bytes in a part without a file name (requests' files={"file": (None, data)}) are no text:
-        # still told to name the file.
-        body = text_fields(("file", "@@"))[0].replace(b"@@", data)
-        with pytest.raises(RequestError, match="the field 'file' came without a file name"):
-            asyncio.run(upload_bytes(upload_scope(text_fields()[1]), body))
     with pytest.raises(RequestError, match="not base64") as refused:
         asyncio.run(upload_bytes(upload_scope(form), urllib.parse.urlencode({"image": "\u00e9abc"}).encode()))
     assert refused.value.status == 400
+
+
+def test_a_files_own_bytes_in_a_part_without_a_file_name_are_read_as_the_file():
+    """requests' files={"file": (None, data)} and curl -F "file=<digit.png" send the file's own bytes in a part
+    without a file name, which Starlette reads as text, in Latin-1 where they are no UTF-8 (a PNG's, a JPEG's): it
+    was told to give the file a name, though its bytes come back exactly. So are a picture whose bytes happen to be
+    UTF-8, and the part with a Content-Type of its own; other bytes without a file name are still told to name the
+    file."""
+    picture = render_digit(4, canvas=(60, 60), size=40, ink=0, paper=255)
+    tiny = io.BytesIO()  # every byte of this BMP is UTF-8 (Starlette reads it so)
+    Image.new("RGB", (4, 4), (16, 16, 16)).save(tiny, "BMP", dpi=(1, 1))
+    boundary = "mnistrnnboundary"
+    for data in (*(encode(picture, kind) for kind in ("PNG", "JPEG", "GIF", "WEBP")), tiny.getvalue()):
+        for part_type, name in (("", "file"), ("", "image"), ("Content-Type: image/png\r\n", "file")):
+            body = (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="note"\r\n\r\nmy four\r\n'
+                f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n{part_type}\r\n'
+            ).encode()
+            body += data + f"\r\n--{boundary}--\r\n".encode()
+            scope = upload_scope(f"multipart/form-data; boundary={boundary}")
+            assert asyncio.run(upload_bytes(scope, body)) == data, (data[:4], name, part_type)
+    with pytest.raises(RequestError, match="the field 'file' came without a file name"):
+        asyncio.run(upload_bytes(upload_scope(text_fields()[1]), text_fields(("file", "\x89PNG not a file"))[0]))
 
 
 def test_a_form_sent_under_another_content_type_is_read_as_the_form():
@@ -577,6 +595,23 @@ def test_json_is_read_whatever_its_content_type_and_base64_in_either_alphabet(se
         status, body = request(server + "/predict", json.dumps({"image": urlsafe}).encode(), content_type)
         assert status == 200, body
         assert json.loads(body)["prepared"] == raw["prepared"]
+
+
+def test_an_image_file_sent_under_jsons_type_is_read_as_the_file(server):
+    """HTTPie sends a body piped or redirected to it under its default type, JSON (`http POST URL < digit.png`): it
+    was "not valid JSON: the body is a PNG file, sent as Content-Type application/json". Every format, read by its
+    signature, as its base64 or data: URL under that type is."""
+    picture = render_digit(4, canvas=(60, 60), size=40, ink=0, paper=255)
+    for kind in ("PNG", "JPEG", "GIF", "WEBP", "BMP", "TIFF"):
+        data = encode(picture, kind)
+        for content_type in ("application/json", "application/json; charset=utf-8"):
+            assert asyncio.run(upload_bytes(upload_scope(content_type), data)) == data, (kind, content_type)
+    data = encode(picture, "PNG")
+    raw = json.loads(request(server + "/predict", data, "image/png")[1])
+    status, body = request(server + "/predict", data, "application/json")
+    assert status == 200, body
+    assert json.loads(body)["prepared"] == raw["prepared"]
+    assert np.abs(np.array(json.loads(body)["probabilities"]) - raw["probabilities"]).max() < 1e-6
 
 
 def test_a_failure_of_ours_is_a_json_500_and_a_logged_traceback(caplog):
@@ -852,12 +887,16 @@ def test_the_size_limits_are_the_pictures_whatever_it_came_in():
     assert len(asyncio.run(one(b'{"image": "' + lines.replace(b"\r\n", b"\\r\\n") + b'"}'))) > 19 * 2**20
 
 
-def asgi_call(asgi, method: str, headers: dict[str, str], body: bytes = b"") -> tuple[int, dict[str, str]]:
+def asgi_call(
+    asgi, method: str, headers: dict[str, str], body: bytes = b"", path: str = "/predict"
+) -> tuple[int, dict[str, str]]:
     """One request to an ASGI app in-process: its status and headers (what needs no inference worker)."""
-    return asgi_answer(asgi, method, headers, body)[:2]
+    return asgi_answer(asgi, method, headers, body, path)[:2]
 
 
-def asgi_answer(asgi, method: str, headers: dict[str, str], body: bytes = b"") -> tuple[int, dict[str, str], bytes]:
+def asgi_answer(
+    asgi, method: str, headers: dict[str, str], body: bytes = b"", path: str = "/predict"
+) -> tuple[int, dict[str, str], bytes]:
     """:func:`asgi_call`'s status and headers, and the answer's body."""
     sent = []
 
@@ -868,7 +907,7 @@ def asgi_answer(asgi, method: str, headers: dict[str, str], body: bytes = b"") -
         sent.append(message)
 
     scope = {
-        "type": "http", "method": method, "path": "/predict", "raw_path": b"/predict", "query_string": b"",
+        "type": "http", "method": method, "path": path, "raw_path": path.encode(), "query_string": b"",
         "headers": [(k.encode(), v.encode()) for k, v in headers.items()], "scheme": "http", "root_path": "",
         "server": ("127.0.0.1", 8000), "client": ("127.0.0.1", 50000), "http_version": "1.1",
     }  # fmt: skip
@@ -913,6 +952,15 @@ def test_allow_origin_lets_another_sites_page_call_the_api(checkpoint, capsys):
         "http://localhost:3000",
         "https://digits.example.org",
     ]
+    # With the scheme's own port, which a browser leaves out of its Origin header: it matched no page either.
+    typed = ["--allow_origin", "https://digits.example.org:443/", "--allow_origin", "HTTP://[::1]:80"]
+    typed += ["--allow_origin", "http://localhost:8080", "--allow_origin", "https://digits.example.org:80"]
+    assert app.parse_args(["--ckpt_path", str(checkpoint), *typed]).allow_origin == [
+        "https://digits.example.org",
+        "http://[::1]",
+        "http://localhost:8080",
+        "https://digits.example.org:80",
+    ]
     for origin in ("localhost:3000", "http://localhost:3000/app"):
         with pytest.raises(UserError) as refused:
             app.parse_args(["--ckpt_path", str(checkpoint), "--allow_origin", origin])
@@ -948,6 +996,23 @@ def test_a_page_of_an_origin_allow_origin_does_not_list_is_told_how_to_add_it(ch
         "mnist-rnn: warning: a page of http://localhost:5173 calls /predict from a browser, which keeps the answers "
         f"from its script: {add}\n"
     )
+    # The preflight of another path than /predict (a page's fetch of /info with a header of its own) is answered
+    # so too, with --allow_origin or without: it got Starlette's plain-text 400 "Disallowed CORS origin", or a 405.
+    for servers_origins in (allowed, None):
+        other = app.build_server(checkpoint, allow_origins=servers_origins).app
+        status, headers, answer = asgi_answer(other, "OPTIONS", asking, path="/info")
+        allow = add if servers_origins else "start serve with --allow_origin http://localhost:5173 to let it (CORS)"
+        assert (status, json.loads(answer), "access-control-allow-origin" in headers) == (
+            403,
+            {"error": f"a page of http://localhost:5173 may not call this API from a browser: {allow}"},
+            False,
+        )
+        assert capsys.readouterr().err == (
+            "mnist-rnn: warning: a page of http://localhost:5173 calls /info from a browser, which keeps the answers "
+            f"from its script: {allow}\n"
+        )
+    assert asgi_call(asgi, "OPTIONS", {**asking, "origin": "https://digits.example.org"}, path="/info")[0] == 200
+    assert capsys.readouterr().err == ""
     # An allowed origin's preflight is CORS's, Chrome's for a server on this machine (Private Network Access) too:
     # it was "Disallowed CORS private-network" (400).
     for private in ({}, {"access-control-request-private-network": "true"}):
@@ -1207,13 +1272,18 @@ def bad_requests() -> list[tuple[str, dict, int, str]]:
             ]
         ),
         ("not JSON", {"data": b"image=iVBO", "content_type": "application/json"}, 400, "not valid JSON (Expecting"),
-        # It said where UTF-8 broke ("can't decode byte 0x89 in position 0"), not that the file was an image.
-        (
-            "an image labelled JSON",
-            {"data": png, "content_type": "application/json"},
-            400,
-            "not valid JSON: the body is a PNG file, sent as Content-Type application/json; send it with its own "
-            'Content-Type (image/png), or in base64 as the JSON field "image"',
+        # curl -d @digit.png -H "Content-Type: application/json": a PNG "not valid JSON ('utf-8' codec can't
+        # decode byte 0x89 ...)", a JPEG told to send it with its own Content-Type (curl -d would still drop its
+        # line breaks). An image file sent as it is under JSON's type, as HTTPie sends it, is read
+        # (test_an_image_file_sent_under_jsons_type_is_read_as_the_file).
+        *(
+            (
+                f"a {kind} through curl -d as JSON",
+                {"data": picture.replace(b"\r", b"").replace(b"\n", b""), "content_type": "application/json"},
+                415,
+                http.FORM_HINT,
+            )
+            for kind, picture in (("PNG", png), ("JPEG", jpeg))
         ),
         # These three gave Starlette's bare 500 (RecursionError, ValueError from base64 and from int()).
         ("JSON nested deep", {"data": b"[" * 1500 + b"]" * 1500, "content_type": "application/json"}, 400, "JSON"),

@@ -70,6 +70,7 @@ ONNX_METADATA = {
 }
 
 ORIGIN = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/?#\s]+")  # a web page's origin: scheme://host[:port]
+DEFAULT_PORTS = {"http": ":80", "https": ":443"}  # left out of an origin by browsers (RFC 6454, 6.1)
 
 # The best of the variants measured with benchmarks/serve_load.py on the 2-core CPU (docs/serve.md, "Tuning").
 DEFAULTS = {"workers": 1, "threads": 1, "api_servers": 2, "max_batch_size": 8, "batch_timeout": 0.002}
@@ -352,16 +353,19 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
             parser.error(f"--{name} must be at least 1")
     if args.batch_timeout < 0:
         parser.error("--batch_timeout must not be negative")
-    # A browser's Origin header is scheme://host[:port] in lower case, nothing after it: an --allow_origin copied
-    # from the address bar (http://localhost:3000/) or typed without its scheme matched no page, and the browser
-    # blocked every call, as if the option were not there.
+    # A browser's Origin header is scheme://host[:port] in lower case, nothing after it, and no port where it is
+    # the scheme's own (:80 of http, :443 of https): an --allow_origin copied from the address bar
+    # (http://localhost:3000/), typed without its scheme, or with its default port (https://host:443) matched no
+    # page, and the browser blocked every call, as if the option were not there.
     for at, origin in enumerate(args.allow_origin):
         if origin not in ("*", "null") and not ORIGIN.fullmatch(origin.rstrip("/")):
             parser.error(
                 f"--allow_origin {origin}: not an origin, which is scheme://host[:port] as the browser's address bar "
                 f"shows it, without a path (http://localhost:3000), or *"
             )
-        args.allow_origin[at] = origin.rstrip("/").lower()
+        origin = origin.rstrip("/").lower()
+        default = DEFAULT_PORTS.get(origin.partition("://")[0])
+        args.allow_origin[at] = origin.removesuffix(default) if default else origin
     # --onnx FILE names the model to run: it means --backend onnx, refused only beside a --backend torch typed.
     if args.onnx is not None and args.backend == "torch":
         parser.error("--onnx runs an ONNX file, --backend torch the checkpoint in PyTorch: give one of them")

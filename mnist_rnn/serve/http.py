@@ -265,6 +265,8 @@ async def client_left(receive: Receive) -> bool:
 # damaged one (400). Either way, the answer is how to send a file.
 FORM_HINT = "not a readable image, and without a single line break, as curl -d leaves a file (it drops them); send "
 FORM_HINT += "the file with curl --data-binary @picture.png or curl -F file=@picture.png"
+# The Content-Types a file sent with curl -d comes under: its default, and the -H of the docs or of JSON.
+CURL_D_TYPES = ("application/x-www-form-urlencoded", "image/", "application/json")
 PNG_WITHOUT_LINE_BREAKS = b"\x89PNG\x1a"  # the PNG signature, \x89PNG\r\n\x1a\n, as curl -d leaves it
 
 
@@ -321,12 +323,8 @@ def json_image(body: bytes) -> bytes:
         with contextlib.suppress(RequestError, UnicodeDecodeError):
             if (picture := text_field_image(body.decode("ascii"))) is not None:
                 return picture
-        if kind := format_by_signature(body):  # an image file labelled as JSON: say so, not where UTF-8 broke
-            raise RequestError(
-                400,
-                f"not valid JSON: the body is a {kind} file, sent as Content-Type application/json; send it with "
-                f'its own Content-Type (image/{kind.lower()}), or in base64 as the JSON field "image"',
-            ) from error
+        if lost_its_line_breaks(body):  # curl -d @digit.png -H "Content-Type: application/json"
+            raise RequestError(415, FORM_HINT) from error
         raise RequestError(400, f"not valid JSON ({first_line(error)})") from error
     if isinstance(document, str):
         return string_image(document)
@@ -479,10 +477,27 @@ def bare_base64_image(body: bytes) -> bytes | None:
 
 def text_field_image(text: str) -> bytes | None:
     """The image file in a multipart form's text field: a ``data:`` URL, or base64 that decodes to an image file;
-    None for other text (a file's bytes read as UTF-8, ``curl -F "file=<digit.png"``: refused as before)."""
+    None for other text (a file's bytes read as UTF-8: refused as before; its own bytes, ``curl -F "file=<digit.png"``,
+    are read by :func:`unnamed_part_picture`)."""
     if text.lstrip()[:5].lower() == "data:":
         return base64_image(text, "the form field's data: URL")
     return bare_base64_image(text.encode()) if text.isascii() and starts_as_base64(text.encode()) else None
+
+
+def unnamed_part_picture(text: str, body: bytes) -> bytes | None:
+    """The image file whose own bytes a multipart part without a file name held, from the text Starlette made of
+    them (in UTF-8, or, where they are no UTF-8, as an image file's are not, in Latin-1: either gives the bytes
+    back exactly), or None for other text. Taken when those bytes begin as an image file does and are in the body
+    as they are: the file read as text and sent in UTF-8 (``formData.append("image", binaryString)``) gives text
+    of the same characters, whose bytes in the body are not these (told so, :data:`TEXT_HINT`)."""
+    for codec in ("latin-1", "utf-8"):
+        try:
+            head = text[:32].encode(codec)
+        except UnicodeEncodeError:
+            continue
+        if format_by_signature(head) is not None and (picture := text.encode(codec)) in body:
+            return picture
+    return None
 
 
 def is_image_form(content_type: str, body: bytes) -> bool:
@@ -622,8 +637,14 @@ async def upload_bytes(scope: Scope, body: bytes) -> bytes:
         scope = {**scope, "headers": [*rest, (b"content-type", form_type)]}
     request = Request(scope, replay)
     content_type = request.headers.get("content-type", "").lower()
+    json_type = content_type.startswith("application/json")
+    if json_type and format_by_signature(body) is not None:
+        # The file itself under JSON's type, as HTTPie sends a body piped or redirected to it (`http POST URL <
+        # digit.png`: JSON is its default type): no JSON text begins as an image file does, and the base64 or
+        # data: URL of one under that type is read too. It was "not valid JSON: the body is a PNG file".
+        return checked_size(body)
     # JSON sent as text/plain or as a form (curl -d @body.json without -H): no image file starts with "{".
-    if content_type.startswith("application/json") or starts_as_json(body):
+    if json_type or starts_as_json(body):
         # In a thread: parsing and decoding a phone photo's base64 (megabytes, often with line breaks) takes
         # long enough that the event loop would answer nothing else meanwhile.
         return checked_size(await anyio.to_thread.run_sync(json_image, body), "picture (in base64)")
@@ -687,12 +708,16 @@ async def upload_bytes(scope: Scope, body: bytes) -> bytes:
             # are read: JavaScript's formData.append("image", canvas.toDataURL()) sends it so. It was "a form
             # without a file", or told that its field had no file name.
             for name, text in ((name, value) for name, value in form.multi_items() if isinstance(value, str)):
+                # The file's own bytes in a part without a file name (aiohttp's form.add_field("file", data),
+                # requests' files={"file": (None, data)}): text to Starlette, in Latin-1 where they are no UTF-8,
+                # which gives them back exactly. It was told to give the file a name.
+                if (picture := await anyio.to_thread.run_sync(unnamed_part_picture, text, body)) is not None:
+                    return checked_size(picture)
                 # The file read as text (FileReader.readAsBinaryString, or as UTF-8, as Node's FormData turns a
                 # Buffer appended into text), as formData.append("image", text) sends it: in UTF-8, as the raw
                 # body and the form and JSON fields so read, and told so as they are (it was "multipart upload
                 # without a file", or in the field 'file', told to give the file a name). Not a part of the file's
-                # own bytes without a file name, which Starlette reads as Latin-1 and which is told to name its
-                # file (below).
+                # own bytes without a file name, read above.
                 if sent_as_text(head := text[:16].encode(errors="replace")) and head in body:
                     raise RequestError(
                         415,
@@ -709,10 +734,10 @@ async def upload_bytes(scope: Scope, body: bytes) -> bytes:
         if upload is None:
             raise RequestError(400, "multipart upload without a file (send the image as a file in the field 'file')")
         if not isinstance(upload, UploadFile):
-            # A part without a file name is a text field to Starlette, its bytes decoded as UTF-8 (an image's
-            # broken): requests' files={"file": (None, data)} and httpx's ("", data) send it so. So is one named
-            # only as filename*= (RFC 5987's encoded name), which python-multipart (0.0.30 on) does not read: it was
-            # told its name was missing.
+            # A part without a file name is a text field to Starlette: requests' files={"file": (None, data)} and
+            # httpx's ("", data) send it so, read above when its bytes are a picture's; these are not. So is one
+            # named only as filename*= (RFC 5987's encoded name), which python-multipart (0.0.30 on) does not read:
+            # it was told its name was missing.
             if b"filename*=" in body:
                 raise RequestError(
                     400,
@@ -774,17 +799,13 @@ class ToldOnce:
 
 
 class AllowedOrigins(CORSMiddleware):
-    """Starlette's CORS middleware (serve's ``--allow_origin``), which leaves the browser's preflight of ``POST
-    /predict`` from a page of an origin it does not allow to :class:`ImageUploads`, as when there is no
-    ``--allow_origin``: a 403 naming the origins allowed and the option to add, and one line in serve's log.
-    Starlette's own answer was a plain-text 400 "Disallowed CORS origin", and the log said nothing."""
-
-    def __init__(self, app: Callable, api_path: str = API_PATH, **options: Any) -> None:
-        super().__init__(app, **options)
-        self.api_path = api_path
+    """Starlette's CORS middleware (serve's ``--allow_origin``), which leaves the browser's preflight (of ``POST
+    /predict``, ``GET /info``, any path) from a page of an origin it does not allow to :class:`ImageUploads`, as
+    when there is no ``--allow_origin``: a 403 naming the origins allowed and the option to add, and one line in
+    serve's log. Starlette's own answer was a plain-text 400 "Disallowed CORS origin", and the log said nothing."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "OPTIONS" and scope["path"].rstrip("/") == self.api_path:
+        if scope["type"] == "http" and scope["method"] == "OPTIONS":
             headers = Headers(scope=scope)
             origin = headers.get("origin")
             if origin is not None and "access-control-request-method" in headers and not self.is_allowed_origin(origin):
@@ -843,14 +864,13 @@ class ImageUploads:
         return self.lanes[large]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        # /predict/ as /predict: Starlette answered it with an empty 307, which curl and many clients do not
-        # follow, and which a client must answer by sending its upload a second time.
-        if scope["type"] != "http" or scope["path"].rstrip("/") != self.api_path:
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        # A front-end on another origin calling /predict without --allow_origin: the browser says only "blocked by
-        # CORS policy", and its script sees no answer, nor why. Its developer is told in serve's log, once per
-        # origin, and the preflight's answer (in the browser's network panel) says so too: it was a bare 405.
+        # A front-end on another origin calling /predict (or /info, or any path) without --allow_origin: the browser
+        # says only "blocked by CORS policy", and its script sees no answer, nor why. Its developer is told in
+        # serve's log, once per origin, and the preflight's answer (in the browser's network panel) says so too: it
+        # was a bare 405 (with --allow_origin: Starlette's plain-text 400, for every path but /predict).
         if (origin := self.refused_origin(scope)) is not None:
             allow = f"start serve with --allow_origin {origin} to let it (CORS)"
             if self.allow_origins:  # a list without it: AllowedOrigins left its preflight to this
@@ -858,8 +878,8 @@ class ImageUploads:
                 allow = f"serve allows only {listed_origins}: add --allow_origin {origin} to let it (CORS)"
             if self.origins_told.first(origin):
                 print(
-                    f"mnist-rnn: warning: a page of {origin} calls {self.api_path} from a browser, which keeps the "
-                    f"answers from its script: {allow}",
+                    f"mnist-rnn: warning: a page of {origin} calls {scope['path'][:80]} from a browser, which keeps "
+                    f"the answers from its script: {allow}",
                     file=sys.stderr,
                     flush=True,
                 )
@@ -867,7 +887,9 @@ class ImageUploads:
                 message = f"a page of {origin} may not call this API from a browser: {allow}"
                 await error_response(403, message)(scope, receive, send)
                 return
-        if scope["method"] != "POST":
+        # /predict/ as /predict: Starlette answered it with an empty 307, which curl and many clients do not
+        # follow, and which a client must answer by sending its upload a second time.
+        if scope["path"].rstrip("/") != self.api_path or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
         scope = {**scope, "path": self.api_path, "raw_path": self.api_path.encode()}
@@ -887,10 +909,11 @@ class ImageUploads:
             status, message = error.status, error.message
             # A form field (curl -d) has lost every line break: a body with one came as it is (curl --data-binary
             # sends that type too, by default), and the hint to send it so would be no help. So has a file sent
-            # with curl -d and the docs' -H "Content-Type: image/png" (every PNG's signature holds line breaks).
-            # A JSON body, a form's field image, a data: URL or bare base64 begin as no image file does: their
-            # base64, which curl -d leaves whole, was decoded, and the hint would mislead.
-            curl_d = _content_type(scope).startswith(("application/x-www-form-urlencoded", "image/"))
+            # with curl -d and the docs' -H "Content-Type: image/png" (every PNG's signature holds line breaks), or
+            # -H "Content-Type: application/json" (a JPEG, read as the file it begins as). A JSON body, a form's
+            # field image, a data: URL or bare base64 begin as no image file does: their base64, which curl -d
+            # leaves whole, was decoded, and the hint would mislead.
+            curl_d = _content_type(scope).startswith(CURL_D_TYPES)
             if error.unreadable and curl_d and lost_its_line_breaks(data):
                 status, message = 415, FORM_HINT
             elif error.unreadable and sent_as_text(data):
