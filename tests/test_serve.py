@@ -2134,11 +2134,14 @@ def test_an_onnx_file_of_this_checkpoint_is_taken_and_another_models_refused(
     assert len(started) == 1 and "exporting" not in err and "is not calibrated" in err  # fit's last.ckpt
     # Without --onnx the checkpoint is exported first, said in a line (a minute of silence for a pixel model).
     main(["serve", "--ckpt_path", str(checkpoint), "--backend", "onnx"])
-    assert len(started) == 2 and "exporting the checkpoint to ONNX for --backend onnx" in capsys.readouterr().err
+    # The commands to paste name the program as typed (the tests' argv: the mnist-rnn script)
+    assert len(started) == 2 and "for --backend onnx (`mnist-rnn export --ckpt_path" in capsys.readouterr().err
     # The file alone says it was exported uncalibrated, from its metadata's temperature.
     main(["serve", "--onnx", str(own)])
     assert len(started) == 3 and started[2]["ready_line"].startswith(f"mnist-rnn: serving {own} at ")
-    assert f"note: {own} was exported from a checkpoint that was not calibrated" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"note: {own} was exported from a checkpoint that was not calibrated" in err
+    assert "`mnist-rnn calibrate` the checkpoint" in err
 
     # Another model of the same shapes: this file with other weights (a third export would cost seconds).
     import onnx

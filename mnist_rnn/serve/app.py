@@ -48,7 +48,7 @@ from mnist_rnn.serve.http import (
     http_error,
 )
 from mnist_rnn.serve.worker import DigitAPI, OnnxBackend, end_when_serve_ends
-from mnist_rnn.tools import ToolParser
+from mnist_rnn.tools import ToolParser, program_name
 from mnist_rnn.user_images import preparation_for, small_size, subject_of
 
 PAGE = Path(__file__).parents[1] / "web" / "index.html"
@@ -445,7 +445,7 @@ def check_onnx_file(onnx_path: str | Path, ckpt_path: str | Path, network: RNNNe
     if not parity.passed:
         raise UserError(
             f"--onnx {onnx_path}: answers otherwise than --ckpt_path {ckpt_path} ({parity}): exported from another "
-            f"checkpoint? Export this one with: python -m mnist_rnn export --ckpt_path {pasted(ckpt_path)} "
+            f"checkpoint? Export this one with: {program_name()} export --ckpt_path {pasted(ckpt_path)} "
             "--format onnx"
         )
 
@@ -456,7 +456,7 @@ def note_if_exported_uncalibrated(onnx_path: str | Path, model: dict[str, Any]) 
     if model["temperature"] == 1.0:
         tell(
             f"note: {onnx_path} was exported from a checkpoint that was not calibrated (temperature 1), so its "
-            f"probabilities are not how often it is right; `python -m mnist_rnn calibrate` the checkpoint, then "
+            f"probabilities are not how often it is right; `{program_name()} calibrate` the checkpoint, then "
             f"export it again"
         )
 
@@ -499,7 +499,7 @@ def main(argv: list[str]) -> None:
                 # torch's exporter takes a while (longest for 784-step pixel models), with nothing said meanwhile
                 exported = Path(args.ckpt_path).with_suffix(".onnx")  # where export writes it by default
                 tell(
-                    f"exporting the checkpoint to ONNX for --backend onnx (`python -m mnist_rnn export --ckpt_path "
+                    f"exporting the checkpoint to ONNX for --backend onnx (`{program_name()} export --ckpt_path "
                     f"{pasted(args.ckpt_path)} --format onnx` once, then --onnx {pasted(exported)}, starts at once)"
                 )
                 onnx_path.write_bytes(onnx_bytes(ProbabilityModel(network)))
