@@ -246,7 +246,7 @@ def test_a_checkpoint_of_the_earlier_layout_loads_and_predicts_the_same(fake_dat
     assert torch.equal(loaded(images), expected)
     assert float(loaded.network.temperature) == 1.0
     note = capsys.readouterr().err
-    assert note.count("\n") == 1 and "no calibration temperature" in note and "mnist_rnn calibrate" in note
+    assert note.count("\n") == 1 and "no calibration temperature" in note and "`mnist-rnn calibrate" in note
     TorchBackend("old.ckpt")  # each of serve's workers loads it again: the command has said it already
     assert capsys.readouterr().err == ""
     assert torch.equal(loaded.network.permutation, model.network.permutation)
