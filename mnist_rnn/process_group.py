@@ -157,6 +157,8 @@ class StoppableSpawnLauncher(_MultiProcessingLauncher):
         terminal's Ctrl+C reaches them itself, and a second SIGINT would abort them at once)."""
         self.doing = stopping.now_doing()
         received: list[int] = []
+        # The line of each stop, made as it came: the line is changed to SECOND_STOP's at once (see pass_on).
+        stops: list[stopping.Stopped] = []
         started: list[int] = []  # the run's processes, the one being started too (spawn; fork's are the children)
 
         def processes() -> set[int]:
@@ -165,6 +167,7 @@ class StoppableSpawnLauncher(_MultiProcessingLauncher):
         def pass_on(signum: int, frame: FrameType | None) -> None:
             stop = stopping.Stopped(signum)  # its line says what was being done, before the line below changes it
             received.append(signum)
+            stops.append(stop)
             stopping.doing(stopping.SECOND_STOP)  # one more, here or after the processes ended, ends it at once
             for pid in processes():  # self.procs is set only once all have started
                 with contextlib.suppress(ProcessLookupError):
@@ -208,13 +211,14 @@ class StoppableSpawnLauncher(_MultiProcessingLauncher):
                     with contextlib.suppress(ChildProcessError):
                         os.waitpid(pid, 0)
             if isinstance(error, _EndedAsItStarted) and (received or error.stop_signal):
-                raise stopping.Stopped(received[0] if received else error.stop_signal) from None
+                raise (stops[0] if stops else stopping.Stopped(error.stop_signal)) from None
             if isinstance(error, _EndedAsItStarted):  # as torch's own join says it
                 error = ProcessExitedException(str(error), error.index, error.pid, error.exit_code, error.signal_name)
             if not isinstance(error, ProcessExitedException):
                 raise
-            if received:  # killed by the signal, starting up before any handler of ours
-                raise stopping.Stopped(received[0]) from None
+            if received:  # killed by the signal passed on, starting up before any handler of ours
+                # The stop's own line: one made now said "a second time" (pass_on has changed the line since).
+                raise stops[0] from None
             if error.signal_name is None:  # its own traceback said why
                 raise error from None
             # SIGKILL from outside (the system, short of memory): torch's traceback said no more than this

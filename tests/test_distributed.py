@@ -608,6 +608,29 @@ def test_ctrl_c_as_ddp_spawn_starts_its_processes_ends_in_one_line(fake_data_dir
     assert "Traceback" not in log and "KeyboardInterrupt" not in log and left, log
 
 
+def test_a_stop_that_ends_the_spawned_processes_as_they_start_says_what_the_command_was_doing(monkeypatch):
+    """A Ctrl+C once every ``ddp_spawn`` process had started, but before the first had its handler (it was still
+    importing): the SIGTERM passed on ended it silently, and the command's line, made then, said "stopped by SIGINT
+    a second time", for the one Ctrl+C there was (seen in CI, test_ctrl_c_as_ddp_spawn_starts_its_processes...)."""
+    from lightning.pytorch.strategies.launchers.multiprocessing import _MultiProcessingLauncher
+    from torch.multiprocessing import ProcessExitedException
+
+    from mnist_rnn import stopping
+    from mnist_rnn.process_group import StoppableSpawnLauncher
+
+    def started_then_ended(self, function, *args, **kwargs):
+        self.procs = [SimpleNamespace(pid=None)]  # all started (torch's join would follow)
+        os.kill(os.getpid(), signal.SIGINT)  # the Ctrl+C, handled here, in the main thread
+        raise ProcessExitedException("process 0 terminated with signal SIGTERM", 0, 0, -15, "SIGTERM")
+
+    monkeypatch.setattr(_MultiProcessingLauncher, "launch", started_then_ended)
+    monkeypatch.setattr(multiprocessing, "active_children", list)  # none of this test's process to pass it on to
+    monkeypatch.setattr(stopping, "_doing", "while preparing the data and the model, before training")
+    with pytest.raises(stopping.Stopped) as stop:
+        StoppableSpawnLauncher(SimpleNamespace(), start_method="spawn").launch(print)
+    assert str(stop.value) == "stopped by SIGINT while preparing the data and the model, before training"
+
+
 @pytest.mark.slow
 def test_ctrl_c_as_a_ddp_run_exits_says_so(fake_data_dir, tmp_path):
     """Its work done, the first process exits (its exit hooks: torch's, the process group's destroy). A Ctrl+C there
