@@ -59,7 +59,9 @@ from lightning.pytorch.utilities import LightningEnum
 
 try:  # private in jsonargparse: without it, --print_config prints as jsonargparse parses, as before
     from jsonargparse._actions import _ActionPrintConfig
-except ImportError:  # pragma: no cover
+
+    _ActionPrintConfig.skip_print_config, _ActionPrintConfig.print_config_if_requested  # noqa: B018 (both used)
+except (ImportError, AttributeError):  # pragma: no cover
     _ActionPrintConfig = None
 
 from mnist_rnn import stopping

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import inspect
 import logging
 import multiprocessing
 import os
@@ -265,8 +266,10 @@ def build_server(
     if allow_origins:  # Starlette runs the last one added first: CORS answers a preflight, and marks errors too
         cors = {"allow_origins": allow_origins, "allow_methods": ["GET", "POST"], "allow_headers": ["*"]}
         # Chrome's preflight of a call from a site's page to a server on this machine or network (Private Network
-        # Access) asks for it too: refused, an allowed origin's got "Disallowed CORS private-network" (400).
-        cors["allow_private_network"] = True
+        # Access) asks for it too: refused, an allowed origin's got "Disallowed CORS private-network" (400). The
+        # option is Starlette's from 0.51 on (the project takes 0.44): an older one answers such preflights so still.
+        if "allow_private_network" in inspect.signature(AllowedOrigins).parameters:
+            cors["allow_private_network"] = True
         middlewares.append((AllowedOrigins, cors))
     server = DigitServer(
         api,
