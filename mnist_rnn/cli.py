@@ -1119,15 +1119,13 @@ def _home_in_config_paths(args: list[str]) -> list[str]:
     The shell leaves ``~`` as it is in a quoted word and after ``=`` (``--config=~/fast.yaml``); jsonargparse took
     it for a file name, "no such file", where the other paths (:func:`mnist_rnn.tools.expand_home`) are expanded."""
     expanded = list(args)
-    for i, arg in enumerate(args):
-        if arg.startswith("--config="):
-            at, option, value = i, "--config=", arg.removeprefix("--config=")
-        elif arg in ("-c", "--config") and i + 1 < len(args):
-            at, option, value = i + 1, "", args[i + 1]
-        else:
-            continue
-        if value == "~" or value.startswith("~/"):
-            expanded[at] = option + os.path.expanduser(value)
+    for i, path in _config_places(args):
+        home = expand_home(str(path))
+        if home != str(path):
+            if args[i].startswith("--config="):
+                expanded[i] = f"--config={home}"
+            else:
+                expanded[i + 1] = home
     return expanded
 
 

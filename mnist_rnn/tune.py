@@ -99,8 +99,8 @@ def read_space(path: Path) -> dict[str, Any]:
     recipe = project_recipe(path)
     if recipe:  # docs/tune.md's configs/tune_fast.yaml, from another folder
         raise UserError(f"--space {path}: no such file in {Path.cwd()}; {recipe}")
-    if not path.exists() and with_slashes(path):
-        raise UserError(f"--space {path}: no such file{with_slashes(path)}")
+    if not path.exists() and (slashed := with_slashes(path)):
+        raise UserError(f"--space {path}: no such file{slashed}")
     try:
         text = path.read_text()
         space = load_yaml(text)
