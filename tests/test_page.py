@@ -1232,6 +1232,38 @@ def test_a_picture_dropped_on_the_page_or_pasted_is_sent_as_an_upload_and_the_pa
 
 
 @pytest.mark.slow
+def test_a_folder_dropped_on_the_page_is_told_to_be_a_folder_and_a_picture_beside_it_is_read(browser, server, tmp_path):
+    """A folder dragged from a file manager onto the page: the browser gives it as a file it cannot read, and the page
+    sent it, to fail as if the server were down ("The server did not answer. Is mnist_rnn serve still running?").
+    Dropped alone, the page says it is a folder and sends nothing; dropped with a picture, the picture is read.
+    Dropped as a file manager drops, through Chromium's own drag and drop (DevTools' Input.dispatchDragEvent): a
+    page's script cannot make a DataTransfer of a folder."""
+    folder = tmp_path / "my digits"
+    folder.mkdir()
+    render_digit(3, canvas=(200, 200), size=160, at=(40, 10)).save(folder / "three.png")
+
+    def drop(*paths) -> None:
+        data = {"items": [], "files": [str(path) for path in paths], "dragOperationsMask": 1}
+        for kind in ("dragEnter", "dragOver", "drop"):
+            driver.execute_cdp_cmd("Input.dispatchDragEvent", {"type": kind, "x": 200, "y": 200, "data": data})
+
+    with new_tab(browser) as driver:
+        driver.get(server + "/")
+        WebDriverWait(driver, 10).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-info"))
+        count_requests(driver)
+        drop(folder)
+        assert wait_for_answer(driver)["error"] == (
+            "That is a folder (my digits), not a picture: open it and drop one of its pictures."
+        )
+        assert driver.execute_script("return window.posts") == 0
+        driver.find_element(By.ID, "clear").click()
+        drop(folder, folder / "three.png")
+        answer = wait_for_answer(driver)
+        assert answer["error"] == "" and answer["lit_pixels"] > 20, answer
+        assert driver.execute_script("return window.posts") == 1
+
+
+@pytest.mark.slow
 def test_of_several_pictures_dropped_or_pasted_the_page_says_which_one_it_read(browser, server):
     """Several files dropped (selected together in a file manager) or pasted at once: the first was sent without a
     word, and the others seemed read too, or lost. The page says which one it read, in the hint under the pad; on a

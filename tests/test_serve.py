@@ -430,6 +430,64 @@ def test_a_file_read_as_text_in_a_form_or_json_field_is_told_so_as_the_raw_body_
     assert refused.value.status == 400
 
 
+def test_a_file_read_as_text_and_sent_under_jsons_type_is_told_so_as_under_any_other(server):
+    """PowerShell's ``Invoke-RestMethod -Body (Get-Content digit.png -Raw) -ContentType application/json``: the file
+    read as text, then sent in UTF-8 (PowerShell 7.4 on), or in a charset without the character its \\x89 became, as
+    "?" (before 7.4), under JSON's type. It was "not valid JSON (Expecting value: line 1 column 1 (char 0))", though
+    under any other type such a body is told it was read as text (415); the "?" of a PNG was no image under any."""
+    picture = render_digit(4, canvas=(60, 60), size=40, ink=0, paper=255)
+    told = f"not a readable image{http.TEXT_HINT}"
+    for kind in ("PNG", "JPEG"):
+        data = encode(picture, kind)
+        as_text = data.decode("utf-8", errors="replace")
+        bodies = [as_text.encode(), data.decode("latin-1").encode()]  # PowerShell 7.4 on; a binary string
+        bodies += [as_text.encode("latin-1", errors="replace")] if kind == "PNG" else []  # before 7.4
+        for body in bodies:
+            for content_type in ("application/json", "application/json; charset=utf-8", "text/plain", None):
+                status, answer = request(server + "/predict", body, content_type)
+                assert (status, json.loads(answer)) == (415, {"error": told}), (kind, body[:8], content_type)
+
+
+def test_a_picture_over_the_limit_in_a_part_without_a_file_name_is_the_413_a_files_is():
+    """A picture of over 20 MB in a part without a file name (requests' files={"file": (None, data)}), a text field
+    to Starlette, was Starlette's "Part exceeded maximum size of 20480KB" (400), not the 413 of the same picture with
+    a file name; and the base64 of a 16 MB picture (a third larger) in a text field, as formData.append("image",
+    canvas.toDataURL()) sends it, was refused so too, though taken in a JSON body."""
+    boundary = "mnistrnnboundary"
+    form = f"multipart/form-data; boundary={boundary}"
+    large = b"\x89PNG\r\n\x1a\n" + bytes(21 * 2**20)
+    for filename in ("", '; filename="digit.png"'):
+        body = f'--{boundary}\r\nContent-Disposition: form-data; name="file"{filename}\r\n\r\n'.encode()
+        body += large + f"\r\n--{boundary}--\r\n".encode()
+        with pytest.raises(RequestError) as refused:
+            asyncio.run(upload_bytes(upload_scope(form), body))
+        assert (refused.value.status, refused.value.message) == (413, "upload of more than 20 MB: the limit is 20 MB")
+    picture = b"\x89PNG\r\n\x1a\n" + bytes(16 * 2**20)
+    body, content_type = text_fields(("image", "data:image/png;base64," + base64.b64encode(picture).decode()))
+    assert len(body) > 20 * 2**20 and asyncio.run(upload_bytes(upload_scope(content_type), body)) == picture
+
+
+def test_a_file_part_in_base64_is_decoded():
+    """A form's file part of ``Content-Transfer-Encoding: base64`` (RFC 2045's, deprecated for forms by RFC 7578,
+    still sent by some older clients): python-multipart leaves it encoded, and the picture was "not a PNG, JPEG, ..."
+    file (415). It is decoded, in MIME's lines of 76 or on one line; a part so marked that is no base64 is told so."""
+    data = encode(render_digit(4, canvas=(60, 60), size=40, ink=0, paper=255), "PNG")
+    boundary = "mnistrnnboundary"
+    for encoded in (base64.encodebytes(data).replace(b"\n", b"\r\n"), base64.b64encode(data)):
+        for encoding in ("base64", "BASE64"):
+            body = (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="digit.png"\r\n'
+                f"Content-Type: image/png\r\nContent-Transfer-Encoding: {encoding}\r\n\r\n"
+            ).encode()
+            body += encoded + f"\r\n--{boundary}--\r\n".encode()
+            assert asyncio.run(upload_bytes(upload_scope(f"multipart/form-data; boundary={boundary}"), body)) == data
+    body = body.replace(encoded, b"\x89PNG not base64")
+    with pytest.raises(RequestError) as refused:
+        asyncio.run(upload_bytes(upload_scope(f"multipart/form-data; boundary={boundary}"), body))
+    assert refused.value.status == 400
+    assert refused.value.message.startswith("the file of Content-Transfer-Encoding base64 is not base64 (")
+
+
 def test_a_files_own_bytes_in_a_part_without_a_file_name_are_read_as_the_file():
     """requests' files={"file": (None, data)} and curl -F "file=<digit.png" send the file's own bytes in a part
     without a file name, which Starlette reads as text, in Latin-1 where they are no UTF-8 (a PNG's, a JPEG's): it
@@ -842,6 +900,33 @@ def test_an_offer_to_switch_to_http2_is_ignored_and_the_body_read():
                 assert answer.split(b"\r\n\r\n", 1)[1] == body
 
 
+def test_an_offer_to_switch_to_http2_cut_across_reads_or_last_in_its_head_is_ignored_too():
+    """A head in several TCP segments (long cookies or a token make one longer than a segment), cut inside the
+    offer's line: the offer was taken out only of a head that came whole, so uvicorn read none of the body ("empty
+    file"). Nor was it taken out as the head's last header, even whole. Each read here is a TCP segment of its own."""
+    body = bytes(range(256)) * 8
+    with uvicorn_with_serves_protocol() as port:
+        for last in (False, True):
+            lines = ["POST /echo HTTP/1.1", "Host: 127.0.0.1", "Connection: Upgrade, HTTP2-Settings"]
+            lines += ["HTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA", f"Content-Length: {len(body)}"]
+            lines.insert(len(lines) if last else 3, "Upgrade: h2c")
+            head = ("\r\n".join(lines) + "\r\n\r\n").encode()
+            at = head.index(b"\r\nUpgrade: h2c\r\n")
+            for cut in (len(head), *range(at, at + 17)):
+                with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
+                    client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                    client.sendall(head[:cut])
+                    time.sleep(0.05)
+                    client.sendall(head[cut:] + body)
+                    answer = b""
+                    while b"\r\n\r\n" not in answer or not answer.endswith((body, b"\r\n\r\n")):
+                        chunk = client.recv(65536)
+                        assert chunk, answer
+                        answer += chunk
+                assert answer.startswith(b"HTTP/1.1 200 OK\r\n"), (last, cut - at, answer[:200])
+                assert answer.split(b"\r\n\r\n", 1)[1] == body, (last, cut - at)
+
+
 def test_a_request_head_trickled_a_byte_at_a_time_gets_a_408_and_its_connection_closed(monkeypatch):
     """Each byte restarted uvicorn's timer: a client that sent its headers a byte every few seconds (a slowloris)
     kept its connection, an open file of the HTTP process, for good. Now a head must come whole within
@@ -968,6 +1053,43 @@ def test_allow_origin_lets_another_sites_page_call_the_api(checkpoint, capsys):
             f"--allow_origin {origin}: not an origin, which is scheme://host[:port] as the browser's address bar "
             "shows it, without a path (http://localhost:3000), or *"
         )
+
+
+def test_the_calls_of_a_listed_origin_may_carry_credentials_and_none_with_a_star(checkpoint):
+    """A front-end whose calls carry credentials (fetch's credentials: "include", axios' withCredentials) had every
+    answer kept from its script: Chromium's "The value of the 'Access-Control-Allow-Credentials' header in the
+    response is '' which must be 'true'", on the preflight, and serve saw nothing wrong. A listed origin's preflight
+    and answers allow them; with * they are not allowed (any site's page could call with its user's cookies)."""
+    asking = {
+        "origin": "http://localhost:3000",
+        "access-control-request-method": "POST",
+        "access-control-request-headers": "content-type",
+    }
+    sent = {"origin": "http://localhost:3000", "content-type": "image/png", "sec-fetch-site": "same-site"}
+    for origins, allowed, credentials in (
+        (["http://localhost:3000"], "http://localhost:3000", "true"),
+        (["*"], "*", None),
+        (["http://localhost:3000", "*"], "*", None),
+    ):
+        asgi = app.build_server(checkpoint, allow_origins=origins).app
+        for method, headers in (("OPTIONS", asking), ("POST", sent)):
+            answer = asgi_call(asgi, method, headers)[1]
+            assert (answer.get("access-control-allow-origin"), answer.get("access-control-allow-credentials")) == (
+                allowed,
+                credentials,
+            ), (origins, method)
+
+
+def test_an_onnx_file_alone_has_its_metadata_read_once(exported_onnx, started, monkeypatch):
+    """``serve --onnx FILE`` read the file's metadata (the whole file, parsed) to check it, then again to build the
+    server."""
+    from mnist_rnn import export
+
+    read = []
+    original = export.read_metadata
+    monkeypatch.setattr(export, "read_metadata", lambda data, format: read.append(format) or original(data, format))
+    main(["serve", "--onnx", str(exported_onnx)])
+    assert len(started) == 1 and read == ["onnx"]
 
 
 def test_a_page_of_an_origin_allow_origin_does_not_list_is_told_how_to_add_it(checkpoint, capsys):

@@ -221,19 +221,23 @@ def build_server(
     max_batch_size: int = DEFAULTS["max_batch_size"],
     batch_timeout: float = DEFAULTS["batch_timeout"],
     allow_origins: list[str] | None = None,
+    model: dict[str, Any] | None = None,
 ) -> DigitServer:
     """The LitServer for a checkpoint: :class:`DigitAPI` behind :class:`ImageUploads`, plus the page.
 
     ``ckpt_path`` None: the ``onnx`` backend's ``onnx_path`` alone, the model described by its metadata
     (:func:`onnx_model`).
     ``allow_origins``: the web pages (``http://localhost:3000``, or ``*``) whose scripts may call the API from
-    a browser (CORS); none by default, as a browser then refuses other sites' scripts the answers."""
+    a browser (CORS); none by default, as a browser then refuses other sites' scripts the answers.
+    ``model``: what :func:`checkpoint_model` or :func:`onnx_model` gives, where the caller has it (``main`` reads an
+    ``--onnx`` file's metadata to check the file before this), rather than read again."""
     from fastapi.responses import HTMLResponse
     from starlette.exceptions import HTTPException
 
     if ckpt_path is None and (backend != "onnx" or onnx_path is None):
         raise ValueError("without ckpt_path, build_server serves the onnx backend's onnx_path")
-    model = checkpoint_model(ckpt_path) if ckpt_path is not None else onnx_model(onnx_path)
+    if model is None:
+        model = checkpoint_model(ckpt_path) if ckpt_path is not None else onnx_model(onnx_path)
     class_names = model["class_names"]
     api = DigitAPI(
         ckpt_path,
@@ -265,6 +269,12 @@ def build_server(
     middlewares: list[tuple[Any, dict[str, Any]]] = [(ImageUploads, uploads)]
     if allow_origins:  # Starlette runs the last one added first: CORS answers a preflight, and marks errors too
         cors = {"allow_origins": allow_origins, "allow_methods": ["GET", "POST"], "allow_headers": ["*"]}
+        # A front-end whose calls carry credentials (fetch's credentials: "include", axios' withCredentials, often
+        # set once for all of an app's calls) had every answer kept from it by the browser, which wants
+        # Access-Control-Allow-Credentials, and serve saw nothing amiss. Allowed for the origins listed: serve has
+        # no cookies or logins for them to carry. Never with *: any site's page could then call it with the user's
+        # cookies (docs/serve.md, --allow_origin).
+        cors["allow_credentials"] = "*" not in allow_origins
         # Chrome's preflight of a call from a site's page to a server on this machine or network (Private Network
         # Access) asks for it too: refused, an allowed origin's got "Disallowed CORS private-network" (400). The
         # option is Starlette's from 0.51 on (the project takes 0.44): an older one answers such preflights so still.
@@ -517,6 +527,7 @@ def main(argv: list[str]) -> None:
             max_batch_size=args.max_batch_size,
             batch_timeout=args.batch_timeout,
             allow_origins=args.allow_origin,
+            model=model if args.ckpt_path is None else None,  # the --onnx file's metadata, read once
         )
         if args.host != "127.0.0.1":
             print(

@@ -287,11 +287,16 @@ def lost_its_line_breaks(body: bytes) -> bool:
 TEXT_HINT = "; the file was read as text before it was sent, which changes its bytes over 127: send its bytes as they "
 TEXT_HINT += "are (curl --data-binary @picture.png; PowerShell: Invoke-RestMethod -InFile picture.png; Python: "
 TEXT_HINT += 'open(path, "rb"); JavaScript: the File or Blob itself)'
-# A browser's FormData sends a text field's every line break as CRLF: the PNG signature's last \n too.
-AS_TEXT = tuple(
-    signature.decode(encoding, errors="replace").encode()
-    for signature in (b"\x89PNG\r\n\x1a\n", b"\x89PNG\r\n\x1a\r\n", b"\xff\xd8\xff")
-    for encoding in ("utf-8", "latin-1")
+# A browser's FormData sends a text field's every line break as CRLF: the PNG signature's last \n too. Sent in a
+# charset without the character its \x89 was read as (U+FFFD; Windows-1252's U+2030), as Invoke-RestMethod sends a
+# text body before PowerShell 7.4 (not UTF-8), a PNG's signature begins with "?".
+AS_TEXT = (
+    *(
+        signature.decode(encoding, errors="replace").encode()
+        for signature in (b"\x89PNG\r\n\x1a\n", b"\x89PNG\r\n\x1a\r\n", b"\xff\xd8\xff")
+        for encoding in ("utf-8", "latin-1")
+    ),
+    b"?PNG\r\n\x1a\n",
 )
 
 
@@ -325,6 +330,10 @@ def json_image(body: bytes) -> bytes:
                 return picture
         if lost_its_line_breaks(body):  # curl -d @digit.png -H "Content-Type: application/json"
             raise RequestError(415, FORM_HINT) from error
+        # PowerShell's Invoke-RestMethod -Body (Get-Content digit.png -Raw) -ContentType application/json: the file
+        # read as text, under JSON's type. It was "not valid JSON"; under any other type it is told what it is.
+        if sent_as_text(body):
+            raise RequestError(415, f"not a readable image{TEXT_HINT}") from error
         raise RequestError(400, f"not valid JSON ({first_line(error)})") from error
     if isinstance(document, str):
         return string_image(document)
@@ -685,7 +694,10 @@ async def upload_bytes(scope: Scope, body: bytes) -> bytes:
     if not body.strip():  # fetch or requests with a form of nothing in it: it was told it was "cut short"
         raise RequestError(400, f"the form is empty, no file in it: {SEND_A_FORM}")
     try:
-        form = await request.form(max_files=1, max_fields=16, max_part_size=MAX_BYTES)
+        # A part without a file name is a field, held whole in memory (the body is already): up to the body's own
+        # limit, so that the base64 of a picture under MAX_BYTES is read, and a picture over it in such a part is
+        # the 413 a file's is (Starlette's max_part_size of MAX_BYTES made it "Part exceeded maximum size", 400).
+        form = await request.form(max_files=1, max_fields=16, max_part_size=MAX_BODY)
     except Exception as error:  # HTTPException: Starlette's wrapping inside an app
         if not isinstance(error, HTTPException | MultiPartException) and _parser_error(error) is None:
             raise
@@ -735,7 +747,8 @@ async def upload_bytes(scope: Scope, body: bytes) -> bytes:
             raise RequestError(400, "multipart upload without a file (send the image as a file in the field 'file')")
         if not isinstance(upload, UploadFile):
             # A part without a file name is a text field to Starlette: requests' files={"file": (None, data)} and
-            # httpx's ("", data) send it so, read above when its bytes are a picture's; these are not. So is one
+            # httpx's (None, data) or ("", data) send it so (requests' ("", data) sends filename="", a file to
+            # Starlette), read above when its bytes are a picture's; these are not. So is one
             # named only as filename*= (RFC 5987's encoded name), which python-multipart (0.0.30 on) does not read:
             # it was told its name was missing.
             if b"filename*=" in body:
@@ -750,7 +763,14 @@ async def upload_bytes(scope: Scope, body: bytes) -> bytes:
                 "the field 'file' came without a file name, so it was read as text, not a file: send it as a file "
                 "with a name (curl -F file=@picture.png; requests or httpx: files={'file': ('picture.png', data)})",
             )
-        picture = checked_size(await upload.read())
+        picture = await upload.read()
+        if upload.headers.get("content-transfer-encoding", "").strip().lower() == "base64":
+            # A part in base64 (RFC 2045's Content-Transfer-Encoding, deprecated for forms by RFC 7578, still sent
+            # by some older clients and mail-minded libraries): python-multipart and Starlette leave it encoded,
+            # and the picture was "not a PNG, JPEG, ..." file. In a thread, as the JSON's base64 is decoded.
+            what = "the file of Content-Transfer-Encoding base64"
+            picture = await anyio.to_thread.run_sync(base64_image, picture.decode("latin-1"), what)
+        picture = checked_size(picture)
         if not picture and not upload.filename:
             # An HTML form sent with its file input left empty: a part of filename="" and no bytes. It was "not a
             # readable image (empty file)", as if a file had been chosen.
@@ -969,6 +989,7 @@ async def http_error(request: Request, error: HTTPException) -> JSONResponse:
 
 # The header of an offer to switch to HTTP/2 in a request's head (ClosesSilentConnections ignores it).
 H2C_OFFER = re.compile(rb"\r\nupgrade:[ \t]*h2c[ \t]*(?=\r\n)", re.IGNORECASE)
+HELD_LINE = 8192  # the longest part of a head's line held until it is whole: longer is no such offer
 
 
 class ClosesSilentConnections(AutoHTTPProtocol):  # type: ignore[misc, valid-type]
@@ -989,10 +1010,11 @@ class ClosesSilentConnections(AutoHTTPProtocol):  # type: ignore[misc, valid-typ
       ``curl --http2`` add to requests to an http:// address, is ignored, as a server may (RFC 9110, 7.8): uvicorn's
       parser (httptools) took such a request as switching protocols and read none of its body, so an upload was
       "an empty form" or "empty file", or got no answer at all. Its ``Upgrade`` header is taken out of the head
-      before uvicorn reads it (:data:`H2C_OFFER`).
+      before uvicorn reads it (:data:`H2C_OFFER`), a head in pieces too (its last line held until whole).
     """
 
     head_timer: asyncio.TimerHandle | None = None
+    held_line = b""  # the start of a request head's last line, until it is whole (data_received)
     last_received = 0.0  # the event loop's time of the last bytes read
 
     def connection_made(self, transport: Any) -> None:
@@ -1003,10 +1025,22 @@ class ClosesSilentConnections(AutoHTTPProtocol):  # type: ignore[misc, valid-typ
     def data_received(self, data: bytes) -> None:
         self.last_received = self.loop.time()
         if self.cycle is None or self.cycle.response_complete:  # a request's head begins here (its body may follow)
+            if self.held_line:
+                data, self.held_line = self.held_line + data, b""
             end = data.find(b"\r\n\r\n")
-            head = data if end < 0 else data[:end]
-            if H2C_OFFER.search(head):
-                data = H2C_OFFER.sub(b"", head) + data[len(head) :]
+            if end < 0 and 0 <= (line := data.rfind(b"\r\n")) and len(data) - line <= HELD_LINE:
+                # A head in pieces (TCP segments: one with long cookies or a token spans several), cut inside a
+                # header line: that line is held until it is whole, so that an offer cut in two is found (it was
+                # found only where the head came whole). The whole lines before it go on, the offer taken out.
+                data, self.held_line = H2C_OFFER.sub(b"", data[: line + 2])[:-2], data[line:]
+                if not data:  # nothing to pass on (an empty read is the connection's end to h11)
+                    self._unset_keepalive_if_required()  # as a read does: the head timer watches it meanwhile
+                    return
+            else:
+                # With each header's own line end: an offer as the head's last header was read as the switch.
+                head = data if end < 0 else data[: end + 2]
+                if H2C_OFFER.search(head):
+                    data = H2C_OFFER.sub(b"", head) + data[len(head) :]
         super().data_received(data)
 
     def on_response_complete(self) -> None:
