@@ -40,7 +40,7 @@ from mnist_rnn.figures import (
     wilson_interval,
 )
 from mnist_rnn.model import RNNClassifier
-from tests.helpers import QUIET, data_args, fit_tiny_in
+from tests.helpers import QUIET, ROOT, data_args, fit_tiny_in
 
 
 def events(run: Path) -> EventAccumulator:
@@ -153,6 +153,22 @@ def test_fit_then_test_writes_the_figures_the_calibration_and_the_hparams(run):
     assert f"{accumulator.Scalars('test/checkpoint_val_acc')[-1].value:.4f}" == best.split("val_acc")[1]
     # ... and val/acc has one point per epoch (one epoch here): no extra point at the last step.
     assert len(accumulator.Scalars("val/acc")) == 1
+
+
+def test_every_curve_and_figure_the_docs_name_is_written(run):
+    """The README and docs/ name the curves and figures a newcomer looks for in TensorBoard (`train/grad_norm`,
+    `test/reliability`, ...): each is a tag that a fit and its test write, spelt as they write it."""
+    accumulator = events(run)
+    written = {*accumulator.Tags()["scalars"], *accumulator.Tags()["images"]}
+    named = set()
+    for page in [ROOT / "README.md", *(ROOT / "docs").glob("*.md")]:
+        if page.name == "errors.md":  # its misspelt monitors (val/accuracy) are the errors it shows
+            continue
+        for span in re.findall(r"`([^`\n]+)`", page.read_text(encoding="utf-8")):
+            named |= set(re.findall(r"(?<![\w./-])(?:train|val|test)/\w+", span))
+    # This run's recipe, the lab's, has no label smoothing: train/cross_entropy is logged only with it (above).
+    assert {"train/grad_norm", "test/reliability", "val/loss"} <= named
+    assert sorted(named - written - {"train/cross_entropy"}) == []
 
 
 def test_the_test_subcommand_alone_writes_the_pictures_too(run, fake_data_dir, monkeypatch):
