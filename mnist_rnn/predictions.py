@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,11 +28,23 @@ from torch import Tensor
 
 from mnist_rnn.errors import UserError, tell, warn
 from mnist_rnn.figures import short_names
-from mnist_rnn.user_images import UserImages, natural_order, small_size, subject_of
+from mnist_rnn.user_images import UserImages, natural_order, shown_name, small_size, subject_of
 
 HEADER = ("path", "digit", "probability")  # a model of MNIST; other data sets: "class" instead of "digit"
 FILE_NAME = "predictions.csv"
 BLANK = "blank"  # the class column of an image with nothing to read
+# What a spreadsheet takes for the start of a formula in a cell (OWASP's "CSV injection"): =, +, -, @, a tab, a
+# carriage return. A picture named =HYPERLINK(...).png became a live formula in Excel, LibreOffice and Sheets.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def cell_path(path: str | os.PathLike[str]) -> str:
+    """A path as the table's cell holds it: one that begins as a formula would (``=1+1.png``, ``-2.png``: only a
+    relative path can) as ``./=1+1.png``, the same file to every program and shell that opens it, plain text to
+    a spreadsheet. OWASP's own advice, a ``'`` in front, keeps a spreadsheet from evaluating it too, but names no
+    file: a script that opens each row's path would fail on exactly these."""
+    text = os.fspath(path)
+    return os.path.join(os.curdir, text) if text.startswith(FORMULA_STARTS) else text
 
 
 def blank_reason(subject: str = "digit") -> str:
@@ -142,14 +155,20 @@ class PredictionWriter(BasePredictionWriter):
         rows = sorted(self.rows + failures, key=lambda row: natural_order(row[0]))  # find_images' order
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
+        # Python's writer quotes a field with a line break of lineterminator's ("\n") only: a name with a carriage
+        # return ("\r", a file from a classic Mac or an upload) was left unquoted, and csv.reader stopped on it
+        # ("new-line character seen in unquoted field"). Such a row is quoted whole.
+        quoting = csv.writer(buffer, lineterminator="\n", quoting=csv.QUOTE_ALL)
         predict_set = trainer.datamodule.predict_set
         # With --data.save_prepared, which 28x28 image is whose: scan.jpg's may be scan-2.png, when scan.png or
         # another folder's scan.jpg came first. A file that could not be read has none.
         saved = None if predict_set.saved is None else dict(zip(predict_set.files, predict_set.saved, strict=True))
         writer.writerow(self.header if saved is None else (*self.header, "prepared"))
         for path, digit, probability in rows:
-            row = (str(path), digit, probability)
-            writer.writerow(row if saved is None else (*row, saved.get(path, "")))
+            row = (cell_path(path), digit, probability)
+            if saved is not None:
+                row = (*row, cell_path(saved[path]) if path in saved else "")
+            (quoting if any("\r" in cell for cell in row) else writer).writerow(row)
         # A file name that is not UTF-8 (Latin-1 from an old USB stick or a Windows zip) holds surrogates,
         # which a strict encoding refuses: it ended the run with a traceback and no table. Written back as
         # the bytes of the name, the table names the file as ls does.
@@ -171,17 +190,18 @@ class PredictionWriter(BasePredictionWriter):
         small = {path for path, flag in zip(predict_set.files, predict_set.small, strict=True) if flag}
         frames = dict(zip(predict_set.files, predict_set.frames, strict=True))
         for path, digit, reason in rows:
+            name = shown_name(path)  # one line each, even for a name with a line break
             if frames.get(path, 1) > 1:
-                warn(f"{path}: {frames_warning(frames[path])}")
+                warn(f"{name}: {frames_warning(frames[path])}")
             if digit == "error":
-                tell(f"{path}: {reason}")
+                tell(f"{name}: {reason}")
             elif digit == BLANK:
-                warn(f"{path}: {reason}")
+                warn(f"{name}: {reason}")
             else:
                 if path in several:
-                    warn(f"{path}: {several_warning(subject_of(self._dataset))}")
+                    warn(f"{name}: {several_warning(subject_of(self._dataset))}")
                 if path in small:
-                    warn(f"{path}: {small_warning(self._dataset)}")
+                    warn(f"{name}: {small_warning(self._dataset)}")
         if self.path is not None:
             tell(f"the table is also in {self.path}")
 

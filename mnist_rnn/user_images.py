@@ -20,6 +20,7 @@ import signal
 import stat
 import struct
 import sys
+import time
 import warnings
 import zlib
 from collections.abc import Callable
@@ -32,7 +33,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from mnist_rnn import stopping
-from mnist_rnn.errors import UserError, first_few, first_line, pasted, tell, warn
+from mnist_rnn.errors import UserError, first_few, first_line, pasted, shown_path, tell, warn
 from mnist_rnn.garments import SMALL_GARMENT, prepare_garment
 from mnist_rnn.preparation import FRAME, PREPARED_SIDE, SMALL_DIGIT, Prepared, prepare, prepare_character
 
@@ -113,6 +114,9 @@ ANNOUNCED_FILES = 100
 MAX_SHARE = 64
 # While workers prepare, the loader is asked for a batch at least this often, so a stop is seen at once.
 POLL_SECONDS = 0.25
+# While pictures are prepared, a line on stderr says how far it got at most this often: a folder of phone photos
+# was minutes of silence after "preparing N pictures". By time, not by count: a run shorter than this gets none.
+PROGRESS_SECONDS = 10.0
 
 
 class ImageError(UserError):
@@ -318,6 +322,15 @@ def _a_pipe(path: Path) -> bool:
         return False
 
 
+def shown_name(path: str | os.PathLike[str]) -> str:
+    """A file's name in a line on stderr: as it is, unless it holds a line break, a tab or another character that
+    is not printed as itself (a right-to-left mark, which shows the rest backwards); then in bash's ``$'...'``,
+    as :func:`mnist_rnn.errors.pasted` writes it, so the line stays one line and names the file. A byte that is
+    not UTF-8 alone is shown as ``\\xe9`` by :func:`mnist_rnn.errors.tell`, as before."""
+    text = os.fspath(path)
+    return text if shown_path(text).isprintable() else pasted(text)
+
+
 def natural_order(path: Path) -> tuple[list[str | int], str]:
     """The order a file manager lists files in: ``2.png`` before ``10.png`` (their numbers as numbers; the plain
     order put ``10.png``, ``100.png`` and ``1000.png`` before ``2.png``), ``Scan`` beside ``scan``."""
@@ -375,7 +388,7 @@ def find_images(path_or_glob: str | Path) -> list[Path]:
         if other.suffix.lower() in SUFFIX_FORMATS:
             unread.setdefault(shown((SUFFIX_FORMATS[other.suffix.lower()],))[0], []).append(other)
     others = [other for other in others if other.suffix.lower() not in SUFFIX_FORMATS]
-    named = first_few(others)
+    named = first_few([shown_name(other) for other in others])
     # Quoted for the shell as a whole (a quote in a folder's name, "it's pics", opened a string where it was
     # put between quotes as it was); the glob's stars inside the quotes are the program's, not the shell's.
     every_image = f"--data.predict_path {pasted(path / '**' / '*')}"
@@ -384,7 +397,8 @@ def find_images(path_or_glob: str | Path) -> list[Path]:
     for folder, error in unreadable:
         warn(f"skipped the folder {folder}: cannot be read ({error.strerror or error})")
     for kind, skipped in unread.items():
-        which = f"{len(skipped)} {kind} files ({first_few(skipped)})" if len(skipped) > 1 else str(skipped[0])
+        names = [shown_name(file) for file in skipped]
+        which = f"{len(skipped)} {kind} files ({first_few(names)})" if len(skipped) > 1 else names[0]
         warn(f"skipped {which}: {cannot_read(kind)}")
     for folder in linked:
         warn(
@@ -562,6 +576,28 @@ def _ignore_stops(worker_id: int) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
+class _Progress:
+    """Says on stderr, every PROGRESS_SECONDS, how many of ``total`` pictures are prepared and about how long the
+    rest takes: the line Lightning's progress bar would draw, but on stderr (stdout is the table), and one line
+    at a time, so that a log file or a CI job's output shows it as a terminal does."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.done = 0
+        self.start = self.last = time.monotonic()
+
+    def add(self, count: int) -> None:
+        """``count`` more pictures are prepared."""
+        self.done += count
+        now = time.monotonic()
+        if now - self.last < PROGRESS_SECONDS or self.done >= self.total:
+            return
+        self.last = now
+        left = max(1, round((now - self.start) / self.done * (self.total - self.done)))
+        rest = f"{left} s" if left < 120 else f"{round(left / 60)} min"
+        tell(f"prepared {self.done:,} of {self.total:,} pictures ({self.done / self.total:.0%}), about {rest} to go")
+
+
 def _prepared_files(paths: list[Path], workers: int, preparation: Preparation = prepare) -> list[Outcome]:
     """Each file's outcome, in order, from ``workers`` forked processes (or from this one when 0).
 
@@ -573,9 +609,16 @@ def _prepared_files(paths: list[Path], workers: int, preparation: Preparation = 
     clean-up would then wait for ever (a test hung so). The loader is asked for each batch with a short
     timeout, so that a stop is seen within POLL_SECONDS even while a worker is busy with a large file; the
     loader then ends its workers as usual, and the stop goes on to the command's own handler.
+
+    How far it got is said every PROGRESS_SECONDS (:class:`_Progress`).
     """
+    progress = _Progress(len(paths))
     if workers == 0:
-        return [_prepare_file(path, preparation) for path in paths]
+        outcomes: list[Outcome] = []
+        for path in paths:
+            outcomes.append(_prepare_file(path, preparation))
+            progress.add(1)
+        return outcomes
     loader = DataLoader(
         _PictureFiles(paths, preparation),
         batch_size=max(1, min(MAX_SHARE, len(paths) // (4 * workers))),  # at least four shares each: even ends
@@ -585,12 +628,14 @@ def _prepared_files(paths: list[Path], workers: int, preparation: Preparation = 
         multiprocessing_context="fork" if sys.platform == "linux" else None,  # elsewhere the platform's own
         timeout=POLL_SECONDS,
     )
-    outcomes: list[Outcome] = []
+    outcomes = []
     with stopping.deferred_stops() as stops:
         batches = iter(loader)
         while not stops:
             try:
-                outcomes.extend(next(batches))
+                share = next(batches)
+                outcomes.extend(share)
+                progress.add(len(share))
             except StopIteration:
                 break
             except RuntimeError as error:

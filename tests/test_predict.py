@@ -216,6 +216,40 @@ def test_a_file_name_that_is_not_utf8_gets_its_row(checkpoint, pictures, in_tmp_
     assert Path("lightning_logs/version_0/predictions.csv").read_bytes() == out
 
 
+def test_a_name_a_spreadsheet_would_take_for_a_formula_is_written_as_a_path_to_the_same_file(
+    checkpoint, pictures, monkeypatch, capsys
+):
+    """A picture named =1+1.png, read by a glob in its folder, had the cell =1+1.png: a live formula once the table
+    was opened in Excel, LibreOffice or Sheets (OWASP's CSV injection). ./=1+1.png is plain text there, and the
+    same file to whatever opens the row's path."""
+    names = ["=1+1.png", "+1.png", "-1.png", "@SUM(A1).png", "\tindented.png"]
+    for name in names:
+        shutil.copy(pictures / "scan.png", pictures / name)
+    monkeypatch.chdir(pictures)
+    predict(checkpoint, "*.png", "--data.save_prepared=-prepared")
+    rows = read_csv(capsys.readouterr().out)
+    cells = {row[0]: row for row in rows[1:]}
+    for name in names:
+        row = cells[f"./{name}"]
+        assert Path(row[0]).samefile(name) and row[1] == cells["scan.png"][1]
+        assert row[3].startswith("./-prepared/") and Path(row[3]).is_file()
+    assert not [cell for row in rows for cell in row if cell[:1] in tuple("=+-@\t\r")]  # no cell a formula
+
+
+def test_a_file_name_with_a_line_break_keeps_its_row_and_its_line(checkpoint, pictures, in_tmp_dir, capsys):
+    """A carriage return in a name was left unquoted (Python's writer quotes its lineterminator's "\\n" only):
+    csv.reader stopped on the table with "new-line character seen in unquoted field". A line feed in a blank
+    picture's name split its warning in two lines on stderr, the second a "page.png: no digit found" of no file."""
+    shutil.copy(pictures / "scan.png", pictures / "old\rmac.png")
+    Image.new("L", (50, 50), 255).save(pictures / "blank\npage.png")
+    predict(checkpoint, pictures)
+    captured = capsys.readouterr()
+    rows = {Path(row[0]).name: row[1:] for row in read_csv(captured.out)[1:]}
+    assert rows["old\rmac.png"][0] == rows["scan.png"][0] and rows["blank\npage.png"][0] == "blank"
+    warning = f"mnist-rnn: warning: $'{pictures}/blank\\x0apage.png': no digit found"
+    assert [line for line in captured.err.splitlines() if line.startswith(warning)]
+
+
 def test_predict_needs_no_training_data_and_no_network(checkpoint, pictures, in_tmp_dir, capsys, no_network):
     predict(checkpoint, pictures, "--data.data_dir", str(in_tmp_dir / "no-data-here"))
     assert len(read_csv(capsys.readouterr().out)) == 1 + 5

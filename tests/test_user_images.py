@@ -676,6 +676,20 @@ def test_a_file_name_that_is_not_utf8_is_shown_as_its_bytes_on_stderr(tmp_path, 
     )
 
 
+def test_a_file_name_with_a_line_break_is_shown_in_one_line_on_stderr(tmp_path, capsys):
+    """notes\\n.txt beside the pictures split the warning that skipped it in two lines, the second beginning
+    ".txt: not a PNG"; it is written as bash's $'...' writes it, as is a right-to-left mark (which showed the
+    rest of the line backwards)."""
+    render_digit(3).save(tmp_path / "a.png")
+    (tmp_path / "notes\n.txt").write_text("hi")
+    (tmp_path / "scan\u202e.pdf").write_bytes(b"%PDF-1.4\n")
+    assert find_images(tmp_path) == [tmp_path / "a.png"]
+    assert capsys.readouterr().err == (
+        f"mnist-rnn: warning: skipped 2 files, not PNG, JPEG, BMP, GIF, WebP, TIFF, AVIF or HEIC files by the suffix "
+        f"of their names: $'{tmp_path}/notes\\x0a.txt', $'{tmp_path}/scan\\xe2\\x80\\xae.pdf'\n"
+    )
+
+
 def test_jpegs_under_their_other_suffixes_are_read_in_a_folder(tmp_path, capsys):
     """A JPEG saved by a browser on Windows is ``.jfif``: read when named, but in a folder skipped as "not a PNG,
     JPEG, ... file, by the suffix of its name" (and a folder of them alone was "no images found")."""
@@ -691,3 +705,17 @@ def test_jpegs_under_their_other_suffixes_are_read_in_a_folder(tmp_path, capsys)
     text = (Path(__file__).parents[1] / "docs" / "predict.md").read_text(encoding="utf-8")
     listed = next(paragraph for paragraph in text.split("\n\n") if paragraph.startswith("`PATH` is"))
     assert [suffix for suffix in user_images.SUFFIX_FORMATS if f"`{suffix}`" not in listed] == []
+
+
+def test_a_long_preparation_says_how_far_it_got(tmp_path, capsys, monkeypatch):
+    """2,000 phone photos were minutes of silence after "preparing 2,000 pictures": a line says how far it got every
+    PROGRESS_SECONDS, from one process or from its workers (none at the end: the next line says it is done)."""
+    for index in range(8):
+        render_digit(index).save(tmp_path / f"{index}.png")
+    monkeypatch.setattr(user_images, "PROGRESS_SECONDS", 0)  # a line after each file, or each worker's share
+    for workers in (0, 2):
+        images = UserImages.load(tmp_path, workers=workers)
+        lines = capsys.readouterr().err.splitlines()
+        assert len(images) == 8 and len(lines) == 7, lines
+        for done, line in enumerate(lines, start=1):
+            assert re.fullmatch(rf"mnist-rnn: prepared {done} of 8 pictures \(\d+%\), about \d+ s to go", line), line
