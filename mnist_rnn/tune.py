@@ -582,17 +582,19 @@ def run_trial(request: dict[str, Any], log: Path) -> None:
     # (docs/tune.md: a confirming run with 2 threads on the busy 2-core machine crawled).
     torch.set_num_threads(request["threads"])
     from mnist_rnn.cli import known_failure
+    from mnist_rnn.errors import shown_text
 
     try:
         (_confirm_run if request.get("confirm") else _train_trial)(request)
     except (UserError, ArgumentError) as error:
-        print(f"mnist-rnn: error: {_one_line(error)}", file=sys.stderr)
+        # a name that is not UTF-8 as the terminal shows it (\xe9), not as stderr wrote it (\udce9, no file's name)
+        print(f"mnist-rnn: error: {shown_text(_one_line(error))}", file=sys.stderr)
         sys.exit(REFUSED_EXIT)
     except Exception as error:  # what fit says in one line too (a full disk), else its traceback
         message = known_failure(error)
         if message is None:
             raise
-        print(f"mnist-rnn: error: {message}", file=sys.stderr)
+        print(f"mnist-rnn: error: {shown_text(message)}", file=sys.stderr)
         sys.exit(REFUSED_EXIT)
 
 
@@ -700,34 +702,165 @@ class QueueAgainOnce:
     """The storage's callback for a trial whose heartbeats stopped (its command was killed): once it is marked
     FAIL, its settings are queued again (Optuna's ``RetryHeartbeatStaleTrialCallback``), with a line.
 
-    Once per trial: each worker thread checks for such trials as its next trial begins, and on SQLite (no row
-    locks) two that looked at the same moment both marked the trial FAIL, and both queued it: the killed trial's
-    settings were trained twice. Within a command a lock makes the look at the queue and the queuing one step.
+    Once per trial, across the commands of a study: each worker thread of each command checks for such trials as
+    its next trial begins, and on SQLite (no row locks) two that looked at the same moment both marked the trial
+    FAIL, and both queued it: the killed trial's settings were trained twice (a lock within a command, and a look
+    at the queue, left two commands free to). The command that queues a trial first marks it, in one insert that
+    the storage refuses a second time (:func:`mark_queued`); a command that finds the mark there leaves it.
+
+    ``settings``: the options of the space. A trial killed after its first heartbeat but before it took all of
+    them is not queued: its "re-run" drew new settings, and trials.csv called it a re-run of the killed one.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, settings: Any = ()) -> None:
         self.retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)
         self.lock = threading.Lock()
+        self.settings = set(settings)
+        self.by = f"{socket.gethostname()}:{os.getpid()}"  # which command queued it, as a trial's "worker"
 
-    def __call__(self, study: Any, trial: Any, why: str = "stopped sending heartbeats") -> None:
+    def __call__(self, study: Any, trial: Any, why: str = "stopped sending heartbeats", marked: bool = True) -> None:
         queued = self.queue(study, trial)
-        if queued:
-            say(f"tune: trial {trial.number} {why}: marked FAIL, queued again")
-        elif queued is False:
-            say(f"tune: trial {trial.number} {why}: marked FAIL; cut off {MAX_RETRY + 1} times, not run again")
+        said = f"tune: trial {trial.number} {why}: "
+        if queued == "queued":
+            say(f"{said}{'marked FAIL, ' if marked else ''}queued again")
+        elif queued == "too often":
+            say(f"{said}{'marked FAIL; ' if marked else ''}cut off {MAX_RETRY + 1} times, not run again")
+        elif queued == "no settings":
+            say(f"{said}{'marked FAIL; ' if marked else ''}it had taken no settings yet, so none run again")
 
-    def queue(self, study: Any, trial: Any) -> bool | None:
-        """Queue ``trial``'s settings again: True; False where it was cut off too often; None where it is queued
-        (or run) again already."""
+    def queue(self, study: Any, trial: Any) -> str | None:
+        """Queue ``trial``'s settings again: "queued"; "too often" where it was cut off too often; "no settings"
+        where it had taken none (or not all) of them; None where it is queued (or run) again already, or another
+        command or thread is at it."""
         history = [*trial.system_attrs.get("retry_history", []), trial.number]  # as Optuna's callback counts
         with self.lock:
             for other in study.get_trials(deepcopy=False):
                 if other.system_attrs.get("retry_history", [None])[-1] == trial.number:
                     return None
+            if not mark_queued(study, trial, self.by):
+                return None
+            if not trial.params or not self.settings <= trial.params.keys():
+                return "no settings"
             if len(history) > MAX_RETRY:
-                return False
-            self.retry(study, trial)
-        return True
+                return "too often"
+            unmarked = copy.deepcopy(trial)  # the re-run takes the trial's system attrs: not the mark
+            unmarked.system_attrs = {key: value for key, value in trial.system_attrs.items() if key != QUEUED_BY}
+            self.retry(study, unmarked)
+        return "queued"
+
+    def queue_lost(self, study: Any) -> None:
+        """Queue the settings of the trials marked FAIL for their stopped heartbeats whose queuing was lost: a
+        command killed inside Optuna's ``fail_stale_trials``, between the marking and its callback, left them
+        FAIL with their settings never run again. Such a trial sent heartbeats, has no reason recorded by tune
+        (each failure tune sees gets one), and no command's mark."""
+        found = unqueued_heartbeat_failures(study)
+        if not found:
+            return
+        trials = study.get_trials(deepcopy=False)
+        run_again = {
+            trial.system_attrs["retry_history"][-1] for trial in trials if trial.system_attrs.get("retry_history")
+        }
+        for trial in trials:  # queued again by a tune without the mark, or not
+            if trial._trial_id in found and trial.number not in run_again:
+                lost = copy.deepcopy(study._storage.get_trial(trial._trial_id))
+                why = "was marked FAIL for its stopped heartbeats by a command cut off before it queued its settings"
+                self(study, lost, why=why, marked=False)
+
+
+# A FAIL trial's system attr: the command (host:pid) that queued its settings again, or found none to queue.
+QUEUED_BY = "tune:queued_again_by"
+# A trial's user attr: the --heartbeat of the command that runs it, by which the other commands judge it.
+HEARTBEAT = "heartbeat"
+
+
+def _rdb(study: Any) -> Any:
+    storage = study._storage
+    return getattr(storage, "_backend", storage)  # the RDBStorage under Optuna's cache
+
+
+def mark_queued(study: Any, trial: Any, by: str) -> bool:
+    """Mark the FAIL ``trial`` as queued again by ``by``: True; False where a command marked it before. One
+    INSERT, which the storage's unique (trial, key) refuses a second time, on SQLite too (a look and then a
+    write, as Optuna's ``set_trial_system_attr`` does, let two commands both pass). Written to the tables,
+    since Optuna lets no attr of a finished trial be set."""
+    from optuna.storages._rdb import models
+    from optuna.storages._rdb.storage import _create_scoped_session
+    from sqlalchemy.exc import IntegrityError
+
+    attr = models.TrialSystemAttributeModel(trial_id=trial._trial_id, key=QUEUED_BY, value_json=json.dumps(by))
+    try:
+        with _create_scoped_session(_rdb(study).scoped_session) as session:
+            session.add(attr)
+    except IntegrityError:
+        return False
+    return True
+
+
+def unqueued_heartbeat_failures(study: Any) -> set[int]:
+    """The ids of the study's FAIL trials that sent heartbeats, for which tune recorded no reason and no command
+    has its :data:`QUEUED_BY` mark: marked FAIL for their stopped heartbeats, and not yet queued again."""
+    from optuna.storages._rdb import models
+    from optuna.storages._rdb.storage import _create_scoped_session
+
+    trial = models.TrialModel
+    with _create_scoped_session(_rdb(study).scoped_session) as session:
+        query = session.query(trial.trial_id).filter(
+            trial.study_id == study._study_id,
+            trial.state == optuna.trial.TrialState.FAIL,
+            trial.heartbeats.any(),
+            ~trial.user_attributes.any(models.TrialUserAttributeModel.key == "reason"),
+            ~trial.system_attributes.any(models.TrialSystemAttributeModel.key == QUEUED_BY),
+        )
+        return {trial_id for (trial_id,) in query}
+
+
+def stale_trial_ids(storage: Any, study_id: int) -> list[int]:
+    """The ids of the study's running trials whose last heartbeat is older than two intervals of their own
+    command's ``--heartbeat`` (the trial's :data:`HEARTBEAT`; the storage's for a trial without one). Optuna
+    judges every trial by the interval of the command that looks: a command run with ``--heartbeat 5`` beside
+    one with 30 took the other's live trials for dead after 10 s, and ran their settings again beside them."""
+    from optuna.storages._rdb import models
+    from optuna.storages._rdb.storage import _create_scoped_session
+    from sqlalchemy import func
+
+    beat, attr = models.TrialHeartbeatModel, models.TrialUserAttributeModel
+    with _create_scoped_session(storage.scoped_session, True) as session:
+        now = session.execute(func.now()).scalar_one().replace(tzinfo=None)  # the database's clock, as Optuna's
+        beats = (
+            session.query(beat.trial_id, beat.heartbeat)
+            .join(models.TrialModel)
+            .filter(models.TrialModel.study_id == study_id, models.TrialModel.state == optuna.trial.TrialState.RUNNING)
+            .all()
+        )
+        recorded = session.query(attr.trial_id, attr.value_json).filter(
+            attr.key == HEARTBEAT, attr.trial_id.in_([trial_id for trial_id, _ in beats])
+        )
+        intervals = {trial_id: json.loads(value) for trial_id, value in recorded}
+    own = storage.heartbeat_interval
+    return [
+        trial_id
+        for trial_id, last in beats
+        if now - last > datetime.timedelta(seconds=2 * _interval(intervals.get(trial_id), own))
+    ]
+
+
+def _interval(recorded: Any, own: int) -> float:
+    is_number = isinstance(recorded, int | float) and not isinstance(recorded, bool) and recorded > 0
+    return recorded if is_number else own
+
+
+def open_storage(url: str, heartbeat: int, callback: Any) -> Any:
+    """The study's storage for a command with ``--heartbeat`` ``heartbeat``: a trial whose heartbeats stopped (no
+    heartbeat for 2 intervals of its own command's, :func:`stale_trial_ids`) is marked FAIL and ``callback``
+    queues its settings again, so a killed trial is re-run rather than lost."""
+
+    class OwnIntervals(optuna.storages.RDBStorage):
+        def _get_stale_trial_ids(self, study_id: int) -> list[int]:
+            return stale_trial_ids(self, study_id)
+
+    return OwnIntervals(
+        url, engine_kwargs=_engine_kwargs(url), heartbeat_interval=heartbeat, heartbeat_stale_trial_callback=callback
+    )
 
 
 def trials_without_heartbeat(study: Any) -> set[int]:
@@ -790,21 +923,14 @@ class Tuner:
         self.failures_in_a_row = 0
         self.last_failure = ""
         self.started = time.monotonic()
-        self.queue_again = QueueAgainOnce()
+        self.queue_again = QueueAgainOnce(space)
         self.study = self._open_study()
 
     # --- the study and its storage ---
 
     def _open_study(self) -> Any:
         options = self.options
-        storage = optuna.storages.RDBStorage(
-            options.storage,
-            engine_kwargs=_engine_kwargs(options.storage),
-            heartbeat_interval=options.heartbeat,
-            # A trial whose process died (no heartbeat for 2 intervals) is marked FAIL and its settings queued
-            # again, so a killed trial is re-run rather than lost.
-            heartbeat_stale_trial_callback=self.queue_again,
-        )
+        storage = open_storage(options.storage, options.heartbeat, self.queue_again)
         self._check_found_study(storage)
         study = optuna.create_study(
             storage=storage,
@@ -820,7 +946,11 @@ class Tuner:
 
         def ask_alone(*args: Any, **kwargs: Any) -> Any:
             with lock:
-                return ask(*args, **kwargs)
+                trial = ask(*args, **kwargs)
+            # Before its first heartbeat (Optuna sends it once the trial is asked for): the interval the other
+            # commands judge the trial by (a re-run's was its killed command's)
+            trial.set_user_attr(HEARTBEAT, options.heartbeat)
+            return trial
 
         study.ask = ask_alone
         made_with = {"space": self.space, "base": self.base_settings(), "metric": METRIC}
@@ -923,6 +1053,7 @@ class Tuner:
                 warnings.simplefilter("ignore")  # fail_stale_trials is marked experimental
                 optuna.storages.fail_stale_trials(self.study)  # each one found says so (QueueAgainOnce)
             self.fail_unstarted_trials()
+            self.queue_again.queue_lost(self.study)
             counts = self.counts()
             finished = sum(counts.get(state, 0) for state in FINISHED_STATES)
             if finished >= wanted:
@@ -948,7 +1079,7 @@ class Tuner:
                     say(
                         f"tune: {finished} of {wanted} trials finished; waiting for the {running} running elsewhere "
                         f"(a killed one's settings run again once it has sent no heartbeat for "
-                        f"{2 * self.options.heartbeat:g} s)"
+                        f"{2 * self.longest_heartbeat():g} s)"
                     )
                 waiting = True
                 time.sleep(max(1.0, self.options.heartbeat / 2))
@@ -984,17 +1115,27 @@ class Tuner:
                     "trial, it takes a changed --space or base config)"
                 )
 
+    def longest_heartbeat(self) -> float:
+        """The longest ``--heartbeat`` of the commands running the study's running trials (this one's for a trial
+        that recorded none): a killed trial is found once it has been silent for twice its own command's."""
+        running = self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+        own = self.options.heartbeat
+        return max((_interval(trial.user_attrs.get(HEARTBEAT), own) for trial in running), default=own)
+
     def fail_unstarted_trials(self) -> None:
         """Mark FAIL the running trials that never sent a heartbeat: their command was killed between creating
         the trial and the first heartbeat (Optuna sends it from a thread, which may come after the settings),
         so Optuna's heartbeat check never sees them, and each would hold a place in the study for ever (the
         next command waited for it: a hang). A live trial sends one at once; one without any after two
-        heartbeat intervals never will. Settings it had taken (a re-run's come with it from the queue) are
-        queued again, as Optuna does for a trial whose heartbeats stopped."""
-        too_old = datetime.datetime.now() - datetime.timedelta(seconds=2 * self.options.heartbeat)
+        heartbeat intervals (its own command's, as :func:`stale_trial_ids` judges) never will. Settings it had
+        taken (a re-run's come with it from the queue) are queued again, as Optuna does for a trial whose
+        heartbeats stopped."""
+        now = datetime.datetime.now()
         silent = trials_without_heartbeat(self.study)
         storage = self.study._storage
         for trial in self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+            interval = _interval(trial.user_attrs.get(HEARTBEAT), self.options.heartbeat)
+            too_old = now - datetime.timedelta(seconds=2 * interval)
             if trial._trial_id not in silent or trial.datetime_start is None or trial.datetime_start > too_old:
                 continue
             with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):  # another command did it
@@ -1403,8 +1544,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--heartbeat",
         type=int,
         default=30,
-        help="seconds between a running trial's signs of life in the storage; one silent for twice this is "
-        "marked failed and run again (30)",
+        help="seconds between a running trial's signs of life in the storage; a trial silent for twice its own "
+        "command's --heartbeat is marked failed and run again (30)",
     )
     parser.add_argument(
         "--confirm-seeds",

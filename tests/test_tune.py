@@ -9,6 +9,7 @@ import csv
 import datetime
 import gzip
 import json
+import multiprocessing
 import os
 import re
 import shlex
@@ -601,6 +602,147 @@ def test_a_command_that_waits_for_trials_running_elsewhere_says_so(fake_data_dir
     assert out.index(waiting) < out.index(said)
     again = [t for t in study.get_trials() if t.system_attrs.get("failed_trial") == killed.number]
     assert len(again) == 1 and again[0].state.name == "COMPLETE" and again[0].params == params
+
+
+def heartbeat_seconds_ago(db: Path, trial, seconds: int) -> None:
+    """Date ``trial``'s last heartbeat back by ``seconds`` (the database's clock, UTC, as Optuna records it)."""
+    with contextlib.closing(sqlite3.connect(db, timeout=30)) as connection, connection:
+        connection.execute(
+            "UPDATE trial_heartbeats SET heartbeat = datetime('now', ?) WHERE trial_id = ?",
+            (f"-{seconds} seconds", trial._trial_id),
+        )
+
+
+def trial_of_another_command(study, heartbeat: int, settings: bool = True):
+    """A running trial of another tune command with ``--heartbeat`` ``heartbeat``, which has taken its settings
+    (or not yet) and sent a heartbeat."""
+    trial = study.ask()
+    trial.set_user_attr("heartbeat", heartbeat)
+    if settings:
+        tune.suggest(trial, SPACE)
+    study._storage.record_heartbeat(trial._trial_id)
+    return trial
+
+
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+def test_a_command_with_a_short_heartbeat_judges_each_trial_by_its_own_commands(
+    fake_data_dir, tmp_path, monkeypatch, capsys
+):
+    """Optuna judges a trial dead by the heartbeat interval of the command that looks: a command run with
+    --heartbeat 2 beside one with the default 30 took the other's live trials, silent for 6 s, for dead after 4 s,
+    and ran their settings again beside them. Each trial records its command's interval and is judged by it: the
+    30 s command's trials (one before its first heartbeat) are waited for, and the wait says how long a killed
+    one takes to find; the 2 s command's killed one is queued again. (--trials 1: the queued re-run has no place
+    while the other trials run, so no trial trains here; --timeout ends the wait.)"""
+    monkeypatch.chdir(tmp_path)
+    args = ["tune", *write_study_files(tmp_path, fake_data_dir), "--trials", "1", "--heartbeat", "2",
+            "--timeout", "3"]  # fmt: skip
+    db = tmp_path / "tune" / "base" / "study.db"
+    db.parent.mkdir(parents=True)
+    storage = optuna.storages.RDBStorage(f"sqlite:///{db}", heartbeat_interval=30)
+    study = optuna.create_study(study_name="base", storage=storage, direction="maximize")
+    alive = trial_of_another_command(study, heartbeat=30)
+    killed = trial_of_another_command(study, heartbeat=2)
+    for trial in (alive, killed):
+        heartbeat_seconds_ago(db, trial, 6)
+    starting = study.ask()  # the 30 s command's, before its first heartbeat (a very busy machine)
+    starting.set_user_attr("heartbeat", 30)
+    made_seconds_ago(db, [starting], 6)
+    main(args)
+    out = capsys.readouterr().out
+    assert [t.state.name for t in study.get_trials()] == ["RUNNING", "FAIL", "RUNNING", "WAITING"], out
+    assert f"tune: trial {killed.number} stopped sending heartbeats: marked FAIL, queued again" in out
+    assert "waiting for the 2 running elsewhere (a killed one's settings run again once it has sent no heartbeat " \
+        "for 60 s)" in out  # fmt: skip
+    assert study.get_trials()[3].params == killed.params
+
+
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+def test_trials_killed_at_awkward_moments_are_run_again_as_they_were_or_not_at_all(
+    fake_data_dir, tmp_path, monkeypatch, capsys
+):
+    """Two kills that lost or faked a re-run. A command killed inside Optuna's check of stale trials, between
+    marking a trial FAIL and queuing its settings, left it FAIL with its settings never run again: the next
+    command queues them. A trial killed after its first heartbeat but before it took its settings was queued
+    with none: its "re-run" drew new settings, and trials.csv called it a re-run. It is not queued."""
+    monkeypatch.chdir(tmp_path)
+    args = ["tune", *write_study_files(tmp_path, fake_data_dir), "--trials", "1", "--heartbeat", "2",
+            "--timeout", "180"]  # fmt: skip
+    db = tmp_path / "tune" / "base" / "study.db"
+    db.parent.mkdir(parents=True)
+    storage = optuna.storages.RDBStorage(f"sqlite:///{db}", heartbeat_interval=2)
+    study = optuna.create_study(study_name="base", storage=storage, direction="maximize")
+    lost = trial_of_another_command(study, heartbeat=2)
+    storage.set_trial_state_values(lost._trial_id, optuna.trial.TrialState.FAIL)  # and killed before it queued
+    unset = trial_of_another_command(study, heartbeat=2, settings=False)
+    heartbeat_seconds_ago(db, unset, 6)
+    main(args)
+    out = capsys.readouterr().out
+    trials = study.get_trials()
+    assert [t.state.name for t in trials[:2]] == ["FAIL", "FAIL"] and len(trials) == 3, out
+    again = trials[2]
+    assert again.state.name in ("COMPLETE", "PRUNED") and again.params == lost.params
+    assert again.system_attrs["failed_trial"] == lost.number
+    said = (
+        f"tune: trial {lost.number} was marked FAIL for its stopped heartbeats by a command cut off before it "
+        "queued its settings: queued again"
+    )
+    assert said in out
+    none = "marked FAIL; it had taken no settings yet, so none run again"
+    assert f"tune: trial {unset.number} stopped sending heartbeats: {none}" in out
+    with open(tmp_path / "tune" / "base" / "trials.csv") as file:
+        notes = [row["note"] for row in csv.DictReader(file)]
+    assert notes[2] == f"re-run of {lost.number}"
+    main(args)  # once, not at each start
+    assert "queued again" not in capsys.readouterr().out
+
+
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+def test_a_killed_trial_that_two_commands_find_at_once_runs_again_once(tmp_path, capsys):
+    """Two commands on one SQLite study each hold a lock of their own: both looked at the queue, found no re-run
+    of the killed trial, and both queued it. One command's whole look and queuing comes here between the other's
+    look and its queuing (the moment that lost); the first to queue marks the trial in one insert the storage
+    refuses a second time, and the other leaves it."""
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    first, second = tune.QueueAgainOnce(), tune.QueueAgainOnce()  # a lock each, as two commands have
+    study = optuna.create_study(storage=url, study_name="s", direction="maximize")
+    other = optuna.load_study(storage=url, study_name="s")  # a storage of its own, as another command's
+    killed = study.ask({"model.lr": optuna.distributions.FloatDistribution(1e-3, 3e-2, log=True)})
+    study._storage.set_trial_state_values(killed._trial_id, optuna.trial.TrialState.FAIL)
+    frozen = study._storage.get_trial(killed._trial_id)
+    queue = first.retry
+
+    def the_other_looks_meanwhile(study, trial) -> None:
+        second(other, copy.deepcopy(frozen))
+        queue(study, trial)
+
+    first.retry = the_other_looks_meanwhile
+    first(study, copy.deepcopy(frozen))
+    queued = study.get_trials(states=(optuna.trial.TrialState.WAITING,))
+    assert len(queued) == 1 and queued[0].params == killed.params
+    assert capsys.readouterr().out.count("queued again") == 1
+    assert tune.QUEUED_BY not in queued[0].system_attrs  # the re-run, cut off in turn, is queued again
+
+
+def test_a_trials_error_naming_a_file_that_is_not_utf8_shows_its_bytes(tmp_path, monkeypatch):
+    """A trial's one-line error is written to its log and told by tune as the trial's reason: a name with a byte
+    that is not UTF-8 came out as \\udce9, as stderr writes the character Python holds it as, a name no file has;
+    it is \\xe9, as the shell's $'...' writes it."""
+    named = tmp_path / os.fsdecode(b"caf\xe9")
+
+    def refused(request) -> None:
+        raise tune.UserError(f"--data.data_dir {named}: no such folder")
+
+    monkeypatch.setattr(tune, "_train_trial", refused)
+    trial = multiprocessing.get_context("fork").Process(
+        target=tune.run_trial, args=({"threads": 1}, tmp_path / "fit.log")
+    )
+    trial.start()
+    trial.join()
+    assert trial.exitcode == tune.REFUSED_EXIT
+    assert (
+        tune.Tuner._failure_reason(tmp_path, trial.exitcode) == f"--data.data_dir {tmp_path}/caf\\xe9: no such folder"
+    )
 
 
 @pytest.mark.slow
