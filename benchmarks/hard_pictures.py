@@ -1,6 +1,6 @@
 """Pictures the digit search once got wrong, measured on this checkout and, with ``--old``, another version.
 
-Twenty sets, made here from one seed, each with what is counted:
+Twenty-two sets, made here from one seed, each with what is counted:
 
 - ``grey_sheet``: a small printed digit (10-24% of the sheet's shorter side) on grey recycled paper lying
   on a white table, photographed: the sheet is darker than the table, so the background's opening leaves
@@ -50,6 +50,15 @@ Twenty sets, made here from one seed, each with what is counted:
 - ``cropped_print``: digits 0-9 printed in each font of ``own_digits`` at 40, 80 and 160 pixels, cropped to the
   ink's box and 0-3 pixels of paper, dark on white and light on black (a bold digit is most of such a picture):
   read right.
+
+- ``phone_beside``: 200 MNIST test digits (8,400-8,599) written with a marker on paper in uneven light, 30-50% of
+  the photo's height, a JPEG of 1000x750, with a dark phone (a rounded box 18-28% of the width, 55-85% of the
+  height, turned up to 15 degrees, cut by the picture's edge where it reaches it) lying beside them: read right
+  (the phone, far heavier than the digit, was taken for it).
+- ``pencil_on_lines``: 200 MNIST test digits (8,600-8,799) written in pencil (grey 150-175, the ruling's shade,
+  strokes 1.5-3% of the digit's height) across the lines of a ruled page in uneven light, a JPEG of 1000x750, the
+  digit 35-70% of its height: read right (most are still blank: the pencil's strokes, as faint as the lines in the
+  working copy, make one region with them, dropped as a hairline; see docs/predict.md).
 
 Each version prepares every picture in its own subprocess (its own ``PYTHONPATH``); the network of
 ``--ckpt-path`` then reads both versions' 28x28 images here.
@@ -249,6 +258,47 @@ def ruled_photo(digit: np.ndarray, rng: np.random.Generator) -> Image.Image:
     return to_image(pixels)
 
 
+def phone_beside(digit: np.ndarray, rng: np.random.Generator) -> Image.Image:
+    """An MNIST digit (28x28) written with a marker on paper, a dark phone lying beside it (turned a little)."""
+    pixels = paper_photo(rng, ruled=False, shadow=False)
+    width, height = PHOTO
+    side = int(height * rng.uniform(0.3, 0.5))
+    large = np.asarray(Image.fromarray(digit).resize((side, side), Image.Resampling.BICUBIC), dtype=np.float32)
+    ink = np.clip(large / 255, 0, 1)[..., None]
+    left, top = int(width * rng.uniform(0.05, 0.15)), int(height * rng.uniform(0.1, 0.9) - side / 2)
+    top = min(max(top, 0), height - side)
+    phone_width, phone_height = int(width * rng.uniform(0.18, 0.28)), int(height * rng.uniform(0.55, 0.85))
+    x, y = int(width * rng.uniform(0.62, 0.75)), int(height * rng.uniform(0.05, 0.95) - phone_height / 2)
+    layer = Image.new("L", PHOTO, 0)
+    ImageDraw.Draw(layer).rounded_rectangle((x, y, x + phone_width, y + phone_height), phone_width // 6, fill=255)
+    centre = (x + phone_width / 2, y + phone_height / 2)
+    layer = layer.rotate(rng.uniform(-15, 15), Image.Resampling.BICUBIC, center=centre)
+    if rng.random() < 0.5:  # the phone on the left, the digit on the right
+        layer, left = ImageOps.mirror(layer), width - left - side
+    part = pixels[top : top + side, left : left + side]
+    part[:] = part * (1 - ink) + np.float32(30) * ink
+    phone = np.asarray(layer, dtype=np.float32)[..., None] / 255
+    return to_image(pixels * (1 - phone) + phone * np.float32(rng.uniform(15, 40)))
+
+
+def pencil_on_lines(digit: np.ndarray, rng: np.random.Generator) -> Image.Image:
+    """An MNIST digit (28x28) written in pencil, as grey and nearly as fine as the ruling, on a ruled page."""
+    side = int(PHOTO[1] * rng.uniform(0.35, 0.7))
+    mask = np.asarray(Image.fromarray(digit).resize((side, side), Image.Resampling.BICUBIC)) > 128
+    # The strokes' middles, a pencil's 1.5-3% of the digit's height wide (and broken where MNIST's are uneven).
+    target = side * 20 / 28 * rng.uniform(0.015, 0.03)
+    depth = ndimage.distance_transform_edt(mask)
+    middle = ndimage.maximum_filter(depth, size=max(3, int(stroke_width(mask) / 2)))
+    band = mask & (depth >= middle - max(target / 2, 1.5))
+    mask &= ndimage.binary_closing(band, iterations=max(1, int(target / 2)))
+    ink = ndimage.gaussian_filter(mask.astype(np.float32), rng.uniform(0.6, 1.2))[..., None]
+    pixels = paper_photo(rng, ruled=True, shadow=False)
+    top, left = int(rng.integers(0, PHOTO[1] - side)), int(rng.integers(0, PHOTO[0] - side))
+    part = pixels[top : top + side, left : left + side]
+    part[:] = part * (1 - ink) + np.float32(rng.uniform(150, 175)) * ink
+    return to_image(pixels)
+
+
 def on_the_pad(drawing: np.ndarray, rng: np.random.Generator) -> Image.Image:
     """A drawing (float in [0, 1], at most CANVAS pixels) as the page posts its pad: white on black, RGBA."""
     pad = np.zeros((CANVAS, CANVAS), dtype=np.float32)
@@ -431,6 +481,8 @@ SETS = (
     "cropped_print",
     "broad_pen",
     "fitted_pen",
+    "phone_beside",
+    "pencil_on_lines",
 )
 
 
@@ -530,6 +582,14 @@ def write_sets(root: Path, data_dir: str, seed: int, chosen: tuple[str, ...] = S
         rng = np.random.default_rng([seed, 18])
         for index in range(8000, 8400):
             save("fitted_pen", fitted_pen(digits[index], rng), [int(labels[index])])
+    if "phone_beside" in chosen:
+        rng = np.random.default_rng([seed, 19])
+        for index in range(8400, 8600):
+            save("phone_beside", phone_beside(digits[index], rng), [int(labels[index])], "jpg")
+    if "pencil_on_lines" in chosen:
+        rng = np.random.default_rng([seed, 20])
+        for index in range(8600, 8800):
+            save("pencil_on_lines", pencil_on_lines(digits[index], rng), [int(labels[index])], "jpg")
     if "tight_print" in chosen:
         for size in (60, 120, 200):
             for font_path in font_paths:

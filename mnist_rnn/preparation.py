@@ -161,6 +161,15 @@ FRAMED_SIZE, FRAMED_WEIGHT, FRAME_GAP = 0.4, 0.05, 2
 # lighter, it was kept as a stroke of it on the page (an underlined 4 read as a 1). A 2's base drawn apart is
 # not as wide as the rest of it, and the bottom arc of a 3 broken by a fine pen is bowed.
 UNDERLINE, UNDERLINE_GAP, UNDERLINE_BOW = 1 / 3, 0.05, 0.05
+# A solid dark object lying beside the digit (a phone, a black case, a dark book's cover) is one region, far
+# heavier than the digit's strokes, and was taken for it: read as a 1 or an 8, a grey bar in the image. Such a
+# region fills SOLID or more of the smallest rectangle round it, turned any way (a pen's strokes leave the spaces
+# between them, a loop its hole; a disc or a filled-in blob is rounded: at most pi/4 of it), and that rectangle is
+# at least THICK_STROKE as wide as the region's box is long (a 1's stroke is a bar too, but a narrow one). It is
+# the digit only when nothing else can be, never a stroke of it or a second digit; and only when it is at least
+# ANOTHER_DIGIT as wide as the tallest other candidate is tall (a small dotted 0's dot fills its rectangle too).
+# (benchmarks/hard_pictures.py, phone_beside; docs/predict.md.)
+SOLID = 0.9
 EIGHT_NEIGHBOURS = np.ones((3, 3), dtype=bool)  # regions and holes are 8-connected
 # A digit whose longer side is under this many pixels in the picture (a thumbnail, an icon, scikit-learn's 8x8
 # digits) is flagged ``small``: scaled up to 20 pixels it is a blur, and the network's answers on such digits
@@ -835,10 +844,21 @@ def _digit_regions(
     # Nor when it is no pen's ink (EDGE_INK): the wedge a soft shadow or a vignette leaves in a blank page's corner,
     # ruling lines across it or not.
     cropped = [k for k in boxes if peak >= EDGE_CONTRAST and on_level_ground(k) and inked(k)]
-    if tight:
-        candidates = level + [k for k in cropped if edge[k]]
-    else:
-        candidates = level or inside or cropped
+
+    def candidates_of(level: list[int], inside: list[int], cropped: list[int]) -> list[int]:
+        return level + [k for k in cropped if edge[k]] if tight else level or inside or cropped
+
+    candidates = candidates_of(level, inside, cropped)
+    # A solid object (see SOLID) is the digit only when nothing else can be; never a stroke of it or a second digit.
+    widths = {k: _solid_width(labels, k, boxes[k], pixels[k]) for k in candidates} if len(candidates) > 1 else {}
+    if any(widths.values()):
+        solid = {k for k, width in widths.items() if width}
+        if rest := candidates_of(*([k for k in ks if k not in solid] for ks in (level, inside, cropped))):
+            # ... when it is about as wide as that is tall: not the dot in a 0's loop, nor a full stop beside a digit
+            tallest = max(boxes[k].long_side for k in rest)
+            if solid := {k for k in solid if widths[k] >= ANOTHER_DIGIT * tallest}:
+                rest = candidates_of(*([k for k in ks if k not in solid] for ks in (level, inside, cropped)))
+                candidates, level = rest, [k for k in level if k not in solid]
     if not candidates:
         return None
     main = max(candidates, key=lambda k: weight[k])
@@ -889,6 +909,24 @@ def _digit_regions(
     left_out += [k for k in digit - {main} if _underlines(labels, k, [boxes[d] for d in digit - {k}], boxes[k])]
     keep = [k for k in keep if k not in left_out]
     return np.isin(labels, [main, *keep]), bool(other_digits), np.isin(labels, left_out) if left_out else None
+
+
+def _solid_width(labels: np.ndarray, k: int, box: _Box, pixels: int) -> float:
+    """How wide region ``k`` (its box ``box``, ``pixels`` of it) is, every way across, when it is a solid object
+    rather than ink (see SOLID); 0 when it is not: it fills SOLID of the smallest rectangle round it (turned to the
+    degree), which is at least THICK_STROKE as wide as the box is long."""
+    long_side = box.long_side
+    # The rectangle is at least THICK_STROKE * long_side wide, and at least half long_side long however it is
+    # turned: the cheap test first.
+    if pixels < SOLID * THICK_STROKE * long_side * long_side / 2:
+        return 0.0
+    hull = _RowExtremes.of(labels[box.slices] == k).hull()
+    angles = np.radians(np.arange(180))
+    spans = np.ptp(hull.points[hull.vertices] @ np.stack([np.cos(angles), np.sin(angles)]), axis=0)
+    width = float(spans.min())
+    if width < THICK_STROKE * long_side or pixels < SOLID * float((spans * np.roll(spans, 90)).min()):
+        return 0.0
+    return width
 
 
 def _on_the_edge(labels: np.ndarray, count: int) -> np.ndarray:

@@ -812,6 +812,18 @@ def test_a_dotted_zero_cropped_to_its_ink_is_the_zero_not_its_dot():
     assert holes(prepared.pixels) >= 50  # the ring, its dot inside
 
 
+def test_a_small_dotted_zeros_dot_is_no_solid_object():
+    """A screenshot's dotted 0, 30 pixels tall, cut to its box: its dot, a few pixels each way, fills the rectangle
+    round it as a phone does, but it is far narrower than the ring is tall (see SOLID). Taken for a solid object, it
+    was left out, and the noise measured on the rest of the picture, the dot, took the ring's ink away: blank."""
+    picture = Image.new("L", (22, 32), 255)
+    ImageDraw.Draw(picture).ellipse((1, 1, 20, 30), outline=0, width=4)
+    ImageDraw.Draw(picture).rectangle((9, 13, 12, 18), fill=0)
+    prepared = prepare(picture.crop((1, 1, 21, 31)))
+    assert not prepared.blank
+    assert holes(prepared.pixels) >= 50  # the ring, its dot inside
+
+
 def test_a_solid_shape_is_not_thinned_as_a_broad_pen():
     """A bold 0 printed and cropped tight to its ink is found as its hole, a solid oval: as deep as a broad pen's
     stroke, but no stroke. Thinned, it became a narrower oval, read as a 1."""
@@ -1298,6 +1310,30 @@ def test_a_digit_with_a_speck_in_its_loop_is_not_taken_for_a_frame(digit, photo)
     shifts = [(down, across) for down in range(-1, 2) for across in range(-1, 2)]
     assert min(close(prepared.roll(shift, dims=(1, 2)), reference) for shift in shifts) < 0.01
     assert ink_box(prepared) == ink_box(reference)
+
+
+def beside_a_phone(angle: float, at: int = 740, shade: float = 25) -> Image.Image:
+    """:func:`marker_photo`'s 7 (no frame), a dark phone (a rounded box 180x520) lying beside it, turned ``angle``
+    degrees, its left side ``at`` pixels across."""
+    layer = Image.new("L", (1000, 750), 0)
+    ImageDraw.Draw(layer).rounded_rectangle((at, 110, at + 180, 630), radius=30, fill=255)
+    phone = np.asarray(layer.rotate(angle, Image.Resampling.BICUBIC, center=(at + 90, 370)), dtype=np.float32) / 255
+    return grey(np.asarray(marker_photo(7, None), dtype=np.float32) * (1 - phone) + shade * phone)
+
+
+@pytest.mark.parametrize("angle", [0, 12])
+def test_a_digit_beside_a_dark_phone_is_the_digit_not_the_phone(angle):
+    # The phone is one solid region, far heavier than the digit: it was the digit, a grey bar read as a 1 or an 8.
+    prepared = prepare(beside_a_phone(angle))
+    assert not prepared.several and close(prepared.pixels, prepare(marker_photo(7, None)).pixels) < 0.02
+
+
+def test_a_solid_object_alone_is_still_what_the_picture_shows():
+    # Nothing else could be the digit: the phone is (a picture of a dark bar is read as the bar).
+    phone = beside_a_phone(0)
+    phone.paste(235, (300, 100, 720, 560))  # the 7 covered with paper
+    prepared = prepare(phone)
+    assert not prepared.blank and ink_box(prepared.pixels)[0] == 20
 
 
 def test_an_underlined_digit_is_prepared_without_its_line():
