@@ -44,7 +44,7 @@ from typing import Any
 import lightning
 import torch
 import yaml
-from jsonargparse import DefaultHelpFormatter, Namespace
+from jsonargparse import Namespace
 from jsonargparse.typing import register_type
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch import Trainer
@@ -92,6 +92,7 @@ from mnist_rnn.errors import (
     with_slashes,
 )
 from mnist_rnn.finite_loss import StopOnNonFiniteLoss
+from mnist_rnn.help import PlainHelpFormatter, keep_library_defaults
 from mnist_rnn.inference import note_if_uncalibrated
 from mnist_rnn.model import RNNClassifier, not_calibrated
 from mnist_rnn.network import NETWORK_DEFAULTS
@@ -276,6 +277,8 @@ class MNISTRNNCLI(LightningCLI):
         # The bar refreshes every 20 steps, not every step: each refresh reads the logged loss, which waits
         # for the GPU. --trainer.enable_progress_bar false still works (it sets refresh_rate to 0).
         parser.add_lightning_class_args(TQDMProgressBar, "progress_bar")
+        # Its --help title was its docstring's first lines, cut at "It prints to stdout using the tqdm package and:".
+        parser.groups["progress_bar"].title = "The progress bar (Lightning's TQDMProgressBar)"
         parser.set_defaults({"progress_bar.refresh_rate": 20})
         parser.add_lightning_class_args(SafeModelCheckpoint, "checkpoint")
         parser.add_lightning_class_args(StopOnNonFiniteLoss, "finite_loss")
@@ -1067,9 +1070,9 @@ def build_cli(args: ArgsType = None, run: bool = True, cli_class: type[MNISTRNNC
     )
 
 
-class CommandHelpFormatter(DefaultHelpFormatter):
-    """jsonargparse's --help, without the options a command marked ``left_out_of_help`` (:func:`_hide_options_of_fit`)
-    (argparse.SUPPRESS would leave them out of --print_config and config.yaml too)."""
+class CommandHelpFormatter(PlainHelpFormatter):
+    """The plain --help (:mod:`mnist_rnn.help`), without the options a command marked ``left_out_of_help``
+    (:func:`_hide_options_of_fit`) (argparse.SUPPRESS would leave them out of --print_config and config.yaml too)."""
 
     def add_argument(self, action: argparse.Action) -> None:
         if not getattr(action, "left_out_of_help", False):
@@ -1096,6 +1099,10 @@ class CommandParser(LightningArgumentParser):
         super().__init__(
             *args, prog=prog or program_name(), allow_abbrev=allow_abbrev, formatter_class=formatter_class, **kwargs
         )
+
+    def set_defaults(self, *args: dict[str, Any], **kwargs: Any) -> None:
+        keep_library_defaults(self, *args, kwargs)  # --help leaves out the docstrings' defaults these replace
+        super().set_defaults(*args, **kwargs)
 
 
 def _typed_options(args: list[str]) -> set[str]:

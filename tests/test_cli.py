@@ -475,6 +475,51 @@ def test_a_commands_help_lists_what_it_uses_and_it_still_takes_fits_own(capsys):
     assert printed["trainer"]["max_epochs"] == 4 and printed["checkpoint"]["filename"] == "x"
 
 
+def _option_helps(help_text: str) -> dict[str, str]:
+    """Each option of a --help (``--trainer.max_epochs``) -> its help, in one line."""
+    blocks = re.split(r"\n  (?=--)", help_text)
+    return {block.split()[0]: " ".join(block.split()[1:]) for block in blocks[1:]}
+
+
+def test_help_says_this_projects_defaults_in_plain_text(capsys):
+    """fit --help showed Lightning's docstrings as written for Sphinx (``lstm``, :class:`datetime.timedelta`), and
+    their defaults beside this project's: "Disabled by default (None) ... defaults to max_epochs = 1000" with
+    "default: 15", "Default: None" with "default: 1.0"."""
+    helps = {}
+    for command in ("fit", "validate", "test", "predict"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        helps[command] = capsys.readouterr().out
+        for markup in ("``", ":class:", ":paramref:", ">`_"):
+            assert markup not in helps[command], (command, markup)
+    options = _option_helps(helps["fit"])
+    assert options["--trainer.max_epochs"] == (
+        "MAX_EPOCHS Stop training once this number of epochs is reached. To enable infinite training, set "
+        "max_epochs = -1. (type: Optional[int], default: 15)"
+    )
+    assert "Default: None" not in options["--trainer.gradient_clip_val"]
+    assert options["--trainer.gradient_clip_val"].endswith("(type: Union[float, int, null], default: 1.0)")
+    assert "Default: None" not in options["--checkpoint.save_last"]
+    assert "By default it is None" not in options["--checkpoint.monitor"]
+    assert "filename is None" not in options["--checkpoint.filename"]
+    assert "Default: True" not in options["--trainer.logger"]
+    assert "A True value uses the default TensorBoardLogger" in options["--trainer.logger"]  # what True does
+    # No option states a default other than its own (null: Lightning chooses, as its sentence says).
+    for option, text in options.items():
+        stated = re.search(r"\bDefault: (\S+?)\.? \(.*\bdefault: (.+?)(?:, known subclasses.*)?\)$", text)
+        if stated and stated[2] != "null":
+            assert stated[1].strip("'\"") == stated[2], (option, text)
+    # Where Lightning's default is the one used, its sentence stays, now in plain text; the project's own too.
+    assert "Disabled by default (None)." in options["--trainer.min_epochs"]
+    assert "Default: 2." in options["--trainer.num_sanity_val_steps"]
+    assert "as a datetime.timedelta" in options["--trainer.max_time"]
+    assert "Recurrent cell: lstm, gru or rnn (tanh)." in options["--model.cell"]
+    assert "on Serialization Semantics (https://docs.pytorch" in options["--weights_only"]  # a link
+    # A group's title: the progress bar's was its docstring's first lines, cut before the list they announced.
+    assert "\nThe progress bar (Lightning's TQDMProgressBar):\n  --progress_bar CONFIG" in helps["fit"]
+    assert "tqdm package and:" not in helps["fit"]
+
+
 def test_last_resumes_a_run_that_saved_the_weight_decay_its_null_now_means(fake_data_dir, in_tmp_dir, capsys):
     """Runs of the defaults saved AdamW's decay, 0.05, before weight_decay null meant the optimiser's own: the same
     command's `--ckpt_path last` refused them ("model.weight_decay=0.05 (this command: None)")."""
