@@ -14,8 +14,10 @@ from mnist_rnn.stopping import (
     Stopped,
     at_the_exit,
     doing,
+    end_after_the_exit_hooks,
     end_with_the_first_process,
     exit_at_once,
+    exit_status,
     raise_stopped,
     stop_handlers,
 )
@@ -24,8 +26,10 @@ from mnist_rnn.stopping import (
 def run() -> None:
     """Install the stop handlers, then import and run :func:`mnist_rnn.cli.main`. While importing, a stop
     ends the process at once (:func:`mnist_rnn.stopping.exit_at_once`): raised there, it could abort. After it,
-    only the interpreter's exit is left (:func:`mnist_rnn.stopping.at_the_exit`)."""
+    only the interpreter's exit is left (:func:`mnist_rnn.stopping.at_the_exit`), which ends after the ``atexit``
+    hooks (:func:`mnist_rnn.stopping.end_after_the_exit_hooks`)."""
     end_with_the_first_process()
+    end_after_the_exit_hooks()  # first: the last hook to run
     for signum in STOP_SIGNALS:  # for the process's life (the handlers before it, Python's, are not handed back)
         signal.signal(signum, raise_stopped)
     try:
@@ -33,14 +37,17 @@ def run() -> None:
             from mnist_rnn.cli import main
     except Stopped as stop:  # a signal in the instant between the two handlers
         stop.end()
+    status = None  # an error's traceback: Python's own end
     try:
         main()
         doing(DONE)
-    except SystemExit:
+        status = 0
+    except SystemExit as ended:
         doing("as it ended")  # after its own line, if any
+        status = exit_status(ended.code)
         raise
     finally:
-        at_the_exit()
+        at_the_exit(status)
 
 
 if __name__ == "__main__":

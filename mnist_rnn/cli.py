@@ -26,6 +26,7 @@ import os
 import platform
 import re
 import secrets
+import shlex
 import shutil
 import signal
 import sys
@@ -88,6 +89,7 @@ from mnist_rnn.errors import (
     shown_path,
     shown_text,
     tell,
+    value_like_an_option,
     warn,
     with_slashes,
 )
@@ -348,15 +350,11 @@ class MNISTRNNCLI(LightningCLI):
         _check_config_places(raw_args)
         _warn_of_options_a_config_replaces(raw_args)
         _check_run_folder_name(raw_args)
-        # jsonargparse prints --print_config as it parses, before the checkpoint of validate, test or predict is
-        # read: it showed the defaults (precision: null, data_dir: data/, the default model), not what the run
-        # takes from the checkpoint. Those commands print it once their settings are complete (after the
-        # checkpoint's, in before_instantiate_classes).
-        later = (
-            _ActionPrintConfig is not None
-            and _print_config_given(raw_args)
-            and _command_of(raw_args) in ("validate", "test", "predict")
-        )
+        # jsonargparse prints --print_config as it parses, before the checkpoint is read: it showed the defaults
+        # (precision: null, data_dir: data/, the default model), not what the run takes from the checkpoint (a
+        # resumed fit trains the checkpoint's model). The commands print it once their settings are complete
+        # (after the checkpoint's, in before_instantiate_classes).
+        later = _ActionPrintConfig is not None and _print_config_given(raw_args) and _command_of(raw_args) is not None
         try:
             with (
                 _ActionPrintConfig.skip_print_config() if later else contextlib.nullcontext(),
@@ -370,14 +368,16 @@ class MNISTRNNCLI(LightningCLI):
             # config) has none, and its own parser holds them.
             commands = getattr(self, "_subcommand_parsers", None)
             stray = _stray_option_before_the_command(parser, raw_args) if commands else None
-            if stray:
-                raise ArgumentError(None, stray) from None
+            said = stray or value_like_an_option(str(error), raw_args)
+            if said:
+                raise ArgumentError(None, said) from None
             own = commands.get(next((arg for arg in raw_args if arg in commands), "")) if commands else parser
             meant = _option_meant(error, own)
             given_in = _config_file_giving(error, raw_args)
-            if meant is None and given_in is None:
+            spaced = _arguments_with_a_space(error, raw_args)
+            if meant is None and given_in is None and spaced is None:
                 raise
-            message = short_message(error).removesuffix(" (see --help)")
+            message = spaced or short_message(error).removesuffix(" (see --help)")
             message = f"--config {given_in}: {message}" if given_in else message
             raise ArgumentError(None, f"{message} (did you mean {meant}?)" if meant else message) from None
         subcommand = self.config.get("subcommand")
@@ -569,6 +569,12 @@ class MNISTRNNCLI(LightningCLI):
 
     def before_instantiate_classes(self) -> None:
         config = self.config.get(str(self.subcommand), self.config)  # flat when run=False
+        if self.subcommand == "fit" and self.print_config_later is not None:
+            # The resumed run's settings, its checkpoint's model among them, as a recipe to run again: the
+            # precision asked for, not this machine's stand-in for it (said in its own line, on every run), and
+            # before the changes below, which are this CLI's way of running the settings, not settings.
+            config.trainer.precision = self.requested_precision
+            self._print_config()
         for logger in _logger_settings(config.trainer):
             init_args = getattr(logger, "init_args", None)
             if init_args is not None and init_args.get("save_dir") == "." and config.trainer.default_root_dir:
@@ -633,8 +639,12 @@ class MNISTRNNCLI(LightningCLI):
                     )
                 config.trainer.precision = FALLBACK
         if self.print_config_later is not None:  # the settings the run takes, the checkpoint's among them
-            self.parser.print_config = self.print_config_later
-            _ActionPrintConfig.print_config_if_requested(self.parser, self.config)
+            self._print_config()
+
+    def _print_config(self) -> None:
+        """Print ``--print_config``'s settings (:attr:`print_config_later`), which ends the command."""
+        self.parser.print_config = self.print_config_later
+        _ActionPrintConfig.print_config_if_requested(self.parser, self.config)
 
     def _typed_precision(self) -> bool:
         """Whether the command line names a precision (a config's is a recipe's, not the user's choice here)."""
@@ -1368,6 +1378,30 @@ def _check_config_files(args: list[str]) -> None:
                     f"--config {path}: {where}{section}: expected settings under it ({section}:, then indented "
                     f"key: value lines), got {value!r}"
                 )
+            _check_class_path(path, where, section, value)
+
+
+# The class of each section that holds one: the only one there is (not chosen by class_path, as a callback is).
+SECTION_CLASSES = {"model": "RNNClassifier", "data": "MNISTDataModule"}
+
+
+def _check_class_path(path: Path, where: str, section: str, value: dict[str, Any]) -> None:
+    """Refuse ``model:`` or ``data:`` written as a class (``class_path:`` and ``init_args:``, as a config of another
+    LightningCLI project names its own): jsonargparse said "does not accept option 'model.class_path' (did you mean
+    model.class_names?)", or, for this project's own class, named only the first of its settings."""
+    own = SECTION_CLASSES.get(section)
+    if own is None or not {"class_path", "init_args"} & set(value):
+        return
+    named = str(value.get("class_path", ""))
+    if named.rpartition(".")[2] in ("", own):
+        raise UserError(
+            f"--config {path}: {where}{section}: the settings (init_args's) go straight under {section}:, without "
+            f"class_path and init_args: the {section} is always mnist_rnn's {own}"
+        )
+    raise UserError(
+        f"--config {path}: {where}{section}: class_path {named}: this project's {section} is always mnist_rnn's "
+        f"{own} (a config of another project?); its settings go straight under {section}: (see --help)"
+    )
 
 
 # The groups of settings in a config file (trainer:, model:, ...), each a mapping.
@@ -1990,6 +2024,32 @@ def _stray_option_before_the_command(parser: LightningArgumentParser, raw_args: 
         # --config FILE takes the next argument (--print_config only its =FLAGS)
         index += 2 if own[name].nargs is None and not joined else 1
     return None
+
+
+def _arguments_with_a_space(error: ArgumentError, raw_args: list[str]) -> str | None:
+    """jsonargparse's "unrecognized arguments" with each argument that holds a space quoted, as the shell takes it,
+    or None where none does: "unrecognized arguments: --trainer.max_epochs 4" named an option and a value that
+    looked right, where one argument held both (``"--trainer.max_epochs 4"``, quoted, or a script's ``"$ARGS"``)."""
+    found = re.fullmatch(r"unrecognized arguments: (.+)", str(error).strip(), re.S)
+    spaced = [arg for arg in raw_args if re.search(r"\s", arg)]
+    if found is None or not any(arg in found[1] for arg in spaced):
+        return None
+    left, unknown = found[1], []
+    for arg in raw_args:  # jsonargparse's list, joined with spaces: the command line's arguments it holds, in order
+        if left == arg or left.startswith(f"{arg} "):
+            unknown.append(arg)
+            left = left[len(arg) + 1 :]
+    if left or not unknown:  # not told apart: as jsonargparse said it
+        return None
+    listed = " ".join(shlex.quote(arg) for arg in unknown)
+    option = next((arg for arg in unknown if arg.startswith("--") and re.search(r"\s", arg)), None)
+    if option is None:
+        return f"unrecognized arguments: {listed}"
+    name, value = option.split(maxsplit=1)
+    return (
+        f"unrecognized arguments: {listed}: an option and its value in one argument; pass them as two "
+        f"({name} {shlex.quote(value)}) or joined with = ({shlex.quote(f'{name}={value}')})"
+    )
 
 
 def _option_meant(error: ArgumentError, parser: LightningArgumentParser | None) -> str | None:

@@ -14,7 +14,7 @@ import os
 import re
 import shlex
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -99,6 +99,24 @@ def with_slashes(path: str | os.PathLike[str]) -> str:
     if slashed == text or not os.path.exists(slashed):
         return ""
     return f" (\\ separates folders on Windows only: {pasted(slashed)} is there)"
+
+
+def value_like_an_option(message: str, args: Sequence[str]) -> str | None:
+    """For argparse's ``message`` "argument --data.predict_path: expected one argument", said of the command line
+    ``args``, the message to show instead, else None: a value that begins with ``-`` (``-name.png``, ``-inf``),
+    which argparse takes for an option, next to the value; or no value at all."""
+    found = re.fullmatch(r"argument (--[\w.-]+): expected one argument", message.strip())
+    if found is None:
+        return None
+    option = found[1]
+    value = next((args[i + 1] for i in range(len(args) - 1) if args[i] == option), None)
+    if value == "--":  # what follows is no option: argparse's own words
+        return None
+    if value is None or value.startswith("--"):  # the end of the command line, or the next option
+        return f"{option} needs a value"
+    path = "" if re.fullmatch(r"-[\d.]+|-inf|-nan", value) else f", or write a file's name as {pasted('./' + value)}"
+    told = "a value that begins with - is read as an option"
+    return f"{option} {pasted(value)}: {told}: join them with = ({pasted(f'{option}={value}')}){path}"
 
 
 def first_line(error: BaseException) -> str:

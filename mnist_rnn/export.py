@@ -40,7 +40,7 @@ import torch
 from torch import Tensor
 
 from mnist_rnn import stopping
-from mnist_rnn.errors import DataError, UserError, first_line, pasted
+from mnist_rnn.errors import DataError, UserError, first_line, pasted, shown_path, shown_text
 from mnist_rnn.inference import (
     Parity,
     ProbabilityModel,
@@ -376,10 +376,12 @@ def main(argv: list[str]) -> None:
             data_dir_required=args.data_dir is not None,
         )
     except ExportCheckError as error:
-        print(f"mnist-rnn: export check failed: {error}", file=sys.stderr)
+        print(f"mnist-rnn: export check failed: {shown_text(str(error))}", file=sys.stderr)
         sys.exit(1)
     print(f"Check: {parity}")
-    print(f"Wrote {output} ({output.stat().st_size / 1e6:.2f} MB)")
+    # shown_path: a name that is not UTF-8 as \xe9, as stderr's lines show it (stdout's strict UTF-8 of a desktop's
+    # locale refused it, in a traceback after the file was written)
+    print(f"Wrote {shown_path(output)} ({output.stat().st_size / 1e6:.2f} MB)")
     note_if_uncalibrated(args.ckpt_path)
 
 

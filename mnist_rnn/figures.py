@@ -32,6 +32,7 @@ from torch.utils.tensorboard.summary import hparams
 from torchmetrics.classification import MulticlassConfusionMatrix
 
 from mnist_rnn.calibration import N_BINS, temperature_text
+from mnist_rnn.tools import program_name
 
 # Lightning's warning that an epoch shorter than log_every_n_steps logs no training step, given as the data
 # is set up: TrainingCharts.on_train_start then lowers the interval to an epoch's steps, so it no longer holds.
@@ -549,7 +550,8 @@ def reliability_figure(bins: Tensor, temperature: float, errors: tuple[float, fl
     axes.scatter([], [], s=20, facecolors="none", edgecolors="grey", label=f"under {FEW} images: too few to say")
     note = ("The fullest bin:\n" if calibrated else "The fullest bin: ") + "\n".join(fullest)
     if not calibrated:
-        note += "\nTo calibrate this checkpoint (fit T):\npython -m mnist_rnn calibrate --ckpt_path CKPT"
+        # as the user typed the program (mnist-rnn, the installed script), as the other commands to paste
+        note += f"\nTo calibrate this checkpoint (fit T):\n{program_name()} calibrate --ckpt_path CKPT"
     # Below the axes, under the label of x: in an empty axes of no height, whose legend the layout makes room for.
     key = figure.add_subplot(grid[1])
     key.axis("off")

@@ -26,6 +26,8 @@ from contextlib import contextmanager
 from types import FrameType
 from typing import Any, NoReturn
 
+from mnist_rnn.errors import shown_text
+
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 # What the command is doing, for the line a stop prints; the CLI updates it as it goes.
@@ -45,7 +47,9 @@ class Stopped(BaseException):
 
     def __init__(self, signum: int) -> None:
         self.signum = signum
-        super().__init__(f"stopped by {signal.Signals(signum).name} {_doing}")
+        # a path in the line (calibrate's checkpoint, export's file) as the other messages show it: a byte that is
+        # not UTF-8 as \xe9, not as \udce9, a name no file has
+        super().__init__(shown_text(f"stopped by {signal.Signals(signum).name} {_doing}"))
 
     @property
     def exit_status(self) -> int:
@@ -136,7 +140,38 @@ def _exit_now(status: int) -> NoReturn:
     os._exit(status)
 
 
-def at_the_exit() -> None:
+_exit_status: int | None = None  # the command's exit status, once its work is done (see at_the_exit)
+
+
+def end_after_the_exit_hooks() -> None:
+    """Have the process end right after the last ``atexit`` hook, with the status :func:`at_the_exit` was given
+    (and no later than that hook): call it first thing, before any module registers a hook of its own (the hooks
+    run last registered first, so this one runs after all of them).
+
+    After the hooks, Python's finalization puts the default handlers of SIGINT and SIGTERM back and then tears
+    down the modules (torch's among them), which takes a noticeable moment: a Ctrl+C in it killed the process,
+    which the shell reports as 130, without the line. Ended here instead, the process has nothing left to do
+    (the hooks have flushed the loggers and ended the helper processes; the files of the command's work are
+    closed by the code that wrote them); a stop before it is said as any other."""
+    import atexit
+
+    atexit.register(_end_now)
+
+
+def _end_now() -> None:
+    if _exit_status is not None:
+        _exit_now(_exit_status)
+
+
+def exit_status(code: object) -> int:
+    """The exit status a ``SystemExit`` of ``code`` gives: None: 0; a number: itself; anything else (a message,
+    which Python prints): 1."""
+    if code is None:
+        return 0
+    return code if isinstance(code, int) else 1
+
+
+def at_the_exit(status: int | None = None) -> None:
     """For the interpreter's exit, after the command's work: a stop ends the process at once. Left to Python's
     defaults, Ctrl+C raised ``KeyboardInterrupt`` in an exit hook (torch's, the process group's destroy), which
     Python prints as "Exception ignored" with its traceback, and the command ended with status 0: a script's next
@@ -149,7 +184,12 @@ def at_the_exit() -> None:
     generation, which walks the hundreds of thousands of objects torch, ``torch._dynamo`` and Lightning made at
     import to find the few cycles among them, and every command paid for that before the prompt came back
     (docs/results.md, "The command's exit"). Objects made later are collected as before; the atexit hooks still
-    run, files are closed by the code that wrote them, and the frozen objects go with the process."""
+    run, files are closed by the code that wrote them, and the frozen objects go with the process.
+
+    ``status``: the process's exit status, with which it ends after the ``atexit`` hooks, where
+    :func:`end_after_the_exit_hooks` was called; None: Python's own end (an error's traceback, status 1)."""
+    global _exit_status
+    _exit_status = status
     launched = os.environ.get("LOCAL_RANK", "0") != "0"
     handler = _exit_with_zero if launched else exit_at_once
     for signum in STOP_SIGNALS:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mnist_rnn.errors import UserError
+from mnist_rnn.errors import UserError, value_like_an_option
 
 
 def program_name() -> str:
@@ -41,7 +41,8 @@ class OneLineParser(argparse.ArgumentParser):
         return super().parse_known_args(args, namespace)
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        raise UserError(f"{unknown_option(self, self.given, self.sections) or message} (see --help)")
+        told = unknown_option(self, self.given, self.sections) or value_like_an_option(message, self.given)
+        raise UserError(f"{told or message} (see --help)")
 
 
 class ToolParser(OneLineParser):

@@ -771,14 +771,13 @@ def test_a_misspelt_option_is_named_with_the_one_it_is_closest_to(tmp_path, caps
     err = one_line_error(["fit", "--config", str(config)], capsys)
     assert "does not accept option 'model.hiden_size' (did you mean model.hidden_size?)" in err
     assert "did you mean" not in one_line_error(["fit", "--zzz", "3"], capsys)  # nothing close: no guess
-    # With --print_config jsonargparse words it otherwise ("Group 'model' ..."): neither file nor guess was said.
+    # With --print_config jsonargparse worded it otherwise ("Group 'model' ..."), where neither file nor guess was
+    # said; it prints once the settings are complete now, and words it as the command does.
     err = one_line_error(["fit", "--config", str(config), "--print_config"], capsys)
-    assert (
-        f"--config {config}: Group 'model' does not accept option 'hiden_size' (did you mean model.hidden_size?)" in err
-    )
+    assert f"--config {config}: Subcommand 'fit' does not accept option 'model.hiden_size' (did you mean model." in err
     config.write_text("modle:\n  hidden_size: 64\n")
     err = one_line_error(["fit", "--config", str(config), "--print_config"], capsys)
-    assert f"--config {config}: Option 'modle.hidden_size' is not accepted (did you mean model.hidden_size?)" in err
+    assert f"--config {config}: Subcommand 'fit' does not accept option 'modle.hidden_size' (did you mean model." in err
 
 
 @pytest.mark.parametrize("command", ["fit", "validate", "test", "predict"])
@@ -1256,6 +1255,62 @@ def test_a_value_of_the_wrong_type_says_what_the_option_takes(typed, expected, c
     assert one_line_error(["fit", *typed], capsys) == f"mnist-rnn: error: {expected} (see fit --help)\n"
 
 
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        (  # argparse: "argument --data.predict_path: expected one argument", next to the value
+            ["predict", "--data.predict_path", "-name.png"],
+            "--data.predict_path -name.png: a value that begins with - is read as an option: join them with = "
+            "(--data.predict_path=-name.png), or write a file's name as ./-name.png (see predict --help)",
+        ),
+        (
+            ["fit", "--model.lr", "-inf"],
+            "--model.lr -inf: a value that begins with - is read as an option: join them with = (--model.lr=-inf) "
+            "(see fit --help)",
+        ),
+        (  # the tools' own argparse too
+            ["export", "--ckpt_path", "m.ckpt", "--output", "-m.onnx"],
+            "--output -m.onnx: a value that begins with - is read as an option: join them with = (--output=-m.onnx), "
+            "or write a file's name as ./-m.onnx (see export --help)",
+        ),
+        (["fit", "--model.lr", "--trainer.max_epochs", "3"], "--model.lr needs a value (see fit --help)"),
+        (["fit", "--model.lr"], "--model.lr needs a value (see fit --help)"),
+        # jsonargparse joined the arguments with spaces: "unrecognized arguments: --trainer.max_epochs 4", an
+        # option and value that looked right, or "my value", two arguments to the eye
+        (
+            ["fit", "--model.hidden_size", "8", "--trainer.max_epochs 4"],
+            "unrecognized arguments: '--trainer.max_epochs 4': an option and its value in one argument; pass them "
+            "as two (--trainer.max_epochs 4) or joined with = (--trainer.max_epochs=4) (see fit --help)",
+        ),
+        (["fit", "--trainer.max_epochs", "3", "my value"], "unrecognized arguments: 'my value' (see fit --help)"),
+        (
+            ["fit", "--modle.lr", "1", "a b"],
+            "unrecognized arguments: --modle.lr 1 'a b' (did you mean --model.lr?) (see fit --help)",
+        ),
+    ],
+)
+def test_an_argument_that_is_not_what_it_looks_like_is_said_as_the_shell_read_it(typed, expected, capsys):
+    assert one_line_error(typed, capsys) == f"mnist-rnn: error: {expected}\n"
+
+
+def test_a_model_written_as_a_class_in_a_config_is_told_where_its_settings_go(in_tmp_dir, capsys):
+    """A config of another LightningCLI project names its model as a class: jsonargparse said "does not accept option
+    'model.class_path' (did you mean model.class_names?)"; written so for this project's own class, it named only the
+    first setting under init_args."""
+    Path("other.yaml").write_text("model:\n  class_path: my_project.models.ResNet\n  init_args:\n    depth: 18\n")
+    assert one_line_error(["test", "--config", "other.yaml"], capsys) == (
+        "mnist-rnn: error: --config other.yaml: model: class_path my_project.models.ResNet: this project's model is "
+        "always mnist_rnn's RNNClassifier (a config of another project?); its settings go straight under model: "
+        "(see test --help)\n"
+    )
+    own = "data:\n  class_path: mnist_rnn.data.MNISTDataModule\n  init_args:\n    batch_size: 8\n"
+    Path("own.yaml").write_text(own)
+    assert one_line_error(["fit", "--config", "own.yaml"], capsys) == (
+        "mnist-rnn: error: --config own.yaml: data: the settings (init_args's) go straight under data:, without "
+        "class_path and init_args: the data is always mnist_rnn's MNISTDataModule\n"
+    )
+
+
 def test_more_processes_than_cpu_cores_is_warned_of(fake_data_dir, in_tmp_dir, capsys, monkeypatch):
     """--trainer.devices 3 on 2 cores started 3 processes without a word, each step waiting for the slowest."""
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
@@ -1278,6 +1333,54 @@ def test_a_stop_after_the_work_says_it_was_done(fake_data_dir, in_tmp_dir):
     assert line() == "stopped by SIGINT as it ended, after its work was done"
     main(["test", "--ckpt_path", str(run / "checkpoints" / "last.ckpt"), *data_args(fake_data_dir), *QUIET])
     assert line() == "stopped by SIGINT as it ended, after its work was done"
+
+
+# The program's entry (mnist_rnn/__main__.py) with a command line that only does what `work` says: the real one
+# imports torch and Lightning, for seconds.
+ENTRY = """
+import atexit, os, signal, sys, types
+
+class Late:
+    def __del__(self):  # run as Python tears the modules down, after the atexit hooks
+        os.kill(os.getpid(), signal.SIGINT)
+
+def main():
+    print("the results")  # buffered: written at the end
+    cli.late = Late()
+    {work}
+
+cli = types.ModuleType("mnist_rnn.cli")
+cli.main = main
+sys.modules["mnist_rnn.cli"] = cli
+from mnist_rnn.__main__ import run
+run()
+"""
+
+
+@pytest.mark.parametrize(
+    ("work", "status", "err"),
+    [
+        ("pass", 0, ""),
+        ("sys.exit(3)", 3, ""),
+        ('sys.exit("mnist-rnn: error: no")', 1, "mnist-rnn: error: no\n"),
+        # a stop while the atexit hooks run (the loggers' flush, the helper processes' end) is said
+        (
+            "atexit.register(os.kill, os.getpid(), signal.SIGINT)",
+            130,
+            "mnist-rnn: stopped by SIGINT as it ended, after its work was done\n",
+        ),
+    ],
+)
+def test_a_stop_as_python_tears_down_after_the_command_is_not_a_silent_death(work, status, err, tmp_path):
+    """After the atexit hooks, Python puts the default handlers back and tears the modules down (torch's: a
+    noticeable moment): a Ctrl+C then killed the process by SIGINT, without the line (the shell's 130; here -2).
+    The process now ends after the hooks, with its status and what it printed."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+    ran = subprocess.run(
+        [sys.executable, "-c", ENTRY.format(work=work)], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert (ran.returncode, ran.stderr) == (status, err)
+    assert ran.stdout == "the results\n"
 
 
 def test_export_names_a_missing_checkpoint_before_a_missing_format(in_tmp_dir, capsys):
@@ -1492,6 +1595,31 @@ def test_print_config_of_a_checkpoints_command_shows_what_the_run_takes_from_the
     # Without a checkpoint there is nothing to read: the settings as given (not "test needs a trained model").
     with pytest.raises(SystemExit) as exit_info:
         main(["test", "--print_config"])
+    assert exit_info.value.code == 0 and yaml.safe_load(capsys.readouterr().out)["model"]["hidden_size"] == 128
+
+
+def test_print_config_of_a_resumed_fit_shows_the_model_it_trains(fake_data_dir, in_tmp_dir, capsys):
+    """``fit --ckpt_path RUN --print_config`` printed the default model (``hidden_size: 128``, ``dropout: 0.1``),
+    where the run resumed, and trained on, the checkpoint's (16, 0.25): jsonargparse printed before the checkpoint
+    was read. A recipe so made started the other model, from scratch, without the checkpoint's settings."""
+    main(resume_args(fake_data_dir, 1, "--model.dropout", "0.25"))
+    capsys.readouterr()
+    resume = ["fit", *data_args(fake_data_dir), *QUIET, "--trainer.max_epochs", "2"]
+    with pytest.raises(SystemExit) as exit_info:
+        main([*resume, "--ckpt_path", "lightning_logs/version_0", "--print_config"])
+    assert exit_info.value.code == 0
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert (printed["model"]["hidden_size"], printed["model"]["dropout"]) == (16, 0.25)
+    assert printed["ckpt_path"] == str(Path("lightning_logs/version_0/checkpoints/last.ckpt"))
+    assert printed["trainer"]["max_epochs"] == 2 and printed["trainer"]["enable_progress_bar"] is False  # as typed
+    Path("resume.yaml").write_text(yaml.safe_dump(printed))
+    main(["fit", "--config", "resume.yaml"])  # the run again: resumed (into a run folder of its own), one epoch on
+    resumed = torch.load("lightning_logs/version_1/checkpoints/last.ckpt", weights_only=True)
+    assert resumed["epoch"] == 1 and resumed["hyper_parameters"]["hidden_size"] == 16
+    capsys.readouterr()
+    # Without a checkpoint: the settings as given, as before.
+    with pytest.raises(SystemExit) as exit_info:
+        main([*resume, "--print_config"])
     assert exit_info.value.code == 0 and yaml.safe_load(capsys.readouterr().out)["model"]["hidden_size"] == 128
 
 

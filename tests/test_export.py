@@ -16,6 +16,7 @@ import torch
 
 from mnist_rnn import export
 from mnist_rnn.cli import main
+from mnist_rnn.errors import shown_path
 from mnist_rnn.export import run_exported
 from mnist_rnn.inference import (
     EXPORTERS,
@@ -461,9 +462,11 @@ def test_export_and_serve_name_the_classes_alike_whatever_the_checkpoint_holds()
     assert class_names_of({"num_classes": 10})[0] == "0 - zero"
 
 
-def test_a_stop_while_the_file_is_written_says_it_was_written(checkpoint, tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("name", ["digits.pt2", os.fsdecode(b"caf\xe9.pt2")])
+def test_a_stop_while_the_file_is_written_says_it_was_written(checkpoint, tmp_path, monkeypatch, capsys, name):
     """Ctrl+C during the write (or after it, during the last lines) said "nothing was written" of a complete
-    file: now the write finishes, and the line says the file is complete."""
+    file: now the write finishes, and the line says the file is complete. A name that is not UTF-8 (a byte of
+    Latin-1) is shown as ``\\xe9``, as the other lines show it: the stop's line said ``\\udce9``, a name no file has."""
     import signal
 
     write_file = export.write_file
@@ -473,12 +476,22 @@ def test_a_stop_while_the_file_is_written_says_it_was_written(checkpoint, tmp_pa
         write_file(path, data)
 
     monkeypatch.setattr(export, "write_file", write_then_stop)
-    output = tmp_path / "digits.pt2"
+    output = tmp_path / name
     with pytest.raises(SystemExit) as exit:
         main(["export", "--ckpt_path", str(checkpoint), "--format", "pt2", "--output", str(output)])
     assert exit.value.code == 130
-    assert f"stopped by SIGINT after writing {output}, which is complete" in capsys.readouterr().err
-    assert [p.name for p in tmp_path.iterdir()] == ["digits.pt2"]  # whole, and no partial file left
+    assert f"stopped by SIGINT after writing {shown_path(output)}, which is complete" in capsys.readouterr().err
+    assert [p.name for p in tmp_path.iterdir()] == [name]  # whole, and no partial file left
+
+
+def test_a_file_name_that_is_not_utf8_is_written_and_said(checkpoint, tmp_path, capsys):
+    """``--output caf$'\\xe9'.pt2`` (a Latin-1 name): the file was written, then its "Wrote" line ended in a
+    UnicodeEncodeError traceback and exit status 1 where standard output is strict UTF-8 (a desktop's en_US.UTF-8
+    locale; pytest's capture too)."""
+    output = tmp_path / os.fsdecode(b"caf\xe9.pt2")
+    main(["export", "--ckpt_path", str(checkpoint), "--format", "pt2", "--output", str(output)])
+    assert f"Wrote {tmp_path}/caf\\xe9.pt2 (" in capsys.readouterr().out
+    assert os.listdir(os.fsencode(tmp_path)) == [b"caf\xe9.pt2"]
 
 
 def test_the_format_is_taken_from_the_output_when_left_out_and_in_any_case(checkpoint, tmp_path, capsys):

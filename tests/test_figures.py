@@ -815,11 +815,13 @@ def test_the_reliability_points_at_accuracy_0_and_1_are_whole(temperature):
     assert outside == []
 
 
-def test_an_uncalibrated_checkpoint_gets_one_curve_and_how_to_calibrate_it():
+def test_an_uncalibrated_checkpoint_gets_one_curve_and_how_to_calibrate_it(monkeypatch):
     """A checkpoint fit did not calibrate (last.ckpt, one from before calibration) has T = 1: its diagram said
-    "before and after scaling" and drew "T = 1" and "T = 1.00", one curve exactly on the other."""
+    "before and after scaling" and drew "T = 1" and "T = 1.00", one curve exactly on the other. Its command to
+    paste names the program as typed, as the CLI's do: it said ``python -m mnist_rnn`` under ``mnist-rnn test``."""
     bins = calibrated_bins()
     bins[:, 1] = bins[:, 0]  # at T = 1 both columns are the same
+    monkeypatch.setattr("sys.argv", ["/src/mnist_rnn/__main__.py", "test"])
     figure = reliability_figure(bins, 1.0, (0.0783, 0.0783))
     axes = figure.axes[0]
     curves = [line for line in axes.get_lines() if line.get_label().startswith("T =")]
@@ -834,6 +836,8 @@ def test_an_uncalibrated_checkpoint_gets_one_curve_and_how_to_calibrate_it():
     assert "uncalibrated" in axes.get_title() and "after" not in axes.get_title()
     assert "python -m mnist_rnn calibrate --ckpt_path CKPT" in figure.get_supxlabel()
     assert cut_off(figure) == []
+    monkeypatch.setattr("sys.argv", ["/venv/bin/mnist-rnn", "test"])
+    assert "\nmnist-rnn calibrate --ckpt_path CKPT" in reliability_figure(bins, 1.0, (0.0783, 0.0783)).get_supxlabel()
     # Calibrated, it says nothing of the kind.
     figure = reliability_figure(calibrated_bins(), 0.54, (0.0874, 0.0056))
     assert "calibrate --ckpt_path" not in figure.get_supxlabel() and "uncalibrated" not in figure.axes[0].get_title()
