@@ -50,7 +50,7 @@ from mnist_rnn.errors import (
 )
 from mnist_rnn.idx import check_idx_pair, fingerprint
 from mnist_rnn.preparation import FRAME
-from mnist_rnn.user_images import UserImages, small_size, subject_of
+from mnist_rnn.user_images import UserImages, shown_name, small_size, subject_of
 
 DatasetName = Literal["mnist", "fashion_mnist", "kmnist"]
 
@@ -521,14 +521,15 @@ class MNISTDataModule(LightningDataModule):
             return
         if any(isinstance(callback, BasePredictionWriter) for callback in trainer.callbacks):
             return
-        blank = [path for path, empty in zip(images.files, images.blank, strict=True) if empty]
-        small = [path for path, tiny in zip(images.files, images.small, strict=True) if tiny]
+        # Each name in one line (shown_name): a name with a line break split the warning, its rest read as a line.
+        blank = [shown_name(path) for path, empty in zip(images.files, images.blank, strict=True) if empty]
+        small = [shown_name(path) for path, tiny in zip(images.files, images.small, strict=True) if tiny]
         if not (images.failures or blank or small):
             return
         subject = subject_of(self.dataset)
         parts = []
         if images.failures:
-            named = first_few([f"{path} ({why})" for path, why in images.failures])
+            named = first_few([f"{shown_name(path)} ({why})" for path, why in images.failures])
             parts.append(f"{len(images.failures)} could not be read and have none: {named}")
         if blank:
             parts.append(f"{len(blank)} show no {subject}, so their probabilities are a guess: {first_few(blank)}")

@@ -453,10 +453,16 @@ class RNNClassifier(LightningModule):
         """A test or validation of a checkpoint by itself logs its results at the step the checkpoint was saved
         at, as fit's own test logs at its last step: Lightning's Trainer counts no step outside fit, and put
         the test of a 3-epoch checkpoint at step 0 and epoch 0, beside the start of training. A logged ``step``
-        is Lightning's way to give its loggers the step (it then logs no ``epoch`` point)."""
+        is Lightning's way to give its loggers the step (it then logs no ``epoch`` point).
+
+        Fit's own test (and a test or validation after ``fit`` in Python) logs its step too, the one Lightning
+        would give it: its ``epoch`` point was the Trainer's ``current_epoch``, which the loop had already
+        counted on past the last epoch trained, so the ``epoch`` curve ended one above it (1 after a run of
+        epoch 0 alone), read as one more epoch trained."""
         trainer = self.trainer
-        if trainer.state.fn in ("test", "validate") and trainer.global_step == 0 and self.checkpoint_step:
-            self.log("step", float(self.checkpoint_step), sync_dist=True)  # the same in every process
+        step = trainer.global_step or self.checkpoint_step  # fit's last step, else the checkpoint's
+        if trainer.state.fn in ("test", "validate") and step:
+            self.log("step", float(step), sync_dist=True)  # the same in every process
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Keep the val/acc of these weights in their checkpoint, so a later test can report it, and the

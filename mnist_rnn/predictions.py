@@ -182,7 +182,7 @@ class PredictionWriter(BasePredictionWriter):
         if self.save and trainer.log_dir is not None:
             self.path = _write_new(Path(trainer.log_dir), FILE_NAME, data)
         if unwritten is not None:
-            kept = f"; the table is in {self.path}" if self.path else ""
+            kept = f"; the table is in {shown_name(self.path)}" if self.path else ""
             raise UserError(
                 f"the table could not be written on the standard output ({unwritten.strerror or unwritten}){kept}"
             )
@@ -203,7 +203,7 @@ class PredictionWriter(BasePredictionWriter):
                 if path in small:
                     warn(f"{name}: {small_warning(self._dataset)}")
         if self.path is not None:
-            tell(f"the table is also in {self.path}")
+            tell(f"the table is also in {shown_name(self.path)}")
 
 
 def _write_new(folder: Path, name: str, data: bytes) -> Path:

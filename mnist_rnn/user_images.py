@@ -306,7 +306,7 @@ def what_is_missing(path: str | Path) -> str:
     """Why a :func:`missing` path names nothing: a link to nothing is named as one, not as "no such file" of a
     name the user can see in the folder."""
     if Path(path).is_symlink():
-        return f"a symbolic link to {os.readlink(path)}, which does not exist"
+        return f"a symbolic link to {shown_name(os.readlink(path))}, which does not exist"
     if str(path) == "-":  # as many commands read the standard input: this one reads a path, so name its pipe
         return "no such file or folder (to read a picture piped in, name the standard input: /dev/stdin)"
     return "no such file or folder"
@@ -353,7 +353,7 @@ def find_images(path_or_glob: str | Path) -> list[Path]:
     if path.is_file() or _a_pipe(path):
         return [path]
     if missing(path_or_glob):
-        raise UserError(f"{path_or_glob}: {what_is_missing(path_or_glob)}")
+        raise UserError(f"{shown_name(path_or_glob)}: {what_is_missing(path_or_glob)}")
     below = False  # a folder's subfolders are not read, but images in them are named (a folder per class)
     linked: list[Path] = []  # ... and links to folders that hold images, which '**' does not follow either
     unreadable: list[tuple[Path, OSError]] = []  # folders this user may not list (their images cannot be seen)
@@ -361,7 +361,7 @@ def find_images(path_or_glob: str | Path) -> list[Path]:
         try:
             candidates = [p for p in path.iterdir() if not p.name.startswith(".")]
         except OSError as error:
-            raise UserError(f"{path_or_glob}: cannot be read ({error.strerror or error})") from error
+            raise UserError(f"{shown_name(path_or_glob)}: cannot be read ({error.strerror or error})") from error
         folders = [folder for folder in candidates if folder.is_dir()]
         below = any(_holds_images(folder, unreadable) for folder in folders if not folder.is_symlink())
         # The glob named for subfolders does not follow a link to a folder (see _glob): it promised their images, and
@@ -395,28 +395,29 @@ def find_images(path_or_glob: str | Path) -> list[Path]:
     if path.is_dir() and (found or below):
         unreadable = []  # a folder's subfolders are not read anyway: said below, when they hold images
     for folder, error in unreadable:
-        warn(f"skipped the folder {folder}: cannot be read ({error.strerror or error})")
+        warn(f"skipped the folder {shown_name(folder)}: cannot be read ({error.strerror or error})")
     for kind, skipped in unread.items():
         names = [shown_name(file) for file in skipped]
         which = f"{len(skipped)} {kind} files ({first_few(names)})" if len(skipped) > 1 else names[0]
         warn(f"skipped {which}: {cannot_read(kind)}")
     for folder in linked:
         warn(
-            f"the images in {folder} were not read: a link to a folder is not followed "
+            f"the images in {shown_name(folder)} were not read: a link to a folder is not followed "
             f"(--data.predict_path {pasted(folder)} reads them)"
         )
     if not found and below:
-        raise UserError(f"no images in {path_or_glob} itself, but in its subfolders: {every_image} reads them all")
+        where = shown_name(path_or_glob)
+        raise UserError(f"no images in {where} itself, but in its subfolders: {every_image} reads them all")
     if not found:
         besides = f"; other files there: {named}" if others else ""
-        raise UserError(f"no images found at {path_or_glob} (looked for {listed()} files{besides})")
+        raise UserError(f"no images found at {shown_name(path_or_glob)} (looked for {listed()} files{besides})")
     if others:
         if len(others) == 1:
             warn(f"skipped {named}: not a {listed()} file, by the suffix of its name")
         else:
             warn(f"skipped {len(others)} files, not {listed()} files by the suffix of their names: {named}")
     if below:
-        warn(f"the images in subfolders of {path_or_glob} were not read: {every_image} reads them too")
+        warn(f"the images in subfolders of {shown_name(path_or_glob)} were not read: {every_image} reads them too")
     return found
 
 
@@ -732,10 +733,10 @@ class UserImages(Dataset):
         theirs = [path for path in self.files if path.parent.resolve() == folder.resolve()]
         if theirs:
             # Their own folder: scan.png was overwritten by its 28x28 image, and the next run read the others too.
-            named = theirs[0].name + (", ..." if len(theirs) > 1 else "")
+            named = shown_name(theirs[0].name) + (", ..." if len(theirs) > 1 else "")
             raise UserError(
-                f"--data.save_prepared {folder}: the folder of {len(theirs)} of the pictures themselves ({named}); "
-                "their prepared images would overwrite or join them: name another folder"
+                f"--data.save_prepared {shown_name(folder)}: the folder of {len(theirs)} of the pictures "
+                f"themselves ({named}); their prepared images would overwrite or join them: name another folder"
             )
         written: list[Path] = []
         replaced: list[str] = []  # files that were there before: an earlier run's, or the user's own
@@ -758,9 +759,12 @@ class UserImages(Dataset):
             if current is not None and current not in written:  # cut short (a full disk): an empty PNG was left
                 with contextlib.suppress(OSError):
                     current.unlink()
-            raise UserError(f"cannot save the prepared images in {folder}: {error.strerror or error}") from error
+            raise UserError(
+                f"cannot save the prepared images in {shown_name(folder)}: {error.strerror or error}"
+            ) from error
         if replaced:  # said, not done silently: a file of the user's own in that folder was overwritten unsaid
             files = f"{len(replaced)} file{'s' if len(replaced) > 1 else ''}"
-            warn(f"--data.save_prepared {folder}: replaced {files} already there: {first_few(replaced)}")
+            named = first_few([shown_name(name) for name in replaced])
+            warn(f"--data.save_prepared {shown_name(folder)}: replaced {files} already there: {named}")
         self.saved = written
         return written

@@ -214,6 +214,18 @@ def test_a_checkpoint_tested_by_itself_is_logged_at_the_step_it_was_saved_at(run
     assert {image.step for tag in FIGURES for image in fitted.Images(tag)} == {saved_at}
 
 
+def test_the_epoch_curve_ends_at_the_last_epoch_trained(run):
+    """Lightning adds an ``epoch`` point to each log call without a ``step``: fit's own test, after the loop had
+    counted its epoch done, put 1.0 after training's 0.0 (2.0 after 1.0 on a resume), a curve read as one more
+    epoch trained. The test logs its step as a test of a checkpoint by itself does, and so adds no such point."""
+    accumulator = events(run)
+    epochs = accumulator.Scalars("epoch")
+    assert epochs and {point.value for point in epochs} == {0.0}  # one epoch trained: epoch 0 only
+    last = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)["global_step"]
+    assert {point.step for point in accumulator.Scalars("test/acc")} == {last}  # still at the end of the training
+    assert "step" not in accumulator.Tags()["scalars"]
+
+
 def test_an_epoch_shorter_than_the_logging_interval_still_draws_the_training_curves(
     fake_data_dir, tmp_path, figures_not_drawn
 ):

@@ -98,6 +98,24 @@ def test_a_table_of_the_users_own_is_never_written_over(checkpoint, pictures, in
     assert Path("predictions.csv").read_text() == "my own spreadsheet\n"
 
 
+def test_the_tables_file_is_named_in_one_line(checkpoint, pictures, tmp_path, monkeypatch, capsys):
+    """ "the table is also in ..." named the file as it is: a working folder with a line break in its name split
+    the line. Written as bash's $'...' writes it, as the pictures' names are."""
+    from lightning.pytorch import Trainer
+
+    from mnist_rnn.data import MNISTDataModule
+    from mnist_rnn.predictions import PredictionWriter
+
+    (tmp_path / "runs\n").mkdir()
+    monkeypatch.chdir(tmp_path / "runs\n")
+    model = RNNClassifier.load_from_checkpoint(checkpoint, map_location="cpu")
+    data = MNISTDataModule(predict_path=str(pictures), prepare_workers=0)
+    trainer = Trainer(callbacks=[PredictionWriter()], logger=False, enable_progress_bar=False, accelerator="cpu")
+    trainer.predict(model, datamodule=data)
+    err = capsys.readouterr().err
+    assert f"mnist-rnn: the table is also in $'{tmp_path}/runs\\x0a/predictions.csv'\n" in err
+
+
 @pytest.mark.parametrize("cpu", ["native", "none"])
 def test_a_bfloat16_recipe_still_predicts_float32_probabilities(
     checkpoint, pictures, in_tmp_dir, capsys, monkeypatch, cpu
@@ -470,6 +488,28 @@ def test_a_plain_trainer_predict_names_the_files_without_a_prediction_and_the_bl
         in err
     )
     assert "datamodule.predict_set.files; its .blank, .small and .failures say which" in err
+
+
+def test_a_plain_trainer_predicts_warning_names_a_file_with_a_line_break_in_one_line(tmp_path, capsys):
+    """The warning after Trainer.predict without the writer listed the names as they are: a blank page named
+    "blank\\npage.png" split it, its second line beginning "page.png; 1 show ...". Each is written as bash's
+    $'...' writes it, as predict's own warnings write it."""
+    from types import SimpleNamespace
+
+    from mnist_rnn.data import MNISTDataModule
+
+    render_digit(3).save(tmp_path / "three.png")
+    Image.new("L", (64, 64), 255).save(tmp_path / "blank\npage.png")
+    (tmp_path / "notes\n.png").write_text("not an image")
+    data = MNISTDataModule(predict_path=str(tmp_path), prepare_workers=0)
+    data.read_predict_images()
+    data.trainer = SimpleNamespace(callbacks=[])  # a Trainer without a prediction writer, as teardown sees it
+    capsys.readouterr()
+    data.teardown("predict")
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert f"1 could not be read and have none: $'{tmp_path}/notes\\x0a.png' (not a readable image" in err
+    assert f"1 show no digit, so their probabilities are a guess: $'{tmp_path}/blank\\x0apage.png'. The" in err
 
 
 @pytest.mark.slow

@@ -690,6 +690,46 @@ def test_a_file_name_with_a_line_break_is_shown_in_one_line_on_stderr(tmp_path, 
     )
 
 
+def test_a_folder_with_a_line_break_in_its_name_is_shown_in_one_line_on_stderr(tmp_path, capsys, monkeypatch):
+    """The folder's own name in find_images' other warnings, and the names --data.save_prepared replaced, were
+    as they are: a folder "my\\npictures" split "the images in subfolders of ..." (and "skipped the folder ...",
+    "the images in LINK were not read") in two lines. Written as bash's $'...' writes them, as the skipped files."""
+    folder = tmp_path / "my\npictures"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "locked\n").mkdir()
+    render_digit(3).save(folder / "three.png")
+    render_digit(4).save(folder / "sub" / "four.png")
+    shown = f"$'{tmp_path}/my\\x0apictures'"
+    assert find_images(folder) == [folder / "three.png"]
+    every = f"--data.predict_path $'{tmp_path}/my\\x0apictures/**/*'"
+    expected = f"mnist-rnn: warning: the images in subfolders of {shown} were not read: {every} reads them too\n"
+    assert capsys.readouterr().err == expected
+
+    real_scandir = os.scandir
+
+    def scandir(path="."):
+        if Path(path).name == "locked\n":
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    assert find_images(str(folder / "**" / "*.png")) == [folder / "sub" / "four.png", folder / "three.png"]
+    assert capsys.readouterr().err == (
+        f"mnist-rnn: warning: skipped the folder $'{tmp_path}/my\\x0apictures/locked\\x0a': cannot be read "
+        "(Permission denied)\n"
+    )
+
+    saved = tmp_path / "saved\n"
+    saved.mkdir()
+    (saved / "three.png").write_text("mine")
+    images = UserImages.load(folder, workers=0)
+    capsys.readouterr()
+    images.save(saved)
+    assert capsys.readouterr().err == (
+        f"mnist-rnn: warning: --data.save_prepared $'{tmp_path}/saved\\x0a': replaced 1 file already there: three.png\n"
+    )
+
+
 def test_jpegs_under_their_other_suffixes_are_read_in_a_folder(tmp_path, capsys):
     """A JPEG saved by a browser on Windows is ``.jfif``: read when named, but in a folder skipped as "not a PNG,
     JPEG, ... file, by the suffix of its name" (and a folder of them alone was "no images found")."""
