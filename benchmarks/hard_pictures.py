@@ -57,8 +57,8 @@ Twenty-two sets, made here from one seed, each with what is counted:
   (the phone, far heavier than the digit, was taken for it).
 - ``pencil_on_lines``: 200 MNIST test digits (8,600-8,799) written in pencil (grey 150-175, the ruling's shade,
   strokes 1.5-3% of the digit's height) across the lines of a ruled page in uneven light, a JPEG of 1000x750, the
-  digit 35-70% of its height: read right (most are still blank: the pencil's strokes, as faint as the lines in the
-  working copy, make one region with them, dropped as a hairline; see docs/predict.md).
+  digit 35-70% of its height: read right (the pencil's strokes, as faint as the lines in the working copy, made
+  one region with them, dropped as a hairline, until the lines were taken away first; see docs/predict.md).
 
 Each version prepares every picture in its own subprocess (its own ``PYTHONPATH``); the network of
 ``--ckpt-path`` then reads both versions' 28x28 images here.

@@ -161,6 +161,9 @@ FRAMED_SIZE, FRAMED_WEIGHT, FRAME_GAP = 0.4, 0.05, 2
 # lighter, it was kept as a stroke of it on the page (an underlined 4 read as a 1). A 2's base drawn apart is
 # not as wide as the rest of it, and the bottom arc of a 3 broken by a fine pen is bowed.
 UNDERLINE, UNDERLINE_GAP, UNDERLINE_BOW = 1 / 3, 0.05, 0.05
+# A ruled page's lines are runs of ink along a row at least RULED_RUN of the picture's width, at most RULED_ROWS
+# working pixels tall: they are taken away where no stroke crosses them (see _without_ruling).
+RULED_RUN, RULED_ROWS, RULED_LINES = 0.5, 1.5, 3
 # A solid dark object lying beside the digit (a phone, a black case, a dark book's cover) is one region, far
 # heavier than the digit's strokes, and was taken for it: read as a 1 or an 8, a grey bar in the image. Such a
 # region fills SOLID or more of the smallest rectangle round it, turned any way (a pen's strokes leave the spaces
@@ -353,13 +356,14 @@ def _smoothed_if_noisy(gray: np.ndarray) -> np.ndarray:
     return ndimage.gaussian_filter(gray, sigma, mode="nearest")
 
 
-def _ink(gray: np.ndarray, find_others: bool = True) -> tuple[np.ndarray, bool] | None:
+def _ink(gray: np.ndarray, find_others: bool = True, unruled: bool = False) -> tuple[np.ndarray, bool] | None:
     """The digit's ink in [0, 1] on a background of exactly 0 (a part of ``gray`` that holds the digit),
     and whether another digit was seen apart from it; None if there is no ink.
 
     Found on a small working copy: the ink's polarity, the background, the strongly inked regions and
     which of them make the digit. The ink is then measured on the full image, inside those regions (only
     the box around them is brought back to full size), above the noise of the whole picture's background.
+    ``unruled``: a ruled page's lines are already taken away from ``gray`` (see _without_ruling).
     """
     scale = min(1.0, WORKING_SIZE / max(gray.shape))
     small = shrink(gray, scale) if scale < 1 else gray
@@ -380,6 +384,11 @@ def _ink(gray: np.ndarray, find_others: bool = True) -> tuple[np.ndarray, bool] 
     peak = _peak(ink)
     if peak < NO_CONTRAST:
         return None
+    # A ruled page's lines as dark as the digit are taken away first (see _without_ruling), and the search begins again.
+    if not unruled and cropped is None:
+        without_lines = _without_ruling(gray, background, ink, WEAK * peak, dark)
+        if without_lines is not None:
+            return _ink(without_lines, find_others, unruled=True)
     found = _digit_regions(ink, peak, background, find_others, cropped is not None)
     if found is None:
         return None
@@ -407,6 +416,71 @@ def _ink(gray: np.ndarray, find_others: bool = True) -> tuple[np.ndarray, bool] 
         ink = _above(gray[top:bottom, left:right], _enlarge(background, shape, part), dark)
         ink = np.clip(ink - noise, 0, None) * (_enlarge(digit, shape, part, Image.Resampling.NEAREST) > 0)
     return (ink, several) if ink.max() > 0 else None
+
+
+def _in_runs(mask: np.ndarray, length: int, axis: int = 1) -> np.ndarray:
+    """The pixels of ``mask`` in a run of ``length`` or more along ``axis`` (an opening by a line of ``length``, as
+    1-D minimum and maximum filters on bytes: the cost of the picture's pixels, whatever the length)."""
+    ends = ndimage.minimum_filter1d(mask.view(np.uint8), length, axis=axis, mode="constant")
+    return ndimage.maximum_filter1d(ends, length, axis=axis, origin=-1 + length % 2, mode="constant").view(bool) & mask
+
+
+def _without_ruling(
+    gray: np.ndarray, background: np.ndarray, ink: np.ndarray, level: float, dark: bool
+) -> np.ndarray | None:
+    """``gray`` with a ruled page's lines taken away where no stroke crosses them; None when it shows no such lines.
+
+    A pencil's grey is no darker than a page's ruling, and its strokes, a few pixels wide, are as faint as the lines
+    in the working copy: the digit was one region with them, from edge to edge, dropped as a hairline (blank). Lines
+    are runs of the working copy's ``ink`` above ``level`` along its rows, RULED_RUN of its width or longer, RULED_LINES
+    of them or more (a 7's long bar is one). At full resolution, each such run at most RULED_ROWS working pixels tall,
+    with its soft edges, is replaced by the ink next to it above and below, the fainter of the two: paper where the
+    line runs alone, ink where a stroke crosses it, or where a 7's bar or a 2's base lies along it (thicker than the
+    line, it shows on both sides); and it is never left darker than the picture beside it."""
+    rows = np.flatnonzero(_in_runs(ink > level, max(2, int(RULED_RUN * ink.shape[1]))).any(axis=1))
+    if rows.size == 0 or 1 + np.count_nonzero(np.diff(rows) > 1) < RULED_LINES:
+        return None
+    light = _above(gray, _enlarge(background, gray.shape), dark)
+    runs = _in_runs(light > level, max(2, int(RULED_RUN * gray.shape[1])))
+    tall = max(2, math.ceil(RULED_ROWS * gray.shape[0] / ink.shape[0]))
+    line = runs & ~_in_runs(runs, tall + 1, axis=0)  # a run taller (a broad stroke as long) is no line
+    if not line.any():
+        return None
+    # The line's soft edges too: the pixels next to it, where fainter than half of it (not a stroke along it).
+    band = line.copy()
+    band[1:] |= line[:-1] & (light[1:] < STRONG * light[:-1])
+    band[:-1] |= line[1:] & (light[:-1] < STRONG * light[1:])
+    # Each pixel of the band looks at the nearest row outside it, above and below (none past the picture's edge).
+    height, index = gray.shape[0], np.arange(gray.shape[0])[:, None]
+    above = np.maximum.accumulate(np.where(band, -1, index), axis=0)
+    below = np.minimum.accumulate(np.where(band, height, index)[::-1], axis=0)[::-1]
+    cols = np.arange(gray.shape[1])[None, :]
+    reach = 2 * tall + 1  # a slanted stroke shows on either side of the line a little to the left or right
+    # Only ink counts (above ``level``): the faint step a sheet's edge leaves beside it on a desk kept the lines'
+    # ends, specks that were then the only digit on a blank page.
+    sides = [light[at.clip(0, height - 1), cols] for at in (above, below)]
+    side_ink = [
+        ndimage.maximum_filter1d(np.where((at >= 0) & (at < height) & (side > level), side, 0), reach)
+        for at, side in zip((above, below), sides, strict=True)
+    ]
+    # The line's pixels lowered by the ink they lose (the picture's ink lighter after polarity: darker if dark) ...
+    tone = 1 - gray if dark else gray
+    kept = tone - (light - np.minimum(light, np.minimum(*side_ink)))
+    # ... and a line's, no darker than the picture beside it, along it or across it where the line goes on past it
+    # both ways (a stroke crossing it). Where a sheet's edge ends the lines on a desk, the desk is no stroke, and
+    # the background's estimate, blurred with it, is darker: the lines' ends were kept, specks that were then the
+    # only digit on a blank page. (A stroke's end sticking out of its side, a pixel or two, is no line.)
+    inside = np.maximum.accumulate(band, axis=1) & np.maximum.accumulate(band[:, ::-1], axis=1)[:, ::-1]
+    beside = [
+        np.where(
+            (at >= 0) & (at < height),
+            ndimage.maximum_filter1d(np.where(inside, tone[at.clip(0, height - 1), cols], 0), reach),
+            1,
+        )
+        for at in (above, below)
+    ]
+    kept = np.clip(np.where(_in_runs(band, reach), np.minimum(kept, np.maximum(*beside)), kept), 0, 1)
+    return np.where(band, 1 - kept if dark else kept, gray).astype(gray.dtype)
 
 
 def _on_a_plain_background(gray: np.ndarray) -> bool:

@@ -664,6 +664,35 @@ def test_a_fine_pens_digit_on_lined_paper_is_found_as_on_plain_paper(digit):
     assert close(prepared.pixels, prepare(fine_pen_on_lined_paper(digit, lined=False)).pixels) < 0.08
 
 
+def pencil_on_ruled_paper(digit: int, ruled: bool) -> Image.Image:
+    """A digit a third of the height of a 1008x756 photo, in pencil 4 pixels wide and as grey as the ruling (blue
+    lines 2 pixels wide every 32) or on plain paper, softened a little as a phone's lens does."""
+    page = Image.new("RGB", (1008, 756), (240, 238, 232))
+    draw = ImageDraw.Draw(page)
+    if ruled:
+        for y in range(30, 756, 32):
+            draw.line((0, y, 1008, y), fill=(150, 180, 220), width=2)
+    grey = (170, 170, 170)  # a pencil's grey: no darker than the lines
+    if digit == 0:
+        draw.ellipse((440, 250, 560, 506), outline=grey, width=4)
+    else:
+        strokes = {4: [(530, 506), (530, 250), (430, 420), (580, 420)], 7: [(440, 260), (570, 260), (480, 506)]}
+        draw.line(strokes[digit], fill=grey, width=4, joint="curve")
+    pixels = np.asarray(page.filter(ImageFilter.GaussianBlur(0.7)), dtype=np.float32)
+    noise = np.random.default_rng(0).normal(0, 3, pixels.shape[:2])[..., None]
+    return Image.fromarray(np.clip(pixels + noise, 0, 255).astype(np.uint8))
+
+
+@pytest.mark.parametrize("digit", [0, 4, 7])
+def test_a_faint_pencil_digit_on_a_ruled_page_is_found_as_on_plain_paper(digit):
+    """The pencil's strokes are as faint as the lines and as thin on the working copy, and not darker, which tells
+    a fine pen's apart: the digit and the lines were one region from edge to edge, dropped as a hairline ("no
+    digit found"). The lines are taken away where no stroke crosses them, and the digit is what is left."""
+    prepared = prepare(pencil_on_ruled_paper(digit, ruled=True))
+    assert not prepared.blank
+    assert close(prepared.pixels, prepare(pencil_on_ruled_paper(digit, ruled=False)).pixels) < 0.06
+
+
 def fine_pen_seven(width: int) -> Image.Image:
     """A 7 written with a pen ``width`` pixels wide on a 900x900 page (the 7 600 pixels tall), as a drawing app
     saves it: one flat grey for the paper. Strokes under 3% of the digit's longer side (18 pixels here) are
