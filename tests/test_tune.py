@@ -578,22 +578,30 @@ def test_a_killed_trial_that_two_workers_find_at_once_runs_again_once(tmp_path, 
     )
 
 
+def study_beside(
+    tmp_path: Path, fake_data_dir: Path, interval: int, timeout: int
+) -> tuple[list[str], Path, optuna.Study]:
+    """The arguments of a tune command with ``--trials 1 --heartbeat 2 --timeout timeout``, its study's database,
+    and the study, opened by another command with ``--heartbeat interval`` beforehand."""
+    args = ["tune", *write_study_files(tmp_path, fake_data_dir), "--trials", "1", "--heartbeat", "2",
+            "--timeout", str(timeout)]  # fmt: skip
+    db = tmp_path / "tune" / "base" / "study.db"
+    db.parent.mkdir(parents=True)
+    storage = optuna.storages.RDBStorage(f"sqlite:///{db}", heartbeat_interval=interval)
+    return args, db, optuna.create_study(study_name="base", storage=storage, direction="maximize")
+
+
 @pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
 def test_a_command_that_waits_for_trials_running_elsewhere_says_so(fake_data_dir, tmp_path, monkeypatch, capsys):
     """The same command again right after a SIGKILL, once the study's other trials are all running (a killed one
     looks alive until its heartbeat is two intervals old): it waited without a word, a minute with the default
     --heartbeat. It says what it waits for; then the killed trial's settings run again."""
     monkeypatch.chdir(tmp_path)
-    args = ["tune", *write_study_files(tmp_path, fake_data_dir), "--trials", "1", "--heartbeat", "2",
-            "--timeout", "180"]  # fmt: skip
-    db = tmp_path / "tune" / "base" / "study.db"
-    db.parent.mkdir(parents=True)
-    storage = optuna.storages.RDBStorage(f"sqlite:///{db}", heartbeat_interval=2)
-    study = optuna.create_study(study_name="base", storage=storage, direction="maximize")
+    args, db, study = study_beside(tmp_path, fake_data_dir, interval=2, timeout=180)
     killed = study.ask()
     params = {"model.lr": killed.suggest_float("model.lr", 1e-3, 3e-2, log=True)}
     params["model.hidden_size"] = killed.suggest_int("model.hidden_size", 8, 16, step=8)
-    storage.record_heartbeat(killed._trial_id)  # its last, as the kill came
+    study._storage.record_heartbeat(killed._trial_id)  # its last, as the kill came
     main(args)
     out = capsys.readouterr().out
     waiting = "tune: 0 of 1 trials finished; waiting for the 1 running elsewhere (a killed one's settings run again "
@@ -635,12 +643,7 @@ def test_a_command_with_a_short_heartbeat_judges_each_trial_by_its_own_commands(
     one takes to find; the 2 s command's killed one is queued again. (--trials 1: the queued re-run has no place
     while the other trials run, so no trial trains here; --timeout ends the wait.)"""
     monkeypatch.chdir(tmp_path)
-    args = ["tune", *write_study_files(tmp_path, fake_data_dir), "--trials", "1", "--heartbeat", "2",
-            "--timeout", "3"]  # fmt: skip
-    db = tmp_path / "tune" / "base" / "study.db"
-    db.parent.mkdir(parents=True)
-    storage = optuna.storages.RDBStorage(f"sqlite:///{db}", heartbeat_interval=30)
-    study = optuna.create_study(study_name="base", storage=storage, direction="maximize")
+    args, db, study = study_beside(tmp_path, fake_data_dir, interval=30, timeout=3)
     alive = trial_of_another_command(study, heartbeat=30)
     killed = trial_of_another_command(study, heartbeat=2)
     for trial in (alive, killed):
@@ -666,14 +669,9 @@ def test_trials_killed_at_awkward_moments_are_run_again_as_they_were_or_not_at_a
     command queues them. A trial killed after its first heartbeat but before it took its settings was queued
     with none: its "re-run" drew new settings, and trials.csv called it a re-run. It is not queued."""
     monkeypatch.chdir(tmp_path)
-    args = ["tune", *write_study_files(tmp_path, fake_data_dir), "--trials", "1", "--heartbeat", "2",
-            "--timeout", "180"]  # fmt: skip
-    db = tmp_path / "tune" / "base" / "study.db"
-    db.parent.mkdir(parents=True)
-    storage = optuna.storages.RDBStorage(f"sqlite:///{db}", heartbeat_interval=2)
-    study = optuna.create_study(study_name="base", storage=storage, direction="maximize")
+    args, db, study = study_beside(tmp_path, fake_data_dir, interval=2, timeout=180)
     lost = trial_of_another_command(study, heartbeat=2)
-    storage.set_trial_state_values(lost._trial_id, optuna.trial.TrialState.FAIL)  # and killed before it queued
+    study._storage.set_trial_state_values(lost._trial_id, optuna.trial.TrialState.FAIL)  # and killed before it queued
     unset = trial_of_another_command(study, heartbeat=2, settings=False)
     heartbeat_seconds_ago(db, unset, 6)
     main(args)
