@@ -102,7 +102,7 @@ from mnist_rnn.precision import FALLBACK, FULL_PRECISIONS, precision_name, suppo
 from mnist_rnn.predictions import PredictionWriter
 from mnist_rnn.process_group import LOST_THE_FIRST, lost_a_peer, stop_spawned_processes_cleanly
 from mnist_rnn.tools import expand_home, program_name
-from mnist_rnn.user_images import missing, what_is_missing
+from mnist_rnn.user_images import missing, shown_name, what_is_missing
 
 # The data settings that make a run what it is (with the model's), compared by --ckpt_path last.
 RUN_DATA_SETTINGS = ("dataset", "batch_size", "val_size", "split_seed")
@@ -432,8 +432,9 @@ class MNISTRNNCLI(LightningCLI):
         )  # before Lightning makes the run's folder there
         predict_path = (config.get("data") or {}).get("predict_path") if subcommand == "predict" else None
         if predict_path and missing(predict_path):
+            # shown_name: a name with a line break in $'...', on the one line (it split the error in two)
             raise UserError(
-                f"--data.predict_path {predict_path}: {what_is_missing(predict_path)}"
+                f"--data.predict_path {shown_name(predict_path)}: {what_is_missing(predict_path)}"
             )  # before the Trainer
         if subcommand in ("test", "validate", "predict") and not config.get("ckpt_path"):
             # Lightning would score the untrained weights, and predict print confident nonsense. Here, before

@@ -225,9 +225,11 @@ DEFAULT_DATA_DIR = "data/"  # where the first fit downloads the data set
 
 def warn_run_folder_gone(folder: str | Path, instead: str | Path) -> None:
     """The data folder a checkpoint's run read is not there from here (another machine, or a path relative to
-    another folder): say which one is read instead, rather than fail on, or download into, the old one."""
+    another folder): say which one is read instead, rather than fail on, or download into, the old one. Each
+    folder as :func:`shown_name` writes it: a line break in its name split the warning."""
     warn(
-        f"the checkpoint's run read its data from {folder}, which is not there from here: reading {instead} "
+        f"the checkpoint's run read its data from {shown_name(folder)}, which is not there from here: reading "
+        f"{shown_name(instead)} "
         "instead (--data.data_dir names the folder)"
     )
 
@@ -361,7 +363,7 @@ class MNISTDataModule(LightningDataModule):
             return
         if self.data_dir.exists() and not self.data_dir.is_dir():
             raise DataError(
-                f"--data.data_dir {self.data_dir}: a file, not a folder: pass the folder that holds "
+                f"--data.data_dir {shown_name(self.data_dir)}: a file, not a folder: pass the folder that holds "
                 f"{self.info.folder}/raw/"
             )
         splits = self._splits()
@@ -371,7 +373,9 @@ class MNISTDataModule(LightningDataModule):
             self._check_not_inside_the_layout()
             if not self.data_dir.exists() and with_slashes(self.data_dir):  # data\mnist, as Windows writes it: the
                 # download made a folder of that name (offline: "not found", next to the very files)
-                raise DataError(f"--data.data_dir {self.data_dir}: no such folder{with_slashes(self.data_dir)}")
+                raise DataError(
+                    f"--data.data_dir {shown_name(self.data_dir)}: no such folder{with_slashes(self.data_dir)}"
+                )
             self._download()
         counts = {train: self._check_files(train) for train in splits}
         if True in counts:
@@ -400,16 +404,22 @@ class MNISTDataModule(LightningDataModule):
                 path.stat()
             except OSError as error:
                 if error.errno == errno.ELOOP:
-                    raise DataError(f"{path}: a symbolic link that loops (points back to itself)") from error
+                    raise DataError(
+                        f"{shown_name(path)}: a symbolic link that loops (points back to itself)"
+                    ) from error
                 if error.errno in (errno.EACCES, errno.EPERM):  # a folder on the way this user may not open
                     raise DataError(
-                        f"{path}: cannot be reached ({error.strerror}): check its folders' permissions"
+                        f"{shown_name(path)}: cannot be reached ({error.strerror}): check its folders' permissions"
                     ) from error
                 if path.is_symlink():
-                    raise DataError(f"{path}: a symbolic link to {os.readlink(path)}, which does not exist") from error
+                    raise DataError(
+                        f"{shown_name(path)}: a symbolic link to {shown_name(os.readlink(path))}, which does not exist"
+                    ) from error
                 continue  # simply missing: unpacked or downloaded below
             if path.is_dir():
-                raise DataError(f"{path}: a folder, not a file: put the {name} file there (or its {name}.gz)")
+                raise DataError(
+                    f"{shown_name(path)}: a folder, not a file: put the {name} file there (or its {name}.gz)"
+                )
 
     def _unpack_gz_files(self, splits: tuple[bool, ...]) -> None:
         """Unpack ``NAME.gz`` files in ``raw/`` whose uncompressed file is missing (what people download by
@@ -435,7 +445,7 @@ class MNISTDataModule(LightningDataModule):
                 raise DataError(message) from error
             for path, partial in unpacked.items():
                 os.replace(partial, path)
-                tell(f"unpacked {_gz(path)}")
+                tell(f"unpacked {shown_name(_gz(path))}")
 
     def _check_not_inside_the_layout(self) -> None:
         """A --data.data_dir that names the files' own folder (``MNIST/raw/``, or ``MNIST/``): say which folder
@@ -451,15 +461,16 @@ class MNISTDataModule(LightningDataModule):
                 # Fashion-MNIST's folder with the default data set: "move them" would train on garments as digits.
                 choose = f"{self.dataset_option} {other} " if self.dataset_option else ""
                 raise DataError(
-                    f"--data.data_dir {self.data_dir}: {named.name}'s files (by their folder), not {folder}'s: "
+                    f"--data.data_dir {shown_name(self.data_dir)}: {named.name}'s files (by their folder), not "
+                    f"{folder}'s: "
                     f"{choose}--data.data_dir {pasted(named.parent)} reads them"
                 )
             if holder.name == "raw" and holder.parent.name == folder:
                 fix = f"pass the folder that holds {folder}/raw/: --data.data_dir {pasted(holder.parent.parent)}"
             else:
-                fix = f"move them into {self.raw_folder}/, or pass the folder that holds {folder}/raw/"
-            where = f"the {folder} files are in {holder}/, not in {self.raw_folder}/"
-            raise DataError(f"--data.data_dir {self.data_dir}: {where}: {fix}")
+                fix = f"move them into {shown_name(self.raw_folder)}/, or pass the folder that holds {folder}/raw/"
+            where = f"the {folder} files are in {shown_name(holder)}/, not in {shown_name(self.raw_folder)}/"
+            raise DataError(f"--data.data_dir {shown_name(self.data_dir)}: {where}: {fix}")
 
     def _download(self) -> None:
         # torchvision creates data_dir/<folder>/raw/ before it downloads: after a failure (no network, a
@@ -650,15 +661,15 @@ class MNISTDataModule(LightningDataModule):
         folder = DATASETS[dataset].folder
         if dataset == self.dataset:
             raise DataError(
-                f"{path}: {folder}'s {name}, not its {path.name}: the files were swapped or copied over each "
-                "other; put each under its own name, or download them again"
+                f"{shown_name(path)}: {folder}'s {name}, not its {path.name}: the files were swapped or copied over "
+                "each other; put each under its own name, or download them again"
             )
         read_it = ""
         if self.dataset_option:
             read_it = f"{self.dataset_option} {dataset} reads {folder}'s files (in {folder}/raw/); "
         raise DataError(
-            f"{path}: {folder}'s {name}, not {self.info.folder}'s: {read_it}put {self.info.folder}'s own files "
-            f"in {self.raw_folder}/ (or remove these, and fit downloads them)"
+            f"{shown_name(path)}: {folder}'s {name}, not {self.info.folder}'s: {read_it}put {self.info.folder}'s "
+            f"own files in {shown_name(self.raw_folder)}/ (or remove these, and fit downloads them)"
         )
 
     def check_processes(self, processes: int) -> None:
@@ -674,7 +685,7 @@ class MNISTDataModule(LightningDataModule):
     def _check_val_size(self, train_count: int) -> None:
         if self.val_size >= train_count:
             raise DataError(
-                f"val_size={self.val_size} leaves no training images: {self.raw_folder} holds only "
+                f"val_size={self.val_size} leaves no training images: {shown_name(self.raw_folder)} holds only "
                 f"{train_count:,} training images (pass a smaller --data.val_size)"
             )
         fitting = self.trainer is None or self.trainer.state.fn in ("fit", "validate")
@@ -719,22 +730,23 @@ class MNISTDataModule(LightningDataModule):
         hint = ""
         legacy = self.data_dir / self.info.folder / "processed"
         if legacy.is_dir():  # torchvision's reader still takes it, and so skips the download
-            hint = f" {legacy}/ holds the layout of torchvision before 0.9, which is not read: remove it."
+            hint = f" {shown_name(legacy)}/ holds the layout of torchvision before 0.9, which is not read: remove it."
         # NumPy archives of the set (Keras's mnist.npz, KMNIST's kmnist-train-imgs.npz): the same images, not read.
         archives = [path for folder in (self.raw_folder, Path(self.data_dir)) for path in sorted(folder.glob("*.npz"))]
         if archives:
             hint += (
-                f" {archives[0]} is a NumPy archive, which is not read: get the IDX files (the MNIST format, "
-                "offered beside it as .gz files)."
+                f" {shown_name(archives[0])} is a NumPy archive, which is not read: get the IDX files (the MNIST "
+                "format, offered beside it as .gz files)."
             )
         if others:
-            there = f" {self.data_dir} holds {DATASETS[others[0]].folder}/raw/"
+            there = f" {shown_name(self.data_dir)} holds {DATASETS[others[0]].folder}/raw/"
             if self.dataset_option:
                 hint += f"{there}: {self.dataset_option} {others[0]} reads that."
             else:
                 hint += f"{there}, another data set than the checkpoint's."
         return (
-            f"{self.info.folder} files not found in {self.raw_folder}/{reason}: missing {', '.join(missing)}. "
+            f"{self.info.folder} files not found in {shown_name(self.raw_folder)}/{reason}: missing "
+            f"{', '.join(missing)}. "
             "Pass --data.data_dir pointing at a folder that holds "
             f"{self.info.folder}/raw/.{hint}"
         )
@@ -787,9 +799,9 @@ def _unpack(gz_path: Path) -> Path:
             partial.unlink(missing_ok=True)
         if isinstance(error, OSError) and error.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
             raise DataError(
-                f"{gz_path}: cannot be unpacked beside it ({first_line(error)}): unpack the .gz files into a "
-                f"folder you can write to (gunzip -k), or copy {gz_path.parent.parent.parent} there, and pass that "
-                "as --data.data_dir"
+                f"{shown_name(gz_path)}: cannot be unpacked beside it ({first_line(error)}): unpack the .gz files "
+                f"into a folder you can write to (gunzip -k), or copy {shown_name(gz_path.parent.parent.parent)} "
+                "there, and pass that as --data.data_dir"
             ) from error
         if head.startswith(b"<"):
             why = "an HTML page, not the data (a download that was answered with an error page?)"
@@ -797,5 +809,5 @@ def _unpack(gz_path: Path) -> Path:
             why = "truncated (an interrupted download?)"
         else:
             why = first_line(error)
-        raise DataError(f"{gz_path}: cannot be unpacked: {why}; download it again") from error
+        raise DataError(f"{shown_name(gz_path)}: cannot be unpacked: {why}; download it again") from error
     return partial

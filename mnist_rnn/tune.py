@@ -54,7 +54,7 @@ import yaml
 from jsonargparse import get_loader
 from lightning.pytorch import Callback, LightningModule, Trainer
 
-from mnist_rnn.errors import SettingsError, UserError, first_few, first_line, pasted, warn, with_slashes
+from mnist_rnn.errors import SettingsError, UserError, first_few, first_line, pasted, shown_path, warn, with_slashes
 from mnist_rnn.stopping import sigterm_when_parent_ends
 from mnist_rnn.tools import OneLineParser, expand_home, program_name
 
@@ -1585,6 +1585,7 @@ def main(argv: list[str] | None = None) -> None:
         )
     options.study = options.study or config.stem
     options.root = options.root or str(Path("tune") / options.study)
+    _check_root_is_utf8(options.root)
     if options.storage:
         options.storage = _home_expanded(options.storage)
         _check_storage_url(options.storage)
@@ -1702,6 +1703,22 @@ def _home_expanded(url: str) -> str:
     a folder named ``~`` in the working folder."""
     prefix = "sqlite:///"
     return prefix + os.path.expanduser(url.removeprefix(prefix)) if url.startswith(prefix + "~") else url
+
+
+def _check_root_is_utf8(root: str) -> None:
+    """A study's folder whose path holds a byte that is not UTF-8 (a folder from an old archive or a network
+    share, the working folder's included): each trial's run folder, under it, was refused by fit, and tune
+    stopped after three failed trials, having made the study. Refused before it is made."""
+    folder = os.path.abspath(root)
+    try:
+        folder.encode("utf-8")
+    except UnicodeEncodeError as error:
+        byte = os.fsencode(folder[error.start])[0]
+        raise UserError(
+            f"--root {shown_path(folder)}: its path holds the byte 0x{byte:02x}, which is not UTF-8 text, and the "
+            "trials' run folders cannot be in such a folder (the loggers' settings do not take it): pass --root "
+            "naming another folder"
+        ) from None
 
 
 def _check_storage_url(url: str) -> None:

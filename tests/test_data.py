@@ -135,6 +135,30 @@ def test_gz_files_alone_are_unpacked_and_used(tmp_path, no_network):
         assert (tmp_path / "MNIST" / "raw" / name).read_bytes() == content
 
 
+def test_a_data_folder_with_a_line_break_is_named_on_one_line(tmp_path, no_network, capsys):
+    """``--data.data_dir $'my\\ndata'``: "unpacked", the run folder's warning and the errors naming the folder
+    each split in two at the name's line break, its rest read as a line of its own."""
+    folder = tmp_path / "my\ndata"
+    write_fake_set(folder, "MNIST")
+    gzip_all(folder / "MNIST" / "raw")
+    MNISTDataModule(data_dir=str(folder), val_size=40).prepare_data()
+    shown = f"$'{tmp_path}/my\\x0adata"  # as bash's $'...' writes it, pasted, it names the folder
+    lines = capsys.readouterr().err.splitlines()
+    assert [line for line in lines if "unpacked" in line] == [
+        f"mnist-rnn: unpacked {shown}/MNIST/raw/{name}.gz'" for name in DATASETS["mnist"].file_names
+    ]
+    with pytest.raises(DataError) as error:
+        MNISTDataModule(data_dir=str(folder), dataset="fashion_mnist").prepare_data()
+    assert str(error.value).startswith(f"FashionMNIST files not found in {shown}/FashionMNIST/raw'/, and the")
+    assert str(error.value).endswith(f" {shown}' holds MNIST/raw/: --data.dataset mnist reads that.")
+    assert "\n" not in str(error.value)
+    data_module.warn_run_folder_gone(folder / "gone", folder)
+    assert capsys.readouterr().err == (
+        f"mnist-rnn: warning: the checkpoint's run read its data from {shown}/gone', which is not there from "
+        f"here: reading {shown}' instead (--data.data_dir names the folder)\n"
+    )
+
+
 def test_a_missing_gz_file_is_the_one_named(tmp_path, no_network):
     # Three of the four .gz files: the message named all four as missing, the three .gz there among them.
     write_fake_set(tmp_path, "KMNIST")

@@ -313,6 +313,12 @@ def test_no_images_or_no_checkpoint_is_one_clear_line(checkpoint, tmp_path, in_t
         predict(checkpoint, tmp_path / "moved.png")
     link = f"--data.predict_path {tmp_path / 'moved.png'}: a symbolic link to {tmp_path / 'elsewhere.png'}, which"
     assert capsys.readouterr().err == f"mnist-rnn: error: {link} does not exist\n"
+    with pytest.raises(SystemExit):  # a name with a line break: the error on its one line, the name as bash writes it
+        predict(checkpoint, tmp_path / "a\nb")
+    assert (
+        capsys.readouterr().err
+        == f"mnist-rnn: error: --data.predict_path $'{tmp_path}/a\\x0ab': no such file or folder\n"
+    )
     (tmp_path / "empty").mkdir()
     with pytest.raises(SystemExit) as exit_info:
         predict(checkpoint, tmp_path / "empty")

@@ -1769,3 +1769,16 @@ def test_print_config_given_to_tune_says_whose_option_it_is(fake_data_dir, in_tm
     value", as if it were a setting left without one."""
     error = tune_error([*write_study_files(in_tmp_dir, fake_data_dir), "--print_config"], capsys)
     assert error.startswith("mnist-rnn: error: --print_config is fit's, not tune's: mnist-rnn fit --config ")
+
+
+def test_a_root_whose_path_is_not_utf8_is_refused_before_the_study(fake_data_dir, in_tmp_dir, capsys):
+    """``--root caf$'\\xe9'`` (a Latin-1 name): every trial's run folder under it was refused by fit, and tune
+    stopped after three failed trials, with the study made; now one line before it."""
+    args = [*write_study_files(in_tmp_dir, fake_data_dir), "--root", os.fsdecode(b"caf\xe9")]
+    err = tune_error(args, capsys)
+    assert err == (
+        f"mnist-rnn: error: --root {in_tmp_dir}/caf\\xe9: its path holds the byte 0xe9, which is not UTF-8 text, "
+        "and the trials' run folders cannot be in such a folder (the loggers' settings do not take it): pass --root "
+        "naming another folder\n"
+    )
+    assert not (in_tmp_dir / os.fsdecode(b"caf\xe9")).exists()  # no study made
