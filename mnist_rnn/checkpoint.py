@@ -57,6 +57,7 @@ from mnist_rnn import stopping
 from mnist_rnn.errors import (
     MissingFileError,
     UserError,
+    byte_not_utf8,
     first_few,
     first_line,
     pasted,
@@ -650,12 +651,10 @@ def load_keys(path: str | Path) -> dict[str, Any]:
     """A checkpoint's top-level entries, memory-mapped: its tensors are not read. A file name that is not UTF-8
     text (a byte of another encoding, from an old archive or a network share) is refused in one line: torch
     cannot map it, and the commands print the path, which a UTF-8 terminal's Python cannot write."""
-    try:
-        os.fspath(path).encode("utf-8")
-    except UnicodeEncodeError:
+    if byte_not_utf8(path) is not None:
         raise UserError(
             f"{shown_path(path)}: a file name that is not UTF-8 text: rename the file (or copy it) and pass that"
-        ) from None
+        )
     return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
 
 

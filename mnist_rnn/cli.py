@@ -84,6 +84,7 @@ from mnist_rnn.data import DATA_TO_MODEL, NEEDS_IMAGES, MNISTDataModule, warn_ru
 from mnist_rnn.errors import (
     NoSpaceError,
     UserError,
+    byte_not_utf8,
     first_line,
     pasted,
     shown_path,
@@ -1215,14 +1216,12 @@ def _check_run_folder_name(args: list[str]) -> None:
         if not (given.startswith("--trainer.default_r") and "--trainer.default_root_dir".startswith(given)):
             continue  # argparse takes an unambiguous abbreviation: --trainer.default_root
         folder = joined or (args[index + 1] if index + 1 < len(args) else "")
-        try:
-            folder.encode("utf-8")
-        except UnicodeEncodeError as error:
-            byte = os.fsencode(folder[error.start])[0]
+        byte = byte_not_utf8(folder)
+        if byte is not None:
             raise UserError(
                 f"--trainer.default_root_dir {shown_path(folder)}: its name holds the byte 0x{byte:02x}, which is "
                 "not UTF-8 text, which the loggers' settings do not take: rename the folder, or pass another"
-            ) from None
+            )
 
 
 def _check_config_places(args: list[str]) -> None:

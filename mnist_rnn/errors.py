@@ -64,6 +64,17 @@ def shown_path(path: str | os.PathLike[str]) -> str:
     return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
+def byte_not_utf8(path: str | os.PathLike[str]) -> int | None:
+    """The first byte of ``path`` that is not UTF-8 (Python holds it as a surrogate), or None where there is none:
+    the settings saved as YAML and torch's memory map cannot take such a name."""
+    text = os.fspath(path)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        return os.fsencode(text[error.start])[0]
+    return None
+
+
 _SURROGATE = re.compile("[\udc80-\udcff]")  # the bytes 0x80 to 0xff that were not UTF-8, as os.fsdecode holds them
 
 

@@ -54,7 +54,17 @@ import yaml
 from jsonargparse import get_loader
 from lightning.pytorch import Callback, LightningModule, Trainer
 
-from mnist_rnn.errors import SettingsError, UserError, first_few, first_line, pasted, shown_path, warn, with_slashes
+from mnist_rnn.errors import (
+    SettingsError,
+    UserError,
+    byte_not_utf8,
+    first_few,
+    first_line,
+    pasted,
+    shown_path,
+    warn,
+    with_slashes,
+)
 from mnist_rnn.stopping import sigterm_when_parent_ends
 from mnist_rnn.tools import OneLineParser, expand_home, program_name
 
@@ -1710,15 +1720,13 @@ def _check_root_is_utf8(root: str) -> None:
     share, the working folder's included): each trial's run folder, under it, was refused by fit, and tune
     stopped after three failed trials, having made the study. Refused before it is made."""
     folder = os.path.abspath(root)
-    try:
-        folder.encode("utf-8")
-    except UnicodeEncodeError as error:
-        byte = os.fsencode(folder[error.start])[0]
+    byte = byte_not_utf8(folder)
+    if byte is not None:
         raise UserError(
             f"--root {shown_path(folder)}: its path holds the byte 0x{byte:02x}, which is not UTF-8 text, and the "
             "trials' run folders cannot be in such a folder (the loggers' settings do not take it): pass --root "
             "naming another folder"
-        ) from None
+        )
 
 
 def _check_storage_url(url: str) -> None:
