@@ -710,26 +710,30 @@ def _engine_kwargs(url: str) -> dict[str, Any]:
 
 class QueueAgainOnce:
     """The storage's callback for a trial whose heartbeats stopped (its command was killed): once it is marked
-    FAIL, its settings are queued again (Optuna's ``RetryHeartbeatStaleTrialCallback``), with a line.
+    FAIL, its settings are queued again (as Optuna's ``RetryHeartbeatStaleTrialCallback`` does), with a line.
 
     Once per trial, across the commands of a study: each worker thread of each command checks for such trials as
     its next trial begins, and on SQLite (no row locks) two that looked at the same moment both marked the trial
     FAIL, and both queued it: the killed trial's settings were trained twice (a lock within a command, and a look
     at the queue, left two commands free to). The command that queues a trial first marks it, in one insert that
-    the storage refuses a second time (:func:`mark_queued`); a command that finds the mark there leaves it.
+    the storage refuses a second time, in the transaction that queues it (:func:`mark_queued`); a command that
+    finds the mark there leaves it.
 
     ``settings``: the options of the space. A trial killed after its first heartbeat but before it took all of
     them is not queued: its "re-run" drew new settings, and trials.csv called it a re-run of the killed one.
     """
 
     def __init__(self, settings: Any = ()) -> None:
-        self.retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)
         self.lock = threading.Lock()
         self.settings = set(settings)
         self.by = f"{socket.gethostname()}:{os.getpid()}"  # which command queued it, as a trial's "worker"
 
-    def __call__(self, study: Any, trial: Any, why: str = "stopped sending heartbeats", marked: bool = True) -> None:
-        queued = self.queue(study, trial)
+    def __call__(
+        self, study: Any, trial: Any, why: str = "stopped sending heartbeats", marked: bool = True, fail: bool = False
+    ) -> None:
+        """Queue ``trial`` again (:meth:`queue`) and say so; ``fail``: the trial is still RUNNING, and is marked
+        FAIL as it is queued."""
+        queued = self.queue(study, trial, fail)
         said = f"tune: trial {trial.number} {why}: "
         if queued == "queued":
             say(f"{said}{'marked FAIL, ' if marked else ''}queued again")
@@ -738,7 +742,7 @@ class QueueAgainOnce:
         elif queued == "no settings":
             say(f"{said}{'marked FAIL; ' if marked else ''}it had taken no settings yet, so none run again")
 
-    def queue(self, study: Any, trial: Any) -> str | None:
+    def queue(self, study: Any, trial: Any, fail: bool = False) -> str | None:
         """Queue ``trial``'s settings again: "queued"; "too often" where it was cut off too often; "no settings"
         where it had taken none (or not all) of them; None where it is queued (or run) again already, or another
         command or thread is at it."""
@@ -747,16 +751,13 @@ class QueueAgainOnce:
             for other in study.get_trials(deepcopy=False):
                 if other.system_attrs.get("retry_history", [None])[-1] == trial.number:
                     return None
-            if not mark_queued(study, trial, self.by):
-                return None
             if not trial.params or not self.settings <= trial.params.keys():
-                return "no settings"
-            if len(history) > MAX_RETRY:
-                return "too often"
-            unmarked = copy.deepcopy(trial)  # the re-run takes the trial's system attrs: not the mark
-            unmarked.system_attrs = {key: value for key, value in trial.system_attrs.items() if key != QUEUED_BY}
-            self.retry(study, unmarked)
-        return "queued"
+                outcome, rerun = "no settings", None
+            elif len(history) > MAX_RETRY:
+                outcome, rerun = "too often", None
+            else:
+                outcome, rerun = "queued", rerun_of(trial, history)
+            return outcome if mark_queued(study, trial, self.by, rerun, fail) else None
 
     def queue_lost(self, study: Any) -> None:
         """Queue the settings of the trials marked FAIL for their stopped heartbeats whose queuing was lost: a
@@ -788,19 +789,54 @@ def _rdb(study: Any) -> Any:
     return getattr(storage, "_backend", storage)  # the RDBStorage under Optuna's cache
 
 
-def mark_queued(study: Any, trial: Any, by: str) -> bool:
-    """Mark the FAIL ``trial`` as queued again by ``by``: True; False where a command marked it before. One
-    INSERT, which the storage's unique (trial, key) refuses a second time, on SQLite too (a look and then a
-    write, as Optuna's ``set_trial_system_attr`` does, let two commands both pass). Written to the tables,
-    since Optuna lets no attr of a finished trial be set."""
+def rerun_of(trial: Any, history: list[int]) -> Any:
+    """The WAITING trial that runs the FAIL ``trial``'s settings again, as Optuna's
+    ``RetryHeartbeatStaleTrialCallback`` makes it (its ``failed_trial`` and ``retry_history``, which Optuna's
+    ``retried_trial_number`` reads), without the trial's :data:`QUEUED_BY` mark."""
+    system_attrs = {"failed_trial": trial.number, **trial.system_attrs, "retry_history": history}
+    system_attrs.pop(QUEUED_BY, None)
+    return optuna.create_trial(
+        state=optuna.trial.TrialState.WAITING,
+        params=trial.params,
+        distributions=trial.distributions,
+        user_attrs=trial.user_attrs,
+        system_attrs=system_attrs,
+    )
+
+
+def mark_queued(study: Any, trial: Any, by: str, rerun: Any = None, fail: bool = False) -> bool:
+    """Mark the FAIL ``trial`` as queued again by ``by`` and add ``rerun`` (None: nothing to run again) to the
+    study: True; False, and nothing written, where a command marked it before. ``fail``: the trial is still
+    RUNNING and is marked FAIL too (False where it is not RUNNING any more: another command did it).
+
+    The mark is one INSERT, which the storage's unique (trial, key) refuses a second time, on SQLite too (a look
+    and then a write, as Optuna's ``set_trial_system_attr`` does, let two commands both pass). The mark, the
+    re-run and the FAIL are one transaction: a command killed between them, as separate writes (the mark, then
+    Optuna's ``add_trial``), left a mark without its re-run, and the settings were never run again. Written to
+    the tables, since Optuna lets no attr of a finished trial be set, and makes a trial in a transaction of its
+    own."""
     from optuna.storages._rdb import models
     from optuna.storages._rdb.storage import _create_scoped_session
     from sqlalchemy.exc import IntegrityError
 
+    storage = _rdb(study)
     attr = models.TrialSystemAttributeModel(trial_id=trial._trial_id, key=QUEUED_BY, value_json=json.dumps(by))
     try:
-        with _create_scoped_session(_rdb(study).scoped_session) as session:
+        with _create_scoped_session(storage.scoped_session) as session:
+            if rerun is not None:  # first, as Optuna's add_trial: the lock under which a trial takes its number
+                models.StudyModel.find_or_raise_by_id(study._study_id, session, for_update=True)
+            if fail:
+                running = session.query(models.TrialModel).filter(
+                    models.TrialModel.trial_id == trial._trial_id,
+                    models.TrialModel.state == optuna.trial.TrialState.RUNNING,
+                )
+                values = {"state": optuna.trial.TrialState.FAIL, "datetime_complete": datetime.datetime.now()}
+                if not running.update(values, synchronize_session=False):
+                    return False  # another command marked it FAIL
             session.add(attr)
+            session.flush()  # refused here where another command marked it
+            if rerun is not None:
+                storage._get_prepared_new_trial(study._study_id, rerun, session)
     except IntegrityError:
         return False
     return True
@@ -1148,13 +1184,16 @@ class Tuner:
             too_old = now - datetime.timedelta(seconds=2 * interval)
             if trial._trial_id not in silent or trial.datetime_start is None or trial.datetime_start > too_old:
                 continue
-            with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):  # another command did it
-                storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
-                if not trial.params:
+            if not trial.params:
+                with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):  # another command did it
+                    storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
                     print(f"tune: trial {trial.number} was cut off before it began: marked FAIL")
-                    continue
-                cut_off = copy.deepcopy(storage.get_trial(trial._trial_id))
-                self.queue_again(self.study, cut_off, why="was cut off before its first heartbeat")
+                continue
+            # Marked FAIL in the transaction that queues its settings: a command killed between the two, as two
+            # writes, left it FAIL with no heartbeat and no mark, which no command queued (queue_lost looks for
+            # trials that sent heartbeats).
+            why = "was cut off before its first heartbeat"
+            self.queue_again(self.study, copy.deepcopy(trial), why=why, fail=True)
 
     # --- one trial ---
 

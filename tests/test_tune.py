@@ -3,6 +3,7 @@ study on tiny data that survives a SIGKILL (slow: it starts the command in subpr
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import copy
 import csv
@@ -696,7 +697,7 @@ def test_trials_killed_at_awkward_moments_are_run_again_as_they_were_or_not_at_a
 
 
 @pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
-def test_a_killed_trial_that_two_commands_find_at_once_runs_again_once(tmp_path, capsys):
+def test_a_killed_trial_that_two_commands_find_at_once_runs_again_once(tmp_path, monkeypatch, capsys):
     """Two commands on one SQLite study each hold a lock of their own: both looked at the queue, found no re-run
     of the killed trial, and both queued it. One command's whole look and queuing comes here between the other's
     look and its queuing (the moment that lost); the first to queue marks the trial in one insert the storage
@@ -708,18 +709,81 @@ def test_a_killed_trial_that_two_commands_find_at_once_runs_again_once(tmp_path,
     killed = study.ask({"model.lr": optuna.distributions.FloatDistribution(1e-3, 3e-2, log=True)})
     study._storage.set_trial_state_values(killed._trial_id, optuna.trial.TrialState.FAIL)
     frozen = study._storage.get_trial(killed._trial_id)
-    queue = first.retry
+    queue = tune.mark_queued
 
-    def the_other_looks_meanwhile(study, trial) -> None:
+    def the_other_looks_meanwhile(*args) -> bool:
+        monkeypatch.setattr(tune, "mark_queued", queue)
         second(other, copy.deepcopy(frozen))
-        queue(study, trial)
+        return queue(*args)
 
-    first.retry = the_other_looks_meanwhile
+    monkeypatch.setattr(tune, "mark_queued", the_other_looks_meanwhile)
     first(study, copy.deepcopy(frozen))
     queued = study.get_trials(states=(optuna.trial.TrialState.WAITING,))
     assert len(queued) == 1 and queued[0].params == killed.params
     assert capsys.readouterr().out.count("queued again") == 1
     assert tune.QUEUED_BY not in queued[0].system_attrs  # the re-run, cut off in turn, is queued again
+
+
+def killed_as_it_writes_a_trial(*args, **kwargs) -> None:
+    """In place of Optuna's writing of a new trial's rows: a SIGKILL there, after which nothing more of the command
+    is written (its open transaction is rolled back)."""
+    raise KeyboardInterrupt
+
+
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+def test_a_command_killed_as_it_queues_a_killed_trial_loses_no_re_run(tmp_path, monkeypatch, capsys):
+    """A killed trial's mark and its re-run were two writes: a command killed between them (the mark written,
+    Optuna's add_trial not yet) left the trial marked, which every command then took for queued, and its settings
+    never ran again. They are one transaction: a kill as the re-run is written leaves neither, and the next
+    commands (two here, each with a storage of its own) queue the trial's settings once."""
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    study = optuna.create_study(storage=url, study_name="s", direction="maximize")
+    killed = study.ask({"model.lr": optuna.distributions.FloatDistribution(1e-3, 3e-2, log=True)})
+    study._storage.record_heartbeat(killed._trial_id)
+    study._storage.set_trial_state_values(killed._trial_id, optuna.trial.TrialState.FAIL)  # its heartbeats stopped
+
+    with monkeypatch.context() as patched:
+        patched.setattr(optuna.storages.RDBStorage, "_get_prepared_new_trial", killed_as_it_writes_a_trial)
+        with pytest.raises(KeyboardInterrupt):
+            tune.QueueAgainOnce()(study, copy.deepcopy(study._storage.get_trial(killed._trial_id)))
+    for command in (tune.QueueAgainOnce(), tune.QueueAgainOnce()):
+        command.queue_lost(optuna.load_study(storage=url, study_name="s"))
+    queued = study.get_trials(states=(optuna.trial.TrialState.WAITING,))
+    assert len(queued) == 1 and queued[0].params == killed.params, capsys.readouterr().out
+    assert queued[0].system_attrs["failed_trial"] == killed.number
+    assert capsys.readouterr().out.count(f"tune: trial {killed.number} was marked FAIL") == 1
+
+
+def test_a_command_killed_as_it_queues_a_trial_cut_off_before_its_first_heartbeat_loses_no_re_run(
+    tmp_path, monkeypatch, capsys
+):
+    """A trial cut off before its first heartbeat was marked FAIL, then queued: a command killed between the two
+    writes left it FAIL with no heartbeat (which the look for lost re-runs needs) and its settings never ran
+    again. The FAIL is written in the transaction that queues it: a kill there leaves it RUNNING, and the next
+    commands (two here) mark it FAIL and queue its settings once."""
+    db = tmp_path / "study.db"
+    study = optuna.create_study(storage=f"sqlite:///{db}", study_name="s", direction="maximize")
+    cut_off = study.ask()
+    tune.suggest(cut_off, SPACE)  # its settings taken, no heartbeat sent
+    made_seconds_ago(db, [cut_off], 60)
+
+    def a_command() -> tune.Tuner:
+        tuner = object.__new__(tune.Tuner)
+        tuner.study = optuna.load_study(storage=f"sqlite:///{db}", study_name="s")
+        tuner.options, tuner.queue_again = argparse.Namespace(heartbeat=2), tune.QueueAgainOnce(SPACE)
+        return tuner
+
+    with monkeypatch.context() as patched:
+        patched.setattr(optuna.storages.RDBStorage, "_get_prepared_new_trial", killed_as_it_writes_a_trial)
+        with pytest.raises(KeyboardInterrupt):
+            a_command().fail_unstarted_trials()
+    for _ in range(2):
+        a_command().fail_unstarted_trials()
+    trials = study.get_trials()
+    assert [t.state.name for t in trials] == ["FAIL", "WAITING"], capsys.readouterr().out
+    assert trials[1].params == cut_off.params and trials[1].system_attrs["failed_trial"] == cut_off.number
+    said = f"tune: trial {cut_off.number} was cut off before its first heartbeat: marked FAIL, queued again"
+    assert capsys.readouterr().out.count(said) == 1
 
 
 def test_a_trials_error_naming_a_file_that_is_not_utf8_shows_its_bytes(tmp_path, monkeypatch):
