@@ -95,7 +95,7 @@ from mnist_rnn.errors import (
     with_slashes,
 )
 from mnist_rnn.finite_loss import StopOnNonFiniteLoss
-from mnist_rnn.help import PlainHelpFormatter, keep_library_defaults
+from mnist_rnn.help import HelpWithTheValues, PlainHelpFormatter, keep_library_defaults
 from mnist_rnn.inference import note_if_uncalibrated
 from mnist_rnn.model import RNNClassifier, not_calibrated
 from mnist_rnn.network import NETWORK_DEFAULTS
@@ -149,6 +149,13 @@ EXTRA_OF = {
     "optuna": "tune",
 }
 
+# LightningCLI's help of --seed_everything ran two sentences together ("before classes instantiation.Set to True"),
+# and said nothing of false.
+SEED_HELP = (
+    "Seed of the random generators (Python's, NumPy's, torch's and the DataLoader workers'), set before the model "
+    "and data are made: a whole number from 0 to 4294967295; true draws one at random (said, and saved in the run's "
+    "config.yaml); false seeds nothing."
+)
 # --ckpt_path in this project's terms (Lightning's own help speaks of "hpc" and "registry").
 CKPT_PATH_HELP = (
     "The checkpoint to start from: a .ckpt file; `last`: the newest last.ckpt of an earlier run with this "
@@ -324,6 +331,8 @@ class MNISTRNNCLI(LightningCLI):
                     action.help = CKPT_PATH_HELP
                 elif action.dest == "checkpoint.dirpath":  # Lightning's says nothing is saved without one
                     action.help = CHECKPOINT_DIRPATH_HELP
+                elif action.dest == "seed_everything":
+                    action.help = SEED_HELP
             _hide_options_of_fit(name, parser)
         # --help's list of commands: Lightning's Trainer docstrings cut mid-sentence ("It's separated from fit to
         # make sure you never run on your"), and without the tools, which main() runs before LightningCLI.
@@ -1111,6 +1120,11 @@ class CommandParser(LightningArgumentParser):
         super().__init__(
             *args, prog=prog or program_name(), allow_abbrev=allow_abbrev, formatter_class=formatter_class, **kwargs
         )
+
+    def register(self, registry_name: str, value: Any, object: Any) -> None:
+        if registry_name == "action" and value == "help":  # -h/--help shows the values given before it
+            object = HelpWithTheValues
+        super().register(registry_name, value, object)
 
     def set_defaults(self, *args: dict[str, Any], **kwargs: Any) -> None:
         keep_library_defaults(self, *args, kwargs)  # --help leaves out the docstrings' defaults these replace
@@ -1995,7 +2009,10 @@ def _hide_options_of_fit(command: str, parser: LightningArgumentParser) -> None:
     too, which it turns off), keeping them as options: they made a long --help longer, and did nothing there."""
     if command == "fit":
         return
-    hidden = (*FIT_ONLY_OPTIONS, "progress_bar") if command == "predict" else FIT_ONLY_OPTIONS
+    # predict's bar never refreshes (stdout is its table), whatever --trainer.enable_progress_bar says.
+    hidden = FIT_ONLY_OPTIONS
+    if command == "predict":
+        hidden = (*hidden, "progress_bar", "trainer.enable_progress_bar")
     for group in parser._action_groups:
         left_out = False
         for action in group._group_actions:

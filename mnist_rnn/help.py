@@ -5,19 +5,33 @@ for Sphinx: a terminal showed their markup (``lstm``, :class:`datetime.timedelta
 Lightning's docstrings state Lightning's defaults ("Disabled by default (None)", "Default: ``None``"), shown beside
 jsonargparse's "default: 15" or "default: 1.0" where this project sets its own (``--trainer.max_epochs``,
 ``--trainer.gradient_clip_val``, ``--checkpoint.monitor``): such a sentence is left out of that option's help.
+Where the default is null and the docstring says what null means ("Default: ``1.0``." of
+``--trainer.limit_val_batches``), it is said once, after it: "default: null, meaning 1.0". None is written null,
+as the command line takes it (``--model.forget_bias None`` is refused).
+
+The defaults shown are the command line's before ``--help``: ``fit -c configs/fast.yaml --help`` shows the config's
+(:class:`HelpWithTheValues`). No word is cut at a line's end: a URL, a class's path or a quoted value
+(``'transformer-engine'``) stays whole, as it would be copied.
 """
 
 from __future__ import annotations
 
 import argparse
 import re
+import textwrap
+from contextvars import ContextVar
 from typing import Any
 
-from jsonargparse import DefaultHelpFormatter
+from jsonargparse import ActionConfigFile, DefaultHelpFormatter
 
 # The attribute on an option whose default was replaced (CommandParser.set_defaults): the one it had before.
 LIBRARY_DEFAULT = "library_default"
 _NO_DEFAULT = object()
+_MISSING = object()
+# The settings the command line before --help changed, while HelpWithTheValues prints it.
+_GIVEN: ContextVar[dict[str, Any]] = ContextVar("given_before_help", default={})  # noqa: B039 (never changed)
+# Actions that are not settings: they have no value to show.
+_NOT_SETTINGS = (argparse._HelpAction, argparse._VersionAction, ActionConfigFile)
 
 # reStructuredText's markup, as a terminal shows it: ``x`` as x, :class:`a.b.C` as a.b.C (with ~: C), a link's
 # `text <url>`_ as text (url), ".. note::" as "Note:", and a literal block's "Example::" as "Example:". `x` stays:
@@ -27,6 +41,15 @@ _LINK = re.compile(r"`([^`<]+?)\s*<([^>`]+)>`__?")  # `text <url>`_ as text (url
 _LITERAL = re.compile(r"``(.+?)``", re.DOTALL)
 _DIRECTIVE = re.compile(r"\.\. ([a-z]+)::")
 _LITERAL_BLOCK = re.compile(r"(?<=\w)::(?=\s|$)")
+# A doctest in a literal block (ModelCheckpoint's filename: "Example::" and ">>> ModelCheckpoint(...)"): argparse
+# flows it into the prose, ">>>" and "..." included. Left out, with its "Example::" line.
+_EXAMPLE_LINE = re.compile(r"\n?[ \t]*Examples?::[ \t]*$")
+_PARAGRAPHS = re.compile(r"\n[ \t]*\n")
+_NONE = re.compile(r"\bNone\b")
+# A sentence that says only what the default is: "Default: ``1.0``.", "Defaults to ``None``.", "By default it will
+# be set to ``"norm"``." (Lightning's gradient_clip_algorithm).
+_SAYS_THE_DEFAULT = re.compile(r"(?:Defaults? to|Default:|By default it will be set to)\s+(.+?)\.?", re.IGNORECASE)
+_DEFAULT_SHOWN = "default: %(default)s"  # jsonargparse's, in an option's help
 # A sentence that states an option's default: "Default: ``None``.", "Disabled by default (None).", "By default
 # it is ``None`` which ...", "... defaults to ``max_epochs = 1000``.", "If ``None`` (default), ...". Not
 # "enable the progress bar by default." nor "uses the default ``TensorBoardLogger``": what the option does.
@@ -35,12 +58,27 @@ _SENTENCE_END = re.compile(r"(?<=\.)\s+|\n\s*\n")  # a sentence ends, or a parag
 
 
 def plain(text: str) -> str:
-    """``text`` without reStructuredText's markup."""
+    """``text`` without reStructuredText's markup (and its doctests: :func:`without_doctests`), None as null."""
+    text = without_doctests(text)
     text = _ROLE.sub(lambda match: match[2].rsplit(".", 1)[-1] if match[1] else match[2], text)
     text = _LINK.sub(r"\1 (\2)", text)
     text = _LITERAL.sub(r"\1", text)
     text = _DIRECTIVE.sub(lambda match: f"{match[1].capitalize()}:", text)
-    return _LITERAL_BLOCK.sub(":", text)
+    return _NONE.sub("null", _LITERAL_BLOCK.sub(":", text))
+
+
+def without_doctests(text: str) -> str:
+    """``text`` without its literal blocks of doctest (indented lines, one of them ``>>> ...``) nor the
+    ``Example::`` line before one: argparse flows them into the prose."""
+    kept: list[str] = []
+    for paragraph in _PARAGRAPHS.split(text):
+        lines = paragraph.splitlines()
+        is_doctest = all(line[:1] in " \t" for line in lines) and any(line.lstrip().startswith(">>>") for line in lines)
+        if not is_doctest:
+            kept.append(paragraph)
+        elif kept:
+            kept[-1] = _EXAMPLE_LINE.sub("", kept[-1])
+    return "\n\n".join(paragraph for paragraph in kept if paragraph.strip())
 
 
 def without_default_sentences(text: str) -> str:
@@ -61,33 +99,148 @@ def keep_library_defaults(parser: argparse.ArgumentParser, *defaults: dict[str, 
 
 class PlainHelpFormatter(DefaultHelpFormatter):
     """jsonargparse's --help in plain text (:func:`plain`), without a docstring's default where the option has
-    another: this project's (:func:`keep_library_defaults`)."""
+    another: this project's (:func:`keep_library_defaults`), or the command line's (:class:`HelpWithTheValues`)."""
 
     _library_default: Any = _NO_DEFAULT
 
     def _expand_help(self, action: argparse.Action) -> str:
         # jsonargparse puts the default it shows (its defaults cache's) in action.default while it expands.
         self._library_default = getattr(action, LIBRARY_DEFAULT, action.default)
+        given = _GIVEN.get()
+        before = action.default
+        if action.dest in given:
+            action.default = given[action.dest]  # what the command line before --help sets: the default shown
         try:
             return super()._expand_help(action)
         finally:
             self._library_default = _NO_DEFAULT
+            action.default = before
 
     def _get_help_string(self, action: argparse.Action) -> str:
-        # The docstring, then jsonargparse's "(type: ..., default: %(default)s)", left as it is.
+        # The docstring, then jsonargparse's "(type: ..., default: %(default)s)".
         text = super()._get_help_string(action)
         docstring = action.help or ""
         if not docstring or not text.startswith(docstring):
             return text
+        rest = text[len(docstring) :]
+        docstring = without_doctests(docstring)  # first: the sentences below are joined in one paragraph
         if not _same(action.default, self._library_default):
-            return plain(without_default_sentences(docstring)) + text[len(docstring) :]
-        return plain(docstring) + text[len(docstring) :]
+            return plain(without_default_sentences(docstring)) + rest
+        if action.default is None and _DEFAULT_SHOWN in rest:
+            docstring, meaning = _null_said_once(docstring)
+            if meaning is not None:
+                rest = rest.replace(_DEFAULT_SHOWN, f"{_DEFAULT_SHOWN}, meaning {meaning.replace('%', '%%')}", 1)
+        return plain(docstring) + rest
 
     def _format_text(self, text: str) -> str:  # the commands' and groups' descriptions
         return super()._format_text(plain(text))
 
     def start_section(self, heading: str | None) -> None:  # a group's title: its class's docstring, for some
-        super().start_section(plain(heading) if heading else heading)
+        # Wrapped as the rest is: argparse writes a heading in one line, past the terminal's edge.
+        super().start_section("\n".join(_wrapped(plain(heading), self._width - 1)) if heading else heading)
+
+    def _split_lines(self, text: str, width: int) -> list[str]:  # an option's help
+        return _wrapped(self._whitespace_matcher.sub(" ", text).strip(), width)
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:  # a description, by paragraphs
+        paragraphs = (self._whitespace_matcher.sub(" ", paragraph).strip() for paragraph in _PARAGRAPHS.split(text))
+        return "\n\n".join(
+            "\n".join(_wrapped(paragraph, width, initial_indent=indent, subsequent_indent=indent))
+            for paragraph in paragraphs
+            if paragraph
+        )
+
+
+def _wrapped(text: str, width: int, **kwargs: Any) -> list[str]:
+    """``text`` in lines of ``width``, cut only at spaces: argparse's textwrap cut a long word (a URL, a class's
+    path) where the line ended, and a word at its hyphens (``'transformer-`` / ``engine'``), so that a copied
+    value was wrong. A word longer than the line runs past it."""
+    return textwrap.wrap(text, max(width, 1), break_long_words=False, break_on_hyphens=False, **kwargs)
+
+
+def _null_said_once(docstring: str) -> tuple[str, str | None]:
+    """``docstring`` without its sentences that say what null means ("Default: ``1.0``.", "By default it will be
+    set to ``"norm"``.", "Default: ``None``."), and what they say it means (None if none of them does)."""
+    kept, meaning = [], None
+    for sentence in _SENTENCE_END.split(docstring):
+        said = _SAYS_THE_DEFAULT.fullmatch(" ".join(sentence.split()))
+        if said is None:
+            kept.append(sentence)
+        elif plain(said[1]) != "null":
+            meaning = plain(said[1])
+    return " ".join(kept), meaning
+
+
+class HelpWithTheValues(argparse._HelpAction):
+    """-h/--help that shows, as each option's default, the value the command line before it sets:
+    ``fit -c configs/fast.yaml --help`` shows the config's (jsonargparse shows the parser's own, whatever the
+    config says), under a line saying so. argparse calls it with the settings parsed so far (the defaults, then the
+    options and configs before ``--help``, in order)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: Any, values: Any, option: Any = None) -> None:
+        given = _given_before_help(parser, namespace)
+        description = parser.description
+        note = _where_the_defaults_come_from(parser, given, namespace, option)
+        if note:
+            parser.description = f"{description}\n\n{note}" if description else note
+        token = _GIVEN.set(given)
+        try:
+            parser.print_help()
+        finally:
+            _GIVEN.reset(token)
+            parser.description = description
+        parser.exit()
+
+
+def _given_before_help(parser: argparse.ArgumentParser, namespace: Any) -> dict[str, Any]:
+    """Each option's value in ``namespace`` where it is not the parser's default (``{"trainer.max_epochs": 3}``).
+    Compared with the parser's defaults as jsonargparse parses them (a logger's init_args filled in), not as
+    --help shows them; any failure to get them shows the parser's own."""
+    get_defaults = getattr(parser, "get_defaults", None)
+    try:
+        defaults = get_defaults() if get_defaults is not None else None
+    except Exception:  # (a default jsonargparse cannot check): the help as before
+        return {}
+    if defaults is None:
+        return {}
+    given = {}
+    for action in parser._actions:
+        if isinstance(action, _NOT_SETTINGS) or action.default is argparse.SUPPRESS:
+            continue  # not a setting, or a group's (--trainer CONFIG)
+        value, default = _get(namespace, action.dest), _get(defaults, action.dest)
+        if value is not _MISSING and not _same(value, default):
+            given[action.dest] = value
+    return given
+
+
+def _where_the_defaults_come_from(
+    parser: argparse.ArgumentParser, given: dict[str, Any], namespace: Any, option: Any
+) -> str | None:
+    """The line that says where the defaults shown come from, where it is not the project alone (None then)."""
+    args = [arg for arg in getattr(parser, "args", None) or [] if isinstance(arg, str)]
+    at = args.index(option) if option in args else len(args)
+    if any(arg in ("-c", "--config") or arg.startswith("--config=") for arg in args[at + 1 :]):
+        return (
+            "The defaults shown are the project's: a --config after --help is not read (put it before --help to "
+            "see its values)."
+        )
+    if not given:
+        return None
+    configs = _get(namespace, "config")
+    configs = [str(path) for path in configs if path is not None] if isinstance(configs, list) else []
+    sources = [f"those of --config {', '.join(configs)}"] if configs else []
+    if any(arg.startswith("--") and arg.split("=", 1)[0] != "--config" for arg in args[:at]):
+        sources.append("the options before --help")
+    sources = sources or ["the --config before the command"]
+    return f"The defaults shown are the project's, overridden by {' and '.join(sources)}."
+
+
+def _get(namespace: Any, key: str) -> Any:
+    """``namespace``'s ``key`` (``trainer.max_epochs``), or :data:`_MISSING` where it has none."""
+    try:
+        return namespace[key] if key in namespace else _MISSING
+    except Exception:  # not a jsonargparse Namespace, or a key it cannot take
+        return _MISSING
 
 
 def _same(shown: Any, library: Any) -> bool:

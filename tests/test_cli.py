@@ -22,7 +22,7 @@ from mnist_rnn.errors import UserError
 from mnist_rnn.model import RNNClassifier
 from mnist_rnn.precision import bf16_supported
 from tests.bad_inputs import BAD_INPUTS, make_data
-from tests.helpers import QUIET, SEED_CONFIG, data_args, fit_tiny, one_line_error, render_digit, write_fake_set
+from tests.helpers import QUIET, ROOT, SEED_CONFIG, data_args, fit_tiny, one_line_error, render_digit, write_fake_set
 
 # The fits here are checked for what they print and save, not for their test's pictures (tests/test_figures.py).
 pytestmark = pytest.mark.usefixtures("figures_not_drawn")
@@ -465,7 +465,8 @@ def test_a_commands_help_lists_what_it_uses_and_it_still_takes_fits_own(capsys):
     for option in ("--data.predict_path", "--ckpt_path", "--checkpoint.dirpath", "--trainer.accelerator"):
         assert option in rest
     fits_own = ("--trainer.max_epochs", "--trainer.gradient_clip_val", "--checkpoint.filename", "--finite_loss.")
-    for option in (*fits_own, "--progress_bar.refresh_rate"):
+    # The progress bar's too: predict's never refreshes (stdout is its table), whatever they say.
+    for option in (*fits_own, "--progress_bar.refresh_rate", "--trainer.enable_progress_bar"):
         assert option not in helps["predict"] and option in helps["fit"]
     assert len(helps["predict"].splitlines()) < 0.75 * len(helps["fit"].splitlines())
     # Still taken: a run's config.yaml holds them all, and is given to predict as its --config.
@@ -510,14 +511,130 @@ def test_help_says_this_projects_defaults_in_plain_text(capsys):
         if stated and stated[2] != "null":
             assert stated[1].strip("'\"") == stated[2], (option, text)
     # Where Lightning's default is the one used, its sentence stays, now in plain text; the project's own too.
-    assert "Disabled by default (None)." in options["--trainer.min_epochs"]
-    assert "Default: 2." in options["--trainer.num_sanity_val_steps"]
+    assert "Disabled by default (null)." in options["--trainer.min_epochs"]
+    assert options["--trainer.num_sanity_val_steps"].endswith("(type: Optional[int], default: null, meaning 2)")
     assert "as a datetime.timedelta" in options["--trainer.max_time"]
     assert "Recurrent cell: lstm, gru or rnn (tanh)." in options["--model.cell"]
     assert "on Serialization Semantics (https://docs.pytorch" in options["--weights_only"]  # a link
     # A group's title: the progress bar's was its docstring's first lines, cut before the list they announced.
     assert "\nThe progress bar (Lightning's TQDMProgressBar):\n  --progress_bar CONFIG" in helps["fit"]
     assert "tqdm package and:" not in helps["fit"]
+
+
+def _help(args: list[str], capsys, monkeypatch, columns: int = 80) -> str:
+    """The --help that ``args`` print in a terminal of ``columns`` columns."""
+    monkeypatch.setenv("COLUMNS", str(columns))
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    assert exit_info.value.code == 0
+    return capsys.readouterr().out
+
+
+FAST_CONFIG = str(ROOT / "configs" / "fast.yaml")
+
+
+def test_help_after_a_config_shows_its_values(capsys, monkeypatch):
+    """``fit -c configs/fast.yaml --help`` showed the project's defaults (max_epochs 15, precision null), not the
+    config's (3, bf16-mixed), and nothing said that the config would replace them."""
+    plain_help = _help(["fit", "--help"], capsys, monkeypatch)
+    assert "The defaults shown are" not in plain_help
+    assert _option_helps(plain_help)["--trainer.max_epochs"].endswith("default: 15)")
+    out = _help(["fit", "-c", FAST_CONFIG, "--model.lr", "0.02", "--help"], capsys, monkeypatch)
+    words = " ".join(out.split())
+    assert (
+        f"The defaults shown are the project's, overridden by those of --config {FAST_CONFIG} and the options "
+        "before --help." in words
+    )
+    options = _option_helps(out)
+    assert options["--trainer.max_epochs"].endswith("(type: Optional[int], default: 3)")
+    assert options["--trainer.precision"].endswith("default: bf16-mixed)")
+    assert "32-true'." not in options["--trainer.precision"]  # Lightning's default, not this command's
+    assert options["--model.weight_decay"].endswith("(type: float | null, default: 0.01)")
+    assert options["--model.lr"].endswith("(type: float, default: 0.02)")  # typed before --help
+    assert options["--model.cell"].endswith("default: lstm)")  # the same either way
+    # A config after --help is not read (argparse prints the help as it meets --help): said, not shown.
+    out = " ".join(_help(["test", "--help", "--config", FAST_CONFIG], capsys, monkeypatch).split())
+    assert "The defaults shown are the project's: a --config after --help is not read" in out
+    assert "(type: Union[Literal[64, 32, 16]" in out and "default: null, meaning '32-true')" in out
+
+
+def test_help_says_each_default_once(capsys, monkeypatch):
+    """Lightning's docstrings say what null means ("Default: 1.0.") beside jsonargparse's "default: null": two
+    defaults, for a newcomer. And "None", which the command line refuses (it takes null)."""
+    for command in ("fit", "validate", "test", "predict"):
+        out = _help([command, "--help"], capsys, monkeypatch)
+        assert not re.search(r"\bNone\b", out), command
+        for option, text in _option_helps(out).items():
+            if "default: null" in text:
+                assert not re.search(r"\bDefaults?(:| to) ", text), (command, option, text)
+    options = _option_helps(out)
+    for option in ("limit_val_batches", "limit_test_batches", "limit_predict_batches"):
+        assert options[f"--trainer.{option}"].endswith(
+            ". Value is per device. (type: int | float | null, default: null, meaning 1.0)"
+        )
+    assert options["--trainer.enable_checkpointing"].endswith("(type: Optional[bool], default: null, meaning True)")
+    assert options["--trainer.log_every_n_steps"] == (
+        "LOG_EVERY_N_STEPS How often to log within steps. (type: Optional[int], default: null, meaning 50)"
+    )
+    assert options["--trainer.deterministic"].endswith(
+        "If not set, defaults to False. (type: Union[bool, Literal['warn'], null], default: null)"
+    )
+    options = _option_helps(_help(["fit", "--help"], capsys, monkeypatch))
+    assert options["--trainer.gradient_clip_algorithm"].endswith('default: null, meaning "norm")')
+    assert "LSTM only. null keeps PyTorch's initial biases" in options["--model.forget_bias"]
+    assert "null: 0.05 for AdamW, 0 for Adam." in options["--model.weight_decay"]
+    # The seed's: LightningCLI's ran two sentences together ("before classes instantiation.Set to True").
+    assert options["--seed_everything"].startswith(
+        "SEED_EVERYTHING Seed of the random generators (Python's, NumPy's, torch's and the DataLoader workers'), set "
+        "before the model and data are made: a whole number from 0 to 4294967295; true draws one at random (said, "
+        "and saved in the run's config.yaml); false seeds nothing. (type: Union[bool, int], default: 42)"
+    )
+    # ModelCheckpoint's doctest, which argparse ran into the prose (">>> checkpoint_callback = ModelCheckpoint(
+    # ... dirpath='my/path', ..."), is left out.
+    assert options["--checkpoint.filename"] == (
+        "FILENAME checkpoint filename. Can contain named formatting options to be auto-filled. (type: Optional[str], "
+        "default: best-epoch{epoch:02d}-val_acc{val/acc:.4f})"
+    )
+
+
+@pytest.mark.parametrize("columns", [80, 50])
+def test_help_cuts_no_word(columns, capsys, monkeypatch):
+    """argparse cut a URL, a class's path or a quoted value at the line's end ("https://docs.pytorch" /
+    ".org/docs/...", "lightn" / "ing.pytorch...", "'transformer-" / "engine'"): copied, it was wrong. A group's
+    title ran past the terminal's edge in one line."""
+    out = _help(["fit", "--help"], capsys, monkeypatch, columns)
+    lines = out.splitlines()
+    for whole in (
+        "(https://docs.pytorch.org/docs/main/notes/serialization.html#id3).",
+        "lightning.pytorch.callbacks.GradientAccumulationScheduler,",
+        "lightning.fabric.plugins.environments.TorchElasticEnvironment,",
+        "'transformer-engine',",
+        "best-epoch{epoch:02d}-val_acc{val/acc:.4f})",
+    ):
+        assert any(whole in line for line in lines), whole
+    for line in lines[1:]:  # (the usage: one line, as cli.py writes it)
+        if len(line) > columns - 2:  # argparse's width: a word longer than the room left, or an option's name
+            assert " " not in line.strip() or re.match(r"  \S", line), line
+    title = "ModelCheckpoint that keeps last.ckpt current, saves it when stopped, and says how to resume:"
+    assert title in " ".join(out.split()) and title not in out  # in the terminal's width
+
+
+def test_help_in_a_narrow_ascii_terminal(tmp_path):
+    """The real command, as a terminal with LANG=C and 50 columns runs it: the config's values, in ASCII."""
+    env = {**os.environ, "LANG": "C", "LC_ALL": "C", "COLUMNS": "50", "PYTHONPATH": str(ROOT)}
+    ran = subprocess.run(
+        [sys.executable, "-m", "mnist_rnn", "fit", "-c", FAST_CONFIG, "--help"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        timeout=300,
+    )
+    assert ran.returncode == 0, ran.stderr
+    out = ran.stdout.decode("ascii")
+    words = " ".join(out.split())
+    assert f"The defaults shown are the project's, overridden by those of --config {FAST_CONFIG}." in words
+    assert "default: bf16-mixed)" in words and "(type: Optional[int], default: 3)" in words
+    assert "lightning.pytorch.callbacks.GradientAccumulationScheduler," in out.split()
 
 
 def test_last_resumes_a_run_that_saved_the_weight_decay_its_null_now_means(fake_data_dir, in_tmp_dir, capsys):
