@@ -1744,6 +1744,9 @@ def _check_something_left_to_train(path: Path, trainer: Any) -> None:
     # A max_steps or max_time stop in the middle of an epoch: Lightning counts that epoch as done all the same,
     # and a resumed run starts the next one (with max_epochs reached, none: the command trained nothing).
     cut = not batches.get("is_last_batch", True)
+    # A stop by a signal inside an epoch saves before Lightning counts that epoch: it is then the epoch after
+    # the ones processed, where a max_steps stop's epoch is the last of them.
+    stopped_in = checkpoint.get("epoch", done - 1)
     steps = checkpoint.get("global_step", 0)
     states = [state for state in (checkpoint.get("callbacks") or {}).values() if isinstance(state, dict)]
     stopped = next((state for state in states if state.get("stopping_reason", 0) != 0), None)  # 0: NOT_STOPPED
@@ -1755,7 +1758,12 @@ def _check_something_left_to_train(path: Path, trainer: Any) -> None:
     trained = next((state["time_elapsed"].get("train") for state in states if "time_elapsed" in state), None)
     max_time = Timer(duration=trainer.max_time)._duration if trainer.get("max_time") else None
     if max_epochs is not None and max_epochs > 0 and done >= max_epochs:
-        if cut:
+        if cut and stopped_in >= done:
+            # It said "into epoch 0" of a run that a Ctrl+C stopped in epoch 1 (as its line said), resumed with a
+            # smaller max_epochs, and asked for a larger max_steps or max_time, which such a run does not need.
+            limit = f"{steps:,} steps, into epoch {stopped_in}, beyond --trainer.max_epochs {max_epochs}"
+            longer = f"pass --trainer.max_epochs {stopped_in + 1} or more to train it longer"
+        elif cut:
             # It said "trained all 2 epochs" of a run cut at step 40 of 60, and "a larger max_epochs" alone then
             # met the max_steps refusal below.
             limit = (
@@ -1765,6 +1773,10 @@ def _check_something_left_to_train(path: Path, trainer: Any) -> None:
             longer = (
                 f"pass --trainer.max_epochs {done + 1} or more and a larger max_steps or max_time to train it longer"
             )
+        elif done > max_epochs:
+            # It said "all 4 epochs of --trainer.max_epochs 3", and "a larger max_epochs": 4 was refused again.
+            limit = f"{done} epochs, more than --trainer.max_epochs {max_epochs}"
+            longer = f"pass --trainer.max_epochs {done + 1} or more to train it longer"
         else:
             limit = (
                 f"all {done} epochs of --trainer.max_epochs {max_epochs}"

@@ -456,7 +456,8 @@ VALIDATED_EPOCHS: list[int] = []
 
 class SignalAt(Callback):
     """Send ``signum`` to this process at the first batch of ``stage``: "sanity", "validation" (of epoch
-    ``epoch``) or "test". Records the epochs it sees validated (outside the sanity check)."""
+    ``epoch``), "train" (the second batch of epoch ``epoch``) or "test". Records the epochs it sees validated
+    (outside the sanity check)."""
 
     def __init__(self, stage: str = "none", signum: int = 15, epoch: int = 0) -> None:
         self.stage, self.signum, self.epoch = stage, signum, epoch
@@ -483,6 +484,8 @@ class SignalAt(Callback):
         if self.stage == "twice" and trainer.current_epoch == self.epoch:  # Ctrl+C, and again
             self._send()
             os.kill(os.getpid(), self.signum)
+        elif self.stage == "train" and trainer.current_epoch == self.epoch and batch_idx == 1:  # mid-epoch
+            self._send()
 
     def on_train_end(self, trainer, pl_module) -> None:
         if self.stage == "train_end":  # after the training loop's last check for a signal
@@ -592,6 +595,22 @@ def test_a_ctrl_c_after_the_training_loop_exits_130_before_the_test(fake_data_di
     # Its best checkpoint is not calibrated yet (T = 1): the line says so, not only "test it".
     assert "mnist-rnn: stopped by SIGINT at the end of training, before the test; calibrate it (calibrate " in err
     assert "), then test it (test --ckpt_path " in err
+
+
+def test_a_run_stopped_inside_an_epoch_then_resumed_with_fewer_epochs_is_told_which_epoch_it_stopped_in(
+    fake_data_dir, in_tmp_dir, capsys
+):
+    """Ctrl+C two batches into epoch 1 of 3, resumed with --trainer.max_epochs 1: the refusal said the run had
+    trained "into epoch 0", where the stop's own line had said epoch 1, and asked for a larger max_steps or
+    max_time, which no run of this one needs (it was cut by the signal, not by a max_steps)."""
+    assert stop_at(fake_data_dir, "train", signum=signal.SIGINT, epoch=1) == 130
+    assert f"stopped by SIGINT at epoch 1, step {STEPS_PER_EPOCH + 2}; saved " in capsys.readouterr().err
+    with pytest.raises(SystemExit) as refused:
+        main([*fit_args(fake_data_dir, 1), "--ckpt_path", "last"])
+    assert refused.value.code == 2
+    err = capsys.readouterr().err
+    assert f"its run has trained {STEPS_PER_EPOCH + 2} steps, into epoch 1, " in err
+    assert "pass --trainer.max_epochs 2 or more to train it longer" in err and "max_steps" not in err
 
 
 def test_a_second_ctrl_c_aborts_at_once_with_130(fake_data_dir, in_tmp_dir, capsys):

@@ -1285,6 +1285,16 @@ def test_last_prefers_the_run_of_the_commands_own_precision(fake_data_dir, in_tm
     assert "resuming from lightning_logs/version_3/checkpoints/last.ckpt" in capsys.readouterr().err
 
 
+def test_a_run_resumed_with_fewer_epochs_than_it_trained_is_told_how_many_resume_it(fake_data_dir, in_tmp_dir, capsys):
+    """A 2-epoch run resumed with --trainer.max_epochs 1 was said to have trained "all 2 epochs of
+    --trainer.max_epochs 1", and told to pass "a larger max_epochs": 2, which trained nothing either."""
+    main(resume_args(fake_data_dir, 2))
+    capsys.readouterr()
+    error = one_line_error(resume_args(fake_data_dir, 1, "--ckpt_path", "last"), capsys)
+    assert "its run has trained 2 epochs, more than --trainer.max_epochs 1: nothing is left to train" in error
+    assert "pass --trainer.max_epochs 3 or more to train it longer" in error
+
+
 def test_a_run_stopped_by_max_steps_inside_an_epoch_is_told_what_resumes_it(fake_data_dir, in_tmp_dir, capsys):
     """Stopped by max_steps in its last epoch, a run was refused as having "trained all 2 epochs", and a larger
     max_epochs alone then met a second refusal, of max_steps."""
