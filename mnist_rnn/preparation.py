@@ -164,6 +164,13 @@ UNDERLINE, UNDERLINE_GAP, UNDERLINE_BOW = 1 / 3, 0.05, 0.05
 # A ruled page's lines are runs of ink along a row at least RULED_RUN of the picture's width, at most RULED_ROWS
 # working pixels tall: they are taken away where no stroke crosses them (see _without_ruling).
 RULED_RUN, RULED_ROWS, RULED_LINES = 0.5, 1.5, 3
+# ... and a pencil's strokes, as faint as the lines, come out of that broken where they cross one, and where the
+# pencil barely marked the paper: pieces a few working pixels apart, each taken for a stroke of its own. Those
+# beyond the digit's box widened by a third were left out of it, or taken for a second digit beside it or over it
+# (a 4 read as a 1, "more than one digit"). Once the lines are gone, pieces of strong ink within twice RULED_GAP
+# working pixels of each other are one region (two digits written side by side are farther apart, but for the
+# closest: see _joined_across_lines).
+RULED_GAP = 3
 # A solid dark object lying beside the digit (a phone, a black case, a dark book's cover) is one region, far
 # heavier than the digit's strokes, and was taken for it: read as a 1 or an 8, a grey bar in the image. Such a
 # region fills SOLID or more of the smallest rectangle round it, turned any way (a pen's strokes leave the spaces
@@ -389,7 +396,7 @@ def _ink(gray: np.ndarray, find_others: bool = True, unruled: bool = False) -> t
         without_lines = _without_ruling(gray, background, ink, WEAK * peak, dark)
         if without_lines is not None:
             return _ink(without_lines, find_others, unruled=True)
-    found = _digit_regions(ink, peak, background, find_others, cropped is not None)
+    found = _digit_regions(ink, peak, background, find_others, cropped is not None, unruled)
     if found is None:
         return None
     digit, several, left_out = found
@@ -836,7 +843,12 @@ class _Box(NamedTuple):
 
 
 def _digit_regions(
-    ink: np.ndarray, peak: float, background: np.ndarray, find_others: bool = True, tight: bool = False
+    ink: np.ndarray,
+    peak: float,
+    background: np.ndarray,
+    find_others: bool = True,
+    tight: bool = False,
+    unruled: bool = False,
 ) -> tuple[np.ndarray, bool, np.ndarray | None] | None:
     """The regions of ``ink`` (a working copy, ``background`` taken away) that make up the digit, as a boolean
     mask; whether another digit lies clear of it; and the marks left out of it, frames drawn round it and lines
@@ -858,6 +870,9 @@ def _digit_regions(
     edge are the digit's as much as those clear of it: a dotted 0's dot, the one region clear of it, was the digit.
     """
     labels, count = ndimage.label(_cut_from_the_edge(ink > WEAK * peak, ink, peak), EIGHT_NEIGHBOURS)
+    thick_groups = None
+    if unruled and count:
+        labels, count, thick_groups = _joined_across_lines(labels, count, ink > STRONG * peak)
     if count == 0:
         return None
     edge = _on_the_edge(labels, count)
@@ -883,7 +898,10 @@ def _digit_regions(
     # a drawing app's) every inked region is part of the drawing; elsewhere only the strokes near the digit
     # are (not the slivers along a sheet's edges on a clean, flat table).
     spotless = flat and (ink == 0).mean() > 0.5
-    thick = {k: box for k, box in boxes.items() if 2 * pixels[k] >= HAIRLINE * box.long_side * outline[k]}
+    if thick_groups is None:
+        thick = {k: box for k, box in boxes.items() if 2 * pixels[k] >= HAIRLINE * box.long_side * outline[k]}
+    else:
+        thick = {k: box for k, box in boxes.items() if thick_groups[k]}
     if spotless and all(edge[k] for k in thick):
         # Nothing but hairlines clear of the edge, on a drawing app's background: a digit drawn with a fine
         # brush (strokes under HAIRLINE of its size), which was "blank". (A ruled page's lines reach its edges.)
@@ -910,14 +928,25 @@ def _digit_regions(
             return True
         return _steepest(lines_gone(), labels, k, boxes[k]) >= EDGE_STEP * region_peak(lines_gone(), k)
 
+    def across_the_width(k: int) -> bool:
+        box = boxes[k]
+        width = box.right - box.left + 1
+        return width == ink.shape[1] and pixels[k] >= SOLID * width * box.height
+
     level = [k for k in inside if on_level_ground(k)]
     # A region touching the edge is the digit only when nothing clear of it can be (a digit cropped tightly),
     # and never where the background steps: that is the wedge a hard shadow's edge leaves where it meets the
     # picture's edge, which on a blank page was read as a 1 or a 7, 97-99% sure. Nor when it is as faint as
     # EDGE_CONTRAST: the haze the light's fall-off leaves along the edge of a blank ruled page (a 0, 64% sure).
     # Nor when it is no pen's ink (EDGE_INK): the wedge a soft shadow or a vignette leaves in a blank page's corner,
-    # ruling lines across it or not.
-    cropped = [k for k in boxes if peak >= EDGE_CONTRAST and on_level_ground(k) and inked(k)]
+    # ruling lines across it or not. Nor, unless the picture is a clean one cut to its digit (``tight``), when it is a
+    # solid band across the picture's whole width (see SOLID): a screenshot's status bar or toolbar, the one mark a
+    # tiny digit left in the working copy, was read as a 5, 83% sure.
+    cropped = [
+        k
+        for k in boxes
+        if peak >= EDGE_CONTRAST and on_level_ground(k) and inked(k) and (tight or not across_the_width(k))
+    ]
 
     def candidates_of(level: list[int], inside: list[int], cropped: list[int]) -> list[int]:
         return level + [k for k in cropped if edge[k]] if tight else level or inside or cropped
@@ -983,6 +1012,39 @@ def _digit_regions(
     left_out += [k for k in digit - {main} if _underlines(labels, k, [boxes[d] for d in digit - {k}], boxes[k])]
     keep = [k for k in keep if k not in left_out]
     return np.isin(labels, [main, *keep]), bool(other_digits), np.isin(labels, left_out) if left_out else None
+
+
+def _joined_across_lines(labels: np.ndarray, count: int, strong: np.ndarray) -> tuple[np.ndarray, int, np.ndarray]:
+    """The regions of ``labels`` (1 to ``count``) on a page whose ruling was taken away, those clear of the picture's
+    edge and holding ``strong`` ink joined where they lie within twice RULED_GAP working pixels of each other (see
+    there): the new labels, their count, and per new label whether it is no hairline, as one of its pieces alone is
+    not (a pencil's whole digit is as thin as a hairline of its size: see HAIRLINE). A faint speck is not joined: one
+    beside a stroke made the digit's box larger than on plain paper. Nor is a region reaching the edge, which is the
+    digit only when nothing else can be: a line's end left along the edge would make the digit joined to it one."""
+    joining = np.zeros(count + 1, dtype=bool)
+    joining[labels[strong]] = True
+    joining &= ~_on_the_edge(labels, count)
+    joining[0] = False
+    clear = joining[labels]
+    grown = ndimage.binary_dilation(clear, EIGHT_NEIGHBOURS, iterations=RULED_GAP)
+    joined, found = ndimage.label(grown, EIGHT_NEIGHBOURS)
+    merged = np.where(clear, joined, np.where(labels > 0, labels + found, 0))
+    present = np.unique(merged)
+    present = present[present > 0]
+    lookup = np.zeros(found + count + 1, dtype=np.int64)
+    lookup[present] = np.arange(1, present.size + 1)
+    groups = lookup[merged]
+    group_of = np.zeros(count + 1, dtype=np.int64)
+    group_of[labels.ravel()] = groups.ravel()
+    pixels = np.bincount(labels.ravel(), minlength=count + 1)
+    outline = np.bincount(_outline_pixels(labels), minlength=count + 1)
+    long_sides = np.zeros(count + 1)
+    for k, where in enumerate(ndimage.find_objects(labels), start=1):
+        long_sides[k] = _Box.of(where).long_side
+    thick = np.flatnonzero(2 * pixels >= HAIRLINE * long_sides * outline)
+    thick_groups = np.zeros(present.size + 1, dtype=bool)
+    thick_groups[group_of[thick[thick > 0]]] = True
+    return groups, present.size, thick_groups
 
 
 def _solid_width(labels: np.ndarray, k: int, box: _Box, pixels: int) -> float:
