@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
@@ -685,9 +686,11 @@ def test_the_rows_are_reached_and_read_by_keyboard_and_each_answer_is_said_once(
 
 HOLD_ANSWERS = """
     // The server's answers held until the test lets them go (window.answer()); what the page showed and said
-    // at each answer, in window.seen.
+    // at each answer, in window.seen; window.answered: how many answers the page has taken in (its code after
+    // `await response.json()` has run), shown or not.
     window.posts = 0;
     window.seen = [];
+    window.answered = 0;
     const held = [];
     window.held = () => held.length;
     window.answer = () => held.splice(0).forEach((go) => go());
@@ -695,7 +698,11 @@ HOLD_ANSWERS = """
     window.fetch = (url, options) => {
       if (!options || options.method !== "POST") return original(url, options);
       window.posts++;
-      return original(url, options).then((response) => new Promise((go) => held.push(() => go(response))));
+      return original(url, options).then((response) => new Promise((go) => held.push(() => {
+        const json = response.json.bind(response);
+        response.json = () => json().finally(() => setTimeout(() => { window.answered++; }));
+        go(response);
+      })));
     };
     const $ = (id) => document.getElementById(id);
     new MutationObserver(() => window.seen.push({ interim: $("answer-card").classList.contains("interim"),
@@ -1405,3 +1412,133 @@ def test_a_long_file_name_wraps_on_a_phone_and_the_page_does_not_scroll_sideways
         driver.execute_script("document.getElementById('file').dispatchEvent(new Event('change', { bubbles: true }));")
         assert wait_for_answer(driver)["error"].startswith(f"Could not open {name}.png")
         assert driver.execute_script(wide) == 0
+
+
+@pytest.mark.slow
+def test_an_empty_file_is_told_by_its_name_and_an_answer_on_its_way_is_not_shown_beside_a_refused_file(
+    browser, server, tmp_path
+):
+    """An empty file (0 bytes: a download cut short) was sent, and told in the server's words, naming no file ("The
+    server could not read that: not a readable image (empty file): …"); the page says it, by its name, and sends
+    nothing. A file refused before it is sent (empty, too large) while the answer to the picture before was on its
+    way: that answer came, and was shown beside the error as the answer to the file refused."""
+    three, empty, huge = tmp_path / "three.png", tmp_path / "empty.png", tmp_path / "huge.jpg"
+    render_digit(3, canvas=(200, 200), size=160, at=(40, 10)).save(three)
+    empty.write_bytes(b"")
+    huge.write_bytes(b"\xff\xd8\xff\xe0" + bytes(21 * 1024 * 1024))
+    told = "empty.png is empty (0 bytes): there is no picture in it. Nothing was sent. Choose another file."
+    drop_empty = """const transfer = new DataTransfer();
+        transfer.items.add(new File([], "empty.png", { type: "image/png" }));
+        const options = { bubbles: true, cancelable: true, dataTransfer: transfer };
+        document.body.dispatchEvent(new DragEvent("drop", options));"""
+    with new_tab(browser) as driver:
+        driver.get(server + "/")
+        WebDriverWait(driver, 10).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-info"))
+        count_requests(driver)
+        driver.find_element(By.ID, "file").send_keys(str(empty))
+        assert wait_for_answer(driver)["error"] == told
+        assert not driver.find_element(By.ID, "retry").is_displayed()  # the same file is as empty again
+        driver.find_element(By.ID, "clear").click()
+        driver.execute_script(drop_empty)
+        assert wait_for_answer(driver)["error"] == told
+        assert driver.execute_script("return window.posts") == 0
+
+        driver.get(server + "/")  # a fresh page, its fetch counted once more, with the answers held
+        WebDriverWait(driver, 10).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-info"))
+        driver.execute_script(HOLD_ANSWERS)
+        for refused, error in ((empty, told), (huge, "That image is too large (21.0 MB: the limit is 20 MB).")):
+            driver.find_element(By.ID, "clear").click()
+            sent = driver.execute_script("return window.posts")
+            driver.find_element(By.ID, "file").send_keys(str(three))
+            WebDriverWait(driver, 10).until(lambda d: d.execute_script("return window.held()") == 1)
+            answered = driver.execute_script("return window.answered") + 1
+            driver.find_element(By.ID, "file").send_keys(str(refused))
+            assert wait_for_answer(driver)["error"].startswith(error)
+            driver.execute_script("window.answer()")  # the answer to three.png comes now
+            WebDriverWait(driver, 10).until(lambda d, n=answered: d.execute_script("return window.answered") == n)
+            shown = wait_for_answer(driver)
+            assert shown["error"].startswith(error) and shown["big"] == "?" and shown["bars"] == 0, shown
+            assert driver.execute_script("return window.posts") == sent + 1  # three.png's alone
+            assert not state(driver)["busy"]
+
+
+@pytest.mark.slow
+def test_a_picture_or_a_link_dragged_from_another_page_or_pasted_is_read_or_told_what_to_do(browser, server):
+    """A picture dragged from another web page, or a link, comes as its address (text/uri-list) and HTML (an <img>),
+    without a file: the page did not take it (the drop did nothing here; a browser goes to the address, the drawing
+    and the answer gone). A picture held in the page (a data: address) is read and sent; of one elsewhere only the
+    address came, and the page says what to do. So too of an address pasted (Ctrl+V of "Copy image address"), which
+    did nothing; a screenshot pasted from the clipboard is read. Dropped as a browser drops (DevTools'
+    Input.dispatchDragEvent), pasted from the clipboard with Ctrl+V."""
+    picture = io.BytesIO()
+    render_digit(7, canvas=(200, 200), size=160, at=(40, 10)).save(picture, "PNG")
+    encoded = base64.b64encode(picture.getvalue()).decode()
+    inline = f"data:image/png;base64,{encoded}"
+    elsewhere = "https://example.org/w/images/thumb/seven.png?width=300"
+
+    def drop(types: dict[str, str]) -> None:
+        items = [{"mimeType": kind, "data": data} for kind, data in types.items()]
+        data = {"items": items, "dragOperationsMask": 1 | 2 | 16}  # copy, link, move: as a browser offers them
+        for kind in ("dragEnter", "dragOver", "drop"):
+            driver.execute_cdp_cmd("Input.dispatchDragEvent", {"type": kind, "x": 200, "y": 200, "data": data})
+
+    def paste(text: str = "", png: str = "") -> None:
+        write = """const [text, png, done] = arguments;
+            const item = png ? { "image/png": new Blob([Uint8Array.from(atob(png), (c) => c.charCodeAt(0))],
+                                                       { type: "image/png" }) }
+                             : { "text/plain": new Blob([text], { type: "text/plain" }) };
+            navigator.clipboard.write([new ClipboardItem(item)]).then(() => done(""), (e) => done(String(e)));"""
+        assert driver.execute_async_script(write, text, png) == ""
+        ActionChains(driver).key_down(Keys.CONTROL).send_keys("v").key_up(Keys.CONTROL).perform()
+
+    save = "Save the picture first (right-click it: \u201cSave image as\u201d), then drop or upload the file"
+    with new_tab(browser) as driver:
+        driver.get(server + "/")
+        WebDriverWait(driver, 10).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-info"))
+        count_requests(driver)
+        in_a_link = f'<a href="https://example.org/wiki/Seven"><img src="{elsewhere}"></a>'
+        drop({"text/uri-list": elsewhere, "text/html": in_a_link})
+        assert wait_for_answer(driver)["error"] == (
+            f"That is a picture on another web page (seven.png): only its address came, not the picture. {save}."
+        )
+        drop({"text/uri-list": "https://example.org/wiki/Seven", "text/plain": "https://example.org/wiki/Seven"})
+        assert wait_for_answer(driver)["error"] == (
+            "That is a link (https://example.org/wiki/Seven), not a picture: only its address came. Open it, save "
+            "the picture it shows, then drop or upload the file."
+        )
+        assert driver.execute_script("return window.posts") == 0
+        drop({"text/uri-list": inline, "text/html": f'<img src="{inline}" alt="7">'})
+        answer = wait_for_answer(driver)
+        assert answer["error"] == "" and answer["lit_pixels"] > 20, answer
+        assert driver.execute_script("return window.posts") == 1
+
+        # Words of this page selected and dragged onto it are left to the browser.
+        drag_here = """const transfer = new DataTransfer();
+            transfer.setData("text/html", "<b>The answer</b>");
+            const summary = document.getElementById("summary");
+            summary.dispatchEvent(new DragEvent("dragstart", { bubbles: true, dataTransfer: transfer }));
+            const over = new DragEvent("dragover", { bubbles: true, cancelable: true, dataTransfer: transfer });
+            summary.dispatchEvent(over);
+            summary.dispatchEvent(new DragEvent("dragend", { bubbles: true, dataTransfer: transfer }));
+            const after = new DragEvent("dragover", { bubbles: true, cancelable: true, dataTransfer: transfer });
+            summary.dispatchEvent(after);
+            return [over.defaultPrevented, after.defaultPrevented];"""
+        assert driver.execute_script(drag_here) == [False, True]  # from elsewhere (after the drag here) it is taken
+
+        origin = re.match(r"https?://[^/]+", server).group(0)
+        permissions = ["clipboardReadWrite", "clipboardSanitizedWrite"]
+        driver.execute_cdp_cmd("Browser.grantPermissions", {"permissions": permissions, "origin": origin})
+        driver.find_element(By.ID, "title").click()  # the page focused, no ink on the pad
+        paste(text=elsewhere)
+        WebDriverWait(driver, 10).until(lambda d: d.find_element(By.ID, "error").text)
+        assert driver.find_element(By.ID, "error").text == (
+            f"That is a picture on another web page (seven.png): only its address came, not the picture. {save}, or "
+            "copy the picture itself (\u201cCopy image\u201d) and paste it."
+        )
+        paste(png=encoded)  # a screenshot, or a picture copied with "Copy image"
+        answer = wait_for_answer(driver)
+        assert answer["error"] == "" and answer["lit_pixels"] > 20, answer
+        assert driver.execute_script("return window.posts") == 2
+        paste(text="seven")  # words pasted: left alone, and the answer with them
+        time.sleep(0.3)
+        assert wait_for_answer(driver) == answer
