@@ -7,7 +7,8 @@ jsonargparse's "default: 15" or "default: 1.0" where this project sets its own (
 ``--trainer.gradient_clip_val``, ``--checkpoint.monitor``): such a sentence is left out of that option's help.
 Where the default is null and the docstring says what null means ("Default: ``1.0``." of
 ``--trainer.limit_val_batches``), it is said once, after it: "default: null, meaning 1.0". None is written null,
-as the command line takes it (``--model.forget_bias None`` is refused).
+as the command line takes it (``--model.forget_bias None`` is refused), and True and False true and false, its
+bools' choices: in a docstring and in the default shown, a logger's ``{'version': null}`` too.
 
 The defaults shown are the command line's before ``--help``: ``fit -c configs/fast.yaml --help`` shows the config's
 (:class:`HelpWithTheValues`). No word is cut at a line's end: a URL, a class's path or a quoted value
@@ -22,7 +23,7 @@ import textwrap
 from contextvars import ContextVar
 from typing import Any
 
-from jsonargparse import ActionConfigFile, DefaultHelpFormatter
+from jsonargparse import ActionConfigFile, DefaultHelpFormatter, Namespace
 
 # The attribute on an option whose default was replaced (CommandParser.set_defaults): the one it had before.
 LIBRARY_DEFAULT = "library_default"
@@ -46,10 +47,12 @@ _LITERAL_BLOCK = re.compile(r"(?<=\w)::(?=\s|$)")
 _EXAMPLE_LINE = re.compile(r"\n?[ \t]*Examples?::[ \t]*$")
 _PARAGRAPHS = re.compile(r"\n[ \t]*\n")
 _NONE = re.compile(r"\bNone\b")
+_BOOL = re.compile(r"\b(True|False)\b")
 # A sentence that says only what the default is: "Default: ``1.0``.", "Defaults to ``None``.", "By default it will
 # be set to ``"norm"``." (Lightning's gradient_clip_algorithm).
 _SAYS_THE_DEFAULT = re.compile(r"(?:Defaults? to|Default:|By default it will be set to)\s+(.+?)\.?", re.IGNORECASE)
 _DEFAULT_SHOWN = "default: %(default)s"  # jsonargparse's, in an option's help
+_NULL_SHOWN = "default: null"  # ... where the default is None (:func:`_as_typed`)
 # A sentence that states an option's default: "Default: ``None``.", "Disabled by default (None).", "By default
 # it is ``None`` which ...", "... defaults to ``max_epochs = 1000``.", "If ``None`` (default), ...". Not
 # "enable the progress bar by default." nor "uses the default ``TensorBoardLogger``": what the option does.
@@ -58,13 +61,15 @@ _SENTENCE_END = re.compile(r"(?<=\.)\s+|\n\s*\n")  # a sentence ends, or a parag
 
 
 def plain(text: str) -> str:
-    """``text`` without reStructuredText's markup (and its doctests: :func:`without_doctests`), None as null."""
+    """``text`` without reStructuredText's markup (and its doctests: :func:`without_doctests`), None as null, True
+    and False as true and false."""
     text = without_doctests(text)
     text = _ROLE.sub(lambda match: match[2].rsplit(".", 1)[-1] if match[1] else match[2], text)
     text = _LINK.sub(r"\1 (\2)", text)
     text = _LITERAL.sub(r"\1", text)
     text = _DIRECTIVE.sub(lambda match: f"{match[1].capitalize()}:", text)
-    return _NONE.sub("null", _LITERAL_BLOCK.sub(":", text))
+    text = _NONE.sub("null", _LITERAL_BLOCK.sub(":", text))
+    return _BOOL.sub(lambda match: match[1].lower(), text)
 
 
 def without_doctests(text: str) -> str:
@@ -118,7 +123,9 @@ class PlainHelpFormatter(DefaultHelpFormatter):
 
     def _get_help_string(self, action: argparse.Action) -> str:
         # The docstring, then jsonargparse's "(type: ..., default: %(default)s)".
-        text = super()._get_help_string(action)
+        text = (
+            super()._get_help_string(action).replace(_DEFAULT_SHOWN, f"default: {_escaped(_as_typed(action.default))}")
+        )
         docstring = action.help or ""
         if not docstring or not text.startswith(docstring):
             return text
@@ -126,10 +133,10 @@ class PlainHelpFormatter(DefaultHelpFormatter):
         docstring = without_doctests(docstring)  # first: the sentences below are joined in one paragraph
         if not _same(action.default, self._library_default):
             return plain(without_default_sentences(docstring)) + rest
-        if action.default is None and _DEFAULT_SHOWN in rest:
+        if action.default is None and _NULL_SHOWN in rest:
             docstring, meaning = _null_said_once(docstring)
             if meaning is not None:
-                rest = rest.replace(_DEFAULT_SHOWN, f"{_DEFAULT_SHOWN}, meaning {meaning.replace('%', '%%')}", 1)
+                rest = rest.replace(_NULL_SHOWN, f"{_NULL_SHOWN}, meaning {_escaped(meaning)}", 1)
         return plain(docstring) + rest
 
     def _format_text(self, text: str) -> str:  # the commands' and groups' descriptions
@@ -149,6 +156,29 @@ class PlainHelpFormatter(DefaultHelpFormatter):
             for paragraph in paragraphs
             if paragraph
         )
+
+
+def _as_typed(value: Any, inside: bool = False) -> str:
+    """``value`` as the command line takes it, for jsonargparse's "default: %(default)s": None, True and False as
+    null, true and false, in a dict or list too (``{'version': null}``: YAML's flow style, which a dict option
+    takes; a string in one quoted, as Python writes it). Python's spellings stood beside the choices {true,false},
+    and a dict's None, pasted back, is the string "None" (a CSVLogger's version: a folder named None)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Namespace):  # a group's value (a logger's class_path and init_args): as jsonargparse
+        value = value.as_dict()
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_as_typed(key, True)}: {_as_typed(item, True)}" for key, item in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_as_typed(item, True) for item in value) + "]"
+    return repr(value) if inside else str(value)
+
+
+def _escaped(text: str) -> str:
+    """``text`` as it is shown from jsonargparse's help template, which reads ``%(...)``."""
+    return text.replace("%(", "%(%%(")
 
 
 def _wrapped(text: str, width: int, **kwargs: Any) -> list[str]:

@@ -504,7 +504,7 @@ def test_help_says_this_projects_defaults_in_plain_text(capsys):
     assert "By default it is None" not in options["--checkpoint.monitor"]
     assert "filename is None" not in options["--checkpoint.filename"]
     assert "Default: True" not in options["--trainer.logger"]
-    assert "A True value uses the default TensorBoardLogger" in options["--trainer.logger"]  # what True does
+    assert "A true value uses the default TensorBoardLogger" in options["--trainer.logger"]  # what true does
     # No option states a default other than its own (null: Lightning chooses, as its sentence says).
     for option, text in options.items():
         stated = re.search(r"\bDefault: (\S+?)\.? \(.*\bdefault: (.+?)(?:, known subclasses.*)?\)$", text)
@@ -572,12 +572,12 @@ def test_help_says_each_default_once(capsys, monkeypatch):
         assert options[f"--trainer.{option}"].endswith(
             ". Value is per device. (type: int | float | null, default: null, meaning 1.0)"
         )
-    assert options["--trainer.enable_checkpointing"].endswith("(type: Optional[bool], default: null, meaning True)")
+    assert options["--trainer.enable_checkpointing"].endswith("(type: Optional[bool], default: null, meaning true)")
     assert options["--trainer.log_every_n_steps"] == (
         "LOG_EVERY_N_STEPS How often to log within steps. (type: Optional[int], default: null, meaning 50)"
     )
     assert options["--trainer.deterministic"].endswith(
-        "If not set, defaults to False. (type: Union[bool, Literal['warn'], null], default: null)"
+        "If not set, defaults to false. (type: Union[bool, Literal['warn'], null], default: null)"
     )
     options = _option_helps(_help(["fit", "--help"], capsys, monkeypatch))
     assert options["--trainer.gradient_clip_algorithm"].endswith('default: null, meaning "norm")')
@@ -595,6 +595,45 @@ def test_help_says_each_default_once(capsys, monkeypatch):
         "FILENAME checkpoint filename. Can contain named formatting options to be auto-filled. (type: Optional[str], "
         "default: best-epoch{epoch:02d}-val_acc{val/acc:.4f})"
     )
+
+
+def test_help_says_true_false_and_null_as_the_command_line_takes_them(capsys, monkeypatch):
+    """A bool option's help said "default: False" beside its choices {true,false}, and a logger's default
+    {'version': None}: Python's spellings, where the command line takes true, false and null (that dict, pasted
+    back as --trainer.logger, set the version to the string "None")."""
+    for command in ("fit", "validate", "test", "predict"):
+        out = _help([command, "--help"], capsys, monkeypatch)
+        assert not re.search(r"\b(True|False|None)\b", out), command
+    options = _option_helps(out)
+    assert options["--trainer.detect_anomaly"] == (
+        "{true,false} Enable anomaly detection for the autograd engine. Default: false. (type: bool, default: false)"
+    )
+    assert options["--trainer.use_distributed_sampler"].endswith("(type: bool, default: true)")
+    assert options["--trainer.fast_dev_run"].endswith("(type: Union[int, bool], default: false)")
+    out = _help(["fit", "--trainer.logger", "CSVLogger", "--help"], capsys, monkeypatch)
+    assert not re.search(r"\b(True|False|None)\b", out)
+    shown = re.search(r", default: (\{.*\}), known subclasses", _option_helps(out)["--trainer.logger"])[1]
+    assert "'version': null" in shown
+    # As shown, it reads back (YAML, as the command line reads a dict) as the logger's default.
+    assert yaml.safe_load(shown) == {
+        "class_path": "lightning.pytorch.loggers.CSVLogger",
+        "init_args": {"save_dir": ".", "name": "lightning_logs", "version": None, "prefix": ""},
+    }
+
+
+def test_a_percent_sign_in_a_default_is_shown_as_written():
+    """jsonargparse fills the help from a template that reads %(...)s: a null's meaning with a % was shown with two
+    ("meaning 50%%"), and a default written into it must not be read as one."""
+    from jsonargparse import ArgumentParser
+
+    from mnist_rnn.help import PlainHelpFormatter
+
+    parser = ArgumentParser(prog="p", formatter_class=PlainHelpFormatter)
+    parser.add_argument("--share", type=float | None, default=None, help="Part kept. Default: ``50%``.")
+    parser.add_argument("--name", default="run-%(prog)s", help="A name.")
+    options = _option_helps(parser.format_help())
+    assert options["--share"] == "SHARE Part kept. (type: float | null, default: null, meaning 50%)"
+    assert options["--name"] == "NAME A name. (default: run-%(prog)s)"
 
 
 @pytest.mark.parametrize("columns", [80, 50])

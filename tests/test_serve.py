@@ -1977,6 +1977,20 @@ def test_a_misspelt_or_shortened_option_is_refused_with_the_one_meant(args, type
     )
 
 
+def test_help_shows_each_options_default(capsys, monkeypatch):
+    """--workers, --threads, --api_servers, --max_batch_size and --batch_timeout said no default, where every other
+    option of serve --help does."""
+    monkeypatch.setenv("COLUMNS", "200")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["serve", "--help"])
+    assert exit_info.value.code == 0
+    # Each option -> its help, in one line (an option's help may start on the line below it).
+    helps = {block.split()[0]: " ".join(block.split()) for block in capsys.readouterr().out.split("\n  --")[1:]}
+    for name, default in app.DEFAULTS.items():
+        assert helps[name].endswith(f" ({default})"), helps[name]
+    assert helps["batch_timeout"] == "batch_timeout BATCH_TIMEOUT seconds to wait to fill a batch (0.002)"
+
+
 def serve_log(folder: Path) -> str:
     return (folder / "run.log").read_text()
 

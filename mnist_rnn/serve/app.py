@@ -340,17 +340,26 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "describes the model; beside --ckpt_path, it must answer as that checkpoint (without --onnx, --backend "
         "onnx exports the checkpoint to a temporary file at start)",
     )
-    parser.add_argument("--workers", type=int, default=DEFAULTS["workers"], help="inference worker processes")
-    parser.add_argument("--threads", type=int, default=DEFAULTS["threads"], help="threads per worker for the model")
+    parser.add_argument(
+        "--workers", type=int, default=DEFAULTS["workers"], help="inference worker processes (%(default)s)"
+    )
+    parser.add_argument(
+        "--threads", type=int, default=DEFAULTS["threads"], help="threads per worker for the model (%(default)s)"
+    )
     parser.add_argument(
         "--api_servers",
         type=int,
         default=DEFAULTS["api_servers"],
-        help="HTTP processes, which read and prepare the uploads",
+        help="HTTP processes, which read and prepare the uploads (%(default)s)",
     )
-    parser.add_argument("--max_batch_size", type=int, default=DEFAULTS["max_batch_size"], help="requests run together")
     parser.add_argument(
-        "--batch_timeout", type=float, default=DEFAULTS["batch_timeout"], help="seconds to wait to fill a batch"
+        "--max_batch_size", type=int, default=DEFAULTS["max_batch_size"], help="requests run together (%(default)s)"
+    )
+    parser.add_argument(
+        "--batch_timeout",
+        type=float,
+        default=DEFAULTS["batch_timeout"],
+        help="seconds to wait to fill a batch (%(default)s)",
     )
     parser.add_argument(
         "--log_level",
