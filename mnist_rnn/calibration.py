@@ -30,6 +30,7 @@ from torchmetrics.functional.classification import multiclass_calibration_error
 
 from mnist_rnn import stopping
 from mnist_rnn.errors import NoSpaceError, UserError, muted, warn
+from mnist_rnn.user_images import shown_name
 
 N_BINS = 15  # the confidence bins of the calibration error (Guo et al.'s choice)
 # The fitted temperature is kept in this range: a validation split that the network classifies perfectly
@@ -246,9 +247,9 @@ def _check_the_run_validated_these(ckpt_path: str | Path, calibration: Calibrati
     if abs(calibration.accuracy - earlier) <= max(ACCURACY_TOLERANCE, 3 / max(calibration.images, 1)):
         return
     raise UserError(
-        f"the validation split reads at {calibration.accuracy:.2%} here, but read at {earlier:.2%} when {ckpt_path} "
-        f"was calibrated before: these are not the images it was validated on (another data set's files in "
-        f"{datamodule.raw_folder}?); the temperature was not written"
+        f"the validation split reads at {calibration.accuracy:.2%} here, but read at {earlier:.2%} when "
+        f"{shown_name(ckpt_path)} was calibrated before: these are not the images it was validated on (another data "
+        f"set's files in {shown_name(datamodule.raw_folder)}?); the temperature was not written"
     )
 
 
@@ -266,7 +267,7 @@ def write_temperature(ckpt_path: str | Path, calibration: Calibration) -> None:
     mode = stat.S_IMODE(path.stat().st_mode)
     if not mode & stat.S_IWUSR:
         raise UserError(
-            f"{ckpt_path} is read-only (mode {mode:o}): the temperature is not written; make it writable "
+            f"{shown_name(ckpt_path)} is read-only (mode {mode:o}): the temperature is not written; make it writable "
             "(chmod u+w) or calibrate a copy"
         )
     checkpoint = torch.load(path, map_location="cpu", weights_only=True)
@@ -275,15 +276,17 @@ def write_temperature(ckpt_path: str | Path, calibration: Calibration) -> None:
     try:
         AtomicCheckpointIO().save_checkpoint(checkpoint, str(path))
     except UserError as error:  # a full disk; the writer's own line speaks of resuming a run, not of this file
-        raise NoSpaceError(f"no space left on the device to rewrite {path}: it is unchanged") from error
+        raise NoSpaceError(f"no space left on the device to rewrite {shown_name(path)}: it is unchanged") from error
     except OSError as error:
         # The file is replaced by a new one beside it: its folder must be writable, not only the file.
         folder = (
-            f"; its folder {path.parent} must be writable too (or calibrate a copy)"
+            f"; its folder {shown_name(path.parent)} must be writable too (or calibrate a copy)"
             if error.errno == errno.EACCES
             else ""
         )
-        raise UserError(f"could not rewrite {path} ({error.strerror or error}): it is unchanged{folder}") from error
+        raise UserError(
+            f"could not rewrite {shown_name(path)} ({error.strerror or error}): it is unchanged{folder}"
+        ) from error
     os.chmod(path, mode)
 
 
@@ -314,7 +317,9 @@ def main(argv: list[str]) -> None:
     args = parse_args(argv)
     check_checkpoint(args.ckpt_path)
     earlier = (load_keys(args.ckpt_path).get("calibration") or {}).get("temperature")
-    stopping.doing(f"while calibrating; {args.ckpt_path} is unchanged")  # it is rewritten whole, at the end
+    # The checkpoint named as the errors name it (shown_name): a line break in its name split these lines in two.
+    shown = shown_name(args.ckpt_path)
+    stopping.doing(f"while calibrating; {shown} is unchanged")  # it is rewritten whole, at the end
     calibration = calibrate_checkpoint(args.ckpt_path, args.data_dir)
     # In float32, as predict, serve and the exports compute: a bf16-mixed run's validation said 99.06% where this
     # said 99.04%, "unchanged".
@@ -327,7 +332,7 @@ def main(argv: list[str]) -> None:
     # Run again on a calibrated checkpoint, the figures above start from T = 1 all the same: say what it held.
     replaced = f" (it held {earlier:.4f}, from an earlier calibration)" if earlier is not None else ""
     temperature = temperature_text(calibration.temperature, 4)
-    print(f"Wrote temperature {temperature} into {args.ckpt_path}{replaced}{calibration.at_limit}")
+    print(f"Wrote temperature {temperature} into {shown}{replaced}{calibration.at_limit}")
     if calibration.barely_trained:
         warn(calibration.barely_trained)
     if calibration.few_images:

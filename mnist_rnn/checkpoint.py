@@ -68,6 +68,7 @@ from mnist_rnn.errors import (
 )
 from mnist_rnn.model import resolved_weight_decay
 from mnist_rnn.precision import precision_name
+from mnist_rnn.user_images import shown_name
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -774,9 +775,11 @@ def damaged_record(path: str | Path) -> str | None:
 
 def _checkpoint_names(folder: Path, *patterns: str) -> list[str]:
     """The checkpoint files in ``folder`` that ``patterns`` match, by their paths in it, for a message (none
-    where the folder cannot be read)."""
+    where the folder cannot be read), each as :func:`~mnist_rnn.user_images.shown_name` writes it."""
     try:
-        return sorted(str(p.relative_to(folder)) for pattern in patterns for p in folder.glob(pattern) if p.is_file())
+        return sorted(
+            shown_name(p.relative_to(folder)) for pattern in patterns for p in folder.glob(pattern) if p.is_file()
+        )
     except OSError:
         return []
 
@@ -786,7 +789,7 @@ def _checkpoints_beside(path: Path, resume: bool) -> str:
     README, ``best.ckpt``, or mistyped), or the name that finds the newest run's."""
     found = _checkpoint_names(path.parent, "*.ckpt")
     if found:
-        return f"; {path.parent} holds {first_few(found)}"
+        return f"; {shown_name(path.parent)} holds {first_few(found)}"
     return f"; --ckpt_path {'last' if resume else 'best'} takes the newest run's in lightning_logs/"
 
 
@@ -798,13 +801,14 @@ def check_checkpoint(path: str | Path, resume: bool = False) -> None:
     go on from it.
     """
     path = Path(path)
+    named = shown_name(path)  # a name with a line break in $'...': the error joined its halves with a space
     if path.is_dir():
         found = _checkpoint_names(path, "*.ckpt", "checkpoints/*.ckpt")
         held = f"; it holds {first_few(found)}" if found else ""
-        raise UserError(f"--ckpt_path {path}: a folder, not a checkpoint file{held}")
+        raise UserError(f"--ckpt_path {named}: a folder, not a checkpoint file{held}")
     if not path.is_file():
         beside = with_slashes(path) or _checkpoints_beside(path, resume)
-        raise MissingFileError(f"--ckpt_path {path}: no such file{beside}")
+        raise MissingFileError(f"--ckpt_path {named}: no such file{beside}")
     exported = exported_model(path)
     if exported:
         use = (
@@ -813,15 +817,15 @@ def check_checkpoint(path: str | Path, resume: bool = False) -> None:
             else "in Python: torch.export.load(FILE).module()"
         )
         raise UserError(
-            f"--ckpt_path {path}: {exported} written by export, not a Lightning checkpoint: give the .ckpt it "
+            f"--ckpt_path {named}: {exported} written by export, not a Lightning checkpoint: give the .ckpt it "
             f"was exported from ({use})"
         )
     if not zipfile.is_zipfile(path):
-        raise UserError(f"--ckpt_path {path}: not a checkpoint (not a file written by torch.save, or truncated)")
+        raise UserError(f"--ckpt_path {named}: not a checkpoint (not a file written by torch.save, or truncated)")
     damaged = damaged_record(path)
     if damaged:
         raise UserError(
-            f"--ckpt_path {path}: damaged: its record {damaged} does not match the checksum torch.save wrote (bytes "
+            f"--ckpt_path {named}: damaged: its record {damaged} does not match the checksum torch.save wrote (bytes "
             f"changed on the disk or in a copy); use another copy of it, or another checkpoint of its run"
         )
     try:
@@ -830,31 +834,31 @@ def check_checkpoint(path: str | Path, resume: bool = False) -> None:
         raise UserError(f"--ckpt_path {error}") from None
     except pickle.UnpicklingError as error:  # torch's "Weights only load failed", with terminal colour codes
         raise UserError(
-            f"--ckpt_path {path}: a pickled Python object (torch.save(model)?), not a Lightning checkpoint; it "
+            f"--ckpt_path {named}: a pickled Python object (torch.save(model)?), not a Lightning checkpoint; it "
             f"is not loaded, as loading it could run any code"
         ) from error
     except Exception as error:
-        raise UserError(f"--ckpt_path {path}: not a readable checkpoint ({first_line(error)})") from error
+        raise UserError(f"--ckpt_path {named}: not a readable checkpoint ({first_line(error)})") from error
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
-        raise UserError(f"--ckpt_path {path}: a torch file, but not a Lightning checkpoint (no state_dict)")
+        raise UserError(f"--ckpt_path {named}: a torch file, but not a Lightning checkpoint (no state_dict)")
     if "pytorch-lightning_version" not in checkpoint:
         raise UserError(
-            f"--ckpt_path {path}: a state_dict saved with torch.save, not a Lightning checkpoint (no "
+            f"--ckpt_path {named}: a state_dict saved with torch.save, not a Lightning checkpoint (no "
             f"pytorch-lightning_version); load it in Python with RNNClassifier(...).load_state_dict"
         )
     if not holds_network_weights(checkpoint["state_dict"]):  # test, fit...: else a traceback of unexpected keys
-        raise UserError(NOT_OURS.format(path=path, why="no network weights"))
+        raise UserError(NOT_OURS.format(path=named, why="no network weights"))
     if "hyper_parameters" not in checkpoint:
         # The network's settings: without them it was rebuilt from the defaults, and weights of the same shapes
         # loaded into a network that read its pixels otherwise (the seed recipe's unnormalised input): most
         # answers wrong, silently.
         raise UserError(
-            f"--ckpt_path {path}: holds no hyper_parameters (the model's settings, which Lightning saves beside "
+            f"--ckpt_path {named}: holds no hyper_parameters (the model's settings, which Lightning saves beside "
             f"the weights), so the network these weights belong to cannot be rebuilt; use the checkpoint as its "
             f"run saved it"
         )
     if resume and ("optimizer_states" not in checkpoint or "loops" not in checkpoint):
         raise UserError(
-            f"--ckpt_path {path}: holds only the weights (saved with save_weights_only), so training cannot "
+            f"--ckpt_path {named}: holds only the weights (saved with save_weights_only), so training cannot "
             f"resume from it; test or predict with it instead"
         )

@@ -15,13 +15,16 @@ from pathlib import Path
 import torch
 
 from mnist_rnn.errors import DataError
+from mnist_rnn.user_images import shown_name
 
 IMAGES_MAGIC = 0x00000803  # unsigned bytes, 3 dimensions (count, rows, columns)
 LABELS_MAGIC = 0x00000801  # unsigned bytes, 1 dimension (count)
 
 
 def check_idx_pair(images: Path, labels: Path, image_size: int = 28, num_classes: int = 10) -> int:
-    """Check an images/labels pair of IDX files and return how many examples they hold.
+    """Check an images/labels pair of IDX files and return how many examples they hold. The files are named as
+    :func:`~mnist_rnn.user_images.shown_name` writes them: a folder with a line break in its name split the
+    message, and the command line's one line joined its halves with a space, naming a file that is not there.
 
     Raises:
         DataError: a wrong magic number or image size, a file shorter or longer than its header says,
@@ -30,16 +33,18 @@ def check_idx_pair(images: Path, labels: Path, image_size: int = 28, num_classes
     image_dims = _read_header(images, IMAGES_MAGIC, "image")
     count, rows, columns = image_dims
     if (rows, columns) != (image_size, image_size):
-        raise DataError(f"{images}: images are {rows}x{columns} pixels, expected {image_size}x{image_size}")
+        raise DataError(f"{shown_name(images)}: images are {rows}x{columns} pixels, expected {image_size}x{image_size}")
     (label_count,) = _read_header(labels, LABELS_MAGIC, "label")
     if label_count != count:
-        raise DataError(f"{images} holds {count:,} images but {labels} holds {label_count:,} labels")
+        raise DataError(
+            f"{shown_name(images)} holds {count:,} images but {shown_name(labels)} holds {label_count:,} labels"
+        )
     values = torch.frombuffer(bytearray(labels.read_bytes()[8:]), dtype=torch.uint8)
     bad = (values >= num_classes).nonzero()
     if len(bad):
         first = int(bad[0])
         raise DataError(
-            f"{labels}: labels must be 0-{num_classes - 1}, found {int(values[first])} at index {first:,} "
+            f"{shown_name(labels)}: labels must be 0-{num_classes - 1}, found {int(values[first])} at index {first:,} "
             f"({len(bad):,} of {len(values):,} labels out of range)"
         )
     return count
@@ -61,19 +66,19 @@ def _read_header(path: Path, magic: int, kind: str) -> tuple[int, ...]:
         with open(path, "rb") as file:
             header = file.read(header_size)
     except OSError as error:  # no permission, most often on shared storage
-        raise DataError(f"{path}: cannot be read ({error.strerror or error})") from error
+        raise DataError(f"{shown_name(path)}: cannot be read ({error.strerror or error})") from error
     if len(header) < 4 or struct.unpack(">I", header[:4])[0] != magic:
         found = f"0x{struct.unpack('>I', header[:4])[0]:08x}" if len(header) >= 4 else "none: the file is empty"
-        raise DataError(f"{path}: not an IDX {kind} file (magic number {found}, expected 0x{magic:08x})")
+        raise DataError(f"{shown_name(path)}: not an IDX {kind} file (magic number {found}, expected 0x{magic:08x})")
     if len(header) < header_size:
-        raise DataError(f"{path}: truncated: the file ends inside its {header_size}-byte header")
+        raise DataError(f"{shown_name(path)}: truncated: the file ends inside its {header_size}-byte header")
     dims = struct.unpack(f">{ndim}I", header[4:])
     expected = header_size + math.prod(dims)
     actual = path.stat().st_size
     if actual != expected:
         what = "truncated" if actual < expected else "too long"
         raise DataError(
-            f"{path}: {what}: its header promises {dims[0]:,} {kind}s ({expected:,} bytes) "
+            f"{shown_name(path)}: {what}: its header promises {dims[0]:,} {kind}s ({expected:,} bytes) "
             f"but the file has {actual:,} bytes; download it again"
         )
     return dims

@@ -67,6 +67,7 @@ from mnist_rnn.errors import (
 )
 from mnist_rnn.stopping import sigterm_when_parent_ends
 from mnist_rnn.tools import OneLineParser, expand_home, program_name
+from mnist_rnn.user_images import shown_name
 
 try:
     import optuna
@@ -1369,7 +1370,8 @@ class Tuner:
             best = None
         print(_text_table(rows, None if best is None else best.number))
         marked = " (* the best)" if best is not None else ""
-        print(f"tune: table of {len(rows)} trial{'s' if len(rows) != 1 else ''} in {table}{marked}")
+        # Each path as shown_name writes it: a --root with a line break split these lines, the rest of its name alone
+        print(f"tune: table of {len(rows)} trial{'s' if len(rows) != 1 else ''} in {shown_name(table)}{marked}")
         self._write_plots()
         if best is None:
             print("tune: no complete trial yet, so no best config")
@@ -1381,14 +1383,14 @@ class Tuner:
             f"# The best of study {self.options.study!r}: trial {best.number}, val/acc {value:.4f}\n{text}"
         )
         print(f"tune: best trial {best.number}: val/acc {value:.2%} with {_settings_line(best.params)}")
-        print(f"tune: its config: {best_yaml} ({program_name()} fit --config {pasted(best_yaml)})")
+        print(f"tune: its config: {shown_name(best_yaml)} ({program_name()} fit --config {pasted(best_yaml)})")
 
     def _write_plots(self) -> None:
         from mnist_rnn.study_plots import write_plots
 
         written = write_plots(self.study, self.root / "plots", parameters=len(self.space))
         if written:
-            print(f"tune: plots in {self.root / 'plots'}: {', '.join(written)}")
+            print(f"tune: plots in {shown_name(self.root / 'plots')}: {', '.join(written)}")
 
     def confirm(self, seeds: int) -> None:
         """Train the best config again on seeds 0..seeds-1 (``--workers`` at once), each with the test after
@@ -1412,7 +1414,7 @@ class Tuner:
                     say(f"tune: seed {seed}: {shown} (confirmed before, with the same best.yaml)")
                     return result
             (folder / "result.json").unlink(missing_ok=True)
-            say(f"tune: confirming trial {best.number} with seed {seed} ({folder})")
+            say(f"tune: confirming trial {best.number} with seed {seed} ({shown_name(folder)})")
             request = {"confirm": True, "config": str(best_yaml), "seed": seed, "folder": str(folder)}
             returncode = self._train(folder, {**request, "threads": max(1, _cores() // self.options.workers)})
             if returncode != 0 or not (folder / "result.json").is_file():

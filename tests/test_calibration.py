@@ -5,7 +5,9 @@ from __future__ import annotations
 import csv
 import errno
 import io
+import os
 import shutil
+import signal
 import stat
 from pathlib import Path
 
@@ -415,6 +417,40 @@ def test_a_checkpoint_in_a_folder_this_user_cannot_write_is_named_so(run, fake_d
         "must be writable too (or calibrate a copy)"
     )
     assert target.read_bytes() == before and not list(tmp_path.glob(".*.partial"))
+
+
+def test_a_checkpoint_with_a_line_break_in_its_name_is_named_on_one_line(
+    run, fake_data_dir, tmp_path, monkeypatch, capsys
+):
+    """``calibrate --ckpt_path $'my\\nmodel.ckpt'``: "Wrote temperature ... into .../my" and "model.ckpt" each on a
+    line of their own, and so the line of a stop and the errors; the name now as bash's ``$'...'`` writes it (as
+    the other messages name such a file), pasted, it names the checkpoint."""
+    path = tmp_path / "my\nmodel.ckpt"
+    shutil.copy(run / "checkpoints" / "last.ckpt", path)
+    shown = f"$'{tmp_path}/my\\x0amodel.ckpt'"
+    args = ["calibrate", "--ckpt_path", str(path), "--data.data_dir", str(fake_data_dir)]
+    main(args)
+    wrote = capsys.readouterr().out.splitlines()[-1]
+    assert wrote == f"Wrote temperature {temperature_text(temperature_of(path), 4)} into {shown}"
+
+    def stopped(*args, **kwargs):  # Ctrl+C while the validation split is read
+        os.kill(os.getpid(), signal.SIGINT)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(calibration, "calibrate_checkpoint", stopped)
+        with pytest.raises(SystemExit) as exit:
+            main(args)
+    assert exit.value.code == 130
+    assert capsys.readouterr().err == f"mnist-rnn: stopped by SIGINT while calibrating; {shown} is unchanged\n"
+    path.chmod(0o444)
+    error = error_line(args, capsys)
+    assert error.startswith(f"mnist-rnn: error: {shown} is read-only (mode 444): the temperature is not written")
+    # A mistyped name: it, and the checkpoint beside it that it may have meant, each named as bash writes them.
+    error = one_line_error(["calibrate", "--ckpt_path", str(tmp_path / "my\nmodel")], capsys)
+    assert error == (
+        f"mnist-rnn: error: --ckpt_path $'{tmp_path}/my\\x0amodel': no such file; {tmp_path} holds "
+        "$'my\\x0amodel.ckpt'\n"
+    )
 
 
 def test_a_checkpoint_whose_data_folder_is_gone_is_calibrated_on_the_default_one(run, tmp_path, monkeypatch, capsys):

@@ -488,6 +488,24 @@ def test_a_file_part_in_base64_is_decoded():
     assert refused.value.message.startswith("the file of Content-Transfer-Encoding base64 is not base64 (")
 
 
+def test_a_file_part_in_quoted_printable_is_decoded():
+    """A form's file part of ``Content-Transfer-Encoding: quoted-printable``, RFC 2045's other encoding, as Python's
+    email library writes a part (``set_content(data, cte="quoted-printable")``: ``=89PNG=0D=0A...``, in lines of 76
+    with soft breaks): left encoded, as base64 was, and refused as "not a PNG, JPEG, ..." file (415)."""
+    from email import policy
+    from email.message import EmailMessage
+
+    data = encode(render_digit(4, canvas=(60, 60), size=40, ink=0, paper=255), "PNG")
+    part = EmailMessage(policy=policy.HTTP)
+    part.set_content(data, "image", "png", cte="quoted-printable", disposition="form-data", filename="digit.png")
+    part.set_param("name", "file", header="Content-Disposition")
+    assert b"Content-Transfer-Encoding: quoted-printable\r\n" in part.as_bytes() and b"=\r\n" in part.as_bytes()
+    boundary = "mnistrnnboundary"
+    for sent in (part.as_bytes(), part.as_bytes().replace(b"quoted-printable", b"Quoted-Printable")):
+        body = f"--{boundary}\r\n".encode() + sent + f"\r\n--{boundary}--\r\n".encode()
+        assert asyncio.run(upload_bytes(upload_scope(f"multipart/form-data; boundary={boundary}"), body)) == data
+
+
 def test_a_files_own_bytes_in_a_part_without_a_file_name_are_read_as_the_file():
     """requests' files={"file": (None, data)} and curl -F "file=<digit.png" send the file's own bytes in a part
     without a file name, which Starlette reads as text, in Latin-1 where they are no UTF-8 (a PNG's, a JPEG's): it
@@ -2258,6 +2276,25 @@ def test_every_interface_gets_a_warning_and_urls_a_browser_can_open(checkpoint, 
     ready = started[0]["ready_line"]  # printed once the HTTP processes listen
     assert ready.endswith(f"at http://127.0.0.1:8123/ or http://{socket.gethostname()}:8123/")
     assert "http://0.0.0.0" not in err + ready
+
+
+def test_a_model_with_a_line_break_in_its_name_is_named_on_one_line(
+    checkpoint, exported_onnx, started, tmp_path, capsys
+):
+    """``serve --ckpt_path $'my\\nmodel.ckpt'``: "mnist-rnn: serving .../my" and "model.ckpt at http://..." on two
+    lines, the address on a line of its own; so the note and the errors of an --onnx file. Now the name as bash's
+    ``$'...'`` writes it, as the other messages name such a file."""
+    own, onnx_file = tmp_path / "my\nmodel.ckpt", tmp_path / "my\nmodel.onnx"
+    own.write_bytes(checkpoint.read_bytes())
+    onnx_file.write_bytes(exported_onnx.read_bytes())
+    main(["serve", "--ckpt_path", str(own)])
+    assert started[0]["ready_line"] == f"mnist-rnn: serving $'{tmp_path}/my\\x0amodel.ckpt' at http://127.0.0.1:8000/"
+    main(["serve", "--onnx", str(onnx_file)])
+    assert started[1]["ready_line"].startswith(f"mnist-rnn: serving $'{tmp_path}/my\\x0amodel.onnx' at ")
+    note = f"mnist-rnn: note: $'{tmp_path}/my\\x0amodel.onnx' was exported from a checkpoint that was not calibrated"
+    assert note in capsys.readouterr().err
+    error = one_line_error(["serve", "--onnx", str(tmp_path / "gone\n.onnx")], capsys)
+    assert error == f"mnist-rnn: error: --onnx $'{tmp_path}/gone\\x0a.onnx': no such file\n"
 
 
 def test_an_onnx_file_of_this_checkpoint_is_taken_and_another_models_refused(

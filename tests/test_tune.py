@@ -1846,3 +1846,18 @@ def test_a_root_whose_path_is_not_utf8_is_refused_before_the_study(fake_data_dir
         "naming another folder\n"
     )
     assert not (in_tmp_dir / os.fsdecode(b"caf\xe9")).exists()  # no study made
+
+
+def test_a_root_with_a_line_break_is_named_on_one_line_in_the_results(fake_data_dir, in_tmp_dir, monkeypatch, capsys):
+    """``--root $'my\\nstudy'``: the lines naming the table, the plots, best.yaml and each confirming run's folder
+    were each split at the line break, the rest of the name on a line of its own ("study/trials.csv (* the best)").
+    Now each path as bash's ``$'...'`` writes it, as the command to paste already was."""
+    stand_in_trials(monkeypatch)
+    args = [*write_study_files(in_tmp_dir, fake_data_dir), "--trials", "1", "--confirm-seeds", "1"]
+    main(["tune", *args, "--root", "my\nstudy"])
+    out = capsys.readouterr().out
+    root = f"$'{in_tmp_dir}/my\\x0astudy"  # absolute, as tune names its folder
+    assert f"\ntune: table of 1 trial in {root}/trials.csv' (* the best)\n" in out
+    assert f"\ntune: its config: {root}/best.yaml' (mnist-rnn fit --config {root}/best.yaml')\n" in out
+    assert f"\ntune: confirming trial 0 with seed 0 ({root}/confirm/seed_0')\n" in out
+    assert not [line for line in out.splitlines() if line.startswith("study")], out

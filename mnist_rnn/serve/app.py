@@ -50,7 +50,7 @@ from mnist_rnn.serve.http import (
 )
 from mnist_rnn.serve.worker import DigitAPI, OnnxBackend, end_when_serve_ends
 from mnist_rnn.tools import ToolParser, program_name
-from mnist_rnn.user_images import preparation_for, small_size, subject_of
+from mnist_rnn.user_images import preparation_for, shown_name, small_size, subject_of
 
 PAGE = Path(__file__).parents[1] / "web" / "index.html"
 ONNX_CHECK_IMAGES = 32  # generated images an --onnx file must answer as the checkpoint does
@@ -115,7 +115,7 @@ def onnx_model(onnx_path: str | Path) -> dict[str, Any]:
     try:
         found = read_metadata(Path(onnx_path).read_bytes(), "onnx")
     except (OSError, DecodeError) as error:
-        raise UserError(f"--onnx {onnx_path}: not an ONNX model ({first_line(error)})") from error
+        raise UserError(f"--onnx {shown_name(onnx_path)}: not an ONNX model ({first_line(error)})") from error
     model: dict[str, Any] = {"checkpoint": found.get("checkpoint", "")}
     unreadable = []
     for key, kind in ONNX_METADATA.items():
@@ -140,8 +140,9 @@ def onnx_model(onnx_path: str | Path) -> dict[str, Any]:
     if unreadable:
         what = "no metadata" if not found else f"not export's metadata (no readable {', '.join(unreadable)})"
         raise UserError(
-            f"--onnx {onnx_path}: {what}, and without a checkpoint serve needs export's to know the model's data "
-            f"set, classes and input; pass --ckpt_path, the checkpoint it was exported from, or export that again"
+            f"--onnx {shown_name(onnx_path)}: {what}, and without a checkpoint serve needs export's to know the "
+            f"model's data set, classes and input; pass --ckpt_path, the checkpoint it was exported from, or export "
+            "that again"
         )
     return model
 
@@ -395,17 +396,17 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         parser.error("pass --ckpt_path CKPT, a checkpoint, or --onnx FILE, an ONNX file written by export")
     args.backend = args.backend or ("onnx" if args.onnx is not None else "torch")
     if args.onnx is not None and not Path(args.onnx).is_file():
-        raise UserError(f"--onnx {args.onnx}: no such file")
+        raise UserError(f"--onnx {shown_name(args.onnx)}: no such file")
     # export's other file: onnxruntime's own words for it were "INVALID_PROTOBUF ... Protobuf parsing failed."
     if args.onnx is not None and exported_model(Path(args.onnx)) == "a torch.export program":
         if args.ckpt_path is None:
             raise UserError(
-                f"--onnx {args.onnx}: a torch.export program (.pt2), not an ONNX model: serve runs the .onnx of "
-                f"export --format onnx, or a checkpoint (--ckpt_path)"
+                f"--onnx {shown_name(args.onnx)}: a torch.export program (.pt2), not an ONNX model: serve runs the "
+                ".onnx of export --format onnx, or a checkpoint (--ckpt_path)"
             )
         raise UserError(
-            f"--onnx {args.onnx}: a torch.export program (.pt2), not an ONNX model: leave --onnx out to run "
-            f"--ckpt_path in PyTorch, or give the .onnx of export --format onnx"
+            f"--onnx {shown_name(args.onnx)}: a torch.export program (.pt2), not an ONNX model: leave --onnx out to "
+            "run --ckpt_path in PyTorch, or give the .onnx of export --format onnx"
         )
     return args
 
@@ -434,7 +435,7 @@ def run_onnx_file(onnx_path: str | Path, images: torch.Tensor, of: str = "") -> 
     try:
         return OnnxBackend(onnx_path, threads=1)(images.numpy())
     except runtime_errors as error:
-        raise UserError(f"--onnx {onnx_path}: not an ONNX model{of} ({first_line(error)})") from error
+        raise UserError(f"--onnx {shown_name(onnx_path)}: not an ONNX model{of} ({first_line(error)})") from error
 
 
 def check_onnx_alone(onnx_path: str | Path, model: dict[str, Any]) -> None:
@@ -444,7 +445,7 @@ def check_onnx_alone(onnx_path: str | Path, model: dict[str, Any]) -> None:
     probabilities = run_onnx_file(onnx_path, images)[0]
     if probabilities.shape != (ONNX_CHECK_IMAGES, model["num_classes"]):
         raise UserError(
-            f"--onnx {onnx_path}: answers probabilities of shape {tuple(probabilities.shape)} for "
+            f"--onnx {shown_name(onnx_path)}: answers probabilities of shape {tuple(probabilities.shape)} for "
             f"{ONNX_CHECK_IMAGES} images, not of the {model['num_classes']} classes its metadata names; pass "
             f"--ckpt_path, the checkpoint it was exported from"
         )
@@ -463,12 +464,12 @@ def check_onnx_file(onnx_path: str | Path, ckpt_path: str | Path, network: RNNNe
             "generated images",
         )
     except ValueError as error:
-        raise UserError(f"--onnx {onnx_path}: not an ONNX model of --ckpt_path ({error})") from error
+        raise UserError(f"--onnx {shown_name(onnx_path)}: not an ONNX model of --ckpt_path ({error})") from error
     if not parity.passed:
         raise UserError(
-            f"--onnx {onnx_path}: answers otherwise than --ckpt_path {ckpt_path} ({parity}): exported from another "
-            f"checkpoint? Export this one with: {program_name()} export --ckpt_path {pasted(ckpt_path)} "
-            "--format onnx"
+            f"--onnx {shown_name(onnx_path)}: answers otherwise than --ckpt_path {shown_name(ckpt_path)} ({parity}): "
+            f"exported from another checkpoint? Export this one with: {program_name()} export --ckpt_path "
+            f"{pasted(ckpt_path)} --format onnx"
         )
 
 
@@ -477,8 +478,8 @@ def note_if_exported_uncalibrated(onnx_path: str | Path, model: dict[str, Any]) 
     checkpoint never calibrated: its metadata's temperature is 1 (a fitted one is practically never exactly 1)."""
     if model["temperature"] == 1.0:
         tell(
-            f"note: {onnx_path} was exported from a checkpoint that was not calibrated (temperature 1), so its "
-            f"probabilities are not how often it is right; `{program_name()} calibrate` the checkpoint, then "
+            f"note: {shown_name(onnx_path)} was exported from a checkpoint that was not calibrated (temperature 1), so "
+            f"its probabilities are not how often it is right; `{program_name()} calibrate` the checkpoint, then "
             f"export it again"
         )
 
@@ -548,7 +549,8 @@ def main(argv: list[str]) -> None:
             note_if_exported_uncalibrated(onnx_path, model)
         else:
             note_if_uncalibrated(args.ckpt_path)
-        served = args.ckpt_path if args.ckpt_path is not None else onnx_path
+        # shown_name: a line break in the file's name split the line that says where the server is in two
+        served = shown_name(args.ckpt_path if args.ckpt_path is not None else onnx_path)
         server.ready_line = f"mnist-rnn: serving {served} at {' or '.join(urls(args.host, args.port))}"
         print(
             "mnist-rnn: starting the server (its inference worker loads the model first)", file=sys.stderr, flush=True

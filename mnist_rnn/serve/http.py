@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import binascii
 import codecs
 import contextlib
 import hashlib
@@ -764,12 +765,17 @@ async def upload_bytes(scope: Scope, body: bytes) -> bytes:
                 "with a name (curl -F file=@picture.png; requests or httpx: files={'file': ('picture.png', data)})",
             )
         picture = await upload.read()
-        if upload.headers.get("content-transfer-encoding", "").strip().lower() == "base64":
+        transfer_encoding = upload.headers.get("content-transfer-encoding", "").strip().lower()
+        if transfer_encoding == "base64":
             # A part in base64 (RFC 2045's Content-Transfer-Encoding, deprecated for forms by RFC 7578, still sent
             # by some older clients and mail-minded libraries): python-multipart and Starlette leave it encoded,
             # and the picture was "not a PNG, JPEG, ..." file. In a thread, as the JSON's base64 is decoded.
             what = "the file of Content-Transfer-Encoding base64"
             picture = await anyio.to_thread.run_sync(base64_image, picture.decode("latin-1"), what)
+        elif transfer_encoding == "quoted-printable":
+            # RFC 2045's other encoding, which Python's email library writes for set_content(data, cte=
+            # "quoted-printable") ("=89PNG=0D=0A..."): left encoded too, and refused as "not a PNG, JPEG, ..." file.
+            picture = await anyio.to_thread.run_sync(binascii.a2b_qp, picture)
         picture = checked_size(picture)
         if not picture and not upload.filename:
             # An HTML form sent with its file input left empty: a part of filename="" and no bytes. It was "not a
