@@ -1765,14 +1765,26 @@ def _check_something_left_to_train(path: Path, trainer: Any) -> None:
             longer = f"pass --trainer.max_epochs {stopped_in + 1} or more to train it longer"
         elif cut:
             # It said "trained all 2 epochs" of a run cut at step 40 of 60, and "a larger max_epochs" alone then
-            # met the max_steps refusal below.
+            # met the max_steps refusal below. Cut beyond the command's max_epochs, that epoch is not one of them:
+            # it said "into epoch 1, which Lightning then counts as done, as every epoch of --trainer.max_epochs 1".
+            counted = "which Lightning then counts as done"
             limit = (
-                f"{steps:,} steps, into epoch {done - 1}, which Lightning then counts as done, as every epoch of "
-                f"--trainer.max_epochs {max_epochs}"
-            )
-            longer = (
-                f"pass --trainer.max_epochs {done + 1} or more and a larger max_steps or max_time to train it longer"
-            )
+                f"{steps:,} steps, into epoch {done - 1}, {counted}, as every epoch of "
+                if done == max_epochs
+                else f"{steps:,} steps, into epoch {done - 1} ({counted}), beyond "
+            ) + f"--trainer.max_epochs {max_epochs}"
+            # A larger max_steps or max_time only where the command's own would stop it again: one that gave
+            # neither was told to pass "a larger max_steps or max_time" all the same.
+            spent = [
+                f"a larger {name}"
+                for name, reached in (
+                    ("max_steps", max_steps is not None and 0 < max_steps <= steps),
+                    ("max_time", max_time is not None and trained is not None and trained >= max_time),
+                )
+                if reached
+            ]
+            longer = f"pass --trainer.max_epochs {done + 1} or more{''.join(f' and {it}' for it in spent)}"
+            longer += " to train it longer"
         elif done > max_epochs:
             # It said "all 4 epochs of --trainer.max_epochs 3", and "a larger max_epochs": 4 was refused again.
             limit = f"{done} epochs, more than --trainer.max_epochs {max_epochs}"

@@ -744,6 +744,10 @@ class MNISTDataModule(LightningDataModule):
                 hint += f"{there}: {self.dataset_option} {others[0]} reads that."
             else:
                 hint += f"{there}, another data set than the checkpoint's."
+        # The folder one level up from the set's: /work/shared for /work/shared/fashion-mnist/FashionMNIST/raw/.
+        nested = _subfolders_holding(Path(self.data_dir), self.info.folder)
+        if nested:
+            hint += f" --data.data_dir {pasted(nested[0])} holds {self.info.folder}/raw/: pass that."
         return (
             f"{self.info.folder} files not found in {shown_name(self.raw_folder)}/{reason}: missing "
             f"{', '.join(missing)}. "
@@ -757,6 +761,24 @@ IDX_START = b"\x00\x00\x08"  # every IDX file of unsigned bytes begins so (then 
 
 def _gz(path: Path) -> Path:
     return path.with_name(path.name + ".gz")
+
+
+def _subfolders_holding(data_dir: Path, folder: str) -> list[Path]:
+    """The folders right under ``data_dir`` (one level: a large folder costs one listing, nothing deeper) that
+    hold ``folder/raw/``, sorted: a data_dir given one level too high read as "not found", next to the files."""
+    try:
+        with os.scandir(data_dir) as entries:
+            subfolders = sorted(Path(entry.path) for entry in entries if entry.is_dir())  # follows symbolic links
+    except OSError:  # not there, not a folder, or not readable: nothing to name
+        return []
+    holding = []
+    for subfolder in subfolders:
+        try:
+            if (subfolder / folder / "raw").is_dir():
+                holding.append(subfolder)
+        except OSError:  # a subfolder this user may not open
+            continue
+    return holding
 
 
 def _remove_partials_of_ended_processes(folder: Path, name: str) -> None:

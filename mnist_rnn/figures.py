@@ -458,7 +458,7 @@ def reading_figure(correct: Tensor, counts: Tensor, names: list[str], sequence: 
     # What a step of the figure is, said as the model reads: a row, a row's pixels, or 1/rows of the pixels.
     title = {
         "pixels": "Test accuracy after the pixels of k rows",
-        "permuted": f"Test accuracy after k/{rows} of the shuffled pixels",
+        "permuted": f"Test accuracy after k/{rows} of the permuted pixels",
     }.get(sequence, "Test accuracy after reading k rows")
     axes.set_title(title, fontsize=18, pad=8)  # 2 points over the default: a title of two lines, clear of the axes
     axes.set_xlabel(
@@ -477,7 +477,7 @@ def reading_figure(correct: Tensor, counts: Tensor, names: list[str], sequence: 
     axes.legend(
         handles=handles, title="class", fontsize=12, title_fontsize=12, loc="center left", bbox_to_anchor=(1.01, 0.5)
     )
-    # Centred over the axes, and no wider: wider, "Test accuracy after k/28 of the shuffled pixels" ran over the
+    # Centred over the axes, and no wider: wider, "Test accuracy after k/28 of the permuted pixels" ran over the
     # label of 100% at its left.
     wrap_to_fit(figure, axes.title, over=axes)
     if caption is not None:

@@ -1339,12 +1339,31 @@ def test_a_run_stopped_by_max_steps_inside_an_epoch_is_told_what_resumes_it(fake
     max_epochs alone then met a second refusal, of max_steps."""
     main(resume_args(fake_data_dir, 2, "--trainer.max_steps", "15"))  # 10 steps an epoch: cut inside epoch 1
     capsys.readouterr()
-    error = one_line_error(resume_args(fake_data_dir, 2, "--trainer.max_steps", "20", "--ckpt_path", "last"), capsys)
+    error = one_line_error(resume_args(fake_data_dir, 2, "--trainer.max_steps", "15", "--ckpt_path", "last"), capsys)
     assert "its run has trained 15 steps, into epoch 1, which Lightning then counts as done" in error
-    assert "pass --trainer.max_epochs 3 or more and a larger max_steps or max_time to train it longer" in error
+    assert "pass --trainer.max_epochs 3 or more and a larger max_steps to train it longer" in error
+    error = one_line_error(resume_args(fake_data_dir, 2, "--trainer.max_steps", "20", "--ckpt_path", "last"), capsys)
+    assert "pass --trainer.max_epochs 3 or more to train it longer" in error  # 20 steps go on past 15
     main(resume_args(fake_data_dir, 3, "--trainer.max_steps", "25", "--ckpt_path", "last"))
     assert "resuming from lightning_logs/version_0/checkpoints/last.ckpt" in capsys.readouterr().err
     assert torch.load("lightning_logs/version_1/checkpoints/last.ckpt", weights_only=True)["global_step"] > 15
+
+
+def test_a_run_stopped_by_max_steps_beyond_the_resumed_max_epochs_is_not_said_to_be_inside_them(
+    fake_data_dir, in_tmp_dir, capsys
+):
+    """Cut by max_steps inside epoch 1 and resumed with --trainer.max_epochs 1, a run was said to have trained
+    "into epoch 1, which Lightning then counts as done, as every epoch of --trainer.max_epochs 1": epoch 1 is
+    not one of max_epochs 1's (epoch 0 alone is)."""
+    main(resume_args(fake_data_dir, 2, "--trainer.max_steps", "15"))  # 10 steps an epoch: cut inside epoch 1
+    capsys.readouterr()
+    error = one_line_error(resume_args(fake_data_dir, 1, "--ckpt_path", "last"), capsys)
+    assert (
+        "its run has trained 15 steps, into epoch 1 (which Lightning then counts as done), beyond "
+        "--trainer.max_epochs 1: nothing is left to train; pass --trainer.max_epochs 3 or more to train it longer"
+        in error
+    )  # and no "a larger max_steps or max_time": the command gave neither
+    assert "every epoch" not in error
 
 
 def test_another_data_set_than_the_checkpoints_is_refused_in_one_line(fake_data_dir, in_tmp_dir, capsys):

@@ -1,6 +1,7 @@
 import gzip
 import os
 import re
+import shlex
 import subprocess
 from pathlib import Path
 
@@ -88,6 +89,26 @@ def test_missing_data_names_folder_and_files(tmp_path, no_network):
         "the download failed (tried ossci-datasets.s3.amazonaws.com, yann.lecun.com: Name or service not known)"
         in message
     )
+
+
+@pytest.mark.parametrize(("dataset", "holder"), [("mnist", "my mnist"), ("fashion_mnist", "fashion-mnist")])
+def test_a_data_dir_one_level_above_the_sets_folder_names_the_folder_to_pass(tmp_path, no_network, dataset, holder):
+    """``--data.data_dir /work/shared`` where the files are in /work/shared/fashion-mnist/FashionMNIST/raw/ said
+    only "not found": the folder right under it that holds the set's raw/ folder is named, pasteable (quoted
+    where it holds a space). Another set's, and one two levels down, are not."""
+    shared = tmp_path / "shared"
+    write_fake_set(shared / "my mnist", "MNIST")
+    write_fake_set(shared / "fashion-mnist", "FashionMNIST")
+    write_fake_set(shared / "deeper" / "still", DATASETS[dataset].folder)  # two levels down: not looked for
+    (shared / "notes.txt").write_text("not a folder")
+    with pytest.raises(DataError) as error:
+        MNISTDataModule(data_dir=str(shared), dataset=dataset).prepare_data()
+    folder = DATASETS[dataset].folder
+    assert str(error.value).startswith(f"{folder} files not found in {shared / folder / 'raw'}/, and the download")
+    assert str(error.value).endswith(
+        f"holds {folder}/raw/. --data.data_dir {shlex.quote(str(shared / holder))} holds {folder}/raw/: pass that."
+    )
+    assert "deeper" not in str(error.value)
 
 
 @pytest.mark.parametrize(

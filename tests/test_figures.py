@@ -330,12 +330,14 @@ def test_reading_figure_draws_each_class_and_all_in_percent_and_marks_chance():
             "Test accuracy after the pixels of k rows",
             "rows read (pixel by pixel), from the first row with ink",
         ),
-        ("permuted", "Test accuracy after k/28 of the shuffled pixels", "k/28 of the permuted pixels read"),
+        ("permuted", "Test accuracy after k/28 of the permuted pixels", "k/28 of the permuted pixels read"),
     ],
 )
 def test_the_reading_figure_says_what_the_model_reads_in_its_title_too(sequence, title, axis):
     """A 784-step model's figure said "k/28 of the permuted pixels read" below and "after reading k rows" above:
-    the title says what a step is for each sequence mode, as the axis does (the title in one or two lines)."""
+    the title says what a step is for each sequence mode, as the axis does (the title in one or two lines), in
+    the axis's words: the permuted title said "shuffled pixels" over an axis of "permuted pixels", as if two
+    different things."""
     correct, counts = weak_reading()
     figure = reading_figure(correct, counts, short_names(FASHION_NAMES, 10), sequence)
     axes = figure.axes[0]
@@ -365,7 +367,7 @@ def drawn_by_test(name: str, model: RNNClassifier, data_dir, folder, monkeypatch
     ("sequence", "title"),
     [
         ("pixels", "Test accuracy after the pixels of k rows"),
-        ("permuted", "Test accuracy after k/28 of the shuffled pixels"),
+        ("permuted", "Test accuracy after k/28 of the permuted pixels"),
     ],
 )
 def test_testing_a_pixel_model_titles_its_reading_figure_by_its_sequence(
@@ -436,7 +438,7 @@ def overlap(first: Bbox, second: Bbox) -> bool:
 @pytest.mark.parametrize("sequence", ["rows", "pixels", "permuted"])
 @pytest.mark.parametrize("guessing", [True, False], ids=["weak", "good"])
 def test_the_reading_figure_title_lies_inside_the_figure_over_its_axes(class_names, sequence, guessing):
-    """The permuted title, "Test accuracy after k/28 of the shuffled pixels", was 453 pixels wide over axes of
+    """The permuted title, "Test accuracy after k/28 of the permuted pixels", was 453 pixels wide over axes of
     377: centred over them, it ran over the "100" of the accuracy axis at its left, and looked cut off at the
     figure's top edge. Every title now lies inside the figure, within its axes' width, clear of every other
     text, whatever the sequence mode, the class names (the legend's width) and the caption."""
