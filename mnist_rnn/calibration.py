@@ -29,8 +29,7 @@ from torch import Tensor, nn
 from torchmetrics.functional.classification import multiclass_calibration_error
 
 from mnist_rnn import stopping
-from mnist_rnn.errors import NoSpaceError, UserError, muted, warn
-from mnist_rnn.user_images import shown_name
+from mnist_rnn.errors import NoSpaceError, UserError, muted, shown_name, warn
 
 N_BINS = 15  # the confidence bins of the calibration error (Guo et al.'s choice)
 # The fitted temperature is kept in this range: a validation split that the network classifies perfectly

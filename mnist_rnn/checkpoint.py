@@ -61,6 +61,7 @@ from mnist_rnn.errors import (
     first_few,
     first_line,
     pasted,
+    shown_name,
     shown_path,
     tell,
     warn,
@@ -68,7 +69,6 @@ from mnist_rnn.errors import (
 )
 from mnist_rnn.model import resolved_weight_decay
 from mnist_rnn.precision import precision_name
-from mnist_rnn.user_images import shown_name
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -775,7 +775,7 @@ def damaged_record(path: str | Path) -> str | None:
 
 def _checkpoint_names(folder: Path, *patterns: str) -> list[str]:
     """The checkpoint files in ``folder`` that ``patterns`` match, by their paths in it, for a message (none
-    where the folder cannot be read), each as :func:`~mnist_rnn.user_images.shown_name` writes it."""
+    where the folder cannot be read), each as :func:`~mnist_rnn.errors.shown_name` writes it."""
     try:
         return sorted(
             shown_name(p.relative_to(folder)) for pattern in patterns for p in folder.glob(pattern) if p.is_file()

@@ -87,6 +87,7 @@ from mnist_rnn.errors import (
     byte_not_utf8,
     first_line,
     pasted,
+    shown_name,
     shown_path,
     shown_text,
     tell,
@@ -103,7 +104,7 @@ from mnist_rnn.precision import FALLBACK, FULL_PRECISIONS, precision_name, suppo
 from mnist_rnn.predictions import PredictionWriter
 from mnist_rnn.process_group import LOST_THE_FIRST, lost_a_peer, stop_spawned_processes_cleanly
 from mnist_rnn.tools import expand_home, program_name
-from mnist_rnn.user_images import missing, shown_name, what_is_missing
+from mnist_rnn.user_images import missing, what_is_missing
 
 # The data settings that make a run what it is (with the model's), compared by --ckpt_path last.
 RUN_DATA_SETTINGS = ("dataset", "batch_size", "val_size", "split_seed")

@@ -44,13 +44,14 @@ from mnist_rnn.errors import (
     first_few,
     first_line,
     pasted,
+    shown_name,
     tell,
     warn,
     with_slashes,
 )
 from mnist_rnn.idx import check_idx_pair, fingerprint
 from mnist_rnn.preparation import FRAME
-from mnist_rnn.user_images import UserImages, shown_name, small_size, subject_of
+from mnist_rnn.user_images import UserImages, small_size, subject_of
 
 DatasetName = Literal["mnist", "fashion_mnist", "kmnist"]
 

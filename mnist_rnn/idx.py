@@ -14,8 +14,7 @@ from pathlib import Path
 
 import torch
 
-from mnist_rnn.errors import DataError
-from mnist_rnn.user_images import shown_name
+from mnist_rnn.errors import DataError, shown_name
 
 IMAGES_MAGIC = 0x00000803  # unsigned bytes, 3 dimensions (count, rows, columns)
 LABELS_MAGIC = 0x00000801  # unsigned bytes, 1 dimension (count)
@@ -23,7 +22,7 @@ LABELS_MAGIC = 0x00000801  # unsigned bytes, 1 dimension (count)
 
 def check_idx_pair(images: Path, labels: Path, image_size: int = 28, num_classes: int = 10) -> int:
     """Check an images/labels pair of IDX files and return how many examples they hold. The files are named as
-    :func:`~mnist_rnn.user_images.shown_name` writes them: a folder with a line break in its name split the
+    :func:`~mnist_rnn.errors.shown_name` writes them: a folder with a line break in its name split the
     message, and the command line's one line joined its halves with a space, naming a file that is not there.
 
     Raises:

@@ -26,9 +26,9 @@ from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import BasePredictionWriter
 from torch import Tensor
 
-from mnist_rnn.errors import UserError, tell, warn
+from mnist_rnn.errors import UserError, shown_name, tell, warn
 from mnist_rnn.figures import short_names
-from mnist_rnn.user_images import UserImages, natural_order, shown_name, small_size, subject_of
+from mnist_rnn.user_images import UserImages, natural_order, small_size, subject_of
 
 HEADER = ("path", "digit", "probability")  # a model of MNIST; other data sets: "class" instead of "digit"
 FILE_NAME = "predictions.csv"

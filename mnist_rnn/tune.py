@@ -61,13 +61,13 @@ from mnist_rnn.errors import (
     first_few,
     first_line,
     pasted,
+    shown_name,
     shown_path,
     warn,
     with_slashes,
 )
 from mnist_rnn.stopping import sigterm_when_parent_ends
 from mnist_rnn.tools import OneLineParser, expand_home, program_name
-from mnist_rnn.user_images import shown_name
 
 try:
     import optuna

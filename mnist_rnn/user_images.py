@@ -33,7 +33,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from mnist_rnn import stopping
-from mnist_rnn.errors import UserError, first_few, first_line, pasted, shown_path, tell, warn
+from mnist_rnn.errors import UserError, first_few, first_line, pasted, shown_name, tell, warn
 from mnist_rnn.garments import SMALL_GARMENT, prepare_garment
 from mnist_rnn.preparation import FRAME, PREPARED_SIDE, SMALL_DIGIT, Prepared, prepare, prepare_character
 
@@ -320,15 +320,6 @@ def _a_pipe(path: Path) -> bool:
         return stat.S_ISFIFO(path.stat().st_mode)
     except OSError:
         return False
-
-
-def shown_name(path: str | os.PathLike[str]) -> str:
-    """A file's name in a line on stderr: as it is, unless it holds a line break, a tab or another character that
-    is not printed as itself (a right-to-left mark, which shows the rest backwards); then in bash's ``$'...'``,
-    as :func:`mnist_rnn.errors.pasted` writes it, so the line stays one line and names the file. A byte that is
-    not UTF-8 alone is shown as ``\\xe9`` by :func:`mnist_rnn.errors.tell`, as before."""
-    text = os.fspath(path)
-    return text if shown_path(text).isprintable() else pasted(text)
 
 
 def natural_order(path: Path) -> tuple[list[str | int], str]:

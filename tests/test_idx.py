@@ -3,9 +3,8 @@ import re
 import numpy as np
 import pytest
 
-from mnist_rnn.errors import DataError
+from mnist_rnn.errors import DataError, shown_name
 from mnist_rnn.idx import check_idx_pair
-from mnist_rnn.user_images import shown_name
 from tests.helpers import QUIET, SEED_CONFIG, data_args, fake_digits, one_line_error, write_fake_set, write_idx
 
 

@@ -27,7 +27,7 @@ import litserve
 import torch
 
 from mnist_rnn.checkpoint import exported_model
-from mnist_rnn.errors import UserError, first_line, pasted, tell
+from mnist_rnn.errors import UserError, first_line, pasted, shown_name, tell
 from mnist_rnn.inference import (
     ProbabilityModel,
     checkpoint_hparams,
@@ -50,7 +50,7 @@ from mnist_rnn.serve.http import (
 )
 from mnist_rnn.serve.worker import DigitAPI, OnnxBackend, end_when_serve_ends
 from mnist_rnn.tools import ToolParser, program_name
-from mnist_rnn.user_images import preparation_for, shown_name, small_size, subject_of
+from mnist_rnn.user_images import preparation_for, small_size, subject_of
 
 PAGE = Path(__file__).parents[1] / "web" / "index.html"
 ONNX_CHECK_IMAGES = 32  # generated images an --onnx file must answer as the checkpoint does
