@@ -910,6 +910,28 @@ def open_storage(url: str, heartbeat: int, callback: Any) -> Any:
     )
 
 
+def last_heartbeats(study: Any) -> dict[int, datetime.datetime]:
+    """The last heartbeat of each of the study's FAIL trials that sent any, by this machine's clock (as Optuna's
+    ``datetime_start``): Optuna records heartbeats by the database's clock, which is UTC on SQLite, and may be
+    another machine's on a server."""
+    from optuna.storages._rdb import models
+    from optuna.storages._rdb.storage import _create_scoped_session
+    from sqlalchemy import func
+
+    beat = models.TrialHeartbeatModel
+    with _create_scoped_session(_rdb(study).scoped_session) as session:
+        here = datetime.datetime.now()
+        ahead = session.execute(func.now()).scalar_one().replace(tzinfo=None) - here
+        query = (
+            session.query(beat.trial_id, beat.heartbeat)
+            .join(models.TrialModel)
+            .filter(
+                models.TrialModel.study_id == study._study_id, models.TrialModel.state == optuna.trial.TrialState.FAIL
+            )
+        )
+        return {trial_id: last.replace(tzinfo=None) - ahead for trial_id, last in query}
+
+
 def trials_without_heartbeat(study: Any) -> set[int]:
     """The ids of the study's running trials that never recorded a heartbeat, which Optuna's own check of
     stale trials passes over. (Optuna has no public way to read heartbeats: this reads its tables.)"""
@@ -1333,9 +1355,15 @@ class Tuner:
 
     def rows(self) -> list[dict[str, Any]]:
         rows = []
+        last_beats = last_heartbeats(self.study)
         for trial in self.study.get_trials(deepcopy=False):
-            end = trial.datetime_complete
-            seconds = (end - trial.datetime_start).total_seconds() if end and trial.datetime_start else None
+            start, end = trial.datetime_start, trial.datetime_complete
+            last = last_beats.get(trial._trial_id)
+            if start and end and last and trial.state.name == "FAIL" and "reason" not in trial.user_attrs:
+                # Marked FAIL for its stopped heartbeats by the command that found it, up to two heartbeats (or a
+                # whole command) after it died: its last heartbeat is its end, to within one heartbeat.
+                end = min(end, max(last, start))
+            seconds = (end - start).total_seconds() if end and start else None
             value = trial.user_attrs.get("best_val_acc")
             note = trial.user_attrs.get("reason", "")
             if trial.state.name == "FAIL" and not note:

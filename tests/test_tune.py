@@ -500,8 +500,10 @@ def test_a_trial_gets_sigterm_when_tune_is_killed(tmp_path):
 
 
 def made_seconds_ago(db: Path, trials: list, seconds: float) -> None:
-    """Date the start of ``trials`` (Optuna's) back by ``seconds``, as if they had been made that long ago."""
-    then = (datetime.datetime.now() - datetime.timedelta(seconds=seconds)).strftime("%Y-%m-%d %H:%M:%S.%f")
+    """Date the start of ``trials`` (Optuna's) back by ``seconds``, as if they had been made that long ago. Optuna
+    keeps it in UTC (and gives it in the local time)."""
+    now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+    then = (now - datetime.timedelta(seconds=seconds)).strftime("%Y-%m-%d %H:%M:%S.%f")
     with contextlib.closing(sqlite3.connect(db, timeout=30)) as connection, connection:
         for trial in trials:
             connection.execute("UPDATE trials SET datetime_start = ? WHERE trial_id = ?", (then, trial._trial_id))
@@ -659,6 +661,32 @@ def test_a_command_with_a_short_heartbeat_judges_each_trial_by_its_own_commands(
     assert "waiting for the 2 running elsewhere (a killed one's settings run again once it has sent no heartbeat " \
         "for 60 s)" in out  # fmt: skip
     assert study.get_trials()[3].params == killed.params
+
+
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+def test_a_killed_trials_seconds_end_at_its_last_heartbeat(fake_data_dir, tmp_path, monkeypatch, capsys):
+    """A SIGKILLed trial is marked FAIL by the command that finds it, up to two heartbeats after its death (or
+    much later, where no command ran meanwhile): trials.csv counted its seconds until then, not until it died.
+    They end at its last heartbeat, which Optuna records by the database's clock (UTC on SQLite), not by this
+    machine's (Tokyo here) as the trial's start. (An alive trial holds the one place, so none trains.)"""
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    monkeypatch.chdir(tmp_path)
+    try:
+        args, db, study = study_beside(tmp_path, fake_data_dir, interval=30, timeout=3)
+        trial_of_another_command(study, heartbeat=30)
+        killed = trial_of_another_command(study, heartbeat=2)
+        made_seconds_ago(db, [killed], 60)
+        heartbeat_seconds_ago(db, killed, 40)
+        main(args)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    out = capsys.readouterr().out
+    assert f"tune: trial {killed.number} stopped sending heartbeats: marked FAIL, queued again" in out
+    with open(tmp_path / "tune" / "base" / "trials.csv") as file:
+        row = next(row for row in csv.DictReader(file) if row["number"] == str(killed.number))
+    assert row["state"] == "FAIL" and 19 <= int(row["seconds"]) <= 21, row
 
 
 @pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
