@@ -725,18 +725,51 @@ def test_an_answer_to_the_drawing_before_the_last_stroke_is_marked_and_not_said(
         WebDriverWait(driver, 10).until(lambda d: d.execute_script("return window.held()") == 1)
         draw(driver, pad, DIGITS["4"][1:])
         driver.execute_script("window.answer()")  # the first stroke's answer, within the pause after the second
-        WebDriverWait(driver, 10).until(lambda d: d.execute_script("return window.seen.length") == 1)
+        WebDriverWait(driver, 10).until(lambda d: d.execute_script("return window.seen.length") == 2)
         assert driver.execute_script("return window.posts") == 1  # still in the pause
         seen = driver.execute_script("return window.seen")
-        assert seen[0] == {"interim": True, "status": "still drawing?", "said": ""}
+        assert seen[0] == {"interim": False, "status": "Reading\u2026", "said": ""}  # "Reading your drawing…"
+        assert seen[1] == {"interim": True, "status": "still drawing?", "said": ""}
 
         # The whole 4's answer: current, and said.
         WebDriverWait(driver, 10).until(lambda d: d.execute_script("return window.held()") == 1)
         driver.execute_script("window.answer()")
-        WebDriverWait(driver, 10).until(lambda d: d.execute_script("return window.seen.length") == 2)
+        WebDriverWait(driver, 10).until(lambda d: d.execute_script("return window.seen.length") == 3)
         assert driver.execute_script("return window.posts") == 2
         summary = driver.find_element(By.ID, "summary").text
-        assert driver.execute_script("return window.seen")[1] == {"interim": False, "status": "", "said": summary}
+        assert driver.execute_script("return window.seen")[2] == {"interim": False, "status": "", "said": summary}
+
+
+@pytest.mark.slow
+def test_while_the_answer_is_on_its_way_the_sentence_under_it_says_what_is_read_and_nothing_more_is_said(
+    browser, server, tmp_path
+):
+    """While a drawing's answer was on its way the card said "Reading…" and the sentence under it "Draw or upload a
+    digit to see the answer.", as if nothing had been drawn; so too of an upload. The sentence says what is read,
+    and is no live region: a screen reader hears "Reading…" (#status) and then the answer, once."""
+    three = tmp_path / "three.png"
+    render_digit(3, canvas=(200, 200), size=160, at=(40, 10)).save(three)
+    with new_tab(browser) as driver:
+        driver.get(server + "/")
+        WebDriverWait(driver, 10).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-info"))
+        driver.execute_script(HOLD_ANSWERS + LIVE)
+        shows = "return [document.getElementById('status').textContent, document.getElementById('summary').textContent]"
+        for send, reading in (
+            (lambda: draw(driver, driver.find_element(By.ID, "pad"), DIGITS["3"]), "Reading your drawing\u2026"),
+            (lambda: driver.find_element(By.ID, "file").send_keys(str(three)), "Reading three.png\u2026"),
+        ):
+            driver.find_element(By.ID, "clear").click()
+            driver.execute_script("window.said = []")
+            send()
+            WebDriverWait(driver, 10).until(lambda d: d.execute_script("return window.held()") == 1)
+            assert driver.execute_script(shows) == ["Reading\u2026", reading]
+            driver.execute_script("window.answer()")
+            shown = wait_for_answer(driver)
+            assert shown["error"] == "" and driver.execute_script(shows)[0] == ""
+            said = [(region, text) for region, text in driver.execute_script("return window.said") if text.strip()]
+            assert said == [("status", "Reading\u2026"), ("announce", shown["summary"])], said
+        driver.find_element(By.ID, "clear").click()
+        assert driver.execute_script(shows) == ["", "Draw or upload a digit to see the answer."]
 
 
 RAMP = """
