@@ -8,7 +8,9 @@ jsonargparse's "default: 15" or "default: 1.0" where this project sets its own (
 Where the default is null and the docstring says what null means ("Default: ``1.0``." of
 ``--trainer.limit_val_batches``), it is said once, after it: "default: null, meaning 1.0". None is written null,
 as the command line takes it (``--model.forget_bias None`` is refused), and True and False true and false, its
-bools' choices: in a docstring and in the default shown, a logger's ``{'version': null}`` too.
+bools' choices: in a docstring and in the default shown, a logger's ``{'version': null}`` too. Not in Python's code
+(``shuffle=True``), and capitalised where they start a sentence ("False will disable logging."). An empty string
+is shown '', as typed.
 
 The defaults shown are the command line's before ``--help``: ``fit -c configs/fast.yaml --help`` shows the config's
 (:class:`HelpWithTheValues`). No word is cut at a line's end: a URL, a class's path or a quoted value
@@ -46,11 +48,18 @@ _LITERAL_BLOCK = re.compile(r"(?<=\w)::(?=\s|$)")
 # flows it into the prose, ">>>" and "..." included. Left out, with its "Example::" line.
 _EXAMPLE_LINE = re.compile(r"\n?[ \t]*Examples?::[ \t]*$")
 _PARAGRAPHS = re.compile(r"\n[ \t]*\n")
-_NONE = re.compile(r"\bNone\b")
-_BOOL = re.compile(r"\b(True|False)\b")
+_PYTHONS = re.compile(r"\b(True|False|None)\b")
+_AS_TYPED = {"True": "true", "False": "false", "None": "null"}
+# Where a value stays as written: in Python's code (``shuffle=True``, ``every_n_train_steps == None``), which
+# "shuffle=true" was not; and where it starts a sentence, capitalised ("False will disable logging.", "Null:
+# 0.05 for AdamW."), as the command line takes it too (YAML's), not "CSVLogger. false will disable logging.".
+_IN_CODE = re.compile(r"\w\s*[!=]?=\s*$")
+_SENTENCE_START = re.compile(r"(?:^|[.!?]\s+)$")
 # A sentence that says only what the default is: "Default: ``1.0``.", "Defaults to ``None``.", "By default it will
 # be set to ``"norm"``." (Lightning's gradient_clip_algorithm).
 _SAYS_THE_DEFAULT = re.compile(r"(?:Defaults? to|Default:|By default it will be set to)\s+(.+?)\.?", re.IGNORECASE)
+# A value, as a default's sentence names one: 1.0, '32-true', "norm", os.getcwd().
+_A_VALUE = re.compile(r"'[^']*'|\"[^\"]*\"|\S+")
 _DEFAULT_SHOWN = "default: %(default)s"  # jsonargparse's, in an option's help
 _NULL_SHOWN = "default: null"  # ... where the default is None (:func:`_as_typed`)
 # A sentence that states an option's default: "Default: ``None``.", "Disabled by default (None).", "By default
@@ -62,14 +71,23 @@ _SENTENCE_END = re.compile(r"(?<=\.)\s+|\n\s*\n")  # a sentence ends, or a parag
 
 def plain(text: str) -> str:
     """``text`` without reStructuredText's markup (and its doctests: :func:`without_doctests`), None as null, True
-    and False as true and false."""
+    and False as true and false (:func:`_as_the_command_line_takes_it`)."""
     text = without_doctests(text)
     text = _ROLE.sub(lambda match: match[2].rsplit(".", 1)[-1] if match[1] else match[2], text)
     text = _LINK.sub(r"\1 (\2)", text)
     text = _LITERAL.sub(r"\1", text)
     text = _DIRECTIVE.sub(lambda match: f"{match[1].capitalize()}:", text)
-    text = _NONE.sub("null", _LITERAL_BLOCK.sub(":", text))
-    return _BOOL.sub(lambda match: match[1].lower(), text)
+    return _PYTHONS.sub(_as_the_command_line_takes_it, _LITERAL_BLOCK.sub(":", text))
+
+
+def _as_the_command_line_takes_it(match: re.Match[str]) -> str:
+    """True, False or None as the command line takes it (true, false or null; True at a sentence's start), or as
+    written in Python's code (see :data:`_IN_CODE`)."""
+    text, start = match.string, match.start()
+    if _IN_CODE.search(text, max(start - 40, 0), start):
+        return match[1]
+    typed = _AS_TYPED[match[1]]
+    return typed.capitalize() if _SENTENCE_START.search(text, max(start - 40, 0), start) else typed
 
 
 def without_doctests(text: str) -> str:
@@ -167,6 +185,8 @@ def _as_typed(value: Any, inside: bool = False) -> str:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, str) and not value and not inside:  # as typed: "default: )" showed nothing
+        return "''"
     if isinstance(value, Namespace):  # a group's value (a logger's class_path and init_args): as jsonargparse
         value = value.as_dict()
     if isinstance(value, dict):
@@ -194,10 +214,12 @@ def _null_said_once(docstring: str) -> tuple[str, str | None]:
     kept, meaning = [], None
     for sentence in _SENTENCE_END.split(docstring):
         said = _SAYS_THE_DEFAULT.fullmatch(" ".join(sentence.split()))
-        if said is None:
-            kept.append(sentence)
-        elif plain(said[1]) != "null":
-            meaning = plain(said[1])
+        value = plain(said[1]) if said is not None else ""
+        value = {typed.capitalize(): typed for typed in _AS_TYPED.values()}.get(value, value)  # (not a sentence)
+        if said is None or not _A_VALUE.fullmatch(value):  # "Defaults to ``None`` in which logs are saved in ...":
+            kept.append(sentence)  # not a value but what null does: said in Lightning's words
+        elif value != "null":
+            meaning = value
     return " ".join(kept), meaning
 
 

@@ -563,7 +563,7 @@ def test_help_says_each_default_once(capsys, monkeypatch):
     defaults, for a newcomer. And "None", which the command line refuses (it takes null)."""
     for command in ("fit", "validate", "test", "predict"):
         out = _help([command, "--help"], capsys, monkeypatch)
-        assert not re.search(r"\bNone\b", out), command
+        assert not re.search(r"(?<!=)(?<!= )\bNone\b", out), command  # (but Python's: ``max_epochs = None``)
         for option, text in _option_helps(out).items():
             if "default: null" in text:
                 assert not re.search(r"\bDefaults?(:| to) ", text), (command, option, text)
@@ -581,8 +581,8 @@ def test_help_says_each_default_once(capsys, monkeypatch):
     )
     options = _option_helps(_help(["fit", "--help"], capsys, monkeypatch))
     assert options["--trainer.gradient_clip_algorithm"].endswith('default: null, meaning "norm")')
-    assert "LSTM only. null keeps PyTorch's initial biases" in options["--model.forget_bias"]
-    assert "null: 0.05 for AdamW, 0 for Adam." in options["--model.weight_decay"]
+    assert "LSTM only. Null keeps PyTorch's initial biases" in options["--model.forget_bias"]
+    assert "Null: 0.05 for AdamW, 0 for Adam." in options["--model.weight_decay"]
     # The seed's: LightningCLI's ran two sentences together ("before classes instantiation.Set to True").
     assert options["--seed_everything"].startswith(
         "SEED_EVERYTHING Seed of the random generators (Python's, NumPy's, torch's and the DataLoader workers'), set "
@@ -597,13 +597,18 @@ def test_help_says_each_default_once(capsys, monkeypatch):
     )
 
 
+# Python's True, False or None in prose: neither in Python's code ("shuffle=True", "max_epochs = None") nor, True
+# or False, capitalised at a sentence's start ("CSVLogger. False will disable logging.").
+_PYTHONS_IN_PROSE = re.compile(r"(?<!=)(?<!= )(?<![.!?] )\b(True|False)\b|(?<!=)(?<!= )\bNone\b")
+
+
 def test_help_says_true_false_and_null_as_the_command_line_takes_them(capsys, monkeypatch):
     """A bool option's help said "default: False" beside its choices {true,false}, and a logger's default
     {'version': None}: Python's spellings, where the command line takes true, false and null (that dict, pasted
     back as --trainer.logger, set the version to the string "None")."""
     for command in ("fit", "validate", "test", "predict"):
         out = _help([command, "--help"], capsys, monkeypatch)
-        assert not re.search(r"\b(True|False|None)\b", out), command
+        assert not _PYTHONS_IN_PROSE.search(" ".join(out.split())), command
     options = _option_helps(out)
     assert options["--trainer.detect_anomaly"] == (
         "{true,false} Enable anomaly detection for the autograd engine. Default: false. (type: bool, default: false)"
@@ -611,7 +616,7 @@ def test_help_says_true_false_and_null_as_the_command_line_takes_them(capsys, mo
     assert options["--trainer.use_distributed_sampler"].endswith("(type: bool, default: true)")
     assert options["--trainer.fast_dev_run"].endswith("(type: Union[int, bool], default: false)")
     out = _help(["fit", "--trainer.logger", "CSVLogger", "--help"], capsys, monkeypatch)
-    assert not re.search(r"\b(True|False|None)\b", out)
+    assert not _PYTHONS_IN_PROSE.search(" ".join(out.split()))
     shown = re.search(r", default: (\{.*\}), known subclasses", _option_helps(out)["--trainer.logger"])[1]
     assert "'version': null" in shown
     # As shown, it reads back (YAML, as the command line reads a dict) as the logger's default.
@@ -619,6 +624,37 @@ def test_help_says_true_false_and_null_as_the_command_line_takes_them(capsys, mo
         "class_path": "lightning.pytorch.loggers.CSVLogger",
         "init_args": {"save_dir": ".", "name": "lightning_logs", "version": None, "prefix": ""},
     }
+
+
+def test_help_of_lightnings_loggers_and_callbacks_reads_as_written(capsys, monkeypatch):
+    """--trainer.logger.help TensorBoardLogger showed "default: null, meaning null in which logs are saved in
+    /save_dir/name/version/" (a sentence taken for a value), an empty string as "default: )", and lowercasing
+    Python's True and False ran into Python's code ("shuffle=true") and a sentence's start ("CSVLogger. false
+    will disable logging.")."""
+    options = _option_helps(_help(["fit", "--trainer.logger.help", "TensorBoardLogger"], capsys, monkeypatch, 200))
+    assert options["--trainer.logger.sub_dir"].endswith(
+        "Defaults to null in which logs are saved in /save_dir/name/version/. (type: Union[str, Path, null], "
+        "default: null)"
+    )
+    assert options["--trainer.logger.prefix"].endswith("(type: str, default: '')")
+    assert options["--trainer.logger.comment"].endswith("(type: Union[str, Untyped], default: '')")
+    options = _option_helps(_help(["fit", "--trainer.logger.help", "CSVLogger"], capsys, monkeypatch, 200))
+    assert options["--trainer.logger.prefix"].endswith("(type: str, default: '')")
+    for callback in ("EarlyStopping", "ModelCheckpoint", "LearningRateMonitor"):
+        out = _help(["fit", "--trainer.callbacks.help", callback], capsys, monkeypatch, 200)
+        for option, text in _option_helps(out).items():
+            assert not re.search(r"meaning \S+ ", text), (callback, option, text)  # a value, not a sentence
+            assert "default: )" not in text, (callback, option, text)
+    options = _option_helps(_help(["fit", "--help"], capsys, monkeypatch, 200))
+    assert "otherwise CSVLogger. False will disable logging." in options["--trainer.logger"]
+    assert (
+        "it will add shuffle=True for the train sampler and shuffle=False for"
+        in (options["--trainer.use_distributed_sampler"])
+    )
+    assert "use weights_only=False. If" in options["--weights_only"]
+    assert options["--checkpoint.every_n_epochs"].startswith("EVERY_N_EPOCHS Number of epochs between checkpoints.")
+    assert "saving of save_last=True checkpoints." in options["--checkpoint.every_n_epochs"]
+    assert "LSTM only. Null keeps PyTorch's initial biases" in options["--model.forget_bias"]
 
 
 def test_a_percent_sign_in_a_default_is_shown_as_written():

@@ -7,6 +7,7 @@ One server (a subprocess, as a user starts it) serves every test here and test_p
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import base64
 import contextlib
@@ -2007,6 +2008,23 @@ def test_help_shows_each_options_default(capsys, monkeypatch):
     for name, default in app.DEFAULTS.items():
         assert helps[name].endswith(f" ({default})"), helps[name]
     assert helps["batch_timeout"] == "batch_timeout BATCH_TIMEOUT seconds to wait to fill a batch (0.002)"
+
+
+def test_help_takes_each_default_from_the_option(monkeypatch):
+    """--port's "(8000)" and --log_level's "(warning)" were typed into their help: a changed default would have
+    left them saying the old one. Each option's help says its default through argparse's %(default)s."""
+    parsers = []
+
+    def keep(parser, args=None, namespace=None):
+        parsers.append(parser)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(app.ToolParser, "parse_args", keep)
+    with pytest.raises(SystemExit):
+        app.parse_args([])
+    for action in parsers[0]._actions:
+        if action.help and action.default not in (None, [], argparse.SUPPRESS):
+            assert "%(default)s" in action.help or "(default)" in action.help, (action.dest, action.help)
 
 
 def serve_log(folder: Path) -> str:

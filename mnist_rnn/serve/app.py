@@ -320,7 +320,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         choices=["127.0.0.1", "0.0.0.0", "::"],
         help="127.0.0.1: this machine only (default); 0.0.0.0 or ::, every network interface, without authentication",
     )
-    parser.add_argument("--port", type=int, default=8000, help="the TCP port to listen on, 1024-65535 (8000)")
+    parser.add_argument("--port", type=int, default=8000, help="the TCP port to listen on, 1024-65535 (%(default)s)")
     parser.add_argument(
         "--allow_origin",
         action="append",
@@ -366,7 +366,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--log_level",
         default="warning",
         choices=["debug", "info", "warning", "error"],
-        help="how much LitServe and its HTTP server log (warning)",
+        help="how much LitServe and its HTTP server log (%(default)s)",
     )
     args = parser.parse_args(argv)
     if not 1024 <= args.port <= 65535:
