@@ -87,6 +87,7 @@ from mnist_rnn.errors import (
     byte_not_utf8,
     first_line,
     pasted,
+    paths_given_as_arguments,
     shown_name,
     shown_path,
     shown_text,
@@ -379,7 +380,12 @@ class MNISTRNNCLI(LightningCLI):
             # config) has none, and its own parser holds them.
             commands = getattr(self, "_subcommand_parsers", None)
             stray = _stray_option_before_the_command(parser, raw_args) if commands else None
-            said = stray or value_like_an_option(str(error), raw_args)
+            command = next((arg for arg in raw_args if arg in commands), None) if commands else None
+            said = (
+                stray
+                or value_like_an_option(str(error), raw_args)
+                or paths_given_as_arguments(str(error), raw_args, command)
+            )
             if said:
                 raise ArgumentError(None, said) from None
             own = commands.get(next((arg for arg in raw_args if arg in commands), "")) if commands else parser
@@ -2270,15 +2276,6 @@ def short_message(error: BaseException) -> str:
     if problem:  # the class's own complaint, first among the Union's subtypes': --trainer.callbacks+=EarlyStopping
         key, class_path, reason = problem.groups()
         return f"--{key} {class_path}: {' '.join(reason.split())} (see --help)"
-    expanded = re.search(r"unrecognized arguments: (.+)$", str(error).strip())
-    paths = expanded.group(1).split() if expanded else []
-    if paths and not any(path.startswith("-") for path in paths) and any(Path(path).exists() for path in paths):
-        # predict --data.predict_path photos/*.jpg, unquoted: the shell made it a list of files
-        return (
-            f"--data.predict_path takes one path, but {len(paths) + 1} came: the shell expanded a glob into files "
-            f"before mnist-rnn saw it (left over: {paths[0]}, ...); quote it (--data.predict_path 'photos/*.jpg') "
-            "or pass their folder"
-        )
     lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
     text = " ".join(lines[:2])
     if len(lines) > 2 and lines[-1].startswith("Given value"):

@@ -130,6 +130,59 @@ def value_like_an_option(message: str, args: Sequence[str]) -> str | None:
     return f"{option} {pasted(value)}: {told}: join them with = ({pasted(f'{option}={value}')}){path}"
 
 
+def paths_given_as_arguments(message: str, args: Sequence[str], command: str | None) -> str | None:
+    """For argparse's ``message`` "unrecognized arguments: ..." (or a tool's "required: --ckpt_path"), said of
+    the command line ``args`` of ``command``, the message to show instead, else None: a checkpoint or images
+    given as plain arguments (``predict fast.ckpt photos/``), which the commands take only with an option; or
+    ``--data.predict_path photos/*.jpg``, unquoted, which the shell made into several files."""
+    unrecognized = re.fullmatch(r"unrecognized arguments: (.+)", message.strip(), re.S)
+    if unrecognized:
+        left = unrecognized[1].split()
+    elif re.fullmatch(r"the following arguments are required: --ckpt_path", message.strip()):
+        left = [arg for arg in args if not arg.startswith("-") and arg.lower().endswith(".ckpt")]
+    else:
+        return None
+    if not left or any(arg.startswith("-") for arg in left) or left[0] not in args:
+        return None
+    # the first left over right after --data.predict_path's value (a file of the glob may be named twice)
+    after_the_option = any(
+        arg == left[0] and (args[i - 1].startswith("--data.predict_path=") or args[i - 2] == "--data.predict_path")
+        for i, arg in enumerate(args)
+        if i >= 2
+    )
+    if command == "predict" and after_the_option:
+        return (
+            f"--data.predict_path takes one path, but {len(left) + 1} came: the shell expanded a glob into files "
+            f"before mnist-rnn saw it (left over: {left[0]}, ...); quote it (--data.predict_path 'photos/*.jpg') "
+            "or pass their folder"
+        )
+    checkpoints = [arg for arg in left if arg.lower().endswith(".ckpt")]
+    images = [arg for arg in left if arg not in checkpoints and (os.path.exists(arg) or re.search(r"[*?[]", arg))]
+    if len(checkpoints) + len(images) < len(left) or (images and command != "predict"):
+        return None  # something else, or images where none are taken: argparse's own words
+    if checkpoints and any(arg.partition("=")[0] == "--ckpt_path" for arg in args):
+        return None
+    ways = [f"the checkpoint with --ckpt_path {pasted(checkpoints[0])}"] if len(checkpoints) == 1 else []
+    if len(checkpoints) > 1:
+        ways.append(f"one checkpoint with --ckpt_path (not {len(checkpoints)})")
+    if len(images) == 1:
+        ways.append(f"the images with --data.predict_path {pasted(images[0])} (a file, a folder or a quoted glob)")
+    elif images:
+        folders = {os.path.dirname(arg) for arg in images}
+        suffixes = {os.path.splitext(arg)[1] for arg in images}
+        glob = (
+            pasted(os.path.join(folders.pop(), f"*{suffixes.pop()}"))
+            if len(folders) == 1 and len(suffixes) == 1 and all(suffixes)
+            else "'photos/*.jpg'"
+        )
+        ways.append(
+            f"the images with one --data.predict_path: a file, a folder or a quoted glob ({glob}), "
+            f"where {len(images)} paths came"
+        )
+    listed = ", ".join(left[:2]) + (", ..." if len(left) > 2 else "")
+    return f"{command} takes no paths as plain arguments ({listed}): pass {' and '.join(ways)}"
+
+
 def first_line(error: BaseException) -> str:
     """The first line of an error's message (or its type's name), to quote inside a one-line message."""
     text = str(error).strip().splitlines()

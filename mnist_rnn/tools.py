@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mnist_rnn.errors import UserError, value_like_an_option
+from mnist_rnn.errors import UserError, paths_given_as_arguments, value_like_an_option
 
 
 def program_name() -> str:
@@ -35,13 +35,18 @@ class OneLineParser(argparse.ArgumentParser):
 
     def __init__(self, command: str, **kwargs: Any) -> None:
         super().__init__(prog=f"{program_name()} {command}", allow_abbrev=False, **kwargs)
+        self.command = command
 
     def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:  # type: ignore[override]
         self.given = list(args) if args is not None else sys.argv[1:]
         return super().parse_known_args(args, namespace)
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        told = unknown_option(self, self.given, self.sections) or value_like_an_option(message, self.given)
+        told = (
+            unknown_option(self, self.given, self.sections)
+            or value_like_an_option(message, self.given)
+            or paths_given_as_arguments(message, self.given, self.command)
+        )
         raise UserError(f"{told or message} (see --help)")
 
 

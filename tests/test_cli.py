@@ -1996,3 +1996,49 @@ def test_a_relative_data_dir_in_a_config_run_from_another_folder_names_the_one_b
         f"there is none; from the config's folder it is --data.data_dir {in_tmp_dir / 'project' / 'data'}\n"
     )
     assert no_network == []
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        # images without --data.predict_path: all was put on an unquoted glob, counted one too many
+        (
+            ["predict", "--ckpt_path", "fast.ckpt", "d0.png", "d1.png", "d2.png"],
+            "predict takes no paths as plain arguments (d0.png, d1.png, ...): pass the images with one "
+            "--data.predict_path: a file, a folder or a quoted glob ('*.png'), where 3 paths came",
+        ),
+        (
+            ["predict", "--ckpt_path", "fast.ckpt", "d0.png"],
+            "predict takes no paths as plain arguments (d0.png): pass the images with --data.predict_path d0.png",
+        ),
+        (
+            ["predict", "fast.ckpt", "imgs/"],
+            "predict takes no paths as plain arguments (fast.ckpt, imgs/): pass the checkpoint with --ckpt_path "
+            "fast.ckpt and the images with --data.predict_path imgs/",
+        ),
+        # the glob the shell expanded after the option: as many paths as came
+        (
+            ["predict", "--data.predict_path", "d0.png", "d1.png", "d2.png", "--ckpt_path", "fast.ckpt"],
+            "--data.predict_path takes one path, but 3 came: the shell expanded a glob into files",
+        ),
+        (
+            ["predict", "--ckpt_path", "fast.ckpt", "--data.predict_path=d0.png", "d1.png"],
+            "--data.predict_path takes one path, but 2 came: the shell expanded a glob into files",
+        ),
+        # commands that take no images: no glob to blame; a checkpoint goes with --ckpt_path
+        (["fit", "d0.png"], "unrecognized arguments: d0.png (see fit --help)"),
+        (["test", "--ckpt_path", "fast.ckpt", "d0.png"], "unrecognized arguments: d0.png (see test --help)"),
+        (["validate", "fast.ckpt"], "validate takes no paths as plain arguments (fast.ckpt): pass the checkpoint "),
+        (["serve", "fast.ckpt"], "serve takes no paths as plain arguments (fast.ckpt): pass the checkpoint with "),
+        (["export", "fast.ckpt"], "export takes no paths as plain arguments (fast.ckpt): pass the checkpoint with "),
+    ],
+)
+def test_paths_given_as_plain_arguments_name_the_option_that_takes_them(args, said, in_tmp_dir, capsys):
+    """``predict --ckpt_path fast.ckpt d0.png`` said "--data.predict_path takes one path, but 2 came: the shell
+    expanded a glob", of a glob nobody typed, counting one path too many; ``fit d0.png`` said the same, and
+    ``serve fast.ckpt`` only "unrecognized arguments", without the option that takes a checkpoint."""
+    Path("imgs").mkdir()
+    for name in ("d0.png", "d1.png", "d2.png", "imgs/d0.png", "fast.ckpt"):
+        Path(name).write_bytes(b"")
+    err = one_line_error(args, capsys)
+    assert err.startswith(f"mnist-rnn: error: {said}"), err
