@@ -395,7 +395,7 @@ class MNISTRNNCLI(LightningCLI):
             if meant is None and given_in is None and spaced is None:
                 raise
             message = spaced or short_message(error).removesuffix(" (see --help)")
-            message = f"--config {given_in}: {message}" if given_in else message
+            message = f"--config {shown_name(given_in)}: {message}" if given_in else message
             raise ArgumentError(None, f"{message} (did you mean {meant}?)" if meant else message) from None
         subcommand = self.config.get("subcommand")
         # Without a subcommand (build_cli(run=False): tune's trials, benchmarks) the settings are at the top.
@@ -1263,13 +1263,14 @@ def _check_config_places(args: list[str]) -> None:
         sections = [key for key in settings if key in TRAINER_COMMANDS]
         if i < command_at and not sections:
             raise UserError(
-                f"--config {value} before the command {command} holds its settings, not a section per command "
-                f"({command}: ...): put it after the command ({program_name()} {command} --config {pasted(value)})"
+                f"--config {shown_name(value)} before the command {command} holds its settings, not a section per "
+                f"command ({command}: ...): put it after the command ({program_name()} {command} --config "
+                f"{pasted(value)})"
             )
         if i > command_at and sections:
             raise UserError(
-                f"--config {value} after the command {command} has a section {sections[0]}:, the layout of a config "
-                f"given before the command: put it before {command}, or drop the {sections[0]}: level"
+                f"--config {shown_name(value)} after the command {command} has a section {sections[0]}:, the layout of "
+                f"a config given before the command: put it before {command}, or drop the {sections[0]}: level"
             )
 
 
@@ -1330,38 +1331,42 @@ def _check_config_files(args: list[str]) -> None:
     for path in _config_paths(args):
         recipe = project_recipe(path)
         if recipe:  # from another folder jsonargparse said only that the file does not exist
-            raise UserError(f"--config {path}: no such file in {Path.cwd()}; {recipe}")
+            raise UserError(f"--config {shown_name(path)}: no such file in {Path.cwd()}; {recipe}")
         if path.is_dir():
             settings = path / "config.yaml"  # a run's folder (lightning_logs/version_3): its settings are there
             held = f"; its run's settings are --config {pasted(settings)}" if settings.is_file() else ""
-            raise UserError(f"--config {path}: a folder, not a config file{held}")
+            raise UserError(f"--config {shown_name(path)}: a folder, not a config file{held}")
         if not path.exists():
             # jsonargparse's "Parser key "config": File does not exist: '/abs/path'"; it takes settings given in
             # the option itself too (--config '{trainer: {max_epochs: 1}}')
             with contextlib.suppress(yaml.YAMLError):
                 if isinstance(yaml.safe_load(str(path)), dict):
                     continue
-            raise UserError(f"--config {path}: no such file{with_slashes(path)}")
+            raise UserError(f"--config {shown_name(path)}: no such file{with_slashes(path)}")
         if zipfile.is_zipfile(path):  # read as text: "'utf-8' codec can't decode byte 0x80 in position 64"
             config = path.parent.parent / "config.yaml"  # as a run's checkpoints/ folder holds it
             also = f", and its run's settings are --config {pasted(config)}" if config.is_file() else ""
             raise UserError(
-                f"--config {path}: a checkpoint (or another zip archive), not a config: a checkpoint is given as "
-                f"--ckpt_path {pasted(path)}{also}"
+                f"--config {shown_name(path)}: a checkpoint (or another zip archive), not a config: a checkpoint is "
+                f"given as --ckpt_path {pasted(path)}{also}"
             )
         try:
             text = path.read_text()
             settings = yaml.safe_load(text)
         except yaml.YAMLError as error:
-            raise UserError(f"--config {path}: not valid YAML{yaml_problem(error)}") from error
+            raise UserError(f"--config {shown_name(path)}: not valid YAML{yaml_problem(error)}") from error
         except (OSError, UnicodeDecodeError) as error:
-            raise UserError(f"--config {path}: cannot be read ({first_line(error)})") from error
+            raise UserError(f"--config {shown_name(path)}: cannot be read ({first_line(error)})") from error
         if settings is None:
-            raise UserError(f"--config {path}: the file is empty (or only comments): put settings in it or drop it")
+            raise UserError(
+                f"--config {shown_name(path)}: the file is empty (or only comments): put settings in it or drop it"
+            )
         if repeated := repeated_key(text):
-            raise UserError(f"--config {path}: {repeated}: keep one")
+            raise UserError(f"--config {shown_name(path)}: {repeated}: keep one")
         if not isinstance(settings, dict):
-            raise UserError(f"--config {path}: expected settings (key: value lines), found a {type(settings).__name__}")
+            raise UserError(
+                f"--config {shown_name(path)}: expected settings (key: value lines), found a {type(settings).__name__}"
+            )
         hparams = path.name == "hparams.yaml" and not set(settings) & {*SECTIONS, "seed_everything"}
         if "_instantiator" in settings or hparams:  # Lightning's hparams.yaml, beside a run's config.yaml:
             # jsonargparse said only that fit "does not accept option '_instantiator'" (or 'augment_erase')
@@ -1372,7 +1377,8 @@ def _check_config_files(args: list[str]) -> None:
                 else "a run of fit saves its config.yaml beside it"
             )
             raise UserError(
-                f"--config {path}: the model's hyperparameters as Lightning saves them, not a config: {rerun}"
+                f"--config {shown_name(path)}: the model's hyperparameters as Lightning saves them, not a config: "
+                f"{rerun}"
             )
         sexagesimal = re.search(r"^\s*max_time:\s*([1-9]\d*(?::\d+)+)\s*(?:#.*)?$", text, re.MULTILINE)
         if sexagesimal:  # YAML 1.1 reads 12:00:00:00 as a number in base 60 (2592000), which max_time refused
@@ -1385,19 +1391,19 @@ def _check_config_files(args: list[str]) -> None:
         ranges = [key for key, value in settings.items() if isinstance(value, dict) and set(value) & SPACE_RANGES]
         if ranges and all("." in str(key) for key in settings):
             raise UserError(
-                f"--config {path}: a search space for tune ({ranges[0]} is a range), not a config: "
+                f"--config {shown_name(path)}: a search space for tune ({ranges[0]} is a range), not a config: "
                 f"{program_name()} tune --config BASE.yaml --space {pasted(path)}"
             )
         for where, section, value in _sections(settings):
             if value is None:  # jsonargparse takes it as trainer: null, and Lightning ends in a traceback
                 raise UserError(
-                    f"--config {path}: {where}{section}: has no settings under it (all commented out?): "
+                    f"--config {shown_name(path)}: {where}{section}: has no settings under it (all commented out?): "
                     f"drop the line or put settings under it"
                 )
             if not isinstance(value, dict):
                 raise UserError(
-                    f"--config {path}: {where}{section}: expected settings under it ({section}:, then indented "
-                    f"key: value lines), got {value!r}"
+                    f"--config {shown_name(path)}: {where}{section}: expected settings under it ({section}:, then "
+                    f"indented key: value lines), got {value!r}"
                 )
             _check_class_path(path, where, section, value)
 
@@ -1416,12 +1422,12 @@ def _check_class_path(path: Path, where: str, section: str, value: dict[str, Any
     named = str(value.get("class_path", ""))
     if named.rpartition(".")[2] in ("", own):
         raise UserError(
-            f"--config {path}: {where}{section}: the settings (init_args's) go straight under {section}:, without "
-            f"class_path and init_args: the {section} is always mnist_rnn's {own}"
+            f"--config {shown_name(path)}: {where}{section}: the settings (init_args's) go straight under {section}:, "
+            f"without class_path and init_args: the {section} is always mnist_rnn's {own}"
         )
     raise UserError(
-        f"--config {path}: {where}{section}: class_path {named}: this project's {section} is always mnist_rnn's "
-        f"{own} (a config of another project?); its settings go straight under {section}: (see --help)"
+        f"--config {shown_name(path)}: {where}{section}: class_path {named}: this project's {section} is always "
+        f"mnist_rnn's {own} (a config of another project?); its settings go straight under {section}: (see --help)"
     )
 
 
@@ -1451,8 +1457,8 @@ def _check_data_dir_of_a_config(config: Any, raw_args: list[str], typed: frozens
     beside = given_in.parent / folder
     if beside.is_dir():
         raise UserError(
-            f"--config {given_in}: data_dir {folder} is read from the working folder, {Path.cwd()}, where there is "
-            f"none; from the config's folder it is --data.data_dir {pasted(os.path.abspath(beside))}"
+            f"--config {shown_name(given_in)}: data_dir {folder} is read from the working folder, {Path.cwd()}, where "
+            f"there is none; from the config's folder it is --data.data_dir {pasted(os.path.abspath(beside))}"
         )
 
 
@@ -1471,7 +1477,7 @@ def _check_blank_settings(config: Any, classes: dict[str, Any], raw_args: list[s
             if value is not None or hint is Any or type(None) in typing.get_args(hint):
                 continue
             given_in = _config_file_setting(f"{section}.{name}", raw_args)
-            where = f"--config {given_in}: " if given_in else ""
+            where = f"--config {shown_name(given_in)}: " if given_in else ""
             raise UserError(
                 f"{where}{section}.{name} is empty (null): give it a value, or leave the line out for its default "
                 f"({yaml.safe_dump(defaults[name].default, default_flow_style=True).splitlines()[0]})"
@@ -1670,7 +1676,7 @@ def known_failure(error: Exception) -> str | None:
                 "no space left on the device of the standard output (the file it is sent to): free some space "
                 "there, or send the output elsewhere"
             )
-        where = f" to write {error.filename}" if error.filename else ""
+        where = f" to write {shown_name(os.fsdecode(error.filename))}" if error.filename else ""
         return (
             f"no space left on the device{where}: free some space, or write the run on another disk with "
             "--trainer.default_root_dir DIR"
@@ -2276,6 +2282,12 @@ def short_message(error: BaseException) -> str:
     if problem:  # the class's own complaint, first among the Union's subtypes': --trainer.callbacks+=EarlyStopping
         key, class_path, reason = problem.groups()
         return f"--{key} {class_path}: {' '.join(reason.split())} (see --help)"
+    if isinstance(error, UserError):
+        # Ours, one line: one that still breaks (a file's name put in as it is, not by shown_name) keeps each break
+        # as \n, as Python writes it. Its first two lines joined by a space named "a b" for the file a<newline>b,
+        # a file that is not there, and dropped what came after.
+        return str(error).strip().replace("\r", "\\r").replace("\n", "\\n")
+    # jsonargparse's, in several lines: the first two say what is wrong, the last the value given
     lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
     text = " ".join(lines[:2])
     if len(lines) > 2 and lines[-1].startswith("Given value"):

@@ -40,7 +40,7 @@ import torch
 from torch import Tensor
 
 from mnist_rnn import stopping
-from mnist_rnn.errors import DataError, UserError, first_line, pasted, shown_path, shown_text
+from mnist_rnn.errors import DataError, UserError, first_line, pasted, shown_name, shown_path, shown_text
 from mnist_rnn.inference import (
     Parity,
     ProbabilityModel,
@@ -251,23 +251,27 @@ def export_checkpoint(
     if check:
         parity = compare(model, run_exported(data, format, images), images, source)
         if not parity.passed:
-            raise ExportCheckError(f"the exported model disagrees with PyTorch: {parity}; {output} not written")
+            raise ExportCheckError(
+                f"the exported model disagrees with PyTorch: {parity}; {shown_name(output)} not written"
+            )
         expected = onnx_metadata(metadata) if format == "onnx" else metadata
         if read_metadata(data, format) != expected:
-            raise ExportCheckError(f"the exported file does not carry its metadata; {output} not written")
+            raise ExportCheckError(f"the exported file does not carry its metadata; {shown_name(output)} not written")
     with stopping.deferred_stops():  # a stop while writing is told after it, as written or not
         try:
             write_file(output, data)
         except OSError as error:
-            raise UserError(f"--output {output}: cannot be written ({first_line(error)}); nothing written") from error
-        stopping.doing(f"after writing {output}, which is complete")
+            raise UserError(
+                f"--output {shown_name(output)}: cannot be written ({first_line(error)}); nothing written"
+            ) from error
+        stopping.doing(f"after writing {shown_name(output)}, which is complete")
     return output, parity
 
 
 def a_folder(output: Path, formats: tuple[str, ...]) -> str:
     """The line for an ``--output`` that is a folder, with a file in it for each of ``formats`` as examples."""
     examples = " or ".join(pasted(output / f"model.{format}") for format in formats)
-    return f"--output {output}: a folder; name a file in it, e.g. {examples}"
+    return f"--output {shown_name(output)}: a folder; name a file in it, e.g. {examples}"
 
 
 def check_output(output: Path, format: str, overwrite: bool, named: bool = True) -> None:
@@ -278,24 +282,27 @@ def check_output(output: Path, format: str, overwrite: bool, named: bool = True)
     if not output.parent.is_dir():
         above = next((folder for folder in output.parents if folder.exists()), None)
         if above is not None and not above.is_dir():  # not "does not exist": it does, as a file
-            raise UserError(f"--output {output}: {above} is a file, not a folder")
-        raise UserError(f"--output {output}: the folder {output.parent} does not exist")
+            raise UserError(f"--output {shown_name(output)}: {shown_name(above)} is a file, not a folder")
+        raise UserError(f"--output {shown_name(output)}: the folder {shown_name(output.parent)} does not exist")
     if output.suffix.lower() != f".{format}":
         raise UserError(
-            f"--output {output}: {'an' if format == 'onnx' else 'a'} {format} file must end in .{format}, or a "
-            f"reader takes it for something else"
+            f"--output {shown_name(output)}: {'an' if format == 'onnx' else 'a'} {format} file must end in "
+            f".{format}, or a reader takes it for something else"
         )
     if output.exists() and not overwrite:
         if not named:  # the second export of a checkpoint: the user passed no --output
             raise UserError(
-                f"{output} exists (the default --output, the checkpoint's name with .{format}); pass --overwrite to "
-                "replace it, or --output another file"
+                f"{shown_name(output)} exists (the default --output, the checkpoint's name with .{format}); pass "
+                "--overwrite to replace it, or --output another file"
             )
-        raise UserError(f"--output {output}: the file exists; pass --overwrite to replace it")
+        raise UserError(f"--output {shown_name(output)}: the file exists; pass --overwrite to replace it")
     if not os.access(output.parent, os.W_OK | os.X_OK):  # refused after the export and its check, naming a .partial
         read_only = os.statvfs(output.parent).f_flag & os.ST_RDONLY
         why = "a read-only file system" if read_only else "no permission to write there"
-        message = f"--output {output}: the folder {output.parent} cannot be written to ({why}); nothing written"
+        message = (
+            f"--output {shown_name(output)}: the folder {shown_name(output.parent)} cannot be written to ({why}); "
+            "nothing written"
+        )
         if not named:  # the user typed no --output: the default, beside the checkpoint
             message += "; pass --output to write the file elsewhere"
         raise UserError(message)
@@ -350,8 +357,8 @@ def main(argv: list[str]) -> None:
         example = output.with_name(f"model.{format}")
         default = Path(args.ckpt_path).with_suffix(f".{format}")
         raise UserError(
-            f"--output {output}: a name that is only a suffix; name the file, e.g. {pasted(example)} (or --format "
-            f"{format} without --output writes {default})"
+            f"--output {shown_name(output)}: a name that is only a suffix; name the file, e.g. {pasted(example)} (or "
+            f"--format {format} without --output writes {shown_name(default)})"
         )
     if args.format is None:  # `--output model.onnx` says it already
         suffix = Path(args.output).suffix.lower().lstrip(".") if args.output else ""
@@ -381,7 +388,7 @@ def main(argv: list[str]) -> None:
     print(f"Check: {parity}")
     # shown_path: a name that is not UTF-8 as \xe9, as stderr's lines show it (stdout's strict UTF-8 of a desktop's
     # locale refused it, in a traceback after the file was written)
-    print(f"Wrote {shown_path(output)} ({output.stat().st_size / 1e6:.2f} MB)")
+    print(f"Wrote {shown_path(shown_name(output))} ({output.stat().st_size / 1e6:.2f} MB)")
     note_if_uncalibrated(args.ckpt_path)
 
 

@@ -109,21 +109,23 @@ def read_space(path: Path) -> dict[str, Any]:
 
     recipe = project_recipe(path)
     if recipe:  # docs/tune.md's configs/tune_fast.yaml, from another folder
-        raise UserError(f"--space {path}: no such file in {Path.cwd()}; {recipe}")
+        raise UserError(f"--space {shown_name(path)}: no such file in {Path.cwd()}; {recipe}")
     if not path.exists() and (slashed := with_slashes(path)):
-        raise UserError(f"--space {path}: no such file{slashed}")
+        raise UserError(f"--space {shown_name(path)}: no such file{slashed}")
     try:
         text = path.read_text()
         space = load_yaml(text)
     except (OSError, UnicodeDecodeError) as error:  # not UTF-8: a traceback before
-        raise UserError(f"--space {path}: cannot be read ({first_line(error)})") from error
+        raise UserError(f"--space {shown_name(path)}: cannot be read ({first_line(error)})") from error
     except yaml.YAMLError as error:
-        raise UserError(f"--space {path}: not valid YAML{yaml_problem(error)}") from error
+        raise UserError(f"--space {shown_name(path)}: not valid YAML{yaml_problem(error)}") from error
 
     if repeated := repeated_key(text):
-        raise UserError(f"--space {path}: {repeated}: keep one")
+        raise UserError(f"--space {shown_name(path)}: {repeated}: keep one")
     if not isinstance(space, dict) or not space:
-        raise UserError(f"--space {path}: expected option: range lines (model.lr: {{log: [1.0e-4, 1.0e-2]}})")
+        raise UserError(
+            f"--space {shown_name(path)}: expected option: range lines (model.lr: {{log: [1.0e-4, 1.0e-2]}})"
+        )
     space = _dotted(path, space)
     for key, spec in space.items():
         _check_spec(path, key, spec)
@@ -139,13 +141,13 @@ def _dotted(path: Path, space: dict[Any, Any], prefix: str = "") -> dict[str, An
         is_group = isinstance(spec, dict) and spec and not set(RANGE_KINDS) & set(spec)
         for option, value in (_dotted(path, spec, f"{name}.") if is_group else {name: spec}).items():
             if option in dotted:
-                raise UserError(f"--space {path}: {option} is given twice")
+                raise UserError(f"--space {shown_name(path)}: {option} is given twice")
             dotted[option] = value
     return dotted
 
 
 def _check_spec(path: Path, key: str, spec: Any) -> None:
-    where = f"--space {path}: {key}"
+    where = f"--space {shown_name(path)}: {key}"
     if isinstance(spec, list):
         if not spec:
             raise UserError(f"{where}: the list of choices is empty")
@@ -223,8 +225,8 @@ def _check_space_size(space: dict[str, Any], space_path: Path, trials: int) -> N
         held = f"only {size} setting{'s' if size > 1 else ''}"
         again = f"{trials - size} trial{'s' if trials - size > 1 else ''}"
         warn(
-            f"--space {space_path} holds {held}, fewer than --trials {trials}: at least {again} would train "
-            "settings already tried, to the same result (the same seed); widen the space, or lower --trials"
+            f"--space {shown_name(space_path)} holds {held}, fewer than --trials {trials}: at least {again} would "
+            "train settings already tried, to the same result (the same seed); widen the space, or lower --trials"
         )
 
 
@@ -277,7 +279,7 @@ def check_settings(base: Path, overrides: dict[str, Any], space: dict[str, Any],
     try:
         cli = _fit_settings(base_args)
     except ArgumentError as error:
-        raise UserError(f"--config {base} with the fit options given: {_one_line(error)}") from error
+        raise UserError(f"--config {shown_name(base)} with the fit options given: {_one_line(error)}") from error
     several = _several_processes(cli.config.trainer)
     if several:
         raise UserError(f"{several} {ONE_PROCESS_PER_TRIAL}")
@@ -288,15 +290,15 @@ def check_settings(base: Path, overrides: dict[str, Any], space: dict[str, Any],
             for value in candidate_values(spec):
                 several = _several_processes({**cli.config.trainer, setting: value})
                 if several:
-                    raise UserError(f"--space {space_path}: {key}: {value!r} {ONE_PROCESS_PER_TRIAL}")
+                    raise UserError(f"--space {shown_name(space_path)}: {key}: {value!r} {ONE_PROCESS_PER_TRIAL}")
         option, _, last = key.rpartition(".")
         is_leaf = option in options and not any(name.startswith(f"{option}.") for name in options)
         if key not in options and is_leaf:  # {logg: [...]}: a misspelt range, read as a group of options
             close = difflib.get_close_matches(last, RANGE_KINDS, n=1)
             hint = f" (did you mean {close[0]}?)" if close else ""
             raise UserError(
-                f"--space {space_path}: {option}: {{{last}: ...}} is not a range{hint}: expected a list of choices, "
-                "{log: [low, high]}, {float: [low, high]} or {int: [low, high]}"
+                f"--space {shown_name(space_path)}: {option}: {{{last}: ...}} is not a range{hint}: expected a list of "
+                "choices, {log: [low, high]}, {float: [low, high]} or {int: [low, high]}"
             )
         if key not in options:
             close = (
@@ -304,7 +306,7 @@ def check_settings(base: Path, overrides: dict[str, Any], space: dict[str, Any],
                 or [option for option in sorted(options) if option.endswith(f".{key}")][:1]
             )
             hint = f" (did you mean {close[0]}?)" if close else ""
-            raise UserError(f"--space {space_path}: {key} is not an option of fit{hint}")
+            raise UserError(f"--space {shown_name(space_path)}: {key} is not an option of fit{hint}")
         for value in candidate_values(spec):
             try:
                 parsed = cli.parser.parse_args([*base_args, f"--{key}={_as_argument(value)}"])
@@ -312,10 +314,12 @@ def check_settings(base: Path, overrides: dict[str, Any], space: dict[str, Any],
             except SettingsError as error:
                 if _fits_with_another_searched_value(cli, base_args, space, key, value):
                     continue
-                raise UserError(f"--space {space_path}: {key}: fit refuses {value!r}: {_one_line(error)}") from error
+                raise UserError(
+                    f"--space {shown_name(space_path)}: {key}: fit refuses {value!r}: {_one_line(error)}"
+                ) from error
             except ArgumentError as error:
                 why = short_message(error).removesuffix(" (see --help)")
-                raise UserError(f"--space {space_path}: {key}: fit refuses {value!r}: {why}") from error
+                raise UserError(f"--space {shown_name(space_path)}: {key}: fit refuses {value!r}: {why}") from error
         kind = next((kind for kind in ("log", "float") if isinstance(spec, dict) and kind in spec), None)
         if kind is not None:  # whole ends pass for a whole-number option, and the fractions drawn between fail
             low, high = spec[kind]
@@ -324,8 +328,8 @@ def check_settings(base: Path, overrides: dict[str, Any], space: dict[str, Any],
                 cli.parser.parse_args([*base_args, f"--{key}={_as_argument(inside)}"])
             except ArgumentError as error:
                 raise UserError(
-                    f"--space {space_path}: {key}: fit refuses fractions such as {inside:g}, which a {kind} range "
-                    f"draws: {{int: [{low}, {high}]}} draws whole numbers ({_one_line(error)})"
+                    f"--space {shown_name(space_path)}: {key}: fit refuses fractions such as {inside:g}, which a "
+                    f"{kind} range draws: {{int: [{low}, {high}]}} draws whole numbers ({_one_line(error)})"
                 ) from error
     return cli.config
 
@@ -1237,7 +1241,7 @@ class Tuner:
         if isinstance(data, dict) and isinstance(data.get("data_dir"), str):
             # absolute, so that the config (and best.yaml) runs from any folder, as fit --config
             data["data_dir"] = os.path.abspath(os.path.expanduser(data["data_dir"]))
-        header = f"# tune study {self.options.study!r}, trial {trial.number}: {self.options.config} with\n"
+        header = f"# tune study {self.options.study!r}, trial {trial.number}: {shown_name(self.options.config)} with\n"
         header += "".join(f"#   {key}: {json.dumps(value)}\n" for key, value in values.items())
         (folder / "config.yaml").write_text(header + yaml.safe_dump(config, sort_keys=False))
         trial.set_user_attr("seed", seed)
@@ -1660,7 +1664,8 @@ def main(argv: list[str] | None = None) -> None:
 
         recipe = project_recipe(config)
         raise UserError(
-            f"--config {config}: no such file" + (f" in {Path.cwd()}; {recipe}" if recipe else with_slashes(config))
+            f"--config {shown_name(config)}: no such file"
+            + (f" in {Path.cwd()}; {recipe}" if recipe else with_slashes(config))
         )
     options.study = options.study or config.stem
     options.root = options.root or str(Path("tune") / options.study)
@@ -1676,8 +1681,8 @@ def main(argv: list[str] | None = None) -> None:
     both = sorted(set(space) & set(overrides))
     if both:
         raise UserError(
-            f"{both[0]} is both searched (--space {space_path}) and set (--{both[0]} {overrides[both[0]]}): the "
-            "space's values would win in every trial; drop one of them"
+            f"{both[0]} is both searched (--space {shown_name(space_path)}) and set (--{both[0]} "
+            f"{overrides[both[0]]}): the space's values would win in every trial; drop one of them"
         )
     settings = check_settings(config, overrides, space, space_path)
     prepare_data(settings)
@@ -1732,14 +1737,16 @@ def main(argv: list[str] | None = None) -> None:
     except OSError as error:
         if error.errno == errno.ENOSPC:
             raise UserError(
-                f"the disk is full ({error.filename or options.root}); the study in "
+                f"the disk is full ({shown_name(os.fsdecode(error.filename or options.root))}); the study in "
                 f"{without_password(options.storage)} is kept: free some space and run the same command again"
             ) from error
         path = Path(options.root)
         files = [part for part in (path, *path.parents) if part.exists() and not part.is_dir()]
         if files:  # a file where --root needs a folder: it said "[Errno 20] Not a directory", naming no option
-            raise UserError(f"--root {options.root}: {files[-1]} is a file, not a folder") from error
-        raise UserError(f"{error.filename or options.root}: {first_line(error)}") from error
+            raise UserError(
+                f"--root {shown_name(options.root)}: {shown_name(files[-1])} is a file, not a folder"
+            ) from error
+        raise UserError(f"{shown_name(os.fsdecode(error.filename or options.root))}: {first_line(error)}") from error
     except Exception as error:
         raise UserError(_storage_message(error, options.storage)) from error
     finally:
@@ -1762,9 +1769,9 @@ def check_root_is_the_studys(root: Path, study: str) -> None:
         owner = found and ast.literal_eval(found[1])
         if owner and owner != study:
             raise UserError(
-                f"--root {root} holds the trials of study {owner!r}, which study {study!r} would write over: "
-                f"pass another --root ({pasted(Path('tune', study))}, say), or --study {pasted(owner)} to continue "
-                "that one"
+                f"--root {shown_name(root)} holds the trials of study {owner!r}, which study {study!r} would write "
+                f"over: pass another --root ({pasted(Path('tune', study))}, say), or --study {pasted(owner)} to "
+                "continue that one"
             )
         return  # one trial says it: the others were written by the same study
 

@@ -1270,12 +1270,13 @@ def test_a_csv_logger_beside_tensorboard_writes_into_the_runs_folder(fake_data_d
     assert list(Path("lightning_logs/version_2").glob("metrics.csv"))
 
 
-@pytest.mark.parametrize("fills", ["calibration", "test"])
+@pytest.mark.parametrize("fills", ["calibration", "test", "figure"])
 def test_a_disk_that_fills_after_training_says_training_is_done_and_what_is_left(
     fills, fake_data_dir, in_tmp_dir, monkeypatch, capsys
 ):
     """The line said only "no space left on the device", with nothing of the training that was done nor of the
-    calibration and test still to run."""
+    calibration and test still to run. A file named in the error with a line break in its name (TensorBoard's,
+    in bytes) is named as bash's ``$'...'`` writes it: the line was split, "to write" and the rest on two lines."""
     import errno
 
     from mnist_rnn import cli
@@ -1285,6 +1286,8 @@ def test_a_disk_that_fills_after_training_says_training_is_done_and_what_is_left
     def full(*args, **kwargs):
         if fills == "calibration":
             raise NoSpaceError("no space left on the device to rewrite best.ckpt: it is unchanged")
+        if fills == "figure":
+            raise OSError(errno.ENOSPC, "No space left on device", b"figures/my\nfigure.png")
         raise OSError(errno.ENOSPC, "No space left on device")
 
     if fills == "calibration":
@@ -1303,10 +1306,34 @@ def test_a_disk_that_fills_after_training_says_training_is_done_and_what_is_left
             f"once there is space, calibrate it (calibrate --ckpt_path {best}), then test it (test --ckpt_path {best})"
         )
     else:
+        where = " to write $'figures/my\\x0afigure.png'" if fills == "figure" else ""
         assert error == (
-            "mnist-rnn: error: no space left on the device: free some space, or write the run on another disk with "
-            f"--trainer.default_root_dir DIR; training is done: once there is space, test it (test --ckpt_path {best})"
+            f"mnist-rnn: error: no space left on the device{where}: free some space, or write the run on another disk "
+            f"with --trainer.default_root_dir DIR; training is done: once there is space, test it (test --ckpt_path "
+            f"{best})"
         )
+
+
+def test_a_config_with_a_line_break_in_its_name_is_named_on_one_line(in_tmp_dir, monkeypatch, capsys):
+    """``fit --config $'my\\nrun.yaml'``: "--config my run.yaml: no such file", the error's two lines joined by a
+    space, naming ``my run.yaml``, which is not there. Now the name as bash's ``$'...'`` writes it: pasted, it names
+    the file."""
+    from mnist_rnn import cli
+
+    err = one_line_error(["fit", "--config", "my\nrun.yaml"], capsys)
+    assert err == "mnist-rnn: error: --config $'my\\x0arun.yaml': no such file\n"
+    Path("my\nrun.yaml").write_text("# to do\n")
+    err = one_line_error(["fit", "--config", "my\nrun.yaml"], capsys)
+    assert err.startswith("mnist-rnn: error: --config $'my\\x0arun.yaml': the file is empty (or only comments)")
+
+    # A message of ours that still holds a name as it is: its first two lines joined by a space named "a b", a
+    # file that is not there, and the third line was dropped. Now all of it, each break as \n, as Python writes it.
+    def said_with_a_raw_name(args):
+        raise UserError("--config a\nb.yaml: no such file; the project's own is in\nc")
+
+    monkeypatch.setattr(cli, "_check_config_files", said_with_a_raw_name)
+    err = one_line_error(["fit", "--config", "x.yaml"], capsys)
+    assert err == "mnist-rnn: error: --config a\\nb.yaml: no such file; the project's own is in\\nc\n"
 
 
 def test_a_run_folder_removed_while_the_command_ran_is_one_line(tmp_path):

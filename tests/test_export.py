@@ -494,6 +494,25 @@ def test_a_file_name_that_is_not_utf8_is_written_and_said(checkpoint, tmp_path, 
     assert os.listdir(os.fsencode(tmp_path)) == [b"caf\xe9.pt2"]
 
 
+def test_a_file_name_with_a_line_break_is_named_on_one_line(checkpoint, tmp_path, monkeypatch, capsys):
+    """``--output $'my\\nmodel.pt2'``: "Wrote .../my" and "model.pt2 (... MB)" on two lines; a missing folder or a
+    name that is only a suffix in such a folder was one line with the halves joined by a space, naming a file that
+    is not there. Now each name as bash's ``$'...'`` writes it: pasted, it names the file."""
+    monkeypatch.chdir(tmp_path)
+    export_args = ["export", "--ckpt_path", str(checkpoint), "--output"]
+    main([*export_args, "my\nmodel.pt2"])
+    assert capsys.readouterr().out.splitlines()[-1].startswith("Wrote $'my\\x0amodel.pt2' (")
+    err = one_line_error([*export_args, "no\nsuch/x.pt2"], capsys)
+    assert err == "mnist-rnn: error: --output $'no\\x0asuch/x.pt2': the folder $'no\\x0asuch' does not exist\n"
+    err = one_line_error([*export_args, "my\nmodel.pt2"], capsys)
+    assert err == "mnist-rnn: error: --output $'my\\x0amodel.pt2': the file exists; pass --overwrite to replace it\n"
+    err = one_line_error([*export_args, "my\nmodel.pt2/.onnx"], capsys)
+    assert err.startswith(
+        "mnist-rnn: error: --output $'my\\x0amodel.pt2/.onnx': a name that is only a suffix; name the file, e.g. "
+        "$'my\\x0amodel.pt2/model.onnx' (or --format onnx without --output writes "
+    )
+
+
 def test_the_format_is_taken_from_the_output_when_left_out_and_in_any_case(checkpoint, tmp_path, capsys):
     """`--output model.onnx` said "the following arguments are required: --format"; `--format PT2` was refused
     while `--output model.PT2` was taken."""

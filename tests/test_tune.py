@@ -1786,6 +1786,37 @@ def test_a_file_where_the_root_or_the_storage_needs_a_folder_is_named(fake_data_
     )
 
 
+def test_a_file_name_with_a_line_break_is_named_on_one_line(fake_data_dir, in_tmp_dir, monkeypatch, capsys):
+    """``tune --root $'a\\nb'`` where ``a\\nb`` is a file: "--root a b: a b is a file, not a folder", the halves
+    joined by a space, naming ``a b``, which is not there; so --space's and --config's messages, and the line of a
+    --root that holds another study's trials. Now each name as bash's ``$'...'`` writes it: pasted, it names the
+    file."""
+    args = write_study_files(in_tmp_dir, fake_data_dir)
+    (in_tmp_dir / "a\nb").write_text("a log")
+    err = tune_error([*args, "--root", "a\nb"], capsys)
+    assert err == "mnist-rnn: error: --root $'a\\x0ab': $'a\\x0ab' is a file, not a folder\n"
+    (in_tmp_dir / "my\nspace.yaml").write_text("# nothing yet\n[]\n")
+    err = tune_error([*args[:2], "--space", "my\nspace.yaml"], capsys)
+    assert err.startswith("mnist-rnn: error: --space $'my\\x0aspace.yaml': expected option: range lines (")
+    err = tune_error(["--config", "my\nbase.yaml", *args[2:]], capsys)
+    assert err == "mnist-rnn: error: --config $'my\\x0abase.yaml': no such file\n"
+    (in_tmp_dir / "my\nspace.yaml").write_text("model.lrx: {log: [1.0e-3, 1.0e-2]}\n")
+    err = tune_error([*args[:2], "--space", "my\nspace.yaml"], capsys)
+    assert err.startswith("mnist-rnn: error: --space $'my\\x0aspace.yaml': model.lrx is not an option of fit")
+    stand_in_trials(monkeypatch)
+    # A base config with a line break in its name: each trial's config.yaml began with a comment line that broke,
+    # its second half a line of YAML, and fit refused the file.
+    (in_tmp_dir / "my\nbase.yaml").write_text((in_tmp_dir / "base.yaml").read_text())
+    args[1] = "my\nbase.yaml"
+    main(["tune", *args, "--trials", "1", "--root", "my\nshared", "--study", "a"])
+    capsys.readouterr()
+    config = (in_tmp_dir / "my\nshared" / "trial_0000" / "config.yaml").read_text()
+    assert config.startswith("# tune study 'a', trial 0: $'my\\x0abase.yaml' with\n")
+    assert yaml.safe_load(config)["trainer"]["max_epochs"] == 1
+    err = tune_error([*args, "--trials", "1", "--root", "my\nshared", "--study", "b"], capsys)
+    assert err.startswith("mnist-rnn: error: --root $'my\\x0ashared' holds the trials of study 'a', which study 'b' ")
+
+
 @pytest.mark.parametrize(
     ("space", "size"),
     [
