@@ -388,7 +388,7 @@ def _ink(gray: np.ndarray, find_others: bool = True, unruled: bool = False) -> t
     else:
         background = _opening(small, window)
     ink = small - background
-    peak = _peak(ink)
+    peak = _peak(ink) if cropped is not None else _peak(_without_edge_bands(ink))
     if peak < NO_CONTRAST:
         return None
     # A ruled page's lines as dark as the digit are taken away first (see _without_ruling), and the search begins again.
@@ -423,6 +423,18 @@ def _ink(gray: np.ndarray, find_others: bool = True, unruled: bool = False) -> t
         ink = _above(gray[top:bottom, left:right], _enlarge(background, shape, part), dark)
         ink = np.clip(ink - noise, 0, None) * (_enlarge(digit, shape, part, Image.Resampling.NEAREST) > 0)
     return (ink, several) if ink.max() > 0 else None
+
+
+def _without_edge_bands(ink: np.ndarray) -> np.ndarray:
+    """``ink`` without the rows along its top and bottom edges inked (above NO_CONTRAST, so with the soft edge
+    resampling leaves) across SOLID of the width or more: a screenshot's status bar or toolbar, solid across the
+    whole picture. Measured with them, the peak was the bar's, and a small digit under a very dark bar fell below
+    WEAK of it: "blank", where under a light bar, or none, it was read. (The bar itself is never the digit, see
+    SOLID in _digit_regions.) All of ``ink`` when every row is such a band."""
+    rows = (ink > NO_CONTRAST).mean(axis=1) >= SOLID
+    top = int(np.argmin(rows)) if not rows.all() else 0
+    bottom = len(rows) - int(np.argmin(rows[::-1])) if not rows.all() else len(rows)
+    return ink[top:bottom] if top or bottom < len(rows) else ink
 
 
 def _in_runs(mask: np.ndarray, length: int, axis: int = 1) -> np.ndarray:
