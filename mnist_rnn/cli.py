@@ -1676,7 +1676,7 @@ def known_failure(error: Exception) -> str | None:
                 "no space left on the device of the standard output (the file it is sent to): free some space "
                 "there, or send the output elsewhere"
             )
-        where = f" to write {shown_name(os.fsdecode(error.filename))}" if error.filename else ""
+        where = f" to write {shown_name(error.filename)}" if error.filename else ""
         return (
             f"no space left on the device{where}: free some space, or write the run on another disk with "
             "--trainer.default_root_dir DIR"

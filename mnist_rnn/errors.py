@@ -219,10 +219,11 @@ def muted() -> Iterator[None]:
         _muted = before
 
 
-def shown_name(path: str | os.PathLike[str]) -> str:
+def shown_name(path: str | bytes | os.PathLike[str]) -> str:
     """A file's name in a line on stderr: as it is, unless it holds a line break, a tab or another character that
     is not printed as itself (a right-to-left mark, which shows the rest backwards); then in bash's ``$'...'``,
     as :func:`pasted` writes it, so the line stays one line and names the file. A byte that is
-    not UTF-8 alone is shown as ``\\xe9`` by :func:`tell`, as before."""
-    text = os.fspath(path)
+    not UTF-8 alone is shown as ``\\xe9`` by :func:`tell`, as before. A name in bytes (an OSError's filename, as
+    TensorBoard's writer gives it) is decoded as the file system does."""
+    text = os.fsdecode(path)
     return text if shown_path(text).isprintable() else pasted(text)

@@ -1737,7 +1737,7 @@ def main(argv: list[str] | None = None) -> None:
     except OSError as error:
         if error.errno == errno.ENOSPC:
             raise UserError(
-                f"the disk is full ({shown_name(os.fsdecode(error.filename or options.root))}); the study in "
+                f"the disk is full ({shown_name(error.filename or options.root)}); the study in "
                 f"{without_password(options.storage)} is kept: free some space and run the same command again"
             ) from error
         path = Path(options.root)
@@ -1746,7 +1746,7 @@ def main(argv: list[str] | None = None) -> None:
             raise UserError(
                 f"--root {shown_name(options.root)}: {shown_name(files[-1])} is a file, not a folder"
             ) from error
-        raise UserError(f"{shown_name(os.fsdecode(error.filename or options.root))}: {first_line(error)}") from error
+        raise UserError(f"{shown_name(error.filename or options.root)}: {first_line(error)}") from error
     except Exception as error:
         raise UserError(_storage_message(error, options.storage)) from error
     finally:
