@@ -772,6 +772,122 @@ def test_while_the_answer_is_on_its_way_the_sentence_under_it_says_what_is_read_
         assert driver.execute_script(shows) == ["", "Draw or upload a digit to see the answer."]
 
 
+FADED = """
+    // The opacity of each part of the answer card and of "How the network read it" that shows an answer.
+    const opacity = (selector) => Number(getComputedStyle(document.querySelector(selector)).opacity);
+    return Object.fromEntries(["#answer-card .answer", "#summary", "#several", "#views-card .views", "#key",
+                               "#views-card .row-line", "#status"].map((selector) => [selector, opacity(selector)]));
+"""
+
+
+@pytest.mark.slow
+def test_while_a_drawing_is_read_again_all_of_the_answer_before_is_faded_alike(browser, fashion_server):
+    """While a drawing's new answer was on its way (and while the answer shown was of the drawing before the last
+    stroke), the answer and its note were faded, but the sentence under them and "How the network read it" stayed at
+    full strength: the old answer's sentence read as the news. All of it is faded alike now, and back once the new
+    answer is in; a card with no answer yet keeps its "Reading your drawing…" at full strength."""
+    faded = {"#answer-card .answer": 0.45, "#summary": 0.45, "#several": 0.45, "#views-card .views": 0.45,
+             "#key": 0.45, "#views-card .row-line": 0.45, "#status": 1}  # fmt: skip
+    whole = dict.fromkeys(faded, 1)
+    with new_tab(browser) as driver:
+        driver.get(fashion_server + "/")  # a garment's: the columns' key shows
+        WebDriverWait(driver, 10).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-info"))
+        driver.execute_script(HOLD_ANSWERS)
+        pad = driver.find_element(By.ID, "pad")
+        draw(driver, pad, DIGITS["4"][:1])
+        WebDriverWait(driver, 10).until(lambda d: d.execute_script("return window.held()") == 1)
+        assert driver.execute_script("return document.getElementById('summary').textContent") == (
+            "Reading your drawing\u2026"
+        )
+        assert driver.execute_script(FADED)["#summary"] == 1  # no answer before it: the sentence is the news
+        driver.execute_script("window.answer()")
+        assert wait_for_answer(driver)["error"] == ""
+        WebDriverWait(driver, 10).until(lambda d: d.execute_script(FADED) == whole)
+
+        # The next stroke: the answer shown is of the drawing before it ("still drawing?"), then it is read again.
+        ActionChains(driver, duration=10).move_to_element_with_offset(pad, 10, -40).click_and_hold().perform()
+        assert state(driver)["interim"]
+        WebDriverWait(driver, 10).until(lambda d: d.execute_script(FADED) == faded)
+        ActionChains(driver, duration=10).move_to_element_with_offset(pad, 10, 60).release().perform()
+        WebDriverWait(driver, 10).until(lambda d: d.execute_script("return window.held()") == 1)
+        assert state(driver)["busy"]
+        WebDriverWait(driver, 10).until(lambda d: d.execute_script(FADED) == faded)
+        driver.execute_script("window.answer()")
+        WebDriverWait(driver, 10).until(lambda d: not state(d)["busy"] and d.execute_script(FADED) == whole)
+
+
+HOLD_INFO = """{
+    // /info's answer held until the test lets it go (window.releaseInfo(model)), its model's settings then
+    // replaced by those given.
+    const original = window.fetch;
+    let release;
+    const gate = new Promise((go) => { release = go; });
+    window.releaseInfo = (model) => release(model);
+    window.fetch = (url, options) => String(url) !== "info" ? original(url, options)
+      : original(url, options).then((r) => r.json()).then((info) => gate.then((model) => new Response(
+          JSON.stringify({...info, model: {...info.model, ...model}}),
+          {headers: {"Content-Type": "application/json"}})));
+}"""
+
+
+@pytest.mark.slow
+def test_an_answer_that_came_before_info_is_shown_again_in_infos_terms(browser, server, tmp_path):
+    """/info (the class names, the data set, whether the network reads rows) answered after the first drawing's
+    answer, as a busy server may: a garment's answer stayed "7" among digits' names, a permuted network's said "It
+    made up its mind after row 17 of 28" under the line saying it has no rows, and an uploaded file's note on the pad
+    ("This browser cannot show ...") was replaced by the drawing hint."""
+    garments = dict(class_names=GARMENTS, dataset="fashion_mnist", sequence="permuted")
+    with new_tab(browser) as driver:
+        driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": HOLD_INFO})
+        driver.get(server + "/")
+        driver.execute_script(LIVE)
+        draw(driver, driver.find_element(By.ID, "pad"), DIGITS["7"])
+        shown = wait_for_answer(driver)
+        assert shown["error"] == "" and driver.find_element(By.TAG_NAME, "body").get_attribute("data-info") is None
+        digit = shown["big"].removesuffix("?")
+        assert digit in "0123456789" and "after row" in shown["summary"]
+        driver.execute_script("window.releaseInfo(arguments[0])", garments)
+        WebDriverWait(driver, 10).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-info"))
+        now = state(driver)
+        assert now["big"].removesuffix("?") == GARMENTS[int(digit)], now["big"]
+        assert GARMENTS[int(digit)] in now["summary"] and "after row" not in now["summary"], now["summary"]
+        assert now["rows"] == 0 and views(driver)["shown"]["reading-none"]
+        assert not driver.find_element(By.ID, "marker-left").is_displayed()  # the row it "made up its mind" after
+        said = [text for region, text in driver.execute_script("return window.said") if region == "announce" and text]
+        assert said[-1].startswith(now["summary"]), said  # said again, in the garments' names
+
+    # The other order: /info while the first drawing is read, then its answer, in /info's terms.
+    with new_tab(browser) as driver:
+        driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": HOLD_INFO})
+        driver.get(server + "/")
+        driver.execute_script(HOLD_ANSWERS)
+        draw(driver, driver.find_element(By.ID, "pad"), DIGITS["7"])
+        WebDriverWait(driver, 10).until(lambda d: d.execute_script("return window.held()") == 1)
+        driver.execute_script("window.releaseInfo(arguments[0])", garments)
+        WebDriverWait(driver, 10).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-info"))
+        now = state(driver)
+        assert now["busy"] and now["summary"] == "Reading your drawing\u2026" and now["big"] == "?", now
+        assert now["title"] == "Draw or upload a garment"
+        driver.execute_script("window.answer()")
+        shown = wait_for_answer(driver)
+        assert shown["big"].removesuffix("?") in GARMENTS and "after row" not in shown["summary"], shown
+        assert not state(driver)["busy"] and views(driver)["shown"]["reading-none"]
+
+    tiff = tmp_path / "scan.tiff"  # a picture Chromium cannot show: the pad says so
+    render_digit(3, canvas=(200, 200), size=160).save(tiff)
+    with new_tab(browser) as driver:
+        driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": HOLD_INFO})
+        driver.get(server + "/")
+        driver.find_element(By.ID, "file").send_keys(str(tiff))
+        assert wait_for_answer(driver)["error"] == ""
+        hint = driver.find_element(By.ID, "hint")
+        WebDriverWait(driver, 10).until(lambda d: hint.text.startswith("This browser cannot show scan.tiff"))
+        driver.execute_script("window.releaseInfo(arguments[0])", {"dataset": "mnist"})
+        WebDriverWait(driver, 10).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-info"))
+        assert hint.text.startswith("This browser cannot show scan.tiff"), hint.text
+        assert driver.find_element(By.ID, "title").text == "Draw or upload a digit"
+
+
 RAMP = """
     // The ramp's colours for these probabilities, given to the last row's first cells (a tiny checkpoint's
     // answers are near 10% everywhere, and the auto dark mode inverted the lightest cells, those under 20%),

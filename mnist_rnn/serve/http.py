@@ -128,6 +128,8 @@ def prepare_upload(data: bytes, preparation: Preparation = prepare, subject: str
     try:
         image = decode_image(data)
     except NotAnImage as error:
+        if (named := named_file(data)) is not None:
+            raise RequestError(400, named) from error
         unreadable = not isinstance(error, VectorDrawing)  # a one-line SVG is no file curl -d cut its lines from
         raise RequestError(400 if not data else 415, f"{error}: send one {listed()} file", unreadable) from error
     except ImageTooLarge as error:
@@ -152,7 +154,7 @@ async def read_body(scope: Scope, receive: Receive) -> bytes:
     is closed after it."""
     declared = _content_length(scope)
     keep = declared is None or declared <= MAX_BODY
-    chunks, size = [], 0
+    chunks, size, head = [], 0, b""
     while True:
         with anyio.move_on_after(BODY_TIMEOUT) as waiting:
             message = await receive()
@@ -168,6 +170,8 @@ async def read_body(scope: Scope, receive: Receive) -> bytes:
             raise RequestError(400, "the client went away before the body was complete")
         chunk = message.get("body", b"")
         size += len(chunk)
+        if len(head) < HEAD_KEPT:  # kept in any case: what the 413 says may depend on it (_body_too_large)
+            head += chunk[: HEAD_KEPT - len(head)]
         if keep and size <= MAX_BODY:
             chunks.append(chunk)
         elif size > DRAIN_LIMIT:
@@ -175,12 +179,28 @@ async def read_body(scope: Scope, receive: Receive) -> bytes:
         if not message.get("more_body", False):
             break
     if size > MAX_BODY or not keep:
-        raise _body_too_large(scope)
+        raise _body_too_large(scope, head)
     return b"".join(chunks)
 
 
-def _body_too_large(scope: Scope) -> RequestError:
-    """The 413 of a body over :data:`MAX_BODY` (as sent, or decompressed)."""
+# A multipart part of RFC 2045's quoted-printable, in a body's first bytes (:data:`HEAD_KEPT`): its part's headers.
+QUOTED_PRINTABLE_PART = re.compile(rb"\r\ncontent-transfer-encoding:[ \t]*quoted-printable[ \t]*\r\n", re.IGNORECASE)
+HEAD_KEPT = 2**16  # the first bytes of a body over MAX_BODY kept to say why it is (its form part's headers)
+
+
+def _body_too_large(scope: Scope, head: bytes = b"") -> RequestError:
+    """The 413 of a body over :data:`MAX_BODY` (as sent, or decompressed), of which ``head`` is the first bytes."""
+    if _content_type(scope).startswith("multipart/form-data") and QUOTED_PRINTABLE_PART.search(head):
+        # Python's email library, set_content(data, cte="quoted-printable"): each byte of a picture's that is not
+        # printable ASCII is 3 characters ("=89"), so a form of a 10 MB photo is about 30 MB, and "more than 20 MB"
+        # was not true of the picture. Refused still, as a percent-encoded form is: the body is held in memory
+        # whole before it is decoded, and MAX_BODY is what one upload may hold.
+        return RequestError(
+            413,
+            f"upload of more than {MAX_BODY // 2**20} MB: {TOO_LARGE} for a picture (in a form part of "
+            f"Content-Transfer-Encoding quoted-printable, a picture takes up to 3 times its size: send the file as it "
+            f"is, curl -F file=@picture.png, or its part in base64)",
+        )
     if _content_type(scope).startswith("application/x-www-form-urlencoded"):
         # curl --data-urlencode image@photo.jpg: a picture of 10 MB percent-encoded is about 28 MB (up to 3 bytes a
         # byte), and "more than 20 MB" was not true of the picture.
@@ -226,7 +246,7 @@ def content_decoded(scope: Scope, body: bytes) -> bytes:
         parts.append(part)
         size += len(part)
         if size > MAX_BODY:
-            raise _body_too_large(scope)
+            raise _body_too_large(scope, parts[0][:HEAD_KEPT])
         if not member.eof:
             raise RequestError(400, "a body of Content-Encoding gzip whose gzip data is cut short")
         body = member.unused_data
@@ -457,6 +477,35 @@ def base64_image(encoded: str, what: str = "the 'image' field") -> bytes:
 
 # A file's path or a URL where base64 was expected: an address, or a name with an image file's extension.
 NAMES_A_FILE = re.compile(r"(?i)(?:https?|file)://\S+|\S+\.(?:png|jpe?g|bmp|gif|webp|tiff?|avif|hei[cf])")
+NAMED_FIELD = re.compile(r"[A-Za-z0-9_.\[\]-]{1,64}=(.*)", re.DOTALL)  # a URL-encoded form's one field
+
+
+def named_file(data: bytes) -> str | None:
+    """What to say of a picture sent as its file's name or address, not its bytes, or None: ``curl --data-binary
+    digit.png`` and ``curl -F file=digit.png`` (the @ left out), requests' ``files={"file": "digit.png"}`` or
+    ``data={"file": "digit.png"}``. Each was "not a PNG, JPEG, ..." file (or a field "without a file name") to a user
+    whose file is a PNG."""
+    if len(data) > 1024:
+        return None
+    try:
+        text = data.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        return None
+    if (field := NAMED_FIELD.fullmatch(text)) is not None:  # data={"file": "digit.png"}: "file=digit.png"
+        text = urllib.parse.unquote_plus(field.group(1)).strip()
+    if "\n" in text or not NAMES_A_FILE.fullmatch("".join(text.split())):
+        return None
+    shown = '"' + text[:100] + ("\u2026" if len(text) > 100 else "") + '"'
+    if re.match(r"(?i)https?://", text):
+        return (
+            f"the picture sent is the text {shown}, an address, not the picture: this server does not fetch "
+            "addresses; download the picture, then send the file (curl --data-binary @picture.png)"
+        )
+    name = f'"{text}"' if any(c.isspace() for c in text) else text  # as a shell takes it
+    return (
+        f"the picture sent is the text {shown}, a file's name, not the file: send the file itself (curl: an @ before "
+        f'its name, curl --data-binary @{name} or curl -F file=@{name}; requests: files={{"file": open(path, "rb")}})'
+    )
 
 
 # Base64 text, its line breaks taken out (either alphabet, padded or not); no image file is such text, since each
@@ -587,6 +636,15 @@ def _cut_short(content_type: str, body: bytes) -> bool:
     return bool(boundary) and f"--{boundary}--".encode() not in body
 
 
+def _closed_without_line_break(content_type: str, body: bytes) -> bool:
+    """A form whose closing ``--BOUNDARY--`` does not follow a CRLF, as a body built by hand (an ESP32's or a script's
+    string) often has it: the parser takes it for part of the last part's bytes, which it drops unfinished, and the
+    upload was read as an empty form, or one without a file."""
+    boundary = _boundary(content_type)
+    closing = f"--{boundary}--".encode()
+    return bool(boundary) and closing in body and b"\r\n" + closing not in body and not body.startswith(closing)
+
+
 def _parser_error(error: BaseException) -> BaseException | None:
     """python-multipart's own error in ``error``'s chain, or None. Known by its module, which was "multipart"
     before python-multipart 0.0.13."""
@@ -612,6 +670,12 @@ def _form_problem(error: Exception, content_type: str, body: bytes) -> str:
         problem += (
             ": the Content-Type header multipart/form-data names no boundary; leave that header to the client "
             "(curl -F, requests' files=), which adds the boundary it used"
+        )
+    elif body.lstrip(b"\r\n").startswith(f"--{boundary}\n".encode()):
+        # A form built by hand with "\n" for its line breaks: the parser's "Did not find CR at end of boundary".
+        problem += (
+            "; its lines end in \\n alone, and a multipart form's line breaks are \\r\\n (CRLF): after each boundary, "
+            "each part's header and the blank line after them, and before the next boundary"
         )
     elif not body.lstrip(b"\r\n").startswith(f"--{boundary}".encode()):
         problem += (
@@ -740,6 +804,16 @@ async def upload_bytes(scope: Scope, body: bytes) -> bytes:
                 # In a thread, as the JSON's base64 is decoded.
                 if (picture := await anyio.to_thread.run_sync(text_field_image, text)) is not None:
                     return checked_size(picture, "picture (in base64)")
+                # curl -F file=digit.png, the @ left out: the field holds the file's name.
+                if (named := named_file(text.encode())) is not None:
+                    raise RequestError(400, named.replace("the picture sent", f"the form field '{name[:40]}'", 1))
+        if upload is None and _closed_without_line_break(sent_type := request.headers.get("content-type", ""), body):
+            raise RequestError(
+                400,
+                f"the form's closing boundary --{_boundary(sent_type)}-- does not follow a line break: a part's bytes "
+                "end with \\r\\n (CRLF) before the next boundary, so its last part, the file, was left unfinished and "
+                "dropped",
+            )
         if upload is None and _cut_short(request.headers.get("content-type", ""), body):  # as sent: not lowered
             raise RequestError(400, "the multipart upload was cut short: it ends before its closing boundary")
         if not form:  # only its closing boundary: an empty FormData
