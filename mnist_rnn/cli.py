@@ -92,6 +92,7 @@ from mnist_rnn.errors import (
     shown_path,
     shown_text,
     tell,
+    unrecognized_arguments,
     value_like_an_option,
     warn,
     with_slashes,
@@ -230,6 +231,28 @@ class _WithoutSigtermNotice(logging.Filter):
 logging.getLogger("lightning.pytorch.trainer.connectors.signal_connector").addFilter(_WithoutSigtermNotice())
 
 
+class _HeldBack(logging.Filter):
+    """Keeps the records of a logger instead of printing them, for :meth:`release` to print later."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        self.records.append(record)
+        return False
+
+    def release(self) -> None:
+        """Print the records kept, as they would have been printed then."""
+        records, self.records = self.records, []
+        for record in records:
+            logging.getLogger(record.name).handle(record)
+
+
+# Lightning's "Seed set to 42", logged as the seed is set, before the model and the data are made.
+SEED_LOG = logging.getLogger("lightning.fabric.utilities.seed")
+
+
 class SaveOwnConfig(SaveConfigCallback):
     """LightningCLI's copy of the run's settings (``config.yaml`` in the run's folder), which replaces only a file
     it saved itself and that is not one of the command's own ``--config`` files (a copy of a run's settings, edited,
@@ -284,6 +307,8 @@ class MNISTRNNCLI(LightningCLI):
     # --print_config of a command that reads a checkpoint: what jsonargparse would have printed it with, kept
     # until the checkpoint's settings are in (see parse_arguments).
     print_config_later: dict[str, Any] | None = None
+    # test or validate with a data set typed that is not the checkpoint's: refused once the model is built.
+    other_data_set = False
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         # The bar refreshes every 20 steps, not every step: each refresh reads the logged loss, which waits
@@ -449,9 +474,11 @@ class MNISTRNNCLI(LightningCLI):
         )  # before Lightning makes the run's folder there
         predict_path = (config.get("data") or {}).get("predict_path") if subcommand == "predict" else None
         if predict_path and missing(predict_path):
-            # shown_name: a name with a line break in $'...', on the one line (it split the error in two)
+            # shown_name: a name with a line break in $'...', on the one line (it split the error in two); with_slashes:
+            # photos\a.png, copied from Windows, was "no such file or folder" beside photos/a.png (as --ckpt_path says)
             raise UserError(
                 f"--data.predict_path {shown_name(predict_path)}: {what_is_missing(predict_path)}"
+                f"{with_slashes(predict_path)}"
             )  # before the Trainer
         if subcommand in ("test", "validate", "predict") and not config.get("ckpt_path"):
             # Lightning would score the untrained weights, and predict print confident nonsense. Here, before
@@ -462,6 +489,13 @@ class MNISTRNNCLI(LightningCLI):
             raise UserError(NEEDS_IMAGES)
         if config.get("ckpt_path") not in (None, "hpc"):
             config.ckpt_path = str(self._resolve_checkpoint(subcommand, config, self.typed))
+        if subcommand != "predict" and not self.other_data_set:  # that data set is refused first (the model's)
+            # The data's checks that download and write nothing, before Lightning's lines ("Seed set to 42", "GPU
+            # available: ..."), which came first where prepare_data made them. The data settings are the run's
+            # now: a checkpoint's, where test and validate read those.
+            keys = ("data_dir", "dataset", "batch_size", "val_size")
+            data = MNISTDataModule(**{key: config.data[key] for key in keys})
+            data.check_folder((False,) if subcommand == "test" else (True, False), fitting=subcommand == "fit")
 
     def _resolve_checkpoint(self, subcommand: str, config: Any, typed: set[str]) -> Path:
         """The file ``--ckpt_path`` names, checked; say which one when it was found (``last``, ``best``, a folder).
@@ -519,7 +553,7 @@ class MNISTRNNCLI(LightningCLI):
         if subcommand in ("test", "validate"):
             # another data set than the checkpoint's, typed, is refused once the model is built: in one line,
             # without a note first on the precision it would have run in
-            refused = _read_the_data_of(saved, config, typed)
+            refused = self.other_data_set = _read_the_data_of(saved, config, typed)
             chosen_precision = self._typed_precision()
             if not (refused or chosen_precision) and str(config.trainer.precision) == str(defaults.trainer.precision):
                 _run_in_the_precision_of(saved, config)
@@ -573,6 +607,16 @@ class MNISTRNNCLI(LightningCLI):
         )
         elsewhere = sorted({Path(dirpath) for dirpath in dirpaths if isinstance(dirpath, str) and dirpath})
         return [runs / "checkpoints", *elsewhere]
+
+    def _set_seed(self) -> None:
+        """LightningCLI's seed, its line ("Seed set to 42") said as the Trainer is made, with Lightning's others: a
+        setting that the model or the data refuses (``--model.hidden_size 0``) ended in its one line after it."""
+        self.seed_line = _HeldBack()
+        SEED_LOG.addFilter(self.seed_line)
+        try:
+            super()._set_seed()
+        finally:
+            SEED_LOG.removeFilter(self.seed_line)
 
     def instantiate_classes(self) -> None:
         """A class named in the settings that cannot be built (``--trainer.logger WandbLogger`` without wandb,
@@ -675,6 +719,8 @@ class MNISTRNNCLI(LightningCLI):
         plugins = list(plugins) if isinstance(plugins, list | tuple) else [plugins]
         if not any(isinstance(plugin, CheckpointIO) for plugin in plugins):
             kwargs["plugins"] = [*plugins, AtomicCheckpointIO()]
+        if hasattr(self, "seed_line"):  # the model and the data are made: the seed's line, before the Trainer's
+            self.seed_line.release()
         trainer = super().instantiate_trainer(**kwargs)
         spawning = isinstance(trainer.strategy.launcher, _MultiProcessingLauncher)  # its processes: the launcher's
         if trainer.world_size > 1 and trainer.global_rank != 0 and not spawning:
@@ -2084,16 +2130,8 @@ def _arguments_with_a_space(error: ArgumentError, raw_args: list[str]) -> str | 
     """jsonargparse's "unrecognized arguments" with each argument that holds a space quoted, as the shell takes it,
     or None where none does: "unrecognized arguments: --trainer.max_epochs 4" named an option and a value that
     looked right, where one argument held both (``"--trainer.max_epochs 4"``, quoted, or a script's ``"$ARGS"``)."""
-    found = re.fullmatch(r"unrecognized arguments: (.+)", str(error).strip(), re.S)
-    spaced = [arg for arg in raw_args if re.search(r"\s", arg)]
-    if found is None or not any(arg in found[1] for arg in spaced):
-        return None
-    left, unknown = found[1], []
-    for arg in raw_args:  # jsonargparse's list, joined with spaces: the command line's arguments it holds, in order
-        if left == arg or left.startswith(f"{arg} "):
-            unknown.append(arg)
-            left = left[len(arg) + 1 :]
-    if left or not unknown:  # not told apart: as jsonargparse said it
+    unknown = unrecognized_arguments(str(error), raw_args)
+    if unknown is None or not any(re.search(r"\s", arg) for arg in unknown):  # none, or not told apart
         return None
     listed = " ".join(shlex.quote(arg) for arg in unknown)
     option = next((arg for arg in unknown if arg.startswith("--") and re.search(r"\s", arg)), None)

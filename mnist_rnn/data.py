@@ -362,27 +362,60 @@ class MNISTDataModule(LightningDataModule):
         """
         if self.trainer is not None and self.trainer.predicting:
             return
-        if self.data_dir.exists() and not self.data_dir.is_dir():
-            raise DataError(
-                f"--data.data_dir {shown_name(self.data_dir)}: a file, not a folder: pass the folder that holds "
-                f"{self.info.folder}/raw/"
-            )
         splits = self._splits()
-        self._check_paths()
+        self._check_data_dir()
         self._unpack_gz_files(splits)
         if not self._files_present(splits):
-            self._check_not_inside_the_layout()
-            if not self.data_dir.exists() and with_slashes(self.data_dir):  # data\mnist, as Windows writes it: the
-                # download made a folder of that name (offline: "not found", next to the very files)
-                raise DataError(
-                    f"--data.data_dir {shown_name(self.data_dir)}: no such folder{with_slashes(self.data_dir)}"
-                )
+            self._check_layout(splits)
             self._download()
         counts = {train: self._check_files(train) for train in splits}
         if True in counts:
             self._check_val_size(counts[True])
             if self.trainer is None or self.trainer.state.fn == "fit":
                 self._check_batch_size(counts[True])
+
+    def check_folder(self, splits: tuple[bool, ...], fitting: bool) -> None:
+        """The checks of ``prepare_data`` that download, unpack and write nothing, for the splits ``splits``
+        (``train=True``, ``False``; ``fitting``: the training batch too): the folder, and the files where they are
+        all there, else (where there is nothing to unpack either) a folder inside or above the set's layout. The
+        CLI runs them before it builds the Trainer: from ``prepare_data`` alone, their one line came after
+        Lightning's ("Seed set to 42", "GPU available: ...")."""
+        self._check_data_dir()
+        files = [path for train in splits for path in self._split_files(train)]
+        if all(path.is_file() for path in files):
+            counts = {train: self._check_files(train) for train in splits}
+            if True in counts:
+                self._check_training_left(counts[True])
+                if fitting:
+                    self._check_batch_size(counts[True])
+        elif not any(path.is_file() or _gz(path).is_file() for path in files):  # prepare_data would download
+            self._check_layout(splits)
+
+    def _check_data_dir(self) -> None:
+        """A file given as the data folder, or a data file there that cannot be one."""
+        if self.data_dir.exists() and not self.data_dir.is_dir():
+            raise DataError(
+                f"--data.data_dir {shown_name(self.data_dir)}: a file, not a folder: pass the folder that holds "
+                f"{self.info.folder}/raw/"
+            )
+        self._check_paths()
+
+    def _check_layout(self, splits: tuple[bool, ...]) -> None:
+        """Before a download: a data_dir that names a folder inside the set's layout or above it, or one written
+        with Windows' backslashes, where the files are there."""
+        self._check_not_inside_the_layout()
+        self._check_not_above_the_layout(splits)
+        if not self.data_dir.exists() and with_slashes(self.data_dir):  # data\mnist, as Windows writes it: the
+            # download made a folder of that name (offline: "not found", next to the very files)
+            raise DataError(f"--data.data_dir {shown_name(self.data_dir)}: no such folder{with_slashes(self.data_dir)}")
+        text = str(self.data_dir)
+        if not self.data_dir.exists() and text.strip() not in (text, "") and Path(text.strip()).expanduser().is_dir():
+            # a space pasted with the name ("/data/mnist ", or in a config's quotes): a download into a folder of
+            # that name, beside the very files
+            raise DataError(
+                f"--data.data_dir {pasted(text)}: no such folder (a space or a line break begins or ends the name: "
+                f"{pasted(text.strip())} is there)"
+            )
 
     def _splits(self) -> tuple[bool, ...]:
         """The splits this run reads (``train=True``, ``False``): ``test`` reads only the test files, so a folder
@@ -472,6 +505,21 @@ class MNISTDataModule(LightningDataModule):
                 fix = f"move them into {shown_name(self.raw_folder)}/, or pass the folder that holds {folder}/raw/"
             where = f"the {folder} files are in {shown_name(holder)}/, not in {shown_name(self.raw_folder)}/"
             raise DataError(f"--data.data_dir {shown_name(self.data_dir)}: {where}: {fix}")
+
+    def _check_not_above_the_layout(self, splits: tuple[bool, ...]) -> None:
+        """A --data.data_dir one level above the set's folder (``../shared`` for ``../shared/mnist/MNIST/raw/``):
+        say which folder to pass, instead of downloading a second copy into ``../shared/MNIST/raw/`` without a
+        word (offline, the folder was named only after the download failed)."""
+        folder = self.info.folder
+        names = [path.name for train in splits for path in self._split_files(train)]
+        for holder in _subfolders_holding(self.data_dir, folder):
+            raw = holder / folder / "raw"
+            if all((raw / name).is_file() or _gz(raw / name).is_file() for name in names):
+                raise DataError(
+                    f"--data.data_dir {shown_name(self.data_dir)}: the {folder} files are in {shown_name(raw)}/, "
+                    f"not in {shown_name(self.raw_folder)}/: pass the folder that holds {folder}/raw/: "
+                    f"--data.data_dir {pasted(holder)}"
+                )
 
     def _download(self) -> None:
         # torchvision creates data_dir/<folder>/raw/ before it downloads: after a failure (no network, a
@@ -684,11 +732,7 @@ class MNISTDataModule(LightningDataModule):
             )
 
     def _check_val_size(self, train_count: int) -> None:
-        if self.val_size >= train_count:
-            raise DataError(
-                f"val_size={self.val_size} leaves no training images: {shown_name(self.raw_folder)} holds only "
-                f"{train_count:,} training images (pass a smaller --data.val_size)"
-            )
+        self._check_training_left(train_count)
         fitting = self.trainer is None or self.trainer.state.fn in ("fit", "validate")
         if fitting and self.trainer is not None and self.trainer.limit_val_batches != 0:
             self.check_processes(self.trainer.world_size)
@@ -698,6 +742,13 @@ class MNISTDataModule(LightningDataModule):
                 f"val_size={self.val_size}: val/acc moves in steps of "
                 f"{1 / self.val_size:.2%}, too coarse to choose the best checkpoint on "
                 f"(--data.val_size {SMALL_VALIDATION:,} or more gives steps of {1 / SMALL_VALIDATION:.1%})"
+            )
+
+    def _check_training_left(self, train_count: int) -> None:
+        if self.val_size >= train_count:
+            raise DataError(
+                f"val_size={self.val_size} leaves no training images: {shown_name(self.raw_folder)} holds only "
+                f"{train_count:,} training images (pass a smaller --data.val_size)"
             )
 
     def _check_batch_size(self, train_count: int) -> None:

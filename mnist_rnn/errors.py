@@ -130,18 +130,34 @@ def value_like_an_option(message: str, args: Sequence[str]) -> str | None:
     return f"{option} {pasted(value)}: {told}: join them with = ({pasted(f'{option}={value}')}){path}"
 
 
+# The commands that take ``--config FILE`` (LightningCLI's), and the suffixes of such a file.
+WITH_CONFIG_FILES = ("fit", "validate", "test", "predict")
+CONFIG_SUFFIXES = (".yaml", ".yml")
+
+
+def unrecognized_arguments(message: str, args: Sequence[str]) -> list[str] | None:
+    """The command line's arguments that argparse's ``message`` "unrecognized arguments: ..." lists, or None for
+    another message: argparse joins them with spaces, so an argument that holds one (``"my photos/"``, quoted)
+    read as two. Split at each space where they cannot be told apart from ``args`` (in their order)."""
+    found = re.fullmatch(r"unrecognized arguments: (.+)", message.strip(), re.S)
+    if found is None:
+        return None
+    left, listed = found[1], []
+    for arg in args:
+        if arg and (left == arg or left.startswith(f"{arg} ")):
+            listed.append(arg)
+            left = left[len(arg) + 1 :]
+    return listed if listed and not left else found[1].split()
+
+
 def paths_given_as_arguments(message: str, args: Sequence[str], command: str | None) -> str | None:
     """For argparse's ``message`` "unrecognized arguments: ..." (or a tool's "required: --ckpt_path"), said of
     the command line ``args`` of ``command``, the message to show instead, else None: a checkpoint or images
     given as plain arguments (``predict fast.ckpt photos/``), which the commands take only with an option; or
     ``--data.predict_path photos/*.jpg``, unquoted, which the shell made into several files."""
-    unrecognized = re.fullmatch(r"unrecognized arguments: (.+)", message.strip(), re.S)
-    if unrecognized:
-        left = unrecognized[1].split()
-    elif re.fullmatch(r"the following arguments are required: --ckpt_path", message.strip()):
+    left = unrecognized_arguments(message, args)
+    if left is None and re.fullmatch(r"the following arguments are required: --ckpt_path", message.strip()):
         left = [arg for arg in args if not arg.startswith("-") and arg.lower().endswith(".ckpt")]
-    else:
-        return None
     if not left or any(arg.startswith("-") for arg in left) or left[0] not in args:
         return None
     # the first left over right after --data.predict_path's value (a file of the glob may be named twice)
@@ -150,19 +166,28 @@ def paths_given_as_arguments(message: str, args: Sequence[str], command: str | N
         for i, arg in enumerate(args)
         if i >= 2
     )
-    if command == "predict" and after_the_option:
+    # a checkpoint or a config after the images (predict --data.predict_path photos/ fast.ckpt): no glob's file
+    if command == "predict" and after_the_option and not left[0].lower().endswith((".ckpt", *CONFIG_SUFFIXES)):
         return (
             f"--data.predict_path takes one path, but {len(left) + 1} came: the shell expanded a glob into files "
             f"before mnist-rnn saw it (left over: {left[0]}, ...); quote it (--data.predict_path 'photos/*.jpg') "
             "or pass their folder"
         )
     checkpoints = [arg for arg in left if arg.lower().endswith(".ckpt")]
-    images = [arg for arg in left if arg not in checkpoints and (os.path.exists(arg) or re.search(r"[*?[]", arg))]
-    if len(checkpoints) + len(images) < len(left) or (images and command != "predict"):
+    # fit configs/fast.yaml: the commands of LightningCLI take a config only with --config (the tools take none)
+    configs = [arg for arg in left if arg.lower().endswith(CONFIG_SUFFIXES) and command in WITH_CONFIG_FILES]
+    named = checkpoints + configs
+    images = [arg for arg in left if arg not in named and (os.path.exists(arg) or re.search(r"[*?[]", arg))]
+    # The rest (a number, a path mistyped): said after the paths' options. Alone, argparse's own words.
+    others = [arg for arg in left if arg not in named and arg not in images]
+    if not (named or images) or (images and command != "predict"):
         return None  # something else, or images where none are taken: argparse's own words
     if checkpoints and any(arg.partition("=")[0] == "--ckpt_path" for arg in args):
         return None
-    ways = [f"the checkpoint with --ckpt_path {pasted(checkpoints[0])}"] if len(checkpoints) == 1 else []
+    ways = [f"the config with --config {pasted(configs[0])}"] if len(configs) == 1 else []
+    if len(configs) > 1:
+        ways.append("each config with a --config of its own")
+    ways += [f"the checkpoint with --ckpt_path {pasted(checkpoints[0])}"] if len(checkpoints) == 1 else []
     if len(checkpoints) > 1:
         ways.append(f"one checkpoint with --ckpt_path (not {len(checkpoints)})")
     if len(images) == 1:
@@ -179,8 +204,12 @@ def paths_given_as_arguments(message: str, args: Sequence[str], command: str | N
             f"the images with one --data.predict_path: a file, a folder or a quoted glob ({glob}), "
             f"where {len(images)} paths came"
         )
-    listed = ", ".join(left[:2]) + (", ..." if len(left) > 2 else "")
-    return f"{command} takes no paths as plain arguments ({listed}): pass {' and '.join(ways)}"
+    listed = ", ".join(pasted(arg) for arg in left[:2]) + (", ..." if len(left) > 2 else "")
+    rest = ""
+    if others:
+        what = "no file or folder here, nor a value of an option (a value goes right after its option)"
+        rest = f"; {', '.join(pasted(arg) for arg in others)}: {what}"
+    return f"{command} takes no paths as plain arguments ({listed}): pass {' and '.join(ways)}{rest}"
 
 
 def first_line(error: BaseException) -> str:

@@ -660,8 +660,8 @@ def test_a_stop_on_the_last_test_batch_still_exits_143(fake_data_dir, in_tmp_dir
     ("where", "signum", "message"),
     [
         ("mnist_rnn.cli._check_config_files", signal.SIGINT, "while reading the settings; nothing was written"),
-        (
-            "mnist_rnn.data.MNISTDataModule._check_paths",
+        (  # in prepare_data only (its checks of the folder run with the settings' too)
+            "mnist_rnn.data.MNISTDataModule._unpack_gz_files",
             signal.SIGTERM,
             "while preparing the data and the model, before training; no checkpoint written",
         ),

@@ -3,6 +3,7 @@
 import io
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -1903,6 +1904,13 @@ def test_a_path_written_with_windows_backslashes_names_the_file_it_means(in_tmp_
             f"mnist-rnn: error: {option} my runs\\{name}: no such file (\\ separates folders on Windows only: "
             f"'my runs/{name}' is there)\n"
         )
+    (runs / "seven.png").write_bytes(b"")  # predict's pictures too (a folder, a file)
+    for name in ("my runs\\", "my runs\\seven.png"):
+        args = ["predict", "--ckpt_path", "my runs/last.ckpt", "--data.predict_path", name]
+        assert one_line_error(args, capsys) == (
+            f"mnist-rnn: error: --data.predict_path {name}: no such file or folder (\\ separates folders on Windows "
+            f"only: {shlex.quote(name.replace(chr(92), '/'))} is there)\n"
+        )
     project = Path(__file__).resolve().parents[1]
     error = one_line_error(["fit", "--config", "configs\\fast.yaml"], capsys)
     assert f"no such file in {in_tmp_dir}; the project's own is {project / 'configs' / 'fast.yaml'}" in error
@@ -2006,6 +2014,44 @@ def test_a_data_folder_written_with_windows_backslashes_is_named_not_downloaded_
     assert no_network == [] and not (tmp_path / "sets\\digits").exists()
 
 
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (
+            ["--data.data_dir", "shared"],
+            "--data.data_dir shared: the MNIST files are in shared/mnist/MNIST/raw/, not in ",
+        ),
+        (
+            ["--data.data_dir", "shared/mnist", "--data.val_size", "40", "--data.batch_size", "500"],
+            "batch_size=500 is more than the 200 training",
+        ),
+        (["--data.data_dir", "shared/mnist", "--data.val_size", "240"], "val_size=240 leaves no training images"),
+        (
+            ["--data.data_dir", "shared/mnist", "--data.val_size", "40", "--model.hidden_size", "0"],
+            "hidden_size must be positive, got 0",
+        ),
+    ],
+)
+def test_what_fails_before_the_trainer_is_said_before_lightnings_lines(
+    args, said, in_tmp_dir, caplog, capsys, no_network
+):
+    """The data's refusals came from prepare_data, once the Trainer was built: after Lightning's "Seed set to 42"
+    and "GPU available: ..." lines, which a newcomer read first; the model's after "Seed set to 42". Now the data's
+    come with the settings' checks, and the seed's line with the Trainer's."""
+    write_fake_set(in_tmp_dir / "shared" / "mnist", "MNIST")
+    caplog.set_level("INFO")  # under pytest Lightning's lines go to the log capture, not to stderr
+    assert said in one_line_error(["fit", *QUIET, *args], capsys)
+    assert [record.getMessage() for record in caplog.records] == [] and no_network == []
+
+
+def test_the_seeds_line_still_comes_with_the_trainers(fake_data_dir, in_tmp_dir, caplog):
+    """Held back until the model and the data are made, it is said (once) before the Trainer's own lines."""
+    caplog.set_level("INFO")
+    build_cli([*data_args(fake_data_dir), *QUIET, "--seed_everything", "7"], run=False)
+    messages = [record.getMessage() for record in caplog.records]
+    assert messages.count("Seed set to 7") == 1 and messages.index("Seed set to 7") < len(messages) - 1, messages
+
+
 def test_a_relative_data_dir_in_a_config_run_from_another_folder_names_the_one_beside_the_config(
     fake_data_dir, in_tmp_dir, capsys, no_network
 ):
@@ -2058,6 +2104,36 @@ def test_a_relative_data_dir_in_a_config_run_from_another_folder_names_the_one_b
         (["validate", "fast.ckpt"], "validate takes no paths as plain arguments (fast.ckpt): pass the checkpoint "),
         (["serve", "fast.ckpt"], "serve takes no paths as plain arguments (fast.ckpt): pass the checkpoint with "),
         (["export", "fast.ckpt"], "export takes no paths as plain arguments (fast.ckpt): pass the checkpoint with "),
+        # a folder with a space, quoted as it should be: argparse's list split it in two ("my", "photos/")
+        (
+            ["predict", "fast.ckpt", "my photos/"],
+            "predict takes no paths as plain arguments (fast.ckpt, 'my photos/'): pass the checkpoint with "
+            "--ckpt_path fast.ckpt and the images with --data.predict_path 'my photos/' (a file, a folder or a quoted "
+            "glob) (see predict --help)",
+        ),
+        # paths beside something else (a number, a name mistyped): the paths' options, then what the rest is
+        (
+            ["predict", "fast.ckpt", "imgs/", "5"],
+            "predict takes no paths as plain arguments (fast.ckpt, imgs/, ...): pass the checkpoint with --ckpt_path "
+            "fast.ckpt and the images with --data.predict_path imgs/ (a file, a folder or a quoted glob); 5: no file "
+            "or folder here, nor a value of an option (a value goes right after its option) (see predict --help)",
+        ),
+        # a config as a plain argument (as other tools take it), and a checkpoint after the images
+        (
+            ["fit", "configs/fast.yaml"],
+            "fit takes no paths as plain arguments (configs/fast.yaml): pass the config with --config "
+            "configs/fast.yaml (see fit --help)",
+        ),
+        (
+            ["predict", "--data.predict_path", "imgs/", "fast.ckpt"],
+            "predict takes no paths as plain arguments (fast.ckpt): pass the checkpoint with --ckpt_path fast.ckpt "
+            "(see predict --help)",
+        ),
+        (
+            ["serve", "fast.ckpt", "8000"],
+            "serve takes no paths as plain arguments (fast.ckpt, 8000): pass the checkpoint with --ckpt_path "
+            "fast.ckpt; 8000: no file or folder here, nor a value of an option",
+        ),
     ],
 )
 def test_paths_given_as_plain_arguments_name_the_option_that_takes_them(args, said, in_tmp_dir, capsys):
@@ -2065,6 +2141,7 @@ def test_paths_given_as_plain_arguments_name_the_option_that_takes_them(args, sa
     expanded a glob", of a glob nobody typed, counting one path too many; ``fit d0.png`` said the same, and
     ``serve fast.ckpt`` only "unrecognized arguments", without the option that takes a checkpoint."""
     Path("imgs").mkdir()
+    Path("my photos").mkdir()
     for name in ("d0.png", "d1.png", "d2.png", "imgs/d0.png", "fast.ckpt"):
         Path(name).write_bytes(b"")
     err = one_line_error(args, capsys)

@@ -93,9 +93,10 @@ def test_missing_data_names_folder_and_files(tmp_path, no_network):
 
 @pytest.mark.parametrize(("dataset", "holder"), [("mnist", "my mnist"), ("fashion_mnist", "fashion-mnist")])
 def test_a_data_dir_one_level_above_the_sets_folder_names_the_folder_to_pass(tmp_path, no_network, dataset, holder):
-    """``--data.data_dir /work/shared`` where the files are in /work/shared/fashion-mnist/FashionMNIST/raw/ said
-    only "not found": the folder right under it that holds the set's raw/ folder is named, pasteable (quoted
-    where it holds a space). Another set's, and one two levels down, are not."""
+    """``--data.data_dir /work/shared`` where the files are in /work/shared/fashion-mnist/FashionMNIST/raw/: the
+    folder right under it that holds the set's files is named, pasteable (quoted where it holds a space), before
+    any download. Online, a second copy was downloaded into /work/shared/FashionMNIST/raw/ without a word; offline
+    the folder was named only after the download failed. Another set's, and one two levels down, are not."""
     shared = tmp_path / "shared"
     write_fake_set(shared / "my mnist", "MNIST")
     write_fake_set(shared / "fashion-mnist", "FashionMNIST")
@@ -104,11 +105,41 @@ def test_a_data_dir_one_level_above_the_sets_folder_names_the_folder_to_pass(tmp
     with pytest.raises(DataError) as error:
         MNISTDataModule(data_dir=str(shared), dataset=dataset).prepare_data()
     folder = DATASETS[dataset].folder
-    assert str(error.value).startswith(f"{folder} files not found in {shared / folder / 'raw'}/, and the download")
-    assert str(error.value).endswith(
-        f"holds {folder}/raw/. --data.data_dir {shlex.quote(str(shared / holder))} holds {folder}/raw/: pass that."
+    assert str(error.value) == (
+        f"--data.data_dir {shared}: the {folder} files are in {shared / holder / folder / 'raw'}/, not in "
+        f"{shared / folder / 'raw'}/: pass the folder that holds {folder}/raw/: "
+        f"--data.data_dir {shlex.quote(str(shared / holder))}"
     )
-    assert "deeper" not in str(error.value)
+    assert no_network == [] and not (shared / folder).exists()  # nothing downloaded, no folder made
+
+
+def test_a_data_dir_above_a_folder_without_all_the_files_downloads_and_names_it(tmp_path, no_network):
+    """A folder under data_dir whose raw/ lacks a file this run reads is no copy to read: the download goes on as
+    before, and the message after it fails still names that folder."""
+    shared = tmp_path / "shared"
+    write_fake_set(shared / "mnist", "MNIST")
+    (shared / "mnist" / "MNIST" / "raw" / "train-labels-idx1-ubyte").unlink()
+    with pytest.raises(DataError) as error:
+        MNISTDataModule(data_dir=str(shared)).prepare_data()
+    assert str(error.value).startswith(f"MNIST files not found in {shared / 'MNIST' / 'raw'}/, and the download")
+    assert str(error.value).endswith(f"--data.data_dir {shared / 'mnist'} holds MNIST/raw/: pass that.")
+    assert no_network != []
+
+
+@pytest.mark.parametrize("pasted_with", [" ", "\n", "leading"])
+def test_a_data_dir_with_a_space_pasted_around_it_names_the_folder_meant(tmp_path, no_network, pasted_with):
+    """``--data.data_dir "/data/mnist "`` (a name copied with the space after it, or with a line break from a file)
+    named another folder: online MNIST was downloaded into ``/data/mnist /MNIST/raw/``, beside the very files."""
+    folder = tmp_path / "mnist"
+    write_fake_set(folder, "MNIST")
+    given = f" {folder}" if pasted_with == "leading" else f"{folder}{pasted_with}"
+    with pytest.raises(DataError) as error:
+        MNISTDataModule(data_dir=given).prepare_data()
+    shown = shlex.quote(given) if pasted_with != "\n" else f"$'{folder}\\x0a'"
+    assert str(error.value) == (
+        f"--data.data_dir {shown}: no such folder (a space or a line break begins or ends the name: {folder} is there)"
+    )
+    assert no_network == [] and list(tmp_path.iterdir()) == [folder]
 
 
 @pytest.mark.parametrize(
