@@ -36,6 +36,14 @@ from mnist_rnn import study_plots  # noqa: E402 (it needs Optuna)
 SPACE = {"model.lr": {"log": [1.0e-3, 3.0e-2]}, "model.hidden_size": {"int": [8, 16], "step": 8}}
 
 
+# A test that plays another tune command's trial with ``study.ask()`` on a storage with heartbeats: that command
+# asks inside ``Study.optimize``, where Optuna expects heartbeats, so its warning that they are meant for
+# ``optimize`` says nothing about tune here.
+PLAYS_ANOTHER_COMMAND = pytest.mark.filterwarnings(
+    "ignore:Heartbeat of storage is supposed to be used with Study.optimize:UserWarning"
+)
+
+
 def write_study_files(folder: Path, data_dir: Path, space: dict | None = None) -> list[str]:
     """A base config (the lab's, tiny: two validations per epoch) and a space; the tune arguments for them."""
     base = yaml.safe_load(Path(SEED_CONFIG).read_text())
@@ -548,6 +556,7 @@ def test_trials_cut_off_before_their_first_heartbeat_do_not_hold_up_the_next_one
 
 
 @pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+@PLAYS_ANOTHER_COMMAND
 def test_a_killed_trial_that_two_workers_find_at_once_runs_again_once(tmp_path, capsys):
     """Each worker thread looks for trials whose heartbeats stopped as its next trial begins. On SQLite (no row
     locks) two that looked at once both marked a killed trial FAIL and both called the storage's callback: its
@@ -595,6 +604,7 @@ def study_beside(
 
 
 @pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+@PLAYS_ANOTHER_COMMAND
 def test_a_command_that_waits_for_trials_running_elsewhere_says_so(fake_data_dir, tmp_path, monkeypatch, capsys):
     """The same command again right after a SIGKILL, once the study's other trials are all running (a killed one
     looks alive until its heartbeat is two intervals old): it waited without a word, a minute with the default
@@ -636,6 +646,7 @@ def trial_of_another_command(study, heartbeat: int, settings: bool = True):
 
 
 @pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+@PLAYS_ANOTHER_COMMAND
 def test_a_command_with_a_short_heartbeat_judges_each_trial_by_its_own_commands(
     fake_data_dir, tmp_path, monkeypatch, capsys
 ):
@@ -664,6 +675,7 @@ def test_a_command_with_a_short_heartbeat_judges_each_trial_by_its_own_commands(
 
 
 @pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+@PLAYS_ANOTHER_COMMAND
 def test_a_killed_trials_seconds_end_at_its_last_heartbeat(fake_data_dir, tmp_path, monkeypatch, capsys):
     """A SIGKILLed trial is marked FAIL by the command that finds it, up to two heartbeats after its death (or
     much later, where no command ran meanwhile): trials.csv counted its seconds until then, not until it died.
@@ -690,6 +702,7 @@ def test_a_killed_trials_seconds_end_at_its_last_heartbeat(fake_data_dir, tmp_pa
 
 
 @pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+@PLAYS_ANOTHER_COMMAND
 def test_trials_killed_at_awkward_moments_are_run_again_as_they_were_or_not_at_all(
     fake_data_dir, tmp_path, monkeypatch, capsys
 ):
