@@ -138,6 +138,26 @@ COMMAND_HELP = {
     "test": "score a checkpoint on the test set, with TensorBoard's pictures of it",
     "predict": "classify your own pictures (a file, a folder or a glob): a CSV of classes and probabilities",
 }
+# The top-level --help's words on the list of commands, and where to begin, for a newcomer.
+COMMANDS_HELP = "Add --help after a command for its options: fit --help."
+# Its commands indented, each in a line of its own (not cut where the line ends), to copy.
+START_HELP = (
+    "To begin, train with the quick recipe (MNIST is downloaded into data/ first), which ends by testing its best "
+    "checkpoint:\n\n  {program} fit --config configs/fast.yaml\n\nthen classify your own pictures with that "
+    "checkpoint:\n\n  {program} predict --ckpt_path best --data.predict_path my_digits/\n\nREADME.md says more."
+)
+# What the commands that use a checkpoint take from it, in their --help: the model's options there showed the
+# project's defaults (hidden_size 128, ...), which the checkpoint's settings replace as the command runs.
+_NOT_CHANGED = "the --model options below (the project's defaults) do not change it"
+CHECKPOINT_SETTINGS_HELP = {
+    **dict.fromkeys(
+        ("validate", "test"),
+        f"It uses the checkpoint's model, with its settings: {_NOT_CHANGED}; and unless given here, the data set, "
+        "its folder (where it is still there) and the precision are the checkpoint's too.",
+    ),
+    "predict": f"It uses the checkpoint's model, with its settings and its data set's classes: {_NOT_CHANGED}; it "
+    "runs in float32 (32-true).",
+}
 CHECKPOINT_DIRPATH_HELP = (
     "The folder of the run's checkpoints (best val/acc and last.ckpt); default: the run's folder's checkpoints/ "
     "(lightning_logs/version_N/checkpoints/)"
@@ -350,6 +370,8 @@ class MNISTRNNCLI(LightningCLI):
             # title of the group of --ckpt_path.
             what = COMMAND_HELP.get(name, name)
             parser.description = f"{what[0].upper()}{what[1:]}."
+            if name in CHECKPOINT_SETTINGS_HELP:
+                parser.description += f" {CHECKPOINT_SETTINGS_HELP[name]}"
             for group in parser._action_groups:
                 if any(action.dest == "ckpt_path" for action in group._group_actions):
                     group.title = f"The checkpoint, and {name}'s own options"
@@ -373,6 +395,13 @@ class MNISTRNNCLI(LightningCLI):
                 for name, (_, what) in TOOLS.items()
                 if name not in listed
             ]
+            # Under "subcommands:", jsonargparse's "For more details of each subcommand, add it as an argument
+            # followed by --help.", after the options that only a config of every command's sections uses: the list
+            # a newcomer looks for, first, in this project's words.
+            groups = self.parser._action_groups
+            group = next(group for group in groups if commands in group._group_actions)
+            group.title, group.description = "commands", COMMANDS_HELP
+            groups.insert(0, groups.pop(groups.index(group)))
 
     def parse_arguments(self, parser: LightningArgumentParser, args: ArgsType) -> None:
         """Parse, then refuse settings and checkpoints that cannot work, before anything is built or written."""
@@ -1133,7 +1162,8 @@ def build_cli(args: ArgsType = None, run: bool = True, cli_class: type[MNISTRNNC
             "prog": program_name(),
             "usage": f"{program_name()} [-h] [-c CONFIG] {{{','.join([*TRAINER_COMMANDS, *TOOLS])}}} ...",
             "description": "Train, test and use a recurrent network (LSTM, GRU, RNN) that reads MNIST-family "
-            "images row by row. Add --help to any command for its options.",
+            "images row by row.",
+            "epilog": START_HELP.format(program=program_name()),
             # Each command's usage in one line: argparse's listed every option (a screenful or two of --help),
             # under the main usage line followed by "[options] predict".
             **{

@@ -9,8 +9,8 @@ Where the default is null and the docstring says what null means ("Default: ``1.
 ``--trainer.limit_val_batches``), it is said once, after it: "default: null, meaning 1.0". None is written null,
 as the command line takes it (``--model.forget_bias None`` is refused), and True and False true and false, its
 bools' choices: in a docstring and in the default shown, a logger's ``{'version': null}`` too. Not in Python's code
-(``shuffle=True``), and capitalised where they start a sentence ("False will disable logging."). An empty string
-is shown '', as typed.
+(``shuffle=True``), and True and False capitalised where they start a sentence ("False will disable logging."), null
+not (a value to type, not a word: "Null keeps ..." read as a noun). An empty string is shown '', as typed.
 
 The defaults shown are the command line's before ``--help``: ``fit -c configs/fast.yaml --help`` shows the config's
 (:class:`HelpWithTheValues`). No word is cut at a line's end: a URL, a class's path or a quoted value
@@ -51,10 +51,11 @@ _PARAGRAPHS = re.compile(r"\n[ \t]*\n")
 _PYTHONS = re.compile(r"\b(True|False|None)\b")
 _AS_TYPED = {"True": "true", "False": "false", "None": "null"}
 # Where a value stays as written: in Python's code (``shuffle=True``, ``every_n_train_steps == None``), which
-# "shuffle=true" was not; and where it starts a sentence, capitalised ("False will disable logging.", "Null:
-# 0.05 for AdamW."), as the command line takes it too (YAML's), not "CSVLogger. false will disable logging.".
+# "shuffle=true" was not; and True or False where it starts a sentence, capitalised ("False will disable
+# logging."), as the command line takes it too (YAML's), not "CSVLogger. false will disable logging.".
 _IN_CODE = re.compile(r"\w\s*[!=]?=\s*$")
-_SENTENCE_START = re.compile(r"(?:^|[.!?]\s+)$")
+# Not after "e.g." or "i.e.", which end no sentence ("e.g. True" is not "e.g. true" capitalised).
+_SENTENCE_START = re.compile(r"(?:^|(?<!\be\.g)(?<!\bi\.e)[.!?]\s+)$")
 # A sentence that says only what the default is: "Default: ``1.0``.", "Defaults to ``None``.", "By default it will
 # be set to ``"norm"``." (Lightning's gradient_clip_algorithm).
 _SAYS_THE_DEFAULT = re.compile(r"(?:Defaults? to|Default:|By default it will be set to)\s+(.+?)\.?", re.IGNORECASE)
@@ -67,6 +68,10 @@ _NULL_SHOWN = "default: null"  # ... where the default is None (:func:`_as_typed
 # "enable the progress bar by default." nor "uses the default ``TensorBoardLogger``": what the option does.
 _STATES_A_DEFAULT = re.compile(r"\bdefault:|\bdefaults? to\b|\bby default\b(?!\.)|\(default\)", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"(?<=\.)\s+|\n\s*\n")  # a sentence ends, or a paragraph (a literal block's)
+# The fewest columns an option's help is given: argparse starts it at column 24 down to 44 columns, so that at 50
+# it had 24, and class paths (lightning.pytorch.callbacks.ModelCheckpoint, known subclasses) ran past the edge. In
+# a narrow terminal the help starts on the line below its option, further left.
+_HELP_COLUMNS = 42
 
 
 def plain(text: str) -> str:
@@ -87,6 +92,8 @@ def _as_the_command_line_takes_it(match: re.Match[str]) -> str:
     if _IN_CODE.search(text, max(start - 40, 0), start):
         return match[1]
     typed = _AS_TYPED[match[1]]
+    if typed == "null":  # a value to type, not a word: "Null keeps PyTorch's biases" read as a noun
+        return typed
     return typed.capitalize() if _SENTENCE_START.search(text, max(start - 40, 0), start) else typed
 
 
@@ -125,6 +132,26 @@ class PlainHelpFormatter(DefaultHelpFormatter):
     another: this project's (:func:`keep_library_defaults`), or the command line's (:class:`HelpWithTheValues`)."""
 
     _library_default: Any = _NO_DEFAULT
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        room = self._width - _HELP_COLUMNS  # (argparse's width: the terminal's columns less 2)
+        self._max_help_position = max(min(self._max_help_position, room), 3 * self._indent_increment)
+
+    def _format_action(self, action: argparse.Action) -> str:
+        if not isinstance(action, argparse._SubParsersAction):
+            return super()._format_action(action)
+        # Each command in a line, as an option is: jsonargparse's "Available subcommands:", with "(required)" in a
+        # line below it, stood above the list (the section's description says one is needed). Their help starts
+        # after the longest name, not in the options' column: in a narrow terminal that one was below each name.
+        commands = action._get_subactions()
+        longest = self._current_indent + max((len(command.dest) for command in commands), default=0)
+        kept = self._action_max_length, self._max_help_position
+        self._action_max_length, self._max_help_position = longest, min(longest + 2, max(self._width - 20, 0))
+        try:
+            return "".join(self._format_action(command) for command in commands)
+        finally:
+            self._action_max_length, self._max_help_position = kept
 
     def _expand_help(self, action: argparse.Action) -> str:
         # jsonargparse puts the default it shows (its defaults cache's) in action.default while it expands.
@@ -168,12 +195,18 @@ class PlainHelpFormatter(DefaultHelpFormatter):
         return _wrapped(self._whitespace_matcher.sub(" ", text).strip(), width)
 
     def _fill_text(self, text: str, width: int, indent: str) -> str:  # a description, by paragraphs
-        paragraphs = (self._whitespace_matcher.sub(" ", paragraph).strip() for paragraph in _PARAGRAPHS.split(text))
         return "\n\n".join(
-            "\n".join(_wrapped(paragraph, width, initial_indent=indent, subsequent_indent=indent))
-            for paragraph in paragraphs
-            if paragraph
+            self._filled(paragraph, width, indent) for paragraph in _PARAGRAPHS.split(text) if paragraph.strip()
         )
+
+    def _filled(self, paragraph: str, width: int, indent: str) -> str:
+        """A paragraph in lines of ``width``; one indented as a whole (a command to copy, a literal block) as
+        written, a line each."""
+        lines = paragraph.strip("\n").splitlines()
+        if all(line[:1] in " \t" for line in lines):
+            return "\n".join(f"{indent}  {line.rstrip()}" for line in textwrap.dedent("\n".join(lines)).splitlines())
+        text = self._whitespace_matcher.sub(" ", paragraph).strip()
+        return "\n".join(_wrapped(text, width, initial_indent=indent, subsequent_indent=indent))
 
 
 def _as_typed(value: Any, inside: bool = False) -> str:

@@ -440,6 +440,13 @@ def test_help_explains_ckpt_path_in_this_projects_terms_and_lists_every_command(
     assert "export write the model as ONNX" in words and "serve an HTTP server" in words
     assert "calibrate fit a checkpoint's" in words and "tune search fit's settings" in words
     assert "test score a checkpoint on the test set" in words and "make sure you never run on your" not in words
+    # The commands first, under a title of their own, each on one line with its help (jsonargparse's "Available
+    # subcommands:" stood after options only a config of every command uses, above "(required)"), and where to begin.
+    assert "Available subcommands" not in out and "(required)" not in out
+    assert out.index("\ncommands:\n  Add --help after a command for its options: fit --help.\n") < out.index("options:")
+    assert re.search(r"\n  fit +train, then calibrate and test the best checkpoint\n", out)
+    assert "\n  mnist-rnn fit --config configs/fast.yaml\n" in out
+    assert "\n  mnist-rnn predict --ckpt_path best --data.predict_path my_digits/\n" in out
     # Each command's own --help too: it began with Lightning's cut sentence, also the title of --ckpt_path's group.
     for command in ("fit", "test"):
         with pytest.raises(SystemExit):
@@ -447,6 +454,18 @@ def test_help_explains_ckpt_path_in_this_projects_terms_and_lists_every_command(
         words = " ".join(capsys.readouterr().out.split())
         assert f"The checkpoint, and {command}'s own options: --ckpt_path CKPT_PATH" in words
     assert "Score a checkpoint on the test set, with TensorBoard's pictures of it." in words
+    # Its --model options are the project's defaults, which the checkpoint's settings replace as it runs.
+    assert (
+        "It uses the checkpoint's model, with its settings: the --model options below (the project's defaults) do "
+        "not change it; and unless given here, the data set, its folder (where it is still there) and the precision "
+        "are the checkpoint's too." in words
+    )
+    with pytest.raises(SystemExit):
+        main(["predict", "--help"])
+    assert (
+        "with its settings and its data set's classes: the --model options below (the project's defaults) do not "
+        "change it; it runs in float32 (32-true)." in " ".join(capsys.readouterr().out.split())
+    )
     assert "make sure you never run on your" not in words
     # --checkpoint.dirpath: Lightning's help said nothing is saved without one; the run's folder has them.
     assert "(lightning_logs/version_N/checkpoints/)" in words and "do not save anything to disk" not in words
@@ -582,8 +601,9 @@ def test_help_says_each_default_once(capsys, monkeypatch):
     )
     options = _option_helps(_help(["fit", "--help"], capsys, monkeypatch))
     assert options["--trainer.gradient_clip_algorithm"].endswith('default: null, meaning "norm")')
-    assert "LSTM only. Null keeps PyTorch's initial biases" in options["--model.forget_bias"]
-    assert "Null: 0.05 for AdamW, 0 for Adam." in options["--model.weight_decay"]
+    # null as typed, also where it starts a sentence: "Null keeps ..." read as a noun, not the value to type
+    assert "LSTM only. null keeps PyTorch's initial biases" in options["--model.forget_bias"]
+    assert "null: 0.05 for AdamW, 0 for Adam." in options["--model.weight_decay"]
     # The seed's: LightningCLI's ran two sentences together ("before classes instantiation.Set to True").
     assert options["--seed_everything"].startswith(
         "SEED_EVERYTHING Seed of the random generators (Python's, NumPy's, torch's and the DataLoader workers'), set "
@@ -655,7 +675,7 @@ def test_help_of_lightnings_loggers_and_callbacks_reads_as_written(capsys, monke
     assert "use weights_only=False. If" in options["--weights_only"]
     assert options["--checkpoint.every_n_epochs"].startswith("EVERY_N_EPOCHS Number of epochs between checkpoints.")
     assert "saving of save_last=True checkpoints." in options["--checkpoint.every_n_epochs"]
-    assert "LSTM only. Null keeps PyTorch's initial biases" in options["--model.forget_bias"]
+    assert "LSTM only. null keeps PyTorch's initial biases" in options["--model.forget_bias"]
 
 
 def test_a_percent_sign_in_a_default_is_shown_as_written():
@@ -693,6 +713,11 @@ def test_help_cuts_no_word(columns, capsys, monkeypatch):
             assert " " not in line.strip() or re.match(r"  \S", line), line
     title = "ModelCheckpoint that keeps last.ckpt current, saves it when stopped, and says how to resume:"
     assert title in " ".join(out.split()) and title not in out  # in the terminal's width
+    if columns == 50:
+        # argparse kept the help at column 24, which left 24 columns of a 50-column terminal to it: class paths
+        # ran past the edge. In a narrow terminal the help starts below its option, further left.
+        assert "\n  --seed_everything SEED_EVERYTHING\n      Seed of the random generators" in out
+        assert "      lightning.pytorch.callbacks.ModelCheckpoint," in lines
 
 
 def test_help_in_a_narrow_ascii_terminal(tmp_path):

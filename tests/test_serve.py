@@ -2140,7 +2140,11 @@ def test_help_takes_each_default_from_the_option(monkeypatch):
         app.parse_args([])
     for action in parsers[0]._actions:
         if action.help and action.default not in (None, [], argparse.SUPPRESS):
-            assert "%(default)s" in action.help or "(default)" in action.help, (action.dest, action.help)
+            assert "%(default)s" in action.help, (action.dest, action.help)
+    # --host and --backend said "(default)" beside a choice ("this machine only (default)"): at the end, as the rest
+    helps = {action.dest: action.help for action in parsers[0]._actions}
+    assert "(default)" not in helps["host"].replace("%(default)s", "") and helps["host"].endswith("(%(default)s)")
+    assert "(default)" not in helps["backend"] and helps["backend"].endswith("(torch; onnx with --onnx)")
 
 
 def serve_log(folder: Path) -> str:

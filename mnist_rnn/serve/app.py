@@ -318,7 +318,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--host",
         default="127.0.0.1",
         choices=["127.0.0.1", "0.0.0.0", "::"],
-        help="127.0.0.1: this machine only (default); 0.0.0.0 or ::, every network interface, without authentication",
+        # Its default said at the end, as every option's is: "this machine only (default)" stood beside a choice.
+        help="where to listen: 127.0.0.1, this machine only; 0.0.0.0 or ::, every network interface, without "
+        "authentication (%(default)s)",
     )
     parser.add_argument("--port", type=int, default=8000, help="the TCP port to listen on, 1024-65535 (%(default)s)")
     parser.add_argument(
@@ -332,8 +334,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--backend",
         choices=["torch", "onnx"],
-        help="what runs the network: torch (default), or onnxruntime on the exported model (same answers; the "
-        "default with --onnx)",
+        help="what runs the network: torch, or onnxruntime on the exported model, which gives the same answers "
+        "(torch; onnx with --onnx)",
     )
     parser.add_argument(
         "--onnx",
