@@ -428,13 +428,22 @@ def _ink(gray: np.ndarray, find_others: bool = True, unruled: bool = False) -> t
 def _without_edge_bands(ink: np.ndarray) -> np.ndarray:
     """``ink`` without the rows along its top and bottom edges inked (above NO_CONTRAST, so with the soft edge
     resampling leaves) across SOLID of the width or more: a screenshot's status bar or toolbar, solid across the
-    whole picture. Measured with them, the peak was the bar's, and a small digit under a very dark bar fell below
-    WEAK of it: "blank", where under a light bar, or none, it was read. (The bar itself is never the digit, see
-    SOLID in _digit_regions.) All of ``ink`` when every row is such a band."""
+    whole picture; and then without the columns along its left and right edges inked across SOLID of what is left
+    of its height, where ink lies beside them: a screenshot's dark sidebar. Measured with them, the peak was the
+    bar's, and a small digit under a very dark bar, or beside a dark sidebar, fell below WEAK of it: "blank", or
+    only its strongest pixels kept, where under a light bar, or none, it was read. (A bar across the width is
+    never the digit, see SOLID in _digit_regions; a band down a side may be, a 1 drawn as tall as the picture flush
+    against its side: with nothing beside it, it is kept.) All of ``ink`` when every row is such a band."""
     rows = (ink > NO_CONTRAST).mean(axis=1) >= SOLID
     top = int(np.argmin(rows)) if not rows.all() else 0
     bottom = len(rows) - int(np.argmin(rows[::-1])) if not rows.all() else len(rows)
-    return ink[top:bottom] if top or bottom < len(rows) else ink
+    ink = ink[top:bottom] if top or bottom < len(rows) else ink
+    inked = ink > NO_CONTRAST
+    cols = inked.mean(axis=0) >= SOLID
+    if not (cols[0] or cols[-1]) or cols.all():
+        return ink
+    left, right = int(np.argmin(cols)), len(cols) - int(np.argmin(cols[::-1]))
+    return ink[:, left:right] if inked[:, left:right].any() else ink
 
 
 def _in_runs(mask: np.ndarray, length: int, axis: int = 1) -> np.ndarray:

@@ -976,6 +976,37 @@ def test_a_digit_under_a_screenshots_status_bar_is_read_as_without_it(size):
     assert not prepared.blank and prepared.pixels.equal(prepare(phone_screenshot(size, status_bar=False)).pixels)
 
 
+def desktop_screenshot(size: int, sidebar: str | None) -> Image.Image:
+    """A desktop's 2532x1170 screenshot, white, with a 7 in Pillow's scalable default font ``size`` pixels high
+    beside a dark sidebar 300 pixels wide down its ``sidebar`` side ("left" or "right"), or none."""
+    shot = Image.new("RGB", (2532, 1170), (255, 255, 255))
+    draw = ImageDraw.Draw(shot)
+    if sidebar is not None:
+        left = 0 if sidebar == "left" else 2532 - 300
+        draw.rectangle((left, 0, left + 299, 1169), fill=(20, 20, 20))
+    draw.text((1200, 500), "7", fill=(0, 0, 0), font=ImageFont.load_default(size=size))
+    return shot
+
+
+@pytest.mark.parametrize("side", ["left", "right"])
+@pytest.mark.parametrize("size", [20, 40])
+def test_a_digit_beside_a_screenshots_sidebar_is_read_as_without_it(size, side):
+    """The sidebar set the ink's peak, as a status bar did: a 7 40 pixels high kept only its strongest pixels, and
+    one 20 pixels high, gone in the working copy, left the sidebar to be taken for the digit (not blank)."""
+    prepared = prepare(desktop_screenshot(size, side))
+    assert prepared.blank == (size == 20)
+    assert prepared.pixels.equal(prepare(desktop_screenshot(size, None)).pixels)
+
+
+@pytest.mark.parametrize("ink, paper", [(0, 255), (255, 0)])
+def test_a_1_as_tall_as_the_picture_against_its_side_is_still_read(ink, paper):
+    """A band down a side is left out of the ink's peak only where ink lies beside it: alone, it may be the digit."""
+    drawn = Image.new("L", (300, 300), paper)
+    ImageDraw.Draw(drawn).rectangle((0, 0, 39, 299), fill=ink)
+    prepared = prepare(drawn)
+    assert not prepared.blank and prepared.pixels.float().mean() > 0
+
+
 def test_a_character_whose_parts_stand_apart_keeps_them_all():
     # KMNIST's い is two strokes side by side: as a digit picture that would be two digits, one left out.
     drawn = Image.new("L", (320, 320), 0)
