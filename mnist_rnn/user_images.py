@@ -13,6 +13,7 @@ import contextlib
 import fnmatch
 import glob
 import io
+import math
 import multiprocessing
 import os
 import re
@@ -191,7 +192,19 @@ def _bomb_refused(error: Exception, name: str | Path | None, max_pixels: int) ->
     # Pillow's limit is below this one only where a program set it so (Image.MAX_IMAGE_PIXELS).
     limit = max_pixels if pixels is None or pixels > max_pixels else 2 * Image.MAX_IMAGE_PIXELS
     size = f"{pixels:,} pixels" if pixels is not None else f"over {2 * Image.MAX_IMAGE_PIXELS:,} pixels"
-    return ImageTooLarge(name, f"image of {size}: the limit is {limit:,} pixels")
+    return ImageTooLarge(name, f"image of {size}: the limit is {limit:,} pixels{_scaled_down(pixels, limit)}")
+
+
+def _scaled_down(pixels: int | None, limit: int) -> str:
+    """What to do with a picture of ``pixels`` over ``limit``: the scale that brings it under, with a command that
+    makes it. A 200-megapixel photo was told only the limit, and the user was left to work out how much smaller."""
+    percent = int(100 * math.sqrt(limit / pixels)) if pixels else 0
+    if percent < 1:  # no photo: a file made to unpack into gigabytes
+        return ""
+    return (
+        f"; scale it to {percent}% of its width and height or less (e.g. magick big.jpg -resize {percent}% "
+        "small.jpg): a digit needs far fewer pixels"
+    )
 
 
 def _decode(data: bytes, name: str | Path | None, formats: tuple[str, ...], max_pixels: int) -> Image.Image:
@@ -215,7 +228,11 @@ def _decode(data: bytes, name: str | Path | None, formats: tuple[str, ...], max_
         raise NotAnImage(name, f"not a readable image (not a {listed(formats)} file)") from error
     width, height = image.size
     if width * height > max_pixels:
-        raise ImageTooLarge(name, f"image of {width} x {height} pixels: the limit is {max_pixels:,} pixels")
+        raise ImageTooLarge(
+            name,
+            f"image of {width} x {height} pixels: the limit is {max_pixels:,} pixels"
+            f"{_scaled_down(width * height, max_pixels)}",
+        )
     # An animation's frames, a scan's pages: counted from their headers, none decoded (after load() a GIF's or a
     # TIFF's count seeks back to the first frame, and decodes it again). A phone's multi-picture JPEG (MPO) holds
     # a smaller preview of the same photo beside it: one picture.

@@ -1422,7 +1422,7 @@ def bad_requests() -> list[tuple[str, dict, int, str]]:
             "over Pillow's own limit",
             {"data": png_header(20000, 20000), "content_type": "image/png"},
             413,
-            "image of 400,000,000 pixels: the limit is 50,000,000 pixels",
+            "image of 400,000,000 pixels: the limit is 50,000,000 pixels; scale it to 35% of its width and height",
         ),
         # The limit is the picture's: a 20 MB one in base64 is 27 MB of JSON.
         (

@@ -23,6 +23,7 @@ from mnist_rnn.errors import UserError
 from mnist_rnn.preparation import to_mnist
 from mnist_rnn.user_images import (
     FORMATS,
+    MAX_PIXELS,
     DamagedImage,
     ImageError,
     ImageTooLarge,
@@ -360,8 +361,23 @@ def test_pictures_over_the_size_limits_are_refused_before_decoding(tmp_path, mon
         decode_image(tmp_path / "wide.png", max_pixels=300 * 200 - 1)
     assert decode_image(tmp_path / "wide.png", max_pixels=300 * 200).size == (300, 200)
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # PIL's own bomb check: over twice this is an error
-    with pytest.raises(ImageTooLarge, match="image of 60,000 pixels: the limit is 2,000 pixels"):
+    with pytest.raises(ImageTooLarge, match="image of 60,000 pixels: the limit is 2,000 pixels; scale it to 18% "):
         decode_image(tmp_path / "wide.png")
+
+
+def test_a_picture_over_the_pixel_limit_is_told_how_much_smaller_to_make_it(tmp_path):
+    """A 200-megapixel photo was told "image of 192,000,000 pixels: the limit is 50,000,000 pixels" and no more:
+    the scale that brings it under, and a command that makes it."""
+    from tests.test_serve import png_header
+
+    (tmp_path / "huge.png").write_bytes(png_header(12000, 16000))  # its header alone: refused before decoding
+    with pytest.raises(ImageTooLarge) as refused:
+        decode_image(tmp_path / "huge.png")
+    assert str(refused.value).endswith(
+        "image of 192,000,000 pixels: the limit is 50,000,000 pixels; scale it to 51% of its width and height or "
+        "less (e.g. magick big.jpg -resize 51% small.jpg): a digit needs far fewer pixels"
+    )
+    assert int(12000 * 0.51) * int(16000 * 0.51) <= MAX_PIXELS < int(12000 * 0.52) * int(16000 * 0.52)
 
 
 def test_a_malformed_exif_block_is_ignored_but_a_bug_is_not(tmp_path, monkeypatch):
