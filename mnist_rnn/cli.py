@@ -2390,7 +2390,9 @@ def _wrong_type(text: str) -> str | None:
         return None
     words = ", ".join(names).split(", ")  # bool's two
     expected = f"{', '.join(words[:-1])} or {words[-1]}" if len(words) > 1 else words[0]
-    return f"--{key} {given or given_to_several}: expected {expected} (see --help)"
+    # An empty value (--trainer.max_epochs= or an unset "$EPOCHS") shown as '', not as nothing after the name.
+    value = given or given_to_several or "''"
+    return f"--{key} {value}: expected {expected} (see --help)"
 
 
 TENSORBOARD = "lightning.pytorch.loggers.TensorBoardLogger"

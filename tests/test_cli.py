@@ -1521,6 +1521,9 @@ def test_a_config_that_is_no_file_is_one_clear_line(in_tmp_dir, capsys):
             "--trainer.limit_val_batches all: expected a whole number, a number or null",
         ),
         (["--seed_everything", "random"], "--seed_everything random: expected true, false or a whole number"),
+        # An empty value (an unset shell variable) was shown as nothing: "--trainer.max_epochs : expected ...".
+        (["--trainer.max_epochs="], "--trainer.max_epochs '': expected a whole number or null"),
+        (["--seed_everything="], "--seed_everything '': expected true, false or a whole number"),
     ],
 )
 def test_a_value_of_the_wrong_type_says_what_the_option_takes(typed, expected, capsys):
