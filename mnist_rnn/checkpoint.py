@@ -112,7 +112,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         self._swept.add(folder)
         for stale in Path(folder).glob(".*.ckpt.partial"):
             stale.unlink(missing_ok=True)
-            tell(f"removed {stale}, a checkpoint whose write was cut short by an earlier run's end")
+            tell(f"removed {shown_name(stale)}, a checkpoint whose write was cut short by an earlier run's end")
 
 
 def partial_path(filepath: str) -> str:
@@ -223,10 +223,8 @@ class SafeModelCheckpoint(ModelCheckpoint):
         carried = {**state_dict, "dirpath": self.dirpath, "last_model_path": "", "best_k_models": best_k_models}
         if not best_k_models:  # nothing left to compare with: the resumed run chooses its best afresh
             if state_dict.get("best_model_path"):
-                tell(
-                    f"the best checkpoint of the run resumed, {Path(state_dict['best_model_path'])}, is gone: this run "
-                    f"chooses its best among its own checkpoints"
-                )
+                gone = shown_name(Path(state_dict["best_model_path"]))
+                tell(f"the best checkpoint of the run resumed, {gone}, is gone: this run chooses its best of its own")
             return {**carried, "best_model_path": "", "best_model_score": None, "kth_best_model_path": ""}
         best, worst = (min, max) if self.mode == "min" else (max, min)
         best_path, kth_path = best(best_k_models, key=best_k_models.get), worst(best_k_models, key=best_k_models.get)
@@ -380,7 +378,7 @@ class SafeModelCheckpoint(ModelCheckpoint):
             stage = trainer.state.stage.value if trainer.state.stage else trainer.state.fn.value
             outcome = f"stopped by {name} while {_ING.get(stage, stage)}; no checkpoint written"
             if self._trained_best:  # the test after fit: training had finished, in this process
-                outcome += f" (training had finished: the best checkpoint is {self._trained_best})"
+                outcome += f" (training had finished: the best checkpoint is {shown_name(self._trained_best)})"
         elif trainer.sanity_checking:
             outcome = f"stopped by {name} during the sanity check, before any training; no checkpoint written"
         elif trainer.fast_dev_run or not self.save_last:
@@ -388,20 +386,20 @@ class SafeModelCheckpoint(ModelCheckpoint):
         elif trainer.validating:
             saved = bool(self.last_model_path) and os.path.isfile(self.last_model_path)
             if saved and self.save_weights_only:
-                kept = f"kept {self.last_model_path}, {WEIGHTS_ONLY}"
+                kept = f"kept {shown_name(self.last_model_path)}, {WEIGHTS_ONLY}"
             elif saved:
                 kept = (
-                    f"kept {self.last_model_path}, so a resumed run trains this epoch again and validates it. "
-                    "Resume with the same command and --ckpt_path last"
+                    f"kept {shown_name(self.last_model_path)}, so a resumed run trains this epoch again and validates "
+                    "it. Resume with the same command and --ckpt_path last"
                 )
             else:  # the first validation: nothing to resume from
                 kept = "no checkpoint saved yet: run the same command again to start over"
             outcome = f"stopped by {name} during the validation of epoch {trainer.current_epoch}; {kept}"
         else:
             self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
-            resume = f"saved {self.last_model_path}. Resume with the same command and --ckpt_path last"
+            resume = f"saved {shown_name(self.last_model_path)}. Resume with the same command and --ckpt_path last"
             if self.save_weights_only:  # a file of weights alone: fit refuses to resume from it
-                resume = f"saved {self.last_model_path}, {WEIGHTS_ONLY}"
+                resume = f"saved {shown_name(self.last_model_path)}, {WEIGHTS_ONLY}"
             if trainer.fit_loop.epoch_loop.batch_progress.current.completed >= trainer.num_training_batches:
                 # Stopped as an epoch ended (its validation done): the next one starts from its first batch.
                 done = trainer.current_epoch - 1
@@ -411,7 +409,7 @@ class SafeModelCheckpoint(ModelCheckpoint):
                     best = self.best_model_path or self.last_model_path
                     outcome = (
                         f"stopped by {name} at the end of epoch {done}, the last: training is done, saved "
-                        f"{self.last_model_path}; calibrate {best} {calibrate_then_test(best)}"
+                        f"{shown_name(self.last_model_path)}; calibrate {shown_name(best)} {calibrate_then_test(best)}"
                     )
                 else:
                     outcome = f"stopped by {name} at the end of epoch {done}, step {trainer.global_step}; {resume}"
@@ -442,10 +440,16 @@ def _disk_full_message(filepath: str, written: int) -> str:
         then = "Earlier checkpoints are intact; free some space and resume with --ckpt_path last"
     elif saved:  # the best one, saved just before the first last.ckpt: a whole checkpoint, to resume from
         newest = max(saved, key=lambda path: path.stat().st_mtime)
-        then = f"{newest.name} was saved whole; free some space and resume from it with --ckpt_path {pasted(newest)}"
+        then = (
+            f"{shown_name(newest.name)} was saved whole; free some space and resume from it with --ckpt_path "
+            f"{pasted(newest)}"
+        )
     else:  # nothing to resume from yet
         then = "No checkpoint of this run was saved yet; free some space and run the command again"
-    return f"no space left on the device to write {filepath}: it needs {needed}, {free} are free in {folder}/. {then}"
+    return (
+        f"no space left on the device to write {shown_name(filepath)}: it needs {needed}, {free} are free in "
+        f"{shown_name(folder + '/')}. {then}"
+    )
 
 
 def _size(size: int) -> str:
@@ -482,11 +486,11 @@ def find_last_checkpoint(
         UserError: when there is none, rather than training from scratch, or another run on, without a word.
     """
     candidates = [path for folder in folders for found in glob.glob(str(folder)) for path in _last_of(Path(found))]
-    where = " or ".join(f"{folder}/" for folder in folders)
+    where = " or ".join(shown_name(f"{folder}/") for folder in folders)
     if not candidates:
         # Named whole: "no last.ckpt found in lightning_logs/version_*/checkpoints/" did not say which folder's
         # lightning_logs/, to whoever ran the command from another folder than the run's.
-        looked_in = " or ".join(f"{Path(folder).absolute()}/" for folder in folders)
+        looked_in = " or ".join(shown_name(f"{Path(folder).absolute()}/") for folder in folders)
         if option == "best":
             raise UserError(
                 f"--ckpt_path best: no run found in {looked_in} (the best checkpoint is looked up through a run's "
@@ -509,7 +513,7 @@ def find_last_checkpoint(
     runs = f"{len(candidates)} run{'s' if len(candidates) > 1 else ''}"
     raise UserError(
         f"--ckpt_path {option}: none of the {runs} in {where} (read from their last.ckpt) has this "
-        f"command's settings; the newest, {newest}, has {listed}. Run the command that started the run, or "
+        f"command's settings; the newest, {shown_name(newest)}, has {listed}. Run the command that started the run, or "
         f"pass --ckpt_path with its folder or file"
     )
 
@@ -607,8 +611,8 @@ def best_checkpoint(last: Path) -> Path:
         # A resumed run that has not beaten the earlier folder's best records that one: it said "recorded no
         # best checkpoint (was it validated?)" once that folder was deleted.
         raise UserError(
-            f"--ckpt_path best: the run of {last} recorded {places[0]} as its best checkpoint, which is not there "
-            "any more (its folder removed or moved?): pass a checkpoint itself with --ckpt_path"
+            f"--ckpt_path best: the run of {shown_name(last)} recorded {shown_name(places[0])} as its best checkpoint, "
+            "which is not there any more (its folder removed or moved?): pass a checkpoint itself with --ckpt_path"
         )
     if "callbacks" not in _keys_of_found(last):
         # A weights-only last.ckpt (--checkpoint.save_weights_only) holds no callback states, so no record of the
@@ -618,11 +622,11 @@ def best_checkpoint(last: Path) -> Path:
             return others[0]
         if others:
             raise UserError(
-                f"--ckpt_path best: {last} holds weights only (--checkpoint.save_weights_only), with no record of "
-                f"its run's best checkpoint, and {last.parent} holds {len(others)} others "
-                f"({', '.join(p.name for p in others)}): pass one with --ckpt_path"
+                f"--ckpt_path best: {shown_name(last)} holds weights only (--checkpoint.save_weights_only), with no "
+                f"record of its run's best checkpoint, and {shown_name(last.parent)} holds {len(others)} others "
+                f"({', '.join(shown_name(p.name) for p in others)}): pass one with --ckpt_path"
             )
-    raise UserError(f"--ckpt_path best: the run of {last} recorded no best checkpoint (was it validated?)")
+    raise UserError(f"--ckpt_path best: the run of {shown_name(last)} recorded no best checkpoint (was it validated?)")
 
 
 def _recorded_places(last: Path, recorded: str, dirpath: str | None) -> list[Path]:
@@ -666,7 +670,9 @@ def _keys_of_found(path: Path) -> dict[str, Any]:
     except UserError:
         raise
     except Exception as error:
-        raise UserError(f"{path}: not a readable checkpoint ({first_line(error)}); pass another --ckpt_path") from error
+        raise UserError(
+            f"{shown_name(path)}: not a readable checkpoint ({first_line(error)}); pass another --ckpt_path"
+        ) from error
 
 
 def checkpoint_named(
@@ -689,7 +695,7 @@ def checkpoint_named(
         try:
             path = find_last_checkpoint([Path(given), Path(given) / "checkpoints"])
         except UserError:
-            raise UserError(f"--ckpt_path {given}: {_no_checkpoint_in(Path(given))}") from None
+            raise UserError(f"--ckpt_path {shown_name(given)}: {_no_checkpoint_in(Path(given))}") from None
         if not resume:  # test, predict, export...: not last.ckpt, whose temperature was never fitted (T = 1)
             with contextlib.suppress(UserError):
                 path = best_checkpoint(path)
@@ -699,7 +705,7 @@ def checkpoint_named(
         if given == "best":
             path = best_checkpoint(path)
     if verb:
-        tell(f"{verb} {path}")
+        tell(f"{verb} {shown_name(path)}")
     return path
 
 

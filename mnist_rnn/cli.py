@@ -295,7 +295,7 @@ class SaveOwnConfig(SaveConfigCallback):
             yours = path.is_file() and (not _saved_settings(path) or os.path.realpath(path) in given)
             if trainer.is_global_zero and yours:
                 raise UserError(
-                    f"{path} is not a config this command saved, and the run would replace it with its own "
+                    f"{shown_name(path)} is not a config this command saved, and the run would replace it with its own "
                     "settings (a run without a logger saves them in its --trainer.default_root_dir): move the file, "
                     "or pass --trainer.default_root_dir DIR"
                 )
@@ -305,8 +305,8 @@ class SaveOwnConfig(SaveConfigCallback):
                 # is no version to name: the folder is the root dir (it advised --trainer.logger.version).
                 apart = "--trainer.logger.version" if trainer.logger is not None else "--trainer.default_root_dir"
                 warn(
-                    f"{path.parent} holds an earlier run: its {self.config_filename} is replaced by this command's "
-                    f"settings, and both runs' files are mixed there (another {apart} keeps them apart)"
+                    f"{shown_name(path.parent)} holds an earlier run: its {self.config_filename} is replaced by this "
+                    f"command's settings, and both runs' files are mixed there (another {apart} keeps them apart)"
                 )
         super().setup(trainer, pl_module, stage)
 
@@ -570,15 +570,15 @@ class MNISTRNNCLI(LightningCLI):
             listed = ", ".join(f"{key}={ours!r} (checkpoint: {theirs!r})" for key, ours, theirs in ignored)
             if resume:
                 raise UserError(
-                    f"--ckpt_path {path} was trained with other settings: {listed}; a resumed run keeps the "
-                    f"checkpoint's, so drop these options (or start a new run without --ckpt_path)"
+                    f"--ckpt_path {shown_name(path)} was trained with other settings: {listed}; a resumed run keeps "
+                    f"the checkpoint's, so drop these options (or start a new run without --ckpt_path)"
                 )
             warn(f"ignoring {listed}: the checkpoint's settings are used")
         if resume:
             _check_resumed_data(path, saved, config)
             _check_something_left_to_train(path, config.trainer)
             if path != Path(config.ckpt_path):  # looked up: last, or a run folder
-                tell(f"resuming from {path}")
+                tell(f"resuming from {shown_name(path)}")
         if subcommand in ("test", "validate"):
             # another data set than the checkpoint's, typed, is refused once the model is built: in one line,
             # without a note first on the precision it would have run in
@@ -871,7 +871,7 @@ class MNISTRNNCLI(LightningCLI):
             held_out = "not the run's split" if self.split_differs else "held out of the training set"
             print(
                 f"Validation accuracy {float(accuracy):.2%} (error {1 - float(accuracy):.2%}) on {images} "
-                f"validation images ({held_out}), from {checkpoint}"
+                f"validation images ({held_out}), from {shown_path(shown_name(checkpoint))}"
             )
         note_if_uncalibrated(checkpoint)
         self._exit_if_stopped("validating")
@@ -930,7 +930,7 @@ class MNISTRNNCLI(LightningCLI):
                     size = self.datamodule.batch_size
                     part = limit < 1.0 if isinstance(limit, float) else limit * size < calibration.images
                     whole = " (the whole split, not only the part validated)" if part else ""
-                    print(f"Calibrated {best}{whole}: {calibration}")
+                    print(f"Calibrated {shown_path(shown_name(best))}{whole}: {calibration}")
                 trainer.strategy.barrier()  # the others wait for it here; a stop they noted meanwhile is seen below
                 left = f"test it (test --ckpt_path {pasted(best)})"
                 stopping.doing(f"after the calibration, before the test; test it with --ckpt_path {pasted(best)}")
@@ -1018,15 +1018,15 @@ def _read_the_data_of(saved: dict[str, Any], config: Any, typed: set[str]) -> bo
     if folder and "data.data_dir" not in typed and not same_folder:
         if Path(folder).is_dir():
             config.data.data_dir = folder
-            changed.append(f"in {folder}")
+            changed.append(f"in {shown_name(folder)}")
         else:  # checkpoints keep it absolute now; older ones as typed, relative to a folder not this one
             warn_run_folder_gone(folder, config.data.data_dir)
     if len(changed) == 2:
-        tell(f"reading {config.data.dataset} in {config.data.data_dir}, as the checkpoint was trained")
+        tell(f"reading {config.data.dataset} in {shown_name(config.data.data_dir)}, as the checkpoint was trained")
     elif changed == [dataset]:  # in the folder typed: not "as the checkpoint was trained", which read another
-        tell(f"reading {dataset}, the checkpoint's data set, in {config.data.data_dir}")
+        tell(f"reading {dataset}, the checkpoint's data set, in {shown_name(config.data.data_dir)}")
     elif changed:
-        tell(f"reading {config.data.dataset} in {folder}, the folder the checkpoint was trained from")
+        tell(f"reading {config.data.dataset} in {shown_name(folder)}, the folder the checkpoint was trained from")
     return False
 
 
@@ -1108,12 +1108,15 @@ def main(args: ArgsType = None) -> None:
 
 def _see_its_help(message: str, argv: Any) -> str:
     """A message's ``(see --help)`` as ``(see fit --help)``: the help of the command typed lists its options, the
-    program's only the commands."""
+    program's only the commands. After an aside of the message's own in brackets, as ``; see fit --help``: two
+    brackets back to back ("... (did you mean --model.lr?) (see fit --help)", "... (a file, a folder or a quoted
+    glob) (see predict --help)") read as one aside broken in two."""
+    if not message.endswith(" (see --help)"):
+        return message
     commands = (*TRAINER_COMMANDS, *TOOLS)
     command = next((arg for arg in argv if arg in commands), None) if isinstance(argv, list | tuple) else None
-    if command is None or not message.endswith(" (see --help)"):
-        return message
-    return f"{message.removesuffix(' (see --help)')} (see {command} --help)"
+    text, helps = message.removesuffix(" (see --help)"), f"{command} --help" if command else "--help"
+    return f"{text}; see {helps}" if text.endswith(")") else f"{text} (see {helps})"
 
 
 def versions() -> str:
@@ -1316,7 +1319,7 @@ def _check_run_folder_name(args: list[str]) -> None:
         byte = byte_not_utf8(folder)
         if byte is not None:
             raise UserError(
-                f"--trainer.default_root_dir {shown_path(folder)}: its name holds the byte 0x{byte:02x}, which is "
+                f"--trainer.default_root_dir {shown_name(folder)}: its name holds the byte 0x{byte:02x}, which is "
                 "not UTF-8 text, which the loggers' settings do not take: rename the folder, or pass another"
             )
 
@@ -1407,7 +1410,7 @@ def _check_config_files(args: list[str]) -> None:
     for path in _config_paths(args):
         recipe = project_recipe(path)
         if recipe:  # from another folder jsonargparse said only that the file does not exist
-            raise UserError(f"--config {shown_name(path)}: no such file in {Path.cwd()}; {recipe}")
+            raise UserError(f"--config {shown_name(path)}: no such file in {shown_name(Path.cwd())}; {recipe}")
         if path.is_dir():
             settings = path / "config.yaml"  # a run's folder (lightning_logs/version_3): its settings are there
             held = f"; its run's settings are --config {pasted(settings)}" if settings.is_file() else ""
@@ -1459,8 +1462,8 @@ def _check_config_files(args: list[str]) -> None:
         sexagesimal = re.search(r"^\s*max_time:\s*([1-9]\d*(?::\d+)+)\s*(?:#.*)?$", text, re.MULTILINE)
         if sexagesimal:  # YAML 1.1 reads 12:00:00:00 as a number in base 60 (2592000), which max_time refused
             raise UserError(
-                f'--config {path}: max_time: {sexagesimal[1]} is read by YAML as a number (base 60): quote it, "'
-                f'{sexagesimal[1]}"'
+                f"--config {shown_name(path)}: max_time: {sexagesimal[1]} is read by YAML as a number (base 60): "
+                f'quote it, "{sexagesimal[1]}"'
             )
         # "model.lr: {log: [0.001, 0.03]}": a range of tune's search space (docs/tune.md), not a setting of fit
         # (jsonargparse takes dotted keys with plain values, "model.lr: 0.01", as settings).
@@ -1533,8 +1536,9 @@ def _check_data_dir_of_a_config(config: Any, raw_args: list[str], typed: frozens
     beside = given_in.parent / folder
     if beside.is_dir():
         raise UserError(
-            f"--config {shown_name(given_in)}: data_dir {folder} is read from the working folder, {Path.cwd()}, where "
-            f"there is none; from the config's folder it is --data.data_dir {pasted(os.path.abspath(beside))}"
+            f"--config {shown_name(given_in)}: data_dir {shown_name(folder)} is read from the working folder, "
+            f"{shown_name(Path.cwd())}, where there is none; from the config's folder it is --data.data_dir "
+            f"{pasted(os.path.abspath(beside))}"
         )
 
 
@@ -1694,21 +1698,23 @@ def _check_writable(
             else ""
         )
         raise UserError(
-            f"cannot write this run's {files} under {root}: {problem}; run from another folder or pass "
+            f"cannot write this run's {files} under {shown_name(root)}: {problem}; run from another folder or pass "
             f"--trainer.default_root_dir DIR naming a writable folder{found_there}"
         )
     problem = _unwritable(Path(checkpoints).absolute()) if checkpoints and subcommand == "fit" else None
     if problem:  # else Lightning trained an epoch, then ended in a PermissionError traceback saving its checkpoint
-        raise UserError(f"cannot write this run's checkpoints in --checkpoint.dirpath {checkpoints}: {problem}")
+        raise UserError(
+            f"cannot write this run's checkpoints in --checkpoint.dirpath {shown_name(checkpoints)}: {problem}"
+        )
 
 
 def _unwritable(folder: Path) -> str | None:
     """Why ``folder`` cannot be made or written in (its nearest existing folder is a file or read-only), or None."""
     existing = next((path for path in (folder, *folder.parents) if path.exists()), None)
     if existing is not None and not existing.is_dir():  # Lightning's makedirs ended in NotADirectoryError
-        return f"{existing} is a file, not a folder"
+        return f"{shown_name(existing)} is a file, not a folder"
     if existing is not None and not _writable(existing):
-        return f"{existing} is not writable (a read-only folder?)"
+        return f"{shown_name(existing)} is not writable (a read-only folder?)"
     return None
 
 
@@ -1742,7 +1748,7 @@ def known_failure(error: Exception) -> str | None:
     gone = _removed_folder(error)
     if gone is not None:
         return (
-            f"{gone} was removed while the command ran (no {shown_path(error.filename)} to write or read): the "
+            f"{gone} was removed while the command ran (no {shown_name(error.filename)} to write or read): the "
             "run cannot go on; its checkpoints, if they were elsewhere, are kept"
         )
     if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
@@ -1771,7 +1777,7 @@ def _removed_folder(error: Exception) -> str | None:
         return None
     while not folder.parent.exists() and folder.parent != folder:  # the highest folder that went
         folder = folder.parent
-    return shown_path(folder)
+    return shown_name(folder)
 
 
 def _full_standard_output() -> bool:
@@ -1905,7 +1911,9 @@ def _check_something_left_to_train(path: Path, trainer: Any) -> None:
     finish = f"test it ({program_name()} test --ckpt_path {pasted(best)})"
     if not_calibrated(load_keys(best)):
         finish = f"calibrate it ({program_name()} calibrate --ckpt_path {pasted(best)}), then {finish}"
-    raise UserError(f"--ckpt_path {path}: its run has trained {limit}: nothing is left to train; {longer}, or {finish}")
+    raise UserError(
+        f"--ckpt_path {shown_name(path)}: its run has trained {limit}: nothing is left to train; {longer}, or {finish}"
+    )
 
 
 def _check_resumed_data(path: Path, saved: dict[str, Any], config: Any) -> None:
@@ -1921,8 +1929,8 @@ def _check_resumed_data(path: Path, saved: dict[str, Any], config: Any) -> None:
     run_config = path.parent.parent / "config.yaml"  # LightningCLI's copy of the run's settings
     again = f" (--config {pasted(run_config)})" if run_config.is_file() else ""
     raise UserError(
-        f"--ckpt_path {path}: its run read the data with other settings than this command: {listed}; resume it "
-        f"with the run's own settings{again}, so that its validation images and steps stay the run's"
+        f"--ckpt_path {shown_name(path)}: its run read the data with other settings than this command: {listed}; "
+        f"resume it with the run's own settings{again}, so that its validation images and steps stay the run's"
     )
 
 
@@ -2077,7 +2085,10 @@ def _loggerless_hint(trainer: Any) -> str:
     folder = Path(_log_root(trainer)) / "checkpoints"
     if trainer.logger is False or not list(folder.glob("last*.ckpt")):
         return ""
-    return f"; {folder}/ holds the checkpoints of a run without a logger: add --trainer.logger false to use them"
+    return (
+        f"; {shown_name(f'{folder}/')} holds the checkpoints of a run without a logger: add --trainer.logger false "
+        "to use them"
+    )
 
 
 def _log_root(trainer: Any) -> str:

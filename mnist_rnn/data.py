@@ -475,7 +475,7 @@ class MNISTDataModule(LightningDataModule):
                 message = str(error)
                 for path, partial in unpacked.items():
                     partial.unlink()
-                    message = message.replace(str(partial), f"{_gz(path)} (unpacked)")
+                    message = message.replace(shown_name(partial), f"{shown_name(_gz(path))} (unpacked)")
                 raise DataError(message) from error
             for path, partial in unpacked.items():
                 os.replace(partial, path)
@@ -617,7 +617,9 @@ class MNISTDataModule(LightningDataModule):
             raise UserError(NEEDS_IMAGES)
         if self.save_prepared and Path(self.save_prepared).exists() and not Path(self.save_prepared).is_dir():
             # before every picture is read and prepared, not after ("File exists")
-            raise UserError(f"--data.save_prepared {self.save_prepared}: a file, not a folder: name a folder")
+            raise UserError(
+                f"--data.save_prepared {shown_name(self.save_prepared)}: a file, not a folder: name a folder"
+            )
         self.predict_set = UserImages.load(self.predict_path, workers=self.prepare_workers, dataset=self.dataset)
         if self.save_prepared:
             self.predict_set.save(self.save_prepared)

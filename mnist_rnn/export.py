@@ -178,6 +178,12 @@ def write_file(path: Path, data: bytes) -> None:
 # ----- checking --------------------------------------------------------------------------------------------
 
 
+def _shown_folder(folder: str | Path) -> str:
+    """``folder`` in the check's line, which stdout prints too: one line (a line break in ``$'...'``), and a byte
+    that is not UTF-8 as ``\\xe9`` (stdout's strict UTF-8 refused it, after the file was written)."""
+    return shown_path(shown_name(folder))
+
+
 def check_images(
     hparams: dict[str, Any], data_dir: str | Path | None, count: int = CHECK_IMAGES, required: bool = False
 ) -> tuple[Tensor, str]:
@@ -205,8 +211,8 @@ def check_images(
             # not there, or unreadable: fall back to generated images
         else:
             if images.shape[-1] == size:
-                return images, f"{dataset} test images from {data_dir}"
-    where = f" in {data_dir}" if data_dir is not None else ""  # a relative folder is read from the working one
+                return images, f"{dataset} test images from {_shown_folder(data_dir)}"
+    where = f" in {_shown_folder(data_dir)}" if data_dir is not None else ""  # a relative one: from the working one
     return generated_images(count, size), f"generated images (no {dataset} test set found{where})"
 
 

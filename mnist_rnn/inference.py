@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from mnist_rnn.errors import UserError, first_line, pasted, tell
+from mnist_rnn.errors import UserError, first_line, pasted, shown_name, tell
 from mnist_rnn.network import NETWORK_DEFAULTS, RNNNetwork
 from mnist_rnn.tools import program_name
 
@@ -62,13 +62,13 @@ def load_network(ckpt_path: str | Path) -> RNNNetwork:
     # Checked first, so that no note about this model's checkpoints (e.g. a missing temperature) comes before
     # the refusal of another model's.
     if not holds_network_weights(load_keys(ckpt_path).get("state_dict")):
-        raise UserError(NOT_OURS.format(path=ckpt_path, why="no network weights"))
+        raise UserError(NOT_OURS.format(path=shown_name(ckpt_path), why="no network weights"))
     try:
         return RNNClassifier.load_from_checkpoint(ckpt_path, map_location="cpu").network.eval()
     except (TypeError, KeyError, RuntimeError, ValueError) as error:
         # TypeError: hyperparameters this model does not take; RuntimeError: weights of other names or shapes.
         why = state_dict_problem(error) or first_line(error)
-        raise UserError(NOT_OURS.format(path=ckpt_path, why=why)) from error
+        raise UserError(NOT_OURS.format(path=shown_name(ckpt_path), why=why)) from error
 
 
 def note_if_uncalibrated(ckpt_path: str | Path | None) -> None:

@@ -62,7 +62,6 @@ from mnist_rnn.errors import (
     first_line,
     pasted,
     shown_name,
-    shown_path,
     warn,
     with_slashes,
 )
@@ -109,7 +108,7 @@ def read_space(path: Path) -> dict[str, Any]:
 
     recipe = project_recipe(path)
     if recipe:  # docs/tune.md's configs/tune_fast.yaml, from another folder
-        raise UserError(f"--space {shown_name(path)}: no such file in {Path.cwd()}; {recipe}")
+        raise UserError(f"--space {shown_name(path)}: no such file in {shown_name(Path.cwd())}; {recipe}")
     if not path.exists() and (slashed := with_slashes(path)):
         raise UserError(f"--space {shown_name(path)}: no such file{slashed}")
     try:
@@ -1042,7 +1041,7 @@ class Tuner:
                 study.set_user_attr(key, value)
             elif study.user_attrs[key] != value:
                 raise UserError(
-                    f"study {options.study!r} in {without_password(options.storage)} was made with another {key}: "
+                    f"study {options.study!r} in {shown_url(options.storage)} was made with another {key}: "
                     f"{_differences(study.user_attrs[key], value)}; pass another --study name or the study's "
                     f"own {'--space' if key == 'space' else '--config and fit options'}"
                 )
@@ -1058,7 +1057,7 @@ class Tuner:
             found = optuna.load_study(study_name=options.study, storage=storage)
         except KeyError:  # no such study yet: tune makes it
             return
-        where = f"study {options.study!r} in {without_password(options.storage)}"
+        where = f"study {options.study!r} in {shown_url(options.storage)}"
         fix = "pass another --study name, or another --storage"
         directions = [direction.name.lower() for direction in found.directions]
         if directions != ["maximize"]:
@@ -1665,7 +1664,7 @@ def main(argv: list[str] | None = None) -> None:
         recipe = project_recipe(config)
         raise UserError(
             f"--config {shown_name(config)}: no such file"
-            + (f" in {Path.cwd()}; {recipe}" if recipe else with_slashes(config))
+            + (f" in {shown_name(Path.cwd())}; {recipe}" if recipe else with_slashes(config))
         )
     options.study = options.study or config.stem
     options.root = options.root or str(Path("tune") / options.study)
@@ -1738,7 +1737,7 @@ def main(argv: list[str] | None = None) -> None:
         if error.errno == errno.ENOSPC:
             raise UserError(
                 f"the disk is full ({shown_name(error.filename or options.root)}); the study in "
-                f"{without_password(options.storage)} is kept: free some space and run the same command again"
+                f"{shown_url(options.storage)} is kept: free some space and run the same command again"
             ) from error
         path = Path(options.root)
         files = [part for part in (path, *path.parents) if part.exists() and not part.is_dir()]
@@ -1799,7 +1798,7 @@ def _check_root_is_utf8(root: str) -> None:
     byte = byte_not_utf8(folder)
     if byte is not None:
         raise UserError(
-            f"--root {shown_path(folder)}: its path holds the byte 0x{byte:02x}, which is not UTF-8 text, and the "
+            f"--root {shown_name(folder)}: its path holds the byte 0x{byte:02x}, which is not UTF-8 text, and the "
             "trials' run folders cannot be in such a folder (the loggers' settings do not take it): pass --root "
             "naming another folder"
         )
@@ -1816,7 +1815,7 @@ def _check_storage_url(url: str) -> None:
         make_url(url)
     except (URLError, ValueError) as error:  # "Could not parse SQLAlchemy URL", or a port that is not a number
         raise UserError(
-            f"--storage {without_password(url)}: not a database URL ({first_line(error)}); e.g. sqlite:///tune.db, "
+            f"--storage {shown_url(url)}: not a database URL ({first_line(error)}); e.g. sqlite:///tune.db, "
             "postgresql://user@host:5432/db"
         ) from error
     if not url.startswith("sqlite://"):
@@ -1826,15 +1825,18 @@ def _check_storage_url(url: str) -> None:
         database = database.removeprefix("file:")
     if database in ("", ":memory:"):  # each trial, a process of its own, failed with a traceback
         raise UserError(
-            f"--storage {url}: a database in memory is this process's own, which the trials, each a process of its "
-            "own, cannot reach: name a file (sqlite:///tune.db), or leave --storage out"
+            f"--storage {shown_url(url)}: a database in memory is this process's own, which the trials, each a "
+            "process of its own, cannot reach: name a file (sqlite:///tune.db), or leave --storage out"
         )
     folder = Path(database).parent
     if folder.exists() and not folder.is_dir():  # it said "the folder ... does not exist" of a file
-        raise UserError(f"--storage {url}: {folder} is a file, not a folder: name a file in a folder")
+        raise UserError(
+            f"--storage {shown_url(url)}: {shown_name(folder)} is a file, not a folder: name a file in a folder"
+        )
     if not folder.is_dir():
         raise UserError(
-            f"--storage {url}: the folder {folder} does not exist: make it first, or name a file in a folder that does"
+            f"--storage {shown_url(url)}: the folder {shown_name(folder)} does not exist: make it first, or name a "
+            "file in a folder that does"
         )
 
 
@@ -1886,6 +1888,13 @@ def without_password(url: str) -> str:
     return re.sub(r"([?&]password=)[^&]*", r"\1***", shown)  # libpq's ?password=, which SQLAlchemy passes on
 
 
+def shown_url(url: str) -> str:
+    """A ``--storage`` URL in a message: without its password (:func:`without_password`), on one line
+    (:func:`~mnist_rnn.errors.shown_name`: a study's folder, in the default sqlite:///ROOT/study.db, may hold a line
+    break)."""
+    return shown_name(without_password(url))
+
+
 def _storage_message(error: Exception, url: str) -> str:
     """A database error (or a missing driver) in one line; anything else is raised as it is."""
     from sqlalchemy.exc import ArgumentError as URLError
@@ -1896,11 +1905,11 @@ def _storage_message(error: Exception, url: str) -> str:
     if isinstance(error, optuna.exceptions.StorageInternalError) and isinstance(error.__cause__, SQLAlchemyError):
         error = error.__cause__  # Optuna's own text ("invalid data in the commit, e.g. exceeding max length") misleads
     text = first_line(getattr(error, "orig", None) or error)
-    url = without_password(url)
+    hidden, url = without_password(url), shown_url(url)
     # Optuna raises an ImportError ("Failed to import DB access module") from SQLAlchemy's ModuleNotFoundError
     missing = next((e for e in (error, error.__cause__) if isinstance(e, ModuleNotFoundError)), None)
     if missing is not None and (missing is error or "DB access module" in str(error)):
-        advice = _driver_advice(url, missing.name or "its driver")
+        advice = _driver_advice(hidden, missing.name or "its driver")
         return f"--storage {url}: its database driver is not installed ({first_line(missing)}): {advice}"
     if isinstance(error, URLError):
         return f"--storage {url}: not a database URL ({text}); e.g. sqlite:///tune.db, postgresql://user@host/db"

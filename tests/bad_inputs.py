@@ -201,12 +201,12 @@ BAD_INPUTS = [
     BadInput(  # argparse took it for --trainer.max_epochs, and trained for 1 epoch
         "a shortened option",
         ["--trainer.max_epoch", "1"],
-        "unrecognized arguments: --trainer.max_epoch 1 (did you mean --trainer.max_epochs?) (see fit --help)",
+        "unrecognized arguments: --trainer.max_epoch 1 (did you mean --trainer.max_epochs?); see fit --help",
     ),
     BadInput(  # Lightning's own Trainer argument; no option was named
         "an option without its section",
         ["--max_epochs", "1"],
-        "unrecognized arguments: --max_epochs 1 (did you mean --trainer.max_epochs?) (see fit --help)",
+        "unrecognized arguments: --max_epochs 1 (did you mean --trainer.max_epochs?); see fit --help",
     ),
     BadInput(
         "`--trainer.devices` naming GPUs on the CPU",

@@ -223,6 +223,12 @@ def test_without_the_data_the_check_uses_generated_images(checkpoint, tmp_path, 
     out = capsys.readouterr().out
     assert "same class on 1,000 of 1,000 generated images" in out
     assert f"(no mnist test set found in {tmp_path / 'gone'})" in out  # where it looked: a relative folder
+    # A folder whose name holds a line break, on the check's one line, as the shell takes it
+    monkeypatch.setattr("mnist_rnn.export.default_data_dir", lambda ckpt_path: str(tmp_path / "gone\nfor good"))
+    main(["export", "--ckpt_path", str(checkpoint), "--format", "pt2", "--output", str(tmp_path / "again.pt2")])
+    out = capsys.readouterr().out
+    assert f"(no mnist test set found in $'{tmp_path}/gone\\x0afor good')" in out
+    assert not [line for line in out.splitlines() if line.startswith("for good")]  # one line
 
 
 def test_a_data_dir_without_the_test_set_is_refused_before_the_export(checkpoint, tmp_path, capsys):

@@ -2108,7 +2108,7 @@ def test_a_misspelt_or_shortened_option_is_refused_with_the_one_meant(args, type
     # named no option to use.
     args = ["serve", *[str(checkpoint) if arg == "CKPT" else arg for arg in args]]
     assert one_line_error(args, capsys) == (
-        f"mnist-rnn: error: {typed} is not an option (did you mean {meant}?) (see serve --help)\n"
+        f"mnist-rnn: error: {typed} is not an option (did you mean {meant}?); see serve --help\n"
     )
 
 
