@@ -294,6 +294,13 @@ class MNISTDataModule(LightningDataModule):
             raise SettingsError(f"prepare_workers must be 0 or more, got {prepare_workers}")
         if val_size <= 0:
             raise SettingsError(f"val_size must be positive, got {val_size}")
+        if isinstance(data_dir, str) and not data_dir.strip():
+            # --data.data_dir "$DATA" with DATA unset: Path("") is the working folder, where the download went
+            # without a word (a MNIST/raw/ beside the user's files)
+            raise SettingsError(
+                f"--data.data_dir {data_dir!r}: an empty name (an unset shell variable?): pass the folder that holds "
+                f"{DATASETS[dataset].folder}/raw/, or leave the option out for {DEFAULT_DATA_DIR}"
+            )
         self.save_hyperparameters()
         self.data_dir = Path(data_dir).expanduser()
         # The checkpoint keeps the folder as an absolute path: test, validate, calibrate and export of it then

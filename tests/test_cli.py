@@ -2174,3 +2174,15 @@ def test_paths_given_as_plain_arguments_name_the_option_that_takes_them(args, sa
         Path(name).write_bytes(b"")
     err = one_line_error(args, capsys)
     assert err.startswith(f"mnist-rnn: error: {said}"), err
+
+
+@pytest.mark.parametrize("given", ["", "  "])
+def test_an_empty_data_dir_is_refused_before_anything_is_downloaded(given, in_tmp_dir, no_network, capsys):
+    """``--data.data_dir "$DATA"`` with DATA unset: the empty name was the working folder, where the data set was
+    downloaded without a word (online), beside the user's own files."""
+    err = one_line_error(["fit", "--data.data_dir", given, *QUIET], capsys)
+    assert err == (
+        f"mnist-rnn: error: --data.data_dir {given!r}: an empty name (an unset shell variable?): pass the folder that "
+        "holds MNIST/raw/, or leave the option out for data/\n"
+    )
+    assert no_network == [] and list(in_tmp_dir.iterdir()) == []
