@@ -88,8 +88,8 @@ from mnist_rnn.errors import (
     first_line,
     pasted,
     paths_given_as_arguments,
+    printed_name,
     shown_name,
-    shown_path,
     shown_text,
     tell,
     unrecognized_arguments,
@@ -329,6 +329,8 @@ class MNISTRNNCLI(LightningCLI):
     print_config_later: dict[str, Any] | None = None
     # test or validate with a data set typed that is not the checkpoint's: refused once the model is built.
     other_data_set = False
+    # Lightning's "Seed set to N", kept from when the seed is set until the Trainer is made (see _set_seed).
+    seed_line: _HeldBack | None = None
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         # The bar refreshes every 20 steps, not every step: each refresh reads the logged loss, which waits
@@ -748,7 +750,7 @@ class MNISTRNNCLI(LightningCLI):
         plugins = list(plugins) if isinstance(plugins, list | tuple) else [plugins]
         if not any(isinstance(plugin, CheckpointIO) for plugin in plugins):
             kwargs["plugins"] = [*plugins, AtomicCheckpointIO()]
-        if hasattr(self, "seed_line"):  # the model and the data are made: the seed's line, before the Trainer's
+        if self.seed_line is not None:  # the model and the data are made: the seed's line, before the Trainer's
             self.seed_line.release()
         trainer = super().instantiate_trainer(**kwargs)
         spawning = isinstance(trainer.strategy.launcher, _MultiProcessingLauncher)  # its processes: the launcher's
@@ -871,7 +873,7 @@ class MNISTRNNCLI(LightningCLI):
             held_out = "not the run's split" if self.split_differs else "held out of the training set"
             print(
                 f"Validation accuracy {float(accuracy):.2%} (error {1 - float(accuracy):.2%}) on {images} "
-                f"validation images ({held_out}), from {shown_path(shown_name(checkpoint))}"
+                f"validation images ({held_out}), from {printed_name(checkpoint)}"
             )
         note_if_uncalibrated(checkpoint)
         self._exit_if_stopped("validating")
@@ -930,7 +932,7 @@ class MNISTRNNCLI(LightningCLI):
                     size = self.datamodule.batch_size
                     part = limit < 1.0 if isinstance(limit, float) else limit * size < calibration.images
                     whole = " (the whole split, not only the part validated)" if part else ""
-                    print(f"Calibrated {shown_path(shown_name(best))}{whole}: {calibration}")
+                    print(f"Calibrated {printed_name(best)}{whole}: {calibration}")
                 trainer.strategy.barrier()  # the others wait for it here; a stop they noted meanwhile is seen below
                 left = f"test it (test --ckpt_path {pasted(best)})"
                 stopping.doing(f"after the calibration, before the test; test it with --ckpt_path {pasted(best)}")

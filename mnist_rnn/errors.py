@@ -256,3 +256,9 @@ def shown_name(path: str | bytes | os.PathLike[str]) -> str:
     TensorBoard's writer gives it) is decoded as the file system does."""
     text = os.fsdecode(path)
     return text if shown_path(text).isprintable() else pasted(text)
+
+
+def printed_name(path: str | bytes | os.PathLike[str]) -> str:
+    """A file's name in a line on stdout: :func:`shown_name`, and a byte that is not UTF-8 as ``\\xe9``, as stderr's
+    lines show it (stdout's strict UTF-8, a desktop's, refused the surrogate, after the file was written)."""
+    return shown_path(shown_name(path))

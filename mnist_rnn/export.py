@@ -40,7 +40,7 @@ import torch
 from torch import Tensor
 
 from mnist_rnn import stopping
-from mnist_rnn.errors import DataError, UserError, first_line, pasted, shown_name, shown_path, shown_text
+from mnist_rnn.errors import DataError, UserError, first_line, pasted, printed_name, shown_name, shown_text
 from mnist_rnn.inference import (
     Parity,
     ProbabilityModel,
@@ -178,12 +178,6 @@ def write_file(path: Path, data: bytes) -> None:
 # ----- checking --------------------------------------------------------------------------------------------
 
 
-def _shown_folder(folder: str | Path) -> str:
-    """``folder`` in the check's line, which stdout prints too: one line (a line break in ``$'...'``), and a byte
-    that is not UTF-8 as ``\\xe9`` (stdout's strict UTF-8 refused it, after the file was written)."""
-    return shown_path(shown_name(folder))
-
-
 def check_images(
     hparams: dict[str, Any], data_dir: str | Path | None, count: int = CHECK_IMAGES, required: bool = False
 ) -> tuple[Tensor, str]:
@@ -211,8 +205,8 @@ def check_images(
             # not there, or unreadable: fall back to generated images
         else:
             if images.shape[-1] == size:
-                return images, f"{dataset} test images from {_shown_folder(data_dir)}"
-    where = f" in {_shown_folder(data_dir)}" if data_dir is not None else ""  # a relative one: from the working one
+                return images, f"{dataset} test images from {printed_name(data_dir)}"
+    where = f" in {printed_name(data_dir)}" if data_dir is not None else ""  # a relative one: from the working one
     return generated_images(count, size), f"generated images (no {dataset} test set found{where})"
 
 
@@ -392,9 +386,7 @@ def main(argv: list[str]) -> None:
         print(f"mnist-rnn: export check failed: {shown_text(str(error))}", file=sys.stderr)
         sys.exit(1)
     print(f"Check: {parity}")
-    # shown_path: a name that is not UTF-8 as \xe9, as stderr's lines show it (stdout's strict UTF-8 of a desktop's
-    # locale refused it, in a traceback after the file was written)
-    print(f"Wrote {shown_path(shown_name(output))} ({output.stat().st_size / 1e6:.2f} MB)")
+    print(f"Wrote {printed_name(output)} ({output.stat().st_size / 1e6:.2f} MB)")
     note_if_uncalibrated(args.ckpt_path)
 
 
